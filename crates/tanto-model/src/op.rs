@@ -1,0 +1,299 @@
+//! The op graph: what a pipeline object's filesystem is made of.
+//!
+//! A [`Vertex`] is one operation with its input [`Ref`]s; a `Ref` picks one
+//! output (a filesystem snapshot) of a vertex. Objects of the API (containers,
+//! directories, files) hold `Ref`s; nothing runs until a leaf value asks the
+//! solver for a `Ref`'s result.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use serde::{Serialize, Serializer};
+
+use crate::digest::{Digest, StableHasher};
+
+/// One operation. Fields marked `#[serde(skip)]` are non-semantic (where to
+/// fetch from, labels) and never enter the cache key.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// One image layer applied on top of its input (the layer below, if any).
+    ImageLayer(ImageLayerOp),
+    /// A process run in a container; output 0 is the root filesystem, then one
+    /// output per writable directory mount, in mount order.
+    Exec(ExecOp),
+    /// File-level changes on a base filesystem (or on an empty one).
+    File(FileOp),
+    /// Host files uploaded into a snapshot; the key is the content digest.
+    Local(LocalOp),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageLayerOp {
+    /// Digest of the uncompressed layer tar; with the input's key this is the
+    /// layer's chain identity.
+    pub diff_id: String,
+    #[serde(skip)]
+    pub blob: BlobSource,
+}
+
+/// Where a blob can be fetched from. Not part of any key.
+#[derive(Debug, Clone, Default)]
+pub struct BlobSource {
+    pub digest: String,
+    pub media_type: String,
+    pub size: u64,
+    pub host: String,
+    pub repository: String,
+    pub http: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Expect {
+    Success,
+    Failure,
+    Any,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExecOp {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    /// `(variable, secret identity)`: the identity is a name or URI, never a value.
+    pub secret_env: Vec<(String, String)>,
+    pub cwd: String,
+    pub user: String,
+    /// Index into the vertex inputs of the root filesystem; `None` = empty.
+    pub rootfs: Option<u32>,
+    pub mounts: Vec<ExecMount>,
+    pub stdin: String,
+    pub redirect_stdin: String,
+    pub redirect_stdout: String,
+    pub redirect_stderr: String,
+    pub expect: Expect,
+    pub privileged: bool,
+    pub no_init: bool,
+    pub platform: String,
+    /// Extra key material (e.g. the definitions of bound services).
+    pub extra: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExecMount {
+    pub target: String,
+    pub kind: ExecMountKind,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ExecMountKind {
+    /// A directory from an input (`None` = empty), seen at `selector` inside it.
+    /// Writable unless `readonly`; writable mounts have an output.
+    Dir { input: Option<u32>, selector: String, readonly: bool, owner: String },
+    /// A single file from an input.
+    File { input: Option<u32>, selector: String, owner: String },
+    /// A persistent cache volume, never part of a result.
+    Cache { volume: String, sharing: String, source: Option<u32>, selector: String, owner: String },
+    /// A secret file; `secret` is the secret's identity, not its value.
+    Secret { secret: String, mode: u32, owner: String },
+    Tmpfs { size: Option<u64> },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileOp {
+    /// Index into the vertex inputs of the base filesystem; `None` = empty.
+    pub base: Option<u32>,
+    pub actions: Vec<FileAction>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum FileAction {
+    Mkfile { path: String, data: String, mode: u32, owner: String },
+    Mkdir { path: String, mode: u32, owner: String },
+    Rm { path: String, allow_not_found: bool },
+    /// Copies `src_path` of input `src` to `dest`. A directory source copies its
+    /// contents into `dest`; a file source becomes `dest` itself.
+    Copy {
+        src: Option<u32>,
+        src_path: String,
+        dest: String,
+        include: Vec<String>,
+        exclude: Vec<String>,
+        mode: Option<u32>,
+        owner: String,
+    },
+    Symlink { target: String, link: String },
+}
+
+/// Host content: `digest` is the digest of the uploaded tree.
+#[derive(Debug, Clone, Serialize)]
+pub struct LocalOp {
+    pub digest: Digest,
+    #[serde(skip)]
+    pub path: String,
+}
+
+/// One node of the op graph.
+pub struct Vertex {
+    pub op: Op,
+    pub inputs: Vec<Ref>,
+    key: OnceLock<Digest>,
+}
+
+impl Vertex {
+    pub fn new(op: Op, inputs: Vec<Ref>) -> Arc<Vertex> {
+        Arc::new(Vertex { op, inputs, key: OnceLock::new() })
+    }
+
+    /// The cache key: hash of the op's canonical encoding and its inputs' keys.
+    pub fn key(&self) -> Digest {
+        *self.key.get_or_init(|| {
+            let mut h = StableHasher::new();
+            h.json(&self.op).u64(self.inputs.len() as u64);
+            for input in &self.inputs {
+                h.digest(&input.vertex.key()).u64(input.output as u64);
+            }
+            h.finish()
+        })
+    }
+
+    /// A short human label for progress output.
+    pub fn label(&self) -> String {
+        match &self.op {
+            Op::ImageLayer(l) => format!("pull layer {}", short_digest(&l.blob.digest)),
+            Op::Exec(e) => format!("exec {}", shell_words(&e.args)),
+            Op::File(f) => {
+                let n = f.actions.len();
+                match f.actions.first() {
+                    Some(a) if n == 1 => a.label(),
+                    Some(a) => format!("{} (+{} more)", a.label(), n - 1),
+                    None => "file op".into(),
+                }
+            }
+            Op::Local(l) => format!("upload {}", l.path),
+        }
+    }
+
+    pub fn exec(&self) -> Option<&ExecOp> {
+        match &self.op {
+            Op::Exec(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Debug for Vertex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Vertex({:?} {})", self.key(), self.label())
+    }
+}
+
+impl FileAction {
+    fn label(&self) -> String {
+        match self {
+            FileAction::Mkfile { path, .. } => format!("write {path}"),
+            FileAction::Mkdir { path, .. } => format!("mkdir {path}"),
+            FileAction::Rm { path, .. } => format!("rm {path}"),
+            FileAction::Copy { src_path, dest, .. } => format!("copy {src_path} -> {dest}"),
+            FileAction::Symlink { target, link } => format!("symlink {link} -> {target}"),
+        }
+    }
+}
+
+fn short_digest(d: &str) -> &str {
+    let hex = d.strip_prefix("sha256:").unwrap_or(d);
+    &hex[..hex.len().min(12)]
+}
+
+/// Joins argv for display the way a shell user would read it.
+pub fn shell_words(args: &[String]) -> String {
+    args.join(" ")
+}
+
+/// A reference to one output of a vertex.
+#[derive(Clone)]
+pub struct Ref {
+    pub vertex: Arc<Vertex>,
+    pub output: u32,
+}
+
+impl Ref {
+    pub fn new(vertex: Arc<Vertex>, output: u32) -> Ref {
+        Ref { vertex, output }
+    }
+}
+
+impl fmt::Debug for Ref {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}#{}", self.vertex, self.output)
+    }
+}
+
+impl PartialEq for Ref {
+    fn eq(&self, other: &Self) -> bool {
+        self.output == other.output && self.vertex.key() == other.vertex.key()
+    }
+}
+
+/// Refs encode as their vertex key and output: that is all an ID or a
+/// parent key needs.
+impl Serialize for Ref {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("{}#{}", self.vertex.key(), self.output))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mkfile(path: &str, data: &str) -> Arc<Vertex> {
+        Vertex::new(
+            Op::File(FileOp {
+                base: None,
+                actions: vec![FileAction::Mkfile { path: path.into(), data: data.into(), mode: 0o644, owner: String::new() }],
+            }),
+            vec![],
+        )
+    }
+
+    #[test]
+    fn keys_depend_on_semantics_only() {
+        let layer = |host: &str, diff: &str| {
+            Vertex::new(
+                Op::ImageLayer(ImageLayerOp {
+                    diff_id: diff.into(),
+                    blob: BlobSource { host: host.into(), ..Default::default() },
+                }),
+                vec![],
+            )
+        };
+        // (a, b, equal?)
+        let cases: Vec<(Arc<Vertex>, Arc<Vertex>, bool)> = vec![
+            (mkfile("/a", "x"), mkfile("/a", "x"), true),
+            (mkfile("/a", "x"), mkfile("/a", "y"), false),
+            (mkfile("/a", "x"), mkfile("/b", "x"), false),
+            (layer("mirror", "sha256:1"), layer("origin", "sha256:1"), true),
+            (layer("mirror", "sha256:1"), layer("mirror", "sha256:2"), false),
+        ];
+        for (i, (a, b, eq)) in cases.iter().enumerate() {
+            assert_eq!(a.key() == b.key(), *eq, "case {i}");
+        }
+    }
+
+    #[test]
+    fn keys_depend_on_inputs() {
+        let base1 = mkfile("/a", "1");
+        let base2 = mkfile("/a", "2");
+        let on = |base: &Arc<Vertex>| {
+            Vertex::new(
+                Op::File(FileOp { base: Some(0), actions: vec![FileAction::Rm { path: "/a".into(), allow_not_found: false }] }),
+                vec![Ref::new(base.clone(), 0)],
+            )
+        };
+        assert_ne!(on(&base1).key(), on(&base2).key());
+        assert_eq!(on(&base1).key(), on(&mkfile("/a", "1")).key());
+    }
+}
