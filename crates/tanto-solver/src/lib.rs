@@ -1,1 +1,266 @@
-//! placeholder
+//! tanto-solver: evaluates the op graph. For each vertex it computes the cache
+//! key, answers from memory or from the worker's persistent cache, and
+//! otherwise solves the inputs and asks the worker to compute the vertex.
+//!
+//! Invariants:
+//! - Identical vertices (same key) requested at the same time are computed
+//!   once: later callers join the in-flight computation.
+//! - In-flight work is cancelled when its last waiter goes away (the map of
+//!   in-flight work holds only weak handles).
+//! - Failures are never cached; a failed vertex is retried by the next caller.
+//! - The solver knows nothing of Linux, OCI or GraphQL: what an op does is the
+//!   worker's business.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use futures::future::{BoxFuture, FutureExt, Shared, WeakShared};
+use parking_lot::Mutex;
+use tanto_model::{Digest, Vertex};
+
+/// What computes and stores vertex results.
+#[async_trait::async_trait]
+pub trait Worker: Send + Sync + 'static {
+    /// All outputs of one vertex.
+    type Output: Clone + Send + Sync + 'static;
+    type Error: Clone + Send + Sync + std::fmt::Display + 'static;
+
+    /// The persistent cache: `Ok(None)` is a miss.
+    async fn lookup(&self, vertex: &Arc<Vertex>, key: Digest) -> Result<Option<Self::Output>, Self::Error>;
+
+    /// Computes a vertex from its solved inputs (in input order) and records it.
+    async fn compute(&self, vertex: &Arc<Vertex>, key: Digest, inputs: Vec<Self::Output>) -> Result<Self::Output, Self::Error>;
+}
+
+/// Progress of one vertex.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Started { key: Digest, label: String },
+    Cached { key: Digest, label: String },
+    Done { key: Digest, label: String, duration: Duration },
+    Failed { key: Digest, label: String, error: String },
+}
+
+pub type EventSink = Arc<dyn Fn(&Event) + Send + Sync>;
+
+type SharedResult<W> = Shared<BoxFuture<'static, Result<<W as Worker>::Output, <W as Worker>::Error>>>;
+type WeakResult<W> = WeakShared<BoxFuture<'static, Result<<W as Worker>::Output, <W as Worker>::Error>>>;
+
+/// Counts of what the solver did, for tests and benchmarks.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    pub computed: u64,
+    pub cache_hits: u64,
+    pub memory_hits: u64,
+}
+
+pub struct Solver<W: Worker> {
+    worker: Arc<W>,
+    done: DashMap<Digest, W::Output>,
+    inflight: Mutex<HashMap<Digest, WeakResult<W>>>,
+    events: Mutex<Vec<EventSink>>,
+    stats: Mutex<Stats>,
+}
+
+impl<W: Worker> Solver<W> {
+    pub fn new(worker: Arc<W>) -> Arc<Self> {
+        Arc::new(Solver {
+            worker,
+            done: DashMap::new(),
+            inflight: Mutex::new(HashMap::new()),
+            events: Mutex::new(Vec::new()),
+            stats: Mutex::new(Stats::default()),
+        })
+    }
+
+    pub fn worker(&self) -> &Arc<W> {
+        &self.worker
+    }
+
+    pub fn subscribe(&self, sink: EventSink) {
+        self.events.lock().push(sink);
+    }
+
+    pub fn stats(&self) -> Stats {
+        *self.stats.lock()
+    }
+
+    fn emit(&self, e: Event) {
+        for sink in self.events.lock().iter() {
+            sink(&e);
+        }
+    }
+
+    /// Solves a vertex: its outputs, from memory, the cache or computation.
+    pub fn solve(self: &Arc<Self>, vertex: Arc<Vertex>) -> BoxFuture<'static, Result<W::Output, W::Error>> {
+        let key = vertex.key();
+        if let Some(out) = self.done.get(&key) {
+            self.stats.lock().memory_hits += 1;
+            let out = out.clone();
+            return async move { Ok(out) }.boxed();
+        }
+        let shared: SharedResult<W> = {
+            let mut inflight = self.inflight.lock();
+            match inflight.get(&key).and_then(|w| w.upgrade()) {
+                Some(s) => s,
+                None => {
+                    let this = self.clone();
+                    let fut = async move { this.run(vertex, key).await }.boxed().shared();
+                    inflight.insert(key, fut.downgrade().expect("a fresh shared future has a strong handle"));
+                    fut
+                }
+            }
+        };
+        let this = self.clone();
+        async move {
+            let res = shared.await;
+            let mut inflight = this.inflight.lock();
+            if inflight.get(&key).is_some_and(|w| w.upgrade().is_none()) {
+                inflight.remove(&key);
+            }
+            res
+        }
+        .boxed()
+    }
+
+    async fn run(self: Arc<Self>, vertex: Arc<Vertex>, key: Digest) -> Result<W::Output, W::Error> {
+        let label = vertex.label();
+        let result = self.run_inner(&vertex, key, &label).await;
+        self.inflight.lock().remove(&key);
+        if let Err(e) = &result {
+            self.emit(Event::Failed { key, label, error: e.to_string() });
+        }
+        result
+    }
+
+    async fn run_inner(self: &Arc<Self>, vertex: &Arc<Vertex>, key: Digest, label: &str) -> Result<W::Output, W::Error> {
+        if let Some(out) = self.worker.lookup(vertex, key).await? {
+            self.stats.lock().cache_hits += 1;
+            self.emit(Event::Cached { key, label: label.to_string() });
+            self.done.insert(key, out.clone());
+            return Ok(out);
+        }
+        let inputs = futures::future::try_join_all(vertex.inputs.iter().map(|i| self.solve(i.vertex.clone()))).await?;
+        self.emit(Event::Started { key, label: label.to_string() });
+        let started = Instant::now();
+        let out = self.worker.compute(vertex, key, inputs).await?;
+        self.stats.lock().computed += 1;
+        self.emit(Event::Done { key, label: label.to_string(), duration: started.elapsed() });
+        self.done.insert(key, out.clone());
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tanto_model::{FileAction, FileOp, Op, Ref};
+
+    /// A fake worker: outputs are the list of keys computed so far on the path.
+    #[derive(Default)]
+    struct Fake {
+        computed: AtomicUsize,
+        persisted: DashMap<Digest, Vec<String>>,
+        fail_on: Option<String>,
+        delay_ms: u64,
+    }
+
+    #[async_trait::async_trait]
+    impl Worker for Fake {
+        type Output = Vec<String>;
+        type Error = String;
+        async fn lookup(&self, _v: &Arc<Vertex>, key: Digest) -> Result<Option<Vec<String>>, String> {
+            Ok(self.persisted.get(&key).map(|v| v.clone()))
+        }
+        async fn compute(&self, v: &Arc<Vertex>, key: Digest, inputs: Vec<Vec<String>>) -> Result<Vec<String>, String> {
+            tokio::time::sleep(Duration::from_millis(self.delay_ms)).await;
+            self.computed.fetch_add(1, Ordering::SeqCst);
+            let label = v.label();
+            if self.fail_on.as_deref() == Some(label.as_str()) {
+                return Err(format!("{label} failed"));
+            }
+            let mut out: Vec<String> = inputs.into_iter().flatten().collect();
+            out.push(label);
+            self.persisted.insert(key, out.clone());
+            Ok(out)
+        }
+    }
+
+    fn mk(path: &str, input: Option<Arc<Vertex>>) -> Arc<Vertex> {
+        let base = input.as_ref().map(|_| 0);
+        Vertex::new(
+            Op::File(FileOp { base, actions: vec![FileAction::Mkdir { path: path.into(), mode: 0o755, owner: String::new() }] }),
+            input.map(|v| vec![Ref::new(v, 0)]).unwrap_or_default(),
+        )
+    }
+
+    fn chain(n: usize) -> Arc<Vertex> {
+        (0..n).fold(None, |acc, i| Some(mk(&format!("/d{i}"), acc))).unwrap()
+    }
+
+    #[tokio::test]
+    async fn cases() {
+        // (name, vertex, worker, runs, expected computed on first solve, expected computed after a second solve)
+        struct Case {
+            name: &'static str,
+            concurrent: usize,
+            vertex: Arc<Vertex>,
+            worker: Fake,
+            want_ok: bool,
+            want_computed: usize,
+        }
+        let cases = vec![
+            Case { name: "chain computes each vertex once", concurrent: 1, vertex: chain(5), worker: Fake::default(), want_ok: true, want_computed: 5 },
+            Case { name: "concurrent identical requests run once", concurrent: 8, vertex: chain(3), worker: Fake { delay_ms: 20, ..Default::default() }, want_ok: true, want_computed: 3 },
+            Case {
+                name: "failures surface and are not cached",
+                concurrent: 1,
+                vertex: chain(3),
+                worker: Fake { fail_on: Some("mkdir /d1".into()), ..Default::default() },
+                want_ok: false,
+                want_computed: 2,
+            },
+        ];
+        for c in cases {
+            let solver = Solver::new(Arc::new(c.worker));
+            let results = futures::future::join_all((0..c.concurrent).map(|_| solver.solve(c.vertex.clone()))).await;
+            for r in &results {
+                assert_eq!(r.is_ok(), c.want_ok, "{}: {r:?}", c.name);
+            }
+            assert_eq!(solver.worker().computed.load(Ordering::SeqCst), c.want_computed, "{}", c.name);
+            // a second solve never recomputes successes; failures retry
+            let again = solver.solve(c.vertex.clone()).await;
+            assert_eq!(again.is_ok(), c.want_ok, "{}", c.name);
+            let extra = if c.want_ok { 0 } else { 1 };
+            assert_eq!(solver.worker().computed.load(Ordering::SeqCst), c.want_computed + extra, "{}", c.name);
+        }
+    }
+
+    #[tokio::test]
+    async fn persisted_results_are_reused_by_a_new_solver() {
+        let worker = Arc::new(Fake::default());
+        let v = chain(4);
+        Solver::new(worker.clone()).solve(v.clone()).await.unwrap();
+        let fresh = Solver::new(worker.clone());
+        let out = fresh.solve(v).await.unwrap();
+        assert_eq!(out.len(), 4);
+        assert_eq!(worker.computed.load(Ordering::SeqCst), 4);
+        assert_eq!(fresh.stats(), Stats { computed: 0, cache_hits: 1, memory_hits: 0 });
+    }
+
+    #[tokio::test]
+    async fn dropping_the_last_waiter_cancels() {
+        let worker = Arc::new(Fake { delay_ms: 200, ..Default::default() });
+        let solver = Solver::new(worker.clone());
+        let v = chain(1);
+        let fut = solver.solve(v.clone());
+        let _ = tokio::time::timeout(Duration::from_millis(20), fut).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert_eq!(worker.computed.load(Ordering::SeqCst), 0, "cancelled work must not finish");
+        solver.solve(v).await.unwrap();
+        assert_eq!(worker.computed.load(Ordering::SeqCst), 1);
+    }
+}
