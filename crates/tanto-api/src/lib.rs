@@ -5,3 +5,6 @@
 //! layers.
 
 pub mod gql;
+pub mod dagger;
+
+pub use dagger::{Api, Backend, Objects};

@@ -1,0 +1,79 @@
+//! What the API needs from the engine. The API builds ops; the backend solves
+//! them and reads results. Implemented by tanto-engine; tests can fake it.
+
+use tanto_model::{BlobSource, Ref};
+
+use super::objects::ImageConfig;
+use crate::gql::FieldError;
+
+/// An image resolved from a registry (tag resolved to a digest).
+#[derive(Debug, Clone)]
+pub struct ResolvedImage {
+    /// Normalised `host/repo:tag@sha256:...`.
+    pub reference: String,
+    pub platform: String,
+    pub config: ImageConfig,
+    /// Bottom layer first: (diff_id, where to fetch the blob).
+    pub layers: Vec<(String, BlobSource)>,
+}
+
+/// Output of a finished exec, already scrubbed of secrets.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOutput {
+    pub exit_code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub combined: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    File,
+    Dir,
+    Symlink,
+    Other,
+}
+
+#[derive(Debug, Clone)]
+pub struct EntryStat {
+    pub name: String,
+    pub kind: EntryKind,
+    pub size: u64,
+    pub mode: u32,
+}
+
+/// The engine side of the API.
+#[async_trait::async_trait]
+pub trait Backend: Send + Sync {
+    fn default_platform(&self) -> String;
+
+    /// Resolves an image reference to a digest and reads its config.
+    async fn resolve_image(&self, address: &str, platform: &str) -> Result<ResolvedImage, FieldError>;
+
+    /// Makes sure the result of `r` exists (runs what must run).
+    async fn sync(&self, r: &Ref) -> Result<(), FieldError>;
+
+    /// The output of the exec vertex `r` points into.
+    async fn exec_output(&self, r: &Ref) -> Result<ExecOutput, FieldError>;
+
+    /// Reads a regular file at `path` inside the filesystem `root` (None = empty).
+    async fn read_file(&self, root: Option<&Ref>, path: &str) -> Result<Vec<u8>, FieldError>;
+
+    /// Lists a directory (sorted by name).
+    async fn read_dir(&self, root: Option<&Ref>, path: &str) -> Result<Vec<EntryStat>, FieldError>;
+
+    /// Stats a path (symlinks followed unless `no_follow`); `None` when absent.
+    async fn stat(&self, root: Option<&Ref>, path: &str, no_follow: bool) -> Result<Option<EntryStat>, FieldError>;
+
+    /// Paths under `path` matching a glob pattern, relative to `path`.
+    async fn glob(&self, root: Option<&Ref>, path: &str, pattern: &str) -> Result<Vec<String>, FieldError>;
+
+    /// A content digest of the tree at `path` (file or directory).
+    async fn digest(&self, root: Option<&Ref>, path: &str, with_metadata: bool) -> Result<String, FieldError>;
+
+    /// Records a secret value in memory under `identity`.
+    fn set_secret(&self, identity: &str, plaintext: Vec<u8>);
+
+    /// The value of a secret: from memory, or resolved from its URI on the client host.
+    async fn secret_plaintext(&self, identity: &str, uri: &str) -> Result<Vec<u8>, FieldError>;
+}

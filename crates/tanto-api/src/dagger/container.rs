@@ -1,0 +1,503 @@
+//! Container fields.
+
+use serde_json::Value as Json;
+use tanto_model::{ExecMount, ExecMountKind, ExecOp, Expect, FileAction, ImageLayerOp, Op, Ref, Vertex};
+
+use super::objects::*;
+use super::{file_op, leaf, not_implemented, paths, resolved, Api, Object};
+use crate::gql::{Args, FieldCall, FieldError, Resolved};
+
+fn strings(v: &[String]) -> Resolved {
+    leaf(Json::Array(v.iter().cloned().map(Json::String).collect()))
+}
+
+fn parse_expect(s: &str) -> Result<Expect, FieldError> {
+    match s {
+        "SUCCESS" => Ok(Expect::Success),
+        "FAILURE" => Ok(Expect::Failure),
+        "ANY" => Ok(Expect::Any),
+        other => Err(format!("`expect` must be SUCCESS, FAILURE or ANY, not `{other}`").into()),
+    }
+}
+
+fn parse_protocol(a: &Args) -> Result<String, FieldError> {
+    match a.opt_enum_value("protocol")?.unwrap_or("TCP") {
+        p @ ("TCP" | "UDP") => Ok(p.to_string()),
+        other => Err(format!("`protocol` must be TCP or UDP, not `{other}`").into()),
+    }
+}
+
+fn parse_sharing(a: &Args) -> Result<String, FieldError> {
+    match a.opt_enum_value("sharing")?.unwrap_or("SHARED") {
+        s @ ("SHARED" | "PRIVATE" | "LOCKED") => Ok(s.to_string()),
+        other => Err(format!("`sharing` must be SHARED, PRIVATE or LOCKED, not `{other}`").into()),
+    }
+}
+
+impl ContainerObj {
+    fn workdir(&self) -> &str {
+        if self.config.workdir.is_empty() {
+            "/"
+        } else {
+            &self.config.workdir
+        }
+    }
+
+    /// A path argument made absolute (expanding env vars when asked).
+    fn path_arg(&self, a: &Args, name: &str) -> Result<String, FieldError> {
+        let raw = a.string(name)?;
+        let raw = if a.opt_bool("expand")?.unwrap_or(false) { paths::expand(raw, &self.config.env) } else { raw.to_string() };
+        Ok(paths::resolve(self.workdir(), &raw))
+    }
+
+    fn set_mount(&mut self, target: String, source: MountSource) {
+        self.mounts.retain(|m| m.target != target);
+        self.mounts.push(CtrMount { target, source });
+    }
+
+    /// The mount that holds `path`, if any (the deepest one).
+    fn mount_for(&self, path: &str) -> Option<(&CtrMount, String)> {
+        self.mounts
+            .iter()
+            .filter_map(|m| paths::strip_dir_prefix(path, &m.target).map(|rest| (m, rest.to_string())))
+            .max_by_key(|(m, _)| m.target.len())
+    }
+
+    fn with_rootfs_action(&self, action: FileAction, sources: Vec<Ref>) -> ContainerObj {
+        let mut c = self.clone();
+        c.rootfs = Some(file_op(self.rootfs.as_ref(), action, sources));
+        c
+    }
+}
+
+impl Api {
+    pub(super) async fn container(&self, c: &ContainerObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+        let a = call.args;
+        let ctr = |c: ContainerObj| Ok(resolved(Object::Container(c)));
+        match call.field {
+            "from" => {
+                let address = a.string("address")?;
+                let img = self.backend.resolve_image(address, &c.platform).await?;
+                let mut top: Option<Ref> = None;
+                for (diff_id, blob) in img.layers {
+                    let v = Vertex::new(Op::ImageLayer(ImageLayerOp { diff_id, blob }), top.into_iter().collect());
+                    top = Some(Ref::new(v, 0));
+                }
+                let mut n = c.clone();
+                n.rootfs = top;
+                n.config = img.config;
+                n.platform = img.platform;
+                n.image_ref = Some(img.reference);
+                n.exec = None;
+                ctr(n)
+            }
+            "withExec" => ctr(self.with_exec(c, a)?),
+            "stdout" | "stderr" | "combinedOutput" | "exitCode" => {
+                let Some(exec) = &c.exec else {
+                    return Err(format!(
+                        "`{}` needs a command: this container has not run one yet; call `withExec` first",
+                        call.field
+                    )
+                    .into());
+                };
+                let out = self.backend.exec_output(exec).await?;
+                Ok(match call.field {
+                    "stdout" => leaf(String::from_utf8_lossy(&out.stdout).into_owned()),
+                    "stderr" => leaf(String::from_utf8_lossy(&out.stderr).into_owned()),
+                    "combinedOutput" => leaf(String::from_utf8_lossy(&out.combined).into_owned()),
+                    _ => leaf(out.exit_code),
+                })
+            }
+            "platform" => Ok(leaf(c.platform.clone())),
+            "imageRef" => match &c.image_ref {
+                Some(r) => Ok(leaf(r.clone())),
+                None => Err("this container has no image reference: it was not created with `from`".into()),
+            },
+            // --- configuration
+            "withEnvVariable" => {
+                let mut n = c.clone();
+                let value = a.string("value")?;
+                let value =
+                    if a.opt_bool("expand")?.unwrap_or(false) { paths::expand(value, &c.config.env) } else { value.to_string() };
+                n.config.env_set(a.string("name")?, &value);
+                ctr(n)
+            }
+            "withoutEnvVariable" => {
+                let mut n = c.clone();
+                n.config.env_remove(a.string("name")?);
+                ctr(n)
+            }
+            "envVariable" => Ok(c.config.env_get(a.string("name")?).map(|v| leaf(v.to_string())).unwrap_or(Resolved::Null)),
+            "envVariables" => Ok(Resolved::List(
+                c.config
+                    .env
+                    .iter()
+                    .map(|kv| {
+                        let (name, value) = kv.split_once('=').unwrap_or((kv, ""));
+                        resolved(Object::EnvVariable(EnvVariableObj { name: name.into(), value: value.into() }))
+                    })
+                    .collect(),
+            )),
+            "withWorkdir" => {
+                let mut n = c.clone();
+                n.config.workdir = c.path_arg(a, "path")?;
+                ctr(n)
+            }
+            "withoutWorkdir" => {
+                let mut n = c.clone();
+                n.config.workdir = String::new();
+                ctr(n)
+            }
+            "workdir" => Ok(leaf(c.config.workdir.clone())),
+            "withUser" => {
+                let mut n = c.clone();
+                n.config.user = a.string("name")?.to_string();
+                ctr(n)
+            }
+            "withoutUser" => {
+                let mut n = c.clone();
+                n.config.user = String::new();
+                ctr(n)
+            }
+            "user" => Ok(leaf(c.config.user.clone())),
+            "withEntrypoint" => {
+                let mut n = c.clone();
+                n.config.entrypoint = a.string_list("args")?;
+                if !a.opt_bool("keepDefaultArgs")?.unwrap_or(false) {
+                    n.config.cmd.clear();
+                }
+                ctr(n)
+            }
+            "withoutEntrypoint" => {
+                let mut n = c.clone();
+                n.config.entrypoint.clear();
+                if !a.opt_bool("keepDefaultArgs")?.unwrap_or(false) {
+                    n.config.cmd.clear();
+                }
+                ctr(n)
+            }
+            "entrypoint" => Ok(strings(&c.config.entrypoint)),
+            "withDefaultArgs" => {
+                let mut n = c.clone();
+                n.config.cmd = a.string_list("args")?;
+                ctr(n)
+            }
+            "withoutDefaultArgs" => {
+                let mut n = c.clone();
+                n.config.cmd.clear();
+                ctr(n)
+            }
+            "defaultArgs" => Ok(strings(&c.config.cmd)),
+            "withLabel" => {
+                let mut n = c.clone();
+                n.config.labels.insert(a.string("name")?.to_string(), a.string("value")?.to_string());
+                ctr(n)
+            }
+            "withoutLabel" => {
+                let mut n = c.clone();
+                n.config.labels.remove(a.string("name")?);
+                ctr(n)
+            }
+            "label" => Ok(c.config.labels.get(a.string("name")?).map(|v| leaf(v.clone())).unwrap_or(Resolved::Null)),
+            "labels" => Ok(Resolved::List(
+                c.config
+                    .labels
+                    .iter()
+                    .map(|(k, v)| resolved(Object::Label(LabelObj { name: k.clone(), value: v.clone() })))
+                    .collect(),
+            )),
+            "withExposedPort" => {
+                let mut n = c.clone();
+                let port = a.int("port")?;
+                if !(1..=65535).contains(&port) {
+                    return Err(format!("port {port} is out of range 1-65535").into());
+                }
+                let protocol = parse_protocol(a)?;
+                n.config.exposed_ports.retain(|p| !(p.port == port && p.protocol == protocol));
+                n.config.exposed_ports.push(PortObj {
+                    port,
+                    protocol,
+                    description: a.opt_string("description")?.map(str::to_string),
+                    skip_healthcheck: a.opt_bool("experimentalSkipHealthcheck")?.unwrap_or(false),
+                });
+                ctr(n)
+            }
+            "withoutExposedPort" => {
+                let mut n = c.clone();
+                let port = a.int("port")?;
+                let protocol = parse_protocol(a)?;
+                n.config.exposed_ports.retain(|p| !(p.port == port && p.protocol == protocol));
+                ctr(n)
+            }
+            "exposedPorts" => {
+                Ok(Resolved::List(c.config.exposed_ports.iter().map(|p| resolved(Object::Port(p.clone()))).collect()))
+            }
+            // --- filesystem
+            "withNewFile" => {
+                let path = c.path_arg(a, "path")?;
+                ctr(c.with_rootfs_action(
+                    FileAction::Mkfile {
+                        path,
+                        data: a.string("contents")?.to_string(),
+                        mode: a.opt_int("permissions")?.unwrap_or(0o644) as u32,
+                        owner: a.opt_string("owner")?.unwrap_or("").to_string(),
+                    },
+                    vec![],
+                ))
+            }
+            "withFile" => {
+                let path = c.path_arg(a, "path")?;
+                let src = self.load_file(a.get("source").unwrap_or(&Json::Null))?;
+                let (src_idx, sources) = match src.root {
+                    Some(r) => (Some(0), vec![r]),
+                    None => (None, vec![]),
+                };
+                ctr(c.with_rootfs_action(
+                    FileAction::Copy {
+                        src: src_idx,
+                        src_path: src.path,
+                        dest: path,
+                        include: vec![],
+                        exclude: vec![],
+                        mode: a.opt_int("permissions")?.map(|m| m as u32),
+                        owner: a.opt_string("owner")?.unwrap_or("").to_string(),
+                    },
+                    sources,
+                ))
+            }
+            "withDirectory" => {
+                let path = c.path_arg(a, "path")?;
+                let src = self.load_directory(a.get("source").or(a.get("directory")).unwrap_or(&Json::Null))?;
+                ctr(c.with_rootfs_action(copy_dir_action(&src, path, a)?, src.root.into_iter().collect()))
+            }
+            "withoutFile" | "withoutDirectory" => {
+                let path = c.path_arg(a, "path")?;
+                ctr(c.with_rootfs_action(FileAction::Rm { path, allow_not_found: true }, vec![]))
+            }
+            "withoutFiles" => {
+                let mut n = c.clone();
+                for p in a.string_list("paths")? {
+                    let path = paths::resolve(c.workdir(), &p);
+                    n = n.with_rootfs_action(FileAction::Rm { path, allow_not_found: true }, vec![]);
+                }
+                ctr(n)
+            }
+            "withSymlink" => {
+                let link = c.path_arg(a, "linkName")?;
+                ctr(c.with_rootfs_action(FileAction::Symlink { target: a.string("target")?.to_string(), link }, vec![]))
+            }
+            "withMountedDirectory" => {
+                let path = c.path_arg(a, "path")?;
+                let dir = self.load_directory(a.get("source").unwrap_or(&Json::Null))?;
+                let mut n = c.clone();
+                n.set_mount(
+                    path,
+                    MountSource::Dir {
+                        dir,
+                        readonly: a.opt_bool("readOnly")?.unwrap_or(false),
+                        owner: a.opt_string("owner")?.unwrap_or("").to_string(),
+                    },
+                );
+                ctr(n)
+            }
+            "withMountedFile" => {
+                let path = c.path_arg(a, "path")?;
+                let file = self.load_file(a.get("source").unwrap_or(&Json::Null))?;
+                let mut n = c.clone();
+                n.set_mount(path, MountSource::File { file, owner: a.opt_string("owner")?.unwrap_or("").to_string() });
+                ctr(n)
+            }
+            "withMountedCache" => {
+                let path = c.path_arg(a, "path")?;
+                let volume = self.load_cache_volume(a.get("cache").unwrap_or(&Json::Null))?;
+                let source = match a.get("source") {
+                    Some(id) => Some(self.load_directory(id)?),
+                    None => None,
+                };
+                let mut n = c.clone();
+                n.set_mount(
+                    path,
+                    MountSource::Cache {
+                        volume,
+                        sharing: parse_sharing(a)?,
+                        source,
+                        owner: a.opt_string("owner")?.unwrap_or("").to_string(),
+                    },
+                );
+                ctr(n)
+            }
+            "withMountedTemp" => {
+                let path = c.path_arg(a, "path")?;
+                let mut n = c.clone();
+                n.set_mount(path, MountSource::Tmp { size: a.opt_int("size")?.filter(|s| *s > 0).map(|s| s as u64) });
+                ctr(n)
+            }
+            "withMountedSecret" => {
+                let path = c.path_arg(a, "path")?;
+                let secret = self.load_secret(a.get("source").unwrap_or(&Json::Null))?;
+                let mut n = c.clone();
+                n.set_mount(
+                    path,
+                    MountSource::Secret {
+                        secret,
+                        mode: a.opt_int("mode")?.unwrap_or(0o400) as u32,
+                        owner: a.opt_string("owner")?.unwrap_or("").to_string(),
+                    },
+                );
+                ctr(n)
+            }
+            "withoutMount" => {
+                let path = c.path_arg(a, "path")?;
+                let mut n = c.clone();
+                n.mounts.retain(|m| m.target != path);
+                ctr(n)
+            }
+            "mounts" => Ok(strings(&c.mounts.iter().map(|m| m.target.clone()).collect::<Vec<_>>())),
+            "withSecretVariable" => {
+                let name = a.string("name")?.to_string();
+                let secret = self.load_secret(a.get("secret").unwrap_or(&Json::Null))?;
+                let mut n = c.clone();
+                n.secret_env.retain(|(k, _)| *k != name);
+                n.secret_env.push((name, secret));
+                ctr(n)
+            }
+            "withoutSecretVariable" => {
+                let name = a.string("name")?;
+                let mut n = c.clone();
+                n.secret_env.retain(|(k, _)| k != name);
+                ctr(n)
+            }
+            "rootfs" => Ok(resolved(Object::Directory(DirectoryObj { root: c.rootfs.clone(), path: "/".into() }))),
+            "withRootfs" => {
+                let dir = self.load_directory(a.get("directory").unwrap_or(&Json::Null))?;
+                let mut n = c.clone();
+                n.rootfs = if dir.path == "/" {
+                    dir.root
+                } else {
+                    Some(file_op(None, copy_dir_action(&dir, "/".into(), &Args::new("Container", "withRootfs"))?, dir.root.into_iter().collect()))
+                };
+                n.exec = None;
+                ctr(n)
+            }
+            "directory" => {
+                let path = c.path_arg(a, "path")?;
+                Ok(resolved(Object::Directory(self.container_subpath(c, &path, true)?)))
+            }
+            "file" => {
+                let path = c.path_arg(a, "path")?;
+                let d = self.container_subpath(c, &path, false)?;
+                Ok(resolved(Object::File(FileObj { root: d.root, path: d.path })))
+            }
+            "exists" => {
+                let path = c.path_arg(a, "path")?;
+                let d = self.container_subpath(c, &path, false)?;
+                super::directory::exists(self, d.root.as_ref(), &d.path, a).await
+            }
+            _ => Err(not_implemented(call)),
+        }
+    }
+
+    /// Where `path` of a container lives: in a mounted directory or the rootfs.
+    fn container_subpath(&self, c: &ContainerObj, path: &str, _dir: bool) -> Result<DirectoryObj, FieldError> {
+        if let Some((m, rest)) = c.mount_for(path) {
+            return match &m.source {
+                MountSource::Dir { dir, .. } => Ok(DirectoryObj { root: dir.root.clone(), path: paths::within(&dir.path, &rest) }),
+                MountSource::File { file, .. } if rest.is_empty() => Ok(DirectoryObj { root: file.root.clone(), path: file.path.clone() }),
+                _ => Err(format!("`{path}` is inside the mount at `{}`, whose contents are not part of the container", m.target).into()),
+            };
+        }
+        Ok(DirectoryObj { root: c.rootfs.clone(), path: path.to_string() })
+    }
+
+    fn with_exec(&self, c: &ContainerObj, a: &Args) -> Result<ContainerObj, FieldError> {
+        let mut args = a.string_list("args")?;
+        if args.is_empty() {
+            args = c.config.cmd.clone();
+        }
+        if a.opt_bool("useEntrypoint")?.unwrap_or(false) {
+            let mut full = c.config.entrypoint.clone();
+            full.extend(args);
+            args = full;
+        }
+        if args.is_empty() {
+            return Err("`withExec` has no command to run: pass `args`, or set default args (`withDefaultArgs`) first".into());
+        }
+        if a.opt_bool("expand")?.unwrap_or(false) {
+            args = args.iter().map(|s| paths::expand(s, &c.config.env)).collect();
+        }
+        let mut inputs: Vec<Ref> = Vec::new();
+        let mut push = |r: &Option<Ref>| -> Option<u32> {
+            r.as_ref().map(|r| {
+                inputs.push(r.clone());
+                (inputs.len() - 1) as u32
+            })
+        };
+        let rootfs = push(&c.rootfs);
+        let mut mounts = Vec::with_capacity(c.mounts.len());
+        for m in &c.mounts {
+            let kind = match &m.source {
+                MountSource::Dir { dir, readonly, owner } => {
+                    ExecMountKind::Dir { input: push(&dir.root), selector: dir.path.clone(), readonly: *readonly, owner: owner.clone() }
+                }
+                MountSource::File { file, owner } => {
+                    ExecMountKind::File { input: push(&file.root), selector: file.path.clone(), owner: owner.clone() }
+                }
+                MountSource::Cache { volume, sharing, source, owner } => ExecMountKind::Cache {
+                    volume: volume.key.clone(),
+                    sharing: sharing.clone(),
+                    source: source.as_ref().and_then(|s| push(&s.root)),
+                    selector: source.as_ref().map(|s| s.path.clone()).unwrap_or_default(),
+                    owner: owner.clone(),
+                },
+                MountSource::Secret { secret, mode, owner } => {
+                    ExecMountKind::Secret { secret: secret.identity.clone(), mode: *mode, owner: owner.clone() }
+                }
+                MountSource::Tmp { size } => ExecMountKind::Tmpfs { size: *size },
+            };
+            mounts.push(ExecMount { target: m.target.clone(), kind });
+        }
+        let op = ExecOp {
+            args,
+            env: c.config.env.clone(),
+            secret_env: c.secret_env.iter().map(|(k, s)| (k.clone(), s.identity.clone())).collect(),
+            cwd: c.workdir().to_string(),
+            user: c.config.user.clone(),
+            rootfs,
+            mounts,
+            stdin: a.opt_string("stdin")?.unwrap_or("").to_string(),
+            redirect_stdin: a.opt_string("redirectStdin")?.unwrap_or("").to_string(),
+            redirect_stdout: a.opt_string("redirectStdout")?.unwrap_or("").to_string(),
+            redirect_stderr: a.opt_string("redirectStderr")?.unwrap_or("").to_string(),
+            expect: parse_expect(a.opt_enum_value("expect")?.unwrap_or("SUCCESS"))?,
+            privileged: a.opt_bool("insecureRootCapabilities")?.unwrap_or(false),
+            no_init: a.opt_bool("noInit")?.unwrap_or(false),
+            platform: c.platform.clone(),
+            extra: Vec::new(),
+        };
+        let vertex = Vertex::new(Op::Exec(op), inputs);
+        let mut n = c.clone();
+        n.rootfs = Some(Ref::new(vertex.clone(), 0));
+        let mut output = 0;
+        for m in &mut n.mounts {
+            if let MountSource::Dir { dir, readonly: false, .. } = &mut m.source {
+                output += 1;
+                *dir = DirectoryObj { root: Some(Ref::new(vertex.clone(), output)), path: "/".into() };
+            }
+        }
+        n.exec = Some(Ref::new(vertex, 0));
+        Ok(n)
+    }
+}
+
+/// The copy action behind `withDirectory` (container and directory alike).
+pub(super) fn copy_dir_action(src: &DirectoryObj, dest: String, a: &Args) -> Result<FileAction, FieldError> {
+    Ok(FileAction::Copy {
+        src: src.root.as_ref().map(|_| 0),
+        src_path: src.path.clone(),
+        dest,
+        include: a.opt_string_list("include")?.unwrap_or_default(),
+        exclude: a.opt_string_list("exclude")?.unwrap_or_default(),
+        mode: a.opt_int("permissions")?.map(|m| m as u32),
+        owner: a.opt_string("owner")?.unwrap_or("").to_string(),
+    })
+}

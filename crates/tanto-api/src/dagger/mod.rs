@@ -1,0 +1,288 @@
+//! The Dagger v0.21 API over tanto's model: object values, IDs and resolvers.
+//!
+//! Chain fields (`withExec`, `withNewFile`, ...) only build new object values
+//! and ops; leaf fields (`stdout`, `contents`, `entries`, `sync`) ask the
+//! [`Backend`] for results. Fields not implemented yet fail with
+//! `not implemented yet: Type.field`.
+
+pub mod backend;
+mod container;
+mod directory;
+pub mod objects;
+mod paths;
+mod query;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use serde_json::Value as Json;
+use tanto_model::{FileAction, FileOp, Op, Ref, Vertex};
+
+pub use backend::{Backend, EntryKind, EntryStat, ExecOutput, ResolvedImage};
+use objects::*;
+
+use crate::gql::{FieldCall, FieldError, Obj, Resolved, Resolver};
+
+/// Every object value the API hands out.
+#[derive(Debug, Clone)]
+pub enum Object {
+    Query,
+    Container(ContainerObj),
+    Directory(DirectoryObj),
+    File(FileObj),
+    CacheVolume(CacheVolumeObj),
+    Secret(SecretObj),
+    EnvVariable(EnvVariableObj),
+    Label(LabelObj),
+    Port(PortObj),
+    Host(HostObj),
+}
+
+impl Object {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Object::Query => "Query",
+            Object::Container(_) => "Container",
+            Object::Directory(_) => "Directory",
+            Object::File(_) => "File",
+            Object::CacheVolume(_) => "CacheVolume",
+            Object::Secret(_) => "Secret",
+            Object::EnvVariable(_) => "EnvVariable",
+            Object::Label(_) => "Label",
+            Object::Port(_) => "Port",
+            Object::Host(_) => "Host",
+        }
+    }
+
+    fn id(&self) -> String {
+        let t = self.type_name();
+        match self {
+            Object::Query => "Query:root".to_string(),
+            Object::Container(v) => object_id(t, v),
+            Object::Directory(v) => object_id(t, v),
+            Object::File(v) => object_id(t, v),
+            Object::CacheVolume(v) => object_id(t, v),
+            Object::Secret(v) => object_id(t, v),
+            Object::EnvVariable(v) => object_id(t, v),
+            Object::Label(v) => object_id(t, v),
+            Object::Port(v) => object_id(t, v),
+            Object::Host(v) => object_id(t, v),
+        }
+    }
+
+    pub fn into_obj(self) -> Obj {
+        Obj { type_name: self.type_name().to_string(), value: Arc::new(self) }
+    }
+}
+
+pub(crate) fn resolved(o: Object) -> Resolved {
+    Resolved::Object(o.into_obj())
+}
+
+pub(crate) fn leaf(v: impl Into<Json>) -> Resolved {
+    Resolved::Leaf(v.into())
+}
+
+pub(crate) fn not_implemented(call: &FieldCall<'_>) -> FieldError {
+    FieldError::from(format!("not implemented yet: {}.{}", call.type_name, call.field))
+}
+
+/// Objects handed out by `id`/`sync`, loadable with `node(id:)` for the life of the engine.
+#[derive(Default)]
+pub struct Objects {
+    map: RwLock<HashMap<String, Arc<Object>>>,
+}
+
+impl Objects {
+    pub fn register(&self, o: &Object) -> String {
+        let id = o.id();
+        self.map.write().entry(id.clone()).or_insert_with(|| Arc::new(o.clone()));
+        id
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<Object>> {
+        self.map.read().get(id).cloned()
+    }
+}
+
+/// The resolver for one engine: the backend plus the object table.
+pub struct Api {
+    pub backend: Arc<dyn Backend>,
+    pub objects: Arc<Objects>,
+}
+
+impl Api {
+    pub fn new(backend: Arc<dyn Backend>, objects: Arc<Objects>) -> Api {
+        Api { backend, objects }
+    }
+
+    pub fn root() -> Obj {
+        Object::Query.into_obj()
+    }
+
+    /// Loads an object by ID, checking its type when one is expected.
+    pub(crate) fn load(&self, id: &Json, want: Option<&str>) -> Result<Arc<Object>, FieldError> {
+        let id = match id {
+            Json::String(s) => s.clone(),
+            Json::Number(n) => n.to_string(),
+            other => return Err(format!("an object ID must be a string, got {other}").into()),
+        };
+        let o = self.objects.get(&id).ok_or_else(|| {
+            FieldError::from(format!(
+                "no object with ID `{}` in this engine: IDs come from `id` or `sync` of this engine's sessions",
+                truncate(&id, 80)
+            ))
+        })?;
+        if let Some(want) = want {
+            if o.type_name() != want {
+                return Err(format!("ID `{}` is a {}, not a {want}", truncate(&id, 80), o.type_name()).into());
+            }
+        }
+        Ok(o)
+    }
+
+    pub(crate) fn load_container(&self, id: &Json) -> Result<ContainerObj, FieldError> {
+        match &*self.load(id, Some("Container"))? {
+            Object::Container(c) => Ok(c.clone()),
+            _ => unreachable!("type checked by load"),
+        }
+    }
+
+    pub(crate) fn load_directory(&self, id: &Json) -> Result<DirectoryObj, FieldError> {
+        match &*self.load(id, Some("Directory"))? {
+            Object::Directory(d) => Ok(d.clone()),
+            _ => unreachable!("type checked by load"),
+        }
+    }
+
+    pub(crate) fn load_file(&self, id: &Json) -> Result<FileObj, FieldError> {
+        match &*self.load(id, Some("File"))? {
+            Object::File(f) => Ok(f.clone()),
+            _ => unreachable!("type checked by load"),
+        }
+    }
+
+    pub(crate) fn load_secret(&self, id: &Json) -> Result<SecretObj, FieldError> {
+        match &*self.load(id, Some("Secret"))? {
+            Object::Secret(s) => Ok(s.clone()),
+            _ => unreachable!("type checked by load"),
+        }
+    }
+
+    pub(crate) fn load_cache_volume(&self, id: &Json) -> Result<CacheVolumeObj, FieldError> {
+        match &*self.load(id, Some("CacheVolume"))? {
+            Object::CacheVolume(c) => Ok(c.clone()),
+            _ => unreachable!("type checked by load"),
+        }
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.len() <= n {
+        s.to_string()
+    } else {
+        format!("{}...", &s[..s.char_indices().take_while(|(i, _)| *i < n).last().map(|(i, c)| i + c.len_utf8()).unwrap_or(0)])
+    }
+}
+
+#[async_trait::async_trait]
+impl Resolver for Api {
+    async fn resolve(&self, parent: &Obj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+        let Some(object) = parent.value.downcast_ref::<Object>() else {
+            return Err(FieldError::from(format!("internal error: {} is not an API object", parent.type_name)));
+        };
+        // Fields every object has.
+        match call.field {
+            "id" => return Ok(leaf(self.objects.register(object))),
+            "sync" if !matches!(object, Object::Query) => {
+                self.sync(object).await?;
+                return Ok(leaf(self.objects.register(object)));
+            }
+            _ => {}
+        }
+        match object {
+            Object::Query => self.query(call).await,
+            Object::Container(c) => self.container(c, call).await,
+            Object::Directory(d) => self.directory(d, call).await,
+            Object::File(f) => self.file(f, call).await,
+            Object::Secret(s) => self.secret(s, call).await,
+            Object::EnvVariable(EnvVariableObj { name, value }) | Object::Label(LabelObj { name, value }) => {
+                match call.field {
+                    "name" => Ok(leaf(name.clone())),
+                    "value" => Ok(leaf(value.clone())),
+                    _ => Err(not_implemented(call)),
+                }
+            }
+            Object::Port(p) => match call.field {
+                "port" => Ok(leaf(p.port)),
+                "protocol" => Ok(leaf(p.protocol.clone())),
+                "description" => Ok(p.description.clone().map(leaf).unwrap_or(Resolved::Null)),
+                "experimentalSkipHealthcheck" => Ok(leaf(p.skip_healthcheck)),
+                _ => Err(not_implemented(call)),
+            },
+            Object::CacheVolume(_) | Object::Host(_) => Err(not_implemented(call)),
+        }
+    }
+}
+
+impl Api {
+    async fn sync(&self, object: &Object) -> Result<(), FieldError> {
+        let r = match object {
+            Object::Container(c) => {
+                // An exec's result covers the root filesystem and every mount output.
+                if let Some(r) = c.exec.as_ref().or(c.rootfs.as_ref()) {
+                    self.backend.sync(r).await?;
+                }
+                return Ok(());
+            }
+            Object::Directory(d) => d.root.as_ref(),
+            Object::File(f) => {
+                if f.root.is_some() {
+                    self.backend.read_file(f.root.as_ref(), &f.path).await.map(|_| ())?;
+                }
+                return Ok(());
+            }
+            _ => None,
+        };
+        if let Some(r) = r {
+            self.backend.sync(r).await?;
+        }
+        Ok(())
+    }
+
+    async fn secret(&self, s: &SecretObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+        match call.field {
+            "name" => Ok(leaf(s.name.clone())),
+            "uri" => Ok(leaf(s.uri.clone())),
+            "plaintext" => {
+                let v = self.backend.secret_plaintext(&s.identity, &s.uri).await?;
+                Ok(leaf(String::from_utf8_lossy(&v).into_owned()))
+            }
+            _ => Err(not_implemented(call)),
+        }
+    }
+}
+
+/// Adds a file action on top of `base`, merging into `base` when it is itself
+/// a file op (one layer for a run of file changes). `sources` are the refs the
+/// action's `src` indices point at (0-based within `sources`).
+pub(crate) fn file_op(base: Option<&Ref>, mut action: FileAction, sources: Vec<Ref>) -> Ref {
+    const MAX_MERGED: usize = 64;
+    let (mut actions, mut inputs, base_idx) = match base {
+        Some(r) => match &r.vertex.op {
+            Op::File(f) if r.output == 0 && f.actions.len() < MAX_MERGED => {
+                (f.actions.clone(), r.vertex.inputs.clone(), f.base)
+            }
+            _ => (Vec::new(), vec![r.clone()], Some(0)),
+        },
+        None => (Vec::new(), Vec::new(), None),
+    };
+    let offset = inputs.len() as u32;
+    if let FileAction::Copy { src: Some(i), .. } = &mut action {
+        *i += offset;
+    }
+    inputs.extend(sources);
+    actions.push(action);
+    Ref::new(Vertex::new(Op::File(FileOp { base: base_idx, actions }), inputs), 0)
+}

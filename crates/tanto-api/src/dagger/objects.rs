@@ -1,0 +1,156 @@
+//! The values behind API objects. They are immutable: every chain field makes
+//! a new value. Each serialises canonically (refs as vertex keys, never secret
+//! values), and its ID is a hash of that encoding.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use tanto_model::{Digest, Ref, StableHasher};
+
+/// Image configuration carried by a container (the OCI `config` section).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct ImageConfig {
+    pub env: Vec<String>,
+    pub user: String,
+    pub workdir: String,
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    pub exposed_ports: Vec<PortObj>,
+    pub volumes: Vec<String>,
+    pub stop_signal: String,
+}
+
+impl ImageConfig {
+    pub fn env_get(&self, name: &str) -> Option<&str> {
+        self.env.iter().rev().find_map(|kv| kv.split_once('=').filter(|(k, _)| *k == name).map(|(_, v)| v))
+    }
+
+    pub fn env_set(&mut self, name: &str, value: &str) {
+        let entry = format!("{name}={value}");
+        match self.env.iter_mut().find(|kv| kv.split_once('=').map(|(k, _)| k) == Some(name)) {
+            Some(slot) => *slot = entry,
+            None => self.env.push(entry),
+        }
+    }
+
+    pub fn env_remove(&mut self, name: &str) {
+        self.env.retain(|kv| kv.split_once('=').map(|(k, _)| k).unwrap_or(kv) != name);
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PortObj {
+    pub port: i64,
+    pub protocol: String,
+    pub description: Option<String>,
+    pub skip_healthcheck: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DirectoryObj {
+    pub root: Option<Ref>,
+    /// Absolute path of this directory inside `root`.
+    pub path: String,
+}
+
+impl DirectoryObj {
+    pub fn empty() -> DirectoryObj {
+        DirectoryObj { root: None, path: "/".into() }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileObj {
+    pub root: Option<Ref>,
+    /// Absolute path of this file inside `root`.
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CacheVolumeObj {
+    pub key: String,
+}
+
+/// A secret. `identity` names the value held by the engine (in memory only);
+/// the value itself is never part of this struct.
+#[derive(Debug, Clone, Serialize)]
+pub struct SecretObj {
+    pub name: String,
+    pub uri: String,
+    pub identity: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MountSource {
+    Dir { dir: DirectoryObj, readonly: bool, owner: String },
+    File { file: FileObj, owner: String },
+    Cache { volume: CacheVolumeObj, sharing: String, source: Option<DirectoryObj>, owner: String },
+    Secret { secret: SecretObj, mode: u32, owner: String },
+    Tmp { size: Option<u64> },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CtrMount {
+    pub target: String,
+    pub source: MountSource,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ContainerObj {
+    pub rootfs: Option<Ref>,
+    pub platform: String,
+    pub config: ImageConfig,
+    pub mounts: Vec<CtrMount>,
+    pub secret_env: Vec<(String, SecretObj)>,
+    /// The last exec: `stdout`, `stderr` and `exitCode` read its result.
+    #[serde(serialize_with = "ser_exec")]
+    pub exec: Option<Ref>,
+    pub image_ref: Option<String>,
+}
+
+fn ser_exec<S: serde::Serializer>(v: &Option<Ref>, s: S) -> Result<S::Ok, S::Error> {
+    v.as_ref().map(|r| r.vertex.key()).serialize(s)
+}
+
+impl ContainerObj {
+    pub fn scratch(platform: String) -> ContainerObj {
+        ContainerObj {
+            rootfs: None,
+            platform,
+            config: ImageConfig::default(),
+            mounts: Vec::new(),
+            secret_env: Vec::new(),
+            exec: None,
+            image_ref: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EnvVariableObj {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LabelObj {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HostObj {}
+
+/// The ID of an object: its type and the digest of its canonical encoding.
+/// Never all digits (SDKs would send it as an Int), never secret values.
+pub fn object_id<T: Serialize>(type_name: &str, value: &T) -> String {
+    let mut h = StableHasher::new();
+    h.str(type_name).json(value);
+    let d: Digest = h.finish();
+    format!("{type_name}:{}", d.hex())
+}
+
+pub type Shared<T> = Arc<T>;

@@ -1,0 +1,82 @@
+//! Query (root) fields.
+
+use tanto_model::FileAction;
+
+use super::objects::*;
+use super::{file_op, leaf, not_implemented, paths, resolved, Api, Object};
+use crate::gql::{FieldCall, FieldError, Resolved};
+
+/// The Dagger API version tanto serves.
+pub const API_VERSION: &str = "v0.21.11";
+
+impl Api {
+    pub(super) async fn query(&self, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+        let a = call.args;
+        match call.field {
+            "version" => Ok(leaf(API_VERSION)),
+            "defaultPlatform" => Ok(leaf(self.backend.default_platform())),
+            "node" => {
+                let o = self.load(a.get("id").unwrap_or(&serde_json::Value::Null), None)?;
+                Ok(resolved((*o).clone()))
+            }
+            f if f.starts_with("load") && f.ends_with("FromID") => {
+                let want = &f["load".len()..f.len() - "FromID".len()];
+                let o = self.load(a.get("id").unwrap_or(&serde_json::Value::Null), Some(want))?;
+                Ok(resolved((*o).clone()))
+            }
+            "container" => {
+                let platform = a.opt_string("platform")?.map(str::to_string).unwrap_or_else(|| self.backend.default_platform());
+                Ok(resolved(Object::Container(ContainerObj::scratch(platform))))
+            }
+            "directory" => Ok(resolved(Object::Directory(DirectoryObj::empty()))),
+            "file" => {
+                let name = a.string("name")?;
+                if name.is_empty() || name.contains('/') {
+                    return Err(format!("file name `{name}` must be a plain name without `/`").into());
+                }
+                let path = paths::clean_abs(name);
+                let r = file_op(
+                    None,
+                    FileAction::Mkfile {
+                        path: path.clone(),
+                        data: a.string("contents")?.to_string(),
+                        mode: a.opt_int("permissions")?.unwrap_or(0o644) as u32,
+                        owner: String::new(),
+                    },
+                    vec![],
+                );
+                Ok(resolved(Object::File(FileObj { root: Some(r), path })))
+            }
+            "cacheVolume" => {
+                let key = a.string("key")?;
+                if key.is_empty() {
+                    return Err("cache volume key must not be empty".into());
+                }
+                Ok(resolved(Object::CacheVolume(CacheVolumeObj { key: key.to_string() })))
+            }
+            "setSecret" => {
+                let name = a.string("name")?.to_string();
+                let identity = format!("set:{name}");
+                self.backend.set_secret(&identity, a.string("plaintext")?.as_bytes().to_vec());
+                Ok(resolved(Object::Secret(SecretObj { name, uri: String::new(), identity })))
+            }
+            "secret" => {
+                let uri = a.string("uri")?.to_string();
+                let scheme_ok = ["env://", "file://", "cmd://"].iter().any(|s| uri.starts_with(s));
+                if !scheme_ok {
+                    return Err(format!(
+                        "secret URI `{uri}` is not supported: use env://NAME, file://PATH or cmd://COMMAND"
+                    )
+                    .into());
+                }
+                let identity = match a.opt_string("cacheKey")? {
+                    Some(k) if !k.is_empty() => format!("key:{k}"),
+                    _ => format!("uri:{uri}"),
+                };
+                Ok(resolved(Object::Secret(SecretObj { name: uri.clone(), uri, identity })))
+            }
+            "host" => Ok(resolved(Object::Host(HostObj {}))),
+            _ => Err(not_implemented(call)),
+        }
+    }
+}
