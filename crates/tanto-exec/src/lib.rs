@@ -1,1 +1,354 @@
-//! placeholder
+//! `tanto-exec` runs one process in a container: it turns a [`ProcessSpec`] (a root
+//! filesystem description, ordered mounts, argv, env, user, network mode, stdio) into an
+//! OCI bundle, runs it with crun or runc, streams and captures the output, and undoes
+//! every mount, stub and runtime state afterwards, also when the `run` future is dropped.
+//!
+//! Invariants: every path taken from the container (cwd, redirects, mount targets, the
+//! command, /etc/passwd) is resolved inside the container's root, never through a symlink
+//! out of it; nodes created only as mount targets are removed from the writable layer
+//! after the run, so committed layers never carry them; bundles live on tmpfs because
+//! `config.json` holds the environment (secrets included); rlimits are never raised; no
+//! mount outlives a run. All kernel calls live in the private `sys` module.
+//!
+//! It must not depend on cache refs, images, the solver or GraphQL: it only sees
+//! directories and mount lists. It needs root and an OCI runtime binary at run time.
+
+mod error;
+mod lookup;
+mod run;
+mod runtime;
+mod spec;
+mod sys;
+mod user;
+mod view;
+
+use std::fmt;
+use std::net::IpAddr;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub use error::{ErrorTier, ExecError};
+pub use lookup::DEFAULT_PATH;
+
+/// Which OCI runtime binary to use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RuntimeKind {
+    /// crun when it is installed and usable here, runc otherwise.
+    #[default]
+    Auto,
+    Crun,
+    Runc,
+}
+
+/// How an [`Executor`] is set up.
+#[derive(Clone, Debug)]
+pub struct ExecutorConfig {
+    pub runtime: RuntimeKind,
+    /// Bundles and runtime state. Must be tmpfs (`config.json` holds secrets): a private
+    /// tmpfs is mounted here when it is not.
+    pub run_dir: PathBuf,
+}
+
+/// The network a container gets.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Network {
+    /// Share the host's network namespace; the host's /etc/resolv.conf is bound in.
+    Host,
+    /// An own network namespace with only `lo`.
+    #[default]
+    Loopback,
+}
+
+/// The root filesystem of a container.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rootfs {
+    /// Overlay of `lowers` (topmost first, may be empty) under a writable `upper`.
+    Overlay { lowers: Vec<PathBuf>, upper: PathBuf, work: PathBuf },
+    /// A writable directory used as is.
+    Dir(PathBuf),
+}
+
+/// One mount, made after the root filesystem and the system mounts, in list order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mount {
+    /// Absolute container path.
+    pub target: String,
+    pub source: MountSource,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MountSource {
+    /// A host file or directory.
+    Bind { path: PathBuf, readonly: bool },
+    /// Overlay of `lowers` (topmost first); `upper` = `(upper, work)`, `None` = read-only.
+    Overlay { lowers: Vec<PathBuf>, upper: Option<(PathBuf, PathBuf)> },
+    /// A fresh tmpfs, optionally limited to `size` bytes.
+    Tmpfs { size: Option<u64> },
+}
+
+/// What to run.
+#[derive(Clone)]
+pub struct ProcessSpec {
+    pub rootfs: Rootfs,
+    /// argv; `args[0]` is looked up in the container's `PATH` when it has no `/`.
+    pub args: Vec<String>,
+    /// `K=V` entries. `PATH` defaults to [`DEFAULT_PATH`], `HOME` to the user's home.
+    pub env: Vec<String>,
+    /// Absolute container path; created (root, 0755) when missing. Empty means `/`.
+    pub cwd: String,
+    /// `""` (root), `name`, `uid`, `name:group`, `uid:gid`.
+    pub user: String,
+    pub mounts: Vec<Mount>,
+    /// Empty: derived from the container id.
+    pub hostname: String,
+    pub network: Network,
+    /// Extra `/etc/hosts` entries.
+    pub extra_hosts: Vec<(String, IpAddr)>,
+    pub stdin: Option<Vec<u8>>,
+    /// Container path whose contents become stdin.
+    pub redirect_stdin: Option<String>,
+    /// Container path (relative to `cwd` unless absolute) that receives stdout.
+    pub redirect_stdout: Option<String>,
+    pub redirect_stderr: Option<String>,
+    /// All capabilities, no masked or read-only paths, writable /sys, all devices allowed.
+    pub privileged: bool,
+    /// Run `args` as PID 1 without an init. (No init is injected yet either way.)
+    pub no_init: bool,
+}
+
+impl ProcessSpec {
+    /// A spec with defaults: root user, cwd `/`, loopback network, no mounts.
+    pub fn new(rootfs: Rootfs, args: Vec<String>) -> ProcessSpec {
+        ProcessSpec {
+            rootfs,
+            args,
+            env: Vec::new(),
+            cwd: "/".to_string(),
+            user: String::new(),
+            mounts: Vec::new(),
+            hostname: String::new(),
+            network: Network::Loopback,
+            extra_hosts: Vec::new(),
+            stdin: None,
+            redirect_stdin: None,
+            redirect_stdout: None,
+            redirect_stderr: None,
+            privileged: false,
+            no_init: false,
+        }
+    }
+}
+
+impl fmt::Debug for ProcessSpec {
+    /// Environment values and stdin are redacted: they may hold secrets.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let env: Vec<&str> = self.env.iter().map(|e| e.split('=').next().unwrap_or("")).collect();
+        f.debug_struct("ProcessSpec")
+            .field("rootfs", &self.rootfs)
+            .field("args", &self.args)
+            .field("env_keys", &env)
+            .field("cwd", &self.cwd)
+            .field("user", &self.user)
+            .field("mounts", &self.mounts)
+            .field("hostname", &self.hostname)
+            .field("network", &self.network)
+            .field("extra_hosts", &self.extra_hosts)
+            .field("stdin_len", &self.stdin.as_ref().map(|s| s.len()))
+            .field("redirect_stdin", &self.redirect_stdin)
+            .field("redirect_stdout", &self.redirect_stdout)
+            .field("redirect_stderr", &self.redirect_stderr)
+            .field("privileged", &self.privileged)
+            .field("no_init", &self.no_init)
+            .finish()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OutputStream {
+    Stdout,
+    Stderr,
+}
+
+/// Receives output chunks as they arrive (for progress). Called on the async runtime:
+/// keep it cheap.
+pub type OutputSink = Arc<dyn Fn(OutputStream, &[u8]) + Send + Sync>;
+
+/// How a process ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExitInfo {
+    /// The exit status; 128+N when killed by signal N.
+    pub exit_code: i32,
+    /// Captured stdout (empty when redirected).
+    pub stdout: Vec<u8>,
+    /// Captured stderr (empty when redirected).
+    pub stderr: Vec<u8>,
+    /// stdout and stderr in arrival order.
+    pub combined: Vec<u8>,
+    /// From the call of [`Executor::run`] to the end of cleanup.
+    pub duration: Duration,
+}
+
+pub(crate) struct Inner {
+    runtime: runtime::Runtime,
+    run_dir: PathBuf,
+    state_dir: PathBuf,
+    caps: u64,
+    pid: u32,
+    start_time: u64,
+}
+
+/// Runs containers. Cheap to clone; `Send + Sync`.
+#[derive(Clone)]
+pub struct Executor {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Executor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Executor")
+            .field("runtime", &self.inner.runtime.path)
+            .field("run_dir", &self.inner.run_dir)
+            .finish()
+    }
+}
+
+/// Serialises "is run_dir tmpfs? mount one" between executors of this process.
+static RUN_DIR_SETUP: Mutex<()> = Mutex::new(());
+
+impl Executor {
+    /// Finds the runtime (crun preferred), makes crun usable on hybrid cgroup hosts, and
+    /// makes sure `run_dir` exists on tmpfs. Blocking; needs root.
+    pub fn new(cfg: ExecutorConfig) -> Result<Executor, ExecError> {
+        let runtime = runtime::select(cfg.runtime)?;
+        let run_dir = cfg.run_dir;
+        {
+            let _guard = RUN_DIR_SETUP.lock().unwrap_or_else(|p| p.into_inner());
+            std::fs::create_dir_all(&run_dir).map_err(ExecError::io("creating run dir", &run_dir))?;
+            let tmpfs = sys::is_tmpfs(&run_dir).map_err(ExecError::io("checking the filesystem of", &run_dir))?;
+            if !tmpfs {
+                sys::mount_private_tmpfs(&run_dir).map_err(|source| ExecError::Mount {
+                    what: "a private tmpfs for bundles".into(),
+                    target: run_dir.clone(),
+                    source,
+                })?;
+            }
+        }
+        let state_dir = run_dir.join("runtime");
+        std::fs::create_dir_all(&state_dir).map_err(ExecError::io("creating", &state_dir))?;
+        let pid = std::process::id();
+        let inner = Inner {
+            runtime,
+            run_dir,
+            state_dir,
+            caps: sys::effective_caps(),
+            pid,
+            start_time: sys::process_start_time(pid).unwrap_or(0),
+        };
+        tracing::debug!(runtime = %inner.runtime.path.display(), run_dir = %inner.run_dir.display(), "executor ready");
+        Ok(Executor { inner: Arc::new(inner) })
+    }
+
+    /// `"crun"` or `"runc"`.
+    pub fn runtime_name(&self) -> &str {
+        self.inner.runtime.name()
+    }
+
+    /// The bundle/state directory.
+    pub fn run_dir(&self) -> &std::path::Path {
+        &self.inner.run_dir
+    }
+
+    /// Runs `spec` to completion. A non-zero exit is `Ok`; errors mean the process could
+    /// not be run. Dropping the future kills the container and cleans up in the
+    /// background.
+    pub async fn run(&self, spec: ProcessSpec, events: Option<OutputSink>) -> Result<ExitInfo, ExecError> {
+        let started_at = Instant::now();
+        let inner = self.inner.clone();
+        let started = tokio::task::spawn_blocking(move || run::start(inner, spec)).await.map_err(join_error)??;
+        let run::Started { mut bundle, stdin, stdout, stderr, pidfd } = started;
+
+        let feed = async {
+            if let Some((pipe, data)) = stdin {
+                if let Ok(mut tx) = tokio::net::unix::pipe::Sender::from_owned_fd(OwnedFd::from(pipe)) {
+                    // EPIPE just means the process did not read everything.
+                    let _ = tx.write_all(&data).await;
+                }
+            }
+        };
+        let capture = capture_output(stdout.map(OwnedFd::from), stderr.map(OwnedFd::from), events);
+        let ((), captured) = tokio::join!(feed, capture);
+        let (out, err, combined) = captured.map_err(ExecError::io("reading the output of", "the container"))?;
+
+        let status = wait_exit(&mut bundle, pidfd).await?;
+        let logged = tokio::task::spawn_blocking(move || bundle.finish()).await.map_err(join_error)??;
+        if let Some(message) = logged {
+            return Err(ExecError::Runtime { runtime: self.runtime_name().to_string(), message });
+        }
+        use std::os::unix::process::ExitStatusExt;
+        let exit_code = status.code().or_else(|| status.signal().map(|s| 128 + s)).unwrap_or(-1);
+        Ok(ExitInfo { exit_code, stdout: out, stderr: err, combined, duration: started_at.elapsed() })
+    }
+
+    /// Removes bundles, mounts and runtime state left under `run_dir` by engine processes
+    /// that are gone (bundle names carry the owner's pid, an `owner` file its start
+    /// time). Returns how many were cleaned. Live engines' containers are left alone.
+    pub async fn cleanup_stale(&self) -> Result<usize, ExecError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || run::cleanup_stale(&inner)).await.map_err(join_error)?
+    }
+}
+
+fn join_error(e: tokio::task::JoinError) -> ExecError {
+    ExecError::Internal { message: format!("blocking task failed: {e}") }
+}
+
+type Captured = (Vec<u8>, Vec<u8>, Vec<u8>);
+
+async fn capture_output(stdout: Option<OwnedFd>, stderr: Option<OwnedFd>, sink: Option<OutputSink>) -> std::io::Result<Captured> {
+    use tokio::net::unix::pipe::Receiver;
+    let mut out_rx = stdout.map(Receiver::from_owned_fd).transpose()?;
+    let mut err_rx = stderr.map(Receiver::from_owned_fd).transpose()?;
+    let (mut out, mut err, mut combined) = (Vec::new(), Vec::new(), Vec::new());
+    let mut buf_out = vec![0u8; 64 * 1024];
+    let mut buf_err = vec![0u8; 64 * 1024];
+    loop {
+        let (stream, n) = tokio::select! {
+            r = async { out_rx.as_mut().unwrap().read(&mut buf_out).await }, if out_rx.is_some() => (OutputStream::Stdout, r?),
+            r = async { err_rx.as_mut().unwrap().read(&mut buf_err).await }, if err_rx.is_some() => (OutputStream::Stderr, r?),
+            else => break,
+        };
+        let (chunk, dest) = match stream {
+            OutputStream::Stdout => (&buf_out[..n], &mut out),
+            OutputStream::Stderr => (&buf_err[..n], &mut err),
+        };
+        if n == 0 {
+            match stream {
+                OutputStream::Stdout => out_rx = None,
+                OutputStream::Stderr => err_rx = None,
+            }
+            continue;
+        }
+        dest.extend_from_slice(chunk);
+        combined.extend_from_slice(chunk);
+        if let Some(sink) = &sink {
+            sink(stream, chunk);
+        }
+    }
+    Ok((out, err, combined))
+}
+
+async fn wait_exit(bundle: &mut run::Bundle, pidfd: OwnedFd) -> Result<std::process::ExitStatus, ExecError> {
+    let afd = sys::async_pidfd(pidfd).map_err(ExecError::io("watching", "the runtime process"))?;
+    loop {
+        if let Some(status) = bundle.try_wait().map_err(ExecError::io("waiting for", "the runtime process"))? {
+            return Ok(status);
+        }
+        let mut guard = afd.readable().await.map_err(ExecError::io("waiting for", "the runtime process"))?;
+        guard.clear_ready();
+    }
+}

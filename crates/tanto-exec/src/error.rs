@@ -1,0 +1,77 @@
+use std::io;
+use std::path::PathBuf;
+
+/// Whose fault an error is, so the CLI can say what to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorTier {
+    /// The process spec or image is wrong (missing command, unknown user, bad path).
+    User,
+    /// The host is missing something or refused (no runtime, mount failed, IO error).
+    Environment,
+    /// A bug in tanto.
+    Internal,
+}
+
+/// Errors of `tanto-exec`. A process that ran and exited non-zero is not an error: see
+/// [`crate::ExitInfo::exit_code`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExecError {
+    #[error("`{cmd}` not found in the container's $PATH ({search_path}): install it in the image or use an absolute path")]
+    CommandNotFound { cmd: String, search_path: String },
+
+    #[error("invalid process spec: {message}")]
+    InvalidSpec { message: String },
+
+    #[error("invalid user `{user}`: {reason}")]
+    InvalidUser { user: String, reason: String },
+
+    #[error("no OCI runtime found (looked for {wanted}): install crun or runc (apt-get install crun)")]
+    RuntimeNotFound { wanted: String },
+
+    #[error("`{runtime}` cannot run containers on this host: {message}")]
+    RuntimeUnusable { runtime: String, message: String },
+
+    #[error("`{runtime}` failed to run the container: {message}")]
+    Runtime { runtime: String, message: String },
+
+    #[error("mounting {what} at `{target}`: {source}")]
+    Mount {
+        what: String,
+        target: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("{action} `{path}`: {source}")]
+    Io {
+        action: String,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("internal error in tanto-exec: {message}")]
+    Internal { message: String },
+}
+
+impl ExecError {
+    pub fn tier(&self) -> ErrorTier {
+        match self {
+            ExecError::CommandNotFound { .. } | ExecError::InvalidSpec { .. } | ExecError::InvalidUser { .. } => {
+                ErrorTier::User
+            }
+            ExecError::Internal { .. } => ErrorTier::Internal,
+            _ => ErrorTier::Environment,
+        }
+    }
+
+    pub(crate) fn io(action: impl Into<String>, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> ExecError {
+        let (action, path) = (action.into(), path.into());
+        move |source| ExecError::Io { action, path, source }
+    }
+
+    pub(crate) fn invalid(message: impl Into<String>) -> ExecError {
+        ExecError::InvalidSpec { message: message.into() }
+    }
+}

@@ -1,0 +1,199 @@
+//! Finding and driving the OCI runtime binary (crun or runc).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+use crate::{sys, ExecError, RuntimeKind};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Flavor {
+    Crun,
+    Runc,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Runtime {
+    pub flavor: Flavor,
+    pub path: PathBuf,
+}
+
+const SEARCH_DIRS: &[&str] = &["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+
+/// Finds an executable named `name` in `$PATH` and the usual system directories.
+pub(crate) fn find_binary(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path_var = std::env::var("PATH").unwrap_or_default();
+    path_var
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .chain(SEARCH_DIRS.iter().copied())
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false))
+}
+
+/// Serialises the host-wide cgroup fix between executors of this process.
+static CGROUP_FIX: Mutex<()> = Mutex::new(());
+
+/// crun 1.8 refuses hybrid cgroup layouts whose v2 hierarchy still has controllers
+/// (`cgroups in hybrid mode not supported, drop all controllers from cgroupv2`). Mounting a
+/// v1 hierarchy for each such controller (in practice `hugetlb`) empties the v2 list; the
+/// kernel keeps the hierarchy until reboot.
+pub(crate) fn fix_crun_cgroups() -> Result<(), String> {
+    let _guard = CGROUP_FIX.lock().unwrap_or_else(|p| p.into_inner());
+    let controllers = sys::hybrid_v2_controllers();
+    if controllers.is_empty() {
+        return Ok(());
+    }
+    for c in &controllers {
+        if let Err(e) = sys::mount_cgroup_v1(c) {
+            return Err(format!(
+                "the cgroup v2 hierarchy holds `{}` and mounting a v1 `{c}` hierarchy at `/sys/fs/cgroup/{c}` failed: {e}",
+                controllers.join(" ")
+            ));
+        }
+    }
+    let left = sys::hybrid_v2_controllers();
+    if left.is_empty() {
+        tracing::info!(controllers = %controllers.join(","), "mounted v1 cgroup hierarchies so crun accepts the hybrid layout");
+        Ok(())
+    } else {
+        Err(format!("the cgroup v2 hierarchy still holds `{}` after mounting v1 hierarchies", left.join(" ")))
+    }
+}
+
+/// Picks the runtime for `kind`, applying the crun cgroup fix when crun is chosen.
+pub(crate) fn select(kind: RuntimeKind) -> Result<Runtime, ExecError> {
+    let crun = || find_binary("crun").map(|path| Runtime { flavor: Flavor::Crun, path });
+    let runc = || find_binary("runc").map(|path| Runtime { flavor: Flavor::Runc, path });
+    match kind {
+        RuntimeKind::Crun => {
+            let rt = crun().ok_or_else(|| ExecError::RuntimeNotFound { wanted: "`crun`".into() })?;
+            fix_crun_cgroups().map_err(|message| ExecError::RuntimeUnusable { runtime: "crun".into(), message })?;
+            Ok(rt)
+        }
+        RuntimeKind::Runc => runc().ok_or_else(|| ExecError::RuntimeNotFound { wanted: "`runc`".into() }),
+        RuntimeKind::Auto => match (crun(), runc()) {
+            (Some(c), r) => match fix_crun_cgroups() {
+                Ok(()) => Ok(c),
+                Err(message) => match r {
+                    Some(r) => {
+                        tracing::warn!(%message, "crun is unusable here, falling back to runc");
+                        Ok(r)
+                    }
+                    None => Err(ExecError::RuntimeUnusable { runtime: "crun".into(), message }),
+                },
+            },
+            (None, Some(r)) => Ok(r),
+            (None, None) => Err(ExecError::RuntimeNotFound { wanted: "`crun` and `runc`".into() }),
+        },
+    }
+}
+
+impl Runtime {
+    pub fn name(&self) -> &'static str {
+        match self.flavor {
+            Flavor::Crun => "crun",
+            Flavor::Runc => "runc",
+        }
+    }
+
+    fn base_command(&self, state_root: &Path, log: Option<&Path>) -> Command {
+        let mut cmd = Command::new(&self.path);
+        cmd.env_clear().env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        cmd.arg("--root").arg(state_root);
+        if let Some(log) = log {
+            match self.flavor {
+                Flavor::Crun => {
+                    let mut a = std::ffi::OsString::from("--log=file:");
+                    a.push(log);
+                    cmd.arg(a).arg("--log-format=json");
+                }
+                Flavor::Runc => {
+                    cmd.arg("--log").arg(log).arg("--log-format").arg("json");
+                }
+            }
+        }
+        cmd
+    }
+
+    /// `<runtime> --root STATE --log LOG run --bundle BUNDLE ID`
+    pub fn run_command(&self, state_root: &Path, bundle: &Path, id: &str, log: &Path) -> Command {
+        let mut cmd = self.base_command(state_root, Some(log));
+        cmd.arg("run").arg("--bundle").arg(bundle).arg(id);
+        cmd
+    }
+
+    /// Kills every process of container `id` and deletes it; errors are ignored (the
+    /// container may never have been created).
+    pub fn destroy(&self, state_root: &Path, id: &str) {
+        for args in [&["kill", "-a", id, "KILL"][..], &["delete", "-f", id][..]] {
+            let res = self
+                .base_command(state_root, None)
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            if let Err(e) = res {
+                tracing::warn!(runtime = self.name(), container = id, error = %e, "could not run the runtime to clean up");
+            }
+        }
+    }
+
+    /// The error the runtime logged, if any (JSON lines with `level` and `msg`).
+    pub fn logged_error(&self, log: &str) -> Option<String> {
+        let mut errors = Vec::new();
+        for line in log.lines() {
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<serde_json::Value>(line) {
+                Ok(v) => {
+                    let level = v.get("level").and_then(|l| l.as_str()).unwrap_or("");
+                    if matches!(level, "error" | "fatal" | "panic") {
+                        if let Some(msg) = v.get("msg").and_then(|m| m.as_str()) {
+                            errors.push(msg.trim().to_string());
+                        }
+                    }
+                }
+                Err(_) => {
+                    if line.contains("error") {
+                        errors.push(line.to_string());
+                    }
+                }
+            }
+        }
+        if errors.is_empty() {
+            None
+        } else {
+            Some(errors.join("; "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_log_parsing() {
+        let rt = Runtime { flavor: Flavor::Runc, path: "/usr/sbin/runc".into() };
+        let cases = [
+            ("", None),
+            ("{\"level\":\"warning\",\"msg\":\"ignored\"}\n", None),
+            (
+                "{\"level\":\"error\",\"msg\":\"runc run failed: boom\",\"time\":\"x\"}\n",
+                Some("runc run failed: boom"),
+            ),
+            (
+                "{\"msg\":\"a\",\"level\":\"error\"}\n{\"msg\":\"b\",\"level\":\"error\"}\n",
+                Some("a; b"),
+            ),
+        ];
+        for (log, expect) in cases {
+            assert_eq!(rt.logged_error(log).as_deref(), expect, "log {log:?}");
+        }
+    }
+}
