@@ -907,3 +907,7 @@ impl<'a> Validator<'a> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "exec_tests.rs"]
+mod tests;
