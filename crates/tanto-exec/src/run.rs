@@ -29,6 +29,9 @@ pub(crate) struct Cleanup {
     mounts: Vec<PathBuf>,
     /// Nodes created only as mount targets, in creation order.
     stubs: Vec<Stub>,
+    /// Overlays we mounted with an upper: (mount point, upper, lowers), to prune the
+    /// directories overlayfs copied up only to hold stubs.
+    overlays: Vec<(PathBuf, PathBuf, Vec<PathBuf>)>,
     child: Option<Child>,
 }
 
@@ -47,20 +50,50 @@ impl Cleanup {
         if !self.stubs.is_empty() {
             tracing::debug!(container = %self.id, created = self.stubs.len(), removed, "removed mount stubs");
         }
-        self.stubs.clear();
         let mut first_err = None;
+        let mut unmounted = true;
         for m in self.mounts.drain(..).rev() {
             if let Err(e) = sys::unmount(&m) {
                 tracing::error!(mount = %m.display(), error = %e, "could not unmount");
+                unmounted = false;
                 first_err.get_or_insert(ExecError::Mount { what: "(unmount)".into(), target: m, source: e });
             }
         }
+        if unmounted {
+            self.prune_copied_up_parents();
+        }
+        self.stubs.clear();
         if let Err(e) = fs::remove_dir_all(&self.dir) {
             if e.kind() != std::io::ErrorKind::NotFound {
                 first_err.get_or_insert(ExecError::Io { action: "removing bundle".into(), path: self.dir.clone(), source: e });
             }
         }
         first_err.map_or(Ok(()), Err)
+    }
+}
+
+impl Cleanup {
+    /// Creating a stub in a directory that came from a lower copies that directory up;
+    /// once the stub is gone the copy is an empty, unchanged directory in the upper.
+    fn prune_copied_up_parents(&self) {
+        let mut dirs: Vec<(&Path, &[PathBuf], PathBuf)> = Vec::new();
+        for stub in &self.stubs {
+            let Some((_, upper, lowers)) = self.overlays.iter().find(|(mnt, ..)| *mnt == stub.base) else { continue };
+            let mut rel = stub.parent_rel.clone();
+            while !rel.as_os_str().is_empty() {
+                if !dirs.iter().any(|(u, _, r)| *u == upper.as_path() && *r == rel) {
+                    dirs.push((upper, lowers, rel.clone()));
+                }
+                rel.pop();
+            }
+        }
+        // Deepest first, so emptied parents can go too.
+        dirs.sort_by_key(|(_, _, r)| std::cmp::Reverse(r.components().count()));
+        for (upper, lowers, rel) in dirs {
+            if let Err(e) = sys::prune_copied_up_dir(upper, &rel, lowers) {
+                tracing::debug!(dir = %rel.display(), error = %e, "could not prune a copied-up directory");
+            }
+        }
     }
 }
 
@@ -180,7 +213,7 @@ pub(crate) fn start(inner: Arc<Inner>, mut spec: ProcessSpec) -> Result<Started,
     let id = new_id();
     let dir = inner.run_dir.join(&id);
     fs::DirBuilder::new().mode(0o700).create(&dir).map_err(ExecError::io("creating bundle", &dir))?;
-    let mut cl = Cleanup { inner: inner.clone(), id: id.clone(), dir: dir.clone(), mounts: Vec::new(), stubs: Vec::new(), child: None };
+    let mut cl = Cleanup { inner: inner.clone(), id: id.clone(), dir: dir.clone(), mounts: Vec::new(), stubs: Vec::new(), overlays: Vec::new(), child: None };
     write_file(&dir.join("owner"), format!("{} {}\n", inner.pid, inner.start_time).as_bytes(), 0o600)?;
 
     // Root filesystem.
@@ -196,6 +229,7 @@ pub(crate) fn start(inner: Arc<Inner>, mut spec: ProcessSpec) -> Result<Started,
                 source,
             })?;
             cl.mounts.push(target.clone());
+            cl.overlays.push((target.clone(), upper.clone(), lowers.clone()));
             target
         }
     };
@@ -292,6 +326,9 @@ pub(crate) fn start(inner: Arc<Inner>, mut spec: ProcessSpec) -> Result<Started,
                         source,
                     })?;
                     cl.mounts.push(host.clone());
+                    if let Some((u, _)) = upper {
+                        cl.overlays.push((host.clone(), u.clone(), lowers.to_vec()));
+                    }
                     (
                         SpecMountKind::Bind { source: host.clone(), readonly: upper.is_none() },
                         Backing::Host { base: host, writable: upper.is_some() },

@@ -255,11 +255,54 @@ pub fn remove_if_empty_stub(base: &Path, parent_rel: &Path, name: &OsStr) -> io:
     }
 }
 
+/// After an overlay is unmounted: removes `upper/rel` when it is a directory that overlayfs
+/// only copied up (because a stub was created in it): empty, not opaque, and with the mode
+/// and owner of the same directory in the topmost lower that has it. Never follows
+/// symlinks (the upper's contents come from the container).
+pub fn prune_copied_up_dir(upper: &Path, rel: &Path, lowers: &[PathBuf]) -> io::Result<bool> {
+    let strict = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+    let open_strict = |base: &Path| -> io::Result<OwnedFd> {
+        let root = rustix::fs::open(base, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+        // SAFETY (containment): BENEATH + NO_SYMLINKS: the lookup stays under `base` and
+        // fails on any symlink.
+        Ok(rustix::fs::openat2(&root, rel, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty(), strict)?)
+    };
+    let Ok(dir) = open_strict(upper) else { return Ok(false) };
+    let st = rustix::fs::fstat(&dir)?;
+    if st.st_nlink > 2 {
+        return Ok(false);
+    }
+    let mut entries = rustix::fs::Dir::read_from(&dir)?;
+    let empty = entries.all(|e| e.map(|e| matches!(e.file_name().to_bytes(), b"." | b"..")).unwrap_or(false));
+    if !empty {
+        return Ok(false);
+    }
+    for xattr in ["trusted.overlay.opaque", "user.overlay.opaque"] {
+        if rustix::fs::fgetxattr(&dir, xattr, &mut [0u8; 8]).is_ok() {
+            return Ok(false);
+        }
+    }
+    let Some(lower) = lowers.iter().find_map(|l| open_strict(l).ok()) else { return Ok(false) };
+    let lst = rustix::fs::fstat(&lower)?;
+    if (lst.st_mode, lst.st_uid, lst.st_gid) != (st.st_mode, st.st_uid, st.st_gid) {
+        return Ok(false);
+    }
+    let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else { return Ok(false) };
+    let parent_rel: &Path = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+    let root = rustix::fs::open(upper, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+    let pfd = rustix::fs::openat2(&root, parent_rel, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty(), strict)?;
+    match rustix::fs::unlinkat(&pfd, name, AtFlags::REMOVEDIR) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::NOTEMPTY) | Err(rustix::io::Errno::NOTDIR) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Opens (or creates) a file inside `base` for a stdio redirect. Writable files are
 /// created 0644, truncated and handed to `uid`:`gid`.
 pub fn open_redirect(base: &Path, rel: &Path, write: bool, owner: (u32, u32)) -> io::Result<fs::File> {
-    let flags = if write { OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC } else { OFlags::RDONLY };
-    let fd = open_in_root(base, rel, flags | OFlags::NOCTTY, 0o644)?;
+    let (flags, mode) = if write { (OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC, 0o644) } else { (OFlags::RDONLY, 0) };
+    let fd = open_in_root(base, rel, flags | OFlags::NOCTTY, mode)?;
     let st = rustix::fs::fstat(&fd)?;
     if rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory {
         return Err(io::Error::new(io::ErrorKind::Other, "is a directory"));
