@@ -1,1 +1,205 @@
-fn main() {}
+//! The `tanto` binary: CLI and engine in one. Command-line definitions live
+//! here; everything else is in the library crates.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use tanto_engine::{Engine, EngineOptions};
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Parser)]
+#[command(name = "tanto", version, about = "A programmable, container-native CI/CD engine that speaks Dagger's API")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start an engine session for an SDK: prints {"port","session_token"} on
+    /// stdout, serves until stdin closes or SIGTERM. Unknown flags are ignored.
+    Session {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        args: Vec<String>,
+    },
+    /// Run a command with an engine session (DAGGER_SESSION_PORT/TOKEN set for it).
+    Run {
+        /// Directory host paths are relative to (default: the current directory).
+        #[arg(long)]
+        workdir: Option<PathBuf>,
+        /// The command and its arguments.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// Execute a GraphQL query (from FILE or stdin) and print the JSON result.
+    Query {
+        file: Option<PathBuf>,
+        /// Variables as a JSON object.
+        #[arg(long)]
+        vars: Option<String>,
+        #[arg(long)]
+        workdir: Option<PathBuf>,
+    },
+    /// Print tanto's version and the Dagger API version it serves.
+    Version,
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TANTO_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+/// `--workdir DIR` / `--workdir=DIR` among arbitrary flags.
+fn find_workdir(args: &[String]) -> Option<PathBuf> {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--workdir" {
+            return it.next().map(PathBuf::from);
+        }
+        if let Some(v) = a.strip_prefix("--workdir=") {
+            return Some(PathBuf::from(v));
+        }
+    }
+    None
+}
+
+async fn start_engine(workdir: Option<PathBuf>) -> Result<Arc<Engine>> {
+    let options = EngineOptions::from_env(workdir)?;
+    Ok(Engine::start(options).await?)
+}
+
+/// Resolves when stdin reaches EOF, or on SIGTERM/SIGINT.
+async fn session_end(watch_stdin: bool) {
+    use tokio::io::AsyncReadExt;
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("installing a SIGINT handler");
+    let stdin_eof = async {
+        if !watch_stdin {
+            return std::future::pending().await;
+        }
+        let mut stdin = tokio::io::stdin();
+        let mut buf = [0u8; 1024];
+        loop {
+            match stdin.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::select! {
+        _ = stdin_eof => {}
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+async fn session(args: Vec<String>) -> Result<u8> {
+    let engine = start_engine(find_workdir(&args)).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("listening on 127.0.0.1")?;
+    let port = listener.local_addr()?.port();
+    let token = uuid::Uuid::new_v4().to_string();
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", serde_json::json!({"port": port, "session_token": token}))?;
+        out.flush()?;
+    }
+    tanto_engine::server::serve(engine.clone(), listener, token, session_end(true)).await;
+    engine.shutdown().await;
+    Ok(0)
+}
+
+async fn run(workdir: Option<PathBuf>, command: Vec<String>) -> Result<u8> {
+    let engine = start_engine(workdir).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("listening on 127.0.0.1")?;
+    let port = listener.local_addr()?.port();
+    let token = uuid::Uuid::new_v4().to_string();
+    let mut child = tokio::process::Command::new(&command[0])
+        .args(&command[1..])
+        .env("DAGGER_SESSION_PORT", port.to_string())
+        .env("DAGGER_SESSION_TOKEN", &token)
+        .spawn()
+        .with_context(|| format!("starting `{}`", command[0]))?;
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(tanto_engine::server::serve(engine.clone(), listener, token, async {
+        let _ = done_rx.await;
+    }));
+    let status = tokio::select! {
+        s = child.wait() => s?,
+        _ = session_end(false) => {
+            let _ = child.kill().await;
+            child.wait().await?
+        }
+    };
+    let _ = done_tx.send(());
+    let _ = server.await;
+    engine.shutdown().await;
+    use std::os::unix::process::ExitStatusExt;
+    Ok(match (status.code(), status.signal()) {
+        (Some(c), _) => c as u8,
+        (None, Some(sig)) => (128 + sig) as u8,
+        _ => 1,
+    })
+}
+
+async fn query(file: Option<PathBuf>, vars: Option<String>, workdir: Option<PathBuf>) -> Result<u8> {
+    let text = match &file {
+        Some(f) => std::fs::read_to_string(f).with_context(|| format!("reading `{}`", f.display()))?,
+        None => {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).context("reading the query from stdin")?;
+            s
+        }
+    };
+    let variables = match vars {
+        Some(v) => match serde_json::from_str::<serde_json::Value>(&v).context("`--vars` must be a JSON object")? {
+            serde_json::Value::Object(m) => Some(m),
+            _ => bail!("`--vars` must be a JSON object"),
+        },
+        None => None,
+    };
+    let engine = start_engine(workdir).await?;
+    let result = engine.execute(tanto_api::gql::Request { query: text, variables, operation_name: None }).await;
+    engine.shutdown().await;
+    println!("{}", serde_json::to_string_pretty(&result)?);
+    Ok(if result.get("errors").is_some() { 1 } else { 0 })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Version = cli.command {
+        println!("tanto {VERSION} (Dagger API {})", tanto_api::dagger::API_VERSION);
+        return ExitCode::SUCCESS;
+    }
+    init_logging();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tanto: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Session { args } => session(args).await,
+            Command::Run { workdir, command } => run(workdir, command).await,
+            Command::Query { file, vars, workdir } => query(file, vars, workdir).await,
+            Command::Version => unreachable!("handled above"),
+        }
+    });
+    // Background threads (stdin reader, blocking pool) must not delay exit.
+    let code = match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tanto: {e:#}");
+            1
+        }
+    };
+    rt.shutdown_timeout(std::time::Duration::from_secs(5));
+    ExitCode::from(code)
+}

@@ -1,1 +1,203 @@
-//! placeholder
+//! tanto-engine: one engine — the store, the executor, the registry client and
+//! the solver wired together — serving the Dagger API to sessions over HTTP.
+//!
+//! Each `tanto session` / `tanto run` process is a whole engine; engines that
+//! share a state directory coordinate through the store (SQLite, file locks).
+//!
+//! Invariants:
+//! - Every request is authenticated with the session token (HTTP Basic, the
+//!   token as user name); anything else gets 401.
+//! - Secret values live in memory ([`secrets::Secrets`]) and are scrubbed
+//!   from exec output before it is recorded, logged or returned.
+//! - Business logic lives below (solver, store, exec, oci, api); this crate wires.
+
+mod backend;
+pub mod fsops;
+pub mod progress;
+pub mod secrets;
+pub mod server;
+mod worker;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value as Json};
+use tanto_api::gql::{self, FieldError, Schema};
+use tanto_solver::Solver;
+use tanto_store::{Store, StoreError};
+
+pub use backend::EngineBackend;
+pub use worker::Worker;
+
+/// Lexically cleans an absolute path.
+pub(crate) fn paths_clean(p: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    format!("/{}", out.join("/"))
+}
+
+/// Errors of engine work, shaped for the API.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("process \"{}\" did not complete successfully: exit code: {exit_code}", cmd.join(" "))]
+    Exec { cmd: Vec<String>, exit_code: i32, stdout: Vec<u8>, stderr: Vec<u8> },
+    #[error("{0}")]
+    Message(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl EngineError {
+    pub fn msg(s: impl Into<String>) -> EngineError {
+        EngineError::Message(s.into())
+    }
+}
+
+impl From<std::io::Error> for EngineError {
+    fn from(e: std::io::Error) -> Self {
+        EngineError::Message(e.to_string())
+    }
+}
+
+/// Dagger keeps the last 100 KiB of exec output in errors, the first bytes
+/// replaced by an `[omitting N bytes]...` marker, then trims whitespace.
+pub const MAX_EXEC_ERROR_OUTPUT: usize = 100 * 1024;
+
+pub fn error_output(data: &[u8]) -> String {
+    let text = if data.len() > MAX_EXEC_ERROR_OUTPUT {
+        let marker = format!("[omitting {} bytes]...", data.len() - MAX_EXEC_ERROR_OUTPUT);
+        let keep = MAX_EXEC_ERROR_OUTPUT.saturating_sub(marker.len());
+        let mut s = marker.into_bytes();
+        s.extend_from_slice(&data[data.len() - keep..]);
+        String::from_utf8_lossy(&s).into_owned()
+    } else {
+        String::from_utf8_lossy(data).into_owned()
+    };
+    text.trim().to_string()
+}
+
+impl From<&EngineError> for FieldError {
+    fn from(e: &EngineError) -> FieldError {
+        match e {
+            EngineError::Exec { cmd, exit_code, stdout, stderr } => {
+                let mut ext = Map::new();
+                ext.insert("_type".into(), json!("EXEC_ERROR"));
+                ext.insert("cmd".into(), json!(cmd));
+                ext.insert("exitCode".into(), json!(exit_code));
+                ext.insert("stdout".into(), Json::String(error_output(stdout)));
+                ext.insert("stderr".into(), Json::String(error_output(stderr)));
+                FieldError { message: e.to_string(), extensions: Some(ext) }
+            }
+            other => FieldError::from(other.to_string()),
+        }
+    }
+}
+
+/// Where an engine keeps its state and how it runs containers.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    pub state_dir: PathBuf,
+    pub run_dir: PathBuf,
+    /// The client's working directory: host paths are relative to it.
+    pub workdir: PathBuf,
+    pub runtime: tanto_exec::RuntimeKind,
+    pub quiet: bool,
+}
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+impl EngineOptions {
+    /// Defaults from the environment: `TANTO_STATE_DIR`, `TANTO_RUN_DIR`, `TANTO_RUNTIME`.
+    pub fn from_env(workdir: Option<PathBuf>) -> Result<EngineOptions, EngineError> {
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
+        let state_dir = match std::env::var_os("TANTO_STATE_DIR") {
+            Some(d) if !d.is_empty() => PathBuf::from(d),
+            _ if is_root() => PathBuf::from("/var/lib/tanto"),
+            _ => std::env::var_os("XDG_DATA_HOME").map(PathBuf::from).unwrap_or_else(|| home.join(".local/share")).join("tanto"),
+        };
+        let run_dir = match std::env::var_os("TANTO_RUN_DIR") {
+            Some(d) if !d.is_empty() => PathBuf::from(d),
+            _ if is_root() => PathBuf::from("/run/tanto"),
+            _ => std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir).join("tanto"),
+        };
+        let runtime = match std::env::var("TANTO_RUNTIME").unwrap_or_default().as_str() {
+            "" | "auto" => tanto_exec::RuntimeKind::Auto,
+            "crun" => tanto_exec::RuntimeKind::Crun,
+            "runc" => tanto_exec::RuntimeKind::Runc,
+            other => return Err(EngineError::msg(format!("TANTO_RUNTIME=`{other}` is not one of auto, crun, runc"))),
+        };
+        let workdir = match workdir {
+            Some(w) => w,
+            None => std::env::current_dir().map_err(|e| EngineError::msg(format!("cannot read the current directory: {e}")))?,
+        };
+        let workdir = std::path::absolute(&workdir).unwrap_or(workdir);
+        Ok(EngineOptions { state_dir, run_dir, workdir, runtime, quiet: false })
+    }
+}
+
+/// A running engine.
+pub struct Engine {
+    pub api: tanto_api::Api,
+    pub schema: &'static Schema,
+    pub solver: Arc<Solver<Worker>>,
+    pub options: EngineOptions,
+}
+
+impl Engine {
+    pub async fn start(options: EngineOptions) -> Result<Arc<Engine>, EngineError> {
+        if !is_root() {
+            return Err(EngineError::msg(
+                "tanto needs to run as root for now (it mounts overlayfs and runs containers); rootless mode is planned",
+            ));
+        }
+        let (config, config_path) = tanto_oci::config::EngineConfig::load_default().map_err(|e| EngineError::msg(e.to_string()))?;
+        if let Some(p) = &config_path {
+            tracing::debug!(path = %p.display(), "engine config");
+        }
+        let store = {
+            let dir = options.state_dir.clone();
+            tokio::task::spawn_blocking(move || Store::open(&dir)).await.map_err(|e| EngineError::msg(e.to_string()))??
+        };
+        let executor = tanto_exec::Executor::new(tanto_exec::ExecutorConfig {
+            runtime: options.runtime,
+            run_dir: options.run_dir.clone(),
+        })
+        .map_err(|e| EngineError::msg(e.to_string()))?;
+        if let Err(e) = executor.cleanup_stale().await {
+            tracing::warn!(error = %e, "cleaning up after earlier engines failed");
+        }
+        let registry = tanto_oci::registry::Registry::new(Arc::new(config));
+        let secrets = Arc::new(secrets::Secrets::new(options.workdir.clone()));
+        let progress = progress::Progress::new(options.quiet);
+        let worker = Arc::new(Worker { active: Default::default(), store, registry, executor, secrets, progress: progress.clone() });
+        let solver = Solver::new(worker);
+        let p = progress.clone();
+        solver.subscribe(Arc::new(move |e| p.on_event(e)));
+        let backend = Arc::new(EngineBackend::new(solver.clone()));
+        let api = tanto_api::Api::new(backend, Arc::new(tanto_api::Objects::default()));
+        Ok(Arc::new(Engine { api, schema: Schema::dagger_v021(), solver, options }))
+    }
+
+    /// Waits (briefly) for cancelled containers to be cleaned up before exit.
+    pub async fn shutdown(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.solver.worker().active_execs() > 0 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Executes one GraphQL request; the result is the whole response body.
+    pub async fn execute(&self, req: gql::Request) -> Json {
+        gql::execute(self.schema, &self.api, tanto_api::Api::root(), req).await
+    }
+}

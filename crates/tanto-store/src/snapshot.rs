@@ -174,6 +174,21 @@ impl Store {
         }
     }
 
+    /// A writable view of a prepared snapshot: writes land in its upper dir.
+    /// Unmount (drop the view) before committing.
+    pub fn mount_rw(&self, prepared: &Prepared) -> Result<View, StoreError> {
+        if prepared.lowers.is_empty() {
+            return Ok(View { path: prepared.upper.clone(), mount: None });
+        }
+        let target = self.inner.root.join("mnt").join(format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir(&target).map_err(io_err(&target))?;
+        if let Err(source) = sys::mount_overlay(&prepared.lowers, Some((&prepared.upper, &prepared.work)), &target) {
+            let _ = std::fs::remove_dir(&target);
+            return Err(StoreError::Mount { path: target, source });
+        }
+        Ok(View { path: target.clone(), mount: Some(target) })
+    }
+
     /// A read-only view of `snap` at `selector` (an empty directory for `None`).
     pub fn view(&self, snap: Option<SnapshotId>, selector: &str) -> Result<View, StoreError> {
         let lowers = self.lowers(snap, selector)?;
@@ -191,7 +206,7 @@ impl Store {
                     uuid::Uuid::new_v4().simple()
                 ));
                 std::fs::create_dir(&target).map_err(io_err(&target))?;
-                if let Err(source) = sys::mount_overlay_ro(&lowers, &target) {
+                if let Err(source) = sys::mount_overlay(&lowers, None, &target) {
                     let _ = std::fs::remove_dir(&target);
                     return Err(StoreError::Mount { path: target, source });
                 }

@@ -34,12 +34,18 @@ fn escape_overlay_path(p: &Path) -> String {
     out
 }
 
-/// Mounts a read-only overlay of `lowers` (topmost first) at `target`.
-pub fn mount_overlay_ro(lowers: &[std::path::PathBuf], target: &Path) -> std::io::Result<()> {
+/// Mounts an overlay of `lowers` (topmost first) at `target`: read-only
+/// without `upper`, writable into `upper` (with its `work` dir) otherwise.
+pub fn mount_overlay(lowers: &[std::path::PathBuf], upper: Option<(&Path, &Path)>, target: &Path) -> std::io::Result<()> {
     let lowerdir: Vec<String> = lowers.iter().map(|p| escape_overlay_path(p)).collect();
-    let data = format!("lowerdir={}", lowerdir.join(":"));
+    let mut data = format!("lowerdir={}", lowerdir.join(":"));
+    let mut flags = rustix::mount::MountFlags::RDONLY;
+    if let Some((upper, work)) = upper {
+        data.push_str(&format!(",upperdir={},workdir={}", escape_overlay_path(upper), escape_overlay_path(work)));
+        flags = rustix::mount::MountFlags::empty();
+    }
     let data = std::ffi::CString::new(data).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-    rustix::mount::mount("overlay", target, "overlay", rustix::mount::MountFlags::RDONLY, data.as_c_str())
+    rustix::mount::mount("overlay", target, "overlay", flags, data.as_c_str())
         .map_err(std::io::Error::from)
 }
 

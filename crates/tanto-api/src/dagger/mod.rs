@@ -11,6 +11,7 @@ mod directory;
 pub mod objects;
 mod paths;
 mod query;
+pub use query::API_VERSION;
 
 use std::collections::HashMap;
 use std::sync::Arc;

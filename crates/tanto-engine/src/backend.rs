@@ -1,0 +1,222 @@
+//! The API's [`Backend`]: image resolution, solving, and reading results.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tanto_api::dagger::objects::{ImageConfig, PortObj};
+use tanto_api::dagger::{Backend, EntryKind, EntryStat, ExecOutput, ResolvedImage};
+use tanto_api::gql::FieldError;
+use tanto_model::{BlobSource, Ref};
+use tanto_solver::Solver;
+use tanto_store::SnapshotId;
+
+use crate::fsops::{self, Root, Stat};
+use crate::worker::Worker;
+use crate::EngineError;
+
+pub struct EngineBackend {
+    solver: Arc<Solver<Worker>>,
+    platform: String,
+    images: Mutex<HashMap<(String, String), ResolvedImage>>,
+}
+
+fn field_err(e: &EngineError) -> FieldError {
+    FieldError::from(e)
+}
+
+fn entry(name: String, st: &Stat) -> EntryStat {
+    let kind = match fsops::file_type(st) {
+        rustix::fs::FileType::RegularFile => EntryKind::File,
+        rustix::fs::FileType::Directory => EntryKind::Dir,
+        rustix::fs::FileType::Symlink => EntryKind::Symlink,
+        _ => EntryKind::Other,
+    };
+    EntryStat { name, kind, size: st.st_size.max(0) as u64, mode: st.st_mode & 0o7777 }
+}
+
+fn image_config(raw: &tanto_oci::image::ImageConfig) -> ImageConfig {
+    let c = &raw.config;
+    ImageConfig {
+        env: c.env.clone(),
+        user: c.user.clone().unwrap_or_default(),
+        workdir: c.working_dir.clone().unwrap_or_default(),
+        entrypoint: c.entrypoint.clone().unwrap_or_default(),
+        cmd: c.cmd.clone().unwrap_or_default(),
+        labels: c.labels.clone(),
+        exposed_ports: c
+            .exposed_ports
+            .keys()
+            .filter_map(|k| {
+                let (port, proto) = k.split_once('/').unwrap_or((k.as_str(), "tcp"));
+                Some(PortObj {
+                    port: port.parse().ok()?,
+                    protocol: proto.to_ascii_uppercase(),
+                    description: None,
+                    skip_healthcheck: false,
+                })
+            })
+            .collect(),
+        volumes: c.volumes.keys().cloned().collect(),
+        stop_signal: c.stop_signal.clone().unwrap_or_default(),
+    }
+}
+
+impl EngineBackend {
+    pub fn new(solver: Arc<Solver<Worker>>) -> EngineBackend {
+        EngineBackend { solver, platform: tanto_oci::platform::Platform::host().to_string(), images: Mutex::new(HashMap::new()) }
+    }
+
+    fn worker(&self) -> &Arc<Worker> {
+        self.solver.worker()
+    }
+
+    async fn snapshot(&self, root: Option<&Ref>) -> Result<Option<SnapshotId>, FieldError> {
+        let Some(r) = root else { return Ok(None) };
+        let out = self.solver.solve(r.vertex.clone()).await.map_err(|e| field_err(&e))?;
+        out.outputs
+            .get(r.output as usize)
+            .copied()
+            .map(Some)
+            .ok_or_else(|| FieldError::from(format!("internal error: no output {} for {:?}", r.output, r.vertex)))
+    }
+
+    /// Runs `f` on a read-only root of `root`'s filesystem, off the async runtime.
+    async fn with_root<T: Send + 'static>(
+        &self,
+        root: Option<&Ref>,
+        f: impl FnOnce(&Root) -> Result<T, FieldError> + Send + 'static,
+    ) -> Result<T, FieldError> {
+        let snap = self.snapshot(root).await?;
+        let store = self.worker().store.clone();
+        tokio::task::spawn_blocking(move || {
+            let view = store.view(snap, "/").map_err(|e| FieldError::from(e.to_string()))?;
+            let r = Root::open(view.path()).map_err(|e| FieldError::from(format!("opening a snapshot: {e}")))?;
+            f(&r)
+        })
+        .await
+        .map_err(|e| FieldError::from(format!("internal error: {e}")))?
+    }
+}
+
+fn not_found(path: &str, e: std::io::Error) -> FieldError {
+    match e.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::ENOTDIR) => FieldError::from(format!("`{path}`: no such file or directory")),
+        _ => FieldError::from(format!("`{path}`: {e}")),
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for EngineBackend {
+    fn default_platform(&self) -> String {
+        self.platform.clone()
+    }
+
+    async fn resolve_image(&self, address: &str, platform: &str) -> Result<ResolvedImage, FieldError> {
+        let cache_key = (address.to_string(), platform.to_string());
+        if let Some(img) = self.images.lock().get(&cache_key) {
+            return Ok(img.clone());
+        }
+        let r = tanto_oci::reference::ImageRef::parse(address).map_err(|e| FieldError::from(e.to_string()))?;
+        let want: tanto_oci::platform::Platform =
+            platform.parse().map_err(|e: tanto_oci::platform::PlatformError| FieldError::from(e.to_string()))?;
+        let img = self.worker().registry.resolve(&r, &want).await.map_err(|e| FieldError::from(e.to_string()))?;
+        let raw = tanto_oci::image::ImageConfig::from_slice(&img.config_bytes)
+            .map_err(|e| FieldError::from(format!("image `{address}` has an unreadable config: {e}")))?;
+        let diff_ids = &raw.rootfs.diff_ids;
+        if diff_ids.len() != img.layers.len() {
+            return Err(format!(
+                "image `{address}` is inconsistent: {} layers but {} diff_ids in its config",
+                img.layers.len(),
+                diff_ids.len()
+            )
+            .into());
+        }
+        let layers = img
+            .layers
+            .iter()
+            .zip(diff_ids)
+            .map(|(l, diff)| {
+                (
+                    diff.clone(),
+                    BlobSource {
+                        digest: l.digest.clone(),
+                        media_type: l.media_type.clone(),
+                        size: l.size,
+                        host: img.source.host.clone(),
+                        repository: img.source.repository.clone(),
+                        http: img.source.http,
+                    },
+                )
+            })
+            .collect();
+        let name = match img.reference.tag() {
+            Some(tag) => format!("{}:{tag}", img.reference.name()),
+            None => img.reference.name(),
+        };
+        let resolved = ResolvedImage {
+            reference: format!("{name}@{}", img.manifest_digest),
+            platform: raw.platform().to_string(),
+            config: image_config(&raw),
+            layers,
+        };
+        self.images.lock().insert(cache_key, resolved.clone());
+        Ok(resolved)
+    }
+
+    async fn sync(&self, r: &Ref) -> Result<(), FieldError> {
+        self.solver.solve(r.vertex.clone()).await.map(|_| ()).map_err(|e| field_err(&e))
+    }
+
+    async fn exec_output(&self, r: &Ref) -> Result<ExecOutput, FieldError> {
+        let out = self.solver.solve(r.vertex.clone()).await.map_err(|e| field_err(&e))?;
+        let meta = out.meta.as_ref().ok_or_else(|| FieldError::from("internal error: the last exec has no output record"))?;
+        Ok(ExecOutput {
+            exit_code: meta.exit_code,
+            stdout: meta.stdout.clone(),
+            stderr: meta.stderr.clone(),
+            combined: meta.combined.clone(),
+        })
+    }
+
+    async fn read_file(&self, root: Option<&Ref>, path: &str) -> Result<Vec<u8>, FieldError> {
+        let p = path.to_string();
+        self.with_root(root, move |r| r.read_file(&p).map_err(|e| not_found(&p, e))).await
+    }
+
+    async fn read_dir(&self, root: Option<&Ref>, path: &str) -> Result<Vec<EntryStat>, FieldError> {
+        let p = path.to_string();
+        self.with_root(root, move |r| {
+            let entries = r.read_dir(&p).map_err(|e| not_found(&p, e))?;
+            Ok(entries.into_iter().map(|(name, st)| entry(name, &st)).collect())
+        })
+        .await
+    }
+
+    async fn stat(&self, root: Option<&Ref>, path: &str, no_follow: bool) -> Result<Option<EntryStat>, FieldError> {
+        let p = path.to_string();
+        self.with_root(root, move |r| {
+            let st = r.stat(&p, !no_follow).map_err(|e| not_found(&p, e))?;
+            Ok(st.map(|st| entry(crate::paths_clean(&p).rsplit('/').next().unwrap_or("").to_string(), &st)))
+        })
+        .await
+    }
+
+    async fn glob(&self, root: Option<&Ref>, path: &str, pattern: &str) -> Result<Vec<String>, FieldError> {
+        let (p, pat) = (path.to_string(), pattern.to_string());
+        self.with_root(root, move |r| fsops::glob(r, &p, &pat).map_err(|e| not_found(&p, e))).await
+    }
+
+    async fn digest(&self, root: Option<&Ref>, path: &str, with_metadata: bool) -> Result<String, FieldError> {
+        let p = path.to_string();
+        self.with_root(root, move |r| fsops::digest(r, &p, with_metadata).map_err(|e| not_found(&p, e))).await
+    }
+
+    fn set_secret(&self, identity: &str, plaintext: Vec<u8>) {
+        self.worker().secrets.set(identity, plaintext);
+    }
+
+    async fn secret_plaintext(&self, identity: &str, _uri: &str) -> Result<Vec<u8>, FieldError> {
+        self.worker().secrets.get(identity).await.map(|v| v.to_vec()).map_err(|e| field_err(&e))
+    }
+}

@@ -1,0 +1,122 @@
+//! Secret values, in memory only, and scrubbing them out of output.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::EngineError;
+
+/// Secret values by identity (`set:NAME` or `uri:URI`). Never written to disk.
+pub struct Secrets {
+    values: RwLock<HashMap<String, Arc<Vec<u8>>>>,
+    /// Relative `file://` paths are relative to the client's working directory.
+    workdir: PathBuf,
+}
+
+impl Secrets {
+    pub fn new(workdir: PathBuf) -> Secrets {
+        Secrets { values: RwLock::new(HashMap::new()), workdir }
+    }
+
+    pub fn set(&self, identity: &str, value: Vec<u8>) {
+        self.values.write().insert(identity.to_string(), Arc::new(value));
+    }
+
+    /// The value of a secret, resolving a URI on this (the client's) host the first time.
+    pub async fn get(&self, identity: &str) -> Result<Arc<Vec<u8>>, EngineError> {
+        if let Some(v) = self.values.read().get(identity) {
+            return Ok(v.clone());
+        }
+        let Some(uri) = identity.strip_prefix("uri:") else {
+            return Err(EngineError::msg(format!(
+                "secret `{}` has no value in this session: set it with `setSecret` in the same session",
+                identity.trim_start_matches("set:")
+            )));
+        };
+        let value = self.resolve_uri(uri).await?;
+        let value = Arc::new(value);
+        self.values.write().insert(identity.to_string(), value.clone());
+        Ok(value)
+    }
+
+    async fn resolve_uri(&self, uri: &str) -> Result<Vec<u8>, EngineError> {
+        if let Some(name) = uri.strip_prefix("env://") {
+            return std::env::var_os(name).map(|v| v.into_encoded_bytes()).ok_or_else(|| {
+                EngineError::msg(format!("secret `{uri}`: environment variable `{name}` is not set in the client's environment"))
+            });
+        }
+        if let Some(path) = uri.strip_prefix("file://") {
+            let p = self.workdir.join(path);
+            return tokio::fs::read(&p)
+                .await
+                .map_err(|e| EngineError::msg(format!("secret `{uri}`: cannot read `{}`: {e}", p.display())));
+        }
+        if let Some(cmd) = uri.strip_prefix("cmd://") {
+            let out = tokio::process::Command::new("sh")
+                .arg("-c")
+                .arg(cmd)
+                .current_dir(&self.workdir)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .await
+                .map_err(|e| EngineError::msg(format!("secret `{uri}`: cannot run the command: {e}")))?;
+            if !out.status.success() {
+                return Err(EngineError::msg(format!("secret `{uri}`: the command failed with {}", out.status)));
+            }
+            let mut v = out.stdout;
+            while v.last() == Some(&b'\n') {
+                v.pop();
+            }
+            return Ok(v);
+        }
+        Err(EngineError::msg(format!("secret URI `{uri}` is not supported: use env://, file:// or cmd://")))
+    }
+}
+
+/// Replaces every occurrence of each secret (longest first) with `***`.
+pub fn scrub(data: &[u8], secrets: &[Arc<Vec<u8>>]) -> Vec<u8> {
+    let mut sorted: Vec<&[u8]> = secrets.iter().map(|s| s.as_slice()).filter(|s| !s.is_empty()).collect();
+    if sorted.is_empty() {
+        return data.to_vec();
+    }
+    sorted.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut out = Vec::with_capacity(data.len());
+    let mut i = 0;
+    'outer: while i < data.len() {
+        for s in &sorted {
+            if data[i..].starts_with(s) {
+                out.extend_from_slice(b"***");
+                i += s.len();
+                continue 'outer;
+            }
+        }
+        out.push(data[i]);
+        i += 1;
+    }
+    out
+}
+
+pub fn scrub_str(s: &str, secrets: &[Arc<Vec<u8>>]) -> String {
+    String::from_utf8_lossy(&scrub(s.as_bytes(), secrets)).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrub_cases() {
+        let secrets = vec![Arc::new(b"abc".to_vec()), Arc::new(b"abcdef".to_vec()), Arc::new(b"two\nlines".to_vec()), Arc::new(vec![])];
+        for (input, want) in [
+            ("xabcx", "x***x"),
+            ("abcdefg", "***g"),
+            ("say two\nlines now", "say *** now"),
+            ("nothing", "nothing"),
+            ("", ""),
+        ] {
+            assert_eq!(scrub_str(input, &secrets), want, "{input:?}");
+        }
+    }
+}

@@ -1,0 +1,378 @@
+//! The solver's worker: computes vertices with the store, the registry and
+//! the executor, and records results in the store.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tanto_exec::{ExitInfo, Mount, MountSource, Network, ProcessSpec, Rootfs};
+use tanto_model::{Digest, ExecMountKind, ExecOp, Expect, FileAction, FileOp, ImageLayerOp, Op, Vertex};
+use tanto_store::{CacheRecord, ExecMeta, Prepared, Sharing, SnapshotId, Store};
+
+use crate::fsops::{self, CopyOpts, Filter, Root};
+use crate::progress::Progress;
+use crate::secrets::{scrub, scrub_str, Secrets};
+use crate::EngineError;
+
+/// All outputs of one vertex.
+#[derive(Debug)]
+pub struct VertexResult {
+    pub outputs: Vec<SnapshotId>,
+    pub meta: Option<ExecMeta>,
+}
+
+pub type Output = Arc<VertexResult>;
+
+pub struct Worker {
+    pub active: std::sync::atomic::AtomicUsize,
+    pub store: Store,
+    pub registry: tanto_oci::registry::Registry,
+    pub executor: tanto_exec::Executor,
+    pub secrets: Arc<Secrets>,
+    pub progress: Progress,
+}
+
+fn out_of(rec: CacheRecord) -> Output {
+    Arc::new(VertexResult { outputs: rec.outputs, meta: rec.meta })
+}
+
+/// The snapshot behind input `i` of `vertex`.
+fn input_snapshot(vertex: &Vertex, inputs: &[Output], i: u32) -> Result<SnapshotId, EngineError> {
+    let r = &vertex.inputs[i as usize];
+    inputs[i as usize]
+        .outputs
+        .get(r.output as usize)
+        .copied()
+        .ok_or_else(|| EngineError::msg(format!("internal error: input {i} has no output {}", r.output)))
+}
+
+#[async_trait::async_trait]
+impl tanto_solver::Worker for Worker {
+    type Output = Output;
+    type Error = Arc<EngineError>;
+
+    async fn lookup(&self, _vertex: &Arc<Vertex>, key: Digest) -> Result<Option<Output>, Arc<EngineError>> {
+        let store = self.store.clone();
+        let key = key.to_string();
+        let rec = tokio::task::spawn_blocking(move || store.lookup(&key))
+            .await
+            .map_err(|e| Arc::new(EngineError::msg(format!("internal error: {e}"))))?
+            .map_err(|e| Arc::new(EngineError::from(e)))?;
+        Ok(rec.map(out_of))
+    }
+
+    async fn compute(&self, vertex: &Arc<Vertex>, key: Digest, inputs: Vec<Output>) -> Result<Output, Arc<EngineError>> {
+        let res = match &vertex.op {
+            Op::ImageLayer(op) => self.layer(vertex, op, key, &inputs).await,
+            Op::File(op) => self.file_op(vertex, op, key, &inputs).await,
+            Op::Exec(op) => self.exec(vertex, op, key, &inputs).await,
+            Op::Local(_) => Err(EngineError::msg("not implemented yet: host uploads".to_string())),
+        };
+        res.map_err(Arc::new)
+    }
+}
+
+/// Runs blocking filesystem work off the async runtime.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, EngineError> + Send + 'static) -> Result<T, EngineError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| EngineError::msg(format!("internal error: {e}")))?
+}
+
+/// Prepared snapshots that are aborted unless committed.
+struct Pending {
+    store: Store,
+    items: Vec<Prepared>,
+}
+
+impl Pending {
+    fn new(store: &Store) -> Pending {
+        Pending { store: store.clone(), items: Vec::new() }
+    }
+
+    fn ids(&self) -> Vec<SnapshotId> {
+        self.items.iter().map(|p| p.id).collect()
+    }
+
+    fn commit(mut self, key: &str, meta: Option<ExecMeta>) -> Result<Output, EngineError> {
+        let rec = CacheRecord { outputs: self.ids(), meta };
+        self.store.commit(key, &rec)?;
+        self.items.clear();
+        Ok(out_of(rec))
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        for p in self.items.drain(..) {
+            self.store.abort(p);
+        }
+    }
+}
+
+struct ActiveGuard<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for ActiveGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Worker {
+    /// Execs running right now (including ones being cancelled).
+    pub fn active_execs(&self) -> usize {
+        self.active.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    async fn layer(&self, vertex: &Vertex, op: &ImageLayerOp, key: Digest, inputs: &[Output]) -> Result<Output, EngineError> {
+        let blob = &op.blob;
+        let path = self.store.blob_path(&blob.digest);
+        if !path.is_file() {
+            let src = tanto_oci::registry::BlobSource { host: blob.host.clone(), repository: blob.repository.clone(), http: blob.http };
+            self.registry.fetch_blob(&src, &blob.digest, Some(blob.size), &path).await.map_err(|e| EngineError::msg(e.to_string()))?;
+        }
+        let parent = if vertex.inputs.is_empty() { None } else { Some(input_snapshot(vertex, inputs, 0)?) };
+        let store = self.store.clone();
+        let media_type = blob.media_type.clone();
+        let want = op.diff_id.clone();
+        let key = key.to_string();
+        blocking(move || {
+            let mut pending = Pending::new(&store);
+            let prep = store.prepare(parent.map(|p| (p, "/")))?;
+            let upper = prep.upper.clone();
+            pending.items.push(prep);
+            let stats = tanto_oci::layer::apply_layer(&path, &media_type, &upper).map_err(|e| EngineError::msg(e.to_string()))?;
+            if !want.is_empty() && stats.diff_id != want {
+                return Err(EngineError::msg(format!(
+                    "layer `{}` unpacked to {} but the image config says {want}: the image is corrupt",
+                    path.display(),
+                    stats.diff_id
+                )));
+            }
+            pending.commit(&key, None)
+        })
+        .await
+    }
+
+    async fn file_op(&self, vertex: &Vertex, op: &FileOp, key: Digest, inputs: &[Output]) -> Result<Output, EngineError> {
+        let base = op.base.map(|i| input_snapshot(vertex, inputs, i)).transpose()?;
+        let sources: Vec<Option<SnapshotId>> =
+            (0..vertex.inputs.len() as u32).map(|i| input_snapshot(vertex, inputs, i).ok()).collect();
+        let store = self.store.clone();
+        let actions = op.actions.clone();
+        let key = key.to_string();
+        blocking(move || {
+            let mut pending = Pending::new(&store);
+            let prep = store.prepare(base.map(|b| (b, "/")))?;
+            let view = store.mount_rw(&prep)?;
+            pending.items.push(prep);
+            let root = Root::open(view.path()).map_err(|e| EngineError::msg(format!("opening the snapshot: {e}")))?;
+            for action in &actions {
+                apply_action(&store, &root, action, &sources)?;
+            }
+            drop(root);
+            drop(view);
+            pending.commit(&key, None)
+        })
+        .await
+    }
+
+    async fn exec(&self, vertex: &Vertex, op: &ExecOp, key: Digest, inputs: &[Output]) -> Result<Output, EngineError> {
+        let mut pending = Pending::new(&self.store);
+        let rootfs_snap = op.rootfs.map(|i| input_snapshot(vertex, inputs, i)).transpose()?;
+        let root = self.store.prepare(rootfs_snap.map(|s| (s, "/")))?;
+        let rootfs = Rootfs::Overlay { lowers: root.lowers.clone(), upper: root.upper.clone(), work: root.work.clone() };
+        pending.items.push(root);
+
+        // Secrets: values for env and files, and the list to scrub.
+        let mut used_secrets = Vec::new();
+        let mut env = op.env.clone();
+        for (name, identity) in &op.secret_env {
+            let v = self.secrets.get(identity).await?;
+            env.push(format!("{name}={}", String::from_utf8_lossy(&v)));
+            used_secrets.push(v);
+        }
+
+        let mut mounts = Vec::new();
+        let mut keep_alive: Vec<Box<dyn Send>> = Vec::new();
+        let mut secret_files: Vec<PathBuf> = Vec::new();
+        for m in &op.mounts {
+            let snap = |input: &Option<u32>| input.map(|i| input_snapshot(vertex, inputs, i)).transpose();
+            let source = match &m.kind {
+                ExecMountKind::Dir { input, selector, readonly, .. } => {
+                    let s = snap(input)?;
+                    if *readonly {
+                        let view = self.store.view(s, selector)?;
+                        let src = MountSource::Bind { path: view.path().to_path_buf(), readonly: true };
+                        keep_alive.push(Box::new(view));
+                        src
+                    } else {
+                        let prep = self.store.prepare(s.map(|s| (s, selector.as_str())))?;
+                        let src = MountSource::Overlay { lowers: prep.lowers.clone(), upper: Some((prep.upper.clone(), prep.work.clone())) };
+                        pending.items.push(prep);
+                        src
+                    }
+                }
+                ExecMountKind::File { input, selector, .. } => {
+                    let s = snap(input)?;
+                    let (parent, name) = match selector.rsplit_once('/') {
+                        Some((p, n)) => (if p.is_empty() { "/" } else { p }, n),
+                        None => ("/", selector.as_str()),
+                    };
+                    let view = self.store.view(s, parent)?;
+                    let path = view.path().join(name);
+                    keep_alive.push(Box::new(view));
+                    MountSource::Bind { path, readonly: true }
+                }
+                ExecMountKind::Cache { volume, sharing, source, selector, .. } => {
+                    let sharing = Sharing::parse(sharing).unwrap_or(Sharing::Shared);
+                    let store = self.store.clone();
+                    let key = volume.clone();
+                    let lease = blocking(move || Ok(store.volume(&key, sharing)?)).await?;
+                    if lease.fresh {
+                        if let Some(src) = snap(source)? {
+                            let store = self.store.clone();
+                            let dest = lease.path.clone();
+                            let selector = selector.clone();
+                            blocking(move || {
+                                let view = store.view(Some(src), &selector)?;
+                                let (s, d) = (Root::open(view.path())?, Root::open(&dest)?);
+                                fsops::copy(&s, "/", &d, "/", &CopyOpts { filter: &Filter::new(&[], &[]).unwrap(), mode: None, owner: None })?;
+                                Ok(())
+                            })
+                            .await?;
+                        }
+                    }
+                    let src = MountSource::Bind { path: lease.path.clone(), readonly: false };
+                    keep_alive.push(Box::new(lease));
+                    src
+                }
+                ExecMountKind::Secret { secret, mode, .. } => {
+                    let v = self.secrets.get(secret).await?;
+                    let dir = self.executor.run_dir().join("secrets");
+                    std::fs::create_dir_all(&dir).map_err(|e| EngineError::msg(format!("creating {}: {e}", dir.display())))?;
+                    let path = dir.join(format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()));
+                    {
+                        use std::os::unix::fs::OpenOptionsExt;
+                        use std::io::Write;
+                        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(*mode & 0o7777).open(&path)
+                            .map_err(|e| EngineError::msg(format!("writing a secret file: {e}")))?;
+                        f.write_all(&v).map_err(|e| EngineError::msg(format!("writing a secret file: {e}")))?;
+                        use std::os::unix::fs::PermissionsExt;
+                        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(*mode & 0o7777));
+                    }
+                    used_secrets.push(v);
+                    secret_files.push(path.clone());
+                    MountSource::Bind { path, readonly: true }
+                }
+                ExecMountKind::Tmpfs { size } => MountSource::Tmpfs { size: *size },
+            };
+            mounts.push(Mount { target: m.target.clone(), source });
+        }
+        let _cleanup = RemoveOnDrop(secret_files);
+
+        let opt = |s: &str| if s.is_empty() { None } else { Some(s.to_string()) };
+        let spec = ProcessSpec {
+            rootfs,
+            args: op.args.clone(),
+            env,
+            cwd: op.cwd.clone(),
+            user: op.user.clone(),
+            mounts,
+            hostname: format!("tanto-{}", key.short(10)),
+            network: Network::Host,
+            extra_hosts: Vec::new(),
+            stdin: if op.stdin.is_empty() { None } else { Some(op.stdin.clone().into_bytes()) },
+            redirect_stdin: opt(&op.redirect_stdin),
+            redirect_stdout: opt(&op.redirect_stdout),
+            redirect_stderr: opt(&op.redirect_stderr),
+            privileged: op.privileged,
+            no_init: op.no_init,
+        };
+        let sink = self.progress.exec_sink(key, used_secrets.clone());
+        self.active.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let active = ActiveGuard(&self.active);
+        let res = self.executor.run(spec, sink).await;
+        drop(active);
+        drop(keep_alive);
+        let info: ExitInfo = match res {
+            Ok(info) => info,
+            Err(tanto_exec::ExecError::CommandNotFound { cmd, .. }) => {
+                return Err(EngineError::msg(format!(
+                    "process \"{}\" could not start: `{cmd}` was not found in the container's $PATH; install it in the image or use an absolute path",
+                    scrub_str(&op.args.join(" "), &used_secrets)
+                )));
+            }
+            Err(e) => return Err(EngineError::msg(scrub_str(&e.to_string(), &used_secrets))),
+        };
+        let meta = ExecMeta {
+            exit_code: info.exit_code,
+            stdout: scrub(&info.stdout, &used_secrets),
+            stderr: scrub(&info.stderr, &used_secrets),
+            combined: scrub(&info.combined, &used_secrets),
+        };
+        if !used_secrets.is_empty() {
+            self.progress.output(key, &meta.combined);
+        }
+        let failed = match op.expect {
+            Expect::Success => meta.exit_code != 0,
+            Expect::Failure => meta.exit_code == 0,
+            Expect::Any => false,
+        };
+        if failed {
+            return Err(EngineError::Exec {
+                cmd: op.args.iter().map(|a| scrub_str(a, &used_secrets)).collect(),
+                exit_code: meta.exit_code,
+                stdout: meta.stdout,
+                stderr: meta.stderr,
+            });
+        }
+        let key = key.to_string();
+        blocking(move || pending.commit(&key, Some(meta))).await
+    }
+}
+
+struct RemoveOnDrop(Vec<PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+fn io_msg(what: &str) -> impl Fn(std::io::Error) -> EngineError + '_ {
+    move |e| EngineError::msg(format!("{what}: {e}"))
+}
+
+fn apply_action(store: &Store, root: &Root, action: &FileAction, sources: &[Option<SnapshotId>]) -> Result<(), EngineError> {
+    match action {
+        FileAction::Mkfile { path, data, mode, owner } => {
+            let owner = root.resolve_owner(owner).map_err(io_msg("resolving the owner"))?;
+            root.write_file(path, data.as_bytes(), *mode, owner).map_err(io_msg(&format!("writing `{path}`")))
+        }
+        FileAction::Mkdir { path, mode, owner } => {
+            let owner = root.resolve_owner(owner).map_err(io_msg("resolving the owner"))?;
+            root.mkdir(path, *mode, owner).map_err(io_msg(&format!("creating directory `{path}`")))
+        }
+        FileAction::Rm { path, allow_not_found } => {
+            root.remove(path, *allow_not_found).map_err(io_msg(&format!("removing `{path}`")))
+        }
+        FileAction::Symlink { target, link } => {
+            root.symlink(target, link).map_err(io_msg(&format!("creating symlink `{link}`")))
+        }
+        FileAction::Copy { src, src_path, dest, include, exclude, mode, owner } => {
+            let filter = Filter::new(include, exclude).map_err(EngineError::msg)?;
+            let owner = root.resolve_owner(owner).map_err(io_msg("resolving the owner"))?;
+            let snap = match src {
+                Some(i) => sources.get(*i as usize).copied().flatten(),
+                None => None,
+            };
+            let view = store.view(snap, "/")?;
+            let src_root = Root::open(view.path()).map_err(io_msg("opening the copy source"))?;
+            if snap.is_none() && src_path == "/" {
+                return root.mkdir(dest, 0o755, owner).map_err(io_msg(&format!("creating directory `{dest}`")));
+            }
+            fsops::copy(&src_root, src_path, root, dest, &CopyOpts { filter: &filter, mode: *mode, owner })
+                .map_err(io_msg(&format!("copying `{src_path}` to `{dest}`")))
+        }
+    }
+}
