@@ -15,7 +15,7 @@ use futures::future::{join_all, BoxFuture};
 use serde_json::{Map, Value as Json};
 
 use super::introspection;
-use super::schema::{FieldDef, Schema, TypeDef, TypeKind, TypeRef};
+use super::schema::{CachedResponse, FieldDef, Schema, TypeDef, TypeKind, TypeRef};
 use super::value::{Args, Coercer};
 
 /// The value behind a GraphQL object: whatever the resolver put there.
@@ -436,76 +436,105 @@ impl<'a> Ctx<'a> {
 /// Executes a request against `schema`, resolving non-introspection fields with `resolver`
 /// starting from `root` (the query root object). Returns the full response body.
 pub async fn execute(schema: &Schema, resolver: &dyn Resolver, root: Obj, req: Request) -> Json {
-    let cacheable = req.variables.as_ref().is_none_or(|v| v.is_empty());
-    if cacheable {
-        if let Some(hit) = cache_lookup(schema, &req, &root.type_name) {
-            return (*hit).clone();
+    if let Some(hit) = cache_lookup(schema, &req, &root.type_name) {
+        return (*hit.0).clone();
+    }
+    let (out, memoizable) = execute_uncached(schema, resolver, &root, &req).await;
+    if memoizable {
+        cache_store(schema, &req, &root.type_name, &out);
+    }
+    out
+}
+
+/// [`execute`], serialized: what goes on the wire. Memoized introspection answers are copied
+/// out as bytes, which is much cheaper than cloning a large JSON value.
+pub async fn execute_bytes(schema: &Schema, resolver: &dyn Resolver, root: Obj, req: Request) -> Vec<u8> {
+    if let Some(hit) = cache_lookup(schema, &req, &root.type_name) {
+        return hit.1.to_vec();
+    }
+    let (out, memoizable) = execute_uncached(schema, resolver, &root, &req).await;
+    if memoizable {
+        if let Some(bytes) = cache_store(schema, &req, &root.type_name, &out) {
+            return bytes.to_vec();
         }
     }
+    serde_json::to_vec(&out).unwrap_or_else(|e| {
+        serde_json::to_vec(&request_error_body(format!("cannot serialize the response: {e}"))).unwrap_or_default()
+    })
+}
 
+/// Runs a request; the flag says whether the response depends on nothing but the schema and
+/// the request (introspection only, no variables, no errors), so it can be memoized.
+async fn execute_uncached(schema: &Schema, resolver: &dyn Resolver, root: &Obj, req: &Request) -> (Json, bool) {
     let doc = match async_graphql_parser::parse_query(&req.query) {
         Ok(d) => d,
         Err(e) => {
             let locations: Vec<Pos> = e.positions().collect();
             let message = format!("syntax error: {}", e.to_string().trim());
             let err = GqlError { message, locations, path: None, extensions: None };
-            return errors_body(Json::Null, vec![err]);
+            return (errors_body(Json::Null, vec![err]), false);
         }
     };
     let op = match select_operation(&doc, req.operation_name.as_deref()) {
         Ok(op) => op,
-        Err(e) => return errors_body(Json::Null, vec![e]),
+        Err(e) => return (errors_body(Json::Null, vec![e]), false),
     };
     if op.node.ty == OperationType::Subscription {
-        return errors_body(Json::Null, vec![GqlError::at("subscriptions are not supported", op.pos)]);
+        return (errors_body(Json::Null, vec![GqlError::at("subscriptions are not supported", op.pos)]), false);
     }
     let vars = match coerce_variables(schema, &op.node, req.variables.as_ref()) {
         Ok(v) => v,
-        Err(errs) => return errors_body(Json::Null, errs),
+        Err(errs) => return (errors_body(Json::Null, errs), false),
     };
     let Some(root_type) = schema.get_type(schema.query_type()) else {
-        return request_error_body(format!("query type `{}` is missing", schema.query_type()));
+        return (request_error_body(format!("query type `{}` is missing", schema.query_type())), false);
     };
     let mut errs = Vec::new();
     Validator::new(schema, &doc).selection_set(root_type, &op.node.selection_set.node, &mut errs);
     if !errs.is_empty() {
-        return errors_body(Json::Null, errs);
+        return (errors_body(Json::Null, errs), false);
     }
 
     let ctx = Ctx { schema, resolver, doc: &doc, vars, errors: Mutex::new(Vec::new()) };
     let mut groups = Grouped::new();
     ctx.collect_fields(&root.type_name, &op.node.selection_set.node, &mut groups, &mut Vec::new());
     let introspection_only = groups.iter().all(|(_, fs)| fs[0].node.name.node.starts_with("__"));
-    let data = execute_groups(&ctx, &root, root_type, groups, None).await.unwrap_or(Json::Null);
+    let data = execute_groups(&ctx, root, root_type, groups, None).await.unwrap_or(Json::Null);
     let errors = ctx.errors.into_inner().unwrap_or_default();
-    let no_errors = errors.is_empty();
-    let out = errors_body(data, errors);
-    if cacheable && introspection_only && no_errors {
-        cache_store(schema, &req, &root.type_name, &out);
-    }
-    out
+    let memoizable = introspection_only && errors.is_empty() && req.variables.as_ref().is_none_or(|v| v.is_empty());
+    (errors_body(data, errors), memoizable)
 }
 
 const CACHE_MAX_QUERIES: usize = 32;
 
-fn cache_lookup(schema: &Schema, req: &Request, root: &str) -> Option<Arc<Json>> {
+fn cache_lookup(schema: &Schema, req: &Request, root: &str) -> Option<(Arc<Json>, Arc<[u8]>)> {
+    if req.variables.as_ref().is_some_and(|v| !v.is_empty()) {
+        return None;
+    }
     let cache = schema.intro_cache.lock().ok()?;
     let entries = cache.get(req.query.as_str())?;
     entries
         .iter()
-        .find(|(op, r, _)| op.as_deref() == req.operation_name.as_deref() && r == root)
-        .map(|(_, _, v)| v.clone())
+        .find(|e| e.operation_name.as_deref() == req.operation_name.as_deref() && e.root_type == root)
+        .map(|e| (e.json.clone(), e.bytes.clone()))
 }
 
-fn cache_store(schema: &Schema, req: &Request, root: &str, out: &Json) {
-    let Ok(mut cache) = schema.intro_cache.lock() else { return };
+fn cache_store(schema: &Schema, req: &Request, root: &str, out: &Json) -> Option<Arc<[u8]>> {
+    let bytes: Arc<[u8]> = serde_json::to_vec(out).ok()?.into();
+    let mut cache = schema.intro_cache.lock().ok()?;
     if cache.len() >= CACHE_MAX_QUERIES && !cache.contains_key(req.query.as_str()) {
         cache.clear();
     }
     let entries = cache.entry(req.query.clone()).or_default();
     if entries.len() < 8 {
-        entries.push((req.operation_name.clone(), root.to_string(), Arc::new(out.clone())));
+        entries.push(CachedResponse {
+            operation_name: req.operation_name.clone(),
+            root_type: root.to_string(),
+            json: Arc::new(out.clone()),
+            bytes: bytes.clone(),
+        });
     }
+    Some(bytes)
 }
 
 fn select_operation<'d>(
@@ -714,12 +743,13 @@ async fn complete_nullable<'a, 'p>(
     match (ty, r) {
         (_, Resolved::Null) | (_, Resolved::Leaf(Json::Null)) => Ok(Json::Null),
         (TypeRef::List(inner), Resolved::List(items)) => {
-            let mut out = Vec::with_capacity(items.len());
-            for (i, item) in items.into_iter().enumerate() {
+            // Items complete concurrently, like sibling fields (each may run its own pipeline).
+            let results = join_all(items.into_iter().enumerate().map(|(i, item)| async move {
                 let p = Path { parent: Some(path), seg: Seg::Index(i) };
-                out.push(complete_value(ctx, inner, item, fields, &p, pos, parent, def).await?);
-            }
-            Ok(Json::Array(out))
+                complete_value(ctx, inner, item, fields, &p, pos, parent, def).await
+            }))
+            .await;
+            results.into_iter().collect::<Result<Vec<_>, _>>().map(Json::Array)
         }
         // Lists of leaves may come as one JSON array.
         (TypeRef::List(_), Resolved::Leaf(v)) => Ok(v),

@@ -522,6 +522,10 @@ async fn introspection_is_memoized() {
     assert_eq!(schema.intro_cache.lock().map(|c| c.len()).unwrap_or(0), 1);
     let second = execute(&schema, &Fake, Obj::new("Query", Root), Request::new(q)).await;
     assert_eq!(first, second);
+    let bytes = execute_bytes(&schema, &Fake, Obj::new("Query", Root), Request::new(q)).await;
+    assert_eq!(serde_json::from_slice::<Json>(&bytes).ok(), Some(first));
+    let bytes = execute_bytes(&schema, &Fake, Obj::new("Query", Root), Request::new("{ version }")).await;
+    assert_eq!(String::from_utf8_lossy(&bytes), r#"{"data":{"version":"v0.21.11"}}"#);
     // Queries that reach the resolver are never memoized.
     let _ = execute(&schema, &Fake, Obj::new("Query", Root), Request::new("{ version __typename }")).await;
     assert_eq!(schema.intro_cache.lock().map(|c| c.len()).unwrap_or(0), 1);

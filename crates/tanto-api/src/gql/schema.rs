@@ -327,10 +327,17 @@ pub struct DirectiveDef {
     pub builtin: bool,
 }
 
-/// Memoized responses of introspection-only requests: query text -> (operation name, root type
-/// name, response). Keyed by the text first so that a lookup allocates nothing.
-pub(crate) type IntrospectionCache =
-    Mutex<HashMap<String, Vec<(Option<String>, String, Arc<serde_json::Value>)>>>;
+/// Memoized responses of introspection-only requests, by query text first so that a lookup
+/// allocates nothing.
+pub(crate) type IntrospectionCache = Mutex<HashMap<String, Vec<CachedResponse>>>;
+
+/// One memoized response, as a value and already serialized.
+pub(crate) struct CachedResponse {
+    pub operation_name: Option<String>,
+    pub root_type: String,
+    pub json: Arc<serde_json::Value>,
+    pub bytes: Arc<[u8]>,
+}
 
 /// A GraphQL schema: what the executor validates and introspects against.
 pub struct Schema {
