@@ -10,6 +10,10 @@
 //! `config.json` holds the environment (secrets included); rlimits are never raised; no
 //! mount outlives a run. All kernel calls live in the private `sys` module.
 //!
+//! When the host has a static init (tini-static, docker-init, catatonit or `$TANTO_INIT`)
+//! it is bound read-only at `/dev/init` (inside the container's /dev tmpfs, so the root
+//! filesystem never sees it) and runs the command as its child, unless `no_init`.
+//!
 //! It must not depend on cache refs, images, the solver or GraphQL: it only sees
 //! directories and mount lists. It needs root and an OCI runtime binary at run time.
 
@@ -117,7 +121,8 @@ pub struct ProcessSpec {
     pub redirect_stderr: Option<String>,
     /// All capabilities, no masked or read-only paths, writable /sys, all devices allowed.
     pub privileged: bool,
-    /// Run `args` as PID 1 without an init. (No init is injected yet either way.)
+    /// Run `args` as PID 1 instead of under the executor's init (see
+    /// [`Executor::init_path`]; without one the command is always PID 1).
     pub no_init: bool,
 }
 
@@ -200,6 +205,8 @@ pub(crate) struct Inner {
     caps: u64,
     pid: u32,
     start_time: u64,
+    /// Static init binary bound in as PID 1 unless `no_init`.
+    init: Option<PathBuf>,
 }
 
 /// Runs containers. Cheap to clone; `Send + Sync`.
@@ -248,6 +255,7 @@ impl Executor {
             caps: sys::effective_caps(),
             pid,
             start_time: sys::process_start_time(pid).unwrap_or(0),
+            init: runtime::find_init(),
         };
         tracing::debug!(runtime = %inner.runtime.path.display(), run_dir = %inner.run_dir.display(), "executor ready");
         Ok(Executor { inner: Arc::new(inner) })
@@ -256,6 +264,13 @@ impl Executor {
     /// `"crun"` or `"runc"`.
     pub fn runtime_name(&self) -> &str {
         self.inner.runtime.name()
+    }
+
+    /// The init run as PID 1 (unless [`ProcessSpec::no_init`]): `$TANTO_INIT`, or a
+    /// statically linked tini-static/docker-init/catatonit found on the host. `None`: the
+    /// command itself is PID 1.
+    pub fn init_path(&self) -> Option<&std::path::Path> {
+        self.inner.init.as_deref()
     }
 
     /// The bundle/state directory.

@@ -150,6 +150,9 @@ impl Bundle {
     }
 }
 
+/// Where the init is bound inside the container.
+const INIT_PATH: &str = "/dev/init";
+
 fn new_id() -> String {
     let u = uuid::Uuid::new_v4().simple().to_string();
     format!("t{}-{}", std::process::id(), &u[..16])
@@ -289,6 +292,14 @@ pub(crate) fn start(inner: Arc<Inner>, mut spec: ProcessSpec) -> Result<Started,
         ensure_cwd(&view)?;
     }
 
+    // The init, inside the /dev tmpfs (no stub in the root filesystem).
+    let use_init = !spec.no_init && inner.init.is_some();
+    if let (true, Some(init)) = (use_init, &inner.init) {
+        let target = PathBuf::from(INIT_PATH);
+        view.push(target.clone(), Backing::Host { base: init.clone(), writable: false });
+        spec_mounts.push(SpecMount { target, kind: SpecMountKind::Bind { source: init.clone(), readonly: true } });
+    }
+
     // The caller's mounts, in order.
     for (i, m) in spec.mounts.iter().enumerate() {
         let target = normalize(&m.target, "/");
@@ -391,10 +402,16 @@ pub(crate) fn start(inner: Arc<Inner>, mut spec: ProcessSpec) -> Result<Started,
     let stdout_file = spec.redirect_stdout.as_deref().map(|p| open_redirect(p, true)).transpose()?;
     let stderr_file = spec.redirect_stderr.as_deref().map(|p| open_redirect(p, true)).transpose()?;
 
+    let args: Vec<String> = if use_init {
+        [INIT_PATH.to_string(), "--".to_string()].into_iter().chain(spec.args.iter().cloned()).collect()
+    } else {
+        spec.args.clone()
+    };
+
     // config.json (mode 0600 on tmpfs: it holds the environment, secrets included).
     let config = spec::build(&SpecInput {
         root: &root,
-        args: &spec.args,
+        args: &args,
         env: &env,
         cwd: &cwd_str,
         user: &user,

@@ -32,6 +32,35 @@ pub(crate) fn find_binary(name: &str) -> Option<PathBuf> {
         .find(|p| p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false))
 }
 
+/// Whether `path` is a statically linked ELF64 little-endian executable (no `PT_INTERP`),
+/// i.e. runnable inside any root filesystem.
+pub(crate) fn is_static_elf(path: &Path) -> bool {
+    let Ok(data) = std::fs::read(path) else { return false };
+    let u16_at = |o: usize| data.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize);
+    let u64_at = |o: usize| data.get(o..o + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap()) as usize);
+    if data.len() < 64 || &data[..4] != b"\x7fELF" || data[4] != 2 || data[5] != 1 {
+        return false;
+    }
+    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(32), u16_at(54), u16_at(56)) else { return false };
+    (0..phnum).all(|i| {
+        let o = phoff + i * phentsize;
+        data.get(o..o + 4).is_some_and(|t| u32::from_le_bytes(t.try_into().unwrap()) != 3)
+    })
+}
+
+/// A static init for containers (reaps zombies, forwards signals): `$TANTO_INIT`, else
+/// tini-static, docker-init or catatonit when installed and statically linked.
+pub(crate) fn find_init() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("TANTO_INIT") {
+        let p = PathBuf::from(p);
+        return is_static_elf(&p).then_some(p);
+    }
+    ["tini-static", "docker-init", "catatonit"]
+        .into_iter()
+        .filter_map(find_binary)
+        .find(|p| is_static_elf(p))
+}
+
 /// Serialises the host-wide cgroup fix between executors of this process.
 static CGROUP_FIX: Mutex<()> = Mutex::new(());
 
@@ -176,6 +205,15 @@ impl Runtime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn static_elf_detection() {
+        if Path::new("/bin/busybox").exists() {
+            assert!(is_static_elf(Path::new("/bin/busybox")));
+        }
+        assert!(!is_static_elf(Path::new("/bin/sh")), "/bin/sh is dynamically linked on Debian");
+        assert!(!is_static_elf(Path::new("/etc/passwd")));
+    }
 
     #[test]
     fn runtime_log_parsing() {

@@ -163,7 +163,7 @@ fn process_basics() {
                 ("env", Box::new(|s| s.env = vec!["FOO=bar baz".into()]), "exit=0 stdout=\"bar baz /root /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\\n\" stderr=\"\"", &["sh", "-c", "echo $FOO $HOME $PATH"]),
                 ("cwd created", Box::new(|s| s.cwd = "/a/b/c".into()), "exit=0 stdout=\"/a/b/c\\n\" stderr=\"\"", &["pwd"]),
                 ("hostname", Box::new(|s| s.hostname = "box1".into()), "exit=0 stdout=\"box1\\n127.0.0.1\\tlocalhost box1\\n\" stderr=\"\"", &["sh", "-c", "hostname; head -1 /etc/hosts"]),
-                ("extra hosts", Box::new(|s| s.extra_hosts = vec![("db".into(), "10.1.2.3".parse().unwrap())]), "exit=0 stdout=\"10.1.2.3\\tdb\\n\" stderr=\"\"", &["grep", "db", "/etc/hosts"]),
+                ("extra hosts", Box::new(|s| s.extra_hosts = vec![("db".into(), "10.1.2.3".parse().unwrap())]), "exit=0 stdout=\"10.1.2.3\\tdb\\n\" stderr=\"\"", &["grep", "10.1.2.3", "/etc/hosts"]),
                 ("loopback only", Box::new(|_| {}), "exit=0 stdout=\"lo\\n\" stderr=\"\"", &["sh", "-c", "ls /sys/class/net"]),
                 ("default caps", Box::new(|_| {}), "exit=0 stdout=\"CapEff:\\t00000000a80425fb\\n\" stderr=\"\"", &["grep", "CapEff", "/proc/self/status"]),
                 ("masked timer_list", Box::new(|_| {}), "exit=0 stdout=\"0\\n\" stderr=\"\"", &["sh", "-c", "wc -c < /proc/timer_list"]),
@@ -525,4 +525,28 @@ async fn futures_join(handles: Vec<tokio::task::JoinHandle<Result<ExitInfo, Exec
         out.push(String::from_utf8_lossy(&h.await.unwrap().unwrap().stdout).into_owned());
     }
     out
+}
+
+#[test]
+fn init_as_pid_one() {
+    rt().block_on(async {
+        for fx in fixtures() {
+            let has_init = fx.exec.init_path().is_some();
+            eprintln!("[{}] init: {:?}", fx.name(), fx.exec.init_path());
+            let (spec, upper) = fx.spec(&["sh", "-c", "tr '\\0' ' ' < /proc/1/cmdline; echo"]);
+            let want = if has_init {
+                "exit=0 stdout=\"/dev/init -- sh -c tr '\\\\0' ' ' < /proc/1/cmdline; echo \\n\" stderr=\"\""
+            } else {
+                "exit=0 stdout=\"sh -c tr '\\\\0' ' ' < /proc/1/cmdline; echo \\n\" stderr=\"\""
+            };
+            check(&fx, "with init", spec, want).await.unwrap();
+            assert_eq!(tree(&upper), Vec::<String>::new());
+            let (mut spec, _) = fx.spec(&["sh", "-c", "echo $$"]);
+            spec.no_init = true;
+            check(&fx, "no init", spec, "exit=0 stdout=\"1\\n\" stderr=\"\"").await.unwrap();
+            // Exit codes pass through the init.
+            let (spec, _) = fx.spec(&["sh", "-c", "exit 7"]);
+            check(&fx, "exit through init", spec, "exit=7 stdout=\"\" stderr=\"\"").await.unwrap();
+        }
+    });
 }
