@@ -109,6 +109,8 @@ pub struct EngineOptions {
     /// The client's working directory: host paths are relative to it.
     pub workdir: PathBuf,
     pub runtime: tanto_exec::RuntimeKind,
+    /// Engine config file; `None` = `TANTO_CONFIG` or the default location.
+    pub config: Option<PathBuf>,
     pub quiet: bool,
 }
 
@@ -141,7 +143,7 @@ impl EngineOptions {
             None => std::env::current_dir().map_err(|e| EngineError::msg(format!("cannot read the current directory: {e}")))?,
         };
         let workdir = std::path::absolute(&workdir).unwrap_or(workdir);
-        Ok(EngineOptions { state_dir, run_dir, workdir, runtime, quiet: false })
+        Ok(EngineOptions { state_dir, run_dir, workdir, runtime, config: None, quiet: false })
     }
 }
 
@@ -160,7 +162,11 @@ impl Engine {
                 "tanto needs to run as root for now (it mounts overlayfs and runs containers); rootless mode is planned",
             ));
         }
-        let (config, config_path) = tanto_oci::config::EngineConfig::load_default().map_err(|e| EngineError::msg(e.to_string()))?;
+        let (config, config_path) = match &options.config {
+            Some(p) => (tanto_oci::config::EngineConfig::load(p), Some(p.clone())),
+            None => tanto_oci::config::EngineConfig::load_default().map(|(c, p)| (Ok(c), p)).map_err(|e| EngineError::msg(e.to_string()))?,
+        };
+        let config = config.map_err(|e| EngineError::msg(e.to_string()))?;
         if let Some(p) = &config_path {
             tracing::debug!(path = %p.display(), "engine config");
         }
