@@ -72,7 +72,11 @@ pub enum Network {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Rootfs {
     /// Overlay of `lowers` (topmost first, may be empty) under a writable `upper`.
-    Overlay { lowers: Vec<PathBuf>, upper: PathBuf, work: PathBuf },
+    Overlay {
+        lowers: Vec<PathBuf>,
+        upper: PathBuf,
+        work: PathBuf,
+    },
     /// A writable directory used as is.
     Dir(PathBuf),
 }
@@ -90,7 +94,10 @@ pub enum MountSource {
     /// A host file or directory.
     Bind { path: PathBuf, readonly: bool },
     /// Overlay of `lowers` (topmost first); `upper` = `(upper, work)`, `None` = read-only.
-    Overlay { lowers: Vec<PathBuf>, upper: Option<(PathBuf, PathBuf)> },
+    Overlay {
+        lowers: Vec<PathBuf>,
+        upper: Option<(PathBuf, PathBuf)>,
+    },
     /// A fresh tmpfs, optionally limited to `size` bytes.
     Tmpfs { size: Option<u64> },
 }
@@ -152,7 +159,11 @@ impl ProcessSpec {
 impl fmt::Debug for ProcessSpec {
     /// Environment values and stdin are redacted: they may hold secrets.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let env: Vec<&str> = self.env.iter().map(|e| e.split('=').next().unwrap_or("")).collect();
+        let env: Vec<&str> = self
+            .env
+            .iter()
+            .map(|e| e.split('=').next().unwrap_or(""))
+            .collect();
         f.debug_struct("ProcessSpec")
             .field("rootfs", &self.rootfs)
             .field("args", &self.args)
@@ -235,8 +246,10 @@ impl Executor {
         let run_dir = cfg.run_dir;
         {
             let _guard = RUN_DIR_SETUP.lock().unwrap_or_else(|p| p.into_inner());
-            std::fs::create_dir_all(&run_dir).map_err(ExecError::io("creating run dir", &run_dir))?;
-            let tmpfs = sys::is_tmpfs(&run_dir).map_err(ExecError::io("checking the filesystem of", &run_dir))?;
+            std::fs::create_dir_all(&run_dir)
+                .map_err(ExecError::io("creating run dir", &run_dir))?;
+            let tmpfs = sys::is_tmpfs(&run_dir)
+                .map_err(ExecError::io("checking the filesystem of", &run_dir))?;
             if !tmpfs {
                 sys::mount_private_tmpfs(&run_dir).map_err(|source| ExecError::Mount {
                     what: "a private tmpfs for bundles".into(),
@@ -258,7 +271,9 @@ impl Executor {
             init: runtime::find_init(),
         };
         tracing::debug!(runtime = %inner.runtime.path.display(), run_dir = %inner.run_dir.display(), "executor ready");
-        Ok(Executor { inner: Arc::new(inner) })
+        Ok(Executor {
+            inner: Arc::new(inner),
+        })
     }
 
     /// `"crun"` or `"runc"`.
@@ -281,15 +296,29 @@ impl Executor {
     /// Runs `spec` to completion. A non-zero exit is `Ok`; errors mean the process could
     /// not be run. Dropping the future kills the container and cleans up in the
     /// background.
-    pub async fn run(&self, spec: ProcessSpec, events: Option<OutputSink>) -> Result<ExitInfo, ExecError> {
+    pub async fn run(
+        &self,
+        spec: ProcessSpec,
+        events: Option<OutputSink>,
+    ) -> Result<ExitInfo, ExecError> {
         let started_at = Instant::now();
         let inner = self.inner.clone();
-        let started = tokio::task::spawn_blocking(move || run::start(inner, spec)).await.map_err(join_error)??;
-        let run::Started { mut bundle, stdin, stdout, stderr, pidfd } = started;
+        let started = tokio::task::spawn_blocking(move || run::start(inner, spec))
+            .await
+            .map_err(join_error)??;
+        let run::Started {
+            mut bundle,
+            stdin,
+            stdout,
+            stderr,
+            pidfd,
+        } = started;
 
         let feed = async {
             if let Some((pipe, data)) = stdin {
-                if let Ok(mut tx) = tokio::net::unix::pipe::Sender::from_owned_fd(OwnedFd::from(pipe)) {
+                if let Ok(mut tx) =
+                    tokio::net::unix::pipe::Sender::from_owned_fd(OwnedFd::from(pipe))
+                {
                     // EPIPE just means the process did not read everything.
                     let _ = tx.write_all(&data).await;
                 }
@@ -297,16 +326,31 @@ impl Executor {
         };
         let capture = capture_output(stdout.map(OwnedFd::from), stderr.map(OwnedFd::from), events);
         let ((), captured) = tokio::join!(feed, capture);
-        let (out, err, combined) = captured.map_err(ExecError::io("reading the output of", "the container"))?;
+        let (out, err, combined) =
+            captured.map_err(ExecError::io("reading the output of", "the container"))?;
 
         let status = wait_exit(&mut bundle, pidfd).await?;
-        let logged = tokio::task::spawn_blocking(move || bundle.finish()).await.map_err(join_error)??;
+        let logged = tokio::task::spawn_blocking(move || bundle.finish())
+            .await
+            .map_err(join_error)??;
         if let Some(message) = logged {
-            return Err(ExecError::Runtime { runtime: self.runtime_name().to_string(), message });
+            return Err(ExecError::Runtime {
+                runtime: self.runtime_name().to_string(),
+                message,
+            });
         }
         use std::os::unix::process::ExitStatusExt;
-        let exit_code = status.code().or_else(|| status.signal().map(|s| 128 + s)).unwrap_or(-1);
-        Ok(ExitInfo { exit_code, stdout: out, stderr: err, combined, duration: started_at.elapsed() })
+        let exit_code = status
+            .code()
+            .or_else(|| status.signal().map(|s| 128 + s))
+            .unwrap_or(-1);
+        Ok(ExitInfo {
+            exit_code,
+            stdout: out,
+            stderr: err,
+            combined,
+            duration: started_at.elapsed(),
+        })
     }
 
     /// Removes bundles, mounts and runtime state left under `run_dir` by engine processes
@@ -314,17 +358,25 @@ impl Executor {
     /// time). Returns how many were cleaned. Live engines' containers are left alone.
     pub async fn cleanup_stale(&self) -> Result<usize, ExecError> {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || run::cleanup_stale(&inner)).await.map_err(join_error)?
+        tokio::task::spawn_blocking(move || run::cleanup_stale(&inner))
+            .await
+            .map_err(join_error)?
     }
 }
 
 fn join_error(e: tokio::task::JoinError) -> ExecError {
-    ExecError::Internal { message: format!("blocking task failed: {e}") }
+    ExecError::Internal {
+        message: format!("blocking task failed: {e}"),
+    }
 }
 
 type Captured = (Vec<u8>, Vec<u8>, Vec<u8>);
 
-async fn capture_output(stdout: Option<OwnedFd>, stderr: Option<OwnedFd>, sink: Option<OutputSink>) -> std::io::Result<Captured> {
+async fn capture_output(
+    stdout: Option<OwnedFd>,
+    stderr: Option<OwnedFd>,
+    sink: Option<OutputSink>,
+) -> std::io::Result<Captured> {
     use tokio::net::unix::pipe::Receiver;
     let mut out_rx = stdout.map(Receiver::from_owned_fd).transpose()?;
     let mut err_rx = stderr.map(Receiver::from_owned_fd).transpose()?;
@@ -357,13 +409,22 @@ async fn capture_output(stdout: Option<OwnedFd>, stderr: Option<OwnedFd>, sink: 
     Ok((out, err, combined))
 }
 
-async fn wait_exit(bundle: &mut run::Bundle, pidfd: OwnedFd) -> Result<std::process::ExitStatus, ExecError> {
+async fn wait_exit(
+    bundle: &mut run::Bundle,
+    pidfd: OwnedFd,
+) -> Result<std::process::ExitStatus, ExecError> {
     let afd = sys::async_pidfd(pidfd).map_err(ExecError::io("watching", "the runtime process"))?;
     loop {
-        if let Some(status) = bundle.try_wait().map_err(ExecError::io("waiting for", "the runtime process"))? {
+        if let Some(status) = bundle
+            .try_wait()
+            .map_err(ExecError::io("waiting for", "the runtime process"))?
+        {
             return Ok(status);
         }
-        let mut guard = afd.readable().await.map_err(ExecError::io("waiting for", "the runtime process"))?;
+        let mut guard = afd
+            .readable()
+            .await
+            .map_err(ExecError::io("waiting for", "the runtime process"))?;
         guard.clear_ready();
     }
 }

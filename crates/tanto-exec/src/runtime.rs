@@ -18,7 +18,14 @@ pub(crate) struct Runtime {
     pub path: PathBuf,
 }
 
-const SEARCH_DIRS: &[&str] = &["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+const SEARCH_DIRS: &[&str] = &[
+    "/usr/local/sbin",
+    "/usr/local/bin",
+    "/usr/sbin",
+    "/usr/bin",
+    "/sbin",
+    "/bin",
+];
 
 /// Finds an executable named `name` in `$PATH` and the usual system directories.
 pub(crate) fn find_binary(name: &str) -> Option<PathBuf> {
@@ -29,22 +36,37 @@ pub(crate) fn find_binary(name: &str) -> Option<PathBuf> {
         .filter(|d| !d.is_empty())
         .chain(SEARCH_DIRS.iter().copied())
         .map(|d| Path::new(d).join(name))
-        .find(|p| p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false))
+        .find(|p| {
+            p.metadata()
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+        })
 }
 
 /// Whether `path` is a statically linked ELF64 little-endian executable (no `PT_INTERP`),
 /// i.e. runnable inside any root filesystem.
 pub(crate) fn is_static_elf(path: &Path) -> bool {
-    let Ok(data) = std::fs::read(path) else { return false };
-    let u16_at = |o: usize| data.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize);
-    let u64_at = |o: usize| data.get(o..o + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap()) as usize);
+    let Ok(data) = std::fs::read(path) else {
+        return false;
+    };
+    let u16_at = |o: usize| {
+        data.get(o..o + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
+    };
+    let u64_at = |o: usize| {
+        data.get(o..o + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap()) as usize)
+    };
     if data.len() < 64 || &data[..4] != b"\x7fELF" || data[4] != 2 || data[5] != 1 {
         return false;
     }
-    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(32), u16_at(54), u16_at(56)) else { return false };
+    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(32), u16_at(54), u16_at(56)) else {
+        return false;
+    };
     (0..phnum).all(|i| {
         let o = phoff + i * phentsize;
-        data.get(o..o + 4).is_some_and(|t| u32::from_le_bytes(t.try_into().unwrap()) != 3)
+        data.get(o..o + 4)
+            .is_some_and(|t| u32::from_le_bytes(t.try_into().unwrap()) != 3)
     })
 }
 
@@ -87,21 +109,41 @@ pub(crate) fn fix_crun_cgroups() -> Result<(), String> {
         tracing::info!(controllers = %controllers.join(","), "mounted v1 cgroup hierarchies so crun accepts the hybrid layout");
         Ok(())
     } else {
-        Err(format!("the cgroup v2 hierarchy still holds `{}` after mounting v1 hierarchies", left.join(" ")))
+        Err(format!(
+            "the cgroup v2 hierarchy still holds `{}` after mounting v1 hierarchies",
+            left.join(" ")
+        ))
     }
 }
 
 /// Picks the runtime for `kind`, applying the crun cgroup fix when crun is chosen.
 pub(crate) fn select(kind: RuntimeKind) -> Result<Runtime, ExecError> {
-    let crun = || find_binary("crun").map(|path| Runtime { flavor: Flavor::Crun, path });
-    let runc = || find_binary("runc").map(|path| Runtime { flavor: Flavor::Runc, path });
+    let crun = || {
+        find_binary("crun").map(|path| Runtime {
+            flavor: Flavor::Crun,
+            path,
+        })
+    };
+    let runc = || {
+        find_binary("runc").map(|path| Runtime {
+            flavor: Flavor::Runc,
+            path,
+        })
+    };
     match kind {
         RuntimeKind::Crun => {
-            let rt = crun().ok_or_else(|| ExecError::RuntimeNotFound { wanted: "`crun`".into() })?;
-            fix_crun_cgroups().map_err(|message| ExecError::RuntimeUnusable { runtime: "crun".into(), message })?;
+            let rt = crun().ok_or_else(|| ExecError::RuntimeNotFound {
+                wanted: "`crun`".into(),
+            })?;
+            fix_crun_cgroups().map_err(|message| ExecError::RuntimeUnusable {
+                runtime: "crun".into(),
+                message,
+            })?;
             Ok(rt)
         }
-        RuntimeKind::Runc => runc().ok_or_else(|| ExecError::RuntimeNotFound { wanted: "`runc`".into() }),
+        RuntimeKind::Runc => runc().ok_or_else(|| ExecError::RuntimeNotFound {
+            wanted: "`runc`".into(),
+        }),
         RuntimeKind::Auto => match (crun(), runc()) {
             (Some(c), r) => match fix_crun_cgroups() {
                 Ok(()) => Ok(c),
@@ -110,11 +152,16 @@ pub(crate) fn select(kind: RuntimeKind) -> Result<Runtime, ExecError> {
                         tracing::warn!(%message, "crun is unusable here, falling back to runc");
                         Ok(r)
                     }
-                    None => Err(ExecError::RuntimeUnusable { runtime: "crun".into(), message }),
+                    None => Err(ExecError::RuntimeUnusable {
+                        runtime: "crun".into(),
+                        message,
+                    }),
                 },
             },
             (None, Some(r)) => Ok(r),
-            (None, None) => Err(ExecError::RuntimeNotFound { wanted: "`crun` and `runc`".into() }),
+            (None, None) => Err(ExecError::RuntimeNotFound {
+                wanted: "`crun` and `runc`".into(),
+            }),
         },
     }
 }
@@ -129,7 +176,10 @@ impl Runtime {
 
     fn base_command(&self, state_root: &Path, log: Option<&Path>) -> Command {
         let mut cmd = Command::new(&self.path);
-        cmd.env_clear().env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        cmd.env_clear().env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        );
         cmd.arg("--root").arg(state_root);
         if let Some(log) = log {
             match self.flavor {
@@ -211,13 +261,19 @@ mod tests {
         if Path::new("/bin/busybox").exists() {
             assert!(is_static_elf(Path::new("/bin/busybox")));
         }
-        assert!(!is_static_elf(Path::new("/bin/sh")), "/bin/sh is dynamically linked on Debian");
+        assert!(
+            !is_static_elf(Path::new("/bin/sh")),
+            "/bin/sh is dynamically linked on Debian"
+        );
         assert!(!is_static_elf(Path::new("/etc/passwd")));
     }
 
     #[test]
     fn runtime_log_parsing() {
-        let rt = Runtime { flavor: Flavor::Runc, path: "/usr/sbin/runc".into() };
+        let rt = Runtime {
+            flavor: Flavor::Runc,
+            path: "/usr/sbin/runc".into(),
+        };
         let cases = [
             ("", None),
             ("{\"level\":\"warning\",\"msg\":\"ignored\"}\n", None),

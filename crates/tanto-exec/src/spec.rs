@@ -9,9 +9,9 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
-    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceCgroupBuilder, LinuxNamespaceBuilder,
-    LinuxNamespaceType, LinuxResourcesBuilder, Mount as OciMount, MountBuilder, ProcessBuilder, RootBuilder, Spec,
-    SpecBuilder, UserBuilder,
+    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceCgroupBuilder,
+    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResourcesBuilder, Mount as OciMount,
+    MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 
 use crate::user::ExecUser;
@@ -123,11 +123,20 @@ const MASKED_PATHS: &[&str] = &[
     "/sys/devices/virtual/powercap",
 ];
 
-const READONLY_PATHS: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+const READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
 
 /// The capabilities a container gets.
 pub fn capabilities(privileged: bool, available: u64) -> HashSet<Capability> {
-    let held = |c: &Capability| CAPS.iter().any(|(bit, cap)| cap == c && available & (1u64 << bit) != 0);
+    let held = |c: &Capability| {
+        CAPS.iter()
+            .any(|(bit, cap)| cap == c && available & (1u64 << bit) != 0)
+    };
     if privileged {
         CAPS.iter().map(|(_, c)| *c).filter(held).collect()
     } else {
@@ -136,29 +145,70 @@ pub fn capabilities(privileged: bool, available: u64) -> HashSet<Capability> {
 }
 
 /// Filesystems the runtime creates inside the container: (target, fstype, source, options).
-pub fn system_mounts(privileged: bool) -> Vec<(&'static str, &'static str, &'static str, Vec<&'static str>)> {
+pub fn system_mounts(
+    privileged: bool,
+) -> Vec<(&'static str, &'static str, &'static str, Vec<&'static str>)> {
     let ro = if privileged { "rw" } else { "ro" };
     vec![
         ("/proc", "proc", "proc", vec!["nosuid", "noexec", "nodev"]),
-        ("/dev", "tmpfs", "tmpfs", vec!["nosuid", "strictatime", "mode=755", "size=65536k"]),
+        (
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            vec!["nosuid", "strictatime", "mode=755", "size=65536k"],
+        ),
         (
             "/dev/pts",
             "devpts",
             "devpts",
-            vec!["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+            vec![
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
         ),
-        ("/dev/shm", "tmpfs", "shm", vec!["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
-        ("/dev/mqueue", "mqueue", "mqueue", vec!["nosuid", "noexec", "nodev"]),
-        ("/sys", "sysfs", "sysfs", vec!["nosuid", "noexec", "nodev", ro]),
-        ("/sys/fs/cgroup", "cgroup", "cgroup", vec!["nosuid", "noexec", "nodev", "relatime", ro]),
+        (
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            vec!["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        ),
+        (
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            vec!["nosuid", "noexec", "nodev"],
+        ),
+        (
+            "/sys",
+            "sysfs",
+            "sysfs",
+            vec!["nosuid", "noexec", "nodev", ro],
+        ),
+        (
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            vec!["nosuid", "noexec", "nodev", "relatime", ro],
+        ),
     ]
 }
 
 fn internal(what: &str, e: impl std::fmt::Display) -> ExecError {
-    ExecError::Internal { message: format!("building `{what}` of the runtime config: {e}") }
+    ExecError::Internal {
+        message: format!("building `{what}` of the runtime config: {e}"),
+    }
 }
 
-fn oci_mount(target: &str, typ: &str, source: &str, options: Vec<String>) -> Result<OciMount, ExecError> {
+fn oci_mount(
+    target: &str,
+    typ: &str,
+    source: &str,
+    options: Vec<String>,
+) -> Result<OciMount, ExecError> {
     MountBuilder::default()
         .destination(target)
         .typ(typ)
@@ -200,7 +250,12 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, ExecError> {
 
     let mut mounts = Vec::new();
     for (target, typ, source, opts) in system_mounts(input.privileged) {
-        mounts.push(oci_mount(target, typ, source, opts.into_iter().map(String::from).collect())?);
+        mounts.push(oci_mount(
+            target,
+            typ,
+            source,
+            opts.into_iter().map(String::from).collect(),
+        )?);
     }
     for m in input.mounts {
         let target = m.target.to_string_lossy();
@@ -213,7 +268,11 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, ExecError> {
                 oci_mount(&target, "bind", &source.to_string_lossy(), opts)?
             }
             SpecMountKind::Tmpfs { size } => {
-                let mut opts = vec!["nosuid".to_string(), "nodev".to_string(), "mode=1777".to_string()];
+                let mut opts = vec![
+                    "nosuid".to_string(),
+                    "nodev".to_string(),
+                    "mode=1777".to_string(),
+                ];
                 if let Some(size) = size {
                     opts.push(format!("size={size}"));
                 }
@@ -223,13 +282,23 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, ExecError> {
     }
 
     let mut namespaces = Vec::new();
-    let mut kinds = vec![LinuxNamespaceType::Pid, LinuxNamespaceType::Ipc, LinuxNamespaceType::Uts, LinuxNamespaceType::Mount];
+    let mut kinds = vec![
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Ipc,
+        LinuxNamespaceType::Uts,
+        LinuxNamespaceType::Mount,
+    ];
     match input.network {
         Network::Host => {}
         Network::Loopback => kinds.push(LinuxNamespaceType::Network),
     }
     for typ in kinds {
-        namespaces.push(LinuxNamespaceBuilder::default().typ(typ).build().map_err(|e| internal("linux.namespaces", e))?);
+        namespaces.push(
+            LinuxNamespaceBuilder::default()
+                .typ(typ)
+                .build()
+                .map_err(|e| internal("linux.namespaces", e))?,
+        );
     }
     let device_rule = LinuxDeviceCgroupBuilder::default()
         .allow(input.privileged)
@@ -277,7 +346,12 @@ mod tests {
     use serde_json::Value;
 
     fn input_json(network: Network, privileged: bool, mounts: &[SpecMount]) -> Value {
-        let user = ExecUser { uid: 65534, gid: 65534, additional_gids: vec![10], home: "/".into() };
+        let user = ExecUser {
+            uid: 65534,
+            gid: 65534,
+            additional_gids: vec![10],
+            home: "/".into(),
+        };
         let args = vec!["sh".to_string(), "-c".to_string(), "true".to_string()];
         let env = vec!["PATH=/bin".to_string()];
         let spec = build(&SpecInput {
@@ -305,7 +379,12 @@ mod tests {
             .map(|c| c.as_str().unwrap().trim_start_matches("CAP_").to_string())
             .collect();
         caps.sort();
-        let ns: Vec<&str> = v["linux"]["namespaces"].as_array().unwrap().iter().map(|n| n["type"].as_str().unwrap()).collect();
+        let ns: Vec<&str> = v["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["type"].as_str().unwrap())
+            .collect();
         let mounts: Vec<String> = v["mounts"]
             .as_array()
             .unwrap()
@@ -316,7 +395,14 @@ mod tests {
                     m["destination"].as_str().unwrap(),
                     m["type"].as_str().unwrap(),
                     m["source"].as_str().unwrap(),
-                    m["options"].as_array().map(|o| o.iter().map(|x| x.as_str().unwrap()).collect::<Vec<_>>().join(",")).unwrap_or_default()
+                    m["options"]
+                        .as_array()
+                        .map(|o| o
+                            .iter()
+                            .map(|x| x.as_str().unwrap())
+                            .collect::<Vec<_>>()
+                            .join(","))
+                        .unwrap_or_default()
                 )
             })
             .collect();
@@ -351,9 +437,26 @@ mod tests {
     #[test]
     fn spec_cases() {
         let user_mounts = vec![
-            SpecMount { target: "/etc/hosts".into(), kind: SpecMountKind::Bind { source: "/b/hosts".into(), readonly: true } },
-            SpecMount { target: "/src".into(), kind: SpecMountKind::Bind { source: "/host/src".into(), readonly: false } },
-            SpecMount { target: "/tmp".into(), kind: SpecMountKind::Tmpfs { size: Some(1 << 20) } },
+            SpecMount {
+                target: "/etc/hosts".into(),
+                kind: SpecMountKind::Bind {
+                    source: "/b/hosts".into(),
+                    readonly: true,
+                },
+            },
+            SpecMount {
+                target: "/src".into(),
+                kind: SpecMountKind::Bind {
+                    source: "/host/src".into(),
+                    readonly: false,
+                },
+            },
+            SpecMount {
+                target: "/tmp".into(),
+                kind: SpecMountKind::Tmpfs {
+                    size: Some(1 << 20),
+                },
+            },
         ];
         check(
             Network::Loopback,
@@ -383,7 +486,10 @@ mod tests {
     #[test]
     fn caps_never_exceed_what_the_engine_holds() {
         let only_chown_kill = (1 << 0) | (1 << 5);
-        let mut got: Vec<String> = capabilities(false, only_chown_kill).iter().map(|c| c.to_string()).collect();
+        let mut got: Vec<String> = capabilities(false, only_chown_kill)
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
         got.sort();
         assert_eq!(got, ["CHOWN", "KILL"]);
         assert_eq!(capabilities(true, 0x1ff_feff_ffff).len(), 40);

@@ -30,7 +30,13 @@ pub fn is_tmpfs(path: &Path) -> io::Result<bool> {
 
 /// Mounts a private tmpfs (mode 0700, nosuid, nodev) at `path`.
 pub fn mount_private_tmpfs(path: &Path) -> io::Result<()> {
-    rustix::mount::mount("tmpfs", path, "tmpfs", MountFlags::NOSUID | MountFlags::NODEV, c"mode=0700")?;
+    rustix::mount::mount(
+        "tmpfs",
+        path,
+        "tmpfs",
+        MountFlags::NOSUID | MountFlags::NODEV,
+        c"mode=0700",
+    )?;
     // Private propagation: mounts we make below (container roots) never reach peers.
     rustix::mount::mount_change(path, MountPropagationFlags::PRIVATE)?;
     Ok(())
@@ -42,7 +48,11 @@ pub fn mount_private_tmpfs(path: &Path) -> io::Result<()> {
 /// Uses the new mount API with one `lowerdir+` per layer (kernel >= 6.8), which has no
 /// length limit. Older kernels fall back to `mount(2)` with `/proc/self/fd/N` paths for
 /// the lowers, which keeps the option string short for long lower lists.
-pub fn mount_overlay(target: &Path, lowers: &[PathBuf], upper: Option<(&Path, &Path)>) -> io::Result<()> {
+pub fn mount_overlay(
+    target: &Path,
+    lowers: &[PathBuf],
+    upper: Option<(&Path, &Path)>,
+) -> io::Result<()> {
     match mount_overlay_fsconfig(target, lowers, upper) {
         Ok(()) => Ok(()),
         Err(OverlayError::Unsupported) => mount_overlay_legacy(target, lowers, upper),
@@ -57,7 +67,11 @@ enum OverlayError {
     Io(io::Error, String),
 }
 
-fn mount_overlay_fsconfig(target: &Path, lowers: &[PathBuf], upper: Option<(&Path, &Path)>) -> Result<(), OverlayError> {
+fn mount_overlay_fsconfig(
+    target: &Path,
+    lowers: &[PathBuf],
+    upper: Option<(&Path, &Path)>,
+) -> Result<(), OverlayError> {
     let fs = match rustix::mount::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC) {
         Ok(fd) => fd,
         Err(rustix::io::Errno::NOSYS) => return Err(OverlayError::Unsupported),
@@ -66,7 +80,11 @@ fn mount_overlay_fsconfig(target: &Path, lowers: &[PathBuf], upper: Option<(&Pat
     let fail = |fs: &OwnedFd, e: rustix::io::Errno| OverlayError::Io(e.into(), read_fs_log(fs));
     for (i, lower) in lowers.iter().enumerate() {
         if let Err(e) = rustix::mount::fsconfig_set_string(&fs, "lowerdir+", lower.as_path()) {
-            if i == 0 && e == rustix::io::Errno::INVAL && !lower.as_os_str().is_empty() && lower.is_dir() {
+            if i == 0
+                && e == rustix::io::Errno::INVAL
+                && !lower.as_os_str().is_empty()
+                && lower.is_dir()
+            {
                 // `lowerdir+` unknown: kernel older than 6.8.
                 return Err(OverlayError::Unsupported);
             }
@@ -81,10 +99,21 @@ fn mount_overlay_fsconfig(target: &Path, lowers: &[PathBuf], upper: Option<(&Pat
     // would tie them to their first mount.
     let _ = rustix::mount::fsconfig_set_string(&fs, "index", "off");
     rustix::mount::fsconfig_create(&fs).map_err(|e| fail(&fs, e))?;
-    let attrs = if upper.is_none() { MountAttrFlags::MOUNT_ATTR_RDONLY } else { MountAttrFlags::empty() };
-    let mnt = rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs).map_err(|e| fail(&fs, e))?;
-    rustix::mount::move_mount(&mnt, "", CWD, target, MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH)
-        .map_err(|e| OverlayError::Io(e.into(), String::new()))?;
+    let attrs = if upper.is_none() {
+        MountAttrFlags::MOUNT_ATTR_RDONLY
+    } else {
+        MountAttrFlags::empty()
+    };
+    let mnt = rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs)
+        .map_err(|e| fail(&fs, e))?;
+    rustix::mount::move_mount(
+        &mnt,
+        "",
+        CWD,
+        target,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )
+    .map_err(|e| OverlayError::Io(e.into(), String::new()))?;
     Ok(())
 }
 
@@ -106,11 +135,21 @@ fn read_fs_log(fs: &OwnedFd) -> String {
     String::from_utf8_lossy(&out).trim().to_string()
 }
 
-fn mount_overlay_legacy(target: &Path, lowers: &[PathBuf], upper: Option<(&Path, &Path)>) -> io::Result<()> {
+fn mount_overlay_legacy(
+    target: &Path,
+    lowers: &[PathBuf],
+    upper: Option<(&Path, &Path)>,
+) -> io::Result<()> {
     // Keep the lowers open so `/proc/self/fd/N` stays valid until mount(2) returns.
     let fds: Vec<OwnedFd> = lowers
         .iter()
-        .map(|l| rustix::fs::open(l, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()))
+        .map(|l| {
+            rustix::fs::open(
+                l,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+        })
         .collect::<Result<_, _>>()?;
     let mut data = Vec::<u8>::from(&b"lowerdir="[..]);
     for (i, fd) in fds.iter().enumerate() {
@@ -126,8 +165,13 @@ fn mount_overlay_legacy(target: &Path, lowers: &[PathBuf], upper: Option<(&Path,
         data.extend_from_slice(work.as_os_str().as_bytes());
     }
     data.extend_from_slice(b",index=off");
-    let flags = if upper.is_none() { MountFlags::RDONLY } else { MountFlags::empty() };
-    let data = std::ffi::CString::new(data).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let flags = if upper.is_none() {
+        MountFlags::RDONLY
+    } else {
+        MountFlags::empty()
+    };
+    let data =
+        std::ffi::CString::new(data).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     rustix::mount::mount("overlay", target, "overlay", flags, data.as_c_str())?;
     Ok(())
 }
@@ -166,7 +210,10 @@ fn unescape_mountinfo(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
             i += 4;
         } else {
@@ -180,12 +227,20 @@ fn unescape_mountinfo(s: &str) -> String {
 /// Opens `rel` inside the directory tree `base` with `RESOLVE_IN_ROOT`: `..` and absolute
 /// symlinks are clamped to `base`, so the result can never lie outside it.
 pub fn open_in_root(base: &Path, rel: &Path, flags: OFlags, mode: u32) -> io::Result<OwnedFd> {
-    let root = rustix::fs::open(base, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+    let root = rustix::fs::open(
+        base,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
     open_at_in_root(&root, rel, flags, mode)
 }
 
 fn open_at_in_root(root: &OwnedFd, rel: &Path, flags: OFlags, mode: u32) -> io::Result<OwnedFd> {
-    let rel: &Path = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
+    let rel: &Path = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
     // SAFETY (containment): RESOLVE_IN_ROOT makes the kernel treat `root` as `/` for the
     // whole lookup, and NO_MAGICLINKS refuses /proc/*/fd style jumps.
     Ok(rustix::fs::openat2(
@@ -207,13 +262,23 @@ pub enum NodeKind {
 /// Creates `name` (one component) in the directory `parent_rel` of `base`, owned by root
 /// with mode 0755 (dir) or 0644 (file). `EEXIST` is an error so callers know whether they
 /// created it.
-pub fn create_in_root(base: &Path, parent_rel: &Path, name: &OsStr, kind: NodeKind) -> io::Result<()> {
+pub fn create_in_root(
+    base: &Path,
+    parent_rel: &Path,
+    name: &OsStr,
+    kind: NodeKind,
+) -> io::Result<()> {
     let parent = open_in_root(base, parent_rel, OFlags::DIRECTORY | OFlags::RDONLY, 0)?;
     match kind {
         NodeKind::Dir => {
             rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(0o755))?;
             // Undo the umask: Docker creates these 0755.
-            let fd = rustix::fs::openat(&parent, name, OFlags::DIRECTORY | OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+            let fd = rustix::fs::openat(
+                &parent,
+                name,
+                OFlags::DIRECTORY | OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
             rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o755))?;
         }
         NodeKind::File => {
@@ -245,12 +310,16 @@ pub fn remove_if_empty_stub(base: &Path, parent_rel: &Path, name: &OsStr) -> io:
     let ft = rustix::fs::FileType::from_raw_mode(st.st_mode);
     let res = match ft {
         rustix::fs::FileType::Directory => rustix::fs::unlinkat(&parent, name, AtFlags::REMOVEDIR),
-        rustix::fs::FileType::RegularFile if st.st_size == 0 => rustix::fs::unlinkat(&parent, name, AtFlags::empty()),
+        rustix::fs::FileType::RegularFile if st.st_size == 0 => {
+            rustix::fs::unlinkat(&parent, name, AtFlags::empty())
+        }
         _ => return Ok(false),
     };
     match res {
         Ok(()) => Ok(true),
-        Err(rustix::io::Errno::NOTEMPTY) | Err(rustix::io::Errno::EXIST) | Err(rustix::io::Errno::BUSY) => Ok(false),
+        Err(rustix::io::Errno::NOTEMPTY)
+        | Err(rustix::io::Errno::EXIST)
+        | Err(rustix::io::Errno::BUSY) => Ok(false),
         Err(e) => Err(e.into()),
     }
 }
@@ -262,18 +331,33 @@ pub fn remove_if_empty_stub(base: &Path, parent_rel: &Path, name: &OsStr) -> io:
 pub fn prune_copied_up_dir(upper: &Path, rel: &Path, lowers: &[PathBuf]) -> io::Result<bool> {
     let strict = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
     let open_strict = |base: &Path| -> io::Result<OwnedFd> {
-        let root = rustix::fs::open(base, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+        let root = rustix::fs::open(
+            base,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
         // SAFETY (containment): BENEATH + NO_SYMLINKS: the lookup stays under `base` and
         // fails on any symlink.
-        Ok(rustix::fs::openat2(&root, rel, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty(), strict)?)
+        Ok(rustix::fs::openat2(
+            &root,
+            rel,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+            strict,
+        )?)
     };
-    let Ok(dir) = open_strict(upper) else { return Ok(false) };
+    let Ok(dir) = open_strict(upper) else {
+        return Ok(false);
+    };
     let st = rustix::fs::fstat(&dir)?;
     if st.st_nlink > 2 {
         return Ok(false);
     }
     let mut entries = rustix::fs::Dir::read_from(&dir)?;
-    let empty = entries.all(|e| e.map(|e| matches!(e.file_name().to_bytes(), b"." | b"..")).unwrap_or(false));
+    let empty = entries.all(|e| {
+        e.map(|e| matches!(e.file_name().to_bytes(), b"." | b".."))
+            .unwrap_or(false)
+    });
     if !empty {
         return Ok(false);
     }
@@ -282,15 +366,33 @@ pub fn prune_copied_up_dir(upper: &Path, rel: &Path, lowers: &[PathBuf]) -> io::
             return Ok(false);
         }
     }
-    let Some(lower) = lowers.iter().find_map(|l| open_strict(l).ok()) else { return Ok(false) };
+    let Some(lower) = lowers.iter().find_map(|l| open_strict(l).ok()) else {
+        return Ok(false);
+    };
     let lst = rustix::fs::fstat(&lower)?;
     if (lst.st_mode, lst.st_uid, lst.st_gid) != (st.st_mode, st.st_uid, st.st_gid) {
         return Ok(false);
     }
-    let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else { return Ok(false) };
-    let parent_rel: &Path = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
-    let root = rustix::fs::open(upper, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
-    let pfd = rustix::fs::openat2(&root, parent_rel, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty(), strict)?;
+    let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+        return Ok(false);
+    };
+    let parent_rel: &Path = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    let root = rustix::fs::open(
+        upper,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let pfd = rustix::fs::openat2(
+        &root,
+        parent_rel,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+        strict,
+    )?;
     match rustix::fs::unlinkat(&pfd, name, AtFlags::REMOVEDIR) {
         Ok(()) => Ok(true),
         Err(rustix::io::Errno::NOTEMPTY) | Err(rustix::io::Errno::NOTDIR) => Ok(false),
@@ -300,12 +402,21 @@ pub fn prune_copied_up_dir(upper: &Path, rel: &Path, lowers: &[PathBuf]) -> io::
 
 /// Opens (or creates) a file inside `base` for a stdio redirect. Writable files are
 /// created 0644, truncated and handed to `uid`:`gid`.
-pub fn open_redirect(base: &Path, rel: &Path, write: bool, owner: (u32, u32)) -> io::Result<fs::File> {
-    let (flags, mode) = if write { (OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC, 0o644) } else { (OFlags::RDONLY, 0) };
+pub fn open_redirect(
+    base: &Path,
+    rel: &Path,
+    write: bool,
+    owner: (u32, u32),
+) -> io::Result<fs::File> {
+    let (flags, mode) = if write {
+        (OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC, 0o644)
+    } else {
+        (OFlags::RDONLY, 0)
+    };
     let fd = open_in_root(base, rel, flags | OFlags::NOCTTY, mode)?;
     let st = rustix::fs::fstat(&fd)?;
     if rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory {
-        return Err(io::Error::new(io::ErrorKind::Other, "is a directory"));
+        return Err(io::Error::from(io::ErrorKind::IsADirectory));
     }
     if write && (st.st_uid != owner.0 || st.st_gid != owner.1) {
         rustix::fs::fchown(
@@ -320,7 +431,12 @@ pub fn open_redirect(base: &Path, rel: &Path, write: bool, owner: (u32, u32)) ->
 /// Reads a whole (small) file inside `base`; `Ok(None)` when it does not exist.
 pub fn read_in_root(base: &Path, rel: &Path, limit: u64) -> io::Result<Option<Vec<u8>>> {
     use std::io::Read;
-    match open_in_root(base, rel, OFlags::RDONLY | OFlags::NOCTTY | OFlags::NONBLOCK, 0) {
+    match open_in_root(
+        base,
+        rel,
+        OFlags::RDONLY | OFlags::NOCTTY | OFlags::NONBLOCK,
+        0,
+    ) {
         Ok(fd) => {
             let mut out = Vec::new();
             fs::File::from(fd).take(limit).read_to_end(&mut out)?;
@@ -333,16 +449,22 @@ pub fn read_in_root(base: &Path, rel: &Path, limit: u64) -> io::Result<Option<Ve
 
 /// A pidfd for a child we spawned; readable once the child exits.
 pub fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
-    let pid = rustix::process::Pid::from_raw(pid as i32).ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
-    Ok(rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())?)
+    let pid = rustix::process::Pid::from_raw(pid as i32)
+        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+    Ok(rustix::process::pidfd_open(
+        pid,
+        rustix::process::PidfdFlags::empty(),
+    )?)
 }
 
 /// Registers a pidfd with the tokio reactor (readable once the process exits).
 pub fn async_pidfd(pidfd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
     // SAFETY: the `OwnedFd` moves into the `AsyncFd`, which keeps it open and unchanged
     // until the `AsyncFd` is dropped, and `as_raw_fd` on an `OwnedFd` always returns it.
-    unsafe { tokio::io::unix::AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE) }
-        .map_err(|e| e.into_parts().1)
+    unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE)
+    }
+    .map_err(|e| e.into_parts().1)
 }
 
 /// Start time of `pid` in clock ticks since boot (field 22 of `/proc/PID/stat`); with the
@@ -391,7 +513,9 @@ pub fn mount_cgroup_v1(controller: &str) -> io::Result<()> {
         &dir,
         "cgroup",
         MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
-        std::ffi::CString::new(controller).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?.as_c_str(),
+        std::ffi::CString::new(controller)
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?
+            .as_c_str(),
     )?;
     Ok(())
 }
@@ -409,6 +533,57 @@ mod tests {
     fn mountinfo_unescape() {
         assert_eq!(unescape_mountinfo(r"/a\040b\134c"), "/a b\\c");
         assert_eq!(unescape_mountinfo(r"/plain"), "/plain");
+    }
+
+    /// Both overlay paths (new mount API with `lowerdir+`, and the legacy `mount(2)` with
+    /// `/proc/self/fd` lowers) with more lowers than fit in one page of options.
+    #[test]
+    fn overlay_with_many_lowers() {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("skipping overlay_with_many_lowers: needs root");
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let lowers: Vec<PathBuf> = (0..150)
+            .map(|i| {
+                let l = t
+                    .path()
+                    .join(format!("a-rather-long-layer-directory-name-{i:04}"));
+                fs::create_dir(&l).unwrap();
+                fs::write(l.join("n"), i.to_string()).unwrap();
+                l
+            })
+            .collect();
+        for (name, legacy) in [("fsconfig", false), ("legacy", true)] {
+            let (up, work, mnt) = (
+                t.path().join(format!("up-{name}")),
+                t.path().join(format!("w-{name}")),
+                t.path().join(format!("m-{name}")),
+            );
+            for d in [&up, &work, &mnt] {
+                fs::create_dir(d).unwrap();
+            }
+            let res = if legacy {
+                mount_overlay_legacy(&mnt, &lowers, Some((&up, &work)))
+            } else {
+                mount_overlay(&mnt, &lowers, Some((&up, &work)))
+            };
+            res.unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(
+                fs::read_to_string(mnt.join("n")).unwrap(),
+                "0",
+                "{name}: topmost lower wins"
+            );
+            fs::write(mnt.join("w"), "x").unwrap();
+            unmount(&mnt).unwrap();
+            assert!(up.join("w").exists(), "{name}: write landed in upper");
+        }
+        // Read-only overlay (no upper).
+        let mnt = t.path().join("ro");
+        fs::create_dir(&mnt).unwrap();
+        mount_overlay(&mnt, &lowers[..3], None).unwrap();
+        assert!(fs::write(mnt.join("x"), "x").is_err());
+        unmount(&mnt).unwrap();
     }
 
     #[test]
