@@ -15,8 +15,8 @@
 use std::fmt::Write as _;
 
 use async_graphql_parser::types::{
-    ConstDirective, DirectiveDefinition, FieldDefinition, InputValueDefinition, ServiceDocument, TypeDefinition,
-    TypeKind, TypeSystemDefinition,
+    ConstDirective, DirectiveDefinition, FieldDefinition, InputValueDefinition, ServiceDocument,
+    TypeDefinition, TypeKind, TypeSystemDefinition,
 };
 use async_graphql_parser::Positioned;
 
@@ -79,14 +79,18 @@ fn parse(sdl: &str) -> Result<ServiceDocument, SchemaError> {
 }
 
 fn has_id(fields: &[Positioned<FieldDefinition>]) -> bool {
-    fields.iter().any(|f| f.node.name.node == "id" && f.node.ty.node.to_string() == "ID!")
+    fields
+        .iter()
+        .any(|f| f.node.name.node == "id" && f.node.ty.node.to_string() == "ID!")
 }
 
 /// Adds the types of `extra` to `doc`: new types at their sorted position, fields of existing
 /// object types merged in at their sorted position.
 fn merge(doc: &mut ServiceDocument, extra: ServiceDocument) -> Result<(), SchemaError> {
     for def in extra.definitions {
-        let TypeSystemDefinition::Type(t) = def else { continue };
+        let TypeSystemDefinition::Type(t) = def else {
+            continue;
+        };
         let name = t.node.name.node.to_string();
         let existing = doc.definitions.iter_mut().find_map(|d| match d {
             TypeSystemDefinition::Type(e) if e.node.name.node == name => Some(e),
@@ -102,7 +106,9 @@ fn merge(doc: &mut ServiceDocument, extra: ServiceDocument) -> Result<(), Schema
                 doc.definitions.insert(at, TypeSystemDefinition::Type(t));
             }
             Some(e) => {
-                let (TypeKind::Object(into), TypeKind::Object(from)) = (&mut e.node.kind, t.node.kind) else {
+                let (TypeKind::Object(into), TypeKind::Object(from)) =
+                    (&mut e.node.kind, t.node.kind)
+                else {
                     return Err(SchemaError::BadExtension(name));
                 };
                 for f in from.fields {
@@ -136,7 +142,11 @@ pub fn print_document(doc: &ServiceDocument) -> String {
                 out.push_str(if s.extend { "extend schema" } else { "schema" });
                 directives(&mut out, &s.directives);
                 out.push_str(" {\n");
-                for (k, v) in [("query", &s.query), ("mutation", &s.mutation), ("subscription", &s.subscription)] {
+                for (k, v) in [
+                    ("query", &s.query),
+                    ("mutation", &s.mutation),
+                    ("subscription", &s.subscription),
+                ] {
                     if let Some(v) = v {
                         let _ = writeln!(out, "  {k}: {}", v.node);
                     }
@@ -286,7 +296,10 @@ mod tests {
     /// Runs `v021_view` on `reference` and compares with `expected` (exact text).
     fn check(reference: &str, expected: &str) {
         let got = v021_view(reference).expect("view builds");
-        assert_eq!(got, expected, "\n--- got ---\n{got}\n--- expected ---\n{expected}");
+        assert_eq!(
+            got, expected,
+            "\n--- got ---\n{got}\n--- expected ---\n{expected}"
+        );
     }
 
     #[test]
