@@ -578,6 +578,11 @@ pub(crate) fn start(inner: Arc<Inner>, mut spec: ProcessSpec) -> Result<Started,
         privileged: spec.privileged,
         available_caps: inner.caps,
         mounts: &spec_mounts,
+        devices: &if spec.privileged {
+            sys::host_devices()
+        } else {
+            Vec::new()
+        },
     })?;
     let json = serde_json::to_vec(&config).map_err(|e| ExecError::Internal {
         message: format!("serialising config.json: {e}"),

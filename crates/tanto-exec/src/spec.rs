@@ -9,11 +9,13 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
-    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceCgroupBuilder,
-    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResourcesBuilder, Mount as OciMount,
-    MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceBuilder,
+    LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxNamespaceBuilder, LinuxNamespaceType,
+    LinuxResourcesBuilder, Mount as OciMount, MountBuilder, ProcessBuilder, RootBuilder, Spec,
+    SpecBuilder, UserBuilder,
 };
 
+use crate::sys::HostDevice;
 use crate::user::ExecUser;
 use crate::{ExecError, Network};
 
@@ -44,6 +46,8 @@ pub struct SpecInput<'a> {
     pub available_caps: u64,
     /// Mounts after the system ones, in order.
     pub mounts: &'a [SpecMount],
+    /// Device nodes to create (privileged containers get the host's).
+    pub devices: &'a [HostDevice],
 }
 
 /// Capability numbers (linux/capability.h) and their oci-spec names.
@@ -317,7 +321,27 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, ExecError> {
             READONLY_PATHS.iter().map(|s| s.to_string()).collect(),
         )
     };
+    let mut devices = Vec::new();
+    for d in input.devices {
+        devices.push(
+            LinuxDeviceBuilder::default()
+                .path(d.path.clone())
+                .typ(if d.block {
+                    LinuxDeviceType::B
+                } else {
+                    LinuxDeviceType::C
+                })
+                .major(d.major as i64)
+                .minor(d.minor as i64)
+                .file_mode(d.mode)
+                .uid(d.uid)
+                .gid(d.gid)
+                .build()
+                .map_err(|e| internal("linux.devices", e))?,
+        );
+    }
     let linux = LinuxBuilder::default()
+        .devices(devices)
         .namespaces(namespaces)
         .resources(resources)
         .masked_paths(masked)
@@ -365,6 +389,7 @@ mod tests {
             privileged,
             available_caps: 0x1ff_feff_ffff,
             mounts,
+            devices: &[],
         })
         .unwrap();
         serde_json::to_value(&spec).unwrap()

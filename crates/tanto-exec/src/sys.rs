@@ -520,6 +520,59 @@ pub fn mount_cgroup_v1(controller: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// A device node of the host, for privileged containers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostDevice {
+    pub path: PathBuf,
+    pub block: bool,
+    pub major: u32,
+    pub minor: u32,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// Character and block devices under /dev (like Docker's `--privileged`), skipping the
+/// filesystems the runtime mounts itself (pts, shm, mqueue) and symlinks.
+pub fn host_devices() -> Vec<HostDevice> {
+    fn walk(dir: &Path, out: &mut Vec<HostDevice>) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if ["/dev/pts", "/dev/shm", "/dev/mqueue"]
+                .iter()
+                .any(|p| path == Path::new(p))
+            {
+                continue;
+            }
+            let Ok(st) = rustix::fs::lstat(&path) else {
+                continue;
+            };
+            match rustix::fs::FileType::from_raw_mode(st.st_mode) {
+                rustix::fs::FileType::Directory => walk(&path, out),
+                t @ (rustix::fs::FileType::CharacterDevice | rustix::fs::FileType::BlockDevice) => {
+                    out.push(HostDevice {
+                        path,
+                        block: t == rustix::fs::FileType::BlockDevice,
+                        major: rustix::fs::major(st.st_rdev),
+                        minor: rustix::fs::minor(st.st_rdev),
+                        mode: st.st_mode & 0o7777,
+                        uid: st.st_uid,
+                        gid: st.st_gid,
+                    })
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(Path::new("/dev"), &mut out);
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
 /// Whether `pid` is alive (a zombie counts as alive).
 pub fn pid_exists(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()

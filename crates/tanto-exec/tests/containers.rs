@@ -490,12 +490,18 @@ fn host_network_and_privileged() {
             let want_resolv = if Path::new("/etc/resolv.conf").metadata().map(|m| m.len() > 0).unwrap_or(false) { "resolv\\n" } else { "" };
             check(&fx, "host network", spec, &format!("exit=0 stdout=\"{host_ifaces}\\n{want_resolv}\" stderr=\"\"")).await.unwrap();
 
-            let (mut spec, _) = fx.spec(&["sh", "-c", "grep CapEff /proc/self/status; wc -c < /proc/timer_list | grep -qv '^0$' && echo timer-list-visible"]);
+            // A block device of the host shows up only in privileged containers.
+            let block = fs::read_dir("/sys/block").unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).find(|n| Path::new("/dev").join(n).exists());
+            let probe = block.as_ref().map(|b| format!("test -b /dev/{b} && echo has-device")).unwrap_or_else(|| "echo has-device".into());
+            let (spec, _) = fx.spec(&["sh", "-c", &format!("{probe} || echo no-device")]);
+            check(&fx, "unprivileged devices", spec, if block.is_some() { "exit=0 stdout=\"no-device\\n\" stderr=\"\"" } else { "exit=0 stdout=\"has-device\\n\" stderr=\"\"" }).await.unwrap();
+
+            let (mut spec, _) = fx.spec(&["sh", "-c", &format!("grep CapEff /proc/self/status; wc -c < /proc/timer_list | grep -qv '^0$' && echo timer-list-visible; {probe}")]);
             spec.privileged = true;
             let own = fs::read_to_string("/proc/self/status").unwrap();
             let caps = own.lines().find(|l| l.starts_with("CapEff")).unwrap().to_string();
             let res = fx.exec.run(spec, None).await.unwrap();
-            assert_eq!(String::from_utf8_lossy(&res.stdout), format!("{caps}\ntimer-list-visible\n"), "[{}] privileged", fx.name());
+            assert_eq!(String::from_utf8_lossy(&res.stdout), format!("{caps}\ntimer-list-visible\nhas-device\n"), "[{}] privileged", fx.name());
         }
     });
 }
