@@ -566,7 +566,7 @@ async fn execute_uncached(
         Ok(d) => d,
         Err(e) => {
             let locations: Vec<Pos> = e.positions().collect();
-            let message = format!("syntax error: {}", e.to_string().trim());
+            let message = syntax_error_message(&e);
             let err = GqlError {
                 message,
                 locations,
@@ -638,6 +638,27 @@ async fn execute_uncached(
         && errors.is_empty()
         && req.variables.as_ref().is_none_or(|v| v.is_empty());
     (errors_body(data, errors), memoizable)
+}
+
+/// A one-line parse error: pest's report quotes the offending source line (which may hold a
+/// secret's plaintext), so keep only its "expected ..." part; positions go in `locations`.
+fn syntax_error_message(e: &async_graphql_parser::Error) -> String {
+    let text = e.to_string();
+    let detail = text
+        .lines()
+        .rev()
+        .find_map(|l| l.trim_start().strip_prefix("= "))
+        .unwrap_or_else(|| text.trim());
+    let detail = detail
+        .replace("selection_set", "selection set")
+        .replace("executable_definition", "operation");
+    match e.positions().next() {
+        Some(p) => format!(
+            "syntax error: {detail} (line {}, column {})",
+            p.line, p.column
+        ),
+        None => format!("syntax error: {detail}"),
+    }
 }
 
 const CACHE_MAX_QUERIES: usize = 32;

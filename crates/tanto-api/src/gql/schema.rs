@@ -415,7 +415,8 @@ impl Schema {
         Ok(schema)
     }
 
-    /// The Dagger v0.21 view, parsed once from the embedded SDL.
+    /// The Dagger v0.21 view, parsed once from the embedded SDL. Clone it to fill in
+    /// descriptions ([`Schema::set_description`]); clones start with an empty introspection memo.
     pub fn dagger_v021() -> &'static Schema {
         static SCHEMA: OnceLock<Schema> = OnceLock::new();
         SCHEMA.get_or_init(|| match Schema::parse(DAGGER_V021_SDL) {
