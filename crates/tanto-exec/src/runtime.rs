@@ -46,9 +46,15 @@ pub(crate) fn find_binary(name: &str) -> Option<PathBuf> {
 /// Whether `path` is a statically linked ELF64 little-endian executable (no `PT_INTERP`),
 /// i.e. runnable inside any root filesystem.
 pub(crate) fn is_static_elf(path: &Path) -> bool {
-    let Ok(data) = std::fs::read(path) else {
+    use std::io::Read;
+    // Program headers sit near the start of any executable.
+    let mut data = Vec::new();
+    let Ok(file) = std::fs::File::open(path) else {
         return false;
     };
+    if file.take(64 * 1024).read_to_end(&mut data).is_err() {
+        return false;
+    }
     let u16_at = |o: usize| {
         data.get(o..o + 2)
             .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
@@ -98,6 +104,10 @@ pub(crate) fn fix_crun_cgroups() -> Result<(), String> {
     }
     for c in &controllers {
         if let Err(e) = sys::mount_cgroup_v1(c) {
+            if sys::hybrid_v2_controllers().is_empty() {
+                // Another process fixed it meanwhile.
+                return Ok(());
+            }
             return Err(format!(
                 "the cgroup v2 hierarchy holds `{}` and mounting a v1 `{c}` hierarchy at `/sys/fs/cgroup/{c}` failed: {e}",
                 controllers.join(" ")

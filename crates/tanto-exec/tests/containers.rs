@@ -222,6 +222,8 @@ fn process_basics() {
                 let (mut spec, _) = fx.spec(args);
                 tweak(&mut spec);
                 let _ = check(&fx, name, spec, expect).await;
+                // Success or error, nothing is left mounted or on disk.
+                assert_eq!(leftovers(&fx), "", "[{}] case `{name}` left things behind", fx.name());
             }
         }
     });
@@ -515,6 +517,24 @@ fn mounts_under(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Mounts, bundles and runtime containers still present under the run dir.
+fn leftovers(fx: &Fixture) -> String {
+    let run_dir = fx.exec.run_dir();
+    let mounts = mounts_under(run_dir);
+    let bundles: Vec<_> = fs::read_dir(run_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n != "runtime")
+        .collect();
+    let containers = containers(fx);
+    if mounts.is_empty() && bundles.is_empty() && containers.is_empty() {
+        String::new()
+    } else {
+        format!("mounts={mounts:?} bundles={bundles:?} containers={containers:?}")
+    }
+}
+
 fn containers(fx: &Fixture) -> String {
     let bin = if fx.name() == "crun" { "crun" } else { "runc" };
     let out = std::process::Command::new(bin)
@@ -538,23 +558,11 @@ fn cancellation_cleans_up() {
             let res =
                 tokio::time::timeout(Duration::from_millis(700), fx.exec.run(spec, None)).await;
             assert!(res.is_err(), "sleep 30 finished early");
-            let run_dir = fx.exec.run_dir().to_path_buf();
             let mut left = String::new();
             for _ in 0..100 {
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                let mounts = mounts_under(&run_dir);
-                let bundles: Vec<_> = fs::read_dir(&run_dir)
-                    .unwrap()
-                    .flatten()
-                    .map(|e| e.file_name())
-                    .filter(|n| n != "runtime")
-                    .collect();
-                left = format!(
-                    "mounts={mounts:?} bundles={bundles:?} containers={:?}",
-                    containers(&fx)
-                );
-                if mounts.is_empty() && bundles.is_empty() && containers(&fx).is_empty() {
-                    left.clear();
+                left = leftovers(&fx);
+                if left.is_empty() {
                     break;
                 }
             }
