@@ -306,6 +306,7 @@ impl Executor {
         let started = tokio::task::spawn_blocking(move || run::start(inner, spec))
             .await
             .map_err(join_error)??;
+        let t_started = started_at.elapsed();
         let run::Started {
             mut bundle,
             stdin,
@@ -330,9 +331,17 @@ impl Executor {
             captured.map_err(ExecError::io("reading the output of", "the container"))?;
 
         let status = wait_exit(&mut bundle, pidfd).await?;
+        let t_exited = started_at.elapsed();
         let logged = tokio::task::spawn_blocking(move || bundle.finish())
             .await
             .map_err(join_error)??;
+        tracing::debug!(
+            runtime = self.runtime_name(),
+            prepare_us = t_started.as_micros() as u64,
+            run_us = (t_exited - t_started).as_micros() as u64,
+            cleanup_us = (started_at.elapsed() - t_exited).as_micros() as u64,
+            "container run timing"
+        );
         if let Some(message) = logged {
             return Err(ExecError::Runtime {
                 runtime: self.runtime_name().to_string(),
