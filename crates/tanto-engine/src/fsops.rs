@@ -204,14 +204,25 @@ impl Root {
         let find = |db: &str, name: &str| -> Option<(u32, u32)> {
             db.lines().find_map(|l| {
                 let f: Vec<&str> = l.split(':').collect();
-                (f.len() >= 3 && f[0] == name).then(|| (f[2].parse().ok()?, f.get(3).and_then(|g| g.parse().ok()).unwrap_or(0)))?
+                if f.len() >= 3 && f[0] == name {
+                    Some((f[2].parse().ok()?, f.get(3).and_then(|g| g.parse().ok()).unwrap_or(0)))
+                } else {
+                    None
+                }
             })
         };
         let (uid, primary) = match user.parse::<u32>() {
-            Ok(uid) => (uid, passwd.lines().find_map(|l| {
-                let f: Vec<&str> = l.split(':').collect();
-                (f.len() >= 4 && f[2] == user).then(|| f[3].parse().ok())?
-            }).unwrap_or(uid)),
+            Ok(uid) => {
+                let primary = passwd.lines().find_map(|l| {
+                    let f: Vec<&str> = l.split(':').collect();
+                    if f.len() >= 4 && f[2] == user {
+                        f[3].parse().ok()
+                    } else {
+                        None
+                    }
+                });
+                (uid, primary.unwrap_or(uid))
+            }
             Err(_) => find(&passwd, user).ok_or_else(|| {
                 io::Error::new(io::ErrorKind::NotFound, format!("user `{user}` not found in the container's /etc/passwd"))
             })?,

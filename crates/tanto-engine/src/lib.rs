@@ -202,6 +202,11 @@ impl Engine {
         }
     }
 
+    /// Like [`Engine::execute`], serialised (cheaper for large answers such as introspection).
+    pub async fn execute_bytes(&self, req: gql::Request) -> Vec<u8> {
+        gql::execute_bytes(self.schema, &self.api, tanto_api::Api::root(), req).await
+    }
+
     /// Executes one GraphQL request; the result is the whole response body.
     pub async fn execute(&self, req: gql::Request) -> Json {
         gql::execute(self.schema, &self.api, tanto_api::Api::root(), req).await

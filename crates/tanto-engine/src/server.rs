@@ -78,8 +78,12 @@ async fn handle(engine: Arc<Engine>, token: Arc<str>, req: Request<Incoming>) ->
         Ok(r) => r,
         Err(errors) => return Ok(json_response(StatusCode::OK, &errors)),
     };
-    let result = engine.execute(request).await;
-    Ok(json_response(StatusCode::OK, &result))
+    let body = engine.execute_bytes(request).await;
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .expect("static response parts are valid"))
 }
 
 /// Serves `listener` until `shutdown` resolves, then drops open connections
