@@ -606,33 +606,38 @@ fn stale_bundles_are_cleaned() {
     });
 }
 
-/// Per-run latency of `true` over a fresh overlay; run with
+/// Per-run latency of `true` over a fresh overlay, with and without the init; run with
 /// `cargo test -p tanto-exec --release --test containers latency -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn latency() {
     rt().block_on(async {
         for fx in fixtures() {
-            let n = 50;
-            let mut times = Vec::new();
-            for i in 0..n + 3 {
-                let (spec, _) = fx.spec(&["/bin/true"]);
-                let t = std::time::Instant::now();
-                let info = fx.exec.run(spec, None).await.unwrap();
-                assert_eq!(info.exit_code, 0);
-                if i >= 3 {
-                    times.push(t.elapsed());
+            for no_init in [false, true] {
+                let n = 50;
+                let mut times = Vec::new();
+                for i in 0..n + 3 {
+                    let (mut spec, _) = fx.spec(&["/bin/true"]);
+                    spec.no_init = no_init;
+                    let t = std::time::Instant::now();
+                    let info = fx.exec.run(spec, None).await.unwrap();
+                    assert_eq!(info.exit_code, 0);
+                    if i >= 3 {
+                        times.push(t.elapsed());
+                    }
                 }
+                times.sort();
+                let ms = |d: Duration| d.as_secs_f64() * 1e3;
+                println!(
+                    "{} ({}): `true` over a fresh overlay, n={n}: median {:.1} ms, min {:.1} ms, p90 {:.1} ms, max {:.1} ms",
+                    fx.name(),
+                    if no_init || fx.exec.init_path().is_none() { "no init" } else { "init" },
+                    ms(times[n / 2]),
+                    ms(times[0]),
+                    ms(times[n * 9 / 10]),
+                    ms(times[n - 1]),
+                );
             }
-            times.sort();
-            println!(
-                "{}: `true` over a fresh overlay, n={n}: median {:.1} ms, min {:.1} ms, p90 {:.1} ms, max {:.1} ms",
-                fx.name(),
-                times[n / 2].as_secs_f64() * 1e3,
-                times[0].as_secs_f64() * 1e3,
-                times[n * 9 / 10].as_secs_f64() * 1e3,
-                times[n - 1].as_secs_f64() * 1e3,
-            );
         }
     });
 }
