@@ -1,1 +1,38 @@
-//! placeholder
+//! tanto-testkit: fixtures for tests — the busybox image built from Debian's
+//! busybox-static (the same image as the conformance suite's `fixtures.py`),
+//! a local Debian `docker-registry` started on a free port, pushing images to
+//! it, and the engine config that mirrors docker.io to it.
+//!
+//! Invariants: nothing comes from the network; every process started here is
+//! stopped by PID (never by name), and registries started with
+//! [`Registry::start`] die with the test process.
+//!
+//! The binary `tanto-fixtures` (`serve` / `stop`) does the same for shell
+//! scripts and the conformance set-up. Not for production code: no crate but
+//! tests and that binary should depend on this one.
+
+pub mod http;
+pub mod image;
+pub mod registry;
+
+pub use image::{busybox_image, busybox_image_from, busybox_rootfs_tar, host_arch, image_index, sha256_digest, Image};
+pub use registry::{engine_config, get_manifest, push_blob, push_image, push_manifest, write_engine_config, Registry};
+
+/// The repository and tags the busybox image is pushed under, as in the
+/// conformance suite.
+pub const BUSYBOX_REPOSITORY: &str = "library/busybox";
+pub const BUSYBOX_TAGS: &[&str] = &["1.36", "latest"];
+
+/// Builds busybox and pushes it to `addr` as `library/busybox:1.36` and
+/// `:latest`; returns the manifest digest.
+pub fn publish_busybox(addr: &str) -> anyhow::Result<String> {
+    push_image(addr, BUSYBOX_REPOSITORY, BUSYBOX_TAGS, &busybox_image()?)
+}
+
+/// Why tests that need a registry cannot run here, if they cannot.
+pub fn registry_skip_reason() -> Option<String> {
+    if !std::path::Path::new(registry::REGISTRY_BIN).exists() {
+        return Some(format!("`{}` is missing (apt-get install -y docker-registry)", registry::REGISTRY_BIN));
+    }
+    None
+}

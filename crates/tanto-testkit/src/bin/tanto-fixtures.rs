@@ -1,0 +1,175 @@
+//! `tanto-fixtures`: a local registry with busybox in it, for scripts.
+//!
+//! ```text
+//! tanto-fixtures serve --dir D [--engine-config PATH] [--foreground]
+//!     start docker-registry (data, log and pidfile in D), push
+//!     library/busybox:1.36 and :latest, write the engine config (default
+//!     D/engine.toml) and print, on stdout:
+//!         REGISTRY=127.0.0.1:PORT
+//!         REGISTRY_PID=PID
+//!         TANTO_CONFIG=PATH
+//!     Without --foreground the registry keeps running after the command
+//!     exits (stop it with `stop`); if one is already running in D it is
+//!     reused. With --foreground it runs until SIGINT or SIGTERM.
+//! tanto-fixtures stop --dir D
+//!     stop the registry recorded in D (by PID).
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use tanto_testkit::{registry, BUSYBOX_REPOSITORY, BUSYBOX_TAGS};
+
+const USAGE: &str = "usage:
+  tanto-fixtures serve --dir DIR [--engine-config PATH] [--foreground]
+  tanto-fixtures stop --dir DIR";
+
+struct Args {
+    command: String,
+    dir: PathBuf,
+    engine_config: Option<PathBuf>,
+    foreground: bool,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut it = std::env::args().skip(1);
+    let command = it.next().context("missing command")?;
+    if command == "-h" || command == "--help" || command == "help" {
+        println!("{USAGE}");
+        std::process::exit(0);
+    }
+    let mut dir = None;
+    let mut engine_config = None;
+    let mut foreground = false;
+    while let Some(a) = it.next() {
+        let (flag, inline) = match a.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (a.clone(), None),
+        };
+        let mut value = |name: &str| inline.clone().or_else(|| it.next()).with_context(|| format!("`{name}` needs a value"));
+        match flag.as_str() {
+            "--dir" => dir = Some(PathBuf::from(value("--dir")?)),
+            "--engine-config" => engine_config = Some(PathBuf::from(value("--engine-config")?)),
+            "--foreground" => foreground = true,
+            other => bail!("unknown argument `{other}`"),
+        }
+    }
+    if command != "serve" && command != "stop" {
+        bail!("unknown command `{command}`");
+    }
+    let dir = dir.context("`--dir DIR` is required")?;
+    Ok(Args { command, dir, engine_config, foreground })
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    Ok(if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir()?.join(p) })
+}
+
+/// Blocks SIGINT and SIGTERM in this thread (and threads started later), so
+/// [`wait_for_signal`] can take them. Children get an empty mask from std.
+fn block_signals() -> libc::sigset_t {
+    // SAFETY: plain signal-mask calls on an initialised sigset_t.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+/// Waits until SIGINT or SIGTERM (blocked by [`block_signals`]).
+fn wait_for_signal(set: &libc::sigset_t) {
+    let mut sig = 0;
+    // SAFETY: `set` is initialised; sigwait only writes `sig`.
+    unsafe { libc::sigwait(set, &mut sig) };
+}
+
+fn serve(args: &Args) -> Result<()> {
+    let dir = absolute(&args.dir)?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating `{}`", dir.display()))?;
+    let config_path = absolute(&args.engine_config.clone().unwrap_or_else(|| dir.join("engine.toml")))?;
+    let started = Instant::now();
+    // before any thread exists, so that no thread takes the signals
+    let signals = args.foreground.then(block_signals);
+
+    let mut foreground_registry = None;
+    let (pid, addr) = match registry::running_in(&dir) {
+        Some((pid, addr)) if !args.foreground => {
+            eprintln!("reusing the registry already running in `{}`", dir.display());
+            (pid, addr)
+        }
+        _ => {
+            registry::stop_pidfile(&dir)?; // a stale one
+            let reg = if args.foreground { registry::Registry::start(&dir)? } else { registry::Registry::start_detached(&dir)? };
+            let found = (reg.pid(), reg.address());
+            if args.foreground {
+                foreground_registry = Some(reg);
+            } else {
+                reg.detach();
+            }
+            found
+        }
+    };
+    let pushed = tanto_testkit::publish_busybox(&addr);
+    let digest = match pushed {
+        Ok(d) => d,
+        Err(e) => {
+            if foreground_registry.is_none() {
+                let _ = registry::stop_pidfile(&dir);
+            }
+            return Err(e.context("pushing busybox"));
+        }
+    };
+    for tag in BUSYBOX_TAGS {
+        let r = registry::get_manifest(&addr, BUSYBOX_REPOSITORY, tag)?;
+        if r.status != 200 || tanto_testkit::sha256_digest(&r.body) != digest {
+            bail!("manifest {BUSYBOX_REPOSITORY}:{tag} read back as HTTP {}", r.status);
+        }
+    }
+    registry::write_engine_config(&config_path, &addr)?;
+    eprintln!(
+        "registry {addr} (pid {pid}, data in {}): pushed {BUSYBOX_REPOSITORY}:{} {digest} in {:.2}s",
+        dir.display(),
+        BUSYBOX_TAGS.join(","),
+        started.elapsed().as_secs_f64()
+    );
+    println!("REGISTRY={addr}");
+    println!("REGISTRY_PID={pid}");
+    println!("TANTO_CONFIG={}", config_path.display());
+    if let Some(reg) = foreground_registry {
+        eprintln!("serving until SIGINT or SIGTERM");
+        if let Some(set) = &signals {
+            wait_for_signal(set);
+        }
+        reg.stop();
+        eprintln!("registry stopped");
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e:#}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match args.command.as_str() {
+        "serve" => serve(&args),
+        _ => registry::stop_pidfile(&args.dir).map(|stopped| {
+            eprintln!("{}", if stopped { "registry stopped" } else { "no registry was running" });
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
