@@ -45,6 +45,13 @@ pub enum ExecError {
         source: io::Error,
     },
 
+    #[error("unmounting `{target}`: {source}")]
+    Unmount {
+        target: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
     #[error("{action} `{path}`: {source}")]
     Io {
         action: String,

@@ -56,8 +56,7 @@ impl Cleanup {
             if let Err(e) = sys::unmount(&m) {
                 tracing::error!(mount = %m.display(), error = %e, "could not unmount");
                 unmounted = false;
-                first_err.get_or_insert(ExecError::Mount {
-                    what: "(unmount)".into(),
+                first_err.get_or_insert(ExecError::Unmount {
                     target: m,
                     source: e,
                 });
@@ -667,8 +666,7 @@ pub(crate) fn cleanup_stale(inner: &Inner) -> Result<usize, ExecError> {
         for m in
             sys::mounts_under(&path).map_err(ExecError::io("reading", "/proc/self/mountinfo"))?
         {
-            sys::unmount(&m).map_err(|source| ExecError::Mount {
-                what: "(unmount)".into(),
+            sys::unmount(&m).map_err(|source| ExecError::Unmount {
                 target: m.clone(),
                 source,
             })?;
