@@ -42,6 +42,11 @@ pub(crate) fn describe(e: &reqwest::Error) -> String {
         }
         source = s.source();
     }
+    // hyper's generic wrappers say nothing the inner errors do not
+    while parts.len() > 1 && (parts[0].starts_with("client error (") || parts[0] == "error resolving DNS") {
+        parts.remove(0);
+    }
+    parts.retain(|p| p != "error resolving DNS");
     if parts.is_empty() {
         e.to_string()
     } else {
