@@ -7,11 +7,28 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, WWW_AUTHENTICATE};
-use reqwest::{Response, StatusCode};
+use reqwest::{Method, Response, StatusCode};
 
 use super::auth::{fingerprint, parse_challenges, Credential, RegistryAuth, TokenCache, TokenKey, TokenResponse};
 use super::error::Failure;
 use crate::config::{is_loopback_host, EngineConfig, Endpoint};
+
+/// What a request needs to be allowed to do (the token scope's actions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(dead_code)] // Push comes with the push issue
+pub(crate) enum Actions {
+    Pull,
+    Push,
+}
+
+impl Actions {
+    fn scope_actions(self) -> &'static str {
+        match self {
+            Actions::Pull => "pull",
+            Actions::Push => "pull,push",
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct ClientKey {
@@ -170,8 +187,8 @@ impl Transport {
         format!("{}://{}/v2/{}/{}", ep.scheme(), ep.host, repo, suffix)
     }
 
-    /// `GET /v2/<repo>/<suffix>`, authenticating as the host asks.
-    /// Returns a 2xx response; anything else is a [`Failure`].
+    /// `GET /v2/<repo>/<suffix>` with pull rights, authenticating as the host
+    /// asks. Returns a 2xx response; anything else is a [`Failure`].
     pub async fn get(
         &self,
         ep: &Endpoint,
@@ -180,28 +197,57 @@ impl Transport {
         accept: Option<&str>,
         auth: &RegistryAuth,
     ) -> Result<Response, Failure> {
+        let headers: Vec<(&str, &str)> = accept.map(|a| vec![(ACCEPT.as_str(), a)]).unwrap_or_default();
+        self.send(ep, repo, Method::GET, suffix, &headers, None, Actions::Pull, auth).await
+    }
+
+    /// Any request under `/v2/<repo>/` (`suffix` may also be a full URL, as
+    /// upload `Location`s are). The body is bytes so the request can be
+    /// repeated after a `401`; push will stream large blobs only after
+    /// authenticating with a small request first.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn send(
+        &self,
+        ep: &Endpoint,
+        repo: &str,
+        method: Method,
+        suffix: &str,
+        headers: &[(&str, &str)],
+        body: Option<bytes::Bytes>,
+        actions: Actions,
+        auth: &RegistryAuth,
+    ) -> Result<Response, Failure> {
         let client = self.client(ep)?;
-        let url = Self::url(ep, repo, suffix);
+        let url = if suffix.starts_with("http://") || suffix.starts_with("https://") {
+            suffix.to_string()
+        } else {
+            Self::url(ep, repo, suffix)
+        };
         let credential = auth.get(&ep.host);
         let key = TokenKey {
             host: ep.host.clone(),
             repository: repo.to_string(),
-            actions: "pull".into(),
+            actions: actions.scope_actions().into(),
             credential: fingerprint(credential),
         };
         let mut authorization = self.tokens.get(&key);
-        for round in 0..2 {
-            let mut req = client.get(&url);
-            if let Some(a) = accept {
-                req = req.header(ACCEPT, a);
+        let mut retried = false;
+        loop {
+            let mut req = client.request(method.clone(), &url);
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            if let Some(b) = &body {
+                req = req.body(b.clone());
             }
             if let Some(h) = &authorization {
                 req = req.header(AUTHORIZATION, h);
             }
             let resp = req.send().await.map_err(|e| Failure::Unreachable(describe(&e)))?;
-            if resp.status() != StatusCode::UNAUTHORIZED || round == 1 {
+            if resp.status() != StatusCode::UNAUTHORIZED || retried {
                 return check_status(resp).await;
             }
+            retried = true;
             let challenges: Vec<_> = resp
                 .headers()
                 .get_all(WWW_AUTHENTICATE)
@@ -214,7 +260,7 @@ impl Transport {
                     .params
                     .get("realm")
                     .ok_or_else(|| Failure::Unauthorized("HTTP 401 with a Bearer challenge without a realm".into()))?;
-                self.fetch_token(&client, realm, bearer.params.get("service"), &format!("repository:{repo}:pull"), credential)
+                self.fetch_token(&client, realm, bearer.params.get("service"), &format!("repository:{repo}:{}", actions.scope_actions()), credential)
                     .await?
             } else if challenges.iter().any(|c| c.scheme == "basic") {
                 match credential {
@@ -229,7 +275,6 @@ impl Transport {
             self.tokens.put(key.clone(), header.clone(), lifetime);
             authorization = Some(header);
         }
-        unreachable!("the second round always returns")
     }
 
     /// Gets a token from `realm` for `scope`; returns the `Authorization` value.
