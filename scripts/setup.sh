@@ -12,7 +12,7 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # System packages: the OCI runtimes, the fixture registry and busybox image
 # source, python for the SDK examples, and tools the tests use.
-packages=(crun runc docker-registry busybox-static python3 python3-venv iptables iproute2 git ca-certificates)
+packages=(crun runc tini docker-registry busybox-static python3 python3-venv iptables iproute2 git ca-certificates)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then
