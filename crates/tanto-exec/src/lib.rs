@@ -393,7 +393,10 @@ async fn capture_output(
     let mut buf_out = vec![0u8; 64 * 1024];
     let mut buf_err = vec![0u8; 64 * 1024];
     loop {
+        // Two pipes lose the interleaving; when both have data, stdout goes
+        // first, which keeps `echo out; echo err >&2` in order.
         let (stream, n) = tokio::select! {
+            biased;
             r = async { out_rx.as_mut().unwrap().read(&mut buf_out).await }, if out_rx.is_some() => (OutputStream::Stdout, r?),
             r = async { err_rx.as_mut().unwrap().read(&mut buf_err).await }, if err_rx.is_some() => (OutputStream::Stderr, r?),
             else => break,

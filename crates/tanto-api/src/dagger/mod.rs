@@ -143,6 +143,7 @@ impl Api {
         Ok(o)
     }
 
+    #[allow(dead_code)] // used by publish(platformVariants) and export
     pub(crate) fn load_container(&self, id: &Json) -> Result<ContainerObj, FieldError> {
         match &*self.load(id, Some("Container"))? {
             Object::Container(c) => Ok(c.clone()),
