@@ -17,12 +17,13 @@
 //! index (`tanto-store`), GraphQL or the HTTP server.
 //!
 //! Map:
-//! - [`reference`]: `ImageRef` with Docker's normalisation.
-//! - [`platform`]: `Platform` and index-entry matching.
-//! - [`config`]: `EngineConfig` (BuildKit's registry format, other sections kept).
-//! - [`registry`]: `Registry::resolve` / `fetch_blob`, errors.
-//! - [`image`]: `ImageConfig`, a tolerant model of the config JSON.
-//! - [`layer`]: `apply_layer`.
+//!
+//! - [`reference`] — `ImageRef` with Docker's normalisation.
+//! - [`platform`] — `Platform` and index-entry matching.
+//! - [`config`] — `EngineConfig` (BuildKit's registry format, other sections kept).
+//! - [`registry`] — `Registry::resolve` / `fetch_blob`, errors.
+//! - [`image`] — `ImageConfig`, a tolerant model of the config JSON.
+//! - [`layer`] — `apply_layer`.
 
 pub mod config;
 pub mod image;

@@ -314,6 +314,7 @@ fn valid_host(h: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::type_complexity)]
 mod tests {
     use super::*;
 

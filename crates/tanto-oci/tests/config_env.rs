@@ -1,6 +1,8 @@
 //! `EngineConfig::load_default` and its environment variables. One test in
 //! its own binary, because it changes the process environment.
 
+#![allow(clippy::type_complexity)]
+
 use std::path::{Path, PathBuf};
 
 use tanto_oci::config::EngineConfig;

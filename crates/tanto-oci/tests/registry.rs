@@ -3,6 +3,8 @@
 //! scripted fake registry for the auth paths. Skips (saying why) only when
 //! /usr/bin/docker-registry is missing.
 
+#![allow(clippy::type_complexity)]
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -100,7 +102,7 @@ async fn resolve_table() {
         assert_eq!(img.config_bytes, bb.config, "{reference}");
         assert_eq!(img.layers.len(), 1, "{reference}");
         assert_eq!(img.layers[0].size, bb.layer.len() as u64, "{reference}");
-        assert_eq!(img.diff_ids(), [bb.diff_id.clone()], "{reference}");
+        assert_eq!(img.diff_ids(), std::slice::from_ref(&bb.diff_id), "{reference}");
         assert_eq!(img.image_config.config.cmd.as_deref(), Some(&["sh".to_string()][..]), "{reference}");
         assert_eq!(img.config.config().as_ref().unwrap().cmd().as_ref().unwrap()[0], "sh");
         assert_eq!(img.reference, r);

@@ -1,6 +1,8 @@
 //! Layer apply, as tables: each case is a list of tar entries (written byte by
 //! byte, so hostile names are possible) and what the tree must look like.
 
+#![allow(clippy::type_complexity)]
+
 use std::fs;
 use std::io::Write as _;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -104,7 +106,7 @@ fn header(name: &[u8], kind: u8, size: u64, e: &E) -> [u8; 512] {
 }
 
 fn pad(out: &mut Vec<u8>) {
-    while out.len() % 512 != 0 {
+    while !out.len().is_multiple_of(512) {
         out.push(0);
     }
 }

@@ -37,7 +37,7 @@ pub(super) struct Tree {
     root: OwnedFd,
     /// The last parent directory looked up: entries of a tar come grouped by
     /// directory, so this saves most lookups. Dropped whenever something is
-    /// removed or a symlink is created (either can change what a path means).
+    /// removed (that can change what a path means).
     cache: Option<(Vec<u8>, Rc<OwnedFd>)>,
     privileged: bool,
 }
@@ -240,8 +240,10 @@ impl Tree {
 
     pub fn symlink(&mut self, parent: &[&[u8]], name: &[u8], target: &[u8], meta: &Meta) -> io::Result<()> {
         let p = self.parent(parent)?;
+        // No cache drop needed: a new symlink cannot be a component of the
+        // cached directory's path (that path resolved, so whatever was at
+        // this name was a directory, and replacing it went through `remove`).
         self.create_replacing(&p, name, || rfs::symlinkat(os(target), &*p, os(name)))?;
-        self.cache = None;
         self.chown_result(rfs::chownat(
             &*p,
             os(name),

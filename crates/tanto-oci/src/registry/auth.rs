@@ -113,7 +113,7 @@ pub(crate) fn parse_challenges(header: &str) -> Vec<Challenge> {
     let mut s = header.trim();
     while !s.is_empty() {
         // token: a scheme (followed by space) or a param name (followed by '=')
-        let end = s.find(|c: char| c == ' ' || c == '=' || c == ',').unwrap_or(s.len());
+        let end = s.find([' ', '=', ',']).unwrap_or(s.len());
         let word = &s[..end];
         let rest = s[end..].trim_start();
         if let Some(after_eq) = rest.strip_prefix('=') {
@@ -203,6 +203,7 @@ pub(crate) struct TokenResponse {
 }
 
 #[cfg(test)]
+#[allow(clippy::type_complexity)]
 mod tests {
     use super::*;
 
