@@ -185,7 +185,10 @@ impl Registry {
         let mut attempts = Vec::new();
         for ep in &endpoints {
             match self.resolve_at(ep, r, platform, auth).await {
-                Ok(image) => return Ok(image),
+                Ok(image) => {
+                    tracing::debug!(reference = %r, host = %ep.host, manifest = %image.manifest_digest, layers = image.layers.len(), "resolved");
+                    return Ok(image);
+                }
                 Err(HostError::Stop(e)) => return Err(e),
                 Err(HostError::Next(failure)) => {
                     tracing::debug!(host = %ep.host, reference = %r, ?failure, "resolve failed on this host");
