@@ -91,7 +91,10 @@ fn normalize_arch(arch: &str, variant: &str) -> (String, String) {
     let variant = variant.to_ascii_lowercase();
     match arch.as_str() {
         "x86_64" | "x86-64" | "amd64" => ("amd64".into(), if variant == "v1" { String::new() } else { variant }),
-        "aarch64" | "arm64" => ("arm64".into(), if variant == "8" { "v8".into() } else { variant }),
+        // like `host()`: arm64 is always spelled with its variant, so a
+        // platform parsed from `linux/arm64`, an image config without a
+        // variant and the host compare equal
+        "aarch64" | "arm64" => ("arm64".into(), if variant == "8" || variant.is_empty() { "v8".into() } else { variant }),
         "armhf" => ("arm".into(), "v7".into()),
         "armel" => ("arm".into(), "v6".into()),
         "arm" => ("arm".into(), match variant.as_str() { "5" | "6" | "7" | "8" => format!("v{variant}"), _ => variant }),
@@ -151,8 +154,8 @@ mod tests {
         let cases = [
             ("linux/amd64", Some("linux/amd64")),
             ("linux/x86_64", Some("linux/amd64")),
-            ("linux/arm64", Some("linux/arm64")),
-            ("linux/aarch64", Some("linux/arm64")),
+            ("linux/arm64", Some("linux/arm64/v8")),
+            ("linux/aarch64", Some("linux/arm64/v8")),
             ("linux/arm64/8", Some("linux/arm64/v8")),
             ("linux/arm64/v8", Some("linux/arm64/v8")),
             ("linux/arm/v6", Some("linux/arm/v6")),
