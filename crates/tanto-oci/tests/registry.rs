@@ -406,3 +406,13 @@ async fn basic_auth_and_unauthorized_errors() {
     assert!(err.is_unauthorized(), "{err}");
     assert!(!format!("{err:?}{err}").contains("wrong"), "secrets never appear in errors");
 }
+
+/// The engine runs these on a multi-threaded runtime: the futures must be `Send`.
+#[allow(dead_code)]
+fn futures_are_send(reg: &Registry, r: &ImageRef, p: &Platform, src: &BlobSource, dest: &Path) {
+    fn is_send<T: Send>(_: &T) {}
+    is_send(&reg.resolve(r, p));
+    is_send(&reg.fetch_blob(src, "sha256:x", None, dest));
+    fn is_clone_sync<T: Clone + Send + Sync + 'static>() {}
+    is_clone_sync::<Registry>();
+}
