@@ -59,11 +59,19 @@ impl Image {
     }
     /// (digest, bytes) of every blob, layer first.
     pub fn blobs(&self) -> Vec<(String, &[u8])> {
-        vec![(self.layer_digest(), &self.layer[..]), (self.config_digest(), &self.config[..])]
+        vec![
+            (self.layer_digest(), &self.layer[..]),
+            (self.config_digest(), &self.config[..]),
+        ]
     }
 
     /// Builds an image from an uncompressed layer tar and a config `{"Env":..,"Cmd":..}`.
-    pub fn from_layer_tar(layer_tar: &[u8], container_config: Value, architecture: &str, created_by: &str) -> Result<Image> {
+    pub fn from_layer_tar(
+        layer_tar: &[u8],
+        container_config: Value,
+        architecture: &str,
+        created_by: &str,
+    ) -> Result<Image> {
         let diff_id = sha256_digest(layer_tar);
         let layer = gzip(layer_tar)?;
         // keys sorted, compact: what Python's json.dumps(sort_keys=True, separators=(",", ":")) writes
@@ -76,10 +84,24 @@ impl Image {
             "rootfs": {"diff_ids": [diff_id], "type": "layers"},
         });
         let config = serde_json::to_vec(&config)?;
-        Ok(Image::assemble(config, layer, diff_id, OCI_MANIFEST, OCI_CONFIG, OCI_LAYER_GZIP))
+        Ok(Image::assemble(
+            config,
+            layer,
+            diff_id,
+            OCI_MANIFEST,
+            OCI_CONFIG,
+            OCI_LAYER_GZIP,
+        ))
     }
 
-    fn assemble(config: Vec<u8>, layer: Vec<u8>, diff_id: String, manifest_type: &str, config_type: &str, layer_type: &str) -> Image {
+    fn assemble(
+        config: Vec<u8>,
+        layer: Vec<u8>,
+        diff_id: String,
+        manifest_type: &str,
+        config_type: &str,
+        layer_type: &str,
+    ) -> Image {
         let manifest = json!({
             "schemaVersion": 2,
             "mediaType": manifest_type,
@@ -87,12 +109,25 @@ impl Image {
             "layers": [{"mediaType": layer_type, "digest": sha256_digest(&layer), "size": layer.len()}],
         });
         let manifest = serde_json::to_vec(&manifest).expect("manifest serialises");
-        Image { config, layer, manifest, diff_id, manifest_media_type: manifest_type.to_string() }
+        Image {
+            config,
+            layer,
+            manifest,
+            diff_id,
+            manifest_media_type: manifest_type.to_string(),
+        }
     }
 
     /// The same image with Docker schema 2 media types (manifest, config, layer).
     pub fn to_docker(&self) -> Image {
-        Image::assemble(self.config.clone(), self.layer.clone(), self.diff_id.clone(), DOCKER_MANIFEST, DOCKER_CONFIG, DOCKER_LAYER_GZIP)
+        Image::assemble(
+            self.config.clone(),
+            self.layer.clone(),
+            self.diff_id.clone(),
+            DOCKER_MANIFEST,
+            DOCKER_CONFIG,
+            DOCKER_LAYER_GZIP,
+        )
     }
 
     /// The same image with another architecture in its config (and so other digests).
@@ -105,7 +140,14 @@ impl Image {
         } else {
             (OCI_MANIFEST, OCI_CONFIG, OCI_LAYER_GZIP)
         };
-        Ok(Image::assemble(config, self.layer.clone(), self.diff_id.clone(), mt, ct, lt))
+        Ok(Image::assemble(
+            config,
+            self.layer.clone(),
+            self.diff_id.clone(),
+            mt,
+            ct,
+            lt,
+        ))
     }
 }
 
@@ -126,7 +168,8 @@ pub fn image_index(entries: &[(&Image, &str, &str, Option<&str>)]) -> Vec<u8> {
             })
         })
         .collect();
-    serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests})).expect("index serialises")
+    serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests}))
+        .expect("index serialises")
 }
 
 fn sorted(v: Value) -> Value {
@@ -144,8 +187,10 @@ fn sorted(v: Value) -> Value {
 /// gzip level 6, mtime 0, OS "unix" (the header zlib writes).
 pub fn gzip(data: &[u8]) -> Result<Vec<u8>> {
     use std::io::Write as _;
-    let mut enc: GzEncoder<Vec<u8>> =
-        flate2::GzBuilder::new().mtime(0).operating_system(3).write(Vec::with_capacity(data.len() / 2), flate2::Compression::new(6));
+    let mut enc: GzEncoder<Vec<u8>> = flate2::GzBuilder::new().mtime(0).operating_system(3).write(
+        Vec::with_capacity(data.len() / 2),
+        flate2::Compression::new(6),
+    );
     enc.write_all(data)?;
     Ok(enc.finish()?)
 }
@@ -173,18 +218,33 @@ fn is_static_elf(bytes: &[u8]) -> bool {
     let le = bytes[5] == 1;
     let u16_at = |o: usize| -> usize {
         let b = [bytes[o], bytes[o + 1]];
-        (if le { u16::from_le_bytes(b) } else { u16::from_be_bytes(b) }) as usize
+        (if le {
+            u16::from_le_bytes(b)
+        } else {
+            u16::from_be_bytes(b)
+        }) as usize
     };
     let u32_at = |o: usize| -> u64 {
         let b: [u8; 4] = bytes[o..o + 4].try_into().unwrap();
-        (if le { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) }) as u64
+        (if le {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        }) as u64
     };
     let u64_at = |o: usize| -> u64 {
         let b: [u8; 8] = bytes[o..o + 8].try_into().unwrap();
-        if le { u64::from_le_bytes(b) } else { u64::from_be_bytes(b) }
+        if le {
+            u64::from_le_bytes(b)
+        } else {
+            u64::from_be_bytes(b)
+        }
     };
-    let (phoff, phentsize, phnum) =
-        if is64 { (u64_at(32) as usize, u16_at(54), u16_at(56)) } else { (u32_at(28) as usize, u16_at(42), u16_at(44)) };
+    let (phoff, phentsize, phnum) = if is64 {
+        (u64_at(32) as usize, u16_at(54), u16_at(56))
+    } else {
+        (u32_at(28) as usize, u16_at(42), u16_at(44))
+    };
     for i in 0..phnum {
         let o = phoff + i * phentsize;
         if o + 4 > bytes.len() {
@@ -199,9 +259,16 @@ fn is_static_elf(bytes: &[u8]) -> bool {
 
 /// The applets busybox lists, sorted, without `busybox` itself.
 pub fn busybox_applets(busybox: &Path) -> Result<Vec<String>> {
-    let out = Command::new(busybox).arg("--list").output().with_context(|| format!("running `{} --list`", busybox.display()))?;
+    let out = Command::new(busybox)
+        .arg("--list")
+        .output()
+        .with_context(|| format!("running `{} --list`", busybox.display()))?;
     if !out.status.success() {
-        bail!("`{} --list` failed: {}", busybox.display(), String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "`{} --list` failed: {}",
+            busybox.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
@@ -232,7 +299,11 @@ impl PyTar {
 
     fn itn(field: &mut [u8], v: u64) {
         let s = format!("{:0w$o}", v, w = field.len() - 1);
-        assert_eq!(s.len(), field.len() - 1, "number too large for a ustar field");
+        assert_eq!(
+            s.len(),
+            field.len() - 1,
+            "number too large for a ustar field"
+        );
         field[..s.len()].copy_from_slice(s.as_bytes());
         field[s.len()] = 0;
     }
@@ -245,7 +316,11 @@ impl PyTar {
     /// `kind`: b'0' file, b'5' directory, b'2' symlink.
     pub fn entry(&mut self, name: &str, kind: u8, mode: u32, data: &[u8], link: &str) {
         let mut h = [0u8; 512];
-        let name = if kind == b'5' && !name.ends_with('/') { format!("{name}/") } else { name.to_string() };
+        let name = if kind == b'5' && !name.ends_with('/') {
+            format!("{name}/")
+        } else {
+            name.to_string()
+        };
         Self::stn(&mut h[0..100], &name);
         Self::itn(&mut h[100..108], (mode & 0o7777) as u64);
         Self::itn(&mut h[108..116], 0);
@@ -279,8 +354,12 @@ impl PyTar {
 
 /// The uncompressed busybox layer tar.
 pub fn busybox_rootfs_tar(busybox: &Path) -> Result<Vec<u8>> {
-    let binary = std::fs::read(busybox)
-        .with_context(|| format!("`{}` not found: install it with `apt-get install -y busybox-static`", busybox.display()))?;
+    let binary = std::fs::read(busybox).with_context(|| {
+        format!(
+            "`{}` not found: install it with `apt-get install -y busybox-static`",
+            busybox.display()
+        )
+    })?;
     if !is_static_elf(&binary) {
         bail!(
             "`{}` is dynamically linked; the image needs the static build (`apt-get install -y busybox-static`)",
@@ -297,7 +376,9 @@ pub fn busybox_rootfs_tar(busybox: &Path) -> Result<Vec<u8>> {
         Link(String),
     }
     let mut entries: Vec<(String, Kind)> = Vec::new();
-    for d in ["bin", "dev", "etc", "home", "proc", "sbin", "sys", "usr", "usr/bin", "usr/sbin", "var"] {
+    for d in [
+        "bin", "dev", "etc", "home", "proc", "sbin", "sys", "usr", "usr/bin", "usr/sbin", "var",
+    ] {
         entries.push((d.into(), Kind::Dir(0o755)));
     }
     entries.push(("root".into(), Kind::Dir(0o700)));

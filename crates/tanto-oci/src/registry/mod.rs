@@ -22,7 +22,7 @@ use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use crate::config::{EngineConfig, Endpoint};
+use crate::config::{Endpoint, EngineConfig};
 use crate::image::ImageConfig;
 use crate::platform::Platform;
 use crate::reference::ImageRef;
@@ -36,9 +36,11 @@ pub mod media {
     pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
     pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
     pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-    pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+    pub const DOCKER_MANIFEST_LIST: &str =
+        "application/vnd.docker.distribution.manifest.list.v2+json";
     pub const DOCKER_MANIFEST_V1: &str = "application/vnd.docker.distribution.manifest.v1+json";
-    pub const DOCKER_MANIFEST_V1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+    pub const DOCKER_MANIFEST_V1_SIGNED: &str =
+        "application/vnd.docker.distribution.manifest.v1+prettyjws";
     pub const OCI_CONFIG: &str = crate::image::OCI_CONFIG;
     pub const DOCKER_CONFIG: &str = crate::image::DOCKER_CONFIG;
     pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
@@ -78,7 +80,11 @@ impl BlobSource {
 
 impl From<&tanto_model::BlobSource> for BlobSource {
     fn from(b: &tanto_model::BlobSource) -> BlobSource {
-        BlobSource { host: b.host.clone(), repository: b.repository.clone(), http: b.http }
+        BlobSource {
+            host: b.host.clone(),
+            repository: b.repository.clone(),
+            http: b.http,
+        }
     }
 }
 
@@ -121,7 +127,11 @@ impl ResolvedImage {
     /// The reference pinned to what it resolved to (the index digest when the
     /// tag named an index, as `docker pull` prints).
     pub fn pinned(&self) -> ImageRef {
-        self.reference.with_digest(self.index_digest.clone().unwrap_or_else(|| self.manifest_digest.clone()))
+        self.reference.with_digest(
+            self.index_digest
+                .clone()
+                .unwrap_or_else(|| self.manifest_digest.clone()),
+        )
     }
 
     /// `rootfs.diff_ids`, one per layer.
@@ -160,7 +170,9 @@ fn sha256_digest(bytes: &[u8]) -> String {
 
 impl Registry {
     pub fn new(config: Arc<EngineConfig>) -> Registry {
-        Registry { transport: Arc::new(Transport::new(config)) }
+        Registry {
+            transport: Arc::new(Transport::new(config)),
+        }
     }
 
     pub fn config(&self) -> &Arc<EngineConfig> {
@@ -168,8 +180,13 @@ impl Registry {
     }
 
     /// Resolves `r` for `platform`, anonymously.
-    pub async fn resolve(&self, r: &ImageRef, platform: &Platform) -> Result<ResolvedImage, OciError> {
-        self.resolve_with_auth(r, platform, &RegistryAuth::anonymous()).await
+    pub async fn resolve(
+        &self,
+        r: &ImageRef,
+        platform: &Platform,
+    ) -> Result<ResolvedImage, OciError> {
+        self.resolve_with_auth(r, platform, &RegistryAuth::anonymous())
+            .await
     }
 
     /// Resolves `r` for `platform` with `auth`'s credentials: mirrors first,
@@ -192,7 +209,11 @@ impl Registry {
                 Err(HostError::Stop(e)) => return Err(e),
                 Err(HostError::Next(failure)) => {
                     tracing::debug!(host = %ep.host, reference = %r, ?failure, "resolve failed on this host");
-                    attempts.push(Attempt { host: ep.host.clone(), mirror: ep.mirror, failure });
+                    attempts.push(Attempt {
+                        host: ep.host.clone(),
+                        mirror: ep.mirror,
+                        failure,
+                    });
                 }
             }
         }
@@ -207,7 +228,8 @@ impl Registry {
         auth: &RegistryAuth,
     ) -> Result<ResolvedImage, HostError> {
         let repo = r.repository();
-        let (mut bytes, mut content_type) = self.get_manifest(ep, repo, r.reference(), auth).await?;
+        let (mut bytes, mut content_type) =
+            self.get_manifest(ep, repo, r.reference(), auth).await?;
         let mut digest = sha256_digest(&bytes);
         if let Some(want) = r.digest() {
             if want != digest {
@@ -221,7 +243,10 @@ impl Registry {
 
         if media_type == media::OCI_INDEX || media_type == media::DOCKER_MANIFEST_LIST {
             let index: ImageIndex = serde_json::from_slice(&bytes).map_err(|e| {
-                Failure::Invalid(format!("a malformed image index for `{}`: {e}", r.reference()))
+                Failure::Invalid(format!(
+                    "a malformed image index for `{}`: {e}",
+                    r.reference()
+                ))
             })?;
             let chosen = choose_platform(&index, platform).ok_or_else(|| {
                 HostError::Stop(OciError::NoMatchingPlatform {
@@ -246,34 +271,49 @@ impl Registry {
                 }));
             }
         }
-        if media_type == media::DOCKER_MANIFEST_V1 || media_type == media::DOCKER_MANIFEST_V1_SIGNED {
+        if media_type == media::DOCKER_MANIFEST_V1 || media_type == media::DOCKER_MANIFEST_V1_SIGNED
+        {
             return Err(HostError::Stop(OciError::Unsupported {
                 reference: r.to_string(),
                 detail: "it uses Docker's schema 1 manifest, which is no longer supported; re-push it with a current tool".into(),
             }));
         }
         let manifest: ImageManifest = serde_json::from_slice(&bytes).map_err(|e| {
-            HostError::Stop(OciError::Malformed { reference: r.to_string(), detail: format!("its manifest `{digest}` cannot be read: {e}") })
+            HostError::Stop(OciError::Malformed {
+                reference: r.to_string(),
+                detail: format!("its manifest `{digest}` cannot be read: {e}"),
+            })
         })?;
         let config_media_type = manifest.config().media_type().to_string();
         if config_media_type != media::OCI_CONFIG && config_media_type != media::DOCKER_CONFIG {
             return Err(HostError::Stop(OciError::Unsupported {
                 reference: r.to_string(),
-                detail: format!("its config has media type `{config_media_type}` (an artifact, not an image)"),
+                detail: format!(
+                    "its config has media type `{config_media_type}` (an artifact, not an image)"
+                ),
             }));
         }
         let config_digest = manifest.config().digest().to_string();
-        let src = BlobSource { host: ep.host.clone(), repository: repo.to_string(), http: ep.http };
+        let src = BlobSource {
+            host: ep.host.clone(),
+            repository: repo.to_string(),
+            http: ep.http,
+        };
         let config_bytes = self
             .transport
             .get_blob_bytes(ep, repo, &config_digest, CONFIG_LIMIT, auth)
             .await?;
         let actual = sha256_digest(&config_bytes);
         if actual != config_digest {
-            return Err(HostError::Next(Failure::Invalid(format!("a config with digest `{actual}` for `{config_digest}`"))));
+            return Err(HostError::Next(Failure::Invalid(format!(
+                "a config with digest `{actual}` for `{config_digest}`"
+            ))));
         }
         let image_config = ImageConfig::from_slice(&config_bytes).map_err(|e| {
-            HostError::Stop(OciError::Malformed { reference: r.to_string(), detail: format!("its config `{config_digest}` cannot be read: {e}") })
+            HostError::Stop(OciError::Malformed {
+                reference: r.to_string(),
+                detail: format!("its config `{config_digest}` cannot be read: {e}"),
+            })
         })?;
         let config = match serde_json::from_slice::<ImageConfiguration>(&config_bytes) {
             Ok(c) => c,
@@ -287,7 +327,11 @@ impl Registry {
         let layers: Vec<LayerDesc> = manifest
             .layers()
             .iter()
-            .map(|l| LayerDesc { digest: l.digest().to_string(), size: l.size(), media_type: l.media_type().to_string() })
+            .map(|l| LayerDesc {
+                digest: l.digest().to_string(),
+                size: l.size(),
+                media_type: l.media_type().to_string(),
+            })
             .collect();
         if layers.len() != image_config.rootfs.diff_ids.len() {
             return Err(HostError::Stop(OciError::Malformed {
@@ -329,7 +373,13 @@ impl Registry {
     ) -> Result<(Vec<u8>, Option<String>), Failure> {
         let resp = self
             .transport
-            .get(ep, repo, &format!("manifests/{reference}"), Some(media::MANIFEST_ACCEPT), auth)
+            .get(
+                ep,
+                repo,
+                &format!("manifests/{reference}"),
+                Some(media::MANIFEST_ACCEPT),
+                auth,
+            )
             .await?;
         let content_type = resp
             .headers()
@@ -341,8 +391,15 @@ impl Registry {
     }
 
     /// Fetches blob `digest` from `src` into `dest`, anonymously.
-    pub async fn fetch_blob(&self, src: &BlobSource, digest: &str, size: Option<u64>, dest: &Path) -> Result<(), OciError> {
-        self.fetch_blob_with_auth(src, digest, size, dest, &RegistryAuth::anonymous()).await
+    pub async fn fetch_blob(
+        &self,
+        src: &BlobSource,
+        digest: &str,
+        size: Option<u64>,
+        dest: &Path,
+    ) -> Result<(), OciError> {
+        self.fetch_blob_with_auth(src, digest, size, dest, &RegistryAuth::anonymous())
+            .await
     }
 
     /// Streams blob `digest` from `src` to a temp file beside `dest`, checks
@@ -360,21 +417,39 @@ impl Registry {
         let blob_err = |failure| OciError::Blob {
             digest: digest.to_string(),
             repository: format!("{}/{}", src.host, src.repository),
-            attempt: Attempt { host: src.host.clone(), mirror: false, failure },
+            attempt: Attempt {
+                host: src.host.clone(),
+                mirror: false,
+                failure,
+            },
         };
         let hex_want = digest
             .strip_prefix("sha256:")
             .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-            .ok_or_else(|| blob_err(Failure::Invalid(format!("nothing: `{digest}` is not a sha256 digest, the only kind tanto checks"))))?;
+            .ok_or_else(|| {
+                blob_err(Failure::Invalid(format!(
+                    "nothing: `{digest}` is not a sha256 digest, the only kind tanto checks"
+                )))
+            })?;
 
         let io_err = |path: &Path| {
             let path = path.to_path_buf();
             move |source| OciError::Io { path, source }
         };
-        let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = dest
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         tokio::fs::create_dir_all(dir).await.map_err(io_err(dir))?;
-        let file_name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "blob".into());
-        let tmp = dir.join(format!(".{file_name}.partial-{}-{}", std::process::id(), unique()));
+        let file_name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "blob".into());
+        let tmp = dir.join(format!(
+            ".{file_name}.partial-{}-{}",
+            std::process::id(),
+            unique()
+        ));
         let guard = RemoveOnDrop(Some(tmp.clone()));
 
         let mut resp = self
@@ -384,10 +459,17 @@ impl Registry {
             .map_err(blob_err)?;
         if let (Some(want), Some(len)) = (size, resp.content_length()) {
             if want != len {
-                return Err(blob_err(Failure::Invalid(format!("{len} bytes where the manifest says {want}"))));
+                return Err(blob_err(Failure::Invalid(format!(
+                    "{len} bytes where the manifest says {want}"
+                ))));
             }
         }
-        let file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).await.map_err(io_err(&tmp))?;
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .await
+            .map_err(io_err(&tmp))?;
         let mut out = tokio::io::BufWriter::with_capacity(1 << 20, file);
         let mut hasher = Sha256::new();
         let mut written: u64 = 0;
@@ -395,11 +477,19 @@ impl Registry {
             let chunk = match resp.chunk().await {
                 Ok(Some(c)) => c,
                 Ok(None) => break,
-                Err(e) => return Err(blob_err(Failure::Unreachable(format!("download interrupted: {}", transport::describe(&e))))),
+                Err(e) => {
+                    return Err(blob_err(Failure::Unreachable(format!(
+                        "download interrupted: {}",
+                        transport::describe(&e)
+                    ))))
+                }
             };
             written += chunk.len() as u64;
             if size.is_some_and(|s| written > s) {
-                return Err(blob_err(Failure::Invalid(format!("more than the {} bytes the manifest says", size.unwrap_or(0)))));
+                return Err(blob_err(Failure::Invalid(format!(
+                    "more than the {} bytes the manifest says",
+                    size.unwrap_or(0)
+                ))));
             }
             hasher.update(&chunk);
             out.write_all(&chunk).await.map_err(io_err(&tmp))?;
@@ -424,17 +514,36 @@ impl Registry {
 
     /// Reads a small blob (a config, a manifest by digest) into memory,
     /// checking its digest.
-    pub async fn fetch_blob_bytes(&self, src: &BlobSource, digest: &str, limit: usize, auth: &RegistryAuth) -> Result<Vec<u8>, OciError> {
+    pub async fn fetch_blob_bytes(
+        &self,
+        src: &BlobSource,
+        digest: &str,
+        limit: usize,
+        auth: &RegistryAuth,
+    ) -> Result<Vec<u8>, OciError> {
         let ep = self.endpoint_of(src);
         let blob_err = |failure| OciError::Blob {
             digest: digest.to_string(),
             repository: format!("{}/{}", src.host, src.repository),
-            attempt: Attempt { host: src.host.clone(), mirror: false, failure },
+            attempt: Attempt {
+                host: src.host.clone(),
+                mirror: false,
+                failure,
+            },
         };
-        let bytes = self.transport.get_blob_bytes(&ep, &src.repository, digest, limit, auth).await.map_err(blob_err)?;
+        let bytes = self
+            .transport
+            .get_blob_bytes(&ep, &src.repository, digest, limit, auth)
+            .await
+            .map_err(blob_err)?;
         let actual = sha256_digest(&bytes);
         if actual != digest {
-            return Err(OciError::DigestMismatch { digest: digest.into(), host: src.host.clone(), actual, size: bytes.len() as u64 });
+            return Err(OciError::DigestMismatch {
+                digest: digest.into(),
+                host: src.host.clone(),
+                actual,
+                size: bytes.len() as u64,
+            });
         }
         Ok(bytes)
     }
@@ -465,7 +574,10 @@ impl Drop for RemoveOnDrop {
 fn unique() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     (N.fetch_add(1, Ordering::Relaxed) << 32) | t as u64
 }
 
@@ -481,7 +593,11 @@ fn manifest_media_type(bytes: &[u8], content_type: Option<&str>) -> String {
         manifests: Option<serde_json::Value>,
     }
     let probe: Option<Probe> = serde_json::from_slice(bytes).ok();
-    if let Some(mt) = probe.as_ref().and_then(|p| p.media_type.clone()).filter(|m| !m.is_empty()) {
+    if let Some(mt) = probe
+        .as_ref()
+        .and_then(|p| p.media_type.clone())
+        .filter(|m| !m.is_empty())
+    {
         return mt;
     }
     if let Some(ct) = content_type.filter(|c| c.starts_with("application/vnd.")) {
@@ -499,12 +615,18 @@ fn is_attestation(d: &oci_spec::image::Descriptor) -> bool {
         .as_ref()
         .and_then(|a| a.get("vnd.docker.reference.type"))
         .is_some_and(|t| t == "attestation-manifest")
-        || d.platform().as_ref().is_some_and(|p| p.os().to_string() == "unknown")
+        || d.platform()
+            .as_ref()
+            .is_some_and(|p| p.os().to_string() == "unknown")
 }
 
 /// The digest of the best manifest for `platform` in `index`.
 fn choose_platform(index: &ImageIndex, platform: &Platform) -> Option<String> {
-    let candidates: Vec<_> = index.manifests().iter().filter(|d| !is_attestation(d)).collect();
+    let candidates: Vec<_> = index
+        .manifests()
+        .iter()
+        .filter(|d| !is_attestation(d))
+        .collect();
     let mut best: Option<(u32, String)> = None;
     for d in &candidates {
         if let Some(p) = d.platform() {
@@ -555,7 +677,8 @@ mod tests {
                     "platform": p,
                 });
                 if *attestation {
-                    d["annotations"] = serde_json::json!({"vnd.docker.reference.type": "attestation-manifest"});
+                    d["annotations"] =
+                        serde_json::json!({"vnd.docker.reference.type": "attestation-manifest"});
                 }
                 d
             })
@@ -584,17 +707,40 @@ mod tests {
             let got = choose_platform(&idx, &Platform::parse(want).unwrap());
             assert_eq!(got, pick.map(|i: u32| format!("sha256:{i:064x}")), "{want}");
         }
-        assert_eq!(available_platforms(&idx), "linux/amd64, linux/arm64/v8, linux/arm/v7");
+        assert_eq!(
+            available_platforms(&idx),
+            "linux/amd64, linux/arm64/v8, linux/arm/v7"
+        );
     }
 
     #[test]
     fn media_type_detection() {
         let cases = [
-            (r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#, None, media::OCI_INDEX),
-            (r#"{"schemaVersion":2,"manifests":[]}"#, Some("application/vnd.docker.distribution.manifest.list.v2+json"), media::DOCKER_MANIFEST_LIST),
-            (r#"{"schemaVersion":2,"manifests":[]}"#, Some("application/json"), media::OCI_INDEX),
-            (r#"{"schemaVersion":2,"config":{},"layers":[]}"#, None, media::OCI_MANIFEST),
-            (r#"{"schemaVersion":1,"fsLayers":[]}"#, None, media::DOCKER_MANIFEST_V1),
+            (
+                r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#,
+                None,
+                media::OCI_INDEX,
+            ),
+            (
+                r#"{"schemaVersion":2,"manifests":[]}"#,
+                Some("application/vnd.docker.distribution.manifest.list.v2+json"),
+                media::DOCKER_MANIFEST_LIST,
+            ),
+            (
+                r#"{"schemaVersion":2,"manifests":[]}"#,
+                Some("application/json"),
+                media::OCI_INDEX,
+            ),
+            (
+                r#"{"schemaVersion":2,"config":{},"layers":[]}"#,
+                None,
+                media::OCI_MANIFEST,
+            ),
+            (
+                r#"{"schemaVersion":1,"fsLayers":[]}"#,
+                None,
+                media::DOCKER_MANIFEST_V1,
+            ),
         ];
         for (body, ct, want) in cases {
             assert_eq!(manifest_media_type(body.as_bytes(), ct), want, "{body}");

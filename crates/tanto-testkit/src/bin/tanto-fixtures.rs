@@ -48,7 +48,12 @@ fn parse_args() -> Result<Args> {
             Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
             _ => (a.clone(), None),
         };
-        let mut value = |name: &str| inline.clone().or_else(|| it.next()).with_context(|| format!("`{name}` needs a value"));
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .with_context(|| format!("`{name}` needs a value"))
+        };
         match flag.as_str() {
             "--dir" => dir = Some(PathBuf::from(value("--dir")?)),
             "--engine-config" => engine_config = Some(PathBuf::from(value("--engine-config")?)),
@@ -60,11 +65,20 @@ fn parse_args() -> Result<Args> {
         bail!("unknown command `{command}`");
     }
     let dir = dir.context("`--dir DIR` is required")?;
-    Ok(Args { command, dir, engine_config, foreground })
+    Ok(Args {
+        command,
+        dir,
+        engine_config,
+        foreground,
+    })
 }
 
 fn absolute(p: &Path) -> Result<PathBuf> {
-    Ok(if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir()?.join(p) })
+    Ok(if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(p)
+    })
 }
 
 /// Blocks SIGINT and SIGTERM in this thread (and threads started later), so
@@ -91,7 +105,12 @@ fn wait_for_signal(set: &libc::sigset_t) {
 fn serve(args: &Args) -> Result<()> {
     let dir = absolute(&args.dir)?;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating `{}`", dir.display()))?;
-    let config_path = absolute(&args.engine_config.clone().unwrap_or_else(|| dir.join("engine.toml")))?;
+    let config_path = absolute(
+        &args
+            .engine_config
+            .clone()
+            .unwrap_or_else(|| dir.join("engine.toml")),
+    )?;
     let started = Instant::now();
     // before any thread exists, so that no thread takes the signals
     let signals = args.foreground.then(block_signals);
@@ -99,12 +118,19 @@ fn serve(args: &Args) -> Result<()> {
     let mut foreground_registry = None;
     let (pid, addr) = match registry::running_in(&dir) {
         Some((pid, addr)) if !args.foreground => {
-            eprintln!("reusing the registry already running in `{}`", dir.display());
+            eprintln!(
+                "reusing the registry already running in `{}`",
+                dir.display()
+            );
             (pid, addr)
         }
         _ => {
             registry::stop_pidfile(&dir)?; // a stale one
-            let reg = if args.foreground { registry::Registry::start(&dir)? } else { registry::Registry::start_detached(&dir)? };
+            let reg = if args.foreground {
+                registry::Registry::start(&dir)?
+            } else {
+                registry::Registry::start_detached(&dir)?
+            };
             let found = (reg.pid(), reg.address());
             if args.foreground {
                 foreground_registry = Some(reg);
@@ -127,7 +153,10 @@ fn serve(args: &Args) -> Result<()> {
     for tag in BUSYBOX_TAGS {
         let r = registry::get_manifest(&addr, BUSYBOX_REPOSITORY, tag)?;
         if r.status != 200 || tanto_testkit::sha256_digest(&r.body) != digest {
-            bail!("manifest {BUSYBOX_REPOSITORY}:{tag} read back as HTTP {}", r.status);
+            bail!(
+                "manifest {BUSYBOX_REPOSITORY}:{tag} read back as HTTP {}",
+                r.status
+            );
         }
     }
     registry::write_engine_config(&config_path, &addr)?;
@@ -162,7 +191,14 @@ fn main() -> ExitCode {
     let result = match args.command.as_str() {
         "serve" => serve(&args),
         _ => registry::stop_pidfile(&args.dir).map(|stopped| {
-            eprintln!("{}", if stopped { "registry stopped" } else { "no registry was running" });
+            eprintln!(
+                "{}",
+                if stopped {
+                    "registry stopped"
+                } else {
+                    "no registry was running"
+                }
+            );
         }),
     };
     match result {
