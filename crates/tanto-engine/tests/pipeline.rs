@@ -115,7 +115,7 @@ fn chain_query(n: usize, tag: &str) -> String {
         q.push_str(&format!(r#"withExec(args: ["sh", "-c", "echo {i} > /f_{i}_{tag}"]) {{ "#));
     }
     q.push_str("sync ");
-    for _ in 0..n + 2 {
+    for _ in 0..n + 3 {
         q.push_str("} ");
     }
     q
