@@ -16,6 +16,7 @@ pub mod fsops;
 pub mod progress;
 pub mod secrets;
 pub mod server;
+pub mod sources;
 mod worker;
 
 use std::path::PathBuf;

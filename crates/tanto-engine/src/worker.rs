@@ -66,24 +66,26 @@ impl tanto_solver::Worker for Worker {
             Op::File(op) => self.file_op(vertex, op, key, &inputs).await,
             Op::Exec(op) => self.exec(vertex, op, key, &inputs).await,
             Op::Local(_) => Err(EngineError::msg("not implemented yet: host uploads".to_string())),
+            Op::Http(op) => self.http_op(op, key).await,
+            Op::Git(op) => self.git_op(op, key).await,
         };
         res.map_err(Arc::new)
     }
 }
 
 /// Runs blocking filesystem work off the async runtime.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, EngineError> + Send + 'static) -> Result<T, EngineError> {
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, EngineError> + Send + 'static) -> Result<T, EngineError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| EngineError::msg(format!("internal error: {e}")))?
 }
 
 /// Prepared snapshots that are aborted unless committed.
-struct Pending {
+pub(crate) struct Pending {
     store: Store,
-    items: Vec<Prepared>,
+    pub(crate) items: Vec<Prepared>,
 }
 
 impl Pending {
-    fn new(store: &Store) -> Pending {
+    pub(crate) fn new(store: &Store) -> Pending {
         Pending { store: store.clone(), items: Vec::new() }
     }
 
@@ -91,7 +93,7 @@ impl Pending {
         self.items.iter().map(|p| p.id).collect()
     }
 
-    fn commit(mut self, key: &str, meta: Option<ExecMeta>) -> Result<Output, EngineError> {
+    pub(crate) fn commit(mut self, key: &str, meta: Option<ExecMeta>) -> Result<Output, EngineError> {
         let rec = CacheRecord { outputs: self.ids(), meta };
         self.store.commit(key, &rec)?;
         self.items.clear();

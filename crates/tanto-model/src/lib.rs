@@ -14,6 +14,6 @@ pub mod op;
 
 pub use digest::{Digest, DigestError, StableHasher};
 pub use op::{
-    BlobSource, ExecMount, ExecMountKind, ExecOp, Expect, FileAction, FileOp, ImageLayerOp, Op,
+    BlobSource, ExecMount, ExecMountKind, ExecOp, Expect, FileAction, FileOp, GitOp, HttpOp, ImageLayerOp, LocalOp, Op,
     Ref, Vertex,
 };

@@ -26,6 +26,42 @@ pub enum Op {
     File(FileOp),
     /// Host files uploaded into a snapshot; the key is the content digest.
     Local(LocalOp),
+    /// A file downloaded over HTTP; the key is the content digest.
+    Http(HttpOp),
+    /// A git commit checked out; the key is the commit.
+    Git(GitOp),
+}
+
+/// A downloaded file placed at `/name` of an empty filesystem.
+#[derive(Debug, Clone, Serialize)]
+pub struct HttpOp {
+    /// Digest of the content (`sha256:...`).
+    pub digest: String,
+    pub name: String,
+    pub permissions: u32,
+    /// Where to fetch it when the blob is not in the store.
+    #[serde(skip)]
+    pub url: String,
+    /// Identity of a secret holding an Authorization header value.
+    #[serde(skip)]
+    pub auth_header: Option<String>,
+}
+
+/// A checkout of `commit` from the repository at `url`.
+#[derive(Debug, Clone, Serialize)]
+pub struct GitOp {
+    pub url: String,
+    pub commit: String,
+    /// Keep `.git` in the tree.
+    pub keep_git_dir: bool,
+    pub depth: u32,
+    /// The ref the commit was resolved from (checked out as a branch name in `.git`).
+    pub reference: String,
+    /// Credentials: (username, secret identity of a token), or a header secret.
+    #[serde(skip)]
+    pub auth_token: Option<(String, String)>,
+    #[serde(skip)]
+    pub auth_header: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -173,6 +209,8 @@ impl Vertex {
                 }
             }
             Op::Local(l) => format!("upload {}", l.path),
+            Op::Http(h) => format!("http {}", h.url),
+            Op::Git(g) => format!("git {} {}", g.url, &g.commit[..g.commit.len().min(12)]),
         }
     }
 
