@@ -63,6 +63,18 @@ fn image_config(raw: &tanto_oci::image::ImageConfig) -> ImageConfig {
 }
 
 impl EngineBackend {
+    async fn git_auth(&self, auth: &tanto_api::dagger::sources::GitAuth) -> Result<crate::sources::GitAuth, FieldError> {
+        let secrets = &self.worker().secrets;
+        let mut out = crate::sources::GitAuth::default();
+        if let Some(id) = &auth.header {
+            out.header = Some(secrets.get(id).await.map_err(|e| field_err(&e))?);
+        }
+        if let Some(id) = &auth.token {
+            out.token = Some((auth.username.clone(), secrets.get(id).await.map_err(|e| field_err(&e))?));
+        }
+        Ok(out)
+    }
+
     pub fn new(solver: Arc<Solver<Worker>>) -> EngineBackend {
         EngineBackend { solver, platform: tanto_oci::platform::Platform::host().to_string(), images: Mutex::new(HashMap::new()) }
     }
@@ -210,6 +222,38 @@ impl Backend for EngineBackend {
     async fn digest(&self, root: Option<&Ref>, path: &str, with_metadata: bool) -> Result<String, FieldError> {
         let p = path.to_string();
         self.with_root(root, move |r| fsops::digest(r, &p, with_metadata).map_err(|e| not_found(&p, e))).await
+    }
+
+    async fn http_fetch(&self, url: &str, auth_header: Option<&str>) -> Result<String, FieldError> {
+        let header = match auth_header {
+            Some(id) => Some(self.worker().secrets.get(id).await.map_err(|e| field_err(&e))?),
+            None => None,
+        };
+        crate::sources::download(self.worker(), url, header.as_deref().map(|v| v.as_slice()), None)
+            .await
+            .map_err(|e| field_err(&e))
+    }
+
+    async fn git_refs(&self, url: &str, auth: &tanto_api::dagger::sources::GitAuth) -> Result<Vec<(String, String)>, FieldError> {
+        let auth = self.git_auth(auth).await?;
+        crate::sources::ls_remote(url, &auth).await.map_err(|e| field_err(&e))
+    }
+
+    async fn git_resolve(
+        &self,
+        url: &str,
+        reference: &str,
+        kind: tanto_api::dagger::sources::RefKind,
+        auth: &tanto_api::dagger::sources::GitAuth,
+    ) -> Result<(String, String), FieldError> {
+        use tanto_api::dagger::sources::RefKind as K;
+        let auth = self.git_auth(auth).await?;
+        let kind = match kind {
+            K::Branch => crate::sources::RefKind::Branch,
+            K::Tag => crate::sources::RefKind::Tag,
+            K::Any => crate::sources::RefKind::Any,
+        };
+        crate::sources::resolve_ref(url, reference, kind, &auth).await.map_err(|e| field_err(&e))
     }
 
     fn set_secret(&self, identity: &str, plaintext: Vec<u8>) {

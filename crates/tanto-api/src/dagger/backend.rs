@@ -71,6 +71,22 @@ pub trait Backend: Send + Sync {
     /// A content digest of the tree at `path` (file or directory).
     async fn digest(&self, root: Option<&Ref>, path: &str, with_metadata: bool) -> Result<String, FieldError>;
 
+    /// Downloads `url` into the content store; returns its digest. `auth_header`
+    /// is the identity of a secret holding an Authorization header value.
+    async fn http_fetch(&self, url: &str, auth_header: Option<&str>) -> Result<String, FieldError>;
+
+    /// `(commit, full ref name)` of every ref a git remote advertises.
+    async fn git_refs(&self, url: &str, auth: &super::sources::GitAuth) -> Result<Vec<(String, String)>, FieldError>;
+
+    /// Resolves a ref of a git remote to `(commit, full ref name)`.
+    async fn git_resolve(
+        &self,
+        url: &str,
+        reference: &str,
+        kind: super::sources::RefKind,
+        auth: &super::sources::GitAuth,
+    ) -> Result<(String, String), FieldError>;
+
     /// Records a secret value in memory under `identity`.
     fn set_secret(&self, identity: &str, plaintext: Vec<u8>);
 

@@ -11,6 +11,7 @@ mod directory;
 pub mod objects;
 mod paths;
 mod query;
+pub mod sources;
 pub use query::API_VERSION;
 
 use std::collections::HashMap;
@@ -38,6 +39,8 @@ pub enum Object {
     Label(LabelObj),
     Port(PortObj),
     Host(HostObj),
+    GitRepository(sources::GitRepositoryObj),
+    GitRef(sources::GitRefObj),
 }
 
 impl Object {
@@ -53,6 +56,8 @@ impl Object {
             Object::Label(_) => "Label",
             Object::Port(_) => "Port",
             Object::Host(_) => "Host",
+            Object::GitRepository(_) => "GitRepository",
+            Object::GitRef(_) => "GitRef",
         }
     }
 
@@ -69,6 +74,8 @@ impl Object {
             Object::Label(v) => object_id(t, v),
             Object::Port(v) => object_id(t, v),
             Object::Host(v) => object_id(t, v),
+            Object::GitRepository(v) => object_id(t, v),
+            Object::GitRef(v) => object_id(t, v),
         }
     }
 
@@ -209,6 +216,8 @@ impl Resolver for Api {
             Object::Directory(d) => self.directory(d, call).await,
             Object::File(f) => self.file(f, call).await,
             Object::Secret(s) => self.secret(s, call).await,
+            Object::GitRepository(g) => self.git_repository(g, call).await,
+            Object::GitRef(r) => self.git_ref(r, call).await,
             Object::EnvVariable(EnvVariableObj { name, value }) | Object::Label(LabelObj { name, value }) => {
                 match call.field {
                     "name" => Ok(leaf(name.clone())),
