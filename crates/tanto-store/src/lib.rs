@@ -22,10 +22,12 @@
 mod db;
 mod snapshot;
 mod sys;
+mod upload;
 mod volume;
 
 pub use db::{CacheRecord, ExecMeta};
 pub use snapshot::{Prepared, SnapshotId, View};
+pub use upload::{LayerBlob, UploadRecord};
 pub use volume::{Sharing, VolumeLease};
 
 use std::path::{Path, PathBuf};
@@ -73,6 +75,7 @@ impl Store {
             std::fs::create_dir_all(&p).map_err(io_err(&p))?;
         }
         let conn = db::open(&root.join("meta.db"))?;
+        upload::init(&conn)?;
         let store = Store {
             inner: Arc::new(Inner { root: root.to_path_buf(), db: Mutex::new(conn), owner: sys::owner_token(std::process::id()) }),
         };
