@@ -163,12 +163,21 @@ pub enum FileAction {
     Symlink { target: String, link: String },
 }
 
-/// Host content: `digest` is the digest of the uploaded tree.
+/// Host content: `digest` is the digest of the uploaded tree (names, types,
+/// modes, owners, file contents), so the key changes exactly when the content
+/// does. Where it came from is not part of the key.
 #[derive(Debug, Clone, Serialize)]
 pub struct LocalOp {
     pub digest: Digest,
+    /// Absolute host path of the uploaded directory.
     #[serde(skip)]
     pub path: String,
+    #[serde(skip)]
+    pub include: Vec<String>,
+    #[serde(skip)]
+    pub exclude: Vec<String>,
+    #[serde(skip)]
+    pub gitignore: bool,
 }
 
 /// One node of the op graph.
