@@ -16,6 +16,8 @@ use sha2::{Digest as _, Sha256};
 
 pub use rustix::fs::Stat;
 
+pub mod extra;
+
 fn rel(path: &str) -> &str {
     let p = path.trim_start_matches('/');
     if p.is_empty() {

@@ -376,5 +376,29 @@ fn apply_action(store: &Store, root: &Root, action: &FileAction, sources: &[Opti
             fsops::copy(&src_root, src_path, root, dest, &CopyOpts { filter: &filter, mode: *mode, owner })
                 .map_err(io_msg(&format!("copying `{src_path}` to `{dest}`")))
         }
+        FileAction::EnsureDir { path, mode, owner } => {
+            fsops::extra::ensure_dir(root, path, *mode, owner).map_err(io_msg(&format!("creating directory `{path}`")))
+        }
+        FileAction::Chown { path, owner } => {
+            let (uid, gid) = root
+                .resolve_owner(owner)
+                .map_err(io_msg("resolving the owner"))?
+                .ok_or_else(|| EngineError::msg(format!("chown of `{path}` needs an owner such as `1000:1000`")))?;
+            fsops::extra::chown(root, path, uid, gid).map_err(io_msg(&format!("changing the owner of `{path}`")))
+        }
+        FileAction::Timestamps { path, timestamp } => {
+            fsops::extra::timestamps(root, path, *timestamp).map_err(io_msg(&format!("setting the timestamps of `{path}`")))
+        }
+        FileAction::Replace { path, search, replacement, all, first_from } => {
+            fsops::extra::replace(root, path, search, replacement, *all, *first_from).map_err(io_msg(&format!("replacing text in `{path}`")))
+        }
+        FileAction::Diff { lower, lower_path, upper, upper_path, dest } => {
+            let snap = |i: &Option<u32>| i.and_then(|i| sources.get(i as usize).copied().flatten());
+            let (lview, uview) = (store.view(snap(lower), "/")?, store.view(snap(upper), "/")?);
+            let lroot = Root::open(lview.path()).map_err(io_msg("opening the diff's lower side"))?;
+            let uroot = Root::open(uview.path()).map_err(io_msg("opening the diff's upper side"))?;
+            fsops::extra::diff(&lroot, lower_path, &uroot, upper_path, root, dest)
+                .map_err(io_msg(&format!("comparing `{upper_path}` with `{lower_path}`")))
+        }
     }
 }

@@ -161,6 +161,19 @@ pub enum FileAction {
         owner: String,
     },
     Symlink { target: String, link: String },
+    /// Creates `path` and missing parents with `mode`/`owner`; existing
+    /// directories are left as they are (Dockerfile `WORKDIR`).
+    EnsureDir { path: String, mode: u32, owner: String },
+    /// Changes the owner of `path` and, for a directory, of everything below it.
+    Chown { path: String, owner: String },
+    /// Sets the access and modification times of `path` and everything below it.
+    Timestamps { path: String, timestamp: i64 },
+    /// Replaces `search` with `replacement` in the file at `path`: the first
+    /// match at or after line `first_from` (1-based), or every match when `all`.
+    Replace { path: String, search: String, replacement: String, all: bool, first_from: Option<u64> },
+    /// Writes to `dest` what `upper_path` of input `upper` adds or changes
+    /// compared with `lower_path` of input `lower` (`None` = empty).
+    Diff { lower: Option<u32>, lower_path: String, upper: Option<u32>, upper_path: String, dest: String },
 }
 
 /// Host content: `digest` is the digest of the uploaded tree (names, types,
@@ -245,6 +258,11 @@ impl FileAction {
             FileAction::Rm { path, .. } => format!("rm {path}"),
             FileAction::Copy { src_path, dest, .. } => format!("copy {src_path} -> {dest}"),
             FileAction::Symlink { target, link } => format!("symlink {link} -> {target}"),
+            FileAction::EnsureDir { path, .. } => format!("mkdir -p {path}"),
+            FileAction::Chown { path, owner } => format!("chown {owner} {path}"),
+            FileAction::Timestamps { path, timestamp } => format!("touch -d @{timestamp} {path}"),
+            FileAction::Replace { path, .. } => format!("replace in {path}"),
+            FileAction::Diff { lower_path, upper_path, .. } => format!("diff {lower_path} {upper_path}"),
         }
     }
 }

@@ -75,22 +75,7 @@ impl Api {
         let a = call.args;
         let ctr = |c: ContainerObj| Ok(resolved(Object::Container(c)));
         match call.field {
-            "from" => {
-                let address = a.string("address")?;
-                let img = self.backend.resolve_image(address, &c.platform).await?;
-                let mut top: Option<Ref> = None;
-                for (diff_id, blob) in img.layers {
-                    let v = Vertex::new(Op::ImageLayer(ImageLayerOp { diff_id, blob }), top.into_iter().collect());
-                    top = Some(Ref::new(v, 0));
-                }
-                let mut n = c.clone();
-                n.rootfs = top;
-                n.config = img.config;
-                n.platform = img.platform;
-                n.image_ref = Some(img.reference);
-                n.exec = None;
-                ctr(n)
-            }
+            "from" => ctr(self.from_image(c, a.string("address")?).await?),
             "withExec" => ctr(self.with_exec(c, a)?),
             "stdout" | "stderr" | "combinedOutput" | "exitCode" => {
                 let Some(exec) = &c.exec else {
@@ -400,6 +385,23 @@ impl Api {
     /// Where `path` of a container lives: in a mounted directory or the rootfs.
     fn container_subpath(&self, c: &ContainerObj, path: &str, _dir: bool) -> Result<DirectoryObj, FieldError> {
         if let Some((m, rest)) = c.mount_for(path) {
+    /// `c` with its filesystem and configuration replaced by an image's.
+    pub(super) async fn from_image(&self, c: &ContainerObj, address: &str) -> Result<ContainerObj, FieldError> {
+        let img = self.backend.resolve_image(address, &c.platform).await?;
+        let mut top: Option<Ref> = None;
+        for (diff_id, blob) in img.layers {
+            let v = Vertex::new(Op::ImageLayer(ImageLayerOp { diff_id, blob }), top.into_iter().collect());
+            top = Some(Ref::new(v, 0));
+        }
+        let mut n = c.clone();
+        n.rootfs = top;
+        n.config = img.config;
+        n.platform = img.platform;
+        n.image_ref = Some(img.reference);
+        n.exec = None;
+        Ok(n)
+    }
+
             return match &m.source {
                 MountSource::Dir { dir, .. } => Ok(DirectoryObj { root: dir.root.clone(), path: paths::within(&dir.path, &rest) }),
                 MountSource::File { file, .. } if rest.is_empty() => Ok(DirectoryObj { root: file.root.clone(), path: file.path.clone() }),
@@ -409,7 +411,7 @@ impl Api {
         Ok(DirectoryObj { root: c.rootfs.clone(), path: path.to_string() })
     }
 
-    fn with_exec(&self, c: &ContainerObj, a: &Args) -> Result<ContainerObj, FieldError> {
+    pub(super) fn with_exec(&self, c: &ContainerObj, a: &Args) -> Result<ContainerObj, FieldError> {
         let mut args = a.string_list("args")?;
         if args.is_empty() {
             args = c.config.cmd.clone();

@@ -131,6 +131,8 @@ impl Api {
                 vec![],
             )),
             "exists" => exists(self, d.root.as_ref(), &paths::within(&d.path, a.string("path")?), a).await,
+            "dockerBuild" => Ok(resolved(Object::Container(self.docker_build(d, a).await?))),
+            "export" => self.directory_export(d, a).await,
             _ => Err(not_implemented(call)),
         }
     }

@@ -8,6 +8,9 @@
 pub mod backend;
 mod container;
 mod directory;
+mod dockerfile;
+mod export;
+mod host;
 pub mod objects;
 mod paths;
 mod query;
@@ -290,8 +293,18 @@ pub(crate) fn file_op(base: Option<&Ref>, mut action: FileAction, sources: Vec<R
         None => (Vec::new(), Vec::new(), None),
     };
     let offset = inputs.len() as u32;
-    if let FileAction::Copy { src: Some(i), .. } = &mut action {
-        *i += offset;
+    match &mut action {
+        FileAction::Copy { src, .. } => {
+            if let Some(i) = src {
+                *i += offset;
+            }
+        }
+        FileAction::Diff { lower, upper, .. } => {
+            for i in [lower, upper].into_iter().flatten() {
+                *i += offset;
+            }
+        }
+        _ => {}
     }
     inputs.extend(sources);
     actions.push(action);

@@ -1,0 +1,635 @@
+//! `Directory.dockerBuild`: a Dockerfile turned into tanto ops.
+//!
+//! The Dockerfile is read from the context and parsed ([`parse`]); then only
+//! the stages the target needs are planned, each instruction becoming what
+//! the API's own builders make — `FROM` the image layers of `from`, `RUN` an
+//! exec (`withExec`), `COPY`/`ADD`/`WORKDIR` file actions, the rest image
+//! configuration — so every step is cached like any other. Planning runs
+//! nothing: the returned container is lazy, and a stage the target does not
+//! need is never even planned.
+//!
+//! Expansion follows BuildKit: `FROM` sees the global `ARG`s (before the
+//! first `FROM`, overridden by build args, plus `TARGETPLATFORM` & co.);
+//! inside a stage, `ENV` wins over `ARG`; `RUN` gets the stage's `ARG`s as
+//! environment variables (so they enter its cache key) but the image does not.
+
+mod lex;
+mod parse;
+
+use std::collections::BTreeMap;
+
+use futures::future::BoxFuture;
+use serde_json::{json, Value as Json};
+use tanto_model::{FileAction, Ref};
+
+use self::lex::Expander;
+use self::parse::{Cmd, Dockerfile, Flag, Instr, Src};
+use super::objects::*;
+use super::{file_op, paths, Api};
+use crate::gql::{Args, FieldError};
+
+/// What can be wrong with a Dockerfile itself.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum DockerfileError {
+    #[error("line {line}: {msg}")]
+    Parse { line: usize, msg: String },
+    #[error("{0}")]
+    Expand(String),
+}
+
+/// The options of one `dockerBuild` call.
+struct Options {
+    dockerfile: String,
+    platform: String,
+    build_args: BTreeMap<String, String>,
+    target: String,
+    secrets: Vec<SecretObj>,
+    no_init: bool,
+}
+
+impl Api {
+    pub(super) async fn docker_build(&self, ctx: &DirectoryObj, a: &Args) -> Result<ContainerObj, FieldError> {
+        if a.get("ssh").is_some_and(|v| !v.is_null()) {
+            return Err("`dockerBuild(ssh:)` is not supported yet: pass what the build needs as a secret instead".into());
+        }
+        let mut build_args = BTreeMap::new();
+        for v in a.opt_list("buildArgs")?.unwrap_or_default() {
+            let (Some(name), Some(value)) = (v.get("name").and_then(Json::as_str), v.get("value").and_then(Json::as_str)) else {
+                return Err("each build arg needs a `name` and a `value`".into());
+            };
+            build_args.insert(name.to_string(), value.to_string());
+        }
+        let mut secrets = Vec::new();
+        for id in a.opt_list("secrets")?.unwrap_or_default() {
+            secrets.push(self.load_secret(id)?);
+        }
+        let opts = Options {
+            dockerfile: a.opt_string("dockerfile")?.filter(|s| !s.is_empty()).unwrap_or("Dockerfile").to_string(),
+            platform: a.opt_string("platform")?.map(str::to_string).unwrap_or_else(|| self.backend.default_platform()),
+            build_args,
+            target: a.opt_string("target")?.unwrap_or("").to_string(),
+            secrets,
+            no_init: a.opt_bool("noInit")?.unwrap_or(false),
+        };
+
+        let path = paths::within(&ctx.path, &opts.dockerfile);
+        let text = self.backend.read_file(ctx.root.as_ref(), &path).await.map_err(|e| {
+            FieldError::from(format!("cannot read the Dockerfile `{}` in the build context: {}", opts.dockerfile, e.message))
+        })?;
+        let text = String::from_utf8(text).map_err(|_| format!("dockerfile `{}` is not UTF-8 text", opts.dockerfile))?;
+        let df = parse::parse(&text).map_err(|e| format!("dockerfile `{}` {e}", opts.dockerfile))?;
+        let context = self.filtered_context(ctx, &opts.dockerfile).await?;
+        let target = match opts.target.as_str() {
+            "" => df.stages.len() - 1,
+            t => stage_index(&df, t, df.stages.len()).ok_or_else(|| {
+                let names: Vec<&str> = df.stages.iter().filter_map(|s| s.name.as_deref()).collect();
+                format!(
+                    "target stage `{t}` is not in dockerfile `{}`: its named stages are {}",
+                    opts.dockerfile,
+                    if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                )
+            })?,
+        };
+        let meta = meta_args(&df, &opts)?;
+        let n = df.stages.len();
+        let mut b = Builder { api: self, df, opts, context, meta, done: vec![None; n], active: vec![false; n] };
+        let mut c = b.stage(target).await?;
+        c.exec = None;
+        c.mounts.clear();
+        c.secret_env.clear();
+        Ok(c)
+    }
+
+    /// The context with `.dockerignore` applied (`<dockerfile>.dockerignore` first, as BuildKit does).
+    async fn filtered_context(&self, ctx: &DirectoryObj, dockerfile: &str) -> Result<DirectoryObj, FieldError> {
+        let mut patterns = None;
+        for name in [format!("{dockerfile}.dockerignore"), ".dockerignore".to_string()] {
+            let p = paths::within(&ctx.path, &name);
+            if self.backend.stat(ctx.root.as_ref(), &p, false).await?.is_some() {
+                let data = self.backend.read_file(ctx.root.as_ref(), &p).await?;
+                patterns = Some(dockerignore_patterns(&String::from_utf8_lossy(&data)));
+                break;
+            }
+        }
+        match patterns {
+            Some(exclude) if !exclude.is_empty() => {
+                let action = FileAction::Copy {
+                    src: ctx.root.as_ref().map(|_| 0),
+                    src_path: ctx.path.clone(),
+                    dest: "/".into(),
+                    include: vec![],
+                    exclude,
+                    mode: None,
+                    owner: String::new(),
+                };
+                Ok(DirectoryObj { root: Some(file_op(None, action, ctx.root.clone().into_iter().collect())), path: "/".into() })
+            }
+            _ => Ok(ctx.clone()),
+        }
+    }
+}
+
+/// `.dockerignore` lines: patterns relative to the context root, `!` re-includes.
+fn dockerignore_patterns(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (neg, p) = match l.strip_prefix('!') {
+                Some(p) => ("!", p.trim()),
+                None => ("", l),
+            };
+            let p = paths::clean_abs(p);
+            format!("{neg}{}", p.trim_start_matches('/'))
+        })
+        .filter(|p| !p.is_empty() && p != "!")
+        .collect()
+}
+
+/// A stage by name (case-insensitive) or index, among the first `before` stages.
+fn stage_index(df: &Dockerfile, name: &str, before: usize) -> Option<usize> {
+    let lower = name.to_ascii_lowercase();
+    df.stages[..before]
+        .iter()
+        .position(|s| s.name.as_deref() == Some(lower.as_str()))
+        .or_else(|| name.parse::<usize>().ok().filter(|i| *i < before))
+}
+
+/// The global scope: automatic platform args, then the `ARG`s before the first `FROM`.
+fn meta_args(df: &Dockerfile, opts: &Options) -> Result<BTreeMap<String, String>, FieldError> {
+    let mut meta = BTreeMap::new();
+    for (prefix, platform) in [("TARGET", &opts.platform), ("BUILD", &opts.platform)] {
+        let mut parts = platform.splitn(3, '/');
+        let (os, arch, variant) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        meta.insert(format!("{prefix}PLATFORM"), platform.to_string());
+        meta.insert(format!("{prefix}OS"), os.to_string());
+        meta.insert(format!("{prefix}ARCH"), arch.to_string());
+        meta.insert(format!("{prefix}VARIANT"), variant.to_string());
+    }
+    for decl in &df.meta_args {
+        let value = match opts.build_args.get(&decl.name) {
+            Some(v) => Some(v.clone()),
+            None => match &decl.default {
+                Some(d) => {
+                    let lookup = |n: &str| meta.get(n).cloned();
+                    Some(Expander { escape: df.escape, lookup: &lookup, raw: false }.word(d).map_err(|e| format!("dockerfile `{}` ARG {}: {e}", opts.dockerfile, decl.name))?)
+                }
+                None => None,
+            },
+        };
+        if let Some(v) = value {
+            meta.insert(decl.name.clone(), v);
+        }
+    }
+    Ok(meta)
+}
+
+/// A stage being built: the container so far and what is in scope.
+struct StageState {
+    ctr: ContainerObj,
+    /// The stage's `ARG`s in declaration order (`None` = declared, no value).
+    args: Vec<(String, Option<String>)>,
+    shell: Vec<String>,
+    cmd_set: bool,
+}
+
+impl StageState {
+    fn lookup(&self, name: &str) -> Option<String> {
+        if let Some(v) = self.ctr.config.env_get(name) {
+            return Some(v.to_string());
+        }
+        self.args.iter().rev().find(|(n, _)| n == name).and_then(|(_, v)| v.clone())
+    }
+
+    /// The environment of a `RUN`: the image's plus the stage's `ARG`s (`ENV` wins).
+    fn run_env(&self) -> Vec<String> {
+        let mut env = self.ctr.config.env.clone();
+        let mut seen = std::collections::BTreeSet::new();
+        for (name, value) in self.args.iter().rev() {
+            if let Some(v) = value {
+                if seen.insert(name.clone()) && self.ctr.config.env_get(name).is_none() {
+                    env.push(format!("{name}={v}"));
+                }
+            }
+        }
+        env
+    }
+}
+
+struct Builder<'a> {
+    api: &'a Api,
+    df: Dockerfile,
+    opts: Options,
+    context: DirectoryObj,
+    meta: BTreeMap<String, String>,
+    done: Vec<Option<ContainerObj>>,
+    active: Vec<bool>,
+}
+
+fn parse_mode(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s, 8).map_err(|_| format!("mode `{s}` is not an octal number such as 0755 (symbolic modes are not supported yet)"))
+}
+
+impl<'a> Builder<'a> {
+    fn err(&self, line: usize, msg: impl std::fmt::Display) -> FieldError {
+        at(&self.opts.dockerfile, line, msg)
+    }
+
+    fn stage(&mut self, i: usize) -> BoxFuture<'_, Result<ContainerObj, FieldError>> {
+        Box::pin(async move {
+            if let Some(c) = &self.done[i] {
+                return Ok(c.clone());
+            }
+            if self.active[i] {
+                return Err(self.err(self.df.stages[i].line, "stages refer to each other in a cycle"));
+            }
+            self.active[i] = true;
+            let c = self.build_stage(i).await;
+            self.active[i] = false;
+            let c = c?;
+            self.done[i] = Some(c.clone());
+            Ok(c)
+        })
+    }
+
+    async fn build_stage(&mut self, i: usize) -> Result<ContainerObj, FieldError> {
+        let stage = self.df.stages[i].clone();
+        let (base, platform) = {
+            let lookup = |n: &str| self.meta.get(n).cloned();
+            let x = Expander { escape: self.df.escape, lookup: &lookup, raw: false };
+            let base = x.word(&stage.base).map_err(|e| self.err(stage.line, e))?;
+            let platform = match &stage.platform {
+                Some(p) => x.word(p).map_err(|e| self.err(stage.line, e))?,
+                None => self.opts.platform.clone(),
+            };
+            (base, platform)
+        };
+        let ctr = if base.is_empty() {
+            return Err(self.err(stage.line, format!("FROM `{}` expands to an empty image name", stage.base)));
+        } else if let Some(j) = stage_index_by_name(&self.df, &base, i) {
+            self.stage(j).await?
+        } else if base.eq_ignore_ascii_case("scratch") {
+            ContainerObj::scratch(platform)
+        } else {
+            self.api.from_image(&ContainerObj::scratch(platform), &base).await.map_err(|e| self.err(stage.line, e.message))?
+        };
+        let mut st = StageState { ctr, args: Vec::new(), shell: vec!["/bin/sh".into(), "-c".into()], cmd_set: false };
+        for line in &stage.instrs {
+            self.apply(i, &mut st, line.line, &line.instr).await?;
+        }
+        Ok(st.ctr)
+    }
+
+    async fn apply(&mut self, i: usize, st: &mut StageState, line: usize, instr: &Instr) -> Result<(), FieldError> {
+        let escape = self.df.escape;
+        let file = self.opts.dockerfile.clone();
+        let word = |st: &StageState, w: &str| expand(escape, st, w, false).map_err(|e| at(&file, line, e));
+        match instr {
+            Instr::Env(pairs) => {
+                let mut out = Vec::new();
+                for (k, v) in pairs {
+                    out.push((word(st, k)?, word(st, v)?));
+                }
+                for (k, v) in out {
+                    st.ctr.config.env_set(&k, &v);
+                }
+            }
+            Instr::Label(pairs) => {
+                let mut out = Vec::new();
+                for (k, v) in pairs {
+                    out.push((word(st, k)?, word(st, v)?));
+                }
+                st.ctr.config.labels.extend(out);
+            }
+            Instr::Arg(decls) => {
+                for d in decls {
+                    let value = match self.opts.build_args.get(&d.name) {
+                        Some(v) => Some(v.clone()),
+                        None => match &d.default {
+                            Some(dflt) => Some(word(st, dflt)?),
+                            None => self.meta.get(&d.name).cloned(),
+                        },
+                    };
+                    st.args.push((d.name.clone(), value));
+                }
+            }
+            Instr::Workdir(w) => {
+                let w = word(st, w)?;
+                let dir = paths::resolve(if st.ctr.config.workdir.is_empty() { "/" } else { &st.ctr.config.workdir }, &w);
+                st.ctr.config.workdir = dir.clone();
+                let owner = st.ctr.config.user.clone();
+                st.ctr.rootfs = Some(file_op(st.ctr.rootfs.as_ref(), FileAction::EnsureDir { path: dir, mode: 0o755, owner }, vec![]));
+            }
+            Instr::User(u) => st.ctr.config.user = word(st, u)?,
+            Instr::StopSignal(s) => st.ctr.config.stop_signal = word(st, s)?,
+            Instr::Volume(vs) => {
+                for v in vs {
+                    let v = word(st, v)?;
+                    if !st.ctr.config.volumes.contains(&v) {
+                        st.ctr.config.volumes.push(v);
+                    }
+                }
+            }
+            Instr::Expose(ports) => {
+                for p in ports {
+                    let p = word(st, p)?;
+                    let (port, proto) = p.split_once('/').unwrap_or((p.as_str(), "tcp"));
+                    let port: i64 = port.parse().ok().filter(|n| (1..=65535).contains(n)).ok_or_else(|| self.err(line, format!("EXPOSE `{p}` is not a port number (ranges are not supported)")))?;
+                    let protocol = match proto.to_ascii_lowercase().as_str() {
+                        "tcp" => "TCP",
+                        "udp" => "UDP",
+                        other => return Err(self.err(line, format!("EXPOSE protocol `{other}` is not tcp or udp"))),
+                    }
+                    .to_string();
+                    let ports = &mut st.ctr.config.exposed_ports;
+                    if !ports.iter().any(|x| x.port == port && x.protocol == protocol) {
+                        ports.push(PortObj { port, protocol, description: None, skip_healthcheck: false });
+                    }
+                }
+            }
+            Instr::Cmd(c) => {
+                st.ctr.config.cmd = self.command(st, c);
+                st.cmd_set = true;
+            }
+            Instr::Entrypoint(c) => {
+                st.ctr.config.entrypoint = self.command(st, c);
+                if !st.cmd_set {
+                    st.ctr.config.cmd.clear();
+                }
+            }
+            Instr::Shell(s) => st.shell = s.clone(),
+            Instr::Ignored(kw, _) => {
+                tracing::debug!(instruction = kw.as_str(), line, "dockerfile instruction not recorded in the image config");
+            }
+            Instr::Run { flags, cmd, heredocs } => self.run(i, st, line, flags, cmd, heredocs).await?,
+            Instr::Copy { add, flags, srcs, dest } => self.copy(i, st, line, *add, flags, srcs, dest).await?,
+        }
+        Ok(())
+    }
+
+    fn command(&self, st: &StageState, c: &Cmd) -> Vec<String> {
+        match c {
+            Cmd::Exec(v) => v.clone(),
+            Cmd::Shell(s) => {
+                let mut v = st.shell.clone();
+                v.push(s.clone());
+                v
+            }
+        }
+    }
+
+    /// The filesystem `--from=` names: a stage (by name or index) or an image.
+    async fn source(&mut self, i: usize, line: usize, from: &str) -> Result<DirectoryObj, FieldError> {
+        if let Some(j) = stage_index(&self.df, from, self.df.stages.len()) {
+            if j == i {
+                return Err(self.err(line, format!("`--from={from}` refers to the stage it is in")));
+            }
+            let c = self.stage(j).await?;
+            return Ok(DirectoryObj { root: c.rootfs, path: "/".into() });
+        }
+        let c = self.api.from_image(&ContainerObj::scratch(self.opts.platform.clone()), from).await.map_err(|e| self.err(line, e.message))?;
+        Ok(DirectoryObj { root: c.rootfs, path: "/".into() })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn copy(&mut self, i: usize, st: &mut StageState, line: usize, add: bool, flags: &[Flag], srcs: &[Src], dest: &str) -> Result<(), FieldError> {
+        let kw = if add { "ADD" } else { "COPY" };
+        let escape = self.df.escape;
+        let file = self.opts.dockerfile.clone();
+        let word = |st: &StageState, w: &str, raw: bool| expand(escape, st, w, raw).map_err(|e| at(&file, line, e));
+        let mut from = None;
+        let mut owner = String::new();
+        let mut mode = None;
+        let mut exclude = Vec::new();
+        for f in flags {
+            let v = f.value.as_deref().unwrap_or("");
+            match f.name.as_str() {
+                "from" => from = Some(word(st, v, false)?),
+                "chown" => owner = word(st, v, false)?,
+                "chmod" => mode = Some(parse_mode(&word(st, v, false)?).map_err(|e| self.err(line, e))?),
+                "exclude" => exclude.push(word(st, v, false)?),
+                "link" => {}
+                other => return Err(self.err(line, format!("`{kw} --{other}` is not supported yet"))),
+            }
+        }
+        let source = match &from {
+            Some(f) => self.source(i, line, f).await?,
+            None => self.context.clone(),
+        };
+        let raw_dest = word(st, dest, false)?;
+        let dir_like = raw_dest.is_empty() || raw_dest == "." || raw_dest.ends_with('/');
+        if srcs.len() > 1 && !dir_like {
+            return Err(self.err(line, format!("{kw} with more than one source needs a destination directory ending in `/`, not `{raw_dest}`")));
+        }
+        let workdir = if st.ctr.config.workdir.is_empty() { "/".to_string() } else { st.ctr.config.workdir.clone() };
+        let mut dest = paths::resolve(&workdir, &raw_dest);
+        if dir_like && !dest.ends_with('/') {
+            dest.push('/');
+        }
+        for src in srcs {
+            let (action, sources) = match src {
+                Src::Heredoc(h) => {
+                    let body = if h.expand { word(st, &h.body(), true)? } else { h.body() };
+                    let name = paths::clean_abs(&h.name);
+                    let file = file_op(None, FileAction::Mkfile { path: name.clone(), data: body, mode: 0o644, owner: String::new() }, vec![]);
+                    let action = FileAction::Copy { src: Some(0), src_path: name, dest: dest.clone(), include: vec![], exclude: vec![], mode, owner: owner.clone() };
+                    (action, vec![file])
+                }
+                Src::Path(p) => {
+                    let p = word(st, p, false)?;
+                    if p.contains("://") || p.starts_with("git@") {
+                        return Err(self.err(line, format!("{kw} of a URL (`{p}`) is not supported yet: fetch it in a RUN step")));
+                    }
+                    let full = paths::within(&source.path, &p);
+                    let (parent, base) = full.rsplit_once('/').unwrap_or(("", &full));
+                    let (src_path, include) = if base.contains(['*', '?', '[']) {
+                        if parent.contains(['*', '?', '[']) {
+                            return Err(self.err(line, format!("{kw} source `{p}`: wildcards are supported in the last path component only")));
+                        }
+                        (if parent.is_empty() { "/".to_string() } else { parent.to_string() }, vec![base.to_string()])
+                    } else {
+                        (full.clone(), vec![])
+                    };
+                    let action = FileAction::Copy {
+                        src: source.root.as_ref().map(|_| 0),
+                        src_path,
+                        dest: dest.clone(),
+                        include,
+                        exclude: exclude.clone(),
+                        mode,
+                        owner: owner.clone(),
+                    };
+                    (action, source.root.clone().into_iter().collect::<Vec<Ref>>())
+                }
+            };
+            st.ctr.rootfs = Some(file_op(st.ctr.rootfs.as_ref(), action, sources));
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run(&mut self, i: usize, st: &mut StageState, line: usize, flags: &[Flag], cmd: &Cmd, heredocs: &[parse::Heredoc]) -> Result<(), FieldError> {
+        let mut c = st.ctr.clone();
+        c.mounts.clear();
+        c.secret_env.clear();
+        c.exec = None;
+        c.config.env = st.run_env();
+        let mut privileged = false;
+        for f in flags {
+            let v = f.value.as_deref().unwrap_or("");
+            match f.name.as_str() {
+                "mount" => self.run_mount(i, st, &mut c, line, v).await?,
+                "network" => match v {
+                    "default" | "host" => {}
+                    other => return Err(self.err(line, format!("`RUN --network={other}` is not supported yet (steps always have the network)"))),
+                },
+                "security" => match v {
+                    "insecure" => privileged = true,
+                    "sandbox" => {}
+                    other => return Err(self.err(line, format!("`RUN --security={other}` is not one of sandbox, insecure"))),
+                },
+                other => return Err(self.err(line, format!("`RUN --{other}` is not supported yet"))),
+            }
+        }
+        let args = match cmd {
+            Cmd::Exec(v) => v.clone(),
+            Cmd::Shell(s) if heredocs.is_empty() => self.command(st, &Cmd::Shell(s.clone())),
+            Cmd::Shell(s) => {
+                let standalone = heredocs.len() == 1 && lex::split_words(s, self.df.escape).len() == 1;
+                let script = if standalone {
+                    let body = heredocs[0].body();
+                    if body.starts_with("#!") {
+                        // A script with its own interpreter: run it as a file.
+                        let name = paths::clean_abs(&heredocs[0].name);
+                        let file = file_op(None, FileAction::Mkfile { path: name.clone(), data: body, mode: 0o755, owner: String::new() }, vec![]);
+                        let dir = DirectoryObj { root: Some(file), path: "/".into() };
+                        c.mounts.push(CtrMount { target: "/dev/pipes".into(), source: MountSource::Dir { dir, readonly: true, owner: String::new() } });
+                        vec![format!("/dev/pipes{name}")]
+                    } else {
+                        vec![body]
+                    }
+                } else {
+                    let mut full = s.clone();
+                    for h in heredocs {
+                        full.push('\n');
+                        full.push_str(&h.content);
+                        full.push_str(&h.name);
+                    }
+                    vec![full]
+                };
+                if script.len() == 1 && script[0].starts_with("/dev/pipes/") {
+                    script
+                } else {
+                    self.command(st, &Cmd::Shell(script.into_iter().next().unwrap_or_default()))
+                }
+            }
+        };
+        let a = Args::new("Container", "withExec")
+            .with("args", json!(args))
+            .with("noInit", json!(self.opts.no_init))
+            .with("insecureRootCapabilities", json!(privileged));
+        let n = self.api.with_exec(&c, &a).map_err(|e| self.err(line, e.message))?;
+        st.ctr.rootfs = n.rootfs;
+        st.ctr.exec = None;
+        Ok(())
+    }
+
+    /// One `RUN --mount=...`: secret, cache, bind or tmpfs.
+    async fn run_mount(&mut self, i: usize, st: &StageState, c: &mut ContainerObj, line: usize, spec: &str) -> Result<(), FieldError> {
+        let mut kv: BTreeMap<String, String> = BTreeMap::new();
+        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (k, v) = part.split_once('=').unwrap_or((part, "true"));
+            kv.insert(k.to_ascii_lowercase(), v.trim_matches('"').to_string());
+        }
+        let get = |keys: &[&str]| keys.iter().find_map(|k| kv.get(*k).cloned());
+        let truthy = |keys: &[&str]| get(keys).is_some_and(|v| v != "false");
+        let target = get(&["target", "dst", "destination"]);
+        let owner = match (get(&["uid"]), get(&["gid"])) {
+            (None, None) => String::new(),
+            (u, g) => format!("{}:{}", u.unwrap_or_else(|| "0".into()), g.unwrap_or_else(|| "0".into())),
+        };
+        let workdir = if st.ctr.config.workdir.is_empty() { "/".to_string() } else { st.ctr.config.workdir.clone() };
+        let kind = get(&["type"]).unwrap_or_else(|| "bind".into());
+        match kind.as_str() {
+            "secret" => {
+                let id = match (get(&["id"]), &target) {
+                    (Some(id), _) => id,
+                    (None, Some(t)) => paths::base_name(t),
+                    (None, None) => return Err(self.err(line, "a secret mount needs `id=` or `target=`")),
+                };
+                let Some(secret) = self.opts.secrets.iter().find(|s| s.name == id).cloned() else {
+                    if truthy(&["required"]) {
+                        return Err(self.err(line, format!("secret `{id}` is required but was not passed: add it to `dockerBuild(secrets:)`")));
+                    }
+                    return Ok(());
+                };
+                if let Some(var) = get(&["env"]) {
+                    c.secret_env.retain(|(k, _)| *k != var);
+                    c.secret_env.push((var, secret.clone()));
+                    if target.is_none() {
+                        return Ok(());
+                    }
+                }
+                let path = paths::resolve(&workdir, &target.unwrap_or_else(|| format!("/run/secrets/{id}")));
+                let mode = match get(&["mode"]) {
+                    Some(m) => parse_mode(&m).map_err(|e| self.err(line, e))?,
+                    None => 0o400,
+                };
+                c.mounts.push(CtrMount { target: path, source: MountSource::Secret { secret, mode, owner } });
+            }
+            "cache" => {
+                let target = target.ok_or_else(|| self.err(line, "a cache mount needs `target=`"))?;
+                let path = paths::resolve(&workdir, &target);
+                let key = get(&["id"]).unwrap_or_else(|| path.clone());
+                let sharing = get(&["sharing"]).unwrap_or_else(|| "shared".into()).to_ascii_uppercase();
+                if !matches!(sharing.as_str(), "SHARED" | "PRIVATE" | "LOCKED") {
+                    return Err(self.err(line, format!("cache mount sharing `{sharing}` is not shared, private or locked")));
+                }
+                let source = match get(&["from"]) {
+                    Some(f) => {
+                        let d = self.source(i, line, &f).await?;
+                        Some(DirectoryObj { root: d.root, path: paths::within("/", &get(&["source", "src"]).unwrap_or_default()) })
+                    }
+                    None => None,
+                };
+                c.mounts.push(CtrMount { target: path, source: MountSource::Cache { volume: CacheVolumeObj { key }, sharing, source, owner } });
+            }
+            "bind" => {
+                let target = target.ok_or_else(|| self.err(line, "a bind mount needs `target=`"))?;
+                let from = match get(&["from"]) {
+                    Some(f) => self.source(i, line, &f).await?,
+                    None => self.context.clone(),
+                };
+                let dir = DirectoryObj { root: from.root, path: paths::within(&from.path, &get(&["source", "src"]).unwrap_or_default()) };
+                let readonly = !truthy(&["rw", "readwrite"]);
+                c.mounts.push(CtrMount { target: paths::resolve(&workdir, &target), source: MountSource::Dir { dir, readonly, owner } });
+            }
+            "tmpfs" => {
+                let target = target.ok_or_else(|| self.err(line, "a tmpfs mount needs `target=`"))?;
+                let size = get(&["size"]).and_then(|s| s.parse::<u64>().ok());
+                c.mounts.push(CtrMount { target: paths::resolve(&workdir, &target), source: MountSource::Tmp { size } });
+            }
+            other => return Err(self.err(line, format!("`RUN --mount=type={other}` is not supported yet"))),
+        }
+        Ok(())
+    }
+}
+
+fn at(dockerfile: &str, line: usize, msg: impl std::fmt::Display) -> FieldError {
+    FieldError::from(format!("dockerfile `{dockerfile}` line {line}: {msg}"))
+}
+
+/// A word of the stage expanded with its `ENV` and `ARG`s.
+fn expand(escape: char, st: &StageState, w: &str, raw: bool) -> Result<String, DockerfileError> {
+    let lookup = |n: &str| st.lookup(n);
+    Expander { escape, lookup: &lookup, raw }.word(w)
+}
+
+/// `FROM <name>` refers to an earlier stage only.
+fn stage_index_by_name(df: &Dockerfile, name: &str, before: usize) -> Option<usize> {
+    let lower = name.to_ascii_lowercase();
+    df.stages[..before].iter().position(|s| s.name.as_deref() == Some(lower.as_str()))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,300 @@
+//! The planner against a fake backend: which ops a Dockerfile becomes.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use serde_json::json;
+use tanto_model::{BlobSource, ExecMountKind, ExecOp, FileAction, Op, Ref};
+
+use super::super::backend::{Backend, EntryKind, EntryStat, ExecOutput, ResolvedImage};
+use super::super::objects::*;
+use super::super::sources::{GitAuth, RefKind};
+use super::super::{file_op, Api, Objects};
+use crate::gql::{Args, FieldError};
+
+/// Resolves any image except `missing*`; reads files from the Mkfile actions
+/// of the op graph (contexts here are made of `withNewFile`s).
+#[derive(Default)]
+struct Fake {
+    resolved: Mutex<Vec<String>>,
+}
+
+fn find_file(r: &Ref, path: &str) -> Option<String> {
+    if let Op::File(f) = &r.vertex.op {
+        for a in f.actions.iter().rev() {
+            if let FileAction::Mkfile { path: p, data, .. } = a {
+                if p == path {
+                    return Some(data.clone());
+                }
+            }
+        }
+    }
+    r.vertex.inputs.iter().find_map(|i| find_file(i, path))
+}
+
+#[async_trait::async_trait]
+impl Backend for Fake {
+    fn default_platform(&self) -> String {
+        "linux/amd64".into()
+    }
+    async fn resolve_image(&self, address: &str, platform: &str) -> Result<ResolvedImage, FieldError> {
+        if address.starts_with("missing") {
+            return Err(format!("image `{address}` not found").into());
+        }
+        self.resolved.lock().push(address.to_string());
+        Ok(ResolvedImage {
+            reference: format!("{address}@sha256:00"),
+            platform: platform.into(),
+            config: ImageConfig { env: vec!["PATH=/bin".into()], cmd: vec!["sh".into()], ..Default::default() },
+            layers: vec![(format!("sha256:{address}"), BlobSource::default())],
+        })
+    }
+    async fn sync(&self, _: &Ref) -> Result<(), FieldError> {
+        Err("fake".into())
+    }
+    async fn exec_output(&self, _: &Ref) -> Result<ExecOutput, FieldError> {
+        Err("fake".into())
+    }
+    async fn read_file(&self, root: Option<&Ref>, path: &str) -> Result<Vec<u8>, FieldError> {
+        root.and_then(|r| find_file(r, path)).map(String::into_bytes).ok_or_else(|| format!("`{path}`: no such file or directory").into())
+    }
+    async fn read_dir(&self, _: Option<&Ref>, _: &str) -> Result<Vec<EntryStat>, FieldError> {
+        Err("fake".into())
+    }
+    async fn stat(&self, root: Option<&Ref>, path: &str, _: bool) -> Result<Option<EntryStat>, FieldError> {
+        Ok(root.and_then(|r| find_file(r, path)).map(|d| EntryStat { name: path.into(), kind: EntryKind::File, size: d.len() as u64, mode: 0o644 }))
+    }
+    async fn glob(&self, _: Option<&Ref>, _: &str, _: &str) -> Result<Vec<String>, FieldError> {
+        Err("fake".into())
+    }
+    async fn digest(&self, _: Option<&Ref>, _: &str, _: bool) -> Result<String, FieldError> {
+        Err("fake".into())
+    }
+    async fn http_fetch(&self, _: &str, _: Option<&str>) -> Result<String, FieldError> {
+        Err("fake".into())
+    }
+    async fn git_refs(&self, _: &str, _: &GitAuth) -> Result<Vec<(String, String)>, FieldError> {
+        Err("fake".into())
+    }
+    async fn git_resolve(&self, _: &str, _: &str, _: RefKind, _: &GitAuth) -> Result<(String, String), FieldError> {
+        Err("fake".into())
+    }
+    fn set_secret(&self, _: &str, _: Vec<u8>) {}
+    async fn secret_plaintext(&self, _: &str, _: &str) -> Result<Vec<u8>, FieldError> {
+        Err("fake".into())
+    }
+}
+
+fn context(files: &[(&str, &str)]) -> DirectoryObj {
+    let mut root: Option<Ref> = None;
+    for (path, data) in files {
+        let a = FileAction::Mkfile { path: format!("/{path}"), data: data.to_string(), mode: 0o644, owner: String::new() };
+        root = Some(file_op(root.as_ref(), a, vec![]));
+    }
+    DirectoryObj { root, path: "/".into() }
+}
+
+fn api() -> (Api, Arc<Fake>) {
+    let fake = Arc::new(Fake::default());
+    (Api::new(fake.clone(), Arc::new(Objects::default())), fake)
+}
+
+async fn build(files: &[(&str, &str)], args: Args) -> Result<(ContainerObj, Vec<String>), String> {
+    let (api, fake) = api();
+    let c = api.docker_build(&context(files), &args).await.map_err(|e| e.message)?;
+    let resolved = fake.resolved.lock().clone();
+    Ok((c, resolved))
+}
+
+fn args() -> Args {
+    Args::new("Directory", "dockerBuild")
+}
+
+/// Every exec in the graph below `r`, bottom first.
+fn execs(r: &Ref) -> Vec<ExecOp> {
+    let mut out = Vec::new();
+    for i in &r.vertex.inputs {
+        for e in execs(i) {
+            if !out.iter().any(|x: &ExecOp| x.args == e.args) {
+                out.push(e);
+            }
+        }
+    }
+    if let Op::Exec(e) = &r.vertex.op {
+        out.push(e.clone());
+    }
+    out
+}
+
+fn actions(r: &Ref) -> Vec<FileAction> {
+    let mut out = Vec::new();
+    for i in &r.vertex.inputs {
+        out.extend(actions(i));
+    }
+    if let Op::File(f) = &r.vertex.op {
+        out.extend(f.actions.iter().cloned());
+    }
+    out
+}
+
+fn sh(cmd: &str) -> Vec<String> {
+    vec!["/bin/sh".into(), "-c".into(), cmd.into()]
+}
+
+#[tokio::test]
+async fn build_arg_run_and_cmd() {
+    let df = "FROM busybox:1.36\nARG MSG\nRUN echo $MSG > /built\nCMD [\"cat\",\"/built\"]\n";
+    let (c, resolved) = build(&[("Dockerfile", df)], args().with("buildArgs", json!([{"name": "MSG", "value": "hi"}]))).await.unwrap();
+    assert_eq!(resolved, vec!["busybox:1.36"]);
+    assert_eq!(c.config.cmd, vec!["cat", "/built"]);
+    assert_eq!(c.config.env, vec!["PATH=/bin"], "build args stay out of the image");
+    let runs = execs(c.rootfs.as_ref().unwrap());
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].args, sh("echo $MSG > /built"));
+    assert_eq!(runs[0].env, vec!["PATH=/bin", "MSG=hi"], "the RUN sees the build arg");
+    assert!(c.exec.is_none() && c.mounts.is_empty());
+}
+
+#[tokio::test]
+async fn only_the_target_and_its_dependencies_are_planned() {
+    let df = "FROM busybox:1.36 AS base\nWORKDIR /app\nCOPY greeting.txt ./\nENV GREETING_FILE=/app/greeting.txt\n\n\
+              FROM base AS final\nARG SUFFIX=default\nRUN cat \"$GREETING_FILE\" > out.txt && echo \"-$SUFFIX\" >> out.txt\n\n\
+              FROM missing-image AS broken\nRUN exit 1\n";
+    let files = [("greeting.txt", "hi"), ("build/Custom.Dockerfile", df)];
+    let (c, resolved) = build(&files, args().with("dockerfile", json!("build/Custom.Dockerfile")).with("target", json!("final"))).await.unwrap();
+    assert_eq!(resolved, vec!["busybox:1.36"], "the broken stage's image is never resolved");
+    assert_eq!(c.config.workdir, "/app");
+    assert_eq!(c.config.env_get("GREETING_FILE"), Some("/app/greeting.txt"));
+    let runs = execs(c.rootfs.as_ref().unwrap());
+    assert_eq!(runs.iter().map(|e| e.args.clone()).collect::<Vec<_>>(), vec![sh("cat \"$GREETING_FILE\" > out.txt && echo \"-$SUFFIX\" >> out.txt")]);
+    assert_eq!(runs[0].cwd, "/app");
+    assert!(runs[0].env.contains(&"SUFFIX=default".to_string()));
+    let acts = actions(c.rootfs.as_ref().unwrap());
+    assert!(acts.iter().any(|a| matches!(a, FileAction::EnsureDir { path, .. } if path == "/app")), "{acts:?}");
+    assert!(
+        acts.iter().any(|a| matches!(a, FileAction::Copy { src_path, dest, .. } if src_path == "/greeting.txt" && dest == "/app/")),
+        "{acts:?}"
+    );
+}
+
+#[tokio::test]
+async fn arg_scoping_and_expansion() {
+    // (build args, Dockerfile, expected env of the final image, expected RUN env additions)
+    let cases: Vec<(serde_json::Value, &str, Vec<&str>)> = vec![
+        // A global ARG feeds FROM; a stage must redeclare it to see it.
+        (json!([]), "ARG IMG=busybox\nARG V=global\nFROM $IMG\nENV A=${V:-unset}\nARG V\nENV B=$V", vec!["PATH=/bin", "A=unset", "B=global"]),
+        // A build arg overrides both defaults.
+        (json!([{"name": "V", "value": "cli"}]), "ARG V=global\nFROM busybox\nARG V=stage\nENV B=$V", vec!["PATH=/bin", "B=cli"]),
+        // ENV wins over ARG of the same name; ENV pairs see the old values.
+        (json!([]), "FROM busybox\nARG X=arg\nENV X=env\nENV Y=$X X=new Z=$X", vec!["PATH=/bin", "X=new", "Y=env", "Z=env"]),
+        // Automatic platform args.
+        (json!([]), "FROM busybox\nARG TARGETARCH\nENV ARCH=$TARGETARCH OS=${TARGETOS:-none}", vec!["PATH=/bin", "ARCH=amd64", "OS=none"]),
+        // Quotes, escapes and legacy ENV form.
+        (json!([]), "FROM busybox\nENV A=\"two words\" B='$x' C=a\\ b\nENV D legacy value", vec!["PATH=/bin", "A=two words", "B=$x", "C=a b", "D=legacy value"]),
+    ];
+    for (bargs, df, want) in cases {
+        let (c, _) = build(&[("Dockerfile", df)], args().with("buildArgs", bargs)).await.unwrap_or_else(|e| panic!("{df:?}: {e}"));
+        assert_eq!(c.config.env, want, "{df:?}");
+    }
+}
+
+#[tokio::test]
+async fn image_config_instructions() {
+    let df = "FROM busybox\nLABEL a=1 \"b c\"=2\nUSER 1000:1000\nEXPOSE 80 53/udp\nVOLUME /data\nSTOPSIGNAL SIGINT\n\
+              ENTRYPOINT [\"/bin/app\"]\nSHELL [\"/bin/ash\", \"-e\", \"-c\"]\nCMD serve now\n";
+    let (c, _) = build(&[("Dockerfile", df)], args()).await.unwrap();
+    let cfg = &c.config;
+    assert_eq!(cfg.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(), vec!["a=1", "b c=2"]);
+    assert_eq!(cfg.user, "1000:1000");
+    assert_eq!(cfg.exposed_ports.iter().map(|p| format!("{}/{}", p.port, p.protocol)).collect::<Vec<_>>(), vec!["80/TCP", "53/UDP"]);
+    assert_eq!(cfg.volumes, vec!["/data"]);
+    assert_eq!(cfg.stop_signal, "SIGINT");
+    assert_eq!(cfg.entrypoint, vec!["/bin/app"]);
+    assert_eq!(cfg.cmd, vec!["/bin/ash", "-e", "-c", "serve now"]);
+
+    // ENTRYPOINT resets a CMD inherited from the base image, not one set in the stage.
+    let (c, _) = build(&[("Dockerfile", "FROM busybox\nENTRYPOINT [\"x\"]")], args()).await.unwrap();
+    assert!(c.config.cmd.is_empty());
+    let (c, _) = build(&[("Dockerfile", "FROM busybox\nCMD [\"y\"]\nENTRYPOINT [\"x\"]")], args()).await.unwrap();
+    assert_eq!(c.config.cmd, vec!["y"]);
+}
+
+#[tokio::test]
+async fn copy_from_stage_with_owner_and_mode() {
+    let df = "FROM busybox AS build\nRUN echo x > /out\nFROM scratch\nCOPY --from=build --chown=10:20 --chmod=0750 /out /bin/\nCOPY --from=0 /out /copy2\n";
+    let (c, _) = build(&[("Dockerfile", df)], args()).await.unwrap();
+    let root = c.rootfs.unwrap();
+    let Op::File(f) = &root.vertex.op else { panic!("{:?}", root.vertex) };
+    assert_eq!(f.base, None, "scratch has no base");
+    match &f.actions[..] {
+        [FileAction::Copy { src: Some(0), src_path, dest, owner, mode: Some(0o750), .. }, FileAction::Copy { src: Some(1), dest: d2, .. }] => {
+            assert_eq!((src_path.as_str(), dest.as_str(), owner.as_str(), d2.as_str()), ("/out", "/bin/", "10:20", "/copy2"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(root.vertex.inputs[0].vertex.op, Op::Exec(_)), "copied from the build stage's RUN");
+    assert_eq!(root.vertex.inputs[0].vertex.key(), root.vertex.inputs[1].vertex.key(), "the stage is planned once");
+}
+
+#[tokio::test]
+async fn run_heredocs_and_mounts() {
+    let (api, _) = api();
+    let sec = SecretObj { name: "tok".into(), uri: String::new(), identity: "set:tok".into() };
+    let id = api.objects.register(&super::super::Object::Secret(sec));
+    let df = "FROM busybox\nRUN <<EOF\necho one\nEOF\n\
+              RUN --mount=type=secret,id=tok --mount=type=cache,target=/cache,sharing=locked --mount=type=secret,id=tok,env=TOK,target=/t cat /run/secrets/tok\n\
+              RUN python3 <<'PY'\nprint(1)\nPY\n";
+    let c = api.docker_build(&context(&[("Dockerfile", df)]), &args().with("secrets", json!([id]))).await.unwrap();
+    let runs = execs(c.rootfs.as_ref().unwrap());
+    assert_eq!(runs[0].args, sh("echo one\n"));
+    assert_eq!(runs[1].args, sh("cat /run/secrets/tok"));
+    assert_eq!(runs[1].secret_env, vec![("TOK".to_string(), "set:tok".to_string())]);
+    let mounts: Vec<String> = runs[1]
+        .mounts
+        .iter()
+        .map(|m| match &m.kind {
+            ExecMountKind::Secret { secret, mode, .. } => format!("{} secret {secret} {mode:o}", m.target),
+            ExecMountKind::Cache { volume, sharing, .. } => format!("{} cache {volume} {sharing}", m.target),
+            other => format!("{} {other:?}", m.target),
+        })
+        .collect();
+    assert_eq!(mounts, vec!["/run/secrets/tok secret set:tok 400", "/cache cache /cache LOCKED", "/t secret set:tok 400"]);
+    assert_eq!(runs[2].args, sh("python3 <<'PY'\nprint(1)\nPY"));
+    assert!(runs[2].mounts.is_empty(), "mounts last for one RUN");
+}
+
+#[tokio::test]
+async fn dockerignore_filters_the_context() {
+    let files = [("Dockerfile", "FROM busybox\nCOPY . /src/\n"), (".dockerignore", "# comment\n*.log\n/tmp\n!keep.log\n")];
+    let (c, _) = build(&files, args()).await.unwrap();
+    let root = c.rootfs.unwrap();
+    let Op::File(f) = &root.vertex.op else { panic!() };
+    let ctx = &root.vertex.inputs[f.actions.len()];
+    let Op::File(filter) = &ctx.vertex.op else { panic!("{:?}", ctx.vertex) };
+    match &filter.actions[..] {
+        [FileAction::Copy { exclude, dest, .. }] => {
+            assert_eq!(dest, "/");
+            assert_eq!(exclude, &vec!["*.log".to_string(), "tmp".into(), "!keep.log".into()]);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn error_cases() {
+    let cases: Vec<(&[(&str, &str)], Args, &str)> = vec![
+        (&[], args(), "cannot read the Dockerfile `Dockerfile` in the build context"),
+        (&[("Dockerfile", "FROM a AS one\nFROM b AS two")], args().with("target", json!("three")), "target stage `three` is not in dockerfile `Dockerfile`: its named stages are one, two"),
+        (&[("Dockerfile", "FROM busybox\nBOGUS x")], args(), "dockerfile `Dockerfile` line 2: unknown instruction `BOGUS`"),
+        (&[("Dockerfile", "FROM missing-x")], args(), "dockerfile `Dockerfile` line 1: image `missing-x` not found"),
+        (&[("Dockerfile", "FROM busybox\nRUN --mount=type=secret,id=nope,required cat")], args(), "line 2: secret `nope` is required but was not passed"),
+        (&[("Dockerfile", "FROM busybox\nCOPY a b /notdir")], args(), "line 2: COPY with more than one source needs a destination directory"),
+        (&[("Dockerfile", "FROM busybox\nADD https://example.com/x /x")], args(), "line 2: ADD of a URL (`https://example.com/x`) is not supported yet"),
+        (&[("Dockerfile", "FROM busybox\nENV A=${B")], args(), "line 2: syntax error: missing '}'"),
+        (&[("Dockerfile", "FROM busybox AS a\nCOPY --from=a /x /y")], args(), "line 2: `--from=a` refers to the stage it is in"),
+    ];
+    for (files, a, want) in cases {
+        let got = build(files, a).await.map(|_| ()).unwrap_err();
+        assert!(got.contains(want), "want {want:?}, got {got:?}");
+    }
+}

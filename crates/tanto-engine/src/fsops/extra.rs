@@ -1,0 +1,257 @@
+//! More file operations inside a [`Root`]: create-if-missing directories,
+//! recursive chown and timestamps, text replacement and directory diffs.
+//! Same rules as the parent module: paths resolve with `RESOLVE_IN_ROOT`,
+//! entries below are reached with `*at` calls and never followed.
+
+use std::io::{self, Read, Write};
+use std::os::fd::OwnedFd;
+
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Timespec, Timestamps};
+
+use super::{copy_file, file_type, list, remove_entry, CopyOpts, Filter, Root};
+
+fn dir_at(dir: &OwnedFd, name: &str) -> io::Result<OwnedFd> {
+    Ok(rfs::openat(dir, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?)
+}
+
+/// Creates `path` (and missing parents) unless it is already a directory;
+/// `owner` is resolved only when something is created.
+pub fn ensure_dir(root: &Root, path: &str, mode: u32, owner: &str) -> io::Result<()> {
+    if root.stat(path, true)?.is_some_and(|st| file_type(&st) == FileType::Directory) {
+        return Ok(());
+    }
+    let owner = root.resolve_owner(owner)?;
+    root.mkdir_all(path, mode, owner).map(|_| ())
+}
+
+/// Opens the parent of `path` and stats the entry itself (not following a final symlink).
+fn entry(root: &Root, path: &str) -> io::Result<(OwnedFd, String, rfs::Stat)> {
+    let (dir, name) = root.parent(path, false)?;
+    let st = rfs::statat(&dir, name.as_str(), AtFlags::SYMLINK_NOFOLLOW)
+        .map_err(|e| io::Error::new(io::ErrorKind::NotFound, format!("`{path}`: {e}")))?;
+    Ok((dir, name, st))
+}
+
+fn walk(dir: &OwnedFd, name: &str, st: &rfs::Stat, f: &dyn Fn(&OwnedFd, &str) -> io::Result<()>) -> io::Result<()> {
+    if file_type(st) == FileType::Directory {
+        let child = dir_at(dir, name)?;
+        for (n, s) in list(&child)? {
+            walk(&child, &n, &s, f)?;
+        }
+    }
+    f(dir, name)
+}
+
+/// Sets the owner of `path` and everything below it (symlinks themselves, not their targets).
+pub fn chown(root: &Root, path: &str, uid: u32, gid: u32) -> io::Result<()> {
+    let set = |dir: &OwnedFd, name: &str| -> io::Result<()> {
+        rfs::chownat(dir, name, Some(rfs::Uid::from_raw(uid)), Some(rfs::Gid::from_raw(gid)), AtFlags::SYMLINK_NOFOLLOW)?;
+        Ok(())
+    };
+    if crate::paths_clean(path) == "/" {
+        let top = root.mkdir_all("/", 0o755, None)?;
+        for (n, s) in list(&top)? {
+            walk(&top, &n, &s, &set)?;
+        }
+        return Ok(rfs::fchown(&top, Some(rfs::Uid::from_raw(uid)), Some(rfs::Gid::from_raw(gid)))?);
+    }
+    let (dir, name, st) = entry(root, path)?;
+    walk(&dir, &name, &st, &set)
+}
+
+/// Sets the access and modification times of `path` and everything below it.
+pub fn timestamps(root: &Root, path: &str, secs: i64) -> io::Result<()> {
+    let ts = Timespec { tv_sec: secs as _, tv_nsec: 0 };
+    let times = Timestamps { last_access: ts, last_modification: ts };
+    let set = |dir: &OwnedFd, name: &str| -> io::Result<()> {
+        rfs::utimensat(dir, name, &times, AtFlags::SYMLINK_NOFOLLOW)?;
+        Ok(())
+    };
+    if crate::paths_clean(path) == "/" {
+        let top = root.mkdir_all("/", 0o755, None)?;
+        for (n, s) in list(&top)? {
+            walk(&top, &n, &s, &set)?;
+        }
+        return Ok(rfs::futimens(&top, &times)?);
+    }
+    let (dir, name, st) = entry(root, path)?;
+    walk(&dir, &name, &st, &set)
+}
+
+/// The text of `data` with `search` replaced (see [`tanto_model::FileAction::Replace`]).
+pub fn replaced(data: &str, search: &str, replacement: &str, all: bool, first_from: Option<u64>) -> Result<String, String> {
+    if search.is_empty() {
+        return Err("the search string must not be empty".into());
+    }
+    let start = match first_from {
+        Some(n) if n > 1 => match data.match_indices('\n').nth(n as usize - 2) {
+            Some((i, _)) => i + 1,
+            None => return Err(format!("the file has fewer than {n} lines")),
+        },
+        _ => 0,
+    };
+    let (head, tail) = data.split_at(start);
+    if !tail.contains(search) {
+        return Err(format!(
+            "`{search}` was not found{}",
+            if start > 0 { format!(" from line {}", first_from.unwrap_or(1)) } else { String::new() }
+        ));
+    }
+    let tail = if all { tail.replace(search, replacement) } else { tail.replacen(search, replacement, 1) };
+    Ok(format!("{head}{tail}"))
+}
+
+/// Replaces text in the regular file at `path`, keeping its mode and owner.
+pub fn replace(root: &Root, path: &str, search: &str, replacement: &str, all: bool, first_from: Option<u64>) -> io::Result<()> {
+    let fd = root.open_in(path, OFlags::RDWR, true)?;
+    let st = rfs::fstat(&fd)?;
+    if file_type(&st) != FileType::RegularFile {
+        return Err(io::Error::new(io::ErrorKind::Other, format!("`{path}` is not a regular file")));
+    }
+    let mut f = std::fs::File::from(fd);
+    let mut data = String::new();
+    f.read_to_string(&mut data).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("`{path}` is not UTF-8 text")))?;
+    let out = replaced(&data, search, replacement, all, first_from).map_err(|e| io::Error::new(io::ErrorKind::NotFound, e))?;
+    rfs::ftruncate(&f, 0)?;
+    use std::io::Seek;
+    f.seek(io::SeekFrom::Start(0))?;
+    f.write_all(out.as_bytes())
+}
+
+fn same_content(a: &OwnedFd, b: &OwnedFd) -> io::Result<bool> {
+    let (mut fa, mut fb) = (std::fs::File::from(a.try_clone()?), std::fs::File::from(b.try_clone()?));
+    let (mut ba, mut bb) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+    loop {
+        let na = fa.read(&mut ba)?;
+        let mut nb = 0;
+        while nb < na {
+            let n = fb.read(&mut bb[nb..na])?;
+            if n == 0 {
+                return Ok(false);
+            }
+            nb += n;
+        }
+        if na == 0 {
+            return Ok(fb.read(&mut bb[..1])? == 0);
+        }
+        if ba[..na] != bb[..na] {
+            return Ok(false);
+        }
+    }
+}
+
+/// Whether entry `name` is the same in `lower` and `upper` (type, mode, owner, content or target).
+fn unchanged(lower: &OwnedFd, upper: &OwnedFd, name: &str, ust: &rfs::Stat) -> io::Result<bool> {
+    let Ok(lst) = rfs::statat(lower, name, AtFlags::SYMLINK_NOFOLLOW) else { return Ok(false) };
+    let ft = file_type(ust);
+    if file_type(&lst) != ft || lst.st_mode != ust.st_mode || lst.st_uid != ust.st_uid || lst.st_gid != ust.st_gid {
+        return Ok(false);
+    }
+    Ok(match ft {
+        FileType::RegularFile => {
+            lst.st_size == ust.st_size && {
+                let open = |d: &OwnedFd| rfs::openat(d, name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty());
+                same_content(&open(lower)?, &open(upper)?)?
+            }
+        }
+        FileType::Symlink => rfs::readlinkat(lower, name, Vec::new())? == rfs::readlinkat(upper, name, Vec::new())?,
+        FileType::Directory => true,
+        _ => lst.st_rdev == ust.st_rdev,
+    })
+}
+
+/// Copies into `dst` what `upper` adds or changes compared with `lower`;
+/// returns whether anything was written.
+fn diff_dir(lower: Option<&OwnedFd>, upper: &OwnedFd, dst: &OwnedFd, opts: &CopyOpts<'_>) -> io::Result<bool> {
+    let mut wrote = false;
+    for (name, st) in list(upper)? {
+        let ft = file_type(&st);
+        let same = match lower {
+            Some(l) => unchanged(l, upper, &name, &st)?,
+            None => false,
+        };
+        if ft == FileType::Directory {
+            let usub = dir_at(upper, &name)?;
+            let lsub = if same { lower.map(|l| dir_at(l, &name)).transpose()? } else { None };
+            match rfs::mkdirat(dst, name.as_str(), Mode::from_raw_mode(0o700)) {
+                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let dsub = dir_at(dst, &name)?;
+            let inner = diff_dir(lsub.as_ref(), &usub, &dsub, opts)?;
+            if same && !inner {
+                drop(dsub);
+                rfs::unlinkat(dst, name.as_str(), AtFlags::REMOVEDIR)?;
+                continue;
+            }
+            super::apply_meta(&dsub, &st, None, None)?;
+            wrote = true;
+            continue;
+        }
+        if same {
+            continue;
+        }
+        wrote = true;
+        match ft {
+            FileType::RegularFile => {
+                let f = rfs::openat(upper, name.as_str(), OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+                copy_file(&f, &st, dst, &name, opts)?;
+            }
+            FileType::Symlink => {
+                if rfs::statat(dst, name.as_str(), AtFlags::SYMLINK_NOFOLLOW).is_ok() {
+                    remove_entry(dst, &name)?;
+                }
+                let target = rfs::readlinkat(upper, name.as_str(), Vec::new())?;
+                rfs::symlinkat(target.as_c_str(), dst, name.as_str())?;
+                rfs::chownat(dst, name.as_str(), Some(rfs::Uid::from_raw(st.st_uid)), Some(rfs::Gid::from_raw(st.st_gid)), AtFlags::SYMLINK_NOFOLLOW)?;
+            }
+            _ => {
+                if let Err(e) = rfs::mknodat(dst, name.as_str(), ft, Mode::from_raw_mode(st.st_mode & 0o7777), st.st_rdev) {
+                    tracing::warn!(name, error = %e, "skipping a special file that cannot be created");
+                }
+            }
+        }
+    }
+    Ok(wrote)
+}
+
+/// Writes to `dest` of `dst` what `upper_path` of `upper` adds or changes
+/// compared with `lower_path` of `lower`. Removals are not represented.
+pub fn diff(lower: &Root, lower_path: &str, upper: &Root, upper_path: &str, dst: &Root, dest: &str) -> io::Result<()> {
+    let lfd = match lower.open_in(lower_path, OFlags::RDONLY | OFlags::DIRECTORY, true) {
+        Ok(fd) => Some(fd),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => None,
+        Err(e) => return Err(e),
+    };
+    let ufd = upper.open_in(upper_path, OFlags::RDONLY | OFlags::DIRECTORY, true)?;
+    let dfd = dst.mkdir_all(dest, 0o755, None)?;
+    let filter = Filter::new(&[], &[]).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let opts = CopyOpts { filter: &filter, mode: None, owner: None };
+    diff_dir(lfd.as_ref(), &ufd, &dfd, &opts).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaced_cases() {
+        let text = "a=1\nb=1\nc=1\n";
+        for (search, rep, all, from, want) in [
+            ("1", "2", false, None, Ok("a=2\nb=1\nc=1\n")),
+            ("1", "2", true, None, Ok("a=2\nb=2\nc=2\n")),
+            ("1", "2", false, Some(2), Ok("a=1\nb=2\nc=1\n")),
+            ("1", "2", true, Some(3), Ok("a=1\nb=1\nc=2\n")),
+            ("x", "2", false, None, Err("`x` was not found")),
+            ("a", "2", false, Some(2), Err("`a` was not found from line 2")),
+            ("1", "2", false, Some(9), Err("fewer than 9 lines")),
+            ("", "2", false, None, Err("must not be empty")),
+        ] {
+            let got = replaced(text, search, rep, all, from);
+            match want {
+                Ok(w) => assert_eq!(got.as_deref(), Ok(w), "{search} {from:?}"),
+                Err(e) => assert!(got.as_ref().is_err_and(|g| g.contains(e)), "{search} {from:?}: {got:?}"),
+            }
+        }
+    }
+}
