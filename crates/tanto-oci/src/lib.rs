@@ -23,7 +23,9 @@
 //! - [`config`] — `EngineConfig` (BuildKit's registry format, other sections kept).
 //! - [`registry`] — `Registry::resolve` / `fetch_blob`, errors.
 //! - [`image`] — `ImageConfig`, a tolerant model of the config JSON.
-//! - [`layer`] — `apply_layer`.
+//! - [`layer`] — `apply_layer`; [`layer::diff`] — layer blobs from snapshot directories.
+//! - [`registry`] push — `push_blob` / `push_manifest`; Docker's `config.json` credentials.
+//! - [`tarball`] — OCI layout tarballs out, OCI / `docker save` tarballs in.
 
 pub mod config;
 pub mod image;
@@ -31,6 +33,7 @@ pub mod layer;
 pub mod platform;
 pub mod reference;
 pub mod registry;
+pub mod tarball;
 
 pub use config::{ConfigError, EngineConfig, RegistryConfig};
 pub use image::ImageConfig;

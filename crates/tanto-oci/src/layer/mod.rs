@@ -15,6 +15,7 @@
 //!
 //! The work is blocking; call it from `spawn_blocking`.
 
+pub mod diff;
 mod tree;
 
 use std::fs::File;

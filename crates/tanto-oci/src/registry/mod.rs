@@ -12,7 +12,9 @@
 //! does the pull protocol. Push will sit beside pull on the same transport.
 
 mod auth;
+mod docker_config;
 mod error;
+mod push;
 mod transport;
 
 use std::path::{Path, PathBuf};
@@ -28,6 +30,8 @@ use crate::platform::Platform;
 use crate::reference::ImageRef;
 
 pub use auth::{Credential, RegistryAuth};
+pub use docker_config::{docker_config_path, docker_credential_from, with_docker_credentials};
+pub use push::PushError;
 pub use error::{Attempt, ErrorTier, Failure, OciError};
 use transport::Transport;
 
