@@ -60,6 +60,9 @@ pub enum ExecError {
         source: io::Error,
     },
 
+    #[error("bridge network: {message}")]
+    Network { message: String },
+
     #[error("internal error in tanto-exec: {message}")]
     Internal { message: String },
 }

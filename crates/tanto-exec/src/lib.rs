@@ -14,11 +14,18 @@
 //! it is bound read-only at `/dev/init` (inside the container's /dev tmpfs, so the root
 //! filesystem never sees it) and runs the command as its child, unless `no_init`.
 //!
+//! Networking: the host's namespace, a loopback-only one, or (after
+//! [`Executor::enable_bridge`]) a namespace of its own on the executor's bridge with NAT
+//! to the outside, made on a side thread while the bundle is prepared (see [`net`]).
+//! [`Executor::start`] runs a container in the background (services) and hands out its
+//! address, output and stop/kill.
+//!
 //! It must not depend on cache refs, images, the solver or GraphQL: it only sees
 //! directories and mount lists. It needs root and an OCI runtime binary at run time.
 
 mod error;
 mod lookup;
+pub mod net;
 mod run;
 mod runtime;
 mod spec;
@@ -66,6 +73,10 @@ pub enum Network {
     /// An own network namespace with only `lo`.
     #[default]
     Loopback,
+    /// An own network namespace on the executor's bridge (see
+    /// [`Executor::enable_bridge`]): `lo`, `eth0` with an address of the bridge's block,
+    /// a default route with NAT to the outside, and the host's name servers.
+    Bridge,
 }
 
 /// The root filesystem of a container.
@@ -218,6 +229,8 @@ pub(crate) struct Inner {
     start_time: u64,
     /// Static init binary bound in as PID 1 unless `no_init`.
     init: Option<PathBuf>,
+    /// The bridge network, once enabled.
+    bridge: std::sync::OnceLock<Arc<net::BridgeNet>>,
 }
 
 /// Runs containers. Cheap to clone; `Send + Sync`.
@@ -269,6 +282,7 @@ impl Executor {
             pid,
             start_time: sys::process_start_time(pid).unwrap_or(0),
             init: runtime::find_init(),
+            bridge: std::sync::OnceLock::new(),
         };
         tracing::debug!(runtime = %inner.runtime.path.display(), run_dir = %inner.run_dir.display(), "executor ready");
         Ok(Executor {
@@ -306,60 +320,95 @@ impl Executor {
         let started = tokio::task::spawn_blocking(move || run::start(inner, spec))
             .await
             .map_err(join_error)??;
-        let t_started = started_at.elapsed();
-        let run::Started {
-            mut bundle,
-            stdin,
-            stdout,
-            stderr,
-            pidfd,
-        } = started;
+        drive(self.inner.clone(), started, events, started_at).await
+    }
 
-        let feed = async {
-            if let Some((pipe, data)) = stdin {
-                if let Ok(mut tx) =
-                    tokio::net::unix::pipe::Sender::from_owned_fd(OwnedFd::from(pipe))
-                {
-                    // EPIPE just means the process did not read everything.
-                    let _ = tx.write_all(&data).await;
-                }
-            }
-        };
-        let capture = capture_output(stdout.map(OwnedFd::from), stderr.map(OwnedFd::from), events);
-        let ((), captured) = tokio::join!(feed, capture);
-        let (out, err, combined) =
-            captured.map_err(ExecError::io("reading the output of", "the container"))?;
-
-        let status = wait_exit(&mut bundle, pidfd).await?;
-        let t_exited = started_at.elapsed();
-        let logged = tokio::task::spawn_blocking(move || bundle.finish())
+    /// Starts `spec` and returns at once: the container keeps running until it exits,
+    /// [`RunningContainer::stop`] or [`RunningContainer::kill`] ends it, or the handle is
+    /// dropped (which kills it and cleans up in the background). Output goes to
+    /// `events` and into a bounded buffer ([`RunningContainer::output`]).
+    pub async fn start(
+        &self,
+        spec: ProcessSpec,
+        events: Option<OutputSink>,
+    ) -> Result<RunningContainer, ExecError> {
+        let started_at = Instant::now();
+        let inner = self.inner.clone();
+        let started = tokio::task::spawn_blocking(move || run::start(inner, spec))
             .await
             .map_err(join_error)??;
-        tracing::debug!(
-            runtime = self.runtime_name(),
-            prepare_us = t_started.as_micros() as u64,
-            run_us = (t_exited - t_started).as_micros() as u64,
-            cleanup_us = (started_at.elapsed() - t_exited).as_micros() as u64,
-            "container run timing"
-        );
-        if let Some(message) = logged {
-            return Err(ExecError::Runtime {
-                runtime: self.runtime_name().to_string(),
-                message,
-            });
-        }
-        use std::os::unix::process::ExitStatusExt;
-        let exit_code = status
-            .code()
-            .or_else(|| status.signal().map(|s| 128 + s))
-            .unwrap_or(-1);
-        Ok(ExitInfo {
-            exit_code,
-            stdout: out,
-            stderr: err,
-            combined,
-            duration: started_at.elapsed(),
+        let (id, ip) = (started.id.clone(), started.ip);
+        let tail = Arc::new(Mutex::new(OutputTail::default()));
+        let sink: OutputSink = {
+            let tail = tail.clone();
+            Arc::new(move |stream, chunk| {
+                tail.lock().unwrap_or_else(|p| p.into_inner()).push(chunk);
+                if let Some(events) = &events {
+                    events(stream, chunk);
+                }
+            })
+        };
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        let inner = self.inner.clone();
+        let task = tokio::spawn(async move {
+            let res = drive(inner, started, Some(sink), started_at).await;
+            let _ = tx.send(Some(Arc::new(res)));
+        });
+        Ok(RunningContainer {
+            id,
+            ip,
+            inner: self.inner.clone(),
+            tail,
+            done: rx,
+            task,
         })
+    }
+
+    /// Enables [`Network::Bridge`] for this executor and cleans up what engines that are
+    /// gone left of their networks (see [`net`]). The bridge itself is created at first
+    /// use. Blocking; call once.
+    pub fn enable_bridge(&self, cfg: net::BridgeConfig) -> Result<usize, ExecError> {
+        let bridge = Arc::new(net::BridgeNet::new(cfg)?);
+        let cleaned = bridge.reconcile()?;
+        self.inner
+            .bridge
+            .set(bridge)
+            .map_err(|_| ExecError::Internal {
+                message: "the bridge network is already enabled".into(),
+            })?;
+        Ok(cleaned)
+    }
+
+    /// The bridge configuration, when [`Executor::enable_bridge`] was called.
+    pub fn bridge_config(&self) -> Option<&net::BridgeConfig> {
+        self.inner.bridge.get().map(|b| b.config())
+    }
+
+    /// The host's address on the bridge, once the bridge exists.
+    pub fn bridge_gateway(&self) -> Option<std::net::Ipv4Addr> {
+        self.inner.bridge.get().and_then(|b| b.gateway())
+    }
+
+    /// An extra address of the host on the bridge that containers can reach (for
+    /// reverse tunnels); removed when dropped. Creates the bridge if needed.
+    pub async fn bridge_host_address(&self) -> Result<net::HostAddress, ExecError> {
+        let bridge = self.inner.bridge.get().cloned().ok_or_else(|| {
+            ExecError::invalid("bridge networking is not enabled on this executor: call `Executor::enable_bridge` first")
+        })?;
+        tokio::task::spawn_blocking(move || bridge.host_address())
+            .await
+            .map_err(join_error)?
+    }
+
+    /// Removes the bridge, its rules and its slot (see [`net`]); containers still on it
+    /// lose their network. Call at shutdown; idempotent.
+    pub async fn teardown_network(&self) -> Result<(), ExecError> {
+        let Some(bridge) = self.inner.bridge.get().cloned() else {
+            return Ok(());
+        };
+        tokio::task::spawn_blocking(move || bridge.teardown())
+            .await
+            .map_err(join_error)?
     }
 
     /// Removes bundles, mounts and runtime state left under `run_dir` by engine processes
@@ -376,6 +425,183 @@ impl Executor {
 fn join_error(e: tokio::task::JoinError) -> ExecError {
     ExecError::Internal {
         message: format!("blocking task failed: {e}"),
+    }
+}
+
+/// Feeds stdin, captures output, waits for the exit and cleans up.
+async fn drive(
+    inner: Arc<Inner>,
+    started: run::Started,
+    events: Option<OutputSink>,
+    started_at: Instant,
+) -> Result<ExitInfo, ExecError> {
+    let t_started = started_at.elapsed();
+    let run::Started {
+        mut bundle,
+        stdin,
+        stdout,
+        stderr,
+        pidfd,
+        ..
+    } = started;
+
+    let feed = async {
+        if let Some((pipe, data)) = stdin {
+            if let Ok(mut tx) = tokio::net::unix::pipe::Sender::from_owned_fd(OwnedFd::from(pipe)) {
+                // EPIPE just means the process did not read everything.
+                let _ = tx.write_all(&data).await;
+            }
+        }
+    };
+    let capture = capture_output(stdout.map(OwnedFd::from), stderr.map(OwnedFd::from), events);
+    let ((), captured) = tokio::join!(feed, capture);
+    let (out, err, combined) =
+        captured.map_err(ExecError::io("reading the output of", "the container"))?;
+
+    let status = wait_exit(&mut bundle, pidfd).await?;
+    let t_exited = started_at.elapsed();
+    let logged = tokio::task::spawn_blocking(move || bundle.finish())
+        .await
+        .map_err(join_error)??;
+    tracing::debug!(
+        runtime = inner.runtime.name(),
+        prepare_us = t_started.as_micros() as u64,
+        run_us = (t_exited - t_started).as_micros() as u64,
+        cleanup_us = (started_at.elapsed() - t_exited).as_micros() as u64,
+        "container run timing"
+    );
+    if let Some(message) = logged {
+        return Err(ExecError::Runtime {
+            runtime: inner.runtime.name().to_string(),
+            message,
+        });
+    }
+    use std::os::unix::process::ExitStatusExt;
+    let exit_code = status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(-1);
+    Ok(ExitInfo {
+        exit_code,
+        stdout: out,
+        stderr: err,
+        combined,
+        duration: started_at.elapsed(),
+    })
+}
+
+/// The last bytes of a running container's combined output.
+#[derive(Default)]
+struct OutputTail {
+    buf: std::collections::VecDeque<u8>,
+}
+
+impl OutputTail {
+    const LIMIT: usize = 64 * 1024;
+
+    fn push(&mut self, chunk: &[u8]) {
+        self.buf.extend(chunk);
+        let excess = self.buf.len().saturating_sub(Self::LIMIT);
+        self.buf.drain(..excess);
+    }
+}
+
+/// How a started container ended: its exit, or why it could not be run to the end.
+pub type Exited = Arc<Result<ExitInfo, ExecError>>;
+
+/// A container started with [`Executor::start`]. Dropping the handle kills the
+/// container and cleans up in the background.
+pub struct RunningContainer {
+    id: String,
+    ip: Option<std::net::Ipv4Addr>,
+    inner: Arc<Inner>,
+    tail: Arc<Mutex<OutputTail>>,
+    done: tokio::sync::watch::Receiver<Option<Exited>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl fmt::Debug for RunningContainer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunningContainer")
+            .field("id", &self.id)
+            .field("ip", &self.ip)
+            .finish()
+    }
+}
+
+impl RunningContainer {
+    /// The runtime's container id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The address on the bridge ([`Network::Bridge`] only).
+    pub fn ip(&self) -> Option<std::net::Ipv4Addr> {
+        self.ip
+    }
+
+    /// The last 64 KiB of combined output so far.
+    pub fn output(&self) -> Vec<u8> {
+        let tail = self.tail.lock().unwrap_or_else(|p| p.into_inner());
+        tail.buf.iter().copied().collect()
+    }
+
+    /// How it ended, if it has.
+    pub fn exited(&self) -> Option<Exited> {
+        self.done.borrow().clone()
+    }
+
+    /// Waits until the container has exited and everything is cleaned up.
+    pub async fn wait(&self) -> Exited {
+        let mut rx = self.done.clone();
+        loop {
+            if let Some(done) = rx.borrow_and_update().clone() {
+                return done;
+            }
+            if rx.changed().await.is_err() {
+                return Arc::new(Err(ExecError::Internal {
+                    message: "the task driving the container ended without a result".into(),
+                }));
+            }
+        }
+    }
+
+    /// Sends `signal` to the container's first process (the init, which forwards it).
+    pub async fn signal(&self, signal: &'static str) -> Result<(), ExecError> {
+        let (inner, id) = (self.inner.clone(), self.id.clone());
+        tokio::task::spawn_blocking(move || inner.runtime.kill(&inner.state_dir, &id, signal))
+            .await
+            .map_err(join_error)?
+    }
+
+    /// SIGTERM, then SIGKILL after `grace` if it is still running; waits for the end.
+    pub async fn stop(&self, grace: Duration) -> Exited {
+        if self.exited().is_none() {
+            if let Err(e) = self.signal("TERM").await {
+                tracing::debug!(container = %self.id, error = %e, "SIGTERM failed");
+            }
+            if tokio::time::timeout(grace, self.wait()).await.is_err() {
+                return self.kill().await;
+            }
+        }
+        self.wait().await
+    }
+
+    /// SIGKILL to every process of the container; waits for the end.
+    pub async fn kill(&self) -> Exited {
+        if self.exited().is_none() {
+            if let Err(e) = self.signal("KILL").await {
+                tracing::debug!(container = %self.id, error = %e, "SIGKILL failed");
+            }
+        }
+        self.wait().await
+    }
+}
+
+impl Drop for RunningContainer {
+    fn drop(&mut self) {
+        // Dropping the driving future kills the container and cleans up on a thread.
+        self.task.abort();
     }
 }
 

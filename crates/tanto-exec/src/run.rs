@@ -33,6 +33,8 @@ pub(crate) struct Cleanup {
     /// directories overlayfs copied up only to hold stubs.
     overlays: Vec<(PathBuf, PathBuf, Vec<PathBuf>)>,
     child: Option<Child>,
+    /// The network namespace on the bridge, released after the container is gone.
+    net: Option<crate::net::Attachment>,
 }
 
 impl Cleanup {
@@ -46,6 +48,7 @@ impl Cleanup {
         if self.inner.state_dir.join(&self.id).exists() {
             self.inner.runtime.destroy(&self.inner.state_dir, &self.id);
         }
+        self.net = None;
         let removed = view::remove_stubs(&self.stubs).len();
         if !self.stubs.is_empty() {
             tracing::debug!(container = %self.id, created = self.stubs.len(), removed, "removed mount stubs");
@@ -120,6 +123,9 @@ impl Drop for Cleanup {
 
 /// A started container: the runtime child plus its stdio.
 pub(crate) struct Started {
+    pub id: String,
+    /// The container's address on the bridge.
+    pub ip: Option<std::net::Ipv4Addr>,
     pub bundle: Bundle,
     pub stdin: Option<(ChildStdin, Vec<u8>)>,
     pub stdout: Option<ChildStdout>,
@@ -242,6 +248,21 @@ fn validate(spec: &ProcessSpec) -> Result<(), ExecError> {
 /// Prepares the bundle and starts the runtime (blocking).
 pub(crate) fn start(inner: Arc<Inner>, mut spec: ProcessSpec) -> Result<Started, ExecError> {
     validate(&spec)?;
+    // The network namespace is made on a thread of its own while the bundle is set up.
+    let mut pending_net = match spec.network {
+        Network::Bridge => Some(
+            inner
+                .bridge
+                .get()
+                .ok_or_else(|| {
+                    ExecError::invalid(
+                        "bridge networking is not enabled on this executor: call `Executor::enable_bridge` first",
+                    )
+                })?
+                .begin_attach()?,
+        ),
+        _ => None,
+    };
     let id = new_id();
     let dir = inner.run_dir.join(&id);
     fs::DirBuilder::new()
@@ -256,6 +277,7 @@ pub(crate) fn start(inner: Arc<Inner>, mut spec: ProcessSpec) -> Result<Started,
         stubs: Vec::new(),
         overlays: Vec::new(),
         child: None,
+        net: None,
     };
     write_file(
         &dir.join("owner"),
@@ -333,12 +355,24 @@ pub(crate) fn start(inner: Arc<Inner>, mut spec: ProcessSpec) -> Result<Started,
     let hostname_file = dir.join("hostname");
     write_file(&hostname_file, format!("{hostname}\n").as_bytes(), 0o644)?;
     etc.push(("/etc/hostname", hostname_file));
-    if matches!(spec.network, Network::Host) {
-        if let Ok(data) = fs::read("/etc/resolv.conf") {
+    match spec.network {
+        Network::Host => {
+            if let Ok(data) = fs::read("/etc/resolv.conf") {
+                let resolv = dir.join("resolv.conf");
+                write_file(&resolv, &data, 0o644)?;
+                etc.push(("/etc/resolv.conf", resolv));
+            }
+        }
+        Network::Bridge => {
+            let pending = pending_net
+                .take()
+                .expect("begun above for a bridge network");
+            cl.net = Some(pending.finish()?);
             let resolv = dir.join("resolv.conf");
-            write_file(&resolv, &data, 0o644)?;
+            write_file(&resolv, &crate::net::resolv_conf(), 0o644)?;
             etc.push(("/etc/resolv.conf", resolv));
         }
+        Network::Loopback => {}
     }
     for (target, source) in etc {
         let target = Path::new(target);
@@ -574,6 +608,7 @@ pub(crate) fn start(inner: Arc<Inner>, mut spec: ProcessSpec) -> Result<Started,
         user: &user,
         hostname: &hostname,
         network: &spec.network,
+        netns: cl.net.as_ref().map(|n| n.netns_path()).as_deref(),
         privileged: spec.privileged,
         available_caps: inner.caps,
         mounts: &spec_mounts,
@@ -620,10 +655,13 @@ pub(crate) fn start(inner: Arc<Inner>, mut spec: ProcessSpec) -> Result<Started,
         .map(|s| (s, stdin_bytes.unwrap_or_default()));
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
+    let ip = cl.net.as_ref().map(|n| n.ip());
     cl.child = Some(child);
     let pidfd = pidfd.map_err(ExecError::io("opening a pidfd for", &inner.runtime.path))?;
     tracing::debug!(container = %id, runtime = inner.runtime.name(), "container started");
     Ok(Started {
+        id,
+        ip,
         bundle: Bundle {
             cleanup: Some(cl),
             log,

@@ -213,6 +213,30 @@ impl Runtime {
         cmd
     }
 
+    /// Sends `signal` (`TERM`, `KILL`, ...) to the first process of container `id`. A
+    /// container that is not running (any more) is not an error.
+    pub fn kill(&self, state_root: &Path, id: &str, signal: &str) -> Result<(), ExecError> {
+        let out = self
+            .base_command(state_root, None)
+            .args(["kill", id, signal])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(ExecError::io("running the OCI runtime", &self.path))?;
+        if out.status.success() || !state_root.join(id).exists() {
+            return Ok(());
+        }
+        let message = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        if message.contains("not running") || message.contains("does not exist") {
+            return Ok(());
+        }
+        Err(ExecError::Runtime {
+            runtime: self.name().to_string(),
+            message: format!("kill {signal}: {message}"),
+        })
+    }
+
     /// Kills every process of container `id` and deletes it; errors are ignored (the
     /// container may never have been created).
     pub fn destroy(&self, state_root: &Path, id: &str) {

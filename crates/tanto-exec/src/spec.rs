@@ -41,6 +41,8 @@ pub struct SpecInput<'a> {
     pub user: &'a ExecUser,
     pub hostname: &'a str,
     pub network: &'a Network,
+    /// The namespace to join for [`Network::Bridge`].
+    pub netns: Option<&'a Path>,
     pub privileged: bool,
     /// Capability bits the engine itself holds (`CapEff`); the container never gets more.
     pub available_caps: u64,
@@ -293,13 +295,25 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, ExecError> {
         LinuxNamespaceType::Mount,
     ];
     match input.network {
-        Network::Host => {}
+        Network::Host | Network::Bridge => {}
         Network::Loopback => kinds.push(LinuxNamespaceType::Network),
     }
     for typ in kinds {
         namespaces.push(
             LinuxNamespaceBuilder::default()
                 .typ(typ)
+                .build()
+                .map_err(|e| internal("linux.namespaces", e))?,
+        );
+    }
+    if let Network::Bridge = input.network {
+        let path = input
+            .netns
+            .ok_or_else(|| internal("linux.namespaces", "a bridge network needs a namespace"))?;
+        namespaces.push(
+            LinuxNamespaceBuilder::default()
+                .typ(LinuxNamespaceType::Network)
+                .path(path)
                 .build()
                 .map_err(|e| internal("linux.namespaces", e))?,
         );
@@ -386,6 +400,7 @@ mod tests {
             user: &user,
             hostname: "box",
             network: &network,
+            netns: matches!(network, Network::Bridge).then_some(Path::new("/proc/1/fd/7")),
             privileged,
             available_caps: 0x1ff_feff_ffff,
             mounts,
@@ -404,11 +419,14 @@ mod tests {
             .map(|c| c.as_str().unwrap().trim_start_matches("CAP_").to_string())
             .collect();
         caps.sort();
-        let ns: Vec<&str> = v["linux"]["namespaces"]
+        let ns: Vec<String> = v["linux"]["namespaces"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|n| n["type"].as_str().unwrap())
+            .map(|n| match n["path"].as_str() {
+                Some(p) => format!("{}={p}", n["type"].as_str().unwrap()),
+                None => n["type"].as_str().unwrap().to_string(),
+            })
             .collect();
         let mounts: Vec<String> = v["mounts"]
             .as_array()
@@ -489,6 +507,16 @@ mod tests {
             &[],
             &format!(
                 "caps=14 ns=pid,ipc,uts,mount,network masked=11 ro=5 rlimits=false terminal=false readonly_root=false user=65534:65534[10] devices=[{{\"allow\":false,\"access\":\"rwm\"}}]\n{SYS}
+/sys=sysfs:sysfs[nosuid,noexec,nodev,ro]
+/sys/fs/cgroup=cgroup:cgroup[nosuid,noexec,nodev,relatime,ro]"
+            ),
+        );
+        check(
+            Network::Bridge,
+            false,
+            &[],
+            &format!(
+                "caps=14 ns=pid,ipc,uts,mount,network=/proc/1/fd/7 masked=11 ro=5 rlimits=false terminal=false readonly_root=false user=65534:65534[10] devices=[{{\"allow\":false,\"access\":\"rwm\"}}]\n{SYS}
 /sys=sysfs:sysfs[nosuid,noexec,nodev,ro]
 /sys/fs/cgroup=cgroup:cgroup[nosuid,noexec,nodev,relatime,ro]"
             ),

@@ -573,6 +573,19 @@ pub fn host_devices() -> Vec<HostDevice> {
     out
 }
 
+/// Moves the calling thread into a new network namespace and returns a handle to it.
+/// The thread stays in that namespace: call this only on a thread that ends afterwards.
+pub fn enter_new_netns() -> io::Result<OwnedFd> {
+    // SAFETY: CLONE_NEWNET changes only this thread's network namespace; no file
+    // descriptor table is unshared, so no other thread can observe a changed fd table.
+    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNET)? };
+    Ok(rustix::fs::open(
+        "/proc/thread-self/ns/net",
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)
+}
+
 /// Whether `pid` is alive (a zombie counts as alive).
 pub fn pid_exists(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
