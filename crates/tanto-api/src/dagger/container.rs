@@ -4,7 +4,7 @@ use serde_json::Value as Json;
 use tanto_model::{ExecMount, ExecMountKind, ExecOp, Expect, FileAction, ImageLayerOp, Op, Ref, Vertex};
 
 use super::objects::*;
-use super::{file_op, leaf, not_implemented, paths, resolved, Api, Object};
+use super::{file_op, leaf, paths, resolved, Api, Object};
 use crate::gql::{Args, FieldCall, FieldError, Resolved};
 
 fn strings(v: &[String]) -> Resolved {
@@ -44,7 +44,7 @@ impl ContainerObj {
     }
 
     /// A path argument made absolute (expanding env vars when asked).
-    fn path_arg(&self, a: &Args, name: &str) -> Result<String, FieldError> {
+    pub(super) fn path_arg(&self, a: &Args, name: &str) -> Result<String, FieldError> {
         let raw = a.string(name)?;
         let raw = if a.opt_bool("expand")?.unwrap_or(false) { paths::expand(raw, &self.config.env) } else { raw.to_string() };
         Ok(paths::resolve(self.workdir(), &raw))
@@ -63,7 +63,7 @@ impl ContainerObj {
             .max_by_key(|(m, _)| m.target.len())
     }
 
-    fn with_rootfs_action(&self, action: FileAction, sources: Vec<Ref>) -> ContainerObj {
+    pub(super) fn with_rootfs_action(&self, action: FileAction, sources: Vec<Ref>) -> ContainerObj {
         let mut c = self.clone();
         c.rootfs = Some(file_op(self.rootfs.as_ref(), action, sources));
         c
@@ -378,7 +378,10 @@ impl Api {
                 let d = self.container_subpath(c, &path, false)?;
                 super::directory::exists(self, d.root.as_ref(), &d.path, a).await
             }
-            _ => Err(not_implemented(call)),
+            "export" | "asTarball" | "publish" | "import" | "withRegistryAuth" | "withoutRegistryAuth" => {
+                self.container_out(c, call).await
+            }
+            _ => self.container_more(c, call).await,
         }
     }
 
@@ -399,6 +402,9 @@ impl Api {
         n.platform = img.platform;
         n.image_ref = Some(img.reference);
         n.exec = None;
+    /// Where `path` of a container lives: in a mounted directory or the rootfs.
+    pub(super) fn container_subpath(&self, c: &ContainerObj, path: &str, _dir: bool) -> Result<DirectoryObj, FieldError> {
+        if let Some((m, rest)) = c.mount_for(path) {
         Ok(n)
     }
 

@@ -6,7 +6,7 @@ use tanto_model::{FileAction, Ref};
 use super::backend::EntryKind;
 use super::container::copy_dir_action;
 use super::objects::*;
-use super::{file_op, leaf, not_implemented, paths, resolved, Api, Object};
+use super::{file_op, leaf, paths, resolved, Api, Object};
 use crate::gql::{Args, FieldCall, FieldError, Resolved};
 
 impl DirectoryObj {
@@ -133,7 +133,7 @@ impl Api {
             "exists" => exists(self, d.root.as_ref(), &paths::within(&d.path, a.string("path")?), a).await,
             "dockerBuild" => Ok(resolved(Object::Container(self.docker_build(d, a).await?))),
             "export" => self.directory_export(d, a).await,
-            _ => Err(not_implemented(call)),
+            _ => self.directory_more(d, call).await,
         }
     }
 
@@ -187,7 +187,8 @@ impl Api {
                 );
                 Ok(resolved(Object::File(FileObj { root: Some(root), path: dest })))
             }
-            _ => Err(not_implemented(call)),
+            "export" => self.file_export(f, a).await,
+            _ => self.file_more(f, call).await,
         }
     }
 }

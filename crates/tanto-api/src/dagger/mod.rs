@@ -9,6 +9,7 @@ pub mod backend;
 mod container;
 mod directory;
 mod dockerfile;
+mod surface;
 mod export;
 mod host;
 pub mod objects;
@@ -44,6 +45,7 @@ pub enum Object {
     Host(HostObj),
     GitRepository(sources::GitRepositoryObj),
     GitRef(sources::GitRefObj),
+    Stat(StatObj),
 }
 
 impl Object {
@@ -61,6 +63,7 @@ impl Object {
             Object::Host(_) => "Host",
             Object::GitRepository(_) => "GitRepository",
             Object::GitRef(_) => "GitRef",
+            Object::Stat(_) => "Stat",
         }
     }
 
@@ -79,6 +82,7 @@ impl Object {
             Object::Host(v) => object_id(t, v),
             Object::GitRepository(v) => object_id(t, v),
             Object::GitRef(v) => object_id(t, v),
+            Object::Stat(v) => object_id(t, v),
         }
     }
 
@@ -221,6 +225,7 @@ impl Resolver for Api {
             Object::Secret(s) => self.secret(s, call).await,
             Object::GitRepository(g) => self.git_repository(g, call).await,
             Object::GitRef(r) => self.git_ref(r, call).await,
+            Object::Stat(s) => self.stat_field(s, call).await,
             Object::EnvVariable(EnvVariableObj { name, value }) | Object::Label(LabelObj { name, value }) => {
                 match call.field {
                     "name" => Ok(leaf(name.clone())),

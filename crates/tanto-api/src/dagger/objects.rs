@@ -109,6 +109,8 @@ pub struct ContainerObj {
     #[serde(serialize_with = "ser_exec")]
     pub exec: Option<Ref>,
     pub image_ref: Option<String>,
+    /// OCI manifest annotations (`withAnnotation`).
+    pub annotations: BTreeMap<String, String>,
 }
 
 fn ser_exec<S: serde::Serializer>(v: &Option<Ref>, s: S) -> Result<S::Ok, S::Error> {
@@ -125,6 +127,7 @@ impl ContainerObj {
             secret_env: Vec::new(),
             exec: None,
             image_ref: None,
+            annotations: BTreeMap::new(),
         }
     }
 }
@@ -143,6 +146,15 @@ pub struct LabelObj {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct HostObj {}
+
+/// What `stat` returns: `file_type` is a `FileType` enum value.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatObj {
+    pub name: String,
+    pub size: i64,
+    pub permissions: i64,
+    pub file_type: String,
+}
 
 /// The ID of an object: its type and the digest of its canonical encoding.
 /// Never all digits (SDKs would send it as an Int), never secret values.

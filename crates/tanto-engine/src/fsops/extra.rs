@@ -97,6 +97,12 @@ pub fn replaced(data: &str, search: &str, replacement: &str, all: bool, first_fr
             if start > 0 { format!(" from line {}", first_from.unwrap_or(1)) } else { String::new() }
         ));
     }
+    if !all && first_from.is_none() {
+        let n = tail.matches(search).count();
+        if n > 1 {
+            return Err(format!("`{search}` matches {n} times: pass `all` to replace every match or `firstFrom` to pick the first from a line"));
+        }
+    }
     let tail = if all { tail.replace(search, replacement) } else { tail.replacen(search, replacement, 1) };
     Ok(format!("{head}{tail}"))
 }
@@ -238,7 +244,8 @@ mod tests {
     fn replaced_cases() {
         let text = "a=1\nb=1\nc=1\n";
         for (search, rep, all, from, want) in [
-            ("1", "2", false, None, Ok("a=2\nb=1\nc=1\n")),
+            ("a=1", "a=2", false, None, Ok("a=2\nb=1\nc=1\n")),
+            ("1", "2", false, None, Err("`1` matches 3 times")),
             ("1", "2", true, None, Ok("a=2\nb=2\nc=2\n")),
             ("1", "2", false, Some(2), Ok("a=1\nb=2\nc=1\n")),
             ("1", "2", true, Some(3), Ok("a=1\nb=1\nc=2\n")),

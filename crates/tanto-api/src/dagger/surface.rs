@@ -1,0 +1,199 @@
+//! The rest of the Container, Directory and File surface: `stat`, `filter`,
+//! `diff`, `chown`, `withTimestamps`, `withReplaced`, `findUp`, `withFiles`
+//! on containers, annotations. Chain fields add file actions (so they are
+//! cached like any step); `stat` and `findUp` ask the backend.
+
+use serde_json::Value as Json;
+use tanto_model::{FileAction, Ref};
+
+use super::backend::{EntryKind, EntryStat};
+use super::objects::*;
+use super::{file_op, leaf, not_implemented, paths, resolved, Api, Object};
+use crate::gql::{Args, FieldCall, FieldError, Resolved};
+
+/// A `Stat` of `path`, or a typed "not found" error.
+async fn stat(api: &Api, root: Option<&Ref>, path: &str, a: &Args) -> Result<Resolved, FieldError> {
+    let no_follow = a.opt_bool("doNotFollowSymlinks")?.unwrap_or(false);
+    match api.backend.stat(root, path, no_follow).await? {
+        Some(st) => Ok(resolved(Object::Stat(StatObj::from_entry(path, &st)))),
+        None => Err(format!("`{path}`: no such file or directory").into()),
+    }
+}
+
+impl StatObj {
+    pub fn from_entry(path: &str, st: &EntryStat) -> StatObj {
+        StatObj {
+            name: paths::base_name(path),
+            size: st.size as i64,
+            permissions: (st.mode & 0o7777) as i64,
+            file_type: match st.kind {
+                EntryKind::File => "REGULAR",
+                EntryKind::Dir => "DIRECTORY",
+                EntryKind::Symlink => "SYMLINK",
+                EntryKind::Other => "UNKNOWN",
+            }
+            .to_string(),
+        }
+    }
+}
+
+fn timestamp(a: &Args) -> Result<i64, FieldError> {
+    a.int("timestamp")
+}
+
+fn owner(a: &Args) -> Result<String, FieldError> {
+    let o = a.string("owner")?;
+    if o.is_empty() {
+        return Err("`owner` must not be empty: use `uid`, `uid:gid`, `user` or `user:group`".into());
+    }
+    Ok(o.to_string())
+}
+
+impl Api {
+    pub(super) async fn stat_field(&self, s: &StatObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+        match call.field {
+            "name" => Ok(leaf(s.name.clone())),
+            "size" => Ok(leaf(s.size)),
+            "permissions" => Ok(leaf(s.permissions)),
+            "fileType" => Ok(leaf(s.file_type.clone())),
+            _ => Err(not_implemented(call)),
+        }
+    }
+
+    /// Container fields not handled in `container.rs`.
+    pub(super) async fn container_more(&self, c: &ContainerObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+        let a = call.args;
+        let ctr = |c: ContainerObj| Ok(resolved(Object::Container(c)));
+        match call.field {
+            "stat" => {
+                let path = c.path_arg(a, "path")?;
+                let d = self.container_subpath(c, &path, false)?;
+                stat(self, d.root.as_ref(), &d.path, a).await
+            }
+            "withFiles" => {
+                let dest = c.path_arg(a, "path")?;
+                let mut n = c.clone();
+                for id in a.list("sources")? {
+                    let src = self.load_file(id)?;
+                    let action = FileAction::Copy {
+                        src: src.root.as_ref().map(|_| 0),
+                        src_path: src.path.clone(),
+                        dest: paths::within(&dest, &paths::base_name(&src.path)),
+                        include: vec![],
+                        exclude: vec![],
+                        mode: a.opt_int("permissions")?.map(|m| m as u32),
+                        owner: a.opt_string("owner")?.unwrap_or("").to_string(),
+                    };
+                    n = n.with_rootfs_action(action, src.root.into_iter().collect());
+                }
+                ctr(n)
+            }
+            "withAnnotation" => {
+                let mut n = c.clone();
+                n.annotations.insert(a.string("name")?.to_string(), a.string("value")?.to_string());
+                ctr(n)
+            }
+            "withoutAnnotation" => {
+                let mut n = c.clone();
+                n.annotations.remove(a.string("name")?);
+                ctr(n)
+            }
+            _ => Err(not_implemented(call)),
+        }
+    }
+
+    /// Directory fields not handled in `directory.rs`.
+    pub(super) async fn directory_more(&self, d: &DirectoryObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+        let a = call.args;
+        let dir = |d: DirectoryObj| Ok(resolved(Object::Directory(d)));
+        let on = |action: FileAction, sources: Vec<Ref>| DirectoryObj { root: Some(file_op(d.root.as_ref(), action, sources)), path: d.path.clone() };
+        match call.field {
+            "stat" => stat(self, d.root.as_ref(), &paths::within(&d.path, a.string("path")?), a).await,
+            "filter" => {
+                if a.opt_bool("gitignore")?.unwrap_or(false) {
+                    return Err("`filter(gitignore: true)` is not supported yet: list the patterns in `exclude`".into());
+                }
+                let action = FileAction::Copy {
+                    src: d.root.as_ref().map(|_| 0),
+                    src_path: d.path.clone(),
+                    dest: "/".into(),
+                    include: a.opt_string_list("include")?.unwrap_or_default(),
+                    exclude: a.opt_string_list("exclude")?.unwrap_or_default(),
+                    mode: None,
+                    owner: String::new(),
+                };
+                dir(DirectoryObj { root: Some(file_op(None, action, d.root.clone().into_iter().collect())), path: "/".into() })
+            }
+            "diff" => {
+                let other = self.load_directory(a.get("other").unwrap_or(&Json::Null))?;
+                let mut sources = Vec::new();
+                let mut idx = |r: &Option<Ref>| {
+                    r.as_ref().map(|r| {
+                        sources.push(r.clone());
+                        (sources.len() - 1) as u32
+                    })
+                };
+                let action = FileAction::Diff {
+                    lower: idx(&d.root),
+                    lower_path: d.path.clone(),
+                    upper: idx(&other.root),
+                    upper_path: other.path.clone(),
+                    dest: "/".into(),
+                };
+                dir(DirectoryObj { root: Some(file_op(None, action, sources)), path: "/".into() })
+            }
+            "withTimestamps" => dir(on(FileAction::Timestamps { path: d.path.clone(), timestamp: timestamp(a)? }, vec![])),
+            "chown" => dir(on(FileAction::Chown { path: paths::within(&d.path, a.string("path")?), owner: owner(a)? }, vec![])),
+            "findUp" => {
+                let name = a.string("name")?;
+                if name.is_empty() || name.contains('/') {
+                    return Err(format!("`findUp` name `{name}` must be a plain name without `/`").into());
+                }
+                let mut cur = paths::within(&d.path, a.string("start")?);
+                loop {
+                    let candidate = paths::within(&cur, name);
+                    if self.backend.stat(d.root.as_ref(), &candidate, true).await?.is_some() {
+                        let rel = paths::strip_dir_prefix(&candidate, &d.path).unwrap_or(&candidate).to_string();
+                        return Ok(leaf(rel));
+                    }
+                    if cur == d.path || cur == "/" {
+                        return Ok(Resolved::Null);
+                    }
+                    cur = cur.rsplit_once('/').map(|(p, _)| if p.is_empty() { "/".to_string() } else { p.to_string() }).unwrap_or_else(|| "/".into());
+                }
+            }
+            _ => Err(not_implemented(call)),
+        }
+    }
+
+    /// File fields not handled in `directory.rs`.
+    pub(super) async fn file_more(&self, f: &FileObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+        let a = call.args;
+        let file = |action: FileAction| {
+            Ok(resolved(Object::File(FileObj { root: Some(file_op(f.root.as_ref(), action, vec![])), path: f.path.clone() })))
+        };
+        match call.field {
+            "stat" => stat(self, f.root.as_ref(), &f.path, a).await,
+            "withTimestamps" => file(FileAction::Timestamps { path: f.path.clone(), timestamp: timestamp(a)? }),
+            "chown" => file(FileAction::Chown { path: f.path.clone(), owner: owner(a)? }),
+            "withReplaced" => {
+                let search = a.string("search")?;
+                if search.is_empty() {
+                    return Err("`withReplaced` needs a non-empty `search` string".into());
+                }
+                let first_from = match a.opt_int("firstFrom")? {
+                    Some(n) if n < 1 => return Err(format!("`firstFrom` is a 1-based line number, not {n}").into()),
+                    n => n.map(|n| n as u64),
+                };
+                file(FileAction::Replace {
+                    path: f.path.clone(),
+                    search: search.to_string(),
+                    replacement: a.string("replacement")?.to_string(),
+                    all: a.opt_bool("all")?.unwrap_or(false),
+                    first_from,
+                })
+            }
+            _ => Err(not_implemented(call)),
+        }
+    }
+}
