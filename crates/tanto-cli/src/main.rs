@@ -47,6 +47,46 @@ enum Command {
     },
     /// Print tanto's version and the Dagger API version it serves.
     Version,
+    /// Facts about the API schema tanto serves.
+    Schema {
+        #[command(subcommand)]
+        command: SchemaCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SchemaCommand {
+    /// Implemented fields / fields in the v0.21 schema for the core types,
+    /// measured by probing the resolvers (no engine needed), and what remains.
+    Coverage {
+        /// All object types, not only the core ones.
+        #[arg(long)]
+        all: bool,
+        /// Also list the implemented fields.
+        #[arg(long)]
+        implemented: bool,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+async fn schema_coverage(all: bool, implemented: bool, json: bool) -> Result<u8> {
+    use tanto_api::dagger::coverage;
+    let schema = tanto_api::gql::Schema::dagger_v021();
+    let names: Vec<String> = if all {
+        schema.types().filter(|t| t.kind == tanto_api::gql::schema::TypeKind::Object && !t.builtin).map(|t| t.name.to_string()).collect()
+    } else {
+        coverage::CORE_TYPES.iter().map(|s| s.to_string()).collect()
+    };
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let report = coverage::probe(schema, &names).await;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", coverage::render(&report, implemented));
+    }
+    Ok(0)
 }
 
 fn init_logging() {
@@ -189,6 +229,7 @@ fn main() -> ExitCode {
             Command::Session { args } => session(args).await,
             Command::Run { workdir, command } => run(workdir, command).await,
             Command::Query { file, vars, workdir } => query(file, vars, workdir).await,
+            Command::Schema { command: SchemaCommand::Coverage { all, implemented, json } } => schema_coverage(all, implemented, json).await,
             Command::Version => unreachable!("handled above"),
         }
     });

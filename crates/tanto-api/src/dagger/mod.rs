@@ -7,6 +7,7 @@
 
 pub mod backend;
 mod container;
+pub mod coverage;
 mod directory;
 mod dockerfile;
 mod surface;
