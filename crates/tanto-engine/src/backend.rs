@@ -263,4 +263,8 @@ impl Backend for EngineBackend {
     async fn secret_plaintext(&self, identity: &str, _uri: &str) -> Result<Vec<u8>, FieldError> {
         self.worker().secrets.get(identity).await.map(|v| v.to_vec()).map_err(|e| field_err(&e))
     }
+
+    fn register_secret_uri(&self, identity: &str, uri: &str) {
+        self.worker().secrets.register_uri(identity, uri);
+    }
 }

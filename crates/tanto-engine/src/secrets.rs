@@ -11,17 +11,24 @@ use crate::EngineError;
 /// Secret values by identity (`set:NAME` or `uri:URI`). Never written to disk.
 pub struct Secrets {
     values: RwLock<HashMap<String, Arc<Vec<u8>>>>,
+    /// Where identities that are not `uri:URI` (`key:KEY`) get their value.
+    uris: RwLock<HashMap<String, String>>,
     /// Relative `file://` paths are relative to the client's working directory.
     workdir: PathBuf,
 }
 
 impl Secrets {
     pub fn new(workdir: PathBuf) -> Secrets {
-        Secrets { values: RwLock::new(HashMap::new()), workdir }
+        Secrets { values: RwLock::new(HashMap::new()), uris: RwLock::new(HashMap::new()), workdir }
     }
 
     pub fn set(&self, identity: &str, value: Vec<u8>) {
         self.values.write().insert(identity.to_string(), Arc::new(value));
+    }
+
+    /// Records that `identity` (e.g. `key:KEY`) takes its value from `uri`.
+    pub fn register_uri(&self, identity: &str, uri: &str) {
+        self.uris.write().insert(identity.to_string(), uri.to_string());
     }
 
     /// The value of a secret, resolving a URI on this (the client's) host the first time.
@@ -29,13 +36,14 @@ impl Secrets {
         if let Some(v) = self.values.read().get(identity) {
             return Ok(v.clone());
         }
-        let Some(uri) = identity.strip_prefix("uri:") else {
+        let registered = self.uris.read().get(identity).cloned();
+        let Some(uri) = identity.strip_prefix("uri:").map(str::to_string).or(registered) else {
             return Err(EngineError::msg(format!(
                 "secret `{}` has no value in this session: set it with `setSecret` in the same session",
                 identity.trim_start_matches("set:")
             )));
         };
-        let value = self.resolve_uri(uri).await?;
+        let value = self.resolve_uri(&uri).await?;
         let value = Arc::new(value);
         self.values.write().insert(identity.to_string(), value.clone());
         Ok(value)
@@ -76,8 +84,19 @@ impl Secrets {
 }
 
 /// Replaces every occurrence of each secret (longest first) with `***`.
+/// The lines of a multi-line secret are scrubbed one by one too (those of
+/// at least 6 non-blank bytes), so a secret printed with other line endings,
+/// indented or in part still does not show.
 pub fn scrub(data: &[u8], secrets: &[Arc<Vec<u8>>]) -> Vec<u8> {
     let mut sorted: Vec<&[u8]> = secrets.iter().map(|s| s.as_slice()).filter(|s| !s.is_empty()).collect();
+    for s in secrets.iter().filter(|s| s.contains(&b'\n')) {
+        for line in s.split(|b| *b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.iter().filter(|b| !b.is_ascii_whitespace()).count() >= 6 {
+                sorted.push(line);
+            }
+        }
+    }
     if sorted.is_empty() {
         return data.to_vec();
     }
@@ -108,11 +127,19 @@ mod tests {
 
     #[test]
     fn scrub_cases() {
-        let secrets = vec![Arc::new(b"abc".to_vec()), Arc::new(b"abcdef".to_vec()), Arc::new(b"two\nlines".to_vec()), Arc::new(vec![])];
+        let secrets = vec![
+            Arc::new(b"abc".to_vec()),
+            Arc::new(b"abcdef".to_vec()),
+            Arc::new(b"two\nlines".to_vec()),
+            Arc::new(b"-----BEGIN KEY-----\nMIIEvQIBADANBg\nend".to_vec()),
+            Arc::new(vec![]),
+        ];
         for (input, want) in [
             ("xabcx", "x***x"),
             ("abcdefg", "***g"),
             ("say two\nlines now", "say *** now"),
+            ("say two\r\nlines now", "say two\r\nlines now"),
+            ("k: -----BEGIN KEY-----\r\n  MIIEvQIBADANBg\r\nend", "k: ***\r\n  ***\r\nend"),
             ("nothing", "nothing"),
             ("", ""),
         ] {

@@ -194,7 +194,8 @@ impl Worker {
 
         let mut mounts = Vec::new();
         let mut keep_alive: Vec<Box<dyn Send>> = Vec::new();
-        let mut secret_files: Vec<PathBuf> = Vec::new();
+        // Removed when the exec ends, however it ends.
+        let mut secret_files = RemoveOnDrop(Vec::new());
         for m in &op.mounts {
             let snap = |input: &Option<u32>| input.map(|i| input_snapshot(vertex, inputs, i)).transpose();
             let source = match &m.kind {
@@ -246,7 +247,7 @@ impl Worker {
                     keep_alive.push(Box::new(lease));
                     src
                 }
-                ExecMountKind::Secret { secret, mode, .. } => {
+                ExecMountKind::Secret { secret, mode, owner } => {
                     let v = self.secrets.get(secret).await?;
                     let dir = self.executor.run_dir().join("secrets");
                     std::fs::create_dir_all(&dir).map_err(|e| EngineError::msg(format!("creating {}: {e}", dir.display())))?;
@@ -261,14 +262,12 @@ impl Worker {
                         let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(*mode & 0o7777));
                     }
                     used_secrets.push(v);
-                    secret_files.push(path.clone());
                     MountSource::Bind { path, readonly: true }
                 }
                 ExecMountKind::Tmpfs { size } => MountSource::Tmpfs { size: *size },
             };
             mounts.push(Mount { target: m.target.clone(), source });
         }
-        let _cleanup = RemoveOnDrop(secret_files);
 
         let opt = |s: &str| if s.is_empty() { None } else { Some(s.to_string()) };
         let spec = ProcessSpec {
@@ -312,6 +311,14 @@ impl Worker {
         };
         if !used_secrets.is_empty() {
             self.progress.output(key, &meta.combined);
+                    secret_files.0.push(path.clone());
+                    if !owner.is_empty() {
+                        // Names resolve with the container's /etc/passwd and /etc/group.
+                        let view = self.store.view(rootfs_snap, "/")?;
+                        let ids = Root::open(view.path()).and_then(|r| r.resolve_owner(owner));
+                        let (uid, gid) = ids.map_err(|e| EngineError::msg(format!("secret mount `{}`: owner `{owner}`: {e}", m.target)))?.unwrap_or((0, 0));
+                        std::os::unix::fs::chown(&path, Some(uid), Some(gid)).map_err(|e| EngineError::msg(format!("secret mount `{}`: setting the owner: {e}", m.target)))?;
+                    }
         }
         let failed = match op.expect {
             Expect::Success => meta.exit_code != 0,

@@ -92,4 +92,8 @@ pub trait Backend: Send + Sync {
 
     /// The value of a secret: from memory, or resolved from its URI on the client host.
     async fn secret_plaintext(&self, identity: &str, uri: &str) -> Result<Vec<u8>, FieldError>;
+
+    /// Says where the value of a secret whose identity is not its URI
+    /// (`secret(uri, cacheKey)`) comes from; it is resolved when first used.
+    fn register_secret_uri(&self, _identity: &str, _uri: &str) {}
 }

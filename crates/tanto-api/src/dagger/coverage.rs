@@ -100,6 +100,7 @@ impl Backend for ProbeBackend {
         no()
     }
     fn set_secret(&self, _: &str, _: Vec<u8>) {}
+    fn register_secret_uri(&self, _: &str, _: &str) {}
     async fn secret_plaintext(&self, _: &str, _: &str) -> Result<Vec<u8>, crate::gql::FieldError> {
         no()
     }

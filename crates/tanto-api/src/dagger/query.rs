@@ -70,7 +70,11 @@ impl Api {
                     .into());
                 }
                 let identity = match a.opt_string("cacheKey")? {
-                    Some(k) if !k.is_empty() => format!("key:{k}"),
+                    Some(k) if !k.is_empty() => {
+                        let identity = format!("key:{k}");
+                        self.backend.register_secret_uri(&identity, &uri);
+                        identity
+                    }
                     _ => format!("uri:{uri}"),
                 };
                 Ok(resolved(Object::Secret(SecretObj { name: uri.clone(), uri, identity })))

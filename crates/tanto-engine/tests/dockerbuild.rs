@@ -1,0 +1,280 @@
+//! Integration tests of `Directory.dockerBuild`, the file actions behind
+//! `diff`/`chown`/`withTimestamps`/`withReplaced`, and secret hygiene: real
+//! engines (in-process) against a real local registry, running real
+//! containers. Needs root, crun or runc, docker-registry and busybox-static.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use tanto_engine::{Engine, EngineOptions};
+
+struct Fixture {
+    _registry: tanto_testkit::Registry,
+    config: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn skip_reason() -> Option<&'static str> {
+    if !rustix::process::geteuid().is_root() {
+        return Some("needs root");
+    }
+    if !Path::new("/usr/bin/docker-registry").exists() {
+        return Some("needs docker-registry (apt-get install docker-registry)");
+    }
+    None
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = tanto_testkit::Registry::start(&dir.path().join("registry")).expect("starting docker-registry");
+    let addr = registry.address();
+    let image = tanto_testkit::busybox_image().expect("building the busybox image");
+    tanto_testkit::push_image(&addr, "library/busybox", &["1.36", "latest"], &image).expect("pushing busybox");
+    let config = dir.path().join("engine.toml");
+    std::fs::write(&config, format!("[registry.\"docker.io\"]\nmirrors = [\"{addr}\"]\n\n[registry.\"{addr}\"]\nhttp = true\n")).unwrap();
+    Fixture { _registry: registry, config, _dir: dir }
+}
+
+async fn engine(fx: &Fixture, state: &Path) -> Arc<Engine> {
+    let mut opts = EngineOptions::from_env(Some(state.to_path_buf())).unwrap();
+    opts.state_dir = state.join("state");
+    opts.config = Some(fx.config.clone());
+    opts.quiet = true;
+    Engine::start(opts).await.expect("starting the engine")
+}
+
+async fn query(e: &Engine, q: &str) -> Value {
+    e.execute(tanto_api::gql::Request { query: q.to_string(), variables: None, operation_name: None }).await
+}
+
+/// The single leaf of a successful answer (queries here select one path).
+fn leaf(v: &Value) -> Value {
+    assert!(v.get("errors").is_none(), "{v}");
+    let mut cur = &v["data"];
+    while let Value::Object(m) = cur {
+        assert_eq!(m.len(), 1, "{v}");
+        cur = m.values().next().unwrap();
+    }
+    cur.clone()
+}
+
+async fn ok(e: &Engine, q: &str) -> Value {
+    leaf(&query(e, q).await)
+}
+
+fn first_error(v: &Value) -> String {
+    v["errors"][0]["message"].as_str().unwrap_or("").to_string()
+}
+
+/// A GraphQL string literal.
+fn lit(s: &str) -> String {
+    serde_json::to_string(s).unwrap()
+}
+
+/// `directory { withNewFile ... { <rest> } }` with the files in order.
+fn dir_query(files: &[(&str, &str)], rest: &str) -> String {
+    let mut q = String::from("{ directory { ");
+    for (path, contents) in files {
+        q.push_str(&format!("withNewFile(path: {}, contents: {}) {{ ", lit(path), lit(contents)));
+    }
+    q.push_str(rest);
+    for _ in 0..files.len() + 2 {
+        q.push_str(" }");
+    }
+    q
+}
+
+const DOCKERFILE: &str = r#"ARG BASE=busybox:1.36
+FROM ${BASE} AS build
+ARG V=default
+WORKDIR /w
+COPY src/ ./src/
+RUN echo "v=$V" > out.txt && cat /proc/sys/kernel/random/uuid > stamp && ls src > listing
+RUN <<EOF
+echo heredoc >> out.txt
+EOF
+
+FROM busybox:1.36 AS broken
+RUN exit 7
+
+FROM busybox:1.36 AS final
+COPY --from=build --chown=1000:1000 /w/ /app/
+WORKDIR /tmp
+ENV GREETING=hi
+CMD ["cat", "/app/out.txt"]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_build_builds_the_target_lazily_and_caches_every_step() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let fx = fixture();
+    let state = tempfile::tempdir().unwrap();
+    let files = [("Dockerfile", DOCKERFILE), ("src/a.txt", "A"), ("src/skip.log", "no"), (".dockerignore", "**/*.log\n")];
+    let build = |rest: &str| dir_query(&files, &format!(r#"dockerBuild(buildArgs: [{{name: "V", value: "cli"}}]) {{ {rest} }}"#));
+
+    let e = engine(&fx, state.path()).await;
+    // (selection on the built container, expected answer)
+    let cases: &[(&str, Value)] = &[
+        (r#"file(path: "/app/out.txt") { contents }"#, json!("v=cli\nheredoc\n")),
+        (r#"file(path: "/app/listing") { contents }"#, json!("a.txt\n")),
+        (r#"withExec(args: ["stat", "-c", "%u:%g", "/app/out.txt"]) { stdout }"#, json!("1000:1000\n")),
+        (r#"withExec(args: ["stat", "-c", "%a", "/tmp"]) { stdout }"#, json!("1777\n")),
+        (r#"withExec(args: []) { stdout }"#, json!("v=cli\nheredoc\n")),
+        ("workdir", json!("/tmp")),
+        (r#"envVariable(name: "GREETING")"#, json!("hi")),
+        (r#"envVariable(name: "V")"#, Value::Null),
+    ];
+    for (sel, want) in cases {
+        assert_eq!(&ok(&e, &build(sel)).await, want, "{sel}");
+    }
+    let stamp = ok(&e, &build(r#"file(path: "/app/stamp") { contents }"#)).await;
+
+    // The broken stage is real: asking for it fails with its exit code.
+    let broken = query(&e, &dir_query(&files, r#"dockerBuild(target: "broken") { sync }"#)).await;
+    assert!(first_error(&broken).contains("exit code: 7"), "{broken}");
+    e.shutdown().await;
+    drop(e);
+
+    // A new engine on the same state reuses every step.
+    let e = engine(&fx, state.path()).await;
+    assert_eq!(ok(&e, &build(r#"file(path: "/app/stamp") { contents }"#)).await, stamp);
+    // A different build arg reruns the RUN that sees it.
+    let other = dir_query(&files, r#"dockerBuild(buildArgs: [{name: "V", value: "x"}]) { file(path: "/app/stamp") { contents } }"#);
+    assert_ne!(ok(&e, &other).await, stamp);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directory_and_file_actions() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let fx = fixture();
+    let state = tempfile::tempdir().unwrap();
+    let e = engine(&fx, state.path()).await;
+
+    let base = ok(&e, &dir_query(&[("a.txt", "1"), ("d/b.txt", "2")], "id")).await;
+    let changed = ok(&e, &dir_query(&[("a.txt", "1"), ("d/b.txt", "changed"), ("d/new.txt", "3"), ("c.txt", "4")], "id")).await;
+    let (base, changed) = (base.as_str().unwrap(), changed.as_str().unwrap());
+    let in_busybox = |mount: &str, cmd: &str| {
+        format!(
+            r#"{{ container {{ from(address: "busybox") {{ withMountedDirectory(path: "/m", source: {mount}) {{ withExec(args: ["sh", "-c", {}]) {{ stdout }} }} }} }} }}"#,
+            lit(cmd)
+        )
+    };
+    let sub = |q: &str, id: &str| q.replace("$ID", id);
+    let chowned = ok(&e, &sub(r#"{ loadDirectoryFromID(id: "$ID") { chown(path: "d", owner: "1000:2000") { id } } }"#, base)).await;
+    let stamped = ok(&e, &sub(r#"{ loadDirectoryFromID(id: "$ID") { withTimestamps(timestamp: 1672531199) { id } } }"#, base)).await;
+
+    // (query, expected answer)
+    let cases: Vec<(String, Value)> = vec![
+        (sub(&format!(r#"{{ loadDirectoryFromID(id: "$ID") {{ diff(other: {}) {{ glob(pattern: "**") }} }} }}"#, lit(changed)), base), json!(["c.txt", "d", "d/b.txt", "d/new.txt"])),
+        (in_busybox(&lit(chowned.as_str().unwrap()), "stat -c %u:%g /m/d /m/d/b.txt /m/a.txt"), json!("1000:2000\n1000:2000\n0:0\n")),
+        (in_busybox(&lit(stamped.as_str().unwrap()), "stat -c %Y /m/a.txt /m/d/b.txt"), json!("1672531199\n1672531199\n")),
+        (r#"{ file(name: "f", contents: "x=1\ny=1\n") { withReplaced(search: "1", replacement: "2", firstFrom: 2) { contents } } }"#.into(), json!("x=1\ny=2\n")),
+        (r#"{ file(name: "f", contents: "x=1\ny=1\n") { withReplaced(search: "1", replacement: "2", all: true) { contents } } }"#.into(), json!("x=2\ny=2\n")),
+        (r#"{ file(name: "f", contents: "abc") { stat { size } } }"#.into(), json!(3)),
+        (sub(r#"{ loadDirectoryFromID(id: "$ID") { filter(exclude: ["d"]) { entries } } }"#, changed), json!(["a.txt", "c.txt"])),
+        (sub(r#"{ loadDirectoryFromID(id: "$ID") { findUp(name: "a.txt", start: "d") } }"#, base), json!("a.txt")),
+    ];
+    for (q, want) in &cases {
+        assert_eq!(&ok(&e, q).await, want, "{q}");
+    }
+    let err = query(&e, r#"{ file(name: "f", contents: "1 1") { withReplaced(search: "1", replacement: "2") { contents } } }"#).await;
+    assert!(first_error(&err).contains("`1` matches 2 times"), "{err}");
+}
+
+/// The output of a step that uses secret `name` (set to `value`) and prints the time.
+async fn stamp(e: &Engine, name: &str, value: &str) -> Value {
+    let id = ok(e, &format!(r#"{{ setSecret(name: "{name}", plaintext: {}) {{ id }} }}"#, lit(value))).await;
+    let q = format!(
+        r#"{{ container {{ from(address: "busybox") {{ withSecretVariable(name: "S", secret: {}) {{ withExec(args: ["cat", "/proc/sys/kernel/random/uuid"]) {{ stdout }} }} }} }} }}"#,
+        id
+    );
+    ok(e, &q).await
+}
+
+/// Every file under `dir` whose bytes contain one of `needles`.
+fn files_containing(dir: &Path, needles: &[&[u8]]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for entry in rd.flatten() {
+            let p = entry.path();
+            let Ok(ft) = entry.file_type() else { continue };
+            if ft.is_dir() {
+                stack.push(p);
+            } else if ft.is_file() {
+                if let Ok(data) = std::fs::read(&p) {
+                    if needles.iter().any(|n| data.windows(n.len()).any(|w| w == *n)) {
+                        out.push(p);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_are_used_by_name_and_never_stored() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let fx = fixture();
+    let state = tempfile::tempdir().unwrap();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let line1 = format!("line-one-{nanos:x}");
+    let line2 = format!("line-two-{:x}", nanos.wrapping_mul(7919));
+    let plain = format!("{line1}\n{line2}");
+    let e = engine(&fx, state.path()).await;
+    let set = format!(r#"setSecret(name: "tok", plaintext: {})"#, lit(&plain));
+    let sec = ok(&e, &format!("{{ {set} {{ id }} }}")).await;
+    let sec = sec.as_str().unwrap();
+    assert!(!sec.contains(&line1));
+    let ctr = |rest: &str| {
+        format!(
+            r#"{{ container {{ from(address: "busybox") {{ withSecretVariable(name: "TOK", secret: "{sec}") {{ withMountedSecret(path: "/run/tok", source: "{sec}", owner: "nobody", mode: 288) {{ {rest} }} }} }} }} }}"#
+        )
+    };
+    // (selection, expected answer)
+    let cases: &[(&str, Value)] = &[
+        (r#"withExec(args: ["sh", "-c", "test \"$TOK\" = \"$(cat /run/tok)\" && echo \"$TOK\""]) { stdout }"#, json!("***\n")),
+        (r#"withExec(args: ["sh", "-c", "echo \"$TOK\" | tr '\\n' ' '; echo; sed 's/^/  /' /run/tok >&2"]) { stdout }"#, json!("*** *** \n")),
+        (r#"withExec(args: ["sh", "-c", "sed 's/^/  /' /run/tok >&2"]) { stderr }"#, json!("  ***\n  ***")),
+        (r#"withExec(args: ["stat", "-c", "%U %a", "/run/tok"]) { stdout }"#, json!("nobody 440\n")),
+    ];
+    for (sel, want) in cases {
+        assert_eq!(&ok(&e, &ctr(sel)).await, want, "{sel}");
+    }
+    let ctr_id = ok(&e, &ctr("id")).await;
+    assert!(!ctr_id.as_str().unwrap().contains(&line1));
+    let failed = query(&e, &ctr(r#"withExec(args: ["sh", "-c", "echo \"$TOK\"; exit 4"]) { sync }"#)).await;
+    let ext = &failed["errors"][0]["extensions"];
+    assert_eq!((ext["exitCode"].clone(), ext["stdout"].clone()), (json!(4), json!("***")), "{failed}");
+    assert!(!failed.to_string().contains(&line1));
+
+    // A build secret, mounted by name.
+    let df = "FROM busybox:1.36\nRUN --mount=type=secret,id=tok,mode=0444 wc -l < /run/secrets/tok > /lines\n";
+    let built = dir_query(&[("Dockerfile", df)], &format!(r#"dockerBuild(secrets: ["{sec}"]) {{ file(path: "/lines") {{ contents }} }}"#));
+    assert_eq!(ok(&e, &built).await, json!("1\n"));
+
+    // The cache key depends on which secret a step uses, not on its value.
+    let s1 = stamp(&e, "a", "v1").await;
+    e.shutdown().await;
+    drop(e);
+    let e = engine(&fx, state.path()).await;
+    assert_eq!(stamp(&e, "a", "v2").await, s1, "another value of the same secret: cached");
+    assert_ne!(stamp(&e, "b", "v1").await, s1, "another secret: rerun");
+    e.shutdown().await;
+    drop(e);
+
+    let leaks = files_containing(state.path(), &[line1.as_bytes(), line2.as_bytes()]);
+    assert!(leaks.is_empty(), "secret plaintext under the state dir: {leaks:?}");
+}
