@@ -4,7 +4,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use tanto_api::dagger::objects::{ImageConfig, PortObj};
+use tanto_api::dagger::backend::ImageOptions;
+use tanto_api::dagger::objects::{ContainerObj, FileObj, ImageConfig, PortObj};
 use tanto_api::dagger::{Backend, EntryKind, EntryStat, ExecOutput, ResolvedImage};
 use tanto_api::gql::FieldError;
 use tanto_model::{BlobSource, Ref};
@@ -16,9 +17,11 @@ use crate::worker::Worker;
 use crate::EngineError;
 
 pub struct EngineBackend {
-    solver: Arc<Solver<Worker>>,
+    pub(crate) solver: Arc<Solver<Worker>>,
     platform: String,
     images: Mutex<HashMap<(String, String), ResolvedImage>>,
+    /// The client's host: working directory, registry credentials (`export.rs`).
+    pub(crate) host: crate::export::HostState,
 }
 
 fn field_err(e: &EngineError) -> FieldError {
@@ -35,7 +38,7 @@ fn entry(name: String, st: &Stat) -> EntryStat {
     EntryStat { name, kind, size: st.st_size.max(0) as u64, mode: st.st_mode & 0o7777 }
 }
 
-fn image_config(raw: &tanto_oci::image::ImageConfig) -> ImageConfig {
+pub(crate) fn image_config(raw: &tanto_oci::image::ImageConfig) -> ImageConfig {
     let c = &raw.config;
     ImageConfig {
         env: c.env.clone(),
@@ -75,15 +78,21 @@ impl EngineBackend {
         Ok(out)
     }
 
-    pub fn new(solver: Arc<Solver<Worker>>) -> EngineBackend {
-        EngineBackend { solver, platform: tanto_oci::platform::Platform::host().to_string(), images: Mutex::new(HashMap::new()) }
+    /// `workdir`: the client's working directory (host paths are relative to it).
+    pub fn new(solver: Arc<Solver<Worker>>, workdir: std::path::PathBuf) -> EngineBackend {
+        EngineBackend {
+            solver,
+            platform: tanto_oci::platform::Platform::host().to_string(),
+            images: Mutex::new(HashMap::new()),
+            host: crate::export::HostState::new(workdir),
+        }
     }
 
-    fn worker(&self) -> &Arc<Worker> {
+    pub(crate) fn worker(&self) -> &Arc<Worker> {
         self.solver.worker()
     }
 
-    async fn snapshot(&self, root: Option<&Ref>) -> Result<Option<SnapshotId>, FieldError> {
+    pub(crate) async fn snapshot(&self, root: Option<&Ref>) -> Result<Option<SnapshotId>, FieldError> {
         let Some(r) = root else { return Ok(None) };
         let out = self.solver.solve(r.vertex.clone()).await.map_err(|e| field_err(&e))?;
         out.outputs
@@ -262,6 +271,52 @@ impl Backend for EngineBackend {
 
     async fn secret_plaintext(&self, identity: &str, _uri: &str) -> Result<Vec<u8>, FieldError> {
         self.worker().secrets.get(identity).await.map(|v| v.to_vec()).map_err(|e| field_err(&e))
+    }
+
+    // --- host files in, artifacts and images out: `export.rs`, `image.rs`
+
+    async fn host_directory(&self, path: &str, include: Vec<String>, exclude: Vec<String>, gitignore: bool) -> Result<Ref, FieldError> {
+        self.do_host_directory(path, include, exclude, gitignore).await
+    }
+
+    async fn host_file(&self, path: &str) -> Result<(Ref, String), FieldError> {
+        self.do_host_file(path).await
+    }
+
+    async fn host_find_up(&self, name: &str) -> Result<Option<String>, FieldError> {
+        self.do_host_find_up(name).await
+    }
+
+    async fn export_directory(&self, root: Option<&Ref>, path: &str, dest: &str, wipe: bool) -> Result<String, FieldError> {
+        self.do_export_directory(root, path, dest, wipe).await
+    }
+
+    async fn export_file(&self, root: Option<&Ref>, path: &str, dest: &str, allow_parent_dir: bool) -> Result<String, FieldError> {
+        self.do_export_file(root, path, dest, allow_parent_dir).await
+    }
+
+    async fn export_image(&self, variants: &[ContainerObj], dest: &str, opts: &ImageOptions) -> Result<String, FieldError> {
+        self.do_export_image(variants, dest, opts).await
+    }
+
+    async fn image_tarball(&self, variants: &[ContainerObj], opts: &ImageOptions) -> Result<(Ref, String), FieldError> {
+        self.do_image_tarball(variants, opts).await
+    }
+
+    async fn publish(&self, address: &str, variants: &[ContainerObj], opts: &ImageOptions) -> Result<String, FieldError> {
+        self.do_publish(address, variants, opts).await
+    }
+
+    async fn import_image(&self, source: &FileObj, tag: &str, platform: &str) -> Result<ResolvedImage, FieldError> {
+        self.do_import_image(source, tag, platform).await
+    }
+
+    async fn add_registry_auth(&self, address: &str, username: &str, secret_identity: &str) -> Result<(), FieldError> {
+        self.do_add_registry_auth(address, username, secret_identity).await
+    }
+
+    fn remove_registry_auth(&self, address: &str) {
+        self.do_remove_registry_auth(address)
     }
 
     fn register_secret_uri(&self, identity: &str, uri: &str) {

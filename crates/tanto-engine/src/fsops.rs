@@ -155,6 +155,16 @@ impl Root {
         Ok(())
     }
 
+    /// Opens a regular file for reading (symlinks followed inside the root).
+    pub fn open_file(&self, path: &str) -> io::Result<File> {
+        let fd = self.open_in(path, OFlags::RDONLY, true)?;
+        let st = rfs::fstat(&fd)?;
+        if file_type(&st) != FileType::RegularFile {
+            return Err(io::Error::new(io::ErrorKind::Other, format!("`{path}` is not a regular file")));
+        }
+        Ok(File::from(fd))
+    }
+
     pub fn read_file(&self, path: &str) -> io::Result<Vec<u8>> {
         let fd = self.open_in(path, OFlags::RDONLY, true)?;
         let st = rfs::fstat(&fd)?;
@@ -337,7 +347,7 @@ impl Filter {
         self.include.is_empty() && self.exclude.is_empty()
     }
 
-    fn excluded(&self, rel: &str) -> bool {
+    pub(crate) fn excluded(&self, rel: &str) -> bool {
         let mut out = false;
         for (m, negated) in &self.exclude {
             if m.is_match(rel) {
@@ -348,7 +358,7 @@ impl Filter {
     }
 
     /// Whether `rel` itself or one of its parent directories was included.
-    fn included(&self, rel: &str) -> bool {
+    pub(crate) fn included(&self, rel: &str) -> bool {
         if self.include.is_empty() {
             return true;
         }

@@ -12,7 +12,11 @@
 //! - Business logic lives below (solver, store, exec, oci, api); this crate wires.
 
 mod backend;
+mod export;
 pub mod fsops;
+mod gitignore;
+pub mod host;
+mod image;
 pub mod progress;
 pub mod secrets;
 pub mod server;
@@ -190,7 +194,7 @@ impl Engine {
         let solver = Solver::new(worker);
         let p = progress.clone();
         solver.subscribe(Arc::new(move |e| p.on_event(e)));
-        let backend = Arc::new(EngineBackend::new(solver.clone()));
+        let backend = Arc::new(EngineBackend::new(solver.clone(), options.workdir.clone()));
         let api = tanto_api::Api::new(backend, Arc::new(tanto_api::Objects::default()));
         Ok(Arc::new(Engine { api, schema: Schema::dagger_v021(), solver, options }))
     }

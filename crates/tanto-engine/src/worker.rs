@@ -65,7 +65,7 @@ impl tanto_solver::Worker for Worker {
             Op::ImageLayer(op) => self.layer(vertex, op, key, &inputs).await,
             Op::File(op) => self.file_op(vertex, op, key, &inputs).await,
             Op::Exec(op) => self.exec(vertex, op, key, &inputs).await,
-            Op::Local(_) => Err(EngineError::msg("not implemented yet: host uploads".to_string())),
+            Op::Local(op) => self.local(op, key).await,
             Op::Http(op) => self.http_op(op, key).await,
             Op::Git(op) => self.git_op(op, key).await,
         };

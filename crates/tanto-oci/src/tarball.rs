@@ -175,11 +175,11 @@ fn clean_name(p: &Path) -> Option<String> {
 /// Streams the tarball once: blobs go to `put_blob(digest, temp file)`.
 fn read_contents(
     path: &Path,
+    file: File,
     scratch: &Path,
     put_blob: &mut dyn FnMut(&str, &Path) -> io::Result<()>,
 ) -> Result<Contents, TarballError> {
     let rerr = |source| TarballError::Read { path: path.to_path_buf(), source };
-    let file = File::open(path).map_err(rerr)?;
     let mut input = BufReader::with_capacity(1 << 20, file);
     let head = input.fill_buf().map_err(rerr)?;
     let reader: Box<dyn Read> = match Compression::sniff(head) {
@@ -238,20 +238,21 @@ fn read_contents(
     Ok(out)
 }
 
-/// Reads the image tarball at `path`: blobs are handed to `put_blob` (a
-/// verified temp file in `scratch`, to move into the store) and read back
-/// through `blob_path`. `tag` picks an image when the tarball holds several
-/// (matching a ref name, a `RepoTags` entry or their tag part); `platform`
-/// picks one of a multi-platform index.
+/// Reads the image tarball `file` (named `path` in errors): blobs are handed
+/// to `put_blob` (a verified temp file in `scratch`, to move into the store)
+/// and read back through `blob_path`. `tag` picks an image when the tarball
+/// holds several (matching a ref name, a `RepoTags` entry or their tag part);
+/// `platform` picks one of a multi-platform index.
 pub fn read_image_tarball(
     path: &Path,
+    file: File,
     tag: &str,
     platform: &Platform,
     scratch: &Path,
     put_blob: &mut dyn FnMut(&str, &Path) -> io::Result<()>,
     blob_path: &dyn Fn(&str) -> PathBuf,
 ) -> Result<ArchiveImage, TarballError> {
-    let contents = read_contents(path, scratch, put_blob)?;
+    let contents = read_contents(path, file, scratch, put_blob)?;
     let invalid = |detail: String| TarballError::Invalid { path: path.to_path_buf(), detail };
     let read_blob = |digest: &str| -> Result<Vec<u8>, TarballError> {
         let p = blob_path(digest);
@@ -457,6 +458,7 @@ mod tests {
         let read = |tag: &str| {
             read_image_tarball(
                 &out,
+                File::open(&out).unwrap(),
                 tag,
                 &platform,
                 &scratch,
@@ -494,7 +496,7 @@ mod tests {
             (write("empty.tar", &[("hello.txt", b"hi")]), "neither index.json nor manifest.json"),
         ];
         for (path, want) in cases {
-            let err = read_image_tarball(&path, "", &platform, tmp.path(), &mut |_, _| Ok(()), &|d| tmp.path().join(d))
+            let err = read_image_tarball(&path, File::open(&path).unwrap(), "", &platform, tmp.path(), &mut |_, _| Ok(()), &|d| tmp.path().join(d))
                 .unwrap_err()
                 .to_string();
             assert!(err.contains(want), "{err}");

@@ -3,7 +3,7 @@
 
 use tanto_model::{BlobSource, Ref};
 
-use super::objects::ImageConfig;
+use super::objects::{ContainerObj, FileObj, ImageConfig};
 use crate::gql::FieldError;
 
 /// An image resolved from a registry (tag resolved to a digest).
@@ -96,4 +96,78 @@ pub trait Backend: Send + Sync {
     /// Says where the value of a secret whose identity is not its URI
     /// (`secret(uri, cacheKey)`) comes from; it is resolved when first used.
     fn register_secret_uri(&self, _identity: &str, _uri: &str) {}
+
+    // --- host files in, artifacts and images out (see `super::export`)
+
+    /// Uploads a host directory (relative to the session's working directory);
+    /// returns the root of the uploaded tree.
+    async fn host_directory(&self, _path: &str, _include: Vec<String>, _exclude: Vec<String>, _gitignore: bool) -> Result<Ref, FieldError> {
+        Err("not implemented yet: Host.directory".into())
+    }
+
+    /// Uploads one host file; returns the root holding it and its path there.
+    async fn host_file(&self, _path: &str) -> Result<(Ref, String), FieldError> {
+        Err("not implemented yet: Host.file".into())
+    }
+
+    /// `name` in the working directory or the nearest parent that has it,
+    /// relative to the working directory.
+    async fn host_find_up(&self, _name: &str) -> Result<Option<String>, FieldError> {
+        Err("not implemented yet: Host.findUp".into())
+    }
+
+    /// Writes the directory `path` of `root` to host path `dest`; returns the absolute path written.
+    async fn export_directory(&self, _root: Option<&Ref>, _path: &str, _dest: &str, _wipe: bool) -> Result<String, FieldError> {
+        Err("not implemented yet: Directory.export".into())
+    }
+
+    /// Writes the file `path` of `root` to host path `dest`; returns the absolute path written.
+    async fn export_file(&self, _root: Option<&Ref>, _path: &str, _dest: &str, _allow_parent_dir: bool) -> Result<String, FieldError> {
+        Err("not implemented yet: File.export".into())
+    }
+
+    /// Writes an OCI tarball of `variants` (one container per platform) to
+    /// host path `dest`; returns the absolute path written.
+    async fn export_image(&self, _variants: &[ContainerObj], _dest: &str, _opts: &ImageOptions) -> Result<String, FieldError> {
+        Err("not implemented yet: Container.export".into())
+    }
+
+    /// An OCI tarball of `variants` as a file: (root, path of the file in it).
+    async fn image_tarball(&self, _variants: &[ContainerObj], _opts: &ImageOptions) -> Result<(Ref, String), FieldError> {
+        Err("not implemented yet: Container.asTarball".into())
+    }
+
+    /// Pushes `variants` to `address`; returns `address@sha256:...`.
+    async fn publish(&self, _address: &str, _variants: &[ContainerObj], _opts: &ImageOptions) -> Result<String, FieldError> {
+        Err("not implemented yet: Container.publish".into())
+    }
+
+    /// Reads an image from an OCI or docker tarball (`tag` picks one when it holds several).
+    async fn import_image(&self, _source: &FileObj, _tag: &str, _platform: &str) -> Result<ResolvedImage, FieldError> {
+        Err("not implemented yet: Container.import".into())
+    }
+
+    /// Credentials for a registry, for the rest of the session (as Dagger does).
+    async fn add_registry_auth(&self, _address: &str, _username: &str, _secret_identity: &str) -> Result<(), FieldError> {
+        Err("not implemented yet: Container.withRegistryAuth".into())
+    }
+
+    fn remove_registry_auth(&self, _address: &str) {}
+}
+
+/// How images are written (publish, export, asTarball).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageOptions {
+    /// Recompress every layer: `Some(Gzip | Zstd | Uncompressed)`; `None`
+    /// keeps pulled layers as they are and writes new ones with gzip.
+    pub forced_compression: Option<Compression>,
+    /// Docker media types instead of OCI ones.
+    pub docker_media_types: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    Gzip,
+    Zstd,
+    Uncompressed,
 }

@@ -241,7 +241,8 @@ impl Resolver for Api {
                 "experimentalSkipHealthcheck" => Ok(leaf(p.skip_healthcheck)),
                 _ => Err(not_implemented(call)),
             },
-            Object::CacheVolume(_) | Object::Host(_) => Err(not_implemented(call)),
+            Object::Host(h) => self.host(h, call).await,
+            Object::CacheVolume(_) => Err(not_implemented(call)),
         }
     }
 }

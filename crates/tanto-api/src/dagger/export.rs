@@ -1,0 +1,120 @@
+//! Artifacts and images out: `Directory.export`, `File.export`,
+//! `Container.export` / `asTarball` / `publish` / `import`, and registry
+//! credentials (`withRegistryAuth`, kept for the session as Dagger does).
+
+use serde_json::Value as Json;
+use tanto_model::{ImageLayerOp, Op, Ref, Vertex};
+
+use super::backend::{Compression, ImageOptions, ResolvedImage};
+use super::objects::*;
+use super::{leaf, paths, resolved, Api, Object};
+use crate::gql::{Args, FieldCall, FieldError, Resolved};
+
+/// `forcedCompression` and `mediaTypes` of publish/export/asTarball.
+fn image_options(a: &Args) -> Result<ImageOptions, FieldError> {
+    let forced_compression = match a.opt_enum_value("forcedCompression")? {
+        None => None,
+        Some("Gzip" | "GZIP" | "EStarGZ" | "ESTARGZ") => Some(Compression::Gzip),
+        Some("Zstd" | "ZSTD") => Some(Compression::Zstd),
+        Some("Uncompressed" | "UNCOMPRESSED") => Some(Compression::Uncompressed),
+        Some(other) => {
+            return Err(format!("`forcedCompression` must be Gzip, Zstd, EStarGZ or Uncompressed, not `{other}`").into())
+        }
+    };
+    let docker_media_types = match a.opt_enum_value("mediaTypes")?.unwrap_or("OCIMediaTypes") {
+        "OCIMediaTypes" | "OCI" => false,
+        "DockerMediaTypes" | "DOCKER" => true,
+        other => return Err(format!("`mediaTypes` must be OCIMediaTypes or DockerMediaTypes, not `{other}`").into()),
+    };
+    Ok(ImageOptions { forced_compression, docker_media_types })
+}
+
+/// A container of `img` (as `from` makes one) with `base`'s platform fallback.
+pub(super) fn container_of_image(base: &ContainerObj, img: ResolvedImage) -> ContainerObj {
+    let mut top: Option<Ref> = None;
+    for (diff_id, blob) in img.layers {
+        let v = Vertex::new(Op::ImageLayer(ImageLayerOp { diff_id, blob }), top.into_iter().collect());
+        top = Some(Ref::new(v, 0));
+    }
+    let mut n = base.clone();
+    n.rootfs = top;
+    n.config = img.config;
+    n.platform = img.platform;
+    n.image_ref = Some(img.reference);
+    n.exec = None;
+    n
+}
+
+impl Api {
+    /// The receiver and its `platformVariants`, receiver first.
+    fn variants(&self, c: &ContainerObj, a: &Args) -> Result<Vec<ContainerObj>, FieldError> {
+        let mut out = vec![c.clone()];
+        for id in a.opt_list("platformVariants")?.unwrap_or(&[]) {
+            out.push(self.load_container(id)?);
+        }
+        Ok(out)
+    }
+
+    /// The container fields of this module.
+    pub(super) async fn container_out(&self, c: &ContainerObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+        let a = call.args;
+        match call.field {
+            "export" => self.container_export(c, a).await,
+            "asTarball" => self.container_as_tarball(c, a).await,
+            "publish" => self.container_publish(c, a).await,
+            "import" => self.container_import(c, a).await,
+            "withRegistryAuth" => self.with_registry_auth(c, a).await,
+            "withoutRegistryAuth" => a.string("address").map(|addr| {
+                self.backend.remove_registry_auth(addr);
+                resolved(Object::Container(c.clone()))
+            }),
+            _ => Err(super::not_implemented(call)),
+        }
+    }
+
+    async fn container_export(&self, c: &ContainerObj, a: &Args) -> Result<Resolved, FieldError> {
+        let raw = a.string("path")?;
+        let path = if a.opt_bool("expand")?.unwrap_or(false) { paths::expand(raw, &c.config.env) } else { raw.to_string() };
+        let variants = self.variants(c, a)?;
+        Ok(leaf(self.backend.export_image(&variants, &path, &image_options(a)?).await?))
+    }
+
+    async fn container_as_tarball(&self, c: &ContainerObj, a: &Args) -> Result<Resolved, FieldError> {
+        let variants = self.variants(c, a)?;
+        let (root, path) = self.backend.image_tarball(&variants, &image_options(a)?).await?;
+        Ok(resolved(Object::File(FileObj { root: Some(root), path })))
+    }
+
+    async fn container_publish(&self, c: &ContainerObj, a: &Args) -> Result<Resolved, FieldError> {
+        if a.get("registryService").is_some_and(|v| !v.is_null()) {
+            return Err("not implemented yet: Container.publish(registryService:)".into());
+        }
+        let variants = self.variants(c, a)?;
+        Ok(leaf(self.backend.publish(a.string("address")?, &variants, &image_options(a)?).await?))
+    }
+
+    async fn container_import(&self, c: &ContainerObj, a: &Args) -> Result<Resolved, FieldError> {
+        let file = self.load_file(a.get("source").unwrap_or(&Json::Null))?;
+        let tag = a.opt_string("tag")?.unwrap_or("");
+        let img = self.backend.import_image(&file, tag, &c.platform).await?;
+        Ok(resolved(Object::Container(container_of_image(c, img))))
+    }
+
+    async fn with_registry_auth(&self, c: &ContainerObj, a: &Args) -> Result<Resolved, FieldError> {
+        let secret = self.load_secret(a.get("secret").unwrap_or(&Json::Null))?;
+        self.backend.add_registry_auth(a.string("address")?, a.string("username")?, &secret.identity).await?;
+        Ok(resolved(Object::Container(c.clone())))
+    }
+
+    /// `Directory.export(path, wipe)`.
+    pub(super) async fn directory_export(&self, d: &DirectoryObj, a: &Args) -> Result<Resolved, FieldError> {
+        let wipe = a.opt_bool("wipe")?.unwrap_or(false);
+        Ok(leaf(self.backend.export_directory(d.root.as_ref(), &d.path, a.string("path")?, wipe).await?))
+    }
+
+    /// `File.export(path, allowParentDirPath)`.
+    pub(super) async fn file_export(&self, f: &FileObj, a: &Args) -> Result<Resolved, FieldError> {
+        let allow = a.opt_bool("allowParentDirPath")?.unwrap_or(false);
+        Ok(leaf(self.backend.export_file(f.root.as_ref(), &f.path, a.string("path")?, allow).await?))
+    }
+}

@@ -1,0 +1,263 @@
+//! The backend's host side: uploads from the client's host (`host.directory`,
+//! `host.file`, `host.findUp`) and exports back to it (`Directory.export`,
+//! `File.export`), plus the session's registry credentials.
+//!
+//! Host paths are relative to the session's working directory. Exports write
+//! through [`fsops::Root`] on the target: every path inside the target is
+//! resolved with `RESOLVE_IN_ROOT`, and existing symlinks in the way are
+//! replaced, never followed, so an export never writes outside its target.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tanto_api::gql::FieldError;
+use tanto_model::Ref;
+use tanto_oci::registry::{Credential, RegistryAuth};
+
+use crate::backend::EngineBackend;
+use crate::fsops::{self, CopyOpts, Filter, Root};
+use crate::host::{self, UploadSpec};
+
+/// What a session keeps about its client's host.
+pub struct HostState {
+    /// The client's working directory (`--workdir`).
+    pub workdir: PathBuf,
+    /// Credentials from `withRegistryAuth` by registry host, for the rest of the session.
+    pub auth: parking_lot::RwLock<std::collections::BTreeMap<String, Credential>>,
+    /// One upload per scope at a time (the second reuses the first's record).
+    uploads: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl HostState {
+    pub fn new(workdir: PathBuf) -> HostState {
+        HostState { workdir, auth: Default::default(), uploads: Default::default() }
+    }
+
+    /// A host path made absolute against the working directory (`~/` is `$HOME`),
+    /// cleaned lexically (symlinks are not resolved here).
+    pub fn path(&self, p: &str) -> PathBuf {
+        let joined = if let Some(rest) = p.strip_prefix("~/") {
+            std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/")).join(rest)
+        } else {
+            self.workdir.join(p)
+        };
+        let mut out = PathBuf::from("/");
+        for c in joined.components() {
+            match c {
+                std::path::Component::ParentDir => {
+                    out.pop();
+                }
+                std::path::Component::Normal(s) => out.push(s),
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+fn msg(e: impl std::fmt::Display) -> FieldError {
+    FieldError::from(e.to_string())
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, FieldError> + Send + 'static) -> Result<T, FieldError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| FieldError::from(format!("internal error: {e}")))?
+}
+
+/// The engine's own owner: exported files belong to whoever runs the client's engine.
+fn engine_owner() -> (u32, u32) {
+    (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw())
+}
+
+/// Removes everything inside `dir` (not `dir` itself), never following symlinks.
+fn wipe(dir: &Path) -> std::io::Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let p = e.path();
+        if e.file_type()?.is_dir() {
+            std::fs::remove_dir_all(&p)?;
+        } else {
+            std::fs::remove_file(&p)?;
+        }
+    }
+    Ok(())
+}
+
+/// Makes `dir` a directory: creates it (and its parents) or checks it is one.
+fn ensure_dir(dir: &Path) -> Result<(), FieldError> {
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(format!("cannot export to `{}`: it exists and is not a directory", dir.display()).into()),
+        Err(_) => std::fs::create_dir_all(dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()).into()),
+    }
+}
+
+fn glob_escape(name: &str) -> String {
+    globset::escape(name)
+}
+
+impl EngineBackend {
+    /// Uploads a host directory; the returned ref's result is already in the cache.
+    pub(crate) async fn upload_host_dir(&self, spec: UploadSpec) -> Result<Ref, FieldError> {
+        let lock = {
+            let mut locks = self.host.uploads.lock().await;
+            locks.entry(spec.scope()).or_default().clone()
+        };
+        let _held = lock.lock().await;
+        let store = self.worker().store.clone();
+        let started = std::time::Instant::now();
+        let path = spec.path.clone();
+        let up = blocking(move || host::upload(&store, &spec).map_err(msg)).await?;
+        tracing::debug!(
+            path = %path.display(),
+            entries = up.stats.entries,
+            hashed = up.stats.hashed,
+            written = up.stats.written,
+            removed = up.stats.removed,
+            full = up.stats.full,
+            cached = up.stats.cached,
+            ms = started.elapsed().as_millis() as u64,
+            "host upload"
+        );
+        Ok(Ref::new(up.vertex, 0))
+    }
+
+    pub(crate) async fn do_host_directory(&self, path: &str, include: Vec<String>, exclude: Vec<String>, gitignore: bool) -> Result<Ref, FieldError> {
+        let abs = self.host.path(path);
+        // Dagger drops patterns that point outside the directory.
+        let local = |v: Vec<String>| -> Vec<String> {
+            v.into_iter().filter(|p| !p.trim_start_matches('!').starts_with("..") && !p.trim_start_matches('!').starts_with('/')).collect()
+        };
+        self.upload_host_dir(UploadSpec { path: abs, include: local(include), exclude: local(exclude), gitignore }).await
+    }
+
+    pub(crate) async fn do_host_file(&self, path: &str) -> Result<(Ref, String), FieldError> {
+        let abs = self.host.path(path);
+        // A symlink is uploaded as what it points to.
+        let real = std::fs::canonicalize(&abs).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                FieldError::from(format!("host file `{}` does not exist; paths are relative to the session's working directory", abs.display()))
+            }
+            _ => FieldError::from(format!("host file `{}`: {e}", abs.display())),
+        })?;
+        let meta = std::fs::metadata(&real).map_err(|e| format!("host file `{}`: {e}", abs.display()))?;
+        if meta.is_dir() {
+            return Err(format!("host path `{}` is a directory; use `host.directory` for directories", abs.display()).into());
+        }
+        let (Some(parent), Some(name)) = (real.parent(), real.file_name()) else {
+            return Err(format!("host path `{}` is not a file", abs.display()).into());
+        };
+        let name = name.to_string_lossy().into_owned();
+        let spec = UploadSpec { path: parent.to_path_buf(), include: vec![glob_escape(&name)], exclude: vec![], gitignore: false };
+        let root = self.upload_host_dir(spec).await?;
+        Ok((root, format!("/{name}")))
+    }
+
+    pub(crate) async fn do_host_find_up(&self, name: &str) -> Result<Option<String>, FieldError> {
+        if name.is_empty() || name.contains('/') {
+            return Err(format!("`findUp` needs a plain file or directory name, not `{name}`").into());
+        }
+        Ok(host::find_up(&self.host.workdir, name))
+    }
+
+    pub(crate) async fn do_export_directory(&self, root: Option<&Ref>, path: &str, dest: &str, wipe_first: bool) -> Result<String, FieldError> {
+        let snap = self.snapshot(root).await?;
+        let store = self.worker().store.clone();
+        let target = self.host.path(dest);
+        let src_path = path.to_string();
+        let out = target.clone();
+        blocking(move || {
+            let view = store.view(snap, "/").map_err(msg)?;
+            let src = Root::open(view.path()).map_err(|e| format!("opening the directory to export: {e}"))?;
+            match src.stat(&src_path, true).map_err(msg)? {
+                Some(st) if fsops::file_type(&st) == rustix::fs::FileType::Directory => {}
+                Some(_) => return Err(format!("`{src_path}` is not a directory").into()),
+                None => return Err(format!("directory `{src_path}` not found").into()),
+            }
+            ensure_dir(&target)?;
+            if wipe_first {
+                wipe(&target).map_err(|e| format!("wiping `{}` before the export: {e}", target.display()))?;
+            }
+            let dst = Root::open(&target).map_err(|e| format!("opening `{}`: {e}", target.display()))?;
+            let filter = Filter::new(&[], &[]).map_err(FieldError::from)?;
+            fsops::copy(&src, &src_path, &dst, "/", &CopyOpts { filter: &filter, mode: None, owner: Some(engine_owner()) })
+                .map_err(|e| format!("exporting to `{}`: {e}", target.display()))?;
+            Ok(())
+        })
+        .await?;
+        Ok(out.to_string_lossy().into_owned())
+    }
+
+    pub(crate) async fn do_export_file(&self, root: Option<&Ref>, path: &str, dest: &str, allow_parent_dir: bool) -> Result<String, FieldError> {
+        let snap = self.snapshot(root).await?;
+        let store = self.worker().store.clone();
+        let mut target = self.host.path(dest);
+        let src_path = path.to_string();
+        let name = crate::paths_clean(path).rsplit('/').next().unwrap_or("").to_string();
+        if std::fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
+            if !allow_parent_dir {
+                return Err(format!(
+                    "cannot export file `{name}` to `{}`: it is a directory; give a file path, or pass `allowParentDirPath: true` to write into it",
+                    target.display()
+                )
+                .into());
+            }
+            target = target.join(&name);
+        }
+        let out = target.clone();
+        blocking(move || {
+            let view = store.view(snap, "/").map_err(msg)?;
+            let src = Root::open(view.path()).map_err(|e| format!("opening the file to export: {e}"))?;
+            match src.stat(&src_path, true).map_err(msg)? {
+                Some(st) if fsops::file_type(&st) == rustix::fs::FileType::RegularFile => {}
+                Some(_) => return Err(format!("`{src_path}` is not a regular file").into()),
+                None => return Err(format!("file `{src_path}` not found").into()),
+            }
+            let (Some(parent), Some(file_name)) = (target.parent(), target.file_name()) else {
+                return Err(format!("cannot export to `{}`", target.display()).into());
+            };
+            ensure_dir(parent)?;
+            let dst = Root::open(parent).map_err(|e| format!("opening `{}`: {e}", parent.display()))?;
+            let filter = Filter::new(&[], &[]).map_err(FieldError::from)?;
+            let dest_in_parent = format!("/{}", file_name.to_string_lossy());
+            fsops::copy(&src, &src_path, &dst, &dest_in_parent, &CopyOpts { filter: &filter, mode: None, owner: Some(engine_owner()) })
+                .map_err(|e| format!("exporting to `{}`: {e}", target.display()))?;
+            Ok(())
+        })
+        .await?;
+        Ok(out.to_string_lossy().into_owned())
+    }
+
+    pub(crate) async fn do_add_registry_auth(&self, address: &str, username: &str, secret_identity: &str) -> Result<(), FieldError> {
+        let secret = self.worker().secrets.get(secret_identity).await.map_err(|e| FieldError::from(&e))?;
+        let password = String::from_utf8(secret.to_vec()).map_err(|_| "the registry password secret is not UTF-8 text".to_string())?;
+        let host = registry_host(address)?;
+        self.host.auth.write().insert(host, Credential::Basic { username: username.to_string(), password });
+        Ok(())
+    }
+
+    pub(crate) fn do_remove_registry_auth(&self, address: &str) {
+        if let Ok(host) = registry_host(address) {
+            self.host.auth.write().remove(&host);
+        }
+    }
+
+    /// The session's credentials plus Docker's for `host`.
+    pub(crate) fn registry_auth(&self, host: &str) -> RegistryAuth {
+        let mut auth = RegistryAuth::anonymous();
+        for (h, c) in self.host.auth.read().iter() {
+            auth.insert(h, c.clone());
+        }
+        tanto_oci::registry::with_docker_credentials(auth, host)
+    }
+}
+
+/// The registry host of an address (`docker.io` for Docker Hub names).
+fn registry_host(address: &str) -> Result<String, FieldError> {
+    if !address.contains('/') {
+        // a bare host (`127.0.0.1:5000`, `ghcr.io`)
+        return Ok(address.trim_end_matches('/').to_string());
+    }
+    let r = tanto_oci::reference::ImageRef::parse(address).map_err(msg)?;
+    Ok(r.registry().to_string())
+}
