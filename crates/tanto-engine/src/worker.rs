@@ -409,3 +409,12 @@ fn apply_action(store: &Store, root: &Root, action: &FileAction, sources: &[Opti
         }
     }
 }
+        FileAction::Unpack { src, src_path, dest, mode, owner } => {
+            let owner = root.resolve_owner(owner).map_err(io_msg("resolving the owner"))?;
+            let snap = src.and_then(|i| sources.get(i as usize).copied().flatten());
+            let view = store.view(snap, "/")?;
+            let src_root = Root::open(view.path()).map_err(io_msg("opening the ADD source"))?;
+            let filter = Filter::new(&[], &[]).map_err(EngineError::msg)?;
+            fsops::extra::unpack_or_copy(&src_root, src_path, root, dest, &CopyOpts { filter: &filter, mode: *mode, owner })
+                .map_err(io_msg(&format!("adding `{src_path}` to `{dest}`")))
+        }

@@ -147,6 +147,39 @@ async fn docker_build_builds_the_target_lazily_and_caches_every_step() {
     assert_ne!(ok(&e, &other).await, stamp);
 }
 
+/// A plain tar with one file (ASCII, so it fits in a GraphQL string).
+fn tar_with(name: &str, content: &str) -> String {
+    let mut h = vec![0u8; 512];
+    h[..name.len()].copy_from_slice(name.as_bytes());
+    for (at, field) in [(100, "0000644\0"), (108, "0000000\0"), (116, "0000000\0"), (136, "00000000000\0")] {
+        h[at..at + field.len()].copy_from_slice(field.as_bytes());
+    }
+    h[124..136].copy_from_slice(format!("{:011o}\0", content.len()).as_bytes());
+    h[156] = b'0';
+    h[257..265].copy_from_slice(b"ustar\x0000");
+    let sum: u32 = h.iter().map(|b| *b as u32).sum::<u32>() + 8 * b' ' as u32;
+    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    let mut out = h;
+    out.extend_from_slice(content.as_bytes());
+    out.resize(out.len().div_ceil(512) * 512 + 1024, 0);
+    String::from_utf8(out).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_build_add_unpacks_local_archives_and_runs_shebang_heredocs() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let fx = fixture();
+    let state = tempfile::tempdir().unwrap();
+    let e = engine(&fx, state.path()).await;
+    let df = "FROM busybox:1.36\nADD files.tar /x/\nADD notes.txt /y/\nCOPY files.tar /z/\nRUN <<EOF\n#!/bin/sh\necho \"script $0\" > /sb\nEOF\n";
+    let files = [("Dockerfile", df), ("files.tar", &tar_with("hello.txt", "from the tar\n")[..]), ("notes.txt", "plain\n")];
+    let q = dir_query(&files, r#"dockerBuild { withExec(args: ["sh", "-c", "cat /x/hello.txt /y/notes.txt /sb; ls /z"]) { stdout } }"#);
+    assert_eq!(ok(&e, &q).await, json!("from the tar\nplain\nscript /dev/pipes/EOF\nfiles.tar\n"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn directory_and_file_actions() {
     if let Some(why) = skip_reason() {

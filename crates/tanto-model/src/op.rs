@@ -174,6 +174,9 @@ pub enum FileAction {
     /// Writes to `dest` what `upper_path` of input `upper` adds or changes
     /// compared with `lower_path` of input `lower` (`None` = empty).
     Diff { lower: Option<u32>, lower_path: String, upper: Option<u32>, upper_path: String, dest: String },
+    /// Dockerfile `ADD` of a local source: a tar archive file (plain, gzip or
+    /// zstd) is unpacked into `dest`; anything else is copied as by `Copy`.
+    Unpack { src: Option<u32>, src_path: String, dest: String, mode: Option<u32>, owner: String },
 }
 
 /// Host content: `digest` is the digest of the uploaded tree (names, types,
@@ -263,6 +266,7 @@ impl FileAction {
             FileAction::Timestamps { path, timestamp } => format!("touch -d @{timestamp} {path}"),
             FileAction::Replace { path, .. } => format!("replace in {path}"),
             FileAction::Diff { lower_path, upper_path, .. } => format!("diff {lower_path} {upper_path}"),
+            FileAction::Unpack { src_path, dest, .. } => format!("add {src_path} -> {dest}"),
         }
     }
 }

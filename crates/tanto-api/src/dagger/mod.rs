@@ -301,7 +301,7 @@ pub(crate) fn file_op(base: Option<&Ref>, mut action: FileAction, sources: Vec<R
     };
     let offset = inputs.len() as u32;
     match &mut action {
-        FileAction::Copy { src, .. } => {
+        FileAction::Copy { src, .. } | FileAction::Unpack { src, .. } => {
             if let Some(i) = src {
                 *i += offset;
             }

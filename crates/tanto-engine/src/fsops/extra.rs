@@ -236,9 +236,85 @@ pub fn diff(lower: &Root, lower_path: &str, upper: &Root, upper_path: &str, dst:
     diff_dir(lfd.as_ref(), &ufd, &dfd, &opts).map(|_| ())
 }
 
+/// Whether a 512-byte block is a tar header (its checksum matches).
+fn is_tar_header(h: &[u8]) -> bool {
+    if h.len() < 512 || h.iter().all(|b| *b == 0) {
+        return false;
+    }
+    let field: String = h[148..156].iter().map(|b| *b as char).collect();
+    let Ok(want) = u32::from_str_radix(field.trim_matches(|c: char| c == '\0' || c == ' '), 8) else { return false };
+    let sum: u32 = h[..512].iter().enumerate().map(|(i, b)| if (148..156).contains(&i) { b' ' as u32 } else { *b as u32 }).sum();
+    sum == want
+}
+
+/// `file` decompressed (gzip or zstd, by magic bytes) from its start.
+fn decompressed(file: &std::fs::File) -> io::Result<Box<dyn Read>> {
+    use std::io::Seek;
+    let mut f = file.try_clone()?;
+    f.seek(io::SeekFrom::Start(0))?;
+    let mut magic = [0u8; 4];
+    let n = f.read(&mut magic)?;
+    f.seek(io::SeekFrom::Start(0))?;
+    Ok(match &magic[..n] {
+        [0x1f, 0x8b, ..] => Box::new(flate2::read::MultiGzDecoder::new(f)),
+        [0x28, 0xb5, 0x2f, 0xfd] => Box::new(zstd::stream::read::Decoder::new(f)?),
+        _ => Box::new(f),
+    })
+}
+
+/// Dockerfile `ADD` of a local source: a regular file that is a tar archive
+/// (plain, gzip or zstd) is unpacked into the directory `dst_path` (with the
+/// layer-apply rules: nothing leaves the directory); anything else is copied.
+pub fn unpack_or_copy(src: &Root, src_path: &str, dst: &Root, dst_path: &str, opts: &CopyOpts<'_>) -> io::Result<()> {
+    let fd = match src.open_in(src_path, OFlags::RDONLY, true) {
+        Ok(fd) => fd,
+        Err(_) => return super::copy(src, src_path, dst, dst_path, opts),
+    };
+    if file_type(&rfs::fstat(&fd)?) != FileType::RegularFile {
+        return super::copy(src, src_path, dst, dst_path, opts);
+    }
+    let file = std::fs::File::from(fd);
+    let mut head = [0u8; 512];
+    let is_tar = {
+        let mut r = decompressed(&file)?;
+        let mut n = 0;
+        while n < head.len() {
+            match r.read(&mut head[n..]) {
+                Ok(0) | Err(_) => break,
+                Ok(k) => n += k,
+            }
+        }
+        n == head.len() && is_tar_header(&head)
+    };
+    if !is_tar {
+        return super::copy(src, src_path, dst, dst_path, opts);
+    }
+    use std::os::fd::AsRawFd;
+    let dir = dst.mkdir_all(dst_path, 0o755, opts.owner)?;
+    let dir_path = std::path::PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
+    tanto_oci::layer::apply_tar(decompressed(&file)?, &dir_path).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tar_header_cases() {
+        let mut h = [0u8; 512];
+        h[..5].copy_from_slice(b"a.txt");
+        h[156] = b'0';
+        h[257..263].copy_from_slice(b"ustar\0");
+        let sum: u32 = h.iter().map(|b| *b as u32).sum::<u32>() + 8 * b' ' as u32;
+        h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+        assert!(is_tar_header(&h));
+        let mut bad = h;
+        bad[0] = b'b';
+        assert!(!is_tar_header(&bad), "checksum mismatch");
+        assert!(!is_tar_header(&[0u8; 512]), "zero block");
+        assert!(!is_tar_header(b"plain text"), "short");
+    }
 
     #[test]
     fn replaced_cases() {

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 
 use futures::future::BoxFuture;
 use serde_json::{json, Value as Json};
-use tanto_model::{FileAction, Ref};
+use tanto_model::{FileAction, HttpOp, Op, Ref, Vertex};
 
 use self::lex::Expander;
 use self::parse::{Cmd, Dockerfile, Flag, Instr, Src};
@@ -401,6 +401,7 @@ impl<'a> Builder<'a> {
         let mut owner = String::new();
         let mut mode = None;
         let mut exclude = Vec::new();
+        let mut checksum = None;
         for f in flags {
             let v = f.value.as_deref().unwrap_or("");
             match f.name.as_str() {
@@ -409,6 +410,7 @@ impl<'a> Builder<'a> {
                 "chmod" => mode = Some(parse_mode(&word(st, v, false)?).map_err(|e| self.err(line, e))?),
                 "exclude" => exclude.push(word(st, v, false)?),
                 "link" => {}
+                "checksum" if add => checksum = Some(word(st, v, false)?),
                 other => return Err(self.err(line, format!("`{kw} --{other}` is not supported yet"))),
             }
         }
@@ -437,8 +439,17 @@ impl<'a> Builder<'a> {
                 }
                 Src::Path(p) => {
                     let p = word(st, p, false)?;
+                    let http = p.starts_with("http://") || p.starts_with("https://");
+                    let git = p.starts_with("git@") || p.ends_with(".git") || p.contains(".git#");
+                    if add && http && !git {
+                        let (file, name) = self.download(line, &p, checksum.as_deref()).await?;
+                        let action = FileAction::Copy { src: Some(0), src_path: format!("/{name}"), dest: dest.clone(), include: vec![], exclude: vec![], mode, owner: owner.clone() };
+                        st.ctr.rootfs = Some(file_op(st.ctr.rootfs.as_ref(), action, vec![file]));
+                        continue;
+                    }
                     if p.contains("://") || p.starts_with("git@") {
-                        return Err(self.err(line, format!("{kw} of a URL (`{p}`) is not supported yet: fetch it in a RUN step")));
+                        let hint = if add { "add git sources with `git(url)` and `COPY --from`" } else { "use ADD for URLs" };
+                        return Err(self.err(line, format!("{kw} of `{p}` is not supported: {hint}")));
                     }
                     let full = paths::within(&source.path, &p);
                     let (parent, base) = full.rsplit_once('/').unwrap_or(("", &full));
@@ -450,14 +461,11 @@ impl<'a> Builder<'a> {
                     } else {
                         (full.clone(), vec![])
                     };
-                    let action = FileAction::Copy {
-                        src: source.root.as_ref().map(|_| 0),
-                        src_path,
-                        dest: dest.clone(),
-                        include,
-                        exclude: exclude.clone(),
-                        mode,
-                        owner: owner.clone(),
+                    let src = source.root.as_ref().map(|_| 0);
+                    let action = if add && include.is_empty() && exclude.is_empty() {
+                        FileAction::Unpack { src, src_path, dest: dest.clone(), mode, owner: owner.clone() }
+                    } else {
+                        FileAction::Copy { src, src_path, dest: dest.clone(), include, exclude: exclude.clone(), mode, owner: owner.clone() }
                     };
                     (action, source.root.clone().into_iter().collect::<Vec<Ref>>())
                 }
@@ -465,6 +473,23 @@ impl<'a> Builder<'a> {
             st.ctr.rootfs = Some(file_op(st.ctr.rootfs.as_ref(), action, sources));
         }
         Ok(())
+    }
+
+    /// `ADD <url>`: the file fetched now (its digest is its key), like `Query.http`;
+    /// BuildKit gives downloads mode 0600.
+    async fn download(&self, line: usize, url: &str, checksum: Option<&str>) -> Result<(Ref, String), FieldError> {
+        let path = url.split(['?', '#']).next().unwrap_or("");
+        let name = match path.splitn(4, '/').nth(3).unwrap_or("").rsplit('/').next() {
+            Some(n) if !n.is_empty() => n.to_string(),
+            _ => "index.html".to_string(),
+        };
+        let digest = match checksum {
+            Some(c) if c.starts_with("sha256:") => c.to_string(),
+            Some(c) => return Err(self.err(line, format!("ADD --checksum `{c}` must be a sha256:<hex> digest"))),
+            None => self.api.backend.http_fetch(url, None).await.map_err(|e| self.err(line, e.message))?,
+        };
+        let op = HttpOp { digest, name: name.clone(), permissions: 0o600, url: url.to_string(), auth_header: None };
+        Ok((Ref::new(Vertex::new(Op::Http(op), vec![]), 0), name))
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -289,12 +289,34 @@ async fn error_cases() {
         (&[("Dockerfile", "FROM missing-x")], args(), "dockerfile `Dockerfile` line 1: image `missing-x` not found"),
         (&[("Dockerfile", "FROM busybox\nRUN --mount=type=secret,id=nope,required cat")], args(), "line 2: secret `nope` is required but was not passed"),
         (&[("Dockerfile", "FROM busybox\nCOPY a b /notdir")], args(), "line 2: COPY with more than one source needs a destination directory"),
-        (&[("Dockerfile", "FROM busybox\nADD https://example.com/x /x")], args(), "line 2: ADD of a URL (`https://example.com/x`) is not supported yet"),
+        (&[("Dockerfile", "FROM busybox\nADD https://example.com/x /x")], args(), "line 2: fake"),
+        (&[("Dockerfile", "FROM busybox\nCOPY https://example.com/x /x")], args(), "line 2: COPY of `https://example.com/x` is not supported: use ADD for URLs"),
+        (&[("Dockerfile", "FROM busybox\nADD https://example.com/r.git /x")], args(), "line 2: ADD of `https://example.com/r.git` is not supported: add git sources"),
         (&[("Dockerfile", "FROM busybox\nENV A=${B")], args(), "line 2: syntax error: missing '}'"),
         (&[("Dockerfile", "FROM busybox AS a\nCOPY --from=a /x /y")], args(), "line 2: `--from=a` refers to the stage it is in"),
     ];
     for (files, a, want) in cases {
         let got = build(files, a).await.map(|_| ()).unwrap_err();
         assert!(got.contains(want), "want {want:?}, got {got:?}");
+    }
+}
+
+#[tokio::test]
+async fn add_unpacks_local_sources_and_downloads_urls() {
+    let df = "FROM scratch\nADD app.tar.gz /opt/\nADD --checksum=sha256:abc https://example.com/dl/tool?x=1 /bin/\nADD *.txt /txt/\n";
+    let (c, _) = build(&[("Dockerfile", df), ("app.tar.gz", "x"), ("a.txt", "a")], args()).await.unwrap();
+    let root = c.rootfs.unwrap();
+    let Op::File(f) = &root.vertex.op else { panic!() };
+    match &f.actions[..] {
+        [FileAction::Unpack { src_path, dest, .. }, FileAction::Copy { src: Some(i), src_path: dl, dest: d2, .. }, FileAction::Copy { include, dest: d3, .. }] => {
+            assert_eq!((src_path.as_str(), dest.as_str()), ("/app.tar.gz", "/opt/"));
+            assert_eq!((dl.as_str(), d2.as_str()), ("/tool", "/bin/"));
+            match &root.vertex.inputs[*i as usize].vertex.op {
+                Op::Http(h) => assert_eq!((h.digest.as_str(), h.name.as_str(), h.permissions), ("sha256:abc", "tool", 0o600)),
+                other => panic!("{other:?}"),
+            }
+            assert_eq!((include.clone(), d3.as_str()), (vec!["*.txt".to_string()], "/txt/"));
+        }
+        other => panic!("{other:?}"),
     }
 }
