@@ -238,6 +238,8 @@ impl Worker {
                                 let view = store.view(Some(src), &selector)?;
                                 let (s, d) = (Root::open(view.path())?, Root::open(&dest)?);
                                 fsops::copy(&s, "/", &d, "/", &CopyOpts { filter: &Filter::new(&[], &[]).unwrap(), mode: None, owner: None })?;
+        env.retain(|kv| !op.volatile_env.iter().any(|(k, _)| kv.split_once('=').map(|(n, _)| n) == Some(k.as_str())));
+        env.extend(op.volatile_env.iter().map(|(k, v)| format!("{k}={v}")));
                                 Ok(())
                             })
                             .await?;

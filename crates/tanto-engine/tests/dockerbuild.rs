@@ -219,6 +219,33 @@ async fn directory_and_file_actions() {
     }
     let err = query(&e, r#"{ file(name: "f", contents: "1 1") { withReplaced(search: "1", replacement: "2") { contents } } }"#).await;
     assert!(first_error(&err).contains("`1` matches 2 times"), "{err}");
+    let err = query(&e, r#"{ container { withError(err: "boom") { id } } }"#).await;
+    assert_eq!(first_error(&err), "boom");
+
+    // Env files.
+    let env = ok(&e, r##"{ file(name: ".env", contents: "# c\nA=1\nB=\"${A}2 x\"\n") { asEnvFile { withVariable(name: "C", value: "'$A'") { id } } } }"##).await;
+    let env = env.as_str().unwrap();
+    let env_cases: Vec<(String, Value)> = vec![
+        (sub(r##"{ loadEnvFileFromID(id: "$ID") { get(name: "B") } }"##, env), json!("12 x")),
+        (sub(r##"{ loadEnvFileFromID(id: "$ID") { get(name: "B", raw: true) } }"##, env), json!("\"${A}2 x\"")),
+        (sub(r##"{ loadEnvFileFromID(id: "$ID") { asFile { contents } } }"##, env), json!("A=1\nB=\"${A}2 x\"\nC='$A'\n")),
+        (sub(r##"{ container { from(address: "busybox") { withEnvFileVariables(source: "$ID") { withExec(args: ["sh", "-c", "echo \"$B|$C\""]) { stdout } } } } }"##, env), json!("12 x|$A\n")),
+        (r##"{ envFile { withVariable(name: "APP_X", value: "1") { withVariable(name: "Y", value: "2") { namespace(prefix: "APP_") { exists(name: "X") } } } } }"##.into(), json!(true)),
+    ];
+    for (q, want) in &env_cases {
+        assert_eq!(&ok(&e, q).await, want, "{q}");
+    }
+
+    // A volatile variable's value does not invalidate the exec cache; its name does.
+    let volatile = |name: &str, value: &str| {
+        format!(
+            r#"{{ container {{ from(address: "busybox") {{ withVolatileVariable(name: "{name}", value: "{value}") {{ withExec(args: ["sh", "-c", "cat /proc/sys/kernel/random/uuid; echo $V"]) {{ stdout }} }} }} }} }}"#
+        )
+    };
+    let first = ok(&e, &volatile("V", "1")).await;
+    assert!(first.as_str().unwrap().ends_with("\n1\n"), "{first}");
+    assert_eq!(ok(&e, &volatile("V", "2")).await, first);
+    assert_ne!(ok(&e, &volatile("W", "1")).await, first);
 }
 
 /// The output of a step that uses secret `name` (set to `value`) and prints the time.

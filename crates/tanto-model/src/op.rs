@@ -98,6 +98,10 @@ pub struct ExecOp {
     pub env: Vec<String>,
     /// `(variable, secret identity)`: the identity is a name or URI, never a value.
     pub secret_env: Vec<(String, String)>,
+    /// `(variable, value)` set after `env`: only the names enter the key
+    /// (`withVolatileVariable`), so a new value reuses a cached result.
+    #[serde(serialize_with = "names_only", skip_serializing_if = "Vec::is_empty")]
+    pub volatile_env: Vec<(String, String)>,
     pub cwd: String,
     pub user: String,
     /// Index into the vertex inputs of the root filesystem; `None` = empty.
@@ -113,6 +117,10 @@ pub struct ExecOp {
     pub platform: String,
     /// Extra key material (e.g. the definitions of bound services).
     pub extra: Vec<String>,
+}
+
+fn names_only<S: Serializer>(v: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(|(k, _)| k))
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -481,6 +481,7 @@ impl Api {
             no_init: a.opt_bool("noInit")?.unwrap_or(false),
             platform: c.platform.clone(),
             extra: Vec::new(),
+            volatile_env: c.volatile_env.clone(),
         };
         let vertex = Vertex::new(Op::Exec(op), inputs);
         let mut n = c.clone();

@@ -10,6 +10,7 @@ mod container;
 pub mod coverage;
 mod directory;
 mod dockerfile;
+mod envfile;
 mod surface;
 mod export;
 mod host;
@@ -49,6 +50,7 @@ pub enum Object {
     Stat(StatObj),
 }
 
+    EnvFile(envfile::EnvFileObj),
 impl Object {
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -68,6 +70,7 @@ impl Object {
         }
     }
 
+            Object::EnvFile(_) => "EnvFile",
     fn id(&self) -> String {
         let t = self.type_name();
         match self {
@@ -88,6 +91,7 @@ impl Object {
     }
 
     pub fn into_obj(self) -> Obj {
+            Object::EnvFile(v) => object_id(t, v),
         Obj { type_name: self.type_name().to_string(), value: Arc::new(self) }
     }
 }
@@ -231,6 +235,7 @@ impl Resolver for Api {
                 match call.field {
                     "name" => Ok(leaf(name.clone())),
                     "value" => Ok(leaf(value.clone())),
+            Object::EnvFile(e) => self.env_file(e, call).await,
                     _ => Err(not_implemented(call)),
                 }
             }

@@ -111,6 +111,9 @@ pub struct ContainerObj {
     pub image_ref: Option<String>,
     /// OCI manifest annotations (`withAnnotation`).
     pub annotations: BTreeMap<String, String>,
+    /// `withVolatileVariable`s: set for execs, their values outside exec keys.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub volatile_env: Vec<(String, String)>,
 }
 
 fn ser_exec<S: serde::Serializer>(v: &Option<Ref>, s: S) -> Result<S::Ok, S::Error> {
@@ -128,6 +131,7 @@ impl ContainerObj {
             exec: None,
             image_ref: None,
             annotations: BTreeMap::new(),
+            volatile_env: Vec::new(),
         }
     }
 }

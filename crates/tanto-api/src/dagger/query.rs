@@ -80,6 +80,7 @@ impl Api {
                 Ok(resolved(Object::Secret(SecretObj { name: uri.clone(), uri, identity })))
             }
             "host" => Ok(resolved(Object::Host(HostObj {}))),
+            "envFile" => Ok(resolved(Object::EnvFile(Default::default()))),
             "git" => self.git_query(a),
             "http" => self.http_query(a).await,
             _ => Err(not_implemented(call)),

@@ -93,6 +93,31 @@ impl Api {
                 n.annotations.insert(a.string("name")?.to_string(), a.string("value")?.to_string());
                 ctr(n)
             }
+            "withEnvFileVariables" => {
+                let env = match &*self.load(a.get("source").unwrap_or(&Json::Null), Some("EnvFile"))? {
+                    Object::EnvFile(e) => e.clone(),
+                    _ => unreachable!("type checked by load"),
+                };
+                let mut n = c.clone();
+                for (k, v) in env.variables() {
+                    n.config.env_set(&k, &v);
+                }
+                ctr(n)
+            }
+            "withError" => Err(FieldError::from(a.string("err")?.to_string())),
+            "withVolatileVariable" => {
+                let name = a.string("name")?.to_string();
+                let mut n = c.clone();
+                n.volatile_env.retain(|(k, _)| *k != name);
+                n.volatile_env.push((name, a.string("value")?.to_string()));
+                ctr(n)
+            }
+            "withoutVolatileVariable" => {
+                let name = a.string("name")?;
+                let mut n = c.clone();
+                n.volatile_env.retain(|(k, _)| k != name);
+                ctr(n)
+            }
             "withoutAnnotation" => {
                 let mut n = c.clone();
                 n.annotations.remove(a.string("name")?);
@@ -142,6 +167,7 @@ impl Api {
                 };
                 dir(DirectoryObj { root: Some(file_op(None, action, sources)), path: "/".into() })
             }
+            "withError" => Err(FieldError::from(a.string("err")?.to_string())),
             "withTimestamps" => dir(on(FileAction::Timestamps { path: d.path.clone(), timestamp: timestamp(a)? }, vec![])),
             "chown" => dir(on(FileAction::Chown { path: paths::within(&d.path, a.string("path")?), owner: owner(a)? }, vec![])),
             "findUp" => {
@@ -174,6 +200,7 @@ impl Api {
         };
         match call.field {
             "stat" => stat(self, f.root.as_ref(), &f.path, a).await,
+            "asEnvFile" => self.file_as_env_file(f).await,
             "withTimestamps" => file(FileAction::Timestamps { path: f.path.clone(), timestamp: timestamp(a)? }),
             "chown" => file(FileAction::Chown { path: f.path.clone(), owner: owner(a)? }),
             "withReplaced" => {

@@ -640,6 +640,12 @@ impl<'a> Builder<'a> {
     }
 }
 
+/// A value with quotes removed and `$VAR`s expanded as in a Dockerfile word
+/// (used for env files too).
+pub(super) fn expand_env_value(v: &str, lookup: &(dyn Fn(&str) -> Option<String> + Sync)) -> Result<String, DockerfileError> {
+    Expander { escape: '\\', lookup, raw: false }.word(v)
+}
+
 fn at(dockerfile: &str, line: usize, msg: impl std::fmt::Display) -> FieldError {
     FieldError::from(format!("dockerfile `{dockerfile}` line {line}: {msg}"))
 }
