@@ -1,0 +1,715 @@
+#!/usr/bin/env python3
+"""tanto benchmark harness: tanto side by side with BuildKit (dockerd 20.10) and buildah.
+
+Sets up everything it needs under one temp dir (local docker-registry with the busybox
+fixture, dockerd on its own socket/data root/exec root, buildah with its own storage,
+a tanto state dir), runs each scenario several times with the engines interleaved
+(order rotated per repetition), tears it all down by PID, and prints a table:
+median and min-max per engine, and tanto's ratio to each peer (tanto/peer; < 1 = tanto faster).
+
+    python3 bench/run.py [--reps N] [--only B1,B2,...] [--tanto target/release/tanto]
+                         [--fixtures target/release/tanto-fixtures] [--keep]
+
+stdlib only. Run as root (the engines need it). bench/run.sh installs packages and builds.
+"""
+import argparse, base64, datetime, http.client, json, os, shutil, signal, socket, statistics
+import subprocess, sys, tempfile, threading, time, urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DOCKER = "/usr/bin/docker"  # 20.10 CLI with built-in BuildKit (the /usr/local one lacks buildx)
+ENGINES = ["tanto", "buildkit", "buildah"]
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def run(cmd, env=None, cwd=None, input=None, check=True, quiet=True):
+    r = subprocess.run(cmd, env=env, cwd=cwd, input=input, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} exited {r.returncode}: "
+                           f"{r.stderr.decode(errors='replace')[-2000:]}{r.stdout.decode(errors='replace')[-500:]}")
+    return r
+
+
+def timed(cmd, **kw):
+    t0 = time.perf_counter()
+    r = run(cmd, **kw)
+    return time.perf_counter() - t0, r
+
+
+class UnixHTTP(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("localhost", timeout=5)
+        self.path_ = path
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(5)
+        s.connect(self.path_)
+        self.sock = s
+
+
+def unix_get(sock, url):
+    c = UnixHTTP(sock)
+    c.request("GET", url)
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    return r.status, body
+
+
+def rss_kb(pid, field="VmRSS"):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+
+
+def stop_pid(pid, timeout=15):
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        try:
+            wpid, _ = os.waitpid(pid, os.WNOHANG)
+            if wpid == pid:
+                return
+        except ChildProcessError:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+        time.sleep(0.05)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+# ---------------------------------------------------------------- engines
+
+class Env:
+    def __init__(self, args):
+        self.args = args
+        self.tmp = tempfile.mkdtemp(prefix="tanto-bench-")
+        self.tanto = os.path.abspath(args.tanto)
+        self.fixtures = os.path.abspath(args.fixtures)
+        self.dockerd_pid = None
+        self.registry_dir = os.path.join(self.tmp, "registry")
+        self.notes = []
+
+    # --- registry (tanto-fixtures: docker-registry on 127.0.0.1, busybox pushed)
+    def start_registry(self):
+        t0 = time.perf_counter()
+        r = run([self.fixtures, "serve", "--dir", self.registry_dir,
+                 "--engine-config", os.path.join(self.tmp, "engine.toml")])
+        kv = dict(l.split("=", 1) for l in r.stdout.decode().split() if "=" in l)
+        self.registry = kv["REGISTRY"]
+        self.registry_pid = int(kv["REGISTRY_PID"])
+        self.engine_config = kv["TANTO_CONFIG"]
+        self.image = f"{self.registry}/library/busybox:1.36"
+        log(f"registry {self.registry} (pid {self.registry_pid}) in {time.perf_counter()-t0:.2f}s")
+
+    def stop_registry(self):
+        run([self.fixtures, "stop", "--dir", self.registry_dir], check=False)
+
+    # --- tanto
+    def tanto_env(self, state=None):
+        e = dict(os.environ)
+        e["TANTO_STATE_DIR"] = state or os.path.join(self.tmp, "tanto-state")
+        e["TANTO_RUN_DIR"] = os.path.join(self.tmp, "tanto-run")
+        e["TANTO_CONFIG"] = self.engine_config
+        e.setdefault("TANTO_LOG", "warn")
+        return e
+
+    def tanto_query(self, query, state=None):
+        path = os.path.join(self.tmp, "q.graphql")
+        with open(path, "w") as f:
+            f.write(query)
+        dt, r = timed([self.tanto, "query", path], env=self.tanto_env(state))
+        out = json.loads(r.stdout)
+        if out.get("errors"):
+            raise RuntimeError(f"tanto query errors: {out['errors']}")
+        return dt, out
+
+    # --- dockerd with BuildKit, on its own socket / roots
+    def start_dockerd(self, name="dockerd"):
+        d = os.path.join(self.tmp, name)
+        os.makedirs(d, exist_ok=True)
+        sock = os.path.join(d, "docker.sock")
+        logf = open(os.path.join(d, "log"), "ab")
+        t0 = time.perf_counter()
+        p = subprocess.Popen(["dockerd", "--data-root", os.path.join(d, "data"),
+                              "--exec-root", os.path.join(d, "exec"),
+                              "--pidfile", os.path.join(d, "dockerd.pid"),
+                              "-H", f"unix://{sock}", "--insecure-registry", self.registry],
+                             stdout=logf, stderr=logf, stdin=subprocess.DEVNULL)
+        while True:
+            if p.poll() is not None:
+                raise RuntimeError(f"dockerd exited {p.returncode}; see {d}/log")
+            try:
+                st, body = unix_get(sock, "/version")
+                if st == 200:
+                    break
+            except OSError:
+                pass
+            if time.perf_counter() - t0 > 60:
+                raise RuntimeError("dockerd did not answer in 60s")
+            time.sleep(0.005)
+        return p, sock, time.perf_counter() - t0
+
+    def start_main_dockerd(self):
+        p, sock, dt = self.start_dockerd()
+        self.dockerd = p
+        self.docker_sock = sock
+        log(f"dockerd pid {p.pid} ready in {dt:.2f}s on {sock}")
+        run(self.docker(["pull", "-q", self.image]))
+
+    def docker(self, args):
+        return [DOCKER, "-H", f"unix://{self.docker_sock}"] + args
+
+    def docker_env(self):
+        e = dict(os.environ)
+        e["DOCKER_BUILDKIT"] = "1"
+        return e
+
+    def docker_build(self, ctx, tag="bench:latest"):
+        dt, _ = timed(self.docker(["build", "-q", "-t", tag, ctx]), env=self.docker_env())
+        return dt
+
+    def stop_dockerd(self):
+        if getattr(self, "dockerd", None):
+            stop_pid(self.dockerd.pid)
+            self.dockerd = None
+
+    # --- buildah with its own storage and the ulimit workaround
+    def setup_buildah(self):
+        d = os.path.join(self.tmp, "buildah")
+        os.makedirs(d, exist_ok=True)
+        conf = os.path.join(d, "containers.conf")
+        with open(conf, "w") as f:
+            f.write('[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n')
+        self.buildah_conf = conf
+        self.buildah_root = os.path.join(d, "root")
+        self.buildah_runroot = os.path.join(d, "runroot")
+        run(self.buildah(["pull", "-q", "--tls-verify=false", self.image]), env=self.buildah_env())
+
+    def buildah(self, args):
+        return ["buildah", "--root", self.buildah_root, "--runroot", self.buildah_runroot,
+                "--storage-driver", "overlay"] + args
+
+    def buildah_env(self):
+        e = dict(os.environ)
+        e["CONTAINERS_CONF"] = self.buildah_conf
+        return e
+
+    def buildah_build(self, ctx, tag="localhost/bench:latest"):
+        dt, _ = timed(self.buildah(["bud", "-q", "--layers", "--tls-verify=false",
+                                    "-t", tag, ctx]), env=self.buildah_env())
+        return dt
+
+    def cleanup(self):
+        self.stop_dockerd()
+        self.stop_registry()
+        if not self.args.keep:
+            # overlay mounts from buildah/docker may linger; unmount what is under tmp
+            try:
+                with open("/proc/mounts") as f:
+                    mnts = [l.split()[1] for l in f if self.tmp in l.split()[1]]
+                for m in sorted(mnts, key=len, reverse=True):
+                    subprocess.run(["umount", "-l", m], stderr=subprocess.DEVNULL)
+            except OSError:
+                pass
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- workloads
+
+def chain_query(image, n, tag):
+    q = '{ container { from(address: "%s") { ' % image
+    for i in range(1, n + 1):
+        q += 'withExec(args: ["sh", "-c", "echo %d-%s > /f_%d"]) { ' % (i, tag, i)
+    q += "sync " + "} " * (n + 3)
+    return q
+
+
+def chain_dockerfile(image, n, tag):
+    return f"FROM {image}\n" + "".join(f"RUN echo {i}-{tag} > /f_{i}\n" for i in range(1, n + 1))
+
+
+def write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def docker_build_query(ctx):
+    return '{ host { directory(path: "%s") { dockerBuild { sync } } } }' % ctx
+
+
+class Results:
+    def __init__(self):
+        self.rows = []  # (scenario, {engine: [seconds]}, note)
+        self.extra = []  # free text lines
+
+    def add(self, scen, data, note=""):
+        self.rows.append((scen, data, note))
+
+
+def fmt_s(x):
+    if x is None:
+        return "-"
+    if x < 1:
+        return f"{x*1000:.0f} ms" if x >= 0.01 else f"{x*1000:.1f} ms"
+    return f"{x:.2f} s"
+
+
+def stat(v):
+    if not v:
+        return None
+    return statistics.median(v), min(v), max(v)
+
+
+def render(res, reps):
+    lines = ["| scenario | tanto | BuildKit (dockerd 20.10) | buildah 1.28 | tanto/BuildKit | tanto/buildah |",
+             "|---|---|---|---|---|---|"]
+    for scen, data, note in res.rows:
+        cells = []
+        meds = {}
+        for e in ENGINES:
+            v = data.get(e)
+            if isinstance(v, str):
+                cells.append(v)
+                continue
+            s = stat(v)
+            if s is None:
+                cells.append("-")
+                continue
+            meds[e] = s[0]
+            cells.append(f"{fmt_s(s[0])} ({fmt_s(s[1])}–{fmt_s(s[2])})")
+        ratios = []
+        for peer in ENGINES[1:]:
+            if "tanto" in meds and peer in meds and meds[peer] > 0:
+                ratios.append(f"{meds['tanto']/meds[peer]:.2f}")
+            else:
+                ratios.append("-")
+        name = scen + (f" — {note}" if note else "")
+        lines.append(f"| {name} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- scenarios
+
+def rotated(rep):
+    k = rep % len(ENGINES)
+    return ENGINES[k:] + ENGINES[:k]
+
+
+def b1(env, res, reps):
+    """engine start to first answered query."""
+    data = {e: [] for e in ENGINES}
+    b1dir = os.path.join(env.tmp, "b1")
+    for rep in range(reps):
+        for e in rotated(rep):
+            if e == "tanto":
+                t0 = time.perf_counter()
+                p = subprocess.Popen([env.tanto, "session"], env=env.tanto_env(), stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                params = json.loads(p.stdout.readline())
+                auth = base64.b64encode(f"{params['session_token']}:".encode()).decode()
+                req = urllib.request.Request(f"http://127.0.0.1:{params['port']}/query",
+                                             data=b'{"query":"{ version }"}',
+                                             headers={"Authorization": f"Basic {auth}",
+                                                      "Content-Type": "application/json"})
+                body = json.loads(urllib.request.urlopen(req).read())
+                data[e].append(time.perf_counter() - t0)
+                assert body["data"]["version"], body
+                p.stdin.close(); p.wait(10)
+            elif e == "buildkit":
+                # a second dockerd (own roots) started and stopped per rep: start -> GET /version answered
+                p, sock, dt = env.start_dockerd("dockerd-b1")
+                data[e].append(dt)
+                stop_pid(p.pid)
+            else:
+                # no daemon: the CLI opening its storage and answering
+                dt, _ = timed(env.buildah(["images", "-q"]), env=env.buildah_env())
+                data[e].append(dt)
+    res.add("B1 engine start → first answered query", data,
+            "tanto: `tanto session`→`{version}`; BuildKit: dockerd start→`GET /version`; buildah: `buildah images`")
+
+
+def b2_b3(env, res, reps, n=20):
+    d2 = {e: [] for e in ENGINES}
+    d3 = {e: [] for e in ENGINES}
+    run_id = f"{os.getpid()}{int(time.time())}"
+    for rep in range(reps):
+        tag = f"{run_id}r{rep}"
+        ctx = os.path.join(env.tmp, f"b2ctx-{rep}")
+        write(os.path.join(ctx, "Dockerfile"), chain_dockerfile(env.image, n, tag))
+        q = chain_query(env.image, n, tag)
+        for phase, data in (("cold", d2), ("cached", d3)):
+            for e in rotated(rep):
+                if e == "tanto":
+                    dt, _ = env.tanto_query(q)
+                elif e == "buildkit":
+                    dt = env.docker_build(ctx, f"bench-b2:{rep}")
+                else:
+                    dt = env.buildah_build(ctx, f"localhost/bench-b2:{rep}")
+                data[e].append(dt)
+            log(f"  B2/B3 rep {rep} {phase}: " + ", ".join(f"{e}={fmt_s(data[e][-1])}" for e in ENGINES))
+    res.add(f"B2 {n} trivial steps, cold cache (base local)", d2)
+    res.add(f"B3 the same {n} steps again, fully cached", d3)
+
+
+B4_DOCKERFILE = """FROM {image}
+COPY src /src
+RUN cat /src/*.txt | wc -c > /s1
+RUN cat /s1 /src/f0000.txt > /s2
+RUN md5sum /src/*.txt > /s3
+RUN cat /s2 /s3 | wc -l > /s4
+RUN sort /s3 > /s5
+RUN cat /s4 /s5 | md5sum > /s6
+RUN cp /s6 /s7 && echo 7 >> /s7
+RUN ls -la /src | wc -l > /s8
+RUN cat /s7 /s8 > /s9
+"""
+
+
+def b4(env, res, reps, files=500):
+    data = {e: [] for e in ENGINES}
+    ctxs = {}
+    for e in ENGINES:
+        ctx = os.path.join(env.tmp, f"b4-{e}")
+        write(os.path.join(ctx, "Dockerfile"), B4_DOCKERFILE.format(image=env.image))
+        for i in range(files):
+            write(os.path.join(ctx, "src", f"f{i:04d}.txt"), f"file {i}\n" * 20)
+        ctxs[e] = ctx
+    # warm: first build of the tree, untimed
+    env.tanto_query(docker_build_query(ctxs["tanto"]))
+    env.docker_build(ctxs["buildkit"], "bench-b4:latest")
+    env.buildah_build(ctxs["buildah"], "localhost/bench-b4:latest")
+    for rep in range(reps):
+        for e in rotated(rep):
+            write(os.path.join(ctxs[e], "src", "f0000.txt"), f"changed {rep} {time.time()}\n")
+            if e == "tanto":
+                dt, _ = env.tanto_query(docker_build_query(ctxs[e]))
+            elif e == "buildkit":
+                dt = env.docker_build(ctxs[e], "bench-b4:latest")
+            else:
+                dt = env.buildah_build(ctxs[e], "localhost/bench-b4:latest")
+            data[e].append(dt)
+        log(f"  B4 rep {rep}: " + ", ".join(f"{e}={fmt_s(data[e][-1])}" for e in ENGINES))
+    res.add(f"B4 10-step build, 1 of {files} source files changed (same Dockerfile; tanto via `dockerBuild`)", data)
+
+
+def b5(env, res, reps, files=100_000):
+    """upload of a host dir of 100k small files (COPY . /ctx), then again after one file changed."""
+    d_cold = {e: [] for e in ENGINES}
+    d_one = {e: [] for e in ENGINES}
+    base = os.path.join(env.tmp, "b5-src")
+    t0 = time.perf_counter()
+    for i in range(files):
+        if i % 1000 == 0:
+            os.makedirs(os.path.join(base, f"d{i//1000:03d}"), exist_ok=True)
+        with open(os.path.join(base, f"d{i//1000:03d}", f"f{i}.txt"), "w") as f:
+            f.write(f"{i}\n")
+    log(f"  B5: wrote {files} files in {time.perf_counter()-t0:.1f}s")
+    reps = max(1, min(reps, 3))
+    for rep in range(reps):
+        for e in rotated(rep):
+            ctx = os.path.join(env.tmp, f"b5-{e}-{rep}")
+            # a fresh copy per engine and rep: first upload is cold for everyone (new path, new content)
+            shutil.copytree(base, os.path.join(ctx, "tree"), copy_function=os.link)
+            write(os.path.join(ctx, "Dockerfile"), f"FROM {env.image}\nCOPY tree /ctx\n")
+            write(os.path.join(ctx, "tree", "unique.txt"), f"{e} {rep} {time.time()}\n")
+            for phase, data in (("cold", d_cold), ("one", d_one)):
+                if phase == "one":
+                    os.unlink(os.path.join(ctx, "tree", "d000", "f0.txt"))
+                    write(os.path.join(ctx, "tree", "d000", "f0.txt"), f"changed {time.time()}\n")
+                if e == "tanto":
+                    dt, _ = env.tanto_query(docker_build_query(ctx))
+                elif e == "buildkit":
+                    dt = env.docker_build(ctx, f"bench-b5:{rep}")
+                else:
+                    dt = env.buildah_build(ctx, f"localhost/bench-b5:{rep}")
+                data[e].append(dt)
+            log(f"  B5 rep {rep} {e}: cold {fmt_s(d_cold[e][-1])}, one changed {fmt_s(d_one[e][-1])}")
+    res.add(f"B5 `COPY` of a host dir of {files//1000}k small files, first time", d_cold)
+    res.add(f"B5 the same after one file changed", d_one)
+
+
+def b7_b8(env, res, clients=50, steps=10):
+    """50 concurrent clients, same pipeline, one `tanto session`; memory idle and during."""
+    p = subprocess.Popen([env.tanto, "session"], env=env.tanto_env(), stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    params = json.loads(p.stdout.readline())
+    auth = base64.b64encode(f"{params['session_token']}:".encode()).decode()
+    url = f"http://127.0.0.1:{params['port']}/query"
+
+    def post(q):
+        req = urllib.request.Request(url, data=json.dumps({"query": q}).encode(),
+                                     headers={"Authorization": f"Basic {auth}",
+                                              "Content-Type": "application/json"})
+        return json.loads(urllib.request.urlopen(req, timeout=600).read())
+
+    post("{ version }")
+    time.sleep(1.0)
+    idle = rss_kb(p.pid)
+    tag = f"{os.getpid()}{int(time.time())}"
+    q = '{ container { from(address: "%s") { ' % env.image
+    for i in range(steps):
+        q += 'withExec(args: ["sh", "-c", "cat /proc/sys/kernel/random/uuid >> /u; echo %d-%s >> /log"]) { ' % (i, tag)
+    q += 'file(path: "/u") { contents } ' + "} " * (steps + 3)
+    outs, errs = [None] * clients, []
+    peak = [idle or 0]
+    done = threading.Event()
+
+    def sampler():
+        while not done.is_set():
+            v = rss_kb(p.pid)
+            if v:
+                peak[0] = max(peak[0], v)
+            time.sleep(0.01)
+
+    def client(i):
+        try:
+            outs[i] = post(q)
+        except Exception as ex:  # noqa
+            errs.append(repr(ex))
+
+    st = threading.Thread(target=sampler); st.start()
+    ths = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    t0 = time.perf_counter()
+    for t in ths: t.start()
+    for t in ths: t.join()
+    wall = time.perf_counter() - t0
+    done.set(); st.join()
+    hwm = rss_kb(p.pid, "VmHWM")
+    # one client alone, the same pipeline shape cold (new tag), for comparison
+    q1 = q.replace(tag, tag + "solo")
+    t1 = time.perf_counter(); post(q1); solo = time.perf_counter() - t1
+    p.stdin.close(); p.wait(30)
+    contents = set()
+    for o in outs:
+        if o and not o.get("errors"):
+            c = o["data"]["container"]["from"]
+            for _ in range(steps):
+                c = c["withExec"]
+            contents.add(c["file"]["contents"])
+    ok = sum(1 for o in outs if o and not o.get("errors"))
+    errors = [o["errors"] for o in outs if o and o.get("errors")][:2] + errs[:2]
+    once = len(contents) == 1 and ok == clients
+    lines_out = contents.pop().count("\n") if len(contents) == 1 else None
+    res.add(f"B7 {clients} concurrent clients, same cold {steps}-step pipeline, one session (wall)",
+            {"tanto": [wall], "buildkit": "not run", "buildah": "not run"},
+            f"{ok}/{clients} ok, work ran once: {'yes' if once else 'NO'} "
+            f"({lines_out} uuid lines in every answer); one client alone: {fmt_s(solo)}")
+    res.extra.append(f"B7: wall {fmt_s(wall)} for {clients} clients; {ok} answers ok; "
+                     f"distinct /u contents across answers = {len(contents) + (1 if once else 0)}; errors: {errors}")
+    res.extra.append(f"B8: tanto session RSS idle {idle/1024:.1f} MiB; peak during B7 "
+                     f"{peak[0]/1024:.1f} MiB (sampled), VmHWM {hwm/1024 if hwm else 0:.1f} MiB")
+    # peers' idle daemon memory for context
+    try:
+        dpid = env.dockerd.pid
+        d_rss = rss_kb(dpid) or 0
+        c_rss = 0
+        out = run(["ps", "-o", "pid=", "--ppid", str(dpid)], check=False).stdout.decode().split()
+        for c in out:
+            c_rss += rss_kb(int(c)) or 0
+        res.extra.append(f"B8 (context): idle dockerd RSS {d_rss/1024:.1f} MiB + its containerd {c_rss/1024:.1f} MiB "
+                         f"(after the builds above); buildah has no daemon")
+    except Exception as ex:  # noqa
+        res.extra.append(f"B8 (context): dockerd RSS unavailable: {ex}")
+    return idle, peak[0]
+
+
+def floor(env, res, reps):
+    """`crun run` / `runc run` of `true` over a fresh overlay (mount + run + umount + rm)."""
+    d = os.path.join(env.tmp, "floor")
+    lower = os.path.join(d, "lower")
+    for sub in ["bin", "proc", "sys", "dev", "tmp", "etc"]:
+        os.makedirs(os.path.join(lower, sub), exist_ok=True)
+    shutil.copy("/bin/busybox", os.path.join(lower, "bin", "busybox"))
+    os.symlink("busybox", os.path.join(lower, "bin", "true"))
+    os.symlink("busybox", os.path.join(lower, "bin", "sh"))
+    # crun in hybrid cgroup mode needs the v1 hugetlb hierarchy (environment.md §4)
+    try:
+        with open("/sys/fs/cgroup/unified/cgroup.controllers") as f:
+            if f.read().strip():
+                os.makedirs("/sys/fs/cgroup/hugetlb", exist_ok=True)
+                run(["mount", "-t", "cgroup", "-o", "hugetlb", "cgroup", "/sys/fs/cgroup/hugetlb"], check=False)
+    except OSError:
+        pass
+    data = {}
+    for rt in ["crun", "runc"]:
+        if not shutil.which(rt):
+            continue
+        data[rt] = []
+    for rep in range(max(reps, 10)):
+        for rt in list(data):
+            b = os.path.join(d, f"{rt}-{rep}")
+            os.makedirs(b)
+            run([rt, "spec"], cwd=b)
+            spec = json.load(open(os.path.join(b, "config.json")))
+            spec["process"]["terminal"] = False
+            spec["process"]["args"] = ["/bin/true"]
+            spec["root"] = {"path": "rootfs", "readonly": False}
+            json.dump(spec, open(os.path.join(b, "config.json"), "w"))
+            t0 = time.perf_counter()
+            for s in ["upper", "work", "rootfs"]:
+                os.makedirs(os.path.join(b, s))
+            run(["mount", "-t", "overlay", "overlay", "-o",
+                 f"lowerdir={lower},upperdir={b}/upper,workdir={b}/work", f"{b}/rootfs"])
+            run([rt, "run", f"bench-{rt}-{os.getpid()}-{rep}"], cwd=b)
+            run(["umount", f"{b}/rootfs"])
+            shutil.rmtree(b)
+            data[rt].append(time.perf_counter() - t0)
+    for rt, v in data.items():
+        s = stat(v)
+        res.extra.append(f"floor: fresh overlay + `{rt} run` of `true` + umount + rm: median {fmt_s(s[0])} "
+                         f"({fmt_s(s[1])}–{fmt_s(s[2])}, n={len(v)})")
+
+
+def b6(env, res, reps):
+    """pull of the Debian+python fixture image from the local registry."""
+    today = datetime.date.today().isoformat()
+    cache = f"/var/cache/tanto-bench/debian-python-{today}"
+    layout = os.path.join(cache, "oci")
+    if not os.path.exists(os.path.join(layout, "index.json")):
+        os.makedirs(cache, exist_ok=True)
+        t0 = time.perf_counter()
+        rootfs = os.path.join(cache, "rootfs")
+        if not os.path.isdir(os.path.join(rootfs, "usr")):
+            run(["mmdebstrap", "--variant=minbase", "--include=python3", "bookworm", rootfs])
+        tarp = os.path.join(cache, "layer.tar")
+        run(["tar", "--sort=name", "--mtime=@0", "--owner=0", "--group=0", "--numeric-owner", "--xattrs",
+             "-C", rootfs, "-cf", tarp, "."])
+        import hashlib
+        def sha(p):
+            h = hashlib.sha256()
+            with open(p, "rb") as f:
+                for blk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(blk)
+            return h.hexdigest()
+        diffid = sha(tarp)
+        run(["gzip", "-n", "-f", tarp])
+        gz = tarp + ".gz"
+        os.makedirs(os.path.join(layout, "blobs", "sha256"), exist_ok=True)
+        ldig = sha(gz); lsize = os.path.getsize(gz)
+        os.rename(gz, os.path.join(layout, "blobs", "sha256", ldig))
+        cfg = json.dumps({"architecture": "amd64", "os": "linux",
+                          "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+                                     "Cmd": ["python3"]},
+                          "rootfs": {"type": "layers", "diff_ids": [f"sha256:{diffid}"]},
+                          "history": [{"created_by": "mmdebstrap --variant=minbase --include=python3 bookworm"}]}).encode()
+        import hashlib as H
+        cdig = H.sha256(cfg).hexdigest()
+        open(os.path.join(layout, "blobs", "sha256", cdig), "wb").write(cfg)
+        man = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                          "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                     "digest": f"sha256:{cdig}", "size": len(cfg)},
+                          "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                                      "digest": f"sha256:{ldig}", "size": lsize}]}).encode()
+        mdig = H.sha256(man).hexdigest()
+        open(os.path.join(layout, "blobs", "sha256", mdig), "wb").write(man)
+        json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                                                      "digest": f"sha256:{mdig}", "size": len(man),
+                                                      "annotations": {"org.opencontainers.image.ref.name": "latest"}}]},
+                  open(os.path.join(layout, "index.json"), "w"))
+        open(os.path.join(layout, "oci-layout"), "w").write('{"imageLayoutVersion":"1.0.0"}')
+        shutil.rmtree(rootfs, ignore_errors=True)
+        log(f"  B6: built debian-python image in {time.perf_counter()-t0:.1f}s (cached in {cache})")
+    image = f"{env.registry}/library/debian-python:latest"
+    run(["skopeo", "copy", "-q", "--dest-tls-verify=false", f"oci:{layout}:latest", f"docker://{image}"])
+    data = {e: [] for e in ENGINES}
+    floor_v = []
+    reps = max(1, min(reps, 3))
+    for rep in range(reps):
+        for e in rotated(rep):
+            if e == "tanto":
+                state = os.path.join(env.tmp, f"b6-state-{rep}")  # cold cache per rep
+                dt, _ = env.tanto_query('{ container { from(address: "%s") { sync } } }' % image, state=state)
+                shutil.rmtree(state, ignore_errors=True)
+            elif e == "buildkit":
+                run(env.docker(["rmi", "-f", image]), check=False)
+                dt, _ = timed(env.docker(["pull", "-q", image]))
+            else:
+                run(env.buildah(["rmi", "-f", image]), env=env.buildah_env(), check=False)
+                dt, _ = timed(env.buildah(["pull", "-q", "--tls-verify=false", image]), env=env.buildah_env())
+            data[e].append(dt)
+        # floor: skopeo copy to a local OCI layout + unpack the layer with tar
+        fl = os.path.join(env.tmp, f"b6-floor-{rep}")
+        t0 = time.perf_counter()
+        run(["skopeo", "copy", "-q", "--src-tls-verify=false", f"docker://{image}", f"oci:{fl}/oci:latest"])
+        idx = json.load(open(f"{fl}/oci/index.json"))
+        mdig = idx["manifests"][0]["digest"].split(":")[1]
+        man = json.load(open(f"{fl}/oci/blobs/sha256/{mdig}"))
+        os.makedirs(f"{fl}/rootfs")
+        for l in man["layers"]:
+            run(["tar", "-xzf", f"{fl}/oci/blobs/sha256/{l['digest'].split(':')[1]}", "-C", f"{fl}/rootfs"])
+        floor_v.append(time.perf_counter() - t0)
+        shutil.rmtree(fl, ignore_errors=True)
+        log(f"  B6 rep {rep}: " + ", ".join(f"{e}={fmt_s(data[e][-1])}" for e in ENGINES) + f", floor={fmt_s(floor_v[-1])}")
+    res.add("B6 pull of debian+python (≈77 MB gzip, 224 MB unpacked) from the local registry", data,
+            f"floor skopeo copy + tar xzf: {fmt_s(statistics.median(floor_v))}")
+
+
+# ---------------------------------------------------------------- main
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--only", default="B1,B2,B4,B5,B6,B7,FLOOR")
+    ap.add_argument("--tanto", default=os.path.join(ROOT, "target/release/tanto"))
+    ap.add_argument("--fixtures", default=os.path.join(ROOT, "target/release/tanto-fixtures"))
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir")
+    ap.add_argument("--out", default=None, help="also write the markdown table here")
+    args = ap.parse_args()
+    only = set(args.only.upper().split(","))
+    env = Env(args)
+    res = Results()
+    started = time.time()
+    try:
+        env.start_registry()
+        env.start_main_dockerd()
+        env.setup_buildah()
+        # warm tanto's base image (base image local for everyone)
+        env.tanto_query('{ container { from(address: "%s") { sync } } }' % env.image)
+        steps = [("B1", lambda: b1(env, res, args.reps)),
+                 ("B2", lambda: b2_b3(env, res, args.reps)),
+                 ("B4", lambda: b4(env, res, args.reps)),
+                 ("B7", lambda: b7_b8(env, res)),
+                 ("FLOOR", lambda: floor(env, res, args.reps)),
+                 ("B5", lambda: b5(env, res, args.reps)),
+                 ("B6", lambda: b6(env, res, args.reps))]
+        for name, fn in steps:
+            if name not in only:
+                continue
+            log(f"== {name}")
+            t0 = time.perf_counter()
+            try:
+                fn()
+            except Exception as ex:  # keep going: a failed scenario is reported, not fatal
+                log(f"{name} FAILED: {ex}")
+                res.extra.append(f"{name} failed: {str(ex)[:300]}")
+            log(f"== {name} took {time.perf_counter()-t0:.1f}s")
+    finally:
+        env.cleanup()
+    table = render(res, args.reps)
+    text = (f"{datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, reps={args.reps}, "
+            f"total {time.time()-started:.0f}s\n\n{table}\n\n" + "\n".join(f"- {l}" for l in res.extra) + "\n")
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()
