@@ -319,6 +319,33 @@ impl Backend for EngineBackend {
         self.do_remove_registry_auth(address)
     }
 
+    // --- services (crate::services)
+
+    fn register_service(&self, svc: &tanto_api::dagger::service::ServiceSpec) {
+        self.worker().services.register(svc);
+    }
+
+    async fn start_service(&self, svc: &tanto_api::dagger::service::ServiceSpec) -> Result<(), FieldError> {
+        self.worker().services.start_held(svc).await.map_err(|e| field_err(&e))
+    }
+
+    async fn stop_service(&self, svc: &tanto_api::dagger::service::ServiceSpec, kill: bool) -> Result<(), FieldError> {
+        self.worker().services.stop(svc, kill).await.map_err(|e| field_err(&e))
+    }
+
+    async fn service_ports(&self, svc: &tanto_api::dagger::service::ServiceSpec) -> Result<(String, Vec<PortObj>), FieldError> {
+        self.worker().services.tunnel_ports(svc).await.map_err(|e| field_err(&e))
+    }
+
+    async fn service_up(
+        &self,
+        svc: &tanto_api::dagger::service::ServiceSpec,
+        ports: Vec<tanto_api::dagger::service::PortForwardObj>,
+        random: bool,
+    ) -> Result<(), FieldError> {
+        self.worker().services.up(svc, ports, random).await.map_err(|e| field_err(&e))
+    }
+
     fn register_secret_uri(&self, identity: &str, uri: &str) {
         self.worker().secrets.register_uri(identity, uri);
     }

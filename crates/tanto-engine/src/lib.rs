@@ -20,6 +20,7 @@ mod image;
 pub mod progress;
 pub mod secrets;
 pub mod server;
+pub mod services;
 pub mod sources;
 mod worker;
 
@@ -187,11 +188,23 @@ impl Engine {
         if let Err(e) = executor.cleanup_stale().await {
             tracing::warn!(error = %e, "cleaning up after earlier engines failed");
         }
+        let net = services::network_settings(&config, config_path.as_deref())?;
+        if net.enabled {
+            let (ex, cfg) = (executor.clone(), net.bridge.clone());
+            match tokio::task::spawn_blocking(move || ex.enable_bridge(cfg)).await {
+                Ok(Ok(cleaned)) if cleaned > 0 => tracing::info!(cleaned, "removed the networks of engines that are gone"),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "bridge networking is off: execs share the host's network and services cannot start"),
+                Err(e) => tracing::warn!(error = %e, "bridge networking is off"),
+            }
+        }
+        let services = services::Services::new(net.tunnel_bind);
         let registry = tanto_oci::registry::Registry::new(Arc::new(config));
         let secrets = Arc::new(secrets::Secrets::new(options.workdir.clone()));
         let progress = progress::Progress::new(options.quiet);
-        let worker = Arc::new(Worker { active: Default::default(), store, registry, executor, secrets, progress: progress.clone() });
+        let worker = Arc::new(Worker { active: Default::default(), store, registry, executor, secrets, progress: progress.clone(), services: services.clone() });
         let solver = Solver::new(worker);
+        services.set_solver(&solver);
         let p = progress.clone();
         solver.subscribe(Arc::new(move |e| p.on_event(e)));
         let backend = Arc::new(EngineBackend::new(solver.clone(), options.workdir.clone()));
@@ -204,6 +217,11 @@ impl Engine {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while self.solver.worker().active_execs() > 0 && std::time::Instant::now() < deadline {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let worker = self.solver.worker();
+        worker.services.shutdown().await;
+        if let Err(e) = worker.executor.teardown_network().await {
+            tracing::warn!(error = %e, "removing the engine's network failed");
         }
     }
 

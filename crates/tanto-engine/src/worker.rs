@@ -29,6 +29,8 @@ pub struct Worker {
     pub executor: tanto_exec::Executor,
     pub secrets: Arc<Secrets>,
     pub progress: Progress,
+    /// Services bound by execs, and the ones the API starts.
+    pub services: Arc<crate::services::Services>,
 }
 
 fn out_of(rec: CacheRecord) -> Output {
@@ -177,6 +179,56 @@ impl Worker {
     }
 
     async fn exec(&self, vertex: &Vertex, op: &ExecOp, key: Digest, inputs: &[Output]) -> Result<Output, EngineError> {
+        let ExecSetup { spec, resources } = self.exec_setup(vertex, op, &format!("tanto-{}", key.short(10)), inputs).await?;
+        let ExecResources { pending, keep_alive, secret_files, used_secrets, services } = resources;
+        let _cleanup = secret_files;
+        let sink = self.progress.exec_sink(key, used_secrets.clone());
+        self.active.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let active = ActiveGuard(&self.active);
+        let res = self.executor.run(spec, sink).await;
+        drop(active);
+        drop(keep_alive);
+        drop(services);
+        let info: ExitInfo = match res {
+            Ok(info) => info,
+            Err(tanto_exec::ExecError::CommandNotFound { cmd, .. }) => {
+                return Err(EngineError::msg(format!(
+                    "process \"{}\" could not start: `{cmd}` was not found in the container's $PATH; install it in the image or use an absolute path",
+                    scrub_str(&op.args.join(" "), &used_secrets)
+                )));
+            }
+            Err(e) => return Err(EngineError::msg(scrub_str(&e.to_string(), &used_secrets))),
+        };
+        let meta = ExecMeta {
+            exit_code: info.exit_code,
+            stdout: scrub(&info.stdout, &used_secrets),
+            stderr: scrub(&info.stderr, &used_secrets),
+            combined: scrub(&info.combined, &used_secrets),
+        };
+        if !used_secrets.is_empty() {
+            self.progress.output(key, &meta.combined);
+        }
+        let failed = match op.expect {
+            Expect::Success => meta.exit_code != 0,
+            Expect::Failure => meta.exit_code == 0,
+            Expect::Any => false,
+        };
+        if failed {
+            return Err(EngineError::Exec {
+                cmd: op.args.iter().map(|a| scrub_str(a, &used_secrets)).collect(),
+                exit_code: meta.exit_code,
+                stdout: meta.stdout,
+                stderr: meta.stderr,
+            });
+        }
+        let key = key.to_string();
+        blocking(move || pending.commit(&key, Some(meta))).await
+    }
+
+    /// Everything an exec needs before it runs: its snapshots (root filesystem,
+    /// writable mounts), views, secrets, and its bound services started (their
+    /// aliases and host names in `/etc/hosts`). Used by execs and by service containers.
+    pub(crate) async fn exec_setup(&self, vertex: &Vertex, op: &ExecOp, hostname: &str, inputs: &[Output]) -> Result<ExecSetup, EngineError> {
         let mut pending = Pending::new(&self.store);
         let rootfs_snap = op.rootfs.map(|i| input_snapshot(vertex, inputs, i)).transpose()?;
         let root = self.store.prepare(rootfs_snap.map(|s| (s, "/")))?;
@@ -186,6 +238,8 @@ impl Worker {
         // Secrets: values for env and files, and the list to scrub.
         let mut used_secrets = Vec::new();
         let mut env = op.env.clone();
+        env.retain(|kv| !op.volatile_env.iter().any(|(k, _)| kv.split_once('=').map(|(n, _)| n) == Some(k.as_str())));
+        env.extend(op.volatile_env.iter().map(|(k, v)| format!("{k}={v}")));
         for (name, identity) in &op.secret_env {
             let v = self.secrets.get(identity).await?;
             env.push(format!("{name}={}", String::from_utf8_lossy(&v)));
@@ -238,8 +292,6 @@ impl Worker {
                                 let view = store.view(Some(src), &selector)?;
                                 let (s, d) = (Root::open(view.path())?, Root::open(&dest)?);
                                 fsops::copy(&s, "/", &d, "/", &CopyOpts { filter: &Filter::new(&[], &[]).unwrap(), mode: None, owner: None })?;
-        env.retain(|kv| !op.volatile_env.iter().any(|(k, _)| kv.split_once('=').map(|(n, _)| n) == Some(k.as_str())));
-        env.extend(op.volatile_env.iter().map(|(k, v)| format!("{k}={v}")));
                                 Ok(())
                             })
                             .await?;
@@ -263,6 +315,14 @@ impl Worker {
                         use std::os::unix::fs::PermissionsExt;
                         let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(*mode & 0o7777));
                     }
+                    secret_files.0.push(path.clone());
+                    if !owner.is_empty() {
+                        // Names resolve with the container's /etc/passwd and /etc/group.
+                        let view = self.store.view(rootfs_snap, "/")?;
+                        let ids = Root::open(view.path()).and_then(|r| r.resolve_owner(owner));
+                        let (uid, gid) = ids.map_err(|e| EngineError::msg(format!("secret mount `{}`: owner `{owner}`: {e}", m.target)))?.unwrap_or((0, 0));
+                        std::os::unix::fs::chown(&path, Some(uid), Some(gid)).map_err(|e| EngineError::msg(format!("secret mount `{}`: setting the owner: {e}", m.target)))?;
+                    }
                     used_secrets.push(v);
                     MountSource::Bind { path, readonly: true }
                 }
@@ -270,6 +330,7 @@ impl Worker {
             };
             mounts.push(Mount { target: m.target.clone(), source });
         }
+        let services = self.services.bind(&op.extra).await?;
 
         let opt = |s: &str| if s.is_empty() { None } else { Some(s.to_string()) };
         let spec = ProcessSpec {
@@ -279,9 +340,9 @@ impl Worker {
             cwd: op.cwd.clone(),
             user: op.user.clone(),
             mounts,
-            hostname: format!("tanto-{}", key.short(10)),
-            network: Network::Host,
-            extra_hosts: Vec::new(),
+            hostname: hostname.to_string(),
+            network: self.exec_network(),
+            extra_hosts: services.hosts.clone(),
             stdin: if op.stdin.is_empty() { None } else { Some(op.stdin.clone().into_bytes()) },
             redirect_stdin: opt(&op.redirect_stdin),
             redirect_stdout: opt(&op.redirect_stdout),
@@ -289,58 +350,36 @@ impl Worker {
             privileged: op.privileged,
             no_init: op.no_init,
         };
-        let sink = self.progress.exec_sink(key, used_secrets.clone());
-        self.active.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let active = ActiveGuard(&self.active);
-        let res = self.executor.run(spec, sink).await;
-        drop(active);
-        drop(keep_alive);
-        let info: ExitInfo = match res {
-            Ok(info) => info,
-            Err(tanto_exec::ExecError::CommandNotFound { cmd, .. }) => {
-                return Err(EngineError::msg(format!(
-                    "process \"{}\" could not start: `{cmd}` was not found in the container's $PATH; install it in the image or use an absolute path",
-                    scrub_str(&op.args.join(" "), &used_secrets)
-                )));
-            }
-            Err(e) => return Err(EngineError::msg(scrub_str(&e.to_string(), &used_secrets))),
-        };
-        let meta = ExecMeta {
-            exit_code: info.exit_code,
-            stdout: scrub(&info.stdout, &used_secrets),
-            stderr: scrub(&info.stderr, &used_secrets),
-            combined: scrub(&info.combined, &used_secrets),
-        };
-        if !used_secrets.is_empty() {
-            self.progress.output(key, &meta.combined);
-                    secret_files.0.push(path.clone());
-                    if !owner.is_empty() {
-                        // Names resolve with the container's /etc/passwd and /etc/group.
-                        let view = self.store.view(rootfs_snap, "/")?;
-                        let ids = Root::open(view.path()).and_then(|r| r.resolve_owner(owner));
-                        let (uid, gid) = ids.map_err(|e| EngineError::msg(format!("secret mount `{}`: owner `{owner}`: {e}", m.target)))?.unwrap_or((0, 0));
-                        std::os::unix::fs::chown(&path, Some(uid), Some(gid)).map_err(|e| EngineError::msg(format!("secret mount `{}`: setting the owner: {e}", m.target)))?;
-                    }
+        Ok(ExecSetup { spec, resources: ExecResources { pending, keep_alive, secret_files, used_secrets, services } })
+    }
+
+    /// The network of execs: a namespace of their own on the engine's bridge, or the
+    /// host's when bridge networking could not be enabled.
+    fn exec_network(&self) -> Network {
+        if self.executor.bridge_config().is_some() {
+            Network::Bridge
+        } else {
+            Network::Host
         }
-        let failed = match op.expect {
-            Expect::Success => meta.exit_code != 0,
-            Expect::Failure => meta.exit_code == 0,
-            Expect::Any => false,
-        };
-        if failed {
-            return Err(EngineError::Exec {
-                cmd: op.args.iter().map(|a| scrub_str(a, &used_secrets)).collect(),
-                exit_code: meta.exit_code,
-                stdout: meta.stdout,
-                stderr: meta.stderr,
-            });
-        }
-        let key = key.to_string();
-        blocking(move || pending.commit(&key, Some(meta))).await
     }
 }
 
-struct RemoveOnDrop(Vec<PathBuf>);
+/// A process spec ready to run, and what must live while it runs.
+pub(crate) struct ExecSetup {
+    pub spec: ProcessSpec,
+    pub resources: ExecResources,
+}
+
+/// Snapshots (aborted unless committed), views, secret files and service leases of an exec.
+pub(crate) struct ExecResources {
+    pub pending: Pending,
+    pub keep_alive: Vec<Box<dyn Send>>,
+    pub secret_files: RemoveOnDrop,
+    pub used_secrets: Vec<Arc<Vec<u8>>>,
+    pub services: crate::services::Bound,
+}
+
+pub(crate) struct RemoveOnDrop(Vec<PathBuf>);
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
@@ -401,6 +440,15 @@ fn apply_action(store: &Store, root: &Root, action: &FileAction, sources: &[Opti
         FileAction::Replace { path, search, replacement, all, first_from } => {
             fsops::extra::replace(root, path, search, replacement, *all, *first_from).map_err(io_msg(&format!("replacing text in `{path}`")))
         }
+        FileAction::Unpack { src, src_path, dest, mode, owner } => {
+            let owner = root.resolve_owner(owner).map_err(io_msg("resolving the owner"))?;
+            let snap = src.and_then(|i| sources.get(i as usize).copied().flatten());
+            let view = store.view(snap, "/")?;
+            let src_root = Root::open(view.path()).map_err(io_msg("opening the ADD source"))?;
+            let filter = Filter::new(&[], &[]).map_err(EngineError::msg)?;
+            fsops::extra::unpack_or_copy(&src_root, src_path, root, dest, &CopyOpts { filter: &filter, mode: *mode, owner })
+                .map_err(io_msg(&format!("adding `{src_path}` to `{dest}`")))
+        }
         FileAction::Diff { lower, lower_path, upper, upper_path, dest } => {
             let snap = |i: &Option<u32>| i.and_then(|i| sources.get(i as usize).copied().flatten());
             let (lview, uview) = (store.view(snap(lower), "/")?, store.view(snap(upper), "/")?);
@@ -411,12 +459,3 @@ fn apply_action(store: &Store, root: &Root, action: &FileAction, sources: &[Opti
         }
     }
 }
-        FileAction::Unpack { src, src_path, dest, mode, owner } => {
-            let owner = root.resolve_owner(owner).map_err(io_msg("resolving the owner"))?;
-            let snap = src.and_then(|i| sources.get(i as usize).copied().flatten());
-            let view = store.view(snap, "/")?;
-            let src_root = Root::open(view.path()).map_err(io_msg("opening the ADD source"))?;
-            let filter = Filter::new(&[], &[]).map_err(EngineError::msg)?;
-            fsops::extra::unpack_or_copy(&src_root, src_path, root, dest, &CopyOpts { filter: &filter, mode: *mode, owner })
-                .map_err(io_msg(&format!("adding `{src_path}` to `{dest}`")))
-        }

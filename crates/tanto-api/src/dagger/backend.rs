@@ -153,6 +153,33 @@ pub trait Backend: Send + Sync {
     }
 
     fn remove_registry_auth(&self, _address: &str) {}
+
+    // --- services (see `super::service`)
+
+    /// Learns a service definition, so execs that bind it (by digest) can start it.
+    fn register_service(&self, _svc: &super::service::ServiceSpec) {}
+
+    /// Starts a service (if it is not running) and keeps it running until
+    /// [`Backend::stop_service`] or the end of the session.
+    async fn start_service(&self, _svc: &super::service::ServiceSpec) -> Result<(), FieldError> {
+        Err("not implemented yet: Service.start".into())
+    }
+
+    /// Stops a running service (SIGTERM, or SIGKILL when `kill`); not running is fine.
+    async fn stop_service(&self, _svc: &super::service::ServiceSpec, _kill: bool) -> Result<(), FieldError> {
+        Err("not implemented yet: Service.stop".into())
+    }
+
+    /// The host and ports of a host tunnel, started if needed.
+    async fn service_ports(&self, _svc: &super::service::ServiceSpec) -> Result<(String, Vec<super::objects::PortObj>), FieldError> {
+        Err("not implemented yet: Service.ports".into())
+    }
+
+    /// Forwards `ports` (all exposed ports when empty) of the service to the host until
+    /// the service exits or the request is cancelled.
+    async fn service_up(&self, _svc: &super::service::ServiceSpec, _ports: Vec<super::service::PortForwardObj>, _random: bool) -> Result<(), FieldError> {
+        Err("not implemented yet: Service.up".into())
+    }
 }
 
 /// How images are written (publish, export, asTarball).

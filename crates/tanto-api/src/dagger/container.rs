@@ -381,6 +381,7 @@ impl Api {
             "export" | "asTarball" | "publish" | "import" | "withRegistryAuth" | "withoutRegistryAuth" => {
                 self.container_out(c, call).await
             }
+            "withServiceBinding" | "asService" | "up" => self.container_service_field(c, call).await,
             _ => self.container_more(c, call).await,
         }
     }
@@ -480,7 +481,7 @@ impl Api {
             privileged: a.opt_bool("insecureRootCapabilities")?.unwrap_or(false),
             no_init: a.opt_bool("noInit")?.unwrap_or(false),
             platform: c.platform.clone(),
-            extra: Vec::new(),
+            extra: super::service::bindings_extra(c),
             volatile_env: c.volatile_env.clone(),
         };
         let vertex = Vertex::new(Op::Exec(op), inputs);

@@ -14,6 +14,7 @@ mod envfile;
 mod surface;
 mod export;
 mod host;
+pub mod service;
 pub mod objects;
 mod paths;
 mod query;
@@ -45,6 +46,7 @@ pub enum Object {
     Label(LabelObj),
     Port(PortObj),
     Host(HostObj),
+    Service(service::ServiceObj),
     GitRepository(sources::GitRepositoryObj),
     GitRef(sources::GitRefObj),
     Stat(StatObj),
@@ -64,6 +66,7 @@ impl Object {
             Object::Label(_) => "Label",
             Object::Port(_) => "Port",
             Object::Host(_) => "Host",
+            Object::Service(_) => "Service",
             Object::GitRepository(_) => "GitRepository",
             Object::GitRef(_) => "GitRef",
             Object::Stat(_) => "Stat",
@@ -84,6 +87,7 @@ impl Object {
             Object::Label(v) => object_id(t, v),
             Object::Port(v) => object_id(t, v),
             Object::Host(v) => object_id(t, v),
+            Object::Service(v) => object_id(t, v),
             Object::GitRepository(v) => object_id(t, v),
             Object::GitRef(v) => object_id(t, v),
             Object::Stat(v) => object_id(t, v),
@@ -247,6 +251,7 @@ impl Resolver for Api {
                 _ => Err(not_implemented(call)),
             },
             Object::Host(h) => self.host(h, call).await,
+            Object::Service(s) => self.service(s, call).await,
             Object::CacheVolume(_) => Err(not_implemented(call)),
         }
     }

@@ -111,6 +111,9 @@ pub struct ContainerObj {
     pub image_ref: Option<String>,
     /// OCI manifest annotations (`withAnnotation`).
     pub annotations: BTreeMap<String, String>,
+    /// Services bound by `withServiceBinding`, in binding order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<super::service::ServiceBindingObj>,
     /// `withVolatileVariable`s: set for execs, their values outside exec keys.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub volatile_env: Vec<(String, String)>,
@@ -131,6 +134,7 @@ impl ContainerObj {
             exec: None,
             image_ref: None,
             annotations: BTreeMap::new(),
+            services: Vec::new(),
             volatile_env: Vec::new(),
         }
     }

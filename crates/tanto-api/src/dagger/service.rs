@@ -1,0 +1,370 @@
+//! Services: `Container.asService`/`withServiceBinding`/`up`, the `Service` object,
+//! and `Host.tunnel`/`Host.service`.
+//!
+//! A [`ServiceObj`] is a definition, never a result: its container service is the exec
+//! that `asService` builds (run by the engine, never cached), and its digest (a hash of
+//! the canonical definition) names it. A container's bindings enter the key of each
+//! of its later execs as `service:<alias>=<digest>` in [`tanto_model::ExecOp::extra`],
+//! so a client step's cache key changes with the definitions of the services it uses.
+//! The engine starts services on demand ([`Backend::start_service`] and when an exec
+//! with bindings runs), shares them between users and stops them when unused.
+
+use serde::Serialize;
+use serde_json::Value as Json;
+use tanto_model::{Ref, StableHasher, Vertex};
+
+use super::objects::*;
+use super::{leaf, not_implemented, resolved, Api, Object};
+use crate::gql::{Args, FieldCall, FieldError, Resolved};
+
+/// One port forwarding rule (`PortForward` input).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PortForwardObj {
+    /// Port on the listening side; `None`: the backend port (`native`) or any free one.
+    pub frontend: Option<u16>,
+    pub backend: u16,
+    /// `TCP` or `UDP`.
+    pub protocol: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ServiceKind {
+    /// A container running the exec `exec` (from `asService`), with its exposed ports.
+    Container { exec: Ref, ports: Vec<PortObj> },
+    /// `Host.tunnel`: `upstream`'s ports on the host.
+    Tunnel { upstream: Box<ServiceObj>, ports: Vec<PortForwardObj>, native: bool },
+    /// `Host.service`: a server on the host (`host`), reachable from containers.
+    Host { host: String, ports: Vec<PortForwardObj> },
+}
+
+/// A service definition.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceObj {
+    pub kind: ServiceKind,
+    /// Set by `withHostname`.
+    pub custom_hostname: Option<String>,
+}
+
+/// A service bound into a container under `alias`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceBindingObj {
+    pub alias: String,
+    pub service: ServiceObj,
+}
+
+/// What the engine needs to run a service.
+#[derive(Debug, Clone)]
+pub struct ServiceSpec {
+    /// Hash of the canonical definition: identity, sharing key, cache key material.
+    pub digest: String,
+    /// The name containers reach it by (besides their aliases).
+    pub hostname: String,
+    pub kind: ServiceSpecKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum ServiceSpecKind {
+    /// `exec` is an exec vertex: run it (its inputs solved, its own bindings started)
+    /// and health-check `ports`.
+    Container { exec: std::sync::Arc<Vertex>, ports: Vec<PortObj> },
+    Tunnel { upstream: Box<ServiceSpec>, ports: Vec<PortForwardObj>, native: bool },
+    Host { host: String, ports: Vec<PortForwardObj> },
+}
+
+/// The `ExecOp::extra` entry of a binding.
+pub fn binding_extra(alias: &str, digest: &str) -> String {
+    format!("service:{alias}={digest}")
+}
+
+/// Parses an `ExecOp::extra` entry made by [`binding_extra`]: `(alias, digest)`.
+pub fn parse_binding_extra(entry: &str) -> Option<(&str, &str)> {
+    entry.strip_prefix("service:")?.split_once('=')
+}
+
+/// The `ExecOp::extra` entries of a container's bindings, in binding order.
+pub(super) fn bindings_extra(c: &ContainerObj) -> Vec<String> {
+    c.services.iter().map(|b| binding_extra(&b.alias, &b.service.digest())).collect()
+}
+
+const BASE32: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+
+impl ServiceObj {
+    pub fn digest(&self) -> String {
+        let mut h = StableHasher::new();
+        h.str("Service").json(self);
+        h.finish().hex()
+    }
+
+    /// `withHostname`'s, else 13 base32 characters of the digest (starting with a letter).
+    pub fn hostname(&self) -> String {
+        if let Some(h) = &self.custom_hostname {
+            return h.clone();
+        }
+        let digest = self.digest();
+        (0..13)
+            .map(|i| {
+                let byte = u8::from_str_radix(&digest[2 * i..2 * i + 2], 16).unwrap_or(0);
+                let idx = if i == 0 { byte % 26 } else { byte % 32 };
+                BASE32[idx as usize] as char
+            })
+            .collect()
+    }
+
+    pub fn spec(&self) -> ServiceSpec {
+        let kind = match &self.kind {
+            ServiceKind::Container { exec, ports } => ServiceSpecKind::Container { exec: exec.vertex.clone(), ports: ports.clone() },
+            ServiceKind::Tunnel { upstream, ports, native } => {
+                ServiceSpecKind::Tunnel { upstream: Box::new(upstream.spec()), ports: ports.clone(), native: *native }
+            }
+            ServiceKind::Host { host, ports } => ServiceSpecKind::Host { host: host.clone(), ports: ports.clone() },
+        };
+        ServiceSpec { digest: self.digest(), hostname: self.hostname(), kind }
+    }
+}
+
+fn parse_port_forwards(a: &Args, name: &str) -> Result<Vec<PortForwardObj>, FieldError> {
+    let mut out = Vec::new();
+    for v in a.opt_list(name)?.unwrap_or_default() {
+        let port = |key: &str| -> Result<Option<u16>, FieldError> {
+            match v.get(key) {
+                None | Some(Json::Null) => Ok(None),
+                Some(j) => {
+                    let n = j
+                        .as_i64()
+                        .or_else(|| j.as_str().and_then(|s| s.parse().ok()))
+                        .ok_or_else(|| FieldError::from(format!("`{name}.{key}` must be a port number, got {j}")))?;
+                    if n == 0 && key == "frontend" {
+                        return Ok(None);
+                    }
+                    u16::try_from(n)
+                        .ok()
+                        .filter(|p| *p > 0)
+                        .map(Some)
+                        .ok_or_else(|| FieldError::from(format!("`{name}.{key}` {n} is out of range 1-65535")))
+                }
+            }
+        };
+        let backend = port("backend")?.ok_or_else(|| FieldError::from(format!("`{name}.backend` is required")))?;
+        let protocol = match v.get("protocol").and_then(|p| p.as_str()).unwrap_or("TCP") {
+            p @ ("TCP" | "UDP") => p.to_string(),
+            other => return Err(format!("`{name}.protocol` must be TCP or UDP, not `{other}`").into()),
+        };
+        out.push(PortForwardObj { frontend: port("frontend")?, backend, protocol });
+    }
+    Ok(out)
+}
+
+fn valid_hostname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|l| {
+            !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-') && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+impl Api {
+    pub(crate) fn load_service(&self, id: &Json) -> Result<ServiceObj, FieldError> {
+        match &*self.load(id, Some("Service"))? {
+            Object::Service(s) => Ok(s.clone()),
+            _ => unreachable!("type checked by load"),
+        }
+    }
+
+    /// A service object handed out; the engine learns its definition.
+    fn service_value(&self, s: ServiceObj) -> Resolved {
+        self.backend.register_service(&s.spec());
+        resolved(Object::Service(s))
+    }
+
+    /// `asService` on `c` with `a`'s exec arguments.
+    fn as_service(&self, c: &ContainerObj, a: &Args) -> Result<ServiceObj, FieldError> {
+        let ran = self.with_exec(c, a)?;
+        let exec = ran.exec.ok_or_else(|| FieldError::from("internal error: `asService` built no exec"))?;
+        Ok(ServiceObj { kind: ServiceKind::Container { exec, ports: c.config.exposed_ports.clone() }, custom_hostname: None })
+    }
+
+    /// `withServiceBinding`, `asService` and `up` of Container.
+    pub(super) async fn container_service_field(&self, c: &ContainerObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+        let a = call.args;
+        match call.field {
+            "withServiceBinding" => {
+                let alias = a.string("alias")?;
+                if !valid_hostname(alias) {
+                    return Err(format!("service alias `{alias}` is not a valid host name: use letters, digits, `-` and `.`").into());
+                }
+                let service = self.load_service(a.get("service").unwrap_or(&Json::Null))?;
+                if matches!(service.kind, ServiceKind::Tunnel { .. }) {
+                    return Err("a host tunnel (`Host.tunnel`) listens on the host and cannot be bound to a container: bind its upstream service instead".into());
+                }
+                self.backend.register_service(&service.spec());
+                let mut n = c.clone();
+                n.services.retain(|b| b.alias != alias);
+                n.services.push(ServiceBindingObj { alias: alias.to_string(), service });
+                Ok(resolved(Object::Container(n)))
+            }
+            "asService" => Ok(self.service_value(self.as_service(c, a)?)),
+            "up" => {
+                let svc = self.as_service(c, a)?;
+                self.backend.register_service(&svc.spec());
+                let ports = parse_port_forwards(a, "ports")?;
+                self.backend.service_up(&svc.spec(), ports, a.opt_bool("random")?.unwrap_or(false)).await?;
+                Ok(Resolved::Null)
+            }
+            _ => Err(not_implemented(call)),
+        }
+    }
+
+    /// `tunnel` and `service` of Host.
+    pub(super) async fn host_service_field(&self, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+        let a = call.args;
+        match call.field {
+            "tunnel" => {
+                let upstream = self.load_service(a.get("service").unwrap_or(&Json::Null))?;
+                let svc = ServiceObj {
+                    kind: ServiceKind::Tunnel {
+                        upstream: Box::new(upstream),
+                        ports: parse_port_forwards(a, "ports")?,
+                        native: a.opt_bool("native")?.unwrap_or(false),
+                    },
+                    custom_hostname: None,
+                };
+                Ok(self.service_value(svc))
+            }
+            "service" => {
+                let ports = parse_port_forwards(a, "ports")?;
+                if ports.is_empty() {
+                    return Err("`Host.service` needs at least one port in `ports`".into());
+                }
+                let host = a.opt_string("host")?.filter(|h| !h.is_empty()).unwrap_or("localhost").to_string();
+                Ok(self.service_value(ServiceObj { kind: ServiceKind::Host { host, ports }, custom_hostname: None }))
+            }
+            _ => Err(not_implemented(call)),
+        }
+    }
+
+    /// Fields of Service.
+    pub(super) async fn service(&self, s: &ServiceObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+        let a = call.args;
+        let this_id = |api: &Api| leaf(api.objects.register(&Object::Service(s.clone())));
+        match call.field {
+            "hostname" => match &s.kind {
+                ServiceKind::Tunnel { .. } => Ok(leaf(self.backend.service_ports(&s.spec()).await?.0)),
+                _ => Ok(leaf(s.hostname())),
+            },
+            "ports" => {
+                let ports = match &s.kind {
+                    ServiceKind::Container { ports, .. } => ports.clone(),
+                    ServiceKind::Host { ports, .. } => host_ports(ports),
+                    ServiceKind::Tunnel { .. } => self.backend.service_ports(&s.spec()).await?.1,
+                };
+                Ok(Resolved::List(ports.into_iter().map(|p| resolved(Object::Port(p))).collect()))
+            }
+            "endpoint" => {
+                let (host, ports) = match &s.kind {
+                    ServiceKind::Container { ports, .. } => (s.hostname(), ports.clone()),
+                    ServiceKind::Host { ports, .. } => (s.hostname(), host_ports(ports)),
+                    ServiceKind::Tunnel { .. } => self.backend.service_ports(&s.spec()).await?,
+                };
+                let port = match a.opt_int("port")?.filter(|p| *p != 0) {
+                    Some(p) => p,
+                    None => ports
+                        .first()
+                        .map(|p| p.port)
+                        .ok_or_else(|| FieldError::from("this service exposes no ports: pass `port`, or use `withExposedPort` before `asService`"))?,
+                };
+                let endpoint = format!("{host}:{port}");
+                Ok(leaf(match a.opt_string("scheme")?.filter(|s| !s.is_empty()) {
+                    Some(scheme) => format!("{scheme}://{endpoint}"),
+                    None => endpoint,
+                }))
+            }
+            "start" => {
+                self.backend.start_service(&s.spec()).await?;
+                Ok(this_id(self))
+            }
+            "stop" => {
+                self.backend.stop_service(&s.spec(), a.opt_bool("kill")?.unwrap_or(false)).await?;
+                Ok(this_id(self))
+            }
+            "up" => {
+                let ports = parse_port_forwards(a, "ports")?;
+                self.backend.service_up(&s.spec(), ports, a.opt_bool("random")?.unwrap_or(false)).await?;
+                Ok(Resolved::Null)
+            }
+            "withHostname" => {
+                let hostname = a.string("hostname")?;
+                if !valid_hostname(hostname) {
+                    return Err(format!("`{hostname}` is not a valid host name: use letters, digits, `-` and `.`").into());
+                }
+                let mut n = s.clone();
+                n.custom_hostname = Some(hostname.to_ascii_lowercase());
+                Ok(self.service_value(n))
+            }
+            _ => Err(not_implemented(call)),
+        }
+    }
+}
+
+/// The ports a host service offers to containers.
+fn host_ports(ports: &[PortForwardObj]) -> Vec<PortObj> {
+    ports
+        .iter()
+        .map(|p| {
+            let front = p.frontend.unwrap_or(p.backend);
+            PortObj {
+                port: front as i64,
+                protocol: p.protocol.clone(),
+                description: Some(format!("tunnel {} {front} -> {}", p.protocol, p.backend)),
+                skip_healthcheck: false,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host_svc(host: &str, backend: u16, hostname: Option<&str>) -> ServiceObj {
+        ServiceObj {
+            kind: ServiceKind::Host { host: host.into(), ports: vec![PortForwardObj { frontend: None, backend, protocol: "TCP".into() }] },
+            custom_hostname: hostname.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn digests_and_hostnames() {
+        // (a, b, same digest?)
+        let cases = [
+            (host_svc("localhost", 80, None), host_svc("localhost", 80, None), true),
+            (host_svc("localhost", 80, None), host_svc("localhost", 81, None), false),
+            (host_svc("localhost", 80, None), host_svc("db", 80, None), false),
+            (host_svc("localhost", 80, None), host_svc("localhost", 80, Some("www")), false),
+        ];
+        for (i, (a, b, same)) in cases.iter().enumerate() {
+            assert_eq!(a.digest() == b.digest(), *same, "case {i}");
+        }
+        let h = host_svc("localhost", 80, None).hostname();
+        assert_eq!(h.len(), 13);
+        assert!(h.as_bytes()[0].is_ascii_lowercase(), "{h}");
+        assert!(h.bytes().all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b)), "{h}");
+        assert_eq!(host_svc("x", 1, Some("www")).hostname(), "www");
+    }
+
+    #[test]
+    fn binding_entries() {
+        let e = binding_extra("db", "abc123");
+        assert_eq!(e, "service:db=abc123");
+        assert_eq!(parse_binding_extra(&e), Some(("db", "abc123")));
+        assert_eq!(parse_binding_extra("other:x"), None);
+    }
+
+    #[test]
+    fn hostnames() {
+        let cases = [("www", true), ("db.internal", true), ("a-b", true), ("", false), ("-a", false), ("a..b", false), ("a_b", false), ("a b", false)];
+        for (name, want) in cases {
+            assert_eq!(valid_hostname(name), want, "{name:?}");
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! Services end to end: real engines (in-process) against a real registry with a
+//! busybox image, busybox `httpd` as the service. Needs root, crun or runc, iptables,
+//! docker-registry and busybox-static; skips with a printed reason otherwise.
+//!
+//! The slow tier (`#[ignore]`): a PostgreSQL server from Debian's postgresql package,
+//! in an image `scripts/postgres-image.sh` builds with mmdebstrap, queried with psql:
+//! `TANTO_PG_IMAGE=127.0.0.1:PORT/tanto/postgres:15 cargo test -p tanto-engine --test services -- --ignored postgres`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tanto_engine::{Engine, EngineOptions};
+
+struct Fixture {
+    _registry: tanto_testkit::Registry,
+    config: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// The tests check the host's global network state: one at a time.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn skip_reason() -> Option<&'static str> {
+    if !rustix::process::geteuid().is_root() {
+        return Some("needs root");
+    }
+    if !Path::new("/usr/bin/docker-registry").exists() {
+        return Some("needs docker-registry (apt-get install docker-registry)");
+    }
+    if std::process::Command::new("iptables-save").arg("--version").output().is_err() {
+        return Some("needs iptables (apt-get install iptables)");
+    }
+    None
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = tanto_testkit::Registry::start(&dir.path().join("registry")).expect("starting docker-registry");
+    let addr = registry.address();
+    let image = tanto_testkit::busybox_image().expect("building the busybox image");
+    tanto_testkit::push_image(&addr, "library/busybox", &["1.36", "latest"], &image).expect("pushing busybox");
+    let config = dir.path().join("engine.toml");
+    std::fs::write(&config, format!("[registry.\"docker.io\"]\nmirrors = [\"{addr}\"]\n\n[registry.\"{addr}\"]\nhttp = true\n")).unwrap();
+    Fixture { _registry: registry, config, _dir: dir }
+}
+
+async fn engine_with(config: &Path, state: &Path) -> Arc<Engine> {
+    let mut opts = EngineOptions::from_env(Some(state.to_path_buf())).unwrap();
+    opts.state_dir = state.join("state");
+    opts.config = Some(config.to_path_buf());
+    opts.quiet = true;
+    Engine::start(opts).await.expect("starting the engine")
+}
+
+async fn query(e: &Engine, q: &str) -> Value {
+    e.execute(tanto_api::gql::Request { query: q.to_string(), variables: None, operation_name: None }).await
+}
+
+/// Runs `q` and returns `data` (panics on errors).
+async fn data(e: &Engine, q: &str) -> Value {
+    let got = query(e, q).await;
+    assert!(got.get("errors").is_none(), "{q}\n=> {got}");
+    got["data"].clone()
+}
+
+/// A query that builds the web service and gets its ID.
+const WWW: &str = r#"container { from(address: "busybox") { withNewFile(path: "/srv/index.html", contents: "hello-svc") { withWorkdir(path: "/srv") { withExposedPort(port: 8080) { asService(args: ["httpd", "-f", "-p", "8080", "-h", "/srv"]) { id } } } } } }"#;
+
+fn www_id(v: &Value) -> String {
+    v["container"]["from"]["withNewFile"]["withWorkdir"]["withExposedPort"]["asService"]["id"].as_str().unwrap().to_string()
+}
+
+/// tanto links, tagged rules: what must be gone after an engine ends.
+fn leftovers() -> String {
+    let out = |args: &[&str]| String::from_utf8_lossy(&std::process::Command::new(args[0]).args(&args[1..]).output().unwrap().stdout).into_owned();
+    let mut lines: Vec<String> = out(&["ip", "-o", "link", "show"])
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1).map(|n| n.split('@').next().unwrap_or(n).to_string()))
+        .filter(|n| n.starts_with("tanto") && n[5..].split('v').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())))
+        .collect();
+    for t in ["filter", "nat"] {
+        lines.extend(out(&["iptables-save", "-t", t]).lines().filter(|l| l.contains("tanto:tanto")).map(str::to_string));
+    }
+    lines.join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bindings_endpoints_start_stop_and_tunnels() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let _serial = serial();
+    let fx = fixture();
+    let state = tempfile::tempdir().unwrap();
+    let e = engine_with(&fx.config, state.path()).await;
+    let svc = www_id(&data(&e, &format!("{{ {WWW} }}")).await);
+    let bound = |cmd: &str| {
+        format!(
+            r#"{{ container {{ from(address: "busybox") {{ withServiceBinding(alias: "www", service: "{svc}") {{ withExec(args: ["sh", "-c", "{cmd}"]) {{ stdout }} }} }} }} }}"#
+        )
+    };
+    let out = |v: &Value| v["container"]["from"]["withServiceBinding"]["withExec"]["stdout"].as_str().unwrap_or("").to_string();
+
+    // (what, query, expected stdout)
+    let hostname = data(&e, &format!(r#"{{ loadServiceFromID(id: "{svc}") {{ hostname }} }}"#)).await["loadServiceFromID"]["hostname"].as_str().unwrap().to_string();
+    let cases = [
+        ("by alias", bound("wget -qO- http://www:8080/index.html"), "hello-svc".to_string()),
+        ("by host name", bound(&format!("wget -qO- http://{hostname}:8080/index.html")), "hello-svc".to_string()),
+        ("no cache hit across different commands", bound("wget -qO- http://www:8080/index.html; echo"), "hello-svc\n".to_string()),
+    ];
+    for (what, q, want) in &cases {
+        let t = Instant::now();
+        assert_eq!(&out(&data(&e, q).await), want, "{what}");
+        eprintln!("{what}: {:.0} ms", t.elapsed().as_secs_f64() * 1e3);
+    }
+    // Not running once unused.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(e.solver.worker().services.running(), 0, "stopped when no exec needs it");
+
+    // The same client step again is a cache hit: the service does not start.
+    let computed = e.solver.stats().computed;
+    data(&e, &cases[0].1).await;
+    assert_eq!(e.solver.stats().computed, computed, "cache hit");
+    assert_eq!(e.solver.worker().services.running(), 0);
+
+    // Another definition of the service changes the client's key.
+    let other = data(&e, r#"{ container { from(address: "busybox") { withNewFile(path: "/srv/index.html", contents: "other") { withExposedPort(port: 8080) { asService(args: ["httpd", "-f", "-p", "8080", "-h", "/srv"]) { id } } } } } }"#).await;
+    let other = other["container"]["from"]["withNewFile"]["withExposedPort"]["asService"]["id"].as_str().unwrap().to_string();
+    let q = format!(r#"{{ container {{ from(address: "busybox") {{ withServiceBinding(alias: "www", service: "{other}") {{ withExec(args: ["sh", "-c", "wget -qO- http://www:8080/index.html"]) {{ stdout }} }} }} }} }}"#);
+    assert_eq!(out(&data(&e, &q).await), "other");
+
+    // Endpoint forms.
+    let ep = data(&e, &format!(r#"{{ loadServiceFromID(id: "{svc}") {{ a: endpoint b: endpoint(scheme: "http") c: endpoint(port: 9000) ports {{ port protocol }} }} }}"#)).await;
+    let ep = &ep["loadServiceFromID"];
+    assert_eq!(ep["a"], json!(format!("{hostname}:8080")));
+    assert_eq!(ep["b"], json!(format!("http://{hostname}:8080")));
+    assert_eq!(ep["c"], json!(format!("{hostname}:9000")));
+    assert_eq!(ep["ports"], json!([{"port": 8080, "protocol": "TCP"}]));
+
+    // Explicit start keeps it running across steps; stop ends it.
+    data(&e, &format!(r#"{{ loadServiceFromID(id: "{svc}") {{ start }} }}"#)).await;
+    assert_eq!(e.solver.worker().services.running(), 1);
+    let q = bound("wget -qO- http://www:8080/index.html; echo again");
+    assert_eq!(out(&data(&e, &q).await), "hello-svcagain\n");
+    assert_eq!(e.solver.worker().services.running(), 1, "still held");
+    data(&e, &format!(r#"{{ loadServiceFromID(id: "{svc}") {{ stop }} }}"#)).await;
+    assert_eq!(e.solver.worker().services.running(), 0);
+
+    // A host tunnel with a fixed frontend port.
+    let port = { std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port() };
+    let tun = data(&e, &format!(r#"{{ host {{ tunnel(service: "{svc}", ports: [{{backend: 8080, frontend: {port}}}]) {{ start }} }} }}"#)).await;
+    let tun = tun["host"]["tunnel"]["start"].as_str().unwrap().to_string();
+    let ep = data(&e, &format!(r#"{{ loadServiceFromID(id: "{tun}") {{ endpoint }} }}"#)).await["loadServiceFromID"]["endpoint"].as_str().unwrap().to_string();
+    assert_eq!(ep, format!("127.0.0.1:{port}"));
+    let body = http_get(&ep, "/index.html").await;
+    assert!(body.ends_with("hello-svc"), "{body}");
+    data(&e, &format!(r#"{{ loadServiceFromID(id: "{tun}") {{ stop }} }}"#)).await;
+
+    // A random tunnel port.
+    let tun = data(&e, &format!(r#"{{ host {{ tunnel(service: "{svc}") {{ endpoint }} }} }}"#)).await;
+    let ep = tun["host"]["tunnel"]["endpoint"].as_str().unwrap().to_string();
+    assert!(http_get(&ep, "/index.html").await.ends_with("hello-svc"));
+
+    // A server on the host, reached from a container through Host.service.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hport = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        while let Ok((mut s, _)) = listener.accept().await {
+            let _ = s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 7\r\n\r\nhost-ok").await;
+        }
+    });
+    let hs = data(&e, &format!(r#"{{ host {{ service(ports: [{{backend: {hport}, frontend: 80}}]) {{ id }} }} }}"#)).await;
+    let hs = hs["host"]["service"]["id"].as_str().unwrap().to_string();
+    let q = format!(r#"{{ container {{ from(address: "busybox") {{ withServiceBinding(alias: "dev", service: "{hs}") {{ withExec(args: ["wget", "-qO-", "http://dev/"]) {{ stdout }} }} }} }} }}"#);
+    assert_eq!(out(&data(&e, &q).await), "host-ok");
+
+    // Errors: a service that exits, one that never listens (skipped check: starts).
+    let bad = data(&e, r#"{ container { from(address: "busybox") { withExposedPort(port: 8080) { asService(args: ["sh", "-c", "echo dying; exit 3"]) { id } } } } }"#).await;
+    let bad = bad["container"]["from"]["withExposedPort"]["asService"]["id"].as_str().unwrap().to_string();
+    let got = query(&e, &format!(r#"{{ loadServiceFromID(id: "{bad}") {{ start }} }}"#)).await;
+    let msg = got["errors"][0]["message"].as_str().unwrap_or("").to_string();
+    assert!(msg.contains("exited before it was healthy") && msg.contains("dying"), "{got}");
+
+    e.shutdown().await;
+    drop(e);
+    assert_eq!(leftovers(), "", "nothing of the engine's network is left");
+}
+
+async fn http_get(endpoint: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(endpoint).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes()).await.unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).await.unwrap();
+    buf
+}
+
+/// Services of one session cannot be reached from another session's containers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_do_not_see_each_others_services() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let _serial = serial();
+    let fx = fixture();
+    let (sa, sb) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = engine_with(&fx.config, sa.path()).await;
+    let b = engine_with(&fx.config, sb.path()).await;
+    let svc = www_id(&data(&a, &format!("{{ {WWW} }}")).await);
+    data(&a, &format!(r#"{{ loadServiceFromID(id: "{svc}") {{ start }} }}"#)).await;
+    // Find its address from a client of session A, then try it from session B.
+    let q = format!(r#"{{ container {{ from(address: "busybox") {{ withServiceBinding(alias: "www", service: "{svc}") {{ withExec(args: ["sh", "-c", "grep -w www /etc/hosts | cut -f1"]) {{ stdout }} }} }} }} }}"#);
+    let ip = data(&a, &q).await["container"]["from"]["withServiceBinding"]["withExec"]["stdout"].as_str().unwrap().trim().to_string();
+    assert!(ip.starts_with("10.87."), "{ip}");
+    let probe = |tag: &str| format!(r#"{{ container {{ from(address: "busybox") {{ withExec(args: ["sh", "-c", "timeout 2 wget -qO- http://{ip}:8080/index.html; echo ' {tag}' $?"]) {{ stdout }} }} }} }}"#);
+    let from = |v: &Value| v["container"]["from"]["withExec"]["stdout"].as_str().unwrap().to_string();
+    assert_eq!(from(&data(&a, &probe("a")).await), "hello-svc a 0\n", "same session");
+    let got = from(&data(&b, &probe("b")).await);
+    assert!(!got.contains("hello-svc") && !got.ends_with(" b 0\n"), "other session must not reach it: {got}");
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+/// Slow tier: PostgreSQL from Debian's package as a service, queried with psql.
+/// Build and push the image first (`scripts/postgres-image.sh REGISTRY`), then run with
+/// `TANTO_PG_IMAGE=REGISTRY/tanto/postgres:15 cargo test -p tanto-engine --test services -- --ignored postgres`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn slow_postgres_service_queried_with_psql() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let Ok(image) = std::env::var("TANTO_PG_IMAGE") else {
+        panic!("set TANTO_PG_IMAGE to the image scripts/postgres-image.sh pushed (e.g. 127.0.0.1:5000/tanto/postgres:15)");
+    };
+    let registry = image.split('/').next().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("engine.toml");
+    std::fs::write(&config, format!("[registry.\"{registry}\"]\nhttp = true\n")).unwrap();
+    let e = engine_with(&config, dir.path()).await;
+    let db = format!(
+        r#"container {{ from(address: "{image}") {{ withEnvVariable(name: "PGDATA", value: "/var/lib/postgresql/data") {{ withExposedPort(port: 5432) {{ asService(args: ["/usr/local/bin/pg-service"]) {{ id }} }} }} }} }}"#
+    );
+    let v = data(&e, &format!("{{ {db} }}")).await;
+    let svc = v["container"]["from"]["withEnvVariable"]["withExposedPort"]["asService"]["id"].as_str().unwrap().to_string();
+    let t = Instant::now();
+    data(&e, &format!(r#"{{ loadServiceFromID(id: "{svc}") {{ start }} }}"#)).await;
+    eprintln!("postgres start-to-healthy: {:.0} ms", t.elapsed().as_secs_f64() * 1e3);
+    let q = format!(
+        r#"{{ container {{ from(address: "{image}") {{ withServiceBinding(alias: "db", service: "{svc}") {{ withEnvVariable(name: "PGPASSWORD", value: "tanto") {{ withExec(args: ["psql", "-h", "db", "-U", "tanto", "-d", "tanto", "-tAc", "create table t(x int); insert into t values (20), (22); select sum(x) from t"]) {{ stdout }} }} }} }} }} }}"#
+    );
+    let got = data(&e, &q).await;
+    let out = got["container"]["from"]["withServiceBinding"]["withEnvVariable"]["withExec"]["stdout"].as_str().unwrap();
+    assert!(out.trim().ends_with("42"), "{out}");
+    e.shutdown().await;
+    assert_eq!(leftovers(), "");
+}
