@@ -386,9 +386,6 @@ impl Api {
         }
     }
 
-    /// Where `path` of a container lives: in a mounted directory or the rootfs.
-    fn container_subpath(&self, c: &ContainerObj, path: &str, _dir: bool) -> Result<DirectoryObj, FieldError> {
-        if let Some((m, rest)) = c.mount_for(path) {
     /// `c` with its filesystem and configuration replaced by an image's.
     pub(super) async fn from_image(&self, c: &ContainerObj, address: &str) -> Result<ContainerObj, FieldError> {
         let img = self.backend.resolve_image(address, &c.platform).await?;
@@ -403,12 +400,12 @@ impl Api {
         n.platform = img.platform;
         n.image_ref = Some(img.reference);
         n.exec = None;
-    /// Where `path` of a container lives: in a mounted directory or the rootfs.
-    pub(super) fn container_subpath(&self, c: &ContainerObj, path: &str, _dir: bool) -> Result<DirectoryObj, FieldError> {
-        if let Some((m, rest)) = c.mount_for(path) {
         Ok(n)
     }
 
+    /// Where `path` of a container lives: in a mounted directory or the rootfs.
+    pub(super) fn container_subpath(&self, c: &ContainerObj, path: &str, _dir: bool) -> Result<DirectoryObj, FieldError> {
+        if let Some((m, rest)) = c.mount_for(path) {
             return match &m.source {
                 MountSource::Dir { dir, .. } => Ok(DirectoryObj { root: dir.root.clone(), path: paths::within(&dir.path, &rest) }),
                 MountSource::File { file, .. } if rest.is_empty() => Ok(DirectoryObj { root: file.root.clone(), path: file.path.clone() }),

@@ -50,9 +50,9 @@ pub enum Object {
     GitRepository(sources::GitRepositoryObj),
     GitRef(sources::GitRefObj),
     Stat(StatObj),
+    EnvFile(envfile::EnvFileObj),
 }
 
-    EnvFile(envfile::EnvFileObj),
 impl Object {
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -70,10 +70,10 @@ impl Object {
             Object::GitRepository(_) => "GitRepository",
             Object::GitRef(_) => "GitRef",
             Object::Stat(_) => "Stat",
+            Object::EnvFile(_) => "EnvFile",
         }
     }
 
-            Object::EnvFile(_) => "EnvFile",
     fn id(&self) -> String {
         let t = self.type_name();
         match self {
@@ -91,11 +91,11 @@ impl Object {
             Object::GitRepository(v) => object_id(t, v),
             Object::GitRef(v) => object_id(t, v),
             Object::Stat(v) => object_id(t, v),
+            Object::EnvFile(v) => object_id(t, v),
         }
     }
 
     pub fn into_obj(self) -> Obj {
-            Object::EnvFile(v) => object_id(t, v),
         Obj { type_name: self.type_name().to_string(), value: Arc::new(self) }
     }
 }
@@ -235,11 +235,11 @@ impl Resolver for Api {
             Object::GitRepository(g) => self.git_repository(g, call).await,
             Object::GitRef(r) => self.git_ref(r, call).await,
             Object::Stat(s) => self.stat_field(s, call).await,
+            Object::EnvFile(e) => self.env_file(e, call).await,
             Object::EnvVariable(EnvVariableObj { name, value }) | Object::Label(LabelObj { name, value }) => {
                 match call.field {
                     "name" => Ok(leaf(name.clone())),
                     "value" => Ok(leaf(value.clone())),
-            Object::EnvFile(e) => self.env_file(e, call).await,
                     _ => Err(not_implemented(call)),
                 }
             }
