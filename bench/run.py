@@ -118,7 +118,8 @@ class Env:
         log(f"registry {self.registry} (pid {self.registry_pid}) in {time.perf_counter()-t0:.2f}s")
 
     def stop_registry(self):
-        run([self.fixtures, "stop", "--dir", self.registry_dir], check=False)
+        if os.path.exists(self.fixtures) and os.path.isdir(self.registry_dir):
+            run([self.fixtures, "stop", "--dir", self.registry_dir], check=False)
 
     # --- tanto
     def tanto_env(self, state=None):
