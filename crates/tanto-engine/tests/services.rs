@@ -261,6 +261,9 @@ async fn slow_postgres_service_queried_with_psql() {
     let got = data(&e, &q).await;
     let out = got["container"]["from"]["withServiceBinding"]["withEnvVariable"]["withExec"]["stdout"].as_str().unwrap();
     assert!(out.trim().ends_with("42"), "{out}");
+    // The package mirror through NAT and DNS, from a step of the same image.
+    let q = format!(r#"{{ container {{ from(address: "{image}") {{ withUser(name: "root") {{ withExec(args: ["apt-get", "update"]) {{ exitCode }} }} }} }} }}"#);
+    assert_eq!(data(&e, &q).await["container"]["from"]["withUser"]["withExec"]["exitCode"], json!(0));
     e.shutdown().await;
     assert_eq!(leftovers(), "");
 }
