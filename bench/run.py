@@ -647,6 +647,7 @@ def b6(env, res, reps):
             data[e].append(dt)
         # floor: skopeo copy to a local OCI layout + unpack the layer with tar
         fl = os.path.join(env.tmp, f"b6-floor-{rep}")
+        os.makedirs(fl)
         t0 = time.perf_counter()
         run(["skopeo", "copy", "-q", "--src-tls-verify=false", f"docker://{image}", f"oci:{fl}/oci:latest"])
         idx = json.load(open(f"{fl}/oci/index.json"))
