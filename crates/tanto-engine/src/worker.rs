@@ -440,6 +440,17 @@ fn apply_action(store: &Store, root: &Root, action: &FileAction, sources: &[Opti
         FileAction::Replace { path, search, replacement, all, first_from } => {
             fsops::extra::replace(root, path, search, replacement, *all, *first_from).map_err(io_msg(&format!("replacing text in `{path}`")))
         }
+        FileAction::Patch { dir, patch, src, src_path } => {
+            let text = if src_path.is_empty() {
+                patch.clone()
+            } else {
+                let snap = src.and_then(|i| sources.get(i as usize).copied().flatten());
+                let view = store.view(snap, "/")?;
+                let data = Root::open(view.path()).and_then(|r| r.read_file(src_path)).map_err(io_msg(&format!("reading the patch `{src_path}`")))?;
+                String::from_utf8(data).map_err(|_| EngineError::msg(format!("the patch `{src_path}` is not UTF-8 text")))?
+            };
+            fsops::extra::apply_patch(root, dir, &text).map_err(io_msg(&format!("applying a patch to `{dir}`")))
+        }
         FileAction::Unpack { src, src_path, dest, mode, owner } => {
             let owner = root.resolve_owner(owner).map_err(io_msg("resolving the owner"))?;
             let snap = src.and_then(|i| sources.get(i as usize).copied().flatten());

@@ -219,6 +219,17 @@ async fn directory_and_file_actions() {
     }
     let err = query(&e, r#"{ file(name: "f", contents: "1 1") { withReplaced(search: "1", replacement: "2") { contents } } }"#).await;
     assert!(first_error(&err).contains("`1` matches 2 times"), "{err}");
+    // Patches: inline and from a file; they change, create and delete files.
+    let patch = "diff --git a/a.txt b/a.txt\n--- a/a.txt\n+++ b/a.txt\n@@ -1 +1 @@\n-1\n+one\n--- /dev/null\n+++ b/n.txt\n@@ -0,0 +1 @@\n+new\n--- a/d/b.txt\n+++ /dev/null\n@@ -1 +0,0 @@\n-2\n\\ No newline at end of file\n";
+    let patched = format!(r#"{{ loadDirectoryFromID(id: "{base}") {{ withPatch(patch: {}) {{ glob(pattern: "**") file(path: "a.txt") {{ contents }} }} }} }}"#, lit(patch));
+    let got = query(&e, &patched).await;
+    assert_eq!(got["data"]["loadDirectoryFromID"]["withPatch"], json!({"glob": ["a.txt", "d", "n.txt"], "file": {"contents": "one\n"}}), "{got}");
+    let patch_file = ok(&e, &format!(r#"{{ file(name: "p.diff", contents: {}) {{ id }} }}"#, lit(patch))).await;
+    let from_file = format!(r#"{{ loadDirectoryFromID(id: "{base}") {{ withPatchFile(patch: {patch_file}) {{ file(path: "n.txt") {{ contents }} }} }} }}"#);
+    assert_eq!(ok(&e, &from_file).await, json!("new\n"));
+    let bad = query(&e, &format!(r#"{{ loadDirectoryFromID(id: "{changed}") {{ withPatch(patch: {}) {{ entries }} }} }}"#, lit(patch))).await;
+    assert!(first_error(&bad).contains("does not apply"), "{bad}");
+
     let err = query(&e, r#"{ container { withError(err: "boom") { id } } }"#).await;
     assert_eq!(first_error(&err), "boom");
 

@@ -185,6 +185,9 @@ pub enum FileAction {
     /// Dockerfile `ADD` of a local source: a tar archive file (plain, gzip or
     /// zstd) is unpacked into `dest`; anything else is copied as by `Copy`.
     Unpack { src: Option<u32>, src_path: String, dest: String, mode: Option<u32>, owner: String },
+    /// Applies a git-style unified diff to the directory `dir`: the text
+    /// `patch`, or the file `src_path` of input `src` when `src_path` is set.
+    Patch { dir: String, patch: String, src: Option<u32>, src_path: String },
 }
 
 /// Host content: `digest` is the digest of the uploaded tree (names, types,
@@ -275,6 +278,7 @@ impl FileAction {
             FileAction::Replace { path, .. } => format!("replace in {path}"),
             FileAction::Diff { lower_path, upper_path, .. } => format!("diff {lower_path} {upper_path}"),
             FileAction::Unpack { src_path, dest, .. } => format!("add {src_path} -> {dest}"),
+            FileAction::Patch { dir, .. } => format!("patch {dir}"),
         }
     }
 }

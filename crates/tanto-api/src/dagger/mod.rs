@@ -311,7 +311,7 @@ pub(crate) fn file_op(base: Option<&Ref>, mut action: FileAction, sources: Vec<R
     };
     let offset = inputs.len() as u32;
     match &mut action {
-        FileAction::Copy { src, .. } | FileAction::Unpack { src, .. } => {
+        FileAction::Copy { src, .. } | FileAction::Unpack { src, .. } | FileAction::Patch { src, .. } => {
             if let Some(i) = src {
                 *i += offset;
             }

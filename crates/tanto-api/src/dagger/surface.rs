@@ -168,6 +168,12 @@ impl Api {
                 dir(DirectoryObj { root: Some(file_op(None, action, sources)), path: "/".into() })
             }
             "withError" => Err(FieldError::from(a.string("err")?.to_string())),
+            "withPatch" => dir(on(FileAction::Patch { dir: d.path.clone(), patch: a.string("patch")?.to_string(), src: None, src_path: String::new() }, vec![])),
+            "withPatchFile" => {
+                let f = self.load_file(a.get("patch").unwrap_or(&Json::Null))?;
+                let Some(root) = f.root else { return Err(format!("patch file `{}` does not exist", f.path).into()) };
+                dir(on(FileAction::Patch { dir: d.path.clone(), patch: String::new(), src: Some(0), src_path: f.path }, vec![root]))
+            }
             "withTimestamps" => dir(on(FileAction::Timestamps { path: d.path.clone(), timestamp: timestamp(a)? }, vec![])),
             "chown" => dir(on(FileAction::Chown { path: paths::within(&d.path, a.string("path")?), owner: owner(a)? }, vec![])),
             "findUp" => {

@@ -10,6 +10,8 @@ use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Timespec, Timesta
 
 use super::{copy_file, file_type, list, remove_entry, CopyOpts, Filter, Root};
 
+mod patch;
+
 fn dir_at(dir: &OwnedFd, name: &str) -> io::Result<OwnedFd> {
     Ok(rfs::openat(dir, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?)
 }
@@ -234,6 +236,40 @@ pub fn diff(lower: &Root, lower_path: &str, upper: &Root, upper_path: &str, dst:
     let filter = Filter::new(&[], &[]).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let opts = CopyOpts { filter: &filter, mode: None, owner: None };
     diff_dir(lfd.as_ref(), &ufd, &dfd, &opts).map(|_| ())
+}
+
+/// Applies a git-style unified diff to the directory `dir`: files are
+/// changed, created or deleted; modes and owners of changed files are kept.
+pub fn apply_patch(root: &Root, dir: &str, text: &str) -> io::Result<()> {
+    let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidData, m);
+    let at = |p: &str| crate::paths_clean(&format!("{dir}/{p}"));
+    for fp in patch::parse(text).map_err(invalid)? {
+        if let (Some(o), Some(n)) = (&fp.old, &fp.new) {
+            if o != n {
+                return Err(invalid(format!("`{o}` -> `{n}`: renames are not supported")));
+            }
+        }
+        let old = match &fp.old {
+            Some(p) => {
+                let data = root.read_file(&at(p)).map_err(|e| io::Error::new(e.kind(), format!("`{p}`: {e}")))?;
+                Some(String::from_utf8(data).map_err(|_| invalid(format!("`{p}` is not UTF-8 text")))?)
+            }
+            None => None,
+        };
+        let out = patch::apply(old.as_deref(), &fp).map_err(invalid)?;
+        match &fp.new {
+            None => root.remove(&at(fp.old.as_deref().unwrap_or_default()), false)?,
+            Some(p) => {
+                let path = at(p);
+                if fp.old.is_none() && root.stat(&path, false)?.is_some() {
+                    return Err(invalid(format!("`{p}` already exists but the patch creates it")));
+                }
+                let mode = root.stat(&path, true)?.map(|st| st.st_mode & 0o7777).unwrap_or(0o644);
+                root.write_file(&path, out.as_bytes(), mode, None)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether a 512-byte block is a tar header (its checksum matches).
