@@ -528,6 +528,34 @@ def b7_b8(env, res, clients=50, steps=10):
                          f"(after the builds above); buildah has no daemon")
     except Exception as ex:  # noqa
         res.extra.append(f"B8 (context): dockerd RSS unavailable: {ex}")
+    # B7b: 50 separate engine processes (each SDK client spawns its own `tanto session`) on one state dir
+    try:
+        tag2 = tag + "procs"
+        qp = q.replace(tag, tag2)
+        qpath = os.path.join(env.tmp, "b7b.graphql")
+        with open(qpath, "w") as f:
+            f.write(qp)
+        t0 = time.perf_counter()
+        procs = [subprocess.Popen([env.tanto, "query", qpath], env=env.tanto_env(), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE) for _ in range(clients)]
+        outs2 = [pr.communicate() for pr in procs]
+        wall2 = time.perf_counter() - t0
+        conts, bad = set(), []
+        for pr, (o, e) in zip(procs, outs2):
+            try:
+                c = json.loads(o)["data"]["container"]["from"]
+                for _ in range(steps):
+                    c = c["withExec"]
+                conts.add(c["file"]["contents"])
+            except Exception:  # noqa
+                bad.append((pr.returncode, e.decode(errors="replace")[-200:]))
+        res.add(f"B7b {clients} concurrent `tanto query` processes (one engine each, shared state dir), same cold pipeline (wall)",
+                {"tanto": [wall2], "buildkit": "not run", "buildah": "not run"},
+                f"{clients-len(bad)}/{clients} ok, distinct results {len(conts)} (1 = work ran once)")
+        if bad:
+            res.extra.append(f"B7b failures: {len(bad)}, first: {bad[0]}")
+    except Exception as ex:  # noqa
+        res.extra.append(f"B7b failed: {ex}")
     return idle, peak[0]
 
 
