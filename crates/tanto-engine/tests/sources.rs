@@ -4,6 +4,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::Path;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
@@ -36,7 +37,10 @@ struct Daemon(Child);
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        // git daemon forks a child per connection: stop its whole process group.
+        if let Some(pgid) = rustix::process::Pid::from_raw(self.0.id() as i32) {
+            let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
+        }
         let _ = self.0.wait();
     }
 }
@@ -65,6 +69,7 @@ fn git_server(base: &Path) -> (Daemon, String) {
         .arg(format!("--base-path={}", base.display()))
         .arg(base)
         .stderr(Stdio::null())
+        .process_group(0)
         .spawn()
         .unwrap();
     let url = format!("git://127.0.0.1:{port}/repo");
