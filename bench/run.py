@@ -730,15 +730,21 @@ def main():
                 log(f"{name} FAILED: {ex}")
                 res.extra.append(f"{name} failed: {str(ex)[:300]}")
             log(f"== {name} took {time.perf_counter()-t0:.1f}s")
+            report(res, args, started, final=False)
     finally:
         env.cleanup()
-    table = render(res, args.reps)
-    text = (f"{datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, reps={args.reps}, "
-            f"total {time.time()-started:.0f}s\n\n{table}\n\n" + "\n".join(f"- {l}" for l in res.extra) + "\n")
-    print(text)
+    print(report(res, args, started, final=True))
+
+
+def report(res, args, started, final):
+    load = open("/proc/loadavg").read().split()[:3]
+    text = (f"{datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, load average {' '.join(load)}, "
+            f"reps={args.reps}, total {time.time()-started:.0f}s{'' if final else ' (partial)'}\n\n"
+            f"{render(res, args.reps)}\n\n" + "\n".join(f"- {l}" for l in res.extra) + "\n")
     if args.out:
         with open(args.out, "w") as f:
             f.write(text)
+    return text
 
 
 if __name__ == "__main__":
