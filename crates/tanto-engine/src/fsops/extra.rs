@@ -114,7 +114,7 @@ pub fn replace(root: &Root, path: &str, search: &str, replacement: &str, all: bo
     let fd = root.open_in(path, OFlags::RDWR, true)?;
     let st = rfs::fstat(&fd)?;
     if file_type(&st) != FileType::RegularFile {
-        return Err(io::Error::new(io::ErrorKind::Other, format!("`{path}` is not a regular file")));
+        return Err(io::Error::other(format!("`{path}` is not a regular file")));
     }
     let mut f = std::fs::File::from(fd);
     let mut data = String::new();

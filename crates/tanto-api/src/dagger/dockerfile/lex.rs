@@ -323,7 +323,7 @@ fn replace(v: &str, pat: &str, rep: &str, all: bool) -> String {
     let mut i = 0;
     let mut replaced = false;
     while i < c.len() {
-        if !(replaced && !all) {
+        if !replaced || all {
             if let Some(end) = (i + 1..=c.len()).rev().find(|&e| pattern_matches(&p, &c[i..e])) {
                 out.push_str(rep);
                 i = end;

@@ -282,7 +282,8 @@ async fn dockerignore_filters_the_context() {
 
 #[tokio::test]
 async fn error_cases() {
-    let cases: Vec<(&[(&str, &str)], Args, &str)> = vec![
+    type Files<'a> = &'a [(&'a str, &'a str)];
+    let cases: Vec<(Files, Args, &str)> = vec![
         (&[], args(), "cannot read the Dockerfile `Dockerfile` in the build context"),
         (&[("Dockerfile", "FROM a AS one\nFROM b AS two")], args().with("target", json!("three")), "target stage `three` is not in dockerfile `Dockerfile`: its named stages are one, two"),
         (&[("Dockerfile", "FROM busybox\nBOGUS x")], args(), "dockerfile `Dockerfile` line 2: unknown instruction `BOGUS`"),
