@@ -161,7 +161,7 @@ pub struct Services {
     /// Leases of explicit `Service.start`s.
     held: Mutex<HashMap<String, Lease>>,
     /// Services being stopped in the background.
-    stopping: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    stopping: Mutex<Vec<(Arc<Instance>, tokio::task::JoinHandle<()>)>>,
     runtime: tokio::runtime::Handle,
     /// Where host tunnels listen.
     tunnel_bind: IpAddr,
@@ -299,10 +299,15 @@ impl Services {
         drop(held);
         let stops = slots.iter().filter_map(|s| s.cell.get().cloned()).map(|i| async move { i.stop(Some(SHUTDOWN_GRACE)).await });
         futures::future::join_all(stops).await;
+        // Services already stopping get the short grace too.
         let stopping: Vec<_> = self.stopping.lock().drain(..).collect();
-        for h in stopping {
+        let stops = stopping.into_iter().map(|(inst, h)| async move {
+            if !h.is_finished() {
+                inst.stop(Some(SHUTDOWN_GRACE)).await;
+            }
             let _ = h.await;
-        }
+        });
+        futures::future::join_all(stops).await;
     }
 
     /// A lease on `spec`, started (once) if it is not running.
@@ -343,10 +348,11 @@ impl Services {
             }
         };
         if let Some(inst) = removed.and_then(|s| s.cell.get().cloned()) {
-            let h = self.runtime.spawn(async move { inst.stop(Some(STOP_GRACE)).await });
+            let stopped = inst.clone();
+            let h = self.runtime.spawn(async move { stopped.stop(Some(STOP_GRACE)).await });
             let mut stopping = self.stopping.lock();
-            stopping.retain(|h| !h.is_finished());
-            stopping.push(h);
+            stopping.retain(|(_, h)| !h.is_finished());
+            stopping.push((inst, h));
         }
     }
 

@@ -119,6 +119,12 @@ async fn bindings_endpoints_start_stop_and_tunnels() {
         assert_eq!(&out(&data(&e, q).await), want, "{what}");
         eprintln!("{what}: {:.0} ms", t.elapsed().as_secs_f64() * 1e3);
     }
+    // Concurrent steps that bind it share one instance (one address).
+    let (qx, qy) = (bound("sleep 0.3; grep -w www /etc/hosts | cut -f1"), bound("sleep 0.3; grep -w www /etc/hosts | cut -f1; true"));
+    let (x, y) = tokio::join!(data(&e, &qx), data(&e, &qy));
+    assert_eq!(out(&x), out(&y), "one instance for both steps");
+    assert!(out(&x).starts_with("10.87."), "{x}");
+
     // Not running once unused.
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(e.solver.worker().services.running(), 0, "stopped when no exec needs it");
