@@ -75,16 +75,37 @@ fn www_id(v: &Value) -> String {
     v["container"]["from"]["withNewFile"]["withWorkdir"]["withExposedPort"]["asService"]["id"].as_str().unwrap().to_string()
 }
 
-/// tanto links, tagged rules: what must be gone after an engine ends.
-fn leftovers() -> String {
+/// The engine's slot: its bridge is `tanto<slot>` (default pool 10.87.0.0/16, /24 blocks).
+fn slot_of(e: &Engine) -> Option<u8> {
+    e.solver.worker().executor.bridge_gateway().map(|gw| gw.octets()[2])
+}
+
+/// What is left of an engine's slot `slot` (links, tagged rules, slot file), checked
+/// under the engines' network lock; nothing when another live process owns the slot by
+/// now (other test processes run at the same time).
+fn leftovers(slot: Option<u8>) -> String {
+    let Some(slot) = slot else { return String::new() };
+    let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open("/run/tanto/net/lock").unwrap();
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    let slot_file = format!("/run/tanto/net/slot-{slot}");
+    if let Ok(owner) = std::fs::read_to_string(&slot_file) {
+        let pid: u32 = owner.split_whitespace().next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        if pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists() {
+            return String::new();
+        }
+    }
     let out = |args: &[&str]| String::from_utf8_lossy(&std::process::Command::new(args[0]).args(&args[1..]).output().unwrap().stdout).into_owned();
+    let name = format!("tanto{slot}");
     let mut lines: Vec<String> = out(&["ip", "-o", "link", "show"])
         .lines()
         .filter_map(|l| l.split(": ").nth(1).map(|n| n.split('@').next().unwrap_or(n).to_string()))
-        .filter(|n| n.starts_with("tanto") && n[5..].split('v').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())))
+        .filter(|n| *n == name || n.strip_prefix(&format!("{name}v")).is_some_and(|v| v.bytes().all(|b| b.is_ascii_digit())))
         .collect();
     for t in ["filter", "nat"] {
-        lines.extend(out(&["iptables-save", "-t", t]).lines().filter(|l| l.contains("tanto:tanto")).map(str::to_string));
+        lines.extend(out(&["iptables-save", "-t", t]).lines().filter(|l| l.contains(&format!("tanto:{name} ")) || l.contains(&format!("tanto:{name}\""))).map(str::to_string));
+    }
+    if Path::new(&slot_file).exists() {
+        lines.push(slot_file);
     }
     lines.join("\n")
 }
@@ -194,9 +215,10 @@ async fn bindings_endpoints_start_stop_and_tunnels() {
     let msg = got["errors"][0]["message"].as_str().unwrap_or("").to_string();
     assert!(msg.contains("exited before it was healthy") && msg.contains("dying"), "{got}");
 
+    let slot = slot_of(&e);
     e.shutdown().await;
     drop(e);
-    assert_eq!(leftovers(), "", "nothing of the engine's network is left");
+    assert_eq!(leftovers(slot), "", "nothing of the engine's network is left");
 }
 
 async fn http_get(endpoint: &str, path: &str) -> String {
@@ -231,8 +253,12 @@ async fn sessions_do_not_see_each_others_services() {
     assert_eq!(from(&data(&a, &probe("a")).await), "hello-svc a 0\n", "same session");
     let got = from(&data(&b, &probe("b")).await);
     assert!(!got.contains("hello-svc") && !got.ends_with(" b 0\n"), "other session must not reach it: {got}");
+    let (slot_a, slot_b) = (slot_of(&a), slot_of(&b));
+    assert_ne!(slot_a, slot_b, "one bridge per engine");
     a.shutdown().await;
     b.shutdown().await;
+    assert_eq!(leftovers(slot_a), "");
+    assert_eq!(leftovers(slot_b), "");
 }
 
 /// Slow tier: PostgreSQL from Debian's package as a service, queried with psql.
@@ -273,6 +299,7 @@ async fn slow_postgres_service_queried_with_psql() {
     // The package mirror through NAT and DNS, from a step of the same image.
     let q = format!(r#"{{ container {{ from(address: "{image}") {{ withUser(name: "root") {{ withExec(args: ["apt-get", "update"]) {{ exitCode }} }} }} }} }}"#);
     assert_eq!(data(&e, &q).await["container"]["from"]["withUser"]["withExec"]["exitCode"], json!(0));
+    let slot = slot_of(&e);
     e.shutdown().await;
-    assert_eq!(leftovers(), "");
+    assert_eq!(leftovers(slot), "");
 }
