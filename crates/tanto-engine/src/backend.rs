@@ -62,6 +62,7 @@ pub(crate) fn image_config(raw: &tanto_oci::image::ImageConfig) -> ImageConfig {
             .collect(),
         volumes: c.volumes.keys().cloned().collect(),
         stop_signal: c.stop_signal.clone().unwrap_or_default(),
+        healthcheck: c.extra.get("Healthcheck").and_then(tanto_api::dagger::objects::HealthcheckObj::from_docker_json),
     }
 }
 

@@ -299,6 +299,9 @@ impl EngineBackend {
         cfg.config.cmd = (!k.cmd.is_empty()).then(|| k.cmd.clone());
         cfg.config.labels = k.labels.clone();
         cfg.config.stop_signal = some(&k.stop_signal);
+        if let Some(h) = &k.healthcheck {
+            cfg.config.extra.insert("Healthcheck".into(), h.to_docker_json().map_err(msg)?);
+        }
         for p in &k.exposed_ports {
             cfg.config.exposed_ports.insert(format!("{}/{}", p.port, p.protocol.to_ascii_lowercase()), Default::default());
         }

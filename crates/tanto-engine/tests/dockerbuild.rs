@@ -11,6 +11,7 @@ use tanto_engine::{Engine, EngineOptions};
 
 struct Fixture {
     _registry: tanto_testkit::Registry,
+    addr: String,
     config: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -33,7 +34,7 @@ fn fixture() -> Fixture {
     tanto_testkit::push_image(&addr, "library/busybox", &["1.36", "latest"], &image).expect("pushing busybox");
     let config = dir.path().join("engine.toml");
     std::fs::write(&config, format!("[registry.\"docker.io\"]\nmirrors = [\"{addr}\"]\n\n[registry.\"{addr}\"]\nhttp = true\n")).unwrap();
-    Fixture { _registry: registry, config, _dir: dir }
+    Fixture { _registry: registry, addr, config, _dir: dir }
 }
 
 async fn engine(fx: &Fixture, state: &Path) -> Arc<Engine> {
@@ -145,6 +146,31 @@ async fn docker_build_builds_the_target_lazily_and_caches_every_step() {
     // A different build arg reruns the RUN that sees it.
     let other = dir_query(&files, r#"dockerBuild(buildArgs: [{name: "V", value: "x"}]) { file(path: "/app/stamp") { contents } }"#);
     assert_ne!(ok(&e, &other).await, stamp);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthchecks_round_trip_through_a_registry() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let fx = fixture();
+    let state = tempfile::tempdir().unwrap();
+    let e = engine(&fx, state.path()).await;
+    let df = "FROM busybox:1.36\nHEALTHCHECK --interval=30s --timeout=3s --retries=2 CMD wget -q -O- http://localhost/ || exit 1\n";
+    let published = ok(&e, &dir_query(&[("Dockerfile", df)], &format!(r#"dockerBuild {{ publish(address: "{}/test/hc:1") }}"#, fx.addr))).await;
+    let pulled = format!(r#"{{ container {{ from(address: "{}") {{ dockerHealthcheck {{ args shell interval timeout startPeriod retries }} }} }} }}"#, published.as_str().unwrap());
+    let got = query(&e, &pulled).await;
+    assert_eq!(
+        got["data"]["container"]["from"]["dockerHealthcheck"],
+        json!({"args": ["wget -q -O- http://localhost/ || exit 1"], "shell": true, "interval": "30s", "timeout": "3s", "startPeriod": "", "retries": 2}),
+        "{got}"
+    );
+    let api = r#"{ container { from(address: "busybox") { withDockerHealthcheck(args: ["true"], interval: "1m30s") { dockerHealthcheck { args interval } withoutDockerHealthcheck { dockerHealthcheck { args } } } } } }"#;
+    let got = query(&e, api).await;
+    assert_eq!(got["data"]["container"]["from"]["withDockerHealthcheck"], json!({"dockerHealthcheck": {"args": ["true"], "interval": "1m30s"}, "withoutDockerHealthcheck": {"dockerHealthcheck": null}}), "{got}");
+    let bad = query(&e, r#"{ container { withDockerHealthcheck(args: ["true"], interval: "soon") { id } } }"#).await;
+    assert!(first_error(&bad).contains("duration `soon`"), "{bad}");
 }
 
 /// A plain tar with one file (ASCII, so it fits in a GraphQL string).

@@ -11,6 +11,7 @@ pub mod coverage;
 mod directory;
 mod dockerfile;
 mod envfile;
+pub mod healthcheck;
 mod surface;
 mod export;
 mod host;
@@ -51,6 +52,7 @@ pub enum Object {
     GitRef(sources::GitRefObj),
     Stat(StatObj),
     EnvFile(envfile::EnvFileObj),
+    Healthcheck(HealthcheckObj),
 }
 
 impl Object {
@@ -71,6 +73,7 @@ impl Object {
             Object::GitRef(_) => "GitRef",
             Object::Stat(_) => "Stat",
             Object::EnvFile(_) => "EnvFile",
+            Object::Healthcheck(_) => "HealthcheckConfig",
         }
     }
 
@@ -92,6 +95,7 @@ impl Object {
             Object::GitRef(v) => object_id(t, v),
             Object::Stat(v) => object_id(t, v),
             Object::EnvFile(v) => object_id(t, v),
+            Object::Healthcheck(v) => object_id(t, v),
         }
     }
 
@@ -236,6 +240,7 @@ impl Resolver for Api {
             Object::GitRef(r) => self.git_ref(r, call).await,
             Object::Stat(s) => self.stat_field(s, call).await,
             Object::EnvFile(e) => self.env_file(e, call).await,
+            Object::Healthcheck(h) => self.healthcheck_field(h, call).await,
             Object::EnvVariable(EnvVariableObj { name, value }) | Object::Label(LabelObj { name, value }) => {
                 match call.field {
                     "name" => Ok(leaf(name.clone())),

@@ -20,6 +20,22 @@ pub struct ImageConfig {
     pub exposed_ports: Vec<PortObj>,
     pub volumes: Vec<String>,
     pub stop_signal: String,
+    /// Docker healthcheck (`withDockerHealthcheck`, Dockerfile `HEALTHCHECK`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<HealthcheckObj>,
+}
+
+/// A Docker healthcheck as the API shows it: durations as Go strings
+/// (`30s`), empty when unset; `args == ["NONE"]` disables an inherited one.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct HealthcheckObj {
+    pub args: Vec<String>,
+    pub shell: bool,
+    pub interval: String,
+    pub timeout: String,
+    pub start_period: String,
+    pub start_interval: String,
+    pub retries: i64,
 }
 
 impl ImageConfig {

@@ -105,6 +105,34 @@ impl Api {
                 ctr(n)
             }
             "withError" => Err(FieldError::from(a.string("err")?.to_string())),
+            "withDockerHealthcheck" => {
+                let dur = |k: &str| -> Result<String, FieldError> { Ok(a.opt_string(k)?.unwrap_or("").to_string()) };
+                let h = HealthcheckObj {
+                    args: a.string_list("args")?,
+                    shell: a.opt_bool("shell")?.unwrap_or(false),
+                    interval: dur("interval")?,
+                    timeout: dur("timeout")?,
+                    start_period: dur("startPeriod")?,
+                    start_interval: dur("startInterval")?,
+                    retries: a.opt_int("retries")?.unwrap_or(0),
+                };
+                if h.args.is_empty() {
+                    return Err("`withDockerHealthcheck` needs the command in `args`".into());
+                }
+                super::healthcheck::validate(&h)?;
+                let mut n = c.clone();
+                n.config.healthcheck = Some(h);
+                ctr(n)
+            }
+            "withoutDockerHealthcheck" => {
+                let mut n = c.clone();
+                n.config.healthcheck = None;
+                ctr(n)
+            }
+            "dockerHealthcheck" => Ok(match &c.config.healthcheck {
+                Some(h) if h.args != ["NONE"] => resolved(Object::Healthcheck(h.clone())),
+                _ => Resolved::Null,
+            }),
             "withVolatileVariable" => {
                 let name = a.string("name")?.to_string();
                 let mut n = c.clone();

@@ -358,6 +358,26 @@ impl<'a> Builder<'a> {
                 }
             }
             Instr::Shell(s) => st.shell = s.clone(),
+            Instr::Healthcheck { flags, cmd } => {
+                let mut h = match cmd {
+                    None => HealthcheckObj { args: vec!["NONE".into()], ..Default::default() },
+                    Some(Cmd::Exec(v)) => HealthcheckObj { args: v.clone(), ..Default::default() },
+                    Some(Cmd::Shell(s)) => HealthcheckObj { args: vec![s.clone()], shell: true, ..Default::default() },
+                };
+                for f in flags {
+                    let v = word(st, f.value.as_deref().unwrap_or(""))?;
+                    match f.name.as_str() {
+                        "interval" => h.interval = v,
+                        "timeout" => h.timeout = v,
+                        "start-period" => h.start_period = v,
+                        "start-interval" => h.start_interval = v,
+                        "retries" => h.retries = v.parse().map_err(|_| self.err(line, format!("HEALTHCHECK --retries `{v}` is not a number")))?,
+                        other => return Err(self.err(line, format!("unknown flag `--{other}` for HEALTHCHECK"))),
+                    }
+                }
+                crate::dagger::healthcheck::validate(&h).map_err(|e| self.err(line, e))?;
+                st.ctr.config.healthcheck = Some(h);
+            }
             Instr::Ignored(kw, _) => {
                 tracing::debug!(instruction = kw.as_str(), line, "dockerfile instruction not recorded in the image config");
             }

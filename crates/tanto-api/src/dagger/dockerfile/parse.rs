@@ -101,8 +101,10 @@ pub enum Instr {
     Cmd(Cmd),
     Entrypoint(Cmd),
     Shell(Vec<String>),
+    /// `HEALTHCHECK [flags] CMD ...`, or `HEALTHCHECK NONE` (`cmd: None`).
+    Healthcheck { flags: Vec<Flag>, cmd: Option<Cmd> },
     /// Instructions that do not change the filesystem and that tanto does
-    /// not record (`HEALTHCHECK`, `ONBUILD`, `MAINTAINER`): keyword and text.
+    /// not record (`ONBUILD`, `MAINTAINER`): keyword and text.
     Ignored(String, String),
 }
 
@@ -392,7 +394,16 @@ pub fn parse(text: &str) -> Result<Dockerfile, DockerfileError> {
             "CMD" => Instr::Cmd(cmd(rest)),
             "ENTRYPOINT" => Instr::Entrypoint(cmd(rest)),
             "SHELL" => Instr::Shell(json_array(rest).ok_or_else(|| perr(start, "SHELL must be a JSON array, e.g. SHELL [\"/bin/bash\", \"-c\"]"))?),
-            "HEALTHCHECK" | "ONBUILD" | "MAINTAINER" => Instr::Ignored(kw.clone(), rest.to_string()),
+            "HEALTHCHECK" => {
+                let (fl, rest) = flags(rest);
+                let (what, body) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+                match what.to_ascii_uppercase().as_str() {
+                    "NONE" => Instr::Healthcheck { flags: fl, cmd: None },
+                    "CMD" if !body.trim().is_empty() => Instr::Healthcheck { flags: fl, cmd: Some(cmd(body)) },
+                    _ => return Err(perr(start, "HEALTHCHECK takes NONE or CMD <command>")),
+                }
+            }
+            "ONBUILD" | "MAINTAINER" => Instr::Ignored(kw.clone(), rest.to_string()),
             _ => return Err(perr(start, format!("unknown instruction `{kw}`"))),
         };
         if matches!(instr, Instr::Run { .. } | Instr::Copy { .. }) && rest.is_empty() {
@@ -507,7 +518,12 @@ mod tests {
             ("FROM a\nENTRYPOINT echo hi", vec![Instr::Entrypoint(shell("echo hi"))]),
             ("FROM a\nEXPOSE 80/tcp 443", vec![Instr::Expose(vec!["80/tcp".into(), "443".into()])]),
             ("FROM a\nVOLUME [\"/data\"]\nVOLUME /a /b", vec![Instr::Volume(vec!["/data".into()]), Instr::Volume(vec!["/a".into(), "/b".into()])]),
-            ("FROM a\nHEALTHCHECK NONE", vec![Instr::Ignored("HEALTHCHECK".into(), "NONE".into())]),
+            ("FROM a\nHEALTHCHECK NONE", vec![Instr::Healthcheck { flags: vec![], cmd: None }]),
+            (
+                "FROM a\nHEALTHCHECK --interval=5s CMD curl -f http://x/",
+                vec![Instr::Healthcheck { flags: vec![Flag { name: "interval".into(), value: Some("5s".into()) }], cmd: Some(shell("curl -f http://x/")) }],
+            ),
+            ("FROM a\nMAINTAINER me", vec![Instr::Ignored("MAINTAINER".into(), "me".into())]),
             ("# escape=`\nFROM a\nRUN echo a `\n  b", vec![Instr::Run { flags: vec![], cmd: shell("echo a   b"), heredocs: vec![] }]),
             ("\u{feff}FROM a\r\nUSER 1000:1000\r\n", vec![Instr::User("1000:1000".into())]),
         ];

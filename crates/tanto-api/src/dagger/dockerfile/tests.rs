@@ -200,7 +200,7 @@ async fn arg_scoping_and_expansion() {
 
 #[tokio::test]
 async fn image_config_instructions() {
-    let df = "FROM busybox\nLABEL a=1 \"b c\"=2\nUSER 1000:1000\nEXPOSE 80 53/udp\nVOLUME /data\nSTOPSIGNAL SIGINT\n\
+    let df = "FROM busybox\nLABEL a=1 \"b c\"=2\nUSER 1000:1000\nEXPOSE 80 53/udp\nVOLUME /data\nSTOPSIGNAL SIGINT\nHEALTHCHECK --interval=5s --retries=2 CMD [\"true\"]\n\
               ENTRYPOINT [\"/bin/app\"]\nSHELL [\"/bin/ash\", \"-e\", \"-c\"]\nCMD serve now\n";
     let (c, _) = build(&[("Dockerfile", df)], args()).await.unwrap();
     let cfg = &c.config;
@@ -209,6 +209,8 @@ async fn image_config_instructions() {
     assert_eq!(cfg.exposed_ports.iter().map(|p| format!("{}/{}", p.port, p.protocol)).collect::<Vec<_>>(), vec!["80/TCP", "53/UDP"]);
     assert_eq!(cfg.volumes, vec!["/data"]);
     assert_eq!(cfg.stop_signal, "SIGINT");
+    let h = cfg.healthcheck.clone().unwrap();
+    assert_eq!((h.args, h.shell, h.interval.as_str(), h.retries), (vec!["true".to_string()], false, "5s", 2));
     assert_eq!(cfg.entrypoint, vec!["/bin/app"]);
     assert_eq!(cfg.cmd, vec!["/bin/ash", "-e", "-c", "serve now"]);
 
