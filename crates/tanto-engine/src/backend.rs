@@ -347,6 +347,16 @@ impl Backend for EngineBackend {
         self.worker().services.up(svc, ports, random).await.map_err(|e| field_err(&e))
     }
 
+    async fn search(
+        &self,
+        root: Option<&Ref>,
+        path: &str,
+        opts: &tanto_api::dagger::search::SearchOptions,
+    ) -> Result<Vec<tanto_api::dagger::search::SearchResultObj>, FieldError> {
+        let (p, o) = (path.to_string(), opts.clone());
+        self.with_root(root, move |r| crate::search::run(r, &p, &o).map_err(|e| FieldError::from(e.to_string()))).await
+    }
+
     fn register_secret_uri(&self, identity: &str, uri: &str) {
         self.worker().secrets.register_uri(identity, uri);
     }

@@ -18,6 +18,7 @@ mod gitignore;
 pub mod host;
 mod image;
 pub mod progress;
+mod search;
 pub mod secrets;
 pub mod server;
 pub mod services;

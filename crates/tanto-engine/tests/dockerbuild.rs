@@ -256,6 +256,32 @@ async fn directory_and_file_actions() {
     let bad = query(&e, &format!(r#"{{ loadDirectoryFromID(id: "{changed}") {{ withPatch(patch: {}) {{ entries }} }} }}"#, lit(patch))).await;
     assert!(first_error(&bad).contains("does not apply"), "{bad}");
 
+    // Search, ripgrep-style.
+    let tree = dir_query(&[("a.md", "hello world\nbye\n"), ("src/b.rs", "// hello\nfn x() {}\n"), (".hidden/c.md", "hello")], "id");
+    let tree = ok(&e, &tree).await;
+    let tree = tree.as_str().unwrap();
+    let search_cases: Vec<(&str, Value)> = vec![
+        (
+            r#"search(pattern: "hel+o") { filePath lineNumber absoluteOffset matchedLines submatches { start end text } }"#,
+            json!([
+                {"filePath": ".hidden/c.md", "lineNumber": 1, "absoluteOffset": 0, "matchedLines": "hello", "submatches": [{"start": 0, "end": 5, "text": "hello"}]},
+                {"filePath": "a.md", "lineNumber": 1, "absoluteOffset": 0, "matchedLines": "hello world\n", "submatches": [{"start": 0, "end": 5, "text": "hello"}]},
+                {"filePath": "src/b.rs", "lineNumber": 1, "absoluteOffset": 0, "matchedLines": "// hello\n", "submatches": [{"start": 3, "end": 8, "text": "hello"}]},
+            ]),
+        ),
+        (r#"search(pattern: "HELLO", insensitive: true, globs: ["*.md"], skipHidden: true) { filePath }"#, json!([{"filePath": "a.md"}])),
+        (r#"search(pattern: "o", filesOnly: true, limit: 2) { filePath }"#, json!([{"filePath": ".hidden/c.md"}, {"filePath": "a.md"}])),
+        (r#"search(pattern: "fn x() {}", literal: true, paths: ["src"]) { filePath lineNumber absoluteOffset }"#, json!([{"filePath": "src/b.rs", "lineNumber": 2, "absoluteOffset": 9}])),
+    ];
+    for (sel, want) in &search_cases {
+        let got = query(&e, &format!(r#"{{ loadDirectoryFromID(id: "{tree}") {{ {sel} }} }}"#)).await;
+        assert_eq!(&got["data"]["loadDirectoryFromID"]["search"], want, "{sel}: {got}");
+    }
+    let got = query(&e, r#"{ file(name: "f.txt", contents: "x\ny x\n") { search(pattern: "x") { lineNumber } } }"#).await;
+    assert_eq!(got["data"]["file"]["search"], json!([{"lineNumber": 1}, {"lineNumber": 2}]), "{got}");
+    let bad = query(&e, &format!(r#"{{ loadDirectoryFromID(id: "{tree}") {{ search(pattern: "(") {{ filePath }} }} }}"#)).await;
+    assert!(first_error(&bad).contains("is not a valid regular expression"), "{bad}");
+
     let err = query(&e, r#"{ container { withError(err: "boom") { id } } }"#).await;
     assert_eq!(first_error(&err), "boom");
 

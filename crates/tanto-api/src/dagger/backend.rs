@@ -180,6 +180,11 @@ pub trait Backend: Send + Sync {
     async fn service_up(&self, _svc: &super::service::ServiceSpec, _ports: Vec<super::service::PortForwardObj>, _random: bool) -> Result<(), FieldError> {
         Err("not implemented yet: Service.up".into())
     }
+
+    /// Matches of `opts` in the files below directory `path` of `root`, by path then position.
+    async fn search(&self, _root: Option<&Ref>, _path: &str, _opts: &super::search::SearchOptions) -> Result<Vec<super::search::SearchResultObj>, FieldError> {
+        Err("not implemented yet: Directory.search".into())
+    }
 }
 
 /// How images are written (publish, export, asTarball).

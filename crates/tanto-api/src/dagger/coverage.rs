@@ -135,6 +135,22 @@ impl Backend for ProbeBackend {
         no()
     }
     fn remove_registry_auth(&self, _: &str) {}
+    fn register_service(&self, _: &super::service::ServiceSpec) {}
+    async fn start_service(&self, _: &super::service::ServiceSpec) -> Result<(), crate::gql::FieldError> {
+        no()
+    }
+    async fn stop_service(&self, _: &super::service::ServiceSpec, _: bool) -> Result<(), crate::gql::FieldError> {
+        no()
+    }
+    async fn service_ports(&self, _: &super::service::ServiceSpec) -> Result<(String, Vec<super::objects::PortObj>), crate::gql::FieldError> {
+        no()
+    }
+    async fn service_up(&self, _: &super::service::ServiceSpec, _: Vec<super::service::PortForwardObj>, _: bool) -> Result<(), crate::gql::FieldError> {
+        no()
+    }
+    async fn search(&self, _: Option<&Ref>, _: &str, _: &super::search::SearchOptions) -> Result<Vec<super::search::SearchResultObj>, crate::gql::FieldError> {
+        no()
+    }
 }
 
 fn is_legacy(type_name: &str, field: &str) -> bool {

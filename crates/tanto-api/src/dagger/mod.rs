@@ -12,6 +12,7 @@ mod directory;
 mod dockerfile;
 mod envfile;
 pub mod healthcheck;
+pub mod search;
 mod surface;
 mod export;
 mod host;
@@ -53,6 +54,8 @@ pub enum Object {
     Stat(StatObj),
     EnvFile(envfile::EnvFileObj),
     Healthcheck(HealthcheckObj),
+    SearchResult(search::SearchResultObj),
+    SearchSubmatch(search::SearchSubmatchObj),
 }
 
 impl Object {
@@ -74,6 +77,8 @@ impl Object {
             Object::Stat(_) => "Stat",
             Object::EnvFile(_) => "EnvFile",
             Object::Healthcheck(_) => "HealthcheckConfig",
+            Object::SearchResult(_) => "SearchResult",
+            Object::SearchSubmatch(_) => "SearchSubmatch",
         }
     }
 
@@ -96,6 +101,8 @@ impl Object {
             Object::Stat(v) => object_id(t, v),
             Object::EnvFile(v) => object_id(t, v),
             Object::Healthcheck(v) => object_id(t, v),
+            Object::SearchResult(v) => object_id(t, v),
+            Object::SearchSubmatch(v) => object_id(t, v),
         }
     }
 
@@ -241,6 +248,8 @@ impl Resolver for Api {
             Object::Stat(s) => self.stat_field(s, call).await,
             Object::EnvFile(e) => self.env_file(e, call).await,
             Object::Healthcheck(h) => self.healthcheck_field(h, call).await,
+            Object::SearchResult(r) => self.search_result(r, call).await,
+            Object::SearchSubmatch(s) => self.search_submatch(s, call).await,
             Object::EnvVariable(EnvVariableObj { name, value }) | Object::Label(LabelObj { name, value }) => {
                 match call.field {
                     "name" => Ok(leaf(name.clone())),

@@ -196,6 +196,7 @@ impl Api {
                 dir(DirectoryObj { root: Some(file_op(None, action, sources)), path: "/".into() })
             }
             "withError" => Err(FieldError::from(a.string("err")?.to_string())),
+            "search" => self.search_in(d.root.as_ref(), &d.path, super::search::SearchOptions::from_args(a)?).await,
             "withPatch" => dir(on(FileAction::Patch { dir: d.path.clone(), patch: a.string("patch")?.to_string(), src: None, src_path: String::new() }, vec![])),
             "withPatchFile" => {
                 let f = self.load_file(a.get("patch").unwrap_or(&Json::Null))?;
@@ -235,6 +236,7 @@ impl Api {
         match call.field {
             "stat" => stat(self, f.root.as_ref(), &f.path, a).await,
             "asEnvFile" => self.file_as_env_file(f).await,
+            "search" => self.file_search(f, a).await,
             "withTimestamps" => file(FileAction::Timestamps { path: f.path.clone(), timestamp: timestamp(a)? }),
             "chown" => file(FileAction::Chown { path: f.path.clone(), owner: owner(a)? }),
             "withReplaced" => {
