@@ -160,8 +160,9 @@ pub struct Services {
     slots: Mutex<HashMap<String, (Arc<Slot>, usize)>>,
     /// Leases of explicit `Service.start`s.
     held: Mutex<HashMap<String, Lease>>,
-    /// Services being stopped in the background.
-    stopping: Mutex<Vec<(Arc<Instance>, tokio::task::JoinHandle<()>)>>,
+    /// Services being stopped in the background (weak: a stopped tunnel must release
+    /// its upstream).
+    stopping: Mutex<Vec<(Weak<Instance>, tokio::task::JoinHandle<()>)>>,
     runtime: tokio::runtime::Handle,
     /// Where host tunnels listen.
     tunnel_bind: IpAddr,
@@ -302,7 +303,7 @@ impl Services {
         // Services already stopping get the short grace too.
         let stopping: Vec<_> = self.stopping.lock().drain(..).collect();
         let stops = stopping.into_iter().map(|(inst, h)| async move {
-            if !h.is_finished() {
+            if let Some(inst) = inst.upgrade().filter(|_| !h.is_finished()) {
                 inst.stop(Some(SHUTDOWN_GRACE)).await;
             }
             let _ = h.await;
@@ -352,7 +353,7 @@ impl Services {
             let h = self.runtime.spawn(async move { stopped.stop(Some(STOP_GRACE)).await });
             let mut stopping = self.stopping.lock();
             stopping.retain(|(_, h)| !h.is_finished());
-            stopping.push((inst, h));
+            stopping.push((Arc::downgrade(&inst), h));
         }
     }
 

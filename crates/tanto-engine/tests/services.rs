@@ -190,9 +190,49 @@ async fn bindings_endpoints_start_stop_and_tunnels() {
     data(&e, &format!(r#"{{ loadServiceFromID(id: "{tun}") {{ stop }} }}"#)).await;
 
     // A random tunnel port.
-    let tun = data(&e, &format!(r#"{{ host {{ tunnel(service: "{svc}") {{ endpoint }} }} }}"#)).await;
+    let tun = data(&e, &format!(r#"{{ host {{ tunnel(service: "{svc}") {{ endpoint id }} }} }}"#)).await;
     let ep = tun["host"]["tunnel"]["endpoint"].as_str().unwrap().to_string();
     assert!(http_get(&ep, "/index.html").await.ends_with("hello-svc"));
+    data(&e, &format!(r#"{{ loadServiceFromID(id: "{}") {{ stop }} }}"#, tun["host"]["tunnel"]["id"].as_str().unwrap())).await;
+    assert_eq!(e.solver.worker().services.running(), 0, "tunnel and upstream stopped");
+
+    // withHostname: the custom name resolves in clients.
+    let named = data(&e, &format!(r#"{{ loadServiceFromID(id: "{svc}") {{ withHostname(hostname: "web.internal") {{ id hostname }} }} }}"#)).await;
+    let named = &named["loadServiceFromID"]["withHostname"];
+    assert_eq!(named["hostname"], json!("web.internal"));
+    let q = format!(
+        r#"{{ container {{ from(address: "busybox") {{ withServiceBinding(alias: "x", service: "{}") {{ withExec(args: ["wget", "-qO-", "http://web.internal:8080/index.html"]) {{ stdout }} }} }} }} }}"#,
+        named["id"].as_str().unwrap()
+    );
+    assert_eq!(out(&data(&e, &q).await), "hello-svc");
+
+    // up: forwards to the host until the request goes away, then the service stops.
+    let port = { std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port() };
+    let up = {
+        let e = e.clone();
+        let q = format!(r#"{{ loadServiceFromID(id: "{svc}") {{ up(ports: [{{backend: 8080, frontend: {port}}}]) }} }}"#);
+        tokio::spawn(async move { query(&e, &q).await })
+    };
+    let t = Instant::now();
+    let body = loop {
+        if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n").await.unwrap();
+            let mut b = String::new();
+            s.read_to_string(&mut b).await.unwrap();
+            break b;
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "up never listened");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(body.ends_with("hello-svc"), "{body}");
+    assert!(!up.is_finished(), "up blocks while the service runs");
+    up.abort();
+    let t = Instant::now();
+    while e.solver.worker().services.running() > 0 {
+        assert!(t.elapsed() < Duration::from_secs(15), "the service stops once up goes away");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // A server on the host, reached from a container through Host.service.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
