@@ -9,6 +9,7 @@
 
 use globset::{GlobBuilder, GlobMatcher};
 
+#[derive(Clone)]
 struct Rule {
     glob: GlobMatcher,
     negated: bool,
@@ -16,6 +17,7 @@ struct Rule {
 }
 
 /// The rules of one `.gitignore`, matched against paths relative to its directory.
+#[derive(Clone)]
 pub struct Gitignore {
     rules: Vec<Rule>,
 }
@@ -90,7 +92,7 @@ fn parse_line(line: &str) -> Option<Rule> {
 
 /// The `.gitignore` files in effect while walking a tree: one frame per
 /// directory on the current path (`None` where a directory has none).
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Stack {
     frames: Vec<(String, Option<Gitignore>)>,
 }

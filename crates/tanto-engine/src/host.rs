@@ -39,7 +39,7 @@ pub const MAX_DEPTH: u32 = 8;
 /// filesystem's timestamp granularity.
 const RACY_NS: i128 = 100_000_000;
 
-/// Threads copying files of a full upload.
+/// Threads walking the host tree and copying files of a full upload.
 const COPY_THREADS: usize = 2;
 
 #[derive(Debug, thiserror::Error)]
@@ -96,7 +96,7 @@ impl UploadSpec {
 }
 
 /// What an upload did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct UploadStats {
     /// Entries in the uploaded tree (the root included).
     pub entries: usize,
@@ -110,6 +110,23 @@ pub struct UploadStats {
     pub full: bool,
     /// The tree was already in the cache: no snapshot was written.
     pub cached: bool,
+    /// Where the time went.
+    pub timings: Timings,
+}
+
+/// Milliseconds per phase of an upload.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Timings {
+    /// Reading and decoding the previous upload's record.
+    pub record: f64,
+    /// Walking and stat-ing the host tree.
+    pub scan: f64,
+    /// Reading files whose digest was not known (without writing them).
+    pub hash: f64,
+    /// Writing the snapshot (a full copy includes reading and hashing).
+    pub write: f64,
+    /// Saving the new record.
+    pub save: f64,
 }
 
 /// The result of an upload: the op (its key is the cache key of `snapshot`).
@@ -403,7 +420,7 @@ struct Walker<'a> {
     out: Vec<Entry>,
 }
 
-impl Walker<'_> {
+impl<'a> Walker<'a> {
     /// Reads `.gitignore` of a directory, if it has a regular one.
     fn gitignore_text(dir: &OwnedFd) -> Option<String> {
         let fd = rfs::openat(dir, ".gitignore", OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()).ok()?;
@@ -416,8 +433,10 @@ impl Walker<'_> {
         Some(text)
     }
 
-    /// Walks directory `dir` (at `prefix`); returns whether anything in it was kept.
-    fn walk(&mut self, dir: &OwnedFd, prefix: &str) -> Result<bool, UploadError> {
+    /// The entries of directory `dir` (at `prefix`) that pass the filters,
+    /// sorted by name. Enters the directory's `.gitignore` frame (the caller
+    /// leaves it with [`Walker::leave`]).
+    fn list(&mut self, dir: &OwnedFd, prefix: &str) -> Result<Vec<Item>, UploadError> {
         if let Some(g) = &mut self.gitignore {
             g.push(prefix, Self::gitignore_text(dir).as_deref());
         }
@@ -433,7 +452,7 @@ impl Walker<'_> {
             }
         }
         names.sort();
-        let mut kept = false;
+        let mut items = Vec::with_capacity(names.len());
         for name in names {
             let Ok(name) = String::from_utf8(name) else {
                 tracing::warn!(dir = %self.root_path.join(prefix).display(), "skipping a file name that is not UTF-8");
@@ -458,20 +477,13 @@ impl Walker<'_> {
                 continue;
             }
             if is_dir {
-                let child = match rfs::openat(dir, name.as_str(), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()) {
+                let fd = match rfs::openat(dir, name.as_str(), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()) {
                     Ok(fd) => fd,
                     Err(rustix::io::Errno::NOENT) => continue,
                     Err(e) => return Err(host_err(self.root_path, &rel)(e.into())),
                 };
-                let at_index = self.out.len();
-                self.out.push(Entry::from_stat(rel.clone(), kind, &st, self.scan_start));
                 let included_here = self.filter.included(&rel);
-                let kept_below = self.walk(&child, &rel)?;
-                if included_here || kept_below {
-                    kept = true;
-                } else {
-                    self.out.truncate(at_index);
-                }
+                items.push(Item::Dir { entry: Entry::from_stat(rel, kind, &st, self.scan_start), fd, included_here });
                 continue;
             }
             if !self.filter.included(&rel) {
@@ -493,14 +505,119 @@ impl Walker<'_> {
                 }
                 _ => {}
             }
-            self.out.push(e);
-            kept = true;
+            items.push(Item::Leaf(e));
         }
+        Ok(items)
+    }
+
+    fn leave(&mut self) {
         if let Some(g) = &mut self.gitignore {
             g.pop();
         }
+    }
+
+    /// Walks directory `dir` (at `prefix`); returns whether anything in it was kept.
+    fn walk(&mut self, dir: &OwnedFd, prefix: &str) -> Result<bool, UploadError> {
+        let items = self.list(dir, prefix)?;
+        let mut kept = false;
+        for item in items {
+            match item {
+                Item::Leaf(e) => {
+                    self.out.push(e);
+                    kept = true;
+                }
+                Item::Dir { entry, fd, included_here } => {
+                    let at_index = self.out.len();
+                    let rel = entry.rel.clone();
+                    self.out.push(entry);
+                    if self.walk(&fd, &rel)? || included_here {
+                        kept = true;
+                    } else {
+                        self.out.truncate(at_index);
+                    }
+                }
+            }
+        }
+        self.leave();
         Ok(kept)
     }
+
+    /// A walker for a subtree, with this one's filters and `.gitignore` frames.
+    fn fork(&self) -> Walker<'a> {
+        Walker {
+            root_path: self.root_path,
+            filter: self.filter,
+            gitignore: self.gitignore.clone(),
+            old: self.old,
+            scan_start: self.scan_start,
+            out: Vec::new(),
+        }
+    }
+
+    /// Like [`Walker::walk`], with the subdirectories of `dir` walked by
+    /// `threads` threads (a stat walk is mostly system calls).
+    fn walk_parallel(&mut self, dir: &OwnedFd, prefix: &str, threads: usize) -> Result<bool, UploadError> {
+        let items = self.list(dir, prefix)?;
+        let subdirs: Vec<(usize, &OwnedFd, &str)> = items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, it)| match it {
+                Item::Dir { entry, fd, .. } => Some((i, fd, entry.rel.as_str())),
+                Item::Leaf(_) => None,
+            })
+            .collect();
+        let mut below: HashMap<usize, (Vec<Entry>, bool)> = HashMap::new();
+        if !subdirs.is_empty() {
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let this = &*self;
+            let results: Vec<Result<Vec<(usize, (Vec<Entry>, bool))>, UploadError>> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..threads.min(subdirs.len()))
+                    .map(|_| {
+                        s.spawn(|| {
+                            let mut done = Vec::new();
+                            loop {
+                                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                let Some(&(i, fd, rel)) = subdirs.get(k) else { break };
+                                let mut w = this.fork();
+                                let kept = w.walk(fd, rel)?;
+                                done.push((i, (w.out, kept)));
+                            }
+                            Ok(done)
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().expect("upload scan thread panicked")).collect()
+            });
+            for r in results {
+                below.extend(r?);
+            }
+        }
+        let mut kept = false;
+        for (i, item) in items.into_iter().enumerate() {
+            match item {
+                Item::Leaf(e) => {
+                    self.out.push(e);
+                    kept = true;
+                }
+                Item::Dir { entry, included_here, .. } => {
+                    let (sub, kept_below) = below.remove(&i).unwrap_or_default();
+                    if kept_below || included_here {
+                        self.out.push(entry);
+                        self.out.extend(sub);
+                        kept = true;
+                    }
+                }
+            }
+        }
+        self.leave();
+        Ok(kept)
+    }
+}
+
+/// An entry of a directory listing: a leaf, or a directory still to walk.
+enum Item {
+    Leaf(Entry),
+    Dir { entry: Entry, fd: OwnedFd, included_here: bool },
 }
 
 fn now_ns() -> i128 {
@@ -523,7 +640,7 @@ fn scan(spec: &UploadSpec, root: &OwnedFd, old: Option<&[Entry]>) -> Result<Vec<
         out: Vec::new(),
     };
     w.out.push(Entry::from_stat(String::new(), Kind::Dir, &root_st, scan_start));
-    w.walk(root, "")?;
+    w.walk_parallel(root, "", COPY_THREADS)?;
     Ok(w.out)
 }
 
@@ -752,11 +869,17 @@ pub fn upload(store: &Store, spec: &UploadSpec) -> Result<Uploaded, UploadError>
         Err(rustix::io::Errno::NOTDIR) => return Err(UploadError::NotADirectory(spec.path.clone())),
         Err(e) => return Err(UploadError::Read { path: spec.path.clone(), source: e.into() }),
     };
+    let ms = |t: std::time::Instant| t.elapsed().as_secs_f64() * 1000.0;
+    let t = std::time::Instant::now();
     let scope = spec.scope();
     let record = store.upload_record(&scope)?;
     let old: Option<(UploadRecord, Vec<Entry>)> = record.and_then(|r| decode_index(&r.index).map(|idx| (r, idx)));
+    let mut timings = Timings { record: ms(t), ..Default::default() };
+    let t = std::time::Instant::now();
     let mut entries = scan(spec, &root, old.as_ref().map(|(_, idx)| idx.as_slice()))?;
+    timings.scan = ms(t);
     let mut stats = UploadStats { entries: entries.len(), ..Default::default() };
+    let t_write = std::time::Instant::now();
 
     let full_copy = |entries: &mut Vec<Entry>, stats: &mut UploadStats| -> Result<(Arc<Vertex>, SnapshotId), UploadError> {
         let prep = store.prepare(None)?;
@@ -797,6 +920,7 @@ pub fn upload(store: &Store, spec: &UploadSpec) -> Result<Uploaded, UploadError>
     let (vertex, snapshot) = match &old {
         None => full_copy(&mut entries, &mut stats)?,
         Some((rec, old_entries)) => {
+            let t = std::time::Instant::now();
             let mut buf = vec![0u8; 256 << 10];
             for e in entries.iter_mut().filter(|e| e.digest.is_none()) {
                 let d = match hash_file(&root, &e.rel, None, &mut buf) {
@@ -806,6 +930,7 @@ pub fn upload(store: &Store, spec: &UploadSpec) -> Result<Uploaded, UploadError>
                 e.digest = Some(d);
                 stats.hashed += 1;
             }
+            timings.hash = ms(t);
             let vertex = spec.vertex(tree_digest(&entries));
             let key = vertex.key().to_string();
             if let Some(hit) = store.lookup(&key)? {
@@ -844,12 +969,16 @@ pub fn upload(store: &Store, spec: &UploadSpec) -> Result<Uploaded, UploadError>
         }
     };
 
+    timings.write = ms(t_write) - timings.hash;
+    let t = std::time::Instant::now();
     let index = encode_index(&entries);
     let unchanged = old.as_ref().is_some_and(|(r, _)| r.snapshot == snapshot && r.index == index);
     if !unchanged {
         let depth = chain_depth(store, snapshot)?;
         store.save_upload_record(&scope, &UploadRecord { snapshot, tree: vertex_digest(&vertex), depth, index })?;
     }
+    timings.save = ms(t);
+    stats.timings = timings;
     Ok(Uploaded { vertex, snapshot, stats })
 }
 

@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS uploads (
     snapshot  INTEGER NOT NULL,       -- committed snapshot of the last upload
     tree      TEXT NOT NULL,          -- tree digest of the last upload
     depth     INTEGER NOT NULL,       -- upload snapshots in its chain
-    idx       BLOB NOT NULL,          -- the engine's file index (opaque here)
+    idx       BLOB NOT NULL,          -- name of the index file under uploads/
     updated   INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS layer_blobs (
@@ -53,31 +53,62 @@ pub struct LayerBlob {
     pub size: u64,
 }
 
+/// Index files live beside the database, not in it: they are large (about
+/// 100 bytes per file) and rewritten whole, which a file does far cheaper.
+/// A file is named by scope and snapshot, so a row never points at an index
+/// that describes another snapshot; a missing or unreadable file only costs
+/// a full upload.
+fn index_name(scope: &str, snapshot: SnapshotId) -> String {
+    let hex: String = scope.strip_prefix("sha256:").unwrap_or(scope).chars().filter(|c| c.is_ascii_alphanumeric()).take(64).collect();
+    format!("{hex}-{}.idx", snapshot.0)
+}
+
 impl Store {
-    /// The last upload of `scope`, unless its snapshot is gone.
+    fn uploads_dir(&self) -> std::path::PathBuf {
+        self.inner.root.join("uploads")
+    }
+
+    /// The last upload of `scope`, unless its snapshot or index is gone.
     pub fn upload_record(&self, scope: &str) -> Result<Option<UploadRecord>, StoreError> {
         let row = {
             let db = self.inner.db.lock();
             db.query_row("SELECT snapshot, tree, depth, idx FROM uploads WHERE scope = ?1", params![scope], |r| {
-                Ok(UploadRecord {
-                    snapshot: SnapshotId(r.get(0)?),
-                    tree: r.get(1)?,
-                    depth: r.get::<_, i64>(2)? as u32,
-                    index: r.get(3)?,
-                })
+                Ok((SnapshotId(r.get(0)?), r.get::<_, String>(1)?, r.get::<_, i64>(2)? as u32, r.get::<_, Vec<u8>>(3)?))
             })
             .optional()?
         };
-        Ok(row.filter(|r| self.snapshot_dir(r.snapshot).is_dir()))
+        let Some((snapshot, tree, depth, name)) = row else { return Ok(None) };
+        if !self.snapshot_dir(snapshot).is_dir() {
+            return Ok(None);
+        }
+        let name = String::from_utf8_lossy(&name).into_owned();
+        match std::fs::read(self.uploads_dir().join(&name)) {
+            Ok(index) => Ok(Some(UploadRecord { snapshot, tree, depth, index })),
+            Err(_) => Ok(None),
+        }
     }
 
     /// Remembers `rec` as the last upload of `scope`; its snapshot must be committed.
     pub fn save_upload_record(&self, scope: &str, rec: &UploadRecord) -> Result<(), StoreError> {
-        let db = self.inner.db.lock();
-        db.execute(
-            "INSERT OR REPLACE INTO uploads (scope, snapshot, tree, depth, idx, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![scope, rec.snapshot.0, rec.tree, rec.depth as i64, rec.index, now()],
-        )?;
+        let dir = self.uploads_dir();
+        std::fs::create_dir_all(&dir).map_err(crate::io_err(&dir))?;
+        let name = index_name(scope, rec.snapshot);
+        let path = dir.join(&name);
+        let tmp = self.tmp_path("index");
+        std::fs::write(&tmp, &rec.index).map_err(crate::io_err(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(crate::io_err(&path))?;
+        let previous: Option<Vec<u8>> = {
+            let db = self.inner.db.lock();
+            let prev = db.query_row("SELECT idx FROM uploads WHERE scope = ?1", params![scope], |r| r.get(0)).optional()?;
+            db.execute(
+                "INSERT OR REPLACE INTO uploads (scope, snapshot, tree, depth, idx, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![scope, rec.snapshot.0, rec.tree, rec.depth as i64, name.as_bytes(), now()],
+            )?;
+            prev
+        };
+        if let Some(prev) = previous.map(|p| String::from_utf8_lossy(&p).into_owned()).filter(|p| *p != name) {
+            let _ = std::fs::remove_file(dir.join(prev));
+        }
         Ok(())
     }
 
