@@ -125,6 +125,29 @@ pub fn scrub_str(s: &str, secrets: &[Arc<Vec<u8>>]) -> String {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn identities_resolve() {
+        std::env::set_var("TANTO_SECRETS_TEST", "from-env");
+        let s = Secrets::new(std::env::temp_dir());
+        s.set("set:a", b"set-value".to_vec());
+        s.register_uri("key:k1", "env://TANTO_SECRETS_TEST");
+        // (identity, value or error)
+        for (identity, want) in [
+            ("set:a", Ok("set-value")),
+            ("uri:env://TANTO_SECRETS_TEST", Ok("from-env")),
+            ("key:k1", Ok("from-env")),
+            ("key:unknown", Err("has no value in this session")),
+            ("uri:env://TANTO_SECRETS_TEST_MISSING", Err("is not set in the client's environment")),
+            ("uri:cmd://printf 'x\\n\\n'", Ok("x")),
+        ] {
+            let got = s.get(identity).await.map(|v| String::from_utf8_lossy(&v).into_owned()).map_err(|e| e.to_string());
+            match want {
+                Ok(w) => assert_eq!(got.as_deref(), Ok(w), "{identity}"),
+                Err(e) => assert!(got.as_ref().is_err_and(|g| g.contains(e)), "{identity}: {got:?}"),
+            }
+        }
+    }
+
     #[test]
     fn scrub_cases() {
         let secrets = vec![
