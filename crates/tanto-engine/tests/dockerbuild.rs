@@ -148,6 +148,67 @@ async fn docker_build_builds_the_target_lazily_and_caches_every_step() {
     assert_ne!(ok(&e, &other).await, stamp);
 }
 
+const RICH: &str = r#"# syntax=docker/dockerfile:1
+FROM busybox:1.36 AS tools
+RUN mkdir -p /opt/tool && echo tool-v1 > /opt/tool/VERSION
+
+FROM busybox:1.36
+ARG SRC=app
+ENV PATH=$PATH:/opt/bin APP_HOME=/srv/app
+SHELL ["/bin/sh", "-ec"]
+WORKDIR $APP_HOME
+COPY --chown=nobody:nogroup ${SRC}/ ./
+COPY ["conf/a b.conf", "conf/"]
+RUN --mount=type=bind,from=tools,source=/opt/tool,target=/mnt/tool     --mount=type=cache,target=/var/cache/x     cat /mnt/tool/VERSION > tool.txt;     echo run >> /var/cache/x/log;     test ! -e /mnt/tool/VERSION.keep
+USER nobody
+RUN id -u > /tmp/uid && touch /tmp/by-nobody
+WORKDIR sub
+RUN pwd > /tmp/pwd
+EXPOSE 8080
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_build_of_a_richer_dockerfile() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let fx = fixture();
+    let state = tempfile::tempdir().unwrap();
+    let e = engine(&fx, state.path()).await;
+    let files = [
+        ("Dockerfile", RICH),
+        ("app/main.sh", "echo main"),
+        ("app/lib/util.sh", "echo util"),
+        ("app/debug.log", "noise"),
+        ("conf/a b.conf", "x=1"),
+        (".dockerignore", "**/*.log\n"),
+    ];
+    let sh = |cmd: &str| format!(r#"withExec(args: ["sh", "-c", {}]) {{ stdout }}"#, lit(cmd));
+    // (selection on the built container, expected answer)
+    let cases: Vec<(String, Value)> = vec![
+        (sh("cd /srv/app && find . -type f | sort"), json!("./conf/a b.conf\n./lib/util.sh\n./main.sh\n./tool.txt\n")),
+        (sh("stat -c %U:%G /srv/app/main.sh /srv/app/lib"), json!("nobody:nogroup\nnobody:nogroup\n")),
+        (sh("cat /srv/app/tool.txt /tmp/uid /tmp/pwd; stat -c %U /tmp/by-nobody"), json!("tool-v1\n65534\n/srv/app/sub\nnobody\n")),
+        (sh("echo $PATH"), json!("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/opt/bin\n")),
+        ("workdir".into(), json!("/srv/app/sub")),
+        ("user".into(), json!("nobody")),
+        ("exposedPorts { port protocol }".into(), json!([{"port": 8080, "protocol": "TCP"}])),
+    ];
+    for (sel, want) in &cases {
+        let q = dir_query(&files, &format!("dockerBuild {{ {sel} }}"));
+        let got = query(&e, &q).await;
+        let mut cur = &got["data"];
+        while let Value::Object(m) = cur {
+            if m.len() != 1 {
+                break;
+            }
+            cur = m.values().next().unwrap();
+        }
+        assert_eq!(cur, want, "{sel}: {got}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthchecks_round_trip_through_a_registry() {
     if let Some(why) = skip_reason() {
