@@ -315,6 +315,11 @@ fn bridge_name(slot: u64) -> String {
     format!("{LINK_PREFIX}{slot}")
 }
 
+/// The link group of slot `slot`'s bridge and veths (deleted together at teardown).
+fn link_group(slot: u64) -> u32 {
+    0x7461_0000 | (slot as u32 & 0xffff)
+}
+
 /// Parses tanto link names: `tanto<k>` (a bridge) and `tanto<k>v<n>` (a veth).
 pub(crate) fn parse_link_name(name: &str) -> Option<(u64, Option<u64>)> {
     let rest = name.strip_prefix(LINK_PREFIX)?;
@@ -392,9 +397,25 @@ fn restore_forwarding(dir: &Path) {
 }
 
 /// Removes everything of slot `slot`: rules, links, file. Called with the state lock.
-fn teardown_slot(dir: &Path, nl: &mut Netlink, slot: u64) -> Result<(), ExecError> {
+/// `known`: the block and pool the rules were installed with (this engine's own slot),
+/// so they can be deleted directly; `None`: found by their tag.
+fn teardown_slot(
+    dir: &Path,
+    nl: &mut Netlink,
+    slot: u64,
+    known: Option<(Ipv4Net, Ipv4Net)>,
+) -> Result<(), ExecError> {
     let name = bridge_name(slot);
-    nat::remove(&name).map_err(|e| net_err(format!("removing the rules of `{name}`: {e}")))?;
+    match known {
+        Some((block, pool)) => nat::uninstall(&name, &block, &pool),
+        None => nat::remove(&name).map(|_| ()),
+    }
+    .map_err(|e| net_err(format!("removing the rules of `{name}`: {e}")))?;
+    let t = std::time::Instant::now();
+    // One batch for the bridge and its veths, then whatever is left by name.
+    if let Err(e) = nl.del_group(link_group(slot)) {
+        tracing::debug!(bridge = %name, error = %e, "deleting the link group failed");
+    }
     let links = nl.links().map_err(io_err("listing links"))?;
     for l in links
         .iter()
@@ -403,6 +424,7 @@ fn teardown_slot(dir: &Path, nl: &mut Netlink, slot: u64) -> Result<(), ExecErro
         nl.del_link(&l.name)
             .map_err(|e| net_err(format!("deleting link `{}`: {e}", l.name)))?;
     }
+    tracing::debug!(bridge = %name, links_us = t.elapsed().as_micros() as u64, "links of the slot deleted");
     match fs::remove_file(slot_path(dir, slot)) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -423,7 +445,7 @@ fn reconcile_locked(dir: &Path) -> Result<usize, ExecError> {
     for (slot, alive) in &known {
         if !alive {
             tracing::info!(slot, "cleaning up the network of an engine that is gone");
-            teardown_slot(dir, &mut nl, *slot)?;
+            teardown_slot(dir, &mut nl, *slot, None)?;
             cleaned += 1;
         }
     }
@@ -573,7 +595,7 @@ impl BridgeNet {
         let setup = || -> Result<i32, ExecError> {
             let mut nl = Netlink::open().map_err(io_err("opening a netlink socket"))?;
             let index = nl
-                .add_bridge(&name, mtu)
+                .add_bridge(&name, mtu, link_group(slot))
                 .map_err(|e| net_err(format!("creating bridge `{name}`: {e}")))?;
             nl.add_addr(index, gateway, block.prefix()).map_err(|e| {
                 net_err(format!(
@@ -590,7 +612,7 @@ impl BridgeNet {
             Ok(i) => i,
             Err(e) => {
                 if let Ok(mut nl) = Netlink::open() {
-                    if let Err(undo) = teardown_slot(dir, &mut nl, slot) {
+                    if let Err(undo) = teardown_slot(dir, &mut nl, slot, None) {
                         tracing::warn!(error = %undo, "undoing a failed bridge setup");
                     }
                 }
@@ -629,6 +651,7 @@ impl BridgeNet {
             active.block.prefix(),
             active.mtu,
         );
+        let group = link_group(active.slot);
         // unshare(CLONE_NEWNET) moves the calling thread, and this thread ends right after.
         let spawned = std::thread::Builder::new()
             .name("tanto-netns".into())
@@ -641,7 +664,7 @@ impl BridgeNet {
                 let mut inside =
                     Netlink::open().map_err(step("opening a netlink socket in the namespace"))?;
                 inside.set_up(1).map_err(step("bringing `lo` up"))?;
-                let add = |nl: &mut Netlink| nl.add_veth(&veth, bridge, "eth0", &ns, mtu);
+                let add = |nl: &mut Netlink| nl.add_veth(&veth, bridge, "eth0", &ns, mtu, group);
                 match add(&mut outside) {
                     Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
                         // A veth of an earlier container with this address, not yet gone.
@@ -709,7 +732,12 @@ impl BridgeNet {
         };
         let _lock = lock_state(&self.cfg.state_dir)?;
         let mut nl = Netlink::open().map_err(io_err("opening a netlink socket"))?;
-        teardown_slot(&self.cfg.state_dir, &mut nl, active.slot)?;
+        teardown_slot(
+            &self.cfg.state_dir,
+            &mut nl,
+            active.slot,
+            Some((active.block, self.cfg.subnet)),
+        )?;
         tracing::debug!(bridge = %active.name, "bridge network removed");
         Ok(())
     }

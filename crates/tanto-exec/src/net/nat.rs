@@ -101,6 +101,34 @@ pub(crate) fn install(bridge: &str, subnet: &Ipv4Net, pool: &Ipv4Net) -> Result<
     restore(&install_rules(bridge, subnet, pool))
 }
 
+/// `iptables-restore --noflush` input that deletes exactly the rules
+/// [`install_rules`] made (one process instead of listing both tables).
+pub(crate) fn uninstall_rules(bridge: &str, subnet: &Ipv4Net, pool: &Ipv4Net) -> String {
+    install_rules(bridge, subnet, pool)
+        .lines()
+        .map(|l| {
+            if let Some(rest) = l.strip_prefix("-I FORWARD 1 ") {
+                format!("-D FORWARD {rest}")
+            } else if let Some(rest) = l.strip_prefix("-A ") {
+                format!("-D {rest}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+/// Removes the rules [`install`] made for `bridge`; when that fails (some are gone
+/// already), every rule tagged for `bridge`.
+pub(crate) fn uninstall(bridge: &str, subnet: &Ipv4Net, pool: &Ipv4Net) -> Result<(), String> {
+    match restore(&uninstall_rules(bridge, subnet, pool)) {
+        Ok(()) => Ok(()),
+        Err(_) => remove(bridge).map(|_| ()),
+    }
+}
+
 /// Removes every rule of `bridge`, whatever subnet it had. Returns how many tables had
 /// rules of it.
 pub(crate) fn remove(bridge: &str) -> Result<usize, String> {
@@ -152,6 +180,26 @@ mod tests {
                  -A POSTROUTING -s 10.87.3.0/24 ! -o tanto3 {c} -j MASQUERADE\nCOMMIT\n"
             )
         );
+    }
+
+    #[test]
+    fn uninstall_text() {
+        let got = uninstall_rules(
+            "tanto3",
+            &"10.87.3.0/24".parse().unwrap(),
+            &"10.87.0.0/16".parse().unwrap(),
+        );
+        let lines: Vec<&str> = got.lines().collect();
+        assert_eq!(lines.len(), 9);
+        assert_eq!(
+            lines[1],
+            "-D FORWARD -o tanto3 -m comment --comment tanto:tanto3 -j DROP"
+        );
+        assert_eq!(
+            lines[7],
+            "-D POSTROUTING -s 10.87.3.0/24 ! -o tanto3 -m comment --comment tanto:tanto3 -j MASQUERADE"
+        );
+        assert!(!got.contains("-I ") && !got.contains("-A "));
     }
 
     #[test]
