@@ -341,7 +341,7 @@ impl Worker {
             user: op.user.clone(),
             mounts,
             hostname: hostname.to_string(),
-            network: self.exec_network(),
+            network: if op.no_network { Network::Loopback } else { self.exec_network() },
             extra_hosts: services.hosts.clone(),
             stdin: if op.stdin.is_empty() { None } else { Some(op.stdin.clone().into_bytes()) },
             redirect_stdin: opt(&op.redirect_stdin),

@@ -164,6 +164,7 @@ USER nobody
 RUN id -u > /tmp/uid && touch /tmp/by-nobody
 WORKDIR sub
 RUN pwd > /tmp/pwd
+RUN --network=none wc -l < /proc/net/dev > /tmp/netdev
 EXPOSE 8080
 "#;
 
@@ -191,6 +192,7 @@ async fn docker_build_of_a_richer_dockerfile() {
         (sh("stat -c %U:%G /srv/app/main.sh /srv/app/lib"), json!("nobody:nogroup\nnobody:nogroup\n")),
         (sh("cat /srv/app/tool.txt /tmp/uid /tmp/pwd; stat -c %U /tmp/by-nobody"), json!("tool-v1\n65534\n/srv/app/sub\nnobody\n")),
         (sh("echo $PATH"), json!("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/opt/bin\n")),
+        (sh("cat /tmp/netdev"), json!("3\n")),
         ("workdir".into(), json!("/srv/app/sub")),
         ("user".into(), json!("nobody")),
         ("exposedPorts { port protocol }".into(), json!([{"port": 8080, "protocol": "TCP"}])),

@@ -102,6 +102,9 @@ pub struct ExecOp {
     /// (`withVolatileVariable`), so a new value reuses a cached result.
     #[serde(serialize_with = "names_only", skip_serializing_if = "Vec::is_empty")]
     pub volatile_env: Vec<(String, String)>,
+    /// Only loopback, no outside network (Dockerfile `RUN --network=none`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub no_network: bool,
     pub cwd: String,
     pub user: String,
     /// Index into the vertex inputs of the root filesystem; `None` = empty.

@@ -480,6 +480,7 @@ impl Api {
             platform: c.platform.clone(),
             extra: super::service::bindings_extra(c),
             volatile_env: c.volatile_env.clone(),
+            no_network: false,
         };
         let vertex = Vertex::new(Op::Exec(op), inputs);
         let mut n = c.clone();

@@ -520,13 +520,15 @@ impl<'a> Builder<'a> {
         c.exec = None;
         c.config.env = st.run_env();
         let mut privileged = false;
+        let mut no_network = false;
         for f in flags {
             let v = f.value.as_deref().unwrap_or("");
             match f.name.as_str() {
                 "mount" => self.run_mount(i, st, &mut c, line, v).await?,
                 "network" => match v {
                     "default" | "host" => {}
-                    other => return Err(self.err(line, format!("`RUN --network={other}` is not supported yet (steps always have the network)"))),
+                    "none" => no_network = true,
+                    other => return Err(self.err(line, format!("`RUN --network={other}` is not one of default, none, host"))),
                 },
                 "security" => match v {
                     "insecure" => privileged = true,
@@ -574,7 +576,14 @@ impl<'a> Builder<'a> {
             .with("noInit", json!(self.opts.no_init))
             .with("insecureRootCapabilities", json!(privileged));
         let n = self.api.with_exec(&c, &a).map_err(|e| self.err(line, e.message))?;
-        st.ctr.rootfs = n.rootfs;
+        st.ctr.rootfs = match (&n.rootfs, no_network) {
+            (Some(r), true) => {
+                let mut op = r.vertex.exec().cloned().ok_or_else(|| self.err(line, "internal error: RUN did not make an exec"))?;
+                op.no_network = true;
+                Some(Ref::new(Vertex::new(Op::Exec(op), r.vertex.inputs.clone()), 0))
+            }
+            _ => n.rootfs,
+        };
         st.ctr.exec = None;
         Ok(())
     }

@@ -245,7 +245,7 @@ async fn run_heredocs_and_mounts() {
     let id = api.objects.register(&super::super::Object::Secret(sec));
     let df = "FROM busybox\nRUN <<EOF\necho one\nEOF\n\
               RUN --mount=type=secret,id=tok --mount=type=cache,target=/cache,sharing=locked --mount=type=secret,id=tok,env=TOK,target=/t cat /run/secrets/tok\n\
-              RUN python3 <<'PY'\nprint(1)\nPY\n";
+              RUN python3 <<'PY'\nprint(1)\nPY\nRUN --network=none true\n";
     let c = api.docker_build(&context(&[("Dockerfile", df)]), &args().with("secrets", json!([id]))).await.unwrap();
     let runs = execs(c.rootfs.as_ref().unwrap());
     assert_eq!(runs[0].args, sh("echo one\n"));
@@ -263,6 +263,7 @@ async fn run_heredocs_and_mounts() {
     assert_eq!(mounts, vec!["/run/secrets/tok secret set:tok 400", "/cache cache /cache LOCKED", "/t secret set:tok 400"]);
     assert_eq!(runs[2].args, sh("python3 <<'PY'\nprint(1)\nPY"));
     assert!(runs[2].mounts.is_empty(), "mounts last for one RUN");
+    assert_eq!((runs[2].no_network, runs[3].no_network), (false, true));
 }
 
 #[tokio::test]
