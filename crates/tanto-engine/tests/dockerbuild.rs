@@ -345,6 +345,17 @@ async fn directory_and_file_actions() {
     let bad = query(&e, &format!(r#"{{ loadDirectoryFromID(id: "{tree}") {{ search(pattern: "(") {{ filePath }} }} }}"#)).await;
     assert!(first_error(&bad).contains("is not a valid regular expression"), "{bad}");
 
+    // JSON values and errors.
+    let json_cases: Vec<(&str, Value)> = vec![
+        (r#"{ file(name: "a.json", contents: "{\"k\": {\"n\": [1, 2]}}") { asJSON { field(path: ["k", "n"]) { contents } } } }"#, json!("[1,2]")),
+        (r#"{ json { withField(path: ["a", "b"], value: "$V") { contents } } }"#, json!("{\"a\":{\"b\":\"x\"}}")),
+        (r#"{ error(message: "bad") { withValue(name: "n", value: "1") { message } } }"#, json!("bad")),
+    ];
+    let v = ok(&e, r#"{ json { newString(value: "x") { id } } }"#).await;
+    for (q, want) in &json_cases {
+        assert_eq!(&ok(&e, &q.replace("$V", v.as_str().unwrap())).await, want, "{q}");
+    }
+
     let err = query(&e, r#"{ container { withError(err: "boom") { id } } }"#).await;
     assert_eq!(first_error(&err), "boom");
 

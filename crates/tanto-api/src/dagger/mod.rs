@@ -12,6 +12,7 @@ mod directory;
 mod dockerfile;
 mod envfile;
 pub mod healthcheck;
+mod jsonvalue;
 pub mod search;
 mod surface;
 mod export;
@@ -56,6 +57,9 @@ pub enum Object {
     Healthcheck(HealthcheckObj),
     SearchResult(search::SearchResultObj),
     SearchSubmatch(search::SearchSubmatchObj),
+    JsonValue(jsonvalue::JsonValueObj),
+    Error(jsonvalue::ErrorObj),
+    ErrorValue(jsonvalue::ErrorValueObj),
 }
 
 impl Object {
@@ -79,6 +83,9 @@ impl Object {
             Object::Healthcheck(_) => "HealthcheckConfig",
             Object::SearchResult(_) => "SearchResult",
             Object::SearchSubmatch(_) => "SearchSubmatch",
+            Object::JsonValue(_) => "JSONValue",
+            Object::Error(_) => "Error",
+            Object::ErrorValue(_) => "ErrorValue",
         }
     }
 
@@ -103,6 +110,9 @@ impl Object {
             Object::Healthcheck(v) => object_id(t, v),
             Object::SearchResult(v) => object_id(t, v),
             Object::SearchSubmatch(v) => object_id(t, v),
+            Object::JsonValue(v) => object_id(t, v),
+            Object::Error(v) => object_id(t, v),
+            Object::ErrorValue(v) => object_id(t, v),
         }
     }
 
@@ -250,6 +260,9 @@ impl Resolver for Api {
             Object::Healthcheck(h) => self.healthcheck_field(h, call).await,
             Object::SearchResult(r) => self.search_result(r, call).await,
             Object::SearchSubmatch(s) => self.search_submatch(s, call).await,
+            Object::JsonValue(j) => self.json_value(j, call).await,
+            Object::Error(e) => self.error_field(e, call).await,
+            Object::ErrorValue(v) => self.error_value(v, call).await,
             Object::EnvVariable(EnvVariableObj { name, value }) | Object::Label(LabelObj { name, value }) => {
                 match call.field {
                     "name" => Ok(leaf(name.clone())),

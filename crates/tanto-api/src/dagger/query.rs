@@ -81,6 +81,8 @@ impl Api {
             }
             "host" => Ok(resolved(Object::Host(HostObj {}))),
             "envFile" => Ok(resolved(Object::EnvFile(Default::default()))),
+            "json" => Ok(resolved(Object::JsonValue(Default::default()))),
+            "error" => Ok(resolved(Object::Error(super::jsonvalue::ErrorObj { message: a.string("message")?.to_string(), values: vec![] }))),
             "git" => self.git_query(a),
             "http" => self.http_query(a).await,
             _ => Err(not_implemented(call)),

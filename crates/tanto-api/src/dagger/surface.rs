@@ -237,6 +237,7 @@ impl Api {
             "stat" => stat(self, f.root.as_ref(), &f.path, a).await,
             "asEnvFile" => self.file_as_env_file(f).await,
             "search" => self.file_search(f, a).await,
+            "asJSON" => self.file_as_json(f).await,
             "withTimestamps" => file(FileAction::Timestamps { path: f.path.clone(), timestamp: timestamp(a)? }),
             "chown" => file(FileAction::Chown { path: f.path.clone(), owner: owner(a)? }),
             "withReplaced" => {
