@@ -81,11 +81,12 @@ impl EngineBackend {
 
     /// `workdir`: the client's working directory (host paths are relative to it).
     pub fn new(solver: Arc<Solver<Worker>>, workdir: std::path::PathBuf) -> EngineBackend {
+        let auth = solver.worker().registry_auth.clone();
         EngineBackend {
             solver,
             platform: tanto_oci::platform::Platform::host().to_string(),
             images: Mutex::new(HashMap::new()),
-            host: crate::export::HostState::new(workdir),
+            host: crate::export::HostState::new(workdir, auth),
         }
     }
 
@@ -142,7 +143,7 @@ impl Backend for EngineBackend {
         let r = tanto_oci::reference::ImageRef::parse(address).map_err(|e| FieldError::from(e.to_string()))?;
         let want: tanto_oci::platform::Platform =
             platform.parse().map_err(|e: tanto_oci::platform::PlatformError| FieldError::from(e.to_string()))?;
-        let img = self.worker().registry.resolve(&r, &want).await.map_err(|e| FieldError::from(e.to_string()))?;
+        let img = self.worker().registry.resolve_with_auth(&r, &want, &self.pull_auth(&r)).await.map_err(|e| FieldError::from(e.to_string()))?;
         let raw = tanto_oci::image::ImageConfig::from_slice(&img.config_bytes)
             .map_err(|e| FieldError::from(format!("image `{address}` has an unreadable config: {e}")))?;
         let diff_ids = &raw.rootfs.diff_ids;

@@ -19,19 +19,35 @@ use crate::backend::EngineBackend;
 use crate::fsops::{self, CopyOpts, Filter, Root};
 use crate::host::{self, UploadSpec};
 
+/// Credentials from `withRegistryAuth` by registry host, for the rest of the
+/// session; shared by the backend (resolve, push) and the worker (blob fetches).
+pub type SessionAuth = Arc<parking_lot::RwLock<std::collections::BTreeMap<String, Credential>>>;
+
+/// The session's credentials plus Docker's (`~/.docker/config.json`) for each of `hosts`.
+pub fn auth_for(session: &SessionAuth, hosts: &[&str]) -> RegistryAuth {
+    let mut auth = RegistryAuth::anonymous();
+    for (h, c) in session.read().iter() {
+        auth.insert(h, c.clone());
+    }
+    for host in hosts {
+        auth = tanto_oci::registry::with_docker_credentials(auth, host);
+    }
+    auth
+}
+
 /// What a session keeps about its client's host.
 pub struct HostState {
     /// The client's working directory (`--workdir`).
     pub workdir: PathBuf,
-    /// Credentials from `withRegistryAuth` by registry host, for the rest of the session.
-    pub auth: parking_lot::RwLock<std::collections::BTreeMap<String, Credential>>,
+    /// Registry credentials of the session.
+    pub auth: SessionAuth,
     /// One upload per scope at a time (the second reuses the first's record).
     uploads: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl HostState {
-    pub fn new(workdir: PathBuf) -> HostState {
-        HostState { workdir, auth: Default::default(), uploads: Default::default() }
+    pub fn new(workdir: PathBuf, auth: SessionAuth) -> HostState {
+        HostState { workdir, auth, uploads: Default::default() }
     }
 
     /// A host path made absolute against the working directory (`~/` is `$HOME`),
@@ -244,11 +260,15 @@ impl EngineBackend {
 
     /// The session's credentials plus Docker's for `host`.
     pub(crate) fn registry_auth(&self, host: &str) -> RegistryAuth {
-        let mut auth = RegistryAuth::anonymous();
-        for (h, c) in self.host.auth.read().iter() {
-            auth.insert(h, c.clone());
-        }
-        tanto_oci::registry::with_docker_credentials(auth, host)
+        auth_for(&self.host.auth, &[host])
+    }
+
+    /// Credentials for pulling `r`: for its registry and each of its mirrors.
+    pub(crate) fn pull_auth(&self, r: &tanto_oci::reference::ImageRef) -> RegistryAuth {
+        let endpoints = self.worker().registry.config().endpoints(r.registry());
+        let mut hosts: Vec<&str> = vec![r.registry()];
+        hosts.extend(endpoints.iter().map(|e| e.host.as_str()));
+        auth_for(&self.host.auth, &hosts)
     }
 }
 

@@ -187,9 +187,10 @@ impl EngineBackend {
                 let path = store.blob_path(&source.digest);
                 if !path.is_file() {
                     let src = tanto_oci::registry::BlobSource::from(&source);
+                    let auth = crate::export::auth_for(&self.host.auth, &[&source.host]);
                     self.worker()
                         .registry
-                        .fetch_blob(&src, &source.digest, Some(source.size), &path)
+                        .fetch_blob_with_auth(&src, &source.digest, Some(source.size), &path, &auth)
                         .await
                         .map_err(|e| format!("layer `{}` is no longer in the state directory and cannot be fetched again: {e}", source.digest))?;
                 }

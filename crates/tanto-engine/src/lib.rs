@@ -203,7 +203,7 @@ impl Engine {
         let registry = tanto_oci::registry::Registry::new(Arc::new(config));
         let secrets = Arc::new(secrets::Secrets::new(options.workdir.clone()));
         let progress = progress::Progress::new(options.quiet);
-        let worker = Arc::new(Worker { active: Default::default(), store, registry, executor, secrets, progress: progress.clone(), services: services.clone() });
+        let worker = Arc::new(Worker { active: Default::default(), store, registry, executor, secrets, progress: progress.clone(), services: services.clone(), registry_auth: Default::default() });
         let solver = Solver::new(worker);
         services.set_solver(&solver);
         let p = progress.clone();

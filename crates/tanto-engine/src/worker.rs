@@ -31,6 +31,8 @@ pub struct Worker {
     pub progress: Progress,
     /// Services bound by execs, and the ones the API starts.
     pub services: Arc<crate::services::Services>,
+    /// Registry credentials of the session (`withRegistryAuth`), for blob fetches.
+    pub registry_auth: crate::export::SessionAuth,
 }
 
 fn out_of(rec: CacheRecord) -> Output {
@@ -130,7 +132,8 @@ impl Worker {
         let path = self.store.blob_path(&blob.digest);
         if !path.is_file() {
             let src = tanto_oci::registry::BlobSource { host: blob.host.clone(), repository: blob.repository.clone(), http: blob.http };
-            self.registry.fetch_blob(&src, &blob.digest, Some(blob.size), &path).await.map_err(|e| EngineError::msg(e.to_string()))?;
+            let auth = crate::export::auth_for(&self.registry_auth, &[&blob.host]);
+            self.registry.fetch_blob_with_auth(&src, &blob.digest, Some(blob.size), &path, &auth).await.map_err(|e| EngineError::msg(e.to_string()))?;
         }
         let parent = if vertex.inputs.is_empty() { None } else { Some(input_snapshot(vertex, inputs, 0)?) };
         let store = self.store.clone();

@@ -445,3 +445,117 @@ fn podman_run(reference: &str) -> Result<String, String> {
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
+
+/// docker-registry with htpasswd auth (user `tanto`, password `pw`), stopped on drop.
+struct AuthRegistry {
+    child: std::process::Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for AuthRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the registry, or says why it cannot (a bcrypt hash needs python3's `crypt`).
+fn auth_registry() -> Result<AuthRegistry, String> {
+    let hash = std::process::Command::new("python3")
+        .args(["-W", "ignore", "-c", "import crypt; print(crypt.crypt('pw', crypt.mksalt(crypt.METHOD_BLOWFISH)))"])
+        .output()
+        .map_err(|e| format!("python3 is needed to make a bcrypt hash: {e}"))?;
+    let hash = String::from_utf8_lossy(&hash.stdout).trim().to_string();
+    if !hash.starts_with("$2") {
+        return Err("python3's `crypt` cannot make bcrypt hashes here".into());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("htpasswd"), format!("tanto:{hash}\n")).unwrap();
+    let port = tanto_testkit::registry::free_port().unwrap();
+    let config = dir.path().join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nauth:\n  htpasswd:\n    realm: tanto-test\n    path: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display(),
+            dir.path().join("htpasswd").display()
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.path().join("log")).unwrap();
+    let child = std::process::Command::new("/usr/bin/docker-registry")
+        .arg("serve")
+        .arg(&config)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("docker-registry did not start: {e}"))?;
+    let r = AuthRegistry { child, addr: format!("127.0.0.1:{port}"), _dir: dir };
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(&r.addr).is_ok() {
+            return Ok(r);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    Err("the htpasswd registry did not come up".into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_credentials_for_publish_and_pull() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let reg = match auth_registry() {
+        Ok(r) => r,
+        Err(why) => {
+            eprintln!("skipping: {why}");
+            return;
+        }
+    };
+    let fx = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let tag = format!("{}/private/app:v1", reg.addr);
+    // `{ container { [withRegistryAuth(...) {] INNER [}] } }`
+    let wrap = |auth: Option<&str>, inner: &str| match auth {
+        None => format!("{{ container {{ {inner} }} }}"),
+        Some(a) => format!("{{ container {{ {a} {{ {inner} }} }} }}"),
+    };
+    let registry_auth = |secret: &Value| {
+        format!(r#"withRegistryAuth(address: "{}", username: "tanto", secret: "{}")"#, reg.addr, secret.as_str().unwrap())
+    };
+    let publish = format!(r#"from(address: "busybox") {{ withNewFile(path: "/secret-app.txt", contents: "private") {{ publish(address: "{tag}") }} }}"#);
+
+    let e = engine(&fx, tmp.path(), &tmp.path().join("state1")).await;
+    // anonymous: refused, with a hint
+    let err = ask_err(&e, &wrap(None, &publish)).await;
+    assert!(err.contains("withRegistryAuth"), "{err}");
+    // with the session's credentials (kept for the session, as Dagger does)
+    let sid = ask(&e, r#"{ setSecret(name: "regpass", plaintext: "pw") { id } }"#, "setSecret.id").await;
+    let published = ask(&e, &wrap(Some(&registry_auth(&sid)), &publish), "container.withRegistryAuth.from.withNewFile.publish").await;
+    let published = published.as_str().unwrap().to_string();
+    assert!(published.starts_with(&format!("{tag}@sha256:")), "{published}");
+
+    // pulling it back into a fresh state: refused without credentials...
+    let pull = format!(r#"from(address: "{published}") {{ file(path: "/secret-app.txt") {{ contents }} }}"#);
+    let e2 = engine(&fx, tmp.path(), &tmp.path().join("state2")).await;
+    let err = ask_err(&e2, &wrap(None, &pull)).await;
+    assert!(err.contains("access denied") && err.contains("withRegistryAuth"), "{err}");
+    // ...fine with withRegistryAuth (resolve and blob fetches)
+    let sid2 = ask(&e2, r#"{ setSecret(name: "regpass", plaintext: "pw") { id } }"#, "setSecret.id").await;
+    let got = ask(&e2, &wrap(Some(&registry_auth(&sid2)), &pull), "container.withRegistryAuth.from.file.contents").await;
+    assert_eq!(got, json!("private"));
+
+    // ...and with docker's config.json credentials
+    use base64::Engine as _;
+    let docker = tmp.path().join("docker");
+    std::fs::create_dir(&docker).unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode("tanto:pw");
+    std::fs::write(docker.join("config.json"), format!(r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#, reg.addr)).unwrap();
+    std::env::set_var("DOCKER_CONFIG", &docker);
+    let e3 = engine(&fx, tmp.path(), &tmp.path().join("state3")).await;
+    let got = query(&e3, &wrap(None, &pull)).await;
+    std::env::remove_var("DOCKER_CONFIG");
+    assert_eq!(got["data"]["container"]["from"]["file"]["contents"], json!("private"), "{got}");
+}
