@@ -559,3 +559,62 @@ async fn registry_credentials_for_publish_and_pull() {
     std::env::remove_var("DOCKER_CONFIG");
     assert_eq!(got["data"]["container"]["from"]["file"]["contents"], json!("private"), "{got}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imports_of_other_tools_tarballs_and_multi_platform_publish() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let fx = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let e = engine(&fx, tmp.path(), &tmp.path().join("state")).await;
+
+    // Tarballs written by skopeo (docker save format and OCI layout) import and run.
+    if Path::new("/usr/bin/skopeo").exists() {
+        for (name, dest) in [("docker.tar", "docker-archive"), ("oci.tar", "oci-archive")] {
+            let path = tmp.path().join(name);
+            let out = std::process::Command::new("skopeo")
+                .args(["copy", "--src-tls-verify=false", &format!("docker://{}/library/busybox:1.36", fx.registry)])
+                .arg(format!("{dest}:{}", path.display()))
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "skopeo: {}", String::from_utf8_lossy(&out.stderr));
+            let q = format!(
+                r#"{{ container {{ import(source: "FILE") {{ withExec(args: ["sh", "-c", "echo imported from {dest}"]) {{ stdout }} }} }} }}"#
+            );
+            let file = ask(&e, &format!(r#"{{ host {{ file(path: "{name}") {{ id }} }} }}"#), "host.file.id").await;
+            let got = ask(&e, &q.replace("FILE", file.as_str().unwrap()), "container.import.withExec.stdout").await;
+            assert_eq!(got, json!(format!("imported from {dest}\n")));
+        }
+    } else {
+        eprintln!("skipping skopeo tarballs: skopeo is not installed (apt-get install skopeo)");
+    }
+    let err = ask_err(&e, r#"{ container { import(source: "FILE") { sync } } }"#.replace("FILE", "nope").as_str()).await;
+    assert!(err.contains("nope"), "{err}");
+
+    // platformVariants make an index with one manifest per platform.
+    let arm = ask(&e, r#"{ container(platform: "linux/arm64") { withNewFile(path: "/arch", contents: "arm64") { id } } }"#, "container.withNewFile.id").await;
+    let tag = format!("{}/e2e/multi:v1", fx.registry);
+    let q = format!(
+        r#"{{ container {{ withNewFile(path: "/arch", contents: "native") {{ publish(address: "{tag}", platformVariants: ["{}"]) }} }} }}"#,
+        arm.as_str().unwrap()
+    );
+    let published = ask(&e, &q, "container.withNewFile.publish").await;
+    let digest = published.as_str().unwrap().rsplit_once('@').unwrap().1.to_string();
+    let index: Value = serde_json::from_slice(&tanto_testkit::get_manifest(&fx.registry, "e2e/multi", &digest).unwrap().body).unwrap();
+    assert_eq!(index["mediaType"], "application/vnd.oci.image.index.v1+json", "{index}");
+    let platforms: BTreeSet<String> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| format!("{}/{}", m["platform"]["os"].as_str().unwrap(), m["platform"]["architecture"].as_str().unwrap()))
+        .collect();
+    let host_platform = format!("linux/{}", tanto_testkit::host_arch());
+    assert_eq!(platforms, [host_platform, "linux/arm64".to_string()].into_iter().collect::<BTreeSet<_>>());
+    // pulling the index picks this machine's platform
+    let q = format!(r#"{{ container {{ from(address: "{tag}") {{ file(path: "/arch") {{ contents }} }} }} }}"#);
+    assert_eq!(ask(&e, &q, "container.from.file.contents").await, json!("native"));
+    let q = format!(r#"{{ container(platform: "linux/arm64") {{ from(address: "{tag}") {{ file(path: "/arch") {{ contents }} }} }} }}"#);
+    assert_eq!(ask(&e, &q, "container.from.file.contents").await, json!("arm64"));
+}
