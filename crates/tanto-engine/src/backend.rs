@@ -358,6 +358,26 @@ impl Backend for EngineBackend {
         self.with_root(root, move |r| crate::search::run(r, &p, &o).map_err(|e| FieldError::from(e.to_string()))).await
     }
 
+    async fn changes(
+        &self,
+        lower: Option<&Ref>,
+        lower_path: &str,
+        upper: Option<&Ref>,
+        upper_path: &str,
+    ) -> Result<tanto_api::dagger::changeset::ChangeLists, FieldError> {
+        let (ls, us) = (self.snapshot(lower).await?, self.snapshot(upper).await?);
+        let store = self.worker().store.clone();
+        let (lp, up) = (lower_path.to_string(), upper_path.to_string());
+        tokio::task::spawn_blocking(move || {
+            let (lv, uv) = (store.view(ls, "/").map_err(|e| FieldError::from(e.to_string()))?, store.view(us, "/").map_err(|e| FieldError::from(e.to_string()))?);
+            let open = |p: &std::path::Path| Root::open(p).map_err(|e| FieldError::from(format!("opening a snapshot: {e}")));
+            let c = fsops::extra::changes(&open(lv.path())?, &lp, &open(uv.path())?, &up).map_err(|e| FieldError::from(format!("comparing `{up}` with `{lp}`: {e}")))?;
+            Ok(tanto_api::dagger::changeset::ChangeLists { added: c.added, modified: c.modified, removed: c.removed })
+        })
+        .await
+        .map_err(|e| FieldError::from(format!("internal error: {e}")))?
+    }
+
     fn register_secret_uri(&self, identity: &str, uri: &str) {
         self.worker().secrets.register_uri(identity, uri);
     }

@@ -463,6 +463,13 @@ fn apply_action(store: &Store, root: &Root, action: &FileAction, sources: &[Opti
             fsops::extra::unpack_or_copy(&src_root, src_path, root, dest, &CopyOpts { filter: &filter, mode: *mode, owner })
                 .map_err(io_msg(&format!("adding `{src_path}` to `{dest}`")))
         }
+        FileAction::ApplyChanges { lower, lower_path, upper, upper_path, dest } => {
+            let snap = |i: &Option<u32>| i.and_then(|i| sources.get(i as usize).copied().flatten());
+            let (lview, uview) = (store.view(snap(lower), "/")?, store.view(snap(upper), "/")?);
+            let lroot = Root::open(lview.path()).map_err(io_msg("opening the changes' base"))?;
+            let uroot = Root::open(uview.path()).map_err(io_msg("opening the changed side"))?;
+            fsops::extra::apply_changes(&lroot, lower_path, &uroot, upper_path, root, dest).map_err(io_msg(&format!("applying changes to `{dest}`")))
+        }
         FileAction::Diff { lower, lower_path, upper, upper_path, dest } => {
             let snap = |i: &Option<u32>| i.and_then(|i| sources.get(i as usize).copied().flatten());
             let (lview, uview) = (store.view(snap(lower), "/")?, store.view(snap(upper), "/")?);

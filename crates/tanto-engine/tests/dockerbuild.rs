@@ -345,6 +345,24 @@ async fn directory_and_file_actions() {
     let bad = query(&e, &format!(r#"{{ loadDirectoryFromID(id: "{tree}") {{ search(pattern: "(") {{ filePath }} }} }}"#)).await;
     assert!(first_error(&bad).contains("is not a valid regular expression"), "{bad}");
 
+    // Changesets: what changed, and applying it elsewhere (removals too).
+    let forward = format!(r#"loadDirectoryFromID(id: "{changed}") {{ changes(from: "{base}") "#);
+    let backward = format!(r#"loadDirectoryFromID(id: "{base}") {{ changes(from: "{changed}") "#);
+    let change_cases: Vec<(String, Value)> = vec![
+        (format!("{{ {forward} {{ addedPaths modifiedPaths removedPaths isEmpty }} }} }}"), json!({"addedPaths": ["c.txt", "d/new.txt"], "modifiedPaths": ["d/b.txt"], "removedPaths": [], "isEmpty": false})),
+        (format!("{{ {backward} {{ addedPaths removedPaths }} }} }}"), json!({"addedPaths": [], "removedPaths": ["c.txt", "d/new.txt"]})),
+        (format!("{{ {forward} {{ layer {{ glob(pattern: \"**\") }} }} }} }}"), json!({"layer": {"glob": ["c.txt", "d", "d/b.txt", "d/new.txt"]}})),
+    ];
+    for (q, want) in &change_cases {
+        let got = query(&e, q).await;
+        assert_eq!(&got["data"]["loadDirectoryFromID"]["changes"], want, "{q}: {got}");
+    }
+    let empty = ok(&e, &format!(r#"{{ loadDirectoryFromID(id: "{base}") {{ changes(from: "{base}") {{ isEmpty }} }} }}"#)).await;
+    assert_eq!(empty, json!(true));
+    let back_id = ok(&e, &format!("{{ {backward} {{ id }} }} }}")).await;
+    let applied = format!(r#"{{ loadDirectoryFromID(id: "{changed}") {{ withNewFile(path: "x.txt", contents: "x") {{ withChanges(changes: {back_id}) {{ glob(pattern: "**") }} }} }} }}"#);
+    assert_eq!(ok(&e, &applied).await, json!(["a.txt", "d", "d/b.txt", "x.txt"]));
+
     // JSON values and errors.
     let json_cases: Vec<(&str, Value)> = vec![
         (r#"{ file(name: "a.json", contents: "{\"k\": {\"n\": [1, 2]}}") { asJSON { field(path: ["k", "n"]) { contents } } } }"#, json!("[1,2]")),

@@ -191,6 +191,9 @@ pub enum FileAction {
     /// Applies a git-style unified diff to the directory `dir`: the text
     /// `patch`, or the file `src_path` of input `src` when `src_path` is set.
     Patch { dir: String, patch: String, src: Option<u32>, src_path: String },
+    /// Like `Diff`, and also removes from `dest` what `upper` no longer has
+    /// compared with `lower` (`Directory.withChanges`).
+    ApplyChanges { lower: Option<u32>, lower_path: String, upper: Option<u32>, upper_path: String, dest: String },
 }
 
 /// Host content: `digest` is the digest of the uploaded tree (names, types,
@@ -282,6 +285,7 @@ impl FileAction {
             FileAction::Diff { lower_path, upper_path, .. } => format!("diff {lower_path} {upper_path}"),
             FileAction::Unpack { src_path, dest, .. } => format!("add {src_path} -> {dest}"),
             FileAction::Patch { dir, .. } => format!("patch {dir}"),
+            FileAction::ApplyChanges { dest, .. } => format!("apply changes to {dest}"),
         }
     }
 }

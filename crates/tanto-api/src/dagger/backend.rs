@@ -181,6 +181,11 @@ pub trait Backend: Send + Sync {
         Err("not implemented yet: Service.up".into())
     }
 
+    /// What `upper_path` of `upper` adds, modifies and removes compared with `lower_path` of `lower`.
+    async fn changes(&self, _lower: Option<&Ref>, _lower_path: &str, _upper: Option<&Ref>, _upper_path: &str) -> Result<super::changeset::ChangeLists, FieldError> {
+        Err("not implemented yet: Changeset.addedPaths".into())
+    }
+
     /// Matches of `opts` in the files below directory `path` of `root`, by path then position.
     async fn search(&self, _root: Option<&Ref>, _path: &str, _opts: &super::search::SearchOptions) -> Result<Vec<super::search::SearchResultObj>, FieldError> {
         Err("not implemented yet: Directory.search".into())

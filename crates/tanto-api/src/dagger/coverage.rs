@@ -148,6 +148,9 @@ impl Backend for ProbeBackend {
     async fn service_up(&self, _: &super::service::ServiceSpec, _: Vec<super::service::PortForwardObj>, _: bool) -> Result<(), crate::gql::FieldError> {
         no()
     }
+    async fn changes(&self, _: Option<&Ref>, _: &str, _: Option<&Ref>, _: &str) -> Result<super::changeset::ChangeLists, crate::gql::FieldError> {
+        no()
+    }
     async fn search(&self, _: Option<&Ref>, _: &str, _: &super::search::SearchOptions) -> Result<Vec<super::search::SearchResultObj>, crate::gql::FieldError> {
         no()
     }

@@ -11,6 +11,7 @@ pub mod coverage;
 mod directory;
 mod dockerfile;
 mod envfile;
+pub mod changeset;
 pub mod healthcheck;
 mod jsonvalue;
 pub mod search;
@@ -60,6 +61,7 @@ pub enum Object {
     JsonValue(jsonvalue::JsonValueObj),
     Error(jsonvalue::ErrorObj),
     ErrorValue(jsonvalue::ErrorValueObj),
+    Changeset(changeset::ChangesetObj),
 }
 
 impl Object {
@@ -86,6 +88,7 @@ impl Object {
             Object::JsonValue(_) => "JSONValue",
             Object::Error(_) => "Error",
             Object::ErrorValue(_) => "ErrorValue",
+            Object::Changeset(_) => "Changeset",
         }
     }
 
@@ -113,6 +116,7 @@ impl Object {
             Object::JsonValue(v) => object_id(t, v),
             Object::Error(v) => object_id(t, v),
             Object::ErrorValue(v) => object_id(t, v),
+            Object::Changeset(v) => object_id(t, v),
         }
     }
 
@@ -263,6 +267,7 @@ impl Resolver for Api {
             Object::JsonValue(j) => self.json_value(j, call).await,
             Object::Error(e) => self.error_field(e, call).await,
             Object::ErrorValue(v) => self.error_value(v, call).await,
+            Object::Changeset(c) => self.changeset(c, call).await,
             Object::EnvVariable(EnvVariableObj { name, value }) | Object::Label(LabelObj { name, value }) => {
                 match call.field {
                     "name" => Ok(leaf(name.clone())),
@@ -343,7 +348,7 @@ pub(crate) fn file_op(base: Option<&Ref>, mut action: FileAction, sources: Vec<R
                 *i += offset;
             }
         }
-        FileAction::Diff { lower, upper, .. } => {
+        FileAction::Diff { lower, upper, .. } | FileAction::ApplyChanges { lower, upper, .. } => {
             for i in [lower, upper].into_iter().flatten() {
                 *i += offset;
             }

@@ -197,6 +197,15 @@ impl Api {
             }
             "withError" => Err(FieldError::from(a.string("err")?.to_string())),
             "search" => self.search_in(d.root.as_ref(), &d.path, super::search::SearchOptions::from_args(a)?).await,
+            "changes" => {
+                let from = self.load_directory(a.get("from").unwrap_or(&Json::Null))?;
+                Ok(resolved(Object::Changeset(super::changeset::ChangesetObj { before: from, after: d.clone() })))
+            }
+            "withChanges" => {
+                let c = self.load_changeset(a.get("changes").unwrap_or(&Json::Null))?;
+                let (action, sources) = c.apply_action(&d.path);
+                dir(on(action, sources))
+            }
             "withPatch" => dir(on(FileAction::Patch { dir: d.path.clone(), patch: a.string("patch")?.to_string(), src: None, src_path: String::new() }, vec![])),
             "withPatchFile" => {
                 let f = self.load_file(a.get("patch").unwrap_or(&Json::Null))?;

@@ -238,6 +238,81 @@ pub fn diff(lower: &Root, lower_path: &str, upper: &Root, upper_path: &str, dst:
     diff_dir(lfd.as_ref(), &ufd, &dfd, &opts).map(|_| ())
 }
 
+/// What `upper` adds, modifies and removes compared with `lower` (paths
+/// relative to them; a directory added or removed is listed once, with a
+/// trailing `/`, without its contents; modified lists files, links and
+/// other non-directories whose type, mode, owner or content changed).
+#[derive(Debug, Default, PartialEq)]
+pub struct Changes {
+    pub added: Vec<String>,
+    pub modified: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+fn changes_dir(lower: Option<&OwnedFd>, upper: Option<&OwnedFd>, prefix: &str, out: &mut Changes) -> io::Result<()> {
+    let lentries = match lower {
+        Some(l) => list(l)?,
+        None => Vec::new(),
+    };
+    let uentries = match upper {
+        Some(u) => list(u)?,
+        None => Vec::new(),
+    };
+    let rel = |n: &str| if prefix.is_empty() { n.to_string() } else { format!("{prefix}/{n}") };
+    for (name, ust) in &uentries {
+        let is_dir = file_type(ust) == FileType::Directory;
+        let lst = lentries.iter().find(|(n, _)| n == name).map(|(_, s)| s);
+        match lst {
+            None => out.added.push(if is_dir { format!("{}/", rel(name)) } else { rel(name) }),
+            Some(lst) if is_dir && file_type(lst) == FileType::Directory => {
+                let (l, u) = (lower.map(|l| dir_at(l, name)).transpose()?, upper.map(|u| dir_at(u, name)).transpose()?);
+                changes_dir(l.as_ref(), u.as_ref(), &rel(name), out)?;
+            }
+            Some(_) => {
+                let (Some(l), Some(u)) = (lower, upper) else { continue };
+                if !unchanged(l, u, name, ust)? {
+                    out.modified.push(if is_dir { format!("{}/", rel(name)) } else { rel(name) });
+                }
+            }
+        }
+    }
+    for (name, lst) in &lentries {
+        if !uentries.iter().any(|(n, _)| n == name) {
+            out.removed.push(if file_type(lst) == FileType::Directory { format!("{}/", rel(name)) } else { rel(name) });
+        }
+    }
+    Ok(())
+}
+
+fn open_dir_opt(root: &Root, path: &str) -> io::Result<Option<OwnedFd>> {
+    match root.open_in(path, OFlags::RDONLY | OFlags::DIRECTORY, true) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The changes from `lower_path` of `lower` to `upper_path` of `upper`, sorted.
+pub fn changes(lower: &Root, lower_path: &str, upper: &Root, upper_path: &str) -> io::Result<Changes> {
+    let (l, u) = (open_dir_opt(lower, lower_path)?, open_dir_opt(upper, upper_path)?);
+    let mut out = Changes::default();
+    changes_dir(l.as_ref(), u.as_ref(), "", &mut out)?;
+    out.added.sort();
+    out.modified.sort();
+    out.removed.sort();
+    Ok(out)
+}
+
+/// Applies the changes from `lower` to `upper` onto `dest` of `dst`: what
+/// was added or modified is copied, what was removed is removed.
+pub fn apply_changes(lower: &Root, lower_path: &str, upper: &Root, upper_path: &str, dst: &Root, dest: &str) -> io::Result<()> {
+    let c = changes(lower, lower_path, upper, upper_path)?;
+    for p in &c.removed {
+        dst.remove(&crate::paths_clean(&format!("{dest}/{p}")), true)?;
+    }
+    diff(lower, lower_path, upper, upper_path, dst, dest)
+}
+
 /// Applies a git-style unified diff to the directory `dir`: files are
 /// changed, created or deleted; modes and owners of changed files are kept.
 pub fn apply_patch(root: &Root, dir: &str, text: &str) -> io::Result<()> {
