@@ -47,14 +47,21 @@ pub struct HostState {
 
 impl HostState {
     pub fn new(workdir: PathBuf, auth: SessionAuth) -> HostState {
-        HostState { workdir, auth, uploads: Default::default() }
+        HostState {
+            workdir,
+            auth,
+            uploads: Default::default(),
+        }
     }
 
     /// A host path made absolute against the working directory (`~/` is `$HOME`),
     /// cleaned lexically (symlinks are not resolved here).
     pub fn path(&self, p: &str) -> PathBuf {
         let joined = if let Some(rest) = p.strip_prefix("~/") {
-            std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/")).join(rest)
+            std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("/"))
+                .join(rest)
         } else {
             self.workdir.join(p)
         };
@@ -76,13 +83,20 @@ fn msg(e: impl std::fmt::Display) -> FieldError {
     FieldError::from(e.to_string())
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, FieldError> + Send + 'static) -> Result<T, FieldError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| FieldError::from(format!("internal error: {e}")))?
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, FieldError> + Send + 'static,
+) -> Result<T, FieldError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| FieldError::from(format!("internal error: {e}")))?
 }
 
 /// The engine's own owner: exported files belong to whoever runs the client's engine.
 fn engine_owner() -> (u32, u32) {
-    (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw())
+    (
+        rustix::process::geteuid().as_raw(),
+        rustix::process::getegid().as_raw(),
+    )
 }
 
 /// Removes everything inside `dir` (not `dir` itself), never following symlinks.
@@ -103,8 +117,13 @@ fn wipe(dir: &Path) -> std::io::Result<()> {
 fn ensure_dir(dir: &Path) -> Result<(), FieldError> {
     match std::fs::metadata(dir) {
         Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => Err(format!("cannot export to `{}`: it exists and is not a directory", dir.display()).into()),
-        Err(_) => std::fs::create_dir_all(dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()).into()),
+        Ok(_) => Err(format!(
+            "cannot export to `{}`: it exists and is not a directory",
+            dir.display()
+        )
+        .into()),
+        Err(_) => std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create `{}`: {e}", dir.display()).into()),
     }
 }
 
@@ -138,13 +157,30 @@ impl EngineBackend {
         Ok(Ref::new(up.vertex, 0))
     }
 
-    pub(crate) async fn do_host_directory(&self, path: &str, include: Vec<String>, exclude: Vec<String>, gitignore: bool) -> Result<Ref, FieldError> {
+    pub(crate) async fn do_host_directory(
+        &self,
+        path: &str,
+        include: Vec<String>,
+        exclude: Vec<String>,
+        gitignore: bool,
+    ) -> Result<Ref, FieldError> {
         let abs = self.host.path(path);
         // Dagger drops patterns that point outside the directory.
         let local = |v: Vec<String>| -> Vec<String> {
-            v.into_iter().filter(|p| !p.trim_start_matches('!').starts_with("..") && !p.trim_start_matches('!').starts_with('/')).collect()
+            v.into_iter()
+                .filter(|p| {
+                    !p.trim_start_matches('!').starts_with("..")
+                        && !p.trim_start_matches('!').starts_with('/')
+                })
+                .collect()
         };
-        self.upload_host_dir(UploadSpec { path: abs, include: local(include), exclude: local(exclude), gitignore }).await
+        self.upload_host_dir(UploadSpec {
+            path: abs,
+            include: local(include),
+            exclude: local(exclude),
+            gitignore,
+        })
+        .await
     }
 
     pub(crate) async fn do_host_file(&self, path: &str) -> Result<(Ref, String), FieldError> {
@@ -156,27 +192,45 @@ impl EngineBackend {
             }
             _ => FieldError::from(format!("host file `{}`: {e}", abs.display())),
         })?;
-        let meta = std::fs::metadata(&real).map_err(|e| format!("host file `{}`: {e}", abs.display()))?;
+        let meta =
+            std::fs::metadata(&real).map_err(|e| format!("host file `{}`: {e}", abs.display()))?;
         if meta.is_dir() {
-            return Err(format!("host path `{}` is a directory; use `host.directory` for directories", abs.display()).into());
+            return Err(format!(
+                "host path `{}` is a directory; use `host.directory` for directories",
+                abs.display()
+            )
+            .into());
         }
         let (Some(parent), Some(name)) = (real.parent(), real.file_name()) else {
             return Err(format!("host path `{}` is not a file", abs.display()).into());
         };
         let name = name.to_string_lossy().into_owned();
-        let spec = UploadSpec { path: parent.to_path_buf(), include: vec![glob_escape(&name)], exclude: vec![], gitignore: false };
+        let spec = UploadSpec {
+            path: parent.to_path_buf(),
+            include: vec![glob_escape(&name)],
+            exclude: vec![],
+            gitignore: false,
+        };
         let root = self.upload_host_dir(spec).await?;
         Ok((root, format!("/{name}")))
     }
 
     pub(crate) async fn do_host_find_up(&self, name: &str) -> Result<Option<String>, FieldError> {
         if name.is_empty() || name.contains('/') {
-            return Err(format!("`findUp` needs a plain file or directory name, not `{name}`").into());
+            return Err(
+                format!("`findUp` needs a plain file or directory name, not `{name}`").into(),
+            );
         }
         Ok(host::find_up(&self.host.workdir, name))
     }
 
-    pub(crate) async fn do_export_directory(&self, root: Option<&Ref>, path: &str, dest: &str, wipe_first: bool) -> Result<String, FieldError> {
+    pub(crate) async fn do_export_directory(
+        &self,
+        root: Option<&Ref>,
+        path: &str,
+        dest: &str,
+        wipe_first: bool,
+    ) -> Result<String, FieldError> {
         let snap = self.snapshot(root).await?;
         let store = self.worker().store.clone();
         let target = self.host.path(dest);
@@ -184,7 +238,8 @@ impl EngineBackend {
         let out = target.clone();
         blocking(move || {
             let view = store.view(snap, "/").map_err(msg)?;
-            let src = Root::open(view.path()).map_err(|e| format!("opening the directory to export: {e}"))?;
+            let src = Root::open(view.path())
+                .map_err(|e| format!("opening the directory to export: {e}"))?;
             match src.stat(&src_path, true).map_err(msg)? {
                 Some(st) if fsops::file_type(&st) == rustix::fs::FileType::Directory => {}
                 Some(_) => return Err(format!("`{src_path}` is not a directory").into()),
@@ -192,24 +247,46 @@ impl EngineBackend {
             }
             ensure_dir(&target)?;
             if wipe_first {
-                wipe(&target).map_err(|e| format!("wiping `{}` before the export: {e}", target.display()))?;
+                wipe(&target)
+                    .map_err(|e| format!("wiping `{}` before the export: {e}", target.display()))?;
             }
-            let dst = Root::open(&target).map_err(|e| format!("opening `{}`: {e}", target.display()))?;
+            let dst =
+                Root::open(&target).map_err(|e| format!("opening `{}`: {e}", target.display()))?;
             let filter = Filter::new(&[], &[]).map_err(FieldError::from)?;
-            fsops::copy(&src, &src_path, &dst, "/", &CopyOpts { filter: &filter, mode: None, owner: Some(engine_owner()) })
-                .map_err(|e| format!("exporting to `{}`: {e}", target.display()))?;
+            fsops::copy(
+                &src,
+                &src_path,
+                &dst,
+                "/",
+                &CopyOpts {
+                    filter: &filter,
+                    mode: None,
+                    owner: Some(engine_owner()),
+                },
+            )
+            .map_err(|e| format!("exporting to `{}`: {e}", target.display()))?;
             Ok(())
         })
         .await?;
         Ok(out.to_string_lossy().into_owned())
     }
 
-    pub(crate) async fn do_export_file(&self, root: Option<&Ref>, path: &str, dest: &str, allow_parent_dir: bool) -> Result<String, FieldError> {
+    pub(crate) async fn do_export_file(
+        &self,
+        root: Option<&Ref>,
+        path: &str,
+        dest: &str,
+        allow_parent_dir: bool,
+    ) -> Result<String, FieldError> {
         let snap = self.snapshot(root).await?;
         let store = self.worker().store.clone();
         let mut target = self.host.path(dest);
         let src_path = path.to_string();
-        let name = crate::paths_clean(path).rsplit('/').next().unwrap_or("").to_string();
+        let name = crate::paths_clean(path)
+            .rsplit('/')
+            .next()
+            .unwrap_or("")
+            .to_string();
         if std::fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
             if !allow_parent_dir {
                 return Err(format!(
@@ -223,7 +300,8 @@ impl EngineBackend {
         let out = target.clone();
         blocking(move || {
             let view = store.view(snap, "/").map_err(msg)?;
-            let src = Root::open(view.path()).map_err(|e| format!("opening the file to export: {e}"))?;
+            let src =
+                Root::open(view.path()).map_err(|e| format!("opening the file to export: {e}"))?;
             match src.stat(&src_path, true).map_err(msg)? {
                 Some(st) if fsops::file_type(&st) == rustix::fs::FileType::RegularFile => {}
                 Some(_) => return Err(format!("`{src_path}` is not a regular file").into()),
@@ -233,22 +311,50 @@ impl EngineBackend {
                 return Err(format!("cannot export to `{}`", target.display()).into());
             };
             ensure_dir(parent)?;
-            let dst = Root::open(parent).map_err(|e| format!("opening `{}`: {e}", parent.display()))?;
+            let dst =
+                Root::open(parent).map_err(|e| format!("opening `{}`: {e}", parent.display()))?;
             let filter = Filter::new(&[], &[]).map_err(FieldError::from)?;
             let dest_in_parent = format!("/{}", file_name.to_string_lossy());
-            fsops::copy(&src, &src_path, &dst, &dest_in_parent, &CopyOpts { filter: &filter, mode: None, owner: Some(engine_owner()) })
-                .map_err(|e| format!("exporting to `{}`: {e}", target.display()))?;
+            fsops::copy(
+                &src,
+                &src_path,
+                &dst,
+                &dest_in_parent,
+                &CopyOpts {
+                    filter: &filter,
+                    mode: None,
+                    owner: Some(engine_owner()),
+                },
+            )
+            .map_err(|e| format!("exporting to `{}`: {e}", target.display()))?;
             Ok(())
         })
         .await?;
         Ok(out.to_string_lossy().into_owned())
     }
 
-    pub(crate) async fn do_add_registry_auth(&self, address: &str, username: &str, secret_identity: &str) -> Result<(), FieldError> {
-        let secret = self.worker().secrets.get(secret_identity).await.map_err(|e| FieldError::from(&e))?;
-        let password = String::from_utf8(secret.to_vec()).map_err(|_| "the registry password secret is not UTF-8 text".to_string())?;
+    pub(crate) async fn do_add_registry_auth(
+        &self,
+        address: &str,
+        username: &str,
+        secret_identity: &str,
+    ) -> Result<(), FieldError> {
+        let secret = self
+            .worker()
+            .secrets
+            .get(secret_identity)
+            .await
+            .map_err(|e| FieldError::from(&e))?;
+        let password = String::from_utf8(secret.to_vec())
+            .map_err(|_| "the registry password secret is not UTF-8 text".to_string())?;
         let host = registry_host(address)?;
-        self.host.auth.write().insert(host, Credential::Basic { username: username.to_string(), password });
+        self.host.auth.write().insert(
+            host,
+            Credential::Basic {
+                username: username.to_string(),
+                password,
+            },
+        );
         Ok(())
     }
 

@@ -42,8 +42,12 @@ fn msg(e: impl std::fmt::Display) -> FieldError {
     FieldError::from(e.to_string())
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, FieldError> + Send + 'static) -> Result<T, FieldError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| FieldError::from(format!("internal error: {e}")))?
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, FieldError> + Send + 'static,
+) -> Result<T, FieldError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| FieldError::from(format!("internal error: {e}")))?
 }
 
 fn comp_of(c: Compression) -> Comp {
@@ -103,7 +107,11 @@ fn sha256(data: &[u8]) -> String {
 /// Where a layer of the chain comes from.
 enum Piece {
     /// A pulled (or imported) layer: its blob.
-    Blob { snap: SnapshotId, source: BlobSource, diff_id: String },
+    Blob {
+        snap: SnapshotId,
+        source: BlobSource,
+        diff_id: String,
+    },
     /// A snapshot's own diff directory.
     Diff { snap: SnapshotId },
     /// Everything visible at `selector` of `snap` (its whole chain), as one layer.
@@ -116,15 +124,24 @@ fn is_root_selector(sel: &str) -> bool {
 
 impl EngineBackend {
     /// The layers of `c`'s rootfs, bottom first.
-    async fn layers_of(&self, c: &ContainerObj, opts: &ImageOptions) -> Result<Vec<LayerOut>, FieldError> {
-        let Some(rootfs) = &c.rootfs else { return Ok(Vec::new()) };
+    async fn layers_of(
+        &self,
+        c: &ContainerObj,
+        opts: &ImageOptions,
+    ) -> Result<Vec<LayerOut>, FieldError> {
+        let Some(rootfs) = &c.rootfs else {
+            return Ok(Vec::new());
+        };
         // The rootfs lineage: which snapshots are pulled layers, and labels.
         let mut blobs: HashMap<SnapshotId, (BlobSource, String)> = HashMap::new();
         let mut labels: HashMap<SnapshotId, String> = HashMap::new();
         let mut top = None;
         let mut cur = Some(rootfs.clone());
         while let Some(r) = cur {
-            let snap = self.snapshot(Some(&r)).await?.expect("a ref has a snapshot");
+            let snap = self
+                .snapshot(Some(&r))
+                .await?
+                .expect("a ref has a snapshot");
             top.get_or_insert(snap);
             labels.insert(snap, r.vertex.label());
             cur = match &r.vertex.op {
@@ -132,7 +149,9 @@ impl EngineBackend {
                     blobs.insert(snap, (l.blob.clone(), l.diff_id.clone()));
                     r.vertex.inputs.first().cloned()
                 }
-                Op::Exec(e) if r.output == 0 => e.rootfs.map(|i| r.vertex.inputs[i as usize].clone()),
+                Op::Exec(e) if r.output == 0 => {
+                    e.rootfs.map(|i| r.vertex.inputs[i as usize].clone())
+                }
                 Op::File(f) if r.output == 0 => f.base.map(|i| r.vertex.inputs[i as usize].clone()),
                 _ => None,
             };
@@ -147,14 +166,21 @@ impl EngineBackend {
                 let mut cur = top;
                 loop {
                     match blobs.remove(&cur) {
-                        Some((source, diff_id)) => out.push(Piece::Blob { snap: cur, source, diff_id }),
+                        Some((source, diff_id)) => out.push(Piece::Blob {
+                            snap: cur,
+                            source,
+                            diff_id,
+                        }),
                         None => out.push(Piece::Diff { snap: cur }),
                     }
                     match store.snapshot_parent(cur).map_err(msg)? {
                         None => break,
                         Some((p, sel)) if is_root_selector(&sel) => cur = p,
                         Some((p, sel)) => {
-                            out.push(Piece::Squash { snap: p, selector: sel });
+                            out.push(Piece::Squash {
+                                snap: p,
+                                selector: sel,
+                            });
                             break;
                         }
                     }
@@ -183,7 +209,11 @@ impl EngineBackend {
         c: &ContainerObj,
     ) -> Result<Option<LayerOut>, FieldError> {
         match piece {
-            Piece::Blob { snap, source, diff_id } => {
+            Piece::Blob {
+                snap,
+                source,
+                diff_id,
+            } => {
                 let path = store.blob_path(&source.digest);
                 if !path.is_file() {
                     let src = tanto_oci::registry::BlobSource::from(&source);
@@ -198,7 +228,8 @@ impl EngineBackend {
                     Some(h) => h,
                     None => {
                         let mut head = [0u8; 4];
-                        let _ = std::fs::File::open(&path).and_then(|mut f| std::io::Read::read(&mut f, &mut head));
+                        let _ = std::fs::File::open(&path)
+                            .and_then(|mut f| std::io::Read::read(&mut f, &mut head));
                         Comp::sniff(&head)
                     }
                 };
@@ -208,33 +239,85 @@ impl EngineBackend {
                 };
                 let want = forced.unwrap_or(have);
                 if want == have {
-                    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(source.size);
-                    let mount_from = (!source.host.is_empty()).then(|| (source.host.clone(), source.repository.clone()));
-                    return Ok(Some(LayerOut { digest: source.digest, diff_id, size, compression: have, path, created_by, mount_from }));
+                    let size = std::fs::metadata(&path)
+                        .map(|m| m.len())
+                        .unwrap_or(source.size);
+                    let mount_from = (!source.host.is_empty())
+                        .then(|| (source.host.clone(), source.repository.clone()));
+                    return Ok(Some(LayerOut {
+                        digest: source.digest,
+                        diff_id,
+                        size,
+                        compression: have,
+                        path,
+                        created_by,
+                        mount_from,
+                    }));
                 }
-                let blob = self.cached_blob(store, snap, want, &format!("recompressed:{}", comp_name(want)), move |out| diff::recompress(&path, want, out)).await?;
-                Ok(Some(LayerOut { path: store.blob_path(&blob.digest), digest: blob.digest, diff_id, size: blob.size, compression: want, created_by, mount_from: None }))
+                let blob = self
+                    .cached_blob(
+                        store,
+                        snap,
+                        want,
+                        &format!("recompressed:{}", comp_name(want)),
+                        move |out| diff::recompress(&path, want, out),
+                    )
+                    .await?;
+                Ok(Some(LayerOut {
+                    path: store.blob_path(&blob.digest),
+                    digest: blob.digest,
+                    diff_id,
+                    size: blob.size,
+                    compression: want,
+                    created_by,
+                    mount_from: None,
+                }))
             }
             Piece::Diff { snap } => {
                 let dir = store.snapshot_dir(snap);
-                let empty = std::fs::read_dir(&dir).map(|mut d| d.next().is_none()).unwrap_or(true);
+                let empty = std::fs::read_dir(&dir)
+                    .map(|mut d| d.next().is_none())
+                    .unwrap_or(true);
                 if empty {
                     return Ok(None);
                 }
                 let want = forced.unwrap_or(Comp::Gzip);
-                let blob = self.cached_blob(store, snap, want, comp_name(want), move |out| diff::write_layer(&dir, TreeKind::Diff, want, out)).await?;
+                let blob = self
+                    .cached_blob(store, snap, want, comp_name(want), move |out| {
+                        diff::write_layer(&dir, TreeKind::Diff, want, out)
+                    })
+                    .await?;
                 let created_by = labels.get(&snap).cloned().unwrap_or_else(|| "tanto".into());
-                Ok(Some(LayerOut { path: store.blob_path(&blob.digest), digest: blob.digest, diff_id: blob.diff_id, size: blob.size, compression: want, created_by, mount_from: None }))
+                Ok(Some(LayerOut {
+                    path: store.blob_path(&blob.digest),
+                    digest: blob.digest,
+                    diff_id: blob.diff_id,
+                    size: blob.size,
+                    compression: want,
+                    created_by,
+                    mount_from: None,
+                }))
             }
             Piece::Squash { snap, selector } => {
                 let want = forced.unwrap_or(Comp::Gzip);
                 let view_store = store.clone();
                 let sel = selector.clone();
                 let blob = self
-                    .cached_blob(store, snap, want, &format!("{}:{selector}", comp_name(want)), move |out| {
-                        let view = view_store.view(Some(snap), &sel).map_err(|e| diff::DiffError::Read { path: PathBuf::from(&sel), source: std::io::Error::other(e.to_string()) })?;
-                        diff::write_layer(view.path(), TreeKind::Flat, want, out)
-                    })
+                    .cached_blob(
+                        store,
+                        snap,
+                        want,
+                        &format!("{}:{selector}", comp_name(want)),
+                        move |out| {
+                            let view = view_store.view(Some(snap), &sel).map_err(|e| {
+                                diff::DiffError::Read {
+                                    path: PathBuf::from(&sel),
+                                    source: std::io::Error::other(e.to_string()),
+                                }
+                            })?;
+                            diff::write_layer(view.path(), TreeKind::Flat, want, out)
+                        },
+                    )
                     .await?;
                 Ok(Some(LayerOut {
                     path: store.blob_path(&blob.digest),
@@ -274,14 +357,22 @@ impl EngineBackend {
                 }
             };
             store.put_blob_file(&made.digest, &tmp).map_err(msg)?;
-            let b = LayerBlob { digest: made.digest, diff_id: made.diff_id, size: made.size };
+            let b = LayerBlob {
+                digest: made.digest,
+                diff_id: made.diff_id,
+                size: made.size,
+            };
             store.save_layer_blob(snap, &name, &b).map_err(msg)?;
             Ok(b)
         })
         .await
     }
 
-    async fn manifest_of(&self, c: &ContainerObj, opts: &ImageOptions) -> Result<ManifestOut, FieldError> {
+    async fn manifest_of(
+        &self,
+        c: &ContainerObj,
+        opts: &ImageOptions,
+    ) -> Result<ManifestOut, FieldError> {
         let docker = opts.docker_media_types;
         let layers = self.layers_of(c, opts).await?;
         let platform = Platform::parse(&c.platform).map_err(msg)?;
@@ -301,10 +392,15 @@ impl EngineBackend {
         cfg.config.labels = k.labels.clone();
         cfg.config.stop_signal = some(&k.stop_signal);
         if let Some(h) = &k.healthcheck {
-            cfg.config.extra.insert("Healthcheck".into(), h.to_docker_json().map_err(msg)?);
+            cfg.config
+                .extra
+                .insert("Healthcheck".into(), h.to_docker_json().map_err(msg)?);
         }
         for p in &k.exposed_ports {
-            cfg.config.exposed_ports.insert(format!("{}/{}", p.port, p.protocol.to_ascii_lowercase()), Default::default());
+            cfg.config.exposed_ports.insert(
+                format!("{}/{}", p.port, p.protocol.to_ascii_lowercase()),
+                Default::default(),
+            );
         }
         for v in &k.volumes {
             cfg.config.volumes.insert(v.clone(), Default::default());
@@ -312,12 +408,19 @@ impl EngineBackend {
         cfg.rootfs.diff_ids = layers.iter().map(|l| l.diff_id.clone()).collect();
         cfg.history = layers
             .iter()
-            .map(|l| tanto_oci::image::History { created_by: Some(l.created_by.clone()), comment: Some("tanto".into()), ..Default::default() })
+            .map(|l| tanto_oci::image::History {
+                created_by: Some(l.created_by.clone()),
+                comment: Some("tanto".into()),
+                ..Default::default()
+            })
             .collect();
         let config_bytes = cfg.to_vec();
         let config_digest = sha256(&config_bytes);
-        let (manifest_type, config_type) =
-            if docker { (media::DOCKER_MANIFEST, media::DOCKER_CONFIG) } else { (media::OCI_MANIFEST, media::OCI_CONFIG) };
+        let (manifest_type, config_type) = if docker {
+            (media::DOCKER_MANIFEST, media::DOCKER_CONFIG)
+        } else {
+            (media::OCI_MANIFEST, media::OCI_CONFIG)
+        };
         let manifest = json!({
             "schemaVersion": 2,
             "mediaType": manifest_type,
@@ -329,11 +432,23 @@ impl EngineBackend {
             })).collect::<Vec<Value>>(),
         });
         let bytes = serde_json::to_vec(&manifest).expect("json");
-        Ok(ManifestOut { media_type: manifest_type, digest: sha256(&bytes), bytes, platform, config_digest, config_bytes, layers })
+        Ok(ManifestOut {
+            media_type: manifest_type,
+            digest: sha256(&bytes),
+            bytes,
+            platform,
+            config_digest,
+            config_bytes,
+            layers,
+        })
     }
 
     /// The image of `variants` (one per platform; empty containers are left out).
-    pub(crate) async fn build_image(&self, variants: &[ContainerObj], opts: &ImageOptions) -> Result<BuiltImage, FieldError> {
+    pub(crate) async fn build_image(
+        &self,
+        variants: &[ContainerObj],
+        opts: &ImageOptions,
+    ) -> Result<BuiltImage, FieldError> {
         let variants: Vec<&ContainerObj> = variants.iter().filter(|c| c.rootfs.is_some()).collect();
         if variants.is_empty() {
             return Err("no containers to export: the container has no filesystem (start with `from` or `withRootfs`)".into());
@@ -343,15 +458,28 @@ impl EngineBackend {
         for c in variants {
             let m = self.manifest_of(c, opts).await?;
             if !seen.insert(m.platform.to_string()) {
-                return Err(format!("two platform variants are for `{}`; give one container per platform", m.platform).into());
+                return Err(format!(
+                    "two platform variants are for `{}`; give one container per platform",
+                    m.platform
+                )
+                .into());
             }
             manifests.push(m);
         }
         if manifests.len() == 1 {
             let m = &manifests[0];
-            return Ok(BuiltImage { top_media_type: m.media_type, top_bytes: m.bytes.clone(), top_digest: m.digest.clone(), manifests });
+            return Ok(BuiltImage {
+                top_media_type: m.media_type,
+                top_bytes: m.bytes.clone(),
+                top_digest: m.digest.clone(),
+                manifests,
+            });
         }
-        let index_type = if opts.docker_media_types { media::DOCKER_MANIFEST_LIST } else { media::OCI_INDEX };
+        let index_type = if opts.docker_media_types {
+            media::DOCKER_MANIFEST_LIST
+        } else {
+            media::OCI_INDEX
+        };
         let index = json!({
             "schemaVersion": 2,
             "mediaType": index_type,
@@ -364,10 +492,20 @@ impl EngineBackend {
             }).collect::<Vec<Value>>(),
         });
         let bytes = serde_json::to_vec(&index).expect("json");
-        Ok(BuiltImage { top_media_type: index_type, top_digest: sha256(&bytes), top_bytes: bytes, manifests })
+        Ok(BuiltImage {
+            top_media_type: index_type,
+            top_digest: sha256(&bytes),
+            top_bytes: bytes,
+            manifests,
+        })
     }
 
-    pub(crate) async fn do_publish(&self, address: &str, variants: &[ContainerObj], opts: &ImageOptions) -> Result<String, FieldError> {
+    pub(crate) async fn do_publish(
+        &self,
+        address: &str,
+        variants: &[ContainerObj],
+        opts: &ImageOptions,
+    ) -> Result<String, FieldError> {
         let r = tanto_oci::reference::ImageRef::parse(address).map_err(msg)?;
         if r.digest().is_some() {
             return Err(format!("cannot publish to `{address}`: give a tag, not a digest (the digest is what publish returns)").into());
@@ -381,32 +519,52 @@ impl EngineBackend {
         let mut seen = HashSet::new();
         for l in built.manifests.iter().flat_map(|m| &m.layers) {
             if seen.insert(l.digest.clone()) {
-                let mount = l.mount_from.as_ref().filter(|(h, _)| *h == push_host).map(|(_, repo)| repo.clone());
+                let mount = l
+                    .mount_from
+                    .as_ref()
+                    .filter(|(h, _)| *h == push_host)
+                    .map(|(_, repo)| repo.clone());
                 layers.push((l.digest.clone(), l.path.clone(), mount));
             }
         }
         let (reg, target, creds) = (&registry, &r, &auth);
         futures::stream::iter(layers)
             .map(move |(digest, path, mount)| async move {
-                reg.push_blob(target, &digest, &path, mount.as_deref(), creds).await.map_err(msg)
+                reg.push_blob(target, &digest, &path, mount.as_deref(), creds)
+                    .await
+                    .map_err(msg)
             })
             .buffer_unordered(4)
             .try_collect::<Vec<bool>>()
             .await?;
         for m in &built.manifests {
-            registry.push_blob_bytes(&r, &m.config_digest, &m.config_bytes, &auth).await.map_err(msg)?;
+            registry
+                .push_blob_bytes(&r, &m.config_digest, &m.config_bytes, &auth)
+                .await
+                .map_err(msg)?;
         }
         if built.manifests.len() > 1 {
             for m in &built.manifests {
-                registry.push_manifest(&r, &m.digest, m.media_type, &m.bytes, &auth).await.map_err(msg)?;
+                registry
+                    .push_manifest(&r, &m.digest, m.media_type, &m.bytes, &auth)
+                    .await
+                    .map_err(msg)?;
             }
         }
-        let digest = registry.push_manifest(&r, &tag, built.top_media_type, &built.top_bytes, &auth).await.map_err(msg)?;
+        let digest = registry
+            .push_manifest(&r, &tag, built.top_media_type, &built.top_bytes, &auth)
+            .await
+            .map_err(msg)?;
         tracing::info!(reference = %r, %digest, "published");
         Ok(format!("{}:{tag}@{digest}", r.name()))
     }
 
-    pub(crate) async fn do_export_image(&self, variants: &[ContainerObj], dest: &str, opts: &ImageOptions) -> Result<String, FieldError> {
+    pub(crate) async fn do_export_image(
+        &self,
+        variants: &[ContainerObj],
+        dest: &str,
+        opts: &ImageOptions,
+    ) -> Result<String, FieldError> {
         let built = self.build_image(variants, opts).await?;
         let target = self.host.path(dest);
         let out = target.clone();
@@ -434,7 +592,11 @@ impl EngineBackend {
         Ok(out.to_string_lossy().into_owned())
     }
 
-    pub(crate) async fn do_image_tarball(&self, variants: &[ContainerObj], opts: &ImageOptions) -> Result<(Ref, String), FieldError> {
+    pub(crate) async fn do_image_tarball(
+        &self,
+        variants: &[ContainerObj],
+        opts: &ImageOptions,
+    ) -> Result<(Ref, String), FieldError> {
         let built = self.build_image(variants, opts).await?;
         let store = self.worker().store.clone();
         let vertex = blocking(move || {
@@ -449,7 +611,13 @@ impl EngineBackend {
             let mut h = StableHasher::new();
             h.str("container-tarball").str(&digest);
             let vertex = Vertex::new(
-                Op::Local(LocalOp { digest: h.finish(), path: String::new(), include: vec![], exclude: vec![], gitignore: false }),
+                Op::Local(LocalOp {
+                    digest: h.finish(),
+                    path: String::new(),
+                    include: vec![],
+                    exclude: vec![],
+                    gitignore: false,
+                }),
                 vec![],
             );
             let key = vertex.key().to_string();
@@ -469,14 +637,27 @@ impl EngineBackend {
                 return Err(format!("storing the image tarball: {e}").into());
             }
             let id = prep.id;
-            store.commit(&key, &CacheRecord { outputs: vec![id], meta: None }).map_err(msg)?;
+            store
+                .commit(
+                    &key,
+                    &CacheRecord {
+                        outputs: vec![id],
+                        meta: None,
+                    },
+                )
+                .map_err(msg)?;
             Ok(vertex)
         })
         .await?;
         Ok((Ref::new(vertex, 0), format!("/{TARBALL_NAME}")))
     }
 
-    pub(crate) async fn do_import_image(&self, source: &FileObj, tag: &str, platform: &str) -> Result<ResolvedImage, FieldError> {
+    pub(crate) async fn do_import_image(
+        &self,
+        source: &FileObj,
+        tag: &str,
+        platform: &str,
+    ) -> Result<ResolvedImage, FieldError> {
         let snap = self.snapshot(source.root.as_ref()).await?;
         let store = self.worker().store.clone();
         let path = source.path.clone();
@@ -484,15 +665,30 @@ impl EngineBackend {
         let want = Platform::parse(platform).map_err(msg)?;
         let img = blocking(move || {
             let view = store.view(snap, "/").map_err(msg)?;
-            let root = crate::fsops::Root::open(view.path()).map_err(|e| format!("opening the tarball's directory: {e}"))?;
-            let file = root.open_file(&path).map_err(|e| format!("image tarball `{path}`: {e}"))?;
+            let root = crate::fsops::Root::open(view.path())
+                .map_err(|e| format!("opening the tarball's directory: {e}"))?;
+            let file = root
+                .open_file(&path)
+                .map_err(|e| format!("image tarball `{path}`: {e}"))?;
             let scratch = store.root().join("tmp");
             let put_store = store.clone();
             let mut put = move |digest: &str, tmp: &Path| -> std::io::Result<()> {
-                put_store.put_blob_file(digest, tmp).map(|_| ()).map_err(|e| std::io::Error::other(e.to_string()))
+                put_store
+                    .put_blob_file(digest, tmp)
+                    .map(|_| ())
+                    .map_err(|e| std::io::Error::other(e.to_string()))
             };
             let blob_store = store.clone();
-            tarball::read_image_tarball(Path::new(&path), file, &tag, &want, &scratch, &mut put, &|d| blob_store.blob_path(d)).map_err(msg)
+            tarball::read_image_tarball(
+                Path::new(&path),
+                file,
+                &tag,
+                &want,
+                &scratch,
+                &mut put,
+                &|d| blob_store.blob_path(d),
+            )
+            .map_err(msg)
         })
         .await?;
         let reference = img.ref_name.clone().unwrap_or_else(|| img.digest.clone());
@@ -502,12 +698,26 @@ impl EngineBackend {
             .map(|l| {
                 (
                     l.diff_id.clone(),
-                    BlobSource { digest: l.digest.clone(), media_type: l.media_type.clone(), size: l.size, ..Default::default() },
+                    BlobSource {
+                        digest: l.digest.clone(),
+                        media_type: l.media_type.clone(),
+                        size: l.size,
+                        ..Default::default()
+                    },
                 )
             })
             .collect();
-        let platform = if img.config.os.is_empty() { platform.to_string() } else { img.config.platform().to_string() };
-        Ok(ResolvedImage { reference, platform, config: crate::backend::image_config(&img.config), layers })
+        let platform = if img.config.os.is_empty() {
+            platform.to_string()
+        } else {
+            img.config.platform().to_string()
+        };
+        Ok(ResolvedImage {
+            reference,
+            platform,
+            config: crate::backend::image_config(&img.config),
+            layers,
+        })
     }
 }
 
@@ -536,9 +746,21 @@ fn write_layout(built: &BuiltImage, out: &Path) -> std::io::Result<()> {
         w.blob_bytes(&m.digest, &m.bytes)?;
     }
     w.blob_bytes(&built.top_digest, &built.top_bytes)?;
-    let index = tarball::layout_index(built.top_media_type, &built.top_digest, built.top_bytes.len() as u64, None);
+    let index = tarball::layout_index(
+        built.top_media_type,
+        &built.top_digest,
+        built.top_bytes.len() as u64,
+        None,
+    );
     let docker = match built.manifests.as_slice() {
-        [m] => Some(tarball::docker_manifest(&m.config_digest, &m.layers.iter().map(|l| l.digest.clone()).collect::<Vec<_>>(), &[])),
+        [m] => Some(tarball::docker_manifest(
+            &m.config_digest,
+            &m.layers
+                .iter()
+                .map(|l| l.digest.clone())
+                .collect::<Vec<_>>(),
+            &[],
+        )),
         _ => None,
     };
     let mut buf = w.finish(&index, docker.as_deref())?;

@@ -23,7 +23,11 @@ pub enum PushError {
     #[error("cannot push to `{reference}`: {attempt}{hint}", hint = push_hint(.attempt))]
     Registry { reference: String, attempt: Attempt },
     #[error("cannot push blob `{digest}` to `{reference}`: {attempt}{hint}", hint = push_hint(.attempt))]
-    Blob { reference: String, digest: String, attempt: Attempt },
+    Blob {
+        reference: String,
+        digest: String,
+        attempt: Attempt,
+    },
     #[error("cannot read `{path}` to push it: {source}")]
     Io {
         path: PathBuf,
@@ -31,7 +35,11 @@ pub enum PushError {
         source: std::io::Error,
     },
     #[error("blob `{path}` has digest `{actual}`, not `{digest}`; it changed in the state directory, remove the state directory's blob and try again")]
-    Corrupt { path: PathBuf, digest: String, actual: String },
+    Corrupt {
+        path: PathBuf,
+        digest: String,
+        actual: String,
+    },
 }
 
 fn push_hint(a: &Attempt) -> &'static str {
@@ -50,15 +58,36 @@ impl Registry {
     }
 
     fn push_failure(r: &ImageRef, ep: &Endpoint, failure: Failure) -> PushError {
-        PushError::Registry { reference: r.to_string(), attempt: Attempt { host: ep.host.clone(), mirror: false, failure } }
+        PushError::Registry {
+            reference: r.to_string(),
+            attempt: Attempt {
+                host: ep.host.clone(),
+                mirror: false,
+                failure,
+            },
+        }
     }
 
     /// Whether the repository of `r` has blob `digest`.
-    pub async fn has_blob(&self, r: &ImageRef, digest: &str, auth: &RegistryAuth) -> Result<bool, PushError> {
+    pub async fn has_blob(
+        &self,
+        r: &ImageRef,
+        digest: &str,
+        auth: &RegistryAuth,
+    ) -> Result<bool, PushError> {
         let ep = self.push_endpoint(r);
         match self
             .transport
-            .send(&ep, r.repository(), Method::HEAD, &format!("blobs/{digest}"), &[], None, Actions::Push, auth)
+            .send(
+                &ep,
+                r.repository(),
+                Method::HEAD,
+                &format!("blobs/{digest}"),
+                &[],
+                None,
+                Actions::Push,
+                auth,
+            )
             .await
         {
             Ok(_) => Ok(true),
@@ -66,7 +95,11 @@ impl Registry {
             Err(failure) => Err(PushError::Blob {
                 reference: r.to_string(),
                 digest: digest.into(),
-                attempt: Attempt { host: ep.host.clone(), mirror: false, failure },
+                attempt: Attempt {
+                    host: ep.host.clone(),
+                    mirror: false,
+                    failure,
+                },
             }),
         }
     }
@@ -90,7 +123,11 @@ impl Registry {
         let blob_err = |failure| PushError::Blob {
             reference: r.to_string(),
             digest: digest.into(),
-            attempt: Attempt { host: ep.host.clone(), mirror: false, failure },
+            attempt: Attempt {
+                host: ep.host.clone(),
+                mirror: false,
+                failure,
+            },
         };
         let start = match mount_from.filter(|from| *from != r.repository()) {
             Some(from) => format!("blobs/uploads/?mount={digest}&from={from}"),
@@ -98,7 +135,16 @@ impl Registry {
         };
         let resp = self
             .transport
-            .send(&ep, r.repository(), Method::POST, &start, &[(CONTENT_LENGTH.as_str(), "0")], None, Actions::Push, auth)
+            .send(
+                &ep,
+                r.repository(),
+                Method::POST,
+                &start,
+                &[(CONTENT_LENGTH.as_str(), "0")],
+                None,
+                Actions::Push,
+                auth,
+            )
             .await
             .map_err(blob_err)?;
         if resp.status() == StatusCode::CREATED && mount_from.is_some() {
@@ -108,12 +154,25 @@ impl Registry {
             .headers()
             .get(LOCATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| blob_err(Failure::Invalid("an upload answer without a Location header".into())))?
+            .ok_or_else(|| {
+                blob_err(Failure::Invalid(
+                    "an upload answer without a Location header".into(),
+                ))
+            })?
             .to_string();
-        let data = tokio::fs::read(path).await.map_err(|source| PushError::Io { path: path.to_path_buf(), source })?;
+        let data = tokio::fs::read(path)
+            .await
+            .map_err(|source| PushError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
         let actual = format!("sha256:{}", hex::encode(Sha256::digest(&data)));
         if actual != digest {
-            return Err(PushError::Corrupt { path: path.to_path_buf(), digest: digest.into(), actual });
+            return Err(PushError::Corrupt {
+                path: path.to_path_buf(),
+                digest: digest.into(),
+                actual,
+            });
         }
         let url = upload_url(&ep, &location, digest);
         let len = data.len().to_string();
@@ -123,7 +182,10 @@ impl Registry {
                 r.repository(),
                 Method::PUT,
                 &url,
-                &[(CONTENT_TYPE.as_str(), "application/octet-stream"), (CONTENT_LENGTH.as_str(), &len)],
+                &[
+                    (CONTENT_TYPE.as_str(), "application/octet-stream"),
+                    (CONTENT_LENGTH.as_str(), &len),
+                ],
                 Some(bytes::Bytes::from(data)),
                 Actions::Push,
                 auth,
@@ -134,7 +196,13 @@ impl Registry {
     }
 
     /// Pushes a small blob held in memory (a config).
-    pub async fn push_blob_bytes(&self, r: &ImageRef, digest: &str, data: &[u8], auth: &RegistryAuth) -> Result<(), PushError> {
+    pub async fn push_blob_bytes(
+        &self,
+        r: &ImageRef,
+        digest: &str,
+        data: &[u8],
+        auth: &RegistryAuth,
+    ) -> Result<(), PushError> {
         if self.has_blob(r, digest, auth).await? {
             return Ok(());
         }
@@ -142,18 +210,35 @@ impl Registry {
         let blob_err = |failure| PushError::Blob {
             reference: r.to_string(),
             digest: digest.into(),
-            attempt: Attempt { host: ep.host.clone(), mirror: false, failure },
+            attempt: Attempt {
+                host: ep.host.clone(),
+                mirror: false,
+                failure,
+            },
         };
         let resp = self
             .transport
-            .send(&ep, r.repository(), Method::POST, "blobs/uploads/", &[(CONTENT_LENGTH.as_str(), "0")], None, Actions::Push, auth)
+            .send(
+                &ep,
+                r.repository(),
+                Method::POST,
+                "blobs/uploads/",
+                &[(CONTENT_LENGTH.as_str(), "0")],
+                None,
+                Actions::Push,
+                auth,
+            )
             .await
             .map_err(blob_err)?;
         let location = resp
             .headers()
             .get(LOCATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| blob_err(Failure::Invalid("an upload answer without a Location header".into())))?
+            .ok_or_else(|| {
+                blob_err(Failure::Invalid(
+                    "an upload answer without a Location header".into(),
+                ))
+            })?
             .to_string();
         let url = upload_url(&ep, &location, digest);
         let len = data.len().to_string();
@@ -163,7 +248,10 @@ impl Registry {
                 r.repository(),
                 Method::PUT,
                 &url,
-                &[(CONTENT_TYPE.as_str(), "application/octet-stream"), (CONTENT_LENGTH.as_str(), &len)],
+                &[
+                    (CONTENT_TYPE.as_str(), "application/octet-stream"),
+                    (CONTENT_LENGTH.as_str(), &len),
+                ],
                 Some(bytes::Bytes::copy_from_slice(data)),
                 Actions::Push,
                 auth,
@@ -193,19 +281,28 @@ impl Registry {
                 r.repository(),
                 Method::PUT,
                 &format!("manifests/{reference}"),
-                &[(CONTENT_TYPE.as_str(), media_type), (CONTENT_LENGTH.as_str(), &len)],
+                &[
+                    (CONTENT_TYPE.as_str(), media_type),
+                    (CONTENT_LENGTH.as_str(), &len),
+                ],
                 Some(bytes::Bytes::copy_from_slice(data)),
                 Actions::Push,
                 auth,
             )
             .await
             .map_err(|f| Self::push_failure(r, &ep, f))?;
-        if let Some(got) = resp.headers().get("Docker-Content-Digest").and_then(|v| v.to_str().ok()) {
+        if let Some(got) = resp
+            .headers()
+            .get("Docker-Content-Digest")
+            .and_then(|v| v.to_str().ok())
+        {
             if got != digest {
                 return Err(Self::push_failure(
                     r,
                     &ep,
-                    Failure::Invalid(format!("digest `{got}` for a manifest whose digest is `{digest}`")),
+                    Failure::Invalid(format!(
+                        "digest `{got}` for a manifest whose digest is `{digest}`"
+                    )),
                 ));
             }
         }
@@ -232,12 +329,26 @@ mod tests {
 
     #[test]
     fn upload_urls() {
-        let ep = Endpoint { host: "127.0.0.1:5000".into(), http: true, insecure: false, mirror: false };
+        let ep = Endpoint {
+            host: "127.0.0.1:5000".into(),
+            http: true,
+            insecure: false,
+            mirror: false,
+        };
         let d = "sha256:ab";
         let cases = [
-            ("/v2/a/blobs/uploads/u1?_state=x", "http://127.0.0.1:5000/v2/a/blobs/uploads/u1?_state=x&digest=sha256:ab"),
-            ("/v2/a/blobs/uploads/u1", "http://127.0.0.1:5000/v2/a/blobs/uploads/u1?digest=sha256:ab"),
-            ("https://other/up/1?x=1", "https://other/up/1?x=1&digest=sha256:ab"),
+            (
+                "/v2/a/blobs/uploads/u1?_state=x",
+                "http://127.0.0.1:5000/v2/a/blobs/uploads/u1?_state=x&digest=sha256:ab",
+            ),
+            (
+                "/v2/a/blobs/uploads/u1",
+                "http://127.0.0.1:5000/v2/a/blobs/uploads/u1?digest=sha256:ab",
+            ),
+            (
+                "https://other/up/1?x=1",
+                "https://other/up/1?x=1&digest=sha256:ab",
+            ),
         ];
         for (loc, want) in cases {
             assert_eq!(upload_url(&ep, loc, d), want);
