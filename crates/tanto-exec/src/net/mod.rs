@@ -105,6 +105,8 @@ pub(crate) struct Active {
     index: i32,
     block: Ipv4Net,
     gateway: Ipv4Addr,
+    /// The bridge's MAC address (the gateway's, for containers' neighbour tables).
+    mac: [u8; 6],
     mtu: u32,
     pool: Mutex<IpPool>,
 }
@@ -205,6 +207,13 @@ impl Attachment {
 
 impl Drop for Attachment {
     fn drop(&mut self) {
+        // The permanent entry would outlive the container (a new one on this address
+        // replaces it anyway).
+        if let Err(e) =
+            Netlink::open().and_then(|mut nl| nl.del_neighbor(self.active.index, self.ip))
+        {
+            tracing::debug!(ip = %self.ip, error = %e, "removing a neighbour entry");
+        }
         self.active.free(self.host);
     }
 }
@@ -313,6 +322,11 @@ fn slot_path(dir: &Path, slot: u64) -> PathBuf {
 
 fn bridge_name(slot: u64) -> String {
     format!("{LINK_PREFIX}{slot}")
+}
+
+/// The (locally administered) MAC address of slot `slot`'s bridge.
+fn bridge_mac(slot: u64) -> [u8; 6] {
+    [0x02, 0x74, 0x61, 0x6e, (slot >> 8) as u8, slot as u8]
 }
 
 /// The link group of slot `slot`'s bridge and veths (deleted together at teardown).
@@ -595,8 +609,24 @@ impl BridgeNet {
         let setup = || -> Result<i32, ExecError> {
             let mut nl = Netlink::open().map_err(io_err("opening a netlink socket"))?;
             let index = nl
-                .add_bridge(&name, mtu, link_group(slot))
+                .add_bridge(&name, mtu, link_group(slot), bridge_mac(slot))
                 .map_err(|e| net_err(format!("creating bridge `{name}`: {e}")))?;
+            // A veth pair that stays on the bridge keeps the bridge's carrier on. Without
+            // it the bridge loses carrier whenever its last container goes, and the next
+            // container's traffic waits for the kernel's rate-limited link event (up to
+            // a second). Host numbers 0 and 1 never name a container's veth.
+            let (keep0, keep1) = (format!("{name}v0"), format!("{name}v1"));
+            nl.add_veth(&keep0, index, &keep1, None, mtu, link_group(slot))
+                .map_err(|e| net_err(format!("creating `{keep0}` on `{name}`: {e}")))?;
+            for link in [&keep0, &keep1] {
+                let _ = fs::write(format!("/proc/sys/net/ipv6/conf/{link}/disable_ipv6"), "1");
+            }
+            let keep1_index = nl
+                .link_index(&keep1)
+                .map_err(io_err("finding the keepalive veth"))?
+                .ok_or_else(|| net_err(format!("`{keep1}` is missing")))?;
+            nl.set_up(keep1_index)
+                .map_err(|e| net_err(format!("bringing `{keep1}` up: {e}")))?;
             nl.add_addr(index, gateway, block.prefix()).map_err(|e| {
                 net_err(format!(
                     "adding {gateway}/{} to `{name}`: {e}",
@@ -619,6 +649,7 @@ impl BridgeNet {
                 return Err(e);
             }
         };
+        let mac = bridge_mac(slot);
         tracing::debug!(bridge = %name, %block, mtu, "bridge network ready");
         let active = Arc::new(Active {
             slot,
@@ -626,6 +657,7 @@ impl BridgeNet {
             index,
             block,
             gateway,
+            mac,
             mtu,
             pool: Mutex::new(IpPool::new(block.size())),
         });
@@ -652,6 +684,7 @@ impl BridgeNet {
             active.mtu,
         );
         let group = link_group(active.slot);
+        let gateway_mac = active.mac;
         // unshare(CLONE_NEWNET) moves the calling thread, and this thread ends right after.
         let spawned = std::thread::Builder::new()
             .name("tanto-netns".into())
@@ -664,7 +697,8 @@ impl BridgeNet {
                 let mut inside =
                     Netlink::open().map_err(step("opening a netlink socket in the namespace"))?;
                 inside.set_up(1).map_err(step("bringing `lo` up"))?;
-                let add = |nl: &mut Netlink| nl.add_veth(&veth, bridge, "eth0", &ns, mtu, group);
+                let add =
+                    |nl: &mut Netlink| nl.add_veth(&veth, bridge, "eth0", Some(&ns), mtu, group);
                 match add(&mut outside) {
                     Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
                         // A veth of an earlier container with this address, not yet gone.
@@ -686,6 +720,17 @@ impl BridgeNet {
                 inside
                     .add_default_route(gateway)
                     .map_err(step("adding the default route"))?;
+                // Both neighbour entries up front: no ARP round on the first packets.
+                inside
+                    .set_neighbor(eth0, gateway, gateway_mac)
+                    .map_err(step("adding the gateway's neighbour entry"))?;
+                let mac = inside
+                    .link_mac("eth0")
+                    .map_err(step("reading the address of `eth0`"))?
+                    .ok_or_else(|| io::Error::other("`eth0` has no MAC address"))?;
+                outside
+                    .set_neighbor(bridge, ip, mac)
+                    .map_err(step("adding the container's neighbour entry"))?;
                 Ok(ns)
             });
         let handle = match spawned {

@@ -28,6 +28,13 @@ const RTM_GETLINK: u16 = 18;
 const RTM_NEWADDR: u16 = 20;
 const RTM_DELADDR: u16 = 21;
 const RTM_NEWROUTE: u16 = 24;
+const RTM_NEWNEIGH: u16 = 28;
+const RTM_DELNEIGH: u16 = 29;
+const NLM_F_REPLACE: u16 = 0x100;
+const IFLA_ADDRESS: u16 = 1;
+const NDA_DST: u16 = 1;
+const NDA_LLADDR: u16 = 2;
+const NUD_PERMANENT: u16 = 0x80;
 
 const IFLA_IFNAME: u16 = 3;
 const IFLA_MTU: u16 = 4;
@@ -109,6 +116,17 @@ impl Msg {
         self.buf.push(0); // flags
         self.buf.push(RT_SCOPE_UNIVERSE);
         self.buf.extend_from_slice(&(index as u32).to_ne_bytes());
+        self
+    }
+
+    /// `struct ndmsg` for an IPv4 neighbour on link `index`.
+    fn ndmsg(mut self, index: i32, state: u16) -> Msg {
+        self.buf.push(AF_INET);
+        self.buf.extend_from_slice(&[0, 0, 0]); // pad
+        self.buf.extend_from_slice(&index.to_ne_bytes());
+        self.buf.extend_from_slice(&state.to_ne_bytes());
+        self.buf.push(0); // flags
+        self.buf.push(0); // type
         self
     }
 
@@ -319,10 +337,19 @@ impl Netlink {
 
     /// Creates bridge `name` (fails with `EEXIST` when it exists), up, with `mtu`, in
     /// link group `group`.
-    pub fn add_bridge(&mut self, name: &str, mtu: u32, group: u32) -> io::Result<i32> {
+    pub fn add_bridge(
+        &mut self,
+        name: &str,
+        mtu: u32,
+        group: u32,
+        mac: [u8; 6],
+    ) -> io::Result<i32> {
+        // An explicit address: a bridge would otherwise take the lowest of its ports'
+        // and change it as containers come and go.
         let msg = Msg::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK)
             .ifinfo(0, IFF_UP, IFF_UP)
             .str_attr(IFLA_IFNAME, name)
+            .attr(IFLA_ADDRESS, &mac)
             .u32_attr(IFLA_MTU, mtu)
             .u32_attr(IFLA_GROUP, group)
             .nest(IFLA_LINKINFO)
@@ -334,14 +361,14 @@ impl Netlink {
     }
 
     /// Creates a veth pair: `host_name` here, enslaved to `master` and up; its peer
-    /// `peer_name` in the namespace `netns`, down. Both get `mtu`; the host end joins
-    /// link group `group`.
+    /// `peer_name` in the namespace `netns` (this one when `None`), down. Both get
+    /// `mtu` and join link group `group` (the peer's group counts in its namespace).
     pub fn add_veth(
         &mut self,
         host_name: &str,
         master: i32,
         peer_name: &str,
-        netns: &impl AsFd,
+        netns: Option<&OwnedFd>,
         mtu: u32,
         group: u32,
     ) -> io::Result<()> {
@@ -358,14 +385,58 @@ impl Netlink {
         // The peer cannot be brought up here: the pair is linked only after the peer is
         // configured (veth_open says ENOTCONN). The caller brings it up.
         msg.push_ifinfo(0, 0, 0);
-        let msg = msg
+        let mut msg = msg
             .str_attr(IFLA_IFNAME, peer_name)
             .u32_attr(IFLA_MTU, mtu)
-            .u32_attr(IFLA_NET_NS_FD, netns.as_fd().as_raw_fd() as u32)
-            .end()
-            .end()
-            .end();
+            .u32_attr(IFLA_GROUP, group);
+        if let Some(ns) = netns {
+            msg = msg.u32_attr(IFLA_NET_NS_FD, ns.as_fd().as_raw_fd() as u32);
+        }
+        self.ack(msg.end().end().end())
+    }
+
+    /// The MAC address of link `name`.
+    pub fn link_mac(&mut self, name: &str) -> io::Result<Option<[u8; 6]>> {
+        let mut mac = None;
+        let msg = Msg::new(RTM_GETLINK, NLM_F_ACK)
+            .ifinfo(0, 0, 0)
+            .str_attr(IFLA_IFNAME, name);
+        match self.request(msg, |typ, payload| {
+            if typ == RTM_NEWLINK && payload.len() >= 16 {
+                for (t, v) in attrs(&payload[16..]) {
+                    if t == IFLA_ADDRESS && v.len() == 6 {
+                        mac = Some(v.try_into().unwrap());
+                    }
+                }
+            }
+        }) {
+            Ok(()) => Ok(mac),
+            Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A permanent neighbour entry `ip` -> `mac` on link `index` (replacing any), so
+    /// the first packets need no ARP round (whose first try is sometimes lost while a
+    /// fresh veth comes up, which costs a one-second retransmission).
+    pub fn set_neighbor(&mut self, index: i32, ip: Ipv4Addr, mac: [u8; 6]) -> io::Result<()> {
+        let msg = Msg::new(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE | NLM_F_ACK)
+            .ndmsg(index, NUD_PERMANENT)
+            .attr(NDA_DST, &ip.octets())
+            .attr(NDA_LLADDR, &mac);
         self.ack(msg)
+    }
+
+    /// Removes the neighbour entry for `ip` on link `index`; absent is fine.
+    pub fn del_neighbor(&mut self, index: i32, ip: Ipv4Addr) -> io::Result<()> {
+        let msg = Msg::new(RTM_DELNEIGH, NLM_F_ACK)
+            .ndmsg(index, 0)
+            .attr(NDA_DST, &ip.octets());
+        match self.ack(msg) {
+            Ok(()) => Ok(()),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENODEV)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Brings link `index` up.
