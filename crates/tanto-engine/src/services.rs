@@ -388,6 +388,7 @@ impl Services {
         let t = Instant::now();
         let running = worker.executor.start(setup.spec, sink).await.map_err(|e| fail(e.to_string()))?;
         let ip = running.ip().ok_or_else(|| fail("the container has no address on the bridge".into()))?;
+        tracing::debug!(service = %hostname, %ip, started_ms = t.elapsed().as_millis() as u64, "service container started");
         health_check(&running, &hostname, ip, ports).await?;
         tracing::debug!(service = %hostname, %ip, healthy_ms = t.elapsed().as_millis() as u64, "service healthy");
         Ok(InstanceKind::Container { running, ip, _resources: Mutex::new(setup.resources) })
@@ -479,9 +480,12 @@ async fn health_check(running: &RunningContainer, hostname: &str, ip: Ipv4Addr, 
                 let exit_code = ended.as_ref().as_ref().map(|i| i.exit_code).unwrap_or(-1);
                 return Err(ServiceError::Exited { hostname: hostname.to_string(), exit_code, output: output(running) });
             }
-            if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect((ip, port))).await {
+            // Short attempts: a SYN lost while the container comes up would otherwise cost a
+            // one-second retransmission.
+            if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(100), TcpStream::connect((ip, port))).await {
                 break;
             }
+            tracing::trace!(port, ms = start.elapsed().as_millis() as u64, "health check: not yet");
             if start.elapsed() > HEALTH_TIMEOUT {
                 return Err(ServiceError::Unhealthy { hostname: hostname.to_string(), port, waited: start.elapsed(), output: output(running) });
             }
