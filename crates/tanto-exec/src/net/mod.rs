@@ -4,7 +4,9 @@
 //! Layout: all tanto engines of a host share one address pool (`10.87.0.0/16` by
 //! default); each engine that needs networking takes one block of it (a /24 by default),
 //! numbered by its slot `k`: bridge `tanto<k>` with the block's first address as the
-//! gateway, one veth pair `tanto<k>v<n>` / `eth0` per container, iptables rules tagged
+//! gateway, one veth pair `tanto<k>v<n>` / `eth0` per container (plus the pair
+//! `tanto<k>v0`/`v1` that keeps the bridge's carrier on; permanent neighbour entries
+//! both ways so first packets need no ARP), iptables rules tagged
 //! `tanto:tanto<k>`. Engines never share a bridge, and each bridge drops traffic towards
 //! the rest of the pool, so a session's containers and services are unreachable from
 //! other sessions.
