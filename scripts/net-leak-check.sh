@@ -18,11 +18,24 @@ trap '"$fixtures" stop --dir "$work/reg" >/dev/null 2>&1 || true; rm -rf "$work"
 eval "$("$fixtures" serve --dir "$work/reg")"
 export TANTO_CONFIG _EXPERIMENTAL_DAGGER_CLI_BIN="$TANTO_BIN" TANTO_STATE_DIR="$work/state"
 
+# Slots of live engines this script did not start (other sessions on the host) are
+# not ours to judge: their state is left out.
+foreign() {
+  for f in /run/tanto/net/slot-*; do
+    [ -e "$f" ] || continue
+    read -r pid start <"$f"
+    if [ -e "/proc/$pid" ] && ! grep -q ') Z ' "/proc/$pid/stat" 2>/dev/null && ! grep -qx "$pid" "$work/ours" 2>/dev/null; then
+      echo "${f##*/slot-}"
+    fi
+  done
+}
+
 state() {
+  local skip; skip=$(foreign | sed 's/.*/tanto&([v ":]|$)|slot-&$/' | paste -sd'|')
   { ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -E '^tanto[0-9]+(v[0-9]+)?$' | sed 's/^/link /' || true
     ip netns list | sed 's/^/netns /'
     for t in filter nat; do iptables-save -t "$t" | grep -F 'tanto:tanto' | sed "s/^/rule($t) /" || true; done
-    ls /run/tanto/net 2>/dev/null | grep '^slot-' | sed 's/^/file /' || true; }
+    ls /run/tanto/net 2>/dev/null | grep '^slot-' | sed 's/^/file /' || true; } | { if [ -n "$skip" ]; then grep -Ev "$skip" || true; else cat; fi; }
 }
 
 cat >"$work/session.py" <<'EOF'
@@ -56,6 +69,7 @@ client=$!
 for _ in $(seq 300); do grep -q ready "$work/hang.out" 2>/dev/null && break; sleep 0.1; done
 sleep 1
 engine=$(pgrep -f "^$TANTO_BIN session" | tail -1)
+echo "$engine" >>"$work/ours"
 echo "== killing the engine (pid $engine) with SIGKILL mid-session; left behind:"
 kill -9 "$engine"
 sleep 0.5

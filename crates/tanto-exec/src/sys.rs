@@ -468,12 +468,17 @@ pub fn async_pidfd(pidfd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd<OwnedF
 }
 
 /// Start time of `pid` in clock ticks since boot (field 22 of `/proc/PID/stat`); with the
-/// pid it identifies a process across pid reuse.
+/// pid it identifies a process across pid reuse. `None` for a zombie: an engine killed
+/// with SIGKILL whose parent has not reaped it yet is gone for every cleanup purpose.
 pub fn process_start_time(pid: u32) -> Option<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may contain spaces and parentheses: skip past the last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split(' ').nth(19)?.parse().ok()
+    let mut fields = rest.split(' ');
+    if matches!(fields.next(), Some("Z") | Some("X") | Some("x")) {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
 }
 
 /// Effective capability bits of this process (`CapEff` in /proc/self/status).
@@ -655,5 +660,19 @@ mod tests {
     #[test]
     fn own_start_time_is_known() {
         assert!(process_start_time(std::process::id()).is_some());
+    }
+
+    #[test]
+    fn zombies_have_no_start_time() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        // Not reaped yet: a zombie once it has exited.
+        let t = std::time::Instant::now();
+        while fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z ")) {
+            assert!(t.elapsed() < std::time::Duration::from_secs(5));
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert_eq!(process_start_time(pid), None);
+        child.wait().unwrap();
     }
 }
