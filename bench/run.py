@@ -737,9 +737,10 @@ def main():
                 res.extra.append(f"{name} failed: {str(ex)[:300]}")
             log(f"== {name} took {time.perf_counter()-t0:.1f}s")
             report(res, args, started, final=False)
+        print(report(res, args, started, final=True), flush=True)  # before the (slow) cleanup
     finally:
+        log("cleaning up (stopping dockerd and the registry, removing the temp dir)")
         env.cleanup()
-    print(report(res, args, started, final=True))
 
 
 def report(res, args, started, final):
