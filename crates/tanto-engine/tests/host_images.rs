@@ -480,6 +480,25 @@ fn uploads_are_incremental() {
             );
         }
     }
+
+    // Chains stay short: after MAX_DEPTH layers the next change is a full copy.
+    let mut full_copies = 0;
+    for i in 0..(2 * tanto_engine::host::MAX_DEPTH) {
+        std::fs::write(src.join("top.txt"), format!("round {i}")).unwrap();
+        let up = upload(&store, &spec).unwrap();
+        full_copies += up.stats.full as u32;
+        let mut depth = 1;
+        let mut cur = up.snapshot;
+        while let Some((p, _)) = store.snapshot_parent(cur).unwrap() {
+            depth += 1;
+            cur = p;
+        }
+        assert!(depth <= tanto_engine::host::MAX_DEPTH, "chain of {depth} snapshots");
+        let view = store.view(Some(up.snapshot), "/").unwrap();
+        assert_eq!(std::fs::read_to_string(view.path().join("top.txt")).unwrap(), format!("round {i}"));
+        assert_eq!(files_below(view.path()), files_below(&src), "round {i}");
+    }
+    assert!(full_copies >= 1, "the chain was never squashed");
 }
 
 /// All bytes of every blob of an OCI layout tarball, layers decompressed.
