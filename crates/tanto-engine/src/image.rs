@@ -35,6 +35,9 @@ use tanto_store::{CacheRecord, LayerBlob, SnapshotId, Store};
 
 use crate::backend::EngineBackend;
 
+/// The `created` time of images and their history entries.
+const EPOCH: &str = "1970-01-01T00:00:00Z";
+
 /// Name of the file `asTarball` makes.
 pub const TARBALL_NAME: &str = "container.tar";
 
@@ -380,6 +383,8 @@ impl EngineBackend {
             architecture: platform.architecture.clone(),
             os: platform.os.clone(),
             variant: platform.variant.clone(),
+            // Reproducible: the same container is the same image, whenever it is published.
+            created: Some(EPOCH.into()),
             ..Default::default()
         };
         let k = &c.config;
@@ -409,6 +414,7 @@ impl EngineBackend {
         cfg.history = layers
             .iter()
             .map(|l| tanto_oci::image::History {
+                created: Some(EPOCH.into()),
                 created_by: Some(l.created_by.clone()),
                 comment: Some("tanto".into()),
                 ..Default::default()
