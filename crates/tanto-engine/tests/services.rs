@@ -20,9 +20,9 @@ struct Fixture {
 }
 
 /// The tests check the host's global network state: one at a time.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
 }
 
 fn skip_reason() -> Option<&'static str> {
@@ -116,7 +116,7 @@ async fn bindings_endpoints_start_stop_and_tunnels() {
         eprintln!("skipping: {why}");
         return;
     }
-    let _serial = serial();
+    let _serial = serial().await;
     let fx = fixture();
     let state = tempfile::tempdir().unwrap();
     let e = engine_with(&fx.config, state.path()).await;
@@ -277,7 +277,7 @@ async fn sessions_do_not_see_each_others_services() {
         eprintln!("skipping: {why}");
         return;
     }
-    let _serial = serial();
+    let _serial = serial().await;
     let fx = fixture();
     let (sa, sb) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let a = engine_with(&fx.config, sa.path()).await;

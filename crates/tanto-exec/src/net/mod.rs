@@ -257,14 +257,11 @@ impl PendingAttachment {
 
 impl Drop for PendingAttachment {
     fn drop(&mut self) {
-        match self.handle.take() {
-            // Not finished (an error elsewhere): wait for the thread, drop its namespace.
-            Some(h) => {
-                let _ = h.join();
-                self.active.free(self.host);
-            }
-            // Finished: the address now belongs to the Attachment.
-            None => {}
+        // Not finished (an error elsewhere): wait for the thread, drop its namespace.
+        // Finished: the address belongs to the Attachment now.
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+            self.active.free(self.host);
         }
     }
 }
