@@ -4,50 +4,13 @@
 //! containers. Needs root, crun or runc, docker-registry and busybox-static.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use serde_json::{json, Value};
-use tanto_engine::{Engine, EngineOptions};
+use tanto_engine::Engine;
 
-struct Fixture {
-    _registry: tanto_testkit::Registry,
-    addr: String,
-    config: PathBuf,
-    _dir: tempfile::TempDir,
-}
+mod common;
 
-fn skip_reason() -> Option<&'static str> {
-    if !rustix::process::geteuid().is_root() {
-        return Some("needs root");
-    }
-    if !Path::new("/usr/bin/docker-registry").exists() {
-        return Some("needs docker-registry (apt-get install docker-registry)");
-    }
-    None
-}
-
-fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let registry = tanto_testkit::Registry::start(&dir.path().join("registry")).expect("starting docker-registry");
-    let addr = registry.address();
-    let image = tanto_testkit::busybox_image().expect("building the busybox image");
-    tanto_testkit::push_image(&addr, "library/busybox", &["1.36", "latest"], &image).expect("pushing busybox");
-    let config = dir.path().join("engine.toml");
-    std::fs::write(&config, format!("[registry.\"docker.io\"]\nmirrors = [\"{addr}\"]\n\n[registry.\"{addr}\"]\nhttp = true\n")).unwrap();
-    Fixture { _registry: registry, addr, config, _dir: dir }
-}
-
-async fn engine(fx: &Fixture, state: &Path) -> Arc<Engine> {
-    let mut opts = EngineOptions::from_env(Some(state.to_path_buf())).unwrap();
-    opts.state_dir = state.join("state");
-    opts.config = Some(fx.config.clone());
-    opts.quiet = true;
-    Engine::start(opts).await.expect("starting the engine")
-}
-
-async fn query(e: &Engine, q: &str) -> Value {
-    e.execute(tanto_api::gql::Request { query: q.to_string(), variables: None, operation_name: None }).await
-}
+use common::{engine, first_error, fixture, query, skip_reason};
 
 /// The single leaf of a successful answer (queries here select one path).
 fn leaf(v: &Value) -> Value {
@@ -64,9 +27,6 @@ async fn ok(e: &Engine, q: &str) -> Value {
     leaf(&query(e, q).await)
 }
 
-fn first_error(v: &Value) -> String {
-    v["errors"][0]["message"].as_str().unwrap_or("").to_string()
-}
 
 /// A GraphQL string literal.
 fn lit(s: &str) -> String {

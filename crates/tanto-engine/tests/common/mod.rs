@@ -1,0 +1,58 @@
+//! Shared set-up of the engine integration tests: a real docker-registry with
+//! the busybox image, engine config mirroring docker.io to it, and in-process
+//! engines on a state dir of the test's own.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+use tanto_engine::{Engine, EngineOptions};
+
+pub struct Fixture {
+    _registry: tanto_testkit::Registry,
+    /// `127.0.0.1:PORT` of the registry.
+    pub addr: String,
+    /// The engine config file mirroring docker.io to the registry.
+    pub config: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// Why these tests cannot run here, if they cannot.
+pub fn skip_reason() -> Option<&'static str> {
+    if !rustix::process::geteuid().is_root() {
+        return Some("needs root");
+    }
+    if !Path::new("/usr/bin/docker-registry").exists() {
+        return Some("needs docker-registry (apt-get install docker-registry)");
+    }
+    None
+}
+
+pub fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = tanto_testkit::Registry::start(&dir.path().join("registry")).expect("starting docker-registry");
+    let addr = registry.address();
+    tanto_testkit::publish_busybox(&addr).expect("pushing busybox");
+    let config = dir.path().join("engine.toml");
+    tanto_testkit::write_engine_config(&config, &addr).expect("writing the engine config");
+    Fixture { _registry: registry, addr, config, _dir: dir }
+}
+
+/// An engine with its state under `state`, host paths relative to `state`.
+pub async fn engine(fx: &Fixture, state: &Path) -> Arc<Engine> {
+    let mut opts = EngineOptions::from_env(Some(state.to_path_buf())).unwrap();
+    opts.state_dir = state.join("state");
+    opts.config = Some(fx.config.clone());
+    opts.quiet = true;
+    Engine::start(opts).await.expect("starting the engine")
+}
+
+pub async fn query(e: &Engine, q: &str) -> Value {
+    e.execute(tanto_api::gql::Request { query: q.to_string(), variables: None, operation_name: None }).await
+}
+
+pub fn first_error(v: &Value) -> String {
+    v["errors"][0]["message"].as_str().unwrap_or("").to_string()
+}
