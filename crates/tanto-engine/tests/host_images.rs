@@ -6,64 +6,20 @@
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::os::unix::fs::symlink;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 use tanto_engine::host::{upload, UploadSpec};
-use tanto_engine::{Engine, EngineOptions};
+use tanto_engine::Engine;
 
-struct Fixture {
-    _registry: tanto_testkit::Registry,
-    registry: String,
-    config: PathBuf,
-    _dir: tempfile::TempDir,
-}
+mod common;
 
-fn skip_reason() -> Option<&'static str> {
-    if !rustix::process::geteuid().is_root() {
-        return Some("needs root");
-    }
-    if !Path::new("/usr/bin/docker-registry").exists() {
-        return Some("needs docker-registry (apt-get install docker-registry)");
-    }
-    None
-}
-
-fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let registry = tanto_testkit::Registry::start(&dir.path().join("registry"))
-        .expect("starting docker-registry");
-    let addr = registry.address();
-    let image = tanto_testkit::busybox_image().expect("building the busybox image");
-    tanto_testkit::push_image(&addr, "library/busybox", &["1.36", "latest"], &image)
-        .expect("pushing busybox");
-    let config = dir.path().join("engine.toml");
-    std::fs::write(&config, format!("[registry.\"docker.io\"]\nmirrors = [\"{addr}\"]\n\n[registry.\"{addr}\"]\nhttp = true\n")).unwrap();
-    Fixture {
-        _registry: registry,
-        registry: addr,
-        config,
-        _dir: dir,
-    }
-}
+use common::{fixture, query, skip_reason, Fixture};
 
 /// An engine whose client works in `workdir`, with its state in `state`.
 async fn engine(fx: &Fixture, workdir: &Path, state: &Path) -> Arc<Engine> {
-    let mut opts = EngineOptions::from_env(Some(workdir.to_path_buf())).unwrap();
-    opts.state_dir = state.to_path_buf();
-    opts.config = Some(fx.config.clone());
-    opts.quiet = true;
-    Engine::start(opts).await.expect("starting the engine")
-}
-
-async fn query(e: &Engine, q: &str) -> Value {
-    e.execute(tanto_api::gql::Request {
-        query: q.to_string(),
-        variables: None,
-        operation_name: None,
-    })
-    .await
+    common::engine_at(fx, workdir, state).await
 }
 
 /// The answer at `path` (dot-separated keys), failing the test on errors.
@@ -711,7 +667,7 @@ async fn images_out_and_back_in() {
     );
 
     // Publish, pull back by digest and by tag, run the entrypoint.
-    let tag = format!("{}/e2e/secret-free:v1", fx.registry);
+    let tag = format!("{}/e2e/secret-free:v1", fx.addr);
     let published = run(format!(r#"publish(address: "{tag}")"#)).await;
     let published = published.as_str().unwrap().to_string();
     assert!(
@@ -730,7 +686,7 @@ async fn images_out_and_back_in() {
     }
     // the registry holds it under that digest, with no secret in any blob
     let digest = published.rsplit_once('@').unwrap().1;
-    let m = tanto_testkit::get_manifest(&fx.registry, "e2e/secret-free", digest).unwrap();
+    let m = tanto_testkit::get_manifest(&fx.addr, "e2e/secret-free", digest).unwrap();
     assert_eq!(tanto_testkit::sha256_digest(&m.body), digest);
     let manifest: Value = serde_json::from_slice(&m.body).unwrap();
     for blob in manifest["layers"]
@@ -741,7 +697,7 @@ async fn images_out_and_back_in() {
     {
         let url = format!(
             "http://{}/v2/e2e/secret-free/blobs/{}",
-            fx.registry,
+            fx.addr,
             blob["digest"].as_str().unwrap()
         );
         let data = decompressed(&tanto_testkit::http::get_ok(&url).unwrap().body);
@@ -756,7 +712,7 @@ async fn images_out_and_back_in() {
         run(format!(r#"publish(address: "{tag}")"#)).await,
         json!(published)
     );
-    let err = ask_err(&e, &format!(r#"{{ container {{ from(address: "busybox") {{ publish(address: "{}/e2e/x@sha256:{}") }} }} }}"#, fx.registry, "a".repeat(64))).await;
+    let err = ask_err(&e, &format!(r#"{{ container {{ from(address: "busybox") {{ publish(address: "{}/e2e/x@sha256:{}") }} }} }}"#, fx.addr, "a".repeat(64))).await;
     assert!(err.contains("give a tag"), "{err}");
 
     // Podman (Debian's) pulls and runs what tanto published, unchanged.
@@ -987,7 +943,7 @@ async fn imports_of_other_tools_tarballs_and_multi_platform_publish() {
                 .args([
                     "copy",
                     "--src-tls-verify=false",
-                    &format!("docker://{}/library/busybox:1.36", fx.registry),
+                    &format!("docker://{}/library/busybox:1.36", fx.addr),
                 ])
                 .arg(format!("{dest}:{}", path.display()))
                 .output()
@@ -1028,7 +984,7 @@ async fn imports_of_other_tools_tarballs_and_multi_platform_publish() {
 
     // platformVariants make an index with one manifest per platform.
     let arm = ask(&e, r#"{ container(platform: "linux/arm64") { withNewFile(path: "/arch", contents: "arm64") { id } } }"#, "container.withNewFile.id").await;
-    let tag = format!("{}/e2e/multi:v1", fx.registry);
+    let tag = format!("{}/e2e/multi:v1", fx.addr);
     let q = format!(
         r#"{{ container {{ withNewFile(path: "/arch", contents: "native") {{ publish(address: "{tag}", platformVariants: ["{}"]) }} }} }}"#,
         arm.as_str().unwrap()
@@ -1042,7 +998,7 @@ async fn imports_of_other_tools_tarballs_and_multi_platform_publish() {
         .1
         .to_string();
     let index: Value = serde_json::from_slice(
-        &tanto_testkit::get_manifest(&fx.registry, "e2e/multi", &digest)
+        &tanto_testkit::get_manifest(&fx.addr, "e2e/multi", &digest)
             .unwrap()
             .body,
     )

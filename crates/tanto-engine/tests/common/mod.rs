@@ -49,6 +49,15 @@ pub async fn engine(fx: &Fixture, state: &Path) -> Arc<Engine> {
     Engine::start(opts).await.expect("starting the engine")
 }
 
+/// An engine whose client works in `workdir`, with its state exactly in `state_dir`.
+pub async fn engine_at(fx: &Fixture, workdir: &Path, state_dir: &Path) -> Arc<Engine> {
+    let mut opts = EngineOptions::from_env(Some(workdir.to_path_buf())).unwrap();
+    opts.state_dir = state_dir.to_path_buf();
+    opts.config = Some(fx.config.clone());
+    opts.quiet = true;
+    Engine::start(opts).await.expect("starting the engine")
+}
+
 pub async fn query(e: &Engine, q: &str) -> Value {
     e.execute(tanto_api::gql::Request { query: q.to_string(), variables: None, operation_name: None }).await
 }
