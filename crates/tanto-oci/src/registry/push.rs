@@ -18,6 +18,12 @@ use super::{Registry, RegistryAuth};
 use crate::config::Endpoint;
 use crate::reference::ImageRef;
 
+/// What a blob upload sends: a file read only if needed, or bytes in memory.
+enum BlobBody<'a> {
+    File(&'a Path),
+    Memory(bytes::Bytes),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
     #[error("cannot push to `{reference}`: {attempt}{hint}", hint = push_hint(.attempt))]
@@ -119,6 +125,36 @@ impl Registry {
         if self.has_blob(r, digest, auth).await? {
             return Ok(false);
         }
+        self.upload(r, digest, mount_from, BlobBody::File(path), auth).await
+    }
+
+    /// Pushes a small blob held in memory (a config).
+    pub async fn push_blob_bytes(
+        &self,
+        r: &ImageRef,
+        digest: &str,
+        data: &[u8],
+        auth: &RegistryAuth,
+    ) -> Result<(), PushError> {
+        if self.has_blob(r, digest, auth).await? {
+            return Ok(());
+        }
+        let body = BlobBody::Memory(bytes::Bytes::copy_from_slice(data));
+        self.upload(r, digest, None, body, auth).await.map(|_| ())
+    }
+
+    /// One blob upload: POST to start it (or to mount the blob from
+    /// `mount_from`), then PUT the bytes to the returned location. A file is
+    /// read only when the registry wants its bytes, and checked against
+    /// `digest` first. Returns whether bytes were uploaded.
+    async fn upload(
+        &self,
+        r: &ImageRef,
+        digest: &str,
+        mount_from: Option<&str>,
+        body: BlobBody<'_>,
+        auth: &RegistryAuth,
+    ) -> Result<bool, PushError> {
         let ep = self.push_endpoint(r);
         let blob_err = |failure| PushError::Blob {
             reference: r.to_string(),
@@ -160,20 +196,26 @@ impl Registry {
                 ))
             })?
             .to_string();
-        let data = tokio::fs::read(path)
-            .await
-            .map_err(|source| PushError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        let actual = format!("sha256:{}", hex::encode(Sha256::digest(&data)));
-        if actual != digest {
-            return Err(PushError::Corrupt {
-                path: path.to_path_buf(),
-                digest: digest.into(),
-                actual,
-            });
-        }
+        let data = match body {
+            BlobBody::Memory(data) => data,
+            BlobBody::File(path) => {
+                let data = tokio::fs::read(path)
+                    .await
+                    .map_err(|source| PushError::Io {
+                        path: path.to_path_buf(),
+                        source,
+                    })?;
+                let actual = format!("sha256:{}", hex::encode(Sha256::digest(&data)));
+                if actual != digest {
+                    return Err(PushError::Corrupt {
+                        path: path.to_path_buf(),
+                        digest: digest.into(),
+                        actual,
+                    });
+                }
+                bytes::Bytes::from(data)
+            }
+        };
         let url = upload_url(&ep, &location, digest);
         let len = data.len().to_string();
         self.transport
@@ -186,79 +228,13 @@ impl Registry {
                     (CONTENT_TYPE.as_str(), "application/octet-stream"),
                     (CONTENT_LENGTH.as_str(), &len),
                 ],
-                Some(bytes::Bytes::from(data)),
+                Some(data),
                 Actions::Push,
                 auth,
             )
             .await
             .map_err(blob_err)?;
         Ok(true)
-    }
-
-    /// Pushes a small blob held in memory (a config).
-    pub async fn push_blob_bytes(
-        &self,
-        r: &ImageRef,
-        digest: &str,
-        data: &[u8],
-        auth: &RegistryAuth,
-    ) -> Result<(), PushError> {
-        if self.has_blob(r, digest, auth).await? {
-            return Ok(());
-        }
-        let ep = self.push_endpoint(r);
-        let blob_err = |failure| PushError::Blob {
-            reference: r.to_string(),
-            digest: digest.into(),
-            attempt: Attempt {
-                host: ep.host.clone(),
-                mirror: false,
-                failure,
-            },
-        };
-        let resp = self
-            .transport
-            .send(
-                &ep,
-                r.repository(),
-                Method::POST,
-                "blobs/uploads/",
-                &[(CONTENT_LENGTH.as_str(), "0")],
-                None,
-                Actions::Push,
-                auth,
-            )
-            .await
-            .map_err(blob_err)?;
-        let location = resp
-            .headers()
-            .get(LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                blob_err(Failure::Invalid(
-                    "an upload answer without a Location header".into(),
-                ))
-            })?
-            .to_string();
-        let url = upload_url(&ep, &location, digest);
-        let len = data.len().to_string();
-        self.transport
-            .send(
-                &ep,
-                r.repository(),
-                Method::PUT,
-                &url,
-                &[
-                    (CONTENT_TYPE.as_str(), "application/octet-stream"),
-                    (CONTENT_LENGTH.as_str(), &len),
-                ],
-                Some(bytes::Bytes::copy_from_slice(data)),
-                Actions::Push,
-                auth,
-            )
-            .await
-            .map_err(blob_err)?;
-        Ok(())
     }
 
     /// Puts a manifest (or index) under `reference` (a tag or its digest) in
