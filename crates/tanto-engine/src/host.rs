@@ -749,7 +749,21 @@ struct Writer<'a> {
     egid: u32,
 }
 
-impl Writer<'_> {
+impl<'a> Writer<'a> {
+    /// A writer copying from the host tree at `host` into the snapshot dir `upper`.
+    fn new(host: &'a OwnedFd, host_path: &'a Path, upper_path: &'a Path) -> Result<Writer<'a>, UploadError> {
+        let upper = rfs::open(upper_path, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| UploadError::Write { path: upper_path.to_path_buf(), source: e.into() })?;
+        Ok(Writer {
+            host,
+            host_path,
+            upper,
+            upper_path,
+            euid: rustix::process::geteuid().as_raw(),
+            egid: rustix::process::getegid().as_raw(),
+        })
+    }
+
     fn werr(&self, rel: &str) -> impl FnOnce(io::Error) -> UploadError {
         let path = self.upper_path.join(rel);
         move |source| UploadError::Write { path, source }
@@ -1061,22 +1075,7 @@ pub fn upload(store: &Store, spec: &UploadSpec) -> Result<Uploaded, UploadError>
      -> Result<(Arc<Vertex>, SnapshotId), UploadError> {
         let prep = store.prepare(None)?;
         let result = (|| {
-            let w = Writer {
-                host: &root,
-                host_path: &spec.path,
-                upper: rfs::open(
-                    &prep.upper,
-                    OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )
-                .map_err(|e| UploadError::Write {
-                    path: prep.upper.clone(),
-                    source: e.into(),
-                })?,
-                upper_path: &prep.upper,
-                euid: rustix::process::geteuid().as_raw(),
-                egid: rustix::process::getegid().as_raw(),
-            };
+            let w = Writer::new(&root, &spec.path, &prep.upper)?;
             w.write_all(entries)
         })();
         let written = match result {
@@ -1133,22 +1132,7 @@ pub fn upload(store: &Store, spec: &UploadSpec) -> Result<Uploaded, UploadError>
             } else {
                 let prep = store.prepare(Some((rec.snapshot, "/")))?;
                 let result = (|| {
-                    let w = Writer {
-                        host: &root,
-                        host_path: &spec.path,
-                        upper: rfs::open(
-                            &prep.upper,
-                            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                            Mode::empty(),
-                        )
-                        .map_err(|e| UploadError::Write {
-                            path: prep.upper.clone(),
-                            source: e.into(),
-                        })?,
-                        upper_path: &prep.upper,
-                        euid: rustix::process::geteuid().as_raw(),
-                        egid: rustix::process::getegid().as_raw(),
-                    };
+                    let w = Writer::new(&root, &spec.path, &prep.upper)?;
                     w.write_diff(old_entries, &entries)
                 })();
                 match result {
