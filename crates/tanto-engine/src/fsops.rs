@@ -422,55 +422,93 @@ fn reopen(fd: &OwnedFd) -> io::Result<OwnedFd> {
 fn copy_dir(sdir: &OwnedFd, ddir: &OwnedFd, prefix: &str, opts: &CopyOpts<'_>) -> io::Result<()> {
     for (name, st) in list(sdir)? {
         let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
-        if opts.filter.excluded(&rel) {
-            continue;
+        copy_child(sdir, ddir, &name, &st, &rel, opts, true)?;
+    }
+    Ok(())
+}
+
+/// Copies the entry `name` of `sdir` (stat `st`, path `rel` below the copied
+/// directory) into `ddir`, as part of a directory copy: a directory is merged
+/// into one already there (with its contents when `recursive`), anything else
+/// replaces what is there; metadata comes from the source unless `opts` say.
+fn copy_child(sdir: &OwnedFd, ddir: &OwnedFd, name: &str, st: &Stat, rel: &str, opts: &CopyOpts<'_>, recursive: bool) -> io::Result<()> {
+    if opts.filter.excluded(rel) {
+        return Ok(());
+    }
+    let ft = file_type(st);
+    if ft == FileType::Directory {
+        let child_src = rfs::openat(sdir, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+        let included_here = opts.filter.included(rel);
+        if !included_here && !has_included(&child_src, rel, opts.filter)? {
+            return Ok(());
         }
-        let ft = file_type(&st);
-        if ft == FileType::Directory {
-            let child_src = rfs::openat(sdir, name.as_str(), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
-            let included_here = opts.filter.included(&rel);
-            if !included_here && !has_included(&child_src, &rel, opts.filter)? {
-                continue;
-            }
-            remove_if_not(ddir, &name, FileType::Directory)?;
-            match rfs::mkdirat(ddir, name.as_str(), Mode::from_raw_mode(0o700)) {
-                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
-                Err(e) => return Err(e.into()),
-            }
-            let child_dst = rfs::openat(ddir, name.as_str(), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
-            copy_dir(&child_src, &child_dst, &rel, opts)?;
-            apply_meta(&child_dst, &st, opts.mode, opts.owner)?;
-            continue;
+        remove_if_not(ddir, name, FileType::Directory)?;
+        match rfs::mkdirat(ddir, name, Mode::from_raw_mode(0o700)) {
+            Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+            Err(e) => return Err(e.into()),
         }
-        if !opts.filter.included(&rel) {
-            continue;
+        let child_dst = rfs::openat(ddir, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+        if recursive {
+            copy_dir(&child_src, &child_dst, rel, opts)?;
         }
-        match ft {
-            FileType::RegularFile => {
-                let f = rfs::openat(sdir, name.as_str(), OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
-                copy_file(&f, &st, ddir, &name, opts)?;
+        return apply_meta(&child_dst, st, opts.mode, opts.owner);
+    }
+    if !opts.filter.included(rel) {
+        return Ok(());
+    }
+    match ft {
+        FileType::RegularFile => {
+            let f = rfs::openat(sdir, name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+            copy_file(&f, st, ddir, name, opts)?;
+        }
+        FileType::Symlink => {
+            let target = rfs::readlinkat(sdir, name, Vec::new())?;
+            if rfs::statat(ddir, name, AtFlags::SYMLINK_NOFOLLOW).is_ok() {
+                remove_entry(ddir, name)?;
             }
-            FileType::Symlink => {
-                let target = rfs::readlinkat(sdir, name.as_str(), Vec::new())?;
-                if rfs::statat(ddir, name.as_str(), AtFlags::SYMLINK_NOFOLLOW).is_ok() {
-                    remove_entry(ddir, &name)?;
-                }
-                rfs::symlinkat(target.as_c_str(), ddir, name.as_str())?;
-                let (u, g) = opts.owner.unwrap_or((st.st_uid, st.st_gid));
-                rfs::chownat(ddir, name.as_str(), Some(rfs::Uid::from_raw(u)), Some(rfs::Gid::from_raw(g)), AtFlags::SYMLINK_NOFOLLOW)?;
+            rfs::symlinkat(target.as_c_str(), ddir, name)?;
+            let (u, g) = opts.owner.unwrap_or((st.st_uid, st.st_gid));
+            rfs::chownat(ddir, name, Some(rfs::Uid::from_raw(u)), Some(rfs::Gid::from_raw(g)), AtFlags::SYMLINK_NOFOLLOW)?;
+        }
+        _ => {
+            if rfs::statat(ddir, name, AtFlags::SYMLINK_NOFOLLOW).is_ok() {
+                remove_entry(ddir, name)?;
             }
-            _ => {
-                if rfs::statat(ddir, name.as_str(), AtFlags::SYMLINK_NOFOLLOW).is_ok() {
-                    remove_entry(ddir, &name)?;
-                }
-                let kind = ft;
-                if let Err(e) = rfs::mknodat(ddir, name.as_str(), kind, Mode::from_raw_mode(st.st_mode & 0o7777), st.st_rdev) {
-                    tracing::warn!(path = rel, error = %e, "skipping a special file that cannot be created");
-                }
+            if let Err(e) = rfs::mknodat(ddir, name, ft, Mode::from_raw_mode(st.st_mode & 0o7777), st.st_rdev) {
+                tracing::warn!(path = rel, error = %e, "skipping a special file that cannot be created");
             }
         }
     }
     Ok(())
+}
+
+/// Copies the single entry at `src_path` to `dst_path` (whose parent must
+/// exist) as a directory copy would copy it as a child: see [`copy_child`].
+/// Returns false when `src_path` does not exist.
+pub fn copy_entry(src: &Root, src_path: &str, dst: &Root, dst_path: &str, opts: &CopyOpts<'_>, recursive: bool) -> io::Result<bool> {
+    let (sdir, name) = match src.parent(src_path, false) {
+        Ok(x) => x,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let st = match rfs::statat(&sdir, name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => st,
+        Err(rustix::io::Errno::NOENT) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    let (ddir, dname) = dst.parent(dst_path, false)?;
+    if dname != name {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("copy_entry renames `{src_path}` to `{dst_path}`")));
+    }
+    copy_child(&sdir, &ddir, &name, &st, &name, opts, recursive)?;
+    Ok(true)
+}
+
+/// Applies `st`'s (or the given) owner, mode and modification time to the
+/// directory at `path`, as a directory copy does for the directories it copies.
+pub fn set_dir_meta(dst: &Root, path: &str, st: &Stat, opts: &CopyOpts<'_>) -> io::Result<()> {
+    let dir = dst.open_in(path, OFlags::RDONLY | OFlags::DIRECTORY, false)?;
+    apply_meta(&dir, st, opts.mode, opts.owner)
 }
 
 /// Whether anything below `dir` is included (so the directory must be created).

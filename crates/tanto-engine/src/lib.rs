@@ -12,6 +12,7 @@
 //! - Business logic lives below (solver, store, exec, oci, api); this crate wires.
 
 mod backend;
+mod copyinc;
 mod export;
 pub mod fsops;
 mod gitignore;

@@ -163,22 +163,9 @@ impl Worker {
         let sources: Vec<Option<SnapshotId>> =
             (0..vertex.inputs.len() as u32).map(|i| input_snapshot(vertex, inputs, i).ok()).collect();
         let store = self.store.clone();
-        let actions = op.actions.clone();
+        let op = op.clone();
         let key = key.to_string();
-        blocking(move || {
-            let mut pending = Pending::new(&store);
-            let prep = store.prepare(base.map(|b| (b, "/")))?;
-            let view = store.mount_rw(&prep)?;
-            pending.items.push(prep);
-            let root = Root::open(view.path()).map_err(|e| EngineError::msg(format!("opening the snapshot: {e}")))?;
-            for action in &actions {
-                apply_action(&store, &root, action, &sources)?;
-            }
-            drop(root);
-            drop(view);
-            pending.commit(&key, None)
-        })
-        .await
+        blocking(move || file_op_blocking(&store, base, &op, &sources, &key)).await
     }
 
     async fn exec(&self, vertex: &Vertex, op: &ExecOp, key: Digest, inputs: &[Output]) -> Result<Output, EngineError> {
@@ -390,6 +377,39 @@ impl Drop for RemoveOnDrop {
             let _ = std::fs::remove_file(p);
         }
     }
+}
+
+/// A file op: incrementally from an earlier copy when it is one copy of a
+/// source that has one (see `copyinc`), else by applying its actions to a
+/// new snapshot over `base`.
+pub(crate) fn file_op_blocking(store: &Store, base: Option<SnapshotId>, op: &FileOp, sources: &[Option<SnapshotId>], key: &str) -> Result<Output, EngineError> {
+    let plan = crate::copyinc::CopyPlan::of(op, base, sources);
+    if let Some(plan) = &plan {
+        if let Some(out) = crate::copyinc::try_incremental(store, plan, key)? {
+            return Ok(out);
+        }
+    }
+    let (out, id) = apply_actions(store, base, &op.actions, sources, key)?;
+    if let Some(plan) = &plan {
+        plan.remember(store, id, 0);
+    }
+    Ok(out)
+}
+
+/// Applies `actions` to a new snapshot over `base` and commits it under `key`.
+pub(crate) fn apply_actions(store: &Store, base: Option<SnapshotId>, actions: &[FileAction], sources: &[Option<SnapshotId>], key: &str) -> Result<(Output, SnapshotId), EngineError> {
+    let mut pending = Pending::new(store);
+    let prep = store.prepare(base.map(|b| (b, "/")))?;
+    let id = prep.id;
+    let view = store.mount_rw(&prep)?;
+    pending.items.push(prep);
+    let root = Root::open(view.path()).map_err(|e| EngineError::msg(format!("opening the snapshot: {e}")))?;
+    for action in actions {
+        apply_action(store, &root, action, sources)?;
+    }
+    drop(root);
+    drop(view);
+    Ok((pending.commit(key, None)?, id))
 }
 
 fn io_msg(what: &str) -> impl Fn(std::io::Error) -> EngineError + '_ {

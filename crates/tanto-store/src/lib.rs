@@ -19,14 +19,16 @@
 //! - Nothing secret is stored here: exec output is scrubbed before it is recorded.
 //! - This crate runs no processes; its only mounts are read-only views.
 
+mod copymemo;
 mod db;
 mod snapshot;
 mod sys;
 mod upload;
 mod volume;
 
+pub use copymemo::CopyBase;
 pub use db::{CacheRecord, ExecMeta};
-pub use snapshot::{Prepared, SnapshotId, View};
+pub use snapshot::{clean_rel, Prepared, SnapshotId, View};
 pub use upload::{LayerBlob, UploadRecord};
 pub use volume::{Sharing, VolumeLease};
 
@@ -76,6 +78,7 @@ impl Store {
         }
         let conn = db::open(&root.join("meta.db"))?;
         upload::init(&conn)?;
+        copymemo::init(&conn)?;
         let store = Store {
             inner: Arc::new(Inner { root: root.to_path_buf(), db: Mutex::new(conn), owner: sys::owner_token(std::process::id()) }),
         };
