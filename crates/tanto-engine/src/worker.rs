@@ -65,6 +65,12 @@ impl tanto_solver::Worker for Worker {
     }
 
     async fn compute(&self, vertex: &Arc<Vertex>, key: Digest, inputs: Vec<Output>) -> Result<Output, Arc<EngineError>> {
+        // Another engine on this state dir may be computing the same key:
+        // wait for it and take its result rather than doing the work twice.
+        let _lease = self.lease(vertex, key).await.map_err(Arc::new)?;
+        if let Some(out) = self.lookup(vertex, key).await? {
+            return Ok(out);
+        }
         let res = match &vertex.op {
             Op::ImageLayer(op) => self.layer(vertex, op, key, &inputs).await,
             Op::File(op) => self.file_op(vertex, op, key, &inputs).await,
@@ -74,6 +80,27 @@ impl tanto_solver::Worker for Worker {
             Op::Git(op) => self.git_op(op, key).await,
         };
         res.map_err(Arc::new)
+    }
+}
+
+impl Worker {
+    /// The in-flight lease of `key` (see tanto-store `lease`), waiting while
+    /// another engine process holds it.
+    async fn lease(&self, vertex: &Vertex, key: Digest) -> Result<tanto_store::Lease, EngineError> {
+        let key_s = key.to_string();
+        let mut delay = std::time::Duration::from_millis(1);
+        let mut waited = false;
+        loop {
+            if let Some(lease) = self.store.try_lease(&key_s)? {
+                return Ok(lease);
+            }
+            if !waited {
+                waited = true;
+                tracing::debug!(key = %key_s, step = %vertex.label(), "another engine is computing this step; waiting for its result");
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(std::time::Duration::from_millis(25));
+        }
     }
 }
 

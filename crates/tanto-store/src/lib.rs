@@ -9,6 +9,7 @@
 //! - `snapshots/<id>/fs` — one overlayfs layer (a diff) per snapshot.
 //! - `volumes/<hex>/` — cache volumes.
 //! - `mnt/` — temporary read-only views of snapshot chains.
+//! - `locks/<hex>` — in-flight leases: which engine computes a cache key now.
 //!
 //! Invariants:
 //! - A snapshot is `pending` while it is written and becomes `committed` in the
@@ -21,6 +22,7 @@
 
 mod copymemo;
 mod db;
+mod lease;
 mod snapshot;
 mod sys;
 mod upload;
@@ -28,6 +30,7 @@ mod volume;
 
 pub use copymemo::CopyBase;
 pub use db::{CacheRecord, ExecMeta};
+pub use lease::Lease;
 pub use snapshot::{clean_rel, Prepared, SnapshotId, View};
 pub use upload::{LayerBlob, UploadRecord};
 pub use volume::{Sharing, VolumeLease};
@@ -72,7 +75,7 @@ impl Store {
     /// Opens (creating if needed) the state directory and recovers from crashes
     /// of earlier engines.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
-        for sub in ["", "blobs/sha256", "snapshots", "volumes", "mnt", "tmp"] {
+        for sub in ["", "blobs/sha256", "snapshots", "volumes", "mnt", "tmp", "locks"] {
             let p = root.join(sub);
             std::fs::create_dir_all(&p).map_err(io_err(&p))?;
         }
