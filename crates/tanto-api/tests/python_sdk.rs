@@ -77,13 +77,20 @@ impl Resolver for Generic {
     }
 }
 
-/// Serves POST /query over HTTP/1.1 keep-alive connections, checking nothing but framing.
-async fn serve(listener: TcpListener, log: Arc<std::sync::Mutex<Vec<String>>>) {
+/// Serves POST /query over HTTP/1.1 keep-alive connections with `resolver` from `root`,
+/// checking nothing but framing.
+async fn serve(
+    listener: TcpListener,
+    log: Arc<std::sync::Mutex<Vec<String>>>,
+    resolver: Arc<dyn Resolver>,
+    root: Obj,
+) {
     loop {
         let Ok((sock, _)) = listener.accept().await else {
             return;
         };
         let log = log.clone();
+        let (resolver, root) = (resolver.clone(), root.clone());
         tokio::spawn(async move {
             let mut sock = BufReader::new(sock);
             loop {
@@ -117,8 +124,7 @@ async fn serve(listener: TcpListener, log: Arc<std::sync::Mutex<Vec<String>>>) {
                 let out = match parse_request_body(&body) {
                     Ok(req) => {
                         log.lock().unwrap().push(req.query.clone());
-                        execute_bytes(Schema::dagger_v021(), &Generic, Obj::new("Query", ()), req)
-                            .await
+                        execute_bytes(Schema::dagger_v021(), &*resolver, root.clone(), req).await
                     }
                     Err(e) => serde_json::to_vec(&e).unwrap_or_default(),
                 };
@@ -136,18 +142,19 @@ async fn serve(listener: TcpListener, log: Arc<std::sync::Mutex<Vec<String>>>) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dagger_io_drives_the_executor() {
+/// Runs `tests/<script>` with dagger-io against `resolver`; `None` when Python or dagger-io
+/// is missing (the test is then skipped).
+async fn run_script(script: &str, resolver: Arc<dyn Resolver>, root: Obj) -> Option<Vec<String>> {
     let python = std::env::var("TANTO_PYTHON").unwrap_or_else(|_| "python3".into());
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("binds loopback");
     let port = listener.local_addr().expect("has an address").port();
     let log = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let server = tokio::spawn(serve(listener, log.clone()));
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python_sdk.py");
+    let server = tokio::spawn(serve(listener, log.clone(), resolver, root));
+    let path = format!("{}/tests/{script}", env!("CARGO_MANIFEST_DIR"));
     let run = tokio::process::Command::new(&python)
-        .arg(script)
+        .arg(&path)
         .env("DAGGER_SESSION_PORT", port.to_string())
         .env("DAGGER_SESSION_TOKEN", "token")
         .env_remove("_EXPERIMENTAL_DAGGER_CLI_BIN")
@@ -157,21 +164,21 @@ async fn dagger_io_drives_the_executor() {
     let out = tokio::time::timeout(Duration::from_secs(120), run).await;
     server.abort();
     let out = match out {
-        Err(_) => panic!("the Python SDK run timed out"),
+        Err(_) => panic!("the Python SDK run of {script} timed out"),
         Ok(Err(e)) => {
             eprintln!("skipped: cannot run `{python}`: {e}");
-            return;
+            return None;
         }
         Ok(Ok(o)) => o,
     };
     if out.status.code() == Some(3) {
         eprintln!("skipped: dagger-io is not installed for `{python}`");
-        return;
+        return None;
     }
     let queries = log.lock().unwrap().clone();
     assert!(
         out.status.success(),
-        "python SDK failed:\n{}\n{}\nqueries:\n{}",
+        "python SDK ({script}) failed:\n{}\n{}\nqueries:\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
         queries
@@ -180,10 +187,27 @@ async fn dagger_io_drives_the_executor() {
             .collect::<Vec<_>>()
             .join("\n")
     );
-    eprintln!("dagger-io: {} requests, all answered", queries.len());
+    eprintln!("dagger-io ({script}): {} requests, all answered", queries.len());
     if std::env::var_os("TANTO_SHOW_QUERIES").is_some() {
         for q in queries.iter().skip(1) {
             eprintln!("  {q}");
         }
     }
+    Some(queries)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dagger_io_drives_the_executor() {
+    run_script("python_sdk.py", Arc::new(Generic), Obj::new("Query", ())).await;
+}
+
+/// The real resolvers for the pure-data types (type defs, functions, modules, envs): no
+/// engine work is needed, so a backend that refuses all work is enough.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dagger_io_builds_type_defs_and_reads_the_served_schema() {
+    let api = tanto_api::Api::new(
+        Arc::new(tanto_api::dagger::coverage::ProbeBackend),
+        Arc::new(tanto_api::Objects::default()),
+    );
+    run_script("python_sdk_typedefs.py", Arc::new(api), tanto_api::Api::root()).await;
 }

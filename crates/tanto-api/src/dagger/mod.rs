@@ -11,6 +11,7 @@ pub mod coverage;
 mod directory;
 mod dockerfile;
 mod envfile;
+pub mod env;
 pub mod changeset;
 pub mod healthcheck;
 mod jsonvalue;
@@ -23,6 +24,8 @@ pub mod objects;
 mod paths;
 mod query;
 pub mod sources;
+pub mod session;
+pub mod typedefs;
 pub use query::API_VERSION;
 
 use std::collections::HashMap;
@@ -62,6 +65,11 @@ pub enum Object {
     Error(jsonvalue::ErrorObj),
     ErrorValue(jsonvalue::ErrorValueObj),
     Changeset(changeset::ChangesetObj),
+    /// `TypeDef` and the type system values (`typedefs`).
+    Def(typedefs::DefObj),
+    Env(env::EnvObj),
+    Binding(env::BindingObj),
+    Cloud(session::CloudObj),
 }
 
 impl Object {
@@ -89,6 +97,10 @@ impl Object {
             Object::Error(_) => "Error",
             Object::ErrorValue(_) => "ErrorValue",
             Object::Changeset(_) => "Changeset",
+            Object::Def(d) => d.type_name(),
+            Object::Env(_) => "Env",
+            Object::Binding(_) => "Binding",
+            Object::Cloud(_) => "Cloud",
         }
     }
 
@@ -117,6 +129,10 @@ impl Object {
             Object::Error(v) => object_id(t, v),
             Object::ErrorValue(v) => object_id(t, v),
             Object::Changeset(v) => object_id(t, v),
+            Object::Def(v) => object_id(t, v),
+            Object::Env(v) => object_id(t, v),
+            Object::Binding(v) => object_id(t, v),
+            Object::Cloud(v) => object_id(t, v),
         }
     }
 
@@ -268,6 +284,10 @@ impl Resolver for Api {
             Object::Error(e) => self.error_field(e, call).await,
             Object::ErrorValue(v) => self.error_value(v, call).await,
             Object::Changeset(c) => self.changeset(c, call).await,
+            Object::Def(d) => self.def_field(d, call),
+            Object::Env(e) => self.env(e, call),
+            Object::Binding(b) => self.binding(b, call),
+            Object::Cloud(c) => self.cloud(c, call),
             Object::EnvVariable(EnvVariableObj { name, value }) | Object::Label(LabelObj { name, value }) => {
                 match call.field {
                     "name" => Ok(leaf(name.clone())),

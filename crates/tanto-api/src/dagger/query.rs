@@ -85,6 +85,9 @@ impl Api {
             "error" => Ok(resolved(Object::Error(super::jsonvalue::ErrorObj { message: a.string("message")?.to_string(), values: vec![] }))),
             "git" => self.git_query(a),
             "http" => self.http_query(a).await,
+            f if super::typedefs::QUERY_FIELDS.contains(&f) => self.typedefs_query(call),
+            "env" => self.env_query(call),
+            "cloud" | "currentModule" | "currentFunctionCall" | "currentEnv" => self.session_query(call),
             _ => Err(not_implemented(call)),
         }
     }
