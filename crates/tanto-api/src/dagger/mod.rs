@@ -23,6 +23,7 @@ pub mod objects;
 mod paths;
 mod query;
 pub mod sources;
+pub mod socket;
 pub use query::API_VERSION;
 
 use std::collections::HashMap;
@@ -62,6 +63,7 @@ pub enum Object {
     Error(jsonvalue::ErrorObj),
     ErrorValue(jsonvalue::ErrorValueObj),
     Changeset(changeset::ChangesetObj),
+    Socket(socket::SocketObj),
 }
 
 impl Object {
@@ -89,6 +91,7 @@ impl Object {
             Object::Error(_) => "Error",
             Object::ErrorValue(_) => "ErrorValue",
             Object::Changeset(_) => "Changeset",
+            Object::Socket(_) => "Socket",
         }
     }
 
@@ -117,6 +120,7 @@ impl Object {
             Object::Error(v) => object_id(t, v),
             Object::ErrorValue(v) => object_id(t, v),
             Object::Changeset(v) => object_id(t, v),
+            Object::Socket(v) => object_id(t, v),
         }
     }
 
@@ -284,7 +288,7 @@ impl Resolver for Api {
             },
             Object::Host(h) => self.host(h, call).await,
             Object::Service(s) => self.service(s, call).await,
-            Object::CacheVolume(_) => Err(not_implemented(call)),
+            Object::CacheVolume(_) | Object::Socket(_) => Err(not_implemented(call)),
         }
     }
 }
