@@ -232,16 +232,15 @@ impl LocalDaemon {
 
 /// `name` split into repository and tag (`latest` when it has none).
 fn repo_and_tag(name: &str) -> Result<(String, String), String> {
-    let r = tanto_oci::reference::ImageRef::parse(name).map_err(|e| format!("`{name}` is not an image name: {e}"))?;
-    if r.digest().is_some() {
+    tanto_oci::reference::ImageRef::parse(name).map_err(|e| format!("`{name}` is not an image name: {e}"))?;
+    if name.contains('@') {
         return Err(format!("cannot export an image as `{name}`: give a name and tag, not a digest"));
     }
-    let tag = r.tag().unwrap_or("latest").to_string();
-    let repo = match r.tag() {
-        Some(t) => name[..name.len() - t.len() - 1].to_string(),
-        None => name.to_string(),
-    };
-    Ok((repo, tag))
+    let last_slash = name.rfind('/').map(|i| i + 1).unwrap_or(0);
+    Ok(match name[last_slash..].rfind(':') {
+        Some(i) => (name[..last_slash + i].to_string(), name[last_slash + i + 1..].to_string()),
+        None => (name.to_string(), "latest".to_string()),
+    })
 }
 
 impl EngineBackend {

@@ -262,7 +262,10 @@ impl Vertex {
             }
             Op::Local(l) => format!("upload {}", l.path),
             Op::Http(h) => format!("http {}", h.url),
-            Op::Git(g) => format!("git {} {}", g.url, &g.commit[..g.commit.len().min(12)]),
+            Op::Git(g) => match &g.local {
+                Some(path) => format!("git (directory {path}) {}", &g.commit[..g.commit.len().min(12)]),
+                None => format!("git {} {}", g.url, &g.commit[..g.commit.len().min(12)]),
+            },
         }
     }
 

@@ -426,6 +426,13 @@ mod tests {
             ("Directory", "terminal", false),
             ("File", "withReplaced", true),
             ("Secret", "plaintext", true),
+            ("Host", "unixSocket", true),
+            ("Host", "containerImage", true),
+            ("Container", "withUnixSocket", true),
+            ("Container", "exportImage", true),
+            ("Directory", "asGit", true),
+            ("GitRepository", "uncommitted", true),
+            ("GitRef", "commonAncestor", true),
         ] {
             let c = find(&report, t);
             assert!(!c.unreachable, "{t} unreachable");

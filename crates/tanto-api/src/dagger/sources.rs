@@ -400,6 +400,43 @@ mod tests {
             assert_eq!(ref_matches(name, short, &patterns), want, "{name} {patterns:?}");
         }
         assert!(version_key("v1.10.0") > version_key("v1.9.3"));
+    }
+
+    #[test]
+    fn refs_picked_by_kind() {
+        let sha = |c: char| c.to_string().repeat(40);
+        let refs: Vec<(String, String)> = [
+            (sha('a'), "HEAD"),
+            (sha('a'), "refs/heads/main"),
+            (sha('b'), "refs/heads/v1"),
+            (sha('c'), "refs/tags/v1"),
+            (sha('d'), "refs/tags/v1^{}"),
+        ]
+        .iter()
+        .map(|(s, n)| (s.clone(), n.to_string()))
+        .collect();
+        // (reference, kind, picked)
+        for (reference, kind, want) in [
+            ("HEAD", RefKind::Any, Some((sha('a'), "HEAD"))),
+            ("main", RefKind::Branch, Some((sha('a'), "refs/heads/main"))),
+            ("v1", RefKind::Branch, Some((sha('b'), "refs/heads/v1"))),
+            ("v1", RefKind::Tag, Some((sha('d'), "refs/tags/v1"))),
+            ("v1", RefKind::Any, Some((sha('d'), "refs/tags/v1"))),
+            ("main", RefKind::Tag, None),
+            ("nope", RefKind::Any, None),
+        ] {
+            let got = pick_ref(&refs, reference, kind);
+            assert_eq!(got, want.map(|(s, n)| (s, n.to_string())), "{reference} {kind:?}");
+        }
+        let full = "E".repeat(40);
+        assert_eq!(pick_ref(&[], &full, RefKind::Any), Some(("e".repeat(40), full.clone())), "a commit SHA needs no ref");
+    }
+
+    #[test]
+    fn ignored_paths_are_matched_literally() {
+        for (path, glob) in [("build", "build"), ("a b/c.log", "a b/c.log"), ("x[1]*?.log", "x[[]1[]][*][?].log"), ("{a}", "[{]a[}]")] {
+            assert_eq!(glob_escape(path), glob);
+        }
         assert_eq!(version_key("v1.0.0-rc1"), None);
     }
 }
