@@ -94,9 +94,7 @@ async fn containers_talk_to_host_unix_sockets() {
     let server_a = serve(&a_path, "host a");
     let _server_b = serve(&b_path, "host b");
     let (a, b) = (socket_id(&e, &a_path).await, socket_id(&e, &b_path).await);
-    let base = format!(
-        r#"container {{ from(address: "busybox") {{ withDirectory(path: "/usr/local/bin", source: HOSTBIN) {{ withUser(name: "1000:1000")"#
-    );
+    let base = r#"container { from(address: "busybox") { withDirectory(path: "/usr/local/bin", source: HOSTBIN) { withUser(name: "1000:1000")"#;
     let bin_id = ok(&e, r#"{ host { directory(path: "bin") { id } } }"#).await["host"]["directory"]["id"].as_str().unwrap().to_string();
     let base = base.replace("HOSTBIN", &format!(r#""{bin_id}""#));
     // The client runs as user 1000: the bind-mounted host socket (root's, 0755)
@@ -137,7 +135,7 @@ async fn containers_talk_to_host_unix_sockets() {
     // The exec is keyed on which socket (its host path), not on the socket
     // file: a server restarted at the same path is the same socket, so the
     // cached answer stands; another path runs again.
-    let again = |id: &str| root(&format!(r#"withExec(args: ["/usr/local/bin/sockclient", "/run/s.sock", "cached?"]) {{ stdout }}"#)).replace(&a, id);
+    let again = |id: &str| root(r#"withExec(args: ["/usr/local/bin/sockclient", "/run/s.sock", "cached?"]) { stdout }"#).replace(&a, id);
     let first = ok(&e, &again(&a)).await;
     drop(server_a);
     let _server_a2 = serve(&a_path, "host a, restarted");
