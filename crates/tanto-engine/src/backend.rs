@@ -104,6 +104,16 @@ impl EngineBackend {
             .ok_or_else(|| FieldError::from(format!("internal error: no output {} for {:?}", r.output, r.vertex)))
     }
 
+    /// A view of directory `path` of `root` (for tools that need a host path).
+    async fn view_of(&self, root: Option<&Ref>, path: &str) -> Result<tanto_store::View, FieldError> {
+        let snap = self.snapshot(root).await?;
+        let store = self.worker().store.clone();
+        let p = path.to_string();
+        tokio::task::spawn_blocking(move || store.view(snap, &p).map_err(|e| FieldError::from(e.to_string())))
+            .await
+            .map_err(|e| FieldError::from(format!("internal error: {e}")))?
+    }
+
     /// Runs `f` on a read-only root of `root`'s filesystem, off the async runtime.
     async fn with_root<T: Send + 'static>(
         &self,
@@ -376,6 +386,45 @@ impl Backend for EngineBackend {
         })
         .await
         .map_err(|e| FieldError::from(format!("internal error: {e}")))?
+    }
+
+    // --- the client's host: sockets (`socket.rs`), its image store (`docker_api.rs`)
+
+    async fn host_unix_socket(&self, path: &str) -> Result<String, FieldError> {
+        self.do_host_unix_socket(path).await
+    }
+
+    async fn host_container_image(&self, name: &str, platform: &str) -> Result<ResolvedImage, FieldError> {
+        self.do_host_container_image(name, platform).await
+    }
+
+    async fn load_host_image(&self, name: &str, variants: &[ContainerObj], opts: &ImageOptions) -> Result<(), FieldError> {
+        self.do_load_host_image(name, variants, opts).await
+    }
+
+    // --- git repositories held in directories (`sources.rs`)
+
+    async fn git_dir_refs(&self, root: Option<&Ref>, path: &str) -> Result<Vec<(String, String)>, FieldError> {
+        let view = self.view_of(root, path).await?;
+        crate::sources::dir_refs(view.path()).await.map_err(|e| FieldError::from(format!("git repository `{path}` (a directory): {e}")))
+    }
+
+    async fn git_dir_ignored(&self, root: Option<&Ref>, path: &str) -> Result<Vec<String>, FieldError> {
+        let view = self.view_of(root, path).await?;
+        crate::sources::dir_ignored(view.path()).await.map_err(|e| FieldError::from(format!("git repository `{path}` (a directory): {e}")))
+    }
+
+    async fn git_merge_base(&self, repo: &tanto_api::dagger::sources::GitRepositoryObj, a: &str, b: &str) -> Result<String, FieldError> {
+        match &repo.dir {
+            Some(d) => {
+                let view = self.view_of(d.root.as_ref(), &d.path).await?;
+                crate::sources::dir_merge_base(view.path(), a, b).await.map_err(|e| field_err(&e))
+            }
+            None => {
+                let auth = self.git_auth(&repo.auth).await?;
+                crate::sources::merge_base(self.worker(), &repo.url, a, b, &auth).await.map_err(|e| field_err(&e))
+            }
+        }
     }
 
     fn register_secret_uri(&self, identity: &str, uri: &str) {

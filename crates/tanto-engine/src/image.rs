@@ -103,6 +103,17 @@ pub(crate) struct BuiltImage {
     manifests: Vec<ManifestOut>,
 }
 
+impl BuiltImage {
+    /// What a local image store calls this image: the config digest of a
+    /// single-platform image, else the index digest.
+    pub(crate) fn config_digest(&self) -> &str {
+        match self.manifests.as_slice() {
+            [m] => &m.config_digest,
+            _ => &self.top_digest,
+        }
+    }
+}
+
 fn sha256(data: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(data)))
 }
@@ -583,7 +594,7 @@ impl EngineBackend {
             }
             std::fs::create_dir_all(parent).map_err(|e| format!("cannot create `{}`: {e}", parent.display()))?;
             let tmp = parent.join(format!(".{}.tanto-{}-{}", name.to_string_lossy(), std::process::id(), uuid::Uuid::new_v4().simple()));
-            if let Err(e) = write_layout(&built, &tmp) {
+            if let Err(e) = write_layout(&built, &tmp, None) {
                 let _ = std::fs::remove_file(&tmp);
                 return Err(format!("writing the image tarball `{}`: {e}", target.display()).into());
             }
@@ -607,7 +618,7 @@ impl EngineBackend {
         let store = self.worker().store.clone();
         let vertex = blocking(move || {
             let tmp = store.tmp_path("tarball");
-            let digest = match write_layout(&built, &tmp).and_then(|_| file_sha256(&tmp)) {
+            let digest = match write_layout(&built, &tmp, None).and_then(|_| file_sha256(&tmp)) {
                 Ok(d) => d,
                 Err(e) => {
                     let _ = std::fs::remove_file(&tmp);
@@ -667,15 +678,31 @@ impl EngineBackend {
         let snap = self.snapshot(source.root.as_ref()).await?;
         let store = self.worker().store.clone();
         let path = source.path.clone();
-        let tag = tag.to_string();
-        let want = Platform::parse(platform).map_err(msg)?;
-        let img = blocking(move || {
+        let file = blocking(move || {
             let view = store.view(snap, "/").map_err(msg)?;
             let root = crate::fsops::Root::open(view.path())
                 .map_err(|e| format!("opening the tarball's directory: {e}"))?;
-            let file = root
-                .open_file(&path)
-                .map_err(|e| format!("image tarball `{path}`: {e}"))?;
+            root.open_file(&path)
+                .map_err(|e| format!("image tarball `{path}`: {e}").into())
+        })
+        .await?;
+        self.import_tarball_file(file, Path::new(&source.path), tag, platform).await
+    }
+
+    /// Reads an image from an open OCI or docker tarball (`name` names it in
+    /// errors), its blobs moved into the store.
+    pub(crate) async fn import_tarball_file(
+        &self,
+        file: std::fs::File,
+        name: &Path,
+        tag: &str,
+        platform: &str,
+    ) -> Result<ResolvedImage, FieldError> {
+        let store = self.worker().store.clone();
+        let tag = tag.to_string();
+        let name = name.to_path_buf();
+        let want = Platform::parse(platform).map_err(msg)?;
+        let img = blocking(move || {
             let scratch = store.root().join("tmp");
             let put_store = store.clone();
             let mut put = move |digest: &str, tmp: &Path| -> std::io::Result<()> {
@@ -686,7 +713,7 @@ impl EngineBackend {
             };
             let blob_store = store.clone();
             tarball::read_image_tarball(
-                Path::new(&path),
+                &name,
                 file,
                 &tag,
                 &want,
@@ -741,7 +768,9 @@ fn file_sha256(path: &Path) -> std::io::Result<String> {
 
 /// Writes `built` as an OCI layout tarball (with Docker's `manifest.json`
 /// for a single-platform image).
-fn write_layout(built: &BuiltImage, out: &Path) -> std::io::Result<()> {
+/// `ref_name` (`repo:tag`) becomes the `RepoTags` of `manifest.json`, or the
+/// ref name of the index's entry for a multi-platform image.
+pub(crate) fn write_layout(built: &BuiltImage, out: &Path, ref_name: Option<&str>) -> std::io::Result<()> {
     let file = std::fs::File::create(out)?;
     let mut w = LayoutWriter::new(std::io::BufWriter::with_capacity(1 << 20, file))?;
     for m in &built.manifests {
@@ -756,7 +785,7 @@ fn write_layout(built: &BuiltImage, out: &Path) -> std::io::Result<()> {
         built.top_media_type,
         &built.top_digest,
         built.top_bytes.len() as u64,
-        None,
+        ref_name.filter(|_| built.manifests.len() > 1),
     );
     let docker = match built.manifests.as_slice() {
         [m] => Some(tarball::docker_manifest(
@@ -765,7 +794,7 @@ fn write_layout(built: &BuiltImage, out: &Path) -> std::io::Result<()> {
                 .iter()
                 .map(|l| l.digest.clone())
                 .collect::<Vec<_>>(),
-            &[],
+            &ref_name.map(|n| vec![n.to_string()]).unwrap_or_default(),
         )),
         _ => None,
     };

@@ -13,6 +13,7 @@
 
 mod backend;
 mod copyinc;
+mod docker_api;
 mod export;
 pub mod fsops;
 mod gitignore;
@@ -20,6 +21,7 @@ pub mod host;
 mod image;
 pub mod progress;
 mod search;
+mod socket;
 pub mod secrets;
 pub mod server;
 pub mod services;

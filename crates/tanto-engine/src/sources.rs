@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use sha2::{Digest as _, Sha256};
-use tanto_model::{Digest, GitOp, HttpOp};
+use tanto_model::{Digest, GitOp, HttpOp, Vertex};
 use tokio::io::AsyncWriteExt;
 
 use crate::worker::{blocking, Output, Pending, Worker};
@@ -21,8 +21,8 @@ pub struct GitAuth {
 }
 
 impl GitAuth {
-    /// Git config passed through the environment (never on argv).
-    fn env(&self) -> Vec<(String, String)> {
+    /// Git config for the credentials (passed through the environment, never on argv).
+    fn config(&self) -> Vec<(String, String)> {
         use base64::Engine as _;
         let header = match (&self.header, &self.token) {
             (Some(h), _) => Some(String::from_utf8_lossy(h).into_owned()),
@@ -34,28 +34,47 @@ impl GitAuth {
             _ => None,
         };
         match header {
-            Some(h) => vec![
-                ("GIT_CONFIG_COUNT".into(), "1".into()),
-                ("GIT_CONFIG_KEY_0".into(), "http.extraHeader".into()),
-                ("GIT_CONFIG_VALUE_0".into(), format!("Authorization: {h}")),
-            ],
+            Some(h) => vec![("http.extraHeader".into(), format!("Authorization: {h}"))],
             None => vec![],
         }
     }
 }
 
+/// Config for git run on a repository that came from a directory (an
+/// upload, a container's output): its files may belong to anyone
+/// (`safe.directory`), and nothing its own config names may run on the
+/// engine host. Command-scope config overrides the repository's.
+const LOCAL_REPO_CONFIG: &[(&str, &str)] = &[
+    ("safe.directory", "*"),
+    ("core.fsmonitor", "false"),
+    ("core.hooksPath", "/dev/null"),
+    ("uploadpack.allowAnySHA1InWant", "true"),
+    ("protocol.file.allow", "always"),
+];
+
 /// Runs `git` with a clean, non-interactive environment; returns stdout.
 async fn git(args: &[&str], dir: Option<&Path>, auth: &GitAuth) -> Result<Vec<u8>, EngineError> {
+    git_with(&auth.config(), args, dir).await
+}
+
+/// Runs `git` on a repository that came from a directory (see [`LOCAL_REPO_CONFIG`]).
+async fn git_local(args: &[&str], dir: Option<&Path>) -> Result<Vec<u8>, EngineError> {
+    let config: Vec<(String, String)> = LOCAL_REPO_CONFIG.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    git_with(&config, args, dir).await
+}
+
+async fn git_with(config: &[(String, String)], args: &[&str], dir: Option<&Path>) -> Result<Vec<u8>, EngineError> {
     let mut cmd = tokio::process::Command::new("git");
     cmd.args(args)
         .env("GIT_TERMINAL_PROMPT", "0")
         .env("GIT_ASKPASS", "true")
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("HOME", "/nonexistent")
+        .env("GIT_CONFIG_COUNT", config.len().to_string())
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true);
-    for (k, v) in auth.env() {
-        cmd.env(k, v);
+    for (i, (k, v)) in config.iter().enumerate() {
+        cmd.env(format!("GIT_CONFIG_KEY_{i}"), k).env(format!("GIT_CONFIG_VALUE_{i}"), v);
     }
     if let Some(d) = dir {
         cmd.current_dir(d);
@@ -75,13 +94,9 @@ async fn git(args: &[&str], dir: Option<&Path>, auth: &GitAuth) -> Result<Vec<u8
     Ok(out.stdout)
 }
 
-/// `(sha, ref name)` of every ref the remote advertises, HEAD first when present.
-pub async fn ls_remote(url: &str, auth: &GitAuth) -> Result<Vec<(String, String)>, EngineError> {
-    let out = git(&["ls-remote", "--symref", "--", url], None, auth)
-        .await
-        .map_err(|e| EngineError::msg(format!("listing refs of git repository `{url}`: {e}")))?;
+fn parse_ls_remote(out: &[u8]) -> Vec<(String, String)> {
     let mut refs = Vec::new();
-    for line in String::from_utf8_lossy(&out).lines() {
+    for line in String::from_utf8_lossy(out).lines() {
         if line.starts_with("ref: ") {
             continue;
         }
@@ -89,49 +104,95 @@ pub async fn ls_remote(url: &str, auth: &GitAuth) -> Result<Vec<(String, String)
             refs.push((sha.to_string(), name.to_string()));
         }
     }
-    Ok(refs)
+    refs
+}
+
+/// `(sha, ref name)` of every ref the remote advertises, HEAD first when present.
+pub async fn ls_remote(url: &str, auth: &GitAuth) -> Result<Vec<(String, String)>, EngineError> {
+    let out = git(&["ls-remote", "--symref", "--", url], None, auth)
+        .await
+        .map_err(|e| EngineError::msg(format!("listing refs of git repository `{url}`: {e}")))?;
+    Ok(parse_ls_remote(&out))
 }
 
 /// Resolves a ref (`main`, `v1.0`, `refs/heads/x`, `HEAD`, or a commit SHA) to a commit.
 pub async fn resolve_ref(url: &str, reference: &str, kind: RefKind, auth: &GitAuth) -> Result<(String, String), EngineError> {
-    if reference.len() == 40 && reference.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if tanto_api::dagger::sources::is_commit_sha(reference) {
         return Ok((reference.to_ascii_lowercase(), reference.to_string()));
     }
     let refs = ls_remote(url, auth).await?;
-    let candidates: Vec<String> = match kind {
-        RefKind::Branch => vec![format!("refs/heads/{reference}")],
-        RefKind::Tag => vec![format!("refs/tags/{reference}^{{}}"), format!("refs/tags/{reference}")],
-        RefKind::Any => vec![
-            reference.to_string(),
-            format!("refs/tags/{reference}^{{}}"),
-            format!("refs/tags/{reference}"),
-            format!("refs/heads/{reference}"),
-            format!("refs/{reference}"),
-        ],
-    };
-    for c in &candidates {
-        if let Some((sha, _)) = refs.iter().find(|(_, n)| n == c) {
-            return Ok((sha.clone(), c.trim_end_matches("^{}").to_string()));
-        }
-    }
-    Err(EngineError::msg(format!("git repository `{url}` has no {} `{reference}`", kind.noun())))
+    tanto_api::dagger::sources::pick_ref(&refs, reference, kind)
+        .ok_or_else(|| EngineError::msg(format!("git repository `{url}` has no {} `{reference}`", kind.noun())))
 }
 
-#[derive(Clone, Copy)]
-pub enum RefKind {
-    Branch,
-    Tag,
-    Any,
+pub use tanto_api::dagger::sources::RefKind;
+
+/// `(sha, ref name)` of every ref of the repository whose work tree is `dir`, HEAD first.
+pub async fn dir_refs(dir: &Path) -> Result<Vec<(String, String)>, EngineError> {
+    let path = dir.to_string_lossy();
+    let out = git_local(&["ls-remote", "--", &path], None).await?;
+    Ok(parse_ls_remote(&out))
 }
 
-impl RefKind {
-    fn noun(self) -> &'static str {
-        match self {
-            RefKind::Branch => "branch",
-            RefKind::Tag => "tag",
-            RefKind::Any => "ref",
+/// The ignored paths of the work tree `dir` (ignored directories as one entry ending in `/`).
+pub async fn dir_ignored(dir: &Path) -> Result<Vec<String>, EngineError> {
+    let out = git_local(&["ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory"], Some(dir)).await?;
+    Ok(out.split(|b| *b == 0).filter(|p| !p.is_empty()).map(|p| String::from_utf8_lossy(p).into_owned()).collect())
+}
+
+/// The best common ancestor of commits `a` and `b` of the repository at `dir`.
+async fn merge_base_in(dir: &Path, a: &str, b: &str, local: bool) -> Result<String, EngineError> {
+    let args = ["merge-base", "--", a, b];
+    let out = if local { git_local(&args, Some(dir)).await } else { git(&args, Some(dir), &GitAuth::default()).await };
+    match out {
+        Ok(o) => Ok(String::from_utf8_lossy(&o).trim().to_string()),
+        // merge-base exits 1 without a word when there is no common ancestor.
+        Err(e) if e.to_string().ends_with("git merge-base: ") => {
+            Err(EngineError::msg(format!("commits {a} and {b} have no common ancestor")))
+        }
+        Err(e) => Err(EngineError::msg(format!("finding the common ancestor of {a} and {b}: {e}"))),
+    }
+}
+
+/// The best common ancestor of `a` and `b` in the work tree `dir`.
+pub async fn dir_merge_base(dir: &Path, a: &str, b: &str) -> Result<String, EngineError> {
+    merge_base_in(dir, a, b, true).await
+}
+
+/// The best common ancestor of `a` and `b` of the remote `url` (with their full history).
+pub async fn merge_base(worker: &Worker, url: &str, a: &str, b: &str, auth: &GitAuth) -> Result<String, EngineError> {
+    let (cache, lock) = cache_with(worker, url, &[a, b], auth).await?;
+    let out = merge_base_in(&cache, a, b, false).await;
+    drop(lock);
+    out
+}
+
+/// The bare cache of `url`, locked, holding `commits` (fetched with full history).
+async fn cache_with(worker: &Worker, url: &str, commits: &[&str], auth: &GitAuth) -> Result<(PathBuf, std::fs::File), EngineError> {
+    let cache = git_cache_dir(worker, url);
+    tokio::fs::create_dir_all(&cache).await?;
+    let lock_path = cache.with_extension("lock");
+    let lock = blocking(move || {
+        let f = std::fs::File::options().create(true).truncate(false).write(true).open(&lock_path)?;
+        rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive).map_err(std::io::Error::from)?;
+        Ok(f)
+    })
+    .await?;
+    if !cache.join("HEAD").exists() {
+        git(&["init", "-q", "--bare", "."], Some(&cache), auth).await?;
+    }
+    for commit in commits {
+        let have = git(&["cat-file", "-e", &format!("{commit}^{{commit}}")], Some(&cache), auth).await.is_ok();
+        if !have {
+            let by_sha = git(&["fetch", "-q", "--no-tags", "--", url, commit], Some(&cache), auth).await;
+            if by_sha.is_err() {
+                git(&["fetch", "-q", "--tags", "--", url, "+refs/heads/*:refs/remotes/origin/*"], Some(&cache), auth)
+                    .await
+                    .map_err(|e| EngineError::msg(format!("fetching `{commit}` from `{url}`: {e}")))?;
+            }
         }
     }
+    Ok((cache, lock))
 }
 
 /// Downloads `url` into the content store; returns its digest.
@@ -218,7 +279,7 @@ impl Worker {
         .await
     }
 
-    pub(crate) async fn git_op(&self, op: &GitOp, key: Digest) -> Result<Output, EngineError> {
+    pub(crate) async fn git_op(&self, vertex: &Vertex, op: &GitOp, key: Digest, inputs: &[Output]) -> Result<Output, EngineError> {
         let mut auth = GitAuth::default();
         if let Some(id) = &op.auth_header {
             auth.header = Some(self.secrets.get(id).await?);
@@ -226,45 +287,42 @@ impl Worker {
         if let Some((user, id)) = &op.auth_token {
             auth.token = Some((user.clone(), self.secrets.get(id).await?));
         }
-        // One bare cache per remote, guarded by a lock: fetch the commit into it.
-        let cache = git_cache_dir(self, &op.url);
-        tokio::fs::create_dir_all(&cache).await?;
-        let lock_path = cache.with_extension("lock");
-        let lock = blocking(move || {
-            let f = std::fs::File::options().create(true).truncate(false).write(true).open(&lock_path)?;
-            rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive).map_err(std::io::Error::from)?;
-            Ok(f)
-        })
-        .await?;
-        if !cache.join("HEAD").exists() {
-            git(&["init", "-q", "--bare", "."], Some(&cache), &auth).await?;
-        }
-        let have = git(&["cat-file", "-e", &format!("{}^{{commit}}", op.commit)], Some(&cache), &auth).await.is_ok();
-        if !have {
-            let by_sha = git(&["fetch", "-q", "--no-tags", "--", &op.url, &op.commit], Some(&cache), &auth).await;
-            if by_sha.is_err() {
-                git(&["fetch", "-q", "--tags", "--", &op.url, "+refs/heads/*:refs/remotes/origin/*"], Some(&cache), &auth)
-                    .await
-                    .map_err(|e| EngineError::msg(format!("fetching `{}` from `{}`: {e}", op.commit, op.url)))?;
+        // Where the commit comes from: the remote's bare cache (locked, the
+        // commit fetched into it), or the repository held in input 0.
+        let (source, guard): (String, Box<dyn Send>) = match &op.local {
+            None => {
+                let (cache, lock) = cache_with(self, &op.url, &[&op.commit], &auth).await?;
+                (cache.to_string_lossy().into_owned(), Box::new(lock))
             }
-        }
+            Some(selector) => {
+                let snap = crate::worker::input_snapshot(vertex, inputs, 0)?;
+                let (store, sel) = (self.store.clone(), selector.clone());
+                let view = blocking(move || Ok(store.view(Some(snap), &sel)?)).await?;
+                (view.path().to_string_lossy().into_owned(), Box::new(view))
+            }
+        };
         let mut pending = Pending::new(&self.store);
         let prep = self.store.prepare(None)?;
         let upper = prep.upper.clone();
         pending.items.push(prep);
-        let cache_str = cache.to_string_lossy().into_owned();
         let branch = op.reference.strip_prefix("refs/heads/").unwrap_or("");
         let no_auth = GitAuth::default();
         git(&["init", "-q", "."], Some(&upper), &no_auth).await?;
         let depth = op.depth.max(1).to_string();
-        git(&["fetch", "-q", "--depth", &depth, "--no-tags", "--", &cache_str, &op.commit], Some(&upper), &no_auth).await?;
+        let fetch = ["fetch", "-q", "--depth", &depth, "--no-tags", "--", &source, &op.commit];
+        match op.local {
+            None => git(&fetch, Some(&upper), &no_auth).await?,
+            Some(_) => git_local(&fetch, Some(&upper)).await?,
+        };
+        drop(guard);
         if branch.is_empty() {
             git(&["checkout", "-q", "--detach", &op.commit], Some(&upper), &no_auth).await?;
         } else {
             git(&["checkout", "-q", "-B", branch, &op.commit], Some(&upper), &no_auth).await?;
         }
-        git(&["remote", "add", "origin", &op.url], Some(&upper), &no_auth).await?;
-        drop(lock);
+        if op.local.is_none() {
+            git(&["remote", "add", "origin", &op.url], Some(&upper), &no_auth).await?;
+        }
         if !op.keep_git_dir {
             tokio::fs::remove_dir_all(upper.join(".git")).await?;
         }

@@ -40,7 +40,7 @@ fn out_of(rec: CacheRecord) -> Output {
 }
 
 /// The snapshot behind input `i` of `vertex`.
-fn input_snapshot(vertex: &Vertex, inputs: &[Output], i: u32) -> Result<SnapshotId, EngineError> {
+pub(crate) fn input_snapshot(vertex: &Vertex, inputs: &[Output], i: u32) -> Result<SnapshotId, EngineError> {
     let r = &vertex.inputs[i as usize];
     inputs[i as usize]
         .outputs
@@ -77,7 +77,7 @@ impl tanto_solver::Worker for Worker {
             Op::Exec(op) => self.exec(vertex, op, key, &inputs).await,
             Op::Local(op) => self.local(op, key).await,
             Op::Http(op) => self.http_op(op, key).await,
-            Op::Git(op) => self.git_op(op, key).await,
+            Op::Git(op) => self.git_op(vertex, op, key, &inputs).await,
         };
         res.map_err(Arc::new)
     }
@@ -344,6 +344,25 @@ impl Worker {
                     MountSource::Bind { path, readonly: true }
                 }
                 ExecMountKind::Tmpfs { size } => MountSource::Tmpfs { size: *size },
+                ExecMountKind::Socket { host_path, owner } => {
+                    let path = crate::socket::check_socket(host_path)
+                        .map_err(|e| EngineError::msg(format!("unix socket mount `{}`: {e}", m.target)))?;
+                    if owner.is_empty() {
+                        MountSource::Bind { path, readonly: true }
+                    } else {
+                        // Names resolve with the container's /etc/passwd and /etc/group.
+                        let view = self.store.view(rootfs_snap, "/")?;
+                        let ids = Root::open(view.path()).and_then(|r| r.resolve_owner(owner));
+                        let (uid, gid) = ids
+                            .map_err(|e| EngineError::msg(format!("unix socket mount `{}`: owner `{owner}`: {e}", m.target)))?
+                            .unwrap_or((0, 0));
+                        let proxy = crate::socket::SocketProxy::start(&self.executor.run_dir().join("sockets"), path, uid, gid)
+                            .map_err(|e| EngineError::msg(format!("unix socket mount `{}`: {e}", m.target)))?;
+                        let src = MountSource::Bind { path: proxy.path().to_path_buf(), readonly: true };
+                        keep_alive.push(Box::new(proxy));
+                        src
+                    }
+                }
             };
             mounts.push(Mount { target: m.target.clone(), source });
         }

@@ -57,6 +57,11 @@ pub struct GitOp {
     pub depth: u32,
     /// The ref the commit was resolved from (checked out as a branch name in `.git`).
     pub reference: String,
+    /// For a repository held in a directory (`Directory.asGit`): the path of
+    /// its work tree inside input 0, which is then the vertex's only input
+    /// and identity (`url` is empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local: Option<String>,
     /// Credentials: (username, secret identity of a token), or a header secret.
     #[serde(skip)]
     pub auth_token: Option<(String, String)>,
@@ -145,6 +150,11 @@ pub enum ExecMountKind {
     /// A secret file; `secret` is the secret's identity, not its value.
     Secret { secret: String, mode: u32, owner: String },
     Tmpfs { size: Option<u64> },
+    /// A unix socket of the engine's (= the client's) host, by its absolute
+    /// path: the path is the key, never the inode or who answers on it.
+    /// Bind-mounted as is; with an `owner`, a socket owned by that user
+    /// (mode 0600) that forwards each connection to it.
+    Socket { host_path: String, owner: String },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -252,7 +262,10 @@ impl Vertex {
             }
             Op::Local(l) => format!("upload {}", l.path),
             Op::Http(h) => format!("http {}", h.url),
-            Op::Git(g) => format!("git {} {}", g.url, &g.commit[..g.commit.len().min(12)]),
+            Op::Git(g) => match &g.local {
+                Some(path) => format!("git (directory {path}) {}", &g.commit[..g.commit.len().min(12)]),
+                None => format!("git {} {}", g.url, &g.commit[..g.commit.len().min(12)]),
+            },
         }
     }
 

@@ -181,6 +181,41 @@ pub trait Backend: Send + Sync {
         Err("not implemented yet: Service.up".into())
     }
 
+    // --- the client's host: sockets and its docker/podman image store (see `super::socket`, `super::export`)
+
+    /// The absolute host path of the unix socket `path` (relative to the working directory).
+    async fn host_unix_socket(&self, _path: &str) -> Result<String, FieldError> {
+        Err("not implemented yet: Host.unixSocket".into())
+    }
+
+    /// An image of the client's docker or podman image store (a `docker save` of `name`).
+    async fn host_container_image(&self, _name: &str, _platform: &str) -> Result<ResolvedImage, FieldError> {
+        Err("not implemented yet: Host.containerImage".into())
+    }
+
+    /// Loads `variants` into the client's docker or podman image store, tagged `name`.
+    async fn load_host_image(&self, _name: &str, _variants: &[ContainerObj], _opts: &ImageOptions) -> Result<(), FieldError> {
+        Err("not implemented yet: Container.exportImage".into())
+    }
+
+    // --- git repositories held in a directory (`Directory.asGit`, see `super::sources`)
+
+    /// `(commit, full ref name)` of every ref of the repository whose work
+    /// tree is `path` of `root` (HEAD first).
+    async fn git_dir_refs(&self, _root: Option<&Ref>, _path: &str) -> Result<Vec<(String, String)>, FieldError> {
+        Err("not implemented yet: Directory.asGit".into())
+    }
+
+    /// The ignored paths of that work tree (directories end with `/`), relative to it.
+    async fn git_dir_ignored(&self, _root: Option<&Ref>, _path: &str) -> Result<Vec<String>, FieldError> {
+        Err("not implemented yet: GitRepository.uncommitted".into())
+    }
+
+    /// The best common ancestor of two commits of `repo`.
+    async fn git_merge_base(&self, _repo: &super::sources::GitRepositoryObj, _a: &str, _b: &str) -> Result<String, FieldError> {
+        Err("not implemented yet: GitRef.commonAncestor".into())
+    }
+
     /// What `upper_path` of `upper` adds, modifies and removes compared with `lower_path` of `lower`.
     async fn changes(&self, _lower: Option<&Ref>, _lower_path: &str, _upper: Option<&Ref>, _upper_path: &str) -> Result<super::changeset::ChangeLists, FieldError> {
         Err("not implemented yet: Changeset.addedPaths".into())

@@ -334,10 +334,14 @@ impl Api {
             "withoutMount" => {
                 let path = c.path_arg(a, "path")?;
                 let mut n = c.clone();
-                n.mounts.retain(|m| m.target != path);
+                n.mounts.retain(|m| m.target != path || matches!(m.source, MountSource::Socket { .. }));
                 ctr(n)
             }
-            "mounts" => Ok(strings(&c.mounts.iter().map(|m| m.target.clone()).collect::<Vec<_>>())),
+            // Sockets are not mounts in Dagger's sense (`withoutMount` leaves them too).
+            "mounts" => Ok(strings(
+                &c.mounts.iter().filter(|m| !matches!(m.source, MountSource::Socket { .. })).map(|m| m.target.clone()).collect::<Vec<_>>(),
+            )),
+            "withUnixSocket" | "withoutUnixSocket" => self.container_socket_field(c, call),
             "withSecretVariable" => {
                 let name = a.string("name")?.to_string();
                 let secret = self.load_secret(a.get("secret").unwrap_or(&Json::Null))?;
@@ -378,7 +382,7 @@ impl Api {
                 let d = self.container_subpath(c, &path, false)?;
                 super::directory::exists(self, d.root.as_ref(), &d.path, a).await
             }
-            "export" | "asTarball" | "publish" | "import" | "withRegistryAuth" | "withoutRegistryAuth" => {
+            "export" | "asTarball" | "publish" | "import" | "withRegistryAuth" | "withoutRegistryAuth" | "exportImage" => {
                 self.container_out(c, call).await
             }
             "withServiceBinding" | "asService" | "up" => self.container_service_field(c, call).await,
@@ -459,6 +463,9 @@ impl Api {
                     ExecMountKind::Secret { secret: secret.identity.clone(), mode: *mode, owner: owner.clone() }
                 }
                 MountSource::Tmp { size } => ExecMountKind::Tmpfs { size: *size },
+                MountSource::Socket { socket, owner } => {
+                    ExecMountKind::Socket { host_path: socket.host_path.clone(), owner: owner.clone() }
+                }
             };
             mounts.push(ExecMount { target: m.target.clone(), kind });
         }

@@ -151,6 +151,24 @@ impl Backend for ProbeBackend {
     async fn changes(&self, _: Option<&Ref>, _: &str, _: Option<&Ref>, _: &str) -> Result<super::changeset::ChangeLists, crate::gql::FieldError> {
         no()
     }
+    async fn host_unix_socket(&self, _: &str) -> Result<String, crate::gql::FieldError> {
+        no()
+    }
+    async fn host_container_image(&self, _: &str, _: &str) -> Result<ResolvedImage, crate::gql::FieldError> {
+        no()
+    }
+    async fn load_host_image(&self, _: &str, _: &[ContainerObj], _: &ImageOptions) -> Result<(), crate::gql::FieldError> {
+        no()
+    }
+    async fn git_dir_refs(&self, _: Option<&Ref>, _: &str) -> Result<Vec<(String, String)>, crate::gql::FieldError> {
+        no()
+    }
+    async fn git_dir_ignored(&self, _: Option<&Ref>, _: &str) -> Result<Vec<String>, crate::gql::FieldError> {
+        no()
+    }
+    async fn git_merge_base(&self, _: &super::sources::GitRepositoryObj, _: &str, _: &str) -> Result<String, crate::gql::FieldError> {
+        no()
+    }
     async fn search(&self, _: Option<&Ref>, _: &str, _: &super::search::SearchOptions) -> Result<Vec<super::search::SearchResultObj>, crate::gql::FieldError> {
         no()
     }
@@ -408,6 +426,13 @@ mod tests {
             ("Directory", "terminal", false),
             ("File", "withReplaced", true),
             ("Secret", "plaintext", true),
+            ("Host", "unixSocket", true),
+            ("Host", "containerImage", true),
+            ("Container", "withUnixSocket", true),
+            ("Container", "exportImage", true),
+            ("Directory", "asGit", true),
+            ("GitRepository", "uncommitted", true),
+            ("GitRef", "commonAncestor", true),
         ] {
             let c = find(&report, t);
             assert!(!c.unreachable, "{t} unreachable");

@@ -133,6 +133,7 @@ impl Api {
             "exists" => exists(self, d.root.as_ref(), &paths::within(&d.path, a.string("path")?), a).await,
             "dockerBuild" => Ok(resolved(Object::Container(self.docker_build(d, a).await?))),
             "export" => self.directory_export(d, a).await,
+            "asGit" => self.directory_as_git(d).await,
             _ => self.directory_more(d, call).await,
         }
     }

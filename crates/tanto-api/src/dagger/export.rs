@@ -1,5 +1,6 @@
 //! Artifacts and images out: `Directory.export`, `File.export`,
-//! `Container.export` / `asTarball` / `publish` / `import`, and registry
+//! `Container.export` / `asTarball` / `publish` / `import` / `exportImage`
+//! (into the client's docker or podman image store), and registry
 //! credentials (`withRegistryAuth`, kept for the session as Dagger does).
 
 use serde_json::Value as Json;
@@ -81,6 +82,11 @@ impl Api {
             "publish" => self.container_publish(c, a).await,
             "import" => self.container_import(c, a).await,
             "withRegistryAuth" => self.with_registry_auth(c, a).await,
+            "exportImage" => {
+                let variants = self.variants(c, a)?;
+                self.backend.load_host_image(a.string("name")?, &variants, &image_options(a)?).await?;
+                Ok(Resolved::Null)
+            }
             "withoutRegistryAuth" => a.string("address").map(|addr| {
                 self.backend.remove_registry_auth(addr);
                 resolved(Object::Container(c.clone()))

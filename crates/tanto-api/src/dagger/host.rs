@@ -1,4 +1,6 @@
-//! Host fields: files of the client's host in (`directory`, `file`, `findUp`).
+//! Host fields: files of the client's host in (`directory`, `file`, `findUp`),
+//! its unix sockets (`unixSocket`, `super::socket`) and images of its docker or
+//! podman image store (`containerImage`).
 //! Host paths are relative to the session's working directory (`--workdir`).
 
 use super::objects::*;
@@ -40,6 +42,12 @@ impl Api {
                 None => Resolved::Null,
             }),
             "tunnel" | "service" => self.host_service_field(call).await,
+            "unixSocket" => self.host_unix_socket(call).await,
+            "containerImage" => {
+                let base = ContainerObj::scratch(self.backend.default_platform());
+                let img = self.backend.host_container_image(a.string("name")?, &base.platform).await?;
+                Ok(resolved(Object::Container(super::export::container_of_image(&base, img))))
+            }
             _ => Err(not_implemented(call)),
         }
     }

@@ -26,6 +26,7 @@ mod query;
 pub mod sources;
 pub mod session;
 pub mod typedefs;
+pub mod socket;
 pub use query::API_VERSION;
 
 use std::collections::HashMap;
@@ -70,6 +71,7 @@ pub enum Object {
     Env(env::EnvObj),
     Binding(env::BindingObj),
     Cloud(session::CloudObj),
+    Socket(socket::SocketObj),
 }
 
 impl Object {
@@ -101,6 +103,7 @@ impl Object {
             Object::Env(_) => "Env",
             Object::Binding(_) => "Binding",
             Object::Cloud(_) => "Cloud",
+            Object::Socket(_) => "Socket",
         }
     }
 
@@ -133,6 +136,7 @@ impl Object {
             Object::Env(v) => object_id(t, v),
             Object::Binding(v) => object_id(t, v),
             Object::Cloud(v) => object_id(t, v),
+            Object::Socket(v) => object_id(t, v),
         }
     }
 
@@ -304,7 +308,7 @@ impl Resolver for Api {
             },
             Object::Host(h) => self.host(h, call).await,
             Object::Service(s) => self.service(s, call).await,
-            Object::CacheVolume(_) => Err(not_implemented(call)),
+            Object::CacheVolume(_) | Object::Socket(_) => Err(not_implemented(call)),
         }
     }
 }

@@ -106,6 +106,8 @@ pub enum MountSource {
     Cache { volume: CacheVolumeObj, sharing: String, source: Option<DirectoryObj>, owner: String },
     Secret { secret: SecretObj, mode: u32, owner: String },
     Tmp { size: Option<u64> },
+    /// A unix socket of the client's host (`withUnixSocket`).
+    Socket { socket: super::socket::SocketObj, owner: String },
 }
 
 #[derive(Debug, Clone, Serialize)]

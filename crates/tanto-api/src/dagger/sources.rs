@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use serde_json::Value as Json;
-use tanto_model::{GitOp, HttpOp, Op, Ref, Vertex};
+use tanto_model::{FileAction, GitOp, HttpOp, Op, Ref, Vertex};
 
 use super::objects::{DirectoryObj, FileObj};
 use super::{leaf, not_implemented, resolved, Api, Object};
@@ -18,9 +18,14 @@ pub struct GitAuth {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct GitRepositoryObj {
+    /// The remote; empty for a repository held in a directory.
     pub url: String,
     pub keep_git_dir: bool,
     pub auth: GitAuth,
+    /// A repository held in a directory (`Directory.asGit`): its work tree,
+    /// with `.git` inside.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dir: Option<DirectoryObj>,
 }
 
 /// How a ref was named: resolved to a commit only when needed.
@@ -61,6 +66,63 @@ fn ref_matches(name: &str, short: &str, patterns: &[String]) -> bool {
     patterns.is_empty() || patterns.iter().any(|p| glob(p, name) || glob(p, short))
 }
 
+/// The full ref names `reference` may stand for, in order of preference
+/// (a peeled tag `refs/tags/x^{}` before the tag object itself).
+pub fn ref_candidates(reference: &str, kind: RefKind) -> Vec<String> {
+    match kind {
+        RefKind::Branch => vec![format!("refs/heads/{reference}")],
+        RefKind::Tag => vec![format!("refs/tags/{reference}^{{}}"), format!("refs/tags/{reference}")],
+        RefKind::Any => vec![
+            reference.to_string(),
+            format!("refs/tags/{reference}^{{}}"),
+            format!("refs/tags/{reference}"),
+            format!("refs/heads/{reference}"),
+            format!("refs/{reference}"),
+        ],
+    }
+}
+
+/// Whether `s` is a full commit SHA.
+pub fn is_commit_sha(s: &str) -> bool {
+    s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// `(commit, full ref name)` of `reference` among advertised `refs`.
+pub fn pick_ref(refs: &[(String, String)], reference: &str, kind: RefKind) -> Option<(String, String)> {
+    if is_commit_sha(reference) {
+        return Some((reference.to_ascii_lowercase(), reference.to_string()));
+    }
+    ref_candidates(reference, kind).iter().find_map(|c| {
+        refs.iter().find(|(_, n)| n == c).map(|(sha, _)| (sha.clone(), c.trim_end_matches("^{}").to_string()))
+    })
+}
+
+impl RefKind {
+    pub fn noun(self) -> &'static str {
+        match self {
+            RefKind::Branch => "branch",
+            RefKind::Tag => "tag",
+            RefKind::Any => "ref",
+        }
+    }
+}
+
+/// `p` as a glob that matches only itself.
+fn glob_escape(p: &str) -> String {
+    let mut out = String::with_capacity(p.len());
+    for c in p.chars() {
+        match c {
+            '*' | '?' | '[' | ']' | '{' | '}' | '\\' => {
+                out.push('[');
+                out.push(c);
+                out.push(']');
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 fn version_key(tag: &str) -> Option<Vec<u64>> {
     let v = tag.strip_prefix('v').unwrap_or(tag);
     let core = v.split(['-', '+']).next()?;
@@ -85,7 +147,7 @@ impl Api {
             token: secret_identity(self, a, "httpAuthToken")?,
             header: secret_identity(self, a, "httpAuthHeader")?,
         };
-        Ok(resolved(Object::GitRepository(GitRepositoryObj { url, keep_git_dir: a.opt_bool("keepGitDir")?.unwrap_or(true), auth })))
+        Ok(resolved(Object::GitRepository(GitRepositoryObj { url, keep_git_dir: a.opt_bool("keepGitDir")?.unwrap_or(true), auth, dir: None })))
     }
 
     pub(super) async fn http_query(&self, a: &Args) -> Result<Resolved, FieldError> {
@@ -132,7 +194,9 @@ impl Api {
             Ok(resolved(Object::GitRef(GitRefObj { repo: g.clone(), reference: reference.to_string(), kind })))
         };
         match call.field {
+            "url" if g.dir.is_some() => Ok(Resolved::Null),
             "url" => Ok(leaf(g.url.clone())),
+            "uncommitted" => Ok(resolved(Object::Changeset(self.uncommitted(g).await?))),
             "head" => git_ref("HEAD", RefKind::Any),
             "branch" => git_ref(a.string("name")?, RefKind::Branch),
             "tag" => git_ref(a.string("name")?, RefKind::Tag),
@@ -140,7 +204,7 @@ impl Api {
             "branches" | "tags" => {
                 let prefix = if call.field == "branches" { "refs/heads/" } else { "refs/tags/" };
                 let patterns = a.opt_string_list("patterns")?.unwrap_or_default();
-                let refs = self.backend.git_refs(&g.url, &g.auth).await?;
+                let refs = self.repo_refs(g).await?;
                 let mut names: Vec<String> = refs
                     .into_iter()
                     .filter_map(|(_, name)| {
@@ -153,7 +217,7 @@ impl Api {
                 Ok(leaf(Json::Array(names.into_iter().map(Json::String).collect())))
             }
             "latestVersion" => {
-                let refs = self.backend.git_refs(&g.url, &g.auth).await?;
+                let refs = self.repo_refs(g).await?;
                 let best = refs
                     .iter()
                     .filter_map(|(_, n)| n.strip_prefix("refs/tags/").filter(|t| !t.ends_with("^{}")))
@@ -161,35 +225,162 @@ impl Api {
                     .max();
                 match best {
                     Some((_, tag)) => git_ref(&tag, RefKind::Tag),
-                    None => Err(format!("git repository `{}` has no version tags", g.url).into()),
+                    None => Err(format!("git repository {} has no version tags", repo_name(g)).into()),
                 }
             }
             _ => Err(not_implemented(call)),
         }
     }
 
+    /// `(commit, full ref name)` of every ref of `g`.
+    async fn repo_refs(&self, g: &GitRepositoryObj) -> Result<Vec<(String, String)>, FieldError> {
+        match &g.dir {
+            Some(d) => self.backend.git_dir_refs(d.root.as_ref(), &d.path).await,
+            None => self.backend.git_refs(&g.url, &g.auth).await,
+        }
+    }
+
+    /// Resolves `r` to `(commit, full ref name)`.
+    async fn resolve_git_ref(&self, r: &GitRefObj) -> Result<(String, String), FieldError> {
+        match &r.repo.dir {
+            None => self.backend.git_resolve(&r.repo.url, &r.reference, r.kind, &r.repo.auth).await,
+            Some(_) => {
+                let refs = self.repo_refs(&r.repo).await?;
+                pick_ref(&refs, &r.reference, r.kind).ok_or_else(|| {
+                    format!("git repository {} has no {} `{}`", repo_name(&r.repo), r.kind.noun(), r.reference).into()
+                })
+            }
+        }
+    }
+
+    /// The checkout of `r` (`GitRef.tree`).
+    async fn git_tree(&self, r: &GitRefObj, discard_git_dir: bool, depth: i64) -> Result<DirectoryObj, FieldError> {
+        let (commit, full) = self.resolve_git_ref(r).await?;
+        let (local, inputs) = match &r.repo.dir {
+            Some(d) => {
+                let root = d.root.clone().ok_or("an empty directory holds no git repository")?;
+                (Some(d.path.clone()), vec![root])
+            }
+            None => (None, vec![]),
+        };
+        let op = GitOp {
+            url: r.repo.url.clone(),
+            commit,
+            keep_git_dir: r.repo.keep_git_dir && !discard_git_dir,
+            depth: depth.max(1) as u32,
+            reference: full,
+            local,
+            auth_token: r.repo.auth.token.clone().map(|t| (r.repo.auth.username.clone(), t)),
+            auth_header: r.repo.auth.header.clone(),
+        };
+        let root = Ref::new(Vertex::new(Op::Git(op), inputs), 0);
+        Ok(DirectoryObj { root: Some(root), path: "/".into() })
+    }
+
+    /// `Directory.asGit`: the directory must hold a `.git` directory.
+    pub(super) async fn directory_as_git(&self, d: &DirectoryObj) -> Result<Resolved, FieldError> {
+        let dot_git = super::paths::within(&d.path, ".git");
+        match self.backend.stat(d.root.as_ref(), &dot_git, true).await? {
+            Some(st) if st.kind == super::backend::EntryKind::Dir => {}
+            Some(_) => {
+                return Err(format!(
+                    "directory `{}` is not a git repository of its own: its `.git` is not a directory (a worktree or submodule link?); use the main repository's directory",
+                    d.path
+                )
+                .into())
+            }
+            None => return Err(format!("directory `{}` is not a git repository: it has no `.git`; `asGit` needs a work tree with its `.git` directory", d.path).into()),
+        }
+        Ok(resolved(Object::GitRepository(GitRepositoryObj {
+            url: String::new(),
+            keep_git_dir: true,
+            auth: GitAuth::default(),
+            dir: Some(d.clone()),
+        })))
+    }
+
+    /// `GitRepository.uncommitted`: what the work tree changes compared with
+    /// HEAD, as Dagger computes it: `after` is the directory, `before` the
+    /// same with tracked files as in HEAD and untracked (not ignored) ones
+    /// removed, so `.git` and ignored files are no change. Empty for a remote.
+    async fn uncommitted(&self, g: &GitRepositoryObj) -> Result<super::changeset::ChangesetObj, FieldError> {
+        let head = GitRefObj { repo: g.clone(), reference: "HEAD".into(), kind: RefKind::Any };
+        let Some(d) = &g.dir else {
+            let tree = self.git_tree(&head, false, 1).await?;
+            return Ok(super::changeset::ChangesetObj { before: tree.clone(), after: tree });
+        };
+        let head_tree = self.git_tree(&head, true, 1).await?;
+        let mut include = vec![".git".to_string()];
+        include.extend(self.backend.git_dir_ignored(d.root.as_ref(), &d.path).await?.iter().map(|p| glob_escape(p.trim_end_matches('/'))));
+        let kept = FileAction::Copy {
+            src: d.root.as_ref().map(|_| 0),
+            src_path: d.path.clone(),
+            dest: "/".into(),
+            include,
+            exclude: vec![],
+            mode: None,
+            owner: String::new(),
+        };
+        let base = super::file_op(None, kept, d.root.clone().into_iter().collect());
+        let restored = FileAction::Copy {
+            src: Some(0),
+            src_path: "/".into(),
+            dest: "/".into(),
+            include: vec![],
+            exclude: vec![],
+            mode: None,
+            owner: String::new(),
+        };
+        let before = super::file_op(Some(&base), restored, head_tree.root.into_iter().collect());
+        Ok(super::changeset::ChangesetObj { before: DirectoryObj { root: Some(before), path: "/".into() }, after: d.clone() })
+    }
+
     pub(super) async fn git_ref(&self, r: &GitRefObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
         let a = call.args;
         match call.field {
-            "commit" => Ok(leaf(self.backend.git_resolve(&r.repo.url, &r.reference, r.kind, &r.repo.auth).await?.0)),
-            "ref" => Ok(leaf(self.backend.git_resolve(&r.repo.url, &r.reference, r.kind, &r.repo.auth).await?.1)),
+            "commit" => Ok(leaf(self.resolve_git_ref(r).await?.0)),
+            "ref" => Ok(leaf(self.resolve_git_ref(r).await?.1)),
             "tree" => {
-                let (commit, full) = self.backend.git_resolve(&r.repo.url, &r.reference, r.kind, &r.repo.auth).await?;
                 let discard = a.opt_bool("discardGitDir")?.unwrap_or(false);
-                let op = GitOp {
-                    url: r.repo.url.clone(),
-                    commit,
-                    keep_git_dir: r.repo.keep_git_dir && !discard,
-                    depth: a.opt_int("depth")?.unwrap_or(1).max(1) as u32,
-                    reference: full,
-                    auth_token: r.repo.auth.token.clone().map(|t| (r.repo.auth.username.clone(), t)),
-                    auth_header: r.repo.auth.header.clone(),
+                let dir = self.git_tree(r, discard, a.opt_int("depth")?.unwrap_or(1)).await?;
+                Ok(resolved(Object::Directory(dir)))
+            }
+            "commonAncestor" => {
+                let other = match &*self.load(a.get("other").unwrap_or(&Json::Null), Some("GitRef"))? {
+                    Object::GitRef(o) => o.clone(),
+                    _ => unreachable!("type checked by load"),
                 };
-                let root = Ref::new(Vertex::new(Op::Git(op), vec![]), 0);
-                Ok(resolved(Object::Directory(DirectoryObj { root: Some(root), path: "/".into() })))
+                if repo_identity(&r.repo) != repo_identity(&other.repo) {
+                    return Err(format!(
+                        "`commonAncestor` needs two refs of one repository, not of {} and of {}; take both refs from the same repository",
+                        repo_name(&r.repo),
+                        repo_name(&other.repo)
+                    )
+                    .into());
+                }
+                let (a_commit, _) = self.resolve_git_ref(r).await?;
+                let (b_commit, _) = self.resolve_git_ref(&other).await?;
+                let base = self.backend.git_merge_base(&r.repo, &a_commit, &b_commit).await?;
+                Ok(resolved(Object::GitRef(GitRefObj { repo: r.repo.clone(), reference: base, kind: RefKind::Any })))
             }
             _ => Err(not_implemented(call)),
         }
+    }
+}
+
+/// How errors name a repository.
+fn repo_name(g: &GitRepositoryObj) -> String {
+    match &g.dir {
+        Some(d) => format!("`{}` (a directory)", d.path),
+        None => format!("`{}`", g.url),
+    }
+}
+
+/// Which repository `g` is (credentials and `keepGitDir` aside).
+fn repo_identity(g: &GitRepositoryObj) -> String {
+    match &g.dir {
+        Some(d) => super::objects::object_id("Directory", d),
+        None => g.url.clone(),
     }
 }
 
@@ -209,6 +400,43 @@ mod tests {
             assert_eq!(ref_matches(name, short, &patterns), want, "{name} {patterns:?}");
         }
         assert!(version_key("v1.10.0") > version_key("v1.9.3"));
+    }
+
+    #[test]
+    fn refs_picked_by_kind() {
+        let sha = |c: char| c.to_string().repeat(40);
+        let refs: Vec<(String, String)> = [
+            (sha('a'), "HEAD"),
+            (sha('a'), "refs/heads/main"),
+            (sha('b'), "refs/heads/v1"),
+            (sha('c'), "refs/tags/v1"),
+            (sha('d'), "refs/tags/v1^{}"),
+        ]
+        .iter()
+        .map(|(s, n)| (s.clone(), n.to_string()))
+        .collect();
+        // (reference, kind, picked)
+        for (reference, kind, want) in [
+            ("HEAD", RefKind::Any, Some((sha('a'), "HEAD"))),
+            ("main", RefKind::Branch, Some((sha('a'), "refs/heads/main"))),
+            ("v1", RefKind::Branch, Some((sha('b'), "refs/heads/v1"))),
+            ("v1", RefKind::Tag, Some((sha('d'), "refs/tags/v1"))),
+            ("v1", RefKind::Any, Some((sha('d'), "refs/tags/v1"))),
+            ("main", RefKind::Tag, None),
+            ("nope", RefKind::Any, None),
+        ] {
+            let got = pick_ref(&refs, reference, kind);
+            assert_eq!(got, want.map(|(s, n)| (s, n.to_string())), "{reference} {kind:?}");
+        }
+        let full = "E".repeat(40);
+        assert_eq!(pick_ref(&[], &full, RefKind::Any), Some(("e".repeat(40), full.clone())), "a commit SHA needs no ref");
+    }
+
+    #[test]
+    fn ignored_paths_are_matched_literally() {
+        for (path, glob) in [("build", "build"), ("a b/c.log", "a b/c.log"), ("x[1]*?.log", "x[[]1[]][*][?].log"), ("{a}", "[{]a[}]")] {
+            assert_eq!(glob_escape(path), glob);
+        }
         assert_eq!(version_key("v1.0.0-rc1"), None);
     }
 }

@@ -905,7 +905,8 @@ where
         match ty {
             TypeRef::NonNull(inner) => {
                 let v = complete_nullable(ctx, inner, r, fields, path, pos, parent, def).await?;
-                if v.is_null() {
+                // `Void!` (e.g. `Container.exportImage`) is null, as in Dagger.
+                if v.is_null() && inner.name() != "Void" {
                     let msg = format!(
                         "Cannot return null for non-nullable field {}.{}.",
                         parent.name, def.name
