@@ -94,6 +94,24 @@ impl Image {
         ))
     }
 
+    /// An OCI image from a stored config and gzip layer (one layer; the
+    /// diff_id is the config's first).
+    pub fn from_blobs(config: Vec<u8>, layer: Vec<u8>) -> Result<Image> {
+        let v: Value = serde_json::from_slice(&config).context("parsing the image config")?;
+        let diff_id = v["rootfs"]["diff_ids"][0]
+            .as_str()
+            .context("image config has no rootfs.diff_ids[0]")?
+            .to_string();
+        Ok(Image::assemble(
+            config,
+            layer,
+            diff_id,
+            OCI_MANIFEST,
+            OCI_CONFIG,
+            OCI_LAYER_GZIP,
+        ))
+    }
+
     fn assemble(
         config: Vec<u8>,
         layer: Vec<u8>,

@@ -1,7 +1,9 @@
 //! tanto-testkit: fixtures for tests — the busybox image built from Debian's
 //! busybox-static (the same image as the conformance suite's `fixtures.py`),
 //! a local Debian `docker-registry` started on a free port, pushing images to
-//! it, and the engine config that mirrors docker.io to it.
+//! it, the engine config that mirrors docker.io to it, and Debian images
+//! built with mmdebstrap (`debian`: the B6 benchmark's debian+python, and
+//! the slow-tier pipeline's python+pip).
 //!
 //! Invariants: nothing comes from the network; every process started here is
 //! stopped by PID (never by name), and registries started with
@@ -11,10 +13,12 @@
 //! scripts and the conformance set-up. Not for production code: no crate but
 //! tests and that binary should depend on this one.
 
+pub mod debian;
 pub mod http;
 pub mod image;
 pub mod registry;
 
+pub use debian::{DebianImage, DEBIAN_IMAGES, DEBIAN_PYTHON, DEBIAN_PYTHON_PIP};
 pub use image::{
     busybox_image, busybox_image_from, busybox_rootfs_tar, host_arch, image_index, sha256_digest,
     Image,

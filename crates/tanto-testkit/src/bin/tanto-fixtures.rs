@@ -13,6 +13,10 @@
 //!     reused. With --foreground it runs until SIGINT or SIGTERM.
 //! tanto-fixtures stop --dir D
 //!     stop the registry recorded in D (by PID).
+//! tanto-fixtures debian-image --registry ADDR --name NAME
+//!     build (mmdebstrap, cached per month) and push a Debian image to the
+//!     registry at ADDR as library/NAME:latest, and print IMAGE=ADDR/library/NAME:latest.
+//!     NAME: debian-python (benchmark B6) or debian-python-pip (slow tier).
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -24,11 +28,14 @@ use tanto_testkit::{registry, BUSYBOX_REPOSITORY, BUSYBOX_TAGS};
 
 const USAGE: &str = "usage:
   tanto-fixtures serve --dir DIR [--engine-config PATH] [--foreground]
-  tanto-fixtures stop --dir DIR";
+  tanto-fixtures stop --dir DIR
+  tanto-fixtures debian-image --registry ADDR --name debian-python|debian-python-pip";
 
 struct Args {
     command: String,
     dir: PathBuf,
+    registry: Option<String>,
+    name: Option<String>,
     engine_config: Option<PathBuf>,
     foreground: bool,
 }
@@ -43,6 +50,8 @@ fn parse_args() -> Result<Args> {
     let mut dir = None;
     let mut engine_config = None;
     let mut foreground = false;
+    let mut registry = None;
+    let mut name = None;
     while let Some(a) = it.next() {
         let (flag, inline) = match a.split_once('=') {
             Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
@@ -58,8 +67,16 @@ fn parse_args() -> Result<Args> {
             "--dir" => dir = Some(PathBuf::from(value("--dir")?)),
             "--engine-config" => engine_config = Some(PathBuf::from(value("--engine-config")?)),
             "--foreground" => foreground = true,
+            "--registry" => registry = Some(value("--registry")?),
+            "--name" => name = Some(value("--name")?),
             other => bail!("unknown argument `{other}`"),
         }
+    }
+    if command == "debian-image" {
+        if registry.is_none() || name.is_none() {
+            bail!("`debian-image` needs `--registry ADDR` and `--name NAME`");
+        }
+        return Ok(Args { command, dir: PathBuf::new(), registry, name, engine_config, foreground });
     }
     if command != "serve" && command != "stop" {
         bail!("unknown command `{command}`");
@@ -68,6 +85,8 @@ fn parse_args() -> Result<Args> {
     Ok(Args {
         command,
         dir,
+        registry,
+        name,
         engine_config,
         foreground,
     })
@@ -180,6 +199,19 @@ fn serve(args: &Args) -> Result<()> {
     Ok(())
 }
 
+fn debian_image(args: &Args) -> Result<()> {
+    let (addr, name) = (args.registry.as_deref().unwrap(), args.name.as_deref().unwrap());
+    let Some(image) = tanto_testkit::DebianImage::by_name(name) else {
+        let known: Vec<_> = tanto_testkit::DEBIAN_IMAGES.iter().map(|i| i.name).collect();
+        bail!("unknown image `{name}` (known: {})", known.join(", "));
+    };
+    let started = Instant::now();
+    let reference = image.publish(addr)?;
+    eprintln!("pushed {reference} in {:.1}s", started.elapsed().as_secs_f64());
+    println!("IMAGE={reference}");
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(a) => a,
@@ -190,6 +222,7 @@ fn main() -> ExitCode {
     };
     let result = match args.command.as_str() {
         "serve" => serve(&args),
+        "debian-image" => debian_image(&args),
         _ => registry::stop_pidfile(&args.dir).map(|stopped| {
             eprintln!(
                 "{}",
