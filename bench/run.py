@@ -614,55 +614,12 @@ def floor(env, res, reps):
 
 def b6(env, res, reps):
     """pull of the Debian+python fixture image from the local registry."""
-    today = datetime.date.today().isoformat()
-    cache = f"/var/cache/tanto-bench/debian-python-{today}"
-    layout = os.path.join(cache, "oci")
-    if not os.path.exists(os.path.join(layout, "index.json")):
-        os.makedirs(cache, exist_ok=True)
-        t0 = time.perf_counter()
-        rootfs = os.path.join(cache, "rootfs")
-        if not os.path.isdir(os.path.join(rootfs, "usr")):
-            run(["mmdebstrap", "--variant=minbase", "--include=python3", "bookworm", rootfs])
-        tarp = os.path.join(cache, "layer.tar")
-        run(["tar", "--sort=name", "--mtime=@0", "--owner=0", "--group=0", "--numeric-owner", "--xattrs",
-             "-C", rootfs, "-cf", tarp, "."])
-        import hashlib
-        def sha(p):
-            h = hashlib.sha256()
-            with open(p, "rb") as f:
-                for blk in iter(lambda: f.read(1 << 20), b""):
-                    h.update(blk)
-            return h.hexdigest()
-        diffid = sha(tarp)
-        run(["gzip", "-n", "-f", tarp])
-        gz = tarp + ".gz"
-        os.makedirs(os.path.join(layout, "blobs", "sha256"), exist_ok=True)
-        ldig = sha(gz); lsize = os.path.getsize(gz)
-        os.rename(gz, os.path.join(layout, "blobs", "sha256", ldig))
-        cfg = json.dumps({"architecture": "amd64", "os": "linux",
-                          "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-                                     "Cmd": ["python3"]},
-                          "rootfs": {"type": "layers", "diff_ids": [f"sha256:{diffid}"]},
-                          "history": [{"created_by": "mmdebstrap --variant=minbase --include=python3 bookworm"}]}).encode()
-        import hashlib as H
-        cdig = H.sha256(cfg).hexdigest()
-        open(os.path.join(layout, "blobs", "sha256", cdig), "wb").write(cfg)
-        man = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                          "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                                     "digest": f"sha256:{cdig}", "size": len(cfg)},
-                          "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                                      "digest": f"sha256:{ldig}", "size": lsize}]}).encode()
-        mdig = H.sha256(man).hexdigest()
-        open(os.path.join(layout, "blobs", "sha256", mdig), "wb").write(man)
-        json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                                                      "digest": f"sha256:{mdig}", "size": len(man),
-                                                      "annotations": {"org.opencontainers.image.ref.name": "latest"}}]},
-                  open(os.path.join(layout, "index.json"), "w"))
-        open(os.path.join(layout, "oci-layout"), "w").write('{"imageLayoutVersion":"1.0.0"}')
-        shutil.rmtree(rootfs, ignore_errors=True)
-        log(f"  B6: built debian-python image in {time.perf_counter()-t0:.1f}s (cached in {cache})")
-    image = f"{env.registry}/library/debian-python:latest"
-    run(["skopeo", "copy", "-q", "--dest-tls-verify=false", f"oci:{layout}:latest", f"docker://{image}"])
+    # built by the testkit (mmdebstrap minbase + python3, cached per month in /var/cache/tanto),
+    # the same code path as the slow-tier pipeline test's debian-python-pip image
+    t0 = time.perf_counter()
+    r = run([env.fixtures, "debian-image", "--registry", env.registry, "--name", "debian-python"])
+    image = dict(l.split("=", 1) for l in r.stdout.decode().split() if "=" in l)["IMAGE"]
+    log(f"  B6: {image} built or loaded and pushed in {time.perf_counter()-t0:.1f}s")
     data = {e: [] for e in ENGINES}
     floor_v = []
     reps = max(1, min(reps, 2))

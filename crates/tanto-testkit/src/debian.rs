@@ -108,7 +108,12 @@ impl DebianImage {
             .tempdir_in(parent)?;
         let rootfs = tmp.path().join("rootfs");
         let started = std::time::Instant::now();
-        eprintln!("building {}: {} (cached in {})", self.name, self.created_by(), dir.display());
+        eprintln!(
+            "building {}: {} (cached in {})",
+            self.name,
+            self.created_by(),
+            dir.display()
+        );
         let mut cmd = Command::new("mmdebstrap");
         cmd.arg("--variant=minbase")
             .arg(format!("--include={}", self.packages.join(",")));
@@ -118,7 +123,15 @@ impl DebianImage {
         cmd.arg("bookworm").arg(&rootfs);
         run(&mut cmd, "mmdebstrap")?;
         let tar = Command::new("tar")
-            .args(["--sort=name", "--mtime=@0", "--owner=0", "--group=0", "--numeric-owner", "--xattrs", "-C"])
+            .args([
+                "--sort=name",
+                "--mtime=@0",
+                "--owner=0",
+                "--group=0",
+                "--numeric-owner",
+                "--xattrs",
+                "-C",
+            ])
             .arg(&rootfs)
             .args(["-cf", "-", "."])
             .stderr(Stdio::inherit())
@@ -160,7 +173,10 @@ fn cache_root() -> PathBuf {
 }
 
 fn year_month() -> Result<String> {
-    let out = Command::new("date").arg("+%Y%m").output().context("running date")?;
+    let out = Command::new("date")
+        .arg("+%Y%m")
+        .output()
+        .context("running date")?;
     Ok(String::from_utf8(out.stdout)?.trim().to_string())
 }
 
@@ -173,11 +189,22 @@ fn which(tool: &str) -> Option<PathBuf> {
 }
 
 fn run(cmd: &mut Command, what: &str) -> Result<()> {
-    let out = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).output()
+    let out = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
         .with_context(|| format!("running {what}"))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        let tail: String = err.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+        let tail: String = err
+            .lines()
+            .rev()
+            .take(30)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n");
         bail!("{what} exited with {}:\n{tail}", out.status);
     }
     Ok(())

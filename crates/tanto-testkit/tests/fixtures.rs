@@ -250,3 +250,19 @@ fn fixtures_binary_serves_detached_and_stops() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown command `bogus`"));
 }
+
+#[test]
+fn debian_images_by_name_and_cached_blobs_reassemble() {
+    for image in tanto_testkit::DEBIAN_IMAGES {
+        let found = tanto_testkit::DebianImage::by_name(image.name).expect("listed image by name");
+        assert_eq!(found.repository(), format!("library/{}", image.name));
+        assert!(found.packages.contains(&"python3"), "{}", image.name);
+    }
+    assert!(tanto_testkit::DebianImage::by_name("debian-nothing").is_none());
+    // what `DebianImage::build` does with its cached config and layer
+    let busybox = tanto_testkit::busybox_image().expect("busybox image");
+    let again = tanto_testkit::Image::from_blobs(busybox.config.clone(), busybox.layer.clone())
+        .expect("reassembling");
+    assert_eq!(again, busybox);
+    assert!(tanto_testkit::Image::from_blobs(b"{}".to_vec(), busybox.layer.clone()).is_err());
+}

@@ -76,7 +76,14 @@ fn parse_args() -> Result<Args> {
         if registry.is_none() || name.is_none() {
             bail!("`debian-image` needs `--registry ADDR` and `--name NAME`");
         }
-        return Ok(Args { command, dir: PathBuf::new(), registry, name, engine_config, foreground });
+        return Ok(Args {
+            command,
+            dir: PathBuf::new(),
+            registry,
+            name,
+            engine_config,
+            foreground,
+        });
     }
     if command != "serve" && command != "stop" {
         bail!("unknown command `{command}`");
@@ -200,14 +207,23 @@ fn serve(args: &Args) -> Result<()> {
 }
 
 fn debian_image(args: &Args) -> Result<()> {
-    let (addr, name) = (args.registry.as_deref().unwrap(), args.name.as_deref().unwrap());
+    let (addr, name) = (
+        args.registry.as_deref().unwrap(),
+        args.name.as_deref().unwrap(),
+    );
     let Some(image) = tanto_testkit::DebianImage::by_name(name) else {
-        let known: Vec<_> = tanto_testkit::DEBIAN_IMAGES.iter().map(|i| i.name).collect();
+        let known: Vec<_> = tanto_testkit::DEBIAN_IMAGES
+            .iter()
+            .map(|i| i.name)
+            .collect();
         bail!("unknown image `{name}` (known: {})", known.join(", "));
     };
     let started = Instant::now();
     let reference = image.publish(addr)?;
-    eprintln!("pushed {reference} in {:.1}s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "pushed {reference} in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
     println!("IMAGE={reference}");
     Ok(())
 }
