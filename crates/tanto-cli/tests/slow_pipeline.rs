@@ -7,7 +7,7 @@
 //! with the host's pip settings (index, proxies, CA bundle) forwarded.
 //!
 //! ```sh
-//! cargo nextest run -p tanto-cli --run-ignored ignored-only -E 'test(slow_python_pipeline)'
+//! cargo nextest run --cargo-profile release -p tanto-cli --run-ignored ignored-only -E 'test(slow_python_pipeline)'
 //! ```
 //!
 //! Needs root, docker-registry, mmdebstrap (and the apt mirror the first time in a
