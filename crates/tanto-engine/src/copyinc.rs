@@ -58,7 +58,7 @@ pub(crate) struct CopyPlan {
 impl CopyPlan {
     /// The plan for `op` if it is exactly one copy without filters.
     pub(crate) fn of(op: &FileOp, base: Option<SnapshotId>, sources: &[Option<SnapshotId>]) -> Option<CopyPlan> {
-        let [FileAction::Copy { src: Some(i), src_path, dest, include, exclude, mode, owner }] = op.actions.as_slice() else {
+        let [FileAction::Copy { src: Some(i), src_path, dest, include, exclude, mode, owner, gitignore: false }] = op.actions.as_slice() else {
             return None;
         };
         if !include.is_empty() || !exclude.is_empty() {
@@ -387,6 +387,7 @@ mod tests {
                 exclude: vec![],
                 mode,
                 owner: owner.into(),
+                gitignore: false,
             }],
         }
     }

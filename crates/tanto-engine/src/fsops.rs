@@ -319,6 +319,8 @@ fn remove_entry(dir: &OwnedFd, name: &str) -> io::Result<()> {
 pub struct Filter {
     include: Vec<GlobMatcher>,
     exclude: Vec<(GlobMatcher, bool)>,
+    /// The source's `.gitignore` files on the current path, when asked for.
+    gitignore: Option<parking_lot::Mutex<crate::gitignore::Stack>>,
 }
 
 impl Filter {
@@ -340,11 +342,34 @@ impl Filter {
                 None => compile(p).map(|m| (m, false)),
             })
             .collect::<Result<_, _>>()?;
-        Ok(Filter { include, exclude })
+        Ok(Filter { include, exclude, gitignore: None })
+    }
+
+    /// Also leaves out what the copied tree's `.gitignore` files ignore.
+    pub fn with_gitignore(mut self, on: bool) -> Filter {
+        self.gitignore = on.then(Default::default);
+        self
     }
 
     pub fn is_empty(&self) -> bool {
-        self.include.is_empty() && self.exclude.is_empty()
+        self.include.is_empty() && self.exclude.is_empty() && self.gitignore.is_none()
+    }
+
+    /// Entering source directory `dir` at `prefix` ("" for the copied root).
+    fn enter(&self, prefix: &str, dir: &OwnedFd) {
+        if let Some(g) = &self.gitignore {
+            g.lock().push(prefix, crate::gitignore::read_in(dir).as_deref());
+        }
+    }
+
+    fn leave(&self) {
+        if let Some(g) = &self.gitignore {
+            g.lock().pop();
+        }
+    }
+
+    fn git_ignored(&self, rel: &str, is_dir: bool) -> bool {
+        self.gitignore.as_ref().is_some_and(|g| g.lock().ignored(rel, is_dir))
     }
 
     pub(crate) fn excluded(&self, rel: &str) -> bool {
@@ -420,11 +445,16 @@ fn reopen(fd: &OwnedFd) -> io::Result<OwnedFd> {
 }
 
 fn copy_dir(sdir: &OwnedFd, ddir: &OwnedFd, prefix: &str, opts: &CopyOpts<'_>) -> io::Result<()> {
-    for (name, st) in list(sdir)? {
-        let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
-        copy_child(sdir, ddir, &name, &st, &rel, opts, true)?;
-    }
-    Ok(())
+    opts.filter.enter(prefix, sdir);
+    let res = (|| {
+        for (name, st) in list(sdir)? {
+            let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+            copy_child(sdir, ddir, &name, &st, &rel, opts, true)?;
+        }
+        Ok(())
+    })();
+    opts.filter.leave();
+    res
 }
 
 /// Copies the entry `name` of `sdir` (stat `st`, path `rel` below the copied
@@ -432,10 +462,10 @@ fn copy_dir(sdir: &OwnedFd, ddir: &OwnedFd, prefix: &str, opts: &CopyOpts<'_>) -
 /// into one already there (with its contents when `recursive`), anything else
 /// replaces what is there; metadata comes from the source unless `opts` say.
 fn copy_child(sdir: &OwnedFd, ddir: &OwnedFd, name: &str, st: &Stat, rel: &str, opts: &CopyOpts<'_>, recursive: bool) -> io::Result<()> {
-    if opts.filter.excluded(rel) {
+    let ft = file_type(st);
+    if opts.filter.excluded(rel) || opts.filter.git_ignored(rel, ft == FileType::Directory) {
         return Ok(());
     }
-    let ft = file_type(st);
     if ft == FileType::Directory {
         let child_src = rfs::openat(sdir, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
         let included_here = opts.filter.included(rel);
@@ -638,4 +668,67 @@ fn glob_dir(dir: &OwnedFd, prefix: &str, m: &GlobMatcher, out: &mut Vec<String>)
 /// For tests and callers that only have a path.
 pub fn root_at(path: impl Into<PathBuf>) -> io::Result<Root> {
     Root::open(&path.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(root: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        fn walk(dir: &Path, rel: &str, out: &mut Vec<String>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let e = e.unwrap();
+                let r = format!("{rel}{}", e.file_name().to_string_lossy());
+                if e.file_type().unwrap().is_dir() {
+                    out.push(format!("{r}/"));
+                    walk(&e.path(), &format!("{r}/"), out);
+                } else {
+                    out.push(r);
+                }
+            }
+        }
+        walk(root, "", &mut out);
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn copies_leave_out_what_gitignore_files_ignore() {
+        let src = tempfile::tempdir().unwrap();
+        for (path, data) in [
+            (".gitignore", "*.log\nbuild/\n/top-only.txt\n"),
+            ("a.txt", "a"),
+            ("a.log", "log"),
+            ("top-only.txt", "x"),
+            ("build/out.bin", "bin"),
+            ("sub/.gitignore", "!keep.log\nsecret.txt\n"),
+            ("sub/keep.log", "kept"),
+            ("sub/drop.log", "dropped"),
+            ("sub/secret.txt", "s"),
+            ("sub/top-only.txt", "anchored patterns only match at their own level"),
+        ] {
+            let p = src.path().join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, data).unwrap();
+        }
+        // (gitignore, expected tree)
+        let cases: [(bool, &[&str]); 2] = [
+            (true, &[".gitignore", "a.txt", "sub/", "sub/.gitignore", "sub/keep.log", "sub/top-only.txt"]),
+            (
+                false,
+                &[
+                    ".gitignore", "a.log", "a.txt", "build/", "build/out.bin", "sub/", "sub/.gitignore", "sub/drop.log",
+                    "sub/keep.log", "sub/secret.txt", "sub/top-only.txt", "top-only.txt",
+                ],
+            ),
+        ];
+        for (gitignore, want) in cases {
+            let dst = tempfile::tempdir().unwrap();
+            let filter = Filter::new(&[], &[]).unwrap().with_gitignore(gitignore);
+            let opts = CopyOpts { filter: &filter, mode: None, owner: None };
+            copy(&Root::open(src.path()).unwrap(), "/", &Root::open(dst.path()).unwrap(), "/", &opts).unwrap();
+            assert_eq!(files(dst.path()), want, "gitignore: {gitignore}");
+        }
+    }
 }

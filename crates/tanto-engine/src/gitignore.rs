@@ -1,4 +1,4 @@
-//! `.gitignore` rules (gitignore(5)) for host uploads with `gitignore: true`.
+//! `.gitignore` rules (gitignore(5)) for host uploads and copies with `gitignore: true`.
 //!
 //! A pattern with a `/` at the start or in the middle is anchored to the
 //! directory of its `.gitignore`; otherwise it matches at any depth. A
@@ -7,7 +7,24 @@
 //! shallower ones. As in git, nothing inside an ignored directory can be
 //! re-included (the walk does not enter ignored directories).
 
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::OwnedFd;
+
 use globset::{GlobBuilder, GlobMatcher};
+use rustix::fs::{self as rfs, FileType, Mode, OFlags};
+
+/// The text of the `.gitignore` in directory `dir`, if it has a regular one.
+pub fn read_in(dir: &OwnedFd) -> Option<String> {
+    let fd = rfs::openat(dir, ".gitignore", OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()).ok()?;
+    let st = rfs::fstat(&fd).ok()?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        return None;
+    }
+    let mut text = String::new();
+    File::from(fd).read_to_string(&mut text).ok()?;
+    Some(text)
+}
 
 #[derive(Clone)]
 struct Rule {

@@ -452,30 +452,12 @@ struct Walker<'a> {
 }
 
 impl<'a> Walker<'a> {
-    /// Reads `.gitignore` of a directory, if it has a regular one.
-    fn gitignore_text(dir: &OwnedFd) -> Option<String> {
-        let fd = rfs::openat(
-            dir,
-            ".gitignore",
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .ok()?;
-        let st = rfs::fstat(&fd).ok()?;
-        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
-            return None;
-        }
-        let mut text = String::new();
-        File::from(fd).read_to_string(&mut text).ok()?;
-        Some(text)
-    }
-
     /// The entries of directory `dir` (at `prefix`) that pass the filters,
     /// sorted by name. Enters the directory's `.gitignore` frame (the caller
     /// leaves it with [`Walker::leave`]).
     fn list(&mut self, dir: &OwnedFd, prefix: &str) -> Result<Vec<Item>, UploadError> {
         if let Some(g) = &mut self.gitignore {
-            g.push(prefix, Self::gitignore_text(dir).as_deref());
+            g.push(prefix, gitignore::read_in(dir).as_deref());
         }
         let mut names: Vec<Vec<u8>> = Vec::new();
         {

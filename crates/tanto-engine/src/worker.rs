@@ -478,8 +478,8 @@ fn apply_action(store: &Store, root: &Root, action: &FileAction, sources: &[Opti
         FileAction::Symlink { target, link } => {
             root.symlink(target, link).map_err(io_msg(&format!("creating symlink `{link}`")))
         }
-        FileAction::Copy { src, src_path, dest, include, exclude, mode, owner } => {
-            let filter = Filter::new(include, exclude).map_err(EngineError::msg)?;
+        FileAction::Copy { src, src_path, dest, include, exclude, mode, owner, gitignore } => {
+            let filter = Filter::new(include, exclude).map_err(EngineError::msg)?.with_gitignore(*gitignore);
             let owner = root.resolve_owner(owner).map_err(io_msg("resolving the owner"))?;
             let snap = match src {
                 Some(i) => sources.get(*i as usize).copied().flatten(),

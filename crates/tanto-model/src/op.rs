@@ -180,6 +180,9 @@ pub enum FileAction {
         exclude: Vec<String>,
         mode: Option<u32>,
         owner: String,
+        /// Leave out what the source's `.gitignore` files ignore.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        gitignore: bool,
     },
     Symlink { target: String, link: String },
     /// Creates `path` and missing parents with `mode`/`owner`; existing

@@ -246,6 +246,7 @@ impl Api {
                         exclude: vec![],
                         mode: a.opt_int("permissions")?.map(|m| m as u32),
                         owner: a.opt_string("owner")?.unwrap_or("").to_string(),
+                        gitignore: false,
                     },
                     sources,
                 ))
@@ -514,5 +515,6 @@ pub(super) fn copy_dir_action(src: &DirectoryObj, dest: String, a: &Args) -> Res
         exclude: a.opt_string_list("exclude")?.unwrap_or_default(),
         mode: a.opt_int("permissions")?.map(|m| m as u32),
         owner: a.opt_string("owner")?.unwrap_or("").to_string(),
+        gitignore: a.opt_bool("gitignore")?.unwrap_or(false),
     })
 }

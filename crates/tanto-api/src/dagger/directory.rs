@@ -86,6 +86,7 @@ impl Api {
                         exclude: vec![],
                         mode: a.opt_int("permissions")?.map(|m| m as u32),
                         owner: a.opt_string("owner")?.unwrap_or("").to_string(),
+                        gitignore: false,
                     },
                     src.root.into_iter().collect(),
                 ))
@@ -105,6 +106,7 @@ impl Api {
                             exclude: vec![],
                             mode: a.opt_int("permissions")?.map(|m| m as u32),
                             owner: String::new(),
+                            gitignore: false,
                         },
                         src.root.into_iter().collect(),
                     );
@@ -183,6 +185,7 @@ impl Api {
                         exclude: vec![],
                         mode: None,
                         owner: String::new(),
+                        gitignore: false,
                     },
                     f.root.clone().into_iter().collect(),
                 );

@@ -320,6 +320,7 @@ impl Api {
             exclude: vec![],
             mode: None,
             owner: String::new(),
+            gitignore: false,
         };
         let base = super::file_op(None, kept, d.root.clone().into_iter().collect());
         let restored = FileAction::Copy {
@@ -330,6 +331,7 @@ impl Api {
             exclude: vec![],
             mode: None,
             owner: String::new(),
+            gitignore: false,
         };
         let before = super::file_op(Some(&base), restored, head_tree.root.into_iter().collect());
         Ok(super::changeset::ChangesetObj { before: DirectoryObj { root: Some(before), path: "/".into() }, after: d.clone() })

@@ -83,6 +83,7 @@ impl Api {
                         exclude: vec![],
                         mode: a.opt_int("permissions")?.map(|m| m as u32),
                         owner: a.opt_string("owner")?.unwrap_or("").to_string(),
+                        gitignore: false,
                     };
                     n = n.with_rootfs_action(action, src.root.into_iter().collect());
                 }
@@ -163,9 +164,6 @@ impl Api {
         match call.field {
             "stat" => stat(self, d.root.as_ref(), &paths::within(&d.path, a.string("path")?), a).await,
             "filter" => {
-                if a.opt_bool("gitignore")?.unwrap_or(false) {
-                    return Err("`filter(gitignore: true)` is not supported yet: list the patterns in `exclude`".into());
-                }
                 let action = FileAction::Copy {
                     src: d.root.as_ref().map(|_| 0),
                     src_path: d.path.clone(),
@@ -174,6 +172,7 @@ impl Api {
                     exclude: a.opt_string_list("exclude")?.unwrap_or_default(),
                     mode: None,
                     owner: String::new(),
+                    gitignore: a.opt_bool("gitignore")?.unwrap_or(false),
                 };
                 dir(DirectoryObj { root: Some(file_op(None, action, d.root.clone().into_iter().collect())), path: "/".into() })
             }

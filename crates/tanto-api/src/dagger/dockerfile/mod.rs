@@ -121,6 +121,7 @@ impl Api {
                     exclude,
                     mode: None,
                     owner: String::new(),
+                    gitignore: false,
                 };
                 Ok(DirectoryObj { root: Some(file_op(None, action, ctx.root.clone().into_iter().collect())), path: "/".into() })
             }
@@ -454,7 +455,7 @@ impl<'a> Builder<'a> {
                     let body = if h.expand { word(st, &h.body(), true)? } else { h.body() };
                     let name = paths::clean_abs(&h.name);
                     let file = file_op(None, FileAction::Mkfile { path: name.clone(), data: body, mode: 0o644, owner: String::new() }, vec![]);
-                    let action = FileAction::Copy { src: Some(0), src_path: name, dest: dest.clone(), include: vec![], exclude: vec![], mode, owner: owner.clone() };
+                    let action = FileAction::Copy { src: Some(0), src_path: name, dest: dest.clone(), include: vec![], exclude: vec![], mode, owner: owner.clone(), gitignore: false };
                     (action, vec![file])
                 }
                 Src::Path(p) => {
@@ -463,7 +464,7 @@ impl<'a> Builder<'a> {
                     let git = p.starts_with("git@") || p.ends_with(".git") || p.contains(".git#");
                     if add && http && !git {
                         let (file, name) = self.download(line, &p, checksum.as_deref()).await?;
-                        let action = FileAction::Copy { src: Some(0), src_path: format!("/{name}"), dest: dest.clone(), include: vec![], exclude: vec![], mode, owner: owner.clone() };
+                        let action = FileAction::Copy { src: Some(0), src_path: format!("/{name}"), dest: dest.clone(), include: vec![], exclude: vec![], mode, owner: owner.clone(), gitignore: false };
                         st.ctr.rootfs = Some(file_op(st.ctr.rootfs.as_ref(), action, vec![file]));
                         continue;
                     }
@@ -485,7 +486,7 @@ impl<'a> Builder<'a> {
                     let action = if add && include.is_empty() && exclude.is_empty() {
                         FileAction::Unpack { src, src_path, dest: dest.clone(), mode, owner: owner.clone() }
                     } else {
-                        FileAction::Copy { src, src_path, dest: dest.clone(), include, exclude: exclude.clone(), mode, owner: owner.clone() }
+                        FileAction::Copy { src, src_path, dest: dest.clone(), include, exclude: exclude.clone(), mode, owner: owner.clone(), gitignore: false }
                     };
                     (action, source.root.clone().into_iter().collect::<Vec<Ref>>())
                 }
