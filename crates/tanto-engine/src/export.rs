@@ -152,6 +152,7 @@ impl EngineBackend {
             full = up.stats.full,
             cached = up.stats.cached,
             ms = started.elapsed().as_millis() as u64,
+            timings = ?up.stats.timings,
             "host upload"
         );
         Ok(Ref::new(up.vertex, 0))
