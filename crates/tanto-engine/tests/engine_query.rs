@@ -48,6 +48,14 @@ async fn addresses_are_images_paths_git_urls_secrets_and_services() {
     let work = tmp.path().join("work");
     write(&work, &[("src/a.txt", "a"), ("src/b.log", "b"), ("note.txt", "hello note")]);
     std::env::set_var("TANTO_ADDRESS_TEST_SECRET", "s3cret");
+    let _listener = std::os::unix::net::UnixListener::bind(work.join("app.sock")).unwrap();
+    // A local repository with one commit.
+    let repo = work.join("repo");
+    write(&repo, &[("README", "local repo")]);
+    for args in [&["init", "-q", "-b", "main"][..], &["add", "README"], &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "one"]] {
+        let st = std::process::Command::new("git").args(args).current_dir(&repo).status().unwrap();
+        assert!(st.success(), "git {args:?}");
+    }
     let e = common::engine_at(&fx, &work, &tmp.path().join("state")).await;
 
     // (query, path of the answer, expected)
@@ -63,6 +71,8 @@ async fn addresses_are_images_paths_git_urls_secrets_and_services() {
         (r#"{ address(value: "env:TANTO_ADDRESS_TEST_SECRET") { secret { uri } } }"#, "address.secret.uri", json!("env://TANTO_ADDRESS_TEST_SECRET")),
         (r#"{ address(value: "https://git.example.org/o/r.git") { gitRepository { url } } }"#, "address.gitRepository.url", json!("https://git.example.org/o/r.git")),
         (r#"{ address(value: "git.example.org/o/r") { gitRepository { url } } }"#, "address.gitRepository.url", json!("https://git.example.org/o/r")),
+        (r#"{ address(value: "repo") { gitRepository { branches } } }"#, "address.gitRepository.branches", json!(["main"])),
+        (r#"{ address(value: "repo#main") { gitRef { tree(discardGitDir: true) { entries } } } }"#, "address.gitRef.tree.entries", json!(["README"])),
     ];
     for (q, path, want) in cases {
         assert_eq!(ask(&e, q, path).await, want, "{q}");
@@ -70,6 +80,8 @@ async fn addresses_are_images_paths_git_urls_secrets_and_services() {
     // A host service from a tcp address: bound into a container, it is reachable there.
     let svc_id = ask(&e, r#"{ address(value: "tcp://localhost:8080") { service { id } } }"#, "address.service.id").await;
     assert!(svc_id.as_str().is_some_and(|s| s.starts_with("Service:")), "{svc_id}");
+    let sock_id = ask(&e, r#"{ address(value: "app.sock") { socket { id } } }"#, "address.socket.id").await;
+    assert!(sock_id.as_str().is_some_and(|s| s.starts_with("Socket:")), "{sock_id}");
 
     let errors = [
         (r#"{ address(value: "") { value } }"#, "must not be empty"),
@@ -77,9 +89,10 @@ async fn addresses_are_images_paths_git_urls_secrets_and_services() {
         (r#"{ address(value: "https://git.example.org/o/r#main:docs") { gitRef { ref } } }"#, "cannot name a subdirectory"),
         (r#"{ address(value: "https://git.example.org/o/r") { file { contents } } }"#, "names no file"),
         (r#"{ address(value: "no-such-dir") { directory { entries } } }"#, "does not exist"),
-        (r#"{ address(value: "no-such-dir") { gitRepository { url } } }"#, "neither a git URL nor an existing host directory"),
+        (r#"{ address(value: "no-such-dir") { gitRepository { url } } }"#, "does not exist"),
+        (r#"{ address(value: "src") { gitRepository { url } } }"#, "is not a git repository"),
         (r#"{ address(value: "http://localhost:80") { service { id } } }"#, "unsupported scheme `http`"),
-        (r#"{ address(value: "/run/x.sock") { socket { id } } }"#, "not implemented yet: Address.socket"),
+        (r#"{ address(value: "unix:///run/no-such.sock") { socket { id } } }"#, "no-such.sock"),
     ];
     for (q, want) in errors {
         let got = ask_err(&e, q).await;
