@@ -22,6 +22,8 @@ pub struct EngineBackend {
     images: Mutex<HashMap<(String, String), ResolvedImage>>,
     /// The client's host: working directory, registry credentials (`export.rs`).
     pub(crate) host: crate::export::HostState,
+    /// Name, client and cache settings (`cache.rs`).
+    pub(crate) identity: crate::cache::EngineIdentity,
 }
 
 fn field_err(e: &EngineError) -> FieldError {
@@ -87,7 +89,14 @@ impl EngineBackend {
             platform: tanto_oci::platform::Platform::host().to_string(),
             images: Mutex::new(HashMap::new()),
             host: crate::export::HostState::new(workdir, auth),
+            identity: Default::default(),
         }
+    }
+
+    /// With the cache settings of the engine config (`[gc]`).
+    pub fn with_gc(mut self, gc: crate::cache::GcSettings) -> EngineBackend {
+        self.identity.gc = gc;
+        self
     }
 
     pub(crate) fn worker(&self) -> &Arc<Worker> {
@@ -429,5 +438,50 @@ impl Backend for EngineBackend {
 
     fn register_secret_uri(&self, identity: &str, uri: &str) {
         self.worker().secrets.register_uri(identity, uri);
+    }
+
+    // --- the engine, its cache, the workspace: `cache.rs`, `workspace.rs`
+
+    async fn engine_info(&self) -> Result<tanto_api::dagger::engineobj::EngineObj, FieldError> {
+        Ok(self.do_engine_info())
+    }
+
+    async fn cache_policy(&self) -> Result<tanto_api::dagger::engineobj::EngineCacheObj, FieldError> {
+        Ok(self.do_cache_policy())
+    }
+
+    async fn cache_entries(&self, key: &str) -> Result<tanto_api::dagger::engineobj::EngineCacheEntrySetObj, FieldError> {
+        self.do_cache_entries(key).await
+    }
+
+    async fn cache_prune(&self, req: &tanto_api::dagger::engineobj::PruneRequest) -> Result<(), FieldError> {
+        self.do_cache_prune(req).await
+    }
+
+    async fn host_path(&self, path: &str) -> Result<Option<(String, EntryKind)>, FieldError> {
+        Ok(self.do_host_path(path))
+    }
+
+    async fn workspace(&self) -> Result<tanto_api::dagger::workspace::WorkspaceObj, FieldError> {
+        Ok(self.do_workspace())
+    }
+
+    async fn workspace_directory(
+        &self,
+        ws: &tanto_api::dagger::workspace::WorkspaceObj,
+        rel: &str,
+        include: Vec<String>,
+        exclude: Vec<String>,
+        gitignore: bool,
+    ) -> Result<Ref, FieldError> {
+        self.do_workspace_directory(ws, rel, include, exclude, gitignore).await
+    }
+
+    async fn workspace_file(&self, ws: &tanto_api::dagger::workspace::WorkspaceObj, rel: &str) -> Result<(Ref, String), FieldError> {
+        self.do_workspace_file(ws, rel).await
+    }
+
+    async fn workspace_find_up(&self, ws: &tanto_api::dagger::workspace::WorkspaceObj, name: &str, from: &str) -> Result<Option<String>, FieldError> {
+        self.do_workspace_find_up(ws, name, from).await
     }
 }

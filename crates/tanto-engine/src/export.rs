@@ -142,7 +142,12 @@ impl EngineBackend {
         let store = self.worker().store.clone();
         let started = std::time::Instant::now();
         let path = spec.path.clone();
+        let describe = store.clone();
         let up = blocking(move || host::upload(&store, &spec).map_err(msg)).await?;
+        let (key, what) = (up.vertex.key().to_string(), format!("upload {}", path.display()));
+        if let Err(e) = blocking(move || describe.describe(&key, "local", &what, &[]).map_err(msg)).await {
+            tracing::warn!(error = %e.message, "describing a host upload failed");
+        }
         tracing::debug!(
             path = %path.display(),
             entries = up.stats.entries,

@@ -14,6 +14,7 @@
 mod backend;
 mod copyinc;
 mod docker_api;
+pub mod cache;
 mod export;
 pub mod fsops;
 mod gitignore;
@@ -27,6 +28,7 @@ pub mod server;
 pub mod services;
 pub mod sources;
 mod worker;
+pub mod workspace;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -193,6 +195,7 @@ impl Engine {
             tracing::warn!(error = %e, "cleaning up after earlier engines failed");
         }
         let net = services::network_settings(&config, config_path.as_deref())?;
+        let gc = cache::GcSettings::from_config(&config, config_path.as_deref())?;
         if net.enabled {
             let (ex, cfg) = (executor.clone(), net.bridge.clone());
             match tokio::task::spawn_blocking(move || ex.enable_bridge(cfg)).await {
@@ -211,7 +214,7 @@ impl Engine {
         services.set_solver(&solver);
         let p = progress.clone();
         solver.subscribe(Arc::new(move |e| p.on_event(e)));
-        let backend = Arc::new(EngineBackend::new(solver.clone(), options.workdir.clone()));
+        let backend = Arc::new(EngineBackend::new(solver.clone(), options.workdir.clone()).with_gc(gc));
         let api = tanto_api::Api::new(backend, Arc::new(tanto_api::Objects::default()));
         Ok(Arc::new(Engine { api, schema: Schema::dagger_v021(), solver, options }))
     }

@@ -79,7 +79,26 @@ impl tanto_solver::Worker for Worker {
             Op::Http(op) => self.http_op(op, key).await,
             Op::Git(op) => self.git_op(vertex, op, key, &inputs).await,
         };
+        if res.is_ok() {
+            // What made the record and the blobs it owns, for listing and pruning.
+            let (kind, blobs) = match &vertex.op {
+                Op::ImageLayer(op) => ("image-layer", vec![op.blob.digest.clone()]),
+                Op::File(_) => ("file", vec![]),
+                Op::Exec(_) => ("exec", vec![]),
+                Op::Local(_) => ("local", vec![]),
+                Op::Http(op) => ("http", vec![op.digest.clone()]),
+                Op::Git(_) => ("git", vec![]),
+            };
+            let (store, key, label) = (self.store.clone(), key.to_string(), vertex.label());
+            if let Err(e) = blocking(move || Ok(store.describe(&key, kind, &label, &blobs)?)).await {
+                tracing::warn!(error = %e, "describing a cache record failed");
+            }
+        }
         res.map_err(Arc::new)
+    }
+
+    fn still_valid(&self, out: &Output) -> bool {
+        out.outputs.iter().all(|s| self.store.snapshot_dir(*s).is_dir())
     }
 }
 

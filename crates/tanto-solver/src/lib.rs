@@ -32,6 +32,12 @@ pub trait Worker: Send + Sync + 'static {
 
     /// Computes a vertex from its solved inputs (in input order) and records it.
     async fn compute(&self, vertex: &Arc<Vertex>, key: Digest, inputs: Vec<Self::Output>) -> Result<Self::Output, Self::Error>;
+
+    /// Whether a result remembered in memory still exists (a cache prune may
+    /// have removed it since); a result that does not is solved again.
+    fn still_valid(&self, _out: &Self::Output) -> bool {
+        true
+    }
 }
 
 /// Progress of one vertex.
@@ -96,10 +102,13 @@ impl<W: Worker> Solver<W> {
     /// Solves a vertex: its outputs, from memory, the cache or computation.
     pub fn solve(self: &Arc<Self>, vertex: Arc<Vertex>) -> BoxFuture<'static, Result<W::Output, W::Error>> {
         let key = vertex.key();
-        if let Some(out) = self.done.get(&key) {
-            self.stats.lock().memory_hits += 1;
-            let out = out.clone();
-            return async move { Ok(out) }.boxed();
+        let remembered = self.done.get(&key).map(|o| o.clone());
+        if let Some(out) = remembered {
+            if self.worker.still_valid(&out) {
+                self.stats.lock().memory_hits += 1;
+                return async move { Ok(out) }.boxed();
+            }
+            self.done.remove(&key);
         }
         let shared: SharedResult<W> = {
             let mut inflight = self.inflight.lock();
@@ -166,6 +175,8 @@ mod tests {
         persisted: DashMap<Digest, Vec<String>>,
         fail_on: Option<String>,
         delay_ms: u64,
+        /// Labels whose results are gone (as after a cache prune).
+        pruned: Mutex<Vec<String>>,
     }
 
     #[async_trait::async_trait]
@@ -186,6 +197,9 @@ mod tests {
             out.push(label);
             self.persisted.insert(key, out.clone());
             Ok(out)
+        }
+        fn still_valid(&self, out: &Vec<String>) -> bool {
+            !out.last().is_some_and(|l| self.pruned.lock().contains(l))
         }
     }
 
@@ -249,6 +263,22 @@ mod tests {
         assert_eq!(out.len(), 4);
         assert_eq!(worker.computed.load(Ordering::SeqCst), 4);
         assert_eq!(fresh.stats(), Stats { computed: 0, cache_hits: 1, memory_hits: 0 });
+    }
+
+    #[tokio::test]
+    async fn results_gone_from_the_cache_are_solved_again() {
+        let worker = Arc::new(Fake::default());
+        let solver = Solver::new(worker.clone());
+        let v = chain(2);
+        solver.solve(v.clone()).await.unwrap();
+        solver.solve(v.clone()).await.unwrap();
+        assert_eq!(solver.stats(), Stats { computed: 2, cache_hits: 0, memory_hits: 1 });
+        // The top result is pruned: memory no longer answers; the worker's cache is asked.
+        worker.pruned.lock().push(v.label());
+        worker.persisted.clear();
+        let out = solver.solve(v.clone()).await.unwrap();
+        assert_eq!(out.len(), 2);
+        assert_eq!(solver.stats(), Stats { computed: 3, cache_hits: 0, memory_hits: 2 }, "the input from memory, the top computed again");
     }
 
     #[tokio::test]

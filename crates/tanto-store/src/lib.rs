@@ -2,7 +2,8 @@
 //! content-addressed blobs, overlayfs snapshots, the cache index and cache volumes.
 //!
 //! Layout of `TANTO_STATE_DIR`:
-//! - `meta.db` — SQLite (WAL) metadata: snapshots, cache records. SQLite rather
+//! - `meta.db` — SQLite (WAL) metadata: snapshots, cache records, leases of
+//!   snapshots in use (`prune.rs`). SQLite rather
 //!   than redb because every `tanto session` process is a whole engine and
 //!   several may share one state dir at once; SQLite is multi-process safe.
 //! - `blobs/sha256/<hex>` — verified blobs (image layers, configs, manifests).
@@ -23,6 +24,7 @@
 mod copymemo;
 mod db;
 mod lease;
+mod prune;
 mod snapshot;
 mod sys;
 mod upload;
@@ -31,6 +33,7 @@ mod volume;
 pub use copymemo::CopyBase;
 pub use db::{CacheRecord, ExecMeta};
 pub use lease::Lease;
+pub use prune::{disk_space, disk_usage, CacheEntry, PrunePolicy, PruneReport, SnapshotLease};
 pub use snapshot::{clean_rel, Prepared, SnapshotId, View};
 pub use upload::{LayerBlob, UploadRecord};
 pub use volume::{Sharing, VolumeLease};
@@ -69,6 +72,9 @@ struct Inner {
     root: PathBuf,
     db: Mutex<rusqlite::Connection>,
     owner: String,
+    /// Names this instance's snapshot leases (`owner/instance`).
+    holder: String,
+    leases: prune::Leases,
 }
 
 impl Store {
@@ -82,10 +88,14 @@ impl Store {
         let conn = db::open(&root.join("meta.db"))?;
         upload::init(&conn)?;
         copymemo::init(&conn)?;
+        prune::init(&conn)?;
+        let owner = sys::owner_token(std::process::id());
+        let holder = format!("{owner}/{}", uuid::Uuid::new_v4().simple());
         let store = Store {
-            inner: Arc::new(Inner { root: root.to_path_buf(), db: Mutex::new(conn), owner: sys::owner_token(std::process::id()) }),
+            inner: Arc::new(Inner { root: root.to_path_buf(), db: Mutex::new(conn), owner, holder, leases: Default::default() }),
         };
         store.recover()?;
+        store.remove_orphan_dirs()?;
         Ok(store)
     }
 

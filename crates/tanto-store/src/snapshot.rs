@@ -24,6 +24,8 @@ pub struct Prepared {
 pub struct View {
     path: PathBuf,
     mount: Option<PathBuf>,
+    /// Keeps the snapshot (and its chain) from being pruned while the view is used.
+    _lease: Option<crate::SnapshotLease>,
 }
 
 impl View {
@@ -178,7 +180,7 @@ impl Store {
     /// Unmount (drop the view) before committing.
     pub fn mount_rw(&self, prepared: &Prepared) -> Result<View, StoreError> {
         if prepared.lowers.is_empty() {
-            return Ok(View { path: prepared.upper.clone(), mount: None });
+            return Ok(View { path: prepared.upper.clone(), mount: None, _lease: None });
         }
         let target = self.inner.root.join("mnt").join(format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()));
         std::fs::create_dir(&target).map_err(io_err(&target))?;
@@ -186,19 +188,20 @@ impl Store {
             let _ = std::fs::remove_dir(&target);
             return Err(StoreError::Mount { path: target, source });
         }
-        Ok(View { path: target.clone(), mount: Some(target) })
+        Ok(View { path: target.clone(), mount: Some(target), _lease: None })
     }
 
     /// A read-only view of `snap` at `selector` (an empty directory for `None`).
     pub fn view(&self, snap: Option<SnapshotId>, selector: &str) -> Result<View, StoreError> {
+        let lease = snap.map(|s| self.lease(s)).transpose()?;
         let lowers = self.lowers(snap, selector)?;
         match lowers.len() {
             0 => {
                 let empty = self.inner.root.join("empty");
                 std::fs::create_dir_all(&empty).map_err(io_err(&empty))?;
-                Ok(View { path: empty, mount: None })
+                Ok(View { path: empty, mount: None, _lease: lease })
             }
-            1 => Ok(View { path: lowers.into_iter().next().expect("one lower"), mount: None }),
+            1 => Ok(View { path: lowers.into_iter().next().expect("one lower"), mount: None, _lease: lease }),
             _ => {
                 let target = self.inner.root.join("mnt").join(format!(
                     "{}-{}",
@@ -210,7 +213,7 @@ impl Store {
                     let _ = std::fs::remove_dir(&target);
                     return Err(StoreError::Mount { path: target, source });
                 }
-                Ok(View { path: target.clone(), mount: Some(target) })
+                Ok(View { path: target.clone(), mount: Some(target), _lease: lease })
             }
         }
     }

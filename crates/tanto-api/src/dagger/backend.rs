@@ -221,6 +221,55 @@ pub trait Backend: Send + Sync {
         Err("not implemented yet: Changeset.addedPaths".into())
     }
 
+    // --- the engine, its cache and the client's workspace (`super::engineobj`, `super::workspace`)
+
+    /// This engine's name and the clients connected to it.
+    async fn engine_info(&self) -> Result<super::engineobj::EngineObj, FieldError> {
+        Err("not implemented yet: Query.engine".into())
+    }
+
+    /// The space settings of the engine's default prune policy.
+    async fn cache_policy(&self) -> Result<super::engineobj::EngineCacheObj, FieldError> {
+        Err("not implemented yet: Engine.localCache".into())
+    }
+
+    /// The cache records whose key starts with `key` (all for `""`).
+    async fn cache_entries(&self, _key: &str) -> Result<super::engineobj::EngineCacheEntrySetObj, FieldError> {
+        Err("not implemented yet: EngineCache.entrySet".into())
+    }
+
+    /// Prunes cache records not in use (see `EngineCache.prune`).
+    async fn cache_prune(&self, _req: &super::engineobj::PruneRequest) -> Result<(), FieldError> {
+        Err("not implemented yet: EngineCache.prune".into())
+    }
+
+    /// A host path (relative to the working directory) made absolute, and what
+    /// is there (symlinks not followed); `None` when nothing is.
+    async fn host_path(&self, _path: &str) -> Result<Option<(String, EntryKind)>, FieldError> {
+        Err("not implemented yet: Address.directory".into())
+    }
+
+    /// The client's workspace (see `super::workspace`).
+    async fn workspace(&self) -> Result<super::workspace::WorkspaceObj, FieldError> {
+        Err("not implemented yet: Query.currentWorkspace".into())
+    }
+
+    /// Uploads directory `rel` (relative to the boundary) of a workspace.
+    async fn workspace_directory(&self, _ws: &super::workspace::WorkspaceObj, _rel: &str, _include: Vec<String>, _exclude: Vec<String>, _gitignore: bool) -> Result<Ref, FieldError> {
+        Err("not implemented yet: Workspace.directory".into())
+    }
+
+    /// Uploads file `rel` (relative to the boundary) of a workspace: the root holding it and its path there.
+    async fn workspace_file(&self, _ws: &super::workspace::WorkspaceObj, _rel: &str) -> Result<(Ref, String), FieldError> {
+        Err("not implemented yet: Workspace.file".into())
+    }
+
+    /// `name` in directory `from` (relative to the boundary) or the nearest
+    /// parent up to the boundary that has it, as `/path` from the boundary.
+    async fn workspace_find_up(&self, _ws: &super::workspace::WorkspaceObj, _name: &str, _from: &str) -> Result<Option<String>, FieldError> {
+        Err("not implemented yet: Workspace.findUp".into())
+    }
+
     /// Matches of `opts` in the files below directory `path` of `root`, by path then position.
     async fn search(&self, _root: Option<&Ref>, _path: &str, _opts: &super::search::SearchOptions) -> Result<Vec<super::search::SearchResultObj>, FieldError> {
         Err("not implemented yet: Directory.search".into())

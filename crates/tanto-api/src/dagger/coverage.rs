@@ -169,6 +169,34 @@ impl Backend for ProbeBackend {
     async fn git_merge_base(&self, _: &super::sources::GitRepositoryObj, _: &str, _: &str) -> Result<String, crate::gql::FieldError> {
         no()
     }
+    async fn engine_info(&self) -> Result<super::engineobj::EngineObj, crate::gql::FieldError> {
+        Ok(Default::default())
+    }
+    async fn cache_policy(&self) -> Result<super::engineobj::EngineCacheObj, crate::gql::FieldError> {
+        Ok(Default::default())
+    }
+    async fn cache_entries(&self, _: &str) -> Result<super::engineobj::EngineCacheEntrySetObj, crate::gql::FieldError> {
+        // One entry, so the probe reaches `EngineCacheEntry`.
+        Ok(super::engineobj::EngineCacheEntrySetObj { entries: vec![Default::default()], disk_space_bytes: 0 })
+    }
+    async fn cache_prune(&self, _: &super::engineobj::PruneRequest) -> Result<(), crate::gql::FieldError> {
+        no()
+    }
+    async fn host_path(&self, _: &str) -> Result<Option<(String, EntryKind)>, crate::gql::FieldError> {
+        no()
+    }
+    async fn workspace(&self) -> Result<super::workspace::WorkspaceObj, crate::gql::FieldError> {
+        Ok(Default::default())
+    }
+    async fn workspace_directory(&self, _: &super::workspace::WorkspaceObj, _: &str, _: Vec<String>, _: Vec<String>, _: bool) -> Result<Ref, crate::gql::FieldError> {
+        no()
+    }
+    async fn workspace_file(&self, _: &super::workspace::WorkspaceObj, _: &str) -> Result<(Ref, String), crate::gql::FieldError> {
+        no()
+    }
+    async fn workspace_find_up(&self, _: &super::workspace::WorkspaceObj, _: &str, _: &str) -> Result<Option<String>, crate::gql::FieldError> {
+        no()
+    }
     async fn search(&self, _: Option<&Ref>, _: &str, _: &super::search::SearchOptions) -> Result<Vec<super::search::SearchResultObj>, crate::gql::FieldError> {
         no()
     }
@@ -417,6 +445,10 @@ mod tests {
         for (t, f, want) in [
             ("Query", "container", true),
             ("Query", "version", true),
+            ("Query", "address", true),
+            ("Query", "changeset", true),
+            ("Query", "engine", true),
+            ("Query", "currentWorkspace", true),
             ("Container", "withExec", true),
             ("Container", "stdout", true),
             ("Container", "id", true),

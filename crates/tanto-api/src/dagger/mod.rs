@@ -5,9 +5,11 @@
 //! [`Backend`] for results. Fields not implemented yet fail with
 //! `not implemented yet: Type.field`.
 
+pub mod address;
 pub mod backend;
 mod container;
 pub mod coverage;
+pub mod engineobj;
 mod directory;
 mod dockerfile;
 mod envfile;
@@ -27,6 +29,7 @@ pub mod sources;
 pub mod session;
 pub mod typedefs;
 pub mod socket;
+pub mod workspace;
 pub use query::API_VERSION;
 
 use std::collections::HashMap;
@@ -72,6 +75,12 @@ pub enum Object {
     Binding(env::BindingObj),
     Cloud(session::CloudObj),
     Socket(socket::SocketObj),
+    Address(address::AddressObj),
+    Engine(engineobj::EngineObj),
+    EngineCache(engineobj::EngineCacheObj),
+    EngineCacheEntrySet(engineobj::EngineCacheEntrySetObj),
+    EngineCacheEntry(engineobj::EngineCacheEntryObj),
+    Workspace(workspace::WorkspaceObj),
 }
 
 impl Object {
@@ -104,6 +113,12 @@ impl Object {
             Object::Binding(_) => "Binding",
             Object::Cloud(_) => "Cloud",
             Object::Socket(_) => "Socket",
+            Object::Address(_) => "Address",
+            Object::Engine(_) => "Engine",
+            Object::EngineCache(_) => "EngineCache",
+            Object::EngineCacheEntrySet(_) => "EngineCacheEntrySet",
+            Object::EngineCacheEntry(_) => "EngineCacheEntry",
+            Object::Workspace(_) => "Workspace",
         }
     }
 
@@ -137,6 +152,12 @@ impl Object {
             Object::Binding(v) => object_id(t, v),
             Object::Cloud(v) => object_id(t, v),
             Object::Socket(v) => object_id(t, v),
+            Object::Address(v) => object_id(t, v),
+            Object::Engine(v) => object_id(t, v),
+            Object::EngineCache(v) => object_id(t, v),
+            Object::EngineCacheEntrySet(v) => object_id(t, v),
+            Object::EngineCacheEntry(v) => object_id(t, v),
+            Object::Workspace(v) => object_id(t, v),
         }
     }
 
@@ -292,6 +313,12 @@ impl Resolver for Api {
             Object::Env(e) => self.env(e, call),
             Object::Binding(b) => self.binding(b, call),
             Object::Cloud(c) => self.cloud(c, call),
+            Object::Address(a) => self.address(a, call).await,
+            Object::Engine(e) => self.engine_field(e, call).await,
+            Object::EngineCache(c) => self.engine_cache(c, call).await,
+            Object::EngineCacheEntrySet(s) => self.engine_cache_entry_set(s, call).await,
+            Object::EngineCacheEntry(e) => self.engine_cache_entry(e, call).await,
+            Object::Workspace(w) => self.workspace_field(w, call).await,
             Object::EnvVariable(EnvVariableObj { name, value }) | Object::Label(LabelObj { name, value }) => {
                 match call.field {
                     "name" => Ok(leaf(name.clone())),

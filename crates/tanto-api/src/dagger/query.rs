@@ -62,22 +62,7 @@ impl Api {
             }
             "secret" => {
                 let uri = a.string("uri")?.to_string();
-                let scheme_ok = ["env://", "file://", "cmd://"].iter().any(|s| uri.starts_with(s));
-                if !scheme_ok {
-                    return Err(format!(
-                        "secret URI `{uri}` is not supported: use env://NAME, file://PATH or cmd://COMMAND"
-                    )
-                    .into());
-                }
-                let identity = match a.opt_string("cacheKey")? {
-                    Some(k) if !k.is_empty() => {
-                        let identity = format!("key:{k}");
-                        self.backend.register_secret_uri(&identity, &uri);
-                        identity
-                    }
-                    _ => format!("uri:{uri}"),
-                };
-                Ok(resolved(Object::Secret(SecretObj { name: uri.clone(), uri, identity })))
+                Ok(resolved(Object::Secret(self.secret_from_uri(uri, a.opt_string("cacheKey")?)?)))
             }
             "host" => Ok(resolved(Object::Host(HostObj {}))),
             "envFile" => Ok(resolved(Object::EnvFile(Default::default()))),
@@ -88,7 +73,36 @@ impl Api {
             f if super::typedefs::QUERY_FIELDS.contains(&f) => self.typedefs_query(call),
             "env" => self.env_query(call),
             "cloud" | "currentModule" | "currentFunctionCall" | "currentEnv" => self.session_query(call),
+            "address" => {
+                let value = a.string("value")?;
+                if value.is_empty() {
+                    return Err("an address must not be empty: give an image, a path, a git URL, a secret or a service address".into());
+                }
+                Ok(resolved(Object::Address(super::address::AddressObj { value: value.to_string() })))
+            }
+            "changeset" => Ok(resolved(Object::Changeset(super::changeset::ChangesetObj { before: DirectoryObj::empty(), after: DirectoryObj::empty() }))),
+            "engine" => self.engine_query().await,
+            "currentWorkspace" => self.current_workspace().await,
             _ => Err(not_implemented(call)),
         }
+    }
+}
+
+impl Api {
+    /// A secret read from `uri` when used (`secret(uri, cacheKey)`).
+    pub(super) fn secret_from_uri(&self, uri: String, cache_key: Option<&str>) -> Result<SecretObj, FieldError> {
+        let scheme_ok = ["env://", "file://", "cmd://"].iter().any(|s| uri.starts_with(s));
+        if !scheme_ok {
+            return Err(format!("secret URI `{uri}` is not supported: use env://NAME, file://PATH or cmd://COMMAND").into());
+        }
+        let identity = match cache_key {
+            Some(k) if !k.is_empty() => {
+                let identity = format!("key:{k}");
+                self.backend.register_secret_uri(&identity, &uri);
+                identity
+            }
+            _ => format!("uri:{uri}"),
+        };
+        Ok(SecretObj { name: uri.clone(), uri, identity })
     }
 }

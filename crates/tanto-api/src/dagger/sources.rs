@@ -254,7 +254,7 @@ impl Api {
     }
 
     /// The checkout of `r` (`GitRef.tree`).
-    async fn git_tree(&self, r: &GitRefObj, discard_git_dir: bool, depth: i64) -> Result<DirectoryObj, FieldError> {
+    pub(super) async fn git_tree(&self, r: &GitRefObj, discard_git_dir: bool, depth: i64) -> Result<DirectoryObj, FieldError> {
         let (commit, full) = self.resolve_git_ref(r).await?;
         let (local, inputs) = match &r.repo.dir {
             Some(d) => {

@@ -1,0 +1,722 @@
+//! The cache as records you can list and prune.
+//!
+//! - What a record is: its kind and a description (set by the engine after it
+//!   records a result, [`Store::describe`]) and the blobs it owns (a pulled
+//!   layer, a download).
+//! - Sizes: a committed snapshot never changes, so its disk usage is measured
+//!   once (allocated blocks of its diff directory) and kept in `snapshots.size`.
+//! - In use: a snapshot is in use while a live process holds a [`SnapshotLease`] on it
+//!   (a read-only view is mounted: read mounts of execs, file reads, exports)
+//!   or has a pending snapshot over it (an exec or file op writing on top of
+//!   it), and so are all the snapshots below it in its chain. Leases are rows
+//!   of `leases` named by holder (`pid:starttime/instance`); rows of dead
+//!   processes are ignored and removed.
+//! - Pruning ([`Store::prune`]) removes records that are not in use, least
+//!   recently used first, until the policy is met, then every committed
+//!   snapshot no record needs any more (not an output, not under another
+//!   snapshot, not in use), upload records over removed snapshots, and the
+//!   blobs only removed records owned. Rows go in one transaction first; the
+//!   files after it commits, so a crash leaves at worst directories without a
+//!   row, which the next [`Store::open`] removes. Cache volumes are not touched.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::snapshot::SnapshotId;
+use crate::{Store, StoreError};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS leases (
+    snapshot  INTEGER NOT NULL,
+    holder    TEXT NOT NULL,          -- pid:starttime/instance of the process using it
+    PRIMARY KEY (snapshot, holder)
+);
+";
+
+/// Columns added to tables of earlier versions: (table, column, definition).
+const COLUMNS: &[(&str, &str, &str)] = &[
+    ("cache", "kind", "TEXT NOT NULL DEFAULT ''"),
+    ("cache", "description", "TEXT NOT NULL DEFAULT ''"),
+    ("cache", "blobs", "TEXT NOT NULL DEFAULT '[]'"),
+    ("snapshots", "size", "INTEGER"),
+];
+
+pub(crate) fn init(conn: &Connection) -> Result<(), rusqlite::Error> {
+    conn.execute_batch(SCHEMA)?;
+    for (table, column, def) in COLUMNS {
+        let has: bool = conn
+            .prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"))?
+            .query_row(params![column], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if !has {
+            // Several engines may migrate at once: a duplicate column is fine.
+            if let Err(e) = conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {def}")) {
+                if !e.to_string().contains("duplicate column") {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One cache record, as listed by [`Store::cache_entries`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheEntry {
+    /// The vertex key (`sha256:...`).
+    pub key: String,
+    /// What made it (`exec`, `file`, `image-layer`, `local`, `git`, `http`, ...; empty if unknown).
+    pub kind: String,
+    pub description: String,
+    pub outputs: Vec<SnapshotId>,
+    /// Blobs (`sha256:...`) the record owns.
+    pub blobs: Vec<String>,
+    /// Disk usage of its output snapshots and owned blobs, in bytes.
+    pub size: u64,
+    /// Seconds since the epoch.
+    pub created: i64,
+    pub last_used: i64,
+    /// A running step uses one of its snapshots.
+    pub in_use: bool,
+}
+
+/// How far to prune; all sizes in bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PrunePolicy {
+    /// Never prune the cache below this.
+    pub reserved: u64,
+    /// Prune when the cache uses more than this.
+    pub max_used: Option<u64>,
+    /// Prune when the state filesystem has less free space than this.
+    pub min_free: Option<u64>,
+    /// Once pruning, go down to this.
+    pub target: Option<u64>,
+}
+
+impl PrunePolicy {
+    /// The size the cache must shrink to (`None`: nothing to do), given its
+    /// current size and the free space of its filesystem.
+    ///
+    /// Without `max_used` and `min_free` everything not in use goes, down to
+    /// `reserved`. Otherwise pruning starts when the cache is over `max_used`
+    /// or free space is under `min_free`, and goes down to what meets both,
+    /// or to `target` when that is lower; never below `reserved`.
+    pub fn limit(&self, used: u64, free: u64) -> Option<u64> {
+        if self.max_used.is_none() && self.min_free.is_none() {
+            return Some(self.reserved);
+        }
+        let over = self.max_used.is_some_and(|m| used > m);
+        let short = self.min_free.is_some_and(|m| free < m);
+        if !over && !short {
+            return None;
+        }
+        let mut limit = self.max_used.unwrap_or(u64::MAX);
+        if let Some(m) = self.min_free.filter(|m| free < *m) {
+            limit = limit.min(used.saturating_sub(m - free));
+        }
+        if let Some(t) = self.target {
+            limit = limit.min(t);
+        }
+        Some(limit.max(self.reserved))
+    }
+}
+
+/// What a prune removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    pub records: usize,
+    pub snapshots: usize,
+    pub blobs: usize,
+    /// Bytes freed (snapshots and blobs).
+    pub freed: u64,
+    /// Cache size before and after, in bytes.
+    pub before: u64,
+    pub after: u64,
+}
+
+/// A snapshot held for a running step; released on drop.
+pub struct SnapshotLease {
+    store: Store,
+    id: SnapshotId,
+}
+
+impl std::fmt::Debug for SnapshotLease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SnapshotLease({})", self.id.0)
+    }
+}
+
+impl Drop for SnapshotLease {
+    fn drop(&mut self) {
+        self.store.release(self.id);
+    }
+}
+
+/// The leases this store instance holds: counts in memory, one row per snapshot.
+#[derive(Default)]
+pub(crate) struct Leases {
+    counts: parking_lot::Mutex<HashMap<i64, usize>>,
+}
+
+fn holder_alive(holder: &str) -> bool {
+    crate::sys::owner_alive(holder.split('/').next().unwrap_or(""))
+}
+
+/// Disk usage of a tree: allocated blocks of every entry, hard links once.
+pub fn disk_usage(path: &Path) -> u64 {
+    fn walk(p: &Path, seen: &mut HashSet<(u64, u64)>) -> u64 {
+        let Ok(m) = std::fs::symlink_metadata(p) else { return 0 };
+        let mut n = 0;
+        if m.nlink() <= 1 || m.is_dir() || seen.insert((m.dev(), m.ino())) {
+            n += m.blocks() * 512;
+        }
+        if m.is_dir() {
+            if let Ok(rd) = std::fs::read_dir(p) {
+                for e in rd.flatten() {
+                    n += walk(&e.path(), seen);
+                }
+            }
+        }
+        n
+    }
+    walk(path, &mut HashSet::new())
+}
+
+fn file_size(path: &Path) -> u64 {
+    std::fs::symlink_metadata(path).map(|m| m.blocks() * 512).unwrap_or(0)
+}
+
+/// Everything prune and listing need, read in one go.
+struct Model {
+    /// key → (outputs, blobs, kind, description, created, last_used)
+    records: BTreeMap<String, Rec>,
+    /// id → (parent, committed, size)
+    snaps: HashMap<i64, Snap>,
+    in_use: HashSet<i64>,
+    layer_blobs: Vec<(i64, String)>,
+    uploads: Vec<(String, i64, String)>,
+}
+
+#[derive(Clone)]
+struct Rec {
+    outputs: Vec<i64>,
+    blobs: Vec<String>,
+    kind: String,
+    description: String,
+    created: i64,
+    last_used: i64,
+}
+
+struct Snap {
+    parent: Option<i64>,
+    committed: bool,
+    size: u64,
+}
+
+impl Model {
+    fn read(db: &Connection) -> Result<Model, StoreError> {
+        let mut records = BTreeMap::new();
+        {
+            let mut stmt = db.prepare("SELECT key, outputs, blobs, kind, description, created, last_used FROM cache")?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, i64>(6)?,
+                ))
+            })?;
+            for row in rows {
+                let (key, outputs, blobs, kind, description, created, last_used) = row?;
+                records.insert(
+                    key,
+                    Rec {
+                        outputs: serde_json::from_str(&outputs).unwrap_or_default(),
+                        blobs: serde_json::from_str(&blobs).unwrap_or_default(),
+                        kind,
+                        description,
+                        created,
+                        last_used,
+                    },
+                );
+            }
+        }
+        let mut snaps = HashMap::new();
+        let mut pending_parents = Vec::new();
+        {
+            let mut stmt = db.prepare("SELECT id, parent, state, owner, size FROM snapshots")?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Option<i64>>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<i64>>(4)?,
+                ))
+            })?;
+            for row in rows {
+                let (id, parent, state, owner, size) = row?;
+                let committed = state == "committed";
+                if !committed && crate::sys::owner_alive(&owner) {
+                    pending_parents.extend(parent);
+                }
+                snaps.insert(id, Snap { parent, committed, size: size.unwrap_or(0).max(0) as u64 });
+            }
+        }
+        let mut leased = Vec::new();
+        let mut dead = Vec::new();
+        {
+            let mut stmt = db.prepare("SELECT snapshot, holder FROM leases")?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+            for row in rows {
+                let (id, holder) = row?;
+                if holder_alive(&holder) {
+                    leased.push(id);
+                } else {
+                    dead.push(holder);
+                }
+            }
+        }
+        for h in dead {
+            db.execute("DELETE FROM leases WHERE holder = ?1", params![h])?;
+        }
+        // In use: leased or written over, and everything below in the chain.
+        let mut in_use = HashSet::new();
+        for mut cur in leased.into_iter().chain(pending_parents) {
+            while in_use.insert(cur) {
+                match snaps.get(&cur).and_then(|s| s.parent) {
+                    Some(p) => cur = p,
+                    None => break,
+                }
+            }
+        }
+        let layer_blobs = {
+            let mut stmt = db.prepare("SELECT snapshot, digest FROM layer_blobs")?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        let uploads = {
+            let mut stmt = db.prepare("SELECT scope, snapshot, idx FROM uploads")?;
+            let rows = stmt.query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, String::from_utf8_lossy(&r.get::<_, Vec<u8>>(2)?).into_owned()))
+            })?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        Ok(Model { records, snaps, in_use, layer_blobs, uploads })
+    }
+
+    fn record_in_use(&self, r: &Rec) -> bool {
+        r.outputs.iter().any(|o| self.in_use.contains(o))
+    }
+}
+
+impl Store {
+    /// Records what made the result under `key` (shown by [`Store::cache_entries`])
+    /// and the blobs it owns (removed with it by [`Store::prune`]).
+    pub fn describe(&self, key: &str, kind: &str, description: &str, blobs: &[String]) -> Result<(), StoreError> {
+        let db = self.inner.db.lock();
+        db.execute(
+            "UPDATE cache SET kind = ?2, description = ?3, blobs = ?4 WHERE key = ?1",
+            params![key, kind, description, serde_json::to_string(blobs).expect("strings encode")],
+        )?;
+        Ok(())
+    }
+
+    /// Holds `id` for a running step: [`Store::prune`] in any process leaves it,
+    /// and everything below it, alone until the lease is dropped.
+    pub fn lease(&self, id: SnapshotId) -> Result<SnapshotLease, StoreError> {
+        let first = {
+            let mut counts = self.inner.leases.counts.lock();
+            let n = counts.entry(id.0).or_insert(0);
+            *n += 1;
+            *n == 1
+        };
+        if first {
+            let db = self.inner.db.lock();
+            if let Err(e) = db.execute("INSERT OR IGNORE INTO leases (snapshot, holder) VALUES (?1, ?2)", params![id.0, self.inner.holder]) {
+                drop(db);
+                self.release(id);
+                return Err(e.into());
+            }
+        }
+        Ok(SnapshotLease { store: self.clone(), id })
+    }
+
+    fn release(&self, id: SnapshotId) {
+        let last = {
+            let mut counts = self.inner.leases.counts.lock();
+            match counts.get_mut(&id.0) {
+                Some(n) if *n > 1 => {
+                    *n -= 1;
+                    false
+                }
+                Some(_) => {
+                    counts.remove(&id.0);
+                    true
+                }
+                None => false,
+            }
+        };
+        if last {
+            let db = self.inner.db.lock();
+            if let Err(e) = db.execute("DELETE FROM leases WHERE snapshot = ?1 AND holder = ?2", params![id.0, self.inner.holder]) {
+                tracing::warn!(error = %e, "releasing a snapshot lease failed");
+            }
+        }
+    }
+
+    /// Measures committed snapshots whose size is not known yet.
+    fn measure_snapshots(&self) -> Result<(), StoreError> {
+        let todo: Vec<i64> = {
+            let db = self.inner.db.lock();
+            let mut stmt = db.prepare("SELECT id FROM snapshots WHERE state = 'committed' AND size IS NULL")?;
+            let rows = stmt.query_map([], |r| r.get::<_, i64>(0))?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        for id in todo {
+            let size = disk_usage(&self.snapshot_dir(SnapshotId(id)));
+            let db = self.inner.db.lock();
+            db.execute("UPDATE snapshots SET size = ?2 WHERE id = ?1 AND state = 'committed'", params![id, size as i64])?;
+        }
+        Ok(())
+    }
+
+    fn blob_sizes<'a>(&self, digests: impl IntoIterator<Item = &'a String>) -> HashMap<String, u64> {
+        digests.into_iter().map(|d| (d.clone(), file_size(&self.blob_path(d)))).collect()
+    }
+
+    /// Every cache record, least recently used first.
+    pub fn cache_entries(&self) -> Result<Vec<CacheEntry>, StoreError> {
+        self.measure_snapshots()?;
+        let model = {
+            let db = self.inner.db.lock();
+            Model::read(&db)?
+        };
+        let blob_sizes = self.blob_sizes(model.records.values().flat_map(|r| r.blobs.iter()));
+        let mut out: Vec<CacheEntry> = model
+            .records
+            .iter()
+            .map(|(key, r)| CacheEntry {
+                key: key.clone(),
+                kind: r.kind.clone(),
+                description: r.description.clone(),
+                outputs: r.outputs.iter().map(|o| SnapshotId(*o)).collect(),
+                blobs: r.blobs.clone(),
+                size: r.outputs.iter().filter_map(|o| model.snaps.get(o)).map(|s| s.size).sum::<u64>()
+                    + r.blobs.iter().map(|b| blob_sizes.get(b).copied().unwrap_or(0)).sum::<u64>(),
+                created: r.created,
+                last_used: r.last_used,
+                in_use: model.record_in_use(r),
+            })
+            .collect();
+        out.sort_by(|a, b| (a.last_used, a.created, &a.key).cmp(&(b.last_used, b.created, &b.key)));
+        Ok(out)
+    }
+
+    /// Disk space the cache uses: committed snapshots and the blobs records
+    /// and layer blobs own.
+    pub fn cache_usage(&self) -> Result<u64, StoreError> {
+        self.measure_snapshots()?;
+        let model = {
+            let db = self.inner.db.lock();
+            Model::read(&db)?
+        };
+        Ok(self.usage_of(&model))
+    }
+
+    fn usage_of(&self, model: &Model) -> u64 {
+        let blobs: BTreeSet<&String> = model.records.values().flat_map(|r| r.blobs.iter()).chain(model.layer_blobs.iter().map(|(_, d)| d)).collect();
+        let snaps: u64 = model.snaps.values().filter(|s| s.committed).map(|s| s.size).sum();
+        snaps + blobs.into_iter().map(|d| file_size(&self.blob_path(d))).sum::<u64>()
+    }
+
+    /// Removes records that are not in use, least recently used first, until
+    /// `policy` is met (see [`PrunePolicy::limit`]), with the snapshots and
+    /// blobs nothing else needs. See the module docs.
+    pub fn prune(&self, policy: &PrunePolicy) -> Result<PruneReport, StoreError> {
+        self.measure_snapshots()?;
+        let free = free_space(self.root()).unwrap_or(u64::MAX);
+        let mut report = PruneReport::default();
+        let (dead_snaps, dead_blobs, dead_indexes) = {
+            let mut db = self.inner.db.lock();
+            let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let mut m = Model::read(&tx)?;
+            let blob_size = |d: &String| file_size(&self.blob_path(d));
+            let mut used = self.usage_of(&m);
+            report.before = used;
+            let Some(limit) = policy.limit(used, free) else {
+                report.after = used;
+                return Ok(report);
+            };
+            let mut candidates: Vec<(i64, i64, String)> = m
+                .records
+                .iter()
+                .filter(|(_, r)| !m.record_in_use(r))
+                .map(|(k, r)| (r.last_used, r.created, k.clone()))
+                .collect();
+            candidates.sort();
+            let mut gone_records: Vec<String> = Vec::new();
+            let mut gone_snaps: Vec<i64> = Vec::new();
+            let mut owned_blobs: BTreeSet<String> = BTreeSet::new();
+            let mut candidates = candidates.into_iter();
+            // Unreferenced snapshots first (left by records removed earlier), then records.
+            loop {
+                // Collect snapshots no one needs any more, children before parents.
+                loop {
+                    let needed: HashSet<i64> = m
+                        .records
+                        .values()
+                        .flat_map(|r| r.outputs.iter().copied())
+                        .chain(m.snaps.values().filter_map(|s| s.parent))
+                        .chain(m.in_use.iter().copied())
+                        .collect();
+                    let free_now: Vec<i64> = m.snaps.iter().filter(|(id, s)| s.committed && !needed.contains(id)).map(|(id, _)| *id).collect();
+                    if free_now.is_empty() {
+                        break;
+                    }
+                    for id in free_now {
+                        let s = m.snaps.remove(&id).expect("listed above");
+                        used = used.saturating_sub(s.size);
+                        report.freed += s.size;
+                        gone_snaps.push(id);
+                    }
+                }
+                if used <= limit {
+                    break;
+                }
+                let Some((_, _, key)) = candidates.next() else { break };
+                let r = m.records.remove(&key).expect("candidates are records");
+                // Blobs leave the count once no remaining record owns them.
+                for b in &r.blobs {
+                    let still = m.records.values().any(|o| o.blobs.contains(b)) || owned_blobs.contains(b);
+                    if !still && !m.layer_blobs.iter().any(|(_, d)| d == b) {
+                        let n = blob_size(b);
+                        used = used.saturating_sub(n);
+                        report.freed += n;
+                    }
+                    owned_blobs.insert(b.clone());
+                }
+                gone_records.push(key);
+            }
+            // Layer blobs made from removed snapshots go with them.
+            let gone: HashSet<i64> = gone_snaps.iter().copied().collect();
+            let (dead_layers, live_layers): (Vec<_>, Vec<_>) = m.layer_blobs.iter().cloned().partition(|(s, _)| gone.contains(s));
+            let keep_blobs: HashSet<&String> =
+                m.records.values().flat_map(|r| r.blobs.iter()).chain(live_layers.iter().map(|(_, d)| d)).collect();
+            let mut dead_blobs: BTreeSet<String> = BTreeSet::new();
+            for d in owned_blobs.iter().chain(dead_layers.iter().map(|(_, d)| d)) {
+                if !keep_blobs.contains(d) {
+                    dead_blobs.insert(d.clone());
+                }
+            }
+            for (_, d) in &dead_layers {
+                if dead_blobs.contains(d) && !owned_blobs.contains(d) {
+                    let n = blob_size(d);
+                    used = used.saturating_sub(n);
+                    report.freed += n;
+                }
+            }
+            let dead_uploads: Vec<&(String, i64, String)> = m.uploads.iter().filter(|(_, s, _)| gone.contains(s)).collect();
+            for key in &gone_records {
+                tx.execute("DELETE FROM cache WHERE key = ?1", params![key])?;
+            }
+            for (scope, _, _) in &dead_uploads {
+                tx.execute("DELETE FROM uploads WHERE scope = ?1", params![scope])?;
+            }
+            for (s, _) in &dead_layers {
+                tx.execute("DELETE FROM layer_blobs WHERE snapshot = ?1", params![s])?;
+            }
+            // Memos of incremental copies that involve a removed snapshot.
+            for id in &gone_snaps {
+                tx.execute("DELETE FROM copy_bases WHERE base = ?1 OR src = ?1 OR result = ?1", params![id])?;
+            }
+            // Children before parents (the foreign key on `parent`).
+            for id in &gone_snaps {
+                tx.execute("DELETE FROM leases WHERE snapshot = ?1", params![id])?;
+                tx.execute("DELETE FROM snapshots WHERE id = ?1", params![id])?;
+            }
+            tx.commit()?;
+            report.records = gone_records.len();
+            report.snapshots = gone_snaps.len();
+            report.blobs = dead_blobs.len();
+            report.after = used;
+            (gone_snaps, dead_blobs, dead_uploads.into_iter().map(|(_, _, idx)| idx.clone()).collect::<Vec<_>>())
+        };
+        for id in dead_snaps {
+            let dir = self.snapshot_root(SnapshotId(id));
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(path = %dir.display(), error = %e, "removing a pruned snapshot failed");
+                }
+            }
+        }
+        for d in dead_blobs {
+            let _ = std::fs::remove_file(self.blob_path(&d));
+        }
+        for idx in dead_indexes {
+            let _ = std::fs::remove_file(self.inner.root.join("uploads").join(idx));
+        }
+        Ok(report)
+    }
+
+    /// Snapshot directories without a row: left by a prune that stopped
+    /// between its transaction and removing the files. (A snapshot's row is
+    /// always written before its directory, and removed after it.)
+    pub(crate) fn remove_orphan_dirs(&self) -> Result<(), StoreError> {
+        let ids: HashSet<i64> = {
+            let db = self.inner.db.lock();
+            let mut stmt = db.prepare("SELECT id FROM snapshots")?;
+            let rows = stmt.query_map([], |r| r.get::<_, i64>(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let dir = self.inner.root.join("snapshots");
+        let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(()) };
+        for e in entries.flatten() {
+            let Some(id) = e.file_name().to_str().and_then(|n| n.parse::<i64>().ok()) else { continue };
+            if !ids.contains(&id) {
+                // Re-check under the lock: a row is written before its directory.
+                let exists = {
+                    let db = self.inner.db.lock();
+                    db.query_row("SELECT 1 FROM snapshots WHERE id = ?1", params![id], |_| Ok(())).optional()?.is_some()
+                };
+                if !exists {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Total and free bytes of the filesystem holding `path`.
+pub fn disk_space(path: &Path) -> Option<(u64, u64)> {
+    let st = rustix::fs::statvfs(path).ok()?;
+    Some((st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize))
+}
+
+fn free_space(path: &Path) -> Option<u64> {
+    disk_space(path).map(|(_, free)| free)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::CacheRecord;
+
+    #[test]
+    fn policy_limits() {
+        const G: u64 = 1 << 30;
+        let p = |reserved, max_used, min_free, target| PrunePolicy { reserved, max_used, min_free, target };
+        // (policy, used, free, limit)
+        let cases = [
+            (p(0, None, None, None), 10 * G, 100 * G, Some(0)),
+            (p(2 * G, None, None, None), 10 * G, 100 * G, Some(2 * G)),
+            (p(0, Some(20 * G), None, None), 10 * G, 100 * G, None),
+            (p(0, Some(8 * G), None, None), 10 * G, 100 * G, Some(8 * G)),
+            (p(0, Some(8 * G), None, Some(5 * G)), 10 * G, 100 * G, Some(5 * G)),
+            (p(6 * G, Some(8 * G), None, Some(5 * G)), 10 * G, 100 * G, Some(6 * G)),
+            (p(0, None, Some(20 * G), None), 10 * G, 15 * G, Some(5 * G)),
+            (p(0, None, Some(20 * G), None), 10 * G, 25 * G, None),
+            (p(0, Some(100 * G), Some(20 * G), None), 10 * G, 18 * G, Some(8 * G)),
+        ];
+        for (i, (policy, used, free, want)) in cases.into_iter().enumerate() {
+            assert_eq!(policy.limit(used, free), want, "case {i}: {policy:?} used={used} free={free}");
+        }
+    }
+
+    /// A committed snapshot over `parent` holding one file of `len` bytes.
+    fn snap(store: &Store, key: &str, parent: Option<SnapshotId>, len: usize) -> SnapshotId {
+        let p = store.prepare(parent.map(|p| (p, "/"))).unwrap();
+        std::fs::write(p.upper.join("data"), vec![7u8; len]).unwrap();
+        let id = p.id;
+        store.commit(key, &CacheRecord { outputs: vec![id], meta: None }).unwrap();
+        id
+    }
+
+    fn set_used(store: &Store, key: &str, t: i64) {
+        store.inner.db.lock().execute("UPDATE cache SET last_used = ?2 WHERE key = ?1", params![key, t]).unwrap();
+    }
+
+    fn keys(store: &Store) -> Vec<String> {
+        store.cache_entries().unwrap().into_iter().map(|e| e.key).collect()
+    }
+
+    #[test]
+    fn prune_removes_least_recently_used_and_keeps_what_is_needed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let base = snap(&store, "base", None, 64 << 10);
+        let top = snap(&store, "top", Some(base), 64 << 10);
+        let other = snap(&store, "other", None, 64 << 10);
+        let blob = format!("sha256:{}", "b".repeat(64));
+        std::fs::write(store.blob_path(&blob), vec![1u8; 32 << 10]).unwrap();
+        store.describe("other", "image-layer", "pull other", std::slice::from_ref(&blob)).unwrap();
+        for (k, t) in [("base", 10), ("top", 30), ("other", 20)] {
+            set_used(&store, k, t);
+        }
+        let entries = store.cache_entries().unwrap();
+        assert_eq!(entries.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["base", "other", "top"], "least recently used first");
+        let other_entry = &entries[1];
+        assert_eq!((other_entry.kind.as_str(), other_entry.description.as_str()), ("image-layer", "pull other"));
+        assert!(other_entry.size >= (64 << 10) + (32 << 10), "{other_entry:?}");
+
+        // Just over the limit: `base` goes first but frees nothing (its snapshot
+        // is under `top`), so `other` goes too, with its blob; `top` stays.
+        let used = store.cache_usage().unwrap();
+        let r = store.prune(&PrunePolicy { max_used: Some(used - 1), ..Default::default() }).unwrap();
+        assert_eq!((r.records, r.snapshots, r.blobs), (2, 1, 1), "{r:?}");
+        assert_eq!(r.after, r.before - r.freed);
+        assert_eq!(keys(&store), ["top"]);
+        assert!(store.snapshot_dir(base).is_dir(), "still the parent of `top`");
+        assert!(!store.snapshot_dir(other).exists() && !store.blob_path(&blob).exists());
+        // Under the limit now: nothing to do.
+        assert_eq!(store.prune(&PrunePolicy { max_used: Some(used - 1), ..Default::default() }).unwrap().records, 0);
+
+        // A lease keeps `top` and `base` below it.
+        let lease = store.lease(top).unwrap();
+        assert!(store.cache_entries().unwrap()[0].in_use);
+        let r = store.prune(&PrunePolicy::default()).unwrap();
+        assert_eq!((r.records, r.snapshots), (0, 0), "{r:?}");
+        drop(lease);
+        assert!(!store.cache_entries().unwrap()[0].in_use);
+
+        // Unleased: `top` goes, then `base` with nothing left over it.
+        let r = store.prune(&PrunePolicy::default()).unwrap();
+        assert_eq!((r.records, r.snapshots), (1, 2), "{r:?}");
+        assert!(keys(&store).is_empty());
+        assert!(!store.snapshot_dir(base).exists() && !store.snapshot_dir(top).exists());
+        assert_eq!(store.cache_usage().unwrap(), 0);
+        assert!(store.lookup("top").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_write_over_a_snapshot_keeps_its_chain() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let base = snap(&store, "base", None, 1024);
+        let writing = store.prepare(Some((base, "/"))).unwrap();
+        let r = store.prune(&PrunePolicy::default()).unwrap();
+        assert_eq!((r.records, r.snapshots), (0, 0), "{r:?}");
+        store.abort(writing);
+        assert_eq!(store.prune(&PrunePolicy::default()).unwrap().snapshots, 1);
+    }
+
+    #[test]
+    fn directories_left_by_an_interrupted_prune_are_removed_at_open() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let s = snap(&store, "k", None, 10);
+        store.inner.db.lock().execute_batch("DELETE FROM cache; DELETE FROM snapshots;").unwrap();
+        assert!(store.snapshot_dir(s).is_dir());
+        drop(store);
+        let store = Store::open(tmp.path()).unwrap();
+        assert!(!store.snapshot_dir(s).exists());
+    }
+}
