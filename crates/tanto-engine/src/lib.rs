@@ -12,6 +12,7 @@
 //! - Business logic lives below (solver, store, exec, oci, api); this crate wires.
 
 mod backend;
+mod cdi;
 mod copyinc;
 mod docker_api;
 pub mod cache;
@@ -205,11 +206,12 @@ impl Engine {
                 Err(e) => tracing::warn!(error = %e, "bridge networking is off"),
             }
         }
+        let cdi_spec_dirs = cdi::spec_dirs(&config, config_path.as_deref(), std::env::var("TANTO_CDI_SPEC_DIRS").ok().as_deref())?;
         let services = services::Services::new(net.tunnel_bind);
         let registry = tanto_oci::registry::Registry::new(Arc::new(config));
         let secrets = Arc::new(secrets::Secrets::new(options.workdir.clone()));
         let progress = progress::Progress::new(options.quiet);
-        let worker = Arc::new(Worker { active: Default::default(), store, registry, executor, secrets, progress: progress.clone(), services: services.clone(), registry_auth: Default::default() });
+        let worker = Arc::new(Worker { active: Default::default(), store, registry, executor, secrets, progress: progress.clone(), services: services.clone(), registry_auth: Default::default(), cdi_spec_dirs });
         let solver = Solver::new(worker);
         services.set_solver(&solver);
         let p = progress.clone();

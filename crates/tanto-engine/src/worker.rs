@@ -33,6 +33,8 @@ pub struct Worker {
     pub services: Arc<crate::services::Services>,
     /// Registry credentials of the session (`withRegistryAuth`), for blob fetches.
     pub registry_auth: crate::export::SessionAuth,
+    /// Where CDI specs (GPUs) are looked for, lowest priority first (see `cdi`).
+    pub cdi_spec_dirs: Vec<PathBuf>,
 }
 
 fn out_of(rec: CacheRecord) -> Output {
@@ -385,6 +387,14 @@ impl Worker {
             };
             mounts.push(Mount { target: m.target.clone(), source });
         }
+        // CDI devices (GPUs), resolved against the host's specs now: the key
+        // names the devices, this run gets today's nodes and libraries.
+        let cdi = if op.devices.is_empty() {
+            tanto_exec::cdi::DeviceEdits::default()
+        } else {
+            let (dirs, names) = (self.cdi_spec_dirs.clone(), op.devices.clone());
+            blocking(move || tanto_exec::cdi::resolve(&dirs, &names).map_err(|e| EngineError::msg(e.to_string()))).await?
+        };
         let services = self.services.bind(&op.extra).await?;
 
         let opt = |s: &str| if s.is_empty() { None } else { Some(s.to_string()) };
@@ -404,6 +414,7 @@ impl Worker {
             redirect_stderr: opt(&op.redirect_stderr),
             privileged: op.privileged,
             no_init: op.no_init,
+            cdi,
         };
         Ok(ExecSetup { spec, resources: ExecResources { pending, keep_alive, secret_files, used_secrets, services } })
     }

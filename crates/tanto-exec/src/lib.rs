@@ -23,6 +23,7 @@
 //! It must not depend on cache refs, images, the solver or GraphQL: it only sees
 //! directories and mount lists. It needs root and an OCI runtime binary at run time.
 
+pub mod cdi;
 mod error;
 mod lookup;
 pub mod net;
@@ -142,6 +143,9 @@ pub struct ProcessSpec {
     /// Run `args` as PID 1 instead of under the executor's init (see
     /// [`Executor::init_path`]; without one the command is always PID 1).
     pub no_init: bool,
+    /// CDI devices (GPUs), resolved with [`cdi::resolve`]: device nodes, cgroup
+    /// rules, mounts, env, hooks and extra groups.
+    pub cdi: cdi::DeviceEdits,
 }
 
 impl ProcessSpec {
@@ -163,6 +167,7 @@ impl ProcessSpec {
             redirect_stderr: None,
             privileged: false,
             no_init: false,
+            cdi: cdi::DeviceEdits::default(),
         }
     }
 }
@@ -191,6 +196,7 @@ impl fmt::Debug for ProcessSpec {
             .field("redirect_stderr", &self.redirect_stderr)
             .field("privileged", &self.privileged)
             .field("no_init", &self.no_init)
+            .field("cdi_devices", &self.cdi.names)
             .finish()
     }
 }

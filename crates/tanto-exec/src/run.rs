@@ -432,6 +432,38 @@ pub(crate) fn start(inner: Arc<Inner>, mut spec: ProcessSpec) -> Result<Started,
         });
     }
 
+    // Mounts of CDI devices (before the caller's, so theirs can go on top),
+    // parents before children.
+    let mut cdi_mounts: Vec<&crate::cdi::ResolvedMount> = spec.cdi.mounts.iter().collect();
+    cdi_mounts.sort_by_key(|m| Path::new(&m.target).components().count());
+    for m in cdi_mounts {
+        let target = normalize(&m.target, "/");
+        let (backing, node) = if m.is_bind() {
+            let meta = fs::metadata(&m.source).map_err(|e| {
+                ExecError::invalid(format!(
+                    "cdi devices {}: the mount source `{}` for `{}` is not usable on the host ({e}); is the driver installed? regenerate the spec",
+                    spec.cdi.names.join(", "),
+                    m.source.display(),
+                    m.target
+                ))
+            })?;
+            let node = if meta.is_dir() { NodeKind::Dir } else { NodeKind::File };
+            (Backing::Host { base: m.source.clone(), writable: !m.readonly() }, node)
+        } else {
+            (Backing::Virtual, NodeKind::Dir)
+        };
+        let (resolved, stubs) = view
+            .ensure(&target, node, usize::MAX)
+            .map_err(stub_err(&target))?;
+        cl.stubs.extend(stubs);
+        let target = resolved.unwrap_or(target);
+        view.push(target.clone(), backing);
+        spec_mounts.push(SpecMount {
+            target,
+            kind: SpecMountKind::Raw { typ: m.typ.clone(), source: m.source.clone(), options: m.options.clone() },
+        });
+    }
+
     // The caller's mounts, in order.
     for (i, m) in spec.mounts.iter().enumerate() {
         let target = normalize(&m.target, "/");
@@ -544,6 +576,7 @@ pub(crate) fn start(inner: Arc<Inner>, mut spec: ProcessSpec) -> Result<Started,
     let user = user::resolve_user(&spec.user, passwd.as_deref(), group.as_deref())?;
 
     let mut env = std::mem::take(&mut spec.env);
+    crate::cdi::merge_env(&mut env, &spec.cdi.env);
     let search_path = lookup::path_of(&env).map(str::to_string);
     if search_path.is_none() {
         env.push(format!("PATH={}", lookup::DEFAULT_PATH));
@@ -617,6 +650,7 @@ pub(crate) fn start(inner: Arc<Inner>, mut spec: ProcessSpec) -> Result<Started,
         } else {
             Vec::new()
         },
+        cdi: &spec.cdi,
     })?;
     let json = serde_json::to_vec(&config).map_err(|e| ExecError::Internal {
         message: format!("serialising config.json: {e}"),

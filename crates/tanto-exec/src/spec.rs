@@ -9,12 +9,13 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
-    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceBuilder,
+    Capability, Hook, HookBuilder, HooksBuilder, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceBuilder,
     LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxNamespaceBuilder, LinuxNamespaceType,
     LinuxResourcesBuilder, Mount as OciMount, MountBuilder, ProcessBuilder, RootBuilder, Spec,
     SpecBuilder, UserBuilder,
 };
 
+use crate::cdi::DeviceEdits;
 use crate::sys::HostDevice;
 use crate::user::ExecUser;
 use crate::{ExecError, Network};
@@ -24,6 +25,8 @@ use crate::{ExecError, Network};
 pub enum SpecMountKind {
     Bind { source: PathBuf, readonly: bool },
     Tmpfs { size: Option<u64> },
+    /// A mount as a CDI spec describes it (type and options as given).
+    Raw { typ: String, source: PathBuf, options: Vec<String> },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,6 +53,9 @@ pub struct SpecInput<'a> {
     pub mounts: &'a [SpecMount],
     /// Device nodes to create (privileged containers get the host's).
     pub devices: &'a [HostDevice],
+    /// CDI devices (GPUs): their nodes, cgroup rules, hooks and extra gids
+    /// (their env and mounts are already in `env` and `mounts`).
+    pub cdi: &'a DeviceEdits,
 }
 
 /// Capability numbers (linux/capability.h) and their oci-spec names.
@@ -235,10 +241,16 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, ExecError> {
         .ambient(HashSet::new())
         .build()
         .map_err(|e| internal("process.capabilities", e))?;
+    let mut gids = input.user.additional_gids.clone();
+    for g in &input.cdi.additional_gids {
+        if !gids.contains(g) {
+            gids.push(*g);
+        }
+    }
     let user = UserBuilder::default()
         .uid(input.user.uid)
         .gid(input.user.gid)
-        .additional_gids(input.user.additional_gids.clone())
+        .additional_gids(gids)
         .build()
         .map_err(|e| internal("process.user", e))?;
     let mut process = ProcessBuilder::default()
@@ -284,6 +296,9 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, ExecError> {
                 }
                 oci_mount(&target, "tmpfs", "tmpfs", opts)?
             }
+            SpecMountKind::Raw { typ, source, options } => {
+                oci_mount(&target, typ, &source.to_string_lossy(), options.clone())?
+            }
         });
     }
 
@@ -323,8 +338,26 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, ExecError> {
         .access("rwm")
         .build()
         .map_err(|e| internal("linux.resources.devices", e))?;
+    let mut device_rules = vec![device_rule];
+    for d in &input.cdi.devices {
+        let typ = match d.typ {
+            'b' => LinuxDeviceType::B,
+            'c' => LinuxDeviceType::C,
+            _ => continue, // fifos need no cgroup rule
+        };
+        device_rules.push(
+            LinuxDeviceCgroupBuilder::default()
+                .allow(true)
+                .typ(typ)
+                .major(d.major)
+                .minor(d.minor)
+                .access(d.permissions.clone())
+                .build()
+                .map_err(|e| internal("linux.resources.devices", e))?,
+        );
+    }
     let resources = LinuxResourcesBuilder::default()
-        .devices(vec![device_rule])
+        .devices(device_rules)
         .build()
         .map_err(|e| internal("linux.resources", e))?;
     let (masked, readonly): (Vec<String>, Vec<String>) = if input.privileged {
@@ -354,6 +387,31 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, ExecError> {
                 .map_err(|e| internal("linux.devices", e))?,
         );
     }
+    // CDI nodes; owned by the container's user unless the spec says otherwise,
+    // as the CDI reference implementation does.
+    let nonroot = |id: u32| (id > 0).then_some(id);
+    for d in &input.cdi.devices {
+        devices.retain(|x: &oci_spec::runtime::LinuxDevice| x.path() != Path::new(&d.path));
+        let mut b = LinuxDeviceBuilder::default()
+            .path(PathBuf::from(&d.path))
+            .typ(match d.typ {
+                'b' => LinuxDeviceType::B,
+                'p' => LinuxDeviceType::P,
+                _ => LinuxDeviceType::C,
+            })
+            .major(d.major)
+            .minor(d.minor);
+        if let Some(m) = d.file_mode {
+            b = b.file_mode(m);
+        }
+        if let Some(uid) = d.uid.or(nonroot(input.user.uid)) {
+            b = b.uid(uid);
+        }
+        if let Some(gid) = d.gid.or(nonroot(input.user.gid)) {
+            b = b.gid(gid);
+        }
+        devices.push(b.build().map_err(|e| internal("linux.devices", e))?);
+    }
     let linux = LinuxBuilder::default()
         .devices(devices)
         .namespaces(namespaces)
@@ -367,7 +425,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, ExecError> {
         .readonly(false)
         .build()
         .map_err(|e| internal("root", e))?;
-    SpecBuilder::default()
+    let mut spec = SpecBuilder::default()
         .version("1.0.2")
         .root(root)
         .process(process)
@@ -375,7 +433,43 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, ExecError> {
         .mounts(mounts)
         .linux(linux)
         .build()
-        .map_err(|e| internal("spec", e))
+        .map_err(|e| internal("spec", e))?;
+    if !input.cdi.hooks.is_empty() {
+        spec.set_hooks(Some(hooks(input.cdi)?));
+    }
+    Ok(spec)
+}
+
+/// The OCI hooks of CDI devices, by hook name.
+fn hooks(cdi: &DeviceEdits) -> Result<oci_spec::runtime::Hooks, ExecError> {
+    let mut by_name: std::collections::BTreeMap<&str, Vec<Hook>> = Default::default();
+    for h in &cdi.hooks {
+        let mut b = HookBuilder::default().path(PathBuf::from(&h.path));
+        if !h.args.is_empty() {
+            b = b.args(h.args.clone());
+        }
+        if !h.env.is_empty() {
+            b = b.env(h.env.clone());
+        }
+        if let Some(t) = h.timeout {
+            b = b.timeout(t);
+        }
+        by_name.entry(h.hook_name.as_str()).or_default().push(b.build().map_err(|e| internal("hooks", e))?);
+    }
+    let mut b = HooksBuilder::default();
+    for (name, list) in by_name {
+        b = match name {
+            #[allow(deprecated)]
+            "prestart" => b.prestart(list),
+            "createRuntime" => b.create_runtime(list),
+            "createContainer" => b.create_container(list),
+            "startContainer" => b.start_container(list),
+            "poststart" => b.poststart(list),
+            "poststop" => b.poststop(list),
+            other => return Err(ExecError::invalid(format!("cdi hook name `{other}` is not an OCI hook"))),
+        };
+    }
+    b.build().map_err(|e| internal("hooks", e))
 }
 
 #[cfg(test)]
@@ -405,6 +499,7 @@ mod tests {
             available_caps: 0x1ff_feff_ffff,
             mounts,
             devices: &[],
+            cdi: &DeviceEdits::default(),
         })
         .unwrap();
         serde_json::to_value(&spec).unwrap()
@@ -547,5 +642,110 @@ mod tests {
         assert_eq!(got, ["CHOWN", "KILL"]);
         assert_eq!(capabilities(true, 0x1ff_feff_ffff).len(), 40);
         assert!(!capabilities(true, 0x1ff_feff_ffff).contains(&Capability::SysResource));
+    }
+}
+
+#[cfg(test)]
+mod cdi_tests {
+    use super::*;
+    use crate::cdi::{CdiHook, ResolvedNode};
+
+    fn node(path: &str, typ: char, major: i64, minor: i64, perms: &str, uid: Option<u32>) -> ResolvedNode {
+        ResolvedNode { path: path.into(), typ, major, minor, file_mode: Some(0o660), permissions: perms.into(), uid, gid: None }
+    }
+
+    fn hook(name: &str, path: &str) -> CdiHook {
+        CdiHook { hook_name: name.into(), path: path.into(), args: vec![path.into(), "x".into()], env: vec![], timeout: Some(5) }
+    }
+
+    /// (user uid, privileged, edits) → devices, cgroup rules, hooks, gids.
+    #[test]
+    fn cdi_edits_in_the_config() {
+        let edits = DeviceEdits {
+            names: vec!["nvidia.com/gpu=0".into()],
+            env: vec![],
+            devices: vec![
+                node("/dev/nvidia0", 'c', 195, 0, "rwm", None),
+                node("/dev/nvidiactl", 'c', 195, 255, "rw", Some(7)),
+                node("/dev/blk", 'b', 8, 0, "r", None),
+                node("/dev/fifo", 'p', 0, 0, "rwm", None),
+            ],
+            mounts: vec![],
+            hooks: vec![hook("createContainer", "/usr/bin/a"), hook("poststop", "/usr/bin/b"), hook("createContainer", "/usr/bin/c")],
+            additional_gids: vec![44, 10],
+        };
+        let run = |uid: u32, privileged: bool, edits: &DeviceEdits| {
+            let user = ExecUser { uid, gid: uid, additional_gids: vec![10], home: "/".into() };
+            let args = vec!["true".to_string()];
+            let host = vec![HostDevice { path: "/dev/nvidia0".into(), block: false, major: 1, minor: 3, mode: 0o666, uid: 0, gid: 0 }];
+            let spec = build(&SpecInput {
+                root: Path::new("/r"),
+                args: &args,
+                env: &[],
+                cwd: "/",
+                user: &user,
+                hostname: "h",
+                network: &Network::Loopback,
+                netns: None,
+                privileged,
+                available_caps: 0,
+                mounts: &[],
+                devices: if privileged { &host } else { &[] },
+                cdi: edits,
+            })
+            .unwrap();
+            let v = serde_json::to_value(&spec).unwrap();
+            let devs: Vec<String> = v["linux"]["devices"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| format!("{} {} {}:{} {:o} {}:{}", d["path"].as_str().unwrap(), d["type"].as_str().unwrap(), d["major"], d["minor"], d["fileMode"].as_u64().unwrap_or(0), d["uid"], d["gid"]))
+                .collect();
+            let rules: Vec<String> = v["linux"]["resources"]["devices"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| format!("{}:{}:{}:{}:{}", r["allow"], r["type"].as_str().unwrap_or("-"), r["major"], r["minor"], r["access"].as_str().unwrap()))
+                .collect();
+            format!("{}\n{}\nhooks={}\ngids={}", devs.join("\n"), rules.join("\n"), v["hooks"], v["process"]["user"]["additionalGids"])
+        };
+        let cases: &[(u32, bool, &str)] = &[
+            (
+                0,
+                false,
+                "/dev/nvidia0 c 195:0 660 null:null
+/dev/nvidiactl c 195:255 660 7:null
+/dev/blk b 8:0 660 null:null
+/dev/fifo p 0:0 660 null:null
+false:-:null:null:rwm
+true:c:195:0:rwm
+true:c:195:255:rw
+true:b:8:0:r
+hooks={\"createContainer\":[{\"path\":\"/usr/bin/a\",\"args\":[\"/usr/bin/a\",\"x\"],\"timeout\":5},{\"path\":\"/usr/bin/c\",\"args\":[\"/usr/bin/c\",\"x\"],\"timeout\":5}],\"poststop\":[{\"path\":\"/usr/bin/b\",\"args\":[\"/usr/bin/b\",\"x\"],\"timeout\":5}]}
+gids=[10,44]",
+            ),
+            // A non-root user owns the nodes (unless the spec names an owner);
+            // a privileged container's host node at the same path is replaced.
+            (
+                1000,
+                true,
+                "/dev/nvidia0 c 195:0 660 1000:1000
+/dev/nvidiactl c 195:255 660 7:1000
+/dev/blk b 8:0 660 1000:1000
+/dev/fifo p 0:0 660 1000:1000
+true:-:null:null:rwm
+true:c:195:0:rwm
+true:c:195:255:rw
+true:b:8:0:r
+hooks={\"createContainer\":[{\"path\":\"/usr/bin/a\",\"args\":[\"/usr/bin/a\",\"x\"],\"timeout\":5},{\"path\":\"/usr/bin/c\",\"args\":[\"/usr/bin/c\",\"x\"],\"timeout\":5}],\"poststop\":[{\"path\":\"/usr/bin/b\",\"args\":[\"/usr/bin/b\",\"x\"],\"timeout\":5}]}
+gids=[10,44]",
+            ),
+        ];
+        for (uid, privileged, want) in cases {
+            assert_eq!(run(*uid, *privileged, &edits), *want, "uid {uid} privileged {privileged}");
+        }
+        // No CDI devices: no hooks, only the default rule.
+        let none = run(0, false, &DeviceEdits::default());
+        assert_eq!(none, "\nfalse:-:null:null:rwm\nhooks=null\ngids=[10]");
     }
 }

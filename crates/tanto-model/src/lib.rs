@@ -9,6 +9,7 @@
 //! - Secret values never appear in an op: ops name secrets, the engine holds values.
 //! - This crate does no IO and does not depend on tokio.
 
+pub mod cdi;
 pub mod digest;
 pub mod op;
 

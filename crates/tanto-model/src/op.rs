@@ -110,6 +110,10 @@ pub struct ExecOp {
     /// Only loopback, no outside network (Dockerfile `RUN --network=none`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub no_network: bool,
+    /// CDI devices (`nvidia.com/gpu=0`, `nvidia.com/gpu=all`), sorted and
+    /// unique: the key names the devices, never host device numbers.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<String>,
     pub cwd: String,
     pub user: String,
     /// Index into the vertex inputs of the root filesystem; `None` = empty.

@@ -489,6 +489,7 @@ impl Api {
             extra: super::service::bindings_extra(c),
             volatile_env: c.volatile_env.clone(),
             no_network: false,
+            devices: c.gpus.clone(),
         };
         let vertex = Vertex::new(Op::Exec(op), inputs);
         let mut n = c.clone();

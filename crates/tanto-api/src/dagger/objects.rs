@@ -135,6 +135,10 @@ pub struct ContainerObj {
     /// `withVolatileVariable`s: set for execs, their values outside exec keys.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub volatile_env: Vec<(String, String)>,
+    /// CDI devices for execs and services (`experimentalWithGPU`,
+    /// `experimentalWithAllGPUs`): fully-qualified, sorted, unique.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gpus: Vec<String>,
 }
 
 fn ser_exec<S: serde::Serializer>(v: &Option<Ref>, s: S) -> Result<S::Ok, S::Error> {
@@ -154,6 +158,7 @@ impl ContainerObj {
             annotations: BTreeMap::new(),
             services: Vec::new(),
             volatile_env: Vec::new(),
+            gpus: Vec::new(),
         }
     }
 }

@@ -105,6 +105,28 @@ impl Api {
                 }
                 ctr(n)
             }
+            "experimentalWithGPU" => {
+                let devices = a.string_list("devices")?;
+                if devices.is_empty() {
+                    return Err("`experimentalWithGPU` needs at least one device, such as \"0\" or a GPU UUID; use `experimentalWithAllGPUs` for all of them".into());
+                }
+                let mut n = c.clone();
+                for d in devices {
+                    let name = tanto_model::cdi::qualify(&d, tanto_model::cdi::NVIDIA_GPU_KIND)
+                        .map_err(|e| FieldError::from(format!("`experimentalWithGPU`: {e}; or name a device fully, such as `nvidia.com/gpu=0`")))?;
+                    n.gpus.push(name);
+                }
+                n.gpus.sort();
+                n.gpus.dedup();
+                ctr(n)
+            }
+            "experimentalWithAllGPUs" => {
+                let mut n = c.clone();
+                n.gpus.push(format!("{}=all", tanto_model::cdi::NVIDIA_GPU_KIND));
+                n.gpus.sort();
+                n.gpus.dedup();
+                ctr(n)
+            }
             "withError" => Err(FieldError::from(a.string("err")?.to_string())),
             "withDockerHealthcheck" => {
                 let dur = |k: &str| -> Result<String, FieldError> { Ok(a.opt_string(k)?.unwrap_or("").to_string()) };
