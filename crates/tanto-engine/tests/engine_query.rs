@@ -6,23 +6,10 @@
 use std::path::Path;
 
 use serde_json::{json, Value};
-use tanto_engine::Engine;
 
 mod common;
 
-use common::{fixture, query, skip_reason};
-
-/// The answer at `path` (dot-separated keys), failing the test on errors.
-async fn ask(e: &Engine, q: &str, path: &str) -> Value {
-    let got = query(e, q).await;
-    assert!(got.get("errors").is_none(), "{q}: {got}");
-    path.split('.').fold(&got["data"], |v, k| &v[k]).clone()
-}
-
-async fn ask_err(e: &Engine, q: &str) -> String {
-    let got = query(e, q).await;
-    got["errors"][0]["message"].as_str().unwrap_or_else(|| panic!("{q}: expected an error, got {got}")).to_string()
-}
+use common::{ask, ask_err, fixture, skip_reason};
 
 fn write(root: &Path, files: &[(&str, &str)]) {
     for (p, data) in files {

@@ -4,10 +4,13 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 
 use serde_json::{json, Value};
-use tanto_engine::{Engine, EngineOptions};
+use tanto_engine::Engine;
+
+mod common;
+
+use common::{ask_err, engine_offline as engine, query};
 
 fn skip_reason() -> Option<&'static str> {
     if !rustix::process::geteuid().is_root() {
@@ -73,24 +76,6 @@ fn make_repo(dir: &Path) -> Repo {
     std::fs::create_dir_all(dir.join("build")).unwrap();
     std::fs::write(dir.join("build/out.bin"), "ignored\n").unwrap();
     Repo { base, feature, main }
-}
-
-async fn engine(state: &Path) -> Arc<Engine> {
-    let mut opts = EngineOptions::from_env(Some(state.to_path_buf())).unwrap();
-    opts.state_dir = state.join("state");
-    opts.config = Some(state.join("engine.toml"));
-    std::fs::write(state.join("engine.toml"), "").unwrap();
-    opts.quiet = true;
-    Engine::start(opts).await.expect("starting the engine")
-}
-
-async fn query(e: &Engine, q: &str) -> Value {
-    e.execute(tanto_api::gql::Request { query: q.to_string(), variables: None, operation_name: None }).await
-}
-
-async fn error_of(e: &Engine, q: &str) -> String {
-    let v = query(e, q).await;
-    v["errors"][0]["message"].as_str().unwrap_or_else(|| panic!("{q}: expected an error, got {v}")).to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -170,7 +155,7 @@ async fn directory_as_git_and_common_ancestors() {
         (format!(r#"{{ {local} {{ branch(name: "nope") {{ commit }} {local_end} }}"#), "has no branch `nope`"),
         (format!(r#"{{ {local} {{ head {{ commonAncestor(other: "{other}") {{ commit }} }} {local_end} }}"#), "needs two refs of one repository"),
     ] {
-        let msg = error_of(&e, &q).await;
+        let msg = ask_err(&e, &q).await;
         assert!(msg.contains(says), "{q}: {msg}");
     }
 }

@@ -15,26 +15,11 @@ use tanto_engine::Engine;
 
 mod common;
 
-use common::{fixture, query, skip_reason, Fixture};
+use common::{ask, ask_err, fixture, query, skip_reason, Fixture};
 
 /// An engine whose client works in `workdir`, with its state in `state`.
 async fn engine(fx: &Fixture, workdir: &Path, state: &Path) -> Arc<Engine> {
     common::engine_at(fx, workdir, state).await
-}
-
-/// The answer at `path` (dot-separated keys), failing the test on errors.
-async fn ask(e: &Engine, q: &str, path: &str) -> Value {
-    let got = query(e, q).await;
-    assert!(got.get("errors").is_none(), "{q}: {got}");
-    path.split('.').fold(&got["data"], |v, k| &v[k]).clone()
-}
-
-async fn ask_err(e: &Engine, q: &str) -> String {
-    let got = query(e, q).await;
-    got["errors"][0]["message"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{q}: expected an error, got {got}"))
-        .to_string()
 }
 
 fn write(root: &Path, files: &[(&str, &str)]) {

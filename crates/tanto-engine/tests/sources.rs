@@ -6,10 +6,12 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 
 use serde_json::{json, Value};
-use tanto_engine::{Engine, EngineOptions};
+
+mod common;
+
+use common::{engine_offline as engine, query};
 
 fn skip_reason() -> Option<&'static str> {
     if !rustix::process::geteuid().is_root() {
@@ -113,19 +115,6 @@ fn http_server() -> String {
         }
     });
     format!("http://{addr}")
-}
-
-async fn engine(state: &Path) -> Arc<Engine> {
-    let mut opts = EngineOptions::from_env(Some(state.to_path_buf())).unwrap();
-    opts.state_dir = state.join("state");
-    opts.config = Some(state.join("no-such-engine.toml"));
-    std::fs::write(state.join("no-such-engine.toml"), "").unwrap();
-    opts.quiet = true;
-    Engine::start(opts).await.expect("starting the engine")
-}
-
-async fn query(e: &Engine, q: &str) -> Value {
-    e.execute(tanto_api::gql::Request { query: q.to_string(), variables: None, operation_name: None }).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -65,3 +65,28 @@ pub async fn query(e: &Engine, q: &str) -> Value {
 pub fn first_error(v: &Value) -> String {
     v["errors"][0]["message"].as_str().unwrap_or("").to_string()
 }
+
+/// An engine with no registry configured (for tests of local sources), its
+/// state under `state`, host paths relative to `state`.
+pub async fn engine_offline(state: &Path) -> Arc<Engine> {
+    let mut opts = EngineOptions::from_env(Some(state.to_path_buf())).unwrap();
+    opts.state_dir = state.join("state");
+    let config = state.join("engine.toml");
+    std::fs::write(&config, "").unwrap();
+    opts.config = Some(config);
+    opts.quiet = true;
+    Engine::start(opts).await.expect("starting the engine")
+}
+
+/// The answer at `path` (dot-separated keys), failing the test on errors.
+pub async fn ask(e: &Engine, q: &str, path: &str) -> Value {
+    let got = query(e, q).await;
+    assert!(got.get("errors").is_none(), "{q}: {got}");
+    path.split('.').fold(&got["data"], |v, k| &v[k]).clone()
+}
+
+/// The first error's message, failing the test when there is none.
+pub async fn ask_err(e: &Engine, q: &str) -> String {
+    let got = query(e, q).await;
+    got["errors"][0]["message"].as_str().unwrap_or_else(|| panic!("{q}: expected an error, got {got}")).to_string()
+}
