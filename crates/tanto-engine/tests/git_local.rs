@@ -10,17 +10,7 @@ use tanto_engine::Engine;
 
 mod common;
 
-use common::{ask_err, engine_offline as engine, query};
-
-fn skip_reason() -> Option<&'static str> {
-    if !rustix::process::geteuid().is_root() {
-        return Some("needs root");
-    }
-    if Command::new("git").arg("--version").output().is_err() {
-        return Some("needs git");
-    }
-    None
-}
+use common::{ask_err, engine_offline as engine, query, skip_reason_git as skip_reason};
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")

@@ -11,17 +11,7 @@ use serde_json::{json, Value};
 
 mod common;
 
-use common::{engine_offline as engine, query};
-
-fn skip_reason() -> Option<&'static str> {
-    if !rustix::process::geteuid().is_root() {
-        return Some("needs root");
-    }
-    if Command::new("git").arg("--version").output().is_err() {
-        return Some("needs git");
-    }
-    None
-}
+use common::{engine_offline as engine, query, skip_reason_git as skip_reason};
 
 fn git(dir: &Path, args: &[&str]) {
     let ok = Command::new("git")
