@@ -36,8 +36,9 @@ use crate::worker::{Output, Pending};
 use crate::EngineError;
 
 /// Incremental copies stacked on one full copy before the next is full again
-/// (each adds an overlay layer to everything built on the result).
-pub const MAX_GENERATION: u32 = 8;
+/// (each adds an overlay layer to everything built on the result; the mount
+/// option string holds ~100 layers, image layers and steps included).
+pub const MAX_GENERATION: u32 = 24;
 
 /// Source layers searched for an earlier copy.
 const MAX_ANCESTORS: usize = 8;

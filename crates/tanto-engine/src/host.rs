@@ -33,8 +33,11 @@ use tanto_store::{CacheRecord, SnapshotId, Store, StoreError, UploadRecord};
 use crate::fsops::Filter;
 use crate::gitignore;
 
-/// Upload snapshots in one chain before the next change is written as a full copy.
-pub const MAX_DEPTH: u32 = 8;
+/// Upload snapshots in one chain before the next change is written as a full
+/// copy. Each is one overlay layer of every view of the upload (the mount
+/// option string holds ~100 layers); the full copy is the slow path (seconds
+/// for 100k files), so chains are allowed to grow long.
+pub const MAX_DEPTH: u32 = 32;
 
 /// Files modified less than this before a scan are hashed again next time:
 /// their stat may not change when they are written again within the
