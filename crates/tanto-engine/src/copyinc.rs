@@ -25,11 +25,10 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
 use tanto_model::{FileAction, FileOp, StableHasher};
-use tanto_store::{CopyBase, SnapshotId, Store};
+use tanto_store::{is_whiteout, layer_xattr, CopyBase, SnapshotId, Store};
 
 use crate::fsops::{self, CopyOpts, Filter, Root};
 use crate::worker::{Output, Pending};
@@ -112,7 +111,7 @@ pub(crate) fn try_incremental(store: &Store, plan: &CopyPlan, key: &str) -> Resu
     let applied = (|| -> io::Result<bool> {
         let (dst, src, base) = (Root::open(view.path())?, Root::open(src_view.path())?, Root::open(base_view.path())?);
         let owner = base.resolve_owner(&plan.owner)?;
-        let filter = Filter::new(&[], &[]).map_err(io::Error::other)?;
+        let filter = Filter::none();
         let opts = CopyOpts { filter: &filter, mode: plan.mode, owner };
         apply(&changes, &src, &plan.src_path, &dst, &plan.dest, &base, &opts)
     })();
@@ -150,12 +149,6 @@ fn find_earlier(store: &Store, plan: &CopyPlan) -> Result<Option<(Vec<SnapshotId
     Ok(None)
 }
 
-/// What an overlay layer says about one path.
-fn xattr(p: &Path, name: &str) -> Option<Vec<u8>> {
-    let mut buf = [0u8; 256];
-    rustix::fs::lgetxattr(p, name, &mut buf).ok().map(|n| buf[..n].to_vec())
-}
-
 enum Dir {
     Plain,
     Opaque,
@@ -163,18 +156,14 @@ enum Dir {
 }
 
 fn dir_kind(p: &Path) -> Dir {
-    if xattr(p, "trusted.overlay.redirect").is_some() {
+    if layer_xattr(p, "trusted.overlay.redirect").is_some() {
         return Dir::Unsupported;
     }
-    match xattr(p, "trusted.overlay.opaque").as_deref() {
+    match layer_xattr(p, "trusted.overlay.opaque").as_deref() {
         None => Dir::Plain,
         Some(b"y") => Dir::Opaque,
         Some(_) => Dir::Unsupported, // "x": holds xattr whiteouts
     }
-}
-
-fn is_whiteout(m: &std::fs::Metadata) -> bool {
-    m.file_type().is_char_device() && m.rdev() == 0
 }
 
 /// Paths below the copied directory that `layers` touch, with whether each
@@ -227,7 +216,7 @@ fn walk(dir: &Path, prefix: &str, changes: &mut BTreeMap<String, bool>) -> io::R
                 }
             }
         } else {
-            if xattr(&path, "trusted.overlay.metacopy").is_some() || xattr(&path, "trusted.overlay.whiteout").is_some() {
+            if layer_xattr(&path, "trusted.overlay.metacopy").is_some() || layer_xattr(&path, "trusted.overlay.whiteout").is_some() {
                 return Ok(false);
             }
             mark(rel, false);
@@ -255,7 +244,7 @@ fn apply(
     base: &Root,
     opts: &CopyOpts<'_>,
 ) -> io::Result<bool> {
-    let plain_filter = Filter::new(&[], &[]).map_err(io::Error::other)?;
+    let plain_filter = Filter::none();
     let plain = CopyOpts { filter: &plain_filter, mode: None, owner: None };
     let mut rebuilt: std::collections::HashSet<&str> = std::collections::HashSet::new();
     let mut dirs = Vec::new();

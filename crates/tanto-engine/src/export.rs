@@ -258,20 +258,7 @@ impl EngineBackend {
             }
             let dst =
                 Root::open(&target).map_err(|e| format!("opening `{}`: {e}", target.display()))?;
-            let filter = Filter::new(&[], &[]).map_err(FieldError::from)?;
-            fsops::copy(
-                &src,
-                &src_path,
-                &dst,
-                "/",
-                &CopyOpts {
-                    filter: &filter,
-                    mode: None,
-                    owner: Some(engine_owner()),
-                },
-            )
-            .map_err(|e| format!("exporting to `{}`: {e}", target.display()))?;
-            Ok(())
+            copy_out(&src, &src_path, &dst, "/", &target)
         })
         .await?;
         Ok(out.to_string_lossy().into_owned())
@@ -319,21 +306,8 @@ impl EngineBackend {
             ensure_dir(parent)?;
             let dst =
                 Root::open(parent).map_err(|e| format!("opening `{}`: {e}", parent.display()))?;
-            let filter = Filter::new(&[], &[]).map_err(FieldError::from)?;
             let dest_in_parent = format!("/{}", file_name.to_string_lossy());
-            fsops::copy(
-                &src,
-                &src_path,
-                &dst,
-                &dest_in_parent,
-                &CopyOpts {
-                    filter: &filter,
-                    mode: None,
-                    owner: Some(engine_owner()),
-                },
-            )
-            .map_err(|e| format!("exporting to `{}`: {e}", target.display()))?;
-            Ok(())
+            copy_out(&src, &src_path, &dst, &dest_in_parent, &target)
         })
         .await?;
         Ok(out.to_string_lossy().into_owned())
@@ -392,4 +366,11 @@ fn registry_host(address: &str) -> Result<String, FieldError> {
     }
     let r = tanto_oci::reference::ImageRef::parse(address).map_err(msg)?;
     Ok(r.registry().to_string())
+}
+
+/// Copies `src_path` of an engine snapshot to `dest` below a host directory,
+/// owned by the engine's user (`target` names the export in errors).
+fn copy_out(src: &Root, src_path: &str, dst: &Root, dest: &str, target: &std::path::Path) -> Result<(), FieldError> {
+    let opts = CopyOpts { filter: &Filter::none(), mode: None, owner: Some(engine_owner()) };
+    fsops::copy(src, src_path, dst, dest, &opts).map_err(|e| format!("exporting to `{}`: {e}", target.display()).into())
 }

@@ -345,6 +345,11 @@ impl Filter {
         Ok(Filter { include, exclude, gitignore: None })
     }
 
+    /// A filter that keeps everything.
+    pub fn none() -> Filter {
+        Filter { include: Vec::new(), exclude: Vec::new(), gitignore: None }
+    }
+
     /// Also leaves out what the copied tree's `.gitignore` files ignore.
     pub fn with_gitignore(mut self, on: bool) -> Filter {
         self.gitignore = on.then(Default::default);
@@ -725,7 +730,7 @@ mod tests {
         ];
         for (gitignore, want) in cases {
             let dst = tempfile::tempdir().unwrap();
-            let filter = Filter::new(&[], &[]).unwrap().with_gitignore(gitignore);
+            let filter = Filter::none().with_gitignore(gitignore);
             let opts = CopyOpts { filter: &filter, mode: None, owner: None };
             copy(&Root::open(src.path()).unwrap(), "/", &Root::open(dst.path()).unwrap(), "/", &opts).unwrap();
             assert_eq!(files(dst.path()), want, "gitignore: {gitignore}");

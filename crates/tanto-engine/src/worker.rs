@@ -329,7 +329,7 @@ impl Worker {
                             blocking(move || {
                                 let view = store.view(Some(src), &selector)?;
                                 let (s, d) = (Root::open(view.path())?, Root::open(&dest)?);
-                                fsops::copy(&s, "/", &d, "/", &CopyOpts { filter: &Filter::new(&[], &[]).unwrap(), mode: None, owner: None })?;
+                                fsops::copy(&s, "/", &d, "/", &CopyOpts { filter: &Filter::none(), mode: None, owner: None })?;
                                 Ok(())
                             })
                             .await?;
@@ -555,7 +555,7 @@ fn apply_action(store: &Store, root: &Root, action: &FileAction, sources: &[Opti
             let snap = src.and_then(|i| sources.get(i as usize).copied().flatten());
             let view = store.view(snap, "/")?;
             let src_root = Root::open(view.path()).map_err(io_msg("opening the ADD source"))?;
-            let filter = Filter::new(&[], &[]).map_err(EngineError::msg)?;
+            let filter = Filter::none();
             fsops::extra::unpack_or_copy(&src_root, src_path, root, dest, &CopyOpts { filter: &filter, mode: *mode, owner })
                 .map_err(io_msg(&format!("adding `{src_path}` to `{dest}`")))
         }

@@ -34,7 +34,7 @@ pub use copymemo::CopyBase;
 pub use db::{CacheRecord, ExecMeta};
 pub use lease::Lease;
 pub use prune::{disk_space, disk_usage, CacheEntry, PrunePolicy, PruneReport, SnapshotLease};
-pub use snapshot::{clean_rel, Prepared, SnapshotId, View};
+pub use snapshot::{clean_rel, is_whiteout, layer_xattr, Prepared, SnapshotId, View};
 pub use upload::{LayerBlob, UploadRecord};
 pub use volume::{Sharing, VolumeLease};
 

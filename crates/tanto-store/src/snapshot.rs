@@ -66,20 +66,23 @@ enum Probe {
     Absent,
 }
 
-fn is_whiteout(m: &std::fs::Metadata) -> bool {
+/// Whether an entry of an overlay layer is a whiteout (a 0/0 character device).
+pub fn is_whiteout(m: &std::fs::Metadata) -> bool {
     m.file_type().is_char_device() && m.rdev() == 0
 }
 
 fn is_opaque(p: &Path) -> bool {
-    matches!(xattr_get(p, "trusted.overlay.opaque"), Some(v) if v == b"y")
+    matches!(layer_xattr(p, "trusted.overlay.opaque"), Some(v) if v == b"y")
 }
 
-fn xattr_get(p: &Path, name: &str) -> Option<Vec<u8>> {
-    let mut buf = [0u8; 8];
-    match rustix::fs::lgetxattr(p, name, &mut buf) {
-        Ok(n) => Some(buf[..n].to_vec()),
-        Err(_) => None,
-    }
+/// The value of extended attribute `name` of a layer entry (not following
+/// symlinks), whatever its length, if it is set.
+pub fn layer_xattr(p: &Path, name: &str) -> Option<Vec<u8>> {
+    let len = rustix::fs::lgetxattr_query(p, name).ok()?;
+    let mut buf = vec![0u8; len];
+    let n = rustix::fs::lgetxattr(p, name, &mut buf).ok()?;
+    buf.truncate(n);
+    Some(buf)
 }
 
 /// What one layer says about `rel`: (present as a directory here, hides lower layers).

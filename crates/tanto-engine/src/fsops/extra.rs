@@ -233,7 +233,7 @@ pub fn diff(lower: &Root, lower_path: &str, upper: &Root, upper_path: &str, dst:
     };
     let ufd = upper.open_in(upper_path, OFlags::RDONLY | OFlags::DIRECTORY, true)?;
     let dfd = dst.mkdir_all(dest, 0o755, None)?;
-    let filter = Filter::new(&[], &[]).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let filter = Filter::none();
     let opts = CopyOpts { filter: &filter, mode: None, owner: None };
     diff_dir(lfd.as_ref(), &ufd, &dfd, &opts).map(|_| ())
 }
