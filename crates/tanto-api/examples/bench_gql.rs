@@ -4,9 +4,7 @@
 
 use std::time::Instant;
 
-use tanto_api::gql::{
-    execute, execute_bytes, FieldCall, FieldError, Obj, Request, Resolved, Resolver, Schema,
-};
+use tanto_api::gql::{execute, execute_bytes, FieldCall, FieldError, Obj, Request, Resolved, Resolver, Schema};
 
 /// Answers chain fields with a new object and leaves with a constant.
 struct Trivial;
@@ -21,18 +19,12 @@ impl Resolver for Trivial {
     }
 }
 
-const TYPICAL: &str =
-    r#"{ container { from(address: "alpine") { withExec(args: ["echo", "hi"]) { stdout } } } }"#;
+const TYPICAL: &str = r#"{ container { from(address: "alpine") { withExec(args: ["echo", "hi"]) { stdout } } } }"#;
 const INTROSPECTION: &str = include_str!("../tests/data/gql4_introspection.graphql");
 
 fn main() {
-    let n: u32 = std::env::args()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20_000);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
+    let n: u32 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(20_000);
+    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
     let schema = Schema::dagger_v021();
     let root = Obj::new("Query", ());
     rt.block_on(async {

@@ -11,9 +11,8 @@ fn main() -> ExitCode {
         eprintln!("usage: gen_schema <reference.graphqls> [<out.graphqls>]");
         return ExitCode::from(2);
     };
-    let out = args.next().unwrap_or_else(|| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/schema/dagger-v0.21.graphqls").to_string()
-    });
+    let out =
+        args.next().unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/schema/dagger-v0.21.graphqls").to_string());
     let src = match std::fs::read_to_string(&reference) {
         Ok(s) => s,
         Err(e) => {

@@ -4,7 +4,7 @@
 //! results but never runs anything itself. It must not depend on the engine's HTTP or session
 //! layers.
 
-pub mod gql;
 pub mod dagger;
+pub mod gql;
 
 pub use dagger::{Api, Backend, Objects};

@@ -26,19 +26,11 @@ async fn introspect() -> Json {
         variables: None,
         operation_name: Some("IntrospectionQuery".into()),
     };
-    execute(
-        Schema::dagger_v021(),
-        &Unreachable,
-        Obj::new("Query", ()),
-        req,
-    )
-    .await
+    execute(Schema::dagger_v021(), &Unreachable, Obj::new("Query", ()), req).await
 }
 
 fn find<'a>(list: &'a Json, name: &str) -> &'a Json {
-    list.as_array()
-        .and_then(|a| a.iter().find(|t| t["name"] == name))
-        .unwrap_or_else(|| panic!("`{name}` not found"))
+    list.as_array().and_then(|a| a.iter().find(|t| t["name"] == name)).unwrap_or_else(|| panic!("`{name}` not found"))
 }
 
 /// Named type of a `TypeRef` chain.
@@ -57,10 +49,7 @@ async fn gql4_introspection_on_dagger_schema() {
     let cold = start.elapsed();
     assert!(body.get("errors").is_none(), "errors: {}", body["errors"]);
     let schema = &body["data"]["__schema"];
-    assert_eq!(
-        schema["queryType"],
-        json!({"name": "Query", "kind": "OBJECT"})
-    );
+    assert_eq!(schema["queryType"], json!({"name": "Query", "kind": "OBJECT"}));
     assert_eq!(schema["mutationType"], Json::Null);
     assert_eq!(schema["subscriptionType"], Json::Null);
     let types = &schema["types"];
@@ -74,13 +63,7 @@ async fn gql4_introspection_on_dagger_schema() {
     assert_eq!(load["args"][0]["name"], "id");
     assert_eq!(named(&load["args"][0]["type"]), "ContainerID");
     let loads = query["fields"].as_array().map(|f| {
-        f.iter()
-            .filter(|f| {
-                f["name"]
-                    .as_str()
-                    .is_some_and(|n| n.starts_with("load") && n.ends_with("FromID"))
-            })
-            .count()
+        f.iter().filter(|f| f["name"].as_str().is_some_and(|n| n.starts_with("load") && n.ends_with("FromID"))).count()
     });
     assert_eq!(loads, Some(67));
     assert_eq!(find(types, "ContainerID")["kind"], "SCALAR");
@@ -104,76 +87,32 @@ async fn gql4_introspection_on_dagger_schema() {
     let git = find(&query["fields"], "git");
     let keep = find(&git["args"], "keepGitDir");
     assert_eq!(
-        (
-            &keep["isDeprecated"],
-            &keep["deprecationReason"],
-            &keep["defaultValue"]
-        ),
-        (
-            &json!(true),
-            &json!("Set to true to keep .git directory."),
-            &json!("true")
-        )
+        (&keep["isDeprecated"], &keep["deprecationReason"], &keep["defaultValue"]),
+        (&json!(true), &json!("Set to true to keep .git directory."), &json!("true"))
     );
 
     let node = find(types, "Node");
-    assert!(node["possibleTypes"]
-        .as_array()
-        .is_some_and(|p| p.iter().any(|t| t["name"] == "Container")));
+    assert!(node["possibleTypes"].as_array().is_some_and(|p| p.iter().any(|t| t["name"] == "Container")));
     let media = find(types, "ImageMediaTypes");
-    assert!(media["enumValues"]
-        .as_array()
-        .is_some_and(|v| v.iter().any(|e| e["name"] == "OCI")));
+    assert!(media["enumValues"].as_array().is_some_and(|v| v.iter().any(|e| e["name"] == "OCI")));
 
     // Every object lists its interfaces (maybe none); every referenced type is defined.
-    let names: HashSet<&str> = types
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|t| t["name"].as_str())
-        .collect();
-    assert_eq!(
-        names.len(),
-        types.as_array().unwrap().len(),
-        "type names are unique"
-    );
+    let names: HashSet<&str> = types.as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
+    assert_eq!(names.len(), types.as_array().unwrap().len(), "type names are unique");
     for t in types.as_array().unwrap() {
         if t["kind"] == "OBJECT" {
             assert!(t["interfaces"].is_array(), "{}", t["name"]);
         }
         for f in t["fields"].as_array().into_iter().flatten() {
-            assert!(
-                names.contains(named(&f["type"])),
-                "{}.{}",
-                t["name"],
-                f["name"]
-            );
+            assert!(names.contains(named(&f["type"])), "{}.{}", t["name"], f["name"]);
             for a in f["args"].as_array().into_iter().flatten() {
-                assert!(
-                    names.contains(named(&a["type"])),
-                    "{}.{}({})",
-                    t["name"],
-                    f["name"],
-                    a["name"]
-                );
+                assert!(names.contains(named(&a["type"])), "{}.{}({})", t["name"], f["name"], a["name"]);
             }
         }
     }
-    let directives: Vec<&str> = schema["directives"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|d| d["name"].as_str())
-        .collect();
-    for d in [
-        "include",
-        "skip",
-        "deprecated",
-        "specifiedBy",
-        "expectedType",
-        "experimental",
-        "enumValue",
-    ] {
+    let directives: Vec<&str> =
+        schema["directives"].as_array().unwrap().iter().filter_map(|d| d["name"].as_str()).collect();
+    for d in ["include", "skip", "deprecated", "specifiedBy", "expectedType", "experimental", "enumValue"] {
         assert!(directives.contains(&d), "directive `@{d}`");
     }
 
@@ -198,10 +137,7 @@ fn python_build_client_schema(body: &Json) {
     let file = dir.join("introspection.json");
     std::fs::write(&file, serde_json::to_vec(body).expect("serializes")).expect("writes temp file");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/build_client_schema.py");
-    let out = std::process::Command::new(&python)
-        .arg(script)
-        .arg(&file)
-        .output();
+    let out = std::process::Command::new(&python).arg(script).arg(&file).output();
     if std::env::var_os("TANTO_KEEP_INTROSPECTION").is_none() {
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -213,10 +149,7 @@ fn python_build_client_schema(body: &Json) {
         Ok(o) => {
             let stdout = String::from_utf8_lossy(&o.stdout);
             let stderr = String::from_utf8_lossy(&o.stderr);
-            assert!(
-                o.status.success(),
-                "build_client_schema failed:\n{stdout}\n{stderr}"
-            );
+            assert!(o.status.success(), "build_client_schema failed:\n{stdout}\n{stderr}");
             eprintln!("build_client_schema: {}", stdout.trim());
         }
     }

@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value as Json;
 use tanto_api::gql::schema::TypeKind;
-use tanto_api::gql::{
-    execute_bytes, parse_request_body, FieldCall, FieldError, Obj, Resolved, Resolver, Schema,
-};
+use tanto_api::gql::{execute_bytes, parse_request_body, FieldCall, FieldError, Obj, Resolved, Resolver, Schema};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
@@ -19,11 +17,7 @@ struct Generic;
 fn object_of(schema: &Schema, name: &str) -> Resolved {
     let concrete = match schema.get_type(name) {
         Some(t) if t.kind == TypeKind::Object => name.to_string(),
-        Some(t) => t
-            .possible_types
-            .first()
-            .map(|p| p.to_string())
-            .unwrap_or_else(|| name.to_string()),
+        Some(t) => t.possible_types.first().map(|p| p.to_string()).unwrap_or_else(|| name.to_string()),
         None => name.to_string(),
     };
     Resolved::Object(Obj::new(concrete, ()))
@@ -36,9 +30,7 @@ impl Resolver for Generic {
         let named = call.def.ty.name();
         if call.field == "node" {
             let id = call.args.string("id")?;
-            let ty = id
-                .strip_prefix("id:")
-                .ok_or_else(|| FieldError::new(format!("bad id `{id}`")))?;
+            let ty = id.strip_prefix("id:").ok_or_else(|| FieldError::new(format!("bad id `{id}`")))?;
             return Ok(object_of(schema, ty));
         }
         if call.field.starts_with("load") && call.field.ends_with("FromID") {
@@ -47,23 +39,16 @@ impl Resolver for Generic {
         if call.field == "id" || call.field == "sync" {
             return Ok(Resolved::leaf(format!("id:{}", parent.type_name)));
         }
-        let list = matches!(
-            call.def.ty.nullable(),
-            tanto_api::gql::schema::TypeRef::List(_)
-        );
+        let list = matches!(call.def.ty.nullable(), tanto_api::gql::schema::TypeRef::List(_));
         let kind = schema.get_type(named).map(|t| t.kind);
         Ok(match kind {
             Some(TypeKind::Object | TypeKind::Interface | TypeKind::Union) if list => {
                 Resolved::List(vec![object_of(schema, named)])
             }
-            Some(TypeKind::Object | TypeKind::Interface | TypeKind::Union) => {
-                object_of(schema, named)
-            }
+            Some(TypeKind::Object | TypeKind::Interface | TypeKind::Union) => object_of(schema, named),
             _ if list => Resolved::leaf(Json::Array(Vec::new())),
             Some(TypeKind::Enum) => {
-                let first = schema
-                    .get_type(named)
-                    .and_then(|t| t.enum_values.keys().next().map(|k| k.to_string()));
+                let first = schema.get_type(named).and_then(|t| t.enum_values.keys().next().map(|k| k.to_string()));
                 Resolved::leaf(first.unwrap_or_default())
             }
             _ => match named {
@@ -79,12 +64,7 @@ impl Resolver for Generic {
 
 /// Serves POST /query over HTTP/1.1 keep-alive connections with `resolver` from `root`,
 /// checking nothing but framing.
-async fn serve(
-    listener: TcpListener,
-    log: Arc<std::sync::Mutex<Vec<String>>>,
-    resolver: Arc<dyn Resolver>,
-    root: Obj,
-) {
+async fn serve(listener: TcpListener, log: Arc<std::sync::Mutex<Vec<String>>>, resolver: Arc<dyn Resolver>, root: Obj) {
     loop {
         let Ok((sock, _)) = listener.accept().await else {
             return;
@@ -146,9 +126,7 @@ async fn serve(
 /// is missing (the test is then skipped).
 async fn run_script(script: &str, resolver: Arc<dyn Resolver>, root: Obj) -> Option<Vec<String>> {
     let python = std::env::var("TANTO_PYTHON").unwrap_or_else(|_| "python3".into());
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("binds loopback");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds loopback");
     let port = listener.local_addr().expect("has an address").port();
     let log = Arc::new(std::sync::Mutex::new(Vec::new()));
     let server = tokio::spawn(serve(listener, log.clone(), resolver, root));
@@ -181,11 +159,7 @@ async fn run_script(script: &str, resolver: Arc<dyn Resolver>, root: Obj) -> Opt
         "python SDK ({script}) failed:\n{}\n{}\nqueries:\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
-        queries
-            .iter()
-            .map(|q| if q.len() > 200 { &q[..200] } else { q })
-            .collect::<Vec<_>>()
-            .join("\n")
+        queries.iter().map(|q| if q.len() > 200 { &q[..200] } else { q }).collect::<Vec<_>>().join("\n")
     );
     eprintln!("dagger-io ({script}): {} requests, all answered", queries.len());
     if std::env::var_os("TANTO_SHOW_QUERIES").is_some() {

@@ -75,7 +75,11 @@ async fn schema_coverage(all: bool, implemented: bool, json: bool) -> Result<u8>
     use tanto_api::dagger::coverage;
     let schema = tanto_api::gql::Schema::dagger_v021();
     let names: Vec<String> = if all {
-        schema.types().filter(|t| t.kind == tanto_api::gql::schema::TypeKind::Object && !t.builtin).map(|t| t.name.to_string()).collect()
+        schema
+            .types()
+            .filter(|t| t.kind == tanto_api::gql::schema::TypeKind::Object && !t.builtin)
+            .map(|t| t.name.to_string())
+            .collect()
     } else {
         coverage::CORE_TYPES.iter().map(|s| s.to_string()).collect()
     };
@@ -90,7 +94,8 @@ async fn schema_coverage(all: bool, implemented: bool, json: bool) -> Result<u8>
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TANTO_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TANTO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
 }
 
@@ -229,7 +234,9 @@ fn main() -> ExitCode {
             Command::Session { args } => session(args).await,
             Command::Run { workdir, command } => run(workdir, command).await,
             Command::Query { file, vars, workdir } => query(file, vars, workdir).await,
-            Command::Schema { command: SchemaCommand::Coverage { all, implemented, json } } => schema_coverage(all, implemented, json).await,
+            Command::Schema { command: SchemaCommand::Coverage { all, implemented, json } } => {
+                schema_coverage(all, implemented, json).await
+            }
             Command::Version => unreachable!("handled above"),
         }
     });

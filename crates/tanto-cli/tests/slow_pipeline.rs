@@ -23,10 +23,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
 }
 
 /// A Python that imports `dagger`, or why there is none.
@@ -36,11 +33,7 @@ fn python() -> Result<PathBuf, String> {
         None => vec![workspace().join("target/venv/bin/python"), "python3".into()],
     };
     for p in &candidates {
-        let ok = Command::new(p)
-            .args(["-c", "import dagger"])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false);
+        let ok = Command::new(p).args(["-c", "import dagger"]).output().map(|o| o.status.success()).unwrap_or(false);
         if ok {
             return Ok(p.clone());
         }
@@ -54,14 +47,7 @@ fn python() -> Result<PathBuf, String> {
 fn session(run: &Run, changed_requirement: Option<&str>) -> Value {
     let mut cmd = Command::new(&run.python);
     cmd.arg(workspace().join("crates/tanto-cli/tests/slow_pipeline.py"))
-        .args([
-            "--image",
-            &run.image,
-            "--registry",
-            &run.registry,
-            "--verbose",
-            "--project",
-        ])
+        .args(["--image", &run.image, "--registry", &run.registry, "--verbose", "--project"])
         .arg(workspace().join("examples/pyproject"))
         .current_dir(run.dir.path())
         .env("_EXPERIMENTAL_DAGGER_CLI_BIN", &run.tanto)
@@ -118,31 +104,15 @@ fn slow_python_pipeline_twice_second_from_cache() {
     }
     let python = python().unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().unwrap();
-    let registry = tanto_testkit::Registry::start(&dir.path().join("registry"))
-        .expect("starting docker-registry");
+    let registry = tanto_testkit::Registry::start(&dir.path().join("registry")).expect("starting docker-registry");
     let addr = registry.address();
     let t = Instant::now();
-    let image = tanto_testkit::DEBIAN_PYTHON_PIP
-        .publish(&addr)
-        .expect("building and pushing debian-python-pip");
-    eprintln!(
-        "fixture image {image} ready in {:.1}s",
-        t.elapsed().as_secs_f64()
-    );
+    let image = tanto_testkit::DEBIAN_PYTHON_PIP.publish(&addr).expect("building and pushing debian-python-pip");
+    eprintln!("fixture image {image} ready in {:.1}s", t.elapsed().as_secs_f64());
     let config = dir.path().join("engine.toml");
     std::fs::write(&config, format!("[registry.\"{addr}\"]\n  http = true\n")).unwrap();
-    let tanto = std::env::var_os("TANTO_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_BIN_EXE_tanto").into());
-    let run = Run {
-        python,
-        tanto,
-        image,
-        registry: addr,
-        config,
-        state: dir.path().join("state"),
-        dir,
-    };
+    let tanto = std::env::var_os("TANTO_BIN").map(PathBuf::from).unwrap_or_else(|| env!("CARGO_BIN_EXE_tanto").into());
+    let run = Run { python, tanto, image, registry: addr, config, state: dir.path().join("state"), dir };
 
     let t = Instant::now();
     let cold = session(&run, None);
@@ -158,54 +128,24 @@ fn slow_python_pipeline_twice_second_from_cache() {
     }
 
     // Cold: install and tests each really ran once (the pipeline script checked their output).
-    assert_eq!(
-        cold["counts"],
-        json!({"pip-install": 1, "pytest": 1}),
-        "cold run counts"
-    );
+    assert_eq!(cold["counts"], json!({"pip-install": 1, "pytest": 1}), "cold run counts");
     // Warm, another session: install, tests, publish and pull-back came from tanto's cache
     // (no step appended to the counters again), with the same outputs and the same image...
-    assert_eq!(
-        warm["counts"]["pytest"],
-        json!(1),
-        "the tests ran again in the second session"
-    );
-    assert_eq!(
-        warm["install_output"], cold["install_output"],
-        "install output differs: not from the cache"
-    );
-    assert_eq!(
-        warm["test_output"], cold["test_output"],
-        "test output differs: not from the cache"
-    );
-    assert_eq!(
-        warm["published"], cold["published"],
-        "the second session published another image"
-    );
+    assert_eq!(warm["counts"]["pytest"], json!(1), "the tests ran again in the second session");
+    assert_eq!(warm["install_output"], cold["install_output"], "install output differs: not from the cache");
+    assert_eq!(warm["test_output"], cold["test_output"], "test output differs: not from the cache");
+    assert_eq!(warm["published"], cold["published"], "the second session published another image");
     // ...while the changed requirement made a new install step (it ran: counter 2) whose
     // docopt wheel came from the pip cache volume (checked by the script: `Using cached`).
-    assert_eq!(
-        warm["counts"]["pip-install"],
-        json!(2),
-        "the changed pip install did not run"
-    );
+    assert_eq!(warm["counts"]["pip-install"], json!(2), "the changed pip install did not run");
     let changed = warm["changed_install_output"].as_str().unwrap();
     assert!(changed.contains("Using cached docopt-0.6.2-"), "{changed}");
-    assert!(
-        !changed.contains("Building wheel for docopt"),
-        "docopt was built again:\n{changed}"
-    );
-    let (c, w) = (
-        cold["timings"]["publish"].as_f64().unwrap(),
-        warm["timings"]["publish"].as_f64().unwrap(),
-    );
+    assert!(!changed.contains("Building wheel for docopt"), "docopt was built again:\n{changed}");
+    let (c, w) = (cold["timings"]["publish"].as_f64().unwrap(), warm["timings"]["publish"].as_f64().unwrap());
     eprintln!("cold pipeline to publish {c:.1}s, warm {w:.2}s");
     let t = Instant::now();
     drop(registry);
     let stop = t.elapsed().as_secs_f64();
     drop(run);
-    eprintln!(
-        "teardown: registry stopped in {stop:.1}s, temp dir removed in {:.1}s",
-        t.elapsed().as_secs_f64() - stop
-    );
+    eprintln!("teardown: registry stopped in {stop:.1}s, temp dir removed in {:.1}s", t.elapsed().as_secs_f64() - stop);
 }

@@ -9,16 +9,9 @@ use std::time::Instant;
 use tanto_engine::host::{upload, UploadSpec};
 
 fn main() -> anyhow::Result<()> {
-    let n: usize = std::env::args()
-        .nth(1)
-        .map(|s| s.parse())
-        .transpose()?
-        .unwrap_or(100_000);
+    let n: usize = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(100_000);
     let tmp = tempfile::tempdir()?;
-    let state = std::env::args()
-        .nth(2)
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| tmp.path().join("state"));
+    let state = std::env::args().nth(2).map(std::path::PathBuf::from).unwrap_or_else(|| tmp.path().join("state"));
     let src = tmp.path().join("src");
     let t = Instant::now();
     let per_dir = 1000;
@@ -31,12 +24,7 @@ fn main() -> anyhow::Result<()> {
     }
     println!("created {n} files in {:.2?}", t.elapsed());
     let store = tanto_store::Store::open(&state)?;
-    let spec = UploadSpec {
-        path: src.clone(),
-        include: vec![],
-        exclude: vec![],
-        gitignore: false,
-    };
+    let spec = UploadSpec { path: src.clone(), include: vec![], exclude: vec![], gitignore: false };
     let run = |what: &str| -> anyhow::Result<()> {
         let t = Instant::now();
         let up = upload(&store, &spec)?;

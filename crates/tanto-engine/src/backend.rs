@@ -69,7 +69,10 @@ pub(crate) fn image_config(raw: &tanto_oci::image::ImageConfig) -> ImageConfig {
 }
 
 impl EngineBackend {
-    async fn git_auth(&self, auth: &tanto_api::dagger::sources::GitAuth) -> Result<crate::sources::GitAuth, FieldError> {
+    async fn git_auth(
+        &self,
+        auth: &tanto_api::dagger::sources::GitAuth,
+    ) -> Result<crate::sources::GitAuth, FieldError> {
         let secrets = &self.worker().secrets;
         let mut out = crate::sources::GitAuth::default();
         if let Some(id) = &auth.header {
@@ -162,7 +165,12 @@ impl Backend for EngineBackend {
         let r = tanto_oci::reference::ImageRef::parse(address).map_err(|e| FieldError::from(e.to_string()))?;
         let want: tanto_oci::platform::Platform =
             platform.parse().map_err(|e: tanto_oci::platform::PlatformError| FieldError::from(e.to_string()))?;
-        let img = self.worker().registry.resolve_with_auth(&r, &want, &self.pull_auth(&r)).await.map_err(|e| FieldError::from(e.to_string()))?;
+        let img = self
+            .worker()
+            .registry
+            .resolve_with_auth(&r, &want, &self.pull_auth(&r))
+            .await
+            .map_err(|e| FieldError::from(e.to_string()))?;
         let raw = tanto_oci::image::ImageConfig::from_slice(&img.config_bytes)
             .map_err(|e| FieldError::from(format!("image `{address}` has an unreadable config: {e}")))?;
         let diff_ids = &raw.rootfs.diff_ids;
@@ -212,7 +220,8 @@ impl Backend for EngineBackend {
 
     async fn exec_output(&self, r: &Ref) -> Result<ExecOutput, FieldError> {
         let out = self.solver.solve(r.vertex.clone()).await.map_err(|e| field_err(&e))?;
-        let meta = out.meta.as_ref().ok_or_else(|| FieldError::from("internal error: the last exec has no output record"))?;
+        let meta =
+            out.meta.as_ref().ok_or_else(|| FieldError::from("internal error: the last exec has no output record"))?;
         Ok(ExecOutput {
             exit_code: meta.exit_code,
             stdout: meta.stdout.clone(),
@@ -264,7 +273,11 @@ impl Backend for EngineBackend {
             .map_err(|e| field_err(&e))
     }
 
-    async fn git_refs(&self, url: &str, auth: &tanto_api::dagger::sources::GitAuth) -> Result<Vec<(String, String)>, FieldError> {
+    async fn git_refs(
+        &self,
+        url: &str,
+        auth: &tanto_api::dagger::sources::GitAuth,
+    ) -> Result<Vec<(String, String)>, FieldError> {
         let auth = self.git_auth(auth).await?;
         crate::sources::ls_remote(url, &auth).await.map_err(|e| field_err(&e))
     }
@@ -296,7 +309,13 @@ impl Backend for EngineBackend {
 
     // --- host files in, artifacts and images out: `export.rs`, `image.rs`
 
-    async fn host_directory(&self, path: &str, include: Vec<String>, exclude: Vec<String>, gitignore: bool) -> Result<Ref, FieldError> {
+    async fn host_directory(
+        &self,
+        path: &str,
+        include: Vec<String>,
+        exclude: Vec<String>,
+        gitignore: bool,
+    ) -> Result<Ref, FieldError> {
         self.do_host_directory(path, include, exclude, gitignore).await
     }
 
@@ -308,15 +327,32 @@ impl Backend for EngineBackend {
         self.do_host_find_up(name).await
     }
 
-    async fn export_directory(&self, root: Option<&Ref>, path: &str, dest: &str, wipe: bool) -> Result<String, FieldError> {
+    async fn export_directory(
+        &self,
+        root: Option<&Ref>,
+        path: &str,
+        dest: &str,
+        wipe: bool,
+    ) -> Result<String, FieldError> {
         self.do_export_directory(root, path, dest, wipe).await
     }
 
-    async fn export_file(&self, root: Option<&Ref>, path: &str, dest: &str, allow_parent_dir: bool) -> Result<String, FieldError> {
+    async fn export_file(
+        &self,
+        root: Option<&Ref>,
+        path: &str,
+        dest: &str,
+        allow_parent_dir: bool,
+    ) -> Result<String, FieldError> {
         self.do_export_file(root, path, dest, allow_parent_dir).await
     }
 
-    async fn export_image(&self, variants: &[ContainerObj], dest: &str, opts: &ImageOptions) -> Result<String, FieldError> {
+    async fn export_image(
+        &self,
+        variants: &[ContainerObj],
+        dest: &str,
+        opts: &ImageOptions,
+    ) -> Result<String, FieldError> {
         self.do_export_image(variants, dest, opts).await
     }
 
@@ -324,7 +360,12 @@ impl Backend for EngineBackend {
         self.do_image_tarball(variants, opts).await
     }
 
-    async fn publish(&self, address: &str, variants: &[ContainerObj], opts: &ImageOptions) -> Result<String, FieldError> {
+    async fn publish(
+        &self,
+        address: &str,
+        variants: &[ContainerObj],
+        opts: &ImageOptions,
+    ) -> Result<String, FieldError> {
         self.do_publish(address, variants, opts).await
     }
 
@@ -354,7 +395,10 @@ impl Backend for EngineBackend {
         self.worker().services.stop(svc, kill).await.map_err(|e| field_err(&e))
     }
 
-    async fn service_ports(&self, svc: &tanto_api::dagger::service::ServiceSpec) -> Result<(String, Vec<PortObj>), FieldError> {
+    async fn service_ports(
+        &self,
+        svc: &tanto_api::dagger::service::ServiceSpec,
+    ) -> Result<(String, Vec<PortObj>), FieldError> {
         self.worker().services.tunnel_ports(svc).await.map_err(|e| field_err(&e))
     }
 
@@ -388,9 +432,14 @@ impl Backend for EngineBackend {
         let store = self.worker().store.clone();
         let (lp, up) = (lower_path.to_string(), upper_path.to_string());
         tokio::task::spawn_blocking(move || {
-            let (lv, uv) = (store.view(ls, "/").map_err(|e| FieldError::from(e.to_string()))?, store.view(us, "/").map_err(|e| FieldError::from(e.to_string()))?);
-            let open = |p: &std::path::Path| Root::open(p).map_err(|e| FieldError::from(format!("opening a snapshot: {e}")));
-            let c = fsops::extra::changes(&open(lv.path())?, &lp, &open(uv.path())?, &up).map_err(|e| FieldError::from(format!("comparing `{up}` with `{lp}`: {e}")))?;
+            let (lv, uv) = (
+                store.view(ls, "/").map_err(|e| FieldError::from(e.to_string()))?,
+                store.view(us, "/").map_err(|e| FieldError::from(e.to_string()))?,
+            );
+            let open =
+                |p: &std::path::Path| Root::open(p).map_err(|e| FieldError::from(format!("opening a snapshot: {e}")));
+            let c = fsops::extra::changes(&open(lv.path())?, &lp, &open(uv.path())?, &up)
+                .map_err(|e| FieldError::from(format!("comparing `{up}` with `{lp}`: {e}")))?;
             Ok(tanto_api::dagger::changeset::ChangeLists { added: c.added, modified: c.modified, removed: c.removed })
         })
         .await
@@ -407,7 +456,12 @@ impl Backend for EngineBackend {
         self.do_host_container_image(name, platform).await
     }
 
-    async fn load_host_image(&self, name: &str, variants: &[ContainerObj], opts: &ImageOptions) -> Result<(), FieldError> {
+    async fn load_host_image(
+        &self,
+        name: &str,
+        variants: &[ContainerObj],
+        opts: &ImageOptions,
+    ) -> Result<(), FieldError> {
         self.do_load_host_image(name, variants, opts).await
     }
 
@@ -415,15 +469,24 @@ impl Backend for EngineBackend {
 
     async fn git_dir_refs(&self, root: Option<&Ref>, path: &str) -> Result<Vec<(String, String)>, FieldError> {
         let view = self.view_of(root, path).await?;
-        crate::sources::dir_refs(view.path()).await.map_err(|e| FieldError::from(format!("git repository `{path}` (a directory): {e}")))
+        crate::sources::dir_refs(view.path())
+            .await
+            .map_err(|e| FieldError::from(format!("git repository `{path}` (a directory): {e}")))
     }
 
     async fn git_dir_ignored(&self, root: Option<&Ref>, path: &str) -> Result<Vec<String>, FieldError> {
         let view = self.view_of(root, path).await?;
-        crate::sources::dir_ignored(view.path()).await.map_err(|e| FieldError::from(format!("git repository `{path}` (a directory): {e}")))
+        crate::sources::dir_ignored(view.path())
+            .await
+            .map_err(|e| FieldError::from(format!("git repository `{path}` (a directory): {e}")))
     }
 
-    async fn git_merge_base(&self, repo: &tanto_api::dagger::sources::GitRepositoryObj, a: &str, b: &str) -> Result<String, FieldError> {
+    async fn git_merge_base(
+        &self,
+        repo: &tanto_api::dagger::sources::GitRepositoryObj,
+        a: &str,
+        b: &str,
+    ) -> Result<String, FieldError> {
         match &repo.dir {
             Some(d) => {
                 let view = self.view_of(d.root.as_ref(), &d.path).await?;
@@ -450,7 +513,10 @@ impl Backend for EngineBackend {
         Ok(self.do_cache_policy())
     }
 
-    async fn cache_entries(&self, key: &str) -> Result<tanto_api::dagger::engineobj::EngineCacheEntrySetObj, FieldError> {
+    async fn cache_entries(
+        &self,
+        key: &str,
+    ) -> Result<tanto_api::dagger::engineobj::EngineCacheEntrySetObj, FieldError> {
         self.do_cache_entries(key).await
     }
 
@@ -477,11 +543,20 @@ impl Backend for EngineBackend {
         self.do_workspace_directory(ws, rel, include, exclude, gitignore).await
     }
 
-    async fn workspace_file(&self, ws: &tanto_api::dagger::workspace::WorkspaceObj, rel: &str) -> Result<(Ref, String), FieldError> {
+    async fn workspace_file(
+        &self,
+        ws: &tanto_api::dagger::workspace::WorkspaceObj,
+        rel: &str,
+    ) -> Result<(Ref, String), FieldError> {
         self.do_workspace_file(ws, rel).await
     }
 
-    async fn workspace_find_up(&self, ws: &tanto_api::dagger::workspace::WorkspaceObj, name: &str, from: &str) -> Result<Option<String>, FieldError> {
+    async fn workspace_find_up(
+        &self,
+        ws: &tanto_api::dagger::workspace::WorkspaceObj,
+        name: &str,
+        from: &str,
+    ) -> Result<Option<String>, FieldError> {
         self.do_workspace_find_up(ws, name, from).await
     }
 }

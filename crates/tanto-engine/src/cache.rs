@@ -12,7 +12,9 @@
 
 use std::path::Path;
 
-use tanto_api::dagger::engineobj::{EngineCacheEntryObj, EngineCacheEntrySetObj, EngineCacheObj, EngineObj, PruneRequest};
+use tanto_api::dagger::engineobj::{
+    EngineCacheEntryObj, EngineCacheEntrySetObj, EngineCacheObj, EngineObj, PruneRequest,
+};
 use tanto_api::gql::FieldError;
 use tanto_store::PrunePolicy;
 
@@ -40,7 +42,9 @@ impl DiskSpace {
         }
         let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
-        let v: f64 = num.parse().map_err(|_| format!("`{s}` is not a size: use bytes, a unit (512MB, 20GiB) or a percentage (10%)"))?;
+        let v: f64 = num
+            .parse()
+            .map_err(|_| format!("`{s}` is not a size: use bytes, a unit (512MB, 20GiB) or a percentage (10%)"))?;
         let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
             "" | "b" => 1.0,
             "k" | "kb" => 1e3,
@@ -51,7 +55,9 @@ impl DiskSpace {
             "mi" | "mib" => 1024f64.powi(2),
             "gi" | "gib" => 1024f64.powi(3),
             "ti" | "tib" => 1024f64.powi(4),
-            other => return Err(format!("`{s}` has an unknown unit `{other}`: use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB")),
+            other => {
+                return Err(format!("`{s}` has an unknown unit `{other}`: use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB"))
+            }
         };
         Ok(DiskSpace::Bytes((v * mult).round() as u64))
     }
@@ -76,7 +82,10 @@ pub struct GcSettings {
 const TEN_GB: u64 = 10_000_000_000;
 
 impl GcSettings {
-    pub fn from_config(config: &tanto_oci::config::EngineConfig, path: Option<&Path>) -> Result<GcSettings, EngineError> {
+    pub fn from_config(
+        config: &tanto_oci::config::EngineConfig,
+        path: Option<&Path>,
+    ) -> Result<GcSettings, EngineError> {
         let mut out = GcSettings::default();
         let Some(section) = config.extra.get("gc") else { return Ok(out) };
         let file = path.map(|p| p.display().to_string()).unwrap_or_else(|| "engine config".into());
@@ -84,8 +93,14 @@ impl GcSettings {
         for (key, value) in table {
             let v = match (value.as_integer(), value.as_str()) {
                 (Some(n), _) if n >= 0 => DiskSpace::Bytes(n as u64),
-                (_, Some(s)) => DiskSpace::parse(s).map_err(|e| EngineError::msg(format!("`{file}`: `[gc] {key}`: {e}")))?,
-                _ => return Err(EngineError::msg(format!("`{file}`: `[gc] {key}` must be a size string or a number of bytes, not {value}"))),
+                (_, Some(s)) => {
+                    DiskSpace::parse(s).map_err(|e| EngineError::msg(format!("`{file}`: `[gc] {key}`: {e}")))?
+                }
+                _ => {
+                    return Err(EngineError::msg(format!(
+                        "`{file}`: `[gc] {key}` must be a size string or a number of bytes, not {value}"
+                    )))
+                }
             };
             let slot = match key.as_str() {
                 "reservedSpace" => &mut out.reserved_space,
@@ -110,7 +125,12 @@ impl GcSettings {
         let min_free = self.min_free_space.map(|d| d.bytes(total)).unwrap_or(total / 100 * 20);
         let target = self.target_space.map(|d| d.bytes(total)).unwrap_or(max_used);
         let i = |v: u64| v.min(i64::MAX as u64) as i64;
-        EngineCacheObj { max_used_space: i(max_used), min_free_space: i(min_free), reserved_space: i(reserved), target_space: i(target) }
+        EngineCacheObj {
+            max_used_space: i(max_used),
+            min_free_space: i(min_free),
+            reserved_space: i(reserved),
+            target_space: i(target),
+        }
     }
 }
 
@@ -183,13 +203,21 @@ impl EngineBackend {
                 for b in &e.blobs {
                     if !blob_seen.insert(b.clone()) {
                         // counted by an earlier entry of the set
-                        total = total.saturating_sub(std::fs::metadata(store.blob_path(b)).map(|m| std::os::unix::fs::MetadataExt::blocks(&m) * 512).unwrap_or(0));
+                        total = total.saturating_sub(
+                            std::fs::metadata(store.blob_path(b))
+                                .map(|m| std::os::unix::fs::MetadataExt::blocks(&m) * 512)
+                                .unwrap_or(0),
+                        );
                     }
                 }
                 let ns = |s: i64| s.saturating_mul(1_000_000_000);
                 out.push(EngineCacheEntryObj {
                     record_type: record_type(&e.kind).to_string(),
-                    description: if e.description.is_empty() { format!("{} {}", if e.kind.is_empty() { "result" } else { &e.kind }, e.key) } else { e.description },
+                    description: if e.description.is_empty() {
+                        format!("{} {}", if e.kind.is_empty() { "result" } else { &e.kind }, e.key)
+                    } else {
+                        e.description
+                    },
                     key: e.key,
                     disk_space_bytes: e.size.min(i64::MAX as u64) as i64,
                     created_time_unix_nano: ns(e.created),
@@ -207,7 +235,8 @@ impl EngineBackend {
         let total = self.disk_total();
         let policy = prune_policy(req, &self.do_cache_policy(), total).map_err(FieldError::from)?;
         let store = self.worker().store.clone();
-        let report = crate::worker::blocking(move || Ok(store.prune(&policy)?)).await.map_err(|e| FieldError::from(&e))?;
+        let report =
+            crate::worker::blocking(move || Ok(store.prune(&policy)?)).await.map_err(|e| FieldError::from(&e))?;
         tracing::info!(
             records = report.records,
             snapshots = report.snapshots,
@@ -232,7 +261,11 @@ pub struct EngineIdentity {
 
 impl Default for EngineIdentity {
     fn default() -> Self {
-        EngineIdentity { name: engine_name(), client_id: uuid::Uuid::new_v4().simple().to_string(), gc: GcSettings::default() }
+        EngineIdentity {
+            name: engine_name(),
+            client_id: uuid::Uuid::new_v4().simple().to_string(),
+            gc: GcSettings::default(),
+        }
     }
 }
 
@@ -278,7 +311,10 @@ mod tests {
         let cases: &[(&str, Result<EngineCacheObj, &str>)] = &[
             ("", Ok(cache(TEN_GB, 750_000_000_000, 200_000_000_000, 750_000_000_000))),
             ("[gc]\nmaxUsedSpace = \"100GB\"\n", Ok(cache(TEN_GB, 100_000_000_000, 200_000_000_000, 100_000_000_000))),
-            ("[gc]\nreservedSpace = 1000\ntargetSpace = \"5%\"\n", Ok(cache(1000, 750_000_000_000, 200_000_000_000, 50_000_000_000))),
+            (
+                "[gc]\nreservedSpace = 1000\ntargetSpace = \"5%\"\n",
+                Ok(cache(1000, 750_000_000_000, 200_000_000_000, 50_000_000_000)),
+            ),
             ("[gc]\nkeepBytes = \"1GB\"\n", Err("unknown key")),
             ("[gc]\nminFreeSpace = true\n", Err("must be a size string")),
         ];

@@ -7,11 +7,18 @@ use std::path::{Path, PathBuf};
 
 use crate::EngineError;
 
-pub(crate) fn spec_dirs(config: &tanto_oci::config::EngineConfig, path: Option<&Path>, env: Option<&str>) -> Result<Vec<PathBuf>, EngineError> {
+pub(crate) fn spec_dirs(
+    config: &tanto_oci::config::EngineConfig,
+    path: Option<&Path>,
+    env: Option<&str>,
+) -> Result<Vec<PathBuf>, EngineError> {
     if let Some(v) = env.filter(|v| !v.trim().is_empty()) {
         let dirs: Vec<PathBuf> = v.split(':').filter(|s| !s.is_empty()).map(PathBuf::from).collect();
         if let Some(d) = dirs.iter().find(|d| !d.is_absolute()) {
-            return Err(EngineError::msg(format!("`TANTO_CDI_SPEC_DIRS`: `{}` is not an absolute path; list absolute directories separated by `:`", d.display())));
+            return Err(EngineError::msg(format!(
+                "`TANTO_CDI_SPEC_DIRS`: `{}` is not an absolute path; list absolute directories separated by `:`",
+                d.display()
+            )));
         }
         return Ok(dirs);
     }
@@ -24,10 +31,14 @@ pub(crate) fn spec_dirs(config: &tanto_oci::config::EngineConfig, path: Option<&
     for (key, value) in table {
         match key.as_str() {
             "spec_dirs" => {
-                let list = value.as_array().ok_or_else(|| bad(key, "must be a list of absolute directories, such as [\"/etc/cdi\", \"/var/run/cdi\"]"))?;
+                let list = value.as_array().ok_or_else(|| {
+                    bad(key, "must be a list of absolute directories, such as [\"/etc/cdi\", \"/var/run/cdi\"]")
+                })?;
                 dirs = Vec::new();
                 for v in list {
-                    let s = v.as_str().filter(|s| s.starts_with('/')).ok_or_else(|| bad(key, "must be a list of absolute directories, such as [\"/etc/cdi\", \"/var/run/cdi\"]"))?;
+                    let s = v.as_str().filter(|s| s.starts_with('/')).ok_or_else(|| {
+                        bad(key, "must be a list of absolute directories, such as [\"/etc/cdi\", \"/var/run/cdi\"]")
+                    })?;
                     dirs.push(PathBuf::from(s));
                 }
             }

@@ -58,7 +58,9 @@ pub(crate) struct CopyPlan {
 impl CopyPlan {
     /// The plan for `op` if it is exactly one copy without filters.
     pub(crate) fn of(op: &FileOp, base: Option<SnapshotId>, sources: &[Option<SnapshotId>]) -> Option<CopyPlan> {
-        let [FileAction::Copy { src: Some(i), src_path, dest, include, exclude, mode, owner, gitignore: false }] = op.actions.as_slice() else {
+        let [FileAction::Copy { src: Some(i), src_path, dest, include, exclude, mode, owner, gitignore: false }] =
+            op.actions.as_slice()
+        else {
             return None;
         };
         if !include.is_empty() || !exclude.is_empty() {
@@ -216,7 +218,9 @@ fn walk(dir: &Path, prefix: &str, changes: &mut BTreeMap<String, bool>) -> io::R
                 }
             }
         } else {
-            if layer_xattr(&path, "trusted.overlay.metacopy").is_some() || layer_xattr(&path, "trusted.overlay.whiteout").is_some() {
+            if layer_xattr(&path, "trusted.overlay.metacopy").is_some()
+                || layer_xattr(&path, "trusted.overlay.whiteout").is_some()
+            {
                 return Ok(false);
             }
             mark(rel, false);
@@ -340,10 +344,19 @@ mod tests {
     }
 
     /// Path -> (kind, mode, uid, gid, mtime or 0, content or link target).
-    fn snapshot_tree(store: &Store, snap: SnapshotId, skip_mtime: &[&str]) -> BTreeMap<String, (String, u32, u32, u32, i64, Vec<u8>)> {
+    fn snapshot_tree(
+        store: &Store,
+        snap: SnapshotId,
+        skip_mtime: &[&str],
+    ) -> BTreeMap<String, (String, u32, u32, u32, i64, Vec<u8>)> {
         let view = store.view(Some(snap), "/").unwrap();
         let mut out = BTreeMap::new();
-        fn walk(dir: &Path, rel: &str, skip: &[&str], out: &mut BTreeMap<String, (String, u32, u32, u32, i64, Vec<u8>)>) {
+        fn walk(
+            dir: &Path,
+            rel: &str,
+            skip: &[&str],
+            out: &mut BTreeMap<String, (String, u32, u32, u32, i64, Vec<u8>)>,
+        ) {
             let mut names: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name()).collect();
             names.sort();
             for n in names {
@@ -352,7 +365,11 @@ mod tests {
                 let m = std::fs::symlink_metadata(&p).unwrap();
                 let (kind, data, mtime) = if m.is_dir() {
                     walk(&p, &r, skip, out);
-                    ("dir", vec![], if skip.contains(&r.as_str()) { 0 } else { m.mtime_nsec() + m.mtime() * 1_000_000_000 })
+                    (
+                        "dir",
+                        vec![],
+                        if skip.contains(&r.as_str()) { 0 } else { m.mtime_nsec() + m.mtime() * 1_000_000_000 },
+                    )
                 } else if m.file_type().is_symlink() {
                     ("link", std::fs::read_link(&p).unwrap().into_os_string().into_vec(), 0)
                 } else {
@@ -407,7 +424,9 @@ mod tests {
                 std::fs::remove_file(r.join("tree/link")).unwrap();
                 std::os::unix::fs::symlink("d1/f1.txt", r.join("tree/link")).unwrap();
             }),
-            ("change only a mode", |r| std::fs::set_permissions(r.join("tree/exec.sh"), std::fs::Permissions::from_mode(0o755)).unwrap()),
+            ("change only a mode", |r| {
+                std::fs::set_permissions(r.join("tree/exec.sh"), std::fs::Permissions::from_mode(0o755)).unwrap()
+            }),
             ("change outside the copied directory", |r| write(r, "outside.txt", "still not copied\n")),
             ("delete a directory and re-create it", |r| {
                 std::fs::remove_dir_all(r.join("tree/d3")).unwrap();
@@ -468,7 +487,9 @@ mod tests {
         let mut prev = file_op_blocking(&store, base, &op, &[base, Some(src)], "copy0").unwrap().outputs[0];
         for i in 1..=(super::MAX_GENERATION + 2) {
             let n = i;
-            src = layer(&store, Some(src), &format!("s{i}"), &move |r: &Path| write(r, &format!("tree/d{}/gen.txt", n % 5), &format!("{n}\n")));
+            src = layer(&store, Some(src), &format!("s{i}"), &move |r: &Path| {
+                write(r, &format!("tree/d{}/gen.txt", n % 5), &format!("{n}\n"))
+            });
             let out = file_op_blocking(&store, base, &op, &[base, Some(src)], &format!("copy{i}")).unwrap().outputs[0];
             let (_, full) = apply_actions(&store, base, &op.actions, &[base, Some(src)], &format!("full{i}")).unwrap();
             let skip = ["", "/ctx"];

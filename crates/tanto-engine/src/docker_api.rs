@@ -155,7 +155,10 @@ impl LocalDaemon {
             .map_err(|e| format!("reading image `{name}` from {}: {}", self.at(), flat(&e)))?;
         let status = resp.status();
         if status == reqwest::StatusCode::NOT_FOUND {
-            return Err(format!("image `{name}` is not in {}: pull or build it there first (`docker pull {name}`)", self.at()));
+            return Err(format!(
+                "image `{name}` is not in {}: pull or build it there first (`docker pull {name}`)",
+                self.at()
+            ));
         }
         if !status.is_success() {
             let body = resp.bytes().await.unwrap_or_default();
@@ -211,7 +214,8 @@ impl LocalDaemon {
         if !status.is_success() {
             return Err(format!("inspecting image `{name}` in {}: HTTP {status}: {}", self.at(), api_message(&body)));
         }
-        let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| format!("inspecting image `{name}`: {e}"))?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| format!("inspecting image `{name}`: {e}"))?;
         Ok(v["Id"].as_str().map(str::to_string))
     }
 
@@ -220,7 +224,12 @@ impl LocalDaemon {
         check_name(id)?;
         let mut url = reqwest::Url::parse(&self.url(&format!("/images/{id}/tag"))).map_err(|e| e.to_string())?;
         url.query_pairs_mut().append_pair("repo", repo).append_pair("tag", tag);
-        let resp = self.client.post(url).send().await.map_err(|e| format!("tagging `{repo}:{tag}` in {}: {}", self.at(), flat(&e)))?;
+        let resp = self
+            .client
+            .post(url)
+            .send()
+            .await
+            .map_err(|e| format!("tagging `{repo}:{tag}` in {}: {}", self.at(), flat(&e)))?;
         let status = resp.status();
         if !status.is_success() {
             let body = resp.bytes().await.unwrap_or_default();
@@ -244,7 +253,11 @@ fn repo_and_tag(name: &str) -> Result<(String, String), String> {
 }
 
 impl EngineBackend {
-    pub(crate) async fn do_host_container_image(&self, name: &str, platform: &str) -> Result<ResolvedImage, FieldError> {
+    pub(crate) async fn do_host_container_image(
+        &self,
+        name: &str,
+        platform: &str,
+    ) -> Result<ResolvedImage, FieldError> {
         check_name(name).map_err(FieldError::from)?;
         let daemon = LocalDaemon::connect().await.map_err(FieldError::from)?;
         let tmp = self.worker().store.tmp_path("docker-save");
@@ -262,7 +275,12 @@ impl EngineBackend {
         Ok(img)
     }
 
-    pub(crate) async fn do_load_host_image(&self, name: &str, variants: &[ContainerObj], opts: &ImageOptions) -> Result<(), FieldError> {
+    pub(crate) async fn do_load_host_image(
+        &self,
+        name: &str,
+        variants: &[ContainerObj],
+        opts: &ImageOptions,
+    ) -> Result<(), FieldError> {
         check_name(name).map_err(FieldError::from)?;
         let (repo, tag) = repo_and_tag(name).map_err(FieldError::from)?;
         let full = format!("{repo}:{tag}");
@@ -284,7 +302,9 @@ impl EngineBackend {
             }
             match daemon.image_id(&full).await.map_err(FieldError::from)? {
                 Some(_) => Ok(()),
-                None => Err(FieldError::from(format!("{} loaded the image but has no `{full}` afterwards", daemon.at()))),
+                None => {
+                    Err(FieldError::from(format!("{} loaded the image but has no `{full}` afterwards", daemon.at())))
+                }
             }
         }
         .await;
@@ -303,7 +323,12 @@ mod tests {
         // (DOCKER_HOST, XDG_RUNTIME_DIR, sockets, from DOCKER_HOST)
         for (host, xdg, want, env) in [
             (None, None, p(&["/var/run/docker.sock", "/run/podman/podman.sock"]), false),
-            (Some(""), Some("/run/user/1000"), p(&["/var/run/docker.sock", "/run/podman/podman.sock", "/run/user/1000/podman/podman.sock"]), false),
+            (
+                Some(""),
+                Some("/run/user/1000"),
+                p(&["/var/run/docker.sock", "/run/podman/podman.sock", "/run/user/1000/podman/podman.sock"]),
+                false,
+            ),
             (Some("unix:///tmp/d.sock"), Some("/run/user/1000"), p(&["/tmp/d.sock"]), true),
         ] {
             assert_eq!(candidates(host, xdg).unwrap(), (want, env), "{host:?} {xdg:?}");
@@ -326,7 +351,14 @@ mod tests {
             let got = repo_and_tag(name).ok();
             assert_eq!(got.as_ref().map(|(r, t)| (r.as_str(), t.as_str())), want, "{name}");
         }
-        for (name, ok) in [("alpine:3.20", true), ("a/b@sha256:00", true), ("../../etc", false), ("a b", false), ("a?x=1", false), ("", false)] {
+        for (name, ok) in [
+            ("alpine:3.20", true),
+            ("a/b@sha256:00", true),
+            ("../../etc", false),
+            ("a b", false),
+            ("a?x=1", false),
+            ("", false),
+        ] {
             assert_eq!(check_name(name).is_ok(), ok, "{name}");
         }
     }

@@ -47,21 +47,14 @@ pub struct HostState {
 
 impl HostState {
     pub fn new(workdir: PathBuf, auth: SessionAuth) -> HostState {
-        HostState {
-            workdir,
-            auth,
-            uploads: Default::default(),
-        }
+        HostState { workdir, auth, uploads: Default::default() }
     }
 
     /// A host path made absolute against the working directory (`~/` is `$HOME`),
     /// cleaned lexically (symlinks are not resolved here).
     pub fn path(&self, p: &str) -> PathBuf {
         let joined = if let Some(rest) = p.strip_prefix("~/") {
-            std::env::var_os("HOME")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("/"))
-                .join(rest)
+            std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/")).join(rest)
         } else {
             self.workdir.join(p)
         };
@@ -86,17 +79,12 @@ fn msg(e: impl std::fmt::Display) -> FieldError {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, FieldError> + Send + 'static,
 ) -> Result<T, FieldError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| FieldError::from(format!("internal error: {e}")))?
+    tokio::task::spawn_blocking(f).await.map_err(|e| FieldError::from(format!("internal error: {e}")))?
 }
 
 /// The engine's own owner: exported files belong to whoever runs the client's engine.
 fn engine_owner() -> (u32, u32) {
-    (
-        rustix::process::geteuid().as_raw(),
-        rustix::process::getegid().as_raw(),
-    )
+    (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw())
 }
 
 /// Removes everything inside `dir` (not `dir` itself), never following symlinks.
@@ -117,13 +105,8 @@ fn wipe(dir: &Path) -> std::io::Result<()> {
 fn ensure_dir(dir: &Path) -> Result<(), FieldError> {
     match std::fs::metadata(dir) {
         Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => Err(format!(
-            "cannot export to `{}`: it exists and is not a directory",
-            dir.display()
-        )
-        .into()),
-        Err(_) => std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create `{}`: {e}", dir.display()).into()),
+        Ok(_) => Err(format!("cannot export to `{}`: it exists and is not a directory", dir.display()).into()),
+        Err(_) => std::fs::create_dir_all(dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()).into()),
     }
 }
 
@@ -174,38 +157,28 @@ impl EngineBackend {
         // Dagger drops patterns that point outside the directory.
         let local = |v: Vec<String>| -> Vec<String> {
             v.into_iter()
-                .filter(|p| {
-                    !p.trim_start_matches('!').starts_with("..")
-                        && !p.trim_start_matches('!').starts_with('/')
-                })
+                .filter(|p| !p.trim_start_matches('!').starts_with("..") && !p.trim_start_matches('!').starts_with('/'))
                 .collect()
         };
-        self.upload_host_dir(UploadSpec {
-            path: abs,
-            include: local(include),
-            exclude: local(exclude),
-            gitignore,
-        })
-        .await
+        self.upload_host_dir(UploadSpec { path: abs, include: local(include), exclude: local(exclude), gitignore })
+            .await
     }
 
     pub(crate) async fn do_host_file(&self, path: &str) -> Result<(Ref, String), FieldError> {
         let abs = self.host.path(path);
         // A symlink is uploaded as what it points to.
         let real = std::fs::canonicalize(&abs).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                FieldError::from(format!("host file `{}` does not exist; paths are relative to the session's working directory", abs.display()))
-            }
+            std::io::ErrorKind::NotFound => FieldError::from(format!(
+                "host file `{}` does not exist; paths are relative to the session's working directory",
+                abs.display()
+            )),
             _ => FieldError::from(format!("host file `{}`: {e}", abs.display())),
         })?;
-        let meta =
-            std::fs::metadata(&real).map_err(|e| format!("host file `{}`: {e}", abs.display()))?;
+        let meta = std::fs::metadata(&real).map_err(|e| format!("host file `{}`: {e}", abs.display()))?;
         if meta.is_dir() {
-            return Err(format!(
-                "host path `{}` is a directory; use `host.directory` for directories",
-                abs.display()
-            )
-            .into());
+            return Err(
+                format!("host path `{}` is a directory; use `host.directory` for directories", abs.display()).into()
+            );
         }
         let (Some(parent), Some(name)) = (real.parent(), real.file_name()) else {
             return Err(format!("host path `{}` is not a file", abs.display()).into());
@@ -223,9 +196,7 @@ impl EngineBackend {
 
     pub(crate) async fn do_host_find_up(&self, name: &str) -> Result<Option<String>, FieldError> {
         if name.is_empty() || name.contains('/') {
-            return Err(
-                format!("`findUp` needs a plain file or directory name, not `{name}`").into(),
-            );
+            return Err(format!("`findUp` needs a plain file or directory name, not `{name}`").into());
         }
         Ok(host::find_up(&self.host.workdir, name))
     }
@@ -244,8 +215,7 @@ impl EngineBackend {
         let out = target.clone();
         blocking(move || {
             let view = store.view(snap, "/").map_err(msg)?;
-            let src = Root::open(view.path())
-                .map_err(|e| format!("opening the directory to export: {e}"))?;
+            let src = Root::open(view.path()).map_err(|e| format!("opening the directory to export: {e}"))?;
             match src.stat(&src_path, true).map_err(msg)? {
                 Some(st) if fsops::file_type(&st) == rustix::fs::FileType::Directory => {}
                 Some(_) => return Err(format!("`{src_path}` is not a directory").into()),
@@ -253,11 +223,9 @@ impl EngineBackend {
             }
             ensure_dir(&target)?;
             if wipe_first {
-                wipe(&target)
-                    .map_err(|e| format!("wiping `{}` before the export: {e}", target.display()))?;
+                wipe(&target).map_err(|e| format!("wiping `{}` before the export: {e}", target.display()))?;
             }
-            let dst =
-                Root::open(&target).map_err(|e| format!("opening `{}`: {e}", target.display()))?;
+            let dst = Root::open(&target).map_err(|e| format!("opening `{}`: {e}", target.display()))?;
             copy_out(&src, &src_path, &dst, "/", &target)
         })
         .await?;
@@ -275,11 +243,7 @@ impl EngineBackend {
         let store = self.worker().store.clone();
         let mut target = self.host.path(dest);
         let src_path = path.to_string();
-        let name = crate::paths_clean(path)
-            .rsplit('/')
-            .next()
-            .unwrap_or("")
-            .to_string();
+        let name = crate::paths_clean(path).rsplit('/').next().unwrap_or("").to_string();
         if std::fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
             if !allow_parent_dir {
                 return Err(format!(
@@ -293,8 +257,7 @@ impl EngineBackend {
         let out = target.clone();
         blocking(move || {
             let view = store.view(snap, "/").map_err(msg)?;
-            let src =
-                Root::open(view.path()).map_err(|e| format!("opening the file to export: {e}"))?;
+            let src = Root::open(view.path()).map_err(|e| format!("opening the file to export: {e}"))?;
             match src.stat(&src_path, true).map_err(msg)? {
                 Some(st) if fsops::file_type(&st) == rustix::fs::FileType::RegularFile => {}
                 Some(_) => return Err(format!("`{src_path}` is not a regular file").into()),
@@ -304,8 +267,7 @@ impl EngineBackend {
                 return Err(format!("cannot export to `{}`", target.display()).into());
             };
             ensure_dir(parent)?;
-            let dst =
-                Root::open(parent).map_err(|e| format!("opening `{}`: {e}", parent.display()))?;
+            let dst = Root::open(parent).map_err(|e| format!("opening `{}`: {e}", parent.display()))?;
             let dest_in_parent = format!("/{}", file_name.to_string_lossy());
             copy_out(&src, &src_path, &dst, &dest_in_parent, &target)
         })
@@ -319,22 +281,11 @@ impl EngineBackend {
         username: &str,
         secret_identity: &str,
     ) -> Result<(), FieldError> {
-        let secret = self
-            .worker()
-            .secrets
-            .get(secret_identity)
-            .await
-            .map_err(|e| FieldError::from(&e))?;
+        let secret = self.worker().secrets.get(secret_identity).await.map_err(|e| FieldError::from(&e))?;
         let password = String::from_utf8(secret.to_vec())
             .map_err(|_| "the registry password secret is not UTF-8 text".to_string())?;
         let host = registry_host(address)?;
-        self.host.auth.write().insert(
-            host,
-            Credential::Basic {
-                username: username.to_string(),
-                password,
-            },
-        );
+        self.host.auth.write().insert(host, Credential::Basic { username: username.to_string(), password });
         Ok(())
     }
 

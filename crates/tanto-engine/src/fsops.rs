@@ -9,9 +9,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use globset::{Glob, GlobMatcher};
-use rustix::fs::{
-    self as rfs, AtFlags, FileType, Mode, OFlags, ResolveFlags, Timestamps, Timespec,
-};
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, ResolveFlags, Timespec, Timestamps};
 use sha2::{Digest as _, Sha256};
 
 pub use rustix::fs::Stat;
@@ -30,7 +28,9 @@ fn rel(path: &str) -> &str {
 fn split_parent(path: &str) -> (String, String) {
     let clean = crate::paths_clean(path);
     match clean.rsplit_once('/') {
-        Some((parent, name)) if !name.is_empty() => (if parent.is_empty() { "/".into() } else { parent.into() }, name.into()),
+        Some((parent, name)) if !name.is_empty() => {
+            (if parent.is_empty() { "/".into() } else { parent.into() }, name.into())
+        }
         _ => ("/".into(), String::new()),
     }
 }
@@ -59,7 +59,13 @@ impl Root {
         if !follow_last {
             flags |= OFlags::NOFOLLOW;
         }
-        Ok(rfs::openat2(&self.fd, rel(path), flags, Mode::empty(), ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS)?)
+        Ok(rfs::openat2(
+            &self.fd,
+            rel(path),
+            flags,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        )?)
     }
 
     /// Opens the directory at `path`, creating missing components (root-owned,
@@ -84,7 +90,12 @@ impl Root {
                         Err(e) if e == rustix::io::Errno::EXIST => {}
                         Err(e) => return Err(e.into()),
                     }
-                    let child = rfs::openat(&fd, comp, OFlags::DIRECTORY | OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+                    let child = rfs::openat(
+                        &fd,
+                        comp,
+                        OFlags::DIRECTORY | OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                        Mode::empty(),
+                    )?;
                     rfs::fchmod(&child, Mode::from_raw_mode(mode))?;
                     if let Some((u, g)) = owner {
                         chown_fd(&child, u, g)?;
@@ -92,7 +103,10 @@ impl Root {
                     fd = child;
                 }
                 Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
-                    return Err(io::Error::new(io::ErrorKind::Other, format!("`{next}` exists and is not a directory")));
+                    return Err(io::Error::new(
+                        io::ErrorKind::Other,
+                        format!("`{next}` exists and is not a directory"),
+                    ));
                 }
                 Err(e) => return Err(e),
             }
@@ -107,14 +121,23 @@ impl Root {
         if name.is_empty() {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "the root directory itself cannot be used here"));
         }
-        let fd = if create { self.mkdir_all(&parent, 0o755, None)? } else { self.open_in(&parent, OFlags::DIRECTORY | OFlags::RDONLY, true)? };
+        let fd = if create {
+            self.mkdir_all(&parent, 0o755, None)?
+        } else {
+            self.open_in(&parent, OFlags::DIRECTORY | OFlags::RDONLY, true)?
+        };
         Ok((fd, name))
     }
 
     pub fn write_file(&self, path: &str, data: &[u8], mode: u32, owner: Option<(u32, u32)>) -> io::Result<()> {
         let (dir, name) = self.parent(path, true)?;
         remove_if_not(&dir, &name, FileType::RegularFile)?;
-        let fd = rfs::openat(&dir, name.as_str(), OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::from_raw_mode(mode & 0o7777))?;
+        let fd = rfs::openat(
+            &dir,
+            name.as_str(),
+            OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(mode & 0o7777),
+        )?;
         let mut f = File::from(fd);
         f.write_all(data)?;
         rfs::fchmod(&f, Mode::from_raw_mode(mode & 0o7777))?;
@@ -136,7 +159,9 @@ impl Root {
     pub fn remove(&self, path: &str, allow_not_found: bool) -> io::Result<()> {
         let (dir, name) = match self.parent(path, false) {
             Ok(x) => x,
-            Err(e) if allow_not_found && matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => return Ok(()),
+            Err(e) if allow_not_found && matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
+                return Ok(())
+            }
             Err(e) => return Err(e),
         };
         match rfs::statat(&dir, name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
@@ -236,7 +261,10 @@ impl Root {
                 (uid, primary.unwrap_or(uid))
             }
             Err(_) => find(&passwd, user).ok_or_else(|| {
-                io::Error::new(io::ErrorKind::NotFound, format!("user `{user}` not found in the container's /etc/passwd"))
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("user `{user}` not found in the container's /etc/passwd"),
+                )
             })?,
         };
         let gid = match group {
@@ -244,7 +272,10 @@ impl Root {
             Some(g) => match g.parse::<u32>() {
                 Ok(gid) => gid,
                 Err(_) => find(&groups, g).map(|(gid, _)| gid).ok_or_else(|| {
-                    io::Error::new(io::ErrorKind::NotFound, format!("group `{g}` not found in the container's /etc/group"))
+                    io::Error::new(
+                        io::ErrorKind::NotFound,
+                        format!("group `{g}` not found in the container's /etc/group"),
+                    )
                 })?,
             },
         };
@@ -294,7 +325,12 @@ fn remove_if_not(dir: &OwnedFd, name: &str, keep: FileType) -> io::Result<()> {
 fn remove_entry(dir: &OwnedFd, name: &str) -> io::Result<()> {
     let st = rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
     if file_type(&st) == FileType::Directory {
-        let child = rfs::openat(dir, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+        let child = rfs::openat(
+            dir,
+            name,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
         let mut d = rfs::Dir::read_from(&child)?;
         let mut names = Vec::new();
         while let Some(e) = d.read() {
@@ -429,8 +465,8 @@ pub fn copy(src: &Root, src_path: &str, dst: &Root, dst_path: &str, opts: &CopyO
         let ddir = dst.mkdir_all(dst_path, 0o755, opts.owner)?;
         copy_dir(&sdir, &ddir, "", opts)
     } else {
-        let into_dir = dst_path.ends_with('/')
-            || dst.stat(dst_path, true)?.is_some_and(|s| file_type(&s) == FileType::Directory);
+        let into_dir =
+            dst_path.ends_with('/') || dst.stat(dst_path, true)?.is_some_and(|s| file_type(&s) == FileType::Directory);
         let dest = if into_dir {
             let name = crate::paths_clean(src_path).rsplit('/').next().unwrap_or("file").to_string();
             format!("{}/{}", dst_path.trim_end_matches('/'), name)
@@ -466,13 +502,26 @@ fn copy_dir(sdir: &OwnedFd, ddir: &OwnedFd, prefix: &str, opts: &CopyOpts<'_>) -
 /// directory) into `ddir`, as part of a directory copy: a directory is merged
 /// into one already there (with its contents when `recursive`), anything else
 /// replaces what is there; metadata comes from the source unless `opts` say.
-fn copy_child(sdir: &OwnedFd, ddir: &OwnedFd, name: &str, st: &Stat, rel: &str, opts: &CopyOpts<'_>, recursive: bool) -> io::Result<()> {
+fn copy_child(
+    sdir: &OwnedFd,
+    ddir: &OwnedFd,
+    name: &str,
+    st: &Stat,
+    rel: &str,
+    opts: &CopyOpts<'_>,
+    recursive: bool,
+) -> io::Result<()> {
     let ft = file_type(st);
     if opts.filter.excluded(rel) || opts.filter.git_ignored(rel, ft == FileType::Directory) {
         return Ok(());
     }
     if ft == FileType::Directory {
-        let child_src = rfs::openat(sdir, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+        let child_src = rfs::openat(
+            sdir,
+            name,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
         let included_here = opts.filter.included(rel);
         if !included_here && !has_included(&child_src, rel, opts.filter)? {
             return Ok(());
@@ -482,7 +531,12 @@ fn copy_child(sdir: &OwnedFd, ddir: &OwnedFd, name: &str, st: &Stat, rel: &str, 
             Ok(()) | Err(rustix::io::Errno::EXIST) => {}
             Err(e) => return Err(e.into()),
         }
-        let child_dst = rfs::openat(ddir, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+        let child_dst = rfs::openat(
+            ddir,
+            name,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
         if recursive {
             copy_dir(&child_src, &child_dst, rel, opts)?;
         }
@@ -503,7 +557,13 @@ fn copy_child(sdir: &OwnedFd, ddir: &OwnedFd, name: &str, st: &Stat, rel: &str, 
             }
             rfs::symlinkat(target.as_c_str(), ddir, name)?;
             let (u, g) = opts.owner.unwrap_or((st.st_uid, st.st_gid));
-            rfs::chownat(ddir, name, Some(rfs::Uid::from_raw(u)), Some(rfs::Gid::from_raw(g)), AtFlags::SYMLINK_NOFOLLOW)?;
+            rfs::chownat(
+                ddir,
+                name,
+                Some(rfs::Uid::from_raw(u)),
+                Some(rfs::Gid::from_raw(g)),
+                AtFlags::SYMLINK_NOFOLLOW,
+            )?;
         }
         _ => {
             if rfs::statat(ddir, name, AtFlags::SYMLINK_NOFOLLOW).is_ok() {
@@ -520,7 +580,14 @@ fn copy_child(sdir: &OwnedFd, ddir: &OwnedFd, name: &str, st: &Stat, rel: &str, 
 /// Copies the single entry at `src_path` to `dst_path` (whose parent must
 /// exist) as a directory copy would copy it as a child: see [`copy_child`].
 /// Returns false when `src_path` does not exist.
-pub fn copy_entry(src: &Root, src_path: &str, dst: &Root, dst_path: &str, opts: &CopyOpts<'_>, recursive: bool) -> io::Result<bool> {
+pub fn copy_entry(
+    src: &Root,
+    src_path: &str,
+    dst: &Root,
+    dst_path: &str,
+    opts: &CopyOpts<'_>,
+    recursive: bool,
+) -> io::Result<bool> {
     let (sdir, name) = match src.parent(src_path, false) {
         Ok(x) => x,
         Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => return Ok(false),
@@ -533,7 +600,10 @@ pub fn copy_entry(src: &Root, src_path: &str, dst: &Root, dst_path: &str, opts: 
     };
     let (ddir, dname) = dst.parent(dst_path, false)?;
     if dname != name {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("copy_entry renames `{src_path}` to `{dst_path}`")));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("copy_entry renames `{src_path}` to `{dst_path}`"),
+        ));
     }
     copy_child(&sdir, &ddir, &name, &st, &name, opts, recursive)?;
     Ok(true)
@@ -560,7 +630,12 @@ fn has_included(dir: &OwnedFd, prefix: &str, filter: &Filter) -> io::Result<bool
             return Ok(true);
         }
         if file_type(&st) == FileType::Directory {
-            let child = rfs::openat(dir, name.as_str(), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+            let child = rfs::openat(
+                dir,
+                name.as_str(),
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
             if has_included(&child, &rel, filter)? {
                 return Ok(true);
             }
@@ -571,7 +646,12 @@ fn has_included(dir: &OwnedFd, prefix: &str, filter: &Filter) -> io::Result<bool
 
 fn copy_file(src: &OwnedFd, st: &Stat, ddir: &OwnedFd, name: &str, opts: &CopyOpts<'_>) -> io::Result<()> {
     remove_if_not(ddir, name, FileType::RegularFile)?;
-    let dfd = rfs::openat(ddir, name, OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::from_raw_mode(0o600))?;
+    let dfd = rfs::openat(
+        ddir,
+        name,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )?;
     let mut dfile = File::from(dfd);
     let mut sfile = File::from(src.try_clone()?);
     io::copy(&mut sfile, &mut dfile)?;
@@ -590,7 +670,8 @@ fn apply_meta<Fd: AsFd>(fd: Fd, st: &Stat, mode: Option<u32>, owner: Option<(u32
 /// A digest of the tree (or file) at `path`: content, names and — when
 /// `with_metadata` — modes. Stable across machines.
 pub fn digest(root: &Root, path: &str, with_metadata: bool) -> io::Result<String> {
-    let st = root.stat(path, true)?.ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("`{path}` not found")))?;
+    let st =
+        root.stat(path, true)?.ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("`{path}` not found")))?;
     if file_type(&st) != FileType::Directory {
         let data = root.read_file(path)?;
         if !with_metadata {
@@ -619,12 +700,22 @@ fn digest_dir(dir: &OwnedFd, prefix: &str, with_metadata: bool, h: &mut Sha256) 
         match ft {
             FileType::Directory => {
                 h.update(b"d");
-                let child = rfs::openat(dir, name.as_str(), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+                let child = rfs::openat(
+                    dir,
+                    name.as_str(),
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )?;
                 digest_dir(&child, &rel, with_metadata, h)?;
             }
             FileType::RegularFile => {
                 h.update(b"f");
-                let f = rfs::openat(dir, name.as_str(), OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+                let f = rfs::openat(
+                    dir,
+                    name.as_str(),
+                    OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )?;
                 let mut data = Vec::new();
                 File::from(f).read_to_end(&mut data)?;
                 h.update(Sha256::digest(&data));
@@ -663,7 +754,12 @@ fn glob_dir(dir: &OwnedFd, prefix: &str, m: &GlobMatcher, out: &mut Vec<String>)
             out.push(rel.clone());
         }
         if file_type(&st) == FileType::Directory {
-            let child = rfs::openat(dir, name.as_str(), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+            let child = rfs::openat(
+                dir,
+                name.as_str(),
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
             glob_dir(&child, &rel, m, out)?;
         }
     }
@@ -723,8 +819,18 @@ mod tests {
             (
                 false,
                 &[
-                    ".gitignore", "a.log", "a.txt", "build/", "build/out.bin", "sub/", "sub/.gitignore", "sub/drop.log",
-                    "sub/keep.log", "sub/secret.txt", "sub/top-only.txt", "top-only.txt",
+                    ".gitignore",
+                    "a.log",
+                    "a.txt",
+                    "build/",
+                    "build/out.bin",
+                    "sub/",
+                    "sub/.gitignore",
+                    "sub/drop.log",
+                    "sub/keep.log",
+                    "sub/secret.txt",
+                    "sub/top-only.txt",
+                    "top-only.txt",
                 ],
             ),
         ];

@@ -64,11 +64,7 @@ impl Gitignore {
                 continue;
             }
             if r.glob.is_match(rel) {
-                return if r.negated {
-                    Verdict::Keep
-                } else {
-                    Verdict::Ignore
-                };
+                return if r.negated { Verdict::Keep } else { Verdict::Ignore };
             }
         }
         Verdict::Unmatched
@@ -106,22 +102,9 @@ fn parse_line(line: &str) -> Option<Rule> {
     }
     let anchored = pat.contains('/');
     let pat = pat.trim_start_matches('/');
-    let full = if anchored || pat.starts_with("**/") {
-        pat.to_string()
-    } else {
-        format!("**/{pat}")
-    };
-    let glob = GlobBuilder::new(&full)
-        .literal_separator(true)
-        .backslash_escape(true)
-        .build()
-        .ok()?
-        .compile_matcher();
-    Some(Rule {
-        glob,
-        negated,
-        dir_only,
-    })
+    let full = if anchored || pat.starts_with("**/") { pat.to_string() } else { format!("**/{pat}") };
+    let glob = GlobBuilder::new(&full).literal_separator(true).backslash_escape(true).build().ok()?.compile_matcher();
+    Some(Rule { glob, negated, dir_only })
 }
 
 /// The `.gitignore` files in effect while walking a tree: one frame per
@@ -150,10 +133,7 @@ impl Stack {
             let sub = if dir.is_empty() {
                 rel
             } else {
-                match rel
-                    .strip_prefix(dir.as_str())
-                    .and_then(|r| r.strip_prefix('/'))
-                {
+                match rel.strip_prefix(dir.as_str()).and_then(|r| r.strip_prefix('/')) {
                     Some(r) => r,
                     None => continue,
                 }

@@ -23,9 +23,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustix::fs::{
-    self as rfs, AtFlags, FileType, Mode, OFlags, ResolveFlags, Timespec, Timestamps,
-};
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, ResolveFlags, Timespec, Timestamps};
 use sha2::{Digest as _, Sha256};
 use tanto_model::{Digest, LocalOp, Op, StableHasher, Vertex};
 use tanto_store::{CacheRecord, SnapshotId, Store, StoreError, UploadRecord};
@@ -289,14 +287,7 @@ fn encode_index(entries: &[Entry]) -> Vec<u8> {
         for v in [e.mode, e.uid, e.gid, e.mtime.1, e.ctime.1] {
             out.extend_from_slice(&v.to_le_bytes());
         }
-        for v in [
-            e.size,
-            e.rdev,
-            e.mtime.0 as u64,
-            e.ctime.0 as u64,
-            e.ino,
-            e.dev,
-        ] {
+        for v in [e.size, e.rdev, e.mtime.0 as u64, e.ctime.0 as u64, e.ino, e.dev] {
             out.extend_from_slice(&v.to_le_bytes());
         }
         out.extend_from_slice(&e.digest.unwrap_or([0; 32]));
@@ -334,16 +325,9 @@ fn decode_index(data: &[u8]) -> Option<Vec<Entry>> {
         let rel = String::from_utf8(r.take(len)?.to_vec()).ok()?;
         let kind = Kind::from_code(r.take(1)?[0])?;
         let racy = r.take(1)?[0] != 0;
-        let (mode, uid, gid, mtime_ns, ctime_ns) =
-            (r.u32()?, r.u32()?, r.u32()?, r.u32()?, r.u32()?);
-        let (size, rdev, mtime, ctime, ino, dev) = (
-            r.u64()?,
-            r.u64()?,
-            r.u64()? as i64,
-            r.u64()? as i64,
-            r.u64()?,
-            r.u64()?,
-        );
+        let (mode, uid, gid, mtime_ns, ctime_ns) = (r.u32()?, r.u32()?, r.u32()?, r.u32()?, r.u32()?);
+        let (size, rdev, mtime, ctime, ino, dev) =
+            (r.u64()?, r.u64()?, r.u64()? as i64, r.u64()? as i64, r.u64()?, r.u64()?);
         let digest: [u8; 32] = r.take(32)?.try_into().ok()?;
         out.push(Entry {
             rel,
@@ -386,11 +370,7 @@ fn tree_digest(entries: &[Entry]) -> Digest {
 // --- reading the host
 
 fn host_err(root: &Path, rel: &str) -> impl FnOnce(io::Error) -> UploadError {
-    let path = if rel.is_empty() {
-        root.to_path_buf()
-    } else {
-        root.join(rel)
-    };
+    let path = if rel.is_empty() { root.to_path_buf() } else { root.join(rel) };
     move |source| UploadError::Read { path, source }
 }
 
@@ -421,12 +401,7 @@ enum CopyError {
 }
 
 /// Hashes a host file (and copies it to `dest` when given).
-fn hash_file(
-    root: &OwnedFd,
-    rel: &str,
-    mut dest: Option<&mut File>,
-    buf: &mut [u8],
-) -> Result<[u8; 32], CopyError> {
+fn hash_file(root: &OwnedFd, rel: &str, mut dest: Option<&mut File>, buf: &mut [u8]) -> Result<[u8; 32], CopyError> {
     let fd = open_beneath(root, rel, OFlags::RDONLY).map_err(CopyError::Read)?;
     let mut f = File::from(fd);
     let mut h = Sha256::new();
@@ -464,8 +439,7 @@ impl<'a> Walker<'a> {
         }
         let mut names: Vec<Vec<u8>> = Vec::new();
         {
-            let mut d =
-                rfs::Dir::read_from(dir).map_err(|e| host_err(self.root_path, prefix)(e.into()))?;
+            let mut d = rfs::Dir::read_from(dir).map_err(|e| host_err(self.root_path, prefix)(e.into()))?;
             while let Some(ent) = d.read() {
                 let ent = ent.map_err(|e| host_err(self.root_path, prefix)(e.into()))?;
                 let name = ent.file_name().to_bytes();
@@ -496,12 +470,7 @@ impl<'a> Walker<'a> {
                 _ => Kind::Other,
             };
             let is_dir = kind == Kind::Dir;
-            if self.filter.excluded(&rel)
-                || self
-                    .gitignore
-                    .as_ref()
-                    .is_some_and(|g| g.ignored(&rel, is_dir))
-            {
+            if self.filter.excluded(&rel) || self.gitignore.as_ref().is_some_and(|g| g.ignored(&rel, is_dir)) {
                 continue;
             }
             if is_dir {
@@ -516,11 +485,7 @@ impl<'a> Walker<'a> {
                     Err(e) => return Err(host_err(self.root_path, &rel)(e.into())),
                 };
                 let included_here = self.filter.included(&rel);
-                items.push(Item::Dir {
-                    entry: Entry::from_stat(rel, kind, &st, self.scan_start),
-                    fd,
-                    included_here,
-                });
+                items.push(Item::Dir { entry: Entry::from_stat(rel, kind, &st, self.scan_start), fd, included_here });
                 continue;
             }
             if !self.filter.included(&rel) {
@@ -563,11 +528,7 @@ impl<'a> Walker<'a> {
                     self.out.push(e);
                     kept = true;
                 }
-                Item::Dir {
-                    entry,
-                    fd,
-                    included_here,
-                } => {
+                Item::Dir { entry, fd, included_here } => {
                     let at_index = self.out.len();
                     let rel = entry.rel.clone();
                     self.out.push(entry);
@@ -597,12 +558,7 @@ impl<'a> Walker<'a> {
 
     /// Like [`Walker::walk`], with the subdirectories of `dir` walked by
     /// `threads` threads (a stat walk is mostly system calls).
-    fn walk_parallel(
-        &mut self,
-        dir: &OwnedFd,
-        prefix: &str,
-        threads: usize,
-    ) -> Result<bool, UploadError> {
+    fn walk_parallel(&mut self, dir: &OwnedFd, prefix: &str, threads: usize) -> Result<bool, UploadError> {
         let items = self.list(dir, prefix)?;
         let subdirs: Vec<(usize, &OwnedFd, &str)> = items
             .iter()
@@ -616,30 +572,26 @@ impl<'a> Walker<'a> {
         if !subdirs.is_empty() {
             let next = std::sync::atomic::AtomicUsize::new(0);
             let this = &*self;
-            let results: Vec<Result<Vec<(usize, Subtree)>, UploadError>> =
-                std::thread::scope(|s| {
-                    let handles: Vec<_> = (0..threads.min(subdirs.len()))
-                        .map(|_| {
-                            s.spawn(|| {
-                                let mut done = Vec::new();
-                                loop {
-                                    let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                                    let Some(&(i, fd, rel)) = subdirs.get(k) else {
-                                        break;
-                                    };
-                                    let mut w = this.fork();
-                                    let kept = w.walk(fd, rel)?;
-                                    done.push((i, (w.out, kept)));
-                                }
-                                Ok(done)
-                            })
+            let results: Vec<Result<Vec<(usize, Subtree)>, UploadError>> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..threads.min(subdirs.len()))
+                    .map(|_| {
+                        s.spawn(|| {
+                            let mut done = Vec::new();
+                            loop {
+                                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                let Some(&(i, fd, rel)) = subdirs.get(k) else {
+                                    break;
+                                };
+                                let mut w = this.fork();
+                                let kept = w.walk(fd, rel)?;
+                                done.push((i, (w.out, kept)));
+                            }
+                            Ok(done)
                         })
-                        .collect();
-                    handles
-                        .into_iter()
-                        .map(|h| h.join().expect("upload scan thread panicked"))
-                        .collect()
-                });
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().expect("upload scan thread panicked")).collect()
+            });
             for r in results {
                 below.extend(r?);
             }
@@ -651,11 +603,7 @@ impl<'a> Walker<'a> {
                     self.out.push(e);
                     kept = true;
                 }
-                Item::Dir {
-                    entry,
-                    included_here,
-                    ..
-                } => {
+                Item::Dir { entry, included_here, .. } => {
                     let (sub, kept_below) = below.remove(&i).unwrap_or_default();
                     if kept_below || included_here {
                         self.out.push(entry);
@@ -676,33 +624,18 @@ type Subtree = (Vec<Entry>, bool);
 /// An entry of a directory listing: a leaf, or a directory still to walk.
 enum Item {
     Leaf(Entry),
-    Dir {
-        entry: Entry,
-        fd: OwnedFd,
-        included_here: bool,
-    },
+    Dir { entry: Entry, fd: OwnedFd, included_here: bool },
 }
 
 fn now_ns() -> i128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i128)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i128).unwrap_or(0)
 }
 
 /// Stats the tree (reusing digests of unchanged files from `old`).
-fn scan(
-    spec: &UploadSpec,
-    root: &OwnedFd,
-    old: Option<&[Entry]>,
-) -> Result<Vec<Entry>, UploadError> {
-    let filter =
-        Filter::new(&spec.include, &spec.exclude).map_err(|message| UploadError::Pattern {
-            path: spec.path.clone(),
-            message,
-        })?;
-    let old_map: Option<HashMap<&str, &Entry>> =
-        old.map(|o| o.iter().map(|e| (e.rel.as_str(), e)).collect());
+fn scan(spec: &UploadSpec, root: &OwnedFd, old: Option<&[Entry]>) -> Result<Vec<Entry>, UploadError> {
+    let filter = Filter::new(&spec.include, &spec.exclude)
+        .map_err(|message| UploadError::Pattern { path: spec.path.clone(), message })?;
+    let old_map: Option<HashMap<&str, &Entry>> = old.map(|o| o.iter().map(|e| (e.rel.as_str(), e)).collect());
     let scan_start = now_ns();
     let root_st = rfs::fstat(root).map_err(|e| host_err(&spec.path, "")(e.into()))?;
     let mut w = Walker {
@@ -713,12 +646,7 @@ fn scan(
         scan_start,
         out: Vec::new(),
     };
-    w.out.push(Entry::from_stat(
-        String::new(),
-        Kind::Dir,
-        &root_st,
-        scan_start,
-    ));
+    w.out.push(Entry::from_stat(String::new(), Kind::Dir, &root_st, scan_start));
     w.walk_parallel(root, "", COPY_THREADS)?;
     Ok(w.out)
 }
@@ -763,11 +691,7 @@ impl<'a> Writer<'a> {
                 let fd = rfs::openat(
                     &self.upper,
                     rel,
-                    OFlags::WRONLY
-                        | OFlags::CREATE
-                        | OFlags::EXCL
-                        | OFlags::NOFOLLOW
-                        | OFlags::CLOEXEC,
+                    OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                     Mode::from_raw_mode(0o600),
                 )
                 .map_err(|err| self.werr(rel)(err.into()))?;
@@ -782,8 +706,7 @@ impl<'a> Writer<'a> {
             }
             Kind::Symlink => {
                 let target = read_link(self.host, rel).map_err(host_err(self.host_path, rel))?;
-                rfs::symlinkat(target.as_slice(), &self.upper, rel)
-                    .map_err(|err| self.werr(rel)(err.into()))?;
+                rfs::symlinkat(target.as_slice(), &self.upper, rel).map_err(|err| self.werr(rel)(err.into()))?;
                 self.meta_at(e, true).map_err(self.werr(rel))?;
                 Ok(sha256_bytes(&target))
             }
@@ -809,47 +732,24 @@ impl<'a> Writer<'a> {
     }
 
     fn whiteout(&self, rel: &str) -> Result<(), UploadError> {
-        rfs::mknodat(
-            &self.upper,
-            rel,
-            FileType::CharacterDevice,
-            Mode::empty(),
-            0,
-        )
-        .map_err(|err| self.werr(rel)(err.into()))
+        rfs::mknodat(&self.upper, rel, FileType::CharacterDevice, Mode::empty(), 0)
+            .map_err(|err| self.werr(rel)(err.into()))
     }
 
     fn meta_fd<Fd: AsFd>(&self, fd: Fd, e: &Entry) -> io::Result<()> {
         if (e.uid, e.gid) != (self.euid, self.egid) {
-            rfs::fchown(
-                &fd,
-                Some(rfs::Uid::from_raw(e.uid)),
-                Some(rfs::Gid::from_raw(e.gid)),
-            )?;
+            rfs::fchown(&fd, Some(rfs::Uid::from_raw(e.uid)), Some(rfs::Gid::from_raw(e.gid)))?;
         }
         rfs::fchmod(&fd, Mode::from_raw_mode(e.perm()))?;
-        let ts = Timespec {
-            tv_sec: e.mtime.0 as _,
-            tv_nsec: e.mtime.1 as _,
-        };
-        rfs::futimens(
-            &fd,
-            &Timestamps {
-                last_access: ts,
-                last_modification: ts,
-            },
-        )?;
+        let ts = Timespec { tv_sec: e.mtime.0 as _, tv_nsec: e.mtime.1 as _ };
+        rfs::futimens(&fd, &Timestamps { last_access: ts, last_modification: ts })?;
         Ok(())
     }
 
     /// Owner, mode and mtime by path (directories, links, nodes).
     fn meta_at(&self, e: &Entry, symlink: bool) -> io::Result<()> {
         let rel = at(&e.rel);
-        let flags = if symlink {
-            AtFlags::SYMLINK_NOFOLLOW
-        } else {
-            AtFlags::empty()
-        };
+        let flags = if symlink { AtFlags::SYMLINK_NOFOLLOW } else { AtFlags::empty() };
         if (e.uid, e.gid) != (self.euid, self.egid) {
             rfs::chownat(
                 &self.upper,
@@ -860,26 +760,10 @@ impl<'a> Writer<'a> {
             )?;
         }
         if !symlink {
-            rfs::chmodat(
-                &self.upper,
-                rel,
-                Mode::from_raw_mode(e.perm()),
-                AtFlags::empty(),
-            )?;
+            rfs::chmodat(&self.upper, rel, Mode::from_raw_mode(e.perm()), AtFlags::empty())?;
         }
-        let ts = Timespec {
-            tv_sec: e.mtime.0 as _,
-            tv_nsec: e.mtime.1 as _,
-        };
-        rfs::utimensat(
-            &self.upper,
-            rel,
-            &Timestamps {
-                last_access: ts,
-                last_modification: ts,
-            },
-            flags,
-        )?;
+        let ts = Timespec { tv_sec: e.mtime.0 as _, tv_nsec: e.mtime.1 as _ };
+        rfs::utimensat(&self.upper, rel, &Timestamps { last_access: ts, last_modification: ts }, flags)?;
         Ok(())
     }
 
@@ -888,29 +772,21 @@ impl<'a> Writer<'a> {
         for e in entries.iter().filter(|e| e.kind == Kind::Dir) {
             self.mkdir(&e.rel)?;
         }
-        let work: Vec<usize> = (0..entries.len())
-            .filter(|&i| entries[i].kind != Kind::Dir)
-            .collect();
+        let work: Vec<usize> = (0..entries.len()).filter(|&i| entries[i].kind != Kind::Dir).collect();
         let written = work.len();
         type Digests = Vec<(usize, [u8; 32])>;
         let results: Vec<Result<Digests, UploadError>> = std::thread::scope(|s| {
             let entries = &*entries;
             let handles: Vec<_> = (0..COPY_THREADS)
                 .map(|t| {
-                    let mine: Vec<usize> =
-                        work.iter().copied().skip(t).step_by(COPY_THREADS).collect();
+                    let mine: Vec<usize> = work.iter().copied().skip(t).step_by(COPY_THREADS).collect();
                     s.spawn(move || {
                         let mut buf = vec![0u8; 256 << 10];
-                        mine.into_iter()
-                            .map(|i| self.create(&entries[i], &mut buf).map(|d| (i, d)))
-                            .collect()
+                        mine.into_iter().map(|i| self.create(&entries[i], &mut buf).map(|d| (i, d))).collect()
                     })
                 })
                 .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("upload copy thread panicked"))
-                .collect()
+            handles.into_iter().map(|h| h.join().expect("upload copy thread panicked")).collect()
         });
         for r in results {
             for (i, d) in r? {
@@ -961,9 +837,7 @@ impl<'a> Writer<'a> {
         // The root's attributes come from the upper dir: always apply them.
         ensure(self, "", &new_map, &mut made, &mut dirs)?;
         for e in new {
-            let same = old_map
-                .get(e.rel.as_str())
-                .is_some_and(|o| e.same_content(o));
+            let same = old_map.get(e.rel.as_str()).is_some_and(|o| e.same_content(o));
             if same {
                 continue;
             }
@@ -990,8 +864,7 @@ impl<'a> Writer<'a> {
             // Only where the parent is a directory in both trees: otherwise a
             // whiteout or a new non-directory higher up already hides it.
             let parent = parent_rel(&o.rel);
-            let parent_dir_in =
-                |m: &HashMap<&str, &Entry>| m.get(parent).is_some_and(|p| p.kind == Kind::Dir);
+            let parent_dir_in = |m: &HashMap<&str, &Entry>| m.get(parent).is_some_and(|p| p.kind == Kind::Dir);
             if !(parent_dir_in(&old_map) && parent_dir_in(&new_map)) {
                 continue;
             }
@@ -1019,77 +892,52 @@ fn chain_depth(store: &Store, mut snap: SnapshotId) -> Result<u32, StoreError> {
 
 /// Uploads `spec` into the store (blocking). See the module docs.
 pub fn upload(store: &Store, spec: &UploadSpec) -> Result<Uploaded, UploadError> {
-    let root = match rfs::open(
-        &spec.path,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) {
+    let root = match rfs::open(&spec.path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) {
         Ok(fd) => fd,
         Err(rustix::io::Errno::NOENT) => return Err(UploadError::NotFound(spec.path.clone())),
-        Err(rustix::io::Errno::NOTDIR) => {
-            return Err(UploadError::NotADirectory(spec.path.clone()))
-        }
-        Err(e) => {
-            return Err(UploadError::Read {
-                path: spec.path.clone(),
-                source: e.into(),
-            })
-        }
+        Err(rustix::io::Errno::NOTDIR) => return Err(UploadError::NotADirectory(spec.path.clone())),
+        Err(e) => return Err(UploadError::Read { path: spec.path.clone(), source: e.into() }),
     };
     let ms = |t: std::time::Instant| t.elapsed().as_secs_f64() * 1000.0;
     let t = std::time::Instant::now();
     let scope = spec.scope();
     let record = store.upload_record(&scope)?;
-    let old: Option<(UploadRecord, Vec<Entry>)> =
-        record.and_then(|r| decode_index(&r.index).map(|idx| (r, idx)));
-    let mut timings = Timings {
-        record: ms(t),
-        ..Default::default()
-    };
+    let old: Option<(UploadRecord, Vec<Entry>)> = record.and_then(|r| decode_index(&r.index).map(|idx| (r, idx)));
+    let mut timings = Timings { record: ms(t), ..Default::default() };
     let t = std::time::Instant::now();
     let mut entries = scan(spec, &root, old.as_ref().map(|(_, idx)| idx.as_slice()))?;
     timings.scan = ms(t);
-    let mut stats = UploadStats {
-        entries: entries.len(),
-        ..Default::default()
-    };
+    let mut stats = UploadStats { entries: entries.len(), ..Default::default() };
     let t_write = std::time::Instant::now();
 
-    let full_copy = |entries: &mut Vec<Entry>,
-                     stats: &mut UploadStats|
-     -> Result<(Arc<Vertex>, SnapshotId), UploadError> {
-        let prep = store.prepare(None)?;
-        let result = (|| {
-            let w = Writer::new(&root, &spec.path, &prep.upper)?;
-            w.write_all(entries)
-        })();
-        let written = match result {
-            Ok(n) => n,
-            Err(e) => {
+    let full_copy =
+        |entries: &mut Vec<Entry>, stats: &mut UploadStats| -> Result<(Arc<Vertex>, SnapshotId), UploadError> {
+            let prep = store.prepare(None)?;
+            let result = (|| {
+                let w = Writer::new(&root, &spec.path, &prep.upper)?;
+                w.write_all(entries)
+            })();
+            let written = match result {
+                Ok(n) => n,
+                Err(e) => {
+                    store.abort(prep);
+                    return Err(e);
+                }
+            };
+            stats.full = true;
+            stats.hashed = entries.iter().filter(|e| e.kind == Kind::File).count();
+            let vertex = spec.vertex(tree_digest(entries));
+            let key = vertex.key().to_string();
+            if let Some(rec) = store.lookup(&key)? {
                 store.abort(prep);
-                return Err(e);
+                stats.cached = true;
+                return Ok((vertex, rec.outputs[0]));
             }
+            stats.written = written;
+            let id = prep.id;
+            store.commit(&key, &CacheRecord { outputs: vec![id], meta: None })?;
+            Ok((vertex, id))
         };
-        stats.full = true;
-        stats.hashed = entries.iter().filter(|e| e.kind == Kind::File).count();
-        let vertex = spec.vertex(tree_digest(entries));
-        let key = vertex.key().to_string();
-        if let Some(rec) = store.lookup(&key)? {
-            store.abort(prep);
-            stats.cached = true;
-            return Ok((vertex, rec.outputs[0]));
-        }
-        stats.written = written;
-        let id = prep.id;
-        store.commit(
-            &key,
-            &CacheRecord {
-                outputs: vec![id],
-                meta: None,
-            },
-        )?;
-        Ok((vertex, id))
-    };
 
     let (vertex, snapshot) = match &old {
         None => full_copy(&mut entries, &mut stats)?,
@@ -1099,9 +947,7 @@ pub fn upload(store: &Store, spec: &UploadSpec) -> Result<Uploaded, UploadError>
             for e in entries.iter_mut().filter(|e| e.digest.is_none()) {
                 let d = match hash_file(&root, &e.rel, None, &mut buf) {
                     Ok(d) => d,
-                    Err(CopyError::Read(err) | CopyError::Write(err)) => {
-                        return Err(host_err(&spec.path, &e.rel)(err))
-                    }
+                    Err(CopyError::Read(err) | CopyError::Write(err)) => return Err(host_err(&spec.path, &e.rel)(err)),
                 };
                 e.digest = Some(d);
                 stats.hashed += 1;
@@ -1131,13 +977,7 @@ pub fn upload(store: &Store, spec: &UploadSpec) -> Result<Uploaded, UploadError>
                     }
                 }
                 let id = prep.id;
-                store.commit(
-                    &key,
-                    &CacheRecord {
-                        outputs: vec![id],
-                        meta: None,
-                    },
-                )?;
+                store.commit(&key, &CacheRecord { outputs: vec![id], meta: None })?;
                 (vertex, id)
             }
         }
@@ -1146,28 +986,14 @@ pub fn upload(store: &Store, spec: &UploadSpec) -> Result<Uploaded, UploadError>
     timings.write = ms(t_write) - timings.hash;
     let t = std::time::Instant::now();
     let index = encode_index(&entries);
-    let unchanged = old
-        .as_ref()
-        .is_some_and(|(r, _)| r.snapshot == snapshot && r.index == index);
+    let unchanged = old.as_ref().is_some_and(|(r, _)| r.snapshot == snapshot && r.index == index);
     if !unchanged {
         let depth = chain_depth(store, snapshot)?;
-        store.save_upload_record(
-            &scope,
-            &UploadRecord {
-                snapshot,
-                tree: vertex_digest(&vertex),
-                depth,
-                index,
-            },
-        )?;
+        store.save_upload_record(&scope, &UploadRecord { snapshot, tree: vertex_digest(&vertex), depth, index })?;
     }
     timings.save = ms(t);
     stats.timings = timings;
-    Ok(Uploaded {
-        vertex,
-        snapshot,
-        stats,
-    })
+    Ok(Uploaded { vertex, snapshot, stats })
 }
 
 fn vertex_digest(v: &Vertex) -> String {
@@ -1201,16 +1027,11 @@ impl crate::worker::Worker {
     /// Computes an `Op::Local` whose result is not in the cache (an upload
     /// normally commits its own result): uploads the directory again and
     /// checks it still has the content the op was built for.
-    pub(crate) async fn local(
-        &self,
-        op: &LocalOp,
-        key: Digest,
-    ) -> Result<crate::worker::Output, crate::EngineError> {
+    pub(crate) async fn local(&self, op: &LocalOp, key: Digest) -> Result<crate::worker::Output, crate::EngineError> {
         if op.path.is_empty() {
             // made in place (an `asTarball` file), not read from the host
             return Err(crate::EngineError::msg(
-                "a file made by `asTarball` is no longer in the cache; call `asTarball` again"
-                    .to_string(),
+                "a file made by `asTarball` is no longer in the cache; call `asTarball` again".to_string(),
             ));
         }
         let store = self.store.clone();
@@ -1227,10 +1048,7 @@ impl crate::worker::Worker {
                 op.path
             )));
         }
-        Ok(Arc::new(crate::worker::VertexResult {
-            outputs: vec![up.snapshot],
-            meta: None,
-        }))
+        Ok(Arc::new(crate::worker::VertexResult { outputs: vec![up.snapshot], meta: None }))
     }
 }
 
@@ -1255,13 +1073,7 @@ mod tests {
             racy: true,
             digest: Some([7; 32]),
         };
-        let root = Entry {
-            rel: String::new(),
-            kind: Kind::Dir,
-            racy: false,
-            digest: Some([0; 32]),
-            ..e.clone()
-        };
+        let root = Entry { rel: String::new(), kind: Kind::Dir, racy: false, digest: Some([0; 32]), ..e.clone() };
         let entries = vec![root, e];
         assert_eq!(decode_index(&encode_index(&entries)), Some(entries));
         assert_eq!(decode_index(b"garbage"), None);

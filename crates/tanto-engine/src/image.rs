@@ -48,9 +48,7 @@ fn msg(e: impl std::fmt::Display) -> FieldError {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, FieldError> + Send + 'static,
 ) -> Result<T, FieldError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| FieldError::from(format!("internal error: {e}")))?
+    tokio::task::spawn_blocking(f).await.map_err(|e| FieldError::from(format!("internal error: {e}")))?
 }
 
 fn comp_of(c: Compression) -> Comp {
@@ -121,11 +119,7 @@ fn sha256(data: &[u8]) -> String {
 /// Where a layer of the chain comes from.
 enum Piece {
     /// A pulled (or imported) layer: its blob.
-    Blob {
-        snap: SnapshotId,
-        source: BlobSource,
-        diff_id: String,
-    },
+    Blob { snap: SnapshotId, source: BlobSource, diff_id: String },
     /// A snapshot's own diff directory.
     Diff { snap: SnapshotId },
     /// Everything visible at `selector` of `snap` (its whole chain), as one layer.
@@ -138,11 +132,7 @@ fn is_root_selector(sel: &str) -> bool {
 
 impl EngineBackend {
     /// The layers of `c`'s rootfs, bottom first.
-    async fn layers_of(
-        &self,
-        c: &ContainerObj,
-        opts: &ImageOptions,
-    ) -> Result<Vec<LayerOut>, FieldError> {
+    async fn layers_of(&self, c: &ContainerObj, opts: &ImageOptions) -> Result<Vec<LayerOut>, FieldError> {
         let Some(rootfs) = &c.rootfs else {
             return Ok(Vec::new());
         };
@@ -152,10 +142,7 @@ impl EngineBackend {
         let mut top = None;
         let mut cur = Some(rootfs.clone());
         while let Some(r) = cur {
-            let snap = self
-                .snapshot(Some(&r))
-                .await?
-                .expect("a ref has a snapshot");
+            let snap = self.snapshot(Some(&r)).await?.expect("a ref has a snapshot");
             top.get_or_insert(snap);
             labels.insert(snap, r.vertex.label());
             cur = match &r.vertex.op {
@@ -163,9 +150,7 @@ impl EngineBackend {
                     blobs.insert(snap, (l.blob.clone(), l.diff_id.clone()));
                     r.vertex.inputs.first().cloned()
                 }
-                Op::Exec(e) if r.output == 0 => {
-                    e.rootfs.map(|i| r.vertex.inputs[i as usize].clone())
-                }
+                Op::Exec(e) if r.output == 0 => e.rootfs.map(|i| r.vertex.inputs[i as usize].clone()),
                 Op::File(f) if r.output == 0 => f.base.map(|i| r.vertex.inputs[i as usize].clone()),
                 _ => None,
             };
@@ -180,21 +165,14 @@ impl EngineBackend {
                 let mut cur = top;
                 loop {
                     match blobs.remove(&cur) {
-                        Some((source, diff_id)) => out.push(Piece::Blob {
-                            snap: cur,
-                            source,
-                            diff_id,
-                        }),
+                        Some((source, diff_id)) => out.push(Piece::Blob { snap: cur, source, diff_id }),
                         None => out.push(Piece::Diff { snap: cur }),
                     }
                     match store.snapshot_parent(cur).map_err(msg)? {
                         None => break,
                         Some((p, sel)) if is_root_selector(&sel) => cur = p,
                         Some((p, sel)) => {
-                            out.push(Piece::Squash {
-                                snap: p,
-                                selector: sel,
-                            });
+                            out.push(Piece::Squash { snap: p, selector: sel });
                             break;
                         }
                     }
@@ -223,11 +201,7 @@ impl EngineBackend {
         c: &ContainerObj,
     ) -> Result<Option<LayerOut>, FieldError> {
         match piece {
-            Piece::Blob {
-                snap,
-                source,
-                diff_id,
-            } => {
+            Piece::Blob { snap, source, diff_id } => {
                 let path = store.blob_path(&source.digest);
                 if !path.is_file() {
                     let src = tanto_oci::registry::BlobSource::from(&source);
@@ -236,14 +210,18 @@ impl EngineBackend {
                         .registry
                         .fetch_blob_with_auth(&src, &source.digest, Some(source.size), &path, &auth)
                         .await
-                        .map_err(|e| format!("layer `{}` is no longer in the state directory and cannot be fetched again: {e}", source.digest))?;
+                        .map_err(|e| {
+                            format!(
+                                "layer `{}` is no longer in the state directory and cannot be fetched again: {e}",
+                                source.digest
+                            )
+                        })?;
                 }
                 let have = match Comp::from_media_type(&source.media_type) {
                     Some(h) => h,
                     None => {
                         let mut head = [0u8; 4];
-                        let _ = std::fs::File::open(&path)
-                            .and_then(|mut f| std::io::Read::read(&mut f, &mut head));
+                        let _ = std::fs::File::open(&path).and_then(|mut f| std::io::Read::read(&mut f, &mut head));
                         Comp::sniff(&head)
                     }
                 };
@@ -253,11 +231,9 @@ impl EngineBackend {
                 };
                 let want = forced.unwrap_or(have);
                 if want == have {
-                    let size = std::fs::metadata(&path)
-                        .map(|m| m.len())
-                        .unwrap_or(source.size);
-                    let mount_from = (!source.host.is_empty())
-                        .then(|| (source.host.clone(), source.repository.clone()));
+                    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(source.size);
+                    let mount_from =
+                        (!source.host.is_empty()).then(|| (source.host.clone(), source.repository.clone()));
                     return Ok(Some(LayerOut {
                         digest: source.digest,
                         diff_id,
@@ -269,13 +245,9 @@ impl EngineBackend {
                     }));
                 }
                 let blob = self
-                    .cached_blob(
-                        store,
-                        snap,
-                        want,
-                        &format!("recompressed:{}", comp_name(want)),
-                        move |out| diff::recompress(&path, want, out),
-                    )
+                    .cached_blob(store, snap, want, &format!("recompressed:{}", comp_name(want)), move |out| {
+                        diff::recompress(&path, want, out)
+                    })
                     .await?;
                 Ok(Some(LayerOut {
                     path: store.blob_path(&blob.digest),
@@ -289,9 +261,7 @@ impl EngineBackend {
             }
             Piece::Diff { snap } => {
                 let dir = store.snapshot_dir(snap);
-                let empty = std::fs::read_dir(&dir)
-                    .map(|mut d| d.next().is_none())
-                    .unwrap_or(true);
+                let empty = std::fs::read_dir(&dir).map(|mut d| d.next().is_none()).unwrap_or(true);
                 if empty {
                     return Ok(None);
                 }
@@ -317,21 +287,13 @@ impl EngineBackend {
                 let view_store = store.clone();
                 let sel = selector.clone();
                 let blob = self
-                    .cached_blob(
-                        store,
-                        snap,
-                        want,
-                        &format!("{}:{selector}", comp_name(want)),
-                        move |out| {
-                            let view = view_store.view(Some(snap), &sel).map_err(|e| {
-                                diff::DiffError::Read {
-                                    path: PathBuf::from(&sel),
-                                    source: std::io::Error::other(e.to_string()),
-                                }
-                            })?;
-                            diff::write_layer(view.path(), TreeKind::Flat, want, out)
-                        },
-                    )
+                    .cached_blob(store, snap, want, &format!("{}:{selector}", comp_name(want)), move |out| {
+                        let view = view_store.view(Some(snap), &sel).map_err(|e| diff::DiffError::Read {
+                            path: PathBuf::from(&sel),
+                            source: std::io::Error::other(e.to_string()),
+                        })?;
+                        diff::write_layer(view.path(), TreeKind::Flat, want, out)
+                    })
                     .await?;
                 Ok(Some(LayerOut {
                     path: store.blob_path(&blob.digest),
@@ -371,22 +333,14 @@ impl EngineBackend {
                 }
             };
             store.put_blob_file(&made.digest, &tmp).map_err(msg)?;
-            let b = LayerBlob {
-                digest: made.digest,
-                diff_id: made.diff_id,
-                size: made.size,
-            };
+            let b = LayerBlob { digest: made.digest, diff_id: made.diff_id, size: made.size };
             store.save_layer_blob(snap, &name, &b).map_err(msg)?;
             Ok(b)
         })
         .await
     }
 
-    async fn manifest_of(
-        &self,
-        c: &ContainerObj,
-        opts: &ImageOptions,
-    ) -> Result<ManifestOut, FieldError> {
+    async fn manifest_of(&self, c: &ContainerObj, opts: &ImageOptions) -> Result<ManifestOut, FieldError> {
         let docker = opts.docker_media_types;
         let layers = self.layers_of(c, opts).await?;
         let platform = Platform::parse(&c.platform).map_err(msg)?;
@@ -408,15 +362,12 @@ impl EngineBackend {
         cfg.config.labels = k.labels.clone();
         cfg.config.stop_signal = some(&k.stop_signal);
         if let Some(h) = &k.healthcheck {
-            cfg.config
-                .extra
-                .insert("Healthcheck".into(), h.to_docker_json().map_err(msg)?);
+            cfg.config.extra.insert("Healthcheck".into(), h.to_docker_json().map_err(msg)?);
         }
         for p in &k.exposed_ports {
-            cfg.config.exposed_ports.insert(
-                format!("{}/{}", p.port, p.protocol.to_ascii_lowercase()),
-                Default::default(),
-            );
+            cfg.config
+                .exposed_ports
+                .insert(format!("{}/{}", p.port, p.protocol.to_ascii_lowercase()), Default::default());
         }
         for v in &k.volumes {
             cfg.config.volumes.insert(v.clone(), Default::default());
@@ -468,18 +419,18 @@ impl EngineBackend {
     ) -> Result<BuiltImage, FieldError> {
         let variants: Vec<&ContainerObj> = variants.iter().filter(|c| c.rootfs.is_some()).collect();
         if variants.is_empty() {
-            return Err("no containers to export: the container has no filesystem (start with `from` or `withRootfs`)".into());
+            return Err(
+                "no containers to export: the container has no filesystem (start with `from` or `withRootfs`)".into()
+            );
         }
         let mut manifests = Vec::new();
         let mut seen = HashSet::new();
         for c in variants {
             let m = self.manifest_of(c, opts).await?;
             if !seen.insert(m.platform.to_string()) {
-                return Err(format!(
-                    "two platform variants are for `{}`; give one container per platform",
-                    m.platform
-                )
-                .into());
+                return Err(
+                    format!("two platform variants are for `{}`; give one container per platform", m.platform).into()
+                );
             }
             manifests.push(m);
         }
@@ -492,11 +443,7 @@ impl EngineBackend {
                 manifests,
             });
         }
-        let index_type = if opts.docker_media_types {
-            media::DOCKER_MANIFEST_LIST
-        } else {
-            media::OCI_INDEX
-        };
+        let index_type = if opts.docker_media_types { media::DOCKER_MANIFEST_LIST } else { media::OCI_INDEX };
         let index = json!({
             "schemaVersion": 2,
             "mediaType": index_type,
@@ -509,12 +456,7 @@ impl EngineBackend {
             }).collect::<Vec<Value>>(),
         });
         let bytes = serde_json::to_vec(&index).expect("json");
-        Ok(BuiltImage {
-            top_media_type: index_type,
-            top_digest: sha256(&bytes),
-            top_bytes: bytes,
-            manifests,
-        })
+        Ok(BuiltImage { top_media_type: index_type, top_digest: sha256(&bytes), top_bytes: bytes, manifests })
     }
 
     pub(crate) async fn do_publish(
@@ -525,7 +467,10 @@ impl EngineBackend {
     ) -> Result<String, FieldError> {
         let r = tanto_oci::reference::ImageRef::parse(address).map_err(msg)?;
         if r.digest().is_some() {
-            return Err(format!("cannot publish to `{address}`: give a tag, not a digest (the digest is what publish returns)").into());
+            return Err(format!(
+                "cannot publish to `{address}`: give a tag, not a digest (the digest is what publish returns)"
+            )
+            .into());
         }
         let tag = r.tag().unwrap_or("latest").to_string();
         let built = self.build_image(variants, opts).await?;
@@ -536,42 +481,28 @@ impl EngineBackend {
         let mut seen = HashSet::new();
         for l in built.manifests.iter().flat_map(|m| &m.layers) {
             if seen.insert(l.digest.clone()) {
-                let mount = l
-                    .mount_from
-                    .as_ref()
-                    .filter(|(h, _)| *h == push_host)
-                    .map(|(_, repo)| repo.clone());
+                let mount = l.mount_from.as_ref().filter(|(h, _)| *h == push_host).map(|(_, repo)| repo.clone());
                 layers.push((l.digest.clone(), l.path.clone(), mount));
             }
         }
         let (reg, target, creds) = (&registry, &r, &auth);
         futures::stream::iter(layers)
             .map(move |(digest, path, mount)| async move {
-                reg.push_blob(target, &digest, &path, mount.as_deref(), creds)
-                    .await
-                    .map_err(msg)
+                reg.push_blob(target, &digest, &path, mount.as_deref(), creds).await.map_err(msg)
             })
             .buffer_unordered(4)
             .try_collect::<Vec<bool>>()
             .await?;
         for m in &built.manifests {
-            registry
-                .push_blob_bytes(&r, &m.config_digest, &m.config_bytes, &auth)
-                .await
-                .map_err(msg)?;
+            registry.push_blob_bytes(&r, &m.config_digest, &m.config_bytes, &auth).await.map_err(msg)?;
         }
         if built.manifests.len() > 1 {
             for m in &built.manifests {
-                registry
-                    .push_manifest(&r, &m.digest, m.media_type, &m.bytes, &auth)
-                    .await
-                    .map_err(msg)?;
+                registry.push_manifest(&r, &m.digest, m.media_type, &m.bytes, &auth).await.map_err(msg)?;
             }
         }
-        let digest = registry
-            .push_manifest(&r, &tag, built.top_media_type, &built.top_bytes, &auth)
-            .await
-            .map_err(msg)?;
+        let digest =
+            registry.push_manifest(&r, &tag, built.top_media_type, &built.top_bytes, &auth).await.map_err(msg)?;
         tracing::info!(reference = %r, %digest, "published");
         Ok(format!("{}:{tag}@{digest}", r.name()))
     }
@@ -590,10 +521,19 @@ impl EngineBackend {
                 return Err(format!("cannot export an image to `{}`", target.display()).into());
             };
             if std::fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
-                return Err(format!("cannot export the image to `{}`: it is a directory; give a file path such as `image.tar`", target.display()).into());
+                return Err(format!(
+                    "cannot export the image to `{}`: it is a directory; give a file path such as `image.tar`",
+                    target.display()
+                )
+                .into());
             }
             std::fs::create_dir_all(parent).map_err(|e| format!("cannot create `{}`: {e}", parent.display()))?;
-            let tmp = parent.join(format!(".{}.tanto-{}-{}", name.to_string_lossy(), std::process::id(), uuid::Uuid::new_v4().simple()));
+            let tmp = parent.join(format!(
+                ".{}.tanto-{}-{}",
+                name.to_string_lossy(),
+                std::process::id(),
+                uuid::Uuid::new_v4().simple()
+            ));
             if let Err(e) = write_layout(&built, &tmp, None) {
                 let _ = std::fs::remove_file(&tmp);
                 return Err(format!("writing the image tarball `{}`: {e}", target.display()).into());
@@ -654,15 +594,7 @@ impl EngineBackend {
                 return Err(format!("storing the image tarball: {e}").into());
             }
             let id = prep.id;
-            store
-                .commit(
-                    &key,
-                    &CacheRecord {
-                        outputs: vec![id],
-                        meta: None,
-                    },
-                )
-                .map_err(msg)?;
+            store.commit(&key, &CacheRecord { outputs: vec![id], meta: None }).map_err(msg)?;
             Ok(vertex)
         })
         .await?;
@@ -680,10 +612,9 @@ impl EngineBackend {
         let path = source.path.clone();
         let file = blocking(move || {
             let view = store.view(snap, "/").map_err(msg)?;
-            let root = crate::fsops::Root::open(view.path())
-                .map_err(|e| format!("opening the tarball's directory: {e}"))?;
-            root.open_file(&path)
-                .map_err(|e| format!("image tarball `{path}`: {e}").into())
+            let root =
+                crate::fsops::Root::open(view.path()).map_err(|e| format!("opening the tarball's directory: {e}"))?;
+            root.open_file(&path).map_err(|e| format!("image tarball `{path}`: {e}").into())
         })
         .await?;
         self.import_tarball_file(file, Path::new(&source.path), tag, platform).await
@@ -706,22 +637,11 @@ impl EngineBackend {
             let scratch = store.root().join("tmp");
             let put_store = store.clone();
             let mut put = move |digest: &str, tmp: &Path| -> std::io::Result<()> {
-                put_store
-                    .put_blob_file(digest, tmp)
-                    .map(|_| ())
-                    .map_err(|e| std::io::Error::other(e.to_string()))
+                put_store.put_blob_file(digest, tmp).map(|_| ()).map_err(|e| std::io::Error::other(e.to_string()))
             };
             let blob_store = store.clone();
-            tarball::read_image_tarball(
-                &name,
-                file,
-                &tag,
-                &want,
-                &scratch,
-                &mut put,
-                &|d| blob_store.blob_path(d),
-            )
-            .map_err(msg)
+            tarball::read_image_tarball(&name, file, &tag, &want, &scratch, &mut put, &|d| blob_store.blob_path(d))
+                .map_err(msg)
         })
         .await?;
         let reference = img.ref_name.clone().unwrap_or_else(|| img.digest.clone());
@@ -740,17 +660,8 @@ impl EngineBackend {
                 )
             })
             .collect();
-        let platform = if img.config.os.is_empty() {
-            platform.to_string()
-        } else {
-            img.config.platform().to_string()
-        };
-        Ok(ResolvedImage {
-            reference,
-            platform,
-            config: crate::backend::image_config(&img.config),
-            layers,
-        })
+        let platform = if img.config.os.is_empty() { platform.to_string() } else { img.config.platform().to_string() };
+        Ok(ResolvedImage { reference, platform, config: crate::backend::image_config(&img.config), layers })
     }
 }
 
@@ -790,10 +701,7 @@ pub(crate) fn write_layout(built: &BuiltImage, out: &Path, ref_name: Option<&str
     let docker = match built.manifests.as_slice() {
         [m] => Some(tarball::docker_manifest(
             &m.config_digest,
-            &m.layers
-                .iter()
-                .map(|l| l.digest.clone())
-                .collect::<Vec<_>>(),
+            &m.layers.iter().map(|l| l.digest.clone()).collect::<Vec<_>>(),
             &ref_name.map(|n| vec![n.to_string()]).unwrap_or_default(),
         )),
         _ => None,

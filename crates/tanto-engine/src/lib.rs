@@ -12,10 +12,10 @@
 //! - Business logic lives below (solver, store, exec, oci, api); this crate wires.
 
 mod backend;
+pub mod cache;
 mod cdi;
 mod copyinc;
 mod docker_api;
-pub mod cache;
 mod export;
 pub mod fsops;
 mod gitignore;
@@ -23,10 +23,10 @@ pub mod host;
 mod image;
 pub mod progress;
 mod search;
-mod socket;
 pub mod secrets;
 pub mod server;
 pub mod services;
+mod socket;
 pub mod sources;
 mod worker;
 pub mod workspace;
@@ -138,12 +138,17 @@ impl EngineOptions {
         let state_dir = match std::env::var_os("TANTO_STATE_DIR") {
             Some(d) if !d.is_empty() => PathBuf::from(d),
             _ if is_root() => PathBuf::from("/var/lib/tanto"),
-            _ => std::env::var_os("XDG_DATA_HOME").map(PathBuf::from).unwrap_or_else(|| home.join(".local/share")).join("tanto"),
+            _ => std::env::var_os("XDG_DATA_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| home.join(".local/share"))
+                .join("tanto"),
         };
         let run_dir = match std::env::var_os("TANTO_RUN_DIR") {
             Some(d) if !d.is_empty() => PathBuf::from(d),
             _ if is_root() => PathBuf::from("/run/tanto"),
-            _ => std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir).join("tanto"),
+            _ => {
+                std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir).join("tanto")
+            }
         };
         let runtime = match std::env::var("TANTO_RUNTIME").unwrap_or_default().as_str() {
             "" | "auto" => tanto_exec::RuntimeKind::Auto,
@@ -153,7 +158,8 @@ impl EngineOptions {
         };
         let workdir = match workdir {
             Some(w) => w,
-            None => std::env::current_dir().map_err(|e| EngineError::msg(format!("cannot read the current directory: {e}")))?,
+            None => std::env::current_dir()
+                .map_err(|e| EngineError::msg(format!("cannot read the current directory: {e}")))?,
         };
         let workdir = std::path::absolute(&workdir).unwrap_or(workdir);
         Ok(EngineOptions { state_dir, run_dir, workdir, runtime, config: None, quiet: false })
@@ -177,7 +183,9 @@ impl Engine {
         }
         let (config, config_path) = match &options.config {
             Some(p) => (tanto_oci::config::EngineConfig::load(p), Some(p.clone())),
-            None => tanto_oci::config::EngineConfig::load_default().map(|(c, p)| (Ok(c), p)).map_err(|e| EngineError::msg(e.to_string()))?,
+            None => tanto_oci::config::EngineConfig::load_default()
+                .map(|(c, p)| (Ok(c), p))
+                .map_err(|e| EngineError::msg(e.to_string()))?,
         };
         let config = config.map_err(|e| EngineError::msg(e.to_string()))?;
         if let Some(p) = &config_path {
@@ -185,7 +193,9 @@ impl Engine {
         }
         let store = {
             let dir = options.state_dir.clone();
-            tokio::task::spawn_blocking(move || Store::open(&dir)).await.map_err(|e| EngineError::msg(e.to_string()))??
+            tokio::task::spawn_blocking(move || Store::open(&dir))
+                .await
+                .map_err(|e| EngineError::msg(e.to_string()))??
         };
         let executor = tanto_exec::Executor::new(tanto_exec::ExecutorConfig {
             runtime: options.runtime,
@@ -200,18 +210,33 @@ impl Engine {
         if net.enabled {
             let (ex, cfg) = (executor.clone(), net.bridge.clone());
             match tokio::task::spawn_blocking(move || ex.enable_bridge(cfg)).await {
-                Ok(Ok(cleaned)) if cleaned > 0 => tracing::info!(cleaned, "removed the networks of engines that are gone"),
+                Ok(Ok(cleaned)) if cleaned > 0 => {
+                    tracing::info!(cleaned, "removed the networks of engines that are gone")
+                }
                 Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "bridge networking is off: execs share the host's network and services cannot start"),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "bridge networking is off: execs share the host's network and services cannot start")
+                }
                 Err(e) => tracing::warn!(error = %e, "bridge networking is off"),
             }
         }
-        let cdi_spec_dirs = cdi::spec_dirs(&config, config_path.as_deref(), std::env::var("TANTO_CDI_SPEC_DIRS").ok().as_deref())?;
+        let cdi_spec_dirs =
+            cdi::spec_dirs(&config, config_path.as_deref(), std::env::var("TANTO_CDI_SPEC_DIRS").ok().as_deref())?;
         let services = services::Services::new(net.tunnel_bind);
         let registry = tanto_oci::registry::Registry::new(Arc::new(config));
         let secrets = Arc::new(secrets::Secrets::new(options.workdir.clone()));
         let progress = progress::Progress::new(options.quiet);
-        let worker = Arc::new(Worker { active: Default::default(), store, registry, executor, secrets, progress: progress.clone(), services: services.clone(), registry_auth: Default::default(), cdi_spec_dirs });
+        let worker = Arc::new(Worker {
+            active: Default::default(),
+            store,
+            registry,
+            executor,
+            secrets,
+            progress: progress.clone(),
+            services: services.clone(),
+            registry_auth: Default::default(),
+            cdi_spec_dirs,
+        });
         let solver = Solver::new(worker);
         services.set_solver(&solver);
         let p = progress.clone();

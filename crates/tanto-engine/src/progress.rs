@@ -57,7 +57,9 @@ impl Progress {
         let line = match e {
             Event::Started { key, label } => format!("#{} {label}", st.number(*key)),
             Event::Cached { key, label } => format!("#{} {label} CACHED", st.number(*key)),
-            Event::Done { key, label: _, duration } => format!("#{} DONE {:.3}s", st.number(*key), duration.as_secs_f64()),
+            Event::Done { key, label: _, duration } => {
+                format!("#{} DONE {:.3}s", st.number(*key), duration.as_secs_f64())
+            }
             Event::Failed { key, label: _, error } => {
                 let first = error.lines().next().unwrap_or("");
                 format!("#{} ERROR {first}", st.number(*key))

@@ -45,7 +45,10 @@ pub fn run(root: &Root, base: &str, opts: &SearchOptions) -> Result<Vec<SearchRe
         .multi_line(true)
         .dot_matches_new_line(opts.multiline && opts.dotall)
         .build()
-        .map_err(|e| SearchError::Pattern { pattern: opts.pattern.clone(), reason: e.to_string().lines().last().unwrap_or("").trim().to_string() })?;
+        .map_err(|e| SearchError::Pattern {
+            pattern: opts.pattern.clone(),
+            reason: e.to_string().lines().last().unwrap_or("").trim().to_string(),
+        })?;
     let globs = opts
         .globs
         .iter()
@@ -63,7 +66,8 @@ pub fn run(root: &Root, base: &str, opts: &SearchOptions) -> Result<Vec<SearchRe
                 .map_err(|e| SearchError::Glob { glob: g.clone(), reason: e.to_string() })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let mut s = Searcher { root, base: crate::paths_clean(base), opts, re, globs, ignores: Stack::default(), out: Vec::new() };
+    let mut s =
+        Searcher { root, base: crate::paths_clean(base), opts, re, globs, ignores: Stack::default(), out: Vec::new() };
     if opts.paths.is_empty() {
         s.walk("")?;
     } else {
@@ -73,7 +77,12 @@ pub fn run(root: &Root, base: &str, opts: &SearchOptions) -> Result<Vec<SearchRe
                 Some(st) if file_type(&st) == FileType::Directory => s.walk(&rel)?,
                 Some(st) if file_type(&st) == FileType::RegularFile => s.file(&rel, true)?,
                 Some(_) => {}
-                None => return Err(SearchError::Io { path: p.clone(), source: std::io::Error::from_raw_os_error(libc::ENOENT) }),
+                None => {
+                    return Err(SearchError::Io {
+                        path: p.clone(),
+                        source: std::io::Error::from_raw_os_error(libc::ENOENT),
+                    })
+                }
             }
         }
     }
@@ -190,7 +199,11 @@ pub fn matches(re: &Regex, data: &[u8], multiline: bool) -> Vec<SearchResultObj>
             matched_lines: String::from_utf8_lossy(&data[ls..le]).into_owned(),
             submatches: subs
                 .into_iter()
-                .map(|(s, e)| SearchSubmatchObj { start: (s - ls) as i64, end: (e - ls) as i64, text: String::from_utf8_lossy(&data[s..e]).into_owned() })
+                .map(|(s, e)| SearchSubmatchObj {
+                    start: (s - ls) as i64,
+                    end: (e - ls) as i64,
+                    text: String::from_utf8_lossy(&data[s..e]).into_owned(),
+                })
                 .collect(),
         })
         .collect()
@@ -214,16 +227,32 @@ mod tests {
     fn check(pattern: &str, multiline: bool, data: &str, want: &[(i64, i64, &str, &[(i64, i64, &str)])]) {
         let re = RegexBuilder::new(pattern).multi_line(true).dot_matches_new_line(false).build().unwrap();
         let got = matches(&re, data.as_bytes(), multiline);
-        let got: Vec<(i64, i64, String, Vec<(i64, i64, String)>)> =
-            got.into_iter().map(|r| (r.line_number, r.absolute_offset, r.matched_lines, r.submatches.into_iter().map(|s| (s.start, s.end, s.text)).collect())).collect();
-        let want: Vec<(i64, i64, String, Vec<(i64, i64, String)>)> =
-            want.iter().map(|(n, o, l, s)| (*n, *o, l.to_string(), s.iter().map(|(a, b, t)| (*a, *b, t.to_string())).collect())).collect();
+        let got: Vec<(i64, i64, String, Vec<(i64, i64, String)>)> = got
+            .into_iter()
+            .map(|r| {
+                (
+                    r.line_number,
+                    r.absolute_offset,
+                    r.matched_lines,
+                    r.submatches.into_iter().map(|s| (s.start, s.end, s.text)).collect(),
+                )
+            })
+            .collect();
+        let want: Vec<(i64, i64, String, Vec<(i64, i64, String)>)> = want
+            .iter()
+            .map(|(n, o, l, s)| (*n, *o, l.to_string(), s.iter().map(|(a, b, t)| (*a, *b, t.to_string())).collect()))
+            .collect();
         assert_eq!(got, want, "{pattern:?} in {data:?}");
     }
 
     #[test]
     fn match_cases() {
-        check("b", false, "abc\nbob\n", &[(1, 0, "abc\n", &[(1, 2, "b")]), (2, 4, "bob\n", &[(0, 1, "b"), (2, 3, "b")])]);
+        check(
+            "b",
+            false,
+            "abc\nbob\n",
+            &[(1, 0, "abc\n", &[(1, 2, "b")]), (2, 4, "bob\n", &[(0, 1, "b"), (2, 3, "b")])],
+        );
         check("^x$", false, "a\nx\nxx", &[(2, 2, "x\n", &[(0, 1, "x")])]);
         check("end", false, "no newline at the end", &[(1, 0, "no newline at the end", &[(18, 21, "end")])]);
         check("a\\nb", true, "xa\nby\nz\n", &[(1, 0, "xa\nby\n", &[(1, 4, "a\nb")])]);

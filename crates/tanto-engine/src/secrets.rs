@@ -52,7 +52,9 @@ impl Secrets {
     async fn resolve_uri(&self, uri: &str) -> Result<Vec<u8>, EngineError> {
         if let Some(name) = uri.strip_prefix("env://") {
             return std::env::var_os(name).map(|v| v.into_encoded_bytes()).ok_or_else(|| {
-                EngineError::msg(format!("secret `{uri}`: environment variable `{name}` is not set in the client's environment"))
+                EngineError::msg(format!(
+                    "secret `{uri}`: environment variable `{name}` is not set in the client's environment"
+                ))
             });
         }
         if let Some(path) = uri.strip_prefix("file://") {
@@ -140,7 +142,8 @@ mod tests {
             ("uri:env://TANTO_SECRETS_TEST_MISSING", Err("is not set in the client's environment")),
             ("uri:cmd://printf 'x\\n\\n'", Ok("x")),
         ] {
-            let got = s.get(identity).await.map(|v| String::from_utf8_lossy(&v).into_owned()).map_err(|e| e.to_string());
+            let got =
+                s.get(identity).await.map(|v| String::from_utf8_lossy(&v).into_owned()).map_err(|e| e.to_string());
             match want {
                 Ok(w) => assert_eq!(got.as_deref(), Ok(w), "{identity}"),
                 Err(e) => assert!(got.as_ref().is_err_and(|g| g.contains(e)), "{identity}: {got:?}"),

@@ -36,7 +36,8 @@ pub fn authorized(header: Option<&str>, token: &str) -> bool {
         return false;
     };
     let value = value.trim();
-    let config = base64::engine::GeneralPurposeConfig::new().with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent);
+    let config = base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent);
     let engines = [
         base64::engine::GeneralPurpose::new(&base64::alphabet::STANDARD, config),
         base64::engine::GeneralPurpose::new(&base64::alphabet::URL_SAFE, config),
@@ -53,10 +54,17 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn handle(engine: Arc<Engine>, token: Arc<str>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    engine: Arc<Engine>,
+    token: Arc<str>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let auth = req.headers().get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     if !authorized(auth, &token) {
-        let mut resp = json_response(StatusCode::UNAUTHORIZED, &error_body("unauthorized: send the session token as the HTTP Basic user name"));
+        let mut resp = json_response(
+            StatusCode::UNAUTHORIZED,
+            &error_body("unauthorized: send the session token as the HTTP Basic user name"),
+        );
         resp.headers_mut().insert(
             hyper::header::WWW_AUTHENTICATE,
             hyper::header::HeaderValue::from_static("Basic realm=\"Access to the Dagger engine session\""),
@@ -65,14 +73,22 @@ async fn handle(engine: Arc<Engine>, token: Arc<str>, req: Request<Incoming>) ->
     }
     let path = req.uri().path().trim_end_matches('/');
     if path != "/query" {
-        return Ok(json_response(StatusCode::NOT_FOUND, &error_body(&format!("no such endpoint `{path}`: POST GraphQL to /query"))));
+        return Ok(json_response(
+            StatusCode::NOT_FOUND,
+            &error_body(&format!("no such endpoint `{path}`: POST GraphQL to /query")),
+        ));
     }
     if req.method() != Method::POST {
         return Ok(json_response(StatusCode::METHOD_NOT_ALLOWED, &error_body("use POST for /query")));
     }
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
-        Err(e) => return Ok(json_response(StatusCode::PAYLOAD_TOO_LARGE, &error_body(&format!("reading the request body: {e}")))),
+        Err(e) => {
+            return Ok(json_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &error_body(&format!("reading the request body: {e}")),
+            ))
+        }
     };
     let request = match tanto_api::gql::parse_request_body(&body) {
         Ok(r) => r,
@@ -88,7 +104,12 @@ async fn handle(engine: Arc<Engine>, token: Arc<str>, req: Request<Incoming>) ->
 
 /// Serves `listener` until `shutdown` resolves, then drops open connections
 /// (cancelling their work).
-pub async fn serve(engine: Arc<Engine>, listener: TcpListener, token: String, shutdown: impl std::future::Future<Output = ()>) {
+pub async fn serve(
+    engine: Arc<Engine>,
+    listener: TcpListener,
+    token: String,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
     let token: Arc<str> = token.into();
     let mut conns = JoinSet::new();
     tokio::pin!(shutdown);

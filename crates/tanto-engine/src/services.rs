@@ -266,7 +266,12 @@ impl Services {
     }
 
     /// Tunnels `spec`'s ports to the host until it exits (or the caller goes away).
-    pub async fn up(self: &Arc<Self>, spec: &ServiceSpec, ports: Vec<PortForwardObj>, random: bool) -> Result<(), EngineError> {
+    pub async fn up(
+        self: &Arc<Self>,
+        spec: &ServiceSpec,
+        ports: Vec<PortForwardObj>,
+        random: bool,
+    ) -> Result<(), EngineError> {
         self.register(spec);
         let tunnel = ServiceSpec {
             digest: format!("up:{}:{}:{ports:?}", spec.digest, random),
@@ -285,7 +290,10 @@ impl Services {
                 let ended = running.wait().await;
                 match ended.as_ref() {
                     Ok(info) if info.exit_code == 0 => Ok(()),
-                    Ok(info) => Err(EngineError::msg(format!("service `{}` exited with code {}", spec.hostname, info.exit_code))),
+                    Ok(info) => Err(EngineError::msg(format!(
+                        "service `{}` exited with code {}",
+                        spec.hostname, info.exit_code
+                    ))),
                     Err(e) => Err(EngineError::msg(format!("service `{}`: {e}", spec.hostname))),
                 }
             }
@@ -298,7 +306,10 @@ impl Services {
         let held: Vec<Lease> = self.held.lock().drain().map(|(_, l)| l).collect();
         let slots: Vec<Arc<Slot>> = self.slots.lock().drain().map(|(_, (s, _))| s).collect();
         drop(held);
-        let stops = slots.iter().filter_map(|s| s.cell.get().cloned()).map(|i| async move { i.stop(Some(SHUTDOWN_GRACE)).await });
+        let stops = slots
+            .iter()
+            .filter_map(|s| s.cell.get().cloned())
+            .map(|i| async move { i.stop(Some(SHUTDOWN_GRACE)).await });
         futures::future::join_all(stops).await;
         // Services already stopping get the short grace too.
         let stopping: Vec<_> = self.stopping.lock().drain(..).collect();
@@ -312,7 +323,10 @@ impl Services {
     }
 
     /// A lease on `spec`, started (once) if it is not running.
-    fn acquire(self: &Arc<Self>, spec: ServiceSpec) -> futures::future::BoxFuture<'static, Result<Lease, ServiceError>> {
+    fn acquire(
+        self: &Arc<Self>,
+        spec: ServiceSpec,
+    ) -> futures::future::BoxFuture<'static, Result<Lease, ServiceError>> {
         let this = self.clone();
         Box::pin(async move {
             let key = spec.digest.clone();
@@ -360,7 +374,9 @@ impl Services {
     async fn start(self: &Arc<Self>, spec: &ServiceSpec) -> Result<Arc<Instance>, ServiceError> {
         let kind = match &spec.kind {
             ServiceSpecKind::Container { exec, ports } => self.start_container(spec, exec, ports).await?,
-            ServiceSpecKind::Tunnel { upstream, ports, native } => self.start_tunnel(spec, upstream, ports, *native).await?,
+            ServiceSpecKind::Tunnel { upstream, ports, native } => {
+                self.start_tunnel(spec, upstream, ports, *native).await?
+            }
             ServiceSpecKind::Host { host, ports } => self.start_host(spec, host, ports).await?,
         };
         Ok(Arc::new(Instance { hostname: spec.hostname.clone(), kind }))
@@ -377,7 +393,9 @@ impl Services {
         let solver = self.solver()?;
         let worker = solver.worker().clone();
         if worker.executor.bridge_config().is_none() {
-            return Err(ServiceError::NoNetwork { reason: "bridge networking could not be enabled at engine start (see the engine's log)".into() });
+            return Err(ServiceError::NoNetwork {
+                reason: "bridge networking could not be enabled at engine start (see the engine's log)".into(),
+            });
         }
         let op = exec.exec().ok_or_else(|| fail("the service is not an exec".into()))?;
         let inputs = futures::future::try_join_all(exec.inputs.iter().map(|r| solver.solve(r.vertex.clone())))
@@ -406,13 +424,21 @@ impl Services {
         let target = up.instance().address().ok_or_else(|| err("the upstream is itself a host tunnel".into()))?;
         let forwards: Vec<PortForwardObj> = if ports.is_empty() {
             let exposed = match &upstream.kind {
-                ServiceSpecKind::Container { ports, .. } => ports.iter().map(|p| (p.port as u16, p.protocol.clone())).collect(),
-                ServiceSpecKind::Host { ports, .. } => ports.iter().map(|p| (p.frontend.unwrap_or(p.backend), p.protocol.clone())).collect(),
+                ServiceSpecKind::Container { ports, .. } => {
+                    ports.iter().map(|p| (p.port as u16, p.protocol.clone())).collect()
+                }
+                ServiceSpecKind::Host { ports, .. } => {
+                    ports.iter().map(|p| (p.frontend.unwrap_or(p.backend), p.protocol.clone())).collect()
+                }
                 ServiceSpecKind::Tunnel { .. } => Vec::new(),
             };
             exposed
                 .into_iter()
-                .map(|(port, protocol): (u16, String)| PortForwardObj { frontend: native.then_some(port), backend: port, protocol })
+                .map(|(port, protocol): (u16, String)| PortForwardObj {
+                    frontend: native.then_some(port),
+                    backend: port,
+                    protocol,
+                })
                 .collect()
         } else {
             ports
@@ -421,7 +447,9 @@ impl Services {
                 .collect()
         };
         if forwards.is_empty() {
-            return Err(err("the service exposes no ports: pass `ports`, or use `withExposedPort` before `asService`".into()));
+            return Err(err(
+                "the service exposes no ports: pass `ports`, or use `withExposedPort` before `asService`".into()
+            ));
         }
         let mut listeners = Vec::new();
         let mut out = Vec::new();
@@ -442,15 +470,25 @@ impl Services {
                 skip_healthcheck: false,
             });
         }
-        let host = if self.tunnel_bind.is_unspecified() { "127.0.0.1".to_string() } else { self.tunnel_bind.to_string() };
+        let host =
+            if self.tunnel_bind.is_unspecified() { "127.0.0.1".to_string() } else { self.tunnel_bind.to_string() };
         let _ = spec;
         Ok(InstanceKind::Tunnel { host, ports: out, _listeners: listeners, _upstream: up })
     }
 
-    async fn start_host(self: &Arc<Self>, spec: &ServiceSpec, host: &str, ports: &[PortForwardObj]) -> Result<InstanceKind, ServiceError> {
+    async fn start_host(
+        self: &Arc<Self>,
+        spec: &ServiceSpec,
+        host: &str,
+        ports: &[PortForwardObj],
+    ) -> Result<InstanceKind, ServiceError> {
         let err = |message: String| ServiceError::Tunnel { hostname: spec.hostname.clone(), message };
         let worker = self.solver()?.worker().clone();
-        let addr = worker.executor.bridge_host_address().await.map_err(|e| ServiceError::NoNetwork { reason: e.to_string() })?;
+        let addr = worker
+            .executor
+            .bridge_host_address()
+            .await
+            .map_err(|e| ServiceError::NoNetwork { reason: e.to_string() })?;
         let block = addr.block();
         let mut listeners = Vec::new();
         for p in ports {
@@ -458,7 +496,9 @@ impl Services {
                 return Err(err(format!("{} port {}: only TCP can be tunnelled for now", p.protocol, p.backend)));
             }
             let front = p.frontend.unwrap_or(p.backend);
-            let listener = TcpListener::bind((addr.ip(), front)).await.map_err(|e| err(format!("listening on {}:{front}: {e}", addr.ip())))?;
+            let listener = TcpListener::bind((addr.ip(), front))
+                .await
+                .map_err(|e| err(format!("listening on {}:{front}: {e}", addr.ip())))?;
             let upstream = format!("{host}:{}", p.backend);
             let allowed = Box::new(move |peer: IpAddr| matches!(peer, IpAddr::V4(v4) if block.contains(v4)));
             listeners.push(AbortOnDrop(tokio::spawn(forward_to_host(listener, upstream, allowed))));
@@ -469,7 +509,12 @@ impl Services {
 
 /// Waits until `ip` accepts TCP connections on every exposed TCP port that is not
 /// skipped, the container exits, or [`HEALTH_TIMEOUT`] passes.
-async fn health_check(running: &RunningContainer, hostname: &str, ip: Ipv4Addr, ports: &[PortObj]) -> Result<(), ServiceError> {
+async fn health_check(
+    running: &RunningContainer,
+    hostname: &str,
+    ip: Ipv4Addr,
+    ports: &[PortObj],
+) -> Result<(), ServiceError> {
     let start = Instant::now();
     let output = |r: &RunningContainer| String::from_utf8_lossy(&r.output()).trim().to_string();
     for p in ports.iter().filter(|p| p.protocol == "TCP" && !p.skip_healthcheck) {
@@ -478,7 +523,11 @@ async fn health_check(running: &RunningContainer, hostname: &str, ip: Ipv4Addr, 
         loop {
             if let Some(ended) = running.exited() {
                 let exit_code = ended.as_ref().as_ref().map(|i| i.exit_code).unwrap_or(-1);
-                return Err(ServiceError::Exited { hostname: hostname.to_string(), exit_code, output: output(running) });
+                return Err(ServiceError::Exited {
+                    hostname: hostname.to_string(),
+                    exit_code,
+                    output: output(running),
+                });
             }
             // Short attempts: a SYN lost while the container comes up would otherwise cost a
             // one-second retransmission.
@@ -487,7 +536,12 @@ async fn health_check(running: &RunningContainer, hostname: &str, ip: Ipv4Addr, 
             }
             tracing::trace!(port, ms = start.elapsed().as_millis() as u64, "health check: not yet");
             if start.elapsed() > HEALTH_TIMEOUT {
-                return Err(ServiceError::Unhealthy { hostname: hostname.to_string(), port, waited: start.elapsed(), output: output(running) });
+                return Err(ServiceError::Unhealthy {
+                    hostname: hostname.to_string(),
+                    port,
+                    waited: start.elapsed(),
+                    output: output(running),
+                });
             }
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_millis(100));
@@ -540,8 +594,15 @@ pub(crate) struct NetworkSettings {
     pub tunnel_bind: IpAddr,
 }
 
-pub(crate) fn network_settings(config: &tanto_oci::config::EngineConfig, path: Option<&std::path::Path>) -> Result<NetworkSettings, EngineError> {
-    let mut out = NetworkSettings { enabled: true, bridge: tanto_exec::net::BridgeConfig::default(), tunnel_bind: IpAddr::V4(Ipv4Addr::LOCALHOST) };
+pub(crate) fn network_settings(
+    config: &tanto_oci::config::EngineConfig,
+    path: Option<&std::path::Path>,
+) -> Result<NetworkSettings, EngineError> {
+    let mut out = NetworkSettings {
+        enabled: true,
+        bridge: tanto_exec::net::BridgeConfig::default(),
+        tunnel_bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+    };
     let Some(section) = config.extra.get("network") else { return Ok(out) };
     let file = path.map(|p| p.display().to_string()).unwrap_or_else(|| "the engine config".into());
     let bad = |key: &str, why: String| EngineError::msg(format!("`{file}`: `[network] {key}`: {why}"));
@@ -553,11 +614,17 @@ pub(crate) fn network_settings(config: &tanto_oci::config::EngineConfig, path: O
                 out.bridge.subnet = s.parse().map_err(|e: tanto_exec::net::SubnetError| bad(key, e.to_string()))?;
             }
             "block_prefix" => {
-                let n = value.as_integer().filter(|n| (1..=32).contains(n)).ok_or_else(|| bad(key, "must be a prefix length like 24".into()))?;
+                let n = value
+                    .as_integer()
+                    .filter(|n| (1..=32).contains(n))
+                    .ok_or_else(|| bad(key, "must be a prefix length like 24".into()))?;
                 out.bridge.block_prefix = n as u8;
             }
             "mtu" => {
-                let n = value.as_integer().filter(|n| (576..=65535).contains(n)).ok_or_else(|| bad(key, "must be a number from 576 to 65535".into()))?;
+                let n = value
+                    .as_integer()
+                    .filter(|n| (576..=65535).contains(n))
+                    .ok_or_else(|| bad(key, "must be a number from 576 to 65535".into()))?;
                 out.bridge.mtu = Some(n as u32);
             }
             "tunnel_bind" => {
@@ -565,7 +632,9 @@ pub(crate) fn network_settings(config: &tanto_oci::config::EngineConfig, path: O
                 out.tunnel_bind = s.parse().map_err(|_| bad(key, format!("`{s}` is not an IP address")))?;
             }
             "enabled" => out.enabled = value.as_bool().ok_or_else(|| bad(key, "must be true or false".into()))?,
-            other => return Err(bad(other, "unknown key: use subnet, block_prefix, mtu, tunnel_bind or enabled".into())),
+            other => {
+                return Err(bad(other, "unknown key: use subnet, block_prefix, mtu, tunnel_bind or enabled".into()))
+            }
         }
     }
     Ok(out)
@@ -580,7 +649,10 @@ mod tests {
         // (config text, Ok(subnet/prefix/mtu/bind) or Err(fragment))
         let cases: &[(&str, Result<&str, &str>)] = &[
             ("", Ok("10.87.0.0/16 24 None 127.0.0.1")),
-            ("[network]\nsubnet = \"10.99.0.0/20\"\nblock_prefix = 26\nmtu = 1400\ntunnel_bind = \"0.0.0.0\"\n", Ok("10.99.0.0/20 26 Some(1400) 0.0.0.0")),
+            (
+                "[network]\nsubnet = \"10.99.0.0/20\"\nblock_prefix = 26\nmtu = 1400\ntunnel_bind = \"0.0.0.0\"\n",
+                Ok("10.99.0.0/20 26 Some(1400) 0.0.0.0"),
+            ),
             ("[network]\nsubnet = \"10.99.0.1/16\"\n", Err("host bits are set")),
             ("[network]\nsubnet = 5\n", Err("must be a string")),
             ("[network]\nmtu = 10\n", Err("576 to 65535")),

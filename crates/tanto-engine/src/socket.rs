@@ -38,7 +38,8 @@ impl SocketProxy {
         use std::os::unix::fs::PermissionsExt;
         std::fs::create_dir_all(dir).map_err(|e| format!("creating `{}`: {e}", dir.display()))?;
         let path = dir.join(format!("{}-{}.sock", std::process::id(), uuid::Uuid::new_v4().simple()));
-        let listener = tokio::net::UnixListener::bind(&path).map_err(|e| format!("listening on `{}`: {e}", path.display()))?;
+        let listener =
+            tokio::net::UnixListener::bind(&path).map_err(|e| format!("listening on `{}`: {e}", path.display()))?;
         let ready = std::os::unix::fs::chown(&path, Some(uid), Some(gid))
             .and_then(|_| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)));
         if let Err(e) = ready {
@@ -53,7 +54,9 @@ impl SocketProxy {
                         Ok(mut upstream) => {
                             let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
                         }
-                        Err(e) => tracing::warn!(socket = %target.display(), error = %e, "relaying a unix socket connection"),
+                        Err(e) => {
+                            tracing::warn!(socket = %target.display(), error = %e, "relaying a unix socket connection")
+                        }
                     }
                 });
             }
@@ -78,9 +81,10 @@ impl EngineBackend {
     pub(crate) async fn do_host_unix_socket(&self, path: &str) -> Result<String, FieldError> {
         let full = self.host.path(path);
         let canonical = std::fs::canonicalize(&full).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                FieldError::from(format!("no unix socket at `{}`: start the server that listens there, or fix the path", full.display()))
-            }
+            std::io::ErrorKind::NotFound => FieldError::from(format!(
+                "no unix socket at `{}`: start the server that listens there, or fix the path",
+                full.display()
+            )),
             _ => FieldError::from(format!("`{}`: {e}", full.display())),
         })?;
         let s = canonical.to_string_lossy().into_owned();

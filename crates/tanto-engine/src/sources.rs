@@ -116,7 +116,12 @@ pub async fn ls_remote(url: &str, auth: &GitAuth) -> Result<Vec<(String, String)
 }
 
 /// Resolves a ref (`main`, `v1.0`, `refs/heads/x`, `HEAD`, or a commit SHA) to a commit.
-pub async fn resolve_ref(url: &str, reference: &str, kind: RefKind, auth: &GitAuth) -> Result<(String, String), EngineError> {
+pub async fn resolve_ref(
+    url: &str,
+    reference: &str,
+    kind: RefKind,
+    auth: &GitAuth,
+) -> Result<(String, String), EngineError> {
     if tanto_api::dagger::sources::is_commit_sha(reference) {
         return Ok((reference.to_ascii_lowercase(), reference.to_string()));
     }
@@ -136,7 +141,8 @@ pub async fn dir_refs(dir: &Path) -> Result<Vec<(String, String)>, EngineError> 
 
 /// The ignored paths of the work tree `dir` (ignored directories as one entry ending in `/`).
 pub async fn dir_ignored(dir: &Path) -> Result<Vec<String>, EngineError> {
-    let out = git_local(&["ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory"], Some(dir)).await?;
+    let out =
+        git_local(&["ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory"], Some(dir)).await?;
     Ok(out.split(|b| *b == 0).filter(|p| !p.is_empty()).map(|p| String::from_utf8_lossy(p).into_owned()).collect())
 }
 
@@ -168,7 +174,12 @@ pub async fn merge_base(worker: &Worker, url: &str, a: &str, b: &str, auth: &Git
 }
 
 /// The bare cache of `url`, locked, holding `commits` (fetched with full history).
-async fn cache_with(worker: &Worker, url: &str, commits: &[&str], auth: &GitAuth) -> Result<(PathBuf, std::fs::File), EngineError> {
+async fn cache_with(
+    worker: &Worker,
+    url: &str,
+    commits: &[&str],
+    auth: &GitAuth,
+) -> Result<(PathBuf, std::fs::File), EngineError> {
     let cache = git_cache_dir(worker, url);
     tokio::fs::create_dir_all(&cache).await?;
     let lock_path = cache.with_extension("lock");
@@ -196,7 +207,12 @@ async fn cache_with(worker: &Worker, url: &str, commits: &[&str], auth: &GitAuth
 }
 
 /// Downloads `url` into the content store; returns its digest.
-pub async fn download(worker: &Worker, url: &str, auth_header: Option<&[u8]>, expect: Option<&str>) -> Result<String, EngineError> {
+pub async fn download(
+    worker: &Worker,
+    url: &str,
+    auth_header: Option<&[u8]>,
+    expect: Option<&str>,
+) -> Result<String, EngineError> {
     let client = reqwest::Client::builder()
         .user_agent(concat!("tanto/", env!("CARGO_PKG_VERSION")))
         .build()
@@ -210,7 +226,8 @@ pub async fn download(worker: &Worker, url: &str, auth_header: Option<&[u8]>, ex
         return Err(EngineError::msg(format!("fetching `{url}`: HTTP {}", resp.status())));
     }
     let tmp = worker.store.tmp_path("http");
-    let mut file = tokio::fs::File::create(&tmp).await.map_err(|e| EngineError::msg(format!("{}: {e}", tmp.display())))?;
+    let mut file =
+        tokio::fs::File::create(&tmp).await.map_err(|e| EngineError::msg(format!("{}: {e}", tmp.display())))?;
     let mut hasher = Sha256::new();
     let mut stream = resp.bytes_stream();
     let result: Result<(), EngineError> = async {
@@ -279,7 +296,13 @@ impl Worker {
         .await
     }
 
-    pub(crate) async fn git_op(&self, vertex: &Vertex, op: &GitOp, key: Digest, inputs: &[Output]) -> Result<Output, EngineError> {
+    pub(crate) async fn git_op(
+        &self,
+        vertex: &Vertex,
+        op: &GitOp,
+        key: Digest,
+        inputs: &[Output],
+    ) -> Result<Output, EngineError> {
         let mut auth = GitAuth::default();
         if let Some(id) = &op.auth_header {
             auth.header = Some(self.secrets.get(id).await?);

@@ -66,7 +66,12 @@ impl tanto_solver::Worker for Worker {
         Ok(rec.map(out_of))
     }
 
-    async fn compute(&self, vertex: &Arc<Vertex>, key: Digest, inputs: Vec<Output>) -> Result<Output, Arc<EngineError>> {
+    async fn compute(
+        &self,
+        vertex: &Arc<Vertex>,
+        key: Digest,
+        inputs: Vec<Output>,
+    ) -> Result<Output, Arc<EngineError>> {
         // Another engine on this state dir may be computing the same key:
         // wait for it and take its result rather than doing the work twice.
         let _lease = self.lease(vertex, key).await.map_err(Arc::new)?;
@@ -126,7 +131,9 @@ impl Worker {
 }
 
 /// Runs blocking filesystem work off the async runtime.
-pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, EngineError> + Send + 'static) -> Result<T, EngineError> {
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
+) -> Result<T, EngineError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| EngineError::msg(format!("internal error: {e}")))?
 }
 
@@ -175,13 +182,26 @@ impl Worker {
         self.active.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    async fn layer(&self, vertex: &Vertex, op: &ImageLayerOp, key: Digest, inputs: &[Output]) -> Result<Output, EngineError> {
+    async fn layer(
+        &self,
+        vertex: &Vertex,
+        op: &ImageLayerOp,
+        key: Digest,
+        inputs: &[Output],
+    ) -> Result<Output, EngineError> {
         let blob = &op.blob;
         let path = self.store.blob_path(&blob.digest);
         if !path.is_file() {
-            let src = tanto_oci::registry::BlobSource { host: blob.host.clone(), repository: blob.repository.clone(), http: blob.http };
+            let src = tanto_oci::registry::BlobSource {
+                host: blob.host.clone(),
+                repository: blob.repository.clone(),
+                http: blob.http,
+            };
             let auth = crate::export::auth_for(&self.registry_auth, &[&blob.host]);
-            self.registry.fetch_blob_with_auth(&src, &blob.digest, Some(blob.size), &path, &auth).await.map_err(|e| EngineError::msg(e.to_string()))?;
+            self.registry
+                .fetch_blob_with_auth(&src, &blob.digest, Some(blob.size), &path, &auth)
+                .await
+                .map_err(|e| EngineError::msg(e.to_string()))?;
         }
         let parent = if vertex.inputs.is_empty() { None } else { Some(input_snapshot(vertex, inputs, 0)?) };
         let store = self.store.clone();
@@ -193,7 +213,8 @@ impl Worker {
             let prep = store.prepare(parent.map(|p| (p, "/")))?;
             let upper = prep.upper.clone();
             pending.items.push(prep);
-            let stats = tanto_oci::layer::apply_layer(&path, &media_type, &upper).map_err(|e| EngineError::msg(e.to_string()))?;
+            let stats = tanto_oci::layer::apply_layer(&path, &media_type, &upper)
+                .map_err(|e| EngineError::msg(e.to_string()))?;
             if !want.is_empty() && stats.diff_id != want {
                 return Err(EngineError::msg(format!(
                     "layer `{}` unpacked to {} but the image config says {want}: the image is corrupt",
@@ -206,7 +227,13 @@ impl Worker {
         .await
     }
 
-    async fn file_op(&self, vertex: &Vertex, op: &FileOp, key: Digest, inputs: &[Output]) -> Result<Output, EngineError> {
+    async fn file_op(
+        &self,
+        vertex: &Vertex,
+        op: &FileOp,
+        key: Digest,
+        inputs: &[Output],
+    ) -> Result<Output, EngineError> {
         let base = op.base.map(|i| input_snapshot(vertex, inputs, i)).transpose()?;
         let sources: Vec<Option<SnapshotId>> =
             (0..vertex.inputs.len() as u32).map(|i| input_snapshot(vertex, inputs, i).ok()).collect();
@@ -217,7 +244,8 @@ impl Worker {
     }
 
     async fn exec(&self, vertex: &Vertex, op: &ExecOp, key: Digest, inputs: &[Output]) -> Result<Output, EngineError> {
-        let ExecSetup { spec, resources } = self.exec_setup(vertex, op, &format!("tanto-{}", key.short(10)), inputs).await?;
+        let ExecSetup { spec, resources } =
+            self.exec_setup(vertex, op, &format!("tanto-{}", key.short(10)), inputs).await?;
         let ExecResources { pending, keep_alive, secret_files, used_secrets, services } = resources;
         let _cleanup = secret_files;
         let sink = self.progress.exec_sink(key, used_secrets.clone());
@@ -266,11 +294,18 @@ impl Worker {
     /// Everything an exec needs before it runs: its snapshots (root filesystem,
     /// writable mounts), views, secrets, and its bound services started (their
     /// aliases and host names in `/etc/hosts`). Used by execs and by service containers.
-    pub(crate) async fn exec_setup(&self, vertex: &Vertex, op: &ExecOp, hostname: &str, inputs: &[Output]) -> Result<ExecSetup, EngineError> {
+    pub(crate) async fn exec_setup(
+        &self,
+        vertex: &Vertex,
+        op: &ExecOp,
+        hostname: &str,
+        inputs: &[Output],
+    ) -> Result<ExecSetup, EngineError> {
         let mut pending = Pending::new(&self.store);
         let rootfs_snap = op.rootfs.map(|i| input_snapshot(vertex, inputs, i)).transpose()?;
         let root = self.store.prepare(rootfs_snap.map(|s| (s, "/")))?;
-        let rootfs = Rootfs::Overlay { lowers: root.lowers.clone(), upper: root.upper.clone(), work: root.work.clone() };
+        let rootfs =
+            Rootfs::Overlay { lowers: root.lowers.clone(), upper: root.upper.clone(), work: root.work.clone() };
         pending.items.push(root);
 
         // Secrets: values for env and files, and the list to scrub.
@@ -300,7 +335,10 @@ impl Worker {
                         src
                     } else {
                         let prep = self.store.prepare(s.map(|s| (s, selector.as_str())))?;
-                        let src = MountSource::Overlay { lowers: prep.lowers.clone(), upper: Some((prep.upper.clone(), prep.work.clone())) };
+                        let src = MountSource::Overlay {
+                            lowers: prep.lowers.clone(),
+                            upper: Some((prep.upper.clone(), prep.work.clone())),
+                        };
                         pending.items.push(prep);
                         src
                     }
@@ -329,7 +367,13 @@ impl Worker {
                             blocking(move || {
                                 let view = store.view(Some(src), &selector)?;
                                 let (s, d) = (Root::open(view.path())?, Root::open(&dest)?);
-                                fsops::copy(&s, "/", &d, "/", &CopyOpts { filter: &Filter::none(), mode: None, owner: None })?;
+                                fsops::copy(
+                                    &s,
+                                    "/",
+                                    &d,
+                                    "/",
+                                    &CopyOpts { filter: &Filter::none(), mode: None, owner: None },
+                                )?;
                                 Ok(())
                             })
                             .await?;
@@ -342,12 +386,17 @@ impl Worker {
                 ExecMountKind::Secret { secret, mode, owner } => {
                     let v = self.secrets.get(secret).await?;
                     let dir = self.executor.run_dir().join("secrets");
-                    std::fs::create_dir_all(&dir).map_err(|e| EngineError::msg(format!("creating {}: {e}", dir.display())))?;
+                    std::fs::create_dir_all(&dir)
+                        .map_err(|e| EngineError::msg(format!("creating {}: {e}", dir.display())))?;
                     let path = dir.join(format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()));
                     {
-                        use std::os::unix::fs::OpenOptionsExt;
                         use std::io::Write;
-                        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(*mode & 0o7777).open(&path)
+                        use std::os::unix::fs::OpenOptionsExt;
+                        let mut f = std::fs::OpenOptions::new()
+                            .write(true)
+                            .create_new(true)
+                            .mode(*mode & 0o7777)
+                            .open(&path)
                             .map_err(|e| EngineError::msg(format!("writing a secret file: {e}")))?;
                         f.write_all(&v).map_err(|e| EngineError::msg(format!("writing a secret file: {e}")))?;
                         use std::os::unix::fs::PermissionsExt;
@@ -358,8 +407,14 @@ impl Worker {
                         // Names resolve with the container's /etc/passwd and /etc/group.
                         let view = self.store.view(rootfs_snap, "/")?;
                         let ids = Root::open(view.path()).and_then(|r| r.resolve_owner(owner));
-                        let (uid, gid) = ids.map_err(|e| EngineError::msg(format!("secret mount `{}`: owner `{owner}`: {e}", m.target)))?.unwrap_or((0, 0));
-                        std::os::unix::fs::chown(&path, Some(uid), Some(gid)).map_err(|e| EngineError::msg(format!("secret mount `{}`: setting the owner: {e}", m.target)))?;
+                        let (uid, gid) = ids
+                            .map_err(|e| {
+                                EngineError::msg(format!("secret mount `{}`: owner `{owner}`: {e}", m.target))
+                            })?
+                            .unwrap_or((0, 0));
+                        std::os::unix::fs::chown(&path, Some(uid), Some(gid)).map_err(|e| {
+                            EngineError::msg(format!("secret mount `{}`: setting the owner: {e}", m.target))
+                        })?;
                     }
                     used_secrets.push(v);
                     MountSource::Bind { path, readonly: true }
@@ -375,10 +430,13 @@ impl Worker {
                         let view = self.store.view(rootfs_snap, "/")?;
                         let ids = Root::open(view.path()).and_then(|r| r.resolve_owner(owner));
                         let (uid, gid) = ids
-                            .map_err(|e| EngineError::msg(format!("unix socket mount `{}`: owner `{owner}`: {e}", m.target)))?
+                            .map_err(|e| {
+                                EngineError::msg(format!("unix socket mount `{}`: owner `{owner}`: {e}", m.target))
+                            })?
                             .unwrap_or((0, 0));
-                        let proxy = crate::socket::SocketProxy::start(&self.executor.run_dir().join("sockets"), path, uid, gid)
-                            .map_err(|e| EngineError::msg(format!("unix socket mount `{}`: {e}", m.target)))?;
+                        let proxy =
+                            crate::socket::SocketProxy::start(&self.executor.run_dir().join("sockets"), path, uid, gid)
+                                .map_err(|e| EngineError::msg(format!("unix socket mount `{}`: {e}", m.target)))?;
                         let src = MountSource::Bind { path: proxy.path().to_path_buf(), readonly: true };
                         keep_alive.push(Box::new(proxy));
                         src
@@ -393,7 +451,8 @@ impl Worker {
             tanto_exec::cdi::DeviceEdits::default()
         } else {
             let (dirs, names) = (self.cdi_spec_dirs.clone(), op.devices.clone());
-            blocking(move || tanto_exec::cdi::resolve(&dirs, &names).map_err(|e| EngineError::msg(e.to_string()))).await?
+            blocking(move || tanto_exec::cdi::resolve(&dirs, &names).map_err(|e| EngineError::msg(e.to_string())))
+                .await?
         };
         let services = self.services.bind(&op.extra).await?;
 
@@ -458,7 +517,13 @@ impl Drop for RemoveOnDrop {
 /// A file op: incrementally from an earlier copy when it is one copy of a
 /// source that has one (see `copyinc`), else by applying its actions to a
 /// new snapshot over `base`.
-pub(crate) fn file_op_blocking(store: &Store, base: Option<SnapshotId>, op: &FileOp, sources: &[Option<SnapshotId>], key: &str) -> Result<Output, EngineError> {
+pub(crate) fn file_op_blocking(
+    store: &Store,
+    base: Option<SnapshotId>,
+    op: &FileOp,
+    sources: &[Option<SnapshotId>],
+    key: &str,
+) -> Result<Output, EngineError> {
     let plan = crate::copyinc::CopyPlan::of(op, base, sources);
     if let Some(plan) = &plan {
         if let Some(out) = crate::copyinc::try_incremental(store, plan, key)? {
@@ -473,7 +538,13 @@ pub(crate) fn file_op_blocking(store: &Store, base: Option<SnapshotId>, op: &Fil
 }
 
 /// Applies `actions` to a new snapshot over `base` and commits it under `key`.
-pub(crate) fn apply_actions(store: &Store, base: Option<SnapshotId>, actions: &[FileAction], sources: &[Option<SnapshotId>], key: &str) -> Result<(Output, SnapshotId), EngineError> {
+pub(crate) fn apply_actions(
+    store: &Store,
+    base: Option<SnapshotId>,
+    actions: &[FileAction],
+    sources: &[Option<SnapshotId>],
+    key: &str,
+) -> Result<(Output, SnapshotId), EngineError> {
     let mut pending = Pending::new(store);
     let prep = store.prepare(base.map(|b| (b, "/")))?;
     let id = prep.id;
@@ -492,7 +563,12 @@ fn io_msg(what: &str) -> impl Fn(std::io::Error) -> EngineError + '_ {
     move |e| EngineError::msg(format!("{what}: {e}"))
 }
 
-fn apply_action(store: &Store, root: &Root, action: &FileAction, sources: &[Option<SnapshotId>]) -> Result<(), EngineError> {
+fn apply_action(
+    store: &Store,
+    root: &Root,
+    action: &FileAction,
+    sources: &[Option<SnapshotId>],
+) -> Result<(), EngineError> {
     match action {
         FileAction::Mkfile { path, data, mode, owner } => {
             let owner = root.resolve_owner(owner).map_err(io_msg("resolving the owner"))?;
@@ -533,11 +609,11 @@ fn apply_action(store: &Store, root: &Root, action: &FileAction, sources: &[Opti
                 .ok_or_else(|| EngineError::msg(format!("chown of `{path}` needs an owner such as `1000:1000`")))?;
             fsops::extra::chown(root, path, uid, gid).map_err(io_msg(&format!("changing the owner of `{path}`")))
         }
-        FileAction::Timestamps { path, timestamp } => {
-            fsops::extra::timestamps(root, path, *timestamp).map_err(io_msg(&format!("setting the timestamps of `{path}`")))
-        }
+        FileAction::Timestamps { path, timestamp } => fsops::extra::timestamps(root, path, *timestamp)
+            .map_err(io_msg(&format!("setting the timestamps of `{path}`"))),
         FileAction::Replace { path, search, replacement, all, first_from } => {
-            fsops::extra::replace(root, path, search, replacement, *all, *first_from).map_err(io_msg(&format!("replacing text in `{path}`")))
+            fsops::extra::replace(root, path, search, replacement, *all, *first_from)
+                .map_err(io_msg(&format!("replacing text in `{path}`")))
         }
         FileAction::Patch { dir, patch, src, src_path } => {
             let text = if src_path.is_empty() {
@@ -545,8 +621,11 @@ fn apply_action(store: &Store, root: &Root, action: &FileAction, sources: &[Opti
             } else {
                 let snap = src.and_then(|i| sources.get(i as usize).copied().flatten());
                 let view = store.view(snap, "/")?;
-                let data = Root::open(view.path()).and_then(|r| r.read_file(src_path)).map_err(io_msg(&format!("reading the patch `{src_path}`")))?;
-                String::from_utf8(data).map_err(|_| EngineError::msg(format!("the patch `{src_path}` is not UTF-8 text")))?
+                let data = Root::open(view.path())
+                    .and_then(|r| r.read_file(src_path))
+                    .map_err(io_msg(&format!("reading the patch `{src_path}`")))?;
+                String::from_utf8(data)
+                    .map_err(|_| EngineError::msg(format!("the patch `{src_path}` is not UTF-8 text")))?
             };
             fsops::extra::apply_patch(root, dir, &text).map_err(io_msg(&format!("applying a patch to `{dir}`")))
         }
@@ -556,15 +635,22 @@ fn apply_action(store: &Store, root: &Root, action: &FileAction, sources: &[Opti
             let view = store.view(snap, "/")?;
             let src_root = Root::open(view.path()).map_err(io_msg("opening the ADD source"))?;
             let filter = Filter::none();
-            fsops::extra::unpack_or_copy(&src_root, src_path, root, dest, &CopyOpts { filter: &filter, mode: *mode, owner })
-                .map_err(io_msg(&format!("adding `{src_path}` to `{dest}`")))
+            fsops::extra::unpack_or_copy(
+                &src_root,
+                src_path,
+                root,
+                dest,
+                &CopyOpts { filter: &filter, mode: *mode, owner },
+            )
+            .map_err(io_msg(&format!("adding `{src_path}` to `{dest}`")))
         }
         FileAction::ApplyChanges { lower, lower_path, upper, upper_path, dest } => {
             let snap = |i: &Option<u32>| i.and_then(|i| sources.get(i as usize).copied().flatten());
             let (lview, uview) = (store.view(snap(lower), "/")?, store.view(snap(upper), "/")?);
             let lroot = Root::open(lview.path()).map_err(io_msg("opening the changes' base"))?;
             let uroot = Root::open(uview.path()).map_err(io_msg("opening the changed side"))?;
-            fsops::extra::apply_changes(&lroot, lower_path, &uroot, upper_path, root, dest).map_err(io_msg(&format!("applying changes to `{dest}`")))
+            fsops::extra::apply_changes(&lroot, lower_path, &uroot, upper_path, root, dest)
+                .map_err(io_msg(&format!("applying changes to `{dest}`")))
         }
         FileAction::Diff { lower, lower_path, upper, upper_path, dest } => {
             let snap = |i: &Option<u32>| i.and_then(|i| sources.get(i as usize).copied().flatten());

@@ -33,7 +33,12 @@ pub fn detect(workdir: &Path, client_id: &str) -> WorkspaceObj {
             }
         })
         .unwrap_or_default();
-    WorkspaceObj { boundary: boundary.to_string_lossy().into_owned(), path: rel(&dir), config_path, client_id: client_id.to_string() }
+    WorkspaceObj {
+        boundary: boundary.to_string_lossy().into_owned(),
+        path: rel(&dir),
+        config_path,
+        client_id: client_id.to_string(),
+    }
 }
 
 /// `rel` below the boundary, checked to stay inside it once symlinks resolve.
@@ -59,7 +64,10 @@ fn inside(ws: &WorkspaceObj, rel: &str) -> Result<Option<PathBuf>, FieldError> {
 }
 
 fn missing(ws: &WorkspaceObj, rel: &str, what: &str) -> FieldError {
-    FieldError::from(format!("workspace {what} `/{rel}` does not exist in `{}` (relative paths start at the workspace directory `/{}`)", ws.boundary, ws.path))
+    FieldError::from(format!(
+        "workspace {what} `/{rel}` does not exist in `{}` (relative paths start at the workspace directory `/{}`)",
+        ws.boundary, ws.path
+    ))
 }
 
 impl EngineBackend {
@@ -67,7 +75,14 @@ impl EngineBackend {
         detect(&self.host.workdir, &self.identity.client_id)
     }
 
-    pub(crate) async fn do_workspace_directory(&self, ws: &WorkspaceObj, rel: &str, include: Vec<String>, exclude: Vec<String>, gitignore: bool) -> Result<Ref, FieldError> {
+    pub(crate) async fn do_workspace_directory(
+        &self,
+        ws: &WorkspaceObj,
+        rel: &str,
+        include: Vec<String>,
+        exclude: Vec<String>,
+        gitignore: bool,
+    ) -> Result<Ref, FieldError> {
         let real = inside(ws, rel)?.ok_or_else(|| missing(ws, rel, "directory"))?;
         self.do_host_directory(&real.to_string_lossy(), include, exclude, gitignore).await
     }
@@ -77,7 +92,12 @@ impl EngineBackend {
         self.do_host_file(&real.to_string_lossy()).await
     }
 
-    pub(crate) async fn do_workspace_find_up(&self, ws: &WorkspaceObj, name: &str, from: &str) -> Result<Option<String>, FieldError> {
+    pub(crate) async fn do_workspace_find_up(
+        &self,
+        ws: &WorkspaceObj,
+        name: &str,
+        from: &str,
+    ) -> Result<Option<String>, FieldError> {
         let mut cur = from.to_string();
         loop {
             // A start (or parent) reached through a symlink must stay inside.
@@ -134,7 +154,12 @@ mod tests {
         ];
         for (workdir, boundary, path, config) in cases {
             let ws = detect(&workdir, "c1");
-            assert_eq!((ws.boundary.as_str(), ws.path.as_str(), ws.config_path.as_str()), (boundary.as_str(), path, config), "{}", workdir.display());
+            assert_eq!(
+                (ws.boundary.as_str(), ws.path.as_str(), ws.config_path.as_str()),
+                (boundary.as_str(), path, config),
+                "{}",
+                workdir.display()
+            );
             assert_eq!(ws.client_id, "c1");
         }
     }

@@ -27,7 +27,6 @@ async fn ok(e: &Engine, q: &str) -> Value {
     leaf(&query(e, q).await)
 }
 
-
 /// A GraphQL string literal.
 fn lit(s: &str) -> String {
     serde_json::to_string(s).unwrap()
@@ -74,8 +73,11 @@ async fn docker_build_builds_the_target_lazily_and_caches_every_step() {
     }
     let fx = fixture();
     let state = tempfile::tempdir().unwrap();
-    let files = [("Dockerfile", DOCKERFILE), ("src/a.txt", "A"), ("src/skip.log", "no"), (".dockerignore", "**/*.log\n")];
-    let build = |rest: &str| dir_query(&files, &format!(r#"dockerBuild(buildArgs: [{{name: "V", value: "cli"}}]) {{ {rest} }}"#));
+    let files =
+        [("Dockerfile", DOCKERFILE), ("src/a.txt", "A"), ("src/skip.log", "no"), (".dockerignore", "**/*.log\n")];
+    let build = |rest: &str| {
+        dir_query(&files, &format!(r#"dockerBuild(buildArgs: [{{name: "V", value: "cli"}}]) {{ {rest} }}"#))
+    };
 
     let e = engine(&fx, state.path()).await;
     // (selection on the built container, expected answer)
@@ -104,7 +106,10 @@ async fn docker_build_builds_the_target_lazily_and_caches_every_step() {
     let e = engine(&fx, state.path()).await;
     assert_eq!(ok(&e, &build(r#"file(path: "/app/stamp") { contents }"#)).await, stamp);
     // A different build arg reruns the RUN that sees it.
-    let other = dir_query(&files, r#"dockerBuild(buildArgs: [{name: "V", value: "x"}]) { file(path: "/app/stamp") { contents } }"#);
+    let other = dir_query(
+        &files,
+        r#"dockerBuild(buildArgs: [{name: "V", value: "x"}]) { file(path: "/app/stamp") { contents } }"#,
+    );
     assert_ne!(ok(&e, &other).await, stamp);
 }
 
@@ -150,7 +155,10 @@ async fn docker_build_of_a_richer_dockerfile() {
     let cases: Vec<(String, Value)> = vec![
         (sh("cd /srv/app && find . -type f | sort"), json!("./conf/a b.conf\n./lib/util.sh\n./main.sh\n./tool.txt\n")),
         (sh("stat -c %U:%G /srv/app/main.sh /srv/app/lib"), json!("nobody:nogroup\nnobody:nogroup\n")),
-        (sh("cat /srv/app/tool.txt /tmp/uid /tmp/pwd; stat -c %U /tmp/by-nobody"), json!("tool-v1\n65534\n/srv/app/sub\nnobody\n")),
+        (
+            sh("cat /srv/app/tool.txt /tmp/uid /tmp/pwd; stat -c %U /tmp/by-nobody"),
+            json!("tool-v1\n65534\n/srv/app/sub\nnobody\n"),
+        ),
         (sh("echo $PATH"), json!("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/opt/bin\n")),
         (sh("cat /tmp/netdev"), json!("3\n")),
         ("workdir".into(), json!("/srv/app/sub")),
@@ -181,8 +189,15 @@ async fn healthchecks_round_trip_through_a_registry() {
     let state = tempfile::tempdir().unwrap();
     let e = engine(&fx, state.path()).await;
     let df = "FROM busybox:1.36\nHEALTHCHECK --interval=30s --timeout=3s --retries=2 CMD wget -q -O- http://localhost/ || exit 1\n";
-    let published = ok(&e, &dir_query(&[("Dockerfile", df)], &format!(r#"dockerBuild {{ publish(address: "{}/test/hc:1") }}"#, fx.addr))).await;
-    let pulled = format!(r#"{{ container {{ from(address: "{}") {{ dockerHealthcheck {{ args shell interval timeout startPeriod retries }} }} }} }}"#, published.as_str().unwrap());
+    let published = ok(
+        &e,
+        &dir_query(&[("Dockerfile", df)], &format!(r#"dockerBuild {{ publish(address: "{}/test/hc:1") }}"#, fx.addr)),
+    )
+    .await;
+    let pulled = format!(
+        r#"{{ container {{ from(address: "{}") {{ dockerHealthcheck {{ args shell interval timeout startPeriod retries }} }} }} }}"#,
+        published.as_str().unwrap()
+    );
     let got = query(&e, &pulled).await;
     assert_eq!(
         got["data"]["container"]["from"]["dockerHealthcheck"],
@@ -191,7 +206,11 @@ async fn healthchecks_round_trip_through_a_registry() {
     );
     let api = r#"{ container { from(address: "busybox") { withDockerHealthcheck(args: ["true"], interval: "1m30s") { dockerHealthcheck { args interval } withoutDockerHealthcheck { dockerHealthcheck { args } } } } } }"#;
     let got = query(&e, api).await;
-    assert_eq!(got["data"]["container"]["from"]["withDockerHealthcheck"], json!({"dockerHealthcheck": {"args": ["true"], "interval": "1m30s"}, "withoutDockerHealthcheck": {"dockerHealthcheck": null}}), "{got}");
+    assert_eq!(
+        got["data"]["container"]["from"]["withDockerHealthcheck"],
+        json!({"dockerHealthcheck": {"args": ["true"], "interval": "1m30s"}, "withoutDockerHealthcheck": {"dockerHealthcheck": null}}),
+        "{got}"
+    );
     let bad = query(&e, r#"{ container { withDockerHealthcheck(args: ["true"], interval: "soon") { id } } }"#).await;
     assert!(first_error(&bad).contains("duration `soon`"), "{bad}");
 }
@@ -224,8 +243,12 @@ async fn docker_build_add_unpacks_local_archives_and_runs_shebang_heredocs() {
     let state = tempfile::tempdir().unwrap();
     let e = engine(&fx, state.path()).await;
     let df = "FROM busybox:1.36\nADD files.tar /x/\nADD notes.txt /y/\nCOPY files.tar /z/\nRUN <<EOF\n#!/bin/sh\necho \"script $0\" > /sb\nEOF\n";
-    let files = [("Dockerfile", df), ("files.tar", &tar_with("hello.txt", "from the tar\n")[..]), ("notes.txt", "plain\n")];
-    let q = dir_query(&files, r#"dockerBuild { withExec(args: ["sh", "-c", "cat /x/hello.txt /y/notes.txt /sb; ls /z"]) { stdout } }"#);
+    let files =
+        [("Dockerfile", df), ("files.tar", &tar_with("hello.txt", "from the tar\n")[..]), ("notes.txt", "plain\n")];
+    let q = dir_query(
+        &files,
+        r#"dockerBuild { withExec(args: ["sh", "-c", "cat /x/hello.txt /y/notes.txt /sb; ls /z"]) { stdout } }"#,
+    );
     assert_eq!(ok(&e, &q).await, json!("from the tar\nplain\nscript /dev/pipes/EOF\nfiles.tar\n"));
 }
 
@@ -240,7 +263,8 @@ async fn directory_and_file_actions() {
     let e = engine(&fx, state.path()).await;
 
     let base = ok(&e, &dir_query(&[("a.txt", "1"), ("d/b.txt", "2")], "id")).await;
-    let changed = ok(&e, &dir_query(&[("a.txt", "1"), ("d/b.txt", "changed"), ("d/new.txt", "3"), ("c.txt", "4")], "id")).await;
+    let changed =
+        ok(&e, &dir_query(&[("a.txt", "1"), ("d/b.txt", "changed"), ("d/new.txt", "3"), ("c.txt", "4")], "id")).await;
     let (base, changed) = (base.as_str().unwrap(), changed.as_str().unwrap());
     let in_busybox = |mount: &str, cmd: &str| {
         format!(
@@ -249,8 +273,12 @@ async fn directory_and_file_actions() {
         )
     };
     let sub = |q: &str, id: &str| q.replace("$ID", id);
-    let chowned = ok(&e, &sub(r#"{ loadDirectoryFromID(id: "$ID") { chown(path: "d", owner: "1000:2000") { id } } }"#, base)).await;
-    let stamped = ok(&e, &sub(r#"{ loadDirectoryFromID(id: "$ID") { withTimestamps(timestamp: 1672531199) { id } } }"#, base)).await;
+    let chowned =
+        ok(&e, &sub(r#"{ loadDirectoryFromID(id: "$ID") { chown(path: "d", owner: "1000:2000") { id } } }"#, base))
+            .await;
+    let stamped =
+        ok(&e, &sub(r#"{ loadDirectoryFromID(id: "$ID") { withTimestamps(timestamp: 1672531199) { id } } }"#, base))
+            .await;
 
     // (query, expected answer)
     let cases: Vec<(String, Value)> = vec![
@@ -266,21 +294,41 @@ async fn directory_and_file_actions() {
     for (q, want) in &cases {
         assert_eq!(&ok(&e, q).await, want, "{q}");
     }
-    let err = query(&e, r#"{ file(name: "f", contents: "1 1") { withReplaced(search: "1", replacement: "2") { contents } } }"#).await;
+    let err = query(
+        &e,
+        r#"{ file(name: "f", contents: "1 1") { withReplaced(search: "1", replacement: "2") { contents } } }"#,
+    )
+    .await;
     assert!(first_error(&err).contains("`1` matches 2 times"), "{err}");
     // Patches: inline and from a file; they change, create and delete files.
     let patch = "diff --git a/a.txt b/a.txt\n--- a/a.txt\n+++ b/a.txt\n@@ -1 +1 @@\n-1\n+one\n--- /dev/null\n+++ b/n.txt\n@@ -0,0 +1 @@\n+new\n--- a/d/b.txt\n+++ /dev/null\n@@ -1 +0,0 @@\n-2\n\\ No newline at end of file\n";
-    let patched = format!(r#"{{ loadDirectoryFromID(id: "{base}") {{ withPatch(patch: {}) {{ glob(pattern: "**") file(path: "a.txt") {{ contents }} }} }} }}"#, lit(patch));
+    let patched = format!(
+        r#"{{ loadDirectoryFromID(id: "{base}") {{ withPatch(patch: {}) {{ glob(pattern: "**") file(path: "a.txt") {{ contents }} }} }} }}"#,
+        lit(patch)
+    );
     let got = query(&e, &patched).await;
-    assert_eq!(got["data"]["loadDirectoryFromID"]["withPatch"], json!({"glob": ["a.txt", "d", "n.txt"], "file": {"contents": "one\n"}}), "{got}");
+    assert_eq!(
+        got["data"]["loadDirectoryFromID"]["withPatch"],
+        json!({"glob": ["a.txt", "d", "n.txt"], "file": {"contents": "one\n"}}),
+        "{got}"
+    );
     let patch_file = ok(&e, &format!(r#"{{ file(name: "p.diff", contents: {}) {{ id }} }}"#, lit(patch))).await;
-    let from_file = format!(r#"{{ loadDirectoryFromID(id: "{base}") {{ withPatchFile(patch: {patch_file}) {{ file(path: "n.txt") {{ contents }} }} }} }}"#);
+    let from_file = format!(
+        r#"{{ loadDirectoryFromID(id: "{base}") {{ withPatchFile(patch: {patch_file}) {{ file(path: "n.txt") {{ contents }} }} }} }}"#
+    );
     assert_eq!(ok(&e, &from_file).await, json!("new\n"));
-    let bad = query(&e, &format!(r#"{{ loadDirectoryFromID(id: "{changed}") {{ withPatch(patch: {}) {{ entries }} }} }}"#, lit(patch))).await;
+    let bad = query(
+        &e,
+        &format!(r#"{{ loadDirectoryFromID(id: "{changed}") {{ withPatch(patch: {}) {{ entries }} }} }}"#, lit(patch)),
+    )
+    .await;
     assert!(first_error(&bad).contains("does not apply"), "{bad}");
 
     // Search, ripgrep-style.
-    let tree = dir_query(&[("a.md", "hello world\nbye\n"), ("src/b.rs", "// hello\nfn x() {}\n"), (".hidden/c.md", "hello")], "id");
+    let tree = dir_query(
+        &[("a.md", "hello world\nbye\n"), ("src/b.rs", "// hello\nfn x() {}\n"), (".hidden/c.md", "hello")],
+        "id",
+    );
     let tree = ok(&e, &tree).await;
     let tree = tree.as_str().unwrap();
     let search_cases: Vec<(&str, Value)> = vec![
@@ -292,40 +340,68 @@ async fn directory_and_file_actions() {
                 {"filePath": "src/b.rs", "lineNumber": 1, "absoluteOffset": 0, "matchedLines": "// hello\n", "submatches": [{"start": 3, "end": 8, "text": "hello"}]},
             ]),
         ),
-        (r#"search(pattern: "HELLO", insensitive: true, globs: ["*.md"], skipHidden: true) { filePath }"#, json!([{"filePath": "a.md"}])),
-        (r#"search(pattern: "o", filesOnly: true, limit: 2) { filePath }"#, json!([{"filePath": ".hidden/c.md"}, {"filePath": "a.md"}])),
-        (r#"search(pattern: "fn x() {}", literal: true, paths: ["src"]) { filePath lineNumber absoluteOffset }"#, json!([{"filePath": "src/b.rs", "lineNumber": 2, "absoluteOffset": 9}])),
+        (
+            r#"search(pattern: "HELLO", insensitive: true, globs: ["*.md"], skipHidden: true) { filePath }"#,
+            json!([{"filePath": "a.md"}]),
+        ),
+        (
+            r#"search(pattern: "o", filesOnly: true, limit: 2) { filePath }"#,
+            json!([{"filePath": ".hidden/c.md"}, {"filePath": "a.md"}]),
+        ),
+        (
+            r#"search(pattern: "fn x() {}", literal: true, paths: ["src"]) { filePath lineNumber absoluteOffset }"#,
+            json!([{"filePath": "src/b.rs", "lineNumber": 2, "absoluteOffset": 9}]),
+        ),
     ];
     for (sel, want) in &search_cases {
         let got = query(&e, &format!(r#"{{ loadDirectoryFromID(id: "{tree}") {{ {sel} }} }}"#)).await;
         assert_eq!(&got["data"]["loadDirectoryFromID"]["search"], want, "{sel}: {got}");
     }
-    let got = query(&e, r#"{ file(name: "f.txt", contents: "x\ny x\n") { search(pattern: "x") { lineNumber } } }"#).await;
+    let got =
+        query(&e, r#"{ file(name: "f.txt", contents: "x\ny x\n") { search(pattern: "x") { lineNumber } } }"#).await;
     assert_eq!(got["data"]["file"]["search"], json!([{"lineNumber": 1}, {"lineNumber": 2}]), "{got}");
-    let bad = query(&e, &format!(r#"{{ loadDirectoryFromID(id: "{tree}") {{ search(pattern: "(") {{ filePath }} }} }}"#)).await;
+    let bad =
+        query(&e, &format!(r#"{{ loadDirectoryFromID(id: "{tree}") {{ search(pattern: "(") {{ filePath }} }} }}"#))
+            .await;
     assert!(first_error(&bad).contains("is not a valid regular expression"), "{bad}");
 
     // Changesets: what changed, and applying it elsewhere (removals too).
     let forward = format!(r#"loadDirectoryFromID(id: "{changed}") {{ changes(from: "{base}") "#);
     let backward = format!(r#"loadDirectoryFromID(id: "{base}") {{ changes(from: "{changed}") "#);
     let change_cases: Vec<(String, Value)> = vec![
-        (format!("{{ {forward} {{ addedPaths modifiedPaths removedPaths isEmpty }} }} }}"), json!({"addedPaths": ["c.txt", "d/new.txt"], "modifiedPaths": ["d/b.txt"], "removedPaths": [], "isEmpty": false})),
-        (format!("{{ {backward} {{ addedPaths removedPaths }} }} }}"), json!({"addedPaths": [], "removedPaths": ["c.txt", "d/new.txt"]})),
-        (format!("{{ {forward} {{ layer {{ glob(pattern: \"**\") }} }} }} }}"), json!({"layer": {"glob": ["c.txt", "d", "d/b.txt", "d/new.txt"]}})),
+        (
+            format!("{{ {forward} {{ addedPaths modifiedPaths removedPaths isEmpty }} }} }}"),
+            json!({"addedPaths": ["c.txt", "d/new.txt"], "modifiedPaths": ["d/b.txt"], "removedPaths": [], "isEmpty": false}),
+        ),
+        (
+            format!("{{ {backward} {{ addedPaths removedPaths }} }} }}"),
+            json!({"addedPaths": [], "removedPaths": ["c.txt", "d/new.txt"]}),
+        ),
+        (
+            format!("{{ {forward} {{ layer {{ glob(pattern: \"**\") }} }} }} }}"),
+            json!({"layer": {"glob": ["c.txt", "d", "d/b.txt", "d/new.txt"]}}),
+        ),
     ];
     for (q, want) in &change_cases {
         let got = query(&e, q).await;
         assert_eq!(&got["data"]["loadDirectoryFromID"]["changes"], want, "{q}: {got}");
     }
-    let empty = ok(&e, &format!(r#"{{ loadDirectoryFromID(id: "{base}") {{ changes(from: "{base}") {{ isEmpty }} }} }}"#)).await;
+    let empty =
+        ok(&e, &format!(r#"{{ loadDirectoryFromID(id: "{base}") {{ changes(from: "{base}") {{ isEmpty }} }} }}"#))
+            .await;
     assert_eq!(empty, json!(true));
     let back_id = ok(&e, &format!("{{ {backward} {{ id }} }} }}")).await;
-    let applied = format!(r#"{{ loadDirectoryFromID(id: "{changed}") {{ withNewFile(path: "x.txt", contents: "x") {{ withChanges(changes: {back_id}) {{ glob(pattern: "**") }} }} }} }}"#);
+    let applied = format!(
+        r#"{{ loadDirectoryFromID(id: "{changed}") {{ withNewFile(path: "x.txt", contents: "x") {{ withChanges(changes: {back_id}) {{ glob(pattern: "**") }} }} }} }}"#
+    );
     assert_eq!(ok(&e, &applied).await, json!(["a.txt", "d", "d/b.txt", "x.txt"]));
 
     // JSON values and errors.
     let json_cases: Vec<(&str, Value)> = vec![
-        (r#"{ file(name: "a.json", contents: "{\"k\": {\"n\": [1, 2]}}") { asJSON { field(path: ["k", "n"]) { contents } } } }"#, json!("[1,2]")),
+        (
+            r#"{ file(name: "a.json", contents: "{\"k\": {\"n\": [1, 2]}}") { asJSON { field(path: ["k", "n"]) { contents } } } }"#,
+            json!("[1,2]"),
+        ),
         (r#"{ json { withField(path: ["a", "b"], value: "$V") { contents } } }"#, json!("{\"a\":{\"b\":\"x\"}}")),
         (r#"{ error(message: "bad") { withValue(name: "n", value: "1") { message } } }"#, json!("bad")),
     ];
@@ -420,8 +496,14 @@ async fn secrets_are_used_by_name_and_never_stored() {
     };
     // (selection, expected answer)
     let cases: &[(&str, Value)] = &[
-        (r#"withExec(args: ["sh", "-c", "test \"$TOK\" = \"$(cat /run/tok)\" && echo \"$TOK\""]) { stdout }"#, json!("***\n")),
-        (r#"withExec(args: ["sh", "-c", "echo \"$TOK\" | tr '\\n' ' '; echo; sed 's/^/  /' /run/tok >&2"]) { stdout }"#, json!("*** *** \n")),
+        (
+            r#"withExec(args: ["sh", "-c", "test \"$TOK\" = \"$(cat /run/tok)\" && echo \"$TOK\""]) { stdout }"#,
+            json!("***\n"),
+        ),
+        (
+            r#"withExec(args: ["sh", "-c", "echo \"$TOK\" | tr '\\n' ' '; echo; sed 's/^/  /' /run/tok >&2"]) { stdout }"#,
+            json!("*** *** \n"),
+        ),
         (r#"withExec(args: ["sh", "-c", "sed 's/^/  /' /run/tok >&2"]) { stderr }"#, json!("  ***\n  ***")),
         (r#"withExec(args: ["stat", "-c", "%U %a", "/run/tok"]) { stdout }"#, json!("nobody 440\n")),
     ];
@@ -437,7 +519,10 @@ async fn secrets_are_used_by_name_and_never_stored() {
 
     // A build secret, mounted by name.
     let df = "FROM busybox:1.36\nRUN --mount=type=secret,id=tok,mode=0444 wc -l < /run/secrets/tok > /lines\n";
-    let built = dir_query(&[("Dockerfile", df)], &format!(r#"dockerBuild(secrets: ["{sec}"]) {{ file(path: "/lines") {{ contents }} }}"#));
+    let built = dir_query(
+        &[("Dockerfile", df)],
+        &format!(r#"dockerBuild(secrets: ["{sec}"]) {{ file(path: "/lines") {{ contents }} }}"#),
+    );
     assert_eq!(ok(&e, &built).await, json!("1\n"));
 
     // The cache key depends on which secret a step uses, not on its value.

@@ -39,7 +39,11 @@ async fn addresses_are_images_paths_git_urls_secrets_and_services() {
     // A local repository with one commit.
     let repo = work.join("repo");
     write(&repo, &[("README", "local repo")]);
-    for args in [&["init", "-q", "-b", "main"][..], &["add", "README"], &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "one"]] {
+    for args in [
+        &["init", "-q", "-b", "main"][..],
+        &["add", "README"],
+        &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "one"],
+    ] {
         let st = std::process::Command::new("git").args(args).current_dir(&repo).status().unwrap();
         assert!(st.success(), "git {args:?}");
     }
@@ -48,24 +52,65 @@ async fn addresses_are_images_paths_git_urls_secrets_and_services() {
     // (query, path of the answer, expected)
     let cases = [
         (r#"{ address(value: "busybox") { value } }"#, "address.value", json!("busybox")),
-        (r#"{ address(value: "busybox") { container { withExec(args: ["echo", "from address"]) { stdout } } } }"#, "address.container.withExec.stdout", json!("from address\n")),
-        (r#"{ address(value: "src") { directory { entries } } }"#, "address.directory.entries", json!(["a.txt", "b.log"])),
-        (r#"{ address(value: "./src") { directory(exclude: ["*.log"]) { entries } } }"#, "address.directory.entries", json!(["a.txt"])),
-        (r#"{ address(value: "file://src") { directory(include: ["*.log"]) { entries } } }"#, "address.directory.entries", json!(["b.log"])),
+        (
+            r#"{ address(value: "busybox") { container { withExec(args: ["echo", "from address"]) { stdout } } } }"#,
+            "address.container.withExec.stdout",
+            json!("from address\n"),
+        ),
+        (
+            r#"{ address(value: "src") { directory { entries } } }"#,
+            "address.directory.entries",
+            json!(["a.txt", "b.log"]),
+        ),
+        (
+            r#"{ address(value: "./src") { directory(exclude: ["*.log"]) { entries } } }"#,
+            "address.directory.entries",
+            json!(["a.txt"]),
+        ),
+        (
+            r#"{ address(value: "file://src") { directory(include: ["*.log"]) { entries } } }"#,
+            "address.directory.entries",
+            json!(["b.log"]),
+        ),
         (r#"{ address(value: "note.txt") { file { contents } } }"#, "address.file.contents", json!("hello note")),
         (r#"{ address(value: "file://note.txt") { file { name } } }"#, "address.file.name", json!("note.txt")),
-        (r#"{ address(value: "TANTO_ADDRESS_TEST_SECRET") { secret { plaintext } } }"#, "address.secret.plaintext", json!("s3cret")),
-        (r#"{ address(value: "env:TANTO_ADDRESS_TEST_SECRET") { secret { uri } } }"#, "address.secret.uri", json!("env://TANTO_ADDRESS_TEST_SECRET")),
-        (r#"{ address(value: "https://git.example.org/o/r.git") { gitRepository { url } } }"#, "address.gitRepository.url", json!("https://git.example.org/o/r.git")),
-        (r#"{ address(value: "git.example.org/o/r") { gitRepository { url } } }"#, "address.gitRepository.url", json!("https://git.example.org/o/r")),
-        (r#"{ address(value: "repo") { gitRepository { branches } } }"#, "address.gitRepository.branches", json!(["main"])),
-        (r#"{ address(value: "repo#main") { gitRef { tree(discardGitDir: true) { entries } } } }"#, "address.gitRef.tree.entries", json!(["README"])),
+        (
+            r#"{ address(value: "TANTO_ADDRESS_TEST_SECRET") { secret { plaintext } } }"#,
+            "address.secret.plaintext",
+            json!("s3cret"),
+        ),
+        (
+            r#"{ address(value: "env:TANTO_ADDRESS_TEST_SECRET") { secret { uri } } }"#,
+            "address.secret.uri",
+            json!("env://TANTO_ADDRESS_TEST_SECRET"),
+        ),
+        (
+            r#"{ address(value: "https://git.example.org/o/r.git") { gitRepository { url } } }"#,
+            "address.gitRepository.url",
+            json!("https://git.example.org/o/r.git"),
+        ),
+        (
+            r#"{ address(value: "git.example.org/o/r") { gitRepository { url } } }"#,
+            "address.gitRepository.url",
+            json!("https://git.example.org/o/r"),
+        ),
+        (
+            r#"{ address(value: "repo") { gitRepository { branches } } }"#,
+            "address.gitRepository.branches",
+            json!(["main"]),
+        ),
+        (
+            r#"{ address(value: "repo#main") { gitRef { tree(discardGitDir: true) { entries } } } }"#,
+            "address.gitRef.tree.entries",
+            json!(["README"]),
+        ),
     ];
     for (q, path, want) in cases {
         assert_eq!(ask(&e, q, path).await, want, "{q}");
     }
     // A host service from a tcp address: bound into a container, it is reachable there.
-    let svc_id = ask(&e, r#"{ address(value: "tcp://localhost:8080") { service { id } } }"#, "address.service.id").await;
+    let svc_id =
+        ask(&e, r#"{ address(value: "tcp://localhost:8080") { service { id } } }"#, "address.service.id").await;
     assert!(svc_id.as_str().is_some_and(|s| s.starts_with("Service:")), "{svc_id}");
     let sock_id = ask(&e, r#"{ address(value: "app.sock") { socket { id } } }"#, "address.socket.id").await;
     assert!(sock_id.as_str().is_some_and(|s| s.starts_with("Socket:")), "{sock_id}");
@@ -73,7 +118,10 @@ async fn addresses_are_images_paths_git_urls_secrets_and_services() {
     let errors = [
         (r#"{ address(value: "") { value } }"#, "must not be empty"),
         (r#"{ address(value: "https://git.example.org/o/r#main") { gitRepository { url } } }"#, "cannot name a ref"),
-        (r#"{ address(value: "https://git.example.org/o/r#main:docs") { gitRef { ref } } }"#, "cannot name a subdirectory"),
+        (
+            r#"{ address(value: "https://git.example.org/o/r#main:docs") { gitRef { ref } } }"#,
+            "cannot name a subdirectory",
+        ),
         (r#"{ address(value: "https://git.example.org/o/r") { file { contents } } }"#, "names no file"),
         (r#"{ address(value: "no-such-dir") { directory { entries } } }"#, "does not exist"),
         (r#"{ address(value: "no-such-dir") { gitRepository { url } } }"#, "does not exist"),
@@ -104,7 +152,12 @@ async fn cache_entries_are_listed_and_pruned_for_real() {
 
     let name = ask(&e, "{ engine { name } }", "engine.name").await;
     assert!(name.as_str().is_some_and(|n| n.contains(&format!("-tanto-{}", std::process::id()))), "{name}");
-    let policy = ask(&e, "{ engine { localCache { reservedSpace maxUsedSpace minFreeSpace targetSpace } } }", "engine.localCache").await;
+    let policy = ask(
+        &e,
+        "{ engine { localCache { reservedSpace maxUsedSpace minFreeSpace targetSpace } } }",
+        "engine.localCache",
+    )
+    .await;
     for f in ["reservedSpace", "maxUsedSpace", "minFreeSpace", "targetSpace"] {
         assert!(policy[f].as_i64().is_some_and(|v| v > 0), "{f}: {policy}");
     }
@@ -114,30 +167,49 @@ async fn cache_entries_are_listed_and_pruned_for_real() {
     let entries = set["entries"].as_array().unwrap();
     assert!(set["entryCount"].as_i64().unwrap() >= 2, "a layer and the exec: {set}");
     assert_eq!(set["entryCount"].as_i64().unwrap() as usize, entries.len());
-    let exec = entries.iter().find(|x| x["description"].as_str().unwrap_or("").contains("head -c 400000")).unwrap_or_else(|| panic!("no exec entry: {set}"));
+    let exec = entries
+        .iter()
+        .find(|x| x["description"].as_str().unwrap_or("").contains("head -c 400000"))
+        .unwrap_or_else(|| panic!("no exec entry: {set}"));
     assert!(exec["diskSpaceBytes"].as_i64().unwrap() >= 400_000, "{exec}");
     assert_eq!((exec["recordType"].clone(), exec["recordTypes"].clone()), (json!("regular"), json!(["regular"])));
     assert!(exec["dagqlCall"].as_str().unwrap().starts_with("sha256:"), "{exec}");
     for x in entries {
         assert_eq!(x["activelyUsed"], json!(false), "nothing runs now: {x}");
-        let (created, used) = (x["createdTimeUnixNano"].as_i64().unwrap(), x["mostRecentUseTimeUnixNano"].as_i64().unwrap());
+        let (created, used) =
+            (x["createdTimeUnixNano"].as_i64().unwrap(), x["mostRecentUseTimeUnixNano"].as_i64().unwrap());
         assert!(created > 1_600_000_000_000_000_000 && used >= created, "{x}");
     }
     let total: i64 = entries.iter().map(|x| x["diskSpaceBytes"].as_i64().unwrap()).sum();
-    assert!(set["diskSpaceBytes"].as_i64().unwrap() <= total && set["diskSpaceBytes"].as_i64().unwrap() >= 400_000, "{set}");
+    assert!(
+        set["diskSpaceBytes"].as_i64().unwrap() <= total && set["diskSpaceBytes"].as_i64().unwrap() >= 400_000,
+        "{set}"
+    );
     // A key picks one entry.
     let key = exec["dagqlCall"].as_str().unwrap();
-    let one = ask(&e, &format!(r#"{{ engine {{ localCache {{ entrySet(key: "{key}") {{ entryCount }} }} }} }}"#), "engine.localCache.entrySet.entryCount").await;
+    let one = ask(
+        &e,
+        &format!(r#"{{ engine {{ localCache {{ entrySet(key: "{key}") {{ entryCount }} }} }} }}"#),
+        "engine.localCache.entrySet.entryCount",
+    )
+    .await;
     assert_eq!(one, json!(1));
 
     // (prune arguments, entries left: "all" or "none")
     let snapshots = state.join("snapshots");
     let blobs = state.join("blobs/sha256");
     let before = (du(&snapshots), du(&blobs));
-    let cases = [("(maxUsedSpace: \"1TB\", minFreeSpace: \"1B\")", "all"), ("(useDefaultPolicy: true, maxUsedSpace: \"100%\", minFreeSpace: \"0\")", "all"), ("", "none")];
+    let cases = [
+        ("(maxUsedSpace: \"1TB\", minFreeSpace: \"1B\")", "all"),
+        ("(useDefaultPolicy: true, maxUsedSpace: \"100%\", minFreeSpace: \"0\")", "all"),
+        ("", "none"),
+    ];
     for (args, left) in cases {
         let count_before = ask(&e, ENTRIES, "engine.localCache.entrySet.entryCount").await;
-        assert_eq!(ask(&e, &format!("{{ engine {{ localCache {{ prune{args} }} }} }}"), "engine.localCache.prune").await, Value::Null);
+        assert_eq!(
+            ask(&e, &format!("{{ engine {{ localCache {{ prune{args} }} }} }}"), "engine.localCache.prune").await,
+            Value::Null
+        );
         let count = ask(&e, ENTRIES, "engine.localCache.entrySet.entryCount").await;
         match left {
             "all" => assert_eq!(count, count_before, "prune{args} is within its limits"),
@@ -188,7 +260,9 @@ async fn the_current_workspace_reads_inside_its_boundary() {
     let work = repo.join("app/web");
     let e = common::engine_at(&fx, &work, &root.join("state")).await;
 
-    let ws = ask(&e, "{ currentWorkspace { path address configPath hasConfig initialized clientId } }", "currentWorkspace").await;
+    let ws =
+        ask(&e, "{ currentWorkspace { path address configPath hasConfig initialized clientId } }", "currentWorkspace")
+            .await;
     assert_eq!(
         ws,
         json!({"path": "app/web", "address": work.to_string_lossy(), "configPath": "app/.dagger/config.toml", "hasConfig": true, "initialized": true, "clientId": ws["clientId"]})
@@ -196,15 +270,47 @@ async fn the_current_workspace_reads_inside_its_boundary() {
     assert_eq!(ask(&e, "{ engine { clients } }", "engine.clients").await, json!([ws["clientId"]]));
 
     let cases = [
-        (r#"{ currentWorkspace { directory(path: ".") { entries } } }"#, "currentWorkspace.directory.entries", json!(["index.html", "leak", "lib/"])),
-        (r#"{ currentWorkspace { directory(path: "/", include: ["*.mod"]) { entries } } }"#, "currentWorkspace.directory.entries", json!(["go.mod"])),
-        (r#"{ currentWorkspace { directory(path: "..", exclude: ["web"]) { entries } } }"#, "currentWorkspace.directory.entries", json!([".dagger/"])),
-        (r#"{ currentWorkspace { file(path: "/go.mod") { contents } } }"#, "currentWorkspace.file.contents", json!("module x")),
-        (r#"{ currentWorkspace { file(path: "../../go.mod") { name } } }"#, "currentWorkspace.file.name", json!("go.mod")),
-        (r#"{ currentWorkspace { file(path: "lib/util.js") { contents } } }"#, "currentWorkspace.file.contents", json!("u")),
+        (
+            r#"{ currentWorkspace { directory(path: ".") { entries } } }"#,
+            "currentWorkspace.directory.entries",
+            json!(["index.html", "leak", "lib/"]),
+        ),
+        (
+            r#"{ currentWorkspace { directory(path: "/", include: ["*.mod"]) { entries } } }"#,
+            "currentWorkspace.directory.entries",
+            json!(["go.mod"]),
+        ),
+        (
+            r#"{ currentWorkspace { directory(path: "..", exclude: ["web"]) { entries } } }"#,
+            "currentWorkspace.directory.entries",
+            json!([".dagger/"]),
+        ),
+        (
+            r#"{ currentWorkspace { file(path: "/go.mod") { contents } } }"#,
+            "currentWorkspace.file.contents",
+            json!("module x"),
+        ),
+        (
+            r#"{ currentWorkspace { file(path: "../../go.mod") { name } } }"#,
+            "currentWorkspace.file.name",
+            json!("go.mod"),
+        ),
+        (
+            r#"{ currentWorkspace { file(path: "lib/util.js") { contents } } }"#,
+            "currentWorkspace.file.contents",
+            json!("u"),
+        ),
         (r#"{ currentWorkspace { findUp(name: "go.mod") } }"#, "currentWorkspace.findUp", json!("/go.mod")),
-        (r#"{ currentWorkspace { findUp(name: "util.js", from: "lib") } }"#, "currentWorkspace.findUp", json!("/app/web/lib/util.js")),
-        (r#"{ currentWorkspace { findUp(name: "config.toml", from: "/app/.dagger") } }"#, "currentWorkspace.findUp", json!("/app/.dagger/config.toml")),
+        (
+            r#"{ currentWorkspace { findUp(name: "util.js", from: "lib") } }"#,
+            "currentWorkspace.findUp",
+            json!("/app/web/lib/util.js"),
+        ),
+        (
+            r#"{ currentWorkspace { findUp(name: "config.toml", from: "/app/.dagger") } }"#,
+            "currentWorkspace.findUp",
+            json!("/app/.dagger/config.toml"),
+        ),
         (r#"{ currentWorkspace { findUp(name: "secret.txt") } }"#, "currentWorkspace.findUp", Value::Null),
     ];
     for (q, path, want) in cases {

@@ -88,7 +88,10 @@ async fn directory_as_git_and_common_ancestors() {
         let q = |fields: &str| format!("{{ {repo} {fields} {end} }}");
         for (fields, want) in [
             ("head { commit }", json!({"head": {"commit": r.main}})),
-            (r#"branch(name: "feature") { commit ref }"#, json!({"branch": {"commit": r.feature, "ref": "refs/heads/feature"}})),
+            (
+                r#"branch(name: "feature") { commit ref }"#,
+                json!({"branch": {"commit": r.feature, "ref": "refs/heads/feature"}}),
+            ),
             (r#"tag(name: "v1") { commit }"#, json!({"tag": {"commit": r.base}})),
             ("branches tags", json!({"branches": ["feature", "main"], "tags": ["v1"]})),
             (
@@ -99,7 +102,10 @@ async fn directory_as_git_and_common_ancestors() {
                 r#"head { tree(discardGitDir: true) { entries } }"#,
                 json!({"head": {"tree": {"entries": [".gitignore", "edit.txt", "gone.txt", "main.txt", "src/"]}}}),
             ),
-            (r#"commit(id: "FEATURE") { tree { entries } }"#, json!({"commit": {"tree": {"entries": [".git/", ".gitignore", "edit.txt", "feature.txt", "gone.txt", "src/"]}}})),
+            (
+                r#"commit(id: "FEATURE") { tree { entries } }"#,
+                json!({"commit": {"tree": {"entries": [".git/", ".gitignore", "edit.txt", "feature.txt", "gone.txt", "src/"]}}}),
+            ),
         ] {
             let fields = if fields.contains("BRANCH_FEATURE") {
                 let id = id_of(&e, &format!("{{ {repo} branch(name: \"feature\") {{ id }} {end} }}")).await;
@@ -114,7 +120,11 @@ async fn directory_as_git_and_common_ancestors() {
     }
 
     // Uncommitted changes: only the directory's repository has a work tree.
-    let v = query(&e, &format!("{{ {local} {{ uncommitted {{ addedPaths modifiedPaths removedPaths isEmpty }} {local_end} }}")).await;
+    let v = query(
+        &e,
+        &format!("{{ {local} {{ uncommitted {{ addedPaths modifiedPaths removedPaths isEmpty }} {local_end} }}"),
+    )
+    .await;
     assert!(v.get("errors").is_none(), "{v}");
     assert_eq!(
         innermost(&v["data"], "uncommitted"),
@@ -126,7 +136,9 @@ async fn directory_as_git_and_common_ancestors() {
     let clean = tmp.path().join("clean");
     git(tmp.path(), &["clone", "-q", &remote_url, "clean"]);
     std::fs::write(clean.join("debug.log"), "ignored\n").unwrap();
-    let v = query(&e, r#"{ host { directory(path: "clean") { asGit { uncommitted { isEmpty after { entries } } } } } }"#).await;
+    let v =
+        query(&e, r#"{ host { directory(path: "clean") { asGit { uncommitted { isEmpty after { entries } } } } } }"#)
+            .await;
     assert_eq!(
         v["data"]["host"]["directory"]["asGit"]["uncommitted"],
         json!({"isEmpty": true, "after": {"entries": [".git/", ".gitignore", "debug.log", "edit.txt", "gone.txt", "main.txt", "src/"]}}),
@@ -140,10 +152,19 @@ async fn directory_as_git_and_common_ancestors() {
     std::fs::create_dir_all(tmp.path().join("linked")).unwrap();
     std::fs::write(tmp.path().join("linked/.git"), "gitdir: /elsewhere\n").unwrap();
     for (q, says) in [
-        (r#"{ host { directory(path: "plain") { asGit { head { commit } } } } }"#.to_string(), "is not a git repository: it has no `.git`"),
-        (r#"{ host { directory(path: "linked") { asGit { head { commit } } } } }"#.to_string(), "its `.git` is not a directory"),
+        (
+            r#"{ host { directory(path: "plain") { asGit { head { commit } } } } }"#.to_string(),
+            "is not a git repository: it has no `.git`",
+        ),
+        (
+            r#"{ host { directory(path: "linked") { asGit { head { commit } } } } }"#.to_string(),
+            "its `.git` is not a directory",
+        ),
         (format!(r#"{{ {local} {{ branch(name: "nope") {{ commit }} {local_end} }}"#), "has no branch `nope`"),
-        (format!(r#"{{ {local} {{ head {{ commonAncestor(other: "{other}") {{ commit }} }} {local_end} }}"#), "needs two refs of one repository"),
+        (
+            format!(r#"{{ {local} {{ head {{ commonAncestor(other: "{other}") {{ commit }} }} {local_end} }}"#),
+            "needs two refs of one repository",
+        ),
     ] {
         let msg = ask_err(&e, &q).await;
         assert!(msg.contains(says), "{q}: {msg}");
@@ -155,7 +176,9 @@ async fn id_of(e: &Engine, q: &str) -> String {
     assert!(v.get("errors").is_none(), "{q}: {v}");
     fn find(v: &Value) -> Option<String> {
         match v {
-            Value::Object(m) => m.get("id").and_then(|i| i.as_str().map(str::to_string)).or_else(|| m.values().find_map(find)),
+            Value::Object(m) => {
+                m.get("id").and_then(|i| i.as_str().map(str::to_string)).or_else(|| m.values().find_map(find))
+            }
             _ => None,
         }
     }

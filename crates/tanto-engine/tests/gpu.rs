@@ -35,7 +35,9 @@ async fn run(e: &tanto_engine::Engine, chain: &str, script: &str) -> Result<Stri
 
 fn find_stdout(v: &Value) -> Option<String> {
     match v {
-        Value::Object(m) => m.get("stdout").and_then(|s| s.as_str().map(str::to_string)).or_else(|| m.values().find_map(find_stdout)),
+        Value::Object(m) => {
+            m.get("stdout").and_then(|s| s.as_str().map(str::to_string)).or_else(|| m.values().find_map(find_stdout))
+        }
         _ => None,
     }
 }
@@ -118,7 +120,12 @@ async fn gpus_from_a_synthetic_cdi_spec() {
     let out = run(&e, r#"experimentalWithGPU(devices: ["0"])"#, script).await.unwrap();
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 4, "{out}");
-    assert!(lines[0].starts_with("crw-rw-rw- 1 root root") && lines[0].contains(&null_nums) && lines[0].ends_with("/dev/nvidia0"), "{out}");
+    assert!(
+        lines[0].starts_with("crw-rw-rw- 1 root root")
+            && lines[0].contains(&null_nums)
+            && lines[0].ends_with("/dev/nvidia0"),
+        "{out}"
+    );
     assert_eq!(&lines[1..], ["visible=cdi device=0", "fake cuda library", "wrote"], "{out}");
     assert_eq!(std::fs::read_to_string(&hook_log).unwrap(), "createRuntime\n");
 
@@ -127,8 +134,18 @@ async fn gpus_from_a_synthetic_cdi_spec() {
     let out = run(&e, r#"experimentalWithAllGPUs { withUser(name: "1000:1000")"#, script).await.unwrap();
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 4, "{out}");
-    assert!(lines[0].starts_with("crw-rw-rw- 1 1000 1000") && lines[0].contains(&null_nums) && lines[0].ends_with("/dev/nvidia0"), "{out}");
-    assert!(lines[1].starts_with("crw------- 1 1000 1000") && lines[1].contains(&zero_nums) && lines[1].ends_with("/dev/nvidia1"), "{out}");
+    assert!(
+        lines[0].starts_with("crw-rw-rw- 1 1000 1000")
+            && lines[0].contains(&null_nums)
+            && lines[0].ends_with("/dev/nvidia0"),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("crw------- 1 1000 1000")
+            && lines[1].contains(&zero_nums)
+            && lines[1].ends_with("/dev/nvidia1"),
+        "{out}"
+    );
     assert_eq!(&lines[2..], ["device=all", "000000"], "{out}");
 
     // Nothing of the devices is left in the container's filesystem: the mount
@@ -153,19 +170,35 @@ async fn gpus_from_a_synthetic_cdi_spec() {
     assert_ne!(a, d);
     assert_ne!(a, plain);
     // GPU 0 moves to another host node: the cached result stands.
-    std::fs::write(cdi_dir.join("nvidia.yaml"), spec_yaml(&lib, &hook_log).replacen("hostPath: /dev/null", "hostPath: /dev/full", 1)).unwrap();
+    std::fs::write(
+        cdi_dir.join("nvidia.yaml"),
+        spec_yaml(&lib, &hook_log).replacen("hostPath: /dev/null", "hostPath: /dev/full", 1),
+    )
+    .unwrap();
     assert_eq!(run(&e, r#"experimentalWithGPU(devices: ["0"])"#, stamp).await.unwrap(), a);
 
     // Errors, at exec time against the host's specs.
     let err = run(&e, r#"experimentalWithGPU(devices: ["7"])"#, "true").await.unwrap_err();
-    assert!(err.contains("unknown cdi device `nvidia.com/gpu=7`") && err.contains("define 0, 1, all") && err.contains("nvidia.yaml"), "{err}");
+    assert!(
+        err.contains("unknown cdi device `nvidia.com/gpu=7`")
+            && err.contains("define 0, 1, all")
+            && err.contains("nvidia.yaml"),
+        "{err}"
+    );
     std::fs::write(cdi_dir.join("zz-broken.yaml"), "cdiVersion: 0.6.0\nkind: nvidia.com/gpu\ndevices:\n- name: \"9\"\n  containerEdits:\n    hooks: [{hookName: whenever, path: /bin/true}]\n").unwrap();
     let err = run(&e, r#"experimentalWithGPU(devices: ["0"])"#, "echo again").await.unwrap_err();
-    assert!(err.contains("zz-broken.yaml") && err.contains("hookName `whenever`") && err.contains("fix or remove it"), "{err}");
+    assert!(
+        err.contains("zz-broken.yaml") && err.contains("hookName `whenever`") && err.contains("fix or remove it"),
+        "{err}"
+    );
     std::fs::remove_file(cdi_dir.join("zz-broken.yaml")).unwrap();
     std::fs::rename(&cdi_dir.join("nvidia.yaml"), cdi_dir.join("nvidia.yaml.off")).unwrap();
     let err = run(&e, r#"experimentalWithGPU(devices: ["0"])"#, "echo once more").await.unwrap_err();
-    assert!(err.contains("no cdi spec for `nvidia.com/gpu`") && err.contains("nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml"), "{err}");
+    assert!(
+        err.contains("no cdi spec for `nvidia.com/gpu`")
+            && err.contains("nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&cdi_dir).unwrap();
     let err = run(&e, "experimentalWithAllGPUs", "echo and again").await.unwrap_err();
     assert!(err.contains("no cdi spec directory exists") && err.contains(&cdi_dir.display().to_string()), "{err}");

@@ -94,111 +94,39 @@ async fn host_directories_in_and_exports_out() {
             ],
         ),
         (
-            format!(
-                r#"path: "src", exclude: {}"#,
-                gql_list(&["*.log", "node_modules"])
-            ),
+            format!(r#"path: "src", exclude: {}"#, gql_list(&["*.log", "node_modules"])),
             &[".gitignore", "a.txt", "sub", "sub/c.txt", "sub/d.log"],
         ),
+        (format!(r#"path: "src", include: {}"#, gql_list(&["sub/*.txt", "a.txt"])), &["a.txt", "sub", "sub/c.txt"]),
         (
-            format!(
-                r#"path: "src", include: {}"#,
-                gql_list(&["sub/*.txt", "a.txt"])
-            ),
-            &["a.txt", "sub", "sub/c.txt"],
-        ),
-        (
-            format!(
-                r#"path: "src", include: {}, exclude: {}"#,
-                gql_list(&["sub"]),
-                gql_list(&["**/*.log"])
-            ),
+            format!(r#"path: "src", include: {}, exclude: {}"#, gql_list(&["sub"]), gql_list(&["**/*.log"])),
             &["sub", "sub/c.txt"],
         ),
-        (
-            r#"path: "src", gitignore: true"#.into(),
-            &[".gitignore", "a.txt", "keep.log", "sub", "sub/c.txt"],
-        ),
-        (
-            format!(
-                r#"path: "{}", exclude: {}"#,
-                work.join("src").display(),
-                gql_list(&["*"])
-            ),
-            &[],
-        ),
+        (r#"path: "src", gitignore: true"#.into(), &[".gitignore", "a.txt", "keep.log", "sub", "sub/c.txt"]),
+        (format!(r#"path: "{}", exclude: {}"#, work.join("src").display(), gql_list(&["*"])), &[]),
     ];
     for (args, want) in cases {
-        let got = ask(
-            &e,
-            &format!(r#"{{ host {{ directory({args}) {{ glob(pattern: "**") }} }} }}"#),
-            "host.directory.glob",
-        )
-        .await;
-        let got: BTreeSet<String> = got
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap().to_string())
-            .collect();
+        let got =
+            ask(&e, &format!(r#"{{ host {{ directory({args}) {{ glob(pattern: "**") }} }} }}"#), "host.directory.glob")
+                .await;
+        let got: BTreeSet<String> = got.as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
         let want: BTreeSet<String> = want.iter().map(|s| s.to_string()).collect();
         assert_eq!(got, want, "host.directory({args})");
     }
 
     // host.file, findUp and relative paths
     assert_eq!(
-        ask(
-            &e,
-            r#"{ host { file(path: "src/sub/c.txt") { contents } } }"#,
-            "host.file.contents"
-        )
-        .await,
+        ask(&e, r#"{ host { file(path: "src/sub/c.txt") { contents } } }"#, "host.file.contents").await,
         json!("c")
     );
-    assert_eq!(
-        ask(
-            &e,
-            r#"{ host { file(path: "src/sub/c.txt") { name } } }"#,
-            "host.file.name"
-        )
-        .await,
-        json!("c.txt")
-    );
-    assert_eq!(
-        ask(
-            &e,
-            r#"{ host { findUp(name: "marker.toml") } }"#,
-            "host.findUp"
-        )
-        .await,
-        json!("marker.toml")
-    );
-    assert_eq!(
-        ask(
-            &e,
-            r#"{ host { findUp(name: "no-such-file-anywhere.xyz") } }"#,
-            "host.findUp"
-        )
-        .await,
-        Value::Null
-    );
+    assert_eq!(ask(&e, r#"{ host { file(path: "src/sub/c.txt") { name } } }"#, "host.file.name").await, json!("c.txt"));
+    assert_eq!(ask(&e, r#"{ host { findUp(name: "marker.toml") } }"#, "host.findUp").await, json!("marker.toml"));
+    assert_eq!(ask(&e, r#"{ host { findUp(name: "no-such-file-anywhere.xyz") } }"#, "host.findUp").await, Value::Null);
     for (q, needle) in [
-        (
-            r#"{ host { directory(path: "nope") { entries } } }"#,
-            "does not exist",
-        ),
-        (
-            r#"{ host { directory(path: "marker.toml") { entries } } }"#,
-            "not a directory",
-        ),
-        (
-            r#"{ host { file(path: "src") { contents } } }"#,
-            "is a directory",
-        ),
-        (
-            r#"{ host { file(path: "nope.txt") { contents } } }"#,
-            "does not exist",
-        ),
+        (r#"{ host { directory(path: "nope") { entries } } }"#, "does not exist"),
+        (r#"{ host { directory(path: "marker.toml") { entries } } }"#, "not a directory"),
+        (r#"{ host { file(path: "src") { contents } } }"#, "is a directory"),
+        (r#"{ host { file(path: "nope.txt") { contents } } }"#, "does not exist"),
     ] {
         let err = ask_err(&e, q).await;
         assert!(err.contains(needle), "{q}: {err}");
@@ -222,12 +150,7 @@ async fn host_directories_in_and_exports_out() {
     );
     std::fs::remove_file(work.join("src/sub/c.txt")).unwrap();
     assert_eq!(
-        ask(
-            &e,
-            r#"{ host { directory(path: "src") { entries(path: "sub") } } }"#,
-            "host.directory.entries"
-        )
-        .await,
+        ask(&e, r#"{ host { directory(path: "src") { entries(path: "sub") } } }"#, "host.directory.entries").await,
         json!(["d.log"])
     );
 
@@ -239,22 +162,10 @@ async fn host_directories_in_and_exports_out() {
             r#"{{ directory {{ withNewFile(path: "n/new.txt", contents: "new") {{ export(path: "out", wipe: {wipe}) }} }} }}"#
         )
     };
-    assert_eq!(
-        ask(&e, &dir_q(false), "directory.withNewFile.export").await,
-        json!(out_dir.to_string_lossy())
-    );
-    assert_eq!(
-        files_below(&out_dir),
-        ["n/new.txt", "stale.txt"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
-    );
+    assert_eq!(ask(&e, &dir_q(false), "directory.withNewFile.export").await, json!(out_dir.to_string_lossy()));
+    assert_eq!(files_below(&out_dir), ["n/new.txt", "stale.txt"].iter().map(|s| s.to_string()).collect());
     ask(&e, &dir_q(true), "directory.withNewFile.export").await;
-    assert_eq!(
-        files_below(&out_dir),
-        ["n/new.txt"].iter().map(|s| s.to_string()).collect()
-    );
+    assert_eq!(files_below(&out_dir), ["n/new.txt"].iter().map(|s| s.to_string()).collect());
 
     // File.export: to a path, into a directory only when allowed.
     let file_q = |path: &str, allow: bool| {
@@ -263,28 +174,13 @@ async fn host_directories_in_and_exports_out() {
         )
     };
     assert_eq!(
-        ask(
-            &e,
-            &file_q("deep/er/g.txt", false),
-            "directory.withNewFile.file.export"
-        )
-        .await,
+        ask(&e, &file_q("deep/er/g.txt", false), "directory.withNewFile.file.export").await,
         json!(work.join("deep/er/g.txt").to_string_lossy())
     );
+    assert_eq!(std::fs::read_to_string(work.join("deep/er/g.txt")).unwrap(), "F");
+    assert!(ask_err(&e, &file_q("deep", false)).await.contains("allowParentDirPath"));
     assert_eq!(
-        std::fs::read_to_string(work.join("deep/er/g.txt")).unwrap(),
-        "F"
-    );
-    assert!(ask_err(&e, &file_q("deep", false))
-        .await
-        .contains("allowParentDirPath"));
-    assert_eq!(
-        ask(
-            &e,
-            &file_q("deep", true),
-            "directory.withNewFile.file.export"
-        )
-        .await,
+        ask(&e, &file_q("deep", true), "directory.withNewFile.file.export").await,
         json!(work.join("deep/f.txt").to_string_lossy())
     );
 
@@ -302,28 +198,11 @@ async fn host_directories_in_and_exports_out() {
         "directory.withNewFile.withNewFile.export",
     )
     .await;
-    ask(
-        &e,
-        &file_q("top-link", false),
-        "directory.withNewFile.file.export",
-    )
-    .await;
-    assert_eq!(
-        std::fs::read_to_string(outside.join("victim.txt")).unwrap(),
-        "untouched"
-    );
-    assert_eq!(
-        files_below(&outside),
-        ["victim.txt"].iter().map(|s| s.to_string()).collect()
-    );
-    assert_eq!(
-        std::fs::read_to_string(target.join("link/victim.txt")).unwrap(),
-        "pwned"
-    );
-    assert!(!std::fs::symlink_metadata(work.join("top-link"))
-        .unwrap()
-        .file_type()
-        .is_symlink());
+    ask(&e, &file_q("top-link", false), "directory.withNewFile.file.export").await;
+    assert_eq!(std::fs::read_to_string(outside.join("victim.txt")).unwrap(), "untouched");
+    assert_eq!(files_below(&outside), ["victim.txt"].iter().map(|s| s.to_string()).collect());
+    assert_eq!(std::fs::read_to_string(target.join("link/victim.txt")).unwrap(), "pwned");
+    assert!(!std::fs::symlink_metadata(work.join("top-link")).unwrap().file_type().is_symlink());
 }
 
 #[test]
@@ -334,32 +213,14 @@ fn uploads_are_incremental() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
-    write(
-        &src,
-        &[
-            ("a/1.txt", "1"),
-            ("a/2.txt", "2"),
-            ("b/3.txt", "3"),
-            ("top.txt", "t"),
-        ],
-    );
+    write(&src, &[("a/1.txt", "1"), ("a/2.txt", "2"), ("b/3.txt", "3"), ("top.txt", "t")]);
     // modified long enough ago that their stat is trusted
     let old = std::time::SystemTime::now() - std::time::Duration::from_secs(10);
     for p in ["a/1.txt", "a/2.txt", "b/3.txt", "top.txt"] {
-        std::fs::File::options()
-            .write(true)
-            .open(src.join(p))
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
+        std::fs::File::options().write(true).open(src.join(p)).unwrap().set_modified(old).unwrap();
     }
     let store = tanto_store::Store::open(&tmp.path().join("state")).unwrap();
-    let spec = UploadSpec {
-        path: src.clone(),
-        include: vec![],
-        exclude: vec![],
-        gitignore: false,
-    };
+    let spec = UploadSpec { path: src.clone(), include: vec![], exclude: vec![], gitignore: false };
     let first = upload(&store, &spec).unwrap();
     assert!(first.stats.full && !first.stats.cached, "{:?}", first.stats);
 
@@ -368,26 +229,10 @@ fn uploads_are_incremental() {
     type Expected = (usize, usize, usize, bool);
     let cases: Vec<(&str, Change, Expected)> = vec![
         ("nothing", Box::new(|_| {}), (0, 0, 0, true)),
-        (
-            "one file",
-            Box::new(|s| std::fs::write(s.join("a/1.txt"), "one").unwrap()),
-            (1, 1, 0, false),
-        ),
-        (
-            "one added",
-            Box::new(|s| std::fs::write(s.join("b/new.txt"), "n").unwrap()),
-            (2, 1, 0, false),
-        ),
-        (
-            "one removed",
-            Box::new(|s| std::fs::remove_file(s.join("a/2.txt")).unwrap()),
-            (2, 0, 1, false),
-        ),
-        (
-            "a directory removed",
-            Box::new(|s| std::fs::remove_dir_all(s.join("b")).unwrap()),
-            (1, 0, 1, false),
-        ),
+        ("one file", Box::new(|s| std::fs::write(s.join("a/1.txt"), "one").unwrap()), (1, 1, 0, false)),
+        ("one added", Box::new(|s| std::fs::write(s.join("b/new.txt"), "n").unwrap()), (2, 1, 0, false)),
+        ("one removed", Box::new(|s| std::fs::remove_file(s.join("a/2.txt")).unwrap()), (2, 0, 1, false)),
+        ("a directory removed", Box::new(|s| std::fs::remove_dir_all(s.join("b")).unwrap()), (1, 0, 1, false)),
         // the tree of "one added" again: its snapshot is reused
         (
             "back to an earlier tree",
@@ -402,11 +247,7 @@ fn uploads_are_incremental() {
         let s = &up.stats;
         // racy (just written) files are hashed again, so `hashed` is a lower bound
         assert!(s.hashed >= hashed, "{what}: {s:?}");
-        assert_eq!(
-            (s.written >= written, s.removed, s.cached),
-            (true, removed, cached),
-            "{what}: {s:?}"
-        );
+        assert_eq!((s.written >= written, s.removed, s.cached), (true, removed, cached), "{what}: {s:?}");
         assert!(!s.full, "{what}: {s:?}");
         assert_eq!(up.vertex.key() == prev, what == "nothing", "{what}");
         prev = up.vertex.key();
@@ -458,14 +299,9 @@ fn tarball_contents(path: &Path) -> Vec<u8> {
 fn decompressed(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     if data.starts_with(&[0x1f, 0x8b]) {
-        flate2::read::MultiGzDecoder::new(data)
-            .read_to_end(&mut out)
-            .unwrap();
+        flate2::read::MultiGzDecoder::new(data).read_to_end(&mut out).unwrap();
     } else if data.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        zstd::stream::read::Decoder::new(data)
-            .unwrap()
-            .read_to_end(&mut out)
-            .unwrap();
+        zstd::stream::read::Decoder::new(data).unwrap().read_to_end(&mut out).unwrap();
     } else {
         out.extend_from_slice(data);
     }
@@ -507,12 +343,8 @@ async fn images_out_and_back_in() {
     let fx = fixture();
     let tmp = tempfile::tempdir().unwrap();
     let e = engine(&fx, tmp.path(), &tmp.path().join("state")).await;
-    let sid = ask(
-        &e,
-        &format!(r#"{{ setSecret(name: "tok", plaintext: "{SECRET}") {{ id }} }}"#),
-        "setSecret.id",
-    )
-    .await;
+    let sid =
+        ask(&e, &format!(r#"{{ setSecret(name: "tok", plaintext: "{SECRET}") {{ id }} }}"#), "setSecret.id").await;
     let ctr = |extra: &str| secret_container(extra).replace("SECRET_ID", sid.as_str().unwrap());
     let answer = |v: &Value| -> Value {
         let mut cur = &v["data"];
@@ -540,49 +372,21 @@ async fn images_out_and_back_in() {
     assert_eq!(written, json!(tar_path.to_string_lossy()));
     let index = tar_json(&tar_path, "index.json");
     let manifest = tar_json(&tar_path, &blob_name(&index["manifests"][0]["digest"]));
-    assert_eq!(
-        manifest["mediaType"],
-        "application/vnd.oci.image.manifest.v1+json"
-    );
+    assert_eq!(manifest["mediaType"], "application/vnd.oci.image.manifest.v1+json");
     let config = tar_json(&tar_path, &blob_name(&manifest["config"]["digest"]));
     let c = &config["config"];
     assert_eq!(
-        (
-            c["Entrypoint"].clone(),
-            c["User"].clone(),
-            c["WorkingDir"].clone()
-        ),
+        (c["Entrypoint"].clone(), c["User"].clone(), c["WorkingDir"].clone()),
         (json!(["cat", "/built.txt"]), json!("nobody"), json!("/srv"))
     );
-    assert_eq!(
-        (c["Labels"]["org.test"].clone(), c["ExposedPorts"].clone()),
-        (json!("yes"), json!({"8080/tcp": {}}))
-    );
-    assert!(
-        c["Env"].as_array().unwrap().contains(&json!("MODE=prod")),
-        "{c}"
-    );
-    assert!(
-        !c.to_string().contains("TOK"),
-        "secret variables are not image config: {c}"
-    );
+    assert_eq!((c["Labels"]["org.test"].clone(), c["ExposedPorts"].clone()), (json!("yes"), json!({"8080/tcp": {}})));
+    assert!(c["Env"].as_array().unwrap().contains(&json!("MODE=prod")), "{c}");
+    assert!(!c.to_string().contains("TOK"), "secret variables are not image config: {c}");
     let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 2, "busybox's layer and the exec's: {manifest}");
+    assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), layers.len());
     assert_eq!(
-        layers.len(),
-        2,
-        "busybox's layer and the exec's: {manifest}"
-    );
-    assert_eq!(
-        config["rootfs"]["diff_ids"].as_array().unwrap().len(),
-        layers.len()
-    );
-    assert_eq!(
-        config["history"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|h| h["empty_layer"] != json!(true))
-            .count(),
+        config["history"].as_array().unwrap().iter().filter(|h| h["empty_layer"] != json!(true)).count(),
         layers.len()
     );
     let docker = tar_json(&tar_path, "manifest.json");
@@ -590,14 +394,8 @@ async fn images_out_and_back_in() {
 
     // No secret plaintext in any blob of the exported image.
     let all = tarball_contents(&tar_path);
-    assert!(
-        !all.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
-        "secret found in the exported image"
-    );
-    assert!(
-        all.windows(b"built\n".len()).any(|w| w == b"built\n"),
-        "the exec's file is in the image"
-    );
+    assert!(!all.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()), "secret found in the exported image");
+    assert!(all.windows(b"built\n".len()).any(|w| w == b"built\n"), "the exec's file is in the image");
 
     // Forced compression and Docker media types.
     for (args, layer_type, manifest_type) in [
@@ -626,10 +424,7 @@ async fn images_out_and_back_in() {
             assert_eq!(l["mediaType"], layer_type, "{args}");
         }
         let cfg = tar_json(&p, &blob_name(&m["config"]["digest"]));
-        assert_eq!(
-            cfg["rootfs"]["diff_ids"], config["rootfs"]["diff_ids"],
-            "{args}: same content, same diff_ids"
-        );
+        assert_eq!(cfg["rootfs"]["diff_ids"], config["rootfs"]["diff_ids"], "{args}: same content, same diff_ids");
     }
 
     // asTarball, then import: the same filesystem and config come back.
@@ -638,53 +433,28 @@ async fn images_out_and_back_in() {
         r#"{{ container {{ import(source: "{}") {{ withExec(args: [], useEntrypoint: true) {{ stdout }} }} }} }}"#,
         imported.as_str().unwrap()
     );
-    assert_eq!(
-        ask(&e, &back, "container.import.withExec.stdout").await,
-        json!("built\n")
-    );
-    let back_user = format!(
-        r#"{{ container {{ import(source: "{}") {{ user }} }} }}"#,
-        imported.as_str().unwrap()
-    );
-    assert_eq!(
-        ask(&e, &back_user, "container.import.user").await,
-        json!("nobody")
-    );
+    assert_eq!(ask(&e, &back, "container.import.withExec.stdout").await, json!("built\n"));
+    let back_user = format!(r#"{{ container {{ import(source: "{}") {{ user }} }} }}"#, imported.as_str().unwrap());
+    assert_eq!(ask(&e, &back_user, "container.import.user").await, json!("nobody"));
 
     // Publish, pull back by digest and by tag, run the entrypoint.
     let tag = format!("{}/e2e/secret-free:v1", fx.addr);
     let published = run(format!(r#"publish(address: "{tag}")"#)).await;
     let published = published.as_str().unwrap().to_string();
-    assert!(
-        published.starts_with(&format!("{tag}@sha256:")),
-        "{published}"
-    );
+    assert!(published.starts_with(&format!("{tag}@sha256:")), "{published}");
     for reference in [published.as_str(), tag.as_str()] {
         let q = format!(
             r#"{{ container {{ from(address: "{reference}") {{ withExec(args: [], useEntrypoint: true) {{ stdout }} }} }} }}"#
         );
-        assert_eq!(
-            ask(&e, &q, "container.from.withExec.stdout").await,
-            json!("built\n"),
-            "{reference}"
-        );
+        assert_eq!(ask(&e, &q, "container.from.withExec.stdout").await, json!("built\n"), "{reference}");
     }
     // the registry holds it under that digest, with no secret in any blob
     let digest = published.rsplit_once('@').unwrap().1;
     let m = tanto_testkit::get_manifest(&fx.addr, "e2e/secret-free", digest).unwrap();
     assert_eq!(tanto_testkit::sha256_digest(&m.body), digest);
     let manifest: Value = serde_json::from_slice(&m.body).unwrap();
-    for blob in manifest["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .chain([&manifest["config"]])
-    {
-        let url = format!(
-            "http://{}/v2/e2e/secret-free/blobs/{}",
-            fx.addr,
-            blob["digest"].as_str().unwrap()
-        );
+    for blob in manifest["layers"].as_array().unwrap().iter().chain([&manifest["config"]]) {
+        let url = format!("http://{}/v2/e2e/secret-free/blobs/{}", fx.addr, blob["digest"].as_str().unwrap());
         let data = decompressed(&tanto_testkit::http::get_ok(&url).unwrap().body);
         assert!(
             !data.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
@@ -693,11 +463,16 @@ async fn images_out_and_back_in() {
         );
     }
     // publishing again is the same digest (layers are made once and reproducibly)
-    assert_eq!(
-        run(format!(r#"publish(address: "{tag}")"#)).await,
-        json!(published)
-    );
-    let err = ask_err(&e, &format!(r#"{{ container {{ from(address: "busybox") {{ publish(address: "{}/e2e/x@sha256:{}") }} }} }}"#, fx.addr, "a".repeat(64))).await;
+    assert_eq!(run(format!(r#"publish(address: "{tag}")"#)).await, json!(published));
+    let err = ask_err(
+        &e,
+        &format!(
+            r#"{{ container {{ from(address: "busybox") {{ publish(address: "{}/e2e/x@sha256:{}") }} }} }}"#,
+            fx.addr,
+            "a".repeat(64)
+        ),
+    )
+    .await;
     assert!(err.contains("give a tag"), "{err}");
 
     // Podman (Debian's) pulls and runs what tanto published, unchanged.
@@ -714,11 +489,8 @@ fn podman_run(reference: &str) -> Result<String, String> {
     }
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let conf = dir.path().join("containers.conf");
-    std::fs::write(
-        &conf,
-        "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\n",
-    )
-    .map_err(|e| e.to_string())?;
+    std::fs::write(&conf, "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\n")
+        .map_err(|e| e.to_string())?;
     let out = std::process::Command::new("podman")
         .env("CONTAINERS_CONF", &conf)
         .args([
@@ -727,20 +499,11 @@ fn podman_run(reference: &str) -> Result<String, String> {
             "--runroot",
             &dir.path().join("runroot").to_string_lossy(),
         ])
-        .args([
-            "run",
-            "--rm",
-            "--network=none",
-            "--tls-verify=false",
-            reference,
-        ])
+        .args(["run", "--rm", "--network=none", "--tls-verify=false", reference])
         .output()
         .map_err(|e| format!("podman did not start: {e}"))?;
     if !out.status.success() {
-        panic!(
-            "podman could not run {reference}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        panic!("podman could not run {reference}: {}", String::from_utf8_lossy(&out.stderr));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -762,12 +525,7 @@ impl Drop for AuthRegistry {
 /// Starts the registry, or says why it cannot (a bcrypt hash needs python3's `crypt`).
 fn auth_registry() -> Result<AuthRegistry, String> {
     let hash = std::process::Command::new("python3")
-        .args([
-            "-W",
-            "ignore",
-            "-c",
-            "import crypt; print(crypt.crypt('pw', crypt.mksalt(crypt.METHOD_BLOWFISH)))",
-        ])
+        .args(["-W", "ignore", "-c", "import crypt; print(crypt.crypt('pw', crypt.mksalt(crypt.METHOD_BLOWFISH)))"])
         .output()
         .map_err(|e| format!("python3 is needed to make a bcrypt hash: {e}"))?;
     let hash = String::from_utf8_lossy(&hash.stdout).trim().to_string();
@@ -795,11 +553,7 @@ fn auth_registry() -> Result<AuthRegistry, String> {
         .stderr(log)
         .spawn()
         .map_err(|e| format!("docker-registry did not start: {e}"))?;
-    let r = AuthRegistry {
-        child,
-        addr: format!("127.0.0.1:{port}"),
-        _dir: dir,
-    };
+    let r = AuthRegistry { child, addr: format!("127.0.0.1:{port}"), _dir: dir };
     for _ in 0..200 {
         if std::net::TcpStream::connect(&r.addr).is_ok() {
             return Ok(r);
@@ -846,47 +600,22 @@ async fn registry_credentials_for_publish_and_pull() {
     let err = ask_err(&e, &wrap(None, &publish)).await;
     assert!(err.contains("withRegistryAuth"), "{err}");
     // with the session's credentials (kept for the session, as Dagger does)
-    let sid = ask(
-        &e,
-        r#"{ setSecret(name: "regpass", plaintext: "pw") { id } }"#,
-        "setSecret.id",
-    )
-    .await;
-    let published = ask(
-        &e,
-        &wrap(Some(&registry_auth(&sid)), &publish),
-        "container.withRegistryAuth.from.withNewFile.publish",
-    )
-    .await;
+    let sid = ask(&e, r#"{ setSecret(name: "regpass", plaintext: "pw") { id } }"#, "setSecret.id").await;
+    let published =
+        ask(&e, &wrap(Some(&registry_auth(&sid)), &publish), "container.withRegistryAuth.from.withNewFile.publish")
+            .await;
     let published = published.as_str().unwrap().to_string();
-    assert!(
-        published.starts_with(&format!("{tag}@sha256:")),
-        "{published}"
-    );
+    assert!(published.starts_with(&format!("{tag}@sha256:")), "{published}");
 
     // pulling it back into a fresh state: refused without credentials...
-    let pull = format!(
-        r#"from(address: "{published}") {{ file(path: "/secret-app.txt") {{ contents }} }}"#
-    );
+    let pull = format!(r#"from(address: "{published}") {{ file(path: "/secret-app.txt") {{ contents }} }}"#);
     let e2 = engine(&fx, tmp.path(), &tmp.path().join("state2")).await;
     let err = ask_err(&e2, &wrap(None, &pull)).await;
-    assert!(
-        err.contains("access denied") && err.contains("withRegistryAuth"),
-        "{err}"
-    );
+    assert!(err.contains("access denied") && err.contains("withRegistryAuth"), "{err}");
     // ...fine with withRegistryAuth (resolve and blob fetches)
-    let sid2 = ask(
-        &e2,
-        r#"{ setSecret(name: "regpass", plaintext: "pw") { id } }"#,
-        "setSecret.id",
-    )
-    .await;
-    let got = ask(
-        &e2,
-        &wrap(Some(&registry_auth(&sid2)), &pull),
-        "container.withRegistryAuth.from.file.contents",
-    )
-    .await;
+    let sid2 = ask(&e2, r#"{ setSecret(name: "regpass", plaintext: "pw") { id } }"#, "setSecret.id").await;
+    let got =
+        ask(&e2, &wrap(Some(&registry_auth(&sid2)), &pull), "container.withRegistryAuth.from.file.contents").await;
     assert_eq!(got, json!("private"));
 
     // ...and with docker's config.json credentials
@@ -894,20 +623,13 @@ async fn registry_credentials_for_publish_and_pull() {
     let docker = tmp.path().join("docker");
     std::fs::create_dir(&docker).unwrap();
     let auth = base64::engine::general_purpose::STANDARD.encode("tanto:pw");
-    std::fs::write(
-        docker.join("config.json"),
-        format!(r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#, reg.addr),
-    )
-    .unwrap();
+    std::fs::write(docker.join("config.json"), format!(r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#, reg.addr))
+        .unwrap();
     std::env::set_var("DOCKER_CONFIG", &docker);
     let e3 = engine(&fx, tmp.path(), &tmp.path().join("state3")).await;
     let got = query(&e3, &wrap(None, &pull)).await;
     std::env::remove_var("DOCKER_CONFIG");
-    assert_eq!(
-        got["data"]["container"]["from"]["file"]["contents"],
-        json!("private"),
-        "{got}"
-    );
+    assert_eq!(got["data"]["container"]["from"]["file"]["contents"], json!("private"), "{got}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -925,105 +647,57 @@ async fn imports_of_other_tools_tarballs_and_multi_platform_publish() {
         for (name, dest) in [("docker.tar", "docker-archive"), ("oci.tar", "oci-archive")] {
             let path = tmp.path().join(name);
             let out = std::process::Command::new("skopeo")
-                .args([
-                    "copy",
-                    "--src-tls-verify=false",
-                    &format!("docker://{}/library/busybox:1.36", fx.addr),
-                ])
+                .args(["copy", "--src-tls-verify=false", &format!("docker://{}/library/busybox:1.36", fx.addr)])
                 .arg(format!("{dest}:{}", path.display()))
                 .output()
                 .unwrap();
-            assert!(
-                out.status.success(),
-                "skopeo: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            assert!(out.status.success(), "skopeo: {}", String::from_utf8_lossy(&out.stderr));
             let q = format!(
                 r#"{{ container {{ import(source: "FILE") {{ withExec(args: ["sh", "-c", "echo imported from {dest}"]) {{ stdout }} }} }} }}"#
             );
-            let file = ask(
-                &e,
-                &format!(r#"{{ host {{ file(path: "{name}") {{ id }} }} }}"#),
-                "host.file.id",
-            )
-            .await;
-            let got = ask(
-                &e,
-                &q.replace("FILE", file.as_str().unwrap()),
-                "container.import.withExec.stdout",
-            )
-            .await;
+            let file = ask(&e, &format!(r#"{{ host {{ file(path: "{name}") {{ id }} }} }}"#), "host.file.id").await;
+            let got = ask(&e, &q.replace("FILE", file.as_str().unwrap()), "container.import.withExec.stdout").await;
             assert_eq!(got, json!(format!("imported from {dest}\n")));
         }
     } else {
         eprintln!("skipping skopeo tarballs: skopeo is not installed (apt-get install skopeo)");
     }
-    let err = ask_err(
-        &e,
-        r#"{ container { import(source: "FILE") { sync } } }"#
-            .replace("FILE", "nope")
-            .as_str(),
-    )
-    .await;
+    let err =
+        ask_err(&e, r#"{ container { import(source: "FILE") { sync } } }"#.replace("FILE", "nope").as_str()).await;
     assert!(err.contains("nope"), "{err}");
 
     // platformVariants make an index with one manifest per platform.
-    let arm = ask(&e, r#"{ container(platform: "linux/arm64") { withNewFile(path: "/arch", contents: "arm64") { id } } }"#, "container.withNewFile.id").await;
+    let arm = ask(
+        &e,
+        r#"{ container(platform: "linux/arm64") { withNewFile(path: "/arch", contents: "arm64") { id } } }"#,
+        "container.withNewFile.id",
+    )
+    .await;
     let tag = format!("{}/e2e/multi:v1", fx.addr);
     let q = format!(
         r#"{{ container {{ withNewFile(path: "/arch", contents: "native") {{ publish(address: "{tag}", platformVariants: ["{}"]) }} }} }}"#,
         arm.as_str().unwrap()
     );
     let published = ask(&e, &q, "container.withNewFile.publish").await;
-    let digest = published
-        .as_str()
-        .unwrap()
-        .rsplit_once('@')
-        .unwrap()
-        .1
-        .to_string();
-    let index: Value = serde_json::from_slice(
-        &tanto_testkit::get_manifest(&fx.addr, "e2e/multi", &digest)
-            .unwrap()
-            .body,
-    )
-    .unwrap();
-    assert_eq!(
-        index["mediaType"], "application/vnd.oci.image.index.v1+json",
-        "{index}"
-    );
+    let digest = published.as_str().unwrap().rsplit_once('@').unwrap().1.to_string();
+    let index: Value =
+        serde_json::from_slice(&tanto_testkit::get_manifest(&fx.addr, "e2e/multi", &digest).unwrap().body).unwrap();
+    assert_eq!(index["mediaType"], "application/vnd.oci.image.index.v1+json", "{index}");
     let platforms: BTreeSet<String> = index["manifests"]
         .as_array()
         .unwrap()
         .iter()
         .map(|m| {
-            format!(
-                "{}/{}",
-                m["platform"]["os"].as_str().unwrap(),
-                m["platform"]["architecture"].as_str().unwrap()
-            )
+            format!("{}/{}", m["platform"]["os"].as_str().unwrap(), m["platform"]["architecture"].as_str().unwrap())
         })
         .collect();
     let host_platform = format!("linux/{}", tanto_testkit::host_arch());
-    assert_eq!(
-        platforms,
-        [host_platform, "linux/arm64".to_string()]
-            .into_iter()
-            .collect::<BTreeSet<_>>()
-    );
+    assert_eq!(platforms, [host_platform, "linux/arm64".to_string()].into_iter().collect::<BTreeSet<_>>());
     // pulling the index picks this machine's platform
-    let q = format!(
-        r#"{{ container {{ from(address: "{tag}") {{ file(path: "/arch") {{ contents }} }} }} }}"#
-    );
-    assert_eq!(
-        ask(&e, &q, "container.from.file.contents").await,
-        json!("native")
-    );
+    let q = format!(r#"{{ container {{ from(address: "{tag}") {{ file(path: "/arch") {{ contents }} }} }} }}"#);
+    assert_eq!(ask(&e, &q, "container.from.file.contents").await, json!("native"));
     let q = format!(
         r#"{{ container(platform: "linux/arm64") {{ from(address: "{tag}") {{ file(path: "/arch") {{ contents }} }} }} }}"#
     );
-    assert_eq!(
-        ask(&e, &q, "container.from.file.contents").await,
-        json!("arm64")
-    );
+    assert_eq!(ask(&e, &q, "container.from.file.contents").await, json!("arm64"));
 }

@@ -47,7 +47,11 @@ fn start_podman(dir: &Path) -> Result<Podman, String> {
         return Err("podman is not installed (apt-get install podman)".into());
     }
     std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(dir.join("containers.conf"), "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\n").unwrap();
+    std::fs::write(
+        dir.join("containers.conf"),
+        "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\n",
+    )
+    .unwrap();
     let socket = dir.join("podman.sock");
     let child = podman_command(dir)
         .args(["system", "service", "--time=0"])
@@ -117,14 +121,30 @@ async fn images_in_and_out_of_the_local_store() {
         );
         let v = query(&e, &q).await;
         assert!(v.get("errors").is_none(), "{q}: {v}");
-        assert_eq!(v["data"]["host"]["containerImage"], json!({"envVariable": env, "withExec": {"stdout": stdout}}), "{name}");
+        assert_eq!(
+            v["data"]["host"]["containerImage"],
+            json!({"envVariable": env, "withExec": {"stdout": stdout}}),
+            "{name}"
+        );
     }
 
     // Errors name the store and say what to do: (DOCKER_HOST, image, says)
     for (host, name, says) in [
-        (format!("unix://{}", podman.socket.display()), "localhost/tanto-test/missing:v0", format!("is not in the image store at `{}`: pull or build it", podman.socket.display())),
-        ("unix:///nonexistent/docker.sock".to_string(), "busybox", "no docker or podman daemon answers on DOCKER_HOST: no socket at `/nonexistent/docker.sock`".to_string()),
-        ("tcp://127.0.0.1:2375".to_string(), "busybox", "DOCKER_HOST=`tcp://127.0.0.1:2375` is not supported".to_string()),
+        (
+            format!("unix://{}", podman.socket.display()),
+            "localhost/tanto-test/missing:v0",
+            format!("is not in the image store at `{}`: pull or build it", podman.socket.display()),
+        ),
+        (
+            "unix:///nonexistent/docker.sock".to_string(),
+            "busybox",
+            "no docker or podman daemon answers on DOCKER_HOST: no socket at `/nonexistent/docker.sock`".to_string(),
+        ),
+        (
+            "tcp://127.0.0.1:2375".to_string(),
+            "busybox",
+            "DOCKER_HOST=`tcp://127.0.0.1:2375` is not supported".to_string(),
+        ),
         (format!("unix://{}", podman.socket.display()), "../../etc/passwd", "is not an image name".to_string()),
     ] {
         std::env::set_var("DOCKER_HOST", &host);

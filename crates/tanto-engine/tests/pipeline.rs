@@ -13,7 +13,6 @@ fn at<'a>(v: &'a Value, path: &str) -> &'a Value {
     path.split('.').fold(&v["data"], |v, k| &v[k])
 }
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelines_against_a_real_registry() {
     if let Some(why) = skip_reason() {
@@ -26,16 +25,56 @@ async fn pipelines_against_a_real_registry() {
 
     // (query, path to the answer, expected answer)
     let ok_cases: &[(&str, &str, Value)] = &[
-        (r#"{ container { from(address: "busybox:1.36") { withExec(args: ["echo", "hello"]) { stdout } } } }"#, "container.from.withExec.stdout", json!("hello\n")),
-        (r#"{ container { from(address: "busybox") { withExec(args: ["sh", "-c", "echo err >&2; exit 3"], expect: ANY) { exitCode } } } }"#, "container.from.withExec.exitCode", json!(3)),
-        (r#"{ container { from(address: "busybox") { withExec(args: ["cat"], stdin: "piped") { stdout } } } }"#, "container.from.withExec.stdout", json!("piped")),
-        (r#"{ container { from(address: "busybox") { withUser(name: "nobody") { withExec(args: ["id", "-u"]) { stdout } } } } }"#, "container.from.withUser.withExec.stdout", json!("65534\n")),
-        (r#"{ container { from(address: "busybox") { withWorkdir(path: "/w") { withNewFile(path: "a.txt", contents: "A") { withExec(args: ["cat", "a.txt"]) { stdout } } } } } }"#, "container.from.withWorkdir.withNewFile.withExec.stdout", json!("A")),
-        (r#"{ container { from(address: "busybox") { withEnvVariable(name: "X", value: "1") { withEnvVariable(name: "Y", value: "${X}2", expand: true) { withExec(args: ["sh", "-c", "echo $Y"]) { stdout } } } } } }"#, "container.from.withEnvVariable.withEnvVariable.withExec.stdout", json!("12\n")),
-        (r#"{ directory { withNewFile(path: "a/b.txt", contents: "bee") { withNewDirectory(path: "empty") { entries } } } }"#, "directory.withNewFile.withNewDirectory.entries", json!(["a/", "empty/"])),
-        (r#"{ container { from(address: "busybox") { withExec(args: ["sh", "-c", "mkdir -p /out && echo x > /out/f && rm /etc/group"]) { directory(path: "/out") { entries } } } } }"#, "container.from.withExec.directory.entries", json!(["f"])),
-        (r#"{ container { from(address: "busybox") { withExec(args: ["rm", "/etc/group"]) { withExec(args: ["sh", "-c", "test -e /etc/group || echo gone"]) { stdout } } } } }"#, "container.from.withExec.withExec.stdout", json!("gone\n")),
-        (r#"{ container { from(address: "busybox") { withExec(args: ["sh", "-c", "echo hi > /o"], redirectStdout: "/o2") { file(path: "/o") { contents } } } } }"#, "container.from.withExec.file.contents", json!("hi\n")),
+        (
+            r#"{ container { from(address: "busybox:1.36") { withExec(args: ["echo", "hello"]) { stdout } } } }"#,
+            "container.from.withExec.stdout",
+            json!("hello\n"),
+        ),
+        (
+            r#"{ container { from(address: "busybox") { withExec(args: ["sh", "-c", "echo err >&2; exit 3"], expect: ANY) { exitCode } } } }"#,
+            "container.from.withExec.exitCode",
+            json!(3),
+        ),
+        (
+            r#"{ container { from(address: "busybox") { withExec(args: ["cat"], stdin: "piped") { stdout } } } }"#,
+            "container.from.withExec.stdout",
+            json!("piped"),
+        ),
+        (
+            r#"{ container { from(address: "busybox") { withUser(name: "nobody") { withExec(args: ["id", "-u"]) { stdout } } } } }"#,
+            "container.from.withUser.withExec.stdout",
+            json!("65534\n"),
+        ),
+        (
+            r#"{ container { from(address: "busybox") { withWorkdir(path: "/w") { withNewFile(path: "a.txt", contents: "A") { withExec(args: ["cat", "a.txt"]) { stdout } } } } } }"#,
+            "container.from.withWorkdir.withNewFile.withExec.stdout",
+            json!("A"),
+        ),
+        (
+            r#"{ container { from(address: "busybox") { withEnvVariable(name: "X", value: "1") { withEnvVariable(name: "Y", value: "${X}2", expand: true) { withExec(args: ["sh", "-c", "echo $Y"]) { stdout } } } } } }"#,
+            "container.from.withEnvVariable.withEnvVariable.withExec.stdout",
+            json!("12\n"),
+        ),
+        (
+            r#"{ directory { withNewFile(path: "a/b.txt", contents: "bee") { withNewDirectory(path: "empty") { entries } } } }"#,
+            "directory.withNewFile.withNewDirectory.entries",
+            json!(["a/", "empty/"]),
+        ),
+        (
+            r#"{ container { from(address: "busybox") { withExec(args: ["sh", "-c", "mkdir -p /out && echo x > /out/f && rm /etc/group"]) { directory(path: "/out") { entries } } } } }"#,
+            "container.from.withExec.directory.entries",
+            json!(["f"]),
+        ),
+        (
+            r#"{ container { from(address: "busybox") { withExec(args: ["rm", "/etc/group"]) { withExec(args: ["sh", "-c", "test -e /etc/group || echo gone"]) { stdout } } } } }"#,
+            "container.from.withExec.withExec.stdout",
+            json!("gone\n"),
+        ),
+        (
+            r#"{ container { from(address: "busybox") { withExec(args: ["sh", "-c", "echo hi > /o"], redirectStdout: "/o2") { file(path: "/o") { contents } } } } }"#,
+            "container.from.withExec.file.contents",
+            json!("hi\n"),
+        ),
     ];
     for (q, path, want) in ok_cases {
         let got = query(&e, q).await;
@@ -44,13 +83,20 @@ async fn pipelines_against_a_real_registry() {
     }
 
     // Bad input: a clear error, and the engine keeps serving.
-    let missing_tag = format!(r#"{{ container {{ from(address: "{}/library/busybox:nosuch") {{ sync }} }} }}"#, fx.addr);
+    let missing_tag =
+        format!(r#"{{ container {{ from(address: "{}/library/busybox:nosuch") {{ sync }} }} }}"#, fx.addr);
     let err_cases: &[(&str, &[&str])] = &[
         (r#"{ container { from(address: "invalid!!ref") { sync } } }"#, &["invalid!!ref"]),
         (&missing_tag, &["nosuch", "not found"]),
         (r#"{ container { from(address: "127.0.0.1:1/x/y:z") { sync } } }"#, &["127.0.0.1:1"]),
-        (r#"{ container { from(address: "busybox") { withExec(args: ["no-such-command"]) { sync } } } }"#, &["no-such-command", "not found"]),
-        (r#"{ container { from(address: "busybox") { withExec(args: ["sh", "-c", "echo out; exit 3"]) { stdout } } } }"#, &["exit code: 3"]),
+        (
+            r#"{ container { from(address: "busybox") { withExec(args: ["no-such-command"]) { sync } } } }"#,
+            &["no-such-command", "not found"],
+        ),
+        (
+            r#"{ container { from(address: "busybox") { withExec(args: ["sh", "-c", "echo out; exit 3"]) { stdout } } } }"#,
+            &["exit code: 3"],
+        ),
     ];
     for (q, needles) in err_cases {
         let got = query(&e, q).await;
@@ -63,7 +109,10 @@ async fn pipelines_against_a_real_registry() {
     let exec_err = query(&e, r#"{ container { from(address: "busybox") { withExec(args: ["sh", "-c", "echo out; echo err >&2; exit 3"]) { stdout } } } }"#).await;
     let ext = &exec_err["errors"][0]["extensions"];
     assert_eq!(ext["_type"], "EXEC_ERROR");
-    assert_eq!((ext["exitCode"].clone(), ext["stdout"].clone(), ext["stderr"].clone()), (json!(3), json!("out"), json!("err")));
+    assert_eq!(
+        (ext["exitCode"].clone(), ext["stdout"].clone(), ext["stderr"].clone()),
+        (json!(3), json!("out"), json!("err"))
+    );
 }
 
 fn chain_query(n: usize, tag: &str) -> String {

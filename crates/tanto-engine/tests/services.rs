@@ -45,7 +45,11 @@ fn fixture() -> Fixture {
     let image = tanto_testkit::busybox_image().expect("building the busybox image");
     tanto_testkit::push_image(&addr, "library/busybox", &["1.36", "latest"], &image).expect("pushing busybox");
     let config = dir.path().join("engine.toml");
-    std::fs::write(&config, format!("[registry.\"docker.io\"]\nmirrors = [\"{addr}\"]\n\n[registry.\"{addr}\"]\nhttp = true\n")).unwrap();
+    std::fs::write(
+        &config,
+        format!("[registry.\"docker.io\"]\nmirrors = [\"{addr}\"]\n\n[registry.\"{addr}\"]\nhttp = true\n"),
+    )
+    .unwrap();
     Fixture { _registry: registry, config, _dir: dir }
 }
 
@@ -72,7 +76,10 @@ async fn data(e: &Engine, q: &str) -> Value {
 const WWW: &str = r#"container { from(address: "busybox") { withNewFile(path: "/srv/index.html", contents: "hello-svc") { withWorkdir(path: "/srv") { withExposedPort(port: 8080) { asService(args: ["httpd", "-f", "-p", "8080", "-h", "/srv"]) { id } } } } } }"#;
 
 fn www_id(v: &Value) -> String {
-    v["container"]["from"]["withNewFile"]["withWorkdir"]["withExposedPort"]["asService"]["id"].as_str().unwrap().to_string()
+    v["container"]["from"]["withNewFile"]["withWorkdir"]["withExposedPort"]["asService"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 /// The engine's slot: its bridge is `tanto<slot>` (default pool 10.87.0.0/16, /24 blocks).
@@ -85,7 +92,8 @@ fn slot_of(e: &Engine) -> Option<u8> {
 /// now (other test processes run at the same time).
 fn leftovers(slot: Option<u8>) -> String {
     let Some(slot) = slot else { return String::new() };
-    let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open("/run/tanto/net/lock").unwrap();
+    let lock =
+        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open("/run/tanto/net/lock").unwrap();
     rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).unwrap();
     let slot_file = format!("/run/tanto/net/slot-{slot}");
     if let Ok(owner) = std::fs::read_to_string(&slot_file) {
@@ -94,15 +102,25 @@ fn leftovers(slot: Option<u8>) -> String {
             return String::new();
         }
     }
-    let out = |args: &[&str]| String::from_utf8_lossy(&std::process::Command::new(args[0]).args(&args[1..]).output().unwrap().stdout).into_owned();
+    let out = |args: &[&str]| {
+        String::from_utf8_lossy(&std::process::Command::new(args[0]).args(&args[1..]).output().unwrap().stdout)
+            .into_owned()
+    };
     let name = format!("tanto{slot}");
     let mut lines: Vec<String> = out(&["ip", "-o", "link", "show"])
         .lines()
         .filter_map(|l| l.split(": ").nth(1).map(|n| n.split('@').next().unwrap_or(n).to_string()))
-        .filter(|n| *n == name || n.strip_prefix(&format!("{name}v")).is_some_and(|v| v.bytes().all(|b| b.is_ascii_digit())))
+        .filter(|n| {
+            *n == name || n.strip_prefix(&format!("{name}v")).is_some_and(|v| v.bytes().all(|b| b.is_ascii_digit()))
+        })
         .collect();
     for t in ["filter", "nat"] {
-        lines.extend(out(&["iptables-save", "-t", t]).lines().filter(|l| l.contains(&format!("tanto:{name} ")) || l.contains(&format!("tanto:{name}\""))).map(str::to_string));
+        lines.extend(
+            out(&["iptables-save", "-t", t])
+                .lines()
+                .filter(|l| l.contains(&format!("tanto:{name} ")) || l.contains(&format!("tanto:{name}\"")))
+                .map(str::to_string),
+        );
     }
     if Path::new(&slot_file).exists() {
         lines.push(slot_file);
@@ -126,14 +144,24 @@ async fn bindings_endpoints_start_stop_and_tunnels() {
             r#"{{ container {{ from(address: "busybox") {{ withServiceBinding(alias: "www", service: "{svc}") {{ withExec(args: ["sh", "-c", "{cmd}"]) {{ stdout }} }} }} }} }}"#
         )
     };
-    let out = |v: &Value| v["container"]["from"]["withServiceBinding"]["withExec"]["stdout"].as_str().unwrap_or("").to_string();
+    let out = |v: &Value| {
+        v["container"]["from"]["withServiceBinding"]["withExec"]["stdout"].as_str().unwrap_or("").to_string()
+    };
 
     // (what, query, expected stdout)
-    let hostname = data(&e, &format!(r#"{{ loadServiceFromID(id: "{svc}") {{ hostname }} }}"#)).await["loadServiceFromID"]["hostname"].as_str().unwrap().to_string();
+    let hostname = data(&e, &format!(r#"{{ loadServiceFromID(id: "{svc}") {{ hostname }} }}"#)).await
+        ["loadServiceFromID"]["hostname"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let cases = [
         ("by alias", bound("wget -qO- http://www:8080/index.html"), "hello-svc".to_string()),
         ("by host name", bound(&format!("wget -qO- http://{hostname}:8080/index.html")), "hello-svc".to_string()),
-        ("no cache hit across different commands", bound("wget -qO- http://www:8080/index.html; echo"), "hello-svc\n".to_string()),
+        (
+            "no cache hit across different commands",
+            bound("wget -qO- http://www:8080/index.html; echo"),
+            "hello-svc\n".to_string(),
+        ),
     ];
     for (what, q, want) in &cases {
         let t = Instant::now();
@@ -141,7 +169,10 @@ async fn bindings_endpoints_start_stop_and_tunnels() {
         eprintln!("{what}: {:.0} ms", t.elapsed().as_secs_f64() * 1e3);
     }
     // Concurrent steps that bind it share one instance (one address).
-    let (qx, qy) = (bound("sleep 0.3; grep -w www /etc/hosts | cut -f1"), bound("sleep 0.3; grep -w www /etc/hosts | cut -f1; true"));
+    let (qx, qy) = (
+        bound("sleep 0.3; grep -w www /etc/hosts | cut -f1"),
+        bound("sleep 0.3; grep -w www /etc/hosts | cut -f1; true"),
+    );
     let (x, y) = tokio::join!(data(&e, &qx), data(&e, &qy));
     assert_eq!(out(&x), out(&y), "one instance for both steps");
     assert!(out(&x).starts_with("10.87."), "{x}");
@@ -158,8 +189,11 @@ async fn bindings_endpoints_start_stop_and_tunnels() {
 
     // Another definition of the service changes the client's key.
     let other = data(&e, r#"{ container { from(address: "busybox") { withNewFile(path: "/srv/index.html", contents: "other") { withExposedPort(port: 8080) { asService(args: ["httpd", "-f", "-p", "8080", "-h", "/srv"]) { id } } } } } }"#).await;
-    let other = other["container"]["from"]["withNewFile"]["withExposedPort"]["asService"]["id"].as_str().unwrap().to_string();
-    let q = format!(r#"{{ container {{ from(address: "busybox") {{ withServiceBinding(alias: "www", service: "{other}") {{ withExec(args: ["sh", "-c", "wget -qO- http://www:8080/index.html"]) {{ stdout }} }} }} }} }}"#);
+    let other =
+        other["container"]["from"]["withNewFile"]["withExposedPort"]["asService"]["id"].as_str().unwrap().to_string();
+    let q = format!(
+        r#"{{ container {{ from(address: "busybox") {{ withServiceBinding(alias: "www", service: "{other}") {{ withExec(args: ["sh", "-c", "wget -qO- http://www:8080/index.html"]) {{ stdout }} }} }} }} }}"#
+    );
     assert_eq!(out(&data(&e, &q).await), "other");
 
     // Endpoint forms.
@@ -181,9 +215,19 @@ async fn bindings_endpoints_start_stop_and_tunnels() {
 
     // A host tunnel with a fixed frontend port.
     let port = { std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port() };
-    let tun = data(&e, &format!(r#"{{ host {{ tunnel(service: "{svc}", ports: [{{backend: 8080, frontend: {port}}}]) {{ start }} }} }}"#)).await;
+    let tun = data(
+        &e,
+        &format!(
+            r#"{{ host {{ tunnel(service: "{svc}", ports: [{{backend: 8080, frontend: {port}}}]) {{ start }} }} }}"#
+        ),
+    )
+    .await;
     let tun = tun["host"]["tunnel"]["start"].as_str().unwrap().to_string();
-    let ep = data(&e, &format!(r#"{{ loadServiceFromID(id: "{tun}") {{ endpoint }} }}"#)).await["loadServiceFromID"]["endpoint"].as_str().unwrap().to_string();
+    let ep = data(&e, &format!(r#"{{ loadServiceFromID(id: "{tun}") {{ endpoint }} }}"#)).await["loadServiceFromID"]
+        ["endpoint"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(ep, format!("127.0.0.1:{port}"));
     let body = http_get(&ep, "/index.html").await;
     assert!(body.ends_with("hello-svc"), "{body}");
@@ -193,11 +237,21 @@ async fn bindings_endpoints_start_stop_and_tunnels() {
     let tun = data(&e, &format!(r#"{{ host {{ tunnel(service: "{svc}") {{ endpoint id }} }} }}"#)).await;
     let ep = tun["host"]["tunnel"]["endpoint"].as_str().unwrap().to_string();
     assert!(http_get(&ep, "/index.html").await.ends_with("hello-svc"));
-    data(&e, &format!(r#"{{ loadServiceFromID(id: "{}") {{ stop }} }}"#, tun["host"]["tunnel"]["id"].as_str().unwrap())).await;
+    data(
+        &e,
+        &format!(r#"{{ loadServiceFromID(id: "{}") {{ stop }} }}"#, tun["host"]["tunnel"]["id"].as_str().unwrap()),
+    )
+    .await;
     assert_eq!(e.solver.worker().services.running(), 0, "tunnel and upstream stopped");
 
     // withHostname: the custom name resolves in clients.
-    let named = data(&e, &format!(r#"{{ loadServiceFromID(id: "{svc}") {{ withHostname(hostname: "web.internal") {{ id hostname }} }} }}"#)).await;
+    let named = data(
+        &e,
+        &format!(
+            r#"{{ loadServiceFromID(id: "{svc}") {{ withHostname(hostname: "web.internal") {{ id hostname }} }} }}"#
+        ),
+    )
+    .await;
     let named = &named["loadServiceFromID"]["withHostname"];
     assert_eq!(named["hostname"], json!("web.internal"));
     let q = format!(
@@ -210,7 +264,8 @@ async fn bindings_endpoints_start_stop_and_tunnels() {
     let port = { std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port() };
     let up = {
         let e = e.clone();
-        let q = format!(r#"{{ loadServiceFromID(id: "{svc}") {{ up(ports: [{{backend: 8080, frontend: {port}}}]) }} }}"#);
+        let q =
+            format!(r#"{{ loadServiceFromID(id: "{svc}") {{ up(ports: [{{backend: 8080, frontend: {port}}}]) }} }}"#);
         tokio::spawn(async move { query(&e, &q).await })
     };
     let t = Instant::now();
@@ -243,9 +298,12 @@ async fn bindings_endpoints_start_stop_and_tunnels() {
             let _ = s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 7\r\n\r\nhost-ok").await;
         }
     });
-    let hs = data(&e, &format!(r#"{{ host {{ service(ports: [{{backend: {hport}, frontend: 80}}]) {{ id }} }} }}"#)).await;
+    let hs =
+        data(&e, &format!(r#"{{ host {{ service(ports: [{{backend: {hport}, frontend: 80}}]) {{ id }} }} }}"#)).await;
     let hs = hs["host"]["service"]["id"].as_str().unwrap().to_string();
-    let q = format!(r#"{{ container {{ from(address: "busybox") {{ withServiceBinding(alias: "dev", service: "{hs}") {{ withExec(args: ["wget", "-qO-", "http://dev/"]) {{ stdout }} }} }} }} }}"#);
+    let q = format!(
+        r#"{{ container {{ from(address: "busybox") {{ withServiceBinding(alias: "dev", service: "{hs}") {{ withExec(args: ["wget", "-qO-", "http://dev/"]) {{ stdout }} }} }} }} }}"#
+    );
     assert_eq!(out(&data(&e, &q).await), "host-ok");
 
     // Errors: a service that exits, one that never listens (skipped check: starts).
@@ -285,10 +343,20 @@ async fn sessions_do_not_see_each_others_services() {
     let svc = www_id(&data(&a, &format!("{{ {WWW} }}")).await);
     data(&a, &format!(r#"{{ loadServiceFromID(id: "{svc}") {{ start }} }}"#)).await;
     // Find its address from a client of session A, then try it from session B.
-    let q = format!(r#"{{ container {{ from(address: "busybox") {{ withServiceBinding(alias: "www", service: "{svc}") {{ withExec(args: ["sh", "-c", "grep -w www /etc/hosts | cut -f1"]) {{ stdout }} }} }} }} }}"#);
-    let ip = data(&a, &q).await["container"]["from"]["withServiceBinding"]["withExec"]["stdout"].as_str().unwrap().trim().to_string();
+    let q = format!(
+        r#"{{ container {{ from(address: "busybox") {{ withServiceBinding(alias: "www", service: "{svc}") {{ withExec(args: ["sh", "-c", "grep -w www /etc/hosts | cut -f1"]) {{ stdout }} }} }} }} }}"#
+    );
+    let ip = data(&a, &q).await["container"]["from"]["withServiceBinding"]["withExec"]["stdout"]
+        .as_str()
+        .unwrap()
+        .trim()
+        .to_string();
     assert!(ip.starts_with("10.87."), "{ip}");
-    let probe = |tag: &str| format!(r#"{{ container {{ from(address: "busybox") {{ withExec(args: ["sh", "-c", "timeout 2 wget -qO- http://{ip}:8080/index.html; echo ' {tag}' $?"]) {{ stdout }} }} }} }}"#);
+    let probe = |tag: &str| {
+        format!(
+            r#"{{ container {{ from(address: "busybox") {{ withExec(args: ["sh", "-c", "timeout 2 wget -qO- http://{ip}:8080/index.html; echo ' {tag}' $?"]) {{ stdout }} }} }} }}"#
+        )
+    };
     let from = |v: &Value| v["container"]["from"]["withExec"]["stdout"].as_str().unwrap().to_string();
     assert_eq!(from(&data(&a, &probe("a")).await), "hello-svc a 0\n", "same session");
     let got = from(&data(&b, &probe("b")).await);
@@ -312,7 +380,9 @@ async fn slow_postgres_service_queried_with_psql() {
         return;
     }
     let Ok(image) = std::env::var("TANTO_PG_IMAGE") else {
-        panic!("set TANTO_PG_IMAGE to the image scripts/postgres-image.sh pushed (e.g. 127.0.0.1:5000/tanto/postgres:15)");
+        panic!(
+            "set TANTO_PG_IMAGE to the image scripts/postgres-image.sh pushed (e.g. 127.0.0.1:5000/tanto/postgres:15)"
+        );
     };
     let registry = image.split('/').next().unwrap().to_string();
     let dir = tempfile::tempdir().unwrap();
@@ -323,7 +393,8 @@ async fn slow_postgres_service_queried_with_psql() {
         r#"container {{ from(address: "{image}") {{ withEnvVariable(name: "PGDATA", value: "/var/lib/postgresql/data") {{ withExposedPort(port: 5432) {{ asService(args: ["/usr/local/bin/pg-service"]) {{ id }} }} }} }} }}"#
     );
     let v = data(&e, &format!("{{ {db} }}")).await;
-    let svc = v["container"]["from"]["withEnvVariable"]["withExposedPort"]["asService"]["id"].as_str().unwrap().to_string();
+    let svc =
+        v["container"]["from"]["withEnvVariable"]["withExposedPort"]["asService"]["id"].as_str().unwrap().to_string();
     let t = Instant::now();
     data(&e, &format!(r#"{{ container {{ from(address: "{image}") {{ sync }} }} }}"#)).await;
     eprintln!("postgres image pull and unpack: {:.0} ms", t.elapsed().as_secs_f64() * 1e3);
@@ -337,7 +408,9 @@ async fn slow_postgres_service_queried_with_psql() {
     let out = got["container"]["from"]["withServiceBinding"]["withEnvVariable"]["withExec"]["stdout"].as_str().unwrap();
     assert!(out.trim().ends_with("42"), "{out}");
     // The package mirror through NAT and DNS, from a step of the same image.
-    let q = format!(r#"{{ container {{ from(address: "{image}") {{ withUser(name: "root") {{ withExec(args: ["apt-get", "update"]) {{ exitCode }} }} }} }} }}"#);
+    let q = format!(
+        r#"{{ container {{ from(address: "{image}") {{ withUser(name: "root") {{ withExec(args: ["apt-get", "update"]) {{ exitCode }} }} }} }} }}"#
+    );
     assert_eq!(data(&e, &q).await["container"]["from"]["withUser"]["withExec"]["exitCode"], json!(0));
     let slot = slot_of(&e);
     e.shutdown().await;

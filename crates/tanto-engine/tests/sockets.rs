@@ -43,7 +43,11 @@ fn build_client(dir: &Path) {
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     std::fs::write(dir.join("client.c"), CLIENT_C).unwrap();
-    let out = Command::new("cc").args(["-static", "-O2", "-o"]).arg(bin.join("sockclient")).arg(dir.join("client.c")).output();
+    let out = Command::new("cc")
+        .args(["-static", "-O2", "-o"])
+        .arg(bin.join("sockclient"))
+        .arg(dir.join("client.c"))
+        .output();
     match out {
         Ok(o) if o.status.success() => {}
         Ok(o) => panic!("cc -static failed (apt-get install gcc libc6-dev): {}", String::from_utf8_lossy(&o.stderr)),
@@ -95,7 +99,10 @@ async fn containers_talk_to_host_unix_sockets() {
     let _server_b = serve(&b_path, "host b");
     let (a, b) = (socket_id(&e, &a_path).await, socket_id(&e, &b_path).await);
     let base = r#"container { from(address: "busybox") { withDirectory(path: "/usr/local/bin", source: HOSTBIN) { withUser(name: "1000:1000")"#;
-    let bin_id = ok(&e, r#"{ host { directory(path: "bin") { id } } }"#).await["host"]["directory"]["id"].as_str().unwrap().to_string();
+    let bin_id = ok(&e, r#"{ host { directory(path: "bin") { id } } }"#).await["host"]["directory"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let base = base.replace("HOSTBIN", &format!(r#""{bin_id}""#));
     // The client runs as user 1000: the bind-mounted host socket (root's, 0755)
     // refuses it; with an owner it gets a socket of its own (mode 0600).
@@ -123,10 +130,19 @@ async fn containers_talk_to_host_unix_sockets() {
         )
     };
     for (chain, want) in [
-        (r#"withExec(args: ["/usr/local/bin/sockclient", "/run/s.sock", "root"]) { stdout }"#, json!({"withExec": {"stdout": "host a: root\n"}})),
+        (
+            r#"withExec(args: ["/usr/local/bin/sockclient", "/run/s.sock", "root"]) { stdout }"#,
+            json!({"withExec": {"stdout": "host a: root\n"}}),
+        ),
         ("mounts", json!({"mounts": []})),
-        (r#"withoutUnixSocket(path: "/run/s.sock") { withExec(args: ["test", "-e", "/run/s.sock"], expect: ANY) { exitCode } }"#, json!({"withoutUnixSocket": {"withExec": {"exitCode": 1}}})),
-        (r#"withoutMount(path: "/run/s.sock") { withExec(args: ["test", "-S", "/run/s.sock"], expect: ANY) { exitCode } }"#, json!({"withoutMount": {"withExec": {"exitCode": 0}}})),
+        (
+            r#"withoutUnixSocket(path: "/run/s.sock") { withExec(args: ["test", "-e", "/run/s.sock"], expect: ANY) { exitCode } }"#,
+            json!({"withoutUnixSocket": {"withExec": {"exitCode": 1}}}),
+        ),
+        (
+            r#"withoutMount(path: "/run/s.sock") { withExec(args: ["test", "-S", "/run/s.sock"], expect: ANY) { exitCode } }"#,
+            json!({"withoutMount": {"withExec": {"exitCode": 0}}}),
+        ),
     ] {
         let v = ok(&e, &root(chain)).await;
         assert_eq!(v["container"]["from"]["withDirectory"]["withUnixSocket"], want, "{chain}");
@@ -135,14 +151,19 @@ async fn containers_talk_to_host_unix_sockets() {
     // The exec is keyed on which socket (its host path), not on the socket
     // file: a server restarted at the same path is the same socket, so the
     // cached answer stands; another path runs again.
-    let again = |id: &str| root(r#"withExec(args: ["/usr/local/bin/sockclient", "/run/s.sock", "cached?"]) { stdout }"#).replace(&a, id);
+    let again = |id: &str| {
+        root(r#"withExec(args: ["/usr/local/bin/sockclient", "/run/s.sock", "cached?"]) { stdout }"#).replace(&a, id)
+    };
     let first = ok(&e, &again(&a)).await;
     drop(server_a);
     let _server_a2 = serve(&a_path, "host a, restarted");
     assert_eq!(ok(&e, &again(&a)).await, first, "same socket path: cached");
     assert_eq!(socket_id(&e, &a_path).await, a, "same path, same socket");
     let other = ok(&e, &again(&b)).await;
-    assert_eq!(other["container"]["from"]["withDirectory"]["withUnixSocket"]["withExec"]["stdout"], "host b: cached?\n");
+    assert_eq!(
+        other["container"]["from"]["withDirectory"]["withUnixSocket"]["withExec"]["stdout"],
+        "host b: cached?\n"
+    );
 
     // Host.unixSocket needs a socket: (path, what the error says)
     std::fs::write(tmp.path().join("plain"), "x").unwrap();

@@ -3,8 +3,8 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::path::Path;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use serde_json::{json, Value};
@@ -155,7 +155,11 @@ async fn git_and_http_sources() {
     let sha = query(&e, &format!(r#"{{ git(url: "{repo}") {{ tag(name: "v1.0.0") {{ commit }} }} }}"#)).await;
     let sha = sha["data"]["git"]["tag"]["commit"].as_str().unwrap().to_string();
     assert_eq!(sha.len(), 40);
-    let pinned = query(&e, &format!(r#"{{ git(url: "{repo}") {{ commit(id: "{sha}") {{ tree(discardGitDir: true) {{ entries }} }} }} }}"#)).await;
+    let pinned = query(
+        &e,
+        &format!(r#"{{ git(url: "{repo}") {{ commit(id: "{sha}") {{ tree(discardGitDir: true) {{ entries }} }} }} }}"#),
+    )
+    .await;
     assert_eq!(pinned["data"]["git"]["commit"]["tree"]["entries"], json!(["README.md"]), "{pinned}");
 
     // Errors name what is wrong, and the engine keeps serving.
@@ -163,7 +167,10 @@ async fn git_and_http_sources() {
         (format!(r#"{{ git(url: "{repo}") {{ branch(name: "nope") {{ commit }} }} }}"#), "no branch `nope`"),
         (format!(r#"{{ http(url: "{web}/missing.txt") {{ contents }} }}"#), "404"),
         (format!(r#"{{ http(url: "{web}/private.txt") {{ contents }} }}"#), "401"),
-        (format!(r#"{{ http(url: "{web}/file.txt", checksum: "sha256:{}") {{ contents }} }}"#, "0".repeat(64)), "digest"),
+        (
+            format!(r#"{{ http(url: "{web}/file.txt", checksum: "sha256:{}") {{ contents }} }}"#, "0".repeat(64)),
+            "digest",
+        ),
     ];
     for (q, needle) in &errors {
         let got = query(&e, q).await;
@@ -172,9 +179,7 @@ async fn git_and_http_sources() {
     }
 
     // An Authorization header from a secret.
-    let q = format!(
-        r#"{{ http(url: "{web}/private.txt", authHeader: "SECRET") {{ contents }} }}"#
-    );
+    let q = format!(r#"{{ http(url: "{web}/private.txt", authHeader: "SECRET") {{ contents }} }}"#);
     let secret_id = query(&e, r#"{ setSecret(name: "auth", plaintext: "Bearer sesame") { id } }"#).await;
     let id = secret_id["data"]["setSecret"]["id"].as_str().unwrap();
     let got = query(&e, &q.replace("SECRET", id)).await;

@@ -141,7 +141,8 @@ pub struct CdiHook {
 }
 
 /// OCI hook lists a CDI hook may name.
-pub const HOOK_NAMES: &[&str] = &["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"];
+pub const HOOK_NAMES: &[&str] =
+    &["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"];
 
 /// A device node ready for the runtime config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,8 +200,9 @@ impl DeviceEdits {
 }
 
 fn split_qualified(name: &str) -> Result<(&str, &str), CdiError> {
-    let (kind, dev) =
-        name.split_once('=').ok_or_else(|| CdiError(format!("`{name}` is not a cdi device name of the form `vendor.com/class=name`")))?;
+    let (kind, dev) = name
+        .split_once('=')
+        .ok_or_else(|| CdiError(format!("`{name}` is not a cdi device name of the form `vendor.com/class=name`")))?;
     check_kind(kind).map_err(CdiError)?;
     check_device_name(dev).map_err(CdiError)?;
     Ok((kind, dev))
@@ -273,7 +275,12 @@ fn check_edits(e: &ContainerEdits) -> Result<(), String> {
     }
     for h in &e.hooks {
         if !HOOK_NAMES.contains(&h.hook_name.as_str()) {
-            return Err(format!("hook `{}` has hookName `{}`; use one of {}", h.path, h.hook_name, HOOK_NAMES.join(", ")));
+            return Err(format!(
+                "hook `{}` has hookName `{}`; use one of {}",
+                h.path,
+                h.hook_name,
+                HOOK_NAMES.join(", ")
+            ));
         }
         if !h.path.starts_with('/') {
             return Err(format!("hook path `{}` is not absolute", h.path));
@@ -336,7 +343,10 @@ fn load(dirs: &[PathBuf], kinds: &BTreeSet<&str>) -> Result<(Vec<Loaded>, bool),
                         tracing::debug!(path = %path.display(), %problem, "skipping an invalid cdi spec of a kind not asked for");
                         continue;
                     }
-                    return err(format!("the cdi spec file `{}` is invalid: {problem}; fix or remove it", path.display()));
+                    return err(format!(
+                        "the cdi spec file `{}` is invalid: {problem}; fix or remove it",
+                        path.display()
+                    ));
                 }
             }
         }
@@ -383,11 +393,14 @@ pub fn resolve(dirs: &[PathBuf], names: &[String]) -> Result<DeviceEdits, CdiErr
             return err(format!("cannot give the container `{full}`: {why}; {}", creation_hint(kind)));
         }
         // The device from the highest-priority dir that defines it.
-        let mut found: Vec<(&Loaded, &DeviceSpec)> =
-            of_kind.iter().flat_map(|l| l.spec.devices.iter().filter(|d| d.name == *dev).map(move |d| (*l, d))).collect();
+        let mut found: Vec<(&Loaded, &DeviceSpec)> = of_kind
+            .iter()
+            .flat_map(|l| l.spec.devices.iter().filter(|d| d.name == *dev).map(move |d| (*l, d)))
+            .collect();
         found.sort_by_key(|(l, _)| std::cmp::Reverse(l.priority));
         let Some(&(spec, device)) = found.first() else {
-            let known: BTreeSet<&str> = of_kind.iter().flat_map(|l| l.spec.devices.iter().map(|d| d.name.as_str())).collect();
+            let known: BTreeSet<&str> =
+                of_kind.iter().flat_map(|l| l.spec.devices.iter().map(|d| d.name.as_str())).collect();
             let files: Vec<String> = of_kind.iter().map(|l| format!("`{}`", l.path.display())).collect();
             return err(format!(
                 "unknown cdi device `{full}`: the specs for `{kind}` ({}) define {}; pick one of those or regenerate the spec",
@@ -417,7 +430,9 @@ pub fn resolve(dirs: &[PathBuf], names: &[String]) -> Result<DeviceEdits, CdiErr
 /// Adds one set of edits to `out`, filling device nodes from the host.
 fn apply(out: &mut DeviceEdits, what: &str, e: &ContainerEdits) -> Result<(), CdiError> {
     if e.intel_rdt.is_some() {
-        return err(format!("cdi device `{what}` asks for `intelRdt` edits, which tanto does not support; use a spec without them"));
+        return err(format!(
+            "cdi device `{what}` asks for `intelRdt` edits, which tanto does not support; use a spec without them"
+        ));
     }
     out.env.extend(e.env.iter().cloned());
     for n in &e.device_nodes {
@@ -432,7 +447,12 @@ fn apply(out: &mut DeviceEdits, what: &str, e: &ContainerEdits) -> Result<(), Cd
             options.push("rbind".into());
         }
         out.mounts.retain(|x| x.target != m.container_path);
-        out.mounts.push(ResolvedMount { source: PathBuf::from(&m.host_path), target: m.container_path.clone(), typ, options });
+        out.mounts.push(ResolvedMount {
+            source: PathBuf::from(&m.host_path),
+            target: m.container_path.clone(),
+            typ,
+            options,
+        });
     }
     out.hooks.extend(e.hooks.iter().cloned());
     for g in &e.additional_gids {

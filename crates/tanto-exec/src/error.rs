@@ -17,7 +17,9 @@ pub enum ErrorTier {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ExecError {
-    #[error("`{cmd}` not found in the container's $PATH ({search_path}): install it in the image or use an absolute path")]
+    #[error(
+        "`{cmd}` not found in the container's $PATH ({search_path}): install it in the image or use an absolute path"
+    )]
     CommandNotFound { cmd: String, search_path: String },
 
     #[error("invalid process spec: {message}")]
@@ -26,9 +28,7 @@ pub enum ExecError {
     #[error("invalid user `{user}`: {reason}")]
     InvalidUser { user: String, reason: String },
 
-    #[error(
-        "no OCI runtime found (looked for {wanted}): install crun or runc (apt-get install crun)"
-    )]
+    #[error("no OCI runtime found (looked for {wanted}): install crun or runc (apt-get install crun)")]
     RuntimeNotFound { wanted: String },
 
     #[error("`{runtime}` cannot run containers on this host: {message}")]
@@ -70,29 +70,20 @@ pub enum ExecError {
 impl ExecError {
     pub fn tier(&self) -> ErrorTier {
         match self {
-            ExecError::CommandNotFound { .. }
-            | ExecError::InvalidSpec { .. }
-            | ExecError::InvalidUser { .. } => ErrorTier::User,
+            ExecError::CommandNotFound { .. } | ExecError::InvalidSpec { .. } | ExecError::InvalidUser { .. } => {
+                ErrorTier::User
+            }
             ExecError::Internal { .. } => ErrorTier::Internal,
             _ => ErrorTier::Environment,
         }
     }
 
-    pub(crate) fn io(
-        action: impl Into<String>,
-        path: impl Into<PathBuf>,
-    ) -> impl FnOnce(io::Error) -> ExecError {
+    pub(crate) fn io(action: impl Into<String>, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> ExecError {
         let (action, path) = (action.into(), path.into());
-        move |source| ExecError::Io {
-            action,
-            path,
-            source,
-        }
+        move |source| ExecError::Io { action, path, source }
     }
 
     pub(crate) fn invalid(message: impl Into<String>) -> ExecError {
-        ExecError::InvalidSpec {
-            message: message.into(),
-        }
+        ExecError::InvalidSpec { message: message.into() }
     }
 }

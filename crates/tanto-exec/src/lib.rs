@@ -84,11 +84,7 @@ pub enum Network {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Rootfs {
     /// Overlay of `lowers` (topmost first, may be empty) under a writable `upper`.
-    Overlay {
-        lowers: Vec<PathBuf>,
-        upper: PathBuf,
-        work: PathBuf,
-    },
+    Overlay { lowers: Vec<PathBuf>, upper: PathBuf, work: PathBuf },
     /// A writable directory used as is.
     Dir(PathBuf),
 }
@@ -106,10 +102,7 @@ pub enum MountSource {
     /// A host file or directory.
     Bind { path: PathBuf, readonly: bool },
     /// Overlay of `lowers` (topmost first); `upper` = `(upper, work)`, `None` = read-only.
-    Overlay {
-        lowers: Vec<PathBuf>,
-        upper: Option<(PathBuf, PathBuf)>,
-    },
+    Overlay { lowers: Vec<PathBuf>, upper: Option<(PathBuf, PathBuf)> },
     /// A fresh tmpfs, optionally limited to `size` bytes.
     Tmpfs { size: Option<u64> },
 }
@@ -175,11 +168,7 @@ impl ProcessSpec {
 impl fmt::Debug for ProcessSpec {
     /// Environment values and stdin are redacted: they may hold secrets.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let env: Vec<&str> = self
-            .env
-            .iter()
-            .map(|e| e.split('=').next().unwrap_or(""))
-            .collect();
+        let env: Vec<&str> = self.env.iter().map(|e| e.split('=').next().unwrap_or("")).collect();
         f.debug_struct("ProcessSpec")
             .field("rootfs", &self.rootfs)
             .field("args", &self.args)
@@ -265,10 +254,8 @@ impl Executor {
         let run_dir = cfg.run_dir;
         {
             let _guard = RUN_DIR_SETUP.lock().unwrap_or_else(|p| p.into_inner());
-            std::fs::create_dir_all(&run_dir)
-                .map_err(ExecError::io("creating run dir", &run_dir))?;
-            let tmpfs = sys::is_tmpfs(&run_dir)
-                .map_err(ExecError::io("checking the filesystem of", &run_dir))?;
+            std::fs::create_dir_all(&run_dir).map_err(ExecError::io("creating run dir", &run_dir))?;
+            let tmpfs = sys::is_tmpfs(&run_dir).map_err(ExecError::io("checking the filesystem of", &run_dir))?;
             if !tmpfs {
                 sys::mount_private_tmpfs(&run_dir).map_err(|source| ExecError::Mount {
                     what: "a private tmpfs for bundles".into(),
@@ -291,9 +278,7 @@ impl Executor {
             bridge: std::sync::OnceLock::new(),
         };
         tracing::debug!(runtime = %inner.runtime.path.display(), run_dir = %inner.run_dir.display(), "executor ready");
-        Ok(Executor {
-            inner: Arc::new(inner),
-        })
+        Ok(Executor { inner: Arc::new(inner) })
     }
 
     /// `"crun"` or `"runc"`.
@@ -316,16 +301,10 @@ impl Executor {
     /// Runs `spec` to completion. A non-zero exit is `Ok`; errors mean the process could
     /// not be run. Dropping the future kills the container and cleans up in the
     /// background.
-    pub async fn run(
-        &self,
-        spec: ProcessSpec,
-        events: Option<OutputSink>,
-    ) -> Result<ExitInfo, ExecError> {
+    pub async fn run(&self, spec: ProcessSpec, events: Option<OutputSink>) -> Result<ExitInfo, ExecError> {
         let started_at = Instant::now();
         let inner = self.inner.clone();
-        let started = tokio::task::spawn_blocking(move || run::start(inner, spec))
-            .await
-            .map_err(join_error)??;
+        let started = tokio::task::spawn_blocking(move || run::start(inner, spec)).await.map_err(join_error)??;
         drive(self.inner.clone(), started, events, started_at).await
     }
 
@@ -333,16 +312,10 @@ impl Executor {
     /// [`RunningContainer::stop`] or [`RunningContainer::kill`] ends it, or the handle is
     /// dropped (which kills it and cleans up in the background). Output goes to
     /// `events` and into a bounded buffer ([`RunningContainer::output`]).
-    pub async fn start(
-        &self,
-        spec: ProcessSpec,
-        events: Option<OutputSink>,
-    ) -> Result<RunningContainer, ExecError> {
+    pub async fn start(&self, spec: ProcessSpec, events: Option<OutputSink>) -> Result<RunningContainer, ExecError> {
         let started_at = Instant::now();
         let inner = self.inner.clone();
-        let started = tokio::task::spawn_blocking(move || run::start(inner, spec))
-            .await
-            .map_err(join_error)??;
+        let started = tokio::task::spawn_blocking(move || run::start(inner, spec)).await.map_err(join_error)??;
         let (id, ip) = (started.id.clone(), started.ip);
         let tail = Arc::new(Mutex::new(OutputTail::default()));
         let sink: OutputSink = {
@@ -360,14 +333,7 @@ impl Executor {
             let res = drive(inner, started, Some(sink), started_at).await;
             let _ = tx.send(Some(Arc::new(res)));
         });
-        Ok(RunningContainer {
-            id,
-            ip,
-            inner: self.inner.clone(),
-            tail,
-            done: rx,
-            task,
-        })
+        Ok(RunningContainer { id, ip, inner: self.inner.clone(), tail, done: rx, task })
     }
 
     /// Enables [`Network::Bridge`] for this executor and cleans up what engines that are
@@ -379,9 +345,7 @@ impl Executor {
         self.inner
             .bridge
             .set(bridge)
-            .map_err(|_| ExecError::Internal {
-                message: "the bridge network is already enabled".into(),
-            })?;
+            .map_err(|_| ExecError::Internal { message: "the bridge network is already enabled".into() })?;
         Ok(cleaned)
     }
 
@@ -399,11 +363,11 @@ impl Executor {
     /// reverse tunnels); removed when dropped. Creates the bridge if needed.
     pub async fn bridge_host_address(&self) -> Result<net::HostAddress, ExecError> {
         let bridge = self.inner.bridge.get().cloned().ok_or_else(|| {
-            ExecError::invalid("bridge networking is not enabled on this executor: call `Executor::enable_bridge` first")
+            ExecError::invalid(
+                "bridge networking is not enabled on this executor: call `Executor::enable_bridge` first",
+            )
         })?;
-        tokio::task::spawn_blocking(move || bridge.host_address())
-            .await
-            .map_err(join_error)?
+        tokio::task::spawn_blocking(move || bridge.host_address()).await.map_err(join_error)?
     }
 
     /// Removes the bridge, its rules and its slot (see [`net`]); containers still on it
@@ -412,9 +376,7 @@ impl Executor {
         let Some(bridge) = self.inner.bridge.get().cloned() else {
             return Ok(());
         };
-        tokio::task::spawn_blocking(move || bridge.teardown())
-            .await
-            .map_err(join_error)?
+        tokio::task::spawn_blocking(move || bridge.teardown()).await.map_err(join_error)?
     }
 
     /// Removes bundles, mounts and runtime state left under `run_dir` by engine processes
@@ -422,16 +384,12 @@ impl Executor {
     /// time). Returns how many were cleaned. Live engines' containers are left alone.
     pub async fn cleanup_stale(&self) -> Result<usize, ExecError> {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || run::cleanup_stale(&inner))
-            .await
-            .map_err(join_error)?
+        tokio::task::spawn_blocking(move || run::cleanup_stale(&inner)).await.map_err(join_error)?
     }
 }
 
 fn join_error(e: tokio::task::JoinError) -> ExecError {
-    ExecError::Internal {
-        message: format!("blocking task failed: {e}"),
-    }
+    ExecError::Internal { message: format!("blocking task failed: {e}") }
 }
 
 /// Feeds stdin, captures output, waits for the exit and cleans up.
@@ -442,14 +400,7 @@ async fn drive(
     started_at: Instant,
 ) -> Result<ExitInfo, ExecError> {
     let t_started = started_at.elapsed();
-    let run::Started {
-        mut bundle,
-        stdin,
-        stdout,
-        stderr,
-        pidfd,
-        ..
-    } = started;
+    let run::Started { mut bundle, stdin, stdout, stderr, pidfd, .. } = started;
 
     let feed = async {
         if let Some((pipe, data)) = stdin {
@@ -461,14 +412,11 @@ async fn drive(
     };
     let capture = capture_output(stdout.map(OwnedFd::from), stderr.map(OwnedFd::from), events);
     let ((), captured) = tokio::join!(feed, capture);
-    let (out, err, combined) =
-        captured.map_err(ExecError::io("reading the output of", "the container"))?;
+    let (out, err, combined) = captured.map_err(ExecError::io("reading the output of", "the container"))?;
 
     let status = wait_exit(&mut bundle, pidfd).await?;
     let t_exited = started_at.elapsed();
-    let logged = tokio::task::spawn_blocking(move || bundle.finish())
-        .await
-        .map_err(join_error)??;
+    let logged = tokio::task::spawn_blocking(move || bundle.finish()).await.map_err(join_error)??;
     tracing::debug!(
         runtime = inner.runtime.name(),
         prepare_us = t_started.as_micros() as u64,
@@ -477,23 +425,11 @@ async fn drive(
         "container run timing"
     );
     if let Some(message) = logged {
-        return Err(ExecError::Runtime {
-            runtime: inner.runtime.name().to_string(),
-            message,
-        });
+        return Err(ExecError::Runtime { runtime: inner.runtime.name().to_string(), message });
     }
     use std::os::unix::process::ExitStatusExt;
-    let exit_code = status
-        .code()
-        .or_else(|| status.signal().map(|s| 128 + s))
-        .unwrap_or(-1);
-    Ok(ExitInfo {
-        exit_code,
-        stdout: out,
-        stderr: err,
-        combined,
-        duration: started_at.elapsed(),
-    })
+    let exit_code = status.code().or_else(|| status.signal().map(|s| 128 + s)).unwrap_or(-1);
+    Ok(ExitInfo { exit_code, stdout: out, stderr: err, combined, duration: started_at.elapsed() })
 }
 
 /// The last bytes of a running container's combined output.
@@ -528,10 +464,7 @@ pub struct RunningContainer {
 
 impl fmt::Debug for RunningContainer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RunningContainer")
-            .field("id", &self.id)
-            .field("ip", &self.ip)
-            .finish()
+        f.debug_struct("RunningContainer").field("id", &self.id).field("ip", &self.ip).finish()
     }
 }
 
@@ -653,22 +586,13 @@ async fn capture_output(
     Ok((out, err, combined))
 }
 
-async fn wait_exit(
-    bundle: &mut run::Bundle,
-    pidfd: OwnedFd,
-) -> Result<std::process::ExitStatus, ExecError> {
+async fn wait_exit(bundle: &mut run::Bundle, pidfd: OwnedFd) -> Result<std::process::ExitStatus, ExecError> {
     let afd = sys::async_pidfd(pidfd).map_err(ExecError::io("watching", "the runtime process"))?;
     loop {
-        if let Some(status) = bundle
-            .try_wait()
-            .map_err(ExecError::io("waiting for", "the runtime process"))?
-        {
+        if let Some(status) = bundle.try_wait().map_err(ExecError::io("waiting for", "the runtime process"))? {
             return Ok(status);
         }
-        let mut guard = afd
-            .readable()
-            .await
-            .map_err(ExecError::io("waiting for", "the runtime process"))?;
+        let mut guard = afd.readable().await.map_err(ExecError::io("waiting for", "the runtime process"))?;
         guard.clear_ready();
     }
 }

@@ -51,9 +51,7 @@ pub fn find_command(view: &View, cmd: &str, search_path: &str, cwd: &str) -> Loo
 
 fn check(view: &View, path: &Path) -> Lookup {
     match view.resolve(path, true, usize::MAX) {
-        Ok(Resolved::Found { path, meta })
-            if meta.is_file() && meta.permissions().mode() & 0o111 != 0 =>
-        {
+        Ok(Resolved::Found { path, meta }) if meta.is_file() && meta.permissions().mode() & 0o111 != 0 => {
             Lookup::Found(path)
         }
         Ok(Resolved::Virtual { .. }) => Lookup::Unknown,
@@ -97,13 +95,7 @@ mod tests {
         fs::create_dir_all(&m).unwrap();
         exe(&m.join("mounted"), 0o755);
         let mut v = View::new(r);
-        v.push(
-            "/opt/tools".into(),
-            Backing::Host {
-                base: m,
-                writable: false,
-            },
-        );
+        v.push("/opt/tools".into(), Backing::Host { base: m, writable: false });
         v.push("/tmpfs".into(), Backing::Virtual);
 
         let cases = [

@@ -59,10 +59,7 @@ impl Cleanup {
             if let Err(e) = sys::unmount(&m) {
                 tracing::error!(mount = %m.display(), error = %e, "could not unmount");
                 unmounted = false;
-                first_err.get_or_insert(ExecError::Unmount {
-                    target: m,
-                    source: e,
-                });
+                first_err.get_or_insert(ExecError::Unmount { target: m, source: e });
             }
         }
         if unmounted {
@@ -88,16 +85,12 @@ impl Cleanup {
     fn prune_copied_up_parents(&self) {
         let mut dirs: Vec<(&Path, &[PathBuf], PathBuf)> = Vec::new();
         for stub in &self.stubs {
-            let Some((_, upper, lowers)) = self.overlays.iter().find(|(mnt, ..)| *mnt == stub.base)
-            else {
+            let Some((_, upper, lowers)) = self.overlays.iter().find(|(mnt, ..)| *mnt == stub.base) else {
                 continue;
             };
             let mut rel = stub.parent_rel.clone();
             while !rel.as_os_str().is_empty() {
-                if !dirs
-                    .iter()
-                    .any(|(u, _, r)| *u == upper.as_path() && *r == rel)
-                {
+                if !dirs.iter().any(|(u, _, r)| *u == upper.as_path() && *r == rel) {
                     dirs.push((upper, lowers, rel.clone()));
                 }
                 rel.pop();
@@ -143,9 +136,7 @@ pub(crate) struct Bundle {
 impl Drop for Bundle {
     fn drop(&mut self) {
         if let Some(cleanup) = self.cleanup.take() {
-            let spawned = std::thread::Builder::new()
-                .name("tanto-exec-cleanup".into())
-                .spawn(move || drop(cleanup));
+            let spawned = std::thread::Builder::new().name("tanto-exec-cleanup".into()).spawn(move || drop(cleanup));
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "could not spawn the cleanup thread");
             }
@@ -167,9 +158,7 @@ impl Bundle {
         let Some(mut cleanup) = self.cleanup.take() else {
             return Ok(None);
         };
-        let logged = fs::read_to_string(&self.log)
-            .ok()
-            .and_then(|l| cleanup.inner.runtime.logged_error(&l));
+        let logged = fs::read_to_string(&self.log).ok().and_then(|l| cleanup.inner.runtime.logged_error(&l));
         cleanup.undo()?;
         Ok(logged)
     }
@@ -219,15 +208,10 @@ fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<(), ExecError> {
 
 fn validate(spec: &ProcessSpec) -> Result<(), ExecError> {
     if spec.args.is_empty() || spec.args[0].is_empty() {
-        return Err(ExecError::invalid(
-            "`args` is empty: give the command to run as its first element",
-        ));
+        return Err(ExecError::invalid("`args` is empty: give the command to run as its first element"));
     }
     if !spec.cwd.is_empty() && !spec.cwd.starts_with('/') {
-        return Err(ExecError::invalid(format!(
-            "working directory `{}` must be an absolute path",
-            spec.cwd
-        )));
+        return Err(ExecError::invalid(format!("working directory `{}` must be an absolute path", spec.cwd)));
     }
     for m in &spec.mounts {
         if !m.target.starts_with('/') || normalize(&m.target, "/") == Path::new("/") {
@@ -238,9 +222,7 @@ fn validate(spec: &ProcessSpec) -> Result<(), ExecError> {
         }
     }
     if spec.stdin.is_some() && spec.redirect_stdin.is_some() {
-        return Err(ExecError::invalid(
-            "`stdin` and `redirect_stdin` are both set: use one",
-        ));
+        return Err(ExecError::invalid("`stdin` and `redirect_stdin` are both set: use one"));
     }
     Ok(())
 }
@@ -265,10 +247,7 @@ pub(crate) fn start(inner: Arc<Inner>, mut spec: ProcessSpec) -> Result<Started,
     };
     let id = new_id();
     let dir = inner.run_dir.join(&id);
-    fs::DirBuilder::new()
-        .mode(0o700)
-        .create(&dir)
-        .map_err(ExecError::io("creating bundle", &dir))?;
+    fs::DirBuilder::new().mode(0o700).create(&dir).map_err(ExecError::io("creating bundle", &dir))?;
     let mut cl = Cleanup {
         inner: inner.clone(),
         id: id.clone(),
@@ -279,37 +258,22 @@ pub(crate) fn start(inner: Arc<Inner>, mut spec: ProcessSpec) -> Result<Started,
         child: None,
         net: None,
     };
-    write_file(
-        &dir.join("owner"),
-        format!("{} {}\n", inner.pid, inner.start_time).as_bytes(),
-        0o600,
-    )?;
+    write_file(&dir.join("owner"), format!("{} {}\n", inner.pid, inner.start_time).as_bytes(), 0o600)?;
 
     // Root filesystem.
     let root = match &spec.rootfs {
         Rootfs::Dir(p) => p.clone(),
         Rootfs::Overlay { lowers, upper, .. } if lowers.is_empty() => upper.clone(),
-        Rootfs::Overlay {
-            lowers,
-            upper,
-            work,
-        } => {
+        Rootfs::Overlay { lowers, upper, work } => {
             let target = dir.join("rootfs");
             fs::create_dir(&target).map_err(ExecError::io("creating", &target))?;
-            sys::mount_overlay(&target, lowers, Some((upper, work))).map_err(|source| {
-                ExecError::Mount {
-                    what: format!(
-                        "the root overlay ({} lowers, upper `{}`)",
-                        lowers.len(),
-                        upper.display()
-                    ),
-                    target: target.clone(),
-                    source,
-                }
+            sys::mount_overlay(&target, lowers, Some((upper, work))).map_err(|source| ExecError::Mount {
+                what: format!("the root overlay ({} lowers, upper `{}`)", lowers.len(), upper.display()),
+                target: target.clone(),
+                source,
             })?;
             cl.mounts.push(target.clone());
-            cl.overlays
-                .push((target.clone(), upper.clone(), lowers.clone()));
+            cl.overlays.push((target.clone(), upper.clone(), lowers.clone()));
             target
         }
     };
@@ -328,29 +292,16 @@ pub(crate) fn start(inner: Arc<Inner>, mut spec: ProcessSpec) -> Result<Started,
     // System filesystems: only their mount points can need stubs.
     for (target, ..) in spec::system_mounts(spec.privileged) {
         let target = Path::new(target);
-        let (resolved, stubs) = view
-            .ensure(target, NodeKind::Dir, usize::MAX)
-            .map_err(stub_err(target))?;
+        let (resolved, stubs) = view.ensure(target, NodeKind::Dir, usize::MAX).map_err(stub_err(target))?;
         cl.stubs.extend(stubs);
-        view.push(
-            resolved.unwrap_or_else(|| target.to_path_buf()),
-            Backing::Virtual,
-        );
+        view.push(resolved.unwrap_or_else(|| target.to_path_buf()), Backing::Virtual);
     }
 
     // Generated /etc files.
-    let hostname = if spec.hostname.is_empty() {
-        id[id.len() - 12..].to_string()
-    } else {
-        spec.hostname.clone()
-    };
+    let hostname = if spec.hostname.is_empty() { id[id.len() - 12..].to_string() } else { spec.hostname.clone() };
     let mut etc: Vec<(&str, PathBuf)> = Vec::new();
     let hosts = dir.join("hosts");
-    write_file(
-        &hosts,
-        hosts_file(&hostname, &spec.extra_hosts).as_bytes(),
-        0o644,
-    )?;
+    write_file(&hosts, hosts_file(&hostname, &spec.extra_hosts).as_bytes(), 0o644)?;
     etc.push(("/etc/hosts", hosts));
     let hostname_file = dir.join("hostname");
     write_file(&hostname_file, format!("{hostname}\n").as_bytes(), 0o644)?;
@@ -364,9 +315,7 @@ pub(crate) fn start(inner: Arc<Inner>, mut spec: ProcessSpec) -> Result<Started,
             }
         }
         Network::Bridge => {
-            let pending = pending_net
-                .take()
-                .expect("begun above for a bridge network");
+            let pending = pending_net.take().expect("begun above for a bridge network");
             cl.net = Some(pending.finish()?);
             let resolv = dir.join("resolv.conf");
             write_file(&resolv, &crate::net::resolv_conf(), 0o644)?;
@@ -376,36 +325,18 @@ pub(crate) fn start(inner: Arc<Inner>, mut spec: ProcessSpec) -> Result<Started,
     }
     for (target, source) in etc {
         let target = Path::new(target);
-        let (resolved, stubs) = view
-            .ensure(target, NodeKind::File, usize::MAX)
-            .map_err(stub_err(target))?;
+        let (resolved, stubs) = view.ensure(target, NodeKind::File, usize::MAX).map_err(stub_err(target))?;
         cl.stubs.extend(stubs);
         let target = resolved.unwrap_or_else(|| target.to_path_buf());
-        view.push(
-            target.clone(),
-            Backing::Host {
-                base: source.clone(),
-                writable: false,
-            },
-        );
-        spec_mounts.push(SpecMount {
-            target,
-            kind: SpecMountKind::Bind {
-                source,
-                readonly: false,
-            },
-        });
+        view.push(target.clone(), Backing::Host { base: source.clone(), writable: false });
+        spec_mounts.push(SpecMount { target, kind: SpecMountKind::Bind { source, readonly: false } });
     }
 
     // Working directory, when it lives in the root filesystem: created there and kept.
     let cwd = normalize(if spec.cwd.is_empty() { "/" } else { &spec.cwd }, "/");
-    let cwd_in_mount = spec
-        .mounts
-        .iter()
-        .any(|m| cwd.starts_with(normalize(&m.target, "/")));
+    let cwd_in_mount = spec.mounts.iter().any(|m| cwd.starts_with(normalize(&m.target, "/")));
     let ensure_cwd = |view: &View| -> Result<(), ExecError> {
-        view.ensure(&cwd, NodeKind::Dir, usize::MAX)
-            .map_err(ExecError::io("creating working directory", &cwd))?;
+        view.ensure(&cwd, NodeKind::Dir, usize::MAX).map_err(ExecError::io("creating working directory", &cwd))?;
         Ok(())
     };
     if !cwd_in_mount {
@@ -416,20 +347,8 @@ pub(crate) fn start(inner: Arc<Inner>, mut spec: ProcessSpec) -> Result<Started,
     let use_init = !spec.no_init && inner.init.is_some();
     if let (true, Some(init)) = (use_init, &inner.init) {
         let target = PathBuf::from(INIT_PATH);
-        view.push(
-            target.clone(),
-            Backing::Host {
-                base: init.clone(),
-                writable: false,
-            },
-        );
-        spec_mounts.push(SpecMount {
-            target,
-            kind: SpecMountKind::Bind {
-                source: init.clone(),
-                readonly: true,
-            },
-        });
+        view.push(target.clone(), Backing::Host { base: init.clone(), writable: false });
+        spec_mounts.push(SpecMount { target, kind: SpecMountKind::Bind { source: init.clone(), readonly: true } });
     }
 
     // Mounts of CDI devices (before the caller's, so theirs can go on top),
@@ -452,9 +371,7 @@ pub(crate) fn start(inner: Arc<Inner>, mut spec: ProcessSpec) -> Result<Started,
         } else {
             (Backing::Virtual, NodeKind::Dir)
         };
-        let (resolved, stubs) = view
-            .ensure(&target, node, usize::MAX)
-            .map_err(stub_err(&target))?;
+        let (resolved, stubs) = view.ensure(&target, node, usize::MAX).map_err(stub_err(&target))?;
         cl.stubs.extend(stubs);
         let target = resolved.unwrap_or(target);
         view.push(target.clone(), backing);
@@ -469,22 +386,11 @@ pub(crate) fn start(inner: Arc<Inner>, mut spec: ProcessSpec) -> Result<Started,
         let target = normalize(&m.target, "/");
         let (kind, backing, node) = match &m.source {
             MountSource::Bind { path, readonly } => {
-                let meta =
-                    fs::metadata(path).map_err(ExecError::io("reading bind mount source", path))?;
-                let node = if meta.is_dir() {
-                    NodeKind::Dir
-                } else {
-                    NodeKind::File
-                };
+                let meta = fs::metadata(path).map_err(ExecError::io("reading bind mount source", path))?;
+                let node = if meta.is_dir() { NodeKind::Dir } else { NodeKind::File };
                 (
-                    SpecMountKind::Bind {
-                        source: path.clone(),
-                        readonly: *readonly,
-                    },
-                    Backing::Host {
-                        base: path.clone(),
-                        writable: !readonly,
-                    },
+                    SpecMountKind::Bind { source: path.clone(), readonly: *readonly },
+                    Backing::Host { base: path.clone(), writable: !readonly },
                     node,
                 )
             }
@@ -496,25 +402,13 @@ pub(crate) fn start(inner: Arc<Inner>, mut spec: ProcessSpec) -> Result<Started,
                     )))
                 }
                 ([], Some((upper, _))) => (
-                    SpecMountKind::Bind {
-                        source: upper.clone(),
-                        readonly: false,
-                    },
-                    Backing::Host {
-                        base: upper.clone(),
-                        writable: true,
-                    },
+                    SpecMountKind::Bind { source: upper.clone(), readonly: false },
+                    Backing::Host { base: upper.clone(), writable: true },
                     NodeKind::Dir,
                 ),
                 ([single], None) => (
-                    SpecMountKind::Bind {
-                        source: single.clone(),
-                        readonly: true,
-                    },
-                    Backing::Host {
-                        base: single.clone(),
-                        writable: false,
-                    },
+                    SpecMountKind::Bind { source: single.clone(), readonly: true },
+                    Backing::Host { base: single.clone(), writable: false },
                     NodeKind::Dir,
                 ),
                 (lowers, upper) => {
@@ -531,27 +425,15 @@ pub(crate) fn start(inner: Arc<Inner>, mut spec: ProcessSpec) -> Result<Started,
                         cl.overlays.push((host.clone(), u.clone(), lowers.to_vec()));
                     }
                     (
-                        SpecMountKind::Bind {
-                            source: host.clone(),
-                            readonly: upper.is_none(),
-                        },
-                        Backing::Host {
-                            base: host,
-                            writable: upper.is_some(),
-                        },
+                        SpecMountKind::Bind { source: host.clone(), readonly: upper.is_none() },
+                        Backing::Host { base: host, writable: upper.is_some() },
                         NodeKind::Dir,
                     )
                 }
             },
-            MountSource::Tmpfs { size } => (
-                SpecMountKind::Tmpfs { size: *size },
-                Backing::Virtual,
-                NodeKind::Dir,
-            ),
+            MountSource::Tmpfs { size } => (SpecMountKind::Tmpfs { size: *size }, Backing::Virtual, NodeKind::Dir),
         };
-        let (resolved, stubs) = view
-            .ensure(&target, node, usize::MAX)
-            .map_err(stub_err(&target))?;
+        let (resolved, stubs) = view.ensure(&target, node, usize::MAX).map_err(stub_err(&target))?;
         cl.stubs.extend(stubs);
         let target = resolved.unwrap_or(target);
         view.push(target.clone(), backing);
@@ -587,47 +469,26 @@ pub(crate) fn start(inner: Arc<Inner>, mut spec: ProcessSpec) -> Result<Started,
     let search_path = search_path.unwrap_or_else(|| lookup::DEFAULT_PATH.to_string());
     let cwd_str = cwd.to_string_lossy().into_owned();
     if lookup::find_command(&view, &spec.args[0], &search_path, &cwd_str) == Lookup::NotFound {
-        return Err(ExecError::CommandNotFound {
-            cmd: spec.args[0].clone(),
-            search_path,
-        });
+        return Err(ExecError::CommandNotFound { cmd: spec.args[0].clone(), search_path });
     }
 
     // Redirects, opened inside the container's filesystems.
     let open_redirect = |path: &str, write: bool| -> Result<fs::File, ExecError> {
         let cpath = normalize(path, &cwd_str);
-        let loc = view
-            .host_location(&cpath)
-            .map_err(ExecError::io("opening redirect", &cpath))?;
+        let loc = view.host_location(&cpath).map_err(ExecError::io("opening redirect", &cpath))?;
         let Some((base, rel)) = loc else {
             return Err(ExecError::invalid(format!(
                 "redirect `{path}` points into a filesystem that only exists inside the container (tmpfs, /proc, /dev)"
             )));
         };
-        sys::open_redirect(&base, &rel, write, (user.uid, user.gid))
-            .map_err(ExecError::io("opening redirect", &cpath))
+        sys::open_redirect(&base, &rel, write, (user.uid, user.gid)).map_err(ExecError::io("opening redirect", &cpath))
     };
-    let stdin_file = spec
-        .redirect_stdin
-        .as_deref()
-        .map(|p| open_redirect(p, false))
-        .transpose()?;
-    let stdout_file = spec
-        .redirect_stdout
-        .as_deref()
-        .map(|p| open_redirect(p, true))
-        .transpose()?;
-    let stderr_file = spec
-        .redirect_stderr
-        .as_deref()
-        .map(|p| open_redirect(p, true))
-        .transpose()?;
+    let stdin_file = spec.redirect_stdin.as_deref().map(|p| open_redirect(p, false)).transpose()?;
+    let stdout_file = spec.redirect_stdout.as_deref().map(|p| open_redirect(p, true)).transpose()?;
+    let stderr_file = spec.redirect_stderr.as_deref().map(|p| open_redirect(p, true)).transpose()?;
 
     let args: Vec<String> = if use_init {
-        [INIT_PATH.to_string(), "--".to_string()]
-            .into_iter()
-            .chain(spec.args.iter().cloned())
-            .collect()
+        [INIT_PATH.to_string(), "--".to_string()].into_iter().chain(spec.args.iter().cloned()).collect()
     } else {
         spec.args.clone()
     };
@@ -645,16 +506,11 @@ pub(crate) fn start(inner: Arc<Inner>, mut spec: ProcessSpec) -> Result<Started,
         privileged: spec.privileged,
         available_caps: inner.caps,
         mounts: &spec_mounts,
-        devices: &if spec.privileged {
-            sys::host_devices()
-        } else {
-            Vec::new()
-        },
+        devices: &if spec.privileged { sys::host_devices() } else { Vec::new() },
         cdi: &spec.cdi,
     })?;
-    let json = serde_json::to_vec(&config).map_err(|e| ExecError::Internal {
-        message: format!("serialising config.json: {e}"),
-    })?;
+    let json = serde_json::to_vec(&config)
+        .map_err(|e| ExecError::Internal { message: format!("serialising config.json: {e}") })?;
     write_file(&dir.join("config.json"), &json, 0o600)?;
 
     // Start the runtime.
@@ -662,10 +518,7 @@ pub(crate) fn start(inner: Arc<Inner>, mut spec: ProcessSpec) -> Result<Started,
     let mut cmd = inner.runtime.run_command(&inner.state_dir, &dir, &id, &log);
     let stdin_bytes = spec.stdin.take();
     cmd.stdin(match (&stdin_file, &stdin_bytes) {
-        (Some(f), _) => Stdio::from(
-            f.try_clone()
-                .map_err(ExecError::io("duplicating", "stdin redirect"))?,
-        ),
+        (Some(f), _) => Stdio::from(f.try_clone().map_err(ExecError::io("duplicating", "stdin redirect"))?),
         (None, Some(_)) => Stdio::piped(),
         (None, None) => Stdio::null(),
     });
@@ -677,34 +530,17 @@ pub(crate) fn start(inner: Arc<Inner>, mut spec: ProcessSpec) -> Result<Started,
         Some(f) => Stdio::from(f),
         None => Stdio::piped(),
     });
-    let mut child = cmd.spawn().map_err(ExecError::io(
-        "starting the OCI runtime",
-        &inner.runtime.path,
-    ))?;
+    let mut child = cmd.spawn().map_err(ExecError::io("starting the OCI runtime", &inner.runtime.path))?;
     drop(stdin_file);
     let pidfd = sys::pidfd_open(child.id());
-    let stdin = child
-        .stdin
-        .take()
-        .map(|s| (s, stdin_bytes.unwrap_or_default()));
+    let stdin = child.stdin.take().map(|s| (s, stdin_bytes.unwrap_or_default()));
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let ip = cl.net.as_ref().map(|n| n.ip());
     cl.child = Some(child);
     let pidfd = pidfd.map_err(ExecError::io("opening a pidfd for", &inner.runtime.path))?;
     tracing::debug!(container = %id, runtime = inner.runtime.name(), "container started");
-    Ok(Started {
-        id,
-        ip,
-        bundle: Bundle {
-            cleanup: Some(cl),
-            log,
-        },
-        stdin,
-        stdout,
-        stderr,
-        pidfd,
-    })
+    Ok(Started { id, ip, bundle: Bundle { cleanup: Some(cl), log }, stdin, stdout, stderr, pidfd })
 }
 
 /// Removes what dead engine processes left under `run_dir`: containers, mounts, bundles.
@@ -735,13 +571,8 @@ pub(crate) fn cleanup_stale(inner: &Inner) -> Result<usize, ExecError> {
         if inner.state_dir.join(&name).exists() {
             inner.runtime.destroy(&inner.state_dir, &name);
         }
-        for m in
-            sys::mounts_under(&path).map_err(ExecError::io("reading", "/proc/self/mountinfo"))?
-        {
-            sys::unmount(&m).map_err(|source| ExecError::Unmount {
-                target: m.clone(),
-                source,
-            })?;
+        for m in sys::mounts_under(&path).map_err(ExecError::io("reading", "/proc/self/mountinfo"))? {
+            sys::unmount(&m).map_err(|source| ExecError::Unmount { target: m.clone(), source })?;
         }
         fs::remove_dir_all(&path).map_err(ExecError::io("removing stale bundle", &path))?;
         cleaned += 1;
@@ -766,13 +597,8 @@ mod tests {
 
     #[test]
     fn bundle_names() {
-        let cases = [
-            ("t123-0a1b2c3d4e5f6a7b", Some(123)),
-            ("runtime", None),
-            ("t12-", None),
-            ("tx-ab", None),
-            ("t5-zz", None),
-        ];
+        let cases =
+            [("t123-0a1b2c3d4e5f6a7b", Some(123)), ("runtime", None), ("t12-", None), ("tx-ab", None), ("t5-zz", None)];
         for (name, expect) in cases {
             assert_eq!(owner_pid(name), expect, "{name}");
         }
@@ -782,17 +608,12 @@ mod tests {
 
     #[test]
     fn hosts_content() {
-        let extra = vec![
-            ("db".to_string(), "10.0.0.2".parse().unwrap()),
-            ("v6".to_string(), "fd00::1".parse().unwrap()),
-        ];
+        let extra =
+            vec![("db".to_string(), "10.0.0.2".parse().unwrap()), ("v6".to_string(), "fd00::1".parse().unwrap())];
         assert_eq!(
             hosts_file("box", &extra),
             "127.0.0.1\tlocalhost box\n::1\tlocalhost ip6-localhost ip6-loopback\n10.0.0.2\tdb\nfd00::1\tv6\n"
         );
-        assert_eq!(
-            hosts_file("", &[]),
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-        );
+        assert_eq!(hosts_file("", &[]), "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
     }
 }

@@ -18,14 +18,7 @@ pub(crate) struct Runtime {
     pub path: PathBuf,
 }
 
-const SEARCH_DIRS: &[&str] = &[
-    "/usr/local/sbin",
-    "/usr/local/bin",
-    "/usr/sbin",
-    "/usr/bin",
-    "/sbin",
-    "/bin",
-];
+const SEARCH_DIRS: &[&str] = &["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
 
 /// Finds an executable named `name` in `$PATH` and the usual system directories.
 pub(crate) fn find_binary(name: &str) -> Option<PathBuf> {
@@ -36,11 +29,7 @@ pub(crate) fn find_binary(name: &str) -> Option<PathBuf> {
         .filter(|d| !d.is_empty())
         .chain(SEARCH_DIRS.iter().copied())
         .map(|d| Path::new(d).join(name))
-        .find(|p| {
-            p.metadata()
-                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-                .unwrap_or(false)
-        })
+        .find(|p| p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false))
 }
 
 /// Whether `path` is a statically linked ELF64 little-endian executable (no `PT_INTERP`),
@@ -55,14 +44,8 @@ pub(crate) fn is_static_elf(path: &Path) -> bool {
     if file.take(64 * 1024).read_to_end(&mut data).is_err() {
         return false;
     }
-    let u16_at = |o: usize| {
-        data.get(o..o + 2)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
-    };
-    let u64_at = |o: usize| {
-        data.get(o..o + 8)
-            .map(|b| u64::from_le_bytes(b.try_into().unwrap()) as usize)
-    };
+    let u16_at = |o: usize| data.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize);
+    let u64_at = |o: usize| data.get(o..o + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap()) as usize);
     if data.len() < 64 || &data[..4] != b"\x7fELF" || data[4] != 2 || data[5] != 1 {
         return false;
     }
@@ -71,8 +54,7 @@ pub(crate) fn is_static_elf(path: &Path) -> bool {
     };
     (0..phnum).all(|i| {
         let o = phoff + i * phentsize;
-        data.get(o..o + 4)
-            .is_some_and(|t| u32::from_le_bytes(t.try_into().unwrap()) != 3)
+        data.get(o..o + 4).is_some_and(|t| u32::from_le_bytes(t.try_into().unwrap()) != 3)
     })
 }
 
@@ -83,10 +65,7 @@ pub(crate) fn find_init() -> Option<PathBuf> {
         let p = PathBuf::from(p);
         return is_static_elf(&p).then_some(p);
     }
-    ["tini-static", "docker-init", "catatonit"]
-        .into_iter()
-        .filter_map(find_binary)
-        .find(|p| is_static_elf(p))
+    ["tini-static", "docker-init", "catatonit"].into_iter().filter_map(find_binary).find(|p| is_static_elf(p))
 }
 
 /// Serialises the host-wide cgroup fix between executors of this process.
@@ -119,41 +98,21 @@ pub(crate) fn fix_crun_cgroups() -> Result<(), String> {
         tracing::info!(controllers = %controllers.join(","), "mounted v1 cgroup hierarchies so crun accepts the hybrid layout");
         Ok(())
     } else {
-        Err(format!(
-            "the cgroup v2 hierarchy still holds `{}` after mounting v1 hierarchies",
-            left.join(" ")
-        ))
+        Err(format!("the cgroup v2 hierarchy still holds `{}` after mounting v1 hierarchies", left.join(" ")))
     }
 }
 
 /// Picks the runtime for `kind`, applying the crun cgroup fix when crun is chosen.
 pub(crate) fn select(kind: RuntimeKind) -> Result<Runtime, ExecError> {
-    let crun = || {
-        find_binary("crun").map(|path| Runtime {
-            flavor: Flavor::Crun,
-            path,
-        })
-    };
-    let runc = || {
-        find_binary("runc").map(|path| Runtime {
-            flavor: Flavor::Runc,
-            path,
-        })
-    };
+    let crun = || find_binary("crun").map(|path| Runtime { flavor: Flavor::Crun, path });
+    let runc = || find_binary("runc").map(|path| Runtime { flavor: Flavor::Runc, path });
     match kind {
         RuntimeKind::Crun => {
-            let rt = crun().ok_or_else(|| ExecError::RuntimeNotFound {
-                wanted: "`crun`".into(),
-            })?;
-            fix_crun_cgroups().map_err(|message| ExecError::RuntimeUnusable {
-                runtime: "crun".into(),
-                message,
-            })?;
+            let rt = crun().ok_or_else(|| ExecError::RuntimeNotFound { wanted: "`crun`".into() })?;
+            fix_crun_cgroups().map_err(|message| ExecError::RuntimeUnusable { runtime: "crun".into(), message })?;
             Ok(rt)
         }
-        RuntimeKind::Runc => runc().ok_or_else(|| ExecError::RuntimeNotFound {
-            wanted: "`runc`".into(),
-        }),
+        RuntimeKind::Runc => runc().ok_or_else(|| ExecError::RuntimeNotFound { wanted: "`runc`".into() }),
         RuntimeKind::Auto => match (crun(), runc()) {
             (Some(c), r) => match fix_crun_cgroups() {
                 Ok(()) => Ok(c),
@@ -162,16 +121,11 @@ pub(crate) fn select(kind: RuntimeKind) -> Result<Runtime, ExecError> {
                         tracing::warn!(%message, "crun is unusable here, falling back to runc");
                         Ok(r)
                     }
-                    None => Err(ExecError::RuntimeUnusable {
-                        runtime: "crun".into(),
-                        message,
-                    }),
+                    None => Err(ExecError::RuntimeUnusable { runtime: "crun".into(), message }),
                 },
             },
             (None, Some(r)) => Ok(r),
-            (None, None) => Err(ExecError::RuntimeNotFound {
-                wanted: "`crun` and `runc`".into(),
-            }),
+            (None, None) => Err(ExecError::RuntimeNotFound { wanted: "`crun` and `runc`".into() }),
         },
     }
 }
@@ -186,10 +140,7 @@ impl Runtime {
 
     fn base_command(&self, state_root: &Path, log: Option<&Path>) -> Command {
         let mut cmd = Command::new(&self.path);
-        cmd.env_clear().env(
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        );
+        cmd.env_clear().env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
         cmd.arg("--root").arg(state_root);
         if let Some(log) = log {
             match self.flavor {
@@ -231,10 +182,7 @@ impl Runtime {
         if message.contains("not running") || message.contains("does not exist") {
             return Ok(());
         }
-        Err(ExecError::Runtime {
-            runtime: self.name().to_string(),
-            message: format!("kill {signal}: {message}"),
-        })
+        Err(ExecError::Runtime { runtime: self.name().to_string(), message: format!("kill {signal}: {message}") })
     }
 
     /// Kills every process of container `id` and deletes it; errors are ignored (the
@@ -295,30 +243,18 @@ mod tests {
         if Path::new("/bin/busybox").exists() {
             assert!(is_static_elf(Path::new("/bin/busybox")));
         }
-        assert!(
-            !is_static_elf(Path::new("/bin/sh")),
-            "/bin/sh is dynamically linked on Debian"
-        );
+        assert!(!is_static_elf(Path::new("/bin/sh")), "/bin/sh is dynamically linked on Debian");
         assert!(!is_static_elf(Path::new("/etc/passwd")));
     }
 
     #[test]
     fn runtime_log_parsing() {
-        let rt = Runtime {
-            flavor: Flavor::Runc,
-            path: "/usr/sbin/runc".into(),
-        };
+        let rt = Runtime { flavor: Flavor::Runc, path: "/usr/sbin/runc".into() };
         let cases = [
             ("", None),
             ("{\"level\":\"warning\",\"msg\":\"ignored\"}\n", None),
-            (
-                "{\"level\":\"error\",\"msg\":\"runc run failed: boom\",\"time\":\"x\"}\n",
-                Some("runc run failed: boom"),
-            ),
-            (
-                "{\"msg\":\"a\",\"level\":\"error\"}\n{\"msg\":\"b\",\"level\":\"error\"}\n",
-                Some("a; b"),
-            ),
+            ("{\"level\":\"error\",\"msg\":\"runc run failed: boom\",\"time\":\"x\"}\n", Some("runc run failed: boom")),
+            ("{\"msg\":\"a\",\"level\":\"error\"}\n{\"msg\":\"b\",\"level\":\"error\"}\n", Some("a; b")),
         ];
         for (log, expect) in cases {
             assert_eq!(rt.logged_error(log).as_deref(), expect, "log {log:?}");

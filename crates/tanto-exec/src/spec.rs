@@ -10,9 +10,8 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
     Capability, Hook, HookBuilder, HooksBuilder, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceBuilder,
-    LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxNamespaceBuilder, LinuxNamespaceType,
-    LinuxResourcesBuilder, Mount as OciMount, MountBuilder, ProcessBuilder, RootBuilder, Spec,
-    SpecBuilder, UserBuilder,
+    LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResourcesBuilder,
+    Mount as OciMount, MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 
 use crate::cdi::DeviceEdits;
@@ -23,10 +22,19 @@ use crate::{ExecError, Network};
 /// A mount as handed to the runtime (after host-side overlays are mounted).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SpecMountKind {
-    Bind { source: PathBuf, readonly: bool },
-    Tmpfs { size: Option<u64> },
+    Bind {
+        source: PathBuf,
+        readonly: bool,
+    },
+    Tmpfs {
+        size: Option<u64>,
+    },
     /// A mount as a CDI spec describes it (type and options as given).
-    Raw { typ: String, source: PathBuf, options: Vec<String> },
+    Raw {
+        typ: String,
+        source: PathBuf,
+        options: Vec<String>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -135,20 +143,11 @@ const MASKED_PATHS: &[&str] = &[
     "/sys/devices/virtual/powercap",
 ];
 
-const READONLY_PATHS: &[&str] = &[
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-];
+const READONLY_PATHS: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
 /// The capabilities a container gets.
 pub fn capabilities(privileged: bool, available: u64) -> HashSet<Capability> {
-    let held = |c: &Capability| {
-        CAPS.iter()
-            .any(|(bit, cap)| cap == c && available & (1u64 << bit) != 0)
-    };
+    let held = |c: &Capability| CAPS.iter().any(|(bit, cap)| cap == c && available & (1u64 << bit) != 0);
     if privileged {
         CAPS.iter().map(|(_, c)| *c).filter(held).collect()
     } else {
@@ -157,70 +156,29 @@ pub fn capabilities(privileged: bool, available: u64) -> HashSet<Capability> {
 }
 
 /// Filesystems the runtime creates inside the container: (target, fstype, source, options).
-pub fn system_mounts(
-    privileged: bool,
-) -> Vec<(&'static str, &'static str, &'static str, Vec<&'static str>)> {
+pub fn system_mounts(privileged: bool) -> Vec<(&'static str, &'static str, &'static str, Vec<&'static str>)> {
     let ro = if privileged { "rw" } else { "ro" };
     vec![
         ("/proc", "proc", "proc", vec!["nosuid", "noexec", "nodev"]),
-        (
-            "/dev",
-            "tmpfs",
-            "tmpfs",
-            vec!["nosuid", "strictatime", "mode=755", "size=65536k"],
-        ),
+        ("/dev", "tmpfs", "tmpfs", vec!["nosuid", "strictatime", "mode=755", "size=65536k"]),
         (
             "/dev/pts",
             "devpts",
             "devpts",
-            vec![
-                "nosuid",
-                "noexec",
-                "newinstance",
-                "ptmxmode=0666",
-                "mode=0620",
-                "gid=5",
-            ],
+            vec!["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
         ),
-        (
-            "/dev/shm",
-            "tmpfs",
-            "shm",
-            vec!["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
-        ),
-        (
-            "/dev/mqueue",
-            "mqueue",
-            "mqueue",
-            vec!["nosuid", "noexec", "nodev"],
-        ),
-        (
-            "/sys",
-            "sysfs",
-            "sysfs",
-            vec!["nosuid", "noexec", "nodev", ro],
-        ),
-        (
-            "/sys/fs/cgroup",
-            "cgroup",
-            "cgroup",
-            vec!["nosuid", "noexec", "nodev", "relatime", ro],
-        ),
+        ("/dev/shm", "tmpfs", "shm", vec!["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
+        ("/dev/mqueue", "mqueue", "mqueue", vec!["nosuid", "noexec", "nodev"]),
+        ("/sys", "sysfs", "sysfs", vec!["nosuid", "noexec", "nodev", ro]),
+        ("/sys/fs/cgroup", "cgroup", "cgroup", vec!["nosuid", "noexec", "nodev", "relatime", ro]),
     ]
 }
 
 fn internal(what: &str, e: impl std::fmt::Display) -> ExecError {
-    ExecError::Internal {
-        message: format!("building `{what}` of the runtime config: {e}"),
-    }
+    ExecError::Internal { message: format!("building `{what}` of the runtime config: {e}") }
 }
 
-fn oci_mount(
-    target: &str,
-    typ: &str,
-    source: &str,
-    options: Vec<String>,
-) -> Result<OciMount, ExecError> {
+fn oci_mount(target: &str, typ: &str, source: &str, options: Vec<String>) -> Result<OciMount, ExecError> {
     MountBuilder::default()
         .destination(target)
         .typ(typ)
@@ -268,12 +226,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, ExecError> {
 
     let mut mounts = Vec::new();
     for (target, typ, source, opts) in system_mounts(input.privileged) {
-        mounts.push(oci_mount(
-            target,
-            typ,
-            source,
-            opts.into_iter().map(String::from).collect(),
-        )?);
+        mounts.push(oci_mount(target, typ, source, opts.into_iter().map(String::from).collect())?);
     }
     for m in input.mounts {
         let target = m.target.to_string_lossy();
@@ -286,11 +239,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, ExecError> {
                 oci_mount(&target, "bind", &source.to_string_lossy(), opts)?
             }
             SpecMountKind::Tmpfs { size } => {
-                let mut opts = vec![
-                    "nosuid".to_string(),
-                    "nodev".to_string(),
-                    "mode=1777".to_string(),
-                ];
+                let mut opts = vec!["nosuid".to_string(), "nodev".to_string(), "mode=1777".to_string()];
                 if let Some(size) = size {
                     opts.push(format!("size={size}"));
                 }
@@ -303,28 +252,18 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, ExecError> {
     }
 
     let mut namespaces = Vec::new();
-    let mut kinds = vec![
-        LinuxNamespaceType::Pid,
-        LinuxNamespaceType::Ipc,
-        LinuxNamespaceType::Uts,
-        LinuxNamespaceType::Mount,
-    ];
+    let mut kinds =
+        vec![LinuxNamespaceType::Pid, LinuxNamespaceType::Ipc, LinuxNamespaceType::Uts, LinuxNamespaceType::Mount];
     match input.network {
         Network::Host | Network::Bridge => {}
         Network::Loopback => kinds.push(LinuxNamespaceType::Network),
     }
     for typ in kinds {
-        namespaces.push(
-            LinuxNamespaceBuilder::default()
-                .typ(typ)
-                .build()
-                .map_err(|e| internal("linux.namespaces", e))?,
-        );
+        namespaces
+            .push(LinuxNamespaceBuilder::default().typ(typ).build().map_err(|e| internal("linux.namespaces", e))?);
     }
     if let Network::Bridge = input.network {
-        let path = input
-            .netns
-            .ok_or_else(|| internal("linux.namespaces", "a bridge network needs a namespace"))?;
+        let path = input.netns.ok_or_else(|| internal("linux.namespaces", "a bridge network needs a namespace"))?;
         namespaces.push(
             LinuxNamespaceBuilder::default()
                 .typ(LinuxNamespaceType::Network)
@@ -356,28 +295,19 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, ExecError> {
                 .map_err(|e| internal("linux.resources.devices", e))?,
         );
     }
-    let resources = LinuxResourcesBuilder::default()
-        .devices(device_rules)
-        .build()
-        .map_err(|e| internal("linux.resources", e))?;
+    let resources =
+        LinuxResourcesBuilder::default().devices(device_rules).build().map_err(|e| internal("linux.resources", e))?;
     let (masked, readonly): (Vec<String>, Vec<String>) = if input.privileged {
         (Vec::new(), Vec::new())
     } else {
-        (
-            MASKED_PATHS.iter().map(|s| s.to_string()).collect(),
-            READONLY_PATHS.iter().map(|s| s.to_string()).collect(),
-        )
+        (MASKED_PATHS.iter().map(|s| s.to_string()).collect(), READONLY_PATHS.iter().map(|s| s.to_string()).collect())
     };
     let mut devices = Vec::new();
     for d in input.devices {
         devices.push(
             LinuxDeviceBuilder::default()
                 .path(d.path.clone())
-                .typ(if d.block {
-                    LinuxDeviceType::B
-                } else {
-                    LinuxDeviceType::C
-                })
+                .typ(if d.block { LinuxDeviceType::B } else { LinuxDeviceType::C })
                 .major(d.major as i64)
                 .minor(d.minor as i64)
                 .file_mode(d.mode)
@@ -420,11 +350,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, ExecError> {
         .readonly_paths(readonly)
         .build()
         .map_err(|e| internal("linux", e))?;
-    let root = RootBuilder::default()
-        .path(input.root)
-        .readonly(false)
-        .build()
-        .map_err(|e| internal("root", e))?;
+    let root = RootBuilder::default().path(input.root).readonly(false).build().map_err(|e| internal("root", e))?;
     let mut spec = SpecBuilder::default()
         .version("1.0.2")
         .root(root)
@@ -478,12 +404,7 @@ mod tests {
     use serde_json::Value;
 
     fn input_json(network: Network, privileged: bool, mounts: &[SpecMount]) -> Value {
-        let user = ExecUser {
-            uid: 65534,
-            gid: 65534,
-            additional_gids: vec![10],
-            home: "/".into(),
-        };
+        let user = ExecUser { uid: 65534, gid: 65534, additional_gids: vec![10], home: "/".into() };
         let args = vec!["sh".to_string(), "-c".to_string(), "true".to_string()];
         let env = vec!["PATH=/bin".to_string()];
         let spec = build(&SpecInput {
@@ -535,11 +456,7 @@ mod tests {
                     m["source"].as_str().unwrap(),
                     m["options"]
                         .as_array()
-                        .map(|o| o
-                            .iter()
-                            .map(|x| x.as_str().unwrap())
-                            .collect::<Vec<_>>()
-                            .join(","))
+                        .map(|o| o.iter().map(|x| x.as_str().unwrap()).collect::<Vec<_>>().join(","))
                         .unwrap_or_default()
                 )
             })
@@ -577,24 +494,13 @@ mod tests {
         let user_mounts = vec![
             SpecMount {
                 target: "/etc/hosts".into(),
-                kind: SpecMountKind::Bind {
-                    source: "/b/hosts".into(),
-                    readonly: true,
-                },
+                kind: SpecMountKind::Bind { source: "/b/hosts".into(), readonly: true },
             },
             SpecMount {
                 target: "/src".into(),
-                kind: SpecMountKind::Bind {
-                    source: "/host/src".into(),
-                    readonly: false,
-                },
+                kind: SpecMountKind::Bind { source: "/host/src".into(), readonly: false },
             },
-            SpecMount {
-                target: "/tmp".into(),
-                kind: SpecMountKind::Tmpfs {
-                    size: Some(1 << 20),
-                },
-            },
+            SpecMount { target: "/tmp".into(), kind: SpecMountKind::Tmpfs { size: Some(1 << 20) } },
         ];
         check(
             Network::Loopback,
@@ -634,10 +540,7 @@ mod tests {
     #[test]
     fn caps_never_exceed_what_the_engine_holds() {
         let only_chown_kill = (1 << 0) | (1 << 5);
-        let mut got: Vec<String> = capabilities(false, only_chown_kill)
-            .iter()
-            .map(|c| c.to_string())
-            .collect();
+        let mut got: Vec<String> = capabilities(false, only_chown_kill).iter().map(|c| c.to_string()).collect();
         got.sort();
         assert_eq!(got, ["CHOWN", "KILL"]);
         assert_eq!(capabilities(true, 0x1ff_feff_ffff).len(), 40);
@@ -651,11 +554,26 @@ mod cdi_tests {
     use crate::cdi::{CdiHook, ResolvedNode};
 
     fn node(path: &str, typ: char, major: i64, minor: i64, perms: &str, uid: Option<u32>) -> ResolvedNode {
-        ResolvedNode { path: path.into(), typ, major, minor, file_mode: Some(0o660), permissions: perms.into(), uid, gid: None }
+        ResolvedNode {
+            path: path.into(),
+            typ,
+            major,
+            minor,
+            file_mode: Some(0o660),
+            permissions: perms.into(),
+            uid,
+            gid: None,
+        }
     }
 
     fn hook(name: &str, path: &str) -> CdiHook {
-        CdiHook { hook_name: name.into(), path: path.into(), args: vec![path.into(), "x".into()], env: vec![], timeout: Some(5) }
+        CdiHook {
+            hook_name: name.into(),
+            path: path.into(),
+            args: vec![path.into(), "x".into()],
+            env: vec![],
+            timeout: Some(5),
+        }
     }
 
     /// (user uid, privileged, edits) → devices, cgroup rules, hooks, gids.
@@ -671,13 +589,25 @@ mod cdi_tests {
                 node("/dev/fifo", 'p', 0, 0, "rwm", None),
             ],
             mounts: vec![],
-            hooks: vec![hook("createContainer", "/usr/bin/a"), hook("poststop", "/usr/bin/b"), hook("createContainer", "/usr/bin/c")],
+            hooks: vec![
+                hook("createContainer", "/usr/bin/a"),
+                hook("poststop", "/usr/bin/b"),
+                hook("createContainer", "/usr/bin/c"),
+            ],
             additional_gids: vec![44, 10],
         };
         let run = |uid: u32, privileged: bool, edits: &DeviceEdits| {
             let user = ExecUser { uid, gid: uid, additional_gids: vec![10], home: "/".into() };
             let args = vec!["true".to_string()];
-            let host = vec![HostDevice { path: "/dev/nvidia0".into(), block: false, major: 1, minor: 3, mode: 0o666, uid: 0, gid: 0 }];
+            let host = vec![HostDevice {
+                path: "/dev/nvidia0".into(),
+                block: false,
+                major: 1,
+                minor: 3,
+                mode: 0o666,
+                uid: 0,
+                gid: 0,
+            }];
             let spec = build(&SpecInput {
                 root: Path::new("/r"),
                 args: &args,
@@ -699,15 +629,41 @@ mod cdi_tests {
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|d| format!("{} {} {}:{} {:o} {}:{}", d["path"].as_str().unwrap(), d["type"].as_str().unwrap(), d["major"], d["minor"], d["fileMode"].as_u64().unwrap_or(0), d["uid"], d["gid"]))
+                .map(|d| {
+                    format!(
+                        "{} {} {}:{} {:o} {}:{}",
+                        d["path"].as_str().unwrap(),
+                        d["type"].as_str().unwrap(),
+                        d["major"],
+                        d["minor"],
+                        d["fileMode"].as_u64().unwrap_or(0),
+                        d["uid"],
+                        d["gid"]
+                    )
+                })
                 .collect();
             let rules: Vec<String> = v["linux"]["resources"]["devices"]
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|r| format!("{}:{}:{}:{}:{}", r["allow"], r["type"].as_str().unwrap_or("-"), r["major"], r["minor"], r["access"].as_str().unwrap()))
+                .map(|r| {
+                    format!(
+                        "{}:{}:{}:{}:{}",
+                        r["allow"],
+                        r["type"].as_str().unwrap_or("-"),
+                        r["major"],
+                        r["minor"],
+                        r["access"].as_str().unwrap()
+                    )
+                })
                 .collect();
-            format!("{}\n{}\nhooks={}\ngids={}", devs.join("\n"), rules.join("\n"), v["hooks"], v["process"]["user"]["additionalGids"])
+            format!(
+                "{}\n{}\nhooks={}\ngids={}",
+                devs.join("\n"),
+                rules.join("\n"),
+                v["hooks"],
+                v["process"]["user"]["additionalGids"]
+            )
         };
         let cases: &[(u32, bool, &str)] = &[
             (

@@ -15,8 +15,7 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags, CWD};
 use rustix::mount::{
-    FsMountFlags, FsOpenFlags, MountAttrFlags, MountFlags, MountPropagationFlags, MoveMountFlags,
-    UnmountFlags,
+    FsMountFlags, FsOpenFlags, MountAttrFlags, MountFlags, MountPropagationFlags, MoveMountFlags, UnmountFlags,
 };
 
 const TMPFS_MAGIC: u64 = 0x0102_1994;
@@ -30,13 +29,7 @@ pub fn is_tmpfs(path: &Path) -> io::Result<bool> {
 
 /// Mounts a private tmpfs (mode 0700, nosuid, nodev) at `path`.
 pub fn mount_private_tmpfs(path: &Path) -> io::Result<()> {
-    rustix::mount::mount(
-        "tmpfs",
-        path,
-        "tmpfs",
-        MountFlags::NOSUID | MountFlags::NODEV,
-        c"mode=0700",
-    )?;
+    rustix::mount::mount("tmpfs", path, "tmpfs", MountFlags::NOSUID | MountFlags::NODEV, c"mode=0700")?;
     // Private propagation: mounts we make below (container roots) never reach peers.
     rustix::mount::mount_change(path, MountPropagationFlags::PRIVATE)?;
     Ok(())
@@ -48,11 +41,7 @@ pub fn mount_private_tmpfs(path: &Path) -> io::Result<()> {
 /// Uses the new mount API with one `lowerdir+` per layer (kernel >= 6.8), which has no
 /// length limit. Older kernels fall back to `mount(2)` with `/proc/self/fd/N` paths for
 /// the lowers, which keeps the option string short for long lower lists.
-pub fn mount_overlay(
-    target: &Path,
-    lowers: &[PathBuf],
-    upper: Option<(&Path, &Path)>,
-) -> io::Result<()> {
+pub fn mount_overlay(target: &Path, lowers: &[PathBuf], upper: Option<(&Path, &Path)>) -> io::Result<()> {
     match mount_overlay_fsconfig(target, lowers, upper) {
         Ok(()) => Ok(()),
         Err(OverlayError::Unsupported) => mount_overlay_legacy(target, lowers, upper),
@@ -80,11 +69,7 @@ fn mount_overlay_fsconfig(
     let fail = |fs: &OwnedFd, e: rustix::io::Errno| OverlayError::Io(e.into(), read_fs_log(fs));
     for (i, lower) in lowers.iter().enumerate() {
         if let Err(e) = rustix::mount::fsconfig_set_string(&fs, "lowerdir+", lower.as_path()) {
-            if i == 0
-                && e == rustix::io::Errno::INVAL
-                && !lower.as_os_str().is_empty()
-                && lower.is_dir()
-            {
+            if i == 0 && e == rustix::io::Errno::INVAL && !lower.as_os_str().is_empty() && lower.is_dir() {
                 // `lowerdir+` unknown: kernel older than 6.8.
                 return Err(OverlayError::Unsupported);
             }
@@ -99,21 +84,10 @@ fn mount_overlay_fsconfig(
     // would tie them to their first mount.
     let _ = rustix::mount::fsconfig_set_string(&fs, "index", "off");
     rustix::mount::fsconfig_create(&fs).map_err(|e| fail(&fs, e))?;
-    let attrs = if upper.is_none() {
-        MountAttrFlags::MOUNT_ATTR_RDONLY
-    } else {
-        MountAttrFlags::empty()
-    };
-    let mnt = rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs)
-        .map_err(|e| fail(&fs, e))?;
-    rustix::mount::move_mount(
-        &mnt,
-        "",
-        CWD,
-        target,
-        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
-    )
-    .map_err(|e| OverlayError::Io(e.into(), String::new()))?;
+    let attrs = if upper.is_none() { MountAttrFlags::MOUNT_ATTR_RDONLY } else { MountAttrFlags::empty() };
+    let mnt = rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs).map_err(|e| fail(&fs, e))?;
+    rustix::mount::move_mount(&mnt, "", CWD, target, MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH)
+        .map_err(|e| OverlayError::Io(e.into(), String::new()))?;
     Ok(())
 }
 
@@ -135,21 +109,11 @@ fn read_fs_log(fs: &OwnedFd) -> String {
     String::from_utf8_lossy(&out).trim().to_string()
 }
 
-fn mount_overlay_legacy(
-    target: &Path,
-    lowers: &[PathBuf],
-    upper: Option<(&Path, &Path)>,
-) -> io::Result<()> {
+fn mount_overlay_legacy(target: &Path, lowers: &[PathBuf], upper: Option<(&Path, &Path)>) -> io::Result<()> {
     // Keep the lowers open so `/proc/self/fd/N` stays valid until mount(2) returns.
     let fds: Vec<OwnedFd> = lowers
         .iter()
-        .map(|l| {
-            rustix::fs::open(
-                l,
-                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-        })
+        .map(|l| rustix::fs::open(l, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()))
         .collect::<Result<_, _>>()?;
     let mut data = Vec::<u8>::from(&b"lowerdir="[..]);
     for (i, fd) in fds.iter().enumerate() {
@@ -165,13 +129,8 @@ fn mount_overlay_legacy(
         data.extend_from_slice(work.as_os_str().as_bytes());
     }
     data.extend_from_slice(b",index=off");
-    let flags = if upper.is_none() {
-        MountFlags::RDONLY
-    } else {
-        MountFlags::empty()
-    };
-    let data =
-        std::ffi::CString::new(data).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let flags = if upper.is_none() { MountFlags::RDONLY } else { MountFlags::empty() };
+    let data = std::ffi::CString::new(data).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     rustix::mount::mount("overlay", target, "overlay", flags, data.as_c_str())?;
     Ok(())
 }
@@ -210,10 +169,7 @@ fn unescape_mountinfo(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
             out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
             i += 4;
         } else {
@@ -227,20 +183,12 @@ fn unescape_mountinfo(s: &str) -> String {
 /// Opens `rel` inside the directory tree `base` with `RESOLVE_IN_ROOT`: `..` and absolute
 /// symlinks are clamped to `base`, so the result can never lie outside it.
 pub fn open_in_root(base: &Path, rel: &Path, flags: OFlags, mode: u32) -> io::Result<OwnedFd> {
-    let root = rustix::fs::open(
-        base,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
+    let root = rustix::fs::open(base, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
     open_at_in_root(&root, rel, flags, mode)
 }
 
 fn open_at_in_root(root: &OwnedFd, rel: &Path, flags: OFlags, mode: u32) -> io::Result<OwnedFd> {
-    let rel: &Path = if rel.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        rel
-    };
+    let rel: &Path = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
     // SAFETY (containment): RESOLVE_IN_ROOT makes the kernel treat `root` as `/` for the
     // whole lookup, and NO_MAGICLINKS refuses /proc/*/fd style jumps.
     Ok(rustix::fs::openat2(
@@ -262,12 +210,7 @@ pub enum NodeKind {
 /// Creates `name` (one component) in the directory `parent_rel` of `base`, owned by root
 /// with mode 0755 (dir) or 0644 (file). `EEXIST` is an error so callers know whether they
 /// created it.
-pub fn create_in_root(
-    base: &Path,
-    parent_rel: &Path,
-    name: &OsStr,
-    kind: NodeKind,
-) -> io::Result<()> {
+pub fn create_in_root(base: &Path, parent_rel: &Path, name: &OsStr, kind: NodeKind) -> io::Result<()> {
     let parent = open_in_root(base, parent_rel, OFlags::DIRECTORY | OFlags::RDONLY, 0)?;
     match kind {
         NodeKind::Dir => {
@@ -310,16 +253,12 @@ pub fn remove_if_empty_stub(base: &Path, parent_rel: &Path, name: &OsStr) -> io:
     let ft = rustix::fs::FileType::from_raw_mode(st.st_mode);
     let res = match ft {
         rustix::fs::FileType::Directory => rustix::fs::unlinkat(&parent, name, AtFlags::REMOVEDIR),
-        rustix::fs::FileType::RegularFile if st.st_size == 0 => {
-            rustix::fs::unlinkat(&parent, name, AtFlags::empty())
-        }
+        rustix::fs::FileType::RegularFile if st.st_size == 0 => rustix::fs::unlinkat(&parent, name, AtFlags::empty()),
         _ => return Ok(false),
     };
     match res {
         Ok(()) => Ok(true),
-        Err(rustix::io::Errno::NOTEMPTY)
-        | Err(rustix::io::Errno::EXIST)
-        | Err(rustix::io::Errno::BUSY) => Ok(false),
+        Err(rustix::io::Errno::NOTEMPTY) | Err(rustix::io::Errno::EXIST) | Err(rustix::io::Errno::BUSY) => Ok(false),
         Err(e) => Err(e.into()),
     }
 }
@@ -331,11 +270,7 @@ pub fn remove_if_empty_stub(base: &Path, parent_rel: &Path, name: &OsStr) -> io:
 pub fn prune_copied_up_dir(upper: &Path, rel: &Path, lowers: &[PathBuf]) -> io::Result<bool> {
     let strict = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
     let open_strict = |base: &Path| -> io::Result<OwnedFd> {
-        let root = rustix::fs::open(
-            base,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
+        let root = rustix::fs::open(base, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
         // SAFETY (containment): BENEATH + NO_SYMLINKS: the lookup stays under `base` and
         // fails on any symlink.
         Ok(rustix::fs::openat2(
@@ -354,10 +289,7 @@ pub fn prune_copied_up_dir(upper: &Path, rel: &Path, lowers: &[PathBuf]) -> io::
         return Ok(false);
     }
     let mut entries = rustix::fs::Dir::read_from(&dir)?;
-    let empty = entries.all(|e| {
-        e.map(|e| matches!(e.file_name().to_bytes(), b"." | b".."))
-            .unwrap_or(false)
-    });
+    let empty = entries.all(|e| e.map(|e| matches!(e.file_name().to_bytes(), b"." | b"..")).unwrap_or(false));
     if !empty {
         return Ok(false);
     }
@@ -376,16 +308,8 @@ pub fn prune_copied_up_dir(upper: &Path, rel: &Path, lowers: &[PathBuf]) -> io::
     let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
         return Ok(false);
     };
-    let parent_rel: &Path = if parent.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        parent
-    };
-    let root = rustix::fs::open(
-        upper,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
+    let parent_rel: &Path = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+    let root = rustix::fs::open(upper, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
     let pfd = rustix::fs::openat2(
         &root,
         parent_rel,
@@ -402,28 +326,16 @@ pub fn prune_copied_up_dir(upper: &Path, rel: &Path, lowers: &[PathBuf]) -> io::
 
 /// Opens (or creates) a file inside `base` for a stdio redirect. Writable files are
 /// created 0644, truncated and handed to `uid`:`gid`.
-pub fn open_redirect(
-    base: &Path,
-    rel: &Path,
-    write: bool,
-    owner: (u32, u32),
-) -> io::Result<fs::File> {
-    let (flags, mode) = if write {
-        (OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC, 0o644)
-    } else {
-        (OFlags::RDONLY, 0)
-    };
+pub fn open_redirect(base: &Path, rel: &Path, write: bool, owner: (u32, u32)) -> io::Result<fs::File> {
+    let (flags, mode) =
+        if write { (OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC, 0o644) } else { (OFlags::RDONLY, 0) };
     let fd = open_in_root(base, rel, flags | OFlags::NOCTTY, mode)?;
     let st = rustix::fs::fstat(&fd)?;
     if rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory {
         return Err(io::Error::from(io::ErrorKind::IsADirectory));
     }
     if write && (st.st_uid != owner.0 || st.st_gid != owner.1) {
-        rustix::fs::fchown(
-            &fd,
-            Some(rustix::fs::Uid::from_raw(owner.0)),
-            Some(rustix::fs::Gid::from_raw(owner.1)),
-        )?;
+        rustix::fs::fchown(&fd, Some(rustix::fs::Uid::from_raw(owner.0)), Some(rustix::fs::Gid::from_raw(owner.1)))?;
     }
     Ok(fs::File::from(fd))
 }
@@ -431,12 +343,7 @@ pub fn open_redirect(
 /// Reads a whole (small) file inside `base`; `Ok(None)` when it does not exist.
 pub fn read_in_root(base: &Path, rel: &Path, limit: u64) -> io::Result<Option<Vec<u8>>> {
     use std::io::Read;
-    match open_in_root(
-        base,
-        rel,
-        OFlags::RDONLY | OFlags::NOCTTY | OFlags::NONBLOCK,
-        0,
-    ) {
+    match open_in_root(base, rel, OFlags::RDONLY | OFlags::NOCTTY | OFlags::NONBLOCK, 0) {
         Ok(fd) => {
             let mut out = Vec::new();
             fs::File::from(fd).take(limit).read_to_end(&mut out)?;
@@ -449,22 +356,16 @@ pub fn read_in_root(base: &Path, rel: &Path, limit: u64) -> io::Result<Option<Ve
 
 /// A pidfd for a child we spawned; readable once the child exits.
 pub fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
-    let pid = rustix::process::Pid::from_raw(pid as i32)
-        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
-    Ok(rustix::process::pidfd_open(
-        pid,
-        rustix::process::PidfdFlags::empty(),
-    )?)
+    let pid = rustix::process::Pid::from_raw(pid as i32).ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+    Ok(rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())?)
 }
 
 /// Registers a pidfd with the tokio reactor (readable once the process exits).
 pub fn async_pidfd(pidfd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
     // SAFETY: the `OwnedFd` moves into the `AsyncFd`, which keeps it open and unchanged
     // until the `AsyncFd` is dropped, and `as_raw_fd` on an `OwnedFd` always returns it.
-    unsafe {
-        tokio::io::unix::AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE)
-    }
-    .map_err(|e| e.into_parts().1)
+    unsafe { tokio::io::unix::AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE) }
+        .map_err(|e| e.into_parts().1)
 }
 
 /// Start time of `pid` in clock ticks since boot (field 22 of `/proc/PID/stat`); with the
@@ -486,9 +387,7 @@ pub fn effective_caps() -> u64 {
     fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapEff:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            s.lines().find_map(|l| l.strip_prefix("CapEff:")).and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
         })
         .unwrap_or(u64::MAX)
 }
@@ -518,9 +417,7 @@ pub fn mount_cgroup_v1(controller: &str) -> io::Result<()> {
         &dir,
         "cgroup",
         MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
-        std::ffi::CString::new(controller)
-            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?
-            .as_c_str(),
+        std::ffi::CString::new(controller).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?.as_c_str(),
     )?;
     Ok(())
 }
@@ -546,10 +443,7 @@ pub fn host_devices() -> Vec<HostDevice> {
         };
         for e in entries.flatten() {
             let path = e.path();
-            if ["/dev/pts", "/dev/shm", "/dev/mqueue"]
-                .iter()
-                .any(|p| path == Path::new(p))
-            {
+            if ["/dev/pts", "/dev/shm", "/dev/mqueue"].iter().any(|p| path == Path::new(p)) {
                 continue;
             }
             let Ok(st) = rustix::fs::lstat(&path) else {
@@ -584,11 +478,7 @@ pub fn enter_new_netns() -> io::Result<OwnedFd> {
     // SAFETY: CLONE_NEWNET changes only this thread's network namespace; no file
     // descriptor table is unshared, so no other thread can observe a changed fd table.
     unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNET)? };
-    Ok(rustix::fs::open(
-        "/proc/thread-self/ns/net",
-        OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?)
+    Ok(rustix::fs::open("/proc/thread-self/ns/net", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?)
 }
 
 /// Whether `pid` is alive (a zombie counts as alive).
@@ -617,9 +507,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let lowers: Vec<PathBuf> = (0..150)
             .map(|i| {
-                let l = t
-                    .path()
-                    .join(format!("a-rather-long-layer-directory-name-{i:04}"));
+                let l = t.path().join(format!("a-rather-long-layer-directory-name-{i:04}"));
                 fs::create_dir(&l).unwrap();
                 fs::write(l.join("n"), i.to_string()).unwrap();
                 l
@@ -640,11 +528,7 @@ mod tests {
                 mount_overlay(&mnt, &lowers, Some((&up, &work)))
             };
             res.unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert_eq!(
-                fs::read_to_string(mnt.join("n")).unwrap(),
-                "0",
-                "{name}: topmost lower wins"
-            );
+            assert_eq!(fs::read_to_string(mnt.join("n")).unwrap(), "0", "{name}: topmost lower wins");
             fs::write(mnt.join("w"), "x").unwrap();
             unmount(&mnt).unwrap();
             assert!(up.join("w").exists(), "{name}: write landed in upper");

@@ -54,36 +54,21 @@ fn group_entries(text: &str) -> impl Iterator<Item = GroupEntry<'_>> {
         Some(GroupEntry {
             name: f.first()?,
             gid: f.get(2)?.parse().ok()?,
-            members: f
-                .get(3)
-                .map(|m| m.split(',').filter(|s| !s.is_empty()).collect())
-                .unwrap_or_default(),
+            members: f.get(3).map(|m| m.split(',').filter(|s| !s.is_empty()).collect()).unwrap_or_default(),
         })
     })
 }
 
 /// Resolves `spec` given the container's passwd and group files (`None` = file missing).
-pub fn resolve_user(
-    spec: &str,
-    passwd: Option<&str>,
-    group: Option<&str>,
-) -> Result<ExecUser, ExecError> {
-    let invalid = |reason: String| ExecError::InvalidUser {
-        user: spec.to_string(),
-        reason,
-    };
+pub fn resolve_user(spec: &str, passwd: Option<&str>, group: Option<&str>) -> Result<ExecUser, ExecError> {
+    let invalid = |reason: String| ExecError::InvalidUser { user: spec.to_string(), reason };
     let (user_arg, group_arg) = match spec.split_once(':') {
         Some((u, g)) => (u, g),
         None => (spec, ""),
     };
     let uid_arg: Option<u32> = user_arg.parse().ok();
     let gid_arg: Option<u32> = group_arg.parse().ok();
-    let mut out = ExecUser {
-        uid: 0,
-        gid: 0,
-        additional_gids: Vec::new(),
-        home: "/".to_string(),
-    };
+    let mut out = ExecUser { uid: 0, gid: 0, additional_gids: Vec::new(), home: "/".to_string() };
 
     let matched = passwd_entries(passwd.unwrap_or("")).find(|u| {
         if user_arg.is_empty() {
@@ -105,11 +90,7 @@ pub fn resolve_user(
     } else if !user_arg.is_empty() {
         match uid_arg {
             Some(uid) => out.uid = uid,
-            None => {
-                return Err(invalid(format!(
-                    "no user `{user_arg}` in the container's /etc/passwd"
-                )))
-            }
+            None => return Err(invalid(format!("no user `{user_arg}` in the container's /etc/passwd"))),
         }
     }
 
@@ -121,17 +102,11 @@ pub fn resolve_user(
         out.gid = match (found, gid_arg) {
             (Some(g), _) => g.gid,
             (None, Some(gid)) => gid,
-            (None, None) => {
-                return Err(invalid(format!(
-                    "no group `{group_arg}` in the container's /etc/group"
-                )))
-            }
+            (None, None) => return Err(invalid(format!("no group `{group_arg}` in the container's /etc/group"))),
         };
     } else if let Some(name) = matched_name {
-        out.additional_gids = group_entries(group.unwrap_or(""))
-            .filter(|g| g.members.contains(&name))
-            .map(|g| g.gid)
-            .collect();
+        out.additional_gids =
+            group_entries(group.unwrap_or("")).filter(|g| g.members.contains(&name)).map(|g| g.gid).collect();
     }
     Ok(out)
 }
@@ -145,8 +120,7 @@ mod tests {
                           nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n\
                           app:x:1000:1000::/home/app:/bin/sh\n\
                           broken:x:notanumber:1\n";
-    const GROUP: &str =
-        "root:x:0:\nwheel:x:10:root,app\nnogroup:x:65534:\napp:x:1000:\ndocker:x:999:app\n";
+    const GROUP: &str = "root:x:0:\nwheel:x:10:root,app\nnogroup:x:65534:\napp:x:1000:\ndocker:x:999:app\n";
 
     fn check(spec: &str, expect: &str) {
         let got = match resolve_user(spec, Some(PASSWD), Some(GROUP)) {
@@ -170,18 +144,9 @@ mod tests {
             ("1234", "1234:0 [] /"),
             ("1234:4321", "1234:4321 [] /"),
             ("1234:nogroup", "1234:65534 [] /"),
-            (
-                "ghost",
-                "error: invalid user `ghost`: no user `ghost` in the container's /etc/passwd",
-            ),
-            (
-                "app:ghosts",
-                "error: invalid user `app:ghosts`: no group `ghosts` in the container's /etc/group",
-            ),
-            (
-                "broken",
-                "error: invalid user `broken`: no user `broken` in the container's /etc/passwd",
-            ),
+            ("ghost", "error: invalid user `ghost`: no user `ghost` in the container's /etc/passwd"),
+            ("app:ghosts", "error: invalid user `app:ghosts`: no group `ghosts` in the container's /etc/group"),
+            ("broken", "error: invalid user `broken`: no user `broken` in the container's /etc/passwd"),
         ];
         for (spec, expect) in cases {
             check(spec, expect);

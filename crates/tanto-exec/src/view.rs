@@ -39,11 +39,7 @@ pub struct View {
 /// Where a (symlink-free, absolute) container path lives.
 #[derive(Debug)]
 pub enum Location<'a> {
-    Host {
-        base: &'a Path,
-        rel: PathBuf,
-        writable: bool,
-    },
+    Host { base: &'a Path, rel: PathBuf, writable: bool },
     Virtual,
 }
 
@@ -53,11 +49,7 @@ pub enum Resolved {
     /// Exists; `path` is the symlink-free container path.
     Found { path: PathBuf, meta: fs::Metadata },
     /// `parent` (symlink-free, exists) has no entry `name`; `rest` are the components after it.
-    Missing {
-        parent: PathBuf,
-        name: OsString,
-        rest: Vec<OsString>,
-    },
+    Missing { parent: PathBuf, name: OsString, rest: Vec<OsString> },
     /// Lies inside a filesystem that only exists once the container runs.
     Virtual {
         #[allow(dead_code)]
@@ -78,11 +70,7 @@ const MAX_SYMLINKS: usize = 40;
 /// Lexically normalises an absolute container path (`.`/`..`/duplicate slashes), joining
 /// relative paths to `cwd`.
 pub fn normalize(path: &str, cwd: &str) -> PathBuf {
-    let joined = if path.starts_with('/') {
-        PathBuf::from(path)
-    } else {
-        Path::new(cwd).join(path)
-    };
+    let joined = if path.starts_with('/') { PathBuf::from(path) } else { Path::new(cwd).join(path) };
     let mut out = PathBuf::from("/");
     for c in joined.components() {
         match c {
@@ -98,10 +86,7 @@ pub fn normalize(path: &str, cwd: &str) -> PathBuf {
 
 impl View {
     pub fn new(root: PathBuf) -> View {
-        View {
-            root,
-            mounts: Vec::new(),
-        }
+        View { root, mounts: Vec::new() }
     }
 
     pub fn push(&mut self, target: PathBuf, backing: Backing) {
@@ -111,38 +96,24 @@ impl View {
     /// Maps a symlink-free absolute container path to its backing store, looking only at the
     /// first `upto` mounts (the state when mount number `upto` is made).
     pub fn locate(&self, path: &Path, upto: usize) -> Location<'_> {
-        let hit = self.mounts[..upto.min(self.mounts.len())]
-            .iter()
-            .rev()
-            .find(|m| path.starts_with(&m.target));
+        let hit = self.mounts[..upto.min(self.mounts.len())].iter().rev().find(|m| path.starts_with(&m.target));
         match hit {
             None => Location::Host {
                 base: &self.root,
                 rel: path.strip_prefix("/").unwrap_or(path).to_path_buf(),
                 writable: true,
             },
-            Some(ViewMount {
-                backing: Backing::Virtual,
-                ..
-            }) => Location::Virtual,
-            Some(ViewMount {
-                target,
-                backing: Backing::Host { base, writable },
-            }) => Location::Host {
+            Some(ViewMount { backing: Backing::Virtual, .. }) => Location::Virtual,
+            Some(ViewMount { target, backing: Backing::Host { base, writable } }) => Location::Host {
                 base,
-                rel: path
-                    .strip_prefix(target)
-                    .unwrap_or(Path::new(""))
-                    .to_path_buf(),
+                rel: path.strip_prefix(target).unwrap_or(Path::new("")).to_path_buf(),
                 writable: *writable,
             },
         }
     }
 
     fn is_mount_ancestor(&self, path: &Path, upto: usize) -> bool {
-        self.mounts[..upto.min(self.mounts.len())]
-            .iter()
-            .any(|m| m.target.starts_with(path) && m.target != path)
+        self.mounts[..upto.min(self.mounts.len())].iter().any(|m| m.target.starts_with(path) && m.target != path)
     }
 
     /// Resolves `path` (absolute) like the kernel would inside the container.
@@ -168,31 +139,21 @@ impl View {
             };
             let m = match fs::symlink_metadata(&host) {
                 Ok(m) => m,
-                Err(e)
-                    if e.kind() == io::ErrorKind::NotFound
-                        && self.is_mount_ancestor(&cand, upto) =>
-                {
+                Err(e) if e.kind() == io::ErrorKind::NotFound && self.is_mount_ancestor(&cand, upto) => {
                     // The runtime creates the directories leading to a mount point.
                     cur = cand;
                     meta = None;
                     continue;
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    return Ok(Resolved::Missing {
-                        parent: cur,
-                        name: c,
-                        rest: todo.into(),
-                    })
+                    return Ok(Resolved::Missing { parent: cur, name: c, rest: todo.into() })
                 }
                 Err(e) => return Err(e),
             };
             if m.file_type().is_symlink() && (follow_last || !todo.is_empty()) {
                 links += 1;
                 if links > MAX_SYMLINKS {
-                    return Err(io::Error::other(format!(
-                        "too many levels of symbolic links at `{}`",
-                        cand.display()
-                    )));
+                    return Err(io::Error::other(format!("too many levels of symbolic links at `{}`", cand.display())));
                 }
                 let target = fs::read_link(&host)?;
                 if target.is_absolute() {
@@ -220,10 +181,7 @@ impl View {
                 Location::Host { base, rel, .. } => match fs::metadata(base.join(rel)) {
                     Ok(m) => m,
                     // A mount point's parent the runtime will create.
-                    Err(e)
-                        if e.kind() == io::ErrorKind::NotFound
-                            && self.is_mount_ancestor(&cur, upto) =>
-                    {
+                    Err(e) if e.kind() == io::ErrorKind::NotFound && self.is_mount_ancestor(&cur, upto) => {
                         return Ok(Resolved::Virtual { path: cur })
                     }
                     Err(e) => return Err(e),
@@ -238,24 +196,14 @@ impl View {
     /// it could be made or already existed and the nodes created, in creation order.
     /// Nothing is created inside virtual or read-only filesystems: there the runtime
     /// decides.
-    pub fn ensure(
-        &self,
-        path: &Path,
-        last: NodeKind,
-        upto: usize,
-    ) -> io::Result<(Option<PathBuf>, Vec<Stub>)> {
+    pub fn ensure(&self, path: &Path, last: NodeKind, upto: usize) -> io::Result<(Option<PathBuf>, Vec<Stub>)> {
         let mut created = Vec::new();
         for _ in 0..4096 {
             match self.resolve(path, true, upto)? {
                 Resolved::Found { path, .. } => return Ok((Some(path), created)),
                 Resolved::Virtual { .. } => return Ok((None, created)),
                 Resolved::Missing { parent, name, rest } => {
-                    let Location::Host {
-                        base,
-                        rel,
-                        writable,
-                    } = self.locate(&parent, upto)
-                    else {
+                    let Location::Host { base, rel, writable } = self.locate(&parent, upto) else {
                         return Ok((None, created));
                     };
                     if !writable {
@@ -263,21 +211,14 @@ impl View {
                     }
                     let kind = if rest.is_empty() { last } else { NodeKind::Dir };
                     match sys::create_in_root(base, &rel, &name, kind) {
-                        Ok(()) => created.push(Stub {
-                            base: base.to_path_buf(),
-                            parent_rel: rel,
-                            name,
-                        }),
+                        Ok(()) => created.push(Stub { base: base.to_path_buf(), parent_rel: rel, name }),
                         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                         Err(e) => return Err(e),
                     }
                 }
             }
         }
-        Err(io::Error::other(format!(
-            "could not create `{}`",
-            path.display()
-        )))
+        Err(io::Error::other(format!("could not create `{}`", path.display())))
     }
 
     /// Host location for reading/writing a container file: the base directory and the path
@@ -285,12 +226,7 @@ impl View {
     pub fn host_location(&self, path: &Path) -> io::Result<Option<(PathBuf, PathBuf)>> {
         let (dir, name) = match (path.parent(), path.file_name()) {
             (Some(d), Some(n)) => (d, n),
-            _ => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "not a file path",
-                ))
-            }
+            _ => return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a file path")),
         };
         // Resolve the final component too when it exists (it may be a symlink).
         let target = match self.resolve(path, true, usize::MAX)? {
@@ -324,11 +260,7 @@ fn components(p: &Path) -> impl Iterator<Item = OsString> + '_ {
 
 /// Removes stubs (newest first) that are still empty; returns those removed.
 pub fn remove_stubs(stubs: &[Stub]) -> Vec<&Stub> {
-    stubs
-        .iter()
-        .rev()
-        .filter(|s| sys::remove_if_empty_stub(&s.base, &s.parent_rel, &s.name).unwrap_or(false))
-        .collect()
+    stubs.iter().rev().filter(|s| sys::remove_if_empty_stub(&s.base, &s.parent_rel, &s.name).unwrap_or(false)).collect()
 }
 
 #[cfg(test)]
@@ -354,13 +286,7 @@ mod tests {
         fs::write(m.join("tool/run"), b"y").unwrap();
         let mut v = View::new(r);
         v.push(PathBuf::from("/proc"), Backing::Virtual);
-        v.push(
-            PathBuf::from("/opt/m"),
-            Backing::Host {
-                base: m,
-                writable: true,
-            },
-        );
+        v.push(PathBuf::from("/opt/m"), Backing::Host { base: m, writable: true });
         (t, v)
     }
 
@@ -368,12 +294,7 @@ mod tests {
         let got = match view.resolve(Path::new(path), true, usize::MAX) {
             Ok(Resolved::Found { path, .. }) => format!("found {}", path.display()),
             Ok(Resolved::Missing { parent, name, rest }) => {
-                format!(
-                    "missing {} in {} (+{})",
-                    name.to_string_lossy(),
-                    parent.display(),
-                    rest.len()
-                )
+                format!("missing {} in {} (+{})", name.to_string_lossy(), parent.display(), rest.len())
             }
             Ok(Resolved::Virtual { path }) => format!("virtual {}", path.display()),
             Err(e) => format!("error {e}"),
@@ -394,10 +315,7 @@ mod tests {
             ("/proc/self/exe", "virtual /proc/self/exe"),
             ("/opt/m/tool/run", "found /opt/m/tool/run"),
             ("/opt/m/tool/none", "missing none in /opt/m/tool (+0)"),
-            (
-                "/loop1",
-                "error too many levels of symbolic links at `/loop1`",
-            ),
+            ("/loop1", "error too many levels of symbolic links at `/loop1`"),
             ("/bin/busybox/x", "error `/bin/busybox` is not a directory"),
         ];
         for (p, e) in cases {
@@ -408,22 +326,16 @@ mod tests {
     #[test]
     fn ensure_creates_and_records_stubs() {
         let (t, v) = tree();
-        let (p, stubs) = v
-            .ensure(Path::new("/a/b/c"), NodeKind::File, usize::MAX)
-            .unwrap();
+        let (p, stubs) = v.ensure(Path::new("/a/b/c"), NodeKind::File, usize::MAX).unwrap();
         assert_eq!(p.unwrap(), PathBuf::from("/a/b/c"));
         assert_eq!(stubs.len(), 3);
         assert!(t.path().join("root/a/b/c").is_file());
         // Inside a mount: created in the mount's backing dir.
-        let (_, stubs2) = v
-            .ensure(Path::new("/opt/m/new"), NodeKind::Dir, usize::MAX)
-            .unwrap();
+        let (_, stubs2) = v.ensure(Path::new("/opt/m/new"), NodeKind::Dir, usize::MAX).unwrap();
         assert_eq!(stubs2.len(), 1);
         assert!(t.path().join("mnt/new").is_dir());
         // Virtual: nothing created.
-        let (p, stubs3) = v
-            .ensure(Path::new("/proc/x"), NodeKind::Dir, usize::MAX)
-            .unwrap();
+        let (p, stubs3) = v.ensure(Path::new("/proc/x"), NodeKind::Dir, usize::MAX).unwrap();
         assert!(p.is_none() && stubs3.is_empty());
         // A stub that got content stays, empty ones go.
         fs::write(t.path().join("root/a/b/keep"), b"data").unwrap();

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tanto_exec::{
-    ExecError, Executor, ExecutorConfig, ExitInfo, Mount, MountSource, Network, OutputStream,
-    ProcessSpec, Rootfs, RuntimeKind,
+    ExecError, Executor, ExecutorConfig, ExitInfo, Mount, MountSource, Network, OutputStream, ProcessSpec, Rootfs,
+    RuntimeKind,
 };
 
 /// The busybox root filesystem, built once per test process.
@@ -22,21 +22,13 @@ fn busybox_root() -> &'static Path {
         if cached.join("etc/group").exists() {
             return cached;
         }
-        let dir = tempfile::Builder::new()
-            .prefix("tanto-exec-base")
-            .tempdir()
-            .unwrap();
+        let dir = tempfile::Builder::new().prefix("tanto-exec-base").tempdir().unwrap();
         let r = dir.path().join("rootfs");
-        for d in [
-            "bin", "sbin", "usr/bin", "usr/sbin", "etc", "tmp", "root", "data",
-        ] {
+        for d in ["bin", "sbin", "usr/bin", "usr/sbin", "etc", "tmp", "root", "data"] {
             fs::create_dir_all(r.join(d)).unwrap();
         }
         fs::copy("/bin/busybox", r.join("bin/busybox")).unwrap();
-        let list = std::process::Command::new("/bin/busybox")
-            .arg("--list-full")
-            .output()
-            .unwrap();
+        let list = std::process::Command::new("/bin/busybox").arg("--list-full").output().unwrap();
         for applet in String::from_utf8_lossy(&list.stdout).lines() {
             let p = r.join(applet);
             if fs::symlink_metadata(&p).is_err() {
@@ -75,10 +67,7 @@ struct Fixture {
 
 impl Drop for Fixture {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(self.exec.run_dir())
-            .status();
+        let _ = std::process::Command::new("umount").arg("-l").arg(self.exec.run_dir()).status();
     }
 }
 
@@ -90,14 +79,8 @@ fn fixtures() -> Vec<Fixture> {
     }
     let mut out = Vec::new();
     for kind in [RuntimeKind::Crun, RuntimeKind::Runc] {
-        let tmp = tempfile::Builder::new()
-            .prefix("tanto-exec-test")
-            .tempdir()
-            .unwrap();
-        match Executor::new(ExecutorConfig {
-            runtime: kind,
-            run_dir: tmp.path().join("run"),
-        }) {
+        let tmp = tempfile::Builder::new().prefix("tanto-exec-test").tempdir().unwrap();
+        match Executor::new(ExecutorConfig { runtime: kind, run_dir: tmp.path().join("run") }) {
             Ok(exec) => out.push(Fixture { exec, tmp }),
             Err(e) => eprintln!("skipping {kind:?}: {e}"),
         }
@@ -115,23 +98,12 @@ impl Fixture {
 
     /// A fresh overlay rootfs over the busybox root; returns (spec, upper).
     fn spec(&self, args: &[&str]) -> (ProcessSpec, PathBuf) {
-        let d = tempfile::Builder::new()
-            .prefix("snap")
-            .tempdir_in(self.tmp.path())
-            .unwrap()
-            .keep();
+        let d = tempfile::Builder::new().prefix("snap").tempdir_in(self.tmp.path()).unwrap().keep();
         let (upper, work) = (d.join("upper"), d.join("work"));
         fs::create_dir_all(&upper).unwrap();
         fs::create_dir_all(&work).unwrap();
-        let rootfs = Rootfs::Overlay {
-            lowers: vec![busybox_root().to_path_buf()],
-            upper: upper.clone(),
-            work,
-        };
-        (
-            ProcessSpec::new(rootfs, args.iter().map(|s| s.to_string()).collect()),
-            upper,
-        )
+        let rootfs = Rootfs::Overlay { lowers: vec![busybox_root().to_path_buf()], upper: upper.clone(), work };
+        (ProcessSpec::new(rootfs, args.iter().map(|s| s.to_string()).collect()), upper)
     }
 
     fn dir(&self, name: &str) -> PathBuf {
@@ -154,12 +126,7 @@ fn render(r: &Result<ExitInfo, ExecError>) -> String {
 }
 
 /// Runs `spec` and compares the rendered outcome with `expect`.
-async fn check(
-    fx: &Fixture,
-    case: &str,
-    spec: ProcessSpec,
-    expect: &str,
-) -> Result<ExitInfo, ExecError> {
+async fn check(fx: &Fixture, case: &str, spec: ProcessSpec, expect: &str) -> Result<ExitInfo, ExecError> {
     let res = fx.exec.run(spec, None).await;
     assert_eq!(render(&res), expect, "[{}] case `{case}`", fx.name());
     res
@@ -168,9 +135,7 @@ async fn check(
 fn tree(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     fn walk(base: &Path, d: &Path, out: &mut Vec<String>) {
-        let mut entries: Vec<_> = fs::read_dir(d)
-            .map(|r| r.flatten().collect())
-            .unwrap_or_default();
+        let mut entries: Vec<_> = fs::read_dir(d).map(|r| r.flatten().collect()).unwrap_or_default();
         entries.sort_by_key(|e| e.file_name());
         for e in entries {
             let p = e.path();
@@ -185,11 +150,7 @@ fn tree(dir: &Path) -> Vec<String> {
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
 #[test]
@@ -233,47 +194,26 @@ fn process_basics() {
 fn combined_order_and_events() {
     rt().block_on(async {
         for fx in fixtures() {
-            let (spec, _) = fx.spec(&[
-                "sh",
-                "-c",
-                "echo a; sleep 0.05; echo b >&2; sleep 0.05; echo c",
-            ]);
+            let (spec, _) = fx.spec(&["sh", "-c", "echo a; sleep 0.05; echo b >&2; sleep 0.05; echo c"]);
             let seen = Arc::new(Mutex::new(Vec::new()));
             let s2 = seen.clone();
             let sink: tanto_exec::OutputSink = Arc::new(move |stream, chunk: &[u8]| {
                 s2.lock().unwrap().push((stream, chunk.to_vec()));
             });
             let info = fx.exec.run(spec, Some(sink)).await.unwrap();
-            assert_eq!(
-                String::from_utf8_lossy(&info.combined),
-                "a\nb\nc\n",
-                "[{}]",
-                fx.name()
-            );
+            assert_eq!(String::from_utf8_lossy(&info.combined), "a\nb\nc\n", "[{}]", fx.name());
             assert_eq!(info.stdout, b"a\nc\n");
             assert_eq!(info.stderr, b"b\n");
             let seen = seen.lock().unwrap();
             let streams: Vec<OutputStream> = seen.iter().map(|(s, _)| *s).collect();
-            assert_eq!(
-                streams,
-                [
-                    OutputStream::Stdout,
-                    OutputStream::Stderr,
-                    OutputStream::Stdout
-                ],
-                "[{}]",
-                fx.name()
-            );
+            assert_eq!(streams, [OutputStream::Stdout, OutputStream::Stderr, OutputStream::Stdout], "[{}]", fx.name());
         }
     });
 }
 
 /// Finds a host pid whose cmdline is exactly `args`.
 fn find_process(args: &[&str]) -> Option<i32> {
-    let want: Vec<u8> = args
-        .iter()
-        .flat_map(|a| a.bytes().chain(std::iter::once(0)))
-        .collect();
+    let want: Vec<u8> = args.iter().flat_map(|a| a.bytes().chain(std::iter::once(0))).collect();
     fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
         let pid: i32 = e.file_name().to_str()?.parse().ok()?;
         (fs::read(e.path().join("cmdline")).ok()? == want).then_some(pid)
@@ -290,10 +230,7 @@ fn killed_by_signal() {
             let killer = async {
                 for _ in 0..200 {
                     if let Some(pid) = find_process(&["sleep", &marker]) {
-                        let _ = std::process::Command::new("kill")
-                            .arg("-KILL")
-                            .arg(pid.to_string())
-                            .status();
+                        let _ = std::process::Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
                         return;
                     }
                     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -301,12 +238,7 @@ fn killed_by_signal() {
                 panic!("container process never appeared");
             };
             let (res, ()) = tokio::join!(run, killer);
-            assert_eq!(
-                render(&res),
-                "exit=137 stdout=\"\" stderr=\"\"",
-                "[{}]",
-                fx.name()
-            );
+            assert_eq!(render(&res), "exit=137 stdout=\"\" stderr=\"\"", "[{}]", fx.name());
         }
     });
 }
@@ -321,30 +253,16 @@ fn redirects() {
             spec.redirect_stdin = Some("/etc/in.txt".into());
             spec.redirect_stdout = Some("out.txt".into());
             spec.redirect_stderr = Some("/tmp/err.txt".into());
-            check(&fx, "redirects", spec, "exit=0 stdout=\"\" stderr=\"\"")
-                .await
-                .unwrap();
-            assert_eq!(
-                fs::read_to_string(upper.join("work/out.txt")).unwrap(),
-                "from a file\n"
-            );
-            assert_eq!(
-                fs::read_to_string(upper.join("tmp/err.txt")).unwrap(),
-                "to-err\n"
-            );
+            check(&fx, "redirects", spec, "exit=0 stdout=\"\" stderr=\"\"").await.unwrap();
+            assert_eq!(fs::read_to_string(upper.join("work/out.txt")).unwrap(), "from a file\n");
+            assert_eq!(fs::read_to_string(upper.join("tmp/err.txt")).unwrap(), "to-err\n");
             use std::os::unix::fs::MetadataExt;
-            assert_eq!(
-                fs::metadata(upper.join("work/out.txt")).unwrap().uid(),
-                65534
-            );
+            assert_eq!(fs::metadata(upper.join("work/out.txt")).unwrap().uid(), 65534);
 
             // A symlink pointing out of the root stays inside it.
-            let (mut spec, upper) =
-                fx.spec(&["sh", "-c", "ln -s /../../../../../../tmp/escaped /etc/link"]);
+            let (mut spec, upper) = fx.spec(&["sh", "-c", "ln -s /../../../../../../tmp/escaped /etc/link"]);
             spec.user = String::new();
-            check(&fx, "make link", spec, "exit=0 stdout=\"\" stderr=\"\"")
-                .await
-                .unwrap();
+            check(&fx, "make link", spec, "exit=0 stdout=\"\" stderr=\"\"").await.unwrap();
             let rootfs = Rootfs::Overlay {
                 lowers: vec![upper.clone(), busybox_root().to_path_buf()],
                 upper: fx.dir("up2"),
@@ -352,22 +270,9 @@ fn redirects() {
             };
             let mut spec = ProcessSpec::new(rootfs, vec!["echo".into(), "contained".into()]);
             spec.redirect_stdout = Some("/etc/link".into());
-            check(
-                &fx,
-                "redirect through symlink",
-                spec,
-                "exit=0 stdout=\"\" stderr=\"\"",
-            )
-            .await
-            .unwrap();
-            assert!(
-                !Path::new("/tmp/escaped").exists(),
-                "redirect escaped the root"
-            );
-            assert_eq!(
-                fs::read_to_string(fx.tmp.path().join("up2/tmp/escaped")).unwrap(),
-                "contained\n"
-            );
+            check(&fx, "redirect through symlink", spec, "exit=0 stdout=\"\" stderr=\"\"").await.unwrap();
+            assert!(!Path::new("/tmp/escaped").exists(), "redirect escaped the root");
+            assert_eq!(fs::read_to_string(fx.tmp.path().join("up2/tmp/escaped")).unwrap(), "contained\n");
         }
     });
 }
@@ -377,7 +282,11 @@ fn filesystems_and_stubs() {
     rt().block_on(async {
         for fx in fixtures() {
             // Writes land in upper; the lower is untouched; stubs are gone afterwards.
-            let (spec, upper) = fx.spec(&["sh", "-c", "echo new > /newfile; echo changed > /data/lower.txt; cat /etc/hostname >/dev/null"]);
+            let (spec, upper) = fx.spec(&[
+                "sh",
+                "-c",
+                "echo new > /newfile; echo changed > /data/lower.txt; cat /etc/hostname >/dev/null",
+            ]);
             check(&fx, "overlay root", spec, "exit=0 stdout=\"\" stderr=\"\"").await.unwrap();
             assert_eq!(fs::read_to_string(upper.join("newfile")).unwrap(), "new\n");
             assert_eq!(fs::read_to_string(busybox_root().join("data/lower.txt")).unwrap(), "lower\n");
@@ -405,7 +314,10 @@ fn filesystems_and_stubs() {
                 Mount { target: "/scratch".into(), source: MountSource::Tmpfs { size: Some(1 << 20) } },
                 Mount {
                     target: "/data/ov".into(),
-                    source: MountSource::Overlay { lowers: vec![l1.clone(), l2.clone()], upper: Some((mu.clone(), mw)) },
+                    source: MountSource::Overlay {
+                        lowers: vec![l1.clone(), l2.clone()],
+                        upper: Some((mu.clone(), mw)),
+                    },
                 },
                 Mount {
                     target: "/deep/ro-view".into(),
@@ -431,11 +343,18 @@ fn filesystems_and_stubs() {
             let dir_root = fx.dir("dirroot");
             let (spec0, _) = fx.spec(&["sh", "-c", "cp -a /bin /etc /usr /sbin /tmp /dirroot/"]);
             let mut spec0 = spec0;
-            spec0.mounts = vec![Mount { target: "/dirroot".into(), source: MountSource::Bind { path: dir_root.clone(), readonly: false } }];
+            spec0.mounts = vec![Mount {
+                target: "/dirroot".into(),
+                source: MountSource::Bind { path: dir_root.clone(), readonly: false },
+            }];
             check(&fx, "populate dir root", spec0, "exit=0 stdout=\"\" stderr=\"\"").await.unwrap();
             let before = tree(&dir_root);
-            let mut spec = ProcessSpec::new(Rootfs::Dir(dir_root.clone()), vec!["cat".into(), "/opt/conf/file.txt".into()]);
-            spec.mounts = vec![Mount { target: "/opt/conf/file.txt".into(), source: MountSource::Bind { path: host.join("file"), readonly: true } }];
+            let mut spec =
+                ProcessSpec::new(Rootfs::Dir(dir_root.clone()), vec!["cat".into(), "/opt/conf/file.txt".into()]);
+            spec.mounts = vec![Mount {
+                target: "/opt/conf/file.txt".into(),
+                source: MountSource::Bind { path: host.join("file"), readonly: true },
+            }];
             check(&fx, "dir rootfs + file bind", spec, "exit=0 stdout=\"host file\\n\" stderr=\"\"").await.unwrap();
             assert_eq!(tree(&dir_root), before, "[{}] dir root changed", fx.name());
         }
@@ -449,35 +368,18 @@ fn many_lowers() {
             let n = 130;
             let mut lowers = Vec::new();
             for i in 0..n {
-                let l = fx.dir(&format!(
-                    "layers/layer-with-a-fairly-long-name-to-exceed-one-page-{i:04}"
-                ));
+                let l = fx.dir(&format!("layers/layer-with-a-fairly-long-name-to-exceed-one-page-{i:04}"));
                 fs::write(l.join(format!("f{i}")), format!("{i}\n")).unwrap();
                 fs::write(l.join("which"), format!("{i}\n")).unwrap();
                 lowers.push(l);
             }
             lowers.push(busybox_root().to_path_buf());
-            let rootfs = Rootfs::Overlay {
-                lowers,
-                upper: fx.dir("many-up"),
-                work: fx.dir("many-work"),
-            };
+            let rootfs = Rootfs::Overlay { lowers, upper: fx.dir("many-up"), work: fx.dir("many-work") };
             let spec = ProcessSpec::new(
                 rootfs,
-                vec![
-                    "sh".into(),
-                    "-c".into(),
-                    "cat /which /f0 /f129; ls / | grep -c '^f'".into(),
-                ],
+                vec!["sh".into(), "-c".into(), "cat /which /f0 /f129; ls / | grep -c '^f'".into()],
             );
-            check(
-                &fx,
-                "130 lowers",
-                spec,
-                "exit=0 stdout=\"0\\n0\\n129\\n130\\n\" stderr=\"\"",
-            )
-            .await
-            .unwrap();
+            check(&fx, "130 lowers", spec, "exit=0 stdout=\"0\\n0\\n129\\n130\\n\" stderr=\"\"").await.unwrap();
         }
     });
 }
@@ -524,12 +426,8 @@ fn mounts_under(dir: &Path) -> Vec<String> {
 fn leftovers(fx: &Fixture) -> String {
     let run_dir = fx.exec.run_dir();
     let mounts = mounts_under(run_dir);
-    let bundles: Vec<_> = fs::read_dir(run_dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name())
-        .filter(|n| n != "runtime")
-        .collect();
+    let bundles: Vec<_> =
+        fs::read_dir(run_dir).unwrap().flatten().map(|e| e.file_name()).filter(|n| n != "runtime").collect();
     let containers = containers(fx);
     if mounts.is_empty() && bundles.is_empty() && containers.is_empty() {
         String::new()
@@ -554,12 +452,8 @@ fn cancellation_cleans_up() {
     rt().block_on(async {
         for fx in fixtures() {
             let (mut spec, upper) = fx.spec(&["sleep", "30"]);
-            spec.mounts = vec![Mount {
-                target: "/cancel/tmp".into(),
-                source: MountSource::Tmpfs { size: None },
-            }];
-            let res =
-                tokio::time::timeout(Duration::from_millis(700), fx.exec.run(spec, None)).await;
+            spec.mounts = vec![Mount { target: "/cancel/tmp".into(), source: MountSource::Tmpfs { size: None } }];
+            let res = tokio::time::timeout(Duration::from_millis(700), fx.exec.run(spec, None)).await;
             assert!(res.is_err(), "sleep 30 finished early");
             let mut left = String::new();
             for _ in 0..100 {
@@ -570,17 +464,8 @@ fn cancellation_cleans_up() {
                 }
             }
             assert_eq!(left, "", "[{}] cancellation left things behind", fx.name());
-            assert_eq!(
-                tree(&upper),
-                Vec::<String>::new(),
-                "[{}] stubs left after cancel",
-                fx.name()
-            );
-            assert!(
-                find_process(&["sleep", "30"]).is_none(),
-                "[{}] container process survived",
-                fx.name()
-            );
+            assert_eq!(tree(&upper), Vec::<String>::new(), "[{}] stubs left after cancel", fx.name());
+            assert!(find_process(&["sleep", "30"]).is_none(), "[{}] container process survived", fx.name());
         }
     });
 }
@@ -657,10 +542,7 @@ fn runtime_errors_big_output_and_concurrency() {
             let (mut spec, upper) = fx.spec(&["true"]);
             spec.mounts = vec![Mount {
                 target: "/etc".into(),
-                source: MountSource::Bind {
-                    path: host.join("file"),
-                    readonly: true,
-                },
+                source: MountSource::Bind { path: host.join("file"), readonly: true },
             }];
             let res = fx.exec.run(spec, None).await;
             match &res {
@@ -669,31 +551,15 @@ fn runtime_errors_big_output_and_concurrency() {
                     assert!(!message.is_empty());
                     eprintln!("[{}] runtime error: {message}", fx.name());
                 }
-                other => panic!(
-                    "[{}] expected a runtime error, got {}",
-                    fx.name(),
-                    render(other)
-                ),
+                other => panic!("[{}] expected a runtime error, got {}", fx.name(), render(other)),
             }
-            assert_eq!(
-                tree(&upper),
-                Vec::<String>::new(),
-                "[{}] upper after runtime error",
-                fx.name()
-            );
+            assert_eq!(tree(&upper), Vec::<String>::new(), "[{}] upper after runtime error", fx.name());
             assert!(mounts_under(fx.exec.run_dir()).is_empty());
 
             // Large output is captured whole.
-            let (spec, _) = fx.spec(&[
-                "sh",
-                "-c",
-                "head -c 3000000 /dev/zero; head -c 1000000 /dev/zero >&2",
-            ]);
+            let (spec, _) = fx.spec(&["sh", "-c", "head -c 3000000 /dev/zero; head -c 1000000 /dev/zero >&2"]);
             let info = fx.exec.run(spec, None).await.unwrap();
-            assert_eq!(
-                (info.stdout.len(), info.stderr.len(), info.combined.len()),
-                (3_000_000, 1_000_000, 4_000_000)
-            );
+            assert_eq!((info.stdout.len(), info.stderr.len(), info.combined.len()), (3_000_000, 1_000_000, 4_000_000));
 
             // Concurrent runs do not interfere.
             let runs = (0..8).map(|i| {
@@ -702,20 +568,13 @@ fn runtime_errors_big_output_and_concurrency() {
                 tokio::spawn(async move { exec.run(spec, None).await })
             });
             let outs: Vec<String> = futures_join(runs.collect()).await;
-            assert_eq!(
-                outs,
-                (0..8).map(|i| format!("{i}\n")).collect::<Vec<_>>(),
-                "[{}]",
-                fx.name()
-            );
+            assert_eq!(outs, (0..8).map(|i| format!("{i}\n")).collect::<Vec<_>>(), "[{}]", fx.name());
             assert!(mounts_under(fx.exec.run_dir()).is_empty());
         }
     });
 }
 
-async fn futures_join(
-    handles: Vec<tokio::task::JoinHandle<Result<ExitInfo, ExecError>>>,
-) -> Vec<String> {
+async fn futures_join(handles: Vec<tokio::task::JoinHandle<Result<ExitInfo, ExecError>>>) -> Vec<String> {
     let mut out = Vec::new();
     for h in handles {
         out.push(String::from_utf8_lossy(&h.await.unwrap().unwrap().stdout).into_owned());

@@ -23,16 +23,11 @@ fn busybox_root() -> &'static Path {
         }
         let dir = tempfile::tempdir().unwrap();
         let r = dir.path().join("rootfs");
-        for d in [
-            "bin", "sbin", "usr/bin", "usr/sbin", "etc", "tmp", "root", "srv",
-        ] {
+        for d in ["bin", "sbin", "usr/bin", "usr/sbin", "etc", "tmp", "root", "srv"] {
             fs::create_dir_all(r.join(d)).unwrap();
         }
         fs::copy("/bin/busybox", r.join("bin/busybox")).unwrap();
-        let list = Command::new("/bin/busybox")
-            .arg("--list-full")
-            .output()
-            .unwrap();
+        let list = Command::new("/bin/busybox").arg("--list-full").output().unwrap();
         for applet in String::from_utf8_lossy(&list.stdout).lines() {
             let p = r.join(applet);
             if fs::symlink_metadata(&p).is_err() {
@@ -61,11 +56,7 @@ fn skip_reason() -> Option<String> {
     if !Path::new("/bin/busybox").exists() {
         return Some("needs /bin/busybox (apt-get install busybox-static)".into());
     }
-    if Command::new("iptables-save")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
+    if Command::new("iptables-save").arg("--version").output().is_err() {
         return Some("needs iptables (apt-get install iptables)".into());
     }
     None
@@ -78,67 +69,42 @@ struct Fixture {
 
 impl Drop for Fixture {
     fn drop(&mut self) {
-        let _ = Command::new("umount")
-            .arg("-l")
-            .arg(self.exec.run_dir())
-            .status();
+        let _ = Command::new("umount").arg("-l").arg(self.exec.run_dir()).status();
     }
 }
 
 fn fixture(kind: RuntimeKind) -> Option<Fixture> {
-    let tmp = tempfile::Builder::new()
-        .prefix("tanto-net-test")
-        .tempdir()
-        .unwrap();
-    let exec = match Executor::new(ExecutorConfig {
-        runtime: kind,
-        run_dir: tmp.path().join("run"),
-    }) {
+    let tmp = tempfile::Builder::new().prefix("tanto-net-test").tempdir().unwrap();
+    let exec = match Executor::new(ExecutorConfig { runtime: kind, run_dir: tmp.path().join("run") }) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("skipping {kind:?}: {e}");
             return None;
         }
     };
-    exec.enable_bridge(BridgeConfig::default())
-        .expect("enabling the bridge");
+    exec.enable_bridge(BridgeConfig::default()).expect("enabling the bridge");
     Some(Fixture { exec, tmp })
 }
 
 impl Fixture {
     fn spec(&self, args: &[&str]) -> ProcessSpec {
-        let d = tempfile::Builder::new()
-            .prefix("snap")
-            .tempdir_in(self.tmp.path())
-            .unwrap()
-            .keep();
+        let d = tempfile::Builder::new().prefix("snap").tempdir_in(self.tmp.path()).unwrap().keep();
         let (upper, work) = (d.join("upper"), d.join("work"));
         fs::create_dir_all(&upper).unwrap();
         fs::create_dir_all(&work).unwrap();
-        let rootfs = Rootfs::Overlay {
-            lowers: vec![busybox_root().to_path_buf()],
-            upper,
-            work,
-        };
+        let rootfs = Rootfs::Overlay { lowers: vec![busybox_root().to_path_buf()], upper, work };
         let mut spec = ProcessSpec::new(rootfs, args.iter().map(|s| s.to_string()).collect());
         spec.network = Network::Bridge;
         spec
     }
 
     async fn sh(&self, script: &str) -> ExitInfo {
-        self.exec
-            .run(self.spec(&["sh", "-c", script]), None)
-            .await
-            .unwrap()
+        self.exec.run(self.spec(&["sh", "-c", script]), None).await.unwrap()
     }
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
 fn out(i: &ExitInfo) -> String {
@@ -178,10 +144,8 @@ fn tanto_state() -> String {
 }
 
 fn tanto_link(name: &str) -> bool {
-    name.strip_prefix("tanto").is_some_and(|r| {
-        r.split('v')
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-    })
+    name.strip_prefix("tanto")
+        .is_some_and(|r| r.split('v').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())))
 }
 
 /// State that belongs to slot `slot` only.
@@ -202,19 +166,10 @@ fn slot_state(slot: &str) -> String {
 /// takes or frees a slot meanwhile); nothing when another live process owns the slot
 /// by now (tests of other processes run at the same time).
 fn slot_leftovers(slot: &str) -> String {
-    let lock = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open("/run/tanto/net/lock")
-        .unwrap();
+    let lock = fs::OpenOptions::new().create(true).truncate(false).write(true).open("/run/tanto/net/lock").unwrap();
     rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).unwrap();
     if let Ok(owner) = fs::read_to_string(format!("/run/tanto/net/slot-{slot}")) {
-        let pid: u32 = owner
-            .split_whitespace()
-            .next()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(0);
+        let pid: u32 = owner.split_whitespace().next().and_then(|p| p.parse().ok()).unwrap_or(0);
         if pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists() {
             return String::new();
         }
@@ -240,40 +195,24 @@ fn containers_on_the_bridge() {
             let Some(fx) = fixture(kind) else { continue };
             let name = fx.exec.runtime_name().to_string();
             // The first run creates the bridge.
-            let first = fx
-                .sh("ip -4 -o addr show eth0; ip route; cat /etc/resolv.conf")
-                .await;
+            let first = fx.sh("ip -4 -o addr show eth0; ip route; cat /etc/resolv.conf").await;
             let (gw, slot) = bridge_of(&fx.exec);
             let block = format!("10.87.{slot}.");
             let text = String::from_utf8_lossy(&first.stdout).into_owned();
             // (what, check)
             let cases: Vec<(&str, bool)> = vec![
                 ("exit 0", first.exit_code == 0),
-                (
-                    "eth0 has an address of the block",
-                    text.contains(&format!("inet {block}")) && text.contains("/24"),
-                ),
-                (
-                    "default route via the gateway",
-                    text.contains(&format!("default via {gw} dev eth0")),
-                ),
-                (
-                    "a name server",
-                    text.contains("nameserver ") && !text.contains("nameserver 127."),
-                ),
-                (
-                    "the host sees the bridge",
-                    tanto_state().contains(&format!("link tanto{slot}")),
-                ),
+                ("eth0 has an address of the block", text.contains(&format!("inet {block}")) && text.contains("/24")),
+                ("default route via the gateway", text.contains(&format!("default via {gw} dev eth0"))),
+                ("a name server", text.contains("nameserver ") && !text.contains("nameserver 127.")),
+                ("the host sees the bridge", tanto_state().contains(&format!("link tanto{slot}"))),
             ];
             for (what, ok) in cases {
                 assert!(ok, "[{name}] {what}: {}", out(&first));
             }
 
             // The host (gateway) is reachable: a listener on the gateway address.
-            let listener = tokio::net::TcpListener::bind(format!("{gw}:0"))
-                .await
-                .unwrap();
+            let listener = tokio::net::TcpListener::bind(format!("{gw}:0")).await.unwrap();
             let port = listener.local_addr().unwrap().port();
             let accept = tokio::spawn(async move {
                 use tokio::io::AsyncReadExt;
@@ -289,11 +228,7 @@ fn containers_on_the_bridge() {
             assert!(peer.starts_with(&block), "[{name}] peer {peer}");
 
             // A service started in the background, reached by a client by address.
-            let svc = fx
-                .exec
-                .start(fx.spec(&["httpd", "-f", "-p", "8080", "-h", "/srv"]), None)
-                .await
-                .unwrap();
+            let svc = fx.exec.start(fx.spec(&["httpd", "-f", "-p", "8080", "-h", "/srv"]), None).await.unwrap();
             let ip = svc.ip().expect("a bridge address").to_string();
             assert!(ip.starts_with(&block), "[{name}] {ip}");
             let t = Instant::now();
@@ -313,38 +248,17 @@ fn containers_on_the_bridge() {
                 );
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
-            eprintln!(
-                "[{name}] busybox httpd start-to-listening: {:.1} ms",
-                t.elapsed().as_secs_f64() * 1e3
-            );
-            let got = fx
-                .sh(&format!("wget -qO- http://{ip}:8080/index.html"))
-                .await;
-            assert_eq!(
-                String::from_utf8_lossy(&got.stdout),
-                "hello-net",
-                "[{name}] {}",
-                out(&got)
-            );
+            eprintln!("[{name}] busybox httpd start-to-listening: {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+            let got = fx.sh(&format!("wget -qO- http://{ip}:8080/index.html")).await;
+            assert_eq!(String::from_utf8_lossy(&got.stdout), "hello-net", "[{name}] {}", out(&got));
             let ended = svc.stop(Duration::from_secs(5)).await;
             let info = ended.as_ref().as_ref().expect("the service ran");
-            assert_eq!(
-                info.exit_code,
-                143,
-                "[{name}] httpd ends on SIGTERM: {}",
-                out(info)
-            );
+            assert_eq!(info.exit_code, 143, "[{name}] httpd ends on SIGTERM: {}", out(info));
             assert!(svc.exited().is_some());
 
             // kill() of a service that ignores SIGTERM.
-            let stubborn = fx
-                .exec
-                .start(
-                    fx.spec(&["sh", "-c", "trap '' TERM; echo up; sleep 1000"]),
-                    None,
-                )
-                .await
-                .unwrap();
+            let stubborn =
+                fx.exec.start(fx.spec(&["sh", "-c", "trap '' TERM; echo up; sleep 1000"]), None).await.unwrap();
             let t = Instant::now();
             while !String::from_utf8_lossy(&stubborn.output()).contains("up") {
                 assert!(t.elapsed() < Duration::from_secs(10));
@@ -354,11 +268,7 @@ fn containers_on_the_bridge() {
             assert_eq!(ended.as_ref().as_ref().unwrap().exit_code, 137, "[{name}]");
 
             fx.exec.teardown_network().await.unwrap();
-            assert_eq!(
-                slot_leftovers(&slot),
-                "",
-                "[{name}] nothing of slot {slot} is left"
-            );
+            assert_eq!(slot_leftovers(&slot), "", "[{name}] nothing of slot {slot} is left");
         }
     });
 }
@@ -374,31 +284,19 @@ fn sessions_are_isolated() {
         let (Some(a), Some(b)) = (fixture(RuntimeKind::Auto), fixture(RuntimeKind::Auto)) else {
             return;
         };
-        let svc = a
-            .exec
-            .start(a.spec(&["httpd", "-f", "-p", "8080", "-h", "/srv"]), None)
-            .await
-            .unwrap();
+        let svc = a.exec.start(a.spec(&["httpd", "-f", "-p", "8080", "-h", "/srv"]), None).await.unwrap();
         let ip = svc.ip().unwrap();
         let t = Instant::now();
-        while std::net::TcpStream::connect_timeout(
-            &format!("{ip}:8080").parse().unwrap(),
-            Duration::from_millis(200),
-        )
-        .is_err()
+        while std::net::TcpStream::connect_timeout(&format!("{ip}:8080").parse().unwrap(), Duration::from_millis(200))
+            .is_err()
         {
-            assert!(
-                t.elapsed() < Duration::from_secs(10),
-                "the service never listened"
-            );
+            assert!(t.elapsed() < Duration::from_secs(10), "the service never listened");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         // (who, executor, reachable?)
         let cases = [("same session", &a, true), ("other session", &b, false)];
         for (who, fx, want) in cases {
-            let got = fx
-                .sh(&format!("timeout 2 wget -qO- http://{ip}:8080/index.html"))
-                .await;
+            let got = fx.sh(&format!("timeout 2 wget -qO- http://{ip}:8080/index.html")).await;
             assert_eq!(got.exit_code == 0, want, "{who}: {}", out(&got));
         }
         let (_, sa) = bridge_of(&a.exec);
@@ -439,11 +337,7 @@ fn leftovers_of_a_dead_engine_are_removed() {
     let Some(fx) = fixture(RuntimeKind::Auto) else {
         return;
     };
-    assert_eq!(
-        slot_leftovers(&slot.to_string()),
-        "",
-        "everything of the dead engine is gone"
-    );
+    assert_eq!(slot_leftovers(&slot.to_string()), "", "everything of the dead engine is gone");
     assert!(!state.join(format!("slot-{slot}")).exists());
     drop(fx);
 }
@@ -463,11 +357,7 @@ fn latency() {
         for kind in [RuntimeKind::Crun, RuntimeKind::Runc] {
             let Some(fx) = fixture(kind) else { continue };
             // Round robin, so load from elsewhere hits every mode alike.
-            let modes = [
-                ("loopback", Network::Loopback),
-                ("host", Network::Host),
-                ("bridge", Network::Bridge),
-            ];
+            let modes = [("loopback", Network::Loopback), ("host", Network::Host), ("bridge", Network::Bridge)];
             let n = 60;
             let mut times: Vec<Vec<Duration>> = vec![Vec::new(); modes.len()];
             for i in 0..n + 3 {
@@ -514,15 +404,9 @@ fn outside_through_nat() {
         let Some(fx) = fixture(RuntimeKind::Auto) else {
             return;
         };
-        let got = fx
-            .sh("wget -qO- http://deb.debian.org/debian/dists/bookworm/Release | head -c 200")
-            .await;
+        let got = fx.sh("wget -qO- http://deb.debian.org/debian/dists/bookworm/Release | head -c 200").await;
         assert_eq!(got.exit_code, 0, "{}", out(&got));
-        assert!(
-            String::from_utf8_lossy(&got.stdout).contains("Debian"),
-            "{}",
-            out(&got)
-        );
+        assert!(String::from_utf8_lossy(&got.stdout).contains("Debian"), "{}", out(&got));
         fx.exec.teardown_network().await.unwrap();
     });
 }

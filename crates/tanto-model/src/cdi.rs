@@ -57,4 +57,3 @@ pub fn qualify(name: &str, default_kind: &str) -> Result<String, String> {
     check_device_name(dev)?;
     Ok(format!("{kind}={dev}"))
 }
-

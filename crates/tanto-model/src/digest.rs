@@ -146,8 +146,16 @@ mod tests {
 
     #[test]
     fn hasher_is_prefix_free() {
-        let a = { let mut h = StableHasher::new(); h.str("ab").str("c"); h.finish() };
-        let b = { let mut h = StableHasher::new(); h.str("a").str("bc"); h.finish() };
+        let a = {
+            let mut h = StableHasher::new();
+            h.str("ab").str("c");
+            h.finish()
+        };
+        let b = {
+            let mut h = StableHasher::new();
+            h.str("a").str("bc");
+            h.finish()
+        };
         assert_ne!(a, b);
     }
 }

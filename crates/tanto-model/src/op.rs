@@ -146,19 +146,43 @@ pub struct ExecMount {
 pub enum ExecMountKind {
     /// A directory from an input (`None` = empty), seen at `selector` inside it.
     /// Writable unless `readonly`; writable mounts have an output.
-    Dir { input: Option<u32>, selector: String, readonly: bool, owner: String },
+    Dir {
+        input: Option<u32>,
+        selector: String,
+        readonly: bool,
+        owner: String,
+    },
     /// A single file from an input.
-    File { input: Option<u32>, selector: String, owner: String },
+    File {
+        input: Option<u32>,
+        selector: String,
+        owner: String,
+    },
     /// A persistent cache volume, never part of a result.
-    Cache { volume: String, sharing: String, source: Option<u32>, selector: String, owner: String },
+    Cache {
+        volume: String,
+        sharing: String,
+        source: Option<u32>,
+        selector: String,
+        owner: String,
+    },
     /// A secret file; `secret` is the secret's identity, not its value.
-    Secret { secret: String, mode: u32, owner: String },
-    Tmpfs { size: Option<u64> },
+    Secret {
+        secret: String,
+        mode: u32,
+        owner: String,
+    },
+    Tmpfs {
+        size: Option<u64>,
+    },
     /// A unix socket of the engine's (= the client's) host, by its absolute
     /// path: the path is the key, never the inode or who answers on it.
     /// Bind-mounted as is; with an `owner`, a socket owned by that user
     /// (mode 0600) that forwards each connection to it.
-    Socket { host_path: String, owner: String },
+    Socket {
+        host_path: String,
+        owner: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -171,9 +195,21 @@ pub struct FileOp {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum FileAction {
-    Mkfile { path: String, data: String, mode: u32, owner: String },
-    Mkdir { path: String, mode: u32, owner: String },
-    Rm { path: String, allow_not_found: bool },
+    Mkfile {
+        path: String,
+        data: String,
+        mode: u32,
+        owner: String,
+    },
+    Mkdir {
+        path: String,
+        mode: u32,
+        owner: String,
+    },
+    Rm {
+        path: String,
+        allow_not_found: bool,
+    },
     /// Copies `src_path` of input `src` to `dest`. A directory source copies its
     /// contents into `dest`; a file source becomes `dest` itself.
     Copy {
@@ -188,29 +224,71 @@ pub enum FileAction {
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         gitignore: bool,
     },
-    Symlink { target: String, link: String },
+    Symlink {
+        target: String,
+        link: String,
+    },
     /// Creates `path` and missing parents with `mode`/`owner`; existing
     /// directories are left as they are (Dockerfile `WORKDIR`).
-    EnsureDir { path: String, mode: u32, owner: String },
+    EnsureDir {
+        path: String,
+        mode: u32,
+        owner: String,
+    },
     /// Changes the owner of `path` and, for a directory, of everything below it.
-    Chown { path: String, owner: String },
+    Chown {
+        path: String,
+        owner: String,
+    },
     /// Sets the access and modification times of `path` and everything below it.
-    Timestamps { path: String, timestamp: i64 },
+    Timestamps {
+        path: String,
+        timestamp: i64,
+    },
     /// Replaces `search` with `replacement` in the file at `path`: the first
     /// match at or after line `first_from` (1-based), or every match when `all`.
-    Replace { path: String, search: String, replacement: String, all: bool, first_from: Option<u64> },
+    Replace {
+        path: String,
+        search: String,
+        replacement: String,
+        all: bool,
+        first_from: Option<u64>,
+    },
     /// Writes to `dest` what `upper_path` of input `upper` adds or changes
     /// compared with `lower_path` of input `lower` (`None` = empty).
-    Diff { lower: Option<u32>, lower_path: String, upper: Option<u32>, upper_path: String, dest: String },
+    Diff {
+        lower: Option<u32>,
+        lower_path: String,
+        upper: Option<u32>,
+        upper_path: String,
+        dest: String,
+    },
     /// Dockerfile `ADD` of a local source: a tar archive file (plain, gzip or
     /// zstd) is unpacked into `dest`; anything else is copied as by `Copy`.
-    Unpack { src: Option<u32>, src_path: String, dest: String, mode: Option<u32>, owner: String },
+    Unpack {
+        src: Option<u32>,
+        src_path: String,
+        dest: String,
+        mode: Option<u32>,
+        owner: String,
+    },
     /// Applies a git-style unified diff to the directory `dir`: the text
     /// `patch`, or the file `src_path` of input `src` when `src_path` is set.
-    Patch { dir: String, patch: String, src: Option<u32>, src_path: String },
+    Patch {
+        dir: String,
+        patch: String,
+        src: Option<u32>,
+        src_path: String,
+    },
     /// Like `Diff`, and also removes from `dest` what `upper` no longer has
     /// compared with `lower` (`Directory.withChanges`).
-    ApplyChanges { lower: Option<u32>, lower_path: String, upper: Option<u32>, upper_path: String, dest: String },
+    ApplyChanges {
+        lower: Option<u32>,
+        lower_path: String,
+        upper: Option<u32>,
+        upper_path: String,
+        dest: String,
+    },
 }
 
 /// Host content: `digest` is the digest of the uploaded tree (names, types,
@@ -361,7 +439,12 @@ mod tests {
         Vertex::new(
             Op::File(FileOp {
                 base: None,
-                actions: vec![FileAction::Mkfile { path: path.into(), data: data.into(), mode: 0o644, owner: String::new() }],
+                actions: vec![FileAction::Mkfile {
+                    path: path.into(),
+                    data: data.into(),
+                    mode: 0o644,
+                    owner: String::new(),
+                }],
             }),
             vec![],
         )
@@ -397,7 +480,10 @@ mod tests {
         let base2 = mkfile("/a", "2");
         let on = |base: &Arc<Vertex>| {
             Vertex::new(
-                Op::File(FileOp { base: Some(0), actions: vec![FileAction::Rm { path: "/a".into(), allow_not_found: false }] }),
+                Op::File(FileOp {
+                    base: Some(0),
+                    actions: vec![FileAction::Rm { path: "/a".into(), allow_not_found: false }],
+                }),
                 vec![Ref::new(base.clone(), 0)],
             )
         };

@@ -83,12 +83,7 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     #[error("engine config `{path}` line {line}, column {column}: {message}; fix the file (format: BuildKit's buildkitd.toml)")]
-    Syntax {
-        path: PathBuf,
-        line: usize,
-        column: usize,
-        message: String,
-    },
+    Syntax { path: PathBuf, line: usize, column: usize, message: String },
     #[error("engine config `{path}`: {message}; fix the file (format: BuildKit's buildkitd.toml)")]
     Invalid { path: PathBuf, message: String },
 }
@@ -113,10 +108,8 @@ impl EngineConfig {
 
     /// Reads and parses `path`; a missing file is an error.
     pub fn load(path: &Path) -> Result<EngineConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         Self::parse(&text, path)
     }
 
@@ -134,20 +127,14 @@ impl EngineConfig {
         };
         match std::fs::read_to_string(&path) {
             Ok(text) => Ok((Self::parse(&text, &path)?, Some(path))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Ok((EngineConfig::default(), None))
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((EngineConfig::default(), None)),
             Err(source) => Err(ConfigError::Read { path, source }),
         }
     }
 
     /// `$XDG_CONFIG_HOME/tanto/engine.toml` or `$HOME/.config/tanto/engine.toml`.
     pub fn default_path() -> Option<PathBuf> {
-        let nonempty = |k| {
-            std::env::var_os(k)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        };
+        let nonempty = |k| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
         nonempty("XDG_CONFIG_HOME")
             .or_else(|| nonempty("HOME").map(|h| h.join(".config")))
             .map(|d| d.join("tanto").join("engine.toml"))
@@ -165,12 +152,11 @@ impl EngineConfig {
         })?;
         let mut registries = BTreeMap::new();
         for (host, rc) in raw.registry {
-            let invalid = |message: String| ConfigError::Invalid {
-                path: path.to_path_buf(),
-                message,
-            };
+            let invalid = |message: String| ConfigError::Invalid { path: path.to_path_buf(), message };
             if host.is_empty() || host.contains('/') || host.contains(char::is_whitespace) {
-                return Err(invalid(format!("`[registry.\"{host}\"]`: the key must be a registry host such as `docker.io` or `127.0.0.1:5000`")));
+                return Err(invalid(format!(
+                    "`[registry.\"{host}\"]`: the key must be a registry host such as `docker.io` or `127.0.0.1:5000`"
+                )));
             }
             for m in &rc.mirrors {
                 if parse_mirror(m).is_none() {
@@ -179,10 +165,7 @@ impl EngineConfig {
             }
             registries.insert(canonical_host(&host).to_string(), rc);
         }
-        Ok(EngineConfig {
-            registries,
-            extra: raw.extra,
-        })
+        Ok(EngineConfig { registries, extra: raw.extra })
     }
 
     /// The section for `host` (`docker.io` also answers for `index.docker.io`
@@ -220,15 +203,8 @@ impl EngineConfig {
     /// The endpoint for one host, with its own section's `http`/`insecure`.
     pub fn endpoint_for(&self, host: &str, mirror: bool) -> Endpoint {
         let rc = self.registry(host);
-        let http = rc
-            .and_then(|r| r.http)
-            .unwrap_or_else(|| is_loopback_host(host));
-        Endpoint {
-            host: host.to_string(),
-            http,
-            insecure: rc.is_some_and(|r| r.insecure),
-            mirror,
-        }
+        let http = rc.and_then(|r| r.http).unwrap_or_else(|| is_loopback_host(host));
+        Endpoint { host: host.to_string(), http, insecure: rc.is_some_and(|r| r.insecure), mirror }
     }
 
     /// True when `host` is to be spoken to over plain HTTP.
@@ -257,9 +233,7 @@ fn parse_mirror(m: &str) -> Option<(String, Option<bool>)> {
     let host = rest.trim_end_matches('/');
     let ok = !host.is_empty()
         && !host.contains('/')
-        && host.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_')
-        });
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_'));
     ok.then(|| (host.to_string(), http))
 }
 
@@ -268,32 +242,15 @@ pub fn is_loopback_host(host: &str) -> bool {
     let name = if let Some(rest) = host.strip_prefix('[') {
         rest.split(']').next().unwrap_or("")
     } else {
-        host.rsplit_once(':')
-            .map(|(h, p)| {
-                if p.bytes().all(|b| b.is_ascii_digit()) {
-                    h
-                } else {
-                    host
-                }
-            })
-            .unwrap_or(host)
+        host.rsplit_once(':').map(|(h, p)| if p.bytes().all(|b| b.is_ascii_digit()) { h } else { host }).unwrap_or(host)
     };
-    name == "localhost"
-        || name == "::1"
-        || name
-            .parse::<std::net::Ipv4Addr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    name == "localhost" || name == "::1" || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before
-        .rsplit('\n')
-        .next()
-        .map(|l| l.chars().count())
-        .unwrap_or(0)
-        + 1;
+    let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
     (line, column)
 }
 
@@ -327,20 +284,14 @@ subnet = "10.87.0.0/16"
 "#,
         )
         .unwrap();
-        assert_eq!(
-            cfg.registry("docker.io").unwrap().mirrors,
-            vec!["127.0.0.1:5000"]
-        );
+        assert_eq!(cfg.registry("docker.io").unwrap().mirrors, vec!["127.0.0.1:5000"]);
         assert_eq!(cfg.registry("127.0.0.1:5000").unwrap().http, Some(true));
         let corp = cfg.registry("my.corp:443").unwrap();
         assert!(corp.insecure);
         assert_eq!(corp.ca, vec![PathBuf::from("/etc/ca.pem")]);
         assert!(corp.extra.contains_key("keypair"));
         assert_eq!(cfg.extra["cache"]["budget"].as_str(), Some("10GB"));
-        assert_eq!(
-            cfg.extra["network"]["subnet"].as_str(),
-            Some("10.87.0.0/16")
-        );
+        assert_eq!(cfg.extra["network"]["subnet"].as_str(), Some("10.87.0.0/16"));
         assert!(!cfg.extra.contains_key("registry"));
     }
 
@@ -399,30 +350,15 @@ insecure = true
     #[test]
     fn errors_name_the_file_and_line() {
         let cases = [
-            (
-                "[registry.\"docker.io\"]\nmirrors = [\"a\" \"b\"]\n",
-                "line 2",
-            ),
-            (
-                "[registry.\"docker.io\"]\nmirrors = \"127.0.0.1:5000\"\n",
-                "line 2",
-            ),
-            (
-                "x = 1\n[registry.\"docker.io\"]\nhttp = \"yes\"\n",
-                "line 3",
-            ),
-            (
-                "[registry.\"docker.io\"]\nmirrors = [\"a/b\"]\n",
-                "mirror `a/b`",
-            ),
+            ("[registry.\"docker.io\"]\nmirrors = [\"a\" \"b\"]\n", "line 2"),
+            ("[registry.\"docker.io\"]\nmirrors = \"127.0.0.1:5000\"\n", "line 2"),
+            ("x = 1\n[registry.\"docker.io\"]\nhttp = \"yes\"\n", "line 3"),
+            ("[registry.\"docker.io\"]\nmirrors = [\"a/b\"]\n", "mirror `a/b`"),
         ];
         for (text, fragment) in cases {
             let err = EngineConfig::from_toml_str(text).unwrap_err().to_string();
             assert!(err.contains("`<string>`"), "{err}");
-            assert!(
-                err.contains(fragment),
-                "{err:?} should contain {fragment:?}"
-            );
+            assert!(err.contains(fragment), "{err:?} should contain {fragment:?}");
         }
     }
 
@@ -435,10 +371,7 @@ insecure = true
         let bad = dir.path().join("bad.toml");
         std::fs::write(&bad, "a = 1\nb = \n").unwrap();
         let err = EngineConfig::load(&bad).unwrap_err().to_string();
-        assert!(
-            err.contains(&format!("`{}` line 2", bad.display())),
-            "{err}"
-        );
+        assert!(err.contains(&format!("`{}` line 2", bad.display())), "{err}");
     }
 
     #[test]

@@ -35,11 +35,7 @@ pub struct ImageConfig {
     pub architecture: String,
     #[serde(default, deserialize_with = "nullable")]
     pub os: String,
-    #[serde(
-        default,
-        rename = "os.version",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, rename = "os.version", skip_serializing_if = "Option::is_none")]
     pub os_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
@@ -48,11 +44,7 @@ pub struct ImageConfig {
     pub config: ContainerConfig,
     #[serde(default, deserialize_with = "nullable")]
     pub rootfs: RootFs,
-    #[serde(
-        default,
-        deserialize_with = "nullable",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<History>,
     /// Fields this model does not name (`container_config`, `docker_version`, ...).
     #[serde(flatten)]
@@ -63,52 +55,24 @@ pub struct ImageConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ContainerConfig {
-    #[serde(
-        default,
-        deserialize_with = "nullable_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "nullable_opt", skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "nullable",
-        skip_serializing_if = "BTreeMap::is_empty"
-    )]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "BTreeMap::is_empty")]
     pub exposed_ports: BTreeMap<String, Empty>,
-    #[serde(
-        default,
-        deserialize_with = "nullable",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<String>,
     /// `None` (unset) differs from `Some([])` (explicitly empty).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entrypoint: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cmd: Option<Vec<String>>,
-    #[serde(
-        default,
-        deserialize_with = "nullable",
-        skip_serializing_if = "BTreeMap::is_empty"
-    )]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "BTreeMap::is_empty")]
     pub volumes: BTreeMap<String, Empty>,
-    #[serde(
-        default,
-        deserialize_with = "nullable_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "nullable_opt", skip_serializing_if = "Option::is_none")]
     pub working_dir: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "labels",
-        skip_serializing_if = "BTreeMap::is_empty"
-    )]
+    #[serde(default, deserialize_with = "labels", skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
-    #[serde(
-        default,
-        deserialize_with = "nullable_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "nullable_opt", skip_serializing_if = "Option::is_none")]
     pub stop_signal: Option<String>,
     /// `Healthcheck`, `Shell`, `OnBuild`, `ArgsEscaped`, ... as written.
     #[serde(flatten)]
@@ -134,11 +98,7 @@ impl<'de> Deserialize<'de> for Empty {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RootFs {
-    #[serde(
-        rename = "type",
-        default = "layers_type",
-        deserialize_with = "nullable_layers"
-    )]
+    #[serde(rename = "type", default = "layers_type", deserialize_with = "nullable_layers")]
     pub kind: String,
     #[serde(default, deserialize_with = "nullable")]
     pub diff_ids: Vec<String>,
@@ -146,10 +106,7 @@ pub struct RootFs {
 
 impl Default for RootFs {
     fn default() -> Self {
-        RootFs {
-            kind: layers_type(),
-            diff_ids: Vec::new(),
-        }
+        RootFs { kind: layers_type(), diff_ids: Vec::new() }
     }
 }
 
@@ -171,11 +128,7 @@ pub struct History {
     pub author: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "nullable",
-        skip_serializing_if = "std::ops::Not::not"
-    )]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "std::ops::Not::not")]
     pub empty_layer: bool,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -193,9 +146,7 @@ fn nullable_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Er
 /// Labels with `null` values are dropped.
 fn labels<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
     let m = Option::<BTreeMap<String, Option<String>>>::deserialize(d)?.unwrap_or_default();
-    Ok(m.into_iter()
-        .filter_map(|(k, v)| v.map(|v| (k, v)))
-        .collect())
+    Ok(m.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect())
 }
 
 impl ImageConfig {
@@ -228,22 +179,17 @@ impl ImageConfig {
 impl ContainerConfig {
     /// The value of `name` in `Env`, if set.
     pub fn env_var(&self, name: &str) -> Option<&str> {
-        self.env
-            .iter()
-            .rev()
-            .find_map(|kv| match kv.split_once('=') {
-                Some((k, v)) if k == name => Some(v),
-                None if kv == name => Some(""),
-                _ => None,
-            })
+        self.env.iter().rev().find_map(|kv| match kv.split_once('=') {
+            Some((k, v)) if k == name => Some(v),
+            None if kv == name => Some(""),
+            _ => None,
+        })
     }
 }
 
 impl From<&oci_spec::image::ImageConfiguration> for ImageConfig {
     fn from(c: &oci_spec::image::ImageConfiguration) -> ImageConfig {
-        serde_json::to_value(c)
-            .and_then(serde_json::from_value)
-            .unwrap_or_default()
+        serde_json::to_value(c).and_then(serde_json::from_value).unwrap_or_default()
     }
 }
 
@@ -281,14 +227,8 @@ mod tests {
         assert_eq!(c.config.user, None);
         assert_eq!(c.config.working_dir, None);
         assert_eq!(c.config.cmd, None);
-        assert_eq!(
-            c.config.entrypoint.as_deref(),
-            Some(&["/docker-entrypoint.sh".to_string()][..])
-        );
-        assert_eq!(
-            c.config.exposed_ports.keys().collect::<Vec<_>>(),
-            ["443/tcp", "80/tcp"]
-        );
+        assert_eq!(c.config.entrypoint.as_deref(), Some(&["/docker-entrypoint.sh".to_string()][..]));
+        assert_eq!(c.config.exposed_ports.keys().collect::<Vec<_>>(), ["443/tcp", "80/tcp"]);
         assert!(c.config.volumes.is_empty());
         assert_eq!(c.config.labels.len(), 1);
         assert_eq!(c.config.stop_signal.as_deref(), Some("SIGQUIT"));
@@ -307,15 +247,7 @@ mod tests {
 
         // oci_spec accepts what we write
         let oci = c.to_oci().unwrap();
-        assert_eq!(
-            oci.config()
-                .as_ref()
-                .unwrap()
-                .entrypoint()
-                .as_ref()
-                .unwrap()[0],
-            "/docker-entrypoint.sh"
-        );
+        assert_eq!(oci.config().as_ref().unwrap().entrypoint().as_ref().unwrap()[0], "/docker-entrypoint.sh");
         let back = ImageConfig::from(&oci);
         assert_eq!(back.config.exposed_ports, c.config.exposed_ports);
     }
@@ -329,8 +261,7 @@ mod tests {
             r#"{"config":{"Env":null,"Labels":null,"ExposedPorts":null},"rootfs":{"type":null,"diff_ids":null}}"#,
         ];
         for text in cases {
-            let c =
-                ImageConfig::from_slice(text.as_bytes()).unwrap_or_else(|e| panic!("{text}: {e}"));
+            let c = ImageConfig::from_slice(text.as_bytes()).unwrap_or_else(|e| panic!("{text}: {e}"));
             assert!(c.config.env.is_empty());
             assert_eq!(c.rootfs.kind, "layers");
             ImageConfig::from_slice(&c.to_vec()).unwrap();

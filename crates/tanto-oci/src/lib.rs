@@ -40,6 +40,4 @@ pub use image::ImageConfig;
 pub use layer::{apply_layer, LayerError, LayerStats};
 pub use platform::Platform;
 pub use reference::{ImageRef, RefError};
-pub use registry::{
-    BlobSource, Credential, LayerDesc, OciError, Registry, RegistryAuth, ResolvedImage,
-};
+pub use registry::{BlobSource, Credential, LayerDesc, OciError, Registry, RegistryAuth, ResolvedImage};

@@ -12,19 +12,13 @@ pub struct Platform {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "invalid platform `{0}`: expected `os/arch[/variant]`, e.g. `linux/amd64` or `linux/arm64/v8`"
-)]
+#[error("invalid platform `{0}`: expected `os/arch[/variant]`, e.g. `linux/amd64` or `linux/arm64/v8`")]
 pub struct PlatformError(pub String);
 
 impl Platform {
     pub fn new(os: &str, architecture: &str, variant: Option<&str>) -> Platform {
         let (architecture, v) = normalize_arch(architecture, variant.unwrap_or(""));
-        Platform {
-            os: os.to_ascii_lowercase(),
-            architecture,
-            variant: if v.is_empty() { None } else { Some(v) },
-        }
+        Platform { os: os.to_ascii_lowercase(), architecture, variant: if v.is_empty() { None } else { Some(v) } }
     }
 
     /// The machine we run on: `linux/amd64`, or `linux/arm64/v8`, ...
@@ -41,25 +35,17 @@ impl Platform {
             "loongarch64" => ("loong64", None),
             other => (other, None),
         };
-        Platform {
-            os: "linux".into(),
-            architecture: arch.into(),
-            variant: variant.map(Into::into),
-        }
+        Platform { os: "linux".into(), architecture: arch.into(), variant: variant.map(Into::into) }
     }
 
     pub fn parse(s: &str) -> Result<Platform, PlatformError> {
         let parts: Vec<&str> = s.trim().split('/').collect();
         let ok = |p: &str| {
-            !p.is_empty()
-                && p.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+            !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
         };
         match parts.as_slice() {
             [os, arch] if ok(os) && ok(arch) => Ok(Platform::new(os, arch, None)),
-            [os, arch, variant] if ok(os) && ok(arch) && ok(variant) => {
-                Ok(Platform::new(os, arch, Some(variant)))
-            }
+            [os, arch, variant] if ok(os) && ok(arch) && ok(variant) => Ok(Platform::new(os, arch, Some(variant))),
             _ => Err(PlatformError(s.to_string())),
         }
     }
@@ -76,23 +62,11 @@ impl Platform {
             "amd64" => "v1",
             _ => "",
         };
-        let want = self
-            .variant
-            .as_deref()
-            .filter(|v| !v.is_empty())
-            .unwrap_or(default);
-        let have = candidate
-            .variant
-            .as_deref()
-            .filter(|v| !v.is_empty())
-            .unwrap_or(default);
+        let want = self.variant.as_deref().filter(|v| !v.is_empty()).unwrap_or(default);
+        let have = candidate.variant.as_deref().filter(|v| !v.is_empty()).unwrap_or(default);
         if want == have {
             // an exact spelling is a little better than an implied default
-            return Some(if self.variant == candidate.variant {
-                100
-            } else {
-                99
-            });
+            return Some(if self.variant == candidate.variant { 100 } else { 99 });
         }
         let level = |v: &str| v.trim_start_matches('v').parse::<u32>().ok();
         match self.architecture.as_str() {
@@ -114,25 +88,13 @@ fn normalize_arch(arch: &str, variant: &str) -> (String, String) {
     let arch = arch.to_ascii_lowercase();
     let variant = variant.to_ascii_lowercase();
     match arch.as_str() {
-        "x86_64" | "x86-64" | "amd64" => (
-            "amd64".into(),
-            if variant == "v1" {
-                String::new()
-            } else {
-                variant
-            },
-        ),
+        "x86_64" | "x86-64" | "amd64" => ("amd64".into(), if variant == "v1" { String::new() } else { variant }),
         // like `host()`: arm64 is always spelled with its variant, so a
         // platform parsed from `linux/arm64`, an image config without a
         // variant and the host compare equal
-        "aarch64" | "arm64" => (
-            "arm64".into(),
-            if variant == "8" || variant.is_empty() {
-                "v8".into()
-            } else {
-                variant
-            },
-        ),
+        "aarch64" | "arm64" => {
+            ("arm64".into(), if variant == "8" || variant.is_empty() { "v8".into() } else { variant })
+        }
         "armhf" => ("arm".into(), "v7".into()),
         "armel" => ("arm".into(), "v6".into()),
         "arm" => (
@@ -172,11 +134,7 @@ impl FromStr for Platform {
 
 impl From<&oci_spec::image::Platform> for Platform {
     fn from(p: &oci_spec::image::Platform) -> Platform {
-        Platform::new(
-            &p.os().to_string(),
-            &p.architecture().to_string(),
-            p.variant().as_deref(),
-        )
+        Platform::new(&p.os().to_string(), &p.architecture().to_string(), p.variant().as_deref())
     }
 }
 

@@ -34,9 +34,7 @@ pub struct RefError {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RefErrorReason {
-    #[error(
-        "it is empty; give an image such as `alpine:3.20` or `docker.io/library/busybox:latest`"
-    )]
+    #[error("it is empty; give an image such as `alpine:3.20` or `docker.io/library/busybox:latest`")]
     Empty,
     #[error("repository names must be lowercase (`{0}`)")]
     Uppercase(String),
@@ -57,10 +55,7 @@ pub enum RefErrorReason {
 impl ImageRef {
     /// Parses and normalises a reference the way `docker pull` does.
     pub fn parse(input: &str) -> Result<ImageRef, RefError> {
-        let err = |reason| RefError {
-            input: input.to_string(),
-            reason,
-        };
+        let err = |reason| RefError { input: input.to_string(), reason };
         let s = input.trim();
         if s.is_empty() {
             return Err(err(RefErrorReason::Empty));
@@ -95,10 +90,7 @@ impl ImageRef {
         // registry host
         let (registry, path) = match name.split_once('/') {
             Some((first, remainder))
-                if first.contains('.')
-                    || first.contains(':')
-                    || first == "localhost"
-                    || first.starts_with('[') =>
+                if first.contains('.') || first.contains(':') || first == "localhost" || first.starts_with('[') =>
             {
                 if !valid_host(first) {
                     return Err(err(RefErrorReason::Registry(first.to_string())));
@@ -111,11 +103,7 @@ impl ImageRef {
             "index.docker.io" | "registry-1.docker.io" => DOCKER_HUB.to_string(),
             _ => registry,
         };
-        let repository = if registry == DOCKER_HUB && !path.contains('/') {
-            format!("library/{path}")
-        } else {
-            path
-        };
+        let repository = if registry == DOCKER_HUB && !path.contains('/') { format!("library/{path}") } else { path };
         if repository.is_empty() {
             return Err(err(RefErrorReason::Format));
         }
@@ -136,12 +124,7 @@ impl ImageRef {
             (None, None) => Some("latest".to_string()),
             (t, _) => t,
         };
-        Ok(ImageRef {
-            registry,
-            repository,
-            tag,
-            digest,
-        })
+        Ok(ImageRef { registry, repository, tag, digest })
     }
 
     /// The registry host as named (`docker.io` for Docker Hub), with its port if any.
@@ -165,10 +148,7 @@ impl ImageRef {
 
     /// What to ask the registry for: the digest if pinned, else the tag.
     pub fn reference(&self) -> &str {
-        self.digest
-            .as_deref()
-            .or(self.tag.as_deref())
-            .unwrap_or("latest")
+        self.digest.as_deref().or(self.tag.as_deref()).unwrap_or("latest")
     }
 
     /// `registry/repository`, without tag or digest.
@@ -178,19 +158,12 @@ impl ImageRef {
 
     /// The same image pinned to `digest`, keeping the tag for display.
     pub fn with_digest(&self, digest: impl Into<String>) -> ImageRef {
-        ImageRef {
-            digest: Some(digest.into()),
-            ..self.clone()
-        }
+        ImageRef { digest: Some(digest.into()), ..self.clone() }
     }
 
     /// The same repository with another tag and no digest.
     pub fn with_tag(&self, tag: impl Into<String>) -> ImageRef {
-        ImageRef {
-            tag: Some(tag.into()),
-            digest: None,
-            ..self.clone()
-        }
+        ImageRef { tag: Some(tag.into()), digest: None, ..self.clone() }
     }
 
     /// The host that serves this registry's API (`registry-1.docker.io` for `docker.io`).
@@ -257,11 +230,7 @@ pub(crate) fn validate_digest(d: &str) -> Result<(), RefErrorReason> {
         "sha512" => 128,
         _ => return Err(bad()),
     };
-    if hex.len() != len
-        || !hex
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
+    if hex.len() != len || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
         return Err(bad());
     }
     Ok(())
@@ -272,8 +241,7 @@ fn valid_tag(t: &str) -> bool {
     !b.is_empty()
         && b.len() <= 128
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
 /// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`
@@ -312,11 +280,7 @@ fn valid_host(h: &str) -> bool {
         let Some((inner, after)) = rest.split_once(']') else {
             return false;
         };
-        if inner.is_empty()
-            || !inner
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
-        {
+        if inner.is_empty() || !inner.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.') {
             return false;
         }
         match after {
@@ -364,22 +328,12 @@ mod tests {
                     "parsing `{input}`"
                 );
                 // Display is the full normalised form, and parses back to itself
-                assert_eq!(
-                    ImageRef::parse(&r.to_string()).unwrap(),
-                    r,
-                    "round trip of `{input}`"
-                );
+                assert_eq!(ImageRef::parse(&r.to_string()).unwrap(), r, "round trip of `{input}`");
             }
             (Err(e), Err(fragment)) => {
                 let msg = e.to_string();
-                assert!(
-                    msg.contains(&format!("`{input}`")),
-                    "{msg:?} should name the input"
-                );
-                assert!(
-                    msg.contains(fragment),
-                    "{msg:?} should contain {fragment:?}"
-                );
+                assert!(msg.contains(&format!("`{input}`")), "{msg:?} should name the input");
+                assert!(msg.contains(fragment), "{msg:?} should contain {fragment:?}");
             }
             (got, want) => panic!("parsing `{input}`: got {got:?}, want {want:?}"),
         }
@@ -388,81 +342,27 @@ mod tests {
     #[test]
     fn parse_table() {
         let dd = Some(D);
-        let cases: Vec<(
-            String,
-            Result<(&str, &str, Option<&str>, Option<&str>), &str>,
-        )> = vec![
-            (
-                "busybox".into(),
-                Ok(("docker.io", "library/busybox", Some("latest"), None)),
-            ),
-            (
-                "busybox:1.36".into(),
-                Ok(("docker.io", "library/busybox", Some("1.36"), None)),
-            ),
-            (
-                "foo/bar:1".into(),
-                Ok(("docker.io", "foo/bar", Some("1"), None)),
-            ),
-            (
-                "docker.io/busybox".into(),
-                Ok(("docker.io", "library/busybox", Some("latest"), None)),
-            ),
-            (
-                "index.docker.io/library/busybox:1".into(),
-                Ok(("docker.io", "library/busybox", Some("1"), None)),
-            ),
-            (
-                "127.0.0.1:5000/x/y:t".into(),
-                Ok(("127.0.0.1:5000", "x/y", Some("t"), None)),
-            ),
-            (
-                "127.0.0.1:5000/busybox".into(),
-                Ok(("127.0.0.1:5000", "busybox", Some("latest"), None)),
-            ),
-            (
-                "localhost/app".into(),
-                Ok(("localhost", "app", Some("latest"), None)),
-            ),
-            (
-                "localhost:5000/a/b/c".into(),
-                Ok(("localhost:5000", "a/b/c", Some("latest"), None)),
-            ),
-            (
-                "ghcr.io/dagger/engine:v0.21.0".into(),
-                Ok(("ghcr.io", "dagger/engine", Some("v0.21.0"), None)),
-            ),
-            (
-                format!("host.example/x@{D}"),
-                Ok(("host.example", "x", None, dd)),
-            ),
-            (
-                format!("busybox@{D}"),
-                Ok(("docker.io", "library/busybox", None, dd)),
-            ),
-            (
-                format!("busybox:1.36@{D}"),
-                Ok(("docker.io", "library/busybox", Some("1.36"), dd)),
-            ),
-            (
-                "[::1]:5000/a:b".into(),
-                Ok(("[::1]:5000", "a", Some("b"), None)),
-            ),
-            (
-                "a__b/c.d-e---f".into(),
-                Ok(("docker.io", "a__b/c.d-e---f", Some("latest"), None)),
-            ),
-            (
-                "invalid!!ref".into(),
-                Err("expected `[registry[:port]/]repository"),
-            ),
+        let cases: Vec<(String, Result<(&str, &str, Option<&str>, Option<&str>), &str>)> = vec![
+            ("busybox".into(), Ok(("docker.io", "library/busybox", Some("latest"), None))),
+            ("busybox:1.36".into(), Ok(("docker.io", "library/busybox", Some("1.36"), None))),
+            ("foo/bar:1".into(), Ok(("docker.io", "foo/bar", Some("1"), None))),
+            ("docker.io/busybox".into(), Ok(("docker.io", "library/busybox", Some("latest"), None))),
+            ("index.docker.io/library/busybox:1".into(), Ok(("docker.io", "library/busybox", Some("1"), None))),
+            ("127.0.0.1:5000/x/y:t".into(), Ok(("127.0.0.1:5000", "x/y", Some("t"), None))),
+            ("127.0.0.1:5000/busybox".into(), Ok(("127.0.0.1:5000", "busybox", Some("latest"), None))),
+            ("localhost/app".into(), Ok(("localhost", "app", Some("latest"), None))),
+            ("localhost:5000/a/b/c".into(), Ok(("localhost:5000", "a/b/c", Some("latest"), None))),
+            ("ghcr.io/dagger/engine:v0.21.0".into(), Ok(("ghcr.io", "dagger/engine", Some("v0.21.0"), None))),
+            (format!("host.example/x@{D}"), Ok(("host.example", "x", None, dd))),
+            (format!("busybox@{D}"), Ok(("docker.io", "library/busybox", None, dd))),
+            (format!("busybox:1.36@{D}"), Ok(("docker.io", "library/busybox", Some("1.36"), dd))),
+            ("[::1]:5000/a:b".into(), Ok(("[::1]:5000", "a", Some("b"), None))),
+            ("a__b/c.d-e---f".into(), Ok(("docker.io", "a__b/c.d-e---f", Some("latest"), None))),
+            ("invalid!!ref".into(), Err("expected `[registry[:port]/]repository")),
             ("".into(), Err("it is empty")),
             ("   ".into(), Err("it is empty")),
             ("Busybox".into(), Err("must be lowercase")),
-            (
-                "docker.io/Library/Busybox:1".into(),
-                Err("must be lowercase"),
-            ),
+            ("docker.io/Library/Busybox:1".into(), Err("must be lowercase")),
             ("busybox:".into(), Err("not a valid tag")),
             ("busybox:-x".into(), Err("not a valid tag")),
             ("busybox@sha256:abc".into(), Err("not a valid digest")),

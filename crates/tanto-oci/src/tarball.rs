@@ -40,11 +40,7 @@ pub enum TarballError {
     #[error("image tarball `{path}`: {detail}; it must be an OCI image layout or a `docker save` archive")]
     Invalid { path: PathBuf, detail: String },
     #[error("image tarball `{path}` has no image tagged `{tag}` (it has: {available}); pass one of those as `tag`")]
-    NoSuchTag {
-        path: PathBuf,
-        tag: String,
-        available: String,
-    },
+    NoSuchTag { path: PathBuf, tag: String, available: String },
 }
 
 // --- writing
@@ -81,17 +77,10 @@ impl<W: Write> LayoutWriter<W> {
     pub fn new(w: W) -> io::Result<LayoutWriter<W>> {
         let mut tar = tar::Builder::new(w);
         let layout = br#"{"imageLayoutVersion":"1.0.0"}"#;
-        tar.append_data(
-            &mut file_header(layout.len() as u64),
-            "oci-layout",
-            &layout[..],
-        )?;
+        tar.append_data(&mut file_header(layout.len() as u64), "oci-layout", &layout[..])?;
         tar.append_data(&mut dir_header(), "blobs/", io::empty())?;
         tar.append_data(&mut dir_header(), "blobs/sha256/", io::empty())?;
-        Ok(LayoutWriter {
-            tar,
-            written: HashSet::new(),
-        })
+        Ok(LayoutWriter { tar, written: HashSet::new() })
     }
 
     /// Adds blob `digest` from a file (once, however often it is added).
@@ -101,25 +90,21 @@ impl<W: Write> LayoutWriter<W> {
         }
         let f = File::open(path)?;
         let len = f.metadata()?.len();
-        self.tar
-            .append_data(&mut file_header(len), blob_name(digest), f)
+        self.tar.append_data(&mut file_header(len), blob_name(digest), f)
     }
 
     pub fn blob_bytes(&mut self, digest: &str, data: &[u8]) -> io::Result<()> {
         if !self.written.insert(digest.to_string()) {
             return Ok(());
         }
-        self.tar
-            .append_data(&mut file_header(data.len() as u64), blob_name(digest), data)
+        self.tar.append_data(&mut file_header(data.len() as u64), blob_name(digest), data)
     }
 
     /// Writes `index.json` (and `manifest.json` when given) and ends the tar.
     pub fn finish(mut self, index: &[u8], docker_manifest: Option<&[u8]>) -> io::Result<W> {
-        self.tar
-            .append_data(&mut file_header(index.len() as u64), "index.json", index)?;
+        self.tar.append_data(&mut file_header(index.len() as u64), "index.json", index)?;
         if let Some(m) = docker_manifest {
-            self.tar
-                .append_data(&mut file_header(m.len() as u64), "manifest.json", m)?;
+            self.tar.append_data(&mut file_header(m.len() as u64), "manifest.json", m)?;
         }
         self.tar.into_inner()
     }
@@ -131,18 +116,11 @@ pub fn layout_index(media_type: &str, digest: &str, size: u64, ref_name: Option<
     if let Some(name) = ref_name.filter(|n| !n.is_empty()) {
         desc["annotations"] = json!({"org.opencontainers.image.ref.name": name});
     }
-    serde_json::to_vec(
-        &json!({"schemaVersion": 2, "mediaType": media::OCI_INDEX, "manifests": [desc]}),
-    )
-    .expect("json")
+    serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": media::OCI_INDEX, "manifests": [desc]})).expect("json")
 }
 
 /// Docker's `manifest.json` for one image.
-pub fn docker_manifest(
-    config_digest: &str,
-    layer_digests: &[String],
-    repo_tags: &[String],
-) -> Vec<u8> {
+pub fn docker_manifest(config_digest: &str, layer_digests: &[String], repo_tags: &[String]) -> Vec<u8> {
     serde_json::to_vec(&json!([{
         "Config": blob_name(config_digest),
         "RepoTags": repo_tags,
@@ -201,24 +179,16 @@ fn read_contents(
     scratch: &Path,
     put_blob: &mut dyn FnMut(&str, &Path) -> io::Result<()>,
 ) -> Result<Contents, TarballError> {
-    let rerr = |source| TarballError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
+    let rerr = |source| TarballError::Read { path: path.to_path_buf(), source };
     let mut input = BufReader::with_capacity(1 << 20, file);
     let head = input.fill_buf().map_err(rerr)?;
     let reader: Box<dyn Read> = match Compression::sniff(head) {
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
-        Compression::Zstd => {
-            Box::new(zstd::stream::read::Decoder::with_buffer(input).map_err(rerr)?)
-        }
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input).map_err(rerr)?),
         Compression::None => Box::new(input),
     };
     let mut archive = tar::Archive::new(reader);
-    let mut out = Contents {
-        small: HashMap::new(),
-        blobs: HashMap::new(),
-    };
+    let mut out = Contents { small: HashMap::new(), blobs: HashMap::new() };
     let mut n = 0u64;
     for entry in archive.entries().map_err(rerr)? {
         let mut entry = entry.map_err(rerr)?;
@@ -231,9 +201,8 @@ fn read_contents(
             continue;
         };
         let size = entry.header().size().map_err(rerr)?;
-        let named_blob = name
-            .strip_prefix("blobs/sha256/")
-            .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+        let named_blob =
+            name.strip_prefix("blobs/sha256/").filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
         if named_blob.is_none()
             && size <= JSON_LIMIT
             && (name.ends_with(".json") || name == "oci-layout" || name == "repositories")
@@ -245,10 +214,7 @@ fn read_contents(
         }
         n += 1;
         let tmp = scratch.join(format!("import-{}-{n}", std::process::id()));
-        let werr = |source| TarballError::Write {
-            path: tmp.clone(),
-            source,
-        };
+        let werr = |source| TarballError::Write { path: tmp.clone(), source };
         let mut h = Sha256::new();
         {
             let mut f = io::BufWriter::new(File::create(&tmp).map_err(werr)?);
@@ -273,10 +239,7 @@ fn read_contents(
                 });
             }
         }
-        put_blob(&digest, &tmp).map_err(|source| TarballError::Write {
-            path: tmp.clone(),
-            source,
-        })?;
+        put_blob(&digest, &tmp).map_err(|source| TarballError::Write { path: tmp.clone(), source })?;
         let _ = std::fs::remove_file(&tmp);
         out.blobs.insert(name, digest);
     }
@@ -298,31 +261,21 @@ pub fn read_image_tarball(
     blob_path: &dyn Fn(&str) -> PathBuf,
 ) -> Result<ArchiveImage, TarballError> {
     let contents = read_contents(path, file, scratch, put_blob)?;
-    let invalid = |detail: String| TarballError::Invalid {
-        path: path.to_path_buf(),
-        detail,
-    };
+    let invalid = |detail: String| TarballError::Invalid { path: path.to_path_buf(), detail };
     let read_blob = |digest: &str| -> Result<Vec<u8>, TarballError> {
         let p = blob_path(digest);
-        let meta =
-            std::fs::metadata(&p).map_err(|_| invalid(format!("it lacks blob `{digest}`")))?;
+        let meta = std::fs::metadata(&p).map_err(|_| invalid(format!("it lacks blob `{digest}`")))?;
         if meta.len() > JSON_LIMIT {
-            return Err(invalid(format!(
-                "blob `{digest}` is too large for a manifest or config"
-            )));
+            return Err(invalid(format!("blob `{digest}` is too large for a manifest or config")));
         }
-        std::fs::read(&p).map_err(|source| TarballError::Read {
-            path: p.clone(),
-            source,
-        })
+        std::fs::read(&p).map_err(|source| TarballError::Read { path: p.clone(), source })
     };
-    let tag_matches = |name: &str| {
-        !tag.is_empty() && (name == tag || name.rsplit_once(':').is_some_and(|(_, t)| t == tag))
-    };
+    let tag_matches =
+        |name: &str| !tag.is_empty() && (name == tag || name.rsplit_once(':').is_some_and(|(_, t)| t == tag));
 
     if let Some(index) = contents.small.get("index.json") {
-        let index: Value = serde_json::from_slice(index)
-            .map_err(|e| invalid(format!("its index.json is not JSON: {e}")))?;
+        let index: Value =
+            serde_json::from_slice(index).map_err(|e| invalid(format!("its index.json is not JSON: {e}")))?;
         let manifests = index["manifests"].as_array().cloned().unwrap_or_default();
         let name_of = |d: &Value| -> Option<String> {
             let a = &d["annotations"];
@@ -334,19 +287,12 @@ pub fn read_image_tarball(
         let chosen = if tag.is_empty() {
             manifests.first().cloned()
         } else {
-            manifests
-                .iter()
-                .find(|d| name_of(d).is_some_and(|n| tag_matches(&n)))
-                .cloned()
-                .or_else(|| {
-                    manifests
-                        .iter()
-                        .find(|d| {
-                            d["annotations"]["org.opencontainers.image.ref.name"].as_str()
-                                == Some(tag)
-                        })
-                        .cloned()
-                })
+            manifests.iter().find(|d| name_of(d).is_some_and(|n| tag_matches(&n))).cloned().or_else(|| {
+                manifests
+                    .iter()
+                    .find(|d| d["annotations"]["org.opencontainers.image.ref.name"].as_str() == Some(tag))
+                    .cloned()
+            })
         };
         let Some(desc) = chosen else {
             if tag.is_empty() {
@@ -356,18 +302,12 @@ pub fn read_image_tarball(
             return Err(TarballError::NoSuchTag {
                 path: path.to_path_buf(),
                 tag: tag.into(),
-                available: if available.is_empty() {
-                    "no tags".into()
-                } else {
-                    available.join(", ")
-                },
+                available: if available.is_empty() { "no tags".into() } else { available.join(", ") },
             });
         };
         let ref_name = name_of(&desc);
-        let mut digest = desc["digest"]
-            .as_str()
-            .ok_or_else(|| invalid("an index entry without a digest".into()))?
-            .to_string();
+        let mut digest =
+            desc["digest"].as_str().ok_or_else(|| invalid("an index entry without a digest".into()))?.to_string();
         let mut manifest: Value = serde_json::from_slice(&read_blob(&digest)?)
             .map_err(|e| invalid(format!("manifest `{digest}` is not JSON: {e}")))?;
         // an index inside: take the platform's manifest
@@ -386,19 +326,15 @@ pub fn read_image_tarball(
                 if p["os"].as_str() == Some("unknown") {
                     continue;
                 }
-                if let (Some(score), Some(dg)) =
-                    (platform.match_score(&candidate), d["digest"].as_str())
-                {
+                if let (Some(score), Some(dg)) = (platform.match_score(&candidate), d["digest"].as_str()) {
                     if best.as_ref().is_none_or(|(s, _)| score > *s) {
                         best = Some((score, dg.to_string()));
                     }
                 }
             }
-            let Some((_, d)) = best.or_else(|| {
-                list.first()
-                    .and_then(|d| d["digest"].as_str())
-                    .map(|d| (0, d.to_string()))
-            }) else {
+            let Some((_, d)) =
+                best.or_else(|| list.first().and_then(|d| d["digest"].as_str()).map(|d| (0, d.to_string())))
+            else {
                 return Err(invalid(format!("index `{digest}` lists no image")));
             };
             digest = d;
@@ -422,30 +358,18 @@ pub fn read_image_tarball(
         }
         let mut layers = Vec::new();
         for (d, diff_id) in descs.iter().zip(&config.rootfs.diff_ids) {
-            let ld = d["digest"]
-                .as_str()
-                .ok_or_else(|| invalid("a layer without a digest".into()))?
-                .to_string();
+            let ld = d["digest"].as_str().ok_or_else(|| invalid("a layer without a digest".into()))?.to_string();
             if !blob_path(&ld).is_file() {
                 return Err(invalid(format!("it lacks layer blob `{ld}`")));
             }
             layers.push(ArchiveLayer {
-                media_type: d["mediaType"]
-                    .as_str()
-                    .unwrap_or(media::OCI_LAYER_GZIP)
-                    .to_string(),
+                media_type: d["mediaType"].as_str().unwrap_or(media::OCI_LAYER_GZIP).to_string(),
                 size: d["size"].as_u64().unwrap_or(0),
                 digest: ld,
                 diff_id: diff_id.clone(),
             });
         }
-        return Ok(ArchiveImage {
-            digest,
-            ref_name,
-            config_bytes,
-            config,
-            layers,
-        });
+        return Ok(ArchiveImage { digest, ref_name, config_bytes, config, layers });
     }
 
     if let Some(m) = contents.small.get("manifest.json") {
@@ -458,31 +382,22 @@ pub fn read_image_tarball(
             #[serde(rename = "Layers", default)]
             layers: Vec<String>,
         }
-        let entries: Vec<DockerEntry> = serde_json::from_slice(m)
-            .map_err(|e| invalid(format!("its manifest.json cannot be read: {e}")))?;
+        let entries: Vec<DockerEntry> =
+            serde_json::from_slice(m).map_err(|e| invalid(format!("its manifest.json cannot be read: {e}")))?;
         let chosen = if tag.is_empty() {
             entries.first()
         } else {
-            entries
-                .iter()
-                .find(|e| e.repo_tags.iter().flatten().any(|t| tag_matches(t)))
+            entries.iter().find(|e| e.repo_tags.iter().flatten().any(|t| tag_matches(t)))
         };
         let Some(e) = chosen else {
             if tag.is_empty() {
                 return Err(invalid("its manifest.json lists no image".into()));
             }
-            let available: Vec<String> = entries
-                .iter()
-                .flat_map(|e| e.repo_tags.clone().unwrap_or_default())
-                .collect();
+            let available: Vec<String> = entries.iter().flat_map(|e| e.repo_tags.clone().unwrap_or_default()).collect();
             return Err(TarballError::NoSuchTag {
                 path: path.to_path_buf(),
                 tag: tag.into(),
-                available: if available.is_empty() {
-                    "no tags".into()
-                } else {
-                    available.join(", ")
-                },
+                available: if available.is_empty() { "no tags".into() } else { available.join(", ") },
             });
         };
         let by_path = |p: &str| -> Result<Vec<u8>, TarballError> {
@@ -490,10 +405,7 @@ pub fn read_image_tarball(
             if let Some(b) = contents.small.get(&p) {
                 return Ok(b.clone());
             }
-            let d = contents
-                .blobs
-                .get(&p)
-                .ok_or_else(|| invalid(format!("it lacks `{p}`")))?;
+            let d = contents.blobs.get(&p).ok_or_else(|| invalid(format!("it lacks `{p}`")))?;
             read_blob(d)
         };
         let config_bytes = by_path(&e.config)?;
@@ -511,11 +423,7 @@ pub fn read_image_tarball(
         let mut layers = Vec::new();
         for (lp, diff_id) in e.layers.iter().zip(&config.rootfs.diff_ids) {
             let name = clean_name(Path::new(lp)).unwrap_or_default();
-            let digest = contents
-                .blobs
-                .get(&name)
-                .ok_or_else(|| invalid(format!("it lacks layer `{lp}`")))?
-                .clone();
+            let digest = contents.blobs.get(&name).ok_or_else(|| invalid(format!("it lacks layer `{lp}`")))?.clone();
             let bp = blob_path(&digest);
             let mut head = [0u8; 4];
             let size = std::fs::metadata(&bp).map(|m| m.len()).unwrap_or(0);
@@ -525,21 +433,10 @@ pub fn read_image_tarball(
                 Compression::Zstd => media::OCI_LAYER_ZSTD,
                 Compression::None => "application/vnd.docker.image.rootfs.diff.tar",
             };
-            layers.push(ArchiveLayer {
-                digest,
-                media_type: media_type.into(),
-                size,
-                diff_id: diff_id.clone(),
-            });
+            layers.push(ArchiveLayer { digest, media_type: media_type.into(), size, diff_id: diff_id.clone() });
         }
         let ref_name = e.repo_tags.as_ref().and_then(|t| t.first().cloned());
-        return Ok(ArchiveImage {
-            digest: config_digest,
-            ref_name,
-            config_bytes,
-            config,
-            layers,
-        });
+        return Ok(ArchiveImage { digest: config_digest, ref_name, config_bytes, config, layers });
     }
     let found: BTreeMap<&String, ()> = contents.small.keys().map(|k| (k, ())).collect();
     Err(invalid(format!(
@@ -547,11 +444,7 @@ pub fn read_image_tarball(
         if found.is_empty() {
             "none".to_string()
         } else {
-            found
-                .keys()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            found.keys().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
         }
     )))
 }
@@ -592,21 +485,8 @@ mod tests {
         w.blob_bytes(&layer_d, &layer).unwrap(); // once only
         w.blob_bytes(&config_d, &config).unwrap();
         w.blob_bytes(&manifest_d, &manifest).unwrap();
-        let index = layout_index(
-            media::OCI_MANIFEST,
-            &manifest_d,
-            manifest.len() as u64,
-            Some("example.com/app:v1"),
-        );
-        w.finish(
-            &index,
-            Some(&docker_manifest(
-                &config_d,
-                std::slice::from_ref(&layer_d),
-                &[],
-            )),
-        )
-        .unwrap();
+        let index = layout_index(media::OCI_MANIFEST, &manifest_d, manifest.len() as u64, Some("example.com/app:v1"));
+        w.finish(&index, Some(&docker_manifest(&config_d, std::slice::from_ref(&layer_d), &[]))).unwrap();
 
         let store = Store(tmp.path().join("store"));
         std::fs::create_dir(&store.0).unwrap();
@@ -639,10 +519,7 @@ mod tests {
             assert_eq!(img.config.config.cmd, Some(vec!["sh".to_string()]));
         }
         let err = read("v2").unwrap_err().to_string();
-        assert!(
-            err.contains("`v2`") && err.contains("example.com/app:v1"),
-            "{err}"
-        );
+        assert!(err.contains("`v2`") && err.contains("example.com/app:v1"), "{err}");
     }
 
     #[test]
@@ -652,8 +529,7 @@ mod tests {
             let p = tmp.path().join(name);
             let mut t = tar::Builder::new(File::create(&p).unwrap());
             for (n, data) in files {
-                t.append_data(&mut file_header(data.len() as u64), n, *data)
-                    .unwrap();
+                t.append_data(&mut file_header(data.len() as u64), n, *data).unwrap();
             }
             t.finish().unwrap();
             p
@@ -661,14 +537,8 @@ mod tests {
         let platform = Platform::parse("linux/amd64").unwrap();
         let bad_blob = format!("blobs/sha256/{}", "0".repeat(64));
         let cases: Vec<(PathBuf, &str)> = vec![
-            (
-                write("corrupt.tar", &[(bad_blob.as_str(), b"x")]),
-                "corrupt",
-            ),
-            (
-                write("empty.tar", &[("hello.txt", b"hi")]),
-                "neither index.json nor manifest.json",
-            ),
+            (write("corrupt.tar", &[(bad_blob.as_str(), b"x")]), "corrupt"),
+            (write("empty.tar", &[("hello.txt", b"hi")]), "neither index.json nor manifest.json"),
         ];
         for (path, want) in cases {
             let err = read_image_tarball(

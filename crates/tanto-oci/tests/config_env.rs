@@ -24,11 +24,7 @@ fn load_default_table() {
     let good = tmp.path().join("good.toml");
     let bad = tmp.path().join("bad.toml");
     let missing = tmp.path().join("missing.toml");
-    std::fs::write(
-        &good,
-        "[registry.\"docker.io\"]\nmirrors = [\"127.0.0.1:5000\"]\n",
-    )
-    .unwrap();
+    std::fs::write(&good, "[registry.\"docker.io\"]\nmirrors = [\"127.0.0.1:5000\"]\n").unwrap();
     std::fs::write(&bad, "[registry.\"docker.io\"]\nmirrors = [\n").unwrap();
     let xdg_file = xdg.join("tanto/engine.toml");
     let home_file = home.join(".config/tanto/engine.toml");
@@ -39,26 +35,13 @@ fn load_default_table() {
         Error(Vec<String>),
     }
     use Want::*;
-    let cases: Vec<(
-        &str,
-        Vec<(&str, Option<&Path>)>,
-        Option<(&Path, &str)>,
-        Want,
-    )> = vec![
-        (
-            "TANTO_CONFIG names a file",
-            vec![("TANTO_CONFIG", Some(&good))],
-            None,
-            Loaded(good.clone()),
-        ),
+    let cases: Vec<(&str, Vec<(&str, Option<&Path>)>, Option<(&Path, &str)>, Want)> = vec![
+        ("TANTO_CONFIG names a file", vec![("TANTO_CONFIG", Some(&good))], None, Loaded(good.clone())),
         (
             "TANTO_CONFIG names a missing file",
             vec![("TANTO_CONFIG", Some(&missing))],
             None,
-            Error(vec![
-                format!("`{}`", missing.display()),
-                "TANTO_CONFIG".into(),
-            ]),
+            Error(vec![format!("`{}`", missing.display()), "TANTO_CONFIG".into()]),
         ),
         (
             "TANTO_CONFIG names a malformed file",
@@ -68,41 +51,25 @@ fn load_default_table() {
         ),
         (
             "no file anywhere",
-            vec![
-                ("TANTO_CONFIG", None),
-                ("XDG_CONFIG_HOME", Some(&xdg)),
-                ("HOME", Some(&home)),
-            ],
+            vec![("TANTO_CONFIG", None), ("XDG_CONFIG_HOME", Some(&xdg)), ("HOME", Some(&home))],
             None,
             Empty,
         ),
         (
             "XDG_CONFIG_HOME file",
-            vec![
-                ("TANTO_CONFIG", None),
-                ("XDG_CONFIG_HOME", Some(&xdg)),
-                ("HOME", Some(&home)),
-            ],
+            vec![("TANTO_CONFIG", None), ("XDG_CONFIG_HOME", Some(&xdg)), ("HOME", Some(&home))],
             Some((&xdg_file, "[registry.\"x.io\"]\nhttp = true\n")),
             Loaded(xdg_file.clone()),
         ),
         (
             "HOME file when XDG_CONFIG_HOME is unset",
-            vec![
-                ("TANTO_CONFIG", None),
-                ("XDG_CONFIG_HOME", None),
-                ("HOME", Some(&home)),
-            ],
+            vec![("TANTO_CONFIG", None), ("XDG_CONFIG_HOME", None), ("HOME", Some(&home))],
             Some((&home_file, "[registry.\"x.io\"]\nhttp = true\n")),
             Loaded(home_file.clone()),
         ),
         (
             "malformed default file",
-            vec![
-                ("TANTO_CONFIG", None),
-                ("XDG_CONFIG_HOME", Some(&xdg)),
-                ("HOME", Some(&home)),
-            ],
+            vec![("TANTO_CONFIG", None), ("XDG_CONFIG_HOME", Some(&xdg)), ("HOME", Some(&home))],
             Some((&xdg_file, "http = = 1\n")),
             Error(vec![format!("`{}` line 1", xdg_file.display())]),
         ),
@@ -123,10 +90,7 @@ fn load_default_table() {
             (Ok((cfg, None)), Empty) => assert_eq!(cfg, EngineConfig::default(), "{name}"),
             (Err(e), Error(fragments)) => {
                 for f in fragments {
-                    assert!(
-                        e.to_string().contains(&f),
-                        "{name}: {e} should contain {f:?}"
-                    );
+                    assert!(e.to_string().contains(&f), "{name}: {e} should contain {f:?}");
                 }
             }
             (got, _) => panic!("{name}: unexpected {got:?}"),

@@ -36,28 +36,18 @@ fn fixture() -> Option<&'static Fixture> {
             return None;
         }
         let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
-        let registry = tanto_testkit::Registry::start(&dir.path().join("registry"))
-            .expect("starting docker-registry");
+        let registry = tanto_testkit::Registry::start(&dir.path().join("registry")).expect("starting docker-registry");
         let addr = registry.address();
         let busybox = tanto_testkit::busybox_image().expect("building busybox");
         tanto_testkit::publish_busybox(&addr).expect("pushing busybox");
         tanto_testkit::push_image(&addr, "docker/busybox", &["v2"], &busybox.to_docker()).unwrap();
         // a two-platform index: the host's and another architecture
-        let other = if tanto_testkit::host_arch() == "arm64" {
-            "amd64"
-        } else {
-            "arm64"
-        };
+        let other = if tanto_testkit::host_arch() == "arm64" { "amd64" } else { "arm64" };
         let other_arch = busybox.with_architecture(other).unwrap();
         tanto_testkit::push_image(&addr, "multi/busybox", &[], &busybox).unwrap();
         tanto_testkit::push_image(&addr, "multi/busybox", &[], &other_arch).unwrap();
         let index = tanto_testkit::image_index(&[
-            (
-                &other_arch,
-                "linux",
-                other,
-                if other == "arm64" { Some("v8") } else { None },
-            ),
+            (&other_arch, "linux", other, if other == "arm64" { Some("v8") } else { None }),
             (&busybox, "linux", tanto_testkit::host_arch(), None),
         ]);
         let multi_index_digest = tanto_testkit::push_manifest(
@@ -68,13 +58,7 @@ fn fixture() -> Option<&'static Fixture> {
             &index,
         )
         .unwrap();
-        Some(Fixture {
-            _registry: registry,
-            addr,
-            busybox,
-            multi_index_digest,
-            other_arch,
-        })
+        Some(Fixture { _registry: registry, addr, busybox, multi_index_digest, other_arch })
     })
     .as_ref()
 }
@@ -100,76 +84,16 @@ async fn resolve_table() {
     let bb = &fx.busybox;
     // (reference, through the docker.io mirror?, expected manifest digest, expected index digest, source host)
     let cases: Vec<(String, bool, String, Option<String>, String)> = vec![
-        (
-            format!("{a}/library/busybox:1.36"),
-            false,
-            bb.manifest_digest(),
-            None,
-            a.clone(),
-        ),
-        (
-            format!("{a}/library/busybox"),
-            false,
-            bb.manifest_digest(),
-            None,
-            a.clone(),
-        ),
-        (
-            format!("{a}/library/busybox@{}", bb.manifest_digest()),
-            false,
-            bb.manifest_digest(),
-            None,
-            a.clone(),
-        ),
-        (
-            format!("{a}/library/busybox:1.36@{}", bb.manifest_digest()),
-            false,
-            bb.manifest_digest(),
-            None,
-            a.clone(),
-        ),
-        (
-            "busybox:1.36".into(),
-            true,
-            bb.manifest_digest(),
-            None,
-            a.clone(),
-        ),
-        (
-            "busybox".into(),
-            true,
-            bb.manifest_digest(),
-            None,
-            a.clone(),
-        ),
-        (
-            "docker.io/library/busybox:latest".into(),
-            true,
-            bb.manifest_digest(),
-            None,
-            a.clone(),
-        ),
-        (
-            format!("busybox@{}", bb.manifest_digest()),
-            true,
-            bb.manifest_digest(),
-            None,
-            a.clone(),
-        ),
-        (
-            format!("{a}/docker/busybox:v2"),
-            false,
-            bb.to_docker().manifest_digest(),
-            None,
-            a.clone(),
-        ),
-        (
-            format!("{a}/multi/busybox"),
-            false,
-            bb.manifest_digest(),
-            Some(fx.multi_index_digest.clone()),
-            a.clone(),
-        ),
+        (format!("{a}/library/busybox:1.36"), false, bb.manifest_digest(), None, a.clone()),
+        (format!("{a}/library/busybox"), false, bb.manifest_digest(), None, a.clone()),
+        (format!("{a}/library/busybox@{}", bb.manifest_digest()), false, bb.manifest_digest(), None, a.clone()),
+        (format!("{a}/library/busybox:1.36@{}", bb.manifest_digest()), false, bb.manifest_digest(), None, a.clone()),
+        ("busybox:1.36".into(), true, bb.manifest_digest(), None, a.clone()),
+        ("busybox".into(), true, bb.manifest_digest(), None, a.clone()),
+        ("docker.io/library/busybox:latest".into(), true, bb.manifest_digest(), None, a.clone()),
+        (format!("busybox@{}", bb.manifest_digest()), true, bb.manifest_digest(), None, a.clone()),
+        (format!("{a}/docker/busybox:v2"), false, bb.to_docker().manifest_digest(), None, a.clone()),
+        (format!("{a}/multi/busybox"), false, bb.manifest_digest(), Some(fx.multi_index_digest.clone()), a.clone()),
         (
             format!("{a}/multi/busybox@{}", fx.multi_index_digest),
             false,
@@ -181,66 +105,31 @@ async fn resolve_table() {
     for (reference, mirror, manifest_digest, index_digest, source_host) in cases {
         let r = ImageRef::parse(&reference).unwrap();
         let t = Instant::now();
-        let img = client(fx, mirror)
-            .resolve(&r, &host())
-            .await
-            .unwrap_or_else(|e| panic!("{reference}: {e}"));
+        let img = client(fx, mirror).resolve(&r, &host()).await.unwrap_or_else(|e| panic!("{reference}: {e}"));
         eprintln!("resolved {reference} in {:?}", t.elapsed());
         assert_eq!(img.manifest_digest, manifest_digest, "{reference}");
         assert_eq!(img.index_digest, index_digest, "{reference}");
         assert_eq!(
             img.source,
-            BlobSource {
-                host: source_host,
-                repository: r.repository().into(),
-                http: true
-            },
+            BlobSource { host: source_host, repository: r.repository().into(), http: true },
             "{reference}"
         );
         assert_eq!(img.config_digest, bb.config_digest(), "{reference}");
         assert_eq!(img.config_bytes, bb.config, "{reference}");
         assert_eq!(img.layers.len(), 1, "{reference}");
         assert_eq!(img.layers[0].size, bb.layer.len() as u64, "{reference}");
-        assert_eq!(
-            img.diff_ids(),
-            std::slice::from_ref(&bb.diff_id),
-            "{reference}"
-        );
-        assert_eq!(
-            img.image_config.config.cmd.as_deref(),
-            Some(&["sh".to_string()][..]),
-            "{reference}"
-        );
-        assert_eq!(
-            img.config
-                .config()
-                .as_ref()
-                .unwrap()
-                .cmd()
-                .as_ref()
-                .unwrap()[0],
-            "sh"
-        );
+        assert_eq!(img.diff_ids(), std::slice::from_ref(&bb.diff_id), "{reference}");
+        assert_eq!(img.image_config.config.cmd.as_deref(), Some(&["sh".to_string()][..]), "{reference}");
+        assert_eq!(img.config.config().as_ref().unwrap().cmd().as_ref().unwrap()[0], "sh");
         assert_eq!(img.reference, r);
     }
 
     // the index's other platform
-    let other = Platform::parse(&format!(
-        "linux/{}",
-        if tanto_testkit::host_arch() == "arm64" {
-            "amd64"
-        } else {
-            "arm64"
-        }
-    ))
-    .unwrap();
-    let img = client(fx, false)
-        .resolve(
-            &ImageRef::parse(&format!("{a}/multi/busybox")).unwrap(),
-            &other,
-        )
-        .await
-        .unwrap();
+    let other =
+        Platform::parse(&format!("linux/{}", if tanto_testkit::host_arch() == "arm64" { "amd64" } else { "arm64" }))
+            .unwrap();
+    let img =
+        client(fx, false).resolve(&ImageRef::parse(&format!("{a}/multi/busybox")).unwrap(), &other).await.unwrap();
     assert_eq!(img.manifest_digest, fx.other_arch.manifest_digest());
     assert_eq!(img.image_config.platform().architecture, other.architecture);
     assert_eq!(img.pinned().digest(), Some(fx.multi_index_digest.as_str()));
@@ -250,10 +139,7 @@ async fn resolve_table() {
 async fn resolve_errors_table() {
     let Some(fx) = fixture() else { return };
     let a = &fx.addr;
-    let down = format!(
-        "127.0.0.1:{}",
-        tanto_testkit::registry::free_port().unwrap()
-    );
+    let down = format!("127.0.0.1:{}", tanto_testkit::registry::free_port().unwrap());
     let zero = format!("sha256:{}", "0".repeat(64));
     // (reference, mirror?, platform, classification, fragments the message must contain)
     #[derive(Debug, PartialEq)]
@@ -304,17 +190,9 @@ async fn resolve_errors_table() {
     ];
     for (reference, mirror, platform, kind, fragments) in cases {
         let r = ImageRef::parse(&reference).unwrap();
-        let p = if platform.is_empty() {
-            host()
-        } else {
-            Platform::parse(platform).unwrap()
-        };
+        let p = if platform.is_empty() { host() } else { Platform::parse(platform).unwrap() };
         let t = Instant::now();
-        let err = client(fx, mirror)
-            .resolve(&r, &p)
-            .await
-            .err()
-            .unwrap_or_else(|| panic!("{reference} should fail"));
+        let err = client(fx, mirror).resolve(&r, &p).await.err().unwrap_or_else(|| panic!("{reference} should fail"));
         let msg = err.to_string();
         eprintln!("{reference} failed in {:?}: {msg}", t.elapsed());
         let got = if err.is_not_found() {
@@ -326,20 +204,13 @@ async fn resolve_errors_table() {
         };
         assert_eq!(got, kind, "{reference}: {msg}");
         for f in fragments {
-            assert!(
-                msg.contains(&f),
-                "{reference}: {msg:?} should contain {f:?}"
-            );
+            assert!(msg.contains(&f), "{reference}: {msg:?} should contain {f:?}");
         }
     }
 
     // invalid references never reach a registry
     let err = ImageRef::parse("invalid!!ref").unwrap_err();
-    assert!(
-        err.to_string()
-            .starts_with("invalid image reference `invalid!!ref`"),
-        "{err}"
-    );
+    assert!(err.to_string().starts_with("invalid image reference `invalid!!ref`"), "{err}");
     let err: tanto_oci::OciError = err.into();
     assert_eq!(err.tier(), tanto_oci::registry::ErrorTier::User);
 }
@@ -351,36 +222,23 @@ async fn fetch_and_apply_busybox() {
     let reg = client(fx, true);
 
     let t0 = Instant::now();
-    let img = reg
-        .resolve(&ImageRef::parse("busybox:1.36").unwrap(), &host())
-        .await
-        .unwrap();
+    let img = reg.resolve(&ImageRef::parse("busybox:1.36").unwrap(), &host()).await.unwrap();
     let t_resolve = t0.elapsed();
     let layer = &img.layers[0];
-    let blob = dir
-        .path()
-        .join("blobs/sha256")
-        .join(layer.digest.trim_start_matches("sha256:"));
+    let blob = dir.path().join("blobs/sha256").join(layer.digest.trim_start_matches("sha256:"));
     let t1 = Instant::now();
-    reg.fetch_blob(&img.source, &layer.digest, Some(layer.size), &blob)
-        .await
-        .unwrap();
+    reg.fetch_blob(&img.source, &layer.digest, Some(layer.size), &blob).await.unwrap();
     let t_fetch = t1.elapsed();
     assert_eq!(std::fs::read(&blob).unwrap(), fx.busybox.layer);
-    let leftovers: Vec<_> = std::fs::read_dir(blob.parent().unwrap())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let leftovers: Vec<_> =
+        std::fs::read_dir(blob.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(leftovers.len(), 1, "no temp files left: {leftovers:?}");
 
     let root = dir.path().join("rootfs");
     std::fs::create_dir(&root).unwrap();
     let t2 = Instant::now();
     let (blob2, mt, root2) = (blob.clone(), layer.media_type.clone(), root.clone());
-    let stats = tokio::task::spawn_blocking(move || apply_layer(&blob2, &mt, &root2))
-        .await
-        .unwrap()
-        .unwrap();
+    let stats = tokio::task::spawn_blocking(move || apply_layer(&blob2, &mt, &root2)).await.unwrap().unwrap();
     let t_apply = t2.elapsed();
     eprintln!(
         "busybox: resolve {t_resolve:?}, fetch {t_fetch:?} ({} bytes), apply {t_apply:?} ({} entries, {} bytes), total {:?}",
@@ -390,49 +248,21 @@ async fn fetch_and_apply_busybox() {
         t0.elapsed()
     );
     assert_eq!(stats.diff_id, img.diff_ids()[0]);
-    assert_eq!(
-        std::fs::read_link(root.join("bin/sh")).unwrap(),
-        Path::new("busybox")
-    );
-    assert!(
-        std::fs::metadata(root.join("bin/sh")).unwrap().is_file(),
-        "bin/sh resolves to busybox"
-    );
+    assert_eq!(std::fs::read_link(root.join("bin/sh")).unwrap(), Path::new("busybox"));
+    assert!(std::fs::metadata(root.join("bin/sh")).unwrap().is_file(), "bin/sh resolves to busybox");
     let tmp = std::fs::metadata(root.join("tmp")).unwrap();
     assert_eq!(tmp.permissions().mode() & 0o7777, 0o1777);
-    assert_eq!(
-        std::fs::metadata(root.join("root"))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o7777,
-        0o700
-    );
+    assert_eq!(std::fs::metadata(root.join("root")).unwrap().permissions().mode() & 0o7777, 0o700);
     let bb = std::fs::metadata(root.join("bin/busybox")).unwrap();
-    assert_eq!(
-        (bb.permissions().mode() & 0o7777, bb.uid(), bb.mtime()),
-        (0o755, 0, 0)
-    );
-    assert!(std::fs::read_to_string(root.join("etc/passwd"))
-        .unwrap()
-        .contains("nobody:x:65534:65534"));
+    assert_eq!((bb.permissions().mode() & 0o7777, bb.uid(), bb.mtime()), (0o755, 0, 0));
+    assert!(std::fs::read_to_string(root.join("etc/passwd")).unwrap().contains("nobody:x:65534:65534"));
 
     // the config blob, into memory
-    let cfg = reg
-        .fetch_blob_bytes(
-            &img.source,
-            &img.config_digest,
-            1 << 20,
-            &RegistryAuth::anonymous(),
-        )
-        .await
-        .unwrap();
+    let cfg = reg.fetch_blob_bytes(&img.source, &img.config_digest, 1 << 20, &RegistryAuth::anonymous()).await.unwrap();
     assert_eq!(cfg, img.config_bytes);
 
     // fetching again replaces atomically
-    reg.fetch_blob(&img.source, &layer.digest, None, &blob)
-        .await
-        .unwrap();
+    reg.fetch_blob(&img.source, &layer.digest, None, &blob).await.unwrap();
 }
 
 #[tokio::test]
@@ -440,60 +270,32 @@ async fn fetch_blob_errors_leave_nothing() {
     let Some(fx) = fixture() else { return };
     let dir = tempfile::tempdir().unwrap();
     let reg = client(fx, false);
-    let src = BlobSource {
-        host: fx.addr.clone(),
-        repository: "library/busybox".into(),
-        http: true,
-    };
+    let src = BlobSource { host: fx.addr.clone(), repository: "library/busybox".into(), http: true };
     let layer_digest = fx.busybox.layer_digest();
     let missing = format!("sha256:{}", "1".repeat(64));
     // (digest, size, fragments)
     let cases: Vec<(&str, Option<u64>, Vec<&str>)> = vec![
-        (
-            &missing,
-            None,
-            vec![
-                "cannot fetch blob",
-                "says blob unknown",
-                "push the image again",
-            ],
-        ),
+        (&missing, None, vec!["cannot fetch blob", "says blob unknown", "push the image again"]),
         (&layer_digest, Some(10), vec!["where the manifest says 10"]),
         ("md5:abc", None, vec!["not a sha256 digest"]),
     ];
     for (digest, size, fragments) in cases {
         let dest = dir.path().join("blob");
-        let err = reg
-            .fetch_blob(&src, digest, size, &dest)
-            .await
-            .err()
-            .unwrap_or_else(|| panic!("{digest} should fail"));
+        let err =
+            reg.fetch_blob(&src, digest, size, &dest).await.err().unwrap_or_else(|| panic!("{digest} should fail"));
         let msg = err.to_string();
         for f in fragments {
             assert!(msg.contains(f), "{digest}: {msg:?} should contain {f:?}");
         }
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-        assert!(
-            left.is_empty(),
-            "{digest}: nothing may be left behind: {left:?}"
-        );
+        assert!(left.is_empty(), "{digest}: nothing may be left behind: {left:?}");
     }
     // content that does not match the digest: serve the config under the layer's name
     // (a fake registry, since docker-registry checks what it stores)
     let fake = FakeRegistry::start(|_req| (200, vec![], b"not the layer".to_vec()));
-    let src = BlobSource {
-        host: fake.addr.clone(),
-        repository: "x/y".into(),
-        http: true,
-    };
-    let err = reg
-        .fetch_blob(&src, &layer_digest, None, &dir.path().join("blob"))
-        .await
-        .unwrap_err();
-    assert!(
-        err.to_string().contains("the download was corrupted"),
-        "{err}"
-    );
+    let src = BlobSource { host: fake.addr.clone(), repository: "x/y".into(), http: true };
+    let err = reg.fetch_blob(&src, &layer_digest, None, &dir.path().join("blob")).await.unwrap_err();
+    assert!(err.to_string().contains("the download was corrupted"), "{err}");
     assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
 }
 
@@ -513,9 +315,7 @@ struct FakeRegistry {
 }
 
 impl FakeRegistry {
-    fn start(
-        handler: impl Fn(&Req) -> (u16, Vec<(String, String)>, Vec<u8>) + Send + Sync + 'static,
-    ) -> FakeRegistry {
+    fn start(handler: impl Fn(&Req) -> (u16, Vec<(String, String)>, Vec<u8>) + Send + Sync + 'static) -> FakeRegistry {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let handler: Arc<Handler> = Arc::new(handler);
@@ -548,8 +348,7 @@ impl FakeRegistry {
                         }
                         hits.fetch_add(1, Ordering::SeqCst);
                         let (status, hdrs, body) = handler(&Req { path, headers });
-                        let mut out =
-                            format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\n", body.len());
+                        let mut out = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\n", body.len());
                         for (k, v) in hdrs {
                             out.push_str(&format!("{k}: {v}\r\n"));
                         }
@@ -580,30 +379,16 @@ async fn bearer_token_flow_and_cache() {
     let fake = FakeRegistry::start(move |req| {
         if req.path.starts_with("/token?") {
             t2.fetch_add(1, Ordering::SeqCst);
-            assert!(
-                req.path.contains("scope=repository%3Alib%2Fimg%3Apull"),
-                "{}",
-                req.path
-            );
+            assert!(req.path.contains("scope=repository%3Alib%2Fimg%3Apull"), "{}", req.path);
             assert!(req.path.contains("service=fake"), "{}", req.path);
             return (200, vec![], br#"{"token":"T0K","expires_in":300}"#.to_vec());
         }
         if req.headers.get("authorization").map(String::as_str) == Some("Bearer T0K") {
-            return (
-                404,
-                vec![],
-                json_error("MANIFEST_UNKNOWN", "manifest unknown"),
-            );
+            return (404, vec![], json_error("MANIFEST_UNKNOWN", "manifest unknown"));
         }
-        let challenge = format!(
-            r#"Bearer realm="{}",service="fake",scope="repository:lib/img:pull""#,
-            r2.get().unwrap()
-        );
-        (
-            401,
-            vec![("WWW-Authenticate".into(), challenge)],
-            json_error("UNAUTHORIZED", "authentication required"),
-        )
+        let challenge =
+            format!(r#"Bearer realm="{}",service="fake",scope="repository:lib/img:pull""#, r2.get().unwrap());
+        (401, vec![("WWW-Authenticate".into(), challenge)], json_error("UNAUTHORIZED", "authentication required"))
     });
     realm.set(format!("http://{}/token", fake.addr)).unwrap();
     let reg = Registry::new(Arc::new(EngineConfig::default()));
@@ -620,24 +405,14 @@ async fn bearer_token_flow_and_cache() {
 
 #[tokio::test]
 async fn basic_auth_and_unauthorized_errors() {
-    let fake =
-        FakeRegistry::start(
-            |req| match req.headers.get("authorization").map(String::as_str) {
-                Some("Basic dTpw") => (
-                    404,
-                    vec![],
-                    json_error("MANIFEST_UNKNOWN", "manifest unknown"),
-                ),
-                _ => (
-                    401,
-                    vec![(
-                        "WWW-Authenticate".into(),
-                        r#"Basic realm="Registry Realm""#.into(),
-                    )],
-                    json_error("UNAUTHORIZED", "authentication required"),
-                ),
-            },
-        );
+    let fake = FakeRegistry::start(|req| match req.headers.get("authorization").map(String::as_str) {
+        Some("Basic dTpw") => (404, vec![], json_error("MANIFEST_UNKNOWN", "manifest unknown")),
+        _ => (
+            401,
+            vec![("WWW-Authenticate".into(), r#"Basic realm="Registry Realm""#.into())],
+            json_error("UNAUTHORIZED", "authentication required"),
+        ),
+    });
     let reg = Registry::new(Arc::new(EngineConfig::default()));
     let r = ImageRef::parse(&format!("{}/private/img:1", fake.addr)).unwrap();
 
@@ -654,35 +429,16 @@ async fn basic_auth_and_unauthorized_errors() {
         assert!(msg.contains(&f), "{msg:?} should contain {f:?}");
     }
 
-    let auth = RegistryAuth::anonymous().with(
-        &fake.addr,
-        Credential::Basic {
-            username: "u".into(),
-            password: "p".into(),
-        },
-    );
+    let auth =
+        RegistryAuth::anonymous().with(&fake.addr, Credential::Basic { username: "u".into(), password: "p".into() });
     let err = reg.resolve_with_auth(&r, &host(), &auth).await.unwrap_err();
-    assert!(
-        err.is_not_found(),
-        "with credentials we get past the 401: {err}"
-    );
+    assert!(err.is_not_found(), "with credentials we get past the 401: {err}");
 
-    let wrong = RegistryAuth::anonymous().with(
-        &fake.addr,
-        Credential::Basic {
-            username: "u".into(),
-            password: "wrong".into(),
-        },
-    );
-    let err = reg
-        .resolve_with_auth(&r, &host(), &wrong)
-        .await
-        .unwrap_err();
+    let wrong = RegistryAuth::anonymous()
+        .with(&fake.addr, Credential::Basic { username: "u".into(), password: "wrong".into() });
+    let err = reg.resolve_with_auth(&r, &host(), &wrong).await.unwrap_err();
     assert!(err.is_unauthorized(), "{err}");
-    assert!(
-        !format!("{err:?}{err}").contains("wrong"),
-        "secrets never appear in errors"
-    );
+    assert!(!format!("{err:?}{err}").contains("wrong"), "secrets never appear in errors");
 }
 
 /// The engine runs these on a multi-threaded runtime: the futures must be `Send`.

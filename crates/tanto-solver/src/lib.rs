@@ -31,7 +31,12 @@ pub trait Worker: Send + Sync + 'static {
     async fn lookup(&self, vertex: &Arc<Vertex>, key: Digest) -> Result<Option<Self::Output>, Self::Error>;
 
     /// Computes a vertex from its solved inputs (in input order) and records it.
-    async fn compute(&self, vertex: &Arc<Vertex>, key: Digest, inputs: Vec<Self::Output>) -> Result<Self::Output, Self::Error>;
+    async fn compute(
+        &self,
+        vertex: &Arc<Vertex>,
+        key: Digest,
+        inputs: Vec<Self::Output>,
+    ) -> Result<Self::Output, Self::Error>;
 
     /// Whether a result remembered in memory still exists (a cache prune may
     /// have removed it since); a result that does not is solved again.
@@ -144,7 +149,12 @@ impl<W: Worker> Solver<W> {
         result
     }
 
-    async fn run_inner(self: &Arc<Self>, vertex: &Arc<Vertex>, key: Digest, label: &str) -> Result<W::Output, W::Error> {
+    async fn run_inner(
+        self: &Arc<Self>,
+        vertex: &Arc<Vertex>,
+        key: Digest,
+        label: &str,
+    ) -> Result<W::Output, W::Error> {
         if let Some(out) = self.worker.lookup(vertex, key).await? {
             self.stats.lock().cache_hits += 1;
             self.emit(Event::Cached { key, label: label.to_string() });
@@ -206,7 +216,10 @@ mod tests {
     fn mk(path: &str, input: Option<Arc<Vertex>>) -> Arc<Vertex> {
         let base = input.as_ref().map(|_| 0);
         Vertex::new(
-            Op::File(FileOp { base, actions: vec![FileAction::Mkdir { path: path.into(), mode: 0o755, owner: String::new() }] }),
+            Op::File(FileOp {
+                base,
+                actions: vec![FileAction::Mkdir { path: path.into(), mode: 0o755, owner: String::new() }],
+            }),
             input.map(|v| vec![Ref::new(v, 0)]).unwrap_or_default(),
         )
     }
@@ -227,8 +240,22 @@ mod tests {
             want_computed: usize,
         }
         let cases = vec![
-            Case { name: "chain computes each vertex once", concurrent: 1, vertex: chain(5), worker: Fake::default(), want_ok: true, want_computed: 5 },
-            Case { name: "concurrent identical requests run once", concurrent: 8, vertex: chain(3), worker: Fake { delay_ms: 20, ..Default::default() }, want_ok: true, want_computed: 3 },
+            Case {
+                name: "chain computes each vertex once",
+                concurrent: 1,
+                vertex: chain(5),
+                worker: Fake::default(),
+                want_ok: true,
+                want_computed: 5,
+            },
+            Case {
+                name: "concurrent identical requests run once",
+                concurrent: 8,
+                vertex: chain(3),
+                worker: Fake { delay_ms: 20, ..Default::default() },
+                want_ok: true,
+                want_computed: 3,
+            },
             Case {
                 name: "failures surface and are not cached",
                 concurrent: 1,
@@ -278,7 +305,11 @@ mod tests {
         worker.persisted.clear();
         let out = solver.solve(v.clone()).await.unwrap();
         assert_eq!(out.len(), 2);
-        assert_eq!(solver.stats(), Stats { computed: 3, cache_hits: 0, memory_hits: 2 }, "the input from memory, the top computed again");
+        assert_eq!(
+            solver.stats(),
+            Stats { computed: 3, cache_hits: 0, memory_hits: 2 },
+            "the input from memory, the top computed again"
+        );
     }
 
     #[tokio::test]

@@ -37,7 +37,12 @@ pub struct CopyBase {
 impl Store {
     /// The copy of `src` onto `base` with `params` made earlier, if its result
     /// is still committed.
-    pub fn copy_base(&self, base: Option<SnapshotId>, src: SnapshotId, params: &str) -> Result<Option<CopyBase>, StoreError> {
+    pub fn copy_base(
+        &self,
+        base: Option<SnapshotId>,
+        src: SnapshotId,
+        params: &str,
+    ) -> Result<Option<CopyBase>, StoreError> {
         let row: Option<(i64, i64)> = {
             let db = self.inner.db.lock();
             db.query_row(
@@ -55,7 +60,13 @@ impl Store {
 
     /// Remembers that copying `src` onto `base` with `params` gave `copy.result`
     /// (a committed snapshot).
-    pub fn save_copy_base(&self, base: Option<SnapshotId>, src: SnapshotId, params: &str, copy: CopyBase) -> Result<(), StoreError> {
+    pub fn save_copy_base(
+        &self,
+        base: Option<SnapshotId>,
+        src: SnapshotId,
+        params: &str,
+        copy: CopyBase,
+    ) -> Result<(), StoreError> {
         let db = self.inner.db.lock();
         db.execute(
             "INSERT OR REPLACE INTO copy_bases (base, src, params, result, generation) VALUES (?1, ?2, ?3, ?4, ?5)",

@@ -51,7 +51,9 @@ pub enum StoreError {
     Db(#[from] rusqlite::Error),
     #[error("snapshot {0} is missing from the state directory; run `tanto prune` or remove the state directory")]
     MissingSnapshot(i64),
-    #[error("path `{0}` goes through a symbolic link inside a snapshot; this is not supported yet for mounts and views")]
+    #[error(
+        "path `{0}` goes through a symbolic link inside a snapshot; this is not supported yet for mounts and views"
+    )]
     ViaSymlink(String),
     #[error("mount of a snapshot view at `{path}` failed: {source}")]
     Mount { path: PathBuf, source: std::io::Error },
@@ -92,7 +94,13 @@ impl Store {
         let owner = sys::owner_token(std::process::id());
         let holder = format!("{owner}/{}", uuid::Uuid::new_v4().simple());
         let store = Store {
-            inner: Arc::new(Inner { root: root.to_path_buf(), db: Mutex::new(conn), owner, holder, leases: Default::default() }),
+            inner: Arc::new(Inner {
+                root: root.to_path_buf(),
+                db: Mutex::new(conn),
+                owner,
+                holder,
+                leases: Default::default(),
+            }),
         };
         store.recover()?;
         store.remove_orphan_dirs()?;

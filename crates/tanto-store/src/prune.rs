@@ -221,7 +221,8 @@ impl Model {
     fn read(db: &Connection) -> Result<Model, StoreError> {
         let mut records = BTreeMap::new();
         {
-            let mut stmt = db.prepare("SELECT key, outputs, blobs, kind, description, created, last_used FROM cache")?;
+            let mut stmt =
+                db.prepare("SELECT key, outputs, blobs, kind, description, created, last_used FROM cache")?;
             let rows = stmt.query_map([], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
@@ -305,7 +306,11 @@ impl Model {
         let uploads = {
             let mut stmt = db.prepare("SELECT scope, snapshot, idx FROM uploads")?;
             let rows = stmt.query_map([], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, String::from_utf8_lossy(&r.get::<_, Vec<u8>>(2)?).into_owned()))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    String::from_utf8_lossy(&r.get::<_, Vec<u8>>(2)?).into_owned(),
+                ))
             })?;
             rows.collect::<Result<Vec<_>, _>>()?
         };
@@ -340,7 +345,10 @@ impl Store {
         };
         if first {
             let db = self.inner.db.lock();
-            if let Err(e) = db.execute("INSERT OR IGNORE INTO leases (snapshot, holder) VALUES (?1, ?2)", params![id.0, self.inner.holder]) {
+            if let Err(e) = db.execute(
+                "INSERT OR IGNORE INTO leases (snapshot, holder) VALUES (?1, ?2)",
+                params![id.0, self.inner.holder],
+            ) {
                 drop(db);
                 self.release(id);
                 return Err(e.into());
@@ -366,7 +374,9 @@ impl Store {
         };
         if last {
             let db = self.inner.db.lock();
-            if let Err(e) = db.execute("DELETE FROM leases WHERE snapshot = ?1 AND holder = ?2", params![id.0, self.inner.holder]) {
+            if let Err(e) =
+                db.execute("DELETE FROM leases WHERE snapshot = ?1 AND holder = ?2", params![id.0, self.inner.holder])
+            {
                 tracing::warn!(error = %e, "releasing a snapshot lease failed");
             }
         }
@@ -383,7 +393,10 @@ impl Store {
         for id in todo {
             let size = disk_usage(&self.snapshot_dir(SnapshotId(id)));
             let db = self.inner.db.lock();
-            db.execute("UPDATE snapshots SET size = ?2 WHERE id = ?1 AND state = 'committed'", params![id, size as i64])?;
+            db.execute(
+                "UPDATE snapshots SET size = ?2 WHERE id = ?1 AND state = 'committed'",
+                params![id, size as i64],
+            )?;
         }
         Ok(())
     }
@@ -432,7 +445,12 @@ impl Store {
     }
 
     fn usage_of(&self, model: &Model) -> u64 {
-        let blobs: BTreeSet<&String> = model.records.values().flat_map(|r| r.blobs.iter()).chain(model.layer_blobs.iter().map(|(_, d)| d)).collect();
+        let blobs: BTreeSet<&String> = model
+            .records
+            .values()
+            .flat_map(|r| r.blobs.iter())
+            .chain(model.layer_blobs.iter().map(|(_, d)| d))
+            .collect();
         let snaps: u64 = model.snaps.values().filter(|s| s.committed).map(|s| s.size).sum();
         snaps + blobs.into_iter().map(|d| file_size(&self.blob_path(d))).sum::<u64>()
     }
@@ -477,7 +495,12 @@ impl Store {
                         .chain(m.snaps.values().filter_map(|s| s.parent))
                         .chain(m.in_use.iter().copied())
                         .collect();
-                    let free_now: Vec<i64> = m.snaps.iter().filter(|(id, s)| s.committed && !needed.contains(id)).map(|(id, _)| *id).collect();
+                    let free_now: Vec<i64> = m
+                        .snaps
+                        .iter()
+                        .filter(|(id, s)| s.committed && !needed.contains(id))
+                        .map(|(id, _)| *id)
+                        .collect();
                     if free_now.is_empty() {
                         break;
                     }
@@ -507,7 +530,8 @@ impl Store {
             }
             // Layer blobs made from removed snapshots go with them.
             let gone: HashSet<i64> = gone_snaps.iter().copied().collect();
-            let (dead_layers, live_layers): (Vec<_>, Vec<_>) = m.layer_blobs.iter().cloned().partition(|(s, _)| gone.contains(s));
+            let (dead_layers, live_layers): (Vec<_>, Vec<_>) =
+                m.layer_blobs.iter().cloned().partition(|(s, _)| gone.contains(s));
             let keep_blobs: HashSet<&String> =
                 m.records.values().flat_map(|r| r.blobs.iter()).chain(live_layers.iter().map(|(_, d)| d)).collect();
             let mut dead_blobs: BTreeSet<String> = BTreeSet::new();
@@ -523,7 +547,8 @@ impl Store {
                     report.freed += n;
                 }
             }
-            let dead_uploads: Vec<&(String, i64, String)> = m.uploads.iter().filter(|(_, s, _)| gone.contains(s)).collect();
+            let dead_uploads: Vec<&(String, i64, String)> =
+                m.uploads.iter().filter(|(_, s, _)| gone.contains(s)).collect();
             for key in &gone_records {
                 tx.execute("DELETE FROM cache WHERE key = ?1", params![key])?;
             }
@@ -662,7 +687,11 @@ mod tests {
             set_used(&store, k, t);
         }
         let entries = store.cache_entries().unwrap();
-        assert_eq!(entries.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["base", "other", "top"], "least recently used first");
+        assert_eq!(
+            entries.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(),
+            ["base", "other", "top"],
+            "least recently used first"
+        );
         let other_entry = &entries[1];
         assert_eq!((other_entry.kind.as_str(), other_entry.description.as_str()), ("image-layer", "pull other"));
         assert!(other_entry.size >= (64 << 10) + (32 << 10), "{other_entry:?}");

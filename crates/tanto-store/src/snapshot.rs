@@ -185,7 +185,8 @@ impl Store {
         if prepared.lowers.is_empty() {
             return Ok(View { path: prepared.upper.clone(), mount: None, _lease: None });
         }
-        let target = self.inner.root.join("mnt").join(format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()));
+        let target =
+            self.inner.root.join("mnt").join(format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()));
         std::fs::create_dir(&target).map_err(io_err(&target))?;
         if let Err(source) = sys::mount_overlay(&prepared.lowers, Some((&prepared.upper, &prepared.work)), &target) {
             let _ = std::fs::remove_dir(&target);

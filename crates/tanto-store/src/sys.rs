@@ -36,7 +36,11 @@ fn escape_overlay_path(p: &Path) -> String {
 
 /// Mounts an overlay of `lowers` (topmost first) at `target`: read-only
 /// without `upper`, writable into `upper` (with its `work` dir) otherwise.
-pub fn mount_overlay(lowers: &[std::path::PathBuf], upper: Option<(&Path, &Path)>, target: &Path) -> std::io::Result<()> {
+pub fn mount_overlay(
+    lowers: &[std::path::PathBuf],
+    upper: Option<(&Path, &Path)>,
+    target: &Path,
+) -> std::io::Result<()> {
     let lowerdir: Vec<String> = lowers.iter().map(|p| escape_overlay_path(p)).collect();
     let mut data = format!("lowerdir={}", lowerdir.join(":"));
     let mut flags = rustix::mount::MountFlags::RDONLY;
@@ -45,8 +49,7 @@ pub fn mount_overlay(lowers: &[std::path::PathBuf], upper: Option<(&Path, &Path)
         flags = rustix::mount::MountFlags::empty();
     }
     let data = std::ffi::CString::new(data).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-    rustix::mount::mount("overlay", target, "overlay", flags, data.as_c_str())
-        .map_err(std::io::Error::from)
+    rustix::mount::mount("overlay", target, "overlay", flags, data.as_c_str()).map_err(std::io::Error::from)
 }
 
 pub fn unmount(target: &Path) -> std::io::Result<()> {

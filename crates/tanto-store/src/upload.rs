@@ -59,13 +59,8 @@ pub struct LayerBlob {
 /// that describes another snapshot; a missing or unreadable file only costs
 /// a full upload.
 fn index_name(scope: &str, snapshot: SnapshotId) -> String {
-    let hex: String = scope
-        .strip_prefix("sha256:")
-        .unwrap_or(scope)
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .take(64)
-        .collect();
+    let hex: String =
+        scope.strip_prefix("sha256:").unwrap_or(scope).chars().filter(|c| c.is_ascii_alphanumeric()).take(64).collect();
     format!("{hex}-{}.idx", snapshot.0)
 }
 
@@ -78,18 +73,9 @@ impl Store {
     pub fn upload_record(&self, scope: &str) -> Result<Option<UploadRecord>, StoreError> {
         let row = {
             let db = self.inner.db.lock();
-            db.query_row(
-                "SELECT snapshot, tree, depth, idx FROM uploads WHERE scope = ?1",
-                params![scope],
-                |r| {
-                    Ok((
-                        SnapshotId(r.get(0)?),
-                        r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)? as u32,
-                        r.get::<_, Vec<u8>>(3)?,
-                    ))
-                },
-            )
+            db.query_row("SELECT snapshot, tree, depth, idx FROM uploads WHERE scope = ?1", params![scope], |r| {
+                Ok((SnapshotId(r.get(0)?), r.get::<_, String>(1)?, r.get::<_, i64>(2)? as u32, r.get::<_, Vec<u8>>(3)?))
+            })
             .optional()?
         };
         let Some((snapshot, tree, depth, name)) = row else {
@@ -100,12 +86,7 @@ impl Store {
         }
         let name = String::from_utf8_lossy(&name).into_owned();
         match std::fs::read(self.uploads_dir().join(&name)) {
-            Ok(index) => Ok(Some(UploadRecord {
-                snapshot,
-                tree,
-                depth,
-                index,
-            })),
+            Ok(index) => Ok(Some(UploadRecord { snapshot, tree, depth, index })),
             Err(_) => Ok(None),
         }
     }
@@ -121,43 +102,28 @@ impl Store {
         std::fs::rename(&tmp, &path).map_err(crate::io_err(&path))?;
         let previous: Option<Vec<u8>> = {
             let db = self.inner.db.lock();
-            let prev = db
-                .query_row(
-                    "SELECT idx FROM uploads WHERE scope = ?1",
-                    params![scope],
-                    |r| r.get(0),
-                )
-                .optional()?;
+            let prev =
+                db.query_row("SELECT idx FROM uploads WHERE scope = ?1", params![scope], |r| r.get(0)).optional()?;
             db.execute(
                 "INSERT OR REPLACE INTO uploads (scope, snapshot, tree, depth, idx, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![scope, rec.snapshot.0, rec.tree, rec.depth as i64, name.as_bytes(), now()],
             )?;
             prev
         };
-        if let Some(prev) = previous
-            .map(|p| String::from_utf8_lossy(&p).into_owned())
-            .filter(|p| *p != name)
-        {
+        if let Some(prev) = previous.map(|p| String::from_utf8_lossy(&p).into_owned()).filter(|p| *p != name) {
             let _ = std::fs::remove_file(dir.join(prev));
         }
         Ok(())
     }
 
     /// The parent of a snapshot and the selector it is seen at, if any.
-    pub fn snapshot_parent(
-        &self,
-        id: SnapshotId,
-    ) -> Result<Option<(SnapshotId, String)>, StoreError> {
+    pub fn snapshot_parent(&self, id: SnapshotId) -> Result<Option<(SnapshotId, String)>, StoreError> {
         self.parent_of(id)
     }
 
     /// The layer blob made earlier from `snapshot`'s diff with `compression`,
     /// if the blob is still there.
-    pub fn layer_blob(
-        &self,
-        snapshot: SnapshotId,
-        compression: &str,
-    ) -> Result<Option<LayerBlob>, StoreError> {
+    pub fn layer_blob(&self, snapshot: SnapshotId, compression: &str) -> Result<Option<LayerBlob>, StoreError> {
         let row = {
             let db = self.inner.db.lock();
             db.query_row(
@@ -170,12 +136,7 @@ impl Store {
         Ok(row.filter(|b| self.has_blob(&b.digest)))
     }
 
-    pub fn save_layer_blob(
-        &self,
-        snapshot: SnapshotId,
-        compression: &str,
-        blob: &LayerBlob,
-    ) -> Result<(), StoreError> {
+    pub fn save_layer_blob(&self, snapshot: SnapshotId, compression: &str, blob: &LayerBlob) -> Result<(), StoreError> {
         let db = self.inner.db.lock();
         db.execute(
             "INSERT OR REPLACE INTO layer_blobs (snapshot, compression, digest, diff_id, size) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -186,11 +147,7 @@ impl Store {
 
     /// Moves a verified file into the blob store as `digest` (atomic rename;
     /// `src` must be on the state filesystem, e.g. from [`Store::tmp_path`]).
-    pub fn put_blob_file(
-        &self,
-        digest: &str,
-        src: &std::path::Path,
-    ) -> Result<std::path::PathBuf, StoreError> {
+    pub fn put_blob_file(&self, digest: &str, src: &std::path::Path) -> Result<std::path::PathBuf, StoreError> {
         let dest = self.blob_path(digest);
         if dest.is_file() {
             let _ = std::fs::remove_file(src);
@@ -212,21 +169,8 @@ mod tests {
         let store = Store::open(tmp.path()).unwrap();
         let p = store.prepare(None).unwrap();
         let id = p.id;
-        store
-            .commit(
-                "k",
-                &CacheRecord {
-                    outputs: vec![id],
-                    meta: None,
-                },
-            )
-            .unwrap();
-        let rec = UploadRecord {
-            snapshot: id,
-            tree: "sha256:t".into(),
-            depth: 1,
-            index: vec![1, 2, 3],
-        };
+        store.commit("k", &CacheRecord { outputs: vec![id], meta: None }).unwrap();
+        let rec = UploadRecord { snapshot: id, tree: "sha256:t".into(), depth: 1, index: vec![1, 2, 3] };
         assert_eq!(store.upload_record("s").unwrap(), None);
         store.save_upload_record("s", &rec).unwrap();
         assert_eq!(store.upload_record("s").unwrap(), Some(rec.clone()));
@@ -243,17 +187,9 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::open(tmp.path()).unwrap();
         let digest = format!("sha256:{}", "a".repeat(64));
-        let blob = LayerBlob {
-            digest: digest.clone(),
-            diff_id: "sha256:d".into(),
-            size: 3,
-        };
+        let blob = LayerBlob { digest: digest.clone(), diff_id: "sha256:d".into(), size: 3 };
         store.save_layer_blob(SnapshotId(7), "gzip", &blob).unwrap();
-        assert_eq!(
-            store.layer_blob(SnapshotId(7), "gzip").unwrap(),
-            None,
-            "no blob file yet"
-        );
+        assert_eq!(store.layer_blob(SnapshotId(7), "gzip").unwrap(), None, "no blob file yet");
         let src = store.tmp_path("blob");
         std::fs::write(&src, "abc").unwrap();
         store.put_blob_file(&digest, &src).unwrap();

@@ -61,15 +61,19 @@ impl Store {
         match sharing {
             Sharing::Shared | Sharing::Locked => {
                 let lock = open_lock("lock")?;
-                let op = if sharing == Sharing::Shared { FlockOperation::LockShared } else { FlockOperation::LockExclusive };
+                let op =
+                    if sharing == Sharing::Shared { FlockOperation::LockShared } else { FlockOperation::LockExclusive };
                 flock(&lock, op).map_err(|e| io_err(base.join("lock"))(e.into()))?;
                 let (path, fresh) = data_dir("data")?;
                 Ok(VolumeLease { path, fresh, _lock: lock })
             }
             Sharing::Private => {
                 for n in 0.. {
-                    let (lock_name, dir_name) =
-                        if n == 0 { ("lock".to_string(), "data".to_string()) } else { (format!("lock-{n}"), format!("data-{n}")) };
+                    let (lock_name, dir_name) = if n == 0 {
+                        ("lock".to_string(), "data".to_string())
+                    } else {
+                        (format!("lock-{n}"), format!("data-{n}"))
+                    };
                     let lock = open_lock(&lock_name)?;
                     if flock(&lock, FlockOperation::NonBlockingLockExclusive).is_ok() {
                         let (path, fresh) = data_dir(&dir_name)?;

@@ -33,12 +33,8 @@ pub struct DebianImage {
 
 /// Benchmark B6: `mmdebstrap --variant=minbase --include=python3 bookworm`
 /// (≈77 MB gzip, 224 MB unpacked).
-pub const DEBIAN_PYTHON: DebianImage = DebianImage {
-    name: "debian-python",
-    packages: &["python3"],
-    hooks: &[],
-    cmd: &["python3"],
-};
+pub const DEBIAN_PYTHON: DebianImage =
+    DebianImage { name: "debian-python", packages: &["python3"], hooks: &[], cmd: &["python3"] };
 
 /// The slow-tier pipeline's base, shaped like Docker's `python:3-slim`:
 /// python3 with pip, `python` on PATH, and no `EXTERNALLY-MANAGED` marker,
@@ -64,10 +60,7 @@ impl DebianImage {
     }
 
     fn created_by(&self) -> String {
-        format!(
-            "mmdebstrap --variant=minbase --include={} bookworm",
-            self.packages.join(",")
-        )
+        format!("mmdebstrap --variant=minbase --include={} bookworm", self.packages.join(","))
     }
 
     /// Builds the image (or loads it from the cache).
@@ -75,13 +68,10 @@ impl DebianImage {
         let dir = cache_root().join(format!("{}-{}", self.name, year_month()?));
         let (layer_path, config_path) = (dir.join("layer.tar.gz"), dir.join("config.json"));
         if !config_path.exists() {
-            self.build_into(&dir)
-                .with_context(|| format!("building the {} image", self.name))?;
+            self.build_into(&dir).with_context(|| format!("building the {} image", self.name))?;
         }
-        let layer = std::fs::read(&layer_path)
-            .with_context(|| format!("reading `{}`", layer_path.display()))?;
-        let config = std::fs::read(&config_path)
-            .with_context(|| format!("reading `{}`", config_path.display()))?;
+        let layer = std::fs::read(&layer_path).with_context(|| format!("reading `{}`", layer_path.display()))?;
+        let config = std::fs::read(&config_path).with_context(|| format!("reading `{}`", config_path.display()))?;
         Image::from_blobs(config, layer)
     }
 
@@ -101,37 +91,20 @@ impl DebianImage {
             }
         }
         let parent = dir.parent().context("cache dir has no parent")?;
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating `{}`", parent.display()))?;
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{}-", self.name))
-            .tempdir_in(parent)?;
+        std::fs::create_dir_all(parent).with_context(|| format!("creating `{}`", parent.display()))?;
+        let tmp = tempfile::Builder::new().prefix(&format!(".{}-", self.name)).tempdir_in(parent)?;
         let rootfs = tmp.path().join("rootfs");
         let started = std::time::Instant::now();
-        eprintln!(
-            "building {}: {} (cached in {})",
-            self.name,
-            self.created_by(),
-            dir.display()
-        );
+        eprintln!("building {}: {} (cached in {})", self.name, self.created_by(), dir.display());
         let mut cmd = Command::new("mmdebstrap");
-        cmd.arg("--variant=minbase")
-            .arg(format!("--include={}", self.packages.join(",")));
+        cmd.arg("--variant=minbase").arg(format!("--include={}", self.packages.join(",")));
         for hook in self.hooks {
             cmd.arg(format!("--customize-hook={hook}"));
         }
         cmd.arg("bookworm").arg(&rootfs);
         run(&mut cmd, "mmdebstrap")?;
         let tar = Command::new("tar")
-            .args([
-                "--sort=name",
-                "--mtime=@0",
-                "--owner=0",
-                "--group=0",
-                "--numeric-owner",
-                "--xattrs",
-                "-C",
-            ])
+            .args(["--sort=name", "--mtime=@0", "--owner=0", "--group=0", "--numeric-owner", "--xattrs", "-C"])
             .arg(&rootfs)
             .args(["-cf", "-", "."])
             .stderr(Stdio::inherit())
@@ -167,44 +140,24 @@ impl DebianImage {
 }
 
 fn cache_root() -> PathBuf {
-    std::env::var_os("TANTO_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/cache/tanto"))
+    std::env::var_os("TANTO_CACHE").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/var/cache/tanto"))
 }
 
 fn year_month() -> Result<String> {
-    let out = Command::new("date")
-        .arg("+%Y%m")
-        .output()
-        .context("running date")?;
+    let out = Command::new("date").arg("+%Y%m").output().context("running date")?;
     Ok(String::from_utf8(out.stdout)?.trim().to_string())
 }
 
 fn which(tool: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join(tool))
-            .find(|p| p.is_file())
-    })
+    std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(tool)).find(|p| p.is_file()))
 }
 
 fn run(cmd: &mut Command, what: &str) -> Result<()> {
-    let out = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .with_context(|| format!("running {what}"))?;
+    let out = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).output().with_context(|| format!("running {what}"))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        let tail: String = err
-            .lines()
-            .rev()
-            .take(30)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join("\n");
+        let tail: String =
+            err.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
         bail!("{what} exited with {}:\n{tail}", out.status);
     }
     Ok(())

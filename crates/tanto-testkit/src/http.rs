@@ -17,10 +17,7 @@ pub struct Response {
 
 impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub fn text(&self) -> String {
@@ -30,9 +27,7 @@ impl Response {
 
 /// Splits `http://host:port/path?q` into (`host:port`, `/path?q`).
 pub fn split_url(url: &str) -> Result<(&str, &str)> {
-    let rest = url
-        .strip_prefix("http://")
-        .with_context(|| format!("only http:// URLs are supported, not `{url}`"))?;
+    let rest = url.strip_prefix("http://").with_context(|| format!("only http:// URLs are supported, not `{url}`"))?;
     Ok(match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
@@ -41,25 +36,20 @@ pub fn split_url(url: &str) -> Result<(&str, &str)> {
 
 /// Sends one request (`Connection: close`) and reads the whole answer.
 /// HTTP error statuses are returned, not raised.
-pub fn request(
-    method: &str,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-    timeout: Duration,
-) -> Result<Response> {
+pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8], timeout: Duration) -> Result<Response> {
     let (authority, path) = split_url(url)?;
     let addr = authority
         .to_socket_addrs()
         .with_context(|| format!("resolving `{authority}`"))?
         .next()
         .with_context(|| format!("`{authority}` has no address"))?;
-    let mut stream = TcpStream::connect_timeout(&addr, timeout)
-        .with_context(|| format!("connecting to `{authority}`"))?;
+    let mut stream =
+        TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("connecting to `{authority}`"))?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
     stream.set_nodelay(true)?;
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nUser-Agent: tanto-testkit\r\n");
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nUser-Agent: tanto-testkit\r\n");
     let mut has_length = false;
     for (k, v) in headers {
         has_length |= k.eq_ignore_ascii_case("content-length");
@@ -75,9 +65,7 @@ pub fn request(
 
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
-    reader
-        .read_line(&mut line)
-        .with_context(|| format!("{method} {url}: reading the status line"))?;
+    reader.read_line(&mut line).with_context(|| format!("{method} {url}: reading the status line"))?;
     let status: u16 = line
         .split_whitespace()
         .nth(1)
@@ -95,23 +83,13 @@ pub fn request(
             resp_headers.push((k.trim().to_string(), v.trim().to_string()));
         }
     }
-    let mut resp = Response {
-        status,
-        headers: resp_headers,
-        body: Vec::new(),
-    };
+    let mut resp = Response { status, headers: resp_headers, body: Vec::new() };
     if method == "HEAD" || status == 204 || status == 304 || (100..200).contains(&status) {
         return Ok(resp);
     }
-    if resp
-        .header("transfer-encoding")
-        .is_some_and(|t| t.eq_ignore_ascii_case("chunked"))
-    {
+    if resp.header("transfer-encoding").is_some_and(|t| t.eq_ignore_ascii_case("chunked")) {
         resp.body = read_chunked(&mut reader)?;
-    } else if let Some(len) = resp
-        .header("content-length")
-        .and_then(|l| l.parse::<usize>().ok())
-    {
+    } else if let Some(len) = resp.header("content-length").and_then(|l| l.parse::<usize>().ok()) {
         let mut body = vec![0; len];
         reader.read_exact(&mut body)?;
         resp.body = body;
@@ -127,14 +105,8 @@ fn read_chunked(r: &mut impl BufRead) -> io::Result<Vec<u8>> {
     loop {
         line.clear();
         r.read_line(&mut line)?;
-        let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16).map_err(
-            |_| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("bad chunk size {line:?}"),
-                )
-            },
-        )?;
+        let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("bad chunk size {line:?}")))?;
         if size == 0 {
             // trailers
             loop {

@@ -59,10 +59,7 @@ impl Image {
     }
     /// (digest, bytes) of every blob, layer first.
     pub fn blobs(&self) -> Vec<(String, &[u8])> {
-        vec![
-            (self.layer_digest(), &self.layer[..]),
-            (self.config_digest(), &self.config[..]),
-        ]
+        vec![(self.layer_digest(), &self.layer[..]), (self.config_digest(), &self.config[..])]
     }
 
     /// Builds an image from an uncompressed layer tar and a config `{"Env":..,"Cmd":..}`.
@@ -84,32 +81,16 @@ impl Image {
             "rootfs": {"diff_ids": [diff_id], "type": "layers"},
         });
         let config = serde_json::to_vec(&config)?;
-        Ok(Image::assemble(
-            config,
-            layer,
-            diff_id,
-            OCI_MANIFEST,
-            OCI_CONFIG,
-            OCI_LAYER_GZIP,
-        ))
+        Ok(Image::assemble(config, layer, diff_id, OCI_MANIFEST, OCI_CONFIG, OCI_LAYER_GZIP))
     }
 
     /// An OCI image from a stored config and gzip layer (one layer; the
     /// diff_id is the config's first).
     pub fn from_blobs(config: Vec<u8>, layer: Vec<u8>) -> Result<Image> {
         let v: Value = serde_json::from_slice(&config).context("parsing the image config")?;
-        let diff_id = v["rootfs"]["diff_ids"][0]
-            .as_str()
-            .context("image config has no rootfs.diff_ids[0]")?
-            .to_string();
-        Ok(Image::assemble(
-            config,
-            layer,
-            diff_id,
-            OCI_MANIFEST,
-            OCI_CONFIG,
-            OCI_LAYER_GZIP,
-        ))
+        let diff_id =
+            v["rootfs"]["diff_ids"][0].as_str().context("image config has no rootfs.diff_ids[0]")?.to_string();
+        Ok(Image::assemble(config, layer, diff_id, OCI_MANIFEST, OCI_CONFIG, OCI_LAYER_GZIP))
     }
 
     fn assemble(
@@ -127,13 +108,7 @@ impl Image {
             "layers": [{"mediaType": layer_type, "digest": sha256_digest(&layer), "size": layer.len()}],
         });
         let manifest = serde_json::to_vec(&manifest).expect("manifest serialises");
-        Image {
-            config,
-            layer,
-            manifest,
-            diff_id,
-            manifest_media_type: manifest_type.to_string(),
-        }
+        Image { config, layer, manifest, diff_id, manifest_media_type: manifest_type.to_string() }
     }
 
     /// The same image with Docker schema 2 media types (manifest, config, layer).
@@ -158,14 +133,7 @@ impl Image {
         } else {
             (OCI_MANIFEST, OCI_CONFIG, OCI_LAYER_GZIP)
         };
-        Ok(Image::assemble(
-            config,
-            self.layer.clone(),
-            self.diff_id.clone(),
-            mt,
-            ct,
-            lt,
-        ))
+        Ok(Image::assemble(config, self.layer.clone(), self.diff_id.clone(), mt, ct, lt))
     }
 }
 
@@ -205,10 +173,10 @@ fn sorted(v: Value) -> Value {
 /// gzip level 6, mtime 0, OS "unix" (the header zlib writes).
 pub fn gzip(data: &[u8]) -> Result<Vec<u8>> {
     use std::io::Write as _;
-    let mut enc: GzEncoder<Vec<u8>> = flate2::GzBuilder::new().mtime(0).operating_system(3).write(
-        Vec::with_capacity(data.len() / 2),
-        flate2::Compression::new(6),
-    );
+    let mut enc: GzEncoder<Vec<u8>> = flate2::GzBuilder::new()
+        .mtime(0)
+        .operating_system(3)
+        .write(Vec::with_capacity(data.len() / 2), flate2::Compression::new(6));
     enc.write_all(data)?;
     Ok(enc.finish()?)
 }
@@ -236,19 +204,11 @@ fn is_static_elf(bytes: &[u8]) -> bool {
     let le = bytes[5] == 1;
     let u16_at = |o: usize| -> usize {
         let b = [bytes[o], bytes[o + 1]];
-        (if le {
-            u16::from_le_bytes(b)
-        } else {
-            u16::from_be_bytes(b)
-        }) as usize
+        (if le { u16::from_le_bytes(b) } else { u16::from_be_bytes(b) }) as usize
     };
     let u32_at = |o: usize| -> u64 {
         let b: [u8; 4] = bytes[o..o + 4].try_into().unwrap();
-        (if le {
-            u32::from_le_bytes(b)
-        } else {
-            u32::from_be_bytes(b)
-        }) as u64
+        (if le { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) }) as u64
     };
     let u64_at = |o: usize| -> u64 {
         let b: [u8; 8] = bytes[o..o + 8].try_into().unwrap();
@@ -282,11 +242,7 @@ pub fn busybox_applets(busybox: &Path) -> Result<Vec<String>> {
         .output()
         .with_context(|| format!("running `{} --list`", busybox.display()))?;
     if !out.status.success() {
-        bail!(
-            "`{} --list` failed: {}",
-            busybox.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        bail!("`{} --list` failed: {}", busybox.display(), String::from_utf8_lossy(&out.stderr));
     }
     let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
@@ -317,11 +273,7 @@ impl PyTar {
 
     fn itn(field: &mut [u8], v: u64) {
         let s = format!("{:0w$o}", v, w = field.len() - 1);
-        assert_eq!(
-            s.len(),
-            field.len() - 1,
-            "number too large for a ustar field"
-        );
+        assert_eq!(s.len(), field.len() - 1, "number too large for a ustar field");
         field[..s.len()].copy_from_slice(s.as_bytes());
         field[s.len()] = 0;
     }
@@ -334,11 +286,7 @@ impl PyTar {
     /// `kind`: b'0' file, b'5' directory, b'2' symlink.
     pub fn entry(&mut self, name: &str, kind: u8, mode: u32, data: &[u8], link: &str) {
         let mut h = [0u8; 512];
-        let name = if kind == b'5' && !name.ends_with('/') {
-            format!("{name}/")
-        } else {
-            name.to_string()
-        };
+        let name = if kind == b'5' && !name.ends_with('/') { format!("{name}/") } else { name.to_string() };
         Self::stn(&mut h[0..100], &name);
         Self::itn(&mut h[100..108], (mode & 0o7777) as u64);
         Self::itn(&mut h[108..116], 0);
@@ -373,10 +321,7 @@ impl PyTar {
 /// The uncompressed busybox layer tar.
 pub fn busybox_rootfs_tar(busybox: &Path) -> Result<Vec<u8>> {
     let binary = std::fs::read(busybox).with_context(|| {
-        format!(
-            "`{}` not found: install it with `apt-get install -y busybox-static`",
-            busybox.display()
-        )
+        format!("`{}` not found: install it with `apt-get install -y busybox-static`", busybox.display())
     })?;
     if !is_static_elf(&binary) {
         bail!(
@@ -394,9 +339,7 @@ pub fn busybox_rootfs_tar(busybox: &Path) -> Result<Vec<u8>> {
         Link(String),
     }
     let mut entries: Vec<(String, Kind)> = Vec::new();
-    for d in [
-        "bin", "dev", "etc", "home", "proc", "sbin", "sys", "usr", "usr/bin", "usr/sbin", "var",
-    ] {
+    for d in ["bin", "dev", "etc", "home", "proc", "sbin", "sys", "usr", "usr/bin", "usr/sbin", "var"] {
         entries.push((d.into(), Kind::Dir(0o755)));
     }
     entries.push(("root".into(), Kind::Dir(0o700)));

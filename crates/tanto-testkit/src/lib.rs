@@ -19,14 +19,8 @@ pub mod image;
 pub mod registry;
 
 pub use debian::{DebianImage, DEBIAN_IMAGES, DEBIAN_PYTHON, DEBIAN_PYTHON_PIP};
-pub use image::{
-    busybox_image, busybox_image_from, busybox_rootfs_tar, host_arch, image_index, sha256_digest,
-    Image,
-};
-pub use registry::{
-    engine_config, get_manifest, push_blob, push_image, push_manifest, write_engine_config,
-    Registry,
-};
+pub use image::{busybox_image, busybox_image_from, busybox_rootfs_tar, host_arch, image_index, sha256_digest, Image};
+pub use registry::{engine_config, get_manifest, push_blob, push_image, push_manifest, write_engine_config, Registry};
 
 /// The repository and tags the busybox image is pushed under, as in the
 /// conformance suite.
@@ -42,10 +36,7 @@ pub fn publish_busybox(addr: &str) -> anyhow::Result<String> {
 /// Why tests that need a registry cannot run here, if they cannot.
 pub fn registry_skip_reason() -> Option<String> {
     if !std::path::Path::new(registry::REGISTRY_BIN).exists() {
-        return Some(format!(
-            "`{}` is missing (apt-get install -y docker-registry)",
-            registry::REGISTRY_BIN
-        ));
+        return Some(format!("`{}` is missing (apt-get install -y docker-registry)", registry::REGISTRY_BIN));
     }
     None
 }

@@ -68,9 +68,7 @@ impl Registry {
 
     fn spawn(workdir: &Path, attached: bool) -> Result<Registry> {
         if !Path::new(REGISTRY_BIN).exists() {
-            bail!(
-                "`{REGISTRY_BIN}` not found: install it with `apt-get install -y docker-registry`"
-            );
+            bail!("`{REGISTRY_BIN}` not found: install it with `apt-get install -y docker-registry`");
         }
         fs::create_dir_all(workdir).with_context(|| format!("creating `{}`", workdir.display()))?;
         let workdir = fs::canonicalize(workdir)?;
@@ -78,29 +76,15 @@ impl Registry {
         for _attempt in 0..3 {
             let port = free_port()?;
             let config = write_config(&workdir, port)?;
-            let log = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(workdir.join("registry.log"))?;
+            let log = OpenOptions::new().create(true).append(true).open(workdir.join("registry.log"))?;
             let mut cmd = Command::new(REGISTRY_BIN);
-            cmd.arg("serve")
-                .arg(&config)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone()?)
-                .stderr(log);
+            cmd.arg("serve").arg(&config).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
             // SAFETY: only async-signal-safe calls (setsid, prctl, getppid) between fork and exec.
             unsafe {
                 cmd.pre_exec(move || {
                     libc::setsid();
                     if attached {
-                        if libc::prctl(
-                            libc::PR_SET_PDEATHSIG,
-                            libc::SIGTERM as libc::c_ulong,
-                            0,
-                            0,
-                            0,
-                        ) != 0
-                        {
+                        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong, 0, 0, 0) != 0 {
                             return Err(std::io::Error::last_os_error());
                         }
                         // the parent may have died before prctl
@@ -111,27 +95,14 @@ impl Registry {
                     Ok(())
                 });
             }
-            let child = if attached {
-                spawn_on_keeper(cmd)
-            } else {
-                cmd.spawn()
-            }
-            .with_context(|| format!("starting `{REGISTRY_BIN}`"))?;
+            let child = if attached { spawn_on_keeper(cmd) } else { cmd.spawn() }
+                .with_context(|| format!("starting `{REGISTRY_BIN}`"))?;
             let pid = child.id();
             fs::write(workdir.join("registry.pid"), format!("{pid}\n"))?;
-            let mut reg = Registry {
-                workdir: workdir.clone(),
-                port,
-                pid,
-                child: Some(child),
-                attached: true,
-            };
+            let mut reg = Registry { workdir: workdir.clone(), port, pid, child: Some(child), attached: true };
             match reg.wait_ready(Duration::from_secs(20)) {
                 Ok(()) => {
-                    fs::write(
-                        workdir.join("registry.addr"),
-                        format!("{}\n", reg.address()),
-                    )?;
+                    fs::write(workdir.join("registry.addr"), format!("{}\n", reg.address()))?;
                     reg.attached = attached;
                     return Ok(reg);
                 }
@@ -207,9 +178,7 @@ impl Registry {
 
     fn stop_inner(&mut self) {
         if let Some(mut child) = self.child.take() {
-            terminate(self.pid, || {
-                matches!(child.try_wait(), Ok(Some(_)) | Err(_))
-            });
+            terminate(self.pid, || matches!(child.try_wait(), Ok(Some(_)) | Err(_)));
             let _ = child.wait();
         }
         let _ = fs::remove_file(self.workdir.join("registry.pid"));
@@ -247,13 +216,8 @@ fn spawn_on_keeper(cmd: Command) -> std::io::Result<Child> {
         Mutex::new(tx)
     });
     let (tx, rx) = mpsc::channel();
-    keeper
-        .lock()
-        .unwrap()
-        .send((cmd, tx))
-        .map_err(|_| std::io::Error::other("spawner thread is gone"))?;
-    rx.recv()
-        .map_err(|_| std::io::Error::other("spawner thread is gone"))?
+    keeper.lock().unwrap().send((cmd, tx)).map_err(|_| std::io::Error::other("spawner thread is gone"))?;
+    rx.recv().map_err(|_| std::io::Error::other("spawner thread is gone"))?
 }
 
 /// SIGTERM `pid`, wait up to 10 s for `gone()`, then SIGKILL.
@@ -280,13 +244,9 @@ fn is_our_registry(pid: u32, workdir: &Path) -> bool {
     let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
         return false;
     };
-    let args: Vec<String> = cmdline
-        .split(|b| *b == 0)
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
+    let args: Vec<String> = cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
     let config = workdir.join("config.yml");
-    args.first().is_some_and(|a| a.ends_with("docker-registry"))
-        && args.iter().any(|a| Path::new(a) == config)
+    args.first().is_some_and(|a| a.ends_with("docker-registry")) && args.iter().any(|a| Path::new(a) == config)
 }
 
 fn is_alive(pid: u32) -> bool {
@@ -304,42 +264,25 @@ fn is_alive(pid: u32) -> bool {
 /// still running and answering.
 pub fn running_in(workdir: &Path) -> Option<(u32, String)> {
     let workdir = fs::canonicalize(workdir).ok()?;
-    let pid: u32 = fs::read_to_string(workdir.join("registry.pid"))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    let addr = fs::read_to_string(workdir.join("registry.addr"))
-        .ok()?
-        .trim()
-        .to_string();
+    let pid: u32 = fs::read_to_string(workdir.join("registry.pid")).ok()?.trim().parse().ok()?;
+    let addr = fs::read_to_string(workdir.join("registry.addr")).ok()?.trim().to_string();
     if !is_alive(pid) || !is_our_registry(pid, &workdir) {
         return None;
     }
-    let ok = request(
-        "GET",
-        &format!("http://{addr}/v2/"),
-        &[],
-        &[],
-        Duration::from_secs(2),
-    )
-    .is_ok_and(|r| r.status == 200);
+    let ok =
+        request("GET", &format!("http://{addr}/v2/"), &[], &[], Duration::from_secs(2)).is_ok_and(|r| r.status == 200);
     ok.then_some((pid, addr))
 }
 
 /// Stops the registry whose pidfile is in `workdir` (started detached).
 /// Returns false if none was running.
 pub fn stop_pidfile(workdir: &Path) -> Result<bool> {
-    let workdir = fs::canonicalize(workdir)
-        .with_context(|| format!("`{}` does not exist", workdir.display()))?;
+    let workdir = fs::canonicalize(workdir).with_context(|| format!("`{}` does not exist", workdir.display()))?;
     let pidfile = workdir.join("registry.pid");
     let Ok(text) = fs::read_to_string(&pidfile) else {
         return Ok(false);
     };
-    let pid: u32 = text
-        .trim()
-        .parse()
-        .with_context(|| format!("`{}` does not hold a PID", pidfile.display()))?;
+    let pid: u32 = text.trim().parse().with_context(|| format!("`{}` does not hold a PID", pidfile.display()))?;
     let running = is_alive(pid) && is_our_registry(pid, &workdir);
     if running {
         terminate(pid, || !is_alive(pid));
@@ -370,24 +313,14 @@ pub fn push_blob(addr: &str, repository: &str, digest: &str, data: &[u8]) -> Res
         &[202],
         &format!("start upload of {digest}"),
     )?;
-    let location = started
-        .header("location")
-        .with_context(|| format!("registry gave no upload Location for {digest}"))?;
-    let location = if location.starts_with("http://") {
-        location.to_string()
-    } else {
-        format!("http://{addr}{location}")
-    };
+    let location =
+        started.header("location").with_context(|| format!("registry gave no upload Location for {digest}"))?;
+    let location =
+        if location.starts_with("http://") { location.to_string() } else { format!("http://{addr}{location}") };
     let sep = if location.contains('?') { '&' } else { '?' };
     let url = format!("{location}{sep}digest={}", digest.replace(':', "%3A"));
     check(
-        request(
-            "PUT",
-            &url,
-            &[("Content-Type", "application/octet-stream")],
-            data,
-            T,
-        )?,
+        request("PUT", &url, &[("Content-Type", "application/octet-stream")], data, T)?,
         &[201],
         &format!("upload of {digest}"),
     )?;
@@ -413,10 +346,7 @@ pub fn push_manifest(
         &[201],
         &format!("manifest PUT {repository}:{reference}"),
     )?;
-    Ok(resp
-        .header("docker-content-digest")
-        .unwrap_or_default()
-        .to_string())
+    Ok(resp.header("docker-content-digest").unwrap_or_default().to_string())
 }
 
 /// Pushes the blobs, then the manifest under each tag; returns the manifest digest.
@@ -426,25 +356,13 @@ pub fn push_image(addr: &str, repository: &str, tags: &[&str], image: &Image) ->
     }
     let want = image.manifest_digest();
     for tag in tags {
-        let got = push_manifest(
-            addr,
-            repository,
-            tag,
-            &image.manifest_media_type,
-            &image.manifest,
-        )?;
+        let got = push_manifest(addr, repository, tag, &image.manifest_media_type, &image.manifest)?;
         if !got.is_empty() && got != want {
             bail!("registry stored {got} for {repository}:{tag}, expected {want}");
         }
     }
     if tags.is_empty() {
-        push_manifest(
-            addr,
-            repository,
-            &want,
-            &image.manifest_media_type,
-            &image.manifest,
-        )?;
+        push_manifest(addr, repository, &want, &image.manifest_media_type, &image.manifest)?;
     }
     Ok(want)
 }
@@ -457,13 +375,7 @@ pub fn get_manifest(addr: &str, repository: &str, reference: &str) -> Result<htt
         crate::image::DOCKER_MANIFEST,
         crate::image::DOCKER_MANIFEST_LIST
     );
-    request(
-        "GET",
-        &format!("http://{addr}/v2/{repository}/manifests/{reference}"),
-        &[("Accept", &accept)],
-        &[],
-        T,
-    )
+    request("GET", &format!("http://{addr}/v2/{repository}/manifests/{reference}"), &[("Accept", &accept)], &[], T)
 }
 
 /// The engine config (BuildKit registry format) that mirrors docker.io to
@@ -478,6 +390,5 @@ pub fn write_engine_config(path: &Path, registry: &str) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir)?;
     }
-    fs::write(path, engine_config(registry))
-        .with_context(|| format!("writing `{}`", path.display()))
+    fs::write(path, engine_config(registry)).with_context(|| format!("writing `{}`", path.display()))
 }

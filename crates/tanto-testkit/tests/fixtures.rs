@@ -16,10 +16,7 @@ fn fixtures_py() -> Option<PathBuf> {
 fn pid_alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .map(|(_, r)| r.split_whitespace().next().unwrap_or("").to_string())
-        })
+        .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.split_whitespace().next().unwrap_or("").to_string()))
         .is_some_and(|state| state != "Z" && state != "X")
 }
 
@@ -27,11 +24,7 @@ fn pid_alive(pid: u32) -> bool {
 fn busybox_image_matches_the_conformance_fixture() {
     let t = Instant::now();
     let image = busybox_image().expect("building busybox");
-    eprintln!(
-        "built busybox in {:?}: layer {} bytes",
-        t.elapsed(),
-        image.layer.len()
-    );
+    eprintln!("built busybox in {:?}: layer {} bytes", t.elapsed(), image.layer.len());
 
     // what the image must contain
     let tar = flate2::read::GzDecoder::new(&image.layer[..]);
@@ -48,10 +41,7 @@ fn busybox_image_matches_the_conformance_fixture() {
         ));
     }
     let find = |n: &str| {
-        names
-            .iter()
-            .find(|(name, ..)| name.trim_end_matches('/') == n)
-            .unwrap_or_else(|| panic!("{n} missing"))
+        names.iter().find(|(name, ..)| name.trim_end_matches('/') == n).unwrap_or_else(|| panic!("{n} missing"))
     };
     assert_eq!(find("tmp").1, 0o1777);
     assert_eq!(find("root").1, 0o700);
@@ -67,19 +57,10 @@ fn busybox_image_matches_the_conformance_fixture() {
     let config: serde_json::Value = serde_json::from_slice(&image.config).unwrap();
     assert_eq!(config["config"]["Cmd"], serde_json::json!(["sh"]));
     assert_eq!(config["history"].as_array().unwrap().len(), 1);
-    assert_eq!(
-        config["rootfs"]["diff_ids"][0],
-        serde_json::json!(image.diff_id)
-    );
+    assert_eq!(config["rootfs"]["diff_ids"][0], serde_json::json!(image.diff_id));
     let manifest: serde_json::Value = serde_json::from_slice(&image.manifest).unwrap();
-    assert_eq!(
-        manifest["layers"][0]["digest"],
-        serde_json::json!(image.layer_digest())
-    );
-    assert_eq!(
-        manifest["config"]["size"],
-        serde_json::json!(image.config.len())
-    );
+    assert_eq!(manifest["layers"][0]["digest"], serde_json::json!(image.layer_digest()));
+    assert_eq!(manifest["config"]["size"], serde_json::json!(image.config.len()));
 
     // the same bytes as Python's fixture (uncompressed layer and config)
     let Some(py) = fixtures_py() else {
@@ -100,16 +81,8 @@ fn busybox_image_matches_the_conformance_fixture() {
         }
     };
     let py: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        py["diff_id"],
-        serde_json::json!(image.diff_id),
-        "uncompressed layer differs from fixtures.py's"
-    );
-    assert_eq!(
-        py["config"],
-        serde_json::json!(image.config_digest()),
-        "config differs from fixtures.py's"
-    );
+    assert_eq!(py["diff_id"], serde_json::json!(image.diff_id), "uncompressed layer differs from fixtures.py's");
+    assert_eq!(py["config"], serde_json::json!(image.config_digest()), "config differs from fixtures.py's");
 }
 
 #[test]
@@ -136,27 +109,18 @@ fn registry_serves_what_we_push_and_stops() {
         let r = get_manifest(&addr, "library/busybox", tag).unwrap();
         assert_eq!(r.status, 200);
         assert_eq!(sha256_digest(&r.body), digest);
-        assert_eq!(
-            r.header("content-type"),
-            Some("application/vnd.oci.image.manifest.v1+json")
-        );
+        assert_eq!(r.header("content-type"), Some("application/vnd.oci.image.manifest.v1+json"));
     }
     let r = get_manifest(&addr, "library/busybox", "nosuch").unwrap();
     assert_eq!(r.status, 404);
-    let blob = tanto_testkit::http::get_ok(&format!(
-        "http://{addr}/v2/library/busybox/blobs/{}",
-        image.layer_digest()
-    ))
-    .unwrap();
+    let blob = tanto_testkit::http::get_ok(&format!("http://{addr}/v2/library/busybox/blobs/{}", image.layer_digest()))
+        .unwrap();
     assert_eq!(blob.body, image.layer);
     // a Docker schema 2 copy under another name
     let docker = image.to_docker();
     tanto_testkit::push_image(&addr, "docker/busybox", &["v2"], &docker).unwrap();
     let r = get_manifest(&addr, "docker/busybox", "v2").unwrap();
-    assert_eq!(
-        r.header("content-type"),
-        Some("application/vnd.docker.distribution.manifest.v2+json")
-    );
+    assert_eq!(r.header("content-type"), Some("application/vnd.docker.distribution.manifest.v2+json"));
 
     drop(reg);
     assert!(!pid_alive(pid), "dropping the registry stops it");
@@ -180,37 +144,20 @@ fn fixtures_binary_serves_detached_and_stops() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("fx");
     let t = Instant::now();
-    let out = Command::new(bin)
-        .args(["serve", "--dir"])
-        .arg(&d)
-        .output()
-        .unwrap();
-    eprintln!(
-        "serve took {:?}: {}",
-        t.elapsed(),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new(bin).args(["serve", "--dir"]).arg(&d).output().unwrap();
+    eprintln!("serve took {:?}: {}", t.elapsed(), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success());
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let vars: std::collections::HashMap<&str, &str> =
-        stdout.lines().filter_map(|l| l.split_once('=')).collect();
+    let vars: std::collections::HashMap<&str, &str> = stdout.lines().filter_map(|l| l.split_once('=')).collect();
     let addr = vars["REGISTRY"].to_string();
     let pid: u32 = vars["REGISTRY_PID"].parse().unwrap();
     assert!(addr.starts_with("127.0.0.1:"));
     assert_eq!(Path::new(vars["TANTO_CONFIG"]), d.join("engine.toml"));
     let config = std::fs::read_to_string(d.join("engine.toml")).unwrap();
-    assert!(
-        config.contains(&format!("mirrors = [\"{addr}\"]")) && config.contains("http = true"),
-        "{config}"
-    );
+    assert!(config.contains(&format!("mirrors = [\"{addr}\"]")) && config.contains("http = true"), "{config}");
     // the registry outlived the command
     assert!(pid_alive(pid));
-    assert_eq!(
-        get_manifest(&addr, "library/busybox", "1.36")
-            .unwrap()
-            .status,
-        200
-    );
+    assert_eq!(get_manifest(&addr, "library/busybox", "1.36").unwrap().status, 200);
 
     // a second serve reuses it
     let out = Command::new(bin)
@@ -220,24 +167,12 @@ fn fixtures_binary_serves_detached_and_stops() {
         .arg(dir.path().join("other.toml"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("REGISTRY={addr}")));
     assert!(dir.path().join("other.toml").exists());
 
-    let out = Command::new(bin)
-        .args(["stop", "--dir"])
-        .arg(&d)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new(bin).args(["stop", "--dir"]).arg(&d).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // the registry was re-parented; wait until init reaps it
     let t = Instant::now();
     while pid_alive(pid) && t.elapsed().as_secs() < 5 {
@@ -261,8 +196,7 @@ fn debian_images_by_name_and_cached_blobs_reassemble() {
     assert!(tanto_testkit::DebianImage::by_name("debian-nothing").is_none());
     // what `DebianImage::build` does with its cached config and layer
     let busybox = tanto_testkit::busybox_image().expect("busybox image");
-    let again = tanto_testkit::Image::from_blobs(busybox.config.clone(), busybox.layer.clone())
-        .expect("reassembling");
+    let again = tanto_testkit::Image::from_blobs(busybox.config.clone(), busybox.layer.clone()).expect("reassembling");
     assert_eq!(again, busybox);
     assert!(tanto_testkit::Image::from_blobs(b"{}".to_vec(), busybox.layer.clone()).is_err());
 }

@@ -106,7 +106,9 @@ pub fn parse_git(s: &str) -> Option<GitAddress> {
 /// A schemeless `host.tld/owner/repo[@ref][#...]` (the tanto extension): its https form.
 fn schemeless_git(s: &str) -> Option<GitAddress> {
     let host = s.split('/').next()?;
-    let looks_like_host = host.contains('.') && !host.starts_with('.') && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b':');
+    let looks_like_host = host.contains('.')
+        && !host.starts_with('.')
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b':');
     if !looks_like_host || s.split('/').filter(|p| !p.is_empty()).count() < 3 || s.contains("://") {
         return None;
     }
@@ -143,7 +145,8 @@ pub fn secret_uri(addr: &str) -> Result<(String, Option<String>), FieldError> {
 
 /// A service address: (host, port forward).
 pub fn service_addr(addr: &str) -> Result<(String, PortForwardObj), FieldError> {
-    let bad = |why: &str| FieldError::from(format!("service address `{addr}` {why}: use tcp://HOST:PORT or udp://HOST:PORT"));
+    let bad =
+        |why: &str| FieldError::from(format!("service address `{addr}` {why}: use tcp://HOST:PORT or udp://HOST:PORT"));
     let (scheme, rest) = addr.split_once("://").ok_or_else(|| bad("has no scheme"))?;
     let protocol = match scheme.to_ascii_lowercase().as_str() {
         "tcp" => "TCP",
@@ -158,7 +161,8 @@ pub fn service_addr(addr: &str) -> Result<(String, PortForwardObj), FieldError> 
         }
         None => hostport.rsplit_once(':').ok_or_else(|| bad("has no port"))?,
     };
-    let port: u16 = port.parse().ok().filter(|p| *p > 0).ok_or_else(|| bad(&format!("has an invalid port `{port}`")))?;
+    let port: u16 =
+        port.parse().ok().filter(|p| *p > 0).ok_or_else(|| bad(&format!("has an invalid port `{port}`")))?;
     if host.is_empty() {
         return Err(bad("has no host"));
     }
@@ -234,7 +238,9 @@ impl Api {
             "file" => match self.git_address(v).await? {
                 Some(g) => {
                     let Some(sub) = g.subdir.as_deref() else {
-                        return Err(format!("address `{v}` names no file in the git repository: add `#REF:PATH`").into());
+                        return Err(
+                            format!("address `{v}` names no file in the git repository: add `#REF:PATH`").into()
+                        );
                     };
                     let tree = self.git_tree(&Self::git_ref_of(&g), false, 1).await?;
                     Ok(resolved(Object::File(FileObj { root: tree.root, path: paths::clean_abs(sub) })))
@@ -245,13 +251,19 @@ impl Api {
                 }
             },
             "gitRepository" => match self.git_address(v).await? {
-                Some(g) if g.reference.is_some() => Err(format!("git repository address `{v}` cannot name a ref; use `gitRef`").into()),
-                Some(g) if g.subdir.is_some() => Err(format!("git repository address `{v}` cannot name a subdirectory; use `directory`").into()),
+                Some(g) if g.reference.is_some() => {
+                    Err(format!("git repository address `{v}` cannot name a ref; use `gitRef`").into())
+                }
+                Some(g) if g.subdir.is_some() => {
+                    Err(format!("git repository address `{v}` cannot name a subdirectory; use `directory`").into())
+                }
                 Some(g) => Ok(resolved(Object::GitRepository(Self::git_repo(g.remote)))),
                 None => Ok(resolved(Object::GitRepository(self.local_git(local_path(v)).await?))),
             },
             "gitRef" => match self.git_address(v).await? {
-                Some(g) if g.subdir.is_some() => Err(format!("git ref address `{v}` cannot name a subdirectory; use `directory`").into()),
+                Some(g) if g.subdir.is_some() => {
+                    Err(format!("git ref address `{v}` cannot name a subdirectory; use `directory`").into())
+                }
                 Some(g) => Ok(resolved(Object::GitRef(Self::git_ref_of(&g)))),
                 None => {
                     let (path, reference) = v.split_once('#').unwrap_or((v, ""));
@@ -289,16 +301,37 @@ mod tests {
         let cases: &[(&str, Option<(&str, Option<&str>, Option<&str>)>)] = &[
             ("https://github.com/moby/buildkit", Some(("https://github.com/moby/buildkit", None, None))),
             ("HTTP://github.com/moby/buildkit", Some(("http://github.com/moby/buildkit", None, None))),
-            ("https://github.com/moby/buildkit#v1.0.0", Some(("https://github.com/moby/buildkit", Some("v1.0.0"), None))),
-            ("https://github.com/moby/buildkit@v1.0.0", Some(("https://github.com/moby/buildkit", Some("v1.0.0"), None))),
-            ("http://github.com/moby/buildkit#v1.0.0:subdir", Some(("http://github.com/moby/buildkit", Some("v1.0.0"), Some("subdir")))),
+            (
+                "https://github.com/moby/buildkit#v1.0.0",
+                Some(("https://github.com/moby/buildkit", Some("v1.0.0"), None)),
+            ),
+            (
+                "https://github.com/moby/buildkit@v1.0.0",
+                Some(("https://github.com/moby/buildkit", Some("v1.0.0"), None)),
+            ),
+            (
+                "http://github.com/moby/buildkit#v1.0.0:subdir",
+                Some(("http://github.com/moby/buildkit", Some("v1.0.0"), Some("subdir"))),
+            ),
             ("https://github.com/moby/buildkit#:docs", Some(("https://github.com/moby/buildkit", None, Some("docs")))),
-            ("http://foo:bar@github.com/moby/buildkit#main", Some(("http://foo:bar@github.com/moby/buildkit", Some("main"), None))),
-            ("ssh://git@github.com:22/moby/buildkit.git", Some(("ssh://git@github.com:22/moby/buildkit.git", None, None))),
+            (
+                "http://foo:bar@github.com/moby/buildkit#main",
+                Some(("http://foo:bar@github.com/moby/buildkit", Some("main"), None)),
+            ),
+            (
+                "ssh://git@github.com:22/moby/buildkit.git",
+                Some(("ssh://git@github.com:22/moby/buildkit.git", None, None)),
+            ),
             ("git://host.xz:1234/path/to/repo.git", Some(("git://host.xz:1234/path/to/repo.git", None, None))),
             ("git@github.com:moby/buildkit.git", Some(("git@github.com:moby/buildkit.git", None, None))),
-            ("git@github.com:moby/buildkit.git#v1.0.0:hack", Some(("git@github.com:moby/buildkit.git", Some("v1.0.0"), Some("hack")))),
-            ("git@github.com:moby/buildkit.git@v1.0.0", Some(("git@github.com:moby/buildkit.git", Some("v1.0.0"), None))),
+            (
+                "git@github.com:moby/buildkit.git#v1.0.0:hack",
+                Some(("git@github.com:moby/buildkit.git", Some("v1.0.0"), Some("hack"))),
+            ),
+            (
+                "git@github.com:moby/buildkit.git@v1.0.0",
+                Some(("git@github.com:moby/buildkit.git", Some("v1.0.0"), None)),
+            ),
             ("httpx://github.com/moby/buildkit", None),
             ("file:///srv/repo", None),
             ("./src", None),
@@ -318,7 +351,10 @@ mod tests {
         let cases: &[(&str, Option<(&str, Option<&str>)>)] = &[
             ("github.com/moby/buildkit", Some(("https://github.com/moby/buildkit", None))),
             ("github.com/moby/buildkit@v0.12.0", Some(("https://github.com/moby/buildkit", Some("v0.12.0")))),
-            ("gitlab.example.org/group/sub/repo#main", Some(("https://gitlab.example.org/group/sub/repo", Some("main")))),
+            (
+                "gitlab.example.org/group/sub/repo#main",
+                Some(("https://gitlab.example.org/group/sub/repo", Some("main"))),
+            ),
             ("src/lib/x", None),
             ("github.com/only-owner", None),
             ("./github.com/a/b", None),
@@ -361,7 +397,11 @@ mod tests {
         for (input, want) in cases {
             match (service_addr(input), want) {
                 (Ok((h, p)), Ok((wh, wp, wproto))) => {
-                    assert_eq!((h.as_str(), p.backend, p.frontend, p.protocol.as_str()), (*wh, *wp, Some(*wp), *wproto), "{input}")
+                    assert_eq!(
+                        (h.as_str(), p.backend, p.frontend, p.protocol.as_str()),
+                        (*wh, *wp, Some(*wp), *wproto),
+                        "{input}"
+                    )
                 }
                 (Err(e), Err(w)) => assert!(e.message.contains(w), "{input}: {}", e.message),
                 (got, want) => panic!("{input}: got {got:?}, want {want:?}"),

@@ -101,7 +101,13 @@ pub trait Backend: Send + Sync {
 
     /// Uploads a host directory (relative to the session's working directory);
     /// returns the root of the uploaded tree.
-    async fn host_directory(&self, _path: &str, _include: Vec<String>, _exclude: Vec<String>, _gitignore: bool) -> Result<Ref, FieldError> {
+    async fn host_directory(
+        &self,
+        _path: &str,
+        _include: Vec<String>,
+        _exclude: Vec<String>,
+        _gitignore: bool,
+    ) -> Result<Ref, FieldError> {
         Err("not implemented yet: Host.directory".into())
     }
 
@@ -117,28 +123,54 @@ pub trait Backend: Send + Sync {
     }
 
     /// Writes the directory `path` of `root` to host path `dest`; returns the absolute path written.
-    async fn export_directory(&self, _root: Option<&Ref>, _path: &str, _dest: &str, _wipe: bool) -> Result<String, FieldError> {
+    async fn export_directory(
+        &self,
+        _root: Option<&Ref>,
+        _path: &str,
+        _dest: &str,
+        _wipe: bool,
+    ) -> Result<String, FieldError> {
         Err("not implemented yet: Directory.export".into())
     }
 
     /// Writes the file `path` of `root` to host path `dest`; returns the absolute path written.
-    async fn export_file(&self, _root: Option<&Ref>, _path: &str, _dest: &str, _allow_parent_dir: bool) -> Result<String, FieldError> {
+    async fn export_file(
+        &self,
+        _root: Option<&Ref>,
+        _path: &str,
+        _dest: &str,
+        _allow_parent_dir: bool,
+    ) -> Result<String, FieldError> {
         Err("not implemented yet: File.export".into())
     }
 
     /// Writes an OCI tarball of `variants` (one container per platform) to
     /// host path `dest`; returns the absolute path written.
-    async fn export_image(&self, _variants: &[ContainerObj], _dest: &str, _opts: &ImageOptions) -> Result<String, FieldError> {
+    async fn export_image(
+        &self,
+        _variants: &[ContainerObj],
+        _dest: &str,
+        _opts: &ImageOptions,
+    ) -> Result<String, FieldError> {
         Err("not implemented yet: Container.export".into())
     }
 
     /// An OCI tarball of `variants` as a file: (root, path of the file in it).
-    async fn image_tarball(&self, _variants: &[ContainerObj], _opts: &ImageOptions) -> Result<(Ref, String), FieldError> {
+    async fn image_tarball(
+        &self,
+        _variants: &[ContainerObj],
+        _opts: &ImageOptions,
+    ) -> Result<(Ref, String), FieldError> {
         Err("not implemented yet: Container.asTarball".into())
     }
 
     /// Pushes `variants` to `address`; returns `address@sha256:...`.
-    async fn publish(&self, _address: &str, _variants: &[ContainerObj], _opts: &ImageOptions) -> Result<String, FieldError> {
+    async fn publish(
+        &self,
+        _address: &str,
+        _variants: &[ContainerObj],
+        _opts: &ImageOptions,
+    ) -> Result<String, FieldError> {
         Err("not implemented yet: Container.publish".into())
     }
 
@@ -148,7 +180,12 @@ pub trait Backend: Send + Sync {
     }
 
     /// Credentials for a registry, for the rest of the session (as Dagger does).
-    async fn add_registry_auth(&self, _address: &str, _username: &str, _secret_identity: &str) -> Result<(), FieldError> {
+    async fn add_registry_auth(
+        &self,
+        _address: &str,
+        _username: &str,
+        _secret_identity: &str,
+    ) -> Result<(), FieldError> {
         Err("not implemented yet: Container.withRegistryAuth".into())
     }
 
@@ -171,13 +208,21 @@ pub trait Backend: Send + Sync {
     }
 
     /// The host and ports of a host tunnel, started if needed.
-    async fn service_ports(&self, _svc: &super::service::ServiceSpec) -> Result<(String, Vec<super::objects::PortObj>), FieldError> {
+    async fn service_ports(
+        &self,
+        _svc: &super::service::ServiceSpec,
+    ) -> Result<(String, Vec<super::objects::PortObj>), FieldError> {
         Err("not implemented yet: Service.ports".into())
     }
 
     /// Forwards `ports` (all exposed ports when empty) of the service to the host until
     /// the service exits or the request is cancelled.
-    async fn service_up(&self, _svc: &super::service::ServiceSpec, _ports: Vec<super::service::PortForwardObj>, _random: bool) -> Result<(), FieldError> {
+    async fn service_up(
+        &self,
+        _svc: &super::service::ServiceSpec,
+        _ports: Vec<super::service::PortForwardObj>,
+        _random: bool,
+    ) -> Result<(), FieldError> {
         Err("not implemented yet: Service.up".into())
     }
 
@@ -194,7 +239,12 @@ pub trait Backend: Send + Sync {
     }
 
     /// Loads `variants` into the client's docker or podman image store, tagged `name`.
-    async fn load_host_image(&self, _name: &str, _variants: &[ContainerObj], _opts: &ImageOptions) -> Result<(), FieldError> {
+    async fn load_host_image(
+        &self,
+        _name: &str,
+        _variants: &[ContainerObj],
+        _opts: &ImageOptions,
+    ) -> Result<(), FieldError> {
         Err("not implemented yet: Container.exportImage".into())
     }
 
@@ -212,12 +262,23 @@ pub trait Backend: Send + Sync {
     }
 
     /// The best common ancestor of two commits of `repo`.
-    async fn git_merge_base(&self, _repo: &super::sources::GitRepositoryObj, _a: &str, _b: &str) -> Result<String, FieldError> {
+    async fn git_merge_base(
+        &self,
+        _repo: &super::sources::GitRepositoryObj,
+        _a: &str,
+        _b: &str,
+    ) -> Result<String, FieldError> {
         Err("not implemented yet: GitRef.commonAncestor".into())
     }
 
     /// What `upper_path` of `upper` adds, modifies and removes compared with `lower_path` of `lower`.
-    async fn changes(&self, _lower: Option<&Ref>, _lower_path: &str, _upper: Option<&Ref>, _upper_path: &str) -> Result<super::changeset::ChangeLists, FieldError> {
+    async fn changes(
+        &self,
+        _lower: Option<&Ref>,
+        _lower_path: &str,
+        _upper: Option<&Ref>,
+        _upper_path: &str,
+    ) -> Result<super::changeset::ChangeLists, FieldError> {
         Err("not implemented yet: Changeset.addedPaths".into())
     }
 
@@ -255,23 +316,44 @@ pub trait Backend: Send + Sync {
     }
 
     /// Uploads directory `rel` (relative to the boundary) of a workspace.
-    async fn workspace_directory(&self, _ws: &super::workspace::WorkspaceObj, _rel: &str, _include: Vec<String>, _exclude: Vec<String>, _gitignore: bool) -> Result<Ref, FieldError> {
+    async fn workspace_directory(
+        &self,
+        _ws: &super::workspace::WorkspaceObj,
+        _rel: &str,
+        _include: Vec<String>,
+        _exclude: Vec<String>,
+        _gitignore: bool,
+    ) -> Result<Ref, FieldError> {
         Err("not implemented yet: Workspace.directory".into())
     }
 
     /// Uploads file `rel` (relative to the boundary) of a workspace: the root holding it and its path there.
-    async fn workspace_file(&self, _ws: &super::workspace::WorkspaceObj, _rel: &str) -> Result<(Ref, String), FieldError> {
+    async fn workspace_file(
+        &self,
+        _ws: &super::workspace::WorkspaceObj,
+        _rel: &str,
+    ) -> Result<(Ref, String), FieldError> {
         Err("not implemented yet: Workspace.file".into())
     }
 
     /// `name` in directory `from` (relative to the boundary) or the nearest
     /// parent up to the boundary that has it, as `/path` from the boundary.
-    async fn workspace_find_up(&self, _ws: &super::workspace::WorkspaceObj, _name: &str, _from: &str) -> Result<Option<String>, FieldError> {
+    async fn workspace_find_up(
+        &self,
+        _ws: &super::workspace::WorkspaceObj,
+        _name: &str,
+        _from: &str,
+    ) -> Result<Option<String>, FieldError> {
         Err("not implemented yet: Workspace.findUp".into())
     }
 
     /// Matches of `opts` in the files below directory `path` of `root`, by path then position.
-    async fn search(&self, _root: Option<&Ref>, _path: &str, _opts: &super::search::SearchOptions) -> Result<Vec<super::search::SearchResultObj>, FieldError> {
+    async fn search(
+        &self,
+        _root: Option<&Ref>,
+        _path: &str,
+        _opts: &super::search::SearchOptions,
+    ) -> Result<Vec<super::search::SearchResultObj>, FieldError> {
         Err("not implemented yet: Directory.search".into())
     }
 }

@@ -67,11 +67,23 @@ impl Api {
             "after" => Ok(resolved(Object::Directory(c.after.clone()))),
             "layer" => {
                 let (lower, upper, sources) = sides(&c.before, &c.after);
-                let action = FileAction::Diff { lower, lower_path: c.before.path.clone(), upper, upper_path: c.after.path.clone(), dest: "/".into() };
-                Ok(resolved(Object::Directory(DirectoryObj { root: Some(file_op(None, action, sources)), path: "/".into() })))
+                let action = FileAction::Diff {
+                    lower,
+                    lower_path: c.before.path.clone(),
+                    upper,
+                    upper_path: c.after.path.clone(),
+                    dest: "/".into(),
+                };
+                Ok(resolved(Object::Directory(DirectoryObj {
+                    root: Some(file_op(None, action, sources)),
+                    path: "/".into(),
+                })))
             }
             "addedPaths" | "modifiedPaths" | "removedPaths" | "isEmpty" => {
-                let l = self.backend.changes(c.before.root.as_ref(), &c.before.path, c.after.root.as_ref(), &c.after.path).await?;
+                let l = self
+                    .backend
+                    .changes(c.before.root.as_ref(), &c.before.path, c.after.root.as_ref(), &c.after.path)
+                    .await?;
                 Ok(match call.field {
                     "addedPaths" => strings(l.added),
                     "modifiedPaths" => strings(l.modified),

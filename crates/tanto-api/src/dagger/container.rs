@@ -46,7 +46,8 @@ impl ContainerObj {
     /// A path argument made absolute (expanding env vars when asked).
     pub(super) fn path_arg(&self, a: &Args, name: &str) -> Result<String, FieldError> {
         let raw = a.string(name)?;
-        let raw = if a.opt_bool("expand")?.unwrap_or(false) { paths::expand(raw, &self.config.env) } else { raw.to_string() };
+        let raw =
+            if a.opt_bool("expand")?.unwrap_or(false) { paths::expand(raw, &self.config.env) } else { raw.to_string() };
         Ok(paths::resolve(self.workdir(), &raw))
     }
 
@@ -102,8 +103,11 @@ impl Api {
             "withEnvVariable" => {
                 let mut n = c.clone();
                 let value = a.string("value")?;
-                let value =
-                    if a.opt_bool("expand")?.unwrap_or(false) { paths::expand(value, &c.config.env) } else { value.to_string() };
+                let value = if a.opt_bool("expand")?.unwrap_or(false) {
+                    paths::expand(value, &c.config.env)
+                } else {
+                    value.to_string()
+                };
                 n.config.env_set(a.string("name")?, &value);
                 ctr(n)
             }
@@ -112,7 +116,9 @@ impl Api {
                 n.config.env_remove(a.string("name")?);
                 ctr(n)
             }
-            "envVariable" => Ok(c.config.env_get(a.string("name")?).map(|v| leaf(v.to_string())).unwrap_or(Resolved::Null)),
+            "envVariable" => {
+                Ok(c.config.env_get(a.string("name")?).map(|v| leaf(v.to_string())).unwrap_or(Resolved::Null))
+            }
             "envVariables" => Ok(Resolved::List(
                 c.config
                     .env
@@ -340,7 +346,11 @@ impl Api {
             }
             // Sockets are not mounts in Dagger's sense (`withoutMount` leaves them too).
             "mounts" => Ok(strings(
-                &c.mounts.iter().filter(|m| !matches!(m.source, MountSource::Socket { .. })).map(|m| m.target.clone()).collect::<Vec<_>>(),
+                &c.mounts
+                    .iter()
+                    .filter(|m| !matches!(m.source, MountSource::Socket { .. }))
+                    .map(|m| m.target.clone())
+                    .collect::<Vec<_>>(),
             )),
             "withUnixSocket" | "withoutUnixSocket" => self.container_socket_field(c, call),
             "withSecretVariable" => {
@@ -364,7 +374,11 @@ impl Api {
                 n.rootfs = if dir.path == "/" {
                     dir.root
                 } else {
-                    Some(file_op(None, copy_dir_action(&dir, "/".into(), &Args::new("Container", "withRootfs"))?, dir.root.into_iter().collect()))
+                    Some(file_op(
+                        None,
+                        copy_dir_action(&dir, "/".into(), &Args::new("Container", "withRootfs"))?,
+                        dir.root.into_iter().collect(),
+                    ))
                 };
                 n.exec = None;
                 ctr(n)
@@ -383,9 +397,13 @@ impl Api {
                 let d = self.container_subpath(c, &path, false)?;
                 super::directory::exists(self, d.root.as_ref(), &d.path, a).await
             }
-            "export" | "asTarball" | "publish" | "import" | "withRegistryAuth" | "withoutRegistryAuth" | "exportImage" => {
-                self.container_out(c, call).await
-            }
+            "export"
+            | "asTarball"
+            | "publish"
+            | "import"
+            | "withRegistryAuth"
+            | "withoutRegistryAuth"
+            | "exportImage" => self.container_out(c, call).await,
             "withServiceBinding" | "asService" | "up" => self.container_service_field(c, call).await,
             _ => self.container_more(c, call).await,
         }
@@ -409,12 +427,25 @@ impl Api {
     }
 
     /// Where `path` of a container lives: in a mounted directory or the rootfs.
-    pub(super) fn container_subpath(&self, c: &ContainerObj, path: &str, _dir: bool) -> Result<DirectoryObj, FieldError> {
+    pub(super) fn container_subpath(
+        &self,
+        c: &ContainerObj,
+        path: &str,
+        _dir: bool,
+    ) -> Result<DirectoryObj, FieldError> {
         if let Some((m, rest)) = c.mount_for(path) {
             return match &m.source {
-                MountSource::Dir { dir, .. } => Ok(DirectoryObj { root: dir.root.clone(), path: paths::within(&dir.path, &rest) }),
-                MountSource::File { file, .. } if rest.is_empty() => Ok(DirectoryObj { root: file.root.clone(), path: file.path.clone() }),
-                _ => Err(format!("`{path}` is inside the mount at `{}`, whose contents are not part of the container", m.target).into()),
+                MountSource::Dir { dir, .. } => {
+                    Ok(DirectoryObj { root: dir.root.clone(), path: paths::within(&dir.path, &rest) })
+                }
+                MountSource::File { file, .. } if rest.is_empty() => {
+                    Ok(DirectoryObj { root: file.root.clone(), path: file.path.clone() })
+                }
+                _ => Err(format!(
+                    "`{path}` is inside the mount at `{}`, whose contents are not part of the container",
+                    m.target
+                )
+                .into()),
             };
         }
         Ok(DirectoryObj { root: c.rootfs.clone(), path: path.to_string() })
@@ -431,7 +462,9 @@ impl Api {
             args = full;
         }
         if args.is_empty() {
-            return Err("`withExec` has no command to run: pass `args`, or set default args (`withDefaultArgs`) first".into());
+            return Err(
+                "`withExec` has no command to run: pass `args`, or set default args (`withDefaultArgs`) first".into()
+            );
         }
         if a.opt_bool("expand")?.unwrap_or(false) {
             args = args.iter().map(|s| paths::expand(s, &c.config.env)).collect();
@@ -447,9 +480,12 @@ impl Api {
         let mut mounts = Vec::with_capacity(c.mounts.len());
         for m in &c.mounts {
             let kind = match &m.source {
-                MountSource::Dir { dir, readonly, owner } => {
-                    ExecMountKind::Dir { input: push(&dir.root), selector: dir.path.clone(), readonly: *readonly, owner: owner.clone() }
-                }
+                MountSource::Dir { dir, readonly, owner } => ExecMountKind::Dir {
+                    input: push(&dir.root),
+                    selector: dir.path.clone(),
+                    readonly: *readonly,
+                    owner: owner.clone(),
+                },
                 MountSource::File { file, owner } => {
                     ExecMountKind::File { input: push(&file.root), selector: file.path.clone(), owner: owner.clone() }
                 }

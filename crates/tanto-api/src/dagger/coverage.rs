@@ -96,7 +96,13 @@ impl Backend for ProbeBackend {
     async fn git_refs(&self, _: &str, _: &GitAuth) -> Result<Vec<(String, String)>, crate::gql::FieldError> {
         no()
     }
-    async fn git_resolve(&self, _: &str, _: &str, _: RefKind, _: &GitAuth) -> Result<(String, String), crate::gql::FieldError> {
+    async fn git_resolve(
+        &self,
+        _: &str,
+        _: &str,
+        _: RefKind,
+        _: &GitAuth,
+    ) -> Result<(String, String), crate::gql::FieldError> {
         no()
     }
     fn set_secret(&self, _: &str, _: Vec<u8>) {}
@@ -104,7 +110,13 @@ impl Backend for ProbeBackend {
     async fn secret_plaintext(&self, _: &str, _: &str) -> Result<Vec<u8>, crate::gql::FieldError> {
         no()
     }
-    async fn host_directory(&self, _: &str, _: Vec<String>, _: Vec<String>, _: bool) -> Result<Ref, crate::gql::FieldError> {
+    async fn host_directory(
+        &self,
+        _: &str,
+        _: Vec<String>,
+        _: Vec<String>,
+        _: bool,
+    ) -> Result<Ref, crate::gql::FieldError> {
         no()
     }
     async fn host_file(&self, _: &str) -> Result<(Ref, String), crate::gql::FieldError> {
@@ -113,16 +125,31 @@ impl Backend for ProbeBackend {
     async fn host_find_up(&self, _: &str) -> Result<Option<String>, crate::gql::FieldError> {
         no()
     }
-    async fn export_directory(&self, _: Option<&Ref>, _: &str, _: &str, _: bool) -> Result<String, crate::gql::FieldError> {
+    async fn export_directory(
+        &self,
+        _: Option<&Ref>,
+        _: &str,
+        _: &str,
+        _: bool,
+    ) -> Result<String, crate::gql::FieldError> {
         no()
     }
     async fn export_file(&self, _: Option<&Ref>, _: &str, _: &str, _: bool) -> Result<String, crate::gql::FieldError> {
         no()
     }
-    async fn export_image(&self, _: &[ContainerObj], _: &str, _: &ImageOptions) -> Result<String, crate::gql::FieldError> {
+    async fn export_image(
+        &self,
+        _: &[ContainerObj],
+        _: &str,
+        _: &ImageOptions,
+    ) -> Result<String, crate::gql::FieldError> {
         no()
     }
-    async fn image_tarball(&self, _: &[ContainerObj], _: &ImageOptions) -> Result<(Ref, String), crate::gql::FieldError> {
+    async fn image_tarball(
+        &self,
+        _: &[ContainerObj],
+        _: &ImageOptions,
+    ) -> Result<(Ref, String), crate::gql::FieldError> {
         no()
     }
     async fn publish(&self, _: &str, _: &[ContainerObj], _: &ImageOptions) -> Result<String, crate::gql::FieldError> {
@@ -142,13 +169,27 @@ impl Backend for ProbeBackend {
     async fn stop_service(&self, _: &super::service::ServiceSpec, _: bool) -> Result<(), crate::gql::FieldError> {
         no()
     }
-    async fn service_ports(&self, _: &super::service::ServiceSpec) -> Result<(String, Vec<super::objects::PortObj>), crate::gql::FieldError> {
+    async fn service_ports(
+        &self,
+        _: &super::service::ServiceSpec,
+    ) -> Result<(String, Vec<super::objects::PortObj>), crate::gql::FieldError> {
         no()
     }
-    async fn service_up(&self, _: &super::service::ServiceSpec, _: Vec<super::service::PortForwardObj>, _: bool) -> Result<(), crate::gql::FieldError> {
+    async fn service_up(
+        &self,
+        _: &super::service::ServiceSpec,
+        _: Vec<super::service::PortForwardObj>,
+        _: bool,
+    ) -> Result<(), crate::gql::FieldError> {
         no()
     }
-    async fn changes(&self, _: Option<&Ref>, _: &str, _: Option<&Ref>, _: &str) -> Result<super::changeset::ChangeLists, crate::gql::FieldError> {
+    async fn changes(
+        &self,
+        _: Option<&Ref>,
+        _: &str,
+        _: Option<&Ref>,
+        _: &str,
+    ) -> Result<super::changeset::ChangeLists, crate::gql::FieldError> {
         no()
     }
     async fn host_unix_socket(&self, _: &str) -> Result<String, crate::gql::FieldError> {
@@ -157,7 +198,12 @@ impl Backend for ProbeBackend {
     async fn host_container_image(&self, _: &str, _: &str) -> Result<ResolvedImage, crate::gql::FieldError> {
         no()
     }
-    async fn load_host_image(&self, _: &str, _: &[ContainerObj], _: &ImageOptions) -> Result<(), crate::gql::FieldError> {
+    async fn load_host_image(
+        &self,
+        _: &str,
+        _: &[ContainerObj],
+        _: &ImageOptions,
+    ) -> Result<(), crate::gql::FieldError> {
         no()
     }
     async fn git_dir_refs(&self, _: Option<&Ref>, _: &str) -> Result<Vec<(String, String)>, crate::gql::FieldError> {
@@ -166,7 +212,12 @@ impl Backend for ProbeBackend {
     async fn git_dir_ignored(&self, _: Option<&Ref>, _: &str) -> Result<Vec<String>, crate::gql::FieldError> {
         no()
     }
-    async fn git_merge_base(&self, _: &super::sources::GitRepositoryObj, _: &str, _: &str) -> Result<String, crate::gql::FieldError> {
+    async fn git_merge_base(
+        &self,
+        _: &super::sources::GitRepositoryObj,
+        _: &str,
+        _: &str,
+    ) -> Result<String, crate::gql::FieldError> {
         no()
     }
     async fn engine_info(&self) -> Result<super::engineobj::EngineObj, crate::gql::FieldError> {
@@ -188,16 +239,37 @@ impl Backend for ProbeBackend {
     async fn workspace(&self) -> Result<super::workspace::WorkspaceObj, crate::gql::FieldError> {
         Ok(Default::default())
     }
-    async fn workspace_directory(&self, _: &super::workspace::WorkspaceObj, _: &str, _: Vec<String>, _: Vec<String>, _: bool) -> Result<Ref, crate::gql::FieldError> {
+    async fn workspace_directory(
+        &self,
+        _: &super::workspace::WorkspaceObj,
+        _: &str,
+        _: Vec<String>,
+        _: Vec<String>,
+        _: bool,
+    ) -> Result<Ref, crate::gql::FieldError> {
         no()
     }
-    async fn workspace_file(&self, _: &super::workspace::WorkspaceObj, _: &str) -> Result<(Ref, String), crate::gql::FieldError> {
+    async fn workspace_file(
+        &self,
+        _: &super::workspace::WorkspaceObj,
+        _: &str,
+    ) -> Result<(Ref, String), crate::gql::FieldError> {
         no()
     }
-    async fn workspace_find_up(&self, _: &super::workspace::WorkspaceObj, _: &str, _: &str) -> Result<Option<String>, crate::gql::FieldError> {
+    async fn workspace_find_up(
+        &self,
+        _: &super::workspace::WorkspaceObj,
+        _: &str,
+        _: &str,
+    ) -> Result<Option<String>, crate::gql::FieldError> {
         no()
     }
-    async fn search(&self, _: Option<&Ref>, _: &str, _: &super::search::SearchOptions) -> Result<Vec<super::search::SearchResultObj>, crate::gql::FieldError> {
+    async fn search(
+        &self,
+        _: Option<&Ref>,
+        _: &str,
+        _: &super::search::SearchOptions,
+    ) -> Result<Vec<super::search::SearchResultObj>, crate::gql::FieldError> {
         no()
     }
 }
@@ -256,15 +328,13 @@ impl Probe {
             if let Some(d) = &def.default_json {
                 args.insert(name.clone(), d.clone());
             } else if def.ty.is_non_null() {
-                let expected = def
-                    .directives
-                    .iter()
-                    .find(|d| &*d.name == "expectedType")
-                    .and_then(|d| d.arg("name"))
-                    .and_then(|v| match v {
-                        async_graphql_value::ConstValue::String(s) => Some(s.clone()),
-                        _ => None,
-                    });
+                let expected =
+                    def.directives.iter().find(|d| &*d.name == "expectedType").and_then(|d| d.arg("name")).and_then(
+                        |v| match v {
+                            async_graphql_value::ConstValue::String(s) => Some(s.clone()),
+                            _ => None,
+                        },
+                    );
                 args.insert(name.clone(), self.placeholder(&def.ty, expected.as_deref()));
             }
         }
@@ -272,7 +342,12 @@ impl Probe {
     }
 
     /// Calls `type_name.field` on `parent`; `Err(message)` on failure (or panic).
-    async fn call(&self, parent: &Obj, type_name: &str, field: &crate::gql::schema::FieldDef) -> Result<Resolved, String> {
+    async fn call(
+        &self,
+        parent: &Obj,
+        type_name: &str,
+        field: &crate::gql::schema::FieldDef,
+    ) -> Result<Resolved, String> {
         let args = self.args(type_name, field);
         let call = FieldCall { schema: self.schema, type_name, field: &field.name, args: &args, def: field };
         match std::panic::AssertUnwindSafe(self.api.resolve(parent, &call)).catch_unwind().await {
@@ -295,7 +370,10 @@ impl Probe {
     /// Calls `field` with `args` on the known object of `type_name` and, when
     /// it returns an object of the same type, uses that richer object instead.
     async fn enrich(&mut self, type_name: &str, field: &str, args: Json) {
-        let (Some(parent), Some(def)) = (self.parents.get(type_name).cloned(), self.schema.field(type_name, field)) else { return };
+        let (Some(parent), Some(def)) = (self.parents.get(type_name).cloned(), self.schema.field(type_name, field))
+        else {
+            return;
+        };
         let mut a = self.args(type_name, def);
         if let Json::Object(m) = args {
             for (k, v) in m {
@@ -303,7 +381,9 @@ impl Probe {
             }
         }
         let call = FieldCall { schema: self.schema, type_name, field, args: &a, def };
-        if let Ok(Ok(Resolved::Object(o))) = std::panic::AssertUnwindSafe(self.api.resolve(&parent, &call)).catch_unwind().await {
+        if let Ok(Ok(Resolved::Object(o))) =
+            std::panic::AssertUnwindSafe(self.api.resolve(&parent, &call)).catch_unwind().await
+        {
             if o.type_name == type_name {
                 self.parents.insert(type_name.to_string(), o);
             }
@@ -367,7 +447,13 @@ pub async fn probe(schema: &'static Schema, types: &[&str]) -> Vec<TypeCoverage>
     let mut out = Vec::new();
     for &tname in types {
         let Some(t) = schema.get_type(tname) else { continue };
-        let mut cov = TypeCoverage { type_name: tname.to_string(), implemented: vec![], missing: vec![], legacy: 0, unreachable: false };
+        let mut cov = TypeCoverage {
+            type_name: tname.to_string(),
+            implemented: vec![],
+            missing: vec![],
+            legacy: 0,
+            unreachable: false,
+        };
         let parent = p.parents.get(tname).cloned();
         cov.unreachable = parent.is_none();
         let marker = |f: &str| format!("not implemented yet: {tname}.{f}");
@@ -408,10 +494,19 @@ pub fn render(report: &[TypeCoverage], with_implemented: bool) -> String {
             if c.unreachable { "  (the probe could not make an object of this type: all counted missing)" } else { "" }
         ));
     }
-    s.push_str(&format!("{:<15} {:>5}/{:<5}   {:>6.1}%\n", "all", done, total, if total == 0 { 100.0 } else { 100.0 * done as f64 / total as f64 }));
+    s.push_str(&format!(
+        "{:<15} {:>5}/{:<5}   {:>6.1}%\n",
+        "all",
+        done,
+        total,
+        if total == 0 { 100.0 } else { 100.0 * done as f64 / total as f64 }
+    ));
     for c in report {
         if c.legacy > 0 {
-            s.push_str(&format!("\n{}: {} legacy load<T>FromID fields are served for every type and not counted above\n", c.type_name, c.legacy));
+            s.push_str(&format!(
+                "\n{}: {} legacy load<T>FromID fields are served for every type and not counted above\n",
+                c.type_name, c.legacy
+            ));
         }
     }
     s.push_str("\nremaining:\n");
@@ -479,7 +574,13 @@ mod tests {
 
     #[test]
     fn render_lists_what_remains() {
-        let r = vec![TypeCoverage { type_name: "File".into(), implemented: vec!["name".into()], missing: vec!["asJSON".into()], legacy: 0, unreachable: false }];
+        let r = vec![TypeCoverage {
+            type_name: "File".into(),
+            implemented: vec!["name".into()],
+            missing: vec!["asJSON".into()],
+            legacy: 0,
+            unreachable: false,
+        }];
         let s = render(&r, false);
         assert!(s.contains("File                1/2         50.0%"), "{s}");
         assert!(s.contains("remaining:\n  File: asJSON\n"), "{s}");

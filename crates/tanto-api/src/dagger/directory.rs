@@ -56,7 +56,10 @@ impl Api {
             }
             "digest" => Ok(leaf(self.backend.digest(d.root.as_ref(), &d.path, true).await?)),
             "name" => Ok(leaf(if d.path == "/" { "/".to_string() } else { format!("{}/", paths::base_name(&d.path)) })),
-            "file" => Ok(resolved(Object::File(FileObj { root: d.root.clone(), path: paths::within(&d.path, a.string("path")?) }))),
+            "file" => Ok(resolved(Object::File(FileObj {
+                root: d.root.clone(),
+                path: paths::within(&d.path, a.string("path")?),
+            }))),
             "directory" => dir(DirectoryObj { root: d.root.clone(), path: paths::within(&d.path, a.string("path")?) }),
             "withNewFile" => dir(d.with_action(
                 FileAction::Mkfile {
@@ -118,18 +121,25 @@ impl Api {
                 let dest = paths::within(&d.path, a.string("path")?);
                 dir(d.with_action(copy_dir_action(&src, dest, a)?, src.root.into_iter().collect()))
             }
-            "withoutFile" | "withoutDirectory" => {
-                dir(d.with_action(FileAction::Rm { path: paths::within(&d.path, a.string("path")?), allow_not_found: true }, vec![]))
-            }
+            "withoutFile" | "withoutDirectory" => dir(d.with_action(
+                FileAction::Rm { path: paths::within(&d.path, a.string("path")?), allow_not_found: true },
+                vec![],
+            )),
             "withoutFiles" => {
                 let mut n = d.clone();
                 for p in a.string_list("paths")? {
-                    n = n.with_action(FileAction::Rm { path: paths::within(&d.path, &p), allow_not_found: true }, vec![]);
+                    n = n.with_action(
+                        FileAction::Rm { path: paths::within(&d.path, &p), allow_not_found: true },
+                        vec![],
+                    );
                 }
                 dir(n)
             }
             "withSymlink" => dir(d.with_action(
-                FileAction::Symlink { target: a.string("target")?.to_string(), link: paths::within(&d.path, a.string("linkName")?) },
+                FileAction::Symlink {
+                    target: a.string("target")?.to_string(),
+                    link: paths::within(&d.path, a.string("linkName")?),
+                },
                 vec![],
             )),
             "exists" => exists(self, d.root.as_ref(), &paths::within(&d.path, a.string("path")?), a).await,

@@ -98,16 +98,26 @@ impl Api {
         }
     }
 
-    pub(super) async fn engine_cache_entry_set(&self, s: &EngineCacheEntrySetObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+    pub(super) async fn engine_cache_entry_set(
+        &self,
+        s: &EngineCacheEntrySetObj,
+        call: &FieldCall<'_>,
+    ) -> Result<Resolved, FieldError> {
         match call.field {
             "diskSpaceBytes" => Ok(leaf(s.disk_space_bytes)),
             "entryCount" => Ok(leaf(s.entries.len())),
-            "entries" => Ok(Resolved::List(s.entries.iter().map(|e| resolved(Object::EngineCacheEntry(e.clone()))).collect())),
+            "entries" => {
+                Ok(Resolved::List(s.entries.iter().map(|e| resolved(Object::EngineCacheEntry(e.clone()))).collect()))
+            }
             _ => Err(not_implemented(call)),
         }
     }
 
-    pub(super) async fn engine_cache_entry(&self, e: &EngineCacheEntryObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+    pub(super) async fn engine_cache_entry(
+        &self,
+        e: &EngineCacheEntryObj,
+        call: &FieldCall<'_>,
+    ) -> Result<Resolved, FieldError> {
         match call.field {
             "activelyUsed" => Ok(leaf(e.actively_used)),
             "createdTimeUnixNano" => Ok(leaf(e.created_time_unix_nano)),

@@ -73,8 +73,16 @@ fn find(list: &[BindingObj], what: &str, name: &str) -> Result<Resolved, FieldEr
         Some(b) => Ok(resolved(Object::Binding(b.clone()))),
         None => {
             let names: Vec<String> = list.iter().map(|b| format!("`{}`", b.name)).collect();
-            let have = if names.is_empty() { format!("it has no {what}s") } else { format!("its {what}s are {}", names.join(", ")) };
-            Err(format!("env has no {what} `{name}`: {have}; add one with with<Type>{}", if what == "input" { "Input" } else { "Output" }).into())
+            let have = if names.is_empty() {
+                format!("it has no {what}s")
+            } else {
+                format!("its {what}s are {}", names.join(", "))
+            };
+            Err(format!(
+                "env has no {what} `{name}`: {have}; add one with with<Type>{}",
+                if what == "input" { "Input" } else { "Output" }
+            )
+            .into())
         }
     }
 }
@@ -166,7 +174,9 @@ impl Api {
                 _ => Resolved::Null,
             }),
             f => {
-                let Some(want) = f.strip_prefix("as").filter(|t| !t.is_empty()) else { return Err(not_implemented(call)) };
+                let Some(want) = f.strip_prefix("as").filter(|t| !t.is_empty()) else {
+                    return Err(not_implemented(call));
+                };
                 match &b.value {
                     BindingValue::Object(o) if o.type_name() == want => Ok(resolved((**o).clone())),
                     BindingValue::Null => Err(format!(
@@ -174,7 +184,11 @@ impl Api {
                         b.name, b.type_name
                     )
                     .into()),
-                    _ => Err(format!("Binding.{f}: binding `{}` holds a {}, not a {want}: use as{}", b.name, b.type_name, b.type_name).into()),
+                    _ => Err(format!(
+                        "Binding.{f}: binding `{}` holds a {}, not a {want}: use as{}",
+                        b.name, b.type_name, b.type_name
+                    )
+                    .into()),
                 }
             }
         }

@@ -83,7 +83,8 @@ impl Api {
             "exists" => Ok(leaf(e.raw(a.string("name")?).is_some())),
             "get" => {
                 let name = a.string("name")?;
-                let v = if a.opt_bool("raw")?.unwrap_or(false) { e.raw(name).map(str::to_string) } else { e.value(name) };
+                let v =
+                    if a.opt_bool("raw")?.unwrap_or(false) { e.raw(name).map(str::to_string) } else { e.value(name) };
                 Ok(leaf(v.unwrap_or_default()))
             }
             "variables" => Ok(Resolved::List(
@@ -105,12 +106,23 @@ impl Api {
             }
             "namespace" => {
                 let prefix = a.string("prefix")?;
-                let vars = e.vars.iter().filter_map(|(k, v)| k.strip_prefix(prefix).filter(|r| !r.is_empty()).map(|r| (r.to_string(), v.clone()))).collect();
+                let vars = e
+                    .vars
+                    .iter()
+                    .filter_map(|(k, v)| {
+                        k.strip_prefix(prefix).filter(|r| !r.is_empty()).map(|r| (r.to_string(), v.clone()))
+                    })
+                    .collect();
                 env(EnvFileObj { vars })
             }
             "asFile" => {
                 let path = paths::clean_abs(".env");
-                let action = tanto_model::FileAction::Mkfile { path: path.clone(), data: e.text(), mode: 0o644, owner: String::new() };
+                let action = tanto_model::FileAction::Mkfile {
+                    path: path.clone(),
+                    data: e.text(),
+                    mode: 0o644,
+                    owner: String::new(),
+                };
                 Ok(resolved(Object::File(FileObj { root: Some(file_op(None, action, vec![])), path })))
             }
             _ => Err(not_implemented(call)),
@@ -120,7 +132,8 @@ impl Api {
     /// `File.asEnvFile`: reads and parses the file (so it is evaluated here).
     pub(super) async fn file_as_env_file(&self, f: &FileObj) -> Result<Resolved, FieldError> {
         let data = self.backend.read_file(f.root.as_ref(), &f.path).await?;
-        let text = String::from_utf8(data).map_err(|_| format!("`{}` is not UTF-8 text, so not an env file", f.path))?;
+        let text =
+            String::from_utf8(data).map_err(|_| format!("`{}` is not UTF-8 text, so not an env file", f.path))?;
         let e = EnvFileObj::parse(&text).map_err(|m| format!("`{}` is not an env file: {m}", f.path))?;
         Ok(resolved(Object::EnvFile(e)))
     }
@@ -132,7 +145,10 @@ mod tests {
 
     #[test]
     fn parse_and_values() {
-        let e = EnvFileObj::parse("# comment\nA=1\nexport B = two words \nC=\"quoted $A\\n\"\nD='$A'\nE=${A}x # note\nA=3\n\n").unwrap();
+        let e = EnvFileObj::parse(
+            "# comment\nA=1\nexport B = two words \nC=\"quoted $A\\n\"\nD='$A'\nE=${A}x # note\nA=3\n\n",
+        )
+        .unwrap();
         // (name, raw, processed)
         for (name, raw, value) in [
             ("A", Some("3"), Some("3")),

@@ -13,41 +13,28 @@ use crate::gql::{Args, FieldCall, FieldError, Resolved};
 
 /// `forcedCompression` and `mediaTypes` of publish/export/asTarball.
 fn image_options(a: &Args) -> Result<ImageOptions, FieldError> {
-    let forced_compression =
-        match a.opt_enum_value("forcedCompression")? {
-            None => None,
-            Some("Gzip" | "GZIP" | "EStarGZ" | "ESTARGZ") => Some(Compression::Gzip),
-            Some("Zstd" | "ZSTD") => Some(Compression::Zstd),
-            Some("Uncompressed" | "UNCOMPRESSED") => Some(Compression::Uncompressed),
-            Some(other) => return Err(format!(
-                "`forcedCompression` must be Gzip, Zstd, EStarGZ or Uncompressed, not `{other}`"
-            )
-            .into()),
-        };
+    let forced_compression = match a.opt_enum_value("forcedCompression")? {
+        None => None,
+        Some("Gzip" | "GZIP" | "EStarGZ" | "ESTARGZ") => Some(Compression::Gzip),
+        Some("Zstd" | "ZSTD") => Some(Compression::Zstd),
+        Some("Uncompressed" | "UNCOMPRESSED") => Some(Compression::Uncompressed),
+        Some(other) => {
+            return Err(format!("`forcedCompression` must be Gzip, Zstd, EStarGZ or Uncompressed, not `{other}`").into())
+        }
+    };
     let docker_media_types = match a.opt_enum_value("mediaTypes")?.unwrap_or("OCIMediaTypes") {
         "OCIMediaTypes" | "OCI" => false,
         "DockerMediaTypes" | "DOCKER" => true,
-        other => {
-            return Err(format!(
-                "`mediaTypes` must be OCIMediaTypes or DockerMediaTypes, not `{other}`"
-            )
-            .into())
-        }
+        other => return Err(format!("`mediaTypes` must be OCIMediaTypes or DockerMediaTypes, not `{other}`").into()),
     };
-    Ok(ImageOptions {
-        forced_compression,
-        docker_media_types,
-    })
+    Ok(ImageOptions { forced_compression, docker_media_types })
 }
 
 /// A container of `img` (as `from` makes one) with `base`'s platform fallback.
 pub(super) fn container_of_image(base: &ContainerObj, img: ResolvedImage) -> ContainerObj {
     let mut top: Option<Ref> = None;
     for (diff_id, blob) in img.layers {
-        let v = Vertex::new(
-            Op::ImageLayer(ImageLayerOp { diff_id, blob }),
-            top.into_iter().collect(),
-        );
+        let v = Vertex::new(Op::ImageLayer(ImageLayerOp { diff_id, blob }), top.into_iter().collect());
         top = Some(Ref::new(v, 0));
     }
     let mut n = base.clone();
@@ -70,11 +57,7 @@ impl Api {
     }
 
     /// The container fields of this module.
-    pub(super) async fn container_out(
-        &self,
-        c: &ContainerObj,
-        call: &FieldCall<'_>,
-    ) -> Result<Resolved, FieldError> {
+    pub(super) async fn container_out(&self, c: &ContainerObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
         let a = call.args;
         match call.field {
             "export" => self.container_export(c, a).await,
@@ -97,33 +80,16 @@ impl Api {
 
     async fn container_export(&self, c: &ContainerObj, a: &Args) -> Result<Resolved, FieldError> {
         let raw = a.string("path")?;
-        let path = if a.opt_bool("expand")?.unwrap_or(false) {
-            paths::expand(raw, &c.config.env)
-        } else {
-            raw.to_string()
-        };
+        let path =
+            if a.opt_bool("expand")?.unwrap_or(false) { paths::expand(raw, &c.config.env) } else { raw.to_string() };
         let variants = self.variants(c, a)?;
-        Ok(leaf(
-            self.backend
-                .export_image(&variants, &path, &image_options(a)?)
-                .await?,
-        ))
+        Ok(leaf(self.backend.export_image(&variants, &path, &image_options(a)?).await?))
     }
 
-    async fn container_as_tarball(
-        &self,
-        c: &ContainerObj,
-        a: &Args,
-    ) -> Result<Resolved, FieldError> {
+    async fn container_as_tarball(&self, c: &ContainerObj, a: &Args) -> Result<Resolved, FieldError> {
         let variants = self.variants(c, a)?;
-        let (root, path) = self
-            .backend
-            .image_tarball(&variants, &image_options(a)?)
-            .await?;
-        Ok(resolved(Object::File(FileObj {
-            root: Some(root),
-            path,
-        })))
+        let (root, path) = self.backend.image_tarball(&variants, &image_options(a)?).await?;
+        Ok(resolved(Object::File(FileObj { root: Some(root), path })))
     }
 
     async fn container_publish(&self, c: &ContainerObj, a: &Args) -> Result<Resolved, FieldError> {
@@ -131,11 +97,7 @@ impl Api {
             return Err("not implemented yet: Container.publish(registryService:)".into());
         }
         let variants = self.variants(c, a)?;
-        Ok(leaf(
-            self.backend
-                .publish(a.string("address")?, &variants, &image_options(a)?)
-                .await?,
-        ))
+        Ok(leaf(self.backend.publish(a.string("address")?, &variants, &image_options(a)?).await?))
     }
 
     async fn container_import(&self, c: &ContainerObj, a: &Args) -> Result<Resolved, FieldError> {
@@ -147,37 +109,19 @@ impl Api {
 
     async fn with_registry_auth(&self, c: &ContainerObj, a: &Args) -> Result<Resolved, FieldError> {
         let secret = self.load_secret(a.get("secret").unwrap_or(&Json::Null))?;
-        self.backend
-            .add_registry_auth(
-                a.string("address")?,
-                a.string("username")?,
-                &secret.identity,
-            )
-            .await?;
+        self.backend.add_registry_auth(a.string("address")?, a.string("username")?, &secret.identity).await?;
         Ok(resolved(Object::Container(c.clone())))
     }
 
     /// `Directory.export(path, wipe)`.
-    pub(super) async fn directory_export(
-        &self,
-        d: &DirectoryObj,
-        a: &Args,
-    ) -> Result<Resolved, FieldError> {
+    pub(super) async fn directory_export(&self, d: &DirectoryObj, a: &Args) -> Result<Resolved, FieldError> {
         let wipe = a.opt_bool("wipe")?.unwrap_or(false);
-        Ok(leaf(
-            self.backend
-                .export_directory(d.root.as_ref(), &d.path, a.string("path")?, wipe)
-                .await?,
-        ))
+        Ok(leaf(self.backend.export_directory(d.root.as_ref(), &d.path, a.string("path")?, wipe).await?))
     }
 
     /// `File.export(path, allowParentDirPath)`.
     pub(super) async fn file_export(&self, f: &FileObj, a: &Args) -> Result<Resolved, FieldError> {
         let allow = a.opt_bool("allowParentDirPath")?.unwrap_or(false);
-        Ok(leaf(
-            self.backend
-                .export_file(f.root.as_ref(), &f.path, a.string("path")?, allow)
-                .await?,
-        ))
+        Ok(leaf(self.backend.export_file(f.root.as_ref(), &f.path, a.string("path")?, allow).await?))
     }
 }

@@ -84,7 +84,12 @@ impl HealthcheckObj {
         };
         let mut m = serde_json::Map::new();
         m.insert("Test".into(), json!(test));
-        for (key, v) in [("Interval", &self.interval), ("Timeout", &self.timeout), ("StartPeriod", &self.start_period), ("StartInterval", &self.start_interval)] {
+        for (key, v) in [
+            ("Interval", &self.interval),
+            ("Timeout", &self.timeout),
+            ("StartPeriod", &self.start_period),
+            ("StartInterval", &self.start_interval),
+        ] {
             if !v.is_empty() {
                 m.insert(key.into(), json!(parse_duration(v)?));
             }
@@ -97,14 +102,16 @@ impl HealthcheckObj {
 
     /// From an image config's `Healthcheck` object; `None` when it has no test.
     pub fn from_docker_json(v: &Json) -> Option<HealthcheckObj> {
-        let test: Vec<String> = v.get("Test")?.as_array()?.iter().filter_map(|x| x.as_str().map(str::to_string)).collect();
+        let test: Vec<String> =
+            v.get("Test")?.as_array()?.iter().filter_map(|x| x.as_str().map(str::to_string)).collect();
         let (shell, args) = match test.split_first() {
             Some((k, rest)) if k == "CMD-SHELL" => (true, rest.to_vec()),
             Some((k, rest)) if k == "CMD" => (false, rest.to_vec()),
             Some((k, _)) if k == "NONE" => (false, vec!["NONE".to_string()]),
             _ => return None,
         };
-        let dur = |key: &str| v.get(key).and_then(Json::as_i64).filter(|n| *n != 0).map(format_duration).unwrap_or_default();
+        let dur =
+            |key: &str| v.get(key).and_then(Json::as_i64).filter(|n| *n != 0).map(format_duration).unwrap_or_default();
         Some(HealthcheckObj {
             args,
             shell,
@@ -131,7 +138,11 @@ pub fn validate(h: &HealthcheckObj) -> Result<(), String> {
 }
 
 impl Api {
-    pub(super) async fn healthcheck_field(&self, h: &HealthcheckObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+    pub(super) async fn healthcheck_field(
+        &self,
+        h: &HealthcheckObj,
+        call: &FieldCall<'_>,
+    ) -> Result<Resolved, FieldError> {
         match call.field {
             "args" => Ok(leaf(json!(h.args))),
             "shell" => Ok(leaf(h.shell)),
@@ -180,9 +191,15 @@ mod tests {
             retries: 3,
         };
         let j = h.to_docker_json().unwrap();
-        assert_eq!(j, json!({"Test": ["CMD-SHELL", "curl -f http://localhost/"], "Interval": 30_000_000_000i64, "Timeout": 3_000_000_000i64, "StartInterval": 5_000_000_000i64, "Retries": 3}));
+        assert_eq!(
+            j,
+            json!({"Test": ["CMD-SHELL", "curl -f http://localhost/"], "Interval": 30_000_000_000i64, "Timeout": 3_000_000_000i64, "StartInterval": 5_000_000_000i64, "Retries": 3})
+        );
         assert_eq!(HealthcheckObj::from_docker_json(&j), Some(h));
-        assert_eq!(HealthcheckObj::from_docker_json(&json!({"Test": ["CMD", "true"]})).map(|h| (h.args, h.shell)), Some((vec!["true".to_string()], false)));
+        assert_eq!(
+            HealthcheckObj::from_docker_json(&json!({"Test": ["CMD", "true"]})).map(|h| (h.args, h.shell)),
+            Some((vec!["true".to_string()], false))
+        );
         assert_eq!(HealthcheckObj::from_docker_json(&json!({})), None);
     }
 }

@@ -8,11 +8,7 @@ use super::{leaf, not_implemented, resolved, Api, Object};
 use crate::gql::{FieldCall, FieldError, Resolved};
 
 impl Api {
-    pub(super) async fn host(
-        &self,
-        _h: &HostObj,
-        call: &FieldCall<'_>,
-    ) -> Result<Resolved, FieldError> {
+    pub(super) async fn host(&self, _h: &HostObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
         let a = call.args;
         match call.field {
             "directory" => {
@@ -25,17 +21,11 @@ impl Api {
                         a.opt_bool("gitignore")?.unwrap_or(false),
                     )
                     .await?;
-                Ok(resolved(Object::Directory(DirectoryObj {
-                    root: Some(root),
-                    path: "/".into(),
-                })))
+                Ok(resolved(Object::Directory(DirectoryObj { root: Some(root), path: "/".into() })))
             }
             "file" => {
                 let (root, path) = self.backend.host_file(a.string("path")?).await?;
-                Ok(resolved(Object::File(FileObj {
-                    root: Some(root),
-                    path,
-                })))
+                Ok(resolved(Object::File(FileObj { root: Some(root), path })))
             }
             "findUp" => Ok(match self.backend.host_find_up(a.string("name")?).await? {
                 Some(p) => leaf(p),

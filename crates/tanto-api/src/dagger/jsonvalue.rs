@@ -30,7 +30,9 @@ pub struct ErrorValueObj {
 /// A `JSON` argument: parsed from JSON text, or the literal itself.
 fn json_arg(a: &Args, name: &str) -> Result<Json, FieldError> {
     match a.get(name) {
-        Some(Json::String(s)) => serde_json::from_str(s).map_err(|e| FieldError::from(format!("`{name}` is not valid JSON: {e}"))),
+        Some(Json::String(s)) => {
+            serde_json::from_str(s).map_err(|e| FieldError::from(format!("`{name}` is not valid JSON: {e}")))
+        }
         Some(v) => Ok(v.clone()),
         None => Err(format!("`{name}` is required").into()),
     }
@@ -72,10 +74,14 @@ impl Api {
     pub(super) async fn json_value(&self, j: &JsonValueObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
         let a = call.args;
         let new = |value: Json| Ok(resolved(Object::JsonValue(JsonValueObj { value })));
-        let wrong = |want: &str| FieldError::from(format!("`{}` needs {want}, but the value is {}", call.field, kind(&j.value)));
+        let wrong = |want: &str| {
+            FieldError::from(format!("`{}` needs {want}, but the value is {}", call.field, kind(&j.value)))
+        };
         match call.field {
             "asArray" => match &j.value {
-                Json::Array(items) => Ok(Resolved::List(items.iter().map(|v| resolved(Object::JsonValue(JsonValueObj { value: v.clone() }))).collect())),
+                Json::Array(items) => Ok(Resolved::List(
+                    items.iter().map(|v| resolved(Object::JsonValue(JsonValueObj { value: v.clone() }))).collect(),
+                )),
                 _ => Err(wrong("an array")),
             },
             "asBoolean" => j.value.as_bool().map(leaf).ok_or_else(|| wrong("a boolean")),
@@ -97,7 +103,9 @@ impl Api {
                 let path = a.string_list("path")?;
                 let mut cur = &j.value;
                 for (i, k) in path.iter().enumerate() {
-                    cur = cur.get(k).ok_or_else(|| FieldError::from(format!("no field `{}` in the JSON value", path[..=i].join("."))))?;
+                    cur = cur.get(k).ok_or_else(|| {
+                        FieldError::from(format!("no field `{}` in the JSON value", path[..=i].join(".")))
+                    })?;
                 }
                 new(cur.clone())
             }
@@ -130,7 +138,10 @@ impl Api {
             "values" => Ok(Resolved::List(e.values.iter().map(|v| resolved(Object::ErrorValue(v.clone()))).collect())),
             "withValue" => {
                 let mut n = e.clone();
-                n.values.push(ErrorValueObj { name: a.string("name")?.to_string(), value: json_arg(a, "value")?.to_string() });
+                n.values.push(ErrorValueObj {
+                    name: a.string("name")?.to_string(),
+                    value: json_arg(a, "value")?.to_string(),
+                });
                 Ok(resolved(Object::Error(n)))
             }
             _ => Err(not_implemented(call)),

@@ -7,28 +7,28 @@
 
 pub mod address;
 pub mod backend;
+pub mod changeset;
 mod container;
 pub mod coverage;
-pub mod engineobj;
 mod directory;
 mod dockerfile;
-mod envfile;
+pub mod engineobj;
 pub mod env;
-pub mod changeset;
-pub mod healthcheck;
-mod jsonvalue;
-pub mod search;
-mod surface;
+mod envfile;
 mod export;
+pub mod healthcheck;
 mod host;
-pub mod service;
+mod jsonvalue;
 pub mod objects;
 mod paths;
 mod query;
-pub mod sources;
+pub mod search;
+pub mod service;
 pub mod session;
-pub mod typedefs;
 pub mod socket;
+pub mod sources;
+mod surface;
+pub mod typedefs;
 pub mod workspace;
 pub use query::API_VERSION;
 
@@ -273,7 +273,10 @@ fn truncate(s: &str, n: usize) -> String {
     if s.len() <= n {
         s.to_string()
     } else {
-        format!("{}...", &s[..s.char_indices().take_while(|(i, _)| *i < n).last().map(|(i, c)| i + c.len_utf8()).unwrap_or(0)])
+        format!(
+            "{}...",
+            &s[..s.char_indices().take_while(|(i, _)| *i < n).last().map(|(i, c)| i + c.len_utf8()).unwrap_or(0)]
+        )
     }
 }
 

@@ -101,13 +101,34 @@ pub struct SecretObj {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum MountSource {
-    Dir { dir: DirectoryObj, readonly: bool, owner: String },
-    File { file: FileObj, owner: String },
-    Cache { volume: CacheVolumeObj, sharing: String, source: Option<DirectoryObj>, owner: String },
-    Secret { secret: SecretObj, mode: u32, owner: String },
-    Tmp { size: Option<u64> },
+    Dir {
+        dir: DirectoryObj,
+        readonly: bool,
+        owner: String,
+    },
+    File {
+        file: FileObj,
+        owner: String,
+    },
+    Cache {
+        volume: CacheVolumeObj,
+        sharing: String,
+        source: Option<DirectoryObj>,
+        owner: String,
+    },
+    Secret {
+        secret: SecretObj,
+        mode: u32,
+        owner: String,
+    },
+    Tmp {
+        size: Option<u64>,
+    },
     /// A unix socket of the client's host (`withUnixSocket`).
-    Socket { socket: super::socket::SocketObj, owner: String },
+    Socket {
+        socket: super::socket::SocketObj,
+        owner: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -114,7 +114,9 @@ mod tests {
     #[test]
     fn expand_cases() {
         let env = vec!["A=1".to_string(), "B=two".to_string(), "A=3".to_string()];
-        for (input, want) in [("$A", "3"), ("${B}x", "twox"), ("$NOPE-", "-"), ("a$", "a$"), ("$1", "$1"), ("${B", "${B")] {
+        for (input, want) in
+            [("$A", "3"), ("${B}x", "twox"), ("$NOPE-", "-"), ("a$", "a$"), ("$1", "$1"), ("${B", "${B")]
+        {
             assert_eq!(expand(input, &env), want, "{input}");
         }
     }

@@ -25,7 +25,8 @@ impl Api {
                 Ok(resolved((*o).clone()))
             }
             "container" => {
-                let platform = a.opt_string("platform")?.map(str::to_string).unwrap_or_else(|| self.backend.default_platform());
+                let platform =
+                    a.opt_string("platform")?.map(str::to_string).unwrap_or_else(|| self.backend.default_platform());
                 Ok(resolved(Object::Container(ContainerObj::scratch(platform))))
             }
             "directory" => Ok(resolved(Object::Directory(DirectoryObj::empty()))),
@@ -67,7 +68,10 @@ impl Api {
             "host" => Ok(resolved(Object::Host(HostObj {}))),
             "envFile" => Ok(resolved(Object::EnvFile(Default::default()))),
             "json" => Ok(resolved(Object::JsonValue(Default::default()))),
-            "error" => Ok(resolved(Object::Error(super::jsonvalue::ErrorObj { message: a.string("message")?.to_string(), values: vec![] }))),
+            "error" => Ok(resolved(Object::Error(super::jsonvalue::ErrorObj {
+                message: a.string("message")?.to_string(),
+                values: vec![],
+            }))),
             "git" => self.git_query(a),
             "http" => self.http_query(a).await,
             f if super::typedefs::QUERY_FIELDS.contains(&f) => self.typedefs_query(call),
@@ -76,11 +80,17 @@ impl Api {
             "address" => {
                 let value = a.string("value")?;
                 if value.is_empty() {
-                    return Err("an address must not be empty: give an image, a path, a git URL, a secret or a service address".into());
+                    return Err(
+                        "an address must not be empty: give an image, a path, a git URL, a secret or a service address"
+                            .into(),
+                    );
                 }
                 Ok(resolved(Object::Address(super::address::AddressObj { value: value.to_string() })))
             }
-            "changeset" => Ok(resolved(Object::Changeset(super::changeset::ChangesetObj { before: DirectoryObj::empty(), after: DirectoryObj::empty() }))),
+            "changeset" => Ok(resolved(Object::Changeset(super::changeset::ChangesetObj {
+                before: DirectoryObj::empty(),
+                after: DirectoryObj::empty(),
+            }))),
             "engine" => self.engine_query().await,
             "currentWorkspace" => self.current_workspace().await,
             _ => Err(not_implemented(call)),
@@ -93,7 +103,9 @@ impl Api {
     pub(super) fn secret_from_uri(&self, uri: String, cache_key: Option<&str>) -> Result<SecretObj, FieldError> {
         let scheme_ok = ["env://", "file://", "cmd://"].iter().any(|s| uri.starts_with(s));
         if !scheme_ok {
-            return Err(format!("secret URI `{uri}` is not supported: use env://NAME, file://PATH or cmd://COMMAND").into());
+            return Err(
+                format!("secret URI `{uri}` is not supported: use env://NAME, file://PATH or cmd://COMMAND").into()
+            );
         }
         let identity = match cache_key {
             Some(k) if !k.is_empty() => {

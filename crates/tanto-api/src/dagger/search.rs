@@ -68,7 +68,12 @@ pub struct SearchSubmatchObj {
 
 impl Api {
     /// `search` over the directory `path` of `root`.
-    pub(super) async fn search_in(&self, root: Option<&tanto_model::Ref>, path: &str, opts: SearchOptions) -> Result<Resolved, FieldError> {
+    pub(super) async fn search_in(
+        &self,
+        root: Option<&tanto_model::Ref>,
+        path: &str,
+        opts: SearchOptions,
+    ) -> Result<Resolved, FieldError> {
         if opts.pattern.is_empty() {
             return Err("`search` needs a non-empty `pattern`".into());
         }
@@ -90,18 +95,28 @@ impl Api {
         self.search_in(f.root.as_ref(), &parent, opts).await
     }
 
-    pub(super) async fn search_result(&self, r: &SearchResultObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+    pub(super) async fn search_result(
+        &self,
+        r: &SearchResultObj,
+        call: &FieldCall<'_>,
+    ) -> Result<Resolved, FieldError> {
         match call.field {
             "filePath" => Ok(leaf(r.file_path.clone())),
             "lineNumber" => Ok(leaf(r.line_number)),
             "absoluteOffset" => Ok(leaf(r.absolute_offset)),
             "matchedLines" => Ok(leaf(r.matched_lines.clone())),
-            "submatches" => Ok(Resolved::List(r.submatches.iter().map(|s| resolved(Object::SearchSubmatch(s.clone()))).collect())),
+            "submatches" => {
+                Ok(Resolved::List(r.submatches.iter().map(|s| resolved(Object::SearchSubmatch(s.clone()))).collect()))
+            }
             _ => Err(not_implemented(call)),
         }
     }
 
-    pub(super) async fn search_submatch(&self, s: &SearchSubmatchObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+    pub(super) async fn search_submatch(
+        &self,
+        s: &SearchSubmatchObj,
+        call: &FieldCall<'_>,
+    ) -> Result<Resolved, FieldError> {
         match call.field {
             "start" => Ok(leaf(s.start)),
             "end" => Ok(leaf(s.end)),

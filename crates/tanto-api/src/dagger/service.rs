@@ -67,9 +67,19 @@ pub struct ServiceSpec {
 pub enum ServiceSpecKind {
     /// `exec` is an exec vertex: run it (its inputs solved, its own bindings started)
     /// and health-check `ports`.
-    Container { exec: std::sync::Arc<Vertex>, ports: Vec<PortObj> },
-    Tunnel { upstream: Box<ServiceSpec>, ports: Vec<PortForwardObj>, native: bool },
-    Host { host: String, ports: Vec<PortForwardObj> },
+    Container {
+        exec: std::sync::Arc<Vertex>,
+        ports: Vec<PortObj>,
+    },
+    Tunnel {
+        upstream: Box<ServiceSpec>,
+        ports: Vec<PortForwardObj>,
+        native: bool,
+    },
+    Host {
+        host: String,
+        ports: Vec<PortForwardObj>,
+    },
 }
 
 /// The `ExecOp::extra` entry of a binding.
@@ -113,7 +123,9 @@ impl ServiceObj {
 
     pub fn spec(&self) -> ServiceSpec {
         let kind = match &self.kind {
-            ServiceKind::Container { exec, ports } => ServiceSpecKind::Container { exec: exec.vertex.clone(), ports: ports.clone() },
+            ServiceKind::Container { exec, ports } => {
+                ServiceSpecKind::Container { exec: exec.vertex.clone(), ports: ports.clone() }
+            }
             ServiceKind::Tunnel { upstream, ports, native } => {
                 ServiceSpecKind::Tunnel { upstream: Box::new(upstream.spec()), ports: ports.clone(), native: *native }
             }
@@ -159,7 +171,11 @@ fn valid_hostname(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 253
         && name.split('.').all(|l| {
-            !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-') && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
 }
 
@@ -181,17 +197,27 @@ impl Api {
     fn as_service(&self, c: &ContainerObj, a: &Args) -> Result<ServiceObj, FieldError> {
         let ran = self.with_exec(c, a)?;
         let exec = ran.exec.ok_or_else(|| FieldError::from("internal error: `asService` built no exec"))?;
-        Ok(ServiceObj { kind: ServiceKind::Container { exec, ports: c.config.exposed_ports.clone() }, custom_hostname: None })
+        Ok(ServiceObj {
+            kind: ServiceKind::Container { exec, ports: c.config.exposed_ports.clone() },
+            custom_hostname: None,
+        })
     }
 
     /// `withServiceBinding`, `asService` and `up` of Container.
-    pub(super) async fn container_service_field(&self, c: &ContainerObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+    pub(super) async fn container_service_field(
+        &self,
+        c: &ContainerObj,
+        call: &FieldCall<'_>,
+    ) -> Result<Resolved, FieldError> {
         let a = call.args;
         match call.field {
             "withServiceBinding" => {
                 let alias = a.string("alias")?;
                 if !valid_hostname(alias) {
-                    return Err(format!("service alias `{alias}` is not a valid host name: use letters, digits, `-` and `.`").into());
+                    return Err(format!(
+                        "service alias `{alias}` is not a valid host name: use letters, digits, `-` and `.`"
+                    )
+                    .into());
                 }
                 let service = self.load_service(a.get("service").unwrap_or(&Json::Null))?;
                 if matches!(service.kind, ServiceKind::Tunnel { .. }) {
@@ -268,10 +294,11 @@ impl Api {
                 };
                 let port = match a.opt_int("port")?.filter(|p| *p != 0) {
                     Some(p) => p,
-                    None => ports
-                        .first()
-                        .map(|p| p.port)
-                        .ok_or_else(|| FieldError::from("this service exposes no ports: pass `port`, or use `withExposedPort` before `asService`"))?,
+                    None => ports.first().map(|p| p.port).ok_or_else(|| {
+                        FieldError::from(
+                            "this service exposes no ports: pass `port`, or use `withExposedPort` before `asService`",
+                        )
+                    })?,
                 };
                 let endpoint = format!("{host}:{port}");
                 Ok(leaf(match a.opt_string("scheme")?.filter(|s| !s.is_empty()) {
@@ -295,7 +322,9 @@ impl Api {
             "withHostname" => {
                 let hostname = a.string("hostname")?;
                 if !valid_hostname(hostname) {
-                    return Err(format!("`{hostname}` is not a valid host name: use letters, digits, `-` and `.`").into());
+                    return Err(
+                        format!("`{hostname}` is not a valid host name: use letters, digits, `-` and `.`").into()
+                    );
                 }
                 let mut n = s.clone();
                 n.custom_hostname = Some(hostname.to_ascii_lowercase());
@@ -328,7 +357,10 @@ mod tests {
 
     fn host_svc(host: &str, backend: u16, hostname: Option<&str>) -> ServiceObj {
         ServiceObj {
-            kind: ServiceKind::Host { host: host.into(), ports: vec![PortForwardObj { frontend: None, backend, protocol: "TCP".into() }] },
+            kind: ServiceKind::Host {
+                host: host.into(),
+                ports: vec![PortForwardObj { frontend: None, backend, protocol: "TCP".into() }],
+            },
             custom_hostname: hostname.map(str::to_string),
         }
     }
@@ -362,7 +394,16 @@ mod tests {
 
     #[test]
     fn hostnames() {
-        let cases = [("www", true), ("db.internal", true), ("a-b", true), ("", false), ("-a", false), ("a..b", false), ("a_b", false), ("a b", false)];
+        let cases = [
+            ("www", true),
+            ("db.internal", true),
+            ("a-b", true),
+            ("", false),
+            ("-a", false),
+            ("a..b", false),
+            ("a_b", false),
+            ("a b", false),
+        ];
         for (name, want) in cases {
             assert_eq!(valid_hostname(name), want, "{name:?}");
         }

@@ -35,7 +35,11 @@ impl Api {
     }
 
     /// `withUnixSocket(path, source, owner, expand)` and `withoutUnixSocket(path, expand)`.
-    pub(super) fn container_socket_field(&self, c: &ContainerObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+    pub(super) fn container_socket_field(
+        &self,
+        c: &ContainerObj,
+        call: &FieldCall<'_>,
+    ) -> Result<Resolved, FieldError> {
         let a = call.args;
         let path = c.path_arg(a, "path")?;
         let mut n = c.clone();

@@ -147,7 +147,12 @@ impl Api {
             token: secret_identity(self, a, "httpAuthToken")?,
             header: secret_identity(self, a, "httpAuthHeader")?,
         };
-        Ok(resolved(Object::GitRepository(GitRepositoryObj { url, keep_git_dir: a.opt_bool("keepGitDir")?.unwrap_or(true), auth, dir: None })))
+        Ok(resolved(Object::GitRepository(GitRepositoryObj {
+            url,
+            keep_git_dir: a.opt_bool("keepGitDir")?.unwrap_or(true),
+            auth,
+            dir: None,
+        })))
     }
 
     pub(super) async fn http_query(&self, a: &Args) -> Result<Resolved, FieldError> {
@@ -183,12 +188,22 @@ impl Api {
             }
             _ => self.backend.http_fetch(&url, auth_header.as_deref()).await?,
         };
-        let op = HttpOp { digest, name: name.clone(), permissions: a.opt_int("permissions")?.unwrap_or(0o644) as u32, url, auth_header };
+        let op = HttpOp {
+            digest,
+            name: name.clone(),
+            permissions: a.opt_int("permissions")?.unwrap_or(0o644) as u32,
+            url,
+            auth_header,
+        };
         let r = Ref::new(Vertex::new(Op::Http(op), vec![]), 0);
         Ok(resolved(Object::File(FileObj { root: Some(r), path: format!("/{name}") })))
     }
 
-    pub(super) async fn git_repository(&self, g: &GitRepositoryObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+    pub(super) async fn git_repository(
+        &self,
+        g: &GitRepositoryObj,
+        call: &FieldCall<'_>,
+    ) -> Result<Resolved, FieldError> {
         let a = call.args;
         let git_ref = |reference: &str, kind: RefKind| {
             Ok(resolved(Object::GitRef(GitRefObj { repo: g.clone(), reference: reference.to_string(), kind })))
@@ -254,7 +269,12 @@ impl Api {
     }
 
     /// The checkout of `r` (`GitRef.tree`).
-    pub(super) async fn git_tree(&self, r: &GitRefObj, discard_git_dir: bool, depth: i64) -> Result<DirectoryObj, FieldError> {
+    pub(super) async fn git_tree(
+        &self,
+        r: &GitRefObj,
+        discard_git_dir: bool,
+        depth: i64,
+    ) -> Result<DirectoryObj, FieldError> {
         let (commit, full) = self.resolve_git_ref(r).await?;
         let (local, inputs) = match &r.repo.dir {
             Some(d) => {
@@ -311,7 +331,13 @@ impl Api {
         };
         let head_tree = self.git_tree(&head, true, 1).await?;
         let mut include = vec![".git".to_string()];
-        include.extend(self.backend.git_dir_ignored(d.root.as_ref(), &d.path).await?.iter().map(|p| glob_escape(p.trim_end_matches('/'))));
+        include.extend(
+            self.backend
+                .git_dir_ignored(d.root.as_ref(), &d.path)
+                .await?
+                .iter()
+                .map(|p| glob_escape(p.trim_end_matches('/'))),
+        );
         let kept = FileAction::Copy {
             src: d.root.as_ref().map(|_| 0),
             src_path: d.path.clone(),
@@ -334,7 +360,10 @@ impl Api {
             gitignore: false,
         };
         let before = super::file_op(Some(&base), restored, head_tree.root.into_iter().collect());
-        Ok(super::changeset::ChangesetObj { before: DirectoryObj { root: Some(before), path: "/".into() }, after: d.clone() })
+        Ok(super::changeset::ChangesetObj {
+            before: DirectoryObj { root: Some(before), path: "/".into() },
+            after: d.clone(),
+        })
     }
 
     pub(super) async fn git_ref(&self, r: &GitRefObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
@@ -431,12 +460,18 @@ mod tests {
             assert_eq!(got, want.map(|(s, n)| (s, n.to_string())), "{reference} {kind:?}");
         }
         let full = "E".repeat(40);
-        assert_eq!(pick_ref(&[], &full, RefKind::Any), Some(("e".repeat(40), full.clone())), "a commit SHA needs no ref");
+        assert_eq!(
+            pick_ref(&[], &full, RefKind::Any),
+            Some(("e".repeat(40), full.clone())),
+            "a commit SHA needs no ref"
+        );
     }
 
     #[test]
     fn ignored_paths_are_matched_literally() {
-        for (path, glob) in [("build", "build"), ("a b/c.log", "a b/c.log"), ("x[1]*?.log", "x[[]1[]][*][?].log"), ("{a}", "[{]a[}]")] {
+        for (path, glob) in
+            [("build", "build"), ("a b/c.log", "a b/c.log"), ("x[1]*?.log", "x[[]1[]][*][?].log"), ("{a}", "[{]a[}]")]
+        {
             assert_eq!(glob_escape(path), glob);
         }
         assert_eq!(version_key("v1.0.0-rc1"), None);

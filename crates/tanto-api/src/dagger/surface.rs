@@ -112,8 +112,11 @@ impl Api {
                 }
                 let mut n = c.clone();
                 for d in devices {
-                    let name = tanto_model::cdi::qualify(&d, tanto_model::cdi::NVIDIA_GPU_KIND)
-                        .map_err(|e| FieldError::from(format!("`experimentalWithGPU`: {e}; or name a device fully, such as `nvidia.com/gpu=0`")))?;
+                    let name = tanto_model::cdi::qualify(&d, tanto_model::cdi::NVIDIA_GPU_KIND).map_err(|e| {
+                        FieldError::from(format!(
+                            "`experimentalWithGPU`: {e}; or name a device fully, such as `nvidia.com/gpu=0`"
+                        ))
+                    })?;
                     n.gpus.push(name);
                 }
                 n.gpus.sort();
@@ -182,7 +185,10 @@ impl Api {
     pub(super) async fn directory_more(&self, d: &DirectoryObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
         let a = call.args;
         let dir = |d: DirectoryObj| Ok(resolved(Object::Directory(d)));
-        let on = |action: FileAction, sources: Vec<Ref>| DirectoryObj { root: Some(file_op(d.root.as_ref(), action, sources)), path: d.path.clone() };
+        let on = |action: FileAction, sources: Vec<Ref>| DirectoryObj {
+            root: Some(file_op(d.root.as_ref(), action, sources)),
+            path: d.path.clone(),
+        };
         match call.field {
             "stat" => stat(self, d.root.as_ref(), &paths::within(&d.path, a.string("path")?), a).await,
             "filter" => {
@@ -196,7 +202,10 @@ impl Api {
                     owner: String::new(),
                     gitignore: a.opt_bool("gitignore")?.unwrap_or(false),
                 };
-                dir(DirectoryObj { root: Some(file_op(None, action, d.root.clone().into_iter().collect())), path: "/".into() })
+                dir(DirectoryObj {
+                    root: Some(file_op(None, action, d.root.clone().into_iter().collect())),
+                    path: "/".into(),
+                })
             }
             "diff" => {
                 let other = self.load_directory(a.get("other").unwrap_or(&Json::Null))?;
@@ -227,14 +236,29 @@ impl Api {
                 let (action, sources) = c.apply_action(&d.path);
                 dir(on(action, sources))
             }
-            "withPatch" => dir(on(FileAction::Patch { dir: d.path.clone(), patch: a.string("patch")?.to_string(), src: None, src_path: String::new() }, vec![])),
+            "withPatch" => dir(on(
+                FileAction::Patch {
+                    dir: d.path.clone(),
+                    patch: a.string("patch")?.to_string(),
+                    src: None,
+                    src_path: String::new(),
+                },
+                vec![],
+            )),
             "withPatchFile" => {
                 let f = self.load_file(a.get("patch").unwrap_or(&Json::Null))?;
                 let Some(root) = f.root else { return Err(format!("patch file `{}` does not exist", f.path).into()) };
-                dir(on(FileAction::Patch { dir: d.path.clone(), patch: String::new(), src: Some(0), src_path: f.path }, vec![root]))
+                dir(on(
+                    FileAction::Patch { dir: d.path.clone(), patch: String::new(), src: Some(0), src_path: f.path },
+                    vec![root],
+                ))
             }
-            "withTimestamps" => dir(on(FileAction::Timestamps { path: d.path.clone(), timestamp: timestamp(a)? }, vec![])),
-            "chown" => dir(on(FileAction::Chown { path: paths::within(&d.path, a.string("path")?), owner: owner(a)? }, vec![])),
+            "withTimestamps" => {
+                dir(on(FileAction::Timestamps { path: d.path.clone(), timestamp: timestamp(a)? }, vec![]))
+            }
+            "chown" => {
+                dir(on(FileAction::Chown { path: paths::within(&d.path, a.string("path")?), owner: owner(a)? }, vec![]))
+            }
             "findUp" => {
                 let name = a.string("name")?;
                 if name.is_empty() || name.contains('/') {
@@ -250,7 +274,10 @@ impl Api {
                     if cur == d.path || cur == "/" {
                         return Ok(Resolved::Null);
                     }
-                    cur = cur.rsplit_once('/').map(|(p, _)| if p.is_empty() { "/".to_string() } else { p.to_string() }).unwrap_or_else(|| "/".into());
+                    cur = cur
+                        .rsplit_once('/')
+                        .map(|(p, _)| if p.is_empty() { "/".to_string() } else { p.to_string() })
+                        .unwrap_or_else(|| "/".into());
                 }
             }
             _ => Err(not_implemented(call)),
@@ -261,7 +288,10 @@ impl Api {
     pub(super) async fn file_more(&self, f: &FileObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
         let a = call.args;
         let file = |action: FileAction| {
-            Ok(resolved(Object::File(FileObj { root: Some(file_op(f.root.as_ref(), action, vec![])), path: f.path.clone() })))
+            Ok(resolved(Object::File(FileObj {
+                root: Some(file_op(f.root.as_ref(), action, vec![])),
+                path: f.path.clone(),
+            })))
         };
         match call.field {
             "stat" => stat(self, f.root.as_ref(), &f.path, a).await,

@@ -97,7 +97,9 @@ impl Api {
                 let p = a.string("path")?;
                 let rel = w.resolve(p)?;
                 if rel.is_empty() {
-                    return Err(format!("workspace path `{p}` is the workspace root, not a file; use `directory`").into());
+                    return Err(
+                        format!("workspace path `{p}` is the workspace root, not a file; use `directory`").into()
+                    );
                 }
                 let (root, path) = self.backend.workspace_file(w, &rel).await?;
                 Ok(resolved(Object::File(FileObj { root: Some(root), path })))

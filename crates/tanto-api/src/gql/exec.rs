@@ -6,8 +6,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use async_graphql_parser::types::{
-    Directive, DocumentOperations, ExecutableDocument, Field, OperationDefinition, OperationType,
-    Selection, SelectionSet,
+    Directive, DocumentOperations, ExecutableDocument, Field, OperationDefinition, OperationType, Selection,
+    SelectionSet,
 };
 use async_graphql_parser::{Pos, Positioned};
 use async_graphql_value::Value;
@@ -31,10 +31,7 @@ pub struct Obj {
 impl Obj {
     /// An object of type `type_name` wrapping `value`.
     pub fn new<T: Any + Send + Sync>(type_name: impl Into<String>, value: T) -> Obj {
-        Obj {
-            type_name: type_name.into(),
-            value: Arc::new(value),
-        }
+        Obj { type_name: type_name.into(), value: Arc::new(value) }
     }
     /// The wrapped value, if it is a `T`.
     pub fn downcast_ref<T: Any>(&self) -> Option<&T> {
@@ -44,9 +41,7 @@ impl Obj {
 
 impl fmt::Debug for Obj {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Obj")
-            .field("type_name", &self.type_name)
-            .finish_non_exhaustive()
+        f.debug_struct("Obj").field("type_name", &self.type_name).finish_non_exhaustive()
     }
 }
 
@@ -88,26 +83,15 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(message: impl Into<String>) -> FieldError {
-        FieldError {
-            message: message.into(),
-            extensions: None,
-        }
+        FieldError { message: message.into(), extensions: None }
     }
     /// An error carrying `extensions` (e.g. `{"_type": "EXEC_ERROR", ...}`).
-    pub fn with_extensions(
-        message: impl Into<String>,
-        extensions: Map<String, Json>,
-    ) -> FieldError {
-        FieldError {
-            message: message.into(),
-            extensions: Some(extensions),
-        }
+    pub fn with_extensions(message: impl Into<String>, extensions: Map<String, Json>) -> FieldError {
+        FieldError { message: message.into(), extensions: Some(extensions) }
     }
     /// Adds one extension entry.
     pub fn extension(mut self, key: impl Into<String>, value: impl Into<Json>) -> FieldError {
-        self.extensions
-            .get_or_insert_with(Map::new)
-            .insert(key.into(), value.into());
+        self.extensions.get_or_insert_with(Map::new).insert(key.into(), value.into());
         self
     }
 }
@@ -159,37 +143,24 @@ pub struct Request {
 
 impl Request {
     pub fn new(query: impl Into<String>) -> Request {
-        Request {
-            query: query.into(),
-            variables: None,
-            operation_name: None,
-        }
+        Request { query: query.into(), variables: None, operation_name: None }
     }
 }
 
 /// Parses a JSON request body `{"query": string, "variables"?: object|null, "operationName"?:
 /// string|null}`. On failure, returns the error body to send back.
 pub fn parse_request_body(body: &[u8]) -> Result<Request, Json> {
-    let v: Json = serde_json::from_slice(body)
-        .map_err(|e| request_error_body(format!("request body is not valid JSON: {e}")))?;
+    let v: Json =
+        serde_json::from_slice(body).map_err(|e| request_error_body(format!("request body is not valid JSON: {e}")))?;
     let Json::Object(mut m) = v else {
-        return Err(request_error_body(
-            "request body must be a JSON object with a `query` string",
-        ));
+        return Err(request_error_body("request body must be a JSON object with a `query` string"));
     };
     let query = match m.remove("query") {
         Some(Json::String(q)) => q,
         None | Some(Json::Null) => {
-            return Err(request_error_body(
-                "request body has no `query`: send {\"query\": \"{ ... }\"}",
-            ))
+            return Err(request_error_body("request body has no `query`: send {\"query\": \"{ ... }\"}"))
         }
-        Some(other) => {
-            return Err(request_error_body(format!(
-                "`query` must be a string, not {}",
-                json_kind(&other)
-            )))
-        }
+        Some(other) => return Err(request_error_body(format!("`query` must be a string, not {}", json_kind(&other)))),
     };
     let variables = match m.remove("variables") {
         None | Some(Json::Null) => None,
@@ -202,10 +173,7 @@ pub fn parse_request_body(body: &[u8]) -> Result<Request, Json> {
         },
         Some(Json::String(_)) => None,
         Some(other) => {
-            return Err(request_error_body(format!(
-                "`variables` must be an object, not {}",
-                json_kind(&other)
-            )))
+            return Err(request_error_body(format!("`variables` must be an object, not {}", json_kind(&other))))
         }
     };
     let operation_name = match m.remove("operationName") {
@@ -213,17 +181,10 @@ pub fn parse_request_body(body: &[u8]) -> Result<Request, Json> {
         Some(Json::String(s)) if s.is_empty() => None,
         Some(Json::String(s)) => Some(s),
         Some(other) => {
-            return Err(request_error_body(format!(
-                "`operationName` must be a string, not {}",
-                json_kind(&other)
-            )))
+            return Err(request_error_body(format!("`operationName` must be a string, not {}", json_kind(&other))))
         }
     };
-    Ok(Request {
-        query,
-        variables,
-        operation_name,
-    })
+    Ok(Request { query, variables, operation_name })
 }
 
 fn json_kind(v: &Json) -> &'static str {
@@ -263,17 +224,10 @@ struct GqlError {
 
 impl GqlError {
     fn at(message: impl Into<String>, pos: Pos) -> GqlError {
-        GqlError {
-            message: message.into(),
-            locations: vec![pos],
-            path: None,
-            extensions: None,
-        }
+        GqlError { message: message.into(), locations: vec![pos], path: None, extensions: None }
     }
     fn has_type(&self) -> bool {
-        self.extensions
-            .as_ref()
-            .is_some_and(|e| e.contains_key("_type"))
+        self.extensions.as_ref().is_some_and(|e| e.contains_key("_type"))
     }
     fn into_json(self) -> Json {
         let mut m = Map::new();
@@ -304,12 +258,7 @@ impl GqlError {
 fn errors_body(data: Json, mut errors: Vec<GqlError>) -> Json {
     // Typed errors (`extensions._type`, e.g. EXEC_ERROR) first: Python picks the exception class
     // from errors[0]. Then query order, so concurrent siblings report deterministically.
-    errors.sort_by_key(|e| {
-        (
-            !e.has_type(),
-            e.locations.first().map(|p| (p.line, p.column)),
-        )
-    });
+    errors.sort_by_key(|e| (!e.has_type(), e.locations.first().map(|p| (p.line, p.column))));
     body(data, errors.into_iter().map(GqlError::into_json).collect())
 }
 
@@ -361,19 +310,8 @@ impl<'a> Ctx<'a> {
             errs.push(e);
         }
     }
-    fn error(
-        &self,
-        pos: Pos,
-        path: &Path<'_>,
-        message: impl Into<String>,
-        extensions: Option<Map<String, Json>>,
-    ) {
-        self.push(GqlError {
-            message: message.into(),
-            locations: vec![pos],
-            path: Some(path.to_json()),
-            extensions,
-        });
+    fn error(&self, pos: Pos, path: &Path<'_>, message: impl Into<String>, extensions: Option<Map<String, Json>>) {
+        self.push(GqlError { message: message.into(), locations: vec![pos], path: Some(path.to_json()), extensions });
     }
 
     fn included(&self, directives: &[Positioned<Directive>]) -> bool {
@@ -432,16 +370,8 @@ impl<'a> Ctx<'a> {
                     let Some(frag) = self.doc.fragments.get(name) else {
                         continue;
                     };
-                    if self
-                        .schema
-                        .type_applies(object_type, frag.node.type_condition.node.on.node.as_str())
-                    {
-                        self.collect_fields(
-                            object_type,
-                            &frag.node.selection_set.node,
-                            out,
-                            visited,
-                        );
+                    if self.schema.type_applies(object_type, frag.node.type_condition.node.on.node.as_str()) {
+                        self.collect_fields(object_type, &frag.node.selection_set.node, out, visited);
                     }
                 }
                 Selection::InlineFragment(i) => {
@@ -450,9 +380,7 @@ impl<'a> Ctx<'a> {
                     }
                     let applies = match &i.node.type_condition {
                         None => true,
-                        Some(c) => self
-                            .schema
-                            .type_applies(object_type, c.node.on.node.as_str()),
+                        Some(c) => self.schema.type_applies(object_type, c.node.on.node.as_str()),
                     };
                     if applies {
                         self.collect_fields(object_type, &i.node.selection_set.node, out, visited);
@@ -464,23 +392,12 @@ impl<'a> Ctx<'a> {
 
     fn coerce_args(&self, ty: &TypeDef, def: &FieldDef, field: &Field) -> Result<Args, String> {
         let mut args = Args::with_capacity(ty.name.clone(), def.name.clone(), def.args.len());
-        if let Some((name, _)) = field
-            .arguments
-            .iter()
-            .find(|(n, _)| !def.args.contains_key(n.node.as_str()))
-        {
-            return Err(format!(
-                "unknown argument `{}` on field `{}.{}`",
-                name.node, ty.name, def.name
-            ));
+        if let Some((name, _)) = field.arguments.iter().find(|(n, _)| !def.args.contains_key(n.node.as_str())) {
+            return Err(format!("unknown argument `{}` on field `{}.{}`", name.node, ty.name, def.name));
         }
         let coercer = Coercer::new(self.schema, &self.vars);
         for a in def.args.values() {
-            let given = field
-                .arguments
-                .iter()
-                .find(|(n, _)| n.node.as_str() == &*a.name)
-                .map(|(_, v)| &v.node);
+            let given = field.arguments.iter().find(|(n, _)| n.node.as_str() == &*a.name).map(|(_, v)| &v.node);
             // An unset variable is an absent argument.
             let given = match given {
                 Some(Value::Variable(v)) if !self.vars.contains_key(v.as_str()) => None,
@@ -489,10 +406,7 @@ impl<'a> Ctx<'a> {
             let value = match given {
                 None => None,
                 Some(v) => Some(coercer.coerce(v, a.ty.nullable()).map_err(|e| {
-                    format!(
-                        "invalid value for argument `{}` of `{}.{}`: {e}",
-                        a.name, ty.name, def.name
-                    )
+                    format!("invalid value for argument `{}` of `{}.{}`: {e}", a.name, ty.name, def.name)
                 })?),
             };
             match value {
@@ -531,12 +445,7 @@ pub async fn execute(schema: &Schema, resolver: &dyn Resolver, root: Obj, req: R
 
 /// [`execute`], serialized: what goes on the wire. Memoized introspection answers are copied
 /// out as bytes, which is much cheaper than cloning a large JSON value.
-pub async fn execute_bytes(
-    schema: &Schema,
-    resolver: &dyn Resolver,
-    root: Obj,
-    req: Request,
-) -> Vec<u8> {
+pub async fn execute_bytes(schema: &Schema, resolver: &dyn Resolver, root: Obj, req: Request) -> Vec<u8> {
     if let Some(hit) = cache_lookup(schema, &req, &root.type_name) {
         return hit.1.to_vec();
     }
@@ -547,65 +456,38 @@ pub async fn execute_bytes(
         }
     }
     serde_json::to_vec(&out).unwrap_or_else(|e| {
-        serde_json::to_vec(&request_error_body(format!(
-            "cannot serialize the response: {e}"
-        )))
-        .unwrap_or_default()
+        serde_json::to_vec(&request_error_body(format!("cannot serialize the response: {e}"))).unwrap_or_default()
     })
 }
 
 /// Runs a request; the flag says whether the response depends on nothing but the schema and
 /// the request (introspection only, no variables, no errors), so it can be memoized.
-async fn execute_uncached(
-    schema: &Schema,
-    resolver: &dyn Resolver,
-    root: &Obj,
-    req: &Request,
-) -> (Json, bool) {
+async fn execute_uncached(schema: &Schema, resolver: &dyn Resolver, root: &Obj, req: &Request) -> (Json, bool) {
     let doc = match async_graphql_parser::parse_query(&req.query) {
         Ok(d) => d,
         Err(e) => {
             let locations: Vec<Pos> = e.positions().collect();
             let message = syntax_error_message(&e);
-            let err = GqlError {
-                message,
-                locations,
-                path: None,
-                extensions: None,
-            };
+            let err = GqlError { message, locations, path: None, extensions: None };
             return (errors_body(Json::Null, vec![err]), false);
         }
     };
     let op = match select_operation(&doc, req.operation_name.as_deref()) {
         Ok(op) => op,
         Err(message) => {
-            let err = GqlError {
-                message,
-                locations: Vec::new(),
-                path: None,
-                extensions: None,
-            };
+            let err = GqlError { message, locations: Vec::new(), path: None, extensions: None };
             return (errors_body(Json::Null, vec![err]), false);
         }
     };
     if op.node.ty == OperationType::Subscription {
-        return (
-            errors_body(
-                Json::Null,
-                vec![GqlError::at("subscriptions are not supported", op.pos)],
-            ),
-            false,
-        );
+        return (errors_body(Json::Null, vec![GqlError::at("subscriptions are not supported", op.pos)]), false);
     }
     let vars = match coerce_variables(schema, &op.node, req.variables.as_ref()) {
         Ok(v) => v,
         Err(errs) => return (errors_body(Json::Null, errs), false),
     };
     let Some(root_type) = schema.get_type(schema.query_type()) else {
-        return (
-            request_error_body(format!("query type `{}` is missing", schema.query_type())),
-            false,
-        );
+        return (request_error_body(format!("query type `{}` is missing", schema.query_type())), false);
     };
     let mut errs = Vec::new();
     Validator::new(schema, &doc).selection_set(root_type, &op.node.selection_set.node, &mut errs);
@@ -613,30 +495,13 @@ async fn execute_uncached(
         return (errors_body(Json::Null, errs), false);
     }
 
-    let ctx = Ctx {
-        schema,
-        resolver,
-        doc: &doc,
-        vars,
-        errors: Mutex::new(Vec::new()),
-    };
+    let ctx = Ctx { schema, resolver, doc: &doc, vars, errors: Mutex::new(Vec::new()) };
     let mut groups = Grouped::new();
-    ctx.collect_fields(
-        &root.type_name,
-        &op.node.selection_set.node,
-        &mut groups,
-        &mut Vec::new(),
-    );
-    let introspection_only = groups
-        .iter()
-        .all(|(_, fs)| fs[0].node.name.node.starts_with("__"));
-    let data = execute_groups(&ctx, root, root_type, groups, None)
-        .await
-        .unwrap_or(Json::Null);
+    ctx.collect_fields(&root.type_name, &op.node.selection_set.node, &mut groups, &mut Vec::new());
+    let introspection_only = groups.iter().all(|(_, fs)| fs[0].node.name.node.starts_with("__"));
+    let data = execute_groups(&ctx, root, root_type, groups, None).await.unwrap_or(Json::Null);
     let errors = ctx.errors.into_inner().unwrap_or_default();
-    let memoizable = introspection_only
-        && errors.is_empty()
-        && req.variables.as_ref().is_none_or(|v| v.is_empty());
+    let memoizable = introspection_only && errors.is_empty() && req.variables.as_ref().is_none_or(|v| v.is_empty());
     (errors_body(data, errors), memoizable)
 }
 
@@ -644,19 +509,10 @@ async fn execute_uncached(
 /// secret's plaintext), so keep only its "expected ..." part; positions go in `locations`.
 fn syntax_error_message(e: &async_graphql_parser::Error) -> String {
     let text = e.to_string();
-    let detail = text
-        .lines()
-        .rev()
-        .find_map(|l| l.trim_start().strip_prefix("= "))
-        .unwrap_or_else(|| text.trim());
-    let detail = detail
-        .replace("selection_set", "selection set")
-        .replace("executable_definition", "operation");
+    let detail = text.lines().rev().find_map(|l| l.trim_start().strip_prefix("= ")).unwrap_or_else(|| text.trim());
+    let detail = detail.replace("selection_set", "selection set").replace("executable_definition", "operation");
     match e.positions().next() {
-        Some(p) => format!(
-            "syntax error: {detail} (line {}, column {})",
-            p.line, p.column
-        ),
+        Some(p) => format!("syntax error: {detail} (line {}, column {})", p.line, p.column),
         None => format!("syntax error: {detail}"),
     }
 }
@@ -671,9 +527,7 @@ fn cache_lookup(schema: &Schema, req: &Request, root: &str) -> Option<(Arc<Json>
     let entries = cache.get(req.query.as_str())?;
     entries
         .iter()
-        .find(|e| {
-            e.operation_name.as_deref() == req.operation_name.as_deref() && e.root_type == root
-        })
+        .find(|e| e.operation_name.as_deref() == req.operation_name.as_deref() && e.root_type == root)
         .map(|e| (e.json.clone(), e.bytes.clone()))
 }
 
@@ -701,16 +555,14 @@ fn select_operation<'d>(
 ) -> Result<&'d Positioned<OperationDefinition>, String> {
     match (&doc.operations, name) {
         (DocumentOperations::Single(op), _) => Ok(op),
-        (DocumentOperations::Multiple(ops), Some(n)) => ops
-            .get(n)
-            .ok_or_else(|| format!("unknown operation named `{n}`")),
+        (DocumentOperations::Multiple(ops), Some(n)) => {
+            ops.get(n).ok_or_else(|| format!("unknown operation named `{n}`"))
+        }
         (DocumentOperations::Multiple(ops), None) => {
             let mut it = ops.values();
             match (it.next(), it.next()) {
                 (Some(op), None) => Ok(op),
-                _ => Err(
-                    "the document has several operations: set `operationName` to pick one".into(),
-                ),
+                _ => Err("the document has several operations: set `operationName` to pick one".into()),
             }
         }
     }
@@ -731,17 +583,11 @@ fn coerce_variables(
         match schema.get_type(ty.name()) {
             Some(t) if t.kind.is_input() => {}
             Some(_) => {
-                errs.push(GqlError::at(
-                    format!("variable `${name}` cannot be of non-input type `{ty}`"),
-                    def.pos,
-                ));
+                errs.push(GqlError::at(format!("variable `${name}` cannot be of non-input type `{ty}`"), def.pos));
                 continue;
             }
             None => {
-                errs.push(GqlError::at(
-                    format!("variable `${name}` has unknown type `{ty}`"),
-                    def.pos,
-                ));
+                errs.push(GqlError::at(format!("variable `${name}` has unknown type `{ty}`"), def.pos));
                 continue;
             }
         }
@@ -763,10 +609,7 @@ fn coerce_variables(
             Ok(v) => {
                 out.insert(name.to_string(), v);
             }
-            Err(e) => errs.push(GqlError::at(
-                format!("variable `${name}` has an invalid value: {e}"),
-                def.pos,
-            )),
+            Err(e) => errs.push(GqlError::at(format!("variable `${name}` has an invalid value: {e}"), def.pos)),
         }
     }
     if errs.is_empty() {
@@ -787,17 +630,11 @@ fn execute_groups<'a>(
     Box::pin(async move {
         let results: Vec<Result<Json, Bubble>> = if groups.len() == 1 {
             let (key, fields) = &groups[0];
-            let p = Path {
-                parent: path,
-                seg: Seg::Key(key),
-            };
+            let p = Path { parent: path, seg: Seg::Key(key) };
             vec![execute_field(ctx, obj, ty, fields, &p).await]
         } else {
             join_all(groups.iter().map(|(key, fields)| async move {
-                let p = Path {
-                    parent: path,
-                    seg: Seg::Key(key),
-                };
+                let p = Path { parent: path, seg: Seg::Key(key) };
                 execute_field(ctx, obj, ty, fields, &p).await
             }))
             .await
@@ -833,29 +670,16 @@ async fn execute_field<'a>(
         return Ok(Json::String(obj.type_name.clone()));
     }
     let is_meta = name == "__schema" || name == "__type";
-    let def = if is_meta {
-        ctx.schema.meta_field(name)
-    } else {
-        ty.fields.get(name)
-    };
+    let def = if is_meta { ctx.schema.meta_field(name) } else { ty.fields.get(name) };
     let Some(def) = def else {
-        ctx.error(
-            field.pos,
-            path,
-            format!("Cannot query field \"{name}\" on type \"{}\".", ty.name),
-            None,
-        );
+        ctx.error(field.pos, path, format!("Cannot query field \"{name}\" on type \"{}\".", ty.name), None);
         return Ok(Json::Null);
     };
     let args = match ctx.coerce_args(ty, def, &field.node) {
         Ok(a) => a,
         Err(msg) => {
             ctx.error(field.pos, path, msg, None);
-            return if def.ty.is_non_null() {
-                Err(Bubble)
-            } else {
-                Ok(Json::Null)
-            };
+            return if def.ty.is_non_null() { Err(Bubble) } else { Ok(Json::Null) };
         }
     };
     let resolved = if is_meta {
@@ -863,13 +687,7 @@ async fn execute_field<'a>(
     } else if ty.name.starts_with("__") {
         introspection::resolve(ctx.schema, obj, name, &args)
     } else {
-        let call = FieldCall {
-            schema: ctx.schema,
-            type_name: &obj.type_name,
-            field: name,
-            args: &args,
-            def,
-        };
+        let call = FieldCall { schema: ctx.schema, type_name: &obj.type_name, field: name, args: &args, def };
         ctx.resolver.resolve(obj, &call).await
     };
     match resolved {
@@ -907,21 +725,14 @@ where
                 let v = complete_nullable(ctx, inner, r, fields, path, pos, parent, def).await?;
                 // `Void!` (e.g. `Container.exportImage`) is null, as in Dagger.
                 if v.is_null() && inner.name() != "Void" {
-                    let msg = format!(
-                        "Cannot return null for non-nullable field {}.{}.",
-                        parent.name, def.name
-                    );
+                    let msg = format!("Cannot return null for non-nullable field {}.{}.", parent.name, def.name);
                     ctx.error(pos, path, msg, None);
                     Err(Bubble)
                 } else {
                     Ok(v)
                 }
             }
-            _ => Ok(
-                complete_nullable(ctx, ty, r, fields, path, pos, parent, def)
-                    .await
-                    .unwrap_or(Json::Null),
-            ),
+            _ => Ok(complete_nullable(ctx, ty, r, fields, path, pos, parent, def).await.unwrap_or(Json::Null)),
         }
     })
 }
@@ -946,27 +757,16 @@ async fn complete_nullable<'a, 'p>(
         (TypeRef::List(inner), Resolved::List(items)) => {
             // Items complete concurrently, like sibling fields (each may run its own pipeline).
             let results = join_all(items.into_iter().enumerate().map(|(i, item)| async move {
-                let p = Path {
-                    parent: Some(path),
-                    seg: Seg::Index(i),
-                };
+                let p = Path { parent: Some(path), seg: Seg::Index(i) };
                 complete_value(ctx, inner, item, fields, &p, pos, parent, def).await
             }))
             .await;
-            results
-                .into_iter()
-                .collect::<Result<Vec<_>, _>>()
-                .map(Json::Array)
+            results.into_iter().collect::<Result<Vec<_>, _>>().map(Json::Array)
         }
         // Lists of leaves may come as one JSON array.
         (TypeRef::List(_), Resolved::Leaf(v)) => Ok(v),
-        (TypeRef::List(_), _) => fail(format!(
-            "internal error: `{}.{}` resolved to a non-list",
-            parent.name, def.name
-        )),
-        (TypeRef::NonNull(inner), r) => {
-            complete_value(ctx, inner, r, fields, path, pos, parent, def).await
-        }
+        (TypeRef::List(_), _) => fail(format!("internal error: `{}.{}` resolved to a non-list", parent.name, def.name)),
+        (TypeRef::NonNull(inner), r) => complete_value(ctx, inner, r, fields, path, pos, parent, def).await,
         (TypeRef::Named(name), r) => {
             let Some(t) = ctx.schema.get_type(name) else {
                 return fail(format!("internal error: unknown type `{name}`"));
@@ -974,42 +774,21 @@ async fn complete_nullable<'a, 'p>(
             if t.kind.is_leaf() {
                 return match r {
                     Resolved::Leaf(v) => Ok(v),
-                    _ => fail(format!(
-                        "internal error: `{}.{}` resolved to a non-leaf value",
-                        parent.name, def.name
-                    )),
+                    _ => fail(format!("internal error: `{}.{}` resolved to a non-leaf value", parent.name, def.name)),
                 };
             }
             let Resolved::Object(obj) = r else {
-                return fail(format!(
-                    "internal error: `{}.{}` resolved to a non-object value",
-                    parent.name, def.name
-                ));
+                return fail(format!("internal error: `{}.{}` resolved to a non-object value", parent.name, def.name));
             };
-            let Some(concrete) = ctx
-                .schema
-                .get_type(&obj.type_name)
-                .filter(|c| c.kind == TypeKind::Object)
-            else {
-                return fail(format!(
-                    "internal error: `{}` is not an object type",
-                    obj.type_name
-                ));
+            let Some(concrete) = ctx.schema.get_type(&obj.type_name).filter(|c| c.kind == TypeKind::Object) else {
+                return fail(format!("internal error: `{}` is not an object type", obj.type_name));
             };
             let mut groups = Grouped::new();
             let mut visited = Vec::new();
             for f in fields {
-                ctx.collect_fields(
-                    &concrete.name,
-                    &f.node.selection_set.node,
-                    &mut groups,
-                    &mut visited,
-                );
+                ctx.collect_fields(&concrete.name, &f.node.selection_set.node, &mut groups, &mut visited);
             }
-            if fields
-                .iter()
-                .all(|f| f.node.selection_set.node.items.is_empty())
-            {
+            if fields.iter().all(|f| f.node.selection_set.node.items.is_empty()) {
                 return complete_bare_object(ctx, &obj, concrete, path, pos).await;
             }
             execute_groups(ctx, &obj, concrete, groups, Some(path)).await
@@ -1026,34 +805,15 @@ async fn complete_bare_object(
     pos: Pos,
 ) -> Result<Json, Bubble> {
     let Some(id_def) = concrete.fields.get("id") else {
-        ctx.error(
-            pos,
-            path,
-            format!(
-                "field of type `{}` must have a selection of subfields",
-                concrete.name
-            ),
-            None,
-        );
+        ctx.error(pos, path, format!("field of type `{}` must have a selection of subfields", concrete.name), None);
         return Err(Bubble);
     };
     let args = Args::new(concrete.name.clone(), id_def.name.clone());
-    let call = FieldCall {
-        schema: ctx.schema,
-        type_name: &obj.type_name,
-        field: "id",
-        args: &args,
-        def: id_def,
-    };
+    let call = FieldCall { schema: ctx.schema, type_name: &obj.type_name, field: "id", args: &args, def: id_def };
     match ctx.resolver.resolve(obj, &call).await {
         Ok(Resolved::Leaf(v)) => Ok(v),
         Ok(_) => {
-            ctx.error(
-                pos,
-                path,
-                format!("internal error: `{}.id` is not a leaf", concrete.name),
-                None,
-            );
+            ctx.error(pos, path, format!("internal error: `{}.id` is not a leaf", concrete.name), None);
             Err(Bubble)
         }
         Err(e) => {
@@ -1074,20 +834,10 @@ struct Validator<'a> {
 
 impl<'a> Validator<'a> {
     fn new(schema: &'a Schema, doc: &'a ExecutableDocument) -> Validator<'a> {
-        Validator {
-            schema,
-            doc,
-            done: Vec::new(),
-            stack: Vec::new(),
-        }
+        Validator { schema, doc, done: Vec::new(), stack: Vec::new() }
     }
 
-    fn selection_set(
-        &mut self,
-        parent: &'a TypeDef,
-        set: &'a SelectionSet,
-        errs: &mut Vec<GqlError>,
-    ) {
+    fn selection_set(&mut self, parent: &'a TypeDef, set: &'a SelectionSet, errs: &mut Vec<GqlError>) {
         for sel in &set.items {
             match &sel.node {
                 Selection::Field(f) => self.field(parent, f, errs),
@@ -1098,10 +848,7 @@ impl<'a> Validator<'a> {
                         continue;
                     };
                     if self.stack.contains(&name) {
-                        errs.push(GqlError::at(
-                            format!("Cannot spread fragment \"{name}\" within itself."),
-                            s.pos,
-                        ));
+                        errs.push(GqlError::at(format!("Cannot spread fragment \"{name}\" within itself."), s.pos));
                         continue;
                     }
                     if self.done.contains(&name) {
@@ -1128,28 +875,18 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn condition(
-        &self,
-        on: &Positioned<async_graphql_value::Name>,
-        errs: &mut Vec<GqlError>,
-    ) -> Option<&'a TypeDef> {
+    fn condition(&self, on: &Positioned<async_graphql_value::Name>, errs: &mut Vec<GqlError>) -> Option<&'a TypeDef> {
         match self.schema.get_type(on.node.as_str()) {
             Some(t) if t.kind.is_composite() => Some(t),
             Some(_) => {
                 errs.push(GqlError::at(
-                    format!(
-                        "Fragment cannot condition on non composite type \"{}\".",
-                        on.node
-                    ),
+                    format!("Fragment cannot condition on non composite type \"{}\".", on.node),
                     on.pos,
                 ));
                 None
             }
             None => {
-                errs.push(GqlError::at(
-                    format!("Unknown type \"{}\".", on.node),
-                    on.pos,
-                ));
+                errs.push(GqlError::at(format!("Unknown type \"{}\".", on.node), on.pos));
                 None
             }
         }
@@ -1167,27 +904,19 @@ impl<'a> Validator<'a> {
             }
             return;
         }
-        let def = if (name == "__schema" || name == "__type")
-            && &*parent.name == self.schema.query_type()
-        {
+        let def = if (name == "__schema" || name == "__type") && &*parent.name == self.schema.query_type() {
             self.schema.meta_field(name)
         } else {
             parent.fields.get(name)
         };
         let Some(def) = def else {
-            errs.push(GqlError::at(
-                format!("Cannot query field \"{name}\" on type \"{}\".", parent.name),
-                f.pos,
-            ));
+            errs.push(GqlError::at(format!("Cannot query field \"{name}\" on type \"{}\".", parent.name), f.pos));
             return;
         };
         for (arg, _) in &f.node.arguments {
             if !def.args.contains_key(arg.node.as_str()) {
                 errs.push(GqlError::at(
-                    format!(
-                        "Unknown argument \"{}\" on field \"{}.{name}\".",
-                        arg.node, parent.name
-                    ),
+                    format!("Unknown argument \"{}\" on field \"{}.{name}\".", arg.node, parent.name),
                     arg.pos,
                 ));
             }
@@ -1198,10 +927,7 @@ impl<'a> Validator<'a> {
         if t.kind.is_leaf() {
             if !sub.items.is_empty() {
                 errs.push(GqlError::at(
-                    format!(
-                        "Field \"{name}\" must not have a selection since type \"{}\" has no subfields.",
-                        def.ty
-                    ),
+                    format!("Field \"{name}\" must not have a selection since type \"{}\" has no subfields.", def.ty),
                     f.pos,
                 ));
             }

@@ -81,26 +81,17 @@ impl Resolver for Fake {
                 if let Some(name) = id.strip_prefix("box:") {
                     Ok(boxed(name))
                 } else if let Some(v) = id.strip_prefix("other:") {
-                    Ok(Resolved::object(
-                        "Other",
-                        OtherVal(v.parse().map_err(|_| "bad other id")?),
-                    ))
+                    Ok(Resolved::object("Other", OtherVal(v.parse().map_err(|_| "bad other id")?)))
                 } else {
                     Err(format!("cannot load `{id}`").into())
                 }
             }
             ("Query", "box") => Ok(boxed(a.string("name")?)),
-            ("Query", "boxes") => Ok(Resolved::List(
-                a.string_list("names")?.iter().map(|n| boxed(n)).collect(),
-            )),
+            ("Query", "boxes") => Ok(Resolved::List(a.string_list("names")?.iter().map(|n| boxed(n)).collect())),
             ("Query", "maybeBox") => Ok(a.opt_string("name")?.map(boxed).unwrap_or(Resolved::Null)),
             ("Query", "fail") | ("Query", "failNullable") => {
                 let msg = a.string("msg")?;
-                Err(if a.bool("typed")? {
-                    exec_error(msg)
-                } else {
-                    FieldError::new(msg)
-                })
+                Err(if a.bool("typed")? { exec_error(msg) } else { FieldError::new(msg) })
             }
             ("Query", "nullNonNull") => Ok(Resolved::Null),
             ("Query", "tags") => Ok(Resolved::leaf(json!(["a", "b"]))),
@@ -123,13 +114,8 @@ impl Resolver for Fake {
                     _ => Err("unexpected Box field".into()),
                 }
             }
-            ("Other", "id") => Ok(Resolved::leaf(format!(
-                "other:{}",
-                parent.downcast_ref::<OtherVal>().ok_or("?")?.0
-            ))),
-            ("Other", "value") => Ok(Resolved::leaf(
-                parent.downcast_ref::<OtherVal>().ok_or("?")?.0,
-            )),
+            ("Other", "id") => Ok(Resolved::leaf(format!("other:{}", parent.downcast_ref::<OtherVal>().ok_or("?")?.0))),
+            ("Other", "value") => Ok(Resolved::leaf(parent.downcast_ref::<OtherVal>().ok_or("?")?.0)),
             (t, f) => Err(format!("fake resolver has no `{t}.{f}`").into()),
         }
     }
@@ -163,19 +149,9 @@ fn loc(line: usize, column: usize) -> Json {
 #[tokio::test]
 async fn arguments() {
     let n = Json::Null;
-    check(
-        "{ version }",
-        n.clone(),
-        json!({"data": {"version": "v0.21.11"}}),
-    )
-    .await;
+    check("{ version }", n.clone(), json!({"data": {"version": "v0.21.11"}})).await;
     // Schema defaults; absent optional args stay absent.
-    check(
-        "{ echo }",
-        n.clone(),
-        json!({"data": {"echo": {"s": "def", "b": false, "mode": "FAST"}}}),
-    )
-    .await;
+    check("{ echo }", n.clone(), json!({"data": {"echo": {"s": "def", "b": false, "mode": "FAST"}}})).await;
     // `null` for a defaulted arg means the default; without a default it stays null.
     check(
         "{ echo(s: null, mode: null, n: null) }",
@@ -184,18 +160,9 @@ async fn arguments() {
     )
     .await;
     // Quoted enums, enum aliases passed through unchanged.
-    check(
-        r#"{ echo(mode: "SLOW") }"#,
-        n.clone(),
-        json!({"data": {"echo": {"s": "def", "b": false, "mode": "SLOW"}}}),
-    )
-    .await;
-    check(
-        "{ echo(mode: OCI) }",
-        n.clone(),
-        json!({"data": {"echo": {"s": "def", "b": false, "mode": "OCI"}}}),
-    )
-    .await;
+    check(r#"{ echo(mode: "SLOW") }"#, n.clone(), json!({"data": {"echo": {"s": "def", "b": false, "mode": "SLOW"}}}))
+        .await;
+    check("{ echo(mode: OCI) }", n.clone(), json!({"data": {"echo": {"s": "def", "b": false, "mode": "OCI"}}})).await;
     // Numeric and boolean strings.
     check(
         r#"{ echo(n: "42", f: "1.5", b: "true") }"#,
@@ -210,12 +177,7 @@ async fn arguments() {
         json!({"data": {"echo": {"s": "def", "b": false, "mode": "FAST", "id": "123"}}}),
     )
     .await;
-    check(
-        "{ loadBoxFromID(id: 123) { id } }",
-        n.clone(),
-        json!({"data": {"loadBoxFromID": {"id": "box:123"}}}),
-    )
-    .await;
+    check("{ loadBoxFromID(id: 123) { id } }", n.clone(), json!({"data": {"loadBoxFromID": {"id": "box:123"}}})).await;
     // One value for a list.
     check(
         r#"{ echo(list: "x") }"#,
@@ -334,12 +296,7 @@ async fn selections() {
         json!({"data": {"node": {"value": 7, "id": "other:7", "__typename": "Other"}}}),
     )
     .await;
-    check(
-        r#"{ node(id: "box:a") { id } }"#,
-        n.clone(),
-        json!({"data": {"node": {"id": "box:a"}}}),
-    )
-    .await;
+    check(r#"{ node(id: "box:a") { id } }"#, n.clone(), json!({"data": {"node": {"id": "box:a"}}})).await;
     // Aliases, merging of same-key fields, nested objects.
     check(
         r#"{ a: box(name: "x") { n: name } b: box(name: "y") { child(name: "z") { name } } }"#,
@@ -353,12 +310,7 @@ async fn selections() {
         json!({"data": {"box": {"name": "x", "id": "box:x"}}}),
     )
     .await;
-    check(
-        "{ __typename }",
-        n.clone(),
-        json!({"data": {"__typename": "Query"}}),
-    )
-    .await;
+    check("{ __typename }", n.clone(), json!({"data": {"__typename": "Query"}})).await;
     // Lists of objects and of leaves.
     check(
         r#"{ boxes(names: ["a", "b"]) { name } tags }"#,
@@ -367,12 +319,7 @@ async fn selections() {
     )
     .await;
     // Object field without a sub-selection: its id (lenient ScalarLeafs).
-    check(
-        r#"{ box(name: "x") }"#,
-        n.clone(),
-        json!({"data": {"box": "box:x"}}),
-    )
-    .await;
+    check(r#"{ box(name: "x") }"#, n.clone(), json!({"data": {"box": "box:x"}})).await;
     check(
         "{ noId }",
         n.clone(),
@@ -491,12 +438,7 @@ async fn errors_and_null_propagation() {
 #[tokio::test]
 async fn operations_and_syntax() {
     let n = Json::Null;
-    check(
-        "mutation { version }",
-        n.clone(),
-        json!({"data": {"version": "v0.21.11"}}),
-    )
-    .await;
+    check("mutation { version }", n.clone(), json!({"data": {"version": "v0.21.11"}})).await;
     check(
         "subscription { version }",
         n.clone(),
@@ -504,10 +446,7 @@ async fn operations_and_syntax() {
     )
     .await;
     let doc = "query A { version } query B { tags }";
-    assert_eq!(
-        run(doc, n.clone(), Some("B")).await,
-        json!({"data": {"tags": ["a", "b"]}})
-    );
+    assert_eq!(run(doc, n.clone(), Some("B")).await, json!({"data": {"tags": ["a", "b"]}}));
     assert_eq!(
         run(doc, n.clone(), None).await,
         json!({"errors": [{"message": "the document has several operations: set `operationName` to pick one"}], "data": null})
@@ -536,12 +475,7 @@ async fn operations_and_syntax() {
     )
     .await;
     // Response keys keep selection order, and nothing unrequested is added.
-    let got = run(
-        r#"{ tags version __typename a: box(name: "x") { name id } }"#,
-        n,
-        None,
-    )
-    .await;
+    let got = run(r#"{ tags version __typename a: box(name: "x") { name id } }"#, n, None).await;
     assert_eq!(
         serde_json::to_string(&got).unwrap(),
         r#"{"data":{"tags":["a","b"],"version":"v0.21.11","__typename":"Query","a":{"name":"x","id":"box:x"}}}"#
@@ -551,18 +485,9 @@ async fn operations_and_syntax() {
 #[tokio::test]
 async fn siblings_run_concurrently() {
     let start = Instant::now();
-    let got = run(
-        "{ a: slow(ms: 300) b: slow(ms: 300) c: slow(ms: 300) }",
-        Json::Null,
-        None,
-    )
-    .await;
+    let got = run("{ a: slow(ms: 300) b: slow(ms: 300) c: slow(ms: 300) }", Json::Null, None).await;
     assert_eq!(got, json!({"data": {"a": 300, "b": 300, "c": 300}}));
-    assert!(
-        start.elapsed() < Duration::from_millis(800),
-        "took {:?}",
-        start.elapsed()
-    );
+    assert!(start.elapsed() < Duration::from_millis(800), "took {:?}", start.elapsed());
 }
 
 #[tokio::test]
@@ -596,27 +521,13 @@ async fn introspection_small() {
     let got = run(q, n.clone(), None).await;
     let names = |v: &Json| {
         v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|f| f["name"].as_str().map(str::to_string))
-                    .collect::<Vec<_>>()
-            })
+            .map(|a| a.iter().filter_map(|f| f["name"].as_str().map(str::to_string)).collect::<Vec<_>>())
             .unwrap_or_default()
     };
-    assert!(
-        !names(&got["data"]["__type"]["a"]).contains(&"old".to_string()),
-        "{got}"
-    );
+    assert!(!names(&got["data"]["__type"]["a"]).contains(&"old".to_string()), "{got}");
     let b = &got["data"]["__type"]["b"];
-    let old = b
-        .as_array()
-        .and_then(|a| a.iter().find(|f| f["name"] == "old"))
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(
-        old,
-        json!({"name": "old", "isDeprecated": true, "deprecationReason": "use `version`"})
-    );
+    let old = b.as_array().and_then(|a| a.iter().find(|f| f["name"] == "old")).cloned().unwrap_or_default();
+    assert_eq!(old, json!({"name": "old", "isDeprecated": true, "deprecationReason": "use `version`"}));
     // Argument defaults print as GraphQL literals.
     let q = r#"{ __type(name: "Query") { fields { name args { name defaultValue } } } }"#;
     let got = run(q, n.clone(), None).await;
@@ -625,14 +536,8 @@ async fn introspection_small() {
         .and_then(|a| a.iter().find(|f| f["name"] == "echo"))
         .cloned()
         .unwrap_or_default();
-    assert_eq!(
-        echo["args"][0],
-        json!({"name": "s", "defaultValue": "\"def\""})
-    );
-    assert_eq!(
-        echo["args"][3],
-        json!({"name": "mode", "defaultValue": "FAST"})
-    );
+    assert_eq!(echo["args"][0], json!({"name": "s", "defaultValue": "\"def\""}));
+    assert_eq!(echo["args"][3], json!({"name": "mode", "defaultValue": "FAST"}));
     // Directives with their args; schema with no mutation/subscription roots.
     check(
         r#"{ __schema { queryType { name } mutationType { name } subscriptionType { name } directives { name isRepeatable locations args { name type { name kind } } } } }"#,
@@ -657,31 +562,14 @@ async fn introspection_is_memoized() {
     assert_eq!(first, second);
     let bytes = execute_bytes(&schema, &Fake, Obj::new("Query", Root), Request::new(q)).await;
     assert_eq!(serde_json::from_slice::<Json>(&bytes).ok(), Some(first));
-    let bytes = execute_bytes(
-        &schema,
-        &Fake,
-        Obj::new("Query", Root),
-        Request::new("{ version }"),
-    )
-    .await;
-    assert_eq!(
-        String::from_utf8_lossy(&bytes),
-        r#"{"data":{"version":"v0.21.11"}}"#
-    );
+    let bytes = execute_bytes(&schema, &Fake, Obj::new("Query", Root), Request::new("{ version }")).await;
+    assert_eq!(String::from_utf8_lossy(&bytes), r#"{"data":{"version":"v0.21.11"}}"#);
     // Queries that reach the resolver are never memoized.
-    let _ = execute(
-        &schema,
-        &Fake,
-        Obj::new("Query", Root),
-        Request::new("{ version __typename }"),
-    )
-    .await;
+    let _ = execute(&schema, &Fake, Obj::new("Query", Root), Request::new("{ version __typename }")).await;
     assert_eq!(schema.intro_cache.lock().map(|c| c.len()).unwrap_or(0), 1);
     // Changing a description invalidates.
     let mut schema = schema;
-    schema
-        .set_description("Box", None, Some("A box.".to_string()))
-        .expect("Box exists");
+    schema.set_description("Box", None, Some("A box.".to_string())).expect("Box exists");
     assert_eq!(schema.intro_cache.lock().map(|c| c.len()).unwrap_or(0), 0);
 }
 
@@ -690,26 +578,15 @@ fn check_body(body: &[u8], expected: Result<Request, &str>) {
     match (parse_request_body(body), expected) {
         (Ok(got), Ok(want)) => assert_eq!(got, want),
         (Err(got), Err(msg)) => {
-            assert_eq!(
-                got,
-                json!({"errors": [{"message": msg}], "data": null}),
-                "{}",
-                String::from_utf8_lossy(body)
-            )
+            assert_eq!(got, json!({"errors": [{"message": msg}], "data": null}), "{}", String::from_utf8_lossy(body))
         }
-        (got, want) => panic!(
-            "{}: got {got:?}, want {want:?}",
-            String::from_utf8_lossy(body)
-        ),
+        (got, want) => panic!("{}: got {got:?}, want {want:?}", String::from_utf8_lossy(body)),
     }
 }
 
 #[test]
 fn request_bodies() {
-    check_body(
-        br#"{"query": "{ version }"}"#,
-        Ok(Request::new("{ version }")),
-    );
+    check_body(br#"{"query": "{ version }"}"#, Ok(Request::new("{ version }")));
     check_body(
         br#"{"query": "q", "variables": {"a": 1}, "operationName": "Q"}"#,
         Ok(Request {
@@ -718,44 +595,16 @@ fn request_bodies() {
             operation_name: Some("Q".into()),
         }),
     );
-    check_body(
-        br#"{"query": "q", "variables": null, "operationName": null}"#,
-        Ok(Request::new("q")),
-    );
+    check_body(br#"{"query": "q", "variables": null, "operationName": null}"#, Ok(Request::new("q")));
     check_body(
         br#"{"query": "q", "variables": "{\"a\": 1}"}"#,
-        Ok(Request {
-            query: "q".into(),
-            variables: json!({"a": 1}).as_object().cloned(),
-            operation_name: None,
-        }),
+        Ok(Request { query: "q".into(), variables: json!({"a": 1}).as_object().cloned(), operation_name: None }),
     );
-    check_body(
-        b"not json",
-        Err("request body is not valid JSON: expected ident at line 1 column 2"),
-    );
-    check_body(
-        b"",
-        Err("request body is not valid JSON: EOF while parsing a value at line 1 column 0"),
-    );
-    check_body(
-        b"[]",
-        Err("request body must be a JSON object with a `query` string"),
-    );
-    check_body(
-        b"{}",
-        Err("request body has no `query`: send {\"query\": \"{ ... }\"}"),
-    );
-    check_body(
-        br#"{"query": 42}"#,
-        Err("`query` must be a string, not a number"),
-    );
-    check_body(
-        br#"{"query": "q", "variables": [1]}"#,
-        Err("`variables` must be an object, not an array"),
-    );
-    check_body(
-        br#"{"query": "q", "operationName": 1}"#,
-        Err("`operationName` must be a string, not a number"),
-    );
+    check_body(b"not json", Err("request body is not valid JSON: expected ident at line 1 column 2"));
+    check_body(b"", Err("request body is not valid JSON: EOF while parsing a value at line 1 column 0"));
+    check_body(b"[]", Err("request body must be a JSON object with a `query` string"));
+    check_body(b"{}", Err("request body has no `query`: send {\"query\": \"{ ... }\"}"));
+    check_body(br#"{"query": 42}"#, Err("`query` must be a string, not a number"));
+    check_body(br#"{"query": "q", "variables": [1]}"#, Err("`variables` must be an object, not an array"));
+    check_body(br#"{"query": "q", "operationName": 1}"#, Err("`operationName` must be a string, not a number"));
 }

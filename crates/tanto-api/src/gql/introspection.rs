@@ -33,10 +33,7 @@ pub(crate) enum ArgOwner {
 }
 
 fn obj(type_name: &str, intro: Intro) -> Resolved {
-    Resolved::Object(Obj {
-        type_name: type_name.to_string(),
-        value: Arc::new(intro),
-    })
+    Resolved::Object(Obj { type_name: type_name.to_string(), value: Arc::new(intro) })
 }
 
 fn named(name: &str) -> Resolved {
@@ -59,11 +56,7 @@ fn include_deprecated(args: &Args) -> Result<bool, FieldError> {
 }
 
 /// `__schema` and `__type(name:)` on the query root.
-pub(crate) fn resolve_meta(
-    schema: &Schema,
-    field: &str,
-    args: &Args,
-) -> Result<Resolved, FieldError> {
+pub(crate) fn resolve_meta(schema: &Schema, field: &str, args: &Args) -> Result<Resolved, FieldError> {
     match field {
         "__schema" => Ok(obj("__Schema", Intro::Schema)),
         "__type" => {
@@ -78,51 +71,30 @@ pub(crate) fn resolve_meta(
 }
 
 /// A field of an introspection object.
-pub(crate) fn resolve(
-    schema: &Schema,
-    parent: &Obj,
-    field: &str,
-    args: &Args,
-) -> Result<Resolved, FieldError> {
+pub(crate) fn resolve(schema: &Schema, parent: &Obj, field: &str, args: &Args) -> Result<Resolved, FieldError> {
     let Some(intro) = parent.value.downcast_ref::<Intro>() else {
-        return Err(FieldError::new(format!(
-            "`{}` is not an introspection object",
-            parent.type_name
-        )));
+        return Err(FieldError::new(format!("`{}` is not an introspection object", parent.type_name)));
     };
     let gone = || FieldError::new("introspection object refers to a missing schema element");
-    let unknown = || {
-        FieldError::new(format!(
-            "unknown introspection field `{}.{field}`",
-            parent.type_name
-        ))
-    };
+    let unknown = || FieldError::new(format!("unknown introspection field `{}.{field}`", parent.type_name));
     match intro {
         Intro::Schema => match field {
             "description" => Ok(Resolved::Null),
-            "types" => Ok(Resolved::List(
-                schema.types().map(|t| named(&t.name)).collect(),
-            )),
+            "types" => Ok(Resolved::List(schema.types().map(|t| named(&t.name)).collect())),
             "queryType" => Ok(named(schema.query_type())),
             "mutationType" => Ok(schema.mutation_type().map(named).unwrap_or(Resolved::Null)),
             "subscriptionType" => Ok(Resolved::Null),
             "directives" => Ok(Resolved::List(
-                (0..schema.directives().count())
-                    .map(|i| obj("__Directive", Intro::Directive(i)))
-                    .collect(),
+                (0..schema.directives().count()).map(|i| obj("__Directive", Intro::Directive(i))).collect(),
             )),
             _ => Err(unknown()),
         },
         Intro::Type(tr) => match tr {
             TypeRef::List(inner) | TypeRef::NonNull(inner) => match field {
-                "kind" => Ok(s(if matches!(tr, TypeRef::List(_)) {
-                    "LIST"
-                } else {
-                    "NON_NULL"
-                })),
+                "kind" => Ok(s(if matches!(tr, TypeRef::List(_)) { "LIST" } else { "NON_NULL" })),
                 "ofType" => Ok(obj("__Type", Intro::Type((**inner).clone()))),
-                "name" | "description" | "specifiedByURL" | "fields" | "interfaces"
-                | "possibleTypes" | "enumValues" | "inputFields" | "isOneOf" => Ok(Resolved::Null),
+                "name" | "description" | "specifiedByURL" | "fields" | "interfaces" | "possibleTypes"
+                | "enumValues" | "inputFields" | "isOneOf" => Ok(Resolved::Null),
                 _ => Err(unknown()),
             },
             TypeRef::Named(name) => {
@@ -152,20 +124,16 @@ pub(crate) fn resolve(
                                 .collect(),
                         ))
                     }
-                    "interfaces" => Ok(
-                        if matches!(t.kind, TypeKind::Object | TypeKind::Interface) {
-                            Resolved::List(t.interfaces.iter().map(|i| named(i)).collect())
-                        } else {
-                            Resolved::Null
-                        },
-                    ),
-                    "possibleTypes" => {
-                        Ok(if matches!(t.kind, TypeKind::Interface | TypeKind::Union) {
-                            Resolved::List(t.possible_types.iter().map(|i| named(i)).collect())
-                        } else {
-                            Resolved::Null
-                        })
-                    }
+                    "interfaces" => Ok(if matches!(t.kind, TypeKind::Object | TypeKind::Interface) {
+                        Resolved::List(t.interfaces.iter().map(|i| named(i)).collect())
+                    } else {
+                        Resolved::Null
+                    }),
+                    "possibleTypes" => Ok(if matches!(t.kind, TypeKind::Interface | TypeKind::Union) {
+                        Resolved::List(t.possible_types.iter().map(|i| named(i)).collect())
+                    } else {
+                        Resolved::Null
+                    }),
                     "enumValues" => {
                         if t.kind != TypeKind::Enum {
                             return Ok(Resolved::Null);
@@ -176,9 +144,7 @@ pub(crate) fn resolve(
                                 .values()
                                 .enumerate()
                                 .filter(|(_, v)| all || v.deprecation.is_none())
-                                .map(|(vi, _)| {
-                                    obj("__EnumValue", Intro::EnumValue { ty: ti, value: vi })
-                                })
+                                .map(|(vi, _)| obj("__EnumValue", Intro::EnumValue { ty: ti, value: vi }))
                                 .collect(),
                         ))
                     }
@@ -187,32 +153,21 @@ pub(crate) fn resolve(
                             return Ok(Resolved::Null);
                         }
                         let all = include_deprecated(args)?;
-                        Ok(input_values(
-                            t.input_fields.values(),
-                            all,
-                            ArgOwner::InputObject(ti),
-                        ))
+                        Ok(input_values(t.input_fields.values(), all, ArgOwner::InputObject(ti)))
                     }
                     _ => Err(unknown()),
                 }
             }
         },
         Intro::Field { ty, field: fi } => {
-            let f = schema
-                .type_at(*ty)
-                .and_then(|t| t.fields.get_index(*fi))
-                .map(|(_, f)| f)
-                .ok_or_else(gone)?;
+            let f = schema.type_at(*ty).and_then(|t| t.fields.get_index(*fi)).map(|(_, f)| f).ok_or_else(gone)?;
             match field {
                 "name" => Ok(s(&f.name)),
                 "description" => Ok(opt_str(f.description.as_deref())),
                 "args" => Ok(input_values(
                     f.args.values(),
                     include_deprecated(args)?,
-                    ArgOwner::Field {
-                        ty: *ty,
-                        field: *fi,
-                    },
+                    ArgOwner::Field { ty: *ty, field: *fi },
                 )),
                 "type" => Ok(obj("__Type", Intro::Type(f.ty.clone()))),
                 "isDeprecated" => Ok(Resolved::Leaf(Json::Bool(f.deprecation.is_some()))),
@@ -236,11 +191,8 @@ pub(crate) fn resolve(
             }
         }
         Intro::EnumValue { ty, value } => {
-            let v = schema
-                .type_at(*ty)
-                .and_then(|t| t.enum_values.get_index(*value))
-                .map(|(_, v)| v)
-                .ok_or_else(gone)?;
+            let v =
+                schema.type_at(*ty).and_then(|t| t.enum_values.get_index(*value)).map(|(_, v)| v).ok_or_else(gone)?;
             match field {
                 "name" => Ok(s(&v.name)),
                 "description" => Ok(opt_str(v.description.as_deref())),
@@ -256,27 +208,16 @@ pub(crate) fn resolve(
                 "description" => Ok(opt_str(d.description.as_deref())),
                 "isRepeatable" => Ok(Resolved::Leaf(Json::Bool(d.repeatable))),
                 "locations" => Ok(Resolved::Leaf(Json::Array(
-                    d.locations
-                        .iter()
-                        .map(|l| Json::String((*l).to_string()))
-                        .collect(),
+                    d.locations.iter().map(|l| Json::String((*l).to_string())).collect(),
                 ))),
-                "args" => Ok(input_values(
-                    d.args.values(),
-                    include_deprecated(args)?,
-                    ArgOwner::Directive(*di),
-                )),
+                "args" => Ok(input_values(d.args.values(), include_deprecated(args)?, ArgOwner::Directive(*di))),
                 _ => Err(unknown()),
             }
         }
     }
 }
 
-fn input_values<'a>(
-    values: impl Iterator<Item = &'a InputValueDef>,
-    all: bool,
-    owner: ArgOwner,
-) -> Resolved {
+fn input_values<'a>(values: impl Iterator<Item = &'a InputValueDef>, all: bool, owner: ArgOwner) -> Resolved {
     Resolved::List(
         values
             .enumerate()

@@ -26,8 +26,7 @@ pub mod sdl;
 mod value;
 
 pub use exec::{
-    execute, execute_bytes, parse_request_body, FieldCall, FieldError, Obj, ObjectValue, Request,
-    Resolved, Resolver,
+    execute, execute_bytes, parse_request_body, FieldCall, FieldError, Obj, ObjectValue, Request, Resolved, Resolver,
 };
 pub use schema::{Schema, SchemaError};
 pub use value::{print_literal, Args};

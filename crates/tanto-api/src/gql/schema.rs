@@ -162,17 +162,11 @@ impl TypeKind {
     }
     /// Objects, interfaces and unions: values with sub-selections.
     pub fn is_composite(self) -> bool {
-        matches!(
-            self,
-            TypeKind::Object | TypeKind::Interface | TypeKind::Union
-        )
+        matches!(self, TypeKind::Object | TypeKind::Interface | TypeKind::Union)
     }
     /// Types allowed for arguments and input fields.
     pub fn is_input(self) -> bool {
-        matches!(
-            self,
-            TypeKind::Scalar | TypeKind::Enum | TypeKind::InputObject
-        )
+        matches!(self, TypeKind::Scalar | TypeKind::Enum | TypeKind::InputObject)
     }
 }
 
@@ -395,11 +389,7 @@ impl Schema {
         b.add_document(&builtins, true)?;
         let mut meta_b = Builder::default();
         meta_b.add_document(&meta, true)?;
-        let meta_fields = meta_b
-            .types
-            .swap_remove("__Meta")
-            .map(|t| t.fields)
-            .unwrap_or_default();
+        let meta_fields = meta_b.types.swap_remove("__Meta").map(|t| t.fields).unwrap_or_default();
 
         let query_type: Arc<str> = b.query_type.clone().unwrap_or_else(|| "Query".into());
         let mut schema = Schema {
@@ -434,10 +424,7 @@ impl Schema {
         }
         if let Some(m) = &self.mutation_type {
             if self.types.get(&**m).map(|t| t.kind) != Some(TypeKind::Object) {
-                return Err(SchemaError::UnknownType {
-                    name: m.to_string(),
-                    by: "schema".into(),
-                });
+                return Err(SchemaError::UnknownType { name: m.to_string(), by: "schema".into() });
             }
         }
 
@@ -445,17 +432,9 @@ impl Schema {
         for t in self.types.values() {
             for i in &t.interfaces {
                 match self.types.get(&**i) {
-                    None => {
-                        return Err(SchemaError::UnknownType {
-                            name: i.to_string(),
-                            by: t.name.to_string(),
-                        })
-                    }
+                    None => return Err(SchemaError::UnknownType { name: i.to_string(), by: t.name.to_string() }),
                     Some(it) if it.kind != TypeKind::Interface => {
-                        return Err(SchemaError::NotAnInterface {
-                            name: i.to_string(),
-                            by: t.name.to_string(),
-                        })
+                        return Err(SchemaError::NotAnInterface { name: i.to_string(), by: t.name.to_string() })
                     }
                     _ => {}
                 }
@@ -463,17 +442,9 @@ impl Schema {
             if t.kind == TypeKind::Union {
                 for m in &t.possible_types {
                     match self.types.get(&**m) {
-                        None => {
-                            return Err(SchemaError::UnknownType {
-                                name: m.to_string(),
-                                by: t.name.to_string(),
-                            })
-                        }
+                        None => return Err(SchemaError::UnknownType { name: m.to_string(), by: t.name.to_string() }),
                         Some(mt) if mt.kind != TypeKind::Object => {
-                            return Err(SchemaError::NotAnObject {
-                                member: m.to_string(),
-                                union: t.name.to_string(),
-                            })
+                            return Err(SchemaError::NotAnObject { member: m.to_string(), union: t.name.to_string() })
                         }
                         _ => {}
                     }
@@ -482,17 +453,9 @@ impl Schema {
             for f in t.fields.values() {
                 let by = format!("{}.{}", t.name, f.name);
                 match self.types.get(f.ty.name()) {
-                    None => {
-                        return Err(SchemaError::UnknownType {
-                            name: f.ty.name().into(),
-                            by,
-                        })
-                    }
+                    None => return Err(SchemaError::UnknownType { name: f.ty.name().into(), by }),
                     Some(ft) if ft.kind == TypeKind::InputObject => {
-                        return Err(SchemaError::NotAnOutputType {
-                            ty: f.ty.to_string(),
-                            by,
-                        })
+                        return Err(SchemaError::NotAnOutputType { ty: f.ty.to_string(), by })
                     }
                     _ => {}
                 }
@@ -529,11 +492,7 @@ impl Schema {
                 possible.entry(i).or_default().push(t.name.clone());
             }
         }
-        for t in self
-            .types
-            .values_mut()
-            .filter(|t| t.kind == TypeKind::Interface)
-        {
+        for t in self.types.values_mut().filter(|t| t.kind == TypeKind::Interface) {
             t.possible_types = possible.remove(&t.name).unwrap_or_default();
         }
 
@@ -545,9 +504,7 @@ impl Schema {
             .filter(|t| {
                 &*t.name == "ID"
                     || t.name.strip_suffix("ID").is_some_and(|base| {
-                        self.types.get(base).is_some_and(|bt| {
-                            matches!(bt.kind, TypeKind::Object | TypeKind::Interface)
-                        })
+                        self.types.get(base).is_some_and(|bt| matches!(bt.kind, TypeKind::Object | TypeKind::Interface))
                     })
             })
             .map(|t| t.name.clone())
@@ -560,18 +517,15 @@ impl Schema {
         {
             let empty = serde_json::Map::new();
             let coercer = Coercer::new(self, &empty);
-            let coerce =
-                |a: &InputValueDef, by: String| -> Result<Option<serde_json::Value>, SchemaError> {
-                    match &a.default_value {
-                        None => Ok(None),
-                        Some(v) => coercer.coerce(v, &a.ty).map(Some).map_err(|e| {
-                            SchemaError::InvalidDefault {
-                                by,
-                                message: e.to_string(),
-                            }
-                        }),
-                    }
-                };
+            let coerce = |a: &InputValueDef, by: String| -> Result<Option<serde_json::Value>, SchemaError> {
+                match &a.default_value {
+                    None => Ok(None),
+                    Some(v) => coercer
+                        .coerce(v, &a.ty)
+                        .map(Some)
+                        .map_err(|e| SchemaError::InvalidDefault { by, message: e.to_string() }),
+                }
+            };
             for (ti, t) in self.types.values().enumerate() {
                 for (fi, f) in t.fields.values().enumerate() {
                     for (ai, a) in f.args.values().enumerate() {
@@ -621,14 +575,8 @@ impl Schema {
 
     fn check_input(&self, a: &InputValueDef, by: &str) -> Result<(), SchemaError> {
         match self.types.get(a.ty.name()) {
-            None => Err(SchemaError::UnknownType {
-                name: a.ty.name().into(),
-                by: by.into(),
-            }),
-            Some(t) if !t.kind.is_input() => Err(SchemaError::NotAnInputType {
-                ty: a.ty.to_string(),
-                by: by.into(),
-            }),
+            None => Err(SchemaError::UnknownType { name: a.ty.name().into(), by: by.into() }),
+            Some(t) if !t.kind.is_input() => Err(SchemaError::NotAnInputType { ty: a.ty.to_string(), by: by.into() }),
             _ => Ok(()),
         }
     }
@@ -700,10 +648,7 @@ impl Schema {
         text: impl Into<Option<String>>,
     ) -> Result<(), SchemaError> {
         let text = text.into();
-        let t = self
-            .types
-            .get_mut(type_name)
-            .ok_or_else(|| SchemaError::NoSuchType(type_name.into()))?;
+        let t = self.types.get_mut(type_name).ok_or_else(|| SchemaError::NoSuchType(type_name.into()))?;
         let slot = match member {
             None => &mut t.description,
             Some(m) => {
@@ -714,10 +659,7 @@ impl Schema {
                 } else if let Some(v) = t.enum_values.get_mut(m) {
                     &mut v.description
                 } else {
-                    return Err(SchemaError::NoSuchMember {
-                        type_name: type_name.into(),
-                        member: m.into(),
-                    });
+                    return Err(SchemaError::NoSuchMember { type_name: type_name.into(), member: m.into() });
                 }
             }
         };
@@ -734,18 +676,11 @@ impl Schema {
         arg: &str,
         text: impl Into<Option<String>>,
     ) -> Result<(), SchemaError> {
-        let t = self
-            .types
-            .get_mut(type_name)
-            .ok_or_else(|| SchemaError::NoSuchType(type_name.into()))?;
-        let a = t
-            .fields
-            .get_mut(field)
-            .and_then(|f| f.args.get_mut(arg))
-            .ok_or_else(|| SchemaError::NoSuchMember {
-                type_name: type_name.into(),
-                member: format!("{field}({arg}:)"),
-            })?;
+        let t = self.types.get_mut(type_name).ok_or_else(|| SchemaError::NoSuchType(type_name.into()))?;
+        let a = t.fields.get_mut(field).and_then(|f| f.args.get_mut(arg)).ok_or_else(|| SchemaError::NoSuchMember {
+            type_name: type_name.into(),
+            member: format!("{field}({arg}:)"),
+        })?;
         a.description = text.into();
         self.clear_cache();
         Ok(())
@@ -757,10 +692,7 @@ impl Schema {
         name: &str,
         text: impl Into<Option<String>>,
     ) -> Result<(), SchemaError> {
-        let d = self
-            .directives
-            .get_mut(name)
-            .ok_or_else(|| SchemaError::NoSuchType(format!("@{name}")))?;
+        let d = self.directives.get_mut(name).ok_or_else(|| SchemaError::NoSuchType(format!("@{name}")))?;
         d.description = text.into();
         self.clear_cache();
         Ok(())
@@ -776,12 +708,7 @@ impl Schema {
 /// Renders a parser error with its position.
 fn error_text(e: &async_graphql_parser::Error) -> String {
     match e.positions().next() {
-        Some(p) => format!(
-            "{} (line {}, column {})",
-            e.to_string().trim(),
-            p.line,
-            p.column
-        ),
+        Some(p) => format!("{} (line {}, column {})", e.to_string().trim(), p.line, p.column),
         None => e.to_string().trim().to_string(),
     }
 }
@@ -790,8 +717,7 @@ fn error_text(e: &async_graphql_parser::Error) -> String {
 /// matches the empty string, so every directive definition comes back repeatable. We look at
 /// the source text between a directive's name and its first location instead.
 pub(crate) fn parse_sdl(src: &str) -> Result<ast::ServiceDocument, SchemaError> {
-    let mut doc =
-        async_graphql_parser::parse_schema(src).map_err(|e| SchemaError::Parse(error_text(&e)))?;
+    let mut doc = async_graphql_parser::parse_schema(src).map_err(|e| SchemaError::Parse(error_text(&e)))?;
     let mut wanted: Vec<async_graphql_parser::Pos> = Vec::new();
     for def in &doc.definitions {
         if let ast::TypeSystemDefinition::Directive(d) = def {
@@ -809,19 +735,14 @@ pub(crate) fn parse_sdl(src: &str) -> Result<ast::ServiceDocument, SchemaError> 
         if let ast::TypeSystemDefinition::Directive(d) = def {
             let d = &mut d.node;
             let start = offsets.get(&d.name.pos).copied();
-            let end = d
-                .locations
-                .first()
-                .and_then(|l| offsets.get(&l.pos))
-                .copied();
+            let end = d.locations.first().and_then(|l| offsets.get(&l.pos)).copied();
             d.is_repeatable = match (start, end) {
                 (Some(s), Some(e)) if s < e => {
                     // `... [)] repeatable on LOC`: drop the `on` keyword, then look at the last word.
                     let head = src[s..e].trim_end();
                     let head = head.strip_suffix("on").unwrap_or(head).trim_end();
-                    head.strip_suffix("repeatable").is_some_and(|before| {
-                        before.ends_with(|c: char| c.is_whitespace() || c == ')' || c == ',')
-                    })
+                    head.strip_suffix("repeatable")
+                        .is_some_and(|before| before.ends_with(|c: char| c.is_whitespace() || c == ')' || c == ','))
                 }
                 _ => false,
             };
@@ -832,10 +753,7 @@ pub(crate) fn parse_sdl(src: &str) -> Result<ast::ServiceDocument, SchemaError> 
 
 /// Byte offsets of parser positions (1-based line and column, columns counted in chars, as the
 /// parser counts them).
-fn byte_offsets(
-    src: &str,
-    wanted: &[async_graphql_parser::Pos],
-) -> HashMap<async_graphql_parser::Pos, usize> {
+fn byte_offsets(src: &str, wanted: &[async_graphql_parser::Pos]) -> HashMap<async_graphql_parser::Pos, usize> {
     let mut sorted = wanted.to_vec();
     sorted.sort();
     sorted.dedup();
@@ -876,11 +794,7 @@ struct Builder {
 }
 
 impl Builder {
-    fn add_document(
-        &mut self,
-        doc: &ast::ServiceDocument,
-        builtin: bool,
-    ) -> Result<(), SchemaError> {
+    fn add_document(&mut self, doc: &ast::ServiceDocument, builtin: bool) -> Result<(), SchemaError> {
         for def in &doc.definitions {
             match def {
                 ast::TypeSystemDefinition::Schema(s) => {
@@ -911,10 +825,7 @@ impl Builder {
                     for a in &d.arguments {
                         let a = input_value(&a.node);
                         if args.contains_key(&a.name) {
-                            return Err(SchemaError::DuplicateMember(format!(
-                                "@{name}({}:)",
-                                a.name
-                            )));
+                            return Err(SchemaError::DuplicateMember(format!("@{name}({}:)", a.name)));
                         }
                         args.insert(a.name.clone(), a);
                     }
@@ -957,8 +868,7 @@ impl Builder {
             }
             return Err(SchemaError::DuplicateType(name.into()));
         } else {
-            self.types
-                .insert(name.into(), TypeDef::new(name, kind, builtin));
+            self.types.insert(name.into(), TypeDef::new(name, kind, builtin));
         }
         let Some(def) = self.types.get_mut(name) else {
             return Err(SchemaError::NoSuchType(name.into()));
@@ -1005,11 +915,7 @@ impl Builder {
             ast::TypeKind::Enum(e) => {
                 for v in &e.values {
                     let v = &v.node;
-                    let directives: Vec<DirectiveUse> = v
-                        .directives
-                        .iter()
-                        .map(|d| directive_use(&d.node))
-                        .collect();
+                    let directives: Vec<DirectiveUse> = v.directives.iter().map(|d| directive_use(&d.node)).collect();
                     let ev = EnumValueDef {
                         name: v.value.node.as_str().into(),
                         description: v.description.as_ref().map(|s| s.node.clone()),
@@ -1039,11 +945,7 @@ impl Builder {
 fn directive_use(d: &ast::ConstDirective) -> DirectiveUse {
     DirectiveUse {
         name: d.name.node.as_str().into(),
-        args: d
-            .arguments
-            .iter()
-            .map(|(n, v)| (n.node.as_str().into(), v.node.clone()))
-            .collect(),
+        args: d.arguments.iter().map(|(n, v)| (n.node.as_str().into(), v.node.clone())).collect(),
     }
 }
 
@@ -1056,11 +958,7 @@ fn deprecation(directives: &[DirectiveUse]) -> Option<String> {
 }
 
 fn input_value(a: &ast::InputValueDefinition) -> InputValueDef {
-    let directives: Vec<DirectiveUse> = a
-        .directives
-        .iter()
-        .map(|d| directive_use(&d.node))
-        .collect();
+    let directives: Vec<DirectiveUse> = a.directives.iter().map(|d| directive_use(&d.node)).collect();
     InputValueDef {
         name: a.name.node.as_str().into(),
         description: a.description.as_ref().map(|s| s.node.clone()),
@@ -1073,11 +971,7 @@ fn input_value(a: &ast::InputValueDefinition) -> InputValueDef {
 }
 
 fn field_def(f: &ast::FieldDefinition) -> FieldDef {
-    let directives: Vec<DirectiveUse> = f
-        .directives
-        .iter()
-        .map(|d| directive_use(&d.node))
-        .collect();
+    let directives: Vec<DirectiveUse> = f.directives.iter().map(|d| directive_use(&d.node)).collect();
     let mut args = IndexMap::new();
     for a in &f.arguments {
         let a = input_value(&a.node);
@@ -1128,25 +1022,16 @@ mod tests {
         let candidates = [
             std::env::var("TANTO_DAGGER_REFERENCE_SDL").ok(),
             Some(
-                concat!(
-                    env!("CARGO_MANIFEST_DIR"),
-                    "/../../../shared/reference/dagger-v0.21.8-schema.graphqls"
-                )
-                .into(),
+                concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/reference/dagger-v0.21.8-schema.graphqls").into(),
             ),
         ];
-        candidates
-            .into_iter()
-            .flatten()
-            .find_map(|p| std::fs::read_to_string(p).ok())
+        candidates.into_iter().flatten().find_map(|p| std::fs::read_to_string(p).ok())
     }
 
     /// Asserts that `type_name.field` has the SDL signature `sig` (args and type, directives
     /// left out), e.g. `(args: [String!]!, expect: ReturnType = SUCCESS): Container!`.
     fn check_field(schema: &Schema, type_name: &str, field: &str, sig: &str) {
-        let f = schema
-            .field(type_name, field)
-            .unwrap_or_else(|| panic!("`{type_name}.{field}` is missing"));
+        let f = schema.field(type_name, field).unwrap_or_else(|| panic!("`{type_name}.{field}` is missing"));
         let mut got = String::new();
         if !f.args.is_empty() {
             let args: Vec<String> = f
@@ -1171,12 +1056,7 @@ mod tests {
         check_field(s, "Query", "defaultPlatform", ": Platform!");
         check_field(s, "Query", "node", "(id: ID!): Node");
         check_field(s, "Query", "container", "(platform: Platform): Container!");
-        check_field(
-            s,
-            "Query",
-            "loadContainerFromID",
-            "(id: ContainerID!): Container!",
-        );
+        check_field(s, "Query", "loadContainerFromID", "(id: ContainerID!): Container!");
         check_field(s, "Query", "loadVolumeFromID", "(id: VolumeID!): Volume!");
         check_field(
             s,
@@ -1208,17 +1088,9 @@ mod tests {
             .keys()
             .filter(|k| k.starts_with("load") && k.ends_with("FromID"))
             .count();
-        assert_eq!(
-            loads, 67,
-            "one load<T>FromID per object/interface, as dagger-io 0.21.11 has"
-        );
-        assert_eq!(
-            s.get_type("ContainerID").map(|t| t.kind),
-            Some(TypeKind::Scalar)
-        );
-        assert!(
-            s.is_id_scalar("ContainerID") && s.is_id_scalar("ID") && !s.is_id_scalar("Platform")
-        );
+        assert_eq!(loads, 67, "one load<T>FromID per object/interface, as dagger-io 0.21.11 has");
+        assert_eq!(s.get_type("ContainerID").map(|t| t.kind), Some(TypeKind::Scalar));
+        assert!(s.is_id_scalar("ContainerID") && s.is_id_scalar("ID") && !s.is_id_scalar("Platform"));
         let volume = s.get_type("Volume").unwrap();
         assert_eq!(volume.kind, TypeKind::Object);
         assert!(volume.implements("Node"));
@@ -1227,10 +1099,7 @@ mod tests {
         assert_eq!(expect.default_json, Some(serde_json::json!("SUCCESS")));
         // Directives survive, descriptions do not.
         let vol = &s.field("Container", "withMountedVolume").unwrap().args["volume"];
-        assert_eq!(
-            vol.directives[0].arg("name"),
-            Some(&ConstValue::String("Volume".into()))
-        );
+        assert_eq!(vol.directives[0].arg("name"), Some(&ConstValue::String("Volume".into())));
         assert!(s.types().all(|t| t.description.is_none()));
         assert!(!s.get_directive("expectedType").unwrap().repeatable);
         // Interfaces and possible types.
@@ -1240,16 +1109,10 @@ mod tests {
         assert!(!s.type_applies("Container", "Directory"));
         // Deprecation with reason.
         let keep = &s.field("Query", "git").unwrap().args["keepGitDir"];
-        assert_eq!(
-            keep.deprecation.as_deref(),
-            Some("Set to true to keep .git directory.")
-        );
+        assert_eq!(keep.deprecation.as_deref(), Some("Set to true to keep .git directory."));
         // Enum aliases are plain values.
         let media = s.get_type("ImageMediaTypes").unwrap();
-        assert!(
-            media.enum_values.contains_key("OCI")
-                && media.enum_values.contains_key("OCIMediaTypes")
-        );
+        assert!(media.enum_values.contains_key("OCI") && media.enum_values.contains_key("OCIMediaTypes"));
     }
 
     #[test]
@@ -1267,9 +1130,7 @@ mod tests {
         let r = Schema::parse(&reference).expect("reference parses");
         let v = Schema::dagger_v021();
         for rt in r.types() {
-            let vt = v
-                .get_type(&rt.name)
-                .unwrap_or_else(|| panic!("`{}` is missing", rt.name));
+            let vt = v.get_type(&rt.name).unwrap_or_else(|| panic!("`{}` is missing", rt.name));
             assert_eq!(rt.kind, vt.kind, "{}", rt.name);
             assert_eq!(rt.interfaces, vt.interfaces, "{}", rt.name);
             assert_eq!(rt.directives, vt.directives, "{}", rt.name);
@@ -1289,21 +1150,11 @@ mod tests {
                 }
             }
             let names = |m: &IndexMap<Arc<str>, EnumValueDef>| {
-                m.values()
-                    .map(|e| (e.name.clone(), e.directives.clone()))
-                    .collect::<Vec<_>>()
+                m.values().map(|e| (e.name.clone(), e.directives.clone())).collect::<Vec<_>>()
             };
-            assert_eq!(
-                names(&rt.enum_values),
-                names(&vt.enum_values),
-                "{}",
-                rt.name
-            );
+            assert_eq!(names(&rt.enum_values), names(&vt.enum_values), "{}", rt.name);
             for (ra, va) in rt.input_fields.values().zip(vt.input_fields.values()) {
-                assert_eq!(
-                    (&ra.name, &ra.ty, &ra.default_value),
-                    (&va.name, &va.ty, &va.default_value)
-                );
+                assert_eq!((&ra.name, &ra.ty, &ra.default_value), (&va.name, &va.ty, &va.default_value));
             }
         }
         assert_eq!(r.directives().count(), v.directives().count());
@@ -1318,27 +1169,12 @@ mod tests {
     #[test]
     fn parse_errors() {
         check_parse("type Query { a: Int }", Ok(()));
-        check_parse(
-            "type Query { a: Int } extend type Query { b: String }",
-            Ok(()),
-        );
-        check_parse(
-            "type Q { a: Int }",
-            Err("query root type `Query` is not defined"),
-        );
+        check_parse("type Query { a: Int } extend type Query { b: String }", Ok(()));
+        check_parse("type Q { a: Int }", Err("query root type `Query` is not defined"));
         check_parse("schema { query: Q } type Q { a: Int }", Ok(()));
-        check_parse(
-            "type Query { a: Nope }",
-            Err("`Query.a` refers to unknown type `Nope`"),
-        );
-        check_parse(
-            "type Query { a: Int } type Query { b: Int }",
-            Err("type `Query` is defined more than once"),
-        );
-        check_parse(
-            "type Query { a: Int a: Int }",
-            Err("`Query.a` is defined more than once"),
-        );
+        check_parse("type Query { a: Nope }", Err("`Query.a` refers to unknown type `Nope`"));
+        check_parse("type Query { a: Int } type Query { b: Int }", Err("type `Query` is defined more than once"));
+        check_parse("type Query { a: Int a: Int }", Err("`Query.a` is defined more than once"));
         check_parse(
             "type Query implements Query { a: Int }",
             Err("`Query` implements `Query`, which is not an interface"),
@@ -1363,14 +1199,9 @@ mod tests {
             "extend type Nope { a: Int } type Query { a: Int }",
             Err("cannot extend `Nope`: no such type of that kind"),
         );
-        assert!(Schema::parse("type Query {")
-            .unwrap_err()
-            .to_string()
-            .starts_with("cannot parse schema: "));
-        let s = Schema::parse(
-            "directive @r repeatable on FIELD directive @n(a: Int) on FIELD type Query { a: Int }",
-        )
-        .unwrap();
+        assert!(Schema::parse("type Query {").unwrap_err().to_string().starts_with("cannot parse schema: "));
+        let s = Schema::parse("directive @r repeatable on FIELD directive @n(a: Int) on FIELD type Query { a: Int }")
+            .unwrap();
         assert!(s.get_directive("r").unwrap().repeatable);
         assert!(!s.get_directive("n").unwrap().repeatable);
         assert!(s.get_directive("skip").is_some() && s.get_type("__Type").is_some());
@@ -1378,45 +1209,20 @@ mod tests {
 
     #[test]
     fn descriptions_can_be_set() {
-        let mut s =
-            Schema::parse("enum E { A } input I { x: Int } type Query { a(x: Int): E }").unwrap();
-        s.set_description("Query", None, Some("The root.".to_string()))
-            .unwrap();
-        s.set_description("Query", Some("a"), Some("A field.".to_string()))
-            .unwrap();
-        s.set_description("E", Some("A"), Some("A value.".to_string()))
-            .unwrap();
-        s.set_description("I", Some("x"), Some("An input field.".to_string()))
-            .unwrap();
-        s.set_arg_description("Query", "a", "x", Some("An arg.".to_string()))
-            .unwrap();
-        s.set_directive_description("skip", Some("Skips.".to_string()))
-            .unwrap();
+        let mut s = Schema::parse("enum E { A } input I { x: Int } type Query { a(x: Int): E }").unwrap();
+        s.set_description("Query", None, Some("The root.".to_string())).unwrap();
+        s.set_description("Query", Some("a"), Some("A field.".to_string())).unwrap();
+        s.set_description("E", Some("A"), Some("A value.".to_string())).unwrap();
+        s.set_description("I", Some("x"), Some("An input field.".to_string())).unwrap();
+        s.set_arg_description("Query", "a", "x", Some("An arg.".to_string())).unwrap();
+        s.set_directive_description("skip", Some("Skips.".to_string())).unwrap();
+        assert_eq!(s.get_type("Query").unwrap().description.as_deref(), Some("The root."));
+        assert_eq!(s.field("Query", "a").unwrap().description.as_deref(), Some("A field."));
+        assert_eq!(s.field("Query", "a").unwrap().args["x"].description.as_deref(), Some("An arg."));
         assert_eq!(
-            s.get_type("Query").unwrap().description.as_deref(),
-            Some("The root.")
-        );
-        assert_eq!(
-            s.field("Query", "a").unwrap().description.as_deref(),
-            Some("A field.")
-        );
-        assert_eq!(
-            s.field("Query", "a").unwrap().args["x"]
-                .description
-                .as_deref(),
-            Some("An arg.")
-        );
-        assert_eq!(
-            s.set_description("Query", Some("nope"), None)
-                .unwrap_err()
-                .to_string(),
+            s.set_description("Query", Some("nope"), None).unwrap_err().to_string(),
             "type `Query` has no field, argument, input field or enum value `nope`"
         );
-        assert_eq!(
-            s.set_description("Nope", None, None)
-                .unwrap_err()
-                .to_string(),
-            "unknown type `Nope`"
-        );
+        assert_eq!(s.set_description("Nope", None, None).unwrap_err().to_string(), "unknown type `Nope`");
     }
 }

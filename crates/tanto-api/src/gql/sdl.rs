@@ -15,8 +15,8 @@
 use std::fmt::Write as _;
 
 use async_graphql_parser::types::{
-    ConstDirective, DirectiveDefinition, FieldDefinition, InputValueDefinition, ServiceDocument,
-    TypeDefinition, TypeKind, TypeSystemDefinition,
+    ConstDirective, DirectiveDefinition, FieldDefinition, InputValueDefinition, ServiceDocument, TypeDefinition,
+    TypeKind, TypeSystemDefinition,
 };
 use async_graphql_parser::Positioned;
 
@@ -79,9 +79,7 @@ fn parse(sdl: &str) -> Result<ServiceDocument, SchemaError> {
 }
 
 fn has_id(fields: &[Positioned<FieldDefinition>]) -> bool {
-    fields
-        .iter()
-        .any(|f| f.node.name.node == "id" && f.node.ty.node.to_string() == "ID!")
+    fields.iter().any(|f| f.node.name.node == "id" && f.node.ty.node.to_string() == "ID!")
 }
 
 /// Adds the types of `extra` to `doc`: new types at their sorted position, fields of existing
@@ -101,14 +99,14 @@ fn merge(doc: &mut ServiceDocument, extra: ServiceDocument) -> Result<(), Schema
                 let at = doc
                     .definitions
                     .iter()
-                    .position(|d| matches!(d, TypeSystemDefinition::Type(e) if e.node.name.node.as_str() > name.as_str()))
+                    .position(
+                        |d| matches!(d, TypeSystemDefinition::Type(e) if e.node.name.node.as_str() > name.as_str()),
+                    )
                     .unwrap_or(doc.definitions.len());
                 doc.definitions.insert(at, TypeSystemDefinition::Type(t));
             }
             Some(e) => {
-                let (TypeKind::Object(into), TypeKind::Object(from)) =
-                    (&mut e.node.kind, t.node.kind)
-                else {
+                let (TypeKind::Object(into), TypeKind::Object(from)) = (&mut e.node.kind, t.node.kind) else {
                     return Err(SchemaError::BadExtension(name));
                 };
                 for f in from.fields {
@@ -142,11 +140,7 @@ pub fn print_document(doc: &ServiceDocument) -> String {
                 out.push_str(if s.extend { "extend schema" } else { "schema" });
                 directives(&mut out, &s.directives);
                 out.push_str(" {\n");
-                for (k, v) in [
-                    ("query", &s.query),
-                    ("mutation", &s.mutation),
-                    ("subscription", &s.subscription),
-                ] {
+                for (k, v) in [("query", &s.query), ("mutation", &s.mutation), ("subscription", &s.subscription)] {
                     if let Some(v) = v {
                         let _ = writeln!(out, "  {k}: {}", v.node);
                     }
@@ -296,10 +290,7 @@ mod tests {
     /// Runs `v021_view` on `reference` and compares with `expected` (exact text).
     fn check(reference: &str, expected: &str) {
         let got = v021_view(reference).expect("view builds");
-        assert_eq!(
-            got, expected,
-            "\n--- got ---\n{got}\n--- expected ---\n{expected}"
-        );
+        assert_eq!(got, expected, "\n--- got ---\n{got}\n--- expected ---\n{expected}");
     }
 
     #[test]

@@ -96,10 +96,7 @@ impl fmt::Display for CoerceError {
 
 impl CoerceError {
     fn new(message: String) -> CoerceError {
-        CoerceError {
-            path: Vec::new(),
-            message,
-        }
+        CoerceError { path: Vec::new(), message }
     }
     fn at(mut self, seg: String) -> CoerceError {
         self.path.insert(0, seg);
@@ -131,9 +128,7 @@ impl<'a> Coercer<'a> {
             TypeRef::NonNull(inner) => {
                 let out = self.coerce(v, inner)?;
                 if out.is_null() {
-                    Err(CoerceError::new(format!(
-                        "expected a non-null `{ty}`, found null"
-                    )))
+                    Err(CoerceError::new(format!("expected a non-null `{ty}`, found null")))
                 } else {
                     Ok(out)
                 }
@@ -159,17 +154,11 @@ impl<'a> Coercer<'a> {
         }
     }
 
-    fn coerce_named<T: InputLike>(
-        &self,
-        v: &T,
-        view: View<'_, T>,
-        name: &str,
-    ) -> Result<Json, CoerceError> {
+    fn coerce_named<T: InputLike>(&self, v: &T, view: View<'_, T>, name: &str) -> Result<Json, CoerceError> {
         let Some(def) = self.schema.get_type(name) else {
             return Err(CoerceError::new(format!("unknown type `{name}`")));
         };
-        let mismatch =
-            |what: &str| CoerceError::new(format!("expected {what}, found {}", describe(v)));
+        let mismatch = |what: &str| CoerceError::new(format!("expected {what}, found {}", describe(v)));
         match def.kind {
             TypeKind::Scalar => match name {
                 "String" => match view {
@@ -177,14 +166,8 @@ impl<'a> Coercer<'a> {
                     _ => Err(mismatch("a `String`")),
                 },
                 "Int" => match view {
-                    View::Number(n) => int_of_number(n)
-                        .map(Json::from)
-                        .ok_or_else(|| mismatch("an `Int`")),
-                    View::Str(s) => s
-                        .trim()
-                        .parse::<i64>()
-                        .map(Json::from)
-                        .map_err(|_| mismatch("an `Int`")),
+                    View::Number(n) => int_of_number(n).map(Json::from).ok_or_else(|| mismatch("an `Int`")),
+                    View::Str(s) => s.trim().parse::<i64>().map(Json::from).map_err(|_| mismatch("an `Int`")),
                     _ => Err(mismatch("an `Int`")),
                 },
                 "Float" => {
@@ -199,9 +182,7 @@ impl<'a> Coercer<'a> {
                             if let View::Number(n) = view {
                                 return Ok(Json::Number(n.clone()));
                             }
-                            serde_json::Number::from_f64(f)
-                                .map(Json::Number)
-                                .ok_or_else(|| mismatch("a `Float`"))
+                            serde_json::Number::from_f64(f).map(Json::Number).ok_or_else(|| mismatch("a `Float`"))
                         }
                         _ => Err(mismatch("a `Float`")),
                     }
@@ -245,14 +226,9 @@ impl<'a> Coercer<'a> {
                 }
                 let mut out = Map::new();
                 for f in def.input_fields.values() {
-                    let given = entries
-                        .iter()
-                        .find(|(k, _)| *k == &*f.name)
-                        .map(|(_, v)| *v);
+                    let given = entries.iter().find(|(k, _)| *k == &*f.name).map(|(_, v)| *v);
                     let value = match given {
-                        Some(g) => self
-                            .coerce(g, f.ty.nullable())
-                            .map_err(|e| e.at(f.name.to_string()))?,
+                        Some(g) => self.coerce(g, f.ty.nullable()).map_err(|e| e.at(f.name.to_string()))?,
                         None => Json::Null,
                     };
                     if value.is_null() {
@@ -285,12 +261,7 @@ impl<'a> Coercer<'a> {
             View::Bool(b) => Json::Bool(b),
             View::Number(n) => Json::Number(n.clone()),
             View::Str(s) | View::Enum(s) => Json::String(s.to_string()),
-            View::List(items) => Json::Array(
-                items
-                    .iter()
-                    .map(|i| self.to_json(i))
-                    .collect::<Result<_, _>>()?,
-            ),
+            View::List(items) => Json::Array(items.iter().map(|i| self.to_json(i)).collect::<Result<_, _>>()?),
             View::Object(entries) => {
                 let mut m = Map::new();
                 for (k, v) in entries {
@@ -324,14 +295,7 @@ fn describe<T: InputLike>(v: &T) -> String {
         View::Number(n) => n.to_string(),
         View::Str(s) => {
             let mut out = String::new();
-            write_string(
-                &mut out,
-                if s.len() > 80 {
-                    &s[..floor_char_boundary(s, 80)]
-                } else {
-                    s
-                },
-            );
+            write_string(&mut out, if s.len() > 80 { &s[..floor_char_boundary(s, 80)] } else { s });
             out
         }
         View::Enum(e) => e.to_string(),
@@ -361,11 +325,7 @@ pub struct Args {
 impl Args {
     /// Empty arguments of field `type_name.field` (the names only appear in error messages).
     pub fn new(type_name: impl Into<Arc<str>>, field: impl Into<Arc<str>>) -> Args {
-        Args {
-            type_name: type_name.into(),
-            field: field.into(),
-            values: Vec::new(),
-        }
+        Args { type_name: type_name.into(), field: field.into(), values: Vec::new() }
     }
     /// Adds or replaces an argument value.
     pub fn insert(&mut self, name: impl Into<Arc<str>>, value: Json) {
@@ -381,11 +341,7 @@ impl Args {
         self
     }
     pub(crate) fn with_capacity(type_name: Arc<str>, field: Arc<str>, n: usize) -> Args {
-        Args {
-            type_name,
-            field,
-            values: Vec::with_capacity(n),
-        }
+        Args { type_name, field, values: Vec::with_capacity(n) }
     }
     pub(crate) fn push(&mut self, name: Arc<str>, value: Json) {
         self.values.push((name, value));
@@ -403,19 +359,12 @@ impl Args {
     }
     /// The arguments as a JSON object.
     pub fn to_json(&self) -> Map<String, Json> {
-        self.values
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.clone()))
-            .collect()
+        self.values.iter().map(|(n, v)| (n.to_string(), v.clone())).collect()
     }
 
     /// The value of `name`; `None` when absent or null.
     pub fn get(&self, name: &str) -> Option<&Json> {
-        self.values
-            .iter()
-            .find(|(n, _)| &**n == name)
-            .map(|(_, v)| v)
-            .filter(|v| !v.is_null())
+        self.values.iter().find(|(n, _)| &**n == name).map(|(_, v)| v).filter(|v| !v.is_null())
     }
     /// Whether `name` was given or defaulted (even as null).
     pub fn contains(&self, name: &str) -> bool {
@@ -423,120 +372,72 @@ impl Args {
     }
 
     fn err(&self, name: &str, what: &str) -> FieldError {
-        FieldError::new(format!(
-            "argument `{name}` of {}.{} must be {what}",
-            self.type_name, self.field
-        ))
+        FieldError::new(format!("argument `{name}` of {}.{} must be {what}", self.type_name, self.field))
     }
     fn required(&self, name: &str) -> Result<&Json, FieldError> {
         self.get(name).ok_or_else(|| {
-            FieldError::new(format!(
-                "argument `{name}` of {}.{} is required",
-                self.type_name, self.field
-            ))
+            FieldError::new(format!("argument `{name}` of {}.{} is required", self.type_name, self.field))
         })
     }
 
     pub fn string(&self, name: &str) -> Result<&str, FieldError> {
-        self.required(name)?
-            .as_str()
-            .ok_or_else(|| self.err(name, "a string"))
+        self.required(name)?.as_str().ok_or_else(|| self.err(name, "a string"))
     }
     pub fn opt_string(&self, name: &str) -> Result<Option<&str>, FieldError> {
-        self.get(name)
-            .map(|v| v.as_str().ok_or_else(|| self.err(name, "a string")))
-            .transpose()
+        self.get(name).map(|v| v.as_str().ok_or_else(|| self.err(name, "a string"))).transpose()
     }
     pub fn int(&self, name: &str) -> Result<i64, FieldError> {
-        self.required(name)?
-            .as_i64()
-            .ok_or_else(|| self.err(name, "an integer"))
+        self.required(name)?.as_i64().ok_or_else(|| self.err(name, "an integer"))
     }
     pub fn opt_int(&self, name: &str) -> Result<Option<i64>, FieldError> {
-        self.get(name)
-            .map(|v| v.as_i64().ok_or_else(|| self.err(name, "an integer")))
-            .transpose()
+        self.get(name).map(|v| v.as_i64().ok_or_else(|| self.err(name, "an integer"))).transpose()
     }
     pub fn float(&self, name: &str) -> Result<f64, FieldError> {
-        self.required(name)?
-            .as_f64()
-            .ok_or_else(|| self.err(name, "a number"))
+        self.required(name)?.as_f64().ok_or_else(|| self.err(name, "a number"))
     }
     pub fn opt_float(&self, name: &str) -> Result<Option<f64>, FieldError> {
-        self.get(name)
-            .map(|v| v.as_f64().ok_or_else(|| self.err(name, "a number")))
-            .transpose()
+        self.get(name).map(|v| v.as_f64().ok_or_else(|| self.err(name, "a number"))).transpose()
     }
     pub fn bool(&self, name: &str) -> Result<bool, FieldError> {
-        self.required(name)?
-            .as_bool()
-            .ok_or_else(|| self.err(name, "a boolean"))
+        self.required(name)?.as_bool().ok_or_else(|| self.err(name, "a boolean"))
     }
     pub fn opt_bool(&self, name: &str) -> Result<Option<bool>, FieldError> {
-        self.get(name)
-            .map(|v| v.as_bool().ok_or_else(|| self.err(name, "a boolean")))
-            .transpose()
+        self.get(name).map(|v| v.as_bool().ok_or_else(|| self.err(name, "a boolean"))).transpose()
     }
     pub fn string_list(&self, name: &str) -> Result<Vec<String>, FieldError> {
         self.opt_string_list(name)?.ok_or_else(|| {
-            FieldError::new(format!(
-                "argument `{name}` of {}.{} is required",
-                self.type_name, self.field
-            ))
+            FieldError::new(format!("argument `{name}` of {}.{} is required", self.type_name, self.field))
         })
     }
     pub fn opt_string_list(&self, name: &str) -> Result<Option<Vec<String>>, FieldError> {
         let Some(v) = self.get(name) else {
             return Ok(None);
         };
-        let items = v
-            .as_array()
-            .ok_or_else(|| self.err(name, "a list of strings"))?;
+        let items = v.as_array().ok_or_else(|| self.err(name, "a list of strings"))?;
         items
             .iter()
-            .map(|i| {
-                i.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| self.err(name, "a list of strings"))
-            })
+            .map(|i| i.as_str().map(str::to_string).ok_or_else(|| self.err(name, "a list of strings")))
             .collect::<Result<Vec<_>, _>>()
             .map(Some)
     }
     /// An enum value, by the name the client used.
     pub fn enum_value(&self, name: &str) -> Result<&str, FieldError> {
-        self.required(name)?
-            .as_str()
-            .ok_or_else(|| self.err(name, "an enum value"))
+        self.required(name)?.as_str().ok_or_else(|| self.err(name, "an enum value"))
     }
     pub fn opt_enum_value(&self, name: &str) -> Result<Option<&str>, FieldError> {
-        self.get(name)
-            .map(|v| v.as_str().ok_or_else(|| self.err(name, "an enum value")))
-            .transpose()
+        self.get(name).map(|v| v.as_str().ok_or_else(|| self.err(name, "an enum value"))).transpose()
     }
     pub fn list(&self, name: &str) -> Result<&[Json], FieldError> {
-        self.required(name)?
-            .as_array()
-            .map(Vec::as_slice)
-            .ok_or_else(|| self.err(name, "a list"))
+        self.required(name)?.as_array().map(Vec::as_slice).ok_or_else(|| self.err(name, "a list"))
     }
     pub fn opt_list(&self, name: &str) -> Result<Option<&[Json]>, FieldError> {
-        self.get(name)
-            .map(|v| {
-                v.as_array()
-                    .map(Vec::as_slice)
-                    .ok_or_else(|| self.err(name, "a list"))
-            })
-            .transpose()
+        self.get(name).map(|v| v.as_array().map(Vec::as_slice).ok_or_else(|| self.err(name, "a list"))).transpose()
     }
     pub fn object(&self, name: &str) -> Result<&Map<String, Json>, FieldError> {
-        self.required(name)?
-            .as_object()
-            .ok_or_else(|| self.err(name, "an object"))
+        self.required(name)?.as_object().ok_or_else(|| self.err(name, "an object"))
     }
     pub fn opt_object(&self, name: &str) -> Result<Option<&Map<String, Json>>, FieldError> {
-        self.get(name)
-            .map(|v| v.as_object().ok_or_else(|| self.err(name, "an object")))
-            .transpose()
+        self.get(name).map(|v| v.as_object().ok_or_else(|| self.err(name, "an object"))).transpose()
     }
 }
 
@@ -621,22 +522,17 @@ mod tests {
     /// the JSON result or `Err(substring of the message)`.
     fn check(ty: &str, literal: &str, vars: Json, expected: Result<Json, &str>) {
         let schema = Schema::parse(SDL).expect("test schema");
-        let doc = async_graphql_parser::parse_query(format!("{{ x(v: {literal}) }}"))
-            .expect("literal parses");
+        let doc = async_graphql_parser::parse_query(format!("{{ x(v: {literal}) }}")).expect("literal parses");
         let async_graphql_parser::types::DocumentOperations::Single(op) = doc.operations else {
             panic!("one operation")
         };
-        let async_graphql_parser::types::Selection::Field(f) =
-            &op.node.selection_set.node.items[0].node
-        else {
+        let async_graphql_parser::types::Selection::Field(f) = &op.node.selection_set.node.items[0].node else {
             panic!("a field")
         };
         let value = &f.node.arguments[0].1.node;
         let ty = TypeRef::from_ast(&async_graphql_parser::types::Type::new(ty).expect("type"));
         let vars = vars.as_object().cloned().unwrap_or_default();
-        let got = Coercer::new(&schema, &vars)
-            .coerce(value, &ty)
-            .map_err(|e| e.to_string());
+        let got = Coercer::new(&schema, &vars).coerce(value, &ty).map_err(|e| e.to_string());
         match (&got, &expected) {
             (Ok(g), Ok(e)) => assert_eq!(g, e, "{ty} <- {literal}"),
             (Err(g), Err(e)) => {
@@ -651,27 +547,12 @@ mod tests {
         use serde_json::json;
         let none = Json::Null;
         check("String", r#""a""#, none.clone(), Ok(json!("a")));
-        check(
-            "String",
-            "1",
-            none.clone(),
-            Err("expected a `String`, found 1"),
-        );
-        check(
-            "String!",
-            "null",
-            none.clone(),
-            Err("expected a non-null `String!`, found null"),
-        );
+        check("String", "1", none.clone(), Err("expected a `String`, found 1"));
+        check("String!", "null", none.clone(), Err("expected a non-null `String!`, found null"));
         check("Int", "42", none.clone(), Ok(json!(42)));
         check("Int", r#""42""#, none.clone(), Ok(json!(42)));
         check("Int", "4.0", none.clone(), Ok(json!(4)));
-        check(
-            "Int",
-            r#""x""#,
-            none.clone(),
-            Err("expected an `Int`, found \"x\""),
-        );
+        check("Int", r#""x""#, none.clone(), Err("expected an `Int`, found \"x\""));
         check("Float", r#""1.5""#, none.clone(), Ok(json!(1.5)));
         check("Float", "2", none.clone(), Ok(json!(2)));
         check("Boolean", r#""true""#, none.clone(), Ok(json!(true)));
@@ -681,88 +562,23 @@ mod tests {
         check("ID", r#""abc""#, none.clone(), Ok(json!("abc")));
         check("Mode", "FAST", none.clone(), Ok(json!("FAST")));
         check("Mode", r#""SLOW""#, none.clone(), Ok(json!("SLOW")));
-        check(
-            "Mode",
-            "MEDIUM",
-            none.clone(),
-            Err("`MEDIUM` is not a value of enum `Mode`"),
-        );
+        check("Mode", "MEDIUM", none.clone(), Err("`MEDIUM` is not a value of enum `Mode`"));
         check("[String!]", r#""one""#, none.clone(), Ok(json!(["one"])));
-        check(
-            "[String!]!",
-            r#"["a", "b"]"#,
-            none.clone(),
-            Ok(json!(["a", "b"])),
-        );
-        check(
-            "[String!]",
-            r#"["a", null]"#,
-            none.clone(),
-            Err("at `1`: expected a non-null"),
-        );
+        check("[String!]!", r#"["a", "b"]"#, none.clone(), Ok(json!(["a", "b"])));
+        check("[String!]", r#"["a", null]"#, none.clone(), Err("at `1`: expected a non-null"));
         check("[Int]", "null", none.clone(), Ok(json!(null)));
-        check(
-            "Opt",
-            r#"{name: "n"}"#,
-            none.clone(),
-            Ok(json!({"name": "n", "level": 3})),
-        );
-        check(
-            "Opt",
-            r#"{name: "n", level: null}"#,
-            none.clone(),
-            Ok(json!({"name": "n", "level": 3})),
-        );
-        check(
-            "Opt",
-            r#"{name: "n", tags: "t"}"#,
-            none.clone(),
-            Ok(json!({"name": "n", "level": 3, "tags": ["t"]})),
-        );
-        check(
-            "Opt",
-            r#"{level: 1}"#,
-            none.clone(),
-            Err("field `name` of `Opt` is required"),
-        );
-        check(
-            "Opt",
-            r#"{name: "n", bogus: 1}"#,
-            none.clone(),
-            Err("`Opt` has no field `bogus`"),
-        );
-        check(
-            "Opt",
-            r#"{name: 1}"#,
-            none.clone(),
-            Err("at `name`: expected a `String`"),
-        );
-        check(
-            "JSON",
-            r#"{a: [1, "x", B]}"#,
-            none.clone(),
-            Ok(json!({"a": [1, "x", "B"]})),
-        );
-        check(
-            "String",
-            "$s",
-            json!({"s": "from var"}),
-            Ok(json!("from var")),
-        );
-        check(
-            "[String!]",
-            "[$s, \"b\"]",
-            json!({"s": "a"}),
-            Ok(json!(["a", "b"])),
-        );
+        check("Opt", r#"{name: "n"}"#, none.clone(), Ok(json!({"name": "n", "level": 3})));
+        check("Opt", r#"{name: "n", level: null}"#, none.clone(), Ok(json!({"name": "n", "level": 3})));
+        check("Opt", r#"{name: "n", tags: "t"}"#, none.clone(), Ok(json!({"name": "n", "level": 3, "tags": ["t"]})));
+        check("Opt", r#"{level: 1}"#, none.clone(), Err("field `name` of `Opt` is required"));
+        check("Opt", r#"{name: "n", bogus: 1}"#, none.clone(), Err("`Opt` has no field `bogus`"));
+        check("Opt", r#"{name: 1}"#, none.clone(), Err("at `name`: expected a `String`"));
+        check("JSON", r#"{a: [1, "x", B]}"#, none.clone(), Ok(json!({"a": [1, "x", "B"]})));
+        check("String", "$s", json!({"s": "from var"}), Ok(json!("from var")));
+        check("[String!]", "[$s, \"b\"]", json!({"s": "a"}), Ok(json!(["a", "b"])));
         check("Mode", "$m", json!({"m": "SLOW"}), Ok(json!("SLOW")));
         check("String", "$missing", json!({}), Ok(json!(null)));
-        check(
-            "Opt",
-            "{name: $n}",
-            json!({"n": "v"}),
-            Ok(json!({"name": "v", "level": 3})),
-        );
+        check("Opt", "{name: $n}", json!({"n": "v"}), Ok(json!({"name": "v", "level": 3})));
         check("Thing", "1", none, Err("`Thing` is not an input type"));
     }
 
@@ -784,18 +600,9 @@ mod tests {
         assert_eq!(args.get("nothing"), None);
         assert!(args.contains("nothing"));
         assert_eq!(args.opt_int("size").unwrap(), Some(7));
-        assert_eq!(
-            args.string("args").unwrap_err().message,
-            "argument `args` of Container.withExec must be a string"
-        );
-        assert_eq!(
-            args.string("path").unwrap_err().message,
-            "argument `path` of Container.withExec is required"
-        );
-        assert_eq!(
-            args.int("stdin").unwrap_err().message,
-            "argument `stdin` of Container.withExec must be an integer"
-        );
+        assert_eq!(args.string("args").unwrap_err().message, "argument `args` of Container.withExec must be a string");
+        assert_eq!(args.string("path").unwrap_err().message, "argument `path` of Container.withExec is required");
+        assert_eq!(args.int("stdin").unwrap_err().message, "argument `stdin` of Container.withExec must be an integer");
     }
 
     #[test]
@@ -811,21 +618,10 @@ mod tests {
             ("null", "null"),
         ];
         for (src, want) in cases {
-            let doc =
-                async_graphql_parser::parse_schema(format!("type Q {{ f(a: Int = {src}): Int }}"))
-                    .unwrap();
-            let async_graphql_parser::types::TypeSystemDefinition::Type(t) = &doc.definitions[0]
-            else {
-                panic!()
-            };
-            let async_graphql_parser::types::TypeKind::Object(o) = &t.node.kind else {
-                panic!()
-            };
-            let v = o.fields[0].node.arguments[0]
-                .node
-                .default_value
-                .as_ref()
-                .unwrap();
+            let doc = async_graphql_parser::parse_schema(format!("type Q {{ f(a: Int = {src}): Int }}")).unwrap();
+            let async_graphql_parser::types::TypeSystemDefinition::Type(t) = &doc.definitions[0] else { panic!() };
+            let async_graphql_parser::types::TypeKind::Object(o) = &t.node.kind else { panic!() };
+            let v = o.fields[0].node.arguments[0].node.default_value.as_ref().unwrap();
             assert_eq!(print_literal(&v.node), *want);
         }
     }

@@ -47,7 +47,13 @@ fn walk(dir: &OwnedFd, name: &str, st: &rfs::Stat, f: &dyn Fn(&OwnedFd, &str) ->
 /// Sets the owner of `path` and everything below it (symlinks themselves, not their targets).
 pub fn chown(root: &Root, path: &str, uid: u32, gid: u32) -> io::Result<()> {
     let set = |dir: &OwnedFd, name: &str| -> io::Result<()> {
-        rfs::chownat(dir, name, Some(rfs::Uid::from_raw(uid)), Some(rfs::Gid::from_raw(gid)), AtFlags::SYMLINK_NOFOLLOW)?;
+        rfs::chownat(
+            dir,
+            name,
+            Some(rfs::Uid::from_raw(uid)),
+            Some(rfs::Gid::from_raw(gid)),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )?;
         Ok(())
     };
     if crate::paths_clean(path) == "/" {
@@ -81,7 +87,13 @@ pub fn timestamps(root: &Root, path: &str, secs: i64) -> io::Result<()> {
 }
 
 /// The text of `data` with `search` replaced (see [`tanto_model::FileAction::Replace`]).
-pub fn replaced(data: &str, search: &str, replacement: &str, all: bool, first_from: Option<u64>) -> Result<String, String> {
+pub fn replaced(
+    data: &str,
+    search: &str,
+    replacement: &str,
+    all: bool,
+    first_from: Option<u64>,
+) -> Result<String, String> {
     if search.is_empty() {
         return Err("the search string must not be empty".into());
     }
@@ -110,7 +122,14 @@ pub fn replaced(data: &str, search: &str, replacement: &str, all: bool, first_fr
 }
 
 /// Replaces text in the regular file at `path`, keeping its mode and owner.
-pub fn replace(root: &Root, path: &str, search: &str, replacement: &str, all: bool, first_from: Option<u64>) -> io::Result<()> {
+pub fn replace(
+    root: &Root,
+    path: &str,
+    search: &str,
+    replacement: &str,
+    all: bool,
+    first_from: Option<u64>,
+) -> io::Result<()> {
     let fd = root.open_in(path, OFlags::RDWR, true)?;
     let st = rfs::fstat(&fd)?;
     if file_type(&st) != FileType::RegularFile {
@@ -118,8 +137,10 @@ pub fn replace(root: &Root, path: &str, search: &str, replacement: &str, all: bo
     }
     let mut f = std::fs::File::from(fd);
     let mut data = String::new();
-    f.read_to_string(&mut data).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("`{path}` is not UTF-8 text")))?;
-    let out = replaced(&data, search, replacement, all, first_from).map_err(|e| io::Error::new(io::ErrorKind::NotFound, e))?;
+    f.read_to_string(&mut data)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("`{path}` is not UTF-8 text")))?;
+    let out = replaced(&data, search, replacement, all, first_from)
+        .map_err(|e| io::Error::new(io::ErrorKind::NotFound, e))?;
     rfs::ftruncate(&f, 0)?;
     use std::io::Seek;
     f.seek(io::SeekFrom::Start(0))?;
@@ -158,7 +179,9 @@ fn unchanged(lower: &OwnedFd, upper: &OwnedFd, name: &str, ust: &rfs::Stat) -> i
     Ok(match ft {
         FileType::RegularFile => {
             lst.st_size == ust.st_size && {
-                let open = |d: &OwnedFd| rfs::openat(d, name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty());
+                let open = |d: &OwnedFd| {
+                    rfs::openat(d, name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+                };
                 same_content(&open(lower)?, &open(upper)?)?
             }
         }
@@ -202,7 +225,12 @@ fn diff_dir(lower: Option<&OwnedFd>, upper: &OwnedFd, dst: &OwnedFd, opts: &Copy
         wrote = true;
         match ft {
             FileType::RegularFile => {
-                let f = rfs::openat(upper, name.as_str(), OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+                let f = rfs::openat(
+                    upper,
+                    name.as_str(),
+                    OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )?;
                 copy_file(&f, &st, dst, &name, opts)?;
             }
             FileType::Symlink => {
@@ -211,10 +239,18 @@ fn diff_dir(lower: Option<&OwnedFd>, upper: &OwnedFd, dst: &OwnedFd, opts: &Copy
                 }
                 let target = rfs::readlinkat(upper, name.as_str(), Vec::new())?;
                 rfs::symlinkat(target.as_c_str(), dst, name.as_str())?;
-                rfs::chownat(dst, name.as_str(), Some(rfs::Uid::from_raw(st.st_uid)), Some(rfs::Gid::from_raw(st.st_gid)), AtFlags::SYMLINK_NOFOLLOW)?;
+                rfs::chownat(
+                    dst,
+                    name.as_str(),
+                    Some(rfs::Uid::from_raw(st.st_uid)),
+                    Some(rfs::Gid::from_raw(st.st_gid)),
+                    AtFlags::SYMLINK_NOFOLLOW,
+                )?;
             }
             _ => {
-                if let Err(e) = rfs::mknodat(dst, name.as_str(), ft, Mode::from_raw_mode(st.st_mode & 0o7777), st.st_rdev) {
+                if let Err(e) =
+                    rfs::mknodat(dst, name.as_str(), ft, Mode::from_raw_mode(st.st_mode & 0o7777), st.st_rdev)
+                {
                     tracing::warn!(name, error = %e, "skipping a special file that cannot be created");
                 }
             }
@@ -305,7 +341,14 @@ pub fn changes(lower: &Root, lower_path: &str, upper: &Root, upper_path: &str) -
 
 /// Applies the changes from `lower` to `upper` onto `dest` of `dst`: what
 /// was added or modified is copied, what was removed is removed.
-pub fn apply_changes(lower: &Root, lower_path: &str, upper: &Root, upper_path: &str, dst: &Root, dest: &str) -> io::Result<()> {
+pub fn apply_changes(
+    lower: &Root,
+    lower_path: &str,
+    upper: &Root,
+    upper_path: &str,
+    dst: &Root,
+    dest: &str,
+) -> io::Result<()> {
     let c = changes(lower, lower_path, upper, upper_path)?;
     for p in &c.removed {
         dst.remove(&crate::paths_clean(&format!("{dest}/{p}")), true)?;
@@ -354,7 +397,8 @@ fn is_tar_header(h: &[u8]) -> bool {
     }
     let field: String = h[148..156].iter().map(|b| *b as char).collect();
     let Ok(want) = u32::from_str_radix(field.trim_matches(|c: char| c == '\0' || c == ' '), 8) else { return false };
-    let sum: u32 = h[..512].iter().enumerate().map(|(i, b)| if (148..156).contains(&i) { b' ' as u32 } else { *b as u32 }).sum();
+    let sum: u32 =
+        h[..512].iter().enumerate().map(|(i, b)| if (148..156).contains(&i) { b' ' as u32 } else { *b as u32 }).sum();
     sum == want
 }
 
@@ -403,7 +447,8 @@ pub fn unpack_or_copy(src: &Root, src_path: &str, dst: &Root, dst_path: &str, op
     use std::os::fd::AsRawFd;
     let dir = dst.mkdir_all(dst_path, 0o755, opts.owner)?;
     let dir_path = std::path::PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
-    tanto_oci::layer::apply_tar(decompressed(&file)?, &dir_path).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+    tanto_oci::layer::apply_tar(decompressed(&file)?, &dir_path)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
     Ok(())
 }
 

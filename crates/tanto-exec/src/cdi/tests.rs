@@ -120,7 +120,8 @@ fn spec_files_parse_or_say_what_is_wrong() {
         ("{\"cdiVersion\": \"0.6.0\",".into(), true, Err("EOF")),
     ];
     for (text, json, want) in cases {
-        let got = parse_spec(&text, json).map(|s| s.devices.iter().map(|d| d.name.clone()).collect::<Vec<_>>().join(","));
+        let got =
+            parse_spec(&text, json).map(|s| s.devices.iter().map(|d| d.name.clone()).collect::<Vec<_>>().join(","));
         match (want, &got) {
             (Ok(w), Ok(g)) => assert_eq!(g, w, "{text}"),
             (Err(w), Err(g)) => assert!(g.contains(w), "{text}: {g}"),
@@ -138,7 +139,8 @@ fn summary(e: &DeviceEdits) -> String {
             format!("{} {}:{}:{} {:o} {}", d.path, d.typ, d.major, d.minor, d.file_mode.unwrap_or(0), d.permissions)
         })
         .collect();
-    let mounts: Vec<String> = e.mounts.iter().map(|m| format!("{}<-{}[{}]", m.target, m.source.display(), m.options.join(","))).collect();
+    let mounts: Vec<String> =
+        e.mounts.iter().map(|m| format!("{}<-{}[{}]", m.target, m.source.display(), m.options.join(","))).collect();
     let hooks: Vec<String> = e.hooks.iter().map(|h| format!("{}:{}", h.hook_name, h.path)).collect();
     format!(
         "names={} env={} nodes=[{}] mounts=[{}] hooks=[{}] gids={:?}",
@@ -158,15 +160,16 @@ fn resolve_merges_spec_and_device_edits() {
     let run = tmp.path().join("run");
     write(&etc, "nvidia.yaml", NVIDIA_YAML);
     // Another vendor, valid and invalid, must not disturb nvidia lookups.
-    write(&etc, "other.json", r#"{"cdiVersion":"0.6.0","kind":"example.com/fpga","devices":[{"name":"f0","containerEdits":{"env":["FPGA=1"]}}]}"#);
+    write(
+        &etc,
+        "other.json",
+        r#"{"cdiVersion":"0.6.0","kind":"example.com/fpga","devices":[{"name":"f0","containerEdits":{"env":["FPGA=1"]}}]}"#,
+    );
     write(&etc, "broken-other.yaml", "cdiVersion: 0.6.0\nkind: broken.com/thing\ndevices: []\n");
     write(&etc, "README.txt", "not a spec");
     let dirs = vec![etc.clone(), run.clone()];
     let (null, zero, full) = (dev_numbers("/dev/null"), dev_numbers("/dev/zero"), dev_numbers("/dev/full"));
-    let common = format!(
-        "env=NVIDIA_VISIBLE_DEVICES=void nodes=[/dev/nvidiactl c:{}:{} 666 rwm; ",
-        full.0, full.1
-    );
+    let common = format!("env=NVIDIA_VISIBLE_DEVICES=void nodes=[/dev/nvidiactl c:{}:{} 666 rwm; ", full.0, full.1);
     let tail = "mounts=[/usr/lib/libcuda.so.550<-/usr/lib/libcuda.so.550[ro,nosuid,nodev,bind]] hooks=[createContainer:/usr/bin/nvidia-cdi-hook] gids=[44]";
     // (names, expected summary)
     let cases: Vec<(Vec<&str>, String)> = vec![
@@ -201,7 +204,11 @@ fn resolve_merges_spec_and_device_edits() {
     assert_eq!(resolve(&dirs, &[]).unwrap(), DeviceEdits::default());
 
     // A spec in a later dir wins for the devices it defines.
-    write(&run, "nvidia-override.json", r#"{"cdiVersion":"0.6.0","kind":"nvidia.com/gpu","devices":[{"name":"0","containerEdits":{"env":["WHICH=run"]}}]}"#);
+    write(
+        &run,
+        "nvidia-override.json",
+        r#"{"cdiVersion":"0.6.0","kind":"nvidia.com/gpu","devices":[{"name":"0","containerEdits":{"env":["WHICH=run"]}}]}"#,
+    );
     let got = summary(&resolve(&dirs, &["nvidia.com/gpu=0".into()]).unwrap());
     assert_eq!(got, "names=nvidia.com/gpu=0 env=WHICH=run nodes=[] mounts=[] hooks=[] gids=[]");
     // ... and the earlier one still serves the rest.
@@ -227,14 +234,25 @@ fn resolve_errors_name_the_problem() {
     fails(&gpu0, &["no cdi spec for `nvidia.com/gpu`", "nvidia-ctk cdi generate"]);
     fails(&["amd.com/gpu=0".into()], &["no cdi spec for `amd.com/gpu`", "install the CDI spec of the vendor"]);
     write(&etc, "nvidia.yaml", NVIDIA_YAML);
-    fails(&["nvidia.com/gpu=7".into()], &["unknown cdi device `nvidia.com/gpu=7`", "nvidia.yaml", "define 0, 1, GPU-6a4e3c2d-0000-1111-2222-333344445555, all"]);
+    fails(
+        &["nvidia.com/gpu=7".into()],
+        &[
+            "unknown cdi device `nvidia.com/gpu=7`",
+            "nvidia.yaml",
+            "define 0, 1, GPU-6a4e3c2d-0000-1111-2222-333344445555, all",
+        ],
+    );
     fails(&["nvidia.com/gpu".into()], &["is not a cdi device name"]);
     // Same device in two files of one dir.
     write(&etc, "nvidia2.json", r#"{"cdiVersion":"0.6.0","kind":"nvidia.com/gpu","devices":[{"name":"0"}]}"#);
     fails(&gpu0, &["defined by both", "nvidia.yaml", "nvidia2.json", "remove one"]);
     std::fs::remove_file(etc.join("nvidia2.json")).unwrap();
     // An invalid spec of the asked-for kind, or of no readable kind.
-    write(&etc, "zz-bad.yaml", "cdiVersion: 0.6.0\nkind: nvidia.com/gpu\ndevices:\n- name: \"2\"\n  containerEdits:\n    env: [BAD]\n");
+    write(
+        &etc,
+        "zz-bad.yaml",
+        "cdiVersion: 0.6.0\nkind: nvidia.com/gpu\ndevices:\n- name: \"2\"\n  containerEdits:\n    env: [BAD]\n",
+    );
     fails(&gpu0, &["cdi spec file", "zz-bad.yaml", "is invalid", "env entry `BAD`", "fix or remove it"]);
     write(&etc, "zz-bad.yaml", "{{{ not yaml");
     fails(&gpu0, &["zz-bad.yaml", "is invalid"]);
@@ -250,7 +268,10 @@ fn resolve_errors_name_the_problem() {
             tmpfile.display()
         ),
     );
-    fails(&["example.com/x=gone".into()], &["cdi device `example.com/x=gone`", "`/dev/nvidia-gone`", "is the driver loaded"]);
+    fails(
+        &["example.com/x=gone".into()],
+        &["cdi device `example.com/x=gone`", "`/dev/nvidia-gone`", "is the driver loaded"],
+    );
     fails(&["example.com/x=plain".into()], &["is not a device node"]);
     fails(&["example.com/x=outside".into()], &["`/opt/n` is not a path under /dev"]);
     fails(&["example.com/x=up".into()], &["is not a path under /dev"]);
@@ -268,13 +289,27 @@ fn mounts_default_to_binds_and_env_replaces() {
         env: vec!["A=2".into(), "B=1".into()],
         mounts: vec![
             CdiMount { host_path: "/h/lib".into(), container_path: "/lib/x".into(), typ: None, options: vec![] },
-            CdiMount { host_path: "/h/ro".into(), container_path: "/ro".into(), typ: Some("none".into()), options: vec!["ro".into(), "bind".into()] },
-            CdiMount { host_path: "tmpfs".into(), container_path: "/t".into(), typ: Some("tmpfs".into()), options: vec!["size=1m".into()] },
+            CdiMount {
+                host_path: "/h/ro".into(),
+                container_path: "/ro".into(),
+                typ: Some("none".into()),
+                options: vec!["ro".into(), "bind".into()],
+            },
+            CdiMount {
+                host_path: "tmpfs".into(),
+                container_path: "/t".into(),
+                typ: Some("tmpfs".into()),
+                options: vec!["size=1m".into()],
+            },
         ],
         ..Default::default()
     };
     apply(&mut out, "t", &e).unwrap();
-    let got: Vec<String> = out.mounts.iter().map(|m| format!("{}:{}:{}:{}:{}", m.target, m.typ, m.options.join(","), m.is_bind(), m.readonly())).collect();
+    let got: Vec<String> = out
+        .mounts
+        .iter()
+        .map(|m| format!("{}:{}:{}:{}:{}", m.target, m.typ, m.options.join(","), m.is_bind(), m.readonly()))
+        .collect();
     assert_eq!(got, ["/lib/x:bind:rbind:true:false", "/ro:bind:ro,bind:true:true", "/t:tmpfs:size=1m:false:false"]);
     let mut env = vec!["A=1".to_string(), "PATH=/bin".to_string()];
     merge_env(&mut env, &out.env);

@@ -93,16 +93,9 @@ impl FromStr for Ipv4Net {
     type Err = SubnetError;
 
     fn from_str(s: &str) -> Result<Ipv4Net, SubnetError> {
-        let err = |reason: &str| SubnetError {
-            input: s.to_string(),
-            reason: reason.to_string(),
-        };
-        let (addr, prefix) = s
-            .split_once('/')
-            .ok_or_else(|| err("write it as ADDRESS/PREFIX, e.g. 10.87.0.0/16"))?;
-        let addr: Ipv4Addr = addr
-            .parse()
-            .map_err(|_| err("the address is not an IPv4 address"))?;
+        let err = |reason: &str| SubnetError { input: s.to_string(), reason: reason.to_string() };
+        let (addr, prefix) = s.split_once('/').ok_or_else(|| err("write it as ADDRESS/PREFIX, e.g. 10.87.0.0/16"))?;
+        let addr: Ipv4Addr = addr.parse().map_err(|_| err("the address is not an IPv4 address"))?;
         let prefix: u8 = prefix
             .parse()
             .ok()
@@ -127,10 +120,7 @@ mod tests {
         let cases: &[(&str, Result<&str, &str>)] = &[
             ("10.87.0.0/16", Ok("10.87.0.0/16")),
             ("192.168.5.0/24", Ok("192.168.5.0/24")),
-            (
-                "10.87.0.1/16",
-                Err("host bits are set; the network is 10.87.0.0/16"),
-            ),
+            ("10.87.0.1/16", Err("host bits are set; the network is 10.87.0.0/16")),
             ("10.87.0.0", Err("ADDRESS/PREFIX")),
             ("10.87.0.0/33", Err("from 0 to 32")),
             ("fd00::/8", Err("not an IPv4 address")),

@@ -84,9 +84,7 @@ impl BridgeConfig {
 }
 
 fn net_err(message: impl Into<String>) -> ExecError {
-    ExecError::Network {
-        message: message.into(),
-    }
+    ExecError::Network { message: message.into() }
 }
 
 fn io_err(what: &str) -> impl Fn(io::Error) -> ExecError + '_ {
@@ -157,19 +155,11 @@ impl Active {
                 self.block
             ))
         })?;
-        Ok((
-            host,
-            self.block
-                .nth(host as u64)
-                .expect("host number inside the block"),
-        ))
+        Ok((host, self.block.nth(host as u64).expect("host number inside the block")))
     }
 
     fn free(&self, host: usize) {
-        self.pool
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .free(host);
+        self.pool.lock().unwrap_or_else(|p| p.into_inner()).free(host);
     }
 }
 
@@ -185,10 +175,7 @@ pub struct Attachment {
 
 impl std::fmt::Debug for Attachment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Attachment")
-            .field("ip", &self.ip)
-            .field("bridge", &self.active.name)
-            .finish()
+        f.debug_struct("Attachment").field("ip", &self.ip).field("bridge", &self.active.name).finish()
     }
 }
 
@@ -199,11 +186,7 @@ impl Attachment {
 
     /// A path to the namespace that other processes (the OCI runtime) can open.
     pub(crate) fn netns_path(&self) -> PathBuf {
-        PathBuf::from(format!(
-            "/proc/{}/fd/{}",
-            std::process::id(),
-            self.netns.as_raw_fd()
-        ))
+        PathBuf::from(format!("/proc/{}/fd/{}", std::process::id(), self.netns.as_raw_fd()))
     }
 }
 
@@ -211,9 +194,7 @@ impl Drop for Attachment {
     fn drop(&mut self) {
         // The permanent entry would outlive the container (a new one on this address
         // replaces it anyway).
-        if let Err(e) =
-            Netlink::open().and_then(|mut nl| nl.del_neighbor(self.active.index, self.ip))
-        {
+        if let Err(e) = Netlink::open().and_then(|mut nl| nl.del_neighbor(self.active.index, self.ip)) {
             tracing::debug!(ip = %self.ip, error = %e, "removing a neighbour entry");
         }
         self.active.free(self.host);
@@ -236,22 +217,14 @@ impl PendingAttachment {
             Ok(Ok(ns)) => ns,
             Ok(Err(e)) => {
                 self.active.free(self.host);
-                return Err(net_err(format!(
-                    "setting up a network namespace on `{}`: {e}",
-                    self.active.name
-                )));
+                return Err(net_err(format!("setting up a network namespace on `{}`: {e}", self.active.name)));
             }
             Err(_) => {
                 self.active.free(self.host);
                 return Err(net_err("the network namespace thread panicked"));
             }
         };
-        Ok(Attachment {
-            netns,
-            ip: self.ip,
-            host: self.host,
-            active: self.active.clone(),
-        })
+        Ok(Attachment { netns, ip: self.ip, host: self.host, active: self.active.clone() })
     }
 }
 
@@ -358,10 +331,9 @@ fn owner_line() -> String {
 /// of its pid).
 fn owner_alive(content: &str) -> bool {
     let mut it = content.split_whitespace();
-    let (Some(pid), Some(start)) = (
-        it.next().and_then(|p| p.parse::<u32>().ok()),
-        it.next().and_then(|s| s.parse::<u64>().ok()),
-    ) else {
+    let (Some(pid), Some(start)) =
+        (it.next().and_then(|p| p.parse::<u32>().ok()), it.next().and_then(|s| s.parse::<u64>().ok()))
+    else {
         return false;
     };
     sys::process_start_time(pid) == Some(start)
@@ -412,12 +384,7 @@ fn restore_forwarding(dir: &Path) {
 /// Removes everything of slot `slot`: rules, links, file. Called with the state lock.
 /// `known`: the block and pool the rules were installed with (this engine's own slot),
 /// so they can be deleted directly; `None`: found by their tag.
-fn teardown_slot(
-    dir: &Path,
-    nl: &mut Netlink,
-    slot: u64,
-    known: Option<(Ipv4Net, Ipv4Net)>,
-) -> Result<(), ExecError> {
+fn teardown_slot(dir: &Path, nl: &mut Netlink, slot: u64, known: Option<(Ipv4Net, Ipv4Net)>) -> Result<(), ExecError> {
     let name = bridge_name(slot);
     match known {
         Some((block, pool)) => nat::uninstall(&name, &block, &pool),
@@ -430,12 +397,8 @@ fn teardown_slot(
         tracing::debug!(bridge = %name, error = %e, "deleting the link group failed");
     }
     let links = nl.links().map_err(io_err("listing links"))?;
-    for l in links
-        .iter()
-        .filter(|l| parse_link_name(&l.name).is_some_and(|(s, _)| s == slot))
-    {
-        nl.del_link(&l.name)
-            .map_err(|e| net_err(format!("deleting link `{}`: {e}", l.name)))?;
+    for l in links.iter().filter(|l| parse_link_name(&l.name).is_some_and(|(s, _)| s == slot)) {
+        nl.del_link(&l.name).map_err(|e| net_err(format!("deleting link `{}`: {e}", l.name)))?;
     }
     tracing::debug!(bridge = %name, links_us = t.elapsed().as_micros() as u64, "links of the slot deleted");
     match fs::remove_file(slot_path(dir, slot)) {
@@ -467,8 +430,7 @@ fn reconcile_locked(dir: &Path) -> Result<usize, ExecError> {
         if let Some((slot, _)) = parse_link_name(&l.name) {
             if !owned.contains(&slot) {
                 tracing::info!(link = %l.name, "deleting a tanto link no engine owns");
-                nl.del_link(&l.name)
-                    .map_err(|e| net_err(format!("deleting link `{}`: {e}", l.name)))?;
+                nl.del_link(&l.name).map_err(|e| net_err(format!("deleting link `{}`: {e}", l.name)))?;
             }
         }
     }
@@ -516,10 +478,7 @@ pub(crate) fn resolv_conf() -> Vec<u8> {
                 if w.next() != Some("nameserver") {
                     return true;
                 }
-                let local = w
-                    .next()
-                    .and_then(|a| a.parse::<std::net::IpAddr>().ok())
-                    .is_none_or(|a| a.is_loopback());
+                let local = w.next().and_then(|a| a.parse::<std::net::IpAddr>().ok()).is_none_or(|a| a.is_loopback());
                 if !local {
                     servers += 1;
                 }
@@ -532,24 +491,19 @@ pub(crate) fn resolv_conf() -> Vec<u8> {
     if let Some(r) = usable(&host) {
         return r.into_bytes();
     }
-    if let Some(r) = fs::read_to_string("/run/systemd/resolve/resolv.conf")
-        .ok()
-        .as_deref()
-        .and_then(usable)
-    {
+    if let Some(r) = fs::read_to_string("/run/systemd/resolve/resolv.conf").ok().as_deref().and_then(usable) {
         return r.into_bytes();
     }
-    tracing::warn!("the host's /etc/resolv.conf has no name server a container can reach; DNS will not work in containers");
+    tracing::warn!(
+        "the host's /etc/resolv.conf has no name server a container can reach; DNS will not work in containers"
+    );
     host.into_bytes()
 }
 
 impl BridgeNet {
     pub(crate) fn new(cfg: BridgeConfig) -> Result<BridgeNet, ExecError> {
         cfg.validate()?;
-        Ok(BridgeNet {
-            cfg,
-            active: Mutex::new(None),
-        })
+        Ok(BridgeNet { cfg, active: Mutex::new(None) })
     }
 
     pub(crate) fn config(&self) -> &BridgeConfig {
@@ -591,16 +545,13 @@ impl BridgeNet {
                     routes.iter().filter(|r| r.overlaps(&pool)).map(|r| r.to_string()).collect::<Vec<_>>().join(", ")
                 ))
             })?;
-        let block = pool
-            .block(self.cfg.block_prefix, slot)
-            .expect("slot < blocks");
+        let block = pool.block(self.cfg.block_prefix, slot).expect("slot < blocks");
         let mut f = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(slot_path(dir, slot))
             .map_err(io_err("creating the slot file"))?;
-        f.write_all(owner_line().as_bytes())
-            .map_err(io_err("writing the slot file"))?;
+        f.write_all(owner_line().as_bytes()).map_err(io_err("writing the slot file"))?;
         drop(f);
         let name = bridge_name(slot);
         let mtu = self.cfg.mtu.unwrap_or_else(default_mtu);
@@ -624,14 +575,9 @@ impl BridgeNet {
                 .link_index(&keep1)
                 .map_err(io_err("finding the keepalive veth"))?
                 .ok_or_else(|| net_err(format!("`{keep1}` is missing")))?;
-            nl.set_up(keep1_index)
-                .map_err(|e| net_err(format!("bringing `{keep1}` up: {e}")))?;
-            nl.add_addr(index, gateway, block.prefix()).map_err(|e| {
-                net_err(format!(
-                    "adding {gateway}/{} to `{name}`: {e}",
-                    block.prefix()
-                ))
-            })?;
+            nl.set_up(keep1_index).map_err(|e| net_err(format!("bringing `{keep1}` up: {e}")))?;
+            nl.add_addr(index, gateway, block.prefix())
+                .map_err(|e| net_err(format!("adding {gateway}/{} to `{name}`: {e}", block.prefix())))?;
             nat::install(&name, &block, &pool)
                 .map_err(|e| net_err(format!("installing the NAT rules of `{name}`: {e}")))?;
             enable_forwarding(dir)?;
@@ -676,62 +622,41 @@ impl BridgeNet {
         let active = self.ensure()?;
         let (host, ip) = active.alloc()?;
         let veth = format!("{}v{host}", active.name);
-        let (bridge, gateway, prefix, mtu) = (
-            active.index,
-            active.gateway,
-            active.block.prefix(),
-            active.mtu,
-        );
+        let (bridge, gateway, prefix, mtu) = (active.index, active.gateway, active.block.prefix(), active.mtu);
         let group = link_group(active.slot);
         let gateway_mac = active.mac;
         // unshare(CLONE_NEWNET) moves the calling thread, and this thread ends right after.
-        let spawned = std::thread::Builder::new()
-            .name("tanto-netns".into())
-            .spawn(move || -> io::Result<OwnedFd> {
-                let step = |what: &'static str| {
-                    move |e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"))
-                };
-                let mut outside = Netlink::open().map_err(step("opening a netlink socket"))?;
-                let ns = sys::enter_new_netns().map_err(step("creating the namespace"))?;
-                let mut inside =
-                    Netlink::open().map_err(step("opening a netlink socket in the namespace"))?;
-                inside.set_up(1).map_err(step("bringing `lo` up"))?;
-                let add =
-                    |nl: &mut Netlink| nl.add_veth(&veth, bridge, "eth0", Some(&ns), mtu, group);
-                match add(&mut outside) {
-                    Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
-                        // A veth of an earlier container with this address, not yet gone.
-                        outside
-                            .del_link(&veth)
-                            .map_err(step("deleting an old veth"))?;
-                        add(&mut outside).map_err(step("creating the veth pair"))?;
-                    }
-                    r => r.map_err(step("creating the veth pair"))?,
+        let spawned = std::thread::Builder::new().name("tanto-netns".into()).spawn(move || -> io::Result<OwnedFd> {
+            let step = |what: &'static str| move |e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"));
+            let mut outside = Netlink::open().map_err(step("opening a netlink socket"))?;
+            let ns = sys::enter_new_netns().map_err(step("creating the namespace"))?;
+            let mut inside = Netlink::open().map_err(step("opening a netlink socket in the namespace"))?;
+            inside.set_up(1).map_err(step("bringing `lo` up"))?;
+            let add = |nl: &mut Netlink| nl.add_veth(&veth, bridge, "eth0", Some(&ns), mtu, group);
+            match add(&mut outside) {
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                    // A veth of an earlier container with this address, not yet gone.
+                    outside.del_link(&veth).map_err(step("deleting an old veth"))?;
+                    add(&mut outside).map_err(step("creating the veth pair"))?;
                 }
-                let eth0 = inside
-                    .link_index("eth0")
-                    .map_err(step("finding `eth0`"))?
-                    .ok_or_else(|| io::Error::other("`eth0` is missing in the namespace"))?;
-                inside.set_up(eth0).map_err(step("bringing `eth0` up"))?;
-                inside
-                    .add_addr(eth0, ip, prefix)
-                    .map_err(step("adding the address"))?;
-                inside
-                    .add_default_route(gateway)
-                    .map_err(step("adding the default route"))?;
-                // Both neighbour entries up front: no ARP round on the first packets.
-                inside
-                    .set_neighbor(eth0, gateway, gateway_mac)
-                    .map_err(step("adding the gateway's neighbour entry"))?;
-                let mac = inside
-                    .link_mac("eth0")
-                    .map_err(step("reading the address of `eth0`"))?
-                    .ok_or_else(|| io::Error::other("`eth0` has no MAC address"))?;
-                outside
-                    .set_neighbor(bridge, ip, mac)
-                    .map_err(step("adding the container's neighbour entry"))?;
-                Ok(ns)
-            });
+                r => r.map_err(step("creating the veth pair"))?,
+            }
+            let eth0 = inside
+                .link_index("eth0")
+                .map_err(step("finding `eth0`"))?
+                .ok_or_else(|| io::Error::other("`eth0` is missing in the namespace"))?;
+            inside.set_up(eth0).map_err(step("bringing `eth0` up"))?;
+            inside.add_addr(eth0, ip, prefix).map_err(step("adding the address"))?;
+            inside.add_default_route(gateway).map_err(step("adding the default route"))?;
+            // Both neighbour entries up front: no ARP round on the first packets.
+            inside.set_neighbor(eth0, gateway, gateway_mac).map_err(step("adding the gateway's neighbour entry"))?;
+            let mac = inside
+                .link_mac("eth0")
+                .map_err(step("reading the address of `eth0`"))?
+                .ok_or_else(|| io::Error::other("`eth0` has no MAC address"))?;
+            outside.set_neighbor(bridge, ip, mac).map_err(step("adding the container's neighbour entry"))?;
+            Ok(ns)
+        });
         let handle = match spawned {
             Ok(h) => h,
             Err(e) => {
@@ -739,12 +664,7 @@ impl BridgeNet {
                 return Err(net_err(format!("starting a thread: {e}")));
             }
         };
-        Ok(PendingAttachment {
-            handle: Some(handle),
-            ip,
-            host,
-            active,
-        })
+        Ok(PendingAttachment { handle: Some(handle), ip, host, active })
     }
 
     /// An extra host address on the bridge (for reverse tunnels). Blocking.
@@ -761,11 +681,7 @@ impl BridgeNet {
 
     /// The gateway (the host's address on the bridge), once the bridge exists.
     pub(crate) fn gateway(&self) -> Option<Ipv4Addr> {
-        self.active
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .map(|a| a.gateway)
+        self.active.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|a| a.gateway)
     }
 
     /// Removes the bridge, its rules and its slot. Containers still attached lose their
@@ -776,12 +692,7 @@ impl BridgeNet {
         };
         let _lock = lock_state(&self.cfg.state_dir)?;
         let mut nl = Netlink::open().map_err(io_err("opening a netlink socket"))?;
-        teardown_slot(
-            &self.cfg.state_dir,
-            &mut nl,
-            active.slot,
-            Some((active.block, self.cfg.subnet)),
-        )?;
+        teardown_slot(&self.cfg.state_dir, &mut nl, active.slot, Some((active.block, self.cfg.subnet)))?;
         tracing::debug!(bridge = %active.name, "bridge network removed");
         Ok(())
     }
@@ -819,13 +730,7 @@ mod tests {
     #[test]
     fn owners() {
         let me = owner_line();
-        let cases = [
-            (me.as_str(), true),
-            ("1 0\n", false),
-            ("999999999 5\n", false),
-            ("garbage", false),
-            ("", false),
-        ];
+        let cases = [(me.as_str(), true), ("1 0\n", false), ("999999999 5\n", false), ("garbage", false), ("", false)];
         for (content, want) in cases {
             assert_eq!(owner_alive(content), want, "{content:?}");
         }
@@ -851,10 +756,6 @@ mod tests {
         let mut cfg = BridgeConfig::default();
         assert!(cfg.validate().is_ok());
         cfg.block_prefix = 8;
-        assert!(cfg
-            .validate()
-            .unwrap_err()
-            .to_string()
-            .contains("/16 to /29"));
+        assert!(cfg.validate().unwrap_err().to_string().contains("/16 to /29"));
     }
 }

@@ -78,21 +78,13 @@ fn restore(input: &str) -> Result<(), String> {
         .spawn()
         .map_err(|e| format!("running `{}`: {e}", bin.display()))?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(input.as_bytes())
-            .map_err(|e| format!("writing to iptables-restore: {e}"))?;
+        stdin.write_all(input.as_bytes()).map_err(|e| format!("writing to iptables-restore: {e}"))?;
     }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("waiting for iptables-restore: {e}"))?;
+    let out = child.wait_with_output().map_err(|e| format!("waiting for iptables-restore: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "iptables-restore failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        Err(format!("iptables-restore failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim()))
     }
 }
 
@@ -143,10 +135,7 @@ pub(crate) fn remove(bridge: &str) -> Result<usize, String> {
             .output()
             .map_err(|e| format!("running `{}`: {e}", save.display()))?;
         if !out.status.success() {
-            return Err(format!(
-                "iptables-save -t {table} failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
+            return Err(format!("iptables-save -t {table} failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
         }
         if let Some(input) = deletion_rules(table, &String::from_utf8_lossy(&out.stdout), &tag) {
             restore(&input)?;
@@ -162,11 +151,7 @@ mod tests {
 
     #[test]
     fn install_text() {
-        let got = install_rules(
-            "tanto3",
-            &"10.87.3.0/24".parse().unwrap(),
-            &"10.87.0.0/16".parse().unwrap(),
-        );
+        let got = install_rules("tanto3", &"10.87.3.0/24".parse().unwrap(), &"10.87.0.0/16".parse().unwrap());
         let c = "-m comment --comment tanto:tanto3";
         assert_eq!(
             got,
@@ -184,17 +169,10 @@ mod tests {
 
     #[test]
     fn uninstall_text() {
-        let got = uninstall_rules(
-            "tanto3",
-            &"10.87.3.0/24".parse().unwrap(),
-            &"10.87.0.0/16".parse().unwrap(),
-        );
+        let got = uninstall_rules("tanto3", &"10.87.3.0/24".parse().unwrap(), &"10.87.0.0/16".parse().unwrap());
         let lines: Vec<&str> = got.lines().collect();
         assert_eq!(lines.len(), 9);
-        assert_eq!(
-            lines[1],
-            "-D FORWARD -o tanto3 -m comment --comment tanto:tanto3 -j DROP"
-        );
+        assert_eq!(lines[1], "-D FORWARD -o tanto3 -m comment --comment tanto:tanto3 -j DROP");
         assert_eq!(
             lines[7],
             "-D POSTROUTING -s 10.87.3.0/24 ! -o tanto3 -m comment --comment tanto:tanto3 -j MASQUERADE"

@@ -82,10 +82,7 @@ impl Msg {
         buf.extend_from_slice(&(flags | NLM_F_REQUEST).to_ne_bytes());
         buf.extend_from_slice(&0u32.to_ne_bytes()); // seq, set by `request`
         buf.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel
-        Msg {
-            buf,
-            nests: Vec::new(),
-        }
+        Msg { buf, nests: Vec::new() }
     }
 
     fn align(&mut self) {
@@ -153,8 +150,7 @@ impl Msg {
 
     fn push_attr(&mut self, typ: u16, data: &[u8]) {
         self.align();
-        self.buf
-            .extend_from_slice(&((4 + data.len()) as u16).to_ne_bytes());
+        self.buf.extend_from_slice(&((4 + data.len()) as u16).to_ne_bytes());
         self.buf.extend_from_slice(&typ.to_ne_bytes());
         self.buf.extend_from_slice(data);
         self.align();
@@ -259,22 +255,14 @@ impl Netlink {
                 let typ = u16::from_ne_bytes([data[4], data[5]]);
                 let mseq = u32::from_ne_bytes(data[8..12].try_into().unwrap());
                 if len < NLMSG_HDRLEN || len > data.len() {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "truncated netlink message",
-                    ));
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, "truncated netlink message"));
                 }
                 let payload = &data[NLMSG_HDRLEN..len];
                 if mseq == seq {
                     match typ {
                         NLMSG_ERROR => {
-                            let code =
-                                i32::from_ne_bytes(payload[0..4].try_into().unwrap_or([0; 4]));
-                            return if code == 0 {
-                                Ok(())
-                            } else {
-                                Err(io::Error::from_raw_os_error(-code))
-                            };
+                            let code = i32::from_ne_bytes(payload[0..4].try_into().unwrap_or([0; 4]));
+                            return if code == 0 { Ok(()) } else { Err(io::Error::from_raw_os_error(-code)) };
                         }
                         NLMSG_DONE => return Ok(()),
                         _ => each(typ, payload),
@@ -299,17 +287,11 @@ impl Netlink {
                 return;
             }
             let index = i32::from_ne_bytes(payload[4..8].try_into().unwrap());
-            let mut link = Link {
-                index,
-                name: String::new(),
-                master: None,
-            };
+            let mut link = Link { index, name: String::new(), master: None };
             for (t, v) in attrs(&payload[16..]) {
                 match t {
                     IFLA_IFNAME => link.name = c_string(v),
-                    IFLA_MASTER if v.len() >= 4 => {
-                        link.master = Some(i32::from_ne_bytes(v[0..4].try_into().unwrap()))
-                    }
+                    IFLA_MASTER if v.len() >= 4 => link.master = Some(i32::from_ne_bytes(v[0..4].try_into().unwrap())),
                     _ => {}
                 }
             }
@@ -321,9 +303,7 @@ impl Netlink {
     /// The index of link `name`, `None` when there is none.
     pub fn link_index(&mut self, name: &str) -> io::Result<Option<i32>> {
         let mut found = None;
-        let msg = Msg::new(RTM_GETLINK, NLM_F_ACK)
-            .ifinfo(0, 0, 0)
-            .str_attr(IFLA_IFNAME, name);
+        let msg = Msg::new(RTM_GETLINK, NLM_F_ACK).ifinfo(0, 0, 0).str_attr(IFLA_IFNAME, name);
         match self.request(msg, |typ, payload| {
             if typ == RTM_NEWLINK && payload.len() >= 16 {
                 found = Some(i32::from_ne_bytes(payload[4..8].try_into().unwrap()));
@@ -337,13 +317,7 @@ impl Netlink {
 
     /// Creates bridge `name` (fails with `EEXIST` when it exists), up, with `mtu`, in
     /// link group `group`.
-    pub fn add_bridge(
-        &mut self,
-        name: &str,
-        mtu: u32,
-        group: u32,
-        mac: [u8; 6],
-    ) -> io::Result<i32> {
+    pub fn add_bridge(&mut self, name: &str, mtu: u32, group: u32, mac: [u8; 6]) -> io::Result<i32> {
         // An explicit address: a bridge would otherwise take the lowest of its ports'
         // and change it as containers come and go.
         let msg = Msg::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK)
@@ -356,8 +330,7 @@ impl Netlink {
             .str_attr(IFLA_INFO_KIND, "bridge")
             .end();
         self.ack(msg)?;
-        self.link_index(name)?
-            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENODEV))
+        self.link_index(name)?.ok_or_else(|| io::Error::from_raw_os_error(libc::ENODEV))
     }
 
     /// Creates a veth pair: `host_name` here, enslaved to `master` and up; its peer
@@ -385,10 +358,7 @@ impl Netlink {
         // The peer cannot be brought up here: the pair is linked only after the peer is
         // configured (veth_open says ENOTCONN). The caller brings it up.
         msg.push_ifinfo(0, 0, 0);
-        let mut msg = msg
-            .str_attr(IFLA_IFNAME, peer_name)
-            .u32_attr(IFLA_MTU, mtu)
-            .u32_attr(IFLA_GROUP, group);
+        let mut msg = msg.str_attr(IFLA_IFNAME, peer_name).u32_attr(IFLA_MTU, mtu).u32_attr(IFLA_GROUP, group);
         if let Some(ns) = netns {
             msg = msg.u32_attr(IFLA_NET_NS_FD, ns.as_fd().as_raw_fd() as u32);
         }
@@ -398,9 +368,7 @@ impl Netlink {
     /// The MAC address of link `name`.
     pub fn link_mac(&mut self, name: &str) -> io::Result<Option<[u8; 6]>> {
         let mut mac = None;
-        let msg = Msg::new(RTM_GETLINK, NLM_F_ACK)
-            .ifinfo(0, 0, 0)
-            .str_attr(IFLA_IFNAME, name);
+        let msg = Msg::new(RTM_GETLINK, NLM_F_ACK).ifinfo(0, 0, 0).str_attr(IFLA_IFNAME, name);
         match self.request(msg, |typ, payload| {
             if typ == RTM_NEWLINK && payload.len() >= 16 {
                 for (t, v) in attrs(&payload[16..]) {
@@ -429,9 +397,7 @@ impl Netlink {
 
     /// Removes the neighbour entry for `ip` on link `index`; absent is fine.
     pub fn del_neighbor(&mut self, index: i32, ip: Ipv4Addr) -> io::Result<()> {
-        let msg = Msg::new(RTM_DELNEIGH, NLM_F_ACK)
-            .ndmsg(index, 0)
-            .attr(NDA_DST, &ip.octets());
+        let msg = Msg::new(RTM_DELNEIGH, NLM_F_ACK).ndmsg(index, 0).attr(NDA_DST, &ip.octets());
         match self.ack(msg) {
             Ok(()) => Ok(()),
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENODEV)) => Ok(()),
@@ -446,9 +412,7 @@ impl Netlink {
 
     /// Deletes link `name`; `Ok(false)` when there is none.
     pub fn del_link(&mut self, name: &str) -> io::Result<bool> {
-        let msg = Msg::new(RTM_DELLINK, NLM_F_ACK)
-            .ifinfo(0, 0, 0)
-            .str_attr(IFLA_IFNAME, name);
+        let msg = Msg::new(RTM_DELLINK, NLM_F_ACK).ifinfo(0, 0, 0).str_attr(IFLA_IFNAME, name);
         match self.ack(msg) {
             Ok(()) => Ok(true),
             Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(false),
@@ -459,9 +423,7 @@ impl Netlink {
     /// Deletes every link of group `group` at once (one unregistration for all of
     /// them, which is much faster than one by one).
     pub fn del_group(&mut self, group: u32) -> io::Result<()> {
-        let msg = Msg::new(RTM_DELLINK, NLM_F_ACK)
-            .ifinfo(0, 0, 0)
-            .u32_attr(IFLA_GROUP, group);
+        let msg = Msg::new(RTM_DELLINK, NLM_F_ACK).ifinfo(0, 0, 0).u32_attr(IFLA_GROUP, group);
         match self.ack(msg) {
             Ok(()) => Ok(()),
             Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(()),
@@ -486,23 +448,15 @@ impl Netlink {
             .attr(IFA_ADDRESS, &addr.octets());
         match self.ack(msg) {
             Ok(()) => Ok(true),
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EADDRNOTAVAIL) | Some(libc::ENODEV)
-                ) =>
-            {
-                Ok(false)
-            }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EADDRNOTAVAIL) | Some(libc::ENODEV)) => Ok(false),
             Err(e) => Err(e),
         }
     }
 
     /// Adds the default route through `gateway`.
     pub fn add_default_route(&mut self, gateway: Ipv4Addr) -> io::Result<()> {
-        let msg = Msg::new(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK)
-            .rtmsg(0)
-            .attr(RTA_GATEWAY, &gateway.octets());
+        let msg =
+            Msg::new(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK).rtmsg(0).attr(RTA_GATEWAY, &gateway.octets());
         self.ack(msg)
     }
 }
@@ -517,9 +471,7 @@ mod tests {
         let cases: Vec<(&str, Msg, Vec<u8>)> = vec![
             (
                 "ifinfo + name",
-                Msg::new(RTM_GETLINK, 0)
-                    .ifinfo(7, 0, 0)
-                    .str_attr(IFLA_IFNAME, "eth0"),
+                Msg::new(RTM_GETLINK, 0).ifinfo(7, 0, 0).str_attr(IFLA_IFNAME, "eth0"),
                 [
                     &[0u8, 0, 0, 0][..],
                     &7i32.to_ne_bytes(),
@@ -532,10 +484,7 @@ mod tests {
             ),
             (
                 "nested",
-                Msg::new(RTM_NEWLINK, 0)
-                    .nest(IFLA_LINKINFO)
-                    .str_attr(IFLA_INFO_KIND, "br")
-                    .end(),
+                Msg::new(RTM_NEWLINK, 0).nest(IFLA_LINKINFO).str_attr(IFLA_INFO_KIND, "br").end(),
                 [
                     &12u16.to_ne_bytes()[..],
                     &IFLA_LINKINFO.to_ne_bytes(),
@@ -548,11 +497,7 @@ mod tests {
         ];
         for (what, msg, want) in cases {
             let got = msg.finish(5);
-            assert_eq!(
-                u32::from_ne_bytes(got[0..4].try_into().unwrap()) as usize,
-                got.len(),
-                "{what}: length"
-            );
+            assert_eq!(u32::from_ne_bytes(got[0..4].try_into().unwrap()) as usize, got.len(), "{what}: length");
             assert_eq!(&got[8..12], &5u32.to_ne_bytes(), "{what}: seq");
             assert_eq!(&got[16..], &want[..], "{what}");
         }
@@ -560,21 +505,9 @@ mod tests {
 
     #[test]
     fn attribute_parsing() {
-        let data = Msg::new(0, 0)
-            .str_attr(IFLA_IFNAME, "tanto1")
-            .u32_attr(IFLA_MASTER, 9)
-            .finish(1);
-        let got: Vec<(u16, Vec<u8>)> = attrs(&data[NLMSG_HDRLEN..])
-            .into_iter()
-            .map(|(t, v)| (t, v.to_vec()))
-            .collect();
-        assert_eq!(
-            got,
-            vec![
-                (IFLA_IFNAME, b"tanto1\0".to_vec()),
-                (IFLA_MASTER, 9u32.to_ne_bytes().to_vec())
-            ]
-        );
+        let data = Msg::new(0, 0).str_attr(IFLA_IFNAME, "tanto1").u32_attr(IFLA_MASTER, 9).finish(1);
+        let got: Vec<(u16, Vec<u8>)> = attrs(&data[NLMSG_HDRLEN..]).into_iter().map(|(t, v)| (t, v.to_vec())).collect();
+        assert_eq!(got, vec![(IFLA_IFNAME, b"tanto1\0".to_vec()), (IFLA_MASTER, 9u32.to_ne_bytes().to_vec())]);
         assert_eq!(c_string(b"ab\0cd"), "ab");
     }
 }

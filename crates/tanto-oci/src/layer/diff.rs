@@ -109,10 +109,7 @@ impl<W: Write> Compressor<W> {
     fn new(w: W, c: Compression) -> io::Result<Compressor<W>> {
         Ok(match c {
             Compression::None => Compressor::None(w),
-            Compression::Gzip => Compressor::Gzip(flate2::write::GzEncoder::new(
-                w,
-                flate2::Compression::default(),
-            )),
+            Compression::Gzip => Compressor::Gzip(flate2::write::GzEncoder::new(w, flate2::Compression::default())),
             Compression::Zstd => Compressor::Zstd(zstd::stream::write::Encoder::new(w, 3)?),
         })
     }
@@ -147,63 +144,31 @@ impl<W: Write> Write for Compressor<W> {
 type Pipeline = HashWriter<Compressor<HashWriter<BufWriter<File>>>>;
 
 fn pipeline(out: &Path, compression: Compression) -> Result<Pipeline, DiffError> {
-    let werr = |source| DiffError::Write {
-        path: out.to_path_buf(),
-        source,
-    };
+    let werr = |source| DiffError::Write { path: out.to_path_buf(), source };
     let file = File::create(out).map_err(werr)?;
-    let blob = HashWriter {
-        inner: BufWriter::with_capacity(1 << 20, file),
-        hasher: Sha256::new(),
-        count: 0,
-    };
+    let blob = HashWriter { inner: BufWriter::with_capacity(1 << 20, file), hasher: Sha256::new(), count: 0 };
     let compressed = Compressor::new(blob, compression).map_err(werr)?;
-    Ok(HashWriter {
-        inner: compressed,
-        hasher: Sha256::new(),
-        count: 0,
-    })
+    Ok(HashWriter { inner: compressed, hasher: Sha256::new(), count: 0 })
 }
 
 fn finish(p: Pipeline, out: &Path, entries: u64) -> Result<LayerBlob, DiffError> {
-    let werr = |source| DiffError::Write {
-        path: out.to_path_buf(),
-        source,
-    };
+    let werr = |source| DiffError::Write { path: out.to_path_buf(), source };
     let diff_id = hex_digest(p.hasher);
     let mut blob = p.inner.finish().map_err(werr)?;
     blob.flush().map_err(werr)?;
     let file = blob.inner.into_inner().map_err(|e| werr(e.into_error()))?;
     file.sync_data().map_err(werr)?;
-    Ok(LayerBlob {
-        digest: hex_digest(blob.hasher),
-        diff_id,
-        size: blob.count,
-        entries,
-    })
+    Ok(LayerBlob { digest: hex_digest(blob.hasher), diff_id, size: blob.count, entries })
 }
 
 /// Writes the layer of directory `dir` to `out` (created or truncated).
-pub fn write_layer(
-    dir: &Path,
-    kind: TreeKind,
-    compression: Compression,
-    out: &Path,
-) -> Result<LayerBlob, DiffError> {
+pub fn write_layer(dir: &Path, kind: TreeKind, compression: Compression, out: &Path) -> Result<LayerBlob, DiffError> {
     let mut tar = tar::Builder::new(pipeline(out, compression)?);
     tar.follow_symlinks(false);
-    let mut w = TreeWriter {
-        kind,
-        links: HashMap::new(),
-        entries: 0,
-    };
-    let werr = |source| DiffError::Write {
-        path: out.to_path_buf(),
-        source,
-    };
+    let mut w = TreeWriter { kind, links: HashMap::new(), entries: 0 };
+    let werr = |source| DiffError::Write { path: out.to_path_buf(), source };
     if kind == TreeKind::Diff && is_opaque(dir) {
-        w.marker(&mut tar, "", ".wh..wh..opq")
-            .map_err(|e| w.classify(e, out))?;
+        w.marker(&mut tar, "", ".wh..wh..opq").map_err(|e| w.classify(e, out))?;
     }
     w.dir(&mut tar, dir, "").map_err(|e| w.classify(e, out))?;
     let entries = w.entries;
@@ -213,23 +178,14 @@ pub fn write_layer(
 
 /// Decompresses `blob` (any compression, by its content) and writes it again
 /// with `compression`; the `diff_id` stays the same.
-pub fn recompress(
-    blob: &Path,
-    compression: Compression,
-    out: &Path,
-) -> Result<LayerBlob, DiffError> {
-    let rerr = |source| DiffError::Read {
-        path: blob.to_path_buf(),
-        source,
-    };
+pub fn recompress(blob: &Path, compression: Compression, out: &Path) -> Result<LayerBlob, DiffError> {
+    let rerr = |source| DiffError::Read { path: blob.to_path_buf(), source };
     let file = File::open(blob).map_err(rerr)?;
     let mut input = BufReader::with_capacity(1 << 20, file);
     let head = io::BufRead::fill_buf(&mut input).map_err(rerr)?;
     let mut reader: Box<dyn Read> = match Compression::sniff(head) {
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
-        Compression::Zstd => {
-            Box::new(zstd::stream::read::Decoder::with_buffer(input).map_err(rerr)?)
-        }
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input).map_err(rerr)?),
         Compression::None => Box::new(input),
     };
     let mut p = pipeline(out, compression)?;
@@ -237,10 +193,7 @@ pub fn recompress(
         if e.kind() == io::ErrorKind::InvalidData || e.kind() == io::ErrorKind::UnexpectedEof {
             rerr(e)
         } else {
-            DiffError::Write {
-                path: out.to_path_buf(),
-                source: e,
-            }
+            DiffError::Write { path: out.to_path_buf(), source: e }
         }
     })?;
     finish(p, out, 0)
@@ -285,10 +238,7 @@ impl TreeWriter {
     fn classify(&self, e: WalkError, out: &Path) -> DiffError {
         match e {
             WalkError::Read(path, source) => DiffError::Read { path, source },
-            WalkError::Write(source) => DiffError::Write {
-                path: out.to_path_buf(),
-                source,
-            },
+            WalkError::Write(source) => DiffError::Write { path: out.to_path_buf(), source },
         }
     }
 
@@ -304,22 +254,13 @@ impl TreeWriter {
     }
 
     /// An empty marker file (`.wh.NAME`, `.wh..wh..opq`) in directory `dir_rel`.
-    fn marker<W: Write>(
-        &mut self,
-        tar: &mut tar::Builder<W>,
-        dir_rel: &str,
-        name: &str,
-    ) -> Result<(), WalkError> {
+    fn marker<W: Write>(&mut self, tar: &mut tar::Builder<W>, dir_rel: &str, name: &str) -> Result<(), WalkError> {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Regular);
         h.set_mode(0);
         h.set_size(0);
         h.set_mtime(0);
-        let path = if dir_rel.is_empty() {
-            name.to_string()
-        } else {
-            format!("{dir_rel}/{name}")
-        };
+        let path = if dir_rel.is_empty() { name.to_string() } else { format!("{dir_rel}/{name}") };
         tar.append_data(&mut h, path, io::empty())?;
         self.entries += 1;
         Ok(())
@@ -348,12 +289,7 @@ impl TreeWriter {
         Ok(())
     }
 
-    fn dir<W: Write>(
-        &mut self,
-        tar: &mut tar::Builder<W>,
-        dir: &Path,
-        rel: &str,
-    ) -> Result<(), WalkError> {
+    fn dir<W: Write>(&mut self, tar: &mut tar::Builder<W>, dir: &Path, rel: &str) -> Result<(), WalkError> {
         let read = |e| WalkError::Read(dir.to_path_buf(), e);
         let mut names: Vec<std::ffi::OsString> = std::fs::read_dir(dir)
             .map_err(read)?
@@ -364,13 +300,8 @@ impl TreeWriter {
         for name in names {
             let path = dir.join(&name);
             let name = name.to_string_lossy().into_owned();
-            let child = if rel.is_empty() {
-                name.clone()
-            } else {
-                format!("{rel}/{name}")
-            };
-            let m =
-                std::fs::symlink_metadata(&path).map_err(|e| WalkError::Read(path.clone(), e))?;
+            let child = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+            let m = std::fs::symlink_metadata(&path).map_err(|e| WalkError::Read(path.clone(), e))?;
             let ft = m.file_type();
             if is_whiteout(&m) {
                 if self.kind == TreeKind::Diff {
@@ -391,8 +322,7 @@ impl TreeWriter {
                 }
                 self.dir(tar, &path, &child)?;
             } else if ft.is_symlink() {
-                let target =
-                    std::fs::read_link(&path).map_err(|e| WalkError::Read(path.clone(), e))?;
+                let target = std::fs::read_link(&path).map_err(|e| WalkError::Read(path.clone(), e))?;
                 let mut h = self.header(&m, tar::EntryType::Symlink);
                 tar.append_link(&mut h, &child, &target)?;
                 self.entries += 1;
@@ -410,13 +340,8 @@ impl TreeWriter {
                 let mut h = self.header(&m, tar::EntryType::Regular);
                 h.set_size(m.len());
                 // A file that changes size while read would corrupt the tar: read exactly its size.
-                let mut reader = ExactReader {
-                    inner: f,
-                    left: m.len(),
-                    path: &path,
-                };
-                tar.append_data(&mut h, &child, &mut reader)
-                    .map_err(|e| reader.classify(e))?;
+                let mut reader = ExactReader { inner: f, left: m.len(), path: &path };
+                tar.append_data(&mut h, &child, &mut reader).map_err(|e| reader.classify(e))?;
                 self.entries += 1;
             } else {
                 let kind = if ft.is_char_device() {
@@ -495,11 +420,7 @@ mod tests {
             .unwrap()
             .map(|e| {
                 let e = e.unwrap();
-                (
-                    e.path().unwrap().to_string_lossy().into_owned(),
-                    e.header().entry_type(),
-                    e.header().size().unwrap(),
-                )
+                (e.path().unwrap().to_string_lossy().into_owned(), e.header().entry_type(), e.header().size().unwrap())
             })
             .collect()
     }
@@ -507,8 +428,7 @@ mod tests {
     fn tree(dir: &Path) {
         std::fs::create_dir_all(dir.join("a/sub")).unwrap();
         std::fs::write(dir.join("a/f.txt"), "hello").unwrap();
-        std::fs::set_permissions(dir.join("a/f.txt"), std::fs::Permissions::from_mode(0o640))
-            .unwrap();
+        std::fs::set_permissions(dir.join("a/f.txt"), std::fs::Permissions::from_mode(0o640)).unwrap();
         std::fs::hard_link(dir.join("a/f.txt"), dir.join("a/g.txt")).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", dir.join("link")).unwrap();
         rustix::fs::mknodat(
@@ -532,20 +452,12 @@ mod tests {
         let dir = tmp.path().join("d");
         tree(&dir);
         let use_names = |v: Vec<(String, tar::EntryType, u64)>| {
-            v.into_iter()
-                .map(|(n, t, s)| (n, format!("{t:?}"), s))
-                .collect::<Vec<_>>()
+            v.into_iter().map(|(n, t, s)| (n, format!("{t:?}"), s)).collect::<Vec<_>>()
         };
         let diff = tmp.path().join("diff.tar.gz");
         let b = write_layer(&dir, TreeKind::Diff, Compression::Gzip, &diff).unwrap();
         assert_eq!(b.size, std::fs::metadata(&diff).unwrap().len());
-        assert_eq!(
-            b.digest,
-            format!(
-                "sha256:{}",
-                hex::encode(Sha256::digest(std::fs::read(&diff).unwrap()))
-            )
-        );
+        assert_eq!(b.digest, format!("sha256:{}", hex::encode(Sha256::digest(std::fs::read(&diff).unwrap()))));
         let want = vec![
             ("a/".to_string(), "Directory".to_string(), 0),
             ("a/f.txt".into(), "Regular".into(), 5),
@@ -561,63 +473,33 @@ mod tests {
         let f = write_layer(&dir, TreeKind::Flat, Compression::None, &flat).unwrap();
         let got = use_names(names_of(&flat));
         assert!(!got.iter().any(|(n, _, _)| n.contains(".wh.")), "{got:?}");
-        assert_eq!(
-            f.digest, f.diff_id,
-            "uncompressed: blob digest is the diff_id"
-        );
+        assert_eq!(f.digest, f.diff_id, "uncompressed: blob digest is the diff_id");
 
         // recompressing keeps the diff_id; the same input gives the same bytes
         let z = tmp.path().join("diff.tar.zst");
         let rz = recompress(&diff, Compression::Zstd, &z).unwrap();
         assert_eq!(rz.diff_id, b.diff_id);
         assert_ne!(rz.digest, b.digest);
-        let again = write_layer(
-            &dir,
-            TreeKind::Diff,
-            Compression::Gzip,
-            &tmp.path().join("again"),
-        )
-        .unwrap();
+        let again = write_layer(&dir, TreeKind::Diff, Compression::Gzip, &tmp.path().join("again")).unwrap();
         assert_eq!(again.digest, b.digest);
 
         // applying the layer gives back the tree
         let back = tmp.path().join("back");
         std::fs::create_dir(&back).unwrap();
-        crate::layer::apply_layer(&diff, "application/vnd.oci.image.layer.v1.tar+gzip", &back)
-            .unwrap();
-        assert_eq!(
-            std::fs::read_to_string(back.join("a/g.txt")).unwrap(),
-            "hello"
-        );
-        assert_eq!(
-            std::fs::symlink_metadata(back.join("a/f.txt"))
-                .unwrap()
-                .mode()
-                & 0o7777,
-            0o640
-        );
-        assert!(is_whiteout(
-            &std::fs::symlink_metadata(back.join("gone")).unwrap()
-        ));
+        crate::layer::apply_layer(&diff, "application/vnd.oci.image.layer.v1.tar+gzip", &back).unwrap();
+        assert_eq!(std::fs::read_to_string(back.join("a/g.txt")).unwrap(), "hello");
+        assert_eq!(std::fs::symlink_metadata(back.join("a/f.txt")).unwrap().mode() & 0o7777, 0o640);
+        assert!(is_whiteout(&std::fs::symlink_metadata(back.join("gone")).unwrap()));
         assert!(is_opaque(&back.join("a/sub")));
     }
 
     #[test]
     fn media_types() {
-        assert_eq!(
-            layer_media_type(Compression::Gzip, false),
-            "application/vnd.oci.image.layer.v1.tar+gzip"
-        );
-        assert_eq!(
-            layer_media_type(Compression::None, true),
-            "application/vnd.docker.image.rootfs.diff.tar"
-        );
+        assert_eq!(layer_media_type(Compression::Gzip, false), "application/vnd.oci.image.layer.v1.tar+gzip");
+        assert_eq!(layer_media_type(Compression::None, true), "application/vnd.docker.image.rootfs.diff.tar");
         for c in [Compression::Gzip, Compression::Zstd, Compression::None] {
             for docker in [false, true] {
-                assert_eq!(
-                    Compression::from_media_type(layer_media_type(c, docker)),
-                    Some(c)
-                );
+                assert_eq!(Compression::from_media_type(layer_media_type(c, docker)), Some(c));
             }
         }
     }

@@ -57,16 +57,11 @@ impl Compression {
     pub fn from_media_type(media_type: &str) -> Option<Compression> {
         let mt = media_type.trim().to_ascii_lowercase();
         let mt = mt.split(';').next().unwrap_or("").trim();
-        if mt.ends_with("+gzip")
-            || mt.ends_with(".gzip")
-            || mt.ends_with("tar.gz")
-            || mt == "application/gzip"
-        {
+        if mt.ends_with("+gzip") || mt.ends_with(".gzip") || mt.ends_with("tar.gz") || mt == "application/gzip" {
             Some(Compression::Gzip)
         } else if mt.ends_with("+zstd") || mt.ends_with(".zstd") || mt == "application/zstd" {
             Some(Compression::Zstd)
-        } else if mt.ends_with(".tar") || mt.ends_with("layer.v1.tar") || mt == "application/x-tar"
-        {
+        } else if mt.ends_with(".tar") || mt.ends_with("layer.v1.tar") || mt == "application/x-tar" {
             Some(Compression::None)
         } else {
             None
@@ -115,11 +110,7 @@ pub enum LayerError {
         source: io::Error,
     },
     #[error("layer `{blob}`: hard link `{entry}` points to `{target}`, which this layer does not contain; the layer is malformed")]
-    LinkTarget {
-        blob: PathBuf,
-        entry: String,
-        target: String,
-    },
+    LinkTarget { blob: PathBuf, entry: String, target: String },
     #[error("applying layers needs openat2 (Linux 5.6 or newer); this kernel does not have it")]
     Kernel,
 }
@@ -127,15 +118,9 @@ pub enum LayerError {
 /// Decompresses `blob` (gzip, zstd or none, by `media_type` or by its magic
 /// bytes) and unpacks it into `dest`. See the module docs for the rules.
 pub fn apply_layer(blob: &Path, media_type: &str, dest: &Path) -> Result<LayerStats, LayerError> {
-    let file = File::open(blob).map_err(|source| LayerError::OpenBlob {
-        path: blob.to_path_buf(),
-        source,
-    })?;
+    let file = File::open(blob).map_err(|source| LayerError::OpenBlob { path: blob.to_path_buf(), source })?;
     let mut input = BufReader::with_capacity(1 << 20, file);
-    let head = input.fill_buf().map_err(|source| LayerError::OpenBlob {
-        path: blob.to_path_buf(),
-        source,
-    })?;
+    let head = input.fill_buf().map_err(|source| LayerError::OpenBlob { path: blob.to_path_buf(), source })?;
     let sniffed = Compression::sniff(head);
     let declared = Compression::from_media_type(media_type);
     if declared.is_some_and(|d| d != sniffed) {
@@ -144,13 +129,13 @@ pub fn apply_layer(blob: &Path, media_type: &str, dest: &Path) -> Result<LayerSt
     let compression = sniffed;
     let reader: Box<dyn Read> = match compression {
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input).map_err(
-            |source| LayerError::Read {
+        Compression::Zstd => {
+            Box::new(zstd::stream::read::Decoder::with_buffer(input).map_err(|source| LayerError::Read {
                 blob: blob.to_path_buf(),
                 compression,
                 source,
-            },
-        )?),
+            })?)
+        }
         Compression::None => Box::new(input),
     };
     apply_tar_inner(reader, dest, blob, compression)
@@ -182,26 +167,15 @@ fn apply_tar_inner<R: Read>(
     blob: &Path,
     compression: Compression,
 ) -> Result<LayerStats, LayerError> {
-    let read_err = |source| LayerError::Read {
-        blob: blob.to_path_buf(),
-        compression,
-        source,
-    };
+    let read_err = |source| LayerError::Read { blob: blob.to_path_buf(), compression, source };
     let mut tree = Tree::open(dest).map_err(|source| {
         if source.raw_os_error() == Some(libc::ENOSYS) {
             LayerError::Kernel
         } else {
-            LayerError::OpenDest {
-                path: dest.to_path_buf(),
-                source,
-            }
+            LayerError::OpenDest { path: dest.to_path_buf(), source }
         }
     })?;
-    let hashing = Hashing {
-        inner: reader,
-        hasher: Sha256::new(),
-        count: 0,
-    };
+    let hashing = Hashing { inner: reader, hasher: Sha256::new(), count: 0 };
     let mut archive = tar::Archive::new(BufReader::with_capacity(1 << 20, hashing));
     let mut stats = LayerStats::default();
     let mut buf = vec![0u8; 1 << 20];
@@ -233,19 +207,11 @@ fn apply_tar_inner<R: Read>(
             if target == b".wh..opq" {
                 tree.set_opaque(parent).map_err(write_err)?;
                 stats.whiteouts += 1;
-            } else if target.starts_with(b".wh.")
-                || target.is_empty()
-                || target == b"."
-                || target == b".."
-            {
+            } else if target.starts_with(b".wh.") || target.is_empty() || target == b"." || target == b".." {
                 tracing::debug!(entry = %entry_name, "skipping aufs metadata entry");
             } else {
-                let (uid, gid) = (
-                    entry.header().uid().unwrap_or(0),
-                    entry.header().gid().unwrap_or(0),
-                );
-                tree.whiteout(parent, target, uid as u32, gid as u32)
-                    .map_err(write_err)?;
+                let (uid, gid) = (entry.header().uid().unwrap_or(0), entry.header().gid().unwrap_or(0));
+                tree.whiteout(parent, target, uid as u32, gid as u32).map_err(write_err)?;
                 stats.whiteouts += 1;
             }
             continue;
@@ -272,18 +238,11 @@ fn apply_tar_inner<R: Read>(
                 tree.finish_file(&file, &meta, name).map_err(write_err)?;
             }
             T::Symlink => {
-                let target = entry
-                    .link_name_bytes()
-                    .map(|t| t.into_owned())
-                    .unwrap_or_default();
-                tree.symlink(parent, name, &target, &meta)
-                    .map_err(write_err)?;
+                let target = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
+                tree.symlink(parent, name, &target, &meta).map_err(write_err)?;
             }
             T::Link => {
-                let target_raw = entry
-                    .link_name_bytes()
-                    .map(|t| t.into_owned())
-                    .unwrap_or_default();
+                let target_raw = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
                 let target = clean_path(&target_raw);
                 if target.is_empty() {
                     return Err(LayerError::LinkTarget {
@@ -338,11 +297,7 @@ fn apply_tar_inner<R: Read>(
 
     // directory times last: creating their children changed them
     for (path, sec, nsec) in dir_times.iter().rev() {
-        let components: Vec<&[u8]> = if path.is_empty() {
-            vec![]
-        } else {
-            path.split(|b| *b == b'/').collect()
-        };
+        let components: Vec<&[u8]> = if path.is_empty() { vec![] } else { path.split(|b| *b == b'/').collect() };
         if let Err(e) = tree.set_dir_time(&components, *sec, *nsec) {
             tracing::debug!(path = %String::from_utf8_lossy(path), error = %e, "cannot set directory time");
         }
@@ -374,8 +329,7 @@ fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Meta> {
             let ext = ext?;
             let key = ext.key_bytes();
             if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
-                meta.xattrs
-                    .push((name.to_vec(), ext.value_bytes().to_vec()));
+                meta.xattrs.push((name.to_vec(), ext.value_bytes().to_vec()));
             } else if key == b"mtime" {
                 if let Some((s, ns)) = parse_pax_time(ext.value_bytes()) {
                     meta.mtime = s;

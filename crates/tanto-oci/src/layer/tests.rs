@@ -45,23 +45,13 @@ fn dir(name: &str) -> E {
     e(name, b'5')
 }
 fn file(name: &str, data: &str) -> E {
-    E {
-        data: data.as_bytes().to_vec(),
-        ..e(name, b'0')
-    }
+    E { data: data.as_bytes().to_vec(), ..e(name, b'0') }
 }
 fn symlink(name: &str, target: &str) -> E {
-    E {
-        link: target.as_bytes().to_vec(),
-        mode: 0o777,
-        ..e(name, b'2')
-    }
+    E { link: target.as_bytes().to_vec(), mode: 0o777, ..e(name, b'2') }
 }
 fn hardlink(name: &str, target: &str) -> E {
-    E {
-        link: target.as_bytes().to_vec(),
-        ..e(name, b'1')
-    }
+    E { link: target.as_bytes().to_vec(), ..e(name, b'1') }
 }
 impl E {
     fn mode(mut self, m: u32) -> E {
@@ -190,24 +180,14 @@ impl Sandbox {
         fs::create_dir(&root).unwrap();
         fs::create_dir(&outside).unwrap();
         fs::write(outside.join("secret"), "host secret").unwrap();
-        Sandbox {
-            _tmp: tmp,
-            root,
-            outside,
-        }
+        Sandbox { _tmp: tmp, root, outside }
     }
 
     /// Only `secret` may be in `outside`, unchanged.
     fn assert_outside_untouched(&self) {
-        let names: Vec<_> = fs::read_dir(&self.outside)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let names: Vec<_> = fs::read_dir(&self.outside).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, ["secret"], "something was written outside the root");
-        assert_eq!(
-            fs::read_to_string(self.outside.join("secret")).unwrap(),
-            "host secret"
-        );
+        assert_eq!(fs::read_to_string(self.outside.join("secret")).unwrap(), "host secret");
     }
 }
 
@@ -240,36 +220,20 @@ fn check_path(root: &Path, path: &str, x: &X) {
             assert_eq!(m.rdev(), libc::makedev(*major, *minor), "{ctx}");
         }
         X::Fifo => assert!(lmeta.expect(&ctx).file_type().is_fifo(), "{ctx}"),
-        X::Opaque => assert_eq!(
-            xattr::get(&p, "trusted.overlay.opaque").unwrap().as_deref(),
-            Some(&b"y"[..]),
-            "{ctx}"
-        ),
-        X::NotOpaque => assert_eq!(
-            xattr::get(&p, "trusted.overlay.opaque").unwrap(),
-            None,
-            "{ctx}"
-        ),
+        X::Opaque => assert_eq!(xattr::get(&p, "trusted.overlay.opaque").unwrap().as_deref(), Some(&b"y"[..]), "{ctx}"),
+        X::NotOpaque => assert_eq!(xattr::get(&p, "trusted.overlay.opaque").unwrap(), None, "{ctx}"),
         X::SameInode(other) => {
             let a = lmeta.expect(&ctx);
             let b = fs::symlink_metadata(root.join(other)).unwrap();
             assert_eq!((a.dev(), a.ino()), (b.dev(), b.ino()), "{ctx}");
         }
-        X::Mode(m) => assert_eq!(
-            lmeta.expect(&ctx).permissions().mode() & 0o7777,
-            *m,
-            "{ctx}"
-        ),
+        X::Mode(m) => assert_eq!(lmeta.expect(&ctx).permissions().mode() & 0o7777, *m, "{ctx}"),
         X::Owner(u, g) => {
             let m = lmeta.expect(&ctx);
             assert_eq!((m.uid(), m.gid()), (*u, *g), "{ctx}");
         }
         X::Mtime(t) => assert_eq!(lmeta.expect(&ctx).mtime(), *t, "{ctx}"),
-        X::Xattr(k, v) => assert_eq!(
-            xattr::get(&p, k).unwrap().as_deref(),
-            Some(v.as_bytes()),
-            "{ctx}"
-        ),
+        X::Xattr(k, v) => assert_eq!(xattr::get(&p, k).unwrap().as_deref(), Some(v.as_bytes()), "{ctx}"),
         X::NoXattr(k) => assert_eq!(xattr::get(&p, k).unwrap(), None, "{ctx}"),
     }
 }
@@ -292,9 +256,7 @@ fn check(name: &str, entries: Vec<E>, expect: &[(&str, X)]) {
 /// Applying `entries` must fail with a message containing `fragment`, and write nothing outside.
 fn check_err(name: &str, entries: Vec<E>, fragment: &str) {
     let sb = Sandbox::new();
-    let err = apply_tar(&tar(&entries)[..], &sb.root)
-        .err()
-        .unwrap_or_else(|| panic!("case {name} should fail"));
+    let err = apply_tar(&tar(&entries)[..], &sb.root).err().unwrap_or_else(|| panic!("case {name} should fail"));
     assert!(err.to_string().contains(fragment), "case {name}: {err}");
     sb.assert_outside_untouched();
 }
@@ -353,11 +315,7 @@ fn whiteouts_and_opaque_dirs() {
     }
     use X::*;
     let cases: Vec<(&str, Vec<E>, Vec<(&str, X)>)> = vec![
-        (
-            "top-level whiteout",
-            vec![file(".wh.gone", "")],
-            vec![("gone", Whiteout), (".wh.gone", Absent)],
-        ),
+        ("top-level whiteout", vec![file(".wh.gone", "")], vec![("gone", Whiteout), (".wh.gone", Absent)]),
         (
             "nested whiteout, parent implied",
             vec![file("etc/.wh.passwd", "")],
@@ -370,12 +328,7 @@ fn whiteouts_and_opaque_dirs() {
         ),
         (
             "opaque dir keeps its own children",
-            vec![
-                dir("var"),
-                dir("var/lib"),
-                file("var/lib/.wh..wh..opq", ""),
-                file("var/lib/keep", "k"),
-            ],
+            vec![dir("var"), dir("var/lib"), file("var/lib/.wh..wh..opq", ""), file("var/lib/keep", "k")],
             vec![
                 ("var/lib", Opaque),
                 ("var/lib/keep", File("k")),
@@ -383,19 +336,11 @@ fn whiteouts_and_opaque_dirs() {
                 ("var/lib/.wh..wh..opq", Absent),
             ],
         ),
-        (
-            "opaque marker creates its dir",
-            vec![file("new/.wh..wh..opq", "")],
-            vec![("new", Dir), ("new", Opaque)],
-        ),
+        ("opaque marker creates its dir", vec![file("new/.wh..wh..opq", "")], vec![("new", Dir), ("new", Opaque)]),
         (
             "aufs metadata is skipped",
             vec![dir(".wh..wh.plnk"), file(".wh..wh.aufs", "")],
-            vec![
-                (".wh..wh.plnk", Absent),
-                ("plnk", Absent),
-                (".wh..wh.aufs", Absent),
-            ],
+            vec![(".wh..wh.plnk", Absent), ("plnk", Absent), (".wh..wh.aufs", Absent)],
         ),
         (
             "overlay xattrs from the layer are ignored",
@@ -432,11 +377,7 @@ fn hard_links() {
             ("t", Symlink("bin/a")),
         ],
     );
-    check_err(
-        "hard link to a missing target",
-        vec![hardlink("x", "nope")],
-        "which this layer does not contain",
-    );
+    check_err("hard link to a missing target", vec![hardlink("x", "nope")], "which this layer does not contain");
 }
 
 #[test]
@@ -457,11 +398,7 @@ fn nothing_escapes_the_root() {
             vec![file("../../etc/evil", "e"), file("../outside/evil", "o")],
             vec![("etc/evil", File("e")), ("outside/evil", File("o"))],
         ),
-        (
-            "absolute name",
-            vec![file("/etc/evil2", "e")],
-            vec![("etc/evil2", File("e"))],
-        ),
+        ("absolute name", vec![file("/etc/evil2", "e")], vec![("etc/evil2", File("e"))]),
         (
             "absolute symlink, then a write through it",
             vec![symlink("abs", abs_link), file("abs/evil", "x")],
@@ -469,29 +406,17 @@ fn nothing_escapes_the_root() {
         ),
         (
             "relative symlink climbing out, then a write through it",
-            vec![
-                symlink("rel", "../../../../../../../outside"),
-                file("rel/evil", "x"),
-            ],
+            vec![symlink("rel", "../../../../../../../outside"), file("rel/evil", "x")],
             vec![("outside/evil", File("x"))],
         ),
         (
             "symlink to / as a parent directory",
-            vec![
-                symlink("slash", "/"),
-                file("slash/etc/evil", "x"),
-                dir("slash/newdir"),
-            ],
+            vec![symlink("slash", "/"), file("slash/etc/evil", "x"), dir("slash/newdir")],
             vec![("etc/evil", File("x")), ("newdir", Dir)],
         ),
         (
             "symlinked parent chain",
-            vec![
-                dir("a"),
-                symlink("a/b", "../../.."),
-                symlink("c", "a/b/a/b"),
-                file("c/evil", "x"),
-            ],
+            vec![dir("a"), symlink("a/b", "../../.."), symlink("c", "a/b/a/b"), file("c/evil", "x")],
             vec![("evil", File("x"))],
         ),
         (
@@ -506,14 +431,8 @@ fn nothing_escapes_the_root() {
         ),
         (
             "hard link with dot-dot target stays inside",
-            vec![
-                file("outside/secret", "layer's own"),
-                hardlink("h", "../../outside/secret"),
-            ],
-            vec![
-                ("h", SameInode("outside/secret")),
-                ("h", File("layer's own")),
-            ],
+            vec![file("outside/secret", "layer's own"), hardlink("h", "../../outside/secret")],
+            vec![("h", SameInode("outside/secret")), ("h", File("layer's own"))],
         ),
         (
             "dir replaced by file, then by dir",
@@ -536,18 +455,9 @@ fn nothing_escapes_the_root() {
     let host_secret: &'static str = Box::leak(format!("{outside_abs}/secret").into_boxed_str());
     let cases: Vec<(&str, Vec<E>)> = vec![
         ("hard link to a host path", vec![hardlink("h", host_secret)]),
-        (
-            "hard link through dot-dot",
-            vec![hardlink("h", "../../../../outside/secret")],
-        ),
-        (
-            "hard link through an absolute symlink",
-            vec![symlink("s", abs_link), hardlink("h", "s/secret")],
-        ),
-        (
-            "hard link through a relative symlink",
-            vec![symlink("s", "../outside"), hardlink("h", "s/secret")],
-        ),
+        ("hard link through dot-dot", vec![hardlink("h", "../../../../outside/secret")]),
+        ("hard link through an absolute symlink", vec![symlink("s", abs_link), hardlink("h", "s/secret")]),
+        ("hard link through a relative symlink", vec![symlink("s", "../outside"), hardlink("h", "s/secret")]),
     ];
     for (name, entries) in cases {
         check_err(name, entries, "which this layer does not contain");
@@ -583,13 +493,8 @@ fn device_nodes_and_fifos() {
 #[test]
 fn pax_long_names_and_xattrs() {
     use X::*;
-    let long: &'static str =
-        Box::leak(format!("{}/{}", "d".repeat(120), "f".repeat(130)).into_boxed_str());
-    let mut expect = vec![
-        (long, File("long")),
-        ("x", Xattr("user.tanto", "v1")),
-        ("t", Mtime(1_700_000_000)),
-    ];
+    let long: &'static str = Box::leak(format!("{}/{}", "d".repeat(120), "f".repeat(130)).into_boxed_str());
+    let mut expect = vec![(long, File("long")), ("x", Xattr("user.tanto", "v1")), ("t", Mtime(1_700_000_000))];
     if privileged() {
         expect.push(("x", Xattr("trusted.tanto", "v2")));
     }
@@ -618,42 +523,21 @@ fn compressions_and_diff_id() {
     };
     let zst = zstd::encode_all(&data[..], 3).unwrap();
     let cases: Vec<(&str, &Vec<u8>, &str)> = vec![
-        (
-            "oci gzip",
-            &gz,
-            "application/vnd.oci.image.layer.v1.tar+gzip",
-        ),
-        (
-            "docker gzip",
-            &gz,
-            "application/vnd.docker.image.rootfs.diff.tar.gzip",
-        ),
-        (
-            "oci zstd",
-            &zst,
-            "application/vnd.oci.image.layer.v1.tar+zstd",
-        ),
+        ("oci gzip", &gz, "application/vnd.oci.image.layer.v1.tar+gzip"),
+        ("docker gzip", &gz, "application/vnd.docker.image.rootfs.diff.tar.gzip"),
+        ("oci zstd", &zst, "application/vnd.oci.image.layer.v1.tar+zstd"),
         ("oci plain", &data, "application/vnd.oci.image.layer.v1.tar"),
-        (
-            "docker plain",
-            &data,
-            "application/vnd.docker.image.rootfs.diff.tar",
-        ),
+        ("docker plain", &data, "application/vnd.docker.image.rootfs.diff.tar"),
         ("gzip, ambiguous type", &gz, "application/octet-stream"),
         ("zstd, no type", &zst, ""),
         ("plain, no type", &data, ""),
-        (
-            "mislabelled: zstd said gzip",
-            &zst,
-            "application/vnd.oci.image.layer.v1.tar+gzip",
-        ),
+        ("mislabelled: zstd said gzip", &zst, "application/vnd.oci.image.layer.v1.tar+gzip"),
     ];
     for (name, blob, media_type) in cases {
         let sb = Sandbox::new();
         let path = sb.root.parent().unwrap().join("blob");
         fs::write(&path, blob).unwrap();
-        let stats =
-            apply_layer(&path, media_type, &sb.root).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let stats = apply_layer(&path, media_type, &sb.root).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(stats.diff_id, diff_id, "{name}");
         assert_eq!(stats.bytes, data.len() as u64, "{name}");
         assert_eq!(stats.files, 2, "{name}");
@@ -680,14 +564,9 @@ fn corrupt_blobs_are_errors() {
         let sb = Sandbox::new();
         let path = sb.root.parent().unwrap().join("blob");
         fs::write(&path, &blob).unwrap();
-        let err = apply_layer(&path, "", &sb.root)
-            .err()
-            .unwrap_or_else(|| panic!("{name} should fail"));
+        let err = apply_layer(&path, "", &sb.root).err().unwrap_or_else(|| panic!("{name} should fail"));
         let msg = err.to_string();
-        assert!(
-            msg.contains("cannot read layer") && msg.contains("pull again"),
-            "{name}: {msg}"
-        );
+        assert!(msg.contains("cannot read layer") && msg.contains("pull again"), "{name}: {msg}");
     }
     let err = apply_layer(Path::new("/nonexistent/blob"), "", Path::new("/tmp")).unwrap_err();
     assert!(err.to_string().contains("`/nonexistent/blob`"), "{err}");
@@ -720,10 +599,7 @@ fn path_cleaning() {
         ("a/./b/..", &["a"]),
     ];
     for (input, want) in cases {
-        let got: Vec<&str> = clean_path(input.as_bytes())
-            .iter()
-            .map(|c| std::str::from_utf8(c).unwrap())
-            .collect();
+        let got: Vec<&str> = clean_path(input.as_bytes()).iter().map(|c| std::str::from_utf8(c).unwrap()).collect();
         assert_eq!(got, want, "{input}");
     }
 }

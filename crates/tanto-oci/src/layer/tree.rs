@@ -16,8 +16,7 @@ use std::path::Path;
 use std::rc::Rc;
 
 use rustix::fs::{
-    self as rfs, AtFlags, Dev, FileType, Gid, Mode, OFlags, ResolveFlags, Timespec, Timestamps,
-    Uid, XattrFlags,
+    self as rfs, AtFlags, Dev, FileType, Gid, Mode, OFlags, ResolveFlags, Timespec, Timestamps, Uid, XattrFlags,
 };
 
 /// Metadata of one tar entry.
@@ -32,9 +31,7 @@ pub(super) struct Meta {
     pub xattrs: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
-const RESOLVE: ResolveFlags = ResolveFlags::IN_ROOT
-    .union(ResolveFlags::NO_MAGICLINKS)
-    .union(ResolveFlags::NO_XDEV);
+const RESOLVE: ResolveFlags = ResolveFlags::IN_ROOT.union(ResolveFlags::NO_MAGICLINKS).union(ResolveFlags::NO_XDEV);
 
 pub(super) struct Tree {
     root: OwnedFd,
@@ -62,44 +59,21 @@ fn join(components: &[&[u8]]) -> Vec<u8> {
 }
 
 fn timespec(sec: i64, nsec: u32) -> Timespec {
-    Timespec {
-        tv_sec: sec,
-        tv_nsec: nsec as _,
-    }
+    Timespec { tv_sec: sec, tv_nsec: nsec as _ }
 }
 
 impl Tree {
     pub fn open(dest: &Path) -> io::Result<Tree> {
-        let root = rfs::open(
-            dest,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
+        let root = rfs::open(dest, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
         // fails with ENOSYS on kernels without openat2
-        rfs::openat2(
-            &root,
-            ".",
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-            RESOLVE,
-        )?;
-        Ok(Tree {
-            root,
-            cache: None,
-            privileged: rustix::process::geteuid().is_root(),
-        })
+        rfs::openat2(&root, ".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty(), RESOLVE)?;
+        Ok(Tree { root, cache: None, privileged: rustix::process::geteuid().is_root() })
     }
 
     /// Opens `components` (relative to the root) with `flags`.
     fn resolve(&self, components: &[&[u8]], flags: OFlags) -> io::Result<OwnedFd> {
         let path = join(components);
-        Ok(rfs::openat2(
-            &self.root,
-            os(&path),
-            flags | OFlags::CLOEXEC,
-            Mode::empty(),
-            RESOLVE,
-        )?)
+        Ok(rfs::openat2(&self.root, os(&path), flags | OFlags::CLOEXEC, Mode::empty(), RESOLVE)?)
     }
 
     /// The directory `components`, created (mode 0755, like containerd) if missing.
@@ -135,12 +109,7 @@ impl Tree {
                     Err(e) if errno(&e) == libc::ENOENT => {
                         let name = os(&path[i]);
                         match rfs::mkdirat(&current, name, Mode::from_raw_mode(0o755)) {
-                            Ok(()) => rfs::chmodat(
-                                &current,
-                                name,
-                                Mode::from_raw_mode(0o755),
-                                AtFlags::empty(),
-                            )?,
+                            Ok(()) => rfs::chmodat(&current, name, Mode::from_raw_mode(0o755), AtFlags::empty())?,
                             Err(rustix::io::Errno::EXIST) => {
                                 // there, but not resolvable: a dangling symlink; create its target
                                 let st = rfs::statat(&current, name, AtFlags::SYMLINK_NOFOLLOW)?;
@@ -151,17 +120,11 @@ impl Tree {
                                 if expansions > 40 {
                                     return Err(io::Error::from_raw_os_error(libc::ELOOP));
                                 }
-                                let target =
-                                    rfs::readlinkat(&current, name, Vec::new())?.into_bytes();
-                                let target_parts = target
-                                    .split(|b| *b == b'/')
-                                    .filter(|c| !c.is_empty())
-                                    .map(|c| c.to_vec());
-                                let mut next: Vec<Vec<u8>> = if target.starts_with(b"/") {
-                                    Vec::new()
-                                } else {
-                                    path[..i].to_vec()
-                                };
+                                let target = rfs::readlinkat(&current, name, Vec::new())?.into_bytes();
+                                let target_parts =
+                                    target.split(|b| *b == b'/').filter(|c| !c.is_empty()).map(|c| c.to_vec());
+                                let mut next: Vec<Vec<u8>> =
+                                    if target.starts_with(b"/") { Vec::new() } else { path[..i].to_vec() };
                                 next.extend(target_parts);
                                 next.extend(path[i + 1..].iter().cloned());
                                 path = next;
@@ -226,11 +189,7 @@ impl Tree {
     /// Owner, mode (after the owner: chown clears setuid) and xattrs on an open descriptor.
     fn apply_meta(&self, fd: impl AsFd, meta: &Meta, what: &[u8]) -> io::Result<()> {
         let fd = fd.as_fd();
-        self.chown_result(rfs::fchown(
-            fd,
-            Some(Uid::from_raw(meta.uid)),
-            Some(Gid::from_raw(meta.gid)),
-        ))?;
+        self.chown_result(rfs::fchown(fd, Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid))))?;
         rfs::fchmod(fd, Mode::from_raw_mode(meta.mode))?;
         self.set_xattrs(fd, meta, what);
         Ok(())
@@ -238,10 +197,7 @@ impl Tree {
 
     fn times(meta: &Meta) -> Timestamps {
         let (asec, ansec) = meta.atime.unwrap_or((meta.mtime, meta.mtime_nsec));
-        Timestamps {
-            last_access: timespec(asec, ansec),
-            last_modification: timespec(meta.mtime, meta.mtime_nsec),
-        }
+        Timestamps { last_access: timespec(asec, ansec), last_modification: timespec(meta.mtime, meta.mtime_nsec) }
     }
 
     pub fn directory(&mut self, parent: &[&[u8]], name: &[u8], meta: &Meta) -> io::Result<()> {
@@ -269,8 +225,7 @@ impl Tree {
     /// Creates an empty regular file, replacing whatever had the name.
     pub fn create_file(&mut self, parent: &[&[u8]], name: &[u8]) -> io::Result<File> {
         let p = self.parent(parent)?;
-        let flags =
-            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let open = || rfs::openat(&*p, os(name), flags, Mode::from_raw_mode(0o600));
         let fd = match open() {
             Err(rustix::io::Errno::EXIST) => {
@@ -289,13 +244,7 @@ impl Tree {
         Ok(())
     }
 
-    pub fn symlink(
-        &mut self,
-        parent: &[&[u8]],
-        name: &[u8],
-        target: &[u8],
-        meta: &Meta,
-    ) -> io::Result<()> {
+    pub fn symlink(&mut self, parent: &[&[u8]], name: &[u8], target: &[u8], meta: &Meta) -> io::Result<()> {
         let p = self.parent(parent)?;
         // No cache drop needed: a new symlink cannot be a component of the
         // cached directory's path (that path resolved, so whatever was at
@@ -322,9 +271,7 @@ impl Tree {
             return Err(io::ErrorKind::NotFound.into());
         };
         let tp = match self.resolve(tparent, OFlags::PATH | OFlags::DIRECTORY) {
-            Err(e) if matches!(errno(&e), libc::ENOENT | libc::ENOTDIR) => {
-                return Err(io::ErrorKind::NotFound.into())
-            }
+            Err(e) if matches!(errno(&e), libc::ENOENT | libc::ENOTDIR) => return Err(io::ErrorKind::NotFound.into()),
             r => r?,
         };
         match rfs::statat(&tp, os(tname), AtFlags::SYMLINK_NOFOLLOW) {
@@ -332,9 +279,7 @@ impl Tree {
             r => r?,
         };
         let p = self.parent(parent)?;
-        self.create_replacing(&p, name, || {
-            rfs::linkat(&tp, os(tname), &*p, os(name), AtFlags::empty())
-        })
+        self.create_replacing(&p, name, || rfs::linkat(&tp, os(tname), &*p, os(name), AtFlags::empty()))
     }
 
     /// A device node or fifo.
@@ -365,22 +310,10 @@ impl Tree {
     }
 
     /// An overlayfs whiteout for `name`: a character device 0:0.
-    pub fn whiteout(
-        &mut self,
-        parent: &[&[u8]],
-        name: &[u8],
-        uid: u32,
-        gid: u32,
-    ) -> io::Result<()> {
+    pub fn whiteout(&mut self, parent: &[&[u8]], name: &[u8], uid: u32, gid: u32) -> io::Result<()> {
         let p = self.parent(parent)?;
         self.create_replacing(&p, name, || {
-            rfs::mknodat(
-                &*p,
-                os(name),
-                FileType::CharacterDevice,
-                Mode::empty(),
-                rfs::makedev(0, 0),
-            )
+            rfs::mknodat(&*p, os(name), FileType::CharacterDevice, Mode::empty(), rfs::makedev(0, 0))
         })?;
         self.chown_result(rfs::chownat(
             &*p,
@@ -400,18 +333,9 @@ impl Tree {
     }
 
     pub fn set_dir_time(&self, components: &[&[u8]], sec: i64, nsec: u32) -> io::Result<()> {
-        let fd = self.resolve(
-            components,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW,
-        )?;
+        let fd = self.resolve(components, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW)?;
         let t = timespec(sec, nsec);
-        rfs::futimens(
-            &fd,
-            &Timestamps {
-                last_access: t,
-                last_modification: t,
-            },
-        )?;
+        rfs::futimens(&fd, &Timestamps { last_access: t, last_modification: t })?;
         Ok(())
     }
 }

@@ -47,15 +47,10 @@ impl fmt::Debug for RegistryAuth {
 /// (`https://index.docker.io/v1/` is `docker.io`).
 fn canonical(host: &str) -> String {
     let h = host.trim();
-    let h = h
-        .strip_prefix("https://")
-        .or_else(|| h.strip_prefix("http://"))
-        .unwrap_or(h);
+    let h = h.strip_prefix("https://").or_else(|| h.strip_prefix("http://")).unwrap_or(h);
     let h = h.split('/').next().unwrap_or(h);
     match h {
-        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
-            "docker.io".to_string()
-        }
+        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => "docker.io".to_string(),
         h => h.to_ascii_lowercase(),
     }
 }
@@ -152,10 +147,7 @@ pub(crate) fn parse_challenges(header: &str) -> Vec<Challenge> {
             s = remaining.trim_start().trim_start_matches(',').trim_start();
         } else {
             if !word.is_empty() {
-                out.push(Challenge {
-                    scheme: word.to_ascii_lowercase(),
-                    params: BTreeMap::new(),
-                });
+                out.push(Challenge { scheme: word.to_ascii_lowercase(), params: BTreeMap::new() });
             }
             s = rest.trim_start_matches(',').trim_start();
         }
@@ -177,9 +169,7 @@ pub(crate) struct TokenCache {
 
 impl TokenCache {
     pub fn new() -> TokenCache {
-        TokenCache {
-            entries: Mutex::new(HashMap::new()),
-        }
+        TokenCache { entries: Mutex::new(HashMap::new()) }
     }
 
     /// The `Authorization` header value for `key`, if still valid.
@@ -197,13 +187,8 @@ impl TokenCache {
 
     pub fn put(&self, key: TokenKey, header: String, lifetime: Duration) {
         // renew a little early
-        let lifetime = lifetime
-            .saturating_sub(Duration::from_secs(10))
-            .max(Duration::from_secs(5));
-        self.entries
-            .lock()
-            .unwrap()
-            .insert(key, (header, Instant::now() + lifetime));
+        let lifetime = lifetime.saturating_sub(Duration::from_secs(10)).max(Duration::from_secs(5));
+        self.entries.lock().unwrap().insert(key, (header, Instant::now() + lifetime));
     }
 }
 
@@ -247,39 +232,21 @@ mod tests {
                     ],
                 )],
             ),
-            (
-                r#"Basic realm="Registry Realm""#,
-                vec![("basic", vec![("realm", "Registry Realm")])],
-            ),
+            (r#"Basic realm="Registry Realm""#, vec![("basic", vec![("realm", "Registry Realm")])]),
             (
                 r#"Basic realm="x", Bearer realm="y",service=z"#,
-                vec![
-                    ("basic", vec![("realm", "x")]),
-                    ("bearer", vec![("realm", "y"), ("service", "z")]),
-                ],
+                vec![("basic", vec![("realm", "x")]), ("bearer", vec![("realm", "y"), ("service", "z")])],
             ),
-            (
-                r#"Bearer realm="a\"b""#,
-                vec![("bearer", vec![("realm", "a\"b")])],
-            ),
+            (r#"Bearer realm="a\"b""#, vec![("bearer", vec![("realm", "a\"b")])]),
             ("", vec![]),
         ];
         for (header, want) in cases {
             let got = parse_challenges(header);
-            let got: Vec<(String, Vec<(String, String)>)> = got
-                .into_iter()
-                .map(|c| (c.scheme, c.params.into_iter().collect()))
-                .collect();
+            let got: Vec<(String, Vec<(String, String)>)> =
+                got.into_iter().map(|c| (c.scheme, c.params.into_iter().collect())).collect();
             let want: Vec<(String, Vec<(String, String)>)> = want
                 .into_iter()
-                .map(|(s, p)| {
-                    (
-                        s.to_string(),
-                        p.into_iter()
-                            .map(|(k, v)| (k.to_string(), v.to_string()))
-                            .collect(),
-                    )
-                })
+                .map(|(s, p)| (s.to_string(), p.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()))
                 .collect();
             assert_eq!(got, want, "{header}");
         }
@@ -288,13 +255,7 @@ mod tests {
     #[test]
     fn credentials_by_host() {
         let auth = RegistryAuth::anonymous()
-            .with(
-                "https://index.docker.io/v1/",
-                Credential::Basic {
-                    username: "u".into(),
-                    password: "p".into(),
-                },
-            )
+            .with("https://index.docker.io/v1/", Credential::Basic { username: "u".into(), password: "p".into() })
             .with("GHCR.io", Credential::Bearer("t".into()));
         assert!(auth.get("docker.io").is_some());
         assert!(auth.get("registry-1.docker.io").is_some());

@@ -51,9 +51,7 @@ pub fn docker_config_path() -> Option<PathBuf> {
     if let Some(d) = std::env::var_os("DOCKER_CONFIG").filter(|v| !v.is_empty()) {
         return Some(PathBuf::from(d).join("config.json"));
     }
-    std::env::var_os("HOME")
-        .filter(|v| !v.is_empty())
-        .map(|h| PathBuf::from(h).join(".docker/config.json"))
+    std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".docker/config.json"))
 }
 
 /// The names an `auths` key may use for `host` (`https://index.docker.io/v1/` for Docker Hub).
@@ -65,10 +63,7 @@ fn keys_for(host: &str) -> Vec<String> {
         format!("https://{host}/v1/"),
         format!("https://{host}/v2/"),
     ];
-    if matches!(
-        host,
-        "docker.io" | "registry-1.docker.io" | "index.docker.io"
-    ) {
+    if matches!(host, "docker.io" | "registry-1.docker.io" | "index.docker.io") {
         keys.push("https://index.docker.io/v1/".into());
         keys.push("index.docker.io".into());
         keys.push("docker.io".into());
@@ -81,21 +76,13 @@ fn entry_credential(e: &AuthEntry) -> Option<Credential> {
         return Some(Credential::Bearer(t.to_string()));
     }
     if let Some(a) = e.auth.as_deref().filter(|a| !a.is_empty()) {
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(a.trim())
-            .ok()?;
+        let raw = base64::engine::general_purpose::STANDARD.decode(a.trim()).ok()?;
         let text = String::from_utf8(raw).ok()?;
         let (u, p) = text.split_once(':')?;
-        return Some(Credential::Basic {
-            username: u.to_string(),
-            password: p.to_string(),
-        });
+        return Some(Credential::Basic { username: u.to_string(), password: p.to_string() });
     }
     match (&e.username, &e.password) {
-        (Some(u), Some(p)) if !u.is_empty() => Some(Credential::Basic {
-            username: u.clone(),
-            password: p.clone(),
-        }),
+        (Some(u), Some(p)) if !u.is_empty() => Some(Credential::Basic { username: u.clone(), password: p.clone() }),
         _ => None,
     }
 }
@@ -120,10 +107,7 @@ fn run_helper(helper: &str, host: &str) -> Option<Credential> {
     if a.username == "<token>" || a.secret.is_empty() {
         return None;
     }
-    Some(Credential::Basic {
-        username: a.username,
-        password: a.secret,
-    })
+    Some(Credential::Basic { username: a.username, password: a.secret })
 }
 
 /// Credentials for `host` in the Docker config at `path` (helpers first, as docker does).
@@ -142,11 +126,7 @@ pub fn docker_credential_from(path: &Path, host: &str) -> Option<Credential> {
             return Some(c);
         }
     }
-    if let Some(c) = keys
-        .iter()
-        .find_map(|k| cfg.auths.get(k))
-        .and_then(entry_credential)
-    {
+    if let Some(c) = keys.iter().find_map(|k| cfg.auths.get(k)).and_then(entry_credential) {
         return Some(c);
     }
     let store = cfg.creds_store.as_deref().filter(|s| !s.is_empty())?;
@@ -184,12 +164,7 @@ mod tests {
             ),
         )
         .unwrap();
-        let basic = |u: &str, p: &str| {
-            Some(Credential::Basic {
-                username: u.into(),
-                password: p.into(),
-            })
-        };
+        let basic = |u: &str, p: &str| Some(Credential::Basic { username: u.into(), password: p.into() });
         let cases = [
             ("127.0.0.1:5000", basic("alice", "s3cret")),
             ("docker.io", basic("bob", "pw")),
@@ -201,9 +176,6 @@ mod tests {
         for (host, want) in cases {
             assert_eq!(docker_credential_from(&path, host), want, "{host}");
         }
-        assert_eq!(
-            docker_credential_from(&tmp.path().join("missing.json"), "quay.io"),
-            None
-        );
+        assert_eq!(docker_credential_from(&tmp.path().join("missing.json"), "quay.io"), None);
     }
 }

@@ -41,11 +41,7 @@ pub struct Attempt {
 
 impl fmt::Display for Attempt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let who = if self.mirror {
-            format!("mirror {}", self.host)
-        } else {
-            self.host.clone()
-        };
+        let who = if self.mirror { format!("mirror {}", self.host) } else { self.host.clone() };
         match &self.failure {
             Failure::NotFound(m) => write!(f, "{who} says {m}"),
             Failure::Unreachable(m) => write!(f, "{who} unreachable: {m}"),
@@ -72,11 +68,7 @@ impl fmt::Display for Attempts<'_> {
 }
 
 fn hosts(attempts: &[Attempt]) -> String {
-    attempts
-        .iter()
-        .map(|a| format!("`{}`", a.host))
-        .collect::<Vec<_>>()
-        .join(", ")
+    attempts.iter().map(|a| format!("`{}`", a.host)).collect::<Vec<_>>().join(", ")
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,38 +79,24 @@ pub enum OciError {
     /// Some host said the image does not exist; the others were unreachable
     /// or said the same.
     #[error("`{reference}` not found: {}; check the name and tag", Attempts(.attempts))]
-    NotFound {
-        reference: String,
-        attempts: Vec<Attempt>,
-    },
+    NotFound { reference: String, attempts: Vec<Attempt> },
 
     /// No host could be reached.
     #[error("cannot pull `{reference}`: {}; check that the registry is running and the address is right (and the network, for remote registries)", Attempts(.attempts))]
-    Unreachable {
-        reference: String,
-        attempts: Vec<Attempt>,
-    },
+    Unreachable { reference: String, attempts: Vec<Attempt> },
 
     /// A host wanted credentials we do not have (or rejected ours).
     #[error("cannot pull `{reference}`: access denied ({}); if the image is private, pass credentials with `withRegistryAuth` (or `docker login`); also check the name, registries deny access to names that do not exist", Attempts(.attempts))]
-    Unauthorized {
-        reference: String,
-        attempts: Vec<Attempt>,
-    },
+    Unauthorized { reference: String, attempts: Vec<Attempt> },
 
     /// Mixed or other failures.
     #[error("cannot pull `{reference}`: {}", Attempts(.attempts))]
-    Registry {
-        reference: String,
-        attempts: Vec<Attempt>,
-    },
+    Registry { reference: String, attempts: Vec<Attempt> },
 
-    #[error("`{reference}` has no image for platform `{platform}` (it has: {available}); choose one of those platforms")]
-    NoMatchingPlatform {
-        reference: String,
-        platform: String,
-        available: String,
-    },
+    #[error(
+        "`{reference}` has no image for platform `{platform}` (it has: {available}); choose one of those platforms"
+    )]
+    NoMatchingPlatform { reference: String, platform: String, available: String },
 
     #[error("`{reference}` is not a container image: {detail}")]
     Unsupported { reference: String, detail: String },
@@ -128,19 +106,12 @@ pub enum OciError {
 
     /// Fetching a blob failed.
     #[error("cannot fetch blob `{digest}` of `{repository}`: {attempt}{hint}", hint = blob_hint(.attempt))]
-    Blob {
-        digest: String,
-        repository: String,
-        attempt: Attempt,
-    },
+    Blob { digest: String, repository: String, attempt: Attempt },
 
-    #[error("blob `{digest}` from `{host}` has digest `{actual}` ({size} bytes); the download was corrupted, try again")]
-    DigestMismatch {
-        digest: String,
-        host: String,
-        actual: String,
-        size: u64,
-    },
+    #[error(
+        "blob `{digest}` from `{host}` has digest `{actual}` ({size} bytes); the download was corrupted, try again"
+    )]
+    DigestMismatch { digest: String, host: String, actual: String, size: u64 },
 
     #[error("cannot write `{path}`: {source}")]
     Io {
@@ -157,9 +128,7 @@ fn blob_hint(a: &Attempt) -> &'static str {
     match a.failure {
         Failure::NotFound(_) => "; the registry lost the blob: push the image again",
         Failure::Unreachable(_) => "; check that the registry is running and reachable",
-        Failure::Unauthorized(_) => {
-            "; pass credentials with `withRegistryAuth` (or `docker login`)"
-        }
+        Failure::Unauthorized(_) => "; pass credentials with `withRegistryAuth` (or `docker login`)",
         _ => "",
     }
 }
@@ -173,39 +142,17 @@ impl OciError {
         let unreachable = |f: &Failure| matches!(f, Failure::Unreachable(_));
         let unauthorized = |f: &Failure| matches!(f, Failure::Unauthorized(_));
         if attempts.is_empty() {
-            OciError::Registry {
-                reference,
-                attempts,
-            }
-        } else if any(not_found)
-            && all(|f| matches!(f, Failure::NotFound(_) | Failure::Unreachable(_)))
-        {
-            OciError::NotFound {
-                reference,
-                attempts,
-            }
+            OciError::Registry { reference, attempts }
+        } else if any(not_found) && all(|f| matches!(f, Failure::NotFound(_) | Failure::Unreachable(_))) {
+            OciError::NotFound { reference, attempts }
         } else if all(unreachable) {
-            OciError::Unreachable {
-                reference,
-                attempts,
-            }
+            OciError::Unreachable { reference, attempts }
         } else if any(unauthorized)
-            && all(|f| {
-                matches!(
-                    f,
-                    Failure::Unauthorized(_) | Failure::Unreachable(_) | Failure::NotFound(_)
-                )
-            })
+            && all(|f| matches!(f, Failure::Unauthorized(_) | Failure::Unreachable(_) | Failure::NotFound(_)))
         {
-            OciError::Unauthorized {
-                reference,
-                attempts,
-            }
+            OciError::Unauthorized { reference, attempts }
         } else {
-            OciError::Registry {
-                reference,
-                attempts,
-            }
+            OciError::Registry { reference, attempts }
         }
     }
 
@@ -240,17 +187,11 @@ impl OciError {
         match self {
             OciError::Unreachable { .. } | OciError::DigestMismatch { .. } => true,
             OciError::Blob { attempt, .. } => {
-                matches!(
-                    attempt.failure,
-                    Failure::Unreachable(_) | Failure::Status(500..=599, _)
-                )
+                matches!(attempt.failure, Failure::Unreachable(_) | Failure::Status(500..=599, _))
             }
-            OciError::Registry { attempts, .. } => attempts.iter().any(|a| {
-                matches!(
-                    a.failure,
-                    Failure::Unreachable(_) | Failure::Status(500..=599, _)
-                )
-            }),
+            OciError::Registry { attempts, .. } => {
+                attempts.iter().any(|a| matches!(a.failure, Failure::Unreachable(_) | Failure::Status(500..=599, _)))
+            }
             _ => false,
         }
     }
@@ -264,11 +205,7 @@ impl OciError {
             | OciError::Unsupported { .. }
             | OciError::Malformed { .. }
             | OciError::Config { .. } => ErrorTier::User,
-            OciError::Blob { attempt, .. }
-                if matches!(attempt.failure, Failure::Unauthorized(_)) =>
-            {
-                ErrorTier::User
-            }
+            OciError::Blob { attempt, .. } if matches!(attempt.failure, Failure::Unauthorized(_)) => ErrorTier::User,
             _ => ErrorTier::Environment,
         }
     }
@@ -293,11 +230,7 @@ mod tests {
     use super::*;
 
     fn a(host: &str, mirror: bool, failure: Failure) -> Attempt {
-        Attempt {
-            host: host.into(),
-            mirror,
-            failure,
-        }
+        Attempt { host: host.into(), mirror, failure }
     }
 
     #[test]
@@ -342,11 +275,7 @@ mod tests {
         ];
         for (attempts, nf, ur, ua, fragments) in cases {
             let e = OciError::from_attempts(r.clone(), attempts);
-            assert_eq!(
-                (e.is_not_found(), e.is_unreachable(), e.is_unauthorized()),
-                (nf, ur, ua),
-                "{e}"
-            );
+            assert_eq!((e.is_not_found(), e.is_unreachable(), e.is_unauthorized()), (nf, ur, ua), "{e}");
             let msg = e.to_string();
             for f in fragments {
                 assert!(msg.contains(f), "{msg:?} should contain {f:?}");

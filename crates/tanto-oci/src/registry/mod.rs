@@ -31,8 +31,8 @@ use crate::reference::ImageRef;
 
 pub use auth::{Credential, RegistryAuth};
 pub use docker_config::{docker_config_path, docker_credential_from, with_docker_credentials};
-pub use push::PushError;
 pub use error::{Attempt, ErrorTier, Failure, OciError};
+pub use push::PushError;
 use transport::Transport;
 
 /// Media types this module knows.
@@ -40,11 +40,9 @@ pub mod media {
     pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
     pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
     pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-    pub const DOCKER_MANIFEST_LIST: &str =
-        "application/vnd.docker.distribution.manifest.list.v2+json";
+    pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
     pub const DOCKER_MANIFEST_V1: &str = "application/vnd.docker.distribution.manifest.v1+json";
-    pub const DOCKER_MANIFEST_V1_SIGNED: &str =
-        "application/vnd.docker.distribution.manifest.v1+prettyjws";
+    pub const DOCKER_MANIFEST_V1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
     pub const OCI_CONFIG: &str = crate::image::OCI_CONFIG;
     pub const DOCKER_CONFIG: &str = crate::image::DOCKER_CONFIG;
     pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
@@ -84,11 +82,7 @@ impl BlobSource {
 
 impl From<&tanto_model::BlobSource> for BlobSource {
     fn from(b: &tanto_model::BlobSource) -> BlobSource {
-        BlobSource {
-            host: b.host.clone(),
-            repository: b.repository.clone(),
-            http: b.http,
-        }
+        BlobSource { host: b.host.clone(), repository: b.repository.clone(), http: b.http }
     }
 }
 
@@ -131,11 +125,7 @@ impl ResolvedImage {
     /// The reference pinned to what it resolved to (the index digest when the
     /// tag named an index, as `docker pull` prints).
     pub fn pinned(&self) -> ImageRef {
-        self.reference.with_digest(
-            self.index_digest
-                .clone()
-                .unwrap_or_else(|| self.manifest_digest.clone()),
-        )
+        self.reference.with_digest(self.index_digest.clone().unwrap_or_else(|| self.manifest_digest.clone()))
     }
 
     /// `rootfs.diff_ids`, one per layer.
@@ -174,9 +164,7 @@ fn sha256_digest(bytes: &[u8]) -> String {
 
 impl Registry {
     pub fn new(config: Arc<EngineConfig>) -> Registry {
-        Registry {
-            transport: Arc::new(Transport::new(config)),
-        }
+        Registry { transport: Arc::new(Transport::new(config)) }
     }
 
     pub fn config(&self) -> &Arc<EngineConfig> {
@@ -184,13 +172,8 @@ impl Registry {
     }
 
     /// Resolves `r` for `platform`, anonymously.
-    pub async fn resolve(
-        &self,
-        r: &ImageRef,
-        platform: &Platform,
-    ) -> Result<ResolvedImage, OciError> {
-        self.resolve_with_auth(r, platform, &RegistryAuth::anonymous())
-            .await
+    pub async fn resolve(&self, r: &ImageRef, platform: &Platform) -> Result<ResolvedImage, OciError> {
+        self.resolve_with_auth(r, platform, &RegistryAuth::anonymous()).await
     }
 
     /// Resolves `r` for `platform` with `auth`'s credentials: mirrors first,
@@ -213,11 +196,7 @@ impl Registry {
                 Err(HostError::Stop(e)) => return Err(e),
                 Err(HostError::Next(failure)) => {
                     tracing::debug!(host = %ep.host, reference = %r, ?failure, "resolve failed on this host");
-                    attempts.push(Attempt {
-                        host: ep.host.clone(),
-                        mirror: ep.mirror,
-                        failure,
-                    });
+                    attempts.push(Attempt { host: ep.host.clone(), mirror: ep.mirror, failure });
                 }
             }
         }
@@ -232,8 +211,7 @@ impl Registry {
         auth: &RegistryAuth,
     ) -> Result<ResolvedImage, HostError> {
         let repo = r.repository();
-        let (mut bytes, mut content_type) =
-            self.get_manifest(ep, repo, r.reference(), auth).await?;
+        let (mut bytes, mut content_type) = self.get_manifest(ep, repo, r.reference(), auth).await?;
         let mut digest = sha256_digest(&bytes);
         if let Some(want) = r.digest() {
             if want != digest {
@@ -246,12 +224,8 @@ impl Registry {
         let mut index_digest = None;
 
         if media_type == media::OCI_INDEX || media_type == media::DOCKER_MANIFEST_LIST {
-            let index: ImageIndex = serde_json::from_slice(&bytes).map_err(|e| {
-                Failure::Invalid(format!(
-                    "a malformed image index for `{}`: {e}",
-                    r.reference()
-                ))
-            })?;
+            let index: ImageIndex = serde_json::from_slice(&bytes)
+                .map_err(|e| Failure::Invalid(format!("a malformed image index for `{}`: {e}", r.reference())))?;
             let chosen = choose_platform(&index, platform).ok_or_else(|| {
                 HostError::Stop(OciError::NoMatchingPlatform {
                     reference: r.to_string(),
@@ -275,11 +249,12 @@ impl Registry {
                 }));
             }
         }
-        if media_type == media::DOCKER_MANIFEST_V1 || media_type == media::DOCKER_MANIFEST_V1_SIGNED
-        {
+        if media_type == media::DOCKER_MANIFEST_V1 || media_type == media::DOCKER_MANIFEST_V1_SIGNED {
             return Err(HostError::Stop(OciError::Unsupported {
                 reference: r.to_string(),
-                detail: "it uses Docker's schema 1 manifest, which is no longer supported; re-push it with a current tool".into(),
+                detail:
+                    "it uses Docker's schema 1 manifest, which is no longer supported; re-push it with a current tool"
+                        .into(),
             }));
         }
         let manifest: ImageManifest = serde_json::from_slice(&bytes).map_err(|e| {
@@ -292,21 +267,12 @@ impl Registry {
         if config_media_type != media::OCI_CONFIG && config_media_type != media::DOCKER_CONFIG {
             return Err(HostError::Stop(OciError::Unsupported {
                 reference: r.to_string(),
-                detail: format!(
-                    "its config has media type `{config_media_type}` (an artifact, not an image)"
-                ),
+                detail: format!("its config has media type `{config_media_type}` (an artifact, not an image)"),
             }));
         }
         let config_digest = manifest.config().digest().to_string();
-        let src = BlobSource {
-            host: ep.host.clone(),
-            repository: repo.to_string(),
-            http: ep.http,
-        };
-        let config_bytes = self
-            .transport
-            .get_blob_bytes(ep, repo, &config_digest, CONFIG_LIMIT, auth)
-            .await?;
+        let src = BlobSource { host: ep.host.clone(), repository: repo.to_string(), http: ep.http };
+        let config_bytes = self.transport.get_blob_bytes(ep, repo, &config_digest, CONFIG_LIMIT, auth).await?;
         let actual = sha256_digest(&config_bytes);
         if actual != config_digest {
             return Err(HostError::Next(Failure::Invalid(format!(
@@ -375,16 +341,8 @@ impl Registry {
         reference: &str,
         auth: &RegistryAuth,
     ) -> Result<(Vec<u8>, Option<String>), Failure> {
-        let resp = self
-            .transport
-            .get(
-                ep,
-                repo,
-                &format!("manifests/{reference}"),
-                Some(media::MANIFEST_ACCEPT),
-                auth,
-            )
-            .await?;
+        let resp =
+            self.transport.get(ep, repo, &format!("manifests/{reference}"), Some(media::MANIFEST_ACCEPT), auth).await?;
         let content_type = resp
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
@@ -402,8 +360,7 @@ impl Registry {
         size: Option<u64>,
         dest: &Path,
     ) -> Result<(), OciError> {
-        self.fetch_blob_with_auth(src, digest, size, dest, &RegistryAuth::anonymous())
-            .await
+        self.fetch_blob_with_auth(src, digest, size, dest, &RegistryAuth::anonymous()).await
     }
 
     /// Streams blob `digest` from `src` to a temp file beside `dest`, checks
@@ -421,11 +378,7 @@ impl Registry {
         let blob_err = |failure| OciError::Blob {
             digest: digest.to_string(),
             repository: format!("{}/{}", src.host, src.repository),
-            attempt: Attempt {
-                host: src.host.clone(),
-                mirror: false,
-                failure,
-            },
+            attempt: Attempt { host: src.host.clone(), mirror: false, failure },
         };
         let hex_want = digest
             .strip_prefix("sha256:")
@@ -440,40 +393,20 @@ impl Registry {
             let path = path.to_path_buf();
             move |source| OciError::Io { path, source }
         };
-        let dir = dest
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         tokio::fs::create_dir_all(dir).await.map_err(io_err(dir))?;
-        let file_name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "blob".into());
-        let tmp = dir.join(format!(
-            ".{file_name}.partial-{}-{}",
-            std::process::id(),
-            unique()
-        ));
+        let file_name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "blob".into());
+        let tmp = dir.join(format!(".{file_name}.partial-{}-{}", std::process::id(), unique()));
         let guard = RemoveOnDrop(Some(tmp.clone()));
 
-        let mut resp = self
-            .transport
-            .get(&ep, &src.repository, &format!("blobs/{digest}"), None, auth)
-            .await
-            .map_err(blob_err)?;
+        let mut resp =
+            self.transport.get(&ep, &src.repository, &format!("blobs/{digest}"), None, auth).await.map_err(blob_err)?;
         if let (Some(want), Some(len)) = (size, resp.content_length()) {
             if want != len {
-                return Err(blob_err(Failure::Invalid(format!(
-                    "{len} bytes where the manifest says {want}"
-                ))));
+                return Err(blob_err(Failure::Invalid(format!("{len} bytes where the manifest says {want}"))));
             }
         }
-        let file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .await
-            .map_err(io_err(&tmp))?;
+        let file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).await.map_err(io_err(&tmp))?;
         let mut out = tokio::io::BufWriter::with_capacity(1 << 20, file);
         let mut hasher = Sha256::new();
         let mut written: u64 = 0;
@@ -529,17 +462,9 @@ impl Registry {
         let blob_err = |failure| OciError::Blob {
             digest: digest.to_string(),
             repository: format!("{}/{}", src.host, src.repository),
-            attempt: Attempt {
-                host: src.host.clone(),
-                mirror: false,
-                failure,
-            },
+            attempt: Attempt { host: src.host.clone(), mirror: false, failure },
         };
-        let bytes = self
-            .transport
-            .get_blob_bytes(&ep, &src.repository, digest, limit, auth)
-            .await
-            .map_err(blob_err)?;
+        let bytes = self.transport.get_blob_bytes(&ep, &src.repository, digest, limit, auth).await.map_err(blob_err)?;
         let actual = sha256_digest(&bytes);
         if actual != digest {
             return Err(OciError::DigestMismatch {
@@ -578,10 +503,7 @@ impl Drop for RemoveOnDrop {
 fn unique() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     (N.fetch_add(1, Ordering::Relaxed) << 32) | t as u64
 }
 
@@ -597,11 +519,7 @@ fn manifest_media_type(bytes: &[u8], content_type: Option<&str>) -> String {
         manifests: Option<serde_json::Value>,
     }
     let probe: Option<Probe> = serde_json::from_slice(bytes).ok();
-    if let Some(mt) = probe
-        .as_ref()
-        .and_then(|p| p.media_type.clone())
-        .filter(|m| !m.is_empty())
-    {
+    if let Some(mt) = probe.as_ref().and_then(|p| p.media_type.clone()).filter(|m| !m.is_empty()) {
         return mt;
     }
     if let Some(ct) = content_type.filter(|c| c.starts_with("application/vnd.")) {
@@ -619,18 +537,12 @@ fn is_attestation(d: &oci_spec::image::Descriptor) -> bool {
         .as_ref()
         .and_then(|a| a.get("vnd.docker.reference.type"))
         .is_some_and(|t| t == "attestation-manifest")
-        || d.platform()
-            .as_ref()
-            .is_some_and(|p| p.os().to_string() == "unknown")
+        || d.platform().as_ref().is_some_and(|p| p.os().to_string() == "unknown")
 }
 
 /// The digest of the best manifest for `platform` in `index`.
 fn choose_platform(index: &ImageIndex, platform: &Platform) -> Option<String> {
-    let candidates: Vec<_> = index
-        .manifests()
-        .iter()
-        .filter(|d| !is_attestation(d))
-        .collect();
+    let candidates: Vec<_> = index.manifests().iter().filter(|d| !is_attestation(d)).collect();
     let mut best: Option<(u32, String)> = None;
     for d in &candidates {
         if let Some(p) = d.platform() {
@@ -681,13 +593,15 @@ mod tests {
                     "platform": p,
                 });
                 if *attestation {
-                    d["annotations"] =
-                        serde_json::json!({"vnd.docker.reference.type": "attestation-manifest"});
+                    d["annotations"] = serde_json::json!({"vnd.docker.reference.type": "attestation-manifest"});
                 }
                 d
             })
             .collect();
-        serde_json::from_value(serde_json::json!({"schemaVersion": 2, "mediaType": media::OCI_INDEX, "manifests": manifests})).unwrap()
+        serde_json::from_value(
+            serde_json::json!({"schemaVersion": 2, "mediaType": media::OCI_INDEX, "manifests": manifests}),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -711,10 +625,7 @@ mod tests {
             let got = choose_platform(&idx, &Platform::parse(want).unwrap());
             assert_eq!(got, pick.map(|i: u32| format!("sha256:{i:064x}")), "{want}");
         }
-        assert_eq!(
-            available_platforms(&idx),
-            "linux/amd64, linux/arm64/v8, linux/arm/v7"
-        );
+        assert_eq!(available_platforms(&idx), "linux/amd64, linux/arm64/v8, linux/arm/v7");
     }
 
     #[test]
@@ -730,21 +641,9 @@ mod tests {
                 Some("application/vnd.docker.distribution.manifest.list.v2+json"),
                 media::DOCKER_MANIFEST_LIST,
             ),
-            (
-                r#"{"schemaVersion":2,"manifests":[]}"#,
-                Some("application/json"),
-                media::OCI_INDEX,
-            ),
-            (
-                r#"{"schemaVersion":2,"config":{},"layers":[]}"#,
-                None,
-                media::OCI_MANIFEST,
-            ),
-            (
-                r#"{"schemaVersion":1,"fsLayers":[]}"#,
-                None,
-                media::DOCKER_MANIFEST_V1,
-            ),
+            (r#"{"schemaVersion":2,"manifests":[]}"#, Some("application/json"), media::OCI_INDEX),
+            (r#"{"schemaVersion":2,"config":{},"layers":[]}"#, None, media::OCI_MANIFEST),
+            (r#"{"schemaVersion":1,"fsLayers":[]}"#, None, media::DOCKER_MANIFEST_V1),
         ];
         for (body, ct, want) in cases {
             assert_eq!(manifest_media_type(body.as_bytes(), ct), want, "{body}");

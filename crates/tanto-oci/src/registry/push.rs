@@ -29,11 +29,7 @@ pub enum PushError {
     #[error("cannot push to `{reference}`: {attempt}{hint}", hint = push_hint(.attempt))]
     Registry { reference: String, attempt: Attempt },
     #[error("cannot push blob `{digest}` to `{reference}`: {attempt}{hint}", hint = push_hint(.attempt))]
-    Blob {
-        reference: String,
-        digest: String,
-        attempt: Attempt,
-    },
+    Blob { reference: String, digest: String, attempt: Attempt },
     #[error("cannot read `{path}` to push it: {source}")]
     Io {
         path: PathBuf,
@@ -41,11 +37,7 @@ pub enum PushError {
         source: std::io::Error,
     },
     #[error("blob `{path}` has digest `{actual}`, not `{digest}`; it changed in the state directory, remove the state directory's blob and try again")]
-    Corrupt {
-        path: PathBuf,
-        digest: String,
-        actual: String,
-    },
+    Corrupt { path: PathBuf, digest: String, actual: String },
 }
 
 fn push_hint(a: &Attempt) -> &'static str {
@@ -66,34 +58,16 @@ impl Registry {
     fn push_failure(r: &ImageRef, ep: &Endpoint, failure: Failure) -> PushError {
         PushError::Registry {
             reference: r.to_string(),
-            attempt: Attempt {
-                host: ep.host.clone(),
-                mirror: false,
-                failure,
-            },
+            attempt: Attempt { host: ep.host.clone(), mirror: false, failure },
         }
     }
 
     /// Whether the repository of `r` has blob `digest`.
-    pub async fn has_blob(
-        &self,
-        r: &ImageRef,
-        digest: &str,
-        auth: &RegistryAuth,
-    ) -> Result<bool, PushError> {
+    pub async fn has_blob(&self, r: &ImageRef, digest: &str, auth: &RegistryAuth) -> Result<bool, PushError> {
         let ep = self.push_endpoint(r);
         match self
             .transport
-            .send(
-                &ep,
-                r.repository(),
-                Method::HEAD,
-                &format!("blobs/{digest}"),
-                &[],
-                None,
-                Actions::Push,
-                auth,
-            )
+            .send(&ep, r.repository(), Method::HEAD, &format!("blobs/{digest}"), &[], None, Actions::Push, auth)
             .await
         {
             Ok(_) => Ok(true),
@@ -101,11 +75,7 @@ impl Registry {
             Err(failure) => Err(PushError::Blob {
                 reference: r.to_string(),
                 digest: digest.into(),
-                attempt: Attempt {
-                    host: ep.host.clone(),
-                    mirror: false,
-                    failure,
-                },
+                attempt: Attempt { host: ep.host.clone(), mirror: false, failure },
             }),
         }
     }
@@ -159,11 +129,7 @@ impl Registry {
         let blob_err = |failure| PushError::Blob {
             reference: r.to_string(),
             digest: digest.into(),
-            attempt: Attempt {
-                host: ep.host.clone(),
-                mirror: false,
-                failure,
-            },
+            attempt: Attempt { host: ep.host.clone(), mirror: false, failure },
         };
         let start = match mount_from.filter(|from| *from != r.repository()) {
             Some(from) => format!("blobs/uploads/?mount={digest}&from={from}"),
@@ -190,28 +156,16 @@ impl Registry {
             .headers()
             .get(LOCATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                blob_err(Failure::Invalid(
-                    "an upload answer without a Location header".into(),
-                ))
-            })?
+            .ok_or_else(|| blob_err(Failure::Invalid("an upload answer without a Location header".into())))?
             .to_string();
         let data = match body {
             BlobBody::Memory(data) => data,
             BlobBody::File(path) => {
-                let data = tokio::fs::read(path)
-                    .await
-                    .map_err(|source| PushError::Io {
-                        path: path.to_path_buf(),
-                        source,
-                    })?;
+                let data =
+                    tokio::fs::read(path).await.map_err(|source| PushError::Io { path: path.to_path_buf(), source })?;
                 let actual = format!("sha256:{}", hex::encode(Sha256::digest(&data)));
                 if actual != digest {
-                    return Err(PushError::Corrupt {
-                        path: path.to_path_buf(),
-                        digest: digest.into(),
-                        actual,
-                    });
+                    return Err(PushError::Corrupt { path: path.to_path_buf(), digest: digest.into(), actual });
                 }
                 bytes::Bytes::from(data)
             }
@@ -224,10 +178,7 @@ impl Registry {
                 r.repository(),
                 Method::PUT,
                 &url,
-                &[
-                    (CONTENT_TYPE.as_str(), "application/octet-stream"),
-                    (CONTENT_LENGTH.as_str(), &len),
-                ],
+                &[(CONTENT_TYPE.as_str(), "application/octet-stream"), (CONTENT_LENGTH.as_str(), &len)],
                 Some(data),
                 Actions::Push,
                 auth,
@@ -257,28 +208,19 @@ impl Registry {
                 r.repository(),
                 Method::PUT,
                 &format!("manifests/{reference}"),
-                &[
-                    (CONTENT_TYPE.as_str(), media_type),
-                    (CONTENT_LENGTH.as_str(), &len),
-                ],
+                &[(CONTENT_TYPE.as_str(), media_type), (CONTENT_LENGTH.as_str(), &len)],
                 Some(bytes::Bytes::copy_from_slice(data)),
                 Actions::Push,
                 auth,
             )
             .await
             .map_err(|f| Self::push_failure(r, &ep, f))?;
-        if let Some(got) = resp
-            .headers()
-            .get("Docker-Content-Digest")
-            .and_then(|v| v.to_str().ok())
-        {
+        if let Some(got) = resp.headers().get("Docker-Content-Digest").and_then(|v| v.to_str().ok()) {
             if got != digest {
                 return Err(Self::push_failure(
                     r,
                     &ep,
-                    Failure::Invalid(format!(
-                        "digest `{got}` for a manifest whose digest is `{digest}`"
-                    )),
+                    Failure::Invalid(format!("digest `{got}` for a manifest whose digest is `{digest}`")),
                 ));
             }
         }
@@ -305,26 +247,15 @@ mod tests {
 
     #[test]
     fn upload_urls() {
-        let ep = Endpoint {
-            host: "127.0.0.1:5000".into(),
-            http: true,
-            insecure: false,
-            mirror: false,
-        };
+        let ep = Endpoint { host: "127.0.0.1:5000".into(), http: true, insecure: false, mirror: false };
         let d = "sha256:ab";
         let cases = [
             (
                 "/v2/a/blobs/uploads/u1?_state=x",
                 "http://127.0.0.1:5000/v2/a/blobs/uploads/u1?_state=x&digest=sha256:ab",
             ),
-            (
-                "/v2/a/blobs/uploads/u1",
-                "http://127.0.0.1:5000/v2/a/blobs/uploads/u1?digest=sha256:ab",
-            ),
-            (
-                "https://other/up/1?x=1",
-                "https://other/up/1?x=1&digest=sha256:ab",
-            ),
+            ("/v2/a/blobs/uploads/u1", "http://127.0.0.1:5000/v2/a/blobs/uploads/u1?digest=sha256:ab"),
+            ("https://other/up/1?x=1", "https://other/up/1?x=1&digest=sha256:ab"),
         ];
         for (loc, want) in cases {
             assert_eq!(upload_url(&ep, loc, d), want);

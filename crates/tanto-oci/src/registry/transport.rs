@@ -9,9 +9,7 @@ use std::time::Duration;
 use reqwest::header::{ACCEPT, AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Method, Response, StatusCode};
 
-use super::auth::{
-    fingerprint, parse_challenges, Credential, RegistryAuth, TokenCache, TokenKey, TokenResponse,
-};
+use super::auth::{fingerprint, parse_challenges, Credential, RegistryAuth, TokenCache, TokenKey, TokenResponse};
 use super::error::Failure;
 use crate::config::{is_loopback_host, Endpoint, EngineConfig};
 
@@ -62,9 +60,7 @@ pub(crate) fn describe(e: &reqwest::Error) -> String {
         source = s.source();
     }
     // hyper's generic wrappers say nothing the inner errors do not
-    while parts.len() > 1
-        && (parts[0].starts_with("client error (") || parts[0] == "error resolving DNS")
-    {
+    while parts.len() > 1 && (parts[0].starts_with("client error (") || parts[0] == "error resolving DNS") {
         parts.remove(0);
     }
     parts.retain(|p| p != "error resolving DNS");
@@ -93,13 +89,7 @@ fn error_message(status: StatusCode, body: &[u8]) -> String {
         let msgs: Vec<String> = b
             .errors
             .into_iter()
-            .map(|i| {
-                if i.message.is_empty() {
-                    i.code.to_ascii_lowercase().replace('_', " ")
-                } else {
-                    i.message
-                }
-            })
+            .map(|i| if i.message.is_empty() { i.code.to_ascii_lowercase().replace('_', " ") } else { i.message })
             .filter(|m| !m.is_empty())
             .collect();
         if !msgs.is_empty() {
@@ -111,41 +101,25 @@ fn error_message(status: StatusCode, body: &[u8]) -> String {
     if !text.is_empty() && text.len() <= 200 && !text.starts_with('<') {
         return text.to_string();
     }
-    status
-        .canonical_reason()
-        .map(|r| r.to_ascii_lowercase())
-        .unwrap_or_default()
+    status.canonical_reason().map(|r| r.to_ascii_lowercase()).unwrap_or_default()
 }
 
 /// Reads a body of at most `limit` bytes.
-pub(crate) async fn read_limited(
-    mut resp: Response,
-    limit: usize,
-    what: &str,
-) -> Result<Vec<u8>, Failure> {
+pub(crate) async fn read_limited(mut resp: Response, limit: usize, what: &str) -> Result<Vec<u8>, Failure> {
     if resp.content_length().is_some_and(|l| l > limit as u64) {
-        return Err(Failure::Invalid(format!(
-            "a {what} larger than {limit} bytes"
-        )));
+        return Err(Failure::Invalid(format!("a {what} larger than {limit} bytes")));
     }
     let mut out = Vec::new();
     loop {
         match resp.chunk().await {
             Ok(Some(c)) => {
                 if out.len() + c.len() > limit {
-                    return Err(Failure::Invalid(format!(
-                        "a {what} larger than {limit} bytes"
-                    )));
+                    return Err(Failure::Invalid(format!("a {what} larger than {limit} bytes")));
                 }
                 out.extend_from_slice(&c);
             }
             Ok(None) => return Ok(out),
-            Err(e) => {
-                return Err(Failure::Unreachable(format!(
-                    "reading the {what}: {}",
-                    describe(&e)
-                )))
-            }
+            Err(e) => return Err(Failure::Unreachable(format!("reading the {what}: {}", describe(&e)))),
         }
     }
 }
@@ -156,16 +130,10 @@ async fn check_status(resp: Response) -> Result<Response, Failure> {
     if status.is_success() {
         return Ok(resp);
     }
-    let body = read_limited(resp, 64 << 10, "error body")
-        .await
-        .unwrap_or_default();
+    let body = read_limited(resp, 64 << 10, "error body").await.unwrap_or_default();
     let msg = error_message(status, &body);
     Err(match status {
-        StatusCode::NOT_FOUND => Failure::NotFound(if msg.is_empty() {
-            "not found".into()
-        } else {
-            msg
-        }),
+        StatusCode::NOT_FOUND => Failure::NotFound(if msg.is_empty() { "not found".into() } else { msg }),
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
             Failure::Unauthorized(format!("HTTP {}: {msg}", status.as_u16()))
         }
@@ -175,11 +143,7 @@ async fn check_status(resp: Response) -> Result<Response, Failure> {
 
 impl Transport {
     pub fn new(config: Arc<EngineConfig>) -> Transport {
-        Transport {
-            config,
-            clients: Mutex::new(HashMap::new()),
-            tokens: TokenCache::new(),
-        }
+        Transport { config, clients: Mutex::new(HashMap::new()), tokens: TokenCache::new() }
     }
 
     pub fn config(&self) -> &Arc<EngineConfig> {
@@ -193,10 +157,7 @@ impl Transport {
             ca: if ep.http {
                 Vec::new()
             } else {
-                self.config
-                    .registry(&ep.host)
-                    .map(|r| r.ca.clone())
-                    .unwrap_or_default()
+                self.config.registry(&ep.host).map(|r| r.ca.clone()).unwrap_or_default()
             },
         };
         let mut clients = self.clients.lock().unwrap();
@@ -221,19 +182,14 @@ impl Transport {
                     path.display()
                 ))
             })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                Failure::Invalid(format!(
-                    "nothing: CA file `{}` is not PEM: {e}",
-                    path.display()
-                ))
-            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| Failure::Invalid(format!("nothing: CA file `{}` is not PEM: {e}", path.display())))?;
             for c in certs {
                 b = b.add_root_certificate(c);
             }
         }
-        let client = b.build().map_err(|e| {
-            Failure::Invalid(format!("nothing: cannot set up HTTP: {}", describe(&e)))
-        })?;
+        let client =
+            b.build().map_err(|e| Failure::Invalid(format!("nothing: cannot set up HTTP: {}", describe(&e))))?;
         clients.insert(key, client.clone());
         Ok(client)
     }
@@ -252,20 +208,8 @@ impl Transport {
         accept: Option<&str>,
         auth: &RegistryAuth,
     ) -> Result<Response, Failure> {
-        let headers: Vec<(&str, &str)> = accept
-            .map(|a| vec![(ACCEPT.as_str(), a)])
-            .unwrap_or_default();
-        self.send(
-            ep,
-            repo,
-            Method::GET,
-            suffix,
-            &headers,
-            None,
-            Actions::Pull,
-            auth,
-        )
-        .await
+        let headers: Vec<(&str, &str)> = accept.map(|a| vec![(ACCEPT.as_str(), a)]).unwrap_or_default();
+        self.send(ep, repo, Method::GET, suffix, &headers, None, Actions::Pull, auth).await
     }
 
     /// Any request under `/v2/<repo>/` (`suffix` may also be a full URL, as
@@ -310,10 +254,7 @@ impl Transport {
             if let Some(h) = &authorization {
                 req = req.header(AUTHORIZATION, h);
             }
-            let resp = req
-                .send()
-                .await
-                .map_err(|e| Failure::Unreachable(describe(&e)))?;
+            let resp = req.send().await.map_err(|e| Failure::Unreachable(describe(&e)))?;
             if resp.status() != StatusCode::UNAUTHORIZED || retried {
                 return check_status(resp).await;
             }
@@ -325,12 +266,11 @@ impl Transport {
                 .filter_map(|v| v.to_str().ok())
                 .flat_map(parse_challenges)
                 .collect();
-            let (header, lifetime) = if let Some(bearer) =
-                challenges.iter().find(|c| c.scheme == "bearer")
-            {
-                let realm = bearer.params.get("realm").ok_or_else(|| {
-                    Failure::Unauthorized("HTTP 401 with a Bearer challenge without a realm".into())
-                })?;
+            let (header, lifetime) = if let Some(bearer) = challenges.iter().find(|c| c.scheme == "bearer") {
+                let realm = bearer
+                    .params
+                    .get("realm")
+                    .ok_or_else(|| Failure::Unauthorized("HTTP 401 with a Bearer challenge without a realm".into()))?;
                 self.fetch_token(
                     &client,
                     realm,
@@ -371,9 +311,7 @@ impl Transport {
             return Ok((format!("Bearer {t}"), Duration::from_secs(300)));
         }
         let mut url = reqwest::Url::parse(realm).map_err(|e| {
-            Failure::Unauthorized(format!(
-                "HTTP 401 with a token realm `{realm}` that is not a URL: {e}"
-            ))
+            Failure::Unauthorized(format!("HTTP 401 with a token realm `{realm}` that is not a URL: {e}"))
         })?;
         {
             let mut q = url.query_pairs_mut();
@@ -386,20 +324,16 @@ impl Transport {
         if let Some(Credential::Basic { username, password }) = credential {
             req = req.header(AUTHORIZATION, basic_header(username, password));
         }
-        let resp = req.send().await.map_err(|e| {
-            Failure::Unreachable(format!("token server `{realm}`: {}", describe(&e)))
-        })?;
+        let resp =
+            req.send().await.map_err(|e| Failure::Unreachable(format!("token server `{realm}`: {}", describe(&e))))?;
         let status = resp.status();
         if !status.is_success() {
-            let body = read_limited(resp, 64 << 10, "error body")
-                .await
-                .unwrap_or_default();
+            let body = read_limited(resp, 64 << 10, "error body").await.unwrap_or_default();
             let msg = error_message(status, &body);
             return Err(match status {
-                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Failure::Unauthorized(format!(
-                    "token server `{realm}` answered HTTP {}: {msg}",
-                    status.as_u16()
-                )),
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                    Failure::Unauthorized(format!("token server `{realm}` answered HTTP {}: {msg}", status.as_u16()))
+                }
                 s => Failure::Status(s.as_u16(), format!("token server `{realm}`: {msg}")),
             });
         }
@@ -411,10 +345,7 @@ impl Transport {
             .or(t.access_token)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| Failure::Invalid("a token response without a token".into()))?;
-        Ok((
-            format!("Bearer {token}"),
-            Duration::from_secs(t.expires_in.unwrap_or(60).max(60)),
-        ))
+        Ok((format!("Bearer {token}"), Duration::from_secs(t.expires_in.unwrap_or(60).max(60))))
     }
 
     /// A small blob into memory (no digest check here).
@@ -426,19 +357,14 @@ impl Transport {
         limit: usize,
         auth: &RegistryAuth,
     ) -> Result<Vec<u8>, Failure> {
-        let resp = self
-            .get(ep, repo, &format!("blobs/{digest}"), None, auth)
-            .await?;
+        let resp = self.get(ep, repo, &format!("blobs/{digest}"), None, auth).await?;
         read_limited(resp, limit, "blob").await
     }
 }
 
 fn basic_header(user: &str, password: &str) -> String {
     use base64::Engine as _;
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-    )
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
 }
 
 #[cfg(test)]
@@ -453,20 +379,13 @@ mod tests {
                 r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"Tag":"x"}}]}"#,
                 "manifest unknown",
             ),
-            (
-                404,
-                r#"{"errors":[{"code":"NAME_UNKNOWN","message":""}]}"#,
-                "name unknown",
-            ),
+            (404, r#"{"errors":[{"code":"NAME_UNKNOWN","message":""}]}"#, "name unknown"),
             (500, "", "internal server error"),
             (502, "<html>bad gateway</html>", "bad gateway"),
             (429, "slow down", "slow down"),
         ];
         for (code, body, want) in cases {
-            assert_eq!(
-                error_message(StatusCode::from_u16(code).unwrap(), body.as_bytes()),
-                want
-            );
+            assert_eq!(error_message(StatusCode::from_u16(code).unwrap(), body.as_bytes()), want);
         }
     }
 }

@@ -57,12 +57,8 @@ fn parse_args() -> Result<Args> {
             Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
             _ => (a.clone(), None),
         };
-        let mut value = |name: &str| {
-            inline
-                .clone()
-                .or_else(|| it.next())
-                .with_context(|| format!("`{name}` needs a value"))
-        };
+        let mut value =
+            |name: &str| inline.clone().or_else(|| it.next()).with_context(|| format!("`{name}` needs a value"));
         match flag.as_str() {
             "--dir" => dir = Some(PathBuf::from(value("--dir")?)),
             "--engine-config" => engine_config = Some(PathBuf::from(value("--engine-config")?)),
@@ -76,35 +72,17 @@ fn parse_args() -> Result<Args> {
         if registry.is_none() || name.is_none() {
             bail!("`debian-image` needs `--registry ADDR` and `--name NAME`");
         }
-        return Ok(Args {
-            command,
-            dir: PathBuf::new(),
-            registry,
-            name,
-            engine_config,
-            foreground,
-        });
+        return Ok(Args { command, dir: PathBuf::new(), registry, name, engine_config, foreground });
     }
     if command != "serve" && command != "stop" {
         bail!("unknown command `{command}`");
     }
     let dir = dir.context("`--dir DIR` is required")?;
-    Ok(Args {
-        command,
-        dir,
-        registry,
-        name,
-        engine_config,
-        foreground,
-    })
+    Ok(Args { command, dir, registry, name, engine_config, foreground })
 }
 
 fn absolute(p: &Path) -> Result<PathBuf> {
-    Ok(if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        std::env::current_dir()?.join(p)
-    })
+    Ok(if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir()?.join(p) })
 }
 
 /// Blocks SIGINT and SIGTERM in this thread (and threads started later), so
@@ -131,12 +109,7 @@ fn wait_for_signal(set: &libc::sigset_t) {
 fn serve(args: &Args) -> Result<()> {
     let dir = absolute(&args.dir)?;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating `{}`", dir.display()))?;
-    let config_path = absolute(
-        &args
-            .engine_config
-            .clone()
-            .unwrap_or_else(|| dir.join("engine.toml")),
-    )?;
+    let config_path = absolute(&args.engine_config.clone().unwrap_or_else(|| dir.join("engine.toml")))?;
     let started = Instant::now();
     // before any thread exists, so that no thread takes the signals
     let signals = args.foreground.then(block_signals);
@@ -144,10 +117,7 @@ fn serve(args: &Args) -> Result<()> {
     let mut foreground_registry = None;
     let (pid, addr) = match registry::running_in(&dir) {
         Some((pid, addr)) if !args.foreground => {
-            eprintln!(
-                "reusing the registry already running in `{}`",
-                dir.display()
-            );
+            eprintln!("reusing the registry already running in `{}`", dir.display());
             (pid, addr)
         }
         _ => {
@@ -179,10 +149,7 @@ fn serve(args: &Args) -> Result<()> {
     for tag in BUSYBOX_TAGS {
         let r = registry::get_manifest(&addr, BUSYBOX_REPOSITORY, tag)?;
         if r.status != 200 || tanto_testkit::sha256_digest(&r.body) != digest {
-            bail!(
-                "manifest {BUSYBOX_REPOSITORY}:{tag} read back as HTTP {}",
-                r.status
-            );
+            bail!("manifest {BUSYBOX_REPOSITORY}:{tag} read back as HTTP {}", r.status);
         }
     }
     registry::write_engine_config(&config_path, &addr)?;
@@ -207,23 +174,14 @@ fn serve(args: &Args) -> Result<()> {
 }
 
 fn debian_image(args: &Args) -> Result<()> {
-    let (addr, name) = (
-        args.registry.as_deref().unwrap(),
-        args.name.as_deref().unwrap(),
-    );
+    let (addr, name) = (args.registry.as_deref().unwrap(), args.name.as_deref().unwrap());
     let Some(image) = tanto_testkit::DebianImage::by_name(name) else {
-        let known: Vec<_> = tanto_testkit::DEBIAN_IMAGES
-            .iter()
-            .map(|i| i.name)
-            .collect();
+        let known: Vec<_> = tanto_testkit::DEBIAN_IMAGES.iter().map(|i| i.name).collect();
         bail!("unknown image `{name}` (known: {})", known.join(", "));
     };
     let started = Instant::now();
     let reference = image.publish(addr)?;
-    eprintln!(
-        "pushed {reference} in {:.1}s",
-        started.elapsed().as_secs_f64()
-    );
+    eprintln!("pushed {reference} in {:.1}s", started.elapsed().as_secs_f64());
     println!("IMAGE={reference}");
     Ok(())
 }
@@ -240,14 +198,7 @@ fn main() -> ExitCode {
         "serve" => serve(&args),
         "debian-image" => debian_image(&args),
         _ => registry::stop_pidfile(&args.dir).map(|stopped| {
-            eprintln!(
-                "{}",
-                if stopped {
-                    "registry stopped"
-                } else {
-                    "no registry was running"
-                }
-            );
+            eprintln!("{}", if stopped { "registry stopped" } else { "no registry was running" });
         }),
     };
     match result {

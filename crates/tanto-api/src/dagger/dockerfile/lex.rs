@@ -249,9 +249,15 @@ impl Expander<'_> {
                     '+' => Ok(if unset { String::new() } else { word }),
                     '?' => {
                         if value.is_none() {
-                            Err(err(format!("{name}: {}", if word.is_empty() { "is not allowed to be unset" } else { &word })))
+                            Err(err(format!(
+                                "{name}: {}",
+                                if word.is_empty() { "is not allowed to be unset" } else { &word }
+                            )))
                         } else if unset {
-                            Err(err(format!("{name}: {}", if word.is_empty() { "is not allowed to be empty" } else { &word })))
+                            Err(err(format!(
+                                "{name}: {}",
+                                if word.is_empty() { "is not allowed to be empty" } else { &word }
+                            )))
                         } else {
                             Ok(value.unwrap_or_default())
                         }

@@ -50,11 +50,15 @@ struct Options {
 impl Api {
     pub(super) async fn docker_build(&self, ctx: &DirectoryObj, a: &Args) -> Result<ContainerObj, FieldError> {
         if a.get("ssh").is_some_and(|v| !v.is_null()) {
-            return Err("`dockerBuild(ssh:)` is not supported yet: pass what the build needs as a secret instead".into());
+            return Err(
+                "`dockerBuild(ssh:)` is not supported yet: pass what the build needs as a secret instead".into()
+            );
         }
         let mut build_args = BTreeMap::new();
         for v in a.opt_list("buildArgs")?.unwrap_or_default() {
-            let (Some(name), Some(value)) = (v.get("name").and_then(Json::as_str), v.get("value").and_then(Json::as_str)) else {
+            let (Some(name), Some(value)) =
+                (v.get("name").and_then(Json::as_str), v.get("value").and_then(Json::as_str))
+            else {
                 return Err("each build arg needs a `name` and a `value`".into());
             };
             build_args.insert(name.to_string(), value.to_string());
@@ -74,9 +78,13 @@ impl Api {
 
         let path = paths::within(&ctx.path, &opts.dockerfile);
         let text = self.backend.read_file(ctx.root.as_ref(), &path).await.map_err(|e| {
-            FieldError::from(format!("cannot read the Dockerfile `{}` in the build context: {}", opts.dockerfile, e.message))
+            FieldError::from(format!(
+                "cannot read the Dockerfile `{}` in the build context: {}",
+                opts.dockerfile, e.message
+            ))
         })?;
-        let text = String::from_utf8(text).map_err(|_| format!("dockerfile `{}` is not UTF-8 text", opts.dockerfile))?;
+        let text =
+            String::from_utf8(text).map_err(|_| format!("dockerfile `{}` is not UTF-8 text", opts.dockerfile))?;
         let df = parse::parse(&text).map_err(|e| format!("dockerfile `{}` {e}", opts.dockerfile))?;
         let context = self.filtered_context(ctx, &opts.dockerfile).await?;
         let target = match opts.target.as_str() {
@@ -123,7 +131,10 @@ impl Api {
                     owner: String::new(),
                     gitignore: false,
                 };
-                Ok(DirectoryObj { root: Some(file_op(None, action, ctx.root.clone().into_iter().collect())), path: "/".into() })
+                Ok(DirectoryObj {
+                    root: Some(file_op(None, action, ctx.root.clone().into_iter().collect())),
+                    path: "/".into(),
+                })
             }
             _ => Ok(ctx.clone()),
         }
@@ -173,7 +184,11 @@ fn meta_args(df: &Dockerfile, opts: &Options) -> Result<BTreeMap<String, String>
             None => match &decl.default {
                 Some(d) => {
                     let lookup = |n: &str| meta.get(n).cloned();
-                    Some(Expander { escape: df.escape, lookup: &lookup, raw: false }.word(d).map_err(|e| format!("dockerfile `{}` ARG {}: {e}", opts.dockerfile, decl.name))?)
+                    Some(
+                        Expander { escape: df.escape, lookup: &lookup, raw: false }
+                            .word(d)
+                            .map_err(|e| format!("dockerfile `{}` ARG {}: {e}", opts.dockerfile, decl.name))?,
+                    )
                 }
                 None => None,
             },
@@ -228,7 +243,8 @@ struct Builder<'a> {
 }
 
 fn parse_mode(s: &str) -> Result<u32, String> {
-    u32::from_str_radix(s, 8).map_err(|_| format!("mode `{s}` is not an octal number such as 0755 (symbolic modes are not supported yet)"))
+    u32::from_str_radix(s, 8)
+        .map_err(|_| format!("mode `{s}` is not an octal number such as 0755 (symbolic modes are not supported yet)"))
 }
 
 impl<'a> Builder<'a> {
@@ -272,7 +288,10 @@ impl<'a> Builder<'a> {
         } else if base.eq_ignore_ascii_case("scratch") {
             ContainerObj::scratch(platform)
         } else {
-            self.api.from_image(&ContainerObj::scratch(platform), &base).await.map_err(|e| self.err(stage.line, e.message))?
+            self.api
+                .from_image(&ContainerObj::scratch(platform), &base)
+                .await
+                .map_err(|e| self.err(stage.line, e.message))?
         };
         let mut st = StageState { ctr, args: Vec::new(), shell: vec!["/bin/sh".into(), "-c".into()], cmd_set: false };
         for line in &stage.instrs {
@@ -316,10 +335,15 @@ impl<'a> Builder<'a> {
             }
             Instr::Workdir(w) => {
                 let w = word(st, w)?;
-                let dir = paths::resolve(if st.ctr.config.workdir.is_empty() { "/" } else { &st.ctr.config.workdir }, &w);
+                let dir =
+                    paths::resolve(if st.ctr.config.workdir.is_empty() { "/" } else { &st.ctr.config.workdir }, &w);
                 st.ctr.config.workdir = dir.clone();
                 let owner = st.ctr.config.user.clone();
-                st.ctr.rootfs = Some(file_op(st.ctr.rootfs.as_ref(), FileAction::EnsureDir { path: dir, mode: 0o755, owner }, vec![]));
+                st.ctr.rootfs = Some(file_op(
+                    st.ctr.rootfs.as_ref(),
+                    FileAction::EnsureDir { path: dir, mode: 0o755, owner },
+                    vec![],
+                ));
             }
             Instr::User(u) => st.ctr.config.user = word(st, u)?,
             Instr::StopSignal(s) => st.ctr.config.stop_signal = word(st, s)?,
@@ -335,7 +359,9 @@ impl<'a> Builder<'a> {
                 for p in ports {
                     let p = word(st, p)?;
                     let (port, proto) = p.split_once('/').unwrap_or((p.as_str(), "tcp"));
-                    let port: i64 = port.parse().ok().filter(|n| (1..=65535).contains(n)).ok_or_else(|| self.err(line, format!("EXPOSE `{p}` is not a port number (ranges are not supported)")))?;
+                    let port: i64 = port.parse().ok().filter(|n| (1..=65535).contains(n)).ok_or_else(|| {
+                        self.err(line, format!("EXPOSE `{p}` is not a port number (ranges are not supported)"))
+                    })?;
                     let protocol = match proto.to_ascii_lowercase().as_str() {
                         "tcp" => "TCP",
                         "udp" => "UDP",
@@ -372,7 +398,11 @@ impl<'a> Builder<'a> {
                         "timeout" => h.timeout = v,
                         "start-period" => h.start_period = v,
                         "start-interval" => h.start_interval = v,
-                        "retries" => h.retries = v.parse().map_err(|_| self.err(line, format!("HEALTHCHECK --retries `{v}` is not a number")))?,
+                        "retries" => {
+                            h.retries = v
+                                .parse()
+                                .map_err(|_| self.err(line, format!("HEALTHCHECK --retries `{v}` is not a number")))?
+                        }
                         other => return Err(self.err(line, format!("unknown flag `--{other}` for HEALTHCHECK"))),
                     }
                 }
@@ -380,7 +410,11 @@ impl<'a> Builder<'a> {
                 st.ctr.config.healthcheck = Some(h);
             }
             Instr::Ignored(kw, _) => {
-                tracing::debug!(instruction = kw.as_str(), line, "dockerfile instruction not recorded in the image config");
+                tracing::debug!(
+                    instruction = kw.as_str(),
+                    line,
+                    "dockerfile instruction not recorded in the image config"
+                );
             }
             Instr::Run { flags, cmd, heredocs } => self.run(i, st, line, flags, cmd, heredocs).await?,
             Instr::Copy { add, flags, srcs, dest } => self.copy(i, st, line, *add, flags, srcs, dest).await?,
@@ -408,12 +442,25 @@ impl<'a> Builder<'a> {
             let c = self.stage(j).await?;
             return Ok(DirectoryObj { root: c.rootfs, path: "/".into() });
         }
-        let c = self.api.from_image(&ContainerObj::scratch(self.opts.platform.clone()), from).await.map_err(|e| self.err(line, e.message))?;
+        let c = self
+            .api
+            .from_image(&ContainerObj::scratch(self.opts.platform.clone()), from)
+            .await
+            .map_err(|e| self.err(line, e.message))?;
         Ok(DirectoryObj { root: c.rootfs, path: "/".into() })
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn copy(&mut self, i: usize, st: &mut StageState, line: usize, add: bool, flags: &[Flag], srcs: &[Src], dest: &str) -> Result<(), FieldError> {
+    async fn copy(
+        &mut self,
+        i: usize,
+        st: &mut StageState,
+        line: usize,
+        add: bool,
+        flags: &[Flag],
+        srcs: &[Src],
+        dest: &str,
+    ) -> Result<(), FieldError> {
         let kw = if add { "ADD" } else { "COPY" };
         let escape = self.df.escape;
         let file = self.opts.dockerfile.clone();
@@ -442,7 +489,10 @@ impl<'a> Builder<'a> {
         let raw_dest = word(st, dest, false)?;
         let dir_like = raw_dest.is_empty() || raw_dest == "." || raw_dest.ends_with('/');
         if srcs.len() > 1 && !dir_like {
-            return Err(self.err(line, format!("{kw} with more than one source needs a destination directory ending in `/`, not `{raw_dest}`")));
+            return Err(self.err(
+                line,
+                format!("{kw} with more than one source needs a destination directory ending in `/`, not `{raw_dest}`"),
+            ));
         }
         let workdir = if st.ctr.config.workdir.is_empty() { "/".to_string() } else { st.ctr.config.workdir.clone() };
         let mut dest = paths::resolve(&workdir, &raw_dest);
@@ -454,8 +504,21 @@ impl<'a> Builder<'a> {
                 Src::Heredoc(h) => {
                     let body = if h.expand { word(st, &h.body(), true)? } else { h.body() };
                     let name = paths::clean_abs(&h.name);
-                    let file = file_op(None, FileAction::Mkfile { path: name.clone(), data: body, mode: 0o644, owner: String::new() }, vec![]);
-                    let action = FileAction::Copy { src: Some(0), src_path: name, dest: dest.clone(), include: vec![], exclude: vec![], mode, owner: owner.clone(), gitignore: false };
+                    let file = file_op(
+                        None,
+                        FileAction::Mkfile { path: name.clone(), data: body, mode: 0o644, owner: String::new() },
+                        vec![],
+                    );
+                    let action = FileAction::Copy {
+                        src: Some(0),
+                        src_path: name,
+                        dest: dest.clone(),
+                        include: vec![],
+                        exclude: vec![],
+                        mode,
+                        owner: owner.clone(),
+                        gitignore: false,
+                    };
                     (action, vec![file])
                 }
                 Src::Path(p) => {
@@ -464,19 +527,32 @@ impl<'a> Builder<'a> {
                     let git = p.starts_with("git@") || p.ends_with(".git") || p.contains(".git#");
                     if add && http && !git {
                         let (file, name) = self.download(line, &p, checksum.as_deref()).await?;
-                        let action = FileAction::Copy { src: Some(0), src_path: format!("/{name}"), dest: dest.clone(), include: vec![], exclude: vec![], mode, owner: owner.clone(), gitignore: false };
+                        let action = FileAction::Copy {
+                            src: Some(0),
+                            src_path: format!("/{name}"),
+                            dest: dest.clone(),
+                            include: vec![],
+                            exclude: vec![],
+                            mode,
+                            owner: owner.clone(),
+                            gitignore: false,
+                        };
                         st.ctr.rootfs = Some(file_op(st.ctr.rootfs.as_ref(), action, vec![file]));
                         continue;
                     }
                     if p.contains("://") || p.starts_with("git@") {
-                        let hint = if add { "add git sources with `git(url)` and `COPY --from`" } else { "use ADD for URLs" };
+                        let hint =
+                            if add { "add git sources with `git(url)` and `COPY --from`" } else { "use ADD for URLs" };
                         return Err(self.err(line, format!("{kw} of `{p}` is not supported: {hint}")));
                     }
                     let full = paths::within(&source.path, &p);
                     let (parent, base) = full.rsplit_once('/').unwrap_or(("", &full));
                     let (src_path, include) = if base.contains(['*', '?', '[']) {
                         if parent.contains(['*', '?', '[']) {
-                            return Err(self.err(line, format!("{kw} source `{p}`: wildcards are supported in the last path component only")));
+                            return Err(self.err(
+                                line,
+                                format!("{kw} source `{p}`: wildcards are supported in the last path component only"),
+                            ));
                         }
                         (if parent.is_empty() { "/".to_string() } else { parent.to_string() }, vec![base.to_string()])
                     } else {
@@ -486,7 +562,16 @@ impl<'a> Builder<'a> {
                     let action = if add && include.is_empty() && exclude.is_empty() {
                         FileAction::Unpack { src, src_path, dest: dest.clone(), mode, owner: owner.clone() }
                     } else {
-                        FileAction::Copy { src, src_path, dest: dest.clone(), include, exclude: exclude.clone(), mode, owner: owner.clone(), gitignore: false }
+                        FileAction::Copy {
+                            src,
+                            src_path,
+                            dest: dest.clone(),
+                            include,
+                            exclude: exclude.clone(),
+                            mode,
+                            owner: owner.clone(),
+                            gitignore: false,
+                        }
                     };
                     (action, source.root.clone().into_iter().collect::<Vec<Ref>>())
                 }
@@ -514,7 +599,15 @@ impl<'a> Builder<'a> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn run(&mut self, i: usize, st: &mut StageState, line: usize, flags: &[Flag], cmd: &Cmd, heredocs: &[parse::Heredoc]) -> Result<(), FieldError> {
+    async fn run(
+        &mut self,
+        i: usize,
+        st: &mut StageState,
+        line: usize,
+        flags: &[Flag],
+        cmd: &Cmd,
+        heredocs: &[parse::Heredoc],
+    ) -> Result<(), FieldError> {
         let mut c = st.ctr.clone();
         c.mounts.clear();
         c.secret_env.clear();
@@ -529,12 +622,16 @@ impl<'a> Builder<'a> {
                 "network" => match v {
                     "default" | "host" => {}
                     "none" => no_network = true,
-                    other => return Err(self.err(line, format!("`RUN --network={other}` is not one of default, none, host"))),
+                    other => {
+                        return Err(self.err(line, format!("`RUN --network={other}` is not one of default, none, host")))
+                    }
                 },
                 "security" => match v {
                     "insecure" => privileged = true,
                     "sandbox" => {}
-                    other => return Err(self.err(line, format!("`RUN --security={other}` is not one of sandbox, insecure"))),
+                    other => {
+                        return Err(self.err(line, format!("`RUN --security={other}` is not one of sandbox, insecure")))
+                    }
                 },
                 other => return Err(self.err(line, format!("`RUN --{other}` is not supported yet"))),
             }
@@ -549,9 +646,16 @@ impl<'a> Builder<'a> {
                     if body.starts_with("#!") {
                         // A script with its own interpreter: run it as a file.
                         let name = paths::clean_abs(&heredocs[0].name);
-                        let file = file_op(None, FileAction::Mkfile { path: name.clone(), data: body, mode: 0o755, owner: String::new() }, vec![]);
+                        let file = file_op(
+                            None,
+                            FileAction::Mkfile { path: name.clone(), data: body, mode: 0o755, owner: String::new() },
+                            vec![],
+                        );
                         let dir = DirectoryObj { root: Some(file), path: "/".into() };
-                        c.mounts.push(CtrMount { target: "/dev/pipes".into(), source: MountSource::Dir { dir, readonly: true, owner: String::new() } });
+                        c.mounts.push(CtrMount {
+                            target: "/dev/pipes".into(),
+                            source: MountSource::Dir { dir, readonly: true, owner: String::new() },
+                        });
                         vec![format!("/dev/pipes{name}")]
                     } else {
                         vec![body]
@@ -579,7 +683,11 @@ impl<'a> Builder<'a> {
         let n = self.api.with_exec(&c, &a).map_err(|e| self.err(line, e.message))?;
         st.ctr.rootfs = match (&n.rootfs, no_network) {
             (Some(r), true) => {
-                let mut op = r.vertex.exec().cloned().ok_or_else(|| self.err(line, "internal error: RUN did not make an exec"))?;
+                let mut op = r
+                    .vertex
+                    .exec()
+                    .cloned()
+                    .ok_or_else(|| self.err(line, "internal error: RUN did not make an exec"))?;
                 op.no_network = true;
                 Some(Ref::new(Vertex::new(Op::Exec(op), r.vertex.inputs.clone()), 0))
             }
@@ -590,7 +698,14 @@ impl<'a> Builder<'a> {
     }
 
     /// One `RUN --mount=...`: secret, cache, bind or tmpfs.
-    async fn run_mount(&mut self, i: usize, st: &StageState, c: &mut ContainerObj, line: usize, spec: &str) -> Result<(), FieldError> {
+    async fn run_mount(
+        &mut self,
+        i: usize,
+        st: &StageState,
+        c: &mut ContainerObj,
+        line: usize,
+        spec: &str,
+    ) -> Result<(), FieldError> {
         let mut kv: BTreeMap<String, String> = BTreeMap::new();
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (k, v) = part.split_once('=').unwrap_or((part, "true"));
@@ -614,7 +729,10 @@ impl<'a> Builder<'a> {
                 };
                 let Some(secret) = self.opts.secrets.iter().find(|s| s.name == id).cloned() else {
                     if truthy(&["required"]) {
-                        return Err(self.err(line, format!("secret `{id}` is required but was not passed: add it to `dockerBuild(secrets:)`")));
+                        return Err(self.err(
+                            line,
+                            format!("secret `{id}` is required but was not passed: add it to `dockerBuild(secrets:)`"),
+                        ));
                     }
                     return Ok(());
                 };
@@ -638,16 +756,24 @@ impl<'a> Builder<'a> {
                 let key = get(&["id"]).unwrap_or_else(|| path.clone());
                 let sharing = get(&["sharing"]).unwrap_or_else(|| "shared".into()).to_ascii_uppercase();
                 if !matches!(sharing.as_str(), "SHARED" | "PRIVATE" | "LOCKED") {
-                    return Err(self.err(line, format!("cache mount sharing `{sharing}` is not shared, private or locked")));
+                    return Err(
+                        self.err(line, format!("cache mount sharing `{sharing}` is not shared, private or locked"))
+                    );
                 }
                 let source = match get(&["from"]) {
                     Some(f) => {
                         let d = self.source(i, line, &f).await?;
-                        Some(DirectoryObj { root: d.root, path: paths::within("/", &get(&["source", "src"]).unwrap_or_default()) })
+                        Some(DirectoryObj {
+                            root: d.root,
+                            path: paths::within("/", &get(&["source", "src"]).unwrap_or_default()),
+                        })
                     }
                     None => None,
                 };
-                c.mounts.push(CtrMount { target: path, source: MountSource::Cache { volume: CacheVolumeObj { key }, sharing, source, owner } });
+                c.mounts.push(CtrMount {
+                    target: path,
+                    source: MountSource::Cache { volume: CacheVolumeObj { key }, sharing, source, owner },
+                });
             }
             "bind" => {
                 let target = target.ok_or_else(|| self.err(line, "a bind mount needs `target=`"))?;
@@ -655,14 +781,21 @@ impl<'a> Builder<'a> {
                     Some(f) => self.source(i, line, &f).await?,
                     None => self.context.clone(),
                 };
-                let dir = DirectoryObj { root: from.root, path: paths::within(&from.path, &get(&["source", "src"]).unwrap_or_default()) };
+                let dir = DirectoryObj {
+                    root: from.root,
+                    path: paths::within(&from.path, &get(&["source", "src"]).unwrap_or_default()),
+                };
                 let readonly = !truthy(&["rw", "readwrite"]);
-                c.mounts.push(CtrMount { target: paths::resolve(&workdir, &target), source: MountSource::Dir { dir, readonly, owner } });
+                c.mounts.push(CtrMount {
+                    target: paths::resolve(&workdir, &target),
+                    source: MountSource::Dir { dir, readonly, owner },
+                });
             }
             "tmpfs" => {
                 let target = target.ok_or_else(|| self.err(line, "a tmpfs mount needs `target=`"))?;
                 let size = get(&["size"]).and_then(|s| s.parse::<u64>().ok());
-                c.mounts.push(CtrMount { target: paths::resolve(&workdir, &target), source: MountSource::Tmp { size } });
+                c.mounts
+                    .push(CtrMount { target: paths::resolve(&workdir, &target), source: MountSource::Tmp { size } });
             }
             other => return Err(self.err(line, format!("`RUN --mount=type={other}` is not supported yet"))),
         }
@@ -672,7 +805,10 @@ impl<'a> Builder<'a> {
 
 /// A value with quotes removed and `$VAR`s expanded as in a Dockerfile word
 /// (used for env files too).
-pub(super) fn expand_env_value(v: &str, lookup: &(dyn Fn(&str) -> Option<String> + Sync)) -> Result<String, DockerfileError> {
+pub(super) fn expand_env_value(
+    v: &str,
+    lookup: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> Result<String, DockerfileError> {
     Expander { escape: '\\', lookup, raw: false }.word(v)
 }
 

@@ -88,8 +88,17 @@ pub enum Src {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Instr {
-    Run { flags: Vec<Flag>, cmd: Cmd, heredocs: Vec<Heredoc> },
-    Copy { add: bool, flags: Vec<Flag>, srcs: Vec<Src>, dest: String },
+    Run {
+        flags: Vec<Flag>,
+        cmd: Cmd,
+        heredocs: Vec<Heredoc>,
+    },
+    Copy {
+        add: bool,
+        flags: Vec<Flag>,
+        srcs: Vec<Src>,
+        dest: String,
+    },
     Env(Vec<(String, String)>),
     Arg(Vec<ArgDecl>),
     Label(Vec<(String, String)>),
@@ -102,7 +111,10 @@ pub enum Instr {
     Entrypoint(Cmd),
     Shell(Vec<String>),
     /// `HEALTHCHECK [flags] CMD ...`, or `HEALTHCHECK NONE` (`cmd: None`).
-    Healthcheck { flags: Vec<Flag>, cmd: Option<Cmd> },
+    Healthcheck {
+        flags: Vec<Flag>,
+        cmd: Option<Cmd>,
+    },
     /// Instructions that do not change the filesystem and that tanto does
     /// not record (`ONBUILD`, `MAINTAINER`): keyword and text.
     Ignored(String, String),
@@ -229,7 +241,9 @@ fn name_vals(line: usize, kw: &str, rest: &str, escape: char) -> Result<Vec<(Str
             return Err(perr(line, format!("LABEL `{first}` has no value: use LABEL name=value")));
         }
         let t = rest.trim();
-        let (k, v) = t.split_once(char::is_whitespace).ok_or_else(|| perr(line, format!("{kw} `{t}` has no value: use {kw} name=value")))?;
+        let (k, v) = t
+            .split_once(char::is_whitespace)
+            .ok_or_else(|| perr(line, format!("{kw} `{t}` has no value: use {kw} name=value")))?;
         return Ok(vec![(k.to_string(), v.trim_start().to_string())]);
     }
     words
@@ -306,7 +320,10 @@ pub fn parse(text: &str) -> Result<Dockerfile, DockerfileError> {
                 let mut content = String::new();
                 loop {
                     if i >= lines.len() {
-                        return Err(perr(start, format!("heredoc `{name}` is not terminated: end it with a line `{name}`")));
+                        return Err(perr(
+                            start,
+                            format!("heredoc `{name}` is not terminated: end it with a line `{name}`"),
+                        ));
                     }
                     let l = lines[i];
                     i += 1;
@@ -390,10 +407,15 @@ pub fn parse(text: &str) -> Result<Dockerfile, DockerfileError> {
             "USER" => Instr::User(rest.to_string()),
             "STOPSIGNAL" => Instr::StopSignal(rest.to_string()),
             "EXPOSE" => Instr::Expose(rest.split_whitespace().map(str::to_string).collect()),
-            "VOLUME" => Instr::Volume(json_array(rest).unwrap_or_else(|| rest.split_whitespace().map(str::to_string).collect())),
+            "VOLUME" => {
+                Instr::Volume(json_array(rest).unwrap_or_else(|| rest.split_whitespace().map(str::to_string).collect()))
+            }
             "CMD" => Instr::Cmd(cmd(rest)),
             "ENTRYPOINT" => Instr::Entrypoint(cmd(rest)),
-            "SHELL" => Instr::Shell(json_array(rest).ok_or_else(|| perr(start, "SHELL must be a JSON array, e.g. SHELL [\"/bin/bash\", \"-c\"]"))?),
+            "SHELL" => Instr::Shell(
+                json_array(rest)
+                    .ok_or_else(|| perr(start, "SHELL must be a JSON array, e.g. SHELL [\"/bin/bash\", \"-c\"]"))?,
+            ),
             "HEALTHCHECK" => {
                 let (fl, rest) = flags(rest);
                 let (what, body) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
@@ -463,7 +485,11 @@ mod tests {
             (
                 "FROM a\nRUN <<EOF\necho one\necho two\nEOF\nRUN true",
                 vec![
-                    Instr::Run { flags: vec![], cmd: shell("<<EOF"), heredocs: vec![hd("EOF", "echo one\necho two\n", true, false)] },
+                    Instr::Run {
+                        flags: vec![],
+                        cmd: shell("<<EOF"),
+                        heredocs: vec![hd("EOF", "echo one\necho two\n", true, false)],
+                    },
                     Instr::Run { flags: vec![], cmd: shell("true"), heredocs: vec![] },
                 ],
             ),
@@ -503,7 +529,11 @@ mod tests {
             (
                 "FROM a\nENV A=1 B=\"two words\" \\\n    C=3\nENV D legacy value",
                 vec![
-                    Instr::Env(vec![("A".into(), "1".into()), ("B".into(), "\"two words\"".into()), ("C".into(), "3".into())]),
+                    Instr::Env(vec![
+                        ("A".into(), "1".into()),
+                        ("B".into(), "\"two words\"".into()),
+                        ("C".into(), "3".into()),
+                    ]),
                     Instr::Env(vec![("D".into(), "legacy value".into())]),
                 ],
             ),
@@ -517,14 +547,23 @@ mod tests {
             ("FROM a\nCMD [\"cat\", \"/built\"]", vec![Instr::Cmd(Cmd::Exec(vec!["cat".into(), "/built".into()]))]),
             ("FROM a\nENTRYPOINT echo hi", vec![Instr::Entrypoint(shell("echo hi"))]),
             ("FROM a\nEXPOSE 80/tcp 443", vec![Instr::Expose(vec!["80/tcp".into(), "443".into()])]),
-            ("FROM a\nVOLUME [\"/data\"]\nVOLUME /a /b", vec![Instr::Volume(vec!["/data".into()]), Instr::Volume(vec!["/a".into(), "/b".into()])]),
+            (
+                "FROM a\nVOLUME [\"/data\"]\nVOLUME /a /b",
+                vec![Instr::Volume(vec!["/data".into()]), Instr::Volume(vec!["/a".into(), "/b".into()])],
+            ),
             ("FROM a\nHEALTHCHECK NONE", vec![Instr::Healthcheck { flags: vec![], cmd: None }]),
             (
                 "FROM a\nHEALTHCHECK --interval=5s CMD curl -f http://x/",
-                vec![Instr::Healthcheck { flags: vec![Flag { name: "interval".into(), value: Some("5s".into()) }], cmd: Some(shell("curl -f http://x/")) }],
+                vec![Instr::Healthcheck {
+                    flags: vec![Flag { name: "interval".into(), value: Some("5s".into()) }],
+                    cmd: Some(shell("curl -f http://x/")),
+                }],
             ),
             ("FROM a\nMAINTAINER me", vec![Instr::Ignored("MAINTAINER".into(), "me".into())]),
-            ("# escape=`\nFROM a\nRUN echo a `\n  b", vec![Instr::Run { flags: vec![], cmd: shell("echo a   b"), heredocs: vec![] }]),
+            (
+                "# escape=`\nFROM a\nRUN echo a `\n  b",
+                vec![Instr::Run { flags: vec![], cmd: shell("echo a   b"), heredocs: vec![] }],
+            ),
             ("\u{feff}FROM a\r\nUSER 1000:1000\r\n", vec![Instr::User("1000:1000".into())]),
         ];
         for (text, want) in cases {
@@ -537,10 +576,16 @@ mod tests {
         let df = parse("ARG BASE=busybox\nARG V\nFROM ${BASE} AS Build\nRUN true\nFROM --platform=linux/amd64 scratch\nCOPY --from=build / /\n").unwrap();
         assert_eq!(
             df.meta_args,
-            vec![ArgDecl { name: "BASE".into(), default: Some("busybox".into()) }, ArgDecl { name: "V".into(), default: None }]
+            vec![
+                ArgDecl { name: "BASE".into(), default: Some("busybox".into()) },
+                ArgDecl { name: "V".into(), default: None }
+            ]
         );
         assert_eq!(df.stages.len(), 2);
-        assert_eq!((df.stages[0].base.as_str(), df.stages[0].name.as_deref(), df.stages[0].line), ("${BASE}", Some("build"), 3));
+        assert_eq!(
+            (df.stages[0].base.as_str(), df.stages[0].name.as_deref(), df.stages[0].line),
+            ("${BASE}", Some("build"), 3)
+        );
         assert_eq!((df.stages[1].base.as_str(), df.stages[1].platform.as_deref()), ("scratch", Some("linux/amd64")));
     }
 

@@ -56,13 +56,20 @@ impl Backend for Fake {
         Err("fake".into())
     }
     async fn read_file(&self, root: Option<&Ref>, path: &str) -> Result<Vec<u8>, FieldError> {
-        root.and_then(|r| find_file(r, path)).map(String::into_bytes).ok_or_else(|| format!("`{path}`: no such file or directory").into())
+        root.and_then(|r| find_file(r, path))
+            .map(String::into_bytes)
+            .ok_or_else(|| format!("`{path}`: no such file or directory").into())
     }
     async fn read_dir(&self, _: Option<&Ref>, _: &str) -> Result<Vec<EntryStat>, FieldError> {
         Err("fake".into())
     }
     async fn stat(&self, root: Option<&Ref>, path: &str, _: bool) -> Result<Option<EntryStat>, FieldError> {
-        Ok(root.and_then(|r| find_file(r, path)).map(|d| EntryStat { name: path.into(), kind: EntryKind::File, size: d.len() as u64, mode: 0o644 }))
+        Ok(root.and_then(|r| find_file(r, path)).map(|d| EntryStat {
+            name: path.into(),
+            kind: EntryKind::File,
+            size: d.len() as u64,
+            mode: 0o644,
+        }))
     }
     async fn glob(&self, _: Option<&Ref>, _: &str, _: &str) -> Result<Vec<String>, FieldError> {
         Err("fake".into())
@@ -88,7 +95,8 @@ impl Backend for Fake {
 fn context(files: &[(&str, &str)]) -> DirectoryObj {
     let mut root: Option<Ref> = None;
     for (path, data) in files {
-        let a = FileAction::Mkfile { path: format!("/{path}"), data: data.to_string(), mode: 0o644, owner: String::new() };
+        let a =
+            FileAction::Mkfile { path: format!("/{path}"), data: data.to_string(), mode: 0o644, owner: String::new() };
         root = Some(file_op(root.as_ref(), a, vec![]));
     }
     DirectoryObj { root, path: "/".into() }
@@ -144,7 +152,8 @@ fn sh(cmd: &str) -> Vec<String> {
 #[tokio::test]
 async fn build_arg_run_and_cmd() {
     let df = "FROM busybox:1.36\nARG MSG\nRUN echo $MSG > /built\nCMD [\"cat\",\"/built\"]\n";
-    let (c, resolved) = build(&[("Dockerfile", df)], args().with("buildArgs", json!([{"name": "MSG", "value": "hi"}]))).await.unwrap();
+    let (c, resolved) =
+        build(&[("Dockerfile", df)], args().with("buildArgs", json!([{"name": "MSG", "value": "hi"}]))).await.unwrap();
     assert_eq!(resolved, vec!["busybox:1.36"]);
     assert_eq!(c.config.cmd, vec!["cat", "/built"]);
     assert_eq!(c.config.env, vec!["PATH=/bin"], "build args stay out of the image");
@@ -161,18 +170,26 @@ async fn only_the_target_and_its_dependencies_are_planned() {
               FROM base AS final\nARG SUFFIX=default\nRUN cat \"$GREETING_FILE\" > out.txt && echo \"-$SUFFIX\" >> out.txt\n\n\
               FROM missing-image AS broken\nRUN exit 1\n";
     let files = [("greeting.txt", "hi"), ("build/Custom.Dockerfile", df)];
-    let (c, resolved) = build(&files, args().with("dockerfile", json!("build/Custom.Dockerfile")).with("target", json!("final"))).await.unwrap();
+    let (c, resolved) =
+        build(&files, args().with("dockerfile", json!("build/Custom.Dockerfile")).with("target", json!("final")))
+            .await
+            .unwrap();
     assert_eq!(resolved, vec!["busybox:1.36"], "the broken stage's image is never resolved");
     assert_eq!(c.config.workdir, "/app");
     assert_eq!(c.config.env_get("GREETING_FILE"), Some("/app/greeting.txt"));
     let runs = execs(c.rootfs.as_ref().unwrap());
-    assert_eq!(runs.iter().map(|e| e.args.clone()).collect::<Vec<_>>(), vec![sh("cat \"$GREETING_FILE\" > out.txt && echo \"-$SUFFIX\" >> out.txt")]);
+    assert_eq!(
+        runs.iter().map(|e| e.args.clone()).collect::<Vec<_>>(),
+        vec![sh("cat \"$GREETING_FILE\" > out.txt && echo \"-$SUFFIX\" >> out.txt")]
+    );
     assert_eq!(runs[0].cwd, "/app");
     assert!(runs[0].env.contains(&"SUFFIX=default".to_string()));
     let acts = actions(c.rootfs.as_ref().unwrap());
     assert!(acts.iter().any(|a| matches!(a, FileAction::EnsureDir { path, .. } if path == "/app")), "{acts:?}");
     assert!(
-        acts.iter().any(|a| matches!(a, FileAction::Copy { src_path, dest, .. } if src_path == "/greeting.txt" && dest == "/app/")),
+        acts.iter().any(
+            |a| matches!(a, FileAction::Copy { src_path, dest, .. } if src_path == "/greeting.txt" && dest == "/app/")
+        ),
         "{acts:?}"
     );
 }
@@ -182,18 +199,40 @@ async fn arg_scoping_and_expansion() {
     // (build args, Dockerfile, expected env of the final image, expected RUN env additions)
     let cases: Vec<(serde_json::Value, &str, Vec<&str>)> = vec![
         // A global ARG feeds FROM; a stage must redeclare it to see it.
-        (json!([]), "ARG IMG=busybox\nARG V=global\nFROM $IMG\nENV A=${V:-unset}\nARG V\nENV B=$V", vec!["PATH=/bin", "A=unset", "B=global"]),
+        (
+            json!([]),
+            "ARG IMG=busybox\nARG V=global\nFROM $IMG\nENV A=${V:-unset}\nARG V\nENV B=$V",
+            vec!["PATH=/bin", "A=unset", "B=global"],
+        ),
         // A build arg overrides both defaults.
-        (json!([{"name": "V", "value": "cli"}]), "ARG V=global\nFROM busybox\nARG V=stage\nENV B=$V", vec!["PATH=/bin", "B=cli"]),
+        (
+            json!([{"name": "V", "value": "cli"}]),
+            "ARG V=global\nFROM busybox\nARG V=stage\nENV B=$V",
+            vec!["PATH=/bin", "B=cli"],
+        ),
         // ENV wins over ARG of the same name; ENV pairs see the old values.
-        (json!([]), "FROM busybox\nARG X=arg\nENV X=env\nENV Y=$X X=new Z=$X", vec!["PATH=/bin", "X=new", "Y=env", "Z=env"]),
+        (
+            json!([]),
+            "FROM busybox\nARG X=arg\nENV X=env\nENV Y=$X X=new Z=$X",
+            vec!["PATH=/bin", "X=new", "Y=env", "Z=env"],
+        ),
         // Automatic platform args.
-        (json!([]), "FROM busybox\nARG TARGETARCH\nENV ARCH=$TARGETARCH OS=${TARGETOS:-none}", vec!["PATH=/bin", "ARCH=amd64", "OS=none"]),
+        (
+            json!([]),
+            "FROM busybox\nARG TARGETARCH\nENV ARCH=$TARGETARCH OS=${TARGETOS:-none}",
+            vec!["PATH=/bin", "ARCH=amd64", "OS=none"],
+        ),
         // Quotes, escapes and legacy ENV form.
-        (json!([]), "FROM busybox\nENV A=\"two words\" B='$x' C=a\\ b\nENV D legacy value", vec!["PATH=/bin", "A=two words", "B=$x", "C=a b", "D=legacy value"]),
+        (
+            json!([]),
+            "FROM busybox\nENV A=\"two words\" B='$x' C=a\\ b\nENV D legacy value",
+            vec!["PATH=/bin", "A=two words", "B=$x", "C=a b", "D=legacy value"],
+        ),
     ];
     for (bargs, df, want) in cases {
-        let (c, _) = build(&[("Dockerfile", df)], args().with("buildArgs", bargs)).await.unwrap_or_else(|e| panic!("{df:?}: {e}"));
+        let (c, _) = build(&[("Dockerfile", df)], args().with("buildArgs", bargs))
+            .await
+            .unwrap_or_else(|e| panic!("{df:?}: {e}"));
         assert_eq!(c.config.env, want, "{df:?}");
     }
 }
@@ -206,7 +245,10 @@ async fn image_config_instructions() {
     let cfg = &c.config;
     assert_eq!(cfg.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(), vec!["a=1", "b c=2"]);
     assert_eq!(cfg.user, "1000:1000");
-    assert_eq!(cfg.exposed_ports.iter().map(|p| format!("{}/{}", p.port, p.protocol)).collect::<Vec<_>>(), vec!["80/TCP", "53/UDP"]);
+    assert_eq!(
+        cfg.exposed_ports.iter().map(|p| format!("{}/{}", p.port, p.protocol)).collect::<Vec<_>>(),
+        vec!["80/TCP", "53/UDP"]
+    );
     assert_eq!(cfg.volumes, vec!["/data"]);
     assert_eq!(cfg.stop_signal, "SIGINT");
     let h = cfg.healthcheck.clone().unwrap();
@@ -229,8 +271,12 @@ async fn copy_from_stage_with_owner_and_mode() {
     let Op::File(f) = &root.vertex.op else { panic!("{:?}", root.vertex) };
     assert_eq!(f.base, None, "scratch has no base");
     match &f.actions[..] {
-        [FileAction::Copy { src: Some(0), src_path, dest, owner, mode: Some(0o750), .. }, FileAction::Copy { src: Some(1), dest: d2, .. }] => {
-            assert_eq!((src_path.as_str(), dest.as_str(), owner.as_str(), d2.as_str()), ("/out", "/bin/", "10:20", "/copy2"));
+        [FileAction::Copy { src: Some(0), src_path, dest, owner, mode: Some(0o750), .. }, FileAction::Copy { src: Some(1), dest: d2, .. }] =>
+        {
+            assert_eq!(
+                (src_path.as_str(), dest.as_str(), owner.as_str(), d2.as_str()),
+                ("/out", "/bin/", "10:20", "/copy2")
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -260,7 +306,10 @@ async fn run_heredocs_and_mounts() {
             other => format!("{} {other:?}", m.target),
         })
         .collect();
-    assert_eq!(mounts, vec!["/run/secrets/tok secret set:tok 400", "/cache cache /cache LOCKED", "/t secret set:tok 400"]);
+    assert_eq!(
+        mounts,
+        vec!["/run/secrets/tok secret set:tok 400", "/cache cache /cache LOCKED", "/t secret set:tok 400"]
+    );
     assert_eq!(runs[2].args, sh("python3 <<'PY'\nprint(1)\nPY"));
     assert!(runs[2].mounts.is_empty(), "mounts last for one RUN");
     assert_eq!((runs[2].no_network, runs[3].no_network), (false, true));
@@ -268,7 +317,8 @@ async fn run_heredocs_and_mounts() {
 
 #[tokio::test]
 async fn dockerignore_filters_the_context() {
-    let files = [("Dockerfile", "FROM busybox\nCOPY . /src/\n"), (".dockerignore", "# comment\n*.log\n/tmp\n!keep.log\n")];
+    let files =
+        [("Dockerfile", "FROM busybox\nCOPY . /src/\n"), (".dockerignore", "# comment\n*.log\n/tmp\n!keep.log\n")];
     let (c, _) = build(&files, args()).await.unwrap();
     let root = c.rootfs.unwrap();
     let Op::File(f) = &root.vertex.op else { panic!() };
@@ -288,16 +338,44 @@ async fn error_cases() {
     type Files<'a> = &'a [(&'a str, &'a str)];
     let cases: Vec<(Files, Args, &str)> = vec![
         (&[], args(), "cannot read the Dockerfile `Dockerfile` in the build context"),
-        (&[("Dockerfile", "FROM a AS one\nFROM b AS two")], args().with("target", json!("three")), "target stage `three` is not in dockerfile `Dockerfile`: its named stages are one, two"),
-        (&[("Dockerfile", "FROM busybox\nBOGUS x")], args(), "dockerfile `Dockerfile` line 2: unknown instruction `BOGUS`"),
+        (
+            &[("Dockerfile", "FROM a AS one\nFROM b AS two")],
+            args().with("target", json!("three")),
+            "target stage `three` is not in dockerfile `Dockerfile`: its named stages are one, two",
+        ),
+        (
+            &[("Dockerfile", "FROM busybox\nBOGUS x")],
+            args(),
+            "dockerfile `Dockerfile` line 2: unknown instruction `BOGUS`",
+        ),
         (&[("Dockerfile", "FROM missing-x")], args(), "dockerfile `Dockerfile` line 1: image `missing-x` not found"),
-        (&[("Dockerfile", "FROM busybox\nRUN --mount=type=secret,id=nope,required cat")], args(), "line 2: secret `nope` is required but was not passed"),
-        (&[("Dockerfile", "FROM busybox\nCOPY a b /notdir")], args(), "line 2: COPY with more than one source needs a destination directory"),
+        (
+            &[("Dockerfile", "FROM busybox\nRUN --mount=type=secret,id=nope,required cat")],
+            args(),
+            "line 2: secret `nope` is required but was not passed",
+        ),
+        (
+            &[("Dockerfile", "FROM busybox\nCOPY a b /notdir")],
+            args(),
+            "line 2: COPY with more than one source needs a destination directory",
+        ),
         (&[("Dockerfile", "FROM busybox\nADD https://example.com/x /x")], args(), "line 2: fake"),
-        (&[("Dockerfile", "FROM busybox\nCOPY https://example.com/x /x")], args(), "line 2: COPY of `https://example.com/x` is not supported: use ADD for URLs"),
-        (&[("Dockerfile", "FROM busybox\nADD https://example.com/r.git /x")], args(), "line 2: ADD of `https://example.com/r.git` is not supported: add git sources"),
+        (
+            &[("Dockerfile", "FROM busybox\nCOPY https://example.com/x /x")],
+            args(),
+            "line 2: COPY of `https://example.com/x` is not supported: use ADD for URLs",
+        ),
+        (
+            &[("Dockerfile", "FROM busybox\nADD https://example.com/r.git /x")],
+            args(),
+            "line 2: ADD of `https://example.com/r.git` is not supported: add git sources",
+        ),
         (&[("Dockerfile", "FROM busybox\nENV A=${B")], args(), "line 2: syntax error: missing '}'"),
-        (&[("Dockerfile", "FROM busybox AS a\nCOPY --from=a /x /y")], args(), "line 2: `--from=a` refers to the stage it is in"),
+        (
+            &[("Dockerfile", "FROM busybox AS a\nCOPY --from=a /x /y")],
+            args(),
+            "line 2: `--from=a` refers to the stage it is in",
+        ),
     ];
     for (files, a, want) in cases {
         let got = build(files, a).await.map(|_| ()).unwrap_err();
@@ -312,11 +390,14 @@ async fn add_unpacks_local_sources_and_downloads_urls() {
     let root = c.rootfs.unwrap();
     let Op::File(f) = &root.vertex.op else { panic!() };
     match &f.actions[..] {
-        [FileAction::Unpack { src_path, dest, .. }, FileAction::Copy { src: Some(i), src_path: dl, dest: d2, .. }, FileAction::Copy { include, dest: d3, .. }] => {
+        [FileAction::Unpack { src_path, dest, .. }, FileAction::Copy { src: Some(i), src_path: dl, dest: d2, .. }, FileAction::Copy { include, dest: d3, .. }] =>
+        {
             assert_eq!((src_path.as_str(), dest.as_str()), ("/app.tar.gz", "/opt/"));
             assert_eq!((dl.as_str(), d2.as_str()), ("/tool", "/bin/"));
             match &root.vertex.inputs[*i as usize].vertex.op {
-                Op::Http(h) => assert_eq!((h.digest.as_str(), h.name.as_str(), h.permissions), ("sha256:abc", "tool", 0o600)),
+                Op::Http(h) => {
+                    assert_eq!((h.digest.as_str(), h.name.as_str(), h.permissions), ("sha256:abc", "tool", 0o600))
+                }
                 other => panic!("{other:?}"),
             }
             assert_eq!((include.clone(), d3.as_str()), (vec!["*.txt".to_string()], "/txt/"));

@@ -268,11 +268,20 @@ impl TypeDefObj {
         let mut t = TypeDefObj::of(kind);
         let name = name.to_string();
         match kind {
-            Kind::Object => t.object = Some(Box::new(ObjectTypeDefObj { original_name: name.clone(), name, ..Default::default() })),
-            Kind::Interface => t.interface = Some(Box::new(InterfaceTypeDefObj { original_name: name.clone(), name, ..Default::default() })),
+            Kind::Object => {
+                t.object = Some(Box::new(ObjectTypeDefObj { original_name: name.clone(), name, ..Default::default() }))
+            }
+            Kind::Interface => {
+                t.interface =
+                    Some(Box::new(InterfaceTypeDefObj { original_name: name.clone(), name, ..Default::default() }))
+            }
             Kind::Input => t.input = Some(Box::new(InputTypeDefObj { name, fields: vec![] })),
-            Kind::Enum => t.enum_ = Some(Box::new(EnumTypeDefObj { original_name: name.clone(), name, ..Default::default() })),
-            Kind::Scalar => t.scalar = Some(Box::new(ScalarTypeDefObj { original_name: name.clone(), name, ..Default::default() })),
+            Kind::Enum => {
+                t.enum_ = Some(Box::new(EnumTypeDefObj { original_name: name.clone(), name, ..Default::default() }))
+            }
+            Kind::Scalar => {
+                t.scalar = Some(Box::new(ScalarTypeDefObj { original_name: name.clone(), name, ..Default::default() }))
+            }
             _ => {}
         }
         t
@@ -369,7 +378,11 @@ fn json_text(a: &Args, name: &str) -> Result<Option<String>, FieldError> {
     match a.get(name) {
         None | Some(Json::Null) => Ok(None),
         Some(Json::String(s)) => {
-            let v: Json = serde_json::from_str(s).map_err(|e| FieldError::from(format!("`{name}` is not JSON text ({e}): pass a JSON-encoded value, e.g. \"\\\"text\\\"\" or \"42\"")))?;
+            let v: Json = serde_json::from_str(s).map_err(|e| {
+                FieldError::from(format!(
+                    "`{name}` is not JSON text ({e}): pass a JSON-encoded value, e.g. \"\\\"text\\\"\" or \"42\""
+                ))
+            })?;
             Ok(Some(v.to_string()))
         }
         Some(v) => Ok(Some(v.to_string())),
@@ -459,7 +472,9 @@ impl Api {
         match d {
             DefObj::TypeDef(t) => self.type_def_field(t, call),
             DefObj::Object(o) => match call.field {
-                "constructor" => Ok(o.constructor.as_ref().map(|f| def(DefObj::Function((**f).clone()))).unwrap_or(Resolved::Null)),
+                "constructor" => {
+                    Ok(o.constructor.as_ref().map(|f| def(DefObj::Function((**f).clone()))).unwrap_or(Resolved::Null))
+                }
                 "deprecated" => Ok(opt_string(&o.deprecated)),
                 "description" => Ok(leaf(o.description.clone())),
                 "fields" => Ok(fields(&o.fields)),
@@ -490,7 +505,9 @@ impl Api {
             },
             DefObj::Enum(e) => match call.field {
                 "description" => Ok(leaf(e.description.clone())),
-                "members" | "values" => Ok(Resolved::List(e.members.iter().map(|m| def(DefObj::EnumValue(m.clone()))).collect())),
+                "members" | "values" => {
+                    Ok(Resolved::List(e.members.iter().map(|m| def(DefObj::EnumValue(m.clone()))).collect()))
+                }
                 "name" => Ok(leaf(e.name.clone())),
                 "sourceMap" => Ok(source_map(&e.source_map)),
                 "sourceModuleName" => Ok(leaf(e.source_module_name.clone())),
@@ -556,7 +573,13 @@ impl Api {
 
     fn type_def_field(&self, t: &TypeDefObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
         let a = call.args;
-        let part = |k: Kind, r: Option<DefObj>| if t.kind == Some(k) { r.map(def).unwrap_or(Resolved::Null) } else { Resolved::Null };
+        let part = |k: Kind, r: Option<DefObj>| {
+            if t.kind == Some(k) {
+                r.map(def).unwrap_or(Resolved::Null)
+            } else {
+                Resolved::Null
+            }
+        };
         let mut n = t.clone();
         match call.field {
             "asEnum" => return Ok(part(Kind::Enum, t.enum_.as_ref().map(|e| DefObj::Enum((**e).clone())))),
@@ -724,7 +747,8 @@ impl Api {
                     if policy != "Default" {
                         return Err(format!("withCachePolicy: timeToLive applies to the Default policy only, not {policy}: drop timeToLive or use Default").into());
                     }
-                    let ns = super::healthcheck::parse_duration(ttl).map_err(|e| FieldError::from(format!("withCachePolicy: {e}")))?;
+                    let ns = super::healthcheck::parse_duration(ttl)
+                        .map_err(|e| FieldError::from(format!("withCachePolicy: {e}")))?;
                     if ns <= 0 {
                         return Err(format!("withCachePolicy: timeToLive `{ttl}` must be positive").into());
                     }

@@ -76,9 +76,8 @@ pub fn to_screaming_snake(s: &str) -> String {
         if i > 0 && !out.is_empty() && !out.ends_with('_') {
             let (p, k) = (kind(b[i - 1]), kind(c));
             let next_low = b.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
-            let boundary = (p == 2 && k == 1)
-                || (p != 0 && k != 0 && (p == 3) != (k == 3))
-                || (p == 1 && k == 1 && next_low);
+            let boundary =
+                (p == 2 && k == 1) || (p != 0 && k != 0 && (p == 3) != (k == 3)) || (p == 1 && k == 1 && next_low);
             if boundary {
                 out.push('_');
             }
@@ -122,7 +121,9 @@ mod tests {
 
     #[test]
     fn enum_names() {
-        for (s, ok) in [("A", true), ("_a1", true), ("a_B", true), ("1a", false), ("a-b", false), ("", false), ("é", false)] {
+        for (s, ok) in
+            [("A", true), ("_a1", true), ("a_B", true), ("1a", false), ("a-b", false), ("", false), ("é", false)]
+        {
             assert_eq!(valid_enum_name(s), ok, "{s:?}");
         }
     }

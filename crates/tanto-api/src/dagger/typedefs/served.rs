@@ -22,8 +22,8 @@ use std::collections::{HashMap, VecDeque};
 use async_graphql_value::ConstValue;
 
 use super::{
-    EnumTypeDefObj, EnumValueObj, FieldTypeDefObj, FunctionArgObj, FunctionObj, InputTypeDefObj, InterfaceTypeDefObj, Kind,
-    ObjectTypeDefObj, ScalarTypeDefObj, TypeDefObj,
+    EnumTypeDefObj, EnumValueObj, FieldTypeDefObj, FunctionArgObj, FunctionObj, InputTypeDefObj, InterfaceTypeDefObj,
+    Kind, ObjectTypeDefObj, ScalarTypeDefObj, TypeDefObj,
 };
 use crate::gql::schema::{DirectiveUse, FieldDef, InputValueDef, TypeKind, TypeRef};
 use crate::gql::Schema;
@@ -155,11 +155,7 @@ pub fn type_defs(schema: &Schema, opts: Options) -> Vec<TypeDefObj> {
                 if !is_query && !t.fields.contains_key("id") {
                     continue;
                 }
-                let functions = if is_query && opts.hide_core {
-                    vec![]
-                } else {
-                    functions(schema, t.fields.values())
-                };
+                let functions = if is_query && opts.hide_core { vec![] } else { functions(schema, t.fields.values()) };
                 let mut d = TypeDefObj::of(Kind::Object);
                 d.object = Some(Box::new(ObjectTypeDefObj {
                     name: name.to_string(),
@@ -249,7 +245,9 @@ pub fn type_defs(schema: &Schema, opts: Options) -> Vec<TypeDefObj> {
 /// Whether `t` is a bare reference rather than a definition.
 fn is_stub(t: &TypeDefObj) -> bool {
     match t.kind {
-        Some(Kind::Object) => t.object.as_ref().is_none_or(|o| o.fields.is_empty() && o.functions.is_empty() && o.constructor.is_none()),
+        Some(Kind::Object) => {
+            t.object.as_ref().is_none_or(|o| o.fields.is_empty() && o.functions.is_empty() && o.constructor.is_none())
+        }
         Some(Kind::Interface) => t.interface.as_ref().is_none_or(|i| i.functions.is_empty()),
         Some(Kind::Input) => t.input.as_ref().is_none_or(|i| i.fields.is_empty()),
         Some(Kind::Enum) => t.enum_.as_ref().is_none_or(|e| e.members.is_empty()),

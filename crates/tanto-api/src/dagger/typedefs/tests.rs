@@ -113,19 +113,65 @@ async fn type_def_errors() {
     // (query, expected message part)
     let cases = [
         ("{ typeDef { kind } }".to_string(), "TypeDef.kind: this type def has no kind yet: give it one with withKind"),
-        (format!(r#"{{ typeDef {{ withKind(kind: STRING) {{ withField(name: "a", typeDef: "{s}") {{ id }} }} }} }}"#), "withField needs an object type def, but this one is STRING_KIND: call withObject first"),
-        (format!(r#"{{ typeDef {{ withScalar(name: "S") {{ withFunction(function: "{f}") {{ id }} }} }} }}"#), "withFunction needs an object or interface type def, but this one is SCALAR_KIND"),
-        (format!(r#"{{ typeDef {{ withInterface(name: "I") {{ withConstructor(function: "{f}") {{ id }} }} }} }}"#), "withConstructor needs an object type def, but this one is INTERFACE_KIND"),
-        (r#"{ typeDef { withEnumMember(name: "A") { id } } }"#.to_string(), "withEnumMember needs an enum type def, but this one has no kind: call withEnum first"),
-        (format!(r#"{{ loadTypeDefFromID(id: "{e}") {{ withEnumMember(name: "1a") {{ id }} }} }}"#), "withEnumMember: enum member `1a` is not a valid name"),
-        (format!(r#"{{ loadTypeDefFromID(id: "{e}") {{ withEnumMember(name: "a") {{ id }} }} }}"#), "enum `E` already has member `A`"),
-        (format!(r#"{{ loadTypeDefFromID(id: "{e}") {{ withEnumMember(name: "B", value: "a") {{ id }} }} }}"#), "enum `E` already has member `A` with value `a`"),
-        (r#"{ typeDef { withObject(name: " ") { id } } }"#.to_string(), "withObject: the object name must not be empty"),
+        (
+            format!(
+                r#"{{ typeDef {{ withKind(kind: STRING) {{ withField(name: "a", typeDef: "{s}") {{ id }} }} }} }}"#
+            ),
+            "withField needs an object type def, but this one is STRING_KIND: call withObject first",
+        ),
+        (
+            format!(r#"{{ typeDef {{ withScalar(name: "S") {{ withFunction(function: "{f}") {{ id }} }} }} }}"#),
+            "withFunction needs an object or interface type def, but this one is SCALAR_KIND",
+        ),
+        (
+            format!(r#"{{ typeDef {{ withInterface(name: "I") {{ withConstructor(function: "{f}") {{ id }} }} }} }}"#),
+            "withConstructor needs an object type def, but this one is INTERFACE_KIND",
+        ),
+        (
+            r#"{ typeDef { withEnumMember(name: "A") { id } } }"#.to_string(),
+            "withEnumMember needs an enum type def, but this one has no kind: call withEnum first",
+        ),
+        (
+            format!(r#"{{ loadTypeDefFromID(id: "{e}") {{ withEnumMember(name: "1a") {{ id }} }} }}"#),
+            "withEnumMember: enum member `1a` is not a valid name",
+        ),
+        (
+            format!(r#"{{ loadTypeDefFromID(id: "{e}") {{ withEnumMember(name: "a") {{ id }} }} }}"#),
+            "enum `E` already has member `A`",
+        ),
+        (
+            format!(r#"{{ loadTypeDefFromID(id: "{e}") {{ withEnumMember(name: "B", value: "a") {{ id }} }} }}"#),
+            "enum `E` already has member `A` with value `a`",
+        ),
+        (
+            r#"{ typeDef { withObject(name: " ") { id } } }"#.to_string(),
+            "withObject: the object name must not be empty",
+        ),
         (format!(r#"{{ typeDef {{ withListOf(elementType: "{f}") {{ id }} }} }}"#), "is a Function, not a TypeDef"),
-        (format!(r#"{{ function(name: "g", returnType: "{s}") {{ withArg(name: "a", typeDef: "{s}") {{ withArg(name: "a", typeDef: "{s}") {{ id }} }} }} }}"#), "withArg: function `g` already has an argument `a`"),
-        (format!(r#"{{ function(name: "g", returnType: "{s}") {{ withArg(name: "a", typeDef: "{s}", defaultValue: "{{nope") {{ id }} }} }}"#), "`defaultValue` is not JSON text"),
-        (format!(r#"{{ function(name: "g", returnType: "{s}") {{ withCachePolicy(policy: Never, timeToLive: "1m") {{ id }} }} }}"#), "withCachePolicy: timeToLive applies to the Default policy only, not Never"),
-        (format!(r#"{{ function(name: "g", returnType: "{s}") {{ withCachePolicy(policy: Default, timeToLive: "soon") {{ id }} }} }}"#), "withCachePolicy: duration `soon`"),
+        (
+            format!(
+                r#"{{ function(name: "g", returnType: "{s}") {{ withArg(name: "a", typeDef: "{s}") {{ withArg(name: "a", typeDef: "{s}") {{ id }} }} }} }}"#
+            ),
+            "withArg: function `g` already has an argument `a`",
+        ),
+        (
+            format!(
+                r#"{{ function(name: "g", returnType: "{s}") {{ withArg(name: "a", typeDef: "{s}", defaultValue: "{{nope") {{ id }} }} }}"#
+            ),
+            "`defaultValue` is not JSON text",
+        ),
+        (
+            format!(
+                r#"{{ function(name: "g", returnType: "{s}") {{ withCachePolicy(policy: Never, timeToLive: "1m") {{ id }} }} }}"#
+            ),
+            "withCachePolicy: timeToLive applies to the Default policy only, not Never",
+        ),
+        (
+            format!(
+                r#"{{ function(name: "g", returnType: "{s}") {{ withCachePolicy(policy: Default, timeToLive: "soon") {{ id }} }} }}"#
+            ),
+            "withCachePolicy: duration `soon`",
+        ),
     ];
     for (q, want) in cases {
         let got = error(&api, &q).await;
@@ -183,19 +229,61 @@ async fn ids_round_trip_and_values_stay_immutable() {
     let cases = [
         (r#"typeDef { withObject(name: "Thing") }"#.to_string(), "TypeDef", "name", json!("Thing")),
         (r#"typeDef { withObject(name: "Thing") { asObject } }"#.to_string(), "ObjectTypeDef", "name", json!("Thing")),
-        (r#"typeDef { withInterface(name: "Iface") { asInterface } }"#.to_string(), "InterfaceTypeDef", "name", json!("Iface")),
+        (
+            r#"typeDef { withInterface(name: "Iface") { asInterface } }"#.to_string(),
+            "InterfaceTypeDef",
+            "name",
+            json!("Iface"),
+        ),
         (r#"typeDef { withEnum(name: "E") { asEnum } }"#.to_string(), "EnumTypeDef", "name", json!("E")),
         (r#"typeDef { withScalar(name: "S") { asScalar } }"#.to_string(), "ScalarTypeDef", "name", json!("S")),
-        (format!(r#"typeDef {{ withListOf(elementType: "{s}") {{ asList {{ elementTypeDef }} }} }}"#), "TypeDef", "name", json!("String")),
+        (
+            format!(r#"typeDef {{ withListOf(elementType: "{s}") {{ asList {{ elementTypeDef }} }} }}"#),
+            "TypeDef",
+            "name",
+            json!("String"),
+        ),
         (format!(r#"function(name: "f", returnType: "{s}")"#), "Function", "name", json!("f")),
-        (format!(r#"function(name: "f", returnType: "{s}") {{ withArg(name: "a", typeDef: "{s}") {{ args }} }}"#), "FunctionArg", "name", json!("a")),
-        (format!(r#"typeDef {{ withObject(name: "T") {{ withField(name: "fi", typeDef: "{s}") {{ asObject {{ fields }} }} }} }}"#), "FieldTypeDef", "name", json!("fi")),
-        (r#"typeDef { withEnum(name: "E") { withEnumValue(value: "V") { asEnum { members } } } }"#.to_string(), "EnumValueTypeDef", "value", json!("V")),
+        (
+            format!(r#"function(name: "f", returnType: "{s}") {{ withArg(name: "a", typeDef: "{s}") {{ args }} }}"#),
+            "FunctionArg",
+            "name",
+            json!("a"),
+        ),
+        (
+            format!(
+                r#"typeDef {{ withObject(name: "T") {{ withField(name: "fi", typeDef: "{s}") {{ asObject {{ fields }} }} }} }}"#
+            ),
+            "FieldTypeDef",
+            "name",
+            json!("fi"),
+        ),
+        (
+            r#"typeDef { withEnum(name: "E") { withEnumValue(value: "V") { asEnum { members } } } }"#.to_string(),
+            "EnumValueTypeDef",
+            "value",
+            json!("V"),
+        ),
         (r#"sourceMap(filename: "a.py", line: 1, column: 2)"#.to_string(), "SourceMap", "filename", json!("a.py")),
-        (format!(r#"generatedCode(code: "{dir}") {{ withVCSIgnoredPaths(paths: ["x"]) }}"#), "GeneratedCode", "vcsIgnoredPaths", json!(["x"])),
+        (
+            format!(r#"generatedCode(code: "{dir}") {{ withVCSIgnoredPaths(paths: ["x"]) }}"#),
+            "GeneratedCode",
+            "vcsIgnoredPaths",
+            json!(["x"]),
+        ),
         (format!(r#"module {{ withObject(object: "{obj}") }}"#), "Module", "description", json!("")),
-        (r#"env(privileged: true) { withStringInput(name: "a", value: "v", description: "d") }"#.to_string(), "Env", "inputs { name }", json!([{"name": "a"}])),
-        (r#"env { withStringInput(name: "a", value: "v", description: "d") { input(name: "a") } }"#.to_string(), "Binding", "asString", json!("v")),
+        (
+            r#"env(privileged: true) { withStringInput(name: "a", value: "v", description: "d") }"#.to_string(),
+            "Env",
+            "inputs { name }",
+            json!([{"name": "a"}]),
+        ),
+        (
+            r#"env { withStringInput(name: "a", value: "v", description: "d") { input(name: "a") } }"#.to_string(),
+            "Binding",
+            "asString",
+            json!("v"),
+        ),
         ("cloud".to_string(), "Cloud", "id", Json::Null),
     ];
     for (chain, ty, field, want) in cases {
@@ -210,9 +298,14 @@ async fn ids_round_trip_and_values_stay_immutable() {
     }
     // A `with*` makes a new value and leaves its parent alone.
     let base = id(&api, r#"typeDef { withObject(name: "Base") }"#).await;
-    let more = data(&api, &format!(r#"{{ loadTypeDefFromID(id: "{base}") {{ withField(name: "x", typeDef: "{s}") {{ id }} }} }}"#)).await;
+    let more = data(
+        &api,
+        &format!(r#"{{ loadTypeDefFromID(id: "{base}") {{ withField(name: "x", typeDef: "{s}") {{ id }} }} }}"#),
+    )
+    .await;
     assert_ne!(more["loadTypeDefFromID"]["withField"]["id"], json!(base));
-    let fields = data(&api, &format!(r#"{{ loadTypeDefFromID(id: "{base}") {{ asObject {{ fields {{ name }} }} }} }}"#)).await;
+    let fields =
+        data(&api, &format!(r#"{{ loadTypeDefFromID(id: "{base}") {{ asObject {{ fields {{ name }} }} }} }}"#)).await;
     assert_eq!(fields["loadTypeDefFromID"]["asObject"]["fields"], json!([]));
 }
 
@@ -234,11 +327,20 @@ async fn modules_hold_type_defs() {
     );
     // (query, expected error)
     let cases = [
-        (format!(r#"{{ module {{ withObject(object: "{en}") {{ id }} }} }}"#), "Module.withObject: expected a named type def of kind OBJECT_KIND, but this one is ENUM_KIND (`Color`)"),
-        (format!(r#"{{ module {{ withEnum(enum: "{obj}") {{ id }} }} }}"#), "Module.withEnum: expected a named type def of kind ENUM_KIND, but this one is OBJECT_KIND (`MyMod`)"),
+        (
+            format!(r#"{{ module {{ withObject(object: "{en}") {{ id }} }} }}"#),
+            "Module.withObject: expected a named type def of kind OBJECT_KIND, but this one is ENUM_KIND (`Color`)",
+        ),
+        (
+            format!(r#"{{ module {{ withEnum(enum: "{obj}") {{ id }} }} }}"#),
+            "Module.withEnum: expected a named type def of kind ENUM_KIND, but this one is OBJECT_KIND (`MyMod`)",
+        ),
         ("{ module { serve } }".to_string(), "not implemented yet: Module.serve"),
         ("{ module { runtime { id } } }".to_string(), "not implemented yet: Module.runtime"),
-        ("{ module { generatedContextDirectory { id } } }".to_string(), "not implemented yet: Module.generatedContextDirectory"),
+        (
+            "{ module { generatedContextDirectory { id } } }".to_string(),
+            "not implemented yet: Module.generatedContextDirectory",
+        ),
     ];
     for (q, want) in cases {
         let got = error(&api, &q).await;
@@ -283,24 +385,43 @@ async fn envs_bind_inputs_and_declare_outputs() {
             {"name": "base", "typeName": "Container", "isNull": false, "asString": null},
         ])
     );
-    assert_eq!(e["outputs"], json!([{"name": "out", "typeName": "Directory", "isNull": true}, {"name": "note", "typeName": "String", "isNull": true}]));
+    assert_eq!(
+        e["outputs"],
+        json!([{"name": "out", "typeName": "Directory", "isNull": true}, {"name": "note", "typeName": "String", "isNull": true}])
+    );
     assert_eq!(e["base"]["asContainer"]["id"], json!(ctr));
     assert_eq!(e["note"], json!({"isNull": true, "asString": null}));
     assert_eq!(e["workspace"]["id"], json!(dir));
     assert_eq!(e["withoutOutputs"]["outputs"], json!([]));
     // Digests follow the value.
-    let digest = |v: &str| format!(r#"{{ env {{ withStringInput(name: "a", value: "{v}", description: "") {{ input(name: "a") {{ digest }} }} }} }}"#);
+    let digest = |v: &str| {
+        format!(
+            r#"{{ env {{ withStringInput(name: "a", value: "{v}", description: "") {{ input(name: "a") {{ digest }} }} }} }}"#
+        )
+    };
     let (d1, d2, d3) = (data(&api, &digest("x")).await, data(&api, &digest("x")).await, data(&api, &digest("y")).await);
     assert_eq!(d1, d2);
     assert_ne!(d1, d3);
     assert!(d1["env"]["withStringInput"]["input"]["digest"].as_str().unwrap().starts_with("sha256:"));
     // (query, expected error)
     let cases = [
-        (format!(r#"{{ loadEnvFromID(id: "{env}") {{ input(name: "nope") {{ name }} }} }}"#), "env has no input `nope`: its inputs are `greeting`, `base`"),
+        (
+            format!(r#"{{ loadEnvFromID(id: "{env}") {{ input(name: "nope") {{ name }} }} }}"#),
+            "env has no input `nope`: its inputs are `greeting`, `base`",
+        ),
         (r#"{ env { output(name: "x") { name } } }"#.to_string(), "env has no output `x`: it has no outputs"),
-        (format!(r#"{{ loadEnvFromID(id: "{env}") {{ input(name: "base") {{ asDirectory {{ id }} }} }} }}"#), "Binding.asDirectory: binding `base` holds a Container, not a Directory"),
-        (format!(r#"{{ loadEnvFromID(id: "{env}") {{ output(name: "out") {{ asDirectory {{ id }} }} }} }}"#), "binding `out` has no value: it is a declared Directory output"),
-        (format!(r#"{{ env {{ withDirectoryInput(name: "d", value: "{ctr}", description: "") {{ id }} }} }}"#), "is a Container, not a Directory"),
+        (
+            format!(r#"{{ loadEnvFromID(id: "{env}") {{ input(name: "base") {{ asDirectory {{ id }} }} }} }}"#),
+            "Binding.asDirectory: binding `base` holds a Container, not a Directory",
+        ),
+        (
+            format!(r#"{{ loadEnvFromID(id: "{env}") {{ output(name: "out") {{ asDirectory {{ id }} }} }} }}"#),
+            "binding `out` has no value: it is a declared Directory output",
+        ),
+        (
+            format!(r#"{{ env {{ withDirectoryInput(name: "d", value: "{ctr}", description: "") {{ id }} }} }}"#),
+            "is a Container, not a Directory",
+        ),
         (r#"{ env { withCurrentModule { id } } }"#.to_string(), "not implemented yet: Env.withCurrentModule"),
         (r#"{ env { checks { id } } }"#.to_string(), "not implemented yet: Env.checks"),
     ];
@@ -337,34 +458,99 @@ async fn current_type_defs_describe_the_served_schema() {
     let defs = all["currentTypeDefs"].as_array().unwrap();
     let find = |name: &str| defs.iter().find(|d| d["name"] == name).unwrap_or_else(|| panic!("{name} missing"));
     // (name, kind) present; GraphQL's own scalars are kinds, not entries.
-    for (name, kind) in [("Query", "OBJECT_KIND"), ("Container", "OBJECT_KIND"), ("TypeDef", "OBJECT_KIND"), ("Syncer", "INTERFACE_KIND"), ("TypeDefKind", "ENUM_KIND"), ("BuildArg", "INPUT_KIND"), ("Platform", "SCALAR_KIND"), ("JSON", "SCALAR_KIND")] {
+    for (name, kind) in [
+        ("Query", "OBJECT_KIND"),
+        ("Container", "OBJECT_KIND"),
+        ("TypeDef", "OBJECT_KIND"),
+        ("Syncer", "INTERFACE_KIND"),
+        ("TypeDefKind", "ENUM_KIND"),
+        ("BuildArg", "INPUT_KIND"),
+        ("Platform", "SCALAR_KIND"),
+        ("JSON", "SCALAR_KIND"),
+    ] {
         assert_eq!(find(name)["kind"], kind, "{name}");
     }
     for name in ["String", "ID", "Boolean", "__Type"] {
         assert!(defs.iter().all(|d| d["name"] != name), "{name} is not an entry");
     }
-    let ctr_fns: Vec<&str> = find("Container")["asObject"]["functions"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    let ctr_fns: Vec<&str> = find("Container")["asObject"]["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
     assert!(ctr_fns.contains(&"withExec") && ctr_fns.contains(&"sync") && !ctr_fns.contains(&"id"), "{ctr_fns:?}");
     assert_eq!(find("Syncer")["asInterface"]["functions"], json!([{"name": "sync"}]));
-    assert_eq!(find("BuildArg")["asInput"]["fields"], json!([{"name": "name", "typeDef": {"name": "String"}}, {"name": "value", "typeDef": {"name": "String"}}]));
+    assert_eq!(
+        find("BuildArg")["asInput"]["fields"],
+        json!([{"name": "name", "typeDef": {"name": "String"}}, {"name": "value", "typeDef": {"name": "String"}}])
+    );
     let kinds = find("TypeDefKind")["asEnum"]["members"].as_array().unwrap().clone();
-    assert!(kinds.contains(&json!({"name": "STRING_KIND", "value": ""})) && kinds.contains(&json!({"name": "STRING", "value": "STRING_KIND"})), "{kinds:?}");
+    assert!(
+        kinds.contains(&json!({"name": "STRING_KIND", "value": ""}))
+            && kinds.contains(&json!({"name": "STRING", "value": "STRING_KIND"})),
+        "{kinds:?}"
+    );
 
     // Arguments: ID with @expectedType takes the object, a bare ID stays a scalar;
     // directives and defaults fill the argument.
     let q = r#"{ currentTypeDefs { name asObject { functions { name args { name defaultValue typeDef { kind name optional } } returnType { name optional } } } } }"#;
     let got = data(&api, q).await;
-    let fns = |t: &str| got["currentTypeDefs"].as_array().unwrap().iter().find(|d| d["name"] == t).unwrap()["asObject"]["functions"].as_array().unwrap().clone();
-    let func = |t: &str, f: &str| fns(t).into_iter().find(|x| x["name"] == f).unwrap_or_else(|| panic!("{t}.{f} missing"));
-    let arg = |t: &str, f: &str, a: &str| func(t, f)["args"].as_array().unwrap().iter().find(|x| x["name"] == a).cloned().unwrap_or_else(|| panic!("{t}.{f}({a}) missing"));
+    let fns = |t: &str| {
+        got["currentTypeDefs"].as_array().unwrap().iter().find(|d| d["name"] == t).unwrap()["asObject"]["functions"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let func =
+        |t: &str, f: &str| fns(t).into_iter().find(|x| x["name"] == f).unwrap_or_else(|| panic!("{t}.{f} missing"));
+    let arg = |t: &str, f: &str, a: &str| {
+        func(t, f)["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == a)
+            .cloned()
+            .unwrap_or_else(|| panic!("{t}.{f}({a}) missing"))
+    };
     // (type, field, arg, expected)
     let cases = [
-        ("Container", "withDirectory", "source", json!({"name": "source", "defaultValue": "null", "typeDef": {"kind": "OBJECT_KIND", "name": "Directory", "optional": false}})),
-        ("Container", "withExec", "args", json!({"name": "args", "defaultValue": "null", "typeDef": {"kind": "LIST_KIND", "name": "[String]", "optional": false}})),
-        ("Query", "node", "id", json!({"name": "id", "defaultValue": "null", "typeDef": {"kind": "SCALAR_KIND", "name": "ID", "optional": false}})),
-        ("Query", "loadContainerFromID", "id", json!({"name": "id", "defaultValue": "null", "typeDef": {"kind": "OBJECT_KIND", "name": "Container", "optional": false}})),
-        ("Query", "cacheVolume", "sharing", json!({"name": "sharing", "defaultValue": "\"SHARED\"", "typeDef": {"kind": "ENUM_KIND", "name": "CacheSharingMode", "optional": true}})),
-        ("Query", "file", "permissions", json!({"name": "permissions", "defaultValue": "420", "typeDef": {"kind": "INTEGER_KIND", "name": "Int", "optional": true}})),
+        (
+            "Container",
+            "withDirectory",
+            "source",
+            json!({"name": "source", "defaultValue": "null", "typeDef": {"kind": "OBJECT_KIND", "name": "Directory", "optional": false}}),
+        ),
+        (
+            "Container",
+            "withExec",
+            "args",
+            json!({"name": "args", "defaultValue": "null", "typeDef": {"kind": "LIST_KIND", "name": "[String]", "optional": false}}),
+        ),
+        (
+            "Query",
+            "node",
+            "id",
+            json!({"name": "id", "defaultValue": "null", "typeDef": {"kind": "SCALAR_KIND", "name": "ID", "optional": false}}),
+        ),
+        (
+            "Query",
+            "loadContainerFromID",
+            "id",
+            json!({"name": "id", "defaultValue": "null", "typeDef": {"kind": "OBJECT_KIND", "name": "Container", "optional": false}}),
+        ),
+        (
+            "Query",
+            "cacheVolume",
+            "sharing",
+            json!({"name": "sharing", "defaultValue": "\"SHARED\"", "typeDef": {"kind": "ENUM_KIND", "name": "CacheSharingMode", "optional": true}}),
+        ),
+        (
+            "Query",
+            "file",
+            "permissions",
+            json!({"name": "permissions", "defaultValue": "420", "typeDef": {"kind": "INTEGER_KIND", "name": "Int", "optional": true}}),
+        ),
     ];
     for (t, f, a, want) in cases {
         let got = arg(t, f, a);
@@ -380,7 +566,9 @@ async fn current_type_defs_describe_the_served_schema() {
     assert_eq!(query["asObject"]["functions"], json!([]));
 
     // returnAllTypes: every referenced type once, non-optional, full definitions.
-    let every = data(&api, "{ currentTypeDefs(returnAllTypes: true) { name kind optional asObject { functions { name } } } }").await;
+    let every =
+        data(&api, "{ currentTypeDefs(returnAllTypes: true) { name kind optional asObject { functions { name } } } }")
+            .await;
     let every = every["currentTypeDefs"].as_array().unwrap();
     let names: Vec<&str> = every.iter().map(|d| d["name"].as_str().unwrap()).collect();
     let mut unique = names.clone();
@@ -409,7 +597,11 @@ fn placeholder(schema: &Schema, ty: &TypeRef, expected: Option<&str>, ids: &[(&s
             "JSON" => json!("1"),
             n => match schema.get_type(n) {
                 Some(t) if t.kind == TypeKind::Enum => json!(t.enum_values.keys().next().unwrap().to_string()),
-                _ => json!(ids.iter().find(|(t, _)| Some(*t) == expected).map(|(_, id)| id.clone()).unwrap_or_else(|| "probe:none".into())),
+                _ => json!(ids
+                    .iter()
+                    .find(|(t, _)| Some(*t) == expected)
+                    .map(|(_, id)| id.clone())
+                    .unwrap_or_else(|| "probe:none".into())),
             },
         },
     }
@@ -423,12 +615,17 @@ async fn the_whole_surface_of_these_types_is_served() {
     let schema = Schema::dagger_v021();
     let s = id(&api, "typeDef { withKind(kind: STRING_KIND) }").await;
     let sm = id(&api, r#"sourceMap(filename: "f", line: 1, column: 1)"#).await;
-    let f = id(&api, &format!(r#"function(name: "f", returnType: "{s}") {{ withArg(name: "a", typeDef: "{s}") }}"#)).await;
+    let f =
+        id(&api, &format!(r#"function(name: "f", returnType: "{s}") {{ withArg(name: "a", typeDef: "{s}") }}"#)).await;
     let obj_td = id(&api, &format!(r#"typeDef {{ withObject(name: "O") {{ withField(name: "x", typeDef: "{s}") {{ withFunction(function: "{f}") }} }} }}"#)).await;
     let enum_td = id(&api, r#"typeDef { withEnum(name: "E") { withEnumValue(value: "V") } }"#).await;
     let dir = id(&api, "directory").await;
     let served = data(&api, r#"{ currentTypeDefs { name asInput { id } } }"#).await;
-    let build_arg = served["currentTypeDefs"].as_array().unwrap().iter().find(|x| x["name"] == "BuildArg").unwrap()["asInput"]["id"].as_str().unwrap().to_string();
+    let build_arg = served["currentTypeDefs"].as_array().unwrap().iter().find(|x| x["name"] == "BuildArg").unwrap()
+        ["asInput"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let ids: Vec<(&str, String)> = vec![
         ("TypeDef", obj_td.clone()),
         ("Function", f.clone()),
@@ -445,9 +642,21 @@ async fn the_whole_surface_of_these_types_is_served() {
         ("InputTypeDef", build_arg, vec![]),
         ("ScalarTypeDef", id(&api, r#"typeDef { withScalar(name: "S") { asScalar } }"#).await, vec![]),
         ("EnumTypeDef", id(&api, &format!(r#"loadTypeDefFromID(id: "{enum_td}") {{ asEnum }}"#)).await, vec![]),
-        ("EnumValueTypeDef", id(&api, r#"typeDef { withEnum(name: "E") { withEnumValue(value: "V") { asEnum { members } } } }"#).await, vec![]),
-        ("ListTypeDef", id(&api, &format!(r#"typeDef {{ withListOf(elementType: "{s}") {{ asList }} }}"#)).await, vec![]),
-        ("FieldTypeDef", id(&api, &format!(r#"loadTypeDefFromID(id: "{obj_td}") {{ asObject {{ fields }} }}"#)).await, vec![]),
+        (
+            "EnumValueTypeDef",
+            id(&api, r#"typeDef { withEnum(name: "E") { withEnumValue(value: "V") { asEnum { members } } } }"#).await,
+            vec![],
+        ),
+        (
+            "ListTypeDef",
+            id(&api, &format!(r#"typeDef {{ withListOf(elementType: "{s}") {{ asList }} }}"#)).await,
+            vec![],
+        ),
+        (
+            "FieldTypeDef",
+            id(&api, &format!(r#"loadTypeDefFromID(id: "{obj_td}") {{ asObject {{ fields }} }}"#)).await,
+            vec![],
+        ),
         ("Function", f.clone(), vec![]),
         ("FunctionArg", id(&api, &format!(r#"loadFunctionFromID(id: "{f}") {{ args }}"#)).await, vec![]),
         ("SourceMap", sm.clone(), vec![]),
@@ -455,10 +664,29 @@ async fn the_whole_surface_of_these_types_is_served() {
         (
             "Module",
             id(&api, "module").await,
-            vec!["check", "checks", "generatedContextDirectory", "generator", "generators", "introspectionSchemaJSON", "runtime", "serve", "services", "userDefaults"],
+            vec![
+                "check",
+                "checks",
+                "generatedContextDirectory",
+                "generator",
+                "generators",
+                "introspectionSchemaJSON",
+                "runtime",
+                "serve",
+                "services",
+                "userDefaults",
+            ],
         ),
-        ("Env", id(&api, "env").await, vec!["check", "checks", "services", "withCurrentModule", "withMainModule", "withModule"]),
-        ("Binding", id(&api, r#"env { withStringInput(name: "a", value: "v", description: "") { input(name: "a") } }"#).await, vec![]),
+        (
+            "Env",
+            id(&api, "env").await,
+            vec!["check", "checks", "services", "withCurrentModule", "withMainModule", "withModule"],
+        ),
+        (
+            "Binding",
+            id(&api, r#"env { withStringInput(name: "a", value: "v", description: "") { input(name: "a") } }"#).await,
+            vec![],
+        ),
         ("Cloud", id(&api, "cloud").await, vec![]),
     ];
     for (ty, oid, missing) in objects {
@@ -472,10 +700,13 @@ async fn the_whole_surface_of_these_types_is_served() {
                 if let Some(d) = &a.default_json {
                     args.insert(name.clone(), d.clone());
                 } else if a.ty.is_non_null() {
-                    let expected = a.directives.iter().find(|d| &*d.name == "expectedType").and_then(|d| d.arg("name")).and_then(|v| match v {
-                        async_graphql_value::ConstValue::String(s) => Some(s.clone()),
-                        _ => None,
-                    });
+                    let expected =
+                        a.directives.iter().find(|d| &*d.name == "expectedType").and_then(|d| d.arg("name")).and_then(
+                            |v| match v {
+                                async_graphql_value::ConstValue::String(s) => Some(s.clone()),
+                                _ => None,
+                            },
+                        );
                     args.insert(name.clone(), placeholder(schema, &a.ty, expected.as_deref(), &ids));
                 }
             }

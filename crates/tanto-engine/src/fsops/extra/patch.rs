@@ -36,7 +36,10 @@ fn range(s: &str) -> Result<(usize, usize), String> {
         Some((a, b)) => (a, b),
         None => (s, "1"),
     };
-    Ok((start.parse().map_err(|_| format!("bad hunk range `{s}`"))?, len.parse().map_err(|_| format!("bad hunk range `{s}`"))?))
+    Ok((
+        start.parse().map_err(|_| format!("bad hunk range `{s}`"))?,
+        len.parse().map_err(|_| format!("bad hunk range `{s}`"))?,
+    ))
 }
 
 /// Parses a patch into per-file patches.
@@ -46,10 +49,16 @@ pub fn parse(text: &str) -> Result<Vec<FilePatch>, String> {
     let mut i = 0;
     while i < lines.len() {
         let l = lines[i];
-        if l.starts_with("rename from") || l.starts_with("copy from") || l.starts_with("old mode") || l.starts_with("GIT binary patch") || l.starts_with("Binary files") {
+        if l.starts_with("rename from")
+            || l.starts_with("copy from")
+            || l.starts_with("old mode")
+            || l.starts_with("GIT binary patch")
+            || l.starts_with("Binary files")
+        {
             return Err(format!("`{l}`: renames, copies, mode changes and binary patches are not supported"));
         }
-        if let (Some(old), Some(new)) = (l.strip_prefix("--- "), lines.get(i + 1).and_then(|n| n.strip_prefix("+++ "))) {
+        if let (Some(old), Some(new)) = (l.strip_prefix("--- "), lines.get(i + 1).and_then(|n| n.strip_prefix("+++ ")))
+        {
             out.push(FilePatch { old: strip_prefix(old), new: strip_prefix(new), hunks: Vec::new() });
             i += 2;
             continue;
@@ -58,8 +67,10 @@ pub fn parse(text: &str) -> Result<Vec<FilePatch>, String> {
             let fp = out.last_mut().ok_or("a hunk comes before any `---`/`+++` file header")?;
             let spec = h.split(" @@").next().unwrap_or("");
             let mut parts = spec.split_whitespace();
-            let (old_start, old_len) = range(parts.next().and_then(|p| p.strip_prefix('-')).ok_or(format!("bad hunk header `{l}`"))?)?;
-            let (_, new_len) = range(parts.next().and_then(|p| p.strip_prefix('+')).ok_or(format!("bad hunk header `{l}`"))?)?;
+            let (old_start, old_len) =
+                range(parts.next().and_then(|p| p.strip_prefix('-')).ok_or(format!("bad hunk header `{l}`"))?)?;
+            let (_, new_len) =
+                range(parts.next().and_then(|p| p.strip_prefix('+')).ok_or(format!("bad hunk header `{l}`"))?)?;
             let mut hunk = Hunk { old_start, lines: Vec::new(), old_no_eol: false, new_no_eol: false };
             let (mut o, mut n) = (0, 0);
             i += 1;
@@ -121,13 +132,21 @@ pub fn apply(old: Option<&str>, fp: &FilePatch) -> Result<String, String> {
         let new_side: Vec<String> = h.lines.iter().filter(|(k, _)| *k != '-').map(|(_, t)| t.clone()).collect();
         let want = (h.old_start.max(1) as isize - 1 + delta).max(0) as usize;
         let want = if old_side.is_empty() && h.old_start == 0 { 0 } else { want };
-        let fits = |at: usize| at + old_side.len() <= lines.len() && lines[at..at + old_side.len()].iter().zip(&old_side).all(|(a, b)| a == b);
+        let fits = |at: usize| {
+            at + old_side.len() <= lines.len()
+                && lines[at..at + old_side.len()].iter().zip(&old_side).all(|(a, b)| a == b)
+        };
         let at = (0..=lines.len())
             .flat_map(|d| [want.checked_sub(d), Some(want + d)])
             .flatten()
             .filter(|&a| a <= lines.len())
             .find(|&a| fits(a))
-            .ok_or_else(|| format!("hunk at line {} of `{name}` does not apply: the file differs from what the patch expects", h.old_start))?;
+            .ok_or_else(|| {
+                format!(
+                    "hunk at line {} of `{name}` does not apply: the file differs from what the patch expects",
+                    h.old_start
+                )
+            })?;
         let at_end = at + old_side.len() == lines.len();
         lines.splice(at..at + old_side.len(), new_side.iter().cloned());
         delta += new_side.len() as isize - old_side.len() as isize;
@@ -153,8 +172,12 @@ diff --git a/gone.txt b/gone.txt\ndeleted file mode 100644\n--- a/gone.txt\n+++ 
     #[test]
     fn parse_files() {
         let fps = parse(PATCH).unwrap();
-        let names: Vec<(Option<&str>, Option<&str>)> = fps.iter().map(|f| (f.old.as_deref(), f.new.as_deref())).collect();
-        assert_eq!(names, vec![(Some("file.txt"), Some("file.txt")), (None, Some("new.txt")), (Some("gone.txt"), None)]);
+        let names: Vec<(Option<&str>, Option<&str>)> =
+            fps.iter().map(|f| (f.old.as_deref(), f.new.as_deref())).collect();
+        assert_eq!(
+            names,
+            vec![(Some("file.txt"), Some("file.txt")), (None, Some("new.txt")), (Some("gone.txt"), None)]
+        );
         assert!(fps[1].hunks[0].new_no_eol);
     }
 
