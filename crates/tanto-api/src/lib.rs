@@ -7,4 +7,4 @@
 pub mod dagger;
 pub mod gql;
 
-pub use dagger::{Api, Backend, Objects};
+pub use dagger::{Api, ApiError, ApiResult, Objects};

@@ -176,12 +176,9 @@ async fn dagger_io_drives_the_executor() {
 }
 
 /// The real resolvers for the pure-data types (type defs, functions, modules, envs): no
-/// engine work is needed, so a backend that refuses all work is enough.
+/// engine work is needed, so an engine that refuses all work is enough.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dagger_io_builds_type_defs_and_reads_the_served_schema() {
-    let api = tanto_api::Api::new(
-        Arc::new(tanto_api::dagger::coverage::ProbeBackend),
-        Arc::new(tanto_api::Objects::default()),
-    );
+    let api = tanto_api::Api::new(tanto_api::dagger::coverage::probe_engine(), Arc::new(tanto_api::Objects::default()));
     run_script("python_sdk_typedefs.py", Arc::new(api), tanto_api::Api::root()).await;
 }

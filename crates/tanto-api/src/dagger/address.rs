@@ -23,10 +23,13 @@
 use serde::Serialize;
 
 use super::objects::*;
-use super::service::{PortForwardObj, ServiceKind, ServiceObj};
-use super::sources::{GitAuth, GitRefObj, GitRepositoryObj, RefKind};
+use super::service::{ServiceKind, ServiceObj};
+use super::sources::{GitRefObj, GitRepositoryObj};
+use tanto_contract::git::{GitAuth, RefKind};
+use tanto_contract::service::PortForward;
 use super::{leaf, not_implemented, paths, resolved, Api, Object};
-use crate::gql::{FieldCall, FieldError, Resolved};
+use crate::gql::{FieldCall, Resolved};
+use crate::dagger::ApiError;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct AddressObj {
@@ -121,7 +124,7 @@ fn local_path(v: &str) -> &str {
 }
 
 /// A secret address as a secret URI and cache key (Dagger's normalisation).
-pub fn secret_uri(addr: &str) -> Result<(String, Option<String>), FieldError> {
+pub fn secret_uri(addr: &str) -> Result<(String, Option<String>), ApiError> {
     let mut uri = if addr.contains(':') { addr.to_string() } else { format!("env://{addr}") };
     let (source, val) = uri.split_once(':').expect("has a colon");
     if !val.starts_with("//") {
@@ -144,9 +147,9 @@ pub fn secret_uri(addr: &str) -> Result<(String, Option<String>), FieldError> {
 }
 
 /// A service address: (host, port forward).
-pub fn service_addr(addr: &str) -> Result<(String, PortForwardObj), FieldError> {
+pub fn service_addr(addr: &str) -> Result<(String, PortForward), ApiError> {
     let bad =
-        |why: &str| FieldError::from(format!("service address `{addr}` {why}: use tcp://HOST:PORT or udp://HOST:PORT"));
+        |why: &str| ApiError::from(format!("service address `{addr}` {why}: use tcp://HOST:PORT or udp://HOST:PORT"));
     let (scheme, rest) = addr.split_once("://").ok_or_else(|| bad("has no scheme"))?;
     let protocol = match scheme.to_ascii_lowercase().as_str() {
         "tcp" => "TCP",
@@ -166,18 +169,18 @@ pub fn service_addr(addr: &str) -> Result<(String, PortForwardObj), FieldError> 
     if host.is_empty() {
         return Err(bad("has no host"));
     }
-    Ok((host.to_string(), PortForwardObj { frontend: Some(port), backend: port, protocol: protocol.into() }))
+    Ok((host.to_string(), PortForward { frontend: Some(port), backend: port, protocol: protocol.into() }))
 }
 
 impl Api {
     /// The git address `v` stands for: a git URL, or (extension) a schemeless
     /// `host.tld/owner/repo` that is not a host path.
-    async fn git_address(&self, v: &str) -> Result<Option<GitAddress>, FieldError> {
+    async fn git_address(&self, v: &str) -> Result<Option<GitAddress>, ApiError> {
         if let Some(g) = parse_git(v) {
             return Ok(Some(g));
         }
         match schemeless_git(v) {
-            Some(g) if self.backend.host_path(v).await?.is_none() => Ok(Some(g)),
+            Some(g) if self.engine.host.host_path(v).await?.is_none() => Ok(Some(g)),
             _ => Ok(None),
         }
     }
@@ -195,8 +198,8 @@ impl Api {
     }
 
     /// A local git repository: the host directory read as `Directory.asGit`.
-    async fn local_git(&self, path: &str) -> Result<GitRepositoryObj, FieldError> {
-        let root = self.backend.host_directory(path, vec![], vec![], false).await?;
+    async fn local_git(&self, path: &str) -> Result<GitRepositoryObj, ApiError> {
+        let root = self.engine.host.host_directory(path, vec![], vec![], false).await?;
         let dir = DirectoryObj { root: Some(root), path: "/".into() };
         match self.directory_as_git(&dir).await? {
             Resolved::Object(o) => match o.value.downcast_ref::<Object>() {
@@ -207,13 +210,13 @@ impl Api {
         }
     }
 
-    pub(super) async fn address(&self, addr: &AddressObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+    pub(super) async fn address(&self, addr: &AddressObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
         let a = call.args;
         let v = addr.value.as_str();
         match call.field {
             "value" => Ok(leaf(v)),
             "container" => {
-                let base = ContainerObj::scratch(self.backend.default_platform());
+                let base = ContainerObj::scratch(self.engine.images.default_platform());
                 Ok(resolved(Object::Container(self.from_image(&base, v).await?)))
             }
             "directory" => match self.git_address(v).await? {
@@ -224,7 +227,7 @@ impl Api {
                 }
                 None => {
                     let root = self
-                        .backend
+                        .engine.host
                         .host_directory(
                             local_path(v),
                             a.opt_string_list("include")?.unwrap_or_default(),
@@ -246,7 +249,7 @@ impl Api {
                     Ok(resolved(Object::File(FileObj { root: tree.root, path: paths::clean_abs(sub) })))
                 }
                 None => {
-                    let (root, path) = self.backend.host_file(local_path(v)).await?;
+                    let (root, path) = self.engine.host.host_file(local_path(v)).await?;
                     Ok(resolved(Object::File(FileObj { root: Some(root), path })))
                 }
             },
@@ -277,13 +280,13 @@ impl Api {
                 Ok(resolved(Object::Secret(self.secret_from_uri(uri, cache_key.as_deref())?)))
             }
             "socket" => {
-                let host_path = self.backend.host_unix_socket(v.strip_prefix("unix://").unwrap_or(v)).await?;
+                let host_path = self.engine.host.host_unix_socket(v.strip_prefix("unix://").unwrap_or(v)).await?;
                 Ok(resolved(Object::Socket(super::socket::SocketObj { host_path })))
             }
             "service" => {
                 let (host, port) = service_addr(v)?;
                 let svc = ServiceObj { kind: ServiceKind::Host { host, ports: vec![port] }, custom_hostname: None };
-                self.backend.register_service(&svc.spec());
+                self.engine.services.register_service(&svc.spec());
                 Ok(resolved(Object::Service(svc)))
             }
             _ => Err(not_implemented(call)),
@@ -403,7 +406,7 @@ mod tests {
                         "{input}"
                     )
                 }
-                (Err(e), Err(w)) => assert!(e.message.contains(w), "{input}: {}", e.message),
+                (Err(e), Err(w)) => assert!(e.to_string().contains(w), "{input}: {}", e),
                 (got, want) => panic!("{input}: got {got:?}, want {want:?}"),
             }
         }

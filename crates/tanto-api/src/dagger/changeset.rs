@@ -8,20 +8,13 @@ use tanto_model::{FileAction, Ref};
 
 use super::objects::DirectoryObj;
 use super::{file_op, leaf, not_implemented, resolved, Api, Object};
-use crate::gql::{FieldCall, FieldError, Resolved};
+use crate::gql::{FieldCall, Resolved};
+use crate::dagger::ApiError;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ChangesetObj {
     pub before: DirectoryObj,
     pub after: DirectoryObj,
-}
-
-/// What a changeset adds, modifies and removes (see `Backend::changes`).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ChangeLists {
-    pub added: Vec<String>,
-    pub modified: Vec<String>,
-    pub removed: Vec<String>,
 }
 
 /// The sources of a two-input action and their indices.
@@ -53,14 +46,14 @@ impl ChangesetObj {
 }
 
 impl Api {
-    pub(super) fn load_changeset(&self, id: &Json) -> Result<ChangesetObj, FieldError> {
+    pub(super) fn load_changeset(&self, id: &Json) -> Result<ChangesetObj, ApiError> {
         match &*self.load(id, Some("Changeset"))? {
             Object::Changeset(c) => Ok(c.clone()),
             _ => unreachable!("type checked by load"),
         }
     }
 
-    pub(super) async fn changeset(&self, c: &ChangesetObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+    pub(super) async fn changeset(&self, c: &ChangesetObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
         let strings = |v: Vec<String>| leaf(Json::Array(v.into_iter().map(Json::String).collect()));
         match call.field {
             "before" => Ok(resolved(Object::Directory(c.before.clone()))),
@@ -81,7 +74,7 @@ impl Api {
             }
             "addedPaths" | "modifiedPaths" | "removedPaths" | "isEmpty" => {
                 let l = self
-                    .backend
+                    .engine.solve
                     .changes(c.before.root.as_ref(), &c.before.path, c.after.root.as_ref(), &c.after.path)
                     .await?;
                 Ok(match call.field {

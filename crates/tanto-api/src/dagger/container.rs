@@ -5,13 +5,14 @@ use tanto_model::{ExecMount, ExecMountKind, ExecOp, Expect, FileAction, ImageLay
 
 use super::objects::*;
 use super::{file_op, leaf, paths, resolved, Api, Object};
-use crate::gql::{Args, FieldCall, FieldError, Resolved};
+use crate::gql::{Args, FieldCall, Resolved};
+use crate::dagger::ApiError;
 
 fn strings(v: &[String]) -> Resolved {
     leaf(Json::Array(v.iter().cloned().map(Json::String).collect()))
 }
 
-fn parse_expect(s: &str) -> Result<Expect, FieldError> {
+fn parse_expect(s: &str) -> Result<Expect, ApiError> {
     match s {
         "SUCCESS" => Ok(Expect::Success),
         "FAILURE" => Ok(Expect::Failure),
@@ -20,14 +21,14 @@ fn parse_expect(s: &str) -> Result<Expect, FieldError> {
     }
 }
 
-fn parse_protocol(a: &Args) -> Result<String, FieldError> {
+fn parse_protocol(a: &Args) -> Result<String, ApiError> {
     match a.opt_enum_value("protocol")?.unwrap_or("TCP") {
         p @ ("TCP" | "UDP") => Ok(p.to_string()),
         other => Err(format!("`protocol` must be TCP or UDP, not `{other}`").into()),
     }
 }
 
-fn parse_sharing(a: &Args) -> Result<String, FieldError> {
+fn parse_sharing(a: &Args) -> Result<String, ApiError> {
     match a.opt_enum_value("sharing")?.unwrap_or("SHARED") {
         s @ ("SHARED" | "PRIVATE" | "LOCKED") => Ok(s.to_string()),
         other => Err(format!("`sharing` must be SHARED, PRIVATE or LOCKED, not `{other}`").into()),
@@ -44,7 +45,7 @@ impl ContainerObj {
     }
 
     /// A path argument made absolute (expanding env vars when asked).
-    pub(super) fn path_arg(&self, a: &Args, name: &str) -> Result<String, FieldError> {
+    pub(super) fn path_arg(&self, a: &Args, name: &str) -> Result<String, ApiError> {
         let raw = a.string(name)?;
         let raw =
             if a.opt_bool("expand")?.unwrap_or(false) { paths::expand(raw, &self.config.env) } else { raw.to_string() };
@@ -72,7 +73,7 @@ impl ContainerObj {
 }
 
 impl Api {
-    pub(super) async fn container(&self, c: &ContainerObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+    pub(super) async fn container(&self, c: &ContainerObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
         let a = call.args;
         let ctr = |c: ContainerObj| Ok(resolved(Object::Container(c)));
         match call.field {
@@ -86,7 +87,7 @@ impl Api {
                     )
                     .into());
                 };
-                let out = self.backend.exec_output(exec).await?;
+                let out = self.engine.solve.exec_output(exec).await?;
                 Ok(match call.field {
                     "stdout" => leaf(String::from_utf8_lossy(&out.stdout).into_owned()),
                     "stderr" => leaf(String::from_utf8_lossy(&out.stderr).into_owned()),
@@ -205,7 +206,7 @@ impl Api {
                 }
                 let protocol = parse_protocol(a)?;
                 n.config.exposed_ports.retain(|p| !(p.port == port && p.protocol == protocol));
-                n.config.exposed_ports.push(PortObj {
+                n.config.exposed_ports.push(Port {
                     port,
                     protocol,
                     description: a.opt_string("description")?.map(str::to_string),
@@ -410,8 +411,8 @@ impl Api {
     }
 
     /// `c` with its filesystem and configuration replaced by an image's.
-    pub(super) async fn from_image(&self, c: &ContainerObj, address: &str) -> Result<ContainerObj, FieldError> {
-        let img = self.backend.resolve_image(address, &c.platform).await?;
+    pub(super) async fn from_image(&self, c: &ContainerObj, address: &str) -> Result<ContainerObj, ApiError> {
+        let img = self.engine.images.resolve_image(address, &c.platform).await?;
         let mut top: Option<Ref> = None;
         for (diff_id, blob) in img.layers {
             let v = Vertex::new(Op::ImageLayer(ImageLayerOp { diff_id, blob }), top.into_iter().collect());
@@ -432,7 +433,7 @@ impl Api {
         c: &ContainerObj,
         path: &str,
         _dir: bool,
-    ) -> Result<DirectoryObj, FieldError> {
+    ) -> Result<DirectoryObj, ApiError> {
         if let Some((m, rest)) = c.mount_for(path) {
             return match &m.source {
                 MountSource::Dir { dir, .. } => {
@@ -451,7 +452,7 @@ impl Api {
         Ok(DirectoryObj { root: c.rootfs.clone(), path: path.to_string() })
     }
 
-    pub(super) fn with_exec(&self, c: &ContainerObj, a: &Args) -> Result<ContainerObj, FieldError> {
+    pub(super) fn with_exec(&self, c: &ContainerObj, a: &Args) -> Result<ContainerObj, ApiError> {
         let mut args = a.string_list("args")?;
         if args.is_empty() {
             args = c.config.cmd.clone();
@@ -543,7 +544,7 @@ impl Api {
 }
 
 /// The copy action behind `withDirectory` (container and directory alike).
-pub(super) fn copy_dir_action(src: &DirectoryObj, dest: String, a: &Args) -> Result<FileAction, FieldError> {
+pub(super) fn copy_dir_action(src: &DirectoryObj, dest: String, a: &Args) -> Result<FileAction, ApiError> {
     Ok(FileAction::Copy {
         src: src.root.as_ref().map(|_| 0),
         src_path: src.path.clone(),

@@ -1,14 +1,11 @@
 //! How much of the v0.21 schema the resolvers implement, measured by probing:
 //! every field of a type is called on a real object of that type (obtained
 //! through the API itself, starting from `Query`), with placeholder arguments,
-//! against a [`ProbeBackend`] that refuses all engine work. A field counts as
+//! against an engine that refuses all work ([`probe_engine`]). A field counts as
 //! implemented unless the call fails with exactly `not implemented yet:
-//! Type.field` — so the report cannot drift from the code.
-//!
-//! The probe backend overrides every [`Backend`] method, so a backend default
-//! that says "not implemented yet" never makes a field look missing or present;
-//! a backend method added later and not overridden here can only make a field
-//! look missing (never the reverse).
+//! Type.field` — so the report cannot drift from the code. The engine
+//! contract has no default methods, so nothing an engine leaves out can make
+//! a field look present.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,11 +13,7 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde::Serialize;
 use serde_json::{json, Value as Json};
-use tanto_model::Ref;
 
-use super::backend::*;
-use super::objects::{ContainerObj, FileObj};
-use super::sources::{GitAuth, RefKind};
 use super::{Api, Objects};
 use crate::gql::schema::{TypeDef, TypeKind, TypeRef};
 use crate::gql::{Args, FieldCall, Obj, Resolved, Resolver, Schema};
@@ -54,224 +47,10 @@ impl TypeCoverage {
     }
 }
 
-/// A backend that does no work: every call fails with `probe: no engine`.
-pub struct ProbeBackend;
 
-fn no<T>() -> Result<T, crate::gql::FieldError> {
-    Err("probe: no engine".into())
-}
-
-#[async_trait::async_trait]
-impl Backend for ProbeBackend {
-    fn default_platform(&self) -> String {
-        "linux/amd64".into()
-    }
-    async fn resolve_image(&self, _: &str, _: &str) -> Result<ResolvedImage, crate::gql::FieldError> {
-        no()
-    }
-    async fn sync(&self, _: &Ref) -> Result<(), crate::gql::FieldError> {
-        no()
-    }
-    async fn exec_output(&self, _: &Ref) -> Result<ExecOutput, crate::gql::FieldError> {
-        no()
-    }
-    async fn read_file(&self, _: Option<&Ref>, _: &str) -> Result<Vec<u8>, crate::gql::FieldError> {
-        no()
-    }
-    async fn read_dir(&self, _: Option<&Ref>, _: &str) -> Result<Vec<EntryStat>, crate::gql::FieldError> {
-        no()
-    }
-    async fn stat(&self, _: Option<&Ref>, _: &str, _: bool) -> Result<Option<EntryStat>, crate::gql::FieldError> {
-        no()
-    }
-    async fn glob(&self, _: Option<&Ref>, _: &str, _: &str) -> Result<Vec<String>, crate::gql::FieldError> {
-        no()
-    }
-    async fn digest(&self, _: Option<&Ref>, _: &str, _: bool) -> Result<String, crate::gql::FieldError> {
-        no()
-    }
-    async fn http_fetch(&self, _: &str, _: Option<&str>) -> Result<String, crate::gql::FieldError> {
-        no()
-    }
-    async fn git_refs(&self, _: &str, _: &GitAuth) -> Result<Vec<(String, String)>, crate::gql::FieldError> {
-        no()
-    }
-    async fn git_resolve(
-        &self,
-        _: &str,
-        _: &str,
-        _: RefKind,
-        _: &GitAuth,
-    ) -> Result<(String, String), crate::gql::FieldError> {
-        no()
-    }
-    fn set_secret(&self, _: &str, _: Vec<u8>) {}
-    fn register_secret_uri(&self, _: &str, _: &str) {}
-    async fn secret_plaintext(&self, _: &str, _: &str) -> Result<Vec<u8>, crate::gql::FieldError> {
-        no()
-    }
-    async fn host_directory(
-        &self,
-        _: &str,
-        _: Vec<String>,
-        _: Vec<String>,
-        _: bool,
-    ) -> Result<Ref, crate::gql::FieldError> {
-        no()
-    }
-    async fn host_file(&self, _: &str) -> Result<(Ref, String), crate::gql::FieldError> {
-        no()
-    }
-    async fn host_find_up(&self, _: &str) -> Result<Option<String>, crate::gql::FieldError> {
-        no()
-    }
-    async fn export_directory(
-        &self,
-        _: Option<&Ref>,
-        _: &str,
-        _: &str,
-        _: bool,
-    ) -> Result<String, crate::gql::FieldError> {
-        no()
-    }
-    async fn export_file(&self, _: Option<&Ref>, _: &str, _: &str, _: bool) -> Result<String, crate::gql::FieldError> {
-        no()
-    }
-    async fn export_image(
-        &self,
-        _: &[ContainerObj],
-        _: &str,
-        _: &ImageOptions,
-    ) -> Result<String, crate::gql::FieldError> {
-        no()
-    }
-    async fn image_tarball(
-        &self,
-        _: &[ContainerObj],
-        _: &ImageOptions,
-    ) -> Result<(Ref, String), crate::gql::FieldError> {
-        no()
-    }
-    async fn publish(&self, _: &str, _: &[ContainerObj], _: &ImageOptions) -> Result<String, crate::gql::FieldError> {
-        no()
-    }
-    async fn import_image(&self, _: &FileObj, _: &str, _: &str) -> Result<ResolvedImage, crate::gql::FieldError> {
-        no()
-    }
-    async fn add_registry_auth(&self, _: &str, _: &str, _: &str) -> Result<(), crate::gql::FieldError> {
-        no()
-    }
-    fn remove_registry_auth(&self, _: &str) {}
-    fn register_service(&self, _: &super::service::ServiceSpec) {}
-    async fn start_service(&self, _: &super::service::ServiceSpec) -> Result<(), crate::gql::FieldError> {
-        no()
-    }
-    async fn stop_service(&self, _: &super::service::ServiceSpec, _: bool) -> Result<(), crate::gql::FieldError> {
-        no()
-    }
-    async fn service_ports(
-        &self,
-        _: &super::service::ServiceSpec,
-    ) -> Result<(String, Vec<super::objects::PortObj>), crate::gql::FieldError> {
-        no()
-    }
-    async fn service_up(
-        &self,
-        _: &super::service::ServiceSpec,
-        _: Vec<super::service::PortForwardObj>,
-        _: bool,
-    ) -> Result<(), crate::gql::FieldError> {
-        no()
-    }
-    async fn changes(
-        &self,
-        _: Option<&Ref>,
-        _: &str,
-        _: Option<&Ref>,
-        _: &str,
-    ) -> Result<super::changeset::ChangeLists, crate::gql::FieldError> {
-        no()
-    }
-    async fn host_unix_socket(&self, _: &str) -> Result<String, crate::gql::FieldError> {
-        no()
-    }
-    async fn host_container_image(&self, _: &str, _: &str) -> Result<ResolvedImage, crate::gql::FieldError> {
-        no()
-    }
-    async fn load_host_image(
-        &self,
-        _: &str,
-        _: &[ContainerObj],
-        _: &ImageOptions,
-    ) -> Result<(), crate::gql::FieldError> {
-        no()
-    }
-    async fn git_dir_refs(&self, _: Option<&Ref>, _: &str) -> Result<Vec<(String, String)>, crate::gql::FieldError> {
-        no()
-    }
-    async fn git_dir_ignored(&self, _: Option<&Ref>, _: &str) -> Result<Vec<String>, crate::gql::FieldError> {
-        no()
-    }
-    async fn git_merge_base(
-        &self,
-        _: &super::sources::GitRepositoryObj,
-        _: &str,
-        _: &str,
-    ) -> Result<String, crate::gql::FieldError> {
-        no()
-    }
-    async fn engine_info(&self) -> Result<super::engineobj::EngineObj, crate::gql::FieldError> {
-        Ok(Default::default())
-    }
-    async fn cache_policy(&self) -> Result<super::engineobj::EngineCacheObj, crate::gql::FieldError> {
-        Ok(Default::default())
-    }
-    async fn cache_entries(&self, _: &str) -> Result<super::engineobj::EngineCacheEntrySetObj, crate::gql::FieldError> {
-        // One entry, so the probe reaches `EngineCacheEntry`.
-        Ok(super::engineobj::EngineCacheEntrySetObj { entries: vec![Default::default()], disk_space_bytes: 0 })
-    }
-    async fn cache_prune(&self, _: &super::engineobj::PruneRequest) -> Result<(), crate::gql::FieldError> {
-        no()
-    }
-    async fn host_path(&self, _: &str) -> Result<Option<(String, EntryKind)>, crate::gql::FieldError> {
-        no()
-    }
-    async fn workspace(&self) -> Result<super::workspace::WorkspaceObj, crate::gql::FieldError> {
-        Ok(Default::default())
-    }
-    async fn workspace_directory(
-        &self,
-        _: &super::workspace::WorkspaceObj,
-        _: &str,
-        _: Vec<String>,
-        _: Vec<String>,
-        _: bool,
-    ) -> Result<Ref, crate::gql::FieldError> {
-        no()
-    }
-    async fn workspace_file(
-        &self,
-        _: &super::workspace::WorkspaceObj,
-        _: &str,
-    ) -> Result<(Ref, String), crate::gql::FieldError> {
-        no()
-    }
-    async fn workspace_find_up(
-        &self,
-        _: &super::workspace::WorkspaceObj,
-        _: &str,
-        _: &str,
-    ) -> Result<Option<String>, crate::gql::FieldError> {
-        no()
-    }
-    async fn search(
-        &self,
-        _: Option<&Ref>,
-        _: &str,
-        _: &super::search::SearchOptions,
-    ) -> Result<Vec<super::search::SearchResultObj>, crate::gql::FieldError> {
-        no()
-    }
+/// An engine that does no work: every call fails with `probe: no engine`.
+pub fn probe_engine() -> tanto_contract::Engine {
+    tanto_contract::Engine::new(Arc::new(tanto_contract::Refusing { message: "probe: no engine", platform: "linux/amd64" }))
 }
 
 fn is_legacy(type_name: &str, field: &str) -> bool {
@@ -441,7 +220,7 @@ impl Probe {
 
 /// Probes the resolvers for `types` of `schema`.
 pub async fn probe(schema: &'static Schema, types: &[&str]) -> Vec<TypeCoverage> {
-    let api = Api::new(Arc::new(ProbeBackend), Arc::new(Objects::default()));
+    let api = Api::new(probe_engine(), Arc::new(Objects::default()));
     let mut p = Probe { api, schema, parents: BTreeMap::new(), ids: BTreeMap::new() };
     p.discover().await;
     let mut out = Vec::new();

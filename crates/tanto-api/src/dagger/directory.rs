@@ -3,11 +3,12 @@
 use serde_json::Value as Json;
 use tanto_model::{FileAction, Ref};
 
-use super::backend::EntryKind;
+use tanto_contract::fs::EntryKind;
 use super::container::copy_dir_action;
 use super::objects::*;
 use super::{file_op, leaf, paths, resolved, Api, Object};
-use crate::gql::{Args, FieldCall, FieldError, Resolved};
+use crate::gql::{Args, FieldCall, Resolved};
+use crate::dagger::ApiError;
 
 impl DirectoryObj {
     fn with_action(&self, action: FileAction, sources: Vec<Ref>) -> DirectoryObj {
@@ -16,9 +17,9 @@ impl DirectoryObj {
 }
 
 /// `exists(path, expectedType, doNotFollowSymlinks)` on any filesystem.
-pub(super) async fn exists(api: &Api, root: Option<&Ref>, path: &str, a: &Args) -> Result<Resolved, FieldError> {
+pub(super) async fn exists(api: &Api, root: Option<&Ref>, path: &str, a: &Args) -> Result<Resolved, ApiError> {
     let no_follow = a.opt_bool("doNotFollowSymlinks")?.unwrap_or(false);
-    let st = api.backend.stat(root, path, no_follow).await?;
+    let st = api.engine.solve.stat(root, path, no_follow).await?;
     let want = a.opt_enum_value("expectedType")?;
     Ok(leaf(match (st, want) {
         (None, _) => false,
@@ -33,7 +34,7 @@ pub(super) async fn exists(api: &Api, root: Option<&Ref>, path: &str, a: &Args) 
 }
 
 impl Api {
-    pub(super) async fn directory(&self, d: &DirectoryObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+    pub(super) async fn directory(&self, d: &DirectoryObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
         let a = call.args;
         let dir = |d: DirectoryObj| Ok(resolved(Object::Directory(d)));
         match call.field {
@@ -42,7 +43,7 @@ impl Api {
                     Some(p) => paths::within(&d.path, p),
                     None => d.path.clone(),
                 };
-                let entries = self.backend.read_dir(d.root.as_ref(), &path).await?;
+                let entries = self.engine.solve.read_dir(d.root.as_ref(), &path).await?;
                 Ok(leaf(Json::Array(
                     entries
                         .into_iter()
@@ -51,10 +52,10 @@ impl Api {
                 )))
             }
             "glob" => {
-                let found = self.backend.glob(d.root.as_ref(), &d.path, a.string("pattern")?).await?;
+                let found = self.engine.solve.glob(d.root.as_ref(), &d.path, a.string("pattern")?).await?;
                 Ok(leaf(Json::Array(found.into_iter().map(Json::String).collect())))
             }
-            "digest" => Ok(leaf(self.backend.digest(d.root.as_ref(), &d.path, true).await?)),
+            "digest" => Ok(leaf(self.engine.solve.digest(d.root.as_ref(), &d.path, true).await?)),
             "name" => Ok(leaf(if d.path == "/" { "/".to_string() } else { format!("{}/", paths::base_name(&d.path)) })),
             "file" => Ok(resolved(Object::File(FileObj {
                 root: d.root.clone(),
@@ -150,11 +151,11 @@ impl Api {
         }
     }
 
-    pub(super) async fn file(&self, f: &FileObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+    pub(super) async fn file(&self, f: &FileObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
         let a = call.args;
         match call.field {
             "contents" => {
-                let data = self.backend.read_file(f.root.as_ref(), &f.path).await?;
+                let data = self.engine.solve.read_file(f.root.as_ref(), &f.path).await?;
                 let text = String::from_utf8_lossy(&data).into_owned();
                 let offset = a.opt_int("offsetLines")?.unwrap_or(0).max(0) as usize;
                 let limit = a.opt_int("limitLines")?.filter(|l| *l > 0).map(|l| l as usize);
@@ -169,7 +170,7 @@ impl Api {
                 Ok(leaf(lines.concat()))
             }
             "size" => {
-                let st = self.backend.stat(f.root.as_ref(), &f.path, false).await?;
+                let st = self.engine.solve.stat(f.root.as_ref(), &f.path, false).await?;
                 match st {
                     Some(s) if s.kind == EntryKind::File => Ok(leaf(s.size)),
                     Some(_) => Err(format!("`{}` is not a regular file", f.path).into()),
@@ -179,7 +180,7 @@ impl Api {
             "name" => Ok(leaf(paths::base_name(&f.path))),
             "digest" => {
                 let exclude_metadata = a.opt_bool("excludeMetadata")?.unwrap_or(false);
-                Ok(leaf(self.backend.digest(f.root.as_ref(), &f.path, !exclude_metadata).await?))
+                Ok(leaf(self.engine.solve.digest(f.root.as_ref(), &f.path, !exclude_metadata).await?))
             }
             "withName" => {
                 let name = a.string("name")?;

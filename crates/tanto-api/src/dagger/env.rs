@@ -17,7 +17,8 @@ use tanto_model::StableHasher;
 
 use super::objects::DirectoryObj;
 use super::{leaf, not_implemented, resolved, Api, Object};
-use crate::gql::{FieldCall, FieldError, Resolved};
+use crate::gql::{FieldCall, Resolved};
+use crate::dagger::ApiError;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct EnvObj {
@@ -68,7 +69,7 @@ fn bindings(list: &[BindingObj]) -> Resolved {
     Resolved::List(list.iter().map(|b| resolved(Object::Binding(b.clone()))).collect())
 }
 
-fn find(list: &[BindingObj], what: &str, name: &str) -> Result<Resolved, FieldError> {
+fn find(list: &[BindingObj], what: &str, name: &str) -> Result<Resolved, ApiError> {
     match list.iter().find(|b| b.name == name) {
         Some(b) => Ok(resolved(Object::Binding(b.clone()))),
         None => {
@@ -93,14 +94,14 @@ fn binding_type<'a>(field: &'a str, suffix: &str) -> Option<&'a str> {
 }
 
 impl Api {
-    pub(super) fn env_query(&self, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+    pub(super) fn env_query(&self, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
         let a = call.args;
         let privileged = a.opt_bool("privileged")?.unwrap_or(false);
         let writable = a.opt_bool("writable")?.unwrap_or(false);
         Ok(resolved(Object::Env(EnvObj::new(privileged, writable))))
     }
 
-    pub(super) fn env(&self, e: &EnvObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+    pub(super) fn env(&self, e: &EnvObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
         let a = call.args;
         let mut n = e.clone();
         match call.field {
@@ -154,7 +155,7 @@ impl Api {
         Ok(resolved(Object::Env(n)))
     }
 
-    pub(super) fn binding(&self, b: &BindingObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+    pub(super) fn binding(&self, b: &BindingObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
         match call.field {
             "name" => Ok(leaf(b.name.clone())),
             "typeName" => Ok(leaf(b.type_name.clone())),

@@ -8,7 +8,8 @@ use serde::Serialize;
 use super::dockerfile::expand_env_value;
 use super::objects::*;
 use super::{file_op, leaf, not_implemented, paths, resolved, Api, Object};
-use crate::gql::{FieldCall, FieldError, Resolved};
+use crate::gql::{FieldCall, Resolved};
+use crate::dagger::ApiError;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct EnvFileObj {
@@ -76,7 +77,7 @@ impl EnvFileObj {
 }
 
 impl Api {
-    pub(super) async fn env_file(&self, e: &EnvFileObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+    pub(super) async fn env_file(&self, e: &EnvFileObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
         let a = call.args;
         let env = |e: EnvFileObj| Ok(resolved(Object::EnvFile(e)));
         match call.field {
@@ -130,8 +131,8 @@ impl Api {
     }
 
     /// `File.asEnvFile`: reads and parses the file (so it is evaluated here).
-    pub(super) async fn file_as_env_file(&self, f: &FileObj) -> Result<Resolved, FieldError> {
-        let data = self.backend.read_file(f.root.as_ref(), &f.path).await?;
+    pub(super) async fn file_as_env_file(&self, f: &FileObj) -> Result<Resolved, ApiError> {
+        let data = self.engine.solve.read_file(f.root.as_ref(), &f.path).await?;
         let text =
             String::from_utf8(data).map_err(|_| format!("`{}` is not UTF-8 text, so not an env file", f.path))?;
         let e = EnvFileObj::parse(&text).map_err(|m| format!("`{}` is not an env file: {m}", f.path))?;

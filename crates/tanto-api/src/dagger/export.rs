@@ -6,13 +6,14 @@
 use serde_json::Value as Json;
 use tanto_model::{ImageLayerOp, Op, Ref, Vertex};
 
-use super::backend::{Compression, ImageOptions, ResolvedImage};
+use tanto_contract::image::{Compression, ImageOptions, ImageVariant, ResolvedImage};
 use super::objects::*;
 use super::{leaf, paths, resolved, Api, Object};
-use crate::gql::{Args, FieldCall, FieldError, Resolved};
+use crate::gql::{Args, FieldCall, Resolved};
+use crate::dagger::ApiError;
 
 /// `forcedCompression` and `mediaTypes` of publish/export/asTarball.
-fn image_options(a: &Args) -> Result<ImageOptions, FieldError> {
+fn image_options(a: &Args) -> Result<ImageOptions, ApiError> {
     let forced_compression = match a.opt_enum_value("forcedCompression")? {
         None => None,
         Some("Gzip" | "GZIP" | "EStarGZ" | "ESTARGZ") => Some(Compression::Gzip),
@@ -46,18 +47,29 @@ pub(super) fn container_of_image(base: &ContainerObj, img: ResolvedImage) -> Con
     n
 }
 
+/// What an image is made of a container.
+fn image_variant(c: &ContainerObj) -> ImageVariant {
+    ImageVariant {
+        rootfs: c.rootfs.clone(),
+        platform: c.platform.clone(),
+        config: c.config.clone(),
+        image_ref: c.image_ref.clone(),
+        annotations: c.annotations.clone(),
+    }
+}
+
 impl Api {
-    /// The receiver and its `platformVariants`, receiver first.
-    fn variants(&self, c: &ContainerObj, a: &Args) -> Result<Vec<ContainerObj>, FieldError> {
-        let mut out = vec![c.clone()];
+    /// The receiver and its `platformVariants`, receiver first, as image variants.
+    fn variants(&self, c: &ContainerObj, a: &Args) -> Result<Vec<ImageVariant>, ApiError> {
+        let mut out = vec![image_variant(c)];
         for id in a.opt_list("platformVariants")?.unwrap_or(&[]) {
-            out.push(self.load_container(id)?);
+            out.push(image_variant(&self.load_container(id)?));
         }
         Ok(out)
     }
 
     /// The container fields of this module.
-    pub(super) async fn container_out(&self, c: &ContainerObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+    pub(super) async fn container_out(&self, c: &ContainerObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
         let a = call.args;
         match call.field {
             "export" => self.container_export(c, a).await,
@@ -67,61 +79,61 @@ impl Api {
             "withRegistryAuth" => self.with_registry_auth(c, a).await,
             "exportImage" => {
                 let variants = self.variants(c, a)?;
-                self.backend.load_host_image(a.string("name")?, &variants, &image_options(a)?).await?;
+                self.engine.images.load_host_image(a.string("name")?, &variants, &image_options(a)?).await?;
                 Ok(Resolved::Null)
             }
-            "withoutRegistryAuth" => a.string("address").map(|addr| {
-                self.backend.remove_registry_auth(addr);
-                resolved(Object::Container(c.clone()))
-            }),
+            "withoutRegistryAuth" => {
+                self.engine.images.remove_registry_auth(a.string("address")?);
+                Ok(resolved(Object::Container(c.clone())))
+            }
             _ => Err(super::not_implemented(call)),
         }
     }
 
-    async fn container_export(&self, c: &ContainerObj, a: &Args) -> Result<Resolved, FieldError> {
+    async fn container_export(&self, c: &ContainerObj, a: &Args) -> Result<Resolved, ApiError> {
         let raw = a.string("path")?;
         let path =
             if a.opt_bool("expand")?.unwrap_or(false) { paths::expand(raw, &c.config.env) } else { raw.to_string() };
         let variants = self.variants(c, a)?;
-        Ok(leaf(self.backend.export_image(&variants, &path, &image_options(a)?).await?))
+        Ok(leaf(self.engine.images.export_image(&variants, &path, &image_options(a)?).await?))
     }
 
-    async fn container_as_tarball(&self, c: &ContainerObj, a: &Args) -> Result<Resolved, FieldError> {
+    async fn container_as_tarball(&self, c: &ContainerObj, a: &Args) -> Result<Resolved, ApiError> {
         let variants = self.variants(c, a)?;
-        let (root, path) = self.backend.image_tarball(&variants, &image_options(a)?).await?;
+        let (root, path) = self.engine.images.image_tarball(&variants, &image_options(a)?).await?;
         Ok(resolved(Object::File(FileObj { root: Some(root), path })))
     }
 
-    async fn container_publish(&self, c: &ContainerObj, a: &Args) -> Result<Resolved, FieldError> {
+    async fn container_publish(&self, c: &ContainerObj, a: &Args) -> Result<Resolved, ApiError> {
         if a.get("registryService").is_some_and(|v| !v.is_null()) {
             return Err("not implemented yet: Container.publish(registryService:)".into());
         }
         let variants = self.variants(c, a)?;
-        Ok(leaf(self.backend.publish(a.string("address")?, &variants, &image_options(a)?).await?))
+        Ok(leaf(self.engine.images.publish(a.string("address")?, &variants, &image_options(a)?).await?))
     }
 
-    async fn container_import(&self, c: &ContainerObj, a: &Args) -> Result<Resolved, FieldError> {
+    async fn container_import(&self, c: &ContainerObj, a: &Args) -> Result<Resolved, ApiError> {
         let file = self.load_file(a.get("source").unwrap_or(&Json::Null))?;
         let tag = a.opt_string("tag")?.unwrap_or("");
-        let img = self.backend.import_image(&file, tag, &c.platform).await?;
+        let img = self.engine.images.import_image(file.root.as_ref(), &file.path, tag, &c.platform).await?;
         Ok(resolved(Object::Container(container_of_image(c, img))))
     }
 
-    async fn with_registry_auth(&self, c: &ContainerObj, a: &Args) -> Result<Resolved, FieldError> {
+    async fn with_registry_auth(&self, c: &ContainerObj, a: &Args) -> Result<Resolved, ApiError> {
         let secret = self.load_secret(a.get("secret").unwrap_or(&Json::Null))?;
-        self.backend.add_registry_auth(a.string("address")?, a.string("username")?, &secret.identity).await?;
+        self.engine.images.add_registry_auth(a.string("address")?, a.string("username")?, &secret.identity).await?;
         Ok(resolved(Object::Container(c.clone())))
     }
 
     /// `Directory.export(path, wipe)`.
-    pub(super) async fn directory_export(&self, d: &DirectoryObj, a: &Args) -> Result<Resolved, FieldError> {
+    pub(super) async fn directory_export(&self, d: &DirectoryObj, a: &Args) -> Result<Resolved, ApiError> {
         let wipe = a.opt_bool("wipe")?.unwrap_or(false);
-        Ok(leaf(self.backend.export_directory(d.root.as_ref(), &d.path, a.string("path")?, wipe).await?))
+        Ok(leaf(self.engine.host.export_directory(d.root.as_ref(), &d.path, a.string("path")?, wipe).await?))
     }
 
     /// `File.export(path, allowParentDirPath)`.
-    pub(super) async fn file_export(&self, f: &FileObj, a: &Args) -> Result<Resolved, FieldError> {
+    pub(super) async fn file_export(&self, f: &FileObj, a: &Args) -> Result<Resolved, ApiError> {
         let allow = a.opt_bool("allowParentDirPath")?.unwrap_or(false);
-        Ok(leaf(self.backend.export_file(f.root.as_ref(), &f.path, a.string("path")?, allow).await?))
+        Ok(leaf(self.engine.host.export_file(f.root.as_ref(), &f.path, a.string("path")?, allow).await?))
     }
 }

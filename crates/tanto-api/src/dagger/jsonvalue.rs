@@ -7,7 +7,8 @@ use serde_json::Value as Json;
 
 use super::objects::FileObj;
 use super::{leaf, not_implemented, resolved, Api, Object};
-use crate::gql::{Args, FieldCall, FieldError, Resolved};
+use crate::gql::{Args, FieldCall, Resolved};
+use crate::dagger::ApiError;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct JsonValueObj {
@@ -28,10 +29,10 @@ pub struct ErrorValueObj {
 }
 
 /// A `JSON` argument: parsed from JSON text, or the literal itself.
-fn json_arg(a: &Args, name: &str) -> Result<Json, FieldError> {
+fn json_arg(a: &Args, name: &str) -> Result<Json, ApiError> {
     match a.get(name) {
         Some(Json::String(s)) => {
-            serde_json::from_str(s).map_err(|e| FieldError::from(format!("`{name}` is not valid JSON: {e}")))
+            serde_json::from_str(s).map_err(|e| ApiError::from(format!("`{name}` is not valid JSON: {e}")))
         }
         Some(v) => Ok(v.clone()),
         None => Err(format!("`{name}` is required").into()),
@@ -71,11 +72,11 @@ fn with_field(mut v: Json, path: &[String], value: Json) -> Result<Json, String>
 }
 
 impl Api {
-    pub(super) async fn json_value(&self, j: &JsonValueObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+    pub(super) async fn json_value(&self, j: &JsonValueObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
         let a = call.args;
         let new = |value: Json| Ok(resolved(Object::JsonValue(JsonValueObj { value })));
         let wrong = |want: &str| {
-            FieldError::from(format!("`{}` needs {want}, but the value is {}", call.field, kind(&j.value)))
+            ApiError::from(format!("`{}` needs {want}, but the value is {}", call.field, kind(&j.value)))
         };
         match call.field {
             "asArray" => match &j.value {
@@ -104,7 +105,7 @@ impl Api {
                 let mut cur = &j.value;
                 for (i, k) in path.iter().enumerate() {
                     cur = cur.get(k).ok_or_else(|| {
-                        FieldError::from(format!("no field `{}` in the JSON value", path[..=i].join(".")))
+                        ApiError::from(format!("no field `{}` in the JSON value", path[..=i].join(".")))
                     })?;
                 }
                 new(cur.clone())
@@ -125,13 +126,13 @@ impl Api {
     }
 
     /// `File.asJSON`: reads and parses the file (so it is evaluated here).
-    pub(super) async fn file_as_json(&self, f: &FileObj) -> Result<Resolved, FieldError> {
-        let data = self.backend.read_file(f.root.as_ref(), &f.path).await?;
+    pub(super) async fn file_as_json(&self, f: &FileObj) -> Result<Resolved, ApiError> {
+        let data = self.engine.solve.read_file(f.root.as_ref(), &f.path).await?;
         let value = serde_json::from_slice(&data).map_err(|e| format!("`{}` is not JSON: {e}", f.path))?;
         Ok(resolved(Object::JsonValue(JsonValueObj { value })))
     }
 
-    pub(super) async fn error_field(&self, e: &ErrorObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+    pub(super) async fn error_field(&self, e: &ErrorObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
         let a = call.args;
         match call.field {
             "message" => Ok(leaf(e.message.clone())),
@@ -148,7 +149,7 @@ impl Api {
         }
     }
 
-    pub(super) async fn error_value(&self, v: &ErrorValueObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+    pub(super) async fn error_value(&self, v: &ErrorValueObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
         match call.field {
             "name" => Ok(leaf(v.name.clone())),
             "value" => Ok(leaf(v.value.clone())),

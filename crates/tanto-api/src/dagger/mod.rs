@@ -2,17 +2,17 @@
 //!
 //! Chain fields (`withExec`, `withNewFile`, ...) only build new object values
 //! and ops; leaf fields (`stdout`, `contents`, `entries`, `sync`) ask the
-//! [`Backend`] for results. Fields not implemented yet fail with
+//! engine ([`tanto_contract::Engine`]) for results. Fields not implemented yet fail with
 //! `not implemented yet: Type.field`.
 
 pub mod address;
-pub mod backend;
 pub mod changeset;
 mod container;
 pub mod coverage;
 mod directory;
 mod dockerfile;
 pub mod engineobj;
+pub mod error;
 pub mod env;
 mod envfile;
 mod export;
@@ -39,8 +39,13 @@ use parking_lot::RwLock;
 use serde_json::Value as Json;
 use tanto_model::{FileAction, FileOp, Op, Ref, Vertex};
 
-pub use backend::{Backend, EntryKind, EntryStat, ExecOutput, ResolvedImage};
+pub use error::{ApiError, ApiResult};
 use objects::*;
+
+use tanto_contract::cache::{CacheEntry, CacheEntrySet, CachePolicy, EngineInfo};
+use tanto_contract::fs::{SearchMatch, Submatch};
+use tanto_contract::host::Workspace;
+use tanto_contract::Engine;
 
 use crate::gql::{FieldCall, FieldError, Obj, Resolved, Resolver};
 
@@ -55,16 +60,16 @@ pub enum Object {
     Secret(SecretObj),
     EnvVariable(EnvVariableObj),
     Label(LabelObj),
-    Port(PortObj),
+    Port(Port),
     Host(HostObj),
     Service(service::ServiceObj),
     GitRepository(sources::GitRepositoryObj),
     GitRef(sources::GitRefObj),
     Stat(StatObj),
     EnvFile(envfile::EnvFileObj),
-    Healthcheck(HealthcheckObj),
-    SearchResult(search::SearchResultObj),
-    SearchSubmatch(search::SearchSubmatchObj),
+    Healthcheck(Healthcheck),
+    SearchResult(SearchMatch),
+    SearchSubmatch(Submatch),
     JsonValue(jsonvalue::JsonValueObj),
     Error(jsonvalue::ErrorObj),
     ErrorValue(jsonvalue::ErrorValueObj),
@@ -76,11 +81,11 @@ pub enum Object {
     Cloud(session::CloudObj),
     Socket(socket::SocketObj),
     Address(address::AddressObj),
-    Engine(engineobj::EngineObj),
-    EngineCache(engineobj::EngineCacheObj),
-    EngineCacheEntrySet(engineobj::EngineCacheEntrySetObj),
-    EngineCacheEntry(engineobj::EngineCacheEntryObj),
-    Workspace(workspace::WorkspaceObj),
+    Engine(EngineInfo),
+    EngineCache(CachePolicy),
+    EngineCacheEntrySet(CacheEntrySet),
+    EngineCacheEntry(CacheEntry),
+    Workspace(Workspace),
 }
 
 impl Object {
@@ -174,8 +179,8 @@ pub(crate) fn leaf(v: impl Into<Json>) -> Resolved {
     Resolved::Leaf(v.into())
 }
 
-pub(crate) fn not_implemented(call: &FieldCall<'_>) -> FieldError {
-    FieldError::from(format!("not implemented yet: {}.{}", call.type_name, call.field))
+pub(crate) fn not_implemented(call: &FieldCall<'_>) -> ApiError {
+    ApiError::from(format!("not implemented yet: {}.{}", call.type_name, call.field))
 }
 
 /// Objects handed out by `id`/`sync`, loadable with `node(id:)` for the life of the engine.
@@ -196,15 +201,15 @@ impl Objects {
     }
 }
 
-/// The resolver for one engine: the backend plus the object table.
+/// The resolver for one engine: the engine's capabilities plus the object table.
 pub struct Api {
-    pub backend: Arc<dyn Backend>,
+    pub engine: Engine,
     pub objects: Arc<Objects>,
 }
 
 impl Api {
-    pub fn new(backend: Arc<dyn Backend>, objects: Arc<Objects>) -> Api {
-        Api { backend, objects }
+    pub fn new(engine: Engine, objects: Arc<Objects>) -> Api {
+        Api { engine, objects }
     }
 
     pub fn root() -> Obj {
@@ -212,14 +217,14 @@ impl Api {
     }
 
     /// Loads an object by ID, checking its type when one is expected.
-    pub(crate) fn load(&self, id: &Json, want: Option<&str>) -> Result<Arc<Object>, FieldError> {
+    pub(crate) fn load(&self, id: &Json, want: Option<&str>) -> Result<Arc<Object>, ApiError> {
         let id = match id {
             Json::String(s) => s.clone(),
             Json::Number(n) => n.to_string(),
             other => return Err(format!("an object ID must be a string, got {other}").into()),
         };
         let o = self.objects.get(&id).ok_or_else(|| {
-            FieldError::from(format!(
+            ApiError::from(format!(
                 "no object with ID `{}` in this engine: IDs come from `id` or `sync` of this engine's sessions",
                 truncate(&id, 80)
             ))
@@ -233,35 +238,35 @@ impl Api {
     }
 
     #[allow(dead_code)] // used by publish(platformVariants) and export
-    pub(crate) fn load_container(&self, id: &Json) -> Result<ContainerObj, FieldError> {
+    pub(crate) fn load_container(&self, id: &Json) -> Result<ContainerObj, ApiError> {
         match &*self.load(id, Some("Container"))? {
             Object::Container(c) => Ok(c.clone()),
             _ => unreachable!("type checked by load"),
         }
     }
 
-    pub(crate) fn load_directory(&self, id: &Json) -> Result<DirectoryObj, FieldError> {
+    pub(crate) fn load_directory(&self, id: &Json) -> Result<DirectoryObj, ApiError> {
         match &*self.load(id, Some("Directory"))? {
             Object::Directory(d) => Ok(d.clone()),
             _ => unreachable!("type checked by load"),
         }
     }
 
-    pub(crate) fn load_file(&self, id: &Json) -> Result<FileObj, FieldError> {
+    pub(crate) fn load_file(&self, id: &Json) -> Result<FileObj, ApiError> {
         match &*self.load(id, Some("File"))? {
             Object::File(f) => Ok(f.clone()),
             _ => unreachable!("type checked by load"),
         }
     }
 
-    pub(crate) fn load_secret(&self, id: &Json) -> Result<SecretObj, FieldError> {
+    pub(crate) fn load_secret(&self, id: &Json) -> Result<SecretObj, ApiError> {
         match &*self.load(id, Some("Secret"))? {
             Object::Secret(s) => Ok(s.clone()),
             _ => unreachable!("type checked by load"),
         }
     }
 
-    pub(crate) fn load_cache_volume(&self, id: &Json) -> Result<CacheVolumeObj, FieldError> {
+    pub(crate) fn load_cache_volume(&self, id: &Json) -> Result<CacheVolumeObj, ApiError> {
         match &*self.load(id, Some("CacheVolume"))? {
             Object::CacheVolume(c) => Ok(c.clone()),
             _ => unreachable!("type checked by load"),
@@ -283,8 +288,14 @@ fn truncate(s: &str, n: usize) -> String {
 #[async_trait::async_trait]
 impl Resolver for Api {
     async fn resolve(&self, parent: &Obj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+        self.resolve_field(parent, call).await.map_err(FieldError::from)
+    }
+}
+
+impl Api {
+    async fn resolve_field(&self, parent: &Obj, call: &FieldCall<'_>) -> ApiResult<Resolved> {
         let Some(object) = parent.value.downcast_ref::<Object>() else {
-            return Err(FieldError::from(format!("internal error: {} is not an API object", parent.type_name)));
+            return Err(ApiError::from(format!("internal error: {} is not an API object", parent.type_name)));
         };
         // Fields every object has.
         match call.field {
@@ -344,36 +355,36 @@ impl Resolver for Api {
 }
 
 impl Api {
-    async fn sync(&self, object: &Object) -> Result<(), FieldError> {
+    async fn sync(&self, object: &Object) -> Result<(), ApiError> {
         let r = match object {
             Object::Container(c) => {
                 // An exec's result covers the root filesystem and every mount output.
                 if let Some(r) = c.exec.as_ref().or(c.rootfs.as_ref()) {
-                    self.backend.sync(r).await?;
+                    self.engine.solve.sync(r).await?;
                 }
                 return Ok(());
             }
             Object::Directory(d) => d.root.as_ref(),
             Object::File(f) => {
                 if f.root.is_some() {
-                    self.backend.read_file(f.root.as_ref(), &f.path).await.map(|_| ())?;
+                    self.engine.solve.read_file(f.root.as_ref(), &f.path).await.map(|_| ())?;
                 }
                 return Ok(());
             }
             _ => None,
         };
         if let Some(r) = r {
-            self.backend.sync(r).await?;
+            self.engine.solve.sync(r).await?;
         }
         Ok(())
     }
 
-    async fn secret(&self, s: &SecretObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+    async fn secret(&self, s: &SecretObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
         match call.field {
             "name" => Ok(leaf(s.name.clone())),
             "uri" => Ok(leaf(s.uri.clone())),
             "plaintext" => {
-                let v = self.backend.secret_plaintext(&s.identity, &s.uri).await?;
+                let v = self.engine.secrets.secret_plaintext(&s.identity).await?;
                 Ok(leaf(String::from_utf8_lossy(&v).into_owned()))
             }
             _ => Err(not_implemented(call)),

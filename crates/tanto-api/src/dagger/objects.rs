@@ -8,61 +8,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tanto_model::{Digest, Ref, StableHasher};
 
-/// Image configuration carried by a container (the OCI `config` section).
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct ImageConfig {
-    pub env: Vec<String>,
-    pub user: String,
-    pub workdir: String,
-    pub entrypoint: Vec<String>,
-    pub cmd: Vec<String>,
-    pub labels: BTreeMap<String, String>,
-    pub exposed_ports: Vec<PortObj>,
-    pub volumes: Vec<String>,
-    pub stop_signal: String,
-    /// Docker healthcheck (`withDockerHealthcheck`, Dockerfile `HEALTHCHECK`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub healthcheck: Option<HealthcheckObj>,
-}
-
-/// A Docker healthcheck as the API shows it: durations as Go strings
-/// (`30s`), empty when unset; `args == ["NONE"]` disables an inherited one.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct HealthcheckObj {
-    pub args: Vec<String>,
-    pub shell: bool,
-    pub interval: String,
-    pub timeout: String,
-    pub start_period: String,
-    pub start_interval: String,
-    pub retries: i64,
-}
-
-impl ImageConfig {
-    pub fn env_get(&self, name: &str) -> Option<&str> {
-        self.env.iter().rev().find_map(|kv| kv.split_once('=').filter(|(k, _)| *k == name).map(|(_, v)| v))
-    }
-
-    pub fn env_set(&mut self, name: &str, value: &str) {
-        let entry = format!("{name}={value}");
-        match self.env.iter_mut().find(|kv| kv.split_once('=').map(|(k, _)| k) == Some(name)) {
-            Some(slot) => *slot = entry,
-            None => self.env.push(entry),
-        }
-    }
-
-    pub fn env_remove(&mut self, name: &str) {
-        self.env.retain(|kv| kv.split_once('=').map(|(k, _)| k).unwrap_or(kv) != name);
-    }
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct PortObj {
-    pub port: i64,
-    pub protocol: String,
-    pub description: Option<String>,
-    pub skip_healthcheck: bool,
-}
+pub use tanto_contract::image::{Healthcheck, ImageConfig, Port};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DirectoryObj {

@@ -4,17 +4,18 @@ use tanto_model::FileAction;
 
 use super::objects::*;
 use super::{file_op, leaf, not_implemented, paths, resolved, Api, Object};
-use crate::gql::{FieldCall, FieldError, Resolved};
+use crate::gql::{FieldCall, Resolved};
+use crate::dagger::ApiError;
 
 /// The Dagger API version tanto serves.
 pub const API_VERSION: &str = "v0.21.11";
 
 impl Api {
-    pub(super) async fn query(&self, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+    pub(super) async fn query(&self, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
         let a = call.args;
         match call.field {
             "version" => Ok(leaf(API_VERSION)),
-            "defaultPlatform" => Ok(leaf(self.backend.default_platform())),
+            "defaultPlatform" => Ok(leaf(self.engine.images.default_platform())),
             "node" => {
                 let o = self.load(a.get("id").unwrap_or(&serde_json::Value::Null), None)?;
                 Ok(resolved((*o).clone()))
@@ -26,7 +27,7 @@ impl Api {
             }
             "container" => {
                 let platform =
-                    a.opt_string("platform")?.map(str::to_string).unwrap_or_else(|| self.backend.default_platform());
+                    a.opt_string("platform")?.map(str::to_string).unwrap_or_else(|| self.engine.images.default_platform());
                 Ok(resolved(Object::Container(ContainerObj::scratch(platform))))
             }
             "directory" => Ok(resolved(Object::Directory(DirectoryObj::empty()))),
@@ -58,7 +59,7 @@ impl Api {
             "setSecret" => {
                 let name = a.string("name")?.to_string();
                 let identity = format!("set:{name}");
-                self.backend.set_secret(&identity, a.string("plaintext")?.as_bytes().to_vec());
+                self.engine.secrets.set_secret(&identity, a.string("plaintext")?.as_bytes().to_vec());
                 Ok(resolved(Object::Secret(SecretObj { name, uri: String::new(), identity })))
             }
             "secret" => {
@@ -100,7 +101,7 @@ impl Api {
 
 impl Api {
     /// A secret read from `uri` when used (`secret(uri, cacheKey)`).
-    pub(super) fn secret_from_uri(&self, uri: String, cache_key: Option<&str>) -> Result<SecretObj, FieldError> {
+    pub(super) fn secret_from_uri(&self, uri: String, cache_key: Option<&str>) -> Result<SecretObj, ApiError> {
         let scheme_ok = ["env://", "file://", "cmd://"].iter().any(|s| uri.starts_with(s));
         if !scheme_ok {
             return Err(
@@ -110,7 +111,7 @@ impl Api {
         let identity = match cache_key {
             Some(k) if !k.is_empty() => {
                 let identity = format!("key:{k}");
-                self.backend.register_secret_uri(&identity, &uri);
+                self.engine.secrets.register_secret_uri(&identity, &uri);
                 identity
             }
             _ => format!("uri:{uri}"),

@@ -1,32 +1,17 @@
 //! `Directory.search` and `File.search`: ripgrep-like matches as
-//! `SearchResult`/`SearchSubmatch` objects. The backend does the reading
-//! ([`super::Backend::search`]); this module shapes arguments and results.
+//! `SearchResult`/`SearchSubmatch` objects. The engine does the reading
+//! ([`tanto_contract::Solve::search`]); this module shapes arguments and results.
 
-use serde::Serialize;
+use tanto_contract::fs::{SearchMatch, SearchOptions, Submatch};
 use serde_json::Value as Json;
 
 use super::{leaf, not_implemented, paths, resolved, Api, Object};
-use crate::gql::{Args, FieldCall, FieldError, Resolved};
+use crate::gql::{Args, FieldCall, Resolved};
+use crate::dagger::ApiError;
 
-/// What to search for and where (paths and globs relative to the searched directory).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SearchOptions {
-    pub pattern: String,
-    pub literal: bool,
-    pub multiline: bool,
-    pub dotall: bool,
-    pub insensitive: bool,
-    pub skip_ignored: bool,
-    pub skip_hidden: bool,
-    pub files_only: bool,
-    pub limit: Option<usize>,
-    pub paths: Vec<String>,
-    pub globs: Vec<String>,
-}
-
-impl SearchOptions {
-    pub fn from_args(a: &Args) -> Result<SearchOptions, FieldError> {
-        let flag = |k: &str| -> Result<bool, FieldError> { Ok(a.opt_bool(k)?.unwrap_or(false)) };
+/// `Directory.search` arguments.
+pub fn search_options(a: &Args) -> Result<SearchOptions, ApiError> {
+        let flag = |k: &str| -> Result<bool, ApiError> { Ok(a.opt_bool(k)?.unwrap_or(false)) };
         let limit = match a.opt_int("limit")? {
             Some(n) if n < 0 => return Err(format!("`limit` must not be negative, got {n}").into()),
             n => n.map(|n| n as usize),
@@ -44,26 +29,6 @@ impl SearchOptions {
             paths: a.opt_string_list("paths")?.unwrap_or_default(),
             globs: a.opt_string_list("globs")?.unwrap_or_default(),
         })
-    }
-}
-
-/// One match: a line (or, in multiline mode, the lines a match spans).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct SearchResultObj {
-    pub file_path: String,
-    pub line_number: i64,
-    /// Byte offset of `matched_lines` in the file.
-    pub absolute_offset: i64,
-    pub matched_lines: String,
-    pub submatches: Vec<SearchSubmatchObj>,
-}
-
-/// A match inside `matched_lines`: byte offsets and text.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct SearchSubmatchObj {
-    pub start: i64,
-    pub end: i64,
-    pub text: String,
 }
 
 impl Api {
@@ -73,17 +38,17 @@ impl Api {
         root: Option<&tanto_model::Ref>,
         path: &str,
         opts: SearchOptions,
-    ) -> Result<Resolved, FieldError> {
+    ) -> Result<Resolved, ApiError> {
         if opts.pattern.is_empty() {
             return Err("`search` needs a non-empty `pattern`".into());
         }
-        let hits = self.backend.search(root, path, &opts).await?;
+        let hits = self.engine.solve.search(root, path, &opts).await?;
         Ok(Resolved::List(hits.into_iter().map(|h| resolved(Object::SearchResult(h))).collect()))
     }
 
     /// `File.search`: the directory holding the file, restricted to it.
-    pub(super) async fn file_search(&self, f: &super::objects::FileObj, a: &Args) -> Result<Resolved, FieldError> {
-        let mut opts = SearchOptions::from_args(a)?;
+    pub(super) async fn file_search(&self, f: &super::objects::FileObj, a: &Args) -> Result<Resolved, ApiError> {
+        let mut opts = search_options(a)?;
         let parent = match f.path.rsplit_once('/') {
             Some(("", _)) | None => "/".to_string(),
             Some((p, _)) => p.to_string(),
@@ -97,9 +62,9 @@ impl Api {
 
     pub(super) async fn search_result(
         &self,
-        r: &SearchResultObj,
+        r: &SearchMatch,
         call: &FieldCall<'_>,
-    ) -> Result<Resolved, FieldError> {
+    ) -> Result<Resolved, ApiError> {
         match call.field {
             "filePath" => Ok(leaf(r.file_path.clone())),
             "lineNumber" => Ok(leaf(r.line_number)),
@@ -114,9 +79,9 @@ impl Api {
 
     pub(super) async fn search_submatch(
         &self,
-        s: &SearchSubmatchObj,
+        s: &Submatch,
         call: &FieldCall<'_>,
-    ) -> Result<Resolved, FieldError> {
+    ) -> Result<Resolved, ApiError> {
         match call.field {
             "start" => Ok(leaf(s.start)),
             "end" => Ok(leaf(s.end)),

@@ -6,36 +6,29 @@
 //! the canonical definition) names it. A container's bindings enter the key of each
 //! of its later execs as `service:<alias>=<digest>` in [`tanto_model::ExecOp::extra`],
 //! so a client step's cache key changes with the definitions of the services it uses.
-//! The engine starts services on demand ([`Backend::start_service`] and when an exec
+//! The engine starts services on demand ([`tanto_contract::Services::start_service`] and when an exec
 //! with bindings runs), shares them between users and stops them when unused.
 
 use serde::Serialize;
 use serde_json::Value as Json;
-use tanto_model::{Ref, StableHasher, Vertex};
+use tanto_model::{Ref, StableHasher};
 
 use super::objects::*;
 use super::{leaf, not_implemented, resolved, Api, Object};
-use crate::gql::{Args, FieldCall, FieldError, Resolved};
+use tanto_contract::service::{PortForward, ServiceSpec, ServiceSpecKind};
 
-/// One port forwarding rule (`PortForward` input).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct PortForwardObj {
-    /// Port on the listening side; `None`: the backend port (`native`) or any free one.
-    pub frontend: Option<u16>,
-    pub backend: u16,
-    /// `TCP` or `UDP`.
-    pub protocol: String,
-}
+use crate::gql::{Args, FieldCall, Resolved};
+use crate::dagger::ApiError;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ServiceKind {
     /// A container running the exec `exec` (from `asService`), with its exposed ports.
-    Container { exec: Ref, ports: Vec<PortObj> },
+    Container { exec: Ref, ports: Vec<Port> },
     /// `Host.tunnel`: `upstream`'s ports on the host.
-    Tunnel { upstream: Box<ServiceObj>, ports: Vec<PortForwardObj>, native: bool },
+    Tunnel { upstream: Box<ServiceObj>, ports: Vec<PortForward>, native: bool },
     /// `Host.service`: a server on the host (`host`), reachable from containers.
-    Host { host: String, ports: Vec<PortForwardObj> },
+    Host { host: String, ports: Vec<PortForward> },
 }
 
 /// A service definition.
@@ -53,43 +46,9 @@ pub struct ServiceBindingObj {
     pub service: ServiceObj,
 }
 
-/// What the engine needs to run a service.
-#[derive(Debug, Clone)]
-pub struct ServiceSpec {
-    /// Hash of the canonical definition: identity, sharing key, cache key material.
-    pub digest: String,
-    /// The name containers reach it by (besides their aliases).
-    pub hostname: String,
-    pub kind: ServiceSpecKind,
-}
-
-#[derive(Debug, Clone)]
-pub enum ServiceSpecKind {
-    /// `exec` is an exec vertex: run it (its inputs solved, its own bindings started)
-    /// and health-check `ports`.
-    Container {
-        exec: std::sync::Arc<Vertex>,
-        ports: Vec<PortObj>,
-    },
-    Tunnel {
-        upstream: Box<ServiceSpec>,
-        ports: Vec<PortForwardObj>,
-        native: bool,
-    },
-    Host {
-        host: String,
-        ports: Vec<PortForwardObj>,
-    },
-}
-
 /// The `ExecOp::extra` entry of a binding.
 pub fn binding_extra(alias: &str, digest: &str) -> String {
     format!("service:{alias}={digest}")
-}
-
-/// Parses an `ExecOp::extra` entry made by [`binding_extra`]: `(alias, digest)`.
-pub fn parse_binding_extra(entry: &str) -> Option<(&str, &str)> {
-    entry.strip_prefix("service:")?.split_once('=')
 }
 
 /// The `ExecOp::extra` entries of a container's bindings, in binding order.
@@ -135,17 +94,17 @@ impl ServiceObj {
     }
 }
 
-fn parse_port_forwards(a: &Args, name: &str) -> Result<Vec<PortForwardObj>, FieldError> {
+fn parse_port_forwards(a: &Args, name: &str) -> Result<Vec<PortForward>, ApiError> {
     let mut out = Vec::new();
     for v in a.opt_list(name)?.unwrap_or_default() {
-        let port = |key: &str| -> Result<Option<u16>, FieldError> {
+        let port = |key: &str| -> Result<Option<u16>, ApiError> {
             match v.get(key) {
                 None | Some(Json::Null) => Ok(None),
                 Some(j) => {
                     let n = j
                         .as_i64()
                         .or_else(|| j.as_str().and_then(|s| s.parse().ok()))
-                        .ok_or_else(|| FieldError::from(format!("`{name}.{key}` must be a port number, got {j}")))?;
+                        .ok_or_else(|| ApiError::from(format!("`{name}.{key}` must be a port number, got {j}")))?;
                     if n == 0 && key == "frontend" {
                         return Ok(None);
                     }
@@ -153,16 +112,16 @@ fn parse_port_forwards(a: &Args, name: &str) -> Result<Vec<PortForwardObj>, Fiel
                         .ok()
                         .filter(|p| *p > 0)
                         .map(Some)
-                        .ok_or_else(|| FieldError::from(format!("`{name}.{key}` {n} is out of range 1-65535")))
+                        .ok_or_else(|| ApiError::from(format!("`{name}.{key}` {n} is out of range 1-65535")))
                 }
             }
         };
-        let backend = port("backend")?.ok_or_else(|| FieldError::from(format!("`{name}.backend` is required")))?;
+        let backend = port("backend")?.ok_or_else(|| ApiError::from(format!("`{name}.backend` is required")))?;
         let protocol = match v.get("protocol").and_then(|p| p.as_str()).unwrap_or("TCP") {
             p @ ("TCP" | "UDP") => p.to_string(),
             other => return Err(format!("`{name}.protocol` must be TCP or UDP, not `{other}`").into()),
         };
-        out.push(PortForwardObj { frontend: port("frontend")?, backend, protocol });
+        out.push(PortForward { frontend: port("frontend")?, backend, protocol });
     }
     Ok(out)
 }
@@ -180,7 +139,7 @@ fn valid_hostname(name: &str) -> bool {
 }
 
 impl Api {
-    pub(crate) fn load_service(&self, id: &Json) -> Result<ServiceObj, FieldError> {
+    pub(crate) fn load_service(&self, id: &Json) -> Result<ServiceObj, ApiError> {
         match &*self.load(id, Some("Service"))? {
             Object::Service(s) => Ok(s.clone()),
             _ => unreachable!("type checked by load"),
@@ -189,14 +148,14 @@ impl Api {
 
     /// A service object handed out; the engine learns its definition.
     fn service_value(&self, s: ServiceObj) -> Resolved {
-        self.backend.register_service(&s.spec());
+        self.engine.services.register_service(&s.spec());
         resolved(Object::Service(s))
     }
 
     /// `asService` on `c` with `a`'s exec arguments.
-    fn as_service(&self, c: &ContainerObj, a: &Args) -> Result<ServiceObj, FieldError> {
+    fn as_service(&self, c: &ContainerObj, a: &Args) -> Result<ServiceObj, ApiError> {
         let ran = self.with_exec(c, a)?;
-        let exec = ran.exec.ok_or_else(|| FieldError::from("internal error: `asService` built no exec"))?;
+        let exec = ran.exec.ok_or_else(|| ApiError::from("internal error: `asService` built no exec"))?;
         Ok(ServiceObj {
             kind: ServiceKind::Container { exec, ports: c.config.exposed_ports.clone() },
             custom_hostname: None,
@@ -208,7 +167,7 @@ impl Api {
         &self,
         c: &ContainerObj,
         call: &FieldCall<'_>,
-    ) -> Result<Resolved, FieldError> {
+    ) -> Result<Resolved, ApiError> {
         let a = call.args;
         match call.field {
             "withServiceBinding" => {
@@ -223,7 +182,7 @@ impl Api {
                 if matches!(service.kind, ServiceKind::Tunnel { .. }) {
                     return Err("a host tunnel (`Host.tunnel`) listens on the host and cannot be bound to a container: bind its upstream service instead".into());
                 }
-                self.backend.register_service(&service.spec());
+                self.engine.services.register_service(&service.spec());
                 let mut n = c.clone();
                 n.services.retain(|b| b.alias != alias);
                 n.services.push(ServiceBindingObj { alias: alias.to_string(), service });
@@ -232,9 +191,9 @@ impl Api {
             "asService" => Ok(self.service_value(self.as_service(c, a)?)),
             "up" => {
                 let svc = self.as_service(c, a)?;
-                self.backend.register_service(&svc.spec());
+                self.engine.services.register_service(&svc.spec());
                 let ports = parse_port_forwards(a, "ports")?;
-                self.backend.service_up(&svc.spec(), ports, a.opt_bool("random")?.unwrap_or(false)).await?;
+                self.engine.services.service_up(&svc.spec(), ports, a.opt_bool("random")?.unwrap_or(false)).await?;
                 Ok(Resolved::Null)
             }
             _ => Err(not_implemented(call)),
@@ -242,7 +201,7 @@ impl Api {
     }
 
     /// `tunnel` and `service` of Host.
-    pub(super) async fn host_service_field(&self, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+    pub(super) async fn host_service_field(&self, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
         let a = call.args;
         match call.field {
             "tunnel" => {
@@ -270,19 +229,19 @@ impl Api {
     }
 
     /// Fields of Service.
-    pub(super) async fn service(&self, s: &ServiceObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+    pub(super) async fn service(&self, s: &ServiceObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
         let a = call.args;
         let this_id = |api: &Api| leaf(api.objects.register(&Object::Service(s.clone())));
         match call.field {
             "hostname" => match &s.kind {
-                ServiceKind::Tunnel { .. } => Ok(leaf(self.backend.service_ports(&s.spec()).await?.0)),
+                ServiceKind::Tunnel { .. } => Ok(leaf(self.engine.services.service_ports(&s.spec()).await?.0)),
                 _ => Ok(leaf(s.hostname())),
             },
             "ports" => {
                 let ports = match &s.kind {
                     ServiceKind::Container { ports, .. } => ports.clone(),
                     ServiceKind::Host { ports, .. } => host_ports(ports),
-                    ServiceKind::Tunnel { .. } => self.backend.service_ports(&s.spec()).await?.1,
+                    ServiceKind::Tunnel { .. } => self.engine.services.service_ports(&s.spec()).await?.1,
                 };
                 Ok(Resolved::List(ports.into_iter().map(|p| resolved(Object::Port(p))).collect()))
             }
@@ -290,12 +249,12 @@ impl Api {
                 let (host, ports) = match &s.kind {
                     ServiceKind::Container { ports, .. } => (s.hostname(), ports.clone()),
                     ServiceKind::Host { ports, .. } => (s.hostname(), host_ports(ports)),
-                    ServiceKind::Tunnel { .. } => self.backend.service_ports(&s.spec()).await?,
+                    ServiceKind::Tunnel { .. } => self.engine.services.service_ports(&s.spec()).await?,
                 };
                 let port = match a.opt_int("port")?.filter(|p| *p != 0) {
                     Some(p) => p,
                     None => ports.first().map(|p| p.port).ok_or_else(|| {
-                        FieldError::from(
+                        ApiError::from(
                             "this service exposes no ports: pass `port`, or use `withExposedPort` before `asService`",
                         )
                     })?,
@@ -307,16 +266,16 @@ impl Api {
                 }))
             }
             "start" => {
-                self.backend.start_service(&s.spec()).await?;
+                self.engine.services.start_service(&s.spec()).await?;
                 Ok(this_id(self))
             }
             "stop" => {
-                self.backend.stop_service(&s.spec(), a.opt_bool("kill")?.unwrap_or(false)).await?;
+                self.engine.services.stop_service(&s.spec(), a.opt_bool("kill")?.unwrap_or(false)).await?;
                 Ok(this_id(self))
             }
             "up" => {
                 let ports = parse_port_forwards(a, "ports")?;
-                self.backend.service_up(&s.spec(), ports, a.opt_bool("random")?.unwrap_or(false)).await?;
+                self.engine.services.service_up(&s.spec(), ports, a.opt_bool("random")?.unwrap_or(false)).await?;
                 Ok(Resolved::Null)
             }
             "withHostname" => {
@@ -336,12 +295,12 @@ impl Api {
 }
 
 /// The ports a host service offers to containers.
-fn host_ports(ports: &[PortForwardObj]) -> Vec<PortObj> {
+fn host_ports(ports: &[PortForward]) -> Vec<Port> {
     ports
         .iter()
         .map(|p| {
             let front = p.frontend.unwrap_or(p.backend);
-            PortObj {
+            Port {
                 port: front as i64,
                 protocol: p.protocol.clone(),
                 description: Some(format!("tunnel {} {front} -> {}", p.protocol, p.backend)),
@@ -359,7 +318,7 @@ mod tests {
         ServiceObj {
             kind: ServiceKind::Host {
                 host: host.into(),
-                ports: vec![PortForwardObj { frontend: None, backend, protocol: "TCP".into() }],
+                ports: vec![PortForward { frontend: None, backend, protocol: "TCP".into() }],
             },
             custom_hostname: hostname.map(str::to_string),
         }
@@ -388,8 +347,6 @@ mod tests {
     fn binding_entries() {
         let e = binding_extra("db", "abc123");
         assert_eq!(e, "service:db=abc123");
-        assert_eq!(parse_binding_extra(&e), Some(("db", "abc123")));
-        assert_eq!(parse_binding_extra("other:x"), None);
     }
 
     #[test]

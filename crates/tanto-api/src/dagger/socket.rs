@@ -12,7 +12,8 @@ use serde_json::Value as Json;
 
 use super::objects::*;
 use super::{resolved, Api, Object};
-use crate::gql::{FieldCall, FieldError, Resolved};
+use crate::gql::{FieldCall, Resolved};
+use crate::dagger::ApiError;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct SocketObj {
@@ -21,7 +22,7 @@ pub struct SocketObj {
 }
 
 impl Api {
-    pub(super) fn load_socket(&self, id: &Json) -> Result<SocketObj, FieldError> {
+    pub(super) fn load_socket(&self, id: &Json) -> Result<SocketObj, ApiError> {
         match &*self.load(id, Some("Socket"))? {
             Object::Socket(s) => Ok(s.clone()),
             _ => unreachable!("type checked by load"),
@@ -29,8 +30,8 @@ impl Api {
     }
 
     /// `Host.unixSocket(path)`: the socket must exist when the field resolves.
-    pub(super) async fn host_unix_socket(&self, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
-        let host_path = self.backend.host_unix_socket(call.args.string("path")?).await?;
+    pub(super) async fn host_unix_socket(&self, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
+        let host_path = self.engine.host.host_unix_socket(call.args.string("path")?).await?;
         Ok(resolved(Object::Socket(SocketObj { host_path })))
     }
 
@@ -39,7 +40,7 @@ impl Api {
         &self,
         c: &ContainerObj,
         call: &FieldCall<'_>,
-    ) -> Result<Resolved, FieldError> {
+    ) -> Result<Resolved, ApiError> {
         let a = call.args;
         let path = c.path_arg(a, "path")?;
         let mut n = c.clone();

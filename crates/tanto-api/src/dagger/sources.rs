@@ -2,19 +2,13 @@
 
 use serde::Serialize;
 use serde_json::Value as Json;
+use tanto_contract::git::{GitAuth, GitRepo, RefKind};
 use tanto_model::{FileAction, GitOp, HttpOp, Op, Ref, Vertex};
 
 use super::objects::{DirectoryObj, FileObj};
 use super::{leaf, not_implemented, resolved, Api, Object};
-use crate::gql::{Args, FieldCall, FieldError, Resolved};
-
-/// Credentials for a git remote, as secret identities.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct GitAuth {
-    pub username: String,
-    pub token: Option<String>,
-    pub header: Option<String>,
-}
+use crate::gql::{Args, FieldCall, Resolved};
+use crate::dagger::ApiError;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct GitRepositoryObj {
@@ -28,15 +22,6 @@ pub struct GitRepositoryObj {
     pub dir: Option<DirectoryObj>,
 }
 
-/// How a ref was named: resolved to a commit only when needed.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum RefKind {
-    Branch,
-    Tag,
-    Any,
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct GitRefObj {
     pub repo: GitRepositoryObj,
@@ -44,7 +29,7 @@ pub struct GitRefObj {
     pub kind: RefKind,
 }
 
-fn secret_identity(api: &Api, a: &Args, name: &str) -> Result<Option<String>, FieldError> {
+fn secret_identity(api: &Api, a: &Args, name: &str) -> Result<Option<String>, ApiError> {
     match a.get(name) {
         Some(id) => Ok(Some(api.load_secret(id)?.identity)),
         None => Ok(None),
@@ -97,16 +82,6 @@ pub fn pick_ref(refs: &[(String, String)], reference: &str, kind: RefKind) -> Op
     })
 }
 
-impl RefKind {
-    pub fn noun(self) -> &'static str {
-        match self {
-            RefKind::Branch => "branch",
-            RefKind::Tag => "tag",
-            RefKind::Any => "ref",
-        }
-    }
-}
-
 /// `p` as a glob that matches only itself.
 fn glob_escape(p: &str) -> String {
     let mut out = String::with_capacity(p.len());
@@ -131,7 +106,7 @@ fn version_key(tag: &str) -> Option<Vec<u64>> {
 }
 
 impl Api {
-    pub(super) fn git_query(&self, a: &Args) -> Result<Resolved, FieldError> {
+    pub(super) fn git_query(&self, a: &Args) -> Result<Resolved, ApiError> {
         let url = a.string("url")?.to_string();
         if url.is_empty() {
             return Err("git URL must not be empty".into());
@@ -155,7 +130,7 @@ impl Api {
         })))
     }
 
-    pub(super) async fn http_query(&self, a: &Args) -> Result<Resolved, FieldError> {
+    pub(super) async fn http_query(&self, a: &Args) -> Result<Resolved, ApiError> {
         let url = a.string("url")?.to_string();
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(format!("`{url}` is not an http(s) URL").into());
@@ -186,7 +161,7 @@ impl Api {
                 }
                 c
             }
-            _ => self.backend.http_fetch(&url, auth_header.as_deref()).await?,
+            _ => self.engine.sources.http_fetch(&url, auth_header.as_deref()).await?,
         };
         let op = HttpOp {
             digest,
@@ -203,7 +178,7 @@ impl Api {
         &self,
         g: &GitRepositoryObj,
         call: &FieldCall<'_>,
-    ) -> Result<Resolved, FieldError> {
+    ) -> Result<Resolved, ApiError> {
         let a = call.args;
         let git_ref = |reference: &str, kind: RefKind| {
             Ok(resolved(Object::GitRef(GitRefObj { repo: g.clone(), reference: reference.to_string(), kind })))
@@ -248,17 +223,17 @@ impl Api {
     }
 
     /// `(commit, full ref name)` of every ref of `g`.
-    async fn repo_refs(&self, g: &GitRepositoryObj) -> Result<Vec<(String, String)>, FieldError> {
+    async fn repo_refs(&self, g: &GitRepositoryObj) -> Result<Vec<(String, String)>, ApiError> {
         match &g.dir {
-            Some(d) => self.backend.git_dir_refs(d.root.as_ref(), &d.path).await,
-            None => self.backend.git_refs(&g.url, &g.auth).await,
+            Some(d) => Ok(self.engine.sources.git_dir_refs(d.root.as_ref(), &d.path).await?),
+            None => Ok(self.engine.sources.git_refs(&g.url, &g.auth).await?),
         }
     }
 
     /// Resolves `r` to `(commit, full ref name)`.
-    async fn resolve_git_ref(&self, r: &GitRefObj) -> Result<(String, String), FieldError> {
+    async fn resolve_git_ref(&self, r: &GitRefObj) -> Result<(String, String), ApiError> {
         match &r.repo.dir {
-            None => self.backend.git_resolve(&r.repo.url, &r.reference, r.kind, &r.repo.auth).await,
+            None => Ok(self.engine.sources.git_resolve(&r.repo.url, &r.reference, r.kind, &r.repo.auth).await?),
             Some(_) => {
                 let refs = self.repo_refs(&r.repo).await?;
                 pick_ref(&refs, &r.reference, r.kind).ok_or_else(|| {
@@ -274,7 +249,7 @@ impl Api {
         r: &GitRefObj,
         discard_git_dir: bool,
         depth: i64,
-    ) -> Result<DirectoryObj, FieldError> {
+    ) -> Result<DirectoryObj, ApiError> {
         let (commit, full) = self.resolve_git_ref(r).await?;
         let (local, inputs) = match &r.repo.dir {
             Some(d) => {
@@ -298,10 +273,10 @@ impl Api {
     }
 
     /// `Directory.asGit`: the directory must hold a `.git` directory.
-    pub(super) async fn directory_as_git(&self, d: &DirectoryObj) -> Result<Resolved, FieldError> {
+    pub(super) async fn directory_as_git(&self, d: &DirectoryObj) -> Result<Resolved, ApiError> {
         let dot_git = super::paths::within(&d.path, ".git");
-        match self.backend.stat(d.root.as_ref(), &dot_git, true).await? {
-            Some(st) if st.kind == super::backend::EntryKind::Dir => {}
+        match self.engine.solve.stat(d.root.as_ref(), &dot_git, true).await? {
+            Some(st) if st.kind == tanto_contract::fs::EntryKind::Dir => {}
             Some(_) => {
                 return Err(format!(
                     "directory `{}` is not a git repository of its own: its `.git` is not a directory (a worktree or submodule link?); use the main repository's directory",
@@ -323,7 +298,7 @@ impl Api {
     /// HEAD, as Dagger computes it: `after` is the directory, `before` the
     /// same with tracked files as in HEAD and untracked (not ignored) ones
     /// removed, so `.git` and ignored files are no change. Empty for a remote.
-    async fn uncommitted(&self, g: &GitRepositoryObj) -> Result<super::changeset::ChangesetObj, FieldError> {
+    async fn uncommitted(&self, g: &GitRepositoryObj) -> Result<super::changeset::ChangesetObj, ApiError> {
         let head = GitRefObj { repo: g.clone(), reference: "HEAD".into(), kind: RefKind::Any };
         let Some(d) = &g.dir else {
             let tree = self.git_tree(&head, false, 1).await?;
@@ -332,7 +307,7 @@ impl Api {
         let head_tree = self.git_tree(&head, true, 1).await?;
         let mut include = vec![".git".to_string()];
         include.extend(
-            self.backend
+            self.engine.sources
                 .git_dir_ignored(d.root.as_ref(), &d.path)
                 .await?
                 .iter()
@@ -366,7 +341,7 @@ impl Api {
         })
     }
 
-    pub(super) async fn git_ref(&self, r: &GitRefObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+    pub(super) async fn git_ref(&self, r: &GitRefObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
         let a = call.args;
         match call.field {
             "commit" => Ok(leaf(self.resolve_git_ref(r).await?.0)),
@@ -391,7 +366,7 @@ impl Api {
                 }
                 let (a_commit, _) = self.resolve_git_ref(r).await?;
                 let (b_commit, _) = self.resolve_git_ref(&other).await?;
-                let base = self.backend.git_merge_base(&r.repo, &a_commit, &b_commit).await?;
+                let base = self.engine.sources.git_merge_base(&git_repo(&r.repo), &a_commit, &b_commit).await?;
                 Ok(resolved(Object::GitRef(GitRefObj { repo: r.repo.clone(), reference: base, kind: RefKind::Any })))
             }
             _ => Err(not_implemented(call)),
@@ -400,6 +375,14 @@ impl Api {
 }
 
 /// How errors name a repository.
+/// The repository as the engine knows it.
+fn git_repo(g: &GitRepositoryObj) -> GitRepo {
+    match &g.dir {
+        Some(d) => GitRepo::Dir { root: d.root.clone(), path: d.path.clone() },
+        None => GitRepo::Remote { url: g.url.clone(), auth: g.auth.clone() },
+    }
+}
+
 fn repo_name(g: &GitRepositoryObj) -> String {
     match &g.dir {
         Some(d) => format!("`{}` (a directory)", d.path),

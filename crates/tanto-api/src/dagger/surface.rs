@@ -6,15 +6,16 @@
 use serde_json::Value as Json;
 use tanto_model::{FileAction, Ref};
 
-use super::backend::{EntryKind, EntryStat};
+use tanto_contract::fs::{EntryKind, EntryStat};
 use super::objects::*;
 use super::{file_op, leaf, not_implemented, paths, resolved, Api, Object};
-use crate::gql::{Args, FieldCall, FieldError, Resolved};
+use crate::gql::{Args, FieldCall, Resolved};
+use crate::dagger::ApiError;
 
 /// A `Stat` of `path`, or a typed "not found" error.
-async fn stat(api: &Api, root: Option<&Ref>, path: &str, a: &Args) -> Result<Resolved, FieldError> {
+async fn stat(api: &Api, root: Option<&Ref>, path: &str, a: &Args) -> Result<Resolved, ApiError> {
     let no_follow = a.opt_bool("doNotFollowSymlinks")?.unwrap_or(false);
-    match api.backend.stat(root, path, no_follow).await? {
+    match api.engine.solve.stat(root, path, no_follow).await? {
         Some(st) => Ok(resolved(Object::Stat(StatObj::from_entry(path, &st)))),
         None => Err(format!("`{path}`: no such file or directory").into()),
     }
@@ -37,11 +38,11 @@ impl StatObj {
     }
 }
 
-fn timestamp(a: &Args) -> Result<i64, FieldError> {
-    a.int("timestamp")
+fn timestamp(a: &Args) -> Result<i64, ApiError> {
+    Ok(a.int("timestamp")?)
 }
 
-fn owner(a: &Args) -> Result<String, FieldError> {
+fn owner(a: &Args) -> Result<String, ApiError> {
     let o = a.string("owner")?;
     if o.is_empty() {
         return Err("`owner` must not be empty: use `uid`, `uid:gid`, `user` or `user:group`".into());
@@ -50,7 +51,7 @@ fn owner(a: &Args) -> Result<String, FieldError> {
 }
 
 impl Api {
-    pub(super) async fn stat_field(&self, s: &StatObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+    pub(super) async fn stat_field(&self, s: &StatObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
         match call.field {
             "name" => Ok(leaf(s.name.clone())),
             "size" => Ok(leaf(s.size)),
@@ -61,7 +62,7 @@ impl Api {
     }
 
     /// Container fields not handled in `container.rs`.
-    pub(super) async fn container_more(&self, c: &ContainerObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+    pub(super) async fn container_more(&self, c: &ContainerObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
         let a = call.args;
         let ctr = |c: ContainerObj| Ok(resolved(Object::Container(c)));
         match call.field {
@@ -113,7 +114,7 @@ impl Api {
                 let mut n = c.clone();
                 for d in devices {
                     let name = tanto_model::cdi::qualify(&d, tanto_model::cdi::NVIDIA_GPU_KIND).map_err(|e| {
-                        FieldError::from(format!(
+                        ApiError::from(format!(
                             "`experimentalWithGPU`: {e}; or name a device fully, such as `nvidia.com/gpu=0`"
                         ))
                     })?;
@@ -130,10 +131,10 @@ impl Api {
                 n.gpus.dedup();
                 ctr(n)
             }
-            "withError" => Err(FieldError::from(a.string("err")?.to_string())),
+            "withError" => Err(ApiError::from(a.string("err")?.to_string())),
             "withDockerHealthcheck" => {
-                let dur = |k: &str| -> Result<String, FieldError> { Ok(a.opt_string(k)?.unwrap_or("").to_string()) };
-                let h = HealthcheckObj {
+                let dur = |k: &str| -> Result<String, ApiError> { Ok(a.opt_string(k)?.unwrap_or("").to_string()) };
+                let h = Healthcheck {
                     args: a.string_list("args")?,
                     shell: a.opt_bool("shell")?.unwrap_or(false),
                     interval: dur("interval")?,
@@ -145,7 +146,7 @@ impl Api {
                 if h.args.is_empty() {
                     return Err("`withDockerHealthcheck` needs the command in `args`".into());
                 }
-                super::healthcheck::validate(&h)?;
+                h.validate()?;
                 let mut n = c.clone();
                 n.config.healthcheck = Some(h);
                 ctr(n)
@@ -182,7 +183,7 @@ impl Api {
     }
 
     /// Directory fields not handled in `directory.rs`.
-    pub(super) async fn directory_more(&self, d: &DirectoryObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+    pub(super) async fn directory_more(&self, d: &DirectoryObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
         let a = call.args;
         let dir = |d: DirectoryObj| Ok(resolved(Object::Directory(d)));
         let on = |action: FileAction, sources: Vec<Ref>| DirectoryObj {
@@ -225,8 +226,8 @@ impl Api {
                 };
                 dir(DirectoryObj { root: Some(file_op(None, action, sources)), path: "/".into() })
             }
-            "withError" => Err(FieldError::from(a.string("err")?.to_string())),
-            "search" => self.search_in(d.root.as_ref(), &d.path, super::search::SearchOptions::from_args(a)?).await,
+            "withError" => Err(ApiError::from(a.string("err")?.to_string())),
+            "search" => self.search_in(d.root.as_ref(), &d.path, super::search::search_options(a)?).await,
             "changes" => {
                 let from = self.load_directory(a.get("from").unwrap_or(&Json::Null))?;
                 Ok(resolved(Object::Changeset(super::changeset::ChangesetObj { before: from, after: d.clone() })))
@@ -267,7 +268,7 @@ impl Api {
                 let mut cur = paths::within(&d.path, a.string("start")?);
                 loop {
                     let candidate = paths::within(&cur, name);
-                    if self.backend.stat(d.root.as_ref(), &candidate, true).await?.is_some() {
+                    if self.engine.solve.stat(d.root.as_ref(), &candidate, true).await?.is_some() {
                         let rel = paths::strip_dir_prefix(&candidate, &d.path).unwrap_or(&candidate).to_string();
                         return Ok(leaf(rel));
                     }
@@ -285,7 +286,7 @@ impl Api {
     }
 
     /// File fields not handled in `directory.rs`.
-    pub(super) async fn file_more(&self, f: &FileObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+    pub(super) async fn file_more(&self, f: &FileObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
         let a = call.args;
         let file = |action: FileAction| {
             Ok(resolved(Object::File(FileObj {

@@ -11,67 +11,45 @@
 //! the module runtime (`checks`, `generators`, `services`, `update`) are not
 //! implemented.
 
-use serde::Serialize;
+use tanto_contract::host::Workspace;
 
 use super::objects::{DirectoryObj, FileObj};
 use super::{leaf, not_implemented, resolved, Api, Object};
-use crate::gql::{FieldCall, FieldError, Resolved};
+use crate::gql::{FieldCall, Resolved};
+use crate::dagger::ApiError;
 
 /// Dagger's workspace config file, relative to a directory of the workspace.
 pub const CONFIG_FILE: &str = ".dagger/config.toml";
 
-/// A workspace, as the engine detected it.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct WorkspaceObj {
-    /// Absolute host path of the boundary.
-    pub boundary: String,
-    /// The workspace directory relative to the boundary (`""` at the boundary).
-    pub path: String,
-    /// The config file relative to the boundary, `""` without one.
-    pub config_path: String,
-    pub client_id: String,
-}
-
-impl WorkspaceObj {
-    /// The absolute host path of the workspace directory (its address).
-    pub fn address(&self) -> String {
-        if self.path.is_empty() {
-            self.boundary.clone()
-        } else {
-            format!("{}/{}", self.boundary.trim_end_matches('/'), self.path)
-        }
-    }
-
-    /// `p` as a path relative to the boundary (`""` is the boundary itself):
-    /// relative paths from the workspace directory, absolute ones from the boundary.
-    pub fn resolve(&self, p: &str) -> Result<String, FieldError> {
-        let joined = if p.starts_with('/') { p.to_string() } else { format!("{}/{p}", self.path) };
-        let mut out: Vec<&str> = Vec::new();
-        for c in joined.split('/') {
-            match c {
-                "" | "." => {}
-                ".." => {
-                    if out.pop().is_none() {
-                        return Err(format!(
-                            "workspace path `{p}` goes above the workspace boundary `{}`: use a path inside it",
-                            self.boundary
-                        )
-                        .into());
-                    }
+/// `p` as a path of workspace `ws` relative to its boundary (`""` is the boundary itself):
+/// relative paths from the workspace directory, absolute ones from the boundary.
+pub fn resolve(ws: &Workspace, p: &str) -> Result<String, ApiError> {
+    let joined = if p.starts_with('/') { p.to_string() } else { format!("{}/{p}", ws.path) };
+    let mut out: Vec<&str> = Vec::new();
+    for c in joined.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                if out.pop().is_none() {
+                    return Err(format!(
+                        "workspace path `{p}` goes above the workspace boundary `{}`: use a path inside it",
+                        ws.boundary
+                    )
+                    .into());
                 }
-                c => out.push(c),
             }
+            c => out.push(c),
         }
-        Ok(out.join("/"))
     }
+    Ok(out.join("/"))
 }
 
 impl Api {
-    pub(super) async fn current_workspace(&self) -> Result<Resolved, FieldError> {
-        Ok(resolved(Object::Workspace(self.backend.workspace().await?)))
+    pub(super) async fn current_workspace(&self) -> Result<Resolved, ApiError> {
+        Ok(resolved(Object::Workspace(self.engine.host.workspace().await?)))
     }
 
-    pub(super) async fn workspace_field(&self, w: &WorkspaceObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+    pub(super) async fn workspace_field(&self, w: &Workspace, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
         let a = call.args;
         match call.field {
             "path" => Ok(leaf(w.path.clone())),
@@ -80,9 +58,9 @@ impl Api {
             "configPath" => Ok(leaf(w.config_path.clone())),
             "hasConfig" | "initialized" => Ok(leaf(!w.config_path.is_empty())),
             "directory" => {
-                let rel = w.resolve(a.string("path")?)?;
+                let rel = resolve(w, a.string("path")?)?;
                 let root = self
-                    .backend
+                    .engine.host
                     .workspace_directory(
                         w,
                         &rel,
@@ -95,13 +73,13 @@ impl Api {
             }
             "file" => {
                 let p = a.string("path")?;
-                let rel = w.resolve(p)?;
+                let rel = resolve(w, p)?;
                 if rel.is_empty() {
                     return Err(
                         format!("workspace path `{p}` is the workspace root, not a file; use `directory`").into()
                     );
                 }
-                let (root, path) = self.backend.workspace_file(w, &rel).await?;
+                let (root, path) = self.engine.host.workspace_file(w, &rel).await?;
                 Ok(resolved(Object::File(FileObj { root: Some(root), path })))
             }
             "findUp" => {
@@ -109,8 +87,8 @@ impl Api {
                 if name.is_empty() || name.contains('/') || name == ".." {
                     return Err(format!("`findUp` needs a plain file or directory name, not `{name}`").into());
                 }
-                let from = w.resolve(a.opt_string("from")?.unwrap_or("."))?;
-                Ok(match self.backend.workspace_find_up(w, name, &from).await? {
+                let from = resolve(w, a.opt_string("from")?.unwrap_or("."))?;
+                Ok(match self.engine.host.workspace_find_up(w, name, &from).await? {
                     Some(p) => leaf(p),
                     None => Resolved::Null,
                 })
@@ -126,7 +104,7 @@ mod tests {
 
     #[test]
     fn paths_resolve_inside_the_boundary() {
-        let w = WorkspaceObj { boundary: "/repo".into(), path: "app/web".into(), ..Default::default() };
+        let w = Workspace { boundary: "/repo".into(), path: "app/web".into(), ..Default::default() };
         // (input, boundary-relative result or error)
         let cases: &[(&str, Result<&str, &str>)] = &[
             (".", Ok("app/web")),
@@ -140,14 +118,14 @@ mod tests {
             ("/../etc", Err("goes above")),
         ];
         for (input, want) in cases {
-            match (w.resolve(input), want) {
+            match (resolve(&w, input), want) {
                 (Ok(got), Ok(want)) => assert_eq!(&got, want, "{input}"),
-                (Err(e), Err(want)) => assert!(e.message.contains(want), "{input}: {}", e.message),
+                (Err(e), Err(want)) => assert!(e.to_string().contains(want), "{input}: {e}"),
                 (got, want) => panic!("{input}: got {got:?}, want {want:?}"),
             }
         }
-        let at_root = WorkspaceObj { boundary: "/repo".into(), ..Default::default() };
-        assert_eq!(at_root.resolve("x").unwrap(), "x");
+        let at_root = Workspace { boundary: "/repo".into(), ..Default::default() };
+        assert_eq!(resolve(&at_root, "x").unwrap(), "x");
         assert_eq!((at_root.address(), w.address()), ("/repo".to_string(), "/repo/app/web".to_string()));
     }
 }

@@ -26,7 +26,8 @@ use self::lex::Expander;
 use self::parse::{Cmd, Dockerfile, Flag, Instr, Src};
 use super::objects::*;
 use super::{file_op, paths, Api};
-use crate::gql::{Args, FieldError};
+use crate::gql::{Args};
+use crate::dagger::ApiError;
 
 /// What can be wrong with a Dockerfile itself.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -48,7 +49,7 @@ struct Options {
 }
 
 impl Api {
-    pub(super) async fn docker_build(&self, ctx: &DirectoryObj, a: &Args) -> Result<ContainerObj, FieldError> {
+    pub(super) async fn docker_build(&self, ctx: &DirectoryObj, a: &Args) -> Result<ContainerObj, ApiError> {
         if a.get("ssh").is_some_and(|v| !v.is_null()) {
             return Err(
                 "`dockerBuild(ssh:)` is not supported yet: pass what the build needs as a secret instead".into()
@@ -69,7 +70,7 @@ impl Api {
         }
         let opts = Options {
             dockerfile: a.opt_string("dockerfile")?.filter(|s| !s.is_empty()).unwrap_or("Dockerfile").to_string(),
-            platform: a.opt_string("platform")?.map(str::to_string).unwrap_or_else(|| self.backend.default_platform()),
+            platform: a.opt_string("platform")?.map(str::to_string).unwrap_or_else(|| self.engine.images.default_platform()),
             build_args,
             target: a.opt_string("target")?.unwrap_or("").to_string(),
             secrets,
@@ -77,10 +78,10 @@ impl Api {
         };
 
         let path = paths::within(&ctx.path, &opts.dockerfile);
-        let text = self.backend.read_file(ctx.root.as_ref(), &path).await.map_err(|e| {
-            FieldError::from(format!(
+        let text = self.engine.solve.read_file(ctx.root.as_ref(), &path).await.map_err(|e| {
+            ApiError::from(format!(
                 "cannot read the Dockerfile `{}` in the build context: {}",
-                opts.dockerfile, e.message
+                opts.dockerfile, e
             ))
         })?;
         let text =
@@ -109,12 +110,12 @@ impl Api {
     }
 
     /// The context with `.dockerignore` applied (`<dockerfile>.dockerignore` first, as BuildKit does).
-    async fn filtered_context(&self, ctx: &DirectoryObj, dockerfile: &str) -> Result<DirectoryObj, FieldError> {
+    async fn filtered_context(&self, ctx: &DirectoryObj, dockerfile: &str) -> Result<DirectoryObj, ApiError> {
         let mut patterns = None;
         for name in [format!("{dockerfile}.dockerignore"), ".dockerignore".to_string()] {
             let p = paths::within(&ctx.path, &name);
-            if self.backend.stat(ctx.root.as_ref(), &p, false).await?.is_some() {
-                let data = self.backend.read_file(ctx.root.as_ref(), &p).await?;
+            if self.engine.solve.stat(ctx.root.as_ref(), &p, false).await?.is_some() {
+                let data = self.engine.solve.read_file(ctx.root.as_ref(), &p).await?;
                 patterns = Some(dockerignore_patterns(&String::from_utf8_lossy(&data)));
                 break;
             }
@@ -168,7 +169,7 @@ fn stage_index(df: &Dockerfile, name: &str, before: usize) -> Option<usize> {
 }
 
 /// The global scope: automatic platform args, then the `ARG`s before the first `FROM`.
-fn meta_args(df: &Dockerfile, opts: &Options) -> Result<BTreeMap<String, String>, FieldError> {
+fn meta_args(df: &Dockerfile, opts: &Options) -> Result<BTreeMap<String, String>, ApiError> {
     let mut meta = BTreeMap::new();
     for (prefix, platform) in [("TARGET", &opts.platform), ("BUILD", &opts.platform)] {
         let mut parts = platform.splitn(3, '/');
@@ -248,11 +249,11 @@ fn parse_mode(s: &str) -> Result<u32, String> {
 }
 
 impl<'a> Builder<'a> {
-    fn err(&self, line: usize, msg: impl std::fmt::Display) -> FieldError {
+    fn err(&self, line: usize, msg: impl std::fmt::Display) -> ApiError {
         at(&self.opts.dockerfile, line, msg)
     }
 
-    fn stage(&mut self, i: usize) -> BoxFuture<'_, Result<ContainerObj, FieldError>> {
+    fn stage(&mut self, i: usize) -> BoxFuture<'_, Result<ContainerObj, ApiError>> {
         Box::pin(async move {
             if let Some(c) = &self.done[i] {
                 return Ok(c.clone());
@@ -269,7 +270,7 @@ impl<'a> Builder<'a> {
         })
     }
 
-    async fn build_stage(&mut self, i: usize) -> Result<ContainerObj, FieldError> {
+    async fn build_stage(&mut self, i: usize) -> Result<ContainerObj, ApiError> {
         let stage = self.df.stages[i].clone();
         let (base, platform) = {
             let lookup = |n: &str| self.meta.get(n).cloned();
@@ -291,7 +292,7 @@ impl<'a> Builder<'a> {
             self.api
                 .from_image(&ContainerObj::scratch(platform), &base)
                 .await
-                .map_err(|e| self.err(stage.line, e.message))?
+                .map_err(|e| self.err(stage.line, e.to_string()))?
         };
         let mut st = StageState { ctr, args: Vec::new(), shell: vec!["/bin/sh".into(), "-c".into()], cmd_set: false };
         for line in &stage.instrs {
@@ -300,7 +301,7 @@ impl<'a> Builder<'a> {
         Ok(st.ctr)
     }
 
-    async fn apply(&mut self, i: usize, st: &mut StageState, line: usize, instr: &Instr) -> Result<(), FieldError> {
+    async fn apply(&mut self, i: usize, st: &mut StageState, line: usize, instr: &Instr) -> Result<(), ApiError> {
         let escape = self.df.escape;
         let file = self.opts.dockerfile.clone();
         let word = |st: &StageState, w: &str| expand(escape, st, w, false).map_err(|e| at(&file, line, e));
@@ -370,7 +371,7 @@ impl<'a> Builder<'a> {
                     .to_string();
                     let ports = &mut st.ctr.config.exposed_ports;
                     if !ports.iter().any(|x| x.port == port && x.protocol == protocol) {
-                        ports.push(PortObj { port, protocol, description: None, skip_healthcheck: false });
+                        ports.push(Port { port, protocol, description: None, skip_healthcheck: false });
                     }
                 }
             }
@@ -387,9 +388,9 @@ impl<'a> Builder<'a> {
             Instr::Shell(s) => st.shell = s.clone(),
             Instr::Healthcheck { flags, cmd } => {
                 let mut h = match cmd {
-                    None => HealthcheckObj { args: vec!["NONE".into()], ..Default::default() },
-                    Some(Cmd::Exec(v)) => HealthcheckObj { args: v.clone(), ..Default::default() },
-                    Some(Cmd::Shell(s)) => HealthcheckObj { args: vec![s.clone()], shell: true, ..Default::default() },
+                    None => Healthcheck { args: vec!["NONE".into()], ..Default::default() },
+                    Some(Cmd::Exec(v)) => Healthcheck { args: v.clone(), ..Default::default() },
+                    Some(Cmd::Shell(s)) => Healthcheck { args: vec![s.clone()], shell: true, ..Default::default() },
                 };
                 for f in flags {
                     let v = word(st, f.value.as_deref().unwrap_or(""))?;
@@ -406,7 +407,7 @@ impl<'a> Builder<'a> {
                         other => return Err(self.err(line, format!("unknown flag `--{other}` for HEALTHCHECK"))),
                     }
                 }
-                crate::dagger::healthcheck::validate(&h).map_err(|e| self.err(line, e))?;
+                h.validate().map_err(|e| self.err(line, e))?;
                 st.ctr.config.healthcheck = Some(h);
             }
             Instr::Ignored(kw, _) => {
@@ -434,7 +435,7 @@ impl<'a> Builder<'a> {
     }
 
     /// The filesystem `--from=` names: a stage (by name or index) or an image.
-    async fn source(&mut self, i: usize, line: usize, from: &str) -> Result<DirectoryObj, FieldError> {
+    async fn source(&mut self, i: usize, line: usize, from: &str) -> Result<DirectoryObj, ApiError> {
         if let Some(j) = stage_index(&self.df, from, self.df.stages.len()) {
             if j == i {
                 return Err(self.err(line, format!("`--from={from}` refers to the stage it is in")));
@@ -446,7 +447,7 @@ impl<'a> Builder<'a> {
             .api
             .from_image(&ContainerObj::scratch(self.opts.platform.clone()), from)
             .await
-            .map_err(|e| self.err(line, e.message))?;
+            .map_err(|e| self.err(line, e.to_string()))?;
         Ok(DirectoryObj { root: c.rootfs, path: "/".into() })
     }
 
@@ -460,7 +461,7 @@ impl<'a> Builder<'a> {
         flags: &[Flag],
         srcs: &[Src],
         dest: &str,
-    ) -> Result<(), FieldError> {
+    ) -> Result<(), ApiError> {
         let kw = if add { "ADD" } else { "COPY" };
         let escape = self.df.escape;
         let file = self.opts.dockerfile.clone();
@@ -583,7 +584,7 @@ impl<'a> Builder<'a> {
 
     /// `ADD <url>`: the file fetched now (its digest is its key), like `Query.http`;
     /// BuildKit gives downloads mode 0600.
-    async fn download(&self, line: usize, url: &str, checksum: Option<&str>) -> Result<(Ref, String), FieldError> {
+    async fn download(&self, line: usize, url: &str, checksum: Option<&str>) -> Result<(Ref, String), ApiError> {
         let path = url.split(['?', '#']).next().unwrap_or("");
         let name = match path.splitn(4, '/').nth(3).unwrap_or("").rsplit('/').next() {
             Some(n) if !n.is_empty() => n.to_string(),
@@ -592,7 +593,7 @@ impl<'a> Builder<'a> {
         let digest = match checksum {
             Some(c) if c.starts_with("sha256:") => c.to_string(),
             Some(c) => return Err(self.err(line, format!("ADD --checksum `{c}` must be a sha256:<hex> digest"))),
-            None => self.api.backend.http_fetch(url, None).await.map_err(|e| self.err(line, e.message))?,
+            None => self.api.engine.sources.http_fetch(url, None).await.map_err(|e| self.err(line, e.to_string()))?,
         };
         let op = HttpOp { digest, name: name.clone(), permissions: 0o600, url: url.to_string(), auth_header: None };
         Ok((Ref::new(Vertex::new(Op::Http(op), vec![]), 0), name))
@@ -607,7 +608,7 @@ impl<'a> Builder<'a> {
         flags: &[Flag],
         cmd: &Cmd,
         heredocs: &[parse::Heredoc],
-    ) -> Result<(), FieldError> {
+    ) -> Result<(), ApiError> {
         let mut c = st.ctr.clone();
         c.mounts.clear();
         c.secret_env.clear();
@@ -680,7 +681,7 @@ impl<'a> Builder<'a> {
             .with("args", json!(args))
             .with("noInit", json!(self.opts.no_init))
             .with("insecureRootCapabilities", json!(privileged));
-        let n = self.api.with_exec(&c, &a).map_err(|e| self.err(line, e.message))?;
+        let n = self.api.with_exec(&c, &a).map_err(|e| self.err(line, e.to_string()))?;
         st.ctr.rootfs = match (&n.rootfs, no_network) {
             (Some(r), true) => {
                 let mut op = r
@@ -705,7 +706,7 @@ impl<'a> Builder<'a> {
         c: &mut ContainerObj,
         line: usize,
         spec: &str,
-    ) -> Result<(), FieldError> {
+    ) -> Result<(), ApiError> {
         let mut kv: BTreeMap<String, String> = BTreeMap::new();
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (k, v) = part.split_once('=').unwrap_or((part, "true"));
@@ -812,8 +813,8 @@ pub(super) fn expand_env_value(
     Expander { escape: '\\', lookup, raw: false }.word(v)
 }
 
-fn at(dockerfile: &str, line: usize, msg: impl std::fmt::Display) -> FieldError {
-    FieldError::from(format!("dockerfile `{dockerfile}` line {line}: {msg}"))
+fn at(dockerfile: &str, line: usize, msg: impl std::fmt::Display) -> ApiError {
+    ApiError::from(format!("dockerfile `{dockerfile}` line {line}: {msg}"))
 }
 
 /// A word of the stage expanded with its `ENV` and `ARG`s.

@@ -1,4 +1,4 @@
-//! The planner against a fake backend: which ops a Dockerfile becomes.
+//! The planner against a fake engine: which ops a Dockerfile becomes.
 
 use std::sync::Arc;
 
@@ -6,11 +6,13 @@ use parking_lot::Mutex;
 use serde_json::json;
 use tanto_model::{BlobSource, ExecMountKind, ExecOp, FileAction, Op, Ref};
 
-use super::super::backend::{Backend, EntryKind, EntryStat, ExecOutput, ResolvedImage};
+use tanto_contract::fs::{ChangeLists, EntryKind, EntryStat, ExecOutput, SearchMatch, SearchOptions};
+use tanto_contract::image::{ImageOptions, ImageVariant, ResolvedImage};
+use tanto_contract::{Engine, EngineError, EngineResult, Images, Refusing, Solve};
+
 use super::super::objects::*;
-use super::super::sources::{GitAuth, RefKind};
 use super::super::{file_op, Api, Objects};
-use crate::gql::{Args, FieldError};
+use crate::gql::Args;
 
 /// Resolves any image except `missing*`; reads files from the Mkfile actions
 /// of the op graph (contexts here are made of `withNewFile`s).
@@ -32,14 +34,18 @@ fn find_file(r: &Ref, path: &str) -> Option<String> {
     r.vertex.inputs.iter().find_map(|i| find_file(i, path))
 }
 
+fn refused<T>() -> EngineResult<T> {
+    Err(EngineError::environment("fake"))
+}
+
 #[async_trait::async_trait]
-impl Backend for Fake {
+impl Images for Fake {
     fn default_platform(&self) -> String {
         "linux/amd64".into()
     }
-    async fn resolve_image(&self, address: &str, platform: &str) -> Result<ResolvedImage, FieldError> {
+    async fn resolve_image(&self, address: &str, platform: &str) -> EngineResult<ResolvedImage> {
         if address.starts_with("missing") {
-            return Err(format!("image `{address}` not found").into());
+            return Err(EngineError::not_found(format!("image `{address}` not found")));
         }
         self.resolved.lock().push(address.to_string());
         Ok(ResolvedImage {
@@ -49,21 +55,47 @@ impl Backend for Fake {
             layers: vec![(format!("sha256:{address}"), BlobSource::default())],
         })
     }
-    async fn sync(&self, _: &Ref) -> Result<(), FieldError> {
-        Err("fake".into())
+    async fn export_image(&self, _: &[ImageVariant], _: &str, _: &ImageOptions) -> EngineResult<String> {
+        refused()
     }
-    async fn exec_output(&self, _: &Ref) -> Result<ExecOutput, FieldError> {
-        Err("fake".into())
+    async fn image_tarball(&self, _: &[ImageVariant], _: &ImageOptions) -> EngineResult<(Ref, String)> {
+        refused()
     }
-    async fn read_file(&self, root: Option<&Ref>, path: &str) -> Result<Vec<u8>, FieldError> {
+    async fn publish(&self, _: &str, _: &[ImageVariant], _: &ImageOptions) -> EngineResult<String> {
+        refused()
+    }
+    async fn import_image(&self, _: Option<&Ref>, _: &str, _: &str, _: &str) -> EngineResult<ResolvedImage> {
+        refused()
+    }
+    async fn add_registry_auth(&self, _: &str, _: &str, _: &str) -> EngineResult<()> {
+        refused()
+    }
+    fn remove_registry_auth(&self, _: &str) {}
+    async fn host_container_image(&self, _: &str, _: &str) -> EngineResult<ResolvedImage> {
+        refused()
+    }
+    async fn load_host_image(&self, _: &str, _: &[ImageVariant], _: &ImageOptions) -> EngineResult<()> {
+        refused()
+    }
+}
+
+#[async_trait::async_trait]
+impl Solve for Fake {
+    async fn sync(&self, _: &Ref) -> EngineResult<()> {
+        refused()
+    }
+    async fn exec_output(&self, _: &Ref) -> EngineResult<ExecOutput> {
+        refused()
+    }
+    async fn read_file(&self, root: Option<&Ref>, path: &str) -> EngineResult<Vec<u8>> {
         root.and_then(|r| find_file(r, path))
             .map(String::into_bytes)
-            .ok_or_else(|| format!("`{path}`: no such file or directory").into())
+            .ok_or_else(|| EngineError::not_found(format!("`{path}`: no such file or directory")))
     }
-    async fn read_dir(&self, _: Option<&Ref>, _: &str) -> Result<Vec<EntryStat>, FieldError> {
-        Err("fake".into())
+    async fn read_dir(&self, _: Option<&Ref>, _: &str) -> EngineResult<Vec<EntryStat>> {
+        refused()
     }
-    async fn stat(&self, root: Option<&Ref>, path: &str, _: bool) -> Result<Option<EntryStat>, FieldError> {
+    async fn stat(&self, root: Option<&Ref>, path: &str, _: bool) -> EngineResult<Option<EntryStat>> {
         Ok(root.and_then(|r| find_file(r, path)).map(|d| EntryStat {
             name: path.into(),
             kind: EntryKind::File,
@@ -71,24 +103,17 @@ impl Backend for Fake {
             mode: 0o644,
         }))
     }
-    async fn glob(&self, _: Option<&Ref>, _: &str, _: &str) -> Result<Vec<String>, FieldError> {
-        Err("fake".into())
+    async fn glob(&self, _: Option<&Ref>, _: &str, _: &str) -> EngineResult<Vec<String>> {
+        refused()
     }
-    async fn digest(&self, _: Option<&Ref>, _: &str, _: bool) -> Result<String, FieldError> {
-        Err("fake".into())
+    async fn digest(&self, _: Option<&Ref>, _: &str, _: bool) -> EngineResult<String> {
+        refused()
     }
-    async fn http_fetch(&self, _: &str, _: Option<&str>) -> Result<String, FieldError> {
-        Err("fake".into())
+    async fn changes(&self, _: Option<&Ref>, _: &str, _: Option<&Ref>, _: &str) -> EngineResult<ChangeLists> {
+        refused()
     }
-    async fn git_refs(&self, _: &str, _: &GitAuth) -> Result<Vec<(String, String)>, FieldError> {
-        Err("fake".into())
-    }
-    async fn git_resolve(&self, _: &str, _: &str, _: RefKind, _: &GitAuth) -> Result<(String, String), FieldError> {
-        Err("fake".into())
-    }
-    fn set_secret(&self, _: &str, _: Vec<u8>) {}
-    async fn secret_plaintext(&self, _: &str, _: &str) -> Result<Vec<u8>, FieldError> {
-        Err("fake".into())
+    async fn search(&self, _: Option<&Ref>, _: &str, _: &SearchOptions) -> EngineResult<Vec<SearchMatch>> {
+        refused()
     }
 }
 
@@ -104,12 +129,15 @@ fn context(files: &[(&str, &str)]) -> DirectoryObj {
 
 fn api() -> (Api, Arc<Fake>) {
     let fake = Arc::new(Fake::default());
-    (Api::new(fake.clone(), Arc::new(Objects::default())), fake)
+    let mut engine = Engine::new(Arc::new(Refusing { message: "fake", platform: "linux/amd64" }));
+    engine.images = fake.clone();
+    engine.solve = fake.clone();
+    (Api::new(engine, Arc::new(Objects::default())), fake)
 }
 
 async fn build(files: &[(&str, &str)], args: Args) -> Result<(ContainerObj, Vec<String>), String> {
     let (api, fake) = api();
-    let c = api.docker_build(&context(files), &args).await.map_err(|e| e.message)?;
+    let c = api.docker_build(&context(files), &args).await.map_err(|e| e.to_string())?;
     let resolved = fake.resolved.lock().clone();
     Ok((c, resolved))
 }

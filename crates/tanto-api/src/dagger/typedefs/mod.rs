@@ -18,7 +18,8 @@ use serde_json::Value as Json;
 
 use super::objects::DirectoryObj;
 use super::{leaf, not_implemented, resolved, Api, Object};
-use crate::gql::{Args, FieldCall, FieldError, Resolved};
+use crate::gql::{Args, FieldCall, Resolved};
+use crate::dagger::ApiError;
 use names::{to_camel, to_lower_camel, to_screaming_snake, valid_enum_name};
 
 /// `TypeDefKind`, shown with its `_KIND` name; the short aliases (`STRING`)
@@ -327,7 +328,7 @@ impl TypeDefObj {
     }
 
     /// The object part, or an error for `what` naming what this is instead.
-    fn object_mut(&mut self, what: &str) -> Result<&mut ObjectTypeDefObj, FieldError> {
+    fn object_mut(&mut self, what: &str) -> Result<&mut ObjectTypeDefObj, ApiError> {
         let kind = self.kind_phrase();
         match (self.kind, self.object.as_mut()) {
             (Some(Kind::Object), Some(o)) => Ok(o),
@@ -335,7 +336,7 @@ impl TypeDefObj {
         }
     }
 
-    fn enum_mut(&mut self, what: &str) -> Result<&mut EnumTypeDefObj, FieldError> {
+    fn enum_mut(&mut self, what: &str) -> Result<&mut EnumTypeDefObj, ApiError> {
         let kind = self.kind_phrase();
         match (self.kind, self.enum_.as_mut()) {
             (Some(Kind::Enum), Some(e)) => Ok(e),
@@ -374,12 +375,12 @@ fn strings(v: &[String]) -> Resolved {
 
 /// A `JSON` argument as JSON text: a string is JSON text already (checked),
 /// another literal is the value itself.
-fn json_text(a: &Args, name: &str) -> Result<Option<String>, FieldError> {
+fn json_text(a: &Args, name: &str) -> Result<Option<String>, ApiError> {
     match a.get(name) {
         None | Some(Json::Null) => Ok(None),
         Some(Json::String(s)) => {
             let v: Json = serde_json::from_str(s).map_err(|e| {
-                FieldError::from(format!(
+                ApiError::from(format!(
                     "`{name}` is not JSON text ({e}): pass a JSON-encoded value, e.g. \"\\\"text\\\"\" or \"42\""
                 ))
             })?;
@@ -389,7 +390,7 @@ fn json_text(a: &Args, name: &str) -> Result<Option<String>, FieldError> {
     }
 }
 
-fn non_empty<'a>(what: &str, s: &'a str) -> Result<&'a str, FieldError> {
+fn non_empty<'a>(what: &str, s: &'a str) -> Result<&'a str, ApiError> {
     if s.trim().is_empty() {
         Err(format!("{what} must not be empty").into())
     } else {
@@ -401,28 +402,28 @@ fn non_empty<'a>(what: &str, s: &'a str) -> Result<&'a str, FieldError> {
 pub const QUERY_FIELDS: &[&str] = &["typeDef", "function", "sourceMap", "generatedCode", "module", "currentTypeDefs"];
 
 impl Api {
-    fn load_def(&self, id: &Json, want: &str) -> Result<DefObj, FieldError> {
+    fn load_def(&self, id: &Json, want: &str) -> Result<DefObj, ApiError> {
         match &*self.load(id, Some(want))? {
             Object::Def(d) => Ok(d.clone()),
             _ => unreachable!("type checked by load"),
         }
     }
 
-    fn arg_type_def(&self, a: &Args, name: &str) -> Result<TypeDefObj, FieldError> {
+    fn arg_type_def(&self, a: &Args, name: &str) -> Result<TypeDefObj, ApiError> {
         match self.load_def(a.get(name).unwrap_or(&Json::Null), "TypeDef")? {
             DefObj::TypeDef(t) => Ok(t),
             _ => unreachable!("type checked by load"),
         }
     }
 
-    fn arg_function(&self, a: &Args, name: &str) -> Result<FunctionObj, FieldError> {
+    fn arg_function(&self, a: &Args, name: &str) -> Result<FunctionObj, ApiError> {
         match self.load_def(a.get(name).unwrap_or(&Json::Null), "Function")? {
             DefObj::Function(f) => Ok(f),
             _ => unreachable!("type checked by load"),
         }
     }
 
-    fn arg_source_map(&self, a: &Args, name: &str) -> Result<Option<SourceMapObj>, FieldError> {
+    fn arg_source_map(&self, a: &Args, name: &str) -> Result<Option<SourceMapObj>, ApiError> {
         match a.get(name) {
             None | Some(Json::Null) => Ok(None),
             Some(id) => match self.load_def(id, "SourceMap")? {
@@ -432,7 +433,7 @@ impl Api {
         }
     }
 
-    pub(super) fn typedefs_query(&self, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+    pub(super) fn typedefs_query(&self, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
         let a = call.args;
         match call.field {
             "typeDef" => Ok(def(DefObj::TypeDef(TypeDefObj::default()))),
@@ -468,7 +469,7 @@ impl Api {
         }
     }
 
-    pub(super) fn def_field(&self, d: &DefObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+    pub(super) fn def_field(&self, d: &DefObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
         match d {
             DefObj::TypeDef(t) => self.type_def_field(t, call),
             DefObj::Object(o) => match call.field {
@@ -571,7 +572,7 @@ impl Api {
         }
     }
 
-    fn type_def_field(&self, t: &TypeDefObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+    fn type_def_field(&self, t: &TypeDefObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
         let a = call.args;
         let part = |k: Kind, r: Option<DefObj>| {
             if t.kind == Some(k) {
@@ -590,14 +591,14 @@ impl Api {
             "asScalar" => return Ok(part(Kind::Scalar, t.scalar.as_ref().map(|e| DefObj::Scalar((**e).clone())))),
             "kind" => {
                 return t.kind.map(|k| leaf(k.wire())).ok_or_else(|| {
-                    FieldError::from("TypeDef.kind: this type def has no kind yet: give it one with withKind, withObject, withInterface, withEnum, withScalar or withListOf")
+                    ApiError::from("TypeDef.kind: this type def has no kind yet: give it one with withKind, withObject, withInterface, withEnum, withScalar or withListOf")
                 })
             }
             "name" => return Ok(leaf(t.name())),
             "optional" => return Ok(leaf(t.optional)),
             "withKind" => {
                 let k = a.enum_value("kind")?;
-                n.kind = Some(Kind::parse(k).ok_or_else(|| FieldError::from(format!("`{k}` is not a TypeDefKind")))?);
+                n.kind = Some(Kind::parse(k).ok_or_else(|| ApiError::from(format!("`{k}` is not a TypeDefKind")))?);
             }
             "withOptional" => n.optional = a.bool("optional")?,
             "withListOf" => {
@@ -711,7 +712,7 @@ impl Api {
         Ok(def(DefObj::TypeDef(n)))
     }
 
-    fn function_field(&self, f: &FunctionObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+    fn function_field(&self, f: &FunctionObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
         let a = call.args;
         let mut n = f.clone();
         match call.field {
@@ -747,12 +748,12 @@ impl Api {
                     if policy != "Default" {
                         return Err(format!("withCachePolicy: timeToLive applies to the Default policy only, not {policy}: drop timeToLive or use Default").into());
                     }
-                    let ns = super::healthcheck::parse_duration(ttl)
-                        .map_err(|e| FieldError::from(format!("withCachePolicy: {e}")))?;
+                    let ns = tanto_contract::image::parse_duration(ttl)
+                        .map_err(|e| ApiError::from(format!("withCachePolicy: {e}")))?;
                     if ns <= 0 {
                         return Err(format!("withCachePolicy: timeToLive `{ttl}` must be positive").into());
                     }
-                    n.cache_ttl = Some(super::healthcheck::format_duration(ns));
+                    n.cache_ttl = Some(tanto_contract::image::format_duration(ns));
                 } else {
                     n.cache_ttl = None;
                 }
@@ -769,7 +770,7 @@ impl Api {
         Ok(def(DefObj::Function(n)))
     }
 
-    fn module_field(&self, m: &ModuleObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {
+    fn module_field(&self, m: &ModuleObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
         let a = call.args;
         let mut n = m.clone();
         let (list, want, what) = match call.field {

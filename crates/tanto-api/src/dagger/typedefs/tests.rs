@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use serde_json::{json, Value as Json};
 
-use super::super::coverage::ProbeBackend;
+use super::super::coverage::probe_engine;
 use super::super::{Api, Objects};
 use crate::gql::schema::{TypeKind, TypeRef};
 use crate::gql::{execute, Args, FieldCall, Request, Resolver, Schema};
 
 fn api() -> Api {
-    Api::new(Arc::new(ProbeBackend), Arc::new(Objects::default()))
+    Api::new(probe_engine(), Arc::new(Objects::default()))
 }
 
 async fn response(api: &Api, query: &str) -> Json {
