@@ -2,6 +2,9 @@
 
 use serde::Serialize;
 
+/// Dagger's workspace config file, relative to a directory of the workspace.
+pub const CONFIG_FILE: &str = ".dagger/config.toml";
+
 /// A workspace, as the engine detected it (`Query.currentWorkspace`).
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Workspace {

@@ -12,10 +12,7 @@
 
 use std::path::Path;
 
-use tanto_api::dagger::engineobj::{
-    EngineCacheEntryObj, EngineCacheEntrySetObj, EngineCacheObj, EngineObj, PruneRequest,
-};
-use tanto_api::gql::FieldError;
+use tanto_contract::cache::{CacheEntry, CacheEntrySet, CachePolicy, EngineInfo, PruneRequest};
 use tanto_store::PrunePolicy;
 
 use crate::backend::EngineBackend;
@@ -89,15 +86,15 @@ impl GcSettings {
         let mut out = GcSettings::default();
         let Some(section) = config.extra.get("gc") else { return Ok(out) };
         let file = path.map(|p| p.display().to_string()).unwrap_or_else(|| "engine config".into());
-        let table = section.as_table().ok_or_else(|| EngineError::msg(format!("`{file}`: `[gc]` must be a table")))?;
+        let table = section.as_table().ok_or_else(|| EngineError::input(format!("`{file}`: `[gc]` must be a table")))?;
         for (key, value) in table {
             let v = match (value.as_integer(), value.as_str()) {
                 (Some(n), _) if n >= 0 => DiskSpace::Bytes(n as u64),
                 (_, Some(s)) => {
-                    DiskSpace::parse(s).map_err(|e| EngineError::msg(format!("`{file}`: `[gc] {key}`: {e}")))?
+                    DiskSpace::parse(s).map_err(|e| EngineError::input(format!("`{file}`: `[gc] {key}`: {e}")))?
                 }
                 _ => {
-                    return Err(EngineError::msg(format!(
+                    return Err(EngineError::input(format!(
                         "`{file}`: `[gc] {key}` must be a size string or a number of bytes, not {value}"
                     )))
                 }
@@ -108,7 +105,7 @@ impl GcSettings {
                 "minFreeSpace" => &mut out.min_free_space,
                 "targetSpace" => &mut out.target_space,
                 other => {
-                    return Err(EngineError::msg(format!(
+                    return Err(EngineError::input(format!(
                         "`{file}`: `[gc] {other}` is an unknown key: use reservedSpace, maxUsedSpace, minFreeSpace or targetSpace"
                     )))
                 }
@@ -119,13 +116,13 @@ impl GcSettings {
     }
 
     /// The settings in bytes for a disk of `total` bytes.
-    pub fn resolve(&self, total: u64) -> EngineCacheObj {
+    pub fn resolve(&self, total: u64) -> CachePolicy {
         let reserved = self.reserved_space.map(|d| d.bytes(total)).unwrap_or_else(|| (total / 10).min(TEN_GB));
         let max_used = self.max_used_space.map(|d| d.bytes(total)).unwrap_or(total / 100 * 75);
         let min_free = self.min_free_space.map(|d| d.bytes(total)).unwrap_or(total / 100 * 20);
         let target = self.target_space.map(|d| d.bytes(total)).unwrap_or(max_used);
         let i = |v: u64| v.min(i64::MAX as u64) as i64;
-        EngineCacheObj {
+        CachePolicy {
             max_used_space: i(max_used),
             min_free_space: i(min_free),
             reserved_space: i(reserved),
@@ -135,7 +132,7 @@ impl GcSettings {
 }
 
 /// Builds the store policy for a prune request.
-pub fn prune_policy(req: &PruneRequest, defaults: &EngineCacheObj, total: u64) -> Result<PrunePolicy, String> {
+pub fn prune_policy(req: &PruneRequest, defaults: &CachePolicy, total: u64) -> Result<PrunePolicy, String> {
     let arg = |name: &str, v: &str| -> Result<Option<u64>, String> {
         if v.is_empty() {
             return Ok(None);
@@ -182,15 +179,15 @@ impl EngineBackend {
         tanto_store::disk_space(self.worker().store.root()).map(|(t, _)| t).unwrap_or(0)
     }
 
-    pub(crate) fn do_engine_info(&self) -> EngineObj {
-        EngineObj { name: self.identity.name.clone(), clients: vec![self.identity.client_id.clone()] }
+    pub(crate) fn do_engine_info(&self) -> EngineInfo {
+        EngineInfo { name: self.identity.name.clone(), clients: vec![self.identity.client_id.clone()] }
     }
 
-    pub(crate) fn do_cache_policy(&self) -> EngineCacheObj {
+    pub(crate) fn do_cache_policy(&self) -> CachePolicy {
         self.identity.gc.resolve(self.disk_total())
     }
 
-    pub(crate) async fn do_cache_entries(&self, key: &str) -> Result<EngineCacheEntrySetObj, FieldError> {
+    pub(crate) async fn do_cache_entries(&self, key: &str) -> Result<CacheEntrySet, EngineError> {
         let store = self.worker().store.clone();
         let key = key.to_string();
         crate::worker::blocking(move || {
@@ -211,7 +208,7 @@ impl EngineBackend {
                     }
                 }
                 let ns = |s: i64| s.saturating_mul(1_000_000_000);
-                out.push(EngineCacheEntryObj {
+                out.push(CacheEntry {
                     record_type: record_type(&e.kind).to_string(),
                     description: if e.description.is_empty() {
                         format!("{} {}", if e.kind.is_empty() { "result" } else { &e.kind }, e.key)
@@ -225,18 +222,17 @@ impl EngineBackend {
                     actively_used: e.in_use,
                 });
             }
-            Ok(EngineCacheEntrySetObj { entries: out, disk_space_bytes: total.min(i64::MAX as u64) as i64 })
+            Ok(CacheEntrySet { entries: out, disk_space_bytes: total.min(i64::MAX as u64) as i64 })
         })
         .await
-        .map_err(|e| FieldError::from(&e))
     }
 
-    pub(crate) async fn do_cache_prune(&self, req: &PruneRequest) -> Result<(), FieldError> {
+    pub(crate) async fn do_cache_prune(&self, req: &PruneRequest) -> Result<(), EngineError> {
         let total = self.disk_total();
-        let policy = prune_policy(req, &self.do_cache_policy(), total).map_err(FieldError::from)?;
+        let policy = prune_policy(req, &self.do_cache_policy(), total).map_err(EngineError::input)?;
         let store = self.worker().store.clone();
         let report =
-            crate::worker::blocking(move || Ok(store.prune(&policy)?)).await.map_err(|e| FieldError::from(&e))?;
+            crate::worker::blocking(move || Ok(store.prune(&policy)?)).await?;
         tracing::info!(
             records = report.records,
             snapshots = report.snapshots,
@@ -302,13 +298,13 @@ mod tests {
             let cfg: tanto_oci::config::EngineConfig = tanto_oci::config::EngineConfig::from_toml_str(text).unwrap();
             GcSettings::from_config(&cfg, None).map(|g| g.resolve(T)).map_err(|e| e.to_string())
         };
-        let cache = |reserved: u64, max: u64, free: u64, target: u64| EngineCacheObj {
+        let cache = |reserved: u64, max: u64, free: u64, target: u64| CachePolicy {
             reserved_space: reserved as i64,
             max_used_space: max as i64,
             min_free_space: free as i64,
             target_space: target as i64,
         };
-        let cases: &[(&str, Result<EngineCacheObj, &str>)] = &[
+        let cases: &[(&str, Result<CachePolicy, &str>)] = &[
             ("", Ok(cache(TEN_GB, 750_000_000_000, 200_000_000_000, 750_000_000_000))),
             ("[gc]\nmaxUsedSpace = \"100GB\"\n", Ok(cache(TEN_GB, 100_000_000_000, 200_000_000_000, 100_000_000_000))),
             (
@@ -331,7 +327,7 @@ mod tests {
 
     #[test]
     fn prune_policies() {
-        let defaults = EngineCacheObj { reserved_space: 10, max_used_space: 100, min_free_space: 20, target_space: 50 };
+        let defaults = CachePolicy { reserved_space: 10, max_used_space: 100, min_free_space: 20, target_space: 50 };
         let req = |default: bool, max: &str, reserved: &str| PruneRequest {
             use_default_policy: default,
             max_used_space: max.into(),

@@ -15,7 +15,7 @@ pub(crate) fn spec_dirs(
     if let Some(v) = env.filter(|v| !v.trim().is_empty()) {
         let dirs: Vec<PathBuf> = v.split(':').filter(|s| !s.is_empty()).map(PathBuf::from).collect();
         if let Some(d) = dirs.iter().find(|d| !d.is_absolute()) {
-            return Err(EngineError::msg(format!(
+            return Err(EngineError::input(format!(
                 "`TANTO_CDI_SPEC_DIRS`: `{}` is not an absolute path; list absolute directories separated by `:`",
                 d.display()
             )));
@@ -25,7 +25,7 @@ pub(crate) fn spec_dirs(
     let default = || tanto_exec::cdi::DEFAULT_SPEC_DIRS.iter().map(PathBuf::from).collect();
     let Some(section) = config.extra.get("cdi") else { return Ok(default()) };
     let file = path.map(|p| p.display().to_string()).unwrap_or_else(|| "the engine config".into());
-    let bad = |key: &str, why: &str| EngineError::msg(format!("`{file}`: `[cdi] {key}`: {why}"));
+    let bad = |key: &str, why: &str| EngineError::input(format!("`{file}`: `[cdi] {key}`: {why}"));
     let table = section.as_table().ok_or_else(|| bad("", "must be a table"))?;
     let mut dirs = default();
     for (key, value) in table {

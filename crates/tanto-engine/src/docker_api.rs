@@ -15,13 +15,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures::StreamExt;
-use tanto_api::dagger::backend::ImageOptions;
-use tanto_api::dagger::objects::ContainerObj;
-use tanto_api::dagger::ResolvedImage;
-use tanto_api::gql::FieldError;
+use tanto_contract::image::{ImageOptions, ImageVariant, ResolvedImage};
 use tokio::io::AsyncWriteExt;
 
 use crate::backend::EngineBackend;
+use crate::EngineError;
 
 const DEFAULT_SOCKETS: &[&str] = &["/var/run/docker.sock", "/run/podman/podman.sock"];
 
@@ -145,32 +143,39 @@ impl LocalDaemon {
     }
 
     /// Writes `docker save NAME` to `dest`.
-    pub(crate) async fn save(&self, name: &str, dest: &Path) -> Result<(), String> {
-        check_name(name)?;
+    pub(crate) async fn save(&self, name: &str, dest: &Path) -> Result<(), EngineError> {
+        check_name(name).map_err(EngineError::input)?;
         let resp = self
             .client
             .get(self.url(&format!("/images/{name}/get")))
             .send()
             .await
-            .map_err(|e| format!("reading image `{name}` from {}: {}", self.at(), flat(&e)))?;
+            .map_err(|e| EngineError::environment(format!("reading image `{name}` from {}: {}", self.at(), flat(&e))))?;
         let status = resp.status();
         if status == reqwest::StatusCode::NOT_FOUND {
-            return Err(format!(
+            return Err(EngineError::not_found(format!(
                 "image `{name}` is not in {}: pull or build it there first (`docker pull {name}`)",
                 self.at()
-            ));
+            )));
         }
         if !status.is_success() {
             let body = resp.bytes().await.unwrap_or_default();
-            return Err(format!("reading image `{name}` from {}: HTTP {status}: {}", self.at(), api_message(&body)));
+            return Err(EngineError::environment(format!(
+                "reading image `{name}` from {}: HTTP {status}: {}",
+                self.at(),
+                api_message(&body)
+            )));
         }
-        let mut file = tokio::fs::File::create(dest).await.map_err(|e| format!("`{}`: {e}", dest.display()))?;
+        let io = |e: std::io::Error| EngineError::environment(format!("`{}`: {e}", dest.display()));
+        let mut file = tokio::fs::File::create(dest).await.map_err(io)?;
         let mut stream = resp.bytes_stream();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| format!("reading image `{name}` from {}: {}", self.at(), flat(&e)))?;
-            file.write_all(&chunk).await.map_err(|e| format!("`{}`: {e}", dest.display()))?;
+            let chunk = chunk.map_err(|e| {
+                EngineError::environment(format!("reading image `{name}` from {}: {}", self.at(), flat(&e)))
+            })?;
+            file.write_all(&chunk).await.map_err(io)?;
         }
-        file.flush().await.map_err(|e| format!("`{}`: {e}", dest.display()))?;
+        file.flush().await.map_err(io)?;
         Ok(())
     }
 
@@ -253,22 +258,19 @@ fn repo_and_tag(name: &str) -> Result<(String, String), String> {
 }
 
 impl EngineBackend {
-    pub(crate) async fn do_host_container_image(
-        &self,
-        name: &str,
-        platform: &str,
-    ) -> Result<ResolvedImage, FieldError> {
-        check_name(name).map_err(FieldError::from)?;
-        let daemon = LocalDaemon::connect().await.map_err(FieldError::from)?;
+    pub(crate) async fn do_host_container_image(&self, name: &str, platform: &str) -> Result<ResolvedImage, EngineError> {
+        check_name(name).map_err(EngineError::input)?;
+        let daemon = LocalDaemon::connect().await.map_err(EngineError::environment)?;
         let tmp = self.worker().store.tmp_path("docker-save");
         let out = async {
-            daemon.save(name, &tmp).await.map_err(FieldError::from)?;
-            let file = std::fs::File::open(&tmp).map_err(|e| FieldError::from(format!("`{}`: {e}", tmp.display())))?;
+            daemon.save(name, &tmp).await?;
+            let file = std::fs::File::open(&tmp)
+                .map_err(|e| EngineError::environment(format!("`{}`: {e}", tmp.display())))?;
             self.import_tarball_file(file, Path::new(name), "", platform).await
         }
         .await;
         let _ = std::fs::remove_file(&tmp);
-        let mut img = out.map_err(|e| FieldError::from(format!("image `{name}` of the host: {}", e.message)))?;
+        let mut img = out.map_err(|e| e.context(format_args!("image `{name}` of the host")))?;
         if img.reference.starts_with("sha256:") {
             img.reference = name.to_string();
         }
@@ -278,33 +280,33 @@ impl EngineBackend {
     pub(crate) async fn do_load_host_image(
         &self,
         name: &str,
-        variants: &[ContainerObj],
+        variants: &[ImageVariant],
         opts: &ImageOptions,
-    ) -> Result<(), FieldError> {
-        check_name(name).map_err(FieldError::from)?;
-        let (repo, tag) = repo_and_tag(name).map_err(FieldError::from)?;
+    ) -> Result<(), EngineError> {
+        check_name(name).map_err(EngineError::input)?;
+        let (repo, tag) = repo_and_tag(name).map_err(EngineError::input)?;
         let full = format!("{repo}:{tag}");
-        let daemon = LocalDaemon::connect().await.map_err(FieldError::from)?;
+        let daemon = LocalDaemon::connect().await.map_err(EngineError::environment)?;
         let built = self.build_image(variants, opts).await?;
         let config_digest = built.config_digest().to_string();
         let tmp = self.worker().store.tmp_path("docker-load");
         let out = async {
             let (t, n) = (tmp.clone(), full.clone());
-            let written = tokio::task::spawn_blocking(move || crate::image::write_layout(&built, &t, Some(&n)))
-                .await
-                .map_err(|e| FieldError::from(format!("internal error: {e}")))?;
-            written.map_err(|e| FieldError::from(format!("writing the image tarball: {e}")))?;
-            daemon.load(&tmp).await.map_err(FieldError::from)?;
+            crate::worker::blocking(move || {
+                tanto_oci::build::write_layout(&built, &t, Some(&n))
+                    .map_err(|e| EngineError::environment(format!("writing the image tarball: {e}")))
+            })
+            .await?;
+            let env = EngineError::environment;
+            daemon.load(&tmp).await.map_err(env)?;
             // A store that ignores the tarball's tag (or a multi-platform
             // index) gets the tag set explicitly.
-            if daemon.image_id(&full).await.map_err(FieldError::from)?.is_none() {
-                daemon.tag(&config_digest, &repo, &tag).await.map_err(FieldError::from)?;
+            if daemon.image_id(&full).await.map_err(env)?.is_none() {
+                daemon.tag(&config_digest, &repo, &tag).await.map_err(env)?;
             }
-            match daemon.image_id(&full).await.map_err(FieldError::from)? {
+            match daemon.image_id(&full).await.map_err(env)? {
                 Some(_) => Ok(()),
-                None => {
-                    Err(FieldError::from(format!("{} loaded the image but has no `{full}` afterwards", daemon.at())))
-                }
+                None => Err(env(format!("{} loaded the image but has no `{full}` afterwards", daemon.at()))),
             }
         }
         .await;

@@ -11,13 +11,14 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tanto_api::gql::FieldError;
 use tanto_model::Ref;
 use tanto_oci::registry::{Credential, RegistryAuth};
 
 use crate::backend::EngineBackend;
 use crate::fsops::{self, CopyOpts, Filter, Root};
 use crate::host::{self, UploadSpec};
+use crate::worker::blocking;
+use crate::{io_error, EngineError};
 
 /// Credentials from `withRegistryAuth` by registry host, for the rest of the
 /// session; shared by the backend (resolve, push) and the worker (blob fetches).
@@ -72,16 +73,6 @@ impl HostState {
     }
 }
 
-fn msg(e: impl std::fmt::Display) -> FieldError {
-    FieldError::from(e.to_string())
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, FieldError> + Send + 'static,
-) -> Result<T, FieldError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| FieldError::from(format!("internal error: {e}")))?
-}
-
 /// The engine's own owner: exported files belong to whoever runs the client's engine.
 fn engine_owner() -> (u32, u32) {
     (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw())
@@ -102,11 +93,14 @@ fn wipe(dir: &Path) -> std::io::Result<()> {
 }
 
 /// Makes `dir` a directory: creates it (and its parents) or checks it is one.
-fn ensure_dir(dir: &Path) -> Result<(), FieldError> {
+fn ensure_dir(dir: &Path) -> Result<(), EngineError> {
     match std::fs::metadata(dir) {
         Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => Err(format!("cannot export to `{}`: it exists and is not a directory", dir.display()).into()),
-        Err(_) => std::fs::create_dir_all(dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()).into()),
+        Ok(_) => {
+            Err(EngineError::input(format!("cannot export to `{}`: it exists and is not a directory", dir.display())))
+        }
+        Err(_) => std::fs::create_dir_all(dir)
+            .map_err(|e| EngineError::environment(format!("cannot create `{}`: {e}", dir.display()))),
     }
 }
 
@@ -116,7 +110,7 @@ fn glob_escape(name: &str) -> String {
 
 impl EngineBackend {
     /// Uploads a host directory; the returned ref's result is already in the cache.
-    pub(crate) async fn upload_host_dir(&self, spec: UploadSpec) -> Result<Ref, FieldError> {
+    pub(crate) async fn upload_host_dir(&self, spec: UploadSpec) -> Result<Ref, EngineError> {
         let lock = {
             let mut locks = self.host.uploads.lock().await;
             locks.entry(spec.scope()).or_default().clone()
@@ -126,10 +120,10 @@ impl EngineBackend {
         let started = std::time::Instant::now();
         let path = spec.path.clone();
         let describe = store.clone();
-        let up = blocking(move || host::upload(&store, &spec).map_err(msg)).await?;
+        let up = blocking(move || Ok(host::upload(&store, &spec)?)).await?;
         let (key, what) = (up.vertex.key().to_string(), format!("upload {}", path.display()));
-        if let Err(e) = blocking(move || describe.describe(&key, "local", &what, &[]).map_err(msg)).await {
-            tracing::warn!(error = %e.message, "describing a host upload failed");
+        if let Err(e) = blocking(move || Ok(describe.describe(&key, "local", &what, &[])?)).await {
+            tracing::warn!(error = %e, "describing a host upload failed");
         }
         tracing::debug!(
             path = %path.display(),
@@ -152,7 +146,7 @@ impl EngineBackend {
         include: Vec<String>,
         exclude: Vec<String>,
         gitignore: bool,
-    ) -> Result<Ref, FieldError> {
+    ) -> Result<Ref, EngineError> {
         let abs = self.host.path(path);
         // Dagger drops patterns that point outside the directory.
         let local = |v: Vec<String>| -> Vec<String> {
@@ -164,24 +158,25 @@ impl EngineBackend {
             .await
     }
 
-    pub(crate) async fn do_host_file(&self, path: &str) -> Result<(Ref, String), FieldError> {
+    pub(crate) async fn do_host_file(&self, path: &str) -> Result<(Ref, String), EngineError> {
         let abs = self.host.path(path);
         // A symlink is uploaded as what it points to.
         let real = std::fs::canonicalize(&abs).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => FieldError::from(format!(
+            std::io::ErrorKind::NotFound => EngineError::not_found(format!(
                 "host file `{}` does not exist; paths are relative to the session's working directory",
                 abs.display()
             )),
-            _ => FieldError::from(format!("host file `{}`: {e}", abs.display())),
+            _ => io_error(&e, format!("host file `{}`: {e}", abs.display())),
         })?;
-        let meta = std::fs::metadata(&real).map_err(|e| format!("host file `{}`: {e}", abs.display()))?;
+        let meta = std::fs::metadata(&real).map_err(|e| io_error(&e, format!("host file `{}`: {e}", abs.display())))?;
         if meta.is_dir() {
-            return Err(
-                format!("host path `{}` is a directory; use `host.directory` for directories", abs.display()).into()
-            );
+            return Err(EngineError::input(format!(
+                "host path `{}` is a directory; use `host.directory` for directories",
+                abs.display()
+            )));
         }
         let (Some(parent), Some(name)) = (real.parent(), real.file_name()) else {
-            return Err(format!("host path `{}` is not a file", abs.display()).into());
+            return Err(EngineError::input(format!("host path `{}` is not a file", abs.display())));
         };
         let name = name.to_string_lossy().into_owned();
         let spec = UploadSpec {
@@ -194,9 +189,9 @@ impl EngineBackend {
         Ok((root, format!("/{name}")))
     }
 
-    pub(crate) async fn do_host_find_up(&self, name: &str) -> Result<Option<String>, FieldError> {
+    pub(crate) async fn do_host_find_up(&self, name: &str) -> Result<Option<String>, EngineError> {
         if name.is_empty() || name.contains('/') {
-            return Err(format!("`findUp` needs a plain file or directory name, not `{name}`").into());
+            return Err(EngineError::input(format!("`findUp` needs a plain file or directory name, not `{name}`")));
         }
         Ok(host::find_up(&self.host.workdir, name))
     }
@@ -207,25 +202,29 @@ impl EngineBackend {
         path: &str,
         dest: &str,
         wipe_first: bool,
-    ) -> Result<String, FieldError> {
+    ) -> Result<String, EngineError> {
         let snap = self.snapshot(root).await?;
         let store = self.worker().store.clone();
         let target = self.host.path(dest);
         let src_path = path.to_string();
         let out = target.clone();
         blocking(move || {
-            let view = store.view(snap, "/").map_err(msg)?;
-            let src = Root::open(view.path()).map_err(|e| format!("opening the directory to export: {e}"))?;
-            match src.stat(&src_path, true).map_err(msg)? {
+            let view = store.view(snap, "/")?;
+            let src = Root::open(view.path())
+                .map_err(|e| EngineError::internal(format!("opening the directory to export: {e}")))?;
+            match src.stat(&src_path, true).map_err(|e| io_error(&e, format!("`{src_path}`: {e}")))? {
                 Some(st) if fsops::file_type(&st) == rustix::fs::FileType::Directory => {}
-                Some(_) => return Err(format!("`{src_path}` is not a directory").into()),
-                None => return Err(format!("directory `{src_path}` not found").into()),
+                Some(_) => return Err(EngineError::input(format!("`{src_path}` is not a directory"))),
+                None => return Err(EngineError::not_found(format!("directory `{src_path}` not found"))),
             }
             ensure_dir(&target)?;
             if wipe_first {
-                wipe(&target).map_err(|e| format!("wiping `{}` before the export: {e}", target.display()))?;
+                wipe(&target).map_err(|e| {
+                    EngineError::environment(format!("wiping `{}` before the export: {e}", target.display()))
+                })?;
             }
-            let dst = Root::open(&target).map_err(|e| format!("opening `{}`: {e}", target.display()))?;
+            let dst = Root::open(&target)
+                .map_err(|e| EngineError::environment(format!("opening `{}`: {e}", target.display())))?;
             copy_out(&src, &src_path, &dst, "/", &target)
         })
         .await?;
@@ -238,7 +237,7 @@ impl EngineBackend {
         path: &str,
         dest: &str,
         allow_parent_dir: bool,
-    ) -> Result<String, FieldError> {
+    ) -> Result<String, EngineError> {
         let snap = self.snapshot(root).await?;
         let store = self.worker().store.clone();
         let mut target = self.host.path(dest);
@@ -246,28 +245,29 @@ impl EngineBackend {
         let name = crate::paths_clean(path).rsplit('/').next().unwrap_or("").to_string();
         if std::fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
             if !allow_parent_dir {
-                return Err(format!(
+                return Err(EngineError::input(format!(
                     "cannot export file `{name}` to `{}`: it is a directory; give a file path, or pass `allowParentDirPath: true` to write into it",
                     target.display()
-                )
-                .into());
+                )));
             }
             target = target.join(&name);
         }
         let out = target.clone();
         blocking(move || {
-            let view = store.view(snap, "/").map_err(msg)?;
-            let src = Root::open(view.path()).map_err(|e| format!("opening the file to export: {e}"))?;
-            match src.stat(&src_path, true).map_err(msg)? {
+            let view = store.view(snap, "/")?;
+            let src = Root::open(view.path())
+                .map_err(|e| EngineError::internal(format!("opening the file to export: {e}")))?;
+            match src.stat(&src_path, true).map_err(|e| io_error(&e, format!("`{src_path}`: {e}")))? {
                 Some(st) if fsops::file_type(&st) == rustix::fs::FileType::RegularFile => {}
-                Some(_) => return Err(format!("`{src_path}` is not a regular file").into()),
-                None => return Err(format!("file `{src_path}` not found").into()),
+                Some(_) => return Err(EngineError::input(format!("`{src_path}` is not a regular file"))),
+                None => return Err(EngineError::not_found(format!("file `{src_path}` not found"))),
             }
             let (Some(parent), Some(file_name)) = (target.parent(), target.file_name()) else {
-                return Err(format!("cannot export to `{}`", target.display()).into());
+                return Err(EngineError::input(format!("cannot export to `{}`", target.display())));
             };
             ensure_dir(parent)?;
-            let dst = Root::open(parent).map_err(|e| format!("opening `{}`: {e}", parent.display()))?;
+            let dst = Root::open(parent)
+                .map_err(|e| EngineError::environment(format!("opening `{}`: {e}", parent.display())))?;
             let dest_in_parent = format!("/{}", file_name.to_string_lossy());
             copy_out(&src, &src_path, &dst, &dest_in_parent, &target)
         })
@@ -280,10 +280,10 @@ impl EngineBackend {
         address: &str,
         username: &str,
         secret_identity: &str,
-    ) -> Result<(), FieldError> {
-        let secret = self.worker().secrets.get(secret_identity).await.map_err(|e| FieldError::from(&e))?;
+    ) -> Result<(), EngineError> {
+        let secret = self.worker().secrets.get(secret_identity).await?;
         let password = String::from_utf8(secret.to_vec())
-            .map_err(|_| "the registry password secret is not UTF-8 text".to_string())?;
+            .map_err(|_| EngineError::input("the registry password secret is not UTF-8 text"))?;
         let host = registry_host(address)?;
         self.host.auth.write().insert(host, Credential::Basic { username: username.to_string(), password });
         Ok(())
@@ -310,18 +310,19 @@ impl EngineBackend {
 }
 
 /// The registry host of an address (`docker.io` for Docker Hub names).
-fn registry_host(address: &str) -> Result<String, FieldError> {
+fn registry_host(address: &str) -> Result<String, EngineError> {
     if !address.contains('/') {
         // a bare host (`127.0.0.1:5000`, `ghcr.io`)
         return Ok(address.trim_end_matches('/').to_string());
     }
-    let r = tanto_oci::reference::ImageRef::parse(address).map_err(msg)?;
+    let r = tanto_oci::reference::ImageRef::parse(address)?;
     Ok(r.registry().to_string())
 }
 
 /// Copies `src_path` of an engine snapshot to `dest` below a host directory,
 /// owned by the engine's user (`target` names the export in errors).
-fn copy_out(src: &Root, src_path: &str, dst: &Root, dest: &str, target: &std::path::Path) -> Result<(), FieldError> {
+fn copy_out(src: &Root, src_path: &str, dst: &Root, dest: &str, target: &std::path::Path) -> Result<(), EngineError> {
     let opts = CopyOpts { filter: &Filter::none(), mode: None, owner: Some(engine_owner()) };
-    fsops::copy(src, src_path, dst, dest, &opts).map_err(|e| format!("exporting to `{}`: {e}", target.display()).into())
+    fsops::copy(src, src_path, dst, dest, &opts)
+        .map_err(|e| io_error(&e, format!("exporting to `{}`: {e}", target.display())))
 }

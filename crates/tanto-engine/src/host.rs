@@ -61,6 +61,18 @@ pub enum UploadError {
     Store(#[from] StoreError),
 }
 
+impl tanto_model::Tiered for UploadError {
+    fn tier(&self) -> tanto_model::Tier {
+        use tanto_model::Tier;
+        match self {
+            UploadError::NotFound(_) => Tier::NotFound,
+            UploadError::NotADirectory(_) | UploadError::Pattern { .. } => Tier::Input,
+            UploadError::Read { .. } | UploadError::Write { .. } => Tier::Environment,
+            UploadError::Store(e) => tanto_model::Tiered::tier(e),
+        }
+    }
+}
+
 /// What to upload.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct UploadSpec {
@@ -1030,8 +1042,8 @@ impl crate::worker::Worker {
     pub(crate) async fn local(&self, op: &LocalOp, key: Digest) -> Result<crate::worker::Output, crate::EngineError> {
         if op.path.is_empty() {
             // made in place (an `asTarball` file), not read from the host
-            return Err(crate::EngineError::msg(
-                "a file made by `asTarball` is no longer in the cache; call `asTarball` again".to_string(),
+            return Err(crate::EngineError::not_found(
+                "a file made by `asTarball` is no longer in the cache; call `asTarball` again",
             ));
         }
         let store = self.store.clone();
@@ -1039,11 +1051,10 @@ impl crate::worker::Worker {
         let want = op.digest;
         let up = tokio::task::spawn_blocking(move || upload(&store, &spec))
             .await
-            .map_err(|e| crate::EngineError::msg(format!("internal error: {e}")))?
-            .map_err(|e| crate::EngineError::msg(e.to_string()))?;
+            .map_err(|e| crate::EngineError::internal(e.to_string()))??;
         if up.vertex.key() != key {
             let now = vertex_digest(&up.vertex);
-            return Err(crate::EngineError::msg(format!(
+            return Err(crate::EngineError::input(format!(
                 "host directory `{}` changed since it was read (content {want} is now {now}); read it again with `host.directory`",
                 op.path
             )));

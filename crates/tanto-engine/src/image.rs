@@ -15,41 +15,25 @@
 //! live beside it), and secret mounts are bind mounts whose stubs tanto-exec
 //! removes, so only what a command itself wrote into the rootfs is there.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use futures::{StreamExt, TryStreamExt};
-use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
-use tanto_api::dagger::backend::{Compression, ImageOptions};
-use tanto_api::dagger::objects::{ContainerObj, FileObj};
-use tanto_api::dagger::ResolvedImage;
-use tanto_api::gql::FieldError;
+use tanto_contract::image::{Compression, ImageOptions, ImageVariant, ResolvedImage};
 use tanto_model::{BlobSource, LocalOp, Op, Ref, StableHasher, Vertex};
+use tanto_oci::build::{self, BuiltImage, BuiltLayer};
 use tanto_oci::layer::diff::{self, TreeKind};
 use tanto_oci::layer::Compression as Comp;
 use tanto_oci::platform::Platform;
-use tanto_oci::registry::media;
-use tanto_oci::tarball::{self, LayoutWriter};
 use tanto_store::{CacheRecord, LayerBlob, SnapshotId, Store};
 
 use crate::backend::EngineBackend;
-
-/// The `created` time of images and their history entries.
-const EPOCH: &str = "1970-01-01T00:00:00Z";
+use crate::worker::blocking;
+use crate::EngineError;
 
 /// Name of the file `asTarball` makes.
 pub const TARBALL_NAME: &str = "container.tar";
-
-fn msg(e: impl std::fmt::Display) -> FieldError {
-    FieldError::from(e.to_string())
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, FieldError> + Send + 'static,
-) -> Result<T, FieldError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| FieldError::from(format!("internal error: {e}")))?
-}
 
 fn comp_of(c: Compression) -> Comp {
     match c {
@@ -65,55 +49,6 @@ fn comp_name(c: Comp) -> &'static str {
         Comp::Zstd => "zstd",
         Comp::None => "none",
     }
-}
-
-/// One layer of a built image.
-#[derive(Debug, Clone)]
-struct LayerOut {
-    digest: String,
-    diff_id: String,
-    size: u64,
-    compression: Comp,
-    path: PathBuf,
-    created_by: String,
-    /// (host, repository) that already has this blob: a push to the same
-    /// host can mount it instead of uploading.
-    mount_from: Option<(String, String)>,
-}
-
-/// One platform's manifest.
-struct ManifestOut {
-    media_type: &'static str,
-    bytes: Vec<u8>,
-    digest: String,
-    platform: Platform,
-    config_digest: String,
-    config_bytes: Vec<u8>,
-    layers: Vec<LayerOut>,
-}
-
-/// An image ready to write or push: the top object (a manifest, or an index
-/// of several) and everything it refers to.
-pub(crate) struct BuiltImage {
-    top_media_type: &'static str,
-    top_bytes: Vec<u8>,
-    top_digest: String,
-    manifests: Vec<ManifestOut>,
-}
-
-impl BuiltImage {
-    /// What a local image store calls this image: the config digest of a
-    /// single-platform image, else the index digest.
-    pub(crate) fn config_digest(&self) -> &str {
-        match self.manifests.as_slice() {
-            [m] => &m.config_digest,
-            _ => &self.top_digest,
-        }
-    }
-}
-
-fn sha256(data: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(data)))
 }
 
 /// Where a layer of the chain comes from.
@@ -132,7 +67,7 @@ fn is_root_selector(sel: &str) -> bool {
 
 impl EngineBackend {
     /// The layers of `c`'s rootfs, bottom first.
-    async fn layers_of(&self, c: &ContainerObj, opts: &ImageOptions) -> Result<Vec<LayerOut>, FieldError> {
+    async fn layers_of(&self, c: &ImageVariant, opts: &ImageOptions) -> Result<Vec<BuiltLayer>, EngineError> {
         let Some(rootfs) = &c.rootfs else {
             return Ok(Vec::new());
         };
@@ -168,7 +103,7 @@ impl EngineBackend {
                         Some((source, diff_id)) => out.push(Piece::Blob { snap: cur, source, diff_id }),
                         None => out.push(Piece::Diff { snap: cur }),
                     }
-                    match store.snapshot_parent(cur).map_err(msg)? {
+                    match store.snapshot_parent(cur)? {
                         None => break,
                         Some((p, sel)) if is_root_selector(&sel) => cur = p,
                         Some((p, sel)) => {
@@ -198,8 +133,8 @@ impl EngineBackend {
         piece: Piece,
         forced: Option<Comp>,
         labels: &HashMap<SnapshotId, String>,
-        c: &ContainerObj,
-    ) -> Result<Option<LayerOut>, FieldError> {
+        c: &ImageVariant,
+    ) -> Result<Option<BuiltLayer>, EngineError> {
         match piece {
             Piece::Blob { snap, source, diff_id } => {
                 let path = store.blob_path(&source.digest);
@@ -211,10 +146,10 @@ impl EngineBackend {
                         .fetch_blob_with_auth(&src, &source.digest, Some(source.size), &path, &auth)
                         .await
                         .map_err(|e| {
-                            format!(
-                                "layer `{}` is no longer in the state directory and cannot be fetched again: {e}",
+                            EngineError::from(e).context(format_args!(
+                                "layer `{}` is no longer in the state directory and cannot be fetched again",
                                 source.digest
-                            )
+                            ))
                         })?;
                 }
                 let have = match Comp::from_media_type(&source.media_type) {
@@ -234,7 +169,7 @@ impl EngineBackend {
                     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(source.size);
                     let mount_from =
                         (!source.host.is_empty()).then(|| (source.host.clone(), source.repository.clone()));
-                    return Ok(Some(LayerOut {
+                    return Ok(Some(BuiltLayer {
                         digest: source.digest,
                         diff_id,
                         size,
@@ -245,11 +180,11 @@ impl EngineBackend {
                     }));
                 }
                 let blob = self
-                    .cached_blob(store, snap, want, &format!("recompressed:{}", comp_name(want)), move |out| {
+                    .cached_blob(store, snap, &format!("recompressed:{}", comp_name(want)), move |out| {
                         diff::recompress(&path, want, out)
                     })
                     .await?;
-                Ok(Some(LayerOut {
+                Ok(Some(BuiltLayer {
                     path: store.blob_path(&blob.digest),
                     digest: blob.digest,
                     diff_id,
@@ -267,12 +202,12 @@ impl EngineBackend {
                 }
                 let want = forced.unwrap_or(Comp::Gzip);
                 let blob = self
-                    .cached_blob(store, snap, want, comp_name(want), move |out| {
+                    .cached_blob(store, snap, comp_name(want), move |out| {
                         diff::write_layer(&dir, TreeKind::Diff, want, out)
                     })
                     .await?;
                 let created_by = labels.get(&snap).cloned().unwrap_or_else(|| "tanto".into());
-                Ok(Some(LayerOut {
+                Ok(Some(BuiltLayer {
                     path: store.blob_path(&blob.digest),
                     digest: blob.digest,
                     diff_id: blob.diff_id,
@@ -287,7 +222,7 @@ impl EngineBackend {
                 let view_store = store.clone();
                 let sel = selector.clone();
                 let blob = self
-                    .cached_blob(store, snap, want, &format!("{}:{selector}", comp_name(want)), move |out| {
+                    .cached_blob(store, snap, &format!("{}:{selector}", comp_name(want)), move |out| {
                         let view = view_store.view(Some(snap), &sel).map_err(|e| diff::DiffError::Read {
                             path: PathBuf::from(&sel),
                             source: std::io::Error::other(e.to_string()),
@@ -295,7 +230,7 @@ impl EngineBackend {
                         diff::write_layer(view.path(), TreeKind::Flat, want, out)
                     })
                     .await?;
-                Ok(Some(LayerOut {
+                Ok(Some(BuiltLayer {
                     path: store.blob_path(&blob.digest),
                     digest: blob.digest,
                     diff_id: blob.diff_id,
@@ -313,43 +248,38 @@ impl EngineBackend {
         &self,
         store: &Store,
         snap: SnapshotId,
-        _want: Comp,
         cache_name: &str,
         make: impl FnOnce(&Path) -> Result<diff::LayerBlob, diff::DiffError> + Send + 'static,
-    ) -> Result<LayerBlob, FieldError> {
-        if let Some(b) = store.layer_blob(snap, cache_name).map_err(msg)? {
+    ) -> Result<LayerBlob, EngineError> {
+        if let Some(b) = store.layer_blob(snap, cache_name)? {
             return Ok(b);
         }
         let store = store.clone();
         let name = cache_name.to_string();
         blocking(move || {
             let tmp = store.tmp_path("layer");
-            let made = make(&tmp);
-            let made = match made {
+            let made = match make(&tmp) {
                 Ok(m) => m,
                 Err(e) => {
                     let _ = std::fs::remove_file(&tmp);
-                    return Err(msg(e));
+                    return Err(e.into());
                 }
             };
-            store.put_blob_file(&made.digest, &tmp).map_err(msg)?;
+            store.put_blob_file(&made.digest, &tmp)?;
             let b = LayerBlob { digest: made.digest, diff_id: made.diff_id, size: made.size };
-            store.save_layer_blob(snap, &name, &b).map_err(msg)?;
+            store.save_layer_blob(snap, &name, &b)?;
             Ok(b)
         })
         .await
     }
 
-    async fn manifest_of(&self, c: &ContainerObj, opts: &ImageOptions) -> Result<ManifestOut, FieldError> {
-        let docker = opts.docker_media_types;
-        let layers = self.layers_of(c, opts).await?;
-        let platform = Platform::parse(&c.platform).map_err(msg)?;
+    /// The OCI config of `c`, without rootfs and history (the builder adds them).
+    fn oci_config(c: &ImageVariant) -> Result<tanto_oci::image::ImageConfig, EngineError> {
+        let platform = Platform::parse(&c.platform)?;
         let mut cfg = tanto_oci::image::ImageConfig {
             architecture: platform.architecture.clone(),
             os: platform.os.clone(),
             variant: platform.variant.clone(),
-            // Reproducible: the same container is the same image, whenever it is published.
-            created: Some(EPOCH.into()),
             ..Default::default()
         };
         let k = &c.config;
@@ -362,7 +292,7 @@ impl EngineBackend {
         cfg.config.labels = k.labels.clone();
         cfg.config.stop_signal = some(&k.stop_signal);
         if let Some(h) = &k.healthcheck {
-            cfg.config.extra.insert("Healthcheck".into(), h.to_docker_json().map_err(msg)?);
+            cfg.config.extra.insert("Healthcheck".into(), h.to_docker_json().map_err(EngineError::input)?);
         }
         for p in &k.exposed_ports {
             cfg.config
@@ -372,177 +302,108 @@ impl EngineBackend {
         for v in &k.volumes {
             cfg.config.volumes.insert(v.clone(), Default::default());
         }
-        cfg.rootfs.diff_ids = layers.iter().map(|l| l.diff_id.clone()).collect();
-        cfg.history = layers
-            .iter()
-            .map(|l| tanto_oci::image::History {
-                created: Some(EPOCH.into()),
-                created_by: Some(l.created_by.clone()),
-                comment: Some("tanto".into()),
-                ..Default::default()
-            })
-            .collect();
-        let config_bytes = cfg.to_vec();
-        let config_digest = sha256(&config_bytes);
-        let (manifest_type, config_type) = if docker {
-            (media::DOCKER_MANIFEST, media::DOCKER_CONFIG)
-        } else {
-            (media::OCI_MANIFEST, media::OCI_CONFIG)
-        };
-        let manifest = json!({
-            "schemaVersion": 2,
-            "mediaType": manifest_type,
-            "config": {"mediaType": config_type, "digest": config_digest, "size": config_bytes.len()},
-            "layers": layers.iter().map(|l| json!({
-                "mediaType": diff::layer_media_type(l.compression, docker),
-                "digest": l.digest,
-                "size": l.size,
-            })).collect::<Vec<Value>>(),
-        });
-        let bytes = serde_json::to_vec(&manifest).expect("json");
-        Ok(ManifestOut {
-            media_type: manifest_type,
-            digest: sha256(&bytes),
-            bytes,
-            platform,
-            config_digest,
-            config_bytes,
-            layers,
-        })
+        Ok(cfg)
     }
 
     /// The image of `variants` (one per platform; empty containers are left out).
     pub(crate) async fn build_image(
         &self,
-        variants: &[ContainerObj],
+        variants: &[ImageVariant],
         opts: &ImageOptions,
-    ) -> Result<BuiltImage, FieldError> {
-        let variants: Vec<&ContainerObj> = variants.iter().filter(|c| c.rootfs.is_some()).collect();
-        if variants.is_empty() {
-            return Err(
-                "no containers to export: the container has no filesystem (start with `from` or `withRootfs`)".into()
-            );
-        }
+    ) -> Result<BuiltImage, EngineError> {
         let mut manifests = Vec::new();
-        let mut seen = HashSet::new();
-        for c in variants {
-            let m = self.manifest_of(c, opts).await?;
-            if !seen.insert(m.platform.to_string()) {
-                return Err(
-                    format!("two platform variants are for `{}`; give one container per platform", m.platform).into()
-                );
-            }
-            manifests.push(m);
+        for c in variants.iter().filter(|c| c.rootfs.is_some()) {
+            let config = Self::oci_config(c)?;
+            let layers = self.layers_of(c, opts).await?;
+            manifests.push(build::manifest(config, layers, &c.annotations, opts.docker_media_types));
         }
-        if manifests.len() == 1 {
-            let m = &manifests[0];
-            return Ok(BuiltImage {
-                top_media_type: m.media_type,
-                top_bytes: m.bytes.clone(),
-                top_digest: m.digest.clone(),
-                manifests,
-            });
-        }
-        let index_type = if opts.docker_media_types { media::DOCKER_MANIFEST_LIST } else { media::OCI_INDEX };
-        let index = json!({
-            "schemaVersion": 2,
-            "mediaType": index_type,
-            "manifests": manifests.iter().map(|m| {
-                let mut p = json!({"architecture": m.platform.architecture, "os": m.platform.os});
-                if let Some(v) = &m.platform.variant {
-                    p["variant"] = json!(v);
-                }
-                json!({"mediaType": m.media_type, "digest": m.digest, "size": m.bytes.len(), "platform": p})
-            }).collect::<Vec<Value>>(),
-        });
-        let bytes = serde_json::to_vec(&index).expect("json");
-        Ok(BuiltImage { top_media_type: index_type, top_digest: sha256(&bytes), top_bytes: bytes, manifests })
+        Ok(build::image(manifests, opts.docker_media_types)?)
     }
 
     pub(crate) async fn do_publish(
         &self,
         address: &str,
-        variants: &[ContainerObj],
+        variants: &[ImageVariant],
         opts: &ImageOptions,
-    ) -> Result<String, FieldError> {
-        let r = tanto_oci::reference::ImageRef::parse(address).map_err(msg)?;
+    ) -> Result<String, EngineError> {
+        let r = tanto_oci::reference::ImageRef::parse(address)?;
         if r.digest().is_some() {
-            return Err(format!(
+            return Err(EngineError::input(format!(
                 "cannot publish to `{address}`: give a tag, not a digest (the digest is what publish returns)"
-            )
-            .into());
+            )));
         }
         let tag = r.tag().unwrap_or("latest").to_string();
         let built = self.build_image(variants, opts).await?;
         let auth = self.registry_auth(r.registry());
         let registry = self.worker().registry.clone();
         let push_host = registry.config().endpoint_for(r.origin_host(), false).host;
-        let mut layers: Vec<(String, PathBuf, Option<String>)> = Vec::new();
-        let mut seen = HashSet::new();
-        for l in built.manifests.iter().flat_map(|m| &m.layers) {
-            if seen.insert(l.digest.clone()) {
+        let layers: Vec<(String, PathBuf, Option<String>)> = built
+            .unique_layers()
+            .into_iter()
+            .map(|l| {
                 let mount = l.mount_from.as_ref().filter(|(h, _)| *h == push_host).map(|(_, repo)| repo.clone());
-                layers.push((l.digest.clone(), l.path.clone(), mount));
-            }
-        }
+                (l.digest.clone(), l.path.clone(), mount)
+            })
+            .collect();
         let (reg, target, creds) = (&registry, &r, &auth);
         futures::stream::iter(layers)
             .map(move |(digest, path, mount)| async move {
-                reg.push_blob(target, &digest, &path, mount.as_deref(), creds).await.map_err(msg)
+                reg.push_blob(target, &digest, &path, mount.as_deref(), creds).await.map_err(EngineError::from)
             })
             .buffer_unordered(4)
             .try_collect::<Vec<bool>>()
             .await?;
         for m in &built.manifests {
-            registry.push_blob_bytes(&r, &m.config_digest, &m.config_bytes, &auth).await.map_err(msg)?;
+            registry.push_blob_bytes(&r, &m.config_digest, &m.config_bytes, &auth).await?;
         }
         if built.manifests.len() > 1 {
             for m in &built.manifests {
-                registry.push_manifest(&r, &m.digest, m.media_type, &m.bytes, &auth).await.map_err(msg)?;
+                registry.push_manifest(&r, &m.digest, m.media_type, &m.bytes, &auth).await?;
             }
         }
-        let digest =
-            registry.push_manifest(&r, &tag, built.top_media_type, &built.top_bytes, &auth).await.map_err(msg)?;
+        let digest = registry.push_manifest(&r, &tag, built.top_media_type, &built.top_bytes, &auth).await?;
         tracing::info!(reference = %r, %digest, "published");
         Ok(format!("{}:{tag}@{digest}", r.name()))
     }
 
     pub(crate) async fn do_export_image(
         &self,
-        variants: &[ContainerObj],
+        variants: &[ImageVariant],
         dest: &str,
         opts: &ImageOptions,
-    ) -> Result<String, FieldError> {
+    ) -> Result<String, EngineError> {
         let built = self.build_image(variants, opts).await?;
         let target = self.host.path(dest);
         let out = target.clone();
         blocking(move || {
             let (Some(parent), Some(name)) = (target.parent(), target.file_name()) else {
-                return Err(format!("cannot export an image to `{}`", target.display()).into());
+                return Err(EngineError::input(format!("cannot export an image to `{}`", target.display())));
             };
             if std::fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
-                return Err(format!(
+                return Err(EngineError::input(format!(
                     "cannot export the image to `{}`: it is a directory; give a file path such as `image.tar`",
                     target.display()
-                )
-                .into());
+                )));
             }
-            std::fs::create_dir_all(parent).map_err(|e| format!("cannot create `{}`: {e}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| EngineError::environment(format!("cannot create `{}`: {e}", parent.display())))?;
             let tmp = parent.join(format!(
                 ".{}.tanto-{}-{}",
                 name.to_string_lossy(),
                 std::process::id(),
                 uuid::Uuid::new_v4().simple()
             ));
-            if let Err(e) = write_layout(&built, &tmp, None) {
+            let written = build::write_layout(&built, &tmp, None).and_then(|_| {
+                // rename replaces a symlink at `target` instead of writing through it
+                std::fs::rename(&tmp, &target)
+            });
+            if let Err(e) = written {
                 let _ = std::fs::remove_file(&tmp);
-                return Err(format!("writing the image tarball `{}`: {e}", target.display()).into());
+                return Err(EngineError::environment(format!(
+                    "writing the image tarball `{}`: {e}",
+                    target.display()
+                )));
             }
-            // rename replaces a symlink at `target` instead of writing through it
-            std::fs::rename(&tmp, &target).map_err(|e| {
-                let _ = std::fs::remove_file(&tmp);
-                format!("writing the image tarball `{}`: {e}", target.display())
-            })?;
             Ok(())
         })
         .await?;
@@ -551,18 +412,18 @@ impl EngineBackend {
 
     pub(crate) async fn do_image_tarball(
         &self,
-        variants: &[ContainerObj],
+        variants: &[ImageVariant],
         opts: &ImageOptions,
-    ) -> Result<(Ref, String), FieldError> {
+    ) -> Result<(Ref, String), EngineError> {
         let built = self.build_image(variants, opts).await?;
         let store = self.worker().store.clone();
         let vertex = blocking(move || {
             let tmp = store.tmp_path("tarball");
-            let digest = match write_layout(&built, &tmp, None).and_then(|_| file_sha256(&tmp)) {
+            let digest = match build::write_layout(&built, &tmp, None).and_then(|_| file_sha256(&tmp)) {
                 Ok(d) => d,
                 Err(e) => {
                     let _ = std::fs::remove_file(&tmp);
-                    return Err(format!("writing the image tarball: {e}").into());
+                    return Err(EngineError::environment(format!("writing the image tarball: {e}")));
                 }
             };
             let mut h = StableHasher::new();
@@ -578,11 +439,11 @@ impl EngineBackend {
                 vec![],
             );
             let key = vertex.key().to_string();
-            if store.lookup(&key).map_err(msg)?.is_some() {
+            if store.lookup(&key)?.is_some() {
                 let _ = std::fs::remove_file(&tmp);
                 return Ok(vertex);
             }
-            let prep = store.prepare(None).map_err(msg)?;
+            let prep = store.prepare(None)?;
             let dest = prep.upper.join(TARBALL_NAME);
             let moved = std::fs::rename(&tmp, &dest).and_then(|_| {
                 use std::os::unix::fs::PermissionsExt;
@@ -591,10 +452,10 @@ impl EngineBackend {
             if let Err(e) = moved {
                 let _ = std::fs::remove_file(&tmp);
                 store.abort(prep);
-                return Err(format!("storing the image tarball: {e}").into());
+                return Err(EngineError::environment(format!("storing the image tarball: {e}")));
             }
             let id = prep.id;
-            store.commit(&key, &CacheRecord { outputs: vec![id], meta: None }).map_err(msg)?;
+            store.commit(&key, &CacheRecord { outputs: vec![id], meta: None })?;
             Ok(vertex)
         })
         .await?;
@@ -603,21 +464,23 @@ impl EngineBackend {
 
     pub(crate) async fn do_import_image(
         &self,
-        source: &FileObj,
+        root: Option<&Ref>,
+        path: &str,
         tag: &str,
         platform: &str,
-    ) -> Result<ResolvedImage, FieldError> {
-        let snap = self.snapshot(source.root.as_ref()).await?;
+    ) -> Result<ResolvedImage, EngineError> {
+        let snap = self.snapshot(root).await?;
         let store = self.worker().store.clone();
-        let path = source.path.clone();
+        let file_path = path.to_string();
         let file = blocking(move || {
-            let view = store.view(snap, "/").map_err(msg)?;
-            let root =
-                crate::fsops::Root::open(view.path()).map_err(|e| format!("opening the tarball's directory: {e}"))?;
-            root.open_file(&path).map_err(|e| format!("image tarball `{path}`: {e}").into())
+            let view = store.view(snap, "/")?;
+            let root = crate::fsops::Root::open(view.path())
+                .map_err(|e| EngineError::internal(format!("opening the tarball's directory: {e}")))?;
+            root.open_file(&file_path)
+                .map_err(|e| crate::io_error(&e, format!("image tarball `{file_path}`: {e}")))
         })
         .await?;
-        self.import_tarball_file(file, Path::new(&source.path), tag, platform).await
+        self.import_tarball_file(file, Path::new(path), tag, platform).await
     }
 
     /// Reads an image from an open OCI or docker tarball (`name` names it in
@@ -628,11 +491,11 @@ impl EngineBackend {
         name: &Path,
         tag: &str,
         platform: &str,
-    ) -> Result<ResolvedImage, FieldError> {
+    ) -> Result<ResolvedImage, EngineError> {
         let store = self.worker().store.clone();
         let tag = tag.to_string();
         let name = name.to_path_buf();
-        let want = Platform::parse(platform).map_err(msg)?;
+        let want = Platform::parse(platform)?;
         let img = blocking(move || {
             let scratch = store.root().join("tmp");
             let put_store = store.clone();
@@ -640,8 +503,9 @@ impl EngineBackend {
                 put_store.put_blob_file(digest, tmp).map(|_| ()).map_err(|e| std::io::Error::other(e.to_string()))
             };
             let blob_store = store.clone();
-            tarball::read_image_tarball(&name, file, &tag, &want, &scratch, &mut put, &|d| blob_store.blob_path(d))
-                .map_err(msg)
+            Ok(tanto_oci::tarball::read_image_tarball(&name, file, &tag, &want, &scratch, &mut put, &|d| {
+                blob_store.blob_path(d)
+            })?)
         })
         .await?;
         let reference = img.ref_name.clone().unwrap_or_else(|| img.digest.clone());
@@ -675,38 +539,4 @@ fn file_sha256(path: &Path) -> std::io::Result<String> {
     let mut h = Sha256::new();
     std::io::copy(&mut f, &mut h)?;
     Ok(format!("sha256:{}", hex::encode(h.finalize())))
-}
-
-/// Writes `built` as an OCI layout tarball (with Docker's `manifest.json`
-/// for a single-platform image).
-/// `ref_name` (`repo:tag`) becomes the `RepoTags` of `manifest.json`, or the
-/// ref name of the index's entry for a multi-platform image.
-pub(crate) fn write_layout(built: &BuiltImage, out: &Path, ref_name: Option<&str>) -> std::io::Result<()> {
-    let file = std::fs::File::create(out)?;
-    let mut w = LayoutWriter::new(std::io::BufWriter::with_capacity(1 << 20, file))?;
-    for m in &built.manifests {
-        for l in &m.layers {
-            w.blob_file(&l.digest, &l.path)?;
-        }
-        w.blob_bytes(&m.config_digest, &m.config_bytes)?;
-        w.blob_bytes(&m.digest, &m.bytes)?;
-    }
-    w.blob_bytes(&built.top_digest, &built.top_bytes)?;
-    let index = tarball::layout_index(
-        built.top_media_type,
-        &built.top_digest,
-        built.top_bytes.len() as u64,
-        ref_name.filter(|_| built.manifests.len() > 1),
-    );
-    let docker = match built.manifests.as_slice() {
-        [m] => Some(tarball::docker_manifest(
-            &m.config_digest,
-            &m.layers.iter().map(|l| l.digest.clone()).collect::<Vec<_>>(),
-            &ref_name.map(|n| vec![n.to_string()]).unwrap_or_default(),
-        )),
-        _ => None,
-    };
-    let mut buf = w.finish(&index, docker.as_deref())?;
-    std::io::Write::flush(&mut buf)?;
-    buf.into_inner().map_err(|e| e.into_error())?.sync_all()
 }

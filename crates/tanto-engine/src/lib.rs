@@ -34,10 +34,10 @@ pub mod workspace;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde_json::{json, Map, Value as Json};
-use tanto_api::gql::{self, FieldError, Schema};
+use serde_json::Value as Json;
+use tanto_api::gql::{self, Schema};
 use tanto_solver::Solver;
-use tanto_store::{Store, StoreError};
+use tanto_store::Store;
 
 pub use backend::EngineBackend;
 pub use worker::Worker;
@@ -57,60 +57,25 @@ pub(crate) fn paths_clean(p: &str) -> String {
     format!("/{}", out.join("/"))
 }
 
-/// Errors of engine work, shaped for the API.
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error("process \"{}\" did not complete successfully: exit code: {exit_code}", cmd.join(" "))]
-    Exec { cmd: Vec<String>, exit_code: i32, stdout: Vec<u8>, stderr: Vec<u8> },
-    #[error("{0}")]
-    Message(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
+pub use tanto_contract::{EngineError, EngineResult};
+
+/// Says what failed when an IO call fails (see [`io_error`]).
+pub(crate) trait IoContext<T> {
+    fn at(self, what: impl std::fmt::Display) -> Result<T, EngineError>;
 }
 
-impl EngineError {
-    pub fn msg(s: impl Into<String>) -> EngineError {
-        EngineError::Message(s.into())
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn at(self, what: impl std::fmt::Display) -> Result<T, EngineError> {
+        self.map_err(|e| io_error(&e, format!("{what}: {e}")))
     }
 }
 
-impl From<std::io::Error> for EngineError {
-    fn from(e: std::io::Error) -> Self {
-        EngineError::Message(e.to_string())
-    }
-}
-
-/// Dagger keeps the last 100 KiB of exec output in errors, the first bytes
-/// replaced by an `[omitting N bytes]...` marker, then trims whitespace.
-pub const MAX_EXEC_ERROR_OUTPUT: usize = 100 * 1024;
-
-pub fn error_output(data: &[u8]) -> String {
-    let text = if data.len() > MAX_EXEC_ERROR_OUTPUT {
-        let marker = format!("[omitting {} bytes]...", data.len() - MAX_EXEC_ERROR_OUTPUT);
-        let keep = MAX_EXEC_ERROR_OUTPUT.saturating_sub(marker.len());
-        let mut s = marker.into_bytes();
-        s.extend_from_slice(&data[data.len() - keep..]);
-        String::from_utf8_lossy(&s).into_owned()
-    } else {
-        String::from_utf8_lossy(data).into_owned()
-    };
-    text.trim().to_string()
-}
-
-impl From<&EngineError> for FieldError {
-    fn from(e: &EngineError) -> FieldError {
-        match e {
-            EngineError::Exec { cmd, exit_code, stdout, stderr } => {
-                let mut ext = Map::new();
-                ext.insert("_type".into(), json!("EXEC_ERROR"));
-                ext.insert("cmd".into(), json!(cmd));
-                ext.insert("exitCode".into(), json!(exit_code));
-                ext.insert("stdout".into(), Json::String(error_output(stdout)));
-                ext.insert("stderr".into(), Json::String(error_output(stderr)));
-                FieldError { message: e.to_string(), extensions: Some(ext) }
-            }
-            other => FieldError::from(other.to_string()),
-        }
+/// An IO error as an engine error: `message` says what failed; a missing
+/// path is the request's, anything else the host's.
+pub(crate) fn io_error(e: &std::io::Error, message: impl Into<String>) -> EngineError {
+    match e.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::ENOTDIR) => EngineError::not_found(message),
+        _ => EngineError::environment(message),
     }
 }
 
@@ -154,12 +119,12 @@ impl EngineOptions {
             "" | "auto" => tanto_exec::RuntimeKind::Auto,
             "crun" => tanto_exec::RuntimeKind::Crun,
             "runc" => tanto_exec::RuntimeKind::Runc,
-            other => return Err(EngineError::msg(format!("TANTO_RUNTIME=`{other}` is not one of auto, crun, runc"))),
+            other => return Err(EngineError::input(format!("TANTO_RUNTIME=`{other}` is not one of auto, crun, runc"))),
         };
         let workdir = match workdir {
             Some(w) => w,
             None => std::env::current_dir()
-                .map_err(|e| EngineError::msg(format!("cannot read the current directory: {e}")))?,
+                .map_err(|e| EngineError::environment(format!("cannot read the current directory: {e}")))?,
         };
         let workdir = std::path::absolute(&workdir).unwrap_or(workdir);
         Ok(EngineOptions { state_dir, run_dir, workdir, runtime, config: None, quiet: false })
@@ -177,17 +142,15 @@ pub struct Engine {
 impl Engine {
     pub async fn start(options: EngineOptions) -> Result<Arc<Engine>, EngineError> {
         if !is_root() {
-            return Err(EngineError::msg(
+            return Err(EngineError::environment(
                 "tanto needs to run as root for now (it mounts overlayfs and runs containers); rootless mode is planned",
             ));
         }
         let (config, config_path) = match &options.config {
             Some(p) => (tanto_oci::config::EngineConfig::load(p), Some(p.clone())),
-            None => tanto_oci::config::EngineConfig::load_default()
-                .map(|(c, p)| (Ok(c), p))
-                .map_err(|e| EngineError::msg(e.to_string()))?,
+            None => tanto_oci::config::EngineConfig::load_default().map(|(c, p)| (Ok(c), p))?,
         };
-        let config = config.map_err(|e| EngineError::msg(e.to_string()))?;
+        let config = config?;
         if let Some(p) = &config_path {
             tracing::debug!(path = %p.display(), "engine config");
         }
@@ -195,13 +158,12 @@ impl Engine {
             let dir = options.state_dir.clone();
             tokio::task::spawn_blocking(move || Store::open(&dir))
                 .await
-                .map_err(|e| EngineError::msg(e.to_string()))??
+                .map_err(|e| EngineError::internal(format!("opening the state directory: {e}")))??
         };
         let executor = tanto_exec::Executor::new(tanto_exec::ExecutorConfig {
             runtime: options.runtime,
             run_dir: options.run_dir.clone(),
-        })
-        .map_err(|e| EngineError::msg(e.to_string()))?;
+        })?;
         if let Err(e) = executor.cleanup_stale().await {
             tracing::warn!(error = %e, "cleaning up after earlier engines failed");
         }
@@ -242,7 +204,7 @@ impl Engine {
         let p = progress.clone();
         solver.subscribe(Arc::new(move |e| p.on_event(e)));
         let backend = Arc::new(EngineBackend::new(solver.clone(), options.workdir.clone()).with_gc(gc));
-        let api = tanto_api::Api::new(backend, Arc::new(tanto_api::Objects::default()));
+        let api = tanto_api::Api::new(tanto_contract::Engine::new(backend), Arc::new(tanto_api::Objects::default()));
         Ok(Arc::new(Engine { api, schema: Schema::dagger_v021(), solver, options }))
     }
 

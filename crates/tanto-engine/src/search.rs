@@ -7,7 +7,7 @@
 use globset::{GlobBuilder, GlobMatcher};
 use regex::bytes::{Regex, RegexBuilder};
 use rustix::fs::FileType;
-use tanto_api::dagger::search::{SearchOptions, SearchResultObj, SearchSubmatchObj};
+use tanto_contract::fs::{SearchMatch, SearchOptions, Submatch};
 
 use crate::fsops::{file_type, Root};
 use crate::gitignore::Stack;
@@ -23,6 +23,15 @@ pub enum SearchError {
     Io { path: String, source: std::io::Error },
 }
 
+impl tanto_model::Tiered for SearchError {
+    fn tier(&self) -> tanto_model::Tier {
+        match self {
+            SearchError::Pattern { .. } | SearchError::Glob { .. } => tanto_model::Tier::Input,
+            SearchError::Io { .. } => tanto_model::Tier::Environment,
+        }
+    }
+}
+
 struct Searcher<'a> {
     root: &'a Root,
     base: String,
@@ -30,7 +39,7 @@ struct Searcher<'a> {
     re: Regex,
     globs: Vec<(GlobMatcher, bool)>,
     ignores: Stack,
-    out: Vec<SearchResultObj>,
+    out: Vec<SearchMatch>,
 }
 
 fn io(path: &str) -> impl Fn(std::io::Error) -> SearchError + '_ {
@@ -38,7 +47,7 @@ fn io(path: &str) -> impl Fn(std::io::Error) -> SearchError + '_ {
 }
 
 /// Runs a search below directory `base` of `root`.
-pub fn run(root: &Root, base: &str, opts: &SearchOptions) -> Result<Vec<SearchResultObj>, SearchError> {
+pub fn run(root: &Root, base: &str, opts: &SearchOptions) -> Result<Vec<SearchMatch>, SearchError> {
     let pattern = if opts.literal { regex::escape(&opts.pattern) } else { opts.pattern.clone() };
     let re = RegexBuilder::new(&pattern)
         .case_insensitive(opts.insensitive)
@@ -153,7 +162,7 @@ impl Searcher<'_> {
         }
         if self.opts.files_only {
             if self.re.is_match(&data) {
-                self.out.push(SearchResultObj { file_path: rel.to_string(), ..Default::default() });
+                self.out.push(SearchMatch { file_path: rel.to_string(), ..Default::default() });
             }
             return Ok(());
         }
@@ -161,7 +170,7 @@ impl Searcher<'_> {
             if self.full() {
                 break;
             }
-            self.out.push(SearchResultObj { file_path: rel.to_string(), ..hit });
+            self.out.push(SearchMatch { file_path: rel.to_string(), ..hit });
         }
         Ok(())
     }
@@ -176,7 +185,7 @@ fn line_bounds(data: &[u8], start: usize, end: usize) -> (usize, usize) {
 }
 
 /// The matches of `re` in `data`, grouped by the lines they span.
-pub fn matches(re: &Regex, data: &[u8], multiline: bool) -> Vec<SearchResultObj> {
+pub fn matches(re: &Regex, data: &[u8], multiline: bool) -> Vec<SearchMatch> {
     let mut out: Vec<(usize, usize, Vec<(usize, usize)>)> = Vec::new();
     for m in re.find_iter(data) {
         if m.start() == m.end() && m.start() == data.len() && !data.is_empty() {
@@ -192,14 +201,14 @@ pub fn matches(re: &Regex, data: &[u8], multiline: bool) -> Vec<SearchResultObj>
     }
     let line_number = |off: usize| 1 + data[..off].iter().filter(|b| **b == b'\n').count() as i64;
     out.into_iter()
-        .map(|(ls, le, subs)| SearchResultObj {
+        .map(|(ls, le, subs)| SearchMatch {
             file_path: String::new(),
             line_number: line_number(ls),
             absolute_offset: ls as i64,
             matched_lines: String::from_utf8_lossy(&data[ls..le]).into_owned(),
             submatches: subs
                 .into_iter()
-                .map(|(s, e)| SearchSubmatchObj {
+                .map(|(s, e)| Submatch {
                     start: (s - ls) as i64,
                     end: (e - ls) as i64,
                     text: String::from_utf8_lossy(&data[s..e]).into_owned(),

@@ -38,7 +38,7 @@ impl Secrets {
         }
         let registered = self.uris.read().get(identity).cloned();
         let Some(uri) = identity.strip_prefix("uri:").map(str::to_string).or(registered) else {
-            return Err(EngineError::msg(format!(
+            return Err(EngineError::not_found(format!(
                 "secret `{}` has no value in this session: set it with `setSecret` in the same session",
                 identity.trim_start_matches("set:")
             )));
@@ -52,7 +52,7 @@ impl Secrets {
     async fn resolve_uri(&self, uri: &str) -> Result<Vec<u8>, EngineError> {
         if let Some(name) = uri.strip_prefix("env://") {
             return std::env::var_os(name).map(|v| v.into_encoded_bytes()).ok_or_else(|| {
-                EngineError::msg(format!(
+                EngineError::not_found(format!(
                     "secret `{uri}`: environment variable `{name}` is not set in the client's environment"
                 ))
             });
@@ -61,7 +61,7 @@ impl Secrets {
             let p = self.workdir.join(path);
             return tokio::fs::read(&p)
                 .await
-                .map_err(|e| EngineError::msg(format!("secret `{uri}`: cannot read `{}`: {e}", p.display())));
+                .map_err(|e| crate::io_error(&e, format!("secret `{uri}`: cannot read `{}`: {e}", p.display())));
         }
         if let Some(cmd) = uri.strip_prefix("cmd://") {
             let out = tokio::process::Command::new("sh")
@@ -71,9 +71,9 @@ impl Secrets {
                 .stdin(std::process::Stdio::null())
                 .output()
                 .await
-                .map_err(|e| EngineError::msg(format!("secret `{uri}`: cannot run the command: {e}")))?;
+                .map_err(|e| EngineError::environment(format!("secret `{uri}`: cannot run the command: {e}")))?;
             if !out.status.success() {
-                return Err(EngineError::msg(format!("secret `{uri}`: the command failed with {}", out.status)));
+                return Err(EngineError::input(format!("secret `{uri}`: the command failed with {}", out.status)));
             }
             let mut v = out.stdout;
             while v.last() == Some(&b'\n') {
@@ -81,7 +81,7 @@ impl Secrets {
             }
             return Ok(v);
         }
-        Err(EngineError::msg(format!("secret URI `{uri}` is not supported: use env://, file:// or cmd://")))
+        Err(EngineError::input(format!("secret URI `{uri}` is not supported: use env://, file:// or cmd://")))
     }
 }
 

@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use parking_lot::Mutex;
-use tanto_api::dagger::objects::PortObj;
-use tanto_api::dagger::service::{parse_binding_extra, PortForwardObj, ServiceSpec, ServiceSpecKind};
+use tanto_contract::image::Port;
+use tanto_contract::service::{PortForward, ServiceSpec, ServiceSpecKind};
 use tanto_exec::RunningContainer;
 use tanto_solver::Solver;
 use tokio::net::{TcpListener, TcpStream};
@@ -60,10 +60,19 @@ pub enum ServiceError {
     EngineGone,
 }
 
-impl From<ServiceError> for EngineError {
-    fn from(e: ServiceError) -> EngineError {
-        EngineError::msg(e.to_string())
+impl tanto_model::Tiered for ServiceError {
+    fn tier(&self) -> tanto_model::Tier {
+        use tanto_model::Tier;
+        match self {
+            ServiceError::Unknown { .. } | ServiceError::Exited { .. } | ServiceError::Unhealthy { .. } => Tier::Input,
+            _ => Tier::Environment,
+        }
     }
+}
+
+/// Parses an `ExecOp::extra` entry of a service binding: `(alias, digest)`.
+fn parse_binding_extra(entry: &str) -> Option<(&str, &str)> {
+    entry.strip_prefix("service:")?.split_once('=')
 }
 
 /// A started service.
@@ -81,7 +90,7 @@ enum InstanceKind {
     },
     Tunnel {
         host: String,
-        ports: Vec<PortObj>,
+        ports: Vec<Port>,
         _listeners: Vec<AbortOnDrop>,
         _upstream: Lease,
     },
@@ -256,12 +265,12 @@ impl Services {
     }
 
     /// The host and ports of a (held) host tunnel.
-    pub async fn tunnel_ports(self: &Arc<Self>, spec: &ServiceSpec) -> Result<(String, Vec<PortObj>), EngineError> {
+    pub async fn tunnel_ports(self: &Arc<Self>, spec: &ServiceSpec) -> Result<(String, Vec<Port>), EngineError> {
         self.start_held(spec).await?;
         let held = self.held.lock();
         match held.get(&spec.digest).map(|l| &l.instance().kind) {
             Some(InstanceKind::Tunnel { host, ports, .. }) => Ok((host.clone(), ports.clone())),
-            _ => Err(EngineError::msg(format!("internal error: service `{}` is not a tunnel", spec.hostname))),
+            _ => Err(EngineError::internal(format!("service `{}` is not a tunnel", spec.hostname))),
         }
     }
 
@@ -269,7 +278,7 @@ impl Services {
     pub async fn up(
         self: &Arc<Self>,
         spec: &ServiceSpec,
-        ports: Vec<PortForwardObj>,
+        ports: Vec<PortForward>,
         random: bool,
     ) -> Result<(), EngineError> {
         self.register(spec);
@@ -280,7 +289,7 @@ impl Services {
         };
         let lease = self.acquire(tunnel).await?;
         let InstanceKind::Tunnel { _upstream: upstream, ports, .. } = &lease.instance().kind else {
-            return Err(EngineError::msg("internal error: `up` made no tunnel"));
+            return Err(EngineError::internal("`up` made no tunnel"));
         };
         for p in ports {
             tracing::info!(port = p.port, "service `{}` is up on the host", spec.hostname);
@@ -290,11 +299,11 @@ impl Services {
                 let ended = running.wait().await;
                 match ended.as_ref() {
                     Ok(info) if info.exit_code == 0 => Ok(()),
-                    Ok(info) => Err(EngineError::msg(format!(
+                    Ok(info) => Err(EngineError::input(format!(
                         "service `{}` exited with code {}",
                         spec.hostname, info.exit_code
                     ))),
-                    Err(e) => Err(EngineError::msg(format!("service `{}`: {e}", spec.hostname))),
+                    Err(e) => Err(EngineError::new(tanto_model::Tiered::tier(e), format!("service `{}`: {e}", spec.hostname))),
                 }
             }
             _ => std::future::pending().await,
@@ -386,7 +395,7 @@ impl Services {
         self: &Arc<Self>,
         spec: &ServiceSpec,
         exec: &Arc<tanto_model::Vertex>,
-        ports: &[PortObj],
+        ports: &[Port],
     ) -> Result<InstanceKind, ServiceError> {
         let hostname = spec.hostname.clone();
         let fail = |message: String| ServiceError::Start { hostname: hostname.clone(), message };
@@ -416,13 +425,13 @@ impl Services {
         self: &Arc<Self>,
         spec: &ServiceSpec,
         upstream: &ServiceSpec,
-        ports: &[PortForwardObj],
+        ports: &[PortForward],
         native: bool,
     ) -> Result<InstanceKind, ServiceError> {
         let err = |message: String| ServiceError::Tunnel { hostname: upstream.hostname.clone(), message };
         let up = self.acquire(upstream.clone()).await?;
         let target = up.instance().address().ok_or_else(|| err("the upstream is itself a host tunnel".into()))?;
-        let forwards: Vec<PortForwardObj> = if ports.is_empty() {
+        let forwards: Vec<PortForward> = if ports.is_empty() {
             let exposed = match &upstream.kind {
                 ServiceSpecKind::Container { ports, .. } => {
                     ports.iter().map(|p| (p.port as u16, p.protocol.clone())).collect()
@@ -434,7 +443,7 @@ impl Services {
             };
             exposed
                 .into_iter()
-                .map(|(port, protocol): (u16, String)| PortForwardObj {
+                .map(|(port, protocol): (u16, String)| PortForward {
                     frontend: native.then_some(port),
                     backend: port,
                     protocol,
@@ -443,7 +452,7 @@ impl Services {
         } else {
             ports
                 .iter()
-                .map(|p| PortForwardObj { frontend: p.frontend.or(native.then_some(p.backend)), ..p.clone() })
+                .map(|p| PortForward { frontend: p.frontend.or(native.then_some(p.backend)), ..p.clone() })
                 .collect()
         };
         if forwards.is_empty() {
@@ -463,7 +472,7 @@ impl Services {
             let port = listener.local_addr().map_err(|e| err(e.to_string()))?.port();
             let backend = SocketAddr::new(target, f.backend);
             listeners.push(AbortOnDrop(tokio::spawn(forward(listener, backend))));
-            out.push(PortObj {
+            out.push(Port {
                 port: port as i64,
                 protocol: "TCP".into(),
                 description: Some(format!("tunnel {}:{port} -> {}:{}", self.tunnel_bind, upstream.hostname, f.backend)),
@@ -480,7 +489,7 @@ impl Services {
         self: &Arc<Self>,
         spec: &ServiceSpec,
         host: &str,
-        ports: &[PortForwardObj],
+        ports: &[PortForward],
     ) -> Result<InstanceKind, ServiceError> {
         let err = |message: String| ServiceError::Tunnel { hostname: spec.hostname.clone(), message };
         let worker = self.solver()?.worker().clone();
@@ -513,7 +522,7 @@ async fn health_check(
     running: &RunningContainer,
     hostname: &str,
     ip: Ipv4Addr,
-    ports: &[PortObj],
+    ports: &[Port],
 ) -> Result<(), ServiceError> {
     let start = Instant::now();
     let output = |r: &RunningContainer| String::from_utf8_lossy(&r.output()).trim().to_string();
@@ -605,7 +614,7 @@ pub(crate) fn network_settings(
     };
     let Some(section) = config.extra.get("network") else { return Ok(out) };
     let file = path.map(|p| p.display().to_string()).unwrap_or_else(|| "the engine config".into());
-    let bad = |key: &str, why: String| EngineError::msg(format!("`{file}`: `[network] {key}`: {why}"));
+    let bad = |key: &str, why: String| EngineError::input(format!("`{file}`: `[network] {key}`: {why}"));
     let table = section.as_table().ok_or_else(|| bad("", "must be a table".into()))?;
     for (key, value) in table {
         match key.as_str() {

@@ -10,9 +10,9 @@
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
-use tanto_api::gql::FieldError;
 
 use crate::backend::EngineBackend;
+use crate::EngineError;
 
 /// `path` if it is a unix socket now.
 pub(crate) fn check_socket(path: &str) -> Result<PathBuf, String> {
@@ -78,17 +78,17 @@ impl Drop for SocketProxy {
 
 impl EngineBackend {
     /// The canonical host path of the socket at `path` (relative to the workdir).
-    pub(crate) async fn do_host_unix_socket(&self, path: &str) -> Result<String, FieldError> {
+    pub(crate) async fn do_host_unix_socket(&self, path: &str) -> Result<String, EngineError> {
         let full = self.host.path(path);
         let canonical = std::fs::canonicalize(&full).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => FieldError::from(format!(
+            std::io::ErrorKind::NotFound => EngineError::not_found(format!(
                 "no unix socket at `{}`: start the server that listens there, or fix the path",
                 full.display()
             )),
-            _ => FieldError::from(format!("`{}`: {e}", full.display())),
+            _ => EngineError::environment(format!("`{}`: {e}", full.display())),
         })?;
         let s = canonical.to_string_lossy().into_owned();
-        check_socket(&s).map_err(FieldError::from)?;
+        check_socket(&s).map_err(EngineError::input)?;
         Ok(s)
     }
 }

@@ -7,20 +7,21 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use sha2::{Digest as _, Sha256};
-use tanto_model::{Digest, GitOp, HttpOp, Vertex};
+use tanto_contract::git::{is_commit_sha, pick_ref, RefKind};
+use tanto_model::{Digest, GitOp, HttpOp, Tier, Vertex};
 use tokio::io::AsyncWriteExt;
 
 use crate::worker::{blocking, Output, Pending, Worker};
-use crate::EngineError;
+use crate::{EngineError, IoContext};
 
 /// Credentials for a git remote, as secret values.
 #[derive(Default, Clone)]
-pub struct GitAuth {
+pub struct GitCredentials {
     pub header: Option<Arc<Vec<u8>>>,
     pub token: Option<(String, Arc<Vec<u8>>)>,
 }
 
-impl GitAuth {
+impl GitCredentials {
     /// Git config for the credentials (passed through the environment, never on argv).
     fn config(&self) -> Vec<(String, String)> {
         use base64::Engine as _;
@@ -53,7 +54,7 @@ const LOCAL_REPO_CONFIG: &[(&str, &str)] = &[
 ];
 
 /// Runs `git` with a clean, non-interactive environment; returns stdout.
-async fn git(args: &[&str], dir: Option<&Path>, auth: &GitAuth) -> Result<Vec<u8>, EngineError> {
+async fn git(args: &[&str], dir: Option<&Path>, auth: &GitCredentials) -> Result<Vec<u8>, EngineError> {
     git_with(&auth.config(), args, dir).await
 }
 
@@ -81,15 +82,15 @@ async fn git_with(config: &[(String, String)], args: &[&str], dir: Option<&Path>
     }
     let out = cmd.output().await.map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            EngineError::msg("`git` is not installed on the engine host: apt-get install git")
+            EngineError::environment("`git` is not installed on the engine host: apt-get install git")
         } else {
-            EngineError::msg(format!("running git: {e}"))
+            EngineError::environment(format!("running git: {e}"))
         }
     })?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let first = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
-        return Err(EngineError::msg(format!("git {}: {first}", args.first().copied().unwrap_or(""))));
+        return Err(EngineError::environment(format!("git {}: {first}", args.first().copied().unwrap_or(""))));
     }
     Ok(out.stdout)
 }
@@ -108,10 +109,10 @@ fn parse_ls_remote(out: &[u8]) -> Vec<(String, String)> {
 }
 
 /// `(sha, ref name)` of every ref the remote advertises, HEAD first when present.
-pub async fn ls_remote(url: &str, auth: &GitAuth) -> Result<Vec<(String, String)>, EngineError> {
+pub async fn ls_remote(url: &str, auth: &GitCredentials) -> Result<Vec<(String, String)>, EngineError> {
     let out = git(&["ls-remote", "--symref", "--", url], None, auth)
         .await
-        .map_err(|e| EngineError::msg(format!("listing refs of git repository `{url}`: {e}")))?;
+        .map_err(|e| e.context(format_args!("listing refs of git repository `{url}`")))?;
     Ok(parse_ls_remote(&out))
 }
 
@@ -120,17 +121,15 @@ pub async fn resolve_ref(
     url: &str,
     reference: &str,
     kind: RefKind,
-    auth: &GitAuth,
+    auth: &GitCredentials,
 ) -> Result<(String, String), EngineError> {
-    if tanto_api::dagger::sources::is_commit_sha(reference) {
+    if is_commit_sha(reference) {
         return Ok((reference.to_ascii_lowercase(), reference.to_string()));
     }
     let refs = ls_remote(url, auth).await?;
-    tanto_api::dagger::sources::pick_ref(&refs, reference, kind)
-        .ok_or_else(|| EngineError::msg(format!("git repository `{url}` has no {} `{reference}`", kind.noun())))
+    pick_ref(&refs, reference, kind)
+        .ok_or_else(|| EngineError::not_found(format!("git repository `{url}` has no {} `{reference}`", kind.noun())))
 }
-
-pub use tanto_api::dagger::sources::RefKind;
 
 /// `(sha, ref name)` of every ref of the repository whose work tree is `dir`, HEAD first.
 pub async fn dir_refs(dir: &Path) -> Result<Vec<(String, String)>, EngineError> {
@@ -149,14 +148,14 @@ pub async fn dir_ignored(dir: &Path) -> Result<Vec<String>, EngineError> {
 /// The best common ancestor of commits `a` and `b` of the repository at `dir`.
 async fn merge_base_in(dir: &Path, a: &str, b: &str, local: bool) -> Result<String, EngineError> {
     let args = ["merge-base", "--", a, b];
-    let out = if local { git_local(&args, Some(dir)).await } else { git(&args, Some(dir), &GitAuth::default()).await };
+    let out = if local { git_local(&args, Some(dir)).await } else { git(&args, Some(dir), &GitCredentials::default()).await };
     match out {
         Ok(o) => Ok(String::from_utf8_lossy(&o).trim().to_string()),
         // merge-base exits 1 without a word when there is no common ancestor.
         Err(e) if e.to_string().ends_with("git merge-base: ") => {
-            Err(EngineError::msg(format!("commits {a} and {b} have no common ancestor")))
+            Err(EngineError::not_found(format!("commits {a} and {b} have no common ancestor")))
         }
-        Err(e) => Err(EngineError::msg(format!("finding the common ancestor of {a} and {b}: {e}"))),
+        Err(e) => Err(e.context(format_args!("finding the common ancestor of {a} and {b}"))),
     }
 }
 
@@ -166,7 +165,7 @@ pub async fn dir_merge_base(dir: &Path, a: &str, b: &str) -> Result<String, Engi
 }
 
 /// The best common ancestor of `a` and `b` of the remote `url` (with their full history).
-pub async fn merge_base(worker: &Worker, url: &str, a: &str, b: &str, auth: &GitAuth) -> Result<String, EngineError> {
+pub async fn merge_base(worker: &Worker, url: &str, a: &str, b: &str, auth: &GitCredentials) -> Result<String, EngineError> {
     let (cache, lock) = cache_with(worker, url, &[a, b], auth).await?;
     let out = merge_base_in(&cache, a, b, false).await;
     drop(lock);
@@ -178,14 +177,21 @@ async fn cache_with(
     worker: &Worker,
     url: &str,
     commits: &[&str],
-    auth: &GitAuth,
+    auth: &GitCredentials,
 ) -> Result<(PathBuf, std::fs::File), EngineError> {
     let cache = git_cache_dir(worker, url);
-    tokio::fs::create_dir_all(&cache).await?;
+    tokio::fs::create_dir_all(&cache).await.at(format_args!("creating `{}`", cache.display()))?;
     let lock_path = cache.with_extension("lock");
     let lock = blocking(move || {
-        let f = std::fs::File::options().create(true).truncate(false).write(true).open(&lock_path)?;
-        rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive).map_err(std::io::Error::from)?;
+        let f = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .at(format_args!("opening `{}`", lock_path.display()))?;
+        rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(std::io::Error::from)
+            .at(format_args!("locking `{}`", lock_path.display()))?;
         Ok(f)
     })
     .await?;
@@ -199,7 +205,7 @@ async fn cache_with(
             if by_sha.is_err() {
                 git(&["fetch", "-q", "--tags", "--", url, "+refs/heads/*:refs/remotes/origin/*"], Some(&cache), auth)
                     .await
-                    .map_err(|e| EngineError::msg(format!("fetching `{commit}` from `{url}`: {e}")))?;
+                    .map_err(|e| e.context(format_args!("fetching `{commit}` from `{url}`")))?;
             }
         }
     }
@@ -216,27 +222,30 @@ pub async fn download(
     let client = reqwest::Client::builder()
         .user_agent(concat!("tanto/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| EngineError::msg(format!("http client: {e}")))?;
+        .map_err(|e| EngineError::internal(format!("http client: {e}")))?;
     let mut req = client.get(url);
     if let Some(h) = auth_header {
         req = req.header(reqwest::header::AUTHORIZATION, String::from_utf8_lossy(h).into_owned());
     }
-    let resp = req.send().await.map_err(|e| EngineError::msg(format!("fetching `{url}`: {}", flat_error(&e))))?;
+    let resp =
+        req.send().await.map_err(|e| EngineError::environment(format!("fetching `{url}`: {}", flat_error(&e))))?;
     if !resp.status().is_success() {
-        return Err(EngineError::msg(format!("fetching `{url}`: HTTP {}", resp.status())));
+        let tier = if resp.status() == reqwest::StatusCode::NOT_FOUND { Tier::NotFound } else { Tier::Environment };
+        return Err(EngineError::new(tier, format!("fetching `{url}`: HTTP {}", resp.status())));
     }
     let tmp = worker.store.tmp_path("http");
     let mut file =
-        tokio::fs::File::create(&tmp).await.map_err(|e| EngineError::msg(format!("{}: {e}", tmp.display())))?;
+        tokio::fs::File::create(&tmp).await.map_err(|e| EngineError::environment(format!("{}: {e}", tmp.display())))?;
     let mut hasher = Sha256::new();
     let mut stream = resp.bytes_stream();
     let result: Result<(), EngineError> = async {
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| EngineError::msg(format!("fetching `{url}`: {}", flat_error(&e))))?;
+            let chunk =
+                chunk.map_err(|e| EngineError::environment(format!("fetching `{url}`: {}", flat_error(&e))))?;
             hasher.update(&chunk);
-            file.write_all(&chunk).await?;
+            file.write_all(&chunk).await.at(format_args!("writing `{}`", tmp.display()))?;
         }
-        file.flush().await?;
+        file.flush().await.at(format_args!("writing `{}`", tmp.display()))?;
         Ok(())
     }
     .await;
@@ -248,11 +257,11 @@ pub async fn download(
     if let Some(want) = expect {
         if want != digest {
             let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(EngineError::msg(format!("`{url}` has digest {digest}, not the expected {want}")));
+            return Err(EngineError::input(format!("`{url}` has digest {digest}, not the expected {want}")));
         }
     }
     let dest = worker.store.blob_path(&digest);
-    tokio::fs::rename(&tmp, &dest).await.map_err(|e| EngineError::msg(format!("{}: {e}", dest.display())))?;
+    tokio::fs::rename(&tmp, &dest).await.map_err(|e| EngineError::environment(format!("{}: {e}", dest.display())))?;
     Ok(digest)
 }
 
@@ -288,9 +297,10 @@ impl Worker {
             let prep = store.prepare(None)?;
             let dest = prep.upper.join(&name);
             pending.items.push(prep);
-            std::fs::copy(&blob, &dest).map_err(|e| EngineError::msg(format!("placing the download: {e}")))?;
+            std::fs::copy(&blob, &dest).map_err(|e| EngineError::environment(format!("placing the download: {e}")))?;
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode & 0o7777))?;
+            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode & 0o7777))
+                .at(format_args!("setting the mode of `{}`", dest.display()))?;
             pending.commit(&key, None)
         })
         .await
@@ -303,7 +313,7 @@ impl Worker {
         key: Digest,
         inputs: &[Output],
     ) -> Result<Output, EngineError> {
-        let mut auth = GitAuth::default();
+        let mut auth = GitCredentials::default();
         if let Some(id) = &op.auth_header {
             auth.header = Some(self.secrets.get(id).await?);
         }
@@ -329,7 +339,7 @@ impl Worker {
         let upper = prep.upper.clone();
         pending.items.push(prep);
         let branch = op.reference.strip_prefix("refs/heads/").unwrap_or("");
-        let no_auth = GitAuth::default();
+        let no_auth = GitCredentials::default();
         git(&["init", "-q", "."], Some(&upper), &no_auth).await?;
         let depth = op.depth.max(1).to_string();
         let fetch = ["fetch", "-q", "--depth", &depth, "--no-tags", "--", &source, &op.commit];
@@ -347,7 +357,7 @@ impl Worker {
             git(&["remote", "add", "origin", &op.url], Some(&upper), &no_auth).await?;
         }
         if !op.keep_git_dir {
-            tokio::fs::remove_dir_all(upper.join(".git")).await?;
+            tokio::fs::remove_dir_all(upper.join(".git")).await.at("removing `.git` from the checkout")?;
         }
         let key = key.to_string();
         blocking(move || pending.commit(&key, None)).await

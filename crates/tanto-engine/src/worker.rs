@@ -11,7 +11,9 @@ use tanto_store::{CacheRecord, ExecMeta, Prepared, Sharing, SnapshotId, Store};
 use crate::fsops::{self, CopyOpts, Filter, Root};
 use crate::progress::Progress;
 use crate::secrets::{scrub, scrub_str, Secrets};
-use crate::EngineError;
+use crate::{EngineError, IoContext};
+use tanto_contract::ExecFailure;
+use tanto_model::Tiered as _;
 
 /// All outputs of one vertex.
 #[derive(Debug)]
@@ -48,7 +50,7 @@ pub(crate) fn input_snapshot(vertex: &Vertex, inputs: &[Output], i: u32) -> Resu
         .outputs
         .get(r.output as usize)
         .copied()
-        .ok_or_else(|| EngineError::msg(format!("internal error: input {i} has no output {}", r.output)))
+        .ok_or_else(|| EngineError::internal(format!("input {i} has no output {}", r.output)))
 }
 
 #[async_trait::async_trait]
@@ -61,7 +63,7 @@ impl tanto_solver::Worker for Worker {
         let key = key.to_string();
         let rec = tokio::task::spawn_blocking(move || store.lookup(&key))
             .await
-            .map_err(|e| Arc::new(EngineError::msg(format!("internal error: {e}"))))?
+            .map_err(|e| Arc::new(EngineError::internal(e.to_string())))?
             .map_err(|e| Arc::new(EngineError::from(e)))?;
         Ok(rec.map(out_of))
     }
@@ -134,7 +136,7 @@ impl Worker {
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
 ) -> Result<T, EngineError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| EngineError::msg(format!("internal error: {e}")))?
+    tokio::task::spawn_blocking(f).await.map_err(|e| EngineError::internal(e.to_string()))?
 }
 
 /// Prepared snapshots that are aborted unless committed.
@@ -200,8 +202,7 @@ impl Worker {
             let auth = crate::export::auth_for(&self.registry_auth, &[&blob.host]);
             self.registry
                 .fetch_blob_with_auth(&src, &blob.digest, Some(blob.size), &path, &auth)
-                .await
-                .map_err(|e| EngineError::msg(e.to_string()))?;
+                .await?;
         }
         let parent = if vertex.inputs.is_empty() { None } else { Some(input_snapshot(vertex, inputs, 0)?) };
         let store = self.store.clone();
@@ -213,10 +214,9 @@ impl Worker {
             let prep = store.prepare(parent.map(|p| (p, "/")))?;
             let upper = prep.upper.clone();
             pending.items.push(prep);
-            let stats = tanto_oci::layer::apply_layer(&path, &media_type, &upper)
-                .map_err(|e| EngineError::msg(e.to_string()))?;
+            let stats = tanto_oci::layer::apply_layer(&path, &media_type, &upper)?;
             if !want.is_empty() && stats.diff_id != want {
-                return Err(EngineError::msg(format!(
+                return Err(EngineError::input(format!(
                     "layer `{}` unpacked to {} but the image config says {want}: the image is corrupt",
                     path.display(),
                     stats.diff_id
@@ -257,13 +257,20 @@ impl Worker {
         drop(services);
         let info: ExitInfo = match res {
             Ok(info) => info,
-            Err(tanto_exec::ExecError::CommandNotFound { cmd, .. }) => {
-                return Err(EngineError::msg(format!(
-                    "process \"{}\" could not start: `{cmd}` was not found in the container's $PATH; install it in the image or use an absolute path",
-                    scrub_str(&op.args.join(" "), &used_secrets)
-                )));
+            Err(tanto_exec::ExecError::CommandNotFound { cmd, search_path }) => {
+                // As a runtime reports it: exit code 127, the reason on stderr.
+                let cmd = scrub_str(&cmd, &used_secrets);
+                return Err(EngineError::exec(ExecFailure {
+                    cmd: op.args.iter().map(|a| scrub_str(a, &used_secrets)).collect(),
+                    exit_code: 127,
+                    stdout: Vec::new(),
+                    stderr: format!("exec: `{cmd}`: executable file not found in $PATH ({search_path})").into_bytes(),
+                    hint: Some(format!(
+                        "`{cmd}` was not found in the container's $PATH; install it in the image or use an absolute path"
+                    )),
+                }));
             }
-            Err(e) => return Err(EngineError::msg(scrub_str(&e.to_string(), &used_secrets))),
+            Err(e) => return Err(EngineError::new(e.tier(), scrub_str(&e.to_string(), &used_secrets))),
         };
         let meta = ExecMeta {
             exit_code: info.exit_code,
@@ -280,12 +287,13 @@ impl Worker {
             Expect::Any => false,
         };
         if failed {
-            return Err(EngineError::Exec {
+            return Err(EngineError::exec(ExecFailure {
                 cmd: op.args.iter().map(|a| scrub_str(a, &used_secrets)).collect(),
                 exit_code: meta.exit_code,
                 stdout: meta.stdout,
                 stderr: meta.stderr,
-            });
+                hint: None,
+            }));
         }
         let key = key.to_string();
         blocking(move || pending.commit(&key, Some(meta))).await
@@ -366,14 +374,16 @@ impl Worker {
                             let selector = selector.clone();
                             blocking(move || {
                                 let view = store.view(Some(src), &selector)?;
-                                let (s, d) = (Root::open(view.path())?, Root::open(&dest)?);
+                                let s = Root::open(view.path()).at("opening the cache volume's source")?;
+                                let d = Root::open(&dest).at("opening the cache volume")?;
                                 fsops::copy(
                                     &s,
                                     "/",
                                     &d,
                                     "/",
                                     &CopyOpts { filter: &Filter::none(), mode: None, owner: None },
-                                )?;
+                                )
+                                .at("initialising the cache volume from its source")?;
                                 Ok(())
                             })
                             .await?;
@@ -387,7 +397,7 @@ impl Worker {
                     let v = self.secrets.get(secret).await?;
                     let dir = self.executor.run_dir().join("secrets");
                     std::fs::create_dir_all(&dir)
-                        .map_err(|e| EngineError::msg(format!("creating {}: {e}", dir.display())))?;
+                        .map_err(|e| EngineError::environment(format!("creating {}: {e}", dir.display())))?;
                     let path = dir.join(format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()));
                     {
                         use std::io::Write;
@@ -397,8 +407,8 @@ impl Worker {
                             .create_new(true)
                             .mode(*mode & 0o7777)
                             .open(&path)
-                            .map_err(|e| EngineError::msg(format!("writing a secret file: {e}")))?;
-                        f.write_all(&v).map_err(|e| EngineError::msg(format!("writing a secret file: {e}")))?;
+                            .map_err(|e| EngineError::environment(format!("writing a secret file: {e}")))?;
+                        f.write_all(&v).map_err(|e| EngineError::environment(format!("writing a secret file: {e}")))?;
                         use std::os::unix::fs::PermissionsExt;
                         let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(*mode & 0o7777));
                     }
@@ -409,11 +419,11 @@ impl Worker {
                         let ids = Root::open(view.path()).and_then(|r| r.resolve_owner(owner));
                         let (uid, gid) = ids
                             .map_err(|e| {
-                                EngineError::msg(format!("secret mount `{}`: owner `{owner}`: {e}", m.target))
+                                EngineError::input(format!("secret mount `{}`: owner `{owner}`: {e}", m.target))
                             })?
                             .unwrap_or((0, 0));
                         std::os::unix::fs::chown(&path, Some(uid), Some(gid)).map_err(|e| {
-                            EngineError::msg(format!("secret mount `{}`: setting the owner: {e}", m.target))
+                            EngineError::environment(format!("secret mount `{}`: setting the owner: {e}", m.target))
                         })?;
                     }
                     used_secrets.push(v);
@@ -422,7 +432,7 @@ impl Worker {
                 ExecMountKind::Tmpfs { size } => MountSource::Tmpfs { size: *size },
                 ExecMountKind::Socket { host_path, owner } => {
                     let path = crate::socket::check_socket(host_path)
-                        .map_err(|e| EngineError::msg(format!("unix socket mount `{}`: {e}", m.target)))?;
+                        .map_err(|e| EngineError::input(format!("unix socket mount `{}`: {e}", m.target)))?;
                     if owner.is_empty() {
                         MountSource::Bind { path, readonly: true }
                     } else {
@@ -431,12 +441,12 @@ impl Worker {
                         let ids = Root::open(view.path()).and_then(|r| r.resolve_owner(owner));
                         let (uid, gid) = ids
                             .map_err(|e| {
-                                EngineError::msg(format!("unix socket mount `{}`: owner `{owner}`: {e}", m.target))
+                                EngineError::input(format!("unix socket mount `{}`: owner `{owner}`: {e}", m.target))
                             })?
                             .unwrap_or((0, 0));
                         let proxy =
                             crate::socket::SocketProxy::start(&self.executor.run_dir().join("sockets"), path, uid, gid)
-                                .map_err(|e| EngineError::msg(format!("unix socket mount `{}`: {e}", m.target)))?;
+                                .map_err(|e| EngineError::environment(format!("unix socket mount `{}`: {e}", m.target)))?;
                         let src = MountSource::Bind { path: proxy.path().to_path_buf(), readonly: true };
                         keep_alive.push(Box::new(proxy));
                         src
@@ -451,7 +461,7 @@ impl Worker {
             tanto_exec::cdi::DeviceEdits::default()
         } else {
             let (dirs, names) = (self.cdi_spec_dirs.clone(), op.devices.clone());
-            blocking(move || tanto_exec::cdi::resolve(&dirs, &names).map_err(|e| EngineError::msg(e.to_string())))
+            blocking(move || tanto_exec::cdi::resolve(&dirs, &names).map_err(|e| EngineError::input(e.to_string())))
                 .await?
         };
         let services = self.services.bind(&op.extra).await?;
@@ -550,7 +560,7 @@ pub(crate) fn apply_actions(
     let id = prep.id;
     let view = store.mount_rw(&prep)?;
     pending.items.push(prep);
-    let root = Root::open(view.path()).map_err(|e| EngineError::msg(format!("opening the snapshot: {e}")))?;
+    let root = Root::open(view.path()).map_err(|e| EngineError::internal(format!("opening the snapshot: {e}")))?;
     for action in actions {
         apply_action(store, &root, action, sources)?;
     }
@@ -560,7 +570,7 @@ pub(crate) fn apply_actions(
 }
 
 fn io_msg(what: &str) -> impl Fn(std::io::Error) -> EngineError + '_ {
-    move |e| EngineError::msg(format!("{what}: {e}"))
+    move |e| crate::io_error(&e, format!("{what}: {e}"))
 }
 
 fn apply_action(
@@ -585,7 +595,7 @@ fn apply_action(
             root.symlink(target, link).map_err(io_msg(&format!("creating symlink `{link}`")))
         }
         FileAction::Copy { src, src_path, dest, include, exclude, mode, owner, gitignore } => {
-            let filter = Filter::new(include, exclude).map_err(EngineError::msg)?.with_gitignore(*gitignore);
+            let filter = Filter::new(include, exclude).map_err(EngineError::input)?.with_gitignore(*gitignore);
             let owner = root.resolve_owner(owner).map_err(io_msg("resolving the owner"))?;
             let snap = match src {
                 Some(i) => sources.get(*i as usize).copied().flatten(),
@@ -606,7 +616,7 @@ fn apply_action(
             let (uid, gid) = root
                 .resolve_owner(owner)
                 .map_err(io_msg("resolving the owner"))?
-                .ok_or_else(|| EngineError::msg(format!("chown of `{path}` needs an owner such as `1000:1000`")))?;
+                .ok_or_else(|| EngineError::input(format!("chown of `{path}` needs an owner such as `1000:1000`")))?;
             fsops::extra::chown(root, path, uid, gid).map_err(io_msg(&format!("changing the owner of `{path}`")))
         }
         FileAction::Timestamps { path, timestamp } => fsops::extra::timestamps(root, path, *timestamp)
@@ -625,7 +635,7 @@ fn apply_action(
                     .and_then(|r| r.read_file(src_path))
                     .map_err(io_msg(&format!("reading the patch `{src_path}`")))?;
                 String::from_utf8(data)
-                    .map_err(|_| EngineError::msg(format!("the patch `{src_path}` is not UTF-8 text")))?
+                    .map_err(|_| EngineError::input(format!("the patch `{src_path}` is not UTF-8 text")))?
             };
             fsops::extra::apply_patch(root, dir, &text).map_err(io_msg(&format!("applying a patch to `{dir}`")))
         }

@@ -1,5 +1,5 @@
 //! The client's workspace (`Query.currentWorkspace`, see
-//! `tanto_api::dagger::workspace`): detection from the session's working
+//! `tanto_contract::host::Workspace`): detection from the session's working
 //! directory, and reads through the host upload. Paths arrive relative to the
 //! boundary (already kept inside it lexically by the API); here they are
 //! also checked after symlinks resolve, so a link inside the workspace never
@@ -7,16 +7,17 @@
 
 use std::path::{Path, PathBuf};
 
-use tanto_api::dagger::workspace::{WorkspaceObj, CONFIG_FILE};
-use tanto_api::gql::FieldError;
+use tanto_contract::fs::EntryKind;
+use tanto_contract::host::{Workspace, CONFIG_FILE};
 use tanto_model::Ref;
 
 use crate::backend::EngineBackend;
+use crate::EngineError;
 
 /// The workspace of a client working in `workdir`: the boundary is the
 /// nearest directory (from `workdir` up) holding `.git`, else `workdir`;
 /// the config is the nearest `.dagger/config.toml` from `workdir` up to the boundary.
-pub fn detect(workdir: &Path, client_id: &str) -> WorkspaceObj {
+pub fn detect(workdir: &Path, client_id: &str) -> Workspace {
     let dir = std::fs::canonicalize(workdir).unwrap_or_else(|_| workdir.to_path_buf());
     let boundary = dir.ancestors().find(|d| d.join(".git").symlink_metadata().is_ok()).unwrap_or(&dir).to_path_buf();
     let rel = |p: &Path| p.strip_prefix(&boundary).map(|r| r.to_string_lossy().into_owned()).unwrap_or_default();
@@ -33,7 +34,7 @@ pub fn detect(workdir: &Path, client_id: &str) -> WorkspaceObj {
             }
         })
         .unwrap_or_default();
-    WorkspaceObj {
+    Workspace {
         boundary: boundary.to_string_lossy().into_owned(),
         path: rel(&dir),
         config_path,
@@ -43,61 +44,60 @@ pub fn detect(workdir: &Path, client_id: &str) -> WorkspaceObj {
 
 /// `rel` below the boundary, checked to stay inside it once symlinks resolve.
 /// `None` when nothing is there.
-fn inside(ws: &WorkspaceObj, rel: &str) -> Result<Option<PathBuf>, FieldError> {
+fn inside(ws: &Workspace, rel: &str) -> Result<Option<PathBuf>, EngineError> {
     let boundary = Path::new(&ws.boundary);
     let path = if rel.is_empty() { boundary.to_path_buf() } else { boundary.join(rel) };
     let real = match std::fs::canonicalize(&path) {
         Ok(r) => r,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("workspace path `/{rel}`: {e}").into()),
+        Err(e) => return Err(crate::io_error(&e, format!("workspace path `/{rel}`: {e}"))),
     };
     let real_boundary = std::fs::canonicalize(boundary).unwrap_or_else(|_| boundary.to_path_buf());
     if !real.starts_with(&real_boundary) {
-        return Err(format!(
+        return Err(EngineError::input(format!(
             "workspace path `/{rel}` leads to `{}` through a symlink, outside the workspace boundary `{}`",
             real.display(),
             ws.boundary
-        )
-        .into());
+        )));
     }
     Ok(Some(real))
 }
 
-fn missing(ws: &WorkspaceObj, rel: &str, what: &str) -> FieldError {
-    FieldError::from(format!(
+fn missing(ws: &Workspace, rel: &str, what: &str) -> EngineError {
+    EngineError::not_found(format!(
         "workspace {what} `/{rel}` does not exist in `{}` (relative paths start at the workspace directory `/{}`)",
         ws.boundary, ws.path
     ))
 }
 
 impl EngineBackend {
-    pub(crate) fn do_workspace(&self) -> WorkspaceObj {
+    pub(crate) fn do_workspace(&self) -> Workspace {
         detect(&self.host.workdir, &self.identity.client_id)
     }
 
     pub(crate) async fn do_workspace_directory(
         &self,
-        ws: &WorkspaceObj,
+        ws: &Workspace,
         rel: &str,
         include: Vec<String>,
         exclude: Vec<String>,
         gitignore: bool,
-    ) -> Result<Ref, FieldError> {
+    ) -> Result<Ref, EngineError> {
         let real = inside(ws, rel)?.ok_or_else(|| missing(ws, rel, "directory"))?;
         self.do_host_directory(&real.to_string_lossy(), include, exclude, gitignore).await
     }
 
-    pub(crate) async fn do_workspace_file(&self, ws: &WorkspaceObj, rel: &str) -> Result<(Ref, String), FieldError> {
+    pub(crate) async fn do_workspace_file(&self, ws: &Workspace, rel: &str) -> Result<(Ref, String), EngineError> {
         let real = inside(ws, rel)?.ok_or_else(|| missing(ws, rel, "file"))?;
         self.do_host_file(&real.to_string_lossy()).await
     }
 
     pub(crate) async fn do_workspace_find_up(
         &self,
-        ws: &WorkspaceObj,
+        ws: &Workspace,
         name: &str,
         from: &str,
-    ) -> Result<Option<String>, FieldError> {
+    ) -> Result<Option<String>, EngineError> {
         let mut cur = from.to_string();
         loop {
             // A start (or parent) reached through a symlink must stay inside.
@@ -114,8 +114,7 @@ impl EngineBackend {
         }
     }
 
-    pub(crate) fn do_host_path(&self, path: &str) -> Option<(String, tanto_api::dagger::EntryKind)> {
-        use tanto_api::dagger::EntryKind;
+    pub(crate) fn do_host_path(&self, path: &str) -> Option<(String, EntryKind)> {
         let abs = self.host.path(path);
         let m = abs.symlink_metadata().ok()?;
         let kind = if m.is_dir() {
@@ -178,6 +177,6 @@ mod tests {
         assert_eq!(inside(&ws, "alias").unwrap(), Some(root.join("ws/in")));
         assert_eq!(inside(&ws, "nothing").unwrap(), None);
         let e = inside(&ws, "out").unwrap_err();
-        assert!(e.message.contains("outside the workspace boundary"), "{}", e.message);
+        assert!(e.to_string().contains("outside the workspace boundary"), "{e}");
     }
 }

@@ -1,16 +1,7 @@
 use std::io;
 use std::path::PathBuf;
 
-/// Whose fault an error is, so the CLI can say what to do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ErrorTier {
-    /// The process spec or image is wrong (missing command, unknown user, bad path).
-    User,
-    /// The host is missing something or refused (no runtime, mount failed, IO error).
-    Environment,
-    /// A bug in tanto.
-    Internal,
-}
+use tanto_model::{Tier, Tiered};
 
 /// Errors of `tanto-exec`. A process that ran and exited non-zero is not an error: see
 /// [`crate::ExitInfo::exit_code`].
@@ -68,16 +59,6 @@ pub enum ExecError {
 }
 
 impl ExecError {
-    pub fn tier(&self) -> ErrorTier {
-        match self {
-            ExecError::CommandNotFound { .. } | ExecError::InvalidSpec { .. } | ExecError::InvalidUser { .. } => {
-                ErrorTier::User
-            }
-            ExecError::Internal { .. } => ErrorTier::Internal,
-            _ => ErrorTier::Environment,
-        }
-    }
-
     pub(crate) fn io(action: impl Into<String>, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> ExecError {
         let (action, path) = (action.into(), path.into());
         move |source| ExecError::Io { action, path, source }
@@ -85,5 +66,17 @@ impl ExecError {
 
     pub(crate) fn invalid(message: impl Into<String>) -> ExecError {
         ExecError::InvalidSpec { message: message.into() }
+    }
+}
+
+impl Tiered for ExecError {
+    fn tier(&self) -> Tier {
+        match self {
+            ExecError::CommandNotFound { .. } | ExecError::InvalidSpec { .. } | ExecError::InvalidUser { .. } => {
+                Tier::Input
+            }
+            ExecError::Internal { .. } => Tier::Internal,
+            _ => Tier::Environment,
+        }
     }
 }

@@ -43,7 +43,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-pub use error::{ErrorTier, ExecError};
+pub use error::ExecError;
 pub use lookup::DEFAULT_PATH;
 
 /// Which OCI runtime binary to use.

@@ -254,6 +254,16 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+
+impl tanto_model::Tiered for ConfigError {
+    fn tier(&self) -> tanto_model::Tier {
+        match self {
+            ConfigError::Read { .. } => tanto_model::Tier::Environment,
+            ConfigError::Syntax { .. } | ConfigError::Invalid { .. } => tanto_model::Tier::Input,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

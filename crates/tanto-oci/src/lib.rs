@@ -26,7 +26,9 @@
 //! - [`layer`] — `apply_layer`; [`layer::diff`] — layer blobs from snapshot directories.
 //! - [`registry`] push — `push_blob` / `push_manifest`; Docker's `config.json` credentials.
 //! - [`tarball`] — OCI layout tarballs out, OCI / `docker save` tarballs in.
+//! - [`build`] — manifests, configs and indexes of built images; their layout tarball.
 
+pub mod build;
 pub mod config;
 pub mod image;
 pub mod layer;

@@ -397,3 +397,9 @@ mod tests {
         assert_eq!(r.name(), "docker.io/library/busybox");
     }
 }
+
+impl tanto_model::Tiered for RefError {
+    fn tier(&self) -> tanto_model::Tier {
+        tanto_model::Tier::Input
+    }
+}

@@ -449,6 +449,16 @@ pub fn read_image_tarball(
     )))
 }
 
+
+impl tanto_model::Tiered for TarballError {
+    fn tier(&self) -> tanto_model::Tier {
+        match self {
+            TarballError::Invalid { .. } | TarballError::NoSuchTag { .. } => tanto_model::Tier::Input,
+            TarballError::Read { .. } | TarballError::Write { .. } => tanto_model::Tier::Environment,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

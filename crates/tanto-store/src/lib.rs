@@ -59,6 +59,16 @@ pub enum StoreError {
     Mount { path: PathBuf, source: std::io::Error },
 }
 
+impl tanto_model::Tiered for StoreError {
+    fn tier(&self) -> tanto_model::Tier {
+        match self {
+            StoreError::ViaSymlink(_) => tanto_model::Tier::Input,
+            StoreError::Db(_) | StoreError::MissingSnapshot(_) => tanto_model::Tier::Internal,
+            StoreError::Io { .. } | StoreError::Mount { .. } => tanto_model::Tier::Environment,
+        }
+    }
+}
+
 pub(crate) fn io_err(path: impl AsRef<Path>) -> impl FnOnce(std::io::Error) -> StoreError {
     let path = path.as_ref().to_path_buf();
     move |source| StoreError::Io { path, source }

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use serde_json::Value as Json;
-use tanto_contract::git::{GitAuth, GitRepo, RefKind};
+use tanto_contract::git::{pick_ref, GitAuth, GitRepo, RefKind};
 use tanto_model::{FileAction, GitOp, HttpOp, Op, Ref, Vertex};
 
 use super::objects::{DirectoryObj, FileObj};
@@ -49,37 +49,6 @@ fn ref_matches(name: &str, short: &str, patterns: &[String]) -> bool {
         }
     }
     patterns.is_empty() || patterns.iter().any(|p| glob(p, name) || glob(p, short))
-}
-
-/// The full ref names `reference` may stand for, in order of preference
-/// (a peeled tag `refs/tags/x^{}` before the tag object itself).
-pub fn ref_candidates(reference: &str, kind: RefKind) -> Vec<String> {
-    match kind {
-        RefKind::Branch => vec![format!("refs/heads/{reference}")],
-        RefKind::Tag => vec![format!("refs/tags/{reference}^{{}}"), format!("refs/tags/{reference}")],
-        RefKind::Any => vec![
-            reference.to_string(),
-            format!("refs/tags/{reference}^{{}}"),
-            format!("refs/tags/{reference}"),
-            format!("refs/heads/{reference}"),
-            format!("refs/{reference}"),
-        ],
-    }
-}
-
-/// Whether `s` is a full commit SHA.
-pub fn is_commit_sha(s: &str) -> bool {
-    s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// `(commit, full ref name)` of `reference` among advertised `refs`.
-pub fn pick_ref(refs: &[(String, String)], reference: &str, kind: RefKind) -> Option<(String, String)> {
-    if is_commit_sha(reference) {
-        return Some((reference.to_ascii_lowercase(), reference.to_string()));
-    }
-    ref_candidates(reference, kind).iter().find_map(|c| {
-        refs.iter().find(|(_, n)| n == c).map(|(sha, _)| (sha.clone(), c.trim_end_matches("^{}").to_string()))
-    })
 }
 
 /// `p` as a glob that matches only itself.
@@ -414,40 +383,6 @@ mod tests {
             assert_eq!(ref_matches(name, short, &patterns), want, "{name} {patterns:?}");
         }
         assert!(version_key("v1.10.0") > version_key("v1.9.3"));
-    }
-
-    #[test]
-    fn refs_picked_by_kind() {
-        let sha = |c: char| c.to_string().repeat(40);
-        let refs: Vec<(String, String)> = [
-            (sha('a'), "HEAD"),
-            (sha('a'), "refs/heads/main"),
-            (sha('b'), "refs/heads/v1"),
-            (sha('c'), "refs/tags/v1"),
-            (sha('d'), "refs/tags/v1^{}"),
-        ]
-        .iter()
-        .map(|(s, n)| (s.clone(), n.to_string()))
-        .collect();
-        // (reference, kind, picked)
-        for (reference, kind, want) in [
-            ("HEAD", RefKind::Any, Some((sha('a'), "HEAD"))),
-            ("main", RefKind::Branch, Some((sha('a'), "refs/heads/main"))),
-            ("v1", RefKind::Branch, Some((sha('b'), "refs/heads/v1"))),
-            ("v1", RefKind::Tag, Some((sha('d'), "refs/tags/v1"))),
-            ("v1", RefKind::Any, Some((sha('d'), "refs/tags/v1"))),
-            ("main", RefKind::Tag, None),
-            ("nope", RefKind::Any, None),
-        ] {
-            let got = pick_ref(&refs, reference, kind);
-            assert_eq!(got, want.map(|(s, n)| (s, n.to_string())), "{reference} {kind:?}");
-        }
-        let full = "E".repeat(40);
-        assert_eq!(
-            pick_ref(&[], &full, RefKind::Any),
-            Some(("e".repeat(40), full.clone())),
-            "a commit SHA needs no ref"
-        );
     }
 
     #[test]

@@ -18,9 +18,6 @@ use super::{leaf, not_implemented, resolved, Api, Object};
 use crate::gql::{FieldCall, Resolved};
 use crate::dagger::ApiError;
 
-/// Dagger's workspace config file, relative to a directory of the workspace.
-pub const CONFIG_FILE: &str = ".dagger/config.toml";
-
 /// `p` as a path of workspace `ws` relative to its boundary (`""` is the boundary itself):
 /// relative paths from the workspace directory, absolute ones from the boundary.
 pub fn resolve(ws: &Workspace, p: &str) -> Result<String, ApiError> {

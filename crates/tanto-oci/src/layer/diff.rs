@@ -403,6 +403,13 @@ impl Read for ExactReader<'_> {
     }
 }
 
+
+impl tanto_model::Tiered for DiffError {
+    fn tier(&self) -> tanto_model::Tier {
+        tanto_model::Tier::Environment
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

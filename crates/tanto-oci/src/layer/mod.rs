@@ -375,5 +375,16 @@ fn clean_path(p: &[u8]) -> Vec<&[u8]> {
     out
 }
 
+
+impl tanto_model::Tiered for LayerError {
+    fn tier(&self) -> tanto_model::Tier {
+        match self {
+            // a layer whose hard link points outside it: the image is malformed
+            LayerError::LinkTarget { .. } => tanto_model::Tier::Input,
+            _ => tanto_model::Tier::Environment,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -3,18 +3,9 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::reference::RefError;
+use tanto_model::{Tier, Tiered};
 
-/// Whose problem an error is, so the CLI can say so.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorTier {
-    /// The request names something that does not exist or is not allowed.
-    User,
-    /// The network, a registry or the disk failed.
-    Environment,
-    /// A bug in tanto.
-    Internal,
-}
+use crate::reference::RefError;
 
 /// What went wrong talking to one host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,20 +187,6 @@ impl OciError {
         }
     }
 
-    pub fn tier(&self) -> ErrorTier {
-        match self {
-            OciError::Reference(_)
-            | OciError::NotFound { .. }
-            | OciError::Unauthorized { .. }
-            | OciError::NoMatchingPlatform { .. }
-            | OciError::Unsupported { .. }
-            | OciError::Malformed { .. }
-            | OciError::Config { .. } => ErrorTier::User,
-            OciError::Blob { attempt, .. } if matches!(attempt.failure, Failure::Unauthorized(_)) => ErrorTier::User,
-            _ => ErrorTier::Environment,
-        }
-    }
-
     /// The hosts this error is about, for logs.
     pub fn hosts(&self) -> String {
         match self {
@@ -280,6 +257,22 @@ mod tests {
             for f in fragments {
                 assert!(msg.contains(f), "{msg:?} should contain {f:?}");
             }
+        }
+    }
+}
+
+impl Tiered for OciError {
+    fn tier(&self) -> Tier {
+        match self {
+            OciError::NotFound { .. } => Tier::NotFound,
+            OciError::Reference(_)
+            | OciError::Unauthorized { .. }
+            | OciError::NoMatchingPlatform { .. }
+            | OciError::Unsupported { .. }
+            | OciError::Malformed { .. }
+            | OciError::Config { .. } => Tier::Input,
+            OciError::Blob { attempt, .. } if matches!(attempt.failure, Failure::Unauthorized(_)) => Tier::Input,
+            _ => Tier::Environment,
         }
     }
 }

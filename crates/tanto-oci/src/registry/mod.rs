@@ -31,7 +31,7 @@ use crate::reference::ImageRef;
 
 pub use auth::{Credential, RegistryAuth};
 pub use docker_config::{docker_config_path, docker_credential_from, with_docker_credentials};
-pub use error::{Attempt, ErrorTier, Failure, OciError};
+pub use error::{Attempt, Failure, OciError};
 pub use push::PushError;
 use transport::Transport;
 

@@ -241,6 +241,21 @@ fn upload_url(ep: &Endpoint, location: &str, digest: &str) -> String {
     format!("{base}{sep}digest={digest}")
 }
 
+
+impl tanto_model::Tiered for PushError {
+    fn tier(&self) -> tanto_model::Tier {
+        match self {
+            PushError::Registry { attempt, .. } | PushError::Blob { attempt, .. }
+                if matches!(attempt.failure, super::Failure::Unauthorized(_)) =>
+            {
+                tanto_model::Tier::Input
+            }
+            PushError::Corrupt { .. } => tanto_model::Tier::Internal,
+            _ => tanto_model::Tier::Environment,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,147 @@
+//! The engine's side of the contract (`tanto_contract`): [`EngineBackend`]
+//! implements each capability in a file of its own — [`solve`] (results of
+//! refs), [`images`], [`host`], [`services`], [`sources`] (git and http),
+//! [`secrets`] and [`cache`] — over the solver, the store and the lower crates.
+//! Errors are `EngineError`s with their tier; the API shapes them for the client.
+
+mod cache;
+mod host;
+mod images;
+mod secrets;
+mod services;
+mod solve;
+mod sources;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tanto_contract::fs::{EntryKind, EntryStat};
+use tanto_contract::image::{Healthcheck, ImageConfig, Port, ResolvedImage};
+use tanto_model::Ref;
+use tanto_solver::Solver;
+use tanto_store::SnapshotId;
+
+use crate::fsops::{self, Root, Stat};
+use crate::worker::{blocking, Worker};
+use crate::EngineError;
+
+pub struct EngineBackend {
+    pub(crate) solver: Arc<Solver<Worker>>,
+    platform: String,
+    /// Images resolved by this engine: `(address, platform)` → image.
+    images: Mutex<HashMap<(String, String), ResolvedImage>>,
+    /// The client's host: working directory, registry credentials (`export.rs`).
+    pub(crate) host: crate::export::HostState,
+    /// Name, client and cache settings (`cache.rs`).
+    pub(crate) identity: crate::cache::EngineIdentity,
+}
+
+fn entry(name: String, st: &Stat) -> EntryStat {
+    let kind = match fsops::file_type(st) {
+        rustix::fs::FileType::RegularFile => EntryKind::File,
+        rustix::fs::FileType::Directory => EntryKind::Dir,
+        rustix::fs::FileType::Symlink => EntryKind::Symlink,
+        _ => EntryKind::Other,
+    };
+    EntryStat { name, kind, size: st.st_size.max(0) as u64, mode: st.st_mode & 0o7777 }
+}
+
+/// A container's image config from an image's OCI config.
+pub(crate) fn image_config(raw: &tanto_oci::image::ImageConfig) -> ImageConfig {
+    let c = &raw.config;
+    ImageConfig {
+        env: c.env.clone(),
+        user: c.user.clone().unwrap_or_default(),
+        workdir: c.working_dir.clone().unwrap_or_default(),
+        entrypoint: c.entrypoint.clone().unwrap_or_default(),
+        cmd: c.cmd.clone().unwrap_or_default(),
+        labels: c.labels.clone(),
+        exposed_ports: c
+            .exposed_ports
+            .keys()
+            .filter_map(|k| {
+                let (port, proto) = k.split_once('/').unwrap_or((k.as_str(), "tcp"));
+                Some(Port {
+                    port: port.parse().ok()?,
+                    protocol: proto.to_ascii_uppercase(),
+                    description: None,
+                    skip_healthcheck: false,
+                })
+            })
+            .collect(),
+        volumes: c.volumes.keys().cloned().collect(),
+        stop_signal: c.stop_signal.clone().unwrap_or_default(),
+        healthcheck: c.extra.get("Healthcheck").and_then(Healthcheck::from_docker_json),
+    }
+}
+
+/// An error reading `path` of a result: a missing path is the caller's.
+fn not_found(path: &str, e: std::io::Error) -> EngineError {
+    match e.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::ENOTDIR) => {
+            EngineError::not_found(format!("`{path}`: no such file or directory"))
+        }
+        _ => EngineError::environment(format!("`{path}`: {e}")),
+    }
+}
+
+impl EngineBackend {
+    /// `workdir`: the client's working directory (host paths are relative to it).
+    pub fn new(solver: Arc<Solver<Worker>>, workdir: std::path::PathBuf) -> EngineBackend {
+        let auth = solver.worker().registry_auth.clone();
+        EngineBackend {
+            solver,
+            platform: tanto_oci::platform::Platform::host().to_string(),
+            images: Mutex::new(HashMap::new()),
+            host: crate::export::HostState::new(workdir, auth),
+            identity: Default::default(),
+        }
+    }
+
+    /// With the cache settings of the engine config (`[gc]`).
+    pub fn with_gc(mut self, gc: crate::cache::GcSettings) -> EngineBackend {
+        self.identity.gc = gc;
+        self
+    }
+
+    pub(crate) fn worker(&self) -> &Arc<Worker> {
+        self.solver.worker()
+    }
+
+    /// The snapshot of `root` (solving it); `None` for the empty filesystem.
+    pub(crate) async fn snapshot(&self, root: Option<&Ref>) -> Result<Option<SnapshotId>, EngineError> {
+        let Some(r) = root else { return Ok(None) };
+        let out = self.solver.solve(r.vertex.clone()).await.map_err(|e| (*e).clone())?;
+        out.outputs
+            .get(r.output as usize)
+            .copied()
+            .map(Some)
+            .ok_or_else(|| EngineError::internal(format!("no output {} for {:?}", r.output, r.vertex)))
+    }
+
+    /// A view of directory `path` of `root` (for tools that need a host path).
+    async fn view_of(&self, root: Option<&Ref>, path: &str) -> Result<tanto_store::View, EngineError> {
+        let snap = self.snapshot(root).await?;
+        let store = self.worker().store.clone();
+        let p = path.to_string();
+        blocking(move || Ok(store.view(snap, &p)?)).await
+    }
+
+    /// Runs `f` on a read-only root of `root`'s filesystem, off the async runtime.
+    async fn with_root<T: Send + 'static>(
+        &self,
+        root: Option<&Ref>,
+        f: impl FnOnce(&Root) -> Result<T, EngineError> + Send + 'static,
+    ) -> Result<T, EngineError> {
+        let snap = self.snapshot(root).await?;
+        let store = self.worker().store.clone();
+        blocking(move || {
+            let view = store.view(snap, "/")?;
+            let r = Root::open(view.path())
+                .map_err(|e| EngineError::internal(format!("opening a snapshot: {e}")))?;
+            f(&r)
+        })
+        .await
+    }
+}
