@@ -212,7 +212,7 @@ async fn resolve_errors_table() {
     let err = ImageRef::parse("invalid!!ref").unwrap_err();
     assert!(err.to_string().starts_with("invalid image reference `invalid!!ref`"), "{err}");
     let err: tanto_oci::OciError = err.into();
-    assert_eq!(tanto_model::Tiered::tier(&err), tanto_model::Tier::NotFound);
+    assert_eq!(tanto_model::Tiered::tier(&err), tanto_model::Tier::Input);
 }
 
 #[tokio::test]
