@@ -80,7 +80,9 @@ impl EngineError {
     /// The same error said as `{what}: {message}` (an exec failure is kept as it is).
     pub fn context(self, what: impl std::fmt::Display) -> EngineError {
         match self {
-            EngineError::Failed { tier, message } => EngineError::Failed { tier, message: format!("{what}: {message}") },
+            EngineError::Failed { tier, message } => {
+                EngineError::Failed { tier, message: format!("{what}: {message}") }
+            }
             exec => exec,
         }
     }

@@ -66,9 +66,15 @@ pub fn pick_ref(refs: &[(String, String)], reference: &str, kind: RefKind) -> Op
 /// A repository: a remote, or one held in a directory (`Directory.asGit`).
 #[derive(Debug, Clone)]
 pub enum GitRepo {
-    Remote { url: String, auth: GitAuth },
+    Remote {
+        url: String,
+        auth: GitAuth,
+    },
     /// Its work tree is `path` of `root`, with `.git` inside.
-    Dir { root: Option<Ref>, path: String },
+    Dir {
+        root: Option<Ref>,
+        path: String,
+    },
 }
 
 /// `(commit, full ref name)`.

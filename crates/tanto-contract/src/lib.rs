@@ -94,8 +94,13 @@ pub trait Images: Send + Sync {
 
     /// Reads an image from the OCI or docker tarball at `path` of `root`
     /// (`tag` picks one when it holds several).
-    async fn import_image(&self, root: Option<&Ref>, path: &str, tag: &str, platform: &str)
-        -> EngineResult<ResolvedImage>;
+    async fn import_image(
+        &self,
+        root: Option<&Ref>,
+        path: &str,
+        tag: &str,
+        platform: &str,
+    ) -> EngineResult<ResolvedImage>;
 
     /// Credentials for a registry, for the rest of the session (as Dagger does).
     async fn add_registry_auth(&self, address: &str, username: &str, secret_identity: &str) -> EngineResult<()>;
@@ -201,8 +206,7 @@ pub trait Sources: Send + Sync {
     async fn git_refs(&self, url: &str, auth: &GitAuth) -> EngineResult<Vec<GitRefName>>;
 
     /// Resolves a ref of a git remote.
-    async fn git_resolve(&self, url: &str, reference: &str, kind: RefKind, auth: &GitAuth)
-        -> EngineResult<GitRefName>;
+    async fn git_resolve(&self, url: &str, reference: &str, kind: RefKind, auth: &GitAuth) -> EngineResult<GitRefName>;
 
     /// Every ref of the repository whose work tree is `path` of `root` (HEAD first).
     async fn git_dir_refs(&self, root: Option<&Ref>, path: &str) -> EngineResult<Vec<GitRefName>>;
@@ -215,14 +219,20 @@ pub trait Sources: Send + Sync {
 }
 
 /// Secret values, held in the engine's memory only.
+///
+/// A secret's identity names it in ops and IDs and enters cache keys; it is
+/// its name (or URI) and a keyed digest of its value, so a changed value is
+/// another secret, while the value itself can never be read back from a key.
 #[async_trait::async_trait]
 pub trait Secrets: Send + Sync {
-    /// Records a secret value in memory under `identity`.
-    fn set_secret(&self, identity: &str, plaintext: Vec<u8>);
+    /// Keeps `plaintext` in memory as secret `name`; returns its identity.
+    fn set_secret(&self, name: &str, plaintext: Vec<u8>) -> String;
 
-    /// Says where the value of a secret whose identity is not its URI
-    /// (`secret(uri, cacheKey)`) comes from; it is resolved when first used.
-    fn register_secret_uri(&self, identity: &str, uri: &str);
+    /// A secret read from `uri` (`env://`, `file://`, `cmd://` on the client's
+    /// host); returns its identity. Without a `cache_key` the value is read
+    /// now and is part of the identity; with one, the identity is the key
+    /// and the value is read when first used.
+    async fn secret_from_uri(&self, uri: &str, cache_key: Option<&str>) -> EngineResult<String>;
 
     /// The value of a secret: from memory, or resolved from its URI on the client host.
     async fn secret_plaintext(&self, identity: &str) -> EngineResult<Vec<u8>>;

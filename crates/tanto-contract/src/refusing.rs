@@ -12,8 +12,8 @@ use crate::{Cache, EngineError, EngineResult, Host, Images, Secrets, Services, S
 
 /// Refuses all engine work with `message` (what `tanto schema coverage`
 /// probes the API against, and what tests put behind the capabilities they
-/// do not fake). Registering a secret, a secret URI or a service is accepted
-/// and forgotten.
+/// do not fake). Registering a secret or a service is accepted and
+/// forgotten (a secret's identity is then its name or URI).
 #[derive(Debug, Clone, Copy)]
 pub struct Refusing {
     pub message: &'static str,
@@ -175,8 +175,12 @@ impl Sources for Refusing {
 
 #[async_trait::async_trait]
 impl Secrets for Refusing {
-    fn set_secret(&self, _: &str, _: Vec<u8>) {}
-    fn register_secret_uri(&self, _: &str, _: &str) {}
+    fn set_secret(&self, name: &str, _: Vec<u8>) -> String {
+        format!("set:{name}")
+    }
+    async fn secret_from_uri(&self, uri: &str, _: Option<&str>) -> EngineResult<String> {
+        Ok(format!("uri:{uri}"))
+    }
     async fn secret_plaintext(&self, _: &str) -> EngineResult<Vec<u8>> {
         self.no()
     }

@@ -31,7 +31,17 @@ pub struct ServiceSpec {
 pub enum ServiceSpecKind {
     /// `exec` is an exec vertex: run it (its inputs solved, its own bindings started)
     /// and health-check `ports`.
-    Container { exec: Arc<Vertex>, ports: Vec<Port> },
-    Tunnel { upstream: Box<ServiceSpec>, ports: Vec<PortForward>, native: bool },
-    Host { host: String, ports: Vec<PortForward> },
+    Container {
+        exec: Arc<Vertex>,
+        ports: Vec<Port>,
+    },
+    Tunnel {
+        upstream: Box<ServiceSpec>,
+        ports: Vec<PortForward>,
+        native: bool,
+    },
+    Host {
+        host: String,
+        ports: Vec<PortForward>,
+    },
 }

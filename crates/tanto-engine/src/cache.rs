@@ -86,7 +86,8 @@ impl GcSettings {
         let mut out = GcSettings::default();
         let Some(section) = config.extra.get("gc") else { return Ok(out) };
         let file = path.map(|p| p.display().to_string()).unwrap_or_else(|| "engine config".into());
-        let table = section.as_table().ok_or_else(|| EngineError::input(format!("`{file}`: `[gc]` must be a table")))?;
+        let table =
+            section.as_table().ok_or_else(|| EngineError::input(format!("`{file}`: `[gc]` must be a table")))?;
         for (key, value) in table {
             let v = match (value.as_integer(), value.as_str()) {
                 (Some(n), _) if n >= 0 => DiskSpace::Bytes(n as u64),
@@ -231,8 +232,7 @@ impl EngineBackend {
         let total = self.disk_total();
         let policy = prune_policy(req, &self.do_cache_policy(), total).map_err(EngineError::input)?;
         let store = self.worker().store.clone();
-        let report =
-            crate::worker::blocking(move || Ok(store.prune(&policy)?)).await?;
+        let report = crate::worker::blocking(move || Ok(store.prune(&policy)?)).await?;
         tracing::info!(
             records = report.records,
             snapshots = report.snapshots,

@@ -145,12 +145,9 @@ impl LocalDaemon {
     /// Writes `docker save NAME` to `dest`.
     pub(crate) async fn save(&self, name: &str, dest: &Path) -> Result<(), EngineError> {
         check_name(name).map_err(EngineError::input)?;
-        let resp = self
-            .client
-            .get(self.url(&format!("/images/{name}/get")))
-            .send()
-            .await
-            .map_err(|e| EngineError::environment(format!("reading image `{name}` from {}: {}", self.at(), flat(&e))))?;
+        let resp = self.client.get(self.url(&format!("/images/{name}/get"))).send().await.map_err(|e| {
+            EngineError::environment(format!("reading image `{name}` from {}: {}", self.at(), flat(&e)))
+        })?;
         let status = resp.status();
         if status == reqwest::StatusCode::NOT_FOUND {
             return Err(EngineError::not_found(format!(
@@ -258,14 +255,18 @@ fn repo_and_tag(name: &str) -> Result<(String, String), String> {
 }
 
 impl EngineBackend {
-    pub(crate) async fn do_host_container_image(&self, name: &str, platform: &str) -> Result<ResolvedImage, EngineError> {
+    pub(crate) async fn do_host_container_image(
+        &self,
+        name: &str,
+        platform: &str,
+    ) -> Result<ResolvedImage, EngineError> {
         check_name(name).map_err(EngineError::input)?;
         let daemon = LocalDaemon::connect().await.map_err(EngineError::environment)?;
         let tmp = self.worker().store.tmp_path("docker-save");
         let out = async {
             daemon.save(name, &tmp).await?;
-            let file = std::fs::File::open(&tmp)
-                .map_err(|e| EngineError::environment(format!("`{}`: {e}", tmp.display())))?;
+            let file =
+                std::fs::File::open(&tmp).map_err(|e| EngineError::environment(format!("`{}`: {e}", tmp.display())))?;
             self.import_tarball_file(file, Path::new(name), "", platform).await
         }
         .await;

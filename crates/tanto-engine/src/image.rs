@@ -399,10 +399,7 @@ impl EngineBackend {
             });
             if let Err(e) = written {
                 let _ = std::fs::remove_file(&tmp);
-                return Err(EngineError::environment(format!(
-                    "writing the image tarball `{}`: {e}",
-                    target.display()
-                )));
+                return Err(EngineError::environment(format!("writing the image tarball `{}`: {e}", target.display())));
             }
             Ok(())
         })
@@ -476,8 +473,7 @@ impl EngineBackend {
             let view = store.view(snap, "/")?;
             let root = crate::fsops::Root::open(view.path())
                 .map_err(|e| EngineError::internal(format!("opening the tarball's directory: {e}")))?;
-            root.open_file(&file_path)
-                .map_err(|e| crate::io_error(&e, format!("image tarball `{file_path}`: {e}")))
+            root.open_file(&file_path).map_err(|e| crate::io_error(&e, format!("image tarball `{file_path}`: {e}")))
         })
         .await?;
         self.import_tarball_file(file, Path::new(path), tag, platform).await

@@ -186,7 +186,11 @@ impl Engine {
             cdi::spec_dirs(&config, config_path.as_deref(), std::env::var("TANTO_CDI_SPEC_DIRS").ok().as_deref())?;
         let services = services::Services::new(net.tunnel_bind);
         let registry = tanto_oci::registry::Registry::new(Arc::new(config));
-        let secrets = Arc::new(secrets::Secrets::new(options.workdir.clone()));
+        let secret_key = {
+            let store = store.clone();
+            worker::blocking(move || Ok(store.secret_key()?)).await?
+        };
+        let secrets = Arc::new(secrets::Secrets::new(options.workdir.clone(), secret_key));
         let progress = progress::Progress::new(options.quiet);
         let worker = Arc::new(Worker {
             active: Default::default(),

@@ -8,43 +8,76 @@ use parking_lot::RwLock;
 
 use crate::EngineError;
 
-/// Secret values by identity (`set:NAME` or `uri:URI`). Never written to disk.
+/// Secret values by identity. Never written to disk.
+///
+/// Identities: `set:NAME@D` (`setSecret`), `uri:URI@D` (`secret(uri)`, read
+/// when made) and `key:KEY` (`secret(uri, cacheKey)`, read when first used),
+/// where `D` is [`keyed_digest`] of the value under the state dir's secret key.
 pub struct Secrets {
     values: RwLock<HashMap<String, Arc<Vec<u8>>>>,
-    /// Where identities that are not `uri:URI` (`key:KEY`) get their value.
+    /// Where `key:KEY` identities get their value.
     uris: RwLock<HashMap<String, String>>,
     /// Relative `file://` paths are relative to the client's working directory.
     workdir: PathBuf,
+    /// The state dir's secret key (`tanto_store::Store::secret_key`).
+    key: [u8; 32],
+}
+
+/// A digest of `value` (as secret `name`) that only the holder of `key` can
+/// compute: HMAC-SHA256 over the length-prefixed name and the value, 128 bits
+/// in hex. Equal values of a name give equal digests on every engine that
+/// shares the state dir; nobody without the key can test a guess against it.
+pub fn keyed_digest(key: &[u8; 32], name: &str, value: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(&(name.len() as u64).to_be_bytes());
+    mac.update(name.as_bytes());
+    mac.update(value);
+    hex::encode(&mac.finalize().into_bytes()[..16])
 }
 
 impl Secrets {
-    pub fn new(workdir: PathBuf) -> Secrets {
-        Secrets { values: RwLock::new(HashMap::new()), uris: RwLock::new(HashMap::new()), workdir }
+    pub fn new(workdir: PathBuf, key: [u8; 32]) -> Secrets {
+        Secrets { values: RwLock::new(HashMap::new()), uris: RwLock::new(HashMap::new()), workdir, key }
     }
 
-    pub fn set(&self, identity: &str, value: Vec<u8>) {
-        self.values.write().insert(identity.to_string(), Arc::new(value));
+    fn keep(&self, identity: String, value: Vec<u8>) -> String {
+        self.values.write().insert(identity.clone(), Arc::new(value));
+        identity
     }
 
-    /// Records that `identity` (e.g. `key:KEY`) takes its value from `uri`.
-    pub fn register_uri(&self, identity: &str, uri: &str) {
-        self.uris.write().insert(identity.to_string(), uri.to_string());
+    /// Keeps secret `name`; returns its identity (`set:NAME@DIGEST`).
+    pub fn set(&self, name: &str, value: Vec<u8>) -> String {
+        let identity = format!("set:{name}@{}", keyed_digest(&self.key, name, &value));
+        self.keep(identity, value)
     }
 
-    /// The value of a secret, resolving a URI on this (the client's) host the first time.
+    /// A secret from `uri`: read now (`uri:URI@DIGEST`), or, with a cache
+    /// key, named by it (`key:KEY`) and read when first used.
+    pub async fn from_uri(&self, uri: &str, cache_key: Option<&str>) -> Result<String, EngineError> {
+        if let Some(k) = cache_key {
+            let identity = format!("key:{k}");
+            self.uris.write().insert(identity.clone(), uri.to_string());
+            return Ok(identity);
+        }
+        let value = self.resolve_uri(uri).await?;
+        let identity = format!("uri:{uri}@{}", keyed_digest(&self.key, uri, &value));
+        Ok(self.keep(identity, value))
+    }
+
+    /// The value of a secret, resolving a `key:` secret's URI the first time.
     pub async fn get(&self, identity: &str) -> Result<Arc<Vec<u8>>, EngineError> {
         if let Some(v) = self.values.read().get(identity) {
             return Ok(v.clone());
         }
-        let registered = self.uris.read().get(identity).cloned();
-        let Some(uri) = identity.strip_prefix("uri:").map(str::to_string).or(registered) else {
+        let Some(uri) = self.uris.read().get(identity).cloned() else {
+            let name = identity.split_once(':').map(|(_, n)| n).unwrap_or(identity);
+            let name = name.rsplit_once('@').map(|(n, _)| n).unwrap_or(name);
             return Err(EngineError::not_found(format!(
-                "secret `{}` has no value in this session: set it with `setSecret` in the same session",
-                identity.trim_start_matches("set:")
+                "secret `{name}` has no value in this engine: secrets live in the memory of the session that made them"
             )));
         };
-        let value = self.resolve_uri(&uri).await?;
-        let value = Arc::new(value);
+        let value = Arc::new(self.resolve_uri(&uri).await?);
         self.values.write().insert(identity.to_string(), value.clone());
         Ok(value)
     }
@@ -128,25 +161,47 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn identities_resolve() {
+    async fn identities_name_the_value_through_a_keyed_digest() {
         std::env::set_var("TANTO_SECRETS_TEST", "from-env");
-        let s = Secrets::new(std::env::temp_dir());
-        s.set("set:a", b"set-value".to_vec());
-        s.register_uri("key:k1", "env://TANTO_SECRETS_TEST");
+        let (k1, k2) = ([1u8; 32], [2u8; 32]);
+        let s = Secrets::new(std::env::temp_dir(), k1);
+        let a = s.set("tok", b"A".to_vec());
+        let bb = s.set("tok", b"BB".to_vec());
+        assert_ne!(a, bb, "a new value is a new secret");
+        assert_eq!(a, Secrets::new(std::env::temp_dir(), k1).set("tok", b"A".to_vec()), "same key, same identity");
+        assert_ne!(a, Secrets::new(std::env::temp_dir(), k2).set("tok", b"A".to_vec()), "the digest is keyed");
+        assert!(a.starts_with("set:tok@") && !a.contains('A'), "{a}");
+        let from_env = s.from_uri("env://TANTO_SECRETS_TEST", None).await.unwrap();
+        let keyed = s.from_uri("env://TANTO_SECRETS_TEST", Some("k1")).await.unwrap();
+        assert_eq!(keyed, "key:k1");
         // (identity, value or error)
         for (identity, want) in [
-            ("set:a", Ok("set-value")),
-            ("uri:env://TANTO_SECRETS_TEST", Ok("from-env")),
+            (a.as_str(), Ok("A")),
+            (bb.as_str(), Ok("BB")),
+            (from_env.as_str(), Ok("from-env")),
             ("key:k1", Ok("from-env")),
-            ("key:unknown", Err("has no value in this session")),
-            ("uri:env://TANTO_SECRETS_TEST_MISSING", Err("is not set in the client's environment")),
-            ("uri:cmd://printf 'x\\n\\n'", Ok("x")),
+            ("key:unknown", Err("secret `unknown` has no value in this engine")),
+            ("set:gone@00", Err("secret `gone` has no value")),
         ] {
             let got =
                 s.get(identity).await.map(|v| String::from_utf8_lossy(&v).into_owned()).map_err(|e| e.to_string());
             match want {
                 Ok(w) => assert_eq!(got.as_deref(), Ok(w), "{identity}"),
                 Err(e) => assert!(got.as_ref().is_err_and(|g| g.contains(e)), "{identity}: {got:?}"),
+            }
+        }
+        // (uri, value or error) read when the secret is made
+        for (uri, want) in [
+            ("env://TANTO_SECRETS_TEST_MISSING", Err("is not set in the client's environment")),
+            ("cmd://printf 'x\\n\\n'", Ok("x")),
+        ] {
+            let got = match s.from_uri(uri, None).await {
+                Ok(id) => Ok(String::from_utf8_lossy(&s.get(&id).await.unwrap()).into_owned()),
+                Err(e) => Err(e.to_string()),
+            };
+            match want {
+                Ok(w) => assert_eq!(got.as_deref(), Ok(w), "{uri}"),
+                Err(e) => assert!(got.as_ref().is_err_and(|g| g.contains(e)), "{uri}: {got:?}"),
             }
         }
     }

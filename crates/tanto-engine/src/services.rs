@@ -303,7 +303,9 @@ impl Services {
                         "service `{}` exited with code {}",
                         spec.hostname, info.exit_code
                     ))),
-                    Err(e) => Err(EngineError::new(tanto_model::Tiered::tier(e), format!("service `{}`: {e}", spec.hostname))),
+                    Err(e) => {
+                        Err(EngineError::new(tanto_model::Tiered::tier(e), format!("service `{}`: {e}", spec.hostname)))
+                    }
                 }
             }
             _ => std::future::pending().await,

@@ -10,7 +10,6 @@
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
-
 use crate::backend::EngineBackend;
 use crate::EngineError;
 

@@ -148,7 +148,8 @@ pub async fn dir_ignored(dir: &Path) -> Result<Vec<String>, EngineError> {
 /// The best common ancestor of commits `a` and `b` of the repository at `dir`.
 async fn merge_base_in(dir: &Path, a: &str, b: &str, local: bool) -> Result<String, EngineError> {
     let args = ["merge-base", "--", a, b];
-    let out = if local { git_local(&args, Some(dir)).await } else { git(&args, Some(dir), &GitCredentials::default()).await };
+    let out =
+        if local { git_local(&args, Some(dir)).await } else { git(&args, Some(dir), &GitCredentials::default()).await };
     match out {
         Ok(o) => Ok(String::from_utf8_lossy(&o).trim().to_string()),
         // merge-base exits 1 without a word when there is no common ancestor.
@@ -165,7 +166,13 @@ pub async fn dir_merge_base(dir: &Path, a: &str, b: &str) -> Result<String, Engi
 }
 
 /// The best common ancestor of `a` and `b` of the remote `url` (with their full history).
-pub async fn merge_base(worker: &Worker, url: &str, a: &str, b: &str, auth: &GitCredentials) -> Result<String, EngineError> {
+pub async fn merge_base(
+    worker: &Worker,
+    url: &str,
+    a: &str,
+    b: &str,
+    auth: &GitCredentials,
+) -> Result<String, EngineError> {
     let (cache, lock) = cache_with(worker, url, &[a, b], auth).await?;
     let out = merge_base_in(&cache, a, b, false).await;
     drop(lock);
@@ -240,8 +247,7 @@ pub async fn download(
     let mut stream = resp.bytes_stream();
     let result: Result<(), EngineError> = async {
         while let Some(chunk) = stream.next().await {
-            let chunk =
-                chunk.map_err(|e| EngineError::environment(format!("fetching `{url}`: {}", flat_error(&e))))?;
+            let chunk = chunk.map_err(|e| EngineError::environment(format!("fetching `{url}`: {}", flat_error(&e))))?;
             hasher.update(&chunk);
             file.write_all(&chunk).await.at(format_args!("writing `{}`", tmp.display()))?;
         }

@@ -200,9 +200,7 @@ impl Worker {
                 http: blob.http,
             };
             let auth = crate::export::auth_for(&self.registry_auth, &[&blob.host]);
-            self.registry
-                .fetch_blob_with_auth(&src, &blob.digest, Some(blob.size), &path, &auth)
-                .await?;
+            self.registry.fetch_blob_with_auth(&src, &blob.digest, Some(blob.size), &path, &auth).await?;
         }
         let parent = if vertex.inputs.is_empty() { None } else { Some(input_snapshot(vertex, inputs, 0)?) };
         let store = self.store.clone();
@@ -446,7 +444,9 @@ impl Worker {
                             .unwrap_or((0, 0));
                         let proxy =
                             crate::socket::SocketProxy::start(&self.executor.run_dir().join("sockets"), path, uid, gid)
-                                .map_err(|e| EngineError::environment(format!("unix socket mount `{}`: {e}", m.target)))?;
+                                .map_err(|e| {
+                                    EngineError::environment(format!("unix socket mount `{}`: {e}", m.target))
+                                })?;
                         let src = MountSource::Bind { path: proxy.path().to_path_buf(), readonly: true };
                         keep_alive.push(Box::new(proxy));
                         src

@@ -525,16 +525,46 @@ async fn secrets_are_used_by_name_and_never_stored() {
     );
     assert_eq!(ok(&e, &built).await, json!("1\n"));
 
-    // The cache key depends on which secret a step uses, not on its value.
+    // The cache key names the secret and a keyed digest of its value (never
+    // the value): the same value is a hit in another engine on this state
+    // dir, a changed value or another secret runs again.
     let s1 = stamp(&e, "a", "v1").await;
     e.shutdown().await;
     drop(e);
     let e = engine(&fx, state.path()).await;
-    assert_eq!(stamp(&e, "a", "v2").await, s1, "another value of the same secret: cached");
+    assert_eq!(stamp(&e, "a", "v1").await, s1, "the same secret and value in another engine: cached");
+    assert_ne!(stamp(&e, "a", "v2").await, s1, "a changed value: rerun");
     assert_ne!(stamp(&e, "b", "v1").await, s1, "another secret: rerun");
     e.shutdown().await;
     drop(e);
 
     let leaks = files_containing(state.path(), &[line1.as_bytes(), line2.as_bytes()]);
     assert!(leaks.is_empty(), "secret plaintext under the state dir: {leaks:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_secret_value_is_another_secret() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let fx = fixture();
+    let state = tempfile::tempdir().unwrap();
+    let e = engine(&fx, state.path()).await;
+    let id = |v: &str| format!(r#"{{ setSecret(name: "tok", plaintext: {}) {{ id }} }}"#, lit(v));
+    let (a, bb) = (ok(&e, &id("A")).await, ok(&e, &id("BB")).await);
+    assert_ne!(a, bb, "setSecret with a new value gives a new ID");
+    let plain = |id: &Value| format!(r#"{{ loadSecretFromID(id: {id}) {{ plaintext }} }}"#);
+    assert_eq!(ok(&e, &plain(&a)).await, json!("A"), "the old ID keeps its value");
+    assert_eq!(ok(&e, &plain(&bb)).await, json!("BB"));
+    let len = |id: &Value| {
+        format!(
+            r#"{{ container {{ from(address: "busybox") {{ withSecretVariable(name: "S", secret: {id}) {{ withExec(args: ["sh", "-c", "printf %s \"$S\" | wc -c"]) {{ stdout }} }} }} }} }}"#
+        )
+    };
+    assert_eq!(ok(&e, &len(&a)).await, json!("1\n"));
+    assert_eq!(ok(&e, &len(&bb)).await, json!("2\n"), "the step runs again with the new value");
+    for id in [&a, &bb] {
+        assert!(!id.as_str().unwrap().contains("BB"), "{id}");
+    }
 }

@@ -15,8 +15,8 @@ pub mod op;
 pub mod tier;
 
 pub use digest::{Digest, DigestError, StableHasher};
-pub use tier::{Tier, Tiered};
 pub use op::{
     BlobSource, ExecMount, ExecMountKind, ExecOp, Expect, FileAction, FileOp, GitOp, HttpOp, ImageLayerOp, LocalOp, Op,
     Ref, Vertex,
 };
+pub use tier::{Tier, Tiered};

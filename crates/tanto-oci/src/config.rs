@@ -254,7 +254,6 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-
 impl tanto_model::Tiered for ConfigError {
     fn tier(&self) -> tanto_model::Tier {
         match self {

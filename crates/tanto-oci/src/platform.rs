@@ -151,7 +151,6 @@ impl<'de> serde::Deserialize<'de> for Platform {
     }
 }
 
-
 impl tanto_model::Tiered for PlatformError {
     fn tier(&self) -> tanto_model::Tier {
         tanto_model::Tier::Input

@@ -449,7 +449,6 @@ pub fn read_image_tarball(
     )))
 }
 
-
 impl tanto_model::Tiered for TarballError {
     fn tier(&self) -> tanto_model::Tier {
         match self {

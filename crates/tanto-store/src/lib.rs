@@ -131,8 +131,74 @@ impl Store {
         self.blob_path(digest).is_file()
     }
 
+    /// The state directory's secret key (32 random bytes, made once, mode
+    /// 0600): what keyed digests of secret values are computed with, so
+    /// that engines sharing this state dir give a secret the same identity
+    /// and nobody without this file can test guesses against a digest.
+    pub fn secret_key(&self) -> Result<[u8; 32], StoreError> {
+        let path = self.inner.root.join("secret.key");
+        let read = |p: &Path| -> Result<Option<[u8; 32]>, StoreError> {
+            match std::fs::read(p) {
+                Ok(b) => b.try_into().map(Some).map_err(|b: Vec<u8>| StoreError::Io {
+                    path: p.to_path_buf(),
+                    source: std::io::Error::other(format!("{} bytes, not 32: remove it to make a new key", b.len())),
+                }),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(StoreError::Io { path: p.to_path_buf(), source: e }),
+            }
+        };
+        if let Some(k) = read(&path)? {
+            return Ok(k);
+        }
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).map_err(|e| StoreError::Io {
+            path: path.clone(),
+            source: std::io::Error::other(format!("no randomness for the secret key: {e}")),
+        })?;
+        // Written whole beside it, then linked in: a second engine racing us
+        // either links first (we read its key) or finds ours complete.
+        let tmp = self.tmp_path("secret-key");
+        let written = (|| {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+            f.write_all(&key)?;
+            f.sync_all()?;
+            match std::fs::hard_link(&tmp, &path) {
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+                other => other,
+            }
+        })();
+        let _ = std::fs::remove_file(&tmp);
+        written.map_err(io_err(&path))?;
+        read(&path)?.ok_or_else(|| StoreError::Io {
+            path: path.clone(),
+            source: std::io::Error::other("the secret key vanished while it was made"),
+        })
+    }
+
     /// A fresh scratch path on the state filesystem (removed by the caller).
     pub fn tmp_path(&self, hint: &str) -> PathBuf {
         self.inner.root.join("tmp").join(format!("{}-{}-{}", std::process::id(), hint, uuid::Uuid::new_v4().simple()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_secret_key_is_made_once_per_state_dir_and_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (s1, s2, other) =
+            (Store::open(a.path()).unwrap(), Store::open(a.path()).unwrap(), Store::open(b.path()).unwrap());
+        let k1 = s1.secret_key().unwrap();
+        assert_eq!(s2.secret_key().unwrap(), k1, "engines sharing a state dir share the key");
+        assert_ne!(other.secret_key().unwrap(), k1, "another state dir has another key");
+        let mode = std::fs::metadata(a.path().join("secret.key")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        std::fs::write(a.path().join("secret.key"), b"short").unwrap();
+        assert!(s1.secret_key().unwrap_err().to_string().contains("not 32"));
     }
 }

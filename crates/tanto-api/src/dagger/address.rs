@@ -25,11 +25,11 @@ use serde::Serialize;
 use super::objects::*;
 use super::service::{ServiceKind, ServiceObj};
 use super::sources::{GitRefObj, GitRepositoryObj};
+use super::{leaf, not_implemented, paths, resolved, Api, Object};
+use crate::dagger::ApiError;
+use crate::gql::{FieldCall, Resolved};
 use tanto_contract::git::{GitAuth, RefKind};
 use tanto_contract::service::PortForward;
-use super::{leaf, not_implemented, paths, resolved, Api, Object};
-use crate::gql::{FieldCall, Resolved};
-use crate::dagger::ApiError;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct AddressObj {
@@ -227,7 +227,8 @@ impl Api {
                 }
                 None => {
                     let root = self
-                        .engine.host
+                        .engine
+                        .host
                         .host_directory(
                             local_path(v),
                             a.opt_string_list("include")?.unwrap_or_default(),
@@ -277,7 +278,7 @@ impl Api {
             },
             "secret" => {
                 let (uri, cache_key) = secret_uri(v)?;
-                Ok(resolved(Object::Secret(self.secret_from_uri(uri, cache_key.as_deref())?)))
+                Ok(resolved(Object::Secret(self.secret_from_uri(uri, cache_key.as_deref()).await?)))
             }
             "socket" => {
                 let host_path = self.engine.host.host_unix_socket(v.strip_prefix("unix://").unwrap_or(v)).await?;

@@ -8,8 +8,8 @@ use tanto_model::{FileAction, Ref};
 
 use super::objects::DirectoryObj;
 use super::{file_op, leaf, not_implemented, resolved, Api, Object};
-use crate::gql::{FieldCall, Resolved};
 use crate::dagger::ApiError;
+use crate::gql::{FieldCall, Resolved};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ChangesetObj {
@@ -74,7 +74,8 @@ impl Api {
             }
             "addedPaths" | "modifiedPaths" | "removedPaths" | "isEmpty" => {
                 let l = self
-                    .engine.solve
+                    .engine
+                    .solve
                     .changes(c.before.root.as_ref(), &c.before.path, c.after.root.as_ref(), &c.after.path)
                     .await?;
                 Ok(match call.field {

@@ -5,8 +5,8 @@ use tanto_model::{ExecMount, ExecMountKind, ExecOp, Expect, FileAction, ImageLay
 
 use super::objects::*;
 use super::{file_op, leaf, paths, resolved, Api, Object};
-use crate::gql::{Args, FieldCall, Resolved};
 use crate::dagger::ApiError;
+use crate::gql::{Args, FieldCall, Resolved};
 
 fn strings(v: &[String]) -> Resolved {
     leaf(Json::Array(v.iter().cloned().map(Json::String).collect()))
@@ -428,12 +428,7 @@ impl Api {
     }
 
     /// Where `path` of a container lives: in a mounted directory or the rootfs.
-    pub(super) fn container_subpath(
-        &self,
-        c: &ContainerObj,
-        path: &str,
-        _dir: bool,
-    ) -> Result<DirectoryObj, ApiError> {
+    pub(super) fn container_subpath(&self, c: &ContainerObj, path: &str, _dir: bool) -> Result<DirectoryObj, ApiError> {
         if let Some((m, rest)) = c.mount_for(path) {
             return match &m.source {
                 MountSource::Dir { dir, .. } => {

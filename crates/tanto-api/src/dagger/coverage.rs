@@ -47,10 +47,12 @@ impl TypeCoverage {
     }
 }
 
-
 /// An engine that does no work: every call fails with `probe: no engine`.
 pub fn probe_engine() -> tanto_contract::Engine {
-    tanto_contract::Engine::new(Arc::new(tanto_contract::Refusing { message: "probe: no engine", platform: "linux/amd64" }))
+    tanto_contract::Engine::new(Arc::new(tanto_contract::Refusing {
+        message: "probe: no engine",
+        platform: "linux/amd64",
+    }))
 }
 
 fn is_legacy(type_name: &str, field: &str) -> bool {

@@ -3,12 +3,12 @@
 use serde_json::Value as Json;
 use tanto_model::{FileAction, Ref};
 
-use tanto_contract::fs::EntryKind;
 use super::container::copy_dir_action;
 use super::objects::*;
 use super::{file_op, leaf, paths, resolved, Api, Object};
-use crate::gql::{Args, FieldCall, Resolved};
 use crate::dagger::ApiError;
+use crate::gql::{Args, FieldCall, Resolved};
+use tanto_contract::fs::EntryKind;
 
 impl DirectoryObj {
     fn with_action(&self, action: FileAction, sources: Vec<Ref>) -> DirectoryObj {

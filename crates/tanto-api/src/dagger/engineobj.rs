@@ -7,8 +7,8 @@ use serde_json::Value as Json;
 use tanto_contract::cache::{CacheEntry, CacheEntrySet, CachePolicy, EngineInfo, PruneRequest};
 
 use super::{leaf, not_implemented, resolved, Api, Object};
-use crate::gql::{FieldCall, Resolved};
 use crate::dagger::ApiError;
+use crate::gql::{FieldCall, Resolved};
 
 impl Api {
     pub(super) async fn engine_query(&self) -> Result<Resolved, ApiError> {
@@ -66,11 +66,7 @@ impl Api {
         }
     }
 
-    pub(super) async fn engine_cache_entry(
-        &self,
-        e: &CacheEntry,
-        call: &FieldCall<'_>,
-    ) -> Result<Resolved, ApiError> {
+    pub(super) async fn engine_cache_entry(&self, e: &CacheEntry, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
         match call.field {
             "activelyUsed" => Ok(leaf(e.actively_used)),
             "createdTimeUnixNano" => Ok(leaf(e.created_time_unix_nano)),

@@ -111,7 +111,9 @@ mod tests {
             (
                 exec.into(),
                 "process \"sh -c exit 3\" did not complete successfully: exit code: 3",
-                Some(json!({"_type": "EXEC_ERROR", "cmd": ["sh", "-c", "exit 3"], "exitCode": 3, "stdout": "out", "stderr": "err"})),
+                Some(
+                    json!({"_type": "EXEC_ERROR", "cmd": ["sh", "-c", "exit 3"], "exitCode": 3, "stdout": "out", "stderr": "err"}),
+                ),
             ),
             (EngineError::environment("registry `r` unreachable").into(), "registry `r` unreachable", None),
             (EngineError::not_found("`/x`: no such file or directory").into(), "`/x`: no such file or directory", None),

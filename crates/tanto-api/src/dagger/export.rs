@@ -6,11 +6,11 @@
 use serde_json::Value as Json;
 use tanto_model::{ImageLayerOp, Op, Ref, Vertex};
 
-use tanto_contract::image::{Compression, ImageOptions, ImageVariant, ResolvedImage};
 use super::objects::*;
 use super::{leaf, paths, resolved, Api, Object};
-use crate::gql::{Args, FieldCall, Resolved};
 use crate::dagger::ApiError;
+use crate::gql::{Args, FieldCall, Resolved};
+use tanto_contract::image::{Compression, ImageOptions, ImageVariant, ResolvedImage};
 
 /// `forcedCompression` and `mediaTypes` of publish/export/asTarball.
 fn image_options(a: &Args) -> Result<ImageOptions, ApiError> {

@@ -4,17 +4,13 @@
 
 use serde_json::json;
 
-use tanto_contract::image::Healthcheck;
 use super::{leaf, not_implemented, Api};
-use crate::gql::{FieldCall, Resolved};
 use crate::dagger::ApiError;
+use crate::gql::{FieldCall, Resolved};
+use tanto_contract::image::Healthcheck;
 
 impl Api {
-    pub(super) async fn healthcheck_field(
-        &self,
-        h: &Healthcheck,
-        call: &FieldCall<'_>,
-    ) -> Result<Resolved, ApiError> {
+    pub(super) async fn healthcheck_field(&self, h: &Healthcheck, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
         match call.field {
             "args" => Ok(leaf(json!(h.args))),
             "shell" => Ok(leaf(h.shell)),

@@ -5,8 +5,8 @@
 
 use super::objects::*;
 use super::{leaf, not_implemented, resolved, Api, Object};
-use crate::gql::{FieldCall, Resolved};
 use crate::dagger::ApiError;
+use crate::gql::{FieldCall, Resolved};
 
 impl Api {
     pub(super) async fn host(&self, _h: &HostObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
@@ -14,7 +14,8 @@ impl Api {
         match call.field {
             "directory" => {
                 let root = self
-                    .engine.host
+                    .engine
+                    .host
                     .host_directory(
                         a.string("path")?,
                         a.opt_string_list("include")?.unwrap_or_default(),

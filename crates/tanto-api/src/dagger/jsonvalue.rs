@@ -7,8 +7,8 @@ use serde_json::Value as Json;
 
 use super::objects::FileObj;
 use super::{leaf, not_implemented, resolved, Api, Object};
-use crate::gql::{Args, FieldCall, Resolved};
 use crate::dagger::ApiError;
+use crate::gql::{Args, FieldCall, Resolved};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct JsonValueObj {
@@ -75,9 +75,8 @@ impl Api {
     pub(super) async fn json_value(&self, j: &JsonValueObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
         let a = call.args;
         let new = |value: Json| Ok(resolved(Object::JsonValue(JsonValueObj { value })));
-        let wrong = |want: &str| {
-            ApiError::from(format!("`{}` needs {want}, but the value is {}", call.field, kind(&j.value)))
-        };
+        let wrong =
+            |want: &str| ApiError::from(format!("`{}` needs {want}, but the value is {}", call.field, kind(&j.value)));
         match call.field {
             "asArray" => match &j.value {
                 Json::Array(items) => Ok(Resolved::List(

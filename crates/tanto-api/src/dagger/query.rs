@@ -4,8 +4,8 @@ use tanto_model::FileAction;
 
 use super::objects::*;
 use super::{file_op, leaf, not_implemented, paths, resolved, Api, Object};
-use crate::gql::{FieldCall, Resolved};
 use crate::dagger::ApiError;
+use crate::gql::{FieldCall, Resolved};
 
 /// The Dagger API version tanto serves.
 pub const API_VERSION: &str = "v0.21.11";
@@ -26,8 +26,10 @@ impl Api {
                 Ok(resolved((*o).clone()))
             }
             "container" => {
-                let platform =
-                    a.opt_string("platform")?.map(str::to_string).unwrap_or_else(|| self.engine.images.default_platform());
+                let platform = a
+                    .opt_string("platform")?
+                    .map(str::to_string)
+                    .unwrap_or_else(|| self.engine.images.default_platform());
                 Ok(resolved(Object::Container(ContainerObj::scratch(platform))))
             }
             "directory" => Ok(resolved(Object::Directory(DirectoryObj::empty()))),
@@ -58,13 +60,12 @@ impl Api {
             }
             "setSecret" => {
                 let name = a.string("name")?.to_string();
-                let identity = format!("set:{name}");
-                self.engine.secrets.set_secret(&identity, a.string("plaintext")?.as_bytes().to_vec());
+                let identity = self.engine.secrets.set_secret(&name, a.string("plaintext")?.as_bytes().to_vec());
                 Ok(resolved(Object::Secret(SecretObj { name, uri: String::new(), identity })))
             }
             "secret" => {
                 let uri = a.string("uri")?.to_string();
-                Ok(resolved(Object::Secret(self.secret_from_uri(uri, a.opt_string("cacheKey")?)?)))
+                Ok(resolved(Object::Secret(self.secret_from_uri(uri, a.opt_string("cacheKey")?).await?)))
             }
             "host" => Ok(resolved(Object::Host(HostObj {}))),
             "envFile" => Ok(resolved(Object::EnvFile(Default::default()))),
@@ -100,22 +101,15 @@ impl Api {
 }
 
 impl Api {
-    /// A secret read from `uri` when used (`secret(uri, cacheKey)`).
-    pub(super) fn secret_from_uri(&self, uri: String, cache_key: Option<&str>) -> Result<SecretObj, ApiError> {
+    /// A secret read from `uri` (`secret(uri, cacheKey)`).
+    pub(super) async fn secret_from_uri(&self, uri: String, cache_key: Option<&str>) -> Result<SecretObj, ApiError> {
         let scheme_ok = ["env://", "file://", "cmd://"].iter().any(|s| uri.starts_with(s));
         if !scheme_ok {
             return Err(
                 format!("secret URI `{uri}` is not supported: use env://NAME, file://PATH or cmd://COMMAND").into()
             );
         }
-        let identity = match cache_key {
-            Some(k) if !k.is_empty() => {
-                let identity = format!("key:{k}");
-                self.engine.secrets.register_secret_uri(&identity, &uri);
-                identity
-            }
-            _ => format!("uri:{uri}"),
-        };
+        let identity = self.engine.secrets.secret_from_uri(&uri, cache_key.filter(|k| !k.is_empty())).await?;
         Ok(SecretObj { name: uri.clone(), uri, identity })
     }
 }

@@ -2,33 +2,33 @@
 //! `SearchResult`/`SearchSubmatch` objects. The engine does the reading
 //! ([`tanto_contract::Solve::search`]); this module shapes arguments and results.
 
-use tanto_contract::fs::{SearchMatch, SearchOptions, Submatch};
 use serde_json::Value as Json;
+use tanto_contract::fs::{SearchMatch, SearchOptions, Submatch};
 
 use super::{leaf, not_implemented, paths, resolved, Api, Object};
-use crate::gql::{Args, FieldCall, Resolved};
 use crate::dagger::ApiError;
+use crate::gql::{Args, FieldCall, Resolved};
 
 /// `Directory.search` arguments.
 pub fn search_options(a: &Args) -> Result<SearchOptions, ApiError> {
-        let flag = |k: &str| -> Result<bool, ApiError> { Ok(a.opt_bool(k)?.unwrap_or(false)) };
-        let limit = match a.opt_int("limit")? {
-            Some(n) if n < 0 => return Err(format!("`limit` must not be negative, got {n}").into()),
-            n => n.map(|n| n as usize),
-        };
-        Ok(SearchOptions {
-            pattern: a.string("pattern")?.to_string(),
-            literal: flag("literal")?,
-            multiline: flag("multiline")?,
-            dotall: flag("dotall")?,
-            insensitive: flag("insensitive")?,
-            skip_ignored: flag("skipIgnored")?,
-            skip_hidden: flag("skipHidden")?,
-            files_only: flag("filesOnly")?,
-            limit,
-            paths: a.opt_string_list("paths")?.unwrap_or_default(),
-            globs: a.opt_string_list("globs")?.unwrap_or_default(),
-        })
+    let flag = |k: &str| -> Result<bool, ApiError> { Ok(a.opt_bool(k)?.unwrap_or(false)) };
+    let limit = match a.opt_int("limit")? {
+        Some(n) if n < 0 => return Err(format!("`limit` must not be negative, got {n}").into()),
+        n => n.map(|n| n as usize),
+    };
+    Ok(SearchOptions {
+        pattern: a.string("pattern")?.to_string(),
+        literal: flag("literal")?,
+        multiline: flag("multiline")?,
+        dotall: flag("dotall")?,
+        insensitive: flag("insensitive")?,
+        skip_ignored: flag("skipIgnored")?,
+        skip_hidden: flag("skipHidden")?,
+        files_only: flag("filesOnly")?,
+        limit,
+        paths: a.opt_string_list("paths")?.unwrap_or_default(),
+        globs: a.opt_string_list("globs")?.unwrap_or_default(),
+    })
 }
 
 impl Api {
@@ -60,11 +60,7 @@ impl Api {
         self.search_in(f.root.as_ref(), &parent, opts).await
     }
 
-    pub(super) async fn search_result(
-        &self,
-        r: &SearchMatch,
-        call: &FieldCall<'_>,
-    ) -> Result<Resolved, ApiError> {
+    pub(super) async fn search_result(&self, r: &SearchMatch, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
         match call.field {
             "filePath" => Ok(leaf(r.file_path.clone())),
             "lineNumber" => Ok(leaf(r.line_number)),
@@ -77,11 +73,7 @@ impl Api {
         }
     }
 
-    pub(super) async fn search_submatch(
-        &self,
-        s: &Submatch,
-        call: &FieldCall<'_>,
-    ) -> Result<Resolved, ApiError> {
+    pub(super) async fn search_submatch(&self, s: &Submatch, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
         match call.field {
             "start" => Ok(leaf(s.start)),
             "end" => Ok(leaf(s.end)),

@@ -6,8 +6,8 @@
 use serde::Serialize;
 
 use super::{not_implemented, resolved, Api, Object};
-use crate::gql::{FieldCall, Resolved};
 use crate::dagger::ApiError;
+use crate::gql::{FieldCall, Resolved};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CloudObj {}

@@ -12,8 +12,8 @@ use serde_json::Value as Json;
 
 use super::objects::*;
 use super::{resolved, Api, Object};
-use crate::gql::{FieldCall, Resolved};
 use crate::dagger::ApiError;
+use crate::gql::{FieldCall, Resolved};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct SocketObj {
@@ -36,11 +36,7 @@ impl Api {
     }
 
     /// `withUnixSocket(path, source, owner, expand)` and `withoutUnixSocket(path, expand)`.
-    pub(super) fn container_socket_field(
-        &self,
-        c: &ContainerObj,
-        call: &FieldCall<'_>,
-    ) -> Result<Resolved, ApiError> {
+    pub(super) fn container_socket_field(&self, c: &ContainerObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
         let a = call.args;
         let path = c.path_arg(a, "path")?;
         let mut n = c.clone();

@@ -7,8 +7,8 @@ use tanto_model::{FileAction, GitOp, HttpOp, Op, Ref, Vertex};
 
 use super::objects::{DirectoryObj, FileObj};
 use super::{leaf, not_implemented, resolved, Api, Object};
-use crate::gql::{Args, FieldCall, Resolved};
 use crate::dagger::ApiError;
+use crate::gql::{Args, FieldCall, Resolved};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct GitRepositoryObj {
@@ -276,7 +276,8 @@ impl Api {
         let head_tree = self.git_tree(&head, true, 1).await?;
         let mut include = vec![".git".to_string()];
         include.extend(
-            self.engine.sources
+            self.engine
+                .sources
                 .git_dir_ignored(d.root.as_ref(), &d.path)
                 .await?
                 .iter()

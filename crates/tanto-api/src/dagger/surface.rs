@@ -6,11 +6,11 @@
 use serde_json::Value as Json;
 use tanto_model::{FileAction, Ref};
 
-use tanto_contract::fs::{EntryKind, EntryStat};
 use super::objects::*;
 use super::{file_op, leaf, not_implemented, paths, resolved, Api, Object};
-use crate::gql::{Args, FieldCall, Resolved};
 use crate::dagger::ApiError;
+use crate::gql::{Args, FieldCall, Resolved};
+use tanto_contract::fs::{EntryKind, EntryStat};
 
 /// A `Stat` of `path`, or a typed "not found" error.
 async fn stat(api: &Api, root: Option<&Ref>, path: &str, a: &Args) -> Result<Resolved, ApiError> {

@@ -15,8 +15,8 @@ use tanto_contract::host::Workspace;
 
 use super::objects::{DirectoryObj, FileObj};
 use super::{leaf, not_implemented, resolved, Api, Object};
-use crate::gql::{FieldCall, Resolved};
 use crate::dagger::ApiError;
+use crate::gql::{FieldCall, Resolved};
 
 /// `p` as a path of workspace `ws` relative to its boundary (`""` is the boundary itself):
 /// relative paths from the workspace directory, absolute ones from the boundary.
@@ -57,7 +57,8 @@ impl Api {
             "directory" => {
                 let rel = resolve(w, a.string("path")?)?;
                 let root = self
-                    .engine.host
+                    .engine
+                    .host
                     .workspace_directory(
                         w,
                         &rel,

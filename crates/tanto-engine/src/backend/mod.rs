@@ -138,8 +138,7 @@ impl EngineBackend {
         let store = self.worker().store.clone();
         blocking(move || {
             let view = store.view(snap, "/")?;
-            let r = Root::open(view.path())
-                .map_err(|e| EngineError::internal(format!("opening a snapshot: {e}")))?;
+            let r = Root::open(view.path()).map_err(|e| EngineError::internal(format!("opening a snapshot: {e}")))?;
             f(&r)
         })
         .await

@@ -6,12 +6,12 @@ use super::EngineBackend;
 
 #[async_trait::async_trait]
 impl Secrets for EngineBackend {
-    fn set_secret(&self, identity: &str, plaintext: Vec<u8>) {
-        self.worker().secrets.set(identity, plaintext);
+    fn set_secret(&self, name: &str, plaintext: Vec<u8>) -> String {
+        self.worker().secrets.set(name, plaintext)
     }
 
-    fn register_secret_uri(&self, identity: &str, uri: &str) {
-        self.worker().secrets.register_uri(identity, uri);
+    async fn secret_from_uri(&self, uri: &str, cache_key: Option<&str>) -> EngineResult<String> {
+        self.worker().secrets.from_uri(uri, cache_key).await
     }
 
     async fn secret_plaintext(&self, identity: &str) -> EngineResult<Vec<u8>> {

@@ -403,7 +403,6 @@ impl Read for ExactReader<'_> {
     }
 }
 
-
 impl tanto_model::Tiered for DiffError {
     fn tier(&self) -> tanto_model::Tier {
         tanto_model::Tier::Environment

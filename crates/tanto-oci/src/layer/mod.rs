@@ -375,7 +375,6 @@ fn clean_path(p: &[u8]) -> Vec<&[u8]> {
     out
 }
 
-
 impl tanto_model::Tiered for LayerError {
     fn tier(&self) -> tanto_model::Tier {
         match self {

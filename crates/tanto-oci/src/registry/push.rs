@@ -241,7 +241,6 @@ fn upload_url(ep: &Endpoint, location: &str, digest: &str) -> String {
     format!("{base}{sep}digest={digest}")
 }
 
-
 impl tanto_model::Tiered for PushError {
     fn tier(&self) -> tanto_model::Tier {
         match self {

@@ -26,8 +26,8 @@ use self::lex::Expander;
 use self::parse::{Cmd, Dockerfile, Flag, Instr, Src};
 use super::objects::*;
 use super::{file_op, paths, Api};
-use crate::gql::{Args};
 use crate::dagger::ApiError;
+use crate::gql::Args;
 
 /// What can be wrong with a Dockerfile itself.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -70,7 +70,10 @@ impl Api {
         }
         let opts = Options {
             dockerfile: a.opt_string("dockerfile")?.filter(|s| !s.is_empty()).unwrap_or("Dockerfile").to_string(),
-            platform: a.opt_string("platform")?.map(str::to_string).unwrap_or_else(|| self.engine.images.default_platform()),
+            platform: a
+                .opt_string("platform")?
+                .map(str::to_string)
+                .unwrap_or_else(|| self.engine.images.default_platform()),
             build_args,
             target: a.opt_string("target")?.unwrap_or("").to_string(),
             secrets,
@@ -79,10 +82,7 @@ impl Api {
 
         let path = paths::within(&ctx.path, &opts.dockerfile);
         let text = self.engine.solve.read_file(ctx.root.as_ref(), &path).await.map_err(|e| {
-            ApiError::from(format!(
-                "cannot read the Dockerfile `{}` in the build context: {}",
-                opts.dockerfile, e
-            ))
+            ApiError::from(format!("cannot read the Dockerfile `{}` in the build context: {}", opts.dockerfile, e))
         })?;
         let text =
             String::from_utf8(text).map_err(|_| format!("dockerfile `{}` is not UTF-8 text", opts.dockerfile))?;
