@@ -171,3 +171,36 @@ async fn identical_concurrent_requests_run_once() {
     }
     assert_eq!(e.solver.stats().computed, 2, "one layer and one exec");
 }
+
+/// Selecting a path that is not there fails when the object is evaluated
+/// (`sync`), with Dagger's wording, and an existing one of the wrong kind too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn selecting_a_missing_path_fails_at_sync() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let e = common::engine_offline(state.path()).await;
+    let base = r#"directory { withNewFile(path: "foo", contents: "bar") { withNewDirectory(path: "sub")"#;
+    // (selection on `base`, error it must contain; None: succeeds)
+    let cases: &[(&str, Option<&str>)] = &[
+        (r#"directory(path: "foobar") { sync }"#, Some("foobar: no such file or directory")),
+        (r#"file(path: "nope") { sync }"#, Some("nope: no such file or directory")),
+        (r#"directory(path: "sub/deeper") { sync }"#, Some("sub/deeper: no such file or directory")),
+        (r#"directory(path: "foo") { sync }"#, Some("foo: not a directory")),
+        (r#"file(path: "sub") { sync }"#, Some("sub: is a directory")),
+        (r#"directory(path: "sub") { sync }"#, None),
+        (r#"file(path: "foo") { sync }"#, None),
+    ];
+    for (sel, want) in cases {
+        let v = query(&e, &format!("{{ {base} {{ {sel} }} }} }} }}")).await;
+        match want {
+            Some(w) => assert!(first_error(&v).contains(w), "{sel}: {v}"),
+            None => assert!(v.get("errors").is_none(), "{sel}: {v}"),
+        }
+    }
+    // The empty directory has no paths either.
+    let v = query(&e, r#"{ directory { file(path: "nope") { sync } } }"#).await;
+    assert!(first_error(&v).contains("nope: no such file or directory"), "{v}");
+}

@@ -43,9 +43,10 @@ pub use error::{ApiError, ApiResult};
 use objects::*;
 
 use tanto_contract::cache::{CacheEntry, CacheEntrySet, CachePolicy, EngineInfo};
+use tanto_contract::fs::EntryKind;
 use tanto_contract::fs::{SearchMatch, Submatch};
 use tanto_contract::host::Workspace;
-use tanto_contract::Engine;
+use tanto_contract::{Engine, EngineError};
 
 use crate::gql::{FieldCall, FieldError, Obj, Resolved, Resolver};
 
@@ -364,19 +365,28 @@ impl Api {
                 }
                 return Ok(());
             }
-            Object::Directory(d) => d.root.as_ref(),
-            Object::File(f) => {
-                if f.root.is_some() {
-                    self.engine.solve.read_file(f.root.as_ref(), &f.path).await.map(|_| ())?;
-                }
-                return Ok(());
-            }
+            Object::Directory(d) if d.path == "/" => d.root.as_ref(),
+            Object::Directory(d) => return self.expect_entry(d.root.as_ref(), &d.path, EntryKind::Dir).await,
+            Object::File(f) => return self.expect_entry(f.root.as_ref(), &f.path, EntryKind::File).await,
             _ => None,
         };
         if let Some(r) = r {
             self.engine.solve.sync(r).await?;
         }
         Ok(())
+    }
+
+    /// Solves `root` and checks that `path` in it is a `want` (symlinks
+    /// followed), with Dagger's wording when it is missing.
+    async fn expect_entry(&self, root: Option<&Ref>, path: &str, want: EntryKind) -> Result<(), ApiError> {
+        let st = self.engine.solve.stat(root, path, false).await?;
+        match st.map(|st| st.kind) {
+            None => Err(EngineError::not_found(format!("{path}: no such file or directory")).into()),
+            Some(k) if k == want => Ok(()),
+            Some(EntryKind::Dir) => Err(EngineError::input(format!("{path}: is a directory, not a file")).into()),
+            Some(_) if want == EntryKind::Dir => Err(EngineError::input(format!("{path}: not a directory")).into()),
+            Some(_) => Err(EngineError::input(format!("{path}: not a regular file")).into()),
+        }
     }
 
     async fn secret(&self, s: &SecretObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {

@@ -17,7 +17,7 @@ async fn stat(api: &Api, root: Option<&Ref>, path: &str, a: &Args) -> Result<Res
     let no_follow = a.opt_bool("doNotFollowSymlinks")?.unwrap_or(false);
     match api.engine.solve.stat(root, path, no_follow).await? {
         Some(st) => Ok(resolved(Object::Stat(StatObj::from_entry(path, &st)))),
-        None => Err(format!("`{path}`: no such file or directory").into()),
+        None => Err(tanto_contract::EngineError::not_found(format!("{path}: no such file or directory")).into()),
     }
 }
 

@@ -80,7 +80,7 @@ pub(crate) fn image_config(raw: &tanto_oci::image::ImageConfig) -> ImageConfig {
 fn not_found(path: &str, e: std::io::Error) -> EngineError {
     match e.raw_os_error() {
         Some(libc::ENOENT) | Some(libc::ENOTDIR) => {
-            EngineError::not_found(format!("`{path}`: no such file or directory"))
+            EngineError::not_found(format!("{path}: no such file or directory"))
         }
         _ => EngineError::environment(format!("`{path}`: {e}")),
     }
