@@ -106,13 +106,30 @@ async fn pipelines_against_a_real_registry() {
         }
         assert_eq!(at(&query(&e, "{ version }").await, "version"), &json!("v0.21.11"));
     }
-    let exec_err = query(&e, r#"{ container { from(address: "busybox") { withExec(args: ["sh", "-c", "echo out; echo err >&2; exit 3"]) { stdout } } } }"#).await;
-    let ext = &exec_err["errors"][0]["extensions"];
-    assert_eq!(ext["_type"], "EXEC_ERROR");
-    assert_eq!(
-        (ext["exitCode"].clone(), ext["stdout"].clone(), ext["stderr"].clone()),
-        (json!(3), json!("out"), json!("err"))
-    );
+    // Exec errors, a command that is not found among them: Dagger's EXEC_ERROR
+    // extensions and `exit code: N` wording, then tanto's hint.
+    // (args, exit code, stdout, stderr contains, message contains)
+    let exec_cases: &[(&str, i64, &str, &str, &str)] = &[
+        (r#"["sh", "-c", "echo out; echo err >&2; exit 3"]"#, 3, "out", "err", "exit code: 3"),
+        (
+            r#"["no-such-command", "x"]"#,
+            127,
+            "",
+            "no-such-command",
+            "did not complete successfully: exit code: 127: `no-such-command` was not found in the container's $PATH",
+        ),
+    ];
+    for (args, code, stdout, stderr, message) in exec_cases {
+        let q = format!(r#"{{ container {{ from(address: "busybox") {{ withExec(args: {args}) {{ stdout }} }} }} }}"#);
+        let got = query(&e, &q).await;
+        let err = &got["errors"][0];
+        let ext = &err["extensions"];
+        assert_eq!(ext["_type"], "EXEC_ERROR", "{got}");
+        assert_eq!((ext["exitCode"].as_i64(), ext["stdout"].as_str()), (Some(*code), Some(*stdout)), "{got}");
+        assert!(ext["stderr"].as_str().unwrap().contains(stderr), "{got}");
+        assert!(ext["cmd"].is_array(), "{got}");
+        assert!(err["message"].as_str().unwrap().contains(message), "{got}");
+    }
 }
 
 fn chain_query(n: usize, tag: &str) -> String {
