@@ -1059,7 +1059,8 @@ impl crate::worker::Worker {
                 op.path
             )));
         }
-        Ok(Arc::new(crate::worker::VertexResult { outputs: vec![up.snapshot], meta: None }))
+        let leases = vec![self.store.lease(up.snapshot)?];
+        Ok(Arc::new(crate::worker::VertexResult { outputs: vec![up.snapshot], meta: None, leases }))
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tanto_exec::{ExitInfo, Mount, MountSource, Network, ProcessSpec, Rootfs};
 use tanto_model::{Digest, ExecMountKind, ExecOp, Expect, FileAction, FileOp, ImageLayerOp, Op, Vertex};
-use tanto_store::{CacheRecord, ExecMeta, Prepared, Sharing, SnapshotId, Store};
+use tanto_store::{CacheRecord, ExecMeta, Prepared, Sharing, SnapshotId, SnapshotLease, Store};
 
 use crate::fsops::{self, CopyOpts, Filter, Root};
 use crate::progress::Progress;
@@ -19,7 +19,10 @@ use tanto_model::Tiered as _;
 #[derive(Debug)]
 pub struct VertexResult {
     pub outputs: Vec<SnapshotId>,
-    pub meta: Option<ExecMeta>,
+    pub meta: Option<Arc<ExecMeta>>,
+    /// Leases on `outputs` for as long as the result is remembered: a prune
+    /// (in this engine or another) never removes what a live session holds.
+    pub leases: Vec<SnapshotLease>,
 }
 
 pub type Output = Arc<VertexResult>;
@@ -39,8 +42,8 @@ pub struct Worker {
     pub cdi_spec_dirs: Vec<PathBuf>,
 }
 
-fn out_of(rec: CacheRecord) -> Output {
-    Arc::new(VertexResult { outputs: rec.outputs, meta: rec.meta })
+fn out_of(rec: CacheRecord, leases: Vec<SnapshotLease>) -> Output {
+    Arc::new(VertexResult { outputs: rec.outputs, meta: rec.meta.map(Arc::new), leases })
 }
 
 /// The snapshot behind input `i` of `vertex`.
@@ -61,11 +64,11 @@ impl tanto_solver::Worker for Worker {
     async fn lookup(&self, _vertex: &Arc<Vertex>, key: Digest) -> Result<Option<Output>, Arc<EngineError>> {
         let store = self.store.clone();
         let key = key.to_string();
-        let rec = tokio::task::spawn_blocking(move || store.lookup(&key))
+        let rec = tokio::task::spawn_blocking(move || store.lookup_held(&key))
             .await
             .map_err(|e| Arc::new(EngineError::internal(e.to_string())))?
             .map_err(|e| Arc::new(EngineError::from(e)))?;
-        Ok(rec.map(out_of))
+        Ok(rec.map(|(rec, leases)| out_of(rec, leases)))
     }
 
     async fn compute(
@@ -106,8 +109,21 @@ impl tanto_solver::Worker for Worker {
         res.map_err(Arc::new)
     }
 
-    fn still_valid(&self, out: &Output) -> bool {
-        out.outputs.iter().all(|s| self.store.snapshot_dir(*s).is_dir())
+    fn reuse(&self, out: &Output) -> Option<Output> {
+        match self.store.hold(&out.outputs) {
+            Ok(Some(leases)) => {
+                Some(Arc::new(VertexResult { outputs: out.outputs.clone(), meta: out.meta.clone(), leases }))
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "holding a remembered result failed; solving it again");
+                None
+            }
+        }
+    }
+
+    fn remember(&self, out: &Output) -> Output {
+        Arc::new(VertexResult { outputs: out.outputs.clone(), meta: out.meta.clone(), leases: Vec::new() })
     }
 }
 
@@ -156,9 +172,12 @@ impl Pending {
 
     pub(crate) fn commit(mut self, key: &str, meta: Option<ExecMeta>) -> Result<Output, EngineError> {
         let rec = CacheRecord { outputs: self.ids(), meta };
+        // Held from before the commit, so no prune can take the result away
+        // between its commit and its first use.
+        let leases = rec.outputs.iter().map(|id| self.store.lease(*id)).collect::<Result<Vec<_>, _>>()?;
         self.store.commit(key, &rec)?;
         self.items.clear();
-        Ok(out_of(rec))
+        Ok(out_of(rec, leases))
     }
 }
 

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 mod common;
 
-use common::{ask, ask_err, fixture, skip_reason};
+use common::{ask, ask_err, fixture, query, skip_reason};
 
 fn write(root: &Path, files: &[(&str, &str)]) {
     for (p, data) in files {
@@ -335,4 +335,61 @@ async fn the_current_workspace_reads_inside_its_boundary() {
     let e2 = common::engine_at(&fx, &plain, &root.join("state")).await;
     let ws = ask(&e2, "{ currentWorkspace { path address configPath hasConfig } }", "currentWorkspace").await;
     assert_eq!(ws, json!({"path": "", "address": plain.to_string_lossy(), "configPath": "", "hasConfig": false}));
+}
+
+/// Pruning while pipelines run never breaks them: every result a step uses is
+/// held (leased) from its lookup or commit until the step is done with it,
+/// in this engine and in others on the same state dir.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn prune_while_pipelines_run_breaks_nothing() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let fx = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let engines = [common::engine_at(&fx, tmp.path(), &state).await, common::engine_at(&fx, tmp.path(), &state).await];
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut pruners = Vec::new();
+    for e in &engines {
+        let (e, stop) = (e.clone(), stop.clone());
+        pruners.push(tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let got = query(&e, "{ engine { localCache { prune } } }").await;
+                assert!(got.get("errors").is_none(), "prune failed: {got}");
+                n += 1;
+            }
+            n
+        }));
+    }
+    let mut runs = Vec::new();
+    for i in 0..40 {
+        let e = engines[i % 2].clone();
+        runs.push(tokio::spawn(async move {
+            // Repeated steps (hits that a prune races with) and new ones.
+            let q = format!(
+                r#"{{ container {{ from(address: "busybox") {{ withNewFile(path: "/a", contents: "{m}") {{ withExec(args: ["sh", "-c", "cat /a > /b; echo {i} >> /b"]) {{ withExec(args: ["cat", "/b"]) {{ stdout }} }} }} }} }} }}"#,
+                m = i % 4
+            );
+            let got = query(&e, &q).await;
+            let out = got["data"]["container"]["from"]["withNewFile"]["withExec"]["withExec"]["stdout"].clone();
+            (out == json!(format!("{}{i}\n", i % 4)), got)
+        }));
+    }
+    let mut failures = Vec::new();
+    for r in runs {
+        let (ok, got) = r.await.unwrap();
+        if !ok {
+            failures.push(got);
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut prunes = 0;
+    for p in pruners {
+        prunes += p.await.unwrap();
+    }
+    assert!(prunes >= 2, "the pruners ran ({prunes})");
+    assert!(failures.is_empty(), "{} of 40 pipelines failed during prunes: {:?}", failures.len(), failures.first());
 }

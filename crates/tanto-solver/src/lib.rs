@@ -38,10 +38,16 @@ pub trait Worker: Send + Sync + 'static {
         inputs: Vec<Self::Output>,
     ) -> Result<Self::Output, Self::Error>;
 
-    /// Whether a result remembered in memory still exists (a cache prune may
-    /// have removed it since); a result that does not is solved again.
-    fn still_valid(&self, _out: &Self::Output) -> bool {
-        true
+    /// A result remembered in memory, held again for one more use; `None`
+    /// when it no longer exists (a cache prune may have removed it since),
+    /// and it is solved again.
+    fn reuse(&self, out: &Self::Output) -> Option<Self::Output> {
+        Some(out.clone())
+    }
+
+    /// What the solver's memory keeps of a result (without what holds it for one use).
+    fn remember(&self, out: &Self::Output) -> Self::Output {
+        out.clone()
     }
 }
 
@@ -109,7 +115,7 @@ impl<W: Worker> Solver<W> {
         let key = vertex.key();
         let remembered = self.done.get(&key).map(|o| o.clone());
         if let Some(out) = remembered {
-            if self.worker.still_valid(&out) {
+            if let Some(out) = self.worker.reuse(&out) {
                 self.stats.lock().memory_hits += 1;
                 return async move { Ok(out) }.boxed();
             }
@@ -158,7 +164,7 @@ impl<W: Worker> Solver<W> {
         if let Some(out) = self.worker.lookup(vertex, key).await? {
             self.stats.lock().cache_hits += 1;
             self.emit(Event::Cached { key, label: label.to_string() });
-            self.done.insert(key, out.clone());
+            self.done.insert(key, self.worker.remember(&out));
             return Ok(out);
         }
         let inputs = futures::future::try_join_all(vertex.inputs.iter().map(|i| self.solve(i.vertex.clone()))).await?;
@@ -167,7 +173,7 @@ impl<W: Worker> Solver<W> {
         let out = self.worker.compute(vertex, key, inputs).await?;
         self.stats.lock().computed += 1;
         self.emit(Event::Done { key, label: label.to_string(), duration: started.elapsed() });
-        self.done.insert(key, out.clone());
+        self.done.insert(key, self.worker.remember(&out));
         Ok(out)
     }
 }
@@ -208,8 +214,8 @@ mod tests {
             self.persisted.insert(key, out.clone());
             Ok(out)
         }
-        fn still_valid(&self, out: &Vec<String>) -> bool {
-            !out.last().is_some_and(|l| self.pruned.lock().contains(l))
+        fn reuse(&self, out: &Vec<String>) -> Option<Vec<String>> {
+            (!out.last().is_some_and(|l| self.pruned.lock().contains(l))).then(|| out.clone())
         }
     }
 

@@ -5,6 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::prune::SnapshotLease;
 use crate::snapshot::SnapshotId;
 use crate::{Store, StoreError};
 
@@ -61,6 +62,33 @@ pub struct CacheRecord {
 
 impl Store {
     /// Looks a vertex key up; a record whose snapshots are gone counts as a miss.
+    /// The record under `key` with a [`SnapshotLease`] on each of its
+    /// outputs (see [`Store::hold`]); `None` when there is none, or when a
+    /// prune removed it while it was looked up.
+    pub fn lookup_held(&self, key: &str) -> Result<Option<(CacheRecord, Vec<SnapshotLease>)>, StoreError> {
+        let Some(rec) = self.lookup(key)? else { return Ok(None) };
+        Ok(self.hold(&rec.outputs)?.map(|leases| (rec, leases)))
+    }
+
+    /// Leases on committed snapshots `ids`: a [`Store::prune`] in any process
+    /// leaves them (and their chains) alone until the leases drop. The leases
+    /// are taken first and the snapshots checked after, so a prune that ran
+    /// in between gives `None`, never a lease on a snapshot that is gone.
+    pub fn hold(&self, ids: &[SnapshotId]) -> Result<Option<Vec<SnapshotLease>>, StoreError> {
+        let leases = ids.iter().map(|id| self.lease(*id)).collect::<Result<Vec<_>, _>>()?;
+        let db = self.inner.db.lock();
+        for id in ids {
+            let state: Option<String> =
+                db.query_row("SELECT state FROM snapshots WHERE id = ?1", params![id.0], |r| r.get(0)).optional()?;
+            if state.as_deref() != Some("committed") {
+                drop(db);
+                return Ok(None);
+            }
+        }
+        drop(db);
+        Ok(Some(leases))
+    }
+
     pub fn lookup(&self, key: &str) -> Result<Option<CacheRecord>, StoreError> {
         let db = self.inner.db.lock();
         let row = db
