@@ -209,7 +209,7 @@ impl EngineBackend {
         let src_path = path.to_string();
         let out = target.clone();
         blocking(move || {
-            let view = store.view(snap, "/")?;
+            let view = store.view(snap.id, "/")?;
             let src = Root::open(view.path())
                 .map_err(|e| EngineError::internal(format!("opening the directory to export: {e}")))?;
             match src.stat(&src_path, true).map_err(|e| io_error(&e, format!("`{src_path}`: {e}")))? {
@@ -254,7 +254,7 @@ impl EngineBackend {
         }
         let out = target.clone();
         blocking(move || {
-            let view = store.view(snap, "/")?;
+            let view = store.view(snap.id, "/")?;
             let src = Root::open(view.path())
                 .map_err(|e| EngineError::internal(format!("opening the file to export: {e}")))?;
             match src.stat(&src_path, true).map_err(|e| io_error(&e, format!("`{src_path}`: {e}")))? {

@@ -75,9 +75,13 @@ impl EngineBackend {
         let mut blobs: HashMap<SnapshotId, (BlobSource, String)> = HashMap::new();
         let mut labels: HashMap<SnapshotId, String> = HashMap::new();
         let mut top = None;
+        // Every snapshot of the chain stays held until its layers are made.
+        let mut held = Vec::new();
         let mut cur = Some(rootfs.clone());
         while let Some(r) = cur {
-            let snap = self.snapshot(Some(&r)).await?.expect("a ref has a snapshot");
+            let h = self.snapshot(Some(&r)).await?;
+            let snap = h.id.expect("a ref has a snapshot");
+            held.push(h);
             top.get_or_insert(snap);
             labels.insert(snap, r.vertex.label());
             cur = match &r.vertex.op {
@@ -470,7 +474,7 @@ impl EngineBackend {
         let store = self.worker().store.clone();
         let file_path = path.to_string();
         let file = blocking(move || {
-            let view = store.view(snap, "/")?;
+            let view = store.view(snap.id, "/")?;
             let root = crate::fsops::Root::open(view.path())
                 .map_err(|e| EngineError::internal(format!("opening the tarball's directory: {e}")))?;
             root.open_file(&file_path).map_err(|e| crate::io_error(&e, format!("image tarball `{file_path}`: {e}")))

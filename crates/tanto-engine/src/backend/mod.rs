@@ -26,6 +26,12 @@ use crate::fsops::{self, Root, Stat};
 use crate::worker::{blocking, Worker};
 use crate::EngineError;
 
+/// A solved filesystem and the result that holds it (see [`EngineBackend::snapshot`]).
+pub(crate) struct Held {
+    pub(crate) id: Option<SnapshotId>,
+    _result: Option<crate::worker::Output>,
+}
+
 pub struct EngineBackend {
     pub(crate) solver: Arc<Solver<Worker>>,
     platform: String,
@@ -109,15 +115,17 @@ impl EngineBackend {
         self.solver.worker()
     }
 
-    /// The snapshot of `root` (solving it); `None` for the empty filesystem.
-    pub(crate) async fn snapshot(&self, root: Option<&Ref>) -> Result<Option<SnapshotId>, EngineError> {
-        let Some(r) = root else { return Ok(None) };
+    /// The snapshot of `root` (solving it; `None` for the empty filesystem),
+    /// held from prunes for as long as the returned value lives.
+    pub(crate) async fn snapshot(&self, root: Option<&Ref>) -> Result<Held, EngineError> {
+        let Some(r) = root else { return Ok(Held { id: None, _result: None }) };
         let out = self.solver.solve(r.vertex.clone()).await.map_err(|e| (*e).clone())?;
-        out.outputs
+        let id = out
+            .outputs
             .get(r.output as usize)
             .copied()
-            .map(Some)
-            .ok_or_else(|| EngineError::internal(format!("no output {} for {:?}", r.output, r.vertex)))
+            .ok_or_else(|| EngineError::internal(format!("no output {} for {:?}", r.output, r.vertex)))?;
+        Ok(Held { id: Some(id), _result: Some(out) })
     }
 
     /// A view of directory `path` of `root` (for tools that need a host path).
@@ -125,7 +133,7 @@ impl EngineBackend {
         let snap = self.snapshot(root).await?;
         let store = self.worker().store.clone();
         let p = path.to_string();
-        blocking(move || Ok(store.view(snap, &p)?)).await
+        blocking(move || Ok(store.view(snap.id, &p)?)).await
     }
 
     /// Runs `f` on a read-only root of `root`'s filesystem, off the async runtime.
@@ -137,7 +145,7 @@ impl EngineBackend {
         let snap = self.snapshot(root).await?;
         let store = self.worker().store.clone();
         blocking(move || {
-            let view = store.view(snap, "/")?;
+            let view = store.view(snap.id, "/")?;
             let r = Root::open(view.path()).map_err(|e| EngineError::internal(format!("opening a snapshot: {e}")))?;
             f(&r)
         })

@@ -70,7 +70,7 @@ impl Solve for EngineBackend {
         let store = self.worker().store.clone();
         let (lp, up) = (lower_path.to_string(), upper_path.to_string());
         blocking(move || {
-            let (lv, uv) = (store.view(ls, "/")?, store.view(us, "/")?);
+            let (lv, uv) = (store.view(ls.id, "/")?, store.view(us.id, "/")?);
             let open = |p: &std::path::Path| {
                 Root::open(p).map_err(|e| EngineError::internal(format!("opening a snapshot: {e}")))
             };
