@@ -126,7 +126,9 @@ impl Store {
         }))
     }
 
-    /// Commits pending snapshots and records `rec` under `key`, atomically.
+    /// Commits pending snapshots and records `rec` under `key`, atomically
+    /// and durably: the snapshots' files are on disk (`syncfs`, shared by
+    /// concurrent commits) before the transaction that records them.
     /// Snapshots in `rec.outputs` that are already committed stay as they are.
     pub fn commit(&self, key: &str, rec: &CacheRecord) -> Result<(), StoreError> {
         for id in &rec.outputs {
@@ -135,6 +137,8 @@ impl Store {
                 let _ = std::fs::remove_dir_all(&work);
             }
         }
+        // The snapshots' files before the record that points at them.
+        self.inner.syncer.sync(&self.inner.root).map_err(crate::io_err(&self.inner.root))?;
         let mut db = self.inner.db.lock();
         let tx = db.transaction()?;
         for id in &rec.outputs {

@@ -23,6 +23,7 @@
 
 mod copymemo;
 mod db;
+mod durable;
 mod lease;
 mod prune;
 mod snapshot;
@@ -87,6 +88,8 @@ struct Inner {
     /// Names this instance's snapshot leases (`owner/instance`).
     holder: String,
     leases: prune::Leases,
+    /// Group `syncfs` before records are written (`durable.rs`).
+    syncer: durable::Syncer,
 }
 
 impl Store {
@@ -110,6 +113,7 @@ impl Store {
                 owner,
                 holder,
                 leases: Default::default(),
+                syncer: Default::default(),
             }),
         };
         store.recover()?;
@@ -186,6 +190,19 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_commit_syncs_the_snapshot_before_recording_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let prep = store.prepare(None).unwrap();
+        std::fs::write(prep.upper.join("data"), b"result").unwrap();
+        let id = prep.id;
+        assert_eq!(store.inner.syncer.covered(), 0);
+        store.commit("sha256:k", &CacheRecord { outputs: vec![id], meta: None }).unwrap();
+        assert_eq!(store.inner.syncer.covered(), 1, "one sync, covering the commit");
+        assert!(store.lookup("sha256:k").unwrap().is_some());
+    }
 
     #[test]
     fn the_secret_key_is_made_once_per_state_dir_and_private() {
