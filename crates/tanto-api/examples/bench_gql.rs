@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use tanto_api::gql::{execute, execute_bytes, FieldCall, FieldError, Obj, Request, Resolved, Resolver, Schema};
+use tanto_gql::{execute, execute_bytes, FieldCall, FieldError, Obj, Request, Resolved, Resolver};
 
 /// Answers chain fields with a new object and leaves with a constant.
 struct Trivial;
@@ -25,7 +25,7 @@ const INTROSPECTION: &str = include_str!("../tests/data/gql4_introspection.graph
 fn main() {
     let n: u32 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(20_000);
     let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
-    let schema = Schema::dagger_v021();
+    let schema = tanto_api::schema::dagger_v021();
     let root = Obj::new("Query", ());
     rt.block_on(async {
         let out = execute(schema, &Trivial, root.clone(), Request::new(TYPICAL)).await;

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 use serde_json::{json, Value as Json};
-use tanto_api::gql::{execute, FieldCall, FieldError, Obj, Request, Resolved, Resolver, Schema};
+use tanto_gql::{execute, FieldCall, FieldError, Obj, Request, Resolved, Resolver};
 
 const GQL4_INTROSPECTION: &str = include_str!("data/gql4_introspection.graphql");
 
@@ -26,7 +26,7 @@ async fn introspect() -> Json {
         variables: None,
         operation_name: Some("IntrospectionQuery".into()),
     };
-    execute(Schema::dagger_v021(), &Unreachable, Obj::new("Query", ()), req).await
+    execute(tanto_api::schema::dagger_v021(), &Unreachable, Obj::new("Query", ()), req).await
 }
 
 fn find<'a>(list: &'a Json, name: &str) -> &'a Json {

@@ -7,7 +7,7 @@ use parking_lot::Mutex;
 use tanto_api::dagger::backend::ImageOptions;
 use tanto_api::dagger::objects::{ContainerObj, FileObj, ImageConfig, PortObj};
 use tanto_api::dagger::{Backend, EntryKind, EntryStat, ExecOutput, ResolvedImage};
-use tanto_api::gql::FieldError;
+use tanto_gql::FieldError;
 use tanto_model::{BlobSource, Ref};
 use tanto_solver::Solver;
 use tanto_store::SnapshotId;

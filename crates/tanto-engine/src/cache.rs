@@ -15,7 +15,7 @@ use std::path::Path;
 use tanto_api::dagger::engineobj::{
     EngineCacheEntryObj, EngineCacheEntrySetObj, EngineCacheObj, EngineObj, PruneRequest,
 };
-use tanto_api::gql::FieldError;
+use tanto_gql::FieldError;
 use tanto_store::PrunePolicy;
 
 use crate::backend::EngineBackend;

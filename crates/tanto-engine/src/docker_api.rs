@@ -18,7 +18,7 @@ use futures::StreamExt;
 use tanto_api::dagger::backend::ImageOptions;
 use tanto_api::dagger::objects::ContainerObj;
 use tanto_api::dagger::ResolvedImage;
-use tanto_api::gql::FieldError;
+use tanto_gql::FieldError;
 use tokio::io::AsyncWriteExt;
 
 use crate::backend::EngineBackend;

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tanto_api::gql::FieldError;
+use tanto_gql::FieldError;
 use tanto_model::Ref;
 use tanto_oci::registry::{Credential, RegistryAuth};
 

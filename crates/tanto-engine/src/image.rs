@@ -24,7 +24,7 @@ use sha2::{Digest as _, Sha256};
 use tanto_api::dagger::backend::{Compression, ImageOptions};
 use tanto_api::dagger::objects::{ContainerObj, FileObj};
 use tanto_api::dagger::ResolvedImage;
-use tanto_api::gql::FieldError;
+use tanto_gql::FieldError;
 use tanto_model::{BlobSource, LocalOp, Op, Ref, StableHasher, Vertex};
 use tanto_oci::layer::diff::{self, TreeKind};
 use tanto_oci::layer::Compression as Comp;

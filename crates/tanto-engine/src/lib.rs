@@ -35,7 +35,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::{json, Map, Value as Json};
-use tanto_api::gql::{self, FieldError, Schema};
+use tanto_gql::{FieldError, Schema};
 use tanto_solver::Solver;
 use tanto_store::{Store, StoreError};
 
@@ -243,7 +243,7 @@ impl Engine {
         solver.subscribe(Arc::new(move |e| p.on_event(e)));
         let backend = Arc::new(EngineBackend::new(solver.clone(), options.workdir.clone()).with_gc(gc));
         let api = tanto_api::Api::new(backend, Arc::new(tanto_api::Objects::default()));
-        Ok(Arc::new(Engine { api, schema: Schema::dagger_v021(), solver, options }))
+        Ok(Arc::new(Engine { api, schema: tanto_api::schema::dagger_v021(), solver, options }))
     }
 
     /// Waits (briefly) for cancelled containers to be cleaned up before exit.
@@ -260,12 +260,12 @@ impl Engine {
     }
 
     /// Like [`Engine::execute`], serialised (cheaper for large answers such as introspection).
-    pub async fn execute_bytes(&self, req: gql::Request) -> Vec<u8> {
-        gql::execute_bytes(self.schema, &self.api, tanto_api::Api::root(), req).await
+    pub async fn execute_bytes(&self, req: tanto_gql::Request) -> Vec<u8> {
+        tanto_gql::execute_bytes(self.schema, &self.api, tanto_api::Api::root(), req).await
     }
 
     /// Executes one GraphQL request; the result is the whole response body.
-    pub async fn execute(&self, req: gql::Request) -> Json {
-        gql::execute(self.schema, &self.api, tanto_api::Api::root(), req).await
+    pub async fn execute(&self, req: tanto_gql::Request) -> Json {
+        tanto_gql::execute(self.schema, &self.api, tanto_api::Api::root(), req).await
     }
 }

@@ -90,7 +90,7 @@ async fn handle(
             ))
         }
     };
-    let request = match tanto_api::gql::parse_request_body(&body) {
+    let request = match tanto_gql::parse_request_body(&body) {
         Ok(r) => r,
         Err(errors) => return Ok(json_response(StatusCode::OK, &errors)),
     };

@@ -10,7 +10,7 @@
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
-use tanto_api::gql::FieldError;
+use tanto_gql::FieldError;
 
 use crate::backend::EngineBackend;
 

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use tanto_api::dagger::workspace::{WorkspaceObj, CONFIG_FILE};
-use tanto_api::gql::FieldError;
+use tanto_gql::FieldError;
 use tanto_model::Ref;
 
 use crate::backend::EngineBackend;

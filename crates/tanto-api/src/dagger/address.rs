@@ -26,7 +26,7 @@ use super::objects::*;
 use super::service::{PortForwardObj, ServiceKind, ServiceObj};
 use super::sources::{GitAuth, GitRefObj, GitRepositoryObj, RefKind};
 use super::{leaf, not_implemented, paths, resolved, Api, Object};
-use crate::gql::{FieldCall, FieldError, Resolved};
+use tanto_gql::{FieldCall, FieldError, Resolved};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct AddressObj {

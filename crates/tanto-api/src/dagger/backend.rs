@@ -4,7 +4,7 @@
 use tanto_model::{BlobSource, Ref};
 
 use super::objects::{ContainerObj, FileObj, ImageConfig};
-use crate::gql::FieldError;
+use tanto_gql::FieldError;
 
 /// An image resolved from a registry (tag resolved to a digest).
 #[derive(Debug, Clone)]

@@ -8,7 +8,7 @@ use tanto_model::{FileAction, Ref};
 
 use super::objects::DirectoryObj;
 use super::{file_op, leaf, not_implemented, resolved, Api, Object};
-use crate::gql::{FieldCall, FieldError, Resolved};
+use tanto_gql::{FieldCall, FieldError, Resolved};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ChangesetObj {

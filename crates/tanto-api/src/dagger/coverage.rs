@@ -22,8 +22,8 @@ use super::backend::*;
 use super::objects::{ContainerObj, FileObj};
 use super::sources::{GitAuth, RefKind};
 use super::{Api, Objects};
-use crate::gql::schema::{TypeDef, TypeKind, TypeRef};
-use crate::gql::{Args, FieldCall, Obj, Resolved, Resolver, Schema};
+use tanto_gql::schema::{TypeDef, TypeKind, TypeRef};
+use tanto_gql::{Args, FieldCall, Obj, Resolved, Resolver, Schema};
 
 /// The types the coverage goal is about.
 pub const CORE_TYPES: &[&str] =
@@ -57,7 +57,7 @@ impl TypeCoverage {
 /// A backend that does no work: every call fails with `probe: no engine`.
 pub struct ProbeBackend;
 
-fn no<T>() -> Result<T, crate::gql::FieldError> {
+fn no<T>() -> Result<T, tanto_gql::FieldError> {
     Err("probe: no engine".into())
 }
 
@@ -66,34 +66,34 @@ impl Backend for ProbeBackend {
     fn default_platform(&self) -> String {
         "linux/amd64".into()
     }
-    async fn resolve_image(&self, _: &str, _: &str) -> Result<ResolvedImage, crate::gql::FieldError> {
+    async fn resolve_image(&self, _: &str, _: &str) -> Result<ResolvedImage, tanto_gql::FieldError> {
         no()
     }
-    async fn sync(&self, _: &Ref) -> Result<(), crate::gql::FieldError> {
+    async fn sync(&self, _: &Ref) -> Result<(), tanto_gql::FieldError> {
         no()
     }
-    async fn exec_output(&self, _: &Ref) -> Result<ExecOutput, crate::gql::FieldError> {
+    async fn exec_output(&self, _: &Ref) -> Result<ExecOutput, tanto_gql::FieldError> {
         no()
     }
-    async fn read_file(&self, _: Option<&Ref>, _: &str) -> Result<Vec<u8>, crate::gql::FieldError> {
+    async fn read_file(&self, _: Option<&Ref>, _: &str) -> Result<Vec<u8>, tanto_gql::FieldError> {
         no()
     }
-    async fn read_dir(&self, _: Option<&Ref>, _: &str) -> Result<Vec<EntryStat>, crate::gql::FieldError> {
+    async fn read_dir(&self, _: Option<&Ref>, _: &str) -> Result<Vec<EntryStat>, tanto_gql::FieldError> {
         no()
     }
-    async fn stat(&self, _: Option<&Ref>, _: &str, _: bool) -> Result<Option<EntryStat>, crate::gql::FieldError> {
+    async fn stat(&self, _: Option<&Ref>, _: &str, _: bool) -> Result<Option<EntryStat>, tanto_gql::FieldError> {
         no()
     }
-    async fn glob(&self, _: Option<&Ref>, _: &str, _: &str) -> Result<Vec<String>, crate::gql::FieldError> {
+    async fn glob(&self, _: Option<&Ref>, _: &str, _: &str) -> Result<Vec<String>, tanto_gql::FieldError> {
         no()
     }
-    async fn digest(&self, _: Option<&Ref>, _: &str, _: bool) -> Result<String, crate::gql::FieldError> {
+    async fn digest(&self, _: Option<&Ref>, _: &str, _: bool) -> Result<String, tanto_gql::FieldError> {
         no()
     }
-    async fn http_fetch(&self, _: &str, _: Option<&str>) -> Result<String, crate::gql::FieldError> {
+    async fn http_fetch(&self, _: &str, _: Option<&str>) -> Result<String, tanto_gql::FieldError> {
         no()
     }
-    async fn git_refs(&self, _: &str, _: &GitAuth) -> Result<Vec<(String, String)>, crate::gql::FieldError> {
+    async fn git_refs(&self, _: &str, _: &GitAuth) -> Result<Vec<(String, String)>, tanto_gql::FieldError> {
         no()
     }
     async fn git_resolve(
@@ -102,12 +102,12 @@ impl Backend for ProbeBackend {
         _: &str,
         _: RefKind,
         _: &GitAuth,
-    ) -> Result<(String, String), crate::gql::FieldError> {
+    ) -> Result<(String, String), tanto_gql::FieldError> {
         no()
     }
     fn set_secret(&self, _: &str, _: Vec<u8>) {}
     fn register_secret_uri(&self, _: &str, _: &str) {}
-    async fn secret_plaintext(&self, _: &str, _: &str) -> Result<Vec<u8>, crate::gql::FieldError> {
+    async fn secret_plaintext(&self, _: &str, _: &str) -> Result<Vec<u8>, tanto_gql::FieldError> {
         no()
     }
     async fn host_directory(
@@ -116,13 +116,13 @@ impl Backend for ProbeBackend {
         _: Vec<String>,
         _: Vec<String>,
         _: bool,
-    ) -> Result<Ref, crate::gql::FieldError> {
+    ) -> Result<Ref, tanto_gql::FieldError> {
         no()
     }
-    async fn host_file(&self, _: &str) -> Result<(Ref, String), crate::gql::FieldError> {
+    async fn host_file(&self, _: &str) -> Result<(Ref, String), tanto_gql::FieldError> {
         no()
     }
-    async fn host_find_up(&self, _: &str) -> Result<Option<String>, crate::gql::FieldError> {
+    async fn host_find_up(&self, _: &str) -> Result<Option<String>, tanto_gql::FieldError> {
         no()
     }
     async fn export_directory(
@@ -131,10 +131,10 @@ impl Backend for ProbeBackend {
         _: &str,
         _: &str,
         _: bool,
-    ) -> Result<String, crate::gql::FieldError> {
+    ) -> Result<String, tanto_gql::FieldError> {
         no()
     }
-    async fn export_file(&self, _: Option<&Ref>, _: &str, _: &str, _: bool) -> Result<String, crate::gql::FieldError> {
+    async fn export_file(&self, _: Option<&Ref>, _: &str, _: &str, _: bool) -> Result<String, tanto_gql::FieldError> {
         no()
     }
     async fn export_image(
@@ -142,37 +142,37 @@ impl Backend for ProbeBackend {
         _: &[ContainerObj],
         _: &str,
         _: &ImageOptions,
-    ) -> Result<String, crate::gql::FieldError> {
+    ) -> Result<String, tanto_gql::FieldError> {
         no()
     }
     async fn image_tarball(
         &self,
         _: &[ContainerObj],
         _: &ImageOptions,
-    ) -> Result<(Ref, String), crate::gql::FieldError> {
+    ) -> Result<(Ref, String), tanto_gql::FieldError> {
         no()
     }
-    async fn publish(&self, _: &str, _: &[ContainerObj], _: &ImageOptions) -> Result<String, crate::gql::FieldError> {
+    async fn publish(&self, _: &str, _: &[ContainerObj], _: &ImageOptions) -> Result<String, tanto_gql::FieldError> {
         no()
     }
-    async fn import_image(&self, _: &FileObj, _: &str, _: &str) -> Result<ResolvedImage, crate::gql::FieldError> {
+    async fn import_image(&self, _: &FileObj, _: &str, _: &str) -> Result<ResolvedImage, tanto_gql::FieldError> {
         no()
     }
-    async fn add_registry_auth(&self, _: &str, _: &str, _: &str) -> Result<(), crate::gql::FieldError> {
+    async fn add_registry_auth(&self, _: &str, _: &str, _: &str) -> Result<(), tanto_gql::FieldError> {
         no()
     }
     fn remove_registry_auth(&self, _: &str) {}
     fn register_service(&self, _: &super::service::ServiceSpec) {}
-    async fn start_service(&self, _: &super::service::ServiceSpec) -> Result<(), crate::gql::FieldError> {
+    async fn start_service(&self, _: &super::service::ServiceSpec) -> Result<(), tanto_gql::FieldError> {
         no()
     }
-    async fn stop_service(&self, _: &super::service::ServiceSpec, _: bool) -> Result<(), crate::gql::FieldError> {
+    async fn stop_service(&self, _: &super::service::ServiceSpec, _: bool) -> Result<(), tanto_gql::FieldError> {
         no()
     }
     async fn service_ports(
         &self,
         _: &super::service::ServiceSpec,
-    ) -> Result<(String, Vec<super::objects::PortObj>), crate::gql::FieldError> {
+    ) -> Result<(String, Vec<super::objects::PortObj>), tanto_gql::FieldError> {
         no()
     }
     async fn service_up(
@@ -180,7 +180,7 @@ impl Backend for ProbeBackend {
         _: &super::service::ServiceSpec,
         _: Vec<super::service::PortForwardObj>,
         _: bool,
-    ) -> Result<(), crate::gql::FieldError> {
+    ) -> Result<(), tanto_gql::FieldError> {
         no()
     }
     async fn changes(
@@ -189,13 +189,13 @@ impl Backend for ProbeBackend {
         _: &str,
         _: Option<&Ref>,
         _: &str,
-    ) -> Result<super::changeset::ChangeLists, crate::gql::FieldError> {
+    ) -> Result<super::changeset::ChangeLists, tanto_gql::FieldError> {
         no()
     }
-    async fn host_unix_socket(&self, _: &str) -> Result<String, crate::gql::FieldError> {
+    async fn host_unix_socket(&self, _: &str) -> Result<String, tanto_gql::FieldError> {
         no()
     }
-    async fn host_container_image(&self, _: &str, _: &str) -> Result<ResolvedImage, crate::gql::FieldError> {
+    async fn host_container_image(&self, _: &str, _: &str) -> Result<ResolvedImage, tanto_gql::FieldError> {
         no()
     }
     async fn load_host_image(
@@ -203,13 +203,13 @@ impl Backend for ProbeBackend {
         _: &str,
         _: &[ContainerObj],
         _: &ImageOptions,
-    ) -> Result<(), crate::gql::FieldError> {
+    ) -> Result<(), tanto_gql::FieldError> {
         no()
     }
-    async fn git_dir_refs(&self, _: Option<&Ref>, _: &str) -> Result<Vec<(String, String)>, crate::gql::FieldError> {
+    async fn git_dir_refs(&self, _: Option<&Ref>, _: &str) -> Result<Vec<(String, String)>, tanto_gql::FieldError> {
         no()
     }
-    async fn git_dir_ignored(&self, _: Option<&Ref>, _: &str) -> Result<Vec<String>, crate::gql::FieldError> {
+    async fn git_dir_ignored(&self, _: Option<&Ref>, _: &str) -> Result<Vec<String>, tanto_gql::FieldError> {
         no()
     }
     async fn git_merge_base(
@@ -217,26 +217,26 @@ impl Backend for ProbeBackend {
         _: &super::sources::GitRepositoryObj,
         _: &str,
         _: &str,
-    ) -> Result<String, crate::gql::FieldError> {
+    ) -> Result<String, tanto_gql::FieldError> {
         no()
     }
-    async fn engine_info(&self) -> Result<super::engineobj::EngineObj, crate::gql::FieldError> {
+    async fn engine_info(&self) -> Result<super::engineobj::EngineObj, tanto_gql::FieldError> {
         Ok(Default::default())
     }
-    async fn cache_policy(&self) -> Result<super::engineobj::EngineCacheObj, crate::gql::FieldError> {
+    async fn cache_policy(&self) -> Result<super::engineobj::EngineCacheObj, tanto_gql::FieldError> {
         Ok(Default::default())
     }
-    async fn cache_entries(&self, _: &str) -> Result<super::engineobj::EngineCacheEntrySetObj, crate::gql::FieldError> {
+    async fn cache_entries(&self, _: &str) -> Result<super::engineobj::EngineCacheEntrySetObj, tanto_gql::FieldError> {
         // One entry, so the probe reaches `EngineCacheEntry`.
         Ok(super::engineobj::EngineCacheEntrySetObj { entries: vec![Default::default()], disk_space_bytes: 0 })
     }
-    async fn cache_prune(&self, _: &super::engineobj::PruneRequest) -> Result<(), crate::gql::FieldError> {
+    async fn cache_prune(&self, _: &super::engineobj::PruneRequest) -> Result<(), tanto_gql::FieldError> {
         no()
     }
-    async fn host_path(&self, _: &str) -> Result<Option<(String, EntryKind)>, crate::gql::FieldError> {
+    async fn host_path(&self, _: &str) -> Result<Option<(String, EntryKind)>, tanto_gql::FieldError> {
         no()
     }
-    async fn workspace(&self) -> Result<super::workspace::WorkspaceObj, crate::gql::FieldError> {
+    async fn workspace(&self) -> Result<super::workspace::WorkspaceObj, tanto_gql::FieldError> {
         Ok(Default::default())
     }
     async fn workspace_directory(
@@ -246,14 +246,14 @@ impl Backend for ProbeBackend {
         _: Vec<String>,
         _: Vec<String>,
         _: bool,
-    ) -> Result<Ref, crate::gql::FieldError> {
+    ) -> Result<Ref, tanto_gql::FieldError> {
         no()
     }
     async fn workspace_file(
         &self,
         _: &super::workspace::WorkspaceObj,
         _: &str,
-    ) -> Result<(Ref, String), crate::gql::FieldError> {
+    ) -> Result<(Ref, String), tanto_gql::FieldError> {
         no()
     }
     async fn workspace_find_up(
@@ -261,7 +261,7 @@ impl Backend for ProbeBackend {
         _: &super::workspace::WorkspaceObj,
         _: &str,
         _: &str,
-    ) -> Result<Option<String>, crate::gql::FieldError> {
+    ) -> Result<Option<String>, tanto_gql::FieldError> {
         no()
     }
     async fn search(
@@ -269,7 +269,7 @@ impl Backend for ProbeBackend {
         _: Option<&Ref>,
         _: &str,
         _: &super::search::SearchOptions,
-    ) -> Result<Vec<super::search::SearchResultObj>, crate::gql::FieldError> {
+    ) -> Result<Vec<super::search::SearchResultObj>, tanto_gql::FieldError> {
         no()
     }
 }
@@ -322,7 +322,7 @@ impl Probe {
         }
     }
 
-    fn args(&self, type_name: &str, field: &crate::gql::schema::FieldDef) -> Args {
+    fn args(&self, type_name: &str, field: &tanto_gql::schema::FieldDef) -> Args {
         let mut args = Args::new(type_name, field.name.clone());
         for (name, def) in &field.args {
             if let Some(d) = &def.default_json {
@@ -346,7 +346,7 @@ impl Probe {
         &self,
         parent: &Obj,
         type_name: &str,
-        field: &crate::gql::schema::FieldDef,
+        field: &tanto_gql::schema::FieldDef,
     ) -> Result<Resolved, String> {
         let args = self.args(type_name, field);
         let call = FieldCall { schema: self.schema, type_name, field: &field.name, args: &args, def: field };
@@ -534,7 +534,7 @@ mod tests {
 
     #[tokio::test]
     async fn probe_tells_implemented_from_missing() {
-        let report = probe(Schema::dagger_v021(), CORE_TYPES).await;
+        let report = probe(crate::schema::dagger_v021(), CORE_TYPES).await;
         assert_eq!(report.len(), CORE_TYPES.len());
         // (type, field, implemented?)
         for (t, f, want) in [

@@ -7,7 +7,7 @@ use super::backend::EntryKind;
 use super::container::copy_dir_action;
 use super::objects::*;
 use super::{file_op, leaf, paths, resolved, Api, Object};
-use crate::gql::{Args, FieldCall, FieldError, Resolved};
+use tanto_gql::{Args, FieldCall, FieldError, Resolved};
 
 impl DirectoryObj {
     fn with_action(&self, action: FileAction, sources: Vec<Ref>) -> DirectoryObj {

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use super::{leaf, not_implemented, resolved, Api, Object};
-use crate::gql::{FieldCall, FieldError, Resolved};
+use tanto_gql::{FieldCall, FieldError, Resolved};
 
 /// `Engine`: its name and the clients connected to it.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]

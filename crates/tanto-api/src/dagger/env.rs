@@ -17,7 +17,7 @@ use tanto_model::StableHasher;
 
 use super::objects::DirectoryObj;
 use super::{leaf, not_implemented, resolved, Api, Object};
-use crate::gql::{FieldCall, FieldError, Resolved};
+use tanto_gql::{FieldCall, FieldError, Resolved};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct EnvObj {

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::dockerfile::expand_env_value;
 use super::objects::*;
 use super::{file_op, leaf, not_implemented, paths, resolved, Api, Object};
-use crate::gql::{FieldCall, FieldError, Resolved};
+use tanto_gql::{FieldCall, FieldError, Resolved};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct EnvFileObj {

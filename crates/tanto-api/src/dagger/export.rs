@@ -9,7 +9,7 @@ use tanto_model::{ImageLayerOp, Op, Ref, Vertex};
 use super::backend::{Compression, ImageOptions, ResolvedImage};
 use super::objects::*;
 use super::{leaf, paths, resolved, Api, Object};
-use crate::gql::{Args, FieldCall, FieldError, Resolved};
+use tanto_gql::{Args, FieldCall, FieldError, Resolved};
 
 /// `forcedCompression` and `mediaTypes` of publish/export/asTarball.
 fn image_options(a: &Args) -> Result<ImageOptions, FieldError> {

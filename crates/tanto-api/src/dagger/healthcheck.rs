@@ -6,7 +6,7 @@ use serde_json::{json, Value as Json};
 
 use super::objects::HealthcheckObj;
 use super::{leaf, not_implemented, Api};
-use crate::gql::{FieldCall, FieldError, Resolved};
+use tanto_gql::{FieldCall, FieldError, Resolved};
 
 /// Nanoseconds of a Go duration string (`"30s"`, `"1m30s"`, `"500ms"`, `"0"`).
 pub fn parse_duration(s: &str) -> Result<i64, String> {

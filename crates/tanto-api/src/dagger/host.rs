@@ -5,7 +5,7 @@
 
 use super::objects::*;
 use super::{leaf, not_implemented, resolved, Api, Object};
-use crate::gql::{FieldCall, FieldError, Resolved};
+use tanto_gql::{FieldCall, FieldError, Resolved};
 
 impl Api {
     pub(super) async fn host(&self, _h: &HostObj, call: &FieldCall<'_>) -> Result<Resolved, FieldError> {

@@ -7,7 +7,7 @@ use serde_json::Value as Json;
 
 use super::objects::FileObj;
 use super::{leaf, not_implemented, resolved, Api, Object};
-use crate::gql::{Args, FieldCall, FieldError, Resolved};
+use tanto_gql::{Args, FieldCall, FieldError, Resolved};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct JsonValueObj {

@@ -42,7 +42,7 @@ use tanto_model::{FileAction, FileOp, Op, Ref, Vertex};
 pub use backend::{Backend, EntryKind, EntryStat, ExecOutput, ResolvedImage};
 use objects::*;
 
-use crate::gql::{FieldCall, FieldError, Obj, Resolved, Resolver};
+use tanto_gql::{FieldCall, FieldError, Obj, Resolved, Resolver};
 
 /// Every object value the API hands out.
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@ use tanto_model::FileAction;
 
 use super::objects::*;
 use super::{file_op, leaf, not_implemented, paths, resolved, Api, Object};
-use crate::gql::{FieldCall, FieldError, Resolved};
+use tanto_gql::{FieldCall, FieldError, Resolved};
 
 /// The Dagger API version tanto serves.
 pub const API_VERSION: &str = "v0.21.11";

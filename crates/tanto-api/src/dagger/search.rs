@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use super::{leaf, not_implemented, paths, resolved, Api, Object};
-use crate::gql::{Args, FieldCall, FieldError, Resolved};
+use tanto_gql::{Args, FieldCall, FieldError, Resolved};
 
 /// What to search for and where (paths and globs relative to the searched directory).
 #[derive(Debug, Clone, Default, PartialEq)]

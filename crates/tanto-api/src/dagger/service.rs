@@ -15,7 +15,7 @@ use tanto_model::{Ref, StableHasher, Vertex};
 
 use super::objects::*;
 use super::{leaf, not_implemented, resolved, Api, Object};
-use crate::gql::{Args, FieldCall, FieldError, Resolved};
+use tanto_gql::{Args, FieldCall, FieldError, Resolved};
 
 /// One port forwarding rule (`PortForward` input).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]

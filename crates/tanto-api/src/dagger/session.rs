@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::{not_implemented, resolved, Api, Object};
-use crate::gql::{FieldCall, FieldError, Resolved};
+use tanto_gql::{FieldCall, FieldError, Resolved};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CloudObj {}

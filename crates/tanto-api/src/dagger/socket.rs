@@ -12,7 +12,7 @@ use serde_json::Value as Json;
 
 use super::objects::*;
 use super::{resolved, Api, Object};
-use crate::gql::{FieldCall, FieldError, Resolved};
+use tanto_gql::{FieldCall, FieldError, Resolved};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct SocketObj {

@@ -6,7 +6,7 @@ use tanto_model::{FileAction, GitOp, HttpOp, Op, Ref, Vertex};
 
 use super::objects::{DirectoryObj, FileObj};
 use super::{leaf, not_implemented, resolved, Api, Object};
-use crate::gql::{Args, FieldCall, FieldError, Resolved};
+use tanto_gql::{Args, FieldCall, FieldError, Resolved};
 
 /// Credentials for a git remote, as secret identities.
 #[derive(Debug, Clone, Default, Serialize)]

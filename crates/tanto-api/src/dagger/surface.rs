@@ -9,7 +9,7 @@ use tanto_model::{FileAction, Ref};
 use super::backend::{EntryKind, EntryStat};
 use super::objects::*;
 use super::{file_op, leaf, not_implemented, paths, resolved, Api, Object};
-use crate::gql::{Args, FieldCall, FieldError, Resolved};
+use tanto_gql::{Args, FieldCall, FieldError, Resolved};
 
 /// A `Stat` of `path`, or a typed "not found" error.
 async fn stat(api: &Api, root: Option<&Ref>, path: &str, a: &Args) -> Result<Resolved, FieldError> {

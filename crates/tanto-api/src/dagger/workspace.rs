@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::objects::{DirectoryObj, FileObj};
 use super::{leaf, not_implemented, resolved, Api, Object};
-use crate::gql::{FieldCall, FieldError, Resolved};
+use tanto_gql::{FieldCall, FieldError, Resolved};
 
 /// Dagger's workspace config file, relative to a directory of the workspace.
 pub const CONFIG_FILE: &str = ".dagger/config.toml";

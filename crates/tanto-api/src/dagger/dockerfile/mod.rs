@@ -26,7 +26,7 @@ use self::lex::Expander;
 use self::parse::{Cmd, Dockerfile, Flag, Instr, Src};
 use super::objects::*;
 use super::{file_op, paths, Api};
-use crate::gql::{Args, FieldError};
+use tanto_gql::{Args, FieldError};
 
 /// What can be wrong with a Dockerfile itself.
 #[derive(Debug, thiserror::Error, PartialEq)]

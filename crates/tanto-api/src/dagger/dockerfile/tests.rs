@@ -10,7 +10,7 @@ use super::super::backend::{Backend, EntryKind, EntryStat, ExecOutput, ResolvedI
 use super::super::objects::*;
 use super::super::sources::{GitAuth, RefKind};
 use super::super::{file_op, Api, Objects};
-use crate::gql::{Args, FieldError};
+use tanto_gql::{Args, FieldError};
 
 /// Resolves any image except `missing*`; reads files from the Mkfile actions
 /// of the op graph (contexts here are made of `withNewFile`s).

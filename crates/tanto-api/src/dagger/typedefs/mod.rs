@@ -18,8 +18,8 @@ use serde_json::Value as Json;
 
 use super::objects::DirectoryObj;
 use super::{leaf, not_implemented, resolved, Api, Object};
-use crate::gql::{Args, FieldCall, FieldError, Resolved};
 use names::{to_camel, to_lower_camel, to_screaming_snake, valid_enum_name};
+use tanto_gql::{Args, FieldCall, FieldError, Resolved};
 
 /// `TypeDefKind`, shown with its `_KIND` name; the short aliases (`STRING`)
 /// are accepted as input.
