@@ -122,9 +122,27 @@ async fn gql4_introspection_on_dagger_schema() {
     let warm = start.elapsed();
     assert_eq!(again, body);
     let size = serde_json::to_vec(&body).map(|v| v.len()).unwrap_or(0);
-    eprintln!("introspection: {size} bytes, cold {cold:?}, memoized {warm:?}");
+    let values = count_values(&body);
+    eprintln!("introspection: {size} bytes, {values} values, cold {cold:?}, memoized {warm:?}");
+    // The SDKs' introspection stays far below the executor's limit on response size.
+    assert!(values < tanto_gql::limits::MAX_RESPONSE_POSITIONS / 10, "{values} values");
 
     python_build_client_schema(&body);
+}
+
+/// How many JSON values `v` holds, itself included.
+fn count_values(v: &Json) -> usize {
+    let mut stack = vec![v];
+    let mut n = 0;
+    while let Some(v) = stack.pop() {
+        n += 1;
+        match v {
+            Json::Array(a) => stack.extend(a),
+            Json::Object(m) => stack.extend(m.values()),
+            _ => {}
+        }
+    }
+    n
 }
 
 fn python_build_client_schema(body: &Json) {

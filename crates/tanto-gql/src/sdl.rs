@@ -1,6 +1,7 @@
 //! SDL parsing and printing: the parser's SDL with its `repeatable` defect fixed ([`parse`]),
 //! and a printer without descriptions ([`print_document`]).
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use async_graphql_parser::types::{
@@ -9,10 +10,113 @@ use async_graphql_parser::types::{
 };
 use async_graphql_parser::Positioned;
 
-use super::schema::location_name;
+use super::schema::SchemaError;
 use super::value::{print_literal, write_string};
 
-pub use super::schema::parse_sdl as parse;
+/// Renders a parser error with its position.
+fn error_text(e: &async_graphql_parser::Error) -> String {
+    match e.positions().next() {
+        Some(p) => format!("{} (line {}, column {})", e.to_string().trim(), p.line, p.column),
+        None => e.to_string().trim().to_string(),
+    }
+}
+
+/// Parses SDL, fixing what async-graphql-parser 7 gets wrong: its grammar's `repeatable` rule
+/// matches the empty string, so every directive definition comes back repeatable. We look at
+/// the source text between a directive's name and its first location instead.
+pub fn parse(src: &str) -> Result<async_graphql_parser::types::ServiceDocument, SchemaError> {
+    let mut doc = async_graphql_parser::parse_schema(src).map_err(|e| SchemaError::Parse(error_text(&e)))?;
+    let mut wanted: Vec<async_graphql_parser::Pos> = Vec::new();
+    for def in &doc.definitions {
+        if let async_graphql_parser::types::TypeSystemDefinition::Directive(d) = def {
+            wanted.push(d.node.name.pos);
+            if let Some(l) = d.node.locations.first() {
+                wanted.push(l.pos);
+            }
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(doc);
+    }
+    let offsets = byte_offsets(src, &wanted);
+    for def in &mut doc.definitions {
+        if let async_graphql_parser::types::TypeSystemDefinition::Directive(d) = def {
+            let d = &mut d.node;
+            let start = offsets.get(&d.name.pos).copied();
+            let end = d.locations.first().and_then(|l| offsets.get(&l.pos)).copied();
+            d.is_repeatable = match (start, end) {
+                (Some(s), Some(e)) if s < e => {
+                    // `... [)] repeatable on LOC`: drop the `on` keyword, then look at the last word.
+                    let head = src[s..e].trim_end();
+                    let head = head.strip_suffix("on").unwrap_or(head).trim_end();
+                    head.strip_suffix("repeatable")
+                        .is_some_and(|before| before.ends_with(|c: char| c.is_whitespace() || c == ')' || c == ','))
+                }
+                _ => false,
+            };
+        }
+    }
+    Ok(doc)
+}
+
+/// Byte offsets of parser positions (1-based line and column, columns counted in chars, as the
+/// parser counts them).
+fn byte_offsets(src: &str, wanted: &[async_graphql_parser::Pos]) -> HashMap<async_graphql_parser::Pos, usize> {
+    let mut sorted = wanted.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    let mut next = 0;
+    let mut out = HashMap::new();
+    let (mut line, mut column) = (1usize, 1usize);
+    for (i, ch) in src.char_indices() {
+        let here = async_graphql_parser::Pos { line, column };
+        while next < sorted.len() && sorted[next] < here {
+            next += 1; // not at a char boundary we visit; give up on it
+        }
+        if next == sorted.len() {
+            break;
+        }
+        if sorted[next] == here {
+            out.insert(here, i);
+            next += 1;
+        }
+        match ch {
+            '\r' => column = 1,
+            '\n' => {
+                line += 1;
+                column = 1;
+            }
+            _ => column += 1,
+        }
+    }
+    out
+}
+
+/// The `__DirectiveLocation` name of a parsed location.
+pub(crate) fn location_name(l: async_graphql_parser::types::DirectiveLocation) -> &'static str {
+    use async_graphql_parser::types::DirectiveLocation as L;
+    match l {
+        L::Query => "QUERY",
+        L::Mutation => "MUTATION",
+        L::Subscription => "SUBSCRIPTION",
+        L::Field => "FIELD",
+        L::FragmentDefinition => "FRAGMENT_DEFINITION",
+        L::FragmentSpread => "FRAGMENT_SPREAD",
+        L::InlineFragment => "INLINE_FRAGMENT",
+        L::VariableDefinition => "VARIABLE_DEFINITION",
+        L::Schema => "SCHEMA",
+        L::Scalar => "SCALAR",
+        L::Object => "OBJECT",
+        L::FieldDefinition => "FIELD_DEFINITION",
+        L::ArgumentDefinition => "ARGUMENT_DEFINITION",
+        L::Interface => "INTERFACE",
+        L::Union => "UNION",
+        L::Enum => "ENUM",
+        L::EnumValue => "ENUM_VALUE",
+        L::InputObject => "INPUT_OBJECT",
+        L::InputFieldDefinition => "INPUT_FIELD_DEFINITION",
+    }
+}
 
 /// Prints a parsed SDL document without descriptions, one definition per paragraph.
 pub fn print_document(doc: &ServiceDocument) -> String {
