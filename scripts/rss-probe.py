@@ -55,30 +55,39 @@ def q(text, variables=None):
     return json.dumps(body).encode()
 
 
-def chain(depth):
-    head = '{container{from(address:"x"){'
+def chain(depth, leaf="id", base='from(address:"x")'):
     inner = "".join(f'withEnvVariable(name:"A{i}",value:"{i}"){{' for i in range(depth))
-    return head + inner + "id" + "}" * (depth + 3)
+    return "{container{" + base + "{" + inner + leaf + "}" * (depth + 3)
+
+
+def fragment_bomb(levels):
+    frags = ["fragment F0 on Query { a: container { ...F1 } b: container { ...F1 } }"]
+    for i in range(1, levels):
+        frags.append(f'fragment F{i} on Container {{ a: withWorkdir(path: "/a") {{ ...F{i + 1} }} '
+                     f'b: withWorkdir(path: "/b") {{ ...F{i + 1} }} }}')
+    frags.append(f"fragment F{levels} on Container {{ workdir }}")
+    return "{ ...F0 } " + " ".join(frags)
 
 
 MIB = 1 << 20
 
 KINDS = {
     # name: (request body, how many per round)
-    "bad-json": (lambda: b"{not json" * 1000, 50),
+    "bad-json": (lambda: b"{not json" * 1000, 48),
     "huge-string": (lambda: q('{ version a: __typename(x: "' + "x" * (30 * MIB) + '") }'), 4),
-    "huge-body-junk": (lambda: b"x" * (64 * MIB), 3),
-    "many-aliases": (lambda: q("{" + " ".join(f"a{i}: version" for i in range(200_000)) + "}"), 3),
-    "long-list": (lambda: q('{ container { withExec(args: [' + ",".join(['"x"'] * 500_000) + ']) { id } } }'), 3),
-    "list-variable": (lambda: q("query($a: [String!]!) { container { withExec(args: $a) { id } } }", {"a": ["x"] * 500_000}), 3),
-    "deep-nesting": (lambda: q(chain(30_000)), 3),
-    "deep-list": (lambda: q("{ container { withExec(args: " + "[" * 10_000 + "]" * 10_000 + ") { id } } }"), 5),
-    "syntax-errors": (lambda: q("{ version " + "{" * 5000), 50),
-    "introspection-bomb": (lambda: q("{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }"), 3),
-    "fragment-bomb": (lambda: q(
-        "{ ...F0 } "
-        + " ".join(f"fragment F{i} on Query {{ a{i}: container {{ ...F{i + 1} }} b{i}: container {{ ...F{i + 1} }} }}" for i in range(20))
-        + " fragment F20 on Container { id }"), 3),
+    "huge-body-junk": (lambda: b"x" * (64 * MIB), 4),
+    "big-string-ok": (lambda: q('{ container { withNewFile(path: "/f", contents: "' + "x" * (6 * MIB) + '") { id } } }'), 8),
+    "many-aliases": (lambda: q("{" + " ".join(f"a{i}: version" for i in range(200_000)) + "}"), 4),
+    "many-aliases-ok": (lambda: q("{" + " ".join(f"a{i}: version" for i in range(90_000)) + "}"), 4),
+    "long-list": (lambda: q('{ container { withExec(args: [' + ",".join(['"x"'] * 500_000) + ']) { id } } }'), 4),
+    "long-list-ok": (lambda: q('{ container { withExec(args: [' + ",".join(['"x"'] * 90_000) + ']) { id } } }'), 4),
+    "list-variable": (lambda: q("query($a: [String!]!) { container { withExec(args: $a) { id } } }", {"a": ["x"] * 500_000}), 4),
+    "deep-nesting": (lambda: q(chain(30_000)), 4),
+    "deep-chain-ok": (lambda: q(chain(10_000, leaf='envVariable(name:"A9999")', base="withWorkdir(path:\"/\")")), 2),
+    "deep-list": (lambda: q("{ container { withExec(args: " + "[" * 10_000 + "]" * 10_000 + ") { id } } }"), 4),
+    "syntax-errors": (lambda: q("{ version " + "{" * 5000), 48),
+    "introspection-bomb": (lambda: q("{ __schema { types { fields { type { ofType { fields { type { ofType { fields { type { ofType { fields { name } } } } } } } } } } } } }"), 4),
+    "fragment-bomb": (lambda: q(fragment_bomb(22)), 4),
 }
 
 
@@ -125,6 +134,8 @@ def main():
                         try:
                             d = json.loads(data)
                             key = "200 " + ((d.get("errors") or [{}])[0].get("message", "ok")[:70])
+                        except RecursionError:
+                            key = "200 (deeper than Python's json reads)"
                         except Exception:
                             key = "200 (not json)"
                     codes[key] = codes.get(key, 0) + 1

@@ -28,6 +28,7 @@ pub mod server;
 pub mod services;
 mod socket;
 pub mod sources;
+mod sys;
 mod worker;
 pub mod workspace;
 
@@ -172,6 +173,7 @@ pub struct Engine {
     pub schema: &'static Schema,
     pub solver: Arc<Solver<Worker>>,
     pub options: EngineOptions,
+    pub server: server::ServerSettings,
 }
 
 impl Engine {
@@ -207,6 +209,11 @@ impl Engine {
         }
         let net = services::network_settings(&config, config_path.as_deref())?;
         let gc = cache::GcSettings::from_config(&config, config_path.as_deref())?;
+        let server = server::ServerSettings::from_config(
+            &config,
+            config_path.as_deref(),
+            std::env::var("TANTO_MAX_REQUEST_BYTES").ok().as_deref(),
+        )?;
         if net.enabled {
             let (ex, cfg) = (executor.clone(), net.bridge.clone());
             match tokio::task::spawn_blocking(move || ex.enable_bridge(cfg)).await {
@@ -243,7 +250,7 @@ impl Engine {
         solver.subscribe(Arc::new(move |e| p.on_event(e)));
         let backend = Arc::new(EngineBackend::new(solver.clone(), options.workdir.clone()).with_gc(gc));
         let api = tanto_api::Api::new(backend, Arc::new(tanto_api::Objects::default()));
-        Ok(Arc::new(Engine { api, schema: tanto_api::schema::dagger_v021(), solver, options }))
+        Ok(Arc::new(Engine { api, schema: tanto_api::schema::dagger_v021(), solver, options, server }))
     }
 
     /// Waits (briefly) for cancelled containers to be cleaned up before exit.
