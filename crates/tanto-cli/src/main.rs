@@ -211,8 +211,13 @@ async fn query(file: Option<PathBuf>, vars: Option<String>, workdir: Option<Path
     let engine = start_engine(workdir).await?;
     let result = engine.execute(tanto_gql::Request { query: text, variables, operation_name: None }).await;
     engine.shutdown().await;
-    println!("{}", serde_json::to_string_pretty(&result)?);
-    Ok(if result.get("errors").is_some() { 1 } else { 0 })
+    // A long chain of calls nests its answer as deep: printed and dropped without recursion.
+    let mut out = tanto_gql::json_to_vec_pretty(&result);
+    out.push(b'\n');
+    std::io::stdout().write_all(&out)?;
+    let failed = result.get("errors").is_some();
+    tanto_gql::drop_json(result);
+    Ok(if failed { 1 } else { 0 })
 }
 
 fn main() -> ExitCode {

@@ -6,40 +6,73 @@ use serde_json::Value as Json;
 
 /// Serializes `v` compactly, as `serde_json::to_vec` does, without recursion.
 pub fn to_vec(v: &Json) -> Vec<u8> {
+    write(v, false)
+}
+
+/// Serializes `v` indented, as `serde_json::to_vec_pretty` does, without recursion.
+/// Indentation stops growing at [`MAX_INDENT`] levels, so that the text of a
+/// deep value stays linear in its size.
+pub fn to_vec_pretty(v: &Json) -> Vec<u8> {
+    write(v, true)
+}
+
+/// Levels of indentation at most, in [`to_vec_pretty`].
+pub const MAX_INDENT: usize = 32;
+
+fn write(v: &Json, pretty: bool) -> Vec<u8> {
     enum Step<'v> {
-        Value(&'v Json),
+        /// A value at indentation `depth`.
+        Value(&'v Json, usize),
         Key(&'v str),
-        Raw(&'static [u8]),
+        /// A separator or a closing bracket, then a new line indented `depth` when pretty.
+        Punct(&'static [u8], Option<usize>),
     }
+    let newline = |out: &mut Vec<u8>, depth: usize| {
+        out.push(b'\n');
+        out.extend(std::iter::repeat_n(b' ', 2 * depth.min(MAX_INDENT)));
+    };
     let mut out = Vec::new();
-    let mut stack = vec![Step::Value(v)];
+    let mut stack = vec![Step::Value(v, 0)];
     while let Some(step) = stack.pop() {
         match step {
-            Step::Raw(b) => out.extend_from_slice(b),
+            Step::Punct(b, indent) => {
+                if let (true, Some(depth)) = (pretty, indent) {
+                    newline(&mut out, depth);
+                }
+                out.extend_from_slice(b);
+            }
             Step::Key(k) => leaf(&mut out, &Json::String(k.to_string())),
-            Step::Value(Json::Array(items)) => {
+            Step::Value(Json::Array(items), depth) if !items.is_empty() => {
                 out.push(b'[');
-                stack.push(Step::Raw(b"]"));
+                stack.push(Step::Punct(b"]", Some(depth)));
                 for (i, item) in items.iter().enumerate().rev() {
-                    stack.push(Step::Value(item));
+                    stack.push(Step::Value(item, depth + 1));
+                    if pretty {
+                        stack.push(Step::Punct(b"", Some(depth + 1)));
+                    }
                     if i > 0 {
-                        stack.push(Step::Raw(b","));
+                        stack.push(Step::Punct(b",", None));
                     }
                 }
             }
-            Step::Value(Json::Object(map)) => {
+            Step::Value(Json::Object(map), depth) if !map.is_empty() => {
                 out.push(b'{');
-                stack.push(Step::Raw(b"}"));
+                stack.push(Step::Punct(b"}", Some(depth)));
                 for (i, (k, item)) in map.iter().enumerate().rev() {
-                    stack.push(Step::Value(item));
-                    stack.push(Step::Raw(b":"));
+                    stack.push(Step::Value(item, depth + 1));
+                    stack.push(Step::Punct(if pretty { b": " } else { b":" }, None));
                     stack.push(Step::Key(k));
+                    if pretty {
+                        stack.push(Step::Punct(b"", Some(depth + 1)));
+                    }
                     if i > 0 {
-                        stack.push(Step::Raw(b","));
+                        stack.push(Step::Punct(b",", None));
                     }
                 }
             }
-            Step::Value(scalar) => leaf(&mut out, scalar),
+            Step::Value(Json::Array(_), _) => out.extend_from_slice(b"[]"),
+            Step::Value(Json::Object(_), _) => out.extend_from_slice(b"{}"),
+            Step::Value(scalar, _) => leaf(&mut out, scalar),
         }
     }
     out
@@ -82,6 +115,10 @@ mod tests {
         ];
         for v in cases {
             assert_eq!(String::from_utf8_lossy(&to_vec(&v)), serde_json::to_string(&v).unwrap_or_default());
+            assert_eq!(
+                String::from_utf8_lossy(&to_vec_pretty(&v)),
+                serde_json::to_string_pretty(&v).unwrap_or_default()
+            );
         }
     }
 
@@ -96,7 +133,9 @@ mod tests {
                 v = Json::Object(m);
             }
             let bytes = to_vec(&v);
+            let pretty = to_vec_pretty(&v);
             drop_deep(v);
+            assert!(pretty.len() > bytes.len());
             bytes.len()
         };
         let len = std::thread::Builder::new().stack_size(128 << 10).spawn(run).expect("spawn").join();

@@ -18,4 +18,4 @@ pub const MAX_VALUE_DEPTH: usize = 64;
 
 /// Positions in one response (fields resolved, list items completed): what fragments spread
 /// over lists or introspection of a cyclic type graph can multiply.
-pub const MAX_RESPONSE_POSITIONS: usize = 500_000;
+pub const MAX_RESPONSE_POSITIONS: usize = 250_000;
