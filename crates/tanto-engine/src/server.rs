@@ -2,8 +2,8 @@
 //! session token as user name, empty password), many HTTP/1.1 connections.
 //!
 //! A request body is refused beyond [`ServerSettings::max_request_bytes`]
-//! (queries are small; large host data travels by upload), before it is read
-//! when it says its length; the query inside is bounded by `tanto_gql::limits`.
+//! (queries are small; large host data travels by upload), and never held
+//! beyond it; the query inside is bounded by `tanto_gql::limits`.
 //! Once no request is in flight, the allocator gives what requests freed back
 //! to the kernel ([`crate::sys::trim_heap`]), so a burst of big requests does
 //! not leave the session big.
@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -84,6 +84,40 @@ fn size(s: &str) -> Result<u64, String> {
         DiskSpace::Bytes(n) => Ok(n),
         DiskSpace::Percent(_) => Err(format!("`{s}` is a percentage: give bytes or a size such as 16MiB")),
     }
+}
+
+/// Bytes of a refused body read and thrown away, so that the client, still
+/// sending, gets the answer; beyond, the connection is closed on it.
+const DRAIN_MAX: usize = 64 << 20;
+
+enum BodyError {
+    TooLarge,
+    Read(hyper::Error),
+}
+
+/// The body, if it is at most `limit` bytes. A longer one is read on (without
+/// keeping it, up to [`DRAIN_MAX`]) and refused.
+async fn read_body(mut body: Incoming, limit: usize) -> Result<Bytes, BodyError> {
+    let declared = hyper::body::Body::size_hint(&body).exact().unwrap_or(0);
+    let mut buf = Vec::with_capacity(usize::try_from(declared).unwrap_or(0).min(limit));
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(BodyError::Read)?;
+        let Some(data) = frame.data_ref() else { continue };
+        seen = seen.saturating_add(data.len());
+        if seen <= limit {
+            buf.extend_from_slice(data);
+        } else if !buf.is_empty() {
+            buf = Vec::new();
+        }
+        if seen > DRAIN_MAX || (seen > limit && declared > DRAIN_MAX as u64) {
+            break;
+        }
+    }
+    if seen > limit {
+        return Err(BodyError::TooLarge);
+    }
+    Ok(Bytes::from(buf))
 }
 
 fn too_large(limit: usize) -> Response<Full<Bytes>> {
@@ -190,14 +224,10 @@ async fn handle(
         return Ok(json_response(StatusCode::METHOD_NOT_ALLOWED, &error_body("use POST for /query")));
     }
     let limit = engine.server.max_request_bytes;
-    let declared = req.headers().get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Ok(too_large(limit));
-    }
-    let body = match Limited::new(req.into_body(), limit).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => return Ok(too_large(limit)),
-        Err(e) => {
+    let body = match read_body(req.into_body(), limit).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => return Ok(too_large(limit)),
+        Err(BodyError::Read(e)) => {
             return Ok(json_response(StatusCode::BAD_REQUEST, &error_body(&format!("reading the request body: {e}"))))
         }
     };
