@@ -84,6 +84,18 @@ fn leaf(out: &mut Vec<u8>, v: &Json) {
     let _ = serde_json::to_writer(&mut *out, v);
 }
 
+/// What kind of value `v` is, for messages: "null", "a string", "an object"...
+pub fn kind(v: &Json) -> &'static str {
+    match v {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
+    }
+}
+
 /// Drops `v` level by level instead of recursively.
 pub fn drop_deep(v: Json) {
     let mut stack = vec![v];

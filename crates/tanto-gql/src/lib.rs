@@ -37,7 +37,7 @@ pub mod sdl;
 mod value;
 
 pub use exec::{execute, execute_bytes};
-pub use json::{drop_deep as drop_json, to_vec as json_to_vec, to_vec_pretty as json_to_vec_pretty};
+pub use json::{drop_deep as drop_json, kind as json_kind, to_vec as json_to_vec, to_vec_pretty as json_to_vec_pretty};
 pub use request::{parse_request_body, Request};
 pub use resolver::{FieldCall, FieldError, Obj, ObjectValue, Resolved, Resolver};
 pub use schema::{Schema, SchemaError};

@@ -4,6 +4,7 @@
 use serde_json::{Map, Value as Json};
 
 use super::ast::Pos;
+use super::json::kind as json_kind;
 
 /// A GraphQL request.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -57,17 +58,6 @@ pub fn parse_request_body(body: &[u8]) -> Result<Request, Json> {
         }
     };
     Ok(Request { query, variables, operation_name })
-}
-
-fn json_kind(v: &Json) -> &'static str {
-    match v {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "an array",
-        Json::Object(_) => "an object",
-    }
 }
 
 pub(crate) fn request_error_body(message: impl Into<String>) -> Json {

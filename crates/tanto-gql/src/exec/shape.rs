@@ -9,7 +9,7 @@
 use serde_json::{Map, Value as Json};
 
 use super::super::json::drop_deep;
-use super::run::{Node, Seg, State};
+use super::run::{Node, NodeId, Seg, State};
 
 /// The `data` value of executed `nodes` (node 0 is the root object).
 pub(super) fn data(mut nodes: Vec<Node<'_>>) -> Json {
@@ -21,47 +21,42 @@ pub(super) fn data(mut nodes: Vec<Node<'_>>) -> Json {
         let inner = match state {
             State::Leaf(v) => Ok(v),
             State::Pending | State::Failed => Err(()),
-            State::Object(children) => {
-                let mut map = Map::with_capacity(children.len());
-                let mut failed = false;
-                for c in children {
-                    match (done[c].take(), &nodes[c].seg) {
-                        (Some(Ok(v)), Seg::Key(k)) => {
-                            map.insert((*k).to_string(), v);
-                        }
-                        _ => failed = true,
-                    }
-                }
-                let v = Json::Object(map);
-                if failed {
-                    drop_deep(v);
-                    Err(())
-                } else {
-                    Ok(v)
-                }
-            }
-            State::List(items) => {
-                let mut out = Vec::with_capacity(items.len());
-                let mut failed = false;
-                for c in items {
-                    match done[c].take() {
-                        Some(Ok(v)) => out.push(v),
-                        _ => failed = true,
-                    }
-                }
-                let v = Json::Array(out);
-                if failed {
-                    drop_deep(v);
-                    Err(())
-                } else {
-                    Ok(v)
-                }
-            }
+            State::Object(children) => gather(&mut done, &nodes, children, true),
+            State::List(items) => gather(&mut done, &nodes, items, false),
         };
         done[id] = Some(if nodes[id].non_null { inner } else { Ok(inner.unwrap_or(Json::Null)) });
     }
     match done.first_mut().and_then(Option::take) {
         Some(Ok(v)) => v,
         _ => Json::Null,
+    }
+}
+
+/// The values of `ids`, taken out of `done`, as an object (keyed by their segments) or a list;
+/// `Err` when one of them failed (what was gathered is then dropped without recursion).
+fn gather(
+    done: &mut [Option<Result<Json, ()>>],
+    nodes: &[Node<'_>],
+    ids: Vec<NodeId>,
+    object: bool,
+) -> Result<Json, ()> {
+    let (mut map, mut list) =
+        if object { (Map::with_capacity(ids.len()), Vec::new()) } else { (Map::new(), Vec::with_capacity(ids.len())) };
+    let mut failed = false;
+    for c in ids {
+        match (done[c].take(), &nodes[c].seg) {
+            (Some(Ok(v)), Seg::Key(k)) if object => {
+                map.insert((*k).to_string(), v);
+            }
+            (Some(Ok(v)), _) if !object => list.push(v),
+            _ => failed = true,
+        }
+    }
+    let v = if object { Json::Object(map) } else { Json::Array(list) };
+    if failed {
+        drop_deep(v);
+        Err(())
+    } else {
+        Ok(v)
     }
 }
