@@ -20,14 +20,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let sdl = match tanto_api::gql::sdl::v021_view(&src) {
+    let sdl = match tanto_api::schema::v021_view(&src) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("cannot build the v0.21 view from `{reference}`: {e}");
             return ExitCode::FAILURE;
         }
     };
-    if let Err(e) = tanto_api::gql::Schema::parse(&sdl) {
+    if let Err(e) = tanto_gql::Schema::parse(&sdl) {
         eprintln!("generated schema does not parse back: {e}");
         return ExitCode::FAILURE;
     }

@@ -1,10 +1,10 @@
-//! tanto's GraphQL API: the Dagger v0.21 schema, the executor that serves it, resolvers and IDs.
+//! tanto's GraphQL API: the Dagger v0.21 schema, resolvers and IDs, served by the generic
+//! executor of `tanto-gql`.
 //!
-//! This crate knows GraphQL and Dagger's wire conventions; it builds ops and asks the solver for
-//! results but never runs anything itself. It must not depend on the engine's HTTP or session
-//! layers.
+//! This crate knows Dagger's wire conventions; it builds ops and asks the solver for results but
+//! never runs anything itself. It must not depend on the engine's HTTP or session layers.
 
 pub mod dagger;
-pub mod gql;
+pub mod schema;
 
 pub use dagger::{Api, ApiError, ApiResult, Objects};

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value as Json;
-use tanto_api::gql::schema::TypeKind;
-use tanto_api::gql::{execute_bytes, parse_request_body, FieldCall, FieldError, Obj, Resolved, Resolver, Schema};
+use tanto_gql::schema::TypeKind;
+use tanto_gql::{execute_bytes, parse_request_body, FieldCall, FieldError, Obj, Resolved, Resolver, Schema};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
@@ -39,7 +39,7 @@ impl Resolver for Generic {
         if call.field == "id" || call.field == "sync" {
             return Ok(Resolved::leaf(format!("id:{}", parent.type_name)));
         }
-        let list = matches!(call.def.ty.nullable(), tanto_api::gql::schema::TypeRef::List(_));
+        let list = matches!(call.def.ty.nullable(), tanto_gql::schema::TypeRef::List(_));
         let kind = schema.get_type(named).map(|t| t.kind);
         Ok(match kind {
             Some(TypeKind::Object | TypeKind::Interface | TypeKind::Union) if list => {
@@ -104,7 +104,7 @@ async fn serve(listener: TcpListener, log: Arc<std::sync::Mutex<Vec<String>>>, r
                 let out = match parse_request_body(&body) {
                     Ok(req) => {
                         log.lock().unwrap().push(req.query.clone());
-                        execute_bytes(Schema::dagger_v021(), &*resolver, root.clone(), req).await
+                        execute_bytes(tanto_api::schema::dagger_v021(), &*resolver, root.clone(), req).await
                     }
                     Err(e) => serde_json::to_vec(&e).unwrap_or_default(),
                 };

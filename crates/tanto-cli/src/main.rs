@@ -73,11 +73,11 @@ enum SchemaCommand {
 
 async fn schema_coverage(all: bool, implemented: bool, json: bool) -> Result<u8> {
     use tanto_api::dagger::coverage;
-    let schema = tanto_api::gql::Schema::dagger_v021();
+    let schema = tanto_api::schema::dagger_v021();
     let names: Vec<String> = if all {
         schema
             .types()
-            .filter(|t| t.kind == tanto_api::gql::schema::TypeKind::Object && !t.builtin)
+            .filter(|t| t.kind == tanto_gql::schema::TypeKind::Object && !t.builtin)
             .map(|t| t.name.to_string())
             .collect()
     } else {
@@ -209,10 +209,15 @@ async fn query(file: Option<PathBuf>, vars: Option<String>, workdir: Option<Path
         None => None,
     };
     let engine = start_engine(workdir).await?;
-    let result = engine.execute(tanto_api::gql::Request { query: text, variables, operation_name: None }).await;
+    let result = engine.execute(tanto_gql::Request { query: text, variables, operation_name: None }).await;
     engine.shutdown().await;
-    println!("{}", serde_json::to_string_pretty(&result)?);
-    Ok(if result.get("errors").is_some() { 1 } else { 0 })
+    // A long chain of calls nests its answer as deep: printed and dropped without recursion.
+    let mut out = tanto_gql::json_to_vec_pretty(&result);
+    out.push(b'\n');
+    std::io::stdout().write_all(&out)?;
+    let failed = result.get("errors").is_some();
+    tanto_gql::drop_json(result);
+    Ok(if failed { 1 } else { 0 })
 }
 
 fn main() -> ExitCode {

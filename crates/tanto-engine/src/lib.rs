@@ -28,6 +28,7 @@ pub mod server;
 pub mod services;
 mod socket;
 pub mod sources;
+mod sys;
 mod worker;
 pub mod workspace;
 
@@ -35,7 +36,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::Value as Json;
-use tanto_api::gql::{self, Schema};
+use tanto_gql::Schema;
 use tanto_solver::Solver;
 use tanto_store::Store;
 
@@ -137,6 +138,7 @@ pub struct Engine {
     pub schema: &'static Schema,
     pub solver: Arc<Solver<Worker>>,
     pub options: EngineOptions,
+    pub server: server::ServerSettings,
 }
 
 impl Engine {
@@ -169,6 +171,11 @@ impl Engine {
         }
         let net = services::network_settings(&config, config_path.as_deref())?;
         let gc = cache::GcSettings::from_config(&config, config_path.as_deref())?;
+        let server = server::ServerSettings::from_config(
+            &config,
+            config_path.as_deref(),
+            std::env::var("TANTO_MAX_REQUEST_BYTES").ok().as_deref(),
+        )?;
         if net.enabled {
             let (ex, cfg) = (executor.clone(), net.bridge.clone());
             match tokio::task::spawn_blocking(move || ex.enable_bridge(cfg)).await {
@@ -209,7 +216,7 @@ impl Engine {
         solver.subscribe(Arc::new(move |e| p.on_event(e)));
         let backend = Arc::new(EngineBackend::new(solver.clone(), options.workdir.clone()).with_gc(gc));
         let api = tanto_api::Api::new(tanto_contract::Engine::new(backend), Arc::new(tanto_api::Objects::default()));
-        Ok(Arc::new(Engine { api, schema: Schema::dagger_v021(), solver, options }))
+        Ok(Arc::new(Engine { api, schema: tanto_api::schema::dagger_v021(), solver, options, server }))
     }
 
     /// Waits (briefly) for cancelled containers to be cleaned up before exit.
@@ -226,12 +233,12 @@ impl Engine {
     }
 
     /// Like [`Engine::execute`], serialised (cheaper for large answers such as introspection).
-    pub async fn execute_bytes(&self, req: gql::Request) -> Vec<u8> {
-        gql::execute_bytes(self.schema, &self.api, tanto_api::Api::root(), req).await
+    pub async fn execute_bytes(&self, req: tanto_gql::Request) -> Vec<u8> {
+        tanto_gql::execute_bytes(self.schema, &self.api, tanto_api::Api::root(), req).await
     }
 
     /// Executes one GraphQL request; the result is the whole response body.
-    pub async fn execute(&self, req: gql::Request) -> Json {
-        gql::execute(self.schema, &self.api, tanto_api::Api::root(), req).await
+    pub async fn execute(&self, req: tanto_gql::Request) -> Json {
+        tanto_gql::execute(self.schema, &self.api, tanto_api::Api::root(), req).await
     }
 }

@@ -62,7 +62,7 @@ async fn engine_with(config: &Path, state: &Path) -> Arc<Engine> {
 }
 
 async fn query(e: &Engine, q: &str) -> Value {
-    e.execute(tanto_api::gql::Request { query: q.to_string(), variables: None, operation_name: None }).await
+    e.execute(tanto_gql::Request { query: q.to_string(), variables: None, operation_name: None }).await
 }
 
 /// Runs `q` and returns `data` (panics on errors).

@@ -12,7 +12,10 @@
 //!   worker's business.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
@@ -167,7 +170,13 @@ impl<W: Worker> Solver<W> {
             self.done.insert(key, self.worker.remember(&out));
             return Ok(out);
         }
-        let inputs = futures::future::try_join_all(vertex.inputs.iter().map(|i| self.solve(i.vertex.clone()))).await?;
+        // Each input is solved in a task of its own: a chain of ten thousand
+        // vertices is ten thousand tasks, not ten thousand nested polls on one
+        // stack. Dropping this future aborts them, so cancellation still
+        // reaches in-flight work when its last waiter leaves.
+        let inputs =
+            futures::future::try_join_all(vertex.inputs.iter().map(|i| Spawned::new(self.solve(i.vertex.clone()))))
+                .await?;
         self.emit(Event::Started { key, label: label.to_string() });
         let started = Instant::now();
         let out = self.worker.compute(vertex, key, inputs).await?;
@@ -175,6 +184,35 @@ impl<W: Worker> Solver<W> {
         self.emit(Event::Done { key, label: label.to_string(), duration: started.elapsed() });
         self.done.insert(key, self.worker.remember(&out));
         Ok(out)
+    }
+}
+
+/// A future run as a task of its own, aborted when dropped.
+struct Spawned<T>(tokio::task::JoinHandle<T>);
+
+impl<T: Send + 'static> Spawned<T> {
+    fn new(fut: impl Future<Output = T> + Send + 'static) -> Spawned<T> {
+        Spawned(tokio::spawn(fut))
+    }
+}
+
+impl<T> Drop for Spawned<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> Future for Spawned<T> {
+    type Output = T;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        match Pin::new(&mut self.0).poll(cx) {
+            Poll::Ready(Ok(v)) => Poll::Ready(v),
+            // A panic in the task is a panic here, as it was when awaited inline.
+            Poll::Ready(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Cancelled: only by our own drop, or a runtime shutting down, which
+            // drops this future too.
+            Poll::Ready(Err(_)) | Poll::Pending => Poll::Pending,
+        }
     }
 }
 
@@ -329,5 +367,31 @@ mod tests {
         assert_eq!(worker.computed.load(Ordering::SeqCst), 0, "cancelled work must not finish");
         solver.solve(v).await.unwrap();
         assert_eq!(worker.computed.load(Ordering::SeqCst), 1);
+    }
+
+    /// A worker whose output is how many vertices the result stands on.
+    struct Count;
+
+    #[async_trait::async_trait]
+    impl Worker for Count {
+        type Output = usize;
+        type Error = String;
+        async fn lookup(&self, _v: &Arc<Vertex>, _key: Digest) -> Result<Option<usize>, String> {
+            Ok(None)
+        }
+        async fn compute(&self, _v: &Arc<Vertex>, _key: Digest, inputs: Vec<usize>) -> Result<usize, String> {
+            Ok(inputs.iter().sum::<usize>() + 1)
+        }
+    }
+
+    #[test]
+    fn long_chains_need_no_stack_per_vertex() {
+        // As a tokio worker would: a 2 MiB stack.
+        let run = || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async { Solver::new(Arc::new(Count)).solve(chain(10_000)).await })
+        };
+        let got = std::thread::Builder::new().stack_size(2 << 20).spawn(run).expect("spawn").join();
+        assert_eq!(got.ok(), Some(Ok(10_000)), "solved, without overflowing the stack");
     }
 }

@@ -36,6 +36,7 @@ impl Syncer {
     }
 
     /// Every ticket below this is on disk.
+    #[cfg(test)]
     pub(crate) fn covered(&self) -> u64 {
         *self.covered.lock()
     }

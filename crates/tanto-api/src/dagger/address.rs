@@ -27,9 +27,9 @@ use super::service::{ServiceKind, ServiceObj};
 use super::sources::{GitRefObj, GitRepositoryObj};
 use super::{leaf, not_implemented, paths, resolved, Api, Object};
 use crate::dagger::ApiError;
-use crate::gql::{FieldCall, Resolved};
 use tanto_contract::git::{GitAuth, RefKind};
 use tanto_contract::service::PortForward;
+use tanto_gql::{FieldCall, Resolved};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct AddressObj {

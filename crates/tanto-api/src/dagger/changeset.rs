@@ -9,7 +9,7 @@ use tanto_model::{FileAction, Ref};
 use super::objects::DirectoryObj;
 use super::{file_op, leaf, not_implemented, resolved, Api, Object};
 use crate::dagger::ApiError;
-use crate::gql::{FieldCall, Resolved};
+use tanto_gql::{FieldCall, Resolved};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ChangesetObj {

@@ -6,7 +6,7 @@ use tanto_model::{ExecMount, ExecMountKind, ExecOp, Expect, FileAction, ImageLay
 use super::objects::*;
 use super::{file_op, leaf, paths, resolved, Api, Object};
 use crate::dagger::ApiError;
-use crate::gql::{Args, FieldCall, Resolved};
+use tanto_gql::{Args, FieldCall, Resolved};
 
 fn strings(v: &[String]) -> Resolved {
     leaf(Json::Array(v.iter().cloned().map(Json::String).collect()))

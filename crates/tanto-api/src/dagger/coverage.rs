@@ -15,8 +15,8 @@ use serde::Serialize;
 use serde_json::{json, Value as Json};
 
 use super::{Api, Objects};
-use crate::gql::schema::{TypeDef, TypeKind, TypeRef};
-use crate::gql::{Args, FieldCall, Obj, Resolved, Resolver, Schema};
+use tanto_gql::schema::{TypeDef, TypeKind, TypeRef};
+use tanto_gql::{Args, FieldCall, Obj, Resolved, Resolver, Schema};
 
 /// The types the coverage goal is about.
 pub const CORE_TYPES: &[&str] =
@@ -103,7 +103,7 @@ impl Probe {
         }
     }
 
-    fn args(&self, type_name: &str, field: &crate::gql::schema::FieldDef) -> Args {
+    fn args(&self, type_name: &str, field: &tanto_gql::schema::FieldDef) -> Args {
         let mut args = Args::new(type_name, field.name.clone());
         for (name, def) in &field.args {
             if let Some(d) = &def.default_json {
@@ -127,7 +127,7 @@ impl Probe {
         &self,
         parent: &Obj,
         type_name: &str,
-        field: &crate::gql::schema::FieldDef,
+        field: &tanto_gql::schema::FieldDef,
     ) -> Result<Resolved, String> {
         let args = self.args(type_name, field);
         let call = FieldCall { schema: self.schema, type_name, field: &field.name, args: &args, def: field };
@@ -315,7 +315,7 @@ mod tests {
 
     #[tokio::test]
     async fn probe_tells_implemented_from_missing() {
-        let report = probe(Schema::dagger_v021(), CORE_TYPES).await;
+        let report = probe(crate::schema::dagger_v021(), CORE_TYPES).await;
         assert_eq!(report.len(), CORE_TYPES.len());
         // (type, field, implemented?)
         for (t, f, want) in [

@@ -7,8 +7,8 @@ use super::container::copy_dir_action;
 use super::objects::*;
 use super::{file_op, leaf, paths, resolved, Api, Object};
 use crate::dagger::ApiError;
-use crate::gql::{Args, FieldCall, Resolved};
 use tanto_contract::fs::EntryKind;
+use tanto_gql::{Args, FieldCall, Resolved};
 
 impl DirectoryObj {
     fn with_action(&self, action: FileAction, sources: Vec<Ref>) -> DirectoryObj {

@@ -8,7 +8,7 @@ use tanto_contract::cache::{CacheEntry, CacheEntrySet, CachePolicy, EngineInfo, 
 
 use super::{leaf, not_implemented, resolved, Api, Object};
 use crate::dagger::ApiError;
-use crate::gql::{FieldCall, Resolved};
+use tanto_gql::{FieldCall, Resolved};
 
 impl Api {
     pub(super) async fn engine_query(&self) -> Result<Resolved, ApiError> {

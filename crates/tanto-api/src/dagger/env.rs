@@ -18,7 +18,7 @@ use tanto_model::StableHasher;
 use super::objects::DirectoryObj;
 use super::{leaf, not_implemented, resolved, Api, Object};
 use crate::dagger::ApiError;
-use crate::gql::{FieldCall, Resolved};
+use tanto_gql::{FieldCall, Resolved};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct EnvObj {

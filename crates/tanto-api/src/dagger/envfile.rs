@@ -9,7 +9,7 @@ use super::dockerfile::expand_env_value;
 use super::objects::*;
 use super::{file_op, leaf, not_implemented, paths, resolved, Api, Object};
 use crate::dagger::ApiError;
-use crate::gql::{FieldCall, Resolved};
+use tanto_gql::{FieldCall, Resolved};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct EnvFileObj {

@@ -3,7 +3,7 @@
 use serde_json::{json, Map, Value as Json};
 use tanto_contract::{EngineError, ExecFailure};
 
-use crate::gql::FieldError;
+use tanto_gql::FieldError;
 
 /// An error of a resolver: one the API made itself (a bad argument, an
 /// unknown ID: already a GraphQL error), or the engine's.

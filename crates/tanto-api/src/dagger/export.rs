@@ -9,8 +9,8 @@ use tanto_model::{ImageLayerOp, Op, Ref, Vertex};
 use super::objects::*;
 use super::{leaf, paths, resolved, Api, Object};
 use crate::dagger::ApiError;
-use crate::gql::{Args, FieldCall, Resolved};
 use tanto_contract::image::{Compression, ImageOptions, ImageVariant, ResolvedImage};
+use tanto_gql::{Args, FieldCall, Resolved};
 
 /// `forcedCompression` and `mediaTypes` of publish/export/asTarball.
 fn image_options(a: &Args) -> Result<ImageOptions, ApiError> {

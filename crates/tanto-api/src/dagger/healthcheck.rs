@@ -6,8 +6,8 @@ use serde_json::json;
 
 use super::{leaf, not_implemented, Api};
 use crate::dagger::ApiError;
-use crate::gql::{FieldCall, Resolved};
 use tanto_contract::image::Healthcheck;
+use tanto_gql::{FieldCall, Resolved};
 
 impl Api {
     pub(super) async fn healthcheck_field(&self, h: &Healthcheck, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {

@@ -6,7 +6,7 @@
 use super::objects::*;
 use super::{leaf, not_implemented, resolved, Api, Object};
 use crate::dagger::ApiError;
-use crate::gql::{FieldCall, Resolved};
+use tanto_gql::{FieldCall, Resolved};
 
 impl Api {
     pub(super) async fn host(&self, _h: &HostObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {

@@ -8,7 +8,7 @@ use serde_json::Value as Json;
 use super::objects::FileObj;
 use super::{leaf, not_implemented, resolved, Api, Object};
 use crate::dagger::ApiError;
-use crate::gql::{Args, FieldCall, Resolved};
+use tanto_gql::{json_kind, Args, FieldCall, Resolved};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct JsonValueObj {
@@ -39,17 +39,6 @@ fn json_arg(a: &Args, name: &str) -> Result<Json, ApiError> {
     }
 }
 
-fn kind(v: &Json) -> &'static str {
-    match v {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "an array",
-        Json::Object(_) => "an object",
-    }
-}
-
 /// Pretty JSON with a custom indent.
 fn pretty(v: &Json, indent: &str) -> String {
     let mut buf = Vec::new();
@@ -65,7 +54,7 @@ fn with_field(mut v: Json, path: &[String], value: Json) -> Result<Json, String>
     if v.is_null() {
         v = Json::Object(Default::default());
     }
-    let Json::Object(m) = &mut v else { return Err(format!("cannot set field `{first}` in {}", kind(&v))) };
+    let Json::Object(m) = &mut v else { return Err(format!("cannot set field `{first}` in {}", json_kind(&v))) };
     let child = m.remove(first).unwrap_or(Json::Null);
     m.insert(first.clone(), with_field(child, rest, value)?);
     Ok(v)
@@ -75,8 +64,9 @@ impl Api {
     pub(super) async fn json_value(&self, j: &JsonValueObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
         let a = call.args;
         let new = |value: Json| Ok(resolved(Object::JsonValue(JsonValueObj { value })));
-        let wrong =
-            |want: &str| ApiError::from(format!("`{}` needs {want}, but the value is {}", call.field, kind(&j.value)));
+        let wrong = |want: &str| {
+            ApiError::from(format!("`{}` needs {want}, but the value is {}", call.field, json_kind(&j.value)))
+        };
         match call.field {
             "asArray" => match &j.value {
                 Json::Array(items) => Ok(Resolved::List(

@@ -48,7 +48,7 @@ use tanto_contract::fs::{SearchMatch, Submatch};
 use tanto_contract::host::Workspace;
 use tanto_contract::{Engine, EngineError};
 
-use crate::gql::{FieldCall, FieldError, Obj, Resolved, Resolver};
+use tanto_gql::{FieldCall, FieldError, Obj, Resolved, Resolver};
 
 /// Every object value the API hands out.
 #[derive(Debug, Clone)]

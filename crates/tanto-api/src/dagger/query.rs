@@ -5,7 +5,7 @@ use tanto_model::FileAction;
 use super::objects::*;
 use super::{file_op, leaf, not_implemented, paths, resolved, Api, Object};
 use crate::dagger::ApiError;
-use crate::gql::{FieldCall, Resolved};
+use tanto_gql::{FieldCall, Resolved};
 
 /// The Dagger API version tanto serves.
 pub const API_VERSION: &str = "v0.21.11";

@@ -7,7 +7,7 @@ use tanto_contract::fs::{SearchMatch, SearchOptions, Submatch};
 
 use super::{leaf, not_implemented, paths, resolved, Api, Object};
 use crate::dagger::ApiError;
-use crate::gql::{Args, FieldCall, Resolved};
+use tanto_gql::{Args, FieldCall, Resolved};
 
 /// `Directory.search` arguments.
 pub fn search_options(a: &Args) -> Result<SearchOptions, ApiError> {

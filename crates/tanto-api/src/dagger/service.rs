@@ -18,7 +18,7 @@ use super::{leaf, not_implemented, resolved, Api, Object};
 use tanto_contract::service::{PortForward, ServiceSpec, ServiceSpecKind};
 
 use crate::dagger::ApiError;
-use crate::gql::{Args, FieldCall, Resolved};
+use tanto_gql::{Args, FieldCall, Resolved};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{not_implemented, resolved, Api, Object};
 use crate::dagger::ApiError;
-use crate::gql::{FieldCall, Resolved};
+use tanto_gql::{FieldCall, Resolved};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CloudObj {}

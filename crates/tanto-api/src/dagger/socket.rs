@@ -13,7 +13,7 @@ use serde_json::Value as Json;
 use super::objects::*;
 use super::{resolved, Api, Object};
 use crate::dagger::ApiError;
-use crate::gql::{FieldCall, Resolved};
+use tanto_gql::{FieldCall, Resolved};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct SocketObj {

@@ -8,7 +8,7 @@ use tanto_model::{FileAction, GitOp, HttpOp, Op, Ref, Vertex};
 use super::objects::{DirectoryObj, FileObj};
 use super::{leaf, not_implemented, resolved, Api, Object};
 use crate::dagger::ApiError;
-use crate::gql::{Args, FieldCall, Resolved};
+use tanto_gql::{Args, FieldCall, Resolved};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct GitRepositoryObj {

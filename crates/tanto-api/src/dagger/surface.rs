@@ -9,8 +9,8 @@ use tanto_model::{FileAction, Ref};
 use super::objects::*;
 use super::{file_op, leaf, not_implemented, paths, resolved, Api, Object};
 use crate::dagger::ApiError;
-use crate::gql::{Args, FieldCall, Resolved};
 use tanto_contract::fs::{EntryKind, EntryStat};
+use tanto_gql::{Args, FieldCall, Resolved};
 
 /// A `Stat` of `path`, or a typed "not found" error.
 async fn stat(api: &Api, root: Option<&Ref>, path: &str, a: &Args) -> Result<Resolved, ApiError> {

@@ -16,7 +16,7 @@ use tanto_contract::host::Workspace;
 use super::objects::{DirectoryObj, FileObj};
 use super::{leaf, not_implemented, resolved, Api, Object};
 use crate::dagger::ApiError;
-use crate::gql::{FieldCall, Resolved};
+use tanto_gql::{FieldCall, Resolved};
 
 /// `p` as a path of workspace `ws` relative to its boundary (`""` is the boundary itself):
 /// relative paths from the workspace directory, absolute ones from the boundary.

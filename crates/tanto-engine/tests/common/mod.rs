@@ -70,7 +70,7 @@ pub async fn engine_at(fx: &Fixture, workdir: &Path, state_dir: &Path) -> Arc<En
 }
 
 pub async fn query(e: &Engine, q: &str) -> Value {
-    e.execute(tanto_api::gql::Request { query: q.to_string(), variables: None, operation_name: None }).await
+    e.execute(tanto_gql::Request { query: q.to_string(), variables: None, operation_name: None }).await
 }
 
 pub fn first_error(v: &Value) -> String {

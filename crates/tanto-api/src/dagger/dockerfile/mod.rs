@@ -27,7 +27,7 @@ use self::parse::{Cmd, Dockerfile, Flag, Instr, Src};
 use super::objects::*;
 use super::{file_op, paths, Api};
 use crate::dagger::ApiError;
-use crate::gql::Args;
+use tanto_gql::Args;
 
 /// What can be wrong with a Dockerfile itself.
 #[derive(Debug, thiserror::Error, PartialEq)]

@@ -12,7 +12,7 @@ use tanto_contract::{Engine, EngineError, EngineResult, Images, Refusing, Solve}
 
 use super::super::objects::*;
 use super::super::{file_op, Api, Objects};
-use crate::gql::Args;
+use tanto_gql::Args;
 
 /// Resolves any image except `missing*`; reads files from the Mkfile actions
 /// of the op graph (contexts here are made of `withNewFile`s).

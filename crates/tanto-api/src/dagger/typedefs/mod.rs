@@ -19,8 +19,8 @@ use serde_json::Value as Json;
 use super::objects::DirectoryObj;
 use super::{leaf, not_implemented, resolved, Api, Object};
 use crate::dagger::ApiError;
-use crate::gql::{Args, FieldCall, Resolved};
 use names::{to_camel, to_lower_camel, to_screaming_snake, valid_enum_name};
+use tanto_gql::{Args, FieldCall, Resolved};
 
 /// `TypeDefKind`, shown with its `_KIND` name; the short aliases (`STRING`)
 /// are accepted as input.

@@ -25,8 +25,8 @@ use super::{
     EnumTypeDefObj, EnumValueObj, FieldTypeDefObj, FunctionArgObj, FunctionObj, InputTypeDefObj, InterfaceTypeDefObj,
     Kind, ObjectTypeDefObj, ScalarTypeDefObj, TypeDefObj,
 };
-use crate::gql::schema::{DirectiveUse, FieldDef, InputValueDef, TypeKind, TypeRef};
-use crate::gql::Schema;
+use tanto_gql::schema::{DirectiveUse, FieldDef, InputValueDef, TypeKind, TypeRef};
+use tanto_gql::Schema;
 
 /// The arguments of `currentTypeDefs`.
 #[derive(Debug, Clone, Copy, Default)]

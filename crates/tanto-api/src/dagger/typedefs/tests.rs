@@ -8,15 +8,15 @@ use serde_json::{json, Value as Json};
 
 use super::super::coverage::probe_engine;
 use super::super::{Api, Objects};
-use crate::gql::schema::{TypeKind, TypeRef};
-use crate::gql::{execute, Args, FieldCall, Request, Resolver, Schema};
+use tanto_gql::schema::{TypeKind, TypeRef};
+use tanto_gql::{execute, Args, FieldCall, Request, Resolver, Schema};
 
 fn api() -> Api {
     Api::new(probe_engine(), Arc::new(Objects::default()))
 }
 
 async fn response(api: &Api, query: &str) -> Json {
-    execute(Schema::dagger_v021(), api, Api::root(), Request::new(query)).await
+    execute(crate::schema::dagger_v021(), api, Api::root(), Request::new(query)).await
 }
 
 /// `data` of a query that must succeed.
@@ -612,7 +612,7 @@ fn placeholder(schema: &Schema, ty: &TypeRef, expected: Option<&str>, ids: &[(&s
 #[tokio::test]
 async fn the_whole_surface_of_these_types_is_served() {
     let api = api();
-    let schema = Schema::dagger_v021();
+    let schema = crate::schema::dagger_v021();
     let s = id(&api, "typeDef { withKind(kind: STRING_KIND) }").await;
     let sm = id(&api, r#"sourceMap(filename: "f", line: 1, column: 1)"#).await;
     let f =

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use serde_json::Value as Json;
 
-use super::exec::{FieldError, Obj, Resolved};
+use super::resolver::{FieldError, Obj, Resolved};
 use super::schema::{InputValueDef, Schema, TypeKind, TypeRef};
 use super::value::{print_literal, Args};
 

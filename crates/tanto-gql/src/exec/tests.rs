@@ -5,6 +5,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value as Json};
 
+use crate::limits::{MAX_DEPTH, MAX_LIST_ITEMS, MAX_RESPONSE_POSITIONS};
+use crate::{parse_request_body, FieldCall, FieldError, Obj, Request, Resolved, Resolver};
+
 use super::*;
 
 const SDL: &str = r#"
@@ -31,6 +34,7 @@ type Query implements Node {
   loadBoxFromID(id: BoxID!): Box!
   slow(ms: Int!): Int!
   noId: NoId!
+  link: Link!
   old: String @deprecated(reason: "use `version`")
 }
 type Box implements Node & Syncer {
@@ -44,6 +48,7 @@ type Box implements Node & Syncer {
 }
 type Other implements Node { id: ID! value: Int! }
 type NoId { x: Int }
+type Link { id: ID! n: Int! next: Link! maybeNext: Link fail: String! }
 "#;
 
 fn schema() -> &'static Schema {
@@ -52,6 +57,7 @@ fn schema() -> &'static Schema {
 }
 
 struct BoxVal(String);
+struct LinkVal(u64);
 struct OtherVal(i64);
 struct Root;
 
@@ -102,6 +108,16 @@ impl Resolver for Fake {
                 Ok(Resolved::leaf(ms))
             }
             ("Query", "noId") => Ok(Resolved::object("NoId", ())),
+            ("Query", "link") => Ok(Resolved::object("Link", LinkVal(0))),
+            ("Link", f) => {
+                let n = parent.downcast_ref::<LinkVal>().ok_or("not a link")?.0;
+                match f {
+                    "id" => Ok(Resolved::leaf(format!("link:{n}"))),
+                    "n" => Ok(Resolved::leaf(n)),
+                    "next" | "maybeNext" => Ok(Resolved::object("Link", LinkVal(n + 1))),
+                    _ => Err(format!("link {n} failed").into()),
+                }
+            }
             ("Box", f) => {
                 let b = parent.downcast_ref::<BoxVal>().ok_or("not a box")?;
                 match f {
@@ -458,20 +474,20 @@ async fn operations_and_syntax() {
     check(
         "{ version ",
         n.clone(),
-        json!({"errors": [{"message": "syntax error: expected selection set, selection, directive, or arguments (line 1, column 11)", "locations": loc(1, 11)}], "data": null}),
+        json!({"errors": [{"message": "syntax error: expected a selection or `}`, found the end of the query (line 1, column 11)", "locations": loc(1, 11)}], "data": null}),
     )
     .await;
     // The offending source (maybe a secret) is not quoted back.
     check(
         r#"{ setSecret(name: "x", plaintext: "s3cr3t) }"#,
         n.clone(),
-        json!({"errors": [{"message": "syntax error: expected value (line 1, column 35)", "locations": loc(1, 35)}], "data": null}),
+        json!({"errors": [{"message": "syntax error: unterminated string (line 1, column 35)", "locations": loc(1, 35)}], "data": null}),
     )
     .await;
     check(
         "",
         n.clone(),
-        json!({"errors": [{"message": "syntax error: expected operation (line 1, column 1)", "locations": loc(1, 1)}], "data": null}),
+        json!({"errors": [{"message": "syntax error: expected an operation or a fragment, found the end of the query (line 1, column 1)", "locations": loc(1, 1)}], "data": null}),
     )
     .await;
     // Response keys keep selection order, and nothing unrequested is added.
@@ -557,7 +573,7 @@ async fn introspection_is_memoized() {
     let schema = Schema::parse(SDL).expect("parses");
     let q = "{ __schema { types { name } } }";
     let first = execute(&schema, &Fake, Obj::new("Query", Root), Request::new(q)).await;
-    assert_eq!(schema.intro_cache.lock().map(|c| c.len()).unwrap_or(0), 1);
+    assert_eq!(schema.intro_cache.lock().map(|c| c.entries.len()).unwrap_or(0), 1);
     let second = execute(&schema, &Fake, Obj::new("Query", Root), Request::new(q)).await;
     assert_eq!(first, second);
     let bytes = execute_bytes(&schema, &Fake, Obj::new("Query", Root), Request::new(q)).await;
@@ -566,11 +582,11 @@ async fn introspection_is_memoized() {
     assert_eq!(String::from_utf8_lossy(&bytes), r#"{"data":{"version":"v0.21.11"}}"#);
     // Queries that reach the resolver are never memoized.
     let _ = execute(&schema, &Fake, Obj::new("Query", Root), Request::new("{ version __typename }")).await;
-    assert_eq!(schema.intro_cache.lock().map(|c| c.len()).unwrap_or(0), 1);
+    assert_eq!(schema.intro_cache.lock().map(|c| c.entries.len()).unwrap_or(0), 1);
     // Changing a description invalidates.
     let mut schema = schema;
     schema.set_description("Box", None, Some("A box.".to_string())).expect("Box exists");
-    assert_eq!(schema.intro_cache.lock().map(|c| c.len()).unwrap_or(0), 0);
+    assert_eq!(schema.intro_cache.lock().map(|c| c.entries.len()).unwrap_or(0), 0);
 }
 
 /// Parses `body` and compares with `expected`: the request, or the error message.
@@ -607,4 +623,112 @@ fn request_bodies() {
     check_body(br#"{"query": 42}"#, Err("`query` must be a string, not a number"));
     check_body(br#"{"query": "q", "variables": [1]}"#, Err("`variables` must be an object, not an array"));
     check_body(br#"{"query": "q", "operationName": 1}"#, Err("`operationName` must be a string, not a number"));
+}
+
+/// `{ link { next { next { ... { <leaf> } } } } }` with `calls` times `next`.
+fn chain(calls: usize, leaf: &str) -> String {
+    format!("{{ link {{ {}{leaf}{} }} }}", "next { ".repeat(calls), " }".repeat(calls))
+}
+
+/// Runs `query` as a tokio worker would, on a thread with a 2 MiB stack, and returns the
+/// response bytes and its `errors`.
+fn run_on_worker_stack(query: String) -> (Vec<u8>, Json) {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async {
+                let bytes = execute_bytes(schema(), &Fake, Obj::new("Query", Root), Request::new(query.as_str())).await;
+                // The value itself, built and dropped on this stack too.
+                let value = execute(schema(), &Fake, Obj::new("Query", Root), Request::new(query)).await;
+                let errors = value.get("errors").cloned().unwrap_or(Json::Null);
+                crate::drop_json(value);
+                (bytes, errors)
+            })
+        })
+        .expect("spawning a thread")
+        .join()
+        .expect("executing does not overflow a worker's stack")
+}
+
+#[test]
+fn long_chains() {
+    // (calls, leaf, expected end of the response): the innermost object, then one `}` per level.
+    let cases: &[(usize, &str, Result<&str, &str>)] = &[
+        (62, "n", Ok(r#"{"n":62}"#)),
+        (1_000, "n", Ok(r#"{"n":1000}"#)),
+        (10_000, "n", Ok(r#"{"n":10000}"#)),
+        // The whole nesting the parser allows: `{`, `link`, then the calls.
+        (MAX_DEPTH - 2, "id", Ok(r#"{"id":"link:19998"}"#)),
+        // A non-null failure at the bottom nulls every non-null level up to `data`.
+        (10_000, "fail", Err("link 10000 failed")),
+    ];
+    for &(calls, leaf, want) in cases {
+        let (bytes, errors) = run_on_worker_stack(chain(calls, leaf));
+        let text = String::from_utf8_lossy(&bytes);
+        match want {
+            Ok(end) => {
+                assert_eq!(errors, Json::Null, "{calls} calls");
+                let prefix = format!(r#"{{"data":{{"link":{}"#, r#"{"next":"#.repeat(calls));
+                assert!(text.starts_with(&prefix), "{calls} calls: {}", &text[..100.min(text.len())]);
+                assert!(text.ends_with(&format!("{end}{}", "}".repeat(calls + 2))), "{calls} calls");
+            }
+            Err(message) => {
+                let path = errors[0]["path"].as_array().map(Vec::len);
+                assert_eq!((errors[0]["message"].as_str(), path), (Some(message), Some(calls + 2)));
+                assert!(text.ends_with(r#""data":null}"#), "{calls} calls");
+            }
+        }
+    }
+    // A nullable link stops the failure where it is: everything above it stays.
+    let q = format!("{{ link {{ {}maybeNext {{ fail }}{} }} }}", "next { ".repeat(5_000), " }".repeat(5_000));
+    let (bytes, errors) = run_on_worker_stack(q);
+    assert_eq!(errors[0]["message"], "link 5001 failed");
+    assert!(String::from_utf8_lossy(&bytes).ends_with(&format!(r#"{{"maybeNext":null}}{}"#, "}".repeat(5_002))));
+    // One more level than the limit: refused before anything runs.
+    let (bytes, _) = run_on_worker_stack(chain(MAX_DEPTH - 1, "n"));
+    let want = json!({"errors": [{
+        "message": format!(
+            "query nesting depth {} exceeds tanto's limit of {MAX_DEPTH} (line 1, column {})",
+            MAX_DEPTH + 1,
+            8 + 7 * (MAX_DEPTH - 1)
+        ),
+        "locations": loc(1, 8 + 7 * (MAX_DEPTH - 1))}], "data": null});
+    assert_eq!(serde_json::from_slice::<Json>(&bytes).ok(), Some(want));
+}
+
+#[tokio::test]
+async fn request_limits() {
+    // Fragments spread over two aliases per level double the response at each level.
+    let mut q = String::from("{ link { ...F0 } } ");
+    for i in 0..20 {
+        q.push_str(&format!("fragment F{i} on Link {{ a: next {{ ...F{} }} b: next {{ ...F{} }} }} ", i + 1, i + 1));
+    }
+    q.push_str("fragment F20 on Link { n }");
+    let got = run(&q, Json::Null, None).await;
+    assert_eq!(
+        got,
+        json!({"errors": [{"message": format!(
+            "the response would have more than {MAX_RESPONSE_POSITIONS} fields and list items, tanto's limit: select \
+             less, or split the query"
+        )}], "data": null})
+    );
+    // Many aliases: linear, not quadratic, in their number.
+    let start = Instant::now();
+    let aliases: String = (0..50_000).map(|i| format!("a{i}: version ")).collect();
+    let got = run(&format!("{{ {aliases} }}"), Json::Null, None).await;
+    assert_eq!(got["data"].as_object().map(|m| m.len()), Some(50_000));
+    assert!(start.elapsed() < Duration::from_secs(20), "took {:?}", start.elapsed());
+    // Long lists, as variables.
+    let items = |n: usize| Json::Array(vec![json!("x"); n]);
+    let got = run("query($l: [String!]) { echo(list: $l) }", json!({"l": items(MAX_LIST_ITEMS)}), None).await;
+    assert_eq!(got["data"]["echo"]["list"].as_array().map(Vec::len), Some(MAX_LIST_ITEMS));
+    let got = run("query($l: [String!]) { echo(list: $l) }", json!({"l": items(MAX_LIST_ITEMS + 1)}), None).await;
+    assert_eq!(
+        got["errors"][0]["message"],
+        format!(
+            "variable `$l` has an invalid value: a list of {} items is longer than tanto's limit of {MAX_LIST_ITEMS}",
+            MAX_LIST_ITEMS + 1
+        )
+    );
 }
