@@ -8,11 +8,11 @@ use tanto_api::dagger::backend::ImageOptions;
 use tanto_api::dagger::objects::{ContainerObj, FileObj, ImageConfig, PortObj};
 use tanto_api::dagger::{Backend, EntryKind, EntryStat, ExecOutput, ResolvedImage};
 use tanto_api::gql::FieldError;
+use tanto_fs::{FsError, Root, Stat};
 use tanto_model::{BlobSource, Ref};
 use tanto_solver::Solver;
 use tanto_store::SnapshotId;
 
-use crate::fsops::{self, Root, Stat};
 use crate::worker::Worker;
 use crate::EngineError;
 
@@ -31,7 +31,7 @@ fn field_err(e: &EngineError) -> FieldError {
 }
 
 fn entry(name: String, st: &Stat) -> EntryStat {
-    let kind = match fsops::file_type(st) {
+    let kind = match tanto_fs::file_type(st) {
         rustix::fs::FileType::RegularFile => EntryKind::File,
         rustix::fs::FileType::Directory => EntryKind::Dir,
         rustix::fs::FileType::Symlink => EntryKind::Symlink,
@@ -144,7 +144,7 @@ impl EngineBackend {
     }
 }
 
-fn not_found(path: &str, e: std::io::Error) -> FieldError {
+fn not_found(path: &str, e: FsError) -> FieldError {
     match e.raw_os_error() {
         Some(libc::ENOENT) | Some(libc::ENOTDIR) => FieldError::from(format!("`{path}`: no such file or directory")),
         _ => FieldError::from(format!("`{path}`: {e}")),
@@ -248,19 +248,19 @@ impl Backend for EngineBackend {
         let p = path.to_string();
         self.with_root(root, move |r| {
             let st = r.stat(&p, !no_follow).map_err(|e| not_found(&p, e))?;
-            Ok(st.map(|st| entry(crate::paths_clean(&p).rsplit('/').next().unwrap_or("").to_string(), &st)))
+            Ok(st.map(|st| entry(tanto_fs::path::base_name(&p), &st)))
         })
         .await
     }
 
     async fn glob(&self, root: Option<&Ref>, path: &str, pattern: &str) -> Result<Vec<String>, FieldError> {
         let (p, pat) = (path.to_string(), pattern.to_string());
-        self.with_root(root, move |r| fsops::glob(r, &p, &pat).map_err(|e| not_found(&p, e))).await
+        self.with_root(root, move |r| tanto_fs::glob(r, &p, &pat).map_err(|e| not_found(&p, e))).await
     }
 
     async fn digest(&self, root: Option<&Ref>, path: &str, with_metadata: bool) -> Result<String, FieldError> {
         let p = path.to_string();
-        self.with_root(root, move |r| fsops::digest(r, &p, with_metadata).map_err(|e| not_found(&p, e))).await
+        self.with_root(root, move |r| tanto_fs::digest(r, &p, with_metadata).map_err(|e| not_found(&p, e))).await
     }
 
     async fn http_fetch(&self, url: &str, auth_header: Option<&str>) -> Result<String, FieldError> {
@@ -438,7 +438,7 @@ impl Backend for EngineBackend {
             );
             let open =
                 |p: &std::path::Path| Root::open(p).map_err(|e| FieldError::from(format!("opening a snapshot: {e}")));
-            let c = fsops::extra::changes(&open(lv.path())?, &lp, &open(uv.path())?, &up)
+            let c = tanto_fs::changes(&open(lv.path())?, &lp, &open(uv.path())?, &up)
                 .map_err(|e| FieldError::from(format!("comparing `{up}` with `{lp}`: {e}")))?;
             Ok(tanto_api::dagger::changeset::ChangeLists { added: c.added, modified: c.modified, removed: c.removed })
         })

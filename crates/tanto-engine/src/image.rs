@@ -613,7 +613,7 @@ impl EngineBackend {
         let file = blocking(move || {
             let view = store.view(snap, "/").map_err(msg)?;
             let root =
-                crate::fsops::Root::open(view.path()).map_err(|e| format!("opening the tarball's directory: {e}"))?;
+                tanto_fs::Root::open(view.path()).map_err(|e| format!("opening the tarball's directory: {e}"))?;
             root.open_file(&path).map_err(|e| format!("image tarball `{path}`: {e}").into())
         })
         .await?;

@@ -17,9 +17,7 @@ mod cdi;
 mod copyinc;
 mod docker_api;
 mod export;
-pub mod fsops;
-mod gitignore;
-pub mod host;
+mod host;
 mod image;
 pub mod progress;
 mod search;
@@ -42,21 +40,6 @@ use tanto_store::{Store, StoreError};
 pub use backend::EngineBackend;
 pub use worker::Worker;
 
-/// Lexically cleans an absolute path.
-pub(crate) fn paths_clean(p: &str) -> String {
-    let mut out: Vec<&str> = Vec::new();
-    for c in p.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                out.pop();
-            }
-            c => out.push(c),
-        }
-    }
-    format!("/{}", out.join("/"))
-}
-
 /// Errors of engine work, shaped for the API.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -76,6 +59,12 @@ impl EngineError {
 
 impl From<std::io::Error> for EngineError {
     fn from(e: std::io::Error) -> Self {
+        EngineError::Message(e.to_string())
+    }
+}
+
+impl From<tanto_fs::FsError> for EngineError {
+    fn from(e: tanto_fs::FsError) -> Self {
         EngineError::Message(e.to_string())
     }
 }

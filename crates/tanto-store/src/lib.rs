@@ -27,14 +27,14 @@ mod lease;
 mod prune;
 mod snapshot;
 mod sys;
-mod upload;
+pub mod upload;
 mod volume;
 
 pub use copymemo::CopyBase;
 pub use db::{CacheRecord, ExecMeta};
 pub use lease::Lease;
 pub use prune::{disk_space, disk_usage, CacheEntry, PrunePolicy, PruneReport, SnapshotLease};
-pub use snapshot::{clean_rel, is_whiteout, layer_xattr, Prepared, SnapshotId, View};
+pub use snapshot::{Prepared, SnapshotId, View};
 pub use upload::{LayerBlob, UploadRecord};
 pub use volume::{Sharing, VolumeLease};
 
@@ -88,7 +88,7 @@ impl Store {
             std::fs::create_dir_all(&p).map_err(io_err(&p))?;
         }
         let conn = db::open(&root.join("meta.db"))?;
-        upload::init(&conn)?;
+        upload::init_db(&conn)?;
         copymemo::init(&conn)?;
         prune::init(&conn)?;
         let owner = sys::owner_token(std::process::id());

@@ -23,6 +23,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
+use tanto_fs::overlay::{is_opaque, is_whiteout};
 
 use super::Compression;
 
@@ -197,14 +198,6 @@ pub fn recompress(blob: &Path, compression: Compression, out: &Path) -> Result<L
         }
     })?;
     finish(p, out, 0)
-}
-
-fn is_opaque(p: &Path) -> bool {
-    matches!(xattr::get(p, "trusted.overlay.opaque"), Ok(Some(v)) if v == b"y")
-}
-
-fn is_whiteout(m: &std::fs::Metadata) -> bool {
-    m.file_type().is_char_device() && m.rdev() == 0
 }
 
 /// Errors while walking: which side failed.
