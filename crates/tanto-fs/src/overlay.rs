@@ -21,6 +21,12 @@ pub const XATTR_WHITEOUT: &str = "trusted.overlay.whiteout";
 /// The opaque marker of unprivileged (`userxattr`) overlays.
 pub const USER_OPAQUE: &str = "user.overlay.opaque";
 
+/// Whether `name` is an attribute overlayfs keeps for itself (`trusted.overlay.*`,
+/// `user.overlay.*`): never layer content, never taken from a layer.
+pub fn is_overlay_xattr(name: &[u8]) -> bool {
+    name.starts_with(b"trusted.overlay.") || name.starts_with(b"user.overlay.")
+}
+
 /// The type and device number of an entry: what tells a whiteout.
 pub trait Node {
     fn raw_mode(&self) -> u32;
@@ -94,5 +100,20 @@ mod tests {
             assert_eq!((is_whiteout(&m), is_whiteout(&st)), (want, want), "{name}");
         }
         assert!(!is_opaque(&tmp.path().join("dir")));
+    }
+
+    #[test]
+    fn overlay_attributes() {
+        // (attribute name, overlayfs's own)
+        let cases = [
+            ("trusted.overlay.opaque", true),
+            ("user.overlay.redirect", true),
+            ("trusted.overlayfoo", false),
+            ("security.capability", false),
+            ("user.mime_type", false),
+        ];
+        for (name, want) in cases {
+            assert_eq!(is_overlay_xattr(name.as_bytes()), want, "{name}");
+        }
     }
 }

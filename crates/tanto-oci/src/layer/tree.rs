@@ -167,7 +167,7 @@ impl Tree {
 
     fn set_xattrs(&self, fd: impl AsFd, meta: &Meta, what: &[u8]) {
         for (name, value) in &meta.xattrs {
-            if name.starts_with(b"trusted.overlay.") || name.starts_with(b"user.overlay.") {
+            if overlay::is_overlay_xattr(name) {
                 tracing::warn!(entry = %String::from_utf8_lossy(what), xattr = %String::from_utf8_lossy(name), "ignoring overlayfs xattr from the layer");
                 continue;
             }
