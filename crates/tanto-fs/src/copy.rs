@@ -40,11 +40,7 @@ pub fn copy(src: &Root, src_path: &str, dst: &Root, dst_path: &str, opts: &CopyO
         let into_dir =
             dst_path.ends_with('/') || dst.stat(dst_path, true)?.is_some_and(|s| file_type(&s) == FileType::Directory);
         let dest = if into_dir {
-            let name = match base_name(src_path) {
-                n if n.is_empty() => "file".to_string(),
-                n => n,
-            };
-            format!("{}/{}", dst_path.trim_end_matches('/'), name)
+            format!("{}/{}", dst_path.trim_end_matches('/'), base_name(src_path))
         } else {
             dst_path.to_string()
         };

@@ -119,7 +119,8 @@ mod tests {
     fn patterns() {
         let v = |s: &[&str]| s.iter().map(|p| p.to_string()).collect::<Vec<_>>();
         // (include, exclude, path, (included, excluded))
-        let cases: &[(&[&str], &[&str], &str, (bool, bool))] = &[
+        type Case<'a> = (&'a [&'a str], &'a [&'a str], &'a str, (bool, bool));
+        let cases: &[Case] = &[
             (&[], &[], "a/b", (true, false)),
             (&["src"], &[], "src/a.rs", (true, false)),
             (&["src/"], &[], "doc/a.md", (false, false)),

@@ -338,7 +338,8 @@ mod tests {
         std::os::unix::fs::symlink("a[1].txt", root.join("link")).unwrap();
         std::os::unix::fs::symlink("nowhere", root.join("dangling")).unwrap();
         // (host path, expected spec include and path in the tree, or error)
-        let cases: [(&str, Result<(&str, &str), &str>); 4] = [
+        type Want<'a> = Result<(&'a str, &'a str), &'a str>;
+        let cases: [(&str, Want); 4] = [
             ("a[1].txt", Ok(("a[[]1[]].txt", "/a[1].txt"))),
             ("link", Ok(("a[[]1[]].txt", "/a[1].txt"))),
             ("dangling", Err("does not exist; paths are relative to the session's working directory")),
@@ -354,7 +355,7 @@ mod tests {
                     )
                 }
                 (Err(e), Err(msg)) => assert!(e.to_string().ends_with(msg), "{name}: {e}"),
-                (got, _) => panic!("{name}: {:?}", got.map(|(s, p)| (s, p))),
+                (got, _) => panic!("{name}: {got:?}"),
             }
         }
     }
