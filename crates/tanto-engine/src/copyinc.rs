@@ -27,10 +27,11 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
 
+use tanto_fs::overlay::{self, is_whiteout};
+use tanto_fs::{CopyOpts, Filter, Root};
 use tanto_model::{FileAction, FileOp, StableHasher};
-use tanto_store::{is_whiteout, layer_xattr, CopyBase, SnapshotId, Store};
+use tanto_store::{CopyBase, SnapshotId, Store};
 
-use crate::fsops::{self, CopyOpts, Filter, Root};
 use crate::worker::{Output, Pending};
 use crate::EngineError;
 
@@ -158,10 +159,10 @@ enum Dir {
 }
 
 fn dir_kind(p: &Path) -> Dir {
-    if layer_xattr(p, "trusted.overlay.redirect").is_some() {
+    if overlay::xattr(p, overlay::REDIRECT).is_some() {
         return Dir::Unsupported;
     }
-    match layer_xattr(p, "trusted.overlay.opaque").as_deref() {
+    match overlay::xattr(p, overlay::OPAQUE).as_deref() {
         None => Dir::Plain,
         Some(b"y") => Dir::Opaque,
         Some(_) => Dir::Unsupported, // "x": holds xattr whiteouts
@@ -172,7 +173,7 @@ fn dir_kind(p: &Path) -> Dir {
 /// must be rebuilt wholesale. `None` when a layer does something we don't
 /// apply incrementally.
 fn collect_changes(store: &Store, layers: &[SnapshotId], src_path: &str) -> io::Result<Option<BTreeMap<String, bool>>> {
-    let rel = tanto_store::clean_rel(src_path);
+    let rel = std::path::PathBuf::from(tanto_fs::path::clean_rel(src_path));
     let mut changes = BTreeMap::new();
     'layers: for layer in layers {
         let mut p = store.snapshot_dir(*layer);
@@ -218,8 +219,8 @@ fn walk(dir: &Path, prefix: &str, changes: &mut BTreeMap<String, bool>) -> io::R
                 }
             }
         } else {
-            if layer_xattr(&path, "trusted.overlay.metacopy").is_some()
-                || layer_xattr(&path, "trusted.overlay.whiteout").is_some()
+            if overlay::xattr(&path, overlay::METACOPY).is_some()
+                || overlay::xattr(&path, overlay::XATTR_WHITEOUT).is_some()
             {
                 return Ok(false);
             }
@@ -234,7 +235,7 @@ fn join(dir: &str, rel: &str) -> String {
 }
 
 fn is_dir(st: &rustix::fs::Stat) -> bool {
-    fsops::file_type(st) == rustix::fs::FileType::Directory
+    tanto_fs::file_type(st) == rustix::fs::FileType::Directory
 }
 
 /// Brings `dst` (the earlier copy's view) to what a full copy of `src` onto
@@ -269,20 +270,20 @@ fn apply(
             if dst_st.is_some() {
                 dst.remove(&dp, false)?;
             }
-            fsops::copy_entry(base, &dp, dst, &dp, &plain, true)?;
+            tanto_fs::copy_entry(base, &dp, dst, &dp, &plain, true)?;
             if sst.is_some() {
-                fsops::copy_entry(src, &sp, dst, &dp, opts, true)?;
+                tanto_fs::copy_entry(src, &sp, dst, &dp, opts, true)?;
             }
             rebuilt.insert(p);
         } else if let Some(s) = sst.filter(is_dir) {
             dirs.push((dp, s));
         } else {
-            fsops::copy_entry(src, &sp, dst, &dp, opts, false)?;
+            tanto_fs::copy_entry(src, &sp, dst, &dp, opts, false)?;
         }
     }
     // Directory times last, children first: writing below a directory changes its mtime.
     for (dp, st) in dirs.iter().rev() {
-        fsops::set_dir_meta(dst, dp, st, opts)?;
+        tanto_fs::set_dir_meta(dst, dp, st, opts)?;
     }
     Ok(true)
 }

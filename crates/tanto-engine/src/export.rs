@@ -3,7 +3,7 @@
 //! `File.export`), plus the session's registry credentials.
 //!
 //! Host paths are relative to the session's working directory. Exports write
-//! through [`fsops::Root`] on the target: every path inside the target is
+//! through [`tanto_fs::Root`] on the target: every path inside the target is
 //! resolved with `RESOLVE_IN_ROOT`, and existing symlinks in the way are
 //! replaced, never followed, so an export never writes outside its target.
 
@@ -15,10 +15,12 @@ use tanto_model::Ref;
 use tanto_oci::registry::{Credential, RegistryAuth};
 
 use crate::backend::EngineBackend;
-use crate::fsops::{self, CopyOpts, Filter, Root};
-use crate::host::{self, UploadSpec};
+use tanto_fs::{CopyOpts, Filter, Root};
+use tanto_store::upload::{self, UploadSpec};
+
 use crate::worker::blocking;
-use crate::{io_error, EngineError};
+use crate::EngineError;
+use tanto_contract::Context as _;
 
 /// Credentials from `withRegistryAuth` by registry host, for the rest of the
 /// session; shared by the backend (resolve, push) and the worker (blob fetches).
@@ -59,17 +61,7 @@ impl HostState {
         } else {
             self.workdir.join(p)
         };
-        let mut out = PathBuf::from("/");
-        for c in joined.components() {
-            match c {
-                std::path::Component::ParentDir => {
-                    out.pop();
-                }
-                std::path::Component::Normal(s) => out.push(s),
-                _ => {}
-            }
-        }
-        out
+        tanto_fs::path::clean_path(&joined)
     }
 }
 
@@ -104,10 +96,6 @@ fn ensure_dir(dir: &Path) -> Result<(), EngineError> {
     }
 }
 
-fn glob_escape(name: &str) -> String {
-    globset::escape(name)
-}
-
 impl EngineBackend {
     /// Uploads a host directory; the returned ref's result is already in the cache.
     pub(crate) async fn upload_host_dir(&self, spec: UploadSpec) -> Result<Ref, EngineError> {
@@ -120,7 +108,7 @@ impl EngineBackend {
         let started = std::time::Instant::now();
         let path = spec.path.clone();
         let describe = store.clone();
-        let up = blocking(move || Ok(host::upload(&store, &spec)?)).await?;
+        let up = blocking(move || Ok(upload::upload(&store, &spec)?)).await?;
         let (key, what) = (up.vertex.key().to_string(), format!("upload {}", path.display()));
         if let Err(e) = blocking(move || Ok(describe.describe(&key, "local", &what, &[])?)).await {
             tracing::warn!(error = %e, "describing a host upload failed");
@@ -147,53 +135,20 @@ impl EngineBackend {
         exclude: Vec<String>,
         gitignore: bool,
     ) -> Result<Ref, EngineError> {
-        let abs = self.host.path(path);
-        // Dagger drops patterns that point outside the directory.
-        let local = |v: Vec<String>| -> Vec<String> {
-            v.into_iter()
-                .filter(|p| !p.trim_start_matches('!').starts_with("..") && !p.trim_start_matches('!').starts_with('/'))
-                .collect()
-        };
-        self.upload_host_dir(UploadSpec { path: abs, include: local(include), exclude: local(exclude), gitignore })
-            .await
+        let spec = UploadSpec::directory(self.host.path(path), include, exclude, gitignore);
+        self.upload_host_dir(spec).await
     }
 
     pub(crate) async fn do_host_file(&self, path: &str) -> Result<(Ref, String), EngineError> {
-        let abs = self.host.path(path);
-        // A symlink is uploaded as what it points to.
-        let real = std::fs::canonicalize(&abs).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => EngineError::not_found(format!(
-                "host file `{}` does not exist; paths are relative to the session's working directory",
-                abs.display()
-            )),
-            _ => io_error(&e, format!("host file `{}`: {e}", abs.display())),
-        })?;
-        let meta = std::fs::metadata(&real).map_err(|e| io_error(&e, format!("host file `{}`: {e}", abs.display())))?;
-        if meta.is_dir() {
-            return Err(EngineError::input(format!(
-                "host path `{}` is a directory; use `host.directory` for directories",
-                abs.display()
-            )));
-        }
-        let (Some(parent), Some(name)) = (real.parent(), real.file_name()) else {
-            return Err(EngineError::input(format!("host path `{}` is not a file", abs.display())));
-        };
-        let name = name.to_string_lossy().into_owned();
-        let spec = UploadSpec {
-            path: parent.to_path_buf(),
-            include: vec![glob_escape(&name)],
-            exclude: vec![],
-            gitignore: false,
-        };
-        let root = self.upload_host_dir(spec).await?;
-        Ok((root, format!("/{name}")))
+        let (spec, file) = UploadSpec::file(&self.host.path(path))?;
+        Ok((self.upload_host_dir(spec).await?, file))
     }
 
     pub(crate) async fn do_host_find_up(&self, name: &str) -> Result<Option<String>, EngineError> {
         if name.is_empty() || name.contains('/') {
             return Err(EngineError::input(format!("`findUp` needs a plain file or directory name, not `{name}`")));
         }
-        Ok(host::find_up(&self.host.workdir, name))
+        Ok(tanto_fs::path::find_up(&self.host.workdir, name))
     }
 
     pub(crate) async fn do_export_directory(
@@ -212,8 +167,8 @@ impl EngineBackend {
             let view = store.view(snap.id, "/")?;
             let src = Root::open(view.path())
                 .map_err(|e| EngineError::internal(format!("opening the directory to export: {e}")))?;
-            match src.stat(&src_path, true).map_err(|e| io_error(&e, format!("`{src_path}`: {e}")))? {
-                Some(st) if fsops::file_type(&st) == rustix::fs::FileType::Directory => {}
+            match src.stat(&src_path, true).context(format_args!("`{src_path}`"))? {
+                Some(st) if tanto_fs::file_type(&st) == rustix::fs::FileType::Directory => {}
                 Some(_) => return Err(EngineError::input(format!("`{src_path}` is not a directory"))),
                 None => return Err(EngineError::not_found(format!("directory `{src_path}` not found"))),
             }
@@ -242,7 +197,7 @@ impl EngineBackend {
         let store = self.worker().store.clone();
         let mut target = self.host.path(dest);
         let src_path = path.to_string();
-        let name = crate::paths_clean(path).rsplit('/').next().unwrap_or("").to_string();
+        let name = tanto_fs::path::clean_abs(path).rsplit('/').next().unwrap_or("").to_string();
         if std::fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
             if !allow_parent_dir {
                 return Err(EngineError::input(format!(
@@ -257,8 +212,8 @@ impl EngineBackend {
             let view = store.view(snap.id, "/")?;
             let src = Root::open(view.path())
                 .map_err(|e| EngineError::internal(format!("opening the file to export: {e}")))?;
-            match src.stat(&src_path, true).map_err(|e| io_error(&e, format!("`{src_path}`: {e}")))? {
-                Some(st) if fsops::file_type(&st) == rustix::fs::FileType::RegularFile => {}
+            match src.stat(&src_path, true).context(format_args!("`{src_path}`"))? {
+                Some(st) if tanto_fs::file_type(&st) == rustix::fs::FileType::RegularFile => {}
                 Some(_) => return Err(EngineError::input(format!("`{src_path}` is not a regular file"))),
                 None => return Err(EngineError::not_found(format!("file `{src_path}` not found"))),
             }
@@ -323,6 +278,5 @@ fn registry_host(address: &str) -> Result<String, EngineError> {
 /// owned by the engine's user (`target` names the export in errors).
 fn copy_out(src: &Root, src_path: &str, dst: &Root, dest: &str, target: &std::path::Path) -> Result<(), EngineError> {
     let opts = CopyOpts { filter: &Filter::none(), mode: None, owner: Some(engine_owner()) };
-    fsops::copy(src, src_path, dst, dest, &opts)
-        .map_err(|e| io_error(&e, format!("exporting to `{}`: {e}", target.display())))
+    tanto_fs::copy(src, src_path, dst, dest, &opts).context(format_args!("exporting to `{}`", target.display()))
 }

@@ -31,6 +31,7 @@ use tanto_store::{CacheRecord, LayerBlob, SnapshotId, Store};
 use crate::backend::EngineBackend;
 use crate::worker::blocking;
 use crate::EngineError;
+use tanto_contract::Context as _;
 
 /// Name of the file `asTarball` makes.
 pub const TARBALL_NAME: &str = "container.tar";
@@ -475,9 +476,9 @@ impl EngineBackend {
         let file_path = path.to_string();
         let file = blocking(move || {
             let view = store.view(snap.id, "/")?;
-            let root = crate::fsops::Root::open(view.path())
+            let root = tanto_fs::Root::open(view.path())
                 .map_err(|e| EngineError::internal(format!("opening the tarball's directory: {e}")))?;
-            root.open_file(&file_path).map_err(|e| crate::io_error(&e, format!("image tarball `{file_path}`: {e}")))
+            root.open_file(&file_path).context(format_args!("image tarball `{file_path}`"))
         })
         .await?;
         self.import_tarball_file(file, Path::new(path), tag, platform).await

@@ -17,9 +17,7 @@ mod cdi;
 mod copyinc;
 mod docker_api;
 mod export;
-pub mod fsops;
-mod gitignore;
-pub mod host;
+mod host;
 mod image;
 pub mod progress;
 mod search;
@@ -42,21 +40,6 @@ use tanto_store::Store;
 
 pub use backend::EngineBackend;
 pub use worker::Worker;
-
-/// Lexically cleans an absolute path.
-pub(crate) fn paths_clean(p: &str) -> String {
-    let mut out: Vec<&str> = Vec::new();
-    for c in p.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                out.pop();
-            }
-            c => out.push(c),
-        }
-    }
-    format!("/{}", out.join("/"))
-}
 
 pub use tanto_contract::{EngineError, EngineResult};
 

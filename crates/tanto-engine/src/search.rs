@@ -9,8 +9,9 @@ use regex::bytes::{Regex, RegexBuilder};
 use rustix::fs::FileType;
 use tanto_contract::fs::{SearchMatch, SearchOptions, Submatch};
 
-use crate::fsops::{file_type, Root};
-use crate::gitignore::Stack;
+use tanto_fs::gitignore::Stack;
+use tanto_fs::path::clean_abs;
+use tanto_fs::{file_type, Root};
 
 /// Errors a user can fix: a bad pattern or glob.
 #[derive(Debug, thiserror::Error)]
@@ -20,7 +21,7 @@ pub enum SearchError {
     #[error("search glob `{glob}` is invalid: {reason}")]
     Glob { glob: String, reason: String },
     #[error("`{path}`: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io { path: String, source: tanto_fs::FsError },
 }
 
 impl tanto_model::Tiered for SearchError {
@@ -42,7 +43,7 @@ struct Searcher<'a> {
     out: Vec<SearchMatch>,
 }
 
-fn io(path: &str) -> impl Fn(std::io::Error) -> SearchError + '_ {
+fn io(path: &str) -> impl Fn(tanto_fs::FsError) -> SearchError + '_ {
     move |source| SearchError::Io { path: path.to_string(), source }
 }
 
@@ -75,13 +76,12 @@ pub fn run(root: &Root, base: &str, opts: &SearchOptions) -> Result<Vec<SearchMa
                 .map_err(|e| SearchError::Glob { glob: g.clone(), reason: e.to_string() })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let mut s =
-        Searcher { root, base: crate::paths_clean(base), opts, re, globs, ignores: Stack::default(), out: Vec::new() };
+    let mut s = Searcher { root, base: clean_abs(base), opts, re, globs, ignores: Stack::default(), out: Vec::new() };
     if opts.paths.is_empty() {
         s.walk("")?;
     } else {
         for p in &opts.paths {
-            let rel = crate::paths_clean(p).trim_start_matches('/').to_string();
+            let rel = clean_abs(p).trim_start_matches('/').to_string();
             match root.stat(&s.abs(&rel), false).map_err(io(p))? {
                 Some(st) if file_type(&st) == FileType::Directory => s.walk(&rel)?,
                 Some(st) if file_type(&st) == FileType::RegularFile => s.file(&rel, true)?,
@@ -89,7 +89,7 @@ pub fn run(root: &Root, base: &str, opts: &SearchOptions) -> Result<Vec<SearchMa
                 None => {
                     return Err(SearchError::Io {
                         path: p.clone(),
-                        source: std::io::Error::from_raw_os_error(libc::ENOENT),
+                        source: std::io::Error::from_raw_os_error(libc::ENOENT).into(),
                     })
                 }
             }
@@ -100,7 +100,7 @@ pub fn run(root: &Root, base: &str, opts: &SearchOptions) -> Result<Vec<SearchMa
 
 impl Searcher<'_> {
     fn abs(&self, rel: &str) -> String {
-        crate::paths_clean(&format!("{}/{rel}", self.base))
+        clean_abs(&format!("{}/{rel}", self.base))
     }
 
     fn full(&self) -> bool {

@@ -5,13 +5,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tanto_exec::{ExitInfo, Mount, MountSource, Network, ProcessSpec, Rootfs};
+use tanto_fs::{CopyOpts, Filter, Root};
 use tanto_model::{Digest, ExecMountKind, ExecOp, Expect, FileAction, FileOp, ImageLayerOp, Op, Vertex};
 use tanto_store::{CacheRecord, ExecMeta, Prepared, Sharing, SnapshotId, SnapshotLease, Store};
 
-use crate::fsops::{self, CopyOpts, Filter, Root};
 use crate::progress::Progress;
 use crate::secrets::{scrub, scrub_str, Secrets};
-use crate::{EngineError, IoContext};
+use crate::EngineError;
+use tanto_contract::Context as _;
 use tanto_contract::ExecFailure;
 use tanto_model::Tiered as _;
 
@@ -391,16 +392,16 @@ impl Worker {
                             let selector = selector.clone();
                             blocking(move || {
                                 let view = store.view(Some(src), &selector)?;
-                                let s = Root::open(view.path()).at("opening the cache volume's source")?;
-                                let d = Root::open(&dest).at("opening the cache volume")?;
-                                fsops::copy(
+                                let s = Root::open(view.path()).context("opening the cache volume's source")?;
+                                let d = Root::open(&dest).context("opening the cache volume")?;
+                                tanto_fs::copy(
                                     &s,
                                     "/",
                                     &d,
                                     "/",
                                     &CopyOpts { filter: &Filter::none(), mode: None, owner: None },
                                 )
-                                .at("initialising the cache volume from its source")?;
+                                .context("initialising the cache volume from its source")?;
                                 Ok(())
                             })
                             .await?;
@@ -588,8 +589,8 @@ pub(crate) fn apply_actions(
     Ok((pending.commit(key, None)?, id))
 }
 
-fn io_msg(what: &str) -> impl Fn(std::io::Error) -> EngineError + '_ {
-    move |e| crate::io_error(&e, format!("{what}: {e}"))
+fn io_msg<E: Into<EngineError>>(what: &str) -> impl Fn(E) -> EngineError + '_ {
+    move |e| e.into().context(what)
 }
 
 fn apply_action(
@@ -614,7 +615,7 @@ fn apply_action(
             root.symlink(target, link).map_err(io_msg(&format!("creating symlink `{link}`")))
         }
         FileAction::Copy { src, src_path, dest, include, exclude, mode, owner, gitignore } => {
-            let filter = Filter::new(include, exclude).map_err(EngineError::input)?.with_gitignore(*gitignore);
+            let filter = Filter::new(include, exclude)?.with_gitignore(*gitignore);
             let owner = root.resolve_owner(owner).map_err(io_msg("resolving the owner"))?;
             let snap = match src {
                 Some(i) => sources.get(*i as usize).copied().flatten(),
@@ -625,23 +626,24 @@ fn apply_action(
             if snap.is_none() && src_path == "/" {
                 return root.mkdir(dest, 0o755, owner).map_err(io_msg(&format!("creating directory `{dest}`")));
             }
-            fsops::copy(&src_root, src_path, root, dest, &CopyOpts { filter: &filter, mode: *mode, owner })
+            tanto_fs::copy(&src_root, src_path, root, dest, &CopyOpts { filter: &filter, mode: *mode, owner })
                 .map_err(io_msg(&format!("copying `{src_path}` to `{dest}`")))
         }
         FileAction::EnsureDir { path, mode, owner } => {
-            fsops::extra::ensure_dir(root, path, *mode, owner).map_err(io_msg(&format!("creating directory `{path}`")))
+            tanto_fs::ensure_dir(root, path, *mode, owner).map_err(io_msg(&format!("creating directory `{path}`")))
         }
         FileAction::Chown { path, owner } => {
             let (uid, gid) = root
                 .resolve_owner(owner)
                 .map_err(io_msg("resolving the owner"))?
                 .ok_or_else(|| EngineError::input(format!("chown of `{path}` needs an owner such as `1000:1000`")))?;
-            fsops::extra::chown(root, path, uid, gid).map_err(io_msg(&format!("changing the owner of `{path}`")))
+            tanto_fs::chown(root, path, uid, gid).map_err(io_msg(&format!("changing the owner of `{path}`")))
         }
-        FileAction::Timestamps { path, timestamp } => fsops::extra::timestamps(root, path, *timestamp)
-            .map_err(io_msg(&format!("setting the timestamps of `{path}`"))),
+        FileAction::Timestamps { path, timestamp } => {
+            tanto_fs::timestamps(root, path, *timestamp).map_err(io_msg(&format!("setting the timestamps of `{path}`")))
+        }
         FileAction::Replace { path, search, replacement, all, first_from } => {
-            fsops::extra::replace(root, path, search, replacement, *all, *first_from)
+            tanto_fs::replace(root, path, search, replacement, *all, *first_from)
                 .map_err(io_msg(&format!("replacing text in `{path}`")))
         }
         FileAction::Patch { dir, patch, src, src_path } => {
@@ -656,7 +658,7 @@ fn apply_action(
                 String::from_utf8(data)
                     .map_err(|_| EngineError::input(format!("the patch `{src_path}` is not UTF-8 text")))?
             };
-            fsops::extra::apply_patch(root, dir, &text).map_err(io_msg(&format!("applying a patch to `{dir}`")))
+            tanto_fs::apply_patch(root, dir, &text).map_err(io_msg(&format!("applying a patch to `{dir}`")))
         }
         FileAction::Unpack { src, src_path, dest, mode, owner } => {
             let owner = root.resolve_owner(owner).map_err(io_msg("resolving the owner"))?;
@@ -664,7 +666,7 @@ fn apply_action(
             let view = store.view(snap, "/")?;
             let src_root = Root::open(view.path()).map_err(io_msg("opening the ADD source"))?;
             let filter = Filter::none();
-            fsops::extra::unpack_or_copy(
+            tanto_oci::layer::unpack_or_copy(
                 &src_root,
                 src_path,
                 root,
@@ -678,7 +680,7 @@ fn apply_action(
             let (lview, uview) = (store.view(snap(lower), "/")?, store.view(snap(upper), "/")?);
             let lroot = Root::open(lview.path()).map_err(io_msg("opening the changes' base"))?;
             let uroot = Root::open(uview.path()).map_err(io_msg("opening the changed side"))?;
-            fsops::extra::apply_changes(&lroot, lower_path, &uroot, upper_path, root, dest)
+            tanto_fs::apply_changes(&lroot, lower_path, &uroot, upper_path, root, dest)
                 .map_err(io_msg(&format!("applying changes to `{dest}`")))
         }
         FileAction::Diff { lower, lower_path, upper, upper_path, dest } => {
@@ -686,7 +688,7 @@ fn apply_action(
             let (lview, uview) = (store.view(snap(lower), "/")?, store.view(snap(upper), "/")?);
             let lroot = Root::open(lview.path()).map_err(io_msg("opening the diff's lower side"))?;
             let uroot = Root::open(uview.path()).map_err(io_msg("opening the diff's upper side"))?;
-            fsops::extra::diff(&lroot, lower_path, &uroot, upper_path, root, dest)
+            tanto_fs::diff(&lroot, lower_path, &uroot, upper_path, root, dest)
                 .map_err(io_msg(&format!("comparing `{upper_path}` with `{lower_path}`")))
         }
     }

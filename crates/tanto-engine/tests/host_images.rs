@@ -10,8 +10,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use tanto_engine::host::{upload, UploadSpec};
 use tanto_engine::Engine;
+use tanto_store::upload::{upload, UploadSpec, MAX_DEPTH};
 
 mod common;
 
@@ -265,7 +265,7 @@ fn uploads_are_incremental() {
 
     // Chains stay short: after MAX_DEPTH layers the next change is a full copy.
     let mut full_copies = 0;
-    for i in 0..(2 * tanto_engine::host::MAX_DEPTH) {
+    for i in 0..(2 * MAX_DEPTH) {
         std::fs::write(src.join("top.txt"), format!("round {i}")).unwrap();
         let up = upload(&store, &spec).unwrap();
         full_copies += up.stats.full as u32;
@@ -275,7 +275,7 @@ fn uploads_are_incremental() {
             depth += 1;
             cur = p;
         }
-        assert!(depth <= tanto_engine::host::MAX_DEPTH, "chain of {depth} snapshots");
+        assert!(depth <= MAX_DEPTH, "chain of {depth} snapshots");
         let view = store.view(Some(up.snapshot), "/").unwrap();
         assert_eq!(std::fs::read_to_string(view.path().join("top.txt")).unwrap(), format!("round {i}"));
         assert_eq!(files_below(view.path()), files_below(&src), "round {i}");

@@ -8,7 +8,8 @@
 //! out of it; nodes created only as mount targets are removed from the writable layer
 //! after the run, so committed layers never carry them; bundles live on tmpfs because
 //! `config.json` holds the environment (secrets included); rlimits are never raised; no
-//! mount outlives a run. All kernel calls live in the private `sys` module.
+//! mount outlives a run. All kernel calls live in the private `sys` module; resolving
+//! inside a root and reading users and groups are tanto-fs's (`Root`, `passwd`).
 //!
 //! When the host has a static init (tini-static, docker-init, catatonit or `$TANTO_INIT`)
 //! it is bound read-only at `/dev/init` (inside the container's /dev tmpfs, so the root

@@ -1,10 +1,11 @@
-//! Every kernel call of the crate that mounts, resolves paths inside a container root,
+//! Every kernel call of the crate that mounts, works on files inside a container root,
 //! signals processes or touches cgroups lives here, behind small functions that take
 //! and return plain Rust types. The rest of the crate stays testable without root.
+//! Paths inside a root resolve through tanto-fs (`openat2` with `RESOLVE_IN_ROOT`, or
+//! `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS` for overlay upper dirs).
 //!
-//! The module mostly uses rustix's safe wrappers; its one `unsafe` block (registering a
-//! pidfd with tokio) and each path-based call that must not escape its directory carry a
-//! `// SAFETY:` note.
+//! The module mostly uses rustix's safe wrappers; its `unsafe` blocks (registering a
+//! pidfd with tokio, unsharing the network namespace) carry a `// SAFETY:` note.
 
 use std::ffi::OsStr;
 use std::fs;
@@ -13,10 +14,11 @@ use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags, CWD};
+use rustix::fs::{AtFlags, Mode, OFlags, CWD};
 use rustix::mount::{
     FsMountFlags, FsOpenFlags, MountAttrFlags, MountFlags, MountPropagationFlags, MoveMountFlags, UnmountFlags,
 };
+use tanto_fs::{Resolve, Root};
 
 const TMPFS_MAGIC: u64 = 0x0102_1994;
 
@@ -183,21 +185,8 @@ fn unescape_mountinfo(s: &str) -> String {
 /// Opens `rel` inside the directory tree `base` with `RESOLVE_IN_ROOT`: `..` and absolute
 /// symlinks are clamped to `base`, so the result can never lie outside it.
 pub fn open_in_root(base: &Path, rel: &Path, flags: OFlags, mode: u32) -> io::Result<OwnedFd> {
-    let root = rustix::fs::open(base, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
-    open_at_in_root(&root, rel, flags, mode)
-}
-
-fn open_at_in_root(root: &OwnedFd, rel: &Path, flags: OFlags, mode: u32) -> io::Result<OwnedFd> {
     let rel: &Path = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
-    // SAFETY (containment): RESOLVE_IN_ROOT makes the kernel treat `root` as `/` for the
-    // whole lookup, and NO_MAGICLINKS refuses /proc/*/fd style jumps.
-    Ok(rustix::fs::openat2(
-        root,
-        rel,
-        flags | OFlags::CLOEXEC,
-        Mode::from_raw_mode(mode),
-        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-    )?)
+    Root::open(base)?.open_at(rel, flags, Mode::from_raw_mode(mode))
 }
 
 /// What [`create_in_root`] makes.
@@ -268,20 +257,12 @@ pub fn remove_if_empty_stub(base: &Path, parent_rel: &Path, name: &OsStr) -> io:
 /// and owner of the same directory in the topmost lower that has it. Never follows
 /// symlinks (the upper's contents come from the container).
 pub fn prune_copied_up_dir(upper: &Path, rel: &Path, lowers: &[PathBuf]) -> io::Result<bool> {
-    let strict = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
-    let open_strict = |base: &Path| -> io::Result<OwnedFd> {
+    let open_strict = |base: &Path, rel: &Path, flags: OFlags| -> io::Result<OwnedFd> {
         let root = rustix::fs::open(base, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
-        // SAFETY (containment): BENEATH + NO_SYMLINKS: the lookup stays under `base` and
-        // fails on any symlink.
-        Ok(rustix::fs::openat2(
-            &root,
-            rel,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-            strict,
-        )?)
+        tanto_fs::openat_resolved(&root, rel, flags, Mode::empty(), Resolve::Beneath)
     };
-    let Ok(dir) = open_strict(upper) else {
+    let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW;
+    let Ok(dir) = open_strict(upper, rel, dir_flags) else {
         return Ok(false);
     };
     let st = rustix::fs::fstat(&dir)?;
@@ -290,15 +271,10 @@ pub fn prune_copied_up_dir(upper: &Path, rel: &Path, lowers: &[PathBuf]) -> io::
     }
     let mut entries = rustix::fs::Dir::read_from(&dir)?;
     let empty = entries.all(|e| e.map(|e| matches!(e.file_name().to_bytes(), b"." | b"..")).unwrap_or(false));
-    if !empty {
+    if !empty || tanto_fs::overlay::has_opaque_marker(&dir) {
         return Ok(false);
     }
-    for xattr in ["trusted.overlay.opaque", "user.overlay.opaque"] {
-        if rustix::fs::fgetxattr(&dir, xattr, &mut [0u8; 8]).is_ok() {
-            return Ok(false);
-        }
-    }
-    let Some(lower) = lowers.iter().find_map(|l| open_strict(l).ok()) else {
+    let Some(lower) = lowers.iter().find_map(|l| open_strict(l, rel, dir_flags).ok()) else {
         return Ok(false);
     };
     let lst = rustix::fs::fstat(&lower)?;
@@ -309,14 +285,7 @@ pub fn prune_copied_up_dir(upper: &Path, rel: &Path, lowers: &[PathBuf]) -> io::
         return Ok(false);
     };
     let parent_rel: &Path = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
-    let root = rustix::fs::open(upper, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
-    let pfd = rustix::fs::openat2(
-        &root,
-        parent_rel,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-        strict,
-    )?;
+    let pfd = open_strict(upper, parent_rel, OFlags::RDONLY | OFlags::DIRECTORY)?;
     match rustix::fs::unlinkat(&pfd, name, AtFlags::REMOVEDIR) {
         Ok(()) => Ok(true),
         Err(rustix::io::Errno::NOTEMPTY) | Err(rustix::io::Errno::NOTDIR) => Ok(false),

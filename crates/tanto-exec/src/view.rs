@@ -71,17 +71,7 @@ const MAX_SYMLINKS: usize = 40;
 /// relative paths to `cwd`.
 pub fn normalize(path: &str, cwd: &str) -> PathBuf {
     let joined = if path.starts_with('/') { PathBuf::from(path) } else { Path::new(cwd).join(path) };
-    let mut out = PathBuf::from("/");
-    for c in joined.components() {
-        match c {
-            Component::Normal(n) => out.push(n),
-            Component::ParentDir => {
-                out.pop();
-            }
-            _ => {}
-        }
-    }
-    out
+    tanto_fs::path::clean_path(&joined)
 }
 
 impl View {

@@ -9,7 +9,8 @@
 //! - Blobs land in place atomically (temp file beside the target, fsync,
 //!   rename); a failed or cancelled fetch leaves no file behind.
 //! - Applying a layer never writes outside its destination directory: paths
-//!   and hard-link targets are resolved inside it (`openat2(RESOLVE_IN_ROOT)`).
+//!   and hard-link targets are resolved inside it (`openat2(RESOLVE_IN_ROOT)`,
+//!   through tanto-fs's `Root`; whiteouts and opaque markers are tanto-fs's too).
 //! - Errors are typed; their messages name the image, host or file in
 //!   backticks and say what to do.
 //!
@@ -23,7 +24,8 @@
 //! - [`config`] — `EngineConfig` (BuildKit's registry format, other sections kept).
 //! - [`registry`] — `Registry::resolve` / `fetch_blob`, errors.
 //! - [`image`] — `ImageConfig`, a tolerant model of the config JSON.
-//! - [`layer`] — `apply_layer`; [`layer::diff`] — layer blobs from snapshot directories.
+//! - [`layer`] — `apply_layer`, `unpack_or_copy` (Dockerfile `ADD` of a local tar);
+//!   [`layer::diff`] — layer blobs from snapshot directories.
 //! - [`registry`] push — `push_blob` / `push_manifest`; Docker's `config.json` credentials.
 //! - [`tarball`] — OCI layout tarballs out, OCI / `docker save` tarballs in.
 //! - [`build`] — manifests, configs and indexes of built images; their layout tarball.

@@ -1,5 +1,7 @@
 //! tanto-store: everything tanto keeps on disk under its state directory —
-//! content-addressed blobs, overlayfs snapshots, the cache index and cache volumes.
+//! content-addressed blobs, overlayfs snapshots, the cache index and cache volumes —
+//! and host uploads into it ([`upload`]: the stat walk, its file index and the
+//! upload snapshots). File work goes through tanto-fs.
 //!
 //! Layout of `TANTO_STATE_DIR`:
 //! - `meta.db` — SQLite (WAL) metadata: snapshots, cache records, leases of
@@ -11,6 +13,7 @@
 //! - `volumes/<hex>/` — cache volumes.
 //! - `mnt/` — temporary read-only views of snapshot chains.
 //! - `locks/<hex>` — in-flight leases: which engine computes a cache key now.
+//! - `uploads/` — the file index of each upload scope's last upload.
 //!
 //! Invariants:
 //! - A snapshot is `pending` while it is written and becomes `committed` in the
@@ -19,7 +22,11 @@
 //!   at the next open.
 //! - Committed snapshot directories are never written again.
 //! - Nothing secret is stored here: exec output is scrubbed before it is recorded.
-//! - This crate runs no processes; its only mounts are read-only views.
+//! - Host uploads never follow a symlink inside the uploaded tree (they read it
+//!   with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`); an upload record only
+//!   points at a committed snapshot whose content its index describes.
+//! - This crate runs no processes; its only mounts are read-only and writable
+//!   views of snapshots.
 
 mod copymemo;
 mod db;
@@ -28,14 +35,14 @@ mod lease;
 mod prune;
 mod snapshot;
 mod sys;
-mod upload;
+pub mod upload;
 mod volume;
 
 pub use copymemo::CopyBase;
 pub use db::{CacheRecord, ExecMeta};
 pub use lease::Lease;
 pub use prune::{disk_space, disk_usage, CacheEntry, PrunePolicy, PruneReport, SnapshotLease};
-pub use snapshot::{clean_rel, is_whiteout, layer_xattr, Prepared, SnapshotId, View};
+pub use snapshot::{Prepared, SnapshotId, View};
 pub use upload::{LayerBlob, UploadRecord};
 pub use volume::{Sharing, VolumeLease};
 
@@ -101,7 +108,7 @@ impl Store {
             std::fs::create_dir_all(&p).map_err(io_err(&p))?;
         }
         let conn = db::open(&root.join("meta.db"))?;
-        upload::init(&conn)?;
+        upload::init_db(&conn)?;
         copymemo::init(&conn)?;
         prune::init(&conn)?;
         let owner = sys::owner_token(std::process::id());

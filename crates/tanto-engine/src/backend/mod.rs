@@ -22,9 +22,9 @@ use tanto_model::Ref;
 use tanto_solver::Solver;
 use tanto_store::SnapshotId;
 
-use crate::fsops::{self, Root, Stat};
 use crate::worker::{blocking, Worker};
 use crate::EngineError;
+use tanto_fs::{FsError, Root, Stat};
 
 /// A solved filesystem and the result that holds it (see [`EngineBackend::snapshot`]).
 pub(crate) struct Held {
@@ -44,7 +44,7 @@ pub struct EngineBackend {
 }
 
 fn entry(name: String, st: &Stat) -> EntryStat {
-    let kind = match fsops::file_type(st) {
+    let kind = match tanto_fs::file_type(st) {
         rustix::fs::FileType::RegularFile => EntryKind::File,
         rustix::fs::FileType::Directory => EntryKind::Dir,
         rustix::fs::FileType::Symlink => EntryKind::Symlink,
@@ -83,12 +83,12 @@ pub(crate) fn image_config(raw: &tanto_oci::image::ImageConfig) -> ImageConfig {
 }
 
 /// An error reading `path` of a result: a missing path is the caller's.
-fn not_found(path: &str, e: std::io::Error) -> EngineError {
+fn not_found(path: &str, e: FsError) -> EngineError {
     match e.raw_os_error() {
         Some(libc::ENOENT) | Some(libc::ENOTDIR) => {
             EngineError::not_found(format!("{path}: no such file or directory"))
         }
-        _ => EngineError::environment(format!("`{path}`: {e}")),
+        _ => EngineError::from(e).context(format_args!("`{path}`")),
     }
 }
 

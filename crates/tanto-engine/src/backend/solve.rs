@@ -5,9 +5,11 @@ use tanto_contract::{EngineResult, Solve};
 use tanto_model::Ref;
 
 use super::{entry, not_found, EngineBackend};
-use crate::fsops::{self, Root};
+use tanto_fs::Root;
+
 use crate::worker::blocking;
 use crate::EngineError;
+use tanto_contract::Context as _;
 
 #[async_trait::async_trait]
 impl Solve for EngineBackend {
@@ -44,19 +46,19 @@ impl Solve for EngineBackend {
         let p = path.to_string();
         self.with_root(root, move |r| {
             let st = r.stat(&p, !no_follow).map_err(|e| not_found(&p, e))?;
-            Ok(st.map(|st| entry(crate::paths_clean(&p).rsplit('/').next().unwrap_or("").to_string(), &st)))
+            Ok(st.map(|st| entry(tanto_fs::path::base_name(&p), &st)))
         })
         .await
     }
 
     async fn glob(&self, root: Option<&Ref>, path: &str, pattern: &str) -> EngineResult<Vec<String>> {
         let (p, pat) = (path.to_string(), pattern.to_string());
-        self.with_root(root, move |r| fsops::glob(r, &p, &pat).map_err(|e| not_found(&p, e))).await
+        self.with_root(root, move |r| tanto_fs::glob(r, &p, &pat).map_err(|e| not_found(&p, e))).await
     }
 
     async fn digest(&self, root: Option<&Ref>, path: &str, with_metadata: bool) -> EngineResult<String> {
         let p = path.to_string();
-        self.with_root(root, move |r| fsops::digest(r, &p, with_metadata).map_err(|e| not_found(&p, e))).await
+        self.with_root(root, move |r| tanto_fs::digest(r, &p, with_metadata).map_err(|e| not_found(&p, e))).await
     }
 
     async fn changes(
@@ -74,8 +76,8 @@ impl Solve for EngineBackend {
             let open = |p: &std::path::Path| {
                 Root::open(p).map_err(|e| EngineError::internal(format!("opening a snapshot: {e}")))
             };
-            let c = fsops::extra::changes(&open(lv.path())?, &lp, &open(uv.path())?, &up)
-                .map_err(|e| crate::io_error(&e, format!("comparing `{up}` with `{lp}`: {e}")))?;
+            let c = tanto_fs::changes(&open(lv.path())?, &lp, &open(uv.path())?, &up)
+                .context(format_args!("comparing `{up}` with `{lp}`"))?;
             Ok(ChangeLists { added: c.added, modified: c.modified, removed: c.removed })
         })
         .await

@@ -23,6 +23,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
+use tanto_fs::overlay::{is_opaque, is_overlay_xattr, is_whiteout};
 
 use super::Compression;
 
@@ -199,14 +200,6 @@ pub fn recompress(blob: &Path, compression: Compression, out: &Path) -> Result<L
     finish(p, out, 0)
 }
 
-fn is_opaque(p: &Path) -> bool {
-    matches!(xattr::get(p, "trusted.overlay.opaque"), Ok(Some(v)) if v == b"y")
-}
-
-fn is_whiteout(m: &std::fs::Metadata) -> bool {
-    m.file_type().is_char_device() && m.rdev() == 0
-}
-
 /// Errors while walking: which side failed.
 enum WalkError {
     Read(PathBuf, io::Error),
@@ -275,7 +268,7 @@ impl TreeWriter {
         let mut pairs: Vec<(String, Vec<u8>)> = Vec::new();
         for name in names {
             let name_s = name.to_string_lossy().into_owned();
-            if name_s.starts_with("trusted.overlay.") || name_s.starts_with("user.overlay.") {
+            if is_overlay_xattr(name.as_bytes()) {
                 continue;
             }
             if let Ok(Some(v)) = xattr::get(path, &name) {

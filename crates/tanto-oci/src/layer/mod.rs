@@ -17,6 +17,7 @@
 
 pub mod diff;
 mod tree;
+mod unpack;
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -25,6 +26,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 
 use tree::{Meta, Tree};
+pub use unpack::{unpack_or_copy, UnpackError};
 
 /// What applying a layer did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -191,7 +193,7 @@ fn apply_tar_inner<R: Read>(
             dest: dest.to_path_buf(),
             source,
         };
-        let components = clean_path(&path);
+        let components = tanto_fs::path::components(&path);
         let kind = entry.header().entry_type();
         if kind.is_pax_global_extensions() || kind.is_gnu_longname() || kind.is_gnu_longlink() {
             continue;
@@ -243,7 +245,7 @@ fn apply_tar_inner<R: Read>(
             }
             T::Link => {
                 let target_raw = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
-                let target = clean_path(&target_raw);
+                let target = tanto_fs::path::components(&target_raw);
                 if target.is_empty() {
                     return Err(LayerError::LinkTarget {
                         blob: blob.to_path_buf(),
@@ -357,22 +359,6 @@ fn parse_pax_time(v: &[u8]) -> Option<(i64, u32)> {
         }
     }
     Some((secs, nanos))
-}
-
-/// Entry name -> components inside the root: empty and `.` dropped, `..`
-/// pops (and stops at the root), leading `/` ignored.
-fn clean_path(p: &[u8]) -> Vec<&[u8]> {
-    let mut out: Vec<&[u8]> = Vec::new();
-    for c in p.split(|b| *b == b'/') {
-        match c {
-            b"" | b"." => {}
-            b".." => {
-                out.pop();
-            }
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 impl tanto_model::Tiered for LayerError {

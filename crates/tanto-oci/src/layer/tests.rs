@@ -587,19 +587,3 @@ fn pax_time_parsing() {
         assert_eq!(parse_pax_time(input.as_bytes()), want, "{input}");
     }
 }
-
-#[test]
-fn path_cleaning() {
-    let cases: [(&str, &[&str]); 6] = [
-        ("./a/b", &["a", "b"]),
-        ("/a//b/", &["a", "b"]),
-        ("../../etc/x", &["etc", "x"]),
-        ("a/../../b", &["b"]),
-        ("./", &[]),
-        ("a/./b/..", &["a"]),
-    ];
-    for (input, want) in cases {
-        let got: Vec<&str> = clean_path(input.as_bytes()).iter().map(|c| std::str::from_utf8(c).unwrap()).collect();
-        assert_eq!(got, want, "{input}");
-    }
-}

@@ -15,9 +15,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::rc::Rc;
 
-use rustix::fs::{
-    self as rfs, AtFlags, Dev, FileType, Gid, Mode, OFlags, ResolveFlags, Timespec, Timestamps, Uid, XattrFlags,
-};
+use rustix::fs::{self as rfs, AtFlags, Dev, FileType, Gid, Mode, OFlags, Timespec, Timestamps, Uid, XattrFlags};
+use tanto_fs::{overlay, Resolve, Root};
 
 /// Metadata of one tar entry.
 #[derive(Debug, Clone, Default)]
@@ -31,10 +30,8 @@ pub(super) struct Meta {
     pub xattrs: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
-const RESOLVE: ResolveFlags = ResolveFlags::IN_ROOT.union(ResolveFlags::NO_MAGICLINKS).union(ResolveFlags::NO_XDEV);
-
 pub(super) struct Tree {
-    root: OwnedFd,
+    root: Root,
     /// The last parent directory looked up: entries of a tar come grouped by
     /// directory, so this saves most lookups. Dropped whenever something is
     /// removed (that can change what a path means).
@@ -63,17 +60,15 @@ fn timespec(sec: i64, nsec: u32) -> Timespec {
 }
 
 impl Tree {
+    /// Fails with `ENOSYS` on kernels without `openat2`.
     pub fn open(dest: &Path) -> io::Result<Tree> {
-        let root = rfs::open(dest, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
-        // fails with ENOSYS on kernels without openat2
-        rfs::openat2(&root, ".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty(), RESOLVE)?;
+        let root = Root::open_with(dest, Resolve::InRootSameMount)?;
         Ok(Tree { root, cache: None, privileged: rustix::process::geteuid().is_root() })
     }
 
     /// Opens `components` (relative to the root) with `flags`.
     fn resolve(&self, components: &[&[u8]], flags: OFlags) -> io::Result<OwnedFd> {
-        let path = join(components);
-        Ok(rfs::openat2(&self.root, os(&path), flags | OFlags::CLOEXEC, Mode::empty(), RESOLVE)?)
+        self.root.open_at(os(&join(components)), flags, Mode::empty())
     }
 
     /// The directory `components`, created (mode 0755, like containerd) if missing.
@@ -172,7 +167,7 @@ impl Tree {
 
     fn set_xattrs(&self, fd: impl AsFd, meta: &Meta, what: &[u8]) {
         for (name, value) in &meta.xattrs {
-            if name.starts_with(b"trusted.overlay.") || name.starts_with(b"user.overlay.") {
+            if overlay::is_overlay_xattr(name) {
                 tracing::warn!(entry = %String::from_utf8_lossy(what), xattr = %String::from_utf8_lossy(name), "ignoring overlayfs xattr from the layer");
                 continue;
             }
@@ -312,9 +307,7 @@ impl Tree {
     /// An overlayfs whiteout for `name`: a character device 0:0.
     pub fn whiteout(&mut self, parent: &[&[u8]], name: &[u8], uid: u32, gid: u32) -> io::Result<()> {
         let p = self.parent(parent)?;
-        self.create_replacing(&p, name, || {
-            rfs::mknodat(&*p, os(name), FileType::CharacterDevice, Mode::empty(), rfs::makedev(0, 0))
-        })?;
+        self.create_replacing(&p, name, || overlay::make_whiteout(&*p, os(name)))?;
         self.chown_result(rfs::chownat(
             &*p,
             os(name),
@@ -328,7 +321,7 @@ impl Tree {
     pub fn set_opaque(&mut self, components: &[&[u8]]) -> io::Result<()> {
         self.parent(components)?; // creates it if needed
         let fd = self.resolve(components, OFlags::RDONLY | OFlags::DIRECTORY)?;
-        rfs::fsetxattr(&fd, "trusted.overlay.opaque", b"y", XattrFlags::empty())?;
+        rfs::fsetxattr(&fd, overlay::OPAQUE, b"y", XattrFlags::empty())?;
         Ok(())
     }
 
@@ -341,34 +334,10 @@ impl Tree {
 }
 
 /// Removes `name` under `dir` and, for a directory, everything in it,
-/// never following symlinks.
+/// never following symlinks; absent is fine.
 fn remove_all(dir: &OwnedFd, name: &OsStr) -> io::Result<()> {
-    let st = match rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
-        Ok(st) => st,
-        Err(rustix::io::Errno::NOENT) => return Ok(()),
-        Err(e) => return Err(e.into()),
-    };
-    if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
-        let fd = rfs::openat(
-            dir,
-            name,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
-        let mut names = Vec::new();
-        for entry in rfs::Dir::read_from(&fd)? {
-            let entry = entry?;
-            let n = entry.file_name().to_bytes();
-            if n != b"." && n != b".." {
-                names.push(n.to_vec());
-            }
-        }
-        for n in names {
-            remove_all(&fd, os(&n))?;
-        }
-        rfs::unlinkat(dir, name, AtFlags::REMOVEDIR)?;
-    } else {
-        rfs::unlinkat(dir, name, AtFlags::empty())?;
+    match tanto_fs::remove_tree_at(dir, name) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        r => r,
     }
-    Ok(())
 }

@@ -2,11 +2,11 @@
 //! unchanged, and again after one file changed (and one was added and one
 //! removed). Needs root (snapshots use whiteout device nodes).
 //!
-//!   cargo run --release -p tanto-engine --example host_upload -- [FILES] [STATE_DIR]
+//!   cargo run --release -p tanto-store --example host_upload -- [FILES] [STATE_DIR]
 
 use std::time::Instant;
 
-use tanto_engine::host::{upload, UploadSpec};
+use tanto_store::upload::{upload, UploadSpec};
 
 fn main() -> anyhow::Result<()> {
     let n: usize = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(100_000);

@@ -1,8 +1,12 @@
 //! Git-style unified diffs (`Directory.withPatch`): parsing and applying to
-//! text, without IO. Supports several files per patch, new and deleted
-//! files, `\ No newline at end of file`, and hunks that moved (they are
-//! searched for around their stated line). Renames, copies, mode changes and
-//! binary patches are refused with a clear error.
+//! text, and [`apply_patch`] to a directory of a [`Root`]. Supports several
+//! files per patch, new and deleted files, `\ No newline at end of file`, and
+//! hunks that moved (they are searched for around their stated line).
+//! Renames, copies, mode changes and binary patches are refused with a clear
+//! error.
+
+use crate::path::clean_abs;
+use crate::{FsError, Result, Root};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct FilePatch {
@@ -161,6 +165,39 @@ pub fn apply(old: Option<&str>, fp: &FilePatch) -> Result<String, String> {
     Ok(out)
 }
 
+/// Applies a git-style unified diff to the directory `dir`: files are
+/// changed, created or deleted; modes and owners of changed files are kept.
+pub fn apply_patch(root: &Root, dir: &str, text: &str) -> Result<()> {
+    let at = |p: &str| clean_abs(&format!("{dir}/{p}"));
+    for fp in parse(text).map_err(FsError::Patch)? {
+        if let (Some(o), Some(n)) = (&fp.old, &fp.new) {
+            if o != n {
+                return Err(FsError::Patch(format!("`{o}` -> `{n}`: renames are not supported")));
+            }
+        }
+        let old = match &fp.old {
+            Some(p) => {
+                let data = root.read_file(&at(p)).map_err(|e| e.at(p.as_str()))?;
+                Some(String::from_utf8(data).map_err(|_| FsError::NotText(p.clone()))?)
+            }
+            None => None,
+        };
+        let out = apply(old.as_deref(), &fp).map_err(FsError::Patch)?;
+        match &fp.new {
+            None => root.remove(&at(fp.old.as_deref().unwrap_or_default()), false)?,
+            Some(p) => {
+                let path = at(p);
+                if fp.old.is_none() && root.stat(&path, false)?.is_some() {
+                    return Err(FsError::Patch(format!("`{p}` already exists but the patch creates it")));
+                }
+                let mode = root.stat(&path, true)?.map(|st| st.st_mode & 0o7777).unwrap_or(0o644);
+                root.write_file(&path, out.as_bytes(), mode, None)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +236,26 @@ diff --git a/gone.txt b/gone.txt\ndeleted file mode 100644\n--- a/gone.txt\n+++ 
                 Err(e) => assert!(got.as_ref().is_err_and(|g| g.contains(e)), "{old:?}: {got:?}"),
             }
         }
+    }
+
+    #[test]
+    fn patches_a_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("src")).unwrap();
+        for (p, data) in [("src/file.txt", "one\ntwo\nthree\n"), ("src/gone.txt", "bye\n")] {
+            std::fs::write(tmp.path().join(p), data).unwrap();
+        }
+        let root = Root::open(tmp.path()).unwrap();
+        apply_patch(&root, "/src", PATCH).unwrap();
+        // (path, content after the patch; None = removed)
+        let cases =
+            [("src/file.txt", Some("one\nTWO\nthree\n")), ("src/new.txt", Some("a\nb")), ("src/gone.txt", None)];
+        for (p, want) in cases {
+            assert_eq!(std::fs::read_to_string(tmp.path().join(p)).ok().as_deref(), want, "{p}");
+        }
+        // applying it again fails: the texts differ from what it expects
+        let e = apply_patch(&root, "/src", PATCH).unwrap_err();
+        assert!(e.to_string().contains("does not apply"), "{e}");
     }
 
     #[test]

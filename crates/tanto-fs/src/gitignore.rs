@@ -9,13 +9,13 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::OwnedFd;
+use std::os::fd::AsFd;
 
 use globset::{GlobBuilder, GlobMatcher};
 use rustix::fs::{self as rfs, FileType, Mode, OFlags};
 
 /// The text of the `.gitignore` in directory `dir`, if it has a regular one.
-pub fn read_in(dir: &OwnedFd) -> Option<String> {
+pub fn read_in<Fd: AsFd>(dir: Fd) -> Option<String> {
     let fd = rfs::openat(dir, ".gitignore", OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()).ok()?;
     let st = rfs::fstat(&fd).ok()?;
     if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
