@@ -8,7 +8,7 @@ use tanto_api::dagger::backend::ImageOptions;
 use tanto_api::dagger::objects::{ContainerObj, FileObj, ImageConfig, PortObj};
 use tanto_api::dagger::{Backend, EntryKind, EntryStat, ExecOutput, ResolvedImage};
 use tanto_api::gql::FieldError;
-use tanto_model::{BlobSource, Ref};
+use tanto_model::Ref;
 use tanto_solver::Solver;
 use tanto_store::SnapshotId;
 
@@ -186,20 +186,9 @@ impl Backend for EngineBackend {
             .layers
             .iter()
             .zip(diff_ids)
-            .map(|(l, diff)| {
-                (
-                    diff.clone(),
-                    BlobSource {
-                        digest: l.digest.clone(),
-                        media_type: l.media_type.clone(),
-                        size: l.size,
-                        host: img.source.host.clone(),
-                        repository: img.source.repository.clone(),
-                        http: img.source.http,
-                    },
-                )
-            })
-            .collect();
+            .map(|(l, diff)| Ok((diff.parse()?, img.source.for_layer(l)?)))
+            .collect::<Result<_, tanto_model::DigestError>>()
+            .map_err(|e| FieldError::from(format!("image `{address}`: {e}")))?;
         let name = match img.reference.tag() {
             Some(tag) => format!("{}:{tag}", img.reference.name()),
             None => img.reference.name(),

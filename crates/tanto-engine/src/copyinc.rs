@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
 
-use tanto_model::{FileAction, FileOp, StableHasher};
+use tanto_model::{FileAction, FileOp, Owner, StableHasher};
 use tanto_store::{is_whiteout, layer_xattr, CopyBase, SnapshotId, Store};
 
 use crate::fsops::{self, CopyOpts, Filter, Root};
@@ -50,7 +50,7 @@ pub(crate) struct CopyPlan {
     pub src_path: String,
     pub dest: String,
     pub mode: Option<u32>,
-    pub owner: String,
+    pub owner: Option<Owner>,
     /// Digest of what, besides the two snapshots, decides the result.
     pub params: String,
 }
@@ -69,7 +69,7 @@ impl CopyPlan {
         let src = sources.get(*i as usize).copied().flatten()?;
         let mut h = StableHasher::new();
         h.str("copy-base");
-        h.str(src_path).str(dest).str(owner).u64(mode.map_or(u64::MAX, u64::from));
+        h.str(src_path).str(dest).json(owner).u64(mode.map_or(u64::MAX, u64::from));
         Some(CopyPlan {
             base,
             src,
@@ -112,7 +112,7 @@ pub(crate) fn try_incremental(store: &Store, plan: &CopyPlan, key: &str) -> Resu
     let (src_view, base_view) = (store.view(Some(plan.src), "/")?, store.view(plan.base, "/")?);
     let applied = (|| -> io::Result<bool> {
         let (dst, src, base) = (Root::open(view.path())?, Root::open(src_view.path())?, Root::open(base_view.path())?);
-        let owner = base.resolve_owner(&plan.owner)?;
+        let owner = crate::worker::owner_ids(&base, plan.owner.as_ref())?;
         let filter = Filter::none();
         let opts = CopyOpts { filter: &filter, mode: plan.mode, owner };
         apply(&changes, &src, &plan.src_path, &dst, &plan.dest, &base, &opts)
@@ -297,7 +297,7 @@ mod tests {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     use std::path::Path;
 
-    use tanto_model::{FileAction, FileOp};
+    use tanto_model::{FileAction, FileOp, Owner};
     use tanto_store::{CacheRecord, SnapshotId, Store};
 
     use crate::worker::{apply_actions, file_op_blocking};
@@ -393,7 +393,7 @@ mod tests {
                 include: vec![],
                 exclude: vec![],
                 mode,
-                owner: owner.into(),
+                owner: Owner::parse(owner),
                 gitignore: false,
             }],
         }

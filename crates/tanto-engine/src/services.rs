@@ -26,13 +26,15 @@ use std::time::{Duration, Instant};
 use dashmap::DashMap;
 use parking_lot::Mutex;
 use tanto_api::dagger::objects::PortObj;
-use tanto_api::dagger::service::{parse_binding_extra, PortForwardObj, ServiceSpec, ServiceSpecKind};
+use tanto_api::dagger::service::{PortForwardObj, ServiceSpec, ServiceSpecKind};
 use tanto_exec::RunningContainer;
+use tanto_model::{Digest, ServiceBinding, StableHasher};
 use tanto_solver::Solver;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::OnceCell;
 
-use crate::worker::{ExecResources, Worker};
+use crate::exec_setup::ExecResources;
+use crate::worker::Worker;
 use crate::EngineError;
 
 /// How long a container service may take to accept connections on its ports.
@@ -45,7 +47,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     #[error("service `{digest}` is not known to this engine: services come from `asService`, `Host.tunnel` or `Host.service` of this session")]
-    Unknown { digest: String },
+    Unknown { digest: Digest },
     #[error("services need the engine's bridge network, which is not available: {reason}")]
     NoNetwork { reason: String },
     #[error("starting service `{hostname}`: {message}")]
@@ -129,7 +131,7 @@ struct Slot {
 /// A user's hold on a running service; dropping the last one stops it.
 pub(crate) struct Lease {
     services: Arc<Services>,
-    key: String,
+    key: Digest,
     slot: Arc<Slot>,
     instance: Option<Arc<Instance>>,
 }
@@ -155,11 +157,11 @@ pub(crate) struct Bound {
 
 pub struct Services {
     solver: OnceLock<Weak<Solver<Worker>>>,
-    defs: DashMap<String, ServiceSpec>,
+    defs: DashMap<Digest, ServiceSpec>,
     /// Running (or starting) services and their number of leases.
-    slots: Mutex<HashMap<String, (Arc<Slot>, usize)>>,
+    slots: Mutex<HashMap<Digest, (Arc<Slot>, usize)>>,
     /// Leases of explicit `Service.start`s.
-    held: Mutex<HashMap<String, Lease>>,
+    held: Mutex<HashMap<Digest, Lease>>,
     /// Services being stopped in the background (weak: a stopped tunnel must release
     /// its upstream).
     stopping: Mutex<Vec<(Weak<Instance>, tokio::task::JoinHandle<()>)>>,
@@ -191,7 +193,7 @@ impl Services {
     }
 
     pub fn register(&self, spec: &ServiceSpec) {
-        self.defs.entry(spec.digest.clone()).or_insert_with(|| spec.clone());
+        self.defs.entry(spec.digest).or_insert_with(|| spec.clone());
         if let ServiceSpecKind::Tunnel { upstream, .. } = &spec.kind {
             self.register(upstream);
         }
@@ -202,17 +204,15 @@ impl Services {
         self.slots.lock().len()
     }
 
-    /// Starts the services bound by `extra` (an exec's `service:<alias>=<digest>`
-    /// entries), all at once, and waits until they are healthy.
-    pub(crate) async fn bind(self: &Arc<Self>, extra: &[String]) -> Result<Bound, EngineError> {
-        let wanted: Vec<(&str, ServiceSpec)> = extra
+    /// Starts the services an exec binds, all at once, and waits until they are healthy.
+    pub(crate) async fn bind(self: &Arc<Self>, bindings: &[ServiceBinding]) -> Result<Bound, EngineError> {
+        let wanted: Vec<(&str, ServiceSpec)> = bindings
             .iter()
-            .filter_map(|e| parse_binding_extra(e))
-            .map(|(alias, digest)| {
+            .map(|b| {
                 self.defs
-                    .get(digest)
-                    .map(|s| (alias, s.clone()))
-                    .ok_or_else(|| ServiceError::Unknown { digest: digest.to_string() })
+                    .get(&b.service)
+                    .map(|s| (b.alias.as_str(), s.clone()))
+                    .ok_or(ServiceError::Unknown { digest: b.service })
             })
             .collect::<Result<_, _>>()?;
         if wanted.is_empty() {
@@ -240,7 +240,7 @@ impl Services {
             return Ok(());
         }
         let lease = self.acquire(spec.clone()).await?;
-        self.held.lock().entry(spec.digest.clone()).or_insert(lease);
+        self.held.lock().entry(spec.digest).or_insert(lease);
         Ok(())
     }
 
@@ -273,8 +273,13 @@ impl Services {
         random: bool,
     ) -> Result<(), EngineError> {
         self.register(spec);
+        let digest = {
+            let mut h = StableHasher::new();
+            h.str("up").digest(&spec.digest).u64(random as u64).json(&ports);
+            h.finish()
+        };
         let tunnel = ServiceSpec {
-            digest: format!("up:{}:{}:{ports:?}", spec.digest, random),
+            digest,
             hostname: spec.hostname.clone(),
             kind: ServiceSpecKind::Tunnel { upstream: Box::new(spec.clone()), ports, native: !random },
         };
@@ -329,7 +334,7 @@ impl Services {
     ) -> futures::future::BoxFuture<'static, Result<Lease, ServiceError>> {
         let this = self.clone();
         Box::pin(async move {
-            let key = spec.digest.clone();
+            let key = spec.digest;
             let slot = {
                 let mut slots = this.slots.lock();
                 let entry = slots.entry(key.clone()).or_insert_with(|| (Arc::new(Slot { cell: OnceCell::new() }), 0));
@@ -347,7 +352,7 @@ impl Services {
         })
     }
 
-    fn release(&self, key: &str, slot: &Arc<Slot>) {
+    fn release(&self, key: &Digest, slot: &Arc<Slot>) {
         let removed = {
             let mut slots = self.slots.lock();
             match slots.get_mut(key) {

@@ -15,6 +15,6 @@ pub mod op;
 
 pub use digest::{Digest, DigestError, StableHasher};
 pub use op::{
-    BlobSource, ExecMount, ExecMountKind, ExecOp, Expect, FileAction, FileOp, GitOp, HttpOp, ImageLayerOp, LocalOp, Op,
-    Ref, Vertex,
+    BlobSource, CacheSharing, CacheSharingError, CacheSource, ExecMount, ExecMountKind, ExecOp, Expect, FileAction,
+    FileOp, GitOp, HttpOp, ImageLayerOp, LocalOp, Op, Owner, OwnerId, PatchSource, Ref, ServiceBinding, Vertex,
 };

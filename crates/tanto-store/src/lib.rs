@@ -36,7 +36,7 @@ pub use lease::Lease;
 pub use prune::{disk_space, disk_usage, CacheEntry, PrunePolicy, PruneReport, SnapshotLease};
 pub use snapshot::{clean_rel, is_whiteout, layer_xattr, Prepared, SnapshotId, View};
 pub use upload::{LayerBlob, UploadRecord};
-pub use volume::{Sharing, VolumeLease};
+pub use volume::VolumeLease;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! What the API needs from the engine. The API builds ops; the backend solves
 //! them and reads results. Implemented by tanto-engine; tests can fake it.
 
-use tanto_model::{BlobSource, Ref};
+use tanto_model::{BlobSource, Digest, Ref};
 
 use super::objects::{ContainerObj, FileObj, ImageConfig};
 use crate::gql::FieldError;
@@ -14,7 +14,7 @@ pub struct ResolvedImage {
     pub platform: String,
     pub config: ImageConfig,
     /// Bottom layer first: (diff_id, where to fetch the blob).
-    pub layers: Vec<(String, BlobSource)>,
+    pub layers: Vec<(Digest, BlobSource)>,
 }
 
 /// Output of a finished exec, already scrubbed of secrets.

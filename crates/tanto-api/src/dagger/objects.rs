@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
-use tanto_model::{Digest, Ref, StableHasher};
+use tanto_model::{CacheSharing, Digest, Owner, Ref, StableHasher};
+
+use crate::gql::{Args, FieldError};
 
 /// Image configuration carried by a container (the OCI `config` section).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -104,22 +106,22 @@ pub enum MountSource {
     Dir {
         dir: DirectoryObj,
         readonly: bool,
-        owner: String,
+        owner: Option<Owner>,
     },
     File {
         file: FileObj,
-        owner: String,
+        owner: Option<Owner>,
     },
     Cache {
         volume: CacheVolumeObj,
-        sharing: String,
+        sharing: CacheSharing,
         source: Option<DirectoryObj>,
-        owner: String,
+        owner: Option<Owner>,
     },
     Secret {
         secret: SecretObj,
         mode: u32,
-        owner: String,
+        owner: Option<Owner>,
     },
     Tmp {
         size: Option<u64>,
@@ -127,8 +129,20 @@ pub enum MountSource {
     /// A unix socket of the client's host (`withUnixSocket`).
     Socket {
         socket: super::socket::SocketObj,
-        owner: String,
+        owner: Option<Owner>,
     },
+}
+
+/// The optional `owner` argument (`uid`, `uid:gid`, `user`, `user:group`;
+/// empty or absent is none).
+pub(crate) fn opt_owner(a: &Args) -> Result<Option<Owner>, FieldError> {
+    Ok(a.opt_string("owner")?.and_then(Owner::parse))
+}
+
+/// The required `owner` argument of `chown`.
+pub(crate) fn owner(a: &Args) -> Result<Owner, FieldError> {
+    Owner::parse(a.string("owner")?)
+        .ok_or_else(|| "`owner` must not be empty: use `uid`, `uid:gid`, `user` or `user:group`".into())
 }
 
 #[derive(Debug, Clone, Serialize)]
