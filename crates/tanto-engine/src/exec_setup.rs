@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use tanto_exec::{Mount, MountSource, Network, ProcessSpec, Rootfs};
-use tanto_model::{CacheSharing, CacheSource, ExecMount, ExecMountKind, ExecOp, Owner, Vertex};
+use tanto_model::{CacheSharing, CacheSource, ExecMount, ExecMountKind, ExecOp, FileAction, FileOp, Op, Owner, Vertex};
 use tanto_store::SnapshotId;
 
 use crate::fsops::{self, CopyOpts, Filter, Root};
@@ -124,12 +124,20 @@ impl Worker {
     ) -> Result<MountSource, EngineError> {
         let target = m.target.as_str();
         match &m.kind {
-            ExecMountKind::Dir { input, selector, readonly, owner: _ } => {
-                self.dir_mount(cx.snapshot(*input)?, selector, *readonly, res)
+            ExecMountKind::Dir { input, selector, readonly, owner } => {
+                let what = format!("directory mount `{target}`");
+                let snap = self.mount_content(cx, *input, selector, owner.as_ref(), &what).await?;
+                self.dir_mount(snap, selector, *readonly, res)
             }
-            ExecMountKind::File { input, selector, owner: _ } => self.file_mount(cx.snapshot(*input)?, selector, res),
-            ExecMountKind::Cache { volume, sharing, source, owner: _ } => {
-                self.cache_mount(cx, volume, *sharing, source.as_ref(), res).await
+            ExecMountKind::File { input, selector, owner } => {
+                let what = format!("file mount `{target}`");
+                let snap = self.mount_content(cx, *input, selector, owner.as_ref(), &what).await?;
+                self.file_mount(snap, selector, res)
+            }
+            ExecMountKind::Cache { volume, sharing, source, owner } => {
+                let what = format!("cache mount `{target}`");
+                let owner = owner.as_ref().map(|o| self.mount_owner(cx, o, &what)).transpose()?;
+                self.cache_mount(cx, volume, *sharing, source.as_ref(), owner, res).await
             }
             ExecMountKind::Secret { secret, mode, owner } => {
                 self.secret_mount(cx, target, secret, *mode, owner.as_ref(), res).await
@@ -137,6 +145,35 @@ impl Worker {
             ExecMountKind::Tmpfs { size } => Ok(MountSource::Tmpfs { size: *size }),
             ExecMountKind::Socket { host_path, owner } => self.socket_mount(cx, target, host_path, owner.as_ref(), res),
         }
+    }
+
+    /// The snapshot a directory or file mount shows: its input's, or with an
+    /// `owner`, a copy of it in which `selector` and everything below it belong
+    /// to the owner (Dagger mounts a chowned copy too). The copy is the file op
+    /// `Chown` over the input, computed and cached like that vertex: the same
+    /// key as `Directory.chown` to the same ids.
+    async fn mount_content(
+        &self,
+        cx: &Ctx<'_>,
+        input: Option<u32>,
+        selector: &str,
+        owner: Option<&Owner>,
+        what: &str,
+    ) -> Result<Option<SnapshotId>, EngineError> {
+        let Some(owner) = owner else {
+            return cx.snapshot(input);
+        };
+        let (uid, gid) = self.mount_owner(cx, owner, what)?;
+        let (refs, outputs) = match input {
+            Some(i) => (vec![cx.vertex.inputs[i as usize].clone()], vec![cx.inputs[i as usize].clone()]),
+            None => (Vec::new(), Vec::new()),
+        };
+        let chown = FileAction::Chown { path: selector.to_string(), owner: Owner::ids(uid, gid) };
+        let vertex = Vertex::new(Op::File(FileOp { base: input.map(|_| 0), actions: vec![chown] }), refs);
+        let out = tanto_solver::Worker::compute(self, &vertex, vertex.key(), outputs)
+            .await
+            .map_err(|e| EngineError::msg(format!("{what}: owner `{owner}`: {e}")))?;
+        Ok(out.outputs.first().copied())
     }
 
     /// A directory: a read-only view, or a writable snapshot (an output of the exec).
@@ -180,14 +217,16 @@ impl Worker {
         Ok(MountSource::Bind { path, readonly: true })
     }
 
-    /// A cache volume, held (and locked as `sharing` says) until the exec ends;
-    /// a new one starts as a copy of `source`.
+    /// A cache volume, held (and locked as `sharing` says) until the exec ends.
+    /// A new one starts as a copy of `source`, and with an `owner` (uid, gid),
+    /// the volume and that copy belong to it (as Dagger does).
     async fn cache_mount(
         &self,
         cx: &Ctx<'_>,
         volume: &str,
         sharing: CacheSharing,
         source: Option<&CacheSource>,
+        owner: Option<(u32, u32)>,
         res: &mut ExecResources,
     ) -> Result<MountSource, EngineError> {
         let source = match source {
@@ -197,10 +236,17 @@ impl Worker {
         let (store, key) = (self.store.clone(), volume.to_string());
         let lease = blocking(move || {
             let lease = store.volume(&key, sharing)?;
-            if let (true, Some((snap, selector))) = (lease.fresh, source) {
+            if !lease.fresh {
+                return Ok(lease);
+            }
+            if let Some((snap, selector)) = source {
                 let view = store.view(snap, &selector)?;
                 let (s, d) = (Root::open(view.path())?, Root::open(&lease.path)?);
-                fsops::copy(&s, "/", &d, "/", &CopyOpts { filter: &Filter::none(), mode: None, owner: None })?;
+                fsops::copy(&s, "/", &d, "/", &CopyOpts { filter: &Filter::none(), mode: None, owner })?;
+            }
+            if let Some((uid, gid)) = owner {
+                std::os::unix::fs::chown(&lease.path, Some(uid), Some(gid))
+                    .map_err(|e| EngineError::msg(format!("setting the owner of a new cache volume: {e}")))?;
             }
             Ok(lease)
         })

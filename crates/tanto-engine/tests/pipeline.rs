@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 mod common;
 
-use common::{engine, first_error, fixture, query, skip_reason};
+use common::{ask, ask_err, engine, first_error, fixture, query, skip_reason};
 
 /// Follows `path` (dot-separated keys) into `data`.
 fn at<'a>(v: &'a Value, path: &str) -> &'a Value {
@@ -170,4 +170,110 @@ async fn identical_concurrent_requests_run_once() {
         assert_eq!(at(r, "container.from.withExec.stdout"), &json!("once\n"), "{r}");
     }
     assert_eq!(e.solver.stats().computed, 2, "one layer and one exec");
+}
+
+/// `owner` on directory, file and cache mounts: the container sees the
+/// mounted content owned by that user and group (a chowned copy, as Dagger
+/// makes; a cache volume is chowned when it is created), names resolved with
+/// the container's /etc/passwd and /etc/group; the source stays as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mount_owners_apply_in_the_container() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let fx = fixture();
+    let state = tempfile::tempdir().unwrap();
+    let e = engine(&fx, state.path()).await;
+    let id = |q: &'static str, path: &'static str| {
+        let e = e.clone();
+        async move { ask(&e, q, path).await.as_str().unwrap().to_string() }
+    };
+    let dir =
+        id(r#"{ directory { withNewFile(path: "sub/f", contents: "x") { id } } }"#, "directory.withNewFile.id").await;
+    let file = id(r#"{ file(name: "f", contents: "x") { id } }"#, "file.id").await;
+    let cache = |key: &str| format!(r#"{{ cacheVolume(key: "{key}") {{ id }} }}"#);
+    let (c1, c2, c3) = (
+        ask(&e, &cache("owned-empty"), "cacheVolume.id").await,
+        ask(&e, &cache("owned-seeded"), "cacheVolume.id").await,
+        ask(&e, &cache("not-owned"), "cacheVolume.id").await,
+    );
+    let (c1, c2, c3) = (c1.as_str().unwrap(), c2.as_str().unwrap(), c3.as_str().unwrap());
+    // A user of the container's own, added before the mounts are made.
+    let run = |mount: String, cmd: &str| {
+        format!(
+            r#"{{ container {{ from(address: "busybox") {{ withExec(args: ["sh", "-c", "echo app:x:1234:2345::/:/bin/sh >> /etc/passwd"]) {{ {mount} {{ withExec(args: ["sh", "-c", "{cmd}"]) {{ stdout }} }} }} }} }} }}"#
+        )
+    };
+    let stat = "stat -c %u:%g";
+    // (mount, command, expected stdout)
+    let cases: Vec<(String, String, &str)> = vec![
+        (
+            format!(r#"withMountedDirectory(path: "/m", source: "{dir}", owner: "1000:1000")"#),
+            format!("{stat} /m /m/sub /m/sub/f"),
+            "1000:1000\n1000:1000\n1000:1000\n",
+        ),
+        (
+            format!(r#"withMountedDirectory(path: "/m", source: "{dir}", owner: "1000:2000", readOnly: true)"#),
+            format!("{stat} /m /m/sub/f"),
+            "1000:2000\n1000:2000\n",
+        ),
+        (
+            format!(r#"withMountedDirectory(path: "/m", source: "{dir}", owner: "app")"#),
+            format!("{stat} /m/sub/f"),
+            "1234:2345\n",
+        ),
+        (
+            format!(r#"withMountedDirectory(path: "/m", source: "{dir}", owner: "nobody")"#),
+            format!("{stat} /m"),
+            "65534:65534\n",
+        ),
+        (format!(r#"withMountedDirectory(path: "/m", source: "{dir}")"#), format!("{stat} /m /m/sub/f"), "0:0\n0:0\n"),
+        (
+            format!(r#"withMountedFile(path: "/f", source: "{file}", owner: "1000:1000")"#),
+            format!("{stat} /f"),
+            "1000:1000\n",
+        ),
+        (
+            format!(r#"withMountedFile(path: "/f", source: "{file}", owner: "app:nogroup")"#),
+            format!("{stat} /f"),
+            "1234:65534\n",
+        ),
+        (format!(r#"withMountedFile(path: "/f", source: "{file}")"#), format!("{stat} /f"), "0:0\n"),
+        (
+            format!(r#"withMountedCache(path: "/c", cache: "{c1}", owner: "1000:1000")"#),
+            format!("{stat} /c"),
+            "1000:1000\n",
+        ),
+        (
+            format!(r#"withMountedCache(path: "/c", cache: "{c2}", source: "{dir}", owner: "app")"#),
+            format!("{stat} /c /c/sub /c/sub/f"),
+            "1234:2345\n1234:2345\n1234:2345\n",
+        ),
+        (
+            format!(r#"withMountedCache(path: "/c", cache: "{c3}", source: "{dir}")"#),
+            format!("{stat} /c/sub/f"),
+            "0:0\n",
+        ),
+    ];
+    let stdout = |mount: &str| {
+        let field = mount.split('(').next().unwrap();
+        format!("container.from.withExec.{field}.withExec.stdout")
+    };
+    for (mount, cmd, want) in &cases {
+        assert_eq!(ask(&e, &run(mount.clone(), cmd), &stdout(mount)).await, json!(want), "{mount}");
+    }
+
+    // A writable mount's output is the owned copy with the exec's changes.
+    let q = format!(
+        r#"{{ container {{ from(address: "busybox") {{ withMountedDirectory(path: "/m", source: "{dir}", owner: "1000:1000") {{ withExec(args: ["touch", "/m/new"]) {{ directory(path: "/m") {{ id }} }} }} }} }} }}"#
+    );
+    let out = ask(&e, &q, "container.from.withMountedDirectory.withExec.directory.id").await;
+    let mount = format!(r#"withMountedDirectory(path: "/o", source: {out})"#);
+    let q = run(mount.clone(), &format!("{stat} /o/sub/f /o/new"));
+    assert_eq!(ask(&e, &q, &stdout(&mount)).await, json!("1000:1000\n0:0\n"));
+
+    let q = run(format!(r#"withMountedDirectory(path: "/m", source: "{dir}", owner: "nosuch")"#), "true");
+    let err = ask_err(&e, &q).await;
+    assert!(err.contains("nosuch") && err.contains("/etc/passwd"), "{err}");
 }
