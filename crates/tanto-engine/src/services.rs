@@ -1,4 +1,6 @@
 //! The service manager: starts services on demand, shares them, stops them when unused.
+//! (Over 600 lines: one manager for three service kinds, whose start, sharing and stop
+//! are one state machine; the TCP forwarding it needs is at the end.)
 //!
 //! A service is keyed by its definition's digest. [`Services::acquire`] starts it once
 //! (concurrent callers wait for the same start) and hands out a [`Lease`]; the last
