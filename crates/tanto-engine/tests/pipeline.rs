@@ -206,62 +206,40 @@ async fn mount_owners_apply_in_the_container() {
         )
     };
     let stat = "stat -c %u:%g";
-    // (mount, command, expected stdout)
-    let cases: Vec<(String, String, &str)> = vec![
+    // (field, its arguments after `path`, paths to stat, expected owners)
+    let cases: &[(&str, String, &str, &str)] = &[
         (
-            format!(r#"withMountedDirectory(path: "/m", source: "{dir}", owner: "1000:1000")"#),
-            format!("{stat} /m /m/sub /m/sub/f"),
-            "1000:1000\n1000:1000\n1000:1000\n",
+            "Directory",
+            format!(r#"source: "{dir}", owner: "1000:1000""#),
+            "/m /m/sub /m/sub/f",
+            "1000:1000 1000:1000 1000:1000",
         ),
         (
-            format!(r#"withMountedDirectory(path: "/m", source: "{dir}", owner: "1000:2000", readOnly: true)"#),
-            format!("{stat} /m /m/sub/f"),
-            "1000:2000\n1000:2000\n",
+            "Directory",
+            format!(r#"source: "{dir}", owner: "1000:2000", readOnly: true"#),
+            "/m /m/sub/f",
+            "1000:2000 1000:2000",
         ),
+        ("Directory", format!(r#"source: "{dir}", owner: "app""#), "/m/sub/f", "1234:2345"),
+        ("Directory", format!(r#"source: "{dir}", owner: "nobody""#), "/m", "65534:65534"),
+        ("Directory", format!(r#"source: "{dir}""#), "/m /m/sub/f", "0:0 0:0"),
+        ("File", format!(r#"source: "{file}", owner: "1000:1000""#), "/m", "1000:1000"),
+        ("File", format!(r#"source: "{file}", owner: "app:nogroup""#), "/m", "1234:65534"),
+        ("File", format!(r#"source: "{file}""#), "/m", "0:0"),
+        ("Cache", format!(r#"cache: "{c1}", owner: "1000:1000""#), "/m", "1000:1000"),
         (
-            format!(r#"withMountedDirectory(path: "/m", source: "{dir}", owner: "app")"#),
-            format!("{stat} /m/sub/f"),
-            "1234:2345\n",
+            "Cache",
+            format!(r#"cache: "{c2}", source: "{dir}", owner: "app""#),
+            "/m /m/sub /m/sub/f",
+            "1234:2345 1234:2345 1234:2345",
         ),
-        (
-            format!(r#"withMountedDirectory(path: "/m", source: "{dir}", owner: "nobody")"#),
-            format!("{stat} /m"),
-            "65534:65534\n",
-        ),
-        (format!(r#"withMountedDirectory(path: "/m", source: "{dir}")"#), format!("{stat} /m /m/sub/f"), "0:0\n0:0\n"),
-        (
-            format!(r#"withMountedFile(path: "/f", source: "{file}", owner: "1000:1000")"#),
-            format!("{stat} /f"),
-            "1000:1000\n",
-        ),
-        (
-            format!(r#"withMountedFile(path: "/f", source: "{file}", owner: "app:nogroup")"#),
-            format!("{stat} /f"),
-            "1234:65534\n",
-        ),
-        (format!(r#"withMountedFile(path: "/f", source: "{file}")"#), format!("{stat} /f"), "0:0\n"),
-        (
-            format!(r#"withMountedCache(path: "/c", cache: "{c1}", owner: "1000:1000")"#),
-            format!("{stat} /c"),
-            "1000:1000\n",
-        ),
-        (
-            format!(r#"withMountedCache(path: "/c", cache: "{c2}", source: "{dir}", owner: "app")"#),
-            format!("{stat} /c /c/sub /c/sub/f"),
-            "1234:2345\n1234:2345\n1234:2345\n",
-        ),
-        (
-            format!(r#"withMountedCache(path: "/c", cache: "{c3}", source: "{dir}")"#),
-            format!("{stat} /c/sub/f"),
-            "0:0\n",
-        ),
+        ("Cache", format!(r#"cache: "{c3}", source: "{dir}""#), "/m/sub/f", "0:0"),
     ];
-    let stdout = |mount: &str| {
-        let field = mount.split('(').next().unwrap();
-        format!("container.from.withExec.{field}.withExec.stdout")
-    };
-    for (mount, cmd, want) in &cases {
-        assert_eq!(ask(&e, &run(mount.clone(), cmd), &stdout(mount)).await, json!(want), "{mount}");
+    let stdout = |field: &str| format!("container.from.withExec.withMounted{field}.withExec.stdout");
+    for (field, args, paths, want) in cases {
+        let q = run(format!(r#"withMounted{field}(path: "/m", {args})"#), &format!("{stat} {paths}"));
+        let want = want.split(' ').map(|o| format!("{o}\n")).collect::<String>();
+        assert_eq!(ask(&e, &q, &stdout(field)).await, json!(want), "{field} {args}");
     }
 
     // A writable mount's output is the owned copy with the exec's changes.
@@ -269,9 +247,8 @@ async fn mount_owners_apply_in_the_container() {
         r#"{{ container {{ from(address: "busybox") {{ withMountedDirectory(path: "/m", source: "{dir}", owner: "1000:1000") {{ withExec(args: ["touch", "/m/new"]) {{ directory(path: "/m") {{ id }} }} }} }} }} }}"#
     );
     let out = ask(&e, &q, "container.from.withMountedDirectory.withExec.directory.id").await;
-    let mount = format!(r#"withMountedDirectory(path: "/o", source: {out})"#);
-    let q = run(mount.clone(), &format!("{stat} /o/sub/f /o/new"));
-    assert_eq!(ask(&e, &q, &stdout(&mount)).await, json!("1000:1000\n0:0\n"));
+    let q = run(format!(r#"withMountedDirectory(path: "/o", source: {out})"#), &format!("{stat} /o/sub/f /o/new"));
+    assert_eq!(ask(&e, &q, &stdout("Directory")).await, json!("1000:1000\n0:0\n"));
 
     let q = run(format!(r#"withMountedDirectory(path: "/m", source: "{dir}", owner: "nosuch")"#), "true");
     let err = ask_err(&e, &q).await;
