@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use serde::Serialize;
-use tanto_model::Vertex;
+use tanto_model::{Digest, Vertex};
 
 use crate::image::Port;
 
@@ -21,7 +21,7 @@ pub struct PortForward {
 #[derive(Debug, Clone)]
 pub struct ServiceSpec {
     /// Hash of the canonical definition: identity, sharing key, cache key material.
-    pub digest: String,
+    pub digest: Digest,
     /// The name containers reach it by (besides their aliases).
     pub hostname: String,
     pub kind: ServiceSpecKind,

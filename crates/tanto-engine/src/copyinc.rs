@@ -29,7 +29,7 @@ use std::path::Path;
 
 use tanto_fs::overlay::{self, is_whiteout};
 use tanto_fs::{CopyOpts, Filter, Root};
-use tanto_model::{FileAction, FileOp, StableHasher};
+use tanto_model::{FileAction, FileOp, Owner, StableHasher};
 use tanto_store::{CopyBase, SnapshotId, Store};
 
 use crate::worker::{Output, Pending};
@@ -51,7 +51,7 @@ pub(crate) struct CopyPlan {
     pub src_path: String,
     pub dest: String,
     pub mode: Option<u32>,
-    pub owner: String,
+    pub owner: Option<Owner>,
     /// Digest of what, besides the two snapshots, decides the result.
     pub params: String,
 }
@@ -70,7 +70,7 @@ impl CopyPlan {
         let src = sources.get(*i as usize).copied().flatten()?;
         let mut h = StableHasher::new();
         h.str("copy-base");
-        h.str(src_path).str(dest).str(owner).u64(mode.map_or(u64::MAX, u64::from));
+        h.str(src_path).str(dest).json(owner).u64(mode.map_or(u64::MAX, u64::from));
         Some(CopyPlan {
             base,
             src,
@@ -113,7 +113,7 @@ pub(crate) fn try_incremental(store: &Store, plan: &CopyPlan, key: &str) -> Resu
     let (src_view, base_view) = (store.view(Some(plan.src), "/")?, store.view(plan.base, "/")?);
     let applied = (|| -> io::Result<bool> {
         let (dst, src, base) = (Root::open(view.path())?, Root::open(src_view.path())?, Root::open(base_view.path())?);
-        let owner = base.resolve_owner(&plan.owner)?;
+        let owner = crate::worker::owner_ids(&base, plan.owner.as_ref())?;
         let filter = Filter::none();
         let opts = CopyOpts { filter: &filter, mode: plan.mode, owner };
         apply(&changes, &src, &plan.src_path, &dst, &plan.dest, &base, &opts)
@@ -298,7 +298,7 @@ mod tests {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     use std::path::Path;
 
-    use tanto_model::{FileAction, FileOp};
+    use tanto_model::{FileAction, FileOp, Owner};
     use tanto_store::{CacheRecord, SnapshotId, Store};
 
     use crate::worker::{apply_actions, file_op_blocking};
@@ -394,7 +394,7 @@ mod tests {
                 include: vec![],
                 exclude: vec![],
                 mode,
-                owner: owner.into(),
+                owner: Owner::parse(owner),
                 gitignore: false,
             }],
         }

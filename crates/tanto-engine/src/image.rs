@@ -87,7 +87,7 @@ impl EngineBackend {
             labels.insert(snap, r.vertex.label());
             cur = match &r.vertex.op {
                 Op::ImageLayer(l) => {
-                    blobs.insert(snap, (l.blob.clone(), l.diff_id.clone()));
+                    blobs.insert(snap, (l.blob.clone(), l.diff_id.to_string()));
                     r.vertex.inputs.first().cloned()
                 }
                 Op::Exec(e) if r.output == 0 => e.rootfs.map(|i| r.vertex.inputs[i as usize].clone()),
@@ -142,20 +142,20 @@ impl EngineBackend {
     ) -> Result<Option<BuiltLayer>, EngineError> {
         match piece {
             Piece::Blob { snap, source, diff_id } => {
-                let path = store.blob_path(&source.digest);
+                let digest = source.digest.to_string();
+                let path = store.blob_path(&digest);
                 if !path.is_file() {
                     let src = tanto_oci::registry::BlobSource::from(&source);
                     let auth = crate::export::auth_for(&self.host.auth, &[&source.host]);
                     self.worker()
                         .registry
-                        .fetch_blob_with_auth(&src, &source.digest, Some(source.size), &path, &auth)
+                        .fetch_blob_with_auth(&src, &digest, Some(source.size), &path, &auth)
                         .await
                         .map_err(|e| {
-                            EngineError::from(e).context(format_args!(
-                                "layer `{}` is no longer in the state directory and cannot be fetched again",
-                                source.digest
-                            ))
-                        })?;
+                        EngineError::from(e).context(format_args!(
+                            "layer `{digest}` is no longer in the state directory and cannot be fetched again"
+                        ))
+                    })?;
                 }
                 let have = match Comp::from_media_type(&source.media_type) {
                     Some(h) => h,
@@ -166,8 +166,8 @@ impl EngineBackend {
                     }
                 };
                 let created_by = match &c.image_ref {
-                    Some(r) => format!("layer {} of {r}", short(&source.digest)),
-                    None => format!("layer {}", short(&source.digest)),
+                    Some(r) => format!("layer {} of {r}", short(&digest)),
+                    None => format!("layer {}", short(&digest)),
                 };
                 let want = forced.unwrap_or(have);
                 if want == have {
@@ -175,7 +175,7 @@ impl EngineBackend {
                     let mount_from =
                         (!source.host.is_empty()).then(|| (source.host.clone(), source.repository.clone()));
                     return Ok(Some(BuiltLayer {
-                        digest: source.digest,
+                        digest,
                         diff_id,
                         size,
                         compression: have,
@@ -513,18 +513,18 @@ impl EngineBackend {
         let layers = img
             .layers
             .iter()
-            .map(|l| {
-                (
-                    l.diff_id.clone(),
-                    BlobSource {
-                        digest: l.digest.clone(),
-                        media_type: l.media_type.clone(),
-                        size: l.size,
-                        ..Default::default()
-                    },
-                )
+            .map(|l| -> Result<_, tanto_model::DigestError> {
+                let blob = BlobSource {
+                    digest: l.digest.parse()?,
+                    media_type: l.media_type.clone(),
+                    size: l.size,
+                    host: String::new(),
+                    repository: String::new(),
+                    http: false,
+                };
+                Ok((l.diff_id.parse()?, blob))
             })
-            .collect();
+            .collect::<Result<_, _>>()?;
         let platform = if img.config.os.is_empty() { platform.to_string() } else { img.config.platform().to_string() };
         Ok(ResolvedImage { reference, platform, config: crate::backend::image_config(&img.config), layers })
     }

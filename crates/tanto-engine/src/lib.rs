@@ -16,6 +16,7 @@ pub mod cache;
 mod cdi;
 mod copyinc;
 mod docker_api;
+mod exec_setup;
 mod export;
 mod host;
 mod image;

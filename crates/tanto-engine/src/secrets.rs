@@ -1,7 +1,7 @@
 //! Secret values, in memory only, and scrubbing them out of output.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -156,6 +156,55 @@ pub fn scrub_str(s: &str, secrets: &[Arc<Vec<u8>>]) -> String {
     String::from_utf8_lossy(&scrub(s.as_bytes(), secrets)).into_owned()
 }
 
+/// A secret's value in a file of its own for one exec (a secret mount),
+/// removed when dropped, however the exec ends. The directory must be on
+/// tmpfs (the executor's run dir): secret values never reach a disk.
+pub(crate) struct SecretFile {
+    path: PathBuf,
+}
+
+impl SecretFile {
+    /// Writes `value` to a new file in `dir` with `mode` (permission bits)
+    /// and, when given, owned by `owner` (uid, gid).
+    pub(crate) fn write(
+        dir: &Path,
+        value: &[u8],
+        mode: u32,
+        owner: Option<(u32, u32)>,
+    ) -> Result<SecretFile, EngineError> {
+        use std::io::Write;
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::create_dir_all(dir)
+            .map_err(|e| EngineError::environment(format!("creating {}: {e}", dir.display())))?;
+        let file = SecretFile { path: dir.join(format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple())) };
+        let mode = mode & 0o7777;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&file.path)
+            .map_err(|e| EngineError::environment(format!("writing a secret file: {e}")))?;
+        f.write_all(value).map_err(|e| EngineError::environment(format!("writing a secret file: {e}")))?;
+        // The umask may have taken bits away.
+        let _ = std::fs::set_permissions(&file.path, std::fs::Permissions::from_mode(mode));
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::chown(&file.path, Some(uid), Some(gid))
+                .map_err(|e| EngineError::environment(format!("setting the owner of a secret file: {e}")))?;
+        }
+        Ok(file)
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for SecretFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +252,24 @@ mod tests {
                 Ok(w) => assert_eq!(got.as_deref(), Ok(w), "{uri}"),
                 Err(e) => assert!(got.as_ref().is_err_and(|g| g.contains(e)), "{uri}: {got:?}"),
             }
+        }
+    }
+
+    /// (mode asked, owner) → the file's mode and owner; the file goes when dropped.
+    #[test]
+    fn secret_files() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let me = (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw());
+        for (mode, owner) in [(0o400, None), (0o640, Some(me)), (0o10_755, None)] {
+            let f = SecretFile::write(dir.path(), b"value", mode, owner).unwrap();
+            let meta = std::fs::metadata(f.path()).unwrap();
+            assert_eq!(meta.mode() & 0o7777, mode & 0o7777, "{mode:o}");
+            assert_eq!((meta.uid(), meta.gid()), me, "{mode:o}");
+            assert_eq!(std::fs::read(f.path()).unwrap(), b"value");
+            let path = f.path().to_path_buf();
+            drop(f);
+            assert!(!path.exists(), "{mode:o}: removed when dropped");
         }
     }
 

@@ -1,4 +1,6 @@
 //! The service manager: starts services on demand, shares them, stops them when unused.
+//! (Over 600 lines: one manager for three service kinds, whose start, sharing and stop
+//! are one state machine; the TCP forwarding it needs is at the end.)
 //!
 //! A service is keyed by its definition's digest. [`Services::acquire`] starts it once
 //! (concurrent callers wait for the same start) and hands out a [`Lease`]; the last
@@ -28,11 +30,13 @@ use parking_lot::Mutex;
 use tanto_contract::image::Port;
 use tanto_contract::service::{PortForward, ServiceSpec, ServiceSpecKind};
 use tanto_exec::RunningContainer;
+use tanto_model::{Digest, ServiceBinding, StableHasher};
 use tanto_solver::Solver;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::OnceCell;
 
-use crate::worker::{ExecResources, Worker};
+use crate::exec_setup::ExecResources;
+use crate::worker::Worker;
 use crate::EngineError;
 
 /// How long a container service may take to accept connections on its ports.
@@ -45,7 +49,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     #[error("service `{digest}` is not known to this engine: services come from `asService`, `Host.tunnel` or `Host.service` of this session")]
-    Unknown { digest: String },
+    Unknown { digest: Digest },
     #[error("services need the engine's bridge network, which is not available: {reason}")]
     NoNetwork { reason: String },
     #[error("starting service `{hostname}`: {message}")]
@@ -68,11 +72,6 @@ impl tanto_model::Tiered for ServiceError {
             _ => Tier::Environment,
         }
     }
-}
-
-/// Parses an `ExecOp::extra` entry of a service binding: `(alias, digest)`.
-fn parse_binding_extra(entry: &str) -> Option<(&str, &str)> {
-    entry.strip_prefix("service:")?.split_once('=')
 }
 
 /// A started service.
@@ -138,7 +137,7 @@ struct Slot {
 /// A user's hold on a running service; dropping the last one stops it.
 pub(crate) struct Lease {
     services: Arc<Services>,
-    key: String,
+    key: Digest,
     slot: Arc<Slot>,
     instance: Option<Arc<Instance>>,
 }
@@ -164,11 +163,11 @@ pub(crate) struct Bound {
 
 pub struct Services {
     solver: OnceLock<Weak<Solver<Worker>>>,
-    defs: DashMap<String, ServiceSpec>,
+    defs: DashMap<Digest, ServiceSpec>,
     /// Running (or starting) services and their number of leases.
-    slots: Mutex<HashMap<String, (Arc<Slot>, usize)>>,
+    slots: Mutex<HashMap<Digest, (Arc<Slot>, usize)>>,
     /// Leases of explicit `Service.start`s.
-    held: Mutex<HashMap<String, Lease>>,
+    held: Mutex<HashMap<Digest, Lease>>,
     /// Services being stopped in the background (weak: a stopped tunnel must release
     /// its upstream).
     stopping: Mutex<Vec<(Weak<Instance>, tokio::task::JoinHandle<()>)>>,
@@ -200,7 +199,7 @@ impl Services {
     }
 
     pub fn register(&self, spec: &ServiceSpec) {
-        self.defs.entry(spec.digest.clone()).or_insert_with(|| spec.clone());
+        self.defs.entry(spec.digest).or_insert_with(|| spec.clone());
         if let ServiceSpecKind::Tunnel { upstream, .. } = &spec.kind {
             self.register(upstream);
         }
@@ -211,17 +210,15 @@ impl Services {
         self.slots.lock().len()
     }
 
-    /// Starts the services bound by `extra` (an exec's `service:<alias>=<digest>`
-    /// entries), all at once, and waits until they are healthy.
-    pub(crate) async fn bind(self: &Arc<Self>, extra: &[String]) -> Result<Bound, EngineError> {
-        let wanted: Vec<(&str, ServiceSpec)> = extra
+    /// Starts the services an exec binds, all at once, and waits until they are healthy.
+    pub(crate) async fn bind(self: &Arc<Self>, bindings: &[ServiceBinding]) -> Result<Bound, EngineError> {
+        let wanted: Vec<(&str, ServiceSpec)> = bindings
             .iter()
-            .filter_map(|e| parse_binding_extra(e))
-            .map(|(alias, digest)| {
+            .map(|b| {
                 self.defs
-                    .get(digest)
-                    .map(|s| (alias, s.clone()))
-                    .ok_or_else(|| ServiceError::Unknown { digest: digest.to_string() })
+                    .get(&b.service)
+                    .map(|s| (b.alias.as_str(), s.clone()))
+                    .ok_or(ServiceError::Unknown { digest: b.service })
             })
             .collect::<Result<_, _>>()?;
         if wanted.is_empty() {
@@ -249,7 +246,7 @@ impl Services {
             return Ok(());
         }
         let lease = self.acquire(spec.clone()).await?;
-        self.held.lock().entry(spec.digest.clone()).or_insert(lease);
+        self.held.lock().entry(spec.digest).or_insert(lease);
         Ok(())
     }
 
@@ -282,8 +279,13 @@ impl Services {
         random: bool,
     ) -> Result<(), EngineError> {
         self.register(spec);
+        let digest = {
+            let mut h = StableHasher::new();
+            h.str("up").digest(&spec.digest).u64(random as u64).json(&ports);
+            h.finish()
+        };
         let tunnel = ServiceSpec {
-            digest: format!("up:{}:{}:{ports:?}", spec.digest, random),
+            digest,
             hostname: spec.hostname.clone(),
             kind: ServiceSpecKind::Tunnel { upstream: Box::new(spec.clone()), ports, native: !random },
         };
@@ -340,7 +342,7 @@ impl Services {
     ) -> futures::future::BoxFuture<'static, Result<Lease, ServiceError>> {
         let this = self.clone();
         Box::pin(async move {
-            let key = spec.digest.clone();
+            let key = spec.digest;
             let slot = {
                 let mut slots = this.slots.lock();
                 let entry = slots.entry(key.clone()).or_insert_with(|| (Arc::new(Slot { cell: OnceCell::new() }), 0));
@@ -358,7 +360,7 @@ impl Services {
         })
     }
 
-    fn release(&self, key: &str, slot: &Arc<Slot>) {
+    fn release(&self, key: &Digest, slot: &Arc<Slot>) {
         let removed = {
             let mut slots = self.slots.lock();
             match slots.get_mut(key) {

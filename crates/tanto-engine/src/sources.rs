@@ -288,13 +288,14 @@ fn git_cache_dir(worker: &Worker, url: &str) -> PathBuf {
 
 impl Worker {
     pub(crate) async fn http_op(&self, op: &HttpOp, key: Digest) -> Result<Output, EngineError> {
-        let blob = self.store.blob_path(&op.digest);
+        let digest = op.digest.to_string();
+        let blob = self.store.blob_path(&digest);
         if !blob.is_file() {
             let header = match &op.auth_header {
                 Some(id) => Some(self.secrets.get(id).await?),
                 None => None,
             };
-            download(self, &op.url, header.as_deref().map(|v| v.as_slice()), Some(&op.digest)).await?;
+            download(self, &op.url, header.as_deref().map(|v| v.as_slice()), Some(&digest)).await?;
         }
         let store = self.store.clone();
         let (name, mode, key) = (op.name.clone(), op.permissions, key.to_string());

@@ -4,25 +4,25 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tanto_exec::{ExitInfo, Mount, MountSource, Network, ProcessSpec, Rootfs};
+use tanto_contract::ExecFailure;
+use tanto_exec::ExitInfo;
 use tanto_fs::{CopyOpts, Filter, Root};
-use tanto_model::{Digest, ExecMountKind, ExecOp, Expect, FileAction, FileOp, ImageLayerOp, Op, Vertex};
-use tanto_store::{CacheRecord, ExecMeta, Prepared, Sharing, SnapshotId, SnapshotLease, Store};
+use tanto_model::{
+    Digest, ExecOp, Expect, FileAction, FileOp, ImageLayerOp, Op, Owner, PatchSource, Tiered as _, Vertex,
+};
+use tanto_store::{CacheRecord, ExecMeta, Prepared, SnapshotId, SnapshotLease, Store};
 
 use crate::progress::Progress;
 use crate::secrets::{scrub, scrub_str, Secrets};
 use crate::EngineError;
-use tanto_contract::Context as _;
-use tanto_contract::ExecFailure;
-use tanto_model::Tiered as _;
 
 /// All outputs of one vertex.
 #[derive(Debug)]
 pub struct VertexResult {
     pub outputs: Vec<SnapshotId>,
     pub meta: Option<Arc<ExecMeta>>,
-    /// Leases on `outputs` for as long as the result is remembered: a prune
-    /// (in this engine or another) never removes what a live session holds.
+    /// Leases on `outputs` for as long as the result is in use: a prune (in
+    /// this engine or another) never removes what a live session holds.
     pub leases: Vec<SnapshotLease>,
 }
 
@@ -95,11 +95,11 @@ impl tanto_solver::Worker for Worker {
         if res.is_ok() {
             // What made the record and the blobs it owns, for listing and pruning.
             let (kind, blobs) = match &vertex.op {
-                Op::ImageLayer(op) => ("image-layer", vec![op.blob.digest.clone()]),
+                Op::ImageLayer(op) => ("image-layer", vec![op.blob.digest.to_string()]),
                 Op::File(_) => ("file", vec![]),
                 Op::Exec(_) => ("exec", vec![]),
                 Op::Local(_) => ("local", vec![]),
-                Op::Http(op) => ("http", vec![op.digest.clone()]),
+                Op::Http(op) => ("http", vec![op.digest.to_string()]),
                 Op::Git(_) => ("git", vec![]),
             };
             let (store, key, label) = (self.store.clone(), key.to_string(), vertex.label());
@@ -212,7 +212,8 @@ impl Worker {
         inputs: &[Output],
     ) -> Result<Output, EngineError> {
         let blob = &op.blob;
-        let path = self.store.blob_path(&blob.digest);
+        let digest = blob.digest.to_string();
+        let path = self.store.blob_path(&digest);
         if !path.is_file() {
             let src = tanto_oci::registry::BlobSource {
                 host: blob.host.clone(),
@@ -220,12 +221,12 @@ impl Worker {
                 http: blob.http,
             };
             let auth = crate::export::auth_for(&self.registry_auth, &[&blob.host]);
-            self.registry.fetch_blob_with_auth(&src, &blob.digest, Some(blob.size), &path, &auth).await?;
+            self.registry.fetch_blob_with_auth(&src, &digest, Some(blob.size), &path, &auth).await?;
         }
         let parent = if vertex.inputs.is_empty() { None } else { Some(input_snapshot(vertex, inputs, 0)?) };
         let store = self.store.clone();
         let media_type = blob.media_type.clone();
-        let want = op.diff_id.clone();
+        let want = op.diff_id.to_string();
         let key = key.to_string();
         blocking(move || {
             let mut pending = Pending::new(&store);
@@ -233,7 +234,7 @@ impl Worker {
             let upper = prep.upper.clone();
             pending.items.push(prep);
             let stats = tanto_oci::layer::apply_layer(&path, &media_type, &upper)?;
-            if !want.is_empty() && stats.diff_id != want {
+            if stats.diff_id != want {
                 return Err(EngineError::input(format!(
                     "layer `{}` unpacked to {} but the image config says {want}: the image is corrupt",
                     path.display(),
@@ -262,9 +263,9 @@ impl Worker {
     }
 
     async fn exec(&self, vertex: &Vertex, op: &ExecOp, key: Digest, inputs: &[Output]) -> Result<Output, EngineError> {
-        let ExecSetup { spec, resources } =
+        let crate::exec_setup::ExecSetup { spec, resources } =
             self.exec_setup(vertex, op, &format!("tanto-{}", key.short(10)), inputs).await?;
-        let ExecResources { pending, keep_alive, secret_files, used_secrets, services } = resources;
+        let crate::exec_setup::ExecResources { pending, keep_alive, secret_files, used_secrets, services } = resources;
         let _cleanup = secret_files;
         let sink = self.progress.exec_sink(key, used_secrets.clone());
         self.active.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -316,232 +317,6 @@ impl Worker {
         let key = key.to_string();
         blocking(move || pending.commit(&key, Some(meta))).await
     }
-
-    /// Everything an exec needs before it runs: its snapshots (root filesystem,
-    /// writable mounts), views, secrets, and its bound services started (their
-    /// aliases and host names in `/etc/hosts`). Used by execs and by service containers.
-    pub(crate) async fn exec_setup(
-        &self,
-        vertex: &Vertex,
-        op: &ExecOp,
-        hostname: &str,
-        inputs: &[Output],
-    ) -> Result<ExecSetup, EngineError> {
-        let mut pending = Pending::new(&self.store);
-        let rootfs_snap = op.rootfs.map(|i| input_snapshot(vertex, inputs, i)).transpose()?;
-        let root = self.store.prepare(rootfs_snap.map(|s| (s, "/")))?;
-        let rootfs =
-            Rootfs::Overlay { lowers: root.lowers.clone(), upper: root.upper.clone(), work: root.work.clone() };
-        pending.items.push(root);
-
-        // Secrets: values for env and files, and the list to scrub.
-        let mut used_secrets = Vec::new();
-        let mut env = op.env.clone();
-        env.retain(|kv| !op.volatile_env.iter().any(|(k, _)| kv.split_once('=').map(|(n, _)| n) == Some(k.as_str())));
-        env.extend(op.volatile_env.iter().map(|(k, v)| format!("{k}={v}")));
-        for (name, identity) in &op.secret_env {
-            let v = self.secrets.get(identity).await?;
-            env.push(format!("{name}={}", String::from_utf8_lossy(&v)));
-            used_secrets.push(v);
-        }
-
-        let mut mounts = Vec::new();
-        let mut keep_alive: Vec<Box<dyn Send>> = Vec::new();
-        // Removed when the exec ends, however it ends.
-        let mut secret_files = RemoveOnDrop(Vec::new());
-        for m in &op.mounts {
-            let snap = |input: &Option<u32>| input.map(|i| input_snapshot(vertex, inputs, i)).transpose();
-            let source = match &m.kind {
-                ExecMountKind::Dir { input, selector, readonly, .. } => {
-                    let s = snap(input)?;
-                    if *readonly {
-                        let view = self.store.view(s, selector)?;
-                        let src = MountSource::Bind { path: view.path().to_path_buf(), readonly: true };
-                        keep_alive.push(Box::new(view));
-                        src
-                    } else {
-                        let prep = self.store.prepare(s.map(|s| (s, selector.as_str())))?;
-                        let src = MountSource::Overlay {
-                            lowers: prep.lowers.clone(),
-                            upper: Some((prep.upper.clone(), prep.work.clone())),
-                        };
-                        pending.items.push(prep);
-                        src
-                    }
-                }
-                ExecMountKind::File { input, selector, .. } => {
-                    let s = snap(input)?;
-                    let (parent, name) = match selector.rsplit_once('/') {
-                        Some((p, n)) => (if p.is_empty() { "/" } else { p }, n),
-                        None => ("/", selector.as_str()),
-                    };
-                    let view = self.store.view(s, parent)?;
-                    let path = view.path().join(name);
-                    keep_alive.push(Box::new(view));
-                    MountSource::Bind { path, readonly: true }
-                }
-                ExecMountKind::Cache { volume, sharing, source, selector, .. } => {
-                    let sharing = Sharing::parse(sharing).unwrap_or(Sharing::Shared);
-                    let store = self.store.clone();
-                    let key = volume.clone();
-                    let lease = blocking(move || Ok(store.volume(&key, sharing)?)).await?;
-                    if lease.fresh {
-                        if let Some(src) = snap(source)? {
-                            let store = self.store.clone();
-                            let dest = lease.path.clone();
-                            let selector = selector.clone();
-                            blocking(move || {
-                                let view = store.view(Some(src), &selector)?;
-                                let s = Root::open(view.path()).context("opening the cache volume's source")?;
-                                let d = Root::open(&dest).context("opening the cache volume")?;
-                                tanto_fs::copy(
-                                    &s,
-                                    "/",
-                                    &d,
-                                    "/",
-                                    &CopyOpts { filter: &Filter::none(), mode: None, owner: None },
-                                )
-                                .context("initialising the cache volume from its source")?;
-                                Ok(())
-                            })
-                            .await?;
-                        }
-                    }
-                    let src = MountSource::Bind { path: lease.path.clone(), readonly: false };
-                    keep_alive.push(Box::new(lease));
-                    src
-                }
-                ExecMountKind::Secret { secret, mode, owner } => {
-                    let v = self.secrets.get(secret).await?;
-                    let dir = self.executor.run_dir().join("secrets");
-                    std::fs::create_dir_all(&dir)
-                        .map_err(|e| EngineError::environment(format!("creating {}: {e}", dir.display())))?;
-                    let path = dir.join(format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()));
-                    {
-                        use std::io::Write;
-                        use std::os::unix::fs::OpenOptionsExt;
-                        let mut f = std::fs::OpenOptions::new()
-                            .write(true)
-                            .create_new(true)
-                            .mode(*mode & 0o7777)
-                            .open(&path)
-                            .map_err(|e| EngineError::environment(format!("writing a secret file: {e}")))?;
-                        f.write_all(&v).map_err(|e| EngineError::environment(format!("writing a secret file: {e}")))?;
-                        use std::os::unix::fs::PermissionsExt;
-                        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(*mode & 0o7777));
-                    }
-                    secret_files.0.push(path.clone());
-                    if !owner.is_empty() {
-                        // Names resolve with the container's /etc/passwd and /etc/group.
-                        let view = self.store.view(rootfs_snap, "/")?;
-                        let ids = Root::open(view.path()).and_then(|r| r.resolve_owner(owner));
-                        let (uid, gid) = ids
-                            .map_err(|e| {
-                                EngineError::input(format!("secret mount `{}`: owner `{owner}`: {e}", m.target))
-                            })?
-                            .unwrap_or((0, 0));
-                        std::os::unix::fs::chown(&path, Some(uid), Some(gid)).map_err(|e| {
-                            EngineError::environment(format!("secret mount `{}`: setting the owner: {e}", m.target))
-                        })?;
-                    }
-                    used_secrets.push(v);
-                    MountSource::Bind { path, readonly: true }
-                }
-                ExecMountKind::Tmpfs { size } => MountSource::Tmpfs { size: *size },
-                ExecMountKind::Socket { host_path, owner } => {
-                    let path = crate::socket::check_socket(host_path)
-                        .map_err(|e| EngineError::input(format!("unix socket mount `{}`: {e}", m.target)))?;
-                    if owner.is_empty() {
-                        MountSource::Bind { path, readonly: true }
-                    } else {
-                        // Names resolve with the container's /etc/passwd and /etc/group.
-                        let view = self.store.view(rootfs_snap, "/")?;
-                        let ids = Root::open(view.path()).and_then(|r| r.resolve_owner(owner));
-                        let (uid, gid) = ids
-                            .map_err(|e| {
-                                EngineError::input(format!("unix socket mount `{}`: owner `{owner}`: {e}", m.target))
-                            })?
-                            .unwrap_or((0, 0));
-                        let proxy =
-                            crate::socket::SocketProxy::start(&self.executor.run_dir().join("sockets"), path, uid, gid)
-                                .map_err(|e| {
-                                    EngineError::environment(format!("unix socket mount `{}`: {e}", m.target))
-                                })?;
-                        let src = MountSource::Bind { path: proxy.path().to_path_buf(), readonly: true };
-                        keep_alive.push(Box::new(proxy));
-                        src
-                    }
-                }
-            };
-            mounts.push(Mount { target: m.target.clone(), source });
-        }
-        // CDI devices (GPUs), resolved against the host's specs now: the key
-        // names the devices, this run gets today's nodes and libraries.
-        let cdi = if op.devices.is_empty() {
-            tanto_exec::cdi::DeviceEdits::default()
-        } else {
-            let (dirs, names) = (self.cdi_spec_dirs.clone(), op.devices.clone());
-            blocking(move || tanto_exec::cdi::resolve(&dirs, &names).map_err(|e| EngineError::input(e.to_string())))
-                .await?
-        };
-        let services = self.services.bind(&op.extra).await?;
-
-        let opt = |s: &str| if s.is_empty() { None } else { Some(s.to_string()) };
-        let spec = ProcessSpec {
-            rootfs,
-            args: op.args.clone(),
-            env,
-            cwd: op.cwd.clone(),
-            user: op.user.clone(),
-            mounts,
-            hostname: hostname.to_string(),
-            network: if op.no_network { Network::Loopback } else { self.exec_network() },
-            extra_hosts: services.hosts.clone(),
-            stdin: if op.stdin.is_empty() { None } else { Some(op.stdin.clone().into_bytes()) },
-            redirect_stdin: opt(&op.redirect_stdin),
-            redirect_stdout: opt(&op.redirect_stdout),
-            redirect_stderr: opt(&op.redirect_stderr),
-            privileged: op.privileged,
-            no_init: op.no_init,
-            cdi,
-        };
-        Ok(ExecSetup { spec, resources: ExecResources { pending, keep_alive, secret_files, used_secrets, services } })
-    }
-
-    /// The network of execs: a namespace of their own on the engine's bridge, or the
-    /// host's when bridge networking could not be enabled.
-    fn exec_network(&self) -> Network {
-        if self.executor.bridge_config().is_some() {
-            Network::Bridge
-        } else {
-            Network::Host
-        }
-    }
-}
-
-/// A process spec ready to run, and what must live while it runs.
-pub(crate) struct ExecSetup {
-    pub spec: ProcessSpec,
-    pub resources: ExecResources,
-}
-
-/// Snapshots (aborted unless committed), views, secret files and service leases of an exec.
-pub(crate) struct ExecResources {
-    pub pending: Pending,
-    pub keep_alive: Vec<Box<dyn Send>>,
-    pub secret_files: RemoveOnDrop,
-    pub used_secrets: Vec<Arc<Vec<u8>>>,
-    pub services: crate::services::Bound,
-}
-
-pub(crate) struct RemoveOnDrop(Vec<PathBuf>);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        for p in &self.0 {
-            let _ = std::fs::remove_file(p);
-        }
-    }
 }
 
 /// A file op: incrementally from an earlier copy when it is one copy of a
@@ -589,6 +364,14 @@ pub(crate) fn apply_actions(
     Ok((pending.commit(key, None)?, id))
 }
 
+/// `owner`'s uid and gid, names resolved with `root`'s `/etc/passwd` and `/etc/group`.
+pub(crate) fn owner_ids(root: &Root, owner: Option<&Owner>) -> tanto_fs::Result<Option<(u32, u32)>> {
+    match owner {
+        Some(owner) => root.resolve_owner(&owner.to_string()),
+        None => Ok(None),
+    }
+}
+
 fn io_msg<E: Into<EngineError>>(what: &str) -> impl Fn(E) -> EngineError + '_ {
     move |e| e.into().context(what)
 }
@@ -601,11 +384,11 @@ fn apply_action(
 ) -> Result<(), EngineError> {
     match action {
         FileAction::Mkfile { path, data, mode, owner } => {
-            let owner = root.resolve_owner(owner).map_err(io_msg("resolving the owner"))?;
+            let owner = owner_ids(root, owner.as_ref()).map_err(io_msg("resolving the owner"))?;
             root.write_file(path, data.as_bytes(), *mode, owner).map_err(io_msg(&format!("writing `{path}`")))
         }
         FileAction::Mkdir { path, mode, owner } => {
-            let owner = root.resolve_owner(owner).map_err(io_msg("resolving the owner"))?;
+            let owner = owner_ids(root, owner.as_ref()).map_err(io_msg("resolving the owner"))?;
             root.mkdir(path, *mode, owner).map_err(io_msg(&format!("creating directory `{path}`")))
         }
         FileAction::Rm { path, allow_not_found } => {
@@ -616,7 +399,7 @@ fn apply_action(
         }
         FileAction::Copy { src, src_path, dest, include, exclude, mode, owner, gitignore } => {
             let filter = Filter::new(include, exclude)?.with_gitignore(*gitignore);
-            let owner = root.resolve_owner(owner).map_err(io_msg("resolving the owner"))?;
+            let owner = owner_ids(root, owner.as_ref()).map_err(io_msg("resolving the owner"))?;
             let snap = match src {
                 Some(i) => sources.get(*i as usize).copied().flatten(),
                 None => None,
@@ -630,11 +413,11 @@ fn apply_action(
                 .map_err(io_msg(&format!("copying `{src_path}` to `{dest}`")))
         }
         FileAction::EnsureDir { path, mode, owner } => {
-            tanto_fs::ensure_dir(root, path, *mode, owner).map_err(io_msg(&format!("creating directory `{path}`")))
+            let owner = owner.as_ref().map(Owner::to_string).unwrap_or_default();
+            tanto_fs::ensure_dir(root, path, *mode, &owner).map_err(io_msg(&format!("creating directory `{path}`")))
         }
         FileAction::Chown { path, owner } => {
-            let (uid, gid) = root
-                .resolve_owner(owner)
+            let (uid, gid) = owner_ids(root, Some(owner))
                 .map_err(io_msg("resolving the owner"))?
                 .ok_or_else(|| EngineError::input(format!("chown of `{path}` needs an owner such as `1000:1000`")))?;
             tanto_fs::chown(root, path, uid, gid).map_err(io_msg(&format!("changing the owner of `{path}`")))
@@ -646,22 +429,23 @@ fn apply_action(
             tanto_fs::replace(root, path, search, replacement, *all, *first_from)
                 .map_err(io_msg(&format!("replacing text in `{path}`")))
         }
-        FileAction::Patch { dir, patch, src, src_path } => {
-            let text = if src_path.is_empty() {
-                patch.clone()
-            } else {
-                let snap = src.and_then(|i| sources.get(i as usize).copied().flatten());
-                let view = store.view(snap, "/")?;
-                let data = Root::open(view.path())
-                    .and_then(|r| r.read_file(src_path))
-                    .map_err(io_msg(&format!("reading the patch `{src_path}`")))?;
-                String::from_utf8(data)
-                    .map_err(|_| EngineError::input(format!("the patch `{src_path}` is not UTF-8 text")))?
+        FileAction::Patch { dir, patch } => {
+            let text = match patch {
+                PatchSource::Text(text) => text.clone(),
+                PatchSource::File { src, path } => {
+                    let snap = sources.get(*src as usize).copied().flatten();
+                    let view = store.view(snap, "/")?;
+                    let data = Root::open(view.path())
+                        .and_then(|r| r.read_file(path))
+                        .map_err(io_msg(&format!("reading the patch `{path}`")))?;
+                    String::from_utf8(data)
+                        .map_err(|_| EngineError::input(format!("the patch `{path}` is not UTF-8 text")))?
+                }
             };
             tanto_fs::apply_patch(root, dir, &text).map_err(io_msg(&format!("applying a patch to `{dir}`")))
         }
         FileAction::Unpack { src, src_path, dest, mode, owner } => {
-            let owner = root.resolve_owner(owner).map_err(io_msg("resolving the owner"))?;
+            let owner = owner_ids(root, owner.as_ref()).map_err(io_msg("resolving the owner"))?;
             let snap = src.and_then(|i| sources.get(i as usize).copied().flatten());
             let view = store.view(snap, "/")?;
             let src_root = Root::open(view.path()).map_err(io_msg("opening the ADD source"))?;

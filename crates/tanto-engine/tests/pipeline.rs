@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 mod common;
 
-use common::{engine, first_error, fixture, query, skip_reason};
+use common::{ask, ask_err, engine, first_error, fixture, query, skip_reason};
 
 /// Follows `path` (dot-separated keys) into `data`.
 fn at<'a>(v: &'a Value, path: &str) -> &'a Value {
@@ -220,4 +220,87 @@ async fn selecting_a_missing_path_fails_at_sync() {
     // The empty directory has no paths either.
     let v = query(&e, r#"{ directory { file(path: "nope") { sync } } }"#).await;
     assert!(first_error(&v).contains("nope: no such file or directory"), "{v}");
+}
+
+/// `owner` on directory, file and cache mounts: the container sees the
+/// mounted content owned by that user and group (a chowned copy, as Dagger
+/// makes; a cache volume is chowned when it is created), names resolved with
+/// the container's /etc/passwd and /etc/group; the source stays as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mount_owners_apply_in_the_container() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let fx = fixture();
+    let state = tempfile::tempdir().unwrap();
+    let e = engine(&fx, state.path()).await;
+    let id = |q: &'static str, path: &'static str| {
+        let e = e.clone();
+        async move { ask(&e, q, path).await.as_str().unwrap().to_string() }
+    };
+    let dir =
+        id(r#"{ directory { withNewFile(path: "sub/f", contents: "x") { id } } }"#, "directory.withNewFile.id").await;
+    let file = id(r#"{ file(name: "f", contents: "x") { id } }"#, "file.id").await;
+    let cache = |key: &str| format!(r#"{{ cacheVolume(key: "{key}") {{ id }} }}"#);
+    let (c1, c2, c3) = (
+        ask(&e, &cache("owned-empty"), "cacheVolume.id").await,
+        ask(&e, &cache("owned-seeded"), "cacheVolume.id").await,
+        ask(&e, &cache("not-owned"), "cacheVolume.id").await,
+    );
+    let (c1, c2, c3) = (c1.as_str().unwrap(), c2.as_str().unwrap(), c3.as_str().unwrap());
+    // A user of the container's own, added before the mounts are made.
+    let run = |mount: String, cmd: &str| {
+        format!(
+            r#"{{ container {{ from(address: "busybox") {{ withExec(args: ["sh", "-c", "echo app:x:1234:2345::/:/bin/sh >> /etc/passwd"]) {{ {mount} {{ withExec(args: ["sh", "-c", "{cmd}"]) {{ stdout }} }} }} }} }} }}"#
+        )
+    };
+    let stat = "stat -c %u:%g";
+    // (field, its arguments after `path`, paths to stat, expected owners)
+    let cases: &[(&str, String, &str, &str)] = &[
+        (
+            "Directory",
+            format!(r#"source: "{dir}", owner: "1000:1000""#),
+            "/m /m/sub /m/sub/f",
+            "1000:1000 1000:1000 1000:1000",
+        ),
+        (
+            "Directory",
+            format!(r#"source: "{dir}", owner: "1000:2000", readOnly: true"#),
+            "/m /m/sub/f",
+            "1000:2000 1000:2000",
+        ),
+        ("Directory", format!(r#"source: "{dir}", owner: "app""#), "/m/sub/f", "1234:2345"),
+        ("Directory", format!(r#"source: "{dir}", owner: "nobody""#), "/m", "65534:65534"),
+        ("Directory", format!(r#"source: "{dir}""#), "/m /m/sub/f", "0:0 0:0"),
+        ("File", format!(r#"source: "{file}", owner: "1000:1000""#), "/m", "1000:1000"),
+        ("File", format!(r#"source: "{file}", owner: "app:nogroup""#), "/m", "1234:65534"),
+        ("File", format!(r#"source: "{file}""#), "/m", "0:0"),
+        ("Cache", format!(r#"cache: "{c1}", owner: "1000:1000""#), "/m", "1000:1000"),
+        (
+            "Cache",
+            format!(r#"cache: "{c2}", source: "{dir}", owner: "app""#),
+            "/m /m/sub /m/sub/f",
+            "1234:2345 1234:2345 1234:2345",
+        ),
+        ("Cache", format!(r#"cache: "{c3}", source: "{dir}""#), "/m/sub/f", "0:0"),
+    ];
+    let stdout = |field: &str| format!("container.from.withExec.withMounted{field}.withExec.stdout");
+    for (field, args, paths, want) in cases {
+        let q = run(format!(r#"withMounted{field}(path: "/m", {args})"#), &format!("{stat} {paths}"));
+        let want = want.split(' ').map(|o| format!("{o}\n")).collect::<String>();
+        assert_eq!(ask(&e, &q, &stdout(field)).await, json!(want), "{field} {args}");
+    }
+
+    // A writable mount's output is the owned copy with the exec's changes.
+    let q = format!(
+        r#"{{ container {{ from(address: "busybox") {{ withMountedDirectory(path: "/m", source: "{dir}", owner: "1000:1000") {{ withExec(args: ["touch", "/m/new"]) {{ directory(path: "/m") {{ id }} }} }} }} }} }}"#
+    );
+    let out = ask(&e, &q, "container.from.withMountedDirectory.withExec.directory.id").await;
+    let q = run(format!(r#"withMountedDirectory(path: "/o", source: {out})"#), &format!("{stat} /o/sub/f /o/new"));
+    assert_eq!(ask(&e, &q, &stdout("Directory")).await, json!("1000:1000\n0:0\n"));
+
+    let q = run(format!(r#"withMountedDirectory(path: "/m", source: "{dir}", owner: "nosuch")"#), "true");
+    let err = ask_err(&e, &q).await;
+    assert!(err.contains("nosuch") && err.contains("/etc/passwd"), "{err}");
 }

@@ -25,6 +25,7 @@
 //! directories and mount lists. It needs root and an OCI runtime binary at run time.
 
 pub mod cdi;
+mod cleanup;
 mod error;
 mod lookup;
 pub mod net;
@@ -385,7 +386,7 @@ impl Executor {
     /// time). Returns how many were cleaned. Live engines' containers are left alone.
     pub async fn cleanup_stale(&self) -> Result<usize, ExecError> {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || run::cleanup_stale(&inner)).await.map_err(join_error)?
+        tokio::task::spawn_blocking(move || cleanup::cleanup_stale(&inner)).await.map_err(join_error)?
     }
 }
 
@@ -587,7 +588,7 @@ async fn capture_output(
     Ok((out, err, combined))
 }
 
-async fn wait_exit(bundle: &mut run::Bundle, pidfd: OwnedFd) -> Result<std::process::ExitStatus, ExecError> {
+async fn wait_exit(bundle: &mut cleanup::Bundle, pidfd: OwnedFd) -> Result<std::process::ExitStatus, ExecError> {
     let afd = sys::async_pidfd(pidfd).map_err(ExecError::io("watching", "the runtime process"))?;
     loop {
         if let Some(status) = bundle.try_wait().map_err(ExecError::io("waiting for", "the runtime process"))? {

@@ -9,9 +9,10 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
-    Capability, Hook, HookBuilder, HooksBuilder, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceBuilder,
-    LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResourcesBuilder,
-    Mount as OciMount, MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+    Capability, Hook, HookBuilder, HooksBuilder, Linux, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDevice,
+    LinuxDeviceBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxNamespace, LinuxNamespaceBuilder,
+    LinuxNamespaceType, LinuxResources, LinuxResourcesBuilder, Mount as OciMount, MountBuilder, Process,
+    ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 
 use crate::cdi::DeviceEdits;
@@ -190,6 +191,25 @@ fn oci_mount(target: &str, typ: &str, source: &str, options: Vec<String>) -> Res
 
 /// Builds the runtime config.
 pub fn build(input: &SpecInput<'_>) -> Result<Spec, ExecError> {
+    let root = RootBuilder::default().path(input.root).readonly(false).build().map_err(|e| internal("root", e))?;
+    let mut spec = SpecBuilder::default()
+        .version("1.0.2")
+        .root(root)
+        .process(process(input)?)
+        .hostname(input.hostname)
+        .mounts(mounts(input)?)
+        .linux(linux(input)?)
+        .build()
+        .map_err(|e| internal("spec", e))?;
+    if !input.cdi.hooks.is_empty() {
+        spec.set_hooks(Some(hooks(input.cdi)?));
+    }
+    Ok(spec)
+}
+
+/// The process: argv, env, cwd, the user (with the CDI devices' extra groups), the
+/// capabilities, no terminal and no rlimits (the runtime's own, inherited, apply).
+fn process(input: &SpecInput<'_>) -> Result<Process, ExecError> {
     let caps = capabilities(input.privileged, input.available_caps);
     let capabilities = LinuxCapabilitiesBuilder::default()
         .bounding(caps.clone())
@@ -221,9 +241,12 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, ExecError> {
         .no_new_privileges(false)
         .build()
         .map_err(|e| internal("process", e))?;
-    // No rlimits: the runtime's own (inherited) limits apply.
     process.set_rlimits(None);
+    Ok(process)
+}
 
+/// The system mounts, then the given ones in order.
+fn mounts(input: &SpecInput<'_>) -> Result<Vec<OciMount>, ExecError> {
     let mut mounts = Vec::new();
     for (target, typ, source, opts) in system_mounts(input.privileged) {
         mounts.push(oci_mount(target, typ, source, opts.into_iter().map(String::from).collect())?);
@@ -250,7 +273,30 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, ExecError> {
             }
         });
     }
+    Ok(mounts)
+}
 
+/// The `linux` section: devices, namespaces, the device cgroup, and (unless
+/// privileged) the masked and read-only paths.
+fn linux(input: &SpecInput<'_>) -> Result<Linux, ExecError> {
+    let (masked, readonly): (Vec<String>, Vec<String>) = if input.privileged {
+        (Vec::new(), Vec::new())
+    } else {
+        (MASKED_PATHS.iter().map(|s| s.to_string()).collect(), READONLY_PATHS.iter().map(|s| s.to_string()).collect())
+    };
+    LinuxBuilder::default()
+        .devices(devices(input)?)
+        .namespaces(namespaces(input)?)
+        .resources(resources(input)?)
+        .masked_paths(masked)
+        .readonly_paths(readonly)
+        .build()
+        .map_err(|e| internal("linux", e))
+}
+
+/// pid, ipc, uts and mount namespaces of the container's own; the network one of its
+/// own (loopback), the host's, or the bridge namespace made for it.
+fn namespaces(input: &SpecInput<'_>) -> Result<Vec<LinuxNamespace>, ExecError> {
     let mut namespaces = Vec::new();
     let mut kinds =
         vec![LinuxNamespaceType::Pid, LinuxNamespaceType::Ipc, LinuxNamespaceType::Uts, LinuxNamespaceType::Mount];
@@ -272,6 +318,11 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, ExecError> {
                 .map_err(|e| internal("linux.namespaces", e))?,
         );
     }
+    Ok(namespaces)
+}
+
+/// The device cgroup: all devices (privileged) or none, then the CDI devices' rules.
+fn resources(input: &SpecInput<'_>) -> Result<LinuxResources, ExecError> {
     let device_rule = LinuxDeviceCgroupBuilder::default()
         .allow(input.privileged)
         .access("rwm")
@@ -295,13 +346,12 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, ExecError> {
                 .map_err(|e| internal("linux.resources.devices", e))?,
         );
     }
-    let resources =
-        LinuxResourcesBuilder::default().devices(device_rules).build().map_err(|e| internal("linux.resources", e))?;
-    let (masked, readonly): (Vec<String>, Vec<String>) = if input.privileged {
-        (Vec::new(), Vec::new())
-    } else {
-        (MASKED_PATHS.iter().map(|s| s.to_string()).collect(), READONLY_PATHS.iter().map(|s| s.to_string()).collect())
-    };
+    LinuxResourcesBuilder::default().devices(device_rules).build().map_err(|e| internal("linux.resources", e))
+}
+
+/// Device nodes: the given ones (a privileged container's host devices), then the CDI
+/// devices' (replacing a given node at the same path).
+fn devices(input: &SpecInput<'_>) -> Result<Vec<LinuxDevice>, ExecError> {
     let mut devices = Vec::new();
     for d in input.devices {
         devices.push(
@@ -321,7 +371,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, ExecError> {
     // as the CDI reference implementation does.
     let nonroot = |id: u32| (id > 0).then_some(id);
     for d in &input.cdi.devices {
-        devices.retain(|x: &oci_spec::runtime::LinuxDevice| x.path() != Path::new(&d.path));
+        devices.retain(|x: &LinuxDevice| x.path() != Path::new(&d.path));
         let mut b = LinuxDeviceBuilder::default()
             .path(PathBuf::from(&d.path))
             .typ(match d.typ {
@@ -342,28 +392,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec, ExecError> {
         }
         devices.push(b.build().map_err(|e| internal("linux.devices", e))?);
     }
-    let linux = LinuxBuilder::default()
-        .devices(devices)
-        .namespaces(namespaces)
-        .resources(resources)
-        .masked_paths(masked)
-        .readonly_paths(readonly)
-        .build()
-        .map_err(|e| internal("linux", e))?;
-    let root = RootBuilder::default().path(input.root).readonly(false).build().map_err(|e| internal("root", e))?;
-    let mut spec = SpecBuilder::default()
-        .version("1.0.2")
-        .root(root)
-        .process(process)
-        .hostname(input.hostname)
-        .mounts(mounts)
-        .linux(linux)
-        .build()
-        .map_err(|e| internal("spec", e))?;
-    if !input.cdi.hooks.is_empty() {
-        spec.set_hooks(Some(hooks(input.cdi)?));
-    }
-    Ok(spec)
+    Ok(devices)
 }
 
 /// The OCI hooks of CDI devices, by hook name.
@@ -399,309 +428,4 @@ fn hooks(cdi: &DeviceEdits) -> Result<oci_spec::runtime::Hooks, ExecError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::Value;
-
-    fn input_json(network: Network, privileged: bool, mounts: &[SpecMount]) -> Value {
-        let user = ExecUser { uid: 65534, gid: 65534, additional_gids: vec![10], home: "/".into() };
-        let args = vec!["sh".to_string(), "-c".to_string(), "true".to_string()];
-        let env = vec!["PATH=/bin".to_string()];
-        let spec = build(&SpecInput {
-            root: Path::new("/run/x/rootfs"),
-            args: &args,
-            env: &env,
-            cwd: "/work",
-            user: &user,
-            hostname: "box",
-            network: &network,
-            netns: matches!(network, Network::Bridge).then_some(Path::new("/proc/1/fd/7")),
-            privileged,
-            available_caps: 0x1ff_feff_ffff,
-            mounts,
-            devices: &[],
-            cdi: &DeviceEdits::default(),
-        })
-        .unwrap();
-        serde_json::to_value(&spec).unwrap()
-    }
-
-    /// Renders the parts of the config a case asserts on, in a stable order.
-    fn summary(v: &Value) -> String {
-        let mut caps: Vec<String> = v["process"]["capabilities"]["bounding"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c.as_str().unwrap().trim_start_matches("CAP_").to_string())
-            .collect();
-        caps.sort();
-        let ns: Vec<String> = v["linux"]["namespaces"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|n| match n["path"].as_str() {
-                Some(p) => format!("{}={p}", n["type"].as_str().unwrap()),
-                None => n["type"].as_str().unwrap().to_string(),
-            })
-            .collect();
-        let mounts: Vec<String> = v["mounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| {
-                format!(
-                    "{}={}:{}[{}]",
-                    m["destination"].as_str().unwrap(),
-                    m["type"].as_str().unwrap(),
-                    m["source"].as_str().unwrap(),
-                    m["options"]
-                        .as_array()
-                        .map(|o| o.iter().map(|x| x.as_str().unwrap()).collect::<Vec<_>>().join(","))
-                        .unwrap_or_default()
-                )
-            })
-            .collect();
-        format!(
-            "caps={} ns={} masked={} ro={} rlimits={} terminal={} readonly_root={} user={}:{}{} devices={}\n{}",
-            caps.len(),
-            ns.join(","),
-            v["linux"]["maskedPaths"].as_array().map_or(0, |a| a.len()),
-            v["linux"]["readonlyPaths"].as_array().map_or(0, |a| a.len()),
-            v["process"].get("rlimits").is_some(),
-            v["process"]["terminal"],
-            v["root"]["readonly"],
-            v["process"]["user"]["uid"],
-            v["process"]["user"]["gid"],
-            v["process"]["user"]["additionalGids"],
-            v["linux"]["resources"]["devices"],
-            mounts.join("\n"),
-        )
-    }
-
-    fn check(network: Network, privileged: bool, mounts: &[SpecMount], expect: &str) {
-        let got = summary(&input_json(network, privileged, mounts));
-        assert_eq!(got.trim(), expect.trim(), "\n--- got ---\n{got}\n");
-    }
-
-    const SYS: &str = "/proc=proc:proc[nosuid,noexec,nodev]
-/dev=tmpfs:tmpfs[nosuid,strictatime,mode=755,size=65536k]
-/dev/pts=devpts:devpts[nosuid,noexec,newinstance,ptmxmode=0666,mode=0620,gid=5]
-/dev/shm=tmpfs:shm[nosuid,noexec,nodev,mode=1777,size=65536k]
-/dev/mqueue=mqueue:mqueue[nosuid,noexec,nodev]";
-
-    #[test]
-    fn spec_cases() {
-        let user_mounts = vec![
-            SpecMount {
-                target: "/etc/hosts".into(),
-                kind: SpecMountKind::Bind { source: "/b/hosts".into(), readonly: true },
-            },
-            SpecMount {
-                target: "/src".into(),
-                kind: SpecMountKind::Bind { source: "/host/src".into(), readonly: false },
-            },
-            SpecMount { target: "/tmp".into(), kind: SpecMountKind::Tmpfs { size: Some(1 << 20) } },
-        ];
-        check(
-            Network::Loopback,
-            false,
-            &[],
-            &format!(
-                "caps=14 ns=pid,ipc,uts,mount,network masked=11 ro=5 rlimits=false terminal=false readonly_root=false user=65534:65534[10] devices=[{{\"allow\":false,\"access\":\"rwm\"}}]\n{SYS}
-/sys=sysfs:sysfs[nosuid,noexec,nodev,ro]
-/sys/fs/cgroup=cgroup:cgroup[nosuid,noexec,nodev,relatime,ro]"
-            ),
-        );
-        check(
-            Network::Bridge,
-            false,
-            &[],
-            &format!(
-                "caps=14 ns=pid,ipc,uts,mount,network=/proc/1/fd/7 masked=11 ro=5 rlimits=false terminal=false readonly_root=false user=65534:65534[10] devices=[{{\"allow\":false,\"access\":\"rwm\"}}]\n{SYS}
-/sys=sysfs:sysfs[nosuid,noexec,nodev,ro]
-/sys/fs/cgroup=cgroup:cgroup[nosuid,noexec,nodev,relatime,ro]"
-            ),
-        );
-        check(
-            Network::Host,
-            true,
-            &user_mounts,
-            &format!(
-                "caps=40 ns=pid,ipc,uts,mount masked=0 ro=0 rlimits=false terminal=false readonly_root=false user=65534:65534[10] devices=[{{\"allow\":true,\"access\":\"rwm\"}}]\n{SYS}
-/sys=sysfs:sysfs[nosuid,noexec,nodev,rw]
-/sys/fs/cgroup=cgroup:cgroup[nosuid,noexec,nodev,relatime,rw]
-/etc/hosts=bind:/b/hosts[rbind,rprivate,ro]
-/src=bind:/host/src[rbind,rprivate]
-/tmp=tmpfs:tmpfs[nosuid,nodev,mode=1777,size=1048576]"
-            ),
-        );
-    }
-
-    #[test]
-    fn caps_never_exceed_what_the_engine_holds() {
-        let only_chown_kill = (1 << 0) | (1 << 5);
-        let mut got: Vec<String> = capabilities(false, only_chown_kill).iter().map(|c| c.to_string()).collect();
-        got.sort();
-        assert_eq!(got, ["CHOWN", "KILL"]);
-        assert_eq!(capabilities(true, 0x1ff_feff_ffff).len(), 40);
-        assert!(!capabilities(true, 0x1ff_feff_ffff).contains(&Capability::SysResource));
-    }
-}
-
-#[cfg(test)]
-mod cdi_tests {
-    use super::*;
-    use crate::cdi::{CdiHook, ResolvedNode};
-
-    fn node(path: &str, typ: char, major: i64, minor: i64, perms: &str, uid: Option<u32>) -> ResolvedNode {
-        ResolvedNode {
-            path: path.into(),
-            typ,
-            major,
-            minor,
-            file_mode: Some(0o660),
-            permissions: perms.into(),
-            uid,
-            gid: None,
-        }
-    }
-
-    fn hook(name: &str, path: &str) -> CdiHook {
-        CdiHook {
-            hook_name: name.into(),
-            path: path.into(),
-            args: vec![path.into(), "x".into()],
-            env: vec![],
-            timeout: Some(5),
-        }
-    }
-
-    /// (user uid, privileged, edits) → devices, cgroup rules, hooks, gids.
-    #[test]
-    fn cdi_edits_in_the_config() {
-        let edits = DeviceEdits {
-            names: vec!["nvidia.com/gpu=0".into()],
-            env: vec![],
-            devices: vec![
-                node("/dev/nvidia0", 'c', 195, 0, "rwm", None),
-                node("/dev/nvidiactl", 'c', 195, 255, "rw", Some(7)),
-                node("/dev/blk", 'b', 8, 0, "r", None),
-                node("/dev/fifo", 'p', 0, 0, "rwm", None),
-            ],
-            mounts: vec![],
-            hooks: vec![
-                hook("createContainer", "/usr/bin/a"),
-                hook("poststop", "/usr/bin/b"),
-                hook("createContainer", "/usr/bin/c"),
-            ],
-            additional_gids: vec![44, 10],
-        };
-        let run = |uid: u32, privileged: bool, edits: &DeviceEdits| {
-            let user = ExecUser { uid, gid: uid, additional_gids: vec![10], home: "/".into() };
-            let args = vec!["true".to_string()];
-            let host = vec![HostDevice {
-                path: "/dev/nvidia0".into(),
-                block: false,
-                major: 1,
-                minor: 3,
-                mode: 0o666,
-                uid: 0,
-                gid: 0,
-            }];
-            let spec = build(&SpecInput {
-                root: Path::new("/r"),
-                args: &args,
-                env: &[],
-                cwd: "/",
-                user: &user,
-                hostname: "h",
-                network: &Network::Loopback,
-                netns: None,
-                privileged,
-                available_caps: 0,
-                mounts: &[],
-                devices: if privileged { &host } else { &[] },
-                cdi: edits,
-            })
-            .unwrap();
-            let v = serde_json::to_value(&spec).unwrap();
-            let devs: Vec<String> = v["linux"]["devices"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|d| {
-                    format!(
-                        "{} {} {}:{} {:o} {}:{}",
-                        d["path"].as_str().unwrap(),
-                        d["type"].as_str().unwrap(),
-                        d["major"],
-                        d["minor"],
-                        d["fileMode"].as_u64().unwrap_or(0),
-                        d["uid"],
-                        d["gid"]
-                    )
-                })
-                .collect();
-            let rules: Vec<String> = v["linux"]["resources"]["devices"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| {
-                    format!(
-                        "{}:{}:{}:{}:{}",
-                        r["allow"],
-                        r["type"].as_str().unwrap_or("-"),
-                        r["major"],
-                        r["minor"],
-                        r["access"].as_str().unwrap()
-                    )
-                })
-                .collect();
-            format!(
-                "{}\n{}\nhooks={}\ngids={}",
-                devs.join("\n"),
-                rules.join("\n"),
-                v["hooks"],
-                v["process"]["user"]["additionalGids"]
-            )
-        };
-        let cases: &[(u32, bool, &str)] = &[
-            (
-                0,
-                false,
-                "/dev/nvidia0 c 195:0 660 null:null
-/dev/nvidiactl c 195:255 660 7:null
-/dev/blk b 8:0 660 null:null
-/dev/fifo p 0:0 660 null:null
-false:-:null:null:rwm
-true:c:195:0:rwm
-true:c:195:255:rw
-true:b:8:0:r
-hooks={\"createContainer\":[{\"path\":\"/usr/bin/a\",\"args\":[\"/usr/bin/a\",\"x\"],\"timeout\":5},{\"path\":\"/usr/bin/c\",\"args\":[\"/usr/bin/c\",\"x\"],\"timeout\":5}],\"poststop\":[{\"path\":\"/usr/bin/b\",\"args\":[\"/usr/bin/b\",\"x\"],\"timeout\":5}]}
-gids=[10,44]",
-            ),
-            // A non-root user owns the nodes (unless the spec names an owner);
-            // a privileged container's host node at the same path is replaced.
-            (
-                1000,
-                true,
-                "/dev/nvidia0 c 195:0 660 1000:1000
-/dev/nvidiactl c 195:255 660 7:1000
-/dev/blk b 8:0 660 1000:1000
-/dev/fifo p 0:0 660 1000:1000
-true:-:null:null:rwm
-true:c:195:0:rwm
-true:c:195:255:rw
-true:b:8:0:r
-hooks={\"createContainer\":[{\"path\":\"/usr/bin/a\",\"args\":[\"/usr/bin/a\",\"x\"],\"timeout\":5},{\"path\":\"/usr/bin/c\",\"args\":[\"/usr/bin/c\",\"x\"],\"timeout\":5}],\"poststop\":[{\"path\":\"/usr/bin/b\",\"args\":[\"/usr/bin/b\",\"x\"],\"timeout\":5}]}
-gids=[10,44]",
-            ),
-        ];
-        for (uid, privileged, want) in cases {
-            assert_eq!(run(*uid, *privileged, &edits), *want, "uid {uid} privileged {privileged}");
-        }
-        // No CDI devices: no hooks, only the default rule.
-        let none = run(0, false, &DeviceEdits::default());
-        assert_eq!(none, "\nfalse:-:null:null:rwm\nhooks=null\ngids=[10]");
-    }
-}
+mod tests;

@@ -7,8 +7,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest as _, Sha256};
 
 /// Bumped whenever the canonical encoding of any op changes meaning, so old
-/// cache entries can never be mistaken for new ones.
-pub const CACHE_KEY_SALT: &[u8] = b"tanto/cache-key/v1\0";
+/// cache entries can never be mistaken for new ones. v2: the typed op model
+/// (owners, sharing modes, service bindings, redirects and stdin as options),
+/// and `owner` on directory, file and cache mounts applied when the exec runs.
+pub const CACHE_KEY_SALT: &[u8] = b"tanto/cache-key/v2\0";
 
 /// A SHA-256 content digest, printed as `sha256:<64 hex>`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -119,6 +121,12 @@ impl StableHasher {
 
     pub fn finish(self) -> Digest {
         Digest(self.0.finalize().into())
+    }
+}
+
+impl crate::Tiered for DigestError {
+    fn tier(&self) -> crate::Tier {
+        crate::Tier::Input
     }
 }
 

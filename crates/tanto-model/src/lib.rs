@@ -16,7 +16,7 @@ pub mod tier;
 
 pub use digest::{Digest, DigestError, StableHasher};
 pub use op::{
-    BlobSource, ExecMount, ExecMountKind, ExecOp, Expect, FileAction, FileOp, GitOp, HttpOp, ImageLayerOp, LocalOp, Op,
-    Ref, Vertex,
+    BlobSource, CacheSharing, CacheSharingError, CacheSource, ExecMount, ExecMountKind, ExecOp, Expect, FileAction,
+    FileOp, GitOp, HttpOp, ImageLayerOp, LocalOp, Op, Owner, OwnerId, PatchSource, Ref, ServiceBinding, Vertex,
 };
 pub use tier::{Tier, Tiered};

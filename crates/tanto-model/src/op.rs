@@ -6,6 +6,7 @@
 //! solver for a `Ref`'s result.
 
 use std::fmt;
+use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
 
 use serde::{Serialize, Serializer};
@@ -35,8 +36,8 @@ pub enum Op {
 /// A downloaded file placed at `/name` of an empty filesystem.
 #[derive(Debug, Clone, Serialize)]
 pub struct HttpOp {
-    /// Digest of the content (`sha256:...`).
-    pub digest: String,
+    /// Digest of the content.
+    pub digest: Digest,
     pub name: String,
     pub permissions: u32,
     /// Where to fetch it when the blob is not in the store.
@@ -73,15 +74,15 @@ pub struct GitOp {
 pub struct ImageLayerOp {
     /// Digest of the uncompressed layer tar; with the input's key this is the
     /// layer's chain identity.
-    pub diff_id: String,
+    pub diff_id: Digest,
     #[serde(skip)]
     pub blob: BlobSource,
 }
 
 /// Where a blob can be fetched from. Not part of any key.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct BlobSource {
-    pub digest: String,
+    pub digest: Digest,
     pub media_type: String,
     pub size: u64,
     pub host: String,
@@ -119,16 +120,29 @@ pub struct ExecOp {
     /// Index into the vertex inputs of the root filesystem; `None` = empty.
     pub rootfs: Option<u32>,
     pub mounts: Vec<ExecMount>,
-    pub stdin: String,
-    pub redirect_stdin: String,
-    pub redirect_stdout: String,
-    pub redirect_stderr: String,
+    /// Bytes written to the process's stdin.
+    pub stdin: Option<String>,
+    /// Container paths: stdin read from, stdout and stderr written to.
+    pub redirect_stdin: Option<String>,
+    pub redirect_stdout: Option<String>,
+    pub redirect_stderr: Option<String>,
     pub expect: Expect,
     pub privileged: bool,
     pub no_init: bool,
+    /// `os/arch[/variant]` of the container (never empty).
     pub platform: String,
-    /// Extra key material (e.g. the definitions of bound services).
-    pub extra: Vec<String>,
+    /// Services started for the exec and reachable by their aliases, in
+    /// binding order: their definitions' digests enter the key.
+    pub services: Vec<ServiceBinding>,
+}
+
+/// A service bound into an exec (`withServiceBinding`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceBinding {
+    /// The host name the exec reaches the service by.
+    pub alias: String,
+    /// The digest of the service's definition.
+    pub service: Digest,
 }
 
 fn names_only<S: Serializer>(v: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
@@ -146,31 +160,32 @@ pub struct ExecMount {
 pub enum ExecMountKind {
     /// A directory from an input (`None` = empty), seen at `selector` inside it.
     /// Writable unless `readonly`; writable mounts have an output.
+    /// With an `owner`, the container sees a copy owned by it.
     Dir {
         input: Option<u32>,
         selector: String,
         readonly: bool,
-        owner: String,
+        owner: Option<Owner>,
     },
-    /// A single file from an input.
+    /// A single file from an input; with an `owner`, a copy owned by it.
     File {
         input: Option<u32>,
         selector: String,
-        owner: String,
+        owner: Option<Owner>,
     },
-    /// A persistent cache volume, never part of a result.
+    /// A persistent cache volume, never part of a result. A new volume starts
+    /// as a copy of `source` (else empty), owned by `owner` when given.
     Cache {
         volume: String,
-        sharing: String,
-        source: Option<u32>,
-        selector: String,
-        owner: String,
+        sharing: CacheSharing,
+        source: Option<CacheSource>,
+        owner: Option<Owner>,
     },
     /// A secret file; `secret` is the secret's identity, not its value.
     Secret {
         secret: String,
         mode: u32,
-        owner: String,
+        owner: Option<Owner>,
     },
     Tmpfs {
         size: Option<u64>,
@@ -181,8 +196,133 @@ pub enum ExecMountKind {
     /// (mode 0600) that forwards each connection to it.
     Socket {
         host_path: String,
-        owner: String,
+        owner: Option<Owner>,
     },
+}
+
+/// What a new cache volume starts as: `selector` of input `input`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CacheSource {
+    pub input: u32,
+    pub selector: String,
+}
+
+/// How concurrent execs share a cache volume (Dagger's `CacheSharingMode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CacheSharing {
+    /// Everyone uses the same directory at once.
+    #[default]
+    Shared,
+    /// Each concurrent user gets its own directory.
+    Private,
+    /// One user at a time; others wait.
+    Locked,
+}
+
+impl CacheSharing {
+    /// The enum value's name: `SHARED`, `PRIVATE`, `LOCKED`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheSharing::Shared => "SHARED",
+            CacheSharing::Private => "PRIVATE",
+            CacheSharing::Locked => "LOCKED",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("cache sharing mode `{0}` is not SHARED, PRIVATE or LOCKED")]
+pub struct CacheSharingError(pub String);
+
+impl FromStr for CacheSharing {
+    type Err = CacheSharingError;
+    /// Any case (Dockerfiles write `sharing=locked`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_uppercase().as_str() {
+            "SHARED" => Ok(CacheSharing::Shared),
+            "PRIVATE" => Ok(CacheSharing::Private),
+            "LOCKED" => Ok(CacheSharing::Locked),
+            _ => Err(CacheSharingError(s.to_string())),
+        }
+    }
+}
+
+impl fmt::Display for CacheSharing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who owns what an op creates or a mount shows: a user and optionally a
+/// group (else the user's primary group), each a number or a name looked up
+/// in the container's `/etc/passwd` and `/etc/group` when the op runs.
+/// Encoded (and displayed) as `user` or `user:group`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub user: OwnerId,
+    pub group: Option<OwnerId>,
+}
+
+/// A numeric id or a name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnerId {
+    Id(u32),
+    Name(String),
+}
+
+impl Owner {
+    /// Reads `user`, `user:group`, `uid` or `uid:gid` (the group is what
+    /// follows the first `:`); the empty string is no owner.
+    pub fn parse(s: &str) -> Option<Owner> {
+        if s.is_empty() {
+            return None;
+        }
+        let (user, group) = match s.split_once(':') {
+            Some((u, g)) => (u, Some(g)),
+            None => (s, None),
+        };
+        Some(Owner { user: OwnerId::parse(user), group: group.map(OwnerId::parse) })
+    }
+
+    /// `uid:gid`.
+    pub fn ids(uid: u32, gid: u32) -> Owner {
+        Owner { user: OwnerId::Id(uid), group: Some(OwnerId::Id(gid)) }
+    }
+}
+
+impl OwnerId {
+    fn parse(s: &str) -> OwnerId {
+        // A number that does not fit a u32 is no id: it is looked up as a name.
+        match s.parse::<u32>() {
+            Ok(id) if !s.starts_with('+') => OwnerId::Id(id),
+            _ => OwnerId::Name(s.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for OwnerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OwnerId::Id(id) => write!(f, "{id}"),
+            OwnerId::Name(name) => f.write_str(name),
+        }
+    }
+}
+
+impl fmt::Display for Owner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.group {
+            Some(g) => write!(f, "{}:{g}", self.user),
+            None => write!(f, "{}", self.user),
+        }
+    }
+}
+
+impl Serialize for Owner {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -199,12 +339,12 @@ pub enum FileAction {
         path: String,
         data: String,
         mode: u32,
-        owner: String,
+        owner: Option<Owner>,
     },
     Mkdir {
         path: String,
         mode: u32,
-        owner: String,
+        owner: Option<Owner>,
     },
     Rm {
         path: String,
@@ -219,7 +359,7 @@ pub enum FileAction {
         include: Vec<String>,
         exclude: Vec<String>,
         mode: Option<u32>,
-        owner: String,
+        owner: Option<Owner>,
         /// Leave out what the source's `.gitignore` files ignore.
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         gitignore: bool,
@@ -233,12 +373,12 @@ pub enum FileAction {
     EnsureDir {
         path: String,
         mode: u32,
-        owner: String,
+        owner: Option<Owner>,
     },
     /// Changes the owner of `path` and, for a directory, of everything below it.
     Chown {
         path: String,
-        owner: String,
+        owner: Owner,
     },
     /// Sets the access and modification times of `path` and everything below it.
     Timestamps {
@@ -270,15 +410,12 @@ pub enum FileAction {
         src_path: String,
         dest: String,
         mode: Option<u32>,
-        owner: String,
+        owner: Option<Owner>,
     },
-    /// Applies a git-style unified diff to the directory `dir`: the text
-    /// `patch`, or the file `src_path` of input `src` when `src_path` is set.
+    /// Applies a git-style unified diff to the directory `dir`.
     Patch {
         dir: String,
-        patch: String,
-        src: Option<u32>,
-        src_path: String,
+        patch: PatchSource,
     },
     /// Like `Diff`, and also removes from `dest` what `upper` no longer has
     /// compared with `lower` (`Directory.withChanges`).
@@ -289,6 +426,16 @@ pub enum FileAction {
         upper_path: String,
         dest: String,
     },
+}
+
+/// Where a patch comes from.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PatchSource {
+    /// The diff itself (`withPatch`).
+    Text(String),
+    /// The file at `path` of input `src` (`withPatchFile`).
+    File { src: u32, path: String },
 }
 
 /// Host content: `digest` is the digest of the uploaded tree (names, types,
@@ -357,7 +504,7 @@ impl Vertex {
     /// A short human label for progress output.
     pub fn label(&self) -> String {
         match &self.op {
-            Op::ImageLayer(l) => format!("pull layer {}", short_digest(&l.blob.digest)),
+            Op::ImageLayer(l) => format!("pull layer {}", l.blob.digest.short(12)),
             Op::Exec(e) => format!("exec {}", shell_words(&e.args)),
             Op::File(f) => {
                 let n = f.actions.len();
@@ -423,11 +570,6 @@ impl FileAction {
     }
 }
 
-fn short_digest(d: &str) -> &str {
-    let hex = d.strip_prefix("sha256:").unwrap_or(d);
-    &hex[..hex.len().min(12)]
-}
-
 /// Joins argv for display the way a shell user would read it.
 pub fn shell_words(args: &[String]) -> String {
     args.join(" ")
@@ -474,12 +616,7 @@ mod tests {
         Vertex::new(
             Op::File(FileOp {
                 base: None,
-                actions: vec![FileAction::Mkfile {
-                    path: path.into(),
-                    data: data.into(),
-                    mode: 0o644,
-                    owner: String::new(),
-                }],
+                actions: vec![FileAction::Mkfile { path: path.into(), data: data.into(), mode: 0o644, owner: None }],
             }),
             vec![],
         )
@@ -488,13 +625,15 @@ mod tests {
     #[test]
     fn keys_depend_on_semantics_only() {
         let layer = |host: &str, diff: &str| {
-            Vertex::new(
-                Op::ImageLayer(ImageLayerOp {
-                    diff_id: diff.into(),
-                    blob: BlobSource { host: host.into(), ..Default::default() },
-                }),
-                vec![],
-            )
+            let blob = BlobSource {
+                digest: Digest::of(b"blob"),
+                media_type: String::new(),
+                size: 0,
+                host: host.into(),
+                repository: String::new(),
+                http: false,
+            };
+            Vertex::new(Op::ImageLayer(ImageLayerOp { diff_id: Digest::of(diff.as_bytes()), blob }), vec![])
         };
         // (a, b, equal?)
         let cases: Vec<(Arc<Vertex>, Arc<Vertex>, bool)> = vec![
@@ -551,5 +690,50 @@ mod tests {
         };
         let same = std::thread::Builder::new().stack_size(256 << 10).spawn(run).expect("spawn").join();
         assert_eq!(same.ok(), Some(true), "keys of equal chains are equal, and nothing overflowed");
+    }
+
+    #[test]
+    fn owners_parse_and_encode_as_written() {
+        use OwnerId::{Id, Name};
+        // (input, parsed, encoding)
+        let cases: &[(&str, Option<Owner>, &str)] = &[
+            ("", None, "null"),
+            ("1000", Some(Owner { user: Id(1000), group: None }), "\"1000\""),
+            ("1000:50", Some(Owner::ids(1000, 50)), "\"1000:50\""),
+            ("app", Some(Owner { user: Name("app".into()), group: None }), "\"app\""),
+            ("app:staff", Some(Owner { user: Name("app".into()), group: Some(Name("staff".into())) }), "\"app:staff\""),
+            ("0:wheel", Some(Owner { user: Id(0), group: Some(Name("wheel".into())) }), "\"0:wheel\""),
+            // What follows the first `:` is the group, looked up as a name.
+            ("a:b:c", Some(Owner { user: Name("a".into()), group: Some(Name("b:c".into())) }), "\"a:b:c\""),
+            // Not a u32: a name.
+            ("4294967296", Some(Owner { user: Name("4294967296".into()), group: None }), "\"4294967296\""),
+            ("+1", Some(Owner { user: Name("+1".into()), group: None }), "\"+1\""),
+        ];
+        for (input, want, enc) in cases {
+            let got = Owner::parse(input);
+            assert_eq!(&got, want, "{input}");
+            assert_eq!(serde_json::to_string(&got).unwrap(), *enc, "{input}");
+            if let Some(o) = got {
+                assert_eq!(o.to_string(), *input, "{input} displays as written");
+            }
+        }
+    }
+
+    #[test]
+    fn cache_sharing_modes() {
+        let cases: &[(&str, Option<CacheSharing>)] = &[
+            ("SHARED", Some(CacheSharing::Shared)),
+            ("private", Some(CacheSharing::Private)),
+            ("Locked", Some(CacheSharing::Locked)),
+            ("", None),
+            ("exclusive", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(input.parse::<CacheSharing>().ok(), *want, "{input}");
+            if let Some(mode) = want {
+                assert_eq!(serde_json::to_string(mode).unwrap(), format!("\"{}\"", mode.as_str()));
+            }
+        }
+        assert_eq!(CacheSharing::default(), CacheSharing::Shared);
     }
 }

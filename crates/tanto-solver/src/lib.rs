@@ -260,10 +260,7 @@ mod tests {
     fn mk(path: &str, input: Option<Arc<Vertex>>) -> Arc<Vertex> {
         let base = input.as_ref().map(|_| 0);
         Vertex::new(
-            Op::File(FileOp {
-                base,
-                actions: vec![FileAction::Mkdir { path: path.into(), mode: 0o755, owner: String::new() }],
-            }),
+            Op::File(FileOp { base, actions: vec![FileAction::Mkdir { path: path.into(), mode: 0o755, owner: None }] }),
             input.map(|v| vec![Ref::new(v, 0)]).unwrap_or_default(),
         )
     }

@@ -44,7 +44,7 @@ pub use lease::Lease;
 pub use prune::{disk_space, disk_usage, CacheEntry, PrunePolicy, PruneReport, SnapshotLease};
 pub use snapshot::{Prepared, SnapshotId, View};
 pub use upload::{LayerBlob, UploadRecord};
-pub use volume::{Sharing, VolumeLease};
+pub use volume::VolumeLease;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,6 +1,7 @@
 //! Overlayfs snapshots: each snapshot is one diff directory over a parent
 //! snapshot seen at a selector (a sub-path of the parent's view).
 
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use tanto_fs::overlay::{is_opaque, is_whiteout};
@@ -130,6 +131,15 @@ impl Store {
         for d in [&upper, &work] {
             std::fs::create_dir_all(d).map_err(io_err(d))?;
         }
+        // The upper's root is the root of the overlay: it keeps the owner and
+        // mode of the directory it covers (containerd's overlay snapshotter
+        // copies the owner the same way).
+        if let Some(top) = lowers.first() {
+            let meta = std::fs::metadata(top).map_err(io_err(top))?;
+            std::os::unix::fs::chown(&upper, Some(meta.uid()), Some(meta.gid())).map_err(io_err(&upper))?;
+            std::fs::set_permissions(&upper, std::fs::Permissions::from_mode(meta.mode() & 0o7777))
+                .map_err(io_err(&upper))?;
+        }
         Ok(Prepared { id, upper, work, lowers })
     }
 
@@ -223,6 +233,24 @@ mod tests {
         }
         assert!(store.lookup("k2").unwrap().is_some());
         assert!(store.lookup("k3").unwrap().is_none());
+    }
+
+    /// (owner and mode of the covered directory) → the new upper's root.
+    #[test]
+    fn a_new_snapshot_root_keeps_the_owner_and_mode_it_covers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let base = store.prepare(None).unwrap();
+        std::fs::create_dir_all(base.upper.join("d")).unwrap();
+        std::os::unix::fs::chown(base.upper.join("d"), Some(1000), Some(2000)).unwrap();
+        std::fs::set_permissions(base.upper.join("d"), std::fs::Permissions::from_mode(0o750)).unwrap();
+        std::fs::set_permissions(&base.upper, std::fs::Permissions::from_mode(0o711)).unwrap();
+        store.commit("k1", &CacheRecord { outputs: vec![base.id], meta: None }).unwrap();
+        for (sel, want) in [("/d", (1000, 2000, 0o750)), ("/", (0, 0, 0o711))] {
+            let top = store.prepare(Some((base.id, sel))).unwrap();
+            let m = std::fs::metadata(&top.upper).unwrap();
+            assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777), want, "{sel}");
+        }
     }
 
     #[test]

@@ -6,28 +6,9 @@ use std::path::PathBuf;
 use rustix::fs::{flock, FlockOperation};
 use sha2::{Digest, Sha256};
 
+use tanto_model::CacheSharing;
+
 use crate::{io_err, Store, StoreError};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sharing {
-    /// Everyone uses the same directory at once.
-    Shared,
-    /// Each concurrent user gets its own directory.
-    Private,
-    /// One user at a time; others wait.
-    Locked,
-}
-
-impl Sharing {
-    pub fn parse(s: &str) -> Option<Sharing> {
-        match s.to_ascii_uppercase().as_str() {
-            "SHARED" => Some(Sharing::Shared),
-            "PRIVATE" => Some(Sharing::Private),
-            "LOCKED" => Some(Sharing::Locked),
-            _ => None,
-        }
-    }
-}
 
 /// A cache volume directory held for one exec; the lock is released on drop.
 #[derive(Debug)]
@@ -41,7 +22,7 @@ pub struct VolumeLease {
 impl Store {
     /// Takes a cache volume for use. Blocks while a `Locked` volume is in use
     /// elsewhere: call it off the async runtime.
-    pub fn volume(&self, key: &str, sharing: Sharing) -> Result<VolumeLease, StoreError> {
+    pub fn volume(&self, key: &str, sharing: CacheSharing) -> Result<VolumeLease, StoreError> {
         let hex = hex::encode(Sha256::digest(key.as_bytes()));
         let base = self.inner.root.join("volumes").join(&hex);
         std::fs::create_dir_all(&base).map_err(io_err(&base))?;
@@ -59,15 +40,18 @@ impl Store {
             }
         };
         match sharing {
-            Sharing::Shared | Sharing::Locked => {
+            CacheSharing::Shared | CacheSharing::Locked => {
                 let lock = open_lock("lock")?;
-                let op =
-                    if sharing == Sharing::Shared { FlockOperation::LockShared } else { FlockOperation::LockExclusive };
+                let op = if sharing == CacheSharing::Shared {
+                    FlockOperation::LockShared
+                } else {
+                    FlockOperation::LockExclusive
+                };
                 flock(&lock, op).map_err(|e| io_err(base.join("lock"))(e.into()))?;
                 let (path, fresh) = data_dir("data")?;
                 Ok(VolumeLease { path, fresh, _lock: lock })
             }
-            Sharing::Private => {
+            CacheSharing::Private => {
                 for n in 0.. {
                     let (lock_name, dir_name) = if n == 0 {
                         ("lock".to_string(), "data".to_string())
@@ -94,14 +78,14 @@ mod tests {
     fn sharing_modes() {
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::open(tmp.path()).unwrap();
-        let a = store.volume("k", Sharing::Shared).unwrap();
-        let b = store.volume("k", Sharing::Shared).unwrap();
+        let a = store.volume("k", CacheSharing::Shared).unwrap();
+        let b = store.volume("k", CacheSharing::Shared).unwrap();
         assert_eq!(a.path, b.path);
         assert!(a.fresh && !b.fresh);
         drop((a, b));
-        let p1 = store.volume("k", Sharing::Private).unwrap();
-        let p2 = store.volume("k", Sharing::Private).unwrap();
+        let p1 = store.volume("k", CacheSharing::Private).unwrap();
+        let p2 = store.volume("k", CacheSharing::Private).unwrap();
         assert_ne!(p1.path, p2.path);
-        assert_ne!(store.volume("other", Sharing::Locked).unwrap().path, p1.path);
+        assert_ne!(store.volume("other", CacheSharing::Locked).unwrap().path, p1.path);
     }
 }

@@ -1,7 +1,9 @@
 //! Container fields.
 
 use serde_json::Value as Json;
-use tanto_model::{ExecMount, ExecMountKind, ExecOp, Expect, FileAction, ImageLayerOp, Op, Ref, Vertex};
+use tanto_model::{
+    CacheSharing, CacheSource, ExecMount, ExecMountKind, ExecOp, Expect, FileAction, ImageLayerOp, Op, Ref, Vertex,
+};
 
 use super::objects::*;
 use super::{file_op, leaf, paths, resolved, Api, Object};
@@ -28,10 +30,11 @@ fn parse_protocol(a: &Args) -> Result<String, ApiError> {
     }
 }
 
-fn parse_sharing(a: &Args) -> Result<String, ApiError> {
-    match a.opt_enum_value("sharing")?.unwrap_or("SHARED") {
-        s @ ("SHARED" | "PRIVATE" | "LOCKED") => Ok(s.to_string()),
-        other => Err(format!("`sharing` must be SHARED, PRIVATE or LOCKED, not `{other}`").into()),
+fn parse_sharing(a: &Args) -> Result<CacheSharing, ApiError> {
+    match a.opt_enum_value("sharing")? {
+        None => Ok(CacheSharing::Shared),
+        Some(s @ ("SHARED" | "PRIVATE" | "LOCKED")) => Ok(s.parse().expect("a known sharing mode")),
+        Some(other) => Err(format!("`sharing` must be SHARED, PRIVATE or LOCKED, not `{other}`").into()),
     }
 }
 
@@ -232,7 +235,7 @@ impl Api {
                         path,
                         data: a.string("contents")?.to_string(),
                         mode: a.opt_int("permissions")?.unwrap_or(0o644) as u32,
-                        owner: a.opt_string("owner")?.unwrap_or("").to_string(),
+                        owner: opt_owner(a)?,
                     },
                     vec![],
                 ))
@@ -252,7 +255,7 @@ impl Api {
                         include: vec![],
                         exclude: vec![],
                         mode: a.opt_int("permissions")?.map(|m| m as u32),
-                        owner: a.opt_string("owner")?.unwrap_or("").to_string(),
+                        owner: opt_owner(a)?,
                         gitignore: false,
                     },
                     sources,
@@ -285,11 +288,7 @@ impl Api {
                 let mut n = c.clone();
                 n.set_mount(
                     path,
-                    MountSource::Dir {
-                        dir,
-                        readonly: a.opt_bool("readOnly")?.unwrap_or(false),
-                        owner: a.opt_string("owner")?.unwrap_or("").to_string(),
-                    },
+                    MountSource::Dir { dir, readonly: a.opt_bool("readOnly")?.unwrap_or(false), owner: opt_owner(a)? },
                 );
                 ctr(n)
             }
@@ -297,7 +296,7 @@ impl Api {
                 let path = c.path_arg(a, "path")?;
                 let file = self.load_file(a.get("source").unwrap_or(&Json::Null))?;
                 let mut n = c.clone();
-                n.set_mount(path, MountSource::File { file, owner: a.opt_string("owner")?.unwrap_or("").to_string() });
+                n.set_mount(path, MountSource::File { file, owner: opt_owner(a)? });
                 ctr(n)
             }
             "withMountedCache" => {
@@ -310,12 +309,7 @@ impl Api {
                 let mut n = c.clone();
                 n.set_mount(
                     path,
-                    MountSource::Cache {
-                        volume,
-                        sharing: parse_sharing(a)?,
-                        source,
-                        owner: a.opt_string("owner")?.unwrap_or("").to_string(),
-                    },
+                    MountSource::Cache { volume, sharing: parse_sharing(a)?, source, owner: opt_owner(a)? },
                 );
                 ctr(n)
             }
@@ -334,7 +328,7 @@ impl Api {
                     MountSource::Secret {
                         secret,
                         mode: a.opt_int("mode")?.unwrap_or(0o400) as u32,
-                        owner: a.opt_string("owner")?.unwrap_or("").to_string(),
+                        owner: opt_owner(a)?,
                     },
                 );
                 ctr(n)
@@ -487,9 +481,10 @@ impl Api {
                 }
                 MountSource::Cache { volume, sharing, source, owner } => ExecMountKind::Cache {
                     volume: volume.key.clone(),
-                    sharing: sharing.clone(),
-                    source: source.as_ref().and_then(|s| push(&s.root)),
-                    selector: source.as_ref().map(|s| s.path.clone()).unwrap_or_default(),
+                    sharing: *sharing,
+                    source: source
+                        .as_ref()
+                        .and_then(|s| push(&s.root).map(|input| CacheSource { input, selector: s.path.clone() })),
                     owner: owner.clone(),
                 },
                 MountSource::Secret { secret, mode, owner } => {
@@ -510,15 +505,15 @@ impl Api {
             user: c.config.user.clone(),
             rootfs,
             mounts,
-            stdin: a.opt_string("stdin")?.unwrap_or("").to_string(),
-            redirect_stdin: a.opt_string("redirectStdin")?.unwrap_or("").to_string(),
-            redirect_stdout: a.opt_string("redirectStdout")?.unwrap_or("").to_string(),
-            redirect_stderr: a.opt_string("redirectStderr")?.unwrap_or("").to_string(),
+            stdin: non_empty(a, "stdin")?,
+            redirect_stdin: non_empty(a, "redirectStdin")?,
+            redirect_stdout: non_empty(a, "redirectStdout")?,
+            redirect_stderr: non_empty(a, "redirectStderr")?,
             expect: parse_expect(a.opt_enum_value("expect")?.unwrap_or("SUCCESS"))?,
             privileged: a.opt_bool("insecureRootCapabilities")?.unwrap_or(false),
             no_init: a.opt_bool("noInit")?.unwrap_or(false),
             platform: c.platform.clone(),
-            extra: super::service::bindings_extra(c),
+            services: super::service::exec_bindings(c),
             volatile_env: c.volatile_env.clone(),
             no_network: false,
             devices: c.gpus.clone(),
@@ -538,6 +533,11 @@ impl Api {
     }
 }
 
+/// An optional string argument; empty is the same as absent.
+fn non_empty(a: &Args, name: &str) -> Result<Option<String>, ApiError> {
+    Ok(a.opt_string(name)?.filter(|s| !s.is_empty()).map(str::to_string))
+}
+
 /// The copy action behind `withDirectory` (container and directory alike).
 pub(super) fn copy_dir_action(src: &DirectoryObj, dest: String, a: &Args) -> Result<FileAction, ApiError> {
     Ok(FileAction::Copy {
@@ -547,7 +547,7 @@ pub(super) fn copy_dir_action(src: &DirectoryObj, dest: String, a: &Args) -> Res
         include: a.opt_string_list("include")?.unwrap_or_default(),
         exclude: a.opt_string_list("exclude")?.unwrap_or_default(),
         mode: a.opt_int("permissions")?.map(|m| m as u32),
-        owner: a.opt_string("owner")?.unwrap_or("").to_string(),
+        owner: opt_owner(a)?,
         gitignore: a.opt_bool("gitignore")?.unwrap_or(false),
     })
 }

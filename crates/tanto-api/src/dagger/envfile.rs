@@ -118,12 +118,8 @@ impl Api {
             }
             "asFile" => {
                 let path = paths::clean_abs(".env");
-                let action = tanto_model::FileAction::Mkfile {
-                    path: path.clone(),
-                    data: e.text(),
-                    mode: 0o644,
-                    owner: String::new(),
-                };
+                let action =
+                    tanto_model::FileAction::Mkfile { path: path.clone(), data: e.text(), mode: 0o644, owner: None };
                 Ok(resolved(Object::File(FileObj { root: Some(file_op(None, action, vec![])), path })))
             }
             _ => Err(not_implemented(call)),

@@ -37,7 +37,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 use serde_json::Value as Json;
-use tanto_model::{FileAction, FileOp, Op, Ref, Vertex};
+use tanto_model::{FileAction, FileOp, Op, PatchSource, Ref, Vertex};
 
 pub use error::{ApiError, ApiResult};
 use objects::*;
@@ -418,11 +418,12 @@ pub(crate) fn file_op(base: Option<&Ref>, mut action: FileAction, sources: Vec<R
     };
     let offset = inputs.len() as u32;
     match &mut action {
-        FileAction::Copy { src, .. } | FileAction::Unpack { src, .. } | FileAction::Patch { src, .. } => {
+        FileAction::Copy { src, .. } | FileAction::Unpack { src, .. } => {
             if let Some(i) = src {
                 *i += offset;
             }
         }
+        FileAction::Patch { patch: PatchSource::File { src, .. }, .. } => *src += offset,
         FileAction::Diff { lower, upper, .. } | FileAction::ApplyChanges { lower, upper, .. } => {
             for i in [lower, upper].into_iter().flatten() {
                 *i += offset;

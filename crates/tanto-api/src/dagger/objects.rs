@@ -6,7 +6,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
-use tanto_model::{Digest, Ref, StableHasher};
+use tanto_model::{CacheSharing, Digest, Owner, Ref, StableHasher};
+
+use tanto_gql::Args;
+
+use crate::dagger::ApiError;
 
 pub use tanto_contract::image::{Healthcheck, ImageConfig, Port};
 
@@ -50,22 +54,22 @@ pub enum MountSource {
     Dir {
         dir: DirectoryObj,
         readonly: bool,
-        owner: String,
+        owner: Option<Owner>,
     },
     File {
         file: FileObj,
-        owner: String,
+        owner: Option<Owner>,
     },
     Cache {
         volume: CacheVolumeObj,
-        sharing: String,
+        sharing: CacheSharing,
         source: Option<DirectoryObj>,
-        owner: String,
+        owner: Option<Owner>,
     },
     Secret {
         secret: SecretObj,
         mode: u32,
-        owner: String,
+        owner: Option<Owner>,
     },
     Tmp {
         size: Option<u64>,
@@ -73,8 +77,20 @@ pub enum MountSource {
     /// A unix socket of the client's host (`withUnixSocket`).
     Socket {
         socket: super::socket::SocketObj,
-        owner: String,
+        owner: Option<Owner>,
     },
+}
+
+/// The optional `owner` argument (`uid`, `uid:gid`, `user`, `user:group`;
+/// empty or absent is none).
+pub(crate) fn opt_owner(a: &Args) -> Result<Option<Owner>, ApiError> {
+    Ok(a.opt_string("owner")?.and_then(Owner::parse))
+}
+
+/// The required `owner` argument of `chown`.
+pub(crate) fn owner(a: &Args) -> Result<Owner, ApiError> {
+    Owner::parse(a.string("owner")?)
+        .ok_or_else(|| "`owner` must not be empty: use `uid`, `uid:gid`, `user` or `user:group`".into())
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -45,7 +45,7 @@ impl Api {
                         path: path.clone(),
                         data: a.string("contents")?.to_string(),
                         mode: a.opt_int("permissions")?.unwrap_or(0o644) as u32,
-                        owner: String::new(),
+                        owner: None,
                     },
                     vec![],
                 );

@@ -4,14 +4,14 @@
 //! A [`ServiceObj`] is a definition, never a result: its container service is the exec
 //! that `asService` builds (run by the engine, never cached), and its digest (a hash of
 //! the canonical definition) names it. A container's bindings enter the key of each
-//! of its later execs as `service:<alias>=<digest>` in [`tanto_model::ExecOp::extra`],
+//! of its later execs as [`tanto_model::ServiceBinding`]s (alias and digest),
 //! so a client step's cache key changes with the definitions of the services it uses.
 //! The engine starts services on demand ([`tanto_contract::Services::start_service`] and when an exec
 //! with bindings runs), shares them between users and stops them when unused.
 
 use serde::Serialize;
 use serde_json::Value as Json;
-use tanto_model::{Ref, StableHasher};
+use tanto_model::{Digest, Ref, ServiceBinding, StableHasher};
 
 use super::objects::*;
 use super::{leaf, not_implemented, resolved, Api, Object};
@@ -46,23 +46,18 @@ pub struct ServiceBindingObj {
     pub service: ServiceObj,
 }
 
-/// The `ExecOp::extra` entry of a binding.
-pub fn binding_extra(alias: &str, digest: &str) -> String {
-    format!("service:{alias}={digest}")
-}
-
-/// The `ExecOp::extra` entries of a container's bindings, in binding order.
-pub(super) fn bindings_extra(c: &ContainerObj) -> Vec<String> {
-    c.services.iter().map(|b| binding_extra(&b.alias, &b.service.digest())).collect()
+/// A container's bindings as its execs carry them, in binding order.
+pub(super) fn exec_bindings(c: &ContainerObj) -> Vec<ServiceBinding> {
+    c.services.iter().map(|b| ServiceBinding { alias: b.alias.clone(), service: b.service.digest() }).collect()
 }
 
 const BASE32: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
 
 impl ServiceObj {
-    pub fn digest(&self) -> String {
+    pub fn digest(&self) -> Digest {
         let mut h = StableHasher::new();
         h.str("Service").json(self);
-        h.finish().hex()
+        h.finish()
     }
 
     /// `withHostname`'s, else 13 base32 characters of the digest (starting with a letter).
@@ -70,7 +65,7 @@ impl ServiceObj {
         if let Some(h) = &self.custom_hostname {
             return h.clone();
         }
-        let digest = self.digest();
+        let digest = self.digest().hex();
         (0..13)
             .map(|i| {
                 let byte = u8::from_str_radix(&digest[2 * i..2 * i + 2], 16).unwrap_or(0);
@@ -341,12 +336,6 @@ mod tests {
         assert!(h.as_bytes()[0].is_ascii_lowercase(), "{h}");
         assert!(h.bytes().all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b)), "{h}");
         assert_eq!(host_svc("x", 1, Some("www")).hostname(), "www");
-    }
-
-    #[test]
-    fn binding_entries() {
-        let e = binding_extra("db", "abc123");
-        assert_eq!(e, "service:db=abc123");
     }
 
     #[test]

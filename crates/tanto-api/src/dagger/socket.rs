@@ -43,7 +43,7 @@ impl Api {
         match call.field {
             "withUnixSocket" => {
                 let socket = self.load_socket(a.get("source").unwrap_or(&Json::Null))?;
-                let owner = a.opt_string("owner")?.unwrap_or("").to_string();
+                let owner = opt_owner(a)?;
                 n.mounts.retain(|m| m.target != path);
                 n.mounts.push(CtrMount { target: path, source: MountSource::Socket { socket, owner } });
             }

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::Value as Json;
 use tanto_contract::git::{pick_ref, GitAuth, GitRepo, RefKind};
-use tanto_model::{FileAction, GitOp, HttpOp, Op, Ref, Vertex};
+use tanto_model::{Digest, DigestError, FileAction, GitOp, HttpOp, Op, Ref, Vertex};
 
 use super::objects::{DirectoryObj, FileObj};
 use super::{leaf, not_implemented, resolved, Api, Object};
@@ -122,15 +122,18 @@ impl Api {
             return Err(format!("file name `{name}` must not contain `/`").into());
         }
         let auth_header = secret_identity(self, a, "authHeader")?;
-        let digest = match a.opt_string("checksum")? {
+        let digest: Digest = match a.opt_string("checksum")? {
             Some(c) if !c.is_empty() => {
                 let c = if c.contains(':') { c.to_string() } else { format!("sha256:{c}") };
-                if !c.starts_with("sha256:") {
-                    return Err(format!("checksum `{c}` must be a sha256 digest").into());
-                }
-                c
+                c.parse().map_err(|_| format!("checksum `{c}` must be a sha256 digest (sha256:<64 hex digits>)"))?
             }
-            _ => self.engine.sources.http_fetch(&url, auth_header.as_deref()).await?,
+            _ => self
+                .engine
+                .sources
+                .http_fetch(&url, auth_header.as_deref())
+                .await?
+                .parse()
+                .map_err(|e: DigestError| e.to_string())?,
         };
         let op = HttpOp {
             digest,
@@ -290,7 +293,7 @@ impl Api {
             include,
             exclude: vec![],
             mode: None,
-            owner: String::new(),
+            owner: None,
             gitignore: false,
         };
         let base = super::file_op(None, kept, d.root.clone().into_iter().collect());
@@ -301,7 +304,7 @@ impl Api {
             include: vec![],
             exclude: vec![],
             mode: None,
-            owner: String::new(),
+            owner: None,
             gitignore: false,
         };
         let before = super::file_op(Some(&base), restored, head_tree.root.into_iter().collect());

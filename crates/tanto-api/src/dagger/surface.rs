@@ -4,7 +4,7 @@
 //! cached like any step); `stat` and `findUp` ask the backend.
 
 use serde_json::Value as Json;
-use tanto_model::{FileAction, Ref};
+use tanto_model::{FileAction, PatchSource, Ref};
 
 use super::objects::*;
 use super::{file_op, leaf, not_implemented, paths, resolved, Api, Object};
@@ -42,14 +42,6 @@ fn timestamp(a: &Args) -> Result<i64, ApiError> {
     Ok(a.int("timestamp")?)
 }
 
-fn owner(a: &Args) -> Result<String, ApiError> {
-    let o = a.string("owner")?;
-    if o.is_empty() {
-        return Err("`owner` must not be empty: use `uid`, `uid:gid`, `user` or `user:group`".into());
-    }
-    Ok(o.to_string())
-}
-
 impl Api {
     pub(super) async fn stat_field(&self, s: &StatObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
         match call.field {
@@ -83,7 +75,7 @@ impl Api {
                         include: vec![],
                         exclude: vec![],
                         mode: a.opt_int("permissions")?.map(|m| m as u32),
-                        owner: a.opt_string("owner")?.unwrap_or("").to_string(),
+                        owner: opt_owner(a)?,
                         gitignore: false,
                     };
                     n = n.with_rootfs_action(action, src.root.into_iter().collect());
@@ -200,7 +192,7 @@ impl Api {
                     include: a.opt_string_list("include")?.unwrap_or_default(),
                     exclude: a.opt_string_list("exclude")?.unwrap_or_default(),
                     mode: None,
-                    owner: String::new(),
+                    owner: None,
                     gitignore: a.opt_bool("gitignore")?.unwrap_or(false),
                 };
                 dir(DirectoryObj {
@@ -238,19 +230,14 @@ impl Api {
                 dir(on(action, sources))
             }
             "withPatch" => dir(on(
-                FileAction::Patch {
-                    dir: d.path.clone(),
-                    patch: a.string("patch")?.to_string(),
-                    src: None,
-                    src_path: String::new(),
-                },
+                FileAction::Patch { dir: d.path.clone(), patch: PatchSource::Text(a.string("patch")?.to_string()) },
                 vec![],
             )),
             "withPatchFile" => {
                 let f = self.load_file(a.get("patch").unwrap_or(&Json::Null))?;
                 let Some(root) = f.root else { return Err(format!("patch file `{}` does not exist", f.path).into()) };
                 dir(on(
-                    FileAction::Patch { dir: d.path.clone(), patch: String::new(), src: Some(0), src_path: f.path },
+                    FileAction::Patch { dir: d.path.clone(), patch: PatchSource::File { src: 0, path: f.path } },
                     vec![root],
                 ))
             }

@@ -6,7 +6,7 @@ mod healthcheck;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use tanto_model::{BlobSource, Ref};
+use tanto_model::{BlobSource, Digest, Ref};
 
 pub use healthcheck::{format_duration, parse_duration, Healthcheck};
 
@@ -63,7 +63,7 @@ pub struct ResolvedImage {
     pub platform: String,
     pub config: ImageConfig,
     /// Bottom layer first: (diff_id, where to fetch the blob).
-    pub layers: Vec<(String, BlobSource)>,
+    pub layers: Vec<(Digest, BlobSource)>,
 }
 
 /// One platform's container as an image is made of it.

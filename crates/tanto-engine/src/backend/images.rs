@@ -4,7 +4,7 @@
 
 use tanto_contract::image::{ImageOptions, ImageVariant, ResolvedImage};
 use tanto_contract::{EngineResult, Images};
-use tanto_model::{BlobSource, Ref};
+use tanto_model::Ref;
 
 use super::{image_config, EngineBackend};
 use crate::EngineError;
@@ -37,20 +37,9 @@ impl Images for EngineBackend {
             .layers
             .iter()
             .zip(diff_ids)
-            .map(|(l, diff)| {
-                (
-                    diff.clone(),
-                    BlobSource {
-                        digest: l.digest.clone(),
-                        media_type: l.media_type.clone(),
-                        size: l.size,
-                        host: img.source.host.clone(),
-                        repository: img.source.repository.clone(),
-                        http: img.source.http,
-                    },
-                )
-            })
-            .collect();
+            .map(|(l, diff)| Ok((diff.parse()?, img.source.for_layer(l)?)))
+            .collect::<Result<_, tanto_model::DigestError>>()
+            .map_err(|e| EngineError::input(format!("image `{address}`: {e}")))?;
         let name = match img.reference.tag() {
             Some(tag) => format!("{}:{tag}", img.reference.name()),
             None => img.reference.name(),

@@ -67,16 +67,17 @@ pub struct BlobSource {
 }
 
 impl BlobSource {
-    /// The model's blob source for one layer (what `ImageLayerOp` carries).
-    pub fn for_layer(&self, layer: &LayerDesc) -> tanto_model::BlobSource {
-        tanto_model::BlobSource {
-            digest: layer.digest.clone(),
+    /// The model's blob source for one layer (what `ImageLayerOp` carries);
+    /// fails on a digest that is not sha256.
+    pub fn for_layer(&self, layer: &LayerDesc) -> Result<tanto_model::BlobSource, tanto_model::DigestError> {
+        Ok(tanto_model::BlobSource {
+            digest: layer.digest.parse()?,
             media_type: layer.media_type.clone(),
             size: layer.size,
             host: self.host.clone(),
             repository: self.repository.clone(),
             http: self.http,
-        }
+        })
     }
 }
 

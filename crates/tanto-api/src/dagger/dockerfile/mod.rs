@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 
 use futures::future::BoxFuture;
 use serde_json::{json, Value as Json};
-use tanto_model::{FileAction, HttpOp, Op, Ref, Vertex};
+use tanto_model::{CacheSharing, DigestError, FileAction, HttpOp, Op, Owner, Ref, Vertex};
 
 use self::lex::Expander;
 use self::parse::{Cmd, Dockerfile, Flag, Instr, Src};
@@ -129,7 +129,7 @@ impl Api {
                     include: vec![],
                     exclude,
                     mode: None,
-                    owner: String::new(),
+                    owner: None,
                     gitignore: false,
                 };
                 Ok(DirectoryObj {
@@ -339,7 +339,7 @@ impl<'a> Builder<'a> {
                 let dir =
                     paths::resolve(if st.ctr.config.workdir.is_empty() { "/" } else { &st.ctr.config.workdir }, &w);
                 st.ctr.config.workdir = dir.clone();
-                let owner = st.ctr.config.user.clone();
+                let owner = Owner::parse(&st.ctr.config.user);
                 st.ctr.rootfs = Some(file_op(
                     st.ctr.rootfs.as_ref(),
                     FileAction::EnsureDir { path: dir, mode: 0o755, owner },
@@ -467,7 +467,7 @@ impl<'a> Builder<'a> {
         let file = self.opts.dockerfile.clone();
         let word = |st: &StageState, w: &str, raw: bool| expand(escape, st, w, raw).map_err(|e| at(&file, line, e));
         let mut from = None;
-        let mut owner = String::new();
+        let mut owner = None;
         let mut mode = None;
         let mut exclude = Vec::new();
         let mut checksum = None;
@@ -475,7 +475,7 @@ impl<'a> Builder<'a> {
             let v = f.value.as_deref().unwrap_or("");
             match f.name.as_str() {
                 "from" => from = Some(word(st, v, false)?),
-                "chown" => owner = word(st, v, false)?,
+                "chown" => owner = Owner::parse(&word(st, v, false)?),
                 "chmod" => mode = Some(parse_mode(&word(st, v, false)?).map_err(|e| self.err(line, e))?),
                 "exclude" => exclude.push(word(st, v, false)?),
                 "link" => {}
@@ -507,7 +507,7 @@ impl<'a> Builder<'a> {
                     let name = paths::clean_abs(&h.name);
                     let file = file_op(
                         None,
-                        FileAction::Mkfile { path: name.clone(), data: body, mode: 0o644, owner: String::new() },
+                        FileAction::Mkfile { path: name.clone(), data: body, mode: 0o644, owner: None },
                         vec![],
                     );
                     let action = FileAction::Copy {
@@ -591,9 +591,14 @@ impl<'a> Builder<'a> {
             _ => "index.html".to_string(),
         };
         let digest = match checksum {
-            Some(c) if c.starts_with("sha256:") => c.to_string(),
-            Some(c) => return Err(self.err(line, format!("ADD --checksum `{c}` must be a sha256:<hex> digest"))),
-            None => self.api.engine.sources.http_fetch(url, None).await.map_err(|e| self.err(line, e.to_string()))?,
+            Some(c) => {
+                c.parse().map_err(|_| self.err(line, format!("ADD --checksum `{c}` must be a sha256:<hex> digest")))?
+            }
+            None => {
+                let fetched =
+                    self.api.engine.sources.http_fetch(url, None).await.map_err(|e| self.err(line, e.to_string()))?;
+                fetched.parse().map_err(|e: DigestError| self.err(line, e.to_string()))?
+            }
         };
         let op = HttpOp { digest, name: name.clone(), permissions: 0o600, url: url.to_string(), auth_header: None };
         Ok((Ref::new(Vertex::new(Op::Http(op), vec![]), 0), name))
@@ -649,13 +654,13 @@ impl<'a> Builder<'a> {
                         let name = paths::clean_abs(&heredocs[0].name);
                         let file = file_op(
                             None,
-                            FileAction::Mkfile { path: name.clone(), data: body, mode: 0o755, owner: String::new() },
+                            FileAction::Mkfile { path: name.clone(), data: body, mode: 0o755, owner: None },
                             vec![],
                         );
                         let dir = DirectoryObj { root: Some(file), path: "/".into() };
                         c.mounts.push(CtrMount {
                             target: "/dev/pipes".into(),
-                            source: MountSource::Dir { dir, readonly: true, owner: String::new() },
+                            source: MountSource::Dir { dir, readonly: true, owner: None },
                         });
                         vec![format!("/dev/pipes{name}")]
                     } else {
@@ -715,9 +720,10 @@ impl<'a> Builder<'a> {
         let get = |keys: &[&str]| keys.iter().find_map(|k| kv.get(*k).cloned());
         let truthy = |keys: &[&str]| get(keys).is_some_and(|v| v != "false");
         let target = get(&["target", "dst", "destination"]);
+        // `uid`/`gid` of cache and secret mounts (BuildKit ignores them on bind mounts).
         let owner = match (get(&["uid"]), get(&["gid"])) {
-            (None, None) => String::new(),
-            (u, g) => format!("{}:{}", u.unwrap_or_else(|| "0".into()), g.unwrap_or_else(|| "0".into())),
+            (None, None) => None,
+            (u, g) => Owner::parse(&format!("{}:{}", u.unwrap_or_else(|| "0".into()), g.unwrap_or_else(|| "0".into()))),
         };
         let workdir = if st.ctr.config.workdir.is_empty() { "/".to_string() } else { st.ctr.config.workdir.clone() };
         let kind = get(&["type"]).unwrap_or_else(|| "bind".into());
@@ -755,12 +761,12 @@ impl<'a> Builder<'a> {
                 let target = target.ok_or_else(|| self.err(line, "a cache mount needs `target=`"))?;
                 let path = paths::resolve(&workdir, &target);
                 let key = get(&["id"]).unwrap_or_else(|| path.clone());
-                let sharing = get(&["sharing"]).unwrap_or_else(|| "shared".into()).to_ascii_uppercase();
-                if !matches!(sharing.as_str(), "SHARED" | "PRIVATE" | "LOCKED") {
-                    return Err(
-                        self.err(line, format!("cache mount sharing `{sharing}` is not shared, private or locked"))
-                    );
-                }
+                let sharing = match get(&["sharing"]) {
+                    None => CacheSharing::Shared,
+                    Some(s) => s.parse().map_err(|_| {
+                        self.err(line, format!("cache mount sharing `{s}` is not shared, private or locked"))
+                    })?,
+                };
                 let source = match get(&["from"]) {
                     Some(f) => {
                         let d = self.source(i, line, &f).await?;
@@ -789,7 +795,7 @@ impl<'a> Builder<'a> {
                 let readonly = !truthy(&["rw", "readwrite"]);
                 c.mounts.push(CtrMount {
                     target: paths::resolve(&workdir, &target),
-                    source: MountSource::Dir { dir, readonly, owner },
+                    source: MountSource::Dir { dir, readonly, owner: None },
                 });
             }
             "tmpfs" => {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use serde_json::json;
-use tanto_model::{BlobSource, ExecMountKind, ExecOp, FileAction, Op, Ref};
+use tanto_model::{BlobSource, Digest, ExecMountKind, ExecOp, FileAction, Op, Ref};
 
 use tanto_contract::fs::{ChangeLists, EntryKind, EntryStat, ExecOutput, SearchMatch, SearchOptions};
 use tanto_contract::image::{ImageOptions, ImageVariant, ResolvedImage};
@@ -52,7 +52,17 @@ impl Images for Fake {
             reference: format!("{address}@sha256:00"),
             platform: platform.into(),
             config: ImageConfig { env: vec!["PATH=/bin".into()], cmd: vec!["sh".into()], ..Default::default() },
-            layers: vec![(format!("sha256:{address}"), BlobSource::default())],
+            layers: vec![(
+                Digest::of(address.as_bytes()),
+                BlobSource {
+                    digest: Digest::of(address.as_bytes()),
+                    media_type: String::new(),
+                    size: 0,
+                    host: String::new(),
+                    repository: String::new(),
+                    http: false,
+                },
+            )],
         })
     }
     async fn export_image(&self, _: &[ImageVariant], _: &str, _: &ImageOptions) -> EngineResult<String> {
@@ -120,8 +130,7 @@ impl Solve for Fake {
 fn context(files: &[(&str, &str)]) -> DirectoryObj {
     let mut root: Option<Ref> = None;
     for (path, data) in files {
-        let a =
-            FileAction::Mkfile { path: format!("/{path}"), data: data.to_string(), mode: 0o644, owner: String::new() };
+        let a = FileAction::Mkfile { path: format!("/{path}"), data: data.to_string(), mode: 0o644, owner: None };
         root = Some(file_op(root.as_ref(), a, vec![]));
     }
     DirectoryObj { root, path: "/".into() }
@@ -302,8 +311,8 @@ async fn copy_from_stage_with_owner_and_mode() {
         [FileAction::Copy { src: Some(0), src_path, dest, owner, mode: Some(0o750), .. }, FileAction::Copy { src: Some(1), dest: d2, .. }] =>
         {
             assert_eq!(
-                (src_path.as_str(), dest.as_str(), owner.as_str(), d2.as_str()),
-                ("/out", "/bin/", "10:20", "/copy2")
+                (src_path.as_str(), dest.as_str(), owner.as_ref().map(|o| o.to_string()).as_deref(), d2.as_str()),
+                ("/out", "/bin/", Some("10:20"), "/copy2")
             );
         }
         other => panic!("{other:?}"),
@@ -413,8 +422,9 @@ async fn error_cases() {
 
 #[tokio::test]
 async fn add_unpacks_local_sources_and_downloads_urls() {
-    let df = "FROM scratch\nADD app.tar.gz /opt/\nADD --checksum=sha256:abc https://example.com/dl/tool?x=1 /bin/\nADD *.txt /txt/\n";
-    let (c, _) = build(&[("Dockerfile", df), ("app.tar.gz", "x"), ("a.txt", "a")], args()).await.unwrap();
+    const SUM: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    let df = format!("FROM scratch\nADD app.tar.gz /opt/\nADD --checksum=sha256:{SUM} https://example.com/dl/tool?x=1 /bin/\nADD *.txt /txt/\n");
+    let (c, _) = build(&[("Dockerfile", &df), ("app.tar.gz", "x"), ("a.txt", "a")], args()).await.unwrap();
     let root = c.rootfs.unwrap();
     let Op::File(f) = &root.vertex.op else { panic!() };
     match &f.actions[..] {
@@ -424,7 +434,10 @@ async fn add_unpacks_local_sources_and_downloads_urls() {
             assert_eq!((dl.as_str(), d2.as_str()), ("/tool", "/bin/"));
             match &root.vertex.inputs[*i as usize].vertex.op {
                 Op::Http(h) => {
-                    assert_eq!((h.digest.as_str(), h.name.as_str(), h.permissions), ("sha256:abc", "tool", 0o600))
+                    assert_eq!(
+                        (h.digest.to_string(), h.name.as_str(), h.permissions),
+                        (format!("sha256:{SUM}"), "tool", 0o600)
+                    )
                 }
                 other => panic!("{other:?}"),
             }
