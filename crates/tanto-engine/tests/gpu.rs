@@ -13,6 +13,11 @@ use std::path::Path;
 use common::*;
 use serde_json::Value;
 
+tanto_testkit::tests! {
+    // test                         prerequisites                          kind
+    gpus_from_a_synthetic_cdi_spec: [Root, Registry, Busybox, OciRuntime]  async;
+}
+
 async fn ok(e: &tanto_engine::Engine, q: &str) -> Value {
     let v = query(e, q).await;
     assert!(v.get("errors").is_none(), "{q}: {v}");
@@ -85,12 +90,7 @@ containerEdits:
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gpus_from_a_synthetic_cdi_spec() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let fx = fixture();
     let tmp = tempfile::tempdir().unwrap();
     let cdi_dir = tmp.path().join("cdi");

@@ -6,19 +6,21 @@ use serde_json::{json, Value};
 
 mod common;
 
-use common::{engine, first_error, fixture, query, skip_reason};
+use common::{engine, first_error, fixture, query};
+
+tanto_testkit::tests! {
+    // test                                           prerequisites                          kind
+    pipelines_against_a_real_registry:                [Root, Registry, Busybox, OciRuntime]  async;
+    a_chain_runs_once_and_stays_cached_after_restart: [Root, Registry, Busybox, OciRuntime]  async;
+    identical_concurrent_requests_run_once:           [Root, Registry, Busybox, OciRuntime]  async;
+}
 
 /// Follows `path` (dot-separated keys) into `data`.
 fn at<'a>(v: &'a Value, path: &str) -> &'a Value {
     path.split('.').fold(&v["data"], |v, k| &v[k])
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelines_against_a_real_registry() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let fx = fixture();
     let state = tempfile::tempdir().unwrap();
     let e = engine(&fx, state.path()).await;
@@ -127,12 +129,7 @@ fn chain_query(n: usize, tag: &str) -> String {
     q
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chain_runs_once_and_stays_cached_after_restart() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let fx = fixture();
     let state = tempfile::tempdir().unwrap();
     let q = chain_query(20, "restart");
@@ -155,12 +152,7 @@ async fn a_chain_runs_once_and_stays_cached_after_restart() {
     assert!(s.cache_hits >= 1, "{s:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identical_concurrent_requests_run_once() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let fx = fixture();
     let state = tempfile::tempdir().unwrap();
     let e = engine(&fx, state.path()).await;

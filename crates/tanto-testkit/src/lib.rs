@@ -37,11 +37,3 @@ pub const BUSYBOX_TAGS: &[&str] = &["1.36", "latest"];
 pub fn publish_busybox(addr: &str) -> anyhow::Result<String> {
     push_image(addr, BUSYBOX_REPOSITORY, BUSYBOX_TAGS, &busybox_image()?)
 }
-
-/// Why tests that need a registry cannot run here, if they cannot.
-pub fn registry_skip_reason() -> Option<String> {
-    if !std::path::Path::new(registry::REGISTRY_BIN).exists() {
-        return Some(format!("`{}` is missing (apt-get install -y docker-registry)", registry::REGISTRY_BIN));
-    }
-    None
-}

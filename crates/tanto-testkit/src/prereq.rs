@@ -24,6 +24,8 @@ pub enum Need {
     Crun,
     /// The `runc` OCI runtime.
     Runc,
+    /// An OCI runtime: `crun` or `runc` (what an engine picks).
+    OciRuntime,
     /// `iptables` (bridge networking: NAT rules).
     Iptables,
     /// `podman` (the Docker-compatible local image store).
@@ -54,6 +56,7 @@ impl Need {
         Need::Busybox,
         Need::Crun,
         Need::Runc,
+        Need::OciRuntime,
         Need::Iptables,
         Need::Podman,
         Need::Git,
@@ -88,6 +91,8 @@ impl Need {
                 .then(|| apt(&format!("`{}` is missing", crate::image::BUSYBOX_BIN), "busybox-static")),
             Need::Crun => (!runs("crun", &["--version"])).then(|| apt("`crun` is not installed", "crun")),
             Need::Runc => (!runs("runc", &["--version"])).then(|| apt("`runc` is not installed", "runc")),
+            Need::OciRuntime => (Need::Crun.missing().is_some() && Need::Runc.missing().is_some())
+                .then(|| apt("neither `crun` nor `runc` is installed", "crun")),
             Need::Iptables => {
                 (!runs("iptables-save", &["--version"])).then(|| apt("`iptables-save` is not installed", "iptables"))
             }
