@@ -299,6 +299,7 @@ mod tests {
 
     use tanto_model::{FileAction, FileOp};
     use tanto_store::{CacheRecord, SnapshotId, Store};
+    use tanto_testkit::prereq::Need;
 
     use crate::worker::{apply_actions, file_op_blocking};
 
@@ -401,8 +402,7 @@ mod tests {
 
     #[test]
     fn incremental_copies_equal_full_copies() {
-        if !rustix::process::geteuid().is_root() {
-            eprintln!("skipped: needs root for overlay mounts");
+        if !tanto_testkit::prereq::unit_test_can_run("incremental_copies_equal_full_copies", &[Need::Root]) {
             return;
         }
         let changes: &[(&str, Change)] = &[
@@ -475,8 +475,7 @@ mod tests {
 
     #[test]
     fn chains_of_changes_stay_equal_and_are_bounded() {
-        if !rustix::process::geteuid().is_root() {
-            eprintln!("skipped: needs root for overlay mounts");
+        if !tanto_testkit::prereq::unit_test_can_run("chains_of_changes_stay_equal_and_are_bounded", &[Need::Root]) {
             return;
         }
         let tmp = tempfile::tempdir().unwrap();

@@ -88,7 +88,7 @@ pub fn run(cases: Vec<Case>) -> ! {
 }
 
 /// The failure of a test that cannot run here.
-fn missing_message(name: &str, missing: &[&str], ci: bool) -> String {
+pub(crate) fn missing_message(name: &str, missing: &[&str], ci: bool) -> String {
     let why = if ci {
         "CI is set, so a test that cannot run fails instead of being skipped"
     } else {

@@ -128,6 +128,21 @@ pub fn missing(needs: &[Need]) -> Vec<&'static str> {
     needs.iter().filter_map(|n| n.missing()).collect()
 }
 
+/// For a unit test with prerequisites, which cannot use the harness (libtest
+/// cannot mark a test skipped once it runs): whether the test can go on. When
+/// something is missing it fails under CI, naming what; otherwise it prints why
+/// it is skipped and returns `false` — and then counts as passed, so keep such
+/// unit tests few (integration tests under the harness report a real skip).
+pub fn unit_test_can_run(test: &str, needs: &[Need]) -> bool {
+    let missing = missing(needs);
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(!ci(), "{}", crate::harness::missing_message(test, &missing, true));
+    eprintln!("skipped {test}: {}", missing.join("; "));
+    false
+}
+
 /// Whether this run is CI's (`CI` set to anything but empty, `0` or `false`):
 /// then a missing prerequisite fails its test instead of skipping it.
 pub fn ci() -> bool {
