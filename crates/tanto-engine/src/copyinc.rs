@@ -288,6 +288,7 @@ fn apply(
 }
 
 #[cfg(test)]
+#[allow(clippy::type_complexity)] // the cases are tables of tuples
 mod tests {
     //! Each case copies a source onto a base in full, changes the source in a
     //! new overlay layer (as a host upload or a step would), then copies the

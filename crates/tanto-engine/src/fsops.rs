@@ -103,10 +103,7 @@ impl Root {
                     fd = child;
                 }
                 Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::Other,
-                        format!("`{next}` exists and is not a directory"),
-                    ));
+                    return Err(io::Error::other(format!("`{next}` exists and is not a directory")));
                 }
                 Err(e) => return Err(e),
             }
@@ -185,7 +182,7 @@ impl Root {
         let fd = self.open_in(path, OFlags::RDONLY, true)?;
         let st = rfs::fstat(&fd)?;
         if file_type(&st) != FileType::RegularFile {
-            return Err(io::Error::new(io::ErrorKind::Other, format!("`{path}` is not a regular file")));
+            return Err(io::Error::other(format!("`{path}` is not a regular file")));
         }
         Ok(File::from(fd))
     }
@@ -194,7 +191,7 @@ impl Root {
         let fd = self.open_in(path, OFlags::RDONLY, true)?;
         let st = rfs::fstat(&fd)?;
         if file_type(&st) == FileType::Directory {
-            return Err(io::Error::new(io::ErrorKind::Other, format!("`{path}` is a directory, not a file")));
+            return Err(io::Error::other(format!("`{path}` is a directory, not a file")));
         }
         let mut f = File::from(fd);
         let mut buf = Vec::with_capacity(st.st_size.max(0) as usize);
@@ -218,7 +215,7 @@ impl Root {
     pub fn read_dir(&self, path: &str) -> io::Result<Vec<(String, Stat)>> {
         let fd = self.open_in(path, OFlags::RDONLY | OFlags::DIRECTORY, true).map_err(|e| {
             if e.raw_os_error() == Some(libc::ENOTDIR) {
-                io::Error::new(io::ErrorKind::Other, format!("`{path}` is not a directory"))
+                io::Error::other(format!("`{path}` is not a directory"))
             } else {
                 e
             }

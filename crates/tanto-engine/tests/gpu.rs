@@ -192,7 +192,7 @@ async fn gpus_from_a_synthetic_cdi_spec() {
         "{err}"
     );
     std::fs::remove_file(cdi_dir.join("zz-broken.yaml")).unwrap();
-    std::fs::rename(&cdi_dir.join("nvidia.yaml"), cdi_dir.join("nvidia.yaml.off")).unwrap();
+    std::fs::rename(cdi_dir.join("nvidia.yaml"), cdi_dir.join("nvidia.yaml.off")).unwrap();
     let err = run(&e, r#"experimentalWithGPU(devices: ["0"])"#, "echo once more").await.unwrap_err();
     assert!(
         err.contains("no cdi spec for `nvidia.com/gpu`")

@@ -152,7 +152,6 @@ impl Store {
             Some((p, sel)) => self.lowers(Some(p), sel)?,
             None => Vec::new(),
         };
-        let parent = parent.map(|(p, sel)| (p, sel));
         let id = self.insert_pending(parent)?;
         let root = self.snapshot_root(id);
         let upper = root.join("fs");

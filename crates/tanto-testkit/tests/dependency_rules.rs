@@ -43,6 +43,13 @@ const RULES: &[(&str, &[&str])] = &[
     ("tanto-testkit", &[]),
 ];
 
+/// Each workspace crate's dependencies on workspace crates: name → [(dependency, kind)],
+/// kind being `normal`, `build` or `dev`.
+type Graph = BTreeMap<String, Vec<(String, String)>>;
+
+/// A graph written as a table: [(crate, [(dependency, kind)])].
+type Edges<'a> = &'a [(&'a str, &'a [(&'a str, &'a str)])];
+
 /// What any crate may add as a dev-dependency (besides what it may depend on).
 const DEV_ONLY: &[&str] = &["tanto-testkit"];
 
@@ -50,9 +57,8 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Each workspace crate's dependencies on workspace crates: name → [(dependency, kind)],
-/// kind being `normal`, `build` or `dev`.
-fn workspace_graph() -> BTreeMap<String, Vec<(String, String)>> {
+/// The workspace's graph, from `cargo metadata`.
+fn workspace_graph() -> Graph {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = Command::new(cargo)
         .args(["metadata", "--format-version", "1", "--no-deps", "--offline", "--manifest-path"])
@@ -82,7 +88,7 @@ fn workspace_graph() -> BTreeMap<String, Vec<(String, String)>> {
 }
 
 /// The violations of `rules` in `graph`, one line each.
-fn violations(rules: &[(&str, &[&str])], graph: &BTreeMap<String, Vec<(String, String)>>) -> Vec<String> {
+fn violations(rules: &[(&str, &[&str])], graph: &Graph) -> Vec<String> {
     let mut out = Vec::new();
     for (krate, deps) in graph {
         let Some((_, allowed)) = rules.iter().find(|(name, _)| name == krate) else {
@@ -109,14 +115,14 @@ fn workspace_crates_depend_only_on_what_the_rules_allow() {
 
 #[test]
 fn violations_are_found() {
-    let graph = |edges: &[(&str, &[(&str, &str)])]| -> BTreeMap<String, Vec<(String, String)>> {
+    let graph = |edges: Edges| -> Graph {
         edges
             .iter()
             .map(|(k, deps)| (k.to_string(), deps.iter().map(|(d, kind)| (d.to_string(), kind.to_string())).collect()))
             .collect()
     };
     // (case, graph, expected violations)
-    let cases: &[(&str, &[(&str, &[(&str, &str)])], &[&str])] = &[
+    let cases: &[(&str, Edges, &[&str])] = &[
         ("allowed", &[("tanto-solver", &[("tanto-model", "normal")])], &[]),
         ("testkit as a dev-dependency", &[("tanto-solver", &[("tanto-testkit", "dev")])], &[]),
         (
