@@ -38,6 +38,7 @@ use serde_json::{json, Map, Value as Json};
 use tanto_api::gql::{self, FieldError, Schema};
 use tanto_solver::Solver;
 use tanto_store::{Store, StoreError};
+use tracing::Instrument;
 
 pub use backend::EngineBackend;
 pub use worker::Worker;
@@ -261,11 +262,19 @@ impl Engine {
 
     /// Like [`Engine::execute`], serialised (cheaper for large answers such as introspection).
     pub async fn execute_bytes(&self, req: gql::Request) -> Vec<u8> {
-        gql::execute_bytes(self.schema, &self.api, tanto_api::Api::root(), req).await
+        let span = query_span(&req);
+        gql::execute_bytes(self.schema, &self.api, tanto_api::Api::root(), req).instrument(span).await
     }
 
     /// Executes one GraphQL request; the result is the whole response body.
     pub async fn execute(&self, req: gql::Request) -> Json {
-        gql::execute(self.schema, &self.api, tanto_api::Api::root(), req).await
+        let span = query_span(&req);
+        gql::execute(self.schema, &self.api, tanto_api::Api::root(), req).instrument(span).await
     }
+}
+
+/// The `query` span of one GraphQL request: its operation name and size, never its
+/// text (a query may carry a secret's plaintext). The solver's spans nest inside it.
+fn query_span(req: &gql::Request) -> tracing::Span {
+    tracing::info_span!("query", operation = req.operation_name.as_deref().unwrap_or(""), bytes = req.query.len())
 }
