@@ -5,7 +5,8 @@
 //! prerequisites are missing is reported as *skipped* (ignored), never as
 //! passed — and when `CI` is set ([`ci`]) it fails instead, with a message
 //! naming what is missing and how to install it. `scripts/setup.sh` installs
-//! everything listed here except `skopeo`.
+//! everything listed here but the conformance fixtures (shared/) and the
+//! network.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -108,8 +109,7 @@ impl Need {
                 "`python3` cannot make bcrypt hashes with its `crypt` module (Python 3.12 or older on glibc has it)"
                     .into()
             }),
-            Need::Skopeo => (!runs("skopeo", &["--version"]))
-                .then(|| "`skopeo` is not installed (apt-get install -y skopeo)".into()),
+            Need::Skopeo => (!runs("skopeo", &["--version"])).then(|| apt("`skopeo` is not installed", "skopeo")),
             Need::ConformanceFixtures => (!conformance_fixtures().exists()).then(|| {
                 format!(
                     "the conformance suite's fixtures are missing at `{}` (check out shared/ beside the repository)",
