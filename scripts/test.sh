@@ -12,6 +12,7 @@ cargo fmt --all --check
 echo "== cargo clippy ==" >&2
 cargo clippy --workspace --all-targets --locked -- -D warnings
 SKIP_EXAMPLE=1 ./scripts/setup.sh
+./target/release/tanto-fixtures prereqs
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast
 else

@@ -445,42 +445,48 @@ mod tests {
             SolvedBySameSolver,
             PersistedByAnotherSolver,
         }
-        // (case, before, worker, expected vertex spans in creation order: (label, cache, parent span's label or "solve"))
-        let cases: Vec<(&str, Before, Fake, &[(&str, &str, &str)])> = vec![
-            (
-                "a chain is computed",
-                Before::Nothing,
-                Fake::default(),
-                &[
+        struct Case {
+            name: &'static str,
+            before: Before,
+            worker: Fake,
+            /// The vertex spans in creation order: (label, cache, parent span's label or "solve").
+            want: &'static [(&'static str, &'static str, &'static str)],
+        }
+        let cases = vec![
+            Case {
+                name: "a chain is computed",
+                before: Before::Nothing,
+                worker: Fake::default(),
+                want: &[
                     ("mkdir /d2", "computed", "solve"),
                     ("mkdir /d1", "computed", "mkdir /d2"),
                     ("mkdir /d0", "computed", "mkdir /d1"),
                 ],
-            ),
-            (
-                "solved again: from memory",
-                Before::SolvedBySameSolver,
-                Fake::default(),
-                &[("mkdir /d2", "memory", "solve")],
-            ),
-            (
-                "a new solver: from the store",
-                Before::PersistedByAnotherSolver,
-                Fake::default(),
-                &[("mkdir /d2", "store", "solve")],
-            ),
-            (
-                "a failure fails the vertices above it",
-                Before::Nothing,
-                Fake { fail_on: Some("mkdir /d1".into()), ..Default::default() },
-                &[
+            },
+            Case {
+                name: "solved again: from memory",
+                before: Before::SolvedBySameSolver,
+                worker: Fake::default(),
+                want: &[("mkdir /d2", "memory", "solve")],
+            },
+            Case {
+                name: "a new solver: from the store",
+                before: Before::PersistedByAnotherSolver,
+                worker: Fake::default(),
+                want: &[("mkdir /d2", "store", "solve")],
+            },
+            Case {
+                name: "a failure fails the vertices above it",
+                before: Before::Nothing,
+                worker: Fake { fail_on: Some("mkdir /d1".into()), ..Default::default() },
+                want: &[
                     ("mkdir /d2", "failed", "solve"),
                     ("mkdir /d1", "failed", "mkdir /d2"),
                     ("mkdir /d0", "computed", "mkdir /d1"),
                 ],
-            ),
+            },
         ];
-        for (case, before, worker, want) in cases {
+        for Case { name: case, before, worker, want } in cases {
             let v = chain(3);
             let worker = Arc::new(worker);
             let solver = Solver::new(worker.clone());
