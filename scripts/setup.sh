@@ -12,8 +12,10 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # System packages: the OCI runtimes, the fixture registry and busybox image
 # source, python for the SDK examples, and tools the tests use (podman: the
-# Docker-compatible image store of the host_store and host_images tests).
-packages=(crun runc tini docker-registry busybox-static python3 python3-venv iptables iproute2 git ca-certificates podman)
+# Docker-compatible image store of the host_store and host_images tests; skopeo:
+# tarballs written by another tool, in host_images). What each test needs is
+# checked in one place: crates/tanto-testkit/src/prereq.rs.
+packages=(crun runc tini docker-registry busybox-static python3 python3-venv iptables iproute2 git ca-certificates podman skopeo)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then

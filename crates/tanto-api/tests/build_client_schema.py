@@ -2,7 +2,7 @@
 
 Usage: python3 build_client_schema.py <response.json>
 Exit 0 and print "ok ..." when the schema builds and the checks hold; exit 1 otherwise;
-exit 3 when graphql-core is not installed (the cargo test then skips).
+exit 3 when graphql-core is not installed (the harness checks for it first: `Need::PythonGraphql`).
 """
 
 import json

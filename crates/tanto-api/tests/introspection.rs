@@ -1,6 +1,6 @@
 //! The introspection query gql 4 (dagger-io 0.21.11) sends at connect, against the full Dagger
-//! v0.21 schema. When a Python with graphql-core is available (`TANTO_PYTHON`, else `python3`),
-//! the response also goes through `graphql.build_client_schema`, exactly as the SDK does.
+//! v0.21 schema; and the response through graphql-core's `graphql.build_client_schema`, exactly
+//! as the SDK does (with the Python `tanto_testkit::prereq::python_with` finds).
 
 use std::collections::HashSet;
 use std::time::Instant;
@@ -42,7 +42,12 @@ fn named(t: &Json) -> &str {
     }
 }
 
-#[tokio::test]
+tanto_testkit::tests! {
+    // test                                           prerequisites      kind
+    gql4_introspection_on_dagger_schema:              []                 async;
+    graphql_core_builds_a_client_schema_from_it:      [PythonGraphql]    async;
+}
+
 async fn gql4_introspection_on_dagger_schema() {
     let start = Instant::now();
     let body = introspect().await;
@@ -126,8 +131,6 @@ async fn gql4_introspection_on_dagger_schema() {
     eprintln!("introspection: {size} bytes, {values} values, cold {cold:?}, memoized {warm:?}");
     // The SDKs' introspection stays far below the executor's limit on response size.
     assert!(values < tanto_gql::limits::MAX_RESPONSE_POSITIONS / 10, "{values} values");
-
-    python_build_client_schema(&body);
 }
 
 /// How many JSON values `v` holds, itself included.
@@ -145,30 +148,21 @@ fn count_values(v: &Json) -> usize {
     n
 }
 
-fn python_build_client_schema(body: &Json) {
-    let python = std::env::var("TANTO_PYTHON").unwrap_or_else(|_| "python3".into());
+async fn graphql_core_builds_a_client_schema_from_it() {
+    let body = introspect().await;
+    let python = tanto_testkit::prereq::python_with("graphql").unwrap_or_else(|e| panic!("{e}"));
     let dir = std::env::temp_dir().join(format!("tanto-introspection-{}", std::process::id()));
-    if std::fs::create_dir_all(&dir).is_err() {
-        eprintln!("skipped build_client_schema: no temp dir");
-        return;
-    }
+    std::fs::create_dir_all(&dir).expect("making a temp dir");
     let file = dir.join("introspection.json");
-    std::fs::write(&file, serde_json::to_vec(body).expect("serializes")).expect("writes temp file");
+    std::fs::write(&file, serde_json::to_vec(&body).expect("serializes")).expect("writes temp file");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/build_client_schema.py");
     let out = std::process::Command::new(&python).arg(script).arg(&file).output();
     if std::env::var_os("TANTO_KEEP_INTROSPECTION").is_none() {
         let _ = std::fs::remove_dir_all(&dir);
     }
-    match out {
-        Err(e) => eprintln!("skipped build_client_schema: cannot run `{python}`: {e}"),
-        Ok(o) if o.status.code() == Some(3) => {
-            eprintln!("skipped build_client_schema: graphql-core not installed for `{python}`")
-        }
-        Ok(o) => {
-            let stdout = String::from_utf8_lossy(&o.stdout);
-            let stderr = String::from_utf8_lossy(&o.stderr);
-            assert!(o.status.success(), "build_client_schema failed:\n{stdout}\n{stderr}");
-            eprintln!("build_client_schema: {}", stdout.trim());
-        }
-    }
+    let o = out.unwrap_or_else(|e| panic!("cannot run `{}`: {e}", python.display()));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "build_client_schema failed:\n{stdout}\n{stderr}");
+    eprintln!("build_client_schema: {}", stdout.trim());
 }

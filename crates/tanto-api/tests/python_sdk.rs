@@ -1,6 +1,7 @@
 //! dagger-io (Python, 0.21.11) against the executor over loopback HTTP, the way `dagger
-//! session` serves it (DAGGER_SESSION_PORT + DAGGER_SESSION_TOKEN). Skips cleanly when no Python
-//! with dagger-io is available (`TANTO_PYTHON`, else `python3`).
+//! session` serves it (DAGGER_SESSION_PORT + DAGGER_SESSION_TOKEN), with the Python that
+//! `tanto_testkit::prereq::python_with` finds (`TANTO_PYTHON`, else setup.sh's `target/venv`,
+//! else `python3`); skipped when none has dagger-io, failed under CI.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +11,12 @@ use tanto_gql::schema::TypeKind;
 use tanto_gql::{execute_bytes, parse_request_body, FieldCall, FieldError, Obj, Resolved, Resolver, Schema};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
+
+tanto_testkit::tests! {
+    // test                                                   prerequisites   kind
+    dagger_io_drives_the_executor:                            [PythonSdk]     async;
+    dagger_io_builds_type_defs_and_reads_the_served_schema:   [PythonSdk]     async;
+}
 
 /// Answers any field: objects of the field's type, leaves naming the field.
 struct Generic;
@@ -122,10 +129,9 @@ async fn serve(listener: TcpListener, log: Arc<std::sync::Mutex<Vec<String>>>, r
     }
 }
 
-/// Runs `tests/<script>` with dagger-io against `resolver`; `None` when Python or dagger-io
-/// is missing (the test is then skipped).
-async fn run_script(script: &str, resolver: Arc<dyn Resolver>, root: Obj) -> Option<Vec<String>> {
-    let python = std::env::var("TANTO_PYTHON").unwrap_or_else(|_| "python3".into());
+/// Runs `tests/<script>` with dagger-io against `resolver`; returns the queries it sent.
+async fn run_script(script: &str, resolver: Arc<dyn Resolver>, root: Obj) -> Vec<String> {
+    let python = tanto_testkit::prereq::python_with("dagger").unwrap_or_else(|e| panic!("{e}"));
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds loopback");
     let port = listener.local_addr().expect("has an address").port();
     let log = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -143,16 +149,9 @@ async fn run_script(script: &str, resolver: Arc<dyn Resolver>, root: Obj) -> Opt
     server.abort();
     let out = match out {
         Err(_) => panic!("the Python SDK run of {script} timed out"),
-        Ok(Err(e)) => {
-            eprintln!("skipped: cannot run `{python}`: {e}");
-            return None;
-        }
+        Ok(Err(e)) => panic!("cannot run `{}`: {e}", python.display()),
         Ok(Ok(o)) => o,
     };
-    if out.status.code() == Some(3) {
-        eprintln!("skipped: dagger-io is not installed for `{python}`");
-        return None;
-    }
     let queries = log.lock().unwrap().clone();
     assert!(
         out.status.success(),
@@ -167,17 +166,15 @@ async fn run_script(script: &str, resolver: Arc<dyn Resolver>, root: Obj) -> Opt
             eprintln!("  {q}");
         }
     }
-    Some(queries)
+    queries
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dagger_io_drives_the_executor() {
     run_script("python_sdk.py", Arc::new(Generic), Obj::new("Query", ())).await;
 }
 
 /// The real resolvers for the pure-data types (type defs, functions, modules, envs): no
 /// engine work is needed, so an engine that refuses all work is enough.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dagger_io_builds_type_defs_and_reads_the_served_schema() {
     let api = tanto_api::Api::new(tanto_api::dagger::coverage::probe_engine(), Arc::new(tanto_api::Objects::default()));
     run_script("python_sdk_typedefs.py", Arc::new(api), tanto_api::Api::root()).await;

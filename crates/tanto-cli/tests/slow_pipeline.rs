@@ -1,4 +1,4 @@
-//! Slow tier (`#[ignore]`): a real-world style Python CI pipeline, driven by the
+//! Slow tier (`slow` in the table): a real-world style Python CI pipeline, driven by the
 //! official Dagger Python SDK (dagger-io 0.21.11) against the `tanto` binary, in two
 //! separate sessions on one state dir. The pipeline is `slow_pipeline.py` next to this
 //! file; the project is `examples/pyproject`; the base image is the testkit's
@@ -26,21 +26,9 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
 }
 
-/// A Python that imports `dagger`, or why there is none.
-fn python() -> Result<PathBuf, String> {
-    let candidates: Vec<PathBuf> = match std::env::var_os("TANTO_PYTHON") {
-        Some(p) => vec![p.into()],
-        None => vec![workspace().join("target/venv/bin/python"), "python3".into()],
-    };
-    for p in &candidates {
-        let ok = Command::new(p).args(["-c", "import dagger"]).output().map(|o| o.status.success()).unwrap_or(false);
-        if ok {
-            return Ok(p.clone());
-        }
-    }
-    Err(format!(
-        "no Python with dagger-io among {candidates:?}: run scripts/setup.sh (it makes target/venv) or set TANTO_PYTHON"
-    ))
+tanto_testkit::tests! {
+    // test                                             prerequisites                                          kind
+    slow_python_pipeline_twice_second_from_cache:       [Root, Registry, OciRuntime, Iptables, PythonSdk]  sync slow;
 }
 
 /// One session of the pipeline; returns its `SLOW_PIPELINE_RESULT`.
@@ -90,19 +78,8 @@ struct Run {
     dir: tempfile::TempDir,
 }
 
-#[test]
-#[ignore]
 fn slow_python_pipeline_twice_second_from_cache() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipping: needs root");
-        return;
-    }
-    if let Some(why) = tanto_testkit::registry_skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
-    let python = python().unwrap_or_else(|e| panic!("{e}"));
+    let python = tanto_testkit::prereq::python_with("dagger").unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().unwrap();
     let registry = tanto_testkit::Registry::start(&dir.path().join("registry")).expect("starting docker-registry");
     let addr = registry.address();

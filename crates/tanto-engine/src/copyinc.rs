@@ -289,6 +289,7 @@ fn apply(
 }
 
 #[cfg(test)]
+#[allow(clippy::type_complexity)] // the cases are tables of tuples
 mod tests {
     //! Each case copies a source onto a base in full, changes the source in a
     //! new overlay layer (as a host upload or a step would), then copies the
@@ -300,6 +301,7 @@ mod tests {
 
     use tanto_model::{FileAction, FileOp, Owner};
     use tanto_store::{CacheRecord, SnapshotId, Store};
+    use tanto_testkit::prereq::Need;
 
     use crate::worker::{apply_actions, file_op_blocking};
 
@@ -402,8 +404,7 @@ mod tests {
 
     #[test]
     fn incremental_copies_equal_full_copies() {
-        if !rustix::process::geteuid().is_root() {
-            eprintln!("skipped: needs root for overlay mounts");
+        if !tanto_testkit::prereq::unit_test_can_run("incremental_copies_equal_full_copies", &[Need::Root]) {
             return;
         }
         let changes: &[(&str, Change)] = &[
@@ -476,8 +477,7 @@ mod tests {
 
     #[test]
     fn chains_of_changes_stay_equal_and_are_bounded() {
-        if !rustix::process::geteuid().is_root() {
-            eprintln!("skipped: needs root for overlay mounts");
+        if !tanto_testkit::prereq::unit_test_can_run("chains_of_changes_stay_equal_and_are_bounded", &[Need::Root]) {
             return;
         }
         let tmp = tempfile::tempdir().unwrap();

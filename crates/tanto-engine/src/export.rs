@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use tanto_model::Ref;
 use tanto_oci::registry::{Credential, RegistryAuth};
+use tanto_solver::CacheStatus;
 
 use crate::backend::EngineBackend;
 use tanto_fs::{CopyOpts, Filter, Root};
@@ -98,6 +99,7 @@ fn ensure_dir(dir: &Path) -> Result<(), EngineError> {
 
 impl EngineBackend {
     /// Uploads a host directory; the returned ref's result is already in the cache.
+    #[tracing::instrument(name = "upload", skip_all, fields(path = %spec.path.display(), digest, cache))]
     pub(crate) async fn upload_host_dir(&self, spec: UploadSpec) -> Result<Ref, EngineError> {
         let lock = {
             let mut locks = self.host.uploads.lock().await;
@@ -109,6 +111,10 @@ impl EngineBackend {
         let path = spec.path.clone();
         let describe = store.clone();
         let up = blocking(move || Ok(upload::upload(&store, &spec)?)).await?;
+        let cache = if up.stats.cached { CacheStatus::Store } else { CacheStatus::Computed };
+        tracing::Span::current()
+            .record("digest", tracing::field::display(up.vertex.key()))
+            .record("cache", cache.as_str());
         let (key, what) = (up.vertex.key().to_string(), format!("upload {}", path.display()));
         if let Err(e) = blocking(move || Ok(describe.describe(&key, "local", &what, &[])?)).await {
             tracing::warn!(error = %e, "describing a host upload failed");
@@ -151,6 +157,7 @@ impl EngineBackend {
         Ok(tanto_fs::path::find_up(&self.host.workdir, name))
     }
 
+    #[tracing::instrument(name = "export", skip(self, root, wipe_first), fields(digest = root.map(|r| tracing::field::display(r.vertex.key()))))]
     pub(crate) async fn do_export_directory(
         &self,
         root: Option<&Ref>,
@@ -186,6 +193,7 @@ impl EngineBackend {
         Ok(out.to_string_lossy().into_owned())
     }
 
+    #[tracing::instrument(name = "export", skip(self, root, allow_parent_dir), fields(digest = root.map(|r| tracing::field::display(r.vertex.key()))))]
     pub(crate) async fn do_export_file(
         &self,
         root: Option<&Ref>,

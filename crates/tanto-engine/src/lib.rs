@@ -38,6 +38,7 @@ use serde_json::Value as Json;
 use tanto_gql::Schema;
 use tanto_solver::Solver;
 use tanto_store::Store;
+use tracing::Instrument;
 
 pub use backend::EngineBackend;
 pub use worker::Worker;
@@ -218,11 +219,19 @@ impl Engine {
 
     /// Like [`Engine::execute`], serialised (cheaper for large answers such as introspection).
     pub async fn execute_bytes(&self, req: tanto_gql::Request) -> Vec<u8> {
-        tanto_gql::execute_bytes(self.schema, &self.api, tanto_api::Api::root(), req).await
+        let span = query_span(&req);
+        tanto_gql::execute_bytes(self.schema, &self.api, tanto_api::Api::root(), req).instrument(span).await
     }
 
     /// Executes one GraphQL request; the result is the whole response body.
     pub async fn execute(&self, req: tanto_gql::Request) -> Json {
-        tanto_gql::execute(self.schema, &self.api, tanto_api::Api::root(), req).await
+        let span = query_span(&req);
+        tanto_gql::execute(self.schema, &self.api, tanto_api::Api::root(), req).instrument(span).await
     }
+}
+
+/// The `query` span of one GraphQL request: its operation name and size, never its
+/// text (a query may carry a secret's plaintext). The solver's spans nest inside it.
+fn query_span(req: &tanto_gql::Request) -> tracing::Span {
+    tracing::info_span!("query", operation = req.operation_name.as_deref().unwrap_or(""), bytes = req.query.len())
 }

@@ -184,9 +184,12 @@ fn line_bounds(data: &[u8], start: usize, end: usize) -> (usize, usize) {
     (ls, le.max(ls))
 }
 
+/// The lines a group of matches spans (start, end) and the matches in it (start, end).
+type LineGroup = (usize, usize, Vec<(usize, usize)>);
+
 /// The matches of `re` in `data`, grouped by the lines they span.
 pub fn matches(re: &Regex, data: &[u8], multiline: bool) -> Vec<SearchMatch> {
-    let mut out: Vec<(usize, usize, Vec<(usize, usize)>)> = Vec::new();
+    let mut out: Vec<LineGroup> = Vec::new();
     for m in re.find_iter(data) {
         if m.start() == m.end() && m.start() == data.len() && !data.is_empty() {
             continue;
@@ -218,7 +221,7 @@ pub fn matches(re: &Regex, data: &[u8], multiline: bool) -> Vec<SearchMatch> {
         .collect()
 }
 
-fn push(out: &mut Vec<(usize, usize, Vec<(usize, usize)>)>, data: &[u8], s: usize, e: usize) {
+fn push(out: &mut Vec<LineGroup>, data: &[u8], s: usize, e: usize) {
     let (ls, le) = line_bounds(data, s, e);
     match out.last_mut() {
         Some(last) if ls < last.1 => {
@@ -230,6 +233,7 @@ fn push(out: &mut Vec<(usize, usize, Vec<(usize, usize)>)>, data: &[u8], s: usiz
 }
 
 #[cfg(test)]
+#[allow(clippy::type_complexity)] // the cases are tables of tuples
 mod tests {
     use super::*;
 

@@ -345,7 +345,7 @@ impl Services {
             let key = spec.digest;
             let slot = {
                 let mut slots = this.slots.lock();
-                let entry = slots.entry(key.clone()).or_insert_with(|| (Arc::new(Slot { cell: OnceCell::new() }), 0));
+                let entry = slots.entry(key).or_insert_with(|| (Arc::new(Slot { cell: OnceCell::new() }), 0));
                 entry.1 += 1;
                 entry.0.clone()
             };

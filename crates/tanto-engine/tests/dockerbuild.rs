@@ -10,7 +10,18 @@ use tanto_engine::Engine;
 
 mod common;
 
-use common::{engine, first_error, fixture, query, skip_reason};
+use common::{engine, first_error, fixture, query};
+
+tanto_testkit::tests! {
+    // test                                                            prerequisites                          kind
+    docker_build_builds_the_target_lazily_and_caches_every_step:       [Root, Registry, Busybox, OciRuntime]  async;
+    docker_build_of_a_richer_dockerfile:                               [Root, Registry, Busybox, OciRuntime]  async;
+    healthchecks_round_trip_through_a_registry:                        [Root, Registry, Busybox, OciRuntime]  async;
+    docker_build_add_unpacks_local_archives_and_runs_shebang_heredocs: [Root, Registry, Busybox, OciRuntime]  async;
+    directory_and_file_actions:                                        [Root, Registry, Busybox, OciRuntime]  async;
+    secrets_are_used_by_name_and_never_stored:                         [Root, Registry, Busybox, OciRuntime]  async;
+    a_changed_secret_value_is_another_secret:                          [Root, Registry, Busybox, OciRuntime]  async;
+}
 
 /// The single leaf of a successful answer (queries here select one path).
 fn leaf(v: &Value) -> Value {
@@ -65,12 +76,7 @@ ENV GREETING=hi
 CMD ["cat", "/app/out.txt"]
 "#;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_build_builds_the_target_lazily_and_caches_every_step() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let fx = fixture();
     let state = tempfile::tempdir().unwrap();
     let files =
@@ -133,12 +139,7 @@ RUN --network=none wc -l < /proc/net/dev > /tmp/netdev
 EXPOSE 8080
 "#;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_build_of_a_richer_dockerfile() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let fx = fixture();
     let state = tempfile::tempdir().unwrap();
     let e = engine(&fx, state.path()).await;
@@ -179,12 +180,7 @@ async fn docker_build_of_a_richer_dockerfile() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthchecks_round_trip_through_a_registry() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let fx = fixture();
     let state = tempfile::tempdir().unwrap();
     let e = engine(&fx, state.path()).await;
@@ -233,12 +229,7 @@ fn tar_with(name: &str, content: &str) -> String {
     String::from_utf8(out).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_build_add_unpacks_local_archives_and_runs_shebang_heredocs() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let fx = fixture();
     let state = tempfile::tempdir().unwrap();
     let e = engine(&fx, state.path()).await;
@@ -252,12 +243,7 @@ async fn docker_build_add_unpacks_local_archives_and_runs_shebang_heredocs() {
     assert_eq!(ok(&e, &q).await, json!("from the tar\nplain\nscript /dev/pipes/EOF\nfiles.tar\n"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn directory_and_file_actions() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let fx = fixture();
     let state = tempfile::tempdir().unwrap();
     let e = engine(&fx, state.path()).await;
@@ -472,12 +458,7 @@ fn files_containing(dir: &Path, needles: &[&[u8]]) -> Vec<PathBuf> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_are_used_by_name_and_never_stored() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let fx = fixture();
     let state = tempfile::tempdir().unwrap();
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
@@ -542,12 +523,7 @@ async fn secrets_are_used_by_name_and_never_stored() {
     assert!(leaks.is_empty(), "secret plaintext under the state dir: {leaks:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_secret_value_is_another_secret() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let fx = fixture();
     let state = tempfile::tempdir().unwrap();
     let e = engine(&fx, state.path()).await;

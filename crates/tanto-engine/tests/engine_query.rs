@@ -9,7 +9,14 @@ use serde_json::{json, Value};
 
 mod common;
 
-use common::{ask, ask_err, fixture, query, skip_reason};
+use common::{ask, ask_err, fixture, query};
+
+tanto_testkit::tests! {
+    addresses_are_images_paths_git_urls_secrets_and_services: [Root, Registry, Busybox, OciRuntime]    async;
+    cache_entries_are_listed_and_pruned_for_real:             [Root, Registry, Busybox, OciRuntime]    async;
+    the_current_workspace_reads_inside_its_boundary:          [Root, Registry, Busybox, OciRuntime]    async;
+    prune_while_pipelines_run_breaks_nothing:                 [Root, Registry, Busybox, OciRuntime]    async;
+}
 
 fn write(root: &Path, files: &[(&str, &str)]) {
     for (p, data) in files {
@@ -24,12 +31,7 @@ fn du(dir: &Path) -> u64 {
     tanto_store::disk_usage(dir)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn addresses_are_images_paths_git_urls_secrets_and_services() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let fx = fixture();
     let tmp = tempfile::tempdir().unwrap();
     let work = tmp.path().join("work");
@@ -139,12 +141,7 @@ const BIG_STEP: &str = r#"{ container { from(address: "busybox") { withExec(args
 
 const ENTRIES: &str = r#"{ engine { localCache { entrySet { entryCount diskSpaceBytes entries { description diskSpaceBytes recordType recordTypes activelyUsed createdTimeUnixNano mostRecentUseTimeUnixNano dagqlCall } } } } }"#;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cache_entries_are_listed_and_pruned_for_real() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let fx = fixture();
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
@@ -235,12 +232,7 @@ async fn cache_entries_are_listed_and_pruned_for_real() {
     assert!(bad.contains("prune(maxUsedSpace:)") && bad.contains("is not a size"), "{bad}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_current_workspace_reads_inside_its_boundary() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let fx = fixture();
     let tmp = tempfile::tempdir().unwrap();
     let root = std::fs::canonicalize(tmp.path()).unwrap();
@@ -340,12 +332,7 @@ async fn the_current_workspace_reads_inside_its_boundary() {
 /// Pruning while pipelines run never breaks them: every result a step uses is
 /// held (leased) from its lookup or commit until the step is done with it,
 /// in this engine and in others on the same state dir.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn prune_while_pipelines_run_breaks_nothing() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let fx = fixture();
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");

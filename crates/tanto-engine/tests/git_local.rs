@@ -10,7 +10,12 @@ use tanto_engine::Engine;
 
 mod common;
 
-use common::{ask_err, engine_offline as engine, query, skip_reason_git as skip_reason};
+use common::{ask_err, engine_offline as engine, query};
+
+tanto_testkit::tests! {
+    // test                                prerequisiteskind
+    directory_as_git_and_common_ancestors: [Root, Git]  async;
+}
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
@@ -68,12 +73,7 @@ fn make_repo(dir: &Path) -> Repo {
     Repo { base, feature, main }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn directory_as_git_and_common_ancestors() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let tmp = tempfile::tempdir().unwrap();
     let r = make_repo(&tmp.path().join("repo"));
     let e = engine(tmp.path()).await;

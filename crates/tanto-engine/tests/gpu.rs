@@ -13,6 +13,11 @@ use std::path::Path;
 use common::*;
 use serde_json::Value;
 
+tanto_testkit::tests! {
+    // test                         prerequisites                          kind
+    gpus_from_a_synthetic_cdi_spec: [Root, Registry, Busybox, OciRuntime]  async;
+}
+
 async fn ok(e: &tanto_engine::Engine, q: &str) -> Value {
     let v = query(e, q).await;
     assert!(v.get("errors").is_none(), "{q}: {v}");
@@ -85,12 +90,7 @@ containerEdits:
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gpus_from_a_synthetic_cdi_spec() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let fx = fixture();
     let tmp = tempfile::tempdir().unwrap();
     let cdi_dir = tmp.path().join("cdi");
@@ -192,7 +192,7 @@ async fn gpus_from_a_synthetic_cdi_spec() {
         "{err}"
     );
     std::fs::remove_file(cdi_dir.join("zz-broken.yaml")).unwrap();
-    std::fs::rename(&cdi_dir.join("nvidia.yaml"), cdi_dir.join("nvidia.yaml.off")).unwrap();
+    std::fs::rename(cdi_dir.join("nvidia.yaml"), cdi_dir.join("nvidia.yaml.off")).unwrap();
     let err = run(&e, r#"experimentalWithGPU(devices: ["0"])"#, "echo once more").await.unwrap_err();
     assert!(
         err.contains("no cdi spec for `nvidia.com/gpu`")

@@ -1,7 +1,7 @@
 //! Host files in, artifacts and images out: real engines (in-process) against
 //! a real local registry, as tables of cases.
-//! Needs root, crun or runc, docker-registry and busybox-static; the podman
-//! interop case also needs podman (skipped with a reason otherwise).
+//! What each test needs is in the table below (skipped when missing, failed
+//! under CI).
 
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -15,7 +15,17 @@ use tanto_store::upload::{upload, UploadSpec, MAX_DEPTH};
 
 mod common;
 
-use common::{ask, ask_err, fixture, query, skip_reason, Fixture};
+use common::{ask, ask_err, fixture, query, Fixture};
+
+tanto_testkit::tests! {
+    // test                                               prerequisites                                        kind
+    host_directories_in_and_exports_out:                  [Root, Registry, Busybox, OciRuntime]                async;
+    uploads_are_incremental:                              [Root]                                               sync;
+    images_out_and_back_in:                               [Root, Registry, Busybox, OciRuntime, Podman]        async;
+    registry_credentials_for_publish_and_pull:            [Root, Registry, Busybox, OciRuntime, PythonBcrypt]  async;
+    imports_of_skopeo_tarballs:                           [Root, Registry, Busybox, OciRuntime, Skopeo]        async;
+    imports_of_bad_tarballs_and_multi_platform_publish:   [Root, Registry, Busybox, OciRuntime]                async;
+}
 
 /// An engine whose client works in `workdir`, with its state in `state`.
 async fn engine(fx: &Fixture, workdir: &Path, state: &Path) -> Arc<Engine> {
@@ -52,12 +62,7 @@ fn files_below(dir: &Path) -> BTreeSet<String> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_directories_in_and_exports_out() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let fx = fixture();
     let tmp = tempfile::tempdir().unwrap();
     let work = tmp.path().join("work");
@@ -205,12 +210,7 @@ async fn host_directories_in_and_exports_out() {
     assert!(!std::fs::symlink_metadata(work.join("top-link")).unwrap().file_type().is_symlink());
 }
 
-#[test]
 fn uploads_are_incremental() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
     write(&src, &[("a/1.txt", "1"), ("a/2.txt", "2"), ("b/3.txt", "3"), ("top.txt", "t")]);
@@ -334,12 +334,7 @@ fn secret_container(extra: &str) -> String {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn images_out_and_back_in() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let fx = fixture();
     let tmp = tempfile::tempdir().unwrap();
     let e = engine(&fx, tmp.path(), &tmp.path().join("state")).await;
@@ -476,21 +471,14 @@ async fn images_out_and_back_in() {
     assert!(err.contains("give a tag"), "{err}");
 
     // Podman (Debian's) pulls and runs what tanto published, unchanged.
-    match podman_run(&published) {
-        Ok(out) => assert_eq!(out, "built\n"),
-        Err(why) => eprintln!("skipping the podman interop check: {why}"),
-    }
+    assert_eq!(podman_run(&published), "built\n");
 }
 
 /// Runs `reference`'s entrypoint with podman (ulimits as environment.md §5 says).
-fn podman_run(reference: &str) -> Result<String, String> {
-    if !Path::new("/usr/bin/podman").exists() {
-        return Err("podman is not installed (apt-get install podman)".into());
-    }
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+fn podman_run(reference: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("containers.conf");
-    std::fs::write(&conf, "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\n")
-        .map_err(|e| e.to_string())?;
+    std::fs::write(&conf, "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\n").unwrap();
     let out = std::process::Command::new("podman")
         .env("CONTAINERS_CONF", &conf)
         .args([
@@ -501,11 +489,9 @@ fn podman_run(reference: &str) -> Result<String, String> {
         ])
         .args(["run", "--rm", "--network=none", "--tls-verify=false", reference])
         .output()
-        .map_err(|e| format!("podman did not start: {e}"))?;
-    if !out.status.success() {
-        panic!("podman could not run {reference}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        .expect("starting podman");
+    assert!(out.status.success(), "podman could not run {reference}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// docker-registry with htpasswd auth (user `tanto`, password `pw`), stopped on drop.
@@ -522,16 +508,14 @@ impl Drop for AuthRegistry {
     }
 }
 
-/// Starts the registry, or says why it cannot (a bcrypt hash needs python3's `crypt`).
-fn auth_registry() -> Result<AuthRegistry, String> {
+/// Starts the registry (a bcrypt hash needs python3's `crypt`: `Need::PythonBcrypt`).
+fn auth_registry() -> AuthRegistry {
     let hash = std::process::Command::new("python3")
         .args(["-W", "ignore", "-c", "import crypt; print(crypt.crypt('pw', crypt.mksalt(crypt.METHOD_BLOWFISH)))"])
         .output()
-        .map_err(|e| format!("python3 is needed to make a bcrypt hash: {e}"))?;
+        .expect("running python3 to make a bcrypt hash");
     let hash = String::from_utf8_lossy(&hash.stdout).trim().to_string();
-    if !hash.starts_with("$2") {
-        return Err("python3's `crypt` cannot make bcrypt hashes here".into());
-    }
+    assert!(hash.starts_with("$2"), "python3's `crypt` made no bcrypt hash: {hash}");
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("htpasswd"), format!("tanto:{hash}\n")).unwrap();
     let port = tanto_testkit::registry::free_port().unwrap();
@@ -552,30 +536,19 @@ fn auth_registry() -> Result<AuthRegistry, String> {
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .spawn()
-        .map_err(|e| format!("docker-registry did not start: {e}"))?;
+        .expect("starting docker-registry");
     let r = AuthRegistry { child, addr: format!("127.0.0.1:{port}"), _dir: dir };
     for _ in 0..200 {
         if std::net::TcpStream::connect(&r.addr).is_ok() {
-            return Ok(r);
+            return r;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    Err("the htpasswd registry did not come up".into())
+    panic!("the htpasswd registry did not come up")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registry_credentials_for_publish_and_pull() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
-    let reg = match auth_registry() {
-        Ok(r) => r,
-        Err(why) => {
-            eprintln!("skipping: {why}");
-            return;
-        }
-    };
+    let reg = auth_registry();
     let fx = fixture();
     let tmp = tempfile::tempdir().unwrap();
     let tag = format!("{}/private/app:v1", reg.addr);
@@ -632,36 +605,33 @@ async fn registry_credentials_for_publish_and_pull() {
     assert_eq!(got["data"]["container"]["from"]["file"]["contents"], json!("private"), "{got}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn imports_of_other_tools_tarballs_and_multi_platform_publish() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
+/// Tarballs written by skopeo (docker save format and OCI layout) import and run.
+async fn imports_of_skopeo_tarballs() {
+    let fx = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let e = engine(&fx, tmp.path(), &tmp.path().join("state")).await;
+    for (name, dest) in [("docker.tar", "docker-archive"), ("oci.tar", "oci-archive")] {
+        let path = tmp.path().join(name);
+        let out = std::process::Command::new("skopeo")
+            .args(["copy", "--src-tls-verify=false", &format!("docker://{}/library/busybox:1.36", fx.addr)])
+            .arg(format!("{dest}:{}", path.display()))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "skopeo: {}", String::from_utf8_lossy(&out.stderr));
+        let q = format!(
+            r#"{{ container {{ import(source: "FILE") {{ withExec(args: ["sh", "-c", "echo imported from {dest}"]) {{ stdout }} }} }} }}"#
+        );
+        let file = ask(&e, &format!(r#"{{ host {{ file(path: "{name}") {{ id }} }} }}"#), "host.file.id").await;
+        let got = ask(&e, &q.replace("FILE", file.as_str().unwrap()), "container.import.withExec.stdout").await;
+        assert_eq!(got, json!(format!("imported from {dest}\n")));
     }
+}
+
+async fn imports_of_bad_tarballs_and_multi_platform_publish() {
     let fx = fixture();
     let tmp = tempfile::tempdir().unwrap();
     let e = engine(&fx, tmp.path(), &tmp.path().join("state")).await;
 
-    // Tarballs written by skopeo (docker save format and OCI layout) import and run.
-    if Path::new("/usr/bin/skopeo").exists() {
-        for (name, dest) in [("docker.tar", "docker-archive"), ("oci.tar", "oci-archive")] {
-            let path = tmp.path().join(name);
-            let out = std::process::Command::new("skopeo")
-                .args(["copy", "--src-tls-verify=false", &format!("docker://{}/library/busybox:1.36", fx.addr)])
-                .arg(format!("{dest}:{}", path.display()))
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "skopeo: {}", String::from_utf8_lossy(&out.stderr));
-            let q = format!(
-                r#"{{ container {{ import(source: "FILE") {{ withExec(args: ["sh", "-c", "echo imported from {dest}"]) {{ stdout }} }} }} }}"#
-            );
-            let file = ask(&e, &format!(r#"{{ host {{ file(path: "{name}") {{ id }} }} }}"#), "host.file.id").await;
-            let got = ask(&e, &q.replace("FILE", file.as_str().unwrap()), "container.import.withExec.stdout").await;
-            assert_eq!(got, json!(format!("imported from {dest}\n")));
-        }
-    } else {
-        eprintln!("skipping skopeo tarballs: skopeo is not installed (apt-get install skopeo)");
-    }
     let err =
         ask_err(&e, r#"{ container { import(source: "FILE") { sync } } }"#.replace("FILE", "nope").as_str()).await;
     assert!(err.contains("nope"), "{err}");

@@ -12,7 +12,11 @@ use tanto_engine::{Engine, EngineOptions};
 
 mod common;
 
-use common::{fixture, skip_reason};
+use common::fixture;
+
+tanto_testkit::tests! {
+    long_chains_and_big_bodies_through_the_server: [Root, Registry, Busybox, OciRuntime]    async;
+}
 
 /// `{container{from(address:"busybox"){withEnvVariable(name:"A0",value:"0"){ ... {<leaf>}}}}}`
 fn chain(calls: usize, leaf: &str) -> String {
@@ -64,12 +68,7 @@ fn first_error(body: &[u8]) -> Option<String> {
     v["errors"][0]["message"].as_str().map(str::to_string)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_chains_and_big_bodies_through_the_server() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let fx = fixture();
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("engine.toml");

@@ -6,19 +6,22 @@ use serde_json::{json, Value};
 
 mod common;
 
-use common::{ask, ask_err, engine, first_error, fixture, query, skip_reason};
+use common::{ask, ask_err, engine, first_error, fixture, query};
+
+tanto_testkit::tests! {
+    pipelines_against_a_real_registry:                [Root, Registry, Busybox, OciRuntime]    async;
+    a_chain_runs_once_and_stays_cached_after_restart: [Root, Registry, Busybox, OciRuntime]    async;
+    identical_concurrent_requests_run_once:           [Root, Registry, Busybox, OciRuntime]    async;
+    selecting_a_missing_path_fails_at_sync:           [Root]                                   async;
+    mount_owners_apply_in_the_container:              [Root, Registry, Busybox, OciRuntime]    async;
+}
 
 /// Follows `path` (dot-separated keys) into `data`.
 fn at<'a>(v: &'a Value, path: &str) -> &'a Value {
     path.split('.').fold(&v["data"], |v, k| &v[k])
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelines_against_a_real_registry() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let fx = fixture();
     let state = tempfile::tempdir().unwrap();
     let e = engine(&fx, state.path()).await;
@@ -144,12 +147,7 @@ fn chain_query(n: usize, tag: &str) -> String {
     q
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chain_runs_once_and_stays_cached_after_restart() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let fx = fixture();
     let state = tempfile::tempdir().unwrap();
     let q = chain_query(20, "restart");
@@ -172,12 +170,7 @@ async fn a_chain_runs_once_and_stays_cached_after_restart() {
     assert!(s.cache_hits >= 1, "{s:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identical_concurrent_requests_run_once() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let fx = fixture();
     let state = tempfile::tempdir().unwrap();
     let e = engine(&fx, state.path()).await;
@@ -191,12 +184,7 @@ async fn identical_concurrent_requests_run_once() {
 
 /// Selecting a path that is not there fails when the object is evaluated
 /// (`sync`), with Dagger's wording, and an existing one of the wrong kind too.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn selecting_a_missing_path_fails_at_sync() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let state = tempfile::tempdir().unwrap();
     let e = common::engine_offline(state.path()).await;
     let base = r#"directory { withNewFile(path: "foo", contents: "bar") { withNewDirectory(path: "sub")"#;
@@ -226,12 +214,7 @@ async fn selecting_a_missing_path_fails_at_sync() {
 /// mounted content owned by that user and group (a chowned copy, as Dagger
 /// makes; a cache volume is chowned when it is created), names resolved with
 /// the container's /etc/passwd and /etc/group; the source stays as it was.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mount_owners_apply_in_the_container() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let fx = fixture();
     let state = tempfile::tempdir().unwrap();
     let e = engine(&fx, state.path()).await;

@@ -1,10 +1,10 @@
 //! Services end to end: real engines (in-process) against a real registry with a
 //! busybox image, busybox `httpd` as the service. Needs root, crun or runc, iptables,
-//! docker-registry and busybox-static; skips with a printed reason otherwise.
+//! docker-registry and busybox-static (skipped when missing, failed under CI).
 //!
-//! The slow tier (`#[ignore]`): a PostgreSQL server from Debian's postgresql package,
+//! The slow tier (`slow` in the table): a PostgreSQL server from Debian's postgresql package,
 //! in an image `scripts/postgres-image.sh` builds with mmdebstrap, queried with psql:
-//! `TANTO_PG_IMAGE=127.0.0.1:PORT/tanto/postgres:15 cargo test -p tanto-engine --test services -- --ignored postgres`.
+//! `TANTO_PG_IMAGE=127.0.0.1:PORT/tanto/postgres:15 cargo nextest run -p tanto-engine --test services --run-ignored ignored-only postgres`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,6 +12,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tanto_engine::{Engine, EngineOptions};
+
+tanto_testkit::tests! {
+    // test                                    prerequisites                                    kind
+    bindings_endpoints_start_stop_and_tunnels: [Root, Registry, Busybox, OciRuntime, Iptables]  async;
+    sessions_do_not_see_each_others_services:  [Root, Registry, Busybox, OciRuntime, Iptables]  async;
+    slow_postgres_service_queried_with_psql:   [Root, Registry, Busybox, OciRuntime, Iptables]  async slow;
+}
 
 struct Fixture {
     _registry: tanto_testkit::Registry,
@@ -23,19 +30,6 @@ struct Fixture {
 async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
     static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     LOCK.lock().await
-}
-
-fn skip_reason() -> Option<&'static str> {
-    if !rustix::process::geteuid().is_root() {
-        return Some("needs root");
-    }
-    if !Path::new("/usr/bin/docker-registry").exists() {
-        return Some("needs docker-registry (apt-get install docker-registry)");
-    }
-    if std::process::Command::new("iptables-save").arg("--version").output().is_err() {
-        return Some("needs iptables (apt-get install iptables)");
-    }
-    None
 }
 
 fn fixture() -> Fixture {
@@ -128,12 +122,7 @@ fn leftovers(slot: Option<u8>) -> String {
     lines.join("\n")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bindings_endpoints_start_stop_and_tunnels() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let _serial = serial().await;
     let fx = fixture();
     let state = tempfile::tempdir().unwrap();
@@ -329,12 +318,7 @@ async fn http_get(endpoint: &str, path: &str) -> String {
 }
 
 /// Services of one session cannot be reached from another session's containers.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_do_not_see_each_others_services() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let _serial = serial().await;
     let fx = fixture();
     let (sa, sb) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -371,14 +355,8 @@ async fn sessions_do_not_see_each_others_services() {
 
 /// Slow tier: PostgreSQL from Debian's package as a service, queried with psql.
 /// Build and push the image first (`scripts/postgres-image.sh REGISTRY`), then run with
-/// `TANTO_PG_IMAGE=REGISTRY/tanto/postgres:15 cargo test -p tanto-engine --test services -- --ignored postgres`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
+/// `TANTO_PG_IMAGE=REGISTRY/tanto/postgres:15 cargo nextest run -p tanto-engine --test services --run-ignored ignored-only postgres`.
 async fn slow_postgres_service_queried_with_psql() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let Ok(image) = std::env::var("TANTO_PG_IMAGE") else {
         panic!(
             "set TANTO_PG_IMAGE to the image scripts/postgres-image.sh pushed (e.g. 127.0.0.1:5000/tanto/postgres:15)"

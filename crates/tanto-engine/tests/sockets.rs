@@ -15,6 +15,11 @@ use std::process::Command;
 use common::*;
 use serde_json::{json, Value};
 
+tanto_testkit::tests! {
+    // test                               prerequisites                                    kind
+    containers_talk_to_host_unix_sockets: [Root, Registry, Busybox, OciRuntime, StaticCc]  async;
+}
+
 /// Connects to argv[1], sends argv[2] and a newline, prints the answer.
 const CLIENT_C: &str = r#"
 #include <string.h>
@@ -84,12 +89,7 @@ async fn socket_id(e: &tanto_engine::Engine, path: &Path) -> String {
     v["host"]["unixSocket"]["id"].as_str().unwrap().to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn containers_talk_to_host_unix_sockets() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let fx = fixture();
     let tmp = tempfile::tempdir().unwrap();
     build_client(tmp.path());

@@ -11,7 +11,12 @@ use serde_json::{json, Value};
 
 mod common;
 
-use common::{engine_offline as engine, query, skip_reason_git as skip_reason};
+use common::{engine_offline as engine, query};
+
+tanto_testkit::tests! {
+    // test               prerequisiteskind
+    git_and_http_sources: [Root, Git]  async;
+}
 
 fn git(dir: &Path, args: &[&str]) {
     let ok = Command::new("git")
@@ -107,12 +112,7 @@ fn http_server() -> String {
     format!("http://{addr}")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn git_and_http_sources() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let tmp = tempfile::tempdir().unwrap();
     let (_daemon, repo) = git_server(&tmp.path().join("git"));
     let web = http_server();

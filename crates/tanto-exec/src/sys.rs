@@ -469,8 +469,7 @@ mod tests {
     /// `/proc/self/fd` lowers) with more lowers than fit in one page of options.
     #[test]
     fn overlay_with_many_lowers() {
-        if !rustix::process::geteuid().is_root() {
-            eprintln!("skipping overlay_with_many_lowers: needs root");
+        if !tanto_testkit::prereq::unit_test_can_run("overlay_with_many_lowers", &[tanto_testkit::prereq::Need::Root]) {
             return;
         }
         let t = tempfile::tempdir().unwrap();

@@ -1,6 +1,6 @@
-//! Runs real containers with crun and runc (each that is installed) over a busybox root
-//! filesystem built from the host's static /bin/busybox. Needs root; skips with a printed
-//! reason otherwise.
+//! Runs real containers with crun and runc over a busybox root filesystem built from the
+//! host's static /bin/busybox. Needs root and both runtimes (the harness reports the tests
+//! as skipped otherwise, or fails them under CI).
 
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
@@ -12,6 +12,22 @@ use tanto_exec::{
     ExecError, Executor, ExecutorConfig, ExitInfo, Mount, MountSource, Network, OutputStream, ProcessSpec, Rootfs,
     RuntimeKind,
 };
+
+tanto_testkit::tests! {
+    // test                                      prerequisites                  kind
+    process_basics:                              [Root, Busybox, Crun, Runc]    sync;
+    combined_order_and_events:                   [Root, Busybox, Crun, Runc]    sync;
+    killed_by_signal:                            [Root, Busybox, Crun, Runc]    sync;
+    redirects:                                   [Root, Busybox, Crun, Runc]    sync;
+    filesystems_and_stubs:                       [Root, Busybox, Crun, Runc]    sync;
+    many_lowers:                                 [Root, Busybox, Crun, Runc]    sync;
+    host_network_and_privileged:                 [Root, Busybox, Crun, Runc]    sync;
+    cancellation_cleans_up:                      [Root, Busybox, Crun, Runc]    sync;
+    stale_bundles_are_cleaned:                   [Root, Busybox, Crun, Runc]    sync;
+    latency:                                     [Root, Busybox, Crun, Runc]    sync slow;
+    runtime_errors_big_output_and_concurrency:   [Root, Busybox, Crun, Runc]    sync;
+    init_as_pid_one:                             [Root, Busybox, Crun, Runc]    sync;
+}
 
 /// The busybox root filesystem, built once per test process.
 fn busybox_root() -> &'static Path {
@@ -50,16 +66,6 @@ fn busybox_root() -> &'static Path {
     })
 }
 
-fn skip_reason() -> Option<String> {
-    if !rustix::process::geteuid().is_root() {
-        return Some("needs root".into());
-    }
-    if !Path::new("/bin/busybox").exists() {
-        return Some("needs /bin/busybox (apt-get install busybox-static)".into());
-    }
-    None
-}
-
 struct Fixture {
     exec: Executor,
     tmp: tempfile::TempDir,
@@ -71,24 +77,17 @@ impl Drop for Fixture {
     }
 }
 
-/// One fixture per installed runtime.
+/// One fixture per runtime.
 fn fixtures() -> Vec<Fixture> {
-    if let Some(reason) = skip_reason() {
-        eprintln!("skipping container tests: {reason}");
-        return Vec::new();
-    }
-    let mut out = Vec::new();
-    for kind in [RuntimeKind::Crun, RuntimeKind::Runc] {
-        let tmp = tempfile::Builder::new().prefix("tanto-exec-test").tempdir().unwrap();
-        match Executor::new(ExecutorConfig { runtime: kind, run_dir: tmp.path().join("run") }) {
-            Ok(exec) => out.push(Fixture { exec, tmp }),
-            Err(e) => eprintln!("skipping {kind:?}: {e}"),
-        }
-    }
-    if out.is_empty() {
-        eprintln!("skipping container tests: no OCI runtime (apt-get install crun runc)");
-    }
-    out
+    [RuntimeKind::Crun, RuntimeKind::Runc]
+        .into_iter()
+        .map(|kind| {
+            let tmp = tempfile::Builder::new().prefix("tanto-exec-test").tempdir().unwrap();
+            let exec = Executor::new(ExecutorConfig { runtime: kind, run_dir: tmp.path().join("run") })
+                .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+            Fixture { exec, tmp }
+        })
+        .collect()
 }
 
 impl Fixture {
@@ -153,7 +152,6 @@ fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
-#[test]
 fn process_basics() {
     rt().block_on(async {
         for fx in fixtures() {
@@ -190,7 +188,6 @@ fn process_basics() {
     });
 }
 
-#[test]
 fn combined_order_and_events() {
     rt().block_on(async {
         for fx in fixtures() {
@@ -220,7 +217,6 @@ fn find_process(args: &[&str]) -> Option<i32> {
     })
 }
 
-#[test]
 fn killed_by_signal() {
     rt().block_on(async {
         for fx in fixtures() {
@@ -243,7 +239,6 @@ fn killed_by_signal() {
     });
 }
 
-#[test]
 fn redirects() {
     rt().block_on(async {
         for fx in fixtures() {
@@ -277,7 +272,6 @@ fn redirects() {
     });
 }
 
-#[test]
 fn filesystems_and_stubs() {
     rt().block_on(async {
         for fx in fixtures() {
@@ -361,7 +355,6 @@ fn filesystems_and_stubs() {
     });
 }
 
-#[test]
 fn many_lowers() {
     rt().block_on(async {
         for fx in fixtures() {
@@ -384,7 +377,6 @@ fn many_lowers() {
     });
 }
 
-#[test]
 fn host_network_and_privileged() {
     rt().block_on(async {
         for fx in fixtures() {
@@ -447,7 +439,6 @@ fn containers(fx: &Fixture) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-#[test]
 fn cancellation_cleans_up() {
     rt().block_on(async {
         for fx in fixtures() {
@@ -470,7 +461,6 @@ fn cancellation_cleans_up() {
     });
 }
 
-#[test]
 fn stale_bundles_are_cleaned() {
     rt().block_on(async {
         for fx in fixtures() {
@@ -496,8 +486,6 @@ fn stale_bundles_are_cleaned() {
 
 /// Per-run latency of `true` over a fresh overlay, with and without the init; run with
 /// `cargo test -p tanto-exec --release --test containers latency -- --ignored --nocapture`.
-#[test]
-#[ignore]
 fn latency() {
     rt().block_on(async {
         for fx in fixtures() {
@@ -530,7 +518,6 @@ fn latency() {
     });
 }
 
-#[test]
 fn runtime_errors_big_output_and_concurrency() {
     fn assert_send_sync<T: Send + Sync + Clone>() {}
     assert_send_sync::<Executor>();
@@ -582,7 +569,6 @@ async fn futures_join(handles: Vec<tokio::task::JoinHandle<Result<ExitInfo, Exec
     out
 }
 
-#[test]
 fn init_as_pid_one() {
     rt().block_on(async {
         for fx in fixtures() {

@@ -2,7 +2,7 @@
 //! host and each other, isolation between two executors' bridges, services started with
 //! `Executor::start`, and that nothing (links, rules, slot files) is left behind after
 //! teardown or after an engine that is gone. Needs root, busybox-static, iptables and
-//! crun or runc; skips with a printed reason otherwise.
+//! crun and runc (the harness reports the tests as skipped otherwise, or fails them under CI).
 
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
@@ -13,6 +13,15 @@ use std::time::{Duration, Instant};
 
 use tanto_exec::net::BridgeConfig;
 use tanto_exec::{Executor, ExecutorConfig, ExitInfo, Network, ProcessSpec, Rootfs, RuntimeKind};
+
+tanto_testkit::tests! {
+    // test                                     prerequisites                                  kind
+    containers_on_the_bridge:                   [Root, Busybox, Iptables, Crun, Runc]          sync;
+    sessions_are_isolated:                      [Root, Busybox, Iptables, Crun, Runc]          sync;
+    leftovers_of_a_dead_engine_are_removed:     [Root, Busybox, Iptables, Crun, Runc]          sync;
+    latency:                                    [Root, Busybox, Iptables, Crun, Runc]          sync slow;
+    outside_through_nat:                        [Root, Busybox, Iptables, Crun, Runc, DebianMirror] sync;
+}
 
 fn busybox_root() -> &'static Path {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
@@ -49,19 +58,6 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn skip_reason() -> Option<String> {
-    if !rustix::process::geteuid().is_root() {
-        return Some("needs root".into());
-    }
-    if !Path::new("/bin/busybox").exists() {
-        return Some("needs /bin/busybox (apt-get install busybox-static)".into());
-    }
-    if Command::new("iptables-save").arg("--version").output().is_err() {
-        return Some("needs iptables (apt-get install iptables)".into());
-    }
-    None
-}
-
 struct Fixture {
     exec: Executor,
     tmp: tempfile::TempDir,
@@ -73,17 +69,12 @@ impl Drop for Fixture {
     }
 }
 
-fn fixture(kind: RuntimeKind) -> Option<Fixture> {
+fn fixture(kind: RuntimeKind) -> Fixture {
     let tmp = tempfile::Builder::new().prefix("tanto-net-test").tempdir().unwrap();
-    let exec = match Executor::new(ExecutorConfig { runtime: kind, run_dir: tmp.path().join("run") }) {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("skipping {kind:?}: {e}");
-            return None;
-        }
-    };
+    let exec = Executor::new(ExecutorConfig { runtime: kind, run_dir: tmp.path().join("run") })
+        .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
     exec.enable_bridge(BridgeConfig::default()).expect("enabling the bridge");
-    Some(Fixture { exec, tmp })
+    Fixture { exec, tmp }
 }
 
 impl Fixture {
@@ -183,16 +174,11 @@ fn bridge_of(exec: &Executor) -> (String, String) {
     (gw, slot)
 }
 
-#[test]
 fn containers_on_the_bridge() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let _serial = serial();
     rt().block_on(async {
         for kind in [RuntimeKind::Crun, RuntimeKind::Runc] {
-            let Some(fx) = fixture(kind) else { continue };
+            let fx = fixture(kind);
             let name = fx.exec.runtime_name().to_string();
             // The first run creates the bridge.
             let first = fx.sh("ip -4 -o addr show eth0; ip route; cat /etc/resolv.conf").await;
@@ -273,17 +259,10 @@ fn containers_on_the_bridge() {
     });
 }
 
-#[test]
 fn sessions_are_isolated() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let _serial = serial();
     rt().block_on(async {
-        let (Some(a), Some(b)) = (fixture(RuntimeKind::Auto), fixture(RuntimeKind::Auto)) else {
-            return;
-        };
+        let (a, b) = (fixture(RuntimeKind::Auto), fixture(RuntimeKind::Auto));
         let svc = a.exec.start(a.spec(&["httpd", "-f", "-p", "8080", "-h", "/srv"]), None).await.unwrap();
         let ip = svc.ip().unwrap();
         let t = Instant::now();
@@ -312,12 +291,7 @@ fn sessions_are_isolated() {
 
 /// What an engine killed with SIGKILL leaves (a slot file naming a dead process, its
 /// bridge, a veth, tagged rules) is removed by the next executor that enables the bridge.
-#[test]
 fn leftovers_of_a_dead_engine_are_removed() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let _serial = serial();
     let state = Path::new("/run/tanto/net");
     fs::create_dir_all(state).unwrap();
@@ -334,9 +308,7 @@ fn leftovers_of_a_dead_engine_are_removed() {
          printf '*filter\\n-I FORWARD 1 -i {name} -m comment --comment tanto:{name} -j ACCEPT\\nCOMMIT\\n*nat\\n-A POSTROUTING -s 10.87.{slot}.0/24 ! -o {name} -m comment --comment tanto:{name} -j MASQUERADE\\nCOMMIT\\n' | iptables-restore --noflush\""
     ));
     assert!(slot_state(&slot.to_string()).contains(&format!("link {name}")));
-    let Some(fx) = fixture(RuntimeKind::Auto) else {
-        return;
-    };
+    let fx = fixture(RuntimeKind::Auto);
     assert_eq!(slot_leftovers(&slot.to_string()), "", "everything of the dead engine is gone");
     assert!(!state.join(format!("slot-{slot}")).exists());
     drop(fx);
@@ -345,17 +317,11 @@ fn leftovers_of_a_dead_engine_are_removed() {
 /// Per-run cost of the network: `true` with a loopback-only namespace, the host's
 /// network and a bridge namespace; run with
 /// `cargo test -p tanto-exec --release --test network latency -- --ignored --nocapture`.
-#[test]
-#[ignore]
 fn latency() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let _serial = serial();
     rt().block_on(async {
         for kind in [RuntimeKind::Crun, RuntimeKind::Runc] {
-            let Some(fx) = fixture(kind) else { continue };
+            let fx = fixture(kind);
             // Round robin, so load from elsewhere hits every mode alike.
             let modes = [("loopback", Network::Loopback), ("host", Network::Host), ("bridge", Network::Bridge)];
             let n = 60;
@@ -389,21 +355,10 @@ fn latency() {
 }
 
 /// Reaching the package mirror through NAT and DNS (needs the host's network).
-#[test]
 fn outside_through_nat() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let _serial = serial();
-    if std::net::ToSocketAddrs::to_socket_addrs(&("deb.debian.org", 80)).is_err() {
-        eprintln!("skipping: the host cannot resolve deb.debian.org");
-        return;
-    }
     rt().block_on(async {
-        let Some(fx) = fixture(RuntimeKind::Auto) else {
-            return;
-        };
+        let fx = fixture(RuntimeKind::Auto);
         let got = fx.sh("wget -qO- http://deb.debian.org/debian/dists/bookworm/Release | head -c 200").await;
         assert_eq!(got.exit_code, 0, "{}", out(&got));
         assert!(String::from_utf8_lossy(&got.stdout).contains("Debian"), "{}", out(&got));

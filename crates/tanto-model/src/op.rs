@@ -523,6 +523,18 @@ impl Vertex {
         }
     }
 
+    /// The kind of op, one word (the `op` field of the solver's `vertex` span).
+    pub fn kind(&self) -> &'static str {
+        match &self.op {
+            Op::ImageLayer(_) => "pull",
+            Op::Exec(_) => "exec",
+            Op::File(_) => "file",
+            Op::Local(_) => "upload",
+            Op::Http(_) => "http",
+            Op::Git(_) => "git",
+        }
+    }
+
     pub fn exec(&self) -> Option<&ExecOp> {
         match &self.op {
             Op::Exec(e) => Some(e),

@@ -311,6 +311,12 @@ fn valid_host(h: &str) -> bool {
         })
 }
 
+impl tanto_model::Tiered for RefError {
+    fn tier(&self) -> tanto_model::Tier {
+        tanto_model::Tier::Input
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::type_complexity)]
 mod tests {
@@ -395,11 +401,5 @@ mod tests {
         assert_eq!(r.reference(), D);
         assert_eq!(r.origin_host(), "registry-1.docker.io");
         assert_eq!(r.name(), "docker.io/library/busybox");
-    }
-}
-
-impl tanto_model::Tiered for RefError {
-    fn tier(&self) -> tanto_model::Tier {
-        tanto_model::Tier::Input
     }
 }

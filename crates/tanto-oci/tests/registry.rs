@@ -1,7 +1,7 @@
 //! `Registry::resolve` / `fetch_blob` and `apply_layer` against a real local
 //! registry (Debian's docker-registry, started by tanto-testkit), plus a
-//! scripted fake registry for the auth paths. Skips (saying why) only when
-//! /usr/bin/docker-registry is missing.
+//! scripted fake registry for the auth paths. The tests with the real registry
+//! need /usr/bin/docker-registry (skipped without it, failed under CI).
 
 #![allow(clippy::type_complexity)]
 
@@ -19,6 +19,16 @@ use tanto_oci::registry::{BlobSource, Credential, Registry, RegistryAuth};
 use tanto_oci::{apply_layer, ImageRef, Platform};
 use tanto_testkit::Image;
 
+tanto_testkit::tests! {
+    // test                                prerequisites          kind
+    resolve_table:                         [Registry, Busybox]    async;
+    resolve_errors_table:                  [Registry, Busybox]    async;
+    fetch_and_apply_busybox:               [Registry, Busybox]    async;
+    fetch_blob_errors_leave_nothing:       [Registry, Busybox]    async;
+    bearer_token_flow_and_cache:           []                     async;
+    basic_auth_and_unauthorized_errors:    []                     async;
+}
+
 struct Fixture {
     _registry: tanto_testkit::Registry,
     addr: String,
@@ -28,13 +38,9 @@ struct Fixture {
 }
 
 /// One registry for the whole test binary (it dies with the process).
-fn fixture() -> Option<&'static Fixture> {
-    static FX: OnceLock<Option<Fixture>> = OnceLock::new();
+fn fixture() -> &'static Fixture {
+    static FX: OnceLock<Fixture> = OnceLock::new();
     FX.get_or_init(|| {
-        if let Some(why) = tanto_testkit::registry_skip_reason() {
-            eprintln!("skipping registry tests: {why}");
-            return None;
-        }
         let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
         let registry = tanto_testkit::Registry::start(&dir.path().join("registry")).expect("starting docker-registry");
         let addr = registry.address();
@@ -58,9 +64,8 @@ fn fixture() -> Option<&'static Fixture> {
             &index,
         )
         .unwrap();
-        Some(Fixture { _registry: registry, addr, busybox, multi_index_digest, other_arch })
+        Fixture { _registry: registry, addr, busybox, multi_index_digest, other_arch }
     })
-    .as_ref()
 }
 
 /// A registry client; `mirror` makes docker.io go to the local registry.
@@ -77,9 +82,8 @@ fn host() -> Platform {
     Platform::host()
 }
 
-#[tokio::test]
 async fn resolve_table() {
-    let Some(fx) = fixture() else { return };
+    let fx = fixture();
     let a = &fx.addr;
     let bb = &fx.busybox;
     // (reference, through the docker.io mirror?, expected manifest digest, expected index digest, source host)
@@ -135,9 +139,8 @@ async fn resolve_table() {
     assert_eq!(img.pinned().digest(), Some(fx.multi_index_digest.as_str()));
 }
 
-#[tokio::test]
 async fn resolve_errors_table() {
-    let Some(fx) = fixture() else { return };
+    let fx = fixture();
     let a = &fx.addr;
     let down = format!("127.0.0.1:{}", tanto_testkit::registry::free_port().unwrap());
     let zero = format!("sha256:{}", "0".repeat(64));
@@ -215,9 +218,8 @@ async fn resolve_errors_table() {
     assert_eq!(tanto_model::Tiered::tier(&err), tanto_model::Tier::Input);
 }
 
-#[tokio::test]
 async fn fetch_and_apply_busybox() {
-    let Some(fx) = fixture() else { return };
+    let fx = fixture();
     let dir = tempfile::tempdir().unwrap();
     let reg = client(fx, true);
 
@@ -265,9 +267,8 @@ async fn fetch_and_apply_busybox() {
     reg.fetch_blob(&img.source, &layer.digest, None, &blob).await.unwrap();
 }
 
-#[tokio::test]
 async fn fetch_blob_errors_leave_nothing() {
-    let Some(fx) = fixture() else { return };
+    let fx = fixture();
     let dir = tempfile::tempdir().unwrap();
     let reg = client(fx, false);
     let src = BlobSource { host: fx.addr.clone(), repository: "library/busybox".into(), http: true };
@@ -370,7 +371,6 @@ fn json_error(code: &str, message: &str) -> Vec<u8> {
     format!(r#"{{"errors":[{{"code":"{code}","message":"{message}"}}]}}"#).into_bytes()
 }
 
-#[tokio::test]
 async fn bearer_token_flow_and_cache() {
     let tokens = Arc::new(AtomicUsize::new(0));
     let t2 = tokens.clone();
@@ -403,7 +403,6 @@ async fn bearer_token_flow_and_cache() {
     assert_eq!(fake.hits.load(Ordering::SeqCst), 3 + 2);
 }
 
-#[tokio::test]
 async fn basic_auth_and_unauthorized_errors() {
     let fake = FakeRegistry::start(|req| match req.headers.get("authorization").map(String::as_str) {
         Some("Basic dTpw") => (404, vec![], json_error("MANIFEST_UNKNOWN", "manifest unknown")),

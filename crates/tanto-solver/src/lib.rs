@@ -10,6 +10,12 @@
 //! - Failures are never cached; a failed vertex is retried by the next caller.
 //! - The solver knows nothing of Linux, OCI or GraphQL: what an op does is the
 //!   worker's business.
+//!
+//! Tracing: each [`Solver::solve`] is a `solve` span, and each vertex it
+//! answers a `vertex` span inside it (inputs nest under the vertex that needs
+//! them), with the fields `digest` (the cache key), `op` (its kind), `label`
+//! and `cache`: how it was answered ([`CacheStatus`]). Values are fields, never
+//! text in a message, so a progress UI or an OpenTelemetry exporter reads them.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -22,6 +28,7 @@ use dashmap::DashMap;
 use futures::future::{BoxFuture, FutureExt, Shared, WeakShared};
 use parking_lot::Mutex;
 use tanto_model::{Digest, Vertex};
+use tracing::{field, Instrument, Span};
 
 /// What computes and stores vertex results.
 #[async_trait::async_trait]
@@ -64,6 +71,35 @@ pub enum Event {
 }
 
 pub type EventSink = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// How a vertex was answered: the `cache` field of its `vertex` span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheStatus {
+    /// Remembered by this solver.
+    Memory,
+    /// Found in the worker's persistent cache.
+    Store,
+    /// Computed by the worker.
+    Computed,
+    /// Its lookup, an input or its computation failed.
+    Failed,
+}
+
+impl CacheStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheStatus::Memory => "memory",
+            CacheStatus::Store => "store",
+            CacheStatus::Computed => "computed",
+            CacheStatus::Failed => "failed",
+        }
+    }
+}
+
+/// The span of one vertex; `cache` is recorded when the answer is known.
+fn vertex_span(vertex: &Vertex, key: Digest) -> Span {
+    tracing::info_span!("vertex", digest = %key, op = vertex.kind(), label = %vertex.label(), cache = field::Empty)
+}
 
 type SharedResult<W> = Shared<BoxFuture<'static, Result<<W as Worker>::Output, <W as Worker>::Error>>>;
 type WeakResult<W> = WeakShared<BoxFuture<'static, Result<<W as Worker>::Output, <W as Worker>::Error>>>;
@@ -116,10 +152,22 @@ impl<W: Worker> Solver<W> {
     /// Solves a vertex: its outputs, from memory, the cache or computation.
     pub fn solve(self: &Arc<Self>, vertex: Arc<Vertex>) -> BoxFuture<'static, Result<W::Output, W::Error>> {
         let key = vertex.key();
+        let span = tracing::info_span!("solve", digest = %key, op = vertex.kind());
+        // The vertex span is made now: in the solve span, not in the caller's.
+        span.in_scope(|| self.solve_vertex(vertex, key)).instrument(span).boxed()
+    }
+
+    /// [`Solver::solve`] without its `solve` span: the vertex and, recursively, its inputs.
+    fn solve_vertex(
+        self: &Arc<Self>,
+        vertex: Arc<Vertex>,
+        key: Digest,
+    ) -> BoxFuture<'static, Result<W::Output, W::Error>> {
         let remembered = self.done.get(&key).map(|o| o.clone());
         if let Some(out) = remembered {
             if let Some(out) = self.worker.reuse(&out) {
                 self.stats.lock().memory_hits += 1;
+                vertex_span(&vertex, key).record("cache", CacheStatus::Memory.as_str());
                 return async move { Ok(out) }.boxed();
             }
             self.done.remove(&key);
@@ -130,7 +178,8 @@ impl<W: Worker> Solver<W> {
                 Some(s) => s,
                 None => {
                     let this = self.clone();
-                    let fut = async move { this.run(vertex, key).await }.boxed().shared();
+                    let span = vertex_span(&vertex, key);
+                    let fut = async move { this.run(vertex, key).await }.instrument(span).boxed().shared();
                     inflight.insert(key, fut.downgrade().expect("a fresh shared future has a strong handle"));
                     fut
                 }
@@ -148,14 +197,20 @@ impl<W: Worker> Solver<W> {
         .boxed()
     }
 
+    /// Answers a vertex from the worker's cache or by computing it; runs in its `vertex` span.
     async fn run(self: Arc<Self>, vertex: Arc<Vertex>, key: Digest) -> Result<W::Output, W::Error> {
         let label = vertex.label();
         let result = self.run_inner(&vertex, key, &label).await;
         self.inflight.lock().remove(&key);
-        if let Err(e) = &result {
-            self.emit(Event::Failed { key, label, error: e.to_string() });
-        }
-        result
+        let status = match &result {
+            Ok((_, status)) => *status,
+            Err(e) => {
+                self.emit(Event::Failed { key, label, error: e.to_string() });
+                CacheStatus::Failed
+            }
+        };
+        Span::current().record("cache", status.as_str());
+        result.map(|(out, _)| out)
     }
 
     async fn run_inner(
@@ -163,27 +218,28 @@ impl<W: Worker> Solver<W> {
         vertex: &Arc<Vertex>,
         key: Digest,
         label: &str,
-    ) -> Result<W::Output, W::Error> {
+    ) -> Result<(W::Output, CacheStatus), W::Error> {
         if let Some(out) = self.worker.lookup(vertex, key).await? {
             self.stats.lock().cache_hits += 1;
             self.emit(Event::Cached { key, label: label.to_string() });
             self.done.insert(key, self.worker.remember(&out));
-            return Ok(out);
+            return Ok((out, CacheStatus::Store));
         }
         // Each input is solved in a task of its own: a chain of ten thousand
         // vertices is ten thousand tasks, not ten thousand nested polls on one
         // stack. Dropping this future aborts them, so cancellation still
         // reaches in-flight work when its last waiter leaves.
-        let inputs =
-            futures::future::try_join_all(vertex.inputs.iter().map(|i| Spawned::new(self.solve(i.vertex.clone()))))
-                .await?;
+        let inputs = futures::future::try_join_all(
+            vertex.inputs.iter().map(|i| Spawned::new(self.solve_vertex(i.vertex.clone(), i.vertex.key()))),
+        )
+        .await?;
         self.emit(Event::Started { key, label: label.to_string() });
         let started = Instant::now();
         let out = self.worker.compute(vertex, key, inputs).await?;
         self.stats.lock().computed += 1;
         self.emit(Event::Done { key, label: label.to_string(), duration: started.elapsed() });
         self.done.insert(key, self.worker.remember(&out));
-        Ok(out)
+        Ok((out, CacheStatus::Computed))
     }
 }
 
@@ -364,6 +420,159 @@ mod tests {
         assert_eq!(worker.computed.load(Ordering::SeqCst), 0, "cancelled work must not finish");
         solver.solve(v).await.unwrap();
         assert_eq!(worker.computed.load(Ordering::SeqCst), 1);
+    }
+    /// What a capturing subscriber saw of one span.
+    struct Captured {
+        id: u64,
+        parent: Option<u64>,
+        name: &'static str,
+        fields: std::collections::BTreeMap<String, String>,
+    }
+
+    /// A layer that records every span with its parent and fields.
+    #[derive(Clone, Default)]
+    struct Capture(Arc<Mutex<Vec<Captured>>>);
+
+    struct Fields<'a>(&'a mut std::collections::BTreeMap<String, String>);
+
+    impl tracing::field::Visit for Fields<'_> {
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            self.0.insert(field.name().to_string(), format!("{value:?}"));
+        }
+        fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+            self.0.insert(field.name().to_string(), value.to_string());
+        }
+    }
+
+    impl<S> tracing_subscriber::Layer<S> for Capture
+    where
+        S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    {
+        fn on_new_span(
+            &self,
+            attrs: &tracing::span::Attributes<'_>,
+            id: &tracing::span::Id,
+            ctx: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            let parent = ctx.span(id).and_then(|s| s.parent()).map(|p| p.id().into_u64());
+            let mut fields = std::collections::BTreeMap::new();
+            attrs.record(&mut Fields(&mut fields));
+            self.0.lock().push(Captured { id: id.into_u64(), parent, name: attrs.metadata().name(), fields });
+        }
+
+        fn on_record(
+            &self,
+            id: &tracing::span::Id,
+            values: &tracing::span::Record<'_>,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            // ids are reused once a span closes: the newest span with this id is the live one
+            let mut all = self.0.lock();
+            if let Some(c) = all.iter_mut().rev().find(|c| c.id == id.into_u64()) {
+                values.record(&mut Fields(&mut c.fields));
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn each_vertex_is_a_span_with_its_digest_and_cache_status() {
+        use tracing_subscriber::layer::SubscriberExt;
+
+        /// What happened before the solve that is watched.
+        enum Before {
+            Nothing,
+            SolvedBySameSolver,
+            PersistedByAnotherSolver,
+        }
+        struct Case {
+            name: &'static str,
+            before: Before,
+            worker: Fake,
+            /// The vertex spans in creation order: (label, cache, parent span's label or "solve").
+            want: &'static [(&'static str, &'static str, &'static str)],
+        }
+        let cases = vec![
+            Case {
+                name: "a chain is computed",
+                before: Before::Nothing,
+                worker: Fake::default(),
+                want: &[
+                    ("mkdir /d2", "computed", "solve"),
+                    ("mkdir /d1", "computed", "mkdir /d2"),
+                    ("mkdir /d0", "computed", "mkdir /d1"),
+                ],
+            },
+            Case {
+                name: "solved again: from memory",
+                before: Before::SolvedBySameSolver,
+                worker: Fake::default(),
+                want: &[("mkdir /d2", "memory", "solve")],
+            },
+            Case {
+                name: "a new solver: from the store",
+                before: Before::PersistedByAnotherSolver,
+                worker: Fake::default(),
+                want: &[("mkdir /d2", "store", "solve")],
+            },
+            Case {
+                name: "a failure fails the vertices above it",
+                before: Before::Nothing,
+                worker: Fake { fail_on: Some("mkdir /d1".into()), ..Default::default() },
+                want: &[
+                    ("mkdir /d2", "failed", "solve"),
+                    ("mkdir /d1", "failed", "mkdir /d2"),
+                    ("mkdir /d0", "computed", "mkdir /d1"),
+                ],
+            },
+        ];
+        for Case { name: case, before, worker, want } in cases {
+            let v = chain(3);
+            let worker = Arc::new(worker);
+            let solver = Solver::new(worker.clone());
+            match before {
+                Before::Nothing => {}
+                Before::SolvedBySameSolver => {
+                    solver.solve(v.clone()).await.unwrap();
+                }
+                Before::PersistedByAnotherSolver => {
+                    Solver::new(worker.clone()).solve(v.clone()).await.unwrap();
+                }
+            }
+            let capture = Capture::default();
+            let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(capture.clone()));
+            let _ = solver.solve(v.clone()).await;
+
+            let spans = capture.0.lock();
+            let solves: Vec<&Captured> = spans.iter().filter(|s| s.name == "solve").collect();
+            assert_eq!(solves.len(), 1, "{case}: one solve span");
+            assert_eq!(solves[0].fields["digest"], v.key().to_string(), "{case}: the solve's digest");
+            let label_of = |id: Option<u64>| match spans.iter().rev().find(|s| Some(s.id) == id) {
+                Some(s) if s.name == "solve" => "solve".to_string(),
+                Some(s) => s.fields["label"].clone(),
+                None => "none".to_string(),
+            };
+            let got: Vec<(String, String, String)> = spans
+                .iter()
+                .filter(|s| s.name == "vertex")
+                .map(|s| {
+                    (s.fields["label"].clone(), s.fields.get("cache").cloned().unwrap_or_default(), label_of(s.parent))
+                })
+                .collect();
+            let want: Vec<(String, String, String)> =
+                want.iter().map(|(l, c, p)| (l.to_string(), c.to_string(), p.to_string())).collect();
+            assert_eq!(got, want, "{case}");
+            // the digest field is the vertex's cache key
+            let mut keys = std::collections::HashMap::new();
+            let mut at = Some(v.clone());
+            while let Some(x) = at {
+                keys.insert(x.label(), x.key().to_string());
+                at = x.inputs.first().map(|i| i.vertex.clone());
+            }
+            for s in spans.iter().filter(|s| s.name == "vertex") {
+                assert_eq!(s.fields["digest"], keys[&s.fields["label"]], "{case}: digest of {}", s.fields["label"]);
+                assert_eq!(s.fields["op"], "file", "{case}");
+            }
+        }
     }
 
     /// A worker whose output is how many vertices the result stands on.

@@ -3,7 +3,10 @@
 //! a local Debian `docker-registry` started on a free port, pushing images to
 //! it, the engine config that mirrors docker.io to it, and Debian images
 //! built with mmdebstrap (`debian`: the B6 benchmark's debian+python, and
-//! the slow-tier pipeline's python+pip).
+//! the slow-tier pipeline's python+pip). It also holds the one list of what
+//! tests need from the machine (`prereq`) and the harness that reports a test
+//! whose prerequisites are missing as skipped, or failed under `CI`
+//! (`harness`, the [`tests!`] table).
 //!
 //! Invariants: nothing comes from the network; every process started here is
 //! stopped by PID (never by name), and registries started with
@@ -14,8 +17,10 @@
 //! tests and that binary should depend on this one.
 
 pub mod debian;
+pub mod harness;
 pub mod http;
 pub mod image;
+pub mod prereq;
 pub mod registry;
 
 pub use debian::{DebianImage, DEBIAN_IMAGES, DEBIAN_PYTHON, DEBIAN_PYTHON_PIP};
@@ -31,12 +36,4 @@ pub const BUSYBOX_TAGS: &[&str] = &["1.36", "latest"];
 /// `:latest`; returns the manifest digest.
 pub fn publish_busybox(addr: &str) -> anyhow::Result<String> {
     push_image(addr, BUSYBOX_REPOSITORY, BUSYBOX_TAGS, &busybox_image()?)
-}
-
-/// Why tests that need a registry cannot run here, if they cannot.
-pub fn registry_skip_reason() -> Option<String> {
-    if !std::path::Path::new(registry::REGISTRY_BIN).exists() {
-        return Some(format!("`{}` is missing (apt-get install -y docker-registry)", registry::REGISTRY_BIN));
-    }
-    None
 }

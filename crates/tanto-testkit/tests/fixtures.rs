@@ -2,15 +2,19 @@
 //! the registry starts, serves what we push and stops, and `tanto-fixtures`
 //! works from a shell.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use tanto_testkit::{busybox_image, get_manifest, registry_skip_reason, sha256_digest, Registry};
+use tanto_testkit::{busybox_image, get_manifest, sha256_digest, Registry};
 
-fn fixtures_py() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/fixtures.py");
-    p.exists().then_some(p)
+tanto_testkit::tests! {
+    // test                                                prerequisites                      kind
+    busybox_image_has_the_conformance_fixtures_layout:     [Busybox]                          sync;
+    busybox_image_matches_fixtures_py:                     [Busybox, ConformanceFixtures]     sync;
+    registry_serves_what_we_push_and_stops:                [Registry, Busybox]                sync;
+    fixtures_binary_serves_detached_and_stops:             [Registry, Busybox]                sync;
+    debian_images_by_name_and_cached_blobs_reassemble:     [Busybox]                          sync;
 }
 
 fn pid_alive(pid: u32) -> bool {
@@ -20,8 +24,7 @@ fn pid_alive(pid: u32) -> bool {
         .is_some_and(|state| state != "Z" && state != "X")
 }
 
-#[test]
-fn busybox_image_matches_the_conformance_fixture() {
+fn busybox_image_has_the_conformance_fixtures_layout() {
     let t = Instant::now();
     let image = busybox_image().expect("building busybox");
     eprintln!("built busybox in {:?}: layer {} bytes", t.elapsed(), image.layer.len());
@@ -61,36 +64,26 @@ fn busybox_image_matches_the_conformance_fixture() {
     let manifest: serde_json::Value = serde_json::from_slice(&image.manifest).unwrap();
     assert_eq!(manifest["layers"][0]["digest"], serde_json::json!(image.layer_digest()));
     assert_eq!(manifest["config"]["size"], serde_json::json!(image.config.len()));
+}
 
-    // the same bytes as Python's fixture (uncompressed layer and config)
-    let Some(py) = fixtures_py() else {
-        eprintln!("skipping the comparison with fixtures.py: not found");
-        return;
-    };
+/// The same bytes as Python's fixture (uncompressed layer and config).
+fn busybox_image_matches_fixtures_py() {
+    let image = busybox_image().expect("building busybox");
+    let py = tanto_testkit::prereq::conformance_fixtures();
     let script = format!(
         "import sys, json, hashlib; sys.path.insert(0, {dir:?}); import fixtures as f\n\
          t = f.build_rootfs_tar(); i = f.build_busybox_image()\n\
          print(json.dumps({{'diff_id': f.sha256_digest(t), 'config': i.config_digest}}))",
         dir = py.parent().unwrap()
     );
-    let out = match Command::new("python3").arg("-c").arg(&script).output() {
-        Ok(o) if o.status.success() => o,
-        other => {
-            eprintln!("skipping the comparison with fixtures.py: python3 failed: {other:?}");
-            return;
-        }
-    };
+    let out = Command::new("python3").arg("-c").arg(&script).output().expect("running python3");
+    assert!(out.status.success(), "fixtures.py: {}", String::from_utf8_lossy(&out.stderr));
     let py: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(py["diff_id"], serde_json::json!(image.diff_id), "uncompressed layer differs from fixtures.py's");
     assert_eq!(py["config"], serde_json::json!(image.config_digest()), "config differs from fixtures.py's");
 }
 
-#[test]
 fn registry_serves_what_we_push_and_stops() {
-    if let Some(why) = registry_skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let t = Instant::now();
     let reg = Registry::start(&dir.path().join("reg")).expect("starting the registry");
@@ -134,12 +127,7 @@ fn registry_serves_what_we_push_and_stops() {
     .is_err());
 }
 
-#[test]
 fn fixtures_binary_serves_detached_and_stops() {
-    if let Some(why) = registry_skip_reason() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     let bin = env!("CARGO_BIN_EXE_tanto-fixtures");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("fx");
@@ -186,7 +174,6 @@ fn fixtures_binary_serves_detached_and_stops() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown command `bogus`"));
 }
 
-#[test]
 fn debian_images_by_name_and_cached_blobs_reassemble() {
     for image in tanto_testkit::DEBIAN_IMAGES {
         let found = tanto_testkit::DebianImage::by_name(image.name).expect("listed image by name");

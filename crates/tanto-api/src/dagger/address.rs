@@ -217,7 +217,7 @@ impl Api {
             "value" => Ok(leaf(v)),
             "container" => {
                 let base = ContainerObj::scratch(self.engine.images.default_platform());
-                Ok(resolved(Object::Container(self.from_image(&base, v).await?)))
+                Ok(resolved(Object::Container(self.container_from(&base, v).await?)))
             }
             "directory" => match self.git_address(v).await? {
                 Some(g) => {
@@ -296,6 +296,7 @@ impl Api {
 }
 
 #[cfg(test)]
+#[allow(clippy::type_complexity)] // the cases are tables of tuples
 mod tests {
     use super::*;
 

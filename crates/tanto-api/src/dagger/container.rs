@@ -80,7 +80,7 @@ impl Api {
         let a = call.args;
         let ctr = |c: ContainerObj| Ok(resolved(Object::Container(c)));
         match call.field {
-            "from" => ctr(self.from_image(c, a.string("address")?).await?),
+            "from" => ctr(self.container_from(c, a.string("address")?).await?),
             "withExec" => ctr(self.with_exec(c, a)?),
             "stdout" | "stderr" | "combinedOutput" | "exitCode" => {
                 let Some(exec) = &c.exec else {
@@ -405,7 +405,7 @@ impl Api {
     }
 
     /// `c` with its filesystem and configuration replaced by an image's.
-    pub(super) async fn from_image(&self, c: &ContainerObj, address: &str) -> Result<ContainerObj, ApiError> {
+    pub(super) async fn container_from(&self, c: &ContainerObj, address: &str) -> Result<ContainerObj, ApiError> {
         let img = self.engine.images.resolve_image(address, &c.platform).await?;
         let mut top: Option<Ref> = None;
         for (diff_id, blob) in img.layers {

@@ -19,28 +19,6 @@ pub struct Fixture {
     _dir: tempfile::TempDir,
 }
 
-/// Why these tests cannot run here, if they cannot.
-pub fn skip_reason() -> Option<&'static str> {
-    if !rustix::process::geteuid().is_root() {
-        return Some("needs root");
-    }
-    if !Path::new("/usr/bin/docker-registry").exists() {
-        return Some("needs docker-registry (apt-get install docker-registry)");
-    }
-    None
-}
-
-/// Why the tests of local git sources cannot run here, if they cannot.
-pub fn skip_reason_git() -> Option<&'static str> {
-    if !rustix::process::geteuid().is_root() {
-        return Some("needs root");
-    }
-    if std::process::Command::new("git").arg("--version").output().is_err() {
-        return Some("needs git");
-    }
-    None
-}
-
 pub fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let registry = tanto_testkit::Registry::start(&dir.path().join("registry")).expect("starting docker-registry");

@@ -443,8 +443,8 @@ mod tests {
 
     #[test]
     fn diff_and_flat_layers() {
-        if !rustix::process::geteuid().is_root() {
-            eprintln!("skipping: needs root (whiteouts are device nodes)");
+        // whiteouts are device nodes
+        if !tanto_testkit::prereq::unit_test_can_run("diff_and_flat_layers", &[tanto_testkit::prereq::Need::Root]) {
             return;
         }
         let tmp = tempfile::tempdir().unwrap();

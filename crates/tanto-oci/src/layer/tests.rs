@@ -9,6 +9,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::*;
+use tanto_testkit::prereq::Need;
 
 // ---------------------------------------------------------------------------
 // a raw tar writer
@@ -309,8 +310,8 @@ fn files_dirs_links_modes_owners_times() {
 
 #[test]
 fn whiteouts_and_opaque_dirs() {
-    if !privileged() {
-        eprintln!("skipping: whiteouts need CAP_MKNOD and trusted xattrs need CAP_SYS_ADMIN");
+    // whiteouts need CAP_MKNOD and trusted xattrs CAP_SYS_ADMIN
+    if !tanto_testkit::prereq::unit_test_can_run("whiteouts_and_opaque_dirs", &[Need::Root]) {
         return;
     }
     use X::*;
@@ -466,8 +467,8 @@ fn nothing_escapes_the_root() {
 
 #[test]
 fn device_nodes_and_fifos() {
-    if !privileged() {
-        eprintln!("skipping: device nodes need CAP_MKNOD");
+    // device nodes need CAP_MKNOD
+    if !tanto_testkit::prereq::unit_test_can_run("device_nodes_and_fifos", &[Need::Root]) {
         return;
     }
     use X::*;

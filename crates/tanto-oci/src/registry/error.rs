@@ -201,6 +201,22 @@ impl OciError {
     }
 }
 
+impl Tiered for OciError {
+    fn tier(&self) -> Tier {
+        match self {
+            OciError::NotFound { .. } => Tier::NotFound,
+            OciError::Reference(_)
+            | OciError::Unauthorized { .. }
+            | OciError::NoMatchingPlatform { .. }
+            | OciError::Unsupported { .. }
+            | OciError::Malformed { .. }
+            | OciError::Config { .. } => Tier::Input,
+            OciError::Blob { attempt, .. } if matches!(attempt.failure, Failure::Unauthorized(_)) => Tier::Input,
+            _ => Tier::Environment,
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::type_complexity)]
 mod tests {
@@ -257,22 +273,6 @@ mod tests {
             for f in fragments {
                 assert!(msg.contains(f), "{msg:?} should contain {f:?}");
             }
-        }
-    }
-}
-
-impl Tiered for OciError {
-    fn tier(&self) -> Tier {
-        match self {
-            OciError::NotFound { .. } => Tier::NotFound,
-            OciError::Reference(_)
-            | OciError::Unauthorized { .. }
-            | OciError::NoMatchingPlatform { .. }
-            | OciError::Unsupported { .. }
-            | OciError::Malformed { .. }
-            | OciError::Config { .. } => Tier::Input,
-            OciError::Blob { attempt, .. } if matches!(attempt.failure, Failure::Unauthorized(_)) => Tier::Input,
-            _ => Tier::Environment,
         }
     }
 }

@@ -17,6 +17,10 @@
 //!     build (mmdebstrap, cached per month) and push a Debian image to the
 //!     registry at ADDR as library/NAME:latest, and print IMAGE=ADDR/library/NAME:latest.
 //!     NAME: debian-python (benchmark B6) or debian-python-pip (slow tier).
+//! tanto-fixtures prereqs
+//!     list what tests need from this machine (tanto_testkit::prereq) and
+//!     what is missing, with how to install it; tests that need something
+//!     missing are skipped (failed under CI).
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -24,12 +28,14 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use tanto_testkit::prereq::Need;
 use tanto_testkit::{registry, BUSYBOX_REPOSITORY, BUSYBOX_TAGS};
 
 const USAGE: &str = "usage:
   tanto-fixtures serve --dir DIR [--engine-config PATH] [--foreground]
   tanto-fixtures stop --dir DIR
-  tanto-fixtures debian-image --registry ADDR --name debian-python|debian-python-pip";
+  tanto-fixtures debian-image --registry ADDR --name debian-python|debian-python-pip
+  tanto-fixtures prereqs";
 
 struct Args {
     command: String,
@@ -46,6 +52,16 @@ fn parse_args() -> Result<Args> {
     if command == "-h" || command == "--help" || command == "help" {
         println!("{USAGE}");
         std::process::exit(0);
+    }
+    if command == "prereqs" {
+        return Ok(Args {
+            command,
+            dir: PathBuf::new(),
+            registry: None,
+            name: None,
+            engine_config: None,
+            foreground: false,
+        });
     }
     let mut dir = None;
     let mut engine_config = None;
@@ -186,6 +202,20 @@ fn debian_image(args: &Args) -> Result<()> {
     Ok(())
 }
 
+/// Prints each test prerequisite and whether it is there.
+fn prereqs() {
+    let missing: Vec<_> = Need::ALL.iter().filter_map(|n| n.missing().map(|why| (n, why))).collect();
+    for (need, why) in &missing {
+        println!("missing {need:?}: {why}");
+    }
+    println!(
+        "test prerequisites: {} of {} there{}",
+        Need::ALL.len() - missing.len(),
+        Need::ALL.len(),
+        if missing.is_empty() { "" } else { " (tests that need the missing ones are skipped; under CI they fail)" }
+    );
+}
+
 fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(a) => a,
@@ -197,6 +227,10 @@ fn main() -> ExitCode {
     let result = match args.command.as_str() {
         "serve" => serve(&args),
         "debian-image" => debian_image(&args),
+        "prereqs" => {
+            prereqs();
+            Ok(())
+        }
         _ => registry::stop_pidfile(&args.dir).map(|stopped| {
             eprintln!("{}", if stopped { "registry stopped" } else { "no registry was running" });
         }),

@@ -290,7 +290,7 @@ impl<'a> Builder<'a> {
             ContainerObj::scratch(platform)
         } else {
             self.api
-                .from_image(&ContainerObj::scratch(platform), &base)
+                .container_from(&ContainerObj::scratch(platform), &base)
                 .await
                 .map_err(|e| self.err(stage.line, e.to_string()))?
         };
@@ -445,7 +445,7 @@ impl<'a> Builder<'a> {
         }
         let c = self
             .api
-            .from_image(&ContainerObj::scratch(self.opts.platform.clone()), from)
+            .container_from(&ContainerObj::scratch(self.opts.platform.clone()), from)
             .await
             .map_err(|e| self.err(line, e.to_string()))?;
         Ok(DirectoryObj { root: c.rootfs, path: "/".into() })
