@@ -72,6 +72,26 @@ pub trait Solve: Send + Sync {
 
     /// Matches of `opts` in the files below directory `path` of `root`, by path then position.
     async fn search(&self, root: Option<&Ref>, path: &str, opts: &SearchOptions) -> EngineResult<Vec<SearchMatch>>;
+
+    /// Runs the exec vertex `exec` points into once, never cached, with a nested
+    /// engine session served by `session` on the container's loopback
+    /// (`DAGGER_SESSION_PORT`, a fresh `DAGGER_SESSION_TOKEN`); its inputs are solved
+    /// (and cached) as usual, its filesystem changes are dropped. Module function
+    /// calls run this way. A non-zero exit is `Ok`.
+    async fn run_nested(&self, exec: &Ref, session: Arc<dyn QueryHandler>) -> EngineResult<ExecOutput>;
+}
+
+/// Answers the GraphQL requests of one engine session: a request body (JSON) in,
+/// a response body out. The engine owns the transport (listener, token, limits).
+#[async_trait::async_trait]
+pub trait QueryHandler: Send + Sync {
+    async fn handle(&self, body: &[u8]) -> Vec<u8>;
+}
+
+/// Opens the session of an exec with `experimentalPrivilegedNesting`: the API
+/// gives the engine one at start.
+pub trait NestedSessions: Send + Sync {
+    fn open(&self) -> Arc<dyn QueryHandler>;
 }
 
 /// Images in and out: registries, tarballs, the client's image store.

@@ -1,5 +1,6 @@
 //! An engine that does no work: every call that would need one fails.
 
+use std::sync::Arc;
 use tanto_model::Ref;
 
 use crate::cache::{CacheEntrySet, CachePolicy, EngineInfo, PruneRequest};
@@ -54,6 +55,10 @@ impl Solve for Refusing {
         self.no()
     }
     async fn search(&self, _: Option<&Ref>, _: &str, _: &SearchOptions) -> EngineResult<Vec<SearchMatch>> {
+        self.no()
+    }
+
+    async fn run_nested(&self, _: &Ref, _: Arc<dyn crate::QueryHandler>) -> EngineResult<ExecOutput> {
         self.no()
     }
 }

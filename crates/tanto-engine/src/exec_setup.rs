@@ -90,6 +90,7 @@ impl Worker {
             privileged: op.privileged,
             no_init: op.no_init,
             cdi,
+            loopback_listener: None,
         };
         Ok(ExecSetup { spec, resources: res })
     }

@@ -20,6 +20,7 @@ mod exec_setup;
 mod export;
 mod host;
 mod image;
+mod nested;
 pub mod progress;
 mod search;
 pub mod secrets;
@@ -194,6 +195,8 @@ impl Engine {
             services: services.clone(),
             registry_auth: Default::default(),
             cdi_spec_dirs,
+            nested: Default::default(),
+            max_request_bytes: server.max_request_bytes,
         });
         let solver = Solver::new(worker);
         services.set_solver(&solver);
@@ -227,6 +230,16 @@ impl Engine {
     pub async fn execute(&self, req: tanto_gql::Request) -> Json {
         let span = query_span(&req);
         tanto_gql::execute(self.schema, &self.api, tanto_api::Api::root(), req).instrument(span).await
+    }
+}
+
+#[async_trait::async_trait]
+impl tanto_contract::QueryHandler for Engine {
+    async fn handle(&self, body: &[u8]) -> Vec<u8> {
+        match tanto_gql::parse_request_body(body) {
+            Ok(request) => self.execute_bytes(request).await,
+            Err(errors) => serde_json::to_vec(&errors).unwrap_or_default(),
+        }
     }
 }
 

@@ -24,6 +24,7 @@ use tokio::task::JoinSet;
 
 use crate::cache::DiskSpace;
 use crate::{Engine, EngineError};
+use tanto_contract::QueryHandler;
 
 /// Default limit on a request body.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 8 << 20;
@@ -195,7 +196,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 async fn handle(
-    engine: Arc<Engine>,
+    handler: Arc<dyn QueryHandler>,
+    limit: usize,
     token: Arc<str>,
     activity: Arc<Activity>,
     req: Request<Incoming>,
@@ -223,7 +225,6 @@ async fn handle(
     if req.method() != Method::POST {
         return Ok(json_response(StatusCode::METHOD_NOT_ALLOWED, &error_body("use POST for /query")));
     }
-    let limit = engine.server.max_request_bytes;
     let body = match read_body(req.into_body(), limit).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => return Ok(too_large(limit)),
@@ -231,12 +232,7 @@ async fn handle(
             return Ok(json_response(StatusCode::BAD_REQUEST, &error_body(&format!("reading the request body: {e}"))))
         }
     };
-    let request = match tanto_gql::parse_request_body(&body) {
-        Ok(r) => r,
-        Err(errors) => return Ok(json_response(StatusCode::OK, &errors)),
-    };
-    drop(body);
-    let body = engine.execute_bytes(request).await;
+    let body = handler.handle(&body).await;
     Ok(Response::builder()
         .status(StatusCode::OK)
         .header("content-type", "application/json")
@@ -250,6 +246,19 @@ pub async fn serve(
     engine: Arc<Engine>,
     listener: TcpListener,
     token: String,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let limit = engine.server.max_request_bytes;
+    serve_session(listener, token, engine, limit, shutdown).await
+}
+
+/// Serves one session's `handler` on `listener` (requests authorized by `token`, bodies
+/// up to `limit` bytes) until `shutdown` resolves, then drops open connections.
+pub async fn serve_session(
+    listener: TcpListener,
+    token: String,
+    handler: Arc<dyn QueryHandler>,
+    limit: usize,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let token: Arc<str> = token.into();
@@ -275,10 +284,10 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let (engine, token, activity) = (engine.clone(), token.clone(), activity.clone());
+                let (handler, token, activity) = (handler.clone(), token.clone(), activity.clone());
                 conns.spawn(async move {
                     let svc = hyper::service::service_fn(move |req| {
-                        handle(engine.clone(), token.clone(), activity.clone(), req)
+                        handle(handler.clone(), limit, token.clone(), activity.clone(), req)
                     });
                     if let Err(e) = hyper::server::conn::http1::Builder::new()
                         .keep_alive(true)

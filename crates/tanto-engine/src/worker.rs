@@ -41,6 +41,11 @@ pub struct Worker {
     pub registry_auth: crate::export::SessionAuth,
     /// Where CDI specs (GPUs) are looked for, lowest priority first (see `cdi`).
     pub cdi_spec_dirs: Vec<PathBuf>,
+    /// Opens the sessions of execs with `experimentalPrivilegedNesting` (set by the
+    /// engine once its API exists).
+    pub nested: std::sync::OnceLock<Arc<dyn tanto_contract::NestedSessions>>,
+    /// The request body limit of nested sessions.
+    pub max_request_bytes: usize,
 }
 
 fn out_of(rec: CacheRecord, leases: Vec<SnapshotLease>) -> Output {
@@ -270,13 +275,23 @@ impl Worker {
         let sink = self.progress.exec_sink(key, used_secrets.clone());
         self.active.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let active = ActiveGuard(&self.active);
-        let res = self.executor.run(spec, sink).await;
+        let res = if op.nesting {
+            let session = match self.nested.get() {
+                Some(n) => n.open(),
+                None => return Err(EngineError::internal("nested sessions are not set up in this engine")),
+            };
+            crate::nested::run_with_session(&self.executor, spec, sink, session, self.max_request_bytes)
+                .await
+                .map_err(Nested)
+        } else {
+            self.executor.run(spec, sink).await.map_err(Direct)
+        };
         drop(active);
         drop(keep_alive);
         drop(services);
         let info: ExitInfo = match res {
             Ok(info) => info,
-            Err(tanto_exec::ExecError::CommandNotFound { cmd, search_path }) => {
+            Err(Direct(tanto_exec::ExecError::CommandNotFound { cmd, search_path })) => {
                 // As a runtime reports it: exit code 127, the reason on stderr.
                 let cmd = scrub_str(&cmd, &used_secrets);
                 return Err(EngineError::exec(ExecFailure {
@@ -289,7 +304,8 @@ impl Worker {
                     )),
                 }));
             }
-            Err(e) => return Err(EngineError::new(e.tier(), scrub_str(&e.to_string(), &used_secrets))),
+            Err(Direct(e)) => return Err(EngineError::new(e.tier(), scrub_str(&e.to_string(), &used_secrets))),
+            Err(Nested(e)) => return Err(EngineError::new(e.tier(), scrub_str(&e.to_string(), &used_secrets))),
         };
         let meta = ExecMeta {
             exit_code: info.exit_code,
@@ -318,6 +334,13 @@ impl Worker {
         blocking(move || pending.commit(&key, Some(meta))).await
     }
 }
+
+/// How running an exec failed: the executor's own error, or the nested session's.
+enum RunError {
+    Direct(tanto_exec::ExecError),
+    Nested(EngineError),
+}
+use RunError::{Direct, Nested};
 
 /// A file op: incrementally from an earlier copy when it is one copy of a
 /// source that has one (see `copyinc`), else by applying its actions to a

@@ -141,6 +141,34 @@ pub struct ProcessSpec {
     /// CDI devices (GPUs), resolved with [`cdi::resolve`]: device nodes, cgroup
     /// rules, mounts, env, hooks and extra groups.
     pub cdi: cdi::DeviceEdits,
+    /// A TCP listener on the container's loopback, made before the process starts
+    /// (nested engine sessions); needs [`Network::Bridge`].
+    pub loopback_listener: Option<LoopbackListener>,
+}
+
+/// Asks for a TCP listener on `127.0.0.1` inside the container's network namespace:
+/// the executor binds it on a free port before the process starts, sets `port_env` to
+/// that port in the process's environment, and hands the listener over through
+/// [`LoopbackListener::take`]. Only processes in the container can connect.
+#[derive(Clone)]
+pub struct LoopbackListener {
+    pub port_env: String,
+    slot: Arc<std::sync::Mutex<Option<std::net::TcpListener>>>,
+}
+
+impl LoopbackListener {
+    pub fn new(port_env: impl Into<String>) -> LoopbackListener {
+        LoopbackListener { port_env: port_env.into(), slot: Default::default() }
+    }
+
+    /// The listener, once the container has been started (non-blocking mode).
+    pub fn take(&self) -> Option<std::net::TcpListener> {
+        self.slot.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    pub(crate) fn fill(&self, l: std::net::TcpListener) {
+        *self.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(l);
+    }
 }
 
 impl ProcessSpec {
@@ -163,6 +191,7 @@ impl ProcessSpec {
             privileged: false,
             no_init: false,
             cdi: cdi::DeviceEdits::default(),
+            loopback_listener: None,
         }
     }
 }
@@ -188,6 +217,7 @@ impl fmt::Debug for ProcessSpec {
             .field("privileged", &self.privileged)
             .field("no_init", &self.no_init)
             .field("cdi_devices", &self.cdi.names)
+            .field("loopback_listener", &self.loopback_listener.as_ref().map(|l| &l.port_env))
             .finish()
     }
 }

@@ -104,6 +104,10 @@ pub(crate) fn start(inner: Arc<Inner>, mut spec: ProcessSpec) -> Result<Started,
     let hostname =
         if spec.hostname.is_empty() { b.cl.id[b.cl.id.len() - 12..].to_string() } else { spec.hostname.clone() };
     b.etc_files(&hostname, &spec.extra_hosts, &spec.network, pending_net)?;
+    if let Some(req) = &spec.loopback_listener {
+        let port = b.loopback_listener(req)?;
+        spec.env.push(format!("{}={port}", req.port_env));
+    }
     // The working directory, when it lives in the root filesystem: created there and kept.
     let cwd = normalize(if spec.cwd.is_empty() { "/" } else { &spec.cwd }, "/");
     let cwd_in_mount = spec.mounts.iter().any(|m| cwd.starts_with(normalize(&m.target, "/")));
@@ -277,6 +281,17 @@ impl BundleBuilder {
             self.mounts.push(SpecMount { target, kind: SpecMountKind::Bind { source, readonly: false } });
         }
         Ok(())
+    }
+
+    /// Binds the requested loopback listener in the container's namespace; returns its port.
+    fn loopback_listener(&self, req: &crate::LoopbackListener) -> Result<u16, ExecError> {
+        let net = self.cl.net.as_ref().ok_or_else(|| {
+            ExecError::invalid("a listener in the container needs bridge networking, which is off in this engine")
+        })?;
+        let l = net.listen_loopback().map_err(|e| ExecError::io("binding a listener in the container", "lo")(e))?;
+        let port = l.local_addr().map_err(|e| ExecError::io("binding a listener in the container", "lo")(e))?.port();
+        req.fill(l);
+        Ok(port)
     }
 
     /// Creates the working directory (root, 0755) where it is missing.

@@ -10,7 +10,7 @@
 use std::ffi::OsStr;
 use std::fs;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -448,6 +448,23 @@ pub fn enter_new_netns() -> io::Result<OwnedFd> {
     // descriptor table is unshared, so no other thread can observe a changed fd table.
     unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNET)? };
     Ok(rustix::fs::open("/proc/thread-self/ns/net", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?)
+}
+
+/// A TCP listener on `127.0.0.1:0` inside the network namespace `netns`, made on a
+/// thread of its own (which enters the namespace and ends): the socket stays in that
+/// namespace, so only processes there can connect to it.
+pub fn listen_in_netns(netns: BorrowedFd<'_>) -> io::Result<std::net::TcpListener> {
+    let fd = netns.try_clone_to_owned()?;
+    std::thread::Builder::new()
+        .name("tanto-netns-listen".into())
+        .spawn(move || -> io::Result<std::net::TcpListener> {
+            rustix::thread::move_into_link_name_space(fd.as_fd(), Some(rustix::thread::LinkNameSpaceType::Network))?;
+            let l = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+            l.set_nonblocking(true)?;
+            Ok(l)
+        })?
+        .join()
+        .map_err(|_| io::Error::other("the listener thread panicked"))?
 }
 
 /// Whether `pid` is alive (a zombie counts as alive).

@@ -128,6 +128,10 @@ pub struct ExecOp {
     pub redirect_stderr: Option<String>,
     pub expect: Expect,
     pub privileged: bool,
+    /// `experimentalPrivilegedNesting`: the process gets an engine session of its
+    /// own on its loopback (`DAGGER_SESSION_PORT`, `DAGGER_SESSION_TOKEN`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub nesting: bool,
     pub no_init: bool,
     /// `os/arch[/variant]` of the container (never empty).
     pub platform: String,

@@ -511,6 +511,7 @@ impl Api {
             redirect_stderr: non_empty(a, "redirectStderr")?,
             expect: parse_expect(a.opt_enum_value("expect")?.unwrap_or("SUCCESS"))?,
             privileged: a.opt_bool("insecureRootCapabilities")?.unwrap_or(false),
+            nesting: a.opt_bool("experimentalPrivilegedNesting")?.unwrap_or(false),
             no_init: a.opt_bool("noInit")?.unwrap_or(false),
             platform: c.platform.clone(),
             services: super::service::exec_bindings(c),

@@ -1,5 +1,6 @@
 //! Solving refs and reading their results.
 
+use std::sync::Arc;
 use tanto_contract::fs::{ChangeLists, EntryStat, ExecOutput, SearchMatch, SearchOptions};
 use tanto_contract::{EngineResult, Solve};
 use tanto_model::Ref;
@@ -15,6 +16,30 @@ use tanto_contract::Context as _;
 impl Solve for EngineBackend {
     async fn sync(&self, r: &Ref) -> EngineResult<()> {
         self.solver.solve(r.vertex.clone()).await.map(|_| ()).map_err(|e| (*e).clone())
+    }
+
+    async fn run_nested(&self, exec: &Ref, session: Arc<dyn tanto_contract::QueryHandler>) -> EngineResult<ExecOutput> {
+        let vertex = exec.vertex.clone();
+        let op = vertex.exec().ok_or_else(|| EngineError::internal("run_nested: the ref is not an exec"))?;
+        let inputs = futures::future::try_join_all(vertex.inputs.iter().map(|r| self.solver.solve(r.vertex.clone())))
+            .await
+            .map_err(|e| (*e).clone())?;
+        let worker = self.solver.worker().clone();
+        let key = vertex.key();
+        let setup = worker.exec_setup(&vertex, op, &format!("tanto-{}", key.short(10)), &inputs).await?;
+        let crate::exec_setup::ExecResources { keep_alive, secret_files, used_secrets, services, .. } = setup.resources;
+        let _cleanup = secret_files;
+        let sink = worker.progress.exec_sink(key, used_secrets.clone());
+        let info = crate::nested::run_with_session(&worker.executor, setup.spec, sink, session, worker.max_request_bytes)
+            .await;
+        drop((keep_alive, services));
+        let info = info?;
+        Ok(ExecOutput {
+            exit_code: info.exit_code,
+            stdout: crate::secrets::scrub(&info.stdout, &used_secrets),
+            stderr: crate::secrets::scrub(&info.stderr, &used_secrets),
+            combined: crate::secrets::scrub(&info.combined, &used_secrets),
+        })
     }
 
     async fn exec_output(&self, r: &Ref) -> EngineResult<ExecOutput> {

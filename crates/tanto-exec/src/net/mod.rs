@@ -31,7 +31,7 @@ mod slots;
 use std::fs;
 use std::io::{self, Write};
 use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -184,6 +184,11 @@ impl std::fmt::Debug for Attachment {
 impl Attachment {
     pub fn ip(&self) -> Ipv4Addr {
         self.ip
+    }
+
+    /// A TCP listener on `127.0.0.1` inside this namespace.
+    pub(crate) fn listen_loopback(&self) -> io::Result<std::net::TcpListener> {
+        sys::listen_in_netns(self.netns.as_fd())
     }
 
     /// A path to the namespace that other processes (the OCI runtime) can open.
