@@ -22,14 +22,15 @@
 
 use serde::Serialize;
 
+use super::dispatch::{fields, Fields, Table};
 use super::objects::*;
 use super::service::{ServiceKind, ServiceObj};
 use super::sources::{GitRefObj, GitRepositoryObj};
-use super::{leaf, not_implemented, paths, resolved, Api, Object};
+use super::{leaf, paths, resolved, Api, Object};
 use crate::dagger::ApiError;
 use tanto_contract::git::{GitAuth, RefKind};
 use tanto_contract::service::PortForward;
-use tanto_gql::{FieldCall, Resolved};
+use tanto_gql::Resolved;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct AddressObj {
@@ -172,6 +173,96 @@ pub fn service_addr(addr: &str) -> Result<(String, PortForward), ApiError> {
     Ok((host.to_string(), PortForward { frontend: Some(port), backend: port, protocol: protocol.into() }))
 }
 
+pub(super) static ADDRESS: Table<AddressObj> = Table::new(
+    "Address",
+    |o| match o {
+        Object::Address(v) => Some(v),
+        _ => None,
+    },
+    &[ADDRESS_FIELDS],
+    &[],
+);
+
+static ADDRESS_FIELDS: Fields<AddressObj> = fields! { |api, addr, call, a|
+    let v = addr.value.as_str();
+    "value" => Ok(leaf(v)),
+    "container" => {
+        let base = ContainerObj::scratch(api.engine.images.default_platform());
+        Ok(resolved(Object::Container(api.container_from(&base, v).await?)))
+    },
+    "directory" => match api.git_address(v).await? {
+        Some(g) => {
+            let tree = api.git_tree(&Api::git_ref_of(&g), false, 1).await?;
+            let path = g.subdir.as_deref().map(paths::clean_abs).unwrap_or_else(|| "/".into());
+            Ok(resolved(Object::Directory(DirectoryObj { root: tree.root, path })))
+        }
+        None => {
+            let root = api
+                .engine
+                .host
+                .host_directory(
+                    local_path(v),
+                    a.opt_string_list("include")?.unwrap_or_default(),
+                    a.opt_string_list("exclude")?.unwrap_or_default(),
+                    a.opt_bool("gitignore")?.unwrap_or(false),
+                )
+                .await?;
+            Ok(resolved(Object::Directory(DirectoryObj { root: Some(root), path: "/".into() })))
+        }
+    },
+    "file" => match api.git_address(v).await? {
+        Some(g) => {
+            let Some(sub) = g.subdir.as_deref() else {
+                return Err(
+                    format!("address `{v}` names no file in the git repository: add `#REF:PATH`").into()
+                );
+            };
+            let tree = api.git_tree(&Api::git_ref_of(&g), false, 1).await?;
+            Ok(resolved(Object::File(FileObj { root: tree.root, path: paths::clean_abs(sub) })))
+        }
+        None => {
+            let (root, path) = api.engine.host.host_file(local_path(v)).await?;
+            Ok(resolved(Object::File(FileObj { root: Some(root), path })))
+        }
+    },
+    "gitRepository" => match api.git_address(v).await? {
+        Some(g) if g.reference.is_some() => {
+            Err(format!("git repository address `{v}` cannot name a ref; use `gitRef`").into())
+        }
+        Some(g) if g.subdir.is_some() => {
+            Err(format!("git repository address `{v}` cannot name a subdirectory; use `directory`").into())
+        }
+        Some(g) => Ok(resolved(Object::GitRepository(Api::git_repo(g.remote)))),
+        None => Ok(resolved(Object::GitRepository(api.local_git(local_path(v)).await?))),
+    },
+    "gitRef" => match api.git_address(v).await? {
+        Some(g) if g.subdir.is_some() => {
+            Err(format!("git ref address `{v}` cannot name a subdirectory; use `directory`").into())
+        }
+        Some(g) => Ok(resolved(Object::GitRef(Api::git_ref_of(&g)))),
+        None => {
+            let (path, reference) = v.split_once('#').unwrap_or((v, ""));
+            let repo = api.local_git(local_path(path)).await?;
+            let reference = if reference.is_empty() { "HEAD".to_string() } else { reference.to_string() };
+            Ok(resolved(Object::GitRef(GitRefObj { repo, reference, kind: RefKind::Any })))
+        }
+    },
+    "secret" => {
+        let (uri, cache_key) = secret_uri(v)?;
+        Ok(resolved(Object::Secret(api.secret_from_uri(uri, cache_key.as_deref()).await?)))
+    },
+    "socket" => {
+        let host_path = api.engine.host.host_unix_socket(v.strip_prefix("unix://").unwrap_or(v)).await?;
+        Ok(resolved(Object::Socket(super::socket::SocketObj { host_path })))
+    },
+    "service" => {
+        let (host, port) = service_addr(v)?;
+        let svc = ServiceObj { kind: ServiceKind::Host { host, ports: vec![port] }, custom_hostname: None };
+        api.engine.services.register_service(&svc.spec());
+        Ok(resolved(Object::Service(svc)))
+    },
+};
+
 impl Api {
     /// The git address `v` stands for: a git URL, or (extension) a schemeless
     /// `host.tld/owner/repo` that is not a host path.
@@ -191,7 +282,7 @@ impl Api {
 
     fn git_ref_of(g: &GitAddress) -> GitRefObj {
         GitRefObj {
-            repo: Self::git_repo(g.remote.clone()),
+            repo: Api::git_repo(g.remote.clone()),
             reference: g.reference.clone().unwrap_or_else(|| "HEAD".into()),
             kind: RefKind::Any,
         }
@@ -207,90 +298,6 @@ impl Api {
                 _ => Err("internal error: `asGit` did not return a git repository".into()),
             },
             _ => Err("internal error: `asGit` did not return a git repository".into()),
-        }
-    }
-
-    pub(super) async fn address(&self, addr: &AddressObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
-        let a = call.args;
-        let v = addr.value.as_str();
-        match call.field {
-            "value" => Ok(leaf(v)),
-            "container" => {
-                let base = ContainerObj::scratch(self.engine.images.default_platform());
-                Ok(resolved(Object::Container(self.container_from(&base, v).await?)))
-            }
-            "directory" => match self.git_address(v).await? {
-                Some(g) => {
-                    let tree = self.git_tree(&Self::git_ref_of(&g), false, 1).await?;
-                    let path = g.subdir.as_deref().map(paths::clean_abs).unwrap_or_else(|| "/".into());
-                    Ok(resolved(Object::Directory(DirectoryObj { root: tree.root, path })))
-                }
-                None => {
-                    let root = self
-                        .engine
-                        .host
-                        .host_directory(
-                            local_path(v),
-                            a.opt_string_list("include")?.unwrap_or_default(),
-                            a.opt_string_list("exclude")?.unwrap_or_default(),
-                            a.opt_bool("gitignore")?.unwrap_or(false),
-                        )
-                        .await?;
-                    Ok(resolved(Object::Directory(DirectoryObj { root: Some(root), path: "/".into() })))
-                }
-            },
-            "file" => match self.git_address(v).await? {
-                Some(g) => {
-                    let Some(sub) = g.subdir.as_deref() else {
-                        return Err(
-                            format!("address `{v}` names no file in the git repository: add `#REF:PATH`").into()
-                        );
-                    };
-                    let tree = self.git_tree(&Self::git_ref_of(&g), false, 1).await?;
-                    Ok(resolved(Object::File(FileObj { root: tree.root, path: paths::clean_abs(sub) })))
-                }
-                None => {
-                    let (root, path) = self.engine.host.host_file(local_path(v)).await?;
-                    Ok(resolved(Object::File(FileObj { root: Some(root), path })))
-                }
-            },
-            "gitRepository" => match self.git_address(v).await? {
-                Some(g) if g.reference.is_some() => {
-                    Err(format!("git repository address `{v}` cannot name a ref; use `gitRef`").into())
-                }
-                Some(g) if g.subdir.is_some() => {
-                    Err(format!("git repository address `{v}` cannot name a subdirectory; use `directory`").into())
-                }
-                Some(g) => Ok(resolved(Object::GitRepository(Self::git_repo(g.remote)))),
-                None => Ok(resolved(Object::GitRepository(self.local_git(local_path(v)).await?))),
-            },
-            "gitRef" => match self.git_address(v).await? {
-                Some(g) if g.subdir.is_some() => {
-                    Err(format!("git ref address `{v}` cannot name a subdirectory; use `directory`").into())
-                }
-                Some(g) => Ok(resolved(Object::GitRef(Self::git_ref_of(&g)))),
-                None => {
-                    let (path, reference) = v.split_once('#').unwrap_or((v, ""));
-                    let repo = self.local_git(local_path(path)).await?;
-                    let reference = if reference.is_empty() { "HEAD".to_string() } else { reference.to_string() };
-                    Ok(resolved(Object::GitRef(GitRefObj { repo, reference, kind: RefKind::Any })))
-                }
-            },
-            "secret" => {
-                let (uri, cache_key) = secret_uri(v)?;
-                Ok(resolved(Object::Secret(self.secret_from_uri(uri, cache_key.as_deref()).await?)))
-            }
-            "socket" => {
-                let host_path = self.engine.host.host_unix_socket(v.strip_prefix("unix://").unwrap_or(v)).await?;
-                Ok(resolved(Object::Socket(super::socket::SocketObj { host_path })))
-            }
-            "service" => {
-                let (host, port) = service_addr(v)?;
-                let svc = ServiceObj { kind: ServiceKind::Host { host, ports: vec![port] }, custom_hostname: None };
-                self.engine.services.register_service(&svc.spec());
-                Ok(resolved(Object::Service(svc)))
-            }
-            _ => Err(not_implemented(call)),
         }
     }
 }

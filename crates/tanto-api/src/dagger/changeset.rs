@@ -6,10 +6,10 @@ use serde::Serialize;
 use serde_json::Value as Json;
 use tanto_model::{FileAction, Ref};
 
+use super::dispatch::{fields, Fields, Table};
 use super::objects::DirectoryObj;
-use super::{file_op, leaf, not_implemented, resolved, Api, Object};
+use super::{file_op, leaf, resolved, Api, Object};
 use crate::dagger::ApiError;
-use tanto_gql::{FieldCall, Resolved};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ChangesetObj {
@@ -45,47 +45,54 @@ impl ChangesetObj {
     }
 }
 
+pub(super) static CHANGESET: Table<ChangesetObj> = Table::new(
+    "Changeset",
+    |o| match o {
+        Object::Changeset(v) => Some(v),
+        _ => None,
+    },
+    &[CHANGESET_FIELDS],
+    &[],
+);
+
+static CHANGESET_FIELDS: Fields<ChangesetObj> = fields! { |api, c, call, a|
+    let strings = |v: Vec<String>| leaf(Json::Array(v.into_iter().map(Json::String).collect()));
+    "before" => Ok(resolved(Object::Directory(c.before.clone()))),
+    "after" => Ok(resolved(Object::Directory(c.after.clone()))),
+    "layer" => {
+        let (lower, upper, sources) = sides(&c.before, &c.after);
+        let action = FileAction::Diff {
+            lower,
+            lower_path: c.before.path.clone(),
+            upper,
+            upper_path: c.after.path.clone(),
+            dest: "/".into(),
+        };
+        Ok(resolved(Object::Directory(DirectoryObj {
+            root: Some(file_op(None, action, sources)),
+            path: "/".into(),
+        })))
+    },
+    "addedPaths" | "modifiedPaths" | "removedPaths" | "isEmpty" => {
+        let l = api
+            .engine
+            .solve
+            .changes(c.before.root.as_ref(), &c.before.path, c.after.root.as_ref(), &c.after.path)
+            .await?;
+        Ok(match call.field {
+            "addedPaths" => strings(l.added),
+            "modifiedPaths" => strings(l.modified),
+            "removedPaths" => strings(l.removed),
+            _ => leaf(l.added.is_empty() && l.modified.is_empty() && l.removed.is_empty()),
+        })
+    },
+};
+
 impl Api {
     pub(super) fn load_changeset(&self, id: &Json) -> Result<ChangesetObj, ApiError> {
         match &*self.load(id, Some("Changeset"))? {
             Object::Changeset(c) => Ok(c.clone()),
             _ => unreachable!("type checked by load"),
-        }
-    }
-
-    pub(super) async fn changeset(&self, c: &ChangesetObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
-        let strings = |v: Vec<String>| leaf(Json::Array(v.into_iter().map(Json::String).collect()));
-        match call.field {
-            "before" => Ok(resolved(Object::Directory(c.before.clone()))),
-            "after" => Ok(resolved(Object::Directory(c.after.clone()))),
-            "layer" => {
-                let (lower, upper, sources) = sides(&c.before, &c.after);
-                let action = FileAction::Diff {
-                    lower,
-                    lower_path: c.before.path.clone(),
-                    upper,
-                    upper_path: c.after.path.clone(),
-                    dest: "/".into(),
-                };
-                Ok(resolved(Object::Directory(DirectoryObj {
-                    root: Some(file_op(None, action, sources)),
-                    path: "/".into(),
-                })))
-            }
-            "addedPaths" | "modifiedPaths" | "removedPaths" | "isEmpty" => {
-                let l = self
-                    .engine
-                    .solve
-                    .changes(c.before.root.as_ref(), &c.before.path, c.after.root.as_ref(), &c.after.path)
-                    .await?;
-                Ok(match call.field {
-                    "addedPaths" => strings(l.added),
-                    "modifiedPaths" => strings(l.modified),
-                    "removedPaths" => strings(l.removed),
-                    _ => leaf(l.added.is_empty() && l.modified.is_empty() && l.removed.is_empty()),
-                })
-            }
-            _ => Err(not_implemented(call)),
         }
     }
 }

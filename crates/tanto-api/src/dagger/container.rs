@@ -5,10 +5,16 @@ use tanto_model::{
     CacheSharing, CacheSource, ExecMount, ExecMountKind, ExecOp, Expect, FileAction, ImageLayerOp, Op, Ref, Vertex,
 };
 
+use super::dispatch::{fields, Fields, Table};
 use super::objects::*;
 use super::{file_op, leaf, paths, resolved, Api, Object};
 use crate::dagger::ApiError;
-use tanto_gql::{Args, FieldCall, Resolved};
+use tanto_gql::{Args, Resolved};
+
+/// A container as a field's value.
+pub(super) fn ctr(c: ContainerObj) -> Result<Resolved, ApiError> {
+    Ok(resolved(Object::Container(c)))
+}
 
 fn strings(v: &[String]) -> Resolved {
     leaf(Json::Array(v.iter().cloned().map(Json::String).collect()))
@@ -75,335 +81,340 @@ impl ContainerObj {
     }
 }
 
-impl Api {
-    pub(super) async fn container(&self, c: &ContainerObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
-        let a = call.args;
-        let ctr = |c: ContainerObj| Ok(resolved(Object::Container(c)));
-        match call.field {
-            "from" => ctr(self.container_from(c, a.string("address")?).await?),
-            "withExec" => ctr(self.with_exec(c, a)?),
-            "stdout" | "stderr" | "combinedOutput" | "exitCode" => {
-                let Some(exec) = &c.exec else {
-                    return Err(format!(
-                        "`{}` needs a command: this container has not run one yet; call `withExec` first",
-                        call.field
-                    )
-                    .into());
-                };
-                let out = self.engine.solve.exec_output(exec).await?;
-                Ok(match call.field {
-                    "stdout" => leaf(String::from_utf8_lossy(&out.stdout).into_owned()),
-                    "stderr" => leaf(String::from_utf8_lossy(&out.stderr).into_owned()),
-                    "combinedOutput" => leaf(String::from_utf8_lossy(&out.combined).into_owned()),
-                    _ => leaf(out.exit_code),
-                })
-            }
-            "platform" => Ok(leaf(c.platform.clone())),
-            "imageRef" => match &c.image_ref {
-                Some(r) => Ok(leaf(r.clone())),
-                None => Err("this container has no image reference: it was not created with `from`".into()),
-            },
-            // --- configuration
-            "withEnvVariable" => {
-                let mut n = c.clone();
-                let value = a.string("value")?;
-                let value = if a.opt_bool("expand")?.unwrap_or(false) {
-                    paths::expand(value, &c.config.env)
-                } else {
-                    value.to_string()
-                };
-                n.config.env_set(a.string("name")?, &value);
-                ctr(n)
-            }
-            "withoutEnvVariable" => {
-                let mut n = c.clone();
-                n.config.env_remove(a.string("name")?);
-                ctr(n)
-            }
-            "envVariable" => {
-                Ok(c.config.env_get(a.string("name")?).map(|v| leaf(v.to_string())).unwrap_or(Resolved::Null))
-            }
-            "envVariables" => Ok(Resolved::List(
-                c.config
-                    .env
-                    .iter()
-                    .map(|kv| {
-                        let (name, value) = kv.split_once('=').unwrap_or((kv, ""));
-                        resolved(Object::EnvVariable(EnvVariableObj { name: name.into(), value: value.into() }))
-                    })
-                    .collect(),
-            )),
-            "withWorkdir" => {
-                let mut n = c.clone();
-                n.config.workdir = c.path_arg(a, "path")?;
-                ctr(n)
-            }
-            "withoutWorkdir" => {
-                let mut n = c.clone();
-                n.config.workdir = String::new();
-                ctr(n)
-            }
-            "workdir" => Ok(leaf(c.config.workdir.clone())),
-            "withUser" => {
-                let mut n = c.clone();
-                n.config.user = a.string("name")?.to_string();
-                ctr(n)
-            }
-            "withoutUser" => {
-                let mut n = c.clone();
-                n.config.user = String::new();
-                ctr(n)
-            }
-            "user" => Ok(leaf(c.config.user.clone())),
-            "withEntrypoint" => {
-                let mut n = c.clone();
-                n.config.entrypoint = a.string_list("args")?;
-                if !a.opt_bool("keepDefaultArgs")?.unwrap_or(false) {
-                    n.config.cmd.clear();
-                }
-                ctr(n)
-            }
-            "withoutEntrypoint" => {
-                let mut n = c.clone();
-                n.config.entrypoint.clear();
-                if !a.opt_bool("keepDefaultArgs")?.unwrap_or(false) {
-                    n.config.cmd.clear();
-                }
-                ctr(n)
-            }
-            "entrypoint" => Ok(strings(&c.config.entrypoint)),
-            "withDefaultArgs" => {
-                let mut n = c.clone();
-                n.config.cmd = a.string_list("args")?;
-                ctr(n)
-            }
-            "withoutDefaultArgs" => {
-                let mut n = c.clone();
-                n.config.cmd.clear();
-                ctr(n)
-            }
-            "defaultArgs" => Ok(strings(&c.config.cmd)),
-            "withLabel" => {
-                let mut n = c.clone();
-                n.config.labels.insert(a.string("name")?.to_string(), a.string("value")?.to_string());
-                ctr(n)
-            }
-            "withoutLabel" => {
-                let mut n = c.clone();
-                n.config.labels.remove(a.string("name")?);
-                ctr(n)
-            }
-            "label" => Ok(c.config.labels.get(a.string("name")?).map(|v| leaf(v.clone())).unwrap_or(Resolved::Null)),
-            "labels" => Ok(Resolved::List(
-                c.config
-                    .labels
-                    .iter()
-                    .map(|(k, v)| resolved(Object::Label(LabelObj { name: k.clone(), value: v.clone() })))
-                    .collect(),
-            )),
-            "withExposedPort" => {
-                let mut n = c.clone();
-                let port = a.int("port")?;
-                if !(1..=65535).contains(&port) {
-                    return Err(format!("port {port} is out of range 1-65535").into());
-                }
-                let protocol = parse_protocol(a)?;
-                n.config.exposed_ports.retain(|p| !(p.port == port && p.protocol == protocol));
-                n.config.exposed_ports.push(Port {
-                    port,
-                    protocol,
-                    description: a.opt_string("description")?.map(str::to_string),
-                    skip_healthcheck: a.opt_bool("experimentalSkipHealthcheck")?.unwrap_or(false),
-                });
-                ctr(n)
-            }
-            "withoutExposedPort" => {
-                let mut n = c.clone();
-                let port = a.int("port")?;
-                let protocol = parse_protocol(a)?;
-                n.config.exposed_ports.retain(|p| !(p.port == port && p.protocol == protocol));
-                ctr(n)
-            }
-            "exposedPorts" => {
-                Ok(Resolved::List(c.config.exposed_ports.iter().map(|p| resolved(Object::Port(p.clone()))).collect()))
-            }
-            // --- filesystem
-            "withNewFile" => {
-                let path = c.path_arg(a, "path")?;
-                ctr(c.with_rootfs_action(
-                    FileAction::Mkfile {
-                        path,
-                        data: a.string("contents")?.to_string(),
-                        mode: a.opt_int("permissions")?.unwrap_or(0o644) as u32,
-                        owner: opt_owner(a)?,
-                    },
-                    vec![],
-                ))
-            }
-            "withFile" => {
-                let path = c.path_arg(a, "path")?;
-                let src = self.load_file(a.get("source").unwrap_or(&Json::Null))?;
-                let (src_idx, sources) = match src.root {
-                    Some(r) => (Some(0), vec![r]),
-                    None => (None, vec![]),
-                };
-                ctr(c.with_rootfs_action(
-                    FileAction::Copy {
-                        src: src_idx,
-                        src_path: src.path,
-                        dest: path,
-                        include: vec![],
-                        exclude: vec![],
-                        mode: a.opt_int("permissions")?.map(|m| m as u32),
-                        owner: opt_owner(a)?,
-                        gitignore: false,
-                    },
-                    sources,
-                ))
-            }
-            "withDirectory" => {
-                let path = c.path_arg(a, "path")?;
-                let src = self.load_directory(a.get("source").or(a.get("directory")).unwrap_or(&Json::Null))?;
-                ctr(c.with_rootfs_action(copy_dir_action(&src, path, a)?, src.root.into_iter().collect()))
-            }
-            "withoutFile" | "withoutDirectory" => {
-                let path = c.path_arg(a, "path")?;
-                ctr(c.with_rootfs_action(FileAction::Rm { path, allow_not_found: true }, vec![]))
-            }
-            "withoutFiles" => {
-                let mut n = c.clone();
-                for p in a.string_list("paths")? {
-                    let path = paths::resolve(c.workdir(), &p);
-                    n = n.with_rootfs_action(FileAction::Rm { path, allow_not_found: true }, vec![]);
-                }
-                ctr(n)
-            }
-            "withSymlink" => {
-                let link = c.path_arg(a, "linkName")?;
-                ctr(c.with_rootfs_action(FileAction::Symlink { target: a.string("target")?.to_string(), link }, vec![]))
-            }
-            "withMountedDirectory" => {
-                let path = c.path_arg(a, "path")?;
-                let dir = self.load_directory(a.get("source").unwrap_or(&Json::Null))?;
-                let mut n = c.clone();
-                n.set_mount(
-                    path,
-                    MountSource::Dir { dir, readonly: a.opt_bool("readOnly")?.unwrap_or(false), owner: opt_owner(a)? },
-                );
-                ctr(n)
-            }
-            "withMountedFile" => {
-                let path = c.path_arg(a, "path")?;
-                let file = self.load_file(a.get("source").unwrap_or(&Json::Null))?;
-                let mut n = c.clone();
-                n.set_mount(path, MountSource::File { file, owner: opt_owner(a)? });
-                ctr(n)
-            }
-            "withMountedCache" => {
-                let path = c.path_arg(a, "path")?;
-                let volume = self.load_cache_volume(a.get("cache").unwrap_or(&Json::Null))?;
-                let source = match a.get("source") {
-                    Some(id) => Some(self.load_directory(id)?),
-                    None => None,
-                };
-                let mut n = c.clone();
-                n.set_mount(
-                    path,
-                    MountSource::Cache { volume, sharing: parse_sharing(a)?, source, owner: opt_owner(a)? },
-                );
-                ctr(n)
-            }
-            "withMountedTemp" => {
-                let path = c.path_arg(a, "path")?;
-                let mut n = c.clone();
-                n.set_mount(path, MountSource::Tmp { size: a.opt_int("size")?.filter(|s| *s > 0).map(|s| s as u64) });
-                ctr(n)
-            }
-            "withMountedSecret" => {
-                let path = c.path_arg(a, "path")?;
-                let secret = self.load_secret(a.get("source").unwrap_or(&Json::Null))?;
-                let mut n = c.clone();
-                n.set_mount(
-                    path,
-                    MountSource::Secret {
-                        secret,
-                        mode: a.opt_int("mode")?.unwrap_or(0o400) as u32,
-                        owner: opt_owner(a)?,
-                    },
-                );
-                ctr(n)
-            }
-            "withoutMount" => {
-                let path = c.path_arg(a, "path")?;
-                let mut n = c.clone();
-                n.mounts.retain(|m| m.target != path || matches!(m.source, MountSource::Socket { .. }));
-                ctr(n)
-            }
-            // Sockets are not mounts in Dagger's sense (`withoutMount` leaves them too).
-            "mounts" => Ok(strings(
-                &c.mounts
-                    .iter()
-                    .filter(|m| !matches!(m.source, MountSource::Socket { .. }))
-                    .map(|m| m.target.clone())
-                    .collect::<Vec<_>>(),
-            )),
-            "withUnixSocket" | "withoutUnixSocket" => self.container_socket_field(c, call),
-            "withSecretVariable" => {
-                let name = a.string("name")?.to_string();
-                let secret = self.load_secret(a.get("secret").unwrap_or(&Json::Null))?;
-                let mut n = c.clone();
-                n.secret_env.retain(|(k, _)| *k != name);
-                n.secret_env.push((name, secret));
-                ctr(n)
-            }
-            "withoutSecretVariable" => {
-                let name = a.string("name")?;
-                let mut n = c.clone();
-                n.secret_env.retain(|(k, _)| k != name);
-                ctr(n)
-            }
-            "rootfs" => Ok(resolved(Object::Directory(DirectoryObj { root: c.rootfs.clone(), path: "/".into() }))),
-            "withRootfs" => {
-                let dir = self.load_directory(a.get("directory").unwrap_or(&Json::Null))?;
-                let mut n = c.clone();
-                n.rootfs = if dir.path == "/" {
-                    dir.root
-                } else {
-                    Some(file_op(
-                        None,
-                        copy_dir_action(&dir, "/".into(), &Args::new("Container", "withRootfs"))?,
-                        dir.root.into_iter().collect(),
-                    ))
-                };
-                n.exec = None;
-                ctr(n)
-            }
-            "directory" => {
-                let path = c.path_arg(a, "path")?;
-                Ok(resolved(Object::Directory(self.container_subpath(c, &path, true)?)))
-            }
-            "file" => {
-                let path = c.path_arg(a, "path")?;
-                let d = self.container_subpath(c, &path, false)?;
-                Ok(resolved(Object::File(FileObj { root: d.root, path: d.path })))
-            }
-            "exists" => {
-                let path = c.path_arg(a, "path")?;
-                let d = self.container_subpath(c, &path, false)?;
-                super::directory::exists(self, d.root.as_ref(), &d.path, a).await
-            }
-            "export"
-            | "asTarball"
-            | "publish"
-            | "import"
-            | "withRegistryAuth"
-            | "withoutRegistryAuth"
-            | "exportImage" => self.container_out(c, call).await,
-            "withServiceBinding" | "asService" | "up" => self.container_service_field(c, call).await,
-            _ => self.container_more(c, call).await,
-        }
-    }
+/// Container: its fields come from here (configuration, filesystem, exec)
+/// and from the files of the other parts (`surface`, `export`, `service`, `socket`).
+pub(super) static CONTAINER: Table<ContainerObj> = Table::new(
+    "Container",
+    |o| match o {
+        Object::Container(c) => Some(c),
+        _ => None,
+    },
+    &[
+        FIELDS,
+        super::surface::CONTAINER_FIELDS,
+        super::export::CONTAINER_FIELDS,
+        super::service::CONTAINER_FIELDS,
+        super::socket::CONTAINER_FIELDS,
+    ],
+    &[],
+);
 
+/// Configuration, filesystem and exec fields of Container.
+static FIELDS: Fields<ContainerObj> = fields! { |api, c, call, a|
+    "from" => ctr(api.container_from(c, a.string("address")?).await?),
+    "withExec" => ctr(api.with_exec(c, a)?),
+    "stdout" | "stderr" | "combinedOutput" | "exitCode" => {
+        let Some(exec) = &c.exec else {
+            return Err(format!(
+                "`{}` needs a command: this container has not run one yet; call `withExec` first",
+                call.field
+            )
+            .into());
+        };
+        let out = api.engine.solve.exec_output(exec).await?;
+        Ok(match call.field {
+            "stdout" => leaf(String::from_utf8_lossy(&out.stdout).into_owned()),
+            "stderr" => leaf(String::from_utf8_lossy(&out.stderr).into_owned()),
+            "combinedOutput" => leaf(String::from_utf8_lossy(&out.combined).into_owned()),
+            _ => leaf(out.exit_code),
+        })
+    },
+    "platform" => Ok(leaf(c.platform.clone())),
+    "imageRef" => match &c.image_ref {
+        Some(r) => Ok(leaf(r.clone())),
+        None => Err("this container has no image reference: it was not created with `from`".into()),
+    },
+    // --- configuration
+    "withEnvVariable" => {
+        let mut n = c.clone();
+        let value = a.string("value")?;
+        let value = if a.opt_bool("expand")?.unwrap_or(false) {
+            paths::expand(value, &c.config.env)
+        } else {
+            value.to_string()
+        };
+        n.config.env_set(a.string("name")?, &value);
+        ctr(n)
+    },
+    "withoutEnvVariable" => {
+        let mut n = c.clone();
+        n.config.env_remove(a.string("name")?);
+        ctr(n)
+    },
+    "envVariable" => {
+        Ok(c.config.env_get(a.string("name")?).map(|v| leaf(v.to_string())).unwrap_or(Resolved::Null))
+    },
+    "envVariables" => Ok(Resolved::List(
+        c.config
+            .env
+            .iter()
+            .map(|kv| {
+                let (name, value) = kv.split_once('=').unwrap_or((kv, ""));
+                resolved(Object::EnvVariable(EnvVariableObj { name: name.into(), value: value.into() }))
+            })
+            .collect(),
+    )),
+    "withWorkdir" => {
+        let mut n = c.clone();
+        n.config.workdir = c.path_arg(a, "path")?;
+        ctr(n)
+    },
+    "withoutWorkdir" => {
+        let mut n = c.clone();
+        n.config.workdir = String::new();
+        ctr(n)
+    },
+    "workdir" => Ok(leaf(c.config.workdir.clone())),
+    "withUser" => {
+        let mut n = c.clone();
+        n.config.user = a.string("name")?.to_string();
+        ctr(n)
+    },
+    "withoutUser" => {
+        let mut n = c.clone();
+        n.config.user = String::new();
+        ctr(n)
+    },
+    "user" => Ok(leaf(c.config.user.clone())),
+    "withEntrypoint" => {
+        let mut n = c.clone();
+        n.config.entrypoint = a.string_list("args")?;
+        if !a.opt_bool("keepDefaultArgs")?.unwrap_or(false) {
+            n.config.cmd.clear();
+        }
+        ctr(n)
+    },
+    "withoutEntrypoint" => {
+        let mut n = c.clone();
+        n.config.entrypoint.clear();
+        if !a.opt_bool("keepDefaultArgs")?.unwrap_or(false) {
+            n.config.cmd.clear();
+        }
+        ctr(n)
+    },
+    "entrypoint" => Ok(strings(&c.config.entrypoint)),
+    "withDefaultArgs" => {
+        let mut n = c.clone();
+        n.config.cmd = a.string_list("args")?;
+        ctr(n)
+    },
+    "withoutDefaultArgs" => {
+        let mut n = c.clone();
+        n.config.cmd.clear();
+        ctr(n)
+    },
+    "defaultArgs" => Ok(strings(&c.config.cmd)),
+    "withLabel" => {
+        let mut n = c.clone();
+        n.config.labels.insert(a.string("name")?.to_string(), a.string("value")?.to_string());
+        ctr(n)
+    },
+    "withoutLabel" => {
+        let mut n = c.clone();
+        n.config.labels.remove(a.string("name")?);
+        ctr(n)
+    },
+    "label" => Ok(c.config.labels.get(a.string("name")?).map(|v| leaf(v.clone())).unwrap_or(Resolved::Null)),
+    "labels" => Ok(Resolved::List(
+        c.config
+            .labels
+            .iter()
+            .map(|(k, v)| resolved(Object::Label(LabelObj { name: k.clone(), value: v.clone() })))
+            .collect(),
+    )),
+    "withExposedPort" => {
+        let mut n = c.clone();
+        let port = a.int("port")?;
+        if !(1..=65535).contains(&port) {
+            return Err(format!("port {port} is out of range 1-65535").into());
+        }
+        let protocol = parse_protocol(a)?;
+        n.config.exposed_ports.retain(|p| !(p.port == port && p.protocol == protocol));
+        n.config.exposed_ports.push(Port {
+            port,
+            protocol,
+            description: a.opt_string("description")?.map(str::to_string),
+            skip_healthcheck: a.opt_bool("experimentalSkipHealthcheck")?.unwrap_or(false),
+        });
+        ctr(n)
+    },
+    "withoutExposedPort" => {
+        let mut n = c.clone();
+        let port = a.int("port")?;
+        let protocol = parse_protocol(a)?;
+        n.config.exposed_ports.retain(|p| !(p.port == port && p.protocol == protocol));
+        ctr(n)
+    },
+    "exposedPorts" => {
+        Ok(Resolved::List(c.config.exposed_ports.iter().map(|p| resolved(Object::Port(p.clone()))).collect()))
+    },
+    // --- filesystem
+    "withNewFile" => {
+        let path = c.path_arg(a, "path")?;
+        ctr(c.with_rootfs_action(
+            FileAction::Mkfile {
+                path,
+                data: a.string("contents")?.to_string(),
+                mode: a.opt_int("permissions")?.unwrap_or(0o644) as u32,
+                owner: opt_owner(a)?,
+            },
+            vec![],
+        ))
+    },
+    "withFile" => {
+        let path = c.path_arg(a, "path")?;
+        let src = api.load_file(a.get("source").unwrap_or(&Json::Null))?;
+        let (src_idx, sources) = match src.root {
+            Some(r) => (Some(0), vec![r]),
+            None => (None, vec![]),
+        };
+        ctr(c.with_rootfs_action(
+            FileAction::Copy {
+                src: src_idx,
+                src_path: src.path,
+                dest: path,
+                include: vec![],
+                exclude: vec![],
+                mode: a.opt_int("permissions")?.map(|m| m as u32),
+                owner: opt_owner(a)?,
+                gitignore: false,
+            },
+            sources,
+        ))
+    },
+    "withDirectory" => {
+        let path = c.path_arg(a, "path")?;
+        let src = api.load_directory(a.get("source").or(a.get("directory")).unwrap_or(&Json::Null))?;
+        ctr(c.with_rootfs_action(copy_dir_action(&src, path, a)?, src.root.into_iter().collect()))
+    },
+    "withoutFile" | "withoutDirectory" => {
+        let path = c.path_arg(a, "path")?;
+        ctr(c.with_rootfs_action(FileAction::Rm { path, allow_not_found: true }, vec![]))
+    },
+    "withoutFiles" => {
+        let mut n = c.clone();
+        for p in a.string_list("paths")? {
+            let path = paths::resolve(c.workdir(), &p);
+            n = n.with_rootfs_action(FileAction::Rm { path, allow_not_found: true }, vec![]);
+        }
+        ctr(n)
+    },
+    "withSymlink" => {
+        let link = c.path_arg(a, "linkName")?;
+        ctr(c.with_rootfs_action(FileAction::Symlink { target: a.string("target")?.to_string(), link }, vec![]))
+    },
+    "withMountedDirectory" => {
+        let path = c.path_arg(a, "path")?;
+        let dir = api.load_directory(a.get("source").unwrap_or(&Json::Null))?;
+        let mut n = c.clone();
+        n.set_mount(
+            path,
+            MountSource::Dir { dir, readonly: a.opt_bool("readOnly")?.unwrap_or(false), owner: opt_owner(a)? },
+        );
+        ctr(n)
+    },
+    "withMountedFile" => {
+        let path = c.path_arg(a, "path")?;
+        let file = api.load_file(a.get("source").unwrap_or(&Json::Null))?;
+        let mut n = c.clone();
+        n.set_mount(path, MountSource::File { file, owner: opt_owner(a)? });
+        ctr(n)
+    },
+    "withMountedCache" => {
+        let path = c.path_arg(a, "path")?;
+        let volume = api.load_cache_volume(a.get("cache").unwrap_or(&Json::Null))?;
+        let source = match a.get("source") {
+            Some(id) => Some(api.load_directory(id)?),
+            None => None,
+        };
+        let mut n = c.clone();
+        n.set_mount(
+            path,
+            MountSource::Cache { volume, sharing: parse_sharing(a)?, source, owner: opt_owner(a)? },
+        );
+        ctr(n)
+    },
+    "withMountedTemp" => {
+        let path = c.path_arg(a, "path")?;
+        let mut n = c.clone();
+        n.set_mount(path, MountSource::Tmp { size: a.opt_int("size")?.filter(|s| *s > 0).map(|s| s as u64) });
+        ctr(n)
+    },
+    "withMountedSecret" => {
+        let path = c.path_arg(a, "path")?;
+        let secret = api.load_secret(a.get("source").unwrap_or(&Json::Null))?;
+        let mut n = c.clone();
+        n.set_mount(
+            path,
+            MountSource::Secret {
+                secret,
+                mode: a.opt_int("mode")?.unwrap_or(0o400) as u32,
+                owner: opt_owner(a)?,
+            },
+        );
+        ctr(n)
+    },
+    "withoutMount" => {
+        let path = c.path_arg(a, "path")?;
+        let mut n = c.clone();
+        n.mounts.retain(|m| m.target != path || matches!(m.source, MountSource::Socket { .. }));
+        ctr(n)
+    },
+    // Sockets are not mounts in Dagger's sense (`withoutMount` leaves them too).
+    "mounts" => Ok(strings(
+        &c.mounts
+            .iter()
+            .filter(|m| !matches!(m.source, MountSource::Socket { .. }))
+            .map(|m| m.target.clone())
+            .collect::<Vec<_>>(),
+    )),
+    "withSecretVariable" => {
+        let name = a.string("name")?.to_string();
+        let secret = api.load_secret(a.get("secret").unwrap_or(&Json::Null))?;
+        let mut n = c.clone();
+        n.secret_env.retain(|(k, _)| *k != name);
+        n.secret_env.push((name, secret));
+        ctr(n)
+    },
+    "withoutSecretVariable" => {
+        let name = a.string("name")?;
+        let mut n = c.clone();
+        n.secret_env.retain(|(k, _)| k != name);
+        ctr(n)
+    },
+    "rootfs" => Ok(resolved(Object::Directory(DirectoryObj { root: c.rootfs.clone(), path: "/".into() }))),
+    "withRootfs" => {
+        let dir = api.load_directory(a.get("directory").unwrap_or(&Json::Null))?;
+        let mut n = c.clone();
+        n.rootfs = if dir.path == "/" {
+            dir.root
+        } else {
+            Some(file_op(
+                None,
+                copy_dir_action(&dir, "/".into(), &Args::new("Container", "withRootfs"))?,
+                dir.root.into_iter().collect(),
+            ))
+        };
+        n.exec = None;
+        ctr(n)
+    },
+    "directory" => {
+        let path = c.path_arg(a, "path")?;
+        Ok(resolved(Object::Directory(api.container_subpath(c, &path, true)?)))
+    },
+    "file" => {
+        let path = c.path_arg(a, "path")?;
+        let d = api.container_subpath(c, &path, false)?;
+        Ok(resolved(Object::File(FileObj { root: d.root, path: d.path })))
+    },
+    "exists" => {
+        let path = c.path_arg(a, "path")?;
+        let d = api.container_subpath(c, &path, false)?;
+        super::directory::exists(api, d.root.as_ref(), &d.path, a).await
+    },
+};
+
+impl Api {
     /// `c` with its filesystem and configuration replaced by an image's.
     pub(super) async fn container_from(&self, c: &ContainerObj, address: &str) -> Result<ContainerObj, ApiError> {
         let img = self.engine.images.resolve_image(address, &c.platform).await?;

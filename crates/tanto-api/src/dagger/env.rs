@@ -15,8 +15,9 @@ use serde::{Serialize, Serializer};
 use serde_json::Value as Json;
 use tanto_model::StableHasher;
 
+use super::dispatch::{field, fields, Fields, Table};
 use super::objects::DirectoryObj;
-use super::{leaf, not_implemented, resolved, Api, Object};
+use super::{leaf, resolved, Api, Object};
 use crate::dagger::ApiError;
 use tanto_gql::{FieldCall, Resolved};
 
@@ -88,9 +89,26 @@ fn find(list: &[BindingObj], what: &str, name: &str) -> Result<Resolved, ApiErro
     }
 }
 
-/// `T` of `with<T>Input` / `with<T>Output`, or `None`.
-fn binding_type<'a>(field: &'a str, suffix: &str) -> Option<&'a str> {
-    field.strip_prefix("with")?.strip_suffix(suffix).filter(|t| !t.is_empty())
+/// `T` of `with<T>Input` / `with<T>Output`.
+fn binding_type<'a>(field: &'a str, suffix: &str) -> &'a str {
+    &field["with".len()..field.len() - suffix.len()]
+}
+
+/// An env with `change` made.
+fn changed(e: &EnvObj, change: impl FnOnce(&mut EnvObj)) -> Result<Resolved, ApiError> {
+    let mut n = e.clone();
+    change(&mut n);
+    Ok(resolved(Object::Env(n)))
+}
+
+/// A binding declared by `a` (`name`, `description`) of `type_name` holding `value`.
+fn binding(a: &tanto_gql::Args, type_name: &str, value: BindingValue) -> Result<BindingObj, ApiError> {
+    Ok(BindingObj {
+        name: a.string("name")?.to_string(),
+        description: a.string("description")?.to_string(),
+        type_name: type_name.to_string(),
+        value,
+    })
 }
 
 impl Api {
@@ -100,98 +118,100 @@ impl Api {
         let writable = a.opt_bool("writable")?.unwrap_or(false);
         Ok(resolved(Object::Env(EnvObj::new(privileged, writable))))
     }
+}
 
-    pub(super) fn env(&self, e: &EnvObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
-        let a = call.args;
-        let mut n = e.clone();
-        match call.field {
-            "input" => return find(&e.inputs, "input", a.string("name")?),
-            "output" => return find(&e.outputs, "output", a.string("name")?),
-            "inputs" => return Ok(bindings(&e.inputs)),
-            "outputs" => return Ok(bindings(&e.outputs)),
-            "workspace" => return Ok(resolved(Object::Directory(e.workspace.clone()))),
-            "withWorkspace" => n.workspace = self.load_directory(a.get("workspace").unwrap_or(&Json::Null))?,
-            "withoutOutputs" => n.outputs.clear(),
-            "withStringInput" => upsert(
-                &mut n.inputs,
-                BindingObj {
-                    name: a.string("name")?.to_string(),
-                    description: a.string("description")?.to_string(),
-                    type_name: "String".into(),
-                    value: BindingValue::String(a.string("value")?.to_string()),
-                },
-            ),
-            // Needs modules or LLMs.
-            "withModule" | "withMainModule" | "withCurrentModule" | "check" | "checks" | "services" => {
-                return Err(not_implemented(call))
-            }
-            f => {
-                if let Some(t) = binding_type(f, "Input") {
-                    let value = self.load(a.get("value").unwrap_or(&Json::Null), Some(t))?;
-                    upsert(
-                        &mut n.inputs,
-                        BindingObj {
-                            name: a.string("name")?.to_string(),
-                            description: a.string("description")?.to_string(),
-                            type_name: t.to_string(),
-                            value: BindingValue::Object(value),
-                        },
-                    );
-                } else if let Some(t) = binding_type(f, "Output") {
-                    upsert(
-                        &mut n.outputs,
-                        BindingObj {
-                            name: a.string("name")?.to_string(),
-                            description: a.string("description")?.to_string(),
-                            type_name: t.to_string(),
-                            value: BindingValue::Null,
-                        },
-                    );
-                } else {
-                    return Err(not_implemented(call));
-                }
-            }
-        }
-        Ok(resolved(Object::Env(n)))
-    }
-
-    pub(super) fn binding(&self, b: &BindingObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
-        match call.field {
-            "name" => Ok(leaf(b.name.clone())),
-            "typeName" => Ok(leaf(b.type_name.clone())),
-            "isNull" => Ok(leaf(matches!(b.value, BindingValue::Null))),
-            "digest" => {
-                let mut h = StableHasher::new();
-                h.str(&b.type_name);
-                match &b.value {
-                    BindingValue::Null => h.str("null"),
-                    BindingValue::String(s) => h.str("string").str(s),
-                    BindingValue::Object(o) => h.str("object").str(&o.id()),
-                };
-                Ok(leaf(h.finish().to_string()))
-            }
-            "asString" => Ok(match &b.value {
-                BindingValue::String(s) => leaf(s.clone()),
-                _ => Resolved::Null,
+/// Env; `with<T>Input` and `with<T>Output` for every `T` by name.
+pub(super) static ENV: Table<EnvObj> = Table::new(
+    "Env",
+    |o| match o {
+        Object::Env(e) => Some(e),
+        _ => None,
+    },
+    &[ENV_FIELDS],
+    &[
+        (
+            "with",
+            "Input",
+            field!(|api, e, call, a| {
+                let t = binding_type(call.field, "Input");
+                let value = api.load(a.get("value").unwrap_or(&Json::Null), Some(t))?;
+                let b = binding(a, t, BindingValue::Object(value))?;
+                changed(e, |n| upsert(&mut n.inputs, b))
             }),
-            f => {
-                let Some(want) = f.strip_prefix("as").filter(|t| !t.is_empty()) else {
-                    return Err(not_implemented(call));
-                };
-                match &b.value {
-                    BindingValue::Object(o) if o.type_name() == want => Ok(resolved((**o).clone())),
-                    BindingValue::Null => Err(format!(
-                        "Binding.{f}: binding `{}` has no value: it is a declared {} output that nothing has filled",
-                        b.name, b.type_name
-                    )
-                    .into()),
-                    _ => Err(format!(
-                        "Binding.{f}: binding `{}` holds a {}, not a {want}: use as{}",
-                        b.name, b.type_name, b.type_name
-                    )
-                    .into()),
-                }
-            }
-        }
+        ),
+        (
+            "with",
+            "Output",
+            field!(|api, e, call, a| {
+                let b = binding(a, binding_type(call.field, "Output"), BindingValue::Null)?;
+                changed(e, |n| upsert(&mut n.outputs, b))
+            }),
+        ),
+    ],
+);
+
+static ENV_FIELDS: Fields<EnvObj> = fields! { |api, e, call, a|
+    "input" => find(&e.inputs, "input", a.string("name")?),
+    "output" => find(&e.outputs, "output", a.string("name")?),
+    "inputs" => Ok(bindings(&e.inputs)),
+    "outputs" => Ok(bindings(&e.outputs)),
+    "workspace" => Ok(resolved(Object::Directory(e.workspace.clone()))),
+    "withWorkspace" => {
+        let dir = api.load_directory(a.get("workspace").unwrap_or(&Json::Null))?;
+        changed(e, |n| n.workspace = dir)
+    },
+    "withoutOutputs" => changed(e, |n| n.outputs.clear()),
+    "withStringInput" => {
+        let b = binding(a, "String", BindingValue::String(a.string("value")?.to_string()))?;
+        changed(e, |n| upsert(&mut n.inputs, b))
+    },
+};
+
+/// Binding; `as<T>` for every object type `T` by name.
+pub(super) static BINDING: Table<BindingObj> = Table::new(
+    "Binding",
+    |o| match o {
+        Object::Binding(b) => Some(b),
+        _ => None,
+    },
+    &[BINDING_FIELDS],
+    &[("as", "", field!(|api, b, call, a| binding_as(b, call.field)))],
+);
+
+static BINDING_FIELDS: Fields<BindingObj> = fields! { |api, b, call, a|
+    "name" => Ok(leaf(b.name.clone())),
+    "typeName" => Ok(leaf(b.type_name.clone())),
+    "isNull" => Ok(leaf(matches!(b.value, BindingValue::Null))),
+    "digest" => {
+        let mut h = StableHasher::new();
+        h.str(&b.type_name);
+        match &b.value {
+            BindingValue::Null => h.str("null"),
+            BindingValue::String(s) => h.str("string").str(s),
+            BindingValue::Object(o) => h.str("object").str(&o.id()),
+        };
+        Ok(leaf(h.finish().to_string()))
+    },
+    "asString" => Ok(match &b.value {
+        BindingValue::String(s) => leaf(s.clone()),
+        _ => Resolved::Null,
+    }),
+};
+
+/// `Binding.as<T>`: the bound object, which must be a `T`.
+fn binding_as(b: &BindingObj, f: &str) -> Result<Resolved, ApiError> {
+    let want = &f["as".len()..];
+    match &b.value {
+        BindingValue::Object(o) if o.type_name() == want => Ok(resolved((**o).clone())),
+        BindingValue::Null => Err(format!(
+            "Binding.{f}: binding `{}` has no value: it is a declared {} output that nothing has filled",
+            b.name, b.type_name
+        )
+        .into()),
+        _ => Err(format!(
+            "Binding.{f}: binding `{}` holds a {}, not a {want}: use as{}",
+            b.name, b.type_name, b.type_name
+        )
+        .into()),
     }
 }

@@ -5,11 +5,12 @@
 
 use serde::Serialize;
 
+use super::dispatch::{fields, Fields, Table};
 use super::dockerfile::expand_env_value;
 use super::objects::*;
-use super::{file_op, leaf, not_implemented, paths, resolved, Api, Object};
+use super::{file_op, leaf, paths, resolved, Api, Object};
 use crate::dagger::ApiError;
-use tanto_gql::{FieldCall, Resolved};
+use tanto_gql::Resolved;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct EnvFileObj {
@@ -76,56 +77,62 @@ impl EnvFileObj {
     }
 }
 
-impl Api {
-    pub(super) async fn env_file(&self, e: &EnvFileObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
-        let a = call.args;
-        let env = |e: EnvFileObj| Ok(resolved(Object::EnvFile(e)));
-        match call.field {
-            "exists" => Ok(leaf(e.raw(a.string("name")?).is_some())),
-            "get" => {
-                let name = a.string("name")?;
-                let v =
-                    if a.opt_bool("raw")?.unwrap_or(false) { e.raw(name).map(str::to_string) } else { e.value(name) };
-                Ok(leaf(v.unwrap_or_default()))
-            }
-            "variables" => Ok(Resolved::List(
-                e.pairs(a.opt_bool("raw")?.unwrap_or(false))
-                    .into_iter()
-                    .map(|(name, value)| resolved(Object::EnvVariable(EnvVariableObj { name, value })))
-                    .collect(),
-            )),
-            "withVariable" => {
-                let mut n = e.clone();
-                n.vars.push((a.string("name")?.to_string(), a.string("value")?.to_string()));
-                env(n)
-            }
-            "withoutVariable" => {
-                let name = a.string("name")?;
-                let mut n = e.clone();
-                n.vars.retain(|(k, _)| k != name);
-                env(n)
-            }
-            "namespace" => {
-                let prefix = a.string("prefix")?;
-                let vars = e
-                    .vars
-                    .iter()
-                    .filter_map(|(k, v)| {
-                        k.strip_prefix(prefix).filter(|r| !r.is_empty()).map(|r| (r.to_string(), v.clone()))
-                    })
-                    .collect();
-                env(EnvFileObj { vars })
-            }
-            "asFile" => {
-                let path = paths::clean_abs(".env");
-                let action =
-                    tanto_model::FileAction::Mkfile { path: path.clone(), data: e.text(), mode: 0o644, owner: None };
-                Ok(resolved(Object::File(FileObj { root: Some(file_op(None, action, vec![])), path })))
-            }
-            _ => Err(not_implemented(call)),
-        }
-    }
+pub(super) static ENV_FILE: Table<EnvFileObj> = Table::new(
+    "EnvFile",
+    |o| match o {
+        Object::EnvFile(v) => Some(v),
+        _ => None,
+    },
+    &[ENV_FILE_FIELDS],
+    &[],
+);
 
+static ENV_FILE_FIELDS: Fields<EnvFileObj> = fields! { |api, e, call, a|
+    let env = |e: EnvFileObj| -> Result<Resolved, ApiError> { Ok(resolved(Object::EnvFile(e))) };
+    "exists" => Ok(leaf(e.raw(a.string("name")?).is_some())),
+    "get" => {
+        let name = a.string("name")?;
+        let v =
+            if a.opt_bool("raw")?.unwrap_or(false) { e.raw(name).map(str::to_string) } else { e.value(name) };
+        Ok(leaf(v.unwrap_or_default()))
+    },
+    "variables" => Ok(Resolved::List(
+        e.pairs(a.opt_bool("raw")?.unwrap_or(false))
+            .into_iter()
+            .map(|(name, value)| resolved(Object::EnvVariable(EnvVariableObj { name, value })))
+            .collect(),
+    )),
+    "withVariable" => {
+        let mut n = e.clone();
+        n.vars.push((a.string("name")?.to_string(), a.string("value")?.to_string()));
+        env(n)
+    },
+    "withoutVariable" => {
+        let name = a.string("name")?;
+        let mut n = e.clone();
+        n.vars.retain(|(k, _)| k != name);
+        env(n)
+    },
+    "namespace" => {
+        let prefix = a.string("prefix")?;
+        let vars = e
+            .vars
+            .iter()
+            .filter_map(|(k, v)| {
+                k.strip_prefix(prefix).filter(|r| !r.is_empty()).map(|r| (r.to_string(), v.clone()))
+            })
+            .collect();
+        env(EnvFileObj { vars })
+    },
+    "asFile" => {
+        let path = paths::clean_abs(".env");
+        let action =
+            tanto_model::FileAction::Mkfile { path: path.clone(), data: e.text(), mode: 0o644, owner: None };
+        Ok(resolved(Object::File(FileObj { root: Some(file_op(None, action, vec![])), path })))
+    },
+};
+
+impl Api {
     /// `File.asEnvFile`: reads and parses the file (so it is evaluated here).
     pub(super) async fn file_as_env_file(&self, f: &FileObj) -> Result<Resolved, ApiError> {
         let data = self.engine.solve.read_file(f.root.as_ref(), &f.path).await?;

@@ -6,11 +6,31 @@
 use serde_json::Value as Json;
 use tanto_model::{ImageLayerOp, Op, Ref, Vertex};
 
+use super::container::ctr;
+use super::dispatch::{fields, Fields};
 use super::objects::*;
 use super::{leaf, paths, resolved, Api, Object};
 use crate::dagger::ApiError;
 use tanto_contract::image::{Compression, ImageOptions, ImageVariant, ResolvedImage};
-use tanto_gql::{Args, FieldCall, Resolved};
+use tanto_gql::{Args, Resolved};
+
+/// The container fields of this module.
+pub(super) static CONTAINER_FIELDS: Fields<ContainerObj> = fields! { |api, c, call, a|
+    "export" => api.container_export(c, a).await,
+    "asTarball" => api.container_as_tarball(c, a).await,
+    "publish" => api.container_publish(c, a).await,
+    "import" => api.container_import(c, a).await,
+    "withRegistryAuth" => api.with_registry_auth(c, a).await,
+    "exportImage" => {
+        let variants = api.variants(c, a)?;
+        api.engine.images.load_host_image(a.string("name")?, &variants, &image_options(a)?).await?;
+        Ok(Resolved::Null)
+    },
+    "withoutRegistryAuth" => {
+        api.engine.images.remove_registry_auth(a.string("address")?);
+        ctr(c.clone())
+    },
+};
 
 /// `forcedCompression` and `mediaTypes` of publish/export/asTarball.
 fn image_options(a: &Args) -> Result<ImageOptions, ApiError> {
@@ -66,28 +86,6 @@ impl Api {
             out.push(image_variant(&self.load_container(id)?));
         }
         Ok(out)
-    }
-
-    /// The container fields of this module.
-    pub(super) async fn container_out(&self, c: &ContainerObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
-        let a = call.args;
-        match call.field {
-            "export" => self.container_export(c, a).await,
-            "asTarball" => self.container_as_tarball(c, a).await,
-            "publish" => self.container_publish(c, a).await,
-            "import" => self.container_import(c, a).await,
-            "withRegistryAuth" => self.with_registry_auth(c, a).await,
-            "exportImage" => {
-                let variants = self.variants(c, a)?;
-                self.engine.images.load_host_image(a.string("name")?, &variants, &image_options(a)?).await?;
-                Ok(Resolved::Null)
-            }
-            "withoutRegistryAuth" => {
-                self.engine.images.remove_registry_auth(a.string("address")?);
-                Ok(resolved(Object::Container(c.clone())))
-            }
-            _ => Err(super::not_implemented(call)),
-        }
     }
 
     async fn container_export(&self, c: &ContainerObj, a: &Args) -> Result<Resolved, ApiError> {

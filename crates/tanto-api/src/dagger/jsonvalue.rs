@@ -5,10 +5,11 @@
 use serde::Serialize;
 use serde_json::Value as Json;
 
+use super::dispatch::{fields, Fields, Table};
 use super::objects::FileObj;
-use super::{leaf, not_implemented, resolved, Api, Object};
+use super::{leaf, resolved, Api, Object};
 use crate::dagger::ApiError;
-use tanto_gql::{json_kind, Args, FieldCall, Resolved};
+use tanto_gql::{json_kind, Args, Resolved};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct JsonValueObj {
@@ -60,90 +61,109 @@ fn with_field(mut v: Json, path: &[String], value: Json) -> Result<Json, String>
     Ok(v)
 }
 
-impl Api {
-    pub(super) async fn json_value(&self, j: &JsonValueObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
-        let a = call.args;
-        let new = |value: Json| Ok(resolved(Object::JsonValue(JsonValueObj { value })));
-        let wrong = |want: &str| {
-            ApiError::from(format!("`{}` needs {want}, but the value is {}", call.field, json_kind(&j.value)))
-        };
-        match call.field {
-            "asArray" => match &j.value {
-                Json::Array(items) => Ok(Resolved::List(
-                    items.iter().map(|v| resolved(Object::JsonValue(JsonValueObj { value: v.clone() }))).collect(),
-                )),
-                _ => Err(wrong("an array")),
-            },
-            "asBoolean" => j.value.as_bool().map(leaf).ok_or_else(|| wrong("a boolean")),
-            "asInteger" => j.value.as_i64().map(leaf).ok_or_else(|| wrong("an integer")),
-            "asString" => j.value.as_str().map(|s| leaf(s.to_string())).ok_or_else(|| wrong("a string")),
-            "contents" => {
-                let text = if a.opt_bool("pretty")?.unwrap_or(false) {
-                    pretty(&j.value, a.opt_string("indent")?.unwrap_or("  "))
-                } else {
-                    j.value.to_string()
-                };
-                Ok(leaf(text))
-            }
-            "fields" => match &j.value {
-                Json::Object(m) => Ok(leaf(Json::Array(m.keys().cloned().map(Json::String).collect()))),
-                _ => Err(wrong("an object")),
-            },
-            "field" => {
-                let path = a.string_list("path")?;
-                let mut cur = &j.value;
-                for (i, k) in path.iter().enumerate() {
-                    cur = cur.get(k).ok_or_else(|| {
-                        ApiError::from(format!("no field `{}` in the JSON value", path[..=i].join(".")))
-                    })?;
-                }
-                new(cur.clone())
-            }
-            "newBoolean" => new(Json::Bool(a.bool("value")?)),
-            "newInteger" => new(Json::from(a.int("value")?)),
-            "newString" => new(Json::String(a.string("value")?.to_string())),
-            "withContents" => new(json_arg(a, "contents")?),
-            "withField" => {
-                let value = match &*self.load(a.get("value").unwrap_or(&Json::Null), Some("JSONValue"))? {
-                    Object::JsonValue(v) => v.value.clone(),
-                    _ => unreachable!("type checked by load"),
-                };
-                new(with_field(j.value.clone(), &a.string_list("path")?, value)?)
-            }
-            _ => Err(not_implemented(call)),
-        }
-    }
+pub(super) static JSON_VALUE: Table<JsonValueObj> = Table::new(
+    "JSONValue",
+    |o| match o {
+        Object::JsonValue(v) => Some(v),
+        _ => None,
+    },
+    &[JSON_VALUE_FIELDS],
+    &[],
+);
 
+static JSON_VALUE_FIELDS: Fields<JsonValueObj> = fields! { |api, j, call, a|
+    let new = |value: Json| -> Result<Resolved, ApiError> { Ok(resolved(Object::JsonValue(JsonValueObj { value }))) };
+    let wrong = |want: &str| {
+        ApiError::from(format!("`{}` needs {want}, but the value is {}", call.field, json_kind(&j.value)))
+    };
+    "asArray" => match &j.value {
+        Json::Array(items) => Ok(Resolved::List(
+            items.iter().map(|v| resolved(Object::JsonValue(JsonValueObj { value: v.clone() }))).collect(),
+        )),
+        _ => Err(wrong("an array")),
+    },
+    "asBoolean" => j.value.as_bool().map(leaf).ok_or_else(|| wrong("a boolean")),
+    "asInteger" => j.value.as_i64().map(leaf).ok_or_else(|| wrong("an integer")),
+    "asString" => j.value.as_str().map(|s| leaf(s.to_string())).ok_or_else(|| wrong("a string")),
+    "contents" => {
+        let text = if a.opt_bool("pretty")?.unwrap_or(false) {
+            pretty(&j.value, a.opt_string("indent")?.unwrap_or("  "))
+        } else {
+            j.value.to_string()
+        };
+        Ok(leaf(text))
+    },
+    "fields" => match &j.value {
+        Json::Object(m) => Ok(leaf(Json::Array(m.keys().cloned().map(Json::String).collect()))),
+        _ => Err(wrong("an object")),
+    },
+    "field" => {
+        let path = a.string_list("path")?;
+        let mut cur = &j.value;
+        for (i, k) in path.iter().enumerate() {
+            cur = cur.get(k).ok_or_else(|| {
+                ApiError::from(format!("no field `{}` in the JSON value", path[..=i].join(".")))
+            })?;
+        }
+        new(cur.clone())
+    },
+    "newBoolean" => new(Json::Bool(a.bool("value")?)),
+    "newInteger" => new(Json::from(a.int("value")?)),
+    "newString" => new(Json::String(a.string("value")?.to_string())),
+    "withContents" => new(json_arg(a, "contents")?),
+    "withField" => {
+        let value = match &*api.load(a.get("value").unwrap_or(&Json::Null), Some("JSONValue"))? {
+            Object::JsonValue(v) => v.value.clone(),
+            _ => unreachable!("type checked by load"),
+        };
+        new(with_field(j.value.clone(), &a.string_list("path")?, value)?)
+    },
+};
+
+pub(super) static ERROR: Table<ErrorObj> = Table::new(
+    "Error",
+    |o| match o {
+        Object::Error(v) => Some(v),
+        _ => None,
+    },
+    &[ERROR_FIELDS],
+    &[],
+);
+
+static ERROR_FIELDS: Fields<ErrorObj> = fields! { |api, e, call, a|
+    "message" => Ok(leaf(e.message.clone())),
+    "values" => Ok(Resolved::List(e.values.iter().map(|v| resolved(Object::ErrorValue(v.clone()))).collect())),
+    "withValue" => {
+        let mut n = e.clone();
+        n.values.push(ErrorValueObj {
+            name: a.string("name")?.to_string(),
+            value: json_arg(a, "value")?.to_string(),
+        });
+        Ok(resolved(Object::Error(n)))
+    },
+};
+
+pub(super) static ERROR_VALUE: Table<ErrorValueObj> = Table::new(
+    "ErrorValue",
+    |o| match o {
+        Object::ErrorValue(v) => Some(v),
+        _ => None,
+    },
+    &[ERROR_VALUE_FIELDS],
+    &[],
+);
+
+static ERROR_VALUE_FIELDS: Fields<ErrorValueObj> = fields! { |api, v, call, a|
+    "name" => Ok(leaf(v.name.clone())),
+    "value" => Ok(leaf(v.value.clone())),
+};
+
+impl Api {
     /// `File.asJSON`: reads and parses the file (so it is evaluated here).
     pub(super) async fn file_as_json(&self, f: &FileObj) -> Result<Resolved, ApiError> {
         let data = self.engine.solve.read_file(f.root.as_ref(), &f.path).await?;
         let value = serde_json::from_slice(&data).map_err(|e| format!("`{}` is not JSON: {e}", f.path))?;
         Ok(resolved(Object::JsonValue(JsonValueObj { value })))
-    }
-
-    pub(super) async fn error_field(&self, e: &ErrorObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
-        let a = call.args;
-        match call.field {
-            "message" => Ok(leaf(e.message.clone())),
-            "values" => Ok(Resolved::List(e.values.iter().map(|v| resolved(Object::ErrorValue(v.clone()))).collect())),
-            "withValue" => {
-                let mut n = e.clone();
-                n.values.push(ErrorValueObj {
-                    name: a.string("name")?.to_string(),
-                    value: json_arg(a, "value")?.to_string(),
-                });
-                Ok(resolved(Object::Error(n)))
-            }
-            _ => Err(not_implemented(call)),
-        }
-    }
-
-    pub(super) async fn error_value(&self, v: &ErrorValueObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
-        match call.field {
-            "name" => Ok(leaf(v.name.clone())),
-            "value" => Ok(leaf(v.value.clone())),
-            _ => Err(not_implemented(call)),
-        }
     }
 }
 

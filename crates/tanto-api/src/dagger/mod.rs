@@ -10,6 +10,7 @@ pub mod changeset;
 mod container;
 pub mod coverage;
 mod directory;
+mod dispatch;
 mod dockerfile;
 pub mod engineobj;
 pub mod env;
@@ -48,6 +49,7 @@ use tanto_contract::fs::{SearchMatch, Submatch};
 use tanto_contract::host::Workspace;
 use tanto_contract::{Engine, EngineError};
 
+use dispatch::{fields, Table};
 use tanto_gql::{FieldCall, FieldError, Obj, Resolved, Resolver};
 
 /// Every object value the API hands out.
@@ -311,53 +313,131 @@ impl Api {
             }
             _ => {}
         }
-        match object {
-            Object::Query => self.query(call).await,
-            Object::Container(c) => self.container(c, call).await,
-            Object::Directory(d) => self.directory(d, call).await,
-            Object::File(f) => self.file(f, call).await,
-            Object::Secret(s) => self.secret(s, call).await,
-            Object::GitRepository(g) => self.git_repository(g, call).await,
-            Object::GitRef(r) => self.git_ref(r, call).await,
-            Object::Stat(s) => self.stat_field(s, call).await,
-            Object::EnvFile(e) => self.env_file(e, call).await,
-            Object::Healthcheck(h) => self.healthcheck_field(h, call).await,
-            Object::SearchResult(r) => self.search_result(r, call).await,
-            Object::SearchSubmatch(s) => self.search_submatch(s, call).await,
-            Object::JsonValue(j) => self.json_value(j, call).await,
-            Object::Error(e) => self.error_field(e, call).await,
-            Object::ErrorValue(v) => self.error_value(v, call).await,
-            Object::Changeset(c) => self.changeset(c, call).await,
-            Object::Def(d) => self.def_field(d, call),
-            Object::Env(e) => self.env(e, call),
-            Object::Binding(b) => self.binding(b, call),
-            Object::Cloud(c) => self.cloud(c, call),
-            Object::Address(a) => self.address(a, call).await,
-            Object::Engine(e) => self.engine_field(e, call).await,
-            Object::EngineCache(c) => self.engine_cache(c, call).await,
-            Object::EngineCacheEntrySet(s) => self.engine_cache_entry_set(s, call).await,
-            Object::EngineCacheEntry(e) => self.engine_cache_entry(e, call).await,
-            Object::Workspace(w) => self.workspace_field(w, call).await,
-            Object::EnvVariable(EnvVariableObj { name, value }) | Object::Label(LabelObj { name, value }) => {
-                match call.field {
-                    "name" => Ok(leaf(name.clone())),
-                    "value" => Ok(leaf(value.clone())),
-                    _ => Err(not_implemented(call)),
-                }
-            }
-            Object::Port(p) => match call.field {
-                "port" => Ok(leaf(p.port)),
-                "protocol" => Ok(leaf(p.protocol.clone())),
-                "description" => Ok(p.description.clone().map(leaf).unwrap_or(Resolved::Null)),
-                "experimentalSkipHealthcheck" => Ok(leaf(p.skip_healthcheck)),
-                _ => Err(not_implemented(call)),
-            },
-            Object::Host(h) => self.host(h, call).await,
-            Object::Service(s) => self.service(s, call).await,
-            Object::CacheVolume(_) | Object::Socket(_) => Err(not_implemented(call)),
+        match dispatch::table(object.type_name()).and_then(|t| t.resolve(self, object, call)) {
+            Some(f) => f.await,
+            None => Err(not_implemented(call)),
         }
     }
 }
+
+/// Every type the API serves, by its table (see [`dispatch`]).
+static TABLES: &[&dyn dispatch::ObjectFields] = &[
+    &query::QUERY,
+    &container::CONTAINER,
+    &directory::DIRECTORY,
+    &directory::FILE,
+    &CACHE_VOLUME,
+    &SECRET,
+    &ENV_VARIABLE,
+    &LABEL,
+    &PORT,
+    &host::HOST,
+    &service::SERVICE,
+    &sources::GIT_REPOSITORY,
+    &sources::GIT_REF,
+    &surface::STAT,
+    &envfile::ENV_FILE,
+    &healthcheck::HEALTHCHECK,
+    &search::SEARCH_RESULT,
+    &search::SEARCH_SUBMATCH,
+    &jsonvalue::JSON_VALUE,
+    &jsonvalue::ERROR,
+    &jsonvalue::ERROR_VALUE,
+    &changeset::CHANGESET,
+    &typedefs::TYPE_DEF,
+    &typedefs::OBJECT_TYPE_DEF,
+    &typedefs::INTERFACE_TYPE_DEF,
+    &typedefs::INPUT_TYPE_DEF,
+    &typedefs::SCALAR_TYPE_DEF,
+    &typedefs::ENUM_TYPE_DEF,
+    &typedefs::ENUM_VALUE_TYPE_DEF,
+    &typedefs::LIST_TYPE_DEF,
+    &typedefs::FIELD_TYPE_DEF,
+    &typedefs::FUNCTION,
+    &typedefs::FUNCTION_ARG,
+    &typedefs::SOURCE_MAP,
+    &typedefs::GENERATED_CODE,
+    &typedefs::MODULE,
+    &env::ENV,
+    &env::BINDING,
+    &session::CLOUD,
+    &socket::SOCKET,
+    &address::ADDRESS,
+    &engineobj::ENGINE,
+    &engineobj::ENGINE_CACHE,
+    &engineobj::ENGINE_CACHE_ENTRY_SET,
+    &engineobj::ENGINE_CACHE_ENTRY,
+    &workspace::WORKSPACE,
+];
+
+/// A cache volume has no fields of its own yet (its ID aside).
+static CACHE_VOLUME: Table<CacheVolumeObj> = Table::new(
+    "CacheVolume",
+    |o| match o {
+        Object::CacheVolume(c) => Some(c),
+        _ => None,
+    },
+    &[],
+    &[],
+);
+
+static SECRET: Table<SecretObj> = Table::new(
+    "Secret",
+    |o| match o {
+        Object::Secret(s) => Some(s),
+        _ => None,
+    },
+    &[fields! { |api, s, call, a|
+        "name" => Ok(leaf(s.name.clone())),
+        "uri" => Ok(leaf(s.uri.clone())),
+        "plaintext" => {
+            let v = api.engine.secrets.secret_plaintext(&s.identity).await?;
+            Ok(leaf(String::from_utf8_lossy(&v).into_owned()))
+        },
+    }],
+    &[],
+);
+
+static ENV_VARIABLE: Table<EnvVariableObj> = Table::new(
+    "EnvVariable",
+    |o| match o {
+        Object::EnvVariable(v) => Some(v),
+        _ => None,
+    },
+    &[fields! { |api, v, call, a|
+        "name" => Ok(leaf(v.name.clone())),
+        "value" => Ok(leaf(v.value.clone())),
+    }],
+    &[],
+);
+
+static LABEL: Table<LabelObj> = Table::new(
+    "Label",
+    |o| match o {
+        Object::Label(l) => Some(l),
+        _ => None,
+    },
+    &[fields! { |api, l, call, a|
+        "name" => Ok(leaf(l.name.clone())),
+        "value" => Ok(leaf(l.value.clone())),
+    }],
+    &[],
+);
+
+static PORT: Table<Port> = Table::new(
+    "Port",
+    |o| match o {
+        Object::Port(p) => Some(p),
+        _ => None,
+    },
+    &[fields! { |api, p, call, a|
+        "port" => Ok(leaf(p.port)),
+        "protocol" => Ok(leaf(p.protocol.clone())),
+        "description" => Ok(p.description.clone().map(leaf).unwrap_or(Resolved::Null)),
+        "experimentalSkipHealthcheck" => Ok(leaf(p.skip_healthcheck)),
+    }],
+    &[],
+);
 
 impl Api {
     async fn sync(&self, object: &Object) -> Result<(), ApiError> {
@@ -390,18 +470,6 @@ impl Api {
             Some(EntryKind::Dir) => Err(EngineError::input(format!("{path}: is a directory, not a file")).into()),
             Some(_) if want == EntryKind::Dir => Err(EngineError::input(format!("{path}: not a directory")).into()),
             Some(_) => Err(EngineError::input(format!("{path}: not a regular file")).into()),
-        }
-    }
-
-    async fn secret(&self, s: &SecretObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
-        match call.field {
-            "name" => Ok(leaf(s.name.clone())),
-            "uri" => Ok(leaf(s.uri.clone())),
-            "plaintext" => {
-                let v = self.engine.secrets.secret_plaintext(&s.identity).await?;
-                Ok(leaf(String::from_utf8_lossy(&v).into_owned()))
-            }
-            _ => Err(not_implemented(call)),
         }
     }
 }

@@ -5,9 +5,10 @@
 use serde_json::Value as Json;
 use tanto_contract::fs::{SearchMatch, SearchOptions, Submatch};
 
-use super::{leaf, not_implemented, paths, resolved, Api, Object};
+use super::dispatch::{fields, Fields, Table};
+use super::{leaf, paths, resolved, Api, Object};
 use crate::dagger::ApiError;
-use tanto_gql::{Args, FieldCall, Resolved};
+use tanto_gql::{Args, Resolved};
 
 /// `Directory.search` arguments.
 pub fn search_options(a: &Args) -> Result<SearchOptions, ApiError> {
@@ -30,6 +31,42 @@ pub fn search_options(a: &Args) -> Result<SearchOptions, ApiError> {
         globs: a.opt_string_list("globs")?.unwrap_or_default(),
     })
 }
+
+pub(super) static SEARCH_RESULT: Table<SearchMatch> = Table::new(
+    "SearchResult",
+    |o| match o {
+        Object::SearchResult(v) => Some(v),
+        _ => None,
+    },
+    &[SEARCH_RESULT_FIELDS],
+    &[],
+);
+
+static SEARCH_RESULT_FIELDS: Fields<SearchMatch> = fields! { |api, r, call, a|
+    "filePath" => Ok(leaf(r.file_path.clone())),
+    "lineNumber" => Ok(leaf(r.line_number)),
+    "absoluteOffset" => Ok(leaf(r.absolute_offset)),
+    "matchedLines" => Ok(leaf(r.matched_lines.clone())),
+    "submatches" => {
+        Ok(Resolved::List(r.submatches.iter().map(|s| resolved(Object::SearchSubmatch(s.clone()))).collect()))
+    },
+};
+
+pub(super) static SEARCH_SUBMATCH: Table<Submatch> = Table::new(
+    "SearchSubmatch",
+    |o| match o {
+        Object::SearchSubmatch(v) => Some(v),
+        _ => None,
+    },
+    &[SEARCH_SUBMATCH_FIELDS],
+    &[],
+);
+
+static SEARCH_SUBMATCH_FIELDS: Fields<Submatch> = fields! { |api, s, call, a|
+    "start" => Ok(leaf(s.start)),
+    "end" => Ok(leaf(s.end)),
+    "text" => Ok(leaf(Json::String(s.text.clone()))),
+};
 
 impl Api {
     /// `search` over the directory `path` of `root`.
@@ -58,27 +95,5 @@ impl Api {
         opts.skip_hidden = false;
         opts.skip_ignored = false;
         self.search_in(f.root.as_ref(), &parent, opts).await
-    }
-
-    pub(super) async fn search_result(&self, r: &SearchMatch, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
-        match call.field {
-            "filePath" => Ok(leaf(r.file_path.clone())),
-            "lineNumber" => Ok(leaf(r.line_number)),
-            "absoluteOffset" => Ok(leaf(r.absolute_offset)),
-            "matchedLines" => Ok(leaf(r.matched_lines.clone())),
-            "submatches" => {
-                Ok(Resolved::List(r.submatches.iter().map(|s| resolved(Object::SearchSubmatch(s.clone()))).collect()))
-            }
-            _ => Err(not_implemented(call)),
-        }
-    }
-
-    pub(super) async fn search_submatch(&self, s: &Submatch, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
-        match call.field {
-            "start" => Ok(leaf(s.start)),
-            "end" => Ok(leaf(s.end)),
-            "text" => Ok(leaf(Json::String(s.text.clone()))),
-            _ => Err(not_implemented(call)),
-        }
     }
 }

@@ -13,12 +13,13 @@ use serde::Serialize;
 use serde_json::Value as Json;
 use tanto_model::{Digest, Ref, ServiceBinding, StableHasher};
 
+use super::dispatch::{fields, Fields, Table};
 use super::objects::*;
-use super::{leaf, not_implemented, resolved, Api, Object};
+use super::{leaf, resolved, Api, Object};
 use tanto_contract::service::{PortForward, ServiceSpec, ServiceSpecKind};
 
 use crate::dagger::ApiError;
-use tanto_gql::{Args, FieldCall, Resolved};
+use tanto_gql::{Args, Resolved};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -133,6 +134,129 @@ fn valid_hostname(name: &str) -> bool {
         })
 }
 
+/// `withServiceBinding`, `asService` and `up` of Container.
+pub(super) static CONTAINER_FIELDS: Fields<ContainerObj> = fields! { |api, c, call, a|
+    "withServiceBinding" => {
+        let alias = a.string("alias")?;
+        if !valid_hostname(alias) {
+            return Err(format!(
+                "service alias `{alias}` is not a valid host name: use letters, digits, `-` and `.`"
+            )
+            .into());
+        }
+        let service = api.load_service(a.get("service").unwrap_or(&Json::Null))?;
+        if matches!(service.kind, ServiceKind::Tunnel { .. }) {
+            return Err("a host tunnel (`Host.tunnel`) listens on the host and cannot be bound to a container: bind its upstream service instead".into());
+        }
+        api.engine.services.register_service(&service.spec());
+        let mut n = c.clone();
+        n.services.retain(|b| b.alias != alias);
+        n.services.push(ServiceBindingObj { alias: alias.to_string(), service });
+        Ok(resolved(Object::Container(n)))
+    },
+    "asService" => Ok(api.service_value(api.as_service(c, a)?)),
+    "up" => {
+        let svc = api.as_service(c, a)?;
+        api.engine.services.register_service(&svc.spec());
+        let ports = parse_port_forwards(a, "ports")?;
+        api.engine.services.service_up(&svc.spec(), ports, a.opt_bool("random")?.unwrap_or(false)).await?;
+        Ok(Resolved::Null)
+    },
+};
+
+/// `tunnel` and `service` of Host.
+pub(super) static HOST_FIELDS: Fields<HostObj> = fields! { |api, h, call, a|
+    "tunnel" => {
+        let upstream = api.load_service(a.get("service").unwrap_or(&Json::Null))?;
+        let svc = ServiceObj {
+            kind: ServiceKind::Tunnel {
+                upstream: Box::new(upstream),
+                ports: parse_port_forwards(a, "ports")?,
+                native: a.opt_bool("native")?.unwrap_or(false),
+            },
+            custom_hostname: None,
+        };
+        Ok(api.service_value(svc))
+    },
+    "service" => {
+        let ports = parse_port_forwards(a, "ports")?;
+        if ports.is_empty() {
+            return Err("`Host.service` needs at least one port in `ports`".into());
+        }
+        let host = a.opt_string("host")?.filter(|h| !h.is_empty()).unwrap_or("localhost").to_string();
+        Ok(api.service_value(ServiceObj { kind: ServiceKind::Host { host, ports }, custom_hostname: None }))
+    },
+};
+
+pub(super) static SERVICE: Table<ServiceObj> = Table::new(
+    "Service",
+    |o| match o {
+        Object::Service(s) => Some(s),
+        _ => None,
+    },
+    &[FIELDS],
+    &[],
+);
+
+static FIELDS: Fields<ServiceObj> = fields! { |api, s, call, a|
+    "hostname" => match &s.kind {
+        ServiceKind::Tunnel { .. } => Ok(leaf(api.engine.services.service_ports(&s.spec()).await?.0)),
+        _ => Ok(leaf(s.hostname())),
+    },
+    "ports" => {
+        let ports = match &s.kind {
+            ServiceKind::Container { ports, .. } => ports.clone(),
+            ServiceKind::Host { ports, .. } => host_ports(ports),
+            ServiceKind::Tunnel { .. } => api.engine.services.service_ports(&s.spec()).await?.1,
+        };
+        Ok(Resolved::List(ports.into_iter().map(|p| resolved(Object::Port(p))).collect()))
+    },
+    "endpoint" => {
+        let (host, ports) = match &s.kind {
+            ServiceKind::Container { ports, .. } => (s.hostname(), ports.clone()),
+            ServiceKind::Host { ports, .. } => (s.hostname(), host_ports(ports)),
+            ServiceKind::Tunnel { .. } => api.engine.services.service_ports(&s.spec()).await?,
+        };
+        let port = match a.opt_int("port")?.filter(|p| *p != 0) {
+            Some(p) => p,
+            None => ports.first().map(|p| p.port).ok_or_else(|| {
+                ApiError::from(
+                    "this service exposes no ports: pass `port`, or use `withExposedPort` before `asService`",
+                )
+            })?,
+        };
+        let endpoint = format!("{host}:{port}");
+        Ok(leaf(match a.opt_string("scheme")?.filter(|s| !s.is_empty()) {
+            Some(scheme) => format!("{scheme}://{endpoint}"),
+            None => endpoint,
+        }))
+    },
+    "start" => {
+        api.engine.services.start_service(&s.spec()).await?;
+        Ok(leaf(api.objects.register(&Object::Service(s.clone()))))
+    },
+    "stop" => {
+        api.engine.services.stop_service(&s.spec(), a.opt_bool("kill")?.unwrap_or(false)).await?;
+        Ok(leaf(api.objects.register(&Object::Service(s.clone()))))
+    },
+    "up" => {
+        let ports = parse_port_forwards(a, "ports")?;
+        api.engine.services.service_up(&s.spec(), ports, a.opt_bool("random")?.unwrap_or(false)).await?;
+        Ok(Resolved::Null)
+    },
+    "withHostname" => {
+        let hostname = a.string("hostname")?;
+        if !valid_hostname(hostname) {
+            return Err(
+                format!("`{hostname}` is not a valid host name: use letters, digits, `-` and `.`").into()
+            );
+        }
+        let mut n = s.clone();
+        n.custom_hostname = Some(hostname.to_ascii_lowercase());
+        Ok(api.service_value(n))
+    },
+};
+
 impl Api {
     pub(crate) fn load_service(&self, id: &Json) -> Result<ServiceObj, ApiError> {
         match &*self.load(id, Some("Service"))? {
@@ -155,137 +279,6 @@ impl Api {
             kind: ServiceKind::Container { exec, ports: c.config.exposed_ports.clone() },
             custom_hostname: None,
         })
-    }
-
-    /// `withServiceBinding`, `asService` and `up` of Container.
-    pub(super) async fn container_service_field(
-        &self,
-        c: &ContainerObj,
-        call: &FieldCall<'_>,
-    ) -> Result<Resolved, ApiError> {
-        let a = call.args;
-        match call.field {
-            "withServiceBinding" => {
-                let alias = a.string("alias")?;
-                if !valid_hostname(alias) {
-                    return Err(format!(
-                        "service alias `{alias}` is not a valid host name: use letters, digits, `-` and `.`"
-                    )
-                    .into());
-                }
-                let service = self.load_service(a.get("service").unwrap_or(&Json::Null))?;
-                if matches!(service.kind, ServiceKind::Tunnel { .. }) {
-                    return Err("a host tunnel (`Host.tunnel`) listens on the host and cannot be bound to a container: bind its upstream service instead".into());
-                }
-                self.engine.services.register_service(&service.spec());
-                let mut n = c.clone();
-                n.services.retain(|b| b.alias != alias);
-                n.services.push(ServiceBindingObj { alias: alias.to_string(), service });
-                Ok(resolved(Object::Container(n)))
-            }
-            "asService" => Ok(self.service_value(self.as_service(c, a)?)),
-            "up" => {
-                let svc = self.as_service(c, a)?;
-                self.engine.services.register_service(&svc.spec());
-                let ports = parse_port_forwards(a, "ports")?;
-                self.engine.services.service_up(&svc.spec(), ports, a.opt_bool("random")?.unwrap_or(false)).await?;
-                Ok(Resolved::Null)
-            }
-            _ => Err(not_implemented(call)),
-        }
-    }
-
-    /// `tunnel` and `service` of Host.
-    pub(super) async fn host_service_field(&self, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
-        let a = call.args;
-        match call.field {
-            "tunnel" => {
-                let upstream = self.load_service(a.get("service").unwrap_or(&Json::Null))?;
-                let svc = ServiceObj {
-                    kind: ServiceKind::Tunnel {
-                        upstream: Box::new(upstream),
-                        ports: parse_port_forwards(a, "ports")?,
-                        native: a.opt_bool("native")?.unwrap_or(false),
-                    },
-                    custom_hostname: None,
-                };
-                Ok(self.service_value(svc))
-            }
-            "service" => {
-                let ports = parse_port_forwards(a, "ports")?;
-                if ports.is_empty() {
-                    return Err("`Host.service` needs at least one port in `ports`".into());
-                }
-                let host = a.opt_string("host")?.filter(|h| !h.is_empty()).unwrap_or("localhost").to_string();
-                Ok(self.service_value(ServiceObj { kind: ServiceKind::Host { host, ports }, custom_hostname: None }))
-            }
-            _ => Err(not_implemented(call)),
-        }
-    }
-
-    /// Fields of Service.
-    pub(super) async fn service(&self, s: &ServiceObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
-        let a = call.args;
-        let this_id = |api: &Api| leaf(api.objects.register(&Object::Service(s.clone())));
-        match call.field {
-            "hostname" => match &s.kind {
-                ServiceKind::Tunnel { .. } => Ok(leaf(self.engine.services.service_ports(&s.spec()).await?.0)),
-                _ => Ok(leaf(s.hostname())),
-            },
-            "ports" => {
-                let ports = match &s.kind {
-                    ServiceKind::Container { ports, .. } => ports.clone(),
-                    ServiceKind::Host { ports, .. } => host_ports(ports),
-                    ServiceKind::Tunnel { .. } => self.engine.services.service_ports(&s.spec()).await?.1,
-                };
-                Ok(Resolved::List(ports.into_iter().map(|p| resolved(Object::Port(p))).collect()))
-            }
-            "endpoint" => {
-                let (host, ports) = match &s.kind {
-                    ServiceKind::Container { ports, .. } => (s.hostname(), ports.clone()),
-                    ServiceKind::Host { ports, .. } => (s.hostname(), host_ports(ports)),
-                    ServiceKind::Tunnel { .. } => self.engine.services.service_ports(&s.spec()).await?,
-                };
-                let port = match a.opt_int("port")?.filter(|p| *p != 0) {
-                    Some(p) => p,
-                    None => ports.first().map(|p| p.port).ok_or_else(|| {
-                        ApiError::from(
-                            "this service exposes no ports: pass `port`, or use `withExposedPort` before `asService`",
-                        )
-                    })?,
-                };
-                let endpoint = format!("{host}:{port}");
-                Ok(leaf(match a.opt_string("scheme")?.filter(|s| !s.is_empty()) {
-                    Some(scheme) => format!("{scheme}://{endpoint}"),
-                    None => endpoint,
-                }))
-            }
-            "start" => {
-                self.engine.services.start_service(&s.spec()).await?;
-                Ok(this_id(self))
-            }
-            "stop" => {
-                self.engine.services.stop_service(&s.spec(), a.opt_bool("kill")?.unwrap_or(false)).await?;
-                Ok(this_id(self))
-            }
-            "up" => {
-                let ports = parse_port_forwards(a, "ports")?;
-                self.engine.services.service_up(&s.spec(), ports, a.opt_bool("random")?.unwrap_or(false)).await?;
-                Ok(Resolved::Null)
-            }
-            "withHostname" => {
-                let hostname = a.string("hostname")?;
-                if !valid_hostname(hostname) {
-                    return Err(
-                        format!("`{hostname}` is not a valid host name: use letters, digits, `-` and `.`").into()
-                    );
-                }
-                let mut n = s.clone();
-                n.custom_hostname = Some(hostname.to_ascii_lowercase());
-                Ok(self.service_value(n))
-            }
-            _ => Err(not_implemented(call)),
-        }
     }
 }
 

@@ -5,9 +5,9 @@
 
 use serde::Serialize;
 
-use super::{not_implemented, resolved, Api, Object};
+use super::dispatch::{fields, Table};
+use super::Object;
 use crate::dagger::ApiError;
-use tanto_gql::{FieldCall, Resolved};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CloudObj {}
@@ -26,20 +26,16 @@ pub fn no_function_call_context(field: &str) -> ApiError {
     ))
 }
 
-impl Api {
-    pub(super) fn cloud(&self, _c: &CloudObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
-        match call.field {
-            "traceURL" => Err(ApiError::from(
-                "Cloud.traceURL: tanto is not connected to Dagger Cloud, so there is no trace URL; follow the run in the session's progress output instead",
-            )),
-            _ => Err(not_implemented(call)),
-        }
-    }
-
-    pub(super) fn session_query(&self, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
-        match call.field {
-            "cloud" => Ok(resolved(Object::Cloud(CloudObj {}))),
-            f => Err(no_function_call_context(f)),
-        }
-    }
-}
+pub(super) static CLOUD: Table<CloudObj> = Table::new(
+    "Cloud",
+    |o| match o {
+        Object::Cloud(c) => Some(c),
+        _ => None,
+    },
+    &[fields! { |api, c, call, a|
+        "traceURL" => Err(ApiError::from(
+            "Cloud.traceURL: tanto is not connected to Dagger Cloud, so there is no trace URL; follow the run in the session's progress output instead",
+        )),
+    }],
+    &[],
+);

@@ -10,10 +10,11 @@
 use serde::Serialize;
 use serde_json::Value as Json;
 
+use super::container::ctr;
+use super::dispatch::{fields, Fields, Table};
 use super::objects::*;
-use super::{resolved, Api, Object};
+use super::{Api, Object};
 use crate::dagger::ApiError;
-use tanto_gql::{FieldCall, Resolved};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct SocketObj {
@@ -28,27 +29,34 @@ impl Api {
             _ => unreachable!("type checked by load"),
         }
     }
+}
 
-    /// `Host.unixSocket(path)`: the socket must exist when the field resolves.
-    pub(super) async fn host_unix_socket(&self, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
-        let host_path = self.engine.host.host_unix_socket(call.args.string("path")?).await?;
-        Ok(resolved(Object::Socket(SocketObj { host_path })))
-    }
+/// A socket has no fields of its own yet (its ID aside).
+pub(super) static SOCKET: Table<SocketObj> = Table::new(
+    "Socket",
+    |o| match o {
+        Object::Socket(s) => Some(s),
+        _ => None,
+    },
+    &[],
+    &[],
+);
 
-    /// `withUnixSocket(path, source, owner, expand)` and `withoutUnixSocket(path, expand)`.
-    pub(super) fn container_socket_field(&self, c: &ContainerObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
-        let a = call.args;
+/// `withUnixSocket(path, source, owner, expand)` and `withoutUnixSocket(path, expand)` of Container.
+pub(super) static CONTAINER_FIELDS: Fields<ContainerObj> = fields! { |api, c, call, a|
+    "withUnixSocket" => {
+        let path = c.path_arg(a, "path")?;
+        let socket = api.load_socket(a.get("source").unwrap_or(&Json::Null))?;
+        let owner = opt_owner(a)?;
+        let mut n = c.clone();
+        n.mounts.retain(|m| m.target != path);
+        n.mounts.push(CtrMount { target: path, source: MountSource::Socket { socket, owner } });
+        ctr(n)
+    },
+    "withoutUnixSocket" => {
         let path = c.path_arg(a, "path")?;
         let mut n = c.clone();
-        match call.field {
-            "withUnixSocket" => {
-                let socket = self.load_socket(a.get("source").unwrap_or(&Json::Null))?;
-                let owner = opt_owner(a)?;
-                n.mounts.retain(|m| m.target != path);
-                n.mounts.push(CtrMount { target: path, source: MountSource::Socket { socket, owner } });
-            }
-            _ => n.mounts.retain(|m| !(m.target == path && matches!(m.source, MountSource::Socket { .. }))),
-        }
-        Ok(resolved(Object::Container(n)))
-    }
-}
+        n.mounts.retain(|m| !(m.target == path && matches!(m.source, MountSource::Socket { .. })));
+        ctr(n)
+    },
+};

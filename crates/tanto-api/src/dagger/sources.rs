@@ -5,10 +5,11 @@ use serde_json::Value as Json;
 use tanto_contract::git::{pick_ref, GitAuth, GitRepo, RefKind};
 use tanto_model::{Digest, DigestError, FileAction, GitOp, HttpOp, Op, Ref, Vertex};
 
+use super::dispatch::{fields, Fields, Table};
 use super::objects::{DirectoryObj, FileObj};
-use super::{leaf, not_implemented, resolved, Api, Object};
+use super::{leaf, resolved, Api, Object};
 use crate::dagger::ApiError;
-use tanto_gql::{Args, FieldCall, Resolved};
+use tanto_gql::{Args, Resolved};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct GitRepositoryObj {
@@ -73,6 +74,93 @@ fn version_key(tag: &str) -> Option<Vec<u64>> {
     let parts: Option<Vec<u64>> = core.split('.').map(|p| p.parse().ok()).collect();
     parts.filter(|p| !p.is_empty() && !v.contains('-'))
 }
+
+pub(super) static GIT_REPOSITORY: Table<GitRepositoryObj> = Table::new(
+    "GitRepository",
+    |o| match o {
+        Object::GitRepository(v) => Some(v),
+        _ => None,
+    },
+    &[GIT_REPOSITORY_FIELDS],
+    &[],
+);
+
+static GIT_REPOSITORY_FIELDS: Fields<GitRepositoryObj> = fields! { |api, g, call, a|
+    let git_ref = |reference: &str, kind: RefKind| -> Result<Resolved, ApiError> {
+        Ok(resolved(Object::GitRef(GitRefObj { repo: g.clone(), reference: reference.to_string(), kind })))
+    };
+    "url" => Ok(if g.dir.is_some() { Resolved::Null } else { leaf(g.url.clone()) }),
+    "uncommitted" => Ok(resolved(Object::Changeset(api.uncommitted(g).await?))),
+    "head" => git_ref("HEAD", RefKind::Any),
+    "branch" => git_ref(a.string("name")?, RefKind::Branch),
+    "tag" => git_ref(a.string("name")?, RefKind::Tag),
+    "ref" | "commit" => git_ref(a.string(if call.field == "ref" { "name" } else { "id" })?, RefKind::Any),
+    "branches" | "tags" => {
+        let prefix = if call.field == "branches" { "refs/heads/" } else { "refs/tags/" };
+        let patterns = a.opt_string_list("patterns")?.unwrap_or_default();
+        let refs = api.repo_refs(g).await?;
+        let mut names: Vec<String> = refs
+            .into_iter()
+            .filter_map(|(_, name)| {
+                let short = name.strip_prefix(prefix)?;
+                (!short.ends_with("^{}") && ref_matches(&name, short, &patterns)).then(|| short.to_string())
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(leaf(Json::Array(names.into_iter().map(Json::String).collect())))
+    },
+    "latestVersion" => {
+        let refs = api.repo_refs(g).await?;
+        let best = refs
+            .iter()
+            .filter_map(|(_, n)| n.strip_prefix("refs/tags/").filter(|t| !t.ends_with("^{}")))
+            .filter_map(|t| version_key(t).map(|k| (k, t.to_string())))
+            .max();
+        match best {
+            Some((_, tag)) => git_ref(&tag, RefKind::Tag),
+            None => Err(format!("git repository {} has no version tags", repo_name(g)).into()),
+        }
+    },
+};
+
+pub(super) static GIT_REF: Table<GitRefObj> = Table::new(
+    "GitRef",
+    |o| match o {
+        Object::GitRef(v) => Some(v),
+        _ => None,
+    },
+    &[GIT_REF_FIELDS],
+    &[],
+);
+
+static GIT_REF_FIELDS: Fields<GitRefObj> = fields! { |api, r, call, a|
+    "commit" => Ok(leaf(api.resolve_git_ref(r).await?.0)),
+    "ref" => Ok(leaf(api.resolve_git_ref(r).await?.1)),
+    "tree" => {
+        let discard = a.opt_bool("discardGitDir")?.unwrap_or(false);
+        let dir = api.git_tree(r, discard, a.opt_int("depth")?.unwrap_or(1)).await?;
+        Ok(resolved(Object::Directory(dir)))
+    },
+    "commonAncestor" => {
+        let other = match &*api.load(a.get("other").unwrap_or(&Json::Null), Some("GitRef"))? {
+            Object::GitRef(o) => o.clone(),
+            _ => unreachable!("type checked by load"),
+        };
+        if repo_identity(&r.repo) != repo_identity(&other.repo) {
+            return Err(format!(
+                "`commonAncestor` needs two refs of one repository, not of {} and of {}; take both refs from the same repository",
+                repo_name(&r.repo),
+                repo_name(&other.repo)
+            )
+            .into());
+        }
+        let (a_commit, _) = api.resolve_git_ref(r).await?;
+        let (b_commit, _) = api.resolve_git_ref(&other).await?;
+        let base = api.engine.sources.git_merge_base(&git_repo(&r.repo), &a_commit, &b_commit).await?;
+        Ok(resolved(Object::GitRef(GitRefObj { repo: r.repo.clone(), reference: base, kind: RefKind::Any })))
+    },
+};
 
 impl Api {
     pub(super) fn git_query(&self, a: &Args) -> Result<Resolved, ApiError> {
@@ -144,54 +232,6 @@ impl Api {
         };
         let r = Ref::new(Vertex::new(Op::Http(op), vec![]), 0);
         Ok(resolved(Object::File(FileObj { root: Some(r), path: format!("/{name}") })))
-    }
-
-    pub(super) async fn git_repository(
-        &self,
-        g: &GitRepositoryObj,
-        call: &FieldCall<'_>,
-    ) -> Result<Resolved, ApiError> {
-        let a = call.args;
-        let git_ref = |reference: &str, kind: RefKind| {
-            Ok(resolved(Object::GitRef(GitRefObj { repo: g.clone(), reference: reference.to_string(), kind })))
-        };
-        match call.field {
-            "url" if g.dir.is_some() => Ok(Resolved::Null),
-            "url" => Ok(leaf(g.url.clone())),
-            "uncommitted" => Ok(resolved(Object::Changeset(self.uncommitted(g).await?))),
-            "head" => git_ref("HEAD", RefKind::Any),
-            "branch" => git_ref(a.string("name")?, RefKind::Branch),
-            "tag" => git_ref(a.string("name")?, RefKind::Tag),
-            "ref" | "commit" => git_ref(a.string(if call.field == "ref" { "name" } else { "id" })?, RefKind::Any),
-            "branches" | "tags" => {
-                let prefix = if call.field == "branches" { "refs/heads/" } else { "refs/tags/" };
-                let patterns = a.opt_string_list("patterns")?.unwrap_or_default();
-                let refs = self.repo_refs(g).await?;
-                let mut names: Vec<String> = refs
-                    .into_iter()
-                    .filter_map(|(_, name)| {
-                        let short = name.strip_prefix(prefix)?;
-                        (!short.ends_with("^{}") && ref_matches(&name, short, &patterns)).then(|| short.to_string())
-                    })
-                    .collect();
-                names.sort();
-                names.dedup();
-                Ok(leaf(Json::Array(names.into_iter().map(Json::String).collect())))
-            }
-            "latestVersion" => {
-                let refs = self.repo_refs(g).await?;
-                let best = refs
-                    .iter()
-                    .filter_map(|(_, n)| n.strip_prefix("refs/tags/").filter(|t| !t.ends_with("^{}")))
-                    .filter_map(|t| version_key(t).map(|k| (k, t.to_string())))
-                    .max();
-                match best {
-                    Some((_, tag)) => git_ref(&tag, RefKind::Tag),
-                    None => Err(format!("git repository {} has no version tags", repo_name(g)).into()),
-                }
-            }
-            _ => Err(not_implemented(call)),
-        }
     }
 
     /// `(commit, full ref name)` of every ref of `g`.
@@ -312,38 +352,6 @@ impl Api {
             before: DirectoryObj { root: Some(before), path: "/".into() },
             after: d.clone(),
         })
-    }
-
-    pub(super) async fn git_ref(&self, r: &GitRefObj, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
-        let a = call.args;
-        match call.field {
-            "commit" => Ok(leaf(self.resolve_git_ref(r).await?.0)),
-            "ref" => Ok(leaf(self.resolve_git_ref(r).await?.1)),
-            "tree" => {
-                let discard = a.opt_bool("discardGitDir")?.unwrap_or(false);
-                let dir = self.git_tree(r, discard, a.opt_int("depth")?.unwrap_or(1)).await?;
-                Ok(resolved(Object::Directory(dir)))
-            }
-            "commonAncestor" => {
-                let other = match &*self.load(a.get("other").unwrap_or(&Json::Null), Some("GitRef"))? {
-                    Object::GitRef(o) => o.clone(),
-                    _ => unreachable!("type checked by load"),
-                };
-                if repo_identity(&r.repo) != repo_identity(&other.repo) {
-                    return Err(format!(
-                        "`commonAncestor` needs two refs of one repository, not of {} and of {}; take both refs from the same repository",
-                        repo_name(&r.repo),
-                        repo_name(&other.repo)
-                    )
-                    .into());
-                }
-                let (a_commit, _) = self.resolve_git_ref(r).await?;
-                let (b_commit, _) = self.resolve_git_ref(&other).await?;
-                let base = self.engine.sources.git_merge_base(&git_repo(&r.repo), &a_commit, &b_commit).await?;
-                Ok(resolved(Object::GitRef(GitRefObj { repo: r.repo.clone(), reference: base, kind: RefKind::Any })))
-            }
-            _ => Err(not_implemented(call)),
-        }
     }
 }
 

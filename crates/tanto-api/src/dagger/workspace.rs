@@ -13,10 +13,11 @@
 
 use tanto_contract::host::Workspace;
 
+use super::dispatch::{fields, Fields, Table};
 use super::objects::{DirectoryObj, FileObj};
-use super::{leaf, not_implemented, resolved, Api, Object};
+use super::{leaf, resolved, Api, Object};
 use crate::dagger::ApiError;
-use tanto_gql::{FieldCall, Resolved};
+use tanto_gql::Resolved;
 
 /// `p` as a path of workspace `ws` relative to its boundary (`""` is the boundary itself):
 /// relative paths from the workspace directory, absolute ones from the boundary.
@@ -41,58 +42,64 @@ pub fn resolve(ws: &Workspace, p: &str) -> Result<String, ApiError> {
     Ok(out.join("/"))
 }
 
+pub(super) static WORKSPACE: Table<Workspace> = Table::new(
+    "Workspace",
+    |o| match o {
+        Object::Workspace(v) => Some(v),
+        _ => None,
+    },
+    &[WORKSPACE_FIELDS],
+    &[],
+);
+
+static WORKSPACE_FIELDS: Fields<Workspace> = fields! { |api, w, call, a|
+    "path" => Ok(leaf(w.path.clone())),
+    "address" => Ok(leaf(w.address())),
+    "clientId" => Ok(leaf(w.client_id.clone())),
+    "configPath" => Ok(leaf(w.config_path.clone())),
+    "hasConfig" | "initialized" => Ok(leaf(!w.config_path.is_empty())),
+    "directory" => {
+        let rel = resolve(w, a.string("path")?)?;
+        let root = api
+            .engine
+            .host
+            .workspace_directory(
+                w,
+                &rel,
+                a.opt_string_list("include")?.unwrap_or_default(),
+                a.opt_string_list("exclude")?.unwrap_or_default(),
+                a.opt_bool("gitignore")?.unwrap_or(false),
+            )
+            .await?;
+        Ok(resolved(Object::Directory(DirectoryObj { root: Some(root), path: "/".into() })))
+    },
+    "file" => {
+        let p = a.string("path")?;
+        let rel = resolve(w, p)?;
+        if rel.is_empty() {
+            return Err(
+                format!("workspace path `{p}` is the workspace root, not a file; use `directory`").into()
+            );
+        }
+        let (root, path) = api.engine.host.workspace_file(w, &rel).await?;
+        Ok(resolved(Object::File(FileObj { root: Some(root), path })))
+    },
+    "findUp" => {
+        let name = a.string("name")?;
+        if name.is_empty() || name.contains('/') || name == ".." {
+            return Err(format!("`findUp` needs a plain file or directory name, not `{name}`").into());
+        }
+        let from = resolve(w, a.opt_string("from")?.unwrap_or("."))?;
+        Ok(match api.engine.host.workspace_find_up(w, name, &from).await? {
+            Some(p) => leaf(p),
+            None => Resolved::Null,
+        })
+    },
+};
+
 impl Api {
     pub(super) async fn current_workspace(&self) -> Result<Resolved, ApiError> {
         Ok(resolved(Object::Workspace(self.engine.host.workspace().await?)))
-    }
-
-    pub(super) async fn workspace_field(&self, w: &Workspace, call: &FieldCall<'_>) -> Result<Resolved, ApiError> {
-        let a = call.args;
-        match call.field {
-            "path" => Ok(leaf(w.path.clone())),
-            "address" => Ok(leaf(w.address())),
-            "clientId" => Ok(leaf(w.client_id.clone())),
-            "configPath" => Ok(leaf(w.config_path.clone())),
-            "hasConfig" | "initialized" => Ok(leaf(!w.config_path.is_empty())),
-            "directory" => {
-                let rel = resolve(w, a.string("path")?)?;
-                let root = self
-                    .engine
-                    .host
-                    .workspace_directory(
-                        w,
-                        &rel,
-                        a.opt_string_list("include")?.unwrap_or_default(),
-                        a.opt_string_list("exclude")?.unwrap_or_default(),
-                        a.opt_bool("gitignore")?.unwrap_or(false),
-                    )
-                    .await?;
-                Ok(resolved(Object::Directory(DirectoryObj { root: Some(root), path: "/".into() })))
-            }
-            "file" => {
-                let p = a.string("path")?;
-                let rel = resolve(w, p)?;
-                if rel.is_empty() {
-                    return Err(
-                        format!("workspace path `{p}` is the workspace root, not a file; use `directory`").into()
-                    );
-                }
-                let (root, path) = self.engine.host.workspace_file(w, &rel).await?;
-                Ok(resolved(Object::File(FileObj { root: Some(root), path })))
-            }
-            "findUp" => {
-                let name = a.string("name")?;
-                if name.is_empty() || name.contains('/') || name == ".." {
-                    return Err(format!("`findUp` needs a plain file or directory name, not `{name}`").into());
-                }
-                let from = resolve(w, a.opt_string("from")?.unwrap_or("."))?;
-                Ok(match self.engine.host.workspace_find_up(w, name, &from).await? {
-                    Some(p) => leaf(p),
-                    None => Resolved::Null,
-                })
-            }
-            _ => Err(not_implemented(call)),
-        }
     }
 }
 
