@@ -5,7 +5,7 @@ use tanto_model::{
     CacheSharing, CacheSource, ExecMount, ExecMountKind, ExecOp, Expect, FileAction, ImageLayerOp, Op, Ref, Vertex,
 };
 
-use super::dispatch::{fields, Fields, Table};
+use super::dispatch::{fields, table, Fields};
 use super::objects::*;
 use super::{file_op, leaf, paths, resolved, Api, Object};
 use crate::dagger::ApiError;
@@ -81,14 +81,11 @@ impl ContainerObj {
     }
 }
 
-/// Container: its fields come from here (configuration, filesystem, exec)
-/// and from the files of the other parts (`surface`, `export`, `service`, `socket`).
-pub(super) static CONTAINER: Table<ContainerObj> = Table::new(
-    "Container",
-    |o| match o {
-        Object::Container(c) => Some(c),
-        _ => None,
-    },
+// Container: its fields come from here (configuration, filesystem, exec)
+// and from the files of the other parts (`surface`, `export`, `service`, `socket`).
+table!(
+    pub(super) CONTAINER: ContainerObj = "Container",
+    Object::Container(c) => c,
     &[
         FIELDS,
         super::surface::CONTAINER_FIELDS,

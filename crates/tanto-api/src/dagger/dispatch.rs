@@ -69,7 +69,23 @@ macro_rules! field {
         $crate::dagger::dispatch::field!([|$api, $obj, $call, $a| $(let $p = $e;)*] $body)
     };
 }
-pub(crate) use {field, fields};
+/// A type's table: `table!(vis NAME: T = "Type", Object::Variant(v) => v, &[parts], &[families]);`
+/// (the pattern picks this type's objects out of [`Object`]).
+macro_rules! table {
+    ($(#[$m:meta])* $vis:vis $name:ident: $t:ty = $type_name:literal, $pat:pat => $v:expr, $parts:expr, $families:expr $(,)?) => {
+        $(#[$m])*
+        $vis static $name: $crate::dagger::dispatch::Table<$t> = $crate::dagger::dispatch::Table::new(
+            $type_name,
+            |o| match o {
+                $pat => Some($v),
+                _ => None,
+            },
+            $parts,
+            $families,
+        );
+    };
+}
+pub(crate) use {field, fields, table};
 
 /// The fields of one object type.
 pub(crate) struct Table<T: 'static> {
@@ -159,7 +175,7 @@ static BY_TYPE: LazyLock<HashMap<&'static str, &'static dyn ObjectFields>> = Laz
 });
 
 /// The table of `type_name`, if the API serves that type.
-pub(crate) fn table(type_name: &str) -> Option<&'static dyn ObjectFields> {
+pub(crate) fn table_of(type_name: &str) -> Option<&'static dyn ObjectFields> {
     BY_TYPE.get(type_name).copied()
 }
 
@@ -171,12 +187,12 @@ pub(crate) fn is_common(type_name: &str, field: &str) -> bool {
 
 /// Whether the API serves `type_name.field`.
 pub fn implements(type_name: &str, field: &str) -> bool {
-    table(type_name).is_some_and(|t| is_common(type_name, field) || t.serves(field))
+    table_of(type_name).is_some_and(|t| is_common(type_name, field) || t.serves(field))
 }
 
 /// Whether the API has a table for `type_name`.
 pub fn serves_type(type_name: &str) -> bool {
-    table(type_name).is_some()
+    table_of(type_name).is_some()
 }
 
 #[cfg(test)]
