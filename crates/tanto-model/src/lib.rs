@@ -13,10 +13,12 @@ pub mod cdi;
 pub mod digest;
 pub mod op;
 pub mod tier;
+pub mod vertex;
 
 pub use digest::{Digest, DigestError, StableHasher};
 pub use op::{
     BlobSource, CacheSharing, CacheSharingError, CacheSource, ExecMount, ExecMountKind, ExecOp, Expect, FileAction,
-    FileOp, GitOp, HttpOp, ImageLayerOp, LocalOp, Op, Owner, OwnerId, PatchSource, Ref, ServiceBinding, Vertex,
+    FileOp, GitOp, HttpOp, ImageLayerOp, LocalOp, Op, Owner, OwnerId, PatchSource, ServiceBinding,
 };
 pub use tier::{Tier, Tiered};
+pub use vertex::{Ref, Vertex};
