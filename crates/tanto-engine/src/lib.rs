@@ -20,6 +20,7 @@ mod exec_setup;
 mod export;
 mod host;
 mod image;
+mod image_config;
 pub mod progress;
 mod search;
 pub mod secrets;

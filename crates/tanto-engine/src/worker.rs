@@ -215,13 +215,8 @@ impl Worker {
         let digest = blob.digest.to_string();
         let path = self.store.blob_path(&digest);
         if !path.is_file() {
-            let src = tanto_oci::registry::BlobSource {
-                host: blob.host.clone(),
-                repository: blob.repository.clone(),
-                http: blob.http,
-            };
-            let auth = crate::export::auth_for(&self.registry_auth, &[&blob.host]);
-            self.registry.fetch_blob_with_auth(&src, &digest, Some(blob.size), &path, &auth).await?;
+            let auth = crate::export::auth_for(&self.registry_auth, &[&blob.repo.host]);
+            self.registry.fetch_blob_with_auth(&blob.repo, &digest, Some(blob.size), &path, &auth).await?;
         }
         let parent = if vertex.inputs.is_empty() { None } else { Some(input_snapshot(vertex, inputs, 0)?) };
         let store = self.store.clone();

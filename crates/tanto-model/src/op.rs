@@ -10,6 +10,7 @@ use std::str::FromStr;
 
 use serde::{Serialize, Serializer};
 
+use crate::blob::BlobSource;
 use crate::digest::Digest;
 
 /// One operation. Fields marked `#[serde(skip)]` are non-semantic (where to
@@ -76,17 +77,6 @@ pub struct ImageLayerOp {
     pub diff_id: Digest,
     #[serde(skip)]
     pub blob: BlobSource,
-}
-
-/// Where a blob can be fetched from. Not part of any key.
-#[derive(Debug, Clone)]
-pub struct BlobSource {
-    pub digest: Digest,
-    pub media_type: String,
-    pub size: u64,
-    pub host: String,
-    pub repository: String,
-    pub http: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

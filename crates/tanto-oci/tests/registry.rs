@@ -15,7 +15,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use tanto_oci::config::EngineConfig;
-use tanto_oci::registry::{BlobSource, Credential, Registry, RegistryAuth};
+use tanto_oci::registry::{BlobRepo, Credential, Registry, RegistryAuth};
 use tanto_oci::{apply_layer, ImageRef, Platform};
 use tanto_testkit::Image;
 
@@ -115,7 +115,7 @@ async fn resolve_table() {
         assert_eq!(img.index_digest, index_digest, "{reference}");
         assert_eq!(
             img.source,
-            BlobSource { host: source_host, repository: r.repository().into(), http: true },
+            BlobRepo { host: source_host, repository: r.repository().into(), http: true },
             "{reference}"
         );
         assert_eq!(img.config_digest, bb.config_digest(), "{reference}");
@@ -271,7 +271,7 @@ async fn fetch_blob_errors_leave_nothing() {
     let fx = fixture();
     let dir = tempfile::tempdir().unwrap();
     let reg = client(fx, false);
-    let src = BlobSource { host: fx.addr.clone(), repository: "library/busybox".into(), http: true };
+    let src = BlobRepo { host: fx.addr.clone(), repository: "library/busybox".into(), http: true };
     let layer_digest = fx.busybox.layer_digest();
     let missing = format!("sha256:{}", "1".repeat(64));
     // (digest, size, fragments)
@@ -294,7 +294,7 @@ async fn fetch_blob_errors_leave_nothing() {
     // content that does not match the digest: serve the config under the layer's name
     // (a fake registry, since docker-registry checks what it stores)
     let fake = FakeRegistry::start(|_req| (200, vec![], b"not the layer".to_vec()));
-    let src = BlobSource { host: fake.addr.clone(), repository: "x/y".into(), http: true };
+    let src = BlobRepo { host: fake.addr.clone(), repository: "x/y".into(), http: true };
     let err = reg.fetch_blob(&src, &layer_digest, None, &dir.path().join("blob")).await.unwrap_err();
     assert!(err.to_string().contains("the download was corrupted"), "{err}");
     assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
@@ -442,7 +442,7 @@ async fn basic_auth_and_unauthorized_errors() {
 
 /// The engine runs these on a multi-threaded runtime: the futures must be `Send`.
 #[allow(dead_code)]
-fn futures_are_send(reg: &Registry, r: &ImageRef, p: &Platform, src: &BlobSource, dest: &Path) {
+fn futures_are_send(reg: &Registry, r: &ImageRef, p: &Platform, src: &BlobRepo, dest: &Path) {
     fn is_send<T: Send>(_: &T) {}
     is_send(&reg.resolve(r, p));
     is_send(&reg.fetch_blob(src, "sha256:x", None, dest));

@@ -66,7 +66,7 @@ pub(crate) fn init(conn: &Connection) -> Result<(), rusqlite::Error> {
 
 /// One cache record, as listed by [`Store::cache_entries`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CacheEntry {
+pub struct ListedRecord {
     /// The vertex key (`sha256:...`).
     pub key: String,
     /// What made it (`exec`, `file`, `image-layer`, `local`, `git`, `http`, ...; empty if unknown).
@@ -283,17 +283,17 @@ impl Store {
     }
 
     /// Every cache record, least recently used first.
-    pub fn cache_entries(&self) -> Result<Vec<CacheEntry>, StoreError> {
+    pub fn cache_entries(&self) -> Result<Vec<ListedRecord>, StoreError> {
         self.measure_snapshots()?;
         let model = {
             let db = self.inner.db.lock();
             Model::read(&db)?
         };
         let blob_sizes = self.blob_sizes(model.records.values().flat_map(|r| r.blobs.iter()));
-        let mut out: Vec<CacheEntry> = model
+        let mut out: Vec<ListedRecord> = model
             .records
             .iter()
-            .map(|(key, r)| CacheEntry {
+            .map(|(key, r)| ListedRecord {
                 key: key.clone(),
                 kind: r.kind.clone(),
                 description: r.description.clone(),

@@ -61,7 +61,7 @@ impl ContainerObj {
         Ok(paths::resolve(self.workdir(), &raw))
     }
 
-    fn set_mount(&mut self, target: String, source: MountSource) {
+    fn set_mount(&mut self, target: String, source: CtrMountSource) {
         self.mounts.retain(|m| m.target != target);
         self.mounts.push(CtrMount { target, source });
     }
@@ -306,7 +306,7 @@ static FIELDS: Fields<ContainerObj> = fields! { |api, c, call, a|
         let mut n = c.clone();
         n.set_mount(
             path,
-            MountSource::Dir { dir, readonly: a.opt_bool("readOnly")?.unwrap_or(false), owner: opt_owner(a)? },
+            CtrMountSource::Dir { dir, readonly: a.opt_bool("readOnly")?.unwrap_or(false), owner: opt_owner(a)? },
         );
         ctr(n)
     },
@@ -314,7 +314,7 @@ static FIELDS: Fields<ContainerObj> = fields! { |api, c, call, a|
         let path = c.path_arg(a, "path")?;
         let file = api.load_file(a.get("source").unwrap_or(&Json::Null))?;
         let mut n = c.clone();
-        n.set_mount(path, MountSource::File { file, owner: opt_owner(a)? });
+        n.set_mount(path, CtrMountSource::File { file, owner: opt_owner(a)? });
         ctr(n)
     },
     "withMountedCache" => {
@@ -327,14 +327,14 @@ static FIELDS: Fields<ContainerObj> = fields! { |api, c, call, a|
         let mut n = c.clone();
         n.set_mount(
             path,
-            MountSource::Cache { volume, sharing: parse_sharing(a)?, source, owner: opt_owner(a)? },
+            CtrMountSource::Cache { volume, sharing: parse_sharing(a)?, source, owner: opt_owner(a)? },
         );
         ctr(n)
     },
     "withMountedTemp" => {
         let path = c.path_arg(a, "path")?;
         let mut n = c.clone();
-        n.set_mount(path, MountSource::Tmp { size: a.opt_int("size")?.filter(|s| *s > 0).map(|s| s as u64) });
+        n.set_mount(path, CtrMountSource::Tmp { size: a.opt_int("size")?.filter(|s| *s > 0).map(|s| s as u64) });
         ctr(n)
     },
     "withMountedSecret" => {
@@ -343,7 +343,7 @@ static FIELDS: Fields<ContainerObj> = fields! { |api, c, call, a|
         let mut n = c.clone();
         n.set_mount(
             path,
-            MountSource::Secret {
+            CtrMountSource::Secret {
                 secret,
                 mode: a.opt_int("mode")?.unwrap_or(0o400) as u32,
                 owner: opt_owner(a)?,
@@ -354,14 +354,14 @@ static FIELDS: Fields<ContainerObj> = fields! { |api, c, call, a|
     "withoutMount" => {
         let path = c.path_arg(a, "path")?;
         let mut n = c.clone();
-        n.mounts.retain(|m| m.target != path || matches!(m.source, MountSource::Socket { .. }));
+        n.mounts.retain(|m| m.target != path || matches!(m.source, CtrMountSource::Socket { .. }));
         ctr(n)
     },
     // Sockets are not mounts in Dagger's sense (`withoutMount` leaves them too).
     "mounts" => Ok(strings(
         &c.mounts
             .iter()
-            .filter(|m| !matches!(m.source, MountSource::Socket { .. }))
+            .filter(|m| !matches!(m.source, CtrMountSource::Socket { .. }))
             .map(|m| m.target.clone())
             .collect::<Vec<_>>(),
     )),
@@ -433,10 +433,10 @@ impl Api {
     pub(super) fn container_subpath(&self, c: &ContainerObj, path: &str, _dir: bool) -> Result<DirectoryObj, ApiError> {
         if let Some((m, rest)) = c.mount_for(path) {
             return match &m.source {
-                MountSource::Dir { dir, .. } => {
+                CtrMountSource::Dir { dir, .. } => {
                     Ok(DirectoryObj { root: dir.root.clone(), path: paths::within(&dir.path, &rest) })
                 }
-                MountSource::File { file, .. } if rest.is_empty() => {
+                CtrMountSource::File { file, .. } if rest.is_empty() => {
                     Ok(DirectoryObj { root: file.root.clone(), path: file.path.clone() })
                 }
                 _ => Err(format!(
@@ -478,16 +478,16 @@ impl Api {
         let mut mounts = Vec::with_capacity(c.mounts.len());
         for m in &c.mounts {
             let kind = match &m.source {
-                MountSource::Dir { dir, readonly, owner } => ExecMountKind::Dir {
+                CtrMountSource::Dir { dir, readonly, owner } => ExecMountKind::Dir {
                     input: push(&dir.root),
                     selector: dir.path.clone(),
                     readonly: *readonly,
                     owner: owner.clone(),
                 },
-                MountSource::File { file, owner } => {
+                CtrMountSource::File { file, owner } => {
                     ExecMountKind::File { input: push(&file.root), selector: file.path.clone(), owner: owner.clone() }
                 }
-                MountSource::Cache { volume, sharing, source, owner } => ExecMountKind::Cache {
+                CtrMountSource::Cache { volume, sharing, source, owner } => ExecMountKind::Cache {
                     volume: volume.key.clone(),
                     sharing: *sharing,
                     source: source
@@ -495,11 +495,11 @@ impl Api {
                         .and_then(|s| push(&s.root).map(|input| CacheSource { input, selector: s.path.clone() })),
                     owner: owner.clone(),
                 },
-                MountSource::Secret { secret, mode, owner } => {
+                CtrMountSource::Secret { secret, mode, owner } => {
                     ExecMountKind::Secret { secret: secret.identity.clone(), mode: *mode, owner: owner.clone() }
                 }
-                MountSource::Tmp { size } => ExecMountKind::Tmpfs { size: *size },
-                MountSource::Socket { socket, owner } => {
+                CtrMountSource::Tmp { size } => ExecMountKind::Tmpfs { size: *size },
+                CtrMountSource::Socket { socket, owner } => {
                     ExecMountKind::Socket { host_path: socket.host_path.clone(), owner: owner.clone() }
                 }
             };
@@ -531,7 +531,7 @@ impl Api {
         n.rootfs = Some(Ref::new(vertex.clone(), 0));
         let mut output = 0;
         for m in &mut n.mounts {
-            if let MountSource::Dir { dir, readonly: false, .. } = &mut m.source {
+            if let CtrMountSource::Dir { dir, readonly: false, .. } = &mut m.source {
                 output += 1;
                 *dir = DirectoryObj { root: Some(Ref::new(vertex.clone(), output)), path: "/".into() };
             }

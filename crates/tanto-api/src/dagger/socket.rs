@@ -42,13 +42,13 @@ pub(super) static CONTAINER_FIELDS: Fields<ContainerObj> = fields! { |api, c, ca
         let owner = opt_owner(a)?;
         let mut n = c.clone();
         n.mounts.retain(|m| m.target != path);
-        n.mounts.push(CtrMount { target: path, source: MountSource::Socket { socket, owner } });
+        n.mounts.push(CtrMount { target: path, source: CtrMountSource::Socket { socket, owner } });
         ctr(n)
     },
     "withoutUnixSocket" => {
         let path = c.path_arg(a, "path")?;
         let mut n = c.clone();
-        n.mounts.retain(|m| !(m.target == path && matches!(m.source, MountSource::Socket { .. })));
+        n.mounts.retain(|m| !(m.target == path && matches!(m.source, CtrMountSource::Socket { .. })));
         ctr(n)
     },
 };

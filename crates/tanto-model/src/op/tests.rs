@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use super::*;
+use crate::blob::BlobRepo;
 use crate::vertex::{Ref, Vertex};
 
 fn mkfile(path: &str, data: &str) -> Arc<Vertex> {
@@ -20,9 +21,7 @@ fn keys_depend_on_semantics_only() {
             digest: Digest::of(b"blob"),
             media_type: String::new(),
             size: 0,
-            host: host.into(),
-            repository: String::new(),
-            http: false,
+            repo: BlobRepo { host: host.into(), ..Default::default() },
         };
         Vertex::new(Op::ImageLayer(ImageLayerOp { diff_id: Digest::of(diff.as_bytes()), blob }), vec![])
     };

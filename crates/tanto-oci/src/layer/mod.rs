@@ -24,6 +24,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
+use tanto_model::Compression;
 
 use tree::{Meta, Tree};
 pub use unpack::{unpack_or_copy, UnpackError};
@@ -43,43 +44,6 @@ pub struct LayerStats {
     /// Entries skipped because they could not be represented here (device
     /// nodes without `CAP_MKNOD`, unknown entry types).
     pub skipped: u64,
-}
-
-/// How a layer blob is compressed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    None,
-    Gzip,
-    Zstd,
-}
-
-impl Compression {
-    /// From a layer media type; `None` when the type does not say (then the
-    /// content's magic bytes decide).
-    pub fn from_media_type(media_type: &str) -> Option<Compression> {
-        let mt = media_type.trim().to_ascii_lowercase();
-        let mt = mt.split(';').next().unwrap_or("").trim();
-        if mt.ends_with("+gzip") || mt.ends_with(".gzip") || mt.ends_with("tar.gz") || mt == "application/gzip" {
-            Some(Compression::Gzip)
-        } else if mt.ends_with("+zstd") || mt.ends_with(".zstd") || mt == "application/zstd" {
-            Some(Compression::Zstd)
-        } else if mt.ends_with(".tar") || mt.ends_with("layer.v1.tar") || mt == "application/x-tar" {
-            Some(Compression::None)
-        } else {
-            None
-        }
-    }
-
-    /// From the first bytes of the blob.
-    pub fn sniff(head: &[u8]) -> Compression {
-        if head.starts_with(&[0x1f, 0x8b]) {
-            Compression::Gzip
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            Compression::Zstd
-        } else {
-            Compression::None
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -138,14 +102,14 @@ pub fn apply_layer(blob: &Path, media_type: &str, dest: &Path) -> Result<LayerSt
                 source,
             })?)
         }
-        Compression::None => Box::new(input),
+        Compression::Uncompressed => Box::new(input),
     };
     apply_tar_inner(reader, dest, blob, compression)
 }
 
 /// Unpacks an uncompressed tar stream into `dest` (same rules as [`apply_layer`]).
 pub fn apply_tar<R: Read>(tar: R, dest: &Path) -> Result<LayerStats, LayerError> {
-    apply_tar_inner(tar, dest, Path::new("<stream>"), Compression::None)
+    apply_tar_inner(tar, dest, Path::new("<stream>"), Compression::Uncompressed)
 }
 
 struct Hashing<R> {

@@ -33,7 +33,7 @@ use rustix::fs::{self as rfs, Mode, OFlags};
 use tanto_model::{Digest, LocalOp, Op, StableHasher, Vertex};
 
 pub(crate) use record::init as init_db;
-pub use record::{LayerBlob, UploadRecord};
+pub use record::UploadRecord;
 
 use crate::{CacheRecord, SnapshotId, Store, StoreError};
 use index::{decode_index, encode_index, tree_digest, Entry, Kind};

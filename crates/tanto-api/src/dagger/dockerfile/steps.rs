@@ -214,7 +214,7 @@ impl Builder<'_> {
                         let dir = DirectoryObj { root: Some(file), path: "/".into() };
                         c.mounts.push(CtrMount {
                             target: "/dev/pipes".into(),
-                            source: MountSource::Dir { dir, readonly: true, owner: None },
+                            source: CtrMountSource::Dir { dir, readonly: true, owner: None },
                         });
                         vec![format!("/dev/pipes{name}")]
                     } else {
@@ -309,7 +309,7 @@ impl Builder<'_> {
                     Some(m) => parse_mode(&m).map_err(|e| self.err(line, e))?,
                     None => 0o400,
                 };
-                c.mounts.push(CtrMount { target: path, source: MountSource::Secret { secret, mode, owner } });
+                c.mounts.push(CtrMount { target: path, source: CtrMountSource::Secret { secret, mode, owner } });
             }
             "cache" => {
                 let target = target.ok_or_else(|| self.err(line, "a cache mount needs `target=`"))?;
@@ -333,7 +333,7 @@ impl Builder<'_> {
                 };
                 c.mounts.push(CtrMount {
                     target: path,
-                    source: MountSource::Cache { volume: CacheVolumeObj { key }, sharing, source, owner },
+                    source: CtrMountSource::Cache { volume: CacheVolumeObj { key }, sharing, source, owner },
                 });
             }
             "bind" => {
@@ -349,14 +349,14 @@ impl Builder<'_> {
                 let readonly = !truthy(&["rw", "readwrite"]);
                 c.mounts.push(CtrMount {
                     target: paths::resolve(&workdir, &target),
-                    source: MountSource::Dir { dir, readonly, owner: None },
+                    source: CtrMountSource::Dir { dir, readonly, owner: None },
                 });
             }
             "tmpfs" => {
                 let target = target.ok_or_else(|| self.err(line, "a tmpfs mount needs `target=`"))?;
                 let size = get(&["size"]).and_then(|s| s.parse::<u64>().ok());
                 c.mounts
-                    .push(CtrMount { target: paths::resolve(&workdir, &target), source: MountSource::Tmp { size } });
+                    .push(CtrMount { target: paths::resolve(&workdir, &target), source: CtrMountSource::Tmp { size } });
             }
             other => return Err(self.err(line, format!("`RUN --mount=type={other}` is not supported yet"))),
         }
