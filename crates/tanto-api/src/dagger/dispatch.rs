@@ -6,8 +6,17 @@
 //! handler index is built once, on first use. A field no table lists fails
 //! with `not implemented yet: Type.field`, and the coverage report
 //! (`super::coverage`) reads the same tables, so it cannot drift from what
-//! is served. Adding a type is adding a table and listing it in
-//! `super::TABLES`.
+//! is served. Adding a type is an `Object` variant, a [`table!`] and a line
+//! in `super::TABLES`, e.g.
+//!
+//! ```ignore
+//! table!(pub(super) MODULE_SOURCE: ModuleSourceObj = "ModuleSource",
+//!        Object::ModuleSource(m) => m, &[MODULE_SOURCE_FIELDS], &[]);
+//! static MODULE_SOURCE_FIELDS: Fields<ModuleSourceObj> = fields! { |api, m, call, a|
+//!     "kind" => Ok(leaf(m.kind.wire())),
+//!     "withSourceSubpath" => { ... },
+//! };
+//! ```
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -69,6 +78,7 @@ macro_rules! field {
         $crate::dagger::dispatch::field!([|$api, $obj, $call, $a| $(let $p = $e;)*] $body)
     };
 }
+
 /// A type's table: `table!(vis NAME: T = "Type", Object::Variant(v) => v, &[parts], &[families]);`
 /// (the pattern picks this type's objects out of [`Object`]).
 macro_rules! table {
