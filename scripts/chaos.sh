@@ -33,7 +33,7 @@ cleanup() {
   "$fixtures" stop --dir "$work/reg" >/dev/null 2>&1 || true
   if [ "${CHAOS_KEEP:-0}" != 1 ]; then
     # unmount anything a failed run left before removing (never recursing through a mount)
-    grep -F -e " $work/" -e " $run_dir/" /proc/self/mountinfo | awk '{print $5}' | sort -r |
+    grep -F -e " $work/" -e " $run_dir/" -e " $run_dir " /proc/self/mountinfo | awk '{print $5}' | sort -r |
       while read -r m; do umount -l "$m" 2>/dev/null || true; done
     rm -rf "$work" "$run_dir"
   else

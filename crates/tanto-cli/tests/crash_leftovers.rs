@@ -148,11 +148,15 @@ fn a_killed_engine_leaves_no_container_and_no_secret() {
     tanto_testkit::publish_busybox(&registry.address()).expect("pushing busybox");
     let config = dir.path().join("engine.toml");
     tanto_testkit::write_engine_config(&config, &registry.address()).unwrap();
-    // a run dir of this test's own, on /run's tmpfs
-    let run = tempfile::Builder::new().prefix("tanto-crash-test-").tempdir_in("/run").unwrap();
+    // a run dir of this test's own (the engine mounts a tmpfs there unless it is one)
+    let run = RunDir(tempfile::Builder::new().prefix("tanto-crash-test-").tempdir_in("/run").unwrap().keep());
     let state = dir.path().join("state");
-    let env: &[(&str, &Path)] =
-        &[("TANTO_CONFIG", &config), ("TANTO_STATE_DIR", &state), ("TANTO_RUN_DIR", run.path()), ("HOME", dir.path())];
+    let env: &[(&str, &Path)] = &[
+        ("TANTO_CONFIG", &config),
+        ("TANTO_STATE_DIR", &state),
+        ("TANTO_RUN_DIR", run.0.as_path()),
+        ("HOME", dir.path()),
+    ];
 
     // (noInit, the container is gone as soon as its engine is)
     for (no_init, dies_with_engine) in [(false, true), (true, false)] {
@@ -174,9 +178,9 @@ fn a_killed_engine_leaves_no_container_and_no_secret() {
             "{case}: the exec never started"
         );
         let pid = engine.pid();
-        let secret_files = owned_by(&run.path().join("secrets"), pid);
+        let secret_files = owned_by(&run.0.as_path().join("secrets"), pid);
         assert!(!secret_files.is_empty(), "{case}: the secret file is in the run dir while the exec runs");
-        assert!(!owned_by(run.path(), pid).is_empty(), "{case}: a bundle while the exec runs");
+        assert!(!owned_by(run.0.as_path(), pid).is_empty(), "{case}: a bundle while the exec runs");
 
         let mut child = engine.child;
         child.kill().unwrap();
@@ -197,8 +201,8 @@ fn a_killed_engine_leaves_no_container_and_no_secret() {
             "{case}: the container outlived the next engine's start: {:?}",
             processes_with(&marker)
         );
-        assert_eq!(owned_by(run.path(), pid), Vec::<PathBuf>::new(), "{case}: left in the run dir");
-        assert_eq!(mounts_of(run.path(), pid), Vec::<String>::new(), "{case}: mounts left");
+        assert_eq!(owned_by(run.0.as_path(), pid), Vec::<PathBuf>::new(), "{case}: left in the run dir");
+        assert_eq!(mounts_of(run.0.as_path(), pid), Vec::<String>::new(), "{case}: mounts left");
         let ok = post(next.port, &next.token, "{ version }").expect("the next engine answers");
         assert!(ok.get("errors").is_none(), "{ok}");
         let mut next = next.child;
@@ -206,10 +210,34 @@ fn a_killed_engine_leaves_no_container_and_no_secret() {
         next.wait().unwrap();
     }
     // nothing of either engine is left once both are gone
-    let left: Vec<String> = std::fs::read_dir(run.path().join("secrets"))
+    let left: Vec<String> = std::fs::read_dir(run.0.as_path().join("secrets"))
         .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default();
     assert_eq!(left, Vec::<String>::new());
+}
+
+/// The test's run dir; whatever a failed run left in it (containers with the
+/// test's marker, mounts) goes with it.
+struct RunDir(PathBuf);
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        for pid in processes_with("tanto-crash-marker-") {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+        let prefix = format!("{}", self.0.display());
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mut mounts: Vec<&str> = info
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|m| *m == prefix || m.starts_with(&format!("{prefix}/")))
+            .collect();
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in mounts {
+            let _ = Command::new("umount").args(["-l", m]).status();
+        }
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn uuid_like() -> String {

@@ -582,7 +582,8 @@ mod tests {
     #[test]
     fn nul_bytes_are_refused() {
         let base = || ProcessSpec::new(Rootfs::Dir("/nonexistent".into()), vec!["echo".into(), "hi".into()]);
-        let cases: Vec<(Box<dyn Fn(&mut ProcessSpec)>, Option<&str>)> = vec![
+        type Change = Box<dyn Fn(&mut ProcessSpec)>;
+        let cases: Vec<(Change, Option<&str>)> = vec![
             (Box::new(|_| {}), None),
             (Box::new(|s| s.args[1] = "a\0b".into()), Some("argument 2 of the command (`a\\0b`)")),
             (Box::new(|s| s.env = vec!["K=v\0secret".into()]), Some("the value of environment variable `K`")),
