@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Chaos probe of tanto engines (see docs/chaos.md): kill -9 of engines during pipelines
+# Chaos probe of tanto engines (see docs/hardening.md): kill -9 of engines during pipelines
 # and during prune, concurrent prune + pipelines, malformed requests; then a count of
 # failures, leftovers (processes, mounts, run-dir files, tanto* links, iptables rules,
 # slot files) and the memory of a session. Exits 1 on any failure or leftover.
