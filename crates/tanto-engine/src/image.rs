@@ -28,6 +28,7 @@ use tanto_oci::platform::Platform;
 use tanto_store::{CacheRecord, SnapshotId, Store};
 
 use crate::backend::EngineBackend;
+use crate::leftovers::AtomicFile;
 use crate::worker::blocking;
 use crate::EngineError;
 use tanto_contract::Context as _;
@@ -339,6 +340,7 @@ impl EngineBackend {
         let built = self.build_image(variants, opts).await?;
         let target = self.host.path(dest);
         let out = target.clone();
+        let run_dir = self.worker().executor.run_dir().to_path_buf();
         blocking(move || {
             let (Some(parent), Some(name)) = (target.parent(), target.file_name()) else {
                 return Err(EngineError::input(format!("cannot export an image to `{}`", target.display())));
@@ -351,20 +353,15 @@ impl EngineBackend {
             }
             std::fs::create_dir_all(parent)
                 .map_err(|e| EngineError::environment(format!("cannot create `{}`: {e}", parent.display())))?;
-            let tmp = parent.join(format!(
-                ".{}.tanto-{}-{}",
-                name.to_string_lossy(),
-                std::process::id(),
-                uuid::Uuid::new_v4().simple()
-            ));
-            let written = build::write_layout(&built, &tmp, None).and_then(|_| {
-                // rename replaces a symlink at `target` instead of writing through it
-                std::fs::rename(&tmp, &target)
+            // complete at `target` or not there at all, also when the engine is killed
+            // (the rename replaces a symlink at `target` instead of writing through it)
+            let written = AtomicFile::create(&run_dir, parent, name).and_then(|mut out| {
+                build::write_layout_to(&built, out.file(), None)?;
+                out.commit()
             });
-            if let Err(e) = written {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(EngineError::environment(format!("writing the image tarball `{}`: {e}", target.display())));
-            }
+            written.map_err(|e| {
+                EngineError::environment(format!("writing the image tarball `{}`: {e}", target.display()))
+            })?;
             Ok(())
         })
         .await?;

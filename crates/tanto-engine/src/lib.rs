@@ -21,6 +21,7 @@ mod export;
 mod host;
 mod image;
 mod image_config;
+mod leftovers;
 pub mod progress;
 mod search;
 pub mod secrets;
@@ -154,6 +155,15 @@ impl Engine {
         })?;
         if let Err(e) = executor.cleanup_stale().await {
             tracing::warn!(error = %e, "cleaning up after earlier engines failed");
+        }
+        // after their containers are gone: the secret files and sockets they had mounted
+        let run_dir = executor.run_dir().to_path_buf();
+        match tokio::task::spawn_blocking(move || leftovers::remove_dead(&run_dir)).await {
+            Ok(0) => {}
+            Ok(removed) => {
+                tracing::info!(removed, "removed the secret files, sockets and exports of engines that are gone")
+            }
+            Err(e) => tracing::warn!(error = %e, "cleaning up after earlier engines failed"),
         }
         let net = services::network_settings(&config, config_path.as_deref())?;
         let gc = cache::GcSettings::from_config(&config, config_path.as_deref())?;

@@ -190,7 +190,11 @@ pub fn image(manifests: Vec<BuiltManifest>, docker_media_types: bool) -> Result<
 /// `ref_name` (`repo:tag`) becomes the `RepoTags` of `manifest.json`, or the
 /// ref name of the index's entry for a multi-platform image.
 pub fn write_layout(built: &BuiltImage, out: &Path, ref_name: Option<&str>) -> std::io::Result<()> {
-    let file = std::fs::File::create(out)?;
+    write_layout_to(built, &std::fs::File::create(out)?, ref_name)
+}
+
+/// Like [`write_layout`], into an open (empty) file.
+pub fn write_layout_to(built: &BuiltImage, file: &std::fs::File, ref_name: Option<&str>) -> std::io::Result<()> {
     let mut w = LayoutWriter::new(std::io::BufWriter::with_capacity(1 << 20, file))?;
     for m in &built.manifests {
         for l in &m.layers {

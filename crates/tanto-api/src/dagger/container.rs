@@ -124,13 +124,16 @@ static FIELDS: Fields<ContainerObj> = fields! { |api, c, call, a|
     // --- configuration
     "withEnvVariable" => {
         let mut n = c.clone();
+        let name = a.string("name")?;
+        refuse_nul(&format!("`withEnvVariable`: the name `{}`", shown_nul(name)), name)?;
         let value = a.string("value")?;
+        refuse_nul(&format!("`withEnvVariable`: the value of `{name}`"), value)?;
         let value = if a.opt_bool("expand")?.unwrap_or(false) {
             paths::expand(value, &c.config.env)
         } else {
             value.to_string()
         };
-        n.config.env_set(a.string("name")?, &value);
+        n.config.env_set(name, &value);
         ctr(n)
     },
     "withoutEnvVariable" => {
@@ -154,6 +157,7 @@ static FIELDS: Fields<ContainerObj> = fields! { |api, c, call, a|
     "withWorkdir" => {
         let mut n = c.clone();
         n.config.workdir = c.path_arg(a, "path")?;
+        refuse_nul(&format!("`withWorkdir`: the path `{}`", shown_nul(&n.config.workdir)), &n.config.workdir)?;
         ctr(n)
     },
     "withoutWorkdir" => {
@@ -165,6 +169,7 @@ static FIELDS: Fields<ContainerObj> = fields! { |api, c, call, a|
     "withUser" => {
         let mut n = c.clone();
         n.config.user = a.string("name")?.to_string();
+        refuse_nul(&format!("`withUser`: the user `{}`", shown_nul(&n.config.user)), &n.config.user)?;
         ctr(n)
     },
     "withoutUser" => {
@@ -467,6 +472,14 @@ impl Api {
         if a.opt_bool("expand")?.unwrap_or(false) {
             args = args.iter().map(|s| paths::expand(s, &c.config.env)).collect();
         }
+        for (i, arg) in args.iter().enumerate() {
+            refuse_nul(&format!("`withExec`: argument {} (`{}`)", i + 1, shown_nul(arg)), arg)?;
+        }
+        for kv in &c.config.env {
+            let (name, value) = kv.split_once('=').unwrap_or((kv, ""));
+            refuse_nul(&format!("`withExec`: environment variable `{}`", shown_nul(name)), name)?;
+            refuse_nul(&format!("`withExec`: the value of environment variable `{name}`"), value)?;
+        }
         let mut inputs: Vec<Ref> = Vec::new();
         let mut push = |r: &Option<Ref>| -> Option<u32> {
             r.as_ref().map(|r| {
@@ -539,6 +552,24 @@ impl Api {
         n.exec = Some(Ref::new(vertex, 0));
         Ok(n)
     }
+}
+
+/// Refuses a NUL byte in `value`, which becomes a C string of a process (its
+/// arguments, environment, working directory or user): the runtime would
+/// silently cut it short there. `what` names the value.
+fn refuse_nul(what: &str, value: &str) -> Result<(), ApiError> {
+    if value.contains('\0') {
+        return Err(format!(
+            "{what} contains a NUL byte (\\0), which a process's arguments, environment and paths cannot hold; remove it"
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// `s` with its NUL bytes shown as `\0`.
+fn shown_nul(s: &str) -> String {
+    s.replace('\0', "\\0")
 }
 
 /// An optional string argument; empty is the same as absent.
