@@ -240,7 +240,7 @@ async fn fetch_and_apply_busybox() {
     std::fs::create_dir(&root).unwrap();
     let t2 = Instant::now();
     let (blob2, mt, root2) = (blob.clone(), layer.media_type.clone(), root.clone());
-    let stats = tokio::task::spawn_blocking(move || apply_layer(&blob2, &mt, &root2)).await.unwrap().unwrap();
+    let stats = tokio::task::spawn_blocking(move || apply_layer(&blob2, &mt, &root2, &[])).await.unwrap().unwrap();
     let t_apply = t2.elapsed();
     eprintln!(
         "busybox: resolve {t_resolve:?}, fetch {t_fetch:?} ({} bytes), apply {t_apply:?} ({} entries, {} bytes), total {:?}",
