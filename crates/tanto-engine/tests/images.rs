@@ -1,7 +1,9 @@
-//! Images as registries serve them: layers over layers (implied parent
+//! Images as registries serve them, pulled by a real engine from a real
+//! registry and run in real containers: layers over layers (implied parent
 //! directories keep what the layers below have, hard links to files of lower
-//! layers), pulled by a real engine from a real registry and run in real
-//! containers.
+//! layers), and platforms — other CPUs' images run through QEMU (binfmt_misc),
+//! an image without the platform asked for is refused naming the ones it has,
+//! and multi-platform images go out (publish, export) and come back per platform.
 
 use std::path::Path;
 
@@ -11,11 +13,150 @@ use tanto_testkit::{push_blob, push_manifest, sha256_digest, Image};
 
 mod common;
 
-use common::{ask, engine, fixture};
+use common::{ask, ask_err, engine, engine_at, fixture};
 
 tanto_testkit::tests! {
-    // test                                                prerequisites                            kind
-    layers_keep_lower_directories_and_link_lower_files:    [Root, Registry, Busybox, OciRuntime]    async;
+    // test                                                prerequisites                                                  kind
+    layers_keep_lower_directories_and_link_lower_files:    [Root, Registry, Busybox, OciRuntime]                          async;
+    platforms_run_for_real_or_fail_naming_what_is_there:   [Root, Registry, Busybox, BusyboxArm64, QemuArm64, OciRuntime] async;
+    two_real_platforms_publish_export_and_come_back:       [Root, Registry, Busybox, BusyboxArm64, QemuArm64, OciRuntime] async;
+}
+
+/// `uname -m` of this machine.
+fn host_machine() -> String {
+    String::from_utf8(std::process::Command::new("uname").arg("-m").output().unwrap().stdout).unwrap()
+}
+
+async fn platforms_run_for_real_or_fail_naming_what_is_there() {
+    let fx = fixture();
+    let state = tempfile::tempdir().unwrap();
+    let e = engine(&fx, state.path()).await;
+    let host = format!("linux/{}", tanto_testkit::host_arch());
+    let arm64 = "linux/arm64/v8";
+
+    // (platform, image, what `uname -m` prints, or what the error says)
+    let cases: Vec<(&str, &str, Result<String, String>)> = vec![
+        (&host, "busybox", Ok(host_machine())),
+        ("linux/arm64", "busybox", Ok("aarch64\n".into())),
+        ("linux/arm64/v8", "busybox:latest", Ok("aarch64\n".into())),
+        (
+            "linux/arm64",
+            "busybox:1.36",
+            Err(format!("`docker.io/library/busybox:1.36` has no image for platform `{arm64}` (it has: {host})")),
+        ),
+        (
+            "linux/s390x",
+            "busybox",
+            Err(format!(
+                "`docker.io/library/busybox:latest` has no image for platform `linux/s390x` (it has: {host}, {arm64})"
+            )),
+        ),
+    ];
+    for (platform, image, want) in cases {
+        let q = format!(
+            r#"{{ container(platform: "{platform}") {{ from(address: "{image}") {{ withExec(args: ["uname", "-m"]) {{ stdout }} }} }} }}"#
+        );
+        match want {
+            Ok(machine) => {
+                assert_eq!(ask(&e, &q, "container.from.withExec.stdout").await, json!(machine), "{platform} {image}")
+            }
+            Err(fragment) => {
+                let err = ask_err(&e, &q).await;
+                assert!(err.contains(&fragment), "{platform} {image}: {err}");
+            }
+        }
+    }
+    // the container knows its platform; its binaries are the platform's
+    let q = r#"{ container(platform: "linux/arm64") { from(address: "busybox") { platform file(path: "/bin/busybox") { size } } } }"#;
+    let got = ask(&e, q, "container.from").await;
+    assert_eq!(got["platform"], json!(arm64));
+    let arm64_busybox = std::fs::metadata(tanto_testkit::image::BUSYBOX_ARM64_BIN).unwrap().len();
+    assert_eq!(got["file"]["size"], json!(arm64_busybox));
+
+    // a platform nothing here runs: a clear error when it would run, not before
+    let q = r#"{ container(platform: "linux/sparc64") { withNewFile(path: "/x", contents: "x") { withExec(args: ["/x"]) { stdout } } } }"#;
+    let err = ask_err(&e, q).await;
+    assert!(
+        err.contains("cannot run `linux/sparc64` containers on this")
+            && err.contains("tanto knows no QEMU emulator for the `sparc64` architecture"),
+        "{err}"
+    );
+}
+
+async fn two_real_platforms_publish_export_and_come_back() {
+    let fx = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let e = engine_at(&fx, &work, &tmp.path().join("state")).await;
+    let host = format!("linux/{}", tanto_testkit::host_arch());
+
+    // each platform's container records what its CPU says it is
+    let variant = |platform: &str| {
+        format!(
+            r#"container(platform: "{platform}") {{ from(address: "busybox") {{ withExec(args: ["sh", "-c", "uname -m > /built-on"]) {{ id }} }} }}"#
+        )
+    };
+    let arm = ask(&e, &format!("{{ {} }}", variant("linux/arm64")), "container.from.withExec.id").await;
+    let arm = arm.as_str().unwrap();
+    let tag = format!("{}/tanto/two-platforms:v1", fx.addr);
+    let published = ask(
+        &e,
+        &format!(
+            r#"{{ {} }}"#,
+            variant(&host)
+                .replace("{ id }", &format!(r#"{{ publish(address: "{tag}", platformVariants: ["{arm}"]) }}"#))
+        ),
+        "container.from.withExec.publish",
+    )
+    .await;
+    let digest = published.as_str().unwrap().rsplit_once('@').unwrap().1.to_string();
+    let index: Value =
+        serde_json::from_slice(&tanto_testkit::get_manifest(&fx.addr, "tanto/two-platforms", &digest).unwrap().body)
+            .unwrap();
+    let platforms: Vec<String> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            format!("{}/{}", m["platform"]["os"].as_str().unwrap(), m["platform"]["architecture"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(platforms, [host.clone(), "linux/arm64".into()], "{index}");
+
+    // the same two variants exported as an OCI tarball
+    let exported = ask(
+        &e,
+        &format!(
+            r#"{{ {} }}"#,
+            variant(&host).replace("{ id }", &format!(r#"{{ export(path: "two.tar", platformVariants: ["{arm}"]) }}"#))
+        ),
+        "container.from.withExec.export",
+    )
+    .await;
+    assert!(exported.as_str().unwrap().ends_with("two.tar"), "{exported}");
+
+    // pulled back per platform (published, and imported from the tarball),
+    // each runs on its CPU and was built on it
+    let from_registry = format!(r#"from(address: "{tag}")"#);
+    let from_tarball = r#"import(source: HOST_FILE)"#.to_string();
+    let tarball = ask(&e, r#"{ host { file(path: "two.tar") { id } } }"#, "host.file.id").await;
+    let from_tarball = from_tarball.replace("HOST_FILE", &format!("\"{}\"", tarball.as_str().unwrap()));
+    // (platform, machine)
+    let cases = [(host.as_str(), host_machine()), ("linux/arm64", "aarch64\n".to_string())];
+    for source in [&from_registry, &from_tarball] {
+        for (platform, machine) in &cases {
+            let q = format!(
+                r#"{{ container(platform: "{platform}") {{ {source} {{ withExec(args: ["sh", "-c", "uname -m; cat /built-on"]) {{ stdout }} }} }} }}"#
+            );
+            let field = if source.starts_with("from") {
+                "container.from.withExec.stdout"
+            } else {
+                "container.import.withExec.stdout"
+            };
+            assert_eq!(ask(&e, &q, field).await, json!(format!("{machine}{machine}")), "{platform} {source}");
+        }
+    }
 }
 
 /// Pushes `base` with `layers` (uncompressed tars) on top as `repository:tag`.
