@@ -349,6 +349,18 @@ impl Tree {
             return Err(io::ErrorKind::NotFound.into());
         };
         let not_found = || io::Error::from(io::ErrorKind::NotFound);
+        // the common case: a file this layer wrote (it shadows every lower one)
+        if let Ok(tp) = self.resolve(tparent, OFlags::PATH | OFlags::DIRECTORY) {
+            match rfs::statat(&tp, os(tname), AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) if overlay::is_whiteout(&st) => return Err(not_found()),
+                Ok(_) => {
+                    let p = self.parent(parent)?;
+                    return self
+                        .create_replacing(&p, name, || rfs::linkat(&tp, os(tname), &*p, os(name), AtFlags::empty()));
+                }
+                Err(_) => {}
+            }
+        }
         // read-only first: a link to nothing must not leave directories behind
         let level = self.walk(tparent, false)?.ok_or_else(not_found)?;
         let at = match lower::lookup(&level, tname)? {
