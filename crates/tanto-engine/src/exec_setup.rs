@@ -56,6 +56,9 @@ impl Worker {
         hostname: &str,
         inputs: &[Output],
     ) -> Result<ExecSetup, EngineError> {
+        // another platform's binaries run only through a binfmt_misc handler
+        let platform = tanto_oci::platform::Platform::parse(&op.platform)?;
+        tanto_exec::binfmt::Binfmt::system().check(&platform.architecture, &op.platform)?;
         let mut res = ExecResources {
             pending: Pending::new(&self.store),
             keep_alive: Vec::new(),

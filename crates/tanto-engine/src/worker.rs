@@ -226,9 +226,9 @@ impl Worker {
         blocking(move || {
             let mut pending = Pending::new(&store);
             let prep = store.prepare(parent.map(|p| (p, "/")))?;
-            let upper = prep.upper.clone();
+            let (upper, lowers) = (prep.upper.clone(), prep.lowers.clone());
             pending.items.push(prep);
-            let stats = tanto_oci::layer::apply_layer(&path, &media_type, &upper)?;
+            let stats = tanto_oci::layer::apply_layer(&path, &media_type, &upper, &lowers)?;
             if stats.diff_id != want {
                 return Err(EngineError::input(format!(
                     "layer `{}` unpacked to {} but the image config says {want}: the image is corrupt",

@@ -30,6 +30,7 @@
 //! It must not depend on cache refs, images, the solver or GraphQL: it only sees
 //! directories and mount lists. It needs root and an OCI runtime binary at run time.
 
+pub mod binfmt;
 pub mod cdi;
 mod cleanup;
 mod error;

@@ -464,7 +464,7 @@ mod tests {
         // applying the layer gives back the tree
         let back = tmp.path().join("back");
         std::fs::create_dir(&back).unwrap();
-        crate::layer::apply_layer(&diff, "application/vnd.oci.image.layer.v1.tar+gzip", &back).unwrap();
+        crate::layer::apply_layer(&diff, "application/vnd.oci.image.layer.v1.tar+gzip", &back, &[]).unwrap();
         assert_eq!(std::fs::read_to_string(back.join("a/g.txt")).unwrap(), "hello");
         assert_eq!(std::fs::symlink_metadata(back.join("a/f.txt")).unwrap().mode() & 0o7777, 0o640);
         assert!(is_whiteout(&std::fs::symlink_metadata(back.join("gone")).unwrap()));

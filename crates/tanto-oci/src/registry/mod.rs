@@ -299,8 +299,19 @@ impl Registry {
                 ),
             }));
         }
-        if !image_config.os.is_empty() && !platform.matches(&image_config.platform()) {
-            tracing::warn!(reference = %r, image = %image_config.platform(), wanted = %platform, "image is for another platform");
+        // a single image (or an index's entry) for another OS or CPU would
+        // run the wrong binaries: refuse it, naming the platform it has (a
+        // config's variant is not held against it: the index chose by variant)
+        let has = image_config.platform();
+        if !image_config.os.is_empty()
+            && !image_config.architecture.is_empty()
+            && (has.os != platform.os || has.architecture != platform.architecture)
+        {
+            return Err(HostError::Stop(OciError::NoMatchingPlatform {
+                reference: r.to_string(),
+                platform: platform.to_string(),
+                available: has.to_string(),
+            }));
         }
         Ok(ResolvedManifest {
             reference: r.clone(),
