@@ -13,15 +13,54 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 # System packages: the OCI runtimes, the fixture registry and busybox image
 # source, python for the SDK examples, and tools the tests use (podman: the
 # Docker-compatible image store of the host_store and host_images tests; skopeo:
-# tarballs written by another tool, in host_images). What each test needs is
-# checked in one place: crates/tanto-testkit/src/prereq.rs.
-packages=(crun runc tini docker-registry busybox-static python3 python3-venv iptables iproute2 git ca-certificates podman skopeo)
+# tarballs written by another tool, in host_images; qemu-user-static: containers
+# of other platforms, through binfmt_misc). What each test needs is checked in
+# one place: crates/tanto-testkit/src/prereq.rs.
+packages=(crun runc tini docker-registry busybox-static python3 python3-venv iptables iproute2 git ca-certificates podman skopeo qemu-user-static)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Containers of other platforms run through QEMU user emulation: binfmt_misc
+# handlers with the F (fix-binary) flag, so the kernel opens the emulator at
+# registration and it works inside every container. Debian's qemu-user-static
+# ships the handlers in /usr/lib/binfmt.d; without systemd nobody registers
+# them, so we do (the engine checks them at start and registers missing ones).
+binfmt=/proc/sys/fs/binfmt_misc
+if [ ! -e "$binfmt/register" ]; then
+  log "mounting binfmt_misc"
+  mount -t binfmt_misc binfmt_misc "$binfmt"
+fi
+for conf in /usr/lib/binfmt.d/qemu-*.conf; do
+  [ -e "$conf" ] || continue
+  name=$(basename "$conf" .conf)
+  [ -e "$binfmt/$name" ] && continue
+  line=$(grep -v '^#' "$conf" | head -n1)
+  case "${line##*:}" in *F*) ;; *) line="${line}F" ;; esac
+  printf '%s' "$line" >"$binfmt/register" || log "cannot register the binfmt_misc handler $name"
+done
+
+# The arm64 half of the multi-platform busybox fixture image: Debian's
+# busybox-static for arm64, unpacked where tanto-testkit looks for it
+# (image::BUSYBOX_ARM64_BIN).
+arm64_busybox=/var/lib/tanto-fixtures/busybox-static-arm64
+if [ "$(dpkg --print-architecture)" != arm64 ] && [ ! -x "$arm64_busybox/bin/busybox" ]; then
+  log "fetching busybox-static:arm64"
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    dpkg --add-architecture arm64
+    apt-get update -qq
+  fi
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root busybox-static:arm64)
+  dpkg-deb -x "$tmp"/busybox-static_*_arm64.deb "$tmp/root"
+  mkdir -p "$arm64_busybox/bin"
+  install -m 0755 "$tmp/root/bin/busybox" "$arm64_busybox/bin/busybox.partial"
+  mv "$arm64_busybox/bin/busybox.partial" "$arm64_busybox/bin/busybox"
+  rm -rf "$tmp"
 fi
 
 if ! command -v cargo >/dev/null; then

@@ -56,6 +56,9 @@ impl Worker {
         hostname: &str,
         inputs: &[Output],
     ) -> Result<ExecSetup, EngineError> {
+        // another platform's binaries run only through a binfmt_misc handler
+        let platform = tanto_oci::platform::Platform::parse(&op.platform)?;
+        tanto_exec::binfmt::Binfmt::system().check(&platform.architecture, &op.platform)?;
         let mut res = ExecResources {
             pending: Pending::new(&self.store),
             keep_alive: Vec::new(),
@@ -272,7 +275,7 @@ impl Worker {
     ) -> Result<MountSource, EngineError> {
         let owner = owner.map(|o| self.mount_owner(cx, o, &format!("secret mount `{target}`"))).transpose()?;
         let value = self.secrets.get(secret).await?;
-        let file = SecretFile::write(&self.executor.run_dir().join("secrets"), &value, mode, owner)
+        let file = SecretFile::write(&self.executor.run_dir().join(crate::leftovers::SECRETS), &value, mode, owner)
             .map_err(|e| e.context(format_args!("secret mount `{target}`")))?;
         res.used_secrets.push(value);
         let src = MountSource::Bind { path: file.path().to_path_buf(), readonly: true };
@@ -296,8 +299,9 @@ impl Worker {
             return Ok(MountSource::Bind { path, readonly: true });
         };
         let (uid, gid) = self.mount_owner(cx, owner, &what)?;
-        let proxy = crate::socket::SocketProxy::start(&self.executor.run_dir().join("sockets"), path, uid, gid)
-            .map_err(|e| EngineError::environment(format!("{what}: {e}")))?;
+        let proxy =
+            crate::socket::SocketProxy::start(&self.executor.run_dir().join(crate::leftovers::SOCKETS), path, uid, gid)
+                .map_err(|e| EngineError::environment(format!("{what}: {e}")))?;
         let src = MountSource::Bind { path: proxy.path().to_path_buf(), readonly: true };
         res.keep_alive.push(Box::new(proxy));
         Ok(src)

@@ -6,6 +6,8 @@
 //! through [`tanto_fs::Root`] on the target: every path inside the target is
 //! resolved with `RESOLVE_IN_ROOT`, and existing symlinks in the way are
 //! replaced, never followed, so an export never writes outside its target.
+//! A file export is written under a temporary name and renamed into place
+//! (see [`crate::leftovers::AtomicFile`]): a crash never leaves half a file.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -216,6 +218,7 @@ impl EngineBackend {
             target = target.join(&name);
         }
         let out = target.clone();
+        let run_dir = self.worker().executor.run_dir().to_path_buf();
         blocking(move || {
             let view = store.view(snap.id, "/")?;
             let src = Root::open(view.path())
@@ -229,10 +232,9 @@ impl EngineBackend {
                 return Err(EngineError::input(format!("cannot export to `{}`", target.display())));
             };
             ensure_dir(parent)?;
-            let dst = Root::open(parent)
-                .map_err(|e| EngineError::environment(format!("opening `{}`: {e}", parent.display())))?;
-            let dest_in_parent = format!("/{}", file_name.to_string_lossy());
-            copy_out(&src, &src_path, &dst, &dest_in_parent, &target)
+            let mut from = src.open_file(&src_path).context(format_args!("`{src_path}`"))?;
+            export_file(&mut from, &run_dir, parent, file_name)
+                .map_err(|e| EngineError::environment(format!("exporting to `{}`: {e}", target.display())))
         })
         .await?;
         Ok(out.to_string_lossy().into_owned())
@@ -280,6 +282,24 @@ fn registry_host(address: &str) -> Result<String, EngineError> {
     }
     let r = tanto_oci::reference::ImageRef::parse(address)?;
     Ok(r.registry().to_string())
+}
+
+/// Writes the file `from` to `dir/name` (owned by the engine's user, with the
+/// source's mode and modification time), complete or not at all: under a
+/// temporary name first, then renamed over whatever is there (a symlink is
+/// replaced, never written through).
+fn export_file(from: &mut std::fs::File, run_dir: &Path, dir: &Path, name: &std::ffi::OsStr) -> std::io::Result<()> {
+    use rustix::fs::{Gid, Mode, Timespec, Timestamps, Uid};
+    let st = rustix::fs::fstat(&*from)?;
+    let mut out = crate::leftovers::AtomicFile::create(run_dir, dir, name)?;
+    std::io::copy(from, out.file())?;
+    let (uid, gid) = engine_owner();
+    rustix::fs::fchown(&*out.file(), Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))?;
+    rustix::fs::fchmod(&*out.file(), Mode::from_raw_mode(st.st_mode & 0o7777))?;
+    let ts = Timespec { tv_sec: st.st_mtime as _, tv_nsec: st.st_mtime_nsec as _ };
+    rustix::fs::futimens(&*out.file(), &Timestamps { last_access: ts, last_modification: ts })?;
+    out.commit()?;
+    Ok(())
 }
 
 /// Copies `src_path` of an engine snapshot to `dest` below a host directory,

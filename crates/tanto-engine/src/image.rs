@@ -21,14 +21,14 @@ use std::path::{Path, PathBuf};
 use futures::{StreamExt, TryStreamExt};
 use sha2::{Digest as _, Sha256};
 use tanto_contract::image::{Compression, ImageOptions, ImageVariant, ResolvedImage};
-use tanto_model::{BlobSource, LocalOp, Op, Ref, StableHasher, Vertex};
+use tanto_model::{BlobRepo, BlobSource, LayerBlob, LocalOp, Op, Ref, StableHasher, Vertex};
 use tanto_oci::build::{self, BuiltImage, BuiltLayer};
 use tanto_oci::layer::diff::{self, TreeKind};
-use tanto_oci::layer::Compression as Comp;
 use tanto_oci::platform::Platform;
-use tanto_store::{CacheRecord, LayerBlob, SnapshotId, Store};
+use tanto_store::{CacheRecord, SnapshotId, Store};
 
 use crate::backend::EngineBackend;
+use crate::leftovers::AtomicFile;
 use crate::worker::blocking;
 use crate::EngineError;
 use tanto_contract::Context as _;
@@ -36,19 +36,11 @@ use tanto_contract::Context as _;
 /// Name of the file `asTarball` makes.
 pub const TARBALL_NAME: &str = "container.tar";
 
-fn comp_of(c: Compression) -> Comp {
+fn comp_name(c: Compression) -> &'static str {
     match c {
-        Compression::Gzip => Comp::Gzip,
-        Compression::Zstd => Comp::Zstd,
-        Compression::Uncompressed => Comp::None,
-    }
-}
-
-fn comp_name(c: Comp) -> &'static str {
-    match c {
-        Comp::Gzip => "gzip",
-        Comp::Zstd => "zstd",
-        Comp::None => "none",
+        Compression::Gzip => "gzip",
+        Compression::Zstd => "zstd",
+        Compression::Uncompressed => "none",
     }
 }
 
@@ -122,7 +114,7 @@ impl EngineBackend {
             })
             .await?
         };
-        let forced = opts.forced_compression.map(comp_of);
+        let forced = opts.forced_compression;
         let mut layers = Vec::new();
         for piece in pieces {
             if let Some(l) = self.layer_of(&store, piece, forced, &labels, c).await? {
@@ -136,7 +128,7 @@ impl EngineBackend {
         &self,
         store: &Store,
         piece: Piece,
-        forced: Option<Comp>,
+        forced: Option<Compression>,
         labels: &HashMap<SnapshotId, String>,
         c: &ImageVariant,
     ) -> Result<Option<BuiltLayer>, EngineError> {
@@ -145,8 +137,8 @@ impl EngineBackend {
                 let digest = source.digest.to_string();
                 let path = store.blob_path(&digest);
                 if !path.is_file() {
-                    let src = tanto_oci::registry::BlobSource::from(&source);
-                    let auth = crate::export::auth_for(&self.host.auth, &[&source.host]);
+                    let src = source.repo.clone();
+                    let auth = crate::export::auth_for(&self.host.auth, &[&source.repo.host]);
                     self.worker()
                         .registry
                         .fetch_blob_with_auth(&src, &digest, Some(source.size), &path, &auth)
@@ -157,12 +149,12 @@ impl EngineBackend {
                         ))
                     })?;
                 }
-                let have = match Comp::from_media_type(&source.media_type) {
+                let have = match Compression::from_media_type(&source.media_type) {
                     Some(h) => h,
                     None => {
                         let mut head = [0u8; 4];
                         let _ = std::fs::File::open(&path).and_then(|mut f| std::io::Read::read(&mut f, &mut head));
-                        Comp::sniff(&head)
+                        Compression::sniff(&head)
                     }
                 };
                 let created_by = match &c.image_ref {
@@ -172,8 +164,8 @@ impl EngineBackend {
                 let want = forced.unwrap_or(have);
                 if want == have {
                     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(source.size);
-                    let mount_from =
-                        (!source.host.is_empty()).then(|| (source.host.clone(), source.repository.clone()));
+                    let mount_from = (!source.repo.host.is_empty())
+                        .then(|| (source.repo.host.clone(), source.repo.repository.clone()));
                     return Ok(Some(BuiltLayer {
                         digest,
                         diff_id,
@@ -205,7 +197,7 @@ impl EngineBackend {
                 if empty {
                     return Ok(None);
                 }
-                let want = forced.unwrap_or(Comp::Gzip);
+                let want = forced.unwrap_or(Compression::Gzip);
                 let blob = self
                     .cached_blob(store, snap, comp_name(want), move |out| {
                         diff::write_layer(&dir, TreeKind::Diff, want, out)
@@ -223,7 +215,7 @@ impl EngineBackend {
                 }))
             }
             Piece::Squash { snap, selector } => {
-                let want = forced.unwrap_or(Comp::Gzip);
+                let want = forced.unwrap_or(Compression::Gzip);
                 let view_store = store.clone();
                 let sel = selector.clone();
                 let blob = self
@@ -254,7 +246,7 @@ impl EngineBackend {
         store: &Store,
         snap: SnapshotId,
         cache_name: &str,
-        make: impl FnOnce(&Path) -> Result<diff::LayerBlob, diff::DiffError> + Send + 'static,
+        make: impl FnOnce(&Path) -> Result<LayerBlob, diff::DiffError> + Send + 'static,
     ) -> Result<LayerBlob, EngineError> {
         if let Some(b) = store.layer_blob(snap, cache_name)? {
             return Ok(b);
@@ -263,15 +255,14 @@ impl EngineBackend {
         let name = cache_name.to_string();
         blocking(move || {
             let tmp = store.tmp_path("layer");
-            let made = match make(&tmp) {
-                Ok(m) => m,
+            let b = match make(&tmp) {
+                Ok(b) => b,
                 Err(e) => {
                     let _ = std::fs::remove_file(&tmp);
                     return Err(e.into());
                 }
             };
-            store.put_blob_file(&made.digest, &tmp)?;
-            let b = LayerBlob { digest: made.digest, diff_id: made.diff_id, size: made.size };
+            store.put_blob_file(&b.digest, &tmp)?;
             store.save_layer_blob(snap, &name, &b)?;
             Ok(b)
         })
@@ -279,37 +270,6 @@ impl EngineBackend {
     }
 
     /// The OCI config of `c`, without rootfs and history (the builder adds them).
-    fn oci_config(c: &ImageVariant) -> Result<tanto_oci::image::ImageConfig, EngineError> {
-        let platform = Platform::parse(&c.platform)?;
-        let mut cfg = tanto_oci::image::ImageConfig {
-            architecture: platform.architecture.clone(),
-            os: platform.os.clone(),
-            variant: platform.variant.clone(),
-            ..Default::default()
-        };
-        let k = &c.config;
-        let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
-        cfg.config.env = k.env.clone();
-        cfg.config.user = some(&k.user);
-        cfg.config.working_dir = some(&k.workdir);
-        cfg.config.entrypoint = (!k.entrypoint.is_empty()).then(|| k.entrypoint.clone());
-        cfg.config.cmd = (!k.cmd.is_empty()).then(|| k.cmd.clone());
-        cfg.config.labels = k.labels.clone();
-        cfg.config.stop_signal = some(&k.stop_signal);
-        if let Some(h) = &k.healthcheck {
-            cfg.config.extra.insert("Healthcheck".into(), h.to_docker_json().map_err(EngineError::input)?);
-        }
-        for p in &k.exposed_ports {
-            cfg.config
-                .exposed_ports
-                .insert(format!("{}/{}", p.port, p.protocol.to_ascii_lowercase()), Default::default());
-        }
-        for v in &k.volumes {
-            cfg.config.volumes.insert(v.clone(), Default::default());
-        }
-        Ok(cfg)
-    }
-
     /// The image of `variants` (one per platform; empty containers are left out).
     pub(crate) async fn build_image(
         &self,
@@ -318,7 +278,7 @@ impl EngineBackend {
     ) -> Result<BuiltImage, EngineError> {
         let mut manifests = Vec::new();
         for c in variants.iter().filter(|c| c.rootfs.is_some()) {
-            let config = Self::oci_config(c)?;
+            let config = crate::image_config::to_blob(c)?;
             let layers = self.layers_of(c, opts).await?;
             manifests.push(build::manifest(config, layers, &c.annotations, opts.docker_media_types));
         }
@@ -380,6 +340,7 @@ impl EngineBackend {
         let built = self.build_image(variants, opts).await?;
         let target = self.host.path(dest);
         let out = target.clone();
+        let run_dir = self.worker().executor.run_dir().to_path_buf();
         blocking(move || {
             let (Some(parent), Some(name)) = (target.parent(), target.file_name()) else {
                 return Err(EngineError::input(format!("cannot export an image to `{}`", target.display())));
@@ -392,20 +353,15 @@ impl EngineBackend {
             }
             std::fs::create_dir_all(parent)
                 .map_err(|e| EngineError::environment(format!("cannot create `{}`: {e}", parent.display())))?;
-            let tmp = parent.join(format!(
-                ".{}.tanto-{}-{}",
-                name.to_string_lossy(),
-                std::process::id(),
-                uuid::Uuid::new_v4().simple()
-            ));
-            let written = build::write_layout(&built, &tmp, None).and_then(|_| {
-                // rename replaces a symlink at `target` instead of writing through it
-                std::fs::rename(&tmp, &target)
+            // complete at `target` or not there at all, also when the engine is killed
+            // (the rename replaces a symlink at `target` instead of writing through it)
+            let written = AtomicFile::create(&run_dir, parent, name).and_then(|mut out| {
+                build::write_layout_to(&built, out.file(), None)?;
+                out.commit()
             });
-            if let Err(e) = written {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(EngineError::environment(format!("writing the image tarball `{}`: {e}", target.display())));
-            }
+            written.map_err(|e| {
+                EngineError::environment(format!("writing the image tarball `{}`: {e}", target.display()))
+            })?;
             Ok(())
         })
         .await?;
@@ -518,15 +474,13 @@ impl EngineBackend {
                     digest: l.digest.parse()?,
                     media_type: l.media_type.clone(),
                     size: l.size,
-                    host: String::new(),
-                    repository: String::new(),
-                    http: false,
+                    repo: BlobRepo::default(),
                 };
                 Ok((l.diff_id.parse()?, blob))
             })
             .collect::<Result<_, _>>()?;
         let platform = if img.config.os.is_empty() { platform.to_string() } else { img.config.platform().to_string() };
-        Ok(ResolvedImage { reference, platform, config: crate::backend::image_config(&img.config), layers })
+        Ok(ResolvedImage { reference, platform, config: crate::image_config::from_blob(&img.config), layers })
     }
 }
 

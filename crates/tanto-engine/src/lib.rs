@@ -20,6 +20,8 @@ mod exec_setup;
 mod export;
 mod host;
 mod image;
+mod image_config;
+mod leftovers;
 mod nested;
 pub mod progress;
 mod search;
@@ -81,6 +83,27 @@ pub struct EngineOptions {
 
 fn is_root() -> bool {
     rustix::process::geteuid().is_root()
+}
+
+/// Checks how containers of other platforms run here (QEMU through
+/// binfmt_misc), registers the handlers QEMU's installed emulators lack
+/// (with the fix-binary flag), and says once what still cannot run.
+async fn emulation() {
+    let report = tokio::task::spawn_blocking(|| {
+        tanto_exec::binfmt::Binfmt::system().register_missing(&tanto_exec::binfmt::Interpreters::default(), is_root())
+    })
+    .await
+    .unwrap_or_default();
+    for (arch, interpreter) in &report.registered {
+        tracing::info!(platform = %format!("linux/{arch}"), %interpreter, "registered a binfmt_misc handler (fix-binary) to run this platform's containers");
+    }
+    if !report.missing.is_empty() {
+        let list: Vec<String> = report.missing.iter().map(|(arch, why)| format!("linux/{arch} ({why})")).collect();
+        tracing::warn!(
+            "containers of these platforms cannot run here: {}; install qemu-user-static and register its binfmt_misc handlers with the F (fix-binary) flag (scripts/setup.sh does both)",
+            list.join(", ")
+        );
+    }
 }
 
 impl EngineOptions {
@@ -155,6 +178,16 @@ impl Engine {
         if let Err(e) = executor.cleanup_stale().await {
             tracing::warn!(error = %e, "cleaning up after earlier engines failed");
         }
+        // after their containers are gone: the secret files and sockets they had mounted
+        let run_dir = executor.run_dir().to_path_buf();
+        match tokio::task::spawn_blocking(move || leftovers::remove_dead(&run_dir)).await {
+            Ok(0) => {}
+            Ok(removed) => {
+                tracing::info!(removed, "removed the secret files, sockets and exports of engines that are gone")
+            }
+            Err(e) => tracing::warn!(error = %e, "cleaning up after earlier engines failed"),
+        }
+        emulation().await;
         let net = services::network_settings(&config, config_path.as_deref())?;
         let gc = cache::GcSettings::from_config(&config, config_path.as_deref())?;
         let server = server::ServerSettings::from_config(

@@ -176,7 +176,8 @@ impl SecretFile {
         use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         std::fs::create_dir_all(dir)
             .map_err(|e| EngineError::environment(format!("creating {}: {e}", dir.display())))?;
-        let file = SecretFile { path: dir.join(format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple())) };
+        // named after the engine, so the next one removes it if this one is killed
+        let file = SecretFile { path: dir.join(crate::leftovers::owned_name("")) };
         let mode = mode & 0o7777;
         let mut f = std::fs::OpenOptions::new()
             .write(true)

@@ -36,7 +36,7 @@ impl SocketProxy {
     pub(crate) fn start(dir: &Path, target: PathBuf, uid: u32, gid: u32) -> Result<SocketProxy, String> {
         use std::os::unix::fs::PermissionsExt;
         std::fs::create_dir_all(dir).map_err(|e| format!("creating `{}`: {e}", dir.display()))?;
-        let path = dir.join(format!("{}-{}.sock", std::process::id(), uuid::Uuid::new_v4().simple()));
+        let path = dir.join(crate::leftovers::owned_name(".sock"));
         let listener =
             tokio::net::UnixListener::bind(&path).map_err(|e| format!("listening on `{}`: {e}", path.display()))?;
         let ready = std::os::unix::fs::chown(&path, Some(uid), Some(gid))

@@ -220,13 +220,8 @@ impl Worker {
         let digest = blob.digest.to_string();
         let path = self.store.blob_path(&digest);
         if !path.is_file() {
-            let src = tanto_oci::registry::BlobSource {
-                host: blob.host.clone(),
-                repository: blob.repository.clone(),
-                http: blob.http,
-            };
-            let auth = crate::export::auth_for(&self.registry_auth, &[&blob.host]);
-            self.registry.fetch_blob_with_auth(&src, &digest, Some(blob.size), &path, &auth).await?;
+            let auth = crate::export::auth_for(&self.registry_auth, &[&blob.repo.host]);
+            self.registry.fetch_blob_with_auth(&blob.repo, &digest, Some(blob.size), &path, &auth).await?;
         }
         let parent = if vertex.inputs.is_empty() { None } else { Some(input_snapshot(vertex, inputs, 0)?) };
         let store = self.store.clone();
@@ -236,9 +231,9 @@ impl Worker {
         blocking(move || {
             let mut pending = Pending::new(&store);
             let prep = store.prepare(parent.map(|p| (p, "/")))?;
-            let upper = prep.upper.clone();
+            let (upper, lowers) = (prep.upper.clone(), prep.lowers.clone());
             pending.items.push(prep);
-            let stats = tanto_oci::layer::apply_layer(&path, &media_type, &upper)?;
+            let stats = tanto_oci::layer::apply_layer(&path, &media_type, &upper, &lowers)?;
             if stats.diff_id != want {
                 return Err(EngineError::input(format!(
                     "layer `{}` unpacked to {} but the image config says {want}: the image is corrupt",

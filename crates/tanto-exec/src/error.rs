@@ -51,6 +51,11 @@ pub enum ExecError {
         source: io::Error,
     },
 
+    #[error(
+        "cannot run `{platform}` containers on this {host} machine: {reason}; install qemu-user-static and register its binfmt_misc handlers with the F (fix-binary) flag (scripts/setup.sh does both; an engine running as root registers missing ones at start)"
+    )]
+    NoEmulation { platform: String, host: String, reason: String },
+
     #[error("bridge network: {message}")]
     Network { message: String },
 

@@ -15,6 +15,12 @@
 //! it is bound read-only at `/dev/init` (inside the container's /dev tmpfs, so the root
 //! filesystem never sees it) and runs the command as its child, unless `no_init`.
 //!
+//! Containers die with their engine: the runtime is started with `PR_SET_PDEATHSIG`
+//! (SIGKILL) and the init (tini's `-p SIGKILL`) dies with the runtime, taking the
+//! container's PID namespace with it. A container without that init (`no_init`, or
+//! catatonit) outlives a killed engine until the next engine's [`Executor::cleanup_stale`].
+//! Unless privileged, the process has `no_new_privs` and the default seccomp profile.
+//!
 //! Networking: the host's namespace, a loopback-only one, or (after
 //! [`Executor::enable_bridge`]) a namespace of its own on the executor's bridge with NAT
 //! to the outside, made on a side thread while the bundle is prepared (see [`net`]).
@@ -24,13 +30,16 @@
 //! It must not depend on cache refs, images, the solver or GraphQL: it only sees
 //! directories and mount lists. It needs root and an OCI runtime binary at run time.
 
+pub mod binfmt;
 pub mod cdi;
 mod cleanup;
 mod error;
 mod lookup;
 pub mod net;
 mod run;
+mod running;
 mod runtime;
+mod seccomp;
 mod spec;
 mod sys;
 mod user;
@@ -47,6 +56,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub use error::ExecError;
 pub use lookup::DEFAULT_PATH;
+use running::OutputTail;
+pub use running::{Exited, RunningContainer};
 
 /// Which OCI runtime binary to use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -256,6 +267,8 @@ pub(crate) struct Inner {
     start_time: u64,
     /// Static init binary bound in as PID 1 unless `no_init`.
     init: Option<PathBuf>,
+    /// Whether the init takes tini's `-p SIGKILL` (dies with the runtime).
+    init_parent_death: bool,
     /// The bridge network, once enabled.
     bridge: std::sync::OnceLock<Arc<net::BridgeNet>>,
 }
@@ -299,6 +312,7 @@ impl Executor {
         let state_dir = run_dir.join("runtime");
         std::fs::create_dir_all(&state_dir).map_err(ExecError::io("creating", &state_dir))?;
         let pid = std::process::id();
+        let init = runtime::find_init();
         let inner = Inner {
             runtime,
             run_dir,
@@ -306,7 +320,8 @@ impl Executor {
             caps: sys::effective_caps(),
             pid,
             start_time: sys::process_start_time(pid).unwrap_or(0),
-            init: runtime::find_init(),
+            init_parent_death: init.as_deref().is_some_and(runtime::init_takes_parent_death_signal),
+            init,
             bridge: std::sync::OnceLock::new(),
         };
         tracing::debug!(runtime = %inner.runtime.path.display(), run_dir = %inner.run_dir.display(), "executor ready");
@@ -420,7 +435,29 @@ impl Executor {
     }
 }
 
-fn join_error(e: tokio::task::JoinError) -> ExecError {
+/// `PID-STARTTIME` of this process: names of files an engine keeps in the run dir
+/// start with it, so the next engine can tell a dead owner's from a live one's (see
+/// [`owner_alive`]).
+pub fn owner_token() -> String {
+    let pid = std::process::id();
+    format!("{pid}-{}", sys::process_start_time(pid).unwrap_or(0))
+}
+
+/// Whether the owner named at the start of `name` (`PID-STARTTIME-...`, see
+/// [`owner_token`]; or `PID-...` as older engines named files) is still running.
+/// A name without an owner counts as alive (it is left alone).
+pub fn owner_alive(name: &str) -> bool {
+    let mut parts = name.split('-');
+    let Some(pid) = parts.next().and_then(|p| p.parse::<u32>().ok()) else {
+        return true;
+    };
+    match parts.next().and_then(|t| t.parse::<u64>().ok()) {
+        Some(start) => sys::process_start_time(pid) == Some(start),
+        None => sys::pid_exists(pid),
+    }
+}
+
+pub(crate) fn join_error(e: tokio::task::JoinError) -> ExecError {
     ExecError::Internal { message: format!("blocking task failed: {e}") }
 }
 
@@ -462,118 +499,6 @@ async fn drive(
     use std::os::unix::process::ExitStatusExt;
     let exit_code = status.code().or_else(|| status.signal().map(|s| 128 + s)).unwrap_or(-1);
     Ok(ExitInfo { exit_code, stdout: out, stderr: err, combined, duration: started_at.elapsed() })
-}
-
-/// The last bytes of a running container's combined output.
-#[derive(Default)]
-struct OutputTail {
-    buf: std::collections::VecDeque<u8>,
-}
-
-impl OutputTail {
-    const LIMIT: usize = 64 * 1024;
-
-    fn push(&mut self, chunk: &[u8]) {
-        self.buf.extend(chunk);
-        let excess = self.buf.len().saturating_sub(Self::LIMIT);
-        self.buf.drain(..excess);
-    }
-}
-
-/// How a started container ended: its exit, or why it could not be run to the end.
-pub type Exited = Arc<Result<ExitInfo, ExecError>>;
-
-/// A container started with [`Executor::start`]. Dropping the handle kills the
-/// container and cleans up in the background.
-pub struct RunningContainer {
-    id: String,
-    ip: Option<std::net::Ipv4Addr>,
-    inner: Arc<Inner>,
-    tail: Arc<Mutex<OutputTail>>,
-    done: tokio::sync::watch::Receiver<Option<Exited>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl fmt::Debug for RunningContainer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RunningContainer").field("id", &self.id).field("ip", &self.ip).finish()
-    }
-}
-
-impl RunningContainer {
-    /// The runtime's container id.
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    /// The address on the bridge ([`Network::Bridge`] only).
-    pub fn ip(&self) -> Option<std::net::Ipv4Addr> {
-        self.ip
-    }
-
-    /// The last 64 KiB of combined output so far.
-    pub fn output(&self) -> Vec<u8> {
-        let tail = self.tail.lock().unwrap_or_else(|p| p.into_inner());
-        tail.buf.iter().copied().collect()
-    }
-
-    /// How it ended, if it has.
-    pub fn exited(&self) -> Option<Exited> {
-        self.done.borrow().clone()
-    }
-
-    /// Waits until the container has exited and everything is cleaned up.
-    pub async fn wait(&self) -> Exited {
-        let mut rx = self.done.clone();
-        loop {
-            if let Some(done) = rx.borrow_and_update().clone() {
-                return done;
-            }
-            if rx.changed().await.is_err() {
-                return Arc::new(Err(ExecError::Internal {
-                    message: "the task driving the container ended without a result".into(),
-                }));
-            }
-        }
-    }
-
-    /// Sends `signal` to the container's first process (the init, which forwards it).
-    pub async fn signal(&self, signal: &'static str) -> Result<(), ExecError> {
-        let (inner, id) = (self.inner.clone(), self.id.clone());
-        tokio::task::spawn_blocking(move || inner.runtime.kill(&inner.state_dir, &id, signal))
-            .await
-            .map_err(join_error)?
-    }
-
-    /// SIGTERM, then SIGKILL after `grace` if it is still running; waits for the end.
-    pub async fn stop(&self, grace: Duration) -> Exited {
-        if self.exited().is_none() {
-            if let Err(e) = self.signal("TERM").await {
-                tracing::debug!(container = %self.id, error = %e, "SIGTERM failed");
-            }
-            if tokio::time::timeout(grace, self.wait()).await.is_err() {
-                return self.kill().await;
-            }
-        }
-        self.wait().await
-    }
-
-    /// SIGKILL to every process of the container; waits for the end.
-    pub async fn kill(&self) -> Exited {
-        if self.exited().is_none() {
-            if let Err(e) = self.signal("KILL").await {
-                tracing::debug!(container = %self.id, error = %e, "SIGKILL failed");
-            }
-        }
-        self.wait().await
-    }
-}
-
-impl Drop for RunningContainer {
-    fn drop(&mut self) {
-        // Dropping the driving future kills the container and cleans up on a thread.
-        self.task.abort();
-    }
 }
 
 type Captured = (Vec<u8>, Vec<u8>, Vec<u8>);

@@ -26,6 +26,9 @@ use crate::user::{self, ExecUser};
 use crate::view::{normalize, Backing, View};
 use crate::{ExecError, Inner, Mount, MountSource, Network, ProcessSpec, Rootfs};
 
+mod validate;
+use validate::validate;
+
 /// A started container: the runtime child plus its stdio.
 pub(crate) struct Started {
     pub id: String,
@@ -70,27 +73,6 @@ fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<(), ExecError> {
     f.write_all(data).map_err(ExecError::io("writing", path))
 }
 
-fn validate(spec: &ProcessSpec) -> Result<(), ExecError> {
-    if spec.args.is_empty() || spec.args[0].is_empty() {
-        return Err(ExecError::invalid("`args` is empty: give the command to run as its first element"));
-    }
-    if !spec.cwd.is_empty() && !spec.cwd.starts_with('/') {
-        return Err(ExecError::invalid(format!("working directory `{}` must be an absolute path", spec.cwd)));
-    }
-    for m in &spec.mounts {
-        if !m.target.starts_with('/') || normalize(&m.target, "/") == Path::new("/") {
-            return Err(ExecError::invalid(format!(
-                "mount target `{}` must be an absolute path other than `/`",
-                m.target
-            )));
-        }
-    }
-    if spec.stdin.is_some() && spec.redirect_stdin.is_some() {
-        return Err(ExecError::invalid("`stdin` and `redirect_stdin` are both set: use one"));
-    }
-    Ok(())
-}
-
 /// Prepares the bundle and starts the runtime (blocking).
 pub(crate) fn start(inner: Arc<Inner>, mut spec: ProcessSpec) -> Result<Started, ExecError> {
     validate(&spec)?;
@@ -125,7 +107,15 @@ pub(crate) fn start(inner: Arc<Inner>, mut spec: ProcessSpec) -> Result<Started,
     let env = b.env(std::mem::take(&mut spec.env), &spec.cdi, &user, &spec.args[0], &cwd)?;
     let stdio = b.redirects(&spec, &cwd, &user)?;
     let args: Vec<String> = if use_init {
-        [INIT_PATH.to_string(), "--".to_string()].into_iter().chain(spec.args.iter().cloned()).collect()
+        // The init dies with the runtime (and the runtime with the engine), taking the
+        // container's processes with it when the engine is killed.
+        let link: &[&str] = if b.inner.init_parent_death { &["-p", "SIGKILL"] } else { &[] };
+        std::iter::once(INIT_PATH)
+            .chain(link.iter().copied())
+            .chain(std::iter::once("--"))
+            .map(str::to_string)
+            .chain(spec.args.iter().cloned())
+            .collect()
     } else {
         spec.args.clone()
     };
@@ -520,7 +510,8 @@ impl BundleBuilder {
             Some(f) => Stdio::from(f),
             None => Stdio::piped(),
         });
-        let mut child = cmd.spawn().map_err(ExecError::io("starting the OCI runtime", &inner.runtime.path))?;
+        let mut child = crate::runtime::spawn_linked(cmd)
+            .map_err(ExecError::io("starting the OCI runtime", &inner.runtime.path))?;
         drop(stdio.stdin);
         let pidfd = sys::pidfd_open(child.id());
         let stdin = child.stdin.take().map(|s| (s, stdin_bytes.unwrap_or_default()));

@@ -1,7 +1,7 @@
 //! Finding and driving the OCI runtime binary (crun or runc).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 
 use crate::{sys, ExecError, RuntimeKind};
@@ -66,6 +66,45 @@ pub(crate) fn find_init() -> Option<PathBuf> {
         return is_static_elf(&p).then_some(p);
     }
     ["tini-static", "docker-init", "catatonit"].into_iter().filter_map(find_binary).find(|p| is_static_elf(p))
+}
+
+/// Whether `init` takes tini's `-p SIGNAL` (a signal for itself when its parent, the
+/// runtime, dies): its `-h` says so. catatonit has no such option.
+pub(crate) fn init_takes_parent_death_signal(init: &Path) -> bool {
+    let out = Command::new(init).arg("-h").stdin(Stdio::null()).stderr(Stdio::null()).output();
+    out.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("-p SIGNAL"))
+}
+
+/// A runtime process to start, and where to send the result.
+type SpawnJob = (Command, std::sync::mpsc::SyncSender<std::io::Result<Child>>);
+
+/// Starts `cmd` (the runtime's `run`) so that it is killed when this process dies:
+/// `PR_SET_PDEATHSIG` with SIGKILL. The kernel sends that signal when the *thread*
+/// that forked the child ends, so every such child is forked by one thread that
+/// lives as long as the process, never by a pool thread that may retire while the
+/// container runs.
+pub(crate) fn spawn_linked(mut cmd: Command) -> std::io::Result<Child> {
+    static SPAWNER: std::sync::OnceLock<Mutex<std::sync::mpsc::Sender<SpawnJob>>> = std::sync::OnceLock::new();
+    let parent = std::process::id();
+    sys::kill_with_parent(&mut cmd, parent);
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<SpawnJob>();
+        let started = std::thread::Builder::new().name("tanto-exec-spawner".into()).spawn(move || {
+            for (mut cmd, reply) in rx {
+                let _ = reply.send(cmd.spawn());
+            }
+        });
+        if let Err(e) = started {
+            tracing::error!(error = %e, "could not start the runtime spawner thread");
+        }
+        Mutex::new(tx)
+    });
+    let (reply_tx, reply_rx) = std::sync::mpsc::sync_channel(1);
+    let sent = spawner.lock().unwrap_or_else(|p| p.into_inner()).send((cmd, reply_tx));
+    if sent.is_err() {
+        return Err(std::io::Error::other("the runtime spawner thread is gone"));
+    }
+    reply_rx.recv().map_err(|_| std::io::Error::other("the runtime spawner thread is gone"))?
 }
 
 /// Serialises the host-wide cgroup fix between executors of this process.

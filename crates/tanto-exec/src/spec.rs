@@ -4,6 +4,8 @@
 //! unless the host's is shared), the usual /proc, /dev, /sys mounts, runc's masked and
 //! read-only paths, Docker's default capabilities, no rlimits (the runtime inherits ours;
 //! asking for more than the inherited hard limits fails with EPERM), no terminal.
+//! Unless privileged, the process runs with `no_new_privs` (setuid binaries and
+//! file capabilities grant nothing) under the default seccomp profile ([`crate::seccomp`]).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -238,7 +240,7 @@ fn process(input: &SpecInput<'_>) -> Result<Process, ExecError> {
         .env(input.env.to_vec())
         .cwd(input.cwd)
         .capabilities(capabilities)
-        .no_new_privileges(false)
+        .no_new_privileges(!input.privileged)
         .build()
         .map_err(|e| internal("process", e))?;
     process.set_rlimits(None);
@@ -277,21 +279,25 @@ fn mounts(input: &SpecInput<'_>) -> Result<Vec<OciMount>, ExecError> {
 }
 
 /// The `linux` section: devices, namespaces, the device cgroup, and (unless
-/// privileged) the masked and read-only paths.
+/// privileged) the masked and read-only paths and the seccomp profile.
 fn linux(input: &SpecInput<'_>) -> Result<Linux, ExecError> {
     let (masked, readonly): (Vec<String>, Vec<String>) = if input.privileged {
         (Vec::new(), Vec::new())
     } else {
         (MASKED_PATHS.iter().map(|s| s.to_string()).collect(), READONLY_PATHS.iter().map(|s| s.to_string()).collect())
     };
-    LinuxBuilder::default()
+    let mut linux = LinuxBuilder::default()
         .devices(devices(input)?)
         .namespaces(namespaces(input)?)
         .resources(resources(input)?)
         .masked_paths(masked)
         .readonly_paths(readonly)
         .build()
-        .map_err(|e| internal("linux", e))
+        .map_err(|e| internal("linux", e))?;
+    if !input.privileged {
+        linux.set_seccomp(Some(crate::seccomp::profile(&capabilities(false, input.available_caps))?));
+    }
+    Ok(linux)
 }
 
 /// pid, ipc, uts and mount namespaces of the container's own; the network one of its

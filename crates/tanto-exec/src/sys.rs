@@ -468,6 +468,25 @@ pub fn listen_in_netns(netns: BorrowedFd<'_>) -> io::Result<std::net::TcpListene
 }
 
 /// Whether `pid` is alive (a zombie counts as alive).
+/// Makes the child of `cmd` get SIGKILL when the thread that forks it ends
+/// (`PR_SET_PDEATHSIG`); a child whose parent `parent` died before that took
+/// effect kills itself.
+pub fn kill_with_parent(cmd: &mut std::process::Command, parent: u32) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and only makes two
+    // system calls (prctl, getppid) and, when the parent is gone, exits: all
+    // async-signal-safe, no allocation, no lock.
+    unsafe {
+        cmd.pre_exec(move || {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+            if rustix::process::getppid().map(|p| p.as_raw_nonzero().get() as u32) != Some(parent) {
+                libc::_exit(137);
+            }
+            Ok(())
+        });
+    }
+}
+
 pub fn pid_exists(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }

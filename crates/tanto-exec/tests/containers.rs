@@ -576,7 +576,8 @@ fn init_as_pid_one() {
             eprintln!("[{}] init: {:?}", fx.name(), fx.exec.init_path());
             let (spec, upper) = fx.spec(&["sh", "-c", "tr '\\0' ' ' < /proc/1/cmdline; echo"]);
             let want = if has_init {
-                "exit=0 stdout=\"/dev/init -- sh -c tr '\\\\0' ' ' < /proc/1/cmdline; echo \\n\" stderr=\"\""
+                // tini takes `-p SIGKILL`: it dies with the runtime, the runtime with the engine
+                "exit=0 stdout=\"/dev/init -p SIGKILL -- sh -c tr '\\\\0' ' ' < /proc/1/cmdline; echo \\n\" stderr=\"\""
             } else {
                 "exit=0 stdout=\"sh -c tr '\\\\0' ' ' < /proc/1/cmdline; echo \\n\" stderr=\"\""
             };

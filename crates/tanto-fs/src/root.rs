@@ -185,22 +185,26 @@ impl Root {
     }
 
     /// Opens a regular file for reading (symlinks followed inside the root).
+    /// Anything else is refused before it is opened: opening a FIFO would
+    /// wait for a writer, opening a device could act on it.
     pub fn open_file(&self, path: &str) -> Result<File> {
-        let fd = self.open_in(path, OFlags::RDONLY, true)?;
-        let st = rfs::fstat(&fd)?;
-        if file_type(&st) != FileType::RegularFile {
-            return Err(FsError::NotAFile(path.to_string()));
-        }
-        Ok(File::from(fd))
+        Ok(self.open_regular(path)?.0)
     }
 
-    pub fn read_file(&self, path: &str) -> Result<Vec<u8>> {
-        let fd = self.open_in(path, OFlags::RDONLY, true)?;
+    fn open_regular(&self, path: &str) -> Result<(File, Stat)> {
+        let fd = self.open_in(path, OFlags::PATH, true)?;
         let st = rfs::fstat(&fd)?;
-        if file_type(&st) == FileType::Directory {
-            return Err(FsError::IsADirectory(path.to_string()));
+        match file_type(&st) {
+            FileType::RegularFile => {}
+            FileType::Directory => return Err(FsError::IsADirectory(path.to_string())),
+            _ => return Err(FsError::NotAFile(path.to_string())),
         }
-        let mut f = File::from(fd);
+        Ok((File::from(sys::reopen(&fd, OFlags::RDONLY)?), st))
+    }
+
+    /// The contents of a regular file (symlinks followed inside the root).
+    pub fn read_file(&self, path: &str) -> Result<Vec<u8>> {
+        let (mut f, st) = self.open_regular(path)?;
         let mut buf = Vec::with_capacity(st.st_size.max(0) as usize);
         f.read_to_end(&mut buf)?;
         Ok(buf)

@@ -9,14 +9,19 @@
 //! - Secret values never appear in an op: ops name secrets, the engine holds values.
 //! - This crate does no IO and does not depend on tokio.
 
+pub mod blob;
 pub mod cdi;
 pub mod digest;
 pub mod op;
+pub mod path;
 pub mod tier;
+pub mod vertex;
 
+pub use blob::{BlobRepo, BlobSource, Compression, LayerBlob};
 pub use digest::{Digest, DigestError, StableHasher};
 pub use op::{
-    BlobSource, CacheSharing, CacheSharingError, CacheSource, ExecMount, ExecMountKind, ExecOp, Expect, FileAction,
-    FileOp, GitOp, HttpOp, ImageLayerOp, LocalOp, Op, Owner, OwnerId, PatchSource, Ref, ServiceBinding, Vertex,
+    CacheSharing, CacheSharingError, CacheSource, ExecMount, ExecMountKind, ExecOp, Expect, FileAction, FileOp, GitOp,
+    HttpOp, ImageLayerOp, LocalOp, Op, Owner, OwnerId, PatchSource, ServiceBinding,
 };
 pub use tier::{Tier, Tiered};
+pub use vertex::{Ref, Vertex};

@@ -1,17 +1,17 @@
 //! The op graph: what a pipeline object's filesystem is made of.
 //!
-//! A [`Vertex`] is one operation with its input [`Ref`]s; a `Ref` picks one
-//! output (a filesystem snapshot) of a vertex. Objects of the API (containers,
+//! A [`Vertex`](crate::Vertex) (`vertex.rs`) is one operation with its input
+//! [`Ref`](crate::Ref)s; a `Ref` picks one output (a filesystem snapshot) of a vertex. Objects of the API (containers,
 //! directories, files) hold `Ref`s; nothing runs until a leaf value asks the
 //! solver for a `Ref`'s result.
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::{Arc, OnceLock};
 
 use serde::{Serialize, Serializer};
 
-use crate::digest::{Digest, StableHasher};
+use crate::blob::BlobSource;
+use crate::digest::Digest;
 
 /// One operation. Fields marked `#[serde(skip)]` are non-semantic (where to
 /// fetch from, labels) and never enter the cache key.
@@ -77,17 +77,6 @@ pub struct ImageLayerOp {
     pub diff_id: Digest,
     #[serde(skip)]
     pub blob: BlobSource,
-}
-
-/// Where a blob can be fetched from. Not part of any key.
-#[derive(Debug, Clone)]
-pub struct BlobSource {
-    pub digest: Digest,
-    pub media_type: String,
-    pub size: u64,
-    pub host: String,
-    pub repository: String,
-    pub http: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -459,115 +448,8 @@ pub struct LocalOp {
     pub gitignore: bool,
 }
 
-/// One node of the op graph.
-pub struct Vertex {
-    pub op: Op,
-    pub inputs: Vec<Ref>,
-    key: OnceLock<Digest>,
-}
-
-impl Vertex {
-    pub fn new(op: Op, inputs: Vec<Ref>) -> Arc<Vertex> {
-        Arc::new(Vertex { op, inputs, key: OnceLock::new() })
-    }
-
-    /// The cache key: hash of the op's canonical encoding and its inputs' keys.
-    /// Inputs are keyed first, deepest first, with a stack of our own: a chain
-    /// of ten thousand ops needs no native stack per op.
-    pub fn key(&self) -> Digest {
-        if let Some(k) = self.key.get() {
-            return *k;
-        }
-        let mut stack: Vec<(&Vertex, bool)> = vec![(self, false)];
-        while let Some((v, inputs_done)) = stack.pop() {
-            if v.key.get().is_some() {
-                continue;
-            }
-            if inputs_done {
-                v.own_key();
-            } else {
-                stack.push((v, true));
-                stack.extend(v.inputs.iter().map(|i| (&*i.vertex, false)));
-            }
-        }
-        self.own_key()
-    }
-
-    /// The key, once every input has one.
-    fn own_key(&self) -> Digest {
-        *self.key.get_or_init(|| {
-            let mut h = StableHasher::new();
-            h.json(&self.op).u64(self.inputs.len() as u64);
-            for input in &self.inputs {
-                h.digest(&input.vertex.key()).u64(input.output as u64);
-            }
-            h.finish()
-        })
-    }
-
-    /// A short human label for progress output.
-    pub fn label(&self) -> String {
-        match &self.op {
-            Op::ImageLayer(l) => format!("pull layer {}", l.blob.digest.short(12)),
-            Op::Exec(e) => format!("exec {}", shell_words(&e.args)),
-            Op::File(f) => {
-                let n = f.actions.len();
-                match f.actions.first() {
-                    Some(a) if n == 1 => a.label(),
-                    Some(a) => format!("{} (+{} more)", a.label(), n - 1),
-                    None => "file op".into(),
-                }
-            }
-            Op::Local(l) => format!("upload {}", l.path),
-            Op::Http(h) => format!("http {}", h.url),
-            Op::Git(g) => match &g.local {
-                Some(path) => format!("git (directory {path}) {}", &g.commit[..g.commit.len().min(12)]),
-                None => format!("git {} {}", g.url, &g.commit[..g.commit.len().min(12)]),
-            },
-        }
-    }
-
-    /// The kind of op, one word (the `op` field of the solver's `vertex` span).
-    pub fn kind(&self) -> &'static str {
-        match &self.op {
-            Op::ImageLayer(_) => "pull",
-            Op::Exec(_) => "exec",
-            Op::File(_) => "file",
-            Op::Local(_) => "upload",
-            Op::Http(_) => "http",
-            Op::Git(_) => "git",
-        }
-    }
-
-    pub fn exec(&self) -> Option<&ExecOp> {
-        match &self.op {
-            Op::Exec(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl Drop for Vertex {
-    /// Drops the inputs this vertex held last one by one, not recursively: a
-    /// chain of ten thousand ops would otherwise need stack for each.
-    fn drop(&mut self) {
-        let mut stack: Vec<Arc<Vertex>> = self.inputs.drain(..).map(|r| r.vertex).collect();
-        while let Some(v) = stack.pop() {
-            if let Some(mut v) = Arc::into_inner(v) {
-                stack.extend(v.inputs.drain(..).map(|r| r.vertex));
-            }
-        }
-    }
-}
-
-impl fmt::Debug for Vertex {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Vertex({:?} {})", self.key(), self.label())
-    }
-}
-
 impl FileAction {
-    fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         match self {
             FileAction::Mkfile { path, .. } => format!("write {path}"),
             FileAction::Mkdir { path, .. } => format!("mkdir {path}"),
@@ -586,170 +468,5 @@ impl FileAction {
     }
 }
 
-/// Joins argv for display the way a shell user would read it.
-pub fn shell_words(args: &[String]) -> String {
-    args.join(" ")
-}
-
-/// A reference to one output of a vertex.
-#[derive(Clone)]
-pub struct Ref {
-    pub vertex: Arc<Vertex>,
-    pub output: u32,
-}
-
-impl Ref {
-    pub fn new(vertex: Arc<Vertex>, output: u32) -> Ref {
-        Ref { vertex, output }
-    }
-}
-
-impl fmt::Debug for Ref {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}#{}", self.vertex, self.output)
-    }
-}
-
-impl PartialEq for Ref {
-    fn eq(&self, other: &Self) -> bool {
-        self.output == other.output && self.vertex.key() == other.vertex.key()
-    }
-}
-
-/// Refs encode as their vertex key and output: that is all an ID or a
-/// parent key needs.
-impl Serialize for Ref {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&format_args!("{}#{}", self.vertex.key(), self.output))
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn mkfile(path: &str, data: &str) -> Arc<Vertex> {
-        Vertex::new(
-            Op::File(FileOp {
-                base: None,
-                actions: vec![FileAction::Mkfile { path: path.into(), data: data.into(), mode: 0o644, owner: None }],
-            }),
-            vec![],
-        )
-    }
-
-    #[test]
-    fn keys_depend_on_semantics_only() {
-        let layer = |host: &str, diff: &str| {
-            let blob = BlobSource {
-                digest: Digest::of(b"blob"),
-                media_type: String::new(),
-                size: 0,
-                host: host.into(),
-                repository: String::new(),
-                http: false,
-            };
-            Vertex::new(Op::ImageLayer(ImageLayerOp { diff_id: Digest::of(diff.as_bytes()), blob }), vec![])
-        };
-        // (a, b, equal?)
-        let cases: Vec<(Arc<Vertex>, Arc<Vertex>, bool)> = vec![
-            (mkfile("/a", "x"), mkfile("/a", "x"), true),
-            (mkfile("/a", "x"), mkfile("/a", "y"), false),
-            (mkfile("/a", "x"), mkfile("/b", "x"), false),
-            (layer("mirror", "sha256:1"), layer("origin", "sha256:1"), true),
-            (layer("mirror", "sha256:1"), layer("mirror", "sha256:2"), false),
-        ];
-        for (i, (a, b, eq)) in cases.iter().enumerate() {
-            assert_eq!(a.key() == b.key(), *eq, "case {i}");
-        }
-    }
-
-    #[test]
-    fn keys_depend_on_inputs() {
-        let base1 = mkfile("/a", "1");
-        let base2 = mkfile("/a", "2");
-        let on = |base: &Arc<Vertex>| {
-            Vertex::new(
-                Op::File(FileOp {
-                    base: Some(0),
-                    actions: vec![FileAction::Rm { path: "/a".into(), allow_not_found: false }],
-                }),
-                vec![Ref::new(base.clone(), 0)],
-            )
-        };
-        assert_ne!(on(&base1).key(), on(&base2).key());
-        assert_eq!(on(&base1).key(), on(&mkfile("/a", "1")).key());
-    }
-
-    /// A chain of `n` file ops, each on the one before.
-    fn chain(n: usize) -> Arc<Vertex> {
-        let mut v = mkfile("/a", "0");
-        for _ in 1..n {
-            let op = Op::File(FileOp {
-                base: Some(0),
-                actions: vec![FileAction::Rm { path: "/a".into(), allow_not_found: true }],
-            });
-            v = Vertex::new(op, vec![Ref::new(v, 0)]);
-        }
-        v
-    }
-
-    #[test]
-    fn long_chains_need_no_stack_per_op() {
-        // On a 256 KiB stack: the key of the last op of 20 000, then the drop of them all.
-        let run = || {
-            let v = chain(20_000);
-            let key = v.key();
-            let again = chain(20_000).key();
-            drop(v);
-            key == again
-        };
-        let same = std::thread::Builder::new().stack_size(256 << 10).spawn(run).expect("spawn").join();
-        assert_eq!(same.ok(), Some(true), "keys of equal chains are equal, and nothing overflowed");
-    }
-
-    #[test]
-    fn owners_parse_and_encode_as_written() {
-        use OwnerId::{Id, Name};
-        // (input, parsed, encoding)
-        let cases: &[(&str, Option<Owner>, &str)] = &[
-            ("", None, "null"),
-            ("1000", Some(Owner { user: Id(1000), group: None }), "\"1000\""),
-            ("1000:50", Some(Owner::ids(1000, 50)), "\"1000:50\""),
-            ("app", Some(Owner { user: Name("app".into()), group: None }), "\"app\""),
-            ("app:staff", Some(Owner { user: Name("app".into()), group: Some(Name("staff".into())) }), "\"app:staff\""),
-            ("0:wheel", Some(Owner { user: Id(0), group: Some(Name("wheel".into())) }), "\"0:wheel\""),
-            // What follows the first `:` is the group, looked up as a name.
-            ("a:b:c", Some(Owner { user: Name("a".into()), group: Some(Name("b:c".into())) }), "\"a:b:c\""),
-            // Not a u32: a name.
-            ("4294967296", Some(Owner { user: Name("4294967296".into()), group: None }), "\"4294967296\""),
-            ("+1", Some(Owner { user: Name("+1".into()), group: None }), "\"+1\""),
-        ];
-        for (input, want, enc) in cases {
-            let got = Owner::parse(input);
-            assert_eq!(&got, want, "{input}");
-            assert_eq!(serde_json::to_string(&got).unwrap(), *enc, "{input}");
-            if let Some(o) = got {
-                assert_eq!(o.to_string(), *input, "{input} displays as written");
-            }
-        }
-    }
-
-    #[test]
-    fn cache_sharing_modes() {
-        let cases: &[(&str, Option<CacheSharing>)] = &[
-            ("SHARED", Some(CacheSharing::Shared)),
-            ("private", Some(CacheSharing::Private)),
-            ("Locked", Some(CacheSharing::Locked)),
-            ("", None),
-            ("exclusive", None),
-        ];
-        for (input, want) in cases {
-            assert_eq!(input.parse::<CacheSharing>().ok(), *want, "{input}");
-            if let Some(mode) = want {
-                assert_eq!(serde_json::to_string(mode).unwrap(), format!("\"{}\"", mode.as_str()));
-            }
-        }
-        assert_eq!(CacheSharing::default(), CacheSharing::Shared);
-    }
-}
+mod tests;

@@ -11,7 +11,7 @@ fn main() {
     let dest = Path::new(&args[3]);
     std::fs::create_dir(dest).expect("creating DEST");
     let t = Instant::now();
-    match tanto_oci::apply_layer(Path::new(&args[1]), &args[2], dest) {
+    match tanto_oci::apply_layer(Path::new(&args[1]), &args[2], dest, &[]) {
         Ok(s) => println!(
             "applied in {:?}: {} entries, {} whiteouts, {} skipped, {} bytes uncompressed, {}",
             t.elapsed(),

@@ -3,7 +3,7 @@
 //!
 //! The caller (the engine) turns a container's snapshot chain into
 //! [`BuiltLayer`]s (blob files already in place) and its state into an
-//! [`ImageConfig`]; this module adds the config's `rootfs`/`history`, makes
+//! [`ConfigBlob`]; this module adds the config's `rootfs`/`history`, makes
 //! the manifest (one per platform) and, for several platforms, the index.
 //! Everything is reproducible: `created` is the epoch, so the same container
 //! is the same image whenever it is built.
@@ -14,12 +14,12 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
-use crate::image::{History, ImageConfig};
+use crate::image::{ConfigBlob, History};
 use crate::layer::diff::layer_media_type;
-use crate::layer::Compression;
 use crate::platform::Platform;
 use crate::registry::media;
 use crate::tarball::{self, LayoutWriter};
+use tanto_model::Compression;
 
 /// The `created` time of images and their history entries.
 pub const EPOCH: &str = "1970-01-01T00:00:00Z";
@@ -85,7 +85,7 @@ fn sha256(data: &[u8]) -> String {
 /// The manifest of one platform: `config` gets the layers' diff IDs and one
 /// history entry per layer (buildah and podman refuse images without).
 pub fn manifest(
-    mut config: ImageConfig,
+    mut config: ConfigBlob,
     layers: Vec<BuiltLayer>,
     annotations: &BTreeMap<String, String>,
     docker_media_types: bool,
@@ -190,7 +190,11 @@ pub fn image(manifests: Vec<BuiltManifest>, docker_media_types: bool) -> Result<
 /// `ref_name` (`repo:tag`) becomes the `RepoTags` of `manifest.json`, or the
 /// ref name of the index's entry for a multi-platform image.
 pub fn write_layout(built: &BuiltImage, out: &Path, ref_name: Option<&str>) -> std::io::Result<()> {
-    let file = std::fs::File::create(out)?;
+    write_layout_to(built, &std::fs::File::create(out)?, ref_name)
+}
+
+/// Like [`write_layout`], into an open (empty) file.
+pub fn write_layout_to(built: &BuiltImage, file: &std::fs::File, ref_name: Option<&str>) -> std::io::Result<()> {
     let mut w = LayoutWriter::new(std::io::BufWriter::with_capacity(1 << 20, file))?;
     for m in &built.manifests {
         for l in &m.layers {
@@ -223,8 +227,8 @@ pub fn write_layout(built: &BuiltImage, out: &Path, ref_name: Option<&str>) -> s
 mod tests {
     use super::*;
 
-    fn config(arch: &str) -> ImageConfig {
-        ImageConfig { architecture: arch.into(), os: "linux".into(), ..Default::default() }
+    fn config(arch: &str) -> ConfigBlob {
+        ConfigBlob { architecture: arch.into(), os: "linux".into(), ..Default::default() }
     }
 
     fn layer(digest: &str) -> BuiltLayer {
@@ -256,7 +260,7 @@ mod tests {
             assert_eq!(j["annotations"], want_ann);
             assert_eq!(j["layers"].as_array().unwrap().len(), 2);
             assert_eq!(m.digest, sha256(&m.bytes));
-            let cfg = ImageConfig::from_slice(&m.config_bytes).unwrap();
+            let cfg = ConfigBlob::from_slice(&m.config_bytes).unwrap();
             assert_eq!(cfg.rootfs.diff_ids, vec!["sha256:a-diff", "sha256:b-diff"]);
             assert_eq!(cfg.history.len(), 2);
             assert_eq!(cfg.created.as_deref(), Some(EPOCH));

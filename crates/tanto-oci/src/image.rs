@@ -7,10 +7,10 @@
 //! oci_spec keeps `ExposedPorts`/`Volumes`/`Labels` in `HashMap`s (random
 //! order when written back), requires `architecture`/`os`, and drops fields it
 //! does not know (`Healthcheck`, `Shell`, `OnBuild`, `ArgsEscaped`, ...).
-//! [`ImageConfig`] tolerates `null` and missing fields everywhere, keeps maps
+//! [`ConfigBlob`] tolerates `null` and missing fields everywhere, keeps maps
 //! sorted, and keeps unknown fields in `extra` so a config read, changed and
 //! written back loses nothing. Convert with `From<&ImageConfiguration>` and
-//! [`ImageConfig::to_oci`].
+//! [`ConfigBlob::to_oci`].
 
 use std::collections::BTreeMap;
 
@@ -26,7 +26,7 @@ pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json"
 
 /// The whole config blob.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ImageConfig {
+pub struct ConfigBlob {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -149,9 +149,9 @@ fn labels<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D
     Ok(m.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect())
 }
 
-impl ImageConfig {
+impl ConfigBlob {
     /// Parses a config blob.
-    pub fn from_slice(bytes: &[u8]) -> Result<ImageConfig, serde_json::Error> {
+    pub fn from_slice(bytes: &[u8]) -> Result<ConfigBlob, serde_json::Error> {
         serde_json::from_slice(bytes)
     }
 
@@ -187,8 +187,8 @@ impl ContainerConfig {
     }
 }
 
-impl From<&oci_spec::image::ImageConfiguration> for ImageConfig {
-    fn from(c: &oci_spec::image::ImageConfiguration) -> ImageConfig {
+impl From<&oci_spec::image::ImageConfiguration> for ConfigBlob {
+    fn from(c: &oci_spec::image::ImageConfiguration) -> ConfigBlob {
         serde_json::to_value(c).and_then(serde_json::from_value).unwrap_or_default()
     }
 }
@@ -222,7 +222,7 @@ mod tests {
 
     #[test]
     fn docker_config_with_nulls() {
-        let c = ImageConfig::from_slice(DOCKER.as_bytes()).unwrap();
+        let c = ConfigBlob::from_slice(DOCKER.as_bytes()).unwrap();
         assert_eq!(c.platform().to_string(), "linux/amd64");
         assert_eq!(c.config.user, None);
         assert_eq!(c.config.working_dir, None);
@@ -241,14 +241,14 @@ mod tests {
         assert_eq!(c.layer_history_count(), 1);
 
         // round trip keeps everything, and is stable
-        let again = ImageConfig::from_slice(&c.to_vec()).unwrap();
+        let again = ConfigBlob::from_slice(&c.to_vec()).unwrap();
         assert_eq!(again, c);
         assert_eq!(again.to_vec(), c.to_vec());
 
         // oci_spec accepts what we write
         let oci = c.to_oci().unwrap();
         assert_eq!(oci.config().as_ref().unwrap().entrypoint().as_ref().unwrap()[0], "/docker-entrypoint.sh");
-        let back = ImageConfig::from(&oci);
+        let back = ConfigBlob::from(&oci);
         assert_eq!(back.config.exposed_ports, c.config.exposed_ports);
     }
 
@@ -261,10 +261,10 @@ mod tests {
             r#"{"config":{"Env":null,"Labels":null,"ExposedPorts":null},"rootfs":{"type":null,"diff_ids":null}}"#,
         ];
         for text in cases {
-            let c = ImageConfig::from_slice(text.as_bytes()).unwrap_or_else(|e| panic!("{text}: {e}"));
+            let c = ConfigBlob::from_slice(text.as_bytes()).unwrap_or_else(|e| panic!("{text}: {e}"));
             assert!(c.config.env.is_empty());
             assert_eq!(c.rootfs.kind, "layers");
-            ImageConfig::from_slice(&c.to_vec()).unwrap();
+            ConfigBlob::from_slice(&c.to_vec()).unwrap();
         }
     }
 }

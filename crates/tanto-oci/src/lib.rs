@@ -23,7 +23,7 @@
 //! - [`platform`] — `Platform` and index-entry matching.
 //! - [`config`] — `EngineConfig` (BuildKit's registry format, other sections kept).
 //! - [`registry`] — `Registry::resolve` / `fetch_blob`, errors.
-//! - [`image`] — `ImageConfig`, a tolerant model of the config JSON.
+//! - [`image`] — `ConfigBlob`, a tolerant model of the config JSON.
 //! - [`layer`] — `apply_layer`, `unpack_or_copy` (Dockerfile `ADD` of a local tar);
 //!   [`layer::diff`] — layer blobs from snapshot directories.
 //! - [`registry`] push — `push_blob` / `push_manifest`; Docker's `config.json` credentials.
@@ -40,8 +40,8 @@ pub mod registry;
 pub mod tarball;
 
 pub use config::{ConfigError, EngineConfig, RegistryConfig};
-pub use image::ImageConfig;
+pub use image::ConfigBlob;
 pub use layer::{apply_layer, LayerError, LayerStats};
 pub use platform::Platform;
 pub use reference::{ImageRef, RefError};
-pub use registry::{BlobSource, Credential, LayerDesc, OciError, Registry, RegistryAuth, ResolvedImage};
+pub use registry::{BlobRepo, Credential, LayerDesc, OciError, Registry, RegistryAuth, ResolvedManifest};

@@ -15,10 +15,10 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
-use crate::image::ImageConfig;
-use crate::layer::Compression;
+use crate::image::ConfigBlob;
 use crate::platform::Platform;
 use crate::registry::media;
+use tanto_model::Compression;
 
 /// Largest JSON file read from a tarball.
 const JSON_LIMIT: u64 = 64 << 20;
@@ -148,7 +148,7 @@ pub struct ArchiveImage {
     /// The name it was tagged with in the tarball, if any.
     pub ref_name: Option<String>,
     pub config_bytes: Vec<u8>,
-    pub config: ImageConfig,
+    pub config: ConfigBlob,
     pub layers: Vec<ArchiveLayer>,
 }
 
@@ -185,7 +185,7 @@ fn read_contents(
     let reader: Box<dyn Read> = match Compression::sniff(head) {
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input).map_err(rerr)?),
-        Compression::None => Box::new(input),
+        Compression::Uncompressed => Box::new(input),
     };
     let mut archive = tar::Archive::new(reader);
     let mut out = Contents { small: HashMap::new(), blobs: HashMap::new() };
@@ -346,7 +346,7 @@ pub fn read_image_tarball(
             .ok_or_else(|| invalid(format!("manifest `{digest}` has no config")))?
             .to_string();
         let config_bytes = read_blob(&config_digest)?;
-        let config = ImageConfig::from_slice(&config_bytes)
+        let config = ConfigBlob::from_slice(&config_bytes)
             .map_err(|e| invalid(format!("config `{config_digest}` cannot be read: {e}")))?;
         let descs = manifest["layers"].as_array().cloned().unwrap_or_default();
         if descs.len() != config.rootfs.diff_ids.len() {
@@ -410,7 +410,7 @@ pub fn read_image_tarball(
         };
         let config_bytes = by_path(&e.config)?;
         let config_digest = format!("sha256:{}", hex::encode(Sha256::digest(&config_bytes)));
-        let config = ImageConfig::from_slice(&config_bytes)
+        let config = ConfigBlob::from_slice(&config_bytes)
             .map_err(|err| invalid(format!("config `{}` cannot be read: {err}", e.config)))?;
         if e.layers.len() != config.rootfs.diff_ids.len() {
             return Err(invalid(format!(
@@ -431,7 +431,7 @@ pub fn read_image_tarball(
             let media_type = match Compression::sniff(&head) {
                 Compression::Gzip => media::DOCKER_LAYER_GZIP,
                 Compression::Zstd => media::OCI_LAYER_ZSTD,
-                Compression::None => "application/vnd.docker.image.rootfs.diff.tar",
+                Compression::Uncompressed => "application/vnd.docker.image.rootfs.diff.tar",
             };
             layers.push(ArchiveLayer { digest, media_type: media_type.into(), size, diff_id: diff_id.clone() });
         }

@@ -15,7 +15,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use tanto_oci::config::EngineConfig;
-use tanto_oci::registry::{BlobSource, Credential, Registry, RegistryAuth};
+use tanto_oci::registry::{BlobRepo, Credential, Registry, RegistryAuth};
 use tanto_oci::{apply_layer, ImageRef, Platform};
 use tanto_testkit::Image;
 
@@ -35,6 +35,7 @@ struct Fixture {
     busybox: Image,
     multi_index_digest: String,
     other_arch: Image,
+    published: tanto_testkit::PublishedBusybox,
 }
 
 /// One registry for the whole test binary (it dies with the process).
@@ -45,7 +46,7 @@ fn fixture() -> &'static Fixture {
         let registry = tanto_testkit::Registry::start(&dir.path().join("registry")).expect("starting docker-registry");
         let addr = registry.address();
         let busybox = tanto_testkit::busybox_image().expect("building busybox");
-        tanto_testkit::publish_busybox(&addr).expect("pushing busybox");
+        let published = tanto_testkit::publish_busybox(&addr).expect("pushing busybox");
         tanto_testkit::push_image(&addr, "docker/busybox", &["v2"], &busybox.to_docker()).unwrap();
         // a two-platform index: the host's and another architecture
         let other = if tanto_testkit::host_arch() == "arm64" { "amd64" } else { "arm64" };
@@ -64,7 +65,7 @@ fn fixture() -> &'static Fixture {
             &index,
         )
         .unwrap();
-        Fixture { _registry: registry, addr, busybox, multi_index_digest, other_arch }
+        Fixture { _registry: registry, addr, busybox, multi_index_digest, other_arch, published }
     })
 }
 
@@ -86,15 +87,17 @@ async fn resolve_table() {
     let fx = fixture();
     let a = &fx.addr;
     let bb = &fx.busybox;
+    // `latest` is a two-platform index when the arm64 busybox is here
+    let latest = fx.published.index_digest.clone();
     // (reference, through the docker.io mirror?, expected manifest digest, expected index digest, source host)
     let cases: Vec<(String, bool, String, Option<String>, String)> = vec![
         (format!("{a}/library/busybox:1.36"), false, bb.manifest_digest(), None, a.clone()),
-        (format!("{a}/library/busybox"), false, bb.manifest_digest(), None, a.clone()),
+        (format!("{a}/library/busybox"), false, bb.manifest_digest(), latest.clone(), a.clone()),
         (format!("{a}/library/busybox@{}", bb.manifest_digest()), false, bb.manifest_digest(), None, a.clone()),
         (format!("{a}/library/busybox:1.36@{}", bb.manifest_digest()), false, bb.manifest_digest(), None, a.clone()),
         ("busybox:1.36".into(), true, bb.manifest_digest(), None, a.clone()),
-        ("busybox".into(), true, bb.manifest_digest(), None, a.clone()),
-        ("docker.io/library/busybox:latest".into(), true, bb.manifest_digest(), None, a.clone()),
+        ("busybox".into(), true, bb.manifest_digest(), latest.clone(), a.clone()),
+        ("docker.io/library/busybox:latest".into(), true, bb.manifest_digest(), latest.clone(), a.clone()),
         (format!("busybox@{}", bb.manifest_digest()), true, bb.manifest_digest(), None, a.clone()),
         (format!("{a}/docker/busybox:v2"), false, bb.to_docker().manifest_digest(), None, a.clone()),
         (format!("{a}/multi/busybox"), false, bb.manifest_digest(), Some(fx.multi_index_digest.clone()), a.clone()),
@@ -115,7 +118,7 @@ async fn resolve_table() {
         assert_eq!(img.index_digest, index_digest, "{reference}");
         assert_eq!(
             img.source,
-            BlobSource { host: source_host, repository: r.repository().into(), http: true },
+            BlobRepo { host: source_host, repository: r.repository().into(), http: true },
             "{reference}"
         );
         assert_eq!(img.config_digest, bb.config_digest(), "{reference}");
@@ -144,6 +147,7 @@ async fn resolve_errors_table() {
     let a = &fx.addr;
     let down = format!("127.0.0.1:{}", tanto_testkit::registry::free_port().unwrap());
     let zero = format!("sha256:{}", "0".repeat(64));
+    let other_platform = if tanto_testkit::host_arch() == "arm64" { "linux/amd64" } else { "linux/arm64" };
     // (reference, mirror?, platform, classification, fragments the message must contain)
     #[derive(Debug, PartialEq)]
     enum Kind {
@@ -189,6 +193,18 @@ async fn resolve_errors_table() {
             "linux/s390x",
             Kind::Other,
             vec![format!("`{a}/multi/busybox:latest` has no image for platform `linux/s390x`"), "linux/amd64".into()],
+        ),
+        (
+            // a single image for another CPU: refused, naming the platform it has
+            format!("{a}/library/busybox:1.36"),
+            false,
+            other_platform,
+            Kind::Other,
+            vec![format!(
+                "`{a}/library/busybox:1.36` has no image for platform `{}` (it has: linux/{}); choose one of those platforms",
+                Platform::parse(other_platform).unwrap(),
+                tanto_testkit::host_arch()
+            )],
         ),
     ];
     for (reference, mirror, platform, kind, fragments) in cases {
@@ -240,7 +256,7 @@ async fn fetch_and_apply_busybox() {
     std::fs::create_dir(&root).unwrap();
     let t2 = Instant::now();
     let (blob2, mt, root2) = (blob.clone(), layer.media_type.clone(), root.clone());
-    let stats = tokio::task::spawn_blocking(move || apply_layer(&blob2, &mt, &root2)).await.unwrap().unwrap();
+    let stats = tokio::task::spawn_blocking(move || apply_layer(&blob2, &mt, &root2, &[])).await.unwrap().unwrap();
     let t_apply = t2.elapsed();
     eprintln!(
         "busybox: resolve {t_resolve:?}, fetch {t_fetch:?} ({} bytes), apply {t_apply:?} ({} entries, {} bytes), total {:?}",
@@ -271,7 +287,7 @@ async fn fetch_blob_errors_leave_nothing() {
     let fx = fixture();
     let dir = tempfile::tempdir().unwrap();
     let reg = client(fx, false);
-    let src = BlobSource { host: fx.addr.clone(), repository: "library/busybox".into(), http: true };
+    let src = BlobRepo { host: fx.addr.clone(), repository: "library/busybox".into(), http: true };
     let layer_digest = fx.busybox.layer_digest();
     let missing = format!("sha256:{}", "1".repeat(64));
     // (digest, size, fragments)
@@ -294,7 +310,7 @@ async fn fetch_blob_errors_leave_nothing() {
     // content that does not match the digest: serve the config under the layer's name
     // (a fake registry, since docker-registry checks what it stores)
     let fake = FakeRegistry::start(|_req| (200, vec![], b"not the layer".to_vec()));
-    let src = BlobSource { host: fake.addr.clone(), repository: "x/y".into(), http: true };
+    let src = BlobRepo { host: fake.addr.clone(), repository: "x/y".into(), http: true };
     let err = reg.fetch_blob(&src, &layer_digest, None, &dir.path().join("blob")).await.unwrap_err();
     assert!(err.to_string().contains("the download was corrupted"), "{err}");
     assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
@@ -442,7 +458,7 @@ async fn basic_auth_and_unauthorized_errors() {
 
 /// The engine runs these on a multi-threaded runtime: the futures must be `Send`.
 #[allow(dead_code)]
-fn futures_are_send(reg: &Registry, r: &ImageRef, p: &Platform, src: &BlobSource, dest: &Path) {
+fn futures_are_send(reg: &Registry, r: &ImageRef, p: &Platform, src: &BlobRepo, dest: &Path) {
     fn is_send<T: Send>(_: &T) {}
     is_send(&reg.resolve(r, p));
     is_send(&reg.fetch_blob(src, "sha256:x", None, dest));

@@ -41,9 +41,9 @@ mod volume;
 pub use copymemo::CopyBase;
 pub use db::{CacheRecord, ExecMeta};
 pub use lease::Lease;
-pub use prune::{disk_space, disk_usage, CacheEntry, PrunePolicy, PruneReport, SnapshotLease};
+pub use prune::{disk_space, disk_usage, ListedRecord, PrunePolicy, PruneReport, SnapshotLease};
 pub use snapshot::{Prepared, SnapshotId, View};
-pub use upload::{LayerBlob, UploadRecord};
+pub use upload::UploadRecord;
 pub use volume::VolumeLease;
 
 use std::path::{Path, PathBuf};

@@ -18,10 +18,10 @@
 //!   blobs only removed records owned. Rows go in one transaction first; the
 //!   files after it commits, so a crash leaves at worst directories without a
 //!   row, which the next [`Store::open`] removes. Cache volumes are not touched.
+//!
+//! Files: `prune/lease.rs` (snapshot leases), `prune/usage.rs` (sizes).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -66,7 +66,7 @@ pub(crate) fn init(conn: &Connection) -> Result<(), rusqlite::Error> {
 
 /// One cache record, as listed by [`Store::cache_entries`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CacheEntry {
+pub struct ListedRecord {
     /// The vertex key (`sha256:...`).
     pub key: String,
     /// What made it (`exec`, `file`, `image-layer`, `local`, `git`, `http`, ...; empty if unknown).
@@ -136,58 +136,6 @@ pub struct PruneReport {
     /// Cache size before and after, in bytes.
     pub before: u64,
     pub after: u64,
-}
-
-/// A snapshot held for a running step; released on drop.
-pub struct SnapshotLease {
-    store: Store,
-    id: SnapshotId,
-}
-
-impl std::fmt::Debug for SnapshotLease {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SnapshotLease({})", self.id.0)
-    }
-}
-
-impl Drop for SnapshotLease {
-    fn drop(&mut self) {
-        self.store.release(self.id);
-    }
-}
-
-/// The leases this store instance holds: counts in memory, one row per snapshot.
-#[derive(Default)]
-pub(crate) struct Leases {
-    counts: parking_lot::Mutex<HashMap<i64, usize>>,
-}
-
-fn holder_alive(holder: &str) -> bool {
-    crate::sys::owner_alive(holder.split('/').next().unwrap_or(""))
-}
-
-/// Disk usage of a tree: allocated blocks of every entry, hard links once.
-pub fn disk_usage(path: &Path) -> u64 {
-    fn walk(p: &Path, seen: &mut HashSet<(u64, u64)>) -> u64 {
-        let Ok(m) = std::fs::symlink_metadata(p) else { return 0 };
-        let mut n = 0;
-        if m.nlink() <= 1 || m.is_dir() || seen.insert((m.dev(), m.ino())) {
-            n += m.blocks() * 512;
-        }
-        if m.is_dir() {
-            if let Ok(rd) = std::fs::read_dir(p) {
-                for e in rd.flatten() {
-                    n += walk(&e.path(), seen);
-                }
-            }
-        }
-        n
-    }
-    walk(path, &mut HashSet::new())
-}
-
-fn file_size(path: &Path) -> u64 {
-    std::fs::symlink_metadata(path).map(|m| m.blocks() * 512).unwrap_or(0)
 }
 
 /// Everything prune and listing need, read in one go.
@@ -334,89 +282,18 @@ impl Store {
         Ok(())
     }
 
-    /// Holds `id` for a running step: [`Store::prune`] in any process leaves it,
-    /// and everything below it, alone until the lease is dropped.
-    pub fn lease(&self, id: SnapshotId) -> Result<SnapshotLease, StoreError> {
-        let first = {
-            let mut counts = self.inner.leases.counts.lock();
-            let n = counts.entry(id.0).or_insert(0);
-            *n += 1;
-            *n == 1
-        };
-        if first {
-            let db = self.inner.db.lock();
-            if let Err(e) = db.execute(
-                "INSERT OR IGNORE INTO leases (snapshot, holder) VALUES (?1, ?2)",
-                params![id.0, self.inner.holder],
-            ) {
-                drop(db);
-                self.release(id);
-                return Err(e.into());
-            }
-        }
-        Ok(SnapshotLease { store: self.clone(), id })
-    }
-
-    fn release(&self, id: SnapshotId) {
-        let last = {
-            let mut counts = self.inner.leases.counts.lock();
-            match counts.get_mut(&id.0) {
-                Some(n) if *n > 1 => {
-                    *n -= 1;
-                    false
-                }
-                Some(_) => {
-                    counts.remove(&id.0);
-                    true
-                }
-                None => false,
-            }
-        };
-        if last {
-            let db = self.inner.db.lock();
-            if let Err(e) =
-                db.execute("DELETE FROM leases WHERE snapshot = ?1 AND holder = ?2", params![id.0, self.inner.holder])
-            {
-                tracing::warn!(error = %e, "releasing a snapshot lease failed");
-            }
-        }
-    }
-
-    /// Measures committed snapshots whose size is not known yet.
-    fn measure_snapshots(&self) -> Result<(), StoreError> {
-        let todo: Vec<i64> = {
-            let db = self.inner.db.lock();
-            let mut stmt = db.prepare("SELECT id FROM snapshots WHERE state = 'committed' AND size IS NULL")?;
-            let rows = stmt.query_map([], |r| r.get::<_, i64>(0))?;
-            rows.collect::<Result<Vec<_>, _>>()?
-        };
-        for id in todo {
-            let size = disk_usage(&self.snapshot_dir(SnapshotId(id)));
-            let db = self.inner.db.lock();
-            db.execute(
-                "UPDATE snapshots SET size = ?2 WHERE id = ?1 AND state = 'committed'",
-                params![id, size as i64],
-            )?;
-        }
-        Ok(())
-    }
-
-    fn blob_sizes<'a>(&self, digests: impl IntoIterator<Item = &'a String>) -> HashMap<String, u64> {
-        digests.into_iter().map(|d| (d.clone(), file_size(&self.blob_path(d)))).collect()
-    }
-
     /// Every cache record, least recently used first.
-    pub fn cache_entries(&self) -> Result<Vec<CacheEntry>, StoreError> {
+    pub fn cache_entries(&self) -> Result<Vec<ListedRecord>, StoreError> {
         self.measure_snapshots()?;
         let model = {
             let db = self.inner.db.lock();
             Model::read(&db)?
         };
         let blob_sizes = self.blob_sizes(model.records.values().flat_map(|r| r.blobs.iter()));
-        let mut out: Vec<CacheEntry> = model
+        let mut out: Vec<ListedRecord> = model
             .records
             .iter()
-            .map(|(key, r)| CacheEntry {
+            .map(|(key, r)| ListedRecord {
                 key: key.clone(),
                 kind: r.kind.clone(),
                 description: r.description.clone(),
@@ -620,132 +497,14 @@ impl Store {
     }
 }
 
-/// Total and free bytes of the filesystem holding `path`.
-pub fn disk_space(path: &Path) -> Option<(u64, u64)> {
-    let st = rustix::fs::statvfs(path).ok()?;
-    Some((st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize))
-}
+mod lease;
+mod usage;
 
-fn free_space(path: &Path) -> Option<u64> {
-    disk_space(path).map(|(_, free)| free)
-}
+use lease::holder_alive;
+pub(crate) use lease::Leases;
+pub use lease::SnapshotLease;
+pub use usage::{disk_space, disk_usage};
+use usage::{file_size, free_space};
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::CacheRecord;
-
-    #[test]
-    fn policy_limits() {
-        const G: u64 = 1 << 30;
-        let p = |reserved, max_used, min_free, target| PrunePolicy { reserved, max_used, min_free, target };
-        // (policy, used, free, limit)
-        let cases = [
-            (p(0, None, None, None), 10 * G, 100 * G, Some(0)),
-            (p(2 * G, None, None, None), 10 * G, 100 * G, Some(2 * G)),
-            (p(0, Some(20 * G), None, None), 10 * G, 100 * G, None),
-            (p(0, Some(8 * G), None, None), 10 * G, 100 * G, Some(8 * G)),
-            (p(0, Some(8 * G), None, Some(5 * G)), 10 * G, 100 * G, Some(5 * G)),
-            (p(6 * G, Some(8 * G), None, Some(5 * G)), 10 * G, 100 * G, Some(6 * G)),
-            (p(0, None, Some(20 * G), None), 10 * G, 15 * G, Some(5 * G)),
-            (p(0, None, Some(20 * G), None), 10 * G, 25 * G, None),
-            (p(0, Some(100 * G), Some(20 * G), None), 10 * G, 18 * G, Some(8 * G)),
-        ];
-        for (i, (policy, used, free, want)) in cases.into_iter().enumerate() {
-            assert_eq!(policy.limit(used, free), want, "case {i}: {policy:?} used={used} free={free}");
-        }
-    }
-
-    /// A committed snapshot over `parent` holding one file of `len` bytes.
-    fn snap(store: &Store, key: &str, parent: Option<SnapshotId>, len: usize) -> SnapshotId {
-        let p = store.prepare(parent.map(|p| (p, "/"))).unwrap();
-        std::fs::write(p.upper.join("data"), vec![7u8; len]).unwrap();
-        let id = p.id;
-        store.commit(key, &CacheRecord { outputs: vec![id], meta: None }).unwrap();
-        id
-    }
-
-    fn set_used(store: &Store, key: &str, t: i64) {
-        store.inner.db.lock().execute("UPDATE cache SET last_used = ?2 WHERE key = ?1", params![key, t]).unwrap();
-    }
-
-    fn keys(store: &Store) -> Vec<String> {
-        store.cache_entries().unwrap().into_iter().map(|e| e.key).collect()
-    }
-
-    #[test]
-    fn prune_removes_least_recently_used_and_keeps_what_is_needed() {
-        let tmp = tempfile::tempdir().unwrap();
-        let store = Store::open(tmp.path()).unwrap();
-        let base = snap(&store, "base", None, 64 << 10);
-        let top = snap(&store, "top", Some(base), 64 << 10);
-        let other = snap(&store, "other", None, 64 << 10);
-        let blob = format!("sha256:{}", "b".repeat(64));
-        std::fs::write(store.blob_path(&blob), vec![1u8; 32 << 10]).unwrap();
-        store.describe("other", "image-layer", "pull other", std::slice::from_ref(&blob)).unwrap();
-        for (k, t) in [("base", 10), ("top", 30), ("other", 20)] {
-            set_used(&store, k, t);
-        }
-        let entries = store.cache_entries().unwrap();
-        assert_eq!(
-            entries.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(),
-            ["base", "other", "top"],
-            "least recently used first"
-        );
-        let other_entry = &entries[1];
-        assert_eq!((other_entry.kind.as_str(), other_entry.description.as_str()), ("image-layer", "pull other"));
-        assert!(other_entry.size >= (64 << 10) + (32 << 10), "{other_entry:?}");
-
-        // Just over the limit: `base` goes first but frees nothing (its snapshot
-        // is under `top`), so `other` goes too, with its blob; `top` stays.
-        let used = store.cache_usage().unwrap();
-        let r = store.prune(&PrunePolicy { max_used: Some(used - 1), ..Default::default() }).unwrap();
-        assert_eq!((r.records, r.snapshots, r.blobs), (2, 1, 1), "{r:?}");
-        assert_eq!(r.after, r.before - r.freed);
-        assert_eq!(keys(&store), ["top"]);
-        assert!(store.snapshot_dir(base).is_dir(), "still the parent of `top`");
-        assert!(!store.snapshot_dir(other).exists() && !store.blob_path(&blob).exists());
-        // Under the limit now: nothing to do.
-        assert_eq!(store.prune(&PrunePolicy { max_used: Some(used - 1), ..Default::default() }).unwrap().records, 0);
-
-        // A lease keeps `top` and `base` below it.
-        let lease = store.lease(top).unwrap();
-        assert!(store.cache_entries().unwrap()[0].in_use);
-        let r = store.prune(&PrunePolicy::default()).unwrap();
-        assert_eq!((r.records, r.snapshots), (0, 0), "{r:?}");
-        drop(lease);
-        assert!(!store.cache_entries().unwrap()[0].in_use);
-
-        // Unleased: `top` goes, then `base` with nothing left over it.
-        let r = store.prune(&PrunePolicy::default()).unwrap();
-        assert_eq!((r.records, r.snapshots), (1, 2), "{r:?}");
-        assert!(keys(&store).is_empty());
-        assert!(!store.snapshot_dir(base).exists() && !store.snapshot_dir(top).exists());
-        assert_eq!(store.cache_usage().unwrap(), 0);
-        assert!(store.lookup("top").unwrap().is_none());
-    }
-
-    #[test]
-    fn a_write_over_a_snapshot_keeps_its_chain() {
-        let tmp = tempfile::tempdir().unwrap();
-        let store = Store::open(tmp.path()).unwrap();
-        let base = snap(&store, "base", None, 1024);
-        let writing = store.prepare(Some((base, "/"))).unwrap();
-        let r = store.prune(&PrunePolicy::default()).unwrap();
-        assert_eq!((r.records, r.snapshots), (0, 0), "{r:?}");
-        store.abort(writing);
-        assert_eq!(store.prune(&PrunePolicy::default()).unwrap().snapshots, 1);
-    }
-
-    #[test]
-    fn directories_left_by_an_interrupted_prune_are_removed_at_open() {
-        let tmp = tempfile::tempdir().unwrap();
-        let store = Store::open(tmp.path()).unwrap();
-        let s = snap(&store, "k", None, 10);
-        store.inner.db.lock().execute_batch("DELETE FROM cache; DELETE FROM snapshots;").unwrap();
-        assert!(store.snapshot_dir(s).is_dir());
-        drop(store);
-        let store = Store::open(tmp.path()).unwrap();
-        assert!(!store.snapshot_dir(s).exists());
-    }
-}
+mod tests;

@@ -16,6 +16,10 @@ use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
 pub const BUSYBOX_BIN: &str = "/bin/busybox";
+/// Debian's busybox-static for arm64, unpacked by `scripts/setup.sh`
+/// (`apt-get download busybox-static:arm64`): the arm64 half of the
+/// multi-platform busybox image.
+pub const BUSYBOX_ARM64_BIN: &str = "/var/lib/tanto-fixtures/busybox-static-arm64/bin/busybox";
 pub const IMAGE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 pub const EPOCH: &str = "1970-01-01T00:00:00Z";
 
@@ -195,6 +199,15 @@ pub fn host_arch() -> &'static str {
     }
 }
 
+/// The ELF machine (`e_machine`) of an executable: 0x3e x86-64, 0xb7 aarch64.
+pub fn elf_machine(bytes: &[u8]) -> Option<u16> {
+    if bytes.len() < 20 || &bytes[..4] != b"\x7fELF" {
+        return None;
+    }
+    let b = [bytes[18], bytes[19]];
+    Some(if bytes[5] == 1 { u16::from_le_bytes(b) } else { u16::from_be_bytes(b) })
+}
+
 /// True if `path` is an ELF executable without a program interpreter.
 fn is_static_elf(bytes: &[u8]) -> bool {
     if bytes.len() < 64 || &bytes[..4] != b"\x7fELF" {
@@ -320,6 +333,13 @@ impl PyTar {
 
 /// The uncompressed busybox layer tar.
 pub fn busybox_rootfs_tar(busybox: &Path) -> Result<Vec<u8>> {
+    busybox_rootfs_tar_with(busybox, busybox)
+}
+
+/// The busybox layer tar of `busybox` (any architecture) with the applets
+/// `applets_from` lists (a busybox this machine runs, of the same Debian
+/// version).
+pub fn busybox_rootfs_tar_with(busybox: &Path, applets_from: &Path) -> Result<Vec<u8>> {
     let binary = std::fs::read(busybox).with_context(|| {
         format!("`{}` not found: install it with `apt-get install -y busybox-static`", busybox.display())
     })?;
@@ -329,7 +349,7 @@ pub fn busybox_rootfs_tar(busybox: &Path) -> Result<Vec<u8>> {
             busybox.display()
         );
     }
-    let applets = busybox_applets(busybox)?;
+    let applets = busybox_applets(applets_from)?;
     let passwd = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n";
     let group = "root:x:0:\nnogroup:x:65534:\n";
 
@@ -372,6 +392,31 @@ pub fn busybox_image_from(busybox: &Path) -> Result<Image> {
         json!({"Env": [format!("PATH={IMAGE_PATH}")], "Cmd": ["sh"]}),
         host_arch(),
         "tanto conformance fixtures.py: busybox-static rootfs",
+    )
+}
+
+/// The busybox image for arm64 from Debian's arm64 busybox-static at
+/// [`BUSYBOX_ARM64_BIN`] (its applets listed by this machine's busybox;
+/// built once per process).
+pub fn busybox_arm64_image() -> Result<Image> {
+    static IMAGE: OnceLock<std::result::Result<Image, String>> = OnceLock::new();
+    IMAGE.get_or_init(|| build_busybox_arm64_image().map_err(|e| format!("{e:#}"))).clone().map_err(anyhow::Error::msg)
+}
+
+fn build_busybox_arm64_image() -> Result<Image> {
+    let path = Path::new(BUSYBOX_ARM64_BIN);
+    let binary = std::fs::read(path).with_context(|| {
+        format!("`{BUSYBOX_ARM64_BIN}` not found: scripts/setup.sh unpacks it (apt-get download busybox-static:arm64)")
+    })?;
+    if elf_machine(&binary) != Some(0xb7) {
+        bail!("`{BUSYBOX_ARM64_BIN}` is not an aarch64 executable");
+    }
+    let tar = busybox_rootfs_tar_with(path, Path::new(BUSYBOX_BIN))?;
+    Image::from_layer_tar(
+        &tar,
+        json!({"Env": [format!("PATH={IMAGE_PATH}")], "Cmd": ["sh"]}),
+        "arm64",
+        "tanto fixtures: busybox-static (arm64) rootfs",
     )
 }
 

@@ -24,7 +24,10 @@ pub mod prereq;
 pub mod registry;
 
 pub use debian::{DebianImage, DEBIAN_IMAGES, DEBIAN_PYTHON, DEBIAN_PYTHON_PIP};
-pub use image::{busybox_image, busybox_image_from, busybox_rootfs_tar, host_arch, image_index, sha256_digest, Image};
+pub use image::{
+    busybox_arm64_image, busybox_image, busybox_image_from, busybox_rootfs_tar, host_arch, image_index, sha256_digest,
+    Image,
+};
 pub use registry::{engine_config, get_manifest, push_blob, push_image, push_manifest, write_engine_config, Registry};
 
 /// The repository and tags the busybox image is pushed under, as in the
@@ -32,8 +35,51 @@ pub use registry::{engine_config, get_manifest, push_blob, push_image, push_mani
 pub const BUSYBOX_REPOSITORY: &str = "library/busybox";
 pub const BUSYBOX_TAGS: &[&str] = &["1.36", "latest"];
 
-/// Builds busybox and pushes it to `addr` as `library/busybox:1.36` and
-/// `:latest`; returns the manifest digest.
-pub fn publish_busybox(addr: &str) -> anyhow::Result<String> {
-    push_image(addr, BUSYBOX_REPOSITORY, BUSYBOX_TAGS, &busybox_image()?)
+/// What [`publish_busybox`] pushed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedBusybox {
+    /// The host's busybox image (what `:1.36` serves).
+    pub manifest_digest: String,
+    /// The arm64 image's manifest, when this machine has Debian's arm64
+    /// busybox ([`image::BUSYBOX_ARM64_BIN`]) and is not arm64 itself.
+    pub arm64_manifest_digest: Option<String>,
+    /// The index of both that `:latest` serves then.
+    pub index_digest: Option<String>,
+}
+
+impl PublishedBusybox {
+    /// The digest `tag` serves.
+    pub fn digest_of(&self, tag: &str) -> &str {
+        match (&self.index_digest, tag) {
+            (Some(index), "latest") => index,
+            _ => &self.manifest_digest,
+        }
+    }
+}
+
+/// Builds busybox and pushes it to `addr` as `library/busybox:1.36` (the
+/// host's image) and `:latest` — a multi-platform index of the host's image
+/// and the arm64 one when Debian's arm64 busybox is there (see
+/// [`PublishedBusybox`]), else the host's image too.
+pub fn publish_busybox(addr: &str) -> anyhow::Result<PublishedBusybox> {
+    let host = busybox_image()?;
+    let manifest_digest = push_image(addr, BUSYBOX_REPOSITORY, &["1.36"], &host)?;
+    let arm64 = if host_arch() != "arm64" && prereq::Need::BusyboxArm64.missing().is_none() {
+        Some(busybox_arm64_image()?)
+    } else {
+        None
+    };
+    let Some(arm64) = arm64 else {
+        push_image(addr, BUSYBOX_REPOSITORY, &["latest"], &host)?;
+        return Ok(PublishedBusybox { manifest_digest, arm64_manifest_digest: None, index_digest: None });
+    };
+    let arm64_manifest_digest = push_image(addr, BUSYBOX_REPOSITORY, &[], &arm64)?;
+    let index = image_index(&[(&host, "linux", host_arch(), None), (&arm64, "linux", "arm64", Some("v8"))]);
+    let index_digest = push_manifest(addr, BUSYBOX_REPOSITORY, "latest", image::OCI_INDEX, &index)?;
+    anyhow::ensure!(index_digest.is_empty() || index_digest == sha256_digest(&index), "the registry changed the index");
+    Ok(PublishedBusybox {
+        manifest_digest,
+        arm64_manifest_digest: Some(arm64_manifest_digest),
+        index_digest: Some(sha256_digest(&index)),
+    })
 }

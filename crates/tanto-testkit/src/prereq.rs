@@ -21,6 +21,14 @@ pub enum Need {
     Registry,
     /// Debian's static `/bin/busybox` (the busybox image and root filesystems).
     Busybox,
+    /// Debian's arm64 busybox-static unpacked at `image::BUSYBOX_ARM64_BIN`
+    /// (the arm64 half of the multi-platform busybox image).
+    BusyboxArm64,
+    /// arm64 binaries run here through QEMU: an enabled binfmt_misc handler
+    /// with the F (fix-binary) flag, so it works inside containers — or
+    /// binfmt_misc mounted and QEMU's aarch64 emulator installed, so an
+    /// engine (root) registers that handler at start.
+    QemuArm64,
     /// The `crun` OCI runtime.
     Crun,
     /// The `runc` OCI runtime.
@@ -55,6 +63,8 @@ impl Need {
         Need::Root,
         Need::Registry,
         Need::Busybox,
+        Need::BusyboxArm64,
+        Need::QemuArm64,
         Need::Crun,
         Need::Runc,
         Need::OciRuntime,
@@ -90,6 +100,14 @@ impl Need {
                 .then(|| apt(&format!("`{}` is missing", crate::registry::REGISTRY_BIN), "docker-registry")),
             Need::Busybox => (!Path::new(crate::image::BUSYBOX_BIN).exists())
                 .then(|| apt(&format!("`{}` is missing", crate::image::BUSYBOX_BIN), "busybox-static")),
+            Need::BusyboxArm64 => {
+                let bin = crate::image::BUSYBOX_ARM64_BIN;
+                let is_arm64 = std::fs::read(bin).ok().and_then(|b| crate::image::elf_machine(&b)) == Some(0xb7);
+                (!is_arm64).then(|| {
+                    format!("`{bin}` is missing: run scripts/setup.sh (it unpacks `apt-get download busybox-static:arm64` there)")
+                })
+            }
+            Need::QemuArm64 => qemu_arm64_missing(),
             Need::Crun => (!runs("crun", &["--version"])).then(|| apt("`crun` is not installed", "crun")),
             Need::Runc => (!runs("runc", &["--version"])).then(|| apt("`runc` is not installed", "runc")),
             Need::OciRuntime => (Need::Crun.missing().is_some() && Need::Runc.missing().is_some())
@@ -186,6 +204,32 @@ fn runs(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// Why arm64 binaries do not run in containers here, if they do not: an
+/// enabled binfmt_misc handler for aarch64 ELF binaries with the F flag.
+fn qemu_arm64_missing() -> Option<String> {
+    let how = "install qemu-user-static and register its binfmt_misc handlers with the F flag (scripts/setup.sh does)";
+    if crate::host_arch() == "arm64" {
+        return None;
+    }
+    let dir = Path::new("/proc/sys/fs/binfmt_misc");
+    if !dir.join("register").exists() {
+        return Some(format!("binfmt_misc is not mounted at {}: {how}", dir.display()));
+    }
+    let fixed_aarch64 = std::fs::read_dir(dir).ok()?.flatten().any(|e| {
+        let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+        let has =
+            |prefix: &str, test: &dyn Fn(&str) -> bool| text.lines().any(|l| l.strip_prefix(prefix).is_some_and(test));
+        text.lines().next() == Some("enabled")
+            && has("flags: ", &|f| f.contains('F'))
+            // e_machine 0xb7 (aarch64) at bytes 18-19 of a 64-bit little-endian ELF
+            && has("magic ", &|m| m.starts_with("7f454c460201") && m.get(36..40) == Some("b700"))
+    });
+    let emulator = ["/usr/libexec/qemu-binfmt/aarch64-binfmt-P", "/usr/bin/qemu-aarch64-static"];
+    let engine_registers = emulator.iter().any(|p| Path::new(p).exists()) && Need::Root.missing().is_none();
+    (!fixed_aarch64 && !engine_registers)
+        .then(|| format!("no binfmt_misc handler with the F flag runs aarch64 binaries: {how}"))
 }
 
 fn static_cc_works() -> bool {

@@ -12,6 +12,7 @@ tanto_testkit::tests! {
     // test                                                prerequisites                      kind
     busybox_image_has_the_conformance_fixtures_layout:     [Busybox]                          sync;
     busybox_image_matches_fixtures_py:                     [Busybox, ConformanceFixtures]     sync;
+    busybox_arm64_image_has_the_same_layout:               [Busybox, BusyboxArm64]            sync;
     registry_serves_what_we_push_and_stops:                [Registry, Busybox]                sync;
     fixtures_binary_serves_detached_and_stops:             [Registry, Busybox]                sync;
     debian_images_by_name_and_cached_blobs_reassemble:     [Busybox]                          sync;
@@ -66,6 +67,39 @@ fn busybox_image_has_the_conformance_fixtures_layout() {
     assert_eq!(manifest["config"]["size"], serde_json::json!(image.config.len()));
 }
 
+/// (path, mode, entry type, data of regular files) of a gzip layer's entries.
+fn entries(layer: &[u8]) -> Vec<(String, u32, tar::EntryType, Vec<u8>)> {
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(layer));
+    let mut out = Vec::new();
+    for e in archive.entries().unwrap() {
+        let mut e = e.unwrap();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+        let h = e.header();
+        out.push((e.path().unwrap().to_string_lossy().into_owned(), h.mode().unwrap(), h.entry_type(), data));
+    }
+    out
+}
+
+/// The arm64 half of the multi-platform image: the same tree with Debian's
+/// arm64 busybox, and an arm64 config.
+fn busybox_arm64_image_has_the_same_layout() {
+    let host = busybox_image().unwrap();
+    let arm64 = tanto_testkit::busybox_arm64_image().unwrap();
+    let (h, a) = (entries(&host.layer), entries(&arm64.layer));
+    let shape = |v: &[(String, u32, tar::EntryType, Vec<u8>)]| -> Vec<(String, u32, tar::EntryType)> {
+        v.iter().map(|(p, m, t, _)| (p.clone(), *m, *t)).collect()
+    };
+    assert_eq!(shape(&h), shape(&a), "the same entries, modes and types");
+    let busybox =
+        |v: &[(String, u32, tar::EntryType, Vec<u8>)]| v.iter().find(|e| e.0 == "bin/busybox").unwrap().3.clone();
+    assert_eq!(tanto_testkit::image::elf_machine(&busybox(&a)), Some(0xb7), "aarch64");
+    assert_eq!(busybox(&a), std::fs::read(tanto_testkit::image::BUSYBOX_ARM64_BIN).unwrap());
+    let config: serde_json::Value = serde_json::from_slice(&arm64.config).unwrap();
+    assert_eq!((config["os"].as_str(), config["architecture"].as_str()), (Some("linux"), Some("arm64")));
+    assert_ne!(arm64.manifest_digest(), host.manifest_digest());
+}
+
 /// The same bytes as Python's fixture (uncompressed layer and config).
 fn busybox_image_matches_fixtures_py() {
     let image = busybox_image().expect("building busybox");
@@ -93,16 +127,38 @@ fn registry_serves_what_we_push_and_stops() {
     assert!(pid_alive(pid));
     let image = busybox_image().unwrap();
     let t = Instant::now();
-    let digest = tanto_testkit::publish_busybox(&addr).unwrap();
+    let published = tanto_testkit::publish_busybox(&addr).unwrap();
     eprintln!("pushed in {:?}", t.elapsed());
-    assert_eq!(digest, image.manifest_digest());
+    assert_eq!(published.manifest_digest, image.manifest_digest());
     // pushing again is fine (blobs exist)
-    tanto_testkit::publish_busybox(&addr).unwrap();
-    for tag in ["1.36", "latest"] {
+    assert_eq!(tanto_testkit::publish_busybox(&addr).unwrap(), published);
+    let index_type = "application/vnd.oci.image.index.v1+json";
+    // (tag, served digest, content type): `latest` is a two-platform index when the arm64 busybox is here
+    let latest = match &published.index_digest {
+        Some(index) => (index.clone(), index_type),
+        None => (image.manifest_digest(), "application/vnd.oci.image.manifest.v1+json"),
+    };
+    let cases = [("1.36", (image.manifest_digest(), "application/vnd.oci.image.manifest.v1+json")), ("latest", latest)];
+    for (tag, (digest, content_type)) in cases {
         let r = get_manifest(&addr, "library/busybox", tag).unwrap();
         assert_eq!(r.status, 200);
-        assert_eq!(sha256_digest(&r.body), digest);
-        assert_eq!(r.header("content-type"), Some("application/vnd.oci.image.manifest.v1+json"));
+        assert_eq!(sha256_digest(&r.body), digest, "{tag}");
+        assert_eq!(r.header("content-type"), Some(content_type), "{tag}");
+    }
+    if tanto_testkit::prereq::Need::BusyboxArm64.missing().is_none() {
+        let index: serde_json::Value =
+            serde_json::from_slice(&get_manifest(&addr, "library/busybox", "latest").unwrap().body).unwrap();
+        let platforms: Vec<String> = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                format!("{}/{}", m["platform"]["os"].as_str().unwrap(), m["platform"]["architecture"].as_str().unwrap())
+            })
+            .collect();
+        assert_eq!(platforms, [format!("linux/{}", tanto_testkit::host_arch()), "linux/arm64".to_string()]);
+        let arm64 = published.arm64_manifest_digest.as_deref().unwrap();
+        assert_eq!(get_manifest(&addr, "library/busybox", arm64).unwrap().status, 200);
     }
     let r = get_manifest(&addr, "library/busybox", "nosuch").unwrap();
     assert_eq!(r.status, 404);

@@ -22,7 +22,7 @@
 
 use serde::Serialize;
 
-use super::dispatch::{fields, Fields, Table};
+use super::dispatch::{fields, table, Fields};
 use super::objects::*;
 use super::service::{ServiceKind, ServiceObj};
 use super::sources::{GitRefObj, GitRepositoryObj};
@@ -173,15 +173,7 @@ pub fn service_addr(addr: &str) -> Result<(String, PortForward), ApiError> {
     Ok((host.to_string(), PortForward { frontend: Some(port), backend: port, protocol: protocol.into() }))
 }
 
-pub(super) static ADDRESS: Table<AddressObj> = Table::new(
-    "Address",
-    |o| match o {
-        Object::Address(v) => Some(v),
-        _ => None,
-    },
-    &[ADDRESS_FIELDS],
-    &[],
-);
+table!(pub(super) ADDRESS: AddressObj = "Address", Object::Address(v) => v, &[ADDRESS_FIELDS], &[]);
 
 static ADDRESS_FIELDS: Fields<AddressObj> = fields! { |api, addr, call, a|
     let v = addr.value.as_str();

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value as Json;
 use tanto_model::{FileAction, Ref};
 
-use super::dispatch::{fields, Fields, Table};
+use super::dispatch::{fields, table, Fields};
 use super::objects::DirectoryObj;
 use super::{file_op, leaf, resolved, Api, Object};
 use crate::dagger::ApiError;
@@ -45,15 +45,7 @@ impl ChangesetObj {
     }
 }
 
-pub(super) static CHANGESET: Table<ChangesetObj> = Table::new(
-    "Changeset",
-    |o| match o {
-        Object::Changeset(v) => Some(v),
-        _ => None,
-    },
-    &[CHANGESET_FIELDS],
-    &[],
-);
+table!(pub(super) CHANGESET: ChangesetObj = "Changeset", Object::Changeset(v) => v, &[CHANGESET_FIELDS], &[]);
 
 static CHANGESET_FIELDS: Fields<ChangesetObj> = fields! { |api, c, call, a|
     let strings = |v: Vec<String>| leaf(Json::Array(v.into_iter().map(Json::String).collect()));

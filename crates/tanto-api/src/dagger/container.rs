@@ -5,7 +5,7 @@ use tanto_model::{
     CacheSharing, CacheSource, ExecMount, ExecMountKind, ExecOp, Expect, FileAction, ImageLayerOp, Op, Ref, Vertex,
 };
 
-use super::dispatch::{fields, Fields, Table};
+use super::dispatch::{fields, table, Fields};
 use super::objects::*;
 use super::{file_op, leaf, paths, resolved, Api, Object};
 use crate::dagger::ApiError;
@@ -61,7 +61,7 @@ impl ContainerObj {
         Ok(paths::resolve(self.workdir(), &raw))
     }
 
-    fn set_mount(&mut self, target: String, source: MountSource) {
+    fn set_mount(&mut self, target: String, source: CtrMountSource) {
         self.mounts.retain(|m| m.target != target);
         self.mounts.push(CtrMount { target, source });
     }
@@ -81,14 +81,11 @@ impl ContainerObj {
     }
 }
 
-/// Container: its fields come from here (configuration, filesystem, exec)
-/// and from the files of the other parts (`surface`, `export`, `service`, `socket`).
-pub(super) static CONTAINER: Table<ContainerObj> = Table::new(
-    "Container",
-    |o| match o {
-        Object::Container(c) => Some(c),
-        _ => None,
-    },
+// Container: its fields come from here (configuration, filesystem, exec)
+// and from the files of the other parts (`surface`, `export`, `service`, `socket`).
+table!(
+    pub(super) CONTAINER: ContainerObj = "Container",
+    Object::Container(c) => c,
     &[
         FIELDS,
         super::surface::CONTAINER_FIELDS,
@@ -127,13 +124,16 @@ static FIELDS: Fields<ContainerObj> = fields! { |api, c, call, a|
     // --- configuration
     "withEnvVariable" => {
         let mut n = c.clone();
+        let name = a.string("name")?;
+        refuse_nul(&format!("`withEnvVariable`: the name `{}`", shown_nul(name)), name)?;
         let value = a.string("value")?;
+        refuse_nul(&format!("`withEnvVariable`: the value of `{name}`"), value)?;
         let value = if a.opt_bool("expand")?.unwrap_or(false) {
             paths::expand(value, &c.config.env)
         } else {
             value.to_string()
         };
-        n.config.env_set(a.string("name")?, &value);
+        n.config.env_set(name, &value);
         ctr(n)
     },
     "withoutEnvVariable" => {
@@ -157,6 +157,7 @@ static FIELDS: Fields<ContainerObj> = fields! { |api, c, call, a|
     "withWorkdir" => {
         let mut n = c.clone();
         n.config.workdir = c.path_arg(a, "path")?;
+        refuse_nul(&format!("`withWorkdir`: the path `{}`", shown_nul(&n.config.workdir)), &n.config.workdir)?;
         ctr(n)
     },
     "withoutWorkdir" => {
@@ -168,6 +169,7 @@ static FIELDS: Fields<ContainerObj> = fields! { |api, c, call, a|
     "withUser" => {
         let mut n = c.clone();
         n.config.user = a.string("name")?.to_string();
+        refuse_nul(&format!("`withUser`: the user `{}`", shown_nul(&n.config.user)), &n.config.user)?;
         ctr(n)
     },
     "withoutUser" => {
@@ -309,7 +311,7 @@ static FIELDS: Fields<ContainerObj> = fields! { |api, c, call, a|
         let mut n = c.clone();
         n.set_mount(
             path,
-            MountSource::Dir { dir, readonly: a.opt_bool("readOnly")?.unwrap_or(false), owner: opt_owner(a)? },
+            CtrMountSource::Dir { dir, readonly: a.opt_bool("readOnly")?.unwrap_or(false), owner: opt_owner(a)? },
         );
         ctr(n)
     },
@@ -317,7 +319,7 @@ static FIELDS: Fields<ContainerObj> = fields! { |api, c, call, a|
         let path = c.path_arg(a, "path")?;
         let file = api.load_file(a.get("source").unwrap_or(&Json::Null))?;
         let mut n = c.clone();
-        n.set_mount(path, MountSource::File { file, owner: opt_owner(a)? });
+        n.set_mount(path, CtrMountSource::File { file, owner: opt_owner(a)? });
         ctr(n)
     },
     "withMountedCache" => {
@@ -330,14 +332,14 @@ static FIELDS: Fields<ContainerObj> = fields! { |api, c, call, a|
         let mut n = c.clone();
         n.set_mount(
             path,
-            MountSource::Cache { volume, sharing: parse_sharing(a)?, source, owner: opt_owner(a)? },
+            CtrMountSource::Cache { volume, sharing: parse_sharing(a)?, source, owner: opt_owner(a)? },
         );
         ctr(n)
     },
     "withMountedTemp" => {
         let path = c.path_arg(a, "path")?;
         let mut n = c.clone();
-        n.set_mount(path, MountSource::Tmp { size: a.opt_int("size")?.filter(|s| *s > 0).map(|s| s as u64) });
+        n.set_mount(path, CtrMountSource::Tmp { size: a.opt_int("size")?.filter(|s| *s > 0).map(|s| s as u64) });
         ctr(n)
     },
     "withMountedSecret" => {
@@ -346,7 +348,7 @@ static FIELDS: Fields<ContainerObj> = fields! { |api, c, call, a|
         let mut n = c.clone();
         n.set_mount(
             path,
-            MountSource::Secret {
+            CtrMountSource::Secret {
                 secret,
                 mode: a.opt_int("mode")?.unwrap_or(0o400) as u32,
                 owner: opt_owner(a)?,
@@ -357,14 +359,14 @@ static FIELDS: Fields<ContainerObj> = fields! { |api, c, call, a|
     "withoutMount" => {
         let path = c.path_arg(a, "path")?;
         let mut n = c.clone();
-        n.mounts.retain(|m| m.target != path || matches!(m.source, MountSource::Socket { .. }));
+        n.mounts.retain(|m| m.target != path || matches!(m.source, CtrMountSource::Socket { .. }));
         ctr(n)
     },
     // Sockets are not mounts in Dagger's sense (`withoutMount` leaves them too).
     "mounts" => Ok(strings(
         &c.mounts
             .iter()
-            .filter(|m| !matches!(m.source, MountSource::Socket { .. }))
+            .filter(|m| !matches!(m.source, CtrMountSource::Socket { .. }))
             .map(|m| m.target.clone())
             .collect::<Vec<_>>(),
     )),
@@ -436,10 +438,10 @@ impl Api {
     pub(super) fn container_subpath(&self, c: &ContainerObj, path: &str, _dir: bool) -> Result<DirectoryObj, ApiError> {
         if let Some((m, rest)) = c.mount_for(path) {
             return match &m.source {
-                MountSource::Dir { dir, .. } => {
+                CtrMountSource::Dir { dir, .. } => {
                     Ok(DirectoryObj { root: dir.root.clone(), path: paths::within(&dir.path, &rest) })
                 }
-                MountSource::File { file, .. } if rest.is_empty() => {
+                CtrMountSource::File { file, .. } if rest.is_empty() => {
                     Ok(DirectoryObj { root: file.root.clone(), path: file.path.clone() })
                 }
                 _ => Err(format!(
@@ -470,6 +472,14 @@ impl Api {
         if a.opt_bool("expand")?.unwrap_or(false) {
             args = args.iter().map(|s| paths::expand(s, &c.config.env)).collect();
         }
+        for (i, arg) in args.iter().enumerate() {
+            refuse_nul(&format!("`withExec`: argument {} (`{}`)", i + 1, shown_nul(arg)), arg)?;
+        }
+        for kv in &c.config.env {
+            let (name, value) = kv.split_once('=').unwrap_or((kv, ""));
+            refuse_nul(&format!("`withExec`: environment variable `{}`", shown_nul(name)), name)?;
+            refuse_nul(&format!("`withExec`: the value of environment variable `{name}`"), value)?;
+        }
         let mut inputs: Vec<Ref> = Vec::new();
         let mut push = |r: &Option<Ref>| -> Option<u32> {
             r.as_ref().map(|r| {
@@ -481,16 +491,16 @@ impl Api {
         let mut mounts = Vec::with_capacity(c.mounts.len());
         for m in &c.mounts {
             let kind = match &m.source {
-                MountSource::Dir { dir, readonly, owner } => ExecMountKind::Dir {
+                CtrMountSource::Dir { dir, readonly, owner } => ExecMountKind::Dir {
                     input: push(&dir.root),
                     selector: dir.path.clone(),
                     readonly: *readonly,
                     owner: owner.clone(),
                 },
-                MountSource::File { file, owner } => {
+                CtrMountSource::File { file, owner } => {
                     ExecMountKind::File { input: push(&file.root), selector: file.path.clone(), owner: owner.clone() }
                 }
-                MountSource::Cache { volume, sharing, source, owner } => ExecMountKind::Cache {
+                CtrMountSource::Cache { volume, sharing, source, owner } => ExecMountKind::Cache {
                     volume: volume.key.clone(),
                     sharing: *sharing,
                     source: source
@@ -498,11 +508,11 @@ impl Api {
                         .and_then(|s| push(&s.root).map(|input| CacheSource { input, selector: s.path.clone() })),
                     owner: owner.clone(),
                 },
-                MountSource::Secret { secret, mode, owner } => {
+                CtrMountSource::Secret { secret, mode, owner } => {
                     ExecMountKind::Secret { secret: secret.identity.clone(), mode: *mode, owner: owner.clone() }
                 }
-                MountSource::Tmp { size } => ExecMountKind::Tmpfs { size: *size },
-                MountSource::Socket { socket, owner } => {
+                CtrMountSource::Tmp { size } => ExecMountKind::Tmpfs { size: *size },
+                CtrMountSource::Socket { socket, owner } => {
                     ExecMountKind::Socket { host_path: socket.host_path.clone(), owner: owner.clone() }
                 }
             };
@@ -535,7 +545,7 @@ impl Api {
         n.rootfs = Some(Ref::new(vertex.clone(), 0));
         let mut output = 0;
         for m in &mut n.mounts {
-            if let MountSource::Dir { dir, readonly: false, .. } = &mut m.source {
+            if let CtrMountSource::Dir { dir, readonly: false, .. } = &mut m.source {
                 output += 1;
                 *dir = DirectoryObj { root: Some(Ref::new(vertex.clone(), output)), path: "/".into() };
             }
@@ -543,6 +553,24 @@ impl Api {
         n.exec = Some(Ref::new(vertex, 0));
         Ok(n)
     }
+}
+
+/// Refuses a NUL byte in `value`, which becomes a C string of a process (its
+/// arguments, environment, working directory or user): the runtime would
+/// silently cut it short there. `what` names the value.
+fn refuse_nul(what: &str, value: &str) -> Result<(), ApiError> {
+    if value.contains('\0') {
+        return Err(format!(
+            "{what} contains a NUL byte (\\0), which a process's arguments, environment and paths cannot hold; remove it"
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// `s` with its NUL bytes shown as `\0`.
+fn shown_nul(s: &str) -> String {
+    s.replace('\0', "\\0")
 }
 
 /// An optional string argument; empty is the same as absent.

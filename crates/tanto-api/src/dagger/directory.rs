@@ -4,7 +4,7 @@ use serde_json::Value as Json;
 use tanto_model::{FileAction, Ref};
 
 use super::container::copy_dir_action;
-use super::dispatch::{fields, Fields, Table};
+use super::dispatch::{fields, table, Fields};
 use super::objects::*;
 use super::{file_op, leaf, paths, resolved, Api, Object};
 use crate::dagger::ApiError;
@@ -39,27 +39,16 @@ pub(super) fn dir(d: DirectoryObj) -> Result<Resolved, ApiError> {
     Ok(resolved(Object::Directory(d)))
 }
 
-/// Directory: its fields come from here and from `surface`.
-pub(super) static DIRECTORY: Table<DirectoryObj> = Table::new(
-    "Directory",
-    |o| match o {
-        Object::Directory(d) => Some(d),
-        _ => None,
-    },
+// Directory: its fields come from here and from `surface`.
+table!(
+    pub(super) DIRECTORY: DirectoryObj = "Directory",
+    Object::Directory(d) => d,
     &[DIRECTORY_FIELDS, super::surface::DIRECTORY_FIELDS],
     &[],
 );
 
-/// File: its fields come from here and from `surface`.
-pub(super) static FILE: Table<FileObj> = Table::new(
-    "File",
-    |o| match o {
-        Object::File(f) => Some(f),
-        _ => None,
-    },
-    &[FILE_FIELDS, super::surface::FILE_FIELDS],
-    &[],
-);
+// File: its fields come from here and from `surface`.
+table!(pub(super) FILE: FileObj = "File", Object::File(f) => f, &[FILE_FIELDS, super::surface::FILE_FIELDS], &[]);
 
 static DIRECTORY_FIELDS: Fields<DirectoryObj> = fields! { |api, d, call, a|
     "entries" => {

@@ -6,8 +6,17 @@
 //! handler index is built once, on first use. A field no table lists fails
 //! with `not implemented yet: Type.field`, and the coverage report
 //! (`super::coverage`) reads the same tables, so it cannot drift from what
-//! is served. Adding a type is adding a table and listing it in
-//! `super::TABLES`.
+//! is served. Adding a type is an `Object` variant, a [`table!`] and a line
+//! in `super::TABLES`, e.g.
+//!
+//! ```ignore
+//! table!(pub(super) MODULE_SOURCE: ModuleSourceObj = "ModuleSource",
+//!        Object::ModuleSource(m) => m, &[MODULE_SOURCE_FIELDS], &[]);
+//! static MODULE_SOURCE_FIELDS: Fields<ModuleSourceObj> = fields! { |api, m, call, a|
+//!     "kind" => Ok(leaf(m.kind.wire())),
+//!     "withSourceSubpath" => { ... },
+//! };
+//! ```
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -69,7 +78,24 @@ macro_rules! field {
         $crate::dagger::dispatch::field!([|$api, $obj, $call, $a| $(let $p = $e;)*] $body)
     };
 }
-pub(crate) use {field, fields};
+
+/// A type's table: `table!(vis NAME: T = "Type", Object::Variant(v) => v, &[parts], &[families]);`
+/// (the pattern picks this type's objects out of [`Object`]).
+macro_rules! table {
+    ($(#[$m:meta])* $vis:vis $name:ident: $t:ty = $type_name:literal, $pat:pat => $v:expr, $parts:expr, $families:expr $(,)?) => {
+        $(#[$m])*
+        $vis static $name: $crate::dagger::dispatch::Table<$t> = $crate::dagger::dispatch::Table::new(
+            $type_name,
+            |o| match o {
+                $pat => Some($v),
+                _ => None,
+            },
+            $parts,
+            $families,
+        );
+    };
+}
+pub(crate) use {field, fields, table};
 
 /// The fields of one object type.
 pub(crate) struct Table<T: 'static> {
@@ -159,7 +185,7 @@ static BY_TYPE: LazyLock<HashMap<&'static str, &'static dyn ObjectFields>> = Laz
 });
 
 /// The table of `type_name`, if the API serves that type.
-pub(crate) fn table(type_name: &str) -> Option<&'static dyn ObjectFields> {
+pub(crate) fn table_of(type_name: &str) -> Option<&'static dyn ObjectFields> {
     BY_TYPE.get(type_name).copied()
 }
 
@@ -171,12 +197,12 @@ pub(crate) fn is_common(type_name: &str, field: &str) -> bool {
 
 /// Whether the API serves `type_name.field`.
 pub fn implements(type_name: &str, field: &str) -> bool {
-    table(type_name).is_some_and(|t| is_common(type_name, field) || t.serves(field))
+    table_of(type_name).is_some_and(|t| is_common(type_name, field) || t.serves(field))
 }
 
 /// Whether the API has a table for `type_name`.
 pub fn serves_type(type_name: &str) -> bool {
-    table(type_name).is_some()
+    table_of(type_name).is_some()
 }
 
 #[cfg(test)]

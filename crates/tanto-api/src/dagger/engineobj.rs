@@ -6,20 +6,12 @@
 use serde_json::Value as Json;
 use tanto_contract::cache::{CacheEntry, CacheEntrySet, CachePolicy, EngineInfo, PruneRequest};
 
-use super::dispatch::{fields, Fields, Table};
+use super::dispatch::{fields, table, Fields};
 use super::{leaf, resolved, Api, Object};
 use crate::dagger::ApiError;
 use tanto_gql::Resolved;
 
-pub(super) static ENGINE: Table<EngineInfo> = Table::new(
-    "Engine",
-    |o| match o {
-        Object::Engine(v) => Some(v),
-        _ => None,
-    },
-    &[ENGINE_FIELDS],
-    &[],
-);
+table!(pub(super) ENGINE: EngineInfo = "Engine", Object::Engine(v) => v, &[ENGINE_FIELDS], &[]);
 
 static ENGINE_FIELDS: Fields<EngineInfo> = fields! { |api, e, call, a|
     "name" => Ok(leaf(e.name.clone())),
@@ -27,15 +19,7 @@ static ENGINE_FIELDS: Fields<EngineInfo> = fields! { |api, e, call, a|
     "localCache" => Ok(resolved(Object::EngineCache(api.engine.cache.cache_policy().await?))),
 };
 
-pub(super) static ENGINE_CACHE: Table<CachePolicy> = Table::new(
-    "EngineCache",
-    |o| match o {
-        Object::EngineCache(v) => Some(v),
-        _ => None,
-    },
-    &[ENGINE_CACHE_FIELDS],
-    &[],
-);
+table!(pub(super) ENGINE_CACHE: CachePolicy = "EngineCache", Object::EngineCache(v) => v, &[ENGINE_CACHE_FIELDS], &[]);
 
 static ENGINE_CACHE_FIELDS: Fields<CachePolicy> = fields! { |api, c, call, a|
     "maxUsedSpace" => Ok(leaf(c.max_used_space)),
@@ -60,12 +44,9 @@ static ENGINE_CACHE_FIELDS: Fields<CachePolicy> = fields! { |api, c, call, a|
     },
 };
 
-pub(super) static ENGINE_CACHE_ENTRY_SET: Table<CacheEntrySet> = Table::new(
-    "EngineCacheEntrySet",
-    |o| match o {
-        Object::EngineCacheEntrySet(v) => Some(v),
-        _ => None,
-    },
+table!(
+    pub(super) ENGINE_CACHE_ENTRY_SET: CacheEntrySet = "EngineCacheEntrySet",
+    Object::EngineCacheEntrySet(v) => v,
     &[ENGINE_CACHE_ENTRY_SET_FIELDS],
     &[],
 );
@@ -78,12 +59,9 @@ static ENGINE_CACHE_ENTRY_SET_FIELDS: Fields<CacheEntrySet> = fields! { |api, s,
     },
 };
 
-pub(super) static ENGINE_CACHE_ENTRY: Table<CacheEntry> = Table::new(
-    "EngineCacheEntry",
-    |o| match o {
-        Object::EngineCacheEntry(v) => Some(v),
-        _ => None,
-    },
+table!(
+    pub(super) ENGINE_CACHE_ENTRY: CacheEntry = "EngineCacheEntry",
+    Object::EngineCacheEntry(v) => v,
     &[ENGINE_CACHE_ENTRY_FIELDS],
     &[],
 );

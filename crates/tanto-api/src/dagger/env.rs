@@ -15,7 +15,7 @@ use serde::{Serialize, Serializer};
 use serde_json::Value as Json;
 use tanto_model::StableHasher;
 
-use super::dispatch::{field, fields, Fields, Table};
+use super::dispatch::{field, fields, table, Fields, Handler};
 use super::objects::DirectoryObj;
 use super::{leaf, resolved, Api, Object};
 use crate::dagger::ApiError;
@@ -120,35 +120,27 @@ impl Api {
     }
 }
 
-/// Env; `with<T>Input` and `with<T>Output` for every `T` by name.
-pub(super) static ENV: Table<EnvObj> = Table::new(
-    "Env",
-    |o| match o {
-        Object::Env(e) => Some(e),
-        _ => None,
-    },
+// Env; `with<T>Input` and `with<T>Output` for every `T` by name.
+table!(
+    pub(super) ENV: EnvObj = "Env",
+    Object::Env(e) => e,
     &[ENV_FIELDS],
-    &[
-        (
-            "with",
-            "Input",
-            field!(|api, e, call, a| {
-                let t = binding_type(call.field, "Input");
-                let value = api.load(a.get("value").unwrap_or(&Json::Null), Some(t))?;
-                let b = binding(a, t, BindingValue::Object(value))?;
-                changed(e, |n| upsert(&mut n.inputs, b))
-            }),
-        ),
-        (
-            "with",
-            "Output",
-            field!(|api, e, call, a| {
-                let b = binding(a, binding_type(call.field, "Output"), BindingValue::Null)?;
-                changed(e, |n| upsert(&mut n.outputs, b))
-            }),
-        ),
-    ],
+    &[("with", "Input", WITH_INPUT), ("with", "Output", WITH_OUTPUT)],
 );
+
+/// `with<T>Input(name, value, description)`: `value` must be a `T`.
+const WITH_INPUT: Handler<EnvObj> = field!(|api, e, call, a| {
+    let t = binding_type(call.field, "Input");
+    let value = api.load(a.get("value").unwrap_or(&Json::Null), Some(t))?;
+    let b = binding(a, t, BindingValue::Object(value))?;
+    changed(e, |n| upsert(&mut n.inputs, b))
+});
+
+/// `with<T>Output(name, description)`: a declared output of type `T`.
+const WITH_OUTPUT: Handler<EnvObj> = field!(|api, e, call, a| {
+    let b = binding(a, binding_type(call.field, "Output"), BindingValue::Null)?;
+    changed(e, |n| upsert(&mut n.outputs, b))
+});
 
 static ENV_FIELDS: Fields<EnvObj> = fields! { |api, e, call, a|
     "input" => find(&e.inputs, "input", a.string("name")?),
@@ -167,13 +159,10 @@ static ENV_FIELDS: Fields<EnvObj> = fields! { |api, e, call, a|
     },
 };
 
-/// Binding; `as<T>` for every object type `T` by name.
-pub(super) static BINDING: Table<BindingObj> = Table::new(
-    "Binding",
-    |o| match o {
-        Object::Binding(b) => Some(b),
-        _ => None,
-    },
+// Binding; `as<T>` for every object type `T` by name.
+table!(
+    pub(super) BINDING: BindingObj = "Binding",
+    Object::Binding(b) => b,
     &[BINDING_FIELDS],
     &[("as", "", field!(|api, b, call, a| binding_as(b, call.field)))],
 );

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::dispatch::{fields, Fields, Table};
+use super::dispatch::{fields, table, Fields};
 use super::dockerfile::expand_env_value;
 use super::objects::*;
 use super::{file_op, leaf, paths, resolved, Api, Object};
@@ -77,15 +77,7 @@ impl EnvFileObj {
     }
 }
 
-pub(super) static ENV_FILE: Table<EnvFileObj> = Table::new(
-    "EnvFile",
-    |o| match o {
-        Object::EnvFile(v) => Some(v),
-        _ => None,
-    },
-    &[ENV_FILE_FIELDS],
-    &[],
-);
+table!(pub(super) ENV_FILE: EnvFileObj = "EnvFile", Object::EnvFile(v) => v, &[ENV_FILE_FIELDS], &[]);
 
 static ENV_FILE_FIELDS: Fields<EnvFileObj> = fields! { |api, e, call, a|
     let env = |e: EnvFileObj| -> Result<Resolved, ApiError> { Ok(resolved(Object::EnvFile(e))) };

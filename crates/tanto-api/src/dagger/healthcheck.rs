@@ -4,16 +4,13 @@
 
 use serde_json::json;
 
-use super::dispatch::{fields, Fields, Table};
+use super::dispatch::{fields, table, Fields};
 use super::{leaf, Object};
 use tanto_contract::image::Healthcheck;
 
-pub(super) static HEALTHCHECK: Table<Healthcheck> = Table::new(
-    "HealthcheckConfig",
-    |o| match o {
-        Object::Healthcheck(v) => Some(v),
-        _ => None,
-    },
+table!(
+    pub(super) HEALTHCHECK: Healthcheck = "HealthcheckConfig",
+    Object::Healthcheck(v) => v,
     &[HEALTHCHECK_FIELDS],
     &[],
 );

@@ -3,21 +3,13 @@
 //! podman image store (`containerImage`).
 //! Host paths are relative to the session's working directory (`--workdir`).
 
-use super::dispatch::{fields, Fields, Table};
+use super::dispatch::{fields, table, Fields};
 use super::objects::*;
 use super::{leaf, resolved, Object};
 use tanto_gql::Resolved;
 
-/// Host: its fields come from here and from `service` (`tunnel`, `service`).
-pub(super) static HOST: Table<HostObj> = Table::new(
-    "Host",
-    |o| match o {
-        Object::Host(h) => Some(h),
-        _ => None,
-    },
-    &[FIELDS, super::service::HOST_FIELDS],
-    &[],
-);
+// Host: its fields come from here and from `service` (`tunnel`, `service`).
+table!(pub(super) HOST: HostObj = "Host", Object::Host(h) => h, &[FIELDS, super::service::HOST_FIELDS], &[]);
 
 static FIELDS: Fields<HostObj> = fields! { |api, h, call, a|
     "directory" => {

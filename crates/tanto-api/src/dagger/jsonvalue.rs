@@ -5,7 +5,7 @@
 use serde::Serialize;
 use serde_json::Value as Json;
 
-use super::dispatch::{fields, Fields, Table};
+use super::dispatch::{fields, table, Fields};
 use super::objects::FileObj;
 use super::{leaf, resolved, Api, Object};
 use crate::dagger::ApiError;
@@ -61,15 +61,7 @@ fn with_field(mut v: Json, path: &[String], value: Json) -> Result<Json, String>
     Ok(v)
 }
 
-pub(super) static JSON_VALUE: Table<JsonValueObj> = Table::new(
-    "JSONValue",
-    |o| match o {
-        Object::JsonValue(v) => Some(v),
-        _ => None,
-    },
-    &[JSON_VALUE_FIELDS],
-    &[],
-);
+table!(pub(super) JSON_VALUE: JsonValueObj = "JSONValue", Object::JsonValue(v) => v, &[JSON_VALUE_FIELDS], &[]);
 
 static JSON_VALUE_FIELDS: Fields<JsonValueObj> = fields! { |api, j, call, a|
     let new = |value: Json| -> Result<Resolved, ApiError> { Ok(resolved(Object::JsonValue(JsonValueObj { value }))) };
@@ -120,15 +112,7 @@ static JSON_VALUE_FIELDS: Fields<JsonValueObj> = fields! { |api, j, call, a|
     },
 };
 
-pub(super) static ERROR: Table<ErrorObj> = Table::new(
-    "Error",
-    |o| match o {
-        Object::Error(v) => Some(v),
-        _ => None,
-    },
-    &[ERROR_FIELDS],
-    &[],
-);
+table!(pub(super) ERROR: ErrorObj = "Error", Object::Error(v) => v, &[ERROR_FIELDS], &[]);
 
 static ERROR_FIELDS: Fields<ErrorObj> = fields! { |api, e, call, a|
     "message" => Ok(leaf(e.message.clone())),
@@ -143,15 +127,7 @@ static ERROR_FIELDS: Fields<ErrorObj> = fields! { |api, e, call, a|
     },
 };
 
-pub(super) static ERROR_VALUE: Table<ErrorValueObj> = Table::new(
-    "ErrorValue",
-    |o| match o {
-        Object::ErrorValue(v) => Some(v),
-        _ => None,
-    },
-    &[ERROR_VALUE_FIELDS],
-    &[],
-);
+table!(pub(super) ERROR_VALUE: ErrorValueObj = "ErrorValue", Object::ErrorValue(v) => v, &[ERROR_VALUE_FIELDS], &[]);
 
 static ERROR_VALUE_FIELDS: Fields<ErrorValueObj> = fields! { |api, v, call, a|
     "name" => Ok(leaf(v.name.clone())),

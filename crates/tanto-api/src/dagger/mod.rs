@@ -49,7 +49,7 @@ use tanto_contract::fs::{SearchMatch, Submatch};
 use tanto_contract::host::Workspace;
 use tanto_contract::{Engine, EngineError};
 
-use dispatch::{fields, Table};
+use dispatch::{fields, table};
 use tanto_gql::{FieldCall, FieldError, Obj, Resolved, Resolver};
 
 /// Every object value the API hands out.
@@ -186,7 +186,8 @@ pub(crate) fn leaf(v: impl Into<Json>) -> Resolved {
     Resolved::Leaf(v.into())
 }
 
-pub(crate) fn not_implemented(call: &FieldCall<'_>) -> ApiError {
+/// The error of a field no table serves (only the dispatcher makes it, so the coverage report is exact).
+fn not_implemented(call: &FieldCall<'_>) -> ApiError {
     ApiError::from(format!("not implemented yet: {}.{}", call.type_name, call.field))
 }
 
@@ -313,7 +314,7 @@ impl Api {
             }
             _ => {}
         }
-        match dispatch::table(object.type_name()).and_then(|t| t.resolve(self, object, call)) {
+        match dispatch::table_of(object.type_name()).and_then(|t| t.resolve(self, object, call)) {
             Some(f) => f.await,
             None => Err(not_implemented(call)),
         }
@@ -370,74 +371,38 @@ static TABLES: &[&dyn dispatch::ObjectFields] = &[
     &workspace::WORKSPACE,
 ];
 
-/// A cache volume has no fields of its own yet (its ID aside).
-static CACHE_VOLUME: Table<CacheVolumeObj> = Table::new(
-    "CacheVolume",
-    |o| match o {
-        Object::CacheVolume(c) => Some(c),
-        _ => None,
-    },
-    &[],
-    &[],
-);
+// A cache volume has no fields of its own yet (its ID aside).
+table!(CACHE_VOLUME: CacheVolumeObj = "CacheVolume", Object::CacheVolume(c) => c, &[], &[]);
+table!(SECRET: SecretObj = "Secret", Object::Secret(s) => s, &[SECRET_FIELDS], &[]);
+table!(ENV_VARIABLE: EnvVariableObj = "EnvVariable", Object::EnvVariable(v) => v, &[ENV_VARIABLE_FIELDS], &[]);
+table!(LABEL: LabelObj = "Label", Object::Label(l) => l, &[LABEL_FIELDS], &[]);
+table!(PORT: Port = "Port", Object::Port(p) => p, &[PORT_FIELDS], &[]);
 
-static SECRET: Table<SecretObj> = Table::new(
-    "Secret",
-    |o| match o {
-        Object::Secret(s) => Some(s),
-        _ => None,
+static SECRET_FIELDS: dispatch::Fields<SecretObj> = fields! { |api, s, call, a|
+    "name" => Ok(leaf(s.name.clone())),
+    "uri" => Ok(leaf(s.uri.clone())),
+    "plaintext" => {
+        let v = api.engine.secrets.secret_plaintext(&s.identity).await?;
+        Ok(leaf(String::from_utf8_lossy(&v).into_owned()))
     },
-    &[fields! { |api, s, call, a|
-        "name" => Ok(leaf(s.name.clone())),
-        "uri" => Ok(leaf(s.uri.clone())),
-        "plaintext" => {
-            let v = api.engine.secrets.secret_plaintext(&s.identity).await?;
-            Ok(leaf(String::from_utf8_lossy(&v).into_owned()))
-        },
-    }],
-    &[],
-);
+};
 
-static ENV_VARIABLE: Table<EnvVariableObj> = Table::new(
-    "EnvVariable",
-    |o| match o {
-        Object::EnvVariable(v) => Some(v),
-        _ => None,
-    },
-    &[fields! { |api, v, call, a|
-        "name" => Ok(leaf(v.name.clone())),
-        "value" => Ok(leaf(v.value.clone())),
-    }],
-    &[],
-);
+static ENV_VARIABLE_FIELDS: dispatch::Fields<EnvVariableObj> = fields! { |api, v, call, a|
+    "name" => Ok(leaf(v.name.clone())),
+    "value" => Ok(leaf(v.value.clone())),
+};
 
-static LABEL: Table<LabelObj> = Table::new(
-    "Label",
-    |o| match o {
-        Object::Label(l) => Some(l),
-        _ => None,
-    },
-    &[fields! { |api, l, call, a|
-        "name" => Ok(leaf(l.name.clone())),
-        "value" => Ok(leaf(l.value.clone())),
-    }],
-    &[],
-);
+static LABEL_FIELDS: dispatch::Fields<LabelObj> = fields! { |api, l, call, a|
+    "name" => Ok(leaf(l.name.clone())),
+    "value" => Ok(leaf(l.value.clone())),
+};
 
-static PORT: Table<Port> = Table::new(
-    "Port",
-    |o| match o {
-        Object::Port(p) => Some(p),
-        _ => None,
-    },
-    &[fields! { |api, p, call, a|
-        "port" => Ok(leaf(p.port)),
-        "protocol" => Ok(leaf(p.protocol.clone())),
-        "description" => Ok(p.description.clone().map(leaf).unwrap_or(Resolved::Null)),
-        "experimentalSkipHealthcheck" => Ok(leaf(p.skip_healthcheck)),
-    }],
-    &[],
-);
+static PORT_FIELDS: dispatch::Fields<Port> = fields! { |api, p, call, a|
+    "port" => Ok(leaf(p.port)),
+    "protocol" => Ok(leaf(p.protocol.clone())),
+    "description" => Ok(p.description.clone().map(leaf).unwrap_or(Resolved::Null)),
+    "experimentalSkipHealthcheck" => Ok(leaf(p.skip_healthcheck)),
+};
 
 impl Api {
     async fn sync(&self, object: &Object) -> Result<(), ApiError> {

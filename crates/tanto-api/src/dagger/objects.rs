@@ -50,7 +50,7 @@ pub struct SecretObj {
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum MountSource {
+pub enum CtrMountSource {
     Dir {
         dir: DirectoryObj,
         readonly: bool,
@@ -96,7 +96,7 @@ pub(crate) fn owner(a: &Args) -> Result<Owner, ApiError> {
 #[derive(Debug, Clone, Serialize)]
 pub struct CtrMount {
     pub target: String,
-    pub source: MountSource,
+    pub source: CtrMountSource,
 }
 
 #[derive(Debug, Clone, Serialize)]

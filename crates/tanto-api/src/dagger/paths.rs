@@ -1,19 +1,6 @@
 //! Path and environment helpers shared by the resolvers.
 
-/// Lexically cleans an absolute path (`.`/`..`/duplicate slashes); never above `/`.
-pub fn clean_abs(p: &str) -> String {
-    let mut out: Vec<&str> = Vec::new();
-    for c in p.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                out.pop();
-            }
-            c => out.push(c),
-        }
-    }
-    format!("/{}", out.join("/"))
-}
+pub use tanto_model::path::clean_abs;
 
 /// `p` made absolute against `base` (an absolute directory).
 pub fn resolve(base: &str, p: &str) -> String {

@@ -2,7 +2,7 @@
 
 use tanto_model::FileAction;
 
-use super::dispatch::{field, fields, Fields, Table};
+use super::dispatch::{field, fields, table, Fields};
 use super::objects::*;
 use super::{file_op, leaf, paths, resolved, Api, Object};
 use crate::dagger::ApiError;
@@ -11,13 +11,10 @@ use tanto_gql::{Args, Resolved};
 /// The Dagger API version tanto serves.
 pub const API_VERSION: &str = "v0.21.11";
 
-/// Query: the root's fields come from here and from `typedefs` (the type system values).
-pub(super) static QUERY: Table<()> = Table::new(
-    "Query",
-    |o| match o {
-        Object::Query => Some(&()),
-        _ => None,
-    },
+// Query: the root's fields come from here and from `typedefs` (the type system values).
+table!(
+    pub(super) QUERY: () = "Query",
+    Object::Query => &(),
     &[FIELDS, super::typedefs::QUERY_FIELDS],
     &[("load", "FromID", field!(|api, q, call, a| load_from_id(api, call.field, a)))],
 );

@@ -5,7 +5,7 @@
 use serde_json::Value as Json;
 use tanto_contract::fs::{SearchMatch, SearchOptions, Submatch};
 
-use super::dispatch::{fields, Fields, Table};
+use super::dispatch::{fields, table, Fields};
 use super::{leaf, paths, resolved, Api, Object};
 use crate::dagger::ApiError;
 use tanto_gql::{Args, Resolved};
@@ -32,12 +32,9 @@ pub fn search_options(a: &Args) -> Result<SearchOptions, ApiError> {
     })
 }
 
-pub(super) static SEARCH_RESULT: Table<SearchMatch> = Table::new(
-    "SearchResult",
-    |o| match o {
-        Object::SearchResult(v) => Some(v),
-        _ => None,
-    },
+table!(
+    pub(super) SEARCH_RESULT: SearchMatch = "SearchResult",
+    Object::SearchResult(v) => v,
     &[SEARCH_RESULT_FIELDS],
     &[],
 );
@@ -52,12 +49,9 @@ static SEARCH_RESULT_FIELDS: Fields<SearchMatch> = fields! { |api, r, call, a|
     },
 };
 
-pub(super) static SEARCH_SUBMATCH: Table<Submatch> = Table::new(
-    "SearchSubmatch",
-    |o| match o {
-        Object::SearchSubmatch(v) => Some(v),
-        _ => None,
-    },
+table!(
+    pub(super) SEARCH_SUBMATCH: Submatch = "SearchSubmatch",
+    Object::SearchSubmatch(v) => v,
     &[SEARCH_SUBMATCH_FIELDS],
     &[],
 );

@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::Value as Json;
 use tanto_model::{Digest, Ref, ServiceBinding, StableHasher};
 
-use super::dispatch::{fields, Fields, Table};
+use super::dispatch::{fields, table, Fields};
 use super::objects::*;
 use super::{leaf, resolved, Api, Object};
 use tanto_contract::service::{PortForward, ServiceSpec, ServiceSpecKind};
@@ -188,15 +188,7 @@ pub(super) static HOST_FIELDS: Fields<HostObj> = fields! { |api, h, call, a|
     },
 };
 
-pub(super) static SERVICE: Table<ServiceObj> = Table::new(
-    "Service",
-    |o| match o {
-        Object::Service(s) => Some(s),
-        _ => None,
-    },
-    &[FIELDS],
-    &[],
-);
+table!(pub(super) SERVICE: ServiceObj = "Service", Object::Service(s) => s, &[FIELDS], &[]);
 
 static FIELDS: Fields<ServiceObj> = fields! { |api, s, call, a|
     "hostname" => match &s.kind {

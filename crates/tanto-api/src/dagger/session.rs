@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::dispatch::{fields, Table};
+use super::dispatch::{fields, table, Fields};
 use super::Object;
 use crate::dagger::ApiError;
 
@@ -26,16 +26,10 @@ pub fn no_function_call_context(field: &str) -> ApiError {
     ))
 }
 
-pub(super) static CLOUD: Table<CloudObj> = Table::new(
-    "Cloud",
-    |o| match o {
-        Object::Cloud(c) => Some(c),
-        _ => None,
-    },
-    &[fields! { |api, c, call, a|
-        "traceURL" => Err(ApiError::from(
-            "Cloud.traceURL: tanto is not connected to Dagger Cloud, so there is no trace URL; follow the run in the session's progress output instead",
-        )),
-    }],
-    &[],
-);
+table!(pub(super) CLOUD: CloudObj = "Cloud", Object::Cloud(c) => c, &[CLOUD_FIELDS], &[]);
+
+static CLOUD_FIELDS: Fields<CloudObj> = fields! { |api, c, call, a|
+    "traceURL" => Err(ApiError::from(
+        "Cloud.traceURL: tanto is not connected to Dagger Cloud, so there is no trace URL; follow the run in the session's progress output instead",
+    )),
+};

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use super::container::ctr;
-use super::dispatch::{fields, Fields, Table};
+use super::dispatch::{fields, table, Fields};
 use super::objects::*;
 use super::{Api, Object};
 use crate::dagger::ApiError;
@@ -31,16 +31,8 @@ impl Api {
     }
 }
 
-/// A socket has no fields of its own yet (its ID aside).
-pub(super) static SOCKET: Table<SocketObj> = Table::new(
-    "Socket",
-    |o| match o {
-        Object::Socket(s) => Some(s),
-        _ => None,
-    },
-    &[],
-    &[],
-);
+// A socket has no fields of its own yet (its ID aside).
+table!(pub(super) SOCKET: SocketObj = "Socket", Object::Socket(s) => s, &[], &[]);
 
 /// `withUnixSocket(path, source, owner, expand)` and `withoutUnixSocket(path, expand)` of Container.
 pub(super) static CONTAINER_FIELDS: Fields<ContainerObj> = fields! { |api, c, call, a|
@@ -50,13 +42,13 @@ pub(super) static CONTAINER_FIELDS: Fields<ContainerObj> = fields! { |api, c, ca
         let owner = opt_owner(a)?;
         let mut n = c.clone();
         n.mounts.retain(|m| m.target != path);
-        n.mounts.push(CtrMount { target: path, source: MountSource::Socket { socket, owner } });
+        n.mounts.push(CtrMount { target: path, source: CtrMountSource::Socket { socket, owner } });
         ctr(n)
     },
     "withoutUnixSocket" => {
         let path = c.path_arg(a, "path")?;
         let mut n = c.clone();
-        n.mounts.retain(|m| !(m.target == path && matches!(m.source, MountSource::Socket { .. })));
+        n.mounts.retain(|m| !(m.target == path && matches!(m.source, CtrMountSource::Socket { .. })));
         ctr(n)
     },
 };

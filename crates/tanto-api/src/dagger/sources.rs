@@ -5,7 +5,7 @@ use serde_json::Value as Json;
 use tanto_contract::git::{pick_ref, GitAuth, GitRepo, RefKind};
 use tanto_model::{Digest, DigestError, FileAction, GitOp, HttpOp, Op, Ref, Vertex};
 
-use super::dispatch::{fields, Fields, Table};
+use super::dispatch::{fields, table, Fields};
 use super::objects::{DirectoryObj, FileObj};
 use super::{leaf, resolved, Api, Object};
 use crate::dagger::ApiError;
@@ -75,12 +75,9 @@ fn version_key(tag: &str) -> Option<Vec<u64>> {
     parts.filter(|p| !p.is_empty() && !v.contains('-'))
 }
 
-pub(super) static GIT_REPOSITORY: Table<GitRepositoryObj> = Table::new(
-    "GitRepository",
-    |o| match o {
-        Object::GitRepository(v) => Some(v),
-        _ => None,
-    },
+table!(
+    pub(super) GIT_REPOSITORY: GitRepositoryObj = "GitRepository",
+    Object::GitRepository(v) => v,
     &[GIT_REPOSITORY_FIELDS],
     &[],
 );
@@ -124,15 +121,7 @@ static GIT_REPOSITORY_FIELDS: Fields<GitRepositoryObj> = fields! { |api, g, call
     },
 };
 
-pub(super) static GIT_REF: Table<GitRefObj> = Table::new(
-    "GitRef",
-    |o| match o {
-        Object::GitRef(v) => Some(v),
-        _ => None,
-    },
-    &[GIT_REF_FIELDS],
-    &[],
-);
+table!(pub(super) GIT_REF: GitRefObj = "GitRef", Object::GitRef(v) => v, &[GIT_REF_FIELDS], &[]);
 
 static GIT_REF_FIELDS: Fields<GitRefObj> = fields! { |api, r, call, a|
     "commit" => Ok(leaf(api.resolve_git_ref(r).await?.0)),

@@ -8,7 +8,7 @@ use tanto_model::{FileAction, PatchSource, Ref};
 
 use super::container::ctr;
 use super::directory::dir;
-use super::dispatch::{fields, Fields, Table};
+use super::dispatch::{fields, table, Fields};
 use super::objects::*;
 use super::{file_op, leaf, paths, resolved, Api, Object};
 use crate::dagger::ApiError;
@@ -282,15 +282,7 @@ pub(super) static FILE_FIELDS: Fields<FileObj> = fields! { |api, f, call, a|
     },
 };
 
-pub(super) static STAT: Table<StatObj> = Table::new(
-    "Stat",
-    |o| match o {
-        Object::Stat(s) => Some(s),
-        _ => None,
-    },
-    &[STAT_FIELDS],
-    &[],
-);
+table!(pub(super) STAT: StatObj = "Stat", Object::Stat(s) => s, &[STAT_FIELDS], &[]);
 
 static STAT_FIELDS: Fields<StatObj> = fields! { |api, s, call, a|
     "name" => Ok(leaf(s.name.clone())),

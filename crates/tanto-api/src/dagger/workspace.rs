@@ -13,7 +13,7 @@
 
 use tanto_contract::host::Workspace;
 
-use super::dispatch::{fields, Fields, Table};
+use super::dispatch::{fields, table, Fields};
 use super::objects::{DirectoryObj, FileObj};
 use super::{leaf, resolved, Api, Object};
 use crate::dagger::ApiError;
@@ -42,15 +42,7 @@ pub fn resolve(ws: &Workspace, p: &str) -> Result<String, ApiError> {
     Ok(out.join("/"))
 }
 
-pub(super) static WORKSPACE: Table<Workspace> = Table::new(
-    "Workspace",
-    |o| match o {
-        Object::Workspace(v) => Some(v),
-        _ => None,
-    },
-    &[WORKSPACE_FIELDS],
-    &[],
-);
+table!(pub(super) WORKSPACE: Workspace = "Workspace", Object::Workspace(v) => v, &[WORKSPACE_FIELDS], &[]);
 
 static WORKSPACE_FIELDS: Fields<Workspace> = fields! { |api, w, call, a|
     "path" => Ok(leaf(w.path.clone())),

@@ -6,6 +6,7 @@ mod healthcheck;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+pub use tanto_model::Compression;
 use tanto_model::{BlobSource, Digest, Ref};
 
 pub use healthcheck::{format_duration, parse_duration, Healthcheck};
@@ -87,11 +88,4 @@ pub struct ImageOptions {
     pub forced_compression: Option<Compression>,
     /// Docker media types instead of OCI ones.
     pub docker_media_types: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    Gzip,
-    Zstd,
-    Uncompressed,
 }

@@ -6,7 +6,7 @@ use tanto_contract::image::{ImageOptions, ImageVariant, ResolvedImage};
 use tanto_contract::{EngineResult, Images};
 use tanto_model::Ref;
 
-use super::{image_config, EngineBackend};
+use super::EngineBackend;
 use crate::EngineError;
 
 #[async_trait::async_trait]
@@ -23,7 +23,7 @@ impl Images for EngineBackend {
         let r = tanto_oci::reference::ImageRef::parse(address)?;
         let want: tanto_oci::platform::Platform = platform.parse()?;
         let img = self.worker().registry.resolve_with_auth(&r, &want, &self.pull_auth(&r)).await?;
-        let raw = tanto_oci::image::ImageConfig::from_slice(&img.config_bytes)
+        let raw = tanto_oci::image::ConfigBlob::from_slice(&img.config_bytes)
             .map_err(|e| EngineError::input(format!("image `{address}` has an unreadable config: {e}")))?;
         let diff_ids = &raw.rootfs.diff_ids;
         if diff_ids.len() != img.layers.len() {
@@ -37,7 +37,7 @@ impl Images for EngineBackend {
             .layers
             .iter()
             .zip(diff_ids)
-            .map(|(l, diff)| Ok((diff.parse()?, img.source.for_layer(l)?)))
+            .map(|(l, diff)| Ok((diff.parse()?, l.source(&img.source)?)))
             .collect::<Result<_, tanto_model::DigestError>>()
             .map_err(|e| EngineError::input(format!("image `{address}`: {e}")))?;
         let name = match img.reference.tag() {
@@ -47,7 +47,7 @@ impl Images for EngineBackend {
         let resolved = ResolvedImage {
             reference: format!("{name}@{}", img.manifest_digest),
             platform: raw.platform().to_string(),
-            config: image_config(&raw),
+            config: crate::image_config::from_blob(&raw),
             layers,
         };
         self.images.lock().insert(cache_key, resolved.clone());

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use tanto_contract::fs::{EntryKind, EntryStat};
-use tanto_contract::image::{Healthcheck, ImageConfig, Port, ResolvedImage};
+use tanto_contract::image::ResolvedImage;
 use tanto_model::Ref;
 use tanto_solver::Solver;
 use tanto_store::SnapshotId;
@@ -51,35 +51,6 @@ fn entry(name: String, st: &Stat) -> EntryStat {
         _ => EntryKind::Other,
     };
     EntryStat { name, kind, size: st.st_size.max(0) as u64, mode: st.st_mode & 0o7777 }
-}
-
-/// A container's image config from an image's OCI config.
-pub(crate) fn image_config(raw: &tanto_oci::image::ImageConfig) -> ImageConfig {
-    let c = &raw.config;
-    ImageConfig {
-        env: c.env.clone(),
-        user: c.user.clone().unwrap_or_default(),
-        workdir: c.working_dir.clone().unwrap_or_default(),
-        entrypoint: c.entrypoint.clone().unwrap_or_default(),
-        cmd: c.cmd.clone().unwrap_or_default(),
-        labels: c.labels.clone(),
-        exposed_ports: c
-            .exposed_ports
-            .keys()
-            .filter_map(|k| {
-                let (port, proto) = k.split_once('/').unwrap_or((k.as_str(), "tcp"));
-                Some(Port {
-                    port: port.parse().ok()?,
-                    protocol: proto.to_ascii_uppercase(),
-                    description: None,
-                    skip_healthcheck: false,
-                })
-            })
-            .collect(),
-        volumes: c.volumes.keys().cloned().collect(),
-        stop_signal: c.stop_signal.clone().unwrap_or_default(),
-        healthcheck: c.extra.get("Healthcheck").and_then(Healthcheck::from_docker_json),
-    }
 }
 
 /// An error reading `path` of a result: a missing path is the caller's.

@@ -62,8 +62,10 @@ fn summary(v: &Value) -> String {
         })
         .collect();
     format!(
-        "caps={} ns={} masked={} ro={} rlimits={} terminal={} readonly_root={} user={}:{}{} devices={}\n{}",
+        "caps={} nnp={} seccomp={} ns={} masked={} ro={} rlimits={} terminal={} readonly_root={} user={}:{}{} devices={}\n{}",
         caps.len(),
+        v["process"]["noNewPrivileges"],
+        v["linux"]["seccomp"]["defaultAction"].as_str().unwrap_or("none"),
         ns.join(","),
         v["linux"]["maskedPaths"].as_array().map_or(0, |a| a.len()),
         v["linux"]["readonlyPaths"].as_array().map_or(0, |a| a.len()),
@@ -104,7 +106,7 @@ fn spec_cases() {
             false,
             &[],
             &format!(
-                "caps=14 ns=pid,ipc,uts,mount,network masked=11 ro=5 rlimits=false terminal=false readonly_root=false user=65534:65534[10] devices=[{{\"allow\":false,\"access\":\"rwm\"}}]\n{SYS}
+                "caps=14 nnp=true seccomp=SCMP_ACT_ERRNO ns=pid,ipc,uts,mount,network masked=11 ro=5 rlimits=false terminal=false readonly_root=false user=65534:65534[10] devices=[{{\"allow\":false,\"access\":\"rwm\"}}]\n{SYS}
 /sys=sysfs:sysfs[nosuid,noexec,nodev,ro]
 /sys/fs/cgroup=cgroup:cgroup[nosuid,noexec,nodev,relatime,ro]"
             ),
@@ -114,7 +116,7 @@ fn spec_cases() {
             false,
             &[],
             &format!(
-                "caps=14 ns=pid,ipc,uts,mount,network=/proc/1/fd/7 masked=11 ro=5 rlimits=false terminal=false readonly_root=false user=65534:65534[10] devices=[{{\"allow\":false,\"access\":\"rwm\"}}]\n{SYS}
+                "caps=14 nnp=true seccomp=SCMP_ACT_ERRNO ns=pid,ipc,uts,mount,network=/proc/1/fd/7 masked=11 ro=5 rlimits=false terminal=false readonly_root=false user=65534:65534[10] devices=[{{\"allow\":false,\"access\":\"rwm\"}}]\n{SYS}
 /sys=sysfs:sysfs[nosuid,noexec,nodev,ro]
 /sys/fs/cgroup=cgroup:cgroup[nosuid,noexec,nodev,relatime,ro]"
             ),
@@ -124,7 +126,7 @@ fn spec_cases() {
             true,
             &user_mounts,
             &format!(
-                "caps=40 ns=pid,ipc,uts,mount masked=0 ro=0 rlimits=false terminal=false readonly_root=false user=65534:65534[10] devices=[{{\"allow\":true,\"access\":\"rwm\"}}]\n{SYS}
+                "caps=40 nnp=false seccomp=none ns=pid,ipc,uts,mount masked=0 ro=0 rlimits=false terminal=false readonly_root=false user=65534:65534[10] devices=[{{\"allow\":true,\"access\":\"rwm\"}}]\n{SYS}
 /sys=sysfs:sysfs[nosuid,noexec,nodev,rw]
 /sys/fs/cgroup=cgroup:cgroup[nosuid,noexec,nodev,relatime,rw]
 /etc/hosts=bind:/b/hosts[rbind,rprivate,ro]

@@ -25,26 +25,13 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 use tanto_fs::overlay::{is_opaque, is_overlay_xattr, is_whiteout};
 
-use super::Compression;
+use tanto_model::{Compression, LayerBlob};
 
 /// What kind of directory a layer is made from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TreeKind {
     Diff,
     Flat,
-}
-
-/// A layer blob that was written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LayerBlob {
-    /// `sha256:<hex>` of the blob as written (compressed).
-    pub digest: String,
-    /// `sha256:<hex>` of the uncompressed tar.
-    pub diff_id: String,
-    /// Size of the blob in bytes.
-    pub size: u64,
-    /// Entries written (whiteouts included).
-    pub entries: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,10 +55,10 @@ pub fn layer_media_type(compression: Compression, docker: bool) -> &'static str 
     match (compression, docker) {
         (Compression::Gzip, false) => "application/vnd.oci.image.layer.v1.tar+gzip",
         (Compression::Zstd, false) => "application/vnd.oci.image.layer.v1.tar+zstd",
-        (Compression::None, false) => "application/vnd.oci.image.layer.v1.tar",
+        (Compression::Uncompressed, false) => "application/vnd.oci.image.layer.v1.tar",
         (Compression::Gzip, true) => "application/vnd.docker.image.rootfs.diff.tar.gzip",
         (Compression::Zstd, true) => "application/vnd.docker.image.rootfs.diff.tar.zstd",
-        (Compression::None, true) => "application/vnd.docker.image.rootfs.diff.tar",
+        (Compression::Uncompressed, true) => "application/vnd.docker.image.rootfs.diff.tar",
     }
 }
 
@@ -109,7 +96,7 @@ enum Compressor<W: Write> {
 impl<W: Write> Compressor<W> {
     fn new(w: W, c: Compression) -> io::Result<Compressor<W>> {
         Ok(match c {
-            Compression::None => Compressor::None(w),
+            Compression::Uncompressed => Compressor::None(w),
             Compression::Gzip => Compressor::Gzip(flate2::write::GzEncoder::new(w, flate2::Compression::default())),
             Compression::Zstd => Compressor::Zstd(zstd::stream::write::Encoder::new(w, 3)?),
         })
@@ -152,29 +139,28 @@ fn pipeline(out: &Path, compression: Compression) -> Result<Pipeline, DiffError>
     Ok(HashWriter { inner: compressed, hasher: Sha256::new(), count: 0 })
 }
 
-fn finish(p: Pipeline, out: &Path, entries: u64) -> Result<LayerBlob, DiffError> {
+fn finish(p: Pipeline, out: &Path) -> Result<LayerBlob, DiffError> {
     let werr = |source| DiffError::Write { path: out.to_path_buf(), source };
     let diff_id = hex_digest(p.hasher);
     let mut blob = p.inner.finish().map_err(werr)?;
     blob.flush().map_err(werr)?;
     let file = blob.inner.into_inner().map_err(|e| werr(e.into_error()))?;
     file.sync_data().map_err(werr)?;
-    Ok(LayerBlob { digest: hex_digest(blob.hasher), diff_id, size: blob.count, entries })
+    Ok(LayerBlob { digest: hex_digest(blob.hasher), diff_id, size: blob.count })
 }
 
 /// Writes the layer of directory `dir` to `out` (created or truncated).
 pub fn write_layer(dir: &Path, kind: TreeKind, compression: Compression, out: &Path) -> Result<LayerBlob, DiffError> {
     let mut tar = tar::Builder::new(pipeline(out, compression)?);
     tar.follow_symlinks(false);
-    let mut w = TreeWriter { kind, links: HashMap::new(), entries: 0 };
+    let mut w = TreeWriter { kind, links: HashMap::new() };
     let werr = |source| DiffError::Write { path: out.to_path_buf(), source };
     if kind == TreeKind::Diff && is_opaque(dir) {
         w.marker(&mut tar, "", ".wh..wh..opq").map_err(|e| w.classify(e, out))?;
     }
     w.dir(&mut tar, dir, "").map_err(|e| w.classify(e, out))?;
-    let entries = w.entries;
     let p = tar.into_inner().map_err(werr)?;
-    finish(p, out, entries)
+    finish(p, out)
 }
 
 /// Decompresses `blob` (any compression, by its content) and writes it again
@@ -187,7 +173,7 @@ pub fn recompress(blob: &Path, compression: Compression, out: &Path) -> Result<L
     let mut reader: Box<dyn Read> = match Compression::sniff(head) {
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input).map_err(rerr)?),
-        Compression::None => Box::new(input),
+        Compression::Uncompressed => Box::new(input),
     };
     let mut p = pipeline(out, compression)?;
     io::copy(&mut reader, &mut p).map_err(|e| {
@@ -197,7 +183,7 @@ pub fn recompress(blob: &Path, compression: Compression, out: &Path) -> Result<L
             DiffError::Write { path: out.to_path_buf(), source: e }
         }
     })?;
-    finish(p, out, 0)
+    finish(p, out)
 }
 
 /// Errors while walking: which side failed.
@@ -216,7 +202,6 @@ struct TreeWriter {
     kind: TreeKind,
     /// (dev, ino) of multiply-linked files already written → their name.
     links: HashMap<(u64, u64), String>,
-    entries: u64,
 }
 
 fn major(dev: u64) -> u32 {
@@ -255,7 +240,6 @@ impl TreeWriter {
         h.set_mtime(0);
         let path = if dir_rel.is_empty() { name.to_string() } else { format!("{dir_rel}/{name}") };
         tar.append_data(&mut h, path, io::empty())?;
-        self.entries += 1;
         Ok(())
     }
 
@@ -309,7 +293,6 @@ impl TreeWriter {
             if ft.is_dir() {
                 let mut h = self.header(&m, tar::EntryType::Directory);
                 tar.append_data(&mut h, format!("{child}/"), io::empty())?;
-                self.entries += 1;
                 if self.kind == TreeKind::Diff && is_opaque(&path) {
                     self.marker(tar, &child, ".wh..wh..opq")?;
                 }
@@ -318,13 +301,11 @@ impl TreeWriter {
                 let target = std::fs::read_link(&path).map_err(|e| WalkError::Read(path.clone(), e))?;
                 let mut h = self.header(&m, tar::EntryType::Symlink);
                 tar.append_link(&mut h, &child, &target)?;
-                self.entries += 1;
             } else if ft.is_file() {
                 if m.nlink() > 1 {
                     if let Some(first) = self.links.get(&(m.dev(), m.ino())) {
                         let mut h = self.header(&m, tar::EntryType::Link);
                         tar.append_link(&mut h, &child, first)?;
-                        self.entries += 1;
                         continue;
                     }
                     self.links.insert((m.dev(), m.ino()), child.clone());
@@ -335,7 +316,6 @@ impl TreeWriter {
                 // A file that changes size while read would corrupt the tar: read exactly its size.
                 let mut reader = ExactReader { inner: f, left: m.len(), path: &path };
                 tar.append_data(&mut h, &child, &mut reader).map_err(|e| reader.classify(e))?;
-                self.entries += 1;
             } else {
                 let kind = if ft.is_char_device() {
                     tar::EntryType::Char
@@ -350,7 +330,6 @@ impl TreeWriter {
                     h.set_device_minor(minor(m.rdev()))?;
                 }
                 tar.append_data(&mut h, &child, io::empty())?;
-                self.entries += 1;
             }
         }
         Ok(())
@@ -412,7 +391,7 @@ mod tests {
         let r: Box<dyn Read> = match Compression::sniff(&std::fs::read(blob).unwrap()[..4]) {
             Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(f)),
             Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(f).unwrap()),
-            Compression::None => Box::new(f),
+            Compression::Uncompressed => Box::new(f),
         };
         let mut a = tar::Archive::new(r);
         a.entries()
@@ -469,7 +448,7 @@ mod tests {
         assert_eq!(use_names(names_of(&diff)), want);
 
         let flat = tmp.path().join("flat.tar");
-        let f = write_layer(&dir, TreeKind::Flat, Compression::None, &flat).unwrap();
+        let f = write_layer(&dir, TreeKind::Flat, Compression::Uncompressed, &flat).unwrap();
         let got = use_names(names_of(&flat));
         assert!(!got.iter().any(|(n, _, _)| n.contains(".wh.")), "{got:?}");
         assert_eq!(f.digest, f.diff_id, "uncompressed: blob digest is the diff_id");
@@ -485,7 +464,7 @@ mod tests {
         // applying the layer gives back the tree
         let back = tmp.path().join("back");
         std::fs::create_dir(&back).unwrap();
-        crate::layer::apply_layer(&diff, "application/vnd.oci.image.layer.v1.tar+gzip", &back).unwrap();
+        crate::layer::apply_layer(&diff, "application/vnd.oci.image.layer.v1.tar+gzip", &back, &[]).unwrap();
         assert_eq!(std::fs::read_to_string(back.join("a/g.txt")).unwrap(), "hello");
         assert_eq!(std::fs::symlink_metadata(back.join("a/f.txt")).unwrap().mode() & 0o7777, 0o640);
         assert!(is_whiteout(&std::fs::symlink_metadata(back.join("gone")).unwrap()));
@@ -495,8 +474,8 @@ mod tests {
     #[test]
     fn media_types() {
         assert_eq!(layer_media_type(Compression::Gzip, false), "application/vnd.oci.image.layer.v1.tar+gzip");
-        assert_eq!(layer_media_type(Compression::None, true), "application/vnd.docker.image.rootfs.diff.tar");
-        for c in [Compression::Gzip, Compression::Zstd, Compression::None] {
+        assert_eq!(layer_media_type(Compression::Uncompressed, true), "application/vnd.docker.image.rootfs.diff.tar");
+        for c in [Compression::Gzip, Compression::Zstd, Compression::Uncompressed] {
             for docker in [false, true] {
                 assert_eq!(Compression::from_media_type(layer_media_type(c, docker)), Some(c));
             }

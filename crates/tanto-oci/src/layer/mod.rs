@@ -11,11 +11,20 @@
 //!   `..` in entry names is clamped at the root, as containerd does.
 //! - Xattrs in the `trusted.overlay.` and `user.overlay.` namespaces are never
 //!   taken from a layer (they would steer overlayfs).
+//! - The layer is applied over the layers below it (`lowers`, topmost
+//!   first, only read) as the merged overlayfs view shows them: an entry
+//!   under a directory the layer does not list goes into that directory as
+//!   the lower layers have it — its owner, mode, xattrs and times copied up,
+//!   symlinks on the way followed inside the root — and only a directory
+//!   that is nowhere is made with mode 0755 (containerd's rule); a hard link
+//!   may name a file of a lower layer, which is copied up first (what
+//!   overlayfs does on `link`), so both names are one file of this layer.
 //! - Directory mtimes are set after everything else.
 //!
 //! The work is blocking; call it from `spawn_blocking`.
 
 pub mod diff;
+mod lower;
 mod tree;
 mod unpack;
 
@@ -24,6 +33,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
+use tanto_model::Compression;
 
 use tree::{Meta, Tree};
 pub use unpack::{unpack_or_copy, UnpackError};
@@ -43,43 +53,6 @@ pub struct LayerStats {
     /// Entries skipped because they could not be represented here (device
     /// nodes without `CAP_MKNOD`, unknown entry types).
     pub skipped: u64,
-}
-
-/// How a layer blob is compressed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    None,
-    Gzip,
-    Zstd,
-}
-
-impl Compression {
-    /// From a layer media type; `None` when the type does not say (then the
-    /// content's magic bytes decide).
-    pub fn from_media_type(media_type: &str) -> Option<Compression> {
-        let mt = media_type.trim().to_ascii_lowercase();
-        let mt = mt.split(';').next().unwrap_or("").trim();
-        if mt.ends_with("+gzip") || mt.ends_with(".gzip") || mt.ends_with("tar.gz") || mt == "application/gzip" {
-            Some(Compression::Gzip)
-        } else if mt.ends_with("+zstd") || mt.ends_with(".zstd") || mt == "application/zstd" {
-            Some(Compression::Zstd)
-        } else if mt.ends_with(".tar") || mt.ends_with("layer.v1.tar") || mt == "application/x-tar" {
-            Some(Compression::None)
-        } else {
-            None
-        }
-    }
-
-    /// From the first bytes of the blob.
-    pub fn sniff(head: &[u8]) -> Compression {
-        if head.starts_with(&[0x1f, 0x8b]) {
-            Compression::Gzip
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            Compression::Zstd
-        } else {
-            Compression::None
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -111,15 +84,16 @@ pub enum LayerError {
         #[source]
         source: io::Error,
     },
-    #[error("layer `{blob}`: hard link `{entry}` points to `{target}`, which this layer does not contain; the layer is malformed")]
+    #[error("layer `{blob}`: hard link `{entry}` points to `{target}`, which neither this layer nor the layers below it contain; the image is malformed")]
     LinkTarget { blob: PathBuf, entry: String, target: String },
     #[error("applying layers needs openat2 (Linux 5.6 or newer); this kernel does not have it")]
     Kernel,
 }
 
 /// Decompresses `blob` (gzip, zstd or none, by `media_type` or by its magic
-/// bytes) and unpacks it into `dest`. See the module docs for the rules.
-pub fn apply_layer(blob: &Path, media_type: &str, dest: &Path) -> Result<LayerStats, LayerError> {
+/// bytes) and unpacks it into `dest`, over `lowers` (the directories of the
+/// layers below, topmost first). See the module docs for the rules.
+pub fn apply_layer(blob: &Path, media_type: &str, dest: &Path, lowers: &[PathBuf]) -> Result<LayerStats, LayerError> {
     let file = File::open(blob).map_err(|source| LayerError::OpenBlob { path: blob.to_path_buf(), source })?;
     let mut input = BufReader::with_capacity(1 << 20, file);
     let head = input.fill_buf().map_err(|source| LayerError::OpenBlob { path: blob.to_path_buf(), source })?;
@@ -138,14 +112,15 @@ pub fn apply_layer(blob: &Path, media_type: &str, dest: &Path) -> Result<LayerSt
                 source,
             })?)
         }
-        Compression::None => Box::new(input),
+        Compression::Uncompressed => Box::new(input),
     };
-    apply_tar_inner(reader, dest, blob, compression)
+    apply_tar_inner(reader, dest, lowers, blob, compression)
 }
 
-/// Unpacks an uncompressed tar stream into `dest` (same rules as [`apply_layer`]).
+/// Unpacks an uncompressed tar stream into `dest` (same rules as
+/// [`apply_layer`], nothing below).
 pub fn apply_tar<R: Read>(tar: R, dest: &Path) -> Result<LayerStats, LayerError> {
-    apply_tar_inner(tar, dest, Path::new("<stream>"), Compression::None)
+    apply_tar_inner(tar, dest, &[], Path::new("<stream>"), Compression::Uncompressed)
 }
 
 struct Hashing<R> {
@@ -166,11 +141,12 @@ impl<R: Read> Read for Hashing<R> {
 fn apply_tar_inner<R: Read>(
     reader: R,
     dest: &Path,
+    lowers: &[PathBuf],
     blob: &Path,
     compression: Compression,
 ) -> Result<LayerStats, LayerError> {
     let read_err = |source| LayerError::Read { blob: blob.to_path_buf(), compression, source };
-    let mut tree = Tree::open(dest).map_err(|source| {
+    let mut tree = Tree::open(dest, lowers).map_err(|source| {
         if source.raw_os_error() == Some(libc::ENOSYS) {
             LayerError::Kernel
         } else {
@@ -298,6 +274,7 @@ fn apply_tar_inner<R: Read>(
     }
 
     // directory times last: creating their children changed them
+    tree.restore_copied_up_times();
     for (path, sec, nsec) in dir_times.iter().rev() {
         let components: Vec<&[u8]> = if path.is_empty() { vec![] } else { path.split(|b| *b == b'/').collect() };
         if let Err(e) = tree.set_dir_time(&components, *sec, *nsec) {
@@ -364,7 +341,7 @@ fn parse_pax_time(v: &[u8]) -> Option<(i64, u32)> {
 impl tanto_model::Tiered for LayerError {
     fn tier(&self) -> tanto_model::Tier {
         match self {
-            // a layer whose hard link points outside it: the image is malformed
+            // a hard link to nothing: the image is malformed
             LayerError::LinkTarget { .. } => tanto_model::Tier::Input,
             _ => tanto_model::Tier::Environment,
         }

@@ -1,3 +1,4 @@
+// Over 600 lines: one table-test file for layer apply, sharing its raw tar writer.
 //! Layer apply, as tables: each case is a list of tar entries (written byte by
 //! byte, so hostile names are possible) and what the tree must look like.
 
@@ -245,7 +246,7 @@ fn check(name: &str, entries: Vec<E>, expect: &[(&str, X)]) {
     let data = tar(&entries);
     let blob = sb.root.parent().unwrap().join("blob.tar");
     fs::write(&blob, &data).unwrap();
-    let stats = apply_layer(&blob, "application/vnd.oci.image.layer.v1.tar", &sb.root)
+    let stats = apply_layer(&blob, "application/vnd.oci.image.layer.v1.tar", &sb.root, &[])
         .unwrap_or_else(|e| panic!("case {name}: {e}"));
     assert_eq!(stats.bytes, data.len() as u64, "case {name}");
     for (path, x) in expect {
@@ -378,7 +379,11 @@ fn hard_links() {
             ("t", Symlink("bin/a")),
         ],
     );
-    check_err("hard link to a missing target", vec![hardlink("x", "nope")], "which this layer does not contain");
+    check_err(
+        "hard link to a missing target",
+        vec![hardlink("x", "nope")],
+        "which neither this layer nor the layers below it contain",
+    );
 }
 
 #[test]
@@ -461,7 +466,7 @@ fn nothing_escapes_the_root() {
         ("hard link through a relative symlink", vec![symlink("s", "../outside"), hardlink("h", "s/secret")]),
     ];
     for (name, entries) in cases {
-        check_err(name, entries, "which this layer does not contain");
+        check_err(name, entries, "which neither this layer nor the layers below it contain");
     }
 }
 
@@ -538,7 +543,7 @@ fn compressions_and_diff_id() {
         let sb = Sandbox::new();
         let path = sb.root.parent().unwrap().join("blob");
         fs::write(&path, blob).unwrap();
-        let stats = apply_layer(&path, media_type, &sb.root).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let stats = apply_layer(&path, media_type, &sb.root, &[]).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(stats.diff_id, diff_id, "{name}");
         assert_eq!(stats.bytes, data.len() as u64, "{name}");
         assert_eq!(stats.files, 2, "{name}");
@@ -565,11 +570,11 @@ fn corrupt_blobs_are_errors() {
         let sb = Sandbox::new();
         let path = sb.root.parent().unwrap().join("blob");
         fs::write(&path, &blob).unwrap();
-        let err = apply_layer(&path, "", &sb.root).err().unwrap_or_else(|| panic!("{name} should fail"));
+        let err = apply_layer(&path, "", &sb.root, &[]).err().unwrap_or_else(|| panic!("{name} should fail"));
         let msg = err.to_string();
         assert!(msg.contains("cannot read layer") && msg.contains("pull again"), "{name}: {msg}");
     }
-    let err = apply_layer(Path::new("/nonexistent/blob"), "", Path::new("/tmp")).unwrap_err();
+    let err = apply_layer(Path::new("/nonexistent/blob"), "", Path::new("/tmp"), &[]).unwrap_err();
     assert!(err.to_string().contains("`/nonexistent/blob`"), "{err}");
     let err = apply_tar(&data[..], Path::new("/nonexistent/dest")).unwrap_err();
     assert!(err.to_string().contains("`/nonexistent/dest`"), "{err}");
@@ -586,5 +591,295 @@ fn pax_time_parsing() {
     ];
     for (input, want) in cases {
         assert_eq!(parse_pax_time(input.as_bytes()), want, "{input}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// layers over lower layers
+
+/// Applies `lowers` (bottom first) each into a directory of its own over the
+/// ones before it, as the engine stacks an image's layers, then `top` over
+/// them all into the sandbox root; returns the result of the last apply.
+fn apply_stack(sb: &Sandbox, lowers: &[Vec<E>], top: &[E]) -> Result<LayerStats, LayerError> {
+    let base = sb.root.parent().unwrap();
+    let mut below: Vec<PathBuf> = Vec::new(); // topmost first
+    for (i, entries) in lowers.iter().enumerate() {
+        let dir = base.join(format!("lower{i}"));
+        fs::create_dir(&dir).unwrap();
+        let blob = base.join(format!("lower{i}.tar"));
+        fs::write(&blob, tar(entries)).unwrap();
+        apply_layer(&blob, "", &dir, &below).unwrap_or_else(|e| panic!("lower layer {i}: {e}"));
+        below.insert(0, dir);
+    }
+    let blob = base.join("top.tar");
+    fs::write(&blob, tar(top)).unwrap();
+    apply_layer(&blob, "", &sb.root, &below)
+}
+
+/// (case, lower layers bottom first, the layer, what the layer's own directory holds after)
+type StackCase = (&'static str, Vec<Vec<E>>, Vec<E>, Vec<(&'static str, X)>);
+
+fn check_stack(cases: Vec<StackCase>) {
+    for (name, lowers, top, expect) in cases {
+        let sb = Sandbox::new();
+        apply_stack(&sb, &lowers, &top).unwrap_or_else(|e| panic!("case {name}: {e}"));
+        for (path, x) in &expect {
+            check_path(&sb.root, path, x);
+        }
+        sb.assert_outside_untouched();
+    }
+}
+
+#[test]
+fn implied_parents_keep_the_lower_layers_directories() {
+    use X::*;
+    let sb = Sandbox::new();
+    let outside_abs: &'static str = Box::leak(sb.outside.to_str().unwrap().to_string().into_boxed_str());
+    let outside_in_root: &'static str =
+        Box::leak(format!("{}/x", outside_abs.trim_start_matches('/')).into_boxed_str());
+    drop(sb);
+    let mut cases: Vec<StackCase> = vec![
+        (
+            "an entry under /tmp leaves it 1777",
+            vec![vec![dir("tmp").mode(0o1777)]],
+            vec![file("tmp/x", "x")],
+            vec![("tmp", Mode(0o1777)), ("tmp/x", File("x"))],
+        ),
+        (
+            "the deepest existing directory keeps its mode, the missing ones get 0755",
+            vec![vec![dir("opt").mode(0o700)]],
+            vec![file("opt/a/b/c", "c")],
+            vec![("opt", Mode(0o700)), ("opt/a", Mode(0o755)), ("opt/a/b", Mode(0o755)), ("opt/a/b/c", File("c"))],
+        ),
+        (
+            "a directory two layers down",
+            vec![vec![dir("srv").mode(0o711)], vec![file("other", "o")]],
+            vec![file("srv/x", "x")],
+            vec![("srv", Mode(0o711)), ("other", Absent)],
+        ),
+        (
+            "the nearest layer's directory wins",
+            vec![vec![dir("srv").mode(0o711)], vec![dir("srv").mode(0o750)]],
+            vec![file("srv/x", "x")],
+            vec![("srv", Mode(0o750))],
+        ),
+        (
+            "a directory the layer lists keeps the layer's mode",
+            vec![vec![dir("tmp").mode(0o1777)]],
+            vec![dir("tmp").mode(0o700), file("tmp/x", "x")],
+            vec![("tmp", Mode(0o700))],
+        ),
+        (
+            "a directory the layer lists after its children keeps the layer's mode",
+            vec![vec![dir("tmp").mode(0o1777)]],
+            vec![file("tmp/x", "x"), dir("tmp").mode(0o750).mtime(444)],
+            vec![("tmp", Mode(0o750)), ("tmp", Mtime(444))],
+        ),
+        (
+            "copied-up directories keep the lower times",
+            vec![vec![dir("var").mtime(111), dir("var/lib").mtime(222)]],
+            vec![file("var/lib/x", "x")],
+            vec![("var", Mtime(111)), ("var/lib", Mtime(222))],
+        ),
+        (
+            "and their xattrs",
+            vec![vec![dir("d").pax("SCHILY.xattr.user.tanto", b"v")]],
+            vec![file("d/x", "x")],
+            vec![("d", Xattr("user.tanto", "v"))],
+        ),
+        (
+            "a directory only the lower layers have is not copied",
+            vec![vec![dir("a").mode(0o700), dir("b").mode(0o700)]],
+            vec![file("a/x", "x")],
+            vec![("a", Mode(0o700)), ("b", Absent)],
+        ),
+        (
+            "a symlinked parent of a lower layer is followed (merged /usr)",
+            vec![vec![dir("usr"), dir("usr/lib").mode(0o750), symlink("lib", "usr/lib")]],
+            vec![file("lib/x", "x")],
+            vec![("lib", Absent), ("usr/lib", Mode(0o750)), ("usr/lib/x", File("x"))],
+        ),
+        (
+            "an absolute lower symlink stays inside the root",
+            vec![vec![symlink("evil", outside_abs)]],
+            vec![file("evil/x", "x")],
+            vec![("evil", Absent), (outside_in_root, File("x"))],
+        ),
+        (
+            "a lower symlink climbing out stays inside the root",
+            vec![vec![symlink("up", "../../../../../outside")]],
+            vec![file("up/x", "x")],
+            vec![("up", Absent), ("outside/x", File("x"))],
+        ),
+        (
+            "a lower file in the way is an error only if used",
+            vec![vec![file("f", "f"), dir("d").mode(0o700)]],
+            vec![file("d/x", "x")],
+            vec![("d", Mode(0o700)), ("f", Absent)],
+        ),
+    ];
+    if privileged() {
+        cases.push((
+            "owners are copied up",
+            vec![vec![dir("home").owner(1000, 1001).mode(0o750)]],
+            vec![file("home/f", "f")],
+            vec![("home", Owner(1000, 1001)), ("home", Mode(0o750))],
+        ));
+    }
+    check_stack(cases);
+}
+
+#[test]
+fn implied_parents_under_whiteouts_and_opaque_directories() {
+    // whiteouts need CAP_MKNOD and opaque markers CAP_SYS_ADMIN
+    if !tanto_testkit::prereq::unit_test_can_run(
+        "implied_parents_under_whiteouts_and_opaque_directories",
+        &[Need::Root],
+    ) {
+        return;
+    }
+    use X::*;
+    check_stack(vec![
+        (
+            "a directory whited out in a middle layer is gone",
+            vec![vec![dir("d").mode(0o700)], vec![file(".wh.d", "")]],
+            vec![file("d/x", "x")],
+            vec![("d", Mode(0o755)), ("d", NotOpaque)],
+        ),
+        (
+            "an opaque middle directory hides the ones below it",
+            vec![
+                vec![dir("d").mode(0o700), dir("d/e").mode(0o711)],
+                vec![dir("d").mode(0o750), file("d/.wh..wh..opq", "")],
+            ],
+            vec![file("d/e/f", "f")],
+            vec![("d", Mode(0o750)), ("d", NotOpaque), ("d/e", Mode(0o755))],
+        ),
+        (
+            "a directory implied over this layer's own whiteout starts empty",
+            vec![vec![dir("d").mode(0o700), file("d/old", "o")]],
+            vec![file(".wh.d", ""), file("d/x", "x")],
+            vec![("d", Opaque), ("d", Mode(0o755)), ("d/x", File("x")), ("d/old", Absent)],
+        ),
+    ]);
+}
+
+#[test]
+fn hard_links_to_lower_layers() {
+    use X::*;
+    let mut cases: Vec<StackCase> = vec![
+        (
+            "a file of the layer below is copied up and linked",
+            vec![vec![dir("bin"), file("bin/a", "A").mode(0o4755).mtime(123)]],
+            vec![hardlink("bin/b", "bin/a")],
+            vec![("bin/a", File("A")), ("bin/a", Mode(0o4755)), ("bin/a", Mtime(123)), ("bin/b", SameInode("bin/a"))],
+        ),
+        (
+            "across directories the layer does not list",
+            vec![vec![dir("etc").mode(0o750), file("etc/f", "F")]],
+            vec![hardlink("usr/g", "etc/f")],
+            vec![("etc", Mode(0o750)), ("etc/f", File("F")), ("usr/g", SameInode("etc/f")), ("usr", Mode(0o755))],
+        ),
+        (
+            "the nearest layer's file",
+            vec![vec![file("x", "old")], vec![file("x", "new")]],
+            vec![hardlink("y", "x")],
+            vec![("x", File("new")), ("y", SameInode("x"))],
+        ),
+        (
+            "a lower symlink is linked as itself",
+            vec![vec![symlink("s", "target")]],
+            vec![hardlink("t", "s")],
+            vec![("s", Symlink("target")), ("t", SameInode("s"))],
+        ),
+        (
+            "through a lower symlinked directory",
+            vec![vec![dir("usr/lib"), file("usr/lib/a", "A"), symlink("lib", "usr/lib")]],
+            vec![hardlink("b", "lib/a")],
+            vec![("usr/lib/a", File("A")), ("b", SameInode("usr/lib/a")), ("lib", Absent)],
+        ),
+        (
+            "a file this layer rewrote is the one linked",
+            vec![vec![file("x", "old")]],
+            vec![file("x", "mine"), hardlink("y", "x")],
+            vec![("y", SameInode("x")), ("y", File("mine"))],
+        ),
+        (
+            "xattrs come up with the file",
+            vec![vec![file("f", "f").pax("SCHILY.xattr.user.tanto", b"v")]],
+            vec![hardlink("g", "f")],
+            vec![("g", SameInode("f")), ("f", Xattr("user.tanto", "v"))],
+        ),
+    ];
+    if privileged() {
+        cases.push((
+            "owners come up with the file",
+            vec![vec![file("f", "f").owner(1000, 1001)]],
+            vec![hardlink("g", "f")],
+            vec![("g", SameInode("f")), ("f", Owner(1000, 1001))],
+        ));
+    }
+    check_stack(cases);
+}
+
+#[test]
+fn hard_links_to_nothing_below_are_errors() {
+    use X::*;
+    let sb = Sandbox::new();
+    let outside_abs: &'static str = Box::leak(sb.outside.to_str().unwrap().to_string().into_boxed_str());
+    drop(sb);
+    // (case, lower layers bottom first, the layer, error fragment, what the layer's directory holds after)
+    let missing = "which neither this layer nor the layers below it contain";
+    let mut cases: Vec<(&str, Vec<Vec<E>>, Vec<E>, &str, Vec<(&str, X)>)> = vec![
+        (
+            "missing everywhere, no directory made",
+            vec![vec![dir("a")]],
+            vec![hardlink("y", "a/b/c")],
+            missing,
+            vec![("a", Absent)],
+        ),
+        ("a lower directory", vec![vec![dir("d")]], vec![hardlink("y", "d")], "cannot write `y`", vec![]),
+        (
+            "through an absolute lower symlink to a host directory",
+            vec![vec![symlink("s", outside_abs)]],
+            vec![hardlink("h", "s/secret")],
+            missing,
+            vec![],
+        ),
+        ("through dot-dot", vec![vec![file("f", "f")]], vec![hardlink("h", "../../outside/secret")], missing, vec![]),
+    ];
+    if privileged() {
+        cases.extend([
+            (
+                "whited out in a middle layer",
+                vec![vec![file("x", "x")], vec![file(".wh.x", "")]],
+                vec![hardlink("y", "x")],
+                missing,
+                vec![("x", Absent)],
+            ),
+            (
+                "hidden by an opaque middle directory",
+                vec![vec![file("d/x", "x")], vec![dir("d"), file("d/.wh..wh..opq", "")]],
+                vec![hardlink("y", "d/x")],
+                missing,
+                vec![("d", Absent)],
+            ),
+            (
+                "removed by this layer's whiteout",
+                vec![vec![file("x", "x")]],
+                vec![file(".wh.x", ""), hardlink("y", "x")],
+                missing,
+                vec![],
+            ),
+        ]);
+    }
+    for (name, lowers, top, fragment, expect) in cases {
+        let sb = Sandbox::new();
+        let err = apply_stack(&sb, &lowers, &top).err().unwrap_or_else(|| panic!("case {name} should fail"));
+        assert!(err.to_string().contains(fragment), "case {name}: {err}");
+        for (path, x) in &expect {
+            check_path(&sb.root, path, x);
+        }
+        sb.assert_outside_untouched();
     }
 }

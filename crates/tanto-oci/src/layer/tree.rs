@@ -12,11 +12,13 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use rustix::fs::{self as rfs, AtFlags, Dev, FileType, Gid, Mode, OFlags, Timespec, Timestamps, Uid, XattrFlags};
 use tanto_fs::{overlay, Resolve, Root};
+
+use super::lower::{self, At, Entry, Level};
 
 /// Metadata of one tar entry.
 #[derive(Debug, Clone, Default)]
@@ -37,6 +39,11 @@ pub(super) struct Tree {
     /// removed (that can change what a path means).
     cache: Option<(Vec<u8>, Rc<OwnedFd>)>,
     privileged: bool,
+    /// The layers below, topmost first (`O_PATH`): only read.
+    lowers: Vec<OwnedFd>,
+    /// Directories copied up from a lower layer and their times, set back
+    /// once their children are written.
+    copied_up: Vec<(Vec<Vec<u8>>, Timestamps)>,
 }
 
 fn os(b: &[u8]) -> &OsStr {
@@ -60,10 +67,32 @@ fn timespec(sec: i64, nsec: u32) -> Timespec {
 }
 
 impl Tree {
-    /// Fails with `ENOSYS` on kernels without `openat2`.
-    pub fn open(dest: &Path) -> io::Result<Tree> {
+    /// `dest` over `lowers` (the layers below, topmost first; trusted
+    /// paths). Fails with `ENOSYS` on kernels without `openat2`.
+    pub fn open(dest: &Path, lowers: &[PathBuf]) -> io::Result<Tree> {
         let root = Root::open_with(dest, Resolve::InRootSameMount)?;
-        Ok(Tree { root, cache: None, privileged: rustix::process::geteuid().is_root() })
+        let lowers = lowers
+            .iter()
+            .map(|l| {
+                rfs::open(l, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(Into::into)
+            })
+            .collect::<io::Result<_>>()?;
+        Ok(Tree { root, cache: None, privileged: rustix::process::geteuid().is_root(), lowers, copied_up: Vec::new() })
+    }
+
+    /// Sets the times of the directories copied up back to the lower
+    /// layer's (creating their children changed them); call before the
+    /// layer's own directory times are set.
+    pub fn restore_copied_up_times(&mut self) {
+        for (path, times) in std::mem::take(&mut self.copied_up) {
+            let components: Vec<&[u8]> = path.iter().map(|c| c.as_slice()).collect();
+            let r = self
+                .resolve(&components, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW)
+                .and_then(|fd| Ok(rfs::futimens(&fd, &times)?));
+            if let Err(e) = r {
+                tracing::debug!(path = %String::from_utf8_lossy(&join(&components)), error = %e, "cannot set the times of a copied-up directory");
+            }
+        }
     }
 
     /// Opens `components` (relative to the root) with `flags`.
@@ -71,7 +100,11 @@ impl Tree {
         self.root.open_at(os(&join(components)), flags, Mode::empty())
     }
 
-    /// The directory `components`, created (mode 0755, like containerd) if missing.
+    /// The directory `components` as the merged view (this layer over the
+    /// lower ones) has it, created in this layer if it is not there: a
+    /// directory of a lower layer is copied up (its owner, mode, xattrs and
+    /// times: an entry under `/tmp` leaves `/tmp` 1777), one that is nowhere
+    /// is made with mode 0755, like containerd.
     fn parent(&mut self, components: &[&[u8]]) -> io::Result<Rc<OwnedFd>> {
         let key = join(components);
         if let Some((k, fd)) = &self.cache {
@@ -79,9 +112,13 @@ impl Tree {
                 return Ok(fd.clone());
             }
         }
+        // All there in this layer: it shadows every lower one, so the merged
+        // view resolves the same way.
         let fd = match self.resolve(components, OFlags::PATH | OFlags::DIRECTORY) {
             Ok(fd) => fd,
-            Err(e) if errno(&e) == libc::ENOENT => self.create_dirs(components)?,
+            Err(e) if matches!(errno(&e), libc::ENOENT | libc::ENOTDIR) => {
+                self.walk(components, true)?.and_then(|l| l.up).ok_or(e)?
+            }
             Err(e) => return Err(e),
         };
         let fd = Rc::new(fd);
@@ -89,50 +126,94 @@ impl Tree {
         Ok(fd)
     }
 
-    /// Creates the missing directories of `components`, following symlinks
+    /// Walks `components` through the merged view, following symlinks
     /// (dangling ones too, like containerd's `RootPath` + `MkdirAll`) inside
-    /// the root.
-    fn create_dirs(&self, components: &[&[u8]]) -> io::Result<OwnedFd> {
+    /// the root. With `create`, what is missing in this layer is made (see
+    /// [`Tree::parent`]) and the result always has `up`; without, nothing is
+    /// written and `None` means the path is not there.
+    fn walk(&mut self, components: &[&[u8]], create: bool) -> io::Result<Option<Level>> {
         let mut path: Vec<Vec<u8>> = components.iter().map(|c| c.to_vec()).collect();
         let mut expansions = 0;
         'restart: loop {
-            let mut current = self.resolve(&[], OFlags::PATH | OFlags::DIRECTORY)?;
+            let root = Level {
+                up: Some(self.resolve(&[], OFlags::PATH | OFlags::DIRECTORY)?),
+                low: self.lowers.iter().map(|l| l.try_clone()).collect::<io::Result<_>>()?,
+            };
+            // (name, directory) from the root down; `..` pops, stopping at the root
+            let mut stack: Vec<(Vec<u8>, Level)> = vec![(Vec::new(), root)];
             for i in 0..path.len() {
-                let prefix: Vec<&[u8]> = path[..=i].iter().map(|c| c.as_slice()).collect();
-                current = match self.resolve(&prefix, OFlags::PATH | OFlags::DIRECTORY) {
-                    Ok(fd) => fd,
-                    Err(e) if errno(&e) == libc::ENOENT => {
-                        let name = os(&path[i]);
-                        match rfs::mkdirat(&current, name, Mode::from_raw_mode(0o755)) {
-                            Ok(()) => rfs::chmodat(&current, name, Mode::from_raw_mode(0o755), AtFlags::empty())?,
-                            Err(rustix::io::Errno::EXIST) => {
-                                // there, but not resolvable: a dangling symlink; create its target
-                                let st = rfs::statat(&current, name, AtFlags::SYMLINK_NOFOLLOW)?;
-                                if FileType::from_raw_mode(st.st_mode) != FileType::Symlink {
-                                    return Err(e);
-                                }
-                                expansions += 1;
-                                if expansions > 40 {
-                                    return Err(io::Error::from_raw_os_error(libc::ELOOP));
-                                }
-                                let target = rfs::readlinkat(&current, name, Vec::new())?.into_bytes();
-                                let target_parts =
-                                    target.split(|b| *b == b'/').filter(|c| !c.is_empty()).map(|c| c.to_vec());
-                                let mut next: Vec<Vec<u8>> =
-                                    if target.starts_with(b"/") { Vec::new() } else { path[..i].to_vec() };
-                                next.extend(target_parts);
-                                next.extend(path[i + 1..].iter().cloned());
-                                path = next;
-                                continue 'restart;
-                            }
-                            Err(e) => return Err(e.into()),
+                let name = path[i].clone();
+                match &name[..] {
+                    b"" | b"." => continue,
+                    b".." => {
+                        if stack.len() > 1 {
+                            stack.pop();
                         }
-                        self.resolve(&prefix, OFlags::PATH | OFlags::DIRECTORY)?
+                        continue;
                     }
-                    Err(e) => return Err(e),
+                    _ => {}
+                }
+                let here = &stack.last().expect("the root is never popped").1;
+                let next = match lower::lookup(here, &name)? {
+                    Entry::Dir(level) if level.up.is_some() || !create => level,
+                    Entry::Dir(Level { low, .. }) => {
+                        let up = here.up.as_ref().expect("a creating walk has this layer's directory");
+                        let (fd, times) = lower::copy_up_dir(up, &name, &low[0], self.privileged)?;
+                        let mut at: Vec<Vec<u8>> = stack[1..].iter().map(|(n, _)| n.clone()).collect();
+                        at.push(name.clone());
+                        self.copied_up.push((at, times));
+                        Level { up: Some(fd), low }
+                    }
+                    Entry::Symlink(target, _) => {
+                        expansions += 1;
+                        if expansions > 40 {
+                            return Err(io::Error::from_raw_os_error(libc::ELOOP));
+                        }
+                        let mut next: Vec<Vec<u8>> = if target.starts_with(b"/") {
+                            Vec::new()
+                        } else {
+                            stack[1..].iter().map(|(n, _)| n.clone()).collect()
+                        };
+                        next.extend(target.split(|b| *b == b'/').filter(|c| !c.is_empty()).map(|c| c.to_vec()));
+                        next.extend(path[i + 1..].iter().cloned());
+                        path = next;
+                        continue 'restart;
+                    }
+                    Entry::Absent | Entry::WhiteoutUp if !create => return Ok(None),
+                    entry @ (Entry::Absent | Entry::WhiteoutUp) => {
+                        let up = here.up.as_ref().expect("a creating walk has this layer's directory");
+                        let over_whiteout = matches!(entry, Entry::WhiteoutUp);
+                        if over_whiteout {
+                            // this layer deleted what was below: the directory
+                            // it now implies starts empty (opaque), as overlayfs
+                            // makes a directory created over a whiteout
+                            self.cache = None;
+                            rfs::unlinkat(up, os(&name), AtFlags::empty())?;
+                        }
+                        rfs::mkdirat(up, os(&name), Mode::from_raw_mode(0o755))?;
+                        rfs::chmodat(up, os(&name), Mode::from_raw_mode(0o755), AtFlags::empty())?;
+                        if over_whiteout {
+                            let fd = rfs::openat(
+                                up,
+                                os(&name),
+                                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                                Mode::empty(),
+                            )?;
+                            rfs::fsetxattr(&fd, overlay::OPAQUE, b"y", XattrFlags::empty())?;
+                        }
+                        let fd = rfs::openat(
+                            up,
+                            os(&name),
+                            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                            Mode::empty(),
+                        )?;
+                        Level { up: Some(fd), low: Vec::new() }
+                    }
+                    Entry::Other(_) => return Err(io::Error::from_raw_os_error(libc::ENOTDIR)),
                 };
+                stack.push((name, next));
             }
-            return Ok(current);
+            return Ok(stack.pop().map(|(_, level)| level));
         }
     }
 
@@ -259,19 +340,42 @@ impl Tree {
         Ok(())
     }
 
-    /// `name` becomes another name of `target` (a path inside the root).
-    /// A missing target is `NotFound`.
+    /// `name` becomes another name of `target` (a path inside the root, as
+    /// the merged view has it). A target in a lower layer is copied up into
+    /// this one first (as overlayfs does on `link`), so both names are one
+    /// file of this layer. A missing target is `NotFound`.
     pub fn hardlink(&mut self, parent: &[&[u8]], name: &[u8], target: &[&[u8]]) -> io::Result<()> {
         let Some((tname, tparent)) = target.split_last() else {
             return Err(io::ErrorKind::NotFound.into());
         };
-        let tp = match self.resolve(tparent, OFlags::PATH | OFlags::DIRECTORY) {
-            Err(e) if matches!(errno(&e), libc::ENOENT | libc::ENOTDIR) => return Err(io::ErrorKind::NotFound.into()),
-            r => r?,
+        let not_found = || io::Error::from(io::ErrorKind::NotFound);
+        // the common case: a file this layer wrote (it shadows every lower one)
+        if let Ok(tp) = self.resolve(tparent, OFlags::PATH | OFlags::DIRECTORY) {
+            match rfs::statat(&tp, os(tname), AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) if overlay::is_whiteout(&st) => return Err(not_found()),
+                Ok(_) => {
+                    let p = self.parent(parent)?;
+                    return self
+                        .create_replacing(&p, name, || rfs::linkat(&tp, os(tname), &*p, os(name), AtFlags::empty()));
+                }
+                Err(_) => {}
+            }
+        }
+        // read-only first: a link to nothing must not leave directories behind
+        let level = self.walk(tparent, false)?.ok_or_else(not_found)?;
+        let at = match lower::lookup(&level, tname)? {
+            Entry::Other(at) | Entry::Symlink(_, at) => at,
+            // hard links to directories are not a thing
+            Entry::Dir(_) => return Err(io::Error::from_raw_os_error(libc::EPERM)),
+            Entry::Absent | Entry::WhiteoutUp => return Err(not_found()),
         };
-        match rfs::statat(&tp, os(tname), AtFlags::SYMLINK_NOFOLLOW) {
-            Err(rustix::io::Errno::NOENT) => return Err(io::ErrorKind::NotFound.into()),
-            r => r?,
+        let tp = match at {
+            At::Up => level.up.expect("an entry of this layer has its directory"),
+            At::Low(i) => {
+                let up = self.walk(tparent, true)?.and_then(|l| l.up).ok_or_else(not_found)?;
+                lower::copy_up_entry(&up, &level.low[i], tname, self.privileged)?;
+                up
+            }
         };
         let p = self.parent(parent)?;
         self.create_replacing(&p, name, || rfs::linkat(&tp, os(tname), &*p, os(name), AtFlags::empty()))

@@ -54,7 +54,7 @@ fn decompressed(file: &std::fs::File) -> io::Result<Box<dyn Read>> {
     Ok(match Compression::sniff(&magic[..n]) {
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(f)),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(f)?),
-        Compression::None => Box::new(f),
+        Compression::Uncompressed => Box::new(f),
     })
 }
 

@@ -6,7 +6,7 @@
 //! `docker.io`). A host speaks plain HTTP when its `[registry."host"]`
 //! section says `http = true` (or, unset, when it is a loopback address).
 //! The first host that has the manifest also serves the blobs
-//! ([`BlobSource`]).
+//! ([`BlobRepo`]).
 //!
 //! Structure: [`transport`] does HTTP, auth and status mapping; this module
 //! does the pull protocol. Push will sit beside pull on the same transport.
@@ -24,8 +24,11 @@ use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncWriteExt;
 
+pub use tanto_model::BlobRepo;
+use tanto_model::BlobSource;
+
 use crate::config::{Endpoint, EngineConfig};
-use crate::image::ImageConfig;
+use crate::image::ConfigBlob;
 use crate::platform::Platform;
 use crate::reference::ImageRef;
 
@@ -56,37 +59,6 @@ pub mod media {
 const MANIFEST_LIMIT: usize = 8 << 20;
 const CONFIG_LIMIT: usize = 64 << 20;
 
-/// Where the blobs of a resolved image are fetched from.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct BlobSource {
-    /// `host[:port]` that served the manifest (a mirror or the registry).
-    pub host: String,
-    pub repository: String,
-    /// Plain HTTP.
-    pub http: bool,
-}
-
-impl BlobSource {
-    /// The model's blob source for one layer (what `ImageLayerOp` carries);
-    /// fails on a digest that is not sha256.
-    pub fn for_layer(&self, layer: &LayerDesc) -> Result<tanto_model::BlobSource, tanto_model::DigestError> {
-        Ok(tanto_model::BlobSource {
-            digest: layer.digest.parse()?,
-            media_type: layer.media_type.clone(),
-            size: layer.size,
-            host: self.host.clone(),
-            repository: self.repository.clone(),
-            http: self.http,
-        })
-    }
-}
-
-impl From<&tanto_model::BlobSource> for BlobSource {
-    fn from(b: &tanto_model::BlobSource) -> BlobSource {
-        BlobSource { host: b.host.clone(), repository: b.repository.clone(), http: b.http }
-    }
-}
-
 /// One layer of a manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayerDesc {
@@ -96,9 +68,22 @@ pub struct LayerDesc {
     pub media_type: String,
 }
 
+impl LayerDesc {
+    /// Where this layer is fetched from in `repo` (what `ImageLayerOp`
+    /// carries); fails on a digest that is not sha256.
+    pub fn source(&self, repo: &BlobRepo) -> Result<BlobSource, tanto_model::DigestError> {
+        Ok(BlobSource {
+            digest: self.digest.parse()?,
+            media_type: self.media_type.clone(),
+            size: self.size,
+            repo: repo.clone(),
+        })
+    }
+}
+
 /// A reference resolved to one platform's image.
 #[derive(Debug, Clone)]
-pub struct ResolvedImage {
+pub struct ResolvedManifest {
     /// The reference as asked for.
     pub reference: ImageRef,
     /// Digest of the chosen platform manifest (`sha256:...`).
@@ -115,14 +100,14 @@ pub struct ResolvedImage {
     pub config_bytes: Vec<u8>,
     pub config: ImageConfiguration,
     /// The same config, tolerant model that keeps every field (see [`crate::image`]).
-    pub image_config: ImageConfig,
+    pub image_config: ConfigBlob,
     pub layers: Vec<LayerDesc>,
     /// The platform asked for.
     pub platform: Platform,
-    pub source: BlobSource,
+    pub source: BlobRepo,
 }
 
-impl ResolvedImage {
+impl ResolvedManifest {
     /// The reference pinned to what it resolved to (the index digest when the
     /// tag named an index, as `docker pull` prints).
     pub fn pinned(&self) -> ImageRef {
@@ -173,7 +158,7 @@ impl Registry {
     }
 
     /// Resolves `r` for `platform`, anonymously.
-    pub async fn resolve(&self, r: &ImageRef, platform: &Platform) -> Result<ResolvedImage, OciError> {
+    pub async fn resolve(&self, r: &ImageRef, platform: &Platform) -> Result<ResolvedManifest, OciError> {
         self.resolve_with_auth(r, platform, &RegistryAuth::anonymous()).await
     }
 
@@ -185,7 +170,7 @@ impl Registry {
         r: &ImageRef,
         platform: &Platform,
         auth: &RegistryAuth,
-    ) -> Result<ResolvedImage, OciError> {
+    ) -> Result<ResolvedManifest, OciError> {
         let endpoints = self.transport.config().endpoints(r.registry());
         let mut attempts = Vec::new();
         for ep in &endpoints {
@@ -210,7 +195,7 @@ impl Registry {
         r: &ImageRef,
         platform: &Platform,
         auth: &RegistryAuth,
-    ) -> Result<ResolvedImage, HostError> {
+    ) -> Result<ResolvedManifest, HostError> {
         let repo = r.repository();
         let (mut bytes, mut content_type) = self.get_manifest(ep, repo, r.reference(), auth).await?;
         let mut digest = sha256_digest(&bytes);
@@ -272,7 +257,7 @@ impl Registry {
             }));
         }
         let config_digest = manifest.config().digest().to_string();
-        let src = BlobSource { host: ep.host.clone(), repository: repo.to_string(), http: ep.http };
+        let src = BlobRepo { host: ep.host.clone(), repository: repo.to_string(), http: ep.http };
         let config_bytes = self.transport.get_blob_bytes(ep, repo, &config_digest, CONFIG_LIMIT, auth).await?;
         let actual = sha256_digest(&config_bytes);
         if actual != config_digest {
@@ -280,7 +265,7 @@ impl Registry {
                 "a config with digest `{actual}` for `{config_digest}`"
             ))));
         }
-        let image_config = ImageConfig::from_slice(&config_bytes).map_err(|e| {
+        let image_config = ConfigBlob::from_slice(&config_bytes).map_err(|e| {
             HostError::Stop(OciError::Malformed {
                 reference: r.to_string(),
                 detail: format!("its config `{config_digest}` cannot be read: {e}"),
@@ -314,10 +299,21 @@ impl Registry {
                 ),
             }));
         }
-        if !image_config.os.is_empty() && !platform.matches(&image_config.platform()) {
-            tracing::warn!(reference = %r, image = %image_config.platform(), wanted = %platform, "image is for another platform");
+        // a single image (or an index's entry) for another OS or CPU would
+        // run the wrong binaries: refuse it, naming the platform it has (a
+        // config's variant is not held against it: the index chose by variant)
+        let has = image_config.platform();
+        if !image_config.os.is_empty()
+            && !image_config.architecture.is_empty()
+            && (has.os != platform.os || has.architecture != platform.architecture)
+        {
+            return Err(HostError::Stop(OciError::NoMatchingPlatform {
+                reference: r.to_string(),
+                platform: platform.to_string(),
+                available: has.to_string(),
+            }));
         }
-        Ok(ResolvedImage {
+        Ok(ResolvedManifest {
             reference: r.clone(),
             manifest_digest: digest,
             index_digest,
@@ -356,7 +352,7 @@ impl Registry {
     /// Fetches blob `digest` from `src` into `dest`, anonymously.
     pub async fn fetch_blob(
         &self,
-        src: &BlobSource,
+        src: &BlobRepo,
         digest: &str,
         size: Option<u64>,
         dest: &Path,
@@ -369,7 +365,7 @@ impl Registry {
     /// (or if the future is dropped) the temp file is removed.
     pub async fn fetch_blob_with_auth(
         &self,
-        src: &BlobSource,
+        src: &BlobRepo,
         digest: &str,
         size: Option<u64>,
         dest: &Path,
@@ -454,7 +450,7 @@ impl Registry {
     /// checking its digest.
     pub async fn fetch_blob_bytes(
         &self,
-        src: &BlobSource,
+        src: &BlobRepo,
         digest: &str,
         limit: usize,
         auth: &RegistryAuth,
@@ -478,7 +474,7 @@ impl Registry {
         Ok(bytes)
     }
 
-    fn endpoint_of(&self, src: &BlobSource) -> Endpoint {
+    fn endpoint_of(&self, src: &BlobRepo) -> Endpoint {
         let mut ep = self.transport.config().endpoint_for(&src.host, false);
         ep.http = src.http;
         ep
@@ -575,79 +571,4 @@ fn available_platforms(index: &ImageIndex) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn index(entries: &[(&str, &str, Option<&str>, bool)]) -> ImageIndex {
-        let manifests: Vec<serde_json::Value> = entries
-            .iter()
-            .enumerate()
-            .map(|(i, (os, arch, variant, attestation))| {
-                let mut p = serde_json::json!({"os": os, "architecture": arch});
-                if let Some(v) = variant {
-                    p["variant"] = serde_json::json!(v);
-                }
-                let mut d = serde_json::json!({
-                    "mediaType": media::OCI_MANIFEST,
-                    "digest": format!("sha256:{:064x}", i + 1),
-                    "size": 100,
-                    "platform": p,
-                });
-                if *attestation {
-                    d["annotations"] = serde_json::json!({"vnd.docker.reference.type": "attestation-manifest"});
-                }
-                d
-            })
-            .collect();
-        serde_json::from_value(
-            serde_json::json!({"schemaVersion": 2, "mediaType": media::OCI_INDEX, "manifests": manifests}),
-        )
-        .unwrap()
-    }
-
-    #[test]
-    fn platform_choice() {
-        let idx = index(&[
-            ("linux", "amd64", None, false),
-            ("linux", "arm64", Some("v8"), false),
-            ("linux", "arm", Some("v7"), false),
-            ("unknown", "unknown", None, true),
-            ("linux", "amd64", None, true),
-        ]);
-        let cases = [
-            ("linux/amd64", Some(1)),
-            ("linux/arm64", Some(2)),
-            ("linux/arm64/v8", Some(2)),
-            ("linux/arm/v7", Some(3)),
-            ("linux/arm/v6", None),
-            ("linux/s390x", None),
-        ];
-        for (want, pick) in cases {
-            let got = choose_platform(&idx, &Platform::parse(want).unwrap());
-            assert_eq!(got, pick.map(|i: u32| format!("sha256:{i:064x}")), "{want}");
-        }
-        assert_eq!(available_platforms(&idx), "linux/amd64, linux/arm64/v8, linux/arm/v7");
-    }
-
-    #[test]
-    fn media_type_detection() {
-        let cases = [
-            (
-                r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#,
-                None,
-                media::OCI_INDEX,
-            ),
-            (
-                r#"{"schemaVersion":2,"manifests":[]}"#,
-                Some("application/vnd.docker.distribution.manifest.list.v2+json"),
-                media::DOCKER_MANIFEST_LIST,
-            ),
-            (r#"{"schemaVersion":2,"manifests":[]}"#, Some("application/json"), media::OCI_INDEX),
-            (r#"{"schemaVersion":2,"config":{},"layers":[]}"#, None, media::OCI_MANIFEST),
-            (r#"{"schemaVersion":1,"fsLayers":[]}"#, None, media::DOCKER_MANIFEST_V1),
-        ];
-        for (body, ct, want) in cases {
-            assert_eq!(manifest_media_type(body.as_bytes(), ct), want, "{body}");
-        }
-    }
-}
+mod tests;

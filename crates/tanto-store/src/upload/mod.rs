@@ -14,7 +14,9 @@
 //! Safety: the host tree is read through descriptors with
 //! `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`: symlinks inside it are
 //! uploaded as symlinks and never followed, so nothing outside the chosen
-//! directory is read. Sockets are skipped.
+//! directory is read. Sockets are skipped; a FIFO or a device node is
+//! refused with an error naming it (it is never opened: reading a FIFO would
+//! wait for a writer), unless a filter leaves it out.
 //!
 //! Files: `index.rs` (the file index and its binary codec, the tree digest),
 //! `walk.rs` (the stat walk of the host tree), `write.rs` (writing a full or
@@ -33,7 +35,7 @@ use rustix::fs::{self as rfs, Mode, OFlags};
 use tanto_model::{Digest, LocalOp, Op, StableHasher, Vertex};
 
 pub(crate) use record::init as init_db;
-pub use record::{LayerBlob, UploadRecord};
+pub use record::UploadRecord;
 
 use crate::{CacheRecord, SnapshotId, Store, StoreError};
 use index::{decode_index, encode_index, tree_digest, Entry, Kind};
@@ -69,6 +71,12 @@ pub enum UploadError {
     IsADirectory(PathBuf),
     #[error("host path `{0}` is not a file")]
     NotAFile(PathBuf),
+    #[error(
+        "host path `{path}` is {what}: an upload holds regular files, directories and symlinks only; leave it out with `exclude: [\"{rel}\"]`"
+    )]
+    Special { path: PathBuf, what: &'static str, rel: String },
+    #[error("host path `{path}` is {what}, not a regular file: `host.file` uploads regular files only")]
+    SpecialFile { path: PathBuf, what: &'static str },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -81,10 +89,24 @@ impl tanto_model::Tiered for UploadError {
             UploadError::NotADirectory(_)
             | UploadError::Pattern { .. }
             | UploadError::IsADirectory(_)
-            | UploadError::NotAFile(_) => Tier::Input,
+            | UploadError::NotAFile(_)
+            | UploadError::Special { .. }
+            | UploadError::SpecialFile { .. } => Tier::Input,
             UploadError::Read { .. } | UploadError::Write { .. } | UploadError::File { .. } => Tier::Environment,
             UploadError::Store(e) => e.tier(),
         }
+    }
+}
+
+/// What a file of mode `mode` is when it is neither a regular file, a
+/// directory nor a symlink.
+pub(crate) fn special_kind(mode: u32) -> Option<&'static str> {
+    match rfs::FileType::from_raw_mode(mode as _) {
+        rfs::FileType::Fifo => Some("a named pipe (FIFO)"),
+        rfs::FileType::CharacterDevice => Some("a character device"),
+        rfs::FileType::BlockDevice => Some("a block device"),
+        rfs::FileType::Socket => Some("a unix socket"),
+        _ => None,
     }
 }
 
@@ -118,9 +140,13 @@ impl UploadSpec {
             io::ErrorKind::NotFound => UploadError::FileNotFound(path.to_path_buf()),
             _ => UploadError::File { path: path.to_path_buf(), source: e },
         })?;
+        // stat, never open: opening a FIFO waits for a writer
         let meta = std::fs::metadata(&real).map_err(|e| UploadError::File { path: path.to_path_buf(), source: e })?;
         if meta.is_dir() {
             return Err(UploadError::IsADirectory(path.to_path_buf()));
+        }
+        if let Some(what) = special_kind(std::os::unix::fs::MetadataExt::mode(&meta)) {
+            return Err(UploadError::SpecialFile { path: path.to_path_buf(), what });
         }
         let (Some(parent), Some(name)) = (real.parent(), real.file_name()) else {
             return Err(UploadError::NotAFile(path.to_path_buf()));

@@ -9,6 +9,8 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use tanto_model::LayerBlob;
+
 use crate::db::now;
 use crate::snapshot::SnapshotId;
 use crate::{Store, StoreError};
@@ -43,14 +45,6 @@ pub struct UploadRecord {
     pub tree: String,
     pub depth: u32,
     pub index: Vec<u8>,
-}
-
-/// A layer blob made from a snapshot's diff.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LayerBlob {
-    pub digest: String,
-    pub diff_id: String,
-    pub size: u64,
 }
 
 /// Index files live beside the database, not in it: they are large (about

@@ -14,7 +14,7 @@ use sha2::{Digest as _, Sha256};
 use tanto_fs::{gitignore, Filter, Resolve};
 
 use super::index::{at, child_rel, Entry, Kind};
-use super::{UploadError, UploadSpec, COPY_THREADS};
+use super::{special_kind, UploadError, UploadSpec, COPY_THREADS};
 
 // --- reading the host
 
@@ -138,6 +138,14 @@ impl<'a> Walker<'a> {
             }
             if !self.filter.included(&rel) {
                 continue;
+            }
+            if kind == Kind::Other {
+                let what = special_kind(st.st_mode as u32);
+                return Err(UploadError::Special {
+                    path: self.root_path.join(&rel),
+                    what: what.unwrap_or("a special file"),
+                    rel,
+                });
             }
             let mut e = Entry::from_stat(rel, kind, &st, self.scan_start);
             match kind {

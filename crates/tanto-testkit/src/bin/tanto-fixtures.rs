@@ -153,8 +153,8 @@ fn serve(args: &Args) -> Result<()> {
         }
     };
     let pushed = tanto_testkit::publish_busybox(&addr);
-    let digest = match pushed {
-        Ok(d) => d,
+    let published = match pushed {
+        Ok(p) => p,
         Err(e) => {
             if foreground_registry.is_none() {
                 let _ = registry::stop_pidfile(&dir);
@@ -164,15 +164,20 @@ fn serve(args: &Args) -> Result<()> {
     };
     for tag in BUSYBOX_TAGS {
         let r = registry::get_manifest(&addr, BUSYBOX_REPOSITORY, tag)?;
-        if r.status != 200 || tanto_testkit::sha256_digest(&r.body) != digest {
+        if r.status != 200 || tanto_testkit::sha256_digest(&r.body) != published.digest_of(tag) {
             bail!("manifest {BUSYBOX_REPOSITORY}:{tag} read back as HTTP {}", r.status);
         }
     }
     registry::write_engine_config(&config_path, &addr)?;
     eprintln!(
-        "registry {addr} (pid {pid}, data in {}): pushed {BUSYBOX_REPOSITORY}:{} {digest} in {:.2}s",
+        "registry {addr} (pid {pid}, data in {}): pushed {BUSYBOX_REPOSITORY}:{} {}{} in {:.2}s",
         dir.display(),
         BUSYBOX_TAGS.join(","),
+        published.manifest_digest,
+        match &published.index_digest {
+            Some(index) => format!(" (:latest: index {index} with linux/arm64)"),
+            None => String::new(),
+        },
         started.elapsed().as_secs_f64()
     );
     println!("REGISTRY={addr}");

@@ -58,9 +58,7 @@ impl Images for Fake {
                     digest: Digest::of(address.as_bytes()),
                     media_type: String::new(),
                     size: 0,
-                    host: String::new(),
-                    repository: String::new(),
-                    http: false,
+                    repo: Default::default(),
                 },
             )],
         })

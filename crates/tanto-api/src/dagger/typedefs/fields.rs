@@ -5,7 +5,7 @@ use serde_json::Value as Json;
 
 use super::names::{to_camel, to_lower_camel, to_screaming_snake, valid_enum_name};
 use super::*;
-use crate::dagger::dispatch::{fields, Fields, Table};
+use crate::dagger::dispatch::{fields, table, Fields};
 use crate::dagger::{leaf, resolved, Api, ApiError, Object};
 use tanto_gql::{Args, Resolved};
 
@@ -131,15 +131,7 @@ pub(in crate::dagger) static QUERY_FIELDS: Fields<()> = fields! { |api, q, call,
 /// A table over one `DefObj` variant: `def_table!(NAME, "Type", Variant, RustType, FIELDS)`.
 macro_rules! def_table {
     ($name:ident, $type_name:literal, $variant:ident, $t:ty, $fields:ident) => {
-        pub(in crate::dagger) static $name: Table<$t> = Table::new(
-            $type_name,
-            |o| match o {
-                Object::Def(DefObj::$variant(v)) => Some(v),
-                _ => None,
-            },
-            &[$fields],
-            &[],
-        );
+        table!(pub(in crate::dagger) $name: $t = $type_name, Object::Def(DefObj::$variant(v)) => v, &[$fields], &[]);
     };
 }
 

@@ -1,0 +1,116 @@
+use super::*;
+use crate::CacheRecord;
+
+#[test]
+fn policy_limits() {
+    const G: u64 = 1 << 30;
+    let p = |reserved, max_used, min_free, target| PrunePolicy { reserved, max_used, min_free, target };
+    // (policy, used, free, limit)
+    let cases = [
+        (p(0, None, None, None), 10 * G, 100 * G, Some(0)),
+        (p(2 * G, None, None, None), 10 * G, 100 * G, Some(2 * G)),
+        (p(0, Some(20 * G), None, None), 10 * G, 100 * G, None),
+        (p(0, Some(8 * G), None, None), 10 * G, 100 * G, Some(8 * G)),
+        (p(0, Some(8 * G), None, Some(5 * G)), 10 * G, 100 * G, Some(5 * G)),
+        (p(6 * G, Some(8 * G), None, Some(5 * G)), 10 * G, 100 * G, Some(6 * G)),
+        (p(0, None, Some(20 * G), None), 10 * G, 15 * G, Some(5 * G)),
+        (p(0, None, Some(20 * G), None), 10 * G, 25 * G, None),
+        (p(0, Some(100 * G), Some(20 * G), None), 10 * G, 18 * G, Some(8 * G)),
+    ];
+    for (i, (policy, used, free, want)) in cases.into_iter().enumerate() {
+        assert_eq!(policy.limit(used, free), want, "case {i}: {policy:?} used={used} free={free}");
+    }
+}
+
+/// A committed snapshot over `parent` holding one file of `len` bytes.
+fn snap(store: &Store, key: &str, parent: Option<SnapshotId>, len: usize) -> SnapshotId {
+    let p = store.prepare(parent.map(|p| (p, "/"))).unwrap();
+    std::fs::write(p.upper.join("data"), vec![7u8; len]).unwrap();
+    let id = p.id;
+    store.commit(key, &CacheRecord { outputs: vec![id], meta: None }).unwrap();
+    id
+}
+
+fn set_used(store: &Store, key: &str, t: i64) {
+    store.inner.db.lock().execute("UPDATE cache SET last_used = ?2 WHERE key = ?1", params![key, t]).unwrap();
+}
+
+fn keys(store: &Store) -> Vec<String> {
+    store.cache_entries().unwrap().into_iter().map(|e| e.key).collect()
+}
+
+#[test]
+fn prune_removes_least_recently_used_and_keeps_what_is_needed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    let base = snap(&store, "base", None, 64 << 10);
+    let top = snap(&store, "top", Some(base), 64 << 10);
+    let other = snap(&store, "other", None, 64 << 10);
+    let blob = format!("sha256:{}", "b".repeat(64));
+    std::fs::write(store.blob_path(&blob), vec![1u8; 32 << 10]).unwrap();
+    store.describe("other", "image-layer", "pull other", std::slice::from_ref(&blob)).unwrap();
+    for (k, t) in [("base", 10), ("top", 30), ("other", 20)] {
+        set_used(&store, k, t);
+    }
+    let entries = store.cache_entries().unwrap();
+    assert_eq!(
+        entries.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(),
+        ["base", "other", "top"],
+        "least recently used first"
+    );
+    let other_entry = &entries[1];
+    assert_eq!((other_entry.kind.as_str(), other_entry.description.as_str()), ("image-layer", "pull other"));
+    assert!(other_entry.size >= (64 << 10) + (32 << 10), "{other_entry:?}");
+
+    // Just over the limit: `base` goes first but frees nothing (its snapshot
+    // is under `top`), so `other` goes too, with its blob; `top` stays.
+    let used = store.cache_usage().unwrap();
+    let r = store.prune(&PrunePolicy { max_used: Some(used - 1), ..Default::default() }).unwrap();
+    assert_eq!((r.records, r.snapshots, r.blobs), (2, 1, 1), "{r:?}");
+    assert_eq!(r.after, r.before - r.freed);
+    assert_eq!(keys(&store), ["top"]);
+    assert!(store.snapshot_dir(base).is_dir(), "still the parent of `top`");
+    assert!(!store.snapshot_dir(other).exists() && !store.blob_path(&blob).exists());
+    // Under the limit now: nothing to do.
+    assert_eq!(store.prune(&PrunePolicy { max_used: Some(used - 1), ..Default::default() }).unwrap().records, 0);
+
+    // A lease keeps `top` and `base` below it.
+    let lease = store.lease(top).unwrap();
+    assert!(store.cache_entries().unwrap()[0].in_use);
+    let r = store.prune(&PrunePolicy::default()).unwrap();
+    assert_eq!((r.records, r.snapshots), (0, 0), "{r:?}");
+    drop(lease);
+    assert!(!store.cache_entries().unwrap()[0].in_use);
+
+    // Unleased: `top` goes, then `base` with nothing left over it.
+    let r = store.prune(&PrunePolicy::default()).unwrap();
+    assert_eq!((r.records, r.snapshots), (1, 2), "{r:?}");
+    assert!(keys(&store).is_empty());
+    assert!(!store.snapshot_dir(base).exists() && !store.snapshot_dir(top).exists());
+    assert_eq!(store.cache_usage().unwrap(), 0);
+    assert!(store.lookup("top").unwrap().is_none());
+}
+
+#[test]
+fn a_write_over_a_snapshot_keeps_its_chain() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    let base = snap(&store, "base", None, 1024);
+    let writing = store.prepare(Some((base, "/"))).unwrap();
+    let r = store.prune(&PrunePolicy::default()).unwrap();
+    assert_eq!((r.records, r.snapshots), (0, 0), "{r:?}");
+    store.abort(writing);
+    assert_eq!(store.prune(&PrunePolicy::default()).unwrap().snapshots, 1);
+}
+
+#[test]
+fn directories_left_by_an_interrupted_prune_are_removed_at_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    let s = snap(&store, "k", None, 10);
+    store.inner.db.lock().execute_batch("DELETE FROM cache; DELETE FROM snapshots;").unwrap();
+    assert!(store.snapshot_dir(s).is_dir());
+    drop(store);
+    let store = Store::open(tmp.path()).unwrap();
+    assert!(!store.snapshot_dir(s).exists());
+}
