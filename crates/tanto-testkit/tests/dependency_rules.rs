@@ -17,6 +17,7 @@ use serde_json::Value;
 /// dev-dependencies may add [`DEV_ONLY`]. Crates listed here need not exist yet.
 const RULES: &[(&str, &[&str])] = &[
     ("tanto-model", &[]),
+    ("tanto-module", &[]),
     ("tanto-fs", &["tanto-model"]),
     ("tanto-gql", &[]),
     ("tanto-contract", &["tanto-model"]),
@@ -24,7 +25,7 @@ const RULES: &[(&str, &[&str])] = &[
     ("tanto-store", &["tanto-model", "tanto-fs"]),
     ("tanto-oci", &["tanto-model", "tanto-fs"]),
     ("tanto-exec", &["tanto-model", "tanto-fs"]),
-    ("tanto-api", &["tanto-model", "tanto-contract", "tanto-gql"]),
+    ("tanto-api", &["tanto-model", "tanto-contract", "tanto-gql", "tanto-module"]),
     (
         "tanto-engine",
         &[
@@ -37,9 +38,10 @@ const RULES: &[(&str, &[&str])] = &[
             "tanto-oci",
             "tanto-exec",
             "tanto-api",
+            "tanto-module",
         ],
     ),
-    ("tanto-cli", &["tanto-engine", "tanto-api", "tanto-gql", "tanto-contract", "tanto-model"]),
+    ("tanto-cli", &["tanto-engine", "tanto-api", "tanto-gql", "tanto-contract", "tanto-model", "tanto-module"]),
     ("tanto-testkit", &[]),
 ];
 
