@@ -1,6 +1,8 @@
 //! The `tanto` binary: CLI and engine in one. Command-line definitions live
 //! here; everything else is in the library crates.
 
+mod call;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +46,23 @@ enum Command {
         vars: Option<String>,
         #[arg(long)]
         workdir: Option<PathBuf>,
+    },
+    /// Call one or more functions of a module, interconnected into a pipeline.
+    ///
+    /// `tanto call [-m DIR] [--CTOR-ARG=V] FUNCTION [--ARG=V] [FUNCTION ...]`;
+    /// `tanto call --help` lists the module's functions.
+    #[command(disable_help_flag = true)]
+    Call {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// List the functions of a module (or of what a chain of its functions returns).
+    Functions {
+        /// The module: a local directory (default: the nearest with a dagger.json from here up).
+        #[arg(short = 'm', long = "mod")]
+        module: Option<String>,
+        /// Functions to follow before listing.
+        functions: Vec<String>,
     },
     /// Print tanto's version and the Dagger API version it serves.
     Version,
@@ -239,6 +258,8 @@ fn main() -> ExitCode {
             Command::Session { args } => session(args).await,
             Command::Run { workdir, command } => run(workdir, command).await,
             Command::Query { file, vars, workdir } => query(file, vars, workdir).await,
+            Command::Call { args } => call::run_call(args).await,
+            Command::Functions { module, functions } => call::run_functions(module, functions).await,
             Command::Schema { command: SchemaCommand::Coverage { all, implemented, json } } => {
                 schema_coverage(all, implemented, json).await
             }

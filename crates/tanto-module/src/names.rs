@@ -67,6 +67,36 @@ pub fn kebab(s: &str) -> String {
     words(s).join("-")
 }
 
+/// The CLI name of a function or argument, `strcase.ToKebab` of
+/// iancoleman/strcase v0.3.0 as Dagger's CLI uses it (`cliName`), byte for
+/// byte: a delimiter wherever the case or digit class changes (`v2Api` →
+/// `v-2-api`, `HTTPServer` → `http-server`) and for each ` `, `_`, `-`, `.`.
+pub fn cli_name(s: &str) -> String {
+    let b = s.trim().as_bytes();
+    let mut out = Vec::with_capacity(b.len() + 2);
+    for (i, &c) in b.iter().enumerate() {
+        let is_cap = c.is_ascii_uppercase();
+        let is_low = c.is_ascii_lowercase();
+        let v = c.to_ascii_lowercase();
+        if let Some(&next) = b.get(i + 1) {
+            let is_num = v.is_ascii_digit();
+            let (n_cap, n_low, n_num) = (next.is_ascii_uppercase(), next.is_ascii_lowercase(), next.is_ascii_digit());
+            if (is_cap && (n_low || n_num)) || (is_low && (n_cap || n_num)) || (is_num && (n_cap || n_low)) {
+                if is_cap && n_low && i > 0 && b[i - 1].is_ascii_uppercase() {
+                    out.push(b'-');
+                }
+                out.push(v);
+                if is_low || is_num || n_num {
+                    out.push(b'-');
+                }
+                continue;
+            }
+        }
+        out.push(if matches!(v, b' ' | b'_' | b'-' | b'.') { b'-' } else { v });
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +116,29 @@ mod tests {
         for (input, c, lc, s, k) in cases {
             assert_eq!((camel(input).as_str(), lower_camel(input).as_str()), (c, lc), "{input}");
             assert_eq!((snake(input).as_str(), kebab(input).as_str()), (s, k), "{input}");
+        }
+    }
+
+    #[test]
+    fn cli_names_follow_strcase_to_kebab() {
+        let cases = [
+            ("greet", "greet"),
+            ("randomId", "random-id"),
+            ("random_id", "random-id"),
+            ("containerEcho", "container-echo"),
+            ("withExec", "with-exec"),
+            ("HTTPServer", "http-server"),
+            ("v2Api", "v-2-api"),
+            ("sha256sum", "sha-256-sum"),
+            ("dockerConfig", "docker-config"),
+            ("DockerConfig", "docker-config"),
+            ("already-kebab", "already-kebab"),
+            ("a__b", "a--b"),
+            (" spaced name ", "spaced-name"),
+            ("ID", "id"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(cli_name(input), want, "{input:?}");
         }
     }
 }
