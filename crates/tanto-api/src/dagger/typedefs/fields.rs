@@ -148,7 +148,7 @@ def_table!(FUNCTION, "Function", Function, FunctionObj, FUNCTION_FIELDS);
 def_table!(FUNCTION_ARG, "FunctionArg", FunctionArg, FunctionArgObj, FUNCTION_ARG_FIELDS);
 def_table!(SOURCE_MAP, "SourceMap", SourceMap, SourceMapObj, SOURCE_MAP_FIELDS);
 def_table!(GENERATED_CODE, "GeneratedCode", GeneratedCode, GeneratedCodeObj, GENERATED_CODE_FIELDS);
-def_table!(MODULE, "Module", Module, ModuleObj, MODULE_FIELDS);
+table!(pub(in crate::dagger) MODULE: ModuleObj = "Module", Object::Def(DefObj::Module(v)) => v, &[MODULE_FIELDS, crate::dagger::modules::MODULE_FIELDS], &[]);
 
 static OBJECT_FIELDS: Fields<ObjectTypeDefObj> = fields! { |api, o, call, a|
     "constructor" => {
