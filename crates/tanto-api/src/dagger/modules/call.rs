@@ -67,8 +67,9 @@ impl Api {
         let out = self.engine.solve.run_nested(&exec, session.clone()).await?;
         let returned = session.scope.call.as_ref().and_then(|c| c.returned.lock().take());
         match returned {
-            Some(Returned::Value(Json::String(text))) => serde_json::from_str(&text)
-                .map_err(|e| ApiError::from(format!("{what} returned a value that is not JSON ({e}): {}", short(&text)))),
+            Some(Returned::Value(Json::String(text))) => serde_json::from_str(&text).map_err(|e| {
+                ApiError::from(format!("{what} returned a value that is not JSON ({e}): {}", short(&text)))
+            }),
             Some(Returned::Value(v)) => Ok(v),
             Some(Returned::Error(msg)) => Err(ApiError::from(msg)),
             None => {

@@ -64,9 +64,8 @@ impl Api {
             Some(rest) => rest.trim_start_matches('/').to_string(),
             None => ".".to_string(),
         };
-        let uploaded = host
-            .host_directory(&root, vec![], UPLOAD_EXCLUDES.iter().map(|s| s.to_string()).collect(), false)
-            .await?;
+        let uploaded =
+            host.host_directory(&root, vec![], UPLOAD_EXCLUDES.iter().map(|s| s.to_string()).collect(), false).await?;
         let config_bytes = self.engine.solve.read_file(Some(&uploaded), "/dagger.json").await?;
         let config: Json = serde_json::from_slice(&config_bytes)
             .map_err(|e| EngineError::input(format!("`{root}/dagger.json` is not valid JSON: {e}")))?;

@@ -107,6 +107,7 @@ impl Loaded {
     /// The module as the API shows it (`Module`).
     pub fn module_obj(&self) -> ModuleObj {
         let mut m = self.types.clone();
+        m.name = self.name.clone();
         m.loaded = Some(self.digest.clone());
         m
     }
@@ -168,7 +169,8 @@ static SOURCE_FIELDS: Fields<ModuleSourceObj> = fields! { |api, s, call, a|
 static CALL_FIELDS: Fields<FunctionCallObj> = fields! { |api, c, call, a|
     "name" => Ok(leaf(c.name.clone())),
     "parentName" => Ok(leaf(c.parent_name.clone())),
-    "parent" => Ok(leaf(c.parent.clone())),
+    // `JSON` values travel as JSON text.
+    "parent" => Ok(leaf(c.parent.to_string())),
     "inputArgs" => Ok(Resolved::List(
         c.input_args
             .iter()
@@ -189,7 +191,7 @@ static CALL_FIELDS: Fields<FunctionCallObj> = fields! { |api, c, call, a|
 
 static ARG_VALUE_FIELDS: Fields<ArgValueObj> = fields! { |api, v, call, a|
     "name" => Ok(leaf(v.name.clone())),
-    "value" => Ok(leaf(v.value.clone())),
+    "value" => Ok(leaf(v.value.to_string())),
 };
 
 static CURRENT_MODULE_FIELDS: Fields<CurrentModuleObj> = fields! { |api, m, call, a|
@@ -218,15 +220,26 @@ pub(super) static MODULE_FIELDS: Fields<ModuleObj> = fields! { |api, m, call, a|
         api.scope.serve(serve)?;
         Ok(Resolved::Null)
     },
-    "source" => Ok(resolved(Object::ModuleSource(api.loaded_of(m)?.source.clone()))),
+    // A module made with `Query.module` has no source, no SDK and no dependencies.
+    "source" => Ok(match &m.loaded {
+        None => Resolved::Null,
+        Some(_) => resolved(Object::ModuleSource(api.loaded_of(m)?.source.clone())),
+    }),
+    "sdk" => match &m.loaded {
+        None => Ok(Resolved::Null),
+        Some(_) => Err(ApiError::from("not implemented yet: Module.sdk")),
+    },
     "runtime" => Ok(resolved(Object::Container(api.loaded_of(m)?.runtime.clone()))),
-    "dependencies" => Ok(Resolved::List(
-        api.loaded_of(m)?
-            .deps
-            .iter()
-            .map(|d| resolved(Object::Def(super::typedefs::DefObj::Module(d.module_obj()))))
-            .collect(),
-    )),
+    "dependencies" => Ok(match &m.loaded {
+        None => Resolved::List(vec![]),
+        Some(_) => Resolved::List(
+            api.loaded_of(m)?
+                .deps
+                .iter()
+                .map(|d| resolved(Object::Def(super::typedefs::DefObj::Module(d.module_obj()))))
+                .collect(),
+        ),
+    }),
 };
 
 impl crate::Api {

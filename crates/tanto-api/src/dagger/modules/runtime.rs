@@ -29,7 +29,7 @@ impl Api {
     withEnvVariable(name: "DAGGER_MODULE", value: $module) {
     withEnvVariable(name: "DAGGER_DEFAULT_PYTHON_PACKAGE", value: $pkg) {
     withEnvVariable(name: "DAGGER_MAIN_OBJECT", value: $main) { id }
-  } } } } } } } } } } } } } }
+  } } } } } } } } } } } } }
 }"#;
         let vars = json!({
             "ctx": ctx_id,
@@ -44,18 +44,16 @@ impl Api {
     /// Runs an internal GraphQL document whose answer ends in one `id` of a
     /// container, and returns that container.
     pub(super) async fn eval_container(&self, query: &str, vars: Json, what: &str) -> ApiResult<ContainerObj> {
-        let req = tanto_gql::Request {
-            query: query.to_string(),
-            variables: vars.as_object().cloned(),
-            operation_name: None,
-        };
+        let req =
+            tanto_gql::Request { query: query.to_string(), variables: vars.as_object().cloned(), operation_name: None };
         let plain = self.with_scope(Default::default());
         let out = plain.execute(req).await;
         if let Some(errors) = out.get("errors").and_then(Json::as_array) {
             let msgs: Vec<&str> = errors.iter().filter_map(|e| e.get("message").and_then(Json::as_str)).collect();
             return Err(ApiError::from(format!("{what}: {}", msgs.join("; "))));
         }
-        let id = find_id(&out["data"]).ok_or_else(|| ApiError::from(format!("{what}: no container ID in the answer")))?;
+        let id =
+            find_id(&out["data"]).ok_or_else(|| ApiError::from(format!("{what}: no container ID in the answer")))?;
         self.load_container(&Json::String(id))
     }
 }

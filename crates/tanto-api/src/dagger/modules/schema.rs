@@ -27,7 +27,8 @@ pub(super) fn sdl(served: &[Arc<Loaded>]) -> String {
     let mut query = String::new();
     for m in served {
         let main = m.main_object_name();
-        let ctor_args = m.object(&main).and_then(|o| o.constructor.as_deref()).map(|c| args(&c.args)).unwrap_or_default();
+        let ctor_args =
+            m.object(&main).and_then(|o| o.constructor.as_deref()).map(|c| args(&c.args)).unwrap_or_default();
         if !m.types.description.is_empty() {
             let _ = writeln!(query, "  {}", description(&m.types.description));
         }
@@ -89,15 +90,11 @@ fn args(list: &[FunctionArgObj]) -> String {
     let parts: Vec<String> = list
         .iter()
         .map(|a| {
-            let has_default = a.default_value.as_deref().is_some_and(|d| !d.is_empty());
+            let has_default = default_of(a).is_some();
             let optional = a.type_def.optional || has_default || !a.default_path.is_empty();
             let mut s = format!("{}: {}", a.name, input_type(&a.type_def, optional));
-            if let Some(d) = a.default_value.as_deref().filter(|d| !d.is_empty()) {
-                if let Ok(v) = serde_json::from_str::<Json>(d) {
-                    if !v.is_null() {
-                        let _ = write!(s, " = {}", literal(&v, &a.type_def));
-                    }
-                }
+            if let Some(v) = default_of(a) {
+                let _ = write!(s, " = {}", literal(&v, &a.type_def));
             }
             if let Some(name) = object_name(&a.type_def) {
                 let _ = write!(s, " @expectedType(name: \"{name}\")");
@@ -106,6 +103,12 @@ fn args(list: &[FunctionArgObj]) -> String {
         })
         .collect();
     format!("({})", parts.join(", "))
+}
+
+/// An argument's default value, when it has one (`null` is none).
+fn default_of(a: &FunctionArgObj) -> Option<Json> {
+    let v: Json = serde_json::from_str(a.default_value.as_deref()?).ok()?;
+    (!v.is_null()).then_some(v)
 }
 
 fn object_name(t: &TypeDefObj) -> Option<String> {
@@ -155,7 +158,10 @@ fn literal(v: &Json, t: &TypeDefObj) -> String {
         }
         (Json::Object(o), _) => format!(
             "{{{}}}",
-            o.iter().map(|(k, v)| format!("{k}: {}", literal(v, &TypeDefObj::default()))).collect::<Vec<_>>().join(", ")
+            o.iter()
+                .map(|(k, v)| format!("{k}: {}", literal(v, &TypeDefObj::default())))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         (v, _) => v.to_string(),
     }

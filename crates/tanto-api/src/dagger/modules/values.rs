@@ -43,9 +43,9 @@ impl Api {
     /// The module's main object, through its constructor when it has one.
     async fn construct(&self, m: &Arc<Loaded>, call: &FieldCall<'_>) -> ApiResult<Resolved> {
         let main_name = m.main_object_name();
-        let main = m.object(&main_name).ok_or_else(|| {
-            ApiError::from(format!("module `{}` registered no main object `{main_name}`", m.name))
-        })?;
+        let main = m
+            .object(&main_name)
+            .ok_or_else(|| ApiError::from(format!("module `{}` registered no main object `{main_name}`", m.name)))?;
         let fields = match &main.constructor {
             Some(ctor) => {
                 let args = call_args(ctor, call)?;
@@ -89,7 +89,9 @@ impl Api {
                 let Json::Array(items) = v else {
                     return Err(format!("function returned {v} where a list was expected").into());
                 };
-                Resolved::List(items.into_iter().map(|i| self.value_to_resolved(m, &elem, i)).collect::<Result<_, _>>()?)
+                Resolved::List(
+                    items.into_iter().map(|i| self.value_to_resolved(m, &elem, i)).collect::<Result<_, _>>()?,
+                )
             }
             Some(Kind::Object) | Some(Kind::Interface) => {
                 let name = t.name();

@@ -99,7 +99,8 @@ impl Api {
 pub(in crate::dagger) static QUERY_FIELDS: Fields<()> = fields! { |api, q, call, a|
     "typeDef" => Ok(def(DefObj::TypeDef(TypeDefObj::default()))),
     "function" => {
-        let name = non_empty("a function name", a.string("name")?)?;
+        // An empty name is a constructor's (`withConstructor`).
+        let name = a.string("name")?;
         Ok(def(DefObj::Function(FunctionObj {
             name: to_lower_camel(name),
             original_name: name.to_string(),
@@ -505,14 +506,11 @@ fn module_with(
 }
 
 static MODULE_FIELDS: Fields<ModuleObj> = fields! { |api, m, call, a|
-    "dependencies" => Ok(Resolved::List(vec![])),
     "description" => Ok(leaf(m.description.clone())),
     "enums" => Ok(type_defs(&m.enums)),
     "interfaces" => Ok(type_defs(&m.interfaces)),
     "objects" => Ok(type_defs(&m.objects)),
     "name" => Ok(leaf(m.name.clone())),
-    // A module made with `Query.module` has no source and no SDK.
-    "source" | "sdk" => Ok(Resolved::Null),
     "withDescription" => {
         Ok(def(DefObj::Module(ModuleObj { description: a.string("description")?.trim().to_string(), ..m.clone() })))
     },
