@@ -215,7 +215,7 @@ pub struct Objects {
     /// Loaded modules by digest.
     modules: RwLock<HashMap<String, Arc<modules::Loaded>>>,
     /// Results of module function calls by call key (see `modules::call`).
-    calls: RwLock<HashMap<String, Json>>,
+    calls: RwLock<HashMap<String, (Json, Option<std::time::Instant>)>>,
 }
 
 impl Objects {
@@ -237,12 +237,17 @@ impl Objects {
         self.modules.write().entry(m.digest.clone()).or_insert(m);
     }
 
+    /// A kept function result, unless its time to live has passed.
     pub(crate) fn call_result(&self, key: &str) -> Option<Json> {
-        self.calls.read().get(key).cloned()
+        match self.calls.read().get(key) {
+            Some((v, expires)) if expires.is_none_or(|t| std::time::Instant::now() < t) => Some(v.clone()),
+            _ => None,
+        }
     }
 
-    pub(crate) fn keep_call_result(&self, key: String, v: Json) {
-        self.calls.write().insert(key, v);
+    pub(crate) fn keep_call_result(&self, key: String, v: Json, ttl: Option<std::time::Duration>) {
+        let expires = ttl.map(|d| std::time::Instant::now() + d);
+        self.calls.write().insert(key, (v, expires));
     }
 }
 

@@ -33,7 +33,20 @@ impl Api {
         };
         // A constructor's name is empty on the wire.
         let call = if f.name.is_empty() { FunctionCallObj { name: String::new(), ..call } } else { call };
-        let cached = f.cache_policy.as_deref() != Some("NEVER");
+        // Dagger's policies: `Never` runs every time; `Default` (with an
+        // optional time to live) and `PerSession` keep the result (an engine
+        // serves one client session).
+        let default_off = m.source.config.get("disableDefaultFunctionCaching").and_then(Json::as_bool) == Some(true);
+        let cached = match f.cache_policy.as_deref() {
+            Some("Never") => false,
+            None | Some("Default") if default_off && f.cache_ttl.is_none() => false,
+            _ => true,
+        };
+        let ttl = f
+            .cache_ttl
+            .as_deref()
+            .and_then(|t| tanto_contract::image::parse_duration(t).ok())
+            .map(|ns| std::time::Duration::from_nanos(ns.max(0) as u64));
         let key = call_key(m, &call);
         if cached {
             if let Some(hit) = self.objects.call_result(&key) {
@@ -42,7 +55,7 @@ impl Api {
         }
         let out = self.run_function(m.clone(), call).await?;
         if cached {
-            self.objects.keep_call_result(key, out.clone());
+            self.objects.keep_call_result(key, out.clone(), ttl);
         }
         Ok(out)
     }

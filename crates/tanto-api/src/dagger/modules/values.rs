@@ -48,7 +48,7 @@ impl Api {
             .ok_or_else(|| ApiError::from(format!("module `{}` registered no main object `{main_name}`", m.name)))?;
         let fields = match &main.constructor {
             Some(ctor) => {
-                let args = call_args(ctor, call)?;
+                let args = self.call_args(m, ctor, call).await?;
                 self.call_function(m, main, Json::Object(Default::default()), ctor, args).await?
             }
             None => Json::Object(Default::default()),
@@ -70,7 +70,7 @@ impl Api {
             return self.value_to_resolved(&m, &f.type_def, raw);
         }
         if let Some(func) = function(o, call.field) {
-            let args = call_args(func, call)?;
+            let args = self.call_args(&m, func, call).await?;
             let out = self.call_function(&m, o, v.fields.clone(), func, args).await?;
             return self.value_to_resolved(&m, &func.return_type, out);
         }
@@ -116,19 +116,58 @@ fn module_defining<'a>(m: &'a Arc<Loaded>, name: &str) -> Option<&'a Arc<Loaded>
     m.deps.iter().find(|d| d.object(name).is_some())
 }
 
-/// The arguments of a call to `f`, by original name, as the SDK reads them.
-fn call_args(f: &FunctionObj, call: &FieldCall<'_>) -> ApiResult<Vec<(String, Json)>> {
-    let mut out = Vec::new();
-    for arg in &f.args {
-        if let Some(v) = call.args.get(&arg.name) {
-            if v.is_null() {
-                continue;
-            }
+impl Api {
+    /// The arguments of a call to `f`, by original name, as the SDK reads them:
+    /// those given, and for a directory or file argument left out that has a
+    /// `defaultPath`, that path of the module's context (`/...`) or source.
+    async fn call_args(&self, m: &Loaded, f: &FunctionObj, call: &FieldCall<'_>) -> ApiResult<Vec<(String, Json)>> {
+        let mut out = Vec::new();
+        for arg in &f.args {
             let name = if arg.original_name.is_empty() { arg.name.clone() } else { arg.original_name.clone() };
-            out.push((name, v.clone()));
+            match call.args.get(&arg.name) {
+                Some(v) if !v.is_null() => out.push((name, v.clone())),
+                _ if !arg.default_path.is_empty() => {
+                    let o = self.default_path_value(m, &arg.default_path, &arg.ignore, &arg.type_def).await?;
+                    out.push((name, Json::String(self.objects.register(&o))));
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// A `defaultPath` argument's value, from the host the module was loaded from.
+    async fn default_path_value(
+        &self,
+        m: &Loaded,
+        default_path: &str,
+        ignore: &[String],
+        t: &TypeDefObj,
+    ) -> ApiResult<Object> {
+        let src = &m.source;
+        let base = if default_path.starts_with('/') { &src.context_host_path } else { &src.root_host_path };
+        let path = crate::dagger::paths::resolve(base, default_path);
+        if !path.starts_with(&src.context_host_path) {
+            return Err(ApiError::from(format!(
+                "module `{}`: default path `{default_path}` is outside the module's context directory `{}`",
+                m.name, src.context_host_path
+            )));
+        }
+        match t.name().as_str() {
+            "Directory" => {
+                let root = self.engine.host.host_directory(&path, vec![], ignore.to_vec(), false).await?;
+                Ok(Object::Directory(crate::dagger::objects::DirectoryObj { root: Some(root), path: "/".into() }))
+            }
+            "File" => {
+                let (root, path) = self.engine.host.host_file(&path).await?;
+                Ok(Object::File(crate::dagger::objects::FileObj { root: Some(root), path }))
+            }
+            other => Err(ApiError::from(format!(
+                "module `{}`: `defaultPath` is for Directory and File arguments, not {other}",
+                m.name
+            ))),
         }
     }
-    Ok(out)
 }
 
 /// The object type a module value belongs to, for the memo key.
