@@ -7,7 +7,7 @@
 
 pub mod address;
 pub mod changeset;
-mod container;
+pub(crate) mod container;
 pub mod coverage;
 mod directory;
 mod dispatch;

@@ -74,11 +74,82 @@ impl Api {
         Ok(ModuleSourceObj {
             root_host_path: root,
             context_host_path: context,
+            context: None,
             root_subpath,
             config,
             root: DirectoryObj { root: Some(uploaded), path: "/".into() },
             digest,
         })
+    }
+
+    /// `Directory.asModuleSource(sourceRootPath:)`: the module at
+    /// `root_subpath` of `ctx`, which is its context.
+    pub(crate) async fn dir_module_source(&self, ctx: &DirectoryObj, root_subpath: &str) -> ApiResult<ModuleSourceObj> {
+        let sub = inside_rel(root_subpath).ok_or_else(|| {
+            ApiError::from(EngineError::input(format!(
+                "module source root `{root_subpath}` leaves its directory: give a path inside it"
+            )))
+        })?;
+        let root = DirectoryObj { root: ctx.root.clone(), path: crate::dagger::paths::within(&ctx.path, &sub) };
+        let config_path = crate::dagger::paths::within(&root.path, "dagger.json");
+        let config_bytes = match self.engine.solve.stat(root.root.as_ref(), &config_path, false).await? {
+            Some(_) => self.engine.solve.read_file(root.root.as_ref(), &config_path).await?,
+            None => {
+                return Err(EngineError::not_found(format!(
+                    "no `dagger.json` at `{sub}` of the directory: create a module with `tanto init --sdk=python`"
+                ))
+                .into())
+            }
+        };
+        let config: Json = serde_json::from_slice(&config_bytes)
+            .map_err(|e| EngineError::input(format!("`{sub}/dagger.json` is not valid JSON: {e}")))?;
+        check_config(&format!("{sub} (directory)"), &config)?;
+        let digest = self.engine.solve.digest(root.root.as_ref(), &root.path, false).await?;
+        Ok(ModuleSourceObj {
+            root_host_path: String::new(),
+            context_host_path: String::new(),
+            context: Some(ctx.clone()),
+            root_subpath: if sub.is_empty() { ".".into() } else { sub },
+            config,
+            root,
+            digest,
+        })
+    }
+
+    /// A dependency's source: a host path relative to a host module, or a
+    /// subpath of a directory module's context.
+    async fn dependency_source(
+        &self,
+        src: &ModuleSourceObj,
+        dep_name: &str,
+        dep_src: &str,
+    ) -> ApiResult<ModuleSourceObj> {
+        let outside = |at: &str, context: &str| {
+            ApiError::from(EngineError::input(format!(
+                "module `{}`: dependency `{dep_name}` at `{at}` is outside the module's context directory {context}; move it inside (the context is the nearest directory with `.git`, else the module's own)",
+                src.name()
+            )))
+        };
+        match &src.context {
+            Some(ctx) => {
+                let joined = if src.root_subpath == "." {
+                    dep_src.to_string()
+                } else {
+                    format!("{}/{dep_src}", src.root_subpath)
+                };
+                let sub = inside_rel(&joined).ok_or_else(|| outside(dep_src, "(the directory)"))?;
+                self.dir_module_source(ctx, &sub).await
+            }
+            None => {
+                let path = super::super::paths::resolve(&src.root_host_path, dep_src);
+                let inside = path == src.context_host_path
+                    || path.starts_with(&format!("{}/", src.context_host_path.trim_end_matches('/')));
+                if !inside {
+                    return Err(outside(&path, &format!("`{}`", src.context_host_path)));
+                }
+                self.module_source(&path, false).await
+            }
+        }
     }
 
     /// Loads a module (once per engine): dependencies, runtime, registration.
@@ -88,16 +159,7 @@ impl Api {
             for d in list {
                 let dep_src = d.get("source").and_then(Json::as_str).unwrap_or_default();
                 let dep_name = d.get("name").and_then(Json::as_str).unwrap_or(dep_src);
-                let path = super::super::paths::resolve(&src.root_host_path, dep_src);
-                if !path.starts_with(&src.context_host_path) {
-                    return Err(EngineError::input(format!(
-                        "module `{}`: dependency `{dep_name}` at `{path}` is outside the module's context directory `{}`; move it inside (the context is the nearest directory with `.git`, else the module's own)",
-                        src.name(),
-                        src.context_host_path
-                    ))
-                    .into());
-                }
-                let dep = Box::pin(self.module_source(&path, false)).await?;
+                let dep = Box::pin(self.dependency_source(src, dep_name, dep_src)).await?;
                 deps.push(Box::pin(self.load_module(&dep)).await?);
             }
         }
@@ -150,6 +212,21 @@ fn clone_loaded(l: &Loaded) -> Loaded {
         deps: l.deps.clone(),
         source_label: l.source_label.clone(),
     }
+}
+
+/// `p` as a clean relative path, or `None` when its `..` leave the top.
+fn inside_rel(p: &str) -> Option<String> {
+    let mut out: Vec<&str> = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                out.pop()?;
+            }
+            c => out.push(c),
+        }
+    }
+    Some(out.join("/"))
 }
 
 fn looks_remote(r: &str) -> bool {

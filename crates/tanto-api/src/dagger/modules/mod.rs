@@ -36,10 +36,14 @@ pub use values::ModValue;
 /// what its `dagger.json` says.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModuleSourceObj {
-    /// The module's root on the host (absolute).
+    /// The module's root on the host (absolute; empty for a directory's module).
     pub root_host_path: String,
-    /// Its context directory on the host: the nearest enclosing `.git`, else the root.
+    /// Its context directory on the host: the nearest enclosing `.git`, else
+    /// the root (empty for a directory's module).
     pub context_host_path: String,
+    /// The context directory, for a module in a `Directory` (`asModuleSource`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<DirectoryObj>,
     /// The root relative to the context (`.` when they are the same).
     pub root_subpath: String,
     /// `dagger.json` as read (canonical JSON).
@@ -148,17 +152,17 @@ static SOURCE_FIELDS: Fields<ModuleSourceObj> = fields! { |api, s, call, a|
         let loaded = api.load_module(s).await?;
         Ok(resolved(Object::Def(super::typedefs::DefObj::Module(loaded.module_obj()))))
     },
-    "asString" => Ok(leaf(s.root_host_path.clone())),
+    "asString" => Ok(leaf(if s.context.is_some() { s.root_subpath.clone() } else { s.root_host_path.clone() })),
     "moduleName" | "moduleOriginalName" => Ok(leaf(s.name())),
     "engineVersion" => Ok(leaf(s.engine_version())),
-    "kind" => Ok(leaf("LOCAL_SOURCE")),
+    "kind" => Ok(leaf(if s.context.is_some() { "DIR_SOURCE" } else { "LOCAL_SOURCE" })),
     "digest" => Ok(leaf(s.digest.clone())),
     "configExists" => Ok(leaf(true)),
     "localContextDirectoryPath" => Ok(leaf(s.context_host_path.clone())),
     "sourceRootSubpath" => Ok(leaf(s.root_subpath.clone())),
     "sourceSubpath" => Ok(leaf(join_subpath(&s.root_subpath, &s.source_subpath()))),
     "originalSubpath" => Ok(leaf(s.root_subpath.clone())),
-    "contextDirectory" => Ok(resolved(Object::Directory(s.root.clone()))),
+    "contextDirectory" => Ok(resolved(Object::Directory(s.context.clone().unwrap_or_else(|| s.root.clone())))),
     "directory" => {
         let path = super::paths::within(&s.root.path, a.string("path")?);
         Ok(resolved(Object::Directory(DirectoryObj { root: s.root.root.clone(), path })))

@@ -8,6 +8,7 @@ use serde_json::Value as Json;
 use tanto_gql::{FieldCall, Resolved};
 
 use super::{function, Loaded};
+use crate::dagger::objects::DirectoryObj;
 use crate::dagger::typedefs::{FunctionObj, Kind, ObjectTypeDefObj, TypeDefObj};
 use crate::dagger::{leaf, resolved, Object};
 use crate::{Api, ApiError, ApiResult};
@@ -108,6 +109,16 @@ impl Api {
     }
 }
 
+impl Api {
+    /// `dir` without what `ignore` matches (a new directory).
+    fn filtered_directory(&self, dir: &DirectoryObj, ignore: &[String]) -> ApiResult<DirectoryObj> {
+        let args = tanto_gql::Args::new("Directory", "withDirectory").with("exclude", serde_json::json!(ignore));
+        let action = crate::dagger::container::copy_dir_action(dir, "/".into(), &args)?;
+        let empty = DirectoryObj { root: None, path: "/".into() };
+        Ok(empty.with_action(action, dir.root.iter().cloned().collect()))
+    }
+}
+
 /// The module (`m` or one of its dependencies) that defines object `name`.
 fn module_defining<'a>(m: &'a Arc<Loaded>, name: &str) -> Option<&'a Arc<Loaded>> {
     if m.object(name).is_some() {
@@ -145,6 +156,20 @@ impl Api {
         t: &TypeDefObj,
     ) -> ApiResult<Object> {
         let src = &m.source;
+        if let Some(ctx) = &src.context {
+            // a directory's module: the path within its context directory
+            let path = if default_path.starts_with('/') {
+                crate::dagger::paths::within(&ctx.path, default_path)
+            } else {
+                crate::dagger::paths::within(&src.root.path, default_path)
+            };
+            let sub = crate::dagger::objects::DirectoryObj { root: ctx.root.clone(), path };
+            return Ok(match t.name().as_str() {
+                "File" => Object::File(crate::dagger::objects::FileObj { root: sub.root, path: sub.path }),
+                _ if ignore.is_empty() => Object::Directory(sub),
+                _ => Object::Directory(self.filtered_directory(&sub, ignore)?),
+            });
+        }
         let base = if default_path.starts_with('/') { &src.context_host_path } else { &src.root_host_path };
         let path = crate::dagger::paths::resolve(base, default_path);
         if !path.starts_with(&src.context_host_path) {
