@@ -154,13 +154,31 @@ impl Api {
 
     /// Loads a module (once per engine): dependencies, runtime, registration.
     pub(crate) async fn load_module(&self, src: &ModuleSourceObj) -> ApiResult<Arc<Loaded>> {
+        self.load_module_in(src, &[]).await
+    }
+
+    /// [`Api::load_module`] below the modules `stack` (the dependents), which
+    /// it must not be one of.
+    async fn load_module_in(&self, src: &ModuleSourceObj, stack: &[String]) -> ApiResult<Arc<Loaded>> {
+        let me = src.label();
+        if let Some(i) = stack.iter().position(|s| *s == me) {
+            let mut cycle: Vec<&str> = stack[i..].iter().map(String::as_str).collect();
+            cycle.push(&me);
+            return Err(EngineError::input(format!(
+                "module dependency cycle: {}; remove one of these dependencies",
+                cycle.join(" → ")
+            ))
+            .into());
+        }
+        let mut below = stack.to_vec();
+        below.push(me);
         let mut deps = Vec::new();
         if let Some(Json::Array(list)) = src.config.get("dependencies") {
             for d in list {
                 let dep_src = d.get("source").and_then(Json::as_str).unwrap_or_default();
                 let dep_name = d.get("name").and_then(Json::as_str).unwrap_or(dep_src);
                 let dep = Box::pin(self.dependency_source(src, dep_name, dep_src)).await?;
-                deps.push(Box::pin(self.load_module(&dep)).await?);
+                deps.push(Box::pin(self.load_module_in(&dep, &below)).await?);
             }
         }
         let mut h = tanto_model::StableHasher::new();

@@ -71,6 +71,15 @@ impl ModuleSourceObj {
         self.config.get("engineVersion").and_then(Json::as_str).unwrap_or_default().to_string()
     }
 
+    /// Where the module is, for messages: its host path, or its path in its directory.
+    pub fn label(&self) -> String {
+        if self.context.is_some() {
+            format!("{} (in a directory)", self.root_subpath)
+        } else {
+            self.root_host_path.clone()
+        }
+    }
+
     /// The module's source subpath within its root (`source` in `dagger.json`).
     pub fn source_subpath(&self) -> String {
         self.config.get("source").and_then(Json::as_str).unwrap_or(".").to_string()

@@ -136,7 +136,7 @@ impl Api {
         for arg in &f.args {
             let name = if arg.original_name.is_empty() { arg.name.clone() } else { arg.original_name.clone() };
             match call.args.get(&arg.name) {
-                Some(v) if !v.is_null() => out.push((name, v.clone())),
+                Some(v) if !v.is_null() => out.push((name, self.sdk_input(m, &arg.type_def, v)?)),
                 _ if !arg.default_path.is_empty() => {
                     let o = self.default_path_value(m, &arg.default_path, &arg.ignore, &arg.type_def).await?;
                     out.push((name, Json::String(self.objects.register(&o))));
@@ -145,6 +145,24 @@ impl Api {
             }
         }
         Ok(out)
+    }
+
+    /// An argument as the SDK takes it: module objects (given by ID) as
+    /// their fields, everything else as given (core objects by ID).
+    fn sdk_input(&self, m: &Loaded, t: &TypeDefObj, v: &Json) -> ApiResult<Json> {
+        match (t.kind, v) {
+            (Some(Kind::List), Json::Array(items)) => {
+                let elem = t.list.as_deref().cloned().unwrap_or_default();
+                Ok(Json::Array(items.iter().map(|i| self.sdk_input(m, &elem, i)).collect::<Result<_, _>>()?))
+            }
+            (Some(Kind::Object), Json::String(_)) if m.object(&t.name()).is_some() => {
+                match &*self.load(v, Some(&t.name()))? {
+                    Object::ModValue(mv) => Ok(mv.fields.clone()),
+                    _ => unreachable!("type checked by load"),
+                }
+            }
+            _ => Ok(v.clone()),
+        }
     }
 
     /// A `defaultPath` argument's value, from the host the module was loaded from.
