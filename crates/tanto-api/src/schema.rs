@@ -14,7 +14,7 @@
 //! New types and fields are inserted at their alphabetical position, as in the reference.
 
 use std::fmt::Write as _;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use async_graphql_parser::types::{FieldDefinition, ServiceDocument, TypeKind, TypeSystemDefinition};
 use async_graphql_parser::Positioned;
@@ -26,9 +26,18 @@ pub const DAGGER_V021_SDL: &str = include_str!("../schema/dagger-v0.21.graphqls"
 /// The Dagger v0.21 view, parsed once from the embedded SDL. Clone it to fill in descriptions
 /// ([`Schema::set_description`]); clones start with an empty introspection memo.
 pub fn dagger_v021() -> &'static Schema {
-    static SCHEMA: OnceLock<Schema> = OnceLock::new();
+    dagger_v021_shared()
+}
+
+/// The same schema, shared (sessions that serve no module hold this one).
+pub fn dagger_v021_arc() -> Arc<Schema> {
+    dagger_v021_shared().clone()
+}
+
+fn dagger_v021_shared() -> &'static Arc<Schema> {
+    static SCHEMA: OnceLock<Arc<Schema>> = OnceLock::new();
     SCHEMA.get_or_init(|| match Schema::parse(DAGGER_V021_SDL) {
-        Ok(s) => s,
+        Ok(s) => Arc::new(s),
         // The file is committed and checked by a test; failing here is a build defect.
         Err(e) => panic!("embedded schema `dagger-v0.21.graphqls` is invalid: {e}"),
     })

@@ -38,7 +38,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::Value as Json;
-use tanto_gql::Schema;
 use tanto_solver::Solver;
 use tanto_store::Store;
 use tracing::Instrument;
@@ -144,7 +143,6 @@ impl EngineOptions {
 /// A running engine.
 pub struct Engine {
     pub api: tanto_api::Api,
-    pub schema: &'static Schema,
     pub solver: Arc<Solver<Worker>>,
     pub options: EngineOptions,
     pub server: server::ServerSettings,
@@ -237,7 +235,9 @@ impl Engine {
         solver.subscribe(Arc::new(move |e| p.on_event(e)));
         let backend = Arc::new(EngineBackend::new(solver.clone(), options.workdir.clone()).with_gc(gc));
         let api = tanto_api::Api::new(tanto_contract::Engine::new(backend), Arc::new(tanto_api::Objects::default()));
-        Ok(Arc::new(Engine { api, schema: tanto_api::schema::dagger_v021(), solver, options, server }))
+        // Execs with `experimentalPrivilegedNesting` get sessions of this API.
+        let _ = solver.worker().nested.set(api.nested_sessions());
+        Ok(Arc::new(Engine { api, solver, options, server }))
     }
 
     /// Waits (briefly) for cancelled containers to be cleaned up before exit.
@@ -256,13 +256,13 @@ impl Engine {
     /// Like [`Engine::execute`], serialised (cheaper for large answers such as introspection).
     pub async fn execute_bytes(&self, req: tanto_gql::Request) -> Vec<u8> {
         let span = query_span(&req);
-        tanto_gql::execute_bytes(self.schema, &self.api, tanto_api::Api::root(), req).instrument(span).await
+        self.api.execute_bytes(req).instrument(span).await
     }
 
     /// Executes one GraphQL request; the result is the whole response body.
     pub async fn execute(&self, req: tanto_gql::Request) -> Json {
         let span = query_span(&req);
-        tanto_gql::execute(self.schema, &self.api, tanto_api::Api::root(), req).instrument(span).await
+        self.api.execute(req).instrument(span).await
     }
 }
 

@@ -15,7 +15,7 @@ pub const TYPE_REF_SELECTION: &str = "kind optional asObject { name } asInterfac
 /// The selection of a function (`Function`).
 pub fn function_selection() -> String {
     format!(
-        "name originalName description args {{ name originalName description defaultValue defaultPath \
+        "name description args {{ name description defaultValue defaultPath \
          ignore typeDef {{ {TYPE_REF_SELECTION} }} }} returnType {{ {TYPE_REF_SELECTION} }}"
     )
 }
@@ -25,7 +25,7 @@ pub fn function_selection() -> String {
 pub fn type_def_selection() -> String {
     let f = function_selection();
     format!(
-        "kind optional asObject {{ name originalName description fields {{ name description typeDef {{ \
+        "kind optional asObject {{ name description fields {{ name description typeDef {{ \
          {TYPE_REF_SELECTION} }} }} functions {{ {f} }} constructor {{ {f} }} }} \
          asInterface {{ name description functions {{ {f} }} }} \
          asEnum {{ name description members {{ name value description }} }} \
@@ -203,7 +203,7 @@ pub struct FunctionArg {
     pub original_name: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
-    /// The default as JSON text (`"\"hi\""`, `"3"`), when there is one.
+    /// The default as JSON text (`"\"hi\""`, `"3"`); `null` or empty when there is none.
     #[serde(default)]
     pub default_value: Option<String>,
     #[serde(default)]
@@ -217,7 +217,7 @@ impl FunctionArg {
     /// Whether a caller must pass it: not optional and no default.
     pub fn required(&self) -> bool {
         !self.type_def.optional
-            && self.default_value.as_deref().is_none_or(|d| d.is_empty())
+            && self.default_value.as_deref().is_none_or(|d| d.is_empty() || d == "null")
             && self.default_path.as_deref().is_none_or(|d| d.is_empty())
     }
 }

@@ -135,6 +135,15 @@ static DIRECTORY_FIELDS: Fields<DirectoryObj> = fields! { |api, d, call, a|
         let dest = paths::within(&d.path, a.string("path")?);
         dir(d.with_action(copy_dir_action(&src, dest, a)?, src.root.into_iter().collect()))
     },
+    "asModuleSource" => {
+        let src = api.dir_module_source(d, a.opt_string("sourceRootPath")?.unwrap_or(".")).await?;
+        Ok(resolved(Object::ModuleSource(src)))
+    },
+    "asModule" => {
+        let src = api.dir_module_source(d, a.opt_string("sourceRootPath")?.unwrap_or(".")).await?;
+        let loaded = api.load_module(&src).await?;
+        Ok(resolved(Object::Def(super::typedefs::DefObj::Module(loaded.module_obj()))))
+    },
     "withoutFile" | "withoutDirectory" => dir(d.with_action(
         FileAction::Rm { path: paths::within(&d.path, a.string("path")?), allow_not_found: true },
         vec![],

@@ -7,7 +7,7 @@
 
 pub mod address;
 pub mod changeset;
-mod container;
+pub(crate) mod container;
 pub mod coverage;
 mod directory;
 mod dispatch;
@@ -20,6 +20,7 @@ mod export;
 pub mod healthcheck;
 mod host;
 mod jsonvalue;
+pub mod modules;
 pub mod objects;
 mod paths;
 mod query;
@@ -93,10 +94,16 @@ pub enum Object {
     EngineCacheEntrySet(CacheEntrySet),
     EngineCacheEntry(CacheEntry),
     Workspace(Workspace),
+    ModuleSource(modules::ModuleSourceObj),
+    FunctionCall(modules::FunctionCallObj),
+    ArgValue(modules::ArgValueObj),
+    CurrentModule(modules::CurrentModuleObj),
+    /// An instance of a module's object type.
+    ModValue(modules::ModValue),
 }
 
 impl Object {
-    pub fn type_name(&self) -> &'static str {
+    pub fn type_name(&self) -> &str {
         match self {
             Object::Query => "Query",
             Object::Container(_) => "Container",
@@ -131,6 +138,11 @@ impl Object {
             Object::EngineCacheEntrySet(_) => "EngineCacheEntrySet",
             Object::EngineCacheEntry(_) => "EngineCacheEntry",
             Object::Workspace(_) => "Workspace",
+            Object::ModuleSource(_) => "ModuleSource",
+            Object::FunctionCall(_) => "FunctionCall",
+            Object::ArgValue(_) => "FunctionCallArgValue",
+            Object::CurrentModule(_) => "CurrentModule",
+            Object::ModValue(v) => &v.type_name,
         }
     }
 
@@ -170,6 +182,11 @@ impl Object {
             Object::EngineCacheEntrySet(v) => object_id(t, v),
             Object::EngineCacheEntry(v) => object_id(t, v),
             Object::Workspace(v) => object_id(t, v),
+            Object::ModuleSource(v) => object_id(t, v),
+            Object::FunctionCall(v) => object_id(t, v),
+            Object::ArgValue(v) => object_id(t, v),
+            Object::CurrentModule(v) => object_id(t, v),
+            Object::ModValue(v) => object_id(t, v),
         }
     }
 
@@ -195,6 +212,10 @@ fn not_implemented(call: &FieldCall<'_>) -> ApiError {
 #[derive(Default)]
 pub struct Objects {
     map: RwLock<HashMap<String, Arc<Object>>>,
+    /// Loaded modules by digest.
+    modules: RwLock<HashMap<String, Arc<modules::Loaded>>>,
+    /// Results of module function calls by call key (see `modules::call`).
+    calls: RwLock<HashMap<String, (Json, Option<std::time::Instant>)>>,
 }
 
 impl Objects {
@@ -207,17 +228,41 @@ impl Objects {
     pub fn get(&self, id: &str) -> Option<Arc<Object>> {
         self.map.read().get(id).cloned()
     }
+
+    pub(crate) fn module(&self, digest: &str) -> Option<Arc<modules::Loaded>> {
+        self.modules.read().get(digest).cloned()
+    }
+
+    pub(crate) fn keep_module(&self, m: Arc<modules::Loaded>) {
+        self.modules.write().entry(m.digest.clone()).or_insert(m);
+    }
+
+    /// A kept function result, unless its time to live has passed.
+    pub(crate) fn call_result(&self, key: &str) -> Option<Json> {
+        match self.calls.read().get(key) {
+            Some((v, expires)) if expires.is_none_or(|t| std::time::Instant::now() < t) => Some(v.clone()),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn keep_call_result(&self, key: String, v: Json, ttl: Option<std::time::Duration>) {
+        let expires = ttl.map(|d| std::time::Instant::now() + d);
+        self.calls.write().insert(key, (v, expires));
+    }
 }
 
 /// The resolver for one engine: the engine's capabilities plus the object table.
 pub struct Api {
     pub engine: Engine,
     pub objects: Arc<Objects>,
+    /// What this session serves (see `modules::scope`).
+    pub(crate) scope: Arc<modules::scope::Scope>,
 }
 
 impl Api {
+    /// A client session's API: the core schema, no function call.
     pub fn new(engine: Engine, objects: Arc<Objects>) -> Api {
-        Api { engine, objects }
+        Api { engine, objects, scope: Arc::default() }
     }
 
     pub fn root() -> Obj {
@@ -314,6 +359,15 @@ impl Api {
             }
             _ => {}
         }
+        match object {
+            Object::ModValue(v) => return self.resolve_mod_value(v, call).await,
+            Object::Query => {
+                if let Some(r) = self.served_query_field(call).await {
+                    return r;
+                }
+            }
+            _ => {}
+        }
         match dispatch::table_of(object.type_name()).and_then(|t| t.resolve(self, object, call)) {
             Some(f) => f.await,
             None => Err(not_implemented(call)),
@@ -369,6 +423,10 @@ static TABLES: &[&dyn dispatch::ObjectFields] = &[
     &engineobj::ENGINE_CACHE_ENTRY_SET,
     &engineobj::ENGINE_CACHE_ENTRY,
     &workspace::WORKSPACE,
+    &modules::MODULE_SOURCE,
+    &modules::FUNCTION_CALL,
+    &modules::FUNCTION_CALL_ARG_VALUE,
+    &modules::CURRENT_MODULE,
 ];
 
 // A cache volume has no fields of its own yet (its ID aside).

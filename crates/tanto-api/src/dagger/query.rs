@@ -86,7 +86,12 @@ static FIELDS: Fields<()> = fields! { |api, q, call, a|
     "http" => api.http_query(a).await,
     "env" => api.env_query(call),
     "cloud" => Ok(resolved(Object::Cloud(super::session::CloudObj {}))),
-    "currentModule" | "currentFunctionCall" | "currentEnv" => Err(super::session::no_function_call_context(call.field)),
+    "currentModule" | "currentFunctionCall" => api.current_call_field(call.field),
+    "currentEnv" => Err(super::session::no_function_call_context(call.field)),
+    "moduleSource" => {
+        let find_up = !a.opt_bool("disableFindUp")?.unwrap_or(false);
+        Ok(resolved(Object::ModuleSource(api.module_source(a.string("refString")?, find_up).await?)))
+    },
     "address" => {
         let value = a.string("value")?;
         if value.is_empty() {

@@ -22,7 +22,7 @@ pub fn no_function_call_context(field: &str) -> ApiError {
         other => other,
     };
     ApiError::from(format!(
-        "{field}: this session is a client session, not a module function call, so it has no {what}; tanto does not run module functions yet"
+        "{field}: this session is a client session, not a module function call, so it has no {what}; it exists inside a module function call (`tanto call`)"
     ))
 }
 

@@ -30,8 +30,9 @@ impl Solve for EngineBackend {
         let crate::exec_setup::ExecResources { keep_alive, secret_files, used_secrets, services, .. } = setup.resources;
         let _cleanup = secret_files;
         let sink = worker.progress.exec_sink(key, used_secrets.clone());
-        let info = crate::nested::run_with_session(&worker.executor, setup.spec, sink, session, worker.max_request_bytes)
-            .await;
+        let info =
+            crate::nested::run_with_session(&worker.executor, setup.spec, sink, session, worker.max_request_bytes)
+                .await;
         drop((keep_alive, services));
         let info = info?;
         Ok(ExecOutput {

@@ -117,6 +117,32 @@ impl Schema {
     }
 }
 
+impl Schema {
+    /// This schema with the definitions of `sdl` added (new types, and
+    /// `extend type` for existing ones), checked as a whole.
+    pub fn extended(&self, sdl: &str) -> Result<Schema, SchemaError> {
+        let doc = parse_sdl(sdl)?;
+        let mut b = Builder {
+            types: self.types.clone(),
+            directives: self.directives.clone(),
+            query_type: Some(self.query_type.clone()),
+            mutation_type: self.mutation_type.clone(),
+        };
+        b.add_document(&doc, false)?;
+        let mut schema = Schema {
+            types: b.types,
+            directives: b.directives,
+            query_type: self.query_type.clone(),
+            mutation_type: b.mutation_type,
+            meta_fields: self.meta_fields.clone(),
+            id_scalars: HashSet::new(),
+            intro_cache: Mutex::new(Memo::default()),
+        };
+        schema.finish()?;
+        Ok(schema)
+    }
+}
+
 /// Accumulates SDL definitions into the model.
 #[derive(Default)]
 struct Builder {

@@ -99,7 +99,8 @@ impl Api {
 pub(in crate::dagger) static QUERY_FIELDS: Fields<()> = fields! { |api, q, call, a|
     "typeDef" => Ok(def(DefObj::TypeDef(TypeDefObj::default()))),
     "function" => {
-        let name = non_empty("a function name", a.string("name")?)?;
+        // An empty name is a constructor's (`withConstructor`).
+        let name = a.string("name")?;
         Ok(def(DefObj::Function(FunctionObj {
             name: to_lower_camel(name),
             original_name: name.to_string(),
@@ -148,7 +149,7 @@ def_table!(FUNCTION, "Function", Function, FunctionObj, FUNCTION_FIELDS);
 def_table!(FUNCTION_ARG, "FunctionArg", FunctionArg, FunctionArgObj, FUNCTION_ARG_FIELDS);
 def_table!(SOURCE_MAP, "SourceMap", SourceMap, SourceMapObj, SOURCE_MAP_FIELDS);
 def_table!(GENERATED_CODE, "GeneratedCode", GeneratedCode, GeneratedCodeObj, GENERATED_CODE_FIELDS);
-def_table!(MODULE, "Module", Module, ModuleObj, MODULE_FIELDS);
+table!(pub(in crate::dagger) MODULE: ModuleObj = "Module", Object::Def(DefObj::Module(v)) => v, &[MODULE_FIELDS, crate::dagger::modules::MODULE_FIELDS], &[]);
 
 static OBJECT_FIELDS: Fields<ObjectTypeDefObj> = fields! { |api, o, call, a|
     "constructor" => {
@@ -505,14 +506,11 @@ fn module_with(
 }
 
 static MODULE_FIELDS: Fields<ModuleObj> = fields! { |api, m, call, a|
-    "dependencies" => Ok(Resolved::List(vec![])),
     "description" => Ok(leaf(m.description.clone())),
     "enums" => Ok(type_defs(&m.enums)),
     "interfaces" => Ok(type_defs(&m.interfaces)),
     "objects" => Ok(type_defs(&m.objects)),
     "name" => Ok(leaf(m.name.clone())),
-    // A module made with `Query.module` has no source and no SDK.
-    "source" | "sdk" => Ok(Resolved::Null),
     "withDescription" => {
         Ok(def(DefObj::Module(ModuleObj { description: a.string("description")?.trim().to_string(), ..m.clone() })))
     },

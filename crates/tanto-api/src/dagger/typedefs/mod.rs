@@ -214,6 +214,9 @@ pub struct ModuleObj {
     pub objects: Vec<TypeDefObj>,
     pub interfaces: Vec<TypeDefObj>,
     pub enums: Vec<TypeDefObj>,
+    /// The digest of the loaded module this value shows (`asModule`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loaded: Option<String>,
 }
 
 /// Every value of this family, as one API object variant.

@@ -436,7 +436,7 @@ async fn client_sessions_have_no_function_call_context_or_cloud() {
     let api = api();
     // (query, expected error)
     let cases = [
-        ("{ currentModule { id } }", "currentModule: this session is a client session, not a module function call, so it has no current module; tanto does not run module functions yet"),
+        ("{ currentModule { id } }", "currentModule: this session is a client session, not a module function call, so it has no current module; it exists inside a module function call (`tanto call`)"),
         ("{ currentFunctionCall { name } }", "currentFunctionCall: this session is a client session, not a module function call, so it has no current function call"),
         ("{ currentEnv { id } }", "currentEnv: this session is a client session, not a module function call, so it has no current env"),
         ("{ cloud { traceURL } }", "Cloud.traceURL: tanto is not connected to Dagger Cloud, so there is no trace URL"),

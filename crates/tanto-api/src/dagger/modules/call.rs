@@ -1,0 +1,124 @@
+//! Calling a module function: the module's runtime container runs once per
+//! call with a nested session that serves the call's context
+//! (`currentFunctionCall`) and takes its result.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value as Json};
+use tanto_model::StableHasher;
+
+use super::scope::{Returned, Scope};
+use super::values::type_key;
+use super::{FunctionCallObj, Loaded};
+use crate::dagger::typedefs::{FunctionObj, ObjectTypeDefObj};
+use crate::{Api, ApiError, ApiResult};
+
+impl Api {
+    /// Calls `f` of object `o` (state `parent`) of module `m` with `args`
+    /// (original names). Results are kept for the life of the engine unless the
+    /// function's cache policy is `NEVER`.
+    pub(crate) async fn call_function(
+        &self,
+        m: &Arc<Loaded>,
+        o: &ObjectTypeDefObj,
+        parent: Json,
+        f: &FunctionObj,
+        args: Vec<(String, Json)>,
+    ) -> ApiResult<Json> {
+        let call = FunctionCallObj {
+            name: if f.original_name.is_empty() { f.name.clone() } else { f.original_name.clone() },
+            parent_name: type_key(o).to_string(),
+            parent,
+            input_args: args,
+        };
+        // A constructor's name is empty on the wire.
+        let call = if f.name.is_empty() { FunctionCallObj { name: String::new(), ..call } } else { call };
+        // Dagger's policies: `Never` runs every time; `Default` (with an
+        // optional time to live) and `PerSession` keep the result (an engine
+        // serves one client session).
+        let default_off = m.source.config.get("disableDefaultFunctionCaching").and_then(Json::as_bool) == Some(true);
+        let cached = match f.cache_policy.as_deref() {
+            Some("Never") => false,
+            None | Some("Default") if default_off && f.cache_ttl.is_none() => false,
+            _ => true,
+        };
+        let ttl = f
+            .cache_ttl
+            .as_deref()
+            .and_then(|t| tanto_contract::image::parse_duration(t).ok())
+            .map(|ns| std::time::Duration::from_nanos(ns.max(0) as u64));
+        let key = call_key(m, &call);
+        if cached {
+            if let Some(hit) = self.objects.call_result(&key) {
+                return Ok(hit);
+            }
+        }
+        let out = self.run_function(m.clone(), call).await?;
+        if cached {
+            self.objects.keep_call_result(key, out.clone(), ttl);
+        }
+        Ok(out)
+    }
+
+    /// Runs the module's runtime for `call` and returns what it returned.
+    pub(crate) async fn run_function(&self, m: Arc<Loaded>, call: FunctionCallObj) -> ApiResult<Json> {
+        let what = if call.parent_name.is_empty() {
+            format!("registering the functions of module `{}`", m.name)
+        } else if call.name.is_empty() {
+            format!("the constructor of `{}` (module `{}`)", call.parent_name, m.name)
+        } else {
+            format!("function `{}.{}` (module `{}`)", call.parent_name, call.name, m.name)
+        };
+        let scope = Scope::for_call(m.clone(), call)?;
+        let session = Arc::new(self.with_scope(scope));
+        let args = tanto_gql::Args::new("Container", "withExec")
+            .with("args", json!([]))
+            .with("useEntrypoint", json!(true))
+            .with("experimentalPrivilegedNesting", json!(true));
+        let ctr = self.with_exec(&m.runtime, &args)?;
+        let exec = ctr.exec.ok_or_else(|| ApiError::from("internal error: the function's exec was not built"))?;
+        let out = self.engine.solve.run_nested(&exec, session.clone()).await?;
+        let returned = session.scope.call.as_ref().and_then(|c| c.returned.lock().take());
+        match returned {
+            Some(Returned::Value(Json::String(text))) => serde_json::from_str(&text).map_err(|e| {
+                ApiError::from(format!("{what} returned a value that is not JSON ({e}): {}", short(&text)))
+            }),
+            Some(Returned::Value(v)) => Ok(v),
+            Some(Returned::Error(msg)) => Err(ApiError::from(msg)),
+            None => {
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                Err(ApiError::from(format!(
+                    "{what} completed without returning a value (exit code {}){}",
+                    out.exit_code,
+                    tail(&stderr)
+                )))
+            }
+        }
+    }
+}
+
+/// The memo key of a call: the module's identity, the object's state, the
+/// function and its arguments (IDs name their content, secrets their keyed digest).
+fn call_key(m: &Loaded, call: &FunctionCallObj) -> String {
+    let mut h = StableHasher::new();
+    h.str("function-call").str(&m.digest).json(call);
+    h.finish().hex()
+}
+
+fn short(s: &str) -> String {
+    if s.len() > 200 {
+        format!("{}...", &s[..s.char_indices().take_while(|(i, _)| *i < 200).last().map(|(i, _)| i).unwrap_or(0)])
+    } else {
+        s.to_string()
+    }
+}
+
+/// The last lines of a function's stderr, for an error message.
+fn tail(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    let start = lines.len().saturating_sub(20);
+    format!(":\n{}", lines[start..].join("\n"))
+}

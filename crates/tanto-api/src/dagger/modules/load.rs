@@ -1,0 +1,350 @@
+//! Finding a module (`moduleSource`) and loading it (`asModule`): its
+//! dependencies first, then its runtime container, then the registration
+//! call in which its SDK declares its types.
+
+use std::sync::Arc;
+
+use serde_json::Value as Json;
+use tanto_contract::fs::EntryKind;
+use tanto_contract::EngineError;
+
+use super::{FunctionCallObj, Loaded, ModuleSourceObj};
+use crate::dagger::objects::DirectoryObj;
+use crate::dagger::typedefs::{DefObj, ModuleObj, TypeDefObj};
+use crate::dagger::Object;
+use crate::{Api, ApiError, ApiResult};
+
+/// What a module's upload leaves out: what its SDK rebuilds, and VCS data.
+const UPLOAD_EXCLUDES: &[&str] = &[".git", ".venv", "**/__pycache__", "**/node_modules"];
+
+impl Api {
+    /// `Query.moduleSource(refString:)` for a local path (relative to the
+    /// session's working directory): the directory with `dagger.json`, found
+    /// upward unless `find_up` is off.
+    pub(crate) async fn module_source(&self, ref_string: &str, find_up: bool) -> ApiResult<ModuleSourceObj> {
+        if looks_remote(ref_string) {
+            return Err(ApiError::from(format!(
+                "module source `{ref_string}`: git module references are not implemented yet; clone it and pass the local path"
+            )));
+        }
+        let host = &self.engine.host;
+        let (abs, kind) = host.host_path(ref_string).await?.ok_or_else(|| {
+            ApiError::from(EngineError::not_found(format!("module source `{ref_string}`: no such directory")))
+        })?;
+        if kind != EntryKind::Dir {
+            return Err(EngineError::input(format!("module source `{ref_string}` is not a directory")).into());
+        }
+        let mut root = abs.clone();
+        loop {
+            if host.host_path(&format!("{root}/dagger.json")).await?.is_some() {
+                break;
+            }
+            match parent(&root) {
+                Some(p) if find_up => root = p,
+                _ => {
+                    return Err(EngineError::not_found(format!(
+                        "no `dagger.json` in `{abs}`{}: create a module there with `tanto init --sdk=python`",
+                        if find_up { " or above it" } else { "" }
+                    ))
+                    .into())
+                }
+            }
+        }
+        let mut context = root.clone();
+        let mut dir = Some(root.clone());
+        while let Some(d) = dir {
+            if host.host_path(&format!("{d}/.git")).await?.is_some() {
+                context = d;
+                break;
+            }
+            dir = parent(&d);
+        }
+        let root_subpath = match root.strip_prefix(&context) {
+            Some("") => ".".to_string(),
+            Some(rest) => rest.trim_start_matches('/').to_string(),
+            None => ".".to_string(),
+        };
+        let uploaded =
+            host.host_directory(&root, vec![], UPLOAD_EXCLUDES.iter().map(|s| s.to_string()).collect(), false).await?;
+        let config_bytes = self.engine.solve.read_file(Some(&uploaded), "/dagger.json").await?;
+        let config: Json = serde_json::from_slice(&config_bytes)
+            .map_err(|e| EngineError::input(format!("`{root}/dagger.json` is not valid JSON: {e}")))?;
+        check_config(&root, &config)?;
+        let digest = self.engine.solve.digest(Some(&uploaded), "/", false).await?;
+        Ok(ModuleSourceObj {
+            root_host_path: root,
+            context_host_path: context,
+            context: None,
+            root_subpath,
+            config,
+            root: DirectoryObj { root: Some(uploaded), path: "/".into() },
+            digest,
+        })
+    }
+
+    /// `Directory.asModuleSource(sourceRootPath:)`: the module at
+    /// `root_subpath` of `ctx`, which is its context.
+    pub(crate) async fn dir_module_source(&self, ctx: &DirectoryObj, root_subpath: &str) -> ApiResult<ModuleSourceObj> {
+        let sub = inside_rel(root_subpath).ok_or_else(|| {
+            ApiError::from(EngineError::input(format!(
+                "module source root `{root_subpath}` leaves its directory: give a path inside it"
+            )))
+        })?;
+        let root = DirectoryObj { root: ctx.root.clone(), path: crate::dagger::paths::within(&ctx.path, &sub) };
+        let config_path = crate::dagger::paths::within(&root.path, "dagger.json");
+        let config_bytes = match self.engine.solve.stat(root.root.as_ref(), &config_path, false).await? {
+            Some(_) => self.engine.solve.read_file(root.root.as_ref(), &config_path).await?,
+            None => {
+                return Err(EngineError::not_found(format!(
+                    "no `dagger.json` at `{sub}` of the directory: create a module with `tanto init --sdk=python`"
+                ))
+                .into())
+            }
+        };
+        let config: Json = serde_json::from_slice(&config_bytes)
+            .map_err(|e| EngineError::input(format!("`{sub}/dagger.json` is not valid JSON: {e}")))?;
+        check_config(&format!("{sub} (directory)"), &config)?;
+        let digest = self.engine.solve.digest(root.root.as_ref(), &root.path, false).await?;
+        Ok(ModuleSourceObj {
+            root_host_path: String::new(),
+            context_host_path: String::new(),
+            context: Some(ctx.clone()),
+            root_subpath: if sub.is_empty() { ".".into() } else { sub },
+            config,
+            root,
+            digest,
+        })
+    }
+
+    /// A dependency's source: a host path relative to a host module, or a
+    /// subpath of a directory module's context.
+    async fn dependency_source(
+        &self,
+        src: &ModuleSourceObj,
+        dep_name: &str,
+        dep_src: &str,
+    ) -> ApiResult<ModuleSourceObj> {
+        let outside = |at: &str, context: &str| {
+            ApiError::from(EngineError::input(format!(
+                "module `{}`: dependency `{dep_name}` at `{at}` is outside the module's context directory {context}; move it inside (the context is the nearest directory with `.git`, else the module's own)",
+                src.name()
+            )))
+        };
+        match &src.context {
+            Some(ctx) => {
+                let joined = if src.root_subpath == "." {
+                    dep_src.to_string()
+                } else {
+                    format!("{}/{dep_src}", src.root_subpath)
+                };
+                let sub = inside_rel(&joined).ok_or_else(|| outside(dep_src, "(the directory)"))?;
+                self.dir_module_source(ctx, &sub).await
+            }
+            None => {
+                let path = super::super::paths::resolve(&src.root_host_path, dep_src);
+                let inside = path == src.context_host_path
+                    || path.starts_with(&format!("{}/", src.context_host_path.trim_end_matches('/')));
+                if !inside {
+                    return Err(outside(&path, &format!("`{}`", src.context_host_path)));
+                }
+                self.module_source(&path, false).await
+            }
+        }
+    }
+
+    /// Loads a module (once per engine): dependencies, runtime, registration.
+    pub(crate) async fn load_module(&self, src: &ModuleSourceObj) -> ApiResult<Arc<Loaded>> {
+        self.load_module_in(src, &[]).await
+    }
+
+    /// [`Api::load_module`] below the modules `stack` (the dependents), which
+    /// it must not be one of.
+    async fn load_module_in(&self, src: &ModuleSourceObj, stack: &[String]) -> ApiResult<Arc<Loaded>> {
+        let me = src.label();
+        if let Some(i) = stack.iter().position(|s| *s == me) {
+            let mut cycle: Vec<&str> = stack[i..].iter().map(String::as_str).collect();
+            cycle.push(&me);
+            return Err(EngineError::input(format!(
+                "module dependency cycle: {}; remove one of these dependencies",
+                cycle.join(" → ")
+            ))
+            .into());
+        }
+        let mut below = stack.to_vec();
+        below.push(me);
+        let mut deps = Vec::new();
+        if let Some(Json::Array(list)) = src.config.get("dependencies") {
+            for d in list {
+                let dep_src = d.get("source").and_then(Json::as_str).unwrap_or_default();
+                let dep_name = d.get("name").and_then(Json::as_str).unwrap_or(dep_src);
+                let dep = Box::pin(self.dependency_source(src, dep_name, dep_src)).await?;
+                deps.push(Box::pin(self.load_module_in(&dep, &below)).await?);
+            }
+        }
+        let mut h = tanto_model::StableHasher::new();
+        h.str("module").str(&src.digest).json(&src.config);
+        for d in &deps {
+            h.str(&d.digest);
+        }
+        let digest = h.finish().hex();
+        if let Some(m) = self.objects.module(&digest) {
+            return Ok(m);
+        }
+        let name = src.name();
+        let runtime = self.module_runtime(src, &deps).await?;
+        let mut loaded = Loaded {
+            name: name.clone(),
+            digest: digest.clone(),
+            source: src.clone(),
+            types: ModuleObj::default(),
+            runtime,
+            deps,
+            source_label: src.root_host_path.clone(),
+        };
+        let registration = FunctionCallObj {
+            name: String::new(),
+            parent_name: String::new(),
+            parent: Json::Object(Default::default()),
+            input_args: vec![],
+        };
+        let skeleton = Arc::new(Loaded { types: ModuleObj::default(), ..clone_loaded(&loaded) });
+        let id = self.run_function(skeleton, registration).await?;
+        let registered = match &*self.load(&id, Some("Module"))? {
+            Object::Def(DefObj::Module(m)) => m.clone(),
+            _ => unreachable!("type checked by load"),
+        };
+        loaded.types = namespaced(registered, &name);
+        let loaded = Arc::new(loaded);
+        self.objects.keep_module(loaded.clone());
+        Ok(loaded)
+    }
+}
+
+fn clone_loaded(l: &Loaded) -> Loaded {
+    Loaded {
+        name: l.name.clone(),
+        digest: l.digest.clone(),
+        source: l.source.clone(),
+        types: l.types.clone(),
+        runtime: l.runtime.clone(),
+        deps: l.deps.clone(),
+        source_label: l.source_label.clone(),
+    }
+}
+
+/// `p` as a clean relative path, or `None` when its `..` leave the top.
+fn inside_rel(p: &str) -> Option<String> {
+    let mut out: Vec<&str> = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                out.pop()?;
+            }
+            c => out.push(c),
+        }
+    }
+    Some(out.join("/"))
+}
+
+fn looks_remote(r: &str) -> bool {
+    r.contains("://") || r.starts_with("git@") || r.starts_with("github.com/") || r.starts_with("gitlab.com/")
+}
+
+fn parent(p: &str) -> Option<String> {
+    let p = p.trim_end_matches('/');
+    let i = p.rfind('/')?;
+    if p.is_empty() {
+        None
+    } else {
+        Some(if i == 0 { "/".to_string() } else { p[..i].to_string() })
+    }
+}
+
+/// The checks `dagger.json` must pass before anything runs.
+fn check_config(root: &str, c: &Json) -> Result<(), EngineError> {
+    let file = format!("{root}/dagger.json");
+    let Json::Object(o) = c else {
+        return Err(EngineError::input(format!("`{file}` must hold a JSON object")));
+    };
+    match o.get("name") {
+        Some(Json::String(n)) if !n.is_empty() => {}
+        _ => return Err(EngineError::input(format!("`{file}` has no `name`: add `\"name\": \"my-module\"`"))),
+    }
+    let sdk = match o.get("sdk") {
+        Some(Json::String(s)) => s.clone(),
+        Some(Json::Object(s)) => s.get("source").and_then(Json::as_str).unwrap_or_default().to_string(),
+        None => String::new(),
+        Some(_) => return Err(EngineError::input(format!("`{file}`: `sdk` must be an object with `source`"))),
+    };
+    if sdk != "python" {
+        return Err(EngineError::input(format!(
+            "`{file}`: sdk `{sdk}` is not supported by tanto yet; supported: python"
+        )));
+    }
+    if let Some(deps) = o.get("dependencies") {
+        let ok = deps.as_array().is_some_and(|l| l.iter().all(|d| d.get("source").and_then(Json::as_str).is_some()));
+        if !ok {
+            return Err(EngineError::input(format!(
+                "`{file}`: `dependencies` must be a list of objects with `name` and `source`"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The SDK's types with Dagger's namespacing: every object, interface and
+/// enum of the module other than the main object is prefixed with the
+/// module's name (`Info` in `hello` → `HelloInfo`) unless it already is.
+fn namespaced(mut m: ModuleObj, module_name: &str) -> ModuleObj {
+    let prefix = tanto_module::names::camel(module_name);
+    let mut renames = std::collections::HashMap::new();
+    for t in m.objects.iter().chain(m.interfaces.iter()).chain(m.enums.iter()) {
+        let n = t.name();
+        if n != prefix && !n.starts_with(&prefix) {
+            renames.insert(n.clone(), format!("{prefix}{n}"));
+        }
+    }
+    if renames.is_empty() {
+        return m;
+    }
+    for t in m.objects.iter_mut().chain(m.interfaces.iter_mut()).chain(m.enums.iter_mut()) {
+        rename(t, &renames);
+    }
+    m
+}
+
+fn rename(t: &mut TypeDefObj, renames: &std::collections::HashMap<String, String>) {
+    let re = |n: &mut String| {
+        if let Some(new) = renames.get(n.as_str()) {
+            *n = new.clone();
+        }
+    };
+    if let Some(l) = t.list.as_deref_mut() {
+        rename(l, renames);
+    }
+    if let Some(o) = t.object.as_deref_mut() {
+        re(&mut o.name);
+        for f in &mut o.fields {
+            rename(&mut f.type_def, renames);
+        }
+        for f in o.functions.iter_mut().chain(o.constructor.as_deref_mut()) {
+            rename(&mut f.return_type, renames);
+            for a in &mut f.args {
+                rename(&mut a.type_def, renames);
+            }
+        }
+    }
+    if let Some(i) = t.interface.as_deref_mut() {
+        re(&mut i.name);
+        for f in &mut i.functions {
+            rename(&mut f.return_type, renames);
+            for a in &mut f.args {
+                rename(&mut a.type_def, renames);
+            }
+        }
+    }
+    if let Some(e) = t.enum_.as_deref_mut() {
+        re(&mut e.name);
+    }
+}

@@ -1,0 +1,139 @@
+//! What one session serves: its schema (core, plus the modules it has
+//! served), and, in a module function call's session, the call's context and
+//! the slot its result is returned into. Nested sessions (an exec with
+//! `experimentalPrivilegedNesting`, or a function call) get a scope of their
+//! own; the object table is shared engine-wide, so IDs pass between them.
+
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use serde_json::Value as Json;
+use tanto_contract::{NestedSessions, QueryHandler};
+use tanto_gql::Schema;
+
+use super::{FunctionCallObj, Loaded};
+use crate::dagger::{Api, Objects};
+
+/// A session's view of the API.
+#[derive(Default)]
+pub struct Scope {
+    /// The served schema: `None` is the core schema alone.
+    schema: RwLock<Option<Arc<Schema>>>,
+    /// Modules served in this session, by the name of their field on `Query`.
+    served: RwLock<Vec<Arc<Loaded>>>,
+    /// The function call this session runs, in a module runtime.
+    pub(crate) call: Option<CallContext>,
+}
+
+/// A function call's context: what `currentFunctionCall` answers and where
+/// `returnValue`/`returnError` put the outcome.
+pub(crate) struct CallContext {
+    pub module: Arc<Loaded>,
+    pub call: FunctionCallObj,
+    pub returned: Mutex<Option<Returned>>,
+}
+
+/// What a function call returned.
+#[derive(Debug, Clone)]
+pub(crate) enum Returned {
+    Value(Json),
+    /// The error's message and its extra values (`withValue`).
+    Error(String),
+}
+
+impl Scope {
+    pub fn schema(&self) -> Option<Arc<Schema>> {
+        self.schema.read().clone()
+    }
+
+    pub(crate) fn served(&self) -> Vec<Arc<Loaded>> {
+        self.served.read().clone()
+    }
+
+    /// Serves `modules` (their fields on `Query`, their types) in this session.
+    pub(crate) fn serve(&self, modules: Vec<Arc<Loaded>>) -> Result<(), crate::ApiError> {
+        let mut served = self.served.write();
+        for m in modules {
+            if served.iter().any(|s| s.digest == m.digest) {
+                continue;
+            }
+            if let Some(other) = served.iter().find(|s| s.field_name() == m.field_name()) {
+                return Err(format!(
+                    "module `{}` cannot be served: this session already serves a module named `{}` (from {})",
+                    m.name, other.name, other.source_label
+                )
+                .into());
+            }
+            served.push(m);
+        }
+        let schema = super::schema::served_schema(&served)?;
+        *self.schema.write() = Some(Arc::new(schema));
+        Ok(())
+    }
+
+    pub(crate) fn for_call(module: Arc<Loaded>, call: FunctionCallObj) -> Result<Scope, crate::ApiError> {
+        let scope = Scope {
+            call: Some(CallContext { module: module.clone(), call, returned: Mutex::new(None) }),
+            ..Default::default()
+        };
+        // A function sees the core API and its module's dependencies.
+        if !module.deps.is_empty() {
+            scope.serve(module.deps.clone())?;
+        }
+        Ok(scope)
+    }
+}
+
+impl Api {
+    /// The schema this session serves.
+    pub fn schema(&self) -> Arc<Schema> {
+        match self.scope.schema() {
+            Some(s) => s,
+            None => crate::schema::dagger_v021_arc(),
+        }
+    }
+
+    /// Executes one request against this session's schema.
+    pub async fn execute(&self, req: tanto_gql::Request) -> Json {
+        let schema = self.schema();
+        tanto_gql::execute(&schema, self, Api::root(), req).await
+    }
+
+    /// Like [`Api::execute`], serialised.
+    pub async fn execute_bytes(&self, req: tanto_gql::Request) -> Vec<u8> {
+        let schema = self.schema();
+        tanto_gql::execute_bytes(&schema, self, Api::root(), req).await
+    }
+
+    /// The same engine and objects, seen through another scope.
+    pub(crate) fn with_scope(&self, scope: Scope) -> Api {
+        Api { engine: self.engine.clone(), objects: self.objects.clone(), scope: Arc::new(scope) }
+    }
+
+    /// What opens the sessions of execs with `experimentalPrivilegedNesting`:
+    /// each gets the core API over this engine's objects.
+    pub fn nested_sessions(&self) -> Arc<dyn NestedSessions> {
+        Arc::new(PlainNested { engine: self.engine.clone(), objects: self.objects.clone() })
+    }
+}
+
+struct PlainNested {
+    engine: tanto_contract::Engine,
+    objects: Arc<Objects>,
+}
+
+impl NestedSessions for PlainNested {
+    fn open(&self) -> Arc<dyn QueryHandler> {
+        Arc::new(Api { engine: self.engine.clone(), objects: self.objects.clone(), scope: Arc::default() })
+    }
+}
+
+#[async_trait::async_trait]
+impl QueryHandler for Api {
+    async fn handle(&self, body: &[u8]) -> Vec<u8> {
+        match tanto_gql::parse_request_body(body) {
+            Ok(request) => self.execute_bytes(request).await,
+            Err(errors) => serde_json::to_vec(&errors).unwrap_or_default(),
+        }
+    }
+}
