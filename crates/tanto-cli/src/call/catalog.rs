@@ -154,7 +154,7 @@ fn scalar_flag_type(t: &TypeDef, top: bool) -> Option<FlagType> {
 
 /// Dagger's `IsRequired`: not optional and no default value.
 pub fn required(arg: &FunctionArg) -> bool {
-    !arg.type_def.optional && arg.default_value.as_deref().is_none_or(str::is_empty)
+    !arg.type_def.optional && arg.default_value.as_deref().is_none_or(|d| d.is_empty() || d == "null")
 }
 
 /// The object or interface a type leads to (a list's element's), by name.
