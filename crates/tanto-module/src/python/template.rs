@@ -205,7 +205,8 @@ class Hello:
     #[test]
     fn names_and_existing_files() {
         // (module, python version, has pyproject, has python, paths, a line of the first file)
-        let cases: &[(&str, Option<&str>, bool, bool, &[&str], &str)] = &[
+        type Case<'a> = (&'a str, Option<&'a str>, bool, bool, &'a [&'a str], &'a str);
+        let cases: &[Case] = &[
             (
                 "my-mod",
                 None,
