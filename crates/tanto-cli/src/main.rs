@@ -10,6 +10,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use tanto_engine::{Engine, EngineOptions};
 
+mod init;
+
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 #[derive(Parser)]
@@ -45,6 +47,8 @@ enum Command {
         #[arg(long)]
         workdir: Option<PathBuf>,
     },
+    /// Initialize a new module (dagger.json; with --sdk, the SDK's template, vendored SDK and lock).
+    Init(init::InitArgs),
     /// Print tanto's version and the Dagger API version it serves.
     Version,
     /// Facts about the API schema tanto serves.
@@ -239,6 +243,7 @@ fn main() -> ExitCode {
             Command::Session { args } => session(args).await,
             Command::Run { workdir, command } => run(workdir, command).await,
             Command::Query { file, vars, workdir } => query(file, vars, workdir).await,
+            Command::Init(args) => init::init(args).await,
             Command::Schema { command: SchemaCommand::Coverage { all, implemented, json } } => {
                 schema_coverage(all, implemented, json).await
             }
