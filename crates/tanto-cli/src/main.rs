@@ -12,6 +12,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use tanto_engine::{Engine, EngineOptions};
 
+mod init;
+
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 #[derive(Parser)]
@@ -64,6 +66,8 @@ enum Command {
         /// Functions to follow before listing.
         functions: Vec<String>,
     },
+    /// Initialize a new module (dagger.json; with --sdk, the SDK's template, vendored SDK and lock).
+    Init(init::InitArgs),
     /// Print tanto's version and the Dagger API version it serves.
     Version,
     /// Facts about the API schema tanto serves.
@@ -260,6 +264,7 @@ fn main() -> ExitCode {
             Command::Query { file, vars, workdir } => query(file, vars, workdir).await,
             Command::Call { args } => call::run_call(args).await,
             Command::Functions { module, functions } => call::run_functions(module, functions).await,
+            Command::Init(args) => init::init(args).await,
             Command::Schema { command: SchemaCommand::Coverage { all, implemented, json } } => {
                 schema_coverage(all, implemented, json).await
             }

@@ -21,6 +21,7 @@ pub mod harness;
 pub mod http;
 pub mod image;
 pub mod prereq;
+pub mod python_image;
 pub mod registry;
 
 pub use debian::{DebianImage, DEBIAN_IMAGES, DEBIAN_PYTHON, DEBIAN_PYTHON_PIP};

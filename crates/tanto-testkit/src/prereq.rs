@@ -55,6 +55,13 @@ pub enum Need {
     ConformanceFixtures,
     /// The host resolves `deb.debian.org` (containers reach the package mirror).
     DebianMirror,
+    /// The stand-in for Docker Hub's `python:3.14-slim` can be pushed: the
+    /// conformance suite's `modules/pyimage.sh` with `skopeo`, and its cached
+    /// image or `mmdebstrap` to build it (see [`crate::python_image`]).
+    PythonImage,
+    /// The host resolves PyPI (`pypi.org`, `files.pythonhosted.org`): module
+    /// runtimes install uv and dagger-io's dependencies from it.
+    Pypi,
 }
 
 impl Need {
@@ -78,6 +85,8 @@ impl Need {
         Need::Skopeo,
         Need::ConformanceFixtures,
         Need::DebianMirror,
+        Need::PythonImage,
+        Need::Pypi,
     ];
 
     /// Why this prerequisite is missing and how to get it, or `None` when it
@@ -137,6 +146,11 @@ impl Need {
             Need::DebianMirror => std::net::ToSocketAddrs::to_socket_addrs(&("deb.debian.org", 80))
                 .is_err()
                 .then(|| "the host cannot resolve `deb.debian.org` (containers need the host's network)".into()),
+            Need::PythonImage => crate::python_image::missing(),
+            Need::Pypi => ["pypi.org", "files.pythonhosted.org"]
+                .iter()
+                .find(|h| std::net::ToSocketAddrs::to_socket_addrs(&(**h, 443)).is_err())
+                .map(|h| format!("the host cannot resolve `{h}` (module runtimes install packages from PyPI)")),
         }
     }
 }
