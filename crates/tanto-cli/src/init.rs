@@ -148,7 +148,7 @@ async fn generate_python(root: &Path, source: &str, config: &ModuleConfig) -> Re
         python_version_file: dot_python.clone(),
         has_uv_lock: src_dir.join("uv.lock").exists(),
         extra_bindings: None,
-        env: forwarded_env(),
+        env: runtime::forwarded_env(),
         purpose: Purpose::Lock,
     };
     let layout = input.layout()?;
@@ -236,13 +236,6 @@ fn has_python_files(dir: &Path) -> bool {
     top || walk(&dir.join("src"))
 }
 
-/// The host's package index settings the runtime gets.
-pub fn forwarded_env() -> Vec<(String, String)> {
-    runtime::FORWARDED_ENV
-        .iter()
-        .filter_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()).map(|v| (k.to_string(), v)))
-        .collect()
-}
 
 /// `a { b { ... leaf } }` from calls `[a, b, ...]`.
 fn nest(calls: &[String], leaf: &str) -> String {

@@ -45,6 +45,15 @@ pub const FORWARDED_ENV: &[&str] = &[
     "UV_INSECURE_HOST",
 ];
 
+/// The [`FORWARDED_ENV`] variables set (non-empty) in this process's
+/// environment: the client's, which the runtime's package installs honour.
+pub fn forwarded_env() -> Vec<(String, String)> {
+    FORWARDED_ENV
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()).map(|v| (k.to_string(), v)))
+        .collect()
+}
+
 /// `sdk/codegen/pyproject.toml`: the sdist's `pyproject.toml` names the
 /// workspace member `codegen`, which the sdist does not ship; uv needs the
 /// member's `pyproject.toml` to read the workspace (Dagger vendors the real one).

@@ -1,71 +1,89 @@
-//! A module's runtime container: the SDK's recipe (a GraphQL document over
-//! the core API, from `tanto-module`) evaluated in this engine.
+//! A module's runtime container: the SDK's recipe (GraphQL documents over
+//! the core API, from `tanto_module::python::runtime`) evaluated in this
+//! engine. Every step is an ordinary cached op, so a module whose source,
+//! configuration and dependencies are unchanged gets its runtime from the
+//! cache; a change to its code re-runs only the last steps.
 
 use std::sync::Arc;
 
-use serde_json::{json, Value as Json};
+use serde_json::{Map, Value as Json};
+use tanto_module::python::runtime::{self as recipe, Purpose};
 
 use super::{Loaded, ModuleSourceObj};
 use crate::dagger::objects::ContainerObj;
-use crate::dagger::Object;
+use crate::dagger::{paths, Object};
 use crate::{Api, ApiError, ApiResult};
 
-const RUNTIME_PY: &str = "#!/usr/bin/env python\n\nimport sys\n\nfrom dagger.mod.cli import app\n\nif __name__ == \"__main__\":\n    sys.exit(app(None, \"--register\" in sys.argv[1:]))\n";
-
 impl Api {
-    pub(super) async fn module_runtime(&self, src: &ModuleSourceObj, _deps: &[Arc<Loaded>]) -> ApiResult<ContainerObj> {
-        let ctx_id = self.objects.register(&Object::Directory(src.root.clone()));
+    pub(super) async fn module_runtime(&self, src: &ModuleSourceObj, deps: &[Arc<Loaded>]) -> ApiResult<ContainerObj> {
         let name = src.name();
-        let query = r#"query($ctx: ID!, $module: String!, $pkg: String!, $main: String!, $runtime: String!) {
-  container { from(address: "python:3.14-slim") {
-    withEnvVariable(name: "PYTHONUNBUFFERED", value: "1") {
-    withEnvVariable(name: "PIP_DISABLE_PIP_VERSION_CHECK", value: "1") {
-    withEnvVariable(name: "PIP_ROOT_USER_ACTION", value: "ignore") {
-    withExec(args: ["pip", "install", "--break-system-packages", "dagger-io==0.21.11"]) {
-    withDirectory(path: "/src", source: $ctx) { withWorkdir(path: "/src") {
-    withExec(args: ["pip", "install", "--break-system-packages", "--no-deps", "-e", "."]) {
-    withNewFile(path: "/runtime", contents: $runtime, permissions: 493) {
-    withEntrypoint(args: ["/runtime"]) {
-    withEnvVariable(name: "DAGGER_MODULE", value: $module) {
-    withEnvVariable(name: "DAGGER_DEFAULT_PYTHON_PACKAGE", value: $pkg) {
-    withEnvVariable(name: "DAGGER_MAIN_OBJECT", value: $main) { id }
-  } } } } } } } } } } } } }
-}"#;
-        let vars = json!({
-            "ctx": ctx_id,
-            "module": name,
-            "pkg": tanto_module::names::snake(&name),
-            "main": tanto_module::names::camel(&name),
-            "runtime": RUNTIME_PY,
-        });
-        self.eval_container(query, vars, &format!("building the runtime of module `{name}`")).await
+        let what = format!("building the runtime of module `{name}`");
+        let source = src.source_subpath();
+        let read = |file: &str| {
+            let path = paths::within(&paths::within(&src.root.path, &source), file);
+            async move {
+                match self.engine.solve.stat(src.root.root.as_ref(), &path, false).await? {
+                    Some(_) => {
+                        let data = self.engine.solve.read_file(src.root.root.as_ref(), &path).await?;
+                        Ok::<_, ApiError>(Some(String::from_utf8_lossy(&data).into_owned()))
+                    }
+                    None => Ok(None),
+                }
+            }
+        };
+        let bindings = if deps.is_empty() {
+            None
+        } else {
+            let mut types = Vec::new();
+            for d in deps {
+                types.push(self.module_types(d).await?);
+            }
+            let _ = types; None // TEMP until codegen lands
+        };
+        let input = recipe::Input {
+            module_name: name.clone(),
+            source_subpath: source.clone(),
+            pyproject: read("pyproject.toml").await?,
+            python_version_file: read(".python-version").await?,
+            has_uv_lock: read("uv.lock").await?.is_some(),
+            extra_bindings: bindings,
+            env: recipe::forwarded_env(),
+            purpose: Purpose::Runtime,
+        };
+        let prelude = recipe::prelude(&input);
+        let data = self.eval(&prelude.query, prelude.variables, &what).await?;
+        let ids = recipe::PreludeIds::from_data(&input, &data).map_err(|e| ApiError::from(format!("{what}: {e}")))?;
+        let doc = recipe::document(&input, &ids).map_err(|e| ApiError::from(format!("{what}: {e}")))?;
+        let mut vars = doc.variables;
+        vars.insert("context".into(), Json::String(self.objects.register(&Object::Directory(src.root.clone()))));
+        let data = self.eval(&doc.query, vars, &what).await?;
+        let id = recipe::container_id(&data).ok_or_else(|| ApiError::from(format!("{what}: no container ID")))?;
+        self.load_container(&Json::String(id.to_string()))
     }
 
-    /// Runs an internal GraphQL document whose answer ends in one `id` of a
-    /// container, and returns that container.
-    pub(super) async fn eval_container(&self, query: &str, vars: Json, what: &str) -> ApiResult<ContainerObj> {
-        let req =
-            tanto_gql::Request { query: query.to_string(), variables: vars.as_object().cloned(), operation_name: None };
-        let plain = self.with_scope(Default::default());
-        let out = plain.execute(req).await;
+    /// A loaded module's types as clients read them (`tanto_module::types`).
+    pub(super) async fn module_types(&self, m: &Loaded) -> ApiResult<tanto_module::types::ModuleTypes> {
+        let id = self.objects.register(&Object::Def(crate::dagger::typedefs::DefObj::Module(m.module_obj())));
+        let q = format!(
+            "query($id: ModuleID!) {{ loadModuleFromID(id: $id) {{ {} }} }}",
+            tanto_module::types::module_types_selection()
+        );
+        let mut vars = Map::new();
+        vars.insert("id".into(), Json::String(id));
+        let mut data = self.eval(&q, vars, &format!("reading the types of module `{}`", m.name)).await?;
+        serde_json::from_value(data["loadModuleFromID"].take())
+            .map_err(|e| ApiError::from(format!("reading the types of module `{}`: {e}", m.name)))
+    }
+
+    /// Runs an internal GraphQL document with the core schema; its `data`, or
+    /// its errors' messages after `what`.
+    async fn eval(&self, query: &str, vars: Map<String, Json>, what: &str) -> ApiResult<Json> {
+        let req = tanto_gql::Request { query: query.to_string(), variables: Some(vars), operation_name: None };
+        let mut out = self.with_scope(Default::default()).execute(req).await;
         if let Some(errors) = out.get("errors").and_then(Json::as_array) {
             let msgs: Vec<&str> = errors.iter().filter_map(|e| e.get("message").and_then(Json::as_str)).collect();
             return Err(ApiError::from(format!("{what}: {}", msgs.join("; "))));
         }
-        let id =
-            find_id(&out["data"]).ok_or_else(|| ApiError::from(format!("{what}: no container ID in the answer")))?;
-        self.load_container(&Json::String(id))
-    }
-}
-
-/// The one `id` at the end of a chain of single-field objects.
-fn find_id(v: &Json) -> Option<String> {
-    let mut cur = v;
-    loop {
-        let Json::Object(o) = cur else { return None };
-        if let Some(Json::String(id)) = o.get("id") {
-            return Some(id.clone());
-        }
-        cur = o.values().next()?;
+        Ok(out.get_mut("data").map(Json::take).unwrap_or(Json::Null))
     }
 }
