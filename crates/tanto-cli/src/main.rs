@@ -4,7 +4,7 @@
 mod call;
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -19,8 +19,25 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 #[derive(Parser)]
 #[command(name = "tanto", version, about = "A programmable, container-native CI/CD engine that speaks Dagger's API")]
 struct Cli {
+    /// How to show progress on stderr: auto, tty, plain or dots (Dagger's
+    /// flag; tanto prints plain lines in every mode for now).
+    #[arg(long, global = true, value_parser = ["auto", "tty", "plain", "dots"])]
+    progress: Option<String>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The name the binary was invoked as: `dagger` through a symlink of that
+/// name (existing scripts switch by PATH alone), else `tanto`.
+pub fn program_name() -> &'static str {
+    static NAME: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        let argv0 = std::env::args_os().next().unwrap_or_default();
+        match Path::new(&argv0).file_name().and_then(|n| n.to_str()) {
+            Some("dagger") => "dagger",
+            _ => "tanto",
+        }
+    })
 }
 
 #[derive(Subcommand)]

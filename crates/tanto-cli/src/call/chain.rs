@@ -120,7 +120,7 @@ impl From<Missing> for Walk {
 
 /// The command path of a level, for messages: `tanto call greet`.
 pub fn command_path(path: &[String]) -> String {
-    let mut s = String::from("tanto call");
+    let mut s = format!("{} call", crate::program_name());
     for p in path {
         s.push(' ');
         s.push_str(p);
