@@ -290,3 +290,65 @@ pub async fn execute(engine: &tanto_engine::Engine, query: &str, variables: Map<
     }
     Ok(result.get_mut("data").map(Value::take).unwrap_or(Value::Null))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(entries: &[&str]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for e in entries {
+            let p = dir.path().join(e.trim_end_matches('/'));
+            if e.ends_with('/') {
+                std::fs::create_dir_all(&p).unwrap();
+            } else {
+                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+                std::fs::write(&p, "").unwrap();
+            }
+        }
+        dir
+    }
+
+    #[test]
+    fn source_dir_is_the_root_only_for_an_empty_one() {
+        // (entries of the module's directory, inferred source dir)
+        let cases: &[(&[&str], &str)] = &[
+            (&[], "."),
+            (&[".git/", ".envrc"], "."),
+            (&["dagger.json"], "."),
+            (&["README.md"], ".dagger"),
+            (&[".dagger/"], ".dagger"),
+            (&["src/"], ".dagger"),
+        ];
+        for (entries, want) in cases {
+            let dir = tree(entries);
+            let root = dir.path().join("m");
+            std::fs::create_dir(&root).unwrap();
+            for e in *entries {
+                let from = dir.path().join(e.trim_end_matches('/'));
+                std::fs::rename(&from, root.join(e.trim_end_matches('/'))).unwrap();
+            }
+            assert_eq!(infer_source_dir(&root).unwrap(), *want, "{entries:?}");
+        }
+        assert_eq!(infer_source_dir(Path::new("/nonexistent/tanto-init")).unwrap(), ".");
+    }
+
+    #[test]
+    fn licenses_are_searched_up_to_the_git_root() {
+        // (entries, module dir, found license relative to the temp dir)
+        let cases: &[(&[&str], &str, Option<&str>)] = &[
+            (&["m/"], "m", None),
+            (&["m/COPYING"], "m", Some("m/COPYING")),
+            // no .git: only the module's directory is searched
+            (&["LICENSE", "m/"], "m", None),
+            (&[".git/", "LICENSE", "a/m/"], "a/m", Some("LICENSE")),
+            (&[".git/", "a/LICENSE.md", "a/m/"], "a/m", Some("a/LICENSE.md")),
+            (&["LICENSE", "r/.git/", "r/m/"], "r/m", None),
+        ];
+        for (entries, module, want) in cases {
+            let dir = tree(entries);
+            let got = find_license(&dir.path().join(module));
+            assert_eq!(got, want.map(|w| dir.path().join(w)), "{entries:?}");
+        }
+    }
+}
