@@ -45,7 +45,9 @@ pub async fn init(args: InitArgs) -> Result<u8> {
     }
     let license = args.license.clone().unwrap_or_else(|| DEFAULT_LICENSE.into());
     if !license.is_empty() && license != DEFAULT_LICENSE {
-        bail!("license `{license}` is not available: tanto writes {DEFAULT_LICENSE} only (or pass --license= for none)");
+        bail!(
+            "license `{license}` is not available: tanto writes {DEFAULT_LICENSE} only (or pass --license= for none)"
+        );
     }
     if root.join(FILENAME).exists() {
         bail!("module already exists: `{}` has a {FILENAME}", root.display());
@@ -56,7 +58,10 @@ pub async fn init(args: InitArgs) -> Result<u8> {
     let name = match &args.name {
         Some(n) if !n.trim().is_empty() => n.clone(),
         Some(_) => bail!("--name must not be empty"),
-        None => root.file_name().map(|n| n.to_string_lossy().into_owned()).context("the module directory has no name: pass --name")?,
+        None => root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .context("the module directory has no name: pass --name")?,
     };
     let source = match (&args.sdk, &args.source) {
         (None, _) => ".".to_string(),
@@ -66,7 +71,9 @@ pub async fn init(args: InitArgs) -> Result<u8> {
             match abs.strip_prefix(&root) {
                 Ok(rel) if rel.as_os_str().is_empty() => ".".into(),
                 Ok(rel) => rel.to_string_lossy().into_owned(),
-                Err(_) => bail!("--source `{}` must be inside the module's directory `{}`", s.display(), root.display()),
+                Err(_) => {
+                    bail!("--source `{}` must be inside the module's directory `{}`", s.display(), root.display())
+                }
             }
         }
     };
@@ -113,9 +120,7 @@ fn find_license(root: &Path) -> Option<PathBuf> {
         Some(git) => root.ancestors().take_while(|d| d.starts_with(&git)).collect(),
         None => vec![root],
     };
-    dirs.iter()
-        .flat_map(|d| template::LICENSE_FILES.iter().map(move |f| d.join(f)))
-        .find(|p| p.exists())
+    dirs.iter().flat_map(|d| template::LICENSE_FILES.iter().map(move |f| d.join(f))).find(|p| p.exists())
 }
 
 fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
@@ -277,4 +282,66 @@ pub async fn execute(engine: &tanto_engine::Engine, query: &str, variables: Map<
         bail!("{msg}");
     }
     Ok(result.get_mut("data").map(Value::take).unwrap_or(Value::Null))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(entries: &[&str]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for e in entries {
+            let p = dir.path().join(e.trim_end_matches('/'));
+            if e.ends_with('/') {
+                std::fs::create_dir_all(&p).unwrap();
+            } else {
+                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+                std::fs::write(&p, "").unwrap();
+            }
+        }
+        dir
+    }
+
+    #[test]
+    fn source_dir_is_the_root_only_for_an_empty_one() {
+        // (entries of the module's directory, inferred source dir)
+        let cases: &[(&[&str], &str)] = &[
+            (&[], "."),
+            (&[".git/", ".envrc"], "."),
+            (&["dagger.json"], "."),
+            (&["README.md"], ".dagger"),
+            (&[".dagger/"], ".dagger"),
+            (&["src/"], ".dagger"),
+        ];
+        for (entries, want) in cases {
+            let dir = tree(entries);
+            let root = dir.path().join("m");
+            std::fs::create_dir(&root).unwrap();
+            for e in *entries {
+                let from = dir.path().join(e.trim_end_matches('/'));
+                std::fs::rename(&from, root.join(e.trim_end_matches('/'))).unwrap();
+            }
+            assert_eq!(infer_source_dir(&root).unwrap(), *want, "{entries:?}");
+        }
+        assert_eq!(infer_source_dir(Path::new("/nonexistent/tanto-init")).unwrap(), ".");
+    }
+
+    #[test]
+    fn licenses_are_searched_up_to_the_git_root() {
+        // (entries, module dir, found license relative to the temp dir)
+        let cases: &[(&[&str], &str, Option<&str>)] = &[
+            (&["m/"], "m", None),
+            (&["m/COPYING"], "m", Some("m/COPYING")),
+            // no .git: only the module's directory is searched
+            (&["LICENSE", "m/"], "m", None),
+            (&[".git/", "LICENSE", "a/m/"], "a/m", Some("LICENSE")),
+            (&[".git/", "a/LICENSE.md", "a/m/"], "a/m", Some("a/LICENSE.md")),
+            (&["LICENSE", "r/.git/", "r/m/"], "r/m", None),
+        ];
+        for (entries, module, want) in cases {
+            let dir = tree(entries);
+            let got = find_license(&dir.path().join(module));
+            assert_eq!(got, want.map(|w| dir.path().join(w)), "{entries:?}");
+        }
+    }
 }

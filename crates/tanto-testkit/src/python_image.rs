@@ -26,16 +26,15 @@ fn on_path(tool: &str) -> bool {
 /// Why the image cannot be pushed here, if it cannot.
 pub(crate) fn missing() -> Option<String> {
     if !script().exists() {
-        return Some(format!(
-            "`{}` is missing (check out shared/ beside the repository)",
-            script().display()
-        ));
+        return Some(format!("`{}` is missing (check out shared/ beside the repository)", script().display()));
     }
     if !on_path("skopeo") {
         return Some("`skopeo` is not installed (apt-get install -y skopeo)".into());
     }
     if !on_path("mmdebstrap") {
-        return Some("`mmdebstrap` is not installed (apt-get install -y mmdebstrap): it builds the python image".into());
+        return Some(
+            "`mmdebstrap` is not installed (apt-get install -y mmdebstrap): it builds the python image".into(),
+        );
     }
     None
 }
