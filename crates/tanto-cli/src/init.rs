@@ -241,7 +241,6 @@ fn has_python_files(dir: &Path) -> bool {
     top || walk(&dir.join("src"))
 }
 
-
 /// `a { b { ... leaf } }` from calls `[a, b, ...]`.
 fn nest(calls: &[String], leaf: &str) -> String {
     let mut s = String::new();

@@ -98,6 +98,7 @@ pub enum Object {
     FunctionCall(modules::FunctionCallObj),
     ArgValue(modules::ArgValueObj),
     CurrentModule(modules::CurrentModuleObj),
+    SdkConfig(modules::SdkConfigObj),
     /// An instance of a module's object type.
     ModValue(modules::ModValue),
 }
@@ -142,6 +143,7 @@ impl Object {
             Object::FunctionCall(_) => "FunctionCall",
             Object::ArgValue(_) => "FunctionCallArgValue",
             Object::CurrentModule(_) => "CurrentModule",
+            Object::SdkConfig(_) => "SDKConfig",
             Object::ModValue(v) => &v.type_name,
         }
     }
@@ -186,6 +188,7 @@ impl Object {
             Object::FunctionCall(v) => object_id(t, v),
             Object::ArgValue(v) => object_id(t, v),
             Object::CurrentModule(v) => object_id(t, v),
+            Object::SdkConfig(v) => object_id(t, v),
             Object::ModValue(v) => object_id(t, v),
         }
     }
@@ -427,6 +430,7 @@ static TABLES: &[&dyn dispatch::ObjectFields] = &[
     &modules::FUNCTION_CALL,
     &modules::FUNCTION_CALL_ARG_VALUE,
     &modules::CURRENT_MODULE,
+    &modules::SDK_CONFIG,
 ];
 
 // A cache volume has no fields of its own yet (its ID aside).

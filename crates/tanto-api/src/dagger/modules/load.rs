@@ -10,9 +10,11 @@ use tanto_contract::EngineError;
 
 use super::{FunctionCallObj, Loaded, ModuleSourceObj};
 use crate::dagger::objects::DirectoryObj;
+use crate::dagger::paths;
 use crate::dagger::typedefs::{DefObj, ModuleObj, TypeDefObj};
 use crate::dagger::Object;
 use crate::{Api, ApiError, ApiResult};
+use tanto_module::context::{resolve_dependency, Location};
 
 /// What a module's upload leaves out: what its SDK rebuilds, and VCS data.
 const UPLOAD_EXCLUDES: &[&str] = &[".git", ".venv", "**/__pycache__", "**/node_modules"];
@@ -67,9 +69,7 @@ impl Api {
         let uploaded =
             host.host_directory(&root, vec![], UPLOAD_EXCLUDES.iter().map(|s| s.to_string()).collect(), false).await?;
         let config_bytes = self.engine.solve.read_file(Some(&uploaded), "/dagger.json").await?;
-        let config: Json = serde_json::from_slice(&config_bytes)
-            .map_err(|e| EngineError::input(format!("`{root}/dagger.json` is not valid JSON: {e}")))?;
-        check_config(&root, &config)?;
+        let config = parse_config(&format!("{root}/dagger.json"), &config_bytes)?;
         let digest = self.engine.solve.digest(Some(&uploaded), "/", false).await?;
         Ok(ModuleSourceObj {
             root_host_path: root,
@@ -85,11 +85,17 @@ impl Api {
     /// `Directory.asModuleSource(sourceRootPath:)`: the module at
     /// `root_subpath` of `ctx`, which is its context.
     pub(crate) async fn dir_module_source(&self, ctx: &DirectoryObj, root_subpath: &str) -> ApiResult<ModuleSourceObj> {
-        let sub = inside_rel(root_subpath).ok_or_else(|| {
-            ApiError::from(EngineError::input(format!(
-                "module source root `{root_subpath}` leaves its directory: give a path inside it"
-            )))
-        })?;
+        let top = Location { context: "/".into(), subpath: ".".into(), git: false };
+        let sub = match resolve_dependency(&top, root_subpath) {
+            Ok(s) if s == "." => String::new(),
+            Ok(s) => s,
+            Err(_) => {
+                return Err(EngineError::input(format!(
+                    "module source root `{root_subpath}` leaves its directory: give a path inside it"
+                ))
+                .into())
+            }
+        };
         let root = DirectoryObj { root: ctx.root.clone(), path: crate::dagger::paths::within(&ctx.path, &sub) };
         let config_path = crate::dagger::paths::within(&root.path, "dagger.json");
         let config_bytes = match self.engine.solve.stat(root.root.as_ref(), &config_path, false).await? {
@@ -101,9 +107,7 @@ impl Api {
                 .into())
             }
         };
-        let config: Json = serde_json::from_slice(&config_bytes)
-            .map_err(|e| EngineError::input(format!("`{sub}/dagger.json` is not valid JSON: {e}")))?;
-        check_config(&format!("{sub} (directory)"), &config)?;
+        let config = parse_config(&format!("{sub}/dagger.json (in a directory)"), &config_bytes)?;
         let digest = self.engine.solve.digest(root.root.as_ref(), &root.path, false).await?;
         Ok(ModuleSourceObj {
             root_host_path: String::new(),
@@ -117,38 +121,16 @@ impl Api {
     }
 
     /// A dependency's source: a host path relative to a host module, or a
-    /// subpath of a directory module's context.
-    async fn dependency_source(
-        &self,
-        src: &ModuleSourceObj,
-        dep_name: &str,
-        dep_src: &str,
-    ) -> ApiResult<ModuleSourceObj> {
-        let outside = |at: &str, context: &str| {
-            ApiError::from(EngineError::input(format!(
-                "module `{}`: dependency `{dep_name}` at `{at}` is outside the module's context directory {context}; move it inside (the context is the nearest directory with `.git`, else the module's own)",
-                src.name()
-            )))
-        };
+    /// subpath of a directory module's context; it must stay inside the
+    /// dependent's context (`tanto_module::context`).
+    async fn dependency_source(&self, src: &ModuleSourceObj, dep_src: &str) -> ApiResult<ModuleSourceObj> {
+        let context = if src.context.is_some() { "/" } else { &src.context_host_path };
+        let at = Location { context: context.into(), subpath: src.root_subpath.clone(), git: false };
+        let rel = resolve_dependency(&at, dep_src)
+            .map_err(|e| ApiError::from(EngineError::input(format!("module `{}`: {e}", src.name()))))?;
         match &src.context {
-            Some(ctx) => {
-                let joined = if src.root_subpath == "." {
-                    dep_src.to_string()
-                } else {
-                    format!("{}/{dep_src}", src.root_subpath)
-                };
-                let sub = inside_rel(&joined).ok_or_else(|| outside(dep_src, "(the directory)"))?;
-                self.dir_module_source(ctx, &sub).await
-            }
-            None => {
-                let path = super::super::paths::resolve(&src.root_host_path, dep_src);
-                let inside = path == src.context_host_path
-                    || path.starts_with(&format!("{}/", src.context_host_path.trim_end_matches('/')));
-                if !inside {
-                    return Err(outside(&path, &format!("`{}`", src.context_host_path)));
-                }
-                self.module_source(&path, false).await
-            }
+            Some(ctx) => self.dir_module_source(ctx, &rel).await,
+            None => self.module_source(&paths::within(&src.context_host_path, &rel), false).await,
         }
     }
 
@@ -176,8 +158,7 @@ impl Api {
         if let Some(Json::Array(list)) = src.config.get("dependencies") {
             for d in list {
                 let dep_src = d.get("source").and_then(Json::as_str).unwrap_or_default();
-                let dep_name = d.get("name").and_then(Json::as_str).unwrap_or(dep_src);
-                let dep = Box::pin(self.dependency_source(src, dep_name, dep_src)).await?;
+                let dep = Box::pin(self.dependency_source(src, dep_src)).await?;
                 deps.push(Box::pin(self.load_module_in(&dep, &below)).await?);
             }
         }
@@ -232,21 +213,6 @@ fn clone_loaded(l: &Loaded) -> Loaded {
     }
 }
 
-/// `p` as a clean relative path, or `None` when its `..` leave the top.
-fn inside_rel(p: &str) -> Option<String> {
-    let mut out: Vec<&str> = Vec::new();
-    for c in p.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                out.pop()?;
-            }
-            c => out.push(c),
-        }
-    }
-    Some(out.join("/"))
-}
-
 fn looks_remote(r: &str) -> bool {
     r.contains("://") || r.starts_with("git@") || r.starts_with("github.com/") || r.starts_with("gitlab.com/")
 }
@@ -261,36 +227,12 @@ fn parent(p: &str) -> Option<String> {
     }
 }
 
-/// The checks `dagger.json` must pass before anything runs.
-fn check_config(root: &str, c: &Json) -> Result<(), EngineError> {
-    let file = format!("{root}/dagger.json");
-    let Json::Object(o) = c else {
-        return Err(EngineError::input(format!("`{file}` must hold a JSON object")));
-    };
-    match o.get("name") {
-        Some(Json::String(n)) if !n.is_empty() => {}
-        _ => return Err(EngineError::input(format!("`{file}` has no `name`: add `\"name\": \"my-module\"`"))),
-    }
-    let sdk = match o.get("sdk") {
-        Some(Json::String(s)) => s.clone(),
-        Some(Json::Object(s)) => s.get("source").and_then(Json::as_str).unwrap_or_default().to_string(),
-        None => String::new(),
-        Some(_) => return Err(EngineError::input(format!("`{file}`: `sdk` must be an object with `source`"))),
-    };
-    if sdk != "python" {
-        return Err(EngineError::input(format!(
-            "`{file}`: sdk `{sdk}` is not supported by tanto yet; supported: python"
-        )));
-    }
-    if let Some(deps) = o.get("dependencies") {
-        let ok = deps.as_array().is_some_and(|l| l.iter().all(|d| d.get("source").and_then(Json::as_str).is_some()));
-        if !ok {
-            return Err(EngineError::input(format!(
-                "`{file}`: `dependencies` must be a list of objects with `name` and `source`"
-            )));
-        }
-    }
-    Ok(())
+/// `dagger.json` read as Dagger reads it (`tanto_module::config`), in its
+/// normalised JSON form.
+fn parse_config(file: &str, bytes: &[u8]) -> Result<Json, EngineError> {
+    let config = tanto_module::config::ModuleConfig::parse(std::path::Path::new(file), bytes)
+        .map_err(|e| EngineError::input(e.to_string()))?;
+    Ok(config.to_value())
 }
 
 /// The SDK's types with Dagger's namespacing: every object, interface and

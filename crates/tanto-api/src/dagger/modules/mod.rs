@@ -145,6 +145,20 @@ pub struct ArgValueObj {
     pub value: Json,
 }
 
+/// `SDKConfig`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SdkConfigObj {
+    pub source: String,
+    pub debug: bool,
+}
+
+impl ModuleSourceObj {
+    fn sdk_config(&self) -> Resolved {
+        let debug = self.config.get("sdk").and_then(|s| s.get("debug")).and_then(Json::as_bool).unwrap_or(false);
+        resolved(Object::SdkConfig(SdkConfigObj { source: self.sdk(), debug }))
+    }
+}
+
 /// `Query.currentModule`.
 #[derive(Debug, Clone, Serialize)]
 pub struct CurrentModuleObj {
@@ -154,6 +168,7 @@ pub struct CurrentModuleObj {
 table!(pub(super) MODULE_SOURCE: ModuleSourceObj = "ModuleSource", Object::ModuleSource(s) => s, &[SOURCE_FIELDS], &[]);
 table!(pub(super) FUNCTION_CALL: FunctionCallObj = "FunctionCall", Object::FunctionCall(c) => c, &[CALL_FIELDS], &[]);
 table!(pub(super) FUNCTION_CALL_ARG_VALUE: ArgValueObj = "FunctionCallArgValue", Object::ArgValue(v) => v, &[ARG_VALUE_FIELDS], &[]);
+table!(pub(super) SDK_CONFIG: SdkConfigObj = "SDKConfig", Object::SdkConfig(c) => c, &[SDK_CONFIG_FIELDS], &[]);
 table!(pub(super) CURRENT_MODULE: CurrentModuleObj = "CurrentModule", Object::CurrentModule(m) => m, &[CURRENT_MODULE_FIELDS], &[]);
 
 static SOURCE_FIELDS: Fields<ModuleSourceObj> = fields! { |api, s, call, a|
@@ -167,6 +182,7 @@ static SOURCE_FIELDS: Fields<ModuleSourceObj> = fields! { |api, s, call, a|
     "kind" => Ok(leaf(if s.context.is_some() { "DIR_SOURCE" } else { "LOCAL_SOURCE" })),
     "digest" => Ok(leaf(s.digest.clone())),
     "configExists" => Ok(leaf(true)),
+    "sdk" => Ok(s.sdk_config()),
     "localContextDirectoryPath" => Ok(leaf(s.context_host_path.clone())),
     "sourceRootSubpath" => Ok(leaf(s.root_subpath.clone())),
     "sourceSubpath" => Ok(leaf(join_subpath(&s.root_subpath, &s.source_subpath()))),
@@ -207,8 +223,20 @@ static ARG_VALUE_FIELDS: Fields<ArgValueObj> = fields! { |api, v, call, a|
     "value" => Ok(leaf(v.value.to_string())),
 };
 
+static SDK_CONFIG_FIELDS: Fields<SdkConfigObj> = fields! { |api, c, call, a|
+    "source" => Ok(leaf(c.source.clone())),
+    "debug" => Ok(leaf(c.debug)),
+};
+
 static CURRENT_MODULE_FIELDS: Fields<CurrentModuleObj> = fields! { |api, m, call, a|
     "name" => Ok(leaf(api.current_module()?.name.clone())),
+    "dependencies" => Ok(Resolved::List(
+        api.current_module()?
+            .deps
+            .iter()
+            .map(|d| resolved(Object::Def(super::typedefs::DefObj::Module(d.module_obj()))))
+            .collect(),
+    )),
     "source" => Ok(resolved(Object::Directory(api.current_module()?.source.root.clone()))),
     "workdir" => {
         let m = api.current_module()?;
@@ -238,10 +266,10 @@ pub(super) static MODULE_FIELDS: Fields<ModuleObj> = fields! { |api, m, call, a|
         None => Resolved::Null,
         Some(_) => resolved(Object::ModuleSource(api.loaded_of(m)?.source.clone())),
     }),
-    "sdk" => match &m.loaded {
-        None => Ok(Resolved::Null),
-        Some(_) => Err(ApiError::from("not implemented yet: Module.sdk")),
-    },
+    "sdk" => Ok(match &m.loaded {
+        None => Resolved::Null,
+        Some(_) => api.loaded_of(m)?.source.sdk_config(),
+    }),
     "runtime" => Ok(resolved(Object::Container(api.loaded_of(m)?.runtime.clone()))),
     "dependencies" => Ok(match &m.loaded {
         None => Resolved::List(vec![]),

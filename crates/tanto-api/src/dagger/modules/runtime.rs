@@ -38,7 +38,8 @@ impl Api {
             for d in deps {
                 types.push(self.module_types(d).await?);
             }
-            let _ = types; None // TEMP until codegen lands
+            let _ = types;
+            None // TEMP until codegen lands
         };
         let input = recipe::Input {
             module_name: name.clone(),
