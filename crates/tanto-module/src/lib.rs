@@ -6,5 +6,5 @@
 //! their functions; both read modules through this crate.
 
 pub mod names;
-pub mod types;
 pub mod python;
+pub mod types;

@@ -29,6 +29,7 @@ use std::fmt::Write;
 
 use serde_json::Value as Json;
 
+use super::naming::py_name;
 use crate::names;
 use crate::types::{EnumDef, FunctionArg, Kind, ModuleTypes, ObjectDef, TypeDef};
 
@@ -47,7 +48,11 @@ pub fn bindings(deps: &[ModuleTypes]) -> String {
     ids.sort_unstable();
     for name in &ids {
         let _ = write!(out, "\n\nclass {name}ID(Scalar):\n");
-        push_doc(&mut out, 1, &format!("The `{name}ID` scalar type represents an identifier for an object of type {name}."));
+        push_doc(
+            &mut out,
+            1,
+            &format!("The `{name}ID` scalar type represents an identifier for an object of type {name}."),
+        );
     }
     for e in g.enums.values() {
         g.enum_class(&mut out, e);
@@ -68,96 +73,6 @@ pub fn bindings(deps: &[ModuleTypes]) -> String {
         let _ = writeln!(out, "    \"{n}\",");
     }
     out.push_str("]\n");
-    out
-}
-
-/// A GraphQL field or argument name as a Python name, as the codegen's
-/// `format_name` makes it: initialisms title-cased (`ID` → `Id`), then
-/// snake_case (`loadFooFromID` → `load_foo_from_id`), a trailing `_` on a
-/// keyword or a builtin type name (`from` → `from_`, `str` → `str_`).
-pub fn py_name(gql: &str) -> String {
-    let s = camel_to_snake(&title_initialisms(gql)).to_lowercase();
-    if PY_KEYWORDS.contains(&s.as_str()) || ["str", "int", "float", "bool", "list", "type"].contains(&s.as_str()) {
-        format!("{s}_")
-    } else {
-        s
-    }
-}
-
-/// Python 3's `keyword.kwlist`.
-const PY_KEYWORDS: &[&str] = &[
-    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del",
-    "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal",
-    "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
-];
-
-fn upper_or_digit(c: char) -> bool {
-    c.is_ascii_uppercase() || c.is_ascii_digit()
-}
-
-/// `re.sub(r"([A-Z\d]+)(?=[A-Z\d]|$)", lambda m: m.group(0).title(), s)`:
-/// a run of capitals and digits loses its last one unless it ends the name,
-/// and what is left is title-cased.
-fn title_initialisms(s: &str) -> String {
-    let c: Vec<char> = s.chars().collect();
-    let mut out = String::new();
-    let mut i = 0;
-    while i < c.len() {
-        if !upper_or_digit(c[i]) {
-            out.push(c[i]);
-            i += 1;
-            continue;
-        }
-        let mut j = i;
-        while j < c.len() && upper_or_digit(c[j]) {
-            j += 1;
-        }
-        let end = if j == c.len() { j } else { j - 1 };
-        let mut prev_cased = false;
-        for &ch in &c[i..end] {
-            if ch.is_ascii_alphabetic() {
-                out.push(if prev_cased { ch.to_ascii_lowercase() } else { ch });
-                prev_cased = true;
-            } else {
-                out.push(ch);
-                prev_cased = false;
-            }
-        }
-        out.extend(&c[end..j]);
-        i = j;
-    }
-    out
-}
-
-/// graphql-core's `camel_to_snake` before lower-casing:
-/// `re.sub(r"([a-z]|[A-Z0-9]+)(?=[A-Z])", r"\1_", s)`.
-fn camel_to_snake(s: &str) -> String {
-    let c: Vec<char> = s.chars().collect();
-    let mut out = String::new();
-    let mut i = 0;
-    while i < c.len() {
-        if c[i].is_ascii_lowercase() && c.get(i + 1).is_some_and(|n| n.is_ascii_uppercase()) {
-            out.push(c[i]);
-            out.push('_');
-            i += 1;
-            continue;
-        }
-        if upper_or_digit(c[i]) {
-            let mut j = i;
-            while j < c.len() && upper_or_digit(c[j]) {
-                j += 1;
-            }
-            // The longest run c[i..i+k] followed by a capital.
-            if let Some(k) = (1..j - i + 1).rev().find(|&k| c.get(i + k).is_some_and(|n| n.is_ascii_uppercase())) {
-                out.extend(&c[i..i + k]);
-                out.push('_');
-                i += k;
-                continue;
-            }
-        }
-        out.push(c[i]);
-        i += 1;
-    }
     out
 }
 
@@ -289,7 +204,9 @@ impl<'a> Gen<'a> {
         );
         let mut methods: Vec<(String, String)> = funcs
             .iter()
-            .map(|f| (f.name.clone(), self.method(&i.name, &f.name, &f.args, &f.return_type, f.description.as_deref()).text))
+            .map(|f| {
+                (f.name.clone(), self.method(&i.name, &f.name, &f.args, &f.return_type, f.description.as_deref()).text)
+            })
             .collect();
         methods.push(("id".into(), id_method(&i.name)));
         methods.sort();
@@ -317,7 +234,8 @@ impl<'a> Gen<'a> {
             out.push_str(&m);
         }
         let returns_self = |t: &TypeDef| t.kind == Kind::Object && !t.optional && t.type_name() == o.name;
-        if o.fields.iter().any(|f| returns_self(&f.type_def)) || o.functions.iter().any(|f| returns_self(&f.return_type))
+        if o.fields.iter().any(|f| returns_self(&f.type_def))
+            || o.functions.iter().any(|f| returns_self(&f.return_type))
         {
             let _ = write!(
                 out,
@@ -366,11 +284,8 @@ impl<'a> Gen<'a> {
         let nullable = !a.required();
         let ty = self.input_type(&a.type_def, nullable);
         let annotation = if ty == parent { "Self".to_string() } else { self.annotation(ty) };
-        let json_default = a
-            .default_value
-            .as_deref()
-            .and_then(|d| serde_json::from_str::<Json>(d).ok())
-            .filter(|v| !v.is_null());
+        let json_default =
+            a.default_value.as_deref().and_then(|d| serde_json::from_str::<Json>(d).ok()).filter(|v| !v.is_null());
         let default = match &json_default {
             Some(v) => Some(self.literal(v, &a.type_def)),
             None if nullable => Some("None".to_string()),
@@ -429,7 +344,14 @@ impl<'a> Gen<'a> {
         self.input_type(t, nullable)
     }
 
-    fn method(&self, parent: &str, gql: &str, args: &[FunctionArg], ret: &TypeDef, description: Option<&str>) -> Method {
+    fn method(
+        &self,
+        parent: &str,
+        gql: &str,
+        args: &[FunctionArg],
+        ret: &TypeDef,
+        description: Option<&str>,
+    ) -> Method {
         let py = py_name(gql);
         let all: Vec<PyArg> = args.iter().map(|a| self.py_arg(parent, a)).collect();
         let (required, optional): (Vec<&PyArg>, Vec<&PyArg>) = all.iter().partition(|a| a.default.is_none());
@@ -444,11 +366,8 @@ impl<'a> Gen<'a> {
             params.push("*".into());
             params.extend(optional.iter().map(|a| a.param()));
         }
-        let signature = format!(
-            "{}def {py}({}) -> {ret_annotation}:",
-            if leaf || list { "async " } else { "" },
-            params.join(", ")
-        );
+        let signature =
+            format!("{}def {py}({}) -> {ret_annotation}:", if leaf || list { "async " } else { "" }, params.join(", "));
 
         let mut text = format!("\n    {signature}\n");
         let mut doc = nonempty_str(description).unwrap_or_default().to_string();
@@ -479,7 +398,11 @@ impl<'a> Gen<'a> {
         }
         let _ = writeln!(text, "        _ctx = self._select(\"{gql}\", _args)");
         if list {
-            let _ = writeln!(text, "        return await _ctx.execute_object_list({})", self.client_class(&element_name(ret)));
+            let _ = writeln!(
+                text,
+                "        return await _ctx.execute_object_list({})",
+                self.client_class(&element_name(ret))
+            );
         } else if leaf && ret.kind == Kind::Void {
             text.push_str("        await _ctx.execute()\n");
         } else if leaf {
@@ -577,7 +500,10 @@ fn py_literal(v: &Json) -> String {
         Json::String(s) => py_str(s),
         Json::Array(items) => format!("[{}]", items.iter().map(py_literal).collect::<Vec<_>>().join(", ")),
         Json::Object(o) => {
-            format!("{{{}}}", o.iter().map(|(k, v)| format!("{}: {}", py_str(k), py_literal(v))).collect::<Vec<_>>().join(", "))
+            format!(
+                "{{{}}}",
+                o.iter().map(|(k, v)| format!("{}: {}", py_str(k), py_literal(v))).collect::<Vec<_>>().join(", ")
+            )
         }
     }
 }
