@@ -138,6 +138,9 @@ fn defaults_descriptions_and_several_modules() {
     main.functions[2].args[0].default_value = Some("\"high\"".into());
     main.functions[3].description = Some("Says \"\"\"hi\"\"\" to C:\\dir, \"loudly\"".into());
     main.functions[8].args[0].default_value = Some("\"a\\\"b\\\\c\"".into());
+    // An interface result is built with the interface's client class.
+    main.functions[6].return_type =
+        serde_json::from_str(r#"{"kind":"INTERFACE_KIND","asInterface":{"name":"Named"}}"#).unwrap();
     let code = bindings(&[greeter(), m]);
     assert_has(
         &code,
@@ -146,6 +149,8 @@ fn defaults_descriptions_and_several_modules() {
             "\"\"\"Says \\\"\\\"\\\"hi\\\"\\\"\\\" to C:\\\\dir, \"loudly\" \"\"\"",
             "from_: str | None = \"a\\\"b\\\\c\"",
             "(greeter, my-mod)",
+            "    def pack(self, name: str) -> \"Named\":\n",
+            "        _ctx = self._select(\"pack\", _args)\n        return _NamedClient(_ctx)\n",
             "    \"Greeter\",\n    \"GreeterID\",\n    \"Level\",\n",
         ],
     );
