@@ -2,7 +2,8 @@
 //! ([`config`]), where a local module and its dependencies live
 //! ([`context`]), the names Dagger derives from a module's name ([`names`]),
 //! a module's type definitions as the API returns them ([`types`]), and
-//! the Python SDK: `init`'s template and the runtime container ([`python`]).
+//! the Python SDK: `init`'s template, the runtime container and the client
+//! bindings of a module's dependencies ([`python`]).
 //! The engine (`tanto-api`) loads and calls modules; the CLI lists and calls
 //! their functions; both read modules through this crate.
 

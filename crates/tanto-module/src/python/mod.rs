@@ -1,11 +1,19 @@
 //! Dagger's Python SDK as tanto runs it: the files `init` writes
 //! ([`template`]), what a module's `pyproject.toml` tells the runtime
 //! ([`pyproject`]), and the runtime container as a GraphQL document over the
-//! core API ([`runtime`]), after `sdk/python/runtime` of Dagger v0.21.8.
+//! core API ([`runtime`]), after `sdk/python/runtime` of Dagger v0.21.8;
+//! client bindings for a module's dependencies ([`codegen`]), appended to
+//! the vendored dagger-io `gen.py`, with Python names as the SDK's codegen
+//! makes them ([`naming`]).
 
+pub mod codegen;
+pub mod naming;
 pub mod pyproject;
 pub mod runtime;
 pub mod template;
+
+pub use codegen::bindings;
+pub use naming::py_name;
 
 /// `NormalizeProjectName` (`python.go`): PEP 503 names, with characters PEP
 /// 508 does not allow removed instead of refused.

@@ -38,8 +38,7 @@ impl Api {
             for d in deps {
                 types.push(self.module_types(d).await?);
             }
-            let _ = types;
-            None // TEMP until codegen lands
+            Some(tanto_module::python::bindings(&types))
         };
         let input = recipe::Input {
             module_name: name.clone(),
