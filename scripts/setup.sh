@@ -14,9 +14,10 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 # source, python for the SDK examples, and tools the tests use (podman: the
 # Docker-compatible image store of the host_store and host_images tests; skopeo:
 # tarballs written by another tool, in host_images; qemu-user-static: containers
-# of other platforms, through binfmt_misc). What each test needs is checked in
+# of other platforms, through binfmt_misc; mmdebstrap: the Debian images of the
+# slow tier and the `python:3.14-slim` stand-in module tests pull). What each test needs is checked in
 # one place: crates/tanto-testkit/src/prereq.rs.
-packages=(crun runc tini docker-registry busybox-static python3 python3-venv iptables iproute2 git ca-certificates podman skopeo qemu-user-static)
+packages=(crun runc tini docker-registry busybox-static python3 python3-venv iptables iproute2 git ca-certificates podman skopeo qemu-user-static mmdebstrap)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then
