@@ -13,6 +13,7 @@ tanto_testkit::tests! {
     a_nested_session_runs_pipelines_of_its_own:          [Root, Registry, Busybox, OciRuntime]  async;
     a_nested_session_needs_its_token:                    [Root, Registry, Busybox, OciRuntime]  async;
     objects_made_in_a_nested_session_reach_the_caller:   [Root, Registry, Busybox, OciRuntime]  async;
+    a_nested_session_cannot_reach_the_host:              [Root, Registry, Busybox, OciRuntime]  async;
 }
 
 /// A shell command that POSTs the GraphQL `query` to the nested session with
@@ -81,4 +82,27 @@ async fn objects_made_in_a_nested_session_reach_the_caller() {
     let q = format!(r#"{{ loadDirectoryFromID(id: "{id}") {{ file(path: "made.txt") {{ contents }} }} }}"#);
     let v = query(&e, &q).await;
     assert_eq!(v["data"]["loadDirectoryFromID"]["file"]["contents"], "made inside", "{v}");
+}
+
+async fn a_nested_session_cannot_reach_the_host() {
+    let fx = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let e = engine(&fx, tmp.path()).await;
+    std::env::set_var("TANTO_NESTED_TEST_SECRET", "s3cr3t-value");
+    // what the client's session may do, a nested one may not
+    let cases = [
+        r#"{ host { directory(path: "/etc") { entries } } }"#,
+        r#"{ host { file(path: "/etc/hostname") { contents } } }"#,
+        r#"{ secret(uri: "env://TANTO_NESTED_TEST_SECRET") { plaintext } }"#,
+        r#"{ directory { withNewFile(path: "x", contents: "y") { export(path: "/tmp/tanto-nested-export") } } }"#,
+    ];
+    for q in cases {
+        let out = nested_stdout(&e, &post(q, "$DAGGER_SESSION_TOKEN"), true).await;
+        assert!(out.contains("cannot reach the client's host"), "{q}: {out}");
+        assert!(!out.contains("s3cr3t-value"), "{q}: {out}");
+        // the client's own session still can
+        let v = query(&e, q).await;
+        assert!(v.get("errors").is_none(), "{q}: {v}");
+    }
+    let _ = std::fs::remove_dir_all("/tmp/tanto-nested-export");
 }

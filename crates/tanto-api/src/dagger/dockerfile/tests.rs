@@ -123,7 +123,11 @@ impl Solve for Fake {
     async fn search(&self, _: Option<&Ref>, _: &str, _: &SearchOptions) -> EngineResult<Vec<SearchMatch>> {
         refused()
     }
-    async fn run_nested(&self, _: &Ref, _: std::sync::Arc<dyn tanto_contract::QueryHandler>) -> EngineResult<ExecOutput> {
+    async fn run_nested(
+        &self,
+        _: &Ref,
+        _: std::sync::Arc<dyn tanto_contract::QueryHandler>,
+    ) -> EngineResult<ExecOutput> {
         refused()
     }
 }

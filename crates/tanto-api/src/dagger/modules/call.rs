@@ -70,7 +70,7 @@ impl Api {
             format!("function `{}.{}` (module `{}`)", call.parent_name, call.name, m.name)
         };
         let scope = Scope::for_call(m.clone(), call)?;
-        let session = Arc::new(self.with_scope(scope));
+        let session = Arc::new(self.nested(scope));
         let args = tanto_gql::Args::new("Container", "withExec")
             .with("args", json!([]))
             .with("useEntrypoint", json!(true))

@@ -110,10 +110,48 @@ impl Api {
         Api { engine: self.engine.clone(), objects: self.objects.clone(), scope: Arc::new(scope) }
     }
 
+    /// The API of a nested session (a function call, or an exec with
+    /// `experimentalPrivilegedNesting`): `scope`, this engine's objects, and
+    /// no way to the client's host — what it needs of the host comes as
+    /// arguments (directories, files, secrets) from the caller.
+    pub(crate) fn nested(&self, scope: Scope) -> Api {
+        Api { engine: without_host(&self.engine), objects: self.objects.clone(), scope: Arc::new(scope) }
+    }
+
     /// What opens the sessions of execs with `experimentalPrivilegedNesting`:
-    /// each gets the core API over this engine's objects.
+    /// each gets the core API over this engine's objects, without the host.
     pub fn nested_sessions(&self) -> Arc<dyn NestedSessions> {
-        Arc::new(PlainNested { engine: self.engine.clone(), objects: self.objects.clone() })
+        Arc::new(PlainNested { engine: without_host(&self.engine), objects: self.objects.clone() })
+    }
+}
+
+/// What a nested session's host access answers.
+const NO_HOST: &str = "a nested session (a module function, or an exec with experimentalPrivilegedNesting) cannot reach the client's host: pass the host directories, files and secrets it needs as arguments";
+
+/// `engine` with its host refused: files, sockets, exports and secrets read
+/// from the host's environment, files or commands.
+fn without_host(engine: &tanto_contract::Engine) -> tanto_contract::Engine {
+    let refusing = Arc::new(tanto_contract::Refusing { message: NO_HOST, platform: "" });
+    tanto_contract::Engine {
+        host: refusing,
+        secrets: Arc::new(NoHostSecrets(engine.secrets.clone())),
+        ..engine.clone()
+    }
+}
+
+/// Secrets of a nested session: set by value and read as usual; none read from the host.
+struct NoHostSecrets(Arc<dyn tanto_contract::Secrets>);
+
+#[async_trait::async_trait]
+impl tanto_contract::Secrets for NoHostSecrets {
+    fn set_secret(&self, name: &str, plaintext: Vec<u8>) -> String {
+        self.0.set_secret(name, plaintext)
+    }
+    async fn secret_from_uri(&self, _: &str, _: Option<&str>) -> tanto_contract::EngineResult<String> {
+        Err(tanto_contract::EngineError::input(NO_HOST))
+    }
+    async fn secret_plaintext(&self, identity: &str) -> tanto_contract::EngineResult<Vec<u8>> {
+        self.0.secret_plaintext(identity).await
     }
 }
 
