@@ -272,6 +272,13 @@ pub trait Cache: Send + Sync {
 
     /// Prunes cache records not in use (see `EngineCache.prune`).
     async fn cache_prune(&self, req: &PruneRequest) -> EngineResult<()>;
+
+    /// A small value kept in the state dir under `key` (a digest), with its
+    /// age in seconds: what a module registered, a function's plain result.
+    async fn memo(&self, key: &str) -> EngineResult<Option<(Vec<u8>, u64)>>;
+
+    /// Keeps `value` under `key` for later engines on the same state dir.
+    async fn set_memo(&self, key: &str, value: &[u8]) -> EngineResult<()>;
 }
 
 /// An engine as the API holds it: one handle per capability, so a test can

@@ -205,4 +205,10 @@ impl Cache for Refusing {
     async fn cache_prune(&self, _: &PruneRequest) -> EngineResult<()> {
         self.no()
     }
+    async fn memo(&self, _: &str) -> EngineResult<Option<(Vec<u8>, u64)>> {
+        Ok(None)
+    }
+    async fn set_memo(&self, _: &str, _: &[u8]) -> EngineResult<()> {
+        Ok(())
+    }
 }

@@ -32,6 +32,7 @@ mod copymemo;
 mod db;
 mod durable;
 mod lease;
+mod memo;
 mod prune;
 mod snapshot;
 mod sys;
@@ -110,6 +111,7 @@ impl Store {
         let conn = db::open(&root.join("meta.db"))?;
         upload::init_db(&conn)?;
         copymemo::init(&conn)?;
+        memo::init(&conn)?;
         prune::init(&conn)?;
         let owner = sys::owner_token(std::process::id());
         let holder = format!("{owner}/{}", uuid::Uuid::new_v4().simple());

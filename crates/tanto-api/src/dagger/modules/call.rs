@@ -10,7 +10,7 @@ use tanto_model::StableHasher;
 use super::scope::{Returned, Scope};
 use super::values::type_key;
 use super::{FunctionCallObj, Loaded};
-use crate::dagger::typedefs::{FunctionObj, ObjectTypeDefObj};
+use crate::dagger::typedefs::{FunctionObj, Kind, ObjectTypeDefObj, TypeDefObj};
 use crate::{Api, ApiError, ApiResult};
 
 impl Api {
@@ -48,14 +48,30 @@ impl Api {
             .and_then(|t| tanto_contract::image::parse_duration(t).ok())
             .map(|ns| std::time::Duration::from_nanos(ns.max(0) as u64));
         let key = call_key(m, &call);
+        // A result of plain values (no object IDs, which live as long as
+        // their engine) is also kept in the state dir, for later engines.
+        let durable = cached && plain(m, &f.return_type, 0);
         if cached {
             if let Some(hit) = self.objects.call_result(&key) {
                 return Ok(hit);
             }
+            if durable {
+                if let Some((bytes, age)) = self.engine.cache.memo(&key).await? {
+                    let fresh = ttl.is_none_or(|t| age < t.as_secs());
+                    if let (true, Ok(v)) = (fresh, serde_json::from_slice::<Json>(&bytes)) {
+                        let left = ttl.map(|t| t.saturating_sub(std::time::Duration::from_secs(age)));
+                        self.objects.keep_call_result(key, v.clone(), left);
+                        return Ok(v);
+                    }
+                }
+            }
         }
         let out = self.run_function(m.clone(), call).await?;
         if cached {
-            self.objects.keep_call_result(key, out.clone(), ttl);
+            self.objects.keep_call_result(key.clone(), out.clone(), ttl);
+        }
+        if durable {
+            self.engine.cache.set_memo(&key, out.to_string().as_bytes()).await?;
         }
         Ok(out)
     }
@@ -97,11 +113,32 @@ impl Api {
     }
 }
 
-/// The memo key of a call: the module's identity, the object's state, the
-/// function and its arguments (IDs name their content, secrets their keyed digest).
+/// Whether values of type `t` hold no object IDs: scalars, enums, lists of
+/// them, and objects of module `m` (or its dependencies) whose fields are plain.
+fn plain(m: &Loaded, t: &TypeDefObj, depth: usize) -> bool {
+    if depth > 8 {
+        return false;
+    }
+    match t.kind {
+        Some(Kind::List) => t.list.as_deref().is_none_or(|e| plain(m, e, depth + 1)),
+        Some(Kind::Object) => {
+            let name = t.name();
+            let owner = std::iter::once(m).chain(m.deps.iter().map(|d| &**d)).find(|x| x.object(&name).is_some());
+            match owner.and_then(|x| x.object(&name)) {
+                Some(o) => o.fields.iter().all(|f| plain(m, &f.type_def, depth + 1)),
+                None => false, // a core object: an ID
+            }
+        }
+        Some(Kind::Interface) => false,
+        _ => true,
+    }
+}
+
+/// The memo key of a call: the module's identity and runtime, the object's
+/// state, the function and its arguments (IDs name their content, secrets their keyed digest).
 fn call_key(m: &Loaded, call: &FunctionCallObj) -> String {
     let mut h = StableHasher::new();
-    h.str("function-call").str(&m.digest).json(call);
+    h.str("function-call/v1").str(&m.digest).json(&m.runtime).json(call);
     h.finish().hex()
 }
 

@@ -188,11 +188,30 @@ impl Api {
             parent: Json::Object(Default::default()),
             input_args: vec![],
         };
-        let skeleton = Arc::new(Loaded { types: ModuleObj::default(), ..clone_loaded(&loaded) });
-        let id = self.run_function(skeleton, registration).await?;
-        let registered = match &*self.load(&id, Some("Module"))? {
-            Object::Def(DefObj::Module(m)) => m.clone(),
-            _ => unreachable!("type checked by load"),
+        // What the SDK registers depends on the module and its runtime only:
+        // kept across engines (the registration runs the SDK once).
+        let runtime_id = self.objects.register(&Object::Container(loaded.runtime.clone()));
+        let mut h = tanto_model::StableHasher::new();
+        h.str("module-registration/v1").str(&digest).str(&runtime_id);
+        let memo_key = h.finish().hex();
+        let kept = match self.engine.cache.memo(&memo_key).await? {
+            Some((bytes, _)) => serde_json::from_slice::<ModuleObj>(&bytes).ok(),
+            None => None,
+        };
+        let registered = match kept {
+            Some(types) => types,
+            None => {
+                let skeleton = Arc::new(Loaded { types: ModuleObj::default(), ..clone_loaded(&loaded) });
+                let id = self.run_function(skeleton, registration).await?;
+                let registered = match &*self.load(&id, Some("Module"))? {
+                    Object::Def(DefObj::Module(m)) => m.clone(),
+                    _ => unreachable!("type checked by load"),
+                };
+                if let Ok(bytes) = serde_json::to_vec(&registered) {
+                    self.engine.cache.set_memo(&memo_key, &bytes).await?;
+                }
+                registered
+            }
         };
         loaded.types = namespaced(registered, &name);
         let loaded = Arc::new(loaded);

@@ -19,14 +19,14 @@ pub(super) use fields::{
     INTERFACE_TYPE_DEF, LIST_TYPE_DEF, MODULE, OBJECT_TYPE_DEF, QUERY_FIELDS, SCALAR_TYPE_DEF, SOURCE_MAP, TYPE_DEF,
 };
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::objects::DirectoryObj;
 use crate::dagger::ApiError;
 
 /// `TypeDefKind`, shown with its `_KIND` name; the short aliases (`STRING`)
 /// are accepted as input.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Kind {
     String,
     Integer,
@@ -68,7 +68,7 @@ impl Kind {
 
 /// A `TypeDef`. The `as*` parts are kept as set (like Dagger); each is shown
 /// only while `kind` matches it.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct TypeDefObj {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<Kind>,
@@ -87,7 +87,7 @@ pub struct TypeDefObj {
     pub enum_: Option<Box<EnumTypeDefObj>>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct SourceMapObj {
     pub module: String,
     pub filename: String,
@@ -96,7 +96,7 @@ pub struct SourceMapObj {
     pub url: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ObjectTypeDefObj {
     pub name: String,
     pub original_name: String,
@@ -109,7 +109,7 @@ pub struct ObjectTypeDefObj {
     pub source_module_name: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct InterfaceTypeDefObj {
     pub name: String,
     pub original_name: String,
@@ -119,13 +119,13 @@ pub struct InterfaceTypeDefObj {
     pub source_module_name: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct InputTypeDefObj {
     pub name: String,
     pub fields: Vec<FieldTypeDefObj>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ScalarTypeDefObj {
     pub name: String,
     pub original_name: String,
@@ -133,7 +133,7 @@ pub struct ScalarTypeDefObj {
     pub source_module_name: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct EnumTypeDefObj {
     pub name: String,
     pub original_name: String,
@@ -143,7 +143,7 @@ pub struct EnumTypeDefObj {
     pub source_module_name: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct EnumValueObj {
     pub name: String,
     pub original_name: String,
@@ -153,7 +153,7 @@ pub struct EnumValueObj {
     pub deprecated: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct FieldTypeDefObj {
     pub name: String,
     pub original_name: String,
@@ -163,7 +163,7 @@ pub struct FieldTypeDefObj {
     pub deprecated: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct FunctionObj {
     pub name: String,
     pub original_name: String,
@@ -184,7 +184,7 @@ pub struct FunctionObj {
     pub up: bool,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct FunctionArgObj {
     pub name: String,
     pub original_name: String,
@@ -207,7 +207,7 @@ pub struct GeneratedCodeObj {
 }
 
 /// A module as data (`Query.module`): what an SDK registers with `with*`.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ModuleObj {
     pub name: String,
     pub description: String,
