@@ -55,7 +55,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         // (operation, key, value, what `memo` then answers)
-        let cases: &[(&str, &str, &[u8], Option<&[u8]>)] = &[
+        type Case<'a> = (&'a str, &'a str, &'a [u8], Option<&'a [u8]>);
+        let cases: &[Case] = &[
             ("get", "a", b"", None),
             ("set", "a", b"one", Some(b"one")),
             ("set", "a", b"two", Some(b"two")),
