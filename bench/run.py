@@ -654,6 +654,41 @@ def b6(env, res, reps):
             f"floor skopeo copy + tar xzf: {fmt_s(statistics.median(floor_v))}")
 
 
+def modules(env, res, reps):
+    """`tanto call` of a Python module: first ever, warm, after a one-line change."""
+    pyimage = os.path.join(ROOT, "../shared/conformance/modules/pyimage.sh")
+    run(["bash", pyimage, env.registry, "library/python:3.14-slim"])
+    state = os.path.join(env.tmp, "mod-state")
+    tenv = env.tanto_env(state)
+    mod = os.path.join(env.tmp, "hello")
+    t0 = time.perf_counter()
+    run([env.tanto, "init", "--sdk=python", "--name=hello", mod], env=tenv)
+    t_init = time.perf_counter() - t0
+    main_py = os.path.join(mod, "src/hello/main.py")
+    # a function returning a plain value beside the template's (which return objects)
+    with open(main_py, "a") as f:
+        f.write('\n    @function\n    def greet(self, name: str) -> str:\n        """Greets NAME."""\n'
+                '        return f"hello, {name}"\n')
+    echo = [env.tanto, "call", "container-echo", "--string-arg=hello", "stdout"]
+    greet = [env.tanto, "call", "greet", "--name=bench"]
+    dt, r = timed(echo, env=tenv, cwd=mod)
+    assert r.stdout.decode().strip() == "hello", r.stdout
+    res.add("M1 `tanto call container-echo … stdout`, first ever (after `tanto init`: runtime build, uv install, SDK registration; n=1)",
+            {"tanto": [dt]}, f"`tanto init` itself {fmt_s(t_init)}")
+    warm_echo, warm_greet, changed = [], [], []
+    timed(greet, env=tenv, cwd=mod)
+    for rep in range(reps):
+        warm_echo.append(timed(echo, env=tenv, cwd=mod)[0])
+        warm_greet.append(timed(greet, env=tenv, cwd=mod)[0])
+        with open(main_py, "a") as f:
+            f.write(f"\n# change {rep}\n")
+        changed.append(timed(greet, env=tenv, cwd=mod)[0])
+        log(f"  M rep {rep}: echo={fmt_s(warm_echo[-1])} greet={fmt_s(warm_greet[-1])} changed={fmt_s(changed[-1])}")
+    res.add("M2 the same call again, nothing changed (warm; returns a Container: the function runs again)", {"tanto": warm_echo})
+    res.add("M3 a function returning a string, nothing changed (warm: its result kept in the state dir)", {"tanto": warm_greet})
+    res.add("M4 that call after a one-line change to main.py", {"tanto": changed})
+
+
 # ---------------------------------------------------------------- main
 
 def main():
@@ -681,7 +716,8 @@ def main():
                  ("B7", lambda: b7_b8(env, res)),
                  ("FLOOR", lambda: floor(env, res, args.reps)),
                  ("B5", lambda: b5(env, res, args.reps)),
-                 ("B6", lambda: b6(env, res, args.reps))]
+                 ("B6", lambda: b6(env, res, args.reps)),
+                 ("M", lambda: modules(env, res, args.reps))]
         for name, fn in steps:
             if name not in only:
                 continue
