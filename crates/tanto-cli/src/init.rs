@@ -45,7 +45,9 @@ pub async fn init(args: InitArgs) -> Result<u8> {
     }
     let license = args.license.clone().unwrap_or_else(|| DEFAULT_LICENSE.into());
     if !license.is_empty() && license != DEFAULT_LICENSE {
-        bail!("license `{license}` is not available: tanto writes {DEFAULT_LICENSE} only (or pass --license= for none)");
+        bail!(
+            "license `{license}` is not available: tanto writes {DEFAULT_LICENSE} only (or pass --license= for none)"
+        );
     }
     if root.join(FILENAME).exists() {
         bail!("module already exists: `{}` has a {FILENAME}", root.display());
@@ -56,7 +58,10 @@ pub async fn init(args: InitArgs) -> Result<u8> {
     let name = match &args.name {
         Some(n) if !n.trim().is_empty() => n.clone(),
         Some(_) => bail!("--name must not be empty"),
-        None => root.file_name().map(|n| n.to_string_lossy().into_owned()).context("the module directory has no name: pass --name")?,
+        None => root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .context("the module directory has no name: pass --name")?,
     };
     let source = match (&args.sdk, &args.source) {
         (None, _) => ".".to_string(),
@@ -66,7 +71,9 @@ pub async fn init(args: InitArgs) -> Result<u8> {
             match abs.strip_prefix(&root) {
                 Ok(rel) if rel.as_os_str().is_empty() => ".".into(),
                 Ok(rel) => rel.to_string_lossy().into_owned(),
-                Err(_) => bail!("--source `{}` must be inside the module's directory `{}`", s.display(), root.display()),
+                Err(_) => {
+                    bail!("--source `{}` must be inside the module's directory `{}`", s.display(), root.display())
+                }
             }
         }
     };
@@ -113,9 +120,7 @@ fn find_license(root: &Path) -> Option<PathBuf> {
         Some(git) => root.ancestors().take_while(|d| d.starts_with(&git)).collect(),
         None => vec![root],
     };
-    dirs.iter()
-        .flat_map(|d| template::LICENSE_FILES.iter().map(move |f| d.join(f)))
-        .find(|p| p.exists())
+    dirs.iter().flat_map(|d| template::LICENSE_FILES.iter().map(move |f| d.join(f))).find(|p| p.exists())
 }
 
 fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
@@ -235,7 +240,6 @@ fn has_python_files(dir: &Path) -> bool {
         .unwrap_or(false);
     top || walk(&dir.join("src"))
 }
-
 
 /// `a { b { ... leaf } }` from calls `[a, b, ...]`.
 fn nest(calls: &[String], leaf: &str) -> String {

@@ -53,8 +53,9 @@ async fn engine(fx: &Fixture) -> std::sync::Arc<Engine> {
 }
 
 async fn data(e: &Engine, query: &str, variables: Map<String, Value>) -> Value {
-    let got =
-        e.execute(tanto_gql::Request { query: query.to_string(), variables: Some(variables), operation_name: None }).await;
+    let got = e
+        .execute(tanto_gql::Request { query: query.to_string(), variables: Some(variables), operation_name: None })
+        .await;
     assert!(got.get("errors").is_none(), "{query}\n{}", serde_json::to_string_pretty(&got).unwrap());
     got["data"].clone()
 }
