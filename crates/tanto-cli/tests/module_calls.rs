@@ -25,8 +25,10 @@ tanto_testkit::tests! {
 
 /// The module's code after `init`: the template's `container_echo` and
 /// functions for every case below.
-const MAIN_PY: &str = r#"import dagger
-from dagger import dag, field, function, object_type
+const MAIN_PY: &str = r#"from typing import Annotated
+
+import dagger
+from dagger import DefaultPath, dag, field, function, object_type
 
 
 @object_type
@@ -109,6 +111,11 @@ class Hello:
         return Counter(value=start)
 
     @function
+    async def own_files(self, src: Annotated[dagger.Directory, DefaultPath("src")]) -> str:
+        """The entries of SRC, by default the module's src/."""
+        return ",".join(sorted(await src.entries()))
+
+    @function
     def fail(self, message: str) -> str:
         """Raises ValueError(MESSAGE)."""
         raise ValueError(message)
@@ -138,6 +145,7 @@ greet            Greets NAME.
 join             Joins the words with SEP.
 lengths          The length of each word.
 negate           -
+own-files        The entries of SRC, by default the module's src/.
 random-id        A kernel-made UUID; equal on a cache hit.
 summarize        Lists a host directory and measures a secret.
 ";
@@ -446,6 +454,9 @@ fn python_module_functions_called_through_the_cli() {
         let c = case(&["call", "-m", m, "summarize", &src, token], cwd, 0, is(&summary)).env("MY_TOKEN", &secret);
         ck.check(&c.never(&secret));
     }
+
+    // a DefaultPath argument: left out, the module's own directory; or given
+    ck.check_all(&[call(&["own-files"], is("hello/")), call(&["own-files", &format!("--src={d}")], is("a.txt,sub/"))]);
 
     // a Directory result exported with -o, or with a chained export
     let run = ck.check(
