@@ -152,9 +152,10 @@ fn scalar_flag_type(t: &TypeDef, top: bool) -> Option<FlagType> {
     })
 }
 
-/// Dagger's `IsRequired`: not optional and no default value.
+/// Dagger's `IsRequired`: not optional and no default value — nor a
+/// `defaultPath` (Dagger's `withArg` makes such an argument's type optional).
 pub fn required(arg: &FunctionArg) -> bool {
-    !arg.type_def.optional && arg.default_value.as_deref().is_none_or(|d| d.is_empty() || d == "null")
+    arg.required()
 }
 
 /// The object or interface a type leads to (a list's element's), by name.

@@ -271,3 +271,23 @@ fn the_module_defaults_to_the_nearest_dagger_json() {
         assert_eq!(module_ref(flag, &cwd).map_err(|_| ()), want, "{flag:?} from {}", cwd.display());
     }
 }
+
+#[tokio::test]
+async fn an_argument_with_a_default_path_may_be_left_out() {
+    // summarize's `src` given a defaultPath (its type not marked optional, as
+    // tanto's `withArg` leaves it): the flag may be left out
+    let mut types: Json = serde_json::from_str(CONF).unwrap();
+    let functions = types["objects"][0]["asObject"]["functions"].as_array_mut().unwrap();
+    let summarize = functions.iter_mut().find(|f| f["name"] == "summarize").unwrap();
+    summarize["args"][0]["defaultPath"] = json!("data");
+    let fake = Fake::with_types(
+        types,
+        vec![
+            ("address(", Ok(json!({"l0": {"secret": {"id": "Secret:s1"}}}))),
+            ("{ conf", Ok(json!({"conf": {"summarize": "ok"}}))),
+        ],
+    );
+    let out = run_call(&fake, &["summarize", "--token=env://T"]).await;
+    assert_eq!((text(&out.stdout), text(&out.stderr), out.code), ("ok".to_string(), String::new(), 0));
+    assert_eq!(fake.sent().last().unwrap(), r#"{ conf { summarize(token: "Secret:s1") } }"#);
+}
