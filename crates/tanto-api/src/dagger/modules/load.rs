@@ -172,6 +172,13 @@ impl Api {
             return Ok(m);
         }
         let name = src.name();
+        if src.sdk().is_empty() {
+            return Err(EngineError::input(format!(
+                "module `{name}` ({}) has no SDK (`sdk` in its dagger.json), so it has no functions to run: add one with `tanto develop --sdk=python`",
+                src.label()
+            ))
+            .into());
+        }
         let runtime = self.module_runtime(src, &deps).await?;
         let mut loaded = Loaded {
             name: name.clone(),

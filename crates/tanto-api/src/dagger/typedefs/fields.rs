@@ -437,14 +437,21 @@ static FUNCTION_FIELDS: Fields<FunctionObj> = fields! { |api, f, call, a|
             return Err(format!("withArg: function `{}` already has an argument `{}`", f.name, dup.name).into());
         }
         let mut n = f.clone();
+        let default_path = a.opt_string("defaultPath")?.unwrap_or_default().to_string();
+        let default_address = a.opt_string("defaultAddress")?.unwrap_or_default().to_string();
+        let mut type_def = api.arg_type_def(a, "typeDef")?;
+        // As Dagger: an argument with a default path or address may be left out.
+        if !default_path.is_empty() || !default_address.is_empty() {
+            type_def.optional = true;
+        }
         n.args.push(FunctionArgObj {
             name: to_lower_camel(name),
             original_name: name.to_string(),
             description: a.opt_string("description")?.unwrap_or_default().to_string(),
-            type_def: api.arg_type_def(a, "typeDef")?,
+            type_def,
             default_value: json_text(a, "defaultValue")?,
-            default_path: a.opt_string("defaultPath")?.unwrap_or_default().to_string(),
-            default_address: a.opt_string("defaultAddress")?.unwrap_or_default().to_string(),
+            default_path,
+            default_address,
             ignore: a.opt_string_list("ignore")?.unwrap_or_default(),
             source_map: api.arg_source_map(a, "sourceMap")?,
             deprecated: a.opt_string("deprecated")?.map(str::to_string),

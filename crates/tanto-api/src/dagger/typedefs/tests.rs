@@ -192,7 +192,7 @@ async fn functions_and_args_read_back() {
             withCachePolicy(policy: Default, timeToLive: "90s") {{ withCheck {{ withGenerator {{ withUp {{
               name description deprecated sourceModuleName returnType {{ name }}
               sourceMap {{ filename line column module url }}
-              args {{ name description defaultValue defaultPath defaultAddress ignore deprecated sourceMap {{ line }} typeDef {{ kind }} }}
+              args {{ name description defaultValue defaultPath defaultAddress ignore deprecated sourceMap {{ line }} typeDef {{ kind optional }} }}
             }} }} }} }} }} }} }} }} }} }} }}"#
     );
     let got = data(&api, &q).await;
@@ -206,8 +206,8 @@ async fn functions_and_args_read_back() {
             "name": "buildIt", "description": "builds", "deprecated": "gone", "sourceModuleName": "", "returnType": {"name": "String"},
             "sourceMap": {"filename": "main.go", "line": 3, "column": 7, "module": "", "url": ""},
             "args": [
-                {"name": "srcDir", "description": "d", "defaultValue": "\"x\"", "defaultPath": "/src", "defaultAddress": "a", "ignore": ["*.tmp"], "deprecated": "use other", "sourceMap": {"line": 3}, "typeDef": {"kind": "STRING_KIND"}},
-                {"name": "n", "description": "", "defaultValue": "null", "defaultPath": "", "defaultAddress": "", "ignore": [], "deprecated": null, "sourceMap": null, "typeDef": {"kind": "STRING_KIND"}},
+                {"name": "srcDir", "description": "d", "defaultValue": "\"x\"", "defaultPath": "/src", "defaultAddress": "a", "ignore": ["*.tmp"], "deprecated": "use other", "sourceMap": {"line": 3}, "typeDef": {"kind": "STRING_KIND", "optional": true}},
+                {"name": "n", "description": "", "defaultValue": "null", "defaultPath": "", "defaultAddress": "", "ignore": [], "deprecated": null, "sourceMap": null, "typeDef": {"kind": "STRING_KIND", "optional": false}},
             ]
         })
     );
