@@ -12,6 +12,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use tanto_engine::{Engine, EngineOptions};
 
+mod codegen;
+mod develop;
 mod init;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -85,6 +87,12 @@ enum Command {
     },
     /// Initialize a new module (dagger.json; with --sdk, the SDK's template, vendored SDK and lock).
     Init(init::InitArgs),
+    /// Install a local module as a dependency of the current module (and regenerate its SDK files).
+    #[command(visible_alias = "use")]
+    Install(develop::InstallArgs),
+    /// Prepare a local module for development: set its SDK (--sdk) and
+    /// regenerate its SDK files (vendored SDK with its dependencies' bindings, uv.lock).
+    Develop(develop::DevelopArgs),
     /// Print tanto's version and the Dagger API version it serves.
     Version,
     /// Facts about the API schema tanto serves.
@@ -282,6 +290,8 @@ fn main() -> ExitCode {
             Command::Call { args } => call::run_call(args).await,
             Command::Functions { module, functions } => call::run_functions(module, functions).await,
             Command::Init(args) => init::init(args).await,
+            Command::Install(args) => develop::install(args).await,
+            Command::Develop(args) => develop::develop(args).await,
             Command::Schema { command: SchemaCommand::Coverage { all, implemented, json } } => {
                 schema_coverage(all, implemented, json).await
             }

@@ -21,6 +21,9 @@ tanto_testkit::tests! {
     // test                                                   prerequisites                                                 kind
     init_writes_the_template_and_its_runtime_imports_it:      [Root, Registry, Busybox, OciRuntime, Iptables, PythonImage, Pypi]  async;
     a_module_without_a_lock_gets_a_runtime_that_imports_it:   [Root, Registry, Busybox, OciRuntime, Iptables, PythonImage, Pypi]  async;
+    install_then_call_reaches_the_dependency_and_develop_regenerates: [Root, Registry, Busybox, OciRuntime, Iptables, PythonImage, Pypi]  async;
+    install_and_develop_refuse_what_dagger_refuses:           []                                                            sync;
+    install_into_a_module_without_sdk_writes_dagger_json:     []                                                            sync;
 }
 
 struct Fixture {
@@ -222,4 +225,215 @@ async fn a_module_without_a_lock_gets_a_runtime_that_imports_it() {
     assert!(status.success());
     assert!(!project.join("uv.lock").exists());
     check_runtime(&fx, &project, "conf", "conf", "Conf").await;
+}
+
+const GREETER_MAIN: &str = r#"from dagger import function, object_type
+
+
+@object_type
+class Greeter:
+    @function
+    def hello(self, name: str) -> str:
+        """Greets NAME."""
+        return f"Hello from greeter, {name}!"
+"#;
+
+const APP_MAIN: &str = r#"from dagger import dag, function, object_type
+
+
+@object_type
+class App:
+    @function
+    async def relay(self, name: str) -> str:
+        """Asks the greeter dependency to greet NAME."""
+        return "app got: " + await dag.greeter().hello(name)
+"#;
+
+/// A directory made a git repository (the context of the modules in it).
+fn git_repo(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let ok = Command::new("git").args(["init", "-q"]).arg(dir).status().map(|s| s.success()).unwrap_or(false);
+    if !ok {
+        std::fs::create_dir_all(dir.join(".git")).unwrap();
+    }
+}
+
+async fn install_then_call_reaches_the_dependency_and_develop_regenerates() {
+    let fx = fixture();
+    let ws = fx.dir.path().join("ws");
+    git_repo(&ws);
+    for name in ["greeter", "app"] {
+        let out = tanto(&fx, &["init", "--sdk=python", &format!("--name={name}"), name], &ws);
+        assert!(out.status.success(), "init {name}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let app = ws.join("app");
+    std::fs::write(ws.join("greeter/src/greeter/main.py"), GREETER_MAIN).unwrap();
+    std::fs::write(app.join("src/app/main.py"), APP_MAIN).unwrap();
+    let gen_py = app.join("sdk/src/dagger/client/gen.py");
+    const BINDINGS: &str = "# Bindings of the dependency modules (greeter), written by tanto.";
+    assert!(!std::fs::read_to_string(&gen_py).unwrap().contains(BINDINGS));
+
+    let t = Instant::now();
+    let out = tanto(&fx, &["install", "../greeter"], &app);
+    assert!(out.status.success(), "install: {}", String::from_utf8_lossy(&out.stderr));
+    eprintln!("tanto install: {:.1}s", t.elapsed().as_secs_f64());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Installed module dependency \"greeter\"\n");
+    let config = std::fs::read_to_string(app.join("dagger.json")).unwrap();
+    assert_eq!(
+        config,
+        "{\n  \"name\": \"app\",\n  \"engineVersion\": \"v0.21.11\",\n  \"sdk\": {\n    \"source\": \"python\"\n  },\n  \
+         \"dependencies\": [\n    {\n      \"name\": \"greeter\",\n      \"source\": \"../greeter\"\n    }\n  ]\n}\n"
+    );
+    // the dependency's bindings are in the vendored SDK, for the IDE as for the runtime
+    let gen = std::fs::read_to_string(&gen_py).unwrap();
+    assert!(gen.contains(BINDINGS), "no bindings in gen.py");
+    assert!(gen.contains("class Greeter("), "no Greeter class in gen.py");
+    assert!(app.join("uv.lock").is_file());
+
+    let out = tanto(&fx, &["call", "relay", "--name=Ada"], &app);
+    assert!(out.status.success(), "call: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim_end(), "app got: Hello from greeter, Ada!");
+
+    // develop brings back a deleted sdk/, bindings included; the user's files stay
+    std::fs::remove_dir_all(app.join("sdk")).unwrap();
+    std::fs::remove_file(app.join(".gitattributes")).unwrap();
+    let t = Instant::now();
+    let out = tanto(&fx, &["develop"], &app);
+    assert!(out.status.success(), "develop: {}", String::from_utf8_lossy(&out.stderr));
+    eprintln!("tanto develop: {:.1}s", t.elapsed().as_secs_f64());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+    assert_eq!(std::fs::read_to_string(&gen_py).unwrap(), gen);
+    assert_eq!(std::fs::read_to_string(app.join("src/app/main.py")).unwrap(), APP_MAIN);
+    assert_eq!(std::fs::read_to_string(app.join("dagger.json")).unwrap(), config);
+    assert_eq!(std::fs::read_to_string(app.join(".gitattributes")).unwrap(), "/sdk/** linguist-generated\n");
+    assert!(app.join("sdk/pyproject.toml").is_file());
+}
+
+/// Writes `entries` under `base`: `dir/` a directory, `name=text` a file.
+fn write_tree(base: &Path, entries: &[&str]) {
+    for e in entries {
+        match e.split_once('=') {
+            Some((path, text)) => {
+                let p = base.join(path);
+                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+                std::fs::write(p, text).unwrap();
+            }
+            None => std::fs::create_dir_all(base.join(e)).unwrap(),
+        }
+    }
+}
+
+/// `tanto ARGS` in `cwd`, with no engine configuration (these refuse before one starts).
+fn tanto_bare(args: &[&str], cwd: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_tanto"))
+        .args(args)
+        .current_dir(cwd)
+        .env("TANTO_STATE_DIR", cwd.join(".no-state"))
+        .output()
+        .expect("running tanto")
+}
+
+const APP_JSON: &str =
+    "app/dagger.json={\"name\":\"app\",\"engineVersion\":\"v0.21.8\",\"sdk\":{\"source\":\"python\"}}";
+const GREETER_JSON: &str = "greeter/dagger.json={\"name\":\"greeter\",\"sdk\":\"python\"}";
+
+fn install_and_develop_refuse_what_dagger_refuses() {
+    let app_with_dep = "app/dagger.json={\"name\":\"app\",\"sdk\":\"python\",\"dependencies\":[{\"name\":\"greeter\",\"source\":\"../greeter\"}]}";
+    let other_greeter = "other/dagger.json={\"name\":\"greeter\",\"sdk\":\"python\"}";
+    // (tree, cwd, args, the error: `{}` is the temp dir)
+    let cases: &[(&[&str], &str, &[&str], &str)] = &[
+        // no git: the context is the module's own directory
+        (&[APP_JSON, GREETER_JSON], "app", &["install", "../greeter"],
+         "tanto: failed to install dependency: local module dependency context directory \"{}/greeter\" is not in parent context directory \"{}/app\""),
+        // another repository
+        (&["ws/.git/", "ws/app/dagger.json={\"name\":\"app\"}", "other/.git/", "other/greeter/dagger.json={\"name\":\"greeter\"}"], "ws/app", &["install", "../../other/greeter"],
+         "tanto: failed to install dependency: local module dependency context directory \"{}/other\" is not in parent context directory \"{}/ws\""),
+        (&[".git/", APP_JSON, "lib/"], "app", &["install", "../lib"], "tanto: no dagger.json in `{}/lib`: a dependency must be a module"),
+        (&[".git/", APP_JSON], "app", &["install", "../nope"], "tanto: local path \"../nope\" does not exist"),
+        (&[".git/", APP_JSON], "app", &["install", "."], "tanto: the module at \"{}/app\" cannot be a dependency of itself"),
+        (&[".git/", APP_JSON], ".", &["install", "-m", "app", "./app"], "tanto: the module at \"{}/app\" cannot be a dependency of itself"),
+        (&[".git/", APP_JSON], "app", &["install", "github.com/acme/lib@v1.0"], "tanto: `github.com/acme/lib@v1.0` is a git module: tanto does not install git dependencies yet"),
+        (&[".git/", app_with_dep, GREETER_JSON, other_greeter], "app", &["install", "../other"],
+         "tanto: failed to install dependency: duplicate dependency name \"greeter\""),
+        (&["x/"], "x", &["install", "../y"], "tanto: no dagger.json in `{}/x` or any parent directory"),
+        (&["x/"], "x", &["develop"], "tanto: no dagger.json in `{}/x` or any parent directory"),
+        (&["app/dagger.json={\"name\":\"app\"}"], "app", &["develop"], "tanto: tanto develop on a module without an SDK requires either --sdk or --source"),
+        (&["app/dagger.json={\"name\":\"app\"}"], "app", &["develop", "--sdk=go"], "tanto: sdk `go` is not supported by tanto yet; supported: python"),
+        (&[APP_JSON], "app", &["develop", "--source=src"], "tanto: cannot update module source path that has already been set to \".\""),
+        (&[APP_JSON], "app", &["develop", "--source=.."], "tanto: --source `..` must be inside the module's directory"),
+    ];
+    for (entries, cwd, args, want) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().canonicalize().unwrap();
+        write_tree(&base, entries);
+        let before: Vec<_> = entries
+            .iter()
+            .filter_map(|e| e.split_once('='))
+            .map(|(p, _)| std::fs::read(base.join(p)).unwrap())
+            .collect();
+        let out = tanto_bare(args, &base.join(cwd));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let want = want.replace("{}", &base.to_string_lossy());
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.starts_with(&want), "{args:?}:\n  got  {stderr}\n  want {want}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        let after: Vec<_> = entries
+            .iter()
+            .filter_map(|e| e.split_once('='))
+            .map(|(p, _)| std::fs::read(base.join(p)).unwrap())
+            .collect();
+        assert_eq!(before, after, "{args:?} changed a file");
+    }
+}
+
+fn install_into_a_module_without_sdk_writes_dagger_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().canonicalize().unwrap();
+    write_tree(
+        &base,
+        &[
+            ".git/",
+            "app/dagger.json={\"name\":\"app\",\"engineVersion\":\"v0.20.0\",\"dependencies\":[{\"name\":\"zed\",\"source\":\"../zed\"}]}",
+            GREETER_JSON,
+            "zed/dagger.json={\"name\":\"zed\"}",
+            "lib/m/dagger.json={\"name\":\"m\"}",
+        ],
+    );
+    let app = base.join("app");
+    // (args, stdout, dependencies after)
+    let cases: &[(&[&str], &str, &str)] = &[
+        (
+            &["install", "../greeter"],
+            "Installed module dependency \"greeter\"\n",
+            r#"[{"name":"greeter","source":"../greeter"},{"name":"zed","source":"../zed"}]"#,
+        ),
+        // the same module again, under another name: replaced
+        (
+            &["install", "-n", "hi", "../greeter/"],
+            "Installed module dependency \"hi\"\n",
+            r#"[{"name":"hi","source":"../greeter"},{"name":"zed","source":"../zed"}]"#,
+        ),
+        (
+            &["use", "--name=a", "../lib/m"],
+            "Installed module dependency \"a\"\n",
+            r#"[{"name":"a","source":"../lib/m"},{"name":"hi","source":"../greeter"},{"name":"zed","source":"../zed"}]"#,
+        ),
+    ];
+    for (args, stdout, deps) in cases {
+        let out = tanto_bare(args, &app);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), *stdout);
+        let config: Value = serde_json::from_slice(&std::fs::read(app.join("dagger.json")).unwrap()).unwrap();
+        assert_eq!(config["dependencies"], serde_json::from_str::<Value>(deps).unwrap(), "{args:?}");
+        assert_eq!(config["engineVersion"], "v0.21.11");
+    }
+    // written as Dagger writes it
+    let text = std::fs::read_to_string(app.join("dagger.json")).unwrap();
+    assert!(text.starts_with("{\n  \"name\": \"app\",\n  \"engineVersion\": \"v0.21.11\",\n  \"dependencies\": [\n    {\n      \"name\": \"a\",\n"), "{text}");
+    // develop --source on a module without an SDK sets the source only
+    let out = tanto_bare(&["develop", "--source=ci"], &app);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let config: Value = serde_json::from_slice(&std::fs::read(app.join("dagger.json")).unwrap()).unwrap();
+    assert_eq!(config["source"], "ci");
+    assert!(!app.join("ci").exists());
 }

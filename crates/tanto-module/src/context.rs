@@ -8,7 +8,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use crate::config::FILENAME;
+use crate::config::{Dependency, FILENAME};
 
 /// Why a module or dependency cannot be placed in its context.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,6 +23,12 @@ pub enum ContextError {
     DependencyAbsolute(String),
     #[error("local module dep source path {rel:?} escapes context {context:?}: a local dependency must lie inside the module's git repository (or, without one, inside the module's own directory)")]
     DependencyEscapes { rel: String, context: String },
+    #[error("local module dependency context directory {dep_context:?} is not in parent context directory {context:?}: a local dependency must lie inside the module's git repository (or, without one, inside the module's own directory)")]
+    DependencyOutside { dep_context: String, context: String },
+    #[error("the module at {0:?} cannot be a dependency of itself: give the path of another module")]
+    SelfDependency(String),
+    #[error("duplicate dependency name {0:?}: the module already has a dependency of that name; install this one under another name (--name)")]
+    DuplicateName(String),
 }
 
 /// A local module placed in its context directory.
@@ -91,6 +97,61 @@ pub fn resolve_dependency(module: &Location, source: &str) -> Result<String, Con
         return Err(ContextError::DependencyEscapes { rel, context: module.context.display().to_string() });
     }
     Ok(rel)
+}
+
+/// The `source` under which the module whose root is `dep_root` (absolute)
+/// is a dependency of the module at `module` (`dagger install`: Dagger's
+/// `withDependencies` and `loadModuleSourceConfig`): its root relative to
+/// the module's root. The dependency's own context (its nearest git root,
+/// else its root) must lie inside the module's context.
+pub fn dependency_source(module: &Location, dep_root: &Path) -> Result<String, ContextError> {
+    let dep_root = clean(dep_root);
+    let root = module.root();
+    if dep_root == root {
+        return Err(ContextError::SelfDependency(root.display().to_string()));
+    }
+    let dep = locate(&dep_root)?;
+    let rel = lexical_rel(&module.context, &dep.context);
+    if rel == ".." || rel.starts_with("../") {
+        return Err(ContextError::DependencyOutside {
+            dep_context: dep.context.display().to_string(),
+            context: module.context.display().to_string(),
+        });
+    }
+    Ok(lexical_rel(&root, &dep_root))
+}
+
+/// `dependencies` with `new` added as Dagger's `withDependencies` does
+/// (`deduplicateAndSortItems`): an entry for the same module (the same
+/// directory, or the same git ref) is replaced by the new one, names must
+/// then be unique, and the list is sorted by name. `root` is the module's
+/// root, against which local sources resolve.
+pub fn add_dependency(root: &Path, deps: &[Dependency], new: Dependency) -> Result<Vec<Dependency>, ContextError> {
+    let place = |d: &Dependency| -> String {
+        let local = match fast_kind(&d.source, d.pin.as_deref()) {
+            Some(k) => k == SourceKind::Local,
+            None => root.join(&d.source).is_dir(),
+        };
+        if local {
+            clean(&root.join(&d.source)).display().to_string()
+        } else {
+            d.source.clone()
+        }
+    };
+    let mut places = std::collections::BTreeSet::new();
+    let mut names = std::collections::BTreeSet::new();
+    let mut out = Vec::with_capacity(deps.len() + 1);
+    for d in std::iter::once(new).chain(deps.iter().cloned()) {
+        if !places.insert(place(&d)) {
+            continue;
+        }
+        if !d.name.is_empty() && !names.insert(d.name.clone()) {
+            return Err(ContextError::DuplicateName(d.name));
+        }
+        out.push(d);
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
 }
 
 /// What a dependency's `source` refers to (`core/modulerefs.go`
@@ -252,6 +313,90 @@ mod tests {
         }
         let err = resolve_dependency(&solo, "../greeter").unwrap_err().to_string();
         assert!(err.starts_with("local module dep source path \"../greeter\" escapes context \"/ws/app\""), "{err}");
+    }
+
+    #[test]
+    fn installed_dependencies_stay_in_the_context() {
+        // (entries, module root, dependency root, source or error)
+        type Case<'a> = (&'a [&'a str], &'a str, &'a str, Result<&'a str, &'a str>);
+        let cases: &[Case] = &[
+            (&[".git/", "app/dagger.json", "greeter/dagger.json"], "app", "greeter", Ok("../greeter")),
+            (&[".git/", "a/app/dagger.json", "lib/x/dagger.json"], "a/app", "lib/x", Ok("../../lib/x")),
+            (&["app/dagger.json", "app/deps/lib/dagger.json"], "app", "app/deps/lib", Ok("deps/lib")),
+            // a nested repository inside the module's repository is inside its context
+            (
+                &[".git/", "app/dagger.json", "vendor/g/.git/", "vendor/g/dagger.json"],
+                "app",
+                "vendor/g",
+                Ok("../vendor/g"),
+            ),
+            // no git: the context is the module's own root
+            (&["app/dagger.json", "greeter/dagger.json"], "app", "greeter", Err("outside")),
+            // another repository
+            (
+                &["ws/.git/", "ws/app/dagger.json", "other/greeter/dagger.json"],
+                "ws/app",
+                "other/greeter",
+                Err("outside"),
+            ),
+            (&[".git/", "app/dagger.json"], "app", "app", Err("self")),
+            (&[".git/", "app/dagger.json"], "app", "app/./", Err("self")),
+        ];
+        for (entries, root, dep, want) in cases {
+            let dir = tree(entries);
+            let base = dir.path().canonicalize().unwrap();
+            let module = locate(&base.join(root)).unwrap();
+            let got = dependency_source(&module, &base.join(dep));
+            match (want, got) {
+                (Ok(w), Ok(g)) => assert_eq!(&g, w, "{entries:?}"),
+                (Err("outside"), Err(ContextError::DependencyOutside { dep_context, context })) => {
+                    assert_eq!(context, module.context.display().to_string(), "{entries:?}");
+                    assert!(!Path::new(&dep_context).starts_with(&module.context), "{entries:?}");
+                }
+                (Err("self"), Err(ContextError::SelfDependency(p))) => {
+                    assert_eq!(p, module.root().display().to_string())
+                }
+                (w, g) => panic!("{entries:?}: want {w:?}, got {g:?}"),
+            }
+        }
+        let err = ContextError::DependencyOutside { dep_context: "/o/g".into(), context: "/ws".into() }.to_string();
+        assert!(
+            err.starts_with(
+                "local module dependency context directory \"/o/g\" is not in parent context directory \"/ws\""
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn dependencies_are_replaced_by_place_unique_by_name_and_sorted() {
+        let dep = |n: &str, s: &str| Dependency::local(n, s);
+        let names = |deps: &[Dependency]| deps.iter().map(|d| format!("{}={}", d.name, d.source)).collect::<Vec<_>>();
+        let root = Path::new("/ws/app");
+        // (existing, new, result or the duplicate name)
+        type Case<'a> = (Vec<Dependency>, Dependency, Result<&'a [&'a str], &'a str>);
+        let cases: Vec<Case> = vec![
+            (vec![], dep("greeter", "../greeter"), Ok(&["greeter=../greeter"])),
+            (vec![dep("zed", "../zed"), dep("b", "../b")], dep("m", "../m"), Ok(&["b=../b", "m=../m", "zed=../zed"])),
+            // the same directory, written another way: replaced (here: renamed)
+            (vec![dep("greeter", "../greeter")], dep("hi", "./../greeter/"), Ok(&["hi=./../greeter/"])),
+            // the same name for another directory: refused
+            (vec![dep("greeter", "../greeter")], dep("greeter", "../other"), Err("greeter")),
+            // git refs are compared as written
+            (
+                vec![dep("lib", "github.com/acme/lib@v1")],
+                dep("lib2", "github.com/acme/lib@v2"),
+                Ok(&["lib=github.com/acme/lib@v1", "lib2=github.com/acme/lib@v2"]),
+            ),
+        ];
+        for (existing, new, want) in cases {
+            let got = add_dependency(root, &existing, new.clone());
+            match (want, got) {
+                (Ok(w), Ok(g)) => assert_eq!(names(&g), w, "{new:?}"),
+                (Err(n), Err(ContextError::DuplicateName(g))) => assert_eq!(g, n),
+                (w, g) => panic!("{new:?}: want {w:?}, got {g:?}"),
+            }
+        }
     }
 
     #[test]
