@@ -8,13 +8,13 @@ use serde_json::Value as Json;
 use tanto_contract::fs::EntryKind;
 use tanto_contract::EngineError;
 
-use super::{FunctionCallObj, Loaded, ModuleSourceObj};
+use super::{FunctionCallObj, GitSource, Loaded, ModuleSourceObj};
 use crate::dagger::objects::DirectoryObj;
 use crate::dagger::paths;
 use crate::dagger::typedefs::{DefObj, ModuleObj, TypeDefObj};
 use crate::dagger::Object;
 use crate::{Api, ApiError, ApiResult};
-use tanto_module::context::{resolve_dependency, Location};
+use tanto_module::context::{fast_kind, resolve_dependency, Location, SourceKind};
 
 /// What a module's upload leaves out: what its SDK rebuilds, and VCS data.
 const UPLOAD_EXCLUDES: &[&str] = &[".git", ".venv", "**/__pycache__", "**/node_modules"];
@@ -24,13 +24,18 @@ impl Api {
     /// session's working directory): the directory with `dagger.json`, found
     /// upward unless `find_up` is off.
     pub(crate) async fn module_source(&self, ref_string: &str, find_up: bool) -> ApiResult<ModuleSourceObj> {
-        if looks_remote(ref_string) {
-            return Err(ApiError::from(format!(
-                "module source `{ref_string}`: git module references are not implemented yet; clone it and pass the local path"
-            )));
-        }
         let host = &self.engine.host;
-        let (abs, kind) = host.host_path(ref_string).await?.ok_or_else(|| {
+        // `Some(stat)` for a local path (the stat `None` when it does not exist), `None` for git
+        let local = match fast_kind(ref_string, None) {
+            Some(SourceKind::Git) => None,
+            Some(SourceKind::Local) => Some(host.host_path(ref_string).await?),
+            // a dotted name: a local directory if there is one, else a git reference
+            None => host.host_path(ref_string).await?.map(|st| Some(st)),
+        };
+        let Some(found) = local else {
+            return self.git_module_source(ref_string).await;
+        };
+        let (abs, kind) = found.ok_or_else(|| {
             ApiError::from(EngineError::not_found(format!("module source `{ref_string}`: no such directory")))
         })?;
         if kind != EntryKind::Dir {
@@ -75,11 +80,35 @@ impl Api {
             root_host_path: root,
             context_host_path: context,
             context: None,
+            git: None,
             root_subpath,
             config,
             root: DirectoryObj { root: Some(uploaded), path: "/".into() },
             digest,
         })
+    }
+
+    /// A module in a git repository (`tanto_module::gitref`): the repository's
+    /// tree at the version asked for (its default branch without one) is the
+    /// module's context.
+    async fn git_module_source(&self, ref_string: &str) -> ApiResult<ModuleSourceObj> {
+        let r = tanto_module::gitref::parse(ref_string).map_err(|e| ApiError::from(EngineError::input(e)))?;
+        let what = format!("fetching module `{ref_string}`");
+        let (q, version) = match &r.version {
+            Some(v) => {
+                ("query($url: String!, $v: String!) { git(url: $url) { ref(name: $v) { tree { id } } } }", v.clone())
+            }
+            None => ("query($url: String!, $v: String!) { git(url: $url) { head { tree { id } } } }", String::new()),
+        };
+        let mut vars = serde_json::Map::new();
+        vars.insert("url".into(), Json::String(r.clone_url.clone()));
+        vars.insert("v".into(), Json::String(version));
+        let data = self.eval(q, vars, &what).await?;
+        let id = data["git"].as_object().and_then(|o| o.values().next()).map(|v| v["tree"]["id"].clone());
+        let tree = self.load_directory(&id.unwrap_or(Json::Null))?;
+        let mut src = self.dir_module_source(&tree, &r.subpath).await?;
+        src.git = Some(GitSource { reference: ref_string.to_string(), clone_url: r.clone_url, version: r.version });
+        Ok(src)
     }
 
     /// `Directory.asModuleSource(sourceRootPath:)`: the module at
@@ -113,6 +142,7 @@ impl Api {
             root_host_path: String::new(),
             context_host_path: String::new(),
             context: Some(ctx.clone()),
+            git: None,
             root_subpath: if sub.is_empty() { ".".into() } else { sub },
             config,
             root,
@@ -124,6 +154,11 @@ impl Api {
     /// subpath of a directory module's context; it must stay inside the
     /// dependent's context (`tanto_module::context`).
     async fn dependency_source(&self, src: &ModuleSourceObj, dep_src: &str) -> ApiResult<ModuleSourceObj> {
+        if fast_kind(dep_src, None) == Some(SourceKind::Git)
+            || (fast_kind(dep_src, None).is_none() && src.context.is_some())
+        {
+            return self.git_module_source(dep_src).await;
+        }
         let context = if src.context.is_some() { "/" } else { &src.context_host_path };
         let at = Location { context: context.into(), subpath: src.root_subpath.clone(), git: false };
         let rel = resolve_dependency(&at, dep_src)
@@ -237,10 +272,6 @@ fn clone_loaded(l: &Loaded) -> Loaded {
         deps: l.deps.clone(),
         source_label: l.source_label.clone(),
     }
-}
-
-fn looks_remote(r: &str) -> bool {
-    r.contains("://") || r.starts_with("git@") || r.starts_with("github.com/") || r.starts_with("gitlab.com/")
 }
 
 fn parent(p: &str) -> Option<String> {
