@@ -30,7 +30,7 @@ impl Api {
             Some(SourceKind::Git) => None,
             Some(SourceKind::Local) => Some(host.host_path(ref_string).await?),
             // a dotted name: a local directory if there is one, else a git reference
-            None => host.host_path(ref_string).await?.map(|st| Some(st)),
+            None => host.host_path(ref_string).await?.map(Some),
         };
         let Some(found) = local else {
             return self.git_module_source(ref_string).await;
