@@ -265,6 +265,9 @@ fn the_module_defaults_to_the_nearest_dagger_json() {
         (Some("../.."), module.join("src/deep"), Ok(m.clone())),
         (Some("https://github.com/o/r"), tmp.path().to_path_buf(), Ok("https://github.com/o/r".into())),
         (Some("git@github.com:o/r.git"), tmp.path().to_path_buf(), Ok("git@github.com:o/r.git".into())),
+        (Some("github.com/o/r/sub@v1"), tmp.path().to_path_buf(), Ok("github.com/o/r/sub@v1".into())),
+        (Some("file:///srv/r.git/sub"), tmp.path().to_path_buf(), Ok("file:///srv/r.git/sub".into())),
+        (Some("./missing"), tmp.path().to_path_buf(), Ok(tmp.path().join("missing").to_string_lossy().into_owned())),
         (Some(""), tmp.path().to_path_buf(), Err(())),
     ];
     for (flag, cwd, want) in cases {

@@ -171,12 +171,18 @@ impl Api {
 
     /// Loads a module (once per engine): dependencies, runtime, registration.
     pub(crate) async fn load_module(&self, src: &ModuleSourceObj) -> ApiResult<Arc<Loaded>> {
-        self.load_module_in(src, &[]).await
+        self.load_module_in(src, None, &[]).await
     }
 
     /// [`Api::load_module`] below the modules `stack` (the dependents), which
-    /// it must not be one of.
-    async fn load_module_in(&self, src: &ModuleSourceObj, stack: &[String]) -> ApiResult<Arc<Loaded>> {
+    /// it must not be one of; `name` is the dependent's name for it (the
+    /// `name` of its entry in `dependencies`) when that differs from its own.
+    async fn load_module_in(
+        &self,
+        src: &ModuleSourceObj,
+        name: Option<&str>,
+        stack: &[String],
+    ) -> ApiResult<Arc<Loaded>> {
         let me = src.label();
         if let Some(i) = stack.iter().position(|s| *s == me) {
             let mut cycle: Vec<&str> = stack[i..].iter().map(String::as_str).collect();
@@ -194,11 +200,12 @@ impl Api {
             for d in list {
                 let dep_src = d.get("source").and_then(Json::as_str).unwrap_or_default();
                 let dep = Box::pin(self.dependency_source(src, dep_src)).await?;
-                deps.push(Box::pin(self.load_module_in(&dep, &below)).await?);
+                let dep_name = d.get("name").and_then(Json::as_str).filter(|n| !n.is_empty() && *n != dep.name());
+                deps.push(Box::pin(self.load_module_in(&dep, dep_name, &below)).await?);
             }
         }
         let mut h = tanto_model::StableHasher::new();
-        h.str("module").str(&src.digest).json(&src.config);
+        h.str("module").str(&src.digest).json(&src.config).str(name.unwrap_or_default());
         for d in &deps {
             h.str(&d.digest);
         }
@@ -206,7 +213,8 @@ impl Api {
         if let Some(m) = self.objects.module(&digest) {
             return Ok(m);
         }
-        let name = src.name();
+        let original = src.name();
+        let name = name.map(str::to_string).unwrap_or_else(|| original.clone());
         if src.sdk().is_empty() {
             return Err(EngineError::input(format!(
                 "module `{name}` ({}) has no SDK (`sdk` in its dagger.json), so it has no functions to run: add one with `tanto develop --sdk=python`",
@@ -255,7 +263,7 @@ impl Api {
                 registered
             }
         };
-        loaded.types = namespaced(registered, &name);
+        loaded.types = namespaced(registered, &name, &original);
         let loaded = Arc::new(loaded);
         self.objects.keep_module(loaded.clone());
         Ok(loaded)
@@ -295,12 +303,16 @@ fn parse_config(file: &str, bytes: &[u8]) -> Result<Json, EngineError> {
 /// The SDK's types with Dagger's namespacing: every object, interface and
 /// enum of the module other than the main object is prefixed with the
 /// module's name (`Info` in `hello` → `HelloInfo`) unless it already is.
-fn namespaced(mut m: ModuleObj, module_name: &str) -> ModuleObj {
+fn namespaced(mut m: ModuleObj, module_name: &str, original_name: &str) -> ModuleObj {
     let prefix = tanto_module::names::camel(module_name);
+    let main = tanto_module::names::camel(original_name);
     let mut renames = std::collections::HashMap::new();
     for t in m.objects.iter().chain(m.interfaces.iter()).chain(m.enums.iter()) {
         let n = t.name();
-        if n != prefix && !n.starts_with(&prefix) {
+        if n == main && main != prefix {
+            // a dependency its dependent names otherwise: the main object takes that name
+            renames.insert(n.clone(), prefix.clone());
+        } else if n != prefix && !n.starts_with(&prefix) {
             renames.insert(n.clone(), format!("{prefix}{n}"));
         }
     }
@@ -345,5 +357,46 @@ fn rename(t: &mut TypeDefObj, renames: &std::collections::HashMap<String, String
     }
     if let Some(e) = t.enum_.as_deref_mut() {
         re(&mut e.name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::namespaced;
+    use crate::dagger::typedefs::{Kind, ModuleObj, ObjectTypeDefObj, TypeDefObj};
+
+    fn object(name: &str) -> TypeDefObj {
+        TypeDefObj {
+            kind: Some(Kind::Object),
+            object: Some(Box::new(ObjectTypeDefObj {
+                name: name.into(),
+                original_name: name.into(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn module_types_are_namespaced_by_the_name_the_dependent_uses() {
+        // (module name, its own name, types the SDK registered, names served)
+        let cases: &[(&str, &str, &[&str], &[&str])] = &[
+            ("hello", "hello", &["Hello", "Info"], &["Hello", "HelloInfo"]),
+            ("hello", "hello", &["Hello", "HelloInfo"], &["Hello", "HelloInfo"]),
+            ("my-mod", "my-mod", &["MyMod", "Item"], &["MyMod", "MyModItem"]),
+            ("greet", "hello", &["Hello", "Info"], &["Greet", "GreetInfo"]),
+        ];
+        for (name, original, registered, want) in cases {
+            let m = ModuleObj { objects: registered.iter().map(|n| object(n)).collect(), ..Default::default() };
+            let got: Vec<String> = namespaced(m, name, original).objects.iter().map(TypeDefObj::name).collect();
+            assert_eq!(got, *want, "module {name} (own name {original})");
+            let m = ModuleObj { objects: registered.iter().map(|n| object(n)).collect(), ..Default::default() };
+            let kept: Vec<String> = namespaced(m, name, original)
+                .objects
+                .iter()
+                .map(|t| t.object.as_ref().unwrap().original_name.clone())
+                .collect();
+            assert_eq!(kept, registered.to_vec(), "the SDK's names stay for calls into it");
+        }
     }
 }
