@@ -71,10 +71,13 @@ impl Api {
             Some(rest) => rest.trim_start_matches('/').to_string(),
             None => ".".to_string(),
         };
-        let uploaded =
-            host.host_directory(&root, vec![], UPLOAD_EXCLUDES.iter().map(|s| s.to_string()).collect(), false).await?;
-        let config_bytes = self.engine.solve.read_file(Some(&uploaded), "/dagger.json").await?;
+        let (file, file_path) = host.host_file(&format!("{root}/dagger.json")).await?;
+        let config_bytes = self.engine.solve.read_file(Some(&file), &file_path).await?;
         let config = parse_config(&format!("{root}/dagger.json"), &config_bytes)?;
+        // As Dagger: what git ignores is not uploaded, nor what `dagger.json`
+        // excludes (`!pattern` in `include`, or `exclude`).
+        let excludes = UPLOAD_EXCLUDES.iter().map(|s| s.to_string()).chain(config_excludes(&config)).collect();
+        let uploaded = host.host_directory(&root, vec![], excludes, true).await?;
         let digest = self.engine.solve.digest(Some(&uploaded), "/", false).await?;
         Ok(ModuleSourceObj {
             root_host_path: root,
@@ -85,6 +88,7 @@ impl Api {
             config,
             root: DirectoryObj { root: Some(uploaded), path: "/".into() },
             digest,
+            name_override: None,
         })
     }
 
@@ -147,6 +151,7 @@ impl Api {
             config,
             root,
             digest,
+            name_override: None,
         })
     }
 
@@ -171,18 +176,12 @@ impl Api {
 
     /// Loads a module (once per engine): dependencies, runtime, registration.
     pub(crate) async fn load_module(&self, src: &ModuleSourceObj) -> ApiResult<Arc<Loaded>> {
-        self.load_module_in(src, None, &[]).await
+        self.load_module_in(src, &[]).await
     }
 
     /// [`Api::load_module`] below the modules `stack` (the dependents), which
-    /// it must not be one of; `name` is the dependent's name for it (the
-    /// `name` of its entry in `dependencies`) when that differs from its own.
-    async fn load_module_in(
-        &self,
-        src: &ModuleSourceObj,
-        name: Option<&str>,
-        stack: &[String],
-    ) -> ApiResult<Arc<Loaded>> {
+    /// it must not be one of.
+    async fn load_module_in(&self, src: &ModuleSourceObj, stack: &[String]) -> ApiResult<Arc<Loaded>> {
         let me = src.label();
         if let Some(i) = stack.iter().position(|s| *s == me) {
             let mut cycle: Vec<&str> = stack[i..].iter().map(String::as_str).collect();
@@ -200,12 +199,13 @@ impl Api {
             for d in list {
                 let dep_src = d.get("source").and_then(Json::as_str).unwrap_or_default();
                 let dep = Box::pin(self.dependency_source(src, dep_src)).await?;
-                let dep_name = d.get("name").and_then(Json::as_str).filter(|n| !n.is_empty() && *n != dep.name());
-                deps.push(Box::pin(self.load_module_in(&dep, dep_name, &below)).await?);
+                // the dependent's name for it is the one it is served by
+                let dep = dep.with_name(d.get("name").and_then(Json::as_str).unwrap_or_default());
+                deps.push(Box::pin(self.load_module_in(&dep, &below)).await?);
             }
         }
         let mut h = tanto_model::StableHasher::new();
-        h.str("module").str(&src.digest).json(&src.config).str(name.unwrap_or_default());
+        h.str("module").str(&src.digest).json(&src.config).str(src.name_override.as_deref().unwrap_or_default());
         for d in &deps {
             h.str(&d.digest);
         }
@@ -213,8 +213,7 @@ impl Api {
         if let Some(m) = self.objects.module(&digest) {
             return Ok(m);
         }
-        let original = src.name();
-        let name = name.map(str::to_string).unwrap_or_else(|| original.clone());
+        let (name, original) = (src.module_name(), src.name());
         if src.sdk().is_empty() {
             return Err(EngineError::input(format!(
                 "module `{name}` ({}) has no SDK (`sdk` in its dagger.json), so it has no functions to run: add one with `tanto develop --sdk=python`",
@@ -292,6 +291,26 @@ fn parent(p: &str) -> Option<String> {
     }
 }
 
+/// The patterns a module's `dagger.json` leaves out of its upload: its
+/// negated `include` patterns and its (deprecated) `exclude` ones, relative to
+/// the module's root. Positive `include` patterns add nothing: the whole root
+/// is uploaded.
+fn config_excludes(config: &Json) -> Vec<String> {
+    let list = |k: &str| -> Vec<String> {
+        config
+            .get(k)
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Json::as_str)
+            .map(str::to_string)
+            .collect()
+    };
+    let mut out: Vec<String> = list("include").iter().filter_map(|p| p.strip_prefix('!')).map(str::to_string).collect();
+    out.extend(list("exclude").into_iter().filter(|p| !p.is_empty() && !p.starts_with('!')));
+    out
+}
+
 /// `dagger.json` read as Dagger reads it (`tanto_module::config`), in its
 /// normalised JSON form.
 fn parse_config(file: &str, bytes: &[u8]) -> Result<Json, EngineError> {
@@ -362,7 +381,21 @@ fn rename(t: &mut TypeDefObj, renames: &std::collections::HashMap<String, String
 
 #[cfg(test)]
 mod tests {
-    use super::namespaced;
+    use super::{config_excludes, namespaced};
+
+    #[test]
+    fn dagger_json_excludes_leave_files_out_of_the_upload() {
+        let cases: &[(&str, &[&str])] = &[
+            (r#"{"name":"m"}"#, &[]),
+            (r#"{"include":["src/**","!.env","!**/*.log"]}"#, &[".env", "**/*.log"]),
+            (r#"{"exclude":["dist","!keep"]}"#, &["dist"]),
+            (r#"{"include":["!a"],"exclude":["b"]}"#, &["a", "b"]),
+        ];
+        for (config, want) in cases {
+            let config: serde_json::Value = serde_json::from_str(config).unwrap();
+            assert_eq!(config_excludes(&config), want.to_vec(), "{config}");
+        }
+    }
     use crate::dagger::typedefs::{Kind, ModuleObj, ObjectTypeDefObj, TypeDefObj};
 
     fn object(name: &str) -> TypeDefObj {

@@ -56,11 +56,30 @@ pub struct ModuleSourceObj {
     pub root: DirectoryObj,
     /// The content digest of the root directory.
     pub digest: String,
+    /// The name it is known by when that is not its own (`withName`; a
+    /// dependency's `name` in its dependent's `dagger.json`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name_override: Option<String>,
 }
 
 impl ModuleSourceObj {
+    /// Its own name, from its `dagger.json`: the one its SDK knows.
     pub fn name(&self) -> String {
-        self.config.get("name").and_then(Json::as_str).unwrap_or_default().to_string()
+        match self.config.get("name").and_then(Json::as_str) {
+            Some(n) if !n.is_empty() => n.to_string(),
+            _ => self.name_override.clone().unwrap_or_default(),
+        }
+    }
+
+    /// The name it is served by: its override, else its own.
+    pub fn module_name(&self) -> String {
+        self.name_override.clone().unwrap_or_else(|| self.name())
+    }
+
+    /// The same source known by `name`.
+    pub fn with_name(&self, name: &str) -> ModuleSourceObj {
+        let name_override = if name.is_empty() || name == self.name() { None } else { Some(name.to_string()) };
+        ModuleSourceObj { name_override, ..self.clone() }
     }
 
     pub fn sdk(&self) -> String {
@@ -196,7 +215,9 @@ static SOURCE_FIELDS: Fields<ModuleSourceObj> = fields! { |api, s, call, a|
         (None, Some(_)) => s.root_subpath.clone(),
         (None, None) => s.root_host_path.clone(),
     })),
-    "moduleName" | "moduleOriginalName" => Ok(leaf(s.name())),
+    "moduleName" => Ok(leaf(s.module_name())),
+    "moduleOriginalName" => Ok(leaf(s.name())),
+    "withName" => Ok(resolved(Object::ModuleSource(s.with_name(a.string("name")?)))),
     "engineVersion" => Ok(leaf(s.engine_version())),
     "kind" => Ok(leaf(match (&s.git, &s.context) {
         (Some(_), _) => "GIT_SOURCE",
