@@ -294,3 +294,13 @@ async fn an_argument_with_a_default_path_may_be_left_out() {
     assert_eq!((text(&out.stdout), text(&out.stderr), out.code), ("ok".to_string(), String::new(), 0));
     assert_eq!(fake.sent().last().unwrap(), r#"{ conf { summarize(token: "Secret:s1") } }"#);
 }
+
+#[tokio::test]
+async fn help_shows_an_enum_flag_as_its_values() {
+    let fake = Fake::new(vec![]);
+    let out = run_call(&fake, &["build", "with-exposed-port", "--help"]).await;
+    assert_eq!(out.code, 0, "{}", text(&out.stderr));
+    let help = text(&out.stdout);
+    let row = help.lines().find(|l| l.contains("--protocol")).unwrap_or_default();
+    assert!(row.contains("--protocol TCP,UDP"), "{help}");
+}
