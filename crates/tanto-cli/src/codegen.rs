@@ -25,8 +25,9 @@ pub struct Generate<'a> {
     pub root: &'a Path,
     /// Its `dagger.json` as it is to be written.
     pub config: &'a ModuleConfig,
-    /// The roots of its dependencies on the host (absolute), whose bindings go into `gen.py`.
-    pub deps: Vec<PathBuf>,
+    /// Its dependencies, whose bindings go into `gen.py`: their roots on the
+    /// host (absolute) and the names the module knows them by.
+    pub deps: Vec<(PathBuf, String)>,
     /// Whether this makes a new module (`init`: `uv.lock` is always made).
     pub new_module: bool,
 }
@@ -42,8 +43,8 @@ pub async fn generate(g: Generate<'_>) -> Result<()> {
 }
 
 /// The host roots of the local dependencies in `config` of the module at
-/// `root`; a git dependency is refused (not supported yet).
-pub fn local_dependency_roots(root: &Path, config: &ModuleConfig) -> Result<Vec<PathBuf>> {
+/// `root`, with their names there; a git dependency is refused (not supported yet).
+pub fn local_dependency_roots(root: &Path, config: &ModuleConfig) -> Result<Vec<(PathBuf, String)>> {
     let module = tanto_module::context::locate(root)?;
     let mut out = Vec::new();
     for d in &config.dependencies {
@@ -56,7 +57,8 @@ pub fn local_dependency_roots(root: &Path, config: &ModuleConfig) -> Result<Vec<
             );
         }
         let rel = tanto_module::context::resolve_dependency(&module, &d.source)?;
-        out.push(if rel == "." { module.context.clone() } else { module.context.join(rel) });
+        let dir = if rel == "." { module.context.clone() } else { module.context.join(rel) };
+        out.push((dir, d.name.clone()));
     }
     Ok(out)
 }
@@ -86,8 +88,8 @@ async fn generate_python(g: &Generate<'_>) -> Result<()> {
             None
         } else {
             let mut types = Vec::new();
-            for d in &g.deps {
-                types.push(dependency_types(&engine, d).await?);
+            for (dir, name) in &g.deps {
+                types.push(dependency_types(&engine, dir, name).await?);
             }
             Some(tanto_module::python::bindings(&types))
         };
@@ -171,16 +173,18 @@ async fn generate_python(g: &Generate<'_>) -> Result<()> {
     result
 }
 
-/// The types of the dependency whose root is `dep`, loaded as a call loads them.
-async fn dependency_types(engine: &tanto_engine::Engine, dep: &Path) -> Result<ModuleTypes> {
+/// The types of the dependency whose root is `dep`, known as `name`, loaded
+/// as a call loads them.
+async fn dependency_types(engine: &tanto_engine::Engine, dep: &Path, name: &str) -> Result<ModuleTypes> {
     let q = format!(
-        "{{ moduleSource(refString: {}, disableFindUp: true) {{ asModule {{ {} }} }} }}",
+        "{{ moduleSource(refString: {}, disableFindUp: true) {{ withName(name: {}) {{ asModule {{ {} }} }} }} }}",
         lit(&dep.to_string_lossy()),
+        lit(name),
         tanto_module::types::module_types_selection()
     );
     let what = || format!("loading the dependency at `{}`", dep.display());
     let mut data = execute(engine, &q, Map::new()).await.with_context(what)?;
-    serde_json::from_value(data["moduleSource"]["asModule"].take()).with_context(what)
+    serde_json::from_value(data["moduleSource"]["withName"]["asModule"].take()).with_context(what)
 }
 
 /// Whether the project has Python files at its top or under `src/`.

@@ -505,6 +505,28 @@ fn python_module_functions_called_through_the_cli() {
     if other.stdout == first.stdout {
         ck.fail(format!("a new salt gave the cached UUID {:?}", first.stdout));
     }
+
+    // the module from a git repository (a bare clone, tagged): `-m URL/path@tag`
+    let repo = fx.dir.path().join("repo");
+    let git = |dir: &Path, args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("running git");
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    std::fs::create_dir_all(repo.join("ci")).unwrap();
+    let copied = std::process::Command::new("cp").arg("-r").arg(m).arg(repo.join("ci/hello")).status().unwrap();
+    assert!(copied.success());
+    git(&repo, &["init", "-q"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-qm", "module"]);
+    git(&repo, &["tag", "v1"]);
+    git(fx.dir.path(), &["clone", "-q", "--bare", "repo", "repo.git"]);
+    let url = format!("file://{}/repo.git/ci/hello@v1", fx.dir.path().display());
+    ck.check(&case(&["call", "-m", &url, "greet", "--name=git"], &work, 0, is("Hello, git!")));
     ck.finish();
 }
 

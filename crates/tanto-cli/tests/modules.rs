@@ -307,6 +307,18 @@ async fn install_then_call_reaches_the_dependency_and_develop_regenerates() {
     assert_eq!(std::fs::read_to_string(app.join("dagger.json")).unwrap(), config);
     assert_eq!(std::fs::read_to_string(app.join(".gitattributes")).unwrap(), "/sdk/** linguist-generated\n");
     assert!(app.join("sdk/pyproject.toml").is_file());
+
+    // the dependent's name for a dependency (its entry's `name`) is the one
+    // its code calls it by: `dag.salute()`, the SDK inside still `Greeter`
+    let renamed = config.replace("\"name\": \"greeter\"", "\"name\": \"salute\"");
+    std::fs::write(app.join("dagger.json"), &renamed).unwrap();
+    std::fs::write(app.join("src/app/main.py"), APP_MAIN.replace("dag.greeter()", "dag.salute()")).unwrap();
+    let out = tanto(&fx, &["develop"], &app);
+    assert!(out.status.success(), "develop: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::read_to_string(&gen_py).unwrap().contains("class Salute("), "no Salute class in gen.py");
+    let out = tanto(&fx, &["call", "relay", "--name=Bo"], &app);
+    assert!(out.status.success(), "call: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim_end(), "app got: Hello from greeter, Bo!");
 }
 
 /// Writes `entries` under `base`: `dir/` a directory, `name=text` a file.

@@ -21,9 +21,9 @@ pub enum ContextError {
         "local module dep source path {0:?} is absolute: a dependency's source must be relative to the module's root"
     )]
     DependencyAbsolute(String),
-    #[error("local module dep source path {rel:?} escapes context {context:?}: a local dependency must lie inside the module's git repository (or, without one, inside the module's own directory)")]
+    #[error("local module dep source path {rel:?} escapes context {context:?}: a local dependency must lie inside the module's git repository (or, without one, inside the module's own directory): run `git init` in a directory above both")]
     DependencyEscapes { rel: String, context: String },
-    #[error("local module dependency context directory {dep_context:?} is not in parent context directory {context:?}: a local dependency must lie inside the module's git repository (or, without one, inside the module's own directory)")]
+    #[error("local module dependency context directory {dep_context:?} is not in parent context directory {context:?}: a local dependency must lie inside the module's git repository (or, without one, inside the module's own directory): run `git init` in a directory above both")]
     DependencyOutside { dep_context: String, context: String },
     #[error("the module at {0:?} cannot be a dependency of itself: give the path of another module")]
     SelfDependency(String),

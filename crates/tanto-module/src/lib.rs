@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod context;
+pub mod gitref;
 pub mod names;
 pub mod python;
 pub mod types;

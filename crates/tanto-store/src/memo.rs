@@ -2,7 +2,8 @@
 //! module's SDK registered, and function results made of plain values (no
 //! object IDs, which live only as long as their engine). A row is written in
 //! one SQLite transaction, so it is whole or absent; a secret value never
-//! enters one (keys name secrets by their keyed digest).
+//! enters one (keys name secrets by their keyed digest, and the results of
+//! calls that took a secret are not kept).
 
 use rusqlite::{params, Connection, OptionalExtension};
 

@@ -104,16 +104,17 @@ pub enum FlagType {
 }
 
 impl FlagType {
-    /// The value type shown in help (`string`, `int`, `[]string`, `Directory`).
-    pub fn display(&self) -> String {
+    /// The value type shown in help (`string`, `int`, `[]string`,
+    /// `Directory`; an enum as its values, `DEBUG,INFO`, when `enums` has them).
+    pub fn display(&self, enums: &std::collections::BTreeMap<String, Vec<String>>) -> String {
         match self {
             FlagType::String => "string".into(),
             FlagType::Int => "int".into(),
             FlagType::Float => "float".into(),
             FlagType::Bool => "bool".into(),
-            FlagType::Enum(name) => name.clone(),
+            FlagType::Enum(name) => enums.get(name).map(|v| v.join(",")).unwrap_or_else(|| name.clone()),
             FlagType::Custom(c) => c.type_name().into(),
-            FlagType::List(e) => format!("[]{}", e.display()),
+            FlagType::List(e) => format!("[]{}", e.display(enums)),
         }
     }
 }

@@ -97,6 +97,9 @@ pub struct Help {
     pub functions: Vec<Function>,
     pub skipped: Vec<String>,
     pub core_object: bool,
+    /// The values of the enums its arguments take, by enum name (help shows
+    /// an enum flag's type as its values, as Dagger's does).
+    pub enum_values: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -223,7 +226,19 @@ pub fn walk(catalog: &Catalog, args: &[String], cwd: &Path) -> Walk {
                 };
                 functions.sort_by(|a, b| a.name.cmp(&b.name));
                 let core_object = returned.is_some_and(|o| !catalog.is_module_type(&o.name));
-                return Walk::Help(Box::new(Help { path, function, functions, skipped, core_object }));
+                let mut enum_values = std::collections::BTreeMap::new();
+                for a in &function.args {
+                    let mut t = catalog::flag_type(a, false);
+                    while let Some(FlagType::List(e)) = t {
+                        t = Some(*e);
+                    }
+                    if let Some(FlagType::Enum(name)) = t {
+                        if let Ok(def) = catalog.enum_def(&name) {
+                            enum_values.insert(name, def.members.iter().map(|m| m.name.clone()).collect());
+                        }
+                    }
+                }
+                return Walk::Help(Box::new(Help { path, function, functions, skipped, core_object, enum_values }));
             }
             let leaf_selection = match returned {
                 Some(o) => leaf_selection(catalog, o, output.as_deref(), cwd),

@@ -46,8 +46,14 @@ impl Transport for EngineTransport<'_> {
 pub fn module_ref(flag: Option<&str>, cwd: &Path) -> Result<String, String> {
     match flag {
         Some("") => Err("`-m` needs a module: a local directory or a git reference".into()),
-        Some(m) if !Path::new(m).exists() && (m.contains("://") || m.starts_with("git@")) => Ok(m.to_string()),
-        Some(m) => Ok(absolute(cwd, m)),
+        Some(m) if cwd.join(m).exists() => Ok(absolute(cwd, m)),
+        // as Dagger: a URL, `git@host:...`, or a dotted name that is not a
+        // local directory (`github.com/org/repo/sub@v1`) is a git reference
+        Some(m) if m.contains("://") || m.starts_with("git@") => Ok(m.to_string()),
+        Some(m) => match tanto_module::context::fast_kind(m, None) {
+            Some(tanto_module::context::SourceKind::Local) => Ok(absolute(cwd, m)),
+            _ => Ok(m.to_string()),
+        },
         None => cwd
             .ancestors()
             .find(|d| d.join("dagger.json").is_file())

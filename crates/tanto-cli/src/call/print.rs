@@ -343,11 +343,15 @@ pub fn functions_list(functions: &[Function], skipped: &[String], tty: bool) -> 
 }
 
 /// An argument's line in help: `--name string`, its description, its default.
-fn flag_row(a: &tanto_module::types::FunctionArg, t: &FlagType) -> Vec<String> {
+fn flag_row(
+    a: &tanto_module::types::FunctionArg,
+    t: &FlagType,
+    enums: &std::collections::BTreeMap<String, Vec<String>>,
+) -> Vec<String> {
     let mut left = format!("      --{}", cli_name(&a.name));
     if *t != FlagType::Bool {
         left.push(' ');
-        left.push_str(&t.display());
+        left.push_str(&t.display(enums));
     }
     let mut right = short(a.description.as_deref()).trim_start_matches('-').to_string();
     let mut extra = |s: String| {
@@ -405,7 +409,7 @@ pub fn help(h: &Help, module_description: Option<&str>) -> Output {
     }
     if !args.is_empty() {
         s.push_str("\nARGUMENTS\n");
-        let rows: Vec<Vec<String>> = args.iter().map(|(a, t)| flag_row(a, t)).collect();
+        let rows: Vec<Vec<String>> = args.iter().map(|(a, t)| flag_row(a, t, &h.enum_values)).collect();
         s.push_str(&table(&rows, visible_width));
     }
     if h.path.is_empty() {

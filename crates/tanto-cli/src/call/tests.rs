@@ -265,6 +265,9 @@ fn the_module_defaults_to_the_nearest_dagger_json() {
         (Some("../.."), module.join("src/deep"), Ok(m.clone())),
         (Some("https://github.com/o/r"), tmp.path().to_path_buf(), Ok("https://github.com/o/r".into())),
         (Some("git@github.com:o/r.git"), tmp.path().to_path_buf(), Ok("git@github.com:o/r.git".into())),
+        (Some("github.com/o/r/sub@v1"), tmp.path().to_path_buf(), Ok("github.com/o/r/sub@v1".into())),
+        (Some("file:///srv/r.git/sub"), tmp.path().to_path_buf(), Ok("file:///srv/r.git/sub".into())),
+        (Some("./missing"), tmp.path().to_path_buf(), Ok(tmp.path().join("missing").to_string_lossy().into_owned())),
         (Some(""), tmp.path().to_path_buf(), Err(())),
     ];
     for (flag, cwd, want) in cases {
@@ -290,4 +293,14 @@ async fn an_argument_with_a_default_path_may_be_left_out() {
     let out = run_call(&fake, &["summarize", "--token=env://T"]).await;
     assert_eq!((text(&out.stdout), text(&out.stderr), out.code), ("ok".to_string(), String::new(), 0));
     assert_eq!(fake.sent().last().unwrap(), r#"{ conf { summarize(token: "Secret:s1") } }"#);
+}
+
+#[tokio::test]
+async fn help_shows_an_enum_flag_as_its_values() {
+    let fake = Fake::new(vec![]);
+    let out = run_call(&fake, &["build", "with-exposed-port", "--help"]).await;
+    assert_eq!(out.code, 0, "{}", text(&out.stderr));
+    let help = text(&out.stdout);
+    let row = help.lines().find(|l| l.contains("--protocol")).unwrap_or_default();
+    assert!(row.contains("--protocol TCP,UDP"), "{help}");
 }

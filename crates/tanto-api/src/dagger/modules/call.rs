@@ -3,6 +3,7 @@
 //! (`currentFunctionCall`) and takes its result.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{json, Value as Json};
 use tanto_model::StableHasher;
@@ -15,8 +16,8 @@ use crate::{Api, ApiError, ApiResult};
 
 impl Api {
     /// Calls `f` of object `o` (state `parent`) of module `m` with `args`
-    /// (original names). Results are kept for the life of the engine unless the
-    /// function's cache policy is `NEVER`.
+    /// (original names). Results are kept as the function's cache policy says
+    /// (see [`Policy`]).
     pub(crate) async fn call_function(
         &self,
         m: &Arc<Loaded>,
@@ -33,24 +34,21 @@ impl Api {
         };
         // A constructor's name is empty on the wire.
         let call = if f.name.is_empty() { FunctionCallObj { name: String::new(), ..call } } else { call };
-        // Dagger's policies: `Never` runs every time; `Default` (with an
-        // optional time to live) and `PerSession` keep the result (an engine
-        // serves one client session).
         let default_off = m.source.config.get("disableDefaultFunctionCaching").and_then(Json::as_bool) == Some(true);
-        let cached = match f.cache_policy.as_deref() {
-            Some("Never") => false,
-            None | Some("Default") if default_off && f.cache_ttl.is_none() => false,
-            _ => true,
+        let policy = Policy::of(f.cache_policy.as_deref(), f.cache_ttl.as_deref(), default_off);
+        let cached = policy != Policy::Never;
+        let ttl = match policy {
+            Policy::Kept(ttl) => Some(ttl),
+            _ => None,
         };
-        let ttl = f
-            .cache_ttl
-            .as_deref()
-            .and_then(|t| tanto_contract::image::parse_duration(t).ok())
-            .map(|ns| std::time::Duration::from_nanos(ns.max(0) as u64));
         let key = call_key(m, &call);
         // A result of plain values (no object IDs, which live as long as
-        // their engine) is also kept in the state dir, for later engines.
-        let durable = cached && plain(m, &f.return_type, 0);
+        // their engine) of a call that saw no secret is also kept in the state
+        // dir, for later engines, for its time to live.
+        let durable = matches!(policy, Policy::Kept(_))
+            && plain(m, &f.return_type, 0)
+            && !f.args.iter().any(|a| holds_secret(m, &a.type_def, 0))
+            && !o.fields.iter().any(|f| holds_secret(m, &f.type_def, 0));
         if cached {
             if let Some(hit) = self.objects.call_result(&key) {
                 return Ok(hit);
@@ -59,7 +57,7 @@ impl Api {
                 if let Some((bytes, age)) = self.engine.cache.memo(&key).await? {
                     let fresh = ttl.is_none_or(|t| age < t.as_secs());
                     if let (true, Ok(v)) = (fresh, serde_json::from_slice::<Json>(&bytes)) {
-                        let left = ttl.map(|t| t.saturating_sub(std::time::Duration::from_secs(age)));
+                        let left = ttl.map(|t| t.saturating_sub(Duration::from_secs(age)));
                         self.objects.keep_call_result(key, v.clone(), left);
                         return Ok(v);
                     }
@@ -113,6 +111,63 @@ impl Api {
     }
 }
 
+/// Dagger's function cache policies (v0.19.4 on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Policy {
+    /// `cache = "never"`: runs every time.
+    Never,
+    /// `cache = "session"`, and every function of a module written before
+    /// v0.19.4 (`disableDefaultFunctionCaching`): kept for the client's
+    /// session, which is this engine's life.
+    Session,
+    /// The default and `cache = "<duration>"`: kept, across engines too, for
+    /// the duration, at most [`MAX_FUNCTION_CACHE_TTL`].
+    Kept(Duration),
+}
+
+/// The longest a function result is kept, and the default (Dagger's 7 days).
+const MAX_FUNCTION_CACHE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+impl Policy {
+    /// From the function's `withCachePolicy` and the module's
+    /// `disableDefaultFunctionCaching`.
+    fn of(policy: Option<&str>, ttl: Option<&str>, default_off: bool) -> Policy {
+        let ttl = ttl
+            .and_then(|t| tanto_contract::image::parse_duration(t).ok())
+            .map(|ns| Duration::from_nanos(ns.max(0) as u64).min(MAX_FUNCTION_CACHE_TTL));
+        match (policy, ttl) {
+            (Some("Never"), _) => Policy::Never,
+            (Some("PerSession"), _) => Policy::Session,
+            (_, Some(ttl)) => Policy::Kept(ttl),
+            (_, None) if default_off => Policy::Session,
+            (_, None) => Policy::Kept(MAX_FUNCTION_CACHE_TTL),
+        }
+    }
+}
+
+/// Whether values of type `t` can carry a secret: `Secret` itself, lists of
+/// it and module objects with such fields. A call that takes one is never
+/// kept in the state dir: its result may hold the plaintext.
+fn holds_secret(m: &Loaded, t: &TypeDefObj, depth: usize) -> bool {
+    if depth > 8 {
+        return true;
+    }
+    match t.kind {
+        Some(Kind::List) => t.list.as_deref().is_some_and(|e| holds_secret(m, e, depth + 1)),
+        Some(Kind::Object) | Some(Kind::Interface) => {
+            let name = t.name();
+            if name == "Secret" {
+                return true;
+            }
+            let owner = std::iter::once(m).chain(m.deps.iter().map(|d| &**d)).find(|x| x.object(&name).is_some());
+            owner
+                .and_then(|x| x.object(&name))
+                .is_some_and(|o| o.fields.iter().any(|f| holds_secret(m, &f.type_def, depth + 1)))
+        }
+        _ => false,
+    }
+}
+
 /// Whether values of type `t` hold no object IDs: scalars, enums, lists of
 /// them, and objects of module `m` (or its dependencies) whose fields are plain.
 fn plain(m: &Loaded, t: &TypeDefObj, depth: usize) -> bool {
@@ -158,4 +213,28 @@ fn tail(stderr: &str) -> String {
     }
     let start = lines.len().saturating_sub(20);
     format!(":\n{}", lines[start..].join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Policy, MAX_FUNCTION_CACHE_TTL};
+    use std::time::Duration;
+
+    #[test]
+    fn cache_policies_as_dagger() {
+        let cases: &[(Option<&str>, Option<&str>, bool, Policy)] = &[
+            (None, None, false, Policy::Kept(MAX_FUNCTION_CACHE_TTL)),
+            (Some("Default"), None, false, Policy::Kept(MAX_FUNCTION_CACHE_TTL)),
+            (Some("Default"), Some("10m"), false, Policy::Kept(Duration::from_secs(600))),
+            (Some("Default"), Some("720h"), false, Policy::Kept(MAX_FUNCTION_CACHE_TTL)),
+            (Some("Default"), None, true, Policy::Session),
+            (Some("Default"), Some("10m"), true, Policy::Kept(Duration::from_secs(600))),
+            (Some("PerSession"), None, false, Policy::Session),
+            (Some("Never"), None, false, Policy::Never),
+            (Some("Never"), None, true, Policy::Never),
+        ];
+        for (policy, ttl, off, want) in cases {
+            assert_eq!(Policy::of(*policy, *ttl, *off), *want, "{policy:?} {ttl:?} disableDefault={off}");
+        }
+    }
 }

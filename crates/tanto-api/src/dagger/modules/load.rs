@@ -8,13 +8,13 @@ use serde_json::Value as Json;
 use tanto_contract::fs::EntryKind;
 use tanto_contract::EngineError;
 
-use super::{FunctionCallObj, Loaded, ModuleSourceObj};
+use super::{FunctionCallObj, GitSource, Loaded, ModuleSourceObj};
 use crate::dagger::objects::DirectoryObj;
 use crate::dagger::paths;
 use crate::dagger::typedefs::{DefObj, ModuleObj, TypeDefObj};
 use crate::dagger::Object;
 use crate::{Api, ApiError, ApiResult};
-use tanto_module::context::{resolve_dependency, Location};
+use tanto_module::context::{fast_kind, resolve_dependency, Location, SourceKind};
 
 /// What a module's upload leaves out: what its SDK rebuilds, and VCS data.
 const UPLOAD_EXCLUDES: &[&str] = &[".git", ".venv", "**/__pycache__", "**/node_modules"];
@@ -24,13 +24,18 @@ impl Api {
     /// session's working directory): the directory with `dagger.json`, found
     /// upward unless `find_up` is off.
     pub(crate) async fn module_source(&self, ref_string: &str, find_up: bool) -> ApiResult<ModuleSourceObj> {
-        if looks_remote(ref_string) {
-            return Err(ApiError::from(format!(
-                "module source `{ref_string}`: git module references are not implemented yet; clone it and pass the local path"
-            )));
-        }
         let host = &self.engine.host;
-        let (abs, kind) = host.host_path(ref_string).await?.ok_or_else(|| {
+        // `Some(stat)` for a local path (the stat `None` when it does not exist), `None` for git
+        let local = match fast_kind(ref_string, None) {
+            Some(SourceKind::Git) => None,
+            Some(SourceKind::Local) => Some(host.host_path(ref_string).await?),
+            // a dotted name: a local directory if there is one, else a git reference
+            None => host.host_path(ref_string).await?.map(Some),
+        };
+        let Some(found) = local else {
+            return self.git_module_source(ref_string).await;
+        };
+        let (abs, kind) = found.ok_or_else(|| {
             ApiError::from(EngineError::not_found(format!("module source `{ref_string}`: no such directory")))
         })?;
         if kind != EntryKind::Dir {
@@ -66,20 +71,48 @@ impl Api {
             Some(rest) => rest.trim_start_matches('/').to_string(),
             None => ".".to_string(),
         };
-        let uploaded =
-            host.host_directory(&root, vec![], UPLOAD_EXCLUDES.iter().map(|s| s.to_string()).collect(), false).await?;
-        let config_bytes = self.engine.solve.read_file(Some(&uploaded), "/dagger.json").await?;
+        let (file, file_path) = host.host_file(&format!("{root}/dagger.json")).await?;
+        let config_bytes = self.engine.solve.read_file(Some(&file), &file_path).await?;
         let config = parse_config(&format!("{root}/dagger.json"), &config_bytes)?;
+        // As Dagger: what git ignores is not uploaded, nor what `dagger.json`
+        // excludes (`!pattern` in `include`, or `exclude`).
+        let excludes = UPLOAD_EXCLUDES.iter().map(|s| s.to_string()).chain(config_excludes(&config)).collect();
+        let uploaded = host.host_directory(&root, vec![], excludes, true).await?;
         let digest = self.engine.solve.digest(Some(&uploaded), "/", false).await?;
         Ok(ModuleSourceObj {
             root_host_path: root,
             context_host_path: context,
             context: None,
+            git: None,
             root_subpath,
             config,
             root: DirectoryObj { root: Some(uploaded), path: "/".into() },
             digest,
+            name_override: None,
         })
+    }
+
+    /// A module in a git repository (`tanto_module::gitref`): the repository's
+    /// tree at the version asked for (its default branch without one) is the
+    /// module's context.
+    async fn git_module_source(&self, ref_string: &str) -> ApiResult<ModuleSourceObj> {
+        let r = tanto_module::gitref::parse(ref_string).map_err(|e| ApiError::from(EngineError::input(e)))?;
+        let what = format!("fetching module `{ref_string}`");
+        let (q, version) = match &r.version {
+            Some(v) => {
+                ("query($url: String!, $v: String!) { git(url: $url) { ref(name: $v) { tree { id } } } }", v.clone())
+            }
+            None => ("query($url: String!, $v: String!) { git(url: $url) { head { tree { id } } } }", String::new()),
+        };
+        let mut vars = serde_json::Map::new();
+        vars.insert("url".into(), Json::String(r.clone_url.clone()));
+        vars.insert("v".into(), Json::String(version));
+        let data = self.eval(q, vars, &what).await?;
+        let id = data["git"].as_object().and_then(|o| o.values().next()).map(|v| v["tree"]["id"].clone());
+        let tree = self.load_directory(&id.unwrap_or(Json::Null))?;
+        let mut src = self.dir_module_source(&tree, &r.subpath).await?;
+        src.git = Some(GitSource { reference: ref_string.to_string(), clone_url: r.clone_url, version: r.version });
+        Ok(src)
     }
 
     /// `Directory.asModuleSource(sourceRootPath:)`: the module at
@@ -113,10 +146,12 @@ impl Api {
             root_host_path: String::new(),
             context_host_path: String::new(),
             context: Some(ctx.clone()),
+            git: None,
             root_subpath: if sub.is_empty() { ".".into() } else { sub },
             config,
             root,
             digest,
+            name_override: None,
         })
     }
 
@@ -124,6 +159,11 @@ impl Api {
     /// subpath of a directory module's context; it must stay inside the
     /// dependent's context (`tanto_module::context`).
     async fn dependency_source(&self, src: &ModuleSourceObj, dep_src: &str) -> ApiResult<ModuleSourceObj> {
+        if fast_kind(dep_src, None) == Some(SourceKind::Git)
+            || (fast_kind(dep_src, None).is_none() && src.context.is_some())
+        {
+            return self.git_module_source(dep_src).await;
+        }
         let context = if src.context.is_some() { "/" } else { &src.context_host_path };
         let at = Location { context: context.into(), subpath: src.root_subpath.clone(), git: false };
         let rel = resolve_dependency(&at, dep_src)
@@ -159,11 +199,13 @@ impl Api {
             for d in list {
                 let dep_src = d.get("source").and_then(Json::as_str).unwrap_or_default();
                 let dep = Box::pin(self.dependency_source(src, dep_src)).await?;
+                // the dependent's name for it is the one it is served by
+                let dep = dep.with_name(d.get("name").and_then(Json::as_str).unwrap_or_default());
                 deps.push(Box::pin(self.load_module_in(&dep, &below)).await?);
             }
         }
         let mut h = tanto_model::StableHasher::new();
-        h.str("module").str(&src.digest).json(&src.config);
+        h.str("module").str(&src.digest).json(&src.config).str(src.name_override.as_deref().unwrap_or_default());
         for d in &deps {
             h.str(&d.digest);
         }
@@ -171,7 +213,7 @@ impl Api {
         if let Some(m) = self.objects.module(&digest) {
             return Ok(m);
         }
-        let name = src.name();
+        let (name, original) = (src.module_name(), src.name());
         if src.sdk().is_empty() {
             return Err(EngineError::input(format!(
                 "module `{name}` ({}) has no SDK (`sdk` in its dagger.json), so it has no functions to run: add one with `tanto develop --sdk=python`",
@@ -220,7 +262,7 @@ impl Api {
                 registered
             }
         };
-        loaded.types = namespaced(registered, &name);
+        loaded.types = namespaced(registered, &name, &original);
         let loaded = Arc::new(loaded);
         self.objects.keep_module(loaded.clone());
         Ok(loaded)
@@ -239,10 +281,6 @@ fn clone_loaded(l: &Loaded) -> Loaded {
     }
 }
 
-fn looks_remote(r: &str) -> bool {
-    r.contains("://") || r.starts_with("git@") || r.starts_with("github.com/") || r.starts_with("gitlab.com/")
-}
-
 fn parent(p: &str) -> Option<String> {
     let p = p.trim_end_matches('/');
     let i = p.rfind('/')?;
@@ -251,6 +289,26 @@ fn parent(p: &str) -> Option<String> {
     } else {
         Some(if i == 0 { "/".to_string() } else { p[..i].to_string() })
     }
+}
+
+/// The patterns a module's `dagger.json` leaves out of its upload: its
+/// negated `include` patterns and its (deprecated) `exclude` ones, relative to
+/// the module's root. Positive `include` patterns add nothing: the whole root
+/// is uploaded.
+fn config_excludes(config: &Json) -> Vec<String> {
+    let list = |k: &str| -> Vec<String> {
+        config
+            .get(k)
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Json::as_str)
+            .map(str::to_string)
+            .collect()
+    };
+    let mut out: Vec<String> = list("include").iter().filter_map(|p| p.strip_prefix('!')).map(str::to_string).collect();
+    out.extend(list("exclude").into_iter().filter(|p| !p.is_empty() && !p.starts_with('!')));
+    out
 }
 
 /// `dagger.json` read as Dagger reads it (`tanto_module::config`), in its
@@ -264,12 +322,16 @@ fn parse_config(file: &str, bytes: &[u8]) -> Result<Json, EngineError> {
 /// The SDK's types with Dagger's namespacing: every object, interface and
 /// enum of the module other than the main object is prefixed with the
 /// module's name (`Info` in `hello` → `HelloInfo`) unless it already is.
-fn namespaced(mut m: ModuleObj, module_name: &str) -> ModuleObj {
+fn namespaced(mut m: ModuleObj, module_name: &str, original_name: &str) -> ModuleObj {
     let prefix = tanto_module::names::camel(module_name);
+    let main = tanto_module::names::camel(original_name);
     let mut renames = std::collections::HashMap::new();
     for t in m.objects.iter().chain(m.interfaces.iter()).chain(m.enums.iter()) {
         let n = t.name();
-        if n != prefix && !n.starts_with(&prefix) {
+        if n == main && main != prefix {
+            // a dependency its dependent names otherwise: the main object takes that name
+            renames.insert(n.clone(), prefix.clone());
+        } else if n != prefix && !n.starts_with(&prefix) {
             renames.insert(n.clone(), format!("{prefix}{n}"));
         }
     }
@@ -314,5 +376,60 @@ fn rename(t: &mut TypeDefObj, renames: &std::collections::HashMap<String, String
     }
     if let Some(e) = t.enum_.as_deref_mut() {
         re(&mut e.name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{config_excludes, namespaced};
+
+    #[test]
+    fn dagger_json_excludes_leave_files_out_of_the_upload() {
+        let cases: &[(&str, &[&str])] = &[
+            (r#"{"name":"m"}"#, &[]),
+            (r#"{"include":["src/**","!.env","!**/*.log"]}"#, &[".env", "**/*.log"]),
+            (r#"{"exclude":["dist","!keep"]}"#, &["dist"]),
+            (r#"{"include":["!a"],"exclude":["b"]}"#, &["a", "b"]),
+        ];
+        for (config, want) in cases {
+            let config: serde_json::Value = serde_json::from_str(config).unwrap();
+            assert_eq!(config_excludes(&config), want.to_vec(), "{config}");
+        }
+    }
+    use crate::dagger::typedefs::{Kind, ModuleObj, ObjectTypeDefObj, TypeDefObj};
+
+    fn object(name: &str) -> TypeDefObj {
+        TypeDefObj {
+            kind: Some(Kind::Object),
+            object: Some(Box::new(ObjectTypeDefObj {
+                name: name.into(),
+                original_name: name.into(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn module_types_are_namespaced_by_the_name_the_dependent_uses() {
+        // (module name, its own name, types the SDK registered, names served)
+        let cases: &[(&str, &str, &[&str], &[&str])] = &[
+            ("hello", "hello", &["Hello", "Info"], &["Hello", "HelloInfo"]),
+            ("hello", "hello", &["Hello", "HelloInfo"], &["Hello", "HelloInfo"]),
+            ("my-mod", "my-mod", &["MyMod", "Item"], &["MyMod", "MyModItem"]),
+            ("greet", "hello", &["Hello", "Info"], &["Greet", "GreetInfo"]),
+        ];
+        for (name, original, registered, want) in cases {
+            let m = ModuleObj { objects: registered.iter().map(|n| object(n)).collect(), ..Default::default() };
+            let got: Vec<String> = namespaced(m, name, original).objects.iter().map(TypeDefObj::name).collect();
+            assert_eq!(got, *want, "module {name} (own name {original})");
+            let m = ModuleObj { objects: registered.iter().map(|n| object(n)).collect(), ..Default::default() };
+            let kept: Vec<String> = namespaced(m, name, original)
+                .objects
+                .iter()
+                .map(|t| t.object.as_ref().unwrap().original_name.clone())
+                .collect();
+            assert_eq!(kept, registered.to_vec(), "the SDK's names stay for calls into it");
+        }
     }
 }

@@ -41,9 +41,13 @@ pub struct ModuleSourceObj {
     /// Its context directory on the host: the nearest enclosing `.git`, else
     /// the root (empty for a directory's module).
     pub context_host_path: String,
-    /// The context directory, for a module in a `Directory` (`asModuleSource`).
+    /// The context directory, for a module in a `Directory` (`asModuleSource`)
+    /// or a git repository.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub context: Option<DirectoryObj>,
+    /// Where a git module came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub git: Option<GitSource>,
     /// The root relative to the context (`.` when they are the same).
     pub root_subpath: String,
     /// `dagger.json` as read (canonical JSON).
@@ -52,11 +56,30 @@ pub struct ModuleSourceObj {
     pub root: DirectoryObj,
     /// The content digest of the root directory.
     pub digest: String,
+    /// The name it is known by when that is not its own (`withName`; a
+    /// dependency's `name` in its dependent's `dagger.json`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name_override: Option<String>,
 }
 
 impl ModuleSourceObj {
+    /// Its own name, from its `dagger.json`: the one its SDK knows.
     pub fn name(&self) -> String {
-        self.config.get("name").and_then(Json::as_str).unwrap_or_default().to_string()
+        match self.config.get("name").and_then(Json::as_str) {
+            Some(n) if !n.is_empty() => n.to_string(),
+            _ => self.name_override.clone().unwrap_or_default(),
+        }
+    }
+
+    /// The name it is served by: its override, else its own.
+    pub fn module_name(&self) -> String {
+        self.name_override.clone().unwrap_or_else(|| self.name())
+    }
+
+    /// The same source known by `name`.
+    pub fn with_name(&self, name: &str) -> ModuleSourceObj {
+        let name_override = if name.is_empty() || name == self.name() { None } else { Some(name.to_string()) };
+        ModuleSourceObj { name_override, ..self.clone() }
     }
 
     pub fn sdk(&self) -> String {
@@ -73,7 +96,9 @@ impl ModuleSourceObj {
 
     /// Where the module is, for messages: its host path, or its path in its directory.
     pub fn label(&self) -> String {
-        if self.context.is_some() {
+        if let Some(g) = &self.git {
+            g.reference.clone()
+        } else if self.context.is_some() {
             format!("{} (in a directory)", self.root_subpath)
         } else {
             self.root_host_path.clone()
@@ -84,6 +109,15 @@ impl ModuleSourceObj {
     pub fn source_subpath(&self) -> String {
         self.config.get("source").and_then(Json::as_str).unwrap_or(".").to_string()
     }
+}
+
+/// A git module's reference.
+#[derive(Debug, Clone, Serialize)]
+pub struct GitSource {
+    /// As given (`github.com/o/r/sub@v1`).
+    pub reference: String,
+    pub clone_url: String,
+    pub version: Option<String>,
 }
 
 /// A module whose runtime is built and whose types are registered.
@@ -176,10 +210,20 @@ static SOURCE_FIELDS: Fields<ModuleSourceObj> = fields! { |api, s, call, a|
         let loaded = api.load_module(s).await?;
         Ok(resolved(Object::Def(super::typedefs::DefObj::Module(loaded.module_obj()))))
     },
-    "asString" => Ok(leaf(if s.context.is_some() { s.root_subpath.clone() } else { s.root_host_path.clone() })),
-    "moduleName" | "moduleOriginalName" => Ok(leaf(s.name())),
+    "asString" => Ok(leaf(match (&s.git, &s.context) {
+        (Some(g), _) => g.reference.clone(),
+        (None, Some(_)) => s.root_subpath.clone(),
+        (None, None) => s.root_host_path.clone(),
+    })),
+    "moduleName" => Ok(leaf(s.module_name())),
+    "moduleOriginalName" => Ok(leaf(s.name())),
+    "withName" => Ok(resolved(Object::ModuleSource(s.with_name(a.string("name")?)))),
     "engineVersion" => Ok(leaf(s.engine_version())),
-    "kind" => Ok(leaf(if s.context.is_some() { "DIR_SOURCE" } else { "LOCAL_SOURCE" })),
+    "kind" => Ok(leaf(match (&s.git, &s.context) {
+        (Some(_), _) => "GIT_SOURCE",
+        (None, Some(_)) => "DIR_SOURCE",
+        (None, None) => "LOCAL_SOURCE",
+    })),
     "digest" => Ok(leaf(s.digest.clone())),
     "configExists" => Ok(leaf(true)),
     "sdk" => Ok(s.sdk_config()),
@@ -192,7 +236,9 @@ static SOURCE_FIELDS: Fields<ModuleSourceObj> = fields! { |api, s, call, a|
         let path = super::paths::within(&s.root.path, a.string("path")?);
         Ok(resolved(Object::Directory(DirectoryObj { root: s.root.root.clone(), path })))
     },
-    "version" | "commit" | "pin" | "cloneRef" | "htmlURL" | "htmlRepoURL" | "repoRootPath" => Ok(leaf("")),
+    "cloneRef" => Ok(leaf(s.git.as_ref().map(|g| g.clone_url.clone()).unwrap_or_default())),
+    "version" => Ok(leaf(s.git.as_ref().and_then(|g| g.version.clone()).unwrap_or_default())),
+    "repoRootPath" => Ok(leaf(if s.git.is_some() { s.root_subpath.clone() } else { String::new() })),
 };
 
 static CALL_FIELDS: Fields<FunctionCallObj> = fields! { |api, c, call, a|

@@ -77,7 +77,7 @@ impl Api {
 
     /// Runs an internal GraphQL document with the core schema; its `data`, or
     /// its errors' messages after `what`.
-    async fn eval(&self, query: &str, vars: Map<String, Json>, what: &str) -> ApiResult<Json> {
+    pub(super) async fn eval(&self, query: &str, vars: Map<String, Json>, what: &str) -> ApiResult<Json> {
         let req = tanto_gql::Request { query: query.to_string(), variables: Some(vars), operation_name: None };
         let mut out = self.with_scope(Default::default()).execute(req).await;
         if let Some(errors) = out.get("errors").and_then(Json::as_array) {

@@ -174,13 +174,15 @@ impl Api {
         t: &TypeDefObj,
     ) -> ApiResult<Object> {
         let src = &m.source;
+        let outside = || {
+            ApiError::from(format!(
+                "module `{}`: default path `{default_path}` is outside the module's context directory; use a path inside it",
+                m.name
+            ))
+        };
         if let Some(ctx) = &src.context {
             // a directory's module: the path within its context directory
-            let path = if default_path.starts_with('/') {
-                crate::dagger::paths::within(&ctx.path, default_path)
-            } else {
-                crate::dagger::paths::within(&src.root.path, default_path)
-            };
+            let path = default_path_in(&ctx.path, &src.root.path, default_path).ok_or_else(outside)?;
             let sub = crate::dagger::objects::DirectoryObj { root: ctx.root.clone(), path };
             return Ok(match t.name().as_str() {
                 "File" => Object::File(crate::dagger::objects::FileObj { root: sub.root, path: sub.path }),
@@ -188,14 +190,7 @@ impl Api {
                 _ => Object::Directory(self.filtered_directory(&sub, ignore)?),
             });
         }
-        let base = if default_path.starts_with('/') { &src.context_host_path } else { &src.root_host_path };
-        let path = crate::dagger::paths::resolve(base, default_path);
-        if !path.starts_with(&src.context_host_path) {
-            return Err(ApiError::from(format!(
-                "module `{}`: default path `{default_path}` is outside the module's context directory `{}`",
-                m.name, src.context_host_path
-            )));
-        }
+        let path = default_path_in(&src.context_host_path, &src.root_host_path, default_path).ok_or_else(outside)?;
         match t.name().as_str() {
             "Directory" => {
                 let root = self.engine.host.host_directory(&path, vec![], ignore.to_vec(), false).await?;
@@ -213,11 +208,49 @@ impl Api {
     }
 }
 
+/// Where a `defaultPath` points: absolute paths count from the context
+/// directory, relative ones from the module's root; `None` when it leaves the
+/// context directory.
+fn default_path_in(context: &str, root: &str, default_path: &str) -> Option<String> {
+    let path = if default_path.starts_with('/') {
+        crate::dagger::paths::within(context, default_path)
+    } else {
+        crate::dagger::paths::resolve(root, default_path)
+    };
+    crate::dagger::paths::strip_dir_prefix(&path, context)?;
+    Some(path)
+}
+
 /// The object type a module value belongs to, for the memo key.
 pub(super) fn type_key(o: &ObjectTypeDefObj) -> &str {
     if o.original_name.is_empty() {
         &o.name
     } else {
         &o.original_name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_path_in;
+
+    #[test]
+    fn default_paths_stay_in_the_context_directory() {
+        let ctx = "/home/u/repo";
+        let root = "/home/u/repo/ci";
+        let cases: &[(&str, Option<&str>)] = &[
+            ("/", Some("/home/u/repo")),
+            ("/src", Some("/home/u/repo/src")),
+            ("/../etc", None),
+            (".", Some("/home/u/repo/ci")),
+            ("..", Some("/home/u/repo")),
+            ("../src", Some("/home/u/repo/src")),
+            ("../..", None),
+            ("../../repo-other", None),
+            ("../../repo2/x", None),
+        ];
+        for (p, want) in cases {
+            assert_eq!(default_path_in(ctx, root, p).as_deref(), *want, "defaultPath {p:?}");
+        }
     }
 }
