@@ -27,6 +27,8 @@ tanto_testkit::tests! {
 /// functions for every case below.
 const MAIN_PY: &str = r#"from typing import Annotated
 
+import uuid
+
 import dagger
 from dagger import DefaultPath, dag, field, function, object_type
 
@@ -130,6 +132,11 @@ class Hello:
             .with_exec(["sh", "-c", "cat /proc/sys/kernel/random/uuid"])
             .stdout()
         )
+
+    @function
+    def stamped(self, salt: str = "") -> dagger.Container:
+        """A container with a UUID made by Python; equal on a kept result."""
+        return dag.container().from_("alpine:latest").with_new_file("/stamp", f"{uuid.uuid4()}{salt}")
 "#;
 
 /// `tanto functions` of that module (not a TTY: no styling).
@@ -147,6 +154,7 @@ lengths          The length of each word.
 negate           -
 own-files        The entries of SRC, by default the module's src/.
 random-id        A kernel-made UUID; equal on a cache hit.
+stamped          A container with a UUID made by Python; equal on a kept result.
 summarize        Lists a host directory and measures a secret.
 ";
 
@@ -233,6 +241,8 @@ enum Out {
     Id(&'static str),
     /// One kernel UUID and a newline.
     Uuid,
+    /// A UUID followed by anything (a value made with one).
+    UuidThen,
 }
 
 impl Out {
@@ -248,6 +258,7 @@ impl Out {
                 let parts: Vec<&str> = stdout.strip_suffix('\n').unwrap_or("").split('-').collect();
                 parts.len() == 5 && parts.iter().zip([8, 4, 4, 4, 12]).all(|(p, n)| hex(p, n))
             }
+            Out::UuidThen => stdout.get(..36).is_some_and(|u| Out::Uuid.accepts(&format!("{u}\n"))),
         }
     }
 }
@@ -504,6 +515,16 @@ fn python_module_functions_called_through_the_cli() {
     let other = ck.check(&call(&["random-id", &format!("--salt={salt}-2")], Out::Uuid));
     if other.stdout == first.stdout {
         ck.fail(format!("a new salt gave the cached UUID {:?}", first.stdout));
+    }
+    // a Container result is kept across CLI runs too: the function does not
+    // run again (its UUID comes from Python, not from a cached step)
+    let stamp =
+        |salt: &str| call(&["stamped", &format!("--salt={salt}"), "file", "--path=/stamp", "contents"], Out::UuidThen);
+    let first = ck.check(&stamp(&salt));
+    ck.check(&call(&["stamped", &format!("--salt={salt}"), "file", "--path=/stamp", "contents"], is(&first.stdout)));
+    let other = ck.check(&stamp(&format!("{salt}-2")));
+    if other.stdout == first.stdout {
+        ck.fail(format!("stamped gave {:?} then {:?}", first.stdout, other.stdout));
     }
 
     // the module from a git repository (a bare clone, tagged): `-m URL/path@tag`

@@ -353,6 +353,12 @@ pub fn document(input: &Input, ids: &PreludeIds) -> Result<Document, RuntimeErro
             .exec(&["python", "-c", APPEND_PY, tmp, &format!("{sdk}/src/dagger/client/gen.py")])
             .call(format!("withoutFile(path: {})", lit(tmp)));
     }
+    // The SDK's bytecode, once per SDK and bindings: it is installed
+    // editable, which uv does not compile, and compiling its large client
+    // bindings (`gen.py`) at every function call's start costs most of it.
+    if runtime {
+        c.exec(&["python", "-m", "compileall", "-q", "-j", "0", &format!("{sdk}/src")]);
+    }
     // The module's context (its own sdk/ and .venv/ left out): WithSource.
     c.call(format!(
         "withDirectory(path: {}, source: $context, exclude: {})",

@@ -12,6 +12,7 @@
 //! arguments); the steps a function runs are cached as any other.
 
 mod call;
+mod kept;
 mod load;
 mod runtime;
 mod schema;

@@ -167,6 +167,7 @@ fn layers_in_daggers_order_cheapest_to_change_last() {
                 "withEnvVariable UV_COMPILE_BYTECODE",
                 "withDirectory /src/hello",
                 "withExec uv sync --no-dev --no-install-project --frozen",
+                "withExec python -m compileall -q -j 0 /src/hello/sdk/src",
                 "withDirectory /src/hello",
                 "withExec uv lock",
                 "withExec uv sync --no-dev",
@@ -180,6 +181,7 @@ fn layers_in_daggers_order_cheapest_to_change_last() {
             vec![
                 "withEnvVariable UV_COMPILE_BYTECODE",
                 "withExec uv pip install -e ./sdk",
+                "withExec python -m compileall -q -j 0 /src/hello/sdk/src",
                 "withDirectory /src/hello",
                 "withExec uv pip install -e ./sdk -e .",
                 "withExec uv pip check",
