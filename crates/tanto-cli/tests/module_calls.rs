@@ -328,6 +328,7 @@ impl Checker<'_> {
                 Out::Is(s) => format!("{s:?}"),
                 Out::Id(ty) => format!("{ty}@<digest>\\n"),
                 Out::Uuid => "a UUID line".into(),
+                Out::UuidThen => "a UUID and more".into(),
             };
             wrong.push(format!("stdout {:?}, not {want}", run.stdout));
         }
@@ -548,6 +549,39 @@ fn python_module_functions_called_through_the_cli() {
     git(fx.dir.path(), &["clone", "-q", "--bare", "repo", "repo.git"]);
     let url = format!("file://{}/repo.git/ci/hello@v1", fx.dir.path().display());
     ck.check(&case(&["call", "-m", &url, "greet", "--name=git"], &work, 0, is("Hello, git!")));
+    // a later commit on main; `refPin` (a dependency's `pin`) still gets v1's tree
+    let rev = |r: &str| {
+        let out = std::process::Command::new("git").args(["rev-parse", r]).current_dir(&repo).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let v1 = rev("v1");
+    std::fs::write(repo.join("ci/hello/NEW"), "new\n").unwrap();
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-qm", "new"]);
+    git(&repo, &["push", "-q", &format!("{}/repo.git", fx.dir.path().display()), "HEAD"]);
+    let head = rev("HEAD");
+    let bare = format!("file://{}/repo.git/ci/hello", fx.dir.path().display());
+    for (pin, commit, has_new) in [("", head.as_str(), true), (v1.as_str(), v1.as_str(), false)] {
+        let q = work.join("pin.graphql");
+        std::fs::write(
+            &q,
+            format!(
+                "{{ moduleSource(refString: {bare:?}, refPin: {pin:?}) {{ commit pin directory(path: \".\") {{ entries }} }} }}"
+            ),
+        )
+        .unwrap();
+        let run = tanto(&fx, &s(&["query", q.to_str().unwrap()]), &work, &[]);
+        let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_default();
+        let src = &v["data"]["moduleSource"];
+        let entries = src["directory"]["entries"].as_array().cloned().unwrap_or_default();
+        let got = (src["commit"].as_str(), src["pin"].as_str(), entries.iter().any(|e| e == "NEW"));
+        if got != (Some(commit), Some(commit), has_new) {
+            ck.fail(format!(
+                "moduleSource at pin {pin:?}: {got:?}, not ({commit}, {commit}, {has_new}): {}",
+                run.describe()
+            ));
+        }
+    }
     ck.finish();
 }
 
