@@ -634,5 +634,29 @@ fn modules_that_cannot_load_fail_with_a_clear_error() {
     if base.join("new").exists() {
         ck.fail("`init --sdk=go` left a directory behind".into());
     }
+
+    // a module's dependencies, each known by the name its dependent gives it
+    let ws = base.join("ws");
+    std::fs::create_dir_all(ws.join(".git")).unwrap();
+    for (dir, json) in [
+        ("app", r#"{"name":"app","sdk":"python","dependencies":[{"name":"salute","source":"../dep"}]}"#),
+        ("dep", r#"{"name":"greeter","sdk":"python"}"#),
+    ] {
+        std::fs::create_dir_all(ws.join(dir)).unwrap();
+        std::fs::write(ws.join(dir).join("dagger.json"), json).unwrap();
+    }
+    let q = ws.join("deps.graphql");
+    std::fs::write(
+        &q,
+        "{ moduleSource(refString: \"app\") { dependencies { moduleName moduleOriginalName sourceRootSubpath } } }",
+    )
+    .unwrap();
+    let run = tanto(&fx, &s(&["query", q.to_str().unwrap()]), &ws, &[]);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_default();
+    let want =
+        serde_json::json!([{"moduleName": "salute", "moduleOriginalName": "greeter", "sourceRootSubpath": "dep"}]);
+    if v["data"]["moduleSource"]["dependencies"] != want {
+        ck.fail(format!("ModuleSource.dependencies: {}", run.describe()));
+    }
     ck.finish();
 }

@@ -197,6 +197,22 @@ impl Api {
         }
     }
 
+    /// The sources of the dependencies `src`'s `dagger.json` lists, each
+    /// known by the name given there (`ModuleSource.dependencies`).
+    pub(crate) async fn dependency_sources(&self, src: &ModuleSourceObj) -> ApiResult<Vec<ModuleSourceObj>> {
+        let mut out = Vec::new();
+        if let Some(Json::Array(list)) = src.config.get("dependencies") {
+            for d in list {
+                let dep_src = d.get("source").and_then(Json::as_str).unwrap_or_default();
+                let pin = d.get("pin").and_then(Json::as_str).filter(|p| !p.is_empty());
+                let dep = Box::pin(self.dependency_source(src, dep_src, pin)).await?;
+                // the dependent's name for it is the one it is served by
+                out.push(dep.with_name(d.get("name").and_then(Json::as_str).unwrap_or_default()));
+            }
+        }
+        Ok(out)
+    }
+
     /// Loads a module (once per engine): dependencies, runtime, registration.
     pub(crate) async fn load_module(&self, src: &ModuleSourceObj) -> ApiResult<Arc<Loaded>> {
         self.load_module_in(src, &[]).await
@@ -218,15 +234,8 @@ impl Api {
         let mut below = stack.to_vec();
         below.push(me);
         let mut deps = Vec::new();
-        if let Some(Json::Array(list)) = src.config.get("dependencies") {
-            for d in list {
-                let dep_src = d.get("source").and_then(Json::as_str).unwrap_or_default();
-                let pin = d.get("pin").and_then(Json::as_str).filter(|p| !p.is_empty());
-                let dep = Box::pin(self.dependency_source(src, dep_src, pin)).await?;
-                // the dependent's name for it is the one it is served by
-                let dep = dep.with_name(d.get("name").and_then(Json::as_str).unwrap_or_default());
-                deps.push(Box::pin(self.load_module_in(&dep, &below)).await?);
-            }
+        for dep in self.dependency_sources(src).await? {
+            deps.push(Box::pin(self.load_module_in(&dep, &below)).await?);
         }
         let mut h = tanto_model::StableHasher::new();
         h.str("module").str(&src.digest).json(&src.config).str(src.name_override.as_deref().unwrap_or_default());

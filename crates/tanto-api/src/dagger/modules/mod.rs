@@ -244,6 +244,9 @@ static SOURCE_FIELDS: Fields<ModuleSourceObj> = fields! { |api, s, call, a|
     "cloneRef" => Ok(leaf(s.git.as_ref().map(|g| g.clone_url.clone()).unwrap_or_default())),
     "version" => Ok(leaf(s.git.as_ref().and_then(|g| g.version.clone()).unwrap_or_default())),
     "commit" => Ok(leaf(s.git.as_ref().map(|g| g.commit.clone()).unwrap_or_default())),
+    "dependencies" => Ok(Resolved::List(
+        api.dependency_sources(s).await?.into_iter().map(|d| resolved(Object::ModuleSource(d))).collect(),
+    )),
     "pin" => Ok(leaf(s.git.as_ref().map(|g| g.pin.clone().unwrap_or_else(|| g.commit.clone())).unwrap_or_default())),
     "repoRootPath" => Ok(leaf(if s.git.is_some() { s.root_subpath.clone() } else { String::new() })),
 };
