@@ -31,7 +31,7 @@ pub(super) struct Kept {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "type", content = "value")]
 pub(super) enum KeptObject {
-    Container(ContainerObj),
+    Container(Box<ContainerObj>),
     Directory(DirectoryObj),
     File(FileObj),
     CacheVolume(CacheVolumeObj),
@@ -41,7 +41,7 @@ pub(super) enum KeptObject {
 impl KeptObject {
     fn of(o: &Object) -> Option<KeptObject> {
         Some(match o {
-            Object::Container(c) if keepable(c) => KeptObject::Container(c.clone()),
+            Object::Container(c) if keepable(c) => KeptObject::Container(Box::new(c.clone())),
             Object::Directory(d) => KeptObject::Directory(d.clone()),
             Object::File(f) => KeptObject::File(f.clone()),
             Object::CacheVolume(v) => KeptObject::CacheVolume(v.clone()),
@@ -52,7 +52,7 @@ impl KeptObject {
 
     fn into_object(self) -> Object {
         match self {
-            KeptObject::Container(c) => Object::Container(c),
+            KeptObject::Container(c) => Object::Container(*c),
             KeptObject::Directory(d) => Object::Directory(d),
             KeptObject::File(f) => Object::File(f),
             KeptObject::CacheVolume(v) => Object::CacheVolume(v),
