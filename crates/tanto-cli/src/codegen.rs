@@ -133,6 +133,9 @@ async fn generate_python(g: &Generate<'_>) -> Result<()> {
         let ids = runtime::PreludeIds::from_data(&input, &data)?;
         let doc = runtime::document(&input, &ids)?;
         let mut vars = doc.variables;
+        if doc.lock_files.is_some() {
+            vars.insert("lock".into(), context_id.clone().into());
+        }
         vars.insert("context".into(), context_id.into());
         let data = execute(&engine, &doc.query, vars).await.context("running `uv lock` in the Python runtime")?;
         let ctr = runtime::container_id(&data).context("no container id in the answer")?.to_string();

@@ -27,6 +27,8 @@ tanto_testkit::tests! {
 /// functions for every case below.
 const MAIN_PY: &str = r#"from typing import Annotated
 
+import uuid
+
 import dagger
 from dagger import DefaultPath, dag, field, function, object_type
 
@@ -130,6 +132,11 @@ class Hello:
             .with_exec(["sh", "-c", "cat /proc/sys/kernel/random/uuid"])
             .stdout()
         )
+
+    @function
+    def stamped(self, salt: str = "") -> dagger.Container:
+        """A container with a UUID made by Python; equal on a kept result."""
+        return dag.container().from_("alpine:latest").with_new_file("/stamp", f"{uuid.uuid4()}{salt}")
 "#;
 
 /// `tanto functions` of that module (not a TTY: no styling).
@@ -147,6 +154,7 @@ lengths          The length of each word.
 negate           -
 own-files        The entries of SRC, by default the module's src/.
 random-id        A kernel-made UUID; equal on a cache hit.
+stamped          A container with a UUID made by Python; equal on a kept result.
 summarize        Lists a host directory and measures a secret.
 ";
 
@@ -233,6 +241,8 @@ enum Out {
     Id(&'static str),
     /// One kernel UUID and a newline.
     Uuid,
+    /// A UUID followed by anything (a value made with one).
+    UuidThen,
 }
 
 impl Out {
@@ -248,6 +258,7 @@ impl Out {
                 let parts: Vec<&str> = stdout.strip_suffix('\n').unwrap_or("").split('-').collect();
                 parts.len() == 5 && parts.iter().zip([8, 4, 4, 4, 12]).all(|(p, n)| hex(p, n))
             }
+            Out::UuidThen => stdout.get(..36).is_some_and(|u| Out::Uuid.accepts(&format!("{u}\n"))),
         }
     }
 }
@@ -317,6 +328,7 @@ impl Checker<'_> {
                 Out::Is(s) => format!("{s:?}"),
                 Out::Id(ty) => format!("{ty}@<digest>\\n"),
                 Out::Uuid => "a UUID line".into(),
+                Out::UuidThen => "a UUID and more".into(),
             };
             wrong.push(format!("stdout {:?}, not {want}", run.stdout));
         }
@@ -505,6 +517,16 @@ fn python_module_functions_called_through_the_cli() {
     if other.stdout == first.stdout {
         ck.fail(format!("a new salt gave the cached UUID {:?}", first.stdout));
     }
+    // a Container result is kept across CLI runs too: the function does not
+    // run again (its UUID comes from Python, not from a cached step)
+    let stamp =
+        |salt: &str| call(&["stamped", &format!("--salt={salt}"), "file", "--path=/stamp", "contents"], Out::UuidThen);
+    let first = ck.check(&stamp(&salt));
+    ck.check(&call(&["stamped", &format!("--salt={salt}"), "file", "--path=/stamp", "contents"], is(&first.stdout)));
+    let other = ck.check(&stamp(&format!("{salt}-2")));
+    if other.stdout == first.stdout {
+        ck.fail(format!("stamped gave {:?} then {:?}", first.stdout, other.stdout));
+    }
 
     // the module from a git repository (a bare clone, tagged): `-m URL/path@tag`
     let repo = fx.dir.path().join("repo");
@@ -527,6 +549,39 @@ fn python_module_functions_called_through_the_cli() {
     git(fx.dir.path(), &["clone", "-q", "--bare", "repo", "repo.git"]);
     let url = format!("file://{}/repo.git/ci/hello@v1", fx.dir.path().display());
     ck.check(&case(&["call", "-m", &url, "greet", "--name=git"], &work, 0, is("Hello, git!")));
+    // a later commit on main; `refPin` (a dependency's `pin`) still gets v1's tree
+    let rev = |r: &str| {
+        let out = std::process::Command::new("git").args(["rev-parse", r]).current_dir(&repo).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let v1 = rev("v1");
+    std::fs::write(repo.join("ci/hello/NEW"), "new\n").unwrap();
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-qm", "new"]);
+    git(&repo, &["push", "-q", &format!("{}/repo.git", fx.dir.path().display()), "HEAD"]);
+    let head = rev("HEAD");
+    let bare = format!("file://{}/repo.git/ci/hello", fx.dir.path().display());
+    for (pin, commit, has_new) in [("", head.as_str(), true), (v1.as_str(), v1.as_str(), false)] {
+        let q = work.join("pin.graphql");
+        std::fs::write(
+            &q,
+            format!(
+                "{{ moduleSource(refString: {bare:?}, refPin: {pin:?}) {{ commit pin directory(path: \".\") {{ entries }} }} }}"
+            ),
+        )
+        .unwrap();
+        let run = tanto(&fx, &s(&["query", q.to_str().unwrap()]), &work, &[]);
+        let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_default();
+        let src = &v["data"]["moduleSource"];
+        let entries = src["directory"]["entries"].as_array().cloned().unwrap_or_default();
+        let got = (src["commit"].as_str(), src["pin"].as_str(), entries.iter().any(|e| e == "NEW"));
+        if got != (Some(commit), Some(commit), has_new) {
+            ck.fail(format!(
+                "moduleSource at pin {pin:?}: {got:?}, not ({commit}, {commit}, {has_new}): {}",
+                run.describe()
+            ));
+        }
+    }
     ck.finish();
 }
 
@@ -578,6 +633,30 @@ fn modules_that_cannot_load_fail_with_a_clear_error() {
     ck.check_all(&cases);
     if base.join("new").exists() {
         ck.fail("`init --sdk=go` left a directory behind".into());
+    }
+
+    // a module's dependencies, each known by the name its dependent gives it
+    let ws = base.join("ws");
+    std::fs::create_dir_all(ws.join(".git")).unwrap();
+    for (dir, json) in [
+        ("app", r#"{"name":"app","sdk":"python","dependencies":[{"name":"salute","source":"../dep"}]}"#),
+        ("dep", r#"{"name":"greeter","sdk":"python"}"#),
+    ] {
+        std::fs::create_dir_all(ws.join(dir)).unwrap();
+        std::fs::write(ws.join(dir).join("dagger.json"), json).unwrap();
+    }
+    let q = ws.join("deps.graphql");
+    std::fs::write(
+        &q,
+        "{ moduleSource(refString: \"app\") { dependencies { moduleName moduleOriginalName sourceRootSubpath } } }",
+    )
+    .unwrap();
+    let run = tanto(&fx, &s(&["query", q.to_str().unwrap()]), &ws, &[]);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_default();
+    let want =
+        serde_json::json!([{"moduleName": "salute", "moduleOriginalName": "greeter", "sourceRootSubpath": "dep"}]);
+    if v["data"]["moduleSource"]["dependencies"] != want {
+        ck.fail(format!("ModuleSource.dependencies: {}", run.describe()));
     }
     ck.finish();
 }

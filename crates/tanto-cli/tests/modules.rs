@@ -85,6 +85,9 @@ async fn build_runtime(fx: &Fixture, project: &Path, name: &str) -> (std::sync::
     let ids = runtime::PreludeIds::from_data(&input, &data(&e, &pre.query, pre.variables).await).unwrap();
     let doc = runtime::document(&input, &ids).unwrap();
     let mut vars = doc.variables;
+    if doc.lock_files.is_some() {
+        vars.insert("lock".into(), context.clone().into());
+    }
     vars.insert("context".into(), context.into());
     let got = data(&e, &doc.query, vars).await;
     let id = runtime::container_id(&got).expect("a container id").to_string();

@@ -96,6 +96,11 @@ impl tanto_solver::Worker for Worker {
             Op::Local(op) => self.local(op, key).await,
             Op::Http(op) => self.http_op(op, key).await,
             Op::Git(op) => self.git_op(vertex, op, key, &inputs).await,
+            // known by its key only: the cache had it when it was read back
+            Op::Recorded(r) => Err(EngineError::not_found(format!(
+                "{} ({key}) is no longer in the cache (pruned since it was kept): call the function again",
+                r.label
+            ))),
         };
         if res.is_ok() {
             // What made the record and the blobs it owns, for listing and pruning.
@@ -106,6 +111,7 @@ impl tanto_solver::Worker for Worker {
                 Op::Local(_) => ("local", vec![]),
                 Op::Http(op) => ("http", vec![op.digest.to_string()]),
                 Op::Git(_) => ("git", vec![]),
+                Op::Recorded(_) => ("kept", vec![]),
             };
             let (store, key, label) = (self.store.clone(), key.to_string(), vertex.label());
             if let Err(e) = blocking(move || Ok(store.describe(&key, kind, &label, &blobs)?)).await {

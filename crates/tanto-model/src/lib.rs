@@ -21,7 +21,7 @@ pub use blob::{BlobRepo, BlobSource, Compression, LayerBlob};
 pub use digest::{Digest, DigestError, StableHasher};
 pub use op::{
     CacheSharing, CacheSharingError, CacheSource, ExecMount, ExecMountKind, ExecOp, Expect, FileAction, FileOp, GitOp,
-    HttpOp, ImageLayerOp, LocalOp, Op, Owner, OwnerId, PatchSource, ServiceBinding,
+    HttpOp, ImageLayerOp, LocalOp, Op, Owner, OwnerId, PatchSource, RecordedOp, ServiceBinding,
 };
 pub use tier::{Tier, Tiered};
 pub use vertex::{Ref, Vertex};

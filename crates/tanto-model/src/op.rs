@@ -31,6 +31,16 @@ pub enum Op {
     Http(HttpOp),
     /// A git commit checked out; the key is the commit.
     Git(GitOp),
+    /// A result known only by its cache key, as a kept function result names
+    /// it (`Vertex::recorded`): it comes from the cache or not at all.
+    Recorded(RecordedOp),
+}
+
+/// What a [`Op::Recorded`] vertex stands for: its label, for progress and
+/// errors. Its key is the one it was recorded with.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordedOp {
+    pub label: String,
 }
 
 /// A downloaded file placed at `/name` of an empty filesystem.
@@ -201,7 +211,7 @@ pub struct CacheSource {
 }
 
 /// How concurrent execs share a cache volume (Dagger's `CacheSharingMode`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CacheSharing {
     /// Everyone uses the same directory at once.
@@ -315,6 +325,13 @@ impl fmt::Display for Owner {
 impl Serialize for Owner {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Owner {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Owner, D::Error> {
+        let s = String::deserialize(d)?;
+        Owner::parse(&s).ok_or_else(|| serde::de::Error::custom("an empty owner"))
     }
 }
 

@@ -21,6 +21,13 @@ impl Vertex {
         Arc::new(Vertex { op, inputs, key: OnceLock::new() })
     }
 
+    /// A vertex known only by its cache key (see [`Op::Recorded`]): what a
+    /// [`Ref`] read back from its encoding (`key#output`) points at.
+    pub fn recorded(key: Digest) -> Arc<Vertex> {
+        let op = Op::Recorded(crate::op::RecordedOp { label: format!("kept result {}", key.short(12)) });
+        Arc::new(Vertex { op, inputs: Vec::new(), key: OnceLock::from(key) })
+    }
+
     /// The cache key: hash of the op's canonical encoding and its inputs' keys.
     /// Inputs are keyed first, deepest first, with a stack of our own: a chain
     /// of ten thousand ops needs no native stack per op.
@@ -59,7 +66,18 @@ impl Vertex {
     pub fn label(&self) -> String {
         match &self.op {
             Op::ImageLayer(l) => format!("pull layer {}", l.blob.digest.short(12)),
-            Op::Exec(e) => format!("exec {}", shell_words(&e.args)),
+            Op::Exec(e) => {
+                // an inline script shows as its first line
+                let args: Vec<String> = e
+                    .args
+                    .iter()
+                    .map(|a| match a.split_once('\n') {
+                        Some((first, _)) => format!("{first} …"),
+                        None => a.clone(),
+                    })
+                    .collect();
+                format!("exec {}", shell_words(&args))
+            }
             Op::File(f) => {
                 let n = f.actions.len();
                 match f.actions.first() {
@@ -74,6 +92,7 @@ impl Vertex {
                 Some(path) => format!("git (directory {path}) {}", &g.commit[..g.commit.len().min(12)]),
                 None => format!("git {} {}", g.url, &g.commit[..g.commit.len().min(12)]),
             },
+            Op::Recorded(r) => r.label.clone(),
         }
     }
 
@@ -86,6 +105,7 @@ impl Vertex {
             Op::Local(_) => "upload",
             Op::Http(_) => "http",
             Op::Git(_) => "git",
+            Op::Recorded(_) => "kept",
         }
     }
 
@@ -151,5 +171,24 @@ impl PartialEq for Ref {
 impl Serialize for Ref {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(&format_args!("{}#{}", self.vertex.key(), self.output))
+    }
+}
+
+impl std::str::FromStr for Ref {
+    type Err = String;
+
+    /// `key#output`, as a `Ref` is encoded: a [`Vertex::recorded`] output.
+    fn from_str(s: &str) -> Result<Ref, String> {
+        let (key, output) = s.rsplit_once('#').ok_or_else(|| format!("`{s}` is not a ref (key#output)"))?;
+        let key: Digest = key.parse().map_err(|e| format!("ref `{s}`: {e}"))?;
+        let output = output.parse().map_err(|_| format!("ref `{s}`: bad output number"))?;
+        Ok(Ref::new(Vertex::recorded(key), output))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Ref {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Ref, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
     }
 }

@@ -55,7 +55,7 @@ use tanto_gql::{FieldCall, FieldError, Obj, Resolved, Resolver};
 
 /// Every object value the API hands out.
 #[derive(Debug, Clone)]
-#[expect(
+#[allow(
     clippy::large_enum_variant,
     reason = "objects live for one field; boxing the container would cost an allocation per container field for nothing"
 )]

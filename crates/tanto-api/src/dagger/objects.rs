@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tanto_model::{CacheSharing, Digest, Owner, Ref, StableHasher};
 
 use tanto_gql::Args;
@@ -14,7 +14,7 @@ use crate::dagger::ApiError;
 
 pub use tanto_contract::image::{Healthcheck, ImageConfig, Port};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DirectoryObj {
     pub root: Option<Ref>,
     /// Absolute path of this directory inside `root`.
@@ -27,28 +27,28 @@ impl DirectoryObj {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FileObj {
     pub root: Option<Ref>,
     /// Absolute path of this file inside `root`.
     pub path: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CacheVolumeObj {
     pub key: String,
 }
 
 /// A secret. `identity` names the value held by the engine (in memory only);
 /// the value itself is never part of this struct.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SecretObj {
     pub name: String,
     pub uri: String,
     pub identity: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum CtrMountSource {
     Dir {
@@ -74,7 +74,9 @@ pub enum CtrMountSource {
     Tmp {
         size: Option<u64>,
     },
-    /// A unix socket of the client's host (`withUnixSocket`).
+    /// A unix socket of the client's host (`withUnixSocket`): never read
+    /// back (a kept result holds none).
+    #[serde(skip_deserializing)]
     Socket {
         socket: super::socket::SocketObj,
         owner: Option<Owner>,
@@ -93,13 +95,15 @@ pub(crate) fn owner(a: &Args) -> Result<Owner, ApiError> {
         .ok_or_else(|| "`owner` must not be empty: use `uid`, `uid:gid`, `user` or `user:group`".into())
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CtrMount {
     pub target: String,
     pub source: CtrMountSource,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// Read back (`Deserialize`) from its encoding only by kept function results
+/// (`modules::kept`): its refs become [`tanto_model::Vertex::recorded`] ones.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ContainerObj {
     pub rootfs: Option<Ref>,
     pub platform: String,
@@ -107,25 +111,30 @@ pub struct ContainerObj {
     pub mounts: Vec<CtrMount>,
     pub secret_env: Vec<(String, SecretObj)>,
     /// The last exec: `stdout`, `stderr` and `exitCode` read its result.
-    #[serde(serialize_with = "ser_exec")]
+    #[serde(serialize_with = "ser_exec", deserialize_with = "de_exec")]
     pub exec: Option<Ref>,
     pub image_ref: Option<String>,
     /// OCI manifest annotations (`withAnnotation`).
     pub annotations: BTreeMap<String, String>,
     /// Services bound by `withServiceBinding`, in binding order.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", skip_deserializing)]
     pub services: Vec<super::service::ServiceBindingObj>,
     /// `withVolatileVariable`s: set for execs, their values outside exec keys.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub volatile_env: Vec<(String, String)>,
     /// CDI devices for execs and services (`experimentalWithGPU`,
     /// `experimentalWithAllGPUs`): fully-qualified, sorted, unique.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub gpus: Vec<String>,
 }
 
 fn ser_exec<S: serde::Serializer>(v: &Option<Ref>, s: S) -> Result<S::Ok, S::Error> {
     v.as_ref().map(|r| r.vertex.key()).serialize(s)
+}
+
+fn de_exec<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Ref>, D::Error> {
+    let key: Option<tanto_model::Digest> = Option::deserialize(d)?;
+    Ok(key.map(|k| Ref::new(tanto_model::Vertex::recorded(k), 0)))
 }
 
 impl ContainerObj {

@@ -90,7 +90,8 @@ static FIELDS: Fields<()> = fields! { |api, q, call, a|
     "currentEnv" => Err(super::session::no_function_call_context(call.field)),
     "moduleSource" => {
         let find_up = !a.opt_bool("disableFindUp")?.unwrap_or(false);
-        Ok(resolved(Object::ModuleSource(api.module_source(a.string("refString")?, find_up).await?)))
+        let pin = a.opt_string("refPin")?.filter(|p| !p.is_empty());
+        Ok(resolved(Object::ModuleSource(api.module_source(a.string("refString")?, find_up, pin).await?)))
     },
     "address" => {
         let value = a.string("value")?;

@@ -6,7 +6,7 @@ use serde_json::{json, Value as Json};
 
 /// A Docker healthcheck as the API shows it: durations as Go strings
 /// (`30s`), empty when unset; `args == ["NONE"]` disables an inherited one.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct Healthcheck {
     pub args: Vec<String>,
     pub shell: bool,

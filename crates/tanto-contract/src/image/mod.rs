@@ -12,7 +12,7 @@ use tanto_model::{BlobSource, Digest, Ref};
 pub use healthcheck::{format_duration, parse_duration, Healthcheck};
 
 /// Image configuration carried by a container (the OCI `config` section).
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct ImageConfig {
     pub env: Vec<String>,
     pub user: String,
@@ -24,7 +24,7 @@ pub struct ImageConfig {
     pub volumes: Vec<String>,
     pub stop_signal: String,
     /// Docker healthcheck (`withDockerHealthcheck`, Dockerfile `HEALTHCHECK`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub healthcheck: Option<Healthcheck>,
 }
 
@@ -47,7 +47,7 @@ impl ImageConfig {
 }
 
 /// An exposed port (`Port`).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Port {
     pub port: i64,
     /// `TCP` or `UDP`.

@@ -120,6 +120,11 @@ pub struct Input {
 pub struct Document {
     pub query: String,
     pub variables: Map<String, Value>,
+    /// The files (relative to the context) the dependencies are installed
+    /// from, when the document takes them as `$lock`: a directory with only
+    /// these, so that the install is keyed by their content, not by the
+    /// whole context's (the context's own ID does too, keyed by all of it).
+    pub lock_files: Option<Vec<String>>,
 }
 
 /// Where things are inside the runtime container.
@@ -212,7 +217,7 @@ pub fn prelude(input: &Input) -> Document {
         variables.insert(format!("secret{i}"), value.clone().into());
     }
     q.push_str(" }");
-    Document { query: q, variables }
+    Document { query: q, variables, lock_files: None }
 }
 
 /// The IDs the prelude answered.
@@ -273,13 +278,15 @@ impl Chain {
 }
 
 /// The document that builds the runtime container and selects its `id`,
-/// with `$context` (the module's context directory ID) as its one input
-/// besides the prelude's IDs. The answer's `id`: [`container_id`].
+/// with `$context` (the module's context directory ID) as its input besides
+/// the prelude's IDs, and `$lock` when [`Document::lock_files`] says so. The
+/// answer's `id`: [`container_id`].
 pub fn document(input: &Input, ids: &PreludeIds) -> Result<Document, RuntimeError> {
     let l = input.layout()?;
     let mut vars = Map::new();
     let mut decls = vec!["$context: ID!".to_string()];
     let mut c = Chain { calls: Vec::new() };
+    let mut lock_files = None;
 
     // Base: WithBase.
     c.call(format!("from(address: {})", lit(&l.base_image)));
@@ -334,12 +341,15 @@ pub fn document(input: &Input, ids: &PreludeIds) -> Result<Document, RuntimeErro
     if runtime {
         c.env("UV_COMPILE_BYTECODE", "1");
         if input.has_uv_lock {
+            let files = vec![in_ctx("pyproject.toml"), in_ctx("uv.lock")];
+            decls.push("$lock: ID!".into());
             c.call(format!(
-                "withDirectory(path: {}, source: $context, include: {})",
+                "withDirectory(path: {}, source: $lock, include: {})",
                 lit(&l.context_path),
-                lits(&[&in_ctx("pyproject.toml"), &in_ctx("uv.lock")])
+                lits(&files.iter().map(String::as_str).collect::<Vec<_>>())
             ))
             .exec(&["uv", "sync", "--no-dev", "--no-install-project", "--frozen"]);
+            lock_files = Some(files);
         } else {
             c.exec(&["uv", "pip", "install", "-e", &format!("./{}", l.vendor_path)]);
         }
@@ -352,6 +362,12 @@ pub fn document(input: &Input, ids: &PreludeIds) -> Result<Document, RuntimeErro
         c.call(format!("withNewFile(path: {}, contents: $bindings)", lit(tmp)))
             .exec(&["python", "-c", APPEND_PY, tmp, &format!("{sdk}/src/dagger/client/gen.py")])
             .call(format!("withoutFile(path: {})", lit(tmp)));
+    }
+    // The SDK's bytecode, once per SDK and bindings: it is installed
+    // editable, which uv does not compile, and compiling its large client
+    // bindings (`gen.py`) at every function call's start costs most of it.
+    if runtime {
+        c.exec(&["python", "-m", "compileall", "-q", "-j", "0", &format!("{sdk}/src")]);
     }
     // The module's context (its own sdk/ and .venv/ left out): WithSource.
     c.call(format!(
@@ -378,7 +394,7 @@ pub fn document(input: &Input, ids: &PreludeIds) -> Result<Document, RuntimeErro
         .env("DAGGER_MAIN_OBJECT", &l.main_object);
 
     let query = format!("query ModuleRuntime({}) {{ container {{ {} }} }}", decls.join(", "), c.render("id"));
-    Ok(Document { query, variables: vars })
+    Ok(Document { query, variables: vars, lock_files })
 }
 
 /// The container's `id` in the answer's `data` (the one leaf of the chain).

@@ -42,11 +42,10 @@ impl Api {
             _ => None,
         };
         let key = call_key(m, &call);
-        // A result of plain values (no object IDs, which live as long as
-        // their engine) of a call that saw no secret is also kept in the state
-        // dir, for later engines, for its time to live.
+        // The result of a call that saw no secret is also kept in the state
+        // dir, for later engines, for its time to live, with the objects it
+        // names (`kept`).
         let durable = matches!(policy, Policy::Kept(_))
-            && plain(m, &f.return_type, 0)
             && !f.args.iter().any(|a| holds_secret(m, &a.type_def, 0))
             && !o.fields.iter().any(|f| holds_secret(m, &f.type_def, 0));
         if cached {
@@ -56,10 +55,12 @@ impl Api {
             if durable {
                 if let Some((bytes, age)) = self.engine.cache.memo(&key).await? {
                     let fresh = ttl.is_none_or(|t| age < t.as_secs());
-                    if let (true, Ok(v)) = (fresh, serde_json::from_slice::<Json>(&bytes)) {
-                        let left = ttl.map(|t| t.saturating_sub(Duration::from_secs(age)));
-                        self.objects.keep_call_result(key, v.clone(), left);
-                        return Ok(v);
+                    if let (true, Ok(kept)) = (fresh, serde_json::from_slice::<super::kept::Kept>(&bytes)) {
+                        if let Some(v) = self.restore(kept).await {
+                            let left = ttl.map(|t| t.saturating_sub(Duration::from_secs(age)));
+                            self.objects.keep_call_result(key, v.clone(), left);
+                            return Ok(v);
+                        }
                     }
                 }
             }
@@ -68,8 +69,10 @@ impl Api {
         if cached {
             self.objects.keep_call_result(key.clone(), out.clone(), ttl);
         }
-        if durable {
-            self.engine.cache.set_memo(&key, out.to_string().as_bytes()).await?;
+        if let Some(kept) = durable.then(|| self.keep(&out)).flatten() {
+            if let Ok(bytes) = serde_json::to_vec(&kept) {
+                self.engine.cache.set_memo(&key, &bytes).await?;
+            }
         }
         Ok(out)
     }
@@ -168,32 +171,11 @@ fn holds_secret(m: &Loaded, t: &TypeDefObj, depth: usize) -> bool {
     }
 }
 
-/// Whether values of type `t` hold no object IDs: scalars, enums, lists of
-/// them, and objects of module `m` (or its dependencies) whose fields are plain.
-fn plain(m: &Loaded, t: &TypeDefObj, depth: usize) -> bool {
-    if depth > 8 {
-        return false;
-    }
-    match t.kind {
-        Some(Kind::List) => t.list.as_deref().is_none_or(|e| plain(m, e, depth + 1)),
-        Some(Kind::Object) => {
-            let name = t.name();
-            let owner = std::iter::once(m).chain(m.deps.iter().map(|d| &**d)).find(|x| x.object(&name).is_some());
-            match owner.and_then(|x| x.object(&name)) {
-                Some(o) => o.fields.iter().all(|f| plain(m, &f.type_def, depth + 1)),
-                None => false, // a core object: an ID
-            }
-        }
-        Some(Kind::Interface) => false,
-        _ => true,
-    }
-}
-
 /// The memo key of a call: the module's identity and runtime, the object's
 /// state, the function and its arguments (IDs name their content, secrets their keyed digest).
 fn call_key(m: &Loaded, call: &FunctionCallObj) -> String {
     let mut h = StableHasher::new();
-    h.str("function-call/v1").str(&m.digest).json(&m.runtime).json(call);
+    h.str("function-call/v2").str(&m.digest).json(&m.runtime).json(call);
     h.finish().hex()
 }
 

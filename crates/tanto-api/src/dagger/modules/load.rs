@@ -22,18 +22,23 @@ const UPLOAD_EXCLUDES: &[&str] = &[".git", ".venv", "**/__pycache__", "**/node_m
 impl Api {
     /// `Query.moduleSource(refString:)` for a local path (relative to the
     /// session's working directory): the directory with `dagger.json`, found
-    /// upward unless `find_up` is off.
-    pub(crate) async fn module_source(&self, ref_string: &str, find_up: bool) -> ApiResult<ModuleSourceObj> {
+    /// upward unless `find_up` is off; a git reference at commit `pin`.
+    pub(crate) async fn module_source(
+        &self,
+        ref_string: &str,
+        find_up: bool,
+        pin: Option<&str>,
+    ) -> ApiResult<ModuleSourceObj> {
         let host = &self.engine.host;
         // `Some(stat)` for a local path (the stat `None` when it does not exist), `None` for git
-        let local = match fast_kind(ref_string, None) {
+        let local = match fast_kind(ref_string, pin) {
             Some(SourceKind::Git) => None,
             Some(SourceKind::Local) => Some(host.host_path(ref_string).await?),
             // a dotted name: a local directory if there is one, else a git reference
             None => host.host_path(ref_string).await?.map(Some),
         };
         let Some(found) = local else {
-            return self.git_module_source(ref_string).await;
+            return self.git_module_source(ref_string, pin).await;
         };
         let (abs, kind) = found.ok_or_else(|| {
             ApiError::from(EngineError::not_found(format!("module source `{ref_string}`: no such directory")))
@@ -93,25 +98,38 @@ impl Api {
     }
 
     /// A module in a git repository (`tanto_module::gitref`): the repository's
-    /// tree at the version asked for (its default branch without one) is the
-    /// module's context.
-    async fn git_module_source(&self, ref_string: &str) -> ApiResult<ModuleSourceObj> {
+    /// tree at the commit `pin` names, else at the version asked for (its
+    /// default branch without one), is the module's context.
+    async fn git_module_source(&self, ref_string: &str, pin: Option<&str>) -> ApiResult<ModuleSourceObj> {
         let r = tanto_module::gitref::parse(ref_string).map_err(|e| ApiError::from(EngineError::input(e)))?;
         let what = format!("fetching module `{ref_string}`");
-        let (q, version) = match &r.version {
-            Some(v) => {
-                ("query($url: String!, $v: String!) { git(url: $url) { ref(name: $v) { tree { id } } } }", v.clone())
+        let (q, version) = match (pin, &r.version) {
+            (Some(p), _) => (
+                "query($url: String!, $v: String!) { git(url: $url) { commit(id: $v) { commit tree { id } } } }",
+                p.to_string(),
+            ),
+            (None, Some(v)) => (
+                "query($url: String!, $v: String!) { git(url: $url) { ref(name: $v) { commit tree { id } } } }",
+                v.clone(),
+            ),
+            (None, None) => {
+                ("query($url: String!, $v: String!) { git(url: $url) { head { commit tree { id } } } }", String::new())
             }
-            None => ("query($url: String!, $v: String!) { git(url: $url) { head { tree { id } } } }", String::new()),
         };
         let mut vars = serde_json::Map::new();
         vars.insert("url".into(), Json::String(r.clone_url.clone()));
         vars.insert("v".into(), Json::String(version));
         let data = self.eval(q, vars, &what).await?;
-        let id = data["git"].as_object().and_then(|o| o.values().next()).map(|v| v["tree"]["id"].clone());
-        let tree = self.load_directory(&id.unwrap_or(Json::Null))?;
+        let at = data["git"].as_object().and_then(|o| o.values().next()).cloned().unwrap_or(Json::Null);
+        let tree = self.load_directory(&at["tree"]["id"])?;
         let mut src = self.dir_module_source(&tree, &r.subpath).await?;
-        src.git = Some(GitSource { reference: ref_string.to_string(), clone_url: r.clone_url, version: r.version });
+        src.git = Some(GitSource {
+            reference: ref_string.to_string(),
+            clone_url: r.clone_url,
+            version: r.version,
+            commit: at["commit"].as_str().unwrap_or_default().to_string(),
+            pin: pin.map(str::to_string),
+        });
         Ok(src)
     }
 
@@ -158,11 +176,16 @@ impl Api {
     /// A dependency's source: a host path relative to a host module, or a
     /// subpath of a directory module's context; it must stay inside the
     /// dependent's context (`tanto_module::context`).
-    async fn dependency_source(&self, src: &ModuleSourceObj, dep_src: &str) -> ApiResult<ModuleSourceObj> {
-        if fast_kind(dep_src, None) == Some(SourceKind::Git)
-            || (fast_kind(dep_src, None).is_none() && src.context.is_some())
+    async fn dependency_source(
+        &self,
+        src: &ModuleSourceObj,
+        dep_src: &str,
+        pin: Option<&str>,
+    ) -> ApiResult<ModuleSourceObj> {
+        if fast_kind(dep_src, pin) == Some(SourceKind::Git)
+            || (fast_kind(dep_src, pin).is_none() && src.context.is_some())
         {
-            return self.git_module_source(dep_src).await;
+            return self.git_module_source(dep_src, pin).await;
         }
         let context = if src.context.is_some() { "/" } else { &src.context_host_path };
         let at = Location { context: context.into(), subpath: src.root_subpath.clone(), git: false };
@@ -170,8 +193,24 @@ impl Api {
             .map_err(|e| ApiError::from(EngineError::input(format!("module `{}`: {e}", src.name()))))?;
         match &src.context {
             Some(ctx) => self.dir_module_source(ctx, &rel).await,
-            None => self.module_source(&paths::within(&src.context_host_path, &rel), false).await,
+            None => self.module_source(&paths::within(&src.context_host_path, &rel), false, None).await,
         }
+    }
+
+    /// The sources of the dependencies `src`'s `dagger.json` lists, each
+    /// known by the name given there (`ModuleSource.dependencies`).
+    pub(crate) async fn dependency_sources(&self, src: &ModuleSourceObj) -> ApiResult<Vec<ModuleSourceObj>> {
+        let mut out = Vec::new();
+        if let Some(Json::Array(list)) = src.config.get("dependencies") {
+            for d in list {
+                let dep_src = d.get("source").and_then(Json::as_str).unwrap_or_default();
+                let pin = d.get("pin").and_then(Json::as_str).filter(|p| !p.is_empty());
+                let dep = Box::pin(self.dependency_source(src, dep_src, pin)).await?;
+                // the dependent's name for it is the one it is served by
+                out.push(dep.with_name(d.get("name").and_then(Json::as_str).unwrap_or_default()));
+            }
+        }
+        Ok(out)
     }
 
     /// Loads a module (once per engine): dependencies, runtime, registration.
@@ -195,14 +234,8 @@ impl Api {
         let mut below = stack.to_vec();
         below.push(me);
         let mut deps = Vec::new();
-        if let Some(Json::Array(list)) = src.config.get("dependencies") {
-            for d in list {
-                let dep_src = d.get("source").and_then(Json::as_str).unwrap_or_default();
-                let dep = Box::pin(self.dependency_source(src, dep_src)).await?;
-                // the dependent's name for it is the one it is served by
-                let dep = dep.with_name(d.get("name").and_then(Json::as_str).unwrap_or_default());
-                deps.push(Box::pin(self.load_module_in(&dep, &below)).await?);
-            }
+        for dep in self.dependency_sources(src).await? {
+            deps.push(Box::pin(self.load_module_in(&dep, &below)).await?);
         }
         let mut h = tanto_model::StableHasher::new();
         h.str("module").str(&src.digest).json(&src.config).str(src.name_override.as_deref().unwrap_or_default());

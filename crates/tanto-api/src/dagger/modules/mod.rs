@@ -12,6 +12,7 @@
 //! arguments); the steps a function runs are cached as any other.
 
 mod call;
+mod kept;
 mod load;
 mod runtime;
 mod schema;
@@ -118,6 +119,10 @@ pub struct GitSource {
     pub reference: String,
     pub clone_url: String,
     pub version: Option<String>,
+    /// The commit checked out (the pin, when one was given).
+    pub commit: String,
+    /// The pin the dependent's `dagger.json` gave, if any.
+    pub pin: Option<String>,
 }
 
 /// A module whose runtime is built and whose types are registered.
@@ -238,6 +243,11 @@ static SOURCE_FIELDS: Fields<ModuleSourceObj> = fields! { |api, s, call, a|
     },
     "cloneRef" => Ok(leaf(s.git.as_ref().map(|g| g.clone_url.clone()).unwrap_or_default())),
     "version" => Ok(leaf(s.git.as_ref().and_then(|g| g.version.clone()).unwrap_or_default())),
+    "commit" => Ok(leaf(s.git.as_ref().map(|g| g.commit.clone()).unwrap_or_default())),
+    "dependencies" => Ok(Resolved::List(
+        api.dependency_sources(s).await?.into_iter().map(|d| resolved(Object::ModuleSource(d))).collect(),
+    )),
+    "pin" => Ok(leaf(s.git.as_ref().map(|g| g.pin.clone().unwrap_or_else(|| g.commit.clone())).unwrap_or_default())),
     "repoRootPath" => Ok(leaf(if s.git.is_some() { s.root_subpath.clone() } else { String::new() })),
 };
 

@@ -55,7 +55,21 @@ impl Api {
         let ids = recipe::PreludeIds::from_data(&input, &data).map_err(|e| ApiError::from(format!("{what}: {e}")))?;
         let doc = recipe::document(&input, &ids).map_err(|e| ApiError::from(format!("{what}: {e}")))?;
         let mut vars = doc.variables;
-        vars.insert("context".into(), Json::String(self.objects.register(&Object::Directory(src.root.clone()))));
+        let context = self.objects.register(&Object::Directory(src.root.clone()));
+        if let Some(files) = &doc.lock_files {
+            // a host module's lock files uploaded alone: keyed by their content
+            let lock = if src.context.is_none() {
+                let r = self.engine.host.host_directory(&src.root_host_path, files.clone(), vec![], false).await?;
+                self.objects.register(&Object::Directory(crate::dagger::objects::DirectoryObj {
+                    root: Some(r),
+                    path: "/".into(),
+                }))
+            } else {
+                context.clone()
+            };
+            vars.insert("lock".into(), Json::String(lock));
+        }
+        vars.insert("context".into(), Json::String(context));
         let data = self.eval(&doc.query, vars, &what).await?;
         let id = recipe::container_id(&data).ok_or_else(|| ApiError::from(format!("{what}: no container ID")))?;
         self.load_container(&Json::String(id.to_string()))

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use tanto_gql::{FieldCall, Resolved};
 
@@ -14,7 +14,7 @@ use crate::dagger::{leaf, resolved, Object};
 use crate::{Api, ApiError, ApiResult};
 
 /// An instance of a module's object type: its fields by original name.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModValue {
     /// The digest of the module that defines the type.
     pub module: String,

@@ -66,8 +66,10 @@ fn check_syntax(doc: &Document, declared_given: bool) -> Vec<String> {
     if declared_given {
         for v in &used {
             assert!(q.contains(&format!("${v}: ")), "${v} is not declared: {q}");
-            if v != "context" {
-                assert!(doc.variables.contains_key(v), "${v} has no value");
+            match v.as_str() {
+                "context" => {}
+                "lock" => assert!(doc.lock_files.is_some(), "$lock without lock_files"),
+                _ => assert!(doc.variables.contains_key(v), "${v} has no value"),
             }
         }
     }
@@ -167,6 +169,7 @@ fn layers_in_daggers_order_cheapest_to_change_last() {
                 "withEnvVariable UV_COMPILE_BYTECODE",
                 "withDirectory /src/hello",
                 "withExec uv sync --no-dev --no-install-project --frozen",
+                "withExec python -m compileall -q -j 0 /src/hello/sdk/src",
                 "withDirectory /src/hello",
                 "withExec uv lock",
                 "withExec uv sync --no-dev",
@@ -180,6 +183,7 @@ fn layers_in_daggers_order_cheapest_to_change_last() {
             vec![
                 "withEnvVariable UV_COMPILE_BYTECODE",
                 "withExec uv pip install -e ./sdk",
+                "withExec python -m compileall -q -j 0 /src/hello/sdk/src",
                 "withDirectory /src/hello",
                 "withExec uv pip install -e ./sdk -e .",
                 "withExec uv pip check",
@@ -193,7 +197,13 @@ fn layers_in_daggers_order_cheapest_to_change_last() {
         check_syntax(&doc, true);
         let want: Vec<&str> = base.iter().copied().chain(middle).chain(names).collect();
         assert_eq!(steps(&doc), want, "uv.lock {lock}, {purpose:?}");
-        assert!(doc.query.starts_with("query ModuleRuntime($context: ID!, $runtime: String!) { container { "));
+        let decls = if lock && purpose == Purpose::Runtime {
+            "$context: ID!, $runtime: String!, $lock: ID!"
+        } else {
+            "$context: ID!, $runtime: String!"
+        };
+        assert!(doc.query.starts_with(&format!("query ModuleRuntime({decls}) {{ container {{ ")), "{}", doc.query);
+        assert_eq!(doc.lock_files.is_some(), lock && purpose == Purpose::Runtime);
         assert!(doc.query.ends_with(" { id }".to_string().as_str().trim_start()) || doc.query.contains("{ id }"));
         assert_eq!(doc.variables["runtime"], RUNTIME_PY);
     }
@@ -219,7 +229,7 @@ fn the_context_copy_leaves_out_the_hosts_sdk_and_venv() {
         assert_eq!(i.layout().unwrap().workdir, workdir);
         assert!(doc.query.contains(&format!("withWorkdir(path: \"{workdir}\")")), "{sub}");
         assert!(
-            doc.query.contains(&format!("withDirectory(path: \"/src/hello\", source: $context, include: {include})")),
+            doc.query.contains(&format!("withDirectory(path: \"/src/hello\", source: $lock, include: {include})")),
             "{sub}"
         );
         assert!(
