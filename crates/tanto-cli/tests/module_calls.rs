@@ -27,6 +27,7 @@ tanto_testkit::tests! {
 /// functions for every case below.
 const MAIN_PY: &str = r#"from typing import Annotated
 
+import json
 import uuid
 
 import dagger
@@ -134,6 +135,50 @@ class Hello:
         )
 
     @function
+    def meta(self, data: dagger.JSON) -> dagger.JSON:
+        """DATA with seen=true."""
+        d = json.loads(data)
+        d["seen"] = True
+        return dagger.JSON(json.dumps(d, separators=(",", ":")))
+
+    @function
+    async def fetch(self) -> str:
+        """A page from a service the function starts."""
+        www = (
+            dag.container()
+            .from_("alpine:latest")
+            .with_new_file("/srv/index.html", "served\n")
+            .with_exposed_port(8080)
+            .as_service(args=["httpd", "-f", "-p", "8080", "-h", "/srv"])
+        )
+        return await (
+            dag.container()
+            .from_("alpine:latest")
+            .with_service_binding("www", www)
+            .with_exec(["wget", "-qO-", "http://www:8080/index.html"])
+            .stdout()
+        )
+
+    @function
+    async def legacy_fetch(self) -> str:
+        """The same with the last withExec as the service (engines before v0.15)."""
+        www = (
+            dag.container()
+            .from_("alpine:latest")
+            .with_new_file("/srv/index.html", "legacy\n")
+            .with_exposed_port(8080)
+            .with_exec(["httpd", "-f", "-p", "8080", "-h", "/srv"])
+            .as_service()
+        )
+        return await (
+            dag.container()
+            .from_("alpine:latest")
+            .with_service_binding("www", www)
+            .with_exec(["wget", "-qO-", "http://www:8080/index.html"])
+            .stdout()
+        )
+
+    @function
     def stamped(self, salt: str = "") -> dagger.Container:
         """A container with a UUID made by Python; equal on a kept result."""
         return dag.container().from_("alpine:latest").with_new_file("/stamp", f"{uuid.uuid4()}{salt}")
@@ -147,10 +192,13 @@ build            A container to chain core functions on.
 container-echo   Returns a container that echoes whatever string argument is provided
 counter          A counter, an object of this module.
 fail             Raises ValueError(MESSAGE).
+fetch            A page from a service the function starts.
 generate         A directory to export.
 greet            Greets NAME.
 join             Joins the words with SEP.
+legacy-fetch     The same with the last withExec as the service (engines before v0.15).
 lengths          The length of each word.
+meta             DATA with seen=true.
 negate           -
 own-files        The entries of SRC, by default the module's src/.
 random-id        A kernel-made UUID; equal on a cache hit.
@@ -432,6 +480,23 @@ fn python_module_functions_called_through_the_cli() {
         call(&["lengths", "--words=abc,de,f"], is("3\n2\n1\n")),
         call(&["lengths", "--words=ab,c", "--json"], is("[\n    2,\n    1\n]\n")),
     ]);
+
+    // the JSON scalar (kept as `JSON`, as Dagger's acronym rule does)
+    ck.check(&call(&["meta", r#"--data={"a":1}"#], is(r#"{"a":1,"seen":true}"#)));
+
+    // a service started and bound inside the function
+    ck.check(&call(&["fetch"], is("served\n")));
+    // a module written for an engine before v0.15: `withExec(...).asService()` runs
+    // that exec as the service (Dagger's legacy view)
+    let legacy = work.join("legacy");
+    let copied = std::process::Command::new("cp").arg("-r").arg(m).arg(&legacy).status().unwrap();
+    assert!(copied.success());
+    let config = std::fs::read_to_string(legacy.join("dagger.json")).unwrap();
+    let config: serde_json::Value = serde_json::from_str(&config).unwrap();
+    let mut config = config.as_object().cloned().unwrap_or_default();
+    config.insert("engineVersion".into(), "v0.14.0".into());
+    std::fs::write(legacy.join("dagger.json"), serde_json::to_string_pretty(&config).unwrap()).unwrap();
+    ck.check(&case(&["call", "legacy-fetch"], &legacy, 0, is("legacy\n")));
 
     // a Container result, chained into core fields or printed as an ID
     ck.check_all(&[

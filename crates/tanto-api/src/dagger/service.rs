@@ -265,6 +265,19 @@ impl Api {
 
     /// `asService` on `c` with `a`'s exec arguments.
     fn as_service(&self, c: &ContainerObj, a: &Args) -> Result<ServiceObj, ApiError> {
+        // Before v0.15 `asService` ran the container's last `withExec` as the service
+        // (Dagger's legacy view): modules written for those engines bind services built
+        // as `withExec([...]).asService()`, which would otherwise run the server as a step
+        // that never ends.
+        let no_args = a.string_list("args")?.is_empty();
+        if no_args && self.scope.module_older_than((0, 15, 0)) {
+            if let Some(exec) = &c.exec {
+                return Ok(ServiceObj {
+                    kind: ServiceKind::Container { exec: exec.clone(), ports: c.config.exposed_ports.clone() },
+                    custom_hostname: None,
+                });
+            }
+        }
         let ran = self.with_exec(c, a)?;
         let exec = ran.exec.ok_or_else(|| ApiError::from("internal error: `asService` built no exec"))?;
         Ok(ServiceObj {

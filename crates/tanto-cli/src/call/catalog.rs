@@ -24,6 +24,9 @@ pub struct Catalog {
     pub module: ModuleTypes,
     core: BTreeMap<String, ObjectDef>,
     core_enums: BTreeMap<String, EnumDef>,
+    /// Core fields (object, field) whose value is an object's ID, not the
+    /// object (`sync`, `Service.start`): nothing can be selected under them.
+    id_fields: std::collections::BTreeSet<(String, String)>,
 }
 
 /// Values that Dagger's CLI builds from a flag's text (`GetCustomFlagValue`).
@@ -185,6 +188,12 @@ impl Catalog {
         Catalog { module, ..Default::default() }
     }
 
+    /// Whether `owner.field` (a core field) returns an object's ID rather than
+    /// the object.
+    pub fn returns_id(&self, owner: &str, field: &str) -> bool {
+        self.id_fields.contains(&(owner.to_string(), field.to_string()))
+    }
+
     /// Adds the objects, interfaces and enums of `schema` (the core API)
     /// that the module does not define.
     pub fn with_schema(mut self, schema: &tanto_gql::Schema) -> Catalog {
@@ -194,6 +203,9 @@ impl Catalog {
             match t.kind {
                 TypeKind::Object | TypeKind::Interface if name != schema.query_type() => {
                     let functions = t.fields.values().map(|f| schema_function(schema, &name, f)).collect();
+                    for f in t.fields.values().filter(|f| is_id(schema, &f.ty)) {
+                        self.id_fields.insert((name.clone(), f.name.to_string()));
+                    }
                     let description = t.description.clone();
                     self.core.insert(name.clone(), ObjectDef { name, description, functions, ..Default::default() });
                 }
@@ -331,6 +343,19 @@ impl Catalog {
             other => return Err(format!("type `{name}` is a {other}, not an object, interface or enum")),
         }
         Ok(())
+    }
+}
+
+/// Whether `t` is an ID scalar (`ID`, or a `...ID` scalar of older schemas).
+fn is_id(schema: &tanto_gql::Schema, t: &tanto_gql::schema::TypeRef) -> bool {
+    use tanto_gql::schema::{TypeKind, TypeRef};
+    match t {
+        TypeRef::NonNull(inner) => is_id(schema, inner),
+        TypeRef::Named(n) => {
+            &**n == "ID"
+                || (n.len() > 2 && n.ends_with("ID") && schema.get_type(n).is_some_and(|t| t.kind == TypeKind::Scalar))
+        }
+        TypeRef::List(_) => false,
     }
 }
 

@@ -160,6 +160,8 @@ pub fn walk(catalog: &Catalog, args: &[String], cwd: &Path) -> Walk {
         Err(message) => return Walk::Usage { path: Vec::new(), message },
     };
     let mut owner_is_core = false;
+    // The object the current function is on (empty for the constructor).
+    let mut owner = String::new();
     let mut path: Vec<String> = Vec::new();
     let mut args: Vec<String> = args.to_vec();
     let mut steps = Vec::new();
@@ -241,6 +243,8 @@ pub fn walk(catalog: &Catalog, args: &[String], cwd: &Path) -> Walk {
                 return Walk::Help(Box::new(Help { path, function, functions, skipped, core_object, enum_values }));
             }
             let leaf_selection = match returned {
+                // An ID scalar (`sync`, `Service.start`): printed as it is.
+                Some(_) if catalog.returns_id(&owner, &function.name) => LeafSelection::None,
                 Some(o) => leaf_selection(catalog, o, output.as_deref(), cwd),
                 None => LeafSelection::None,
             };
@@ -253,10 +257,20 @@ pub fn walk(catalog: &Catalog, args: &[String], cwd: &Path) -> Walk {
                 output,
             }));
         };
+        if catalog.returns_id(&owner, &function.name) {
+            return usage(
+                &path,
+                format!(
+                    "\"{}\" returns an ID, not an object: nothing can follow it (drop \"{next}\" and what comes after)",
+                    command_path(&path)
+                ),
+            );
+        }
         let Some(next_fn) = returned.and_then(|o| catalog.function(o, next)) else {
             return usage(&path, format!("unknown command \"{next}\" for \"{}\"", command_path(&path)));
         };
         owner_is_core = returned.is_some_and(|o| !catalog.is_module_type(&o.name));
+        owner = returned.map(|o| o.name.clone()).unwrap_or_default();
         path.push(cli_name(&next_fn.name));
         args = parsed.rest[1..].to_vec();
         function = next_fn;

@@ -42,6 +42,14 @@ pub(crate) enum Returned {
 }
 
 impl Scope {
+    /// Whether this session serves a function of a module written for an
+    /// engine older than `version` (`dagger.json` `engineVersion`): Dagger keeps
+    /// such modules' API behaviour as it was (its "views").
+    pub(crate) fn module_older_than(&self, version: (u64, u64, u64)) -> bool {
+        let Some(c) = &self.call else { return false };
+        parse_engine_version(&c.module.source.engine_version()).is_some_and(|v| v < version)
+    }
+
     pub fn schema(&self) -> Option<Arc<Schema>> {
         self.schema.read().clone()
     }
@@ -172,6 +180,35 @@ impl QueryHandler for Api {
         match tanto_gql::parse_request_body(body) {
             Ok(request) => self.execute_bytes(request).await,
             Err(errors) => serde_json::to_vec(&errors).unwrap_or_default(),
+        }
+    }
+}
+
+/// `v0.14.2` (or `0.14.2`, `v0.14.2-dev...`) as numbers; `None` for anything
+/// else (a module without `engineVersion` gets the current behaviour).
+fn parse_engine_version(v: &str) -> Option<(u64, u64, u64)> {
+    let v = v.strip_prefix('v').unwrap_or(v);
+    let core = v.split(['-', '+']).next()?;
+    let mut parts = core.split('.').map(|p| p.parse::<u64>().ok());
+    Some((parts.next()??, parts.next()??, parts.next().flatten().unwrap_or(0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_engine_version;
+
+    #[test]
+    fn engine_versions() {
+        let cases = [
+            ("v0.14.2", Some((0, 14, 2))),
+            ("0.15.0", Some((0, 15, 0))),
+            ("v0.21.8-dev-abc", Some((0, 21, 8))),
+            ("v0.12", Some((0, 12, 0))),
+            ("", None),
+            ("latest", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse_engine_version(input), want, "{input}");
         }
     }
 }

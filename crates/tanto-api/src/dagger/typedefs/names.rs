@@ -3,6 +3,9 @@
 //! `my-enum`) and the API shows them as GraphQL names (`myFunc`, `MyObj`,
 //! `MY_ENUM`).
 
+/// Names `strcase` keeps as written (`strcase.ConfigureAcronym` in Dagger).
+const ACRONYMS: [&str; 2] = ["JSON", "LLM"];
+
 fn is_sep(c: u8) -> bool {
     matches!(c, b'_' | b' ' | b'-' | b'.')
 }
@@ -11,15 +14,19 @@ fn is_sep(c: u8) -> bool {
 /// capitalise the next letter, as does a digit; runs of capitals are lowered
 /// after their first letter, as `strcase` does (`HTTPServer` → `Httpserver`).
 fn camel(s: &str, first_cap: bool) -> String {
+    let s = s.trim();
+    // Dagger configures `JSON` and `LLM` as acronyms (core/json.go, core/llm.go):
+    // a name that is exactly one keeps its capitals.
+    let acronym = ACRONYMS.contains(&s);
     let mut out = String::with_capacity(s.len());
     let mut cap_next = first_cap;
     let mut prev_cap = false;
-    for (i, ch) in s.trim().chars().enumerate() {
+    for (i, ch) in s.chars().enumerate() {
         let is_cap = ch.is_ascii_uppercase();
         let is_low = ch.is_ascii_lowercase();
         let c = if cap_next {
             ch.to_ascii_uppercase()
-        } else if i == 0 || (prev_cap && is_cap) {
+        } else if i == 0 || (prev_cap && is_cap && !acronym) {
             ch.to_ascii_lowercase()
         } else {
             ch
@@ -108,6 +115,10 @@ mod tests {
             ("my-enum value", "MyEnumValue", "myEnumValue", "MY_ENUM_VALUE"),
             ("HTTPServer", "Httpserver", "httpserver", "HTTP_SERVER"),
             ("JSONData", "Jsondata", "jsondata", "JSON_DATA"),
+            ("JSON", "JSON", "jSON", "JSON"),
+            ("LLM", "LLM", "lLM", "LLM"),
+            (" JSON ", "JSON", "jSON", "JSON"),
+            ("Json", "Json", "json", "JSON"),
             ("v2beta", "V2Beta", "v2Beta", "V_2_BETA"),
             ("already_SNAKE", "AlreadySnake", "alreadySnake", "ALREADY_SNAKE"),
             ("x", "X", "x", "X"),

@@ -58,6 +58,9 @@ fn command_lines_become_queries() {
             r#"{ conf { build { file(path: "/etc/alpine-release") { contents } } } }"#,
         ),
         (&["build"], "{ conf { build { id: sync } } }"),
+        // a field that returns an ID scalar: nothing under it
+        (&["build", "sync"], "{ conf { build { sync } } }"),
+        (&["build", "as-service", "start"], "{ conf { build { asService { start } } } }"),
         (
             &["build", "with-exposed-port", "--port=80", "--protocol=udp"],
             "{ conf { build { withExposedPort(port: 80, protocol: UDP) { id: sync } } } }",
@@ -137,6 +140,11 @@ fn usage_errors_name_the_command() {
             r#"invalid argument "sctp" for "--protocol" flag: value should be one of TCP,UDP"#,
         ),
         (&["build", "with-exec"], &["build", "with-exec"], r#"required flag(s) "args" not set"#),
+        (
+            &["build", "sync", "stdout"],
+            &["build", "sync"],
+            r#""tanto call build sync" returns an ID, not an object: nothing can follow it (drop "stdout" and what comes after)"#,
+        ),
     ];
     for (input, path, message) in cases {
         assert_eq!(run(&c, input), Walk::Usage { path: args(path), message: message.to_string() }, "{input:?}");
