@@ -19,7 +19,8 @@
 //!   files after it commits, so a crash leaves at worst directories without a
 //!   row, which the next [`Store::open`] removes. Cache volumes are not touched.
 //!
-//! Files: `prune/lease.rs` (snapshot leases), `prune/usage.rs` (sizes).
+//! Files: `prune/lease.rs` (snapshot leases), `prune/usage.rs` (sizes: the
+//! cache's usage as prune counts it, cheaply, and where the space goes).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -310,17 +311,6 @@ impl Store {
         Ok(out)
     }
 
-    /// Disk space the cache uses: committed snapshots and the blobs records
-    /// and layer blobs own.
-    pub fn cache_usage(&self) -> Result<u64, StoreError> {
-        self.measure_snapshots()?;
-        let model = {
-            let db = self.inner.db.lock();
-            Model::read(&db)?
-        };
-        Ok(self.usage_of(&model))
-    }
-
     fn usage_of(&self, model: &Model) -> u64 {
         let blobs: BTreeSet<&String> = model
             .records
@@ -503,7 +493,7 @@ mod usage;
 use lease::holder_alive;
 pub(crate) use lease::Leases;
 pub use lease::SnapshotLease;
-pub use usage::{disk_space, disk_usage};
+pub use usage::{disk_space, disk_usage, KindSpace, SpaceReport};
 use usage::{file_size, free_space};
 
 #[cfg(test)]

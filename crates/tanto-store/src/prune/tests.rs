@@ -16,6 +16,8 @@ fn policy_limits() {
         (p(0, None, Some(20 * G), None), 10 * G, 15 * G, Some(5 * G)),
         (p(0, None, Some(20 * G), None), 10 * G, 25 * G, None),
         (p(0, Some(100 * G), Some(20 * G), None), 10 * G, 18 * G, Some(8 * G)),
+        // a disk full of other files: down to the reserved floor, never below
+        (p(3 * G, Some(100 * G), Some(20 * G), None), 5 * G, 0, Some(3 * G)),
     ];
     for (i, (policy, used, free, want)) in cases.into_iter().enumerate() {
         assert_eq!(policy.limit(used, free), want, "case {i}: {policy:?} used={used} free={free}");
@@ -113,4 +115,44 @@ fn directories_left_by_an_interrupted_prune_are_removed_at_open() {
     drop(store);
     let store = Store::open(tmp.path()).unwrap();
     assert!(!store.snapshot_dir(s).exists());
+}
+
+#[test]
+fn usage_and_space_by_kind_count_each_snapshot_and_blob_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    let base = snap(&store, "base", None, 64 << 10);
+    let top = snap(&store, "top", Some(base), 32 << 10);
+    // a second record with the same output: counted once
+    store.commit("same", &CacheRecord { outputs: vec![top], meta: None }).unwrap();
+    let blob = format!("sha256:{}", "b".repeat(64));
+    let loose = format!("sha256:{}", "c".repeat(64));
+    std::fs::write(store.blob_path(&blob), vec![1u8; 16 << 10]).unwrap();
+    std::fs::write(store.blob_path(&loose), vec![1u8; 8 << 10]).unwrap();
+    store.describe("base", "image-layer", "pull", std::slice::from_ref(&blob)).unwrap();
+    store.describe("top", "exec", "run", &[]).unwrap();
+    std::fs::create_dir_all(tmp.path().join("volumes/v")).unwrap();
+    std::fs::write(tmp.path().join("volumes/v/f"), vec![0u8; 4 << 10]).unwrap();
+
+    let size = |id: SnapshotId| disk_usage(&store.snapshot_dir(id));
+    let file = |d: &str| file_size(&store.blob_path(d));
+    let used = store.cache_usage().unwrap();
+    assert_eq!(used, size(base) + size(top) + file(&blob), "snapshots and owned blobs");
+    let _lease = store.lease(top).unwrap();
+    let space = store.space().unwrap();
+    // (kind, records, bytes, in use): records in key order, `same` before
+    // `top`, so `same` counts their shared snapshot
+    let cases = [("exec", 1, 0, 1), ("image-layer", 1, size(base) + file(&blob), 1), ("other", 1, size(top), 1)];
+    for (kind, records, bytes, in_use) in cases {
+        let k = &space.kinds[kind];
+        assert_eq!((k.records, k.bytes, k.in_use), (records, bytes, in_use), "{kind}: {k:?}");
+    }
+    assert_eq!(space.kinds.len(), cases.len(), "{space:?}");
+    assert_eq!(space.blobs, file(&loose), "only the blob no record owns");
+    assert_eq!(space.lower_snapshots, 0, "`base` is an output");
+    assert!(space.volumes >= 4 << 10, "{space:?}");
+    assert_eq!(space.cache, used);
+    assert_eq!(space.total, used + file(&loose) + space.volumes);
+    let r = store.prune(&PrunePolicy::default()).unwrap();
+    assert_eq!(r.before, used, "prune counts what cache_usage counts");
 }
