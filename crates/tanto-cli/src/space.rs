@@ -72,11 +72,8 @@ pub async fn du(args: DuArgs) -> Result<u8> {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(0);
     }
-    let mut rows: Vec<(String, String, String, u64)> = space
-        .kinds
-        .iter()
-        .map(|(k, s)| (k.clone(), s.records.to_string(), s.in_use.to_string(), s.bytes))
-        .collect();
+    let mut rows: Vec<(String, String, String, u64)> =
+        space.kinds.iter().map(|(k, s)| (k.clone(), s.records.to_string(), s.in_use.to_string(), s.bytes)).collect();
     for (name, bytes) in
         [("lower snapshots", space.lower_snapshots), ("other blobs", space.blobs), ("cache volumes", space.volumes)]
     {

@@ -22,7 +22,7 @@ use crate::cache::{format_size, store_policy, DiskSpace, GcSettings};
 use crate::{EngineError, EngineOptions};
 
 /// How often, at most, an engine checks its cache against the policy.
-pub const CHECK_INTERVAL: Duration = Duration::from_secs(2);
+pub const CHECK_INTERVAL: Duration = Duration::from_millis(500);
 
 /// The cache's size and its disk's, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

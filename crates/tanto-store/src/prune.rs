@@ -43,6 +43,8 @@ const COLUMNS: &[(&str, &str, &str)] = &[
     ("cache", "description", "TEXT NOT NULL DEFAULT ''"),
     ("cache", "blobs", "TEXT NOT NULL DEFAULT '[]'"),
     ("snapshots", "size", "INTEGER"),
+    // last use in milliseconds (`last_used` is in seconds)
+    ("cache", "used_ms", "INTEGER"),
 ];
 
 pub(crate) fn init(conn: &Connection) -> Result<(), rusqlite::Error> {
@@ -62,6 +64,8 @@ pub(crate) fn init(conn: &Connection) -> Result<(), rusqlite::Error> {
             }
         }
     }
+    // records by outputs: `hold` marks them used
+    conn.execute_batch("CREATE INDEX IF NOT EXISTS cache_outputs ON cache (outputs)")?;
     Ok(())
 }
 
@@ -158,6 +162,8 @@ struct Rec {
     description: String,
     created: i64,
     last_used: i64,
+    /// Last use in milliseconds: the order of pruning.
+    used_ms: i64,
 }
 
 struct Snap {
@@ -171,7 +177,7 @@ impl Model {
         let mut records = BTreeMap::new();
         {
             let mut stmt =
-                db.prepare("SELECT key, outputs, blobs, kind, description, created, last_used FROM cache")?;
+                db.prepare("SELECT key, outputs, blobs, kind, description, created, last_used, COALESCE(used_ms, last_used * 1000) FROM cache")?;
             let rows = stmt.query_map([], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
@@ -181,10 +187,11 @@ impl Model {
                     r.get::<_, String>(4)?,
                     r.get::<_, i64>(5)?,
                     r.get::<_, i64>(6)?,
+                    r.get::<_, i64>(7)?,
                 ))
             })?;
             for row in rows {
-                let (key, outputs, blobs, kind, description, created, last_used) = row?;
+                let (key, outputs, blobs, kind, description, created, last_used, used_ms) = row?;
                 records.insert(
                     key,
                     Rec {
@@ -194,6 +201,7 @@ impl Model {
                         description,
                         created,
                         last_used,
+                        used_ms,
                     },
                 );
             }
@@ -291,24 +299,29 @@ impl Store {
             Model::read(&db)?
         };
         let blob_sizes = self.blob_sizes(model.records.values().flat_map(|r| r.blobs.iter()));
-        let mut out: Vec<ListedRecord> = model
+        let mut out: Vec<(i64, ListedRecord)> = model
             .records
             .iter()
-            .map(|(key, r)| ListedRecord {
-                key: key.clone(),
-                kind: r.kind.clone(),
-                description: r.description.clone(),
-                outputs: r.outputs.iter().map(|o| SnapshotId(*o)).collect(),
-                blobs: r.blobs.clone(),
-                size: r.outputs.iter().filter_map(|o| model.snaps.get(o)).map(|s| s.size).sum::<u64>()
-                    + r.blobs.iter().map(|b| blob_sizes.get(b).copied().unwrap_or(0)).sum::<u64>(),
-                created: r.created,
-                last_used: r.last_used,
-                in_use: model.record_in_use(r),
+            .map(|(key, r)| {
+                (
+                    r.used_ms,
+                    ListedRecord {
+                        key: key.clone(),
+                        kind: r.kind.clone(),
+                        description: r.description.clone(),
+                        outputs: r.outputs.iter().map(|o| SnapshotId(*o)).collect(),
+                        blobs: r.blobs.clone(),
+                        size: r.outputs.iter().filter_map(|o| model.snaps.get(o)).map(|s| s.size).sum::<u64>()
+                            + r.blobs.iter().map(|b| blob_sizes.get(b).copied().unwrap_or(0)).sum::<u64>(),
+                        created: r.created,
+                        last_used: r.last_used,
+                        in_use: model.record_in_use(r),
+                    },
+                )
             })
             .collect();
-        out.sort_by(|a, b| (a.last_used, a.created, &a.key).cmp(&(b.last_used, b.created, &b.key)));
-        Ok(out)
+        out.sort_by(|(a_ms, a), (b_ms, b)| (a_ms, a.created, &a.key).cmp(&(b_ms, b.created, &b.key)));
+        Ok(out.into_iter().map(|(_, r)| r).collect())
     }
 
     fn usage_of(&self, model: &Model) -> u64 {
@@ -344,7 +357,7 @@ impl Store {
                 .records
                 .iter()
                 .filter(|(_, r)| !m.record_in_use(r))
-                .map(|(k, r)| (r.last_used, r.created, k.clone()))
+                .map(|(k, r)| (r.used_ms, r.created, k.clone()))
                 .collect();
             candidates.sort();
             let mut gone_records: Vec<String> = Vec::new();

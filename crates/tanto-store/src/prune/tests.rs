@@ -34,7 +34,12 @@ fn snap(store: &Store, key: &str, parent: Option<SnapshotId>, len: usize) -> Sna
 }
 
 fn set_used(store: &Store, key: &str, t: i64) {
-    store.inner.db.lock().execute("UPDATE cache SET last_used = ?2 WHERE key = ?1", params![key, t]).unwrap();
+    store
+        .inner
+        .db
+        .lock()
+        .execute("UPDATE cache SET last_used = ?2, used_ms = ?2 * 1000 WHERE key = ?1", params![key, t])
+        .unwrap();
 }
 
 fn keys(store: &Store) -> Vec<String> {
@@ -155,4 +160,21 @@ fn usage_and_space_by_kind_count_each_snapshot_and_blob_once() {
     assert_eq!(space.total, used + file(&loose) + space.volumes);
     let r = store.prune(&PrunePolicy::default()).unwrap();
     assert_eq!(r.before, used, "prune counts what cache_usage counts");
+}
+
+#[test]
+fn holding_a_remembered_result_counts_as_a_use() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    let a = snap(&store, "a", None, 10);
+    snap(&store, "b", None, 10);
+    set_used(&store, "a", 10);
+    set_used(&store, "b", 20);
+    assert_eq!(keys(&store), ["a", "b"]);
+    // (what is used, order after)
+    drop(store.hold(&[a]).unwrap().expect("committed"));
+    assert_eq!(keys(&store), ["b", "a"], "`a` is the most recently used now");
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    assert!(store.lookup("b").unwrap().is_some());
+    assert_eq!(keys(&store), ["a", "b"], "a lookup is a use too");
 }
