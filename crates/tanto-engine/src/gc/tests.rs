@@ -93,7 +93,8 @@ fn a_check_prunes_only_when_over_the_policy_and_the_state_dir_is_free() {
     let within = Ok(usage(9 * MB, 100 * GB, 50 * GB));
     let pruned = PruneReport { records: 1, freed: 4 * MB, before: 12 * MB, after: 8 * MB, ..Default::default() };
     // (usage, another process prunes, outcome or error, prunes asked)
-    let cases: [(Result<Usage, ()>, bool, Result<Outcome, &str>, usize); 4] = [
+    type Case = (Result<Usage, ()>, bool, Result<Outcome, &'static str>, usize);
+    let cases: [Case; 4] = [
         (within, false, Ok(Outcome::Within), 0),
         (over, false, Ok(Outcome::Pruned(pruned)), 1),
         (over, true, Ok(Outcome::Busy), 0),
