@@ -1,5 +1,8 @@
 //! `tanto prune` and `tanto du`: the state directory's cache, without an engine.
 
+use std::fmt::Write as _;
+use std::io::Write as _;
+
 use anyhow::{Context, Result};
 use serde_json::json;
 use tanto_engine::cache::{format_size, DiskSpace};
@@ -33,15 +36,16 @@ pub async fn prune(args: PruneArgs) -> Result<u8> {
     };
     let options = EngineOptions::from_env(None)?;
     let report = tokio::task::spawn_blocking(move || prune_state(&options, scope)).await.context("pruning")??;
-    println!(
-        "Deleted {} records ({} snapshots, {} blobs); the cache went from {} to {}",
+    let text = format!(
+        "Deleted {} records ({} snapshots, {} blobs); the cache went from {} to {}\nTotal reclaimed space: {}\n",
         report.records,
         report.snapshots,
         report.blobs,
         format_size(report.before),
-        format_size(report.after)
+        format_size(report.after),
+        format_size(report.freed)
     );
-    println!("Total reclaimed space: {}", format_size(report.freed));
+    std::io::stdout().write_all(text.as_bytes())?;
     Ok(0)
 }
 
@@ -69,7 +73,9 @@ pub async fn du(args: DuArgs) -> Result<u8> {
             },
             "disk": { "total": disk_total, "free": disk_free },
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        let mut out = serde_json::to_vec_pretty(&v)?;
+        out.push(b'\n');
+        std::io::stdout().write_all(&out)?;
         return Ok(0);
     }
     let mut rows: Vec<(String, String, String, u64)> =
@@ -79,22 +85,25 @@ pub async fn du(args: DuArgs) -> Result<u8> {
     {
         rows.push((name.to_string(), "-".into(), "-".into(), bytes));
     }
-    println!("{:<16} {:>8} {:>7} {:>9}", "KIND", "RECORDS", "IN USE", "SIZE");
+    let mut t = String::new();
+    writeln!(t, "{:<16} {:>8} {:>7} {:>9}", "KIND", "RECORDS", "IN USE", "SIZE")?;
     for (name, records, in_use, bytes) in rows {
-        println!("{name:<16} {records:>8} {in_use:>7} {:>9}", format_size(bytes));
+        writeln!(t, "{name:<16} {records:>8} {in_use:>7} {:>9}", format_size(bytes))?;
     }
-    println!("{:<16} {:>8} {:>7} {:>9}", "total", "", "", format_size(space.total));
+    writeln!(t, "{:<16} {:>8} {:>7} {:>9}", "total", "", "", format_size(space.total))?;
     let size = |v: i64| format_size(v.max(0) as u64);
-    println!();
-    println!("State directory: {}", state_dir.display());
-    println!("Cache (what [gc] counts and prunes): {}", format_size(space.cache));
-    println!(
+    writeln!(t)?;
+    writeln!(t, "State directory: {}", state_dir.display())?;
+    writeln!(t, "Cache (what [gc] counts and prunes): {}", format_size(space.cache))?;
+    writeln!(
+        t,
         "Policy: reservedSpace {}, maxUsedSpace {}, minFreeSpace {}, targetSpace {}",
         size(policy.reserved_space),
         size(policy.max_used_space),
         size(policy.min_free_space),
         size(policy.target_space)
-    );
-    println!("Disk: {} free of {}", format_size(disk_free), format_size(disk_total));
+    )?;
+    writeln!(t, "Disk: {} free of {}", format_size(disk_free), format_size(disk_total))?;
+    std::io::stdout().write_all(t.as_bytes())?;
     Ok(0)
 }

@@ -83,6 +83,29 @@ pub fn collect(space: &dyn CacheSpace, settings: &GcSettings) -> Result<Outcome,
     Ok(Outcome::Pruned(space.prune(&policy)?))
 }
 
+/// One check of the automatic GC, logged: a line at info when it freed something.
+fn check(space: &dyn CacheSpace, settings: &GcSettings) {
+    let started = Instant::now();
+    match collect(space, settings) {
+        Ok(Outcome::Pruned(r)) if r.records + r.snapshots + r.blobs > 0 => tracing::info!(
+            freed = r.freed,
+            records = r.records,
+            snapshots = r.snapshots,
+            blobs = r.blobs,
+            ms = started.elapsed().as_millis() as u64,
+            "cache gc: freed {} ({} -> {})",
+            format_size(r.freed),
+            format_size(r.before),
+            format_size(r.after),
+        ),
+        Ok(Outcome::Pruned(r)) => {
+            tracing::debug!(cache = r.before, "cache gc: over the policy, but every record is in use")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cache gc failed; it runs again after the next step"),
+    }
+}
+
 /// An engine's automatic GC: debounced checks in the background.
 pub(crate) struct Gc {
     space: Arc<dyn CacheSpace>,
@@ -92,6 +115,8 @@ pub(crate) struct Gc {
     dirty: AtomicBool,
     /// A task is going to check (or checking).
     scheduled: AtomicBool,
+    /// A check is running (on the blocking pool).
+    running: AtomicBool,
     last: parking_lot::Mutex<Option<Instant>>,
 }
 
@@ -103,6 +128,7 @@ impl Gc {
             interval,
             dirty: AtomicBool::new(false),
             scheduled: AtomicBool::new(false),
+            running: AtomicBool::new(false),
             last: parking_lot::Mutex::new(None),
         })
     }
@@ -117,6 +143,16 @@ impl Gc {
         tokio::spawn(self.clone().checks());
     }
 
+    /// Waits (up to `limit`) for a running check to finish, so that an
+    /// engine that stops leaves no prune half done (a pending check is
+    /// left to the next engine's start).
+    pub(crate) async fn idle(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self.running.load(Ordering::SeqCst) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     async fn checks(self: Arc<Self>) {
         loop {
             let due = self.last.lock().map(|t| t + self.interval);
@@ -126,26 +162,11 @@ impl Gc {
             self.dirty.store(false, Ordering::SeqCst);
             *self.last.lock() = Some(Instant::now());
             let (space, settings) = (self.space.clone(), self.settings.clone());
-            let started = Instant::now();
-            match tokio::task::spawn_blocking(move || collect(&*space, &settings)).await {
-                Ok(Ok(Outcome::Pruned(r))) if r.records + r.snapshots + r.blobs > 0 => tracing::info!(
-                    freed = r.freed,
-                    records = r.records,
-                    snapshots = r.snapshots,
-                    blobs = r.blobs,
-                    ms = started.elapsed().as_millis() as u64,
-                    "cache gc: freed {} ({} -> {})",
-                    format_size(r.freed),
-                    format_size(r.before),
-                    format_size(r.after),
-                ),
-                Ok(Ok(Outcome::Pruned(r))) => {
-                    tracing::debug!(cache = r.before, "cache gc: over the policy, but every record is in use")
-                }
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "cache gc failed; it runs again after the next step"),
-                Err(e) => tracing::warn!(error = %e, "cache gc stopped; it runs again after the next step"),
+            self.running.store(true, Ordering::SeqCst);
+            if let Err(e) = tokio::task::spawn_blocking(move || check(&*space, &settings)).await {
+                tracing::warn!(error = %e, "cache gc stopped; it runs again after the next step");
             }
+            self.running.store(false, Ordering::SeqCst);
             self.scheduled.store(false, Ordering::SeqCst);
             // Poked during the check: go again (unless a new task took over).
             if !self.dirty.load(Ordering::SeqCst) || self.scheduled.swap(true, Ordering::SeqCst) {

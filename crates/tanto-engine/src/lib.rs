@@ -259,6 +259,7 @@ impl Engine {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         let worker = self.solver.worker();
+        worker.gc.idle(std::time::Duration::from_secs(10)).await;
         worker.services.shutdown().await;
         if let Err(e) = worker.executor.teardown_network().await {
             tracing::warn!(error = %e, "removing the engine's network failed");
