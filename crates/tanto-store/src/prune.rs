@@ -364,31 +364,45 @@ impl Store {
             let mut gone_snaps: Vec<i64> = Vec::new();
             let mut owned_blobs: BTreeSet<String> = BTreeSet::new();
             let mut candidates = candidates.into_iter();
-            // Unreferenced snapshots first (left by records removed earlier), then records.
+            // What needs each snapshot (records' outputs, snapshots over it)
+            // and each owned blob, counted once and kept as things go: a
+            // prune is linear in the records, not quadratic.
+            let mut refs: HashMap<i64, usize> = HashMap::new();
+            for o in m.records.values().flat_map(|r| r.outputs.iter()) {
+                *refs.entry(*o).or_default() += 1;
+            }
+            for p in m.snaps.values().filter_map(|s| s.parent) {
+                *refs.entry(p).or_default() += 1;
+            }
+            let mut blob_refs: HashMap<String, usize> = HashMap::new();
+            for b in m.records.values().flat_map(|r| r.blobs.iter()) {
+                *blob_refs.entry(b.clone()).or_default() += 1;
+            }
+            let layer_digests: HashSet<String> = m.layer_blobs.iter().map(|(_, d)| d.clone()).collect();
+            let unneeded = |id: i64, snaps: &HashMap<i64, Snap>, refs: &HashMap<i64, usize>| {
+                snaps.get(&id).is_some_and(|s| s.committed)
+                    && !m.in_use.contains(&id)
+                    && refs.get(&id).copied().unwrap_or(0) == 0
+            };
+            let release = |id: i64, refs: &mut HashMap<i64, usize>| {
+                if let Some(n) = refs.get_mut(&id) {
+                    *n = n.saturating_sub(1);
+                }
+            };
+            // Snapshots no one needs (left by records removed earlier), then
+            // records, least recently used first; children before parents.
+            let mut free_now: Vec<i64> = m.snaps.keys().copied().filter(|id| unneeded(*id, &m.snaps, &refs)).collect();
             loop {
-                // Collect snapshots no one needs any more, children before parents.
-                loop {
-                    let needed: HashSet<i64> = m
-                        .records
-                        .values()
-                        .flat_map(|r| r.outputs.iter().copied())
-                        .chain(m.snaps.values().filter_map(|s| s.parent))
-                        .chain(m.in_use.iter().copied())
-                        .collect();
-                    let free_now: Vec<i64> = m
-                        .snaps
-                        .iter()
-                        .filter(|(id, s)| s.committed && !needed.contains(id))
-                        .map(|(id, _)| *id)
-                        .collect();
-                    if free_now.is_empty() {
-                        break;
-                    }
-                    for id in free_now {
-                        let s = m.snaps.remove(&id).expect("listed above");
-                        used = used.saturating_sub(s.size);
-                        report.freed += s.size;
-                        gone_snaps.push(id);
+                while let Some(id) = free_now.pop() {
+                    let Some(s) = m.snaps.remove(&id) else { continue };
+                    used = used.saturating_sub(s.size);
+                    report.freed += s.size;
+                    gone_snaps.push(id);
+                    if let Some(p) = s.parent {
+                        release(p, &mut refs);
+                        if unneeded(p, &m.snaps, &refs) {
+                            free_now.push(p);
+                        }
                     }
                 }
                 if used <= limit {
@@ -396,10 +410,17 @@ impl Store {
                 }
                 let Some((_, _, key)) = candidates.next() else { break };
                 let r = m.records.remove(&key).expect("candidates are records");
+                for o in &r.outputs {
+                    release(*o, &mut refs);
+                    if unneeded(*o, &m.snaps, &refs) && !free_now.contains(o) {
+                        free_now.push(*o);
+                    }
+                }
                 // Blobs leave the count once no remaining record owns them.
                 for b in &r.blobs {
-                    let still = m.records.values().any(|o| o.blobs.contains(b)) || owned_blobs.contains(b);
-                    if !still && !m.layer_blobs.iter().any(|(_, d)| d == b) {
+                    let n = blob_refs.get_mut(b).expect("counted above");
+                    *n -= 1;
+                    if *n == 0 && !layer_digests.contains(b) {
                         let n = blob_size(b);
                         used = used.saturating_sub(n);
                         report.freed += n;
