@@ -12,7 +12,8 @@
 //!   of `leases` named by holder (`pid:starttime/instance`); rows of dead
 //!   processes are ignored and removed.
 //! - Pruning ([`Store::prune`]) removes records that are not in use, least
-//!   recently used first, until the policy is met, then every committed
+//!   recently used first, until the policy is met (and stops before a record
+//!   whose removal would take the cache below the reserved floor), then every committed
 //!   snapshot no record needs any more (not an output, not under another
 //!   snapshot, not in use), upload records over removed snapshots, and the
 //!   blobs only removed records owned. Rows go in one transaction first; the
@@ -279,6 +280,59 @@ impl Model {
     }
 }
 
+/// What removing record `r` would free: its outputs nothing else needs, the
+/// snapshots below them that nothing else needs then, and the blobs only it
+/// owns.
+fn freed_by(
+    r: &Rec,
+    m: &Model,
+    refs: &HashMap<i64, usize>,
+    blob_refs: &HashMap<String, usize>,
+    layer_digests: &HashSet<String>,
+    blob_size: &dyn Fn(&String) -> u64,
+) -> u64 {
+    let mut released: HashMap<i64, usize> = HashMap::new();
+    let mut free_now = Vec::new();
+    let mut total = 0;
+    let gone = |id: i64, released: &HashMap<i64, usize>| {
+        m.snaps.get(&id).is_some_and(|s| s.committed)
+            && !m.in_use.contains(&id)
+            && refs.get(&id).copied().unwrap_or(0) <= released.get(&id).copied().unwrap_or(0)
+    };
+    for o in &r.outputs {
+        *released.entry(*o).or_default() += 1;
+    }
+    for o in &r.outputs {
+        if gone(*o, &released) && !free_now.contains(o) {
+            free_now.push(*o);
+        }
+    }
+    let mut seen = HashSet::new();
+    while let Some(id) = free_now.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        let s = &m.snaps[&id];
+        total += s.size;
+        if let Some(p) = s.parent {
+            *released.entry(p).or_default() += 1;
+            if gone(p, &released) {
+                free_now.push(p);
+            }
+        }
+    }
+    let mut own: HashMap<&String, usize> = HashMap::new();
+    for b in &r.blobs {
+        *own.entry(b).or_default() += 1;
+    }
+    for (b, n) in own {
+        if blob_refs.get(b).copied().unwrap_or(0) <= n && !layer_digests.contains(b) {
+            total += blob_size(b);
+        }
+    }
+    total
+}
+
 impl Store {
     /// Records what made the result under `key` (shown by [`Store::cache_entries`])
     /// and the blobs it owns (removed with it by [`Store::prune`]).
@@ -409,6 +463,11 @@ impl Store {
                     break;
                 }
                 let Some((_, _, key)) = candidates.next() else { break };
+                // Never below the reserved floor: the most recent records stay.
+                let frees = freed_by(&m.records[&key], &m, &refs, &blob_refs, &layer_digests, &blob_size);
+                if used.saturating_sub(frees) < policy.reserved {
+                    break;
+                }
                 let r = m.records.remove(&key).expect("candidates are records");
                 for o in &r.outputs {
                     release(*o, &mut refs);

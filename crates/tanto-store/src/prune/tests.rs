@@ -178,3 +178,27 @@ fn holding_a_remembered_result_counts_as_a_use() {
     assert!(store.lookup("b").unwrap().is_some());
     assert_eq!(keys(&store), ["a", "b"], "a lookup is a use too");
 }
+
+#[test]
+fn pruning_stops_at_the_reserved_floor() {
+    // (floor: the usage less one record's size plus this, records left): the
+    // limit is the floor (a "full disk"); a record whose removal would go
+    // below it stays, and so do the more recent ones
+    let cases: [(i64, &[&str]); 2] = [(-100, &["b", "c"]), (100, &["a", "b", "c"])];
+    for (delta, left) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        for (i, k) in ["a", "b", "c"].into_iter().enumerate() {
+            snap(&store, k, None, 64 << 10);
+            set_used(&store, k, 10 + i as i64);
+        }
+        let used = store.cache_usage().unwrap();
+        let one = store.cache_entries().unwrap()[0].size;
+        let reserved = (used - one).saturating_add_signed(delta);
+        let policy = PrunePolicy { reserved, max_used: Some(0), min_free: None, target: None };
+        assert_eq!(policy.limit(used, u64::MAX), Some(reserved));
+        let r = store.prune(&policy).unwrap();
+        assert!(r.after >= reserved, "{r:?} used={used} reserved={reserved}");
+        assert_eq!(keys(&store), left, "floor {reserved} of {used}");
+    }
+}
