@@ -51,10 +51,7 @@ fn reclaimed(text: &str) -> u64 {
 
 fn du_shows_the_space_and_prune_frees_it() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = tanto_testkit::Registry::start(&dir.path().join("registry")).expect("starting docker-registry");
-    tanto_testkit::publish_busybox(&registry.address()).expect("pushing busybox");
-    let config = dir.path().join("engine.toml");
-    tanto_testkit::write_engine_config(&config, &registry.address()).unwrap();
+    let (_registry, config) = tanto_testkit::busybox_registry(dir.path()).expect("a registry with busybox");
     // a policy the automatic GC never acts on
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(&config, format!("{text}\n[gc]\nreservedSpace = 0\nmaxUsedSpace = \"1TB\"\nminFreeSpace = 0\n"))
