@@ -121,24 +121,29 @@ fn a_check_prunes_only_when_over_the_policy_and_the_state_dir_is_free() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pokes_are_debounced_and_the_last_one_is_checked() {
     let space = Arc::new(FakeSpace::new(Ok(usage(MB, 100 * GB, 50 * GB)), false));
-    let interval = Duration::from_millis(300);
+    let interval = Duration::from_secs(1);
     let gc = Gc::new(space.clone(), GcSettings::default(), interval);
     let checks = || space.checks.load(Ordering::SeqCst);
-    let settle = || tokio::time::sleep(Duration::from_millis(100));
-    // (pokes, then wait, checks so far)
+    // Waits up to `limit` for `n` checks; the checks then.
+    let reach = |n: usize, limit: Duration| async move {
+        let deadline = Instant::now() + limit;
+        while checks() < n && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        checks()
+    };
     gc.poke();
-    settle().await;
-    assert_eq!(checks(), 1, "the first poke checks at once");
+    assert_eq!(reach(1, interval / 2).await, 1, "the first poke checks at once");
     for _ in 0..50 {
         gc.poke();
     }
-    settle().await;
+    tokio::time::sleep(interval / 5).await;
     assert_eq!(checks(), 1, "pokes within the interval wait for it");
-    tokio::time::sleep(interval).await;
-    assert_eq!(checks(), 2, "... and then make one check");
-    tokio::time::sleep(interval * 2).await;
+    assert_eq!(reach(2, interval * 3).await, 2, "... and then make one check");
+    tokio::time::sleep(interval * 3 / 2).await;
     assert_eq!(checks(), 2, "no poke, no check");
     gc.poke();
-    settle().await;
-    assert_eq!(checks(), 3, "a poke after a quiet interval checks at once");
+    assert_eq!(reach(3, interval / 2).await, 3, "a poke after a quiet interval checks at once");
+    gc.idle(interval).await;
+    assert!(!gc.running.load(Ordering::SeqCst), "idle once the check is done");
 }
