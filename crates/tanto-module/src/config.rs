@@ -319,6 +319,12 @@ impl ModuleConfig {
         out
     }
 
+    /// What `include_patterns` leaves out (its negated patterns, `!` taken
+    /// off), relative to the module's root.
+    pub fn exclude_patterns(&self) -> Vec<String> {
+        self.include_patterns().iter().filter_map(|p| p.strip_prefix('!')).map(str::to_string).collect()
+    }
+
     /// Whether the module has an SDK (else it only bundles dependencies).
     pub fn sdk_source(&self) -> Option<&str> {
         self.sdk.as_ref().map(|s| s.source.as_str()).filter(|s| !s.is_empty())
@@ -509,6 +515,20 @@ mod tests {
             // and it reads back the same
             let back = parse(&cfg.to_json()).unwrap();
             assert_eq!(back.to_json(), want);
+        }
+    }
+
+    #[test]
+    fn dagger_json_excludes_leave_files_out_of_the_upload() {
+        let cases: &[(&str, &[&str])] = &[
+            (r#"{"name":"m"}"#, &[]),
+            (r#"{"name":"m","include":["src/**","!.env","!**/*.log"]}"#, &[".env", "**/*.log"]),
+            (r#"{"name":"m","exclude":["dist","!keep"]}"#, &["dist"]),
+            (r#"{"name":"m","include":["!a"],"exclude":["b"]}"#, &["a", "b"]),
+        ];
+        for (text, want) in cases {
+            let cfg = parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(cfg.exclude_patterns(), want.to_vec(), "{text}");
         }
     }
 

@@ -78,10 +78,12 @@ impl Api {
         };
         let (file, file_path) = host.host_file(&format!("{root}/dagger.json")).await?;
         let config_bytes = self.engine.solve.read_file(Some(&file), &file_path).await?;
-        let config = parse_config(&format!("{root}/dagger.json"), &config_bytes)?;
+        let parsed = parse_module_config(&format!("{root}/dagger.json"), &config_bytes)?;
         // As Dagger: what git ignores is not uploaded, nor what `dagger.json`
-        // excludes (`!pattern` in `include`, or `exclude`).
-        let excludes = UPLOAD_EXCLUDES.iter().map(|s| s.to_string()).chain(config_excludes(&config)).collect();
+        // excludes (`!pattern` in `include`, or `exclude`). Positive `include`
+        // patterns add nothing: the whole root is uploaded.
+        let excludes = UPLOAD_EXCLUDES.iter().map(|s| s.to_string()).chain(parsed.exclude_patterns()).collect();
+        let config = parsed.to_value();
         let uploaded = host.host_directory(&root, vec![], excludes, true).await?;
         let digest = self.engine.solve.digest(Some(&uploaded), "/", false).await?;
         Ok(ModuleSourceObj {
@@ -158,7 +160,7 @@ impl Api {
                 .into())
             }
         };
-        let config = parse_config(&format!("{sub}/dagger.json (in a directory)"), &config_bytes)?;
+        let config = parse_module_config(&format!("{sub}/dagger.json (in a directory)"), &config_bytes)?.to_value();
         let digest = self.engine.solve.digest(root.root.as_ref(), &root.path, false).await?;
         Ok(ModuleSourceObj {
             root_host_path: String::new(),
@@ -324,32 +326,11 @@ fn parent(p: &str) -> Option<String> {
     }
 }
 
-/// The patterns a module's `dagger.json` leaves out of its upload: its
-/// negated `include` patterns and its (deprecated) `exclude` ones, relative to
-/// the module's root. Positive `include` patterns add nothing: the whole root
-/// is uploaded.
-fn config_excludes(config: &Json) -> Vec<String> {
-    let list = |k: &str| -> Vec<String> {
-        config
-            .get(k)
-            .and_then(Json::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Json::as_str)
-            .map(str::to_string)
-            .collect()
-    };
-    let mut out: Vec<String> = list("include").iter().filter_map(|p| p.strip_prefix('!')).map(str::to_string).collect();
-    out.extend(list("exclude").into_iter().filter(|p| !p.is_empty() && !p.starts_with('!')));
-    out
-}
-
-/// `dagger.json` read as Dagger reads it (`tanto_module::config`), in its
-/// normalised JSON form.
-fn parse_config(file: &str, bytes: &[u8]) -> Result<Json, EngineError> {
-    let config = tanto_module::config::ModuleConfig::parse(std::path::Path::new(file), bytes)
-        .map_err(|e| EngineError::input(e.to_string()))?;
-    Ok(config.to_value())
+/// `dagger.json` read as Dagger reads it (`tanto_module::config`); the API
+/// keeps its normalised JSON form (`to_value`).
+fn parse_module_config(file: &str, bytes: &[u8]) -> Result<tanto_module::config::ModuleConfig, EngineError> {
+    tanto_module::config::ModuleConfig::parse(std::path::Path::new(file), bytes)
+        .map_err(|e| EngineError::input(e.to_string()))
 }
 
 /// The SDK's types with Dagger's namespacing: every object, interface and
@@ -414,21 +395,8 @@ fn rename(t: &mut TypeDefObj, renames: &std::collections::HashMap<String, String
 
 #[cfg(test)]
 mod tests {
-    use super::{config_excludes, namespaced};
+    use super::namespaced;
 
-    #[test]
-    fn dagger_json_excludes_leave_files_out_of_the_upload() {
-        let cases: &[(&str, &[&str])] = &[
-            (r#"{"name":"m"}"#, &[]),
-            (r#"{"include":["src/**","!.env","!**/*.log"]}"#, &[".env", "**/*.log"]),
-            (r#"{"exclude":["dist","!keep"]}"#, &["dist"]),
-            (r#"{"include":["!a"],"exclude":["b"]}"#, &["a", "b"]),
-        ];
-        for (config, want) in cases {
-            let config: serde_json::Value = serde_json::from_str(config).unwrap();
-            assert_eq!(config_excludes(&config), want.to_vec(), "{config}");
-        }
-    }
     use crate::dagger::typedefs::{Kind, ModuleObj, ObjectTypeDefObj, TypeDefObj};
 
     fn object(name: &str) -> TypeDefObj {
