@@ -15,6 +15,7 @@ use tanto_engine::{Engine, EngineOptions};
 mod codegen;
 mod develop;
 mod init;
+mod space;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -93,6 +94,11 @@ enum Command {
     /// Prepare a local module for development: set its SDK (--sdk) and
     /// regenerate its SDK files (vendored SDK with its dependencies' bindings, uv.lock).
     Develop(develop::DevelopArgs),
+    /// Remove cache records no running step holds, least recently used first:
+    /// as the `[gc]` policy says, everything (--all) or down to a size.
+    Prune(space::PruneArgs),
+    /// Show the cache's disk space per kind of record, and the `[gc]` limits.
+    Du(space::DuArgs),
     /// Print tanto's version and the Dagger API version it serves.
     Version,
     /// Facts about the API schema tanto serves.
@@ -292,6 +298,8 @@ fn main() -> ExitCode {
             Command::Init(args) => init::init(args).await,
             Command::Install(args) => develop::install(args).await,
             Command::Develop(args) => develop::develop(args).await,
+            Command::Prune(args) => space::prune(args).await,
+            Command::Du(args) => space::du(args).await,
             Command::Schema { command: SchemaCommand::Coverage { all, implemented, json } } => {
                 schema_coverage(all, implemented, json).await
             }

@@ -144,10 +144,7 @@ fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) -> bool
 
 fn a_killed_engine_leaves_no_container_and_no_secret() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = tanto_testkit::Registry::start(&dir.path().join("registry")).expect("starting docker-registry");
-    tanto_testkit::publish_busybox(&registry.address()).expect("pushing busybox");
-    let config = dir.path().join("engine.toml");
-    tanto_testkit::write_engine_config(&config, &registry.address()).unwrap();
+    let (_registry, config) = tanto_testkit::busybox_registry(dir.path()).expect("a registry with busybox");
     // a run dir of this test's own (the engine mounts a tmpfs there unless it is one)
     let run = RunDir(tempfile::Builder::new().prefix("tanto-crash-test-").tempdir_in("/run").unwrap().keep());
     let state = dir.path().join("state");

@@ -19,10 +19,7 @@ fn workspace() -> PathBuf {
 
 fn sdk_sees_exec_registry_and_argument_errors_apart() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = tanto_testkit::Registry::start(&dir.path().join("registry")).expect("starting docker-registry");
-    tanto_testkit::publish_busybox(&registry.address()).expect("pushing busybox");
-    let config = dir.path().join("engine.toml");
-    tanto_testkit::write_engine_config(&config, &registry.address()).unwrap();
+    let (_registry, config) = tanto_testkit::busybox_registry(dir.path()).expect("a registry with busybox");
     let python = tanto_testkit::prereq::python_with("dagger").unwrap();
     let out = Command::new(python)
         .arg(workspace().join("crates/tanto-cli/tests/sdk_errors.py"))

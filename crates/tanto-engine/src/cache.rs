@@ -132,6 +132,39 @@ impl GcSettings {
     }
 }
 
+/// The store's prune policy for the engine's limits (the automatic GC's, and
+/// `prune(useDefaultPolicy: true)`'s).
+pub fn store_policy(c: &CachePolicy) -> PrunePolicy {
+    let b = |v: i64| v.max(0) as u64;
+    PrunePolicy {
+        reserved: b(c.reserved_space),
+        max_used: Some(b(c.max_used_space)),
+        min_free: Some(b(c.min_free_space)),
+        target: Some(b(c.target_space)),
+    }
+}
+
+/// A size as `docker` prints one: decimal units, three significant digits
+/// (`0B`, `512B`, `1.23MB`, `20GB`); [`DiskSpace::parse`] reads it back.
+pub fn format_size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 999.5 && unit < UNITS.len() - 1 {
+        v /= 1000.0;
+        unit += 1;
+    }
+    let text = if unit == 0 || v >= 99.95 {
+        format!("{v:.0}")
+    } else if v >= 9.995 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    };
+    let text = if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.') } else { &text };
+    format!("{text}{}", UNITS[unit])
+}
+
 /// Builds the store policy for a prune request.
 pub fn prune_policy(req: &PruneRequest, defaults: &CachePolicy, total: u64) -> Result<PrunePolicy, String> {
     let arg = |name: &str, v: &str| -> Result<Option<u64>, String> {
@@ -146,13 +179,13 @@ pub fn prune_policy(req: &PruneRequest, defaults: &CachePolicy, total: u64) -> R
         arg("minFreeSpace", &req.min_free_space)?,
         arg("targetSpace", &req.target_space)?,
     );
-    let d = |v: i64| Some(v.max(0) as u64);
     Ok(if req.use_default_policy {
+        let d = store_policy(defaults);
         PrunePolicy {
-            reserved: reserved.or(d(defaults.reserved_space)).unwrap_or(0),
-            max_used: max_used.or(d(defaults.max_used_space)),
-            min_free: min_free.or(d(defaults.min_free_space)),
-            target: target.or(d(defaults.target_space)),
+            reserved: reserved.unwrap_or(d.reserved),
+            max_used: max_used.or(d.max_used),
+            min_free: min_free.or(d.min_free),
+            target: target.or(d.target),
         }
     } else {
         PrunePolicy { reserved: reserved.unwrap_or(0), max_used, min_free, target }
@@ -232,7 +265,7 @@ impl EngineBackend {
         let total = self.disk_total();
         let policy = prune_policy(req, &self.do_cache_policy(), total).map_err(EngineError::input)?;
         let store = self.worker().store.clone();
-        let report = crate::worker::blocking(move || Ok(store.prune(&policy)?)).await?;
+        let report = crate::worker::blocking(move || Ok(crate::gc::prune_exclusive(&store, &policy)?)).await?;
         tracing::info!(
             records = report.records,
             snapshots = report.snapshots,
@@ -288,6 +321,29 @@ mod tests {
                 (Err(e), Err(w)) => assert!(e.contains(w), "{input}: {e}"),
                 (got, want) => panic!("{input}: got {got:?}, want {want:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn sizes_print_as_docker_prints_them_and_parse_back() {
+        // (bytes, printed)
+        let cases = [
+            (0, "0B"),
+            (512, "512B"),
+            (999, "999B"),
+            (1000, "1kB"),
+            (1_234_567, "1.23MB"),
+            (12_345_678, "12.3MB"),
+            (123_456_789, "123MB"),
+            (999_999_999, "1GB"),
+            (1_200_000_000, "1.2GB"),
+            (20_000_000_000_000, "20TB"),
+        ];
+        for (bytes, want) in cases {
+            let got = format_size(bytes);
+            assert_eq!(got, want, "{bytes}");
+            let DiskSpace::Bytes(back) = DiskSpace::parse(&got).unwrap() else { panic!("{got}: not bytes") };
+            assert!(back.abs_diff(bytes) * 200 <= bytes.max(1), "{got} reads back as {back}, not about {bytes}");
         }
     }
 

@@ -18,6 +18,7 @@ mod copyinc;
 mod docker_api;
 mod exec_setup;
 mod export;
+pub mod gc;
 mod host;
 mod image;
 mod image_config;
@@ -148,6 +149,18 @@ pub struct Engine {
     pub server: server::ServerSettings,
 }
 
+/// The engine config of `options` (its file, else `TANTO_CONFIG` or the
+/// default location) and the file it came from.
+pub(crate) fn load_config(
+    options: &EngineOptions,
+) -> Result<(tanto_oci::config::EngineConfig, Option<PathBuf>), EngineError> {
+    let (config, path) = match &options.config {
+        Some(p) => (tanto_oci::config::EngineConfig::load(p), Some(p.clone())),
+        None => tanto_oci::config::EngineConfig::load_default().map(|(c, p)| (Ok(c), p))?,
+    };
+    Ok((config?, path))
+}
+
 impl Engine {
     pub async fn start(options: EngineOptions) -> Result<Arc<Engine>, EngineError> {
         if !is_root() {
@@ -155,11 +168,7 @@ impl Engine {
                 "tanto needs to run as root for now (it mounts overlayfs and runs containers); rootless mode is planned",
             ));
         }
-        let (config, config_path) = match &options.config {
-            Some(p) => (tanto_oci::config::EngineConfig::load(p), Some(p.clone())),
-            None => tanto_oci::config::EngineConfig::load_default().map(|(c, p)| (Ok(c), p))?,
-        };
-        let config = config?;
+        let (config, config_path) = load_config(&options)?;
         if let Some(p) = &config_path {
             tracing::debug!(path = %p.display(), "engine config");
         }
@@ -216,6 +225,7 @@ impl Engine {
         };
         let secrets = Arc::new(secrets::Secrets::new(options.workdir.clone(), secret_key));
         let progress = progress::Progress::new(options.quiet);
+        let store_for_gc = store.clone();
         let worker = Arc::new(Worker {
             active: Default::default(),
             store,
@@ -228,11 +238,13 @@ impl Engine {
             cdi_spec_dirs,
             nested: Default::default(),
             max_request_bytes: server.max_request_bytes,
+            gc: gc::Gc::new(Arc::new(store_for_gc), gc.clone(), gc::CHECK_INTERVAL),
         });
         let solver = Solver::new(worker);
         services.set_solver(&solver);
         let p = progress.clone();
         solver.subscribe(Arc::new(move |e| p.on_event(e)));
+        solver.worker().gc.poke(); // once at start, in the background
         let backend = Arc::new(EngineBackend::new(solver.clone(), options.workdir.clone()).with_gc(gc));
         let api = tanto_api::Api::new(tanto_contract::Engine::new(backend), Arc::new(tanto_api::Objects::default()));
         // Execs with `experimentalPrivilegedNesting` get sessions of this API.
@@ -247,6 +259,7 @@ impl Engine {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         let worker = self.solver.worker();
+        worker.gc.idle(std::time::Duration::from_secs(10)).await;
         worker.services.shutdown().await;
         if let Err(e) = worker.executor.teardown_network().await {
             tracing::warn!(error = %e, "removing the engine's network failed");

@@ -46,6 +46,8 @@ pub struct Worker {
     pub nested: std::sync::OnceLock<Arc<dyn tanto_contract::NestedSessions>>,
     /// The request body limit of nested sessions.
     pub max_request_bytes: usize,
+    /// Automatic GC, poked after each recorded result.
+    pub(crate) gc: Arc<crate::gc::Gc>,
 }
 
 fn out_of(rec: CacheRecord, leases: Vec<SnapshotLease>) -> Output {
@@ -117,6 +119,8 @@ impl tanto_solver::Worker for Worker {
             if let Err(e) = blocking(move || Ok(store.describe(&key, kind, &label, &blobs)?)).await {
                 tracing::warn!(error = %e, "describing a cache record failed");
             }
+            // recorded (and held by this step): the cache may be over its budget now
+            self.gc.poke();
         }
         res.map_err(Arc::new)
     }

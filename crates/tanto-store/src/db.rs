@@ -44,6 +44,12 @@ pub(crate) fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
+/// Milliseconds since the epoch: a record's last use, so that pruning finds
+/// the least recently used of records used within the same second.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
 /// Output of a finished process, as recorded (already scrubbed of secrets).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExecMeta {
@@ -74,6 +80,7 @@ impl Store {
     /// leaves them (and their chains) alone until the leases drop. The leases
     /// are taken first and the snapshots checked after, so a prune that ran
     /// in between gives `None`, never a lease on a snapshot that is gone.
+    /// The records of exactly these outputs count as used now.
     pub fn hold(&self, ids: &[SnapshotId]) -> Result<Option<Vec<SnapshotLease>>, StoreError> {
         let leases = ids.iter().map(|id| self.lease(*id)).collect::<Result<Vec<_>, _>>()?;
         let db = self.inner.db.lock();
@@ -85,6 +92,12 @@ impl Store {
                 return Ok(None);
             }
         }
+        // A use, as a lookup is: pruning goes least recently used first.
+        let ids: Vec<i64> = ids.iter().map(|s| s.0).collect();
+        db.execute(
+            "UPDATE cache SET last_used = ?2, used_ms = ?3 WHERE outputs = ?1",
+            params![serde_json::to_string(&ids).expect("ids encode"), now(), now_ms()],
+        )?;
         drop(db);
         Ok(Some(leases))
     }
@@ -114,7 +127,7 @@ impl Store {
                 return Ok(None);
             }
         }
-        db.execute("UPDATE cache SET last_used = ?2 WHERE key = ?1", params![key, now()])?;
+        db.execute("UPDATE cache SET last_used = ?2, used_ms = ?3 WHERE key = ?1", params![key, now(), now_ms()])?;
         Ok(Some(CacheRecord {
             outputs: ids.into_iter().map(SnapshotId).collect(),
             meta: exit_code.map(|exit_code| ExecMeta {
@@ -148,8 +161,8 @@ impl Store {
         let t = now();
         let meta = rec.meta.as_ref();
         tx.execute(
-            "INSERT OR REPLACE INTO cache (key, outputs, exit_code, stdout, stderr, combined, created, last_used)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+            "INSERT OR REPLACE INTO cache (key, outputs, exit_code, stdout, stderr, combined, created, last_used, used_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
             params![
                 key,
                 serde_json::to_string(&ids).expect("ids encode"),
@@ -157,7 +170,8 @@ impl Store {
                 meta.map(|m| &m.stdout),
                 meta.map(|m| &m.stderr),
                 meta.map(|m| &m.combined),
-                t
+                t,
+                now_ms()
             ],
         )?;
         tx.commit()?;

@@ -10,6 +10,8 @@
 //! The holder unlinks the lock file before closing it; a waiter that then
 //! gets the lock on the unlinked file sees that the path no longer names its
 //! file and tries again, so exactly one process holds a key's lease at a time.
+//! The GC lease (`locks/gc`) works the same way: one prune at a time per
+//! state directory.
 
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
@@ -42,22 +44,32 @@ impl Store {
                 source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "a lease key must be a digest"),
             });
         }
-        let path = self.inner.root.join("locks").join(name);
-        loop {
-            let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(io_err(&path))?;
-            match flock(&file, FlockOperation::NonBlockingLockExclusive) {
-                Ok(()) => {}
-                Err(rustix::io::Errno::WOULDBLOCK) => return Ok(None),
-                Err(e) => return Err(io_err(&path)(e.into())),
-            }
-            let ours = file.metadata().map_err(io_err(&path))?.ino();
-            match std::fs::metadata(&path) {
-                Ok(m) if m.ino() == ours => return Ok(Some(Lease { path, _file: file })),
-                // The previous holder removed the file as we locked it: take the new one.
-                Ok(_) => continue,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io_err(&path)(e)),
-            }
+        try_lock(self.inner.root.join("locks").join(name))
+    }
+
+    /// Takes the state directory's GC lease if no other process holds it:
+    /// one prune at a time per state directory, across engine processes.
+    pub fn try_gc_lease(&self) -> Result<Option<Lease>, StoreError> {
+        try_lock(self.inner.root.join("locks").join("gc"))
+    }
+}
+
+/// An exclusive `flock` on `path` (created if needed) unless another holder has it.
+fn try_lock(path: PathBuf) -> Result<Option<Lease>, StoreError> {
+    loop {
+        let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(io_err(&path))?;
+        match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::WOULDBLOCK) => return Ok(None),
+            Err(e) => return Err(io_err(&path)(e.into())),
+        }
+        let ours = file.metadata().map_err(io_err(&path))?.ino();
+        match std::fs::metadata(&path) {
+            Ok(m) if m.ino() == ours => return Ok(Some(Lease { path, _file: file })),
+            // The previous holder removed the file as we locked it: take the new one.
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_err(&path)(e)),
         }
     }
 }
@@ -82,5 +94,9 @@ mod tests {
         assert!(b.try_lease(&key).unwrap().is_some(), "free again once dropped");
         assert!(!tmp.path().join("locks").join("ab".repeat(32)).exists(), "lock files are removed");
         assert!(a.try_lease("../../etc/passwd").is_err(), "keys are digests, never paths");
+        let gc = a.try_gc_lease().unwrap().expect("no gc running");
+        assert!(b.try_gc_lease().unwrap().is_none(), "one gc per state dir");
+        drop(gc);
+        assert!(b.try_gc_lease().unwrap().is_some(), "free again once dropped");
     }
 }

@@ -42,7 +42,9 @@ mod volume;
 pub use copymemo::CopyBase;
 pub use db::{CacheRecord, ExecMeta};
 pub use lease::Lease;
-pub use prune::{disk_space, disk_usage, ListedRecord, PrunePolicy, PruneReport, SnapshotLease};
+pub use prune::{
+    disk_space, disk_usage, KindSpace, ListedRecord, PrunePolicy, PruneReport, SnapshotLease, SpaceReport,
+};
 pub use snapshot::{Prepared, SnapshotId, View};
 pub use upload::UploadRecord;
 pub use volume::VolumeLease;

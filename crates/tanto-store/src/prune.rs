@@ -12,14 +12,16 @@
 //!   of `leases` named by holder (`pid:starttime/instance`); rows of dead
 //!   processes are ignored and removed.
 //! - Pruning ([`Store::prune`]) removes records that are not in use, least
-//!   recently used first, until the policy is met, then every committed
+//!   recently used first, until the policy is met (and stops before a record
+//!   whose removal would take the cache below the reserved floor), then every committed
 //!   snapshot no record needs any more (not an output, not under another
 //!   snapshot, not in use), upload records over removed snapshots, and the
 //!   blobs only removed records owned. Rows go in one transaction first; the
 //!   files after it commits, so a crash leaves at worst directories without a
 //!   row, which the next [`Store::open`] removes. Cache volumes are not touched.
 //!
-//! Files: `prune/lease.rs` (snapshot leases), `prune/usage.rs` (sizes).
+//! Files: `prune/lease.rs` (snapshot leases), `prune/usage.rs` (sizes: the
+//! cache's usage as prune counts it, cheaply, and where the space goes).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -42,6 +44,8 @@ const COLUMNS: &[(&str, &str, &str)] = &[
     ("cache", "description", "TEXT NOT NULL DEFAULT ''"),
     ("cache", "blobs", "TEXT NOT NULL DEFAULT '[]'"),
     ("snapshots", "size", "INTEGER"),
+    // last use in milliseconds (`last_used` is in seconds)
+    ("cache", "used_ms", "INTEGER"),
 ];
 
 pub(crate) fn init(conn: &Connection) -> Result<(), rusqlite::Error> {
@@ -61,6 +65,8 @@ pub(crate) fn init(conn: &Connection) -> Result<(), rusqlite::Error> {
             }
         }
     }
+    // records by outputs: `hold` marks them used
+    conn.execute_batch("CREATE INDEX IF NOT EXISTS cache_outputs ON cache (outputs)")?;
     Ok(())
 }
 
@@ -157,6 +163,8 @@ struct Rec {
     description: String,
     created: i64,
     last_used: i64,
+    /// Last use in milliseconds: the order of pruning.
+    used_ms: i64,
 }
 
 struct Snap {
@@ -170,7 +178,7 @@ impl Model {
         let mut records = BTreeMap::new();
         {
             let mut stmt =
-                db.prepare("SELECT key, outputs, blobs, kind, description, created, last_used FROM cache")?;
+                db.prepare("SELECT key, outputs, blobs, kind, description, created, last_used, COALESCE(used_ms, last_used * 1000) FROM cache")?;
             let rows = stmt.query_map([], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
@@ -180,10 +188,11 @@ impl Model {
                     r.get::<_, String>(4)?,
                     r.get::<_, i64>(5)?,
                     r.get::<_, i64>(6)?,
+                    r.get::<_, i64>(7)?,
                 ))
             })?;
             for row in rows {
-                let (key, outputs, blobs, kind, description, created, last_used) = row?;
+                let (key, outputs, blobs, kind, description, created, last_used, used_ms) = row?;
                 records.insert(
                     key,
                     Rec {
@@ -193,6 +202,7 @@ impl Model {
                         description,
                         created,
                         last_used,
+                        used_ms,
                     },
                 );
             }
@@ -270,6 +280,59 @@ impl Model {
     }
 }
 
+/// What removing record `r` would free: its outputs nothing else needs, the
+/// snapshots below them that nothing else needs then, and the blobs only it
+/// owns.
+fn freed_by(
+    r: &Rec,
+    m: &Model,
+    refs: &HashMap<i64, usize>,
+    blob_refs: &HashMap<String, usize>,
+    layer_digests: &HashSet<String>,
+    blob_size: &dyn Fn(&String) -> u64,
+) -> u64 {
+    let mut released: HashMap<i64, usize> = HashMap::new();
+    let mut free_now = Vec::new();
+    let mut total = 0;
+    let gone = |id: i64, released: &HashMap<i64, usize>| {
+        m.snaps.get(&id).is_some_and(|s| s.committed)
+            && !m.in_use.contains(&id)
+            && refs.get(&id).copied().unwrap_or(0) <= released.get(&id).copied().unwrap_or(0)
+    };
+    for o in &r.outputs {
+        *released.entry(*o).or_default() += 1;
+    }
+    for o in &r.outputs {
+        if gone(*o, &released) && !free_now.contains(o) {
+            free_now.push(*o);
+        }
+    }
+    let mut seen = HashSet::new();
+    while let Some(id) = free_now.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        let s = &m.snaps[&id];
+        total += s.size;
+        if let Some(p) = s.parent {
+            *released.entry(p).or_default() += 1;
+            if gone(p, &released) {
+                free_now.push(p);
+            }
+        }
+    }
+    let mut own: HashMap<&String, usize> = HashMap::new();
+    for b in &r.blobs {
+        *own.entry(b).or_default() += 1;
+    }
+    for (b, n) in own {
+        if blob_refs.get(b).copied().unwrap_or(0) <= n && !layer_digests.contains(b) {
+            total += blob_size(b);
+        }
+    }
+    total
+}
+
 impl Store {
     /// Records what made the result under `key` (shown by [`Store::cache_entries`])
     /// and the blobs it owns (removed with it by [`Store::prune`]).
@@ -290,35 +353,29 @@ impl Store {
             Model::read(&db)?
         };
         let blob_sizes = self.blob_sizes(model.records.values().flat_map(|r| r.blobs.iter()));
-        let mut out: Vec<ListedRecord> = model
+        let mut out: Vec<(i64, ListedRecord)> = model
             .records
             .iter()
-            .map(|(key, r)| ListedRecord {
-                key: key.clone(),
-                kind: r.kind.clone(),
-                description: r.description.clone(),
-                outputs: r.outputs.iter().map(|o| SnapshotId(*o)).collect(),
-                blobs: r.blobs.clone(),
-                size: r.outputs.iter().filter_map(|o| model.snaps.get(o)).map(|s| s.size).sum::<u64>()
-                    + r.blobs.iter().map(|b| blob_sizes.get(b).copied().unwrap_or(0)).sum::<u64>(),
-                created: r.created,
-                last_used: r.last_used,
-                in_use: model.record_in_use(r),
+            .map(|(key, r)| {
+                (
+                    r.used_ms,
+                    ListedRecord {
+                        key: key.clone(),
+                        kind: r.kind.clone(),
+                        description: r.description.clone(),
+                        outputs: r.outputs.iter().map(|o| SnapshotId(*o)).collect(),
+                        blobs: r.blobs.clone(),
+                        size: r.outputs.iter().filter_map(|o| model.snaps.get(o)).map(|s| s.size).sum::<u64>()
+                            + r.blobs.iter().map(|b| blob_sizes.get(b).copied().unwrap_or(0)).sum::<u64>(),
+                        created: r.created,
+                        last_used: r.last_used,
+                        in_use: model.record_in_use(r),
+                    },
+                )
             })
             .collect();
-        out.sort_by(|a, b| (a.last_used, a.created, &a.key).cmp(&(b.last_used, b.created, &b.key)));
-        Ok(out)
-    }
-
-    /// Disk space the cache uses: committed snapshots and the blobs records
-    /// and layer blobs own.
-    pub fn cache_usage(&self) -> Result<u64, StoreError> {
-        self.measure_snapshots()?;
-        let model = {
-            let db = self.inner.db.lock();
-            Model::read(&db)?
-        };
-        Ok(self.usage_of(&model))
+        out.sort_by(|(a_ms, a), (b_ms, b)| (a_ms, a.created, &a.key).cmp(&(b_ms, b.created, &b.key)));
+        Ok(out.into_iter().map(|(_, r)| r).collect())
     }
 
     fn usage_of(&self, model: &Model) -> u64 {
@@ -354,49 +411,75 @@ impl Store {
                 .records
                 .iter()
                 .filter(|(_, r)| !m.record_in_use(r))
-                .map(|(k, r)| (r.last_used, r.created, k.clone()))
+                .map(|(k, r)| (r.used_ms, r.created, k.clone()))
                 .collect();
             candidates.sort();
             let mut gone_records: Vec<String> = Vec::new();
             let mut gone_snaps: Vec<i64> = Vec::new();
             let mut owned_blobs: BTreeSet<String> = BTreeSet::new();
             let mut candidates = candidates.into_iter();
-            // Unreferenced snapshots first (left by records removed earlier), then records.
+            // What needs each snapshot (records' outputs, snapshots over it)
+            // and each owned blob, counted once and kept as things go: a
+            // prune is linear in the records, not quadratic.
+            let mut refs: HashMap<i64, usize> = HashMap::new();
+            for o in m.records.values().flat_map(|r| r.outputs.iter()) {
+                *refs.entry(*o).or_default() += 1;
+            }
+            for p in m.snaps.values().filter_map(|s| s.parent) {
+                *refs.entry(p).or_default() += 1;
+            }
+            let mut blob_refs: HashMap<String, usize> = HashMap::new();
+            for b in m.records.values().flat_map(|r| r.blobs.iter()) {
+                *blob_refs.entry(b.clone()).or_default() += 1;
+            }
+            let layer_digests: HashSet<String> = m.layer_blobs.iter().map(|(_, d)| d.clone()).collect();
+            let unneeded = |id: i64, snaps: &HashMap<i64, Snap>, refs: &HashMap<i64, usize>| {
+                snaps.get(&id).is_some_and(|s| s.committed)
+                    && !m.in_use.contains(&id)
+                    && refs.get(&id).copied().unwrap_or(0) == 0
+            };
+            let release = |id: i64, refs: &mut HashMap<i64, usize>| {
+                if let Some(n) = refs.get_mut(&id) {
+                    *n = n.saturating_sub(1);
+                }
+            };
+            // Snapshots no one needs (left by records removed earlier), then
+            // records, least recently used first; children before parents.
+            let mut free_now: Vec<i64> = m.snaps.keys().copied().filter(|id| unneeded(*id, &m.snaps, &refs)).collect();
             loop {
-                // Collect snapshots no one needs any more, children before parents.
-                loop {
-                    let needed: HashSet<i64> = m
-                        .records
-                        .values()
-                        .flat_map(|r| r.outputs.iter().copied())
-                        .chain(m.snaps.values().filter_map(|s| s.parent))
-                        .chain(m.in_use.iter().copied())
-                        .collect();
-                    let free_now: Vec<i64> = m
-                        .snaps
-                        .iter()
-                        .filter(|(id, s)| s.committed && !needed.contains(id))
-                        .map(|(id, _)| *id)
-                        .collect();
-                    if free_now.is_empty() {
-                        break;
-                    }
-                    for id in free_now {
-                        let s = m.snaps.remove(&id).expect("listed above");
-                        used = used.saturating_sub(s.size);
-                        report.freed += s.size;
-                        gone_snaps.push(id);
+                while let Some(id) = free_now.pop() {
+                    let Some(s) = m.snaps.remove(&id) else { continue };
+                    used = used.saturating_sub(s.size);
+                    report.freed += s.size;
+                    gone_snaps.push(id);
+                    if let Some(p) = s.parent {
+                        release(p, &mut refs);
+                        if unneeded(p, &m.snaps, &refs) {
+                            free_now.push(p);
+                        }
                     }
                 }
                 if used <= limit {
                     break;
                 }
                 let Some((_, _, key)) = candidates.next() else { break };
+                // Never below the reserved floor: the most recent records stay.
+                let frees = freed_by(&m.records[&key], &m, &refs, &blob_refs, &layer_digests, &blob_size);
+                if used.saturating_sub(frees) < policy.reserved {
+                    break;
+                }
                 let r = m.records.remove(&key).expect("candidates are records");
+                for o in &r.outputs {
+                    release(*o, &mut refs);
+                    if unneeded(*o, &m.snaps, &refs) && !free_now.contains(o) {
+                        free_now.push(*o);
+                    }
+                }
                 // Blobs leave the count once no remaining record owns them.
                 for b in &r.blobs {
-                    let still = m.records.values().any(|o| o.blobs.contains(b)) || owned_blobs.contains(b);
-                    if !still && !m.layer_blobs.iter().any(|(_, d)| d == b) {
+                    let n = blob_refs.get_mut(b).expect("counted above");
+                    *n -= 1;
+                    if *n == 0 && !layer_digests.contains(b) {
                         let n = blob_size(b);
                         used = used.saturating_sub(n);
                         report.freed += n;
@@ -503,7 +586,7 @@ mod usage;
 use lease::holder_alive;
 pub(crate) use lease::Leases;
 pub use lease::SnapshotLease;
-pub use usage::{disk_space, disk_usage};
+pub use usage::{disk_space, disk_usage, KindSpace, SpaceReport};
 use usage::{file_size, free_space};
 
 #[cfg(test)]

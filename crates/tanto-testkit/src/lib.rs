@@ -58,6 +58,18 @@ impl PublishedBusybox {
     }
 }
 
+/// A docker-registry in `dir/registry` with busybox pushed to it
+/// ([`publish_busybox`]) and an engine config at `dir/engine.toml` mirroring
+/// docker.io to it ([`write_engine_config`]): the set-up of tests that run
+/// the `tanto` binary. Returns the registry (stopped on drop) and the config's path.
+pub fn busybox_registry(dir: &std::path::Path) -> anyhow::Result<(Registry, std::path::PathBuf)> {
+    let registry = Registry::start(&dir.join("registry"))?;
+    publish_busybox(&registry.address())?;
+    let config = dir.join("engine.toml");
+    write_engine_config(&config, &registry.address())?;
+    Ok((registry, config))
+}
+
 /// Builds busybox and pushes it to `addr` as `library/busybox:1.36` (the
 /// host's image) and `:latest` — a multi-platform index of the host's image
 /// and the arm64 one when Debian's arm64 busybox is there (see

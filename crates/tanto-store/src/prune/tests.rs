@@ -16,6 +16,8 @@ fn policy_limits() {
         (p(0, None, Some(20 * G), None), 10 * G, 15 * G, Some(5 * G)),
         (p(0, None, Some(20 * G), None), 10 * G, 25 * G, None),
         (p(0, Some(100 * G), Some(20 * G), None), 10 * G, 18 * G, Some(8 * G)),
+        // a disk full of other files: down to the reserved floor, never below
+        (p(3 * G, Some(100 * G), Some(20 * G), None), 5 * G, 0, Some(3 * G)),
     ];
     for (i, (policy, used, free, want)) in cases.into_iter().enumerate() {
         assert_eq!(policy.limit(used, free), want, "case {i}: {policy:?} used={used} free={free}");
@@ -32,7 +34,12 @@ fn snap(store: &Store, key: &str, parent: Option<SnapshotId>, len: usize) -> Sna
 }
 
 fn set_used(store: &Store, key: &str, t: i64) {
-    store.inner.db.lock().execute("UPDATE cache SET last_used = ?2 WHERE key = ?1", params![key, t]).unwrap();
+    store
+        .inner
+        .db
+        .lock()
+        .execute("UPDATE cache SET last_used = ?2, used_ms = ?2 * 1000 WHERE key = ?1", params![key, t])
+        .unwrap();
 }
 
 fn keys(store: &Store) -> Vec<String> {
@@ -113,4 +120,85 @@ fn directories_left_by_an_interrupted_prune_are_removed_at_open() {
     drop(store);
     let store = Store::open(tmp.path()).unwrap();
     assert!(!store.snapshot_dir(s).exists());
+}
+
+#[test]
+fn usage_and_space_by_kind_count_each_snapshot_and_blob_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    let base = snap(&store, "base", None, 64 << 10);
+    let top = snap(&store, "top", Some(base), 32 << 10);
+    // a second record with the same output: counted once
+    store.commit("same", &CacheRecord { outputs: vec![top], meta: None }).unwrap();
+    let blob = format!("sha256:{}", "b".repeat(64));
+    let loose = format!("sha256:{}", "c".repeat(64));
+    std::fs::write(store.blob_path(&blob), vec![1u8; 16 << 10]).unwrap();
+    std::fs::write(store.blob_path(&loose), vec![1u8; 8 << 10]).unwrap();
+    store.describe("base", "image-layer", "pull", std::slice::from_ref(&blob)).unwrap();
+    store.describe("top", "exec", "run", &[]).unwrap();
+    std::fs::create_dir_all(tmp.path().join("volumes/v")).unwrap();
+    std::fs::write(tmp.path().join("volumes/v/f"), vec![0u8; 4 << 10]).unwrap();
+
+    let size = |id: SnapshotId| disk_usage(&store.snapshot_dir(id));
+    let file = |d: &str| file_size(&store.blob_path(d));
+    let used = store.cache_usage().unwrap();
+    assert_eq!(used, size(base) + size(top) + file(&blob), "snapshots and owned blobs");
+    let _lease = store.lease(top).unwrap();
+    let space = store.space().unwrap();
+    // (kind, records, bytes, in use): records in key order, `same` before
+    // `top`, so `same` counts their shared snapshot
+    let cases = [("exec", 1, 0, 1), ("image-layer", 1, size(base) + file(&blob), 1), ("other", 1, size(top), 1)];
+    for (kind, records, bytes, in_use) in cases {
+        let k = &space.kinds[kind];
+        assert_eq!((k.records, k.bytes, k.in_use), (records, bytes, in_use), "{kind}: {k:?}");
+    }
+    assert_eq!(space.kinds.len(), cases.len(), "{space:?}");
+    assert_eq!(space.blobs, file(&loose), "only the blob no record owns");
+    assert_eq!(space.lower_snapshots, 0, "`base` is an output");
+    assert!(space.volumes >= 4 << 10, "{space:?}");
+    assert_eq!(space.cache, used);
+    assert_eq!(space.total, used + file(&loose) + space.volumes);
+    let r = store.prune(&PrunePolicy::default()).unwrap();
+    assert_eq!(r.before, used, "prune counts what cache_usage counts");
+}
+
+#[test]
+fn holding_a_remembered_result_counts_as_a_use() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    let a = snap(&store, "a", None, 10);
+    snap(&store, "b", None, 10);
+    set_used(&store, "a", 10);
+    set_used(&store, "b", 20);
+    assert_eq!(keys(&store), ["a", "b"]);
+    // (what is used, order after)
+    drop(store.hold(&[a]).unwrap().expect("committed"));
+    assert_eq!(keys(&store), ["b", "a"], "`a` is the most recently used now");
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    assert!(store.lookup("b").unwrap().is_some());
+    assert_eq!(keys(&store), ["a", "b"], "a lookup is a use too");
+}
+
+#[test]
+fn pruning_stops_at_the_reserved_floor() {
+    // (floor: the usage less one record's size plus this, records left): the
+    // limit is the floor (a "full disk"); a record whose removal would go
+    // below it stays, and so do the more recent ones
+    let cases: [(i64, &[&str]); 2] = [(-100, &["b", "c"]), (100, &["a", "b", "c"])];
+    for (delta, left) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        for (i, k) in ["a", "b", "c"].into_iter().enumerate() {
+            snap(&store, k, None, 64 << 10);
+            set_used(&store, k, 10 + i as i64);
+        }
+        let used = store.cache_usage().unwrap();
+        let one = store.cache_entries().unwrap()[0].size;
+        let reserved = (used - one).saturating_add_signed(delta);
+        let policy = PrunePolicy { reserved, max_used: Some(0), min_free: None, target: None };
+        assert_eq!(policy.limit(used, u64::MAX), Some(reserved));
+        let r = store.prune(&policy).unwrap();
+        assert!(r.after >= reserved, "{r:?} used={used} reserved={reserved}");
+        assert_eq!(keys(&store), left, "floor {reserved} of {used}");
+    }
 }

@@ -1,7 +1,7 @@
 //! Sizes: disk usage of snapshot trees (measured once: a committed snapshot
 //! never changes) and blobs, and the free space of the state directory.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -66,5 +66,104 @@ impl Store {
 
     pub(super) fn blob_sizes<'a>(&self, digests: impl IntoIterator<Item = &'a String>) -> HashMap<String, u64> {
         digests.into_iter().map(|d| (d.clone(), file_size(&self.blob_path(d)))).collect()
+    }
+}
+
+/// Where the state directory's space goes (`tanto du`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SpaceReport {
+    /// Cache records by kind (`exec`, `image-layer`, `file`, `local`, `http`,
+    /// `git`, `kept`; `other` when unknown): each snapshot and owned blob
+    /// counted once, for the first record (by key) that has it.
+    pub kinds: std::collections::BTreeMap<String, KindSpace>,
+    /// Committed snapshots no record outputs (the lower layers of others).
+    pub lower_snapshots: u64,
+    /// Blob files no record owns (layer blobs made for exports, manifests, configs).
+    pub blobs: u64,
+    /// Cache volumes (never pruned).
+    pub volumes: u64,
+    /// What the `[gc]` policy counts and pruning frees: committed snapshots
+    /// and the blobs records and layer blobs own.
+    pub cache: u64,
+    /// Everything above.
+    pub total: u64,
+}
+
+/// The records of one kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct KindSpace {
+    pub records: usize,
+    pub bytes: u64,
+    /// Records a running step uses (pruning leaves them).
+    pub in_use: usize,
+}
+
+impl Store {
+    /// Disk space the cache uses: committed snapshots and the blobs records
+    /// and layer blobs own. Cheap: sizes come from the database (a snapshot
+    /// is measured once, when first counted) and one `stat` per blob; it is
+    /// the figure [`Store::prune`] compares with its policy.
+    pub fn cache_usage(&self) -> Result<u64, StoreError> {
+        self.measure_snapshots()?;
+        let (snaps, blobs) = {
+            let db = self.inner.db.lock();
+            let snaps: i64 =
+                db.query_row("SELECT COALESCE(SUM(size), 0) FROM snapshots WHERE state = 'committed'", [], |r| {
+                    r.get(0)
+                })?;
+            let mut blobs: BTreeSet<String> = BTreeSet::new();
+            let mut stmt = db.prepare("SELECT blobs FROM cache WHERE blobs != '[]'")?;
+            for row in stmt.query_map([], |r| r.get::<_, String>(0))? {
+                blobs.extend(serde_json::from_str::<Vec<String>>(&row?).unwrap_or_default());
+            }
+            let mut stmt = db.prepare("SELECT digest FROM layer_blobs")?;
+            for row in stmt.query_map([], |r| r.get::<_, String>(0))? {
+                blobs.insert(row?);
+            }
+            (snaps.max(0) as u64, blobs)
+        };
+        Ok(snaps + blobs.iter().map(|d| file_size(&self.blob_path(d))).sum::<u64>())
+    }
+
+    /// Where the state directory's space goes, by kind of record.
+    pub fn space(&self) -> Result<SpaceReport, StoreError> {
+        self.measure_snapshots()?;
+        let model = {
+            let db = self.inner.db.lock();
+            super::Model::read(&db)?
+        };
+        let mut out = SpaceReport { cache: self.usage_of(&model), ..Default::default() };
+        let mut seen_snaps: HashSet<i64> = HashSet::new();
+        let mut seen_blobs: HashSet<String> = HashSet::new();
+        for r in model.records.values() {
+            let kind = if r.kind.is_empty() { "other" } else { r.kind.as_str() };
+            let k = out.kinds.entry(kind.to_string()).or_default();
+            k.records += 1;
+            k.in_use += usize::from(model.record_in_use(r));
+            for o in &r.outputs {
+                if let Some(s) = model.snaps.get(o).filter(|s| s.committed && seen_snaps.insert(*o)) {
+                    k.bytes += s.size;
+                }
+            }
+            for b in &r.blobs {
+                if seen_blobs.insert(b.clone()) {
+                    k.bytes += file_size(&self.blob_path(b));
+                }
+            }
+        }
+        out.lower_snapshots =
+            model.snaps.iter().filter(|(id, s)| s.committed && !seen_snaps.contains(id)).map(|(_, s)| s.size).sum();
+        let blob_dir = self.inner.root.join("blobs/sha256");
+        if let Ok(rd) = std::fs::read_dir(&blob_dir) {
+            for e in rd.flatten() {
+                let name = format!("sha256:{}", e.file_name().to_string_lossy());
+                if !seen_blobs.contains(&name) {
+                    out.blobs += file_size(&e.path());
+                }
+            }
+        }
+        out.volumes = disk_usage(&self.inner.root.join("volumes"));
+        out.total = out.kinds.values().map(|k| k.bytes).sum::<u64>() + out.lower_snapshots + out.blobs + out.volumes;
+        Ok(out)
     }
 }

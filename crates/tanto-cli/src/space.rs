@@ -1,0 +1,109 @@
+//! `tanto prune` and `tanto du`: the state directory's cache, without an engine.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+use anyhow::{Context, Result};
+use serde_json::json;
+use tanto_engine::cache::{format_size, DiskSpace};
+use tanto_engine::gc::{prune_state, space_state, PruneScope};
+use tanto_engine::EngineOptions;
+
+#[derive(clap::Args)]
+pub struct PruneArgs {
+    /// Everything no running step holds (default: what the `[gc]` policy says).
+    #[arg(long, conflicts_with = "keep_storage")]
+    all: bool,
+    /// Prune down to SIZE (bytes, `512MB`, `20GiB` or a percentage of the disk).
+    #[arg(long, value_name = "SIZE")]
+    keep_storage: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct DuArgs {
+    /// JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn prune(args: PruneArgs) -> Result<u8> {
+    let scope = match (&args.keep_storage, args.all) {
+        (Some(s), _) => {
+            PruneScope::KeepStorage(DiskSpace::parse(s).map_err(|e| anyhow::anyhow!("`--keep-storage`: {e}"))?)
+        }
+        (None, true) => PruneScope::All,
+        (None, false) => PruneScope::Policy,
+    };
+    let options = EngineOptions::from_env(None)?;
+    let report = tokio::task::spawn_blocking(move || prune_state(&options, scope)).await.context("pruning")??;
+    let text = format!(
+        "Deleted {} records ({} snapshots, {} blobs); the cache went from {} to {}\nTotal reclaimed space: {}\n",
+        report.records,
+        report.snapshots,
+        report.blobs,
+        format_size(report.before),
+        format_size(report.after),
+        format_size(report.freed)
+    );
+    std::io::stdout().write_all(text.as_bytes())?;
+    Ok(0)
+}
+
+pub async fn du(args: DuArgs) -> Result<u8> {
+    let options = EngineOptions::from_env(None)?;
+    let state_dir = options.state_dir.clone();
+    let (space, policy, disk_total, disk_free) =
+        tokio::task::spawn_blocking(move || space_state(&options)).await.context("measuring")??;
+    if args.json {
+        let v = json!({
+            "stateDir": state_dir,
+            "kinds": space.kinds.iter().map(|(k, s)| (k.clone(), json!({
+                "records": s.records, "inUse": s.in_use, "bytes": s.bytes,
+            }))).collect::<serde_json::Map<_, _>>(),
+            "lowerSnapshots": space.lower_snapshots,
+            "blobs": space.blobs,
+            "volumes": space.volumes,
+            "total": space.total,
+            "cache": space.cache,
+            "policy": {
+                "reservedSpace": policy.reserved_space,
+                "maxUsedSpace": policy.max_used_space,
+                "minFreeSpace": policy.min_free_space,
+                "targetSpace": policy.target_space,
+            },
+            "disk": { "total": disk_total, "free": disk_free },
+        });
+        let mut out = serde_json::to_vec_pretty(&v)?;
+        out.push(b'\n');
+        std::io::stdout().write_all(&out)?;
+        return Ok(0);
+    }
+    let mut rows: Vec<(String, String, String, u64)> =
+        space.kinds.iter().map(|(k, s)| (k.clone(), s.records.to_string(), s.in_use.to_string(), s.bytes)).collect();
+    for (name, bytes) in
+        [("lower snapshots", space.lower_snapshots), ("other blobs", space.blobs), ("cache volumes", space.volumes)]
+    {
+        rows.push((name.to_string(), "-".into(), "-".into(), bytes));
+    }
+    let mut t = String::new();
+    writeln!(t, "{:<16} {:>8} {:>7} {:>9}", "KIND", "RECORDS", "IN USE", "SIZE")?;
+    for (name, records, in_use, bytes) in rows {
+        writeln!(t, "{name:<16} {records:>8} {in_use:>7} {:>9}", format_size(bytes))?;
+    }
+    writeln!(t, "{:<16} {:>8} {:>7} {:>9}", "total", "", "", format_size(space.total))?;
+    let size = |v: i64| format_size(v.max(0) as u64);
+    writeln!(t)?;
+    writeln!(t, "State directory: {}", state_dir.display())?;
+    writeln!(t, "Cache (what [gc] counts and prunes): {}", format_size(space.cache))?;
+    writeln!(
+        t,
+        "Policy: reservedSpace {}, maxUsedSpace {}, minFreeSpace {}, targetSpace {}",
+        size(policy.reserved_space),
+        size(policy.max_used_space),
+        size(policy.min_free_space),
+        size(policy.target_space)
+    )?;
+    writeln!(t, "Disk: {} free of {}", format_size(disk_free), format_size(disk_total))?;
+    std::io::stdout().write_all(t.as_bytes())?;
+    Ok(0)
+}

@@ -1,0 +1,116 @@
+//! `tanto du` and `tanto prune` through the real binary on a state dir that
+//! `tanto query` filled: space per kind of record and the policy's limits,
+//! then pruning by the policy (nothing: within it), down to a size, and
+//! everything; what each freed is printed as `docker builder prune` does.
+//! Needs root, docker-registry and busybox-static.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+use tanto_engine::cache::DiskSpace;
+
+tanto_testkit::tests! {
+    // test                                          prerequisites                          kind
+    du_shows_the_space_and_prune_frees_it:           [Root, Registry, Busybox, OciRuntime]  sync;
+}
+
+fn tanto(env: &[(&str, &Path)], args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tanto"));
+    cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("running tanto");
+    {
+        use std::io::Write;
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn ok(out: Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The size printed after `Total reclaimed space: `.
+fn reclaimed(text: &str) -> u64 {
+    let line = text.lines().find_map(|l| l.strip_prefix("Total reclaimed space: ")).unwrap_or_else(|| panic!("{text}"));
+    match DiskSpace::parse(line).unwrap() {
+        DiskSpace::Bytes(b) => b,
+        other => panic!("{line}: {other:?}"),
+    }
+}
+
+fn du_shows_the_space_and_prune_frees_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_registry, config) = tanto_testkit::busybox_registry(dir.path()).expect("a registry with busybox");
+    // a policy the automatic GC never acts on
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}\n[gc]\nreservedSpace = 0\nmaxUsedSpace = \"1TB\"\nminFreeSpace = 0\n"))
+        .unwrap();
+    let (state, run) = (dir.path().join("state"), dir.path().join("run"));
+    let env = [("TANTO_CONFIG", config.as_path()), ("TANTO_STATE_DIR", &state), ("TANTO_RUN_DIR", &run)];
+    for n in 0..3 {
+        let q = format!(
+            r#"{{ container {{ from(address: "busybox") {{ withExec(args: ["sh", "-c", "dd if=/dev/urandom of=/data bs=1048576 count=1 2>/dev/null; echo {n}"]) {{ stdout }} }} }} }}"#
+        );
+        ok(tanto(&env, &["query"], Some(&q)), "query");
+    }
+    let du = |what| -> Value { serde_json::from_str(&ok(tanto(&env, &["du", "--json"], None), what)).unwrap() };
+
+    let before = du("du --json");
+    // (kind, records)
+    for (kind, records) in [("exec", 3), ("image-layer", 1)] {
+        assert_eq!(before["kinds"][kind]["records"], records, "{kind}: {before}");
+    }
+    assert!(before["kinds"]["exec"]["bytes"].as_u64().unwrap() >= 3 << 20, "{before}");
+    let (cache, total) = (before["cache"].as_u64().unwrap(), before["total"].as_u64().unwrap());
+    assert!(cache >= 3 << 20 && total >= cache, "{before}");
+    assert_eq!(before["policy"]["maxUsedSpace"], 1_000_000_000_000u64, "{before}");
+
+    let table = ok(tanto(&env, &["du"], None), "du");
+    eprintln!("{table}");
+    for want in [
+        "KIND",
+        "exec ",
+        "image-layer",
+        "cache volumes",
+        "total",
+        "Policy: reservedSpace 0B, maxUsedSpace 1TB, minFreeSpace 0B",
+    ] {
+        assert!(table.contains(want), "`{want}` in:\n{table}");
+    }
+
+    // (arguments, cache at most after, something freed)
+    // about one step less than there is: a record or two go, not all
+    let keep = cache - 1_500_000;
+    let keep_arg = format!("--keep-storage={keep}");
+    let cases: [(&[&str], u64, bool); 3] =
+        [(&["prune"], cache, false), (&["prune", &keep_arg], keep, true), (&["prune", "--all"], 0, true)];
+    for (args, at_most, frees) in cases {
+        let was = du("du --json")["cache"].as_u64().unwrap();
+        let out = ok(tanto(&env, args, None), &args.join(" "));
+        let now = du("du --json")["cache"].as_u64().unwrap();
+        let freed = reclaimed(&out);
+        assert!(now <= at_most, "{args:?}: the cache is {now} bytes, over {at_most}\n{out}");
+        assert_eq!(freed > 0, frees, "{args:?}: {out}");
+        assert!(freed.abs_diff(was - now) * 100 <= was - now, "{args:?}: printed {freed}, freed {}", was - now);
+        if at_most > 0 {
+            assert!(now > 0, "{args:?}: not everything goes");
+        }
+    }
+    let after = du("du --json");
+    assert_eq!(after["kinds"], serde_json::json!({}), "{after}");
+
+    let bad = tanto(&env, &["prune", "--keep-storage=1XB"], None);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("`--keep-storage`: `1XB` has an unknown unit"), "{bad:?}");
+}
