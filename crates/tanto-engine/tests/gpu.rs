@@ -83,7 +83,7 @@ containerEdits:
   hooks:
   - hookName: createRuntime
     path: /bin/sh
-    args: [sh, -c, "echo createRuntime >> {log}"]
+    args: [sh, -c, "cat > /dev/null; echo createRuntime >> {log}"]
 "#,
         lib = lib.display(),
         log = hook_log.display(),
