@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
+use tanto_engine::progress::ProgressMode;
 use tanto_engine::{Engine, EngineOptions};
 
 mod codegen;
@@ -22,9 +24,9 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 #[derive(Parser)]
 #[command(name = "tanto", version, about = "A programmable, container-native CI/CD engine that speaks Dagger's API")]
 struct Cli {
-    /// How to show progress on stderr: auto, tty, plain or dots (Dagger's
-    /// flag; tanto prints plain lines in every mode for now).
-    #[arg(long, global = true, value_parser = ["auto", "tty", "plain", "dots"])]
+    /// How to show progress on stderr: auto (a live view on a terminal, plain
+    /// lines otherwise and in CI), tty, plain, dots or quiet. Also `TANTO_PROGRESS`.
+    #[arg(long, global = true, value_parser = ["auto", "tty", "plain", "dots", "quiet"])]
     progress: Option<String>,
     #[command(subcommand)]
     command: Command,
@@ -167,8 +169,35 @@ fn find_workdir(args: &[String]) -> Option<PathBuf> {
     None
 }
 
+/// `--progress` when given (`tanto call` reads its own among its arguments).
+static PROGRESS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Sets the progress mode asked for on the command line (first one wins).
+pub fn set_progress(mode: &str) {
+    let _ = PROGRESS.set(mode.to_string());
+}
+
+/// The progress mode: `--progress`, else `TANTO_PROGRESS`, else `auto` — which
+/// is plain for the `session` an SDK starts (its stderr is the SDK's to relay).
+fn progress_mode(session: bool) -> Result<ProgressMode> {
+    let asked = PROGRESS
+        .get()
+        .cloned()
+        .or_else(|| std::env::var("TANTO_PROGRESS").ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "auto".into());
+    if session && asked == "auto" {
+        return Ok(ProgressMode::Plain);
+    }
+    ProgressMode::parse(&asked).map_err(anyhow::Error::msg)
+}
+
 async fn start_engine(workdir: Option<PathBuf>) -> Result<Arc<Engine>> {
-    let options = EngineOptions::from_env(workdir)?;
+    start_engine_as(workdir, false).await
+}
+
+async fn start_engine_as(workdir: Option<PathBuf>, session: bool) -> Result<Arc<Engine>> {
+    let mut options = EngineOptions::from_env(workdir)?;
+    options.progress = progress_mode(session)?;
     Ok(Engine::start(options).await?)
 }
 
@@ -199,7 +228,7 @@ async fn session_end(watch_stdin: bool) {
 }
 
 async fn session(args: Vec<String>) -> Result<u8> {
-    let engine = start_engine(find_workdir(&args)).await?;
+    let engine = start_engine_as(find_workdir(&args), true).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("listening on 127.0.0.1")?;
     let port = listener.local_addr()?.port();
     let token = uuid::Uuid::new_v4().to_string();
@@ -210,6 +239,7 @@ async fn session(args: Vec<String>) -> Result<u8> {
     }
     tanto_engine::server::serve(engine.clone(), listener, token, session_end(true)).await;
     engine.shutdown().await;
+    engine.progress().finish(false);
     Ok(0)
 }
 
@@ -218,12 +248,29 @@ async fn run(workdir: Option<PathBuf>, command: Vec<String>) -> Result<u8> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("listening on 127.0.0.1")?;
     let port = listener.local_addr()?.port();
     let token = uuid::Uuid::new_v4().to_string();
-    let mut child = tokio::process::Command::new(&command[0])
-        .args(&command[1..])
-        .env("DAGGER_SESSION_PORT", port.to_string())
-        .env("DAGGER_SESSION_TOKEN", &token)
-        .spawn()
-        .with_context(|| format!("starting `{}`", command[0]))?;
+    let mut cmd = tokio::process::Command::new(&command[0]);
+    cmd.args(&command[1..]).env("DAGGER_SESSION_PORT", port.to_string()).env("DAGGER_SESSION_TOKEN", &token);
+    // Under the live view the command's output goes through it (above the
+    // view, whole lines), or the two would overwrite each other.
+    let live = engine.progress().mode() == ProgressMode::Tty;
+    let pipe_stdout = live && std::io::stdout().is_terminal();
+    if live {
+        cmd.stderr(std::process::Stdio::piped());
+        if pipe_stdout {
+            cmd.stdout(std::process::Stdio::piped());
+        }
+        if std::env::var_os("PYTHONUNBUFFERED").is_none() {
+            cmd.env("PYTHONUNBUFFERED", "1");
+        }
+    }
+    let mut child = cmd.spawn().with_context(|| format!("starting `{}`", command[0]))?;
+    let mut forwards = Vec::new();
+    if let Some(err) = child.stderr.take() {
+        forwards.push(tokio::spawn(forward_lines(err, engine.progress().clone(), true)));
+    }
+    if let Some(out) = child.stdout.take() {
+        forwards.push(tokio::spawn(forward_lines(out, engine.progress().clone(), false)));
+    }
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(tanto_engine::server::serve(engine.clone(), listener, token, async {
         let _ = done_rx.await;
@@ -235,15 +282,61 @@ async fn run(workdir: Option<PathBuf>, command: Vec<String>) -> Result<u8> {
             child.wait().await?
         }
     };
+    for f in forwards {
+        let _ = f.await;
+    }
     let _ = done_tx.send(());
     let _ = server.await;
     engine.shutdown().await;
+    engine.progress().finish(true);
     use std::os::unix::process::ExitStatusExt;
     Ok(match (status.code(), status.signal()) {
         (Some(c), _) => c as u8,
         (None, Some(sig)) => (128 + sig) as u8,
         _ => 1,
     })
+}
+
+/// Copies a command's output to the terminal through the progress view, a
+/// line at a time (a partial line when it has been waiting for 50 ms).
+async fn forward_lines(
+    mut from: impl tokio::io::AsyncRead + Unpin,
+    progress: tanto_engine::progress::Progress,
+    stderr: bool,
+) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let read = if buf.is_empty() {
+            from.read(&mut chunk).await.map(Some)
+        } else {
+            match tokio::time::timeout(std::time::Duration::from_millis(50), from.read(&mut chunk)).await {
+                Ok(r) => r.map(Some),
+                Err(_) => Ok(None),
+            }
+        };
+        match read {
+            Ok(Some(0)) | Err(_) => break,
+            Ok(Some(n)) => {
+                buf.extend_from_slice(&chunk[..n]);
+                if let Some(end) = buf.iter().rposition(|b| *b == b'\n') {
+                    let rest = buf.split_off(end + 1);
+                    progress.passthrough(stderr, &buf);
+                    buf = rest;
+                }
+            }
+            Ok(None) => {
+                // A prompt or a progress bar without a newline: shown as a line.
+                buf.push(b'\n');
+                progress.passthrough(stderr, &std::mem::take(&mut buf));
+            }
+        }
+    }
+    if !buf.is_empty() {
+        buf.push(b'\n');
+        progress.passthrough(stderr, &buf);
+    }
 }
 
 async fn query(file: Option<PathBuf>, vars: Option<String>, workdir: Option<PathBuf>) -> Result<u8> {
@@ -265,6 +358,7 @@ async fn query(file: Option<PathBuf>, vars: Option<String>, workdir: Option<Path
     let engine = start_engine(workdir).await?;
     let result = engine.execute(tanto_gql::Request { query: text, variables, operation_name: None }).await;
     engine.shutdown().await;
+    engine.progress().finish(true);
     // A long chain of calls nests its answer as deep: printed and dropped without recursion.
     let mut out = tanto_gql::json_to_vec_pretty(&result);
     out.push(b'\n');
@@ -281,6 +375,9 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     init_logging();
+    if let Some(p) = &cli.progress {
+        set_progress(p);
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -78,7 +78,10 @@ pub struct EngineOptions {
     pub runtime: tanto_exec::RuntimeKind,
     /// Engine config file; `None` = `TANTO_CONFIG` or the default location.
     pub config: Option<PathBuf>,
+    /// No progress at all (same as `progress: ProgressMode::Quiet`).
     pub quiet: bool,
+    /// How progress is shown on stderr.
+    pub progress: progress::ProgressMode,
 }
 
 fn is_root() -> bool {
@@ -137,7 +140,15 @@ impl EngineOptions {
                 .map_err(|e| EngineError::environment(format!("cannot read the current directory: {e}")))?,
         };
         let workdir = std::path::absolute(&workdir).unwrap_or(workdir);
-        Ok(EngineOptions { state_dir, run_dir, workdir, runtime, config: None, quiet: false })
+        Ok(EngineOptions {
+            state_dir,
+            run_dir,
+            workdir,
+            runtime,
+            config: None,
+            quiet: false,
+            progress: Default::default(),
+        })
     }
 }
 
@@ -224,7 +235,8 @@ impl Engine {
             worker::blocking(move || Ok(store.secret_key()?)).await?
         };
         let secrets = Arc::new(secrets::Secrets::new(options.workdir.clone(), secret_key));
-        let progress = progress::Progress::new(options.quiet);
+        let progress =
+            progress::Progress::new(if options.quiet { progress::ProgressMode::Quiet } else { options.progress });
         let store_for_gc = store.clone();
         let worker = Arc::new(Worker {
             active: Default::default(),
@@ -252,6 +264,11 @@ impl Engine {
         Ok(Arc::new(Engine { api, solver, options, server }))
     }
 
+    /// The engine's progress view (stderr).
+    pub fn progress(&self) -> &progress::Progress {
+        &self.solver.worker().progress
+    }
+
     /// Waits (briefly) for cancelled containers to be cleaned up before exit.
     pub async fn shutdown(&self) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -264,6 +281,7 @@ impl Engine {
         if let Err(e) = worker.executor.teardown_network().await {
             tracing::warn!(error = %e, "removing the engine's network failed");
         }
+        worker.progress.stop_live();
     }
 
     /// Like [`Engine::execute`], serialised (cheaper for large answers such as introspection).

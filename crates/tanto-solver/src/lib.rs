@@ -64,10 +64,35 @@ pub trait Worker: Send + Sync + 'static {
 /// Progress of one vertex.
 #[derive(Debug, Clone)]
 pub enum Event {
-    Started { key: Digest, label: String },
-    Cached { key: Digest, label: String },
-    Done { key: Digest, label: String, duration: Duration },
-    Failed { key: Digest, label: String, error: String },
+    /// Not in the cache: its inputs are solved first (they may run).
+    Waiting {
+        key: Digest,
+        label: String,
+        inputs: Vec<Digest>,
+    },
+    Started {
+        key: Digest,
+        label: String,
+    },
+    Cached {
+        key: Digest,
+        label: String,
+    },
+    Done {
+        key: Digest,
+        label: String,
+        duration: Duration,
+    },
+    Failed {
+        key: Digest,
+        label: String,
+        error: String,
+    },
+    /// Dropped before it ended (its last waiter went away).
+    Cancelled {
+        key: Digest,
+        label: String,
+    },
 }
 
 pub type EventSink = Arc<dyn Fn(&Event) + Send + Sync>;
@@ -200,7 +225,10 @@ impl<W: Worker> Solver<W> {
     /// Answers a vertex from the worker's cache or by computing it; runs in its `vertex` span.
     async fn run(self: Arc<Self>, vertex: Arc<Vertex>, key: Digest) -> Result<W::Output, W::Error> {
         let label = vertex.label();
+        // Says `Cancelled` if this future is dropped before the end.
+        let mut pending = Pending { solver: &*self, key, label: Some(label.clone()) };
         let result = self.run_inner(&vertex, key, &label).await;
+        pending.label = None;
         self.inflight.lock().remove(&key);
         let status = match &result {
             Ok((_, status)) => *status,
@@ -225,6 +253,10 @@ impl<W: Worker> Solver<W> {
             self.done.insert(key, self.worker.remember(&out));
             return Ok((out, CacheStatus::Store));
         }
+        if !vertex.inputs.is_empty() {
+            let inputs = vertex.inputs.iter().map(|i| i.vertex.key()).collect();
+            self.emit(Event::Waiting { key, label: label.to_string(), inputs });
+        }
         // Each input is solved in a task of its own: a chain of ten thousand
         // vertices is ten thousand tasks, not ten thousand nested polls on one
         // stack. Dropping this future aborts them, so cancellation still
@@ -240,6 +272,21 @@ impl<W: Worker> Solver<W> {
         self.emit(Event::Done { key, label: label.to_string(), duration: started.elapsed() });
         self.done.insert(key, self.worker.remember(&out));
         Ok((out, CacheStatus::Computed))
+    }
+}
+
+/// Emits [`Event::Cancelled`] when dropped with its label still set.
+struct Pending<'a, W: Worker> {
+    solver: &'a Solver<W>,
+    key: Digest,
+    label: Option<String>,
+}
+
+impl<W: Worker> Drop for Pending<'_, W> {
+    fn drop(&mut self) {
+        if let Some(label) = self.label.take() {
+            self.solver.emit(Event::Cancelled { key: self.key, label });
+        }
     }
 }
 

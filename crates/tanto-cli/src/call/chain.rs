@@ -20,7 +20,13 @@ pub fn global_specs() -> Vec<FlagSpec> {
         FlagSpec::new("output", Arity::Value).short('o'),
         FlagSpec::new("json", Arity::Bool).short('j'),
         FlagSpec::new("help", Arity::Bool).short('h'),
+        FlagSpec::new("progress", Arity::Value),
     ]
+}
+
+/// `--progress MODE` among `call`'s arguments (before `--`).
+pub fn progress_flag(args: &[String]) -> Option<String> {
+    flags::parse(&global_specs(), args, true).ok()?.last("progress").map(str::to_string)
 }
 
 /// What `call` reads before the module is loaded: `-m` (at the `call`

@@ -229,9 +229,13 @@ pub async fn run_call(args: Vec<String>) -> anyhow::Result<u8> {
         Ok(m) => m,
         Err(e) => return emit(Output::error(&e)),
     };
+    if let Some(p) = chain::progress_flag(&args) {
+        crate::set_progress(&p);
+    }
     let engine = crate::start_engine(None).await?;
     let out = call(&EngineTransport(&engine), &module, &args, &cwd, std::io::stdout().is_terminal()).await;
     engine.shutdown().await;
+    engine.progress().finish(true);
     emit(out)
 }
 
@@ -245,6 +249,7 @@ pub async fn run_functions(module: Option<String>, names: Vec<String>) -> anyhow
     let engine = crate::start_engine(None).await?;
     let out = functions(&EngineTransport(&engine), &module, &names, std::io::stdout().is_terminal()).await;
     engine.shutdown().await;
+    engine.progress().finish(false);
     emit(out)
 }
 
