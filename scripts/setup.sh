@@ -15,9 +15,10 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 # Docker-compatible image store of the host_store and host_images tests; skopeo:
 # tarballs written by another tool, in host_images; qemu-user-static: containers
 # of other platforms, through binfmt_misc; mmdebstrap: the Debian images of the
-# slow tier and the `python:3.14-slim` stand-in module tests pull). What each test needs is checked in
+# slow tier and the `python:3.14-slim` stand-in module tests pull; tmux: a real
+# terminal for the live progress view's test). What each test needs is checked in
 # one place: crates/tanto-testkit/src/prereq.rs.
-packages=(crun runc tini docker-registry busybox-static python3 python3-venv iptables iproute2 git ca-certificates podman skopeo qemu-user-static mmdebstrap)
+packages=(crun runc tini docker-registry busybox-static python3 python3-venv iptables iproute2 git ca-certificates podman skopeo qemu-user-static mmdebstrap tmux)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then

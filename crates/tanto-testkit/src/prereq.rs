@@ -62,6 +62,8 @@ pub enum Need {
     /// The host resolves PyPI (`pypi.org`, `files.pythonhosted.org`): module
     /// runtimes install uv and dagger-io's dependencies from it.
     Pypi,
+    /// `tmux` (a real terminal for the live progress view).
+    Tmux,
 }
 
 impl Need {
@@ -87,6 +89,7 @@ impl Need {
         Need::DebianMirror,
         Need::PythonImage,
         Need::Pypi,
+        Need::Tmux,
     ];
 
     /// Why this prerequisite is missing and how to get it, or `None` when it
@@ -137,6 +140,7 @@ impl Need {
                     .into()
             }),
             Need::Skopeo => (!runs("skopeo", &["--version"])).then(|| apt("`skopeo` is not installed", "skopeo")),
+            Need::Tmux => (!runs("tmux", &["-V"])).then(|| apt("`tmux` is not installed", "tmux")),
             Need::ConformanceFixtures => (!conformance_fixtures().exists()).then(|| {
                 format!(
                     "the conformance suite's fixtures are missing at `{}` (check out shared/ beside the repository)",
