@@ -77,8 +77,9 @@ pub trait Solve: Send + Sync {
     /// engine session served by `session` on the container's loopback
     /// (`DAGGER_SESSION_PORT`, a fresh `DAGGER_SESSION_TOKEN`); its inputs are solved
     /// (and cached) as usual, its filesystem changes are dropped. Module function
-    /// calls run this way. A non-zero exit is `Ok`.
-    async fn run_nested(&self, exec: &Ref, session: Arc<dyn QueryHandler>) -> EngineResult<ExecOutput>;
+    /// calls run this way. A non-zero exit is `Ok`. `label` names the run in
+    /// progress (`call Hello.greet (module hello)`): each run is a step of its own.
+    async fn run_nested(&self, exec: &Ref, session: Arc<dyn QueryHandler>, label: &str) -> EngineResult<ExecOutput>;
 }
 
 /// Answers the GraphQL requests of one engine session: a request body (JSON) in,

@@ -58,7 +58,7 @@ impl Solve for Refusing {
         self.no()
     }
 
-    async fn run_nested(&self, _: &Ref, _: Arc<dyn crate::QueryHandler>) -> EngineResult<ExecOutput> {
+    async fn run_nested(&self, _: &Ref, _: Arc<dyn crate::QueryHandler>, _: &str) -> EngineResult<ExecOutput> {
         self.no()
     }
 }

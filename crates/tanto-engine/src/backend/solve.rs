@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use tanto_contract::fs::{ChangeLists, EntryStat, ExecOutput, SearchMatch, SearchOptions};
 use tanto_contract::{EngineResult, Solve};
-use tanto_model::Ref;
+use tanto_model::{Digest, Ref};
 
 use super::{entry, not_found, EngineBackend};
 use tanto_fs::Root;
@@ -18,7 +18,12 @@ impl Solve for EngineBackend {
         self.solver.solve(r.vertex.clone()).await.map(|_| ()).map_err(|e| (*e).clone())
     }
 
-    async fn run_nested(&self, exec: &Ref, session: Arc<dyn tanto_contract::QueryHandler>) -> EngineResult<ExecOutput> {
+    async fn run_nested(
+        &self,
+        exec: &Ref,
+        session: Arc<dyn tanto_contract::QueryHandler>,
+        label: &str,
+    ) -> EngineResult<ExecOutput> {
         let vertex = exec.vertex.clone();
         let op = vertex.exec().ok_or_else(|| EngineError::internal("run_nested: the ref is not an exec"))?;
         let inputs = futures::future::try_join_all(vertex.inputs.iter().map(|r| self.solver.solve(r.vertex.clone())))
@@ -26,20 +31,60 @@ impl Solve for EngineBackend {
             .map_err(|e| (*e).clone())?;
         let worker = self.solver.worker().clone();
         let key = vertex.key();
-        let setup = worker.exec_setup(&vertex, op, &format!("tanto-{}", key.short(10)), &inputs).await?;
-        let crate::exec_setup::ExecResources { keep_alive, secret_files, used_secrets, services, .. } = setup.resources;
-        let _cleanup = secret_files;
-        let sink = worker.progress.exec_sink(key, used_secrets.clone());
-        let info =
-            crate::nested::run_with_session(&worker.executor, setup.spec, sink, session, worker.max_request_bytes)
-                .await;
-        drop((keep_alive, services));
-        let info = info?;
+        // A step of its own in progress (never cached: every run is new).
+        let step = Digest::of(uuid::Uuid::new_v4().as_bytes());
+        let label = label.to_string();
+        let progress = worker.progress.clone();
+        let started = std::time::Instant::now();
+        progress.on_event(&tanto_solver::Event::Started { key: step, label: label.clone() });
+        // Dropped before the end (the caller went away): the step is cancelled.
+        struct Cancel(Option<(crate::progress::Progress, Digest, String)>);
+        impl Drop for Cancel {
+            fn drop(&mut self) {
+                if let Some((p, key, label)) = self.0.take() {
+                    p.on_event(&tanto_solver::Event::Cancelled { key, label });
+                }
+            }
+        }
+        let mut cancel = Cancel(Some((progress.clone(), step, label.clone())));
+        let run = async {
+            let setup = worker.exec_setup(&vertex, op, &format!("tanto-{}", key.short(10)), &inputs).await?;
+            let crate::exec_setup::ExecResources { keep_alive, secret_files, used_secrets, services, .. } =
+                setup.resources;
+            let _cleanup = secret_files;
+            let sink = progress.exec_sink(step, used_secrets.clone());
+            let info =
+                crate::nested::run_with_session(&worker.executor, setup.spec, sink, session, worker.max_request_bytes)
+                    .await;
+            drop((keep_alive, services));
+            let info = info?;
+            let combined = crate::secrets::scrub(&info.combined, &used_secrets);
+            if !used_secrets.is_empty() {
+                progress.output(step, &combined);
+            }
+            Ok::<_, EngineError>((info, used_secrets, combined))
+        };
+        let result = run.await;
+        cancel.0 = None;
+        let (info, used_secrets, combined) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                progress.on_event(&tanto_solver::Event::Failed { key: step, label, error: e.to_string() });
+                return Err(e);
+            }
+        };
+        let end = if info.exit_code == 0 {
+            tanto_solver::Event::Done { key: step, label, duration: started.elapsed() }
+        } else {
+            let error = format!("exit code: {}", info.exit_code);
+            tanto_solver::Event::Failed { key: step, label, error }
+        };
+        progress.on_event(&end);
         Ok(ExecOutput {
             exit_code: info.exit_code,
             stdout: crate::secrets::scrub(&info.stdout, &used_secrets),
             stderr: crate::secrets::scrub(&info.stderr, &used_secrets),
-            combined: crate::secrets::scrub(&info.combined, &used_secrets),
+            combined,
         })
     }
 

@@ -127,6 +127,7 @@ impl Solve for Fake {
         &self,
         _: &Ref,
         _: std::sync::Arc<dyn tanto_contract::QueryHandler>,
+        _: &str,
     ) -> EngineResult<ExecOutput> {
         refused()
     }

@@ -86,6 +86,13 @@ impl Api {
         } else {
             format!("function `{}.{}` (module `{}`)", call.parent_name, call.name, m.name)
         };
+        let label = if call.parent_name.is_empty() {
+            format!("register module {}", m.name)
+        } else if call.name.is_empty() {
+            format!("call {} (module {})", call.parent_name, m.name)
+        } else {
+            format!("call {}.{} (module {})", call.parent_name, call.name, m.name)
+        };
         let scope = Scope::for_call(m.clone(), call)?;
         let session = Arc::new(self.nested(scope));
         let args = tanto_gql::Args::new("Container", "withExec")
@@ -94,7 +101,7 @@ impl Api {
             .with("experimentalPrivilegedNesting", json!(true));
         let ctr = self.with_exec(&m.runtime, &args)?;
         let exec = ctr.exec.ok_or_else(|| ApiError::from("internal error: the function's exec was not built"))?;
-        let out = self.engine.solve.run_nested(&exec, session.clone()).await?;
+        let out = self.engine.solve.run_nested(&exec, session.clone(), &label).await?;
         let returned = session.scope.call.as_ref().and_then(|c| c.returned.lock().take());
         match returned {
             Some(Returned::Value(Json::String(text))) => serde_json::from_str(&text).map_err(|e| {
