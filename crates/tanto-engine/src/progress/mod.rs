@@ -95,6 +95,10 @@ struct Step {
     /// The last lines of output (a partial last line included).
     tail: VecDeque<String>,
     partial: String,
+    /// Plain mode: what came after the last newline on stdout and stderr,
+    /// printed when the line ends (a tool writing a line in pieces gives one
+    /// line) or when the step does.
+    unprinted: [Vec<u8>; 2],
     /// Its output, the last [`KEPT_OUTPUT`] bytes.
     output: VecDeque<u8>,
     error: Option<String>,
@@ -111,6 +115,7 @@ impl Step {
             inputs: Vec::new(),
             tail: VecDeque::new(),
             partial: String::new(),
+            unprinted: [Vec::new(), Vec::new()],
             output: VecDeque::new(),
             error: None,
         }
@@ -212,6 +217,15 @@ fn duration(d: Duration) -> String {
     }
 }
 
+/// The plain-mode tag of stdout (0) or stderr (1).
+fn stream_tag(i: usize) -> &'static str {
+    if i == 0 {
+        ""
+    } else {
+        "stderr "
+    }
+}
+
 fn write_lines(prefix: &str, data: &[u8]) {
     let mut err = std::io::stderr().lock();
     for line in data.split_inclusive(|b| *b == b'\n') {
@@ -286,7 +300,19 @@ impl Progress {
         };
         match mode {
             ProgressMode::Plain => {
+                // The end of a step ends its unfinished output lines.
+                let held = match e {
+                    Event::Done { key, .. } | Event::Failed { key, .. } | Event::Cancelled { key, .. } => {
+                        st.steps.get_mut(key).map(|s| (s.n, std::mem::take(&mut s.unprinted)))
+                    }
+                    _ => None,
+                };
                 drop(st);
+                if let Some((n, held)) = held {
+                    for (i, h) in held.iter().enumerate().filter(|(_, h)| !h.is_empty()) {
+                        write_lines(&format!("#{n} {}| ", stream_tag(i)), h);
+                    }
+                }
                 if let Some(line) = line {
                     let _ = writeln!(std::io::stderr().lock(), "{line}");
                 }
@@ -330,12 +356,18 @@ impl Progress {
         let mode = st.mode;
         let inner = self.inner.clone();
         Some(Arc::new(move |stream, data: &[u8]| {
+            let mut st = inner.lock();
+            let Some(step) = st.steps.get_mut(&key) else { return };
+            step.push_output(data);
             if mode == ProgressMode::Plain {
-                let tag = if matches!(stream, OutputStream::Stdout) { "" } else { "stderr " };
-                write_lines(&format!("#{n} {tag}| "), data);
-            }
-            if let Some(step) = inner.lock().steps.get_mut(&key) {
-                step.push_output(data);
+                let i = usize::from(!matches!(stream, OutputStream::Stdout));
+                let held = &mut step.unprinted[i];
+                held.extend_from_slice(data);
+                let Some(end) = held.iter().rposition(|b| *b == b'\n') else { return };
+                let rest = held.split_off(end + 1);
+                let lines = std::mem::replace(held, rest);
+                drop(st);
+                write_lines(&format!("#{n} {}| ", stream_tag(i)), &lines);
             }
         }))
     }

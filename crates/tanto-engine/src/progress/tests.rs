@@ -151,3 +151,26 @@ fn counts_leave_out_steps_that_only_waited_for_a_failed_input() {
     // a cancelled step is no longer in flight
     assert!(live_lines(&progress.inner.lock(), 80, 20, 0, false).is_empty());
 }
+
+#[test]
+fn plain_output_is_held_until_its_line_ends() {
+    let progress = Progress::new(ProgressMode::Plain);
+    progress.on_event(&Event::Started { key: key(1), label: "exec uv sync".into() });
+    let sink = progress.exec_sink(key(1), Vec::new()).expect("a live sink");
+    // (chunk, what stays unprinted on that stream after it)
+    let cases: &[(OutputStream, &str, &str)] = &[
+        (OutputStream::Stderr, "Installed ", "Installed "),
+        (OutputStream::Stderr, "2 packages", "Installed 2 packages"),
+        (OutputStream::Stdout, "out\n", ""),
+        (OutputStream::Stderr, " in 1ms\nnext", "next"),
+    ];
+    for (stream, chunk, held) in cases {
+        sink(*stream, chunk.as_bytes());
+        let i = usize::from(matches!(stream, OutputStream::Stderr));
+        let st = progress.inner.lock();
+        assert_eq!(String::from_utf8_lossy(&st.steps[&key(1)].unprinted[i]), *held, "after {chunk:?}");
+    }
+    // the step's end prints what is left
+    progress.on_event(&Event::Done { key: key(1), label: "exec uv sync".into(), duration: Duration::ZERO });
+    assert!(progress.inner.lock().steps[&key(1)].unprinted.iter().all(Vec::is_empty));
+}
