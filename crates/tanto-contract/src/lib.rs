@@ -80,6 +80,11 @@ pub trait Solve: Send + Sync {
     /// calls run this way. A non-zero exit is `Ok`. `label` names the run in
     /// progress (`call Hello.greet (module hello)`): each run is a step of its own.
     async fn run_nested(&self, exec: &Ref, session: Arc<dyn QueryHandler>, label: &str) -> EngineResult<ExecOutput>;
+
+    /// Runs the exec vertex `exec` points into once, never cached, with a PTY
+    /// attached to the user's terminal until it exits (`Container.terminal`);
+    /// its exit code. Fails at once when the engine has no terminal.
+    async fn run_terminal(&self, exec: &Ref) -> EngineResult<i32>;
 }
 
 /// Answers the GraphQL requests of one engine session: a request body (JSON) in,

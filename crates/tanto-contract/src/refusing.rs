@@ -61,6 +61,9 @@ impl Solve for Refusing {
     async fn run_nested(&self, _: &Ref, _: Arc<dyn crate::QueryHandler>, _: &str) -> EngineResult<ExecOutput> {
         self.no()
     }
+    async fn run_terminal(&self, _: &Ref) -> EngineResult<i32> {
+        self.no()
+    }
 }
 
 #[async_trait::async_trait]

@@ -94,6 +94,7 @@ impl Worker {
             no_init: op.no_init,
             cdi,
             loopback_listener: None,
+            terminal: false,
         };
         Ok(ExecSetup { spec, resources: res })
     }

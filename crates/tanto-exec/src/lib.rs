@@ -155,6 +155,10 @@ pub struct ProcessSpec {
     /// A TCP listener on the container's loopback, made before the process starts
     /// (nested engine sessions); needs [`Network::Bridge`].
     pub loopback_listener: Option<LoopbackListener>,
+    /// A terminal: the runtime makes a PTY, the process's controlling terminal
+    /// and stdio, and hands its master over a console socket
+    /// ([`RunningContainer::take_terminal`]); output is not captured.
+    pub terminal: bool,
 }
 
 /// Asks for a TCP listener on `127.0.0.1` inside the container's network namespace:
@@ -203,6 +207,7 @@ impl ProcessSpec {
             no_init: false,
             cdi: cdi::DeviceEdits::default(),
             loopback_listener: None,
+            terminal: false,
         }
     }
 }
@@ -362,8 +367,9 @@ impl Executor {
     pub async fn start(&self, spec: ProcessSpec, events: Option<OutputSink>) -> Result<RunningContainer, ExecError> {
         let started_at = Instant::now();
         let inner = self.inner.clone();
-        let started = tokio::task::spawn_blocking(move || run::start(inner, spec)).await.map_err(join_error)??;
+        let mut started = tokio::task::spawn_blocking(move || run::start(inner, spec)).await.map_err(join_error)??;
         let (id, ip) = (started.id.clone(), started.ip);
+        let terminal = Mutex::new(started.console.take());
         let tail = Arc::new(Mutex::new(OutputTail::default()));
         let sink: OutputSink = {
             let tail = tail.clone();
@@ -380,7 +386,7 @@ impl Executor {
             let res = drive(inner, started, Some(sink), started_at).await;
             let _ = tx.send(Some(Arc::new(res)));
         });
-        Ok(RunningContainer { id, ip, inner: self.inner.clone(), tail, done: rx, task })
+        Ok(RunningContainer { id, ip, inner: self.inner.clone(), tail, done: rx, task, terminal })
     }
 
     /// Enables [`Network::Bridge`] for this executor and cleans up what engines that are

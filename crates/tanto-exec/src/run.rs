@@ -39,6 +39,8 @@ pub(crate) struct Started {
     pub stdout: Option<ChildStdout>,
     pub stderr: Option<ChildStderr>,
     pub pidfd: OwnedFd,
+    /// The PTY master of a terminal container.
+    pub console: Option<OwnedFd>,
 }
 
 /// Where the init is bound inside the container.
@@ -120,7 +122,40 @@ pub(crate) fn start(inner: Arc<Inner>, mut spec: ProcessSpec) -> Result<Started,
         spec.args.clone()
     };
     b.config(&spec, &args, &env, &cwd, &user, &hostname)?;
-    b.spawn(stdio, spec.stdin.take())
+    b.spawn(stdio, spec.stdin.take(), spec.terminal)
+}
+
+/// The PTY master the runtime sends over the console socket (`--console-socket`):
+/// one message whose ancillary data holds the descriptor.
+fn receive_console(listener: &std::os::unix::net::UnixListener, path: &Path) -> Result<OwnedFd, ExecError> {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    let io = |e: std::io::Error| ExecError::io("receiving the terminal from the runtime over", path)(e);
+    // The runtime connects once the container is created (or exits on failure).
+    listener.set_nonblocking(true).map_err(io)?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let stream = loop {
+        match listener.accept() {
+            Ok((s, _)) => break s,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(5))
+            }
+            Err(e) => return Err(io(e)),
+        }
+    };
+    stream.set_nonblocking(false).map_err(io)?;
+    let mut space = [std::mem::MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let mut name = [0u8; 4096];
+    rustix::net::recvmsg(&stream, &mut [std::io::IoSliceMut::new(&mut name)], &mut control, RecvFlags::empty())
+        .map_err(|e| io(e.into()))?;
+    for msg in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(mut fds) = msg {
+            if let Some(fd) = fds.next() {
+                return Ok(fd);
+            }
+        }
+    }
+    Err(ExecError::Internal { message: "the runtime sent no terminal over the console socket".into() })
 }
 
 /// Starts attaching a network namespace to the bridge, for [`Network::Bridge`].
@@ -484,6 +519,7 @@ impl BundleBuilder {
             mounts: &self.mounts,
             devices: &if spec.privileged { sys::host_devices() } else { Vec::new() },
             cdi: &spec.cdi,
+            terminal: spec.terminal,
         })?;
         let json = serde_json::to_vec(&config)
             .map_err(|e| ExecError::Internal { message: format!("serialising config.json: {e}") })?;
@@ -492,24 +528,38 @@ impl BundleBuilder {
 
     /// Starts the runtime with the container's stdio: redirects, `stdin` bytes through a
     /// pipe, output captured through pipes.
-    fn spawn(mut self, stdio: Redirects, stdin_bytes: Option<Vec<u8>>) -> Result<Started, ExecError> {
+    fn spawn(mut self, stdio: Redirects, stdin_bytes: Option<Vec<u8>>, terminal: bool) -> Result<Started, ExecError> {
         let inner = self.inner.clone();
         let (id, dir) = (self.cl.id.clone(), self.cl.dir.clone());
         let log = dir.join("runtime.log");
-        let mut cmd = inner.runtime.run_command(&inner.state_dir, &dir, &id, &log);
-        cmd.stdin(match (&stdio.stdin, &stdin_bytes) {
-            (Some(f), _) => Stdio::from(f.try_clone().map_err(ExecError::io("duplicating", "stdin redirect"))?),
-            (None, Some(_)) => Stdio::piped(),
-            (None, None) => Stdio::null(),
-        });
-        cmd.stdout(match stdio.stdout {
-            Some(f) => Stdio::from(f),
-            None => Stdio::piped(),
-        });
-        cmd.stderr(match stdio.stderr {
-            Some(f) => Stdio::from(f),
-            None => Stdio::piped(),
-        });
+        // A terminal: the runtime sends the PTY master it makes over this socket.
+        let console = if terminal {
+            let path = dir.join("console.sock");
+            let listener = std::os::unix::net::UnixListener::bind(&path)
+                .map_err(ExecError::io("listening on the console socket", &path))?;
+            Some((path, listener))
+        } else {
+            None
+        };
+        let mut cmd =
+            inner.runtime.run_command(&inner.state_dir, &dir, &id, &log, console.as_ref().map(|(p, _)| p.as_path()));
+        if terminal {
+            cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        } else {
+            cmd.stdin(match (&stdio.stdin, &stdin_bytes) {
+                (Some(f), _) => Stdio::from(f.try_clone().map_err(ExecError::io("duplicating", "stdin redirect"))?),
+                (None, Some(_)) => Stdio::piped(),
+                (None, None) => Stdio::null(),
+            });
+            cmd.stdout(match stdio.stdout {
+                Some(f) => Stdio::from(f),
+                None => Stdio::piped(),
+            });
+            cmd.stderr(match stdio.stderr {
+                Some(f) => Stdio::from(f),
+                None => Stdio::piped(),
+            });
+        }
         let mut child = crate::runtime::spawn_linked(cmd)
             .map_err(ExecError::io("starting the OCI runtime", &inner.runtime.path))?;
         drop(stdio.stdin);
@@ -520,8 +570,12 @@ impl BundleBuilder {
         let ip = self.cl.net.as_ref().map(|n| n.ip());
         self.cl.child = Some(child);
         let pidfd = pidfd.map_err(ExecError::io("opening a pidfd for", &inner.runtime.path))?;
+        let console = match console {
+            Some((path, listener)) => Some(receive_console(&listener, &path)?),
+            None => None,
+        };
         tracing::debug!(container = %id, runtime = inner.runtime.name(), "container started");
-        Ok(Started { id, ip, bundle: Bundle { cleanup: Some(self.cl), log }, stdin, stdout, stderr, pidfd })
+        Ok(Started { id, ip, bundle: Bundle { cleanup: Some(self.cl), log }, stdin, stdout, stderr, pidfd, console })
     }
 }
 

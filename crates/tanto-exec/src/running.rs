@@ -35,6 +35,8 @@ pub struct RunningContainer {
     pub(crate) tail: Arc<Mutex<OutputTail>>,
     pub(crate) done: tokio::sync::watch::Receiver<Option<Exited>>,
     pub(crate) task: tokio::task::JoinHandle<()>,
+    /// The PTY master of a [`ProcessSpec::terminal`] container, until taken.
+    pub(crate) terminal: Mutex<Option<std::os::fd::OwnedFd>>,
 }
 
 impl fmt::Debug for RunningContainer {
@@ -52,6 +54,12 @@ impl RunningContainer {
     /// The address on the bridge ([`Network::Bridge`] only).
     pub fn ip(&self) -> Option<std::net::Ipv4Addr> {
         self.ip
+    }
+
+    /// The PTY master of a container started with [`crate::ProcessSpec::terminal`]
+    /// (once).
+    pub fn take_terminal(&self) -> Option<std::os::fd::OwnedFd> {
+        self.terminal.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
     /// The last 64 KiB of combined output so far.

@@ -197,9 +197,20 @@ impl Runtime {
     }
 
     /// `<runtime> --root STATE --log LOG run --bundle BUNDLE ID`
-    pub fn run_command(&self, state_root: &Path, bundle: &Path, id: &str, log: &Path) -> Command {
+    pub fn run_command(
+        &self,
+        state_root: &Path,
+        bundle: &Path,
+        id: &str,
+        log: &Path,
+        console: Option<&Path>,
+    ) -> Command {
         let mut cmd = self.base_command(state_root, Some(log));
-        cmd.arg("run").arg("--bundle").arg(bundle).arg(id);
+        cmd.arg("run").arg("--bundle").arg(bundle);
+        if let Some(socket) = console {
+            cmd.arg("--console-socket").arg(socket);
+        }
+        cmd.arg(id);
         cmd
     }
 

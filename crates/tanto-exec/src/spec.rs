@@ -67,6 +67,8 @@ pub struct SpecInput<'a> {
     /// CDI devices (GPUs): their nodes, cgroup rules, hooks and extra gids
     /// (their env and mounts are already in `env` and `mounts`).
     pub cdi: &'a DeviceEdits,
+    /// The process gets a PTY (`process.terminal`).
+    pub terminal: bool,
 }
 
 /// Capability numbers (linux/capability.h) and their oci-spec names.
@@ -234,7 +236,7 @@ fn process(input: &SpecInput<'_>) -> Result<Process, ExecError> {
         .build()
         .map_err(|e| internal("process.user", e))?;
     let mut process = ProcessBuilder::default()
-        .terminal(false)
+        .terminal(input.terminal)
         .user(user)
         .args(input.args.to_vec())
         .env(input.env.to_vec())

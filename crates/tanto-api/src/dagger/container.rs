@@ -100,6 +100,19 @@ table!(
 static FIELDS: Fields<ContainerObj> = fields! { |api, c, call, a|
     "from" => ctr(api.container_from(c, a.string("address")?).await?),
     "withExec" => ctr(api.with_exec(c, a)?),
+    "terminal" => {
+        api.container_terminal(c, a).await?;
+        ctr(c.clone())
+    },
+    "withDefaultTerminalCmd" => {
+        let mut out = c.clone();
+        out.terminal_cmd = Some(super::objects::TerminalCmd {
+            args: a.string_list("args")?,
+            nesting: a.opt_bool("experimentalPrivilegedNesting")?.unwrap_or(false),
+            insecure_root_capabilities: a.opt_bool("insecureRootCapabilities")?.unwrap_or(false),
+        });
+        ctr(out)
+    },
     "stdout" | "stderr" | "combinedOutput" | "exitCode" => {
         let Some(exec) = &c.exec else {
             return Err(format!(
@@ -452,6 +465,28 @@ impl Api {
             };
         }
         Ok(DirectoryObj { root: c.rootfs.clone(), path: path.to_string() })
+    }
+
+    /// `Container.terminal`: the command (`cmd`, else `withDefaultTerminalCmd`'s,
+    /// else `sh`) in this container's state, attached to the user's terminal.
+    pub(super) async fn container_terminal(&self, c: &ContainerObj, a: &Args) -> Result<i32, ApiError> {
+        let default = c
+            .terminal_cmd
+            .clone()
+            .unwrap_or_else(|| super::objects::TerminalCmd { args: vec!["sh".into()], ..Default::default() });
+        let cmd = a.string_list("cmd")?;
+        let args = if cmd.is_empty() { default.args } else { cmd };
+        let nesting = a.opt_bool("experimentalPrivilegedNesting")?.unwrap_or(default.nesting);
+        if nesting {
+            return Err("not implemented yet: Container.terminal(experimentalPrivilegedNesting: true)".into());
+        }
+        let insecure = a.opt_bool("insecureRootCapabilities")?.unwrap_or(default.insecure_root_capabilities);
+        let exec_args = tanto_gql::Args::new("Container", "withExec")
+            .with("args", serde_json::json!(args))
+            .with("insecureRootCapabilities", serde_json::json!(insecure));
+        let ran = self.with_exec(c, &exec_args)?;
+        let exec = ran.exec.ok_or_else(|| ApiError::from("internal error: `terminal` built no exec"))?;
+        Ok(self.engine.solve.run_terminal(&exec).await?)
     }
 
     pub(super) fn with_exec(&self, c: &ContainerObj, a: &Args) -> Result<ContainerObj, ApiError> {

@@ -150,7 +150,7 @@ mod tests {
             ("Container", "withExec", true),
             ("Container", "stdout", true),
             ("Container", "id", true),
-            ("Container", "terminal", false),
+            ("Container", "terminal", true),
             ("Directory", "dockerBuild", true),
             ("Directory", "diff", true),
             ("Directory", "terminal", false),

@@ -262,7 +262,7 @@ mod tests {
         let cases: Vec<(&Obj, &str, Json, Result<Json, &str>)> = vec![
             (&root, "version", json!({}), Ok(json!(super::super::API_VERSION))),
             (&ctr, "platform", json!({}), Ok(json!("linux/amd64"))),
-            (&ctr, "terminal", json!({}), Err("not implemented yet: Container.terminal")),
+            (&ctr, "withMountedVolume", json!({}), Err("not implemented yet: Container.withMountedVolume")),
             // A family: `load<T>FromID`.
             (&root, "loadContainerFromID", json!({"id": id}), Ok(json!("Container"))),
             (&root, "loadSecretFromID", json!({"id": id}), Err("is a Container, not a Secret")),

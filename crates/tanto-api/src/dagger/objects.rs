@@ -126,6 +126,17 @@ pub struct ContainerObj {
     /// `experimentalWithAllGPUs`): fully-qualified, sorted, unique.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub gpus: Vec<String>,
+    /// `withDefaultTerminalCmd`: what `terminal` runs when given no `cmd`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub terminal_cmd: Option<TerminalCmd>,
+}
+
+/// A command `Container.terminal` runs, with its exec options.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TerminalCmd {
+    pub args: Vec<String>,
+    pub nesting: bool,
+    pub insecure_root_capabilities: bool,
 }
 
 fn ser_exec<S: serde::Serializer>(v: &Option<Ref>, s: S) -> Result<S::Ok, S::Error> {
@@ -151,6 +162,7 @@ impl ContainerObj {
             services: Vec::new(),
             volatile_env: Vec::new(),
             gpus: Vec::new(),
+            terminal_cmd: None,
         }
     }
 }

@@ -88,6 +88,34 @@ impl Solve for EngineBackend {
         })
     }
 
+    async fn run_terminal(&self, exec: &Ref) -> EngineResult<i32> {
+        // No terminal: say so before anything runs.
+        let tty = crate::terminal::UserTerminal::open()?;
+        let vertex = exec.vertex.clone();
+        let op = vertex.exec().ok_or_else(|| EngineError::internal("run_terminal: the ref is not an exec"))?;
+        let inputs = futures::future::try_join_all(vertex.inputs.iter().map(|r| self.solver.solve(r.vertex.clone())))
+            .await
+            .map_err(|e| (*e).clone())?;
+        let worker = self.solver.worker().clone();
+        let key = vertex.key();
+        let mut setup = worker.exec_setup(&vertex, op, &format!("tanto-{}", key.short(10)), &inputs).await?;
+        setup.spec.terminal = true;
+        let crate::exec_setup::ExecResources { keep_alive, secret_files, services, .. } = setup.resources;
+        let _cleanup = secret_files;
+        worker.progress.pause();
+        let result = async {
+            let running = worker.executor.start(setup.spec, None).await?;
+            let master = running
+                .take_terminal()
+                .ok_or_else(|| EngineError::internal("the runtime gave the terminal container no terminal"))?;
+            tty.attach(master, &running).await
+        }
+        .await;
+        worker.progress.resume();
+        drop((keep_alive, services));
+        result
+    }
+
     async fn exec_output(&self, r: &Ref) -> EngineResult<ExecOutput> {
         let out = self.solver.solve(r.vertex.clone()).await.map_err(|e| (*e).clone())?;
         let meta = out.meta.as_ref().ok_or_else(|| EngineError::internal("the last exec has no output record"))?;

@@ -403,6 +403,20 @@ impl Progress {
         }
     }
 
+    /// Gives the screen to something else (a terminal into a container): the
+    /// live view clears its region and waits for [`Progress::resume`].
+    pub fn pause(&self) {
+        if let Some(live) = &self.live {
+            live.pause();
+        }
+    }
+
+    pub fn resume(&self) {
+        if let Some(live) = &self.live {
+            live.resume();
+        }
+    }
+
     /// Stops the live view (its finished lines stay on the screen).
     pub fn stop_live(&self) {
         if let Some(live) = &self.live {

@@ -170,13 +170,20 @@ pub(super) struct Live {
     /// Lines of the live region now on the screen; held while writing.
     drawn: Mutex<usize>,
     stopped: AtomicBool,
+    /// While a terminal has the screen: nothing drawn.
+    paused: AtomicBool,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Live {
     pub(super) fn start(state: Arc<Mutex<State>>) -> Arc<Live> {
-        let live =
-            Arc::new(Live { state, drawn: Mutex::new(0), stopped: AtomicBool::new(false), thread: Mutex::new(None) });
+        let live = Arc::new(Live {
+            state,
+            drawn: Mutex::new(0),
+            stopped: AtomicBool::new(false),
+            paused: AtomicBool::new(false),
+            thread: Mutex::new(None),
+        });
         let weak = Arc::downgrade(&live);
         let thread = std::thread::Builder::new().name("tanto-progress".into()).spawn(move || {
             let mut tick = 0usize;
@@ -186,7 +193,9 @@ impl Live {
                 if live.stopped.load(Ordering::Acquire) {
                     return;
                 }
-                live.redraw(tick, false);
+                if !live.paused.load(Ordering::Acquire) {
+                    live.redraw(tick, false);
+                }
                 tick += 1;
             }
         });
@@ -257,6 +266,16 @@ impl Live {
     /// Writes `data` (a command's output) above the region.
     pub(super) fn print_above(&self, stderr: bool, data: &[u8]) {
         self.redraw_with(0, self.stopped.load(Ordering::Acquire), Some((stderr, data)));
+    }
+
+    /// Clears the region and draws nothing until [`Live::resume`].
+    pub(super) fn pause(&self) {
+        self.paused.store(true, Ordering::Release);
+        self.redraw(0, true);
+    }
+
+    pub(super) fn resume(&self) {
+        self.paused.store(false, Ordering::Release);
     }
 
     /// Stops the thread and leaves the finished lines on the screen.

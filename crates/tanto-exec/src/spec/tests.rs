@@ -21,6 +21,7 @@ fn input_json(network: Network, privileged: bool, mounts: &[SpecMount]) -> Value
         mounts,
         devices: &[],
         cdi: &DeviceEdits::default(),
+        terminal: false,
     })
     .unwrap();
     serde_json::to_value(&spec).unwrap()
@@ -219,6 +220,7 @@ mod cdi {
                 mounts: &[],
                 devices: if privileged { &host } else { &[] },
                 cdi: edits,
+                terminal: false,
             })
             .unwrap();
             let v = serde_json::to_value(&spec).unwrap();

@@ -131,6 +131,9 @@ impl Solve for Fake {
     ) -> EngineResult<ExecOutput> {
         refused()
     }
+    async fn run_terminal(&self, _: &Ref) -> EngineResult<i32> {
+        refused()
+    }
 }
 
 fn context(files: &[(&str, &str)]) -> DirectoryObj {
