@@ -58,6 +58,10 @@ enum Command {
         /// Directory host paths are relative to (default: the current directory).
         #[arg(long)]
         workdir: Option<PathBuf>,
+        /// When a step's command fails, open a shell in its container first
+        /// (on this terminal); the run then goes on with the step's error.
+        #[arg(short, long)]
+        interactive: bool,
         /// The command and its arguments.
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
@@ -172,6 +176,13 @@ fn find_workdir(args: &[String]) -> Option<PathBuf> {
 /// `--progress` when given (`tanto call` reads its own among its arguments).
 static PROGRESS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
+/// `--interactive`: failed steps open a shell first.
+static INTERACTIVE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn set_interactive() {
+    INTERACTIVE.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Sets the progress mode asked for on the command line (first one wins).
 pub fn set_progress(mode: &str) {
     let _ = PROGRESS.set(mode.to_string());
@@ -198,6 +209,7 @@ async fn start_engine(workdir: Option<PathBuf>) -> Result<Arc<Engine>> {
 async fn start_engine_as(workdir: Option<PathBuf>, session: bool) -> Result<Arc<Engine>> {
     let mut options = EngineOptions::from_env(workdir)?;
     options.progress = progress_mode(session)?;
+    options.interactive = INTERACTIVE.load(std::sync::atomic::Ordering::Relaxed);
     Ok(Engine::start(options).await?)
 }
 
@@ -388,7 +400,12 @@ fn main() -> ExitCode {
     let result = rt.block_on(async {
         match cli.command {
             Command::Session { args } => session(args).await,
-            Command::Run { workdir, command } => run(workdir, command).await,
+            Command::Run { workdir, interactive, command } => {
+                if interactive {
+                    set_interactive();
+                }
+                run(workdir, command).await
+            }
             Command::Query { file, vars, workdir } => query(file, vars, workdir).await,
             Command::Call { args } => call::run_call(args).await,
             Command::Functions { module, functions } => call::run_functions(module, functions).await,

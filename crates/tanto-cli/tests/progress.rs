@@ -6,8 +6,9 @@
 //! step's full output with its secret scrubbed, no colour under `NO_COLOR`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tanto_testkit::tmux::{shell_quote, Tmux};
 
 tanto_testkit::tests! {
     // test                                          prerequisites                                 kind
@@ -46,65 +47,6 @@ async def main():
 anyio.run(main)
 "#;
 
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn new(name: &str) -> Tmux {
-        Tmux { socket: format!("tanto-progress-{}-{name}", std::process::id()) }
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new("tmux");
-        c.args(["-L", &self.socket]);
-        c
-    }
-
-    /// Starts `script` in a 120x40 pane; it ends with `EXIT=<code>` on the screen.
-    fn start(&self, script: &str) {
-        let status = self
-            .cmd()
-            .args(["new-session", "-d", "-s", "t", "-x", "120", "-y", "40"])
-            .arg(format!("{script}; echo EXIT=$?; sleep 600"))
-            .status()
-            .expect("starting tmux");
-        assert!(status.success(), "tmux new-session failed");
-    }
-
-    /// The screen, with escape sequences when `escapes`.
-    fn capture(&self, escapes: bool) -> String {
-        let mut c = self.cmd();
-        c.args(["capture-pane", "-p", "-t", "t", "-S", "-200"]);
-        if escapes {
-            c.arg("-e");
-        }
-        let out = c.output().expect("tmux capture-pane");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Waits until the screen satisfies `ok`, or returns the last screen.
-    fn wait_for(&self, within: Duration, ok: impl Fn(&str) -> bool) -> Result<String, String> {
-        let deadline = Instant::now() + within;
-        loop {
-            let screen = self.capture(false);
-            if ok(&screen) {
-                return Ok(screen);
-            }
-            if Instant::now() > deadline {
-                return Err(screen);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd().arg("kill-server").status();
-    }
-}
-
 struct Case {
     name: &'static str,
     /// `--progress` (none: auto).
@@ -118,10 +60,6 @@ struct Case {
     never: &'static [&'static str],
     /// Whether colour escapes are on the screen at the end.
     colour: bool,
-}
-
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 fn progress_in_a_real_terminal() {
@@ -244,7 +182,7 @@ fn run_case(c: &Case, i: usize, dir: &Path, config: &Path, state: &Path, python:
         None => script.push_str(&format!(" query {} > /dev/null", shell_quote(&file.to_string_lossy()))),
     }
     let tmux = Tmux::new(c.name);
-    tmux.start(&script);
+    tmux.start(&script, 120, 40);
     if let Some(live) = c.live {
         tmux.wait_for(Duration::from_secs(60), live).map_err(|s| format!("the live view never showed:\n{s}"))?;
     }

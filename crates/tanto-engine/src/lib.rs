@@ -83,6 +83,8 @@ pub struct EngineOptions {
     pub quiet: bool,
     /// How progress is shown on stderr.
     pub progress: progress::ProgressMode,
+    /// A failed exec opens a shell in its container first (`--interactive`).
+    pub interactive: bool,
 }
 
 fn is_root() -> bool {
@@ -149,6 +151,7 @@ impl EngineOptions {
             config: None,
             quiet: false,
             progress: Default::default(),
+            interactive: false,
         })
     }
 }
@@ -252,6 +255,7 @@ impl Engine {
             nested: Default::default(),
             max_request_bytes: server.max_request_bytes,
             gc: gc::Gc::new(Arc::new(store_for_gc), gc.clone(), gc::CHECK_INTERVAL),
+            interactive: options.interactive.then(|| tokio::sync::Mutex::new(())),
         });
         let solver = Solver::new(worker);
         services.set_solver(&solver);

@@ -23,11 +23,11 @@ impl UserTerminal {
     pub(crate) fn open() -> Result<UserTerminal, EngineError> {
         let tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").map_err(|e| {
             EngineError::input(format!(
-                "a terminal needs an interactive terminal, and this engine has none (/dev/tty: {e}): run tanto from a terminal, not from CI or a pipe"
+                "`terminal` needs an interactive terminal and this engine has none (/dev/tty: {e}): run tanto from a terminal, not from CI or a pipe"
             ))
         })?;
         if !rustix::termios::isatty(&tty) {
-            return Err(EngineError::input("a terminal needs an interactive terminal: /dev/tty is not one"));
+            return Err(EngineError::input("`terminal` needs an interactive terminal: /dev/tty is not one"));
         }
         Ok(UserTerminal { tty })
     }

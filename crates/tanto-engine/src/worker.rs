@@ -48,6 +48,9 @@ pub struct Worker {
     pub max_request_bytes: usize,
     /// Automatic GC, poked after each recorded result.
     pub(crate) gc: Arc<crate::gc::Gc>,
+    /// `--interactive`: a failed exec opens a shell in its container first
+    /// (one at a time: the lock).
+    pub interactive: Option<tokio::sync::Mutex<()>>,
 }
 
 fn out_of(rec: CacheRecord, leases: Vec<SnapshotLease>) -> Output {
@@ -327,6 +330,10 @@ impl Worker {
             Expect::Any => false,
         };
         if failed {
+            if let Some(lock) = &self.interactive {
+                let _one = lock.lock().await;
+                self.debug_shell(vertex, op, key, inputs).await;
+            }
             return Err(EngineError::exec(ExecFailure {
                 cmd: op.args.iter().map(|a| scrub_str(a, &used_secrets)).collect(),
                 exit_code: meta.exit_code,
@@ -337,6 +344,60 @@ impl Worker {
         }
         let key = key.to_string();
         blocking(move || pending.commit(&key, Some(meta))).await
+    }
+}
+
+impl Worker {
+    /// `--interactive`: a shell (`sh`) attached to the user's terminal in the
+    /// container of the exec that failed — its input state (the failed
+    /// command's own changes are gone), mounts and environment. Problems are
+    /// said and otherwise ignored: the step's error follows either way.
+    async fn debug_shell(&self, vertex: &Vertex, op: &ExecOp, key: Digest, inputs: &[Output]) {
+        let tty = match crate::terminal::UserTerminal::open() {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!("--interactive: no shell for the failed step: {e}");
+                return;
+            }
+        };
+        let setup = match self.exec_setup(vertex, op, &format!("tanto-{}", key.short(10)), inputs).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("--interactive: no shell for the failed step: {e}");
+                return;
+            }
+        };
+        let mut spec = setup.spec;
+        spec.args = vec!["sh".into()];
+        spec.terminal = true;
+        spec.stdin = None;
+        spec.redirect_stdin = None;
+        spec.redirect_stdout = None;
+        spec.redirect_stderr = None;
+        let crate::exec_setup::ExecResources { keep_alive, secret_files, services, .. } = setup.resources;
+        let _cleanup = secret_files;
+        self.progress.pause();
+        {
+            use std::io::Write;
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(
+                err,
+                "\r\n`{}` failed: a shell in its container (as it was before the command, with its mounts and environment); `exit` to go on\r",
+                vertex.label()
+            );
+        }
+        let shell = async {
+            let running = self.executor.start(spec, None).await?;
+            let master = running
+                .take_terminal()
+                .ok_or_else(|| EngineError::internal("the runtime gave the shell no terminal"))?;
+            tty.attach(master, &running).await
+        };
+        if let Err(e) = shell.await {
+            tracing::warn!("--interactive: the shell for the failed step: {e}");
+        }
+        self.progress.resume();
+        drop((keep_alive, services));
     }
 }
 

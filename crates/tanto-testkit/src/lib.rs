@@ -23,6 +23,7 @@ pub mod image;
 pub mod prereq;
 pub mod python_image;
 pub mod registry;
+pub mod tmux;
 
 pub use debian::{DebianImage, DEBIAN_IMAGES, DEBIAN_PYTHON, DEBIAN_PYTHON_PIP};
 pub use image::{

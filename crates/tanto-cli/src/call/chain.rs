@@ -21,7 +21,16 @@ pub fn global_specs() -> Vec<FlagSpec> {
         FlagSpec::new("json", Arity::Bool).short('j'),
         FlagSpec::new("help", Arity::Bool).short('h'),
         FlagSpec::new("progress", Arity::Value),
+        FlagSpec::new("interactive", Arity::Bool).short('i'),
     ]
+}
+
+/// `-i`/`--interactive` among `call`'s arguments (before `--`).
+pub fn interactive_flag(args: &[String]) -> bool {
+    flags::parse(&global_specs(), args, true)
+        .ok()
+        .and_then(|p| p.last("interactive").and_then(flags::parse_bool))
+        .unwrap_or(false)
 }
 
 /// `--progress MODE` among `call`'s arguments (before `--`).

@@ -232,6 +232,9 @@ pub async fn run_call(args: Vec<String>) -> anyhow::Result<u8> {
     if let Some(p) = chain::progress_flag(&args) {
         crate::set_progress(&p);
     }
+    if chain::interactive_flag(&args) {
+        crate::set_interactive();
+    }
     let engine = crate::start_engine(None).await?;
     let out = call(&EngineTransport(&engine), &module, &args, &cwd, std::io::stdout().is_terminal()).await;
     engine.shutdown().await;
