@@ -15,6 +15,7 @@ tanto_testkit::tests! {
     // test                                  prerequisites                                             kind
     a_shell_in_a_container:                  [Root, Registry, Busybox, OciRuntime, Tmux]              sync;
     a_shell_where_a_step_failed:             [Root, Registry, Busybox, OciRuntime, Tmux, PythonSdk]   sync;
+    a_shell_in_a_directory:                  [Root, Registry, Busybox, OciRuntime, Tmux, PythonSdk]   sync;
     no_terminal_is_a_clear_error:            [Root, Registry, Busybox, OciRuntime]                    sync;
 }
 
@@ -141,6 +142,46 @@ fn a_shell_where_a_step_failed() {
     if failures.is_empty() && !screen.contains("exit code: 7") {
         failures.push(format!("the step's error is not shown after the shell:\n{screen}"));
     }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+const DIRECTORY_PY: &str = r#"
+import sys, anyio, dagger
+from dagger import dag
+
+async def main():
+    async with dagger.connection(dagger.Config(log_output=sys.stderr)):
+        d = dag.directory().with_new_file("a.txt", "dir-content\n")
+        await d.terminal(container=dag.container().from_("busybox:1.36")).sync()
+        print("directory back")
+
+anyio.run(main)
+"#;
+
+/// `Directory.terminal`: the directory read-only at /src of the given container.
+fn a_shell_in_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_registry, config) = tanto_testkit::busybox_registry(dir.path()).unwrap();
+    let python = tanto_testkit::prereq::python_with("dagger").unwrap();
+    let script_file = dir.path().join("directory.py");
+    std::fs::write(&script_file, DIRECTORY_PY).unwrap();
+    let tmux = Tmux::new("directory");
+    let script = tanto_script(
+        &config,
+        &dir.path().join("state"),
+        &format!("run -- {} {}", shell_quote(&python.to_string_lossy()), shell_quote(&script_file.to_string_lossy())),
+    );
+    tmux.start(&script, 100, 30);
+    let failures = converse(
+        &tmux,
+        &[
+            ("", "/src #"),
+            ("cat a.txt", "dir-content"),
+            ("touch b", "Read-only file system"),
+            ("exit", "directory back"),
+            ("", "EXIT=0"),
+        ],
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 

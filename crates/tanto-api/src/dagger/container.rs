@@ -61,7 +61,7 @@ impl ContainerObj {
         Ok(paths::resolve(self.workdir(), &raw))
     }
 
-    fn set_mount(&mut self, target: String, source: CtrMountSource) {
+    pub(super) fn set_mount(&mut self, target: String, source: CtrMountSource) {
         self.mounts.retain(|m| m.target != target);
         self.mounts.push(CtrMount { target, source });
     }

@@ -153,7 +153,7 @@ mod tests {
             ("Container", "terminal", true),
             ("Directory", "dockerBuild", true),
             ("Directory", "diff", true),
-            ("Directory", "terminal", false),
+            ("Directory", "terminal", true),
             ("File", "withReplaced", true),
             ("Secret", "plaintext", true),
             ("Host", "unixSocket", true),

@@ -169,7 +169,26 @@ static DIRECTORY_FIELDS: Fields<DirectoryObj> = fields! { |api, d, call, a|
     "dockerBuild" => Ok(resolved(Object::Container(api.docker_build(d, a).await?))),
     "export" => api.directory_export(d, a).await,
     "asGit" => api.directory_as_git(d).await,
+    "terminal" => {
+        // As Dagger: the directory read-only at /src (the working directory) of
+        // `container`, else of its default terminal image.
+        let mut c = match a.get("container") {
+            Some(j) if !j.is_null() => api.load_container(j)?,
+            _ => {
+                let base = ContainerObj::scratch(api.engine.images.default_platform());
+                api.container_from(&base, DEFAULT_TERMINAL_IMAGE).await?
+            }
+        };
+        c.config.workdir = "/src".into();
+        c.set_mount("/src".into(), CtrMountSource::Dir { dir: d.clone(), readonly: true, owner: None });
+        api.container_terminal(&c, a).await?;
+        dir(d.clone())
+    },
 };
+
+/// The image `Directory.terminal` runs in without a `container` (Dagger's
+/// `distconsts.AlpineImage`).
+const DEFAULT_TERMINAL_IMAGE: &str = "alpine:3.22.1";
 
 static FILE_FIELDS: Fields<FileObj> = fields! { |api, f, call, a|
     "contents" => {
