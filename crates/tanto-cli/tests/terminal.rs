@@ -16,6 +16,7 @@ tanto_testkit::tests! {
     a_shell_in_a_container:                  [Root, Registry, Busybox, OciRuntime, Tmux]              sync;
     a_shell_where_a_step_failed:             [Root, Registry, Busybox, OciRuntime, Tmux, PythonSdk]   sync;
     a_shell_in_a_directory:                  [Root, Registry, Busybox, OciRuntime, Tmux, PythonSdk]   sync;
+    a_shell_in_a_service:                    [Root, Registry, Busybox, OciRuntime, Iptables, Tmux, PythonSdk]  sync;
     no_terminal_is_a_clear_error:            [Root, Registry, Busybox, OciRuntime]                    sync;
 }
 
@@ -145,6 +146,57 @@ fn a_shell_where_a_step_failed() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
+const SERVICE_PY: &str = r#"
+import sys, anyio, dagger
+from dagger import dag
+
+async def main():
+    async with dagger.connection(dagger.Config(log_output=sys.stderr)):
+        svc = (
+            dag.container().from_("busybox:1.36")
+            .with_new_file("/www/index.html", "svc-page\n")
+            .with_exposed_port(8080)
+            .as_service(args=["httpd", "-f", "-p", "8080", "-h", "/www"])
+        )
+        await svc.terminal().sync()
+        print("service back")
+
+anyio.run(main)
+"#;
+
+/// `Service.terminal`: a shell in the running service's container.
+fn a_shell_in_a_service() {
+    let failures = python_in_tmux(
+        "service",
+        SERVICE_PY,
+        &[
+            ("", "/ #"),
+            ("wget -qO- http://127.0.0.1:8080/", "svc-page"),
+            ("ps", "httpd -f -p 8080"),
+            ("exit", "service back"),
+            ("", "EXIT=0"),
+        ],
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Runs `script` with `tanto run` and the SDK's Python in a pane, and converses.
+fn python_in_tmux(name: &str, script: &str, steps: &[(&str, &str)]) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let (_registry, config) = tanto_testkit::busybox_registry(dir.path()).unwrap();
+    let python = tanto_testkit::prereq::python_with("dagger").unwrap();
+    let script_file = dir.path().join(format!("{name}.py"));
+    std::fs::write(&script_file, script).unwrap();
+    let tmux = Tmux::new(name);
+    let command = tanto_script(
+        &config,
+        &dir.path().join("state"),
+        &format!("run -- {} {}", shell_quote(&python.to_string_lossy()), shell_quote(&script_file.to_string_lossy())),
+    );
+    tmux.start(&command, 100, 30);
+    converse(&tmux, steps)
+}
+
 const DIRECTORY_PY: &str = r#"
 import sys, anyio, dagger
 from dagger import dag
@@ -160,20 +212,9 @@ anyio.run(main)
 
 /// `Directory.terminal`: the directory read-only at /src of the given container.
 fn a_shell_in_a_directory() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_registry, config) = tanto_testkit::busybox_registry(dir.path()).unwrap();
-    let python = tanto_testkit::prereq::python_with("dagger").unwrap();
-    let script_file = dir.path().join("directory.py");
-    std::fs::write(&script_file, DIRECTORY_PY).unwrap();
-    let tmux = Tmux::new("directory");
-    let script = tanto_script(
-        &config,
-        &dir.path().join("state"),
-        &format!("run -- {} {}", shell_quote(&python.to_string_lossy()), shell_quote(&script_file.to_string_lossy())),
-    );
-    tmux.start(&script, 100, 30);
-    let failures = converse(
-        &tmux,
+    let failures = python_in_tmux(
+        "directory",
+        DIRECTORY_PY,
         &[
             ("", "/src #"),
             ("cat a.txt", "dir-content"),

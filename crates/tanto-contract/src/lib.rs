@@ -219,6 +219,10 @@ pub trait Services: Send + Sync {
     /// Forwards `ports` (all exposed ports when empty) of the service to the host until
     /// the service exits or the request is cancelled.
     async fn service_up(&self, svc: &ServiceSpec, ports: Vec<PortForward>, random: bool) -> EngineResult<()>;
+
+    /// Runs `cmd` in the service's container (started if needed) attached to the
+    /// user's terminal until it exits (`Service.terminal`); its exit code.
+    async fn service_terminal(&self, svc: &ServiceSpec, cmd: Vec<String>) -> EngineResult<i32>;
 }
 
 /// Remote sources: git repositories and HTTP downloads.

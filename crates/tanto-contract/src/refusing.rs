@@ -157,6 +157,9 @@ impl Services for Refusing {
     async fn service_up(&self, _: &ServiceSpec, _: Vec<PortForward>, _: bool) -> EngineResult<()> {
         self.no()
     }
+    async fn service_terminal(&self, _: &ServiceSpec, _: Vec<String>) -> EngineResult<i32> {
+        self.no()
+    }
 }
 
 #[async_trait::async_trait]

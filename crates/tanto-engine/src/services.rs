@@ -314,6 +314,30 @@ impl Services {
         }
     }
 
+    /// Runs `args` in `spec`'s container (started if needed) with a PTY: its
+    /// master, the `exec` process and the lease that keeps the service up.
+    pub(crate) async fn exec_terminal(
+        self: &Arc<Self>,
+        spec: &ServiceSpec,
+        args: Vec<String>,
+    ) -> Result<(std::os::fd::OwnedFd, std::process::Child, impl Send), EngineError> {
+        self.register(spec);
+        let lease = self.acquire(spec.clone()).await?;
+        let instance = lease.instance().clone();
+        if !matches!(instance.kind, InstanceKind::Container { .. }) {
+            return Err(EngineError::input(format!(
+                "service `{}` is a tunnel: it has no container to open a terminal in",
+                spec.hostname
+            )));
+        }
+        let (master, child) = crate::worker::blocking(move || match &instance.kind {
+            InstanceKind::Container { running, .. } => Ok(running.exec_terminal(&args)?),
+            _ => unreachable!("checked above"),
+        })
+        .await?;
+        Ok((master, child, lease))
+    }
+
     /// Stops everything: at the end of the session.
     pub async fn shutdown(&self) {
         let held: Vec<Lease> = self.held.lock().drain().map(|(_, l)| l).collect();

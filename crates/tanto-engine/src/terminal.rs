@@ -35,6 +35,22 @@ impl UserTerminal {
     /// Connects the terminal to `running`'s PTY `master` until the container
     /// exits; its exit code.
     pub(crate) async fn attach(self, master: OwnedFd, running: &RunningContainer) -> Result<i32, EngineError> {
+        let ended = async {
+            match running.wait().await.as_ref() {
+                Ok(info) => Ok(info.exit_code),
+                Err(e) => Err(EngineError::new(tanto_model::Tiered::tier(e), format!("terminal: {e}"))),
+            }
+        };
+        self.attach_until(master, ended).await
+    }
+
+    /// Connects the terminal to the PTY `master` until `ended` resolves (the
+    /// process on the PTY's other side has exited); its result.
+    pub(crate) async fn attach_until(
+        self,
+        master: OwnedFd,
+        ended: impl std::future::Future<Output = Result<i32, EngineError>>,
+    ) -> Result<i32, EngineError> {
         let io = |what: &str, e: std::io::Error| EngineError::internal(format!("terminal: {what}: {e}"));
         let master = std::fs::File::from(master);
         copy_size(&self.tty, &master);
@@ -98,7 +114,7 @@ impl UserTerminal {
                 }
             })
         };
-        let ended = running.wait().await;
+        let ended = ended.await;
         resize.abort();
         stop.store(true, Ordering::Release);
         let _ = tokio::task::spawn_blocking(move || {
@@ -109,10 +125,7 @@ impl UserTerminal {
         drop(restore);
         let mut tty = self.tty;
         let _ = tty.write_all(b"\r\n");
-        match ended.as_ref() {
-            Ok(info) => Ok(info.exit_code),
-            Err(e) => Err(EngineError::new(tanto_model::Tiered::tier(e), format!("terminal: {e}"))),
-        }
+        ended
     }
 }
 

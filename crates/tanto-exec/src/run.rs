@@ -127,7 +127,12 @@ pub(crate) fn start(inner: Arc<Inner>, mut spec: ProcessSpec) -> Result<Started,
 
 /// The PTY master the runtime sends over the console socket (`--console-socket`):
 /// one message whose ancillary data holds the descriptor.
-fn receive_console(listener: &std::os::unix::net::UnixListener, path: &Path) -> Result<OwnedFd, ExecError> {
+/// `gone` says when the runtime has exited (then nothing will come).
+pub(crate) fn receive_console(
+    listener: &std::os::unix::net::UnixListener,
+    path: &Path,
+    mut gone: impl FnMut() -> bool,
+) -> Result<OwnedFd, ExecError> {
     use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
     let io = |e: std::io::Error| ExecError::io("receiving the terminal from the runtime over", path)(e);
     // The runtime connects once the container is created (or exits on failure).
@@ -137,6 +142,9 @@ fn receive_console(listener: &std::os::unix::net::UnixListener, path: &Path) -> 
         match listener.accept() {
             Ok((s, _)) => break s,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && std::time::Instant::now() < deadline => {
+                if gone() {
+                    return Err(ExecError::invalid("the runtime exited before it made the terminal (see its log)"));
+                }
                 std::thread::sleep(std::time::Duration::from_millis(5))
             }
             Err(e) => return Err(io(e)),
@@ -571,7 +579,13 @@ impl BundleBuilder {
         self.cl.child = Some(child);
         let pidfd = pidfd.map_err(ExecError::io("opening a pidfd for", &inner.runtime.path))?;
         let console = match console {
-            Some((path, listener)) => Some(receive_console(&listener, &path)?),
+            Some((path, listener)) => {
+                let child = self.cl.child.as_mut();
+                let mut child = child;
+                Some(receive_console(&listener, &path, || {
+                    child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_some())
+                })?)
+            }
             None => None,
         };
         tracing::debug!(container = %id, runtime = inner.runtime.name(), "container started");

@@ -56,6 +56,36 @@ impl RunningContainer {
         self.ip
     }
 
+    /// Runs `args` in this container (its root, environment and namespaces) with
+    /// a PTY: the PTY's master, and the `exec` process, whose exit status is the
+    /// command's. Blocking.
+    pub fn exec_terminal(
+        &self,
+        args: &[String],
+    ) -> Result<(std::os::fd::OwnedFd, std::process::Child), crate::ExecError> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Named as the run dir's other files (a dead engine's are removed at start).
+        let path = self.inner.run_dir.join(format!("t{}-tty{n}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let _gone = RemoveOnDrop(path.clone());
+        let listener = std::os::unix::net::UnixListener::bind(&path)
+            .map_err(crate::ExecError::io("listening on the console socket", &path))?;
+        let mut cmd = self.inner.runtime.exec_tty_command(&self.inner.state_dir, &self.id, &path, args);
+        cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+        let mut child =
+            cmd.spawn().map_err(crate::ExecError::io("starting the OCI runtime", &self.inner.runtime.path))?;
+        match crate::run::receive_console(&listener, &path, || child.try_wait().ok().flatten().is_some()) {
+            Ok(master) => Ok((master, child)),
+            Err(e) => {
+                let _ = child.kill();
+                let out = child.wait_with_output().ok();
+                let said = out.map(|o| String::from_utf8_lossy(&o.stderr).trim().to_string()).unwrap_or_default();
+                Err(if said.is_empty() { e } else { crate::ExecError::invalid(format!("exec in the service: {said}")) })
+            }
+        }
+    }
+
     /// The PTY master of a container started with [`crate::ProcessSpec::terminal`]
     /// (once).
     pub fn take_terminal(&self) -> Option<std::os::fd::OwnedFd> {
@@ -124,5 +154,14 @@ impl Drop for RunningContainer {
     fn drop(&mut self) {
         // Dropping the driving future kills the container and cleans up on a thread.
         self.task.abort();
+    }
+}
+
+/// Removes a file when dropped.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }

@@ -214,6 +214,14 @@ impl Runtime {
         cmd
     }
 
+    /// `exec` of `args` in the running container `id` with a PTY whose master
+    /// the runtime sends over `console` (`--tty --console-socket`).
+    pub fn exec_tty_command(&self, state_root: &Path, id: &str, console: &Path, args: &[String]) -> Command {
+        let mut cmd = self.base_command(state_root, None);
+        cmd.arg("exec").arg("--tty").arg("--console-socket").arg(console).arg(id).args(args);
+        cmd
+    }
+
     /// Sends `signal` (`TERM`, `KILL`, ...) to the first process of container `id`. A
     /// container that is not running (any more) is not an error.
     pub fn kill(&self, state_root: &Path, id: &str, signal: &str) -> Result<(), ExecError> {

@@ -236,6 +236,15 @@ static FIELDS: Fields<ServiceObj> = fields! { |api, s, call, a|
         api.engine.services.service_up(&s.spec(), ports, a.opt_bool("random")?.unwrap_or(false)).await?;
         Ok(Resolved::Null)
     },
+    "terminal" => {
+        // In the running service's container (started if needed): `cmd`, else `sh`.
+        let mut cmd = a.string_list("cmd")?;
+        if cmd.is_empty() {
+            cmd = vec!["sh".into()];
+        }
+        api.engine.services.service_terminal(&s.spec(), cmd).await?;
+        Ok(resolved(Object::Service(s.clone())))
+    },
     "withHostname" => {
         let hostname = a.string("hostname")?;
         if !valid_hostname(hostname) {

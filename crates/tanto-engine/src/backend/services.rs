@@ -27,4 +27,21 @@ impl Services for EngineBackend {
     async fn service_up(&self, svc: &ServiceSpec, ports: Vec<PortForward>, random: bool) -> EngineResult<()> {
         self.worker().services.up(svc, ports, random).await
     }
+
+    async fn service_terminal(&self, svc: &ServiceSpec, cmd: Vec<String>) -> EngineResult<i32> {
+        let tty = crate::terminal::UserTerminal::open()?;
+        let worker = self.worker();
+        let (master, mut child, _lease) = worker.services.exec_terminal(svc, cmd).await?;
+        worker.progress.pause();
+        let ended = async move {
+            let status = crate::worker::blocking(move || {
+                child.wait().map_err(|e| crate::EngineError::internal(format!("waiting for the terminal: {e}")))
+            })
+            .await?;
+            Ok(status.code().unwrap_or(128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)))
+        };
+        let result = tty.attach_until(master, ended).await;
+        worker.progress.resume();
+        result
+    }
 }
