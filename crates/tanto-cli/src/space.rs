@@ -6,7 +6,7 @@ use std::io::Write as _;
 use anyhow::{Context, Result};
 use serde_json::json;
 use tanto_engine::cache::{format_size, DiskSpace};
-use tanto_engine::gc::{prune_state, space_state, PruneScope};
+use tanto_engine::gc::{parse_filters, prune_state, space_state, PruneScope};
 use tanto_engine::EngineOptions;
 
 #[derive(clap::Args)]
@@ -17,6 +17,12 @@ pub struct PruneArgs {
     /// Prune down to SIZE (bytes, `512MB`, `20GiB` or a percentage of the disk).
     #[arg(long, value_name = "SIZE")]
     keep_storage: Option<String>,
+    /// Only records that match (repeatable, all must match): `type=KIND`
+    /// (exec, image-layer, file, local, http, git, kept) or `until=DURATION`
+    /// (not used for that long, e.g. `24h`). With a filter and no
+    /// `--keep-storage`, every matching record no running step holds goes.
+    #[arg(long, value_name = "FILTER")]
+    filter: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -32,10 +38,13 @@ pub async fn prune(args: PruneArgs) -> Result<u8> {
             PruneScope::KeepStorage(DiskSpace::parse(s).map_err(|e| anyhow::anyhow!("`--keep-storage`: {e}"))?)
         }
         (None, true) => PruneScope::All,
+        (None, false) if !args.filter.is_empty() => PruneScope::All,
         (None, false) => PruneScope::Policy,
     };
+    let filter = parse_filters(&args.filter).map_err(|e| anyhow::anyhow!("`--filter`: {e}"))?;
     let options = EngineOptions::from_env(None)?;
-    let report = tokio::task::spawn_blocking(move || prune_state(&options, scope)).await.context("pruning")??;
+    let report =
+        tokio::task::spawn_blocking(move || prune_state(&options, scope, &filter)).await.context("pruning")??;
     let text = format!(
         "Deleted {} records ({} snapshots, {} blobs); the cache went from {} to {}\nTotal reclaimed space: {}\n",
         report.records,

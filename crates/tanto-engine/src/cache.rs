@@ -265,7 +265,9 @@ impl EngineBackend {
         let total = self.disk_total();
         let policy = prune_policy(req, &self.do_cache_policy(), total).map_err(EngineError::input)?;
         let store = self.worker().store.clone();
-        let report = crate::worker::blocking(move || Ok(crate::gc::prune_exclusive(&store, &policy)?)).await?;
+        let report =
+            crate::worker::blocking(move || Ok(crate::gc::prune_exclusive(&store, &policy, &Default::default())?))
+                .await?;
         tracing::info!(
             records = report.records,
             snapshots = report.snapshots,

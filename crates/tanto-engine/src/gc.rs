@@ -200,16 +200,20 @@ impl PruneScope {
     }
 }
 
-/// Prunes with `policy` once this process holds the GC lease (waiting for
+/// Prunes with `policy` (among the records `filter` allows) once this process holds the GC lease (waiting for
 /// another process's prune to end). Blocking.
-pub fn prune_exclusive(store: &Store, policy: &PrunePolicy) -> Result<PruneReport, StoreError> {
+pub fn prune_exclusive(
+    store: &Store,
+    policy: &PrunePolicy,
+    filter: &tanto_store::RecordFilter,
+) -> Result<PruneReport, StoreError> {
     let _lease = loop {
         if let Some(l) = store.try_gc_lease()? {
             break l;
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    store.prune(policy)
+    store.prune_matching(policy, filter)
 }
 
 /// The state directory and `[gc]` settings of `options`, without an engine.
@@ -220,11 +224,44 @@ fn open_state(options: &EngineOptions) -> Result<(Store, GcSettings), EngineErro
     Ok((store, settings))
 }
 
-/// `tanto prune`: prunes the state directory of `options`. Blocking.
-pub fn prune_state(options: &EngineOptions, scope: PruneScope) -> Result<PruneReport, EngineError> {
+/// `tanto prune`: prunes the state directory of `options`, among the records
+/// `filter` allows. Blocking.
+pub fn prune_state(
+    options: &EngineOptions,
+    scope: PruneScope,
+    filter: &tanto_store::RecordFilter,
+) -> Result<PruneReport, EngineError> {
     let (store, settings) = open_state(options)?;
     let total = tanto_store::disk_space(store.root()).map(|(t, _)| t).unwrap_or(0);
-    Ok(prune_exclusive(&store, &scope.policy(&settings, total))?)
+    Ok(prune_exclusive(&store, &scope.policy(&settings, total), filter)?)
+}
+
+/// `tanto prune --filter` values: `type=KIND` (`exec`, `image-layer`, `file`,
+/// `local`, `http`, `git`, `kept`; repeatable) and `until=DURATION` (not used
+/// for at least that long: `24h`, `90m`).
+pub fn parse_filters(filters: &[String]) -> Result<tanto_store::RecordFilter, String> {
+    const KINDS: [&str; 7] = ["exec", "image-layer", "file", "local", "http", "git", "kept"];
+    let mut f = tanto_store::RecordFilter::default();
+    for raw in filters {
+        let (key, value) =
+            raw.split_once('=').ok_or_else(|| format!("filter `{raw}`: use `type=KIND` or `until=DURATION`"))?;
+        match key.trim() {
+            "type" => {
+                let kind = value.trim();
+                if !KINDS.contains(&kind) {
+                    return Err(format!("filter `{raw}`: unknown type `{kind}`: one of {}", KINDS.join(", ")));
+                }
+                f.kinds.push(kind.to_string());
+            }
+            "until" => {
+                let ns = tanto_contract::image::parse_duration(value.trim())
+                    .map_err(|e| format!("filter `{raw}`: {e} (a duration such as `24h` or `90m`)"))?;
+                f.unused_for_ms = Some(ns.max(0) / 1_000_000);
+            }
+            other => return Err(format!("filter `{raw}`: unknown filter `{other}`: use `type` or `until`")),
+        }
+    }
+    Ok(f)
 }
 
 /// `tanto du`: where the space goes, the policy's limits and the disk's size and free space.

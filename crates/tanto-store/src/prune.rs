@@ -131,6 +131,23 @@ impl PrunePolicy {
     }
 }
 
+/// Which records a prune may remove (`tanto prune --filter`); the default
+/// allows any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordFilter {
+    /// Record kinds (`exec`, `image-layer`, `file`, ...); empty: any.
+    pub kinds: Vec<String>,
+    /// Only records not used for at least this many milliseconds.
+    pub unused_for_ms: Option<i64>,
+}
+
+impl RecordFilter {
+    fn matches(&self, kind: &str, used_ms: i64, now_ms: i64) -> bool {
+        (self.kinds.is_empty() || self.kinds.iter().any(|k| k == kind))
+            && self.unused_for_ms.is_none_or(|d| now_ms.saturating_sub(used_ms) >= d)
+    }
+}
+
 /// What a prune removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PruneReport {
@@ -393,7 +410,13 @@ impl Store {
     /// `policy` is met (see [`PrunePolicy::limit`]), with the snapshots and
     /// blobs nothing else needs. See the module docs.
     pub fn prune(&self, policy: &PrunePolicy) -> Result<PruneReport, StoreError> {
+        self.prune_matching(policy, &RecordFilter::default())
+    }
+
+    /// [`Store::prune`] among the records `filter` allows.
+    pub fn prune_matching(&self, policy: &PrunePolicy, filter: &RecordFilter) -> Result<PruneReport, StoreError> {
         self.measure_snapshots()?;
+        let now_ms = crate::db::now_ms();
         let free = free_space(self.root()).unwrap_or(u64::MAX);
         let mut report = PruneReport::default();
         let (dead_snaps, dead_blobs, dead_indexes) = {
@@ -410,7 +433,7 @@ impl Store {
             let mut candidates: Vec<(i64, i64, String)> = m
                 .records
                 .iter()
-                .filter(|(_, r)| !m.record_in_use(r))
+                .filter(|(_, r)| !m.record_in_use(r) && filter.matches(&r.kind, r.used_ms, now_ms))
                 .map(|(k, r)| (r.used_ms, r.created, k.clone()))
                 .collect();
             candidates.sort();

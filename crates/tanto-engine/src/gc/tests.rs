@@ -147,3 +147,33 @@ async fn pokes_are_debounced_and_the_last_one_is_checked() {
     gc.idle(interval).await;
     assert!(!gc.running.load(Ordering::SeqCst), "idle once the check is done");
 }
+
+#[test]
+fn prune_filters() {
+    let day = 24 * 3600 * 1000;
+    // (--filter values, the filter or the error's start)
+    let cases: Vec<(&[&str], Result<tanto_store::RecordFilter, &str>)> = vec![
+        (&[], Ok(Default::default())),
+        (&["type=exec"], Ok(tanto_store::RecordFilter { kinds: vec!["exec".into()], unused_for_ms: None })),
+        (
+            &["type=exec", "type=image-layer", "until=24h"],
+            Ok(tanto_store::RecordFilter {
+                kinds: vec!["exec".into(), "image-layer".into()],
+                unused_for_ms: Some(day),
+            }),
+        ),
+        (&["until=90m"], Ok(tanto_store::RecordFilter { kinds: vec![], unused_for_ms: Some(90 * 60 * 1000) })),
+        (&["type=volume"], Err("filter `type=volume`: unknown type `volume`")),
+        (&["until=soon"], Err("filter `until=soon`: ")),
+        (&["label=x"], Err("filter `label=x`: unknown filter `label`")),
+        (&["exec"], Err("filter `exec`: use `type=KIND` or `until=DURATION`")),
+    ];
+    for (input, want) in cases {
+        let input: Vec<String> = input.iter().map(|s| s.to_string()).collect();
+        match (super::parse_filters(&input), want) {
+            (Ok(got), Ok(want)) => assert_eq!(got, want, "{input:?}"),
+            (Err(got), Err(start)) => assert!(got.starts_with(start), "{input:?}: {got}"),
+            (got, want) => panic!("{input:?}: got {got:?}, want {want:?}"),
+        }
+    }
+}

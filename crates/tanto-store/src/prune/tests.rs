@@ -202,3 +202,30 @@ fn pruning_stops_at_the_reserved_floor() {
         assert_eq!(keys(&store), left, "floor {reserved} of {used}");
     }
 }
+
+#[test]
+fn filters_choose_what_may_go() {
+    let now = crate::db::now_ms() / 1000;
+    // (filter, records left)
+    let day = 24 * 3600 * 1000;
+    let cases: Vec<(RecordFilter, &[&str])> = vec![
+        (RecordFilter::default(), &[]),
+        (RecordFilter { kinds: vec!["image-layer".into()], unused_for_ms: None }, &["new-exec", "old-exec"]),
+        (RecordFilter { kinds: vec![], unused_for_ms: Some(day) }, &["new-exec"]),
+        (RecordFilter { kinds: vec!["exec".into()], unused_for_ms: Some(day) }, &["layer", "new-exec"]),
+        (RecordFilter { kinds: vec!["http".into()], unused_for_ms: None }, &["layer", "new-exec", "old-exec"]),
+    ];
+    for (filter, left) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        for (key, kind, age_days) in [("old-exec", "exec", 3), ("new-exec", "exec", 0), ("layer", "image-layer", 2)] {
+            snap(&store, key, None, 1 << 10);
+            store.describe(key, kind, key, &[]).unwrap();
+            set_used(&store, key, now - age_days * 24 * 3600);
+        }
+        store.prune_matching(&PrunePolicy::default(), &filter).unwrap();
+        let mut got = keys(&store);
+        got.sort();
+        assert_eq!(got, left.to_vec(), "{filter:?}");
+    }
+}
