@@ -110,6 +110,34 @@ fn du_shows_the_space_and_prune_frees_it() {
     let after = du("du --json");
     assert_eq!(after["kinds"], serde_json::json!({}), "{after}");
 
+    // A step whose result a prune removed says so when it runs again; `--filter`
+    // removes only what matches.
+    let q = r#"{ container { from(address: "busybox") { withExec(args: ["sh", "-c", "echo again"]) { stdout } } } }"#;
+    let plain = |args: &[&str]| -> (String, String) {
+        let mut all = vec!["--progress=plain"];
+        all.extend_from_slice(args);
+        let out = tanto(&env, &all, Some(q));
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (ok(out, &args.join(" ")), err)
+    };
+    // (the image layer `prune --all` removed above comes back, and says so)
+    let (_, first) = plain(&["query"]);
+    assert!(first.contains("pull layer") && first.contains("evicted from the cache"), "{first}");
+    let out = ok(tanto(&env, &["prune", "--filter", "type=image-layer"], None), "prune --filter type=image-layer");
+    assert!(reclaimed(&out) > 0, "{out}");
+    let (_, kept) = plain(&["query"]);
+    assert!(kept.contains("exec sh -c echo again CACHED") && !kept.contains("evicted"), "{kept}");
+    ok(tanto(&env, &["prune", "--filter", "type=exec", "--filter", "until=1h"], None), "prune until=1h");
+    let (_, recent) = plain(&["query"]);
+    assert!(recent.contains("CACHED"), "used within the hour, not pruned: {recent}");
+    ok(tanto(&env, &["prune", "--filter", "type=exec"], None), "prune --filter type=exec");
+    let (_, again) = plain(&["query"]);
+    assert!(again.contains("evicted from the cache") && again.contains("run again after GC evicted them"), "{again}");
+    let (_, hit) = plain(&["query"]);
+    assert!(!hit.contains("evicted"), "recorded again: {hit}");
+    let bad = tanto(&env, &["prune", "--filter", "type=volume"], None);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown type `volume`"), "{bad:?}");
+
     let bad = tanto(&env, &["prune", "--keep-storage=1XB"], None);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("`--keep-storage`: `1XB` has an unknown unit"), "{bad:?}");

@@ -94,6 +94,11 @@ impl tanto_solver::Worker for Worker {
         if let Some(out) = self.lookup(vertex, key).await? {
             return Ok(out);
         }
+        // A miss of a key a prune removed: progress says so.
+        let (store, k) = (self.store.clone(), key.to_string());
+        if let Ok(Some(when)) = blocking(move || Ok(store.evicted(&k)?)).await {
+            self.progress.evicted(key, when);
+        }
         let res = match &vertex.op {
             Op::ImageLayer(op) => self.layer(vertex, op, key, &inputs).await,
             Op::File(op) => self.file_op(vertex, op, key, &inputs).await,

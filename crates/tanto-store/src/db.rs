@@ -160,6 +160,8 @@ impl Store {
         let ids: Vec<i64> = rec.outputs.iter().map(|s| s.0).collect();
         let t = now();
         let meta = rec.meta.as_ref();
+        // Recorded again: no longer evicted.
+        tx.execute("DELETE FROM tombstones WHERE key = ?1", params![key])?;
         tx.execute(
             "INSERT OR REPLACE INTO cache (key, outputs, exit_code, stdout, stderr, combined, created, last_used, used_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",

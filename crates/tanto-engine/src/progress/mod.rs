@@ -102,6 +102,8 @@ struct Step {
     /// Its output, the last [`KEPT_OUTPUT`] bytes.
     output: VecDeque<u8>,
     error: Option<String>,
+    /// It ran because a prune had removed its result (seconds since the epoch).
+    evicted: Option<i64>,
 }
 
 impl Step {
@@ -118,6 +120,7 @@ impl Step {
             unprinted: [Vec::new(), Vec::new()],
             output: VecDeque::new(),
             error: None,
+            evicted: None,
         }
     }
 
@@ -205,6 +208,16 @@ fn summary(cached: usize, executed: usize, failed: usize, elapsed: Duration) -> 
     }
     s.push_str(&format!(" in {}", duration(elapsed)));
     s
+}
+
+/// `12s`, `5m`, `3h`, `2d`: how long ago, roughly.
+fn ago_text(secs: i64) -> String {
+    match secs {
+        ..60 => format!("{}s", secs.max(0)),
+        60..3600 => format!("{}m", secs / 60),
+        3600..86400 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86400),
+    }
 }
 
 /// `0.8s`, `12.3s`, `2m05s`.
@@ -345,6 +358,29 @@ impl Progress {
         }
     }
 
+    /// The step runs because a prune removed its result at `when` (seconds
+    /// since the epoch): said at once, and counted in the summary.
+    pub fn evicted(&self, key: Digest, when: i64) {
+        let mut st = self.inner.lock();
+        let mode = st.mode;
+        let step = st.step(key, "");
+        step.evicted = Some(when);
+        let ago = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64 - when)
+            .unwrap_or(0)
+            .max(0);
+        let line = format!("#{} evicted from the cache {} ago: running it again", step.n, ago_text(ago));
+        match mode {
+            ProgressMode::Plain => {
+                drop(st);
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            }
+            ProgressMode::Tty => st.pending.push(line),
+            ProgressMode::Dots | ProgressMode::Quiet => {}
+        }
+    }
+
     /// A live output sink for an exec, or `None` when its output must be
     /// scrubbed first (then the worker passes it to [`Progress::output`]).
     pub fn exec_sink(&self, key: Digest, secrets: Vec<Arc<Vec<u8>>>) -> Option<OutputSink> {
@@ -450,7 +486,11 @@ impl Progress {
         if summary_line && st.began.is_some() {
             let (cached, executed, failed) = st.counts();
             let elapsed = st.began.map(|t| t.elapsed()).unwrap_or_default();
-            let line = summary(cached, executed, failed, elapsed);
+            let mut line = summary(cached, executed, failed, elapsed);
+            let evicted = st.steps.values().filter(|s| s.evicted.is_some()).count();
+            if evicted > 0 {
+                line.push_str(&format!(" ({evicted} run again after GC evicted them)"));
+            }
             if st.mode == ProgressMode::Plain {
                 out.push_str(&format!("# {line}\n"));
             } else {

@@ -174,3 +174,12 @@ fn plain_output_is_held_until_its_line_ends() {
     progress.on_event(&Event::Done { key: key(1), label: "exec uv sync".into(), duration: Duration::ZERO });
     assert!(progress.inner.lock().steps[&key(1)].unprinted.iter().all(Vec::is_empty));
 }
+
+#[test]
+fn ago() {
+    for (secs, want) in
+        [(-3, "0s"), (0, "0s"), (59, "59s"), (60, "1m"), (3599, "59m"), (7200, "2h"), (3 * 86400 + 5, "3d")]
+    {
+        assert_eq!(ago_text(secs), want, "{secs}");
+    }
+}

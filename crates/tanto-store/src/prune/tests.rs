@@ -229,3 +229,16 @@ fn filters_choose_what_may_go() {
         assert_eq!(got, left.to_vec(), "{filter:?}");
     }
 }
+
+#[test]
+fn a_pruned_record_leaves_a_tombstone_until_recorded_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    snap(&store, "k", None, 1 << 10);
+    assert_eq!(store.evicted("k").unwrap(), None);
+    store.prune(&PrunePolicy::default()).unwrap();
+    let when = store.evicted("k").unwrap().expect("a tombstone");
+    assert!((crate::db::now_ms() / 1000 - when).abs() < 60, "{when}");
+    snap(&store, "k", None, 1 << 10);
+    assert_eq!(store.evicted("k").unwrap(), None, "recorded again");
+}
