@@ -26,7 +26,7 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 struct Cli {
     /// How to show progress on stderr: auto (a live view on a terminal, plain
     /// lines otherwise and in CI), tty, plain, dots or quiet. Also `TANTO_PROGRESS`.
-    #[arg(long, global = true, value_parser = ["auto", "tty", "plain", "dots", "quiet"])]
+    #[arg(long, global = true, value_parser = ["auto", "tty", "plain", "logs", "dots", "quiet"])]
     progress: Option<String>,
     #[command(subcommand)]
     command: Command,
@@ -195,6 +195,7 @@ fn progress_mode(session: bool) -> Result<ProgressMode> {
         .get()
         .cloned()
         .or_else(|| std::env::var("TANTO_PROGRESS").ok().filter(|v| !v.is_empty()))
+        .or_else(|| std::env::var("DAGGER_PROGRESS").ok().filter(|v| !v.is_empty()))
         .unwrap_or_else(|| "auto".into());
     if session && asked == "auto" {
         return Ok(ProgressMode::Plain);
@@ -294,8 +295,12 @@ async fn run(workdir: Option<PathBuf>, command: Vec<String>) -> Result<u8> {
             child.wait().await?
         }
     };
-    for f in forwards {
-        let _ = f.await;
+    // What the command wrote is relayed; a process it left behind holding the
+    // pipes open does not keep tanto waiting.
+    for mut f in forwards {
+        if tokio::time::timeout(std::time::Duration::from_secs(1), &mut f).await.is_err() {
+            f.abort();
+        }
     }
     let _ = done_tx.send(());
     let _ = server.await;

@@ -381,7 +381,7 @@ impl Worker {
         spec.redirect_stderr = None;
         let crate::exec_setup::ExecResources { keep_alive, secret_files, services, .. } = setup.resources;
         let _cleanup = secret_files;
-        self.progress.pause();
+        let _paused = self.progress.pause();
         {
             use std::io::Write;
             let mut err = std::io::stderr().lock();
@@ -401,7 +401,6 @@ impl Worker {
         if let Err(e) = shell.await {
             tracing::warn!("--interactive: the shell for the failed step: {e}");
         }
-        self.progress.resume();
         drop((keep_alive, services));
     }
 }

@@ -106,6 +106,10 @@ pub(crate) fn start(inner: Arc<Inner>, mut spec: ProcessSpec) -> Result<Started,
     }
     let user = b.user(&spec.user)?;
     let cwd = cwd.to_string_lossy().into_owned();
+    if spec.terminal && !spec.env.iter().any(|e| e.starts_with("TERM=")) {
+        // A terminal wants a TERM (as Dagger sets for interactive execs).
+        spec.env.push("TERM=xterm".into());
+    }
     let env = b.env(std::mem::take(&mut spec.env), &spec.cdi, &user, &spec.args[0], &cwd)?;
     let stdio = b.redirects(&spec, &cwd, &user)?;
     let args: Vec<String> = if use_init {
@@ -154,7 +158,7 @@ pub(crate) fn receive_console(
     let mut space = [std::mem::MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
     let mut name = [0u8; 4096];
-    rustix::net::recvmsg(&stream, &mut [std::io::IoSliceMut::new(&mut name)], &mut control, RecvFlags::empty())
+    rustix::net::recvmsg(&stream, &mut [std::io::IoSliceMut::new(&mut name)], &mut control, RecvFlags::CMSG_CLOEXEC)
         .map_err(|e| io(e.into()))?;
     for msg in control.drain() {
         if let RecvAncillaryMessage::ScmRights(mut fds) = msg {
@@ -542,6 +546,11 @@ impl BundleBuilder {
         let log = dir.join("runtime.log");
         // A terminal: the runtime sends the PTY master it makes over this socket.
         let console = if terminal {
+            if inner.runtime.name() == "runc" {
+                return Err(ExecError::invalid(
+                    "terminals need crun: runc hands over a container's terminal only when detached (install crun, or set TANTO_RUNTIME=crun)",
+                ));
+            }
             let path = dir.join("console.sock");
             let listener = std::os::unix::net::UnixListener::bind(&path)
                 .map_err(ExecError::io("listening on the console socket", &path))?;

@@ -71,6 +71,11 @@ impl RunningContainer {
         let _gone = RemoveOnDrop(path.clone());
         let listener = std::os::unix::net::UnixListener::bind(&path)
             .map_err(crate::ExecError::io("listening on the console socket", &path))?;
+        if self.inner.runtime.name() == "runc" {
+            return Err(crate::ExecError::invalid(
+                "terminals need crun: runc hands over a terminal only when detached (install crun, or set TANTO_RUNTIME=crun)",
+            ));
+        }
         let mut cmd = self.inner.runtime.exec_tty_command(&self.inner.state_dir, &self.id, &path, args);
         cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
         let mut child =

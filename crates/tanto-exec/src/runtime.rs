@@ -218,6 +218,7 @@ impl Runtime {
     /// the runtime sends over `console` (`--tty --console-socket`).
     pub fn exec_tty_command(&self, state_root: &Path, id: &str, console: &Path, args: &[String]) -> Command {
         let mut cmd = self.base_command(state_root, None);
+        // (no `--env`: crun would replace the process environment with it)
         cmd.arg("exec").arg("--tty").arg("--console-socket").arg(console).arg(id).args(args);
         cmd
     }

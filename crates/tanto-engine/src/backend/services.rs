@@ -31,17 +31,38 @@ impl Services for EngineBackend {
     async fn service_terminal(&self, svc: &ServiceSpec, cmd: Vec<String>) -> EngineResult<i32> {
         let tty = crate::terminal::UserTerminal::open()?;
         let worker = self.worker();
-        let (master, mut child, _lease) = worker.services.exec_terminal(svc, cmd).await?;
-        worker.progress.pause();
+        let (master, child, _lease) = worker.services.exec_terminal(svc, cmd).await?;
+        let _paused = worker.progress.pause();
+        // Killed and reaped on every path, its stderr read (the runtime's reason).
+        let mut child = KillOnDrop(Some(child));
         let ended = async move {
-            let status = crate::worker::blocking(move || {
-                child.wait().map_err(|e| crate::EngineError::internal(format!("waiting for the terminal: {e}")))
+            let Some(c) = child.0.take() else { return Ok(0) };
+            let out = crate::worker::blocking(move || {
+                c.wait_with_output().map_err(|e| crate::EngineError::internal(format!("waiting for the terminal: {e}")))
             })
             .await?;
-            Ok(status.code().unwrap_or(128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)))
+            let code = out
+                .status
+                .code()
+                .unwrap_or(128 + std::os::unix::process::ExitStatusExt::signal(&out.status).unwrap_or(0));
+            let said = String::from_utf8_lossy(&out.stderr).trim().to_string();
+            if code != 0 && !said.is_empty() {
+                return Err(crate::EngineError::input(format!("terminal in service `{}`: {said}", svc.hostname)));
+            }
+            Ok(code)
         };
-        let result = tty.attach_until(master, ended).await;
-        worker.progress.resume();
-        result
+        tty.attach_until(master, ended).await
+    }
+}
+
+/// A process killed and reaped when dropped, unless taken.
+struct KillOnDrop(Option<std::process::Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }

@@ -102,7 +102,7 @@ impl Solve for EngineBackend {
         setup.spec.terminal = true;
         let crate::exec_setup::ExecResources { keep_alive, secret_files, services, .. } = setup.resources;
         let _cleanup = secret_files;
-        worker.progress.pause();
+        let _paused = worker.progress.pause();
         let result = async {
             let running = worker.executor.start(setup.spec, None).await?;
             let master = running
@@ -111,7 +111,6 @@ impl Solve for EngineBackend {
             tty.attach(master, &running).await
         }
         .await;
-        worker.progress.resume();
         drop((keep_alive, services));
         result
     }

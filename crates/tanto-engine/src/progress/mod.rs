@@ -42,7 +42,7 @@ impl ProgressMode {
         match s.trim().to_ascii_lowercase().as_str() {
             "" | "auto" => Ok(ProgressMode::auto()),
             "tty" => Ok(ProgressMode::Tty),
-            "plain" => Ok(ProgressMode::Plain),
+            "plain" | "logs" => Ok(ProgressMode::Plain),
             "dots" => Ok(ProgressMode::Dots),
             "quiet" | "none" => Ok(ProgressMode::Quiet),
             other => Err(format!("unknown progress mode `{other}`: use auto, tty, plain, dots or quiet")),
@@ -68,6 +68,10 @@ impl ProgressMode {
 
 /// The most output kept per step (its tail), for the end of a failed run.
 const KEPT_OUTPUT: usize = 1 << 20;
+/// The most of an unfinished line kept for the live view.
+const PARTIAL_MAX: usize = 512;
+/// Plain mode prints a line with no end yet once this much of it came.
+const UNPRINTED_MAX: usize = 8 << 10;
 /// Lines of a running step shown under it in the live view.
 const TAIL_LINES: usize = 3;
 
@@ -138,7 +142,9 @@ impl Step {
                     }
                 }
                 '\r' => self.partial.clear(),
-                c => self.partial.push(c),
+                // A line without end is shown by its start (it only feeds the view).
+                c if self.partial.len() < PARTIAL_MAX => self.partial.push(c),
+                _ => {}
             }
         }
     }
@@ -181,10 +187,14 @@ impl State {
     fn step(&mut self, key: Digest, label: &str) -> &mut Step {
         self.began.get_or_insert_with(Instant::now);
         let next = &mut self.next;
-        self.steps.entry(key).or_insert_with(|| {
+        let step = self.steps.entry(key).or_insert_with(|| {
             *next += 1;
             Step::new(*next, label.to_string())
-        })
+        });
+        if step.label.is_empty() && !label.is_empty() {
+            step.label = label.to_string();
+        }
+        step
     }
 
     fn number(&mut self, key: Digest) -> u64 {
@@ -250,6 +260,17 @@ fn write_lines(prefix: &str, data: &[u8]) {
     }
 }
 
+/// While alive, the live view draws nothing ([`Progress::pause`]).
+pub struct Paused(Option<Arc<tty::Live>>);
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        if let Some(live) = &self.0 {
+            live.resume();
+        }
+    }
+}
+
 /// The engine's progress: shared by every session and step of the engine.
 #[derive(Clone, Default)]
 pub struct Progress {
@@ -259,6 +280,12 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(mode: ProgressMode) -> Progress {
+        // A live view needs a terminal to draw on (asked for one without: plain lines).
+        let mode = if mode == ProgressMode::Tty && !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            ProgressMode::Plain
+        } else {
+            mode
+        };
         let inner = Arc::new(Mutex::new(State { mode, ..Default::default() }));
         let live = (mode == ProgressMode::Tty).then(|| tty::Live::start(inner.clone()));
         Progress { inner, live }
@@ -344,7 +371,7 @@ impl Progress {
             ProgressMode::Dots => {
                 let dot = match e {
                     Event::Cached { .. } | Event::Done { .. } => Some("."),
-                    Event::Failed { .. } => Some("X"),
+                    Event::Failed { key, .. } if st.steps.get(key).is_some_and(Step::failed_itself) => Some("X"),
                     _ => None,
                 };
                 drop(st);
@@ -394,13 +421,20 @@ impl Progress {
         Some(Arc::new(move |stream, data: &[u8]| {
             let mut st = inner.lock();
             let Some(step) = st.steps.get_mut(&key) else { return };
-            step.push_output(data);
+            if mode != ProgressMode::Plain {
+                // Plain mode prints it now and never again: nothing to keep.
+                step.push_output(data);
+            }
             if mode == ProgressMode::Plain {
                 let i = usize::from(!matches!(stream, OutputStream::Stdout));
                 let held = &mut step.unprinted[i];
                 held.extend_from_slice(data);
-                let Some(end) = held.iter().rposition(|b| *b == b'\n') else { return };
-                let rest = held.split_off(end + 1);
+                let end = match held.iter().rposition(|b| *b == b'\n') {
+                    Some(end) => end + 1,
+                    None if held.len() >= UNPRINTED_MAX => held.len(),
+                    None => return,
+                };
+                let rest = held.split_off(end);
                 let lines = std::mem::replace(held, rest);
                 drop(st);
                 write_lines(&format!("#{n} {}| ", stream_tag(i)), &lines);
@@ -416,7 +450,9 @@ impl Progress {
         }
         let mode = st.mode;
         let step = st.step(key, "");
-        step.push_output(combined);
+        if mode != ProgressMode::Plain {
+            step.push_output(combined);
+        }
         let n = step.n;
         drop(st);
         if mode == ProgressMode::Plain {
@@ -440,17 +476,13 @@ impl Progress {
     }
 
     /// Gives the screen to something else (a terminal into a container): the
-    /// live view clears its region and waits for [`Progress::resume`].
-    pub fn pause(&self) {
+    /// live view clears its region and draws nothing (a command's output is
+    /// held) until the guard is dropped.
+    pub fn pause(&self) -> Paused {
         if let Some(live) = &self.live {
             live.pause();
         }
-    }
-
-    pub fn resume(&self) {
-        if let Some(live) = &self.live {
-            live.resume();
-        }
+        Paused(self.live.clone())
     }
 
     /// Stops the live view (its finished lines stay on the screen).

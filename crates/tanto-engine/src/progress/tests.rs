@@ -8,6 +8,7 @@ fn modes() {
         ("plain", Ok(ProgressMode::Plain)),
         ("PLAIN", Ok(ProgressMode::Plain)),
         ("dots", Ok(ProgressMode::Dots)),
+        ("logs", Ok(ProgressMode::Plain)),
         ("quiet", Ok(ProgressMode::Quiet)),
         ("fancy", Err("unknown progress mode `fancy`: use auto, tty, plain, dots or quiet".to_string())),
     ];
@@ -182,4 +183,19 @@ fn ago() {
     {
         assert_eq!(ago_text(secs), want, "{secs}");
     }
+}
+
+#[test]
+fn deep_running_steps_and_nameless_ones() {
+    let progress = Progress::new(ProgressMode::Quiet);
+    // a chain of ten waiting steps over a running one, and a step known only by output
+    for i in 0..10u8 {
+        progress.on_event(&Event::Waiting { key: key(i), label: format!("exec {i}"), inputs: vec![key(i + 1)] });
+    }
+    progress.on_event(&Event::Started { key: key(10), label: "exec deep".into() });
+    let _ = progress.exec_sink(key(50), Vec::new());
+    let st = progress.inner.lock();
+    let lines = live_lines(&st, 80, 40, 0, false);
+    assert!(lines.iter().any(|l| l.contains("#11 exec deep")), "{lines:?}");
+    assert!(!lines.iter().any(|l| l.contains("#12")), "a nameless step is not shown: {lines:?}");
 }

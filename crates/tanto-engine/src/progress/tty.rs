@@ -90,7 +90,8 @@ fn fit(s: &str, width: usize) -> String {
 
 /// The live region's lines: the steps in flight as a tree.
 pub(super) fn live_lines(st: &State, width: usize, max_lines: usize, tick: usize, color: bool) -> Vec<String> {
-    let in_flight = |s: &Step| matches!(s.status, Status::Waiting | Status::Running);
+    // (a step known only by its output, never started, is not shown)
+    let in_flight = |s: &Step| matches!(s.status, Status::Waiting | Status::Running) && !s.label.is_empty();
     // A step is under another when it is an input of a waiting step in flight.
     let mut children: HashSet<Digest> = HashSet::new();
     for s in st.steps.values().filter(|s| s.status == Status::Waiting) {
@@ -103,6 +104,16 @@ pub(super) fn live_lines(st: &State, width: usize, max_lines: usize, tick: usize
     let mut seen = HashSet::new();
     let now = Instant::now();
     for (key, _) in roots {
+        walk(st, key, 0, &mut lines, &mut seen, width, tick, now, color);
+    }
+    // A running step deeper than the tree shows is shown on its own.
+    let mut deep: Vec<(&Digest, &Step)> = st
+        .steps
+        .iter()
+        .filter(|(k, s)| s.status == Status::Running && !s.label.is_empty() && !seen.contains(*k))
+        .collect();
+    deep.sort_by_key(|(_, s)| s.n);
+    for (key, _) in deep {
         walk(st, key, 0, &mut lines, &mut seen, width, tick, now, color);
     }
     if lines.len() > max_lines {
@@ -171,7 +182,10 @@ pub(super) struct Live {
     drawn: Mutex<usize>,
     stopped: AtomicBool,
     /// While a terminal has the screen: nothing drawn.
-    paused: AtomicBool,
+    /// Terminals holding the screen: nothing is drawn while any is.
+    paused: std::sync::atomic::AtomicUsize,
+    /// A command's output that came while paused, written on resume.
+    held: Mutex<Vec<(bool, Vec<u8>)>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -181,7 +195,8 @@ impl Live {
             state,
             drawn: Mutex::new(0),
             stopped: AtomicBool::new(false),
-            paused: AtomicBool::new(false),
+            paused: std::sync::atomic::AtomicUsize::new(0),
+            held: Mutex::new(Vec::new()),
             thread: Mutex::new(None),
         });
         let weak = Arc::downgrade(&live);
@@ -193,9 +208,7 @@ impl Live {
                 if live.stopped.load(Ordering::Acquire) {
                     return;
                 }
-                if !live.paused.load(Ordering::Acquire) {
-                    live.redraw(tick, false);
-                }
+                live.redraw(tick, false);
                 tick += 1;
             }
         });
@@ -210,6 +223,20 @@ impl Live {
     /// draws it again unless `last`.
     fn redraw_with(&self, tick: usize, last: bool, extra: Option<(bool, &[u8])>) {
         let mut drawn = self.drawn.lock();
+        // Checked under the lock `pause` takes: no frame lands on a terminal.
+        if self.paused.load(Ordering::Acquire) > 0 {
+            if let Some((stderr, data)) = extra {
+                self.held.lock().push((stderr, data.to_vec()));
+            }
+            return;
+        }
+        let held = std::mem::take(&mut *self.held.lock());
+        for (stderr, data) in held {
+            let mut out: Box<dyn Write> =
+                if stderr { Box::new(std::io::stderr().lock()) } else { Box::new(std::io::stdout().lock()) };
+            let _ = out.write_all(&data);
+            let _ = out.flush();
+        }
         let (cols, rows) = crossterm::terminal::size().unwrap_or((80, 24));
         let width = (cols as usize).saturating_sub(1).max(20);
         let max_lines = (rows as usize).saturating_sub(2).clamp(3, 30);
@@ -270,12 +297,13 @@ impl Live {
 
     /// Clears the region and draws nothing until [`Live::resume`].
     pub(super) fn pause(&self) {
-        self.paused.store(true, Ordering::Release);
         self.redraw(0, true);
+        let _drawn = self.drawn.lock();
+        self.paused.fetch_add(1, Ordering::AcqRel);
     }
 
     pub(super) fn resume(&self) {
-        self.paused.store(false, Ordering::Release);
+        let _ = self.paused.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
     }
 
     /// Stops the thread and leaves the finished lines on the screen.
