@@ -99,7 +99,11 @@ impl Settings {
         };
         Ok(Some(Settings {
             protocol,
-            service_name: set("OTEL_SERVICE_NAME").unwrap_or_else(|| DEFAULT_SERVICE_NAME.to_string()),
+            // an SDK sets its own name (`dagger-python-sdk`) in the environment the
+            // session inherits: that one is not the engine's
+            service_name: set("OTEL_SERVICE_NAME")
+                .filter(|n| !(n.starts_with("dagger-") && n.ends_with("-sdk")))
+                .unwrap_or_else(|| DEFAULT_SERVICE_NAME.to_string()),
             endpoint_vars: PASSED_TO_EXECS.iter().filter_map(|n| set(n).map(|v| (n.to_string(), v))).collect(),
         }))
     }
@@ -336,6 +340,7 @@ mod tests {
             (vec![("OTEL_SERVICE_NAME", "x")], false, Ok(None)),
             (vec![], true, Ok(Some(http("tanto")))),
             (vec![("OTEL_SERVICE_NAME", "ci")], true, Ok(Some(http("ci")))),
+            (vec![("OTEL_SERVICE_NAME", "dagger-python-sdk")], true, Ok(Some(http("tanto")))),
             (vec![("OTEL_SDK_DISABLED", "TRUE")], true, Ok(None)),
             (vec![("OTEL_SDK_DISABLED", "false")], true, Ok(Some(http("tanto")))),
             (vec![("OTEL_TRACES_EXPORTER", "none")], true, Ok(None)),
