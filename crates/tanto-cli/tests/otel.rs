@@ -70,10 +70,8 @@ fn find<'a>(spans: &'a [ReceivedSpan], what: &str, f: impl Fn(&ReceivedSpan) -> 
 
 fn otel_one_trace_from_sdk_span_to_exec() {
     // (engine protocol, a TRACEPARENT given to the SDK and so to the session it spawns)
-    let cases: &[(&str, Option<&str>)] = &[
-        ("http/protobuf", None),
-        ("grpc", Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")),
-    ];
+    let cases: &[(&str, Option<&str>)] =
+        &[("http/protobuf", None), ("grpc", Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"))];
     for (protocol, traceparent) in cases {
         let dir = tempfile::tempdir().unwrap();
         let (_registry, config) = tanto_testkit::busybox_registry(dir.path()).expect("a registry with busybox");
@@ -88,7 +86,8 @@ fn otel_one_trace_from_sdk_span_to_exec() {
         if let Some(tp) = traceparent {
             sdk_env.push(("TRACEPARENT", tp.to_string()));
         }
-        let engine_env = json!({"OTEL_EXPORTER_OTLP_ENDPOINT": engine_endpoint, "OTEL_EXPORTER_OTLP_PROTOCOL": protocol});
+        let engine_env =
+            json!({"OTEL_EXPORTER_OTLP_ENDPOINT": engine_endpoint, "OTEL_EXPORTER_OTLP_PROTOCOL": protocol});
 
         // first run: the exec runs
         let run = pipeline(dir.path(), &config, &sdk_env, engine_env.clone());

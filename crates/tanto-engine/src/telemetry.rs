@@ -157,7 +157,11 @@ where
     // libraries below (the exporter's own HTTP client among them).
     let filter = tracing_subscriber::filter::filter_fn(|meta| {
         meta.target().starts_with("tanto")
-            && if meta.is_span() { *meta.level() <= tracing::Level::INFO } else { *meta.level() <= tracing::Level::WARN }
+            && if meta.is_span() {
+                *meta.level() <= tracing::Level::INFO
+            } else {
+                *meta.level() <= tracing::Level::WARN
+            }
     });
     use tracing_subscriber::Layer as _;
     Ok(Some(tracing_opentelemetry::layer().with_tracer(tracer).with_filter(filter)))
@@ -335,7 +339,8 @@ mod tests {
             endpoint_vars: vec![("OTEL_EXPORTER_OTLP_ENDPOINT".into(), "http://127.0.0.1:4318".into())],
         };
         // (variables beyond `base` or instead of it, expected)
-        let cases: Vec<(Vec<(&str, &str)>, bool, Result<Option<Settings>, TelemetryError>)> = vec![
+        type Case<'a> = (Vec<(&'a str, &'a str)>, bool, Result<Option<Settings>, TelemetryError>);
+        let cases: Vec<Case> = vec![
             (vec![], false, Ok(None)),
             (vec![("OTEL_SERVICE_NAME", "x")], false, Ok(None)),
             (vec![], true, Ok(Some(http("tanto")))),
@@ -397,7 +402,8 @@ mod tests {
     fn trace_context_round_trip() {
         let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         // (traceparent, tracestate, variables injected back)
-        let cases: &[(Option<&str>, Option<&str>, Option<Vec<(&str, &str)>>)] = &[
+        type Case<'a> = (Option<&'a str>, Option<&'a str>, Option<Vec<(&'a str, &'a str)>>);
+        let cases: &[Case] = &[
             (Some(tp), None, Some(vec![("TRACEPARENT", tp)])),
             (Some(tp), Some("k=v"), Some(vec![("TRACEPARENT", tp), ("TRACESTATE", "k=v")])),
             (None, Some("k=v"), None),
