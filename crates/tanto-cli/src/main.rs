@@ -153,10 +153,24 @@ async fn schema_coverage(all: bool, implemented: bool, json: bool) -> Result<u8>
     Ok(0)
 }
 
+/// Logs on stderr (`TANTO_LOG`, default `warn`), and spans exported over OTLP
+/// when the `OTEL_EXPORTER_OTLP_*` variables ask for it (inside the runtime:
+/// the gRPC exporter lives on it).
 fn init_logging() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::Layer as _;
     let filter = tracing_subscriber::EnvFilter::try_from_env("TANTO_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false).with_filter(filter);
+    let (otel, otel_error) = match tanto_engine::telemetry::layer_from_env() {
+        Ok(layer) => (layer, None),
+        Err(e) => (None, Some(e)),
+    };
+    tracing_subscriber::registry().with(fmt).with(otel).init();
+    if let Some(e) = otel_error {
+        tracing::warn!("OpenTelemetry: {e}");
+    }
 }
 
 /// `--workdir DIR` / `--workdir=DIR` among arbitrary flags.
@@ -250,7 +264,8 @@ async fn session(args: Vec<String>) -> Result<u8> {
         writeln!(out, "{}", serde_json::json!({"port": port, "session_token": token}))?;
         out.flush()?;
     }
-    tanto_engine::server::serve(engine.clone(), listener, token, session_end(true)).await;
+    let span = tanto_engine::telemetry::session_span("session");
+    tanto_engine::server::serve_traced(engine.clone(), listener, token, span, session_end(true)).await;
     engine.shutdown().await;
     engine.progress().finish(false);
     Ok(0)
@@ -261,8 +276,16 @@ async fn run(workdir: Option<PathBuf>, command: Vec<String>) -> Result<u8> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("listening on 127.0.0.1")?;
     let port = listener.local_addr()?.port();
     let token = uuid::Uuid::new_v4().to_string();
+    let span = tanto_engine::telemetry::session_span("run");
     let mut cmd = tokio::process::Command::new(&command[0]);
     cmd.args(&command[1..]).env("DAGGER_SESSION_PORT", port.to_string()).env("DAGGER_SESSION_TOKEN", &token);
+    if tanto_engine::telemetry::enabled() {
+        // the command's own spans (an SDK's) join the session's trace
+        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+        for (name, value) in tanto_engine::telemetry::inject(&span.context()) {
+            cmd.env(name, value);
+        }
+    }
     // Under the live view the command's output goes through it (above the
     // view, whole lines), or the two would overwrite each other.
     let live = engine.progress().mode() == ProgressMode::Tty;
@@ -285,7 +308,7 @@ async fn run(workdir: Option<PathBuf>, command: Vec<String>) -> Result<u8> {
         forwards.push(tokio::spawn(forward_lines(out, engine.progress().clone(), false)));
     }
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(tanto_engine::server::serve(engine.clone(), listener, token, async {
+    let server = tokio::spawn(tanto_engine::server::serve_traced(engine.clone(), listener, token, span, async {
         let _ = done_rx.await;
     }));
     let status = tokio::select! {
@@ -391,7 +414,6 @@ fn main() -> ExitCode {
         println!("tanto {VERSION} (Dagger API {})", tanto_api::dagger::API_VERSION);
         return ExitCode::SUCCESS;
     }
-    init_logging();
     if let Some(p) = &cli.progress {
         set_progress(p);
     }
@@ -402,8 +424,15 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    {
+        let _in_runtime = rt.enter();
+        init_logging();
+    }
+    use tracing::Instrument as _;
+    let span = |verb| tanto_engine::telemetry::session_span(verb);
     let result = rt.block_on(async {
         match cli.command {
+            // served sessions make their own span (its parent may come from the first request)
             Command::Session { args } => session(args).await,
             Command::Run { workdir, interactive, command } => {
                 if interactive {
@@ -411,12 +440,14 @@ fn main() -> ExitCode {
                 }
                 run(workdir, command).await
             }
-            Command::Query { file, vars, workdir } => query(file, vars, workdir).await,
-            Command::Call { args } => call::run_call(args).await,
-            Command::Functions { module, functions } => call::run_functions(module, functions).await,
-            Command::Init(args) => init::init(args).await,
-            Command::Install(args) => develop::install(args).await,
-            Command::Develop(args) => develop::develop(args).await,
+            Command::Query { file, vars, workdir } => query(file, vars, workdir).instrument(span("query")).await,
+            Command::Call { args } => call::run_call(args).instrument(span("call")).await,
+            Command::Functions { module, functions } => {
+                call::run_functions(module, functions).instrument(span("functions")).await
+            }
+            Command::Init(args) => init::init(args).instrument(span("init")).await,
+            Command::Install(args) => develop::install(args).instrument(span("install")).await,
+            Command::Develop(args) => develop::develop(args).instrument(span("develop")).await,
             Command::Prune(args) => space::prune(args).await,
             Command::Du(args) => space::du(args).await,
             Command::Schema { command: SchemaCommand::Coverage { all, implemented, json } } => {
@@ -425,6 +456,8 @@ fn main() -> ExitCode {
             Command::Version => unreachable!("handled above"),
         }
     });
+    // the spans not yet sent, within a bounded time (a receiver that is down never holds up the exit)
+    tanto_engine::telemetry::shutdown();
     // Background threads (stdin reader, blocking pool) must not delay exit.
     let code = match result {
         Ok(code) => code,

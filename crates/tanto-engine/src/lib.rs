@@ -32,6 +32,7 @@ pub mod services;
 mod socket;
 pub mod sources;
 mod sys;
+pub mod telemetry;
 mod terminal;
 mod worker;
 pub mod workspace;

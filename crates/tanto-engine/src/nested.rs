@@ -48,9 +48,12 @@ pub(crate) async fn run_with_session(
         }
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(crate::server::serve_session(listener, token, session, max_request_bytes, async {
-        let _ = stopped.await;
-    }));
+    // the exec's span parents the nested session's queries that bring no trace context
+    let trace = crate::telemetry::SessionTrace::new(tracing::Span::current());
+    let server =
+        tokio::spawn(crate::server::serve_session(listener, token, session, max_request_bytes, trace, async {
+            let _ = stopped.await;
+        }));
     let exited = running.wait().await;
     let _ = stop.send(());
     let _ = server.await;

@@ -23,6 +23,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::cache::DiskSpace;
+use crate::telemetry::SessionTrace;
 use crate::{Engine, EngineError};
 use tanto_contract::QueryHandler;
 
@@ -200,6 +201,7 @@ async fn handle(
     limit: usize,
     token: Arc<str>,
     activity: Arc<Activity>,
+    trace: Arc<SessionTrace>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let _in_flight = InFlight::new(&activity);
@@ -225,6 +227,8 @@ async fn handle(
     if req.method() != Method::POST {
         return Ok(json_response(StatusCode::METHOD_NOT_ALLOWED, &error_body("use POST for /query")));
     }
+    // the request's `traceparent` (else the session) is the parent of its `query` span
+    let parent = trace.parent_of(req.headers());
     let body = match read_body(req.into_body(), limit).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => return Ok(too_large(limit)),
@@ -232,7 +236,10 @@ async fn handle(
             return Ok(json_response(StatusCode::BAD_REQUEST, &error_body(&format!("reading the request body: {e}"))))
         }
     };
-    let body = handler.handle(&body).await;
+    let body = match parent {
+        Some(cx) => opentelemetry::context::FutureExt::with_context(handler.handle(&body), cx).await,
+        None => handler.handle(&body).await,
+    };
     Ok(Response::builder()
         .status(StatusCode::OK)
         .header("content-type", "application/json")
@@ -248,20 +255,36 @@ pub async fn serve(
     token: String,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
+    serve_traced(engine, listener, token, tracing::Span::none(), shutdown).await
+}
+
+/// [`serve`] with the session's span (see [`crate::telemetry::session_span`]):
+/// the parent of queries that bring no trace context. Give it unentered: the
+/// first request may still choose its parent.
+pub async fn serve_traced(
+    engine: Arc<Engine>,
+    listener: TcpListener,
+    token: String,
+    session: tracing::Span,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
     let limit = engine.server.max_request_bytes;
-    serve_session(listener, token, engine, limit, shutdown).await
+    serve_session(listener, token, engine, limit, SessionTrace::new(session), shutdown).await
 }
 
 /// Serves one session's `handler` on `listener` (requests authorized by `token`, bodies
-/// up to `limit` bytes) until `shutdown` resolves, then drops open connections.
+/// up to `limit` bytes; `trace` parents their spans) until `shutdown` resolves, then
+/// drops open connections.
 pub async fn serve_session(
     listener: TcpListener,
     token: String,
     handler: Arc<dyn QueryHandler>,
     limit: usize,
+    trace: SessionTrace,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let token: Arc<str> = token.into();
+    let trace = Arc::new(trace);
     let activity = Arc::new(Activity::default());
     let mut conns = JoinSet::new();
     let mut trim = tokio::time::interval(TRIM_EVERY);
@@ -284,10 +307,10 @@ pub async fn serve_session(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let (handler, token, activity) = (handler.clone(), token.clone(), activity.clone());
+                let (handler, token, activity, trace) = (handler.clone(), token.clone(), activity.clone(), trace.clone());
                 conns.spawn(async move {
                     let svc = hyper::service::service_fn(move |req| {
-                        handle(handler.clone(), limit, token.clone(), activity.clone(), req)
+                        handle(handler.clone(), limit, token.clone(), activity.clone(), trace.clone(), req)
                     });
                     if let Err(e) = hyper::server::conn::http1::Builder::new()
                         .keep_alive(true)

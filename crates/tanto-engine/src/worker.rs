@@ -15,6 +15,7 @@ use tanto_store::{CacheRecord, ExecMeta, Prepared, SnapshotId, SnapshotLease, St
 use crate::progress::Progress;
 use crate::secrets::{scrub, scrub_str, Secrets};
 use crate::EngineError;
+use tracing::Instrument as _;
 
 /// All outputs of one vertex.
 #[derive(Debug)]
@@ -280,10 +281,50 @@ impl Worker {
         blocking(move || file_op_blocking(&store, base, &op, &sources, &key)).await
     }
 
+    /// Runs an exec in an `exec` span (its exit code, and an error status when it fails).
     async fn exec(&self, vertex: &Vertex, op: &ExecOp, key: Digest, inputs: &[Output]) -> Result<Output, EngineError> {
-        let crate::exec_setup::ExecSetup { spec, resources } =
+        let span = tracing::info_span!(
+            "exec",
+            digest = %key,
+            command = tracing::field::Empty,
+            exit_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        let res = self.exec_in(vertex, op, key, inputs, &span).instrument(span.clone()).await;
+        match &res {
+            Ok(out) => {
+                if let Some(meta) = &out.meta {
+                    span.record("exit_code", meta.exit_code);
+                }
+            }
+            Err(e) => {
+                if let EngineError::Exec(f) = e {
+                    span.record("exit_code", f.exit_code);
+                }
+                span.record("otel.status_code", "ERROR");
+            }
+        }
+        res
+    }
+
+    async fn exec_in(
+        &self,
+        vertex: &Vertex,
+        op: &ExecOp,
+        key: Digest,
+        inputs: &[Output],
+        span: &tracing::Span,
+    ) -> Result<Output, EngineError> {
+        let crate::exec_setup::ExecSetup { mut spec, resources } =
             self.exec_setup(vertex, op, &format!("tanto-{}", key.short(10)), inputs).await?;
         let crate::exec_setup::ExecResources { pending, keep_alive, secret_files, used_secrets, services } = resources;
+        if crate::telemetry::enabled() {
+            // the command as progress shows it, scrubbed of the secrets this exec uses
+            span.record("command", scrub_str(&vertex.label(), &used_secrets));
+            // added to the process only, never to the op: outside the cache key
+            let trace_env = crate::telemetry::exec_env(span, &spec.env);
+            spec.env.extend(trace_env);
+        }
         let _cleanup = secret_files;
         let sink = self.progress.exec_sink(key, used_secrets.clone());
         self.active.fetch_add(1, std::sync::atomic::Ordering::SeqCst);

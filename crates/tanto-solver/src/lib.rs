@@ -14,8 +14,9 @@
 //! Tracing: each [`Solver::solve`] is a `solve` span, and each vertex it
 //! answers a `vertex` span inside it (inputs nest under the vertex that needs
 //! them), with the fields `digest` (the cache key), `op` (its kind), `label`
-//! and `cache`: how it was answered ([`CacheStatus`]). Values are fields, never
-//! text in a message, so a progress UI or an OpenTelemetry exporter reads them.
+//! and `cache`: how it was answered ([`CacheStatus`]); a failed one also has
+//! `otel.status_code = "ERROR"`. Values are fields, never text in a message,
+//! so a progress UI or an OpenTelemetry exporter reads them.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -123,7 +124,14 @@ impl CacheStatus {
 
 /// The span of one vertex; `cache` is recorded when the answer is known.
 fn vertex_span(vertex: &Vertex, key: Digest) -> Span {
-    tracing::info_span!("vertex", digest = %key, op = vertex.kind(), label = %vertex.label(), cache = field::Empty)
+    tracing::info_span!(
+        "vertex",
+        digest = %key,
+        op = vertex.kind(),
+        label = %vertex.label(),
+        cache = field::Empty,
+        otel.status_code = field::Empty,
+    )
 }
 
 type SharedResult<W> = Shared<BoxFuture<'static, Result<<W as Worker>::Output, <W as Worker>::Error>>>;
@@ -234,6 +242,7 @@ impl<W: Worker> Solver<W> {
             Ok((_, status)) => *status,
             Err(e) => {
                 self.emit(Event::Failed { key, label, error: e.to_string() });
+                Span::current().record("otel.status_code", "ERROR");
                 CacheStatus::Failed
             }
         };

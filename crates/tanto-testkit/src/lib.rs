@@ -3,7 +3,8 @@
 //! a local Debian `docker-registry` started on a free port, pushing images to
 //! it, the engine config that mirrors docker.io to it, and Debian images
 //! built with mmdebstrap (`debian`: the B6 benchmark's debian+python, and
-//! the slow-tier pipeline's python+pip). It also holds the one list of what
+//! the slow-tier pipeline's python+pip), and an OTLP trace receiver
+//! (`otlp`: HTTP/protobuf and gRPC on loopback). It also holds the one list of what
 //! tests need from the machine (`prereq`) and the harness that reports a test
 //! whose prerequisites are missing as skipped, or failed under `CI`
 //! (`harness`, the [`tests!`] table).
@@ -20,6 +21,7 @@ pub mod debian;
 pub mod harness;
 pub mod http;
 pub mod image;
+pub mod otlp;
 pub mod prereq;
 pub mod python_image;
 pub mod registry;
