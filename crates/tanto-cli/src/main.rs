@@ -14,6 +14,7 @@ use tanto_engine::{Engine, EngineOptions};
 
 mod codegen;
 mod develop;
+mod explain;
 mod init;
 mod space;
 
@@ -56,6 +57,13 @@ enum Command {
         /// Directory host paths are relative to (default: the current directory).
         #[arg(long)]
         workdir: Option<PathBuf>,
+        /// At the end, say why each step that ran ran (on stderr; see `tanto explain`).
+        #[arg(long)]
+        explain: bool,
+        /// Exit with status 1 when a step that could have come from the cache
+        /// ran (and the command succeeded), for CI.
+        #[arg(long)]
+        fail_on_miss: bool,
         /// The command and its arguments.
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
@@ -99,6 +107,9 @@ enum Command {
     Prune(space::PruneArgs),
     /// Show the cache's disk space per kind of record, and the `[gc]` limits.
     Du(space::DuArgs),
+    /// Say why each step of the last run ran: new, an input changed (which,
+    /// and for host directories which paths), evicted, or never cached.
+    Explain(explain::ExplainArgs),
     /// Print tanto's version and the Dagger API version it serves.
     Version,
     /// Facts about the API schema tanto serves.
@@ -213,7 +224,7 @@ async fn session(args: Vec<String>) -> Result<u8> {
     Ok(0)
 }
 
-async fn run(workdir: Option<PathBuf>, command: Vec<String>) -> Result<u8> {
+async fn run(workdir: Option<PathBuf>, command: Vec<String>, explain: bool, fail_on_miss: bool) -> Result<u8> {
     let engine = start_engine(workdir).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("listening on 127.0.0.1")?;
     let port = listener.local_addr()?.port();
@@ -239,11 +250,13 @@ async fn run(workdir: Option<PathBuf>, command: Vec<String>) -> Result<u8> {
     let _ = server.await;
     engine.shutdown().await;
     use std::os::unix::process::ExitStatusExt;
-    Ok(match (status.code(), status.signal()) {
+    let code = match (status.code(), status.signal()) {
         (Some(c), _) => c as u8,
         (None, Some(sig)) => (128 + sig) as u8,
         _ => 1,
-    })
+    };
+    let missed = explain::after_run(&engine, explain, fail_on_miss).await?;
+    Ok(if code == 0 { missed } else { code })
 }
 
 async fn query(file: Option<PathBuf>, vars: Option<String>, workdir: Option<PathBuf>) -> Result<u8> {
@@ -291,7 +304,9 @@ fn main() -> ExitCode {
     let result = rt.block_on(async {
         match cli.command {
             Command::Session { args } => session(args).await,
-            Command::Run { workdir, command } => run(workdir, command).await,
+            Command::Run { workdir, command, explain, fail_on_miss } => {
+                run(workdir, command, explain, fail_on_miss).await
+            }
             Command::Query { file, vars, workdir } => query(file, vars, workdir).await,
             Command::Call { args } => call::run_call(args).await,
             Command::Functions { module, functions } => call::run_functions(module, functions).await,
@@ -300,6 +315,7 @@ fn main() -> ExitCode {
             Command::Develop(args) => develop::develop(args).await,
             Command::Prune(args) => space::prune(args).await,
             Command::Du(args) => space::du(args).await,
+            Command::Explain(args) => explain::explain(args).await,
             Command::Schema { command: SchemaCommand::Coverage { all, implemented, json } } => {
                 schema_coverage(all, implemented, json).await
             }

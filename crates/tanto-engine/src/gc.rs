@@ -209,7 +209,7 @@ pub fn prune_exclusive(store: &Store, policy: &PrunePolicy) -> Result<PruneRepor
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    store.prune(policy)
+    store.prune_by(policy, "prune")
 }
 
 /// The state directory and `[gc]` settings of `options`, without an engine.

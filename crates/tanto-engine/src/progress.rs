@@ -69,6 +69,17 @@ impl Progress {
         let _ = writeln!(std::io::stderr().lock(), "{line}");
     }
 
+    /// A line about step `key` (`#N text`).
+    pub fn note(&self, key: Digest, text: &str) {
+        let mut st = self.inner.lock();
+        if st.quiet {
+            return;
+        }
+        let n = st.number(key);
+        drop(st);
+        let _ = writeln!(std::io::stderr().lock(), "#{n} {text}");
+    }
+
     /// A live output sink for an exec, or `None` when its output must be
     /// scrubbed first (then the worker prints it with [`Progress::output`]).
     pub fn exec_sink(&self, key: Digest, secrets: Vec<Arc<Vec<u8>>>) -> Option<OutputSink> {

@@ -393,6 +393,12 @@ impl Store {
     /// `policy` is met (see [`PrunePolicy::limit`]), with the snapshots and
     /// blobs nothing else needs. See the module docs.
     pub fn prune(&self, policy: &PrunePolicy) -> Result<PruneReport, StoreError> {
+        self.prune_by(policy, "gc")
+    }
+
+    /// [`Store::prune`], the removed records' tombstones saying `by` removed
+    /// them (`gc`: the automatic GC; `prune`: a prune someone asked for).
+    pub fn prune_by(&self, policy: &PrunePolicy, by: &str) -> Result<PruneReport, StoreError> {
         self.measure_snapshots()?;
         let free = free_space(self.root()).unwrap_or(u64::MAX);
         let mut report = PruneReport::default();
@@ -415,6 +421,8 @@ impl Store {
                 .collect();
             candidates.sort();
             let mut gone_records: Vec<String> = Vec::new();
+            // (key, kind, description) of each removed record: its tombstone
+            let mut buried: Vec<(String, String, String)> = Vec::new();
             let mut gone_snaps: Vec<i64> = Vec::new();
             let mut owned_blobs: BTreeSet<String> = BTreeSet::new();
             let mut candidates = candidates.into_iter();
@@ -486,6 +494,7 @@ impl Store {
                     }
                     owned_blobs.insert(b.clone());
                 }
+                buried.push((key.clone(), r.kind.clone(), r.description.clone()));
                 gone_records.push(key);
             }
             // Layer blobs made from removed snapshots go with them.
@@ -512,6 +521,7 @@ impl Store {
             for key in &gone_records {
                 tx.execute("DELETE FROM cache WHERE key = ?1", params![key])?;
             }
+            crate::explain::bury(&tx, &buried, by)?;
             for (scope, _, _) in &dead_uploads {
                 tx.execute("DELETE FROM uploads WHERE scope = ?1", params![scope])?;
             }

@@ -26,6 +26,8 @@ impl Solve for EngineBackend {
             .map_err(|e| (*e).clone())?;
         let worker = self.solver.worker().clone();
         let key = vertex.key();
+        // a function's runtime runs each time its result is not kept
+        worker.run_log.note(&vertex, tanto_store::explain::Status::Never, None);
         let setup = worker.exec_setup(&vertex, op, &format!("tanto-{}", key.short(10)), &inputs).await?;
         let crate::exec_setup::ExecResources { keep_alive, secret_files, used_secrets, services, .. } = setup.resources;
         let _cleanup = secret_files;
