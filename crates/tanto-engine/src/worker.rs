@@ -106,7 +106,8 @@ impl tanto_solver::Worker for Worker {
             })
         };
         if let Some(t) = &evicted {
-            self.progress.note(key, &format!("evicted ({} {}): running it again", evicted_by(&t.by), ago(t.evicted_ms)));
+            self.progress
+                .note(key, &format!("evicted ({} {}): running it again", evicted_by(&t.by), ago(t.evicted_ms)));
         }
         let res = match &vertex.op {
             Op::ImageLayer(op) => self.layer(vertex, op, key, &inputs).await,
@@ -193,10 +194,8 @@ pub fn evicted_by(by: &str) -> &'static str {
 
 /// How long ago a time (milliseconds since the epoch) was, for people.
 pub fn ago(ms: i64) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
     let s = (now - ms).max(0) / 1000;
     match s {
         0..=59 => format!("{s}s ago"),

@@ -175,7 +175,11 @@ fn field_parts(op: &Op, name: &str, value: &Json, out: &mut Vec<Part>) {
         }
         (Op::Exec(e), "secret_env", _) => {
             for (var, identity) in &e.secret_env {
-                out.push(part(format!("secret env {var}"), &Json::String(identity.clone()), Some(secret_name(identity))));
+                out.push(part(
+                    format!("secret env {var}"),
+                    &Json::String(identity.clone()),
+                    Some(secret_name(identity)),
+                ));
             }
         }
         (Op::Exec(e), "mounts", Json::Array(items)) => {

@@ -175,11 +175,7 @@ impl Explanation {
 
 /// What differs between two manifests of one step. `uploads` says which
 /// paths differ between two uploaded trees (new, old), when it is known.
-pub fn diff(
-    old: &Manifest,
-    new: &Manifest,
-    uploads: &dyn Fn(&str, &str) -> Option<PathChanges>,
-) -> Vec<Change> {
+pub fn diff(old: &Manifest, new: &Manifest, uploads: &dyn Fn(&str, &str) -> Option<PathChanges>) -> Vec<Change> {
     let mut out = Vec::new();
     // a host upload: its content, and which paths changed
     if let (Some(a), Some(b)) = (&old.upload, &new.upload) {
@@ -249,7 +245,11 @@ pub fn diff(
     }
     for o in &old.inputs {
         if !newi.contains_key(o.name.as_str()) {
-            out.push(Change { old: Some(o.key.clone()), label: Some(o.label.clone()), ..Change::new("input", &o.name, "removed") });
+            out.push(Change {
+                old: Some(o.key.clone()),
+                label: Some(o.label.clone()),
+                ..Change::new("input", &o.name, "removed")
+            });
         }
     }
     out

@@ -103,9 +103,7 @@ fn reasons_for_steps_that_ran() {
     };
     // (case, runs oldest first, reasons of the last run's steps that ran)
     let cases: Vec<(&str, Vec<RunRows>, Vec<&str>)> = vec![
-        ("first run", vec![run(1, vec![step(&a, Executed), step(&make(&a, &[], None), Executed)])], vec![
-            "new", "new",
-        ]),
+        ("first run", vec![run(1, vec![step(&a, Executed), step(&make(&a, &[], None), Executed)])], vec!["new", "new"]),
         (
             "unchanged rerun",
             vec![
@@ -155,10 +153,7 @@ fn reasons_for_steps_that_ran() {
         ),
         (
             "failed before",
-            vec![
-                run(1, vec![step(&make(&a, &[], None), Failed)]),
-                run(2, vec![step(&make(&a, &[], None), Executed)]),
-            ],
+            vec![run(1, vec![step(&make(&a, &[], None), Failed)]), run(2, vec![step(&make(&a, &[], None), Executed)])],
             vec!["failed_before"],
         ),
         (
@@ -187,11 +182,8 @@ fn reasons_for_steps_that_ran() {
 #[test]
 fn secret_names_never_show_their_digest() {
     // (identity, name shown)
-    let cases = [
-        ("set:token@abcdef", "token"),
-        ("uri:env://GH_TOKEN@abcdef", "env://GH_TOKEN"),
-        ("key:my-key", "my-key"),
-    ];
+    let cases =
+        [("set:token@abcdef", "token"), ("uri:env://GH_TOKEN@abcdef", "env://GH_TOKEN"), ("key:my-key", "my-key")];
     for (identity, want) in cases {
         assert_eq!(manifest::secret_name(identity), want, "{identity}");
     }
@@ -206,7 +198,13 @@ fn secret_names_never_show_their_digest() {
 fn path_changes_of_sorted_lists() {
     let e = |p: &'static str, d: u8| (p, [d; 32]);
     // (old, new, added, removed, changed)
-    type Case = (Vec<(&'static str, [u8; 32])>, Vec<(&'static str, [u8; 32])>, Vec<&'static str>, Vec<&'static str>, Vec<&'static str>);
+    type Case = (
+        Vec<(&'static str, [u8; 32])>,
+        Vec<(&'static str, [u8; 32])>,
+        Vec<&'static str>,
+        Vec<&'static str>,
+        Vec<&'static str>,
+    );
     let cases: Vec<Case> = vec![
         (vec![e("a", 1)], vec![e("a", 1)], vec![], vec![], vec![]),
         (vec![e("a", 1), e("b", 1)], vec![e("a", 2), e("c", 1)], vec!["c"], vec!["b"], vec!["a"]),
@@ -231,11 +229,13 @@ fn runs_are_recorded_whole_and_bounded() {
     assert_eq!(store.record_run(0, &[]).unwrap(), None, "a run without steps is not recorded");
     assert_eq!(store.explain_run(None).unwrap(), None);
     let first = store.record_run(0, &[logged(&a, Status::Executed)]).unwrap().unwrap();
-    store.save_upload_changes(&Digest::of(b"b").to_string(), &Digest::of(b"a").to_string(), &PathChanges {
-        changed: vec!["x".into()],
-        ..Default::default()
-    })
-    .unwrap();
+    store
+        .save_upload_changes(
+            &Digest::of(b"b").to_string(),
+            &Digest::of(b"a").to_string(),
+            &PathChanges { changed: vec!["x".into()], ..Default::default() },
+        )
+        .unwrap();
     let m = exec(&["make"], &[], None, b.clone());
     let second = store.record_run(0, &[logged(&b, Status::Cached), logged(&m, Status::Executed)]).unwrap().unwrap();
     let e = store.explain_run(None).unwrap().unwrap();
