@@ -250,3 +250,48 @@ fn runs_are_recorded_whole_and_bounded() {
         store.inner.db.lock().query_row("SELECT COUNT(*) FROM step_manifests", [], |r| r.get(0)).unwrap();
     assert_eq!(manifests, 1, "with the manifests only they named");
 }
+
+#[test]
+fn prunes_leave_tombstones_saying_who_removed_what() {
+    // (prune by, tombstone says)
+    for by in ["gc", "prune"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let p = store.prepare(None).unwrap();
+        store.commit("sha256:k", &crate::CacheRecord { outputs: vec![p.id], meta: None }).unwrap();
+        assert_eq!(store.tombstone("sha256:k").unwrap(), None);
+        let report = store.prune_by(&crate::PrunePolicy::default(), by).unwrap();
+        assert_eq!(report.records, 1);
+        let t = store.tombstone("sha256:k").unwrap().expect("a tombstone");
+        assert_eq!(t.by, by);
+        assert!(t.evicted_ms > 0);
+    }
+}
+
+#[test]
+fn an_upload_remembers_which_paths_changed_since_the_last_one() {
+    let (state, host) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let store = Store::open(state.path()).unwrap();
+    let root = std::fs::canonicalize(host.path()).unwrap();
+    std::fs::create_dir(root.join("d")).unwrap();
+    for (p, text) in [("a", "1"), ("d/b", "2"), ("c", "3")] {
+        std::fs::write(root.join(p), text).unwrap();
+    }
+    let spec = crate::upload::UploadSpec::directory(root.clone(), vec![], vec![], false);
+    let mut previous = crate::upload::upload(&store, &spec).unwrap().tree();
+    // (change, added, removed, changed)
+    type Change = Box<dyn Fn(&std::path::Path)>;
+    let cases: Vec<(Change, &[&str], &[&str], &[&str])> = vec![
+        (Box::new(|r| std::fs::write(r.join("d/b"), "22").unwrap()), &[], &[], &["d/b"]),
+        (Box::new(|r| std::fs::write(r.join("e"), "5").unwrap()), &["e"], &[], &[]),
+        (Box::new(|r| std::fs::remove_file(r.join("c")).unwrap()), &[], &["c"], &[]),
+    ];
+    for (change, added, removed, changed) in cases {
+        change(&root);
+        let tree = crate::upload::upload(&store, &spec).unwrap().tree();
+        let got = store.upload_changes(&tree, &previous).unwrap().expect("changes remembered");
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!((got.added, got.removed, got.changed), (s(added), s(removed), s(changed)));
+        previous = tree;
+    }
+}
