@@ -16,6 +16,7 @@ use tanto_engine::{Engine, EngineOptions};
 
 mod codegen;
 mod develop;
+mod explain;
 mod init;
 mod space;
 
@@ -62,6 +63,13 @@ enum Command {
         /// (on this terminal); the run then goes on with the step's error.
         #[arg(short, long)]
         interactive: bool,
+        /// At the end, say why each step that ran ran (on stderr; see `tanto explain`).
+        #[arg(long)]
+        explain: bool,
+        /// Exit with status 1 when a step that could have come from the cache
+        /// ran (and the command succeeded), for CI.
+        #[arg(long)]
+        fail_on_miss: bool,
         /// The command and its arguments.
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
@@ -105,6 +113,9 @@ enum Command {
     Prune(space::PruneArgs),
     /// Show the cache's disk space per kind of record, and the `[gc]` limits.
     Du(space::DuArgs),
+    /// Say why each step of the last run ran: new, an input changed (which,
+    /// and for host directories which paths), evicted, or never cached.
+    Explain(explain::ExplainArgs),
     /// Print tanto's version and the Dagger API version it serves.
     Version,
     /// Facts about the API schema tanto serves.
@@ -271,7 +282,7 @@ async fn session(args: Vec<String>) -> Result<u8> {
     Ok(0)
 }
 
-async fn run(workdir: Option<PathBuf>, command: Vec<String>) -> Result<u8> {
+async fn run(workdir: Option<PathBuf>, command: Vec<String>, explain: bool, fail_on_miss: bool) -> Result<u8> {
     let engine = start_engine(workdir).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("listening on 127.0.0.1")?;
     let port = listener.local_addr()?.port();
@@ -330,11 +341,13 @@ async fn run(workdir: Option<PathBuf>, command: Vec<String>) -> Result<u8> {
     engine.shutdown().await;
     engine.progress().finish(true);
     use std::os::unix::process::ExitStatusExt;
-    Ok(match (status.code(), status.signal()) {
+    let code = match (status.code(), status.signal()) {
         (Some(c), _) => c as u8,
         (None, Some(sig)) => (128 + sig) as u8,
         _ => 1,
-    })
+    };
+    let missed = explain::after_run(&engine, explain, fail_on_miss).await?;
+    Ok(if code == 0 { missed } else { code })
 }
 
 /// Copies a command's output to the terminal through the progress view, a
@@ -434,11 +447,11 @@ fn main() -> ExitCode {
         match cli.command {
             // served sessions make their own span (its parent may come from the first request)
             Command::Session { args } => session(args).await,
-            Command::Run { workdir, interactive, command } => {
+            Command::Run { workdir, interactive, command, explain, fail_on_miss } => {
                 if interactive {
                     set_interactive();
                 }
-                run(workdir, command).await
+                run(workdir, command, explain, fail_on_miss).await
             }
             Command::Query { file, vars, workdir } => query(file, vars, workdir).instrument(span("query")).await,
             Command::Call { args } => call::run_call(args).instrument(span("call")).await,
@@ -450,6 +463,7 @@ fn main() -> ExitCode {
             Command::Develop(args) => develop::develop(args).instrument(span("develop")).await,
             Command::Prune(args) => space::prune(args).await,
             Command::Du(args) => space::du(args).await,
+            Command::Explain(args) => explain::explain(args).await,
             Command::Schema { command: SchemaCommand::Coverage { all, implemented, json } } => {
                 schema_coverage(all, implemented, json).await
             }

@@ -122,7 +122,7 @@ fn du_shows_the_space_and_prune_frees_it() {
     };
     // (the image layer `prune --all` removed above comes back, and says so)
     let (_, first) = plain(&["query"]);
-    assert!(first.contains("pull layer") && first.contains("evicted from the cache"), "{first}");
+    assert!(first.contains("pull layer") && first.contains("evicted (pruned"), "{first}");
     let out = ok(tanto(&env, &["prune", "--filter", "type=image-layer"], None), "prune --filter type=image-layer");
     assert!(reclaimed(&out) > 0, "{out}");
     let (_, kept) = plain(&["query"]);
@@ -132,7 +132,7 @@ fn du_shows_the_space_and_prune_frees_it() {
     assert!(recent.contains("CACHED"), "used within the hour, not pruned: {recent}");
     ok(tanto(&env, &["prune", "--filter", "type=exec"], None), "prune --filter type=exec");
     let (_, again) = plain(&["query"]);
-    assert!(again.contains("evicted from the cache") && again.contains("run again after GC evicted them"), "{again}");
+    assert!(again.contains("evicted (pruned") && again.contains("run again after GC evicted them"), "{again}");
     let (_, hit) = plain(&["query"]);
     assert!(!hit.contains("evicted"), "recorded again: {hit}");
     let bad = tanto(&env, &["prune", "--filter", "type=volume"], None);

@@ -213,7 +213,7 @@ pub fn prune_exclusive(
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    store.prune_matching(policy, filter)
+    store.prune_matching(policy, filter, "prune")
 }
 
 /// The state directory and `[gc]` settings of `options`, without an engine.

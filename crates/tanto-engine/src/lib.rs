@@ -17,6 +17,7 @@ mod cdi;
 mod copyinc;
 mod docker_api;
 mod exec_setup;
+pub mod explain;
 mod export;
 pub mod gc;
 mod host;
@@ -25,6 +26,7 @@ mod image_config;
 mod leftovers;
 mod nested;
 pub mod progress;
+mod runlog;
 mod search;
 pub mod secrets;
 pub mod server;
@@ -257,6 +259,7 @@ impl Engine {
             max_request_bytes: server.max_request_bytes,
             gc: gc::Gc::new(Arc::new(store_for_gc), gc.clone(), gc::CHECK_INTERVAL),
             interactive: options.interactive.then(|| tokio::sync::Mutex::new(())),
+            run_log: runlog::RunLog::new(),
         });
         let solver = Solver::new(worker);
         services.set_solver(&solver);
@@ -288,6 +291,22 @@ impl Engine {
             tracing::warn!(error = %e, "removing the engine's network failed");
         }
         worker.progress.stop_live();
+        self.record_run().await;
+    }
+
+    /// Records the steps this engine answered as a run of its state dir
+    /// (once: [`Engine::shutdown`] does it); the run's id, `None` when it
+    /// answered no step.
+    pub async fn record_run(&self) -> Option<i64> {
+        let worker = self.solver.worker().clone();
+        tokio::task::spawn_blocking(move || worker.run_log.record(&worker.store)).await.ok().flatten()
+    }
+
+    /// Why the steps of this engine's run ran (recording the run first).
+    pub async fn explain(&self) -> Result<Option<tanto_store::explain::Explanation>, EngineError> {
+        let Some(id) = self.record_run().await else { return Ok(None) };
+        let store = self.solver.worker().store.clone();
+        worker::blocking(move || Ok(store.explain_run(Some(id))?)).await
     }
 
     /// Like [`Engine::execute`], serialised (cheaper for large answers such as introspection).

@@ -438,6 +438,8 @@ impl Services {
         let inputs = futures::future::try_join_all(exec.inputs.iter().map(|r| solver.solve(r.vertex.clone())))
             .await
             .map_err(|e| fail(e.to_string()))?;
+        // services are definitions, never results: run each time
+        worker.run_log.note(exec, tanto_store::explain::Status::Never, None);
         let setup = worker.exec_setup(exec, op, &hostname, &inputs).await.map_err(|e| fail(e.to_string()))?;
         let sink = worker.progress.exec_sink(exec.key(), setup.resources.used_secrets.clone());
         let t = Instant::now();

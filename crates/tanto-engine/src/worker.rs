@@ -10,6 +10,7 @@ use tanto_fs::{CopyOpts, Filter, Root};
 use tanto_model::{
     Digest, ExecOp, Expect, FileAction, FileOp, ImageLayerOp, Op, Owner, PatchSource, Tiered as _, Vertex,
 };
+use tanto_store::explain::Status;
 use tanto_store::{CacheRecord, ExecMeta, Prepared, SnapshotId, SnapshotLease, Store};
 
 use crate::progress::Progress;
@@ -52,6 +53,8 @@ pub struct Worker {
     /// `--interactive`: a failed exec opens a shell in its container first
     /// (one at a time: the lock).
     pub interactive: Option<tokio::sync::Mutex<()>>,
+    /// The steps this engine answered, for `tanto explain`.
+    pub(crate) run_log: crate::runlog::RunLog,
 }
 
 fn out_of(rec: CacheRecord, leases: Vec<SnapshotLease>) -> Output {
@@ -73,13 +76,16 @@ impl tanto_solver::Worker for Worker {
     type Output = Output;
     type Error = Arc<EngineError>;
 
-    async fn lookup(&self, _vertex: &Arc<Vertex>, key: Digest) -> Result<Option<Output>, Arc<EngineError>> {
+    async fn lookup(&self, vertex: &Arc<Vertex>, key: Digest) -> Result<Option<Output>, Arc<EngineError>> {
         let store = self.store.clone();
         let key = key.to_string();
         let rec = tokio::task::spawn_blocking(move || store.lookup_held(&key))
             .await
             .map_err(|e| Arc::new(EngineError::internal(e.to_string())))?
             .map_err(|e| Arc::new(EngineError::from(e)))?;
+        if rec.is_some() {
+            self.run_log.note(vertex, Status::Cached, None);
+        }
         Ok(rec.map(|(rec, leases)| out_of(rec, leases)))
     }
 
@@ -95,10 +101,17 @@ impl tanto_solver::Worker for Worker {
         if let Some(out) = self.lookup(vertex, key).await? {
             return Ok(out);
         }
-        // A miss of a key a prune removed: progress says so.
-        let (store, k) = (self.store.clone(), key.to_string());
-        if let Ok(Some(when)) = blocking(move || Ok(store.evicted(&k)?)).await {
-            self.progress.evicted(key, when);
+        // A miss of a result that was in the cache once: say so.
+        let evicted = {
+            let (store, key) = (self.store.clone(), key.to_string());
+            blocking(move || Ok(store.tombstone(&key)?)).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "reading the tombstone of a cache record failed");
+                None
+            })
+        };
+        if let Some(t) = &evicted {
+            self.progress
+                .evicted(key, &format!("evicted ({} {}): running it again", evicted_by(&t.by), ago(t.evicted_ms)));
         }
         let res = match &vertex.op {
             Op::ImageLayer(op) => self.layer(vertex, op, key, &inputs).await,
@@ -131,6 +144,8 @@ impl tanto_solver::Worker for Worker {
             // recorded (and held by this step): the cache may be over its budget now
             self.gc.poke();
         }
+        let status = if res.is_ok() { Status::Executed } else { Status::Failed };
+        self.run_log.note(vertex, status, evicted);
         res.map_err(Arc::new)
     }
 
@@ -170,6 +185,27 @@ impl Worker {
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(std::time::Duration::from_millis(25));
         }
+    }
+}
+
+/// Who evicted a record, for people: `gc` or `prune`.
+pub fn evicted_by(by: &str) -> &'static str {
+    match by {
+        "prune" => "pruned",
+        _ => "removed by GC",
+    }
+}
+
+/// How long ago a time (milliseconds since the epoch) was, for people.
+pub fn ago(ms: i64) -> String {
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    let s = (now - ms).max(0) / 1000;
+    match s {
+        0..=59 => format!("{s}s ago"),
+        60..=3599 => format!("{}m ago", s / 60),
+        3600..=86399 => format!("{}h ago", s / 3600),
+        _ => format!("{}d ago", s / 86400),
     }
 }
 

@@ -14,6 +14,8 @@
 //! - `mnt/` — temporary read-only views of snapshot chains.
 //! - `locks/<hex>` — in-flight leases: which engine computes a cache key now.
 //! - `uploads/` — the file index of each upload scope's last upload.
+//! - runs, their steps' key manifests, tombstones of evicted results and
+//!   the paths uploads changed (`explain/`): what `tanto explain` reads.
 //!
 //! Invariants:
 //! - A snapshot is `pending` while it is written and becomes `committed` in the
@@ -31,6 +33,7 @@
 mod copymemo;
 mod db;
 mod durable;
+pub mod explain;
 mod lease;
 mod memo;
 mod prune;
@@ -115,6 +118,7 @@ impl Store {
         copymemo::init(&conn)?;
         memo::init(&conn)?;
         prune::init(&conn)?;
+        explain::init(&conn)?;
         let owner = sys::owner_token(std::process::id());
         let holder = format!("{owner}/{}", uuid::Uuid::new_v4().simple());
         let store = Store {

@@ -36,17 +36,8 @@ CREATE TABLE IF NOT EXISTS leases (
     holder    TEXT NOT NULL,          -- pid:starttime/instance of the process using it
     PRIMARY KEY (snapshot, holder)
 );
--- Records a prune removed (a later miss was an eviction); the newest
--- TOMBSTONES are kept.
-CREATE TABLE IF NOT EXISTS tombstones (
-    key      TEXT PRIMARY KEY,
-    kind     TEXT NOT NULL,
-    pruned   INTEGER NOT NULL         -- seconds since the epoch
-);
 ";
 
-/// How many tombstones a state dir keeps (the newest).
-const TOMBSTONES: i64 = 100_000;
 
 /// Columns added to tables of earlier versions: (table, column, definition).
 const COLUMNS: &[(&str, &str, &str)] = &[
@@ -420,11 +411,18 @@ impl Store {
     /// `policy` is met (see [`PrunePolicy::limit`]), with the snapshots and
     /// blobs nothing else needs. See the module docs.
     pub fn prune(&self, policy: &PrunePolicy) -> Result<PruneReport, StoreError> {
-        self.prune_matching(policy, &RecordFilter::default())
+        self.prune_matching(policy, &RecordFilter::default(), "gc")
     }
 
-    /// [`Store::prune`] among the records `filter` allows.
-    pub fn prune_matching(&self, policy: &PrunePolicy, filter: &RecordFilter) -> Result<PruneReport, StoreError> {
+    /// [`Store::prune`] among the records `filter` allows, the removed
+    /// records' tombstones saying `by` removed them (`gc`: the automatic GC;
+    /// `prune`: a prune someone asked for).
+    pub fn prune_matching(
+        &self,
+        policy: &PrunePolicy,
+        filter: &RecordFilter,
+        by: &str,
+    ) -> Result<PruneReport, StoreError> {
         self.measure_snapshots()?;
         let now_ms = crate::db::now_ms();
         let free = free_space(self.root()).unwrap_or(u64::MAX);
@@ -448,7 +446,8 @@ impl Store {
                 .collect();
             candidates.sort();
             let mut gone_records: Vec<String> = Vec::new();
-            let mut gone_kinds: HashMap<String, String> = HashMap::new();
+            // (key, kind, description) of each removed record: its tombstone
+            let mut buried: Vec<(String, String, String)> = Vec::new();
             let mut gone_snaps: Vec<i64> = Vec::new();
             let mut owned_blobs: BTreeSet<String> = BTreeSet::new();
             let mut candidates = candidates.into_iter();
@@ -503,7 +502,6 @@ impl Store {
                     break;
                 }
                 let r = m.records.remove(&key).expect("candidates are records");
-                gone_kinds.insert(key.clone(), r.kind.clone());
                 for o in &r.outputs {
                     release(*o, &mut refs);
                     if unneeded(*o, &m.snaps, &refs) && !free_now.contains(o) {
@@ -521,6 +519,7 @@ impl Store {
                     }
                     owned_blobs.insert(b.clone());
                 }
+                buried.push((key.clone(), r.kind.clone(), r.description.clone()));
                 gone_records.push(key);
             }
             // Layer blobs made from removed snapshots go with them.
@@ -544,22 +543,10 @@ impl Store {
             }
             let dead_uploads: Vec<&(String, i64, String)> =
                 m.uploads.iter().filter(|(_, s, _)| gone.contains(s)).collect();
-            let pruned_at = crate::db::now_ms() / 1000;
             for key in &gone_records {
                 tx.execute("DELETE FROM cache WHERE key = ?1", params![key])?;
-                let kind = gone_kinds.get(key).map(String::as_str).unwrap_or("");
-                tx.execute(
-                    "INSERT OR REPLACE INTO tombstones (key, kind, pruned) VALUES (?1, ?2, ?3)",
-                    params![key, kind, pruned_at],
-                )?;
             }
-            if !gone_records.is_empty() {
-                tx.execute(
-                    "DELETE FROM tombstones WHERE key NOT IN
-                       (SELECT key FROM tombstones ORDER BY pruned DESC LIMIT ?1)",
-                    params![TOMBSTONES],
-                )?;
-            }
+            crate::explain::bury(&tx, &buried, by)?;
             for (scope, _, _) in &dead_uploads {
                 tx.execute("DELETE FROM uploads WHERE scope = ?1", params![scope])?;
             }
@@ -597,13 +584,6 @@ impl Store {
             let _ = std::fs::remove_file(self.inner.root.join("uploads").join(idx));
         }
         Ok(report)
-    }
-
-    /// When a prune removed the record of `key` (seconds since the epoch), if
-    /// it did and nothing recorded it again since.
-    pub fn evicted(&self, key: &str) -> Result<Option<i64>, StoreError> {
-        let db = self.inner.db.lock();
-        Ok(db.query_row("SELECT pruned FROM tombstones WHERE key = ?1", params![key], |r| r.get(0)).optional()?)
     }
 
     /// Snapshot directories without a row: left by a prune that stopped

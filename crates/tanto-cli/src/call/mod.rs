@@ -220,6 +220,7 @@ fn emit(out: Output) -> anyhow::Result<u8> {
 
 /// The `call` verb: `args` is everything after `call`.
 pub async fn run_call(args: Vec<String>) -> anyhow::Result<u8> {
+    let (args, explain, fail_on_miss) = explain_flags(args);
     let cwd = std::env::current_dir()?;
     let module = match chain::prescan(&args) {
         Ok((m, _)) => m,
@@ -239,7 +240,42 @@ pub async fn run_call(args: Vec<String>) -> anyhow::Result<u8> {
     let out = call(&EngineTransport(&engine), &module, &args, &cwd, std::io::stdout().is_terminal()).await;
     engine.shutdown().await;
     engine.progress().finish(true);
-    emit(out)
+    let code = emit(out)?;
+    let missed = crate::explain::after_run(&engine, explain, fail_on_miss).await?;
+    Ok(if code == 0 { missed } else { code })
+}
+
+/// Takes tanto's own `--explain` and `--fail-on-miss` out of a `call`
+/// command line: before the first function name only, so a function's
+/// argument of that name stays the function's.
+fn explain_flags(args: Vec<String>) -> (Vec<String>, bool, bool) {
+    let (mut explain, mut fail_on_miss) = (false, false);
+    let mut out = Vec::with_capacity(args.len());
+    let mut before_function = true;
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        if before_function {
+            match a.as_str() {
+                "--explain" => {
+                    explain = true;
+                    continue;
+                }
+                "--fail-on-miss" => {
+                    fail_on_miss = true;
+                    continue;
+                }
+                "-m" | "--mod" => {
+                    out.push(a);
+                    out.extend(it.next());
+                    continue;
+                }
+                s if !s.starts_with('-') => before_function = false,
+                _ => {}
+            }
+        }
+        out.push(a);
+    }
+    (out, explain, fail_on_miss)
 }
 
 /// The `functions` verb.

@@ -304,3 +304,18 @@ async fn help_shows_an_enum_flag_as_its_values() {
     let row = help.lines().find(|l| l.contains("--protocol")).unwrap_or_default();
     assert!(row.contains("--protocol TCP,UDP"), "{help}");
 }
+
+#[test]
+fn explain_flags_are_tanto_s_before_the_function_only() {
+    let v = |s: &[&str]| s.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    // (command line, what `call` sees, --explain, --fail-on-miss)
+    let cases: [(&[&str], &[&str], bool, bool); 4] = [
+        (&["greet"], &["greet"], false, false),
+        (&["--explain", "-m", "m", "greet"], &["-m", "m", "greet"], true, false),
+        (&["--fail-on-miss", "--mod", "--explain", "greet"], &["--mod", "--explain", "greet"], false, true),
+        (&["greet", "--explain", "--fail-on-miss"], &["greet", "--explain", "--fail-on-miss"], false, false),
+    ];
+    for (args, want, explain, fail) in cases {
+        assert_eq!(super::explain_flags(v(args)), (v(want), explain, fail), "{args:?}");
+    }
+}

@@ -31,6 +31,8 @@ impl Solve for EngineBackend {
             .map_err(|e| (*e).clone())?;
         let worker = self.solver.worker().clone();
         let key = vertex.key();
+        // a function's runtime runs each time its result is not kept
+        worker.run_log.note(&vertex, tanto_store::explain::Status::Never, None);
         // A step of its own in progress (never cached: every run is new).
         let step = Digest::of(uuid::Uuid::new_v4().as_bytes());
         let label = label.to_string();

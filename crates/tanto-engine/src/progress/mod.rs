@@ -106,8 +106,8 @@ struct Step {
     /// Its output, the last [`KEPT_OUTPUT`] bytes.
     output: VecDeque<u8>,
     error: Option<String>,
-    /// It ran because a prune had removed its result (seconds since the epoch).
-    evicted: Option<i64>,
+    /// It ran because a prune had removed its result.
+    evicted: bool,
 }
 
 impl Step {
@@ -124,7 +124,7 @@ impl Step {
             unprinted: [Vec::new(), Vec::new()],
             output: VecDeque::new(),
             error: None,
-            evicted: None,
+            evicted: false,
         }
     }
 
@@ -218,16 +218,6 @@ fn summary(cached: usize, executed: usize, failed: usize, elapsed: Duration) -> 
     }
     s.push_str(&format!(" in {}", duration(elapsed)));
     s
-}
-
-/// `12s`, `5m`, `3h`, `2d`: how long ago, roughly.
-fn ago_text(secs: i64) -> String {
-    match secs {
-        ..60 => format!("{}s", secs.max(0)),
-        60..3600 => format!("{}m", secs / 60),
-        3600..86400 => format!("{}h", secs / 3600),
-        _ => format!("{}d", secs / 86400),
-    }
 }
 
 /// `0.8s`, `12.3s`, `2m05s`.
@@ -385,19 +375,14 @@ impl Progress {
         }
     }
 
-    /// The step runs because a prune removed its result at `when` (seconds
-    /// since the epoch): said at once, and counted in the summary.
-    pub fn evicted(&self, key: Digest, when: i64) {
+    /// The step runs because a prune removed its result: `text` says so at
+    /// once (`#N text`), and the summary counts it.
+    pub fn evicted(&self, key: Digest, text: &str) {
         let mut st = self.inner.lock();
         let mode = st.mode;
         let step = st.step(key, "");
-        step.evicted = Some(when);
-        let ago = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64 - when)
-            .unwrap_or(0)
-            .max(0);
-        let line = format!("#{} evicted from the cache {} ago: running it again", step.n, ago_text(ago));
+        step.evicted = true;
+        let line = format!("#{} {text}", step.n);
         match mode {
             ProgressMode::Plain => {
                 drop(st);
@@ -519,7 +504,7 @@ impl Progress {
             let (cached, executed, failed) = st.counts();
             let elapsed = st.began.map(|t| t.elapsed()).unwrap_or_default();
             let mut line = summary(cached, executed, failed, elapsed);
-            let evicted = st.steps.values().filter(|s| s.evicted.is_some()).count();
+            let evicted = st.steps.values().filter(|s| s.evicted).count();
             if evicted > 0 {
                 line.push_str(&format!(" ({evicted} run again after GC evicted them)"));
             }

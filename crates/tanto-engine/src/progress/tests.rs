@@ -176,14 +176,6 @@ fn plain_output_is_held_until_its_line_ends() {
     assert!(progress.inner.lock().steps[&key(1)].unprinted.iter().all(Vec::is_empty));
 }
 
-#[test]
-fn ago() {
-    for (secs, want) in
-        [(-3, "0s"), (0, "0s"), (59, "59s"), (60, "1m"), (3599, "59m"), (7200, "2h"), (3 * 86400 + 5, "3d")]
-    {
-        assert_eq!(ago_text(secs), want, "{secs}");
-    }
-}
 
 #[test]
 fn deep_running_steps_and_nameless_ones() {

@@ -342,7 +342,15 @@ pub fn upload(store: &Store, spec: &UploadSpec) -> Result<Uploaded, UploadError>
     let unchanged = old.as_ref().is_some_and(|(r, _)| r.snapshot == snapshot && r.index == index);
     if !unchanged {
         let depth = chain_depth(store, snapshot)?;
-        store.save_upload_record(&scope, &UploadRecord { snapshot, tree: vertex_digest(&vertex), depth, index })?;
+        let tree = vertex_digest(&vertex);
+        // Which paths changed since the scope's last upload, for `tanto explain`.
+        if let Some((rec, old_entries)) = old.as_ref().filter(|(r, _)| r.tree != tree) {
+            let changes = crate::explain::path_changes(&entry_states(old_entries), &entry_states(&entries));
+            if let Err(e) = store.save_upload_changes(&tree, &rec.tree, &changes) {
+                tracing::warn!(error = %e, "remembering which paths of an upload changed failed");
+            }
+        }
+        store.save_upload_record(&scope, &UploadRecord { snapshot, tree, depth, index })?;
     }
     timings.save = ms(t);
     stats.timings = timings;
@@ -354,6 +362,27 @@ impl Uploaded {
     pub fn tree(&self) -> String {
         vertex_digest(&self.vertex)
     }
+}
+
+/// Each entry's path (the root left out) and a digest of what it is (type,
+/// mode, owner, content), sorted by path.
+fn entry_states(entries: &[Entry]) -> Vec<(&str, [u8; 32])> {
+    use sha2::{Digest as _, Sha256};
+    let mut v: Vec<(&str, [u8; 32])> = entries
+        .iter()
+        .filter(|e| !e.rel.is_empty())
+        .map(|e| {
+            let mut h = Sha256::new();
+            h.update([e.kind.code()]);
+            h.update(e.mode.to_le_bytes());
+            h.update(e.uid.to_le_bytes());
+            h.update(e.gid.to_le_bytes());
+            h.update(e.digest.unwrap_or_default());
+            (e.rel.as_str(), h.finalize().into())
+        })
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(b.0));
+    v
 }
 
 fn vertex_digest(v: &Vertex) -> String {
