@@ -38,7 +38,6 @@ CREATE TABLE IF NOT EXISTS leases (
 );
 ";
 
-
 /// Columns added to tables of earlier versions: (table, column, definition).
 const COLUMNS: &[(&str, &str, &str)] = &[
     ("cache", "kind", "TEXT NOT NULL DEFAULT ''"),

@@ -176,7 +176,6 @@ fn plain_output_is_held_until_its_line_ends() {
     assert!(progress.inner.lock().steps[&key(1)].unprinted.iter().all(Vec::is_empty));
 }
 
-
 #[test]
 fn deep_running_steps_and_nameless_ones() {
     let progress = Progress::new(ProgressMode::Quiet);
