@@ -260,7 +260,7 @@ fn prunes_leave_tombstones_saying_who_removed_what() {
         let p = store.prepare(None).unwrap();
         store.commit("sha256:k", &crate::CacheRecord { outputs: vec![p.id], meta: None }).unwrap();
         assert_eq!(store.tombstone("sha256:k").unwrap(), None);
-        let report = store.prune_by(&crate::PrunePolicy::default(), by).unwrap();
+        let report = store.prune_matching(&crate::PrunePolicy::default(), &Default::default(), by).unwrap();
         assert_eq!(report.records, 1);
         let t = store.tombstone("sha256:k").unwrap().expect("a tombstone");
         assert_eq!(t.by, by);
@@ -281,7 +281,8 @@ fn an_upload_remembers_which_paths_changed_since_the_last_one() {
     let mut previous = crate::upload::upload(&store, &spec).unwrap().tree();
     // (change, added, removed, changed)
     type Change = Box<dyn Fn(&std::path::Path)>;
-    let cases: Vec<(Change, &[&str], &[&str], &[&str])> = vec![
+    type Case<'a> = (Change, &'a [&'a str], &'a [&'a str], &'a [&'a str]);
+    let cases: Vec<Case> = vec![
         (Box::new(|r| std::fs::write(r.join("d/b"), "22").unwrap()), &[], &[], &["d/b"]),
         (Box::new(|r| std::fs::write(r.join("e"), "5").unwrap()), &["e"], &[], &[]),
         (Box::new(|r| std::fs::remove_file(r.join("c")).unwrap()), &[], &["c"], &[]),
