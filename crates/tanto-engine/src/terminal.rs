@@ -32,9 +32,24 @@ impl UserTerminal {
         Ok(UserTerminal { tty })
     }
 
+    /// Starts `spec` with a PTY and connects the terminal to it until the
+    /// container exits; its exit code.
+    pub(crate) async fn run(
+        self,
+        executor: &tanto_exec::Executor,
+        mut spec: tanto_exec::ProcessSpec,
+    ) -> Result<i32, EngineError> {
+        spec.terminal = true;
+        let running = executor.start(spec, None).await?;
+        let master = running
+            .take_terminal()
+            .ok_or_else(|| EngineError::internal("the runtime gave the container no terminal"))?;
+        self.attach(master, &running).await
+    }
+
     /// Connects the terminal to `running`'s PTY `master` until the container
     /// exits; its exit code.
-    pub(crate) async fn attach(self, master: OwnedFd, running: &RunningContainer) -> Result<i32, EngineError> {
+    async fn attach(self, master: OwnedFd, running: &RunningContainer) -> Result<i32, EngineError> {
         let ended = async {
             match running.wait().await.as_ref() {
                 Ok(info) => Ok(info.exit_code),

@@ -451,7 +451,6 @@ impl Worker {
         };
         let mut spec = setup.spec;
         spec.args = vec!["sh".into()];
-        spec.terminal = true;
         spec.stdin = None;
         spec.redirect_stdin = None;
         spec.redirect_stdout = None;
@@ -468,14 +467,7 @@ impl Worker {
                 vertex.label()
             );
         }
-        let shell = async {
-            let running = self.executor.start(spec, None).await?;
-            let master = running
-                .take_terminal()
-                .ok_or_else(|| EngineError::internal("the runtime gave the shell no terminal"))?;
-            tty.attach(master, &running).await
-        };
-        if let Err(e) = shell.await {
+        if let Err(e) = tty.run(&self.executor, spec).await {
             tracing::warn!("--interactive: the shell for the failed step: {e}");
         }
         drop((keep_alive, services));

@@ -26,11 +26,7 @@ impl Solve for EngineBackend {
     ) -> EngineResult<ExecOutput> {
         let vertex = exec.vertex.clone();
         let op = vertex.exec().ok_or_else(|| EngineError::internal("run_nested: the ref is not an exec"))?;
-        let inputs = futures::future::try_join_all(vertex.inputs.iter().map(|r| self.solver.solve(r.vertex.clone())))
-            .await
-            .map_err(|e| (*e).clone())?;
         let worker = self.solver.worker().clone();
-        let key = vertex.key();
         // a function's runtime runs each time its result is not kept
         worker.run_log.note(&vertex, tanto_store::explain::Status::Never, None);
         // A step of its own in progress (never cached: every run is new).
@@ -50,7 +46,7 @@ impl Solve for EngineBackend {
         }
         let mut cancel = Cancel(Some((progress.clone(), step, label.clone())));
         let run = async {
-            let setup = worker.exec_setup(&vertex, op, &format!("tanto-{}", key.short(10)), &inputs).await?;
+            let setup = self.setup_once(&vertex, op).await?;
             let crate::exec_setup::ExecResources { keep_alive, secret_files, used_secrets, services, .. } =
                 setup.resources;
             let _cleanup = secret_files;
@@ -95,24 +91,12 @@ impl Solve for EngineBackend {
         let tty = crate::terminal::UserTerminal::open()?;
         let vertex = exec.vertex.clone();
         let op = vertex.exec().ok_or_else(|| EngineError::internal("run_terminal: the ref is not an exec"))?;
-        let inputs = futures::future::try_join_all(vertex.inputs.iter().map(|r| self.solver.solve(r.vertex.clone())))
-            .await
-            .map_err(|e| (*e).clone())?;
         let worker = self.solver.worker().clone();
-        let key = vertex.key();
-        let mut setup = worker.exec_setup(&vertex, op, &format!("tanto-{}", key.short(10)), &inputs).await?;
-        setup.spec.terminal = true;
+        let setup = self.setup_once(&vertex, op).await?;
         let crate::exec_setup::ExecResources { keep_alive, secret_files, services, .. } = setup.resources;
         let _cleanup = secret_files;
         let _paused = worker.progress.pause();
-        let result = async {
-            let running = worker.executor.start(setup.spec, None).await?;
-            let master = running
-                .take_terminal()
-                .ok_or_else(|| EngineError::internal("the runtime gave the terminal container no terminal"))?;
-            tty.attach(master, &running).await
-        }
-        .await;
+        let result = tty.run(&worker.executor, setup.spec).await;
         drop((keep_alive, services));
         result
     }
@@ -186,5 +170,21 @@ impl Solve for EngineBackend {
     async fn search(&self, root: Option<&Ref>, path: &str, opts: &SearchOptions) -> EngineResult<Vec<SearchMatch>> {
         let (p, o) = (path.to_string(), opts.clone());
         self.with_root(root, move |r| Ok(crate::search::run(r, &p, &o)?)).await
+    }
+}
+
+impl EngineBackend {
+    /// The set-up of exec `vertex` for a run outside the solver (never
+    /// cached): its inputs solved (and cached) as usual.
+    async fn setup_once(
+        &self,
+        vertex: &tanto_model::Vertex,
+        op: &tanto_model::ExecOp,
+    ) -> EngineResult<crate::exec_setup::ExecSetup> {
+        let inputs = futures::future::try_join_all(vertex.inputs.iter().map(|r| self.solver.solve(r.vertex.clone())))
+            .await
+            .map_err(|e| (*e).clone())?;
+        let hostname = format!("tanto-{}", vertex.key().short(10));
+        self.solver.worker().exec_setup(vertex, op, &hostname, &inputs).await
     }
 }
