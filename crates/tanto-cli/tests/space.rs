@@ -5,7 +5,7 @@
 //! Needs root, docker-registry and busybox-static.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use serde_json::Value;
 use tanto_engine::cache::DiskSpace;
@@ -16,18 +16,7 @@ tanto_testkit::tests! {
 }
 
 fn tanto(env: &[(&str, &Path)], args: &[&str], stdin: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tanto"));
-    cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("running tanto");
-    {
-        use std::io::Write;
-        let mut input = child.stdin.take().unwrap();
-        input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
-    }
-    child.wait_with_output().unwrap()
+    tanto_testkit::run_with_input(Path::new(env!("CARGO_BIN_EXE_tanto")), env, args, stdin)
 }
 
 fn ok(out: Output, what: &str) -> String {

@@ -99,3 +99,23 @@ pub fn publish_busybox(addr: &str) -> anyhow::Result<PublishedBusybox> {
         index_digest: Some(sha256_digest(&index)),
     })
 }
+
+/// Runs `bin` with `args` and `env` added, `stdin` written to it (nothing
+/// when `None`); its output.
+pub fn run_with_input(
+    bin: &std::path::Path,
+    env: &[(&str, &std::path::Path)],
+    args: &[&str],
+    stdin: Option<&str>,
+) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut cmd = std::process::Command::new(bin);
+    cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("running {}: {e}", bin.display()));
+    child.stdin.take().expect("piped").write_all(stdin.unwrap_or("").as_bytes()).expect("writing stdin");
+    child.wait_with_output().expect("waiting for the process")
+}
