@@ -75,12 +75,14 @@ fn short(d: &str) -> String {
 pub fn render(e: &Explanation) -> String {
     let mut t = String::new();
     let ran = e.executed.len();
+    let what = if e.pipeline.is_empty() { String::new() } else { format!("`{}`, ", e.pipeline) };
     let _ = writeln!(
         t,
-        "Run {} (finished {}): {} steps, {} cached, {} ran.",
+        "Run {} ({what}finished {}): {} step{}, {} cached, {} ran.",
         e.run,
         ago(e.finished_ms),
         e.steps,
+        if e.steps == 1 { "" } else { "s" },
         e.cached,
         ran
     );

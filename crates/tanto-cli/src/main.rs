@@ -111,7 +111,8 @@ enum Command {
     /// Remove cache records no running step holds, least recently used first:
     /// as the `[gc]` policy says, everything (--all) or down to a size.
     Prune(space::PruneArgs),
-    /// Show the cache's disk space per kind of record, and the `[gc]` limits.
+    /// Show the cache's disk space per kind of record and per pipeline (what
+    /// its recorded runs use, and what only they use), and the `[gc]` limits.
     Du(space::DuArgs),
     /// Say why each step of the last run ran: new, an input changed (which,
     /// and for host directories which paths), evicted, or never cached.
@@ -173,7 +174,10 @@ fn init_logging() {
     use tracing_subscriber::Layer as _;
     let filter = tracing_subscriber::EnvFilter::try_from_env("TANTO_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false).with_filter(filter);
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(tanto_engine::progress::log_writer)
+        .with_target(false)
+        .with_filter(filter);
     let (otel, otel_error) = match tanto_engine::telemetry::layer_from_env() {
         Ok(layer) => (layer, None),
         Err(e) => (None, Some(e)),
@@ -208,6 +212,74 @@ pub fn set_interactive() {
     INTERACTIVE.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// What this invocation runs, as `tanto du` and `tanto explain` name it.
+static PIPELINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Longest pipeline name kept.
+const PIPELINE_NAME_MAX: usize = 200;
+
+/// A command line as a shell would read it back: words with spaces or
+/// shell characters in single quotes; the program as its file name.
+fn command_line(words: &[String]) -> String {
+    let mut out = String::new();
+    for (i, w) in words.iter().enumerate() {
+        let w = match i {
+            0 => Path::new(w).file_name().and_then(|n| n.to_str()).unwrap_or(w),
+            _ => w.as_str(),
+        };
+        if i > 0 {
+            out.push(' ');
+        }
+        let plain =
+            !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c) || !c.is_ascii());
+        if plain {
+            out.push_str(w);
+        } else {
+            out.push('\'');
+            out.push_str(&w.replace('\'', "'\\''"));
+            out.push('\'');
+        }
+        if out.len() > PIPELINE_NAME_MAX {
+            let cut = (0..=PIPELINE_NAME_MAX).rev().find(|&n| out.is_char_boundary(n)).unwrap_or(0);
+            out.truncate(cut);
+            out.push('…');
+            break;
+        }
+    }
+    out
+}
+
+/// The command line of the process that started this one: for a `session`,
+/// the SDK program (`python3 ci.py`).
+fn parent_command() -> Option<Vec<String>> {
+    let raw = std::fs::read(format!("/proc/{}/cmdline", std::os::unix::process::parent_id())).ok()?;
+    let words: Vec<String> =
+        raw.split(|b| *b == 0).filter(|w| !w.is_empty()).map(|w| String::from_utf8_lossy(w).into_owned()).collect();
+    (!words.is_empty()).then_some(words)
+}
+
+/// The pipeline `command` runs: `tanto run`'s command, the SDK program that
+/// started a `session`, `call FUNCTION ...`, `query FILE`, ...
+fn pipeline_of(command: &Command) -> String {
+    let words = |verb: &str, rest: &[String]| {
+        let mut w = vec![verb.to_string()];
+        w.extend(rest.iter().cloned());
+        command_line(&w)
+    };
+    match command {
+        Command::Session { .. } => parent_command().map(|w| command_line(&w)).unwrap_or_else(|| "session".into()),
+        Command::Run { command, .. } => command_line(command),
+        Command::Call { args } => words("call", args),
+        Command::Functions { functions, .. } => words("functions", functions),
+        Command::Query { file: Some(f), .. } => words("query", &[f.display().to_string()]),
+        Command::Query { file: None, .. } => "query".into(),
+        Command::Init(_) => "init".into(),
+        Command::Install(_) => "install".into(),
+        Command::Develop(_) => "develop".into(),
+        _ => String::new(),
+    }
+}
+
 /// Sets the progress mode asked for on the command line (first one wins).
 pub fn set_progress(mode: &str) {
     let _ = PROGRESS.set(mode.to_string());
@@ -236,6 +308,7 @@ async fn start_engine_as(workdir: Option<PathBuf>, session: bool) -> Result<Arc<
     let mut options = EngineOptions::from_env(workdir)?;
     options.progress = progress_mode(session)?;
     options.interactive = INTERACTIVE.load(std::sync::atomic::Ordering::Relaxed);
+    options.pipeline = PIPELINE.get().cloned().unwrap_or_default();
     Ok(Engine::start(options).await?)
 }
 
@@ -430,6 +503,7 @@ fn main() -> ExitCode {
     if let Some(p) = &cli.progress {
         set_progress(p);
     }
+    let _ = PIPELINE.set(pipeline_of(&cli.command));
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -482,4 +556,27 @@ fn main() -> ExitCode {
     };
     rt.shutdown_timeout(std::time::Duration::from_secs(5));
     ExitCode::from(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipelines_are_named_by_their_command_line() {
+        let long = "x".repeat(PIPELINE_NAME_MAX + 50);
+        // (words, name)
+        let cases: [(&[&str], String); 6] = [
+            (&["/usr/bin/python3", "ci.py"], "python3 ci.py".into()),
+            (&["go", "run", "./ci", "--tag=v1.2"], "go run ./ci --tag=v1.2".into()),
+            (&["sh", "-c", "make test"], "sh -c 'make test'".into()),
+            (&["echo", "it's", ""], r"echo 'it'\''s' ''".into()),
+            (&["node", "ci.mjs", "é"], "node ci.mjs é".into()),
+            (&["echo", &long], format!("echo {}…", &long[..PIPELINE_NAME_MAX - 5])),
+        ];
+        for (words, want) in cases {
+            let words: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+            assert_eq!(command_line(&words), want, "{words:?}");
+        }
+    }
 }

@@ -6,7 +6,8 @@ use std::io::Write as _;
 use anyhow::{Context, Result};
 use serde_json::json;
 use tanto_engine::cache::{format_size, DiskSpace};
-use tanto_engine::gc::{parse_filters, prune_state, space_state, PruneScope};
+use tanto_engine::explain::ago;
+use tanto_engine::gc::{parse_filters, prune_state, space_state, PruneScope, SpaceState};
 use tanto_engine::EngineOptions;
 
 #[derive(clap::Args)]
@@ -61,7 +62,7 @@ pub async fn prune(args: PruneArgs) -> Result<u8> {
 pub async fn du(args: DuArgs) -> Result<u8> {
     let options = EngineOptions::from_env(None)?;
     let state_dir = options.state_dir.clone();
-    let (space, policy, disk_total, disk_free) =
+    let SpaceState { space, pipelines, policy, disk_total, disk_free } =
         tokio::task::spawn_blocking(move || space_state(&options)).await.context("measuring")??;
     if args.json {
         let v = json!({
@@ -81,6 +82,8 @@ pub async fn du(args: DuArgs) -> Result<u8> {
                 "targetSpace": policy.target_space,
             },
             "disk": { "total": disk_total, "free": disk_free },
+            "pipelines": pipelines.pipelines,
+            "notInARecordedRun": pipelines.unattributed,
         });
         let mut out = serde_json::to_vec_pretty(&v)?;
         out.push(b'\n');
@@ -100,6 +103,10 @@ pub async fn du(args: DuArgs) -> Result<u8> {
         writeln!(t, "{name:<16} {records:>8} {in_use:>7} {:>9}", format_size(bytes))?;
     }
     writeln!(t, "{:<16} {:>8} {:>7} {:>9}", "total", "", "", format_size(space.total))?;
+    if !pipelines.pipelines.is_empty() {
+        writeln!(t)?;
+        pipeline_table(&mut t, &pipelines)?;
+    }
     let size = |v: i64| format_size(v.max(0) as u64);
     writeln!(t)?;
     writeln!(t, "State directory: {}", state_dir.display())?;
@@ -115,4 +122,51 @@ pub async fn du(args: DuArgs) -> Result<u8> {
     writeln!(t, "Disk: {} free of {}", format_size(disk_free), format_size(disk_total))?;
     std::io::stdout().write_all(t.as_bytes())?;
     Ok(0)
+}
+
+/// Longest pipeline name shown in the table (the JSON has it whole).
+const NAME_WIDTH: usize = 40;
+
+/// The cache space per pipeline: what its recorded runs use, what only they
+/// use (`UNIQUE`: what removing them would free), and what no run uses.
+fn pipeline_table(t: &mut String, report: &tanto_engine::gc::Pipelines) -> std::fmt::Result {
+    writeln!(
+        t,
+        "{:<w$} {:>5} {:>8} {:>9} {:>9} {:>9}  DIRECTORY",
+        "PIPELINE",
+        "RUNS",
+        "RECORDS",
+        "SIZE",
+        "UNIQUE",
+        "LAST RUN",
+        w = NAME_WIDTH
+    )?;
+    for p in &report.pipelines {
+        let name = if p.pipeline.is_empty() { "(unnamed)" } else { p.pipeline.as_str() };
+        let name = if name.chars().count() > NAME_WIDTH {
+            format!("{}…", name.chars().take(NAME_WIDTH - 1).collect::<String>())
+        } else {
+            name.to_string()
+        };
+        writeln!(
+            t,
+            "{name:<w$} {:>5} {:>8} {:>9} {:>9} {:>9}  {}",
+            p.runs,
+            p.records,
+            format_size(p.bytes),
+            format_size(p.exclusive),
+            ago(p.last_run_ms),
+            p.workdir,
+            w = NAME_WIDTH
+        )?;
+    }
+    writeln!(
+        t,
+        "{:<w$} {:>5} {:>8} {:>9}",
+        format!("used by none of the last {} runs", tanto_engine::explain::KEEP_RUNS),
+        "",
+        "",
+        format_size(report.unattributed),
+        w = NAME_WIDTH
+    )
 }

@@ -53,17 +53,34 @@ fn du_shows_the_space_and_prune_frees_it() {
         );
         ok(tanto(&env, &["query"], Some(&q)), "query");
     }
+    // a second pipeline: a query from a file
+    let file = dir.path().join("other.graphql");
+    std::fs::write(&file, r#"{ container { from(address: "busybox") { withExec(args: ["sh", "-c", "dd if=/dev/urandom of=/other bs=1048576 count=2 2>/dev/null"]) { exitCode } } } }"#).unwrap();
+    ok(tanto(&env, &["query", file.to_str().unwrap()], None), "query FILE");
     let du = |what| -> Value { serde_json::from_str(&ok(tanto(&env, &["du", "--json"], None), what)).unwrap() };
 
     let before = du("du --json");
     // (kind, records)
-    for (kind, records) in [("exec", 3), ("image-layer", 1)] {
+    for (kind, records) in [("exec", 4), ("image-layer", 1)] {
         assert_eq!(before["kinds"][kind]["records"], records, "{kind}: {before}");
     }
     assert!(before["kinds"]["exec"]["bytes"].as_u64().unwrap() >= 3 << 20, "{before}");
     let (cache, total) = (before["cache"].as_u64().unwrap(), before["total"].as_u64().unwrap());
     assert!(cache >= 3 << 20 && total >= cache, "{before}");
     assert_eq!(before["policy"]["maxUsedSpace"], 1_000_000_000_000u64, "{before}");
+    // per pipeline, most first: (name, runs, records, at least, unique at least);
+    // the image layer is shared, so it is in neither's unique size
+    let pipelines = before["pipelines"].as_array().unwrap();
+    let named = format!("query {}", file.display());
+    let cases = [("query", 3, 4, 3 << 20, 3 << 20), (named.as_str(), 1, 2, 2 << 20, 2 << 20)];
+    assert_eq!(pipelines.len(), cases.len(), "{before}");
+    for (p, (name, runs, records, bytes, unique)) in pipelines.iter().zip(cases) {
+        assert_eq!((p["pipeline"].as_str().unwrap(), p["runs"].as_u64().unwrap()), (name, runs), "{p}");
+        assert_eq!(p["records"], records, "{p}");
+        let (b, u) = (p["bytes"].as_u64().unwrap(), p["exclusive"].as_u64().unwrap());
+        assert!(b >= bytes && u >= unique && u < b, "{name}: {b} bytes, {u} unique: {p}");
+        assert_eq!(p["workdir"].as_str().unwrap(), std::env::current_dir().unwrap().to_str().unwrap());
+    }
 
     let table = ok(tanto(&env, &["du"], None), "du");
     eprintln!("{table}");
@@ -73,6 +90,10 @@ fn du_shows_the_space_and_prune_frees_it() {
         "image-layer",
         "cache volumes",
         "total",
+        "PIPELINE",
+        "UNIQUE",
+        "\nquery ",
+        "used by none of the last 20 runs",
         "Policy: reservedSpace 0B, maxUsedSpace 1TB, minFreeSpace 0B",
     ] {
         assert!(table.contains(want), "`{want}` in:\n{table}");

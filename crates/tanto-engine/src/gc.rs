@@ -264,11 +264,31 @@ pub fn parse_filters(filters: &[String]) -> Result<tanto_store::RecordFilter, St
     Ok(f)
 }
 
+/// What `tanto du` shows.
+pub use tanto_store::{PipelineSpace, PipelinesReport as Pipelines};
+
+pub struct SpaceState {
+    /// Where the space goes, per kind of record.
+    pub space: SpaceReport,
+    /// The cache space per pipeline (recorded runs).
+    pub pipelines: Pipelines,
+    /// The `[gc]` policy's limits.
+    pub policy: CachePolicy,
+    pub disk_total: u64,
+    pub disk_free: u64,
+}
+
 /// `tanto du`: where the space goes, the policy's limits and the disk's size and free space.
-pub fn space_state(options: &EngineOptions) -> Result<(SpaceReport, CachePolicy, u64, u64), EngineError> {
+pub fn space_state(options: &EngineOptions) -> Result<SpaceState, EngineError> {
     let (store, settings) = open_state(options)?;
-    let (total, free) = tanto_store::disk_space(store.root()).unwrap_or((0, 0));
-    Ok((store.space()?, settings.resolve(total), total, free))
+    let (disk_total, disk_free) = tanto_store::disk_space(store.root()).unwrap_or((0, 0));
+    Ok(SpaceState {
+        space: store.space()?,
+        pipelines: store.space_by_pipeline()?,
+        policy: settings.resolve(disk_total),
+        disk_total,
+        disk_free,
+    })
 }
 
 #[cfg(test)]

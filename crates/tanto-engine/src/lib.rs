@@ -88,6 +88,9 @@ pub struct EngineOptions {
     pub progress: progress::ProgressMode,
     /// A failed exec opens a shell in its container first (`--interactive`).
     pub interactive: bool,
+    /// What this engine runs, as `tanto du` and `tanto explain` name its
+    /// run: a command line (`python3 ci.py`, `call build`); may be empty.
+    pub pipeline: String,
 }
 
 fn is_root() -> bool {
@@ -155,6 +158,7 @@ impl EngineOptions {
             quiet: false,
             progress: Default::default(),
             interactive: false,
+            pipeline: String::new(),
         })
     }
 }
@@ -259,7 +263,10 @@ impl Engine {
             max_request_bytes: server.max_request_bytes,
             gc: gc::Gc::new(Arc::new(store_for_gc), gc.clone(), gc::CHECK_INTERVAL),
             interactive: options.interactive.then(|| tokio::sync::Mutex::new(())),
-            run_log: runlog::RunLog::new(),
+            run_log: runlog::RunLog::new(tanto_store::explain::RunName {
+                pipeline: options.pipeline.clone(),
+                workdir: options.workdir.display().to_string(),
+            }),
         });
         let solver = Solver::new(worker);
         services.set_solver(&solver);
@@ -299,7 +306,7 @@ impl Engine {
     /// answered no step.
     pub async fn record_run(&self) -> Option<i64> {
         let worker = self.solver.worker().clone();
-        tokio::task::spawn_blocking(move || worker.run_log.record(&worker.store)).await.ok().flatten()
+        tokio::task::spawn_blocking(move || worker.run_log.record(&worker.store, &worker.secrets)).await.ok().flatten()
     }
 
     /// Why the steps of this engine's run ran (recording the run first).

@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use tanto_model::{Digest, Vertex};
-use tanto_store::explain::{LoggedStep, Status, Tombstone};
+use tanto_store::explain::{LoggedStep, RunName, Status, Tombstone};
 use tanto_store::Store;
 
-#[derive(Default)]
 pub(crate) struct RunLog {
+    name: RunName,
     started_ms: i64,
     inner: Mutex<Steps>,
 }
@@ -26,12 +26,12 @@ struct Steps {
 }
 
 impl RunLog {
-    pub(crate) fn new() -> RunLog {
+    pub(crate) fn new(name: RunName) -> RunLog {
         let started_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
-        RunLog { started_ms, inner: Default::default() }
+        RunLog { name, started_ms, inner: Default::default() }
     }
 
     /// Notes how `vertex` was answered. A step is listed once, where it was
@@ -56,13 +56,15 @@ impl RunLog {
         }
     }
 
-    /// Records the run in `store` (once; later calls return the same id).
-    pub(crate) fn record(&self, store: &Store) -> Option<i64> {
+    /// Records the run in `store` (once; later calls return the same id),
+    /// its name scrubbed of the session's secrets.
+    pub(crate) fn record(&self, store: &Store, secrets: &crate::secrets::Secrets) -> Option<i64> {
         let mut st = self.inner.lock();
         if let Some(id) = st.recorded {
             return id;
         }
-        let id = match store.record_run(self.started_ms, &st.steps) {
+        let name = RunName { pipeline: secrets.scrub_known(&self.name.pipeline), workdir: self.name.workdir.clone() };
+        let id = match store.record_run(&name, self.started_ms, &st.steps) {
             Ok(id) => id,
             Err(e) => {
                 tracing::warn!(error = %e, "recording the run's steps for `tanto explain` failed");

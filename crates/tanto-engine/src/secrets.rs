@@ -47,6 +47,12 @@ impl Secrets {
     }
 
     /// Keeps secret `name`; returns its identity (`set:NAME@DIGEST`).
+    /// `s` with every secret value this engine knows replaced.
+    pub(crate) fn scrub_known(&self, s: &str) -> String {
+        let values: Vec<Arc<Vec<u8>>> = self.values.read().values().cloned().collect();
+        scrub_str(s, &values)
+    }
+
     pub fn set(&self, name: &str, value: Vec<u8>) -> String {
         let identity = format!("set:{name}@{}", keyed_digest(&self.key, name, &value));
         self.keep(identity, value)

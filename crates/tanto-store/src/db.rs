@@ -40,6 +40,26 @@ pub(crate) fn open(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Adds columns that tables of earlier versions lack: `(table, column,
+/// definition)`. Several engines may migrate at once: a duplicate column is fine.
+pub(crate) fn add_columns(conn: &Connection, columns: &[(&str, &str, &str)]) -> Result<(), rusqlite::Error> {
+    for (table, column, def) in columns {
+        let has = conn
+            .prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"))?
+            .query_row(params![column], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if !has {
+            if let Err(e) = conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {def}")) {
+                if !e.to_string().contains("duplicate column") {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }

@@ -50,21 +50,7 @@ const COLUMNS: &[(&str, &str, &str)] = &[
 
 pub(crate) fn init(conn: &Connection) -> Result<(), rusqlite::Error> {
     conn.execute_batch(SCHEMA)?;
-    for (table, column, def) in COLUMNS {
-        let has: bool = conn
-            .prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"))?
-            .query_row(params![column], |_| Ok(()))
-            .optional()?
-            .is_some();
-        if !has {
-            // Several engines may migrate at once: a duplicate column is fine.
-            if let Err(e) = conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {def}")) {
-                if !e.to_string().contains("duplicate column") {
-                    return Err(e);
-                }
-            }
-        }
-    }
+    crate::db::add_columns(conn, COLUMNS)?;
     // records by outputs: `hold` marks them used
     conn.execute_batch("CREATE INDEX IF NOT EXISTS cache_outputs ON cache (outputs)")?;
     Ok(())
@@ -620,7 +606,7 @@ mod usage;
 use lease::holder_alive;
 pub(crate) use lease::Leases;
 pub use lease::SnapshotLease;
-pub use usage::{disk_space, disk_usage, KindSpace, SpaceReport};
+pub use usage::{disk_space, disk_usage, KindSpace, PipelineSpace, PipelinesReport, SpaceReport};
 use usage::{file_size, free_space};
 
 #[cfg(test)]

@@ -278,6 +278,9 @@ impl Progress {
         };
         let inner = Arc::new(Mutex::new(State { mode, ..Default::default() }));
         let live = (mode == ProgressMode::Tty).then(|| tty::Live::start(inner.clone()));
+        if let Some(live) = &live {
+            *LOG_ABOVE.lock() = Some(Arc::downgrade(live));
+        }
         Progress { inner, live }
     }
 
@@ -521,3 +524,34 @@ impl Progress {
 
 #[cfg(test)]
 mod tests;
+
+/// The live view log lines go above, while there is one.
+static LOG_ABOVE: Mutex<Option<std::sync::Weak<tty::Live>>> = Mutex::new(None);
+
+/// Where log lines (`tracing`'s) go: above the live view while one is drawn
+/// — they and the view would overwrite each other — else stderr. A
+/// `tracing_subscriber` writer: `fmt::layer().with_writer(log_writer)`.
+pub fn log_writer() -> LogWriter {
+    LogWriter
+}
+
+/// See [`log_writer`].
+pub struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let live = LOG_ABOVE.lock().as_ref().and_then(std::sync::Weak::upgrade);
+        match live {
+            // an event is formatted whole and written at once: one line (or a few)
+            Some(live) => {
+                live.print_above(true, buf);
+                Ok(buf.len())
+            }
+            None => std::io::stderr().lock().write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}

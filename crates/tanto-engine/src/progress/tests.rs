@@ -1,4 +1,4 @@
-use super::tty::live_lines;
+use super::tty::{fit, live_lines};
 use super::*;
 
 #[test]
@@ -189,4 +189,22 @@ fn deep_running_steps_and_nameless_ones() {
     let lines = live_lines(&st, 80, 40, 0, false);
     assert!(lines.iter().any(|l| l.contains("#11 exec deep")), "{lines:?}");
     assert!(!lines.iter().any(|l| l.contains("#12")), "a nameless step is not shown: {lines:?}");
+}
+
+#[test]
+fn lines_fit_the_terminal_in_columns() {
+    // (text, width, shown): wide characters take two columns
+    let cases = [
+        ("make test", 20, "make test"),
+        ("make test", 5, "make…"),
+        ("tab\there", 20, "tab here"),
+        ("构建镜像完成", 12, "构建镜像完成"),
+        ("构建镜像完成", 8, "构建镜…"),
+        ("✔ ok 🚀🚀🚀", 7, "✔ ok …"),
+        ("", 0, ""),
+    ];
+    for (text, width, want) in cases {
+        assert_eq!(fit(text, width), want, "{text:?} in {width} columns");
+        assert!(unicode_width::UnicodeWidthStr::width(fit(text, width).as_str()) <= width.max(1));
+    }
 }

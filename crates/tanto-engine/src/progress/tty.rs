@@ -78,12 +78,24 @@ pub(super) fn failed_block(s: &Step, color: bool) -> String {
 
 /// `s` without control characters, at most `width` columns (one column per
 /// character: output of wide characters may end a little early).
-fn fit(s: &str, width: usize) -> String {
+pub(super) fn fit(s: &str, width: usize) -> String {
+    use unicode_width::{UnicodeWidthChar as _, UnicodeWidthStr as _};
     let clean: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    if clean.chars().count() <= width {
+    if clean.width() <= width {
         return clean;
     }
-    let mut cut: String = clean.chars().take(width.saturating_sub(1)).collect();
+    // terminal columns, not chars: a wide character (CJK, emoji) takes two,
+    // and a line longer than the terminal would wrap and break the region
+    let mut cut = String::new();
+    let mut used = 0;
+    for c in clean.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w > width.saturating_sub(1) {
+            break;
+        }
+        used += w;
+        cut.push(c);
+    }
     cut.push('…');
     cut
 }

@@ -74,8 +74,25 @@ CREATE TABLE IF NOT EXISTS upload_changes (
 );
 ";
 
+/// Columns added to tables of earlier versions.
+const COLUMNS: &[(&str, &str, &str)] = &[
+    // what ran: the command `tanto run` started, the SDK program that started
+    // a `session`, `call <module> <function>`, ...; and in which directory
+    ("runs", "pipeline", "TEXT NOT NULL DEFAULT ''"),
+    ("runs", "workdir", "TEXT NOT NULL DEFAULT ''"),
+];
+
 pub(crate) fn init(conn: &Connection) -> Result<(), rusqlite::Error> {
-    conn.execute_batch(SCHEMA)
+    conn.execute_batch(SCHEMA)?;
+    crate::db::add_columns(conn, COLUMNS)
+}
+
+/// What a run was: the pipeline (a command line, never a secret's value:
+/// the engine scrubs it) and the directory it ran in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunName {
+    pub pipeline: String,
+    pub workdir: String,
 }
 
 /// One step of a run as the engine logged it.
@@ -106,13 +123,16 @@ impl Store {
     /// Records a finished run and its steps (in order), in one transaction,
     /// and forgets runs beyond the last [`KEEP_RUNS`]. Returns the run's id;
     /// a run without steps is not recorded (`None`).
-    pub fn record_run(&self, started_ms: i64, steps: &[LoggedStep]) -> Result<Option<i64>, StoreError> {
+    pub fn record_run(&self, name: &RunName, started_ms: i64, steps: &[LoggedStep]) -> Result<Option<i64>, StoreError> {
         if steps.is_empty() {
             return Ok(None);
         }
         let mut db = self.inner.db.lock();
         let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        tx.execute("INSERT INTO runs (started_ms, finished_ms) VALUES (?1, ?2)", params![started_ms, now_ms()])?;
+        tx.execute(
+            "INSERT INTO runs (started_ms, finished_ms, pipeline, workdir) VALUES (?1, ?2, ?3, ?4)",
+            params![started_ms, now_ms(), name.pipeline, name.workdir],
+        )?;
         let run = tx.last_insert_rowid();
         {
             let mut step = tx.prepare_cached(
@@ -209,12 +229,12 @@ impl Store {
     /// The recorded run `id` with its steps.
     pub fn run(&self, id: i64) -> Result<Option<RunRows>, StoreError> {
         let db = self.inner.db.lock();
-        let head: Option<(i64, i64)> = db
-            .query_row("SELECT started_ms, finished_ms FROM runs WHERE id = ?1", params![id], |r| {
-                Ok((r.get(0)?, r.get(1)?))
+        let head: Option<(i64, i64, RunName)> = db
+            .query_row("SELECT started_ms, finished_ms, pipeline, workdir FROM runs WHERE id = ?1", params![id], |r| {
+                Ok((r.get(0)?, r.get(1)?, RunName { pipeline: r.get(2)?, workdir: r.get(3)? }))
             })
             .optional()?;
-        let Some((started_ms, finished_ms)) = head else { return Ok(None) };
+        let Some((started_ms, finished_ms, name)) = head else { return Ok(None) };
         let mut stmt = db.prepare_cached(
             "SELECT s.key, s.identity, s.status, s.evicted_ms, s.evicted_by, m.manifest
              FROM run_steps s LEFT JOIN step_manifests m ON m.key = s.key WHERE s.run = ?1 ORDER BY s.seq",
@@ -236,7 +256,7 @@ impl Store {
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Some(RunRows { id, started_ms, finished_ms, steps }))
+        Ok(Some(RunRows { id, name, started_ms, finished_ms, steps }))
     }
 
     /// Why the steps of run `id` (default: the last one) ran; `None` when

@@ -66,6 +66,7 @@ pub struct StepRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunRows {
     pub id: i64,
+    pub name: super::RunName,
     pub started_ms: i64,
     pub finished_ms: i64,
     pub steps: Vec<StepRow>,
@@ -158,6 +159,11 @@ pub struct Explained {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Explanation {
     pub run: i64,
+    /// What ran (see [`super::RunName`]); empty for runs recorded before it was.
+    #[serde(default)]
+    pub pipeline: String,
+    #[serde(default)]
+    pub workdir: String,
     pub started_ms: i64,
     pub finished_ms: i64,
     /// Distinct steps of the run.
@@ -282,6 +288,8 @@ pub fn explain(
         .collect();
     Explanation {
         run: last.id,
+        pipeline: last.name.pipeline.clone(),
+        workdir: last.name.workdir.clone(),
         started_ms: last.started_ms,
         finished_ms: last.finished_ms,
         steps: last.steps.len(),

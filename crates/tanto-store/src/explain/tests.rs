@@ -57,7 +57,7 @@ fn step(v: &Arc<Vertex>, status: Status) -> StepRow {
 }
 
 fn run(id: i64, steps: Vec<StepRow>) -> RunRows {
-    RunRows { id, started_ms: 0, finished_ms: 0, steps }
+    RunRows { id, name: Default::default(), started_ms: 0, finished_ms: 0, steps }
 }
 
 /// The reasons of the steps of the last of `runs` that ran, as one line
@@ -226,9 +226,9 @@ fn runs_are_recorded_whole_and_bounded() {
     let store = Store::open(tmp.path()).unwrap();
     let (a, b) = (upload("a"), upload("b"));
     let logged = |v: &Arc<Vertex>, status| LoggedStep { vertex: v.clone(), status, evicted: None };
-    assert_eq!(store.record_run(0, &[]).unwrap(), None, "a run without steps is not recorded");
+    assert_eq!(store.record_run(&RunName::default(), 0, &[]).unwrap(), None, "a run without steps is not recorded");
     assert_eq!(store.explain_run(None).unwrap(), None);
-    let first = store.record_run(0, &[logged(&a, Status::Executed)]).unwrap().unwrap();
+    let first = store.record_run(&RunName::default(), 0, &[logged(&a, Status::Executed)]).unwrap().unwrap();
     store
         .save_upload_changes(
             &Digest::of(b"b").to_string(),
@@ -237,13 +237,16 @@ fn runs_are_recorded_whole_and_bounded() {
         )
         .unwrap();
     let m = exec(&["make"], &[], None, b.clone());
-    let second = store.record_run(0, &[logged(&b, Status::Cached), logged(&m, Status::Executed)]).unwrap().unwrap();
+    let second = store
+        .record_run(&RunName::default(), 0, &[logged(&b, Status::Cached), logged(&m, Status::Executed)])
+        .unwrap()
+        .unwrap();
     let e = store.explain_run(None).unwrap().unwrap();
     assert_eq!((e.run, e.steps, e.cached, e.executed.len()), (second, 2, 1, 1));
     assert_eq!(e.executed[0].reason, Reason::New);
     assert!(store.explain_run(Some(first)).unwrap().is_some());
     for _ in 0..KEEP_RUNS {
-        store.record_run(0, &[logged(&a, Status::Cached)]).unwrap();
+        store.record_run(&RunName::default(), 0, &[logged(&a, Status::Cached)]).unwrap();
     }
     assert!(store.explain_run(Some(first)).unwrap().is_none(), "old runs are forgotten");
     let manifests: i64 =
@@ -295,4 +298,38 @@ fn an_upload_remembers_which_paths_changed_since_the_last_one() {
         assert_eq!((got.added, got.removed, got.changed), (s(added), s(removed), s(changed)));
         previous = tree;
     }
+}
+
+#[test]
+fn space_is_counted_per_pipeline_shared_once() {
+    use crate::{disk_usage, CacheRecord};
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    // a base both pipelines use, a step each on it, and a result no run names
+    let (base, ci, lint, stray) = (upload("base"), upload("ci"), upload("lint"), upload("stray"));
+    let commit = |v: &Arc<Vertex>, parent: Option<crate::SnapshotId>, len: usize| {
+        let p = store.prepare(parent.map(|p| (p, "/"))).unwrap();
+        std::fs::write(p.upper.join("data"), vec![7u8; len]).unwrap();
+        store.commit(&v.key().to_string(), &CacheRecord { outputs: vec![p.id], meta: None }).unwrap();
+        p.id
+    };
+    let b = commit(&base, None, 64 << 10);
+    let c = commit(&ci, Some(b), 128 << 10);
+    let l = commit(&lint, Some(b), 32 << 10);
+    let s = commit(&stray, None, 16 << 10);
+    let size = |id| disk_usage(&store.snapshot_dir(id));
+    let logged = |v: &Arc<Vertex>| LoggedStep { vertex: v.clone(), status: Status::Executed, evicted: None };
+    let name = |p: &str| RunName { pipeline: p.into(), workdir: "/src".into() };
+    // `lint`'s step names only its own result: the base below it is still its
+    store.record_run(&name("python3 ci.py"), 0, &[logged(&base), logged(&ci)]).unwrap();
+    store.record_run(&name("lint"), 0, &[logged(&lint)]).unwrap();
+    store.record_run(&name("python3 ci.py"), 0, &[logged(&base), logged(&ci)]).unwrap();
+    let r = store.space_by_pipeline().unwrap();
+    // (pipeline, runs, records, bytes, exclusive), most bytes first
+    let want = [("python3 ci.py", 2, 2, size(b) + size(c), size(c)), ("lint", 1, 1, size(b) + size(l), size(l))];
+    let got: Vec<_> =
+        r.pipelines.iter().map(|p| (p.pipeline.as_str(), p.runs, p.records, p.bytes, p.exclusive)).collect();
+    assert_eq!(got, want);
+    assert_eq!(r.unattributed, size(s), "only the result no run used");
+    assert!(r.pipelines.iter().all(|p| p.workdir == "/src" && p.last_run_ms > 0));
 }

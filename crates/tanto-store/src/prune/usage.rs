@@ -167,3 +167,127 @@ impl Store {
         Ok(out)
     }
 }
+
+/// The cache space the recorded runs of one pipeline use (`tanto du`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PipelineSpace {
+    /// What ran (see [`crate::explain::RunName`]); empty for runs recorded
+    /// before runs were named.
+    pub pipeline: String,
+    pub workdir: String,
+    /// Its recorded runs (of the last [`crate::explain::KEEP_RUNS`]).
+    pub runs: usize,
+    pub last_run_ms: i64,
+    /// Cache records its runs used that are still in the cache.
+    pub records: usize,
+    /// What those hold: their snapshots and the snapshots below them, their
+    /// blobs and the layer blobs made of their snapshots.
+    pub bytes: u64,
+    /// Of that, what no other pipeline's runs use.
+    pub exclusive: u64,
+}
+
+/// The cache space per pipeline, most first, and what no recorded run uses.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PipelinesReport {
+    pub pipelines: Vec<PipelineSpace>,
+    /// Cache bytes no recorded run's records hold (older runs, or results
+    /// of engines that recorded no run).
+    pub unattributed: u64,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Held {
+    Snapshot(i64),
+    Blob(String),
+}
+
+impl Store {
+    /// The cache space the recorded runs use, per pipeline: the same
+    /// pipeline (name and directory) over several runs counts once.
+    pub fn space_by_pipeline(&self) -> Result<PipelinesReport, StoreError> {
+        self.measure_snapshots()?;
+        let (model, runs, steps) = {
+            let db = self.inner.db.lock();
+            let model = super::Model::read(&db)?;
+            let mut stmt = db.prepare("SELECT id, pipeline, workdir, finished_ms FROM runs")?;
+            let runs = stmt
+                .query_map([], |r| {
+                    Ok((r.get::<_, i64>(0)?, (r.get::<_, String>(1)?, r.get::<_, String>(2)?), r.get::<_, i64>(3)?))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut stmt = db.prepare("SELECT DISTINCT run, key FROM run_steps")?;
+            let steps = stmt
+                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            (model, runs, steps)
+        };
+        // pipelines in order of first appearance; runs → pipeline index
+        let mut names: Vec<(String, String)> = Vec::new();
+        let mut out: Vec<PipelineSpace> = Vec::new();
+        let mut run_of: HashMap<i64, usize> = HashMap::new();
+        for (id, name, finished_ms) in runs {
+            let i = match names.iter().position(|n| *n == name) {
+                Some(i) => i,
+                None => {
+                    out.push(PipelineSpace { pipeline: name.0.clone(), workdir: name.1.clone(), ..Default::default() });
+                    names.push(name);
+                    names.len() - 1
+                }
+            };
+            out[i].runs += 1;
+            out[i].last_run_ms = out[i].last_run_ms.max(finished_ms);
+            run_of.insert(id, i);
+        }
+        let layer_blobs: HashMap<i64, Vec<&String>> = model.layer_blobs.iter().fold(HashMap::new(), |mut m, (s, d)| {
+            m.entry(*s).or_default().push(d);
+            m
+        });
+        // what each pipeline holds, and how many pipelines hold each thing
+        let mut held: Vec<HashSet<Held>> = vec![HashSet::new(); out.len()];
+        let mut keys: Vec<HashSet<&str>> = vec![HashSet::new(); out.len()];
+        for (run, key) in &steps {
+            let (Some(&i), Some(rec)) = (run_of.get(run), model.records.get(key)) else { continue };
+            if !keys[i].insert(key) {
+                continue;
+            }
+            for b in &rec.blobs {
+                held[i].insert(Held::Blob(b.clone()));
+            }
+            for &o in &rec.outputs {
+                let mut cur = Some(o);
+                while let Some(id) = cur {
+                    let Some(s) = model.snaps.get(&id).filter(|s| s.committed) else { break };
+                    if !held[i].insert(Held::Snapshot(id)) {
+                        break;
+                    }
+                    for d in layer_blobs.get(&id).into_iter().flatten() {
+                        held[i].insert(Held::Blob((*d).clone()));
+                    }
+                    cur = s.parent;
+                }
+            }
+        }
+        let mut holders: HashMap<&Held, usize> = HashMap::new();
+        for h in held.iter().flatten() {
+            *holders.entry(h).or_default() += 1;
+        }
+        let size = |h: &Held| match h {
+            Held::Snapshot(id) => model.snaps.get(id).map_or(0, |s| s.size),
+            Held::Blob(d) => file_size(&self.blob_path(d)),
+        };
+        let sizes: HashMap<&Held, u64> = holders.keys().map(|h| (*h, size(h))).collect();
+        for (i, p) in out.iter_mut().enumerate() {
+            p.records = keys[i].len();
+            p.bytes = held[i].iter().map(|h| sizes[h]).sum();
+            p.exclusive = held[i].iter().filter(|h| holders[h] == 1).map(|h| sizes[h]).sum();
+        }
+        let attributed: u64 = sizes.values().sum();
+        let unattributed = self.usage_of(&model).saturating_sub(attributed);
+        out.retain(|p| p.records > 0);
+        out.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(b.last_run_ms.cmp(&a.last_run_ms)));
+        Ok(PipelinesReport { pipelines: out, unattributed })
+    }
+}
