@@ -247,7 +247,8 @@ impl Engine {
         };
         let secrets = Arc::new(secrets::Secrets::new(options.workdir.clone(), secret_key));
         let progress =
-            progress::Progress::new(if options.quiet { progress::ProgressMode::Quiet } else { options.progress });
+            progress::Progress::new(if options.quiet { progress::ProgressMode::Quiet } else { options.progress })
+                .scrubbing(secrets.clone());
         let store_for_gc = store.clone();
         let worker = Arc::new(Worker {
             active: Default::default(),

@@ -49,8 +49,18 @@ impl Secrets {
     /// Keeps secret `name`; returns its identity (`set:NAME@DIGEST`).
     /// `s` with every secret value this engine knows replaced.
     pub(crate) fn scrub_known(&self, s: &str) -> String {
-        let values: Vec<Arc<Vec<u8>>> = self.values.read().values().cloned().collect();
-        scrub_str(s, &values)
+        self.scrub_if_known(s).unwrap_or_else(|| s.to_string())
+    }
+
+    /// `s` with every secret value this engine knows replaced; `None` when
+    /// it holds none (the common case: no copy).
+    pub(crate) fn scrub_if_known(&self, s: &str) -> Option<String> {
+        let values = self.values.read();
+        if !values.values().any(|v| !v.is_empty() && s.as_bytes().windows(v.len()).any(|w| w == v.as_slice())) {
+            return None;
+        }
+        let values: Vec<Arc<Vec<u8>>> = values.values().cloned().collect();
+        Some(scrub_str(s, &values))
     }
 
     pub fn set(&self, name: &str, value: Vec<u8>) -> String {

@@ -96,6 +96,34 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// The vertex's label (`exec make test`, `pull layer ...`).
+    pub fn label(&self) -> &str {
+        match self {
+            Event::Waiting { label, .. }
+            | Event::Started { label, .. }
+            | Event::Cached { label, .. }
+            | Event::Done { label, .. }
+            | Event::Failed { label, .. }
+            | Event::Cancelled { label, .. } => label,
+        }
+    }
+
+    /// The same event under another label.
+    pub fn with_label(&self, new: String) -> Event {
+        let mut e = self.clone();
+        match &mut e {
+            Event::Waiting { label, .. }
+            | Event::Started { label, .. }
+            | Event::Cached { label, .. }
+            | Event::Done { label, .. }
+            | Event::Failed { label, .. }
+            | Event::Cancelled { label, .. } => *label = new,
+        }
+        e
+    }
+}
+
 pub type EventSink = Arc<dyn Fn(&Event) + Send + Sync>;
 
 /// How a vertex was answered: the `cache` field of its `vertex` span.

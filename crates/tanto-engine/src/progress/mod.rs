@@ -266,6 +266,8 @@ impl Drop for Paused {
 pub struct Progress {
     inner: Arc<Mutex<State>>,
     live: Option<Arc<tty::Live>>,
+    /// Step labels are shown with these secrets' values replaced.
+    secrets: Option<Arc<crate::secrets::Secrets>>,
 }
 
 impl Progress {
@@ -281,7 +283,14 @@ impl Progress {
         if let Some(live) = &live {
             *LOG_ABOVE.lock() = Some(Arc::downgrade(live));
         }
-        Progress { inner, live }
+        Progress { inner, live, secrets: None }
+    }
+
+    /// Shows step labels with the values of `secrets` replaced (a command
+    /// line may name a value the client also set as a secret).
+    pub(crate) fn scrubbing(mut self, secrets: Arc<crate::secrets::Secrets>) -> Progress {
+        self.secrets = Some(secrets);
+        self
     }
 
     pub fn mode(&self) -> ProgressMode {
@@ -289,6 +298,11 @@ impl Progress {
     }
 
     pub fn on_event(&self, e: &Event) {
+        if let Some(secrets) = &self.secrets {
+            if let Some(scrubbed) = secrets.scrub_if_known(e.label()) {
+                return self.on_event(&e.with_label(scrubbed));
+            }
+        }
         let mut st = self.inner.lock();
         let mode = st.mode;
         let line = match e {

@@ -208,3 +208,19 @@ fn lines_fit_the_terminal_in_columns() {
         assert!(unicode_width::UnicodeWidthStr::width(fit(text, width).as_str()) <= width.max(1));
     }
 }
+
+#[test]
+fn step_labels_never_show_a_secret_value() {
+    let secrets = Arc::new(crate::secrets::Secrets::new("/".into(), [7; 32]));
+    secrets.set("token", b"hunter2-value".to_vec());
+    let progress = Progress::new(ProgressMode::Quiet).scrubbing(secrets);
+    // (label, shown)
+    let cases = [
+        ("exec curl -H 'token: hunter2-value' api", "exec curl -H 'token: ***' api"),
+        ("exec make test", "exec make test"),
+    ];
+    for (n, (label, want)) in cases.into_iter().enumerate() {
+        progress.on_event(&Event::Started { key: key(n as u8), label: label.into() });
+        assert_eq!(progress.inner.lock().steps[&key(n as u8)].label, want);
+    }
+}
