@@ -62,7 +62,7 @@ pub async fn prune(args: PruneArgs) -> Result<u8> {
 pub async fn du(args: DuArgs) -> Result<u8> {
     let options = EngineOptions::from_env(None)?;
     let state_dir = options.state_dir.clone();
-    let SpaceState { space, pipelines, policy, disk_total, disk_free } =
+    let SpaceState { space, policy, disk_total, disk_free } =
         tokio::task::spawn_blocking(move || space_state(&options)).await.context("measuring")??;
     if args.json {
         let v = json!({
@@ -82,8 +82,8 @@ pub async fn du(args: DuArgs) -> Result<u8> {
                 "targetSpace": policy.target_space,
             },
             "disk": { "total": disk_total, "free": disk_free },
-            "pipelines": pipelines.pipelines,
-            "notInARecordedRun": pipelines.unattributed,
+            "pipelines": space.pipelines,
+            "notInARecordedRun": space.unattributed,
         });
         let mut out = serde_json::to_vec_pretty(&v)?;
         out.push(b'\n');
@@ -103,9 +103,9 @@ pub async fn du(args: DuArgs) -> Result<u8> {
         writeln!(t, "{name:<16} {records:>8} {in_use:>7} {:>9}", format_size(bytes))?;
     }
     writeln!(t, "{:<16} {:>8} {:>7} {:>9}", "total", "", "", format_size(space.total))?;
-    if !pipelines.pipelines.is_empty() {
+    if !space.pipelines.is_empty() {
         writeln!(t)?;
-        pipeline_table(&mut t, &pipelines)?;
+        pipeline_table(&mut t, &space)?;
     }
     let size = |v: i64| format_size(v.max(0) as u64);
     writeln!(t)?;
@@ -129,7 +129,7 @@ const NAME_WIDTH: usize = 40;
 
 /// The cache space per pipeline: what its recorded runs use, what only they
 /// use (`UNIQUE`: what removing them would free), and what no run uses.
-fn pipeline_table(t: &mut String, report: &tanto_engine::gc::Pipelines) -> std::fmt::Result {
+fn pipeline_table(t: &mut String, report: &tanto_engine::gc::SpaceReport) -> std::fmt::Result {
     writeln!(
         t,
         "{:<w$} {:>5} {:>8} {:>9} {:>9} {:>9}  DIRECTORY",

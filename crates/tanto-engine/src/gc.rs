@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tanto_contract::cache::CachePolicy;
-use tanto_store::{PrunePolicy, PruneReport, SpaceReport, Store, StoreError};
+pub use tanto_store::SpaceReport;
+use tanto_store::{PrunePolicy, PruneReport, Store, StoreError};
 
 use crate::cache::{format_size, store_policy, DiskSpace, GcSettings};
 use crate::{EngineError, EngineOptions};
@@ -265,13 +266,9 @@ pub fn parse_filters(filters: &[String]) -> Result<tanto_store::RecordFilter, St
 }
 
 /// What `tanto du` shows.
-pub use tanto_store::{PipelineSpace, PipelinesReport as Pipelines};
-
 pub struct SpaceState {
-    /// Where the space goes, per kind of record.
+    /// Where the space goes, per kind of record and per pipeline.
     pub space: SpaceReport,
-    /// The cache space per pipeline (recorded runs).
-    pub pipelines: Pipelines,
     /// The `[gc]` policy's limits.
     pub policy: CachePolicy,
     pub disk_total: u64,
@@ -282,13 +279,7 @@ pub struct SpaceState {
 pub fn space_state(options: &EngineOptions) -> Result<SpaceState, EngineError> {
     let (store, settings) = open_state(options)?;
     let (disk_total, disk_free) = tanto_store::disk_space(store.root()).unwrap_or((0, 0));
-    Ok(SpaceState {
-        space: store.space()?,
-        pipelines: store.space_by_pipeline()?,
-        policy: settings.resolve(disk_total),
-        disk_total,
-        disk_free,
-    })
+    Ok(SpaceState { space: store.space()?, policy: settings.resolve(disk_total), disk_total, disk_free })
 }
 
 #[cfg(test)]

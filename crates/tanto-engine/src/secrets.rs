@@ -46,23 +46,23 @@ impl Secrets {
         identity
     }
 
-    /// Keeps secret `name`; returns its identity (`set:NAME@DIGEST`).
     /// `s` with every secret value this engine knows replaced.
     pub(crate) fn scrub_known(&self, s: &str) -> String {
         self.scrub_if_known(s).unwrap_or_else(|| s.to_string())
     }
 
-    /// `s` with every secret value this engine knows replaced; `None` when
-    /// it holds none (the common case: no copy).
+    /// `s` with every secret value this engine knows replaced (as [`scrub`]
+    /// does: a multi-line value's lines too); `None` when nothing was.
     pub(crate) fn scrub_if_known(&self, s: &str) -> Option<String> {
-        let values = self.values.read();
-        if !values.values().any(|v| !v.is_empty() && s.as_bytes().windows(v.len()).any(|w| w == v.as_slice())) {
+        let values: Vec<Arc<Vec<u8>>> = self.values.read().values().cloned().collect();
+        if values.is_empty() {
             return None;
         }
-        let values: Vec<Arc<Vec<u8>>> = values.values().cloned().collect();
-        Some(scrub_str(s, &values))
+        let scrubbed = scrub_str(s, &values);
+        (scrubbed != s).then_some(scrubbed)
     }
 
+    /// Keeps secret `name`; returns its identity (`set:NAME@DIGEST`).
     pub fn set(&self, name: &str, value: Vec<u8>) -> String {
         let identity = format!("set:{name}@{}", keyed_digest(&self.key, name, &value));
         self.keep(identity, value)

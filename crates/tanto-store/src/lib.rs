@@ -46,8 +46,8 @@ pub use copymemo::CopyBase;
 pub use db::{CacheRecord, ExecMeta};
 pub use lease::Lease;
 pub use prune::{
-    disk_space, disk_usage, KindSpace, ListedRecord, PipelineSpace, PipelinesReport, PrunePolicy, PruneReport,
-    RecordFilter, SnapshotLease, SpaceReport,
+    disk_space, disk_usage, KindSpace, ListedRecord, PipelineSpace, PrunePolicy, PruneReport, RecordFilter,
+    SnapshotLease, SpaceReport,
 };
 pub use snapshot::{Prepared, SnapshotId, View};
 pub use upload::UploadRecord;

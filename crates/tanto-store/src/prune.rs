@@ -606,7 +606,7 @@ mod usage;
 use lease::holder_alive;
 pub(crate) use lease::Leases;
 pub use lease::SnapshotLease;
-pub use usage::{disk_space, disk_usage, KindSpace, PipelineSpace, PipelinesReport, SpaceReport};
+pub use usage::{disk_space, disk_usage, KindSpace, PipelineSpace, SpaceReport};
 use usage::{file_size, free_space};
 
 #[cfg(test)]

@@ -298,11 +298,8 @@ impl Progress {
     }
 
     pub fn on_event(&self, e: &Event) {
-        if let Some(secrets) = &self.secrets {
-            if let Some(scrubbed) = secrets.scrub_if_known(e.label()) {
-                return self.on_event(&e.with_label(scrubbed));
-            }
-        }
+        let scrubbed = self.secrets.as_ref().and_then(|s| s.scrub_if_known(e.label())).map(|l| e.with_label(l));
+        let e = scrubbed.as_ref().unwrap_or(e);
         let mut st = self.inner.lock();
         let mode = st.mode;
         let line = match e {

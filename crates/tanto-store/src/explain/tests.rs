@@ -324,7 +324,7 @@ fn space_is_counted_per_pipeline_shared_once() {
     store.record_run(&name("python3 ci.py"), 0, &[logged(&base), logged(&ci)]).unwrap();
     store.record_run(&name("lint"), 0, &[logged(&lint)]).unwrap();
     store.record_run(&name("python3 ci.py"), 0, &[logged(&base), logged(&ci)]).unwrap();
-    let r = store.space_by_pipeline().unwrap();
+    let r = store.space().unwrap();
     // (pipeline, runs, records, bytes, exclusive), most bytes first
     let want = [("python3 ci.py", 2, 2, size(b) + size(c), size(c)), ("lint", 1, 1, size(b) + size(l), size(l))];
     let got: Vec<_> =

@@ -87,6 +87,11 @@ pub struct SpaceReport {
     pub cache: u64,
     /// Everything above.
     pub total: u64,
+    /// The cache space per pipeline (its recorded runs), most first.
+    pub pipelines: Vec<PipelineSpace>,
+    /// Cache bytes no recorded run's records hold (older runs, or results
+    /// of engines that recorded no run).
+    pub unattributed: u64,
 }
 
 /// The records of one kind.
@@ -128,9 +133,20 @@ impl Store {
     /// Where the state directory's space goes, by kind of record.
     pub fn space(&self) -> Result<SpaceReport, StoreError> {
         self.measure_snapshots()?;
-        let model = {
+        let (model, runs, steps) = {
             let db = self.inner.db.lock();
-            super::Model::read(&db)?
+            let model = super::Model::read(&db)?;
+            let mut stmt = db.prepare("SELECT id, pipeline, workdir, finished_ms FROM runs")?;
+            let runs = stmt
+                .query_map([], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get(3)?))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut stmt = db.prepare("SELECT DISTINCT run, key FROM run_steps")?;
+            let steps = stmt
+                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            (model, runs, steps)
         };
         let mut out = SpaceReport { cache: self.usage_of(&model), ..Default::default() };
         let mut seen_snaps: HashSet<i64> = HashSet::new();
@@ -164,6 +180,9 @@ impl Store {
         }
         out.volumes = disk_usage(&self.inner.root.join("volumes"));
         out.total = out.kinds.values().map(|k| k.bytes).sum::<u64>() + out.lower_snapshots + out.blobs + out.volumes;
+        let (pipelines, attributed) = self.pipelines_of(&model, runs, &steps);
+        out.pipelines = pipelines;
+        out.unattributed = out.cache.saturating_sub(attributed);
         Ok(out)
     }
 }
@@ -188,16 +207,6 @@ pub struct PipelineSpace {
     pub exclusive: u64,
 }
 
-/// The cache space per pipeline, most first, and what no recorded run uses.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PipelinesReport {
-    pub pipelines: Vec<PipelineSpace>,
-    /// Cache bytes no recorded run's records hold (older runs, or results
-    /// of engines that recorded no run).
-    pub unattributed: u64,
-}
-
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum Held {
     Snapshot(i64),
@@ -205,36 +214,24 @@ enum Held {
 }
 
 impl Store {
-    /// The cache space the recorded runs use, per pipeline: the same
-    /// pipeline (name and directory) over several runs counts once.
-    pub fn space_by_pipeline(&self) -> Result<PipelinesReport, StoreError> {
-        self.measure_snapshots()?;
-        let (model, runs, steps) = {
-            let db = self.inner.db.lock();
-            let model = super::Model::read(&db)?;
-            let mut stmt = db.prepare("SELECT id, pipeline, workdir, finished_ms FROM runs")?;
-            let runs = stmt
-                .query_map([], |r| {
-                    Ok((r.get::<_, i64>(0)?, (r.get::<_, String>(1)?, r.get::<_, String>(2)?), r.get::<_, i64>(3)?))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut stmt = db.prepare("SELECT DISTINCT run, key FROM run_steps")?;
-            let steps = stmt
-                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
-                .collect::<Result<Vec<_>, _>>()?;
-            (model, runs, steps)
-        };
+    /// The cache space `runs` (id, pipeline, workdir, finished) use, per
+    /// pipeline (the same name and directory over several runs count once),
+    /// most first; and the bytes any of them holds.
+    fn pipelines_of(
+        &self,
+        model: &super::Model,
+        runs: Vec<(i64, String, String, i64)>,
+        steps: &[(i64, String)],
+    ) -> (Vec<PipelineSpace>, u64) {
         // pipelines in order of first appearance; runs → pipeline index
-        let mut names: Vec<(String, String)> = Vec::new();
         let mut out: Vec<PipelineSpace> = Vec::new();
         let mut run_of: HashMap<i64, usize> = HashMap::new();
-        for (id, name, finished_ms) in runs {
-            let i = match names.iter().position(|n| *n == name) {
+        for (id, pipeline, workdir, finished_ms) in runs {
+            let i = match out.iter().position(|p| p.pipeline == pipeline && p.workdir == workdir) {
                 Some(i) => i,
                 None => {
-                    out.push(PipelineSpace { pipeline: name.0.clone(), workdir: name.1.clone(), ..Default::default() });
-                    names.push(name);
-                    names.len() - 1
+                    out.push(PipelineSpace { pipeline, workdir, ..Default::default() });
+                    out.len() - 1
                 }
             };
             out[i].runs += 1;
@@ -248,7 +245,7 @@ impl Store {
         // what each pipeline holds, and how many pipelines hold each thing
         let mut held: Vec<HashSet<Held>> = vec![HashSet::new(); out.len()];
         let mut keys: Vec<HashSet<&str>> = vec![HashSet::new(); out.len()];
-        for (run, key) in &steps {
+        for (run, key) in steps {
             let (Some(&i), Some(rec)) = (run_of.get(run), model.records.get(key)) else { continue };
             if !keys[i].insert(key) {
                 continue;
@@ -284,10 +281,8 @@ impl Store {
             p.bytes = held[i].iter().map(|h| sizes[h]).sum();
             p.exclusive = held[i].iter().filter(|h| holders[h] == 1).map(|h| sizes[h]).sum();
         }
-        let attributed: u64 = sizes.values().sum();
-        let unattributed = self.usage_of(&model).saturating_sub(attributed);
         out.retain(|p| p.records > 0);
         out.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(b.last_run_ms.cmp(&a.last_run_ms)));
-        Ok(PipelinesReport { pipelines: out, unattributed })
+        (out, sizes.values().sum())
     }
 }
