@@ -15,7 +15,9 @@ use tanto_engine::progress::ProgressMode;
 use tanto_engine::{Engine, EngineOptions};
 
 mod codegen;
+mod command;
 mod develop;
+mod doctor;
 mod explain;
 mod init;
 mod space;
@@ -119,6 +121,9 @@ enum Command {
     Explain(explain::ExplainArgs),
     /// Print tanto's version and the Dagger API version it serves.
     Version,
+    /// Say how tanto will run here — root or rootless, OCI runtime, overlay
+    /// driver, network, cgroups, emulation — and what is missing for the rest.
+    Doctor(doctor::DoctorArgs),
     /// Facts about the API schema tanto serves.
     Schema {
         #[command(subcommand)]
@@ -361,34 +366,28 @@ async fn run(workdir: Option<PathBuf>, command: Vec<String>, explain: bool, fail
     let port = listener.local_addr()?.port();
     let token = uuid::Uuid::new_v4().to_string();
     let span = tanto_engine::telemetry::session_span("run");
-    let mut cmd = tokio::process::Command::new(&command[0]);
-    cmd.args(&command[1..]).env("DAGGER_SESSION_PORT", port.to_string()).env("DAGGER_SESSION_TOKEN", &token);
+    let mut env =
+        vec![("DAGGER_SESSION_PORT".to_string(), port.to_string()), ("DAGGER_SESSION_TOKEN".into(), token.clone())];
     if tanto_engine::telemetry::enabled() {
         // the command's own spans (an SDK's) join the session's trace
         use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-        for (name, value) in tanto_engine::telemetry::inject(&span.context()) {
-            cmd.env(name, value);
-        }
+        env.extend(tanto_engine::telemetry::inject(&span.context()).into_iter().map(|(k, v)| (k.to_string(), v)));
     }
     // Under the live view the command's output goes through it (above the
     // view, whole lines), or the two would overwrite each other.
     let live = engine.progress().mode() == ProgressMode::Tty;
     let pipe_stdout = live && std::io::stdout().is_terminal();
-    if live {
-        cmd.stderr(std::process::Stdio::piped());
-        if pipe_stdout {
-            cmd.stdout(std::process::Stdio::piped());
-        }
-        if std::env::var_os("PYTHONUNBUFFERED").is_none() {
-            cmd.env("PYTHONUNBUFFERED", "1");
-        }
+    if live && std::env::var_os("PYTHONUNBUFFERED").is_none() {
+        env.push(("PYTHONUNBUFFERED".into(), "1".into()));
     }
-    let mut child = cmd.spawn().with_context(|| format!("starting `{}`", command[0]))?;
+    let started = command::start(command::Spec { argv: &command, env, pipe_stdout, pipe_stderr: live })
+        .with_context(|| format!("starting `{}`", command[0]))?;
+    let mut child = started.child;
     let mut forwards = Vec::new();
-    if let Some(err) = child.stderr.take() {
+    if let Some(err) = started.stderr {
         forwards.push(tokio::spawn(forward_lines(err, engine.progress().clone(), true)));
     }
-    if let Some(out) = child.stdout.take() {
+    if let Some(out) = started.stdout {
         forwards.push(tokio::spawn(forward_lines(out, engine.progress().clone(), false)));
     }
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
@@ -398,7 +397,7 @@ async fn run(workdir: Option<PathBuf>, command: Vec<String>, explain: bool, fail
     let status = tokio::select! {
         s = child.wait() => s?,
         _ = session_end(false) => {
-            let _ = child.kill().await;
+            child.kill().await;
             child.wait().await?
         }
     };
@@ -494,11 +493,34 @@ async fn query(file: Option<PathBuf>, vars: Option<String>, workdir: Option<Path
     Ok(if failed { 1 } else { 0 })
 }
 
+/// Whether a verb starts an engine or touches the state dir: as a normal user
+/// it runs in the engine's user namespace (rootless mode).
+fn needs_namespace(cmd: &Command) -> bool {
+    match cmd {
+        Command::Doctor(args) => args.inside,
+        Command::Version | Command::Schema { .. } => false,
+        _ => true,
+    }
+}
+
 fn main() -> ExitCode {
+    // Before anything else, while this is the only thread: the engine side of
+    // rootless mode enters its user namespace here.
+    if let Err(e) = tanto_engine::userns::enter_if_asked() {
+        eprintln!("tanto: {e}");
+        return ExitCode::from(1);
+    }
     let cli = Cli::parse();
     if let Command::Version = cli.command {
         println!("tanto {VERSION} (Dagger API {})", tanto_api::dagger::API_VERSION);
         return ExitCode::SUCCESS;
+    }
+    if needs_namespace(&cli.command)
+        && !rustix::process::geteuid().is_root()
+        && !tanto_engine::rootless()
+        && std::env::var_os("TANTO_NO_USERNS").is_none()
+    {
+        return ExitCode::from(tanto_engine::userns::host_side());
     }
     if let Some(p) = &cli.progress {
         set_progress(p);
@@ -541,6 +563,7 @@ fn main() -> ExitCode {
             Command::Schema { command: SchemaCommand::Coverage { all, implemented, json } } => {
                 schema_coverage(all, implemented, json).await
             }
+            Command::Doctor(args) => doctor::doctor(args).await,
             Command::Version => unreachable!("handled above"),
         }
     });

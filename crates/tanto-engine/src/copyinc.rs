@@ -159,10 +159,10 @@ enum Dir {
 }
 
 fn dir_kind(p: &Path) -> Dir {
-    if overlay::xattr(p, overlay::REDIRECT).is_some() {
+    if overlay::xattr(p, overlay::redirect()).is_some() {
         return Dir::Unsupported;
     }
-    match overlay::xattr(p, overlay::OPAQUE).as_deref() {
+    match overlay::xattr(p, overlay::opaque()).as_deref() {
         None => Dir::Plain,
         Some(b"y") => Dir::Opaque,
         Some(_) => Dir::Unsupported, // "x": holds xattr whiteouts
@@ -219,8 +219,8 @@ fn walk(dir: &Path, prefix: &str, changes: &mut BTreeMap<String, bool>) -> io::R
                 }
             }
         } else {
-            if overlay::xattr(&path, overlay::METACOPY).is_some()
-                || overlay::xattr(&path, overlay::XATTR_WHITEOUT).is_some()
+            if overlay::xattr(&path, overlay::metacopy()).is_some()
+                || overlay::xattr(&path, overlay::xattr_whiteout()).is_some()
             {
                 return Ok(false);
             }

@@ -39,6 +39,24 @@ mod terminal;
 mod worker;
 pub mod workspace;
 
+/// What `tanto doctor` tries.
+pub use tanto_exec::probe;
+/// Rootless mode: entering the user namespace, and starting commands on the host.
+pub use tanto_exec::userns;
+
+/// How many IDs (from 0 up) this process can give files (see `tanto_fs::ids`).
+pub fn mapped_ids() -> u64 {
+    tanto_fs::ids::mapped_ids()
+}
+
+/// The platforms whose containers cannot run here (no binfmt_misc handler),
+/// as `linux/ARCH (why)`; nothing is registered.
+pub fn emulation_missing() -> Vec<String> {
+    let report =
+        tanto_exec::binfmt::Binfmt::system().register_missing(&tanto_exec::binfmt::Interpreters::default(), false);
+    report.missing.iter().map(|(arch, why)| format!("linux/{arch} ({why})")).collect()
+}
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -93,8 +111,21 @@ pub struct EngineOptions {
     pub pipeline: String,
 }
 
+/// Root on the host (not root of a user namespace of our own: rootless mode).
 fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
+    rustix::process::geteuid().is_root() && !rootless()
+}
+
+/// Whether this engine runs rootless: in a user namespace of its own
+/// (`tanto_exec::userns`), as a normal user.
+pub fn rootless() -> bool {
+    tanto_fs::ids::in_user_namespace()
+}
+
+/// The user this process runs for: its own ID, or in rootless mode the host
+/// user that the namespace's root stands for.
+fn host_uid() -> u32 {
+    tanto_fs::ids::outer_uid(rustix::process::geteuid().as_raw()).unwrap_or(u32::MAX)
 }
 
 /// Checks how containers of other platforms run here (QEMU through
@@ -133,9 +164,11 @@ impl EngineOptions {
         let run_dir = match std::env::var_os("TANTO_RUN_DIR") {
             Some(d) if !d.is_empty() => PathBuf::from(d),
             _ if is_root() => PathBuf::from("/run/tanto"),
-            _ => {
-                std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir).join("tanto")
-            }
+            _ => match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+                Some(d) => PathBuf::from(d).join("tanto"),
+                // a private tmpfs is mounted here (Executor::new), in the engine's own mount namespace
+                None => std::env::temp_dir().join(format!("tanto-{}", host_uid())),
+            },
         };
         let runtime = match std::env::var("TANTO_RUNTIME").unwrap_or_default().as_str() {
             "" | "auto" => tanto_exec::RuntimeKind::Auto,
@@ -185,10 +218,16 @@ pub(crate) fn load_config(
 
 impl Engine {
     pub async fn start(options: EngineOptions) -> Result<Arc<Engine>, EngineError> {
-        if !is_root() {
+        if !rustix::process::geteuid().is_root() {
             return Err(EngineError::environment(
-                "tanto needs to run as root for now (it mounts overlayfs and runs containers); rootless mode is planned",
+                "the engine must start as root or in its own user namespace: run it through the `tanto` command, which enters one for a normal user (rootless mode)",
             ));
+        }
+        if rootless() {
+            let ids = tanto_fs::ids::mapped_ids();
+            if ids < 65536 {
+                tracing::warn!("rootless with {ids} mapped ID(s): {}", tanto_exec::userns::SINGLE_LIMITS);
+            }
         }
         let (config, config_path) = load_config(&options)?;
         if let Some(p) = &config_path {

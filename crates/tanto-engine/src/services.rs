@@ -446,7 +446,7 @@ impl Services {
         let running = worker.executor.start(setup.spec, sink).await.map_err(|e| fail(e.to_string()))?;
         let ip = running.ip().ok_or_else(|| fail("the container has no address on the bridge".into()))?;
         tracing::debug!(service = %hostname, %ip, started_ms = t.elapsed().as_millis() as u64, "service container started");
-        health_check(&running, &hostname, ip, ports).await?;
+        health_check(&worker.executor, &running, &hostname, ip, ports).await?;
         tracing::debug!(service = %hostname, %ip, healthy_ms = t.elapsed().as_millis() as u64, "service healthy");
         Ok(InstanceKind::Container { running, ip, _resources: Mutex::new(setup.resources) })
     }
@@ -501,7 +501,8 @@ impl Services {
                 .map_err(|e| err(format!("listening on {}:{}: {e}", self.tunnel_bind, f.frontend.unwrap_or(0))))?;
             let port = listener.local_addr().map_err(|e| err(e.to_string()))?.port();
             let backend = SocketAddr::new(target, f.backend);
-            listeners.push(AbortOnDrop(tokio::spawn(forward(listener, backend))));
+            let executor = self.solver()?.worker().executor.clone();
+            listeners.push(AbortOnDrop(tokio::spawn(forward(listener, backend, executor))));
             out.push(Port {
                 port: port as i64,
                 protocol: "TCP".into(),
@@ -535,7 +536,9 @@ impl Services {
                 return Err(err(format!("{} port {}: only TCP can be tunnelled for now", p.protocol, p.backend)));
             }
             let front = p.frontend.unwrap_or(p.backend);
-            let listener = TcpListener::bind((addr.ip(), front))
+            let listener = worker
+                .executor
+                .bridge_listen((addr.ip(), front).into())
                 .await
                 .map_err(|e| err(format!("listening on {}:{front}: {e}", addr.ip())))?;
             let upstream = format!("{host}:{}", p.backend);
@@ -549,6 +552,7 @@ impl Services {
 /// Waits until `ip` accepts TCP connections on every exposed TCP port that is not
 /// skipped, the container exits, or [`HEALTH_TIMEOUT`] passes.
 async fn health_check(
+    executor: &tanto_exec::Executor,
     running: &RunningContainer,
     hostname: &str,
     ip: Ipv4Addr,
@@ -570,7 +574,9 @@ async fn health_check(
             }
             // Short attempts: a SYN lost while the container comes up would otherwise cost a
             // one-second retransmission.
-            if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(100), TcpStream::connect((ip, port))).await {
+            if let Ok(Ok(_)) =
+                tokio::time::timeout(Duration::from_millis(100), executor.bridge_connect((ip, port).into())).await
+            {
                 break;
             }
             tracing::trace!(port, ms = start.elapsed().as_millis() as u64, "health check: not yet");
@@ -589,12 +595,13 @@ async fn health_check(
     Ok(())
 }
 
-/// Accepts connections and pipes each to `backend`.
-async fn forward(listener: TcpListener, backend: SocketAddr) {
+/// Accepts connections and pipes each to `backend` (on the bridge).
+async fn forward(listener: TcpListener, backend: SocketAddr, executor: tanto_exec::Executor) {
     loop {
         let Ok((mut inbound, _)) = listener.accept().await else { continue };
+        let executor = executor.clone();
         tokio::spawn(async move {
-            match TcpStream::connect(backend).await {
+            match executor.bridge_connect(backend).await {
                 Ok(mut outbound) => {
                     let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
                 }

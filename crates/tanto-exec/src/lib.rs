@@ -36,6 +36,7 @@ mod cleanup;
 mod error;
 mod lookup;
 pub mod net;
+pub mod probe;
 mod run;
 mod running;
 mod runtime;
@@ -43,6 +44,7 @@ mod seccomp;
 mod spec;
 mod sys;
 mod user;
+pub mod userns;
 mod view;
 
 use std::fmt;
@@ -392,8 +394,17 @@ impl Executor {
     /// Enables [`Network::Bridge`] for this executor and cleans up what engines that are
     /// gone left of their networks (see [`net`]). The bridge itself is created at first
     /// use. Blocking; call once.
-    pub fn enable_bridge(&self, cfg: net::BridgeConfig) -> Result<usize, ExecError> {
-        let bridge = Arc::new(net::BridgeNet::new(cfg)?);
+    ///
+    /// Rootless (in a user namespace of our own) the bridge goes in a network namespace
+    /// of this executor's, connected by slirp4netns, and its slots are kept under the
+    /// run dir.
+    pub fn enable_bridge(&self, mut cfg: net::BridgeConfig) -> Result<usize, ExecError> {
+        let rootless = tanto_fs::ids::in_user_namespace();
+        if rootless && cfg.state_dir == net::BridgeConfig::default().state_dir {
+            cfg.state_dir = self.inner.run_dir.join("net");
+        }
+        std::fs::create_dir_all(&cfg.state_dir).map_err(ExecError::io("creating", &cfg.state_dir))?;
+        let bridge = Arc::new(net::BridgeNet::new(cfg, rootless)?);
         let cleaned = bridge.reconcile()?;
         self.inner
             .bridge
@@ -421,6 +432,33 @@ impl Executor {
             )
         })?;
         tokio::task::spawn_blocking(move || bridge.host_address()).await.map_err(join_error)?
+    }
+
+    /// A TCP connection to `addr` on the bridge (a container's or service's address),
+    /// made from the bridge's network namespace (rootless: not the engine's own).
+    pub async fn bridge_connect(&self, addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpStream> {
+        match self.inner.bridge.get().cloned() {
+            Some(bridge) => {
+                let socket =
+                    tokio::task::spawn_blocking(move || bridge.socket()).await.map_err(std::io::Error::other)??;
+                socket.connect(addr).await
+            }
+            None => tokio::net::TcpStream::connect(addr).await,
+        }
+    }
+
+    /// A TCP listener on `addr`, an address on the bridge (see
+    /// [`Executor::bridge_host_address`]), in the bridge's network namespace.
+    pub async fn bridge_listen(&self, addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+        let socket = match self.inner.bridge.get().cloned() {
+            Some(bridge) => {
+                tokio::task::spawn_blocking(move || bridge.socket()).await.map_err(std::io::Error::other)??
+            }
+            None => tokio::net::TcpSocket::new_v4()?,
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(1024)
     }
 
     /// Removes the bridge, its rules and its slot (see [`net`]); containers still on it

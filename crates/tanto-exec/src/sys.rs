@@ -85,6 +85,10 @@ fn mount_overlay_fsconfig(
     // The store reuses committed uppers as lowers of later mounts; the inode index
     // would tie them to their first mount.
     let _ = rustix::mount::fsconfig_set_string(&fs, "index", "off");
+    if tanto_fs::overlay::userxattr() {
+        // in a user namespace of our own: markers in `user.overlay.*`
+        rustix::mount::fsconfig_set_flag(&fs, "userxattr").map_err(|e| fail(&fs, e))?;
+    }
     rustix::mount::fsconfig_create(&fs).map_err(|e| fail(&fs, e))?;
     let attrs = if upper.is_none() { MountAttrFlags::MOUNT_ATTR_RDONLY } else { MountAttrFlags::empty() };
     let mnt = rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs).map_err(|e| fail(&fs, e))?;
@@ -131,6 +135,9 @@ fn mount_overlay_legacy(target: &Path, lowers: &[PathBuf], upper: Option<(&Path,
         data.extend_from_slice(work.as_os_str().as_bytes());
     }
     data.extend_from_slice(b",index=off");
+    if tanto_fs::overlay::userxattr() {
+        data.extend_from_slice(b",userxattr");
+    }
     let flags = if upper.is_none() { MountFlags::RDONLY } else { MountFlags::empty() };
     let data = std::ffi::CString::new(data).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     rustix::mount::mount("overlay", target, "overlay", flags, data.as_c_str())?;

@@ -5,7 +5,8 @@
 //! `.gitignore` files ([`copy`], [`Filter`]), differences between trees
 //! ([`changes`]), patches ([`patch`]), overlayfs whiteout/opaque predicates
 //! ([`overlay`]), users and groups from a root's `/etc/passwd` and
-//! `/etc/group` ([`passwd`]) and lexical path cleaning ([`path`]).
+//! `/etc/group` ([`passwd`]), lexical path cleaning ([`path`]) and the user
+//! namespace as files see it ([`ids`]: rootless mode).
 //!
 //! Invariants:
 //! - Nothing writes outside its root: every path below a [`Root`] resolves
@@ -26,6 +27,7 @@ mod copy;
 mod error;
 mod filter;
 pub mod gitignore;
+pub mod ids;
 mod ops;
 pub mod overlay;
 pub mod passwd;

@@ -1,7 +1,10 @@
 //! What overlayfs writes into a layer directory, read the one way for every
 //! crate: whiteouts (character devices 0:0) hide a lower entry, an opaque
 //! directory (`trusted.overlay.opaque=y`) hides everything below it in lower
-//! layers, and `trusted.overlay.*` attributes steer the rest.
+//! layers, and `trusted.overlay.*` attributes steer the rest. In a user
+//! namespace of our own (rootless mode) overlays are mounted with `userxattr`
+//! and the same markers live in `user.overlay.*`: [`opaque`] and its siblings
+//! name the ones this process's overlays use.
 
 use std::os::fd::AsFd;
 use std::path::Path;
@@ -10,16 +13,44 @@ use rustix::fs::{self as rfs, FileType, Mode};
 
 use crate::sys;
 
-/// Marks an opaque directory (`y`; `x` means it holds xattr whiteouts).
+/// The opaque marker of privileged overlays (`y`; `x` means it holds xattr whiteouts).
 pub const OPAQUE: &str = "trusted.overlay.opaque";
-/// Marks a directory renamed within the overlay (`redirect_dir`).
-pub const REDIRECT: &str = "trusted.overlay.redirect";
-/// Marks a file whose data is still in a lower layer (`metacopy`).
-pub const METACOPY: &str = "trusted.overlay.metacopy";
-/// Marks an xattr whiteout (a regular file standing for one).
-pub const XATTR_WHITEOUT: &str = "trusted.overlay.whiteout";
 /// The opaque marker of unprivileged (`userxattr`) overlays.
 pub const USER_OPAQUE: &str = "user.overlay.opaque";
+
+/// Whether this process's overlays are mounted with `userxattr` (it runs in a
+/// user namespace of its own).
+pub fn userxattr() -> bool {
+    crate::ids::in_user_namespace()
+}
+
+fn pick(privileged: &'static str, user: &'static str) -> &'static str {
+    if userxattr() {
+        user
+    } else {
+        privileged
+    }
+}
+
+/// Marks an opaque directory, in the namespace this process's overlays use.
+pub fn opaque() -> &'static str {
+    pick(OPAQUE, USER_OPAQUE)
+}
+
+/// Marks a directory renamed within the overlay (`redirect_dir`).
+pub fn redirect() -> &'static str {
+    pick("trusted.overlay.redirect", "user.overlay.redirect")
+}
+
+/// Marks a file whose data is still in a lower layer (`metacopy`).
+pub fn metacopy() -> &'static str {
+    pick("trusted.overlay.metacopy", "user.overlay.metacopy")
+}
+
+/// Marks an xattr whiteout (a regular file standing for one).
+pub fn xattr_whiteout() -> &'static str {
+    pick("trusted.overlay.whiteout", "user.overlay.whiteout")
+}
 
 /// Whether `name` is an attribute overlayfs keeps for itself (`trusted.overlay.*`,
 /// `user.overlay.*`): never layer content, never taken from a layer.
@@ -62,9 +93,9 @@ pub fn xattr(p: &Path, name: &str) -> Option<Vec<u8>> {
     sys::lgetxattr(p, name)
 }
 
-/// Whether the directory at `p` is opaque (`trusted.overlay.opaque=y`).
+/// Whether the directory at `p` is opaque (its [`opaque`] marker is `y`).
 pub fn is_opaque(p: &Path) -> bool {
-    xattr(p, OPAQUE).is_some_and(|v| v == b"y")
+    xattr(p, opaque()).is_some_and(|v| v == b"y")
 }
 
 /// Whether the open directory carries an opaque marker of either namespace,

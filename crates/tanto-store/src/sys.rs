@@ -48,6 +48,10 @@ pub fn mount_overlay(
         data.push_str(&format!(",upperdir={},workdir={}", escape_overlay_path(upper), escape_overlay_path(work)));
         flags = rustix::mount::MountFlags::empty();
     }
+    if tanto_fs::overlay::userxattr() {
+        // in a user namespace of our own: markers in `user.overlay.*`
+        data.push_str(",userxattr");
+    }
     let data = std::ffi::CString::new(data).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
     rustix::mount::mount("overlay", target, "overlay", flags, data.as_c_str()).map_err(std::io::Error::from)
 }

@@ -26,6 +26,7 @@
 pub mod ipnet;
 mod nat;
 pub(crate) mod netlink;
+mod outside;
 mod slots;
 
 use std::fs;
@@ -37,9 +38,25 @@ use std::sync::{Arc, Mutex};
 
 pub use ipnet::{Ipv4Net, SubnetError};
 use netlink::Netlink;
+use outside::Outside;
 use slots::*;
 
 use crate::{sys, ExecError};
+
+/// Starts and stops the rootless network backend (see [`outside`]); says what
+/// it made.
+pub fn probe_private() -> Result<String, ExecError> {
+    let o = Outside::private()?;
+    let said = o.run(|| {
+        let nl = Netlink::open().map_err(io_err("opening a netlink socket"))?.link_index(outside::TAP);
+        match nl {
+            Ok(Some(_)) => Ok(format!("`{}` up", outside::TAP)),
+            _ => Err(net_err(format!("slirp4netns made no `{}`", outside::TAP))),
+        }
+    })?;
+    drop(o);
+    Ok(said)
+}
 
 /// Prefix of every link tanto creates.
 pub const LINK_PREFIX: &str = "tanto";
@@ -97,6 +114,9 @@ fn io_err(what: &str) -> impl Fn(io::Error) -> ExecError + '_ {
 /// [`BridgeNet::teardown`] (or on drop).
 pub(crate) struct BridgeNet {
     cfg: BridgeConfig,
+    /// Rootless: the bridge lives in a namespace of the engine's own ([`outside`]).
+    rootless: bool,
+    outside: std::sync::OnceLock<Arc<Outside>>,
     active: Mutex<Option<Arc<Active>>>,
 }
 
@@ -111,6 +131,7 @@ pub(crate) struct Active {
     mac: [u8; 6],
     mtu: u32,
     pool: Mutex<IpPool>,
+    outside: Arc<Outside>,
 }
 
 /// Host numbers of the block in use (0, 1 and the broadcast address never are).
@@ -201,7 +222,11 @@ impl Drop for Attachment {
     fn drop(&mut self) {
         // The permanent entry would outlive the container (a new one on this address
         // replaces it anyway).
-        if let Err(e) = Netlink::open().and_then(|mut nl| nl.del_neighbor(self.active.index, self.ip)) {
+        let (index, ip) = (self.active.index, self.ip);
+        let res = self.active.outside.run(|| {
+            Netlink::open().and_then(|mut nl| nl.del_neighbor(index, ip)).map_err(io_err("removing a neighbour entry"))
+        });
+        if let Err(e) = res {
             tracing::debug!(ip = %self.ip, error = %e, "removing a neighbour entry");
         }
         self.active.free(self.host);
@@ -267,7 +292,10 @@ impl HostAddress {
 
 impl Drop for HostAddress {
     fn drop(&mut self) {
-        let res = Netlink::open().and_then(|mut nl| nl.del_addr(self.active.index, self.ip, 32));
+        let (index, ip) = (self.active.index, self.ip);
+        let res = self.active.outside.run(|| {
+            Netlink::open().and_then(|mut nl| nl.del_addr(index, ip, 32)).map_err(io_err("removing an address"))
+        });
         if let Err(e) = res {
             tracing::warn!(ip = %self.ip, error = %e, "could not remove a host address from the bridge");
         }
@@ -336,9 +364,26 @@ pub(crate) fn resolv_conf() -> Vec<u8> {
 }
 
 impl BridgeNet {
-    pub(crate) fn new(cfg: BridgeConfig) -> Result<BridgeNet, ExecError> {
+    /// `rootless`: the bridge goes in a network namespace of the engine's own,
+    /// made at first use and connected by slirp4netns.
+    pub(crate) fn new(cfg: BridgeConfig, rootless: bool) -> Result<BridgeNet, ExecError> {
         cfg.validate()?;
-        Ok(BridgeNet { cfg, active: Mutex::new(None) })
+        Ok(BridgeNet { cfg, rootless, outside: Default::default(), active: Mutex::new(None) })
+    }
+
+    /// The bridge's outside, made on first use.
+    fn outside(&self) -> Result<Arc<Outside>, ExecError> {
+        if let Some(o) = self.outside.get() {
+            return Ok(o.clone());
+        }
+        let made = Arc::new(if self.rootless { Outside::private()? } else { Outside::Host });
+        Ok(self.outside.get_or_init(|| made).clone())
+    }
+
+    /// A TCP socket from which the bridge's addresses are reachable (in the
+    /// bridge's namespace), not yet connected or bound.
+    pub(crate) fn socket(&self) -> io::Result<tokio::net::TcpSocket> {
+        self.outside().map_err(|e| io::Error::other(e.to_string()))?.socket()
     }
 
     pub(crate) fn config(&self) -> &BridgeConfig {
@@ -348,6 +393,10 @@ impl BridgeNet {
     /// Cleans up after engines that are gone. Blocking.
     pub(crate) fn reconcile(&self) -> Result<usize, ExecError> {
         let _lock = lock_state(&self.cfg.state_dir)?;
+        if self.rootless {
+            // Other engines' bridges were in namespaces of their own, gone with them.
+            return Ok(forget_dead_slots(&self.cfg.state_dir));
+        }
         reconcile_locked(&self.cfg.state_dir)
     }
 
@@ -358,8 +407,13 @@ impl BridgeNet {
             return Ok(a.clone());
         }
         let dir = &self.cfg.state_dir;
+        let outside = self.outside()?;
         let _lock = lock_state(dir)?;
-        reconcile_locked(dir)?;
+        if self.rootless {
+            forget_dead_slots(dir);
+        } else {
+            reconcile_locked(dir)?;
+        }
         let taken: Vec<u64> = slots(dir).into_iter().map(|(s, _)| s).collect();
         let routes: Vec<Ipv4Net> = host_routes()
             .into_iter()
@@ -418,17 +472,17 @@ impl BridgeNet {
             enable_forwarding(dir)?;
             Ok(index)
         };
-        let index = match setup() {
-            Ok(i) => i,
+        let index = outside.run(|| match setup() {
+            Ok(i) => Ok(i),
             Err(e) => {
                 if let Ok(mut nl) = Netlink::open() {
                     if let Err(undo) = teardown_slot(dir, &mut nl, slot, None) {
                         tracing::warn!(error = %undo, "undoing a failed bridge setup");
                     }
                 }
-                return Err(e);
+                Err(e)
             }
-        };
+        })?;
         let mac = bridge_mac(slot);
         tracing::debug!(bridge = %name, %block, mtu, "bridge network ready");
         let active = Arc::new(Active {
@@ -440,6 +494,7 @@ impl BridgeNet {
             mac,
             mtu,
             pool: Mutex::new(IpPool::new(block.size())),
+            outside,
         });
         *guard = Some(active.clone());
         Ok(active)
@@ -460,9 +515,11 @@ impl BridgeNet {
         let (bridge, gateway, prefix, mtu) = (active.index, active.gateway, active.block.prefix(), active.mtu);
         let group = link_group(active.slot);
         let gateway_mac = active.mac;
+        let outside = active.outside.clone();
         // unshare(CLONE_NEWNET) moves the calling thread, and this thread ends right after.
         let spawned = std::thread::Builder::new().name("tanto-netns".into()).spawn(move || -> io::Result<OwnedFd> {
             let step = |what: &'static str| move |e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"));
+            outside.enter().map_err(step("entering the bridge's network namespace"))?;
             let mut outside = Netlink::open().map_err(step("opening a netlink socket"))?;
             let ns = sys::enter_new_netns().map_err(step("creating the namespace"))?;
             let mut inside = Netlink::open().map_err(step("opening a netlink socket in the namespace"))?;
@@ -506,7 +563,10 @@ impl BridgeNet {
     pub(crate) fn host_address(&self) -> Result<HostAddress, ExecError> {
         let active = self.ensure()?;
         let (host, ip) = active.alloc()?;
-        let res = Netlink::open().and_then(|mut nl| nl.add_addr(active.index, ip, 32));
+        let index = active.index;
+        let res = active
+            .outside
+            .run(|| Netlink::open().and_then(|mut nl| nl.add_addr(index, ip, 32)).map_err(io_err("adding an address")));
         if let Err(e) = res {
             active.free(host);
             return Err(net_err(format!("adding {ip} to `{}`: {e}", active.name)));
@@ -526,8 +586,11 @@ impl BridgeNet {
             return Ok(());
         };
         let _lock = lock_state(&self.cfg.state_dir)?;
-        let mut nl = Netlink::open().map_err(io_err("opening a netlink socket"))?;
-        teardown_slot(&self.cfg.state_dir, &mut nl, active.slot, Some((active.block, self.cfg.subnet)))?;
+        let dir = &self.cfg.state_dir;
+        active.outside.run(|| {
+            let mut nl = Netlink::open().map_err(io_err("opening a netlink socket"))?;
+            teardown_slot(dir, &mut nl, active.slot, Some((active.block, self.cfg.subnet)))
+        })?;
         tracing::debug!(bridge = %active.name, "bridge network removed");
         Ok(())
     }

@@ -159,6 +159,16 @@ pub(super) fn teardown_slot(
     Ok(())
 }
 
+/// Removes the slot files of engines that are gone (rootless: their bridges
+/// were in namespaces of their own, gone with them). Returns how many.
+pub(super) fn forget_dead_slots(dir: &Path) -> usize {
+    let dead: Vec<u64> = slots(dir).into_iter().filter(|(_, alive)| !alive).map(|(s, _)| s).collect();
+    for s in &dead {
+        let _ = fs::remove_file(slot_path(dir, *s));
+    }
+    dead.len()
+}
+
 /// Tears down the slots of engines that are gone, and tanto links no slot owns. Called
 /// with the state lock. Returns how many slots were cleaned.
 pub(super) fn reconcile_locked(dir: &Path) -> Result<usize, ExecError> {

@@ -77,7 +77,7 @@ impl Tree {
                 rfs::open(l, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(Into::into)
             })
             .collect::<io::Result<_>>()?;
-        Ok(Tree { root, cache: None, privileged: rustix::process::geteuid().is_root(), lowers, copied_up: Vec::new() })
+        Ok(Tree { root, cache: None, privileged: tanto_fs::ids::can_own_all(), lowers, copied_up: Vec::new() })
     }
 
     /// Sets the times of the directories copied up back to the lower
@@ -199,7 +199,7 @@ impl Tree {
                                 OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                                 Mode::empty(),
                             )?;
-                            rfs::fsetxattr(&fd, overlay::OPAQUE, b"y", XattrFlags::empty())?;
+                            rfs::fsetxattr(&fd, overlay::opaque(), b"y", XattrFlags::empty())?;
                         }
                         let fd = rfs::openat(
                             up,
@@ -425,7 +425,7 @@ impl Tree {
     pub fn set_opaque(&mut self, components: &[&[u8]]) -> io::Result<()> {
         self.parent(components)?; // creates it if needed
         let fd = self.resolve(components, OFlags::RDONLY | OFlags::DIRECTORY)?;
-        rfs::fsetxattr(&fd, overlay::OPAQUE, b"y", XattrFlags::empty())?;
+        rfs::fsetxattr(&fd, overlay::opaque(), b"y", XattrFlags::empty())?;
         Ok(())
     }
 
