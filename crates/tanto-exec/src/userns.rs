@@ -241,9 +241,10 @@ fn host_side_inner() -> Result<u8, String> {
     let argv0 = args.next().unwrap_or_else(|| "tanto".into());
     let mut cmd = Command::new("/proc/self/exe");
     cmd.arg0(argv0).args(args).env(FD_ENV, theirs.as_raw_fd().to_string());
-    // SAFETY: one async-signal-safe prctl in the forked child.
+    // SAFETY: async-signal-safe calls only (sigprocmask, prctl) in the forked child.
     unsafe {
         cmd.pre_exec(|| {
+            unblock_signals();
             rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM))?;
             Ok(())
         });
@@ -291,6 +292,17 @@ fn host_side_inner() -> Result<u8, String> {
         .map_err(|e| format!("starting the signal thread: {e}"))?;
     serve(ours);
     wait(&mut child)
+}
+
+/// Children start with no signal blocked (the host side blocks the ones it
+/// forwards, and a forked child inherits its thread's mask). Async-signal-safe.
+fn unblock_signals() {
+    // SAFETY: sigemptyset/sigprocmask on a local set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
 }
 
 /// Serves the engine side's requests until it closes its end.
@@ -354,6 +366,13 @@ fn spawn_here(fields: &[&[u8]], fds: Vec<OwnedFd>) -> Result<std::process::Child
         }
     }
     cmd.stdin(stdin).stdout(stdout).stderr(stderr);
+    // SAFETY: sigprocmask only, in the forked child.
+    unsafe {
+        cmd.pre_exec(|| {
+            unblock_signals();
+            Ok(())
+        });
+    }
     cmd.spawn().map_err(|e| format!("starting `{}`: {e}", program.to_string_lossy()))
 }
 
