@@ -518,7 +518,6 @@ fn main() -> ExitCode {
     if needs_namespace(&cli.command)
         && !rustix::process::geteuid().is_root()
         && !tanto_engine::rootless()
-        && std::env::var_os("TANTO_NO_USERNS").is_none()
     {
         return ExitCode::from(tanto_engine::userns::host_side());
     }
