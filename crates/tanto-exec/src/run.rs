@@ -455,7 +455,21 @@ impl BundleBuilder {
         };
         let passwd = read_etc("/etc/passwd")?;
         let group = read_etc("/etc/group")?;
-        user::resolve_user(user, passwd.as_deref(), group.as_deref())
+        let mut resolved = user::resolve_user(user, passwd.as_deref(), group.as_deref())?;
+        // Rootless with only the user's own ID: no other ID exists here; the
+        // groups that do not are left out, a user or group that does not is an error.
+        let mapped = tanto_fs::ids::mapped_ids();
+        resolved.additional_gids.retain(|g| u64::from(*g) < mapped);
+        if let Some(id) = [resolved.uid, resolved.gid].into_iter().find(|id| u64::from(*id) >= mapped) {
+            return Err(ExecError::InvalidUser {
+                user: user.to_string(),
+                reason: format!(
+                    "ID {id} does not exist in this rootless engine's user namespace ({mapped} ID mapped): {}",
+                    crate::userns::SINGLE_LIMITS
+                ),
+            });
+        }
+        Ok(resolved)
     }
 
     /// The environment: `env` with the CDI devices' variables, `PATH` and `HOME`

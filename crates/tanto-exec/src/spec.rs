@@ -163,15 +163,16 @@ pub fn capabilities(privileged: bool, available: u64) -> HashSet<Capability> {
 /// Filesystems the runtime creates inside the container: (target, fstype, source, options).
 pub fn system_mounts(privileged: bool) -> Vec<(&'static str, &'static str, &'static str, Vec<&'static str>)> {
     let ro = if privileged { "rw" } else { "ro" };
+    // The `tty` group owns new ptys, when the ID map has it (rootless with
+    // only the user's own ID: it has not, and devpts refuses the option).
+    let mut pts = vec!["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"];
+    if tanto_fs::ids::mapped_ids() > 5 {
+        pts.push("gid=5");
+    }
     vec![
         ("/proc", "proc", "proc", vec!["nosuid", "noexec", "nodev"]),
         ("/dev", "tmpfs", "tmpfs", vec!["nosuid", "strictatime", "mode=755", "size=65536k"]),
-        (
-            "/dev/pts",
-            "devpts",
-            "devpts",
-            vec!["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
-        ),
+        ("/dev/pts", "devpts", "devpts", pts),
         ("/dev/shm", "tmpfs", "shm", vec!["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
         ("/dev/mqueue", "mqueue", "mqueue", vec!["nosuid", "noexec", "nodev"]),
         ("/sys", "sysfs", "sysfs", vec!["nosuid", "noexec", "nodev", ro]),
