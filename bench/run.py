@@ -7,17 +7,25 @@ a tanto state dir), runs each scenario several times with the engines interleave
 (order rotated per repetition), tears it all down by PID, and prints a table:
 median and min-max per engine, and tanto's ratio to each peer (tanto/peer; < 1 = tanto faster).
 
+B2, B3 and B4 also run rootless (unless --no-rootless): `tanto` and `podman` started as a
+normal user (--rootless-user, default `tanto-bench`, created with subordinate IDs if missing)
+through `setpriv`, each with its own state under a temp dir of that user's, in the same
+interleaved reps; a second table compares tanto rootless with tanto as root and with
+podman rootless. (BuildKit rootless is not run: Debian 12 packages no buildkitd.)
+
     python3 bench/run.py [--reps N] [--only B1,B2,...] [--tanto target/release/tanto]
                          [--fixtures target/release/tanto-fixtures] [--keep]
+                         [--rootless-user NAME | --no-rootless]
 
 stdlib only. Run as root (the engines need it). bench/run.sh installs packages and builds.
 """
-import argparse, base64, datetime, http.client, json, os, shutil, signal, socket, statistics
+import argparse, base64, datetime, glob, http.client, json, os, pwd, shutil, signal, socket, statistics
 import subprocess, sys, tempfile, threading, time, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCKER = "/usr/bin/docker"  # 20.10 CLI with built-in BuildKit (the /usr/local one lacks buildx)
 ENGINES = ["tanto", "buildkit", "buildah"]
+ROOTLESS = ["tanto-rootless", "podman-rootless"]  # B2/B3/B4 only, as --rootless-user
 
 
 def log(*a):
@@ -216,9 +224,124 @@ class Env:
                                     "-t", tag, ctx]), env=self.buildah_env())
         return dt
 
+    # --- rootless: tanto and podman as a normal user, state in a temp dir of that user's
+    def setup_rootless(self, user):
+        """The user (created with subordinate IDs if missing), its dir, and both engines warm."""
+        try:
+            pw = pwd.getpwnam(user)
+        except KeyError:
+            run(["useradd", "-m", "-s", "/bin/bash", user])
+            self.notes.append(f"created user {user}")
+            pw = pwd.getpwnam(user)
+        for f, opt in (("/etc/subuid", "--add-subuids"), ("/etc/subgid", "--add-subgids")):
+            with open(f) as fh:
+                if not any(l.split(":")[0] in (user, str(pw.pw_uid)) for l in fh if ":" in l):
+                    run(["usermod", opt, "200000-265535", user])
+        for tool in ("newuidmap", "newgidmap", "slirp4netns", "podman", "setpriv"):
+            if not shutil.which(tool):
+                raise RuntimeError(f"rootless rows need `{tool}` (bench/run.sh installs uidmap, slirp4netns, podman)")
+        self.rl_user, self.rl_uid, self.rl_gid, self.rl_home = user, pw.pw_uid, pw.pw_gid, pw.pw_dir
+        # processes of the user before: the ones after that were not there are ours (stopped by PID)
+        self.rl_pids_before = self.user_pids()
+        d = tempfile.mkdtemp(prefix=f"tanto-bench-rootless-")
+        os.chown(d, pw.pw_uid, pw.pw_gid)
+        self.rl_dir = d
+        self.rl_xdg = os.path.join(d, "xdg-run")  # XDG_RUNTIME_DIR: tanto's run dir, podman's runroot tmp
+        shutil.copy(self.engine_config, os.path.join(d, "engine.toml"))
+        write(os.path.join(d, "containers.conf"),
+              '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n')
+        write(os.path.join(d, "registries.conf"),
+              f'unqualified-search-registries = []\n[[registry]]\nlocation = "{self.registry}"\ninsecure = true\n')
+        os.makedirs(self.rl_xdg, mode=0o700)
+        self.user_chown(d)
+        log(f"rootless: user {user} (uid {pw.pw_uid}), dir {d}")
+        # base image local for both, as for the root engines
+        self.tanto_rl_query('{ container { from(address: "%s") { sync } } }' % self.image)
+        run(self.as_user(self.podman_rl(["pull", "-q", "--tls-verify=false", self.image]), self.podman_rl_env()),
+            cwd=d)
+        info = run(self.as_user(self.podman_rl(["info", "--format",
+                                                "{{.Store.GraphDriverName}} {{.Host.OCIRuntime.Name}} "
+                                                "{{.Host.NetworkBackend}} cgroup {{.Host.CgroupsVersion}}"]),
+                                self.podman_rl_env()), cwd=d, check=False)
+        self.notes.append(f"podman rootless: {info.stdout.decode().strip()}")
+        doc = run(self.as_user([self.tanto, "doctor"], {"TANTO_STATE_DIR": os.path.join(d, "tanto-state")}),
+                  cwd=d, check=False)
+        keep = [" ".join(l.split()) for l in doc.stdout.decode(errors="replace").splitlines()
+                if l.split()[1:2] and l.split()[1] in ("mode", "overlay", "network", "cgroups")]
+        self.notes.append("tanto rootless (`tanto doctor`): " + "; ".join(keep))
+
+    def user_pids(self):
+        pids = set()
+        for p in os.listdir("/proc"):
+            if p.isdigit():
+                try:
+                    if os.stat(f"/proc/{p}").st_uid == self.rl_uid:
+                        pids.add(int(p))
+                except OSError:
+                    pass
+        return pids
+
+    def user_chown(self, path):
+        run(["chown", "-R", f"{self.rl_uid}:{self.rl_gid}", path])
+
+    def as_user(self, cmd, extra):
+        """cmd as the rootless user: its own uid/gids, a clean environment (no root's)."""
+        e = {"HOME": self.rl_home, "USER": self.rl_user, "LOGNAME": self.rl_user,
+             "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+             "XDG_RUNTIME_DIR": self.rl_xdg}
+        e.update(extra)
+        return (["setpriv", f"--reuid={self.rl_uid}", f"--regid={self.rl_gid}", "--init-groups",
+                 "env", "-i"] + [f"{k}={v}" for k, v in e.items()] + cmd)
+
+    def tanto_rl_query(self, query):
+        path = os.path.join(self.rl_dir, "q.graphql")
+        with open(path, "w") as f:
+            f.write(query)
+        tenv = {"TANTO_STATE_DIR": os.path.join(self.rl_dir, "tanto-state"),
+                "TANTO_CONFIG": os.path.join(self.rl_dir, "engine.toml"),
+                "TANTO_LOG": os.environ.get("TANTO_LOG", "warn")}
+        dt, r = timed(self.as_user([self.tanto, "query", path], tenv), cwd=self.rl_dir)
+        out = json.loads(r.stdout)
+        if out.get("errors"):
+            raise RuntimeError(f"tanto (rootless) query errors: {out['errors']}")
+        return dt, out
+
+    def podman_rl(self, args):
+        d = os.path.join(self.rl_dir, "podman")
+        return ["podman", "--root", os.path.join(d, "root"), "--runroot", os.path.join(d, "runroot"),
+                "--storage-driver", "overlay"] + args
+
+    def podman_rl_env(self):
+        return {"CONTAINERS_CONF": os.path.join(self.rl_dir, "containers.conf"),
+                "CONTAINERS_REGISTRIES_CONF": os.path.join(self.rl_dir, "registries.conf")}
+
+    def podman_rl_build(self, ctx, tag="localhost/bench:latest"):
+        dt, _ = timed(self.as_user(self.podman_rl(["build", "-q", "--layers", "--tls-verify=false",
+                                                   "-t", tag, ctx]), self.podman_rl_env()), cwd=self.rl_dir)
+        return dt
+
+    def stop_rootless(self):
+        if not getattr(self, "rl_dir", None):
+            return
+        # podman's rootless pause process (holds its user namespace), then anything else of the
+        # user's that appeared while the bench ran (started by it), by PID
+        for pf in glob.glob(os.path.join(self.rl_xdg, "libpod", "tmp", "pause.pid")):
+            try:
+                stop_pid(int(open(pf).read().strip()), timeout=5)
+            except (OSError, ValueError):
+                pass
+        left = sorted(self.user_pids() - self.rl_pids_before)
+        if left:
+            log(f"rootless: stopping leftover processes of {self.rl_user}: {left}")
+            for pid in left:
+                stop_pid(pid, timeout=5)
+        if not self.args.keep:
+            shutil.rmtree(self.rl_dir, ignore_errors=True)  # tanto's state dir and podman's storage
+
     def cleanup(self):
         self.stop_dockerd()
         self.stop_registry()
+        self.stop_rootless()
         if not self.args.keep:
             # overlay mounts from buildah/docker may linger; unmount what is under tmp
             try:
@@ -306,11 +429,51 @@ def render(res, reps):
     return "\n".join(lines)
 
 
+def render_rootless(res):
+    """B2/B3/B4 rootless: tanto rootless beside tanto as root and podman rootless."""
+    cols = ["tanto", "tanto-rootless", "podman-rootless"]
+    lines = ["| scenario | tanto (root) | tanto rootless | podman 4.3 rootless | tanto rootless/root | "
+             "tanto rootless/podman rootless |",
+             "|---|---|---|---|---|---|"]
+    targets = []
+    for scen, data, note in res.rows:
+        if not any(isinstance(data.get(e), list) and data.get(e) for e in ROOTLESS):
+            continue
+        cells, meds = [], {}
+        for e in cols:
+            st = stat(data.get(e) if isinstance(data.get(e), list) else None)
+            if st is None:
+                cells.append("-")
+                continue
+            meds[e] = st[0]
+            cells.append(f"{fmt_s(st[0])} ({fmt_s(st[1])}–{fmt_s(st[2])})")
+        r_root = meds["tanto-rootless"] / meds["tanto"] if "tanto-rootless" in meds and meds.get("tanto") else None
+        r_pod = (meds["tanto-rootless"] / meds["podman-rootless"]
+                 if "tanto-rootless" in meds and meds.get("podman-rootless") else None)
+        lines.append(f"| {scen.split(' ')[0]} | " + " | ".join(cells) + " | "
+                     + " | ".join("-" if r is None else f"{r:.2f}" for r in (r_root, r_pod)) + " |")
+        if scen.startswith("B2 ") and r_root is not None and r_pod is not None:
+            targets.append(f"B2 targets (issue 13): rootless within 1.5x of root: {r_root:.2f}x — "
+                           f"{'met' if r_root <= 1.5 else 'MISSED'}; ahead of podman rootless: {r_pod:.2f}x — "
+                           f"{'met' if r_pod < 1 else 'MISSED'}")
+    if len(lines) == 2:
+        return ""
+    return ("Rootless (B2/B3/B4 as a normal user, in the same interleaved reps as the table above; "
+            "BuildKit rootless not run: Debian 12 packages no buildkitd):\n\n" + "\n".join(lines)
+            + "".join(f"\n\n{t}" for t in targets))
+
+
 # ---------------------------------------------------------------- scenarios
 
-def rotated(rep):
-    k = rep % len(ENGINES)
-    return ENGINES[k:] + ENGINES[:k]
+def rotated(rep, engines=None):
+    engines = engines or ENGINES
+    k = rep % len(engines)
+    return engines[k:] + engines[:k]
+
+
+def bench_engines(env):
+    """B2/B3/B4's engines: the root ones, and the rootless ones when they are set up."""
+    return ENGINES + (ROOTLESS if getattr(env, "rl_dir", None) else [])
 
 
 def b1(env, res, reps):
@@ -347,24 +510,33 @@ def b1(env, res, reps):
 
 
 def b2_b3(env, res, reps, n=20):
-    d2 = {e: [] for e in ENGINES}
-    d3 = {e: [] for e in ENGINES}
+    engines = bench_engines(env)
+    d2 = {e: [] for e in engines}
+    d3 = {e: [] for e in engines}
     run_id = f"{os.getpid()}{int(time.time())}"
     for rep in range(reps):
         tag = f"{run_id}r{rep}"
         ctx = os.path.join(env.tmp, f"b2ctx-{rep}")
         write(os.path.join(ctx, "Dockerfile"), chain_dockerfile(env.image, n, tag))
+        if "podman-rootless" in engines:  # the same Dockerfile, where the user can read it
+            rl_ctx = os.path.join(env.rl_dir, f"b2ctx-{rep}")
+            write(os.path.join(rl_ctx, "Dockerfile"), chain_dockerfile(env.image, n, tag))
+            env.user_chown(rl_ctx)
         q = chain_query(env.image, n, tag)
         for phase, data in (("cold", d2), ("cached", d3)):
-            for e in rotated(rep):
+            for e in rotated(rep, engines):
                 if e == "tanto":
                     dt, _ = env.tanto_query(q)
+                elif e == "tanto-rootless":
+                    dt, _ = env.tanto_rl_query(q)
+                elif e == "podman-rootless":
+                    dt = env.podman_rl_build(rl_ctx, f"localhost/bench-b2:{rep}")
                 elif e == "buildkit":
                     dt = env.docker_build(ctx, f"bench-b2:{rep}")
                 else:
                     dt = env.buildah_build(ctx, f"localhost/bench-b2:{rep}")
                 data[e].append(dt)
-            log(f"  B2/B3 rep {rep} {phase}: " + ", ".join(f"{e}={fmt_s(data[e][-1])}" for e in ENGINES))
+            log(f"  B2/B3 rep {rep} {phase}: " + ", ".join(f"{e}={fmt_s(data[e][-1])}" for e in engines))
     res.add(f"B2 {n} trivial steps, cold cache (base local)", d2)
     res.add(f"B3 the same {n} steps again, fully cached", d3)
 
@@ -384,29 +556,37 @@ RUN cat /s7 /s8 > /s9
 
 
 def b4(env, res, reps, files=500):
-    data = {e: [] for e in ENGINES}
+    engines = bench_engines(env)
+    data = {e: [] for e in engines}
     ctxs = {}
-    for e in ENGINES:
-        ctx = os.path.join(env.tmp, f"b4-{e}")
+    for e in engines:
+        # the rootless engines' contexts are the user's (it reads them, as its own builds would)
+        ctx = os.path.join(env.rl_dir if e in ROOTLESS else env.tmp, f"b4-{e}")
         write(os.path.join(ctx, "Dockerfile"), B4_DOCKERFILE.format(image=env.image))
         for i in range(files):
             write(os.path.join(ctx, "src", f"f{i:04d}.txt"), f"file {i}\n" * 20)
+        if e in ROOTLESS:
+            env.user_chown(ctx)
         ctxs[e] = ctx
-    # warm: first build of the tree, untimed
-    env.tanto_query(docker_build_query(ctxs["tanto"]))
-    env.docker_build(ctxs["buildkit"], "bench-b4:latest")
-    env.buildah_build(ctxs["buildah"], "localhost/bench-b4:latest")
+
+    def build(e):
+        if e == "tanto":
+            return env.tanto_query(docker_build_query(ctxs[e]))[0]
+        if e == "tanto-rootless":
+            return env.tanto_rl_query(docker_build_query(ctxs[e]))[0]
+        if e == "podman-rootless":
+            return env.podman_rl_build(ctxs[e], "localhost/bench-b4:latest")
+        if e == "buildkit":
+            return env.docker_build(ctxs[e], "bench-b4:latest")
+        return env.buildah_build(ctxs[e], "localhost/bench-b4:latest")
+
+    for e in engines:  # warm: first build of the tree, untimed
+        build(e)
     for rep in range(reps):
-        for e in rotated(rep):
+        for e in rotated(rep, engines):
             write(os.path.join(ctxs[e], "src", "f0000.txt"), f"changed {rep} {time.time()}\n")
-            if e == "tanto":
-                dt, _ = env.tanto_query(docker_build_query(ctxs[e]))
-            elif e == "buildkit":
-                dt = env.docker_build(ctxs[e], "bench-b4:latest")
-            else:
-                dt = env.buildah_build(ctxs[e], "localhost/bench-b4:latest")
-            data[e].append(dt)
-        log(f"  B4 rep {rep}: " + ", ".join(f"{e}={fmt_s(data[e][-1])}" for e in ENGINES))
+            data[e].append(build(e))
+        log(f"  B4 rep {rep}: " + ", ".join(f"{e}={fmt_s(data[e][-1])}" for e in engines))
     res.add(f"B4 10-step build, 1 of {files} source files changed (same Dockerfile; tanto via `dockerBuild`)", data)
 
 
@@ -704,6 +884,9 @@ def main():
     ap.add_argument("--fixtures", default=os.path.join(ROOT, "target/release/tanto-fixtures"))
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
     ap.add_argument("--out", default=None, help="also write the markdown table here")
+    ap.add_argument("--rootless-user", default="tanto-bench",
+                    help="B2/B3/B4 also run tanto and podman rootless as this user (created if missing)")
+    ap.add_argument("--no-rootless", action="store_true", help="skip the rootless rows")
     args = ap.parse_args()
     only = set(args.only.upper().split(","))
     env = Env(args)
@@ -715,6 +898,20 @@ def main():
         env.setup_buildah()
         # warm tanto's base image (base image local for everyone)
         env.tanto_query('{ container { from(address: "%s") { sync } } }' % env.image)
+        if not args.no_rootless and only & {"B2", "B4"}:
+            try:
+                env.setup_rootless(args.rootless_user)
+            except Exception as ex:  # the root rows still run
+                log(f"rootless setup FAILED: {ex}")
+                res.extra.append(f"rootless rows not run: setup failed: {str(ex)[:500]}")
+                env.stop_rootless()
+                env.rl_dir = None
+            bk = shutil.which("buildkitd") or shutil.which("rootlesskit-buildkitd")
+            res.extra.append("BuildKit rootless: not run — " + (
+                f"`{bk}` exists but this harness has no rootless BuildKit row" if bk else
+                "Debian 12 has no buildkit package (no buildkitd binary; docker.io 20.10 embeds BuildKit in "
+                "dockerd only), so `rootlesskit buildkitd` cannot be run from Debian packages"))
+            res.extra.extend(env.notes)
         steps = [("B1", lambda: b1(env, res, args.reps)),
                  ("B2", lambda: b2_b3(env, res, args.reps)),
                  ("B4", lambda: b4(env, res, args.reps)),
@@ -745,7 +942,8 @@ def report(res, args, started, final):
     load = open("/proc/loadavg").read().split()[:3]
     text = (f"{datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, load average {' '.join(load)}, "
             f"reps={args.reps}, total {time.time()-started:.0f}s{'' if final else ' (partial)'}\n\n"
-            f"{render(res, args.reps)}\n\n" + "\n".join(f"- {l}" for l in res.extra) + "\n")
+            f"{render(res, args.reps)}\n\n" + (f"{rl}\n\n" if (rl := render_rootless(res)) else "")
+            + "\n".join(f"- {l}" for l in res.extra) + "\n")
     if args.out:
         with open(args.out, "w") as f:
             f.write(text)
