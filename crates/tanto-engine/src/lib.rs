@@ -149,23 +149,52 @@ async fn emulation() {
     }
 }
 
+/// Whether `p` (or, when it does not exist yet, its nearest existing parent)
+/// belongs to this process's user: `su USER` keeps root's `HOME` and
+/// `XDG_RUNTIME_DIR`, which a normal user must not take for its own.
+fn owned_by_me(p: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let me = rustix::process::geteuid().as_raw();
+    p.ancestors().find_map(|a| std::fs::metadata(a).ok()).is_some_and(|m| m.uid() == me)
+}
+
+/// An absolute directory from the environment variable `var`, if it is the user's.
+fn user_dir(var: &str) -> Option<PathBuf> {
+    let d = PathBuf::from(std::env::var_os(var).filter(|d| !d.is_empty())?);
+    (d.is_absolute() && (is_root() || owned_by_me(&d))).then_some(d)
+}
+
+/// The user's home: `$HOME` when it is theirs, else their passwd entry's.
+fn user_home() -> PathBuf {
+    if let Some(h) = user_dir("HOME") {
+        return h;
+    }
+    let uid = host_uid();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() > 5 && f[2].parse::<u32>().ok() == Some(uid))
+        .map(|f| PathBuf::from(f[5]))
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("tanto-home-{uid}")))
+}
+
 impl EngineOptions {
     /// Defaults from the environment: `TANTO_STATE_DIR`, `TANTO_RUN_DIR`, `TANTO_RUNTIME`.
     pub fn from_env(workdir: Option<PathBuf>) -> Result<EngineOptions, EngineError> {
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
         let state_dir = match std::env::var_os("TANTO_STATE_DIR") {
             Some(d) if !d.is_empty() => PathBuf::from(d),
             _ if is_root() => PathBuf::from("/var/lib/tanto"),
-            _ => std::env::var_os("XDG_DATA_HOME")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| home.join(".local/share"))
-                .join("tanto"),
+            _ => match user_dir("XDG_DATA_HOME") {
+                Some(d) => d.join("tanto"),
+                None => user_home().join(".local/share/tanto"),
+            },
         };
         let run_dir = match std::env::var_os("TANTO_RUN_DIR") {
             Some(d) if !d.is_empty() => PathBuf::from(d),
             _ if is_root() => PathBuf::from("/run/tanto"),
-            _ => match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
-                Some(d) => PathBuf::from(d).join("tanto"),
+            _ => match user_dir("XDG_RUNTIME_DIR") {
+                Some(d) => d.join("tanto"),
                 // a private tmpfs is mounted here (Executor::new), in the engine's own mount namespace
                 None => std::env::temp_dir().join(format!("tanto-{}", host_uid())),
             },
