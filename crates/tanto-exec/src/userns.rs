@@ -119,19 +119,34 @@ fn write_maps(pid: u32, plan: &MapPlan) -> Result<(), String> {
     let (uid, gid) = (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw());
     match plan {
         MapPlan::Subordinate { uid: su, gid: sg } => {
+            // both at once: each is a process start of its own
+            let mut running = Vec::new();
             for (tool, own, sub) in [("newuidmap", uid, su), ("newgidmap", gid, sg)] {
                 let bin =
                     find_helper(tool).ok_or_else(|| format!("`{tool}` is not installed (apt-get install uidmap)"))?;
-                let out = Command::new(&bin)
+                let child = Command::new(&bin)
                     .args([pid.to_string(), "0".into(), own.to_string(), "1".into(), "1".into()])
                     .args([sub.start.to_string(), sub.count.to_string()])
-                    .output()
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
                     .map_err(|e| format!("running `{}`: {e}", bin.display()))?;
-                if !out.status.success() {
-                    return Err(format!("`{tool}` failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
+                running.push((tool, child));
+            }
+            let mut failed = Vec::new();
+            for (tool, child) in running {
+                match child.wait_with_output() {
+                    Ok(out) if out.status.success() => {}
+                    Ok(out) => failed.push(format!("`{tool}` failed: {}", String::from_utf8_lossy(&out.stderr).trim())),
+                    Err(e) => failed.push(format!("waiting for `{tool}`: {e}")),
                 }
             }
-            Ok(())
+            if failed.is_empty() {
+                Ok(())
+            } else {
+                Err(failed.join("; "))
+            }
         }
         MapPlan::Single { .. } => {
             let w = |file: &str, text: String| {
