@@ -515,10 +515,7 @@ fn main() -> ExitCode {
         println!("tanto {VERSION} (Dagger API {})", tanto_api::dagger::API_VERSION);
         return ExitCode::SUCCESS;
     }
-    if needs_namespace(&cli.command)
-        && !rustix::process::geteuid().is_root()
-        && !tanto_engine::rootless()
-    {
+    if needs_namespace(&cli.command) && !rustix::process::geteuid().is_root() && !tanto_engine::rootless() {
         return ExitCode::from(tanto_engine::userns::host_side());
     }
     if let Some(p) = &cli.progress {
