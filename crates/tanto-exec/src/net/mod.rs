@@ -330,7 +330,8 @@ fn default_mtu() -> u32 {
 
 /// `/etc/resolv.conf` for containers on the bridge: the host's, without loopback
 /// name servers (unreachable from a container's namespace); systemd-resolved's upstream
-/// list when the host only has a local stub.
+/// list when the host only has a local stub; rootless, slirp4netns's resolver when
+/// neither has one.
 pub(crate) fn resolv_conf() -> Vec<u8> {
     fn usable(text: &str) -> Option<String> {
         let mut servers = 0;
@@ -356,6 +357,12 @@ pub(crate) fn resolv_conf() -> Vec<u8> {
     }
     if let Some(r) = fs::read_to_string("/run/systemd/resolve/resolv.conf").ok().as_deref().and_then(usable) {
         return r.into_bytes();
+    }
+    if tanto_fs::ids::in_user_namespace() {
+        // Rootless: slirp4netns answers DNS itself, through the host's resolver
+        // (loopback ones included).
+        let kept: Vec<&str> = host.lines().filter(|l| !l.trim_start().starts_with("nameserver")).collect();
+        return format!("nameserver {}\n{}", outside::SLIRP_DNS, kept.join("\n") + "\n").into_bytes();
     }
     tracing::warn!(
         "the host's /etc/resolv.conf has no name server a container can reach; DNS will not work in containers"

@@ -27,6 +27,8 @@ use crate::{runtime, sys, ExecError};
 
 /// The name of the tap device slirp4netns makes in the namespace.
 pub const TAP: &str = "tap0";
+/// The resolver slirp4netns serves on its network (it asks the host's).
+pub const SLIRP_DNS: &str = "10.0.2.3";
 
 /// The bridge's outside.
 pub(crate) enum Outside {
