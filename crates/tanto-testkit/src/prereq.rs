@@ -64,6 +64,18 @@ pub enum Need {
     Pypi,
     /// `tmux` (a real terminal for the live progress view).
     Tmux,
+    /// An unprivileged user for the rootless tests, [`ROOTLESS_USER`], with
+    /// 65536 or more subordinate UIDs and GIDs, and what rootless mode uses:
+    /// `newuidmap`/`newgidmap` (uidmap), `slirp4netns`, a `/dev/net/tun`
+    /// every user can open.
+    RootlessUser,
+    /// A second unprivileged user, [`ROOTLESS_SINGLE_USER`], with no
+    /// subordinate IDs (rootless mode's single-ID fallback), and
+    /// `slirp4netns` and a `/dev/net/tun` every user can open.
+    RootlessSingleUser,
+    /// A Python with the Dagger SDK that the rootless test users can run:
+    /// see [`rootless_python`].
+    RootlessPythonSdk,
 }
 
 impl Need {
@@ -90,6 +102,9 @@ impl Need {
         Need::PythonImage,
         Need::Pypi,
         Need::Tmux,
+        Need::RootlessUser,
+        Need::RootlessSingleUser,
+        Need::RootlessPythonSdk,
     ];
 
     /// Why this prerequisite is missing and how to get it, or `None` when it
@@ -155,6 +170,9 @@ impl Need {
                 .iter()
                 .find(|h| std::net::ToSocketAddrs::to_socket_addrs(&(**h, 443)).is_err())
                 .map(|h| format!("the host cannot resolve `{h}` (module runtimes install packages from PyPI)")),
+            Need::RootlessUser => rootless_user_missing(ROOTLESS_USER, true),
+            Need::RootlessSingleUser => rootless_user_missing(ROOTLESS_SINGLE_USER, false),
+            Need::RootlessPythonSdk => rootless_python().err(),
         }
     }
 }
@@ -211,6 +229,112 @@ pub fn python_with(module: &str) -> Result<PathBuf, String> {
             "no Python imports `{module}` among {candidates:?}: run scripts/setup.sh (it makes target/venv with dagger-io) or set TANTO_PYTHON"
         )
     })
+}
+
+/// The user the rootless tests run tanto as (subordinate IDs: the full ID map).
+pub const ROOTLESS_USER: &str = "tanto-rootless";
+/// The user without subordinate IDs (rootless mode's single-ID fallback).
+pub const ROOTLESS_SINGLE_USER: &str = "tanto-rootless-single";
+
+/// A user of /etc/passwd.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostUser {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: PathBuf,
+}
+
+/// User `name` of /etc/passwd.
+pub fn host_user(name: &str) -> Option<HostUser> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        if f.len() < 7 || f[0] != name {
+            return None;
+        }
+        Some(HostUser { name: name.to_string(), uid: f[2].parse().ok()?, gid: f[3].parse().ok()?, home: f[5].into() })
+    })
+}
+
+/// The first range (start, count) of `/etc/subuid`-style `file` for `user`
+/// (by name or ID `id`).
+pub fn subordinate_ids(file: &str, user: &str, id: u32) -> Option<(u32, u32)> {
+    let text = std::fs::read_to_string(file).ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.trim().split(':').collect();
+        let ours = f.len() == 3 && (f[0] == user || f[0].parse::<u32>().ok() == Some(id));
+        let (start, count) = (f.get(1)?.parse::<u32>().ok()?, f.get(2)?.parse::<u32>().ok()?);
+        (ours && count > 0).then_some((start, count))
+    })
+}
+
+/// Why `user` cannot run the rootless tests, if it cannot: it exists, has 65536
+/// or more subordinate IDs (`subordinate`) or none (not `subordinate`), and the
+/// machine has what rootless mode uses.
+fn rootless_user_missing(user: &str, subordinate: bool) -> Option<String> {
+    let setup = "as root, run scripts/setup.sh (or `useradd -m USER` and scripts/rootless-user.sh USER)";
+    let Some(u) = host_user(user) else {
+        return Some(format!("no user `{user}` for the rootless tests: {setup}"));
+    };
+    let ranges = [("/etc/subuid", u.uid), ("/etc/subgid", u.gid)].map(|(f, id)| (f, subordinate_ids(f, user, id)));
+    for (file, range) in ranges {
+        match (subordinate, range) {
+            (true, Some((_, count))) if count >= 65536 => {}
+            (true, _) => return Some(format!("`{user}` has no range of 65536 IDs in {file}: {setup}")),
+            (false, None) => {}
+            (false, Some(_)) => {
+                return Some(format!(
+                    "`{user}` must have no subordinate IDs (the single-ID fallback) but {file} gives it some: remove its line (scripts/setup.sh does)"
+                ))
+            }
+        }
+    }
+    let helpers: &[&str] = if subordinate { &["newuidmap", "newgidmap", "slirp4netns"] } else { &["slirp4netns"] };
+    let on_path =
+        |tool: &str| ["/usr/bin", "/bin", "/usr/sbin", "/sbin"].iter().any(|d| Path::new(d).join(tool).is_file());
+    if let Some(tool) = helpers.iter().find(|t| !on_path(t)) {
+        let package = if tool.starts_with("new") { "uidmap" } else { tool };
+        return Some(format!("`{tool}` is not installed (apt-get install -y {package}, or run scripts/setup.sh)"));
+    }
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    match std::fs::metadata("/dev/net/tun") {
+        Ok(m) if m.file_type().is_char_device() && m.permissions().mode() & 0o006 == 0o006 => None,
+        Ok(_) => Some(
+            "/dev/net/tun is not usable by every user (slirp4netns opens it): `chmod 0666 /dev/net/tun` as root, as udev does (scripts/setup.sh does)".into(),
+        ),
+        Err(e) => Some(format!("/dev/net/tun: {e} (`modprobe tun`)")),
+    }
+}
+
+/// A Python that imports `dagger` when run as [`ROOTLESS_USER`] (the rootless
+/// tests run their SDK scripts as that user): `TANTO_ROOTLESS_PYTHON` if set,
+/// else `target/venv-rootless` (a venv of the system's python3 that
+/// `scripts/setup.sh` makes), else `target/venv`; or why there is none. Only
+/// root can check (it runs the candidates as the user).
+pub fn rootless_python() -> Result<PathBuf, String> {
+    let candidates: Vec<PathBuf> = match std::env::var_os("TANTO_ROOTLESS_PYTHON") {
+        Some(p) => vec![p.into()],
+        None => vec![workspace().join("target/venv-rootless/bin/python"), workspace().join("target/venv/bin/python")],
+    };
+    if Need::Root.missing().is_some() {
+        return Err("only root can check which Python the rootless test user can run".into());
+    }
+    let user = host_user(ROOTLESS_USER).ok_or_else(|| format!("no user `{ROOTLESS_USER}`"))?;
+    candidates
+        .iter()
+        .find(|p| {
+            let (uid, gid) = (user.uid.to_string(), user.gid.to_string());
+            let args = ["--reuid", &uid, "--regid", &gid, "--clear-groups", "--"];
+            let py = p.to_string_lossy();
+            runs("setpriv", &[&args[..], &[&py, "-c", "import dagger"]].concat())
+        })
+        .cloned()
+        .ok_or_else(|| {
+            format!(
+                "no Python among {candidates:?} imports `dagger` as `{ROOTLESS_USER}` (a venv of a Python under /root is not the user's to run): run scripts/setup.sh (it makes target/venv-rootless) or set TANTO_ROOTLESS_PYTHON"
+            )
+        })
 }
 
 /// Whether `program args` starts and exits 0.
