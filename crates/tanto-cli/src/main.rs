@@ -179,8 +179,11 @@ fn init_logging() {
     use tracing_subscriber::Layer as _;
     let filter = tracing_subscriber::EnvFilter::try_from_env("TANTO_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // colour only for a terminal, as progress does
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(tanto_engine::progress::log_writer)
+        .with_ansi(ansi)
         .with_target(false)
         .with_filter(filter);
     let (otel, otel_error) = match tanto_engine::telemetry::layer_from_env() {
