@@ -114,8 +114,10 @@ if ! "$venv/bin/python" -c 'import dagger' 2>/dev/null; then
 fi
 # The same SDK for the rootless tests, which run their SDK scripts as the test
 # users: a venv of the system's python3 (a venv of a python under /root, as
-# pyenv's, is not theirs to run).
-rootless_venv="$root/target/venv-rootless"
+# pyenv's, is not theirs to run), outside the checkout (which may sit below a
+# directory only root may enter).
+rootless_venv=/var/lib/tanto-fixtures/venv-rootless
+install -d -m 0755 /var/lib/tanto-fixtures
 if ! runuser -u tanto-rootless -- "$rootless_venv/bin/python" -c 'import dagger' 2>/dev/null; then
   log "installing dagger-io 0.21.11 into $rootless_venv"
   rm -rf "$rootless_venv"

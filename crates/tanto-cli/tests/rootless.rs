@@ -110,6 +110,15 @@ impl Session {
         for d in ["home", "data", "run", "work"] {
             std::fs::create_dir_all(session.mine().join(d)).unwrap();
         }
+        // The binary and the SDK script where the user can reach them: the
+        // checkout may sit below a directory only root may enter.
+        let bin = session.dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        set_mode(&bin, 0o755);
+        std::fs::copy(env!("CARGO_BIN_EXE_tanto"), bin.join("tanto")).unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rootless_pipeline.py");
+        std::fs::copy(script, bin.join("rootless_pipeline.py")).unwrap();
+        set_mode(&bin.join("rootless_pipeline.py"), 0o644);
         session.chown_mine(&session.mine());
         session
     }
@@ -158,14 +167,14 @@ impl Session {
     }
 
     fn tanto(&self, args: &[&str]) -> Out {
-        self.run(Path::new(env!("CARGO_BIN_EXE_tanto")), args)
+        self.run(&self.dir.path().join("bin/tanto"), args)
     }
 
     /// `tanto run [run_args] -- python rootless_pipeline.py CASE ARGS`; its
     /// output and the `ROOTLESS_CASE` line the script printed.
     fn sdk(&self, run_args: &[&str], case: &str, args: &[&str]) -> Result<(Out, Value), String> {
         let python = prereq::rootless_python().map_err(|e| e.to_string())?;
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rootless_pipeline.py");
+        let script = self.dir.path().join("bin/rootless_pipeline.py");
         let (python, script) = (python.to_string_lossy().into_owned(), script.to_string_lossy().into_owned());
         let mut all = vec!["run"];
         all.extend(run_args);

@@ -307,15 +307,23 @@ fn rootless_user_missing(user: &str, subordinate: bool) -> Option<String> {
     }
 }
 
+/// The venv `scripts/setup.sh` makes for the rootless tests: outside the
+/// checkout, which may sit below a directory only root may enter.
+pub const ROOTLESS_VENV: &str = "/var/lib/tanto-fixtures/venv-rootless";
+
 /// A Python that imports `dagger` when run as [`ROOTLESS_USER`] (the rootless
 /// tests run their SDK scripts as that user): `TANTO_ROOTLESS_PYTHON` if set,
-/// else `target/venv-rootless` (a venv of the system's python3 that
-/// `scripts/setup.sh` makes), else `target/venv`; or why there is none. Only
+/// else [`ROOTLESS_VENV`] (a venv of the system's python3 that
+/// `scripts/setup.sh` makes), else `target/venv-rootless`, else `target/venv`; or why there is none. Only
 /// root can check (it runs the candidates as the user).
 pub fn rootless_python() -> Result<PathBuf, String> {
     let candidates: Vec<PathBuf> = match std::env::var_os("TANTO_ROOTLESS_PYTHON") {
         Some(p) => vec![p.into()],
-        None => vec![workspace().join("target/venv-rootless/bin/python"), workspace().join("target/venv/bin/python")],
+        None => vec![
+            PathBuf::from(ROOTLESS_VENV).join("bin/python"),
+            workspace().join("target/venv-rootless/bin/python"),
+            workspace().join("target/venv/bin/python"),
+        ],
     };
     if Need::Root.missing().is_some() {
         return Err("only root can check which Python the rootless test user can run".into());
@@ -332,7 +340,7 @@ pub fn rootless_python() -> Result<PathBuf, String> {
         .cloned()
         .ok_or_else(|| {
             format!(
-                "no Python among {candidates:?} imports `dagger` as `{ROOTLESS_USER}` (a venv of a Python under /root is not the user's to run): run scripts/setup.sh (it makes target/venv-rootless) or set TANTO_ROOTLESS_PYTHON"
+                "no Python among {candidates:?} imports `dagger` as `{ROOTLESS_USER}` (a venv of a Python under /root is not the user's to run): run scripts/setup.sh (it makes {ROOTLESS_VENV}) or set TANTO_ROOTLESS_PYTHON"
             )
         })
 }
