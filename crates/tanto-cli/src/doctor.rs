@@ -57,8 +57,9 @@ fn inside_checks() -> Vec<Check> {
     }
     let runtime = options.as_ref().map(|o| o.runtime).unwrap_or_default();
     out.push(tried("runtime", probe::runtime(runtime), "missing"));
+    // where the engine's snapshots go: the state dir's filesystem is the one that counts
     let scratch = match &options {
-        Ok(o) => o.run_dir.join(format!("doctor-{}", std::process::id())),
+        Ok(o) => o.state_dir.join(format!("tmp/doctor-{}", std::process::id())),
         Err(_) => std::env::temp_dir().join(format!("tanto-doctor-{}", std::process::id())),
     };
     out.push(tried("overlay", probe::overlay(&scratch), "missing"));

@@ -415,12 +415,7 @@ async fn run(workdir: Option<PathBuf>, command: Vec<String>, explain: bool, fail
     let _ = server.await;
     engine.shutdown().await;
     engine.progress().finish(true);
-    use std::os::unix::process::ExitStatusExt;
-    let code = match (status.code(), status.signal()) {
-        (Some(c), _) => c as u8,
-        (None, Some(sig)) => (128 + sig) as u8,
-        _ => 1,
-    };
+    let code = tanto_engine::userns::exit_code(status);
     let missed = explain::after_run(&engine, explain, fail_on_miss).await?;
     Ok(if code == 0 { missed } else { code })
 }

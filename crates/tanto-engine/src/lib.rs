@@ -119,7 +119,7 @@ fn is_root() -> bool {
 /// Whether this engine runs rootless: in a user namespace of its own
 /// (`tanto_exec::userns`), as a normal user.
 pub fn rootless() -> bool {
-    tanto_fs::ids::in_user_namespace()
+    tanto_exec::userns::entered()
 }
 
 /// The user this process runs for: its own ID, or in rootless mode the host
@@ -170,12 +170,9 @@ fn user_home() -> PathBuf {
         return h;
     }
     let uid = host_uid();
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    passwd
-        .lines()
-        .map(|l| l.split(':').collect::<Vec<_>>())
-        .find(|f| f.len() > 5 && f[2].parse::<u32>().ok() == Some(uid))
-        .map(|f| PathBuf::from(f[5]))
+    tanto_exec::userns::passwd_entry(uid)
+        .map(|(_, home)| home)
+        .filter(|h| h.is_absolute())
         .unwrap_or_else(|| std::env::temp_dir().join(format!("tanto-home-{uid}")))
 }
 
@@ -196,7 +193,18 @@ impl EngineOptions {
             _ => match user_dir("XDG_RUNTIME_DIR") {
                 Some(d) => d.join("tanto"),
                 // a private tmpfs is mounted here (Executor::new), in the engine's own mount namespace
-                None => std::env::temp_dir().join(format!("tanto-{}", host_uid())),
+                None => {
+                    let d = std::env::temp_dir().join(format!("tanto-{}", host_uid()));
+                    match std::fs::symlink_metadata(&d) {
+                        Ok(m) if !m.is_dir() || !owned_by_me(&d) => {
+                            return Err(EngineError::environment(format!(
+                                "`{}` is not a directory of yours: set XDG_RUNTIME_DIR (or TANTO_RUN_DIR) to a directory of your own",
+                                d.display()
+                            )))
+                        }
+                        _ => d,
+                    }
+                }
             },
         };
         let runtime = match std::env::var("TANTO_RUNTIME").unwrap_or_default().as_str() {
@@ -252,11 +260,13 @@ impl Engine {
                 "the engine must start as root or in its own user namespace: run it through the `tanto` command, which enters one for a normal user (rootless mode)",
             ));
         }
-        if rootless() {
-            let ids = tanto_fs::ids::mapped_ids();
-            if ids < 65536 {
-                tracing::warn!("rootless with {ids} mapped ID(s): {}", tanto_exec::userns::SINGLE_LIMITS);
-            }
+        let ids = tanto_fs::ids::mapped_ids();
+        if ids <= 1 {
+            tracing::warn!("rootless with only your own ID mapped: {}", tanto_exec::userns::SINGLE_LIMITS);
+        } else if ids < 65536 {
+            tracing::warn!(
+                "this user namespace maps {ids} IDs: files and users of images with higher IDs fail; give the user a subordinate range of 65536 IDs"
+            );
         }
         let (config, config_path) = load_config(&options)?;
         if let Some(p) = &config_path {

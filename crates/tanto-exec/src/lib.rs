@@ -307,6 +307,11 @@ impl Executor {
         {
             let _guard = RUN_DIR_SETUP.lock().unwrap_or_else(|p| p.into_inner());
             std::fs::create_dir_all(&run_dir).map_err(ExecError::io("creating run dir", &run_dir))?;
+            if userns::entered() {
+                // the user's alone (it may sit in /tmp)
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(&run_dir, std::fs::Permissions::from_mode(0o700));
+            }
             let tmpfs = sys::is_tmpfs(&run_dir).map_err(ExecError::io("checking the filesystem of", &run_dir))?;
             if !tmpfs {
                 sys::mount_private_tmpfs(&run_dir).map_err(|source| ExecError::Mount {
@@ -399,7 +404,7 @@ impl Executor {
     /// of this executor's, connected by slirp4netns, and its slots are kept under the
     /// run dir.
     pub fn enable_bridge(&self, mut cfg: net::BridgeConfig) -> Result<usize, ExecError> {
-        let rootless = tanto_fs::ids::in_user_namespace();
+        let rootless = userns::entered();
         if rootless && cfg.state_dir == net::BridgeConfig::default().state_dir {
             cfg.state_dir = self.inner.run_dir.join("net");
         }

@@ -8,10 +8,22 @@ use std::path::Path;
 use crate::{runtime, sys, RuntimeKind};
 
 /// The runtime [`crate::Executor`] would use for `kind`, and its version line.
-/// As root this applies the same host fix the engine applies (crun on hybrid
-/// cgroup hosts).
+/// Nothing on the host changes: where the engine would mount cgroup v1
+/// hierarchies for crun (root on a hybrid layout), it says so.
 pub fn runtime(kind: RuntimeKind) -> Result<String, String> {
-    let rt = runtime::select(kind).map_err(|e| e.to_string())?;
+    let hybrid = sys::hybrid_v2_controllers();
+    let fixable = rustix::process::geteuid().is_root() && !crate::userns::entered();
+    let rt = runtime::choose(kind, || {
+        if hybrid.is_empty() || fixable {
+            Ok(())
+        } else {
+            Err(format!(
+                "crun refuses hybrid cgroup layouts whose v2 hierarchy holds controllers (`{}`), and only root can mount v1 hierarchies for them",
+                hybrid.join(" ")
+            ))
+        }
+    })
+    .map_err(|e| e.to_string())?;
     let out = std::process::Command::new(&rt.path).arg("--version").output();
     let version = out
         .ok()
@@ -20,6 +32,12 @@ pub fn runtime(kind: RuntimeKind) -> Result<String, String> {
     let mut said = format!("{} ({})", rt.path.display(), version.trim());
     if rt.name() == "runc" && runtime::find_binary("crun").is_some() {
         said.push_str("; crun is installed but refuses this host's hybrid cgroup layout");
+    }
+    if rt.name() == "crun" && !hybrid.is_empty() {
+        said.push_str(&format!(
+            "; the engine mounts v1 `{}` hierarchies at start so crun accepts this hybrid cgroup layout",
+            hybrid.join(" ")
+        ));
     }
     Ok(said)
 }
@@ -54,7 +72,7 @@ pub fn overlay(scratch: &Path) -> Result<String, String> {
 /// The network backend: as root, bridges with iptables NAT; rootless, a
 /// namespace connected by slirp4netns (started and stopped here).
 pub fn network() -> Result<String, String> {
-    if tanto_fs::ids::in_user_namespace() {
+    if crate::userns::entered() {
         let outside = crate::net::probe_private().map_err(|e| e.to_string())?;
         return Ok(format!("slirp4netns ({outside}); containers on a bridge in the engine's own network namespace"));
     }
@@ -64,17 +82,29 @@ pub fn network() -> Result<String, String> {
     }
 }
 
-/// Which cgroup limits apply.
+/// The cgroups containers get. tanto sets no resource limits; cgroups hold a
+/// container's processes together and, as root, enforce its device rules.
 pub fn cgroups() -> Result<String, String> {
     let unified = std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers").ok();
-    let rootless = tanto_fs::ids::in_user_namespace();
-    match (unified, rootless) {
-        (Some(c), false) => Ok(format!("cgroup v2: {}", c.trim())),
-        (None, false) => Ok("cgroup v1 (hybrid) hierarchies".into()),
-        (Some(_), true) => {
-            Err("cgroup v2 without a delegated slice for this user: no limits are applied (systemd: `Delegate=yes` for user@.service)".into())
-        }
-        (None, true) => Err("cgroup v1 hierarchies cannot be delegated to a user: no limits are applied".into()),
+    if !crate::userns::entered() {
+        return Ok(match unified {
+            Some(c) => format!("cgroup v2 ({})", c.trim()),
+            None => "cgroup v1 (hybrid) hierarchies".into(),
+        });
+    }
+    let Some(_) = unified else {
+        return Err("cgroup v1 hierarchies are not delegated to users: containers run in the engine's cgroup, without device rules (a rootless container cannot make device nodes anyway)".into());
+    };
+    // cgroup v2: delegated when this process's own cgroup is writable.
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let path = own.lines().find_map(|l| l.strip_prefix("0::")).unwrap_or("/");
+    let dir = std::path::Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/'));
+    match rustix::fs::access(&dir, rustix::fs::Access::WRITE_OK) {
+        Ok(()) => Ok(format!("cgroup v2, delegated at {}", dir.display())),
+        Err(_) => Err(format!(
+            "cgroup v2 without a delegated cgroup ({} is not writable): containers run in the engine's cgroup (systemd: `Delegate=yes` for user@.service)",
+            dir.display()
+        )),
     }
 }
 

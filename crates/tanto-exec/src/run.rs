@@ -461,13 +461,7 @@ impl BundleBuilder {
         let mapped = tanto_fs::ids::mapped_ids();
         resolved.additional_gids.retain(|g| u64::from(*g) < mapped);
         if let Some(id) = [resolved.uid, resolved.gid].into_iter().find(|id| u64::from(*id) >= mapped) {
-            return Err(ExecError::InvalidUser {
-                user: user.to_string(),
-                reason: format!(
-                    "ID {id} does not exist in this rootless engine's user namespace ({mapped} ID mapped): {}",
-                    crate::userns::SINGLE_LIMITS
-                ),
-            });
+            return Err(ExecError::InvalidUser { user: user.to_string(), reason: crate::userns::unmapped(id, mapped) });
         }
         Ok(resolved)
     }

@@ -143,17 +143,23 @@ pub(crate) fn fix_crun_cgroups() -> Result<(), String> {
 
 /// Picks the runtime for `kind`, applying the crun cgroup fix when crun is chosen.
 pub(crate) fn select(kind: RuntimeKind) -> Result<Runtime, ExecError> {
+    choose(kind, fix_crun_cgroups)
+}
+
+/// Picks the runtime for `kind`; `crun_usable` makes crun usable here (or says
+/// why it cannot be).
+pub(crate) fn choose(kind: RuntimeKind, crun_usable: impl Fn() -> Result<(), String>) -> Result<Runtime, ExecError> {
     let crun = || find_binary("crun").map(|path| Runtime { flavor: Flavor::Crun, path });
     let runc = || find_binary("runc").map(|path| Runtime { flavor: Flavor::Runc, path });
     match kind {
         RuntimeKind::Crun => {
             let rt = crun().ok_or_else(|| ExecError::RuntimeNotFound { wanted: "`crun`".into() })?;
-            fix_crun_cgroups().map_err(|message| ExecError::RuntimeUnusable { runtime: "crun".into(), message })?;
+            crun_usable().map_err(|message| ExecError::RuntimeUnusable { runtime: "crun".into(), message })?;
             Ok(rt)
         }
         RuntimeKind::Runc => runc().ok_or_else(|| ExecError::RuntimeNotFound { wanted: "`runc`".into() }),
         RuntimeKind::Auto => match (crun(), runc()) {
-            (Some(c), r) => match fix_crun_cgroups() {
+            (Some(c), r) => match crun_usable() {
                 Ok(()) => Ok(c),
                 Err(message) => match r {
                     Some(r) => {

@@ -49,6 +49,12 @@ struct Own {
     gid: Vec<Range>,
 }
 
+/// This process's maps, `None` in the initial namespace (or without /proc).
+fn own_maps() -> Option<&'static Own> {
+    let o = own();
+    (!(o.uid.is_empty() || is_initial(&o.uid))).then_some(o)
+}
+
 fn own() -> &'static Own {
     static OWN: OnceLock<Own> = OnceLock::new();
     OWN.get_or_init(|| {
@@ -61,18 +67,16 @@ fn own() -> &'static Own {
 /// (rootless mode). Read once: a process changes user namespace only at its
 /// start, before any thread.
 pub fn in_user_namespace() -> bool {
-    let o = own();
-    !(o.uid.is_empty() || is_initial(&o.uid))
+    own_maps().is_some()
 }
 
 /// How many user IDs (from 0 up) this process can give files; 1 in a
 /// namespace that maps only the user's own ID.
 pub fn mapped_ids() -> u64 {
-    let o = own();
-    if o.uid.is_empty() || is_initial(&o.uid) {
-        return u64::from(u32::MAX);
+    match own_maps() {
+        Some(o) => contiguous_from_zero(&o.uid).min(contiguous_from_zero(&o.gid)),
+        None => u64::from(u32::MAX),
     }
-    contiguous_from_zero(&o.uid).min(contiguous_from_zero(&o.gid))
 }
 
 /// Whether files can be given any owner an image names (root in the initial
@@ -85,10 +89,7 @@ pub fn can_own_all() -> bool {
 /// The ID of the parent namespace that `id` of this one stands for (itself in
 /// the initial namespace).
 pub fn outer_uid(id: u32) -> Option<u32> {
-    let o = own();
-    if o.uid.is_empty() || is_initial(&o.uid) {
-        return Some(id);
-    }
+    let Some(o) = own_maps() else { return Some(id) };
     o.uid.iter().find(|r| r.inner <= id && id - r.inner < r.count).map(|r| r.outer + (id - r.inner))
 }
 

@@ -72,6 +72,10 @@ pub enum StoreError {
     ViaSymlink(String),
     #[error("mount of a snapshot view at `{path}` failed: {source}")]
     Mount { path: PathBuf, source: std::io::Error },
+    #[error(
+        "the state directory `{path}` was made in {made} mode and this engine runs in {now} mode (their snapshots mark overlays differently): use another state directory (TANTO_STATE_DIR)"
+    )]
+    OtherMode { path: PathBuf, made: &'static str, now: &'static str },
 }
 
 impl tanto_model::Tiered for StoreError {
@@ -79,8 +83,36 @@ impl tanto_model::Tiered for StoreError {
         match self {
             StoreError::ViaSymlink(_) => tanto_model::Tier::Input,
             StoreError::Db(_) | StoreError::MissingSnapshot(_) => tanto_model::Tier::Internal,
-            StoreError::Io { .. } | StoreError::Mount { .. } => tanto_model::Tier::Environment,
+            StoreError::Io { .. } | StoreError::Mount { .. } | StoreError::OtherMode { .. } => {
+                tanto_model::Tier::Environment
+            }
         }
+    }
+}
+
+/// The file that says which overlay markers the state dir's snapshots carry.
+const MODE_FILE: &str = "overlay-markers";
+
+/// Refuses a state dir whose snapshots carry the other mode's overlay markers
+/// (`trusted.overlay.*` as root, `user.overlay.*` rootless): mounted the
+/// other way, deleted directories would come back. A dir without the file
+/// (new, or made before it existed, by root) takes this process's mode.
+fn check_mode(root: &Path) -> Result<(), StoreError> {
+    let (now, who) = if tanto_fs::overlay::userxattr() { ("user", "rootless") } else { ("trusted", "root") };
+    let path = root.join(MODE_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(made) if made.trim() == now => Ok(()),
+        Ok(made) => Err(StoreError::OtherMode {
+            path: root.to_path_buf(),
+            made: if made.trim() == "user" { "rootless" } else { "root" },
+            now: who,
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let tmp = root.join(format!("tmp/{MODE_FILE}.{}", std::process::id()));
+            std::fs::write(&tmp, format!("{now}\n")).map_err(io_err(&tmp))?;
+            std::fs::rename(&tmp, &path).map_err(io_err(&path))
+        }
+        Err(e) => Err(io_err(&path)(e)),
     }
 }
 
@@ -114,6 +146,7 @@ impl Store {
             let p = root.join(sub);
             std::fs::create_dir_all(&p).map_err(io_err(&p))?;
         }
+        check_mode(root)?;
         let conn = db::open(&root.join("meta.db"))?;
         upload::init_db(&conn)?;
         copymemo::init(&conn)?;

@@ -358,7 +358,7 @@ pub(crate) fn resolv_conf() -> Vec<u8> {
     if let Some(r) = fs::read_to_string("/run/systemd/resolve/resolv.conf").ok().as_deref().and_then(usable) {
         return r.into_bytes();
     }
-    if tanto_fs::ids::in_user_namespace() {
+    if crate::userns::entered() {
         // Rootless: slirp4netns answers DNS itself, through the host's resolver
         // (loopback ones included).
         let kept: Vec<&str> = host.lines().filter(|l| !l.trim_start().starts_with("nameserver")).collect();

@@ -87,7 +87,7 @@ impl Outside {
             cmd.pre_exec(move || {
                 let mut high = [0; 3];
                 for (i, fd) in raws.iter().enumerate() {
-                    high[i] = libc::fcntl(*fd, libc::F_DUPFD, 10);
+                    high[i] = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 10);
                     if high[i] < 0 {
                         return Err(io::Error::last_os_error());
                     }
@@ -131,8 +131,15 @@ impl Outside {
                 out.unwrap_or_default()
             )));
         }
-        // Its stderr is not read again: a full pipe must not block it.
-        drop(child.stderr.take());
+        // What it says later goes to the engine's log (a full pipe would block it).
+        if let Some(err) = child.stderr.take() {
+            let _ = std::thread::Builder::new().name("tanto-slirp-log".into()).spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                    tracing::warn!(target: "slirp4netns", "slirp4netns: {line}");
+                }
+            });
+        }
         tracing::debug!(tap = TAP, "rootless network namespace connected by slirp4netns");
         Ok(Outside::Private(Private { ns, slirp: Mutex::new(child), _exit: exit_w }))
     }

@@ -242,6 +242,10 @@ impl Tree {
     fn chown_result(&self, r: rustix::io::Result<()>) -> io::Result<()> {
         match r {
             Err(rustix::io::Errno::PERM | rustix::io::Errno::INVAL) if !self.privileged => Ok(()),
+            Err(rustix::io::Errno::INVAL) if tanto_fs::ids::in_user_namespace() => Err(io::Error::other(format!(
+                "the layer gives an entry an owner outside the IDs this user namespace maps (0-{}): give the user a subordinate range of 65536 IDs in /etc/subuid and /etc/subgid",
+                tanto_fs::ids::mapped_ids().saturating_sub(1)
+            ))),
             r => Ok(r?),
         }
     }
