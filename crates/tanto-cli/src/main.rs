@@ -121,6 +121,15 @@ enum Command {
     Explain(explain::ExplainArgs),
     /// Print tanto's version and the Dagger API version it serves.
     Version,
+    /// Run a command in tanto's user namespace: rootless, as root over your
+    /// own and subordinate IDs — to look at or remove state dir files that
+    /// belong to your subordinate IDs (`tanto unshare rm -rf ~/.local/share/tanto`),
+    /// or to run tools as the engine does. As root it just runs the command.
+    Unshare {
+        /// The command and its arguments.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
     /// Say how tanto will run here — root or rootless, OCI runtime, overlay
     /// driver, network, cgroups, emulation — and what is missing for the rest.
     Doctor(doctor::DoctorArgs),
@@ -519,6 +528,15 @@ fn main() -> ExitCode {
     if let Some(p) = &cli.progress {
         set_progress(p);
     }
+    if let Command::Unshare { command } = &cli.command {
+        use std::os::unix::process::CommandExt;
+        let err = std::process::Command::new(&command[0])
+            .args(&command[1..])
+            .env(tanto_engine::userns::UNSHARED_ENV, "1")
+            .exec();
+        eprintln!("tanto: starting `{}`: {err}", command[0]);
+        return ExitCode::from(127);
+    }
     let _ = PIPELINE.set(pipeline_of(&cli.command));
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -558,7 +576,7 @@ fn main() -> ExitCode {
                 schema_coverage(all, implemented, json).await
             }
             Command::Doctor(args) => doctor::doctor(args).await,
-            Command::Version => unreachable!("handled above"),
+            Command::Version | Command::Unshare { .. } => unreachable!("handled above"),
         }
     });
     // the spans not yet sent, within a bounded time (a receiver that is down never holds up the exit)

@@ -89,9 +89,14 @@ async fn a_nested_session_cannot_reach_the_host() {
     let tmp = tempfile::tempdir().unwrap();
     let e = engine(&fx, tmp.path()).await;
     std::env::set_var("TANTO_NESTED_TEST_SECRET", "s3cr3t-value");
-    // what the client's session may do, a nested one may not
+    // what the client's session may do, a nested one may not (a host directory
+    // of the test's own: as a normal user, rootless, /etc has unreadable parts)
+    let hostdir = tmp.path().join("hostdir");
+    std::fs::create_dir_all(&hostdir).unwrap();
+    std::fs::write(hostdir.join("f"), "x").unwrap();
+    let dir_query = format!(r#"{{ host {{ directory(path: "{}") {{ entries }} }} }}"#, hostdir.display());
     let cases = [
-        r#"{ host { directory(path: "/etc") { entries } } }"#,
+        dir_query.as_str(),
         r#"{ host { file(path: "/etc/hostname") { contents } } }"#,
         r#"{ secret(uri: "env://TANTO_NESTED_TEST_SECRET") { plaintext } }"#,
         r#"{ directory { withNewFile(path: "x", contents: "y") { export(path: "/tmp/tanto-nested-export") } } }"#,

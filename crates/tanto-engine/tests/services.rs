@@ -77,19 +77,21 @@ fn www_id(v: &Value) -> String {
 }
 
 /// The engine's slot: its bridge is `tanto<slot>` (default pool 10.87.0.0/16, /24 blocks).
-fn slot_of(e: &Engine) -> Option<u8> {
-    e.solver.worker().executor.bridge_gateway().map(|gw| gw.octets()[2])
+/// The engine's bridge slot and the directory of the engines' network state
+/// (host-wide as root, the run dir's rootless).
+fn slot_of(e: &Engine) -> Option<(u8, PathBuf)> {
+    let ex = &e.solver.worker().executor;
+    Some((ex.bridge_gateway()?.octets()[2], ex.bridge_config()?.state_dir.clone()))
 }
 
 /// What is left of an engine's slot `slot` (links, tagged rules, slot file), checked
 /// under the engines' network lock; nothing when another live process owns the slot by
 /// now (other test processes run at the same time).
-fn leftovers(slot: Option<u8>) -> String {
-    let Some(slot) = slot else { return String::new() };
-    let lock =
-        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open("/run/tanto/net/lock").unwrap();
+fn leftovers(slot: Option<(u8, PathBuf)>) -> String {
+    let Some((slot, dir)) = slot else { return String::new() };
+    let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("lock")).unwrap();
     rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).unwrap();
-    let slot_file = format!("/run/tanto/net/slot-{slot}");
+    let slot_file = dir.join(format!("slot-{slot}"));
     if let Ok(owner) = std::fs::read_to_string(&slot_file) {
         let pid: u32 = owner.split_whitespace().next().and_then(|p| p.parse().ok()).unwrap_or(0);
         if pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists() {
@@ -116,8 +118,8 @@ fn leftovers(slot: Option<u8>) -> String {
                 .map(str::to_string),
         );
     }
-    if Path::new(&slot_file).exists() {
-        lines.push(slot_file);
+    if slot_file.exists() {
+        lines.push(slot_file.display().to_string());
     }
     lines.join("\n")
 }

@@ -513,11 +513,14 @@ pub fn host_link() -> Option<&'static HostLink> {
     LINK.get()
 }
 
-/// Whether this process is the engine side of rootless mode (it entered a
-/// user namespace of its own; root in some other user namespace, a
-/// container's, is not rootless).
+/// Set for the commands `tanto unshare` runs in the namespace (and theirs).
+pub const UNSHARED_ENV: &str = "TANTO_UNSHARED";
+
+/// Whether this process runs in tanto's user namespace: the engine side of
+/// rootless mode, or a command `tanto unshare` started there. Root in some
+/// other user namespace (a container's) is not rootless.
 pub fn entered() -> bool {
-    LINK.get().is_some()
+    LINK.get().is_some() || (std::env::var_os(UNSHARED_ENV).is_some() && tanto_fs::ids::in_user_namespace())
 }
 
 /// Starts commands as the user on the host (outside the namespace).

@@ -18,6 +18,28 @@ pub struct Filter {
     gitignore: Option<parking_lot::Mutex<gitignore::Stack>>,
 }
 
+/// Whether include pattern `pattern` can match `dir` or something below it,
+/// component by component (`**` reaches anything below).
+fn pattern_may_reach(pattern: &str, dir: &str) -> bool {
+    let mut parts = pattern.split('/');
+    for d in dir.split('/') {
+        match parts.next() {
+            // the pattern names a parent of `dir`: all of it is included
+            None => return true,
+            Some("**") => return true,
+            Some(p) if p.contains(['*', '?', '[', '{', '\\']) => {
+                let matches = Glob::new(p).map(|g| g.compile_matcher().is_match(d)).unwrap_or(true);
+                if !matches {
+                    return false;
+                }
+            }
+            Some(p) if p != d => return false,
+            Some(_) => {}
+        }
+    }
+    true
+}
+
 /// `name` with glob metacharacters escaped, so it matches only itself.
 pub fn escape(name: &str) -> String {
     globset::escape(name)
@@ -82,6 +104,14 @@ impl Filter {
         self.gitignore.as_ref().is_some_and(|g| g.lock().ignored(rel, is_dir))
     }
 
+    /// Whether something at or below directory `dir` can be included: without
+    /// include patterns always; else when some pattern can reach into it. A
+    /// walk need not open a directory no pattern reaches (`Host.file` of
+    /// `/etc/hostname` never reads `/etc/ssl/private`).
+    pub fn may_include_below(&self, dir: &str) -> bool {
+        self.include.is_empty() || self.include.iter().any(|m| pattern_may_reach(m.glob().glob(), dir))
+    }
+
     /// Whether `rel` is excluded by the exclude patterns.
     pub fn excluded(&self, rel: &str) -> bool {
         let mut out = false;
@@ -114,6 +144,32 @@ impl Filter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn which_directories_includes_reach() {
+        // (include patterns, directory, reached)
+        let cases: [(&[&str], &str, bool); 12] = [
+            (&["hostname"], "ssl", false),
+            (&["hostname"], "hostname", true),
+            (&["ssl/certs/*.pem"], "ssl", true),
+            (&["ssl/certs/*.pem"], "ssl/certs", true),
+            (&["ssl/certs/*.pem"], "ssl/private", false),
+            (&["ssl"], "ssl/private/deep", true),
+            (&["**/*.py"], "any/where", true),
+            (&["src/**"], "docs", false),
+            (&["s*/x"], "src", true),
+            (&["s*/x"], "docs", false),
+            (&[], "anything", true),
+            (&["a", "b/c"], "b", true),
+        ];
+        for (include, dir, want) in cases {
+            let f = Filter::new(&include.iter().map(|s| s.to_string()).collect::<Vec<_>>(), &[]).unwrap();
+            assert_eq!(f.may_include_below(dir), want, "{include:?} {dir}");
+        }
+        let escaped = Filter::new(&[escape("we[ir]d*")], &[]).unwrap();
+        assert!(!escaped.may_include_below("other"));
+        assert!(escaped.may_include_below("we[ir]d*"));
+    }
 
     #[test]
     fn patterns() {

@@ -122,6 +122,9 @@ impl<'a> Walker<'a> {
                 continue;
             }
             if is_dir {
+                if !self.filter.may_include_below(&rel) {
+                    continue; // no include pattern reaches into it: never opened
+                }
                 let fd = match rfs::openat(
                     dir,
                     name.as_str(),
