@@ -26,6 +26,7 @@ mod image_config;
 mod leftovers;
 mod nested;
 pub mod progress;
+pub mod remote_cache;
 mod runlog;
 mod search;
 pub mod secrets;
@@ -318,7 +319,13 @@ impl Engine {
         let cdi_spec_dirs =
             cdi::spec_dirs(&config, config_path.as_deref(), std::env::var("TANTO_CDI_SPEC_DIRS").ok().as_deref())?;
         let services = services::Services::new(net.tunnel_bind);
+        let shared = remote_cache::CacheSettings::from_config(
+            &config,
+            config_path.as_deref(),
+            std::env::var("TANTO_CACHE").ok().as_deref(),
+        )?;
         let registry = tanto_oci::registry::Registry::new(Arc::new(config));
+        let remote = remote_cache::RemoteCache::new(&shared, registry.clone());
         let secret_key = {
             let store = store.clone();
             worker::blocking(move || Ok(store.secret_key()?)).await?
@@ -346,6 +353,7 @@ impl Engine {
                 pipeline: options.pipeline.clone(),
                 workdir: options.workdir.display().to_string(),
             }),
+            remote,
         });
         let solver = Solver::new(worker);
         services.set_solver(&solver);
@@ -372,6 +380,10 @@ impl Engine {
         }
         let worker = self.solver.worker();
         worker.gc.idle(std::time::Duration::from_secs(10)).await;
+        if let Some(remote) = &worker.remote {
+            // the results it shares outlive it
+            remote.flush(std::time::Duration::from_secs(120)).await;
+        }
         worker.services.shutdown().await;
         if let Err(e) = worker.executor.teardown_network().await {
             tracing::warn!(error = %e, "removing the engine's network failed");

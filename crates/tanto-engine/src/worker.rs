@@ -55,6 +55,8 @@ pub struct Worker {
     pub interactive: Option<tokio::sync::Mutex<()>>,
     /// The steps this engine answered, for `tanto explain`.
     pub(crate) run_log: crate::runlog::RunLog,
+    /// The shared cache in a registry, when configured (`[cache]`).
+    pub(crate) remote: Option<Arc<crate::remote_cache::RemoteCache>>,
 }
 
 fn out_of(rec: CacheRecord, leases: Vec<SnapshotLease>) -> Output {
@@ -77,16 +79,15 @@ impl tanto_solver::Worker for Worker {
     type Error = Arc<EngineError>;
 
     async fn lookup(&self, vertex: &Arc<Vertex>, key: Digest) -> Result<Option<Output>, Arc<EngineError>> {
-        let store = self.store.clone();
-        let key = key.to_string();
-        let rec = tokio::task::spawn_blocking(move || store.lookup_held(&key))
-            .await
-            .map_err(|e| Arc::new(EngineError::internal(e.to_string())))?
-            .map_err(|e| Arc::new(EngineError::from(e)))?;
-        if rec.is_some() {
+        let mut found = self.lookup_local(key).await.map_err(Arc::new)?;
+        if found.is_none() {
+            // before the inputs are solved: a hit needs only its own parents
+            found = self.pull(vertex, key).await;
+        }
+        if found.is_some() {
             self.run_log.note(vertex, Status::Cached, None);
         }
-        Ok(rec.map(|(rec, leases)| out_of(rec, leases)))
+        Ok(found)
     }
 
     async fn compute(
@@ -98,7 +99,13 @@ impl tanto_solver::Worker for Worker {
         // Another engine on this state dir may be computing the same key:
         // wait for it and take its result rather than doing the work twice.
         let _lease = self.lease(vertex, key).await.map_err(Arc::new)?;
-        if let Some(out) = self.lookup(vertex, key).await? {
+        if let Some(out) = self.lookup_local(key).await.map_err(Arc::new)? {
+            self.run_log.note(vertex, Status::Cached, None);
+            return Ok(out);
+        }
+        // the inputs are here now: an entry whose parents could not be had before
+        if let Some(out) = self.pull_held(vertex).await {
+            self.run_log.note(vertex, Status::Cached, None);
             return Ok(out);
         }
         // A miss of a result that was in the cache once: say so.
@@ -143,6 +150,17 @@ impl tanto_solver::Worker for Worker {
             }
             // recorded (and held by this step): the cache may be over its budget now
             self.gc.poke();
+            if let (Some(remote), Ok(out)) = (&self.remote, &res) {
+                remote
+                    .push_later(
+                        self.store.clone(),
+                        vertex.clone(),
+                        vertex.key().to_string(),
+                        inputs.clone(),
+                        out.clone(),
+                    )
+                    .await;
+            }
         }
         let status = if res.is_ok() { Status::Executed } else { Status::Failed };
         self.run_log.note(vertex, status, evicted);
@@ -168,6 +186,82 @@ impl tanto_solver::Worker for Worker {
 }
 
 impl Worker {
+    /// The record of `key` in the local cache, held.
+    async fn lookup_local(&self, key: Digest) -> Result<Option<Output>, EngineError> {
+        let (store, key) = (self.store.clone(), key.to_string());
+        let rec = blocking(move || Ok(store.lookup_held(&key)?)).await?;
+        Ok(rec.map(|(rec, leases)| out_of(rec, leases)))
+    }
+
+    /// `vertex` from the shared cache, under its in-flight lease (errors are
+    /// a miss, said in the log).
+    async fn pull(&self, vertex: &Arc<Vertex>, key: Digest) -> Option<Output> {
+        let remote = self.remote.as_ref()?;
+        if !remote.may_have(vertex) {
+            return None;
+        }
+        let _lease = match self.lease(vertex, key).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "shared cache: taking a step's lease failed");
+                return None;
+            }
+        };
+        match self.lookup_local(key).await {
+            Ok(Some(out)) => return Some(out),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "looking a step up failed"),
+        }
+        self.pull_held(vertex).await
+    }
+
+    /// `vertex` from the shared cache, its lease held by the caller.
+    async fn pull_held(&self, vertex: &Arc<Vertex>) -> Option<Output> {
+        let remote = self.remote.as_ref()?;
+        if !remote.may_have(vertex) {
+            return None;
+        }
+        match remote.pull(self, vertex).await {
+            Ok(found) => found,
+            Err(e) => {
+                remote.failed(&e);
+                None
+            }
+        }
+    }
+
+    /// The result of `vertex` when it can be had without running anything:
+    /// the local cache, the shared cache, or (image layers) its image's
+    /// registry; `None` otherwise.
+    pub(crate) fn ensure<'a>(
+        &'a self,
+        vertex: &'a Arc<Vertex>,
+    ) -> futures::future::BoxFuture<'a, Result<Option<Output>, EngineError>> {
+        Box::pin(async move {
+            let key = vertex.key();
+            if let Some(out) = self.lookup_local(key).await? {
+                return Ok(Some(out));
+            }
+            match &vertex.op {
+                Op::ImageLayer(op) => {
+                    let mut inputs = Vec::new();
+                    for r in &vertex.inputs {
+                        match self.ensure(&r.vertex).await? {
+                            Some(out) => inputs.push(out),
+                            None => return Ok(None),
+                        }
+                    }
+                    let _lease = self.lease(vertex, key).await?;
+                    if let Some(out) = self.lookup_local(key).await? {
+                        return Ok(Some(out));
+                    }
+                    Ok(Some(self.layer(vertex, op, key, &inputs).await?))
+                }
+                _ => Ok(self.pull(vertex, key).await),
+            }
+        })
+    }
+
     /// The in-flight lease of `key` (see tanto-store `lease`), waiting while
     /// another engine process holds it.
     async fn lease(&self, vertex: &Vertex, key: Digest) -> Result<tanto_store::Lease, EngineError> {
@@ -229,6 +323,21 @@ impl Pending {
 
     fn ids(&self) -> Vec<SnapshotId> {
         self.items.iter().map(|p| p.id).collect()
+    }
+
+    /// Commits a record whose outputs are `ids`: the pending snapshots and
+    /// committed ones (the same snapshot as an input's).
+    pub(crate) fn commit_outputs(
+        mut self,
+        key: &str,
+        ids: Vec<SnapshotId>,
+        meta: Option<ExecMeta>,
+    ) -> Result<Output, EngineError> {
+        let rec = CacheRecord { outputs: ids, meta };
+        let leases = rec.outputs.iter().map(|id| self.store.lease(*id)).collect::<Result<Vec<_>, _>>()?;
+        self.store.commit(key, &rec)?;
+        self.items.clear();
+        Ok(out_of(rec, leases))
     }
 
     pub(crate) fn commit(mut self, key: &str, meta: Option<ExecMeta>) -> Result<Output, EngineError> {

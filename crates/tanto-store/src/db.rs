@@ -255,7 +255,8 @@ impl Store {
         Ok(())
     }
 
-    pub(crate) fn parent_of(&self, id: SnapshotId) -> Result<Option<(SnapshotId, String)>, StoreError> {
+    /// The snapshot `id` was prepared over, and the selector it sees it at.
+    pub fn parent_of(&self, id: SnapshotId) -> Result<Option<(SnapshotId, String)>, StoreError> {
         let db = self.inner.db.lock();
         let row: Option<(Option<i64>, String)> = db
             .query_row("SELECT parent, selector FROM snapshots WHERE id = ?1", params![id.0], |r| {

@@ -188,6 +188,49 @@ impl Registry {
         Ok(true)
     }
 
+    /// The manifest `reference` (a tag or digest) of the repository of `r`,
+    /// as stored (no platform resolution, no mirrors), at most `limit` bytes;
+    /// `None` when the repository has no such manifest.
+    pub async fn fetch_manifest_raw(
+        &self,
+        r: &ImageRef,
+        reference: &str,
+        accept: &str,
+        limit: usize,
+        auth: &RegistryAuth,
+    ) -> Result<Option<Vec<u8>>, PushError> {
+        let ep = self.push_endpoint(r);
+        match self.transport.get(&ep, r.repository(), &format!("manifests/{reference}"), Some(accept), auth).await {
+            Ok(resp) => super::transport::read_limited(resp, limit, "manifest")
+                .await
+                .map(Some)
+                .map_err(|f| Self::push_failure(r, &ep, f)),
+            Err(Failure::NotFound(_)) => Ok(None),
+            Err(f) => Err(Self::push_failure(r, &ep, f)),
+        }
+    }
+
+    /// A small blob of the repository of `r` into memory, checked against its digest.
+    pub async fn fetch_blob_checked(
+        &self,
+        r: &ImageRef,
+        digest: &str,
+        limit: usize,
+        auth: &RegistryAuth,
+    ) -> Result<Vec<u8>, PushError> {
+        let ep = self.push_endpoint(r);
+        let data = self
+            .transport
+            .get_blob_bytes(&ep, r.repository(), digest, limit, auth)
+            .await
+            .map_err(|f| Self::push_failure(r, &ep, f))?;
+        let actual = format!("sha256:{}", hex::encode(Sha256::digest(&data)));
+        if actual != digest {
+            return Err(PushError::Corrupt { path: PathBuf::from(r.to_string()), digest: digest.into(), actual });
+        }
+        Ok(data)
+    }
+
     /// Puts a manifest (or index) under `reference` (a tag or its digest) in
     /// the repository of `r`; returns its digest.
     pub async fn push_manifest(

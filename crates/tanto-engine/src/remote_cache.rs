@@ -1,0 +1,510 @@
+//! The shared cache in an OCI registry (`[cache] registry = "host:port/repo"`,
+//! `TANTO_CACHE`): results of execs and file operations, step by step, as OCI
+//! artifacts tagged by their cache key.
+//!
+//! One entry: an OCI image manifest (artifact type [`ARTIFACT`]) whose config
+//! blob is the record — exit code and output of an exec, and for each output
+//! where its snapshot comes from: the same snapshot as input `i`'s, or a layer
+//! (an OCI layer tar of the snapshot's own files, whiteouts included) over
+//! input `i`'s snapshot at a selector, or over nothing.
+//!
+//! After a step commits, its entry is pushed in the background (blobs the
+//! registry has are not sent again). On a local miss the engine asks the
+//! registry for the key before solving the step's inputs: the inputs a hit
+//! needs (its layers' parents) are made present the same way — from the local
+//! cache, the registry, or for image layers from their image's registry — and
+//! nothing else, so a step whose successors are all hits is never pulled.
+//!
+//! Invariants: steps that used a secret (as a variable or a mount) are never
+//! pushed, nor are cache volumes (they are mounts, never outputs); an entry is
+//! recorded locally only once all its layers are applied (the store's commit);
+//! a registry that is down or refuses makes a miss, never a failed step.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tanto_model::{Op, Vertex};
+use tanto_oci::{ImageRef, Registry, RegistryAuth};
+use tanto_store::{ExecMeta, SnapshotId};
+
+use crate::worker::{blocking, Output, Pending, Worker};
+use crate::EngineError;
+
+/// The artifact type of an entry's manifest.
+pub const ARTIFACT: &str = "application/vnd.tanto.cache.v1";
+const CONFIG_TYPE: &str = "application/vnd.tanto.cache.config.v1+json";
+const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+const LAYER_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+/// Where results are shared, from the engine config's `[cache]` section and
+/// `TANTO_CACHE` (a repository, or `off`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheSettings {
+    pub registry: Option<String>,
+    pub push: bool,
+}
+
+impl CacheSettings {
+    pub fn from_config(
+        config: &tanto_oci::config::EngineConfig,
+        path: Option<&std::path::Path>,
+        env: Option<&str>,
+    ) -> Result<CacheSettings, EngineError> {
+        let file = path.map(|p| p.display().to_string()).unwrap_or_else(|| "engine config".into());
+        let mut out = CacheSettings { registry: None, push: true };
+        if let Some(section) = config.extra.get("cache") {
+            let t =
+                section.as_table().ok_or_else(|| EngineError::input(format!("`{file}`: `[cache]` must be a table")))?;
+            for (k, v) in t {
+                match (k.as_str(), v.as_str(), v.as_bool()) {
+                    ("registry", Some(s), _) => out.registry = Some(s.to_string()),
+                    ("push", _, Some(b)) => out.push = b,
+                    _ => {
+                        return Err(EngineError::input(format!(
+                            "`{file}`: `[cache] {k} = {v}` is not a setting: use `registry = \"host:port/repo\"` and `push = true|false`"
+                        )))
+                    }
+                }
+            }
+        }
+        match env.map(str::trim) {
+            Some("") | None => {}
+            Some("off") => out.registry = None,
+            Some(repo) => out.registry = Some(repo.to_string()),
+        }
+        if let Some(r) = &out.registry {
+            let parsed = ImageRef::parse(r).map_err(|e| {
+                EngineError::input(format!("the shared cache repository `{r}` ({file} or TANTO_CACHE): {e}"))
+            })?;
+            if parsed.tag().is_some_and(|t| t != "latest") || parsed.digest().is_some() {
+                return Err(EngineError::input(format!(
+                    "the shared cache `{r}` names a repository, not a tag or digest: write it as `host:port/repo`"
+                )));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The record in an entry's config blob.
+#[derive(Debug, Serialize, Deserialize)]
+struct Entry {
+    key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    exit_code: Option<i32>,
+    #[serde(default, with = "b64")]
+    stdout: Vec<u8>,
+    #[serde(default, with = "b64")]
+    stderr: Vec<u8>,
+    #[serde(default, with = "b64")]
+    combined: Vec<u8>,
+    outputs: Vec<Out>,
+}
+
+/// Where one output's snapshot comes from.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "from", rename_all = "snake_case")]
+enum Out {
+    /// The snapshot of the step's input `input` (a mount read back unchanged).
+    Input { input: u32 },
+    /// Layer `layer` of the manifest over input `parent`'s snapshot seen at `selector`.
+    Layer { layer: usize, parent: Option<u32>, selector: String },
+}
+
+mod b64 {
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD.decode(s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The tag of the entry for `key` (`sha256:<hex>` → `sha256-<hex>`).
+fn tag(key: &str) -> String {
+    key.replace(':', "-")
+}
+
+/// Whether a step's result may be shared: an exec or file operation that used
+/// no secret.
+fn shareable(v: &Vertex) -> bool {
+    match &v.op {
+        Op::Exec(e) => {
+            e.secret_env.is_empty()
+                && !e.mounts.iter().any(|m| matches!(m.kind, tanto_model::op::ExecMountKind::Secret { .. }))
+        }
+        Op::File(_) => true,
+        _ => false,
+    }
+}
+
+/// The shared cache of one engine.
+pub struct RemoteCache {
+    repo: ImageRef,
+    push: bool,
+    registry: Registry,
+    auth: RegistryAuth,
+    /// Background pushes, awaited at shutdown.
+    pushes: tokio::sync::Mutex<tokio::task::JoinSet<()>>,
+    /// Keys the registry had no entry for, asked once per engine.
+    absent: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Set at the first failure to reach the registry: said once, then the
+    /// engine goes on without it.
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl RemoteCache {
+    pub fn new(settings: &CacheSettings, registry: Registry) -> Option<Arc<RemoteCache>> {
+        let repo = ImageRef::parse(settings.registry.as_deref()?).ok()?;
+        let auth = tanto_oci::registry::with_docker_credentials(RegistryAuth::anonymous(), repo.origin_host());
+        Some(Arc::new(RemoteCache {
+            repo,
+            push: settings.push,
+            registry,
+            auth,
+            pushes: Default::default(),
+            absent: Default::default(),
+            down: Default::default(),
+        }))
+    }
+
+    /// Whether an entry for `vertex` may be in the registry (a shareable step
+    /// not found missing before).
+    pub fn may_have(&self, vertex: &Vertex) -> bool {
+        shareable(vertex)
+            && !self.down.load(std::sync::atomic::Ordering::Relaxed)
+            && !self.absent.lock().unwrap_or_else(|p| p.into_inner()).contains(&vertex.key().to_string())
+    }
+
+    /// Says once that the registry failed, and stops using it.
+    pub fn failed(&self, e: &EngineError) {
+        if !self.down.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!(repository = %self.repo, error = %e, "the shared cache is not usable: steps run here and nothing is shared");
+        }
+    }
+
+    /// Waits (at most `limit`) for the pushes in flight.
+    pub async fn flush(&self, limit: std::time::Duration) {
+        let mut set = self.pushes.lock().await;
+        let deadline = tokio::time::Instant::now() + limit;
+        while !set.is_empty() {
+            match tokio::time::timeout_at(deadline, set.join_next()).await {
+                Ok(_) => {}
+                Err(_) => {
+                    tracing::warn!(left = set.len(), "shared cache: pushes still running at exit were dropped");
+                    set.abort_all();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Pushes the result `out` of `vertex` (key `key`, inputs `inputs`) in the background.
+    pub async fn push_later(
+        self: &Arc<Self>,
+        store: tanto_store::Store,
+        vertex: Arc<Vertex>,
+        key: String,
+        inputs: Vec<Output>,
+        out: Output,
+    ) {
+        if !self.push || !shareable(&vertex) || self.down.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let this = self.clone();
+        self.pushes.lock().await.spawn(async move {
+            let t = std::time::Instant::now();
+            match this.push(store, &vertex, &key, &inputs, &out).await {
+                Ok(true) => tracing::debug!(key, ms = t.elapsed().as_millis() as u64, "shared cache: pushed"),
+                Ok(false) => {}
+                Err(e) => this.failed(&e),
+            }
+        });
+    }
+
+    /// Pushes one entry; `false` when its outputs cannot be described.
+    async fn push(
+        &self,
+        store: tanto_store::Store,
+        vertex: &Vertex,
+        key: &str,
+        inputs: &[Output],
+        out: &Output,
+    ) -> Result<bool, EngineError> {
+        // Each input's snapshot, as the step saw it.
+        let input_snaps: Vec<Option<SnapshotId>> =
+            (0..vertex.inputs.len() as u32).map(|i| crate::worker::input_snapshot(vertex, inputs, i).ok()).collect();
+        let ids = out.outputs.clone();
+        let dir = store.tmp_path("cache-push");
+        let described = blocking(move || {
+            std::fs::create_dir_all(&dir).map_err(|e| EngineError::internal(format!("{}: {e}", dir.display())))?;
+            let mut outs = Vec::new();
+            let mut layers = Vec::new();
+            for id in ids {
+                if let Some(i) = input_snaps.iter().position(|s| *s == Some(id)) {
+                    outs.push(Out::Input { input: i as u32 });
+                    continue;
+                }
+                let parent = match store.parent_of(id)? {
+                    None => None,
+                    Some((p, sel)) => match input_snaps.iter().position(|s| *s == Some(p)) {
+                        Some(i) => Some((i as u32, sel)),
+                        None => return Ok(None), // over a snapshot that is no input: not shareable
+                    },
+                };
+                let path = dir.join(format!("layer-{}", layers.len()));
+                let blob = tanto_oci::layer::diff::write_layer(
+                    &store.snapshot_dir(id),
+                    tanto_oci::layer::diff::TreeKind::Diff,
+                    tanto_model::Compression::Gzip,
+                    &path,
+                )
+                .map_err(|e| EngineError::internal(format!("making a layer of a result: {e}")))?;
+                let (parent, selector) = match parent {
+                    Some((i, sel)) => (Some(i), sel),
+                    None => (None, String::new()),
+                };
+                outs.push(Out::Layer { layer: layers.len(), parent, selector });
+                layers.push((blob, path));
+            }
+            Ok(Some((outs, layers, dir)))
+        })
+        .await?;
+        let Some((outs, layers, dir)) = described else { return Ok(false) };
+        let res = self.upload(key, out, outs, &layers).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        res.map(|()| true)
+    }
+
+    async fn upload(
+        &self,
+        key: &str,
+        out: &Output,
+        outputs: Vec<Out>,
+        layers: &[(tanto_model::LayerBlob, std::path::PathBuf)],
+    ) -> Result<(), EngineError> {
+        let err = |e: tanto_oci::registry::PushError| EngineError::environment(e.to_string());
+        for (blob, path) in layers {
+            self.registry.push_blob(&self.repo, &blob.digest, path, None, &self.auth).await.map_err(err)?;
+        }
+        let meta = out.meta.as_deref();
+        let entry = Entry {
+            key: key.to_string(),
+            exit_code: meta.map(|m| m.exit_code),
+            stdout: meta.map(|m| m.stdout.clone()).unwrap_or_default(),
+            stderr: meta.map(|m| m.stderr.clone()).unwrap_or_default(),
+            combined: meta.map(|m| m.combined.clone()).unwrap_or_default(),
+            outputs,
+        };
+        let config = serde_json::to_vec(&entry).map_err(|e| EngineError::internal(e.to_string()))?;
+        let config_digest = sha256(&config);
+        self.registry.push_blob_bytes(&self.repo, &config_digest, &config, &self.auth).await.map_err(err)?;
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_TYPE,
+            "artifactType": ARTIFACT,
+            "config": {"mediaType": CONFIG_TYPE, "digest": config_digest, "size": config.len()},
+            "layers": layers.iter().map(|(b, _)| serde_json::json!({
+                "mediaType": LAYER_TYPE, "digest": b.digest, "size": b.size,
+                "annotations": {"org.opencontainers.image.diffid": b.diff_id},
+            })).collect::<Vec<_>>(),
+            "annotations": {"dev.tanto.cache.key": key},
+        });
+        let bytes = serde_json::to_vec(&manifest).map_err(|e| EngineError::internal(e.to_string()))?;
+        self.registry.push_manifest(&self.repo, &tag(key), MANIFEST_TYPE, &bytes, &self.auth).await.map_err(err)?;
+        Ok(())
+    }
+
+    /// The result of `vertex` from the registry, recorded locally; `None` when
+    /// the registry has no entry for it (or its parents cannot be had without
+    /// running something).
+    pub async fn pull(&self, worker: &Worker, vertex: &Arc<Vertex>) -> Result<Option<Output>, EngineError> {
+        if !shareable(vertex) {
+            return Ok(None);
+        }
+        let key = vertex.key().to_string();
+        if self.absent.lock().unwrap_or_else(|p| p.into_inner()).contains(&key) {
+            return Ok(None);
+        }
+        let err = |e: tanto_oci::registry::PushError| EngineError::environment(e.to_string());
+        let Some(manifest) = self
+            .registry
+            .fetch_manifest_raw(&self.repo, &tag(&key), MANIFEST_TYPE, 4 << 20, &self.auth)
+            .await
+            .map_err(err)?
+        else {
+            self.absent.lock().unwrap_or_else(|p| p.into_inner()).insert(key);
+            return Ok(None);
+        };
+        #[derive(Deserialize)]
+        struct Desc {
+            digest: String,
+            size: u64,
+        }
+        #[derive(Deserialize)]
+        struct Manifest {
+            config: Desc,
+            #[serde(default)]
+            layers: Vec<Desc>,
+        }
+        let m: Manifest = serde_json::from_slice(&manifest).map_err(|e| {
+            EngineError::environment(format!("the shared cache's entry for {key} is not a manifest: {e}"))
+        })?;
+        let config =
+            self.registry.fetch_blob_checked(&self.repo, &m.config.digest, 16 << 20, &self.auth).await.map_err(err)?;
+        let entry: Entry = serde_json::from_slice(&config)
+            .map_err(|e| EngineError::environment(format!("the shared cache's entry for {key} is malformed: {e}")))?;
+        if entry.key != key {
+            return Err(EngineError::environment(format!(
+                "the shared cache's entry tagged for {key} is for {}",
+                entry.key
+            )));
+        }
+        // The parents its outputs need, and nothing more.
+        let mut parents: Vec<Option<Output>> = vec![None; vertex.inputs.len()];
+        for o in &entry.outputs {
+            let i = match o {
+                Out::Input { input } => Some(*input),
+                Out::Layer { parent, .. } => *parent,
+            };
+            let Some(i) = i else { continue };
+            let r = vertex.inputs.get(i as usize).ok_or_else(|| {
+                EngineError::environment(format!(
+                    "the shared cache's entry for {key} names input {i}, which the step has not"
+                ))
+            })?;
+            if parents[i as usize].is_none() {
+                match worker.ensure(&r.vertex).await? {
+                    Some(out) => parents[i as usize] = Some(out),
+                    None => return Ok(None),
+                }
+            }
+        }
+        let parent_snap = |i: u32| -> Result<SnapshotId, EngineError> {
+            let r = &vertex.inputs[i as usize];
+            parents[i as usize]
+                .as_ref()
+                .and_then(|o| o.outputs.get(r.output as usize).copied())
+                .ok_or_else(|| EngineError::internal(format!("input {i} has no output {}", r.output)))
+        };
+        // The layers, into the store's blobs (checked by their digest on the way).
+        for l in &m.layers {
+            let path = worker.store.blob_path(&l.digest);
+            if !path.is_file() {
+                let ep = self.registry.config().endpoint_for(self.repo.origin_host(), false);
+                let repo = tanto_oci::BlobRepo {
+                    host: self.repo.origin_host().to_string(),
+                    repository: self.repo.repository().to_string(),
+                    http: ep.http,
+                };
+                self.registry.fetch_blob_with_auth(&repo, &l.digest, Some(l.size), &path, &self.auth).await?;
+            }
+        }
+        /// How one output is made here.
+        enum Made {
+            Same(SnapshotId),
+            Layer { blob: std::path::PathBuf, parent: Option<SnapshotId>, selector: String },
+        }
+        let plan: Vec<Made> = entry
+            .outputs
+            .iter()
+            .map(|o| match o {
+                Out::Input { input } => Ok(Made::Same(parent_snap(*input)?)),
+                Out::Layer { layer, parent, selector } => {
+                    let l = m.layers.get(*layer).ok_or_else(|| {
+                        EngineError::environment(format!(
+                            "the shared cache's entry for {key} names layer {layer}, which it has not"
+                        ))
+                    })?;
+                    let parent = parent.map(parent_snap).transpose()?;
+                    Ok(Made::Layer { blob: worker.store.blob_path(&l.digest), parent, selector: selector.clone() })
+                }
+            })
+            .collect::<Result<_, EngineError>>()?;
+        let meta = entry.exit_code.map(|exit_code| ExecMeta {
+            exit_code,
+            stdout: entry.stdout,
+            stderr: entry.stderr,
+            combined: entry.combined,
+        });
+        let store = worker.store.clone();
+        let out = blocking(move || {
+            let mut pending = Pending::new(&store);
+            let mut ids = Vec::new();
+            for made in plan {
+                match made {
+                    Made::Same(id) => ids.push(id),
+                    Made::Layer { blob, parent, selector } => {
+                        let sel = if selector.is_empty() { "/".to_string() } else { selector };
+                        let prep = store.prepare(parent.map(|p| (p, sel.as_str())))?;
+                        let (upper, lowers) = (prep.upper.clone(), prep.lowers.clone());
+                        ids.push(prep.id);
+                        pending.items.push(prep);
+                        tanto_oci::layer::apply_layer(&blob, LAYER_TYPE, &upper, &lowers)?;
+                    }
+                }
+            }
+            pending.commit_outputs(&key, ids, meta)
+        })
+        .await?;
+        Ok(Some(out))
+    }
+}
+
+fn sha256(data: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = |text: &str| {
+            let p = dir.path().join("engine.toml");
+            std::fs::write(&p, text).unwrap();
+            tanto_oci::config::EngineConfig::load(&p).unwrap()
+        };
+        // (config, TANTO_CACHE, registry, push / error)
+        type Want<'a> = Result<(Option<&'a str>, bool), &'a str>;
+        let cases: [(&str, Option<&str>, Want); 6] = [
+            ("", None, Ok((None, true))),
+            ("[cache]\nregistry = \"127.0.0.1:5000/cache\"\n", None, Ok((Some("127.0.0.1:5000/cache"), true))),
+            ("[cache]\nregistry = \"r:5000/c\"\npush = false\n", None, Ok((Some("r:5000/c"), false))),
+            ("[cache]\nregistry = \"r:5000/c\"\n", Some("off"), Ok((None, true))),
+            ("", Some("h:1/x"), Ok((Some("h:1/x"), true))),
+            ("[cache]\nregistery = \"r:5000/c\"\n", None, Err("is not a setting")),
+        ];
+        for (text, env, want) in cases {
+            let got = CacheSettings::from_config(&cfg(text), None, env);
+            match (got, want) {
+                (Ok(s), Ok((reg, push))) => assert_eq!((s.registry.as_deref(), s.push), (reg, push), "{text} {env:?}"),
+                (Err(e), Err(part)) => assert!(e.to_string().contains(part), "{e}"),
+                (got, want) => panic!("{text} {env:?}: {got:?} / {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn entries_round_trip() {
+        let e = Entry {
+            key: "sha256:ab".into(),
+            exit_code: Some(0),
+            stdout: b"hi\n".to_vec(),
+            stderr: vec![],
+            combined: b"hi\n".to_vec(),
+            outputs: vec![Out::Layer { layer: 0, parent: Some(0), selector: "/".into() }, Out::Input { input: 1 }],
+        };
+        let back: Entry = serde_json::from_slice(&serde_json::to_vec(&e).unwrap()).unwrap();
+        assert_eq!((back.key, back.stdout, back.outputs), (e.key, e.stdout, e.outputs));
+        assert_eq!(tag("sha256:ab"), "sha256-ab");
+    }
+}
