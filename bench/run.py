@@ -13,6 +13,12 @@ through `setpriv`, each with its own state under a temp dir of that user's, in t
 interleaved reps; a second table compares tanto rootless with tanto as root and with
 podman rootless. (BuildKit rootless is not run: Debian 12 packages no buildkitd.)
 
+B10 is a 10-step build on a fresh engine, cold and with a warm registry cache: tanto on an
+empty state dir with `TANTO_CACHE=off`, and with `TANTO_CACHE=<registry>/tanto-cache` seeded
+once by another engine (the row fails if tanto's summary line says a step executed);
+BuildKit after `docker builder prune -af`, plain and with `--cache-from` an image pushed
+with `BUILDKIT_INLINE_CACHE=1` (its CACHED lines are counted).
+
     python3 bench/run.py [--reps N] [--only B1,B2,...] [--tanto target/release/tanto]
                          [--fixtures target/release/tanto-fixtures] [--keep]
                          [--rootless-user NAME | --no-rootless]
@@ -20,7 +26,7 @@ podman rootless. (BuildKit rootless is not run: Debian 12 packages no buildkitd.
 stdlib only. Run as root (the engines need it). bench/run.sh installs packages and builds.
 """
 import argparse, base64, datetime, glob, http.client, json, os, pwd, shutil, signal, socket, statistics
-import subprocess, sys, tempfile, threading, time, urllib.request
+import re, subprocess, sys, tempfile, threading, time, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCKER = "/usr/bin/docker"  # 20.10 CLI with built-in BuildKit (the /usr/local one lacks buildx)
@@ -834,6 +840,165 @@ def b6(env, res, reps):
             f"floor skopeo copy + tar xzf: {fmt_s(statistics.median(floor_v))}")
 
 
+# tanto's summary line on stderr (plain progress): `# 10 steps: 10 cached, 0 executed in 0.1s`
+SUMMARY_RE = re.compile(r"^# (\d+) steps?: (\d+) cached, (\d+) executed(?:, (\d+) failed)? in \S+.*$", re.M)
+
+
+def tanto_summary(stderr):
+    m = list(SUMMARY_RE.finditer(stderr))
+    if not m:
+        return None
+    g = m[-1]
+    return {"steps": int(g[1]), "cached": int(g[2]), "executed": int(g[3]), "failed": int(g[4] or 0),
+            "line": g[0][2:].strip()}
+
+
+def buildkit_cached(output):
+    """(RUN steps BuildKit said CACHED, RUN steps) in `docker build --progress=plain` output."""
+    runs = set(re.findall(r"^#(\d+) \[[^\]]*\] RUN ", output, re.M))
+    cached = set(re.findall(r"^#(\d+) CACHED\s*$", output, re.M))
+    return len(runs & cached), len(runs)
+
+
+def b10(env, res, reps, n=10):
+    """a 10-step build on a fresh engine: cold, and with a warm registry cache (tanto: the shared
+    cache, `TANTO_CACHE`; BuildKit: `--cache-from` an image pushed with its inline cache)."""
+    repo = f"{env.registry}/tanto-cache"
+    tag = f"b10-{os.getpid()}{int(time.time())}"  # this run's build: in no cache before
+    qpath = os.path.join(env.tmp, "b10.graphql")
+    write(qpath, chain_query(env.image, n, tag))
+    # untimed, after a warm run on its state dir with the shared cache off: the first and last
+    # steps' files are there (the registry's results were pulled, not just looked up)
+    vpath = os.path.join(env.tmp, "b10-verify.graphql")
+    write(vpath, chain_query(env.image, n, tag).replace(
+        "sync ", 'first: file(path: "/f_1") { contents } last: file(path: "/f_%d") { contents } ' % n))
+    ctx = os.path.join(env.tmp, "b10ctx")
+    write(os.path.join(ctx, "Dockerfile"), chain_dockerfile(env.image, n, tag))
+    bk_image = f"{env.registry}/bench-b10:{tag}"  # the seed build, pushed with its inline cache
+    bk_local = ["bench-b10:cold", "bench-b10:import"]
+
+    def tanto_run(state, cache, path):
+        e = env.tanto_env(state)
+        e["TANTO_CACHE"] = cache
+        e["TANTO_PROGRESS"] = "plain"
+        dt, r = timed([env.tanto, "query", path], env=e)
+        err = r.stderr.decode(errors="replace")
+        out = json.loads(r.stdout)
+        if out.get("errors"):
+            raise RuntimeError(f"tanto query errors: {out['errors']}")
+        s = tanto_summary(err)
+        if s is None:
+            raise RuntimeError(f"B10: no summary line on tanto's stderr (TANTO_CACHE={cache}): {err[-1500:]}")
+        return dt, s, err, out
+
+    def tanto(name, cache, verify=False):
+        """`tanto query` on a new, empty state dir; (seconds, summary, stderr)."""
+        state = os.path.join(env.tmp, f"b10-state-{name}")
+        shutil.rmtree(state, ignore_errors=True)
+        dt, s, err, _ = tanto_run(state, cache, qpath)
+        if verify:
+            _, vs, _, out = tanto_run(state, "off", vpath)
+            c = out["data"]["container"]["from"]
+            for _ in range(n):
+                c = c["withExec"]
+            got = (c["first"]["contents"], c["last"]["contents"])
+            if got != (f"1-{tag}\n", f"{n}-{tag}\n") or vs["executed"]:
+                raise RuntimeError(f"B10: after the warm run, its state dir (shared cache off) had {got!r}, "
+                                   f"{vs['line']}: the registry's results were not all pulled")
+        shutil.rmtree(state, ignore_errors=True)
+        return dt, s, err
+
+    def bk_fresh():
+        run(env.docker(["builder", "prune", "-af"]))
+        for t in [bk_image] + bk_local:
+            run(env.docker(["rmi", "-f", t]), check=False)
+
+    def bk_build(extra, tag_):
+        dt, r = timed(env.docker(["build", "--progress=plain"] + extra + ["-t", tag_, ctx]), env=env.docker_env())
+        return dt, buildkit_cached(r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace"))
+
+    # seed: another engine with its own state dir fills the registry (its pushes awaited at exit)
+    dt, s, _ = tanto("seed", repo)
+    entries = "?"
+    try:
+        with urllib.request.urlopen(f"http://{env.registry}/v2/tanto-cache/tags/list", timeout=10) as r:
+            entries = len(json.loads(r.read()).get("tags") or [])
+    except Exception as ex:  # noqa: only a diagnostic
+        entries = f"? ({ex})"
+    log(f"  B10 seed: tanto {fmt_s(dt)} ({s['line']}); registry tanto-cache tags: {entries}")
+    res.extra.append(f"B10 seed (untimed): tanto on its own state dir, `TANTO_CACHE={repo}`: {s['line']}; "
+                     f"tags in the registry's tanto-cache after it exited: {entries}")
+    if s["executed"] < n:
+        raise RuntimeError(f"B10: the seed engine executed only {s['executed']} steps ({s['line']}): the "
+                           f"build was cached before, so the cold and warm runs would not be what they say")
+    bk_fresh()
+    run(env.docker(["build", "-q", "--build-arg", "BUILDKIT_INLINE_CACHE=1", "-t", bk_image, ctx]),
+        env=env.docker_env())
+    run(env.docker(["push", bk_image]))
+    log(f"  B10 seed: BuildKit built {bk_image} with BUILDKIT_INLINE_CACHE=1 and pushed it")
+
+    d_cold = {"tanto": [], "buildkit": [], "buildah": "not run"}
+    d_warm = {"tanto": [], "buildkit": [], "buildah": "not run"}
+    summaries = {"cold": set(), "warm": set()}
+    bk_hits = {"cold": [], "import": []}
+    problems = []
+    variants = ["tanto-cold", "tanto-warm", "bk-cold", "bk-import"]
+    for rep in range(reps):
+        for v in rotated(rep, variants):
+            if v == "tanto-cold":
+                dt, s, _ = tanto(f"cold-{rep}", "off")
+                summaries["cold"].add(s["line"].split(" in ")[0])
+                if s["cached"] or s["executed"] < n:
+                    problems.append(f"rep {rep}: the cold run was not cold: {s['line']}")
+                d_cold["tanto"].append(dt)
+            elif v == "tanto-warm":
+                dt, s, err = tanto(f"warm-{rep}", repo, verify=True)
+                summaries["warm"].add(s["line"].split(" in ")[0])
+                if s["executed"] or s["failed"]:
+                    res.extra.append(
+                        f"B10 FAILED: the warm-registry run executed steps: `{s['line']}`; command: "
+                        f"`TANTO_CACHE={repo} TANTO_STATE_DIR=<empty dir> TANTO_PROGRESS=plain tanto query "
+                        f"b10.graphql` ({n}-step chain); stderr: {' | '.join(err.strip().splitlines()[-40:])}")
+                    raise RuntimeError(f"B10: the warm-registry run executed steps (rep {rep}): {s['line']}")
+                d_warm["tanto"].append(dt)
+            elif v == "bk-cold":
+                bk_fresh()
+                dt, (hit, total) = bk_build([], bk_local[0])
+                bk_hits["cold"].append((hit, total))
+                if hit:
+                    problems.append(f"rep {rep}: BuildKit's cold build had {hit}/{total} RUN steps CACHED")
+                d_cold["buildkit"].append(dt)
+            else:
+                bk_fresh()
+                dt, (hit, total) = bk_build(["--cache-from", bk_image], bk_local[1])
+                bk_hits["import"].append((hit, total))
+                if hit < n or total < n:
+                    problems.append(f"rep {rep}: BuildKit's cache import hit only {hit}/{total} RUN steps (CACHED)")
+                d_warm["buildkit"].append(dt)
+        log(f"  B10 rep {rep}: tanto cold={fmt_s(d_cold['tanto'][-1])} warm={fmt_s(d_warm['tanto'][-1])}, "
+            f"BuildKit cold={fmt_s(d_cold['buildkit'][-1])} import={fmt_s(d_warm['buildkit'][-1])} "
+            f"(CACHED {bk_hits['import'][-1][0]}/{bk_hits['import'][-1][1]})")
+    bk_bits = ", ".join(sorted({f"{h}/{t}" for h, t in bk_hits["import"]}))
+    res.add(f"B10a {n}-step build (B2's chain: {n} `withExec`/`RUN` writing a file) on a fresh engine, cold",
+            d_cold, "tanto: empty state dir, `TANTO_CACHE=off`; BuildKit: `docker builder prune -af` and the "
+                    "built images removed (same dockerd, base image kept in its store); tanto's empty state dir has "
+                    f"no base image: fetched from the local registry inside each timed run; tanto said `{'`, `'.join(sorted(summaries['cold']))}`")
+    res.add(f"B10b the same build on a fresh engine with a warm registry cache", d_warm,
+            f"tanto: empty state dir, `TANTO_CACHE=<registry>/tanto-cache` seeded once by another engine; said "
+            f"`{'`, `'.join(sorted(summaries['warm']))}` in every rep (the steps under the last one are pulled as its "
+            f"parents, not counted; after it, untimed, the same state dir with the "
+            f"cache off read `/f_1` and `/f_{n}`: pulled, not just found); BuildKit: same fresh state, "
+            f"`--cache-from` an image pushed with `BUILDKIT_INLINE_CACHE=1` (inline cache: no `docker buildx` "
+            f"here, so no `type=registry` cache), CACHED RUN steps {bk_bits}")
+    meds = {k: statistics.median(v) for k, v in (("tc", d_cold["tanto"]), ("tw", d_warm["tanto"]),
+                                                  ("bc", d_cold["buildkit"]), ("bw", d_warm["buildkit"]))}
+    res.extra.append(f"B10 ratios on the medians: tanto warm registry / BuildKit cache import "
+                     f"{meds['tw']/meds['bw']:.2f}; tanto warm/cold {meds['tw']/meds['tc']:.2f}; "
+                     f"BuildKit import/cold {meds['bw']/meds['bc']:.2f}")
+    for p in problems:
+        res.extra.append(f"B10 check: {p}")
+
+
 def modules(env, res, reps):
     """`tanto call` of a Python module: first ever, warm, after a one-line change."""
     pyimage = os.path.join(ROOT, "../shared/conformance/modules/pyimage.sh")
@@ -879,7 +1044,7 @@ def modules(env, res, reps):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--only", default="B1,B2,B4,B5,B6,B7,FLOOR")
+    ap.add_argument("--only", default="B1,B2,B4,B5,B6,B7,FLOOR,B10")
     ap.add_argument("--tanto", default=os.path.join(ROOT, "target/release/tanto"))
     ap.add_argument("--fixtures", default=os.path.join(ROOT, "target/release/tanto-fixtures"))
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
@@ -919,6 +1084,7 @@ def main():
                  ("FLOOR", lambda: floor(env, res, args.reps)),
                  ("B5", lambda: b5(env, res, args.reps)),
                  ("B6", lambda: b6(env, res, args.reps)),
+                 ("B10", lambda: b10(env, res, args.reps)),
                  ("M", lambda: modules(env, res, args.reps))]
         for name, fn in steps:
             if name not in only:
