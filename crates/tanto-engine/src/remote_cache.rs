@@ -20,6 +20,8 @@
 //! recorded locally only once all its layers are applied (the store's commit);
 //! a registry that is down or refuses makes a miss, never a failed step.
 
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -35,6 +37,10 @@ pub const ARTIFACT: &str = "application/vnd.tanto.cache.v1";
 const CONFIG_TYPE: &str = "application/vnd.tanto.cache.config.v1+json";
 const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 const LAYER_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+/// The annotation of a layer that holds the digest of its uncompressed tar.
+const DIFF_ID: &str = "org.opencontainers.image.diffid";
+/// Pushes in flight at once (the rest wait their turn).
+const PUSHES_AT_ONCE: usize = 4;
 
 /// Where results are shared, from the engine config's `[cache]` section and
 /// `TANTO_CACHE` (a repository, or `off`).
@@ -107,8 +113,46 @@ struct Entry {
 enum Out {
     /// The snapshot of the step's input `input` (a mount read back unchanged).
     Input { input: u32 },
-    /// Layer `layer` of the manifest over input `parent`'s snapshot seen at `selector`.
-    Layer { layer: usize, parent: Option<u32>, selector: String },
+    /// Layer `layer` of the manifest over input `parent`'s snapshot seen at
+    /// `selector`; `root`: the snapshot's own root directory (a layer has no
+    /// entry for it, and a step may have changed it).
+    Layer { layer: usize, parent: Option<u32>, selector: String, root: RootMeta },
+}
+
+/// Owner, mode and modification time of a snapshot's root directory.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq, Clone, Copy)]
+struct RootMeta {
+    uid: u32,
+    gid: u32,
+    mode: u32,
+    mtime: i64,
+    mtime_nsec: i64,
+}
+
+impl RootMeta {
+    fn read(dir: &std::path::Path) -> std::io::Result<RootMeta> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::symlink_metadata(dir)?;
+        Ok(RootMeta {
+            uid: m.uid(),
+            gid: m.gid(),
+            mode: m.mode() & 0o7777,
+            mtime: m.mtime(),
+            mtime_nsec: m.mtime_nsec(),
+        })
+    }
+
+    fn apply(&self, dir: &std::path::Path) -> std::io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        std::os::unix::fs::lchown(dir, Some(self.uid), Some(self.gid))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(self.mode))?;
+        let t = rustix::fs::Timestamps {
+            last_access: rustix::fs::Timespec { tv_sec: self.mtime as _, tv_nsec: self.mtime_nsec as _ },
+            last_modification: rustix::fs::Timespec { tv_sec: self.mtime as _, tv_nsec: self.mtime_nsec as _ },
+        };
+        rustix::fs::utimensat(rustix::fs::CWD, dir, &t, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)?;
+        Ok(())
+    }
 }
 
 mod b64 {
@@ -130,17 +174,75 @@ fn tag(key: &str) -> String {
     key.replace(':', "-")
 }
 
-/// Whether a step's result may be shared: an exec or file operation that used
-/// no secret.
-fn shareable(v: &Vertex) -> bool {
+/// Whether `d` is a well-formed `sha256:<64 hex>` digest (what names a blob file).
+fn valid_digest(d: &str) -> bool {
+    d.strip_prefix("sha256:")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+}
+
+/// Whether the step itself may be shared: not one that saw a secret, a host
+/// socket, a nested session, a service or a device (its result may hold what
+/// it saw, or depend on something outside the graph).
+fn clean_op(v: &Vertex) -> bool {
+    use tanto_model::op::ExecMountKind;
     match &v.op {
         Op::Exec(e) => {
             e.secret_env.is_empty()
-                && !e.mounts.iter().any(|m| matches!(m.kind, tanto_model::op::ExecMountKind::Secret { .. }))
+                && !e.nesting
+                && e.services.is_empty()
+                && e.devices.is_empty()
+                && !e
+                    .mounts
+                    .iter()
+                    .any(|m| matches!(m.kind, ExecMountKind::Secret { .. } | ExecMountKind::Socket { .. }))
         }
-        Op::File(_) => true,
-        _ => false,
+        _ => true,
     }
+}
+
+/// Whether a step's result may be shared: an exec or file operation, clean
+/// itself and with nothing unclean anywhere below it (a copy of a file a
+/// secret step wrote holds the secret too). Walked without recursion, what is
+/// known remembered in `memo`.
+fn shareable(v: &Arc<Vertex>, memo: &std::sync::Mutex<HashMap<String, bool>>) -> bool {
+    if !matches!(v.op, Op::Exec(_) | Op::File(_)) {
+        return false;
+    }
+    let mut memo = memo.lock().unwrap_or_else(|p| p.into_inner());
+    let mut stack: Vec<(Arc<Vertex>, bool)> = vec![(v.clone(), false)];
+    while let Some((cur, expanded)) = stack.pop() {
+        let key = cur.key().to_string();
+        if memo.contains_key(&key) {
+            continue;
+        }
+        if !expanded {
+            stack.push((cur.clone(), true));
+            stack.extend(
+                cur.inputs
+                    .iter()
+                    .filter(|r| !memo.contains_key(&r.vertex.key().to_string()))
+                    .map(|r| (r.vertex.clone(), false)),
+            );
+            continue;
+        }
+        let clean = clean_op(&cur) && cur.inputs.iter().all(|r| memo.get(&r.vertex.key().to_string()) == Some(&true));
+        memo.insert(key, clean);
+    }
+    memo.get(&v.key().to_string()) == Some(&true)
+}
+
+/// Why a pull did not give a result.
+pub enum PullError {
+    /// The registry could not be read (down, refusing): pulls stop.
+    Registry(EngineError),
+    /// This entry is unusable (malformed, for another key): a miss of its key.
+    Entry(EngineError),
+    /// Something here failed (disk, a parent's image layer): the step runs.
+    Local(EngineError),
+}
+
+fn entry_err(key: &str, what: impl std::fmt::Display) -> PullError {
+    PullError::Entry(EngineError::environment(format!("the shared cache's entry for {key}: {what}")))
 }
 
 /// The shared cache of one engine.
@@ -151,11 +253,17 @@ pub struct RemoteCache {
     auth: RegistryAuth,
     /// Background pushes, awaited at shutdown.
     pushes: tokio::sync::Mutex<tokio::task::JoinSet<()>>,
-    /// Keys the registry had no entry for, asked once per engine.
-    absent: std::sync::Mutex<std::collections::HashSet<String>>,
-    /// Set at the first failure to reach the registry: said once, then the
-    /// engine goes on without it.
-    down: std::sync::atomic::AtomicBool,
+    /// At most this many pushes talk to the registry at once.
+    push_slots: Arc<tokio::sync::Semaphore>,
+    /// Keys the registry had no (usable) entry for, asked once per engine.
+    absent: std::sync::Mutex<HashSet<String>>,
+    /// Which steps may be shared (see [`shareable`]), by key.
+    clean: std::sync::Mutex<HashMap<String, bool>>,
+    /// Set at the first failure to read the registry (pulls) or to write it
+    /// (pushes: a read-only token, say): said once, then the engine goes on
+    /// without it.
+    down: AtomicBool,
+    push_down: AtomicBool,
 }
 
 impl RemoteCache {
@@ -168,23 +276,44 @@ impl RemoteCache {
             registry,
             auth,
             pushes: Default::default(),
+            push_slots: Arc::new(tokio::sync::Semaphore::new(PUSHES_AT_ONCE)),
             absent: Default::default(),
+            clean: Default::default(),
             down: Default::default(),
+            push_down: Default::default(),
         }))
     }
 
     /// Whether an entry for `vertex` may be in the registry (a shareable step
-    /// not found missing before).
-    pub fn may_have(&self, vertex: &Vertex) -> bool {
-        shareable(vertex)
-            && !self.down.load(std::sync::atomic::Ordering::Relaxed)
+    /// not found missing before, the registry readable).
+    pub fn may_have(&self, vertex: &Arc<Vertex>) -> bool {
+        !self.down.load(Ordering::Relaxed)
             && !self.absent.lock().unwrap_or_else(|p| p.into_inner()).contains(&vertex.key().to_string())
+            && shareable(vertex, &self.clean)
     }
 
-    /// Says once that the registry failed, and stops using it.
-    pub fn failed(&self, e: &EngineError) {
-        if !self.down.swap(true, std::sync::atomic::Ordering::Relaxed) {
-            tracing::warn!(repository = %self.repo, error = %e, "the shared cache is not usable: steps run here and nothing is shared");
+    /// A pull that failed: the registry's fault stops pulls (said once); a
+    /// bad entry is a miss of its key; a local failure is said and the step runs.
+    pub fn failed(&self, vertex: &Vertex, e: PullError) {
+        match e {
+            PullError::Registry(e) => {
+                if !self.down.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(repository = %self.repo, error = %e, "the shared cache cannot be read: steps run here");
+                }
+            }
+            PullError::Entry(e) => {
+                tracing::warn!(step = %vertex.label(), error = %e, "an unusable entry in the shared cache: running the step");
+                self.absent.lock().unwrap_or_else(|p| p.into_inner()).insert(vertex.key().to_string());
+            }
+            PullError::Local(e) => {
+                tracing::warn!(step = %vertex.label(), error = %e, "taking a result from the shared cache failed: running the step")
+            }
+        }
+    }
+
+    fn push_failed(&self, e: &EngineError) {
+        if !self.push_down.swap(true, Ordering::Relaxed) {
+            tracing::warn!(repository = %self.repo, error = %e, "the shared cache cannot be written: results are not shared (`push = false` for read-only runners)");
         }
     }
 
@@ -193,13 +322,10 @@ impl RemoteCache {
         let mut set = self.pushes.lock().await;
         let deadline = tokio::time::Instant::now() + limit;
         while !set.is_empty() {
-            match tokio::time::timeout_at(deadline, set.join_next()).await {
-                Ok(_) => {}
-                Err(_) => {
-                    tracing::warn!(left = set.len(), "shared cache: pushes still running at exit were dropped");
-                    set.abort_all();
-                    return;
-                }
+            if tokio::time::timeout_at(deadline, set.join_next()).await.is_err() {
+                tracing::warn!(left = set.len(), "shared cache: pushes still running at exit were dropped");
+                set.abort_all();
+                return;
             }
         }
     }
@@ -213,21 +339,25 @@ impl RemoteCache {
         inputs: Vec<Output>,
         out: Output,
     ) {
-        if !self.push || !shareable(&vertex) || self.down.load(std::sync::atomic::Ordering::Relaxed) {
+        if !self.push || self.push_down.load(Ordering::Relaxed) || !shareable(&vertex, &self.clean) {
             return;
         }
         let this = self.clone();
-        self.pushes.lock().await.spawn(async move {
+        let mut pushes = self.pushes.lock().await;
+        while pushes.try_join_next().is_some() {} // the finished ones
+        pushes.spawn(async move {
+            let Ok(_slot) = this.push_slots.clone().acquire_owned().await else { return };
             let t = std::time::Instant::now();
             match this.push(store, &vertex, &key, &inputs, &out).await {
                 Ok(true) => tracing::debug!(key, ms = t.elapsed().as_millis() as u64, "shared cache: pushed"),
                 Ok(false) => {}
-                Err(e) => this.failed(&e),
+                Err(e) => this.push_failed(&e),
             }
         });
     }
 
-    /// Pushes one entry; `false` when its outputs cannot be described.
+    /// Pushes one entry; `false` when the registry has it already or its
+    /// outputs cannot be described.
     async fn push(
         &self,
         store: tanto_store::Store,
@@ -236,6 +366,16 @@ impl RemoteCache {
         inputs: &[Output],
         out: &Output,
     ) -> Result<bool, EngineError> {
+        let err = |e: tanto_oci::registry::PushError| EngineError::environment(e.to_string());
+        if self
+            .registry
+            .fetch_manifest_raw(&self.repo, &tag(key), MANIFEST_TYPE, 4 << 20, &self.auth)
+            .await
+            .map_err(err)?
+            .is_some()
+        {
+            return Ok(false);
+        }
         // Each input's snapshot, as the step saw it.
         let input_snaps: Vec<Option<SnapshotId>> =
             (0..vertex.inputs.len() as u32).map(|i| crate::worker::input_snapshot(vertex, inputs, i).ok()).collect();
@@ -257,9 +397,11 @@ impl RemoteCache {
                         None => return Ok(None), // over a snapshot that is no input: not shareable
                     },
                 };
+                let fs = store.snapshot_dir(id);
+                let root = RootMeta::read(&fs).map_err(|e| EngineError::internal(format!("{}: {e}", fs.display())))?;
                 let path = dir.join(format!("layer-{}", layers.len()));
                 let blob = tanto_oci::layer::diff::write_layer(
-                    &store.snapshot_dir(id),
+                    &fs,
                     tanto_oci::layer::diff::TreeKind::Diff,
                     tanto_model::Compression::Gzip,
                     &path,
@@ -269,7 +411,7 @@ impl RemoteCache {
                     Some((i, sel)) => (Some(i), sel),
                     None => (None, String::new()),
                 };
-                outs.push(Out::Layer { layer: layers.len(), parent, selector });
+                outs.push(Out::Layer { layer: layers.len(), parent, selector, root });
                 layers.push((blob, path));
             }
             Ok(Some((outs, layers, dir)))
@@ -311,7 +453,7 @@ impl RemoteCache {
             "config": {"mediaType": CONFIG_TYPE, "digest": config_digest, "size": config.len()},
             "layers": layers.iter().map(|(b, _)| serde_json::json!({
                 "mediaType": LAYER_TYPE, "digest": b.digest, "size": b.size,
-                "annotations": {"org.opencontainers.image.diffid": b.diff_id},
+                "annotations": {DIFF_ID: b.diff_id},
             })).collect::<Vec<_>>(),
             "annotations": {"dev.tanto.cache.key": key},
         });
@@ -320,23 +462,17 @@ impl RemoteCache {
         Ok(())
     }
 
-    /// The result of `vertex` from the registry, recorded locally; `None` when
-    /// the registry has no entry for it (or its parents cannot be had without
-    /// running something).
-    pub async fn pull(&self, worker: &Worker, vertex: &Arc<Vertex>) -> Result<Option<Output>, EngineError> {
-        if !shareable(vertex) {
-            return Ok(None);
-        }
+    /// The result of `vertex` from the registry, recorded locally (the
+    /// caller holds the step's in-flight lease); `None` when the registry has
+    /// no entry for it, or its parents cannot be had without running something.
+    pub async fn pull(&self, worker: &Worker, vertex: &Arc<Vertex>) -> Result<Option<Output>, PullError> {
         let key = vertex.key().to_string();
-        if self.absent.lock().unwrap_or_else(|p| p.into_inner()).contains(&key) {
-            return Ok(None);
-        }
-        let err = |e: tanto_oci::registry::PushError| EngineError::environment(e.to_string());
+        let reg = |e: tanto_oci::registry::PushError| PullError::Registry(EngineError::environment(e.to_string()));
         let Some(manifest) = self
             .registry
             .fetch_manifest_raw(&self.repo, &tag(&key), MANIFEST_TYPE, 4 << 20, &self.auth)
             .await
-            .map_err(err)?
+            .map_err(reg)?
         else {
             self.absent.lock().unwrap_or_else(|p| p.into_inner()).insert(key);
             return Ok(None);
@@ -345,6 +481,8 @@ impl RemoteCache {
         struct Desc {
             digest: String,
             size: u64,
+            #[serde(default)]
+            annotations: HashMap<String, String>,
         }
         #[derive(Deserialize)]
         struct Manifest {
@@ -352,18 +490,16 @@ impl RemoteCache {
             #[serde(default)]
             layers: Vec<Desc>,
         }
-        let m: Manifest = serde_json::from_slice(&manifest).map_err(|e| {
-            EngineError::environment(format!("the shared cache's entry for {key} is not a manifest: {e}"))
-        })?;
+        let m: Manifest =
+            serde_json::from_slice(&manifest).map_err(|e| entry_err(&key, format!("not a manifest: {e}")))?;
+        if let Some(bad) = std::iter::once(&m.config).chain(&m.layers).find(|d| !valid_digest(&d.digest)) {
+            return Err(entry_err(&key, format!("`{}` is not a sha256 digest", bad.digest)));
+        }
         let config =
-            self.registry.fetch_blob_checked(&self.repo, &m.config.digest, 16 << 20, &self.auth).await.map_err(err)?;
-        let entry: Entry = serde_json::from_slice(&config)
-            .map_err(|e| EngineError::environment(format!("the shared cache's entry for {key} is malformed: {e}")))?;
+            self.registry.fetch_blob_checked(&self.repo, &m.config.digest, 16 << 20, &self.auth).await.map_err(reg)?;
+        let entry: Entry = serde_json::from_slice(&config).map_err(|e| entry_err(&key, format!("malformed: {e}")))?;
         if entry.key != key {
-            return Err(EngineError::environment(format!(
-                "the shared cache's entry tagged for {key} is for {}",
-                entry.key
-            )));
+            return Err(entry_err(&key, format!("it is tagged for this key but made for {}", entry.key)));
         }
         // The parents its outputs need, and nothing more.
         let mut parents: Vec<Option<Output>> = vec![None; vertex.inputs.len()];
@@ -373,59 +509,70 @@ impl RemoteCache {
                 Out::Layer { parent, .. } => *parent,
             };
             let Some(i) = i else { continue };
-            let r = vertex.inputs.get(i as usize).ok_or_else(|| {
-                EngineError::environment(format!(
-                    "the shared cache's entry for {key} names input {i}, which the step has not"
-                ))
-            })?;
+            let r = vertex
+                .inputs
+                .get(i as usize)
+                .ok_or_else(|| entry_err(&key, format!("it names input {i}, which the step has not")))?;
             if parents[i as usize].is_none() {
-                match worker.ensure(&r.vertex).await? {
+                match worker.ensure(&r.vertex).await.map_err(PullError::Local)? {
                     Some(out) => parents[i as usize] = Some(out),
                     None => return Ok(None),
                 }
             }
         }
-        let parent_snap = |i: u32| -> Result<SnapshotId, EngineError> {
+        let parent_snap = |i: u32| -> Result<SnapshotId, PullError> {
             let r = &vertex.inputs[i as usize];
             parents[i as usize]
                 .as_ref()
                 .and_then(|o| o.outputs.get(r.output as usize).copied())
-                .ok_or_else(|| EngineError::internal(format!("input {i} has no output {}", r.output)))
+                .ok_or_else(|| entry_err(&key, format!("input {i} has no output {}", r.output)))
         };
-        // The layers, into the store's blobs (checked by their digest on the way).
-        for l in &m.layers {
-            let path = worker.store.blob_path(&l.digest);
-            if !path.is_file() {
-                let ep = self.registry.config().endpoint_for(self.repo.origin_host(), false);
-                let repo = tanto_oci::BlobRepo {
-                    host: self.repo.origin_host().to_string(),
-                    repository: self.repo.repository().to_string(),
-                    http: ep.http,
-                };
-                self.registry.fetch_blob_with_auth(&repo, &l.digest, Some(l.size), &path, &self.auth).await?;
-            }
-        }
         /// How one output is made here.
         enum Made {
             Same(SnapshotId),
-            Layer { blob: std::path::PathBuf, parent: Option<SnapshotId>, selector: String },
+            Layer {
+                blob: std::path::PathBuf,
+                diff_id: Option<String>,
+                parent: Option<SnapshotId>,
+                selector: String,
+                root: RootMeta,
+            },
         }
-        let plan: Vec<Made> = entry
-            .outputs
-            .iter()
-            .map(|o| match o {
-                Out::Input { input } => Ok(Made::Same(parent_snap(*input)?)),
-                Out::Layer { layer, parent, selector } => {
-                    let l = m.layers.get(*layer).ok_or_else(|| {
-                        EngineError::environment(format!(
-                            "the shared cache's entry for {key} names layer {layer}, which it has not"
-                        ))
-                    })?;
+        let mut plan = Vec::new();
+        let mut blobs = Vec::new();
+        for o in &entry.outputs {
+            match o {
+                Out::Input { input } => plan.push(Made::Same(parent_snap(*input)?)),
+                Out::Layer { layer, parent, selector, root } => {
+                    let l = m
+                        .layers
+                        .get(*layer)
+                        .ok_or_else(|| entry_err(&key, format!("it names layer {layer}, which it has not")))?;
                     let parent = parent.map(parent_snap).transpose()?;
-                    Ok(Made::Layer { blob: worker.store.blob_path(&l.digest), parent, selector: selector.clone() })
+                    let path = worker.store.blob_path(&l.digest);
+                    if !path.is_file() {
+                        let http = self.registry.config().endpoint_for(self.repo.origin_host(), false).http;
+                        let repo = tanto_oci::BlobRepo {
+                            host: self.repo.origin_host().to_string(),
+                            repository: self.repo.repository().to_string(),
+                            http,
+                        };
+                        self.registry
+                            .fetch_blob_with_auth(&repo, &l.digest, Some(l.size), &path, &self.auth)
+                            .await
+                            .map_err(|e| PullError::Registry(e.into()))?;
+                    }
+                    blobs.push(l.digest.clone());
+                    plan.push(Made::Layer {
+                        blob: path,
+                        diff_id: l.annotations.get(DIFF_ID).cloned(),
+                        parent,
+                        selector: selector.clone(),
+                        root: *root,
+                    });
                 }
-            })
-            .collect::<Result<_, EngineError>>()?;
+            }
+        }
         let meta = entry.exit_code.map(|exit_code| ExecMeta {
             exit_code,
             stdout: entry.stdout,
@@ -433,25 +580,38 @@ impl RemoteCache {
             combined: entry.combined,
         });
         let store = worker.store.clone();
+        let (kind, label) = (if matches!(vertex.op, Op::Exec(_)) { "exec" } else { "file" }, vertex.label());
         let out = blocking(move || {
             let mut pending = Pending::new(&store);
             let mut ids = Vec::new();
             for made in plan {
                 match made {
                     Made::Same(id) => ids.push(id),
-                    Made::Layer { blob, parent, selector } => {
+                    Made::Layer { blob, diff_id, parent, selector, root } => {
                         let sel = if selector.is_empty() { "/".to_string() } else { selector };
                         let prep = store.prepare(parent.map(|p| (p, sel.as_str())))?;
                         let (upper, lowers) = (prep.upper.clone(), prep.lowers.clone());
                         ids.push(prep.id);
                         pending.items.push(prep);
-                        tanto_oci::layer::apply_layer(&blob, LAYER_TYPE, &upper, &lowers)?;
+                        let stats = tanto_oci::layer::apply_layer(&blob, LAYER_TYPE, &upper, &lowers)?;
+                        if diff_id.as_deref().is_some_and(|d| d != stats.diff_id) {
+                            return Err(EngineError::environment(format!(
+                                "a layer of the shared cache's entry for {key} unpacked to {} but the entry says {}",
+                                stats.diff_id,
+                                diff_id.unwrap_or_default()
+                            )));
+                        }
+                        root.apply(&upper).map_err(|e| EngineError::internal(format!("{}: {e}", upper.display())))?;
                     }
                 }
             }
-            pending.commit_outputs(&key, ids, meta)
+            let out = pending.commit_outputs(&key, ids, meta)?;
+            // owned by its record: GC, `du` and `explain` see it
+            store.describe(&key, kind, &label, &blobs)?;
+            Ok(out)
         })
-        .await?;
+        .await
+        .map_err(PullError::Local)?;
         Ok(Some(out))
     }
 }
@@ -501,10 +661,28 @@ mod tests {
             stdout: b"hi\n".to_vec(),
             stderr: vec![],
             combined: b"hi\n".to_vec(),
-            outputs: vec![Out::Layer { layer: 0, parent: Some(0), selector: "/".into() }, Out::Input { input: 1 }],
+            outputs: vec![
+                Out::Layer {
+                    layer: 0,
+                    parent: Some(0),
+                    selector: "/".into(),
+                    root: RootMeta { uid: 0, gid: 0, mode: 0o700, mtime: 1, mtime_nsec: 2 },
+                },
+                Out::Input { input: 1 },
+            ],
         };
         let back: Entry = serde_json::from_slice(&serde_json::to_vec(&e).unwrap()).unwrap();
         assert_eq!((back.key, back.stdout, back.outputs), (e.key, e.stdout, e.outputs));
         assert_eq!(tag("sha256:ab"), "sha256-ab");
+        // (digest, well-formed)
+        let cases = [
+            (format!("sha256:{}", "a".repeat(64)), true),
+            (format!("sha256:{}", "A".repeat(64)), false),
+            ("sha256:../../etc".to_string(), false),
+            (format!("sha512:{}", "a".repeat(64)), false),
+        ];
+        for (d, want) in cases {
+            assert_eq!(valid_digest(&d), want, "{d}");
+        }
     }
 }

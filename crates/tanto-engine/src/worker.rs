@@ -224,7 +224,7 @@ impl Worker {
         match remote.pull(self, vertex).await {
             Ok(found) => found,
             Err(e) => {
-                remote.failed(&e);
+                remote.failed(vertex, e);
                 None
             }
         }
@@ -255,7 +255,12 @@ impl Worker {
                     if let Some(out) = self.lookup_local(key).await? {
                         return Ok(Some(out));
                     }
-                    Ok(Some(self.layer(vertex, op, key, &inputs).await?))
+                    let out = self.layer(vertex, op, key, &inputs).await?;
+                    // owned by its record, as when the solver computes it
+                    let (store, k, label, blobs) =
+                        (self.store.clone(), key.to_string(), vertex.label(), vec![op.blob.digest.to_string()]);
+                    blocking(move || Ok(store.describe(&k, "image-layer", &label, &blobs)?)).await?;
+                    Ok(Some(out))
                 }
                 _ => Ok(self.pull(vertex, key).await),
             }
@@ -334,20 +339,17 @@ impl Pending {
         meta: Option<ExecMeta>,
     ) -> Result<Output, EngineError> {
         let rec = CacheRecord { outputs: ids, meta };
-        let leases = rec.outputs.iter().map(|id| self.store.lease(*id)).collect::<Result<Vec<_>, _>>()?;
-        self.store.commit(key, &rec)?;
-        self.items.clear();
-        Ok(out_of(rec, leases))
-    }
-
-    pub(crate) fn commit(mut self, key: &str, meta: Option<ExecMeta>) -> Result<Output, EngineError> {
-        let rec = CacheRecord { outputs: self.ids(), meta };
         // Held from before the commit, so no prune can take the result away
         // between its commit and its first use.
         let leases = rec.outputs.iter().map(|id| self.store.lease(*id)).collect::<Result<Vec<_>, _>>()?;
         self.store.commit(key, &rec)?;
         self.items.clear();
         Ok(out_of(rec, leases))
+    }
+
+    pub(crate) fn commit(self, key: &str, meta: Option<ExecMeta>) -> Result<Output, EngineError> {
+        let ids = self.ids();
+        self.commit_outputs(key, ids, meta)
     }
 }
 

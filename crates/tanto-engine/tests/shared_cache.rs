@@ -50,7 +50,7 @@ async fn stdout(e: &Engine, q: &str) -> String {
 /// and `top` over them.
 fn chain(tag: &str, top: &str) -> String {
     format!(
-        r#"{{ container {{ from(address: "busybox") {{ withExec(args: ["sh", "-c", "echo {tag}; cat /proc/sys/kernel/random/uuid > /stamp; mkdir /d; echo a > /d/a; rm /bin/ping"]) {{ withNewFile(path: "/d/b", contents: "b") {{ withExec(args: ["sh", "-c", "cat /stamp; ls /d"]) {{ {top} }} }} }} }} }} }}"#
+        r#"{{ container {{ from(address: "busybox") {{ withExec(args: ["sh", "-c", "echo {tag}; cat /proc/sys/kernel/random/uuid > /stamp; mkdir /d; echo a > /d/a; rm /bin/ping; chmod 0700 /"]) {{ withNewFile(path: "/d/b", contents: "b") {{ withExec(args: ["sh", "-c", "cat /stamp; ls /d"]) {{ {top} }} }} }} }} }} }}"#
     )
 }
 
@@ -71,9 +71,12 @@ async fn a_second_engine_runs_nothing_the_first_shared() {
     let cases: [(&str, String, Option<&str>); 2] = [
         ("the same pipeline on an empty state dir is served from the registry", q.clone(), None),
         (
-            "a new step over the pulled steps sees their files and deletions",
-            chain("shared", r#"withExec(args: ["sh", "-c", "ls /d; test -e /bin/ping || echo ping-gone"]) { stdout }"#),
-            Some("a\nb\nping-gone\n"),
+            "a new step over the pulled steps sees their files, deletions and root",
+            chain(
+                "shared",
+                r#"withExec(args: ["sh", "-c", "ls /d; test -e /bin/ping || echo ping-gone; stat -c %a /"]) { stdout }"#,
+            ),
+            Some("a\nb\nping-gone\n700\n"),
         ),
     ];
     for (what, q, want) in cases {
@@ -96,9 +99,10 @@ async fn what_is_not_shared() {
     // (what, config of the first engine, whether the step uses a secret): the
     // second engine (shared config, empty state dir) runs the step again
     let cases = [
-        ("a read-only engine (push = false) pushes nothing", &read_only, false),
-        ("a step that used a secret is never pushed", &shared, true),
-        ("a registry that is down is a miss, not a failure", &down, false),
+        ("a read-only engine (push = false) pushes nothing", &read_only, Secret::None),
+        ("a step that used a secret is never pushed", &shared, Secret::Used),
+        ("nor is one that copies what a secret step wrote", &shared, Secret::Derived),
+        ("a registry that is down is a miss, not a failure", &down, Secret::None),
     ];
     for (i, (what, first_config, secret)) in cases.into_iter().enumerate() {
         let q = format!("case-{i}");
@@ -115,14 +119,34 @@ async fn what_is_not_shared() {
     }
 }
 
-/// A stamped step, with a secret variable when `secret`.
-async fn step(e: &Engine, tag: &str, secret: bool) -> String {
-    if !secret {
+#[derive(Clone, Copy)]
+enum Secret {
+    None,
+    /// The step reads a secret variable.
+    Used,
+    /// A later step, in another container, reads a file the secret step wrote.
+    Derived,
+}
+
+/// A stamped step, as `secret` says.
+async fn step(e: &Engine, tag: &str, secret: Secret) -> String {
+    if let Secret::None = secret {
         return chain(tag, "stdout");
     }
     let v = query(e, r#"{ secret(uri: "env://TANTO_SHARED_CACHE_TEST_SECRET") { id } }"#).await;
     let id = v["data"]["secret"]["id"].as_str().unwrap_or_else(|| panic!("{v}")).to_string();
+    let secret_step = format!(
+        r#"container {{ from(address: "busybox") {{ withSecretVariable(name: "S", secret: "{id}") {{ withExec(args: ["sh", "-c", "echo {tag}; cat /proc/sys/kernel/random/uuid; mkdir -p /out; echo \"$S\" > /out/s"])"#
+    );
+    if let Secret::Used = secret {
+        return format!("{{ {secret_step} {{ stdout }} }} }} }} }}");
+    }
+    let v = query(e, &format!("{{ {secret_step} {{ directory(path: \"/out\") {{ id }} }} }} }} }} }}")).await;
+    let dir = v["data"]["container"]["from"]["withSecretVariable"]["withExec"]["directory"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{v}"))
+        .to_string();
     format!(
-        r#"{{ container {{ from(address: "busybox") {{ withSecretVariable(name: "S", secret: "{id}") {{ withExec(args: ["sh", "-c", "echo {tag}; cat /proc/sys/kernel/random/uuid; test -n \"$S\""]) {{ stdout }} }} }} }} }}"#
+        r#"{{ container {{ from(address: "busybox") {{ withDirectory(path: "/x", source: "{dir}") {{ withExec(args: ["sh", "-c", "cat /proc/sys/kernel/random/uuid; cat /x/s"]) {{ stdout }} }} }} }} }}"#
     )
 }
