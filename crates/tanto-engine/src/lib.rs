@@ -354,6 +354,7 @@ impl Engine {
                 workdir: options.workdir.display().to_string(),
             }),
             remote,
+            found_late: Default::default(),
         });
         let solver = Solver::new(worker);
         services.set_solver(&solver);

@@ -39,6 +39,8 @@ const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 const LAYER_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 /// The annotation of a layer that holds the digest of its uncompressed tar.
 const DIFF_ID: &str = "org.opencontainers.image.diffid";
+/// How long asking the registry for an entry may take.
+const ASK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Pushes in flight at once (the rest wait their turn).
 const PUSHES_AT_ONCE: usize = 4;
 
@@ -257,6 +259,11 @@ pub struct RemoteCache {
     push_slots: Arc<tokio::sync::Semaphore>,
     /// Keys the registry had no (usable) entry for, asked once per engine.
     absent: std::sync::Mutex<HashSet<String>>,
+    /// Keys with an entry whose parents could not be had before the solver
+    /// solved them (too deep, or made by running something): asked again
+    /// only once their parents are here, never again before (no deep dive
+    /// per step of a long chain).
+    needs_parents: std::sync::Mutex<HashSet<String>>,
     /// Which steps may be shared (see [`shareable`]), by key.
     clean: std::sync::Mutex<HashMap<String, bool>>,
     /// Set at the first failure to read the registry (pulls) or to write it
@@ -278,10 +285,18 @@ impl RemoteCache {
             pushes: Default::default(),
             push_slots: Arc::new(tokio::sync::Semaphore::new(PUSHES_AT_ONCE)),
             absent: Default::default(),
+            needs_parents: Default::default(),
             clean: Default::default(),
             down: Default::default(),
             push_down: Default::default(),
         }))
+    }
+
+    /// Whether to ask for `vertex` before its inputs are solved: not when an
+    /// earlier ask found its parents missing.
+    pub fn may_have_now(&self, vertex: &Arc<Vertex>) -> bool {
+        self.may_have(vertex)
+            && !self.needs_parents.lock().unwrap_or_else(|p| p.into_inner()).contains(&vertex.key().to_string())
     }
 
     /// Whether an entry for `vertex` may be in the registry (a shareable step
@@ -465,15 +480,20 @@ impl RemoteCache {
     /// The result of `vertex` from the registry, recorded locally (the
     /// caller holds the step's in-flight lease); `None` when the registry has
     /// no entry for it, or its parents cannot be had without running something.
-    pub async fn pull(&self, worker: &Worker, vertex: &Arc<Vertex>) -> Result<Option<Output>, PullError> {
+    pub async fn pull(&self, worker: &Worker, vertex: &Arc<Vertex>, depth: usize) -> Result<Option<Output>, PullError> {
         let key = vertex.key().to_string();
         let reg = |e: tanto_oci::registry::PushError| PullError::Registry(EngineError::environment(e.to_string()));
-        let Some(manifest) = self
-            .registry
-            .fetch_manifest_raw(&self.repo, &tag(&key), MANIFEST_TYPE, 4 << 20, &self.auth)
-            .await
-            .map_err(reg)?
-        else {
+        // A registry that takes connections and never answers must not hold steps up.
+        let slow = || {
+            PullError::Registry(EngineError::environment(format!(
+                "`{}` did not answer within {} s",
+                self.repo,
+                ASK_TIMEOUT.as_secs()
+            )))
+        };
+        let tag = tag(&key);
+        let asked = self.registry.fetch_manifest_raw(&self.repo, &tag, MANIFEST_TYPE, 4 << 20, &self.auth);
+        let Some(manifest) = tokio::time::timeout(ASK_TIMEOUT, asked).await.map_err(|_| slow())?.map_err(reg)? else {
             self.absent.lock().unwrap_or_else(|p| p.into_inner()).insert(key);
             return Ok(None);
         };
@@ -495,8 +515,8 @@ impl RemoteCache {
         if let Some(bad) = std::iter::once(&m.config).chain(&m.layers).find(|d| !valid_digest(&d.digest)) {
             return Err(entry_err(&key, format!("`{}` is not a sha256 digest", bad.digest)));
         }
-        let config =
-            self.registry.fetch_blob_checked(&self.repo, &m.config.digest, 16 << 20, &self.auth).await.map_err(reg)?;
+        let config = self.registry.fetch_blob_checked(&self.repo, &m.config.digest, 16 << 20, &self.auth);
+        let config = tokio::time::timeout(ASK_TIMEOUT, config).await.map_err(|_| slow())?.map_err(reg)?;
         let entry: Entry = serde_json::from_slice(&config).map_err(|e| entry_err(&key, format!("malformed: {e}")))?;
         if entry.key != key {
             return Err(entry_err(&key, format!("it is tagged for this key but made for {}", entry.key)));
@@ -514,9 +534,12 @@ impl RemoteCache {
                 .get(i as usize)
                 .ok_or_else(|| entry_err(&key, format!("it names input {i}, which the step has not")))?;
             if parents[i as usize].is_none() {
-                match worker.ensure(&r.vertex).await.map_err(PullError::Local)? {
+                match worker.ensure(&r.vertex, depth + 1).await.map_err(PullError::Local)? {
                     Some(out) => parents[i as usize] = Some(out),
-                    None => return Ok(None),
+                    None => {
+                        self.needs_parents.lock().unwrap_or_else(|p| p.into_inner()).insert(key);
+                        return Ok(None);
+                    }
                 }
             }
         }

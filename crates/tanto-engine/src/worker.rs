@@ -57,6 +57,9 @@ pub struct Worker {
     pub(crate) run_log: crate::runlog::RunLog,
     /// The shared cache in a registry, when configured (`[cache]`).
     pub(crate) remote: Option<Arc<crate::remote_cache::RemoteCache>>,
+    /// Keys whose `compute` found their result in the shared cache (once
+    /// their inputs were solved), until the solver asks.
+    pub(crate) found_late: std::sync::Mutex<std::collections::HashSet<Digest>>,
 }
 
 fn out_of(rec: CacheRecord, leases: Vec<SnapshotLease>) -> Output {
@@ -82,7 +85,7 @@ impl tanto_solver::Worker for Worker {
         let mut found = self.lookup_local(key).await.map_err(Arc::new)?;
         if found.is_none() {
             // before the inputs are solved: a hit needs only its own parents
-            found = self.pull(vertex, key).await;
+            found = self.pull(vertex, key, 0).await;
         }
         if found.is_some() {
             self.run_log.note(vertex, Status::Cached, None);
@@ -104,8 +107,9 @@ impl tanto_solver::Worker for Worker {
             return Ok(out);
         }
         // the inputs are here now: an entry whose parents could not be had before
-        if let Some(out) = self.pull_held(vertex).await {
+        if let Some(out) = self.pull_held(vertex, 0).await {
             self.run_log.note(vertex, Status::Cached, None);
+            self.found_late.lock().unwrap_or_else(|p| p.into_inner()).insert(key);
             return Ok(out);
         }
         // A miss of a result that was in the cache once: say so.
@@ -183,6 +187,10 @@ impl tanto_solver::Worker for Worker {
     fn remember(&self, out: &Output) -> Output {
         Arc::new(VertexResult { outputs: out.outputs.clone(), meta: out.meta.clone(), leases: Vec::new() })
     }
+
+    fn computed_from_cache(&self, key: Digest) -> bool {
+        self.found_late.lock().unwrap_or_else(|p| p.into_inner()).remove(&key)
+    }
 }
 
 impl Worker {
@@ -194,10 +202,10 @@ impl Worker {
     }
 
     /// `vertex` from the shared cache, under its in-flight lease (errors are
-    /// a miss, said in the log).
-    async fn pull(&self, vertex: &Arc<Vertex>, key: Digest) -> Option<Output> {
+    /// a miss, said in the log); `depth`: how many hits above it wait for it.
+    async fn pull(&self, vertex: &Arc<Vertex>, key: Digest, depth: usize) -> Option<Output> {
         let remote = self.remote.as_ref()?;
-        if !remote.may_have(vertex) {
+        if !remote.may_have_now(vertex) {
             return None;
         }
         let _lease = match self.lease(vertex, key).await {
@@ -212,16 +220,16 @@ impl Worker {
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "looking a step up failed"),
         }
-        self.pull_held(vertex).await
+        self.pull_held(vertex, depth).await
     }
 
     /// `vertex` from the shared cache, its lease held by the caller.
-    async fn pull_held(&self, vertex: &Arc<Vertex>) -> Option<Output> {
+    async fn pull_held(&self, vertex: &Arc<Vertex>, depth: usize) -> Option<Output> {
         let remote = self.remote.as_ref()?;
         if !remote.may_have(vertex) {
             return None;
         }
-        match remote.pull(self, vertex).await {
+        match remote.pull(self, vertex, depth).await {
             Ok(found) => found,
             Err(e) => {
                 remote.failed(vertex, e);
@@ -232,21 +240,28 @@ impl Worker {
 
     /// The result of `vertex` when it can be had without running anything:
     /// the local cache, the shared cache, or (image layers) its image's
-    /// registry; `None` otherwise.
+    /// registry; `None` otherwise. `depth` counts the hits above it that wait
+    /// for it: deeper than [`LAZY_DEPTH`] it is left to the solver (which
+    /// solves long chains without a stack per level), and the hit is pulled
+    /// once its parents are solved.
     pub(crate) fn ensure<'a>(
         &'a self,
         vertex: &'a Arc<Vertex>,
+        depth: usize,
     ) -> futures::future::BoxFuture<'a, Result<Option<Output>, EngineError>> {
         Box::pin(async move {
             let key = vertex.key();
             if let Some(out) = self.lookup_local(key).await? {
                 return Ok(Some(out));
             }
+            if depth > LAZY_DEPTH {
+                return Ok(None);
+            }
             match &vertex.op {
                 Op::ImageLayer(op) => {
                     let mut inputs = Vec::new();
                     for r in &vertex.inputs {
-                        match self.ensure(&r.vertex).await? {
+                        match self.ensure(&r.vertex, depth + 1).await? {
                             Some(out) => inputs.push(out),
                             None => return Ok(None),
                         }
@@ -262,7 +277,7 @@ impl Worker {
                     blocking(move || Ok(store.describe(&k, "image-layer", &label, &blobs)?)).await?;
                     Ok(Some(out))
                 }
-                _ => Ok(self.pull(vertex, key).await),
+                _ => Ok(self.pull(vertex, key, depth).await),
             }
         })
     }
@@ -286,6 +301,10 @@ impl Worker {
         }
     }
 }
+
+/// How many steps deep a shared-cache hit makes its parents present itself
+/// (each level is a future polled inside the one above it).
+const LAZY_DEPTH: usize = 16;
 
 /// Who evicted a record, for people: `gc` or `prune`.
 pub fn evicted_by(by: &str) -> &'static str {

@@ -14,6 +14,7 @@ use common::{fixture, query, Fixture};
 tanto_testkit::tests! {
     a_second_engine_runs_nothing_the_first_shared: [Root, Registry, Busybox, OciRuntime] async;
     what_is_not_shared:                            [Root, Registry, Busybox, OciRuntime] async;
+    a_chain_deeper_than_one_lazy_pull:             [Root, Registry, Busybox, OciRuntime] async;
 }
 
 /// The fixture's engine config plus a `[cache]` section.
@@ -149,4 +150,38 @@ async fn step(e: &Engine, tag: &str, secret: Secret) -> String {
     format!(
         r#"{{ container {{ from(address: "busybox") {{ withDirectory(path: "/x", source: "{dir}") {{ withExec(args: ["sh", "-c", "cat /proc/sys/kernel/random/uuid; cat /x/s"]) {{ stdout }} }} }} }} }}"#
     )
+}
+
+/// A chain deeper than a hit makes present before its inputs are solved
+/// (16 steps): the rest is pulled as the solver reaches it, still with
+/// nothing run, and reported as cached.
+async fn a_chain_deeper_than_one_lazy_pull() {
+    let fx = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with(&fx, dir.path(), "deep.toml", &format!("registry = \"{}/tanto-deep\"", fx.addr));
+    let n = 80;
+    let mut q = String::from(r#"{ container { from(address: "busybox") { "#);
+    for i in 0..n {
+        q.push_str(&format!(
+            r#"withExec(args: ["sh", "-c", "echo {i} > /f{i}; cat /proc/sys/kernel/random/uuid > /last"]) {{ "#
+        ));
+    }
+    q.push_str(r#"withExec(args: ["cat", "/last"]) { stdout }"#);
+    q.push_str(&" }".repeat(n + 3));
+    let first = {
+        let e = engine_with(&config, &dir.path().join("a")).await;
+        let out = stdout(&e, &q).await;
+        e.shutdown().await;
+        out
+    };
+    let e = engine_with(&config, &dir.path().join("b")).await;
+    assert_eq!(stdout(&e, &q).await, first, "the second engine ran nothing");
+    let run = e.explain().await.unwrap().expect("a recorded run");
+    assert!(
+        run.executed.is_empty(),
+        "nothing executed: {:?}",
+        run.executed.iter().map(|s| &s.label).collect::<Vec<_>>()
+    );
+    let stats = e.solver.stats();
+    assert_eq!(stats.computed, 0, "the solver counted nothing as run: {stats:?}");
 }

@@ -60,6 +60,13 @@ pub trait Worker: Send + Sync + 'static {
     fn remember(&self, out: &Self::Output) -> Self::Output {
         out.clone()
     }
+
+    /// Whether the last [`Worker::compute`] of `key` found its result in a
+    /// cache rather than running it (a cache that needs the inputs first):
+    /// reported as cached.
+    fn computed_from_cache(&self, _key: Digest) -> bool {
+        false
+    }
 }
 
 /// Progress of one vertex.
@@ -305,6 +312,12 @@ impl<W: Worker> Solver<W> {
         self.emit(Event::Started { key, label: label.to_string() });
         let started = Instant::now();
         let out = self.worker.compute(vertex, key, inputs).await?;
+        if self.worker.computed_from_cache(key) {
+            self.stats.lock().cache_hits += 1;
+            self.emit(Event::Cached { key, label: label.to_string() });
+            self.done.insert(key, self.worker.remember(&out));
+            return Ok((out, CacheStatus::Store));
+        }
         self.stats.lock().computed += 1;
         self.emit(Event::Done { key, label: label.to_string(), duration: started.elapsed() });
         self.done.insert(key, self.worker.remember(&out));
