@@ -65,6 +65,12 @@ fn inside_checks() -> Vec<Check> {
     out.push(tried("overlay", probe::overlay(&scratch), "missing"));
     out.push(tried("network", probe::network(), "missing"));
     out.push(tried("cgroups", probe::cgroups(), "limited"));
+    if let Ok(o) = &options {
+        // the shared cache, when one is configured (a registry a miss is asked)
+        if let Some(r) = tokio::runtime::Handle::current().block_on(tanto_engine::remote_cache::probe(o)) {
+            out.push(tried("shared cache", r, "limited"));
+        }
+    }
     let missing = tanto_engine::emulation_missing();
     out.push(if missing.is_empty() {
         check("emulation", "ok", "every platform QEMU provides here")

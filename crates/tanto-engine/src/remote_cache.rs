@@ -94,6 +94,33 @@ impl CacheSettings {
     }
 }
 
+/// What `tanto doctor` says of the shared cache of `options`' config and
+/// `TANTO_CACHE`: `None` when there is none; else whether its registry can be
+/// read (asked for an entry that does not exist), and whether it is pushed to.
+pub async fn probe(options: &crate::EngineOptions) -> Option<Result<String, String>> {
+    let (config, path) = match crate::load_config(options) {
+        Ok(c) => c,
+        Err(e) => return Some(Err(e.to_string())),
+    };
+    let settings =
+        match CacheSettings::from_config(&config, path.as_deref(), std::env::var("TANTO_CACHE").ok().as_deref()) {
+            Ok(s) => s,
+            Err(e) => return Some(Err(e.to_string())),
+        };
+    let repo = settings.registry.clone()?;
+    let cache = RemoteCache::new(&settings, Registry::new(Arc::new(config)))?;
+    let asked =
+        cache.registry.fetch_manifest_raw(&cache.repo, "tanto-doctor-probe", MANIFEST_TYPE, 1 << 20, &cache.auth);
+    Some(match tokio::time::timeout(ASK_TIMEOUT, asked).await {
+        Ok(Ok(_)) => Ok(format!(
+            "`{repo}` answers; results are {}",
+            if settings.push { "pulled and pushed" } else { "pulled only (push = false)" }
+        )),
+        Ok(Err(e)) => Err(format!("`{repo}`: {e}")),
+        Err(_) => Err(format!("`{repo}` did not answer within {} s", ASK_TIMEOUT.as_secs())),
+    })
+}
+
 /// The record in an entry's config blob.
 #[derive(Debug, Serialize, Deserialize)]
 struct Entry {

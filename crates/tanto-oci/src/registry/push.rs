@@ -28,6 +28,8 @@ enum BlobBody<'a> {
 pub enum PushError {
     #[error("cannot push to `{reference}`: {attempt}{hint}", hint = push_hint(.attempt))]
     Registry { reference: String, attempt: Attempt },
+    #[error("cannot read `{reference}`: {attempt}{hint}", hint = push_hint(.attempt))]
+    Read { reference: String, attempt: Attempt },
     #[error("cannot push blob `{digest}` to `{reference}`: {attempt}{hint}", hint = push_hint(.attempt))]
     Blob { reference: String, digest: String, attempt: Attempt },
     #[error("cannot read `{path}` to push it: {source}")]
@@ -204,9 +206,9 @@ impl Registry {
             Ok(resp) => super::transport::read_limited(resp, limit, "manifest")
                 .await
                 .map(Some)
-                .map_err(|f| Self::push_failure(r, &ep, f)),
+                .map_err(|f| Self::read_failure(r, &ep, f)),
             Err(Failure::NotFound(_)) => Ok(None),
-            Err(f) => Err(Self::push_failure(r, &ep, f)),
+            Err(f) => Err(Self::read_failure(r, &ep, f)),
         }
     }
 
@@ -223,12 +225,16 @@ impl Registry {
             .transport
             .get_blob_bytes(&ep, r.repository(), digest, limit, auth)
             .await
-            .map_err(|f| Self::push_failure(r, &ep, f))?;
+            .map_err(|f| Self::read_failure(r, &ep, f))?;
         let actual = format!("sha256:{}", hex::encode(Sha256::digest(&data)));
         if actual != digest {
             return Err(PushError::Corrupt { path: PathBuf::from(r.to_string()), digest: digest.into(), actual });
         }
         Ok(data)
+    }
+
+    fn read_failure(r: &ImageRef, ep: &Endpoint, failure: Failure) -> PushError {
+        PushError::Read { reference: r.to_string(), attempt: Attempt { host: ep.host.clone(), mirror: false, failure } }
     }
 
     /// Puts a manifest (or index) under `reference` (a tag or its digest) in
