@@ -7,11 +7,14 @@
 //! `TANTO_PG_IMAGE=127.0.0.1:PORT/tanto/postgres:15 cargo nextest run -p tanto-engine --test services --run-ignored ignored-only postgres`.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tanto_engine::{Engine, EngineOptions};
+use tanto_engine::Engine;
+
+mod common;
+
+use common::engine_with;
 
 tanto_testkit::tests! {
     // test                                    prerequisites                                    kind
@@ -45,14 +48,6 @@ fn fixture() -> Fixture {
     )
     .unwrap();
     Fixture { _registry: registry, config, _dir: dir }
-}
-
-async fn engine_with(config: &Path, state: &Path) -> Arc<Engine> {
-    let mut opts = EngineOptions::from_env(Some(state.to_path_buf())).unwrap();
-    opts.state_dir = state.join("state");
-    opts.config = Some(config.to_path_buf());
-    opts.quiet = true;
-    Engine::start(opts).await.expect("starting the engine")
 }
 
 async fn query(e: &Engine, q: &str) -> Value {

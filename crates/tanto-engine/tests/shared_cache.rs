@@ -3,13 +3,12 @@
 //! output carries a random stamp (a UUID) shows whether it ran again.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use tanto_engine::{Engine, EngineOptions};
+use tanto_engine::Engine;
 
 mod common;
 
-use common::{fixture, query, Fixture};
+use common::{engine_with, fixture, query, Fixture};
 
 tanto_testkit::tests! {
     a_second_engine_runs_nothing_the_first_shared: [Root, Registry, Busybox, OciRuntime] async;
@@ -23,14 +22,6 @@ fn config_with(fx: &Fixture, dir: &Path, name: &str, cache: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, format!("{base}\n[cache]\n{cache}\n")).unwrap();
     path
-}
-
-async fn engine_with(config: &Path, state: &Path) -> Arc<Engine> {
-    let mut opts = EngineOptions::from_env(Some(state.to_path_buf())).unwrap();
-    opts.state_dir = state.join("state");
-    opts.config = Some(config.to_path_buf());
-    opts.quiet = true;
-    Engine::start(opts).await.expect("starting the engine")
 }
 
 async fn stdout(e: &Engine, q: &str) -> String {

@@ -31,9 +31,15 @@ pub fn fixture() -> Fixture {
 
 /// An engine with its state under `state`, host paths relative to `state`.
 pub async fn engine(fx: &Fixture, state: &Path) -> Arc<Engine> {
+    engine_with(&fx.config, state).await
+}
+
+/// An engine of engine config `config`, with its state under `state`, host
+/// paths relative to `state`.
+pub async fn engine_with(config: &Path, state: &Path) -> Arc<Engine> {
     let mut opts = EngineOptions::from_env(Some(state.to_path_buf())).unwrap();
     opts.state_dir = state.join("state");
-    opts.config = Some(fx.config.clone());
+    opts.config = Some(config.to_path_buf());
     opts.quiet = true;
     Engine::start(opts).await.expect("starting the engine")
 }
