@@ -203,10 +203,10 @@ fn tag(key: &str) -> String {
     key.replace(':', "-")
 }
 
-/// Whether `d` is a well-formed `sha256:<64 hex>` digest (what names a blob file).
+/// Whether `d` is a digest in its canonical form (`sha256:<64 lower-case hex>`,
+/// what names a blob file).
 fn valid_digest(d: &str) -> bool {
-    d.strip_prefix("sha256:")
-        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+    d.parse::<tanto_model::Digest>().is_ok_and(|g| g.to_string() == d)
 }
 
 /// Whether the step itself may be shared: not one that saw a secret, a host
@@ -486,7 +486,7 @@ impl RemoteCache {
             outputs,
         };
         let config = serde_json::to_vec(&entry).map_err(|e| EngineError::internal(e.to_string()))?;
-        let config_digest = sha256(&config);
+        let config_digest = tanto_model::Digest::of(&config).to_string();
         self.registry.push_blob_bytes(&self.repo, &config_digest, &config, &self.auth).await.map_err(err)?;
         let manifest = serde_json::json!({
             "schemaVersion": 2,
@@ -542,8 +542,16 @@ impl RemoteCache {
         if let Some(bad) = std::iter::once(&m.config).chain(&m.layers).find(|d| !valid_digest(&d.digest)) {
             return Err(entry_err(&key, format!("`{}` is not a sha256 digest", bad.digest)));
         }
-        let config = self.registry.fetch_blob_checked(&self.repo, &m.config.digest, 16 << 20, &self.auth);
-        let config = tokio::time::timeout(ASK_TIMEOUT, config).await.map_err(|_| slow())?.map_err(reg)?;
+        let blobs_at = tanto_oci::BlobRepo {
+            host: self.repo.origin_host().to_string(),
+            repository: self.repo.repository().to_string(),
+            http: self.registry.config().endpoint_for(self.repo.origin_host(), false).http,
+        };
+        let config = self.registry.fetch_blob_bytes(&blobs_at, &m.config.digest, 16 << 20, &self.auth);
+        let config = tokio::time::timeout(ASK_TIMEOUT, config)
+            .await
+            .map_err(|_| slow())?
+            .map_err(|e| PullError::Registry(e.into()))?;
         let entry: Entry = serde_json::from_slice(&config).map_err(|e| entry_err(&key, format!("malformed: {e}")))?;
         if entry.key != key {
             return Err(entry_err(&key, format!("it is tagged for this key but made for {}", entry.key)));
@@ -601,14 +609,8 @@ impl RemoteCache {
                     let parent = parent.map(parent_snap).transpose()?;
                     let path = worker.store.blob_path(&l.digest);
                     if !path.is_file() {
-                        let http = self.registry.config().endpoint_for(self.repo.origin_host(), false).http;
-                        let repo = tanto_oci::BlobRepo {
-                            host: self.repo.origin_host().to_string(),
-                            repository: self.repo.repository().to_string(),
-                            http,
-                        };
                         self.registry
-                            .fetch_blob_with_auth(&repo, &l.digest, Some(l.size), &path, &self.auth)
+                            .fetch_blob_with_auth(&blobs_at, &l.digest, Some(l.size), &path, &self.auth)
                             .await
                             .map_err(|e| PullError::Registry(e.into()))?;
                     }
@@ -664,11 +666,6 @@ impl RemoteCache {
         .map_err(PullError::Local)?;
         Ok(Some(out))
     }
-}
-
-fn sha256(data: &[u8]) -> String {
-    use sha2::Digest as _;
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)))
 }
 
 #[cfg(test)]

@@ -212,27 +212,6 @@ impl Registry {
         }
     }
 
-    /// A small blob of the repository of `r` into memory, checked against its digest.
-    pub async fn fetch_blob_checked(
-        &self,
-        r: &ImageRef,
-        digest: &str,
-        limit: usize,
-        auth: &RegistryAuth,
-    ) -> Result<Vec<u8>, PushError> {
-        let ep = self.push_endpoint(r);
-        let data = self
-            .transport
-            .get_blob_bytes(&ep, r.repository(), digest, limit, auth)
-            .await
-            .map_err(|f| Self::read_failure(r, &ep, f))?;
-        let actual = format!("sha256:{}", hex::encode(Sha256::digest(&data)));
-        if actual != digest {
-            return Err(PushError::Corrupt { path: PathBuf::from(r.to_string()), digest: digest.into(), actual });
-        }
-        Ok(data)
-    }
-
     fn read_failure(r: &ImageRef, ep: &Endpoint, failure: Failure) -> PushError {
         PushError::Read { reference: r.to_string(), attempt: Attempt { host: ep.host.clone(), mirror: false, failure } }
     }
