@@ -13,27 +13,45 @@ use crate::{gitignore, FsError};
 /// matching exclude pattern decides).
 pub struct Filter {
     include: Vec<GlobMatcher>,
+    /// The include patterns component by component, compiled once (see
+    /// [`Filter::may_include_below`]).
+    include_parts: Vec<Vec<Part>>,
     exclude: Vec<(GlobMatcher, bool)>,
     /// The source's `.gitignore` files on the current path, when asked for.
     gitignore: Option<parking_lot::Mutex<gitignore::Stack>>,
 }
 
-/// Whether include pattern `pattern` can match `dir` or something below it,
-/// component by component (`**` reaches anything below).
-fn pattern_may_reach(pattern: &str, dir: &str) -> bool {
-    let mut parts = pattern.split('/');
+/// One component of an include pattern.
+enum Part {
+    /// `**`: reaches anything below.
+    Any,
+    /// A component with glob characters (`None`: one globset cannot compile
+    /// alone, taken as matching).
+    Glob(Option<GlobMatcher>),
+    Literal(String),
+}
+
+fn parts_of(pattern: &str) -> Vec<Part> {
+    pattern
+        .split('/')
+        .map(|p| match p {
+            "**" => Part::Any,
+            p if p.contains(['*', '?', '[', '{', '\\']) => Part::Glob(Glob::new(p).ok().map(|g| g.compile_matcher())),
+            p => Part::Literal(p.to_string()),
+        })
+        .collect()
+}
+
+/// Whether an include pattern (its `parts`) can match `dir` or something
+/// below it, component by component.
+fn pattern_may_reach(parts: &[Part], dir: &str) -> bool {
+    let mut parts = parts.iter();
     for d in dir.split('/') {
         match parts.next() {
             // the pattern names a parent of `dir`: all of it is included
-            None => return true,
-            Some("**") => return true,
-            Some(p) if p.contains(['*', '?', '[', '{', '\\']) => {
-                let matches = Glob::new(p).map(|g| g.compile_matcher().is_match(d)).unwrap_or(true);
-                if !matches {
-                    return false;
-                }
-            }
-            Some(p) if p != d => return false,
+            None | Some(Part::Any) => return true,
+            Some(Part::Glob(m)) if !m.as_ref().is_none_or(|m| m.is_match(d)) => return false,
+            Some(Part::Literal(p)) if p != d => return false,
             Some(_) => {}
         }
     }
@@ -55,7 +73,8 @@ impl Filter {
                 .map(|g: Glob| g.compile_matcher())
                 .map_err(|e| FsError::Pattern { pattern: p.to_string(), message: e.to_string() })
         };
-        let include = include.iter().filter(|p| !p.is_empty()).map(|p| compile(p)).collect::<Result<_, _>>()?;
+        let include: Vec<GlobMatcher> =
+            include.iter().filter(|p| !p.is_empty()).map(|p| compile(p)).collect::<Result<_, _>>()?;
         let exclude = exclude
             .iter()
             .filter(|p| !p.is_empty())
@@ -64,12 +83,13 @@ impl Filter {
                 None => compile(p).map(|m| (m, false)),
             })
             .collect::<Result<_, _>>()?;
-        Ok(Filter { include, exclude, gitignore: None })
+        let include_parts = include.iter().map(|m| parts_of(m.glob().glob())).collect();
+        Ok(Filter { include, include_parts, exclude, gitignore: None })
     }
 
     /// A filter that keeps everything.
     pub fn none() -> Filter {
-        Filter { include: Vec::new(), exclude: Vec::new(), gitignore: None }
+        Filter { include: Vec::new(), include_parts: Vec::new(), exclude: Vec::new(), gitignore: None }
     }
 
     /// Also leaves out what the copied tree's `.gitignore` files ignore.
@@ -109,7 +129,7 @@ impl Filter {
     /// walk need not open a directory no pattern reaches (`Host.file` of
     /// `/etc/hostname` never reads `/etc/ssl/private`).
     pub fn may_include_below(&self, dir: &str) -> bool {
-        self.include.is_empty() || self.include.iter().any(|m| pattern_may_reach(m.glob().glob(), dir))
+        self.include.is_empty() || self.include_parts.iter().any(|parts| pattern_may_reach(parts, dir))
     }
 
     /// Whether `rel` is excluded by the exclude patterns.
