@@ -46,7 +46,7 @@ fn inside_checks() -> Vec<Check> {
         "ok",
         if tanto_engine::rootless() { "rootless: in a user namespace of tanto's own" } else { "root" },
     )];
-    out.extend(paths());
+    out.extend(paths(&options));
     if tanto_engine::rootless() {
         let ids = tanto_engine::mapped_ids();
         out.push(if ids >= 65536 {
@@ -152,8 +152,8 @@ fn gather(inside: bool) -> Vec<Check> {
     out
 }
 
-fn paths() -> Vec<Check> {
-    match tanto_engine::EngineOptions::from_env(None) {
+fn paths(options: &Result<tanto_engine::EngineOptions, tanto_engine::EngineError>) -> Vec<Check> {
+    match options {
         Ok(o) => vec![
             check("state dir", "ok", o.state_dir.display().to_string()),
             check("run dir", "ok", o.run_dir.display().to_string()),

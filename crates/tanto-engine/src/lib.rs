@@ -53,8 +53,13 @@ pub fn mapped_ids() -> u64 {
 /// The platforms whose containers cannot run here (no binfmt_misc handler),
 /// as `linux/ARCH (why)`; nothing is registered.
 pub fn emulation_missing() -> Vec<String> {
-    let report =
-        tanto_exec::binfmt::Binfmt::system().register_missing(&tanto_exec::binfmt::Interpreters::default(), false);
+    missing_platforms(
+        &tanto_exec::binfmt::Binfmt::system().register_missing(&tanto_exec::binfmt::Interpreters::default(), false),
+    )
+}
+
+/// The platforms a binfmt check found no way to run, as `linux/ARCH (why)`.
+fn missing_platforms(report: &tanto_exec::binfmt::Report) -> Vec<String> {
     report.missing.iter().map(|(arch, why)| format!("linux/{arch} ({why})")).collect()
 }
 
@@ -142,7 +147,7 @@ async fn emulation() {
         tracing::info!(platform = %format!("linux/{arch}"), %interpreter, "registered a binfmt_misc handler (fix-binary) to run this platform's containers");
     }
     if !report.missing.is_empty() {
-        let list: Vec<String> = report.missing.iter().map(|(arch, why)| format!("linux/{arch} ({why})")).collect();
+        let list = missing_platforms(&report);
         tracing::warn!(
             "containers of these platforms cannot run here: {}; install qemu-user-static and register its binfmt_misc handlers with the F (fix-binary) flag (scripts/setup.sh does both)",
             list.join(", ")

@@ -439,28 +439,29 @@ impl Executor {
         tokio::task::spawn_blocking(move || bridge.host_address()).await.map_err(join_error)?
     }
 
+    /// A TCP socket for `addr` on the bridge, not yet connected or bound: made
+    /// in the bridge's network namespace when that is not the engine's own
+    /// (rootless; a thread enters it), else here.
+    async fn bridge_socket(&self, addr: &std::net::SocketAddr) -> std::io::Result<tokio::net::TcpSocket> {
+        match self.inner.bridge.get().cloned() {
+            Some(bridge) if bridge.rootless() => {
+                tokio::task::spawn_blocking(move || bridge.socket()).await.map_err(std::io::Error::other)?
+            }
+            _ if addr.is_ipv6() => tokio::net::TcpSocket::new_v6(),
+            _ => tokio::net::TcpSocket::new_v4(),
+        }
+    }
+
     /// A TCP connection to `addr` on the bridge (a container's or service's address),
     /// made from the bridge's network namespace (rootless: not the engine's own).
     pub async fn bridge_connect(&self, addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpStream> {
-        match self.inner.bridge.get().cloned() {
-            Some(bridge) => {
-                let socket =
-                    tokio::task::spawn_blocking(move || bridge.socket()).await.map_err(std::io::Error::other)??;
-                socket.connect(addr).await
-            }
-            None => tokio::net::TcpStream::connect(addr).await,
-        }
+        self.bridge_socket(&addr).await?.connect(addr).await
     }
 
     /// A TCP listener on `addr`, an address on the bridge (see
     /// [`Executor::bridge_host_address`]), in the bridge's network namespace.
     pub async fn bridge_listen(&self, addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-        let socket = match self.inner.bridge.get().cloned() {
-            Some(bridge) => {
-                tokio::task::spawn_blocking(move || bridge.socket()).await.map_err(std::io::Error::other)??
-            }
-            None => tokio::net::TcpSocket::new_v4()?,
-        };
+        let socket = self.bridge_socket(&addr).await?;
         socket.set_reuseaddr(true)?;
         socket.bind(addr)?;
         socket.listen(1024)

@@ -548,10 +548,6 @@ pub struct HostChild {
 }
 
 impl HostChild {
-    pub fn id(&self) -> u32 {
-        self.pid
-    }
-
     /// Waits for it to exit.
     pub async fn wait(&mut self) -> io::Result<std::process::ExitStatus> {
         if let Some(s) = self.status {

@@ -387,6 +387,11 @@ impl BridgeNet {
         Ok(self.outside.get_or_init(|| made).clone())
     }
 
+    /// Whether the bridge lives in a network namespace of the engine's own.
+    pub(crate) fn rootless(&self) -> bool {
+        self.rootless
+    }
+
     /// A TCP socket from which the bridge's addresses are reachable (in the
     /// bridge's namespace), not yet connected or bound.
     pub(crate) fn socket(&self) -> io::Result<tokio::net::TcpSocket> {

@@ -175,21 +175,18 @@ impl Outside {
 
     /// A TCP socket (not yet connected or bound) in the namespace, non-blocking.
     pub(crate) fn socket(&self) -> io::Result<tokio::net::TcpSocket> {
-        let make = || -> io::Result<std::net::TcpStream> {
-            let fd = rustix::net::socket_with(
-                rustix::net::AddressFamily::INET,
-                rustix::net::SocketType::STREAM,
-                rustix::net::SocketFlags::CLOEXEC | rustix::net::SocketFlags::NONBLOCK,
-                None,
-            )?;
-            Ok(std::net::TcpStream::from(fd))
-        };
-        let stream = match self {
-            Outside::Host => make()?,
-            Outside::Private(_) => {
-                self.run(|| make().map_err(|e| net_err(e.to_string()))).map_err(|e| io::Error::other(e.to_string()))?
-            }
-        };
+        let stream = self
+            .run(|| {
+                let fd = rustix::net::socket_with(
+                    rustix::net::AddressFamily::INET,
+                    rustix::net::SocketType::STREAM,
+                    rustix::net::SocketFlags::CLOEXEC | rustix::net::SocketFlags::NONBLOCK,
+                    None,
+                )
+                .map_err(|e| net_err(format!("making a socket: {e}")))?;
+                Ok(std::net::TcpStream::from(fd))
+            })
+            .map_err(|e| io::Error::other(e.to_string()))?;
         Ok(tokio::net::TcpSocket::from_std_stream(stream))
     }
 }
