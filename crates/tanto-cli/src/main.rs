@@ -133,11 +133,44 @@ enum Command {
     /// Say how tanto will run here — root or rootless, OCI runtime, overlay
     /// driver, network, cgroups, emulation — and what is missing for the rest.
     Doctor(doctor::DoctorArgs),
+    /// A long-lived engine other clients use (`tanto engine serve`).
+    Engine {
+        #[command(subcommand)]
+        command: EngineCommand,
+    },
     /// Facts about the API schema tanto serves.
     Schema {
         #[command(subcommand)]
         command: SchemaCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum EngineCommand {
+    /// Serve one engine to many clients until SIGTERM: on a unix socket
+    /// (default `RUN_DIR/engine.sock`, which local clients use when it is up)
+    /// and/or on TCP with TLS. Clients set `TANTO_HOST=tcp://HOST:PORT` (or
+    /// `unix:///PATH`), `TANTO_TLS_CA`, `TANTO_TOKEN`/`TANTO_TOKEN_FILE`.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Where to listen: `tcp://HOST:PORT` (TLS) or `unix:///PATH`; repeatable.
+    #[arg(long)]
+    listen: Vec<String>,
+    /// The server's TLS certificate (PEM, chain first).
+    #[arg(long)]
+    tls_cert: Option<PathBuf>,
+    /// The server's TLS private key (PEM).
+    #[arg(long)]
+    tls_key: Option<PathBuf>,
+    /// Require client certificates signed by this CA (PEM): mutual TLS.
+    #[arg(long)]
+    tls_client_ca: Option<PathBuf>,
+    /// A file whose first line is the token clients must present.
+    #[arg(long)]
+    token_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -471,7 +504,12 @@ async fn forward_lines(
     }
 }
 
-async fn query(file: Option<PathBuf>, vars: Option<String>, workdir: Option<PathBuf>) -> Result<u8> {
+async fn query(
+    remote: Option<tanto_engine::remote::Remote>,
+    file: Option<PathBuf>,
+    vars: Option<String>,
+    workdir: Option<PathBuf>,
+) -> Result<u8> {
     let text = match &file {
         Some(f) => std::fs::read_to_string(f).with_context(|| format!("reading `{}`", f.display()))?,
         None => {
@@ -487,10 +525,17 @@ async fn query(file: Option<PathBuf>, vars: Option<String>, workdir: Option<Path
         },
         None => None,
     };
-    let engine = start_engine(workdir).await?;
-    let result = engine.execute(tanto_gql::Request { query: text, variables, operation_name: None }).await;
-    engine.shutdown().await;
-    engine.progress().finish(true);
+    let request = tanto_gql::Request { query: text, variables, operation_name: None };
+    let result = match remote {
+        Some(remote) => attach(&remote, workdir).await?.execute(&request).await,
+        None => {
+            let engine = start_engine(workdir).await?;
+            let result = engine.execute(request).await;
+            engine.shutdown().await;
+            engine.progress().finish(true);
+            result
+        }
+    };
     // A long chain of calls nests its answer as deep: printed and dropped without recursion.
     let mut out = tanto_gql::json_to_vec_pretty(&result);
     out.push(b'\n');
@@ -498,6 +543,105 @@ async fn query(file: Option<PathBuf>, vars: Option<String>, workdir: Option<Path
     let failed = result.get("errors").is_some();
     tanto_gql::drop_json(result);
     Ok(if failed { 1 } else { 0 })
+}
+
+/// `tanto engine serve`.
+async fn engine_serve(args: ServeArgs) -> Result<u8> {
+    use tanto_engine::remote::{self, tls::ServerTls, Address, ServeOptions};
+    let tls = match (args.tls_cert, args.tls_key) {
+        (Some(cert), Some(key)) => Some(ServerTls { cert, key, client_ca: args.tls_client_ca }),
+        (None, None) if args.tls_client_ca.is_none() => None,
+        _ => bail!("--tls-cert and --tls-key go together (and --tls-client-ca needs them)"),
+    };
+    let token = args.token_file.as_deref().map(remote::read_token).transpose()?;
+    let engine = start_engine_as(None, true).await?;
+    let mut listen = Vec::new();
+    for l in &args.listen {
+        listen.push(Address::parse(l).map_err(anyhow::Error::msg)?);
+    }
+    if listen.is_empty() {
+        listen.push(Address::Unix(remote::default_socket(&engine.options.run_dir)));
+    }
+    let opts = ServeOptions { listen, tls, token };
+    let ready = |bound: &[Address]| {
+        let list: Vec<String> = bound.iter().map(|a| a.to_string()).collect();
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{}", serde_json::json!({ "listen": list }));
+        let _ = out.flush();
+        eprintln!("tanto: engine serving on {}", list.join(", "));
+    };
+    let served = remote::serve(engine.clone(), opts, ready, session_end(false)).await;
+    engine.shutdown().await;
+    engine.progress().finish(false);
+    served?;
+    Ok(0)
+}
+
+/// The remote engine a client verb uses (`TANTO_HOST`, or a local engine
+/// serving its default socket); `None`: an engine in this process.
+fn remote_engine() -> Result<Option<tanto_engine::remote::Remote>> {
+    let socket = EngineOptions::from_env(None).ok().map(|o| tanto_engine::remote::default_socket(&o.run_dir));
+    Ok(tanto_engine::remote::Remote::from_env(socket.as_deref())?)
+}
+
+/// Attaches to `remote` for this client: host paths relative to `workdir`.
+async fn attach(remote: &tanto_engine::remote::Remote, workdir: Option<PathBuf>) -> Result<Arc<tanto_engine::remote::Attached>> {
+    let options = EngineOptions::from_env(workdir)?;
+    let pipeline = PIPELINE.get().cloned().unwrap_or_default();
+    Ok(Arc::new(remote.attach(options.workdir, options.run_dir, &pipeline).await?))
+}
+
+/// `tanto session` against a remote engine: the SDK talks to a local listener.
+async fn session_remote(remote: tanto_engine::remote::Remote, args: Vec<String>) -> Result<u8> {
+    let attached = attach(&remote, find_workdir(&args)).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("listening on 127.0.0.1")?;
+    let port = listener.local_addr()?.port();
+    let token = uuid::Uuid::new_v4().to_string();
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", serde_json::json!({"port": port, "session_token": token}))?;
+        out.flush()?;
+    }
+    let trace = tanto_engine::telemetry::SessionTrace::new(tanto_engine::telemetry::session_span("session"));
+    let end = attached.clone();
+    let handler: Arc<dyn tanto_contract::QueryHandler> = attached;
+    tanto_engine::server::serve_session(listener, token, handler, usize::MAX, trace, async move {
+        tokio::select! {
+            _ = session_end(true) => {}
+            _ = end.closed() => eprintln!("tanto: the engine ended the session"),
+        }
+    })
+    .await;
+    Ok(0)
+}
+
+/// `tanto run` against a remote engine.
+async fn run_remote(remote: tanto_engine::remote::Remote, workdir: Option<PathBuf>, command: Vec<String>) -> Result<u8> {
+    let attached = attach(&remote, workdir).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("listening on 127.0.0.1")?;
+    let port = listener.local_addr()?.port();
+    let token = uuid::Uuid::new_v4().to_string();
+    let env =
+        vec![("DAGGER_SESSION_PORT".to_string(), port.to_string()), ("DAGGER_SESSION_TOKEN".into(), token.clone())];
+    let started = command::start(command::Spec { argv: &command, env, pipe_stdout: false, pipe_stderr: false })
+        .with_context(|| format!("starting `{}`", command[0]))?;
+    let mut child = started.child;
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let trace = tanto_engine::telemetry::SessionTrace::new(tanto_engine::telemetry::session_span("run"));
+    let handler: Arc<dyn tanto_contract::QueryHandler> = attached.clone();
+    let server = tokio::spawn(tanto_engine::server::serve_session(listener, token, handler, usize::MAX, trace, async {
+        let _ = done_rx.await;
+    }));
+    let status = tokio::select! {
+        s = child.wait() => s?,
+        _ = session_end(false) => {
+            child.kill().await;
+            child.wait().await?
+        }
+    };
+    let _ = done_tx.send(());
+    let _ = server.await;
+    Ok(tanto_engine::userns::exit_code(status))
 }
 
 /// Whether a verb starts an engine or touches the state dir: as a normal user
@@ -522,7 +666,23 @@ fn main() -> ExitCode {
         println!("tanto {VERSION} (Dagger API {})", tanto_api::dagger::API_VERSION);
         return ExitCode::SUCCESS;
     }
-    if needs_namespace(&cli.command) && !rustix::process::geteuid().is_root() && !tanto_engine::rootless() {
+    let remote = match &cli.command {
+        Command::Session { .. } | Command::Run { .. } | Command::Query { .. } | Command::Call { .. } | Command::Functions { .. } => {
+            match remote_engine() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("tanto: {e:#}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+        _ => None,
+    };
+    if remote.is_none()
+        && needs_namespace(&cli.command)
+        && !rustix::process::geteuid().is_root()
+        && !tanto_engine::rootless()
+    {
         return ExitCode::from(tanto_engine::userns::host_side());
     }
     if let Some(p) = &cli.progress {
@@ -554,18 +714,28 @@ fn main() -> ExitCode {
     let result = rt.block_on(async {
         match cli.command {
             // served sessions make their own span (its parent may come from the first request)
-            Command::Session { args } => session(args).await,
+            Command::Session { args } => match remote {
+                Some(r) => session_remote(r, args).await,
+                None => session(args).await,
+            },
             Command::Run { workdir, interactive, command, explain, fail_on_miss } => {
                 if interactive {
                     set_interactive();
                 }
-                run(workdir, command, explain, fail_on_miss).await
+                match remote {
+                    Some(r) if !interactive && !explain && !fail_on_miss => run_remote(r, workdir, command).await,
+                    Some(_) => Err(anyhow::anyhow!(
+                        "--interactive, --explain and --fail-on-miss need an engine in this process: set TANTO_HOST=local"
+                    )),
+                    None => run(workdir, command, explain, fail_on_miss).await,
+                }
             }
-            Command::Query { file, vars, workdir } => query(file, vars, workdir).instrument(span("query")).await,
-            Command::Call { args } => call::run_call(args).instrument(span("call")).await,
+            Command::Query { file, vars, workdir } => query(remote, file, vars, workdir).instrument(span("query")).await,
+            Command::Call { args } => call::run_call(remote, args).instrument(span("call")).await,
             Command::Functions { module, functions } => {
-                call::run_functions(module, functions).instrument(span("functions")).await
+                call::run_functions(remote, module, functions).instrument(span("functions")).await
             }
+            Command::Engine { command: EngineCommand::Serve(args) } => engine_serve(args).await,
             Command::Init(args) => init::init(args).instrument(span("init")).await,
             Command::Install(args) => develop::install(args).instrument(span("install")).await,
             Command::Develop(args) => develop::develop(args).instrument(span("develop")).await,

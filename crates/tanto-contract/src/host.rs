@@ -1,12 +1,12 @@
 //! The client's host: its workspace.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Dagger's workspace config file, relative to a directory of the workspace.
 pub const CONFIG_FILE: &str = ".dagger/config.toml";
 
 /// A workspace, as the engine detected it (`Query.currentWorkspace`).
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Workspace {
     /// Absolute host path of the boundary.
     pub boundary: String,

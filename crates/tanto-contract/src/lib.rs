@@ -179,6 +179,13 @@ pub trait Host: Send + Sync {
         allow_parent_dir: bool,
     ) -> EngineResult<String>;
 
+    /// Whether the client's host network is reachable: `Host.service`,
+    /// `Host.tunnel` and `up` listen or connect there. A remote engine's
+    /// client host is another machine's, which they cannot reach yet.
+    fn host_network(&self) -> EngineResult<()> {
+        Ok(())
+    }
+
     /// The client's workspace.
     async fn workspace(&self) -> EngineResult<Workspace>;
 

@@ -59,13 +59,27 @@ impl HostState {
     /// A host path made absolute against the working directory (`~/` is `$HOME`),
     /// cleaned lexically (symlinks are not resolved here).
     pub fn path(&self, p: &str) -> PathBuf {
-        let joined = if let Some(rest) = p.strip_prefix("~/") {
-            std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/")).join(rest)
-        } else {
-            self.workdir.join(p)
-        };
-        tanto_fs::path::clean_path(&joined)
+        host_path(&self.workdir, p)
     }
+}
+
+/// A host path made absolute against `workdir` (`~/` is `$HOME`), cleaned
+/// lexically (symlinks are not resolved here).
+pub(crate) fn host_path(workdir: &Path, p: &str) -> PathBuf {
+    let joined = if let Some(rest) = p.strip_prefix("~/") {
+        std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/")).join(rest)
+    } else {
+        workdir.join(p)
+    };
+    tanto_fs::path::clean_path(&joined)
+}
+
+/// Checks a `findUp` name: a plain file or directory name.
+pub(crate) fn find_up_name(name: &str) -> Result<(), EngineError> {
+    if name.is_empty() || name.contains('/') {
+        return Err(EngineError::input(format!("`findUp` needs a plain file or directory name, not `{name}`")));
+    }
+    Ok(())
 }
 
 /// The engine's own owner: exported files belong to whoever runs the client's engine.
@@ -153,9 +167,7 @@ impl EngineBackend {
     }
 
     pub(crate) async fn do_host_find_up(&self, name: &str) -> Result<Option<String>, EngineError> {
-        if name.is_empty() || name.contains('/') {
-            return Err(EngineError::input(format!("`findUp` needs a plain file or directory name, not `{name}`")));
-        }
+        find_up_name(name)?;
         Ok(tanto_fs::path::find_up(&self.host.workdir, name))
     }
 
@@ -176,20 +188,8 @@ impl EngineBackend {
             let view = store.view(snap.id, "/")?;
             let src = Root::open(view.path())
                 .map_err(|e| EngineError::internal(format!("opening the directory to export: {e}")))?;
-            match src.stat(&src_path, true).context(format_args!("`{src_path}`"))? {
-                Some(st) if tanto_fs::file_type(&st) == rustix::fs::FileType::Directory => {}
-                Some(_) => return Err(EngineError::input(format!("`{src_path}` is not a directory"))),
-                None => return Err(EngineError::not_found(format!("directory `{src_path}` not found"))),
-            }
-            ensure_dir(&target)?;
-            if wipe_first {
-                wipe(&target).map_err(|e| {
-                    EngineError::environment(format!("wiping `{}` before the export: {e}", target.display()))
-                })?;
-            }
-            let dst = Root::open(&target)
-                .map_err(|e| EngineError::environment(format!("opening `{}`: {e}", target.display())))?;
-            copy_out(&src, &src_path, &dst, "/", &target)
+            source_dir(&src, &src_path)?;
+            export_tree(&src, &src_path, &target, wipe_first)
         })
         .await?;
         Ok(out.to_string_lossy().into_owned())
@@ -205,36 +205,17 @@ impl EngineBackend {
     ) -> Result<String, EngineError> {
         let snap = self.snapshot(root).await?;
         let store = self.worker().store.clone();
-        let mut target = self.host.path(dest);
         let src_path = path.to_string();
         let name = tanto_fs::path::clean_abs(path).rsplit('/').next().unwrap_or("").to_string();
-        if std::fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
-            if !allow_parent_dir {
-                return Err(EngineError::input(format!(
-                    "cannot export file `{name}` to `{}`: it is a directory; give a file path, or pass `allowParentDirPath: true` to write into it",
-                    target.display()
-                )));
-            }
-            target = target.join(&name);
-        }
+        let target = file_target(self.host.path(dest), &name, allow_parent_dir)?;
         let out = target.clone();
         let run_dir = self.worker().executor.run_dir().to_path_buf();
         blocking(move || {
             let view = store.view(snap.id, "/")?;
             let src = Root::open(view.path())
                 .map_err(|e| EngineError::internal(format!("opening the file to export: {e}")))?;
-            match src.stat(&src_path, true).context(format_args!("`{src_path}`"))? {
-                Some(st) if tanto_fs::file_type(&st) == rustix::fs::FileType::RegularFile => {}
-                Some(_) => return Err(EngineError::input(format!("`{src_path}` is not a regular file"))),
-                None => return Err(EngineError::not_found(format!("file `{src_path}` not found"))),
-            }
-            let (Some(parent), Some(file_name)) = (target.parent(), target.file_name()) else {
-                return Err(EngineError::input(format!("cannot export to `{}`", target.display())));
-            };
-            ensure_dir(parent)?;
-            let mut from = src.open_file(&src_path).context(format_args!("`{src_path}`"))?;
-            export_file(&mut from, &run_dir, parent, file_name)
-                .map_err(|e| EngineError::environment(format!("exporting to `{}`: {e}", target.display())))
+            let (mut from, mode, mtime) = source_file(&src, &src_path)?;
+            write_exported_file(&mut from, mode, mtime, &run_dir, &target)
         })
         .await?;
         Ok(out.to_string_lossy().into_owned())
@@ -284,22 +265,86 @@ fn registry_host(address: &str) -> Result<String, EngineError> {
     Ok(r.registry().to_string())
 }
 
-/// Writes the file `from` to `dir/name` (owned by the engine's user, with the
-/// source's mode and modification time), complete or not at all: under a
-/// temporary name first, then renamed over whatever is there (a symlink is
-/// replaced, never written through).
-fn export_file(from: &mut std::fs::File, run_dir: &Path, dir: &Path, name: &std::ffi::OsStr) -> std::io::Result<()> {
+/// Checks that `src_path` of a snapshot is a directory to export.
+pub(crate) fn source_dir(src: &Root, src_path: &str) -> Result<(), EngineError> {
+    match src.stat(src_path, true).context(format_args!("`{src_path}`"))? {
+        Some(st) if tanto_fs::file_type(&st) == rustix::fs::FileType::Directory => Ok(()),
+        Some(_) => Err(EngineError::input(format!("`{src_path}` is not a directory"))),
+        None => Err(EngineError::not_found(format!("directory `{src_path}` not found"))),
+    }
+}
+
+/// Opens `src_path` of a snapshot, a regular file to export: the file, its
+/// permission bits and its modification time.
+pub(crate) fn source_file(src: &Root, src_path: &str) -> Result<(std::fs::File, u32, (i64, u32)), EngineError> {
+    match src.stat(src_path, true).context(format_args!("`{src_path}`"))? {
+        Some(st) if tanto_fs::file_type(&st) == rustix::fs::FileType::RegularFile => {
+            let from = src.open_file(src_path).context(format_args!("`{src_path}`"))?;
+            Ok((from, st.st_mode & 0o7777, (st.st_mtime, st.st_mtime_nsec as u32)))
+        }
+        Some(_) => Err(EngineError::input(format!("`{src_path}` is not a regular file"))),
+        None => Err(EngineError::not_found(format!("file `{src_path}` not found"))),
+    }
+}
+
+/// Writes directory `src_path` of `src` to the host directory `target`
+/// (created if missing; emptied first when `wipe_first`), owned by this
+/// process's user.
+pub(crate) fn export_tree(src: &Root, src_path: &str, target: &Path, wipe_first: bool) -> Result<(), EngineError> {
+    ensure_dir(target)?;
+    if wipe_first {
+        wipe(target)
+            .map_err(|e| EngineError::environment(format!("wiping `{}` before the export: {e}", target.display())))?;
+    }
+    let dst =
+        Root::open(target).map_err(|e| EngineError::environment(format!("opening `{}`: {e}", target.display())))?;
+    copy_out(src, src_path, &dst, "/", target)
+}
+
+/// Where a file export named `name` writes for host path `target`: into it
+/// when it is a directory and that is allowed.
+pub(crate) fn file_target(target: PathBuf, name: &str, allow_parent_dir: bool) -> Result<PathBuf, EngineError> {
+    if !std::fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
+        return Ok(target);
+    }
+    if !allow_parent_dir {
+        return Err(EngineError::input(format!(
+            "cannot export file `{name}` to `{}`: it is a directory; give a file path, or pass `allowParentDirPath: true` to write into it",
+            target.display()
+        )));
+    }
+    Ok(target.join(name))
+}
+
+/// Writes `from` to host path `target` (its directory created if missing;
+/// owned by this process's user, with `mode` and `mtime`), complete or not
+/// at all: under a temporary name first, then renamed over whatever is there
+/// (a symlink is replaced, never written through). `run_dir` keeps the
+/// journal that lets the next engine remove a temporary file a crash left.
+pub(crate) fn write_exported_file(
+    from: &mut impl std::io::Read,
+    mode: u32,
+    mtime: (i64, u32),
+    run_dir: &Path,
+    target: &Path,
+) -> Result<(), EngineError> {
     use rustix::fs::{Gid, Mode, Timespec, Timestamps, Uid};
-    let st = rustix::fs::fstat(&*from)?;
-    let mut out = crate::leftovers::AtomicFile::create(run_dir, dir, name)?;
-    std::io::copy(from, out.file())?;
-    let (uid, gid) = engine_owner();
-    rustix::fs::fchown(&*out.file(), Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))?;
-    rustix::fs::fchmod(&*out.file(), Mode::from_raw_mode(st.st_mode & 0o7777))?;
-    let ts = Timespec { tv_sec: st.st_mtime as _, tv_nsec: st.st_mtime_nsec as _ };
-    rustix::fs::futimens(&*out.file(), &Timestamps { last_access: ts, last_modification: ts })?;
-    out.commit()?;
-    Ok(())
+    let (Some(parent), Some(file_name)) = (target.parent(), target.file_name()) else {
+        return Err(EngineError::input(format!("cannot export to `{}`", target.display())));
+    };
+    ensure_dir(parent)?;
+    let mut write = || -> std::io::Result<()> {
+        let mut out = crate::leftovers::AtomicFile::create(run_dir, parent, file_name)?;
+        std::io::copy(from, out.file())?;
+        let (uid, gid) = engine_owner();
+        rustix::fs::fchown(&*out.file(), Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))?;
+        rustix::fs::fchmod(&*out.file(), Mode::from_raw_mode(mode & 0o7777))?;
+        let ts = Timespec { tv_sec: mtime.0 as _, tv_nsec: mtime.1 as _ };
+        rustix::fs::futimens(&*out.file(), &Timestamps { last_access: ts, last_modification: ts })?;
+        out.commit()?;
+        Ok(())
+    };
+    write().map_err(|e| EngineError::environment(format!("exporting to `{}`: {e}", target.display())))
 }
 
 /// Copies `src_path` of an engine snapshot to `dest` below a host directory,

@@ -26,6 +26,7 @@ mod image_config;
 mod leftovers;
 mod nested;
 pub mod progress;
+pub mod remote;
 pub mod remote_cache;
 mod runlog;
 mod search;
@@ -242,6 +243,8 @@ impl EngineOptions {
 /// A running engine.
 pub struct Engine {
     pub api: tanto_api::Api,
+    /// The contract's implementation (remote sessions build their own API over it).
+    pub(crate) backend: Arc<EngineBackend>,
     pub solver: Arc<Solver<Worker>>,
     pub options: EngineOptions,
     pub server: server::ServerSettings,
@@ -367,10 +370,11 @@ impl Engine {
         solver.subscribe(Arc::new(move |e| p.on_event(e)));
         solver.worker().gc.poke(); // once at start, in the background
         let backend = Arc::new(EngineBackend::new(solver.clone(), options.workdir.clone()).with_gc(gc));
-        let api = tanto_api::Api::new(tanto_contract::Engine::new(backend), Arc::new(tanto_api::Objects::default()));
+        let api =
+            tanto_api::Api::new(tanto_contract::Engine::new(backend.clone()), Arc::new(tanto_api::Objects::default()));
         // Execs with `experimentalPrivilegedNesting` get sessions of this API.
         let _ = solver.worker().nested.set(api.nested_sessions());
-        Ok(Arc::new(Engine { api, solver, options, server }))
+        Ok(Arc::new(Engine { api, backend, solver, options, server }))
     }
 
     /// The engine's progress view (stderr).
@@ -438,6 +442,6 @@ impl tanto_contract::QueryHandler for Engine {
 
 /// The `query` span of one GraphQL request: its operation name and size, never its
 /// text (a query may carry a secret's plaintext). The solver's spans nest inside it.
-fn query_span(req: &tanto_gql::Request) -> tracing::Span {
+pub(crate) fn query_span(req: &tanto_gql::Request) -> tracing::Span {
     tracing::info_span!("query", operation = req.operation_name.as_deref().unwrap_or(""), bytes = req.query.len())
 }

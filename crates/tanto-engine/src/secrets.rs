@@ -76,9 +76,19 @@ impl Secrets {
             self.uris.write().insert(identity.clone(), uri.to_string());
             return Ok(identity);
         }
-        let value = self.resolve_uri(uri).await?;
-        let identity = format!("uri:{uri}@{}", keyed_digest(&self.key, uri, &value));
-        Ok(self.keep(identity, value))
+        let value = resolve_uri(uri, &self.workdir).await?;
+        Ok(self.keep_resolved(uri, None, value))
+    }
+
+    /// Keeps the value a client read for `uri` (a remote engine's client reads
+    /// its own): its identity is as [`Secrets::from_uri`] makes it; with a
+    /// cache key, the key's.
+    pub(crate) fn keep_resolved(&self, uri: &str, cache_key: Option<&str>, value: Vec<u8>) -> String {
+        let identity = match cache_key {
+            Some(k) => format!("key:{k}"),
+            None => format!("uri:{uri}@{}", keyed_digest(&self.key, uri, &value)),
+        };
+        self.keep(identity, value)
     }
 
     /// The value of a secret, resolving a `key:` secret's URI the first time.
@@ -93,45 +103,48 @@ impl Secrets {
                 "secret `{name}` has no value in this engine: secrets live in the memory of the session that made them"
             )));
         };
-        let value = Arc::new(self.resolve_uri(&uri).await?);
+        let value = Arc::new(resolve_uri(&uri, &self.workdir).await?);
         self.values.write().insert(identity.to_string(), value.clone());
         Ok(value)
     }
+}
 
-    async fn resolve_uri(&self, uri: &str) -> Result<Vec<u8>, EngineError> {
-        if let Some(name) = uri.strip_prefix("env://") {
-            return std::env::var_os(name).map(|v| v.into_encoded_bytes()).ok_or_else(|| {
-                EngineError::not_found(format!(
-                    "secret `{uri}`: environment variable `{name}` is not set in the client's environment"
-                ))
-            });
-        }
-        if let Some(path) = uri.strip_prefix("file://") {
-            let p = self.workdir.join(path);
-            return tokio::fs::read(&p)
-                .await
-                .map_err(|e| crate::io_error(&e, format!("secret `{uri}`: cannot read `{}`: {e}", p.display())));
-        }
-        if let Some(cmd) = uri.strip_prefix("cmd://") {
-            let out = tokio::process::Command::new("sh")
-                .arg("-c")
-                .arg(cmd)
-                .current_dir(&self.workdir)
-                .stdin(std::process::Stdio::null())
-                .output()
-                .await
-                .map_err(|e| EngineError::environment(format!("secret `{uri}`: cannot run the command: {e}")))?;
-            if !out.status.success() {
-                return Err(EngineError::input(format!("secret `{uri}`: the command failed with {}", out.status)));
-            }
-            let mut v = out.stdout;
-            while v.last() == Some(&b'\n') {
-                v.pop();
-            }
-            return Ok(v);
-        }
-        Err(EngineError::input(format!("secret URI `{uri}` is not supported: use env://, file:// or cmd://")))
+/// Reads the secret `uri` on this host: `env://NAME`, `file://PATH` and
+/// `cmd://COMMAND` (run by `sh -c`; relative paths and the command's
+/// directory are `workdir`), trailing newlines of a command's output cut.
+pub async fn resolve_uri(uri: &str, workdir: &Path) -> Result<Vec<u8>, EngineError> {
+    if let Some(name) = uri.strip_prefix("env://") {
+        return std::env::var_os(name).map(|v| v.into_encoded_bytes()).ok_or_else(|| {
+            EngineError::not_found(format!(
+                "secret `{uri}`: environment variable `{name}` is not set in the client's environment"
+            ))
+        });
     }
+    if let Some(path) = uri.strip_prefix("file://") {
+        let p = workdir.join(path);
+        return tokio::fs::read(&p)
+            .await
+            .map_err(|e| crate::io_error(&e, format!("secret `{uri}`: cannot read `{}`: {e}", p.display())));
+    }
+    if let Some(cmd) = uri.strip_prefix("cmd://") {
+        let out = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .current_dir(workdir)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .map_err(|e| EngineError::environment(format!("secret `{uri}`: cannot run the command: {e}")))?;
+        if !out.status.success() {
+            return Err(EngineError::input(format!("secret `{uri}`: the command failed with {}", out.status)));
+        }
+        let mut v = out.stdout;
+        while v.last() == Some(&b'\n') {
+            v.pop();
+        }
+        return Ok(v);
+    }
+    Err(EngineError::input(format!("secret URI `{uri}` is not supported: use env://, file:// or cmd://")))
 }
 
 /// Replaces every occurrence of each secret (longest first) with `***`.

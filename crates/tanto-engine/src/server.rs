@@ -159,7 +159,7 @@ impl Drop for InFlight {
 /// How often an idle server checks whether requests finished since the last trim.
 const TRIM_EVERY: Duration = Duration::from_secs(1);
 
-fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
+pub(crate) fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
     Response::builder()
         .status(status)
         .header("content-type", "application/json")
@@ -167,15 +167,21 @@ fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Full<
         .expect("static response parts are valid")
 }
 
-fn error_body(message: &str) -> serde_json::Value {
+pub(crate) fn error_body(message: &str) -> serde_json::Value {
     serde_json::json!({"data": null, "errors": [{"message": message}]})
 }
 
 /// Checks `Authorization: Basic base64(token:)`, accepting both base64
 /// alphabets (the Rust SDK uses the URL-safe one) and missing padding.
 pub fn authorized(header: Option<&str>, token: &str) -> bool {
+    basic_users(header).iter().any(|user| constant_time_eq(user, token.as_bytes()))
+}
+
+/// The user names `Authorization: Basic ...` may carry (as decoded with
+/// either base64 alphabet); none for any other header.
+pub(crate) fn basic_users(header: Option<&str>) -> Vec<Vec<u8>> {
     let Some(value) = header.and_then(|h| h.strip_prefix("Basic ").or_else(|| h.strip_prefix("basic "))) else {
-        return false;
+        return Vec::new();
     };
     let value = value.trim();
     let config = base64::engine::GeneralPurposeConfig::new()
@@ -184,15 +190,14 @@ pub fn authorized(header: Option<&str>, token: &str) -> bool {
         base64::engine::GeneralPurpose::new(&base64::alphabet::STANDARD, config),
         base64::engine::GeneralPurpose::new(&base64::alphabet::URL_SAFE, config),
     ];
-    engines.iter().any(|e| {
-        e.decode(value).ok().is_some_and(|raw| {
-            let user = raw.split(|b| *b == b':').next().unwrap_or(&[]);
-            constant_time_eq(user, token.as_bytes())
-        })
-    })
+    engines
+        .iter()
+        .filter_map(|e| e.decode(value).ok())
+        .map(|raw| raw.split(|b| *b == b':').next().unwrap_or(&[]).to_vec())
+        .collect()
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -217,34 +222,45 @@ async fn handle(
         );
         return Ok(resp);
     }
+    Ok(answer(handler, limit, &trace, req).await)
+}
+
+/// Answers one authorized request of a session: `POST /query` executed by
+/// `handler` (bodies up to `limit` bytes; `trace` parents its span).
+pub(crate) async fn answer(
+    handler: Arc<dyn QueryHandler>,
+    limit: usize,
+    trace: &SessionTrace,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
     let path = req.uri().path().trim_end_matches('/');
     if path != "/query" {
-        return Ok(json_response(
+        return json_response(
             StatusCode::NOT_FOUND,
             &error_body(&format!("no such endpoint `{path}`: POST GraphQL to /query")),
-        ));
+        );
     }
     if req.method() != Method::POST {
-        return Ok(json_response(StatusCode::METHOD_NOT_ALLOWED, &error_body("use POST for /query")));
+        return json_response(StatusCode::METHOD_NOT_ALLOWED, &error_body("use POST for /query"));
     }
     // the request's `traceparent` (else the session) is the parent of its `query` span
     let parent = trace.parent_of(req.headers());
     let body = match read_body(req.into_body(), limit).await {
         Ok(b) => b,
-        Err(BodyError::TooLarge) => return Ok(too_large(limit)),
+        Err(BodyError::TooLarge) => return too_large(limit),
         Err(BodyError::Read(e)) => {
-            return Ok(json_response(StatusCode::BAD_REQUEST, &error_body(&format!("reading the request body: {e}"))))
+            return json_response(StatusCode::BAD_REQUEST, &error_body(&format!("reading the request body: {e}")))
         }
     };
     let body = match parent {
         Some(cx) => opentelemetry::context::FutureExt::with_context(handler.handle(&body), cx).await,
         None => handler.handle(&body).await,
     };
-    Ok(Response::builder()
+    Response::builder()
         .status(StatusCode::OK)
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(body)))
-        .expect("static response parts are valid"))
+        .expect("static response parts are valid")
 }
 
 /// Serves `listener` until `shutdown` resolves, then drops open connections

@@ -44,7 +44,7 @@ pub fn detect(workdir: &Path, client_id: &str) -> Workspace {
 
 /// `rel` below the boundary, checked to stay inside it once symlinks resolve.
 /// `None` when nothing is there.
-fn inside(ws: &Workspace, rel: &str) -> Result<Option<PathBuf>, EngineError> {
+pub(crate) fn inside(ws: &Workspace, rel: &str) -> Result<Option<PathBuf>, EngineError> {
     let boundary = Path::new(&ws.boundary);
     let path = if rel.is_empty() { boundary.to_path_buf() } else { boundary.join(rel) };
     let real = match std::fs::canonicalize(&path) {
@@ -63,11 +63,44 @@ fn inside(ws: &Workspace, rel: &str) -> Result<Option<PathBuf>, EngineError> {
     Ok(Some(real))
 }
 
-fn missing(ws: &Workspace, rel: &str, what: &str) -> EngineError {
+pub(crate) fn missing(ws: &Workspace, rel: &str, what: &str) -> EngineError {
     EngineError::not_found(format!(
         "workspace {what} `/{rel}` does not exist in `{}` (relative paths start at the workspace directory `/{}`)",
         ws.boundary, ws.path
     ))
+}
+
+/// `name` in directory `from` (relative to the boundary) or the nearest
+/// parent up to the boundary that has it, as `/path` from the boundary.
+pub(crate) fn find_up(ws: &Workspace, name: &str, from: &str) -> Result<Option<String>, EngineError> {
+    let mut cur = from.to_string();
+        loop {
+            // A start (or parent) reached through a symlink must stay inside.
+            if inside(ws, &cur)?.is_some() {
+                let candidate = if cur.is_empty() { name.to_string() } else { format!("{cur}/{name}") };
+                if Path::new(&ws.boundary).join(&candidate).symlink_metadata().is_ok() {
+                    return Ok(Some(format!("/{candidate}")));
+                }
+            }
+            if cur.is_empty() {
+                return Ok(None);
+            }
+            cur = cur.rsplit_once('/').map(|(p, _)| p.to_string()).unwrap_or_default();
+        }
+}
+
+/// What is at host path `abs` (symlinks not followed); `None` when nothing is.
+pub(crate) fn path_kind(abs: &Path) -> Option<EntryKind> {
+    let m = abs.symlink_metadata().ok()?;
+    Some(if m.is_dir() {
+        EntryKind::Dir
+    } else if m.is_file() {
+        EntryKind::File
+    } else if m.file_type().is_symlink() {
+        EntryKind::Symlink
+    } else {
+        EntryKind::Other
+    })
 }
 
 impl EngineBackend {
@@ -98,35 +131,12 @@ impl EngineBackend {
         name: &str,
         from: &str,
     ) -> Result<Option<String>, EngineError> {
-        let mut cur = from.to_string();
-        loop {
-            // A start (or parent) reached through a symlink must stay inside.
-            if inside(ws, &cur)?.is_some() {
-                let candidate = if cur.is_empty() { name.to_string() } else { format!("{cur}/{name}") };
-                if Path::new(&ws.boundary).join(&candidate).symlink_metadata().is_ok() {
-                    return Ok(Some(format!("/{candidate}")));
-                }
-            }
-            if cur.is_empty() {
-                return Ok(None);
-            }
-            cur = cur.rsplit_once('/').map(|(p, _)| p.to_string()).unwrap_or_default();
-        }
+        find_up(ws, name, from)
     }
 
     pub(crate) fn do_host_path(&self, path: &str) -> Option<(String, EntryKind)> {
         let abs = self.host.path(path);
-        let m = abs.symlink_metadata().ok()?;
-        let kind = if m.is_dir() {
-            EntryKind::Dir
-        } else if m.is_file() {
-            EntryKind::File
-        } else if m.file_type().is_symlink() {
-            EntryKind::Symlink
-        } else {
-            EntryKind::Other
-        };
-        Some((abs.to_string_lossy().into_owned(), kind))
+        Some((abs.to_string_lossy().into_owned(), path_kind(&abs)?))
     }
 }
 

@@ -156,6 +156,7 @@ pub(super) static CONTAINER_FIELDS: Fields<ContainerObj> = fields! { |api, c, ca
     },
     "asService" => Ok(api.service_value(api.as_service(c, a)?)),
     "up" => {
+        api.engine.host.host_network()?;
         let svc = api.as_service(c, a)?;
         api.engine.services.register_service(&svc.spec());
         let ports = parse_port_forwards(a, "ports")?;
@@ -167,6 +168,7 @@ pub(super) static CONTAINER_FIELDS: Fields<ContainerObj> = fields! { |api, c, ca
 /// `tunnel` and `service` of Host.
 pub(super) static HOST_FIELDS: Fields<HostObj> = fields! { |api, h, call, a|
     "tunnel" => {
+        api.engine.host.host_network()?;
         let upstream = api.load_service(a.get("service").unwrap_or(&Json::Null))?;
         let svc = ServiceObj {
             kind: ServiceKind::Tunnel {
@@ -179,6 +181,7 @@ pub(super) static HOST_FIELDS: Fields<HostObj> = fields! { |api, h, call, a|
         Ok(api.service_value(svc))
     },
     "service" => {
+        api.engine.host.host_network()?;
         let ports = parse_port_forwards(a, "ports")?;
         if ports.is_empty() {
             return Err("`Host.service` needs at least one port in `ports`".into());
@@ -232,6 +235,7 @@ static FIELDS: Fields<ServiceObj> = fields! { |api, s, call, a|
         Ok(leaf(api.objects.register(&Object::Service(s.clone()))))
     },
     "up" => {
+        api.engine.host.host_network()?;
         let ports = parse_port_forwards(a, "ports")?;
         api.engine.services.service_up(&s.spec(), ports, a.opt_bool("random")?.unwrap_or(false)).await?;
         Ok(Resolved::Null)

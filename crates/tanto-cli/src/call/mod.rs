@@ -29,6 +29,19 @@ pub(crate) trait Transport {
 /// The in-process engine of this CLI run.
 pub(crate) struct EngineTransport<'a>(pub &'a tanto_engine::Engine);
 
+/// A remote engine's session (`TANTO_HOST`).
+pub(crate) struct RemoteTransport<'a>(pub &'a tanto_engine::remote::Attached);
+
+impl Transport for RemoteTransport<'_> {
+    async fn query(&self, query: String) -> Result<Json, Vec<Json>> {
+        let mut result = self.0.execute(&tanto_gql::Request { query, variables: None, operation_name: None }).await;
+        if let Some(errors) = result.get("errors").and_then(Json::as_array).filter(|e| !e.is_empty()) {
+            return Err(errors.clone());
+        }
+        Ok(result.get_mut("data").map(Json::take).unwrap_or(Json::Null))
+    }
+}
+
 impl Transport for EngineTransport<'_> {
     async fn query(&self, query: String) -> Result<Json, Vec<Json>> {
         tracing::debug!(query = %query, "call: executing query");
@@ -219,7 +232,7 @@ fn emit(out: Output) -> anyhow::Result<u8> {
 }
 
 /// The `call` verb: `args` is everything after `call`.
-pub async fn run_call(args: Vec<String>) -> anyhow::Result<u8> {
+pub async fn run_call(remote: Option<tanto_engine::remote::Remote>, args: Vec<String>) -> anyhow::Result<u8> {
     let (args, explain, fail_on_miss) = explain_flags(args);
     let cwd = std::env::current_dir()?;
     let module = match chain::prescan(&args) {
@@ -236,8 +249,16 @@ pub async fn run_call(args: Vec<String>) -> anyhow::Result<u8> {
     if chain::interactive_flag(&args) {
         crate::set_interactive();
     }
+    let tty = std::io::stdout().is_terminal();
+    if let Some(remote) = remote {
+        if explain || fail_on_miss {
+            anyhow::bail!("--explain and --fail-on-miss need an engine in this process: set TANTO_HOST=local");
+        }
+        let attached = crate::attach(&remote, None).await?;
+        return emit(call(&RemoteTransport(&attached), &module, &args, &cwd, tty).await);
+    }
     let engine = crate::start_engine(None).await?;
-    let out = call(&EngineTransport(&engine), &module, &args, &cwd, std::io::stdout().is_terminal()).await;
+    let out = call(&EngineTransport(&engine), &module, &args, &cwd, tty).await;
     engine.shutdown().await;
     engine.progress().finish(true);
     let code = emit(out)?;
@@ -279,14 +300,23 @@ fn explain_flags(args: Vec<String>) -> (Vec<String>, bool, bool) {
 }
 
 /// The `functions` verb.
-pub async fn run_functions(module: Option<String>, names: Vec<String>) -> anyhow::Result<u8> {
+pub async fn run_functions(
+    remote: Option<tanto_engine::remote::Remote>,
+    module: Option<String>,
+    names: Vec<String>,
+) -> anyhow::Result<u8> {
     let cwd = std::env::current_dir()?;
     let module = match module_ref(module.as_deref(), &cwd) {
         Ok(m) => m,
         Err(e) => return emit(Output::error(&e)),
     };
+    let tty = std::io::stdout().is_terminal();
+    if let Some(remote) = remote {
+        let attached = crate::attach(&remote, None).await?;
+        return emit(functions(&RemoteTransport(&attached), &module, &names, tty).await);
+    }
     let engine = crate::start_engine(None).await?;
-    let out = functions(&EngineTransport(&engine), &module, &names, std::io::stdout().is_terminal()).await;
+    let out = functions(&EngineTransport(&engine), &module, &names, tty).await;
     engine.shutdown().await;
     engine.progress().finish(false);
     emit(out)

@@ -100,7 +100,7 @@ impl EngineBackend {
     }
 
     /// A view of directory `path` of `root` (for tools that need a host path).
-    async fn view_of(&self, root: Option<&Ref>, path: &str) -> Result<tanto_store::View, EngineError> {
+    pub(crate) async fn view_of(&self, root: Option<&Ref>, path: &str) -> Result<tanto_store::View, EngineError> {
         let snap = self.snapshot(root).await?;
         let store = self.worker().store.clone();
         let p = path.to_string();
@@ -108,7 +108,7 @@ impl EngineBackend {
     }
 
     /// Runs `f` on a read-only root of `root`'s filesystem, off the async runtime.
-    async fn with_root<T: Send + 'static>(
+    pub(crate) async fn with_root<T: Send + 'static>(
         &self,
         root: Option<&Ref>,
         f: impl FnOnce(&Root) -> Result<T, EngineError> + Send + 'static,

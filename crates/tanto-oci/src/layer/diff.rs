@@ -163,6 +163,17 @@ pub fn write_layer(dir: &Path, kind: TreeKind, compression: Compression, out: &P
     finish(p, out)
 }
 
+/// Writes directory `dir` as an uncompressed tar stream of its files (a flat
+/// tree: no whiteouts) to `out`, and gives `out` back.
+pub fn write_tree_tar<W: Write>(dir: &Path, out: W) -> Result<W, DiffError> {
+    let mut tar = tar::Builder::new(out);
+    tar.follow_symlinks(false);
+    let mut w = TreeWriter { kind: TreeKind::Flat, links: HashMap::new() };
+    let stream = Path::new("<stream>");
+    w.dir(&mut tar, dir, "").map_err(|e| w.classify(e, stream))?;
+    tar.into_inner().map_err(|source| DiffError::Write { path: stream.to_path_buf(), source })
+}
+
 /// Decompresses `blob` (any compression, by its content) and writes it again
 /// with `compression`; the `diff_id` stays the same.
 pub fn recompress(blob: &Path, compression: Compression, out: &Path) -> Result<LayerBlob, DiffError> {

@@ -20,10 +20,12 @@
 //!
 //! Files: `index.rs` (the file index and its binary codec, the tree digest),
 //! `walk.rs` (the stat walk of the host tree), `write.rs` (writing a full or
-//! incremental snapshot), `record.rs` (the records kept in the store).
+//! incremental snapshot), `record.rs` (the records kept in the store),
+//! `remote.rs` (a client's listing and entries for a remote engine).
 
 mod index;
 mod record;
+mod remote;
 mod walk;
 mod write;
 
@@ -36,6 +38,7 @@ use tanto_model::{Digest, LocalOp, Op, StableHasher, Vertex};
 
 pub(crate) use record::init as init_db;
 pub use record::UploadRecord;
+pub use remote::{list, write_entries, Listed};
 
 use crate::{CacheRecord, SnapshotId, Store, StoreError};
 use index::{decode_index, encode_index, tree_digest, Entry, Kind};

@@ -1,0 +1,177 @@
+//! The thin client's host as a remote engine reaches it: the HTTP/2 server
+//! on the attach connection, answering each [`Op`] with the same code a
+//! local engine runs on its own host (path rules, upload walks and filters,
+//! workspace detection, secret URIs, export writes).
+//!
+//! The client only sends what it was asked for: a tar of entries is sent
+//! only from a directory this session listed, and file contents are read
+//! beneath it without following symlinks.
+
+use std::collections::HashSet;
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tanto_store::upload::{self, Listed, UploadSpec};
+
+use super::proto::{Failure, FileSpec, Listing, Op, PathInfo, OP_HEADER};
+use super::stream::{self, Body};
+use crate::export::host_path;
+use crate::EngineError;
+use tanto_contract::fs::EntryKind;
+
+/// The client's host: its working directory and where its exports journal.
+pub(crate) struct Agent {
+    workdir: PathBuf,
+    run_dir: PathBuf,
+    /// Directories this session listed: the only ones entries are sent from.
+    listed: parking_lot::Mutex<HashSet<String>>,
+}
+
+fn json(v: &impl serde::Serialize) -> Result<Body, EngineError> {
+    serde_json::to_vec(v).map(stream::full).map_err(|e| EngineError::internal(e.to_string()))
+}
+
+fn kind_name(k: EntryKind) -> &'static str {
+    match k {
+        EntryKind::File => "file",
+        EntryKind::Dir => "dir",
+        EntryKind::Symlink => "symlink",
+        EntryKind::Other => "other",
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, EngineError> + Send + 'static) -> Result<T, EngineError> {
+    crate::worker::blocking(f).await
+}
+
+impl Agent {
+    pub(crate) fn new(workdir: PathBuf, run_dir: PathBuf) -> Agent {
+        Agent { workdir, run_dir, listed: Default::default() }
+    }
+
+    /// Answers the engine on `io` until the connection ends.
+    pub(crate) async fn serve<I>(self: Arc<Self>, io: I) -> Result<(), hyper::Error>
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let svc = hyper::service::service_fn(move |req| {
+            let agent = self.clone();
+            async move { Ok::<_, Infallible>(agent.answer(req).await) }
+        });
+        hyper::server::conn::http2::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(io), svc).await
+    }
+
+    async fn answer(&self, req: Request<Incoming>) -> Response<Body> {
+        let op = match req.headers().get(OP_HEADER).and_then(|v| v.to_str().ok()) {
+            Some(h) => Op::decode(h),
+            None => Err(EngineError::input("the engine's request names no op")),
+        };
+        let name = op.as_ref().map(Op::name).unwrap_or("?");
+        let result = match op {
+            Ok(op) => self.run(op, req.into_body()).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(body) => Response::new(body),
+            Err(e) => {
+                tracing::debug!(op = name, error = %e, "answering the engine failed");
+                let status = match e.tier() {
+                    tanto_model::Tier::Input => StatusCode::BAD_REQUEST,
+                    tanto_model::Tier::NotFound => StatusCode::NOT_FOUND,
+                    tanto_model::Tier::Environment => StatusCode::SERVICE_UNAVAILABLE,
+                    _ => StatusCode::INTERNAL_SERVER_ERROR,
+                };
+                let mut r = Response::new(json(&Failure::of(&e)).unwrap_or_else(|_| stream::empty()));
+                *r.status_mut() = status;
+                r
+            }
+        }
+    }
+
+    async fn run(&self, op: Op, body: Incoming) -> Result<Body, EngineError> {
+        match op {
+            Op::Path { path } => {
+                let abs = host_path(&self.workdir, &path);
+                let kind = crate::workspace::path_kind(&abs).map(|k| kind_name(k).to_string());
+                json(&PathInfo { abs: abs.to_string_lossy().into_owned(), kind })
+            }
+            Op::FindUp { name } => {
+                crate::export::find_up_name(&name)?;
+                json(&tanto_fs::path::find_up(&self.workdir, &name))
+            }
+            Op::File { path } => {
+                let abs = host_path(&self.workdir, &path);
+                let (spec, path) = blocking(move || Ok(UploadSpec::file(&abs)?)).await?;
+                json(&FileSpec { dir: spec.path.to_string_lossy().into_owned(), include: spec.include, path })
+            }
+            Op::List { path, include, exclude, gitignore } => {
+                let spec = UploadSpec::directory(host_path(&self.workdir, &path), include, exclude, gitignore);
+                let abs = spec.path.to_string_lossy().into_owned();
+                let (spec, entries) = blocking(move || {
+                    let entries = upload::list(&spec)?;
+                    Ok((spec, entries))
+                })
+                .await?;
+                self.listed.lock().insert(abs.clone());
+                json(&Listing { abs, include: spec.include, exclude: spec.exclude, entries })
+            }
+            Op::Entries { dir } => {
+                if !self.listed.lock().contains(&dir) {
+                    return Err(EngineError::input(format!(
+                        "the engine asked for files of `{dir}`, which this session did not list"
+                    )));
+                }
+                let wanted = stream::read_all(body, 1 << 30, "the entries the engine wants").await?;
+                let wanted: Vec<Listed> = serde_json::from_slice(&wanted)
+                    .map_err(|e| EngineError::input(format!("the entries the engine wants: {e}")))?;
+                let (mut w, out) = stream::channel();
+                tokio::task::spawn_blocking(move || match upload::write_entries(std::path::Path::new(&dir), &wanted, &mut w) {
+                    Ok(_) => {
+                        let _ = w.finish();
+                    }
+                    Err(e) => w.fail(std::io::Error::other(e.to_string())),
+                });
+                Ok(out)
+            }
+            Op::Workspace { client_id } => json(&crate::workspace::detect(&self.workdir, &client_id)),
+            Op::WorkspacePath { ws, rel } => {
+                let p = blocking(move || crate::workspace::inside(&ws, &rel)).await?;
+                json(&p.map(|p| p.to_string_lossy().into_owned()))
+            }
+            Op::WorkspaceFindUp { ws, name, from } => {
+                json(&blocking(move || crate::workspace::find_up(&ws, &name, &from)).await?)
+            }
+            Op::Secret { uri } => Ok(stream::full(crate::secrets::resolve_uri(&uri, &self.workdir).await?)),
+            Op::ExportDir { dest, wipe } => {
+                let target = host_path(&self.workdir, &dest);
+                let reader = stream::reader(body);
+                let out = target.clone();
+                blocking(move || {
+                    let tmp = tempfile::Builder::new()
+                        .prefix(".tanto-export-")
+                        .tempdir()
+                        .map_err(|e| EngineError::environment(format!("making a temporary directory: {e}")))?;
+                    tanto_oci::layer::apply_tar(reader, tmp.path()).map_err(|e| {
+                        EngineError::environment(format!("receiving the export to `{}`: {e}", target.display()))
+                    })?;
+                    let src = tanto_fs::Root::open(tmp.path())
+                        .map_err(|e| EngineError::internal(format!("opening the received export: {e}")))?;
+                    crate::export::export_tree(&src, "/", &target, wipe)
+                })
+                .await?;
+                json(&out.to_string_lossy())
+            }
+            Op::ExportFile { dest, name, allow_parent_dir, mode, mtime } => {
+                let target = crate::export::file_target(host_path(&self.workdir, &dest), &name, allow_parent_dir)?;
+                let mut reader = stream::reader(body);
+                let (run_dir, out) = (self.run_dir.clone(), target.clone());
+                blocking(move || crate::export::write_exported_file(&mut reader, mode, mtime, &run_dir, &target)).await?;
+                json(&out.to_string_lossy())
+            }
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! Mirrors of client directories on a remote engine: a directory in the
+//! state dir kept equal to what a client's upload scope (directory +
+//! filters) lists, so that only what changed travels (as BuildKit keeps a
+//! shared copy of each local source). The mirror is then uploaded as a local
+//! directory is, incrementally, by `tanto_store::upload`.
+//!
+//! A mirror's listing (`listing.json`) is removed before the mirror changes
+//! and written again once it matches: a mirror without one is emptied and
+//! sent whole. Entries come from the client's tar stream through
+//! `tanto_oci::layer::apply_tar`, which never writes outside the mirror.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tanto_store::upload::Listed;
+
+use super::proto::{Listing, Op};
+use super::session::Link;
+use super::stream;
+use crate::EngineError;
+
+/// The mirrors of one engine (`STATE/mirrors/SCOPE/{tree,listing.json}`).
+pub(crate) struct Mirrors {
+    dir: PathBuf,
+    /// One sync per mirror at a time.
+    locks: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// What a sync must do to make a mirror listed as `old` hold `new`.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Plan {
+    /// Paths to remove first (gone, replaced by another kind, or rewritten).
+    pub remove: Vec<String>,
+    /// Entries to ask the client for.
+    pub fetch: Vec<Listed>,
+}
+
+/// Compares two listings (both sorted by path).
+pub(crate) fn plan(old: &[Listed], new: &[Listed]) -> Plan {
+    let before: HashMap<&str, &Listed> = old.iter().map(|e| (e.path.as_str(), e)).collect();
+    let after: HashMap<&str, &Listed> = new.iter().map(|e| (e.path.as_str(), e)).collect();
+    let mut p = Plan::default();
+    for e in old {
+        if !e.path.is_empty() && !after.contains_key(e.path.as_str()) {
+            p.remove.push(e.path.clone());
+        }
+    }
+    for e in new {
+        match before.get(e.path.as_str()) {
+            Some(o) if e.same_stat(o) => {}
+            Some(o) => {
+                // a directory keeps its entries; anything else is written anew
+                if !(o.kind == 'd' && e.kind == 'd') && !e.path.is_empty() {
+                    p.remove.push(e.path.clone());
+                }
+                p.fetch.push(e.clone());
+            }
+            None => p.fetch.push(e.clone()),
+        }
+    }
+    // children before their parents
+    p.remove.sort_by(|a, b| b.cmp(a));
+    p
+}
+
+/// A name `apply_tar` would read as an OCI whiteout.
+fn whiteout_name(path: &str) -> bool {
+    path.rsplit('/').next().is_some_and(|n| n.starts_with(".wh."))
+}
+
+impl Mirrors {
+    pub(crate) fn new(state_dir: &Path) -> Mirrors {
+        Mirrors { dir: state_dir.join("mirrors"), locks: Default::default() }
+    }
+
+    /// Makes the mirror of `listing` (for client `client`) hold what the client
+    /// lists, fetching what changed over `link`; returns the mirror's directory.
+    pub(crate) async fn sync(&self, link: &Link, client: &str, listing: Listing) -> Result<PathBuf, EngineError> {
+        if let Some(e) = listing.entries.iter().find(|e| whiteout_name(&e.path)) {
+            return Err(EngineError::input(format!(
+                "host path `{}/{}`: a name starting with `.wh.` cannot be sent to a remote engine (it means a deletion in OCI layers); exclude it",
+                listing.abs, e.path
+            )));
+        }
+        let scope = {
+            let mut h = tanto_model::StableHasher::new();
+            h.str("tanto-mirror").str(client).str(&listing.abs).json(&(&listing.include, &listing.exclude));
+            h.finish().to_string().trim_start_matches("sha256:").to_string()
+        };
+        let lock = self.locks.lock().await.entry(scope.clone()).or_default().clone();
+        let _held = lock.lock().await;
+        let dir = self.dir.join(&scope);
+        let (tree, record) = (dir.join("tree"), dir.join("listing.json"));
+        let old = {
+            let (tree, record) = (tree.clone(), record.clone());
+            crate::worker::blocking(move || {
+                read_listing(&tree, &record).map_err(|e| {
+                    EngineError::environment(format!("reading the mirror `{}`: {e}", tree.display()))
+                })
+            })
+            .await?
+        };
+        let plan = plan(&old, &listing.entries);
+        if plan.remove.is_empty() && plan.fetch.is_empty() {
+            return Ok(tree);
+        }
+        tracing::debug!(dir = %listing.abs, remove = plan.remove.len(), fetch = plan.fetch.len(), "syncing a client directory");
+        {
+            let (tree, record, remove) = (tree.clone(), record.clone(), plan.remove);
+            crate::worker::blocking(move || {
+                let _ = std::fs::remove_file(&record);
+                let root = tanto_fs::Root::open(&tree)
+                    .map_err(|e| EngineError::environment(format!("opening the mirror `{}`: {e}", tree.display())))?;
+                for p in &remove {
+                    root.remove(p, true).map_err(|e| {
+                        EngineError::environment(format!("removing `{p}` from the mirror `{}`: {e}", tree.display()))
+                    })?;
+                }
+                Ok(())
+            })
+            .await?;
+        }
+        if !plan.fetch.is_empty() {
+            let wanted = serde_json::to_vec(&plan.fetch).map_err(|e| EngineError::internal(e.to_string()))?;
+            let body = link.call(&Op::Entries { dir: listing.abs.clone() }, stream::full(wanted)).await?;
+            let reader = stream::reader(body);
+            let (into, abs) = (tree.clone(), listing.abs.clone());
+            crate::worker::blocking(move || {
+                tanto_oci::layer::apply_tar(reader, &into).map_err(|e| {
+                    EngineError::environment(format!("receiving `{abs}` from the client: {e}"))
+                })?;
+                Ok(())
+            })
+            .await?;
+        }
+        let entries = listing.entries;
+        crate::worker::blocking(move || {
+            let tmp = record.with_extension("json.tmp");
+            let data = serde_json::to_vec(&entries).map_err(|e| EngineError::internal(e.to_string()))?;
+            std::fs::write(&tmp, data)
+                .and_then(|_| std::fs::rename(&tmp, &record))
+                .map_err(|e| EngineError::environment(format!("writing `{}`: {e}", record.display())))
+        })
+        .await?;
+        Ok(tree)
+    }
+}
+
+/// The listing a mirror holds; a mirror without one (new, or a sync that
+/// did not finish) is emptied.
+fn read_listing(tree: &Path, record: &Path) -> std::io::Result<Vec<Listed>> {
+    if let Some(old) = std::fs::read(record).ok().and_then(|d| serde_json::from_slice(&d).ok()) {
+        return Ok(old);
+    }
+    match std::fs::remove_dir_all(tree) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    std::fs::create_dir_all(tree)?;
+    Ok(Vec::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(path: &str, kind: char, size: u64, mtime: i64) -> Listed {
+        Listed {
+            path: path.into(),
+            kind,
+            mode: if kind == 'd' { 0o40755 } else { 0o100644 },
+            uid: 0,
+            gid: 0,
+            size,
+            mtime: (mtime, 0),
+            ctime: (mtime, 0),
+            ino: 1,
+            dev: 1,
+            racy: false,
+        }
+    }
+
+    #[test]
+    fn plans() {
+        let racy = Listed { racy: true, ..e("r", 'f', 1, 1) };
+        let old = vec![e("", 'd', 0, 1), e("a", 'f', 1, 1), e("d", 'd', 0, 1), e("d/x", 'f', 1, 1), e("gone", 'f', 1, 1), racy.clone()];
+        // (new listing, paths removed, paths fetched)
+        let cases: Vec<(Vec<Listed>, Vec<&str>, Vec<&str>)> = vec![
+            (old.iter().filter(|x| !x.racy).cloned().chain([Listed { racy: false, ..racy.clone() }]).collect(), vec!["r", "gone"], vec!["r"]),
+            (vec![e("", 'd', 0, 1), e("a", 'f', 2, 2), e("d", 'd', 0, 2), e("r", 'f', 1, 1)], vec!["r", "gone", "d/x", "a"], vec!["a", "d", "r"]),
+            (vec![e("", 'd', 0, 1), e("a", 'd', 0, 1), e("d", 'f', 1, 1)], vec!["r", "gone", "d/x", "d", "a"], vec!["a", "d"]),
+            (vec![], vec!["r", "gone", "d/x", "d", "a"], vec![]),
+        ];
+        for (new, remove, fetch) in cases {
+            let p = plan(&old, &new);
+            let fetched: Vec<&str> = p.fetch.iter().map(|x| x.path.as_str()).collect();
+            assert_eq!((p.remove.iter().map(String::as_str).collect::<Vec<_>>(), fetched), (remove, fetch), "{new:?}");
+        }
+        assert!(plan(&[], &old).remove.is_empty(), "a new mirror removes nothing");
+    }
+
+    #[test]
+    fn whiteout_names() {
+        for (p, want) in [(".wh.x", true), ("a/.wh..wh..opq", true), ("a/x.wh.", false), ("wh.x", false)] {
+            assert_eq!(whiteout_name(p), want, "{p}");
+        }
+    }
+}

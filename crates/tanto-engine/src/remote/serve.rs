@@ -1,0 +1,365 @@
+//! `tanto engine serve`: one long-lived engine for many clients, on TCP with
+//! TLS (and a token) or on a unix socket.
+//!
+//! Routes: `GET /healthz` (no auth: probes), `GET /v1/attach` upgraded into a
+//! client session (the server token as `Authorization: Bearer`, or on a unix
+//! socket a peer that is the engine's own user), `POST /query` of a session
+//! (its token as the HTTP Basic user name, as SDKs send a local one). A
+//! session lives as long as its attach connection; its objects are its own.
+//! Tokens are compared in constant time and never logged.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use http_body_util::BodyExt as _;
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::task::JoinSet;
+use tracing::Instrument as _;
+
+use super::mirror::Mirrors;
+use super::proto::{ATTACH_PATH, CLIENT_HEADER, HEALTH_PATH, PIPELINE_HEADER, SESSION_HEADER, UPGRADE};
+use super::session::{engine_of, ClientHost, Link};
+use super::stream::{self, Body};
+use super::tls::ServerTls;
+use super::Address;
+use crate::server::{basic_users, constant_time_eq, error_body, json_response};
+use crate::telemetry::SessionTrace;
+use crate::{Engine, EngineError};
+use tanto_contract::QueryHandler;
+
+/// How `tanto engine serve` listens.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    pub listen: Vec<Address>,
+    pub tls: Option<ServerTls>,
+    /// Clients present it as `Authorization: Bearer TOKEN`.
+    pub token: Option<String>,
+}
+
+/// How long a client has to finish its TLS handshake.
+const HANDSHAKE: Duration = Duration::from_secs(10);
+
+/// One client session: its API and its span.
+struct Session {
+    api: Arc<SessionApi>,
+    trace: SessionTrace,
+}
+
+/// A session's queries, answered by its own API.
+struct SessionApi(tanto_api::Api);
+
+#[async_trait::async_trait]
+impl QueryHandler for SessionApi {
+    async fn handle(&self, body: &[u8]) -> Vec<u8> {
+        match tanto_gql::parse_request_body(body) {
+            Ok(req) => {
+                let span = crate::query_span(&req);
+                self.0.execute_bytes(req).instrument(span).await
+            }
+            Err(errors) => serde_json::to_vec(&errors).unwrap_or_default(),
+        }
+    }
+}
+
+struct Server {
+    engine: Arc<Engine>,
+    backend: Arc<crate::EngineBackend>,
+    mirrors: Arc<Mirrors>,
+    token: Option<String>,
+    sessions: DashMap<String, Arc<Session>>,
+}
+
+/// A listener of either kind.
+enum Listener {
+    Tcp(tokio::net::TcpListener, tokio_rustls::TlsAcceptor),
+    Unix(tokio::net::UnixListener, PathBuf),
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Listener::Unix(_, path) = self {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Checks the options and binds every listener.
+async fn bind(opts: &ServeOptions) -> Result<Vec<Listener>, EngineError> {
+    if opts.listen.is_empty() {
+        return Err(EngineError::input("give at least one --listen address: tcp://HOST:PORT or unix:///PATH"));
+    }
+    let mut out = Vec::new();
+    for a in &opts.listen {
+        match a {
+            Address::Tcp(addr) => {
+                let Some(tls) = &opts.tls else {
+                    return Err(EngineError::input(format!(
+                        "`tcp://{addr}` needs TLS: give --tls-cert and --tls-key (and --tls-client-ca for client certificates)"
+                    )));
+                };
+                if opts.token.is_none() && tls.client_ca.is_none() {
+                    return Err(EngineError::input(format!(
+                        "`tcp://{addr}` needs client authentication: give --token-file, --tls-client-ca or both"
+                    )));
+                }
+                let acceptor = tokio_rustls::TlsAcceptor::from(super::tls::server_config(tls)?);
+                let l = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| EngineError::environment(format!("listening on `tcp://{addr}`: {e}")))?;
+                out.push(Listener::Tcp(l, acceptor));
+            }
+            Address::Unix(path) => {
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| EngineError::environment(format!("creating `{}`: {e}", parent.display())))?;
+                }
+                // a socket nobody answers on is an engine's that is gone
+                if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                    return Err(EngineError::environment(format!(
+                        "an engine already serves `unix://{}`; stop it first",
+                        path.display()
+                    )));
+                }
+                let _ = std::fs::remove_file(path);
+                let l = tokio::net::UnixListener::bind(path)
+                    .map_err(|e| EngineError::environment(format!("listening on `unix://{}`: {e}", path.display())))?;
+                use std::os::unix::fs::PermissionsExt as _;
+                let mode = if opts.token.is_some() { 0o666 } else { 0o600 };
+                let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
+                out.push(Listener::Unix(l, path.clone()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Serves `engine` as `opts` says until `shutdown` resolves; says where it
+/// listens through `ready` once every listener is bound.
+pub async fn serve(
+    engine: Arc<Engine>,
+    opts: ServeOptions,
+    ready: impl FnOnce(&[Address]),
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), EngineError> {
+    let listeners = bind(&opts).await?;
+    let bound: Vec<Address> = listeners
+        .iter()
+        .map(|l| match l {
+            Listener::Tcp(t, _) => Address::Tcp(t.local_addr().map(|a| a.to_string()).unwrap_or_default()),
+            Listener::Unix(_, p) => Address::Unix(p.clone()),
+        })
+        .collect();
+    ready(&bound);
+    let backend = engine.backend.clone();
+    let server = Arc::new(Server {
+        mirrors: Arc::new(Mirrors::new(&engine.options.state_dir)),
+        engine,
+        backend,
+        token: opts.token,
+        sessions: DashMap::new(),
+    });
+    let mut conns = JoinSet::new();
+    let mut accepts = JoinSet::new();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Conn>(64);
+    for l in listeners {
+        let tx = tx.clone();
+        accepts.spawn(async move { accept_loop(l, tx).await });
+    }
+    drop(tx);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Some(conn) = rx.recv() => {
+                let server = server.clone();
+                conns.spawn(async move { server.connection(conn).await });
+            }
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    accepts.shutdown().await;
+    conns.shutdown().await;
+    server.sessions.clear();
+    Ok(())
+}
+
+/// An accepted connection.
+enum Conn {
+    Tls(tokio::net::TcpStream, tokio_rustls::TlsAcceptor),
+    /// With whether the peer is the engine's own user.
+    Unix(tokio::net::UnixStream, bool),
+}
+
+async fn accept_loop(l: Listener, tx: tokio::sync::mpsc::Sender<Conn>) {
+    loop {
+        let conn = match &l {
+            Listener::Tcp(t, acceptor) => match t.accept().await {
+                Ok((s, _)) => {
+                    let _ = s.set_nodelay(true);
+                    Conn::Tls(s, acceptor.clone())
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            Listener::Unix(u, _) => match u.accept().await {
+                Ok((s, _)) => {
+                    let me = rustix::process::geteuid().as_raw();
+                    let owner = s.peer_cred().is_ok_and(|c| c.uid() == me);
+                    Conn::Unix(s, owner)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        if tx.send(conn).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn boxed(r: Response<http_body_util::Full<Bytes>>) -> Response<Body> {
+    r.map(|b| b.map_err(|never| match never {}).boxed())
+}
+
+fn refuse(status: StatusCode, message: &str) -> Response<Body> {
+    boxed(json_response(status, &error_body(message)))
+}
+
+impl Server {
+    async fn connection(self: Arc<Self>, conn: Conn) {
+        let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        let owner = matches!(conn, Conn::Unix(_, true));
+        let server = self.clone();
+        let svc = hyper::service::service_fn(move |req| {
+            let server = server.clone();
+            async move { Ok::<_, std::convert::Infallible>(server.route(req, owner).await) }
+        });
+        let result = match conn {
+            Conn::Tls(tcp, acceptor) => {
+                let tls = match tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::info!(error = %e, "a client's TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+                builder.serve_connection_with_upgrades(TokioIo::new(tls), svc).await
+            }
+            Conn::Unix(s, _) => builder.serve_connection_with_upgrades(TokioIo::new(s), svc).await,
+        };
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "connection ended");
+        }
+    }
+
+    async fn route(self: Arc<Self>, req: Request<Incoming>, owner: bool) -> Response<Body> {
+        match req.uri().path() {
+            HEALTH_PATH => {
+                let body = serde_json::json!({"status": "ok", "sessions": self.sessions.len()});
+                boxed(json_response(StatusCode::OK, &body))
+            }
+            ATTACH_PATH => self.attach(req, owner),
+            _ => {
+                let auth = req.headers().get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+                let session = basic_users(auth)
+                    .into_iter()
+                    .find_map(|user| std::str::from_utf8(&user).ok().and_then(|t| self.sessions.get(t).map(|s| s.clone())));
+                let Some(session) = session else {
+                    return refuse(
+                        StatusCode::UNAUTHORIZED,
+                        "unauthorized: attach first (GET /v1/attach), then send the session's token as the HTTP Basic user name",
+                    );
+                };
+                let limit = self.engine.server.max_request_bytes;
+                boxed(crate::server::answer(session.api.clone(), limit, &session.trace, req).await)
+            }
+        }
+    }
+
+    /// Whether a request may open a session.
+    fn may_attach(&self, req: &Request<Incoming>, owner: bool) -> bool {
+        let bearer = req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim);
+        match (&self.token, bearer) {
+            (Some(t), Some(b)) => constant_time_eq(t.as_bytes(), b.as_bytes()),
+            // without a token: a unix socket's own user, or a TLS client the
+            // client CA vouched for (the listener refuses the others)
+            (None, _) => true,
+            (Some(_), None) => owner,
+        }
+    }
+
+    fn attach(self: Arc<Self>, mut req: Request<Incoming>, owner: bool) -> Response<Body> {
+        if !self.may_attach(&req, owner) {
+            return refuse(StatusCode::UNAUTHORIZED, "unauthorized: send the engine's token as `Authorization: Bearer TOKEN` (TANTO_TOKEN or TANTO_TOKEN_FILE)");
+        }
+        let upgrade = req.headers().get(hyper::header::UPGRADE).and_then(|v| v.to_str().ok());
+        if upgrade != Some(UPGRADE) {
+            return refuse(StatusCode::BAD_REQUEST, &format!("attach with `Upgrade: {UPGRADE}`: use a tanto client of this version"));
+        }
+        let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let client_id: String = header(CLIENT_HEADER).chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(64).collect();
+        let client_id = if client_id.is_empty() { uuid::Uuid::new_v4().to_string() } else { client_id };
+        let pipeline = header(PIPELINE_HEADER);
+        let token = uuid::Uuid::new_v4().to_string();
+        let on_upgrade = hyper::upgrade::on(&mut req);
+        let (set_link, link) = Link::new();
+        let host = Arc::new(ClientHost {
+            link,
+            backend: self.backend.clone(),
+            mirrors: self.mirrors.clone(),
+            client_id: client_id.clone(),
+        });
+        let api = tanto_api::Api::new(engine_of(host), Arc::new(tanto_api::Objects::default()));
+        let span = tracing::info_span!("session", client = %client_id, pipeline = %pipeline);
+        let session = Arc::new(Session { api: Arc::new(SessionApi(api)), trace: SessionTrace::new(span) });
+        self.sessions.insert(token.clone(), session);
+        let server = self.clone();
+        let session_token = token.clone();
+        tokio::spawn(async move {
+            let attached = async {
+                let upgraded = on_upgrade.await.map_err(|e| format!("not upgraded: {e}"))?;
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), upgraded)
+                    .await
+                    .map_err(|e| format!("no HTTP/2: {e}"))
+            };
+            match attached.await {
+                Ok((send, conn)) => {
+                    let _ = set_link.send(Some(send));
+                    tracing::info!(client = %client_id, pipeline = %pipeline, "a client attached");
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "a client's attach connection ended");
+                    }
+                    tracing::info!(client = %client_id, "a client left");
+                }
+                Err(e) => tracing::info!(client = %client_id, "a client's attach failed: {e}"),
+            }
+            server.sessions.remove(&session_token);
+        });
+        let mut resp = Response::new(stream::empty());
+        *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        let h = resp.headers_mut();
+        h.insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("upgrade"));
+        h.insert(hyper::header::UPGRADE, hyper::header::HeaderValue::from_static(UPGRADE));
+        if let Ok(v) = hyper::header::HeaderValue::from_str(&token) {
+            h.insert(SESSION_HEADER, v);
+        }
+        resp
+    }
+}

@@ -1,0 +1,88 @@
+//! Bodies of the attach and query connections: whole, empty, or streamed
+//! to and from blocking code (tar writers and readers run off the runtime).
+
+use std::io;
+
+use bytes::Bytes;
+use futures::TryStreamExt as _;
+use http_body_util::{combinators::BoxBody, BodyExt as _, BodyDataStream, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+
+/// Every body this module sends.
+pub type Body = BoxBody<Bytes, io::Error>;
+
+pub fn full(b: impl Into<Bytes>) -> Body {
+    Full::new(b.into()).map_err(|never| match never {}).boxed()
+}
+
+pub fn empty() -> Body {
+    full(Bytes::new())
+}
+
+/// How much a [`BodyWriter`] gathers before it sends a frame.
+const FRAME: usize = 256 << 10;
+
+/// A body fed by blocking code through [`BodyWriter`]: dropping the writer
+/// ends the body; [`BodyWriter::fail`] ends it with an error (the peer sees
+/// the stream reset, never a short stream taken for a whole one).
+pub fn channel() -> (BodyWriter, Body) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Frame<Bytes>>>(8);
+    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    (BodyWriter { tx, buf: Vec::with_capacity(FRAME) }, StreamBody::new(stream).boxed())
+}
+
+pub struct BodyWriter {
+    tx: tokio::sync::mpsc::Sender<io::Result<Frame<Bytes>>>,
+    buf: Vec<u8>,
+}
+
+impl BodyWriter {
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(FRAME)));
+        self.tx
+            .blocking_send(Ok(Frame::data(chunk)))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the other side stopped reading"))
+    }
+
+    /// Ends the body with `e` instead of its end.
+    pub fn fail(self, e: io::Error) {
+        let _ = self.tx.blocking_send(Err(e));
+    }
+
+    /// Sends what is buffered and ends the body.
+    pub fn finish(mut self) -> io::Result<()> {
+        self.send()
+    }
+}
+
+impl io::Write for BodyWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= FRAME {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.send()
+    }
+}
+
+/// `body` as a blocking reader; make it on the runtime, use it off it.
+pub fn reader(body: Incoming) -> impl io::Read + Send + 'static {
+    let stream = BodyDataStream::new(body).map_err(io::Error::other);
+    tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream))
+}
+
+/// The whole body, refused beyond `limit` bytes.
+pub async fn read_all(body: Incoming, limit: usize, what: &str) -> Result<Bytes, crate::EngineError> {
+    let limited = http_body_util::Limited::new(body, limit);
+    match limited.collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) => Err(crate::EngineError::environment(format!("reading {what}: {e}"))),
+    }
+}
