@@ -585,7 +585,10 @@ fn remote_engine() -> Result<Option<tanto_engine::remote::Remote>> {
 }
 
 /// Attaches to `remote` for this client: host paths relative to `workdir`.
-async fn attach(remote: &tanto_engine::remote::Remote, workdir: Option<PathBuf>) -> Result<Arc<tanto_engine::remote::Attached>> {
+async fn attach(
+    remote: &tanto_engine::remote::Remote,
+    workdir: Option<PathBuf>,
+) -> Result<Arc<tanto_engine::remote::Attached>> {
     let options = EngineOptions::from_env(workdir)?;
     let pipeline = PIPELINE.get().cloned().unwrap_or_default();
     Ok(Arc::new(remote.attach(options.workdir, options.run_dir, &pipeline).await?))
@@ -616,7 +619,11 @@ async fn session_remote(remote: tanto_engine::remote::Remote, args: Vec<String>)
 }
 
 /// `tanto run` against a remote engine.
-async fn run_remote(remote: tanto_engine::remote::Remote, workdir: Option<PathBuf>, command: Vec<String>) -> Result<u8> {
+async fn run_remote(
+    remote: tanto_engine::remote::Remote,
+    workdir: Option<PathBuf>,
+    command: Vec<String>,
+) -> Result<u8> {
     let attached = attach(&remote, workdir).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("listening on 127.0.0.1")?;
     let port = listener.local_addr()?.port();
@@ -629,9 +636,10 @@ async fn run_remote(remote: tanto_engine::remote::Remote, workdir: Option<PathBu
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
     let trace = tanto_engine::telemetry::SessionTrace::new(tanto_engine::telemetry::session_span("run"));
     let handler: Arc<dyn tanto_contract::QueryHandler> = attached.clone();
-    let server = tokio::spawn(tanto_engine::server::serve_session(listener, token, handler, usize::MAX, trace, async {
-        let _ = done_rx.await;
-    }));
+    let server =
+        tokio::spawn(tanto_engine::server::serve_session(listener, token, handler, usize::MAX, trace, async {
+            let _ = done_rx.await;
+        }));
     let status = tokio::select! {
         s = child.wait() => s?,
         _ = session_end(false) => {
@@ -667,15 +675,17 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let remote = match &cli.command {
-        Command::Session { .. } | Command::Run { .. } | Command::Query { .. } | Command::Call { .. } | Command::Functions { .. } => {
-            match remote_engine() {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("tanto: {e:#}");
-                    return ExitCode::from(1);
-                }
+        Command::Session { .. }
+        | Command::Run { .. }
+        | Command::Query { .. }
+        | Command::Call { .. }
+        | Command::Functions { .. } => match remote_engine() {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("tanto: {e:#}");
+                return ExitCode::from(1);
             }
-        }
+        },
         _ => None,
     };
     if remote.is_none()

@@ -74,19 +74,19 @@ pub(crate) fn missing(ws: &Workspace, rel: &str, what: &str) -> EngineError {
 /// parent up to the boundary that has it, as `/path` from the boundary.
 pub(crate) fn find_up(ws: &Workspace, name: &str, from: &str) -> Result<Option<String>, EngineError> {
     let mut cur = from.to_string();
-        loop {
-            // A start (or parent) reached through a symlink must stay inside.
-            if inside(ws, &cur)?.is_some() {
-                let candidate = if cur.is_empty() { name.to_string() } else { format!("{cur}/{name}") };
-                if Path::new(&ws.boundary).join(&candidate).symlink_metadata().is_ok() {
-                    return Ok(Some(format!("/{candidate}")));
-                }
+    loop {
+        // A start (or parent) reached through a symlink must stay inside.
+        if inside(ws, &cur)?.is_some() {
+            let candidate = if cur.is_empty() { name.to_string() } else { format!("{cur}/{name}") };
+            if Path::new(&ws.boundary).join(&candidate).symlink_metadata().is_ok() {
+                return Ok(Some(format!("/{candidate}")));
             }
-            if cur.is_empty() {
-                return Ok(None);
-            }
-            cur = cur.rsplit_once('/').map(|(p, _)| p.to_string()).unwrap_or_default();
         }
+        if cur.is_empty() {
+            return Ok(None);
+        }
+        cur = cur.rsplit_once('/').map(|(p, _)| p.to_string()).unwrap_or_default();
+    }
 }
 
 /// What is at host path `abs` (symlinks not followed); `None` when nothing is.

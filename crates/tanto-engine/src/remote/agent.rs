@@ -44,7 +44,9 @@ fn kind_name(k: EntryKind) -> &'static str {
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, EngineError> + Send + 'static) -> Result<T, EngineError> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
+) -> Result<T, EngineError> {
     crate::worker::blocking(f).await
 }
 
@@ -129,11 +131,13 @@ impl Agent {
                 let wanted: Vec<Listed> = serde_json::from_slice(&wanted)
                     .map_err(|e| EngineError::input(format!("the entries the engine wants: {e}")))?;
                 let (mut w, out) = stream::channel();
-                tokio::task::spawn_blocking(move || match upload::write_entries(std::path::Path::new(&dir), &wanted, &mut w) {
-                    Ok(_) => {
-                        let _ = w.finish();
+                tokio::task::spawn_blocking(move || {
+                    match upload::write_entries(std::path::Path::new(&dir), &wanted, &mut w) {
+                        Ok(_) => {
+                            let _ = w.finish();
+                        }
+                        Err(e) => w.fail(std::io::Error::other(e.to_string())),
                     }
-                    Err(e) => w.fail(std::io::Error::other(e.to_string())),
                 });
                 Ok(out)
             }
@@ -169,7 +173,8 @@ impl Agent {
                 let target = crate::export::file_target(host_path(&self.workdir, &dest), &name, allow_parent_dir)?;
                 let mut reader = stream::reader(body);
                 let (run_dir, out) = (self.run_dir.clone(), target.clone());
-                blocking(move || crate::export::write_exported_file(&mut reader, mode, mtime, &run_dir, &target)).await?;
+                blocking(move || crate::export::write_exported_file(&mut reader, mode, mtime, &run_dir, &target))
+                    .await?;
                 json(&out.to_string_lossy())
             }
         }

@@ -145,7 +145,11 @@ impl Remote {
                 .and_then(|j| j.pointer("/errors/0/message").and_then(Json::as_str).map(str::to_string))
                 .unwrap_or_else(|| String::from_utf8_lossy(&text).into_owned());
             let e = format!("the engine at `{}` refused the session ({status}): {message}", self.address);
-            return Err(if status == StatusCode::UNAUTHORIZED { EngineError::input(e) } else { EngineError::environment(e) });
+            return Err(if status == StatusCode::UNAUTHORIZED {
+                EngineError::input(e)
+            } else {
+                EngineError::environment(e)
+            });
         }
         let token = resp
             .headers()
@@ -213,7 +217,8 @@ impl Attached {
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .body(stream::full(body))
             .map_err(|e| EngineError::internal(format!("a query request: {e}")))?;
-        let lost = |e: hyper::Error| EngineError::environment(format!("the engine at `{}` did not answer: {e}", self.address));
+        let lost =
+            |e: hyper::Error| EngineError::environment(format!("the engine at `{}` did not answer: {e}", self.address));
         let resp = self.queries.clone().send_request(req).await.map_err(lost)?;
         let status = resp.status();
         let data: Bytes = stream::read_all(resp.into_body(), usize::MAX, "the engine's answer").await?;
@@ -234,7 +239,8 @@ impl Attached {
         }
         let sent = serde_json::to_vec(&body).unwrap_or_default();
         match self.query(sent).await {
-            Ok(data) => serde_json::from_slice(&data).unwrap_or_else(|e| error_json(&format!("the engine's answer is not JSON: {e}"))),
+            Ok(data) => serde_json::from_slice(&data)
+                .unwrap_or_else(|e| error_json(&format!("the engine's answer is not JSON: {e}"))),
             Err(e) => error_json(&e.to_string()),
         }
     }

@@ -95,9 +95,8 @@ impl Mirrors {
         let old = {
             let (tree, record) = (tree.clone(), record.clone());
             crate::worker::blocking(move || {
-                read_listing(&tree, &record).map_err(|e| {
-                    EngineError::environment(format!("reading the mirror `{}`: {e}", tree.display()))
-                })
+                read_listing(&tree, &record)
+                    .map_err(|e| EngineError::environment(format!("reading the mirror `{}`: {e}", tree.display())))
             })
             .await?
         };
@@ -127,9 +126,8 @@ impl Mirrors {
             let reader = stream::reader(body);
             let (into, abs) = (tree.clone(), listing.abs.clone());
             crate::worker::blocking(move || {
-                tanto_oci::layer::apply_tar(reader, &into).map_err(|e| {
-                    EngineError::environment(format!("receiving `{abs}` from the client: {e}"))
-                })?;
+                tanto_oci::layer::apply_tar(reader, &into)
+                    .map_err(|e| EngineError::environment(format!("receiving `{abs}` from the client: {e}")))?;
                 Ok(())
             })
             .await?;
@@ -185,12 +183,31 @@ mod tests {
     #[test]
     fn plans() {
         let racy = Listed { racy: true, ..e("r", 'f', 1, 1) };
-        let old = vec![e("", 'd', 0, 1), e("a", 'f', 1, 1), e("d", 'd', 0, 1), e("d/x", 'f', 1, 1), e("gone", 'f', 1, 1), racy.clone()];
+        let old = vec![
+            e("", 'd', 0, 1),
+            e("a", 'f', 1, 1),
+            e("d", 'd', 0, 1),
+            e("d/x", 'f', 1, 1),
+            e("gone", 'f', 1, 1),
+            racy.clone(),
+        ];
         // (new listing, paths removed, paths fetched)
         let cases: Vec<(Vec<Listed>, Vec<&str>, Vec<&str>)> = vec![
-            (old.iter().filter(|x| !x.racy).cloned().chain([Listed { racy: false, ..racy.clone() }]).collect(), vec!["r", "gone"], vec!["r"]),
-            (vec![e("", 'd', 0, 1), e("a", 'f', 2, 2), e("d", 'd', 0, 2), e("r", 'f', 1, 1)], vec!["r", "gone", "d/x", "a"], vec!["a", "d", "r"]),
-            (vec![e("", 'd', 0, 1), e("a", 'd', 0, 1), e("d", 'f', 1, 1)], vec!["r", "gone", "d/x", "d", "a"], vec!["a", "d"]),
+            (
+                old.iter().filter(|x| !x.racy).cloned().chain([Listed { racy: false, ..racy.clone() }]).collect(),
+                vec!["r", "gone"],
+                vec!["r"],
+            ),
+            (
+                vec![e("", 'd', 0, 1), e("a", 'f', 2, 2), e("d", 'd', 0, 2), e("r", 'f', 1, 1)],
+                vec!["r", "gone", "d/x", "a"],
+                vec!["a", "d", "r"],
+            ),
+            (
+                vec![e("", 'd', 0, 1), e("a", 'd', 0, 1), e("d", 'f', 1, 1)],
+                vec!["r", "gone", "d/x", "d", "a"],
+                vec!["a", "d"],
+            ),
             (vec![], vec!["r", "gone", "d/x", "d", "a"], vec![]),
         ];
         for (new, remove, fetch) in cases {

@@ -70,7 +70,8 @@ impl Op {
         let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(header.trim())
             .map_err(|e| EngineError::input(format!("the engine's request is not base64url: {e}")))?;
-        serde_json::from_slice(&raw).map_err(|e| EngineError::input(format!("the engine asked what this client does not know: {e}")))
+        serde_json::from_slice(&raw)
+            .map_err(|e| EngineError::input(format!("the engine asked what this client does not know: {e}")))
     }
 
     /// A short name for errors and logs (never a secret's URI: it may hold a command).
@@ -154,7 +155,12 @@ mod tests {
 
     #[test]
     fn ops_round_trip() {
-        let ws = Workspace { boundary: "/src".into(), path: "app".into(), config_path: String::new(), client_id: "c".into() };
+        let ws = Workspace {
+            boundary: "/src".into(),
+            path: "app".into(),
+            config_path: String::new(),
+            client_id: "c".into(),
+        };
         let cases = [
             Op::Path { path: "~/x y/é".into() },
             Op::List { path: ".".into(), include: vec!["*.py".into()], exclude: vec![], gitignore: true },
@@ -171,7 +177,12 @@ mod tests {
 
     #[test]
     fn failures_keep_their_tier() {
-        for e in [EngineError::input("a"), EngineError::not_found("b"), EngineError::environment("c"), EngineError::internal("d")] {
+        for e in [
+            EngineError::input("a"),
+            EngineError::not_found("b"),
+            EngineError::environment("c"),
+            EngineError::internal("d"),
+        ] {
             let back = Failure::of(&e).into_error();
             assert_eq!((back.tier(), back.to_string()), (e.tier(), e.to_string()));
         }

@@ -273,9 +273,9 @@ impl Server {
             ATTACH_PATH => self.attach(req, owner),
             _ => {
                 let auth = req.headers().get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-                let session = basic_users(auth)
-                    .into_iter()
-                    .find_map(|user| std::str::from_utf8(&user).ok().and_then(|t| self.sessions.get(t).map(|s| s.clone())));
+                let session = basic_users(auth).into_iter().find_map(|user| {
+                    std::str::from_utf8(&user).ok().and_then(|t| self.sessions.get(t).map(|s| s.clone()))
+                });
                 let Some(session) = session else {
                     return refuse(
                         StatusCode::UNAUTHORIZED,
@@ -311,10 +311,14 @@ impl Server {
         }
         let upgrade = req.headers().get(hyper::header::UPGRADE).and_then(|v| v.to_str().ok());
         if upgrade != Some(UPGRADE) {
-            return refuse(StatusCode::BAD_REQUEST, &format!("attach with `Upgrade: {UPGRADE}`: use a tanto client of this version"));
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                &format!("attach with `Upgrade: {UPGRADE}`: use a tanto client of this version"),
+            );
         }
         let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-        let client_id: String = header(CLIENT_HEADER).chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(64).collect();
+        let client_id: String =
+            header(CLIENT_HEADER).chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(64).collect();
         let client_id = if client_id.is_empty() { uuid::Uuid::new_v4().to_string() } else { client_id };
         let pipeline = header(PIPELINE_HEADER);
         let token = uuid::Uuid::new_v4().to_string();

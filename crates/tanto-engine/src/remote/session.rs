@@ -67,17 +67,18 @@ impl Link {
             return Ok(resp.into_body());
         }
         let text = stream::read_all(resp.into_body(), 1 << 20, "the client's error").await?;
-        Err(serde_json::from_slice::<Failure>(&text).map(Failure::into_error).unwrap_or_else(|_| {
-            EngineError::environment(format!("the client answered `{}` with {status}", op.name()))
-        }))
+        Err(serde_json::from_slice::<Failure>(&text)
+            .map(Failure::into_error)
+            .unwrap_or_else(|_| EngineError::environment(format!("the client answered `{}` with {status}", op.name()))))
     }
 
     /// Asks `op` (no payload) and reads its JSON answer.
     pub(crate) async fn json<T: serde::de::DeserializeOwned>(&self, op: &Op) -> Result<T, EngineError> {
         let body = self.call(op, stream::empty()).await?;
         let data = stream::read_all(body, MAX_ANSWER, "the client's answer").await?;
-        serde_json::from_slice(&data)
-            .map_err(|e| EngineError::internal(format!("the client's answer to `{}` is not what was asked: {e}", op.name())))
+        serde_json::from_slice(&data).map_err(|e| {
+            EngineError::internal(format!("the client's answer to `{}` is not what was asked: {e}", op.name()))
+        })
     }
 }
 
@@ -157,13 +158,11 @@ impl Host for ClientHost {
         self.backend.with_root(root, move |src| crate::export::source_dir(src, &check)).await?;
         let view = self.backend.view_of(root, path).await?;
         let (mut w, body) = stream::channel();
-        tokio::task::spawn_blocking(move || {
-            match tanto_oci::layer::diff::write_tree_tar(view.path(), &mut w) {
-                Ok(_) => {
-                    let _ = w.finish();
-                }
-                Err(e) => w.fail(std::io::Error::other(e.to_string())),
+        tokio::task::spawn_blocking(move || match tanto_oci::layer::diff::write_tree_tar(view.path(), &mut w) {
+            Ok(_) => {
+                let _ = w.finish();
             }
+            Err(e) => w.fail(std::io::Error::other(e.to_string())),
         });
         let answer = self.link.call(&Op::ExportDir { dest: dest.into(), wipe }, body).await?;
         read_path(answer).await

@@ -5,7 +5,7 @@ use std::io;
 
 use bytes::Bytes;
 use futures::TryStreamExt as _;
-use http_body_util::{combinators::BoxBody, BodyExt as _, BodyDataStream, Full, StreamBody};
+use http_body_util::{combinators::BoxBody, BodyDataStream, BodyExt as _, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 
 /// Every body this module sends.

@@ -51,9 +51,7 @@ fn key(path: &Path, what: &str) -> Result<PrivateKeyDer<'static>, EngineError> {
 fn roots(path: &Path) -> Result<rustls::RootCertStore, EngineError> {
     let mut store = rustls::RootCertStore::empty();
     for c in certs(path, "CA file")? {
-        store
-            .add(c)
-            .map_err(|e| EngineError::input(format!("CA file `{}`: {e}", path.display())))?;
+        store.add(c).map_err(|e| EngineError::input(format!("CA file `{}`: {e}", path.display())))?;
     }
     Ok(store)
 }
@@ -69,9 +67,10 @@ pub fn server_config(t: &ServerTls) -> Result<Arc<rustls::ServerConfig>, EngineE
         .map_err(tls_error("TLS set-up"))?;
     let builder = match &t.client_ca {
         Some(ca) => {
-            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots(ca)?), provider())
-                .build()
-                .map_err(|e| EngineError::input(format!("client CA `{}`: {e}", ca.display())))?;
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots(ca)?), provider())
+                    .build()
+                    .map_err(|e| EngineError::input(format!("client CA `{}`: {e}", ca.display())))?;
             builder.with_client_cert_verifier(verifier)
         }
         None => builder.with_no_client_auth(),

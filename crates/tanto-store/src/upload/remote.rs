@@ -106,8 +106,12 @@ pub fn write_entries<W: Write>(dir: &Path, entries: &[Listed], out: W) -> Result
             Some(Kind::Symlink) => {
                 let target = read_link(&root, &e.path).map_err(host_err(dir, &e.path))?;
                 h.set_entry_type(tar::EntryType::Symlink);
-                tar.append_link(&mut h, name, Path::new(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&target)))
-                    .map_err(werr)?;
+                tar.append_link(
+                    &mut h,
+                    name,
+                    Path::new(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&target)),
+                )
+                .map_err(werr)?;
             }
             Some(Kind::File) => {
                 let fd = open_beneath(&root, &e.path, OFlags::RDONLY).map_err(host_err(dir, &e.path))?;
