@@ -860,6 +860,113 @@ def buildkit_cached(output):
     return len(runs & cached), len(runs)
 
 
+class Served:
+    """`tanto engine serve` on this machine (its own state dir), stopped by `stop`."""
+
+    def __init__(self, env, name, args):
+        self.state = os.path.join(env.tmp, f"{name}-state")
+        e = env.tanto_env(self.state)
+        e["TANTO_RUN_DIR"] = os.path.join(env.tmp, f"{name}-run")
+        self.p = subprocess.Popen([env.tanto, "engine", "serve"] + args, env=e, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE, stderr=open(os.path.join(env.tmp, f"{name}.log"), "ab"))
+        line = self.p.stdout.readline()
+        if not line:
+            raise RuntimeError(f"tanto engine serve did not start; see {env.tmp}/{name}.log")
+        self.listen = json.loads(line)["listen"]
+
+    def stop(self):
+        stop_pid(self.p.pid)
+
+
+def b11(env, res, reps, files=100_000):
+    """B11: a host directory of 100k files uploaded to a remote engine on loopback (TLS), first and
+    after one file changed; B3w: B3's 20 cached steps answered by a warm local engine on its unix socket."""
+    d = os.path.join(env.tmp, "b11")
+    os.makedirs(d, exist_ok=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run(["openssl", "req", "-x509"] + ec + ["-keyout", f"{d}/ca.key", "-out", f"{d}/ca.pem", "-days", "2",
+                                            "-subj", "/CN=bench CA"])
+    run(["openssl", "req"] + ec + ["-keyout", f"{d}/key.pem", "-out", f"{d}/cert.csr", "-subj", "/CN=127.0.0.1"])
+    write(f"{d}/ext", "subjectAltName=IP:127.0.0.1\n")
+    run(["openssl", "x509", "-req", "-in", f"{d}/cert.csr", "-CA", f"{d}/ca.pem", "-CAkey", f"{d}/ca.key",
+         "-CAcreateserial", "-out", f"{d}/cert.pem", "-days", "2", "-extfile", f"{d}/ext"])
+    write(f"{d}/token", "bench-token\n")
+    sock = os.path.join(d, "engine.sock")
+    srv = Served(env, "b11-engine", ["--listen", "tcp://127.0.0.1:0", "--listen", f"unix://{sock}",
+                                     "--tls-cert", f"{d}/cert.pem", "--tls-key", f"{d}/key.pem",
+                                     "--token-file", f"{d}/token"])
+    try:
+        tcp = next(a for a in srv.listen if a.startswith("tcp://"))
+        src = os.path.join(d, "src")
+        for i in range(files):
+            sub = os.path.join(src, f"d{i // 1000:03d}")
+            if i % 1000 == 0:
+                os.makedirs(sub, exist_ok=True)
+            with open(os.path.join(sub, f"f{i:06d}.txt"), "w") as f:
+                f.write(f"file {i}\n")
+        qpath = os.path.join(d, "q.graphql")
+        write(qpath, '{ host { directory(path: "%s") { digest } } }' % src)
+
+        def client(host, path, state):
+            e = env.tanto_env(os.path.join(d, state))
+            e.update({"TANTO_HOST": host, "TANTO_TLS_CA": f"{d}/ca.pem", "TANTO_TOKEN": "bench-token"})
+            dt, r = timed([env.tanto, "query", path], env=e)
+            out = json.loads(r.stdout)
+            if out.get("errors"):
+                raise RuntimeError(f"B11: {out['errors']}")
+            return dt, out
+
+        first, changed, local_first, local_changed = [], [], [], []
+        for rep in range(reps):
+            # a new client (its own mirror on the engine) each rep: the first upload is whole
+            state = f"client-{rep}"
+            e = env.tanto_env(os.path.join(d, state))
+            e["XDG_CACHE_HOME"] = os.path.join(d, f"cache-{rep}")
+            e.update({"TANTO_HOST": tcp, "TANTO_TLS_CA": f"{d}/ca.pem", "TANTO_TOKEN": "bench-token"})
+            dt, _ = timed([env.tanto, "query", qpath], env=e)
+            first.append(dt)
+            with open(os.path.join(src, "d000", "f000000.txt"), "a") as f:
+                f.write(f"change {rep}\n")
+            dt, _ = timed([env.tanto, "query", qpath], env=e)
+            changed.append(dt)
+            # the same on an engine in the client's process, for reference
+            le = env.tanto_env(os.path.join(d, f"local-{rep}"))
+            dt, _ = timed([env.tanto, "query", qpath], env=le)
+            local_first.append(dt)
+            with open(os.path.join(src, "d000", "f000000.txt"), "a") as f:
+                f.write(f"local {rep}\n")
+            dt, _ = timed([env.tanto, "query", qpath], env=le)
+            local_changed.append(dt)
+            log(f"  B11 rep {rep}: remote first {fmt_s(first[-1])}, after one change {fmt_s(changed[-1])}; "
+                f"in-process first {fmt_s(local_first[-1])}, after one change {fmt_s(local_changed[-1])}")
+        res.add(f"B11 upload {files // 1000}k host files to a remote engine (TLS, loopback), first",
+                {"tanto": first, "buildkit": "not run", "buildah": "not run"})
+        res.add(f"B11 the same after one file changed (target ≤ 0.5 s)",
+                {"tanto": changed, "buildkit": "not run", "buildah": "not run"})
+        res.extra.append(f"B11 reference, the same upload by an engine in the client's process (`tanto query`, no "
+                         f"TANTO_HOST): first {fmt_s(statistics.median(local_first))}, after one change "
+                         f"{fmt_s(statistics.median(local_changed))} (medians)")
+
+        # B3w: a warm engine on a local unix socket answers B3's cached 20 steps
+        tag = f"b3w{os.getpid()}"
+        q = os.path.join(d, "b3w.graphql")
+        write(q, chain_query(env.image, 20, tag))
+        ctx = os.path.join(d, "b3wctx")
+        write(os.path.join(ctx, "Dockerfile"), chain_dockerfile(env.image, 20, tag))
+        client(f"unix://{sock}", q, "b3w")  # the cold run, untimed
+        env.docker_build(ctx, "bench-b3w:1")
+        warm, bk = [], []
+        for rep in range(max(reps, 5)):
+            dt, _ = client(f"unix://{sock}", q, "b3w")
+            warm.append(dt)
+            bk.append(env.docker_build(ctx, "bench-b3w:1"))
+        res.add("B3w B3's 20 cached steps from a warm engine (`tanto engine serve` on its unix socket)",
+                {"tanto": warm, "buildkit": bk, "buildah": "not run"},
+                "tanto: `TANTO_HOST=unix://… tanto query` (a thin client); BuildKit: the cached `docker build`")
+    finally:
+        srv.stop()
+
+
 def b10(env, res, reps, n=10):
     """a 10-step build on a fresh engine: cold, and with a warm registry cache (tanto: the shared
     cache, `TANTO_CACHE`; BuildKit: `--cache-from` an image pushed with its inline cache)."""
@@ -1044,7 +1151,7 @@ def modules(env, res, reps):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--only", default="B1,B2,B4,B5,B6,B7,FLOOR,B10")
+    ap.add_argument("--only", default="B1,B2,B4,B5,B6,B7,FLOOR,B10,B11")
     ap.add_argument("--tanto", default=os.path.join(ROOT, "target/release/tanto"))
     ap.add_argument("--fixtures", default=os.path.join(ROOT, "target/release/tanto-fixtures"))
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
@@ -1085,6 +1192,7 @@ def main():
                  ("B5", lambda: b5(env, res, args.reps)),
                  ("B6", lambda: b6(env, res, args.reps)),
                  ("B10", lambda: b10(env, res, args.reps)),
+                 ("B11", lambda: b11(env, res, args.reps)),
                  ("M", lambda: modules(env, res, args.reps))]
         for name, fn in steps:
             if name not in only:
