@@ -905,7 +905,7 @@ def b11(env, res, reps, files=100_000):
             with open(os.path.join(sub, f"f{i:06d}.txt"), "w") as f:
                 f.write(f"file {i}\n")
         qpath = os.path.join(d, "q.graphql")
-        write(qpath, '{ host { directory(path: "%s") { digest } } }' % src)
+        write(qpath, '{ host { directory(path: "%s") { id } } }' % src)
 
         def client(host, path, state):
             e = env.tanto_env(os.path.join(d, state))

@@ -263,7 +263,8 @@ fn remote_engine_refuses_what_it_must() {
         (pki.path("alice.pem"), pki.path("alice.key"), pki.path("mallory.pem"), pki.path("mallory.key"));
     let query = "{ container { from(address: \"busybox\") { withExec(args: [\"echo\", \"remote\"]) { stdout } } } }";
     // (what, host, environment, Ok(stdout) or Err(what stderr says))
-    let cases: Vec<(&str, &str, Vec<(&str, &Path)>, Result<&str, &str>)> = vec![
+    type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a Path)>, Result<&'a str, &'a str>);
+    let cases: Vec<Case> = vec![
         (
             "right token and CA",
             served.tcp(),

@@ -119,7 +119,7 @@ impl Agent {
                 })
                 .await?;
                 self.listed.lock().insert(abs.clone());
-                json(&Listing { abs, include: spec.include, exclude: spec.exclude, entries })
+                Ok(stream::full(Listing { abs, include: spec.include, exclude: spec.exclude, entries }.encode()))
             }
             Op::Entries { dir } => {
                 if !self.listed.lock().contains(&dir) {
@@ -128,8 +128,8 @@ impl Agent {
                     )));
                 }
                 let wanted = stream::read_all(body, 1 << 30, "the entries the engine wants").await?;
-                let wanted: Vec<Listed> = serde_json::from_slice(&wanted)
-                    .map_err(|e| EngineError::input(format!("the entries the engine wants: {e}")))?;
+                let wanted: Vec<Listed> = upload::decode_listing(&wanted)
+                    .ok_or_else(|| EngineError::input("the entries the engine wants are not a listing"))?;
                 let (mut w, out) = stream::channel();
                 tokio::task::spawn_blocking(move || {
                     match upload::write_entries(std::path::Path::new(&dir), &wanted, &mut w) {

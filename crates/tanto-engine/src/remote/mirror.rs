@@ -4,7 +4,7 @@
 //! shared copy of each local source). The mirror is then uploaded as a local
 //! directory is, incrementally, by `tanto_store::upload`.
 //!
-//! A mirror's listing (`listing.json`) is removed before the mirror changes
+//! A mirror's listing (`listing`) is removed before the mirror changes
 //! and written again once it matches: a mirror without one is emptied and
 //! sent whole. Entries come from the client's tar stream through
 //! `tanto_oci::layer::apply_tar`, which never writes outside the mirror.
@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use tanto_model::Ref;
 use tanto_store::upload::Listed;
 
 use super::proto::{Listing, Op};
@@ -20,11 +21,14 @@ use super::session::Link;
 use super::stream;
 use crate::EngineError;
 
-/// The mirrors of one engine (`STATE/mirrors/SCOPE/{tree,listing.json}`).
+/// The mirrors of one engine (`STATE/mirrors/SCOPE/{tree,listing}`).
 pub(crate) struct Mirrors {
     dir: PathBuf,
     /// One sync per mirror at a time.
     locks: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The last upload of each mirror this engine made: a mirror that did
+    /// not change is not walked again.
+    uploaded: parking_lot::Mutex<HashMap<String, Ref>>,
 }
 
 /// What a sync must do to make a mirror listed as `old` hold `new`.
@@ -51,7 +55,7 @@ pub(crate) fn plan(old: &[Listed], new: &[Listed]) -> Plan {
             Some(o) if e.same_stat(o) => {}
             Some(o) => {
                 // a directory keeps its entries; anything else is written anew
-                if !(o.kind == 'd' && e.kind == 'd') && !e.path.is_empty() {
+                if (o.kind != 'd' || e.kind != 'd') && !e.path.is_empty() {
                     p.remove.push(e.path.clone());
                 }
                 p.fetch.push(e.clone());
@@ -71,12 +75,22 @@ fn whiteout_name(path: &str) -> bool {
 
 impl Mirrors {
     pub(crate) fn new(state_dir: &Path) -> Mirrors {
-        Mirrors { dir: state_dir.join("mirrors"), locks: Default::default() }
+        Mirrors { dir: state_dir.join("mirrors"), locks: Default::default(), uploaded: Default::default() }
     }
 
     /// Makes the mirror of `listing` (for client `client`) hold what the client
     /// lists, fetching what changed over `link`; returns the mirror's directory.
-    pub(crate) async fn sync(&self, link: &Link, client: &str, listing: Listing) -> Result<PathBuf, EngineError> {
+    pub(crate) async fn sync<F, Fut>(
+        &self,
+        link: &Link,
+        client: &str,
+        listing: Listing,
+        upload: F,
+    ) -> Result<Ref, EngineError>
+    where
+        F: FnOnce(PathBuf) -> Fut,
+        Fut: std::future::Future<Output = Result<Ref, EngineError>>,
+    {
         if let Some(e) = listing.entries.iter().find(|e| whiteout_name(&e.path)) {
             return Err(EngineError::input(format!(
                 "host path `{}/{}`: a name starting with `.wh.` cannot be sent to a remote engine (it means a deletion in OCI layers); exclude it",
@@ -91,7 +105,7 @@ impl Mirrors {
         let lock = self.locks.lock().await.entry(scope.clone()).or_default().clone();
         let _held = lock.lock().await;
         let dir = self.dir.join(&scope);
-        let (tree, record) = (dir.join("tree"), dir.join("listing.json"));
+        let (tree, record) = (dir.join("tree"), dir.join("listing"));
         let old = {
             let (tree, record) = (tree.clone(), record.clone());
             crate::worker::blocking(move || {
@@ -100,10 +114,18 @@ impl Mirrors {
             })
             .await?
         };
+        let t = std::time::Instant::now();
         let plan = plan(&old, &listing.entries);
+        tracing::debug!(ms = t.elapsed().as_millis() as u64, "read and compared the mirror's listing");
         if plan.remove.is_empty() && plan.fetch.is_empty() {
-            return Ok(tree);
+            if let Some(r) = self.uploaded.lock().get(&scope) {
+                return Ok(r.clone());
+            }
+            let r = upload(tree).await?;
+            self.uploaded.lock().insert(scope, r.clone());
+            return Ok(r);
         }
+        self.uploaded.lock().remove(&scope);
         tracing::debug!(dir = %listing.abs, remove = plan.remove.len(), fetch = plan.fetch.len(), "syncing a client directory");
         {
             let (tree, record, remove) = (tree.clone(), record.clone(), plan.remove);
@@ -121,7 +143,7 @@ impl Mirrors {
             .await?;
         }
         if !plan.fetch.is_empty() {
-            let wanted = serde_json::to_vec(&plan.fetch).map_err(|e| EngineError::internal(e.to_string()))?;
+            let wanted = tanto_store::upload::encode_listing(&plan.fetch);
             let body = link.call(&Op::Entries { dir: listing.abs.clone() }, stream::full(wanted)).await?;
             let reader = stream::reader(body);
             let (into, abs) = (tree.clone(), listing.abs.clone());
@@ -133,22 +155,26 @@ impl Mirrors {
             .await?;
         }
         let entries = listing.entries;
+        let t = std::time::Instant::now();
         crate::worker::blocking(move || {
-            let tmp = record.with_extension("json.tmp");
-            let data = serde_json::to_vec(&entries).map_err(|e| EngineError::internal(e.to_string()))?;
+            let tmp = record.with_extension("tmp");
+            let data = tanto_store::upload::encode_listing(&entries);
             std::fs::write(&tmp, data)
                 .and_then(|_| std::fs::rename(&tmp, &record))
                 .map_err(|e| EngineError::environment(format!("writing `{}`: {e}", record.display())))
         })
         .await?;
-        Ok(tree)
+        tracing::debug!(ms = t.elapsed().as_millis() as u64, "wrote the mirror's listing");
+        let r = upload(tree).await?;
+        self.uploaded.lock().insert(scope, r.clone());
+        Ok(r)
     }
 }
 
 /// The listing a mirror holds; a mirror without one (new, or a sync that
 /// did not finish) is emptied.
 fn read_listing(tree: &Path, record: &Path) -> std::io::Result<Vec<Listed>> {
-    if let Some(old) = std::fs::read(record).ok().and_then(|d| serde_json::from_slice(&d).ok()) {
+    if let Some(old) = std::fs::read(record).ok().and_then(|d| tanto_store::upload::decode_listing(&d)) {
         return Ok(old);
     }
     match std::fs::remove_dir_all(tree) {

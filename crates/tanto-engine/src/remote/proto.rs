@@ -44,7 +44,7 @@ pub enum Op {
     File { path: String },
     /// → [`Listing`]: the entries of a directory, filtered as an upload filters.
     List { path: String, include: Vec<String>, exclude: Vec<String>, gitignore: bool },
-    /// Body: the `Listed` entries wanted (JSON) → a tar stream of them, from
+    /// Body: the `Listed` entries wanted (`encode_listing`) → a tar stream of them, from
     /// the absolute directory `dir` a `List` answered.
     Entries { dir: String },
     /// → `Workspace` of the working directory.
@@ -108,13 +108,41 @@ pub struct FileSpec {
     pub path: String,
 }
 
-/// A directory's entries, and its absolute path.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// A directory's entries, its absolute path and the filters that made it.
+/// On the wire: a JSON line of the rest, then the entries in the upload
+/// index's binary form (`tanto_store::upload::encode_listing`).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Listing {
     pub abs: String,
     pub include: Vec<String>,
     pub exclude: Vec<String>,
     pub entries: Vec<tanto_store::upload::Listed>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ListingHead {
+    abs: String,
+    include: Vec<String>,
+    exclude: Vec<String>,
+}
+
+impl Listing {
+    pub fn encode(&self) -> Vec<u8> {
+        let head = ListingHead { abs: self.abs.clone(), include: self.include.clone(), exclude: self.exclude.clone() };
+        let mut out = serde_json::to_vec(&head).unwrap_or_default();
+        out.push(b'\n');
+        out.extend(tanto_store::upload::encode_listing(&self.entries));
+        out
+    }
+
+    pub fn decode(data: &[u8]) -> Result<Listing, EngineError> {
+        let bad =
+            |why: &str| EngineError::internal(format!("the client's listing is not one this engine reads: {why}"));
+        let split = data.iter().position(|b| *b == b'\n').ok_or_else(|| bad("no head"))?;
+        let head: ListingHead = serde_json::from_slice(&data[..split]).map_err(|e| bad(&e.to_string()))?;
+        let entries = tanto_store::upload::decode_listing(&data[split + 1..]).ok_or_else(|| bad("bad entries"))?;
+        Ok(Listing { abs: head.abs, include: head.include, exclude: head.exclude, entries })
+    }
 }
 
 /// An error answered by the client, with its tier.
@@ -173,6 +201,26 @@ mod tests {
             assert_eq!(Op::decode(&header).unwrap(), op);
         }
         assert!(Op::decode("!!").unwrap_err().to_string().contains("not base64url"));
+    }
+
+    #[test]
+    fn listings_round_trip() {
+        let entry = tanto_store::upload::Listed {
+            path: "a/é".into(),
+            kind: 'f',
+            mode: 0o100644,
+            uid: 1000,
+            gid: 1000,
+            size: 3,
+            mtime: (1, 2),
+            ctime: (3, 4),
+            ino: 5,
+            dev: 6,
+            racy: true,
+        };
+        let l = Listing { abs: "/src".into(), include: vec!["*.py".into()], exclude: vec![], entries: vec![entry] };
+        assert_eq!(Listing::decode(&l.encode()).unwrap(), l);
+        assert!(Listing::decode(b"{}").unwrap_err().to_string().contains("no head"));
     }
 
     #[test]

@@ -105,10 +105,23 @@ fn kind_of(name: &str) -> EntryKind {
 }
 
 impl ClientHost {
-    /// Uploads what a client listed: its mirror synced, then uploaded.
-    async fn upload(&self, listing: Listing) -> Result<Ref, EngineError> {
-        let tree = self.mirrors.sync(&self.link, &self.client_id, listing).await?;
-        self.backend.upload_host_dir(UploadSpec::directory(tree, vec![], vec![], false)).await
+    /// Uploads what the client lists for `list` (an `Op::List`): its mirror
+    /// synced, then uploaded (or, unchanged, its last upload).
+    async fn upload(&self, list: Op) -> Result<Ref, EngineError> {
+        let t = std::time::Instant::now();
+        let body = self.link.call(&list, stream::empty()).await?;
+        let listing = Listing::decode(&stream::read_all(body, MAX_ANSWER, "the client's listing").await?)?;
+        tracing::debug!(
+            entries = listing.entries.len(),
+            ms = t.elapsed().as_millis() as u64,
+            "listed a client directory"
+        );
+        let backend = self.backend.clone();
+        self.mirrors
+            .sync(&self.link, &self.client_id, listing, |tree| async move {
+                backend.upload_host_dir(UploadSpec::directory(tree, vec![], vec![], false)).await
+            })
+            .await
     }
 }
 
@@ -121,15 +134,13 @@ impl Host for ClientHost {
         exclude: Vec<String>,
         gitignore: bool,
     ) -> EngineResult<Ref> {
-        let listing: Listing = self.link.json(&Op::List { path: path.into(), include, exclude, gitignore }).await?;
-        self.upload(listing).await
+        self.upload(Op::List { path: path.into(), include, exclude, gitignore }).await
     }
 
     async fn host_file(&self, path: &str) -> EngineResult<(Ref, String)> {
         let file: FileSpec = self.link.json(&Op::File { path: path.into() }).await?;
         let op = Op::List { path: file.dir, include: file.include, exclude: vec![], gitignore: false };
-        let listing: Listing = self.link.json(&op).await?;
-        Ok((self.upload(listing).await?, file.path))
+        Ok((self.upload(op).await?, file.path))
     }
 
     async fn host_find_up(&self, name: &str) -> EngineResult<Option<String>> {

@@ -38,7 +38,7 @@ use tanto_model::{Digest, LocalOp, Op, StableHasher, Vertex};
 
 pub(crate) use record::init as init_db;
 pub use record::UploadRecord;
-pub use remote::{list, write_entries, Listed};
+pub use remote::{decode_listing, encode_listing, list, write_entries, Listed};
 
 use crate::{CacheRecord, SnapshotId, Store, StoreError};
 use index::{decode_index, encode_index, tree_digest, Entry, Kind};
