@@ -46,8 +46,13 @@ pub const DEBIAN_PYTHON_PIP: DebianImage = DebianImage {
     cmd: &["python3"],
 };
 
+/// A plain Debian (bookworm minbase with CA certificates), standing in for
+/// `debian:bookworm-slim`: the base of tanto's own image (`deploy/image/`).
+pub const DEBIAN_BASE: DebianImage =
+    DebianImage { name: "debian", packages: &["ca-certificates"], hooks: &[], cmd: &["bash"] };
+
 /// The images by name (for `tanto-fixtures debian-image --name`).
-pub const DEBIAN_IMAGES: &[DebianImage] = &[DEBIAN_PYTHON, DEBIAN_PYTHON_PIP];
+pub const DEBIAN_IMAGES: &[DebianImage] = &[DEBIAN_PYTHON, DEBIAN_PYTHON_PIP, DEBIAN_BASE];
 
 impl DebianImage {
     pub fn by_name(name: &str) -> Option<DebianImage> {

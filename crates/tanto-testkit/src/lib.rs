@@ -27,7 +27,7 @@ pub mod python_image;
 pub mod registry;
 pub mod tmux;
 
-pub use debian::{DebianImage, DEBIAN_IMAGES, DEBIAN_PYTHON, DEBIAN_PYTHON_PIP};
+pub use debian::{DebianImage, DEBIAN_BASE, DEBIAN_IMAGES, DEBIAN_PYTHON, DEBIAN_PYTHON_PIP};
 pub use image::{
     busybox_arm64_image, busybox_image, busybox_image_from, busybox_rootfs_tar, host_arch, image_index, sha256_digest,
     Image,
