@@ -1,10 +1,16 @@
 """A pipeline run through a remote engine (TANTO_HOST): a host directory
 uploaded from the client, a secret read from the client's environment, a
-service bound to a container, exports back to the client, and a host
-service refused. Prints `REMOTE_CASE <json>` lines for tests/remote.rs."""
+service bound to a container, exports back to the client, a server and a
+unix socket of the client's host reached from containers, and a tunnel
+(not yet through a remote engine) refused. Prints `REMOTE_CASE <json>`
+lines for tests/remote.rs."""
 
+import http.server
 import json
+import os
+import socket
 import sys
+import threading
 
 import anyio
 import dagger
@@ -14,7 +20,28 @@ def case(name, **kw):
     print("REMOTE_CASE " + json.dumps({"case": name, **kw}), flush=True)
 
 
+class Hello(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"from the client\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
 async def main():
+    global http_port
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)
+    http_port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sock = socket.socket(socket.AF_UNIX)
+    if os.path.exists("app.sock"):
+        os.unlink("app.sock")
+    sock.bind("app.sock")
+    sock.listen()
     async with dagger.Connection(dagger.Config(log_output=sys.stderr)) as c:
         src = c.host().directory("src", exclude=["skip/"])
         ctr = (
@@ -43,11 +70,29 @@ async def main():
             .stdout()
         )
         case("service", stdout=got)
+        # a server on the client's host, reached from a container (Host.service)
+        got = await (
+            c.container()
+            .from_("busybox")
+            .with_service_binding("client", c.host().service([dagger.PortForward(backend=http_port, frontend=8080)]))
+            .with_exec(["wget", "-q", "-O-", "http://client:8080/"])
+            .stdout()
+        )
+        case("host-service", stdout=got)
+        # a unix socket of the client's host, in a container
+        got = await (
+            c.container()
+            .from_("busybox")
+            .with_unix_socket("/run/app.sock", c.host().unix_socket("app.sock"))
+            .with_exec(["sh", "-c", "test -S /run/app.sock && echo socket"])
+            .stdout()
+        )
+        case("unix-socket", stdout=got)
         try:
-            await c.container().from_("busybox").with_service_binding("h", c.host().service([dagger.PortForward(backend=1, frontend=1)])).with_exec(["true"]).sync()
-            case("host-service", error="")
+            await c.host().tunnel(web).start()
+            case("tunnel", error="")
         except dagger.QueryError as e:
-            case("host-service", error=str(e))
+            case("tunnel", error=str(e))
 
 
 anyio.run(main)

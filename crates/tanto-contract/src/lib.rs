@@ -179,11 +179,18 @@ pub trait Host: Send + Sync {
         allow_parent_dir: bool,
     ) -> EngineResult<String>;
 
-    /// Whether the client's host network is reachable: `Host.service`,
-    /// `Host.tunnel` and `up` listen or connect there. A remote engine's
-    /// client host is another machine's, which they cannot reach yet.
+    /// Whether the client's host network can be listened on: `Host.tunnel`
+    /// and `up` listen there. A remote engine's client is another machine,
+    /// where they cannot listen yet.
     fn host_network(&self) -> EngineResult<()> {
         Ok(())
+    }
+
+    /// How `Host.service` reaches the client's host: `None` for the engine's
+    /// own host; `Some(id)` for a remote engine's client, through the
+    /// engine's dialer `id` (it names the client in the service's identity).
+    fn host_dialer(&self) -> EngineResult<Option<String>> {
+        Ok(None)
     }
 
     /// The client's workspace.

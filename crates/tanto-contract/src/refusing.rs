@@ -100,6 +100,12 @@ impl Images for Refusing {
 
 #[async_trait::async_trait]
 impl Host for Refusing {
+    fn host_network(&self) -> EngineResult<()> {
+        self.no()
+    }
+    fn host_dialer(&self) -> EngineResult<Option<String>> {
+        self.no()
+    }
     async fn host_directory(&self, _: &str, _: Vec<String>, _: Vec<String>, _: bool) -> EngineResult<Ref> {
         self.no()
     }

@@ -43,5 +43,7 @@ pub enum ServiceSpecKind {
     Host {
         host: String,
         ports: Vec<PortForward>,
+        /// The dialer of a remote engine's client whose host this is; `None`: the engine's.
+        client: Option<String>,
     },
 }

@@ -174,9 +174,37 @@ pub struct Services {
     runtime: tokio::runtime::Handle,
     /// Where host tunnels listen.
     tunnel_bind: IpAddr,
+    /// How host services reach remote clients' hosts, by dialer id.
+    dialers: DashMap<String, Arc<dyn HostDialer>>,
+}
+
+/// Opens connections on a host other than the engine's: a remote engine's
+/// client (`Host.service` of its session).
+#[async_trait::async_trait]
+pub(crate) trait HostDialer: Send + Sync {
+    /// A connection to `host:port` on that host.
+    async fn dial(&self, host: &str, port: u16) -> std::io::Result<tokio::io::DuplexStream>;
+}
+
+/// Where a host service's connections go.
+#[derive(Clone)]
+enum Upstream {
+    /// `host:port` from the engine's own host.
+    Local(String),
+    /// `host`, `port` on a client's host.
+    Client(Arc<dyn HostDialer>, String, u16),
 }
 
 impl Services {
+    /// Lets host services of client `id` reach its host through `dialer`.
+    pub(crate) fn set_dialer(&self, id: &str, dialer: Arc<dyn HostDialer>) {
+        self.dialers.insert(id.to_string(), dialer);
+    }
+
+    pub(crate) fn remove_dialer(&self, id: &str) {
+        self.dialers.remove(id);
+    }
+
     /// Must be called on the runtime; [`Services::set_solver`] before use.
     pub fn new(tunnel_bind: IpAddr) -> Arc<Services> {
         Arc::new(Services {
@@ -187,6 +215,7 @@ impl Services {
             stopping: Mutex::new(Vec::new()),
             runtime: tokio::runtime::Handle::current(),
             tunnel_bind,
+            dialers: DashMap::new(),
         })
     }
 
@@ -414,7 +443,9 @@ impl Services {
             ServiceSpecKind::Tunnel { upstream, ports, native } => {
                 self.start_tunnel(spec, upstream, ports, *native).await?
             }
-            ServiceSpecKind::Host { host, ports } => self.start_host(spec, host, ports).await?,
+            ServiceSpecKind::Host { host, ports, client } => {
+                self.start_host(spec, host, ports, client.as_deref()).await?
+            }
         };
         Ok(Arc::new(Instance { hostname: spec.hostname.clone(), kind }))
     }
@@ -521,8 +552,15 @@ impl Services {
         spec: &ServiceSpec,
         host: &str,
         ports: &[PortForward],
+        client: Option<&str>,
     ) -> Result<InstanceKind, ServiceError> {
         let err = |message: String| ServiceError::Tunnel { hostname: spec.hostname.clone(), message };
+        let dialer = match client {
+            None => None,
+            Some(id) => Some(self.dialers.get(id).map(|d| d.clone()).ok_or_else(|| {
+                err("the client whose host this is has left: a host service lives as long as its session".into())
+            })?),
+        };
         let worker = self.solver()?.worker().clone();
         let addr = worker
             .executor
@@ -541,7 +579,10 @@ impl Services {
                 .bridge_listen((addr.ip(), front).into())
                 .await
                 .map_err(|e| err(format!("listening on {}:{front}: {e}", addr.ip())))?;
-            let upstream = format!("{host}:{}", p.backend);
+            let upstream = match &dialer {
+                None => Upstream::Local(format!("{host}:{}", p.backend)),
+                Some(d) => Upstream::Client(d.clone(), host.to_string(), p.backend),
+            };
             let allowed = Box::new(move |peer: IpAddr| matches!(peer, IpAddr::V4(v4) if block.contains(v4)));
             listeners.push(AbortOnDrop(tokio::spawn(forward_to_host(listener, upstream, allowed))));
         }
@@ -612,7 +653,11 @@ async fn forward(listener: TcpListener, backend: SocketAddr, executor: tanto_exe
 }
 
 /// Accepts connections from allowed peers and pipes each to `upstream` (`host:port`).
-async fn forward_to_host(listener: TcpListener, upstream: String, allowed: Box<dyn Fn(IpAddr) -> bool + Send + Sync>) {
+async fn forward_to_host(
+    listener: TcpListener,
+    upstream: Upstream,
+    allowed: Box<dyn Fn(IpAddr) -> bool + Send + Sync>,
+) {
     loop {
         let Ok((mut inbound, peer)) = listener.accept().await else { continue };
         if !allowed(peer.ip()) {
@@ -621,11 +666,18 @@ async fn forward_to_host(listener: TcpListener, upstream: String, allowed: Box<d
         }
         let upstream = upstream.clone();
         tokio::spawn(async move {
-            match TcpStream::connect(upstream.as_str()).await {
-                Ok(mut outbound) => {
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                }
-                Err(e) => tracing::debug!(%upstream, error = %e, "host service: connecting to the host failed"),
+            let result = match &upstream {
+                Upstream::Local(addr) => match TcpStream::connect(addr.as_str()).await {
+                    Ok(mut outbound) => tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await.map(drop),
+                    Err(e) => Err(e),
+                },
+                Upstream::Client(dialer, host, port) => match dialer.dial(host, *port).await {
+                    Ok(mut outbound) => tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await.map(drop),
+                    Err(e) => Err(e),
+                },
+            };
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "host service: a connection to the host failed");
             }
         });
     }

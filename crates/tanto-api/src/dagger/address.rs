@@ -249,7 +249,8 @@ static ADDRESS_FIELDS: Fields<AddressObj> = fields! { |api, addr, call, a|
     },
     "service" => {
         let (host, port) = service_addr(v)?;
-        let svc = ServiceObj { kind: ServiceKind::Host { host, ports: vec![port] }, custom_hostname: None };
+        let client = api.engine.host.host_dialer()?;
+        let svc = ServiceObj { kind: ServiceKind::Host { host, ports: vec![port], client }, custom_hostname: None };
         api.engine.services.register_service(&svc.spec());
         Ok(resolved(Object::Service(svc)))
     },

@@ -28,8 +28,14 @@ pub enum ServiceKind {
     Container { exec: Ref, ports: Vec<Port> },
     /// `Host.tunnel`: `upstream`'s ports on the host.
     Tunnel { upstream: Box<ServiceObj>, ports: Vec<PortForward>, native: bool },
-    /// `Host.service`: a server on the host (`host`), reachable from containers.
-    Host { host: String, ports: Vec<PortForward> },
+    /// `Host.service`: a server on the host (`host`), reachable from containers;
+    /// `client`: the dialer of a remote engine's client whose host it is.
+    Host {
+        host: String,
+        ports: Vec<PortForward>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client: Option<String>,
+    },
 }
 
 /// A service definition.
@@ -84,7 +90,9 @@ impl ServiceObj {
             ServiceKind::Tunnel { upstream, ports, native } => {
                 ServiceSpecKind::Tunnel { upstream: Box::new(upstream.spec()), ports: ports.clone(), native: *native }
             }
-            ServiceKind::Host { host, ports } => ServiceSpecKind::Host { host: host.clone(), ports: ports.clone() },
+            ServiceKind::Host { host, ports, client } => {
+                ServiceSpecKind::Host { host: host.clone(), ports: ports.clone(), client: client.clone() }
+            }
         };
         ServiceSpec { digest: self.digest(), hostname: self.hostname(), kind }
     }
@@ -181,13 +189,13 @@ pub(super) static HOST_FIELDS: Fields<HostObj> = fields! { |api, h, call, a|
         Ok(api.service_value(svc))
     },
     "service" => {
-        api.engine.host.host_network()?;
+        let client = api.engine.host.host_dialer()?;
         let ports = parse_port_forwards(a, "ports")?;
         if ports.is_empty() {
             return Err("`Host.service` needs at least one port in `ports`".into());
         }
         let host = a.opt_string("host")?.filter(|h| !h.is_empty()).unwrap_or("localhost").to_string();
-        Ok(api.service_value(ServiceObj { kind: ServiceKind::Host { host, ports }, custom_hostname: None }))
+        Ok(api.service_value(ServiceObj { kind: ServiceKind::Host { host, ports, client }, custom_hostname: None }))
     },
 };
 
@@ -325,6 +333,7 @@ mod tests {
             kind: ServiceKind::Host {
                 host: host.into(),
                 ports: vec![PortForward { frontend: None, backend, protocol: "TCP".into() }],
+                client: None,
             },
             custom_hostname: hostname.map(str::to_string),
         }

@@ -169,6 +169,26 @@ impl Agent {
                 .await?;
                 json(&out.to_string_lossy())
             }
+            Op::Connect { target } => {
+                let (tx, out) = stream::sender();
+                let refused = |e: std::io::Error| {
+                    EngineError::environment(format!("connecting to `{target}` on the client: {e}"))
+                };
+                if let Some(path) = target.strip_prefix("unix:") {
+                    let conn =
+                        tokio::net::UnixStream::connect(host_path(&self.workdir, path)).await.map_err(refused)?;
+                    tokio::spawn(stream::pipe(conn, body, tx));
+                } else if let Some(addr) = target.strip_prefix("tcp:") {
+                    let conn = tokio::net::TcpStream::connect(addr).await.map_err(refused)?;
+                    let _ = conn.set_nodelay(true);
+                    tokio::spawn(stream::pipe(conn, body, tx));
+                } else {
+                    return Err(EngineError::input(format!(
+                        "the engine asked to connect to `{target}`: not tcp: or unix:"
+                    )));
+                }
+                Ok(out)
+            }
             Op::ExportFile { dest, name, allow_parent_dir, mode, mtime } => {
                 let target = crate::export::file_target(host_path(&self.workdir, &dest), &name, allow_parent_dir)?;
                 let mut reader = stream::reader(body);

@@ -59,6 +59,10 @@ pub enum Op {
     ExportDir { dest: String, wipe: bool },
     /// Body: the file's bytes → the absolute path written.
     ExportFile { dest: String, name: String, allow_parent_dir: bool, mode: u32, mtime: (i64, u32) },
+    /// A connection on the client's host, full duplex: the body is what the
+    /// engine sends, the answer's body what comes back. `target` is
+    /// `tcp:HOST:PORT` or `unix:PATH`.
+    Connect { target: String },
 }
 
 impl Op {
@@ -88,6 +92,7 @@ impl Op {
             Op::Secret { .. } => "secret",
             Op::ExportDir { .. } => "export-dir",
             Op::ExportFile { .. } => "export-file",
+            Op::Connect { .. } => "connect",
         }
     }
 }

@@ -324,11 +324,16 @@ impl Server {
         let token = uuid::Uuid::new_v4().to_string();
         let on_upgrade = hyper::upgrade::on(&mut req);
         let (set_link, link) = Link::new();
+        let dialer = uuid::Uuid::new_v4().to_string();
+        let services = self.engine.solver.worker().services.clone();
+        services.set_dialer(&dialer, Arc::new(link.clone()));
         let host = Arc::new(ClientHost {
             link,
             backend: self.backend.clone(),
             mirrors: self.mirrors.clone(),
             client_id: client_id.clone(),
+            dialer: dialer.clone(),
+            sockets: Default::default(),
         });
         let api = tanto_api::Api::new(engine_of(host), Arc::new(tanto_api::Objects::default()));
         let span = tracing::info_span!("session", client = %client_id, pipeline = %pipeline);
@@ -355,6 +360,7 @@ impl Server {
                 Err(e) => tracing::info!(client = %client_id, "a client's attach failed: {e}"),
             }
             server.sessions.remove(&session_token);
+            services.remove_dialer(&dialer);
         });
         let mut resp = Response::new(stream::empty());
         *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;

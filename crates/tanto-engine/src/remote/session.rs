@@ -72,6 +72,15 @@ impl Link {
             .unwrap_or_else(|_| EngineError::environment(format!("the client answered `{}` with {status}", op.name()))))
     }
 
+    /// A connection to `target` (`tcp:HOST:PORT`, `unix:PATH`) on the client's host.
+    pub(crate) async fn dial(&self, target: String) -> std::io::Result<tokio::io::DuplexStream> {
+        let (tx, body) = stream::sender();
+        let incoming = self.call(&Op::Connect { target }, body).await.map_err(std::io::Error::other)?;
+        let (ours, theirs) = tokio::io::duplex(256 << 10);
+        tokio::spawn(stream::pipe(theirs, incoming, tx));
+        Ok(ours)
+    }
+
     /// Asks `op` (no payload) and reads its JSON answer.
     pub(crate) async fn json<T: serde::de::DeserializeOwned>(&self, op: &Op) -> Result<T, EngineError> {
         let body = self.call(op, stream::empty()).await?;
@@ -82,12 +91,61 @@ impl Link {
     }
 }
 
+#[async_trait::async_trait]
+impl crate::services::HostDialer for Link {
+    async fn dial(&self, host: &str, port: u16) -> std::io::Result<tokio::io::DuplexStream> {
+        Link::dial(self, format!("tcp:{host}:{port}")).await
+    }
+}
+
 /// A client's host as one session of a remote engine sees it.
 pub(crate) struct ClientHost {
     pub(crate) link: Link,
     pub(crate) backend: Arc<EngineBackend>,
     pub(crate) mirrors: Arc<Mirrors>,
     pub(crate) client_id: String,
+    /// This session's dialer in the engine's services (`Host.service`).
+    pub(crate) dialer: String,
+    /// Sockets in the engine's run dir relaying to the client's unix sockets, by client path.
+    pub(crate) sockets: parking_lot::Mutex<std::collections::HashMap<String, Arc<ClientSocket>>>,
+}
+
+/// A unix socket in the engine's run dir whose connections go to a socket on
+/// the client's host; removed when dropped (with its session).
+pub(crate) struct ClientSocket {
+    path: std::path::PathBuf,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ClientSocket {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl ClientSocket {
+    fn start(link: Link, dir: &std::path::Path, target: String) -> Result<ClientSocket, EngineError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| EngineError::environment(format!("creating `{}`: {e}", dir.display())))?;
+        let path = dir.join(crate::leftovers::owned_name(".sock"));
+        let listener = tokio::net::UnixListener::bind(&path)
+            .map_err(|e| EngineError::environment(format!("listening on `{}`: {e}", path.display())))?;
+        let task = tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let (link, target) = (link.clone(), target.clone());
+                tokio::spawn(async move {
+                    match link.dial(target.clone()).await {
+                        Ok(mut up) => {
+                            let _ = tokio::io::copy_bidirectional(&mut conn, &mut up).await;
+                        }
+                        Err(e) => tracing::debug!(error = %e, "relaying a connection to the client's socket failed"),
+                    }
+                });
+            }
+        });
+        Ok(ClientSocket { path, task })
+    }
 }
 
 /// What a remote session cannot do yet, as the API names missing fields.
@@ -153,15 +211,38 @@ impl Host for ClientHost {
         Ok(info.kind.map(|k| (info.abs, kind_of(&k))))
     }
 
-    async fn host_unix_socket(&self, _path: &str) -> EngineResult<String> {
-        Err(remote_only("Host.unixSocket", "the socket is on another machine"))
+    async fn host_unix_socket(&self, path: &str) -> EngineResult<String> {
+        // the client checks the socket is there, and names it absolutely
+        let info: PathInfo = self.link.json(&Op::Path { path: path.into() }).await?;
+        match info.kind.as_deref() {
+            None => {
+                return Err(EngineError::not_found(format!(
+                    "no unix socket at `{}` on the client: start the server that listens there, or fix the path",
+                    info.abs
+                )))
+            }
+            Some("other") => {}
+            Some(_) => return Err(EngineError::input(format!("`{}` on the client is not a unix socket", info.abs))),
+        }
+        if let Some(s) = self.sockets.lock().get(&info.abs) {
+            return Ok(s.path.to_string_lossy().into_owned());
+        }
+        let dir = self.backend.worker().executor.run_dir().join("client-sockets");
+        let socket = Arc::new(ClientSocket::start(self.link.clone(), &dir, format!("unix:{}", info.abs))?);
+        let path = socket.path.to_string_lossy().into_owned();
+        self.sockets.lock().insert(info.abs, socket);
+        Ok(path)
     }
 
     fn host_network(&self) -> EngineResult<()> {
         Err(remote_only(
-            "Host.service, Host.tunnel and up",
-            "the client's network is another machine's; bind services to containers instead",
+            "Host.tunnel and up",
+            "they would listen on the engine's machine, not the client's; bind services to containers instead",
         ))
+    }
+
+    fn host_dialer(&self) -> EngineResult<Option<String>> {
+        Ok(Some(self.dialer.clone()))
     }
 
     async fn export_directory(&self, root: Option<&Ref>, path: &str, dest: &str, wipe: bool) -> EngineResult<String> {

@@ -86,3 +86,49 @@ pub async fn read_all(body: Incoming, limit: usize, what: &str) -> Result<Bytes,
         Err(e) => Err(crate::EngineError::environment(format!("reading {what}: {e}"))),
     }
 }
+
+/// A body fed by async code: frames sent on the sender; dropping it ends the body.
+pub fn sender() -> (tokio::sync::mpsc::Sender<io::Result<Frame<Bytes>>>, Body) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Frame<Bytes>>>(8);
+    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    (tx, StreamBody::new(stream).boxed())
+}
+
+/// Joins `conn` with an HTTP/2 stream: what `conn` reads goes out on `out`,
+/// what `incoming` brings is written to `conn`; ends when both sides have.
+pub async fn pipe<C>(conn: C, mut incoming: Incoming, out: tokio::sync::mpsc::Sender<io::Result<Frame<Bytes>>>)
+where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let (mut read, mut write) = tokio::io::split(conn);
+    let up = async move {
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            match read.read(&mut buf).await {
+                Ok(0) => break,
+                Ok(n) => {
+                    if out.send(Ok(Frame::data(Bytes::copy_from_slice(&buf[..n])))).await.is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    let _ = out.send(Err(e)).await;
+                    break;
+                }
+            }
+        }
+    };
+    let down = async move {
+        while let Some(frame) = incoming.frame().await {
+            let Ok(frame) = frame else { break };
+            if let Some(data) = frame.data_ref() {
+                if write.write_all(data).await.is_err() {
+                    return;
+                }
+            }
+        }
+        let _ = write.shutdown().await;
+    };
+    tokio::join!(up, down);
+}
