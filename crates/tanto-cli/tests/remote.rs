@@ -2,8 +2,8 @@
 //! certificates, used by thin clients (`TANTO_HOST`) with their own state
 //! dirs: the official Python SDK's pipeline uploads a host directory,
 //! reads a secret from the client's environment, binds a service, reaches a
-//! server and a unix socket of the client's host from containers, and
-//! exports back to the client; a second run sends only what changed. Wrong tokens,
+//! server and a unix socket of the client's host from containers, tunnels a
+//! service to the client's host, and exports back to the client; a second run sends only what changed. Wrong tokens,
 //! unknown CAs, missing client certificates and plain HTTP are refused.
 
 use std::io::{BufRead, Read, Write};
@@ -193,7 +193,8 @@ fn python_pipeline_through_a_remote_engine_over_tls() {
         ("service", "stdout", "served\n"),
         ("host-service", "stdout", "from the client\n"),
         ("unix-socket", "stdout", "socket\n"),
-        ("tunnel", "error", "not implemented yet: Host.tunnel and up through a remote engine"),
+        ("tunnel", "body", "served\n"),
+        ("tunnel", "endpoint", "http://127.0.0.1:"),
     ];
     for (name, field, needle) in want {
         let c = cases.iter().find(|c| c["case"] == name).unwrap();

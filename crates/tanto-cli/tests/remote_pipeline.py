@@ -1,8 +1,8 @@
 """A pipeline run through a remote engine (TANTO_HOST): a host directory
 uploaded from the client, a secret read from the client's environment, a
 service bound to a container, exports back to the client, a server and a
-unix socket of the client's host reached from containers, and a tunnel
-(not yet through a remote engine) refused. Prints `REMOTE_CASE <json>`
+unix socket of the client's host reached from containers, and a service's
+port tunnelled to the client's host. Prints `REMOTE_CASE <json>`
 lines for tests/remote.rs."""
 
 import http.server
@@ -11,6 +11,7 @@ import os
 import socket
 import sys
 import threading
+import urllib.request
 
 import anyio
 import dagger
@@ -88,11 +89,12 @@ async def main():
             .stdout()
         )
         case("unix-socket", stdout=got)
-        try:
-            await c.host().tunnel(web).start()
-            case("tunnel", error="")
-        except dagger.QueryError as e:
-            case("tunnel", error=str(e))
+        # a service's port on the client's host (Host.tunnel)
+        tunnel = await c.host().tunnel(web).start()
+        endpoint = await tunnel.endpoint(scheme="http")
+        body = await anyio.to_thread.run_sync(lambda: urllib.request.urlopen(endpoint + "/index.html", timeout=30).read())
+        case("tunnel", endpoint=endpoint, body=body.decode())
+        await tunnel.stop()
 
 
 anyio.run(main)

@@ -179,17 +179,11 @@ pub trait Host: Send + Sync {
         allow_parent_dir: bool,
     ) -> EngineResult<String>;
 
-    /// Whether the client's host network can be listened on: `Host.tunnel`
-    /// and `up` listen there. A remote engine's client is another machine,
-    /// where they cannot listen yet.
-    fn host_network(&self) -> EngineResult<()> {
-        Ok(())
-    }
-
-    /// How `Host.service` reaches the client's host: `None` for the engine's
-    /// own host; `Some(id)` for a remote engine's client, through the
-    /// engine's dialer `id` (it names the client in the service's identity).
-    fn host_dialer(&self) -> EngineResult<Option<String>> {
+    /// Where the client's host network is, for `Host.service` (connections
+    /// to it), `Host.tunnel` and `up` (listeners on it): `None`, the engine's
+    /// own host; `Some(id)`, a remote engine's client, reached through the
+    /// engine's client network `id` (part of those services' identity).
+    fn host_network(&self) -> EngineResult<Option<String>> {
         Ok(None)
     }
 
@@ -232,7 +226,13 @@ pub trait Services: Send + Sync {
 
     /// Forwards `ports` (all exposed ports when empty) of the service to the host until
     /// the service exits or the request is cancelled.
-    async fn service_up(&self, svc: &ServiceSpec, ports: Vec<PortForward>, random: bool) -> EngineResult<()>;
+    async fn service_up(
+        &self,
+        svc: &ServiceSpec,
+        ports: Vec<PortForward>,
+        random: bool,
+        client: Option<&str>,
+    ) -> EngineResult<()>;
 
     /// Runs `cmd` in the service's container (started if needed) attached to the
     /// user's terminal until it exits (`Service.terminal`); its exit code.

@@ -100,10 +100,7 @@ impl Images for Refusing {
 
 #[async_trait::async_trait]
 impl Host for Refusing {
-    fn host_network(&self) -> EngineResult<()> {
-        self.no()
-    }
-    fn host_dialer(&self) -> EngineResult<Option<String>> {
+    fn host_network(&self) -> EngineResult<Option<String>> {
         self.no()
     }
     async fn host_directory(&self, _: &str, _: Vec<String>, _: Vec<String>, _: bool) -> EngineResult<Ref> {
@@ -160,7 +157,7 @@ impl Services for Refusing {
     async fn service_ports(&self, _: &ServiceSpec) -> EngineResult<(String, Vec<Port>)> {
         self.no()
     }
-    async fn service_up(&self, _: &ServiceSpec, _: Vec<PortForward>, _: bool) -> EngineResult<()> {
+    async fn service_up(&self, _: &ServiceSpec, _: Vec<PortForward>, _: bool, _: Option<&str>) -> EngineResult<()> {
         self.no()
     }
     async fn service_terminal(&self, _: &ServiceSpec, _: Vec<String>) -> EngineResult<i32> {

@@ -31,19 +31,18 @@ pub struct ServiceSpec {
 pub enum ServiceSpecKind {
     /// `exec` is an exec vertex: run it (its inputs solved, its own bindings started)
     /// and health-check `ports`.
-    Container {
-        exec: Arc<Vertex>,
-        ports: Vec<Port>,
-    },
+    Container { exec: Arc<Vertex>, ports: Vec<Port> },
     Tunnel {
         upstream: Box<ServiceSpec>,
         ports: Vec<PortForward>,
         native: bool,
+        /// The client network of a remote engine's client whose host it listens on; `None`: the engine's.
+        client: Option<String>,
     },
     Host {
         host: String,
         ports: Vec<PortForward>,
-        /// The dialer of a remote engine's client whose host this is; `None`: the engine's.
+        /// The client network of a remote engine's client whose host this is; `None`: the engine's.
         client: Option<String>,
     },
 }

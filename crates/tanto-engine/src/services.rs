@@ -174,16 +174,20 @@ pub struct Services {
     runtime: tokio::runtime::Handle,
     /// Where host tunnels listen.
     tunnel_bind: IpAddr,
-    /// How host services reach remote clients' hosts, by dialer id.
-    dialers: DashMap<String, Arc<dyn HostDialer>>,
+    /// The networks of remote engines' clients, by id.
+    clients: DashMap<String, Arc<dyn ClientNetwork>>,
 }
 
-/// Opens connections on a host other than the engine's: a remote engine's
-/// client (`Host.service` of its session).
+/// The network of a host other than the engine's: a remote engine's client
+/// (`Host.service`, `Host.tunnel` and `up` of its session).
 #[async_trait::async_trait]
-pub(crate) trait HostDialer: Send + Sync {
+pub(crate) trait ClientNetwork: Send + Sync {
     /// A connection to `host:port` on that host.
     async fn dial(&self, host: &str, port: u16) -> std::io::Result<tokio::io::DuplexStream>;
+
+    /// Listens on that host's loopback, `port` (0: any); the port and its
+    /// connections, until the receiver is dropped.
+    async fn listen(&self, port: u16) -> std::io::Result<(u16, tokio::sync::mpsc::Receiver<tokio::io::DuplexStream>)>;
 }
 
 /// Where a host service's connections go.
@@ -192,17 +196,24 @@ enum Upstream {
     /// `host:port` from the engine's own host.
     Local(String),
     /// `host`, `port` on a client's host.
-    Client(Arc<dyn HostDialer>, String, u16),
+    Client(Arc<dyn ClientNetwork>, String, u16),
 }
 
 impl Services {
-    /// Lets host services of client `id` reach its host through `dialer`.
-    pub(crate) fn set_dialer(&self, id: &str, dialer: Arc<dyn HostDialer>) {
-        self.dialers.insert(id.to_string(), dialer);
+    /// Lets services of client network `id` reach and listen on its host.
+    pub(crate) fn add_client(&self, id: &str, net: Arc<dyn ClientNetwork>) {
+        self.clients.insert(id.to_string(), net);
     }
 
-    pub(crate) fn remove_dialer(&self, id: &str) {
-        self.dialers.remove(id);
+    pub(crate) fn remove_client(&self, id: &str) {
+        self.clients.remove(id);
+    }
+
+    fn client(&self, id: &str) -> Result<Arc<dyn ClientNetwork>, String> {
+        self.clients
+            .get(id)
+            .map(|d| d.clone())
+            .ok_or_else(|| "the client whose host this is has left: it lives as long as its session".to_string())
     }
 
     /// Must be called on the runtime; [`Services::set_solver`] before use.
@@ -215,7 +226,7 @@ impl Services {
             stopping: Mutex::new(Vec::new()),
             runtime: tokio::runtime::Handle::current(),
             tunnel_bind,
-            dialers: DashMap::new(),
+            clients: DashMap::new(),
         })
     }
 
@@ -306,17 +317,26 @@ impl Services {
         spec: &ServiceSpec,
         ports: Vec<PortForward>,
         random: bool,
+        client: Option<&str>,
     ) -> Result<(), EngineError> {
         self.register(spec);
         let digest = {
             let mut h = StableHasher::new();
             h.str("up").digest(&spec.digest).u64(random as u64).json(&ports);
+            if let Some(c) = client {
+                h.str(c);
+            }
             h.finish()
         };
         let tunnel = ServiceSpec {
             digest,
             hostname: spec.hostname.clone(),
-            kind: ServiceSpecKind::Tunnel { upstream: Box::new(spec.clone()), ports, native: !random },
+            kind: ServiceSpecKind::Tunnel {
+                upstream: Box::new(spec.clone()),
+                ports,
+                native: !random,
+                client: client.map(str::to_string),
+            },
         };
         let lease = self.acquire(tunnel).await?;
         let InstanceKind::Tunnel { _upstream: upstream, ports, .. } = &lease.instance().kind else {
@@ -440,8 +460,8 @@ impl Services {
     async fn start(self: &Arc<Self>, spec: &ServiceSpec) -> Result<Arc<Instance>, ServiceError> {
         let kind = match &spec.kind {
             ServiceSpecKind::Container { exec, ports } => self.start_container(spec, exec, ports).await?,
-            ServiceSpecKind::Tunnel { upstream, ports, native } => {
-                self.start_tunnel(spec, upstream, ports, *native).await?
+            ServiceSpecKind::Tunnel { upstream, ports, native, client } => {
+                self.start_tunnel(spec, upstream, ports, *native, client.as_deref()).await?
             }
             ServiceSpecKind::Host { host, ports, client } => {
                 self.start_host(spec, host, ports, client.as_deref()).await?
@@ -488,8 +508,10 @@ impl Services {
         upstream: &ServiceSpec,
         ports: &[PortForward],
         native: bool,
+        client: Option<&str>,
     ) -> Result<InstanceKind, ServiceError> {
         let err = |message: String| ServiceError::Tunnel { hostname: upstream.hostname.clone(), message };
+        let net = client.map(|id| self.client(id)).transpose().map_err(err)?;
         let up = self.acquire(upstream.clone()).await?;
         let target = up.instance().address().ok_or_else(|| err("the upstream is itself a host tunnel".into()))?;
         let forwards: Vec<PortForward> = if ports.is_empty() {
@@ -527,22 +549,39 @@ impl Services {
             if f.protocol != "TCP" {
                 return Err(err(format!("{} port {}: only TCP can be tunnelled for now", f.protocol, f.backend)));
             }
-            let listener = TcpListener::bind((self.tunnel_bind, f.frontend.unwrap_or(0)))
-                .await
-                .map_err(|e| err(format!("listening on {}:{}: {e}", self.tunnel_bind, f.frontend.unwrap_or(0))))?;
-            let port = listener.local_addr().map_err(|e| err(e.to_string()))?.port();
             let backend = SocketAddr::new(target, f.backend);
             let executor = self.solver()?.worker().executor.clone();
-            listeners.push(AbortOnDrop(tokio::spawn(forward(listener, backend, executor))));
+            let front = f.frontend.unwrap_or(0);
+            let (bind, port) = match &net {
+                None => {
+                    let listener = TcpListener::bind((self.tunnel_bind, front))
+                        .await
+                        .map_err(|e| err(format!("listening on {}:{front}: {e}", self.tunnel_bind)))?;
+                    let port = listener.local_addr().map_err(|e| err(e.to_string()))?.port();
+                    listeners.push(AbortOnDrop(tokio::spawn(forward(listener, backend, executor))));
+                    (self.tunnel_bind.to_string(), port)
+                }
+                Some(net) => {
+                    let (port, incoming) = net
+                        .listen(front)
+                        .await
+                        .map_err(|e| err(format!("listening on the client's 127.0.0.1:{front}: {e}")))?;
+                    listeners.push(AbortOnDrop(tokio::spawn(forward_incoming(incoming, backend, executor))));
+                    ("the client's 127.0.0.1".to_string(), port)
+                }
+            };
             out.push(Port {
                 port: port as i64,
                 protocol: "TCP".into(),
-                description: Some(format!("tunnel {}:{port} -> {}:{}", self.tunnel_bind, upstream.hostname, f.backend)),
+                description: Some(format!("tunnel {bind}:{port} -> {}:{}", upstream.hostname, f.backend)),
                 skip_healthcheck: false,
             });
         }
-        let host =
-            if self.tunnel_bind.is_unspecified() { "127.0.0.1".to_string() } else { self.tunnel_bind.to_string() };
+        let host = if net.is_some() || self.tunnel_bind.is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            self.tunnel_bind.to_string()
+        };
         let _ = spec;
         Ok(InstanceKind::Tunnel { host, ports: out, _listeners: listeners, _upstream: up })
     }
@@ -555,12 +594,7 @@ impl Services {
         client: Option<&str>,
     ) -> Result<InstanceKind, ServiceError> {
         let err = |message: String| ServiceError::Tunnel { hostname: spec.hostname.clone(), message };
-        let dialer = match client {
-            None => None,
-            Some(id) => Some(self.dialers.get(id).map(|d| d.clone()).ok_or_else(|| {
-                err("the client whose host this is has left: a host service lives as long as its session".into())
-            })?),
-        };
+        let dialer = client.map(|id| self.client(id)).transpose().map_err(err)?;
         let worker = self.solver()?.worker().clone();
         let addr = worker
             .executor
@@ -637,6 +671,25 @@ async fn health_check(
 }
 
 /// Accepts connections and pipes each to `backend` (on the bridge).
+/// Pipes each connection a client's listener brings to `backend`.
+async fn forward_incoming(
+    mut incoming: tokio::sync::mpsc::Receiver<tokio::io::DuplexStream>,
+    backend: SocketAddr,
+    executor: tanto_exec::Executor,
+) {
+    while let Some(mut inbound) = incoming.recv().await {
+        let executor = executor.clone();
+        tokio::spawn(async move {
+            match executor.bridge_connect(backend).await {
+                Ok(mut outbound) => {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+                Err(e) => tracing::debug!(%backend, error = %e, "tunnel: connecting to the service failed"),
+            }
+        });
+    }
+}
+
 async fn forward(listener: TcpListener, backend: SocketAddr, executor: tanto_exec::Executor) {
     loop {
         let Ok((mut inbound, _)) = listener.accept().await else { continue };

@@ -249,7 +249,7 @@ static ADDRESS_FIELDS: Fields<AddressObj> = fields! { |api, addr, call, a|
     },
     "service" => {
         let (host, port) = service_addr(v)?;
-        let client = api.engine.host.host_dialer()?;
+        let client = api.engine.host.host_network()?;
         let svc = ServiceObj { kind: ServiceKind::Host { host, ports: vec![port], client }, custom_hostname: None };
         api.engine.services.register_service(&svc.spec());
         Ok(resolved(Object::Service(svc)))

@@ -26,8 +26,15 @@ use tanto_gql::{Args, Resolved};
 pub enum ServiceKind {
     /// A container running the exec `exec` (from `asService`), with its exposed ports.
     Container { exec: Ref, ports: Vec<Port> },
-    /// `Host.tunnel`: `upstream`'s ports on the host.
-    Tunnel { upstream: Box<ServiceObj>, ports: Vec<PortForward>, native: bool },
+    /// `Host.tunnel`: `upstream`'s ports on the host; `client`: the client
+    /// network of a remote engine's client whose host it is.
+    Tunnel {
+        upstream: Box<ServiceObj>,
+        ports: Vec<PortForward>,
+        native: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client: Option<String>,
+    },
     /// `Host.service`: a server on the host (`host`), reachable from containers;
     /// `client`: the dialer of a remote engine's client whose host it is.
     Host {
@@ -87,9 +94,12 @@ impl ServiceObj {
             ServiceKind::Container { exec, ports } => {
                 ServiceSpecKind::Container { exec: exec.vertex.clone(), ports: ports.clone() }
             }
-            ServiceKind::Tunnel { upstream, ports, native } => {
-                ServiceSpecKind::Tunnel { upstream: Box::new(upstream.spec()), ports: ports.clone(), native: *native }
-            }
+            ServiceKind::Tunnel { upstream, ports, native, client } => ServiceSpecKind::Tunnel {
+                upstream: Box::new(upstream.spec()),
+                ports: ports.clone(),
+                native: *native,
+                client: client.clone(),
+            },
             ServiceKind::Host { host, ports, client } => {
                 ServiceSpecKind::Host { host: host.clone(), ports: ports.clone(), client: client.clone() }
             }
@@ -164,11 +174,12 @@ pub(super) static CONTAINER_FIELDS: Fields<ContainerObj> = fields! { |api, c, ca
     },
     "asService" => Ok(api.service_value(api.as_service(c, a)?)),
     "up" => {
-        api.engine.host.host_network()?;
+        let client = api.engine.host.host_network()?;
         let svc = api.as_service(c, a)?;
         api.engine.services.register_service(&svc.spec());
         let ports = parse_port_forwards(a, "ports")?;
-        api.engine.services.service_up(&svc.spec(), ports, a.opt_bool("random")?.unwrap_or(false)).await?;
+        let random = a.opt_bool("random")?.unwrap_or(false);
+        api.engine.services.service_up(&svc.spec(), ports, random, client.as_deref()).await?;
         Ok(Resolved::Null)
     },
 };
@@ -176,20 +187,21 @@ pub(super) static CONTAINER_FIELDS: Fields<ContainerObj> = fields! { |api, c, ca
 /// `tunnel` and `service` of Host.
 pub(super) static HOST_FIELDS: Fields<HostObj> = fields! { |api, h, call, a|
     "tunnel" => {
-        api.engine.host.host_network()?;
+        let client = api.engine.host.host_network()?;
         let upstream = api.load_service(a.get("service").unwrap_or(&Json::Null))?;
         let svc = ServiceObj {
             kind: ServiceKind::Tunnel {
                 upstream: Box::new(upstream),
                 ports: parse_port_forwards(a, "ports")?,
                 native: a.opt_bool("native")?.unwrap_or(false),
+                client,
             },
             custom_hostname: None,
         };
         Ok(api.service_value(svc))
     },
     "service" => {
-        let client = api.engine.host.host_dialer()?;
+        let client = api.engine.host.host_network()?;
         let ports = parse_port_forwards(a, "ports")?;
         if ports.is_empty() {
             return Err("`Host.service` needs at least one port in `ports`".into());
@@ -243,9 +255,10 @@ static FIELDS: Fields<ServiceObj> = fields! { |api, s, call, a|
         Ok(leaf(api.objects.register(&Object::Service(s.clone()))))
     },
     "up" => {
-        api.engine.host.host_network()?;
+        let client = api.engine.host.host_network()?;
         let ports = parse_port_forwards(a, "ports")?;
-        api.engine.services.service_up(&s.spec(), ports, a.opt_bool("random")?.unwrap_or(false)).await?;
+        let random = a.opt_bool("random")?.unwrap_or(false);
+        api.engine.services.service_up(&s.spec(), ports, random, client.as_deref()).await?;
         Ok(Resolved::Null)
     },
     "terminal" => {

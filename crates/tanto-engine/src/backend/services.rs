@@ -24,8 +24,14 @@ impl Services for EngineBackend {
         self.worker().services.tunnel_ports(svc).await
     }
 
-    async fn service_up(&self, svc: &ServiceSpec, ports: Vec<PortForward>, random: bool) -> EngineResult<()> {
-        self.worker().services.up(svc, ports, random).await
+    async fn service_up(
+        &self,
+        svc: &ServiceSpec,
+        ports: Vec<PortForward>,
+        random: bool,
+        client: Option<&str>,
+    ) -> EngineResult<()> {
+        self.worker().services.up(svc, ports, random, client).await
     }
 
     async fn service_terminal(&self, svc: &ServiceSpec, cmd: Vec<String>) -> EngineResult<i32> {

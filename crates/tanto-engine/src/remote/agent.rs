@@ -29,6 +29,42 @@ pub(crate) struct Agent {
     run_dir: PathBuf,
     /// Directories this session listed: the only ones entries are sent from.
     listed: parking_lot::Mutex<HashSet<String>>,
+    /// The way back to the engine, for connections listeners accept.
+    pub(crate) back: std::sync::OnceLock<Back>,
+    /// Listeners on this host (tunnels, `up`) by id; stopped when dropped.
+    listeners: parking_lot::Mutex<std::collections::HashMap<String, AbortOnDrop>>,
+}
+
+/// The query connection to the engine, and the session's credentials.
+pub(crate) struct Back {
+    pub(crate) send: hyper::client::conn::http2::SendRequest<Body>,
+    pub(crate) auth: String,
+    pub(crate) uri: String,
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Back {
+    /// Sends `conn` (accepted by listener `id`) to the engine's tunnel.
+    async fn tunnel(&self, id: &str, conn: tokio::net::TcpStream) {
+        let (tx, body) = stream::sender();
+        let req = Request::post(&self.uri)
+            .header(hyper::header::AUTHORIZATION, &self.auth)
+            .header(super::proto::LISTENER_HEADER, id)
+            .body(body);
+        let Ok(req) = req else { return };
+        match self.send.clone().send_request(req).await {
+            Ok(resp) if resp.status().is_success() => stream::pipe(conn, resp.into_body(), tx).await,
+            Ok(resp) => tracing::debug!(status = %resp.status(), "the engine refused a tunnelled connection"),
+            Err(e) => tracing::debug!(error = %e, "tunnelling a connection to the engine failed"),
+        }
+    }
 }
 
 fn json(v: &impl serde::Serialize) -> Result<Body, EngineError> {
@@ -52,7 +88,7 @@ async fn blocking<T: Send + 'static>(
 
 impl Agent {
     pub(crate) fn new(workdir: PathBuf, run_dir: PathBuf) -> Agent {
-        Agent { workdir, run_dir, listed: Default::default() }
+        Agent { workdir, run_dir, listed: Default::default(), back: Default::default(), listeners: Default::default() }
     }
 
     /// Answers the engine on `io` until the connection ends.
@@ -188,6 +224,33 @@ impl Agent {
                     )));
                 }
                 Ok(out)
+            }
+            Op::Listen { port } => {
+                let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| {
+                    EngineError::environment(format!("listening on 127.0.0.1:{port} on the client: {e}"))
+                })?;
+                let port = listener.local_addr().map_err(|e| EngineError::environment(e.to_string()))?.port();
+                let id = uuid::Uuid::new_v4().to_string();
+                let Some(back) =
+                    self.back.get().map(|b| Back { send: b.send.clone(), auth: b.auth.clone(), uri: b.uri.clone() })
+                else {
+                    return Err(EngineError::environment("the client's query connection is not up yet"));
+                };
+                let back = Arc::new(back);
+                let listener_id = id.clone();
+                let task = tokio::spawn(async move {
+                    while let Ok((conn, _)) = listener.accept().await {
+                        let _ = conn.set_nodelay(true);
+                        let (back, id) = (back.clone(), listener_id.clone());
+                        tokio::spawn(async move { back.tunnel(&id, conn).await });
+                    }
+                });
+                self.listeners.lock().insert(id.clone(), AbortOnDrop(task));
+                json(&super::proto::Listening { id, port })
+            }
+            Op::Unlisten { id } => {
+                self.listeners.lock().remove(&id);
+                Ok(stream::empty())
             }
             Op::ExportFile { dest, name, allow_parent_dir, mode, mtime } => {
                 let target = crate::export::file_target(host_path(&self.workdir, &dest), &name, allow_parent_dir)?;

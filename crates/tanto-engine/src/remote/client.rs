@@ -162,8 +162,9 @@ impl Remote {
             .map_err(|e| EngineError::environment(format!("the engine's attach connection: {e}")))?;
         let (closed_tx, closed) = tokio::sync::watch::channel(false);
         let agent = Arc::new(Agent::new(workdir, run_dir));
+        let serving = agent.clone();
         tokio::spawn(async move {
-            if let Err(e) = agent.serve(TokioIo::new(upgraded)).await {
+            if let Err(e) = serving.serve(TokioIo::new(upgraded)).await {
                 tracing::debug!(error = %e, "the attach connection ended");
             }
             let _ = closed_tx.send(true);
@@ -176,6 +177,9 @@ impl Remote {
             let _ = conn.await;
         });
         let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{token}:")));
+        let back =
+            super::agent::Back { send: queries.clone(), auth: auth.clone(), uri: self.uri(super::proto::TUNNEL_PATH) };
+        let _ = agent.back.set(back);
         Ok(Attached { auth, queries, uri: self.uri("/query"), closed, address: self.address.to_string() })
     }
 }

@@ -63,7 +63,25 @@ pub enum Op {
     /// engine sends, the answer's body what comes back. `target` is
     /// `tcp:HOST:PORT` or `unix:PATH`.
     Connect { target: String },
+    /// → [`Listening`]: listen on the client's 127.0.0.1:`port` (0: any);
+    /// each connection comes back as `POST` [`TUNNEL_PATH`] on the query
+    /// connection, naming the listener in [`LISTENER_HEADER`].
+    Listen { port: u16 },
+    /// Stop the listener `id`.
+    Unlisten { id: String },
 }
+
+/// A listener on the client's host.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Listening {
+    pub id: String,
+    pub port: u16,
+}
+
+/// Where a client sends a connection one of its listeners accepted.
+pub const TUNNEL_PATH: &str = "/v1/tunnel";
+/// The listener a tunnelled connection came to.
+pub const LISTENER_HEADER: &str = "x-tanto-listener";
 
 impl Op {
     pub fn encode(&self) -> String {
@@ -93,6 +111,8 @@ impl Op {
             Op::ExportDir { .. } => "export-dir",
             Op::ExportFile { .. } => "export-file",
             Op::Connect { .. } => "connect",
+            Op::Listen { .. } => "listen",
+            Op::Unlisten { .. } => "unlisten",
         }
     }
 }

@@ -22,8 +22,10 @@ use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
 use super::mirror::Mirrors;
-use super::proto::{ATTACH_PATH, CLIENT_HEADER, HEALTH_PATH, PIPELINE_HEADER, SESSION_HEADER, UPGRADE};
-use super::session::{engine_of, ClientHost, Link};
+use super::proto::{
+    ATTACH_PATH, CLIENT_HEADER, HEALTH_PATH, LISTENER_HEADER, PIPELINE_HEADER, SESSION_HEADER, TUNNEL_PATH, UPGRADE,
+};
+use super::session::{engine_of, ClientHost, ClientNet, Link};
 use super::stream::{self, Body};
 use super::tls::ServerTls;
 use super::Address;
@@ -48,6 +50,7 @@ const HANDSHAKE: Duration = Duration::from_secs(10);
 struct Session {
     api: Arc<SessionApi>,
     trace: SessionTrace,
+    net: Arc<ClientNet>,
 }
 
 /// A session's queries, answered by its own API.
@@ -236,6 +239,18 @@ fn refuse(status: StatusCode, message: &str) -> Response<Body> {
     boxed(json_response(status, &error_body(message)))
 }
 
+/// A connection one of a client's listeners accepted, joined to its tunnel.
+async fn tunnel(net: &ClientNet, req: Request<Incoming>) -> Response<Body> {
+    let id = req.headers().get(LISTENER_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let (ours, theirs) = tokio::io::duplex(256 << 10);
+    if !net.accepted(&id, ours).await {
+        return refuse(StatusCode::NOT_FOUND, &format!("no tunnel listens as `{id}` in this session"));
+    }
+    let (tx, body) = stream::sender();
+    tokio::spawn(stream::pipe(theirs, req.into_body(), tx));
+    Response::new(body)
+}
+
 impl Server {
     async fn connection(self: Arc<Self>, conn: Conn) {
         let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
@@ -282,6 +297,9 @@ impl Server {
                         "unauthorized: attach first (GET /v1/attach), then send the session's token as the HTTP Basic user name",
                     );
                 };
+                if req.uri().path() == TUNNEL_PATH {
+                    return tunnel(&session.net, req).await;
+                }
                 let limit = self.engine.server.max_request_bytes;
                 boxed(crate::server::answer(session.api.clone(), limit, &session.trace, req).await)
             }
@@ -324,20 +342,21 @@ impl Server {
         let token = uuid::Uuid::new_v4().to_string();
         let on_upgrade = hyper::upgrade::on(&mut req);
         let (set_link, link) = Link::new();
-        let dialer = uuid::Uuid::new_v4().to_string();
+        let network = uuid::Uuid::new_v4().to_string();
         let services = self.engine.solver.worker().services.clone();
-        services.set_dialer(&dialer, Arc::new(link.clone()));
+        let net = Arc::new(ClientNet { link: link.clone(), listeners: Default::default() });
+        services.add_client(&network, net.clone());
         let host = Arc::new(ClientHost {
             link,
             backend: self.backend.clone(),
             mirrors: self.mirrors.clone(),
             client_id: client_id.clone(),
-            dialer: dialer.clone(),
+            network: network.clone(),
             sockets: Default::default(),
         });
         let api = tanto_api::Api::new(engine_of(host), Arc::new(tanto_api::Objects::default()));
         let span = tracing::info_span!("session", client = %client_id, pipeline = %pipeline);
-        let session = Arc::new(Session { api: Arc::new(SessionApi(api)), trace: SessionTrace::new(span) });
+        let session = Arc::new(Session { api: Arc::new(SessionApi(api)), trace: SessionTrace::new(span), net });
         self.sessions.insert(token.clone(), session);
         let server = self.clone();
         let session_token = token.clone();
@@ -360,7 +379,7 @@ impl Server {
                 Err(e) => tracing::info!(client = %client_id, "a client's attach failed: {e}"),
             }
             server.sessions.remove(&session_token);
-            services.remove_dialer(&dialer);
+            services.remove_client(&network);
         });
         let mut resp = Response::new(stream::empty());
         *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;

@@ -2,9 +2,9 @@
 //! table: it sees only what it made), over the engine's solver and cache,
 //! with the client's host reached over the attach connection ([`Link`]):
 //! uploads through mirrors, exports, secrets read on the client, its
-//! workspace. The engine's own host is never the client's: what would reach
-//! it (the engine's docker store, its unix sockets, its network as the
-//! "host") is refused.
+//! workspace, its unix sockets and network ([`ClientNet`]: connections to its
+//! host, listeners on it). The engine's own host is never the client's: what
+//! would reach it (the engine's docker store) is refused.
 
 use std::sync::Arc;
 
@@ -18,7 +18,7 @@ use tanto_model::Ref;
 use tanto_store::upload::UploadSpec;
 
 use super::mirror::Mirrors;
-use super::proto::{Failure, FileSpec, Listing, Op, PathInfo, OP_HEADER};
+use super::proto::{Failure, FileSpec, Listening, Listing, Op, PathInfo, OP_HEADER};
 use super::stream::{self, Body};
 use crate::backend::EngineBackend;
 use crate::EngineError;
@@ -91,10 +91,43 @@ impl Link {
     }
 }
 
+/// A client's network as the engine's services use it: connections to its
+/// host, and listeners on it whose connections arrive as tunnel requests.
+pub(crate) struct ClientNet {
+    pub(crate) link: Link,
+    /// Listeners on the client by id: where their connections go.
+    pub(crate) listeners: dashmap::DashMap<String, tokio::sync::mpsc::Sender<tokio::io::DuplexStream>>,
+}
+
 #[async_trait::async_trait]
-impl crate::services::HostDialer for Link {
+impl crate::services::ClientNetwork for ClientNet {
     async fn dial(&self, host: &str, port: u16) -> std::io::Result<tokio::io::DuplexStream> {
-        Link::dial(self, format!("tcp:{host}:{port}")).await
+        self.link.dial(format!("tcp:{host}:{port}")).await
+    }
+
+    async fn listen(&self, port: u16) -> std::io::Result<(u16, tokio::sync::mpsc::Receiver<tokio::io::DuplexStream>)> {
+        let l: Listening = self.link.json(&Op::Listen { port }).await.map_err(std::io::Error::other)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        self.listeners.insert(l.id.clone(), tx.clone());
+        // when the tunnel is dropped, the client stops listening
+        let (link, id) = (self.link.clone(), l.id);
+        tokio::spawn(async move {
+            tx.closed().await;
+            let _ = link.call(&Op::Unlisten { id }, stream::empty()).await;
+        });
+        Ok((l.port, rx))
+    }
+}
+
+impl ClientNet {
+    /// A connection the client's listener `id` accepted.
+    pub(crate) async fn accepted(&self, id: &str, conn: tokio::io::DuplexStream) -> bool {
+        let Some(tx) = self.listeners.get(id).map(|t| t.clone()) else { return false };
+        if tx.send(conn).await.is_err() {
+            self.listeners.remove(id);
+            return false;
+        }
+        true
     }
 }
 
@@ -104,8 +137,8 @@ pub(crate) struct ClientHost {
     pub(crate) backend: Arc<EngineBackend>,
     pub(crate) mirrors: Arc<Mirrors>,
     pub(crate) client_id: String,
-    /// This session's dialer in the engine's services (`Host.service`).
-    pub(crate) dialer: String,
+    /// This session's client network in the engine's services.
+    pub(crate) network: String,
     /// Sockets in the engine's run dir relaying to the client's unix sockets, by client path.
     pub(crate) sockets: parking_lot::Mutex<std::collections::HashMap<String, Arc<ClientSocket>>>,
 }
@@ -234,15 +267,8 @@ impl Host for ClientHost {
         Ok(path)
     }
 
-    fn host_network(&self) -> EngineResult<()> {
-        Err(remote_only(
-            "Host.tunnel and up",
-            "they would listen on the engine's machine, not the client's; bind services to containers instead",
-        ))
-    }
-
-    fn host_dialer(&self) -> EngineResult<Option<String>> {
-        Ok(Some(self.dialer.clone()))
+    fn host_network(&self) -> EngineResult<Option<String>> {
+        Ok(Some(self.network.clone()))
     }
 
     async fn export_directory(&self, root: Option<&Ref>, path: &str, dest: &str, wipe: bool) -> EngineResult<String> {
