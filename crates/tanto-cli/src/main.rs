@@ -219,8 +219,17 @@ fn init_logging() {
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
     use tracing_subscriber::Layer as _;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TANTO_LOG")
+    let mut filter = tracing_subscriber::EnvFilter::try_from_env("TANTO_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // HTTP/2 frames (remote engines) only when asked for by name
+    let asked = std::env::var("TANTO_LOG").unwrap_or_default();
+    for quiet in ["h2=warn", "hyper=warn", "rustls=warn"] {
+        if !asked.contains(quiet.split('=').next().unwrap_or_default()) {
+            if let Ok(d) = quiet.parse() {
+                filter = filter.add_directive(d);
+            }
+        }
+    }
     // colour only for a terminal, as progress does
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let fmt = tracing_subscriber::fmt::layer()

@@ -115,8 +115,18 @@ fn ensure_dir(dir: &Path) -> Result<(), EngineError> {
 
 impl EngineBackend {
     /// Uploads a host directory; the returned ref's result is already in the cache.
-    #[tracing::instrument(name = "upload", skip_all, fields(path = %spec.path.display(), digest, cache))]
     pub(crate) async fn upload_host_dir(&self, spec: UploadSpec) -> Result<Ref, EngineError> {
+        self.upload_changed_dir(spec, None).await
+    }
+
+    /// [`EngineBackend::upload_host_dir`] of a directory whose changes since
+    /// its last upload are known (`upload::upload_changed`).
+    #[tracing::instrument(name = "upload", skip_all, fields(path = %spec.path.display(), digest, cache))]
+    pub(crate) async fn upload_changed_dir(
+        &self,
+        spec: UploadSpec,
+        changes: Option<upload::Changes>,
+    ) -> Result<Ref, EngineError> {
         let lock = {
             let mut locks = self.host.uploads.lock().await;
             locks.entry(spec.scope()).or_default().clone()
@@ -126,7 +136,13 @@ impl EngineBackend {
         let started = std::time::Instant::now();
         let path = spec.path.clone();
         let describe = store.clone();
-        let up = blocking(move || Ok(upload::upload(&store, &spec)?)).await?;
+        let up = blocking(move || {
+            Ok(match &changes {
+                Some(c) => upload::upload_changed(&store, &spec, c)?,
+                None => upload::upload(&store, &spec)?,
+            })
+        })
+        .await?;
         let cache = if up.stats.cached { CacheStatus::Store } else { CacheStatus::Computed };
         tracing::Span::current()
             .record("digest", tracing::field::display(up.vertex.key()))

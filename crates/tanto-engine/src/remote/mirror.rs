@@ -4,9 +4,11 @@
 //! shared copy of each local source). The mirror is then uploaded as a local
 //! directory is, incrementally, by `tanto_store::upload`.
 //!
-//! A mirror's listing (`listing`) is removed before the mirror changes
-//! and written again once it matches: a mirror without one is emptied and
-//! sent whole. Entries come from the client's tar stream through
+//! A mirror's listing (`listing`) is removed before the mirror changes and
+//! written again once the mirror matches it and its upload is recorded: a
+//! mirror without one is emptied and sent whole. The upload of a changed
+//! mirror is told what changed (`upload::upload_changed`), so it does not
+//! walk the mirror again. Entries come from the client's tar stream through
 //! `tanto_oci::layer::apply_tar`, which never writes outside the mirror.
 
 use std::collections::HashMap;
@@ -14,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tanto_model::Ref;
-use tanto_store::upload::Listed;
+use tanto_store::upload::{Changes, Listed};
 
 use super::proto::{Listing, Op};
 use super::session::Link;
@@ -88,7 +90,7 @@ impl Mirrors {
         upload: F,
     ) -> Result<Ref, EngineError>
     where
-        F: FnOnce(PathBuf) -> Fut,
+        F: FnOnce(PathBuf, Option<Changes>) -> Fut,
         Fut: std::future::Future<Output = Result<Ref, EngineError>>,
     {
         if let Some(e) = listing.entries.iter().find(|e| whiteout_name(&e.path)) {
@@ -103,7 +105,7 @@ impl Mirrors {
             h.finish().to_string().trim_start_matches("sha256:").to_string()
         };
         let lock = self.locks.lock().await.entry(scope.clone()).or_default().clone();
-        let held = lock.lock().await;
+        let held = lock.lock_owned().await;
         let dir = self.dir.join(&scope);
         let (tree, record) = (dir.join("tree"), dir.join("listing"));
         let old = {
@@ -121,10 +123,16 @@ impl Mirrors {
             if let Some(r) = self.uploaded.lock().get(&scope) {
                 return Ok(r.clone());
             }
-            let r = upload(tree).await?;
+            let r = upload(tree, None).await?;
             self.uploaded.lock().insert(scope, r.clone());
             return Ok(r);
         }
+        // what the upload of the mirror need not find by walking it (a mirror
+        // filled anew is walked)
+        let changes = (!old.is_empty()).then(|| Changes {
+            changed: plan.fetch.iter().map(|e| e.path.clone()).collect(),
+            removed: plan.remove.clone(),
+        });
         self.uploaded.lock().remove(&scope);
         tracing::debug!(dir = %listing.abs, remove = plan.remove.len(), fetch = plan.fetch.len(), "syncing a client directory");
         {
@@ -147,28 +155,38 @@ impl Mirrors {
             let body = link.call(&Op::Entries { dir: listing.abs.clone() }, stream::full(wanted)).await?;
             let reader = stream::reader(body);
             let (into, abs) = (tree.clone(), listing.abs.clone());
+            let (t, fetched) = (std::time::Instant::now(), plan.fetch.len());
             crate::worker::blocking(move || {
                 tanto_oci::layer::apply_tar(reader, &into)
                     .map_err(|e| EngineError::environment(format!("receiving `{abs}` from the client: {e}")))?;
                 Ok(())
             })
             .await?;
+            tracing::debug!(
+                entries = fetched,
+                ms = t.elapsed().as_millis() as u64,
+                "received a client directory's entries"
+            );
         }
-        // the listing is written while the mirror is uploaded (both under the lock)
-        let entries = listing.entries;
-        let write = crate::worker::blocking(move || {
-            let tmp = record.with_extension("tmp");
-            std::fs::write(&tmp, tanto_store::upload::encode_listing(&entries))
-                .and_then(|_| std::fs::rename(&tmp, &record))
-                .map_err(|e| EngineError::environment(format!("writing `{}`: {e}", record.display())))
-        });
-        let (written, uploaded) = tokio::join!(write, upload(tree));
-        if let Err(e) = written {
-            tracing::warn!(error = %e, "keeping a mirror's listing failed: it is sent whole next time");
-        }
-        let r = uploaded?;
+        // the listing is kept only once the upload it describes is recorded
+        // (a later sync's known changes apply to that upload's index); it is
+        // written after the answer, under the lock the next sync waits for
+        let r = upload(tree, changes).await?;
         self.uploaded.lock().insert(scope, r.clone());
-        drop(held);
+        let entries = listing.entries;
+        tokio::spawn(async move {
+            let _held = held;
+            let written = crate::worker::blocking(move || {
+                let tmp = record.with_extension("tmp");
+                std::fs::write(&tmp, tanto_store::upload::encode_listing(&entries))
+                    .and_then(|_| std::fs::rename(&tmp, &record))
+                    .map_err(|e| EngineError::environment(format!("writing `{}`: {e}", record.display())))
+            })
+            .await;
+            if let Err(e) = written {
+                tracing::warn!(error = %e, "keeping a mirror's listing failed: it is sent whole next time");
+            }
+        });
         Ok(r)
     }
 }

@@ -209,8 +209,8 @@ impl ClientHost {
         );
         let backend = self.backend.clone();
         self.mirrors
-            .sync(&self.link, &self.client_id, listing, |tree| async move {
-                backend.upload_host_dir(UploadSpec::directory(tree, vec![], vec![], false)).await
+            .sync(&self.link, &self.client_id, listing, |tree, changes| async move {
+                backend.upload_changed_dir(UploadSpec::directory(tree, vec![], vec![], false), changes).await
             })
             .await
     }

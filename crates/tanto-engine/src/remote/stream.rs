@@ -73,9 +73,12 @@ impl io::Write for BodyWriter {
 }
 
 /// `body` as a blocking reader; make it on the runtime, use it off it.
+/// Buffered: each read of the bridge waits on the runtime, and tar reads
+/// 512 bytes at a time.
 pub fn reader(body: Incoming) -> impl io::Read + Send + 'static {
     let stream = BodyDataStream::new(body).map_err(io::Error::other);
-    tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream))
+    let bridge = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
+    io::BufReader::with_capacity(1 << 20, bridge)
 }
 
 /// The whole body, refused beyond `limit` bytes.

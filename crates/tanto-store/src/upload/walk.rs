@@ -309,3 +309,91 @@ pub(super) fn scan(spec: &UploadSpec, root: &OwnedFd, old: Option<&[Entry]>) -> 
     w.walk_parallel(root, "", COPY_THREADS)?;
     Ok(w.out)
 }
+
+/// Orders paths as the walk meets them: parents first, siblings by name
+/// (bytes), each directory's entries before its next sibling.
+fn walk_order(a: &str, b: &str) -> std::cmp::Ordering {
+    fn parts(p: &str) -> Vec<&[u8]> {
+        if p.is_empty() {
+            Vec::new()
+        } else {
+            p.split('/').map(str::as_bytes).collect()
+        }
+    }
+    parts(a).cmp(&parts(b))
+}
+
+/// The entries of an unfiltered tree whose `changes` since the walk that
+/// made `old` are known: `old` without the removed paths (and what was
+/// below them), with the changed paths stat'ed again (beneath the root, no
+/// symlink followed), in walk order. The same as [`scan`] would find when
+/// the changes are all there are.
+pub(super) fn rescan(
+    root_path: &Path,
+    root: &OwnedFd,
+    old: &[Entry],
+    changes: &super::Changes,
+) -> Result<Vec<Entry>, UploadError> {
+    use std::collections::HashSet;
+    let scan_start = now_ns();
+    let removed: HashSet<&str> = changes.removed.iter().map(String::as_str).collect();
+    let changed: HashSet<&str> = changes.changed.iter().map(String::as_str).collect();
+    // an entry goes when it, or a directory above it, was removed or changed kind
+    let gone = |rel: &str| {
+        let mut p = rel;
+        loop {
+            if removed.contains(p) {
+                return true;
+            }
+            match p.rsplit_once('/') {
+                Some((parent, _)) => p = parent,
+                None => return false,
+            }
+        }
+    };
+    let mut out: Vec<Entry> =
+        old.iter().filter(|e| !changed.contains(e.rel.as_str()) && !gone(&e.rel)).cloned().collect();
+    for rel in &changes.changed {
+        let (parent, name) = match rel.rsplit_once('/') {
+            Some((p, n)) => (p, n),
+            None if rel.is_empty() => {
+                let st = rfs::fstat(root).map_err(|e| host_err(root_path, "")(e.into()))?;
+                out.push(Entry::from_stat(String::new(), Kind::Dir, &st, scan_start));
+                continue;
+            }
+            None => ("", rel.as_str()),
+        };
+        let dir = match open_beneath(root, parent, OFlags::PATH | OFlags::DIRECTORY) {
+            Ok(d) => d,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(host_err(root_path, rel)(e)),
+        };
+        let st = match rfs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            Err(rustix::io::Errno::NOENT) => continue,
+            Err(e) => return Err(host_err(root_path, rel)(e.into())),
+        };
+        let kind = match FileType::from_raw_mode(st.st_mode) {
+            FileType::Directory => Kind::Dir,
+            FileType::RegularFile => Kind::File,
+            FileType::Symlink => Kind::Symlink,
+            FileType::Socket | FileType::Unknown => continue,
+            _ => {
+                return Err(UploadError::Special {
+                    path: root_path.join(rel),
+                    what: special_kind(st.st_mode as u32).unwrap_or("a special file"),
+                    rel: rel.clone(),
+                })
+            }
+        };
+        let mut e = Entry::from_stat(rel.clone(), kind, &st, scan_start);
+        if kind == Kind::Symlink {
+            let target = rfs::readlinkat(&dir, name, Vec::new()).map_err(|err| host_err(root_path, rel)(err.into()))?;
+            e.digest = Some(sha256_bytes(target.as_bytes()));
+        }
+        out.push(e);
+    }
+    out.sort_by(|a, b| walk_order(&a.rel, &b.rel));
+    out.dedup_by(|a, b| a.rel == b.rel);
+    Ok(out)
+}
