@@ -201,6 +201,8 @@ fn python_pipeline_through_a_remote_engine_over_tls() {
         assert!(c[field].as_str().unwrap().contains(needle), "{name}: {c}");
     }
     assert_eq!(std::fs::read_to_string(work.join("out/new.txt")).unwrap(), "made\n");
+    // a file named like an OCI whiteout is exported as the file it is
+    assert_eq!(std::fs::read_to_string(work.join("out/.wh.kept")).unwrap(), "wh\n");
     assert_eq!(std::fs::read_to_string(work.join("out/sub/b.txt")).unwrap(), "beta\n");
     assert!(!work.join("out/skip").exists(), "the excluded directory was uploaded");
     assert_eq!(std::fs::read_to_string(work.join("out-file.txt")).unwrap(), "made\n");

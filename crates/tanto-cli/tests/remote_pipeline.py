@@ -50,7 +50,7 @@ async def main():
             .from_("busybox")
             .with_directory("/src", src)
             .with_secret_variable("TOKEN", c.secret("env://REMOTE_TEST_SECRET"))
-            .with_exec(["sh", "-c", "cat /src/a.txt /src/sub/b.txt; ls /src; echo ${#TOKEN}; echo made > /src/new.txt"])
+            .with_exec(["sh", "-c", "cat /src/a.txt /src/sub/b.txt; ls /src; echo ${#TOKEN}; echo made > /src/new.txt; echo wh > /src/.wh.kept"])
         )
         case("upload", stdout=await ctr.stdout())
         await ctr.directory("/src").export("out")

@@ -195,7 +195,12 @@ impl Agent {
                         .prefix(".tanto-export-")
                         .tempdir()
                         .map_err(|e| EngineError::environment(format!("making a temporary directory: {e}")))?;
-                    tanto_oci::layer::apply_tar(reader, tmp.path()).map_err(|e| {
+                    // a plain unpack (no OCI whiteouts: a `.wh.NAME` file is a file) into a
+                    // new, empty directory; the tar crate keeps every entry inside it
+                    let mut archive = tar::Archive::new(reader);
+                    archive.set_preserve_permissions(true);
+                    archive.set_preserve_mtime(true);
+                    archive.unpack(tmp.path()).map_err(|e| {
                         EngineError::environment(format!("receiving the export to `{}`: {e}", target.display()))
                     })?;
                     let src = tanto_fs::Root::open(tmp.path())
