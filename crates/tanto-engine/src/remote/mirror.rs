@@ -4,6 +4,9 @@
 //! shared copy of each local source). The mirror is then uploaded as a local
 //! directory is, incrementally, by `tanto_store::upload`.
 //!
+//! Mirrors no client used for [`MIRROR_TTL`] are removed (at start, then
+//! daily): they are copies, not results, and outside the `[gc]` budget.
+//!
 //! A mirror's listing (`listing`) is removed before the mirror changes and
 //! written again once the mirror matches it and its upload is recorded: a
 //! mirror without one is emptied and sent whole. The upload of a changed
@@ -22,6 +25,9 @@ use super::proto::{Listing, Op};
 use super::session::Link;
 use super::stream;
 use crate::EngineError;
+
+/// How long a mirror nobody syncs is kept.
+pub(crate) const MIRROR_TTL: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 
 /// The mirrors of one engine (`STATE/mirrors/SCOPE/{tree,listing}`).
 pub(crate) struct Mirrors {
@@ -120,6 +126,11 @@ impl Mirrors {
         let plan = plan(&old, &listing.entries);
         tracing::debug!(ms = t.elapsed().as_millis() as u64, "read and compared the mirror's listing");
         if plan.remove.is_empty() && plan.fetch.is_empty() {
+            // used: kept from `prune` for another while
+            let _ = std::fs::File::options()
+                .write(true)
+                .open(&record)
+                .and_then(|f| f.set_modified(std::time::SystemTime::now()));
             if let Some(r) = self.uploaded.lock().get(&scope) {
                 return Ok(r.clone());
             }
@@ -188,6 +199,39 @@ impl Mirrors {
             }
         });
         Ok(r)
+    }
+}
+
+impl Mirrors {
+    /// Removes the mirrors no sync used for `unused` (a client that comes back
+    /// sends its directory whole); the number removed. Mirrors being synced
+    /// are left alone.
+    pub(crate) async fn prune(&self, unused: std::time::Duration) -> usize {
+        let Ok(dirs) = std::fs::read_dir(&self.dir) else { return 0 };
+        let mut removed = 0;
+        for d in dirs.flatten() {
+            let scope = d.file_name().to_string_lossy().into_owned();
+            let lock = self.locks.lock().await.entry(scope.clone()).or_default().clone();
+            let Ok(_held) = lock.try_lock() else { continue };
+            let path = d.path();
+            let used = std::fs::metadata(path.join("listing"))
+                .or_else(|_| std::fs::metadata(&path))
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok());
+            if used.is_some_and(|age| age > unused) {
+                let _ = std::fs::remove_file(path.join("listing"));
+                let gone = crate::worker::blocking(move || {
+                    std::fs::remove_dir_all(&path).map_err(|e| EngineError::environment(e.to_string()))
+                })
+                .await;
+                if gone.is_ok() {
+                    self.uploaded.lock().remove(&scope);
+                    removed += 1;
+                }
+            }
+        }
+        removed
     }
 }
 
@@ -262,6 +306,30 @@ mod tests {
             assert_eq!((p.remove.iter().map(String::as_str).collect::<Vec<_>>(), fetched), (remove, fetch), "{new:?}");
         }
         assert!(plan(&[], &old).remove.is_empty(), "a new mirror removes nothing");
+    }
+
+    #[tokio::test]
+    async fn unused_mirrors_are_pruned() {
+        let tmp = tempfile::tempdir().unwrap();
+        let m = Mirrors::new(tmp.path());
+        // (scope, days since its last sync, kept?)
+        let cases = [("old", 9, false), ("recent", 1, true), ("never-listed", 30, false)];
+        for (scope, days, _) in cases {
+            let dir = tmp.path().join("mirrors").join(scope);
+            std::fs::create_dir_all(dir.join("tree")).unwrap();
+            let when = std::time::SystemTime::now() - std::time::Duration::from_secs(days * 24 * 3600);
+            let marker = if scope == "never-listed" { dir.clone() } else { dir.join("listing") };
+            if scope != "never-listed" {
+                std::fs::write(&marker, b"").unwrap();
+                std::fs::File::options().write(true).open(&marker).unwrap().set_modified(when).unwrap();
+            } else {
+                std::fs::File::open(&marker).unwrap().set_modified(when).unwrap();
+            }
+        }
+        assert_eq!(m.prune(MIRROR_TTL).await, 2);
+        for (scope, _, kept) in cases {
+            assert_eq!(tmp.path().join("mirrors").join(scope).exists(), kept, "{scope}");
+        }
     }
 
     #[test]

@@ -168,6 +168,16 @@ pub async fn serve(
     });
     let mut conns = JoinSet::new();
     let mut accepts = JoinSet::new();
+    let mirrors = server.mirrors.clone();
+    accepts.spawn(async move {
+        loop {
+            let removed = mirrors.prune(super::mirror::MIRROR_TTL).await;
+            if removed > 0 {
+                tracing::info!(removed, "removed client directory mirrors unused for a week");
+            }
+            tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
+        }
+    });
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Conn>(64);
     for l in listeners {
         let tx = tx.clone();
