@@ -171,6 +171,10 @@ struct ServeArgs {
     /// A file whose first line is the token clients must present.
     #[arg(long)]
     token_file: Option<PathBuf>,
+    /// Stop once no client has been attached for this long (`15m`, `1h`):
+    /// an engine started on demand (`TANTO_HOST=auto`) goes away by itself.
+    #[arg(long)]
+    idle_timeout: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -563,15 +567,22 @@ async fn engine_serve(args: ServeArgs) -> Result<u8> {
         _ => bail!("--tls-cert and --tls-key go together (and --tls-client-ca needs them)"),
     };
     let token = args.token_file.as_deref().map(remote::read_token).transpose()?;
+    let idle_timeout = match &args.idle_timeout {
+        Some(d) => Some(std::time::Duration::from_nanos(
+            tanto_contract::image::parse_duration(d).map_err(|e| anyhow::anyhow!("--idle-timeout: {e}"))?.max(0) as u64,
+        )),
+        None => None,
+    };
     let engine = start_engine_as(None, true).await?;
     let mut listen = Vec::new();
     for l in &args.listen {
         listen.push(Address::parse(l).map_err(anyhow::Error::msg)?);
     }
-    if listen.is_empty() {
+    let systemd = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
+    if listen.is_empty() && !systemd {
         listen.push(Address::Unix(remote::default_socket(&engine.options.run_dir)));
     }
-    let opts = ServeOptions { listen, tls, token };
+    let opts = ServeOptions { listen, tls, token, idle_timeout };
     let ready = |bound: &[Address]| {
         let list: Vec<String> = bound.iter().map(|a| a.to_string()).collect();
         let mut out = std::io::stdout().lock();
@@ -587,10 +598,65 @@ async fn engine_serve(args: ServeArgs) -> Result<u8> {
 }
 
 /// The remote engine a client verb uses (`TANTO_HOST`, or a local engine
-/// serving its default socket); `None`: an engine in this process.
+/// serving its default socket; with `TANTO_HOST=auto`, one started now if
+/// none is); `None`: an engine in this process.
 fn remote_engine() -> Result<Option<tanto_engine::remote::Remote>> {
-    let socket = EngineOptions::from_env(None).ok().map(|o| tanto_engine::remote::default_socket(&o.run_dir));
+    let options = EngineOptions::from_env(None).ok();
+    let socket = options.as_ref().map(|o| tanto_engine::remote::default_socket(&o.run_dir));
+    if std::env::var("TANTO_HOST").as_deref() == Ok("auto") {
+        let (Some(options), Some(socket)) = (options, socket.as_ref()) else {
+            bail!("TANTO_HOST=auto: no run directory for the engine's socket (set TANTO_RUN_DIR)");
+        };
+        if std::os::unix::net::UnixStream::connect(socket).is_err() {
+            start_local_engine(&options, socket)?;
+        }
+    }
     Ok(tanto_engine::remote::Remote::from_env(socket.as_deref())?)
+}
+
+/// Starts `tanto engine serve` on `socket` in the background, in its own
+/// process group, stopping after `TANTO_IDLE_TIMEOUT` (default 15m) without
+/// clients; its log goes to `STATE_DIR/engine.log` (the run dir becomes a
+/// tmpfs of the engine's). Returns once it answers.
+fn start_local_engine(options: &EngineOptions, socket: &Path) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    if !rustix::process::geteuid().is_root() && std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        bail!(
+            "TANTO_HOST=auto as a normal user needs XDG_RUNTIME_DIR (the engine's socket lives there; a private /tmp directory is not shared)"
+        );
+    }
+    std::fs::create_dir_all(&options.state_dir)
+        .with_context(|| format!("creating `{}`", options.state_dir.display()))?;
+    let log_path = options.state_dir.join("engine.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("opening `{}`", log_path.display()))?;
+    let idle = std::env::var("TANTO_IDLE_TIMEOUT").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| "15m".into());
+    let mut child = std::process::Command::new(std::env::current_exe().context("finding the tanto binary")?)
+        .args(["engine", "serve", "--listen", &format!("unix://{}", socket.display()), "--idle-timeout", &idle])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .context("starting `tanto engine serve`")?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        if std::os::unix::net::UnixStream::connect(socket).is_ok() {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            bail!("the engine started for TANTO_HOST=auto exited ({status}); see `{}`", log_path.display());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    bail!(
+        "the engine started for TANTO_HOST=auto did not answer on `{}` in 30 s; see `{}`",
+        socket.display(),
+        log_path.display()
+    )
 }
 
 /// Attaches to `remote` for this client: host paths relative to `workdir`.

@@ -16,6 +16,7 @@ tanto_testkit::tests! {
     // test                                             prerequisites                                      kind
     python_pipeline_through_a_remote_engine_over_tls:   [Root, Registry, Busybox, OciRuntime, PythonSdk]  sync;
     remote_engine_refuses_what_it_must:                 [Root, Registry, Busybox, OciRuntime]             sync;
+    engines_on_demand_and_by_socket_activation:         [Root, Registry, Busybox, OciRuntime, SocketActivate] sync;
 }
 
 fn tanto() -> &'static Path {
@@ -347,4 +348,64 @@ fn remote_engine_refuses_what_it_must() {
         query,
     );
     assert!(out.status.success(), "{}", text(&out));
+}
+
+fn engines_on_demand_and_by_socket_activation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_registry, config) = tanto_testkit::busybox_registry(dir.path()).expect("a registry with busybox");
+    let query = "{ container { from(address: \"busybox\") { withExec(args: [\"echo\", \"warm\"]) { stdout } } } }";
+    let (run, state) = (dir.path().join("run"), dir.path().join("state"));
+    let socket = run.join("engine.sock");
+    // TANTO_HOST=auto: the first client starts an engine on the default socket,
+    // the next one uses it, and it stops once idle
+    let env = [
+        ("TANTO_CONFIG", config.as_path()),
+        ("TANTO_RUN_DIR", run.as_path()),
+        ("TANTO_IDLE_TIMEOUT", Path::new("3s")),
+        ("TANTO_STATE_DIR", state.as_path()),
+    ];
+    for n in 0..2 {
+        let out = client(dir.path(), "auto", &env, &["query"], query);
+        assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("warm"), "{n}: {}", text(&out));
+        assert!(socket.exists(), "{n}: the engine serves {}", socket.display());
+    }
+    let log = std::fs::read_to_string(state.join("engine.log")).unwrap();
+    assert_eq!(log.matches("engine serving on").count(), 1, "one engine for both clients: {log}");
+    let stopped = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        !socket.exists()
+    });
+    assert!(
+        stopped,
+        "the engine did not stop once idle: {}",
+        std::fs::read_to_string(state.join("engine.log")).unwrap()
+    );
+
+    // systemd socket activation: the socket is systemd's (here its
+    // systemd-socket-activate), the engine takes it from fd 3
+    let activated = dir.path().join("activated.sock");
+    let mut systemd = Command::new("systemd-socket-activate")
+        .args(["-l", activated.to_str().unwrap(), "-E", "TANTO_CONFIG", "-E", "TANTO_STATE_DIR", "-E", "TANTO_RUN_DIR"])
+        .arg(tanto())
+        .args(["engine", "serve"])
+        .env("TANTO_CONFIG", &config)
+        .env("TANTO_STATE_DIR", dir.path().join("activated-state"))
+        .env("TANTO_RUN_DIR", dir.path().join("activated-run"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ready = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        activated.exists()
+    });
+    assert!(ready, "systemd-socket-activate did not listen");
+    let host = format!("unix://{}", activated.display());
+    let out = client(dir.path(), &host, &[], &["query"], query);
+    let _ = rustix::process::kill_process(
+        rustix::process::Pid::from_raw(systemd.id() as i32).unwrap(),
+        rustix::process::Signal::TERM,
+    );
+    let _ = systemd.wait();
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("warm"), "{}", text(&out));
 }

@@ -64,6 +64,8 @@ pub enum Need {
     Pypi,
     /// `tmux` (a real terminal for the live progress view).
     Tmux,
+    /// `systemd-socket-activate` (systemd): socket activation as systemd does it.
+    SocketActivate,
     /// An unprivileged user for the rootless tests, [`ROOTLESS_USER`], with
     /// 65536 or more subordinate UIDs and GIDs, and what rootless mode uses:
     /// `newuidmap`/`newgidmap` (uidmap), `slirp4netns`, a `/dev/net/tun`
@@ -102,6 +104,7 @@ impl Need {
         Need::PythonImage,
         Need::Pypi,
         Need::Tmux,
+        Need::SocketActivate,
         Need::RootlessUser,
         Need::RootlessSingleUser,
         Need::RootlessPythonSdk,
@@ -156,6 +159,8 @@ impl Need {
             }),
             Need::Skopeo => (!runs("skopeo", &["--version"])).then(|| apt("`skopeo` is not installed", "skopeo")),
             Need::Tmux => (!runs("tmux", &["-V"])).then(|| apt("`tmux` is not installed", "tmux")),
+            Need::SocketActivate => (!runs("systemd-socket-activate", &["--version"]))
+                .then(|| apt("`systemd-socket-activate` is not installed", "systemd")),
             Need::ConformanceFixtures => (!conformance_fixtures().exists()).then(|| {
                 format!(
                     "the conformance suite's fixtures are missing at `{}` (check out shared/ beside the repository)",

@@ -45,11 +45,12 @@ fn env(name: &str) -> Option<String> {
 
 impl Remote {
     /// The engine this client should use: `TANTO_HOST` (`tcp://HOST:PORT`,
-    /// `unix:///PATH`, or `local` for an engine in this process), else
+    /// `unix:///PATH`, `local` for an engine in this process, or `auto`: as
+    /// unset, the CLI having started the local engine), else
     /// `_EXPERIMENTAL_DAGGER_RUNNER_HOST`, else the local engine serving
     /// `default_socket` when one answers there. `None`: an engine in this process.
     pub fn from_env(default_socket: Option<&Path>) -> Result<Option<Remote>, EngineError> {
-        let (var, value) = match (env(HOST_ENV), env(DAGGER_HOST_ENV)) {
+        let (var, value) = match (env(HOST_ENV).filter(|v| v != "auto"), env(DAGGER_HOST_ENV)) {
             (Some(v), _) => (HOST_ENV, v),
             (None, Some(v)) => (DAGGER_HOST_ENV, v),
             (None, None) => {

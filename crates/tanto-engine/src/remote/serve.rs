@@ -41,6 +41,29 @@ pub struct ServeOptions {
     pub tls: Option<ServerTls>,
     /// Clients present it as `Authorization: Bearer TOKEN`.
     pub token: Option<String>,
+    /// Exit once no client has been attached for this long (an engine a
+    /// client started on demand).
+    pub idle_timeout: Option<Duration>,
+}
+
+/// Sockets systemd passed (socket activation: `LISTEN_PID` is this process,
+/// `LISTEN_FDS` of them from fd 3). Children never take them for theirs:
+/// `LISTEN_PID` is not their PID.
+fn activated() -> Vec<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd as _;
+    let ours = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
+    let n = std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse::<i32>().ok()).unwrap_or(0);
+    if !ours || n <= 0 {
+        return Vec::new();
+    }
+    (3..3 + n)
+        .map(|fd| {
+            // SAFETY: systemd passes these descriptors to this process, open and ours alone
+            let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+            let _ = rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC);
+            fd
+        })
+        .collect()
 }
 
 /// How long a client has to finish its TLS handshake.
@@ -80,37 +103,67 @@ struct Server {
 /// A listener of either kind.
 enum Listener {
     Tcp(tokio::net::TcpListener, tokio_rustls::TlsAcceptor),
-    Unix(tokio::net::UnixListener, PathBuf),
+    /// With whether the socket file is ours to remove (not systemd's).
+    Unix(tokio::net::UnixListener, PathBuf, bool),
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        if let Listener::Unix(_, path) = self {
+        if let Listener::Unix(_, path, true) = self {
             let _ = std::fs::remove_file(path);
         }
     }
 }
 
+/// Checks a TCP listener may serve: TLS and a way to authenticate clients.
+fn tls_acceptor(opts: &ServeOptions, addr: &str) -> Result<tokio_rustls::TlsAcceptor, EngineError> {
+    let Some(tls) = &opts.tls else {
+        return Err(EngineError::input(format!(
+            "`tcp://{addr}` needs TLS: give --tls-cert and --tls-key (and --tls-client-ca for client certificates)"
+        )));
+    };
+    if opts.token.is_none() && tls.client_ca.is_none() {
+        return Err(EngineError::input(format!(
+            "`tcp://{addr}` needs client authentication: give --token-file, --tls-client-ca or both"
+        )));
+    }
+    Ok(tokio_rustls::TlsAcceptor::from(super::tls::server_config(tls)?))
+}
+
+/// A socket systemd passed, as a listener.
+fn from_systemd(fd: std::os::fd::OwnedFd, opts: &ServeOptions) -> Result<Listener, EngineError> {
+    let bad = |e: std::io::Error| EngineError::environment(format!("a socket systemd passed: {e}"));
+    let unix = std::os::unix::net::UnixListener::from(fd);
+    match unix.local_addr() {
+        Ok(addr) => {
+            unix.set_nonblocking(true).map_err(bad)?;
+            let path = addr.as_pathname().map(PathBuf::from).unwrap_or_default();
+            Ok(Listener::Unix(tokio::net::UnixListener::from_std(unix).map_err(bad)?, path, false))
+        }
+        // not a unix socket (std checks the family): TCP
+        Err(_) => {
+            let l = std::net::TcpListener::from(std::os::fd::OwnedFd::from(unix));
+            l.set_nonblocking(true).map_err(bad)?;
+            let addr = l.local_addr().map_err(bad)?.to_string();
+            let acceptor = tls_acceptor(opts, &addr)?;
+            Ok(Listener::Tcp(tokio::net::TcpListener::from_std(l).map_err(bad)?, acceptor))
+        }
+    }
+}
+
 /// Checks the options and binds every listener.
-async fn bind(opts: &ServeOptions) -> Result<Vec<Listener>, EngineError> {
-    if opts.listen.is_empty() {
+async fn bind(opts: &ServeOptions, systemd: Vec<std::os::fd::OwnedFd>) -> Result<Vec<Listener>, EngineError> {
+    if opts.listen.is_empty() && systemd.is_empty() {
         return Err(EngineError::input("give at least one --listen address: tcp://HOST:PORT or unix:///PATH"));
     }
     let mut out = Vec::new();
+    for fd in systemd {
+        out.push(from_systemd(fd, opts)?);
+    }
     for a in &opts.listen {
         match a {
             Address::Tcp(addr) => {
-                let Some(tls) = &opts.tls else {
-                    return Err(EngineError::input(format!(
-                        "`tcp://{addr}` needs TLS: give --tls-cert and --tls-key (and --tls-client-ca for client certificates)"
-                    )));
-                };
-                if opts.token.is_none() && tls.client_ca.is_none() {
-                    return Err(EngineError::input(format!(
-                        "`tcp://{addr}` needs client authentication: give --token-file, --tls-client-ca or both"
-                    )));
-                }
-                let acceptor = tokio_rustls::TlsAcceptor::from(super::tls::server_config(tls)?);
+                let acceptor = tls_acceptor(opts, addr)?;
                 let l = tokio::net::TcpListener::bind(addr)
                     .await
                     .map_err(|e| EngineError::environment(format!("listening on `tcp://{addr}`: {e}")))?;
@@ -134,7 +187,7 @@ async fn bind(opts: &ServeOptions) -> Result<Vec<Listener>, EngineError> {
                 use std::os::unix::fs::PermissionsExt as _;
                 let mode = if opts.token.is_some() { 0o666 } else { 0o600 };
                 let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
-                out.push(Listener::Unix(l, path.clone()));
+                out.push(Listener::Unix(l, path.clone(), true));
             }
         }
     }
@@ -149,12 +202,12 @@ pub async fn serve(
     ready: impl FnOnce(&[Address]),
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), EngineError> {
-    let listeners = bind(&opts).await?;
+    let listeners = bind(&opts, activated()).await?;
     let bound: Vec<Address> = listeners
         .iter()
         .map(|l| match l {
             Listener::Tcp(t, _) => Address::Tcp(t.local_addr().map(|a| a.to_string()).unwrap_or_default()),
-            Listener::Unix(_, p) => Address::Unix(p.clone()),
+            Listener::Unix(_, p, _) => Address::Unix(p.clone()),
         })
         .collect();
     ready(&bound);
@@ -185,9 +238,19 @@ pub async fn serve(
     }
     drop(tx);
     tokio::pin!(shutdown);
+    let mut idle_since = std::time::Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
+            _ = tick.tick(), if opts.idle_timeout.is_some() => {
+                if !server.sessions.is_empty() || !conns.is_empty() {
+                    idle_since = std::time::Instant::now();
+                } else if opts.idle_timeout.is_some_and(|t| idle_since.elapsed() >= t) {
+                    tracing::info!("no client for {:?}: the engine stops", opts.idle_timeout.unwrap_or_default());
+                    break;
+                }
+            }
             Some(conn) = rx.recv() => {
                 let server = server.clone();
                 conns.spawn(async move { server.connection(conn).await });
@@ -222,7 +285,7 @@ async fn accept_loop(l: Listener, tx: tokio::sync::mpsc::Sender<Conn>) {
                     continue;
                 }
             },
-            Listener::Unix(u, _) => match u.accept().await {
+            Listener::Unix(u, _, _) => match u.accept().await {
                 Ok((s, _)) => {
                     let me = rustix::process::geteuid().as_raw();
                     let owner = s.peer_cred().is_ok_and(|c| c.uid() == me);
