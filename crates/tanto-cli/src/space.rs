@@ -73,6 +73,7 @@ pub async fn du(args: DuArgs) -> Result<u8> {
             "lowerSnapshots": space.lower_snapshots,
             "blobs": space.blobs,
             "volumes": space.volumes,
+            "mirrors": space.mirrors,
             "total": space.total,
             "cache": space.cache,
             "policy": {
@@ -92,9 +93,12 @@ pub async fn du(args: DuArgs) -> Result<u8> {
     }
     let mut rows: Vec<(String, String, String, u64)> =
         space.kinds.iter().map(|(k, s)| (k.clone(), s.records.to_string(), s.in_use.to_string(), s.bytes)).collect();
-    for (name, bytes) in
-        [("lower snapshots", space.lower_snapshots), ("other blobs", space.blobs), ("cache volumes", space.volumes)]
-    {
+    for (name, bytes) in [
+        ("lower snapshots", space.lower_snapshots),
+        ("other blobs", space.blobs),
+        ("cache volumes", space.volumes),
+        ("client mirrors", space.mirrors),
+    ] {
         rows.push((name.to_string(), "-".into(), "-".into(), bytes));
     }
     let mut t = String::new();

@@ -82,8 +82,8 @@ fn whiteout_name(path: &str) -> bool {
 }
 
 impl Mirrors {
-    pub(crate) fn new(state_dir: &Path) -> Mirrors {
-        Mirrors { dir: state_dir.join("mirrors"), locks: Default::default(), uploaded: Default::default() }
+    pub(crate) fn new(dir: PathBuf) -> Mirrors {
+        Mirrors { dir, locks: Default::default(), uploaded: Default::default() }
     }
 
     /// Makes the mirror of `listing` (for client `client`) hold what the client
@@ -311,7 +311,7 @@ mod tests {
     #[tokio::test]
     async fn unused_mirrors_are_pruned() {
         let tmp = tempfile::tempdir().unwrap();
-        let m = Mirrors::new(tmp.path());
+        let m = Mirrors::new(tmp.path().join("mirrors"));
         // (scope, days since its last sync, kept?)
         let cases = [("old", 9, false), ("recent", 1, true), ("never-listed", 30, false)];
         for (scope, days, _) in cases {

@@ -213,7 +213,7 @@ pub async fn serve(
     ready(&bound);
     let backend = engine.backend.clone();
     let server = Arc::new(Server {
-        mirrors: Arc::new(Mirrors::new(&engine.options.state_dir)),
+        mirrors: Arc::new(Mirrors::new(engine.solver.worker().store.mirrors_dir())),
         engine,
         backend,
         token: opts.token,

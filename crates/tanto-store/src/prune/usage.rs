@@ -82,6 +82,9 @@ pub struct SpaceReport {
     pub blobs: u64,
     /// Cache volumes (never pruned).
     pub volumes: u64,
+    /// Mirrors of remote clients' directories (`tanto engine serve`; removed
+    /// when unused for a week).
+    pub mirrors: u64,
     /// What the `[gc]` policy counts and pruning frees: committed snapshots
     /// and the blobs records and layer blobs own.
     pub cache: u64,
@@ -179,7 +182,12 @@ impl Store {
             }
         }
         out.volumes = disk_usage(&self.inner.root.join("volumes"));
-        out.total = out.kinds.values().map(|k| k.bytes).sum::<u64>() + out.lower_snapshots + out.blobs + out.volumes;
+        out.mirrors = disk_usage(&self.mirrors_dir());
+        out.total = out.kinds.values().map(|k| k.bytes).sum::<u64>()
+            + out.lower_snapshots
+            + out.blobs
+            + out.volumes
+            + out.mirrors;
         let (pipelines, attributed) = self.pipelines_of(&model, runs, &steps);
         out.pipelines = pipelines;
         out.unattributed = out.cache.saturating_sub(attributed);
