@@ -87,8 +87,44 @@ fn inside_checks() -> Vec<Check> {
     out
 }
 
+/// The engine clients here use: a remote one (`TANTO_HOST`, or a local engine
+/// serving its default socket) is asked for its version through a session;
+/// nothing is started.
+async fn engine_check() -> Check {
+    let socket =
+        tanto_engine::EngineOptions::from_env(None).ok().map(|o| tanto_engine::remote::default_socket(&o.run_dir));
+    let remote = match tanto_engine::remote::Remote::from_env(socket.as_deref()) {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            let how = if std::env::var("TANTO_HOST").as_deref() == Ok("auto") {
+                "none serves the default socket now: the next client starts one (TANTO_HOST=auto)"
+            } else {
+                "an engine in each client's process (no TANTO_HOST, no engine on the default socket)"
+            };
+            return check("engine", "ok", how);
+        }
+        Err(e) => return check("engine", "missing", e.to_string()),
+    };
+    let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
+    let run_dir = std::env::temp_dir();
+    let req = tanto_gql::Request { query: "{ version }".into(), variables: None, operation_name: None };
+    match remote.attach(cwd, run_dir, "doctor").await {
+        Ok(session) => {
+            let answer = session.execute(&req).await;
+            match answer.pointer("/data/version").and_then(serde_json::Value::as_str) {
+                Some(v) => check("engine", "ok", format!("the engine at `{}` answers (API {v})", remote.address)),
+                None => check("engine", "missing", format!("the engine at `{}` answered {answer}", remote.address)),
+            }
+        }
+        Err(e) => check("engine", "missing", e.to_string()),
+    }
+}
+
 pub async fn doctor(args: DoctorArgs) -> Result<u8> {
-    let checks = tokio::task::spawn_blocking(move || gather(args.inside)).await?;
+    let mut checks = tokio::task::spawn_blocking(move || gather(args.inside)).await?;
+    if !args.inside {
+        checks.push(engine_check().await);
+    }
     if args.json || args.inside {
         let v: Vec<Value> =
             checks.iter().map(|c| json!({"check": c.name, "status": c.status, "detail": c.detail})).collect();

@@ -339,15 +339,15 @@ fn remote_engine_refuses_what_it_must() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&health.stdout).contains("\"status\":\"ok\""), "{}", text(&health));
-    // the engine still serves after all that
-    let out = client(
-        dir.path(),
-        served.tcp(),
-        &[("TANTO_TLS_CA", &server_ca), ("TANTO_TOKEN_FILE", &token)],
-        &["query"],
-        query,
-    );
+    // the engine still serves after all that, and doctor says clients here use it
+    let env = [("TANTO_TLS_CA", server_ca.as_path()), ("TANTO_TOKEN_FILE", token.as_path())];
+    let out = client(dir.path(), served.tcp(), &env, &["query"], query);
     assert!(out.status.success(), "{}", text(&out));
+    let out = client(dir.path(), served.tcp(), &env, &["doctor", "--json"], "");
+    let checks: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    let engine = checks.iter().find(|c| c["check"] == "engine").unwrap_or_else(|| panic!("{checks:?}"));
+    assert_eq!(engine["status"], "ok", "{engine}");
+    assert!(engine["detail"].as_str().unwrap().contains("answers"), "{engine}");
 }
 
 fn engines_on_demand_and_by_socket_activation() {
