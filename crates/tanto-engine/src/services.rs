@@ -670,7 +670,6 @@ async fn health_check(
     Ok(())
 }
 
-/// Accepts connections and pipes each to `backend` (on the bridge).
 /// Pipes each connection a client's listener brings to `backend`.
 async fn forward_incoming(
     mut incoming: tokio::sync::mpsc::Receiver<tokio::io::DuplexStream>,
@@ -690,6 +689,7 @@ async fn forward_incoming(
     }
 }
 
+/// Accepts connections and pipes each to `backend` (on the bridge).
 async fn forward(listener: TcpListener, backend: SocketAddr, executor: tanto_exec::Executor) {
     loop {
         let Ok((mut inbound, _)) = listener.accept().await else { continue };

@@ -230,12 +230,12 @@ impl Store {
         })
     }
 
-    /// A fresh scratch path on the state filesystem (removed by the caller).
     /// Where a remote engine keeps its mirrors of clients' directories.
     pub fn mirrors_dir(&self) -> PathBuf {
         self.inner.root.join("mirrors")
     }
 
+    /// A fresh scratch path on the state filesystem (removed by the caller).
     pub fn tmp_path(&self, hint: &str) -> PathBuf {
         self.inner.root.join("tmp").join(format!("{}-{}-{}", std::process::id(), hint, uuid::Uuid::new_v4().simple()))
     }

@@ -3,9 +3,11 @@
 //! local engine runs on its own host (path rules, upload walks and filters,
 //! workspace detection, secret URIs, export writes).
 //!
-//! The client only sends what it was asked for: a tar of entries is sent
-//! only from a directory this session listed, and file contents are read
-//! beneath it without following symlinks.
+//! Trust: the client trusts its engine, as a local engine's host trusts the
+//! engine it runs (the engine may list, read, export to and connect from
+//! what the user can). The checks here keep honest mistakes in bounds, they
+//! are not a wall against a malicious engine: entries are sent only from a
+//! directory this session listed, read beneath it without following symlinks.
 
 use std::collections::HashSet;
 use std::convert::Infallible;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use bytes::Bytes;
 use hyper::{Request, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use serde_json::Value as Json;
 
 use super::agent::Agent;
@@ -129,7 +129,7 @@ impl Remote {
             .header(hyper::header::CONNECTION, "upgrade")
             .header(hyper::header::UPGRADE, UPGRADE)
             .header(CLIENT_HEADER, client_id())
-            .header(PIPELINE_HEADER, pipeline.chars().filter(|c| !c.is_control()).collect::<String>());
+            .header(PIPELINE_HEADER, pipeline_name(pipeline));
         if let Some(t) = &self.token {
             req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {t}"));
         }
@@ -171,7 +171,7 @@ impl Remote {
             let _ = closed_tx.send(true);
         });
         let io = self.connect(b"h2").await?;
-        let (queries, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
+        let (queries, conn) = stream::h2_client(TokioIo::new(io))
             .await
             .map_err(|e| EngineError::environment(format!("talking to the engine at `{}`: {e}", self.address)))?;
         tokio::spawn(async move {
@@ -183,6 +183,21 @@ impl Remote {
         let _ = agent.back.set(back);
         Ok(Attached { auth, queries, uri: self.uri("/query"), closed, address: self.address.to_string() })
     }
+}
+
+/// What the engine's logs and runs name this client's pipeline by: its
+/// program and first argument, never flags or values (`deploy.sh --password x`
+/// is `deploy.sh`): the engine's logs are other people's too.
+pub(super) fn pipeline_name(pipeline: &str) -> String {
+    pipeline
+        .split_whitespace()
+        .take(2)
+        .take_while(|w| !w.starts_with('-') && !w.contains('='))
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect()
 }
 
 /// This client's stable ID (its mirrors on engines are kept under it):

@@ -11,8 +11,10 @@
 //! written again once the mirror matches it and its upload is recorded: a
 //! mirror without one is emptied and sent whole. The upload of a changed
 //! mirror is told what changed (`upload::upload_changed`), so it does not
-//! walk the mirror again. Entries come from the client's tar stream through
-//! `tanto_oci::layer::apply_tar`, which never writes outside the mirror.
+//! walk the mirror again. Entries come from the client's tar stream
+//! ([`receive`]): only the entries asked for, only directories, regular
+//! files and symlinks, with the metadata of the listing (never the tar
+//! header's), written through `tanto_fs::Root` (never outside the mirror).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -76,11 +78,6 @@ pub(crate) fn plan(old: &[Listed], new: &[Listed]) -> Plan {
     p
 }
 
-/// A name `apply_tar` would read as an OCI whiteout.
-fn whiteout_name(path: &str) -> bool {
-    path.rsplit('/').next().is_some_and(|n| n.starts_with(".wh."))
-}
-
 impl Mirrors {
     pub(crate) fn new(dir: PathBuf) -> Mirrors {
         Mirrors { dir, locks: Default::default(), uploaded: Default::default() }
@@ -99,12 +96,6 @@ impl Mirrors {
         F: FnOnce(PathBuf, Option<Changes>) -> Fut,
         Fut: std::future::Future<Output = Result<Ref, EngineError>>,
     {
-        if let Some(e) = listing.entries.iter().find(|e| whiteout_name(&e.path)) {
-            return Err(EngineError::input(format!(
-                "host path `{}/{}`: a name starting with `.wh.` cannot be sent to a remote engine (it means a deletion in OCI layers); exclude it",
-                listing.abs, e.path
-            )));
-        }
         let scope = {
             let mut h = tanto_model::StableHasher::new();
             h.str("tanto-mirror").str(client).str(&listing.abs).json(&(&listing.include, &listing.exclude));
@@ -167,10 +158,10 @@ impl Mirrors {
             let reader = stream::reader(body);
             let (into, abs) = (tree.clone(), listing.abs.clone());
             let (t, fetched) = (std::time::Instant::now(), plan.fetch.len());
+            let asked = plan.fetch.clone();
             crate::worker::blocking(move || {
-                tanto_oci::layer::apply_tar(reader, &into)
-                    .map_err(|e| EngineError::environment(format!("receiving `{abs}` from the client: {e}")))?;
-                Ok(())
+                receive(reader, &into, &asked)
+                    .map_err(|e| EngineError::environment(format!("receiving `{abs}` from the client: {e}")))
             })
             .await?;
             tracing::debug!(
@@ -250,6 +241,71 @@ fn read_listing(tree: &Path, record: &Path) -> std::io::Result<Vec<Listed>> {
     Ok(Vec::new())
 }
 
+/// Writes the client's tar stream into the mirror `tree`: each entry must be
+/// one of `asked` (by path) and of its kind — a directory, a regular file or
+/// a symlink; owner, mode and modification time come from the listing.
+/// Anything else (a device, a hard link, an entry not asked for) is an error.
+fn receive(stream: impl std::io::Read, tree: &Path, asked: &[Listed]) -> std::io::Result<()> {
+    use rustix::fs::{self as rfs, Mode, OFlags, Timespec, Timestamps};
+    use std::io::{Error, ErrorKind};
+    let bad = |m: String| Error::new(ErrorKind::InvalidData, m);
+    let wanted: HashMap<&str, &Listed> = asked.iter().map(|e| (e.path.as_str(), e)).collect();
+    let root = tanto_fs::Root::open(tree).map_err(Error::other)?;
+    let times = |e: &Listed| {
+        let ts = Timespec { tv_sec: e.mtime.0 as _, tv_nsec: e.mtime.1 as _ };
+        Timestamps { last_access: ts, last_modification: ts }
+    };
+    let mut archive = tar::Archive::new(stream);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let raw = entry.path()?.to_string_lossy().into_owned();
+        let path = raw.trim_start_matches("./").trim_end_matches('/');
+        let path = if path == "." { "" } else { path };
+        let Some(listed) = wanted.get(path) else {
+            return Err(bad(format!("the client sent `{raw}`, which was not asked for")));
+        };
+        let kind = entry.header().entry_type();
+        let mode = Mode::from_raw_mode(listed.mode & 0o7777);
+        let owner = (listed.uid, listed.gid);
+        match (listed.kind, kind) {
+            ('d', tar::EntryType::Directory) => {
+                let fd = if path.is_empty() {
+                    root.open_at(".", OFlags::DIRECTORY | OFlags::RDONLY, Mode::empty())?
+                } else {
+                    root.mkdir_all(path, listed.mode & 0o7777, None).map_err(Error::other)?
+                };
+                let _ = rfs::fchown(&fd, Some(rfs::Uid::from_raw(owner.0)), Some(rfs::Gid::from_raw(owner.1)));
+                rfs::fchmod(&fd, mode)?;
+                rfs::futimens(&fd, &times(listed))?;
+            }
+            ('f', tar::EntryType::Regular) => {
+                let (dir, name) = root.parent(path, true).map_err(Error::other)?;
+                let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+                let fd = rfs::openat(&dir, name.as_str(), flags, Mode::from_raw_mode(0o600))?;
+                let mut file = std::fs::File::from(fd);
+                std::io::copy(&mut entry, &mut file)?;
+                let _ = rfs::fchown(&file, Some(rfs::Uid::from_raw(owner.0)), Some(rfs::Gid::from_raw(owner.1)));
+                rfs::fchmod(&file, mode)?;
+                rfs::futimens(&file, &times(listed))?;
+            }
+            ('l', tar::EntryType::Symlink) => {
+                let target = entry.link_name()?.ok_or_else(|| bad(format!("symlink `{raw}` has no target")))?;
+                root.symlink(&target.to_string_lossy(), path).map_err(Error::other)?;
+                let (dir, name) = root.parent(path, false).map_err(Error::other)?;
+                let _ = rfs::chownat(
+                    &dir,
+                    name.as_str(),
+                    Some(rfs::Uid::from_raw(owner.0)),
+                    Some(rfs::Gid::from_raw(owner.1)),
+                    rfs::AtFlags::SYMLINK_NOFOLLOW,
+                );
+            }
+            (k, t) => return Err(bad(format!("the client sent `{raw}` as {t:?}, listed as `{k}`"))),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,6 +364,52 @@ mod tests {
         assert!(plan(&[], &old).remove.is_empty(), "a new mirror removes nothing");
     }
 
+    #[test]
+    fn only_what_was_asked_is_received() {
+        let tmp = tempfile::tempdir().unwrap();
+        let tree = tmp.path().join("tree");
+        std::fs::create_dir(&tree).unwrap();
+        let tar = |entries: &[(&str, tar::EntryType, &str)]| {
+            let mut b = tar::Builder::new(Vec::new());
+            for (path, kind, data) in entries {
+                let mut h = tar::Header::new_gnu();
+                h.set_entry_type(*kind);
+                h.set_mode(0o4755);
+                h.set_size(if *kind == tar::EntryType::Regular { data.len() as u64 } else { 0 });
+                if *kind == tar::EntryType::Symlink {
+                    b.append_link(&mut h, path, data).unwrap();
+                } else {
+                    b.append_data(&mut h, path, data.as_bytes()).unwrap();
+                }
+            }
+            b.into_inner().unwrap()
+        };
+        let asked = vec![e("d", 'd', 0, 1), e("d/f", 'f', 2, 1), e("l", 'l', 0, 1)];
+        let ok = tar(&[
+            ("d", tar::EntryType::Directory, ""),
+            ("d/f", tar::EntryType::Regular, "hi"),
+            ("l", tar::EntryType::Symlink, "/etc/passwd"),
+        ]);
+        receive(ok.as_slice(), &tree, &asked).unwrap();
+        let meta = std::fs::metadata(tree.join("d/f")).unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o644, "the listing's mode, not the header's setuid");
+        assert_eq!(std::fs::read_link(tree.join("l")).unwrap().to_str(), Some("/etc/passwd"));
+        // (entries sent, what the error says)
+        type Sent<'a> = &'a [(&'a str, tar::EntryType, &'a str)];
+        let cases: [(Sent, &str); 3] = [
+            (&[("extra", tar::EntryType::Regular, "x")], "not asked for"),
+            (&[("d/f", tar::EntryType::Char, "")], "listed as `f`"),
+            (&[("d/f", tar::EntryType::Link, "l")], "listed as `f`"),
+        ];
+        for (n, (entries, want)) in cases.into_iter().enumerate() {
+            let fresh = tmp.path().join(format!("t{n}"));
+            std::fs::create_dir(&fresh).unwrap();
+            let err = receive(tar(entries).as_slice(), &fresh, &asked).unwrap_err().to_string();
+            assert!(err.contains(want), "{err}");
+        }
+    }
+
     #[tokio::test]
     async fn unused_mirrors_are_pruned() {
         let tmp = tempfile::tempdir().unwrap();
@@ -329,13 +431,6 @@ mod tests {
         assert_eq!(m.prune(MIRROR_TTL).await, 2);
         for (scope, _, kept) in cases {
             assert_eq!(tmp.path().join("mirrors").join(scope).exists(), kept, "{scope}");
-        }
-    }
-
-    #[test]
-    fn whiteout_names() {
-        for (p, want) in [(".wh.x", true), ("a/.wh..wh..opq", true), ("a/x.wh.", false), ("wh.x", false)] {
-            assert_eq!(whiteout_name(p), want, "{p}");
         }
     }
 }

@@ -90,6 +90,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn pipelines_are_named_without_flags() {
+        for (line, want) in [
+            ("python3 ci.py", "python3 ci.py"),
+            ("deploy.sh --password hunter2", "deploy.sh"),
+            ("query", "query"),
+            ("env TOKEN=x make", "env"),
+        ] {
+            assert_eq!(client::pipeline_name(line), want, "{line}");
+        }
+    }
+
+    #[test]
     fn addresses() {
         let cases: [(&str, Result<Address, &str>); 7] = [
             ("tcp://127.0.0.1:8443", Ok(Address::Tcp("127.0.0.1:8443".into()))),

@@ -68,6 +68,13 @@ fn activated() -> Vec<std::os::fd::OwnedFd> {
 
 /// How long a client has to finish its TLS handshake.
 const HANDSHAKE: Duration = Duration::from_secs(10);
+/// How long a client has to send a request's head; an HTTP/2 peer that does
+/// not answer a ping within it is gone.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often an idle HTTP/2 connection is pinged.
+const KEEP_ALIVE: Duration = Duration::from_secs(30);
+/// Connections served at once; more wait in the listen backlog.
+const MAX_CONNECTIONS: usize = 1024;
 
 /// One client session: its API and its span.
 struct Session {
@@ -181,7 +188,19 @@ async fn bind(opts: &ServeOptions, systemd: Vec<std::os::fd::OwnedFd>) -> Result
                         path.display()
                     )));
                 }
-                let _ = std::fs::remove_file(path);
+                // a stale socket is replaced; anything else named there is not ours to remove
+                match std::fs::symlink_metadata(path) {
+                    Ok(m) if std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()) => {
+                        let _ = std::fs::remove_file(path);
+                    }
+                    Ok(_) => {
+                        return Err(EngineError::input(format!(
+                            "`{}` exists and is not a socket: give another --listen path",
+                            path.display()
+                        )))
+                    }
+                    Err(_) => {}
+                }
                 let l = tokio::net::UnixListener::bind(path)
                     .map_err(|e| EngineError::environment(format!("listening on `unix://{}`: {e}", path.display())))?;
                 use std::os::unix::fs::PermissionsExt as _;
@@ -244,14 +263,14 @@ pub async fn serve(
         tokio::select! {
             _ = &mut shutdown => break,
             _ = tick.tick(), if opts.idle_timeout.is_some() => {
-                if !server.sessions.is_empty() || !conns.is_empty() {
+                if !server.sessions.is_empty() {
                     idle_since = std::time::Instant::now();
                 } else if opts.idle_timeout.is_some_and(|t| idle_since.elapsed() >= t) {
                     tracing::info!("no client for {:?}: the engine stops", opts.idle_timeout.unwrap_or_default());
                     break;
                 }
             }
-            Some(conn) = rx.recv() => {
+            Some(conn) = rx.recv(), if conns.len() < MAX_CONNECTIONS => {
                 let server = server.clone();
                 conns.spawn(async move { server.connection(conn).await });
             }
@@ -262,6 +281,15 @@ pub async fn serve(
     conns.shutdown().await;
     server.sessions.clear();
     Ok(())
+}
+
+/// Who is at the other end of a connection, as far as the listener knows.
+#[derive(Clone, Copy)]
+enum Peer {
+    /// On the unix socket: whether it is the engine's own user (`SO_PEERCRED`).
+    Unix { owner: bool },
+    /// Through TLS (with a client certificate when the listener asks for one).
+    Tls,
 }
 
 /// An accepted connection.
@@ -326,12 +354,22 @@ async fn tunnel(net: &ClientNet, req: Request<Incoming>) -> Response<Body> {
 
 impl Server {
     async fn connection(self: Arc<Self>, conn: Conn) {
-        let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-        let owner = matches!(conn, Conn::Unix(_, true));
+        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        // a client that never sends a request head is let go
+        builder.http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+        builder
+            .http2()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .keep_alive_interval(KEEP_ALIVE)
+            .keep_alive_timeout(HEADER_TIMEOUT);
+        let peer = match conn {
+            Conn::Unix(_, owner) => Peer::Unix { owner },
+            Conn::Tls(..) => Peer::Tls,
+        };
         let server = self.clone();
         let svc = hyper::service::service_fn(move |req| {
             let server = server.clone();
-            async move { Ok::<_, std::convert::Infallible>(server.route(req, owner).await) }
+            async move { Ok::<_, std::convert::Infallible>(server.route(req, peer).await) }
         });
         let result = match conn {
             Conn::Tls(tcp, acceptor) => {
@@ -352,13 +390,13 @@ impl Server {
         }
     }
 
-    async fn route(self: Arc<Self>, req: Request<Incoming>, owner: bool) -> Response<Body> {
+    async fn route(self: Arc<Self>, req: Request<Incoming>, peer: Peer) -> Response<Body> {
         match req.uri().path() {
             HEALTH_PATH => {
                 let body = serde_json::json!({"status": "ok", "sessions": self.sessions.len()});
                 boxed(json_response(StatusCode::OK, &body))
             }
-            ATTACH_PATH => self.attach(req, owner),
+            ATTACH_PATH => self.attach(req, peer),
             _ => {
                 let auth = req.headers().get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
                 let session = basic_users(auth).into_iter().find_map(|user| {
@@ -380,24 +418,26 @@ impl Server {
     }
 
     /// Whether a request may open a session.
-    fn may_attach(&self, req: &Request<Incoming>, owner: bool) -> bool {
+    fn may_attach(&self, req: &Request<Incoming>, peer: Peer) -> bool {
         let bearer = req
             .headers()
             .get(hyper::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|h| h.strip_prefix("Bearer "))
             .map(str::trim);
-        match (&self.token, bearer) {
-            (Some(t), Some(b)) => constant_time_eq(t.as_bytes(), b.as_bytes()),
-            // without a token: a unix socket's own user, or a TLS client the
-            // client CA vouched for (the listener refuses the others)
-            (None, _) => true,
-            (Some(_), None) => owner,
+        match (&self.token, bearer, peer) {
+            (Some(t), Some(b), _) => constant_time_eq(t.as_bytes(), b.as_bytes()),
+            // a unix socket's own user (SO_PEERCRED) needs no token
+            (_, _, Peer::Unix { owner }) => owner,
+            // without a token a TLS listener has a client CA (`bind` refuses
+            // it otherwise): the handshake vouched for the client
+            (None, _, Peer::Tls) => true,
+            (Some(_), None, Peer::Tls) => false,
         }
     }
 
-    fn attach(self: Arc<Self>, mut req: Request<Incoming>, owner: bool) -> Response<Body> {
-        if !self.may_attach(&req, owner) {
+    fn attach(self: Arc<Self>, mut req: Request<Incoming>, peer: Peer) -> Response<Body> {
+        if !self.may_attach(&req, peer) {
             return refuse(StatusCode::UNAUTHORIZED, "unauthorized: send the engine's token as `Authorization: Bearer TOKEN` (TANTO_TOKEN or TANTO_TOKEN_FILE)");
         }
         let upgrade = req.headers().get(hyper::header::UPGRADE).and_then(|v| v.to_str().ok());
@@ -436,9 +476,7 @@ impl Server {
         tokio::spawn(async move {
             let attached = async {
                 let upgraded = on_upgrade.await.map_err(|e| format!("not upgraded: {e}"))?;
-                hyper::client::conn::http2::handshake(TokioExecutor::new(), upgraded)
-                    .await
-                    .map_err(|e| format!("no HTTP/2: {e}"))
+                stream::h2_client(upgraded).await.map_err(|e| format!("no HTTP/2: {e}"))
             };
             match attached.await {
                 Ok((send, conn)) => {

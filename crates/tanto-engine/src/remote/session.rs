@@ -356,7 +356,11 @@ impl Secrets for ClientHost {
     async fn secret_from_uri(&self, uri: &str, cache_key: Option<&str>) -> EngineResult<String> {
         let body = self.link.call(&Op::Secret { uri: uri.into() }, stream::empty()).await?;
         let value: Bytes = stream::read_all(body, 1 << 20, "a secret from the client").await?;
-        Ok(self.backend.worker().secrets.keep_resolved(uri, cache_key, value.to_vec()))
+        // A cache key would name the value engine-wide: another client with the
+        // same key would get this client's value. Through a remote engine the
+        // secret is named by its value (equal values still share cache entries).
+        let _ = cache_key;
+        Ok(self.backend.worker().secrets.keep_resolved(uri, None, value.to_vec()))
     }
 
     async fn secret_plaintext(&self, identity: &str) -> EngineResult<Vec<u8>> {

@@ -28,12 +28,23 @@ const FRAME: usize = 256 << 10;
 pub fn channel() -> (BodyWriter, Body) {
     let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Frame<Bytes>>>(8);
     let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
-    (BodyWriter { tx, buf: Vec::with_capacity(FRAME) }, StreamBody::new(stream).boxed())
+    (BodyWriter { tx, buf: Vec::with_capacity(FRAME), finished: false }, StreamBody::new(stream).boxed())
 }
 
 pub struct BodyWriter {
     tx: tokio::sync::mpsc::Sender<io::Result<Frame<Bytes>>>,
     buf: Vec<u8>,
+    /// Set by [`BodyWriter::finish`]: dropped otherwise (a writer that
+    /// panicked or returned early), the body ends with an error.
+    finished: bool,
+}
+
+impl Drop for BodyWriter {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = self.tx.try_send(Err(io::Error::other("the writer stopped before the end")));
+        }
+    }
 }
 
 impl BodyWriter {
@@ -48,13 +59,16 @@ impl BodyWriter {
     }
 
     /// Ends the body with `e` instead of its end.
-    pub fn fail(self, e: io::Error) {
+    pub fn fail(mut self, e: io::Error) {
+        self.finished = true;
         let _ = self.tx.blocking_send(Err(e));
     }
 
     /// Sends what is buffered and ends the body.
     pub fn finish(mut self) -> io::Result<()> {
-        self.send()
+        let sent = self.send();
+        self.finished = sent.is_ok();
+        sent
     }
 }
 
@@ -134,4 +148,28 @@ where
         let _ = write.shutdown().await;
     };
     tokio::join!(up, down);
+}
+
+/// An HTTP/2 client handshake that pings its peer every 30 s and gives up on
+/// it after 30 s without an answer: a client or engine that vanished without
+/// closing the connection fails what waits on it instead of holding it.
+pub async fn h2_client<I>(
+    io: I,
+) -> Result<
+    (
+        hyper::client::conn::http2::SendRequest<Body>,
+        hyper::client::conn::http2::Connection<I, Body, hyper_util::rt::TokioExecutor>,
+    ),
+    hyper::Error,
+>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+        .timer(hyper_util::rt::TokioTimer::new())
+        .keep_alive_interval(std::time::Duration::from_secs(30))
+        .keep_alive_timeout(std::time::Duration::from_secs(30))
+        .keep_alive_while_idle(true)
+        .handshake(io)
+        .await
 }
