@@ -907,36 +907,36 @@ def b11(env, res, reps, files=100_000):
         qpath = os.path.join(d, "q.graphql")
         write(qpath, '{ host { directory(path: "%s") { id } } }' % src)
 
-        def client(host, path, state):
+        def remote_env(host, state):
             e = env.tanto_env(os.path.join(d, state))
             e.update({"TANTO_HOST": host, "TANTO_TLS_CA": f"{d}/ca.pem", "TANTO_TOKEN": "bench-token"})
-            dt, r = timed([env.tanto, "query", path], env=e)
+            return e
+
+        def client(host, path, state):
+            dt, r = timed([env.tanto, "query", path], env=remote_env(host, state))
             out = json.loads(r.stdout)
             if out.get("errors"):
                 raise RuntimeError(f"B11: {out['errors']}")
             return dt, out
 
-        first, changed, local_first, local_changed = [], [], [], []
-        for rep in range(reps):
-            # a new client (its own mirror on the engine) each rep: the first upload is whole
-            state = f"client-{rep}"
-            e = env.tanto_env(os.path.join(d, state))
-            e["XDG_CACHE_HOME"] = os.path.join(d, f"cache-{rep}")
-            e.update({"TANTO_HOST": tcp, "TANTO_TLS_CA": f"{d}/ca.pem", "TANTO_TOKEN": "bench-token"})
+        def first_and_changed(e, mark, first, changed):
+            """the upload with environment `e`, then again after one file changed"""
             dt, _ = timed([env.tanto, "query", qpath], env=e)
             first.append(dt)
             with open(os.path.join(src, "d000", "f000000.txt"), "a") as f:
-                f.write(f"change {rep}\n")
+                f.write(mark + "\n")
             dt, _ = timed([env.tanto, "query", qpath], env=e)
             changed.append(dt)
+
+        first, changed, local_first, local_changed = [], [], [], []
+        for rep in range(reps):
+            # a new client (its own mirror on the engine) each rep: the first upload is whole
+            e = remote_env(tcp, f"client-{rep}")
+            e["XDG_CACHE_HOME"] = os.path.join(d, f"cache-{rep}")
+            first_and_changed(e, f"change {rep}", first, changed)
             # the same on an engine in the client's process, for reference
             le = env.tanto_env(os.path.join(d, f"local-{rep}"))
-            dt, _ = timed([env.tanto, "query", qpath], env=le)
-            local_first.append(dt)
-            with open(os.path.join(src, "d000", "f000000.txt"), "a") as f:
-                f.write(f"local {rep}\n")
-            dt, _ = timed([env.tanto, "query", qpath], env=le)
-            local_changed.append(dt)
+            first_and_changed(le, f"local {rep}", local_first, local_changed)
             log(f"  B11 rep {rep}: remote first {fmt_s(first[-1])}, after one change {fmt_s(changed[-1])}; "
                 f"in-process first {fmt_s(local_first[-1])}, after one change {fmt_s(local_changed[-1])}")
         res.add(f"B11 upload {files // 1000}k host files to a remote engine (TLS, loopback), first",

@@ -401,16 +401,30 @@ async fn session_end(watch_stdin: bool) {
     }
 }
 
-async fn session(args: Vec<String>) -> Result<u8> {
-    let engine = start_engine_as(find_workdir(&args), true).await?;
+/// A listener on 127.0.0.1 for an SDK's session: it, its port and a new token.
+async fn sdk_listener() -> Result<(tokio::net::TcpListener, u16, String)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("listening on 127.0.0.1")?;
     let port = listener.local_addr()?.port();
-    let token = uuid::Uuid::new_v4().to_string();
-    {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{}", serde_json::json!({"port": port, "session_token": token}))?;
-        out.flush()?;
-    }
+    Ok((listener, port, uuid::Uuid::new_v4().to_string()))
+}
+
+/// What an SDK that spawned `tanto session` reads from its stdout.
+fn announce(port: u16, token: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", serde_json::json!({"port": port, "session_token": token}))?;
+    out.flush()?;
+    Ok(())
+}
+
+/// The environment `tanto run` gives its command: where its session is.
+fn session_env(port: u16, token: &str) -> Vec<(String, String)> {
+    vec![("DAGGER_SESSION_PORT".to_string(), port.to_string()), ("DAGGER_SESSION_TOKEN".into(), token.to_string())]
+}
+
+async fn session(args: Vec<String>) -> Result<u8> {
+    let engine = start_engine_as(find_workdir(&args), true).await?;
+    let (listener, port, token) = sdk_listener().await?;
+    announce(port, &token)?;
     let span = tanto_engine::telemetry::session_span("session");
     tanto_engine::server::serve_traced(engine.clone(), listener, token, span, session_end(true)).await;
     engine.shutdown().await;
@@ -420,12 +434,9 @@ async fn session(args: Vec<String>) -> Result<u8> {
 
 async fn run(workdir: Option<PathBuf>, command: Vec<String>, explain: bool, fail_on_miss: bool) -> Result<u8> {
     let engine = start_engine(workdir).await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("listening on 127.0.0.1")?;
-    let port = listener.local_addr()?.port();
-    let token = uuid::Uuid::new_v4().to_string();
+    let (listener, port, token) = sdk_listener().await?;
     let span = tanto_engine::telemetry::session_span("run");
-    let mut env =
-        vec![("DAGGER_SESSION_PORT".to_string(), port.to_string()), ("DAGGER_SESSION_TOKEN".into(), token.clone())];
+    let mut env = session_env(port, &token);
     if tanto_engine::telemetry::enabled() {
         // the command's own spans (an SDK's) join the session's trace
         use tracing_opentelemetry::OpenTelemetrySpanExt as _;
@@ -578,8 +589,7 @@ async fn engine_serve(args: ServeArgs) -> Result<u8> {
     for l in &args.listen {
         listen.push(Address::parse(l).map_err(anyhow::Error::msg)?);
     }
-    let systemd = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
-    if listen.is_empty() && !systemd {
+    if listen.is_empty() && remote::systemd_sockets() == 0 {
         listen.push(Address::Unix(remote::default_socket(&engine.options.run_dir)));
     }
     let opts = ServeOptions { listen, tls, token, idle_timeout };
@@ -672,14 +682,8 @@ async fn attach(
 /// `tanto session` against a remote engine: the SDK talks to a local listener.
 async fn session_remote(remote: tanto_engine::remote::Remote, args: Vec<String>) -> Result<u8> {
     let attached = attach(&remote, find_workdir(&args)).await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("listening on 127.0.0.1")?;
-    let port = listener.local_addr()?.port();
-    let token = uuid::Uuid::new_v4().to_string();
-    {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{}", serde_json::json!({"port": port, "session_token": token}))?;
-        out.flush()?;
-    }
+    let (listener, port, token) = sdk_listener().await?;
+    announce(port, &token)?;
     let trace = tanto_engine::telemetry::SessionTrace::new(tanto_engine::telemetry::session_span("session"));
     let end = attached.clone();
     let handler: Arc<dyn tanto_contract::QueryHandler> = attached;
@@ -700,11 +704,8 @@ async fn run_remote(
     command: Vec<String>,
 ) -> Result<u8> {
     let attached = attach(&remote, workdir).await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("listening on 127.0.0.1")?;
-    let port = listener.local_addr()?.port();
-    let token = uuid::Uuid::new_v4().to_string();
-    let env =
-        vec![("DAGGER_SESSION_PORT".to_string(), port.to_string()), ("DAGGER_SESSION_TOKEN".into(), token.clone())];
+    let (listener, port, token) = sdk_listener().await?;
+    let env = session_env(port, &token);
     let started = command::start(command::Spec { argv: &command, env, pipe_stdout: false, pipe_stderr: false })
         .with_context(|| format!("starting `{}`", command[0]))?;
     let mut child = started.child;

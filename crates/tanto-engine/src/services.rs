@@ -670,38 +670,35 @@ async fn health_check(
     Ok(())
 }
 
+/// Pipes one tunnelled connection to `backend` (on the bridge).
+async fn to_service<C>(mut inbound: C, backend: SocketAddr, executor: tanto_exec::Executor)
+where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    match executor.bridge_connect(backend).await {
+        Ok(mut outbound) => {
+            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+        }
+        Err(e) => tracing::debug!(%backend, error = %e, "tunnel: connecting to the service failed"),
+    }
+}
+
 /// Pipes each connection a client's listener brings to `backend`.
 async fn forward_incoming(
     mut incoming: tokio::sync::mpsc::Receiver<tokio::io::DuplexStream>,
     backend: SocketAddr,
     executor: tanto_exec::Executor,
 ) {
-    while let Some(mut inbound) = incoming.recv().await {
-        let executor = executor.clone();
-        tokio::spawn(async move {
-            match executor.bridge_connect(backend).await {
-                Ok(mut outbound) => {
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                }
-                Err(e) => tracing::debug!(%backend, error = %e, "tunnel: connecting to the service failed"),
-            }
-        });
+    while let Some(inbound) = incoming.recv().await {
+        tokio::spawn(to_service(inbound, backend, executor.clone()));
     }
 }
 
 /// Accepts connections and pipes each to `backend` (on the bridge).
 async fn forward(listener: TcpListener, backend: SocketAddr, executor: tanto_exec::Executor) {
     loop {
-        let Ok((mut inbound, _)) = listener.accept().await else { continue };
-        let executor = executor.clone();
-        tokio::spawn(async move {
-            match executor.bridge_connect(backend).await {
-                Ok(mut outbound) => {
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                }
-                Err(e) => tracing::debug!(%backend, error = %e, "tunnel: connecting to the service failed"),
-            }
-        });
+        let Ok((inbound, _)) = listener.accept().await else { continue };
+        tokio::spawn(to_service(inbound, backend, executor.clone()));
     }
 }
 

@@ -38,6 +38,7 @@ pub(crate) struct Agent {
 }
 
 /// The query connection to the engine, and the session's credentials.
+#[derive(Clone)]
 pub(crate) struct Back {
     pub(crate) send: hyper::client::conn::http2::SendRequest<Body>,
     pub(crate) auth: String,
@@ -168,16 +169,9 @@ impl Agent {
                 let wanted = stream::read_all(body, 1 << 30, "the entries the engine wants").await?;
                 let wanted: Vec<Listed> = upload::decode_listing(&wanted)
                     .ok_or_else(|| EngineError::input("the entries the engine wants are not a listing"))?;
-                let (mut w, out) = stream::channel();
-                tokio::task::spawn_blocking(move || {
-                    match upload::write_entries(std::path::Path::new(&dir), &wanted, &mut w) {
-                        Ok(_) => {
-                            let _ = w.finish();
-                        }
-                        Err(e) => w.fail(std::io::Error::other(e.to_string())),
-                    }
-                });
-                Ok(out)
+                Ok(stream::from_blocking(move |w| {
+                    upload::write_entries(std::path::Path::new(&dir), &wanted, w).map(drop)
+                }))
             }
             Op::Workspace { client_id } => json(&crate::workspace::detect(&self.workdir, &client_id)),
             Op::WorkspacePath { ws, rel } => {
@@ -238,9 +232,7 @@ impl Agent {
                 })?;
                 let port = listener.local_addr().map_err(|e| EngineError::environment(e.to_string()))?.port();
                 let id = uuid::Uuid::new_v4().to_string();
-                let Some(back) =
-                    self.back.get().map(|b| Back { send: b.send.clone(), auth: b.auth.clone(), uri: b.uri.clone() })
-                else {
+                let Some(back) = self.back.get().cloned() else {
                     return Err(EngineError::environment("the client's query connection is not up yet"));
                 };
                 let back = Arc::new(back);

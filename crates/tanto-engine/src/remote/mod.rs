@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use crate::EngineError;
 
 pub use client::{Attached, Remote};
-pub use serve::{serve, ServeOptions};
+pub use serve::{serve, systemd_sockets, ServeOptions};
 
 /// Where an engine listens, or a client finds it.
 #[derive(Debug, Clone, PartialEq, Eq)]

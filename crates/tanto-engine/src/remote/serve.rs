@@ -46,14 +46,25 @@ pub struct ServeOptions {
     pub idle_timeout: Option<Duration>,
 }
 
+/// How many sockets systemd passed this process (socket activation:
+/// `LISTEN_PID` is this process, `LISTEN_FDS` of them from fd 3).
+pub fn systemd_sockets() -> i32 {
+    let ours = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
+    let n = std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse::<i32>().ok()).unwrap_or(0);
+    if ours {
+        n.max(0)
+    } else {
+        0
+    }
+}
+
 /// Sockets systemd passed (socket activation: `LISTEN_PID` is this process,
 /// `LISTEN_FDS` of them from fd 3). Children never take them for theirs:
 /// `LISTEN_PID` is not their PID.
 fn activated() -> Vec<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd as _;
-    let ours = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
-    let n = std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse::<i32>().ok()).unwrap_or(0);
-    if !ours || n <= 0 {
+    let n = systemd_sockets();
+    if n == 0 {
         return Vec::new();
     }
     (3..3 + n)

@@ -83,8 +83,17 @@ impl Link {
 
     /// Asks `op` (no payload) and reads its JSON answer.
     pub(crate) async fn json<T: serde::de::DeserializeOwned>(&self, op: &Op) -> Result<T, EngineError> {
-        let body = self.call(op, stream::empty()).await?;
-        let data = stream::read_all(body, MAX_ANSWER, "the client's answer").await?;
+        self.json_with(op, stream::empty()).await
+    }
+
+    /// Asks `op` with `body` and reads its JSON answer.
+    pub(crate) async fn json_with<T: serde::de::DeserializeOwned>(
+        &self,
+        op: &Op,
+        body: Body,
+    ) -> Result<T, EngineError> {
+        let answer = self.call(op, body).await?;
+        let data = stream::read_all(answer, MAX_ANSWER, "the client's answer").await?;
         serde_json::from_slice(&data).map_err(|e| {
             EngineError::internal(format!("the client's answer to `{}` is not what was asked: {e}", op.name()))
         })
@@ -275,15 +284,8 @@ impl Host for ClientHost {
         let check = path.to_string();
         self.backend.with_root(root, move |src| crate::export::source_dir(src, &check)).await?;
         let view = self.backend.view_of(root, path).await?;
-        let (mut w, body) = stream::channel();
-        tokio::task::spawn_blocking(move || match tanto_oci::layer::diff::write_tree_tar(view.path(), &mut w) {
-            Ok(_) => {
-                let _ = w.finish();
-            }
-            Err(e) => w.fail(std::io::Error::other(e.to_string())),
-        });
-        let answer = self.link.call(&Op::ExportDir { dest: dest.into(), wipe }, body).await?;
-        read_path(answer).await
+        let body = stream::from_blocking(move |w| tanto_oci::layer::diff::write_tree_tar(view.path(), w).map(drop));
+        self.link.json_with(&Op::ExportDir { dest: dest.into(), wipe }, body).await
     }
 
     async fn export_file(
@@ -297,19 +299,12 @@ impl Host for ClientHost {
         let src_path = path.to_string();
         let (from, mode, mtime) =
             self.backend.with_root(root, move |src| crate::export::source_file(src, &src_path)).await?;
-        let (mut w, body) = stream::channel();
-        tokio::task::spawn_blocking(move || {
+        let body = stream::from_blocking(move |w| {
             let mut from = from;
-            match std::io::copy(&mut from, &mut w) {
-                Ok(_) => {
-                    let _ = w.finish();
-                }
-                Err(e) => w.fail(e),
-            }
+            std::io::copy(&mut from, w).map(drop)
         });
         let op = Op::ExportFile { dest: dest.into(), name, allow_parent_dir, mode, mtime };
-        let answer = self.link.call(&op, body).await?;
-        read_path(answer).await
+        self.link.json_with(&op, body).await
     }
 
     async fn workspace(&self) -> EngineResult<Workspace> {
@@ -339,11 +334,6 @@ impl Host for ClientHost {
         let op = Op::WorkspaceFindUp { ws: ws.clone(), name: name.into(), from: from.into() };
         self.link.json(&op).await
     }
-}
-
-async fn read_path(body: Incoming) -> Result<String, EngineError> {
-    let data = stream::read_all(body, 1 << 20, "the client's answer").await?;
-    serde_json::from_slice(&data).map_err(|e| EngineError::internal(format!("the client's answer is not a path: {e}")))
 }
 
 /// Secrets of a remote session: URIs are read on the client.

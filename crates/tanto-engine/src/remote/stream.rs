@@ -22,15 +22,26 @@ pub fn empty() -> Body {
 /// How much a [`BodyWriter`] gathers before it sends a frame.
 const FRAME: usize = 256 << 10;
 
-/// A body fed by blocking code through [`BodyWriter`]: dropping the writer
-/// ends the body; [`BodyWriter::fail`] ends it with an error (the peer sees
-/// the stream reset, never a short stream taken for a whole one).
-pub fn channel() -> (BodyWriter, Body) {
-    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Frame<Bytes>>>(8);
-    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
-    (BodyWriter { tx, buf: Vec::with_capacity(FRAME), finished: false }, StreamBody::new(stream).boxed())
+/// A body that `write` fills off the runtime (a tar writer, a file copy):
+/// its end once `write` returns `Ok`; an error otherwise (the peer sees the
+/// stream reset, never a short stream taken for a whole one).
+pub fn from_blocking<E: std::fmt::Display>(
+    write: impl FnOnce(&mut BodyWriter) -> Result<(), E> + Send + 'static,
+) -> Body {
+    let (tx, body) = sender();
+    tokio::task::spawn_blocking(move || {
+        let mut w = BodyWriter { tx, buf: Vec::with_capacity(FRAME), finished: false };
+        match write(&mut w) {
+            Ok(()) => {
+                let _ = w.finish();
+            }
+            Err(e) => w.fail(io::Error::other(e.to_string())),
+        }
+    });
+    body
 }
 
+/// What [`from_blocking`]'s writer writes to: frames of [`FRAME`] bytes.
 pub struct BodyWriter {
     tx: tokio::sync::mpsc::Sender<io::Result<Frame<Bytes>>>,
     buf: Vec<u8>,
@@ -59,13 +70,13 @@ impl BodyWriter {
     }
 
     /// Ends the body with `e` instead of its end.
-    pub fn fail(mut self, e: io::Error) {
+    fn fail(mut self, e: io::Error) {
         self.finished = true;
         let _ = self.tx.blocking_send(Err(e));
     }
 
     /// Sends what is buffered and ends the body.
-    pub fn finish(mut self) -> io::Result<()> {
+    fn finish(mut self) -> io::Result<()> {
         let sent = self.send();
         self.finished = sent.is_ok();
         sent
